@@ -1,0 +1,280 @@
+package acl
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+	"slices"
+
+	"github.com/wardnet/ward/filter"
+)
+
+// Sentinel errors of the compiler.
+var (
+	ErrDuplicateNode = errors.New("duplicate node name")
+	ErrUnknownNode   = errors.New("unknown node")
+	ErrBadNode       = errors.New("bad node")
+)
+
+// Inventory is the live fleet a policy is compiled against.
+type Inventory struct {
+	Users []User `json:"users"`
+	Nodes []Node `json:"nodes"`
+}
+
+// User is a person and the groups the identity provider puts them in.
+type User struct {
+	Email  string   `json:"email"`
+	Groups []string `json:"groups"`
+}
+
+// Node is one machine of the fleet. A node is owned by a user or by tags,
+// never both: when Tags is not empty the node is tagged and User is ignored.
+type Node struct {
+	Name string     `json:"name"`
+	IPv4 netip.Addr `json:"ipv4"`
+	IPv6 netip.Addr `json:"ipv6"`
+	// User is the owner's email; empty for tagged nodes.
+	User string   `json:"user"`
+	Tags []string `json:"tags"`
+	// Routes are approved subnet routes the node serves; may be empty.
+	Routes []netip.Prefix `json:"routes,omitempty"`
+}
+
+// ExternalGroups returns the users' groups as Options.ExternalGroups.
+func (inv Inventory) ExternalGroups() map[string][]string {
+	out := map[string][]string{}
+	for _, u := range inv.Users {
+		for _, g := range u.Groups {
+			out[g] = append(out[g], u.Email)
+		}
+	}
+	return out
+}
+
+// NodeResult is what one node receives: the peers it may see (it can reach
+// them or they can reach it) and its inbound filter.
+type NodeResult struct {
+	Peers  []string      `json:"peers"`
+	Filter []filter.Rule `json:"filter"`
+	// Origins[i] is the position of the policy rule Filter[i] comes from.
+	Origins []Pos `json:"-"`
+}
+
+// Compiled is a policy compiled against an inventory. It keeps per-rule node
+// sets so that one node joining or leaving updates only what it touches.
+//
+// A Compiled is not safe for concurrent use: it has one owner (the
+// coordinator's policy engine), which serializes calls.
+type Compiled struct {
+	rs     *Ruleset
+	nodes  []*nodeState // by index; nil for a free slot
+	byName map[string]int32
+	free   []int32
+	// userNodes maps an email to its untagged nodes.
+	userNodes map[string]*bitset
+	rules     []*crule
+}
+
+type nodeState struct {
+	Node
+	idx    int32
+	tagged bool
+	// own lists the node's addresses as single-address prefixes.
+	own []netip.Prefix
+}
+
+// crule is a rule with its current node sets.
+type crule struct {
+	*rule
+	srcAny      bool
+	srcLiterals []netip.Prefix
+	// srcNodes holds nodes that may send under this rule: matched by an
+	// identity alias, or with an address or route inside a src literal.
+	srcNodes bitset
+	// srcIdent holds nodes matched by an identity alias; their addresses
+	// form the rule's source prefixes.
+	srcIdent bitset
+	dstNodes []bitset // per dst entry
+	dstUnion bitset
+	// srcPrefixes caches the source prefixes; nil when stale.
+	srcPrefixes []netip.Prefix
+}
+
+// Compile compiles rs against inv.
+func Compile(rs *Ruleset, inv Inventory) (*Compiled, error) {
+	c := &Compiled{rs: rs, byName: map[string]int32{}, userNodes: map[string]*bitset{}}
+	for _, r := range rs.rules {
+		c.rules = append(c.rules, newCrule(r))
+	}
+	for _, n := range inv.Nodes {
+		if _, err := c.insert(n); err != nil {
+			return nil, err
+		}
+	}
+	c.matchAll()
+	return c, nil
+}
+
+func newCrule(r rule) *crule {
+	rc := r
+	cr := &crule{rule: &rc, dstNodes: make([]bitset, len(r.dst))}
+	for _, a := range r.src {
+		switch a.kind {
+		case kindAny:
+			cr.srcAny = true
+		case kindPrefix:
+			cr.srcLiterals = append(cr.srcLiterals, a.prefix)
+		}
+	}
+	return cr
+}
+
+// Ruleset returns the validated policy c was compiled from.
+func (c *Compiled) Ruleset() *Ruleset { return c.rs }
+
+// insert validates n and gives it an index, without matching rules.
+func (c *Compiled) insert(n Node) (*nodeState, error) {
+	if n.Name == "" {
+		return nil, fmt.Errorf("%w: node has no name", ErrBadNode)
+	}
+	if _, dup := c.byName[n.Name]; dup {
+		return nil, fmt.Errorf("%w: %q", ErrDuplicateNode, n.Name)
+	}
+	if (n.IPv4.IsValid() && !n.IPv4.Is4()) || (n.IPv6.IsValid() && (!n.IPv6.Is6() || n.IPv6.Is4In6())) {
+		return nil, fmt.Errorf("%w: node %s: ipv4 %v / ipv6 %v are of the wrong family", ErrBadNode, n.Name, n.IPv4, n.IPv6)
+	}
+	ns := &nodeState{Node: n, tagged: len(n.Tags) > 0}
+	ns.Tags, ns.Routes = slices.Clone(n.Tags), slices.Clone(n.Routes)
+	for _, a := range []netip.Addr{n.IPv4, n.IPv6} {
+		if a.IsValid() {
+			ns.own = append(ns.own, netip.PrefixFrom(a, a.BitLen()))
+		}
+	}
+	for i, r := range n.Routes {
+		if !r.IsValid() {
+			return nil, fmt.Errorf("%w: node %s: bad route", ErrBadNode, n.Name)
+		}
+		ns.Routes[i] = r.Masked()
+	}
+	if len(c.free) > 0 {
+		ns.idx = c.free[len(c.free)-1]
+		c.free = c.free[:len(c.free)-1]
+		c.nodes[ns.idx] = ns
+	} else {
+		ns.idx = int32(len(c.nodes))
+		c.nodes = append(c.nodes, ns)
+	}
+	c.byName[n.Name] = ns.idx
+	if !ns.tagged && n.User != "" {
+		b := c.userNodes[n.User]
+		if b == nil {
+			b = &bitset{}
+			c.userNodes[n.User] = b
+		}
+		b.set(ns.idx)
+	}
+	return ns, nil
+}
+
+// matchAll fills every rule's node sets from indexes: each distinct alias is
+// resolved to a node set once.
+func (c *Compiled) matchAll() {
+	ix := c.newIndex()
+	for _, cr := range c.rules {
+		for _, a := range cr.src {
+			s := ix.nodes(a)
+			cr.srcNodes.or(s)
+			if a.isIdentity() && a.kind != kindAny {
+				cr.srcIdent.or(s)
+			}
+		}
+		for i, e := range cr.dst {
+			s := ix.nodes(e.alias)
+			cr.dstNodes[i].or(s)
+			cr.dstUnion.or(s)
+		}
+		cr.srcPrefixes = nil
+	}
+}
+
+// matches reports whether alias a covers node n (autogroup:self and
+// autogroup:internet cover no node by themselves).
+func (c *Compiled) matches(a alias, n *nodeState) bool {
+	switch a.kind {
+	case kindAny:
+		return true
+	case kindUser:
+		return !n.tagged && n.User == a.name
+	case kindGroup:
+		_, ok := slices.BinarySearch(c.rs.userGroups[n.User], a.name)
+		return !n.tagged && n.User != "" && ok
+	case kindTag:
+		return n.tagged && slices.Contains(n.Tags, a.name)
+	case kindMember:
+		return !n.tagged && n.User != ""
+	case kindTagged:
+		return n.tagged
+	case kindPrefix:
+		return n.overlaps(a.prefix)
+	}
+	return false
+}
+
+// overlaps reports whether p overlaps one of n's addresses or routes.
+func (n *nodeState) overlaps(p netip.Prefix) bool {
+	for _, q := range n.own {
+		if p.Overlaps(q) {
+			return true
+		}
+	}
+	for _, q := range n.Routes {
+		if p.Overlaps(q) {
+			return true
+		}
+	}
+	return false
+}
+
+// Node returns the node named name as it was added.
+func (c *Compiled) Node(name string) (Node, bool) {
+	i, ok := c.byName[name]
+	if !ok {
+		return Node{}, false
+	}
+	return c.nodes[i].Node, true
+}
+
+// NodeNames returns every node's name, sorted.
+func (c *Compiled) NodeNames() []string {
+	out := make([]string, 0, len(c.byName))
+	for n := range c.byName {
+		out = append(out, n)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// Result computes what the node named name receives.
+func (c *Compiled) Result(name string) (NodeResult, error) {
+	i, ok := c.byName[name]
+	if !ok {
+		return NodeResult{}, fmt.Errorf("%w: %q", ErrUnknownNode, name)
+	}
+	n := c.nodes[i]
+	return NodeResult{Peers: c.peers(n), Filter: nil}.withFilter(c, n), nil
+}
+
+// All computes every node's result, keyed by name.
+func (c *Compiled) All() map[string]NodeResult {
+	out := make(map[string]NodeResult, len(c.byName))
+	for name := range c.byName {
+		out[name], _ = c.Result(name)
+	}
+	return out
+}
+
+func (r NodeResult) withFilter(c *Compiled, n *nodeState) NodeResult {
+	r.Filter, r.Origins = c.filter(n)
+	return r
+}

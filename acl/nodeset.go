@@ -1,0 +1,228 @@
+package acl
+
+import (
+	"net/netip"
+	"slices"
+
+	"github.com/wardnet/ward/filter"
+)
+
+// index resolves aliases to node sets for a full compile, caching each
+// distinct alias.
+type index struct {
+	c      *Compiled
+	all    bitset
+	member bitset
+	tagged bitset
+	byTag  map[string]*bitset
+	cache  map[string]bitset
+}
+
+func (c *Compiled) newIndex() *index {
+	ix := &index{c: c, byTag: map[string]*bitset{}, cache: map[string]bitset{}}
+	for _, n := range c.nodes {
+		if n == nil {
+			continue
+		}
+		ix.all.set(n.idx)
+		switch {
+		case n.tagged:
+			ix.tagged.set(n.idx)
+			for _, t := range n.Tags {
+				b := ix.byTag[t]
+				if b == nil {
+					b = &bitset{}
+					ix.byTag[t] = b
+				}
+				b.set(n.idx)
+			}
+		case n.User != "":
+			ix.member.set(n.idx)
+		}
+	}
+	return ix
+}
+
+// nodes returns the set of nodes alias a covers. The result is shared: the
+// caller must not modify it.
+func (ix *index) nodes(a alias) bitset {
+	if s, ok := ix.cache[a.text]; ok {
+		return s
+	}
+	var s bitset
+	switch a.kind {
+	case kindAny:
+		s = ix.all
+	case kindMember:
+		s = ix.member
+	case kindTagged:
+		s = ix.tagged
+	case kindTag:
+		if b := ix.byTag[a.name]; b != nil {
+			s = *b
+		}
+	case kindUser:
+		if b := ix.c.userNodes[a.name]; b != nil {
+			s = *b
+		}
+	case kindGroup:
+		for _, u := range ix.c.rs.groups[a.name] {
+			if b := ix.c.userNodes[u]; b != nil {
+				s.or(*b)
+			}
+		}
+	case kindPrefix:
+		for _, n := range ix.c.nodes {
+			if n != nil && n.overlaps(a.prefix) {
+				s.set(n.idx)
+			}
+		}
+	}
+	ix.cache[a.text] = s
+	return s
+}
+
+// sources returns cr's source prefixes, computing them when stale.
+func (c *Compiled) sources(cr *crule) []netip.Prefix {
+	if cr.srcPrefixes != nil {
+		return cr.srcPrefixes
+	}
+	var ps []netip.Prefix
+	if cr.srcAny {
+		ps = []netip.Prefix{netip.MustParsePrefix("0.0.0.0/0"), netip.MustParsePrefix("::/0")}
+	} else {
+		ps = append(ps, cr.srcLiterals...)
+		cr.srcIdent.each(func(i int32) { ps = append(ps, c.nodes[i].own...) })
+		ps = sortPrefixes(ps)
+	}
+	cr.srcPrefixes = ps
+	return ps
+}
+
+func sortPrefixes(ps []netip.Prefix) []netip.Prefix {
+	slices.SortFunc(ps, comparePrefix)
+	return slices.Compact(ps)
+}
+
+func comparePrefix(a, b netip.Prefix) int {
+	if c := a.Addr().Compare(b.Addr()); c != 0 {
+		return c
+	}
+	return a.Bits() - b.Bits()
+}
+
+// filter builds n's inbound filter, in policy order, and each rule's origin.
+func (c *Compiled) filter(n *nodeState) ([]filter.Rule, []Pos) {
+	rules := []filter.Rule{}
+	var origins []Pos
+	for _, cr := range c.rules {
+		if cr.dstUnion.has(n.idx) {
+			var dst []filter.DstNet
+			for i, e := range cr.dst {
+				if cr.dstNodes[i].has(n.idx) {
+					dst = appendDsts(dst, e, n)
+				}
+			}
+			if len(dst) > 0 {
+				rules = append(rules, filter.Rule{Src: c.sources(cr), Dst: dst, Protos: cr.protos})
+				origins = append(origins, cr.pos)
+			}
+		}
+		if r, ok := c.selfRule(cr, n); ok {
+			rules = append(rules, r)
+			origins = append(origins, cr.pos)
+		}
+	}
+	return rules, origins
+}
+
+// appendDsts adds the part of destination e that lies on node n.
+func appendDsts(dst []filter.DstNet, e dstEntry, n *nodeState) []filter.DstNet {
+	add := func(p netip.Prefix) { dst = append(dst, filter.DstNet{Net: p, Ports: e.ports}) }
+	switch e.alias.kind {
+	case kindPrefix:
+		for _, q := range append(slices.Clip(n.own), n.Routes...) {
+			if e.alias.prefix.Overlaps(q) {
+				if q.Bits() > e.alias.prefix.Bits() {
+					add(q)
+				} else {
+					add(e.alias.prefix)
+				}
+			}
+		}
+	case kindAny:
+		for _, q := range n.own {
+			add(q)
+		}
+		for _, q := range n.Routes {
+			add(q)
+		}
+	default:
+		for _, q := range n.own {
+			add(q)
+		}
+	}
+	return dst
+}
+
+// selfSources returns the nodes allowed to reach user-owned node n under
+// cr's autogroup:self destinations: n's owner's nodes that match cr's src.
+func (c *Compiled) selfSources(cr *crule, n *nodeState) bitset {
+	if !cr.self || n.tagged || n.User == "" {
+		return nil
+	}
+	own := c.userNodes[n.User]
+	if own == nil {
+		return nil
+	}
+	return own.and(cr.srcNodes)
+}
+
+func (c *Compiled) selfRule(cr *crule, n *nodeState) (filter.Rule, bool) {
+	s := c.selfSources(cr, n)
+	if s.empty() {
+		return filter.Rule{}, false
+	}
+	var src []netip.Prefix
+	s.each(func(i int32) { src = append(src, c.nodes[i].own...) })
+	var ports []filter.PortRange
+	for _, e := range cr.dst {
+		if e.alias.kind == kindSelf {
+			ports = append(ports, e.ports...)
+		}
+	}
+	var dst []filter.DstNet
+	for _, q := range n.own {
+		dst = append(dst, filter.DstNet{Net: q, Ports: ports})
+	}
+	return filter.Rule{Src: sortPrefixes(src), Dst: dst, Protos: cr.protos}, len(dst) > 0
+}
+
+// peerSet returns the nodes n may see: those it can reach and those that
+// can reach it (n itself excluded).
+func (c *Compiled) peerSet(n *nodeState) bitset {
+	var acc bitset
+	for _, cr := range c.rules {
+		if cr.dstUnion.has(n.idx) {
+			acc.or(cr.srcNodes)
+		}
+		if cr.srcNodes.has(n.idx) {
+			acc.or(cr.dstUnion)
+		}
+		if s := c.selfSources(cr, n); !s.empty() {
+			acc.or(s)
+			if s.has(n.idx) {
+				acc.or(*c.userNodes[n.User])
+			}
+		}
+	}
+	acc.clear(n.idx)
+	return acc
+}
+
+func (c *Compiled) peers(n *nodeState) []string {
+	out := []string{}
+	c.peerSet(n).each(func(i int32) { out = append(out, c.nodes[i].Name) })
+	slices.Sort(out)
+	return out
+}

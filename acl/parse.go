@@ -1,0 +1,352 @@
+package acl
+
+import (
+	"regexp"
+	"strconv"
+
+	"github.com/tailscale/hujson"
+)
+
+// MaxPolicySize is the largest policy file Parse accepts.
+const MaxPolicySize = 4 << 20
+
+// Str is a string from the policy with the position of its opening quote.
+type Str struct {
+	S   string
+	Pos Pos
+}
+
+// Policy is a parsed policy file. Parse checks its syntax and shape; Check
+// validates its meaning.
+type Policy struct {
+	// File is the name used in error messages.
+	File string
+	// Groups maps group:name to its members, in file order.
+	Groups []Group
+	// TagOwners lists tag:name and who may apply it, in file order.
+	TagOwners []TagOwner
+	// Hosts lists named addresses, in file order.
+	Hosts []Host
+	// ACLs are the accept rules, in file order.
+	ACLs []ACL
+	// Grants are Tailscale-style grants (the "ip" subset), in file order.
+	Grants []Grant
+	// Tests are the policy's own assertions.
+	Tests []Test
+	// Ignored lists top-level keys Tailscale defines that Ward accepts but
+	// does not act on (for example autoApprovers, ssh, nodeAttrs).
+	Ignored []Str
+
+	rep *reporter
+}
+
+// Group is one entry of "groups".
+type Group struct {
+	Name    Str
+	Members []Str
+}
+
+// TagOwner is one entry of "tagOwners".
+type TagOwner struct {
+	Tag    Str
+	Owners []Str
+}
+
+// Host is one entry of "hosts".
+type Host struct {
+	Name Str
+	Addr Str
+}
+
+// ACL is one entry of "acls".
+type ACL struct {
+	Pos    Pos
+	Action Str
+	Src    []Str
+	Dst    []Str
+	// Proto is empty when absent.
+	Proto Str
+}
+
+// Grant is one entry of "grants". Only network grants ("ip") are supported.
+type Grant struct {
+	Pos Pos
+	Src []Str
+	Dst []Str
+	IP  []Str
+}
+
+// Test is one entry of "tests".
+type Test struct {
+	Pos    Pos
+	Src    Str
+	Proto  Str
+	Accept []Str
+	Deny   []Str
+	// HasAccept and HasDeny tell whether the keys were present.
+	HasAccept, HasDeny bool
+}
+
+// ignoredKeys are top-level keys of Tailscale's policy format that Ward
+// accepts without acting on them, so admins can bring their file as is.
+var ignoredKeys = map[string]bool{
+	"autoApprovers": true, "ssh": true, "nodeAttrs": true, "derpMap": true,
+	"disableIPv4": true, "randomizeClientPort": true, "postures": true,
+	"defaultSrcPosture": true, "OneCGNATRoute": true, "attrConfig": true,
+	"sshTests": true, "ipsets": true,
+}
+
+var syntaxErrRE = regexp.MustCompile(`^hujson: line (\d+), column (\d+): (.*)$`)
+
+// Parse parses policy text (HuJSON: JSON with comments and trailing commas).
+// file names the source in error messages. It reports every problem of
+// syntax and shape at once as an ErrorList; it does not resolve references
+// (Check does).
+func Parse(file string, src []byte) (*Policy, error) {
+	rep := newReporter(file, src)
+	p := &Policy{File: file, rep: rep}
+	if len(src) > MaxPolicySize {
+		rep.errorf(Pos{1, 1}, "policy is %d bytes; the limit is %d", len(src), MaxPolicySize)
+		return nil, rep.err()
+	}
+	v, err := hujson.Parse(src)
+	if err != nil {
+		pos, msg := Pos{1, 1}, err.Error()
+		if m := syntaxErrRE.FindStringSubmatch(msg); m != nil {
+			pos.Line, _ = strconv.Atoi(m[1])
+			pos.Col, _ = strconv.Atoi(m[2])
+			msg = m[3]
+		}
+		rep.errorf(pos, "syntax error: %s", msg)
+		return nil, rep.err()
+	}
+	d := decoder{rep: rep}
+	d.policy(p, &v)
+	if err := rep.err(); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+// decoder walks the HuJSON tree, reporting shape errors as it goes.
+type decoder struct{ rep *reporter }
+
+func (d *decoder) pos(v *hujson.Value) Pos { return d.rep.pos(v.StartOffset) }
+
+func kindName(v *hujson.Value) string {
+	switch v.Value.Kind() {
+	case '{':
+		return "an object"
+	case '[':
+		return "a list"
+	case '"':
+		return "a string"
+	case '0':
+		return "a number"
+	case 't', 'f':
+		return "a boolean"
+	}
+	return "null"
+}
+
+// object returns the members of an object, reporting duplicates. It returns
+// nil (after reporting) when v is not an object.
+func (d *decoder) object(v *hujson.Value, what string) []hujson.ObjectMember {
+	obj, ok := v.Value.(*hujson.Object)
+	if !ok {
+		d.rep.errorf(d.pos(v), "%s must be an object, not %s", what, kindName(v))
+		return nil
+	}
+	seen := map[string]Pos{}
+	out := obj.Members[:0:0]
+	for _, m := range obj.Members {
+		name := m.Name.Value.(hujson.Literal).String()
+		if first, dup := seen[name]; dup {
+			d.rep.errorf(d.pos(&m.Name), "duplicate key %q in %s (first at %s)", name, what, first)
+			continue
+		}
+		seen[name] = d.pos(&m.Name)
+		out = append(out, m)
+	}
+	return out
+}
+
+func (d *decoder) str(v *hujson.Value, what string) (Str, bool) {
+	lit, ok := v.Value.(hujson.Literal)
+	if !ok || lit.Kind() != '"' {
+		d.rep.errorf(d.pos(v), "%s must be a string, not %s", what, kindName(v))
+		return Str{}, false
+	}
+	return Str{S: lit.String(), Pos: d.pos(v)}, true
+}
+
+func (d *decoder) strList(v *hujson.Value, what string) []Str {
+	arr, ok := v.Value.(*hujson.Array)
+	if !ok {
+		d.rep.errorf(d.pos(v), "%s must be a list of strings, not %s", what, kindName(v))
+		return nil
+	}
+	out := make([]Str, 0, len(arr.Elements))
+	for i := range arr.Elements {
+		if s, ok := d.str(&arr.Elements[i], what+" entry"); ok {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+func (d *decoder) name(m *hujson.ObjectMember) Str {
+	return Str{S: m.Name.Value.(hujson.Literal).String(), Pos: d.pos(&m.Name)}
+}
+
+func (d *decoder) policy(p *Policy, v *hujson.Value) {
+	for _, m := range d.object(v, "the policy") {
+		key := d.name(&m)
+		val := &m.Value
+		switch key.S {
+		case "groups":
+			d.groups(p, val)
+		case "tagOwners":
+			d.tagOwners(p, val)
+		case "hosts":
+			d.hosts(p, val)
+		case "acls":
+			d.each(val, "acls", func(e *hujson.Value) { d.acl(p, e) })
+		case "grants":
+			d.each(val, "grants", func(e *hujson.Value) { d.grant(p, e) })
+		case "tests":
+			d.each(val, "tests", func(e *hujson.Value) { d.test(p, e) })
+		default:
+			if ignoredKeys[key.S] {
+				p.Ignored = append(p.Ignored, key)
+				continue
+			}
+			d.rep.errorf(key.Pos, "unknown top-level key %q (known: groups, tagOwners, hosts, acls, grants, tests)", key.S)
+		}
+	}
+}
+
+func (d *decoder) each(v *hujson.Value, what string, f func(*hujson.Value)) {
+	arr, ok := v.Value.(*hujson.Array)
+	if !ok {
+		d.rep.errorf(d.pos(v), "%q must be a list, not %s", what, kindName(v))
+		return
+	}
+	for i := range arr.Elements {
+		f(&arr.Elements[i])
+	}
+}
+
+func (d *decoder) groups(p *Policy, v *hujson.Value) {
+	for _, m := range d.object(v, `"groups"`) {
+		g := Group{Name: d.name(&m)}
+		g.Members = d.strList(&m.Value, "group "+g.Name.S)
+		p.Groups = append(p.Groups, g)
+	}
+}
+
+func (d *decoder) tagOwners(p *Policy, v *hujson.Value) {
+	for _, m := range d.object(v, `"tagOwners"`) {
+		t := TagOwner{Tag: d.name(&m)}
+		t.Owners = d.strList(&m.Value, "owners of "+t.Tag.S)
+		p.TagOwners = append(p.TagOwners, t)
+	}
+}
+
+func (d *decoder) hosts(p *Policy, v *hujson.Value) {
+	for _, m := range d.object(v, `"hosts"`) {
+		h := Host{Name: d.name(&m)}
+		if s, ok := d.str(&m.Value, "host "+h.Name.S); ok {
+			h.Addr = s
+			p.Hosts = append(p.Hosts, h)
+		}
+	}
+}
+
+func (d *decoder) acl(p *Policy, v *hujson.Value) {
+	a := ACL{Pos: d.pos(v)}
+	var hasSrc, hasDst, hasAction bool
+	for _, m := range d.object(v, "an acl") {
+		key := d.name(&m)
+		switch key.S {
+		case "action":
+			a.Action, hasAction = d.str(&m.Value, `"action"`)
+		case "src":
+			a.Src, hasSrc = d.strList(&m.Value, `"src"`), true
+		case "dst":
+			a.Dst, hasDst = d.strList(&m.Value, `"dst"`), true
+		case "proto":
+			a.Proto, _ = d.str(&m.Value, `"proto"`)
+		default:
+			d.rep.errorf(key.Pos, "unknown key %q in an acl (known: action, src, dst, proto)", key.S)
+		}
+	}
+	if _, ok := v.Value.(*hujson.Object); !ok {
+		return
+	}
+	d.require(a.Pos, "acl", map[string]bool{"action": hasAction, "src": hasSrc, "dst": hasDst})
+	p.ACLs = append(p.ACLs, a)
+}
+
+func (d *decoder) require(at Pos, what string, present map[string]bool) {
+	for _, k := range []string{"action", "src", "dst", "ip"} {
+		if has, known := present[k]; known && !has {
+			d.rep.errorf(at, "%s is missing %q", what, k)
+		}
+	}
+}
+
+func (d *decoder) grant(p *Policy, v *hujson.Value) {
+	g := Grant{Pos: d.pos(v)}
+	var hasSrc, hasDst, hasIP bool
+	for _, m := range d.object(v, "a grant") {
+		key := d.name(&m)
+		switch key.S {
+		case "src":
+			g.Src, hasSrc = d.strList(&m.Value, `"src"`), true
+		case "dst":
+			g.Dst, hasDst = d.strList(&m.Value, `"dst"`), true
+		case "ip":
+			g.IP, hasIP = d.strList(&m.Value, `"ip"`), true
+		case "app", "via", "srcPosture":
+			d.rep.errorf(key.Pos, "grants with %q are not supported by Ward; use \"ip\"", key.S)
+		default:
+			d.rep.errorf(key.Pos, "unknown key %q in a grant (known: src, dst, ip)", key.S)
+		}
+	}
+	if _, ok := v.Value.(*hujson.Object); !ok {
+		return
+	}
+	d.require(g.Pos, "grant", map[string]bool{"src": hasSrc, "dst": hasDst, "ip": hasIP})
+	p.Grants = append(p.Grants, g)
+}
+
+func (d *decoder) test(p *Policy, v *hujson.Value) {
+	t := Test{Pos: d.pos(v)}
+	var hasSrc bool
+	for _, m := range d.object(v, "a test") {
+		key := d.name(&m)
+		switch key.S {
+		case "src":
+			t.Src, hasSrc = d.str(&m.Value, `"src"`)
+		case "proto":
+			t.Proto, _ = d.str(&m.Value, `"proto"`)
+		case "accept":
+			t.Accept, t.HasAccept = d.strList(&m.Value, `"accept"`), true
+		case "deny":
+			t.Deny, t.HasDeny = d.strList(&m.Value, `"deny"`), true
+		default:
+			d.rep.errorf(key.Pos, "unknown key %q in a test (known: src, proto, accept, deny)", key.S)
+		}
+	}
+	if _, ok := v.Value.(*hujson.Object); !ok {
+		return
+	}
+	if !hasSrc {
+		d.rep.errorf(t.Pos, "test is missing \"src\"")
+	}
+	if !t.HasAccept && !t.HasDeny {
+		d.rep.errorf(t.Pos, "test has neither \"accept\" nor \"deny\"")
+	}
+	p.Tests = append(p.Tests, t)
+}

@@ -1,0 +1,89 @@
+package acl
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/wardnet/ward/filter"
+)
+
+// testCase is a resolved entry of "tests".
+type testCase struct {
+	pos    Pos
+	src    alias
+	protos []filter.Proto
+	accept []testDst
+	deny   []testDst
+}
+
+// testDst is one "alias:port" of a test's accept or deny list.
+type testDst struct {
+	text  Str
+	alias alias
+	port  uint16
+}
+
+func (r *resolver) tests(ts []Test) {
+	for _, t := range ts {
+		tc := testCase{pos: t.Pos}
+		ok := true
+		a, err := r.sc.parseAlias(t.Src.S, false)
+		if err != nil {
+			r.rep.errorf(t.Src.Pos, "test src %v", err)
+			ok = false
+		}
+		tc.src = a
+		if tc.protos, err = parseProto(t.Proto.S); err != nil {
+			r.rep.errorf(t.Proto.Pos, "test %v", err)
+			ok = false
+		}
+		if tc.protos == nil {
+			tc.protos = []filter.Proto{filter.ProtoTCP}
+		}
+		tc.accept, ok = r.testDsts(t.Accept, ok)
+		tc.deny, ok = r.testDsts(t.Deny, ok)
+		if ok && len(tc.accept)+len(tc.deny) == 0 {
+			r.rep.errorf(t.Pos, "test lists no destination to accept or deny")
+			ok = false
+		}
+		if ok {
+			r.rs.tests = append(r.rs.tests, tc)
+		}
+	}
+}
+
+func (r *resolver) testDsts(list []Str, ok bool) ([]testDst, bool) {
+	var out []testDst
+	for _, d := range list {
+		td, err := r.testDst(d)
+		if err != nil {
+			r.rep.errorf(d.Pos, "test destination %q: %v", d.S, err)
+			ok = false
+			continue
+		}
+		out = append(out, td)
+	}
+	return out, ok
+}
+
+func (r *resolver) testDst(d Str) (testDst, error) {
+	host, port, err := splitHostPort(d.S)
+	if err != nil {
+		return testDst{}, err
+	}
+	a, err := r.sc.parseAlias(host, true)
+	if err != nil {
+		return testDst{}, err
+	}
+	if a.kind == kindInternet {
+		return testDst{}, fmt.Errorf("autogroup:internet cannot be tested: Ward has no exit nodes")
+	}
+	if strings.ContainsAny(port, "*,-") {
+		return testDst{}, fmt.Errorf("a test names exactly one port, not %q", port)
+	}
+	n, err := parsePort(port)
+	if err != nil {
+		return testDst{}, err
+	}
+	return testDst{text: d, alias: a, port: n}, nil
+}

@@ -1,0 +1,291 @@
+package acl
+
+import (
+	"fmt"
+	"net/netip"
+	"slices"
+	"strings"
+
+	"github.com/wardnet/ward/filter"
+)
+
+// Options are inputs to validation that do not come from the policy file.
+type Options struct {
+	// ExternalGroups maps group:name to members supplied by the identity
+	// provider (users' groups claims). They are merged with the file's own
+	// groups, and referencing one that the file does not define is allowed.
+	ExternalGroups map[string][]string
+}
+
+// Ruleset is a validated policy: every alias resolved, every port and
+// protocol parsed. It is immutable and safe to share.
+type Ruleset struct {
+	policy *Policy
+	rules  []rule
+	// groups maps group:name to its members (file and external), sorted.
+	groups map[string][]string
+	// userGroups maps an email to the groups it belongs to, sorted.
+	userGroups map[string][]string
+	hosts      map[string]netip.Prefix
+	tags       map[string]bool
+	tests      []testCase
+}
+
+// rule is one accept rule (an acl, or one "ip" entry of a grant).
+type rule struct {
+	pos    Pos
+	src    []alias
+	dst    []dstEntry
+	protos []filter.Proto // nil = defaults
+	// self is set when some dst entry is autogroup:self.
+	self bool
+}
+
+type dstEntry struct {
+	alias alias
+	ports []filter.PortRange
+}
+
+// Policy returns the parsed policy the ruleset was built from.
+func (rs *Ruleset) Policy() *Policy { return rs.policy }
+
+// Resolve validates p and resolves every reference. All problems are
+// reported at once as an ErrorList; a policy with any problem yields no
+// Ruleset. It does not run the policy's tests (see Check).
+func Resolve(p *Policy, opts Options) (*Ruleset, error) {
+	r := &resolver{rep: p.rep, rs: &Ruleset{policy: p}}
+	if r.rep == nil {
+		r.rep = newReporter(p.File, nil)
+	}
+	r.definitions(p, opts)
+	for _, a := range p.ACLs {
+		r.acl(a)
+	}
+	for _, g := range p.Grants {
+		r.grant(g)
+	}
+	r.tests(p.Tests)
+	if err := r.rep.err(); err != nil {
+		r.rep.errs = nil
+		return nil, err
+	}
+	return r.rs, nil
+}
+
+type resolver struct {
+	rep *reporter
+	rs  *Ruleset
+	sc  scope
+}
+
+func (r *resolver) definitions(p *Policy, opts Options) {
+	r.sc = scope{groups: map[string]bool{}, tags: map[string]bool{}, hosts: map[string]netip.Prefix{}}
+	members := map[string][]string{}
+	for name, ms := range opts.ExternalGroups {
+		r.sc.groups[name] = true
+		members[name] = append(members[name], ms...)
+	}
+	for _, g := range p.Groups {
+		r.group(g, members)
+	}
+	for _, t := range p.TagOwners {
+		if !strings.HasPrefix(t.Tag.S, "tag:") || len(t.Tag.S) == len("tag:") {
+			r.rep.errorf(t.Tag.Pos, "tagOwners key %q must look like tag:name", t.Tag.S)
+			continue
+		}
+		r.sc.tags[t.Tag.S] = true
+	}
+	for _, t := range p.TagOwners {
+		r.tagOwners(t)
+	}
+	for _, h := range p.Hosts {
+		r.host(h)
+	}
+	r.rs.hosts, r.rs.tags = r.sc.hosts, r.sc.tags
+	r.rs.groups = map[string][]string{}
+	r.rs.userGroups = map[string][]string{}
+	for name, ms := range members {
+		ms = dedupSorted(ms)
+		r.rs.groups[name] = ms
+		for _, m := range ms {
+			r.rs.userGroups[m] = append(r.rs.userGroups[m], name)
+		}
+	}
+	for u, gs := range r.rs.userGroups {
+		r.rs.userGroups[u] = dedupSorted(gs)
+	}
+}
+
+func (r *resolver) group(g Group, members map[string][]string) {
+	if !strings.HasPrefix(g.Name.S, "group:") || len(g.Name.S) == len("group:") {
+		r.rep.errorf(g.Name.Pos, "groups key %q must look like group:name", g.Name.S)
+		return
+	}
+	r.sc.groups[g.Name.S] = true
+	if _, ok := members[g.Name.S]; !ok {
+		members[g.Name.S] = []string{}
+	}
+	for _, m := range g.Members {
+		switch {
+		case strings.HasPrefix(m.S, "group:"):
+			r.rep.errorf(m.Pos, "%s contains %s: nested groups are not allowed; list its users instead", g.Name.S, m.S)
+		case strings.HasPrefix(m.S, "tag:") || strings.HasPrefix(m.S, "autogroup:"):
+			r.rep.errorf(m.Pos, "%s contains %s: a group may only contain users", g.Name.S, m.S)
+		default:
+			if err := checkUser(m.S); err != nil || !strings.Contains(m.S, "@") {
+				r.rep.errorf(m.Pos, "%s contains %q: expected a user like name@example.com", g.Name.S, m.S)
+				continue
+			}
+			members[g.Name.S] = append(members[g.Name.S], m.S)
+		}
+	}
+}
+
+func (r *resolver) tagOwners(t TagOwner) {
+	for _, o := range t.Owners {
+		switch {
+		case o.S == "autogroup:admin" || o.S == "autogroup:member":
+		case strings.HasPrefix(o.S, "group:") && !r.sc.groups[o.S]:
+			r.rep.errorf(o.Pos, "owner of %s: group %q is not defined", t.Tag.S, o.S)
+		case strings.HasPrefix(o.S, "tag:") && !r.sc.tags[o.S]:
+			r.rep.errorf(o.Pos, "owner of %s: tag %q has no entry in \"tagOwners\"", t.Tag.S, o.S)
+		case strings.HasPrefix(o.S, "group:") || strings.HasPrefix(o.S, "tag:"):
+		case checkUser(o.S) != nil || !strings.Contains(o.S, "@"):
+			r.rep.errorf(o.Pos, "owner of %s: %q is not a user, group: or tag:", t.Tag.S, o.S)
+		}
+	}
+}
+
+func (r *resolver) host(h Host) {
+	n := h.Name.S
+	if !isName(n) || strings.Contains(n, "@") {
+		r.rep.errorf(h.Name.Pos, "host name %q may only use letters, digits, '-', '_' and '.'", n)
+		return
+	}
+	if _, err := netip.ParseAddr(n); err == nil {
+		r.rep.errorf(h.Name.Pos, "host name %q is an IP address; use the address directly", n)
+		return
+	}
+	p, err := parsePrefix(h.Addr.S)
+	if err != nil {
+		r.rep.errorf(h.Addr.Pos, "host %s: %v", n, err)
+		return
+	}
+	r.sc.hosts[n] = p
+}
+
+func (r *resolver) acl(a ACL) {
+	if a.Action.S != "accept" {
+		r.rep.errorf(a.Action.Pos, "action %q is not supported: Ward is default-deny, so every rule has action \"accept\"", a.Action.S)
+	}
+	protos, err := parseProto(a.Proto.S)
+	if err != nil {
+		r.rep.errorf(a.Proto.Pos, "%v", err)
+	}
+	ru := rule{pos: a.Pos, protos: protos, src: r.srcs(a.Src, a.Pos)}
+	for _, d := range a.Dst {
+		host, ports, err := splitHostPort(d.S)
+		if err != nil {
+			r.rep.errorf(d.Pos, "%v", err)
+			continue
+		}
+		r.addDst(&ru, d, host, ports)
+	}
+	if len(a.Dst) == 0 {
+		r.rep.errorf(a.Pos, "acl has an empty \"dst\"")
+	}
+	r.finishRule(ru)
+}
+
+func (r *resolver) srcs(src []Str, at Pos) []alias {
+	if len(src) == 0 {
+		r.rep.errorf(at, "rule has an empty \"src\"")
+	}
+	var out []alias
+	for _, s := range src {
+		a, err := r.sc.parseAlias(s.S, false)
+		if err != nil {
+			r.rep.errorf(s.Pos, "src %v", err)
+			continue
+		}
+		out = append(out, a)
+	}
+	return out
+}
+
+func (r *resolver) addDst(ru *rule, d Str, host, ports string) {
+	a, err := r.sc.parseAlias(host, true)
+	if err != nil {
+		r.rep.errorf(d.Pos, "dst %v", err)
+		return
+	}
+	prs, err := parsePorts(ports)
+	if err != nil {
+		r.rep.errorf(d.Pos, "dst %q: %v", d.S, err)
+		return
+	}
+	if ports != "*" && !protosHavePorts(ru.protos) {
+		r.rep.errorf(d.Pos, "dst %q: this protocol has no ports; use %s:*", d.S, host)
+		return
+	}
+	if a.kind == kindSelf {
+		ru.self = true
+		for _, s := range ru.src {
+			if s.kind != kindUser && s.kind != kindGroup && s.kind != kindMember && s.kind != kindAny {
+				r.rep.errorf(d.Pos, "autogroup:self can only be used with users, groups, autogroup:member or * as src, not %q", s.text)
+			}
+		}
+	}
+	ru.dst = append(ru.dst, dstEntry{alias: a, ports: prs})
+}
+
+func (r *resolver) finishRule(ru rule) {
+	if len(ru.src) > 0 && len(ru.dst) > 0 {
+		r.rs.rules = append(r.rs.rules, ru)
+	}
+}
+
+// grant resolves a grant's "ip" entries: "*", "PORTS" (default protocols)
+// or "PROTO:PORTS". Each entry becomes one rule.
+func (r *resolver) grant(g Grant) {
+	src := r.srcs(g.Src, g.Pos)
+	var dsts []Str
+	for _, d := range g.Dst {
+		if _, err := r.sc.parseAlias(d.S, true); err != nil {
+			r.rep.errorf(d.Pos, "dst %v", err)
+			continue
+		}
+		dsts = append(dsts, d)
+	}
+	if len(g.Dst) == 0 {
+		r.rep.errorf(g.Pos, "grant has an empty \"dst\"")
+	}
+	if len(g.IP) == 0 {
+		r.rep.errorf(g.Pos, "grant has an empty \"ip\"")
+	}
+	for _, ip := range g.IP {
+		protoText, portText, hasProto := strings.Cut(ip.S, ":")
+		if !hasProto {
+			protoText, portText = "", ip.S
+		}
+		protos, err := parseProto(protoText)
+		if err == nil && hasProto && protoText == "" {
+			err = fmt.Errorf("empty protocol in %q", ip.S)
+		}
+		if err != nil {
+			r.rep.errorf(ip.Pos, "ip %v", err)
+			continue
+		}
+		ru := rule{pos: g.Pos, protos: protos, src: src}
+		for _, d := range dsts {
+			r.addDst(&ru, Str{S: d.S + ":" + portText, Pos: ip.Pos}, d.S, portText)
+		}
+		r.finishRule(ru)
+	}
+}
+
+func dedupSorted(s []string) []string {
+	s = slices.Clone(s)
+	slices.Sort(s)
+	return slices.Compact(s)
+}

@@ -1,0 +1,247 @@
+package acl
+
+import (
+	"fmt"
+	"maps"
+	"net/netip"
+	"slices"
+
+	"github.com/wardnet/ward/filter"
+)
+
+// world is a synthetic fleet with one node per identity a test or an
+// explanation names. Tests are judged by compiling the policy against it and
+// asking each destination node's filter.Matcher, the same matcher the data
+// plane runs, so the checker cannot drift from enforcement.
+type world struct {
+	rs       *Ruleset
+	inv      Inventory
+	names    map[string]bool
+	literals []netip.Prefix
+	next4    netip.Addr
+	next6    netip.Addr
+	comp     *Compiled
+	matchers map[string]*filter.Matcher
+	results  map[string]NodeResult
+}
+
+// endpoint is one concrete source or destination of a query.
+type endpoint struct {
+	node string       // synthetic node name, or "" for a raw address
+	v4   netip.Addr   // source addresses (node's or the literal's)
+	v6   netip.Addr   //
+	dst  netip.Prefix // for destinations given as an address or CIDR
+}
+
+const syntheticDomain = "@ward.invalid"
+
+func newWorld(rs *Ruleset) *world {
+	w := &world{rs: rs, names: map[string]bool{},
+		next4: netip.MustParseAddr("100.64.0.1"), next6: netip.MustParseAddr("fd7a:ffff:ffff::1"),
+		matchers: map[string]*filter.Matcher{}, results: map[string]NodeResult{}}
+	for _, h := range rs.hosts {
+		w.literals = append(w.literals, h)
+	}
+	for _, r := range rs.rules {
+		for _, a := range r.src {
+			if a.kind == kindPrefix {
+				w.literals = append(w.literals, a.prefix)
+			}
+		}
+		for _, e := range r.dst {
+			if e.alias.kind == kindPrefix {
+				w.literals = append(w.literals, e.alias.prefix)
+			}
+		}
+	}
+	// Synthetic users are members of every group, one per group, so a test
+	// whose source is a group is judged for a member that has no other
+	// grant of its own.
+	groups := maps.Clone(rs.groups)
+	userGroups := maps.Clone(rs.userGroups)
+	for g := range rs.groups {
+		u := "member-of-" + g[len("group:"):] + syntheticDomain
+		groups[g] = append(slices.Clone(groups[g]), u)
+		userGroups[u] = []string{g}
+	}
+	cp := *rs
+	cp.groups, cp.userGroups = groups, userGroups
+	w.rs = &cp
+	return w
+}
+
+// alloc returns the next synthetic addresses that no policy literal covers.
+func (w *world) alloc() (netip.Addr, netip.Addr) {
+	pick := func(a *netip.Addr) netip.Addr {
+		for range 1 << 16 {
+			cand := *a
+			*a = a.Next()
+			if !slices.ContainsFunc(w.literals, func(p netip.Prefix) bool { return p.Contains(cand) && p.Bits() > 0 }) {
+				return cand
+			}
+		}
+		return *a
+	}
+	return pick(&w.next4), pick(&w.next6)
+}
+
+func (w *world) addNode(name, user string, tags []string, routes []netip.Prefix) endpoint {
+	if !w.names[name] {
+		w.names[name] = true
+		n := Node{Name: name, User: user, Tags: tags, Routes: routes}
+		if len(routes) == 0 {
+			n.IPv4, n.IPv6 = w.alloc()
+		}
+		w.inv.Nodes = append(w.inv.Nodes, n)
+	}
+	for _, n := range w.inv.Nodes {
+		if n.Name == name {
+			return endpoint{node: name, v4: n.IPv4, v6: n.IPv6}
+		}
+	}
+	panic("unreachable")
+}
+
+func (w *world) user(u string) endpoint { return w.addNode("user/"+u, u, nil, nil) }
+
+// sources returns the concrete senders an alias stands for in a test src.
+func (w *world) sources(a alias) []endpoint {
+	switch a.kind {
+	case kindUser:
+		return []endpoint{w.user(a.name)}
+	case kindGroup:
+		var out []endpoint
+		for _, u := range w.rs.groups[a.name] {
+			out = append(out, w.user(u))
+		}
+		return out
+	case kindTag:
+		return []endpoint{w.addNode("tag/"+a.name, "", []string{a.name}, nil)}
+	case kindMember:
+		return []endpoint{w.user("someone" + syntheticDomain)}
+	case kindTagged:
+		return []endpoint{w.addNode("tagged/any", "", []string{"tag:ward-synthetic"}, nil)}
+	case kindAny:
+		return []endpoint{w.addNode("any/src", "", nil, nil)}
+	case kindPrefix:
+		ep := endpoint{}
+		if a.prefix.Addr().Is4() {
+			ep.v4 = a.prefix.Addr()
+		} else {
+			ep.v6 = a.prefix.Addr()
+		}
+		return []endpoint{ep}
+	}
+	return nil
+}
+
+// targets returns the concrete destinations an alias stands for, for a
+// given source (autogroup:self depends on it).
+func (w *world) targets(a alias, src endpoint) ([]endpoint, error) {
+	switch a.kind {
+	case kindUser, kindGroup, kindTag:
+		return w.sources(a), nil
+	case kindMember:
+		return []endpoint{w.user("someone-else" + syntheticDomain)}, nil
+	case kindTagged:
+		return []endpoint{w.addNode("tagged/other", "", []string{"tag:ward-synthetic-2"}, nil)}, nil
+	case kindSelf:
+		for _, n := range w.inv.Nodes {
+			if n.Name == src.node && n.User != "" && len(n.Tags) == 0 {
+				return []endpoint{w.addNode("self/"+n.User, n.User, nil, nil)}, nil
+			}
+		}
+		return nil, fmt.Errorf("autogroup:self needs a user (or group) source")
+	case kindAny:
+		return w.routes(netip.MustParsePrefix("0.0.0.0/0"), netip.MustParsePrefix("::/0")), nil
+	case kindPrefix:
+		return w.routes(a.prefix), nil
+	}
+	return nil, fmt.Errorf("%s cannot be a test destination", a.text)
+}
+
+func (w *world) routes(ps ...netip.Prefix) []endpoint {
+	var out []endpoint
+	for _, p := range ps {
+		ep := w.addNode("route/"+p.String(), "", nil, []netip.Prefix{p})
+		ep.dst = p
+		out = append(out, ep)
+	}
+	return out
+}
+
+// verdict is the outcome of one (source, destination, protocol, port).
+type verdict struct {
+	allow bool
+	rule  *Pos
+}
+
+// judge asks dst's matcher about a flow from src. It must be called after
+// compile.
+func (w *world) judge(src, dst endpoint, proto filter.Proto, port uint16) verdict {
+	m := w.matchers[dst.node]
+	res := w.results[dst.node]
+	var ok bool
+	var idx int
+	switch {
+	case dst.dst.IsValid():
+		s := src.v4
+		if dst.dst.Addr().Is6() {
+			s = src.v6
+		}
+		ok, idx = m.MatchPrefix(s, dst.dst, proto, port)
+	default:
+		d := w.nodeAddrs(dst.node)
+		if ok, idx = m.Match(src.v4, d[0], proto, port); !ok {
+			ok, idx = m.Match(src.v6, d[1], proto, port)
+		}
+	}
+	if !ok {
+		return verdict{}
+	}
+	p := res.Origins[idx]
+	return verdict{allow: true, rule: &p}
+}
+
+func (w *world) nodeAddrs(name string) [2]netip.Addr {
+	for _, n := range w.inv.Nodes {
+		if n.Name == name {
+			return [2]netip.Addr{n.IPv4, n.IPv6}
+		}
+	}
+	return [2]netip.Addr{}
+}
+
+// compile compiles the policy against the synthetic fleet built so far.
+func (w *world) compile() error {
+	c, err := Compile(w.rs, w.inv)
+	if err != nil {
+		return fmt.Errorf("compile test fleet: %w", err)
+	}
+	w.comp = c
+	for _, n := range w.inv.Nodes {
+		res, err := c.Result(n.Name)
+		if err != nil {
+			return err
+		}
+		w.results[n.Name] = res
+		w.matchers[n.Name] = filter.Compile(res.Filter)
+	}
+	return nil
+}
+
+// protosFor returns the protocols to try toward an address family: ICMP
+// applies to IPv4 only and ICMPv6 to IPv6 only.
+func protosFor(ps []filter.Proto, v6 bool) []filter.Proto {
+	var out []filter.Proto
+	for _, p := range ps {
+		if (p == filter.ProtoICMP && v6) || (p == filter.ProtoICMPv6 && !v6) {
+			continue
+		}
+		out = append(out, p)
+	}
+	if len(out) == 0 {
+		return ps
+	}
+	return out
+}

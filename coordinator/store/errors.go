@@ -1,0 +1,60 @@
+package store
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Sentinel errors. Callers test for them with errors.Is; the store wraps them
+// with context, so the message names the operation and the record.
+var (
+	// ErrNotFound reports that the requested record does not exist.
+	ErrNotFound = errors.New("not found")
+	// ErrInvalid reports input that breaks a rule of the store (an empty
+	// name, a zero key, a node with both a user and tags). Nothing was
+	// changed.
+	ErrInvalid = errors.New("invalid input")
+	// ErrConflict reports that an optimistic-concurrency check failed: the
+	// record changed since the caller read it.
+	ErrConflict = errors.New("conflict")
+	// ErrDuplicate reports that another record already has a value that
+	// must be unique: a secret hash, or a node's WireGuard key.
+	ErrDuplicate = errors.New("duplicate")
+
+	// ErrMachineExists reports that a node with this machine key is already
+	// registered. The caller decides whether to reauthenticate it.
+	ErrMachineExists = errors.New("machine key already registered")
+	// ErrNameTaken reports that another node already has the requested name.
+	ErrNameTaken = errors.New("node name taken")
+	// ErrAddressesExhausted reports that no overlay address is free.
+	ErrAddressesExhausted = errors.New("overlay addresses exhausted")
+
+	// ErrAuthKeyNotFound reports that no pre-auth key has the given hash.
+	// It matches ErrNotFound too.
+	ErrAuthKeyNotFound = fmt.Errorf("auth key %w", ErrNotFound)
+	// ErrAuthKeyExpired reports that the pre-auth key's expiry has passed.
+	ErrAuthKeyExpired = errors.New("auth key expired")
+	// ErrAuthKeyRevoked reports that the pre-auth key was revoked.
+	ErrAuthKeyRevoked = errors.New("auth key revoked")
+	// ErrAuthKeyUsed reports that a single-use pre-auth key was already used.
+	ErrAuthKeyUsed = errors.New("single-use auth key already used")
+
+	// ErrAPIKeyNotFound reports that no API key has the given hash. It
+	// matches ErrNotFound too.
+	ErrAPIKeyNotFound = fmt.Errorf("api key %w", ErrNotFound)
+	// ErrAPIKeyExpired reports that the API key's expiry has passed.
+	ErrAPIKeyExpired = errors.New("api key expired")
+	// ErrAPIKeyRevoked reports that the API key was revoked.
+	ErrAPIKeyRevoked = errors.New("api key revoked")
+
+	// ErrUserDisabled reports that the user is disabled and may not register
+	// nodes.
+	ErrUserDisabled = errors.New("user disabled")
+
+	// ErrSchemaTooNew reports a database migrated by a newer Ward than this
+	// binary; opening it could corrupt data, so Open refuses.
+	ErrSchemaTooNew = errors.New("database schema newer than this binary")
+	// ErrPrefixChanged reports that Open was given an IPv6 prefix other than
+	// the one the database's addresses were allocated from.
+	ErrPrefixChanged = errors.New("ipv6 prefix differs from the database's")
+)

@@ -1,0 +1,124 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"net/netip"
+)
+
+// nodeTable implements Nodes on SQLite.
+type nodeTable struct{ db *db }
+
+// nodeCols are the columns scanNode reads, in order.
+const nodeCols = `id, name, hostname, os, version, machine_key, wg_key, prev_wg_key,
+	prev_wg_key_until, key_expiry, ipv4, ipv6, user_id, tags_json, ephemeral, auth_key_id,
+	exposed_ports_json, endpoints_json, created_at, last_seen, online`
+
+// scanner is a *sql.Row or *sql.Rows.
+type scanner interface{ Scan(dest ...any) error }
+
+// nodeRow is a nodes row as scanned, before decoding.
+type nodeRow struct {
+	n                   Node
+	mk, wk, pk          []byte
+	v4, v6              string
+	tags, ports, eps    string
+	user, authKey       sql.NullInt64
+	prevUntil, expiry   sql.NullInt64
+	createdAt, lastSeen sql.NullInt64
+}
+
+// scanNode reads one row of nodeCols.
+func scanNode(sc scanner) (Node, error) {
+	var r nodeRow
+	n := &r.n
+	err := sc.Scan(&n.ID, &n.Name, &n.Hostname, &n.OS, &n.Version, &r.mk, &r.wk, &r.pk,
+		&r.prevUntil, &r.expiry, &r.v4, &r.v6, &r.user, &r.tags, &n.Ephemeral, &r.authKey,
+		&r.ports, &r.eps, &r.createdAt, &r.lastSeen, &n.Online)
+	if err != nil {
+		return Node{}, err
+	}
+	return r.decode()
+}
+
+// decode converts the scanned columns into a Node.
+func (r *nodeRow) decode() (Node, error) {
+	n := r.n
+	var errs [8]error
+	var k [32]byte
+	k, errs[0] = key32(r.mk)
+	n.MachineKey = MachinePublic(k)
+	k, errs[1] = key32(r.wk)
+	n.WGKey = WGPublic(k)
+	k, errs[2] = key32(r.pk)
+	n.PrevWGKey = WGPublic(k)
+	n.IPv4, errs[3] = netip.ParseAddr(r.v4)
+	n.IPv6, errs[4] = netip.ParseAddr(r.v6)
+	n.Tags, errs[5] = decodeStrings(r.tags)
+	n.ExposedPorts, errs[6] = decodePorts(r.ports)
+	n.Endpoints, errs[7] = decodeEndpoints(r.eps)
+	n.UserID, n.AuthKeyID = UserID(r.user.Int64), AuthKeyID(r.authKey.Int64)
+	n.PrevWGKeyUntil, n.KeyExpiry = goTime(r.prevUntil), goTime(r.expiry)
+	n.CreatedAt, n.LastSeen = goTime(r.createdAt), goTime(r.lastSeen)
+	if err := errors.Join(errs[:]...); err != nil {
+		return Node{}, fmt.Errorf("decode node %d: %w", n.ID, err)
+	}
+	return n, nil
+}
+
+// nodeWhere returns the one node matching where.
+func nodeWhere(ctx context.Context, q querier, where string, args ...any) (Node, error) {
+	row := q.QueryRowContext(ctx, "SELECT "+nodeCols+" FROM nodes WHERE "+where, args...)
+	n, err := scanNode(row)
+	return n, notFound(err)
+}
+
+// Node implements Nodes.
+func (t nodeTable) Node(ctx context.Context, id NodeID) (Node, error) {
+	n, err := nodeWhere(ctx, t.db.r, "id = ?", id)
+	if err != nil {
+		return Node{}, fmt.Errorf("get node %d: %w", id, err)
+	}
+	return n, nil
+}
+
+// NodeByMachineKey implements Nodes.
+func (t nodeTable) NodeByMachineKey(ctx context.Context, k MachinePublic) (Node, error) {
+	n, err := nodeWhere(ctx, t.db.r, "machine_key = ?", k[:])
+	if err != nil {
+		return Node{}, fmt.Errorf("get node by %s: %w", k, err)
+	}
+	return n, nil
+}
+
+// NodeByName implements Nodes.
+func (t nodeTable) NodeByName(ctx context.Context, name string) (Node, error) {
+	n, err := nodeWhere(ctx, t.db.r, "name = ?", name)
+	if err != nil {
+		return Node{}, fmt.Errorf("get node %q: %w", name, err)
+	}
+	return n, nil
+}
+
+// ListNodes implements Nodes.
+func (t nodeTable) ListNodes(ctx context.Context) ([]Node, error) {
+	rows, err := t.db.r.QueryContext(ctx, "SELECT "+nodeCols+" FROM nodes ORDER BY id")
+	if err != nil {
+		return nil, fmt.Errorf("list nodes: %w", err)
+	}
+	defer rows.Close()
+	var nodes []Node
+	for rows.Next() {
+		n, err := scanNode(rows)
+		if err != nil {
+			return nil, fmt.Errorf("list nodes: %w", err)
+		}
+		nodes = append(nodes, n)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("list nodes: %w", err)
+	}
+	return nodes, nil
+}

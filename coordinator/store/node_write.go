@@ -1,0 +1,141 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"net/netip"
+	"time"
+)
+
+// RenameNode implements Nodes.
+func (t nodeTable) RenameNode(ctx context.Context, id NodeID, name string) error {
+	err := checkName(name)
+	if err == nil {
+		err = t.db.execOne(ctx, `UPDATE nodes SET name = ? WHERE id = ?`, name, id)
+	}
+	if isUniqueViolation(err) {
+		err = ErrNameTaken
+	}
+	if err != nil {
+		return fmt.Errorf("rename node %d to %q: %w", id, name, err)
+	}
+	return nil
+}
+
+// SetNodeTags implements Nodes.
+func (t nodeTable) SetNodeTags(ctx context.Context, id NodeID, tags []string) error {
+	err := checkTags(tags)
+	if err == nil {
+		err = t.db.execOne(ctx, `UPDATE nodes SET tags_json = ?, user_id = NULL WHERE id = ?`,
+			encodeSet(tags), id)
+	}
+	if err != nil {
+		return fmt.Errorf("set tags of node %d: %w", id, err)
+	}
+	return nil
+}
+
+// SetHostInfo implements Nodes.
+func (t nodeTable) SetHostInfo(ctx context.Context, id NodeID, h HostInfo) error {
+	err := t.db.execOne(ctx, `UPDATE nodes SET hostname = ?, os = ?, version = ? WHERE id = ?`,
+		h.Hostname, h.OS, h.Version, id)
+	if err != nil {
+		return fmt.Errorf("set host info of node %d: %w", id, err)
+	}
+	return nil
+}
+
+// RotateWGKey implements Nodes.
+func (t nodeTable) RotateWGKey(ctx context.Context, id NodeID, r KeyRotation) error {
+	err := t.db.write(ctx, func(tx *sql.Tx) error { return rotateTx(ctx, tx, id, r) })
+	if isUniqueViolation(err) {
+		err = fmt.Errorf("%w: wireguard key in use by another node", ErrDuplicate)
+	}
+	if err != nil {
+		return fmt.Errorf("rotate wireguard key of node %d: %w", id, err)
+	}
+	return nil
+}
+
+// rotateTx moves the current key to prev_wg_key and installs r.Key.
+func rotateTx(ctx context.Context, tx *sql.Tx, id NodeID, r KeyRotation) error {
+	if r.Key.IsZero() {
+		return fmt.Errorf("%w: zero wireguard key", ErrInvalid)
+	}
+	var cur []byte
+	err := tx.QueryRowContext(ctx, `SELECT wg_key FROM nodes WHERE id = ?`, id).Scan(&cur)
+	if err != nil {
+		return notFound(err)
+	}
+	if WGPublic(cur) == r.Key {
+		return fmt.Errorf("%w: new wireguard key equals the current one", ErrInvalid)
+	}
+	_, err = tx.ExecContext(ctx, `UPDATE nodes SET prev_wg_key = wg_key, prev_wg_key_until = ?,
+		wg_key = ?, key_expiry = ? WHERE id = ?`,
+		dbTime(r.OverlapUntil), r.Key[:], dbTime(r.Expiry), id)
+	return err
+}
+
+// SetKeyExpiry implements Nodes.
+func (t nodeTable) SetKeyExpiry(ctx context.Context, id NodeID, expiry time.Time) error {
+	err := t.db.execOne(ctx, `UPDATE nodes SET key_expiry = ? WHERE id = ?`, dbTime(expiry), id)
+	if err != nil {
+		return fmt.Errorf("set key expiry of node %d: %w", id, err)
+	}
+	return nil
+}
+
+// SetEndpoints implements Nodes.
+func (t nodeTable) SetEndpoints(ctx context.Context, id NodeID, eps []netip.AddrPort) error {
+	err := checkEndpoints(eps)
+	if err == nil {
+		err = t.db.execOne(ctx, `UPDATE nodes SET endpoints_json = ? WHERE id = ?`,
+			encodeEndpoints(eps), id)
+	}
+	if err != nil {
+		return fmt.Errorf("set endpoints of node %d: %w", id, err)
+	}
+	return nil
+}
+
+// SetExposedPorts implements Nodes.
+func (t nodeTable) SetExposedPorts(ctx context.Context, id NodeID, ports []uint16) error {
+	err := t.db.execOne(ctx, `UPDATE nodes SET exposed_ports_json = ? WHERE id = ?`,
+		encodePorts(ports), id)
+	if err != nil {
+		return fmt.Errorf("set exposed ports of node %d: %w", id, err)
+	}
+	return nil
+}
+
+// SetPresence implements Nodes.
+func (t nodeTable) SetPresence(ctx context.Context, id NodeID, lastSeen time.Time, online bool) error {
+	err := t.db.execOne(ctx, `UPDATE nodes SET last_seen = ?, online = ? WHERE id = ?`,
+		dbTime(lastSeen), online, id)
+	if err != nil {
+		return fmt.Errorf("set presence of node %d: %w", id, err)
+	}
+	return nil
+}
+
+// DeleteNode implements Nodes.
+func (t nodeTable) DeleteNode(ctx context.Context, id NodeID, reusableAfter time.Time) (Node, error) {
+	var n Node
+	err := t.db.write(ctx, func(tx *sql.Tx) error {
+		var err error
+		if n, err = nodeWhere(ctx, tx, "id = ?", id); err != nil {
+			return err
+		}
+		var i uint32
+		err = tx.QueryRowContext(ctx, `DELETE FROM nodes WHERE id = ? RETURNING addr_index`, id).Scan(&i)
+		if err != nil {
+			return err
+		}
+		return quarantineAddr(ctx, tx, i, reusableAfter)
+	})
+	if err != nil {
+		return Node{}, fmt.Errorf("delete node %d: %w", id, err)
+	}
+	return n, nil
+}

@@ -1,0 +1,55 @@
+package store
+
+import (
+	"context"
+	"time"
+)
+
+// UserID identifies a user. 0 means "no user".
+type UserID int64
+
+// User is a person known through the identity provider.
+type User struct {
+	// ID is assigned by the store.
+	ID UserID
+	// Issuer and Subject are the OIDC iss and sub claims; together unique.
+	Issuer  string
+	Subject string
+	// Email and DisplayName are for display; may be empty.
+	Email       string
+	DisplayName string
+	// Groups come from the IdP's groups claim; sorted, without duplicates.
+	Groups []string
+	// Disabled users may not log in or register nodes.
+	Disabled bool
+	// CreatedAt is when the user first logged in.
+	CreatedAt time.Time
+	// LastLogin is when the user last logged in; zero if never.
+	LastLogin time.Time
+}
+
+// Identity is what a login tells about a user.
+type Identity struct {
+	// Issuer and Subject are required.
+	Issuer      string
+	Subject     string
+	Email       string
+	DisplayName string
+	Groups      []string
+}
+
+// Users manages users; the SSO login and the admin API call it.
+type Users interface {
+	// UpsertUser records a login at now: it creates the user for
+	// id.Issuer+id.Subject or updates its email, name and groups, and sets
+	// LastLogin. It does not change Disabled; the caller checks it.
+	UpsertUser(ctx context.Context, id Identity, now time.Time) (User, error)
+	// User returns the user with the given ID (ErrNotFound).
+	User(ctx context.Context, id UserID) (User, error)
+	// UserBySubject returns the user with the given issuer and subject.
+	UserBySubject(ctx context.Context, issuer, subject string) (User, error)
+	// ListUsers returns every user, ordered by ID.
+	ListUsers(ctx context.Context) ([]User, error)
+	// SetUserDisabled disables or re-enables a user.
+	SetUserDisabled(ctx context.Context, id UserID, disabled bool) error
+}

@@ -1,0 +1,149 @@
+package netstack
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"time"
+)
+
+// Transport protocol numbers, as passed to Filter.Allow and Stack.Expose.
+const (
+	ProtoICMP   uint8 = 1  // ICMP for IPv4
+	ProtoTCP    uint8 = 6  // TCP
+	ProtoUDP    uint8 = 17 // UDP
+	ProtoICMPv6 uint8 = 58 // ICMP for IPv6
+)
+
+// Defaults used when the matching Config field is zero.
+const (
+	DefaultMTU            = 1420
+	DefaultMaxFlows       = 65536
+	DefaultUDPIdleTimeout = 60 * time.Second
+)
+
+// Bounds on Config values.
+const (
+	minMTU     = 576
+	minMTUIPv6 = 1280
+	maxMTU     = 65535
+	minFlows   = 256
+)
+
+// Errors returned by New, Expose and the dial and listen functions.
+var (
+	ErrInvalidConfig = errors.New("invalid netstack config")
+	ErrClosed        = errors.New("netstack closed")
+	ErrBadService    = errors.New("service must be TCP or UDP on a non-zero port")
+	ErrNotLocal      = errors.New("address is not one of this node's overlay addresses")
+)
+
+// Service is a local service: a transport protocol (ProtoTCP or ProtoUDP)
+// and a port on 127.0.0.1.
+type Service struct {
+	// Proto is ProtoTCP or ProtoUDP.
+	Proto uint8
+	// Port is the port on both the overlay address and 127.0.0.1; not 0.
+	Port uint16
+}
+
+// Config configures a Stack. New validates it and fills in defaults; it is
+// not retained, so changing it after New has no effect.
+type Config struct {
+	// IPv4 is the node's IPv4 overlay address. It may be the zero Addr when
+	// IPv6 is set; otherwise it must be an IPv4 address.
+	IPv4 netip.Addr
+	// IPv6 is the node's IPv6 overlay address. It may be the zero Addr when
+	// IPv4 is set; otherwise it must be an IPv6 address.
+	IPv6 netip.Addr
+	// MTU is the link MTU; 0 means DefaultMTU. At least 1280 when IPv6 is
+	// set, at least 576 otherwise, at most 65535.
+	MTU int
+	// Logger receives the Stack's logs; nil means slog.Default().
+	Logger *slog.Logger
+	// Expose lists the services forwarded from the start; see Stack.Expose.
+	Expose []Service
+	// OnDenied, if not nil, is called for every new inbound flow the Filter
+	// denies and every tracked flow cut by a Filter change. It is called on
+	// the packet path: it must return quickly and must not block or call
+	// back into the Stack. The caller does any rate limiting.
+	OnDenied func(DeniedFlow)
+	// MaxFlows bounds the connection-tracking table; 0 means
+	// DefaultMaxFlows. When full, the least recently seen flows are evicted.
+	MaxFlows int
+	// UDPIdleTimeout ends a forwarded UDP flow after this long without a
+	// datagram in either direction; 0 means DefaultUDPIdleTimeout.
+	UDPIdleTimeout time.Duration
+}
+
+// withDefaults validates c and returns a copy with defaults filled in.
+func (c Config) withDefaults() (Config, error) {
+	if c.MTU == 0 {
+		c.MTU = DefaultMTU
+	}
+	if c.MaxFlows == 0 {
+		c.MaxFlows = DefaultMaxFlows
+	}
+	if c.UDPIdleTimeout == 0 {
+		c.UDPIdleTimeout = DefaultUDPIdleTimeout
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	if err := c.validate(); err != nil {
+		return Config{}, fmt.Errorf("%w: %w", ErrInvalidConfig, err)
+	}
+	return c, nil
+}
+
+func (c Config) validate() error {
+	if err := c.validateAddrs(); err != nil {
+		return err
+	}
+	minimum := minMTU
+	if c.IPv6.IsValid() {
+		minimum = minMTUIPv6
+	}
+	if c.MTU < minimum || c.MTU > maxMTU {
+		return fmt.Errorf("mtu %d outside [%d, %d]", c.MTU, minimum, maxMTU)
+	}
+	if c.MaxFlows < minFlows {
+		return fmt.Errorf("max flows %d below %d", c.MaxFlows, minFlows)
+	}
+	if c.UDPIdleTimeout < 0 {
+		return fmt.Errorf("negative udp idle timeout %v", c.UDPIdleTimeout)
+	}
+	for _, svc := range c.Expose {
+		if err := svc.validate(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (c Config) validateAddrs() error {
+	if !c.IPv4.IsValid() && !c.IPv6.IsValid() {
+		return errors.New("no overlay address")
+	}
+	if c.IPv4.IsValid() && (!c.IPv4.Is4() || !usableUnicast(c.IPv4)) {
+		return fmt.Errorf("ipv4 address %v is not a unicast IPv4 address", c.IPv4)
+	}
+	if c.IPv6.IsValid() && (!c.IPv6.Is6() || c.IPv6.Is4In6() || c.IPv6.Zone() != "" || !usableUnicast(c.IPv6)) {
+		return fmt.Errorf("ipv6 address %v is not a unicast IPv6 address without zone", c.IPv6)
+	}
+	return nil
+}
+
+// usableUnicast reports whether a may be a node's overlay address.
+func usableUnicast(a netip.Addr) bool {
+	return !a.IsUnspecified() && !a.IsLoopback() && !a.IsMulticast() &&
+		!a.IsLinkLocalUnicast() && a != netip.AddrFrom4([4]byte{255, 255, 255, 255})
+}
+
+func (s Service) validate() error {
+	if (s.Proto != ProtoTCP && s.Proto != ProtoUDP) || s.Port == 0 {
+		return fmt.Errorf("service %d/%d: %w", s.Proto, s.Port, ErrBadService)
+	}
+	return nil
+}
