@@ -1,6 +1,7 @@
 package netstack
 
 import (
+	"context"
 	"fmt"
 	"log/slog"
 	"net/netip"
@@ -49,7 +50,9 @@ type Stack struct {
 	// udpIdle ends forwarded UDP flows.
 	udpIdle time.Duration
 
-	done      chan struct{} // closed by Close
+	// ctx is cancelled by Close; it bounds local dials.
+	ctx       context.Context
+	cancel    context.CancelFunc
 	wg        sync.WaitGroup
 	closeOnce sync.Once
 }
@@ -71,13 +74,14 @@ func New(cfg Config) (*Stack, error) {
 		out:     newPacketQueue(outQueueLen),
 		events:  make(chan tun.Event, 1),
 		udpIdle: cfg.UDPIdleTimeout,
-		done:    make(chan struct{}),
 	}
+	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.svc.init(cfg.Expose)
 	s.guard = newGuard(&cfg, &s.svc)
 	s.ep = newLinkEndpoint(uint32(cfg.MTU), s.out, &s.guard.n.outDropped)
 	s.gro.New = func() any { return newGROBatch() }
 	if err := s.startGVisor(); err != nil {
+		s.cancel()
 		s.ns.Destroy()
 		return nil, err
 	}
@@ -133,7 +137,7 @@ func (s *Stack) sweepLoop() {
 	defer t.Stop()
 	for {
 		select {
-		case <-s.done:
+		case <-s.ctx.Done():
 			return
 		case <-t.C:
 			s.guard.ct.sweep()
@@ -184,7 +188,7 @@ func (s *Stack) Exposed() []Service {
 // has returned when Close returns. It is idempotent and always returns nil.
 func (s *Stack) Close() error {
 	s.closeOnce.Do(func() {
-		close(s.done)
+		s.cancel()
 		s.out.close()
 		s.conns.close()
 		s.ns.Close()
@@ -198,10 +202,5 @@ func (s *Stack) Close() error {
 
 // closed reports whether Close has begun.
 func (s *Stack) closed() bool {
-	select {
-	case <-s.done:
-		return true
-	default:
-		return false
-	}
+	return s.ctx.Err() != nil
 }

@@ -1,0 +1,147 @@
+package netstack
+
+import (
+	"os"
+
+	"golang.zx2c4.com/wireguard/tun"
+	"gvisor.dev/gvisor/pkg/buffer"
+	"gvisor.dev/gvisor/pkg/tcpip"
+	"gvisor.dev/gvisor/pkg/tcpip/header"
+	"gvisor.dev/gvisor/pkg/tcpip/stack"
+	"gvisor.dev/gvisor/pkg/tcpip/stack/gro"
+)
+
+// File implements tun.Device: there is no file descriptor.
+func (*Stack) File() *os.File { return nil }
+
+// Name implements tun.Device.
+func (*Stack) Name() (string, error) { return "ward", nil }
+
+// MTU implements tun.Device.
+func (s *Stack) MTU() (int, error) { return s.mtu, nil }
+
+// Events implements tun.Device: it carries one EventUp and is closed by
+// Close.
+func (s *Stack) Events() <-chan tun.Event { return s.events }
+
+// BatchSize implements tun.Device.
+func (*Stack) BatchSize() int { return batchSize }
+
+// Read implements tun.Device. It blocks until gVisor has sent at least one
+// packet, then copies up to len(bufs) packets, each to bufs[i][offset:],
+// and sets sizes[i]. Packets of revoked flows are dropped here. After
+// Close it returns os.ErrClosed. wireguard-go calls it from one goroutine.
+func (s *Stack) Read(bufs [][]byte, sizes []int, offset int) (int, error) {
+	var pkts [batchSize]*stack.PacketBuffer
+	want := min(len(bufs), len(sizes), batchSize)
+	for {
+		k := s.out.pop(pkts[:want])
+		if k > 0 {
+			if n := s.copyOut(pkts[:k], bufs, sizes, offset); n > 0 {
+				return n, nil
+			}
+			continue
+		}
+		if !s.out.wait() {
+			return 0, os.ErrClosed
+		}
+	}
+}
+
+// copyOut copies pkts into bufs, dropping those the guard refuses or that
+// do not fit, releases every packet and returns how many were copied.
+func (s *Stack) copyOut(pkts []*stack.PacketBuffer, bufs [][]byte, sizes []int, offset int) int {
+	now := s.guard.ct.now()
+	n := 0
+	for i, pkt := range pkts {
+		dst := bufs[n][offset:]
+		size := pkt.Size()
+		if size <= len(dst) {
+			copyPacket(dst, pkt)
+			if s.guard.outbound(dst[:size], now) {
+				sizes[n] = size
+				n++
+			}
+		} else {
+			s.guard.n.outDropped.Add(1)
+		}
+		pkt.DecRef()
+		pkts[i] = nil
+	}
+	return n
+}
+
+// copyPacket copies the whole of pkt (headers and payload) into dst, which
+// must be at least pkt.Size() long, without allocating.
+func copyPacket(dst []byte, pkt *stack.PacketBuffer) {
+	views, off := pkt.AsViewList()
+	n := 0
+	for v := views.Front(); v != nil; v = v.Next() {
+		b := v.AsSlice()
+		if off >= len(b) {
+			off -= len(b)
+			continue
+		}
+		n += copy(dst[n:], b[off:])
+		off = 0
+	}
+}
+
+// Write implements tun.Device. Each packet, at bufs[i][offset:], is judged
+// by the filter; packets that pass are coalesced (GRO) and delivered to
+// gVisor. Dropped packets are counted, not reported as errors, so Write
+// returns len(bufs) and a nil error. wireguard-go calls it from one
+// goroutine per peer.
+func (s *Stack) Write(bufs [][]byte, offset int) (int, error) {
+	d := s.ep.dispatcherOrNil()
+	if d == nil || s.closed() {
+		return len(bufs), nil
+	}
+	g := s.gro.Get().(*groBatch)
+	g.Dispatcher = d
+	now := s.guard.ct.now()
+	for _, b := range bufs {
+		if len(b) <= offset {
+			continue
+		}
+		pkt := b[offset:]
+		if s.guard.inbound(pkt, now) {
+			g.enqueue(pkt)
+		}
+	}
+	g.Flush()
+	g.Dispatcher = nil
+	s.gro.Put(g)
+	return len(bufs), nil
+}
+
+// groBatch coalesces the TCP segments of one Write call.
+type groBatch struct {
+	gro.GRO
+}
+
+func newGROBatch() *groBatch {
+	g := &groBatch{}
+	g.Init(true)
+	return g
+}
+
+// enqueue copies packet b into a PacketBuffer and queues it for GRO. The
+// packet is marked checksum-validated: WireGuard's AEAD already
+// authenticated it end to end, so gVisor need not checksum it again.
+func (g *groBatch) enqueue(b []byte) {
+	pkt := stack.NewPacketBuffer(stack.PacketBufferOptions{Payload: buffer.MakeWithData(b)})
+	pkt.NetworkProtocolNumber = networkProtocol(b)
+	pkt.RXChecksumValidated = true
+	g.Enqueue(pkt)
+	pkt.DecRef()
+}
+
+// networkProtocol returns the network protocol of IP packet b, which the
+// parser has already accepted.
+func networkProtocol(b []byte) tcpip.NetworkProtocolNumber {
+	if b[0]>>4 == 6 {
+		return header.IPv6ProtocolNumber
+	}
+	return header.IPv4ProtocolNumber
+}
