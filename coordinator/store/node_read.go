@@ -104,20 +104,8 @@ func (t nodeTable) NodeByName(ctx context.Context, name string) (Node, error) {
 
 // ListNodes implements Nodes.
 func (t nodeTable) ListNodes(ctx context.Context) ([]Node, error) {
-	rows, err := t.db.r.QueryContext(ctx, "SELECT "+nodeCols+" FROM nodes ORDER BY id")
+	nodes, err := queryAll(ctx, t.db.r, scanNode, "SELECT "+nodeCols+" FROM nodes ORDER BY id")
 	if err != nil {
-		return nil, fmt.Errorf("list nodes: %w", err)
-	}
-	defer rows.Close()
-	var nodes []Node
-	for rows.Next() {
-		n, err := scanNode(rows)
-		if err != nil {
-			return nil, fmt.Errorf("list nodes: %w", err)
-		}
-		nodes = append(nodes, n)
-	}
-	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("list nodes: %w", err)
 	}
 	return nodes, nil

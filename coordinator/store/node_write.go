@@ -49,9 +49,6 @@ func (t nodeTable) SetHostInfo(ctx context.Context, id NodeID, h HostInfo) error
 // RotateWGKey implements Nodes.
 func (t nodeTable) RotateWGKey(ctx context.Context, id NodeID, r KeyRotation) error {
 	err := t.db.write(ctx, func(tx *sql.Tx) error { return rotateTx(ctx, tx, id, r) })
-	if isUniqueViolation(err) {
-		err = fmt.Errorf("%w: wireguard key in use by another node", ErrDuplicate)
-	}
 	if err != nil {
 		return fmt.Errorf("rotate wireguard key of node %d: %w", id, err)
 	}
@@ -68,8 +65,15 @@ func rotateTx(ctx context.Context, tx *sql.Tx, id NodeID, r KeyRotation) error {
 	if err != nil {
 		return notFound(err)
 	}
-	if WGPublic(cur) == r.Key {
+	k, err := key32(cur)
+	if err != nil {
+		return err
+	}
+	if WGPublic(k) == r.Key {
 		return fmt.Errorf("%w: new wireguard key equals the current one", ErrInvalid)
+	}
+	if err := wgKeyFree(ctx, tx, r.Key, id); err != nil {
+		return err
 	}
 	_, err = tx.ExecContext(ctx, `UPDATE nodes SET prev_wg_key = wg_key, prev_wg_key_until = ?,
 		wg_key = ?, key_expiry = ? WHERE id = ?`,

@@ -1,0 +1,185 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"net/netip"
+	"time"
+)
+
+// registrar implements Registration on SQLite.
+type registrar struct{ db *db }
+
+// owner is what a new node takes from its credential.
+type owner struct {
+	user      UserID
+	tags      []string
+	ephemeral bool
+	authKey   AuthKeyID
+}
+
+// RegisterWithAuthKey implements Registration.
+func (r registrar) RegisterWithAuthKey(ctx context.Context, h SecretHash, now time.Time, n NewNode) (Node, AuthKey, error) {
+	var node Node
+	var key AuthKey
+	err := checkNewNode(n)
+	if err == nil {
+		err = r.db.write(ctx, func(tx *sql.Tx) error {
+			var err error
+			if key, err = usableAuthKey(ctx, tx, h, now); err != nil {
+				return err
+			}
+			o := owner{user: key.UserID, tags: key.Tags, ephemeral: key.Ephemeral, authKey: key.ID}
+			if node, err = insertNode(ctx, tx, r.db.ula, now, n, o); err != nil {
+				return err
+			}
+			key.UseCount++
+			_, err = tx.ExecContext(ctx, `UPDATE auth_keys SET use_count = use_count + 1 WHERE id = ?`, key.ID)
+			return err
+		})
+	}
+	if err != nil {
+		return Node{}, AuthKey{}, fmt.Errorf("register node %q with auth key: %w", n.Name, err)
+	}
+	return node, key, nil
+}
+
+// RegisterWithUser implements Registration.
+func (r registrar) RegisterWithUser(ctx context.Context, user UserID, now time.Time, n NewNode) (Node, error) {
+	var node Node
+	err := checkNewNode(n)
+	if err == nil && user == 0 {
+		err = fmt.Errorf("%w: no user", ErrInvalid)
+	}
+	if err == nil {
+		err = r.db.write(ctx, func(tx *sql.Tx) error {
+			var err error
+			node, err = insertNode(ctx, tx, r.db.ula, now, n, owner{user: user})
+			return err
+		})
+	}
+	if err != nil {
+		return Node{}, fmt.Errorf("register node %q for user %d: %w", n.Name, user, err)
+	}
+	return node, nil
+}
+
+// usableAuthKey returns the pre-auth key with hash h if it may register a
+// node as of now.
+func usableAuthKey(ctx context.Context, tx *sql.Tx, h SecretHash, now time.Time) (AuthKey, error) {
+	k, err := authKeyWhere(ctx, tx, "hash = ?", h[:])
+	switch {
+	case errors.Is(err, ErrNotFound):
+		return AuthKey{}, ErrAuthKeyNotFound
+	case err != nil:
+		return AuthKey{}, err
+	case !k.RevokedAt.IsZero():
+		return AuthKey{}, ErrAuthKeyRevoked
+	case !k.Expiry.IsZero() && !now.Before(k.Expiry):
+		return AuthKey{}, ErrAuthKeyExpired
+	case !k.Reusable && k.UseCount > 0:
+		return AuthKey{}, ErrAuthKeyUsed
+	}
+	return k, nil
+}
+
+// insertNode checks the machine key and the owner, then inserts the node
+// with a unique name and fresh addresses, and returns it as stored.
+func insertNode(ctx context.Context, tx *sql.Tx, ula netip.Prefix, now time.Time, n NewNode, o owner) (Node, error) {
+	if err := machineFree(ctx, tx, n.MachineKey); err != nil {
+		return Node{}, err
+	}
+	if err := wgKeyFree(ctx, tx, n.WGKey, 0); err != nil {
+		return Node{}, err
+	}
+	if err := userActive(ctx, tx, o.user); err != nil {
+		return Node{}, err
+	}
+	name, err := uniqueName(ctx, tx, n.Name)
+	if err != nil {
+		return Node{}, err
+	}
+	i, err := allocateAddr(ctx, tx, now)
+	if err != nil {
+		return Node{}, err
+	}
+	id, err := insertNodeRow(ctx, tx, nodeInsert{n: n, o: o, name: name, addr: i, ula: ula, now: now})
+	if err != nil {
+		return Node{}, err
+	}
+	return nodeWhere(ctx, tx, "id = ?", id)
+}
+
+// machineFree returns ErrMachineExists if a node has machine key k.
+func machineFree(ctx context.Context, tx *sql.Tx, k MachinePublic) error {
+	var n int
+	err := tx.QueryRowContext(ctx, `SELECT count(*) FROM nodes WHERE machine_key = ?`, k[:]).Scan(&n)
+	if err != nil {
+		return fmt.Errorf("check machine key: %w", err)
+	}
+	if n > 0 {
+		return ErrMachineExists
+	}
+	return nil
+}
+
+// wgKeyFree returns ErrDuplicate if a node other than except has k as its
+// WireGuard key.
+func wgKeyFree(ctx context.Context, tx *sql.Tx, k WGPublic, except NodeID) error {
+	var n int
+	err := tx.QueryRowContext(ctx, `SELECT count(*) FROM nodes WHERE wg_key = ? AND id <> ?`,
+		k[:], except).Scan(&n)
+	if err != nil {
+		return fmt.Errorf("check wireguard key: %w", err)
+	}
+	if n > 0 {
+		return fmt.Errorf("%w: wireguard key in use by another node", ErrDuplicate)
+	}
+	return nil
+}
+
+// userActive checks that user (if not 0) exists and is not disabled.
+func userActive(ctx context.Context, tx *sql.Tx, user UserID) error {
+	if user == 0 {
+		return nil
+	}
+	var disabled bool
+	err := tx.QueryRowContext(ctx, `SELECT disabled FROM users WHERE id = ?`, user).Scan(&disabled)
+	if err != nil {
+		return fmt.Errorf("get user %d: %w", user, notFound(err))
+	}
+	if disabled {
+		return fmt.Errorf("user %d: %w", user, ErrUserDisabled)
+	}
+	return nil
+}
+
+// nodeInsert is everything a new nodes row is made of.
+type nodeInsert struct {
+	n    NewNode
+	o    owner
+	name string
+	addr uint32
+	ula  netip.Prefix
+	now  time.Time
+}
+
+// insertNodeRow inserts the row and returns its ID.
+func insertNodeRow(ctx context.Context, tx *sql.Tx, in nodeInsert) (NodeID, error) {
+	v4, v6 := addrsFor(in.addr, in.ula)
+	n, o := in.n, in.o
+	res, err := tx.ExecContext(ctx, `INSERT INTO nodes (name, hostname, os, version,
+		machine_key, wg_key, key_expiry, addr_index, ipv4, ipv6, user_id, tags_json, ephemeral,
+		auth_key_id, exposed_ports_json, endpoints_json, created_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		in.name, n.Hostname, n.OS, n.Version, n.MachineKey[:], n.WGKey[:], dbTime(n.KeyExpiry),
+		in.addr, v4.String(), v6.String(), dbID(o.user), encodeSet(o.tags), o.ephemeral,
+		dbID(o.authKey), encodePorts(n.ExposedPorts), encodeEndpoints(n.Endpoints), dbNow(in.now))
+	if err != nil {
+		return 0, fmt.Errorf("insert node: %w", err)
+	}
+	id, err := res.LastInsertId()
+	return NodeID(id), err
+}

@@ -1,0 +1,99 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"time"
+)
+
+// userTable implements Users on SQLite.
+type userTable struct{ db *db }
+
+// userCols are the columns scanUser reads, in order.
+const userCols = `id, issuer, subject, email, display_name, groups_json, disabled,
+	created_at, last_login`
+
+// scanUser reads one row of userCols.
+func scanUser(sc scanner) (User, error) {
+	var u User
+	var groups string
+	var created, login sql.NullInt64
+	err := sc.Scan(&u.ID, &u.Issuer, &u.Subject, &u.Email, &u.DisplayName, &groups,
+		&u.Disabled, &created, &login)
+	if err != nil {
+		return User{}, err
+	}
+	u.CreatedAt, u.LastLogin = goTime(created), goTime(login)
+	u.Groups, err = decodeStrings(groups)
+	return u, err
+}
+
+// userWhere returns the one user matching where.
+func userWhere(ctx context.Context, q querier, where string, args ...any) (User, error) {
+	row := q.QueryRowContext(ctx, "SELECT "+userCols+" FROM users WHERE "+where, args...)
+	u, err := scanUser(row)
+	return u, notFound(err)
+}
+
+// UpsertUser implements Users.
+func (t userTable) UpsertUser(ctx context.Context, id Identity, now time.Time) (User, error) {
+	if id.Issuer == "" || id.Subject == "" {
+		return User{}, fmt.Errorf("upsert user: %w: empty issuer or subject", ErrInvalid)
+	}
+	var u User
+	err := t.db.write(ctx, func(tx *sql.Tx) error {
+		at := dbNow(now)
+		_, err := tx.ExecContext(ctx, `INSERT INTO users (issuer, subject, email, display_name,
+			groups_json, created_at, last_login) VALUES (?, ?, ?, ?, ?, ?, ?)
+			ON CONFLICT (issuer, subject) DO UPDATE SET email = excluded.email,
+			display_name = excluded.display_name, groups_json = excluded.groups_json,
+			last_login = excluded.last_login`,
+			id.Issuer, id.Subject, id.Email, id.DisplayName, encodeSet(id.Groups), at, at)
+		if err != nil {
+			return err
+		}
+		u, err = userWhere(ctx, tx, "issuer = ? AND subject = ?", id.Issuer, id.Subject)
+		return err
+	})
+	if err != nil {
+		return User{}, fmt.Errorf("upsert user %s %s: %w", id.Issuer, id.Subject, err)
+	}
+	return u, nil
+}
+
+// User implements Users.
+func (t userTable) User(ctx context.Context, id UserID) (User, error) {
+	u, err := userWhere(ctx, t.db.r, "id = ?", id)
+	if err != nil {
+		return User{}, fmt.Errorf("get user %d: %w", id, err)
+	}
+	return u, nil
+}
+
+// UserBySubject implements Users.
+func (t userTable) UserBySubject(ctx context.Context, issuer, subject string) (User, error) {
+	u, err := userWhere(ctx, t.db.r, "issuer = ? AND subject = ?", issuer, subject)
+	if err != nil {
+		return User{}, fmt.Errorf("get user %s %s: %w", issuer, subject, err)
+	}
+	return u, nil
+}
+
+// ListUsers implements Users.
+func (t userTable) ListUsers(ctx context.Context) ([]User, error) {
+	users, err := queryAll(ctx, t.db.r, scanUser, "SELECT "+userCols+" FROM users ORDER BY id")
+	if err != nil {
+		return nil, fmt.Errorf("list users: %w", err)
+	}
+	return users, nil
+}
+
+// SetUserDisabled implements Users.
+func (t userTable) SetUserDisabled(ctx context.Context, id UserID, disabled bool) error {
+	err := t.db.execOne(ctx, `UPDATE users SET disabled = ? WHERE id = ?`, disabled, id)
+	if err != nil {
+		return fmt.Errorf("set user %d disabled=%t: %w", id, disabled, err)
+	}
+	return nil
+}
