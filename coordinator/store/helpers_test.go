@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"fmt"
 	"net/netip"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -78,11 +79,14 @@ func mustAuthKey(t testing.TB, s *SQLite, k NewAuthKey) AuthKey {
 	return ak
 }
 
+// keySeq makes mustRegister's key secrets unique.
+var keySeq atomic.Int64
+
 // mustRegister registers machine i with a fresh reusable key.
 func mustRegister(t testing.TB, s *SQLite, i int, now time.Time) Node {
 	t.Helper()
 	ctx := context.Background()
-	sec := fmt.Sprintf("reusable-%d", i)
+	sec := fmt.Sprintf("key-%d", keySeq.Add(1))
 	k := tagKey(sec)
 	k.Reusable = true
 	mustAuthKey(t, s, k)
