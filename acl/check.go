@@ -1,7 +1,9 @@
 package acl
 
 import (
+	"cmp"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/wardnet/ward/filter"
@@ -126,13 +128,16 @@ func word(allow bool) string {
 // each at its destination's position). When only tests failed, the error
 // also wraps ErrTestsFailed.
 func Check(file string, src []byte, opts Options) (*Ruleset, []TestResult, error) {
-	p, err := Parse(file, src)
-	if err != nil {
-		return nil, nil, err
+	p, perr := Parse(file, src)
+	if p == nil {
+		return nil, nil, perr
 	}
 	rs, err := Resolve(p, opts)
-	if err != nil {
-		return nil, nil, err
+	if perr != nil || err != nil {
+		// Report shape and meaning problems together, once each.
+		all := append(Problems(perr), Problems(err)...)
+		slices.SortStableFunc(all, func(a, b Problem) int { return cmp.Or(a.Pos.Line-b.Pos.Line, a.Pos.Col-b.Pos.Col) })
+		return nil, nil, slices.Compact(all)
 	}
 	results := rs.RunTests()
 	var errs ErrorList

@@ -123,8 +123,10 @@ func (c *Compiled) filter(n *nodeState) ([]filter.Rule, []Pos) {
 					dst = appendDsts(dst, e, n)
 				}
 			}
-			if len(dst) > 0 {
-				rules = append(rules, filter.Rule{Src: c.sources(cr), Dst: dst, Protos: cr.protos})
+			// A rule whose sources match no node and name no address
+			// (an empty group, a tag nobody holds yet) grants nothing.
+			if src := c.sources(cr); len(dst) > 0 && len(src) > 0 {
+				rules = append(rules, filter.Rule{Src: src, Dst: dst, Protos: cr.protos})
 				origins = append(origins, cr.pos)
 			}
 		}

@@ -101,7 +101,9 @@ var syntaxErrRE = regexp.MustCompile(`^hujson: line (\d+), column (\d+): (.*)$`)
 // Parse parses policy text (HuJSON: JSON with comments and trailing commas).
 // file names the source in error messages. It reports every problem of
 // syntax and shape at once as an ErrorList; it does not resolve references
-// (Check does).
+// (Resolve and Check do). When the text is valid HuJSON but has shape
+// problems, Parse returns the policy it could read along with the error, so
+// that Check can report the remaining problems too.
 func Parse(file string, src []byte) (*Policy, error) {
 	rep := newReporter(file, src)
 	p := &Policy{File: file, rep: rep}
@@ -122,10 +124,7 @@ func Parse(file string, src []byte) (*Policy, error) {
 	}
 	d := decoder{rep: rep}
 	d.policy(p, &v)
-	if err := rep.err(); err != nil {
-		return nil, err
-	}
-	return p, nil
+	return p, rep.err()
 }
 
 // decoder walks the HuJSON tree, reporting shape errors as it goes.

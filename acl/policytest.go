@@ -29,7 +29,10 @@ func (r *resolver) tests(ts []Test) {
 		ok := true
 		a, err := r.sc.parseAlias(t.Src.S, false)
 		if err != nil {
-			r.rep.errorf(t.Src.Pos, "test src %v", err)
+			// A missing src (zero position) was reported by Parse.
+			if t.Src.Pos != (Pos{}) {
+				r.rep.errorf(t.Src.Pos, "test src %v", err)
+			}
 			ok = false
 		}
 		tc.src = a
@@ -43,7 +46,10 @@ func (r *resolver) tests(ts []Test) {
 		tc.accept, ok = r.testDsts(t.Accept, ok)
 		tc.deny, ok = r.testDsts(t.Deny, ok)
 		if ok && len(tc.accept)+len(tc.deny) == 0 {
-			r.rep.errorf(t.Pos, "test lists no destination to accept or deny")
+			// Parse reported a test with neither key.
+			if t.HasAccept || t.HasDeny {
+				r.rep.errorf(t.Pos, "test lists no destination to accept or deny")
+			}
 			ok = false
 		}
 		if ok {

@@ -53,9 +53,11 @@ func (rs *Ruleset) Policy() *Policy { return rs.policy }
 // reported at once as an ErrorList; a policy with any problem yields no
 // Ruleset. It does not run the policy's tests (see Check).
 func Resolve(p *Policy, opts Options) (*Ruleset, error) {
-	r := &resolver{rep: p.rep, rs: &Ruleset{policy: p}}
-	if r.rep == nil {
-		r.rep = newReporter(p.File, nil)
+	// A reporter of its own: Parse's problems stay Parse's to report, so
+	// Check, which merges both, lists each problem once.
+	r := &resolver{rep: newReporter(p.File, nil), rs: &Ruleset{policy: p}}
+	if p.rep != nil {
+		r.rep.lines = p.rep.lines
 	}
 	r.definitions(p, opts)
 	for _, a := range p.ACLs {
@@ -66,7 +68,6 @@ func Resolve(p *Policy, opts Options) (*Ruleset, error) {
 	}
 	r.tests(p.Tests)
 	if err := r.rep.err(); err != nil {
-		r.rep.errs = nil
 		return nil, err
 	}
 	return r.rs, nil
@@ -175,7 +176,8 @@ func (r *resolver) host(h Host) {
 }
 
 func (r *resolver) acl(a ACL) {
-	if a.Action.S != "accept" {
+	// A missing action (zero position) was reported by Parse.
+	if a.Action.S != "accept" && a.Action.Pos != (Pos{}) {
 		r.rep.errorf(a.Action.Pos, "action %q is not supported: Ward is default-deny, so every rule has action \"accept\"", a.Action.S)
 	}
 	protos, err := parseProto(a.Proto.S)
@@ -191,14 +193,14 @@ func (r *resolver) acl(a ACL) {
 		}
 		r.addDst(&ru, d, host, ports)
 	}
-	if len(a.Dst) == 0 {
+	if a.Dst != nil && len(a.Dst) == 0 { // nil: missing, reported by Parse
 		r.rep.errorf(a.Pos, "acl has an empty \"dst\"")
 	}
 	r.finishRule(ru)
 }
 
 func (r *resolver) srcs(src []Str, at Pos) []alias {
-	if len(src) == 0 {
+	if src != nil && len(src) == 0 { // nil: missing, reported by Parse
 		r.rep.errorf(at, "rule has an empty \"src\"")
 	}
 	var out []alias
@@ -257,10 +259,10 @@ func (r *resolver) grant(g Grant) {
 		}
 		dsts = append(dsts, d)
 	}
-	if len(g.Dst) == 0 {
+	if g.Dst != nil && len(g.Dst) == 0 {
 		r.rep.errorf(g.Pos, "grant has an empty \"dst\"")
 	}
-	if len(g.IP) == 0 {
+	if g.IP != nil && len(g.IP) == 0 {
 		r.rep.errorf(g.Pos, "grant has an empty \"ip\"")
 	}
 	for _, ip := range g.IP {

@@ -73,16 +73,34 @@ func newWorld(rs *Ruleset) *world {
 // alloc returns the next synthetic addresses that no policy literal covers.
 func (w *world) alloc() (netip.Addr, netip.Addr) {
 	pick := func(a *netip.Addr) netip.Addr {
-		for range 1 << 16 {
+		// Each step either returns or moves past a whole covering literal,
+		// never to come back: at most one step per literal.
+		for range len(w.literals) + 1 {
 			cand := *a
-			*a = a.Next()
-			if !slices.ContainsFunc(w.literals, func(p netip.Prefix) bool { return p.Contains(cand) && p.Bits() > 0 }) {
+			i := slices.IndexFunc(w.literals, func(p netip.Prefix) bool { return p.Contains(cand) && p.Bits() > 0 })
+			if i < 0 {
+				*a = cand.Next()
 				return cand
 			}
+			next := lastAddr(w.literals[i]).Next()
+			if !next.IsValid() {
+				break // the literals cover the rest of the family
+			}
+			*a = next
 		}
 		return *a
 	}
 	return pick(&w.next4), pick(&w.next6)
+}
+
+// lastAddr returns the highest address of p.
+func lastAddr(p netip.Prefix) netip.Addr {
+	b := p.Masked().Addr().AsSlice()
+	for i := p.Bits(); i < len(b)*8; i++ {
+		b[i/8] |= 0x80 >> (i % 8)
+	}
+	a, _ := netip.AddrFromSlice(b)
+	return a
 }
 
 func (w *world) addNode(name, user string, tags []string, routes []netip.Prefix) endpoint {
