@@ -170,11 +170,15 @@ func splitHostPort(s string) (host, ports string, err error) {
 		return s[1:end], s[end+2:], nil
 	}
 	i := strings.LastIndex(s, ":")
-	if i < 0 {
+	// "tag:camera" splits into "tag" and "camera": a prefixed alias
+	// without ports, not an unknown host "tag".
+	if i < 0 || isAliasPrefix(s[:i]) {
 		return "", "", fmt.Errorf("destination %q has no ports: expected ALIAS:PORTS, for example %s:22 or %s:*", s, s, s)
 	}
 	return s[:i], s[i+1:], nil
 }
+
+func isAliasPrefix(s string) bool { return s == "tag" || s == "group" || s == "autogroup" }
 
 // parsePorts parses "*", "22", "80,443", "8000-8100" or a comma list of
 // these into ranges.

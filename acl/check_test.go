@@ -120,6 +120,7 @@ func TestCheckErrors(t *testing.T) {
     "*:-5",
     "*:22,",
     "tag-less",
+    "tag:camera",
   ]}],
 }`,
 			want: []string{
@@ -131,6 +132,7 @@ func TestCheckErrors(t *testing.T) {
 				`p.hujson:8:5: dst "*:-5": bad port "": expected a number from 0 to 65535, a range like 8000-8100, or *`,
 				`p.hujson:9:5: dst "*:22,": bad port "": expected a number from 0 to 65535, a range like 8000-8100, or *`,
 				`p.hujson:10:5: destination "tag-less" has no ports: expected ALIAS:PORTS, for example tag-less:22 or tag-less:*`,
+				`p.hujson:11:5: destination "tag:camera" has no ports: expected ALIAS:PORTS, for example tag:camera:22 or tag:camera:*`,
 			},
 		},
 		{

@@ -143,3 +143,6 @@ func errorsIs(err, target error) bool { return errors.Is(err, target) }
 
 // equateNetip lets go-cmp compare netip values (unexported fields).
 var equateNetip = cmpopts.EquateComparable(netip.Addr{}, netip.Prefix{})
+
+// fmtSscan parses "line:col" into p.
+func fmtSscan(s string, p *Pos) (int, error) { return fmt.Sscanf(s, "%d:%d", &p.Line, &p.Col) }

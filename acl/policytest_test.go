@@ -1,0 +1,230 @@
+package acl
+
+import (
+	"errors"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+// policyForTests grants:
+//
+//	line 10: group:ops -> tag:camera:80,443 (tcp, udp, icmp by default)
+//	line 11: tag:gateway -> tag:camera:554 over udp
+//	line 12: autogroup:member -> autogroup:self:22
+//	line 13: bob -> lan (10.1.0.0/16):*
+//	line 14: * -> gwhost:8883 over tcp
+//	line 15: 192.0.2.0/24 -> tag:camera:* over icmp
+//	line 16: alice -> tag:router:22
+const policyForTests = `{
+  "groups": {"group:ops": ["alice@example.com", "dave@example.com"]},
+  "tagOwners": {"tag:camera": ["group:ops"], "tag:gateway": ["group:ops"], "tag:router": []},
+  "hosts": {
+    "gwhost": "100.64.2.1",
+    "lan": "10.1.0.0/16",
+    "office": "192.0.2.0/24",
+  },
+  "acls": [
+    {"action": "accept", "src": ["group:ops"], "dst": ["tag:camera:80,443"]},
+    {"action": "accept", "src": ["tag:gateway"], "dst": ["tag:camera:554"], "proto": "udp"},
+    {"action": "accept", "src": ["autogroup:member"], "dst": ["autogroup:self:22"]},
+    {"action": "accept", "src": ["bob@example.com"], "dst": ["lan:*"]},
+    {"action": "accept", "src": ["*"], "dst": ["gwhost:8883"], "proto": "tcp"},
+    {"action": "accept", "src": ["office"], "dst": ["tag:camera:*"], "proto": "icmp"},
+    {"action": "accept", "src": ["alice@example.com"], "dst": ["tag:router:22"]},
+  ],
+  "tests": [
+`
+
+// testResult is the part of a TestResult a table compares.
+type testResult struct {
+	Src, Dst, Want, Got string
+	Rule                string // the allowing rule's line:col, or ""
+	Passed              bool
+}
+
+func simplify(rs []TestResult) []testResult {
+	var out []testResult
+	for _, r := range rs {
+		s := testResult{Src: r.Src, Dst: r.Dst, Want: r.Want, Got: r.Got, Passed: r.Passed}
+		if r.Rule != nil {
+			s.Rule = r.Rule.String()
+		}
+		out = append(out, s)
+	}
+	return out
+}
+
+func TestRunTestsPassing(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		test string
+		want []testResult
+	}{
+		{"user src accept", `{"src": "alice@example.com", "accept": ["tag:camera:443"]}`,
+			[]testResult{{"alice@example.com", "tag:camera:443", "accept", "accept", "10:5", true}}},
+		{"group src accept and deny", `{"src": "group:ops", "accept": ["tag:camera:80"], "deny": ["tag:camera:22", "tag:gateway:80"]}`,
+			[]testResult{
+				{"group:ops", "tag:camera:80", "accept", "accept", "10:5", true},
+				{"group:ops", "tag:camera:22", "deny", "deny", "", true},
+				{"group:ops", "tag:gateway:80", "deny", "deny", "", true},
+			}},
+		{"tag src with proto", `{"src": "tag:gateway", "proto": "udp", "accept": ["tag:camera:554"]}`,
+			[]testResult{{"tag:gateway", "tag:camera:554", "accept", "accept", "11:5", true}}},
+		{"proto decides: tcp is the test default", `{"src": "tag:gateway", "deny": ["tag:camera:554"]}`,
+			[]testResult{{"tag:gateway", "tag:camera:554", "deny", "deny", "", true}}},
+		{"proto by number", `{"src": "tag:gateway", "proto": "17", "accept": ["tag:camera:554"]}`,
+			[]testResult{{"tag:gateway", "tag:camera:554", "accept", "accept", "11:5", true}}},
+		{"icmp from a CIDR", `{"src": "192.0.2.9", "proto": "icmp", "accept": ["tag:camera:0"]}`,
+			[]testResult{{"192.0.2.9", "tag:camera:0", "accept", "accept", "15:5", true}}},
+		{"icmp by default protocols", `{"src": "alice@example.com", "proto": "icmp", "accept": ["tag:camera:0"]}`,
+			[]testResult{{"alice@example.com", "tag:camera:0", "accept", "accept", "10:5", true}}},
+		{"autogroup:self", `{"src": "carol@example.com", "accept": ["autogroup:self:22"], "deny": ["autogroup:self:23"]}`,
+			[]testResult{
+				{"carol@example.com", "autogroup:self:22", "accept", "accept", "12:5", true},
+				{"carol@example.com", "autogroup:self:23", "deny", "deny", "", true},
+			}},
+		{"user is not another user's self", `{"src": "carol@example.com", "deny": ["alice@example.com:22"]}`,
+			[]testResult{{"carol@example.com", "alice@example.com:22", "deny", "deny", "", true}}},
+		{"CIDR and host dst", `{"src": "bob@example.com", "accept": ["lan:5432", "10.1.2.0/24:22", "10.1.2.3:1"], "deny": ["10.0.0.0/8:22"]}`,
+			[]testResult{
+				{"bob@example.com", "lan:5432", "accept", "accept", "13:5", true},
+				{"bob@example.com", "10.1.2.0/24:22", "accept", "accept", "13:5", true},
+				{"bob@example.com", "10.1.2.3:1", "accept", "accept", "13:5", true},
+				{"bob@example.com", "10.0.0.0/8:22", "deny", "deny", "", true},
+			}},
+		{"wildcard src", `{"src": "autogroup:tagged", "accept": ["gwhost:8883", "100.64.2.1:8883"], "deny": ["gwhost:8884"]}`,
+			[]testResult{
+				{"autogroup:tagged", "gwhost:8883", "accept", "accept", "14:5", true},
+				{"autogroup:tagged", "100.64.2.1:8883", "accept", "accept", "14:5", true},
+				{"autogroup:tagged", "gwhost:8884", "deny", "deny", "", true},
+			}},
+		{"autogroup:member src", `{"src": "autogroup:member", "deny": ["tag:camera:80"]}`,
+			[]testResult{{"autogroup:member", "tag:camera:80", "deny", "deny", "", true}}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			rs, results, err := Check("p.hujson", []byte(policyForTests+tc.test+"]}"), Options{})
+			if err != nil {
+				t.Fatalf("Check: %v", err)
+			}
+			if rs == nil {
+				t.Fatal("Check returned no ruleset")
+			}
+			if diff := cmp.Diff(tc.want, simplify(results)); diff != "" {
+				t.Errorf("results (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+func TestRunTestsFailing(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		test string
+		want []string
+	}{
+		{"accept fails", `{"src": "alice@example.com", "accept": ["tag:camera:22"]}`,
+			[]string{`p.hujson:19:45: test failed: alice@example.com -> tag:camera:22: expected accept, got deny`}},
+		{"deny fails and names the rule", `{"src": "group:ops", "deny": ["tag:camera:443"]}`,
+			[]string{`p.hujson:19:35: test failed: group:ops -> tag:camera:443: expected deny, got accept (allowed by the rule at 10:5)`}},
+		{"wrong proto", `{"src": "tag:gateway", "proto": "tcp", "accept": ["tag:camera:554"]}`,
+			[]string{`p.hujson:19:55: test failed: tag:gateway -> tag:camera:554: expected accept, got deny`}},
+		{"group src with no access", `{"src": "group:ops", "accept": ["lan:22"]}`,
+			[]string{`p.hujson:19:37: test failed: group:ops -> lan:22: expected accept, got deny`}},
+		{"group src where one member lacks access", `{"src": "group:ops", "accept": ["tag:router:22"]}`,
+			[]string{`p.hujson:19:37: test failed: group:ops -> tag:router:22: expected accept, got deny (allowed by the rule at 16:5)`}},
+		{"CIDR dst only partly granted", `{"src": "bob@example.com", "accept": ["10.0.0.0/8:22"]}`,
+			[]string{`p.hujson:19:43: test failed: bob@example.com -> 10.0.0.0/8:22: expected accept, got deny`}},
+		{"every failure at once", `{"src": "carol@example.com", "accept": ["tag:camera:80", "autogroup:self:22"], "deny": ["gwhost:8883"]},
+    {"src": "tag:camera", "accept": ["tag:gateway:8883"]}`,
+			[]string{
+				`p.hujson:19:45: test failed: carol@example.com -> tag:camera:80: expected accept, got deny`,
+				`p.hujson:19:93: test failed: carol@example.com -> gwhost:8883: expected deny, got accept (allowed by the rule at 14:5)`,
+				`p.hujson:20:38: test failed: tag:camera -> tag:gateway:8883: expected accept, got deny`,
+			}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			rs, results, err := Check("p.hujson", []byte(policyForTests+"    "+tc.test+"]}"), Options{})
+			if rs != nil {
+				t.Error("Check returned a ruleset for a policy whose tests fail")
+			}
+			if !errors.Is(err, ErrTestsFailed) {
+				t.Errorf("error %v does not wrap ErrTestsFailed", err)
+			}
+			if diff := cmp.Diff(tc.want, problems(err)); diff != "" {
+				t.Errorf("problems (-want +got):\n%s", diff)
+			}
+			failed := 0
+			for _, r := range results {
+				if !r.Passed {
+					failed++
+				}
+			}
+			if failed != len(tc.want) {
+				t.Errorf("%d failed results, want %d: %+v", failed, len(tc.want), results)
+			}
+		})
+	}
+}
+
+func TestExplain(t *testing.T) {
+	rs := mustCheck(t, policyForTests+"]}", Options{})
+	pos := func(s string) *Pos {
+		var p Pos
+		if _, err := fmtSscan(s, &p); err != nil {
+			t.Fatal(err)
+		}
+		return &p
+	}
+	for _, tc := range []struct {
+		src, dst, proto string
+		want            Decision
+	}{
+		{"alice@example.com", "tag:camera:443", "", Decision{Allow: true, Rule: pos("10:5"), Reason: "allowed by the rule at 10:5"}},
+		{"group:ops", "tag:camera:80", "tcp", Decision{Allow: true, Rule: pos("10:5"), Reason: "allowed by the rule at 10:5"}},
+		{"tag:gateway", "tag:camera:554", "udp", Decision{Allow: true, Rule: pos("11:5"), Reason: "allowed by the rule at 11:5"}},
+		{"tag:gateway", "tag:camera:554", "", Decision{Reason: "denied: no rule grants tag:gateway access to tag:camera:554 over tcp (default deny)"}},
+		{"192.0.2.1", "tag:camera:0", "icmp", Decision{Allow: true, Rule: pos("15:5"), Reason: "allowed by the rule at 15:5"}},
+		{"office", "tag:camera:22", "", Decision{Reason: "denied: no rule grants office access to tag:camera:22 over tcp (default deny)"}},
+		{"carol@example.com", "autogroup:self:22", "", Decision{Allow: true, Rule: pos("12:5"), Reason: "allowed by the rule at 12:5"}},
+		{"bob@example.com", "10.0.0.0/8:22", "", Decision{Reason: "denied: no rule grants bob@example.com access to 10.0.0.0/8:22 over tcp (default deny)"}},
+		{"group:ops", "tag:router:22", "", Decision{Rule: pos("16:5"), Reason: "only partly allowed (the rule at 16:5 covers part of tag:router:22)"}},
+		{"alice@example.com", "tag:router:22", "", Decision{Allow: true, Rule: pos("16:5"), Reason: "allowed by the rule at 16:5"}},
+		{"autogroup:member", "gwhost:8883", "6", Decision{Allow: true, Rule: pos("14:5"), Reason: "allowed by the rule at 14:5"}},
+		{"autogroup:member", "gwhost:8883", "udp", Decision{Reason: "denied: no rule grants autogroup:member access to gwhost:8883 over udp (default deny)"}},
+	} {
+		t.Run(tc.src+" "+tc.dst+" "+tc.proto, func(t *testing.T) {
+			got, err := rs.Explain(tc.src, tc.dst, tc.proto)
+			if err != nil {
+				t.Fatalf("Explain: %v", err)
+			}
+			if diff := cmp.Diff(tc.want, got); diff != "" {
+				t.Errorf("decision (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+func TestExplainErrors(t *testing.T) {
+	rs := mustCheck(t, policyForTests+"]}", Options{})
+	for _, tc := range []struct{ src, dst, proto, want string }{
+		{"tag:nope", "tag:camera:22", "", `explain: unknown identity: tag "tag:nope" has no entry in "tagOwners"`},
+		{"group:nope", "tag:camera:22", "", `explain: unknown identity: group "group:nope" is not defined in "groups" (nor supplied by the identity provider)`},
+		{"nohost", "tag:camera:22", "", `explain: unknown identity: "nohost" is not a defined host, user, group:, tag:, autogroup:, IP or CIDR`},
+		{"autogroup:self", "tag:camera:22", "", `explain: unknown identity: autogroup:self can only be used in a destination`},
+		{"alice@example.com", "tag:camera:22", "tcpp", `explain: unknown protocol "tcpp": use a name (tcp, udp, icmp, sctp, gre, esp, ah, ...) or a number from 1 to 255`},
+		{"alice@example.com", "tag:camera", "", `explain: destination "tag:camera": destination "tag:camera" has no ports: expected ALIAS:PORTS, for example tag:camera:22 or tag:camera:*`},
+		{"alice@example.com", "tag:camera:20-22", "", `explain: destination "tag:camera:20-22": a test names exactly one port, not "20-22"`},
+		{"tag:camera", "autogroup:self:22", "", `explain: autogroup:self needs a user (or group) source`},
+	} {
+		t.Run(tc.src+" "+tc.dst, func(t *testing.T) {
+			d, err := rs.Explain(tc.src, tc.dst, tc.proto)
+			if err == nil {
+				t.Fatalf("Explain = %+v, want error %q", d, tc.want)
+			}
+			if err.Error() != tc.want {
+				t.Errorf("error = %q\nwant    %q", err, tc.want)
+			}
+		})
+	}
+}
