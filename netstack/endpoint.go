@@ -53,12 +53,14 @@ func (*linkEndpoint) LinkAddress() tcpip.LinkAddress { return "" }
 // SetLinkAddress implements stack.LinkEndpoint; it does nothing.
 func (*linkEndpoint) SetLinkAddress(tcpip.LinkAddress) {}
 
-// Capabilities implements stack.LinkEndpoint. Checksums are computed in
-// software on send (the peer may be a kernel stack that checks them);
-// received packets are marked checksum-validated in Stack.Write instead,
-// because WireGuard's AEAD already authenticated them.
+// Capabilities implements stack.LinkEndpoint. It declares receive
+// checksum offload: every inbound packet was authenticated end to end by
+// WireGuard's AEAD, so IP, TCP and UDP checksums add nothing, and GRO'd
+// packets (whose IPv4 header checksum GRO does not update) stay valid.
+// Checksums are still computed on send: the peer may be a kernel stack
+// that checks them.
 func (*linkEndpoint) Capabilities() stack.LinkEndpointCapabilities {
-	return stack.CapabilityNone
+	return stack.CapabilityRXChecksumOffload
 }
 
 // Attach implements stack.LinkEndpoint.
