@@ -137,7 +137,7 @@ func TestQuarantine(t *testing.T) {
 		at   time.Time
 		want string
 	}{
-		{t0.Add(time.Minute), "100.64.0.3"},          // both quarantined
+		{t0.Add(time.Minute), "100.64.0.3"},             // both quarantined
 		{reusable.Add(-time.Microsecond), "100.64.0.2"}, // b's ended, a's not yet
 		{reusable.Add(-time.Microsecond), "100.64.0.4"}, // a's still on
 		{reusable, "100.64.0.1"},                        // a's ended

@@ -46,6 +46,9 @@ func encodeSet(s []string) string {
 
 // decodeStrings reads a JSON string array; empty arrays read as nil.
 func decodeStrings(text string) ([]string, error) {
+	if text == "[]" {
+		return nil, nil
+	}
 	var s []string
 	if err := json.Unmarshal([]byte(text), &s); err != nil {
 		return nil, fmt.Errorf("decode string list: %w", err)
@@ -61,6 +64,9 @@ func encodePorts(p []uint16) string {
 
 // decodePorts reads a JSON port array; empty arrays read as nil.
 func decodePorts(text string) ([]uint16, error) {
+	if text == "[]" {
+		return nil, nil
+	}
 	var p []uint16
 	if err := json.Unmarshal([]byte(text), &p); err != nil {
 		return nil, fmt.Errorf("decode ports: %w", err)

@@ -7,45 +7,32 @@ import (
 	"strings"
 )
 
+// lowestSuffix finds, inside SQLite, the lowest N >= 2 such that no node is
+// named base-N, where base is the first parameter and the second is the
+// GLOB pattern of base-<digits>. Only N written without leading zeros
+// counts. It reads just the names that start with base, through the name
+// index, and builds no Go values per name.
+const lowestSuffix = `WITH taken (n) AS (
+	SELECT CAST(substr(name, length(?1) + 2) AS INTEGER) FROM nodes
+	WHERE name GLOB ?2 AND substr(name, length(?1) + 2) NOT GLOB '*[^0-9]*'
+)
+SELECT min(c) FROM (SELECT 2 AS c UNION ALL SELECT n + 1 FROM taken)
+WHERE c >= 2 AND c NOT IN (SELECT n FROM taken)`
+
 // uniqueName returns name if no node has it, else name-N with the lowest
-// N >= 2 that no node has. It reads only the names that start with name.
+// N >= 2 that no node has.
 func uniqueName(ctx context.Context, q querier, name string) (string, error) {
 	var n int
 	err := q.QueryRowContext(ctx, `SELECT count(*) FROM nodes WHERE name = ?`, name).Scan(&n)
 	if err != nil || n == 0 {
 		return name, err
 	}
-	used, err := usedSuffixes(ctx, q, name)
+	var s int64
+	err = q.QueryRowContext(ctx, lowestSuffix, name, globQuote(name)+"-[1-9]*").Scan(&s)
 	if err != nil {
-		return "", err
+		return "", fmt.Errorf("find a free name like %q: %w", name, err)
 	}
-	s := 2
-	for used[s] {
-		s++
-	}
-	return name + "-" + strconv.Itoa(s), nil
-}
-
-// usedSuffixes returns the N of every node named name-N.
-func usedSuffixes(ctx context.Context, q querier, name string) (map[int]bool, error) {
-	rows, err := q.QueryContext(ctx, `SELECT name FROM nodes WHERE name GLOB ?`,
-		globQuote(name)+"-[1-9]*")
-	if err != nil {
-		return nil, fmt.Errorf("list names like %q: %w", name, err)
-	}
-	defer rows.Close()
-	used := map[int]bool{}
-	for rows.Next() {
-		var taken string
-		if err := rows.Scan(&taken); err != nil {
-			return nil, fmt.Errorf("list names like %q: %w", name, err)
-		}
-		suffix := strings.TrimPrefix(taken, name+"-")
-		if s, err := strconv.Atoi(suffix); err == nil && strconv.Itoa(s) == suffix {
-			used[s] = true
-		}
-	}
-	return used, rows.Err()
+	return name + "-" + strconv.FormatInt(s, 10), nil
 }
 
 // globQuote escapes the GLOB wildcards in s so that it matches literally.

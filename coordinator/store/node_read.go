@@ -104,7 +104,13 @@ func (t nodeTable) NodeByName(ctx context.Context, name string) (Node, error) {
 
 // ListNodes implements Nodes.
 func (t nodeTable) ListNodes(ctx context.Context) ([]Node, error) {
-	nodes, err := queryAll(ctx, t.db.r, scanNode, "SELECT "+nodeCols+" FROM nodes ORDER BY id")
+	var n int // a capacity hint: the list is read by a later statement
+	err := t.db.r.QueryRowContext(ctx, `SELECT count(*) FROM nodes`).Scan(&n)
+	var nodes []Node
+	if err == nil {
+		nodes, err = appendAll(ctx, t.db.r, make([]Node, 0, n), scanNode,
+			"SELECT "+nodeCols+" FROM nodes ORDER BY id")
+	}
 	if err != nil {
 		return nil, fmt.Errorf("list nodes: %w", err)
 	}

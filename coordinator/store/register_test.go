@@ -284,6 +284,9 @@ func TestRegisterSuffixesTakenNames(t *testing.T) {
 		{"c[a]m", "c[a]m"},
 		{"c?m", "c?m"},
 		{"c?m", "c?m-2"},
+		{"café", "café"},
+		{"café", "café-2"},
+		{"café", "café-3"},
 	}
 	for i, st := range steps {
 		if got := register(i, st.name); got != st.want {

@@ -75,12 +75,16 @@ func isUniqueViolation(err error) bool {
 
 // queryAll runs query and scans every row with scan.
 func queryAll[T any](ctx context.Context, q querier, scan func(scanner) (T, error), query string, args ...any) ([]T, error) {
+	return appendAll(ctx, q, nil, scan, query, args...)
+}
+
+// appendAll runs query and appends every row, scanned with scan, to out.
+func appendAll[T any](ctx context.Context, q querier, out []T, scan func(scanner) (T, error), query string, args ...any) ([]T, error) {
 	rows, err := q.QueryContext(ctx, query, args...)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	var out []T
 	for rows.Next() {
 		v, err := scan(rows)
 		if err != nil {
