@@ -20,7 +20,10 @@ const (
 
 // DefaultULA is the IPv6 /48 that node addresses come from unless Open is
 // given another with WithULA. Its bytes after fd spell "\xaaward".
-var DefaultULA = netip.MustParsePrefix("fdaa:7761:7264::/48")
+const DefaultULA = "fdaa:7761:7264::/48"
+
+// defaultULA is DefaultULA parsed.
+var defaultULA = netip.MustParsePrefix(DefaultULA)
 
 // reserved reports whether index i must never be handed out: the range's
 // first and last address, any address ending in .0 or .255 (which some

@@ -50,7 +50,7 @@ func TestAddrsFor(t *testing.T) {
 		{"100.127.255.254", "fdaa:7761:7264::647f:fffe"},
 	}
 	for _, tt := range tests {
-		v4, v6 := addrsFor(indexOf(tt.addr), DefaultULA)
+		v4, v6 := addrsFor(indexOf(tt.addr), defaultULA)
 		if v4.String() != tt.addr || v6.String() != tt.v6 {
 			t.Errorf("addrsFor(%s) = %s, %s; want %s, %s", tt.addr, v4, v6, tt.addr, tt.v6)
 		}
@@ -92,7 +92,7 @@ func TestLowestFree(t *testing.T) {
 				t.Fatalf("lowestFree error = %v, want %v", err, tt.wantErr)
 			}
 			if err == nil {
-				if v4, _ := addrsFor(i, DefaultULA); v4.String() != tt.want {
+				if v4, _ := addrsFor(i, defaultULA); v4.String() != tt.want {
 					t.Errorf("lowestFree = %s, want %s", v4, tt.want)
 				}
 			}

@@ -34,9 +34,11 @@ type NewAPIKey struct {
 	// Hash is the SHA-256 of the secret; required and unique.
 	Hash SecretHash
 	// Prefix is the display prefix; required.
-	Prefix      string
+	Prefix string
+	// Description says what the key is for; may be empty.
 	Description string
-	CreatedBy   string
+	// CreatedBy names who makes the key, as an audit actor.
+	CreatedBy string
 	// Expiry is zero for a key that never expires.
 	Expiry time.Time
 	// CreatedAt is zero for "now".

@@ -43,13 +43,18 @@ type NewAuthKey struct {
 	// Hash is the SHA-256 of the secret; required and unique.
 	Hash SecretHash
 	// Prefix is the display prefix; required.
-	Prefix    string
-	Tags      []string
-	UserID    UserID
+	Prefix string
+	// Tags will own the nodes that join with the key; each non-empty.
+	Tags []string
+	// UserID will own the nodes that join with the key; the user must exist
+	// and not be disabled.
+	UserID UserID
+	// Reusable and Ephemeral are as on AuthKey.
 	Reusable  bool
 	Ephemeral bool
 	// Expiry is zero for a key that never expires.
-	Expiry    time.Time
+	Expiry time.Time
+	// CreatedBy names who makes the key, as an audit actor.
 	CreatedBy string
 	// CreatedAt is zero for "now".
 	CreatedAt time.Time

@@ -37,6 +37,16 @@ func checkEndpoints(eps []netip.AddrPort) error {
 	return nil
 }
 
+// checkPorts rejects port 0, which no service listens on.
+func checkPorts(ports []uint16) error {
+	for _, p := range ports {
+		if p == 0 {
+			return fmt.Errorf("%w: port 0", ErrInvalid)
+		}
+	}
+	return nil
+}
+
 // checkNewNode validates what a registering node supplies.
 func checkNewNode(n NewNode) error {
 	switch {
@@ -46,6 +56,9 @@ func checkNewNode(n NewNode) error {
 		return fmt.Errorf("%w: zero wireguard key", ErrInvalid)
 	}
 	if err := checkName(n.Name); err != nil {
+		return err
+	}
+	if err := checkPorts(n.ExposedPorts); err != nil {
 		return err
 	}
 	return checkEndpoints(n.Endpoints)

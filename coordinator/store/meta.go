@@ -46,7 +46,7 @@ func settleULA(ctx context.Context, w *sql.DB, want netip.Prefix) (netip.Prefix,
 		var text string
 		err := tx.QueryRowContext(ctx, `SELECT value FROM meta WHERE key = ?`, metaULA).Scan(&text)
 		if errors.Is(err, sql.ErrNoRows) {
-			got = cmpOr(want, DefaultULA)
+			got = cmpOr(want, defaultULA)
 			return setMeta(ctx, tx, metaULA, got.String())
 		}
 		if err != nil {

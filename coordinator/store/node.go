@@ -75,13 +75,14 @@ type NewNode struct {
 	WGKey      WGPublic
 	// KeyExpiry is when WGKey expires; zero means never.
 	KeyExpiry time.Time
-	// Endpoints and ExposedPorts may be empty.
+	// Endpoints (in order of preference) and ExposedPorts may be empty.
 	Endpoints    []netip.AddrPort
 	ExposedPorts []uint16
 }
 
 // HostInfo is what a node reports about itself.
 type HostInfo struct {
+	// Hostname, OS and Version may be empty.
 	Hostname string
 	OS       string
 	Version  string
@@ -126,7 +127,7 @@ type Nodes interface {
 	SetKeyExpiry(ctx context.Context, id NodeID, expiry time.Time) error
 	// SetEndpoints replaces the node's candidate endpoints.
 	SetEndpoints(ctx context.Context, id NodeID, eps []netip.AddrPort) error
-	// SetExposedPorts replaces the ports the node exposes.
+	// SetExposedPorts replaces the ports the node exposes (none may be 0).
 	SetExposedPorts(ctx context.Context, id NodeID, ports []uint16) error
 	// SetPresence records when the node was last seen and whether it is
 	// online.
@@ -134,7 +135,7 @@ type Nodes interface {
 	// DeleteNode removes the node and returns it as it was. Its addresses
 	// are quarantined: not handed out again before reusableAfter, which the
 	// caller sets to when every peer has dropped the node's key (for example
-	// now.Add(DefaultQuarantine)).
+	// now.Add(DefaultQuarantine)); a zero time frees them at once.
 	DeleteNode(ctx context.Context, id NodeID, reusableAfter time.Time) (Node, error)
 }
 

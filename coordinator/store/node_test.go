@@ -81,6 +81,8 @@ func TestNodeUpdates(t *testing.T) {
 		}, nil, ErrInvalid},
 		{"exposed ports", func(s *SQLite, id NodeID) error { return s.SetExposedPorts(ctx, id, []uint16{8080, 22}) },
 			func(n *Node) { n.ExposedPorts = []uint16{22, 8080} }, nil},
+		{"port 0", func(s *SQLite, id NodeID) error { return s.SetExposedPorts(ctx, id, []uint16{0}) },
+			nil, ErrInvalid},
 		{"presence", func(s *SQLite, id NodeID) error { return s.SetPresence(ctx, id, t0.Add(time.Minute), true) },
 			func(n *Node) { n.LastSeen, n.Online = t0.Add(time.Minute), true }, nil},
 		{"rotate key", func(s *SQLite, id NodeID) error {

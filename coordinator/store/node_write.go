@@ -105,8 +105,11 @@ func (t nodeTable) SetEndpoints(ctx context.Context, id NodeID, eps []netip.Addr
 
 // SetExposedPorts implements Nodes.
 func (t nodeTable) SetExposedPorts(ctx context.Context, id NodeID, ports []uint16) error {
-	err := t.db.execOne(ctx, `UPDATE nodes SET exposed_ports_json = ? WHERE id = ?`,
-		encodePorts(ports), id)
+	err := checkPorts(ports)
+	if err == nil {
+		err = t.db.execOne(ctx, `UPDATE nodes SET exposed_ports_json = ? WHERE id = ?`,
+			encodePorts(ports), id)
+	}
 	if err != nil {
 		return fmt.Errorf("set exposed ports of node %d: %w", id, err)
 	}

@@ -31,8 +31,11 @@ type Policy struct {
 
 // NewPolicy is a policy version to save.
 type NewPolicy struct {
-	Text    string
-	Author  string
+	// Text is the policy file; the store does not parse it.
+	Text string
+	// Author names who saves it, as an audit actor.
+	Author string
+	// Comment is the author's note; may be empty.
 	Comment string
 	// ParentID is the latest version the author started from (0 when there
 	// was none), or AnyParent to skip the check.

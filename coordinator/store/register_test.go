@@ -9,16 +9,20 @@ import (
 	"time"
 )
 
-func TestRegisterWithAuthKey(t *testing.T) {
+// registerCase is one case of TestRegisterWithAuthKey.
+type registerCase struct {
+	name    string
+	key     func(s *SQLite) NewAuthKey // key to create, with secret "k"
+	prepare func(t *testing.T, s *SQLite)
+	use     string // secret presented
+	node    NewNode
+	wantErr error
+}
+
+// registerCases are the cases of TestRegisterWithAuthKey.
+func registerCases() []registerCase {
 	ctx := context.Background()
-	tests := []struct {
-		name    string
-		key     func(s *SQLite) NewAuthKey // key to create, with secret "k"
-		prepare func(t *testing.T, s *SQLite)
-		use     string // secret presented
-		node    NewNode
-		wantErr error
-	}{
+	return []registerCase{
 		{name: "single use tagged", use: "k", node: newNode(1)},
 		{name: "reusable", use: "k", node: newNode(1), key: func(*SQLite) NewAuthKey {
 			k := tagKey("k")
@@ -62,6 +66,8 @@ func TestRegisterWithAuthKey(t *testing.T) {
 			node: func() NewNode { n := newNode(1); n.MachineKey = MachinePublic{}; return n }()},
 		{name: "zero wireguard key", use: "k", wantErr: ErrInvalid,
 			node: func() NewNode { n := newNode(1); n.WGKey = WGPublic{}; return n }()},
+		{name: "port 0", use: "k", wantErr: ErrInvalid,
+			node: func() NewNode { n := newNode(1); n.ExposedPorts = []uint16{0}; return n }()},
 		{name: "empty name", use: "k", wantErr: ErrInvalid,
 			node: func() NewNode { n := newNode(1); n.Name = ""; return n }()},
 		{name: "user of key disabled", use: "k", node: newNode(1), wantErr: ErrUserDisabled,
@@ -75,7 +81,11 @@ func TestRegisterWithAuthKey(t *testing.T) {
 				}
 			}},
 	}
-	for _, tt := range tests {
+}
+
+func TestRegisterWithAuthKey(t *testing.T) {
+	ctx := context.Background()
+	for _, tt := range registerCases() {
 		t.Run(tt.name, func(t *testing.T) {
 			s, _ := openTest(t)
 			mustUser(t, s, "alice@example.com")

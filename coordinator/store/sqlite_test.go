@@ -114,7 +114,7 @@ func TestOpenULA(t *testing.T) {
 		{"custom", nil, []Option{WithULA(custom)}, "fd00:1:2::6440:1", nil},
 		{"kept from database", []Option{WithULA(custom)}, nil, "fd00:1:2::6440:1", nil},
 		{"same as database", []Option{WithULA(custom)}, []Option{WithULA(custom)}, "fd00:1:2::6440:1", nil},
-		{"changed", []Option{WithULA(custom)}, []Option{WithULA(DefaultULA)}, "", ErrPrefixChanged},
+		{"changed", []Option{WithULA(custom)}, []Option{WithULA(defaultULA)}, "", ErrPrefixChanged},
 		{"not a /48", nil, []Option{WithULA(netip.MustParsePrefix("fd00::/64"))}, "", ErrInvalid},
 		{"not unique local", nil, []Option{WithULA(netip.MustParsePrefix("2001:db8::/48"))}, "", ErrInvalid},
 		{"not masked", nil, []Option{WithULA(netip.MustParsePrefix("fd00:0:0:1::/48"))}, "", ErrInvalid},

@@ -30,12 +30,14 @@ type User struct {
 
 // Identity is what a login tells about a user.
 type Identity struct {
-	// Issuer and Subject are required.
-	Issuer      string
-	Subject     string
+	// Issuer and Subject are the iss and sub claims; required.
+	Issuer  string
+	Subject string
+	// Email and DisplayName may be empty.
 	Email       string
 	DisplayName string
-	Groups      []string
+	// Groups is the groups claim; may be empty.
+	Groups []string
 }
 
 // Users manages users; the SSO login and the admin API call it.
