@@ -291,3 +291,6 @@ func dedupSorted(s []string) []string {
 	slices.Sort(s)
 	return slices.Compact(s)
 }
+
+// HasTag reports whether tag has a tagOwners entry.
+func (rs *Ruleset) HasTag(tag string) bool { return rs.tags[tag] }

@@ -48,6 +48,9 @@ func newACLCheckCmd() *cobra.Command {
 			if out.Errors == nil {
 				out.Errors = []acl.Problem{}
 			}
+			if out.Tests == nil {
+				out.Tests = []acl.TestResult{}
+			}
 			if rs != nil {
 				for _, k := range rs.Policy().Ignored {
 					out.Warnings = append(out.Warnings, fmt.Sprintf("%s:%s: %q is accepted but not used by Ward", args[0], k.Pos, k.S))
@@ -185,6 +188,9 @@ func loadRuleset(path string) (*acl.Ruleset, error) {
 	}
 	p, err := acl.Parse(path, src)
 	if err != nil {
+		if _, _, cerr := acl.Check(path, src, acl.Options{}); cerr != nil {
+			return nil, cerr
+		}
 		return nil, err
 	}
 	return acl.Resolve(p, acl.Options{})

@@ -8,6 +8,8 @@ import (
 	"os"
 
 	"github.com/spf13/cobra"
+
+	"github.com/wardnet/ward/acl"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -20,7 +22,14 @@ var errSilent = errors.New("silent failure")
 func main() {
 	root := newRootCmd()
 	if err := root.Execute(); err != nil {
-		if !errors.Is(err, errSilent) {
+		switch {
+		case errors.Is(err, errSilent):
+		case acl.Problems(err) != nil:
+			// Policy problems are already FILE:line:col: message lines.
+			for _, p := range acl.Problems(err) {
+				fmt.Fprintln(os.Stderr, p)
+			}
+		default:
 			fmt.Fprintln(os.Stderr, "ward:", err)
 		}
 		os.Exit(1)
@@ -35,6 +44,6 @@ func newRootCmd() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newACLCmd())
+	root.AddCommand(newACLCmd(), newCoordinatorCmd(), newAdminCmd())
 	return root
 }

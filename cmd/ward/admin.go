@@ -1,0 +1,284 @@
+package main
+
+import (
+	"fmt"
+	"net/http"
+	"net/url"
+	"os"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/wardnet/ward/wire"
+)
+
+func newAdminCmd() *cobra.Command {
+	f := &adminFlags{}
+	cmd := &cobra.Command{Use: "admin", Short: "Administer a coordinator (nodes, keys, policy, audit)"}
+	pf := cmd.PersistentFlags()
+	pf.StringVar(&f.coordinator, "coordinator", envOr("WARD_COORDINATOR", "http://127.0.0.1:8080"), "coordinator URL")
+	pf.StringVar(&f.keyFile, "api-key-file", "", "file holding the API key (default: WARD_API_KEY, else the coordinator's bootstrap key file)")
+	pf.BoolVar(&f.asJSON, "json", false, "print results as JSON")
+	cmd.AddCommand(newAdminKeysCmd(f), newAdminAPIKeyCmd(f), newAdminNodesCmd(f), newAdminPolicyCmd(f), newAdminAuditCmd(f))
+	return cmd
+}
+
+func envOr(k, def string) string {
+	if v := os.Getenv(k); v != "" {
+		return v
+	}
+	return def
+}
+
+// run wraps an admin action with client setup.
+func run(f *adminFlags, fn func(cmd *cobra.Command, c *adminClient, args []string) error) func(*cobra.Command, []string) error {
+	return func(cmd *cobra.Command, args []string) error {
+		c, err := f.client()
+		if err != nil {
+			return err
+		}
+		return fn(cmd, c, args)
+	}
+}
+
+func newAdminKeysCmd(f *adminFlags) *cobra.Command {
+	cmd := &cobra.Command{Use: "keys", Short: "Pre-auth keys for devices"}
+	var req wire.CreateAuthKeyRequest
+	create := &cobra.Command{Use: "create", Short: "Create a pre-auth key (printed once)", Args: cobra.NoArgs,
+		RunE: run(f, func(cmd *cobra.Command, c *adminClient, _ []string) error {
+			var k wire.AuthKey
+			if err := c.do(cmd.Context(), http.MethodPost, wire.PathAdminAuthKeys, req, &k); err != nil {
+				return err
+			}
+			if f.asJSON {
+				return writeJSON(cmd.OutOrStdout(), k)
+			}
+			fmt.Fprintln(cmd.OutOrStdout(), k.Key)
+			fmt.Fprintf(cmd.ErrOrStderr(), "pre-auth key %d (%s) tags=%s reusable=%v ephemeral=%v expires %s; it is shown only once\n",
+				k.ID, k.Prefix, strings.Join(k.Tags, ","), k.Reusable, k.Ephemeral, k.Expiry.Format(time.RFC3339))
+			return nil
+		})}
+	create.Flags().StringSliceVar(&req.Tags, "tags", nil, "tags for nodes registered with the key (tag:camera,...)")
+	create.Flags().BoolVar(&req.Reusable, "reusable", false, "the key may register several nodes")
+	create.Flags().BoolVar(&req.Ephemeral, "ephemeral", false, "nodes are removed once offline")
+	create.Flags().StringVar(&req.Expiry, "expiry", "24h", "key lifetime")
+	list := &cobra.Command{Use: "list", Short: "List pre-auth keys", Args: cobra.NoArgs,
+		RunE: run(f, func(cmd *cobra.Command, c *adminClient, _ []string) error {
+			var ks []wire.AuthKey
+			if err := c.do(cmd.Context(), http.MethodGet, wire.PathAdminAuthKeys, nil, &ks); err != nil {
+				return err
+			}
+			if f.asJSON {
+				return writeJSON(cmd.OutOrStdout(), ks)
+			}
+			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "ID\tPREFIX\tTAGS\tREUSABLE\tEPHEMERAL\tUSED\tEXPIRES\tREVOKED")
+			for _, k := range ks {
+				fmt.Fprintf(tw, "%d\t%s\t%s\t%v\t%v\t%d\t%s\t%v\n", k.ID, k.Prefix, strings.Join(k.Tags, ","), k.Reusable, k.Ephemeral, k.UseCount, k.Expiry.Format(time.RFC3339), k.Revoked)
+			}
+			return tw.Flush()
+		})}
+	revoke := &cobra.Command{Use: "revoke ID", Short: "Revoke a pre-auth key", Args: cobra.ExactArgs(1),
+		RunE: run(f, func(cmd *cobra.Command, c *adminClient, args []string) error {
+			return c.do(cmd.Context(), http.MethodDelete, wire.PathAdminAuthKeys+"/"+url.PathEscape(args[0]), nil, nil)
+		})}
+	cmd.AddCommand(create, list, revoke)
+	return cmd
+}
+
+func newAdminAPIKeyCmd(f *adminFlags) *cobra.Command {
+	cmd := &cobra.Command{Use: "apikey", Short: "API keys for admins and tools"}
+	var req wire.CreateAPIKeyRequest
+	create := &cobra.Command{Use: "create", Short: "Create an API key (printed once)", Args: cobra.NoArgs,
+		RunE: run(f, func(cmd *cobra.Command, c *adminClient, _ []string) error {
+			var k wire.APIKey
+			if err := c.do(cmd.Context(), http.MethodPost, wire.PathAdminAPIKeys, req, &k); err != nil {
+				return err
+			}
+			if f.asJSON {
+				return writeJSON(cmd.OutOrStdout(), k)
+			}
+			fmt.Fprintln(cmd.OutOrStdout(), k.Key)
+			return nil
+		})}
+	create.Flags().StringVar(&req.Description, "description", "", "what the key is for")
+	create.Flags().StringVar(&req.Expiry, "expiry", "", "key lifetime (default: none)")
+	list := &cobra.Command{Use: "list", Short: "List API keys", Args: cobra.NoArgs,
+		RunE: run(f, func(cmd *cobra.Command, c *adminClient, _ []string) error {
+			var ks []wire.APIKey
+			if err := c.do(cmd.Context(), http.MethodGet, wire.PathAdminAPIKeys, nil, &ks); err != nil {
+				return err
+			}
+			if f.asJSON {
+				return writeJSON(cmd.OutOrStdout(), ks)
+			}
+			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "ID\tPREFIX\tDESCRIPTION\tCREATED\tREVOKED")
+			for _, k := range ks {
+				fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%v\n", k.ID, k.Prefix, k.Description, k.CreatedAt.Format(time.RFC3339), k.Revoked)
+			}
+			return tw.Flush()
+		})}
+	revoke := &cobra.Command{Use: "revoke ID", Short: "Revoke an API key", Args: cobra.ExactArgs(1),
+		RunE: run(f, func(cmd *cobra.Command, c *adminClient, args []string) error {
+			return c.do(cmd.Context(), http.MethodDelete, wire.PathAdminAPIKeys+"/"+url.PathEscape(args[0]), nil, nil)
+		})}
+	cmd.AddCommand(create, list, revoke)
+	return cmd
+}
+
+func newAdminNodesCmd(f *adminFlags) *cobra.Command {
+	cmd := &cobra.Command{Use: "nodes", Short: "Registered nodes"}
+	printNode := func(cmd *cobra.Command, n wire.AdminNode) error {
+		if f.asJSON {
+			return writeJSON(cmd.OutOrStdout(), n)
+		}
+		w := cmd.OutOrStdout()
+		fmt.Fprintf(w, "%s (id %d)\n  addresses: %v %v\n  owner: %s%s\n  online: %v  expired: %v  key expiry: %s\n  os: %s %s  exposed: %v\n  peers: %s\n",
+			n.Name, n.ID, n.IPv4, n.IPv6, n.User, strings.Join(n.Tags, ","), n.Online, n.Expired,
+			n.KeyExpiry.Format(time.RFC3339), n.OS, n.Version, n.ExposedPorts, strings.Join(n.Peers, ", "))
+		return nil
+	}
+	list := &cobra.Command{Use: "list", Short: "List nodes", Args: cobra.NoArgs,
+		RunE: run(f, func(cmd *cobra.Command, c *adminClient, _ []string) error {
+			var ns []wire.AdminNode
+			if err := c.do(cmd.Context(), http.MethodGet, wire.PathAdminNodes, nil, &ns); err != nil {
+				return err
+			}
+			if f.asJSON {
+				return writeJSON(cmd.OutOrStdout(), ns)
+			}
+			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "ID\tNAME\tIPV4\tOWNER\tONLINE\tEXPIRED\tKEY EXPIRY")
+			for _, n := range ns {
+				owner := n.User
+				if owner == "" {
+					owner = strings.Join(n.Tags, ",")
+				}
+				fmt.Fprintf(tw, "%d\t%s\t%v\t%s\t%v\t%v\t%s\n", n.ID, n.Name, n.IPv4, owner, n.Online, n.Expired, n.KeyExpiry.Format(time.RFC3339))
+			}
+			return tw.Flush()
+		})}
+	show := &cobra.Command{Use: "show NODE", Short: "Show a node (id or name)", Args: cobra.ExactArgs(1),
+		RunE: run(f, func(cmd *cobra.Command, c *adminClient, args []string) error {
+			var n wire.AdminNode
+			if err := c.do(cmd.Context(), http.MethodGet, wire.PathAdminNodes+"/"+url.PathEscape(args[0]), nil, &n); err != nil {
+				return err
+			}
+			return printNode(cmd, n)
+		})}
+	remove := &cobra.Command{Use: "remove NODE", Short: "Remove a node", Args: cobra.ExactArgs(1),
+		RunE: run(f, func(cmd *cobra.Command, c *adminClient, args []string) error {
+			return c.do(cmd.Context(), http.MethodDelete, wire.PathAdminNodes+"/"+url.PathEscape(args[0]), nil, nil)
+		})}
+	expire := &cobra.Command{Use: "expire NODE", Short: "Expire a node's key now", Args: cobra.ExactArgs(1),
+		RunE: run(f, func(cmd *cobra.Command, c *adminClient, args []string) error {
+			var n wire.AdminNode
+			if err := c.do(cmd.Context(), http.MethodPost, wire.PathAdminNodes+"/"+url.PathEscape(args[0])+"/expire", nil, &n); err != nil {
+				return err
+			}
+			return printNode(cmd, n)
+		})}
+	tag := &cobra.Command{Use: "tag NODE TAG...", Short: "Replace a node's tags", Args: cobra.MinimumNArgs(1),
+		RunE: run(f, func(cmd *cobra.Command, c *adminClient, args []string) error {
+			var n wire.AdminNode
+			req := wire.SetTagsRequest{Tags: args[1:]}
+			if err := c.do(cmd.Context(), http.MethodPut, wire.PathAdminNodes+"/"+url.PathEscape(args[0])+"/tags", req, &n); err != nil {
+				return err
+			}
+			return printNode(cmd, n)
+		})}
+	cmd.AddCommand(list, show, remove, expire, tag)
+	return cmd
+}
+
+func newAdminPolicyCmd(f *adminFlags) *cobra.Command {
+	cmd := &cobra.Command{Use: "policy", Short: "The ACL policy"}
+	var comment string
+	var parent int64
+	set := &cobra.Command{Use: "set FILE", Short: "Validate, test and install a policy", Args: cobra.ExactArgs(1),
+		RunE: run(f, func(cmd *cobra.Command, c *adminClient, args []string) error {
+			text, err := readPolicy(args[0])
+			if err != nil {
+				return err
+			}
+			var v wire.PolicyVersion
+			req := wire.SetPolicyRequest{Text: string(text), Comment: comment, ParentID: parent}
+			if err := c.do(cmd.Context(), http.MethodPut, wire.PathAdminPolicy, req, &v); err != nil {
+				return err
+			}
+			if f.asJSON {
+				return writeJSON(cmd.OutOrStdout(), v)
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "policy version %d is live\n", v.ID)
+			return nil
+		})}
+	set.Flags().StringVar(&comment, "comment", "", "why the policy changes")
+	set.Flags().Int64Var(&parent, "parent", -1, "refuse the save if the latest version is not this one (-1: no check)")
+	get := &cobra.Command{Use: "get", Short: "Print the running policy", Args: cobra.NoArgs,
+		RunE: run(f, func(cmd *cobra.Command, c *adminClient, _ []string) error {
+			var v wire.PolicyVersion
+			if err := c.do(cmd.Context(), http.MethodGet, wire.PathAdminPolicy, nil, &v); err != nil {
+				return err
+			}
+			if f.asJSON {
+				return writeJSON(cmd.OutOrStdout(), v)
+			}
+			fmt.Fprint(cmd.OutOrStdout(), v.Text)
+			return nil
+		})}
+	versions := &cobra.Command{Use: "versions", Short: "List policy versions", Args: cobra.NoArgs,
+		RunE: run(f, func(cmd *cobra.Command, c *adminClient, _ []string) error {
+			var vs []wire.PolicyVersion
+			if err := c.do(cmd.Context(), http.MethodGet, wire.PathAdminPolicy+"/versions", nil, &vs); err != nil {
+				return err
+			}
+			if f.asJSON {
+				return writeJSON(cmd.OutOrStdout(), vs)
+			}
+			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "ID\tPARENT\tAUTHOR\tTIME\tCOMMENT")
+			for _, v := range vs {
+				fmt.Fprintf(tw, "%d\t%d\t%s\t%s\t%s\n", v.ID, v.ParentID, v.Author, v.CreatedAt.Format(time.RFC3339), v.Comment)
+			}
+			return tw.Flush()
+		})}
+	cmd.AddCommand(set, get, versions)
+	return cmd
+}
+
+func newAdminAuditCmd(f *adminFlags) *cobra.Command {
+	var since, action string
+	var limit int
+	cmd := &cobra.Command{Use: "audit", Short: "Read the audit log", Args: cobra.NoArgs,
+		RunE: run(f, func(cmd *cobra.Command, c *adminClient, _ []string) error {
+			q := url.Values{}
+			if since != "" {
+				q.Set("since", since)
+			}
+			if action != "" {
+				q.Set("action", action)
+			}
+			if limit > 0 {
+				q.Set("limit", strconv.Itoa(limit))
+			}
+			var evs []wire.AuditEvent
+			if err := c.do(cmd.Context(), http.MethodGet, wire.PathAdminAudit+"?"+q.Encode(), nil, &evs); err != nil {
+				return err
+			}
+			if f.asJSON {
+				return writeJSON(cmd.OutOrStdout(), evs)
+			}
+			for _, e := range evs {
+				fmt.Fprintf(cmd.OutOrStdout(), "%s  %-22s %-30s %s %s\n", e.Time.Format(time.RFC3339), e.Action, e.Actor, e.Target, e.Source)
+			}
+			return nil
+		})}
+	cmd.Flags().StringVar(&since, "since", "", "only events after this time (RFC 3339) or this long ago (1h)")
+	cmd.Flags().StringVar(&action, "action", "", "only actions starting with this (node., flow.denied, policy.)")
+	cmd.Flags().IntVar(&limit, "limit", 0, "at most this many events")
+	return cmd
+}

@@ -1,0 +1,81 @@
+package main
+
+import (
+	"context"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/spf13/cobra"
+
+	"github.com/wardnet/ward/coordinator"
+)
+
+func newCoordinatorCmd() *cobra.Command {
+	var cfg coordinator.Config
+	var verbose bool
+	cmd := &cobra.Command{
+		Use:   "coordinator",
+		Short: "Run the control plane (embedded SQLite in --data-dir)",
+		Long: "Runs Ward's coordinator. On first start it writes an admin API key to\n" +
+			"DATA_DIR/admin-api-key (mode 0600). Plain HTTP needs --dev and a loopback\n" +
+			"--listen address; otherwise give --tls-cert and --tls-key. SIGHUP reloads --policy.",
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			level := slog.LevelInfo
+			if verbose {
+				level = slog.LevelDebug
+			}
+			cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			srv, err := coordinator.New(ctx, cfg)
+			if err != nil {
+				return err
+			}
+			defer srv.Close()
+			go reloadOnHUP(ctx, srv, cfg.Logger)
+			return srv.ListenAndServe(ctx)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&cfg.DataDir, "data-dir", defaultDataDir(), "directory for the database and the bootstrap API key")
+	f.StringVar(&cfg.Listen, "listen", "127.0.0.1:8080", "address to serve the control and admin API on")
+	f.StringVar(&cfg.PolicyFile, "policy", "", "policy file (HuJSON); SIGHUP reloads it")
+	f.BoolVar(&cfg.Dev, "dev", false, "development mode: allow plain HTTP on a loopback address")
+	f.StringVar(&cfg.TLSCert, "tls-cert", "", "TLS certificate (PEM)")
+	f.StringVar(&cfg.TLSKey, "tls-key", "", "TLS private key (PEM)")
+	f.DurationVar(&cfg.KeyLifetime, "key-lifetime", 0, "device WireGuard key lifetime (default 24h)")
+	f.DurationVar(&cfg.EphemeralGrace, "ephemeral-grace", 0, "how long an ephemeral node may be offline before removal (default 5m)")
+	f.BoolVarP(&verbose, "verbose", "v", false, "debug logging")
+	return cmd
+}
+
+func reloadOnHUP(ctx context.Context, srv *coordinator.Server, log *slog.Logger) {
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-hup:
+			if err := srv.ReloadPolicyFile(ctx); err != nil {
+				log.Error("policy reload refused; the running policy stays", "err", err)
+			} else {
+				log.Info("policy reloaded")
+			}
+		}
+	}
+}
+
+func defaultDataDir() string {
+	if os.Geteuid() == 0 {
+		return "/var/lib/ward/coordinator"
+	}
+	if d, err := os.UserHomeDir(); err == nil {
+		return d + "/.local/share/ward/coordinator"
+	}
+	return ".ward-coordinator"
+}

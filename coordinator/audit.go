@@ -1,0 +1,24 @@
+package coordinator
+
+import (
+	"context"
+	"encoding/json"
+	"time"
+
+	"github.com/wardnet/ward/coordinator/store"
+)
+
+// audit appends an event to the audit log. A failure to record is logged:
+// the action it describes has already happened.
+func (s *Server) audit(ctx context.Context, actor, action, target, source string, detail any) {
+	e := store.AuditEvent{Time: time.Now().UTC(), Actor: actor, Action: action, Target: target, Source: source}
+	if detail != nil {
+		b, err := json.Marshal(detail)
+		if err == nil {
+			e.Detail = b
+		}
+	}
+	if _, err := s.st.AppendAudit(context.WithoutCancel(ctx), e); err != nil {
+		s.log.Error("audit append failed", "action", action, "err", err)
+	}
+}

@@ -1,0 +1,260 @@
+package coordinator
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"net/netip"
+	"regexp"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/wardnet/ward/coordinator/store"
+	"github.com/wardnet/ward/wire"
+)
+
+func (s *Server) controlRoutes(mux *http.ServeMux) {
+	mux.HandleFunc("POST "+wire.PathChallenge, s.handleChallenge)
+	mux.HandleFunc("POST "+wire.PathSession, s.handleSession)
+	mux.HandleFunc("POST "+wire.PathRegister, s.handleRegister)
+	mux.HandleFunc("GET "+wire.PathMap, s.handleMap)
+	mux.HandleFunc("POST "+wire.PathRotate, s.handleRotate)
+	mux.HandleFunc("POST "+wire.PathReport, s.handleReport)
+}
+
+func (s *Server) handleChallenge(w http.ResponseWriter, r *http.Request) {
+	var req wire.ChallengeRequest
+	if err := decodeJSON(w, r, &req); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	if req.MachineKey.IsZero() {
+		s.writeError(w, r, fmt.Errorf("%w: machine_key is required", errBadRequest))
+		return
+	}
+	resp, err := s.sess.challenge(req.MachineKey, time.Now())
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, resp)
+}
+
+func (s *Server) handleSession(w http.ResponseWriter, r *http.Request) {
+	var req wire.SessionRequest
+	if err := decodeJSON(w, r, &req); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	tok, exp, err := s.sess.open(req, time.Now())
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	_, nerr := s.st.NodeByMachineKey(r.Context(), store.MachinePublic(req.MachineKey))
+	writeJSON(w, http.StatusOK, wire.SessionResponse{Token: tok, Expires: exp, Registered: nerr == nil})
+}
+
+// sessionOf authenticates a control request by its session token.
+func (s *Server) sessionOf(r *http.Request) (session, error) {
+	tok, err := bearer(r)
+	if err != nil {
+		return session{}, err
+	}
+	return s.sess.lookup(tok, time.Now())
+}
+
+// nodeOf authenticates a control request and returns the caller's node.
+func (s *Server) nodeOf(r *http.Request) (store.Node, error) {
+	ss, err := s.sessionOf(r)
+	if err != nil {
+		return store.Node{}, err
+	}
+	n, err := s.st.NodeByMachineKey(r.Context(), store.MachinePublic(ss.machine))
+	if errors.Is(err, store.ErrNotFound) {
+		return store.Node{}, errNotNode
+	}
+	return n, err
+}
+
+var nameUnsafe = regexp.MustCompile(`[^a-z0-9-]+`)
+
+// nodeName derives a DNS-safe node name from a hostname.
+func nodeName(hostname string) string {
+	n := nameUnsafe.ReplaceAllString(strings.ToLower(hostname), "-")
+	n = strings.Trim(n, "-")
+	if len(n) > 40 {
+		n = n[:40]
+	}
+	if n == "" {
+		n = "node"
+	}
+	return n
+}
+
+func validateRegister(req *wire.RegisterRequest) error {
+	switch {
+	case req.AuthKey == "":
+		return fmt.Errorf("%w: auth_key is required", errBadRequest)
+	case req.WGKey.IsZero():
+		return fmt.Errorf("%w: wg_key is required", errBadRequest)
+	case len(req.Hostname) > 255 || len(req.OS) > 64 || len(req.Version) > 64:
+		return fmt.Errorf("%w: hostname, os or version too long", errBadRequest)
+	case len(req.ExposedPorts) > wire.MaxExposedPorts:
+		return fmt.Errorf("%w: more than %d exposed ports", errBadRequest, wire.MaxExposedPorts)
+	}
+	return nil
+}
+
+func (s *Server) handleRegister(w http.ResponseWriter, r *http.Request) {
+	ss, err := s.sessionOf(r)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	var req wire.RegisterRequest
+	if err := decodeJSON(w, r, &req); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	if err := validateRegister(&req); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	now := time.Now().UTC()
+	n, key, err := s.st.RegisterWithAuthKey(r.Context(), hashSecret(req.AuthKey), now, store.NewNode{
+		Name: nodeName(req.Hostname), Hostname: req.Hostname, OS: req.OS, Version: req.Version,
+		MachineKey: store.MachinePublic(ss.machine), WGKey: store.WGPublic(req.WGKey),
+		KeyExpiry: now.Add(s.cfg.KeyLifetime), ExposedPorts: req.ExposedPorts,
+	})
+	if err != nil {
+		s.metrics.registrations.WithLabelValues("denied").Inc()
+		s.audit(r.Context(), "machine:"+ss.machine.String()[:17], "node.register_denied", "", remoteIP(r), map[string]any{"error": err.Error()})
+		s.writeError(w, r, fmt.Errorf("register: %w", err))
+		return
+	}
+	s.metrics.registrations.WithLabelValues("ok").Inc()
+	s.audit(r.Context(), fmt.Sprintf("authkey:%d", key.ID), "authkey.use", fmt.Sprintf("node:%s", n.Name), remoteIP(r),
+		map[string]any{"key_prefix": key.Prefix, "use_count": key.UseCount})
+	s.audit(r.Context(), fmt.Sprintf("node:%s", n.Name), "node.register", fmt.Sprintf("node:%s", n.Name), remoteIP(r),
+		map[string]any{"id": n.ID, "tags": n.Tags, "ipv4": n.IPv4, "ipv6": n.IPv6, "os": n.OS, "version": n.Version})
+	if err := s.nodeChanged(n); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	self, _ := s.nm.viewOf(n.ID)
+	writeJSON(w, http.StatusOK, wire.RegisterResponse{Node: self.self})
+}
+
+// nodeChanged puts n's new record in the netmap and wakes affected streams.
+func (s *Server) nodeChanged(n store.Node) error {
+	ids, err := s.nm.upsert(n, time.Now())
+	if err != nil {
+		return err
+	}
+	s.hub.notify(ids)
+	return nil
+}
+
+func remoteIP(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
+}
+
+func (s *Server) handleRotate(w http.ResponseWriter, r *http.Request) {
+	n, err := s.nodeOf(r)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	var req wire.RotateRequest
+	if err := decodeJSON(w, r, &req); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	if req.WGKey.IsZero() || store.WGPublic(req.WGKey) == n.WGKey {
+		s.writeError(w, r, fmt.Errorf("%w: wg_key must be a new key", errBadRequest))
+		return
+	}
+	now := time.Now().UTC()
+	exp := now.Add(s.cfg.KeyLifetime)
+	if err := s.st.RotateWGKey(r.Context(), n.ID, store.KeyRotation{Key: store.WGPublic(req.WGKey),
+		OverlapUntil: now.Add(s.cfg.KeyOverlap), Expiry: exp}); err != nil {
+		s.writeError(w, r, fmt.Errorf("rotate key of %s: %w", n.Name, err))
+		return
+	}
+	n2, err := s.st.Node(r.Context(), n.ID)
+	if err == nil {
+		err = s.nodeChanged(n2)
+	}
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	s.audit(r.Context(), "node:"+n.Name, "node.key_rotate", "node:"+n.Name, remoteIP(r),
+		map[string]any{"new_key": req.WGKey.ShortString(), "expiry": exp})
+	writeJSON(w, http.StatusOK, wire.RotateResponse{SwitchAt: now.Add(200 * time.Millisecond), KeyExpiry: exp})
+}
+
+func (s *Server) handleReport(w http.ResponseWriter, r *http.Request) {
+	n, err := s.nodeOf(r)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	var rep wire.Report
+	if err := decodeJSON(w, r, &rep); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	if len(rep.Endpoints) > wire.MaxEndpoints || len(rep.DeniedFlows) > wire.MaxDeniedPerReport {
+		s.writeError(w, r, fmt.Errorf("%w: too many endpoints or denied flows", errBadRequest))
+		return
+	}
+	if rep.Endpoints != nil && !slices.Equal(rep.Endpoints, n.Endpoints) {
+		if err := s.setEndpoints(r.Context(), n, rep.Endpoints); err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+	}
+	for _, d := range rep.DeniedFlows {
+		s.recordDenied(r.Context(), n, d)
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (s *Server) setEndpoints(ctx context.Context, n store.Node, eps []netip.AddrPort) error {
+	for _, e := range eps {
+		if !e.IsValid() || e.Port() == 0 {
+			return fmt.Errorf("%w: bad endpoint %v", errBadRequest, e)
+		}
+	}
+	if err := s.st.SetEndpoints(ctx, n.ID, eps); err != nil {
+		return fmt.Errorf("set endpoints of %s: %w", n.Name, err)
+	}
+	n.Endpoints = eps
+	return s.nodeChanged(n)
+}
+
+// recordDenied writes a denied-flow audit event naming the source's
+// identity, as the coordinator knows it.
+func (s *Server) recordDenied(ctx context.Context, dst store.Node, d wire.DeniedFlow) {
+	s.metrics.deniedFlows.Add(float64(max(d.Count, 1)))
+	who := "ip:" + d.Src.String()
+	if src, ok := s.nm.nodeByAddr(d.Src); ok {
+		who = "node:" + src.Name
+		if src.User != "" {
+			who += " (" + src.User + ")"
+		} else if len(src.Tags) > 0 {
+			who += " (" + strings.Join(src.Tags, ",") + ")"
+		}
+	}
+	s.audit(ctx, who, "flow.denied", fmt.Sprintf("node:%s port %d/%d", dst.Name, d.Port, d.Proto), "node:"+dst.Name,
+		map[string]any{"src": d.Src, "dst": d.Dst, "proto": d.Proto, "port": d.Port, "count": max(d.Count, 1), "time": d.Time})
+}

@@ -1,0 +1,94 @@
+package coordinator
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+
+	"github.com/wardnet/ward/acl"
+	"github.com/wardnet/ward/coordinator/store"
+	"github.com/wardnet/ward/wire"
+)
+
+// Request errors mapped to 4xx statuses.
+var (
+	errBadRequest = errors.New("bad request")
+	errTooLarge   = errors.New("request too large")
+	errForbidden  = errors.New("forbidden")
+	errNotNode    = errors.New("machine is not a registered node")
+)
+
+// decodeJSON reads exactly one JSON object of at most wire.MaxRequestBytes
+// with no unknown fields into v.
+func decodeJSON(w http.ResponseWriter, r *http.Request, v any) error {
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, wire.MaxRequestBytes))
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return fmt.Errorf("%w: body over %d bytes", errTooLarge, wire.MaxRequestBytes)
+		}
+		return fmt.Errorf("%w: read body: %v", errBadRequest, err)
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return fmt.Errorf("%w: %v", errBadRequest, err)
+	}
+	if dec.More() {
+		return fmt.Errorf("%w: trailing data after the JSON object", errBadRequest)
+	}
+	return nil
+}
+
+// statusOf maps an error to its HTTP status. It is the one place where
+// errors meet status codes.
+func statusOf(err error) int {
+	switch {
+	case errors.Is(err, errNoCredentials), errors.Is(err, errBadToken),
+		errors.Is(err, errBadChallenge), errors.Is(err, errBadSignature):
+		return http.StatusUnauthorized
+	case errors.Is(err, errForbidden), errors.Is(err, errNotNode),
+		errors.Is(err, store.ErrAuthKeyNotFound), errors.Is(err, store.ErrAuthKeyExpired),
+		errors.Is(err, store.ErrAuthKeyRevoked), errors.Is(err, store.ErrAuthKeyUsed),
+		errors.Is(err, store.ErrAPIKeyNotFound), errors.Is(err, store.ErrAPIKeyExpired),
+		errors.Is(err, store.ErrAPIKeyRevoked):
+		return http.StatusForbidden
+	case errors.Is(err, errTooLarge):
+		return http.StatusRequestEntityTooLarge
+	case errors.Is(err, store.ErrNotFound):
+		return http.StatusNotFound
+	case errors.Is(err, store.ErrConflict), errors.Is(err, store.ErrMachineExists):
+		return http.StatusConflict
+	case errors.Is(err, errBadRequest), errors.Is(err, store.ErrInvalid), acl.Problems(err) != nil:
+		return http.StatusBadRequest
+	}
+	return http.StatusInternalServerError
+}
+
+func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
+	code := statusOf(err)
+	msg := err.Error()
+	if code == http.StatusInternalServerError {
+		s.log.Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err)
+		msg = "internal error"
+	}
+	if probs := acl.Problems(err); probs != nil {
+		pe := wire.PolicyError{Error: "policy rejected"}
+		for _, p := range probs {
+			pe.Problems = append(pe.Problems, p.String())
+		}
+		writeJSON(w, code, pe)
+		return
+	}
+	writeJSON(w, code, wire.Error{Error: msg})
+}
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(code)
+	json.NewEncoder(w).Encode(v)
+}

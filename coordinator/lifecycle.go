@@ -1,0 +1,112 @@
+package coordinator
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/wardnet/ward/coordinator/store"
+	"github.com/wardnet/ward/wire"
+)
+
+// expireKeys drops nodes whose key expired from the policy and tells the
+// nodes that saw them.
+func (s *Server) expireKeys(now time.Time) {
+	gone, touched := s.nm.expire(now)
+	if len(gone) == 0 {
+		return
+	}
+	s.hub.notify(append(touched, gone...))
+	for _, id := range gone {
+		if n, ok := s.nm.node(id); ok {
+			s.audit(s.ctx, "system", "node.key_expired", "node:"+n.Name, "", map[string]any{"expiry": n.KeyExpiry})
+		}
+	}
+}
+
+// reapEphemeral deletes ephemeral nodes offline for longer than the grace.
+func (s *Server) reapEphemeral(now time.Time) {
+	var victims []store.Node
+	s.nm.mu.Lock()
+	for id, n := range s.nm.nodes {
+		if n.Ephemeral && !s.nm.online[id] && now.Sub(n.LastSeen) > s.cfg.EphemeralGrace && !n.LastSeen.IsZero() {
+			victims = append(victims, n)
+		}
+	}
+	s.nm.mu.Unlock()
+	for _, n := range victims {
+		if s.hub.connected(n.ID) {
+			continue
+		}
+		if _, err := s.RemoveNode(s.ctx, n.ID, "system", "ephemeral node offline"); err != nil {
+			s.log.Warn("reap ephemeral node", "node", n.Name, "err", err)
+		}
+	}
+}
+
+// RemoveNode deletes a node: its addresses are quarantined until every peer
+// has dropped its key, its sessions end, and every node that saw it is told.
+func (s *Server) RemoveNode(ctx context.Context, id store.NodeID, actor, why string) (store.Node, error) {
+	n, err := s.st.DeleteNode(ctx, id, time.Now().Add(store.DefaultQuarantine))
+	if err != nil {
+		return store.Node{}, fmt.Errorf("remove node %d: %w", id, err)
+	}
+	touched := s.nm.remove(id)
+	s.sess.revokeMachine(wire.MachinePublic(n.MachineKey))
+	s.hub.notify(append(touched, id)) // the node's own stream sees it is gone and ends
+	s.hub.forget(id)
+	s.audit(ctx, actor, "node.remove", "node:"+n.Name, "", map[string]any{"reason": why, "id": n.ID})
+	return n, nil
+}
+
+// ExpireNode ends a node's key now: peers drop it and the node must rotate
+// its key (by proof of its machine key) to come back.
+func (s *Server) ExpireNode(ctx context.Context, id store.NodeID, actor string) (store.Node, error) {
+	now := time.Now().UTC()
+	if err := s.st.SetKeyExpiry(ctx, id, now); err != nil {
+		return store.Node{}, fmt.Errorf("expire node %d: %w", id, err)
+	}
+	n, err := s.st.Node(ctx, id)
+	if err != nil {
+		return store.Node{}, err
+	}
+	if err := s.nodeChanged(n); err != nil {
+		return store.Node{}, err
+	}
+	s.audit(ctx, actor, "node.expire", "node:"+n.Name, "", nil)
+	return n, nil
+}
+
+// SetNodeTags replaces a node's tags (each needs a tagOwners entry).
+func (s *Server) SetNodeTags(ctx context.Context, id store.NodeID, tags []string, actor string) (store.Node, error) {
+	if err := s.checkTags(tags); err != nil {
+		return store.Node{}, err
+	}
+	before, err := s.st.Node(ctx, id)
+	if err != nil {
+		return store.Node{}, err
+	}
+	if err := s.st.SetNodeTags(ctx, id, tags); err != nil {
+		return store.Node{}, fmt.Errorf("tag node %d: %w", id, err)
+	}
+	n, err := s.st.Node(ctx, id)
+	if err != nil {
+		return store.Node{}, err
+	}
+	if err := s.nodeChanged(n); err != nil {
+		return store.Node{}, err
+	}
+	s.audit(ctx, actor, "node.tags", "node:"+n.Name, "", map[string]any{"before": before.Tags, "after": n.Tags})
+	return n, nil
+}
+
+// checkTags refuses tags without a tagOwners entry in the running policy.
+func (s *Server) checkTags(tags []string) error {
+	rs := s.nm.ruleset()
+	for _, t := range tags {
+		if !rs.HasTag(t) {
+			return fmt.Errorf("%w: tag %q has no entry in the policy's tagOwners", errBadRequest, t)
+		}
+	}
+	return nil
+}

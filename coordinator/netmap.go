@@ -1,0 +1,264 @@
+package coordinator
+
+import (
+	"fmt"
+	"net/netip"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/wardnet/ward/acl"
+	"github.com/wardnet/ward/coordinator/store"
+	"github.com/wardnet/ward/filter"
+	"github.com/wardnet/ward/wire"
+)
+
+// netmap is the coordinator's view of the fleet: every node record, the
+// current policy and its compilation against the live (unexpired) nodes. It
+// answers "what does node X receive" and "which nodes does a change touch".
+type netmap struct {
+	mu sync.Mutex // mu guards the following
+	// rs is the running policy.
+	rs *acl.Ruleset
+	// comp is rs compiled against live nodes (registered, key not expired).
+	comp *acl.Compiled
+	// nodes holds every registered node.
+	nodes map[store.NodeID]store.Node
+	// byName indexes nodes by name.
+	byName map[string]store.NodeID
+	// emails maps user ids to emails for ownership.
+	emails map[store.UserID]string
+	// live holds the nodes present in comp.
+	live map[store.NodeID]bool
+	// online holds nodes with an open map stream.
+	online map[store.NodeID]bool
+}
+
+func newNetmap(rs *acl.Ruleset) *netmap {
+	return &netmap{rs: rs, nodes: map[store.NodeID]store.Node{}, byName: map[string]store.NodeID{}, emails: map[store.UserID]string{},
+		live: map[store.NodeID]bool{}, online: map[store.NodeID]bool{}}
+}
+
+// aclNode converts a node record for the policy compiler.
+func (m *netmap) aclNodeLocked(n store.Node) acl.Node {
+	an := acl.Node{Name: n.Name, IPv4: n.IPv4, IPv6: n.IPv6, Tags: n.Tags}
+	if len(n.Tags) == 0 {
+		an.User = m.emails[n.UserID]
+	}
+	return an
+}
+
+func expired(n store.Node, now time.Time) bool {
+	return !n.KeyExpiry.IsZero() && !now.Before(n.KeyExpiry)
+}
+
+// load replaces every node and recompiles. It returns every node id.
+func (m *netmap) load(nodes []store.Node, now time.Time) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.nodes = map[store.NodeID]store.Node{}
+	m.byName = map[string]store.NodeID{}
+	for _, n := range nodes {
+		m.nodes[n.ID] = n
+		m.byName[n.Name] = n.ID
+	}
+	return m.recompileLocked(m.rs, now)
+}
+
+// setPolicy compiles rs against the live nodes and makes it current; on
+// error nothing changes.
+func (m *netmap) setPolicy(rs *acl.Ruleset, now time.Time) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.recompileLocked(rs, now)
+}
+
+func (m *netmap) recompileLocked(rs *acl.Ruleset, now time.Time) error {
+	inv := acl.Inventory{}
+	live := map[store.NodeID]bool{}
+	for _, n := range m.nodes {
+		if !expired(n, now) {
+			inv.Nodes = append(inv.Nodes, m.aclNodeLocked(n))
+			live[n.ID] = true
+		}
+	}
+	comp, err := acl.Compile(rs, inv)
+	if err != nil {
+		return fmt.Errorf("compile policy: %w", err)
+	}
+	m.rs, m.comp, m.live = rs, comp, live
+	return nil
+}
+
+// ruleset returns the running policy.
+func (m *netmap) ruleset() *acl.Ruleset {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.rs
+}
+
+// upsert adds or replaces node n and returns the ids of nodes whose map may
+// have changed (n included).
+func (m *netmap) upsert(n store.Node, now time.Time) ([]store.NodeID, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	old, had := m.nodes[n.ID]
+	var names []string
+	var err error
+	if had && m.live[n.ID] {
+		names, err = m.comp.RemoveNode(old.Name)
+		if err != nil {
+			return nil, err
+		}
+		delete(m.live, n.ID)
+	}
+	if had {
+		delete(m.byName, old.Name)
+	}
+	m.nodes[n.ID] = n
+	m.byName[n.Name] = n.ID
+	if !expired(n, now) {
+		added, err := m.comp.AddNode(m.aclNodeLocked(n))
+		if err != nil {
+			return nil, fmt.Errorf("add node %s to policy: %w", n.Name, err)
+		}
+		names = append(names, added...)
+		m.live[n.ID] = true
+	}
+	ids := m.idsLocked(names)
+	return appendUnique(ids, n.ID), nil
+}
+
+// remove deletes node id and returns the ids of the nodes it touched.
+func (m *netmap) remove(id store.NodeID) []store.NodeID {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	n, ok := m.nodes[id]
+	if !ok {
+		return nil
+	}
+	var names []string
+	if m.live[id] {
+		names, _ = m.comp.RemoveNode(n.Name)
+	}
+	delete(m.nodes, id)
+	delete(m.byName, n.Name)
+	delete(m.live, id)
+	delete(m.online, id)
+	return m.idsLocked(names)
+}
+
+// expire drops every live node whose key expired by now from the policy
+// and returns them and the nodes they touched.
+func (m *netmap) expire(now time.Time) (gone, touched []store.NodeID) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for id := range m.live {
+		n := m.nodes[id]
+		if !expired(n, now) {
+			continue
+		}
+		names, _ := m.comp.RemoveNode(n.Name)
+		delete(m.live, id)
+		gone = append(gone, id)
+		touched = append(touched, m.idsLocked(names)...)
+	}
+	return gone, touched
+}
+
+func (m *netmap) setOnline(id store.NodeID, online bool) []store.NodeID {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if _, ok := m.nodes[id]; !ok {
+		return nil
+	}
+	m.online[id] = online
+	if !m.live[id] {
+		return nil
+	}
+	res, err := m.comp.Result(m.nodes[id].Name)
+	if err != nil {
+		return nil
+	}
+	return m.idsLocked(res.Peers)
+}
+
+func (m *netmap) idsLocked(names []string) []store.NodeID {
+	var out []store.NodeID
+	for _, name := range names {
+		if id, ok := m.byName[name]; ok {
+			out = appendUnique(out, id)
+		}
+	}
+	return out
+}
+
+func appendUnique(ids []store.NodeID, id store.NodeID) []store.NodeID {
+	if slices.Contains(ids, id) {
+		return ids
+	}
+	return append(ids, id)
+}
+
+// node returns node id's record.
+func (m *netmap) node(id store.NodeID) (store.Node, bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	n, ok := m.nodes[id]
+	return n, ok
+}
+
+// view is what one node should have: itself, its peers and its filter.
+type view struct {
+	self   wire.Node
+	peers  map[wire.NodeID]wire.Node
+	filter []filter.Rule
+}
+
+// viewOf computes node id's current view. ok is false once the node is gone.
+func (m *netmap) viewOf(id store.NodeID) (view, bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	n, ok := m.nodes[id]
+	if !ok {
+		return view{}, false
+	}
+	v := view{self: m.wireNodeLocked(n), peers: map[wire.NodeID]wire.Node{}, filter: []filter.Rule{}}
+	if !m.live[id] {
+		return v, true
+	}
+	res, err := m.comp.Result(n.Name)
+	if err != nil {
+		return v, true
+	}
+	v.filter = res.Filter
+	for _, name := range res.Peers {
+		if pid, ok := m.byName[name]; ok && m.live[pid] {
+			p := m.nodes[pid]
+			v.peers[wire.NodeID(p.ID)] = m.wireNodeLocked(p)
+		}
+	}
+	return v, true
+}
+
+func (m *netmap) wireNodeLocked(n store.Node) wire.Node {
+	w := wire.Node{ID: wire.NodeID(n.ID), Name: n.Name, IPv4: n.IPv4, IPv6: n.IPv6,
+		WGKey: wire.WGPublic(n.WGKey), KeyExpiry: n.KeyExpiry, Endpoints: n.Endpoints,
+		Tags: n.Tags, Online: m.online[n.ID], ExposedPorts: n.ExposedPorts}
+	if len(n.Tags) == 0 {
+		w.User = m.emails[n.UserID]
+	}
+	return w
+}
+
+// nodeByAddr finds the node with overlay address a.
+func (m *netmap) nodeByAddr(a netip.Addr) (wire.Node, bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for _, n := range m.nodes {
+		if n.IPv4 == a || n.IPv6 == a {
+			return m.wireNodeLocked(n), true
+		}
+	}
+	return wire.Node{}, false
+}

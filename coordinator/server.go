@@ -1,0 +1,281 @@
+// Package coordinator is Ward's control plane: it authenticates nodes by
+// their machine keys, registers them with pre-auth keys, compiles the ACL
+// policy against the fleet and streams each node its peers and inbound
+// filter, with deltas as things change. It also serves the admin API,
+// keeps the audit log and exposes Prometheus metrics.
+package coordinator
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/wardnet/ward/coordinator/store"
+)
+
+// Config configures a coordinator. Zero durations take their defaults.
+type Config struct {
+	// DataDir holds the database and the bootstrap API key. Required.
+	DataDir string
+	// Listen is the TCP address to serve on ("127.0.0.1:8080").
+	Listen string
+	// PolicyFile, when set, is loaded at start and on Reload (SIGHUP).
+	PolicyFile string
+	// Dev allows plain HTTP, and only on a loopback address.
+	Dev bool
+	// TLSCert and TLSKey are PEM files; required unless Dev.
+	TLSCert, TLSKey string
+	// KeyLifetime is how long a device's WireGuard key is valid (24h).
+	KeyLifetime time.Duration
+	// KeyOverlap is how long a replaced key stays valid (30s).
+	KeyOverlap time.Duration
+	// SessionTTL is the lifetime of a node's control session token (1h).
+	SessionTTL time.Duration
+	// KeepAlive is the interval of map stream keep-alives (15s).
+	KeepAlive time.Duration
+	// EphemeralGrace is how long an ephemeral node may stay offline before
+	// it is deleted (5m).
+	EphemeralGrace time.Duration
+	// Logger receives the coordinator's logs; nil discards them.
+	Logger *slog.Logger
+}
+
+func (c *Config) setDefaults() {
+	def := func(d *time.Duration, v time.Duration) {
+		if *d <= 0 {
+			*d = v
+		}
+	}
+	def(&c.KeyLifetime, 24*time.Hour)
+	def(&c.KeyOverlap, 30*time.Second)
+	def(&c.SessionTTL, time.Hour)
+	def(&c.KeepAlive, 15*time.Second)
+	def(&c.EphemeralGrace, 5*time.Minute)
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+}
+
+// validate checks the configuration, including the transport rules: plain
+// HTTP only with Dev and only on loopback.
+func (c *Config) validate() error {
+	if c.DataDir == "" {
+		return errors.New("config: a data directory is required")
+	}
+	if c.Listen == "" {
+		return errors.New("config: a listen address is required")
+	}
+	if (c.TLSCert == "") != (c.TLSKey == "") {
+		return errors.New("config: --tls-cert and --tls-key go together")
+	}
+	if c.TLSCert == "" {
+		if !c.Dev {
+			return errors.New("config: TLS is required: give --tls-cert and --tls-key (plain HTTP needs --dev and a loopback address)")
+		}
+		if !isLoopback(c.Listen) {
+			return fmt.Errorf("config: plain HTTP is only allowed on a loopback address, not %q", c.Listen)
+		}
+	}
+	return nil
+}
+
+func isLoopback(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// Server is a running coordinator.
+type Server struct {
+	cfg     Config
+	log     *slog.Logger
+	st      store.Store
+	nm      *netmap
+	hub     *hub
+	sess    *sessions
+	metrics *metrics
+	// policyMu serializes policy changes (file reloads and admin saves).
+	policyMu sync.Mutex
+
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+	once   sync.Once
+}
+
+// New opens the store in cfg.DataDir, loads the policy and the fleet, and
+// returns a coordinator ready to serve. Close it when done.
+func New(ctx context.Context, cfg Config) (*Server, error) {
+	cfg.setDefaults()
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("create data dir: %w", err)
+	}
+	st, err := store.Open(ctx, cfg.DataDir)
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{cfg: cfg, log: cfg.Logger, st: st, hub: newHub(time.Now()),
+		sess: newSessions(30*time.Second, cfg.SessionTTL), metrics: newMetrics()}
+	s.ctx, s.cancel = context.WithCancel(context.Background())
+	if err := s.init(ctx); err != nil {
+		st.Close()
+		return nil, err
+	}
+	s.wg.Add(1)
+	go s.housekeeping()
+	return s, nil
+}
+
+func (s *Server) init(ctx context.Context) error {
+	rs, err := s.initialPolicy(ctx)
+	if err != nil {
+		return err
+	}
+	s.nm = newNetmap(rs)
+	if err := s.reloadNodes(ctx); err != nil {
+		return err
+	}
+	return s.bootstrapAPIKey(ctx)
+}
+
+// reloadNodes loads every node and user email from the store.
+func (s *Server) reloadNodes(ctx context.Context) error {
+	nodes, err := s.st.ListNodes(ctx)
+	if err != nil {
+		return fmt.Errorf("load nodes: %w", err)
+	}
+	users, err := s.st.ListUsers(ctx)
+	if err != nil {
+		return fmt.Errorf("load users: %w", err)
+	}
+	s.nm.mu.Lock()
+	for _, u := range users {
+		s.nm.emails[u.ID] = u.Email
+	}
+	s.nm.mu.Unlock()
+	return s.nm.load(nodes, time.Now())
+}
+
+// BootstrapKeyFile is the file in the data dir holding the first API key.
+const BootstrapKeyFile = "admin-api-key"
+
+// bootstrapAPIKey creates the first API key when none exists and writes it
+// to a 0600 file in the data directory.
+func (s *Server) bootstrapAPIKey(ctx context.Context) error {
+	keys, err := s.st.ListAPIKeys(ctx)
+	if err != nil {
+		return fmt.Errorf("list api keys: %w", err)
+	}
+	if len(keys) > 0 {
+		return nil
+	}
+	secret, k, err := s.createAPIKey(ctx, "bootstrap key made at first start", "system", time.Time{})
+	if err != nil {
+		return err
+	}
+	path := filepath.Join(s.cfg.DataDir, BootstrapKeyFile)
+	if err := os.WriteFile(path, []byte(secret+"\n"), 0o600); err != nil {
+		return fmt.Errorf("write bootstrap api key: %w", err)
+	}
+	s.log.Info("first start: wrote an admin API key", "path", path, "key_prefix", k.Prefix)
+	return nil
+}
+
+// Handler returns the coordinator's HTTP handler.
+func (s *Server) Handler() http.Handler {
+	mux := http.NewServeMux()
+	s.controlRoutes(mux)
+	s.adminRoutes(mux)
+	mux.Handle("GET /metrics", s.metrics.handler())
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { w.Write([]byte("ok\n")) })
+	return mux
+}
+
+// Serve serves on ln until ctx ends or Close is called.
+func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	srv := &http.Server{Handler: s.Handler(), ReadHeaderTimeout: 10 * time.Second,
+		BaseContext: func(net.Listener) context.Context { return s.ctx }, ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelWarn)}
+	if s.cfg.TLSCert != "" {
+		srv.TLSConfig = &tls.Config{MinVersion: tls.VersionTLS13}
+	}
+	done := make(chan struct{})
+	defer close(done)
+	go func() {
+		select {
+		case <-ctx.Done():
+		case <-s.ctx.Done():
+		case <-done:
+			return
+		}
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		s.cancel() // ends map streams so Shutdown need not wait for them
+		srv.Shutdown(sctx)
+	}()
+	var err error
+	if s.cfg.TLSCert != "" {
+		err = srv.ServeTLS(ln, s.cfg.TLSCert, s.cfg.TLSKey)
+	} else {
+		err = srv.Serve(ln)
+	}
+	if errors.Is(err, http.ErrServerClosed) {
+		return nil
+	}
+	return err
+}
+
+// ListenAndServe listens on cfg.Listen and serves until ctx ends.
+func (s *Server) ListenAndServe(ctx context.Context) error {
+	ln, err := net.Listen("tcp", s.cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("listen: %w", err)
+	}
+	s.log.Info("coordinator listening", "addr", ln.Addr().String(), "tls", s.cfg.TLSCert != "")
+	return s.Serve(ctx, ln)
+}
+
+// Close stops background work and closes the store. It is idempotent.
+func (s *Server) Close() error {
+	var err error
+	s.once.Do(func() {
+		s.cancel()
+		s.wg.Wait()
+		err = s.st.Close()
+	})
+	return err
+}
+
+// housekeeping expires keys, deletes stale ephemeral nodes and sweeps
+// sessions until the server closes.
+func (s *Server) housekeeping() {
+	defer s.wg.Done()
+	t := time.NewTicker(250 * time.Millisecond)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.ctx.Done():
+			return
+		case now := <-t.C:
+			s.expireKeys(now)
+			s.sess.sweep(now)
+			s.reapEphemeral(now)
+		}
+	}
+}

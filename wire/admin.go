@@ -1,0 +1,119 @@
+package wire
+
+import (
+	"net/netip"
+	"time"
+)
+
+// Admin API paths (authenticated with an API key as a bearer token).
+const (
+	PathAdminAuthKeys = "/ward/v1/admin/authkeys"
+	PathAdminAPIKeys  = "/ward/v1/admin/apikeys"
+	PathAdminNodes    = "/ward/v1/admin/nodes"
+	PathAdminPolicy   = "/ward/v1/admin/policy"
+	PathAdminAudit    = "/ward/v1/admin/audit"
+)
+
+// CreateAuthKeyRequest asks for a pre-auth key.
+type CreateAuthKeyRequest struct {
+	// Tags the key applies to nodes it registers; each needs a tagOwners
+	// entry in the running policy.
+	Tags      []string `json:"tags"`
+	Reusable  bool     `json:"reusable"`
+	Ephemeral bool     `json:"ephemeral"`
+	// Expiry is a Go duration ("24h"); empty means 24h.
+	Expiry string `json:"expiry,omitempty"`
+}
+
+// AuthKey describes a pre-auth key. Key (the secret) is set only in the
+// response that created it.
+type AuthKey struct {
+	ID        int64     `json:"id"`
+	Key       string    `json:"key,omitempty"`
+	Prefix    string    `json:"prefix"`
+	Tags      []string  `json:"tags"`
+	Reusable  bool      `json:"reusable"`
+	Ephemeral bool      `json:"ephemeral"`
+	Expiry    time.Time `json:"expiry,omitzero"`
+	CreatedAt time.Time `json:"created_at"`
+	CreatedBy string    `json:"created_by"`
+	UseCount  int       `json:"use_count"`
+	Revoked   bool      `json:"revoked"`
+}
+
+// CreateAPIKeyRequest asks for an API key.
+type CreateAPIKeyRequest struct {
+	Description string `json:"description"`
+	// Expiry is a Go duration; empty means never.
+	Expiry string `json:"expiry,omitempty"`
+}
+
+// APIKey describes an API key. Key is set only when created.
+type APIKey struct {
+	ID          int64     `json:"id"`
+	Key         string    `json:"key,omitempty"`
+	Prefix      string    `json:"prefix"`
+	Description string    `json:"description"`
+	CreatedAt   time.Time `json:"created_at"`
+	CreatedBy   string    `json:"created_by"`
+	Expiry      time.Time `json:"expiry,omitzero"`
+	LastUsed    time.Time `json:"last_used,omitzero"`
+	Revoked     bool      `json:"revoked"`
+}
+
+// AdminNode is a node as admins see it.
+type AdminNode struct {
+	Node
+	Hostname  string           `json:"hostname"`
+	OS        string           `json:"os"`
+	Version   string           `json:"version"`
+	Ephemeral bool             `json:"ephemeral"`
+	CreatedAt time.Time        `json:"created_at"`
+	LastSeen  time.Time        `json:"last_seen,omitzero"`
+	Expired   bool             `json:"expired"`
+	Routes    []netip.Prefix   `json:"routes,omitempty"`
+	Peers     []string         `json:"peers,omitempty"`
+	Endpoints []netip.AddrPort `json:"endpoints,omitempty"`
+}
+
+// SetTagsRequest replaces a node's tags.
+type SetTagsRequest struct {
+	Tags []string `json:"tags"`
+}
+
+// PolicyVersion is one saved version of the policy.
+type PolicyVersion struct {
+	ID        int64     `json:"id"`
+	ParentID  int64     `json:"parent_id"`
+	Text      string    `json:"text,omitempty"`
+	Author    string    `json:"author"`
+	Comment   string    `json:"comment"`
+	CreatedAt time.Time `json:"created_at"`
+}
+
+// SetPolicyRequest replaces the running policy.
+type SetPolicyRequest struct {
+	Text    string `json:"text"`
+	Comment string `json:"comment"`
+	// ParentID is the version the edit started from; the save is refused
+	// with 409 when another version was saved since. -1 skips the check.
+	ParentID int64 `json:"parent_id"`
+}
+
+// PolicyError is the body of a refused policy: every problem, each with
+// "FILE:line:col: message".
+type PolicyError struct {
+	Error    string   `json:"error"`
+	Problems []string `json:"problems"`
+}
+
+// AuditEvent is one audit log entry.
+type AuditEvent struct {
+	ID     int64     `json:"id"`
+	Time   time.Time `json:"time"`
+	Actor  string    `json:"actor"`
+	Action string    `json:"action"`
+	Target string    `json:"target"`
+	Source string    `json:"source,omitempty"`
+	Detail any       `json:"detail,omitempty"`
+}

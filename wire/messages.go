@@ -1,0 +1,169 @@
+package wire
+
+import (
+	"net/netip"
+	"time"
+
+	"github.com/wardnet/ward/filter"
+)
+
+// Control API paths.
+const (
+	PathChallenge = "/ward/v1/challenge"
+	PathSession   = "/ward/v1/session"
+	PathRegister  = "/ward/v1/register"
+	PathMap       = "/ward/v1/map"
+	PathRotate    = "/ward/v1/rotate"
+	PathReport    = "/ward/v1/report"
+)
+
+// Limits on what a node may send.
+const (
+	// MaxRequestBytes bounds every control request body.
+	MaxRequestBytes = 64 << 10
+	// MaxDeniedPerReport bounds DeniedFlows in one Report.
+	MaxDeniedPerReport = 100
+	// MaxEndpoints bounds the endpoints a node announces.
+	MaxEndpoints = 16
+	// MaxExposedPorts bounds a node's exposed ports.
+	MaxExposedPorts = 64
+)
+
+// NodeID identifies a node at the coordinator.
+type NodeID int64
+
+// ChallengeRequest asks for a session challenge.
+type ChallengeRequest struct {
+	MachineKey MachinePublic `json:"machine_key"`
+}
+
+// ChallengeResponse carries a one-time challenge to sign.
+type ChallengeResponse struct {
+	// Challenge is random bytes, valid until Expires, usable once.
+	Challenge []byte    `json:"challenge"`
+	Expires   time.Time `json:"expires"`
+}
+
+// SessionRequest proves possession of the machine key.
+type SessionRequest struct {
+	MachineKey MachinePublic `json:"machine_key"`
+	Challenge  []byte        `json:"challenge"`
+	// Signature is the machine key's Ed25519 signature of
+	// SessionMessage(Challenge, MachineKey).
+	Signature []byte `json:"signature"`
+	// ProtocolVersion is the node's ProtocolVersion.
+	ProtocolVersion int `json:"protocol_version"`
+}
+
+// SessionResponse carries a short-lived token bound to the machine key. It
+// is sent as "Authorization: Bearer TOKEN" on every other control call.
+type SessionResponse struct {
+	Token   string    `json:"token"`
+	Expires time.Time `json:"expires"`
+	// Registered tells whether the machine is already a node.
+	Registered bool `json:"registered"`
+}
+
+// RegisterRequest registers the session's machine as a node.
+type RegisterRequest struct {
+	// AuthKey is a pre-auth key; required for now.
+	AuthKey  string   `json:"auth_key"`
+	WGKey    WGPublic `json:"wg_key"`
+	Hostname string   `json:"hostname"`
+	OS       string   `json:"os"`
+	Version  string   `json:"version"`
+	// ExposedPorts are the TCP/UDP ports the node forwards to local services.
+	ExposedPorts []uint16 `json:"exposed_ports,omitempty"`
+}
+
+// RegisterResponse describes the new node.
+type RegisterResponse struct {
+	Node Node `json:"node"`
+}
+
+// RotateRequest announces a node's next WireGuard key.
+type RotateRequest struct {
+	WGKey WGPublic `json:"wg_key"`
+}
+
+// RotateResponse tells the node when to switch to the new key: peers have
+// been sent it, and SwitchAt leaves them time to apply it.
+type RotateResponse struct {
+	SwitchAt  time.Time `json:"switch_at"`
+	KeyExpiry time.Time `json:"key_expiry"`
+}
+
+// DeniedFlow is one new inbound flow the node's filter refused.
+type DeniedFlow struct {
+	Src   netip.Addr   `json:"src"`
+	Dst   netip.Addr   `json:"dst"`
+	Proto filter.Proto `json:"proto"`
+	Port  uint16       `json:"port"`
+	Time  time.Time    `json:"time"`
+	// Count is how many such attempts this entry stands for (>= 1).
+	Count int `json:"count"`
+}
+
+// Report is what a node tells the coordinator about itself.
+type Report struct {
+	// Endpoints are UDP addresses peers may reach the node at; may be empty.
+	Endpoints []netip.AddrPort `json:"endpoints,omitempty"`
+	// DeniedFlows are denied attempts since the last report; may be empty.
+	DeniedFlows []DeniedFlow `json:"denied_flows,omitempty"`
+}
+
+// Node describes a node (the receiving node itself, or a peer).
+type Node struct {
+	ID   NodeID `json:"id"`
+	Name string `json:"name"`
+	// IPv4 and IPv6 are the node's overlay addresses.
+	IPv4 netip.Addr `json:"ipv4"`
+	IPv6 netip.Addr `json:"ipv6"`
+	// WGKey is the node's current WireGuard public key.
+	WGKey WGPublic `json:"wg_key"`
+	// KeyExpiry is when WGKey stops being valid; zero means never. Peers
+	// drop the node at this time even without hearing from the coordinator.
+	KeyExpiry time.Time `json:"key_expiry,omitzero"`
+	// Endpoints are where the node may be reached over UDP; may be empty.
+	Endpoints []netip.AddrPort `json:"endpoints,omitempty"`
+	// User is the owner's email; empty for tagged nodes.
+	User string `json:"user,omitempty"`
+	// Tags are the node's tags; empty for user-owned nodes.
+	Tags []string `json:"tags,omitempty"`
+	// Online tells whether the node has a live map stream.
+	Online bool `json:"online"`
+	// ExposedPorts are the ports the node forwards to local services.
+	ExposedPorts []uint16 `json:"exposed_ports,omitempty"`
+}
+
+// MapResponse is one message of the map stream (one JSON object per line).
+// The first message of a stream is Full; later ones are deltas against the
+// previous message. A keep-alive has only KeepAlive set.
+type MapResponse struct {
+	// Version increases with every message that changes something; a node
+	// reconnecting with ?since=Version resumes with a delta when the
+	// coordinator still knows that version.
+	Version uint64 `json:"version"`
+	// Full means Peers is the complete peer list and Filter the complete
+	// filter; otherwise only the delta fields apply.
+	Full bool `json:"full,omitempty"`
+	// Self is the receiving node; set when Full or when it changed.
+	Self *Node `json:"self,omitempty"`
+	// Peers is the complete peer list (Full only).
+	Peers []Node `json:"peers,omitempty"`
+	// PeersChanged are peers added or changed (delta only).
+	PeersChanged []Node `json:"peers_changed,omitempty"`
+	// PeersRemoved are peers to drop (delta only).
+	PeersRemoved []NodeID `json:"peers_removed,omitempty"`
+	// Filter is the complete inbound filter; set when Full or FilterChanged.
+	Filter []filter.Rule `json:"filter,omitempty"`
+	// FilterChanged says Filter replaces the node's filter (it may be empty).
+	FilterChanged bool `json:"filter_changed,omitempty"`
+	// KeepAlive marks a message that carries nothing.
+	KeepAlive bool `json:"keep_alive,omitempty"`
+}
+
+// Error is the body of every error response.
+type Error struct {
+	Error string `json:"error"`
+}
