@@ -160,7 +160,7 @@ func (m *Matcher) MatchPrefix(src netip.Addr, dst netip.Prefix, proto Proto, por
 		s := src.As4()
 		lo, hi := rangeOf4(dst)
 		return covers(&m.v4, binary.BigEndian.Uint32(s[:]), lo, hi, proto, port, lessU32, nextU32)
-	case src.Is6() && dst.Addr().Is6():
+	case src.Is6() && dst.Addr().Is6() && !src.Is4In6() && !dst.Addr().Is4In6(): // as Match
 		lo, hi := rangeOf6(dst)
 		return covers(&m.v6, to128(src), lo, hi, proto, port, u128.less, u128.next)
 	}
