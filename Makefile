@@ -30,8 +30,12 @@ fuzz:
 	$(GO) test ./acl -run '^$$' -fuzz FuzzParse -fuzztime 30s
 	$(GO) test ./acl -run '^$$' -fuzz FuzzCompileMatch -fuzztime 30s
 
+# run: a coordinator on the embedded SQLite store in .data/, plain HTTP on
+# loopback (dev mode), with the example policy. The first start writes an
+# admin API key to .data/coordinator/admin-api-key.
 run: build
 	$(BIN) acl check examples/policy.hujson
+	$(BIN) coordinator --dev --listen 127.0.0.1:8080 --data-dir .data/coordinator --policy examples/policy.hujson
 
 clean:
 	rm -rf bin
