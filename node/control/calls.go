@@ -1,0 +1,42 @@
+package control
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/wardnet/ward/wire"
+)
+
+// Register makes the session's machine a node with a pre-auth key. The
+// coordinator answers 4xx with a message for a bad, used or expired key.
+func (c *Client) Register(ctx context.Context, req wire.RegisterRequest) (wire.Node, error) {
+	var resp wire.RegisterResponse
+	if err := c.call(ctx, wire.PathRegister, req, &resp); err != nil {
+		return wire.Node{}, fmt.Errorf("register node: %w", err)
+	}
+	return resp.Node, nil
+}
+
+// Rotate announces the node's next WireGuard public key. The node must
+// keep its current private key until the answer's SwitchAt.
+func (c *Client) Rotate(ctx context.Context, next wire.WGPublic) (wire.RotateResponse, error) {
+	var resp wire.RotateResponse
+	if err := c.call(ctx, wire.PathRotate, wire.RotateRequest{WGKey: next}, &resp); err != nil {
+		return wire.RotateResponse{}, fmt.Errorf("rotate key: %w", err)
+	}
+	return resp, nil
+}
+
+// Report sends the node's endpoints and denied flows.
+func (c *Client) Report(ctx context.Context, r wire.Report) error {
+	if len(r.DeniedFlows) > wire.MaxDeniedPerReport {
+		r.DeniedFlows = r.DeniedFlows[:wire.MaxDeniedPerReport]
+	}
+	if len(r.Endpoints) > wire.MaxEndpoints {
+		r.Endpoints = r.Endpoints[:wire.MaxEndpoints]
+	}
+	if err := c.call(ctx, wire.PathReport, r, nil); err != nil {
+		return fmt.Errorf("send report: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,221 @@
+package control_test
+
+import (
+	"context"
+	"errors"
+	"net/netip"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/wardnet/ward/node/control"
+	"github.com/wardnet/ward/node/control/controltest"
+	"github.com/wardnet/ward/wire"
+)
+
+// wait bounds every wait for something that must happen.
+const wait = 10 * time.Second
+
+func newClient(t *testing.T, srv *controltest.Server) (*control.Client, wire.MachinePrivate) {
+	t.Helper()
+	mk, err := wire.NewMachinePrivate()
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := control.New(control.Config{URL: srv.URL, AllowInsecureHTTP: true, MachineKey: mk,
+		Backoff: control.Backoff{Min: time.Millisecond, Max: 20 * time.Millisecond}, MapIdleTimeout: 2 * time.Second})
+	if err != nil {
+		t.Fatalf("new client: %v", err)
+	}
+	return c, mk
+}
+
+func TestNewChecksURL(t *testing.T) {
+	tests := []struct {
+		url       string
+		allowHTTP bool
+		ok        bool
+	}{
+		{"https://coord.example.com", false, true},
+		{"https://coord.example.com:8443/prefix/", false, true},
+		{"http://127.0.0.1:8080", true, true},
+		{"http://[::1]:8080", true, true},
+		{"http://localhost:8080", true, true},
+		{"http://127.0.0.1:8080", false, false},
+		{"http://coord.example.com", true, false},
+		{"ftp://coord.example.com", true, false},
+		{"https://user:pw@coord.example.com", false, false},
+		{"coord.example.com", false, false},
+	}
+	for _, tt := range tests {
+		_, err := control.New(control.Config{URL: tt.url, AllowInsecureHTTP: tt.allowHTTP})
+		if (err == nil) != tt.ok {
+			t.Errorf("New(%q, allowHTTP=%v) err = %v, want ok=%v", tt.url, tt.allowHTTP, err, tt.ok)
+		}
+	}
+}
+
+func TestBackoffDelay(t *testing.T) {
+	b := control.Backoff{Min: 100 * time.Millisecond, Max: 10 * time.Second}
+	tests := []struct {
+		attempt  int
+		lo, high time.Duration
+	}{
+		{0, 50 * time.Millisecond, 100 * time.Millisecond},
+		{1, 100 * time.Millisecond, 200 * time.Millisecond},
+		{3, 400 * time.Millisecond, 800 * time.Millisecond},
+		{20, 5 * time.Second, 10 * time.Second},
+		{1000, 5 * time.Second, 10 * time.Second},
+	}
+	for _, tt := range tests {
+		for range 50 {
+			if d := b.Delay(tt.attempt); d < tt.lo || d > tt.high {
+				t.Fatalf("Delay(%d) = %v, want in [%v, %v]", tt.attempt, d, tt.lo, tt.high)
+			}
+		}
+	}
+}
+
+func TestSessionAndRegister(t *testing.T) {
+	srv := controltest.New(t)
+	c, mk := newClient(t, srv)
+	ctx := context.Background()
+	s, err := c.Session(ctx)
+	if err != nil {
+		t.Fatalf("session: %v", err)
+	}
+	if s.Registered {
+		t.Fatal("new machine reported as registered")
+	}
+	wg, _ := wire.NewWGPrivate()
+	tests := []struct {
+		name    string
+		key     string
+		wantErr bool
+	}{
+		{"bad key", "nope", true},
+		{"good key", srv.AuthKey, false},
+	}
+	for _, tt := range tests {
+		n, err := c.Register(ctx, wire.RegisterRequest{AuthKey: tt.key, WGKey: wg.Public(), Hostname: "cam1"})
+		if tt.wantErr {
+			var ae *control.APIError
+			if !errors.As(err, &ae) || ae.Status != 403 || ae.Message != "invalid auth key" || !ae.Permanent() {
+				t.Errorf("%s: err = %v, want 403 invalid auth key", tt.name, err)
+			}
+			continue
+		}
+		if err != nil || n.Name != "cam1" || n.WGKey != wg.Public() {
+			t.Errorf("%s: node %+v, err %v", tt.name, n, err)
+		}
+	}
+	if _, ok := srv.Node(mk.Public()); !ok {
+		t.Fatal("server has no node for the machine key")
+	}
+}
+
+func TestRetryAfter401(t *testing.T) {
+	srv := controltest.New(t)
+	c, _ := newClient(t, srv)
+	ctx := context.Background()
+	ep := netip.MustParseAddrPort("127.0.0.1:41000")
+	if err := c.Report(ctx, wire.Report{Endpoints: []netip.AddrPort{ep}}); err != nil {
+		t.Fatalf("first report: %v", err)
+	}
+	srv.RevokeTokens()
+	if err := c.Report(ctx, wire.Report{Endpoints: []netip.AddrPort{ep}}); err != nil {
+		t.Fatalf("report after token revocation: %v", err)
+	}
+	if got := len(srv.Reports()); got != 2 {
+		t.Fatalf("server got %d reports, want 2", got)
+	}
+	r, err := c.Rotate(ctx, wire.WGPublic{1})
+	if err != nil || r.SwitchAt.IsZero() {
+		t.Fatalf("rotate: %+v, %v", r, err)
+	}
+}
+
+// recorder is a MapHandler that records what it gets.
+type recorder struct {
+	msgs chan wire.MapResponse
+	// fail, when set, makes HandleMap fail for this version once.
+	mu   sync.Mutex
+	fail uint64
+	conn chan bool
+}
+
+func newRecorder() *recorder {
+	return &recorder{msgs: make(chan wire.MapResponse, 100), conn: make(chan bool, 100)}
+}
+
+func (r *recorder) HandleMap(m wire.MapResponse) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if m.Version == r.fail {
+		r.fail = 0
+		return errors.New("injected failure")
+	}
+	r.msgs <- m
+	return nil
+}
+
+func (r *recorder) SetConnected(b bool) { r.conn <- b }
+
+func (r *recorder) next(t *testing.T) wire.MapResponse {
+	t.Helper()
+	select {
+	case m := <-r.msgs:
+		return m
+	case <-time.After(wait):
+		t.Fatal("no map message")
+		return wire.MapResponse{}
+	}
+}
+
+func TestFollowMap(t *testing.T) {
+	srv := controltest.New(t)
+	c, _ := newClient(t, srv)
+	ctx, cancel := context.WithCancel(context.Background())
+	rec := newRecorder()
+	done := make(chan error, 1)
+	srv.FailMaps(2)
+	go func() { done <- c.FollowMap(ctx, rec) }()
+	defer func() {
+		cancel()
+		if err := <-done; !errors.Is(err, context.Canceled) {
+			t.Errorf("FollowMap returned %v", err)
+		}
+	}()
+
+	self := &wire.Node{ID: 1, Name: "cam1"}
+	srv.Publish(wire.MapResponse{Version: 1, Full: true, Self: self})
+	srv.Publish(wire.MapResponse{Version: 2, PeersChanged: []wire.Node{{ID: 2, Name: "op"}}})
+	var got []uint64
+	for range 2 {
+		got = append(got, rec.next(t).Version)
+	}
+	// Keep-alives flow (every 50 ms) but are not handed over; the
+	// next message the handler sees is the next change.
+	srv.DropStreams()
+	srv.Publish(wire.MapResponse{Version: 3, PeersRemoved: []wire.NodeID{2}})
+	got = append(got, rec.next(t).Version)
+
+	// A handler failure restarts from scratch.
+	rec.mu.Lock()
+	rec.fail = 4
+	rec.mu.Unlock()
+	srv.Publish(wire.MapResponse{Version: 4, PeersRemoved: []wire.NodeID{5}})
+	for range 4 {
+		got = append(got, rec.next(t).Version)
+	}
+	if diff := cmp.Diff([]uint64{1, 2, 3, 1, 2, 3, 4}, got); diff != "" {
+		t.Errorf("versions handled (-want +got):\n%s", diff)
+	}
+	sinces := srv.Sinces()
+	want := []uint64{0, 0, 0, 2, 0}
+	if diff := cmp.Diff(want, sinces[:min(len(sinces), len(want))]); diff != "" {
+		t.Errorf("since parameters (-want +got):\n%s", diff)
+	}
+}

@@ -1,0 +1,334 @@
+// Package controltest is a minimal in-memory coordinator for tests of the
+// node side of the control protocol. It checks machine-key signatures and
+// bearer tokens like the real one, and plays a scripted map stream.
+package controltest
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/wardnet/ward/wire"
+)
+
+// Server is a fake coordinator. Create it with New; the test closes it.
+type Server struct {
+	*httptest.Server
+	// AuthKey is the pre-auth key Register accepts.
+	AuthKey string
+	// KeepAlive is the keep-alive interval of map streams.
+	KeepAlive time.Duration
+	// SwitchDelay is how far in the future RotateResponse.SwitchAt lies.
+	SwitchDelay time.Duration
+
+	// mu guards the following.
+	mu sync.Mutex
+	// challenges maps a challenge (as a string) to its machine key.
+	challenges map[string]wire.MachinePublic
+	// tokens maps a session token to its machine key.
+	tokens map[string]wire.MachinePublic
+	// nodes are the registered machines.
+	nodes map[wire.MachinePublic]wire.Node
+	// log is the map stream script: every stream replays the messages
+	// newer than its since, then follows new ones.
+	log []wire.MapResponse
+	// changed is closed and replaced when log grows or streams must drop.
+	changed chan struct{}
+	// epoch counts DropStreams calls; a stream ends when it changes.
+	epoch int
+	// sinces records the since parameter of every map request.
+	sinces []uint64
+	// reports and rotations record what nodes sent.
+	reports   []wire.Report
+	rotations []wire.RotateRequest
+	// failMap makes the next map requests fail with 503 while > 0.
+	failMap int
+}
+
+// New starts a fake coordinator over plain HTTP on 127.0.0.1.
+func New(tb testing.TB) *Server {
+	s := &Server{
+		AuthKey:     "tskey-test",
+		KeepAlive:   50 * time.Millisecond,
+		SwitchDelay: 200 * time.Millisecond,
+		challenges:  map[string]wire.MachinePublic{},
+		tokens:      map[string]wire.MachinePublic{},
+		nodes:       map[wire.MachinePublic]wire.Node{},
+		changed:     make(chan struct{}),
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST "+wire.PathChallenge, s.challenge)
+	mux.HandleFunc("POST "+wire.PathSession, s.session)
+	mux.HandleFunc("POST "+wire.PathRegister, s.authed(s.register))
+	mux.HandleFunc("GET "+wire.PathMap, s.authed(s.streamMap))
+	mux.HandleFunc("POST "+wire.PathRotate, s.authed(s.rotate))
+	mux.HandleFunc("POST "+wire.PathReport, s.authed(s.report))
+	s.Server = httptest.NewServer(mux)
+	tb.Cleanup(func() {
+		s.DropStreams()
+		s.Server.Close()
+	})
+	return s
+}
+
+// Publish appends m to the map script and wakes the streams.
+func (s *Server) Publish(m wire.MapResponse) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.log = append(s.log, m)
+	s.wakeLocked()
+}
+
+// DropStreams ends every open map stream.
+func (s *Server) DropStreams() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.epoch++
+	s.wakeLocked()
+}
+
+// FailMaps makes the next n map requests fail with 503.
+func (s *Server) FailMaps(n int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.failMap = n
+}
+
+// RevokeTokens forgets every session token, so the next call gets a 401.
+func (s *Server) RevokeTokens() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	clear(s.tokens)
+}
+
+func (s *Server) wakeLocked() {
+	close(s.changed)
+	s.changed = make(chan struct{})
+}
+
+// Sinces returns the since parameter of every map request so far.
+func (s *Server) Sinces() []uint64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]uint64(nil), s.sinces...)
+}
+
+// Reports returns the reports received so far.
+func (s *Server) Reports() []wire.Report {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]wire.Report(nil), s.reports...)
+}
+
+// Rotations returns the rotate requests received so far.
+func (s *Server) Rotations() []wire.RotateRequest {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]wire.RotateRequest(nil), s.rotations...)
+}
+
+// Node returns the node registered for machine key mk.
+func (s *Server) Node(mk wire.MachinePublic) (wire.Node, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n, ok := s.nodes[mk]
+	return n, ok
+}
+
+// NodeCount returns how many machines registered.
+func (s *Server) NodeCount() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.nodes)
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+func writeErr(w http.ResponseWriter, status int, msg string) {
+	writeJSON(w, status, wire.Error{Error: msg})
+}
+
+func decode(w http.ResponseWriter, r *http.Request, v any) bool {
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, wire.MaxRequestBytes))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		writeErr(w, http.StatusBadRequest, "bad request: "+err.Error())
+		return false
+	}
+	return true
+}
+
+func (s *Server) challenge(w http.ResponseWriter, r *http.Request) {
+	var req wire.ChallengeRequest
+	if !decode(w, r, &req) {
+		return
+	}
+	b := make([]byte, 32)
+	_, _ = rand.Read(b)
+	s.mu.Lock()
+	s.challenges[string(b)] = req.MachineKey
+	s.mu.Unlock()
+	writeJSON(w, http.StatusOK, wire.ChallengeResponse{Challenge: b, Expires: time.Now().Add(time.Minute)})
+}
+
+func (s *Server) session(w http.ResponseWriter, r *http.Request) {
+	var req wire.SessionRequest
+	if !decode(w, r, &req) {
+		return
+	}
+	s.mu.Lock()
+	mk, ok := s.challenges[string(req.Challenge)]
+	delete(s.challenges, string(req.Challenge))
+	s.mu.Unlock()
+	if !ok || mk != req.MachineKey || !mk.Verify(wire.SessionMessage(req.Challenge, mk), req.Signature) {
+		writeErr(w, http.StatusUnauthorized, "bad challenge signature")
+		return
+	}
+	b := make([]byte, 16)
+	_, _ = rand.Read(b)
+	tok := "wst_" + hex.EncodeToString(b)
+	s.mu.Lock()
+	s.tokens[tok] = mk
+	_, registered := s.nodes[mk]
+	s.mu.Unlock()
+	writeJSON(w, http.StatusOK, wire.SessionResponse{Token: tok, Expires: time.Now().Add(time.Hour), Registered: registered})
+}
+
+// authed checks the bearer token and passes the machine key on.
+func (s *Server) authed(h func(http.ResponseWriter, *http.Request, wire.MachinePublic)) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		tok, ok := bearer(r)
+		s.mu.Lock()
+		mk, known := s.tokens[tok]
+		s.mu.Unlock()
+		if !ok || !known {
+			writeErr(w, http.StatusUnauthorized, "invalid or expired token")
+			return
+		}
+		h(w, r, mk)
+	}
+}
+
+func bearer(r *http.Request) (string, bool) {
+	h := r.Header.Get("Authorization")
+	const p = "Bearer "
+	if len(h) <= len(p) || h[:len(p)] != p {
+		return "", false
+	}
+	return h[len(p):], true
+}
+
+func (s *Server) register(w http.ResponseWriter, r *http.Request, mk wire.MachinePublic) {
+	var req wire.RegisterRequest
+	if !decode(w, r, &req) {
+		return
+	}
+	if req.AuthKey != s.AuthKey {
+		writeErr(w, http.StatusForbidden, "invalid auth key")
+		return
+	}
+	s.mu.Lock()
+	n := wire.Node{ID: wire.NodeID(len(s.nodes) + 1), Name: req.Hostname, WGKey: req.WGKey, ExposedPorts: req.ExposedPorts}
+	s.nodes[mk] = n
+	s.mu.Unlock()
+	writeJSON(w, http.StatusOK, wire.RegisterResponse{Node: n})
+}
+
+func (s *Server) rotate(w http.ResponseWriter, r *http.Request, mk wire.MachinePublic) {
+	var req wire.RotateRequest
+	if !decode(w, r, &req) {
+		return
+	}
+	s.mu.Lock()
+	s.rotations = append(s.rotations, req)
+	s.mu.Unlock()
+	now := time.Now()
+	writeJSON(w, http.StatusOK, wire.RotateResponse{SwitchAt: now.Add(s.SwitchDelay), KeyExpiry: now.Add(time.Hour)})
+}
+
+func (s *Server) report(w http.ResponseWriter, r *http.Request, mk wire.MachinePublic) {
+	var req wire.Report
+	if !decode(w, r, &req) {
+		return
+	}
+	s.mu.Lock()
+	s.reports = append(s.reports, req)
+	s.mu.Unlock()
+	writeJSON(w, http.StatusOK, struct{}{})
+}
+
+// streamMap replays the script after since, then follows it, with
+// keep-alives, until the client leaves or DropStreams is called.
+func (s *Server) streamMap(w http.ResponseWriter, r *http.Request, mk wire.MachinePublic) {
+	since, _ := strconv.ParseUint(r.URL.Query().Get("since"), 10, 64)
+	s.mu.Lock()
+	s.sinces = append(s.sinces, since)
+	if s.failMap > 0 {
+		s.failMap--
+		s.mu.Unlock()
+		writeErr(w, http.StatusServiceUnavailable, "try later")
+		return
+	}
+	epoch := s.epoch
+	s.mu.Unlock()
+	w.Header().Set("Content-Type", "application/x-ndjson")
+	w.WriteHeader(http.StatusOK)
+	flush(w)
+	enc := json.NewEncoder(w)
+	sent := since
+	tick := time.NewTicker(s.KeepAlive)
+	defer tick.Stop()
+	for {
+		msgs, changed, ep := s.after(sent)
+		if ep != epoch {
+			return
+		}
+		for _, m := range msgs {
+			if enc.Encode(m) != nil {
+				return
+			}
+			sent = m.Version
+		}
+		flush(w)
+		select {
+		case <-r.Context().Done():
+			return
+		case <-changed:
+		case <-tick.C:
+			if enc.Encode(wire.MapResponse{KeepAlive: true}) != nil {
+				return
+			}
+			flush(w)
+		}
+	}
+}
+
+// after returns the script messages newer than v. A stream starting from
+// a version older than the script's first message gets the whole script.
+func (s *Server) after(v uint64) ([]wire.MapResponse, <-chan struct{}, int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []wire.MapResponse
+	for _, m := range s.log {
+		if m.Version > v {
+			out = append(out, m)
+		}
+	}
+	return out, s.changed, s.epoch
+}
+
+func flush(w http.ResponseWriter) {
+	if f, ok := w.(http.Flusher); ok {
+		f.Flush()
+	}
+}

@@ -1,0 +1,179 @@
+package control
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strconv"
+	"time"
+
+	"github.com/wardnet/ward/wire"
+)
+
+const (
+	// DefaultMapIdleTimeout ends a silent map stream; the coordinator
+	// sends a keep-alive about every 15 s.
+	DefaultMapIdleTimeout = 45 * time.Second
+	// MaxMapMessage bounds one map stream message (one line).
+	MaxMapMessage = 32 << 20
+)
+
+// errIdle ends a map stream that stayed silent too long.
+var errIdle = errors.New("map stream idle")
+
+// MapHandler receives what the map stream delivers. The Client calls its
+// methods from the one goroutine running FollowMap, in order.
+type MapHandler interface {
+	// HandleMap is called with every message but keep-alives. An error
+	// ends the stream and makes the next one start from scratch (since=0,
+	// so the coordinator sends a full map).
+	HandleMap(m wire.MapResponse) error
+	// SetConnected is called with true when a stream opens and false when
+	// it ends.
+	SetConnected(connected bool)
+}
+
+// FollowMap follows the map stream until ctx is done, reconnecting with
+// backoff and jitter and resuming from the last version it saw. It returns
+// ctx's error.
+func (c *Client) FollowMap(ctx context.Context, h MapHandler) error {
+	var since uint64
+	failures := 0
+	for ctx.Err() == nil {
+		last, got, err := c.StreamMap(ctx, since, h)
+		if ctx.Err() != nil {
+			break
+		}
+		since = last
+		if got {
+			failures = 0
+		}
+		d := c.backoff.Delay(failures)
+		failures++
+		c.log.Info("map stream ended, reconnecting", "err", err, "since", since, "in", d.Round(time.Millisecond))
+		sleep(ctx, d)
+	}
+	return ctx.Err()
+}
+
+// StreamMap runs one map stream from version since (0 for a full map) and
+// passes its messages to h until the stream ends, ctx is done or h fails.
+// It returns the version to resume from (0 after a handler error), whether
+// any message arrived, and why the stream ended.
+func (c *Client) StreamMap(ctx context.Context, since uint64, h MapHandler) (uint64, bool, error) {
+	resp, cancel, err := c.openMap(ctx, since)
+	if err != nil {
+		return since, false, err
+	}
+	defer cancel(nil)
+	defer resp.Body.Close()
+	h.SetConnected(true)
+	defer h.SetConnected(false)
+	return c.readMap(ctx, resp.Body, cancel, since, h)
+}
+
+// openMap starts the GET, retrying once with a new session on 401. The
+// returned cancel ends the request.
+func (c *Client) openMap(ctx context.Context, since uint64) (*http.Response, context.CancelCauseFunc, error) {
+	for attempt := 0; ; attempt++ {
+		s, err := c.Session(ctx)
+		if err != nil {
+			return nil, nil, err
+		}
+		resp, cancel, err := c.getMap(ctx, since, s.Token)
+		if attempt == 0 && errors.Is(err, ErrUnauthorized) {
+			c.dropSession(s.Token)
+			continue
+		}
+		if err != nil {
+			return nil, nil, fmt.Errorf("open map stream: %w", err)
+		}
+		return resp, cancel, nil
+	}
+}
+
+func (c *Client) getMap(ctx context.Context, since uint64, token string) (*http.Response, context.CancelCauseFunc, error) {
+	rctx, cancel := context.WithCancelCause(ctx)
+	q := url.Values{}
+	if since > 0 {
+		q.Set("since", strconv.FormatUint(since, 10))
+	}
+	req, err := http.NewRequestWithContext(rctx, http.MethodGet, c.endpoint(wire.PathMap, q), nil)
+	if err != nil {
+		cancel(nil)
+		return nil, nil, err
+	}
+	setToken(req, token)
+	resp, err := c.http.Do(req)
+	if err != nil {
+		cancel(nil)
+		return nil, nil, err
+	}
+	if err := checkStatus(resp); err != nil {
+		resp.Body.Close()
+		cancel(nil)
+		return nil, nil, err
+	}
+	return resp, cancel, nil
+}
+
+// readMap decodes messages from body until it fails. A stream silent for
+// the idle timeout is cancelled.
+func (c *Client) readMap(ctx context.Context, body io.Reader, cancel context.CancelCauseFunc, since uint64, h MapHandler) (uint64, bool, error) {
+	idle := time.AfterFunc(c.mapIdle, func() { cancel(errIdle) })
+	defer idle.Stop()
+	br := bufio.NewReaderSize(body, 64<<10)
+	got := false
+	for {
+		line, err := readLine(br, MaxMapMessage)
+		if err != nil {
+			if errors.Is(err, context.Canceled) && ctx.Err() == nil {
+				err = errIdle
+			}
+			return since, got, fmt.Errorf("read map stream: %w", err)
+		}
+		idle.Reset(c.mapIdle)
+		if len(bytes.TrimSpace(line)) == 0 {
+			continue
+		}
+		var m wire.MapResponse
+		if err := json.Unmarshal(line, &m); err != nil {
+			return since, got, fmt.Errorf("decode map message: %w: %w", ErrProtocol, err)
+		}
+		got = true
+		if m.KeepAlive {
+			continue
+		}
+		if err := h.HandleMap(m); err != nil {
+			return 0, got, fmt.Errorf("apply map version %d: %w", m.Version, err)
+		}
+		since = m.Version
+	}
+}
+
+// readLine reads one newline-terminated line of at most limit bytes.
+func readLine(br *bufio.Reader, limit int) ([]byte, error) {
+	var buf []byte
+	for {
+		chunk, err := br.ReadSlice('\n')
+		if len(buf)+len(chunk) > limit {
+			return nil, fmt.Errorf("%w: message over %d bytes", ErrProtocol, limit)
+		}
+		switch {
+		case err == nil && buf == nil:
+			return chunk, nil
+		case err == nil:
+			return append(buf, chunk...), nil
+		case errors.Is(err, bufio.ErrBufferFull):
+			buf = append(buf, chunk...)
+		default:
+			return nil, err
+		}
+	}
+}
