@@ -146,3 +146,27 @@ var equateNetip = cmpopts.EquateComparable(netip.Addr{}, netip.Prefix{})
 
 // fmtSscan parses "line:col" into p.
 func fmtSscan(s string, p *Pos) (int, error) { return fmt.Sscanf(s, "%d:%d", &p.Line, &p.Col) }
+
+// resultsEqual reports whether two sets of results are equal, as cmp.Equal
+// would (nil and empty lists alike) but fast enough for property tests.
+func resultsEqual(a, b map[string]NodeResult) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for name, ra := range a {
+		rb, ok := b[name]
+		if !ok || !resultEqual(ra, rb) {
+			return false
+		}
+	}
+	return true
+}
+
+func resultEqual(a, b NodeResult) bool {
+	return slices.Equal(a.Peers, b.Peers) && slices.Equal(a.Origins, b.Origins) && slices.EqualFunc(a.Filter, b.Filter, ruleEqual)
+}
+
+func ruleEqual(a, b filter.Rule) bool {
+	return slices.Equal(a.Src, b.Src) && slices.Equal(a.Protos, b.Protos) &&
+		slices.EqualFunc(a.Dst, b.Dst, func(x, y filter.DstNet) bool { return x.Net == y.Net && slices.Equal(x.Ports, y.Ports) })
+}
