@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net/netip"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.zx2c4.com/wireguard/tun"
@@ -50,6 +51,8 @@ type Stack struct {
 	// udpIdle ends forwarded UDP flows.
 	udpIdle time.Duration
 
+	// closing is set when Close begins; the packet path reads it.
+	closing atomic.Bool
 	// ctx is cancelled by Close; it bounds local dials.
 	ctx       context.Context
 	cancel    context.CancelFunc
@@ -188,6 +191,7 @@ func (s *Stack) Exposed() []Service {
 // has returned when Close returns. It is idempotent and always returns nil.
 func (s *Stack) Close() error {
 	s.closeOnce.Do(func() {
+		s.closing.Store(true)
 		s.cancel()
 		s.out.close()
 		s.conns.close()
@@ -202,5 +206,5 @@ func (s *Stack) Close() error {
 
 // closed reports whether Close has begun.
 func (s *Stack) closed() bool {
-	return s.ctx.Err() != nil
+	return s.closing.Load()
 }

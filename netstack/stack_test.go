@@ -347,3 +347,49 @@ func TestCloseIsIdempotent(t *testing.T) {
 		t.Fatalf("dial after close: %v; want ErrClosed", err)
 	}
 }
+
+func TestListenUDPServesPeers(t *testing.T) {
+	p := newWardPair(t, nil, nil)
+	p.b.SetFilter(allowAll)
+	pc, err := p.b.ListenUDP(netip.AddrPortFrom(addrB6, 6000))
+	if err != nil {
+		t.Fatalf("listen udp: %v", err)
+	}
+	defer pc.Close()
+	go func() {
+		buf := make([]byte, 512)
+		for {
+			n, from, err := pc.ReadFrom(buf)
+			if err != nil {
+				return
+			}
+			pc.WriteTo(buf[:n], from)
+		}
+	}()
+	roundTrip(t, dial(t, p.a, "udp6", addrB6, 6000), "to a listener")
+	pc.Close()
+	if p.b.svc.serves(ProtoUDP, 6000) {
+		t.Fatal("port still served after the listener closed")
+	}
+}
+
+func TestForwardedUDPFlowEndsWhenIdle(t *testing.T) {
+	port, _ := startUDPEcho(t)
+	idle := 100 * time.Millisecond
+	p := newWardPair(t, nil, &Config{Expose: []Service{{ProtoUDP, port}}, UDPIdleTimeout: idle})
+	p.b.SetFilter(allowAll)
+	c := dial(t, p.a, "udp", addrB4, port)
+	roundTrip(t, c, "first")
+	flows := func() int {
+		p.b.conns.mu.Lock()
+		defer p.b.conns.mu.Unlock()
+		return len(p.b.conns.conns)
+	}
+	if n := flows(); n != 2 {
+		t.Fatalf("%d forwarded connections, want 2 (overlay and local)", n)
+	}
+	waitFor(t, "idle flow to end", func() bool { return flows() == 0 })
+	// The conntrack entry outlives the relay; a new datagram starts a new
+	// relay to the service.
+	roundTrip(t, c, "second")
+}
