@@ -107,7 +107,9 @@ var (
 
 // addr4 and addr6 are the node address pool: 100.64.0.1-24 and
 // fd7a:115c:a1e0::1-24, so nodes sometimes share an address.
-func (g *fleetGen) addr4() netip.Addr { return netip.AddrFrom4([4]byte{100, 64, 0, byte(1 + g.c.Intn(24))}) }
+func (g *fleetGen) addr4() netip.Addr {
+	return netip.AddrFrom4([4]byte{100, 64, 0, byte(1 + g.c.Intn(24))})
+}
 func (g *fleetGen) addr6() netip.Addr {
 	return netip.AddrFrom16([16]byte{0xfd, 0x7a, 0x11, 0x5c, 0xa1, 0xe0, 15: byte(1 + g.c.Intn(24))})
 }
