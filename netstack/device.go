@@ -34,6 +34,9 @@ func (*Stack) BatchSize() int { return batchSize }
 func (s *Stack) Read(bufs [][]byte, sizes []int, offset int) (int, error) {
 	var pkts [batchSize]*stack.PacketBuffer
 	want := min(len(bufs), len(sizes), batchSize)
+	if want == 0 {
+		return 0, nil
+	}
 	for {
 		k := s.out.pop(pkts[:want])
 		if k > 0 {
@@ -54,9 +57,9 @@ func (s *Stack) copyOut(pkts []*stack.PacketBuffer, bufs [][]byte, sizes []int, 
 	now := s.guard.ct.now()
 	n := 0
 	for i, pkt := range pkts {
-		dst := bufs[n][offset:]
 		size := pkt.Size()
-		if size <= len(dst) {
+		if offset+size <= len(bufs[n]) {
+			dst := bufs[n][offset:]
 			copyPacket(dst, pkt)
 			if s.guard.outbound(dst[:size], now) {
 				sizes[n] = size
