@@ -9,6 +9,7 @@ import (
 	"os"
 	"runtime/metrics"
 	"slices"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -268,4 +269,20 @@ func TestThroughputRatios(t *testing.T) {
 	t.Logf("ratio ward/wg-netstack         = %.2fx", med("ward")/med("wg-netstack"))
 	t.Logf("ratio ward-forward/wg-netstack = %.2fx", med("ward-forward")/med("wg-netstack"))
 	t.Logf("ratio ward/loopback            = %.2fx", med("ward")/med("loopback"))
+	t.Logf("peak RSS of the process (all runs): %s", peakRSS())
+}
+
+// peakRSS returns the process's resident-set high-water mark from
+// /proc/self/status, or "unknown".
+func peakRSS() string {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return "unknown"
+	}
+	for line := range strings.SplitSeq(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			return strings.TrimSpace(v)
+		}
+	}
+	return "unknown"
 }
