@@ -1,6 +1,7 @@
 package acl
 
 import (
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -93,5 +94,37 @@ func TestPolicyTestUserOutsideWideSourceCIDR(t *testing.T) {
 	d, err := rs.Explain("bob@example.com", "tag:cam:22", "")
 	if err != nil || d.Allow {
 		t.Errorf("Explain(bob) = %+v, %v; want deny", d, err)
+	}
+}
+
+// TestPolicyTestsBuildMatchersForDestinationsOnly: judging policy tests
+// built a Matcher for every synthetic node, sources included, so a policy
+// with many rules and many test sources took seconds (2,000 of each: 10 s).
+// Only destinations need a Matcher.
+func TestPolicyTestsBuildMatchersForDestinationsOnly(t *testing.T) {
+	var sb strings.Builder
+	sb.WriteString(`{"tagOwners": {"tag:t": []}, "acls": [{"action": "accept", "src": ["*"], "dst": ["tag:t:22"]}], "tests": [`)
+	for i := range 50 {
+		fmt.Fprintf(&sb, `{"src": "u%d@example.com", "accept": ["tag:t:22"]},`, i)
+	}
+	sb.WriteString("]}")
+	rs := mustCheck(t, sb.String(), Options{})
+	w := newWorld(rs)
+	var qs []*query
+	for i := range rs.tests {
+		for _, d := range rs.tests[i].accept {
+			qs = append(qs, w.prepare(&rs.tests[i], d, true))
+		}
+	}
+	if err := w.compile(); err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range qs {
+		if res := w.run(q); !res.Passed {
+			t.Errorf("%+v", res)
+		}
+	}
+	if len(w.inv.Nodes) != 51 || len(w.matchers) != 1 {
+		t.Errorf("%d synthetic nodes, %d matchers; want 51 nodes and 1 matcher (tag:t's)", len(w.inv.Nodes), len(w.matchers))
 	}
 }

@@ -14,9 +14,10 @@ import (
 // asking each destination node's filter.Matcher, the same matcher the data
 // plane runs, so the checker cannot drift from enforcement.
 type world struct {
-	rs       *Ruleset
-	inv      Inventory
-	names    map[string]bool
+	rs  *Ruleset
+	inv Inventory
+	// nodes maps a synthetic node's name to its index in inv.Nodes.
+	nodes    map[string]int
 	literals []netip.Prefix
 	next4    netip.Addr
 	next6    netip.Addr
@@ -36,7 +37,7 @@ type endpoint struct {
 const syntheticDomain = "@ward.invalid"
 
 func newWorld(rs *Ruleset) *world {
-	w := &world{rs: rs, names: map[string]bool{},
+	w := &world{rs: rs, nodes: map[string]int{},
 		next4: netip.MustParseAddr("100.64.0.1"), next6: netip.MustParseAddr("fd7a:ffff:ffff::1"),
 		matchers: map[string]*filter.Matcher{}, results: map[string]NodeResult{}}
 	for _, h := range rs.hosts {
@@ -104,20 +105,18 @@ func lastAddr(p netip.Prefix) netip.Addr {
 }
 
 func (w *world) addNode(name, user string, tags []string, routes []netip.Prefix) endpoint {
-	if !w.names[name] {
-		w.names[name] = true
+	i, ok := w.nodes[name]
+	if !ok {
 		n := Node{Name: name, User: user, Tags: tags, Routes: routes}
 		if len(routes) == 0 {
 			n.IPv4, n.IPv6 = w.alloc()
 		}
+		i = len(w.inv.Nodes)
+		w.nodes[name] = i
 		w.inv.Nodes = append(w.inv.Nodes, n)
 	}
-	for _, n := range w.inv.Nodes {
-		if n.Name == name {
-			return endpoint{node: name, v4: n.IPv4, v6: n.IPv6}
-		}
-	}
-	panic("unreachable")
+	n := w.inv.Nodes[i]
+	return endpoint{node: name, v4: n.IPv4, v6: n.IPv6}
 }
 
 func (w *world) user(u string) endpoint { return w.addNode("user/"+u, u, nil, nil) }
@@ -164,8 +163,8 @@ func (w *world) targets(a alias, src endpoint) ([]endpoint, error) {
 	case kindTagged:
 		return []endpoint{w.addNode("tagged/other", "", []string{"tag:ward-synthetic-2"}, nil)}, nil
 	case kindSelf:
-		for _, n := range w.inv.Nodes {
-			if n.Name == src.node && n.User != "" && len(n.Tags) == 0 {
+		if i, ok := w.nodes[src.node]; ok {
+			if n := w.inv.Nodes[i]; n.User != "" && len(n.Tags) == 0 {
 				return []endpoint{w.addNode("self/"+n.User, n.User, nil, nil)}, nil
 			}
 		}
@@ -197,8 +196,7 @@ type verdict struct {
 // judge asks dst's matcher about a flow from src. It must be called after
 // compile.
 func (w *world) judge(src, dst endpoint, proto filter.Proto, port uint16) verdict {
-	m := w.matchers[dst.node]
-	res := w.results[dst.node]
+	m, res := w.matcher(dst.node)
 	var ok bool
 	var idx int
 	switch {
@@ -222,12 +220,11 @@ func (w *world) judge(src, dst endpoint, proto filter.Proto, port uint16) verdic
 }
 
 func (w *world) nodeAddrs(name string) [2]netip.Addr {
-	for _, n := range w.inv.Nodes {
-		if n.Name == name {
-			return [2]netip.Addr{n.IPv4, n.IPv6}
-		}
+	i, ok := w.nodes[name]
+	if !ok {
+		return [2]netip.Addr{}
 	}
-	return [2]netip.Addr{}
+	return [2]netip.Addr{w.inv.Nodes[i].IPv4, w.inv.Nodes[i].IPv6}
 }
 
 // compile compiles the policy against the synthetic fleet built so far.
@@ -237,15 +234,20 @@ func (w *world) compile() error {
 		return fmt.Errorf("compile test fleet: %w", err)
 	}
 	w.comp = c
-	for _, n := range w.inv.Nodes {
-		res, err := c.Result(n.Name)
-		if err != nil {
-			return err
-		}
-		w.results[n.Name] = res
-		w.matchers[n.Name] = filter.Compile(res.Filter)
-	}
 	return nil
+}
+
+// matcher returns the Result and Matcher of the synthetic node named name,
+// computing them on first use: only destinations need one, and a policy
+// with many test sources would otherwise build one per source.
+func (w *world) matcher(name string) (*filter.Matcher, NodeResult) {
+	if m, ok := w.matchers[name]; ok {
+		return m, w.results[name]
+	}
+	res, _ := w.comp.Result(name) // an unknown name yields an empty Matcher: deny
+	m := filter.Compile(res.Filter)
+	w.matchers[name], w.results[name] = m, res
+	return m, res
 }
 
 // protosFor returns the protocols to try toward an address family: ICMP
