@@ -1,0 +1,131 @@
+package node
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/netip"
+
+	"golang.zx2c4.com/wireguard/conn"
+	"golang.zx2c4.com/wireguard/device"
+
+	"github.com/wardnet/ward/netstack"
+	"github.com/wardnet/ward/wire"
+)
+
+// dataplane is one running wireguard-go device over one netstack.Stack,
+// with the ping echo. The Engine builds it when it learns its overlay
+// addresses and rebuilds it if they change.
+type dataplane struct {
+	stack *netstack.Stack
+	dev   *device.Device
+	port  uint16
+	echo  *echo
+}
+
+// dataplaneConfig is what a dataplane is built from.
+type dataplaneConfig struct {
+	v4, v6     netip.Addr
+	priv       wire.WGPrivate
+	listenPort uint16
+	mtu        int
+	expose     []uint16
+	log        *slog.Logger
+	onDenied   func(netstack.DeniedFlow)
+	bind       func() conn.Bind
+}
+
+// newDataplane starts a stack and a device and brings the device up.
+func newDataplane(ctx context.Context, cfg dataplaneConfig) (*dataplane, error) {
+	st, err := netstack.New(netstack.Config{IPv4: cfg.v4, IPv6: cfg.v6, MTU: cfg.mtu, Logger: cfg.log,
+		Expose: services(cfg.expose), OnDenied: cfg.onDenied})
+	if err != nil {
+		return nil, fmt.Errorf("start netstack: %w", err)
+	}
+	dev := device.NewDevice(st, cfg.bind(), wgLogger(cfg.log))
+	dp := &dataplane{stack: st, dev: dev}
+	if err := dp.up(cfg); err != nil {
+		dp.close()
+		return nil, err
+	}
+	dp.echo, err = startEcho(ctx, st, cfg.log)
+	if err != nil {
+		dp.close()
+		return nil, err
+	}
+	return dp, nil
+}
+
+// up sets the key and port, brings the device up and reads the port.
+func (dp *dataplane) up(cfg dataplaneConfig) error {
+	if err := dp.dev.IpcSet(fmt.Sprintf("private_key=%s\nlisten_port=%d\n", cfg.priv.Hex(), cfg.listenPort)); err != nil {
+		return fmt.Errorf("configure wireguard: %w", err)
+	}
+	if err := dp.dev.Up(); err != nil {
+		return fmt.Errorf("bring wireguard up: %w", err)
+	}
+	st, err := dp.state()
+	if err != nil {
+		return err
+	}
+	dp.port = st.listenPort
+	return nil
+}
+
+// services lists TCP and UDP services for each exposed port.
+func services(ports []uint16) []netstack.Service {
+	out := make([]netstack.Service, 0, 2*len(ports))
+	for _, p := range ports {
+		out = append(out, netstack.Service{Proto: netstack.ProtoTCP, Port: p}, netstack.Service{Proto: netstack.ProtoUDP, Port: p})
+	}
+	return out
+}
+
+// state reads the device's UAPI state.
+func (dp *dataplane) state() (deviceState, error) {
+	s, err := dp.dev.IpcGet()
+	if err != nil {
+		return deviceState{}, fmt.Errorf("read wireguard state: %w", err)
+	}
+	return parseDeviceState(s)
+}
+
+// setPrivateKey switches the device's private key.
+func (dp *dataplane) setPrivateKey(k wire.WGPrivate) error {
+	if err := dp.dev.IpcSet("private_key=" + k.Hex() + "\n"); err != nil {
+		return fmt.Errorf("set wireguard key: %w", err)
+	}
+	return nil
+}
+
+// configure applies UAPI set lines (never containing private keys).
+func (dp *dataplane) configure(set string) error {
+	if set == "" {
+		return nil
+	}
+	if err := dp.dev.IpcSet(set); err != nil {
+		return fmt.Errorf("configure wireguard peers: %w", err)
+	}
+	return nil
+}
+
+// close stops the echo and the device, which closes the stack.
+func (dp *dataplane) close() {
+	if dp.echo != nil {
+		dp.echo.close()
+	}
+	dp.dev.Close()
+	dp.stack.Close()
+}
+
+// wgLogger routes wireguard-go's logs to slog at debug level: its errors
+// are mostly unreachable peers, which the status shows anyway.
+func wgLogger(log *slog.Logger) *device.Logger {
+	l := log.With("component", "wireguard")
+	logf := func(format string, args ...any) {
+		if l.Enabled(context.Background(), slog.LevelDebug) {
+			l.Debug(fmt.Sprintf(format, args...))
+		}
+	}
+	return &device.Logger{Verbosef: logf, Errorf: logf}
+}

@@ -1,0 +1,119 @@
+package node
+
+import (
+	"cmp"
+	"context"
+	"fmt"
+	"net"
+	"net/netip"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/wardnet/ward/node/localapi"
+	"github.com/wardnet/ward/wire"
+)
+
+// Resolve returns the overlay address of the active peer named peer
+// (case-insensitive) or having that overlay address, IPv4 when the peer
+// has one. Peers whose key expired are not found.
+func (e *Engine) Resolve(peer string) (netip.Addr, wire.Node, error) {
+	p, ok := e.nm.Load().lookup(peer)
+	if !ok || expired(p, time.Now()) {
+		return netip.Addr{}, wire.Node{}, fmt.Errorf("resolve %q: %w", peer, ErrUnknownPeer)
+	}
+	if a, err := netip.ParseAddr(peer); err == nil {
+		return a.Unmap(), p, nil
+	}
+	if p.IPv4.IsValid() {
+		return p.IPv4, p, nil
+	}
+	return p.IPv6, p, nil
+}
+
+// DialPeer opens a TCP connection through the overlay to port on peer, a
+// peer name or overlay address. ctx bounds the handshake.
+func (e *Engine) DialPeer(ctx context.Context, peer string, port uint16) (net.Conn, error) {
+	addr, _, err := e.Resolve(peer)
+	if err != nil {
+		return nil, err
+	}
+	dp := e.dp.Load()
+	if dp == nil {
+		return nil, ErrNotRunning
+	}
+	return dp.stack.DialContext(ctx, "tcp", netip.AddrPortFrom(addr, port).String())
+}
+
+// Ping sends echo probes through the overlay to peer until one is answered
+// or ctx is done (give it a deadline).
+func (e *Engine) Ping(ctx context.Context, peer string) (localapi.PingResult, error) {
+	addr, p, err := e.Resolve(peer)
+	if err != nil {
+		return localapi.PingResult{}, err
+	}
+	dp := e.dp.Load()
+	if dp == nil {
+		return localapi.PingResult{}, ErrNotRunning
+	}
+	rtt, err := pingAddr(ctx, dp.stack, addr)
+	if err != nil {
+		return localapi.PingResult{}, err
+	}
+	res := localapi.PingResult{Peer: p.Name, Addr: addr, RTT: rtt, Path: "none"}
+	if st, err := dp.state(); err == nil {
+		res.Endpoint = st.peers[p.WGKey].endpoint
+		res.Path = pathOf(res.Endpoint)
+	}
+	return res, nil
+}
+
+// pathOf names the path to a peer with endpoint ep.
+func pathOf(ep netip.AddrPort) string {
+	if ep.IsValid() {
+		return "direct"
+	}
+	return "none"
+}
+
+// Status describes the node and its peers as the Engine sees them.
+// Coordinator and Connected are left for the caller.
+func (e *Engine) Status() localapi.Status {
+	nm := e.nm.Load()
+	st := localapi.Status{MapVersion: nm.version, Peers: []localapi.Peer{}}
+	st.Self = localapi.Self{ID: nm.self.ID, Name: nm.self.Name, IPv4: nm.self.IPv4, IPv6: nm.self.IPv6,
+		KeyExpiry: nm.self.KeyExpiry, Exposed: e.cfg.Expose}
+	var dev deviceState
+	if dp := e.dp.Load(); dp != nil {
+		st.Self.ListenPort = dp.port
+		s := dp.stack.Stats()
+		st.Filter = localapi.FilterStats{Allowed: s.Allowed, Denied: s.Denied, Revoked: s.Revoked, Unserved: s.Unserved}
+		dev, _ = dp.state()
+	}
+	for _, p := range nm.peers {
+		st.Peers = append(st.Peers, peerStatus(p, dev))
+	}
+	sortPeers(st.Peers)
+	return st
+}
+
+// peerStatus describes peer p with the device's view of it.
+func peerStatus(p wire.Node, dev deviceState) localapi.Peer {
+	ps := localapi.Peer{ID: p.ID, Name: p.Name, IPv4: p.IPv4, IPv6: p.IPv6, User: p.User, Tags: p.Tags,
+		KeyExpiry: p.KeyExpiry, Online: p.Online, Path: "none"}
+	if s, ok := dev.peers[p.WGKey]; ok {
+		ps.Active = true
+		ps.Endpoint, ps.Path = s.endpoint, pathOf(s.endpoint)
+		ps.LastHandshake, ps.RxBytes, ps.TxBytes = s.lastHandshake, s.rx, s.tx
+	}
+	return ps
+}
+
+func sortPeers(ps []localapi.Peer) {
+	slices.SortFunc(ps, func(a, b localapi.Peer) int {
+		if c := strings.Compare(a.Name, b.Name); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.ID, b.ID)
+	})
+}

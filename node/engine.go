@@ -1,0 +1,370 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"maps"
+	"net/netip"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"golang.zx2c4.com/wireguard/conn"
+
+	"github.com/wardnet/ward/filter"
+	"github.com/wardnet/ward/wire"
+)
+
+// Errors returned by Engine methods.
+var (
+	// ErrClosed means the Engine was closed.
+	ErrClosed = errors.New("engine closed")
+	// ErrNotRunning means no full map has started the data plane yet.
+	ErrNotRunning = errors.New("data plane not running: no map yet")
+	// ErrUnknownPeer means no active peer has that name or address.
+	ErrUnknownPeer = errors.New("no such peer")
+)
+
+// EngineConfig configures an Engine. NewEngine validates it.
+type EngineConfig struct {
+	// PrivateKey is the node's WireGuard private key; required.
+	PrivateKey wire.WGPrivate
+	// ListenPort is WireGuard's UDP port; 0 picks a free one.
+	ListenPort uint16
+	// Expose lists the ports whose inbound TCP and UDP flows are
+	// forwarded to 127.0.0.1 (when the filter allows them); PingPort may
+	// not be among them.
+	Expose []uint16
+	// MTU is the overlay MTU; 0 means netstack.DefaultMTU.
+	MTU int
+	// Logger receives the Engine's logs; nil means slog.Default().
+	Logger *slog.Logger
+	// Bind makes wireguard-go's UDP bind; nil means conn.NewDefaultBind.
+	Bind func() conn.Bind
+}
+
+func (c *EngineConfig) validate() error {
+	if c.PrivateKey == (wire.WGPrivate{}) {
+		return errors.New("engine config: no private key")
+	}
+	if len(c.Expose) > wire.MaxExposedPorts {
+		return fmt.Errorf("engine config: more than %d exposed ports", wire.MaxExposedPorts)
+	}
+	for _, p := range c.Expose {
+		if p == 0 || p == PingPort {
+			return fmt.Errorf("engine config: cannot expose port %d", p)
+		}
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	if c.Bind == nil {
+		c.Bind = conn.NewDefaultBind
+	}
+	return nil
+}
+
+// Engine is a node's data plane: wireguard-go over a netstack.Stack,
+// configured by the map messages passed to Apply. It starts the data plane
+// at the first full map (which gives the node its overlay addresses),
+// configures peers and the inbound filter from every message, and drops a
+// peer whose key expiry has passed on its own timer, so it keeps working,
+// and keeps enforcing expiry, when no message comes. It is safe for
+// concurrent use.
+type Engine struct {
+	log    *slog.Logger
+	cfg    EngineConfig
+	denied *deniedLog
+	// nm is the current map view; written only with mu held.
+	nm atomic.Pointer[netmap]
+	// dp is the running data plane, nil before the first full map;
+	// written only with mu held.
+	dp atomic.Pointer[dataplane]
+	// kick wakes expiryLoop after nextWake changed.
+	kick chan struct{}
+
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+
+	// mu guards the following and serializes changes to the device.
+	mu sync.Mutex
+	// priv is the device's private key.
+	priv wire.WGPrivate
+	// have is the peer configuration the device holds; resync forces a
+	// full rewrite after a failed change.
+	have   map[wire.WGPublic]peerConf
+	resync bool
+	// added is when each configured peer was added to the device.
+	added map[wire.WGPublic]time.Time
+	// inFilter is the policy installed in the stack; nil before the first.
+	inFilter *policy
+	// nextWake is when the device must next be reconciled without a new
+	// map: the earliest key expiry of an active peer, or a delayed
+	// keepalive; zero: never.
+	nextWake time.Time
+	closed     bool
+}
+
+// NewEngine validates cfg and returns an Engine waiting for its first map.
+func NewEngine(cfg EngineConfig) (*Engine, error) {
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	cfg.Expose = slices.Clone(cfg.Expose)
+	e := &Engine{log: cfg.Logger, cfg: cfg, denied: newDeniedLog(), kick: make(chan struct{}, 1),
+		priv: cfg.PrivateKey, have: map[wire.WGPublic]peerConf{}, added: map[wire.WGPublic]time.Time{}}
+	e.nm.Store(emptyNetmap())
+	e.ctx, e.cancel = context.WithCancel(context.Background())
+	e.wg.Add(1)
+	go e.expiryLoop()
+	return e, nil
+}
+
+// Apply applies one map message: a full map or a delta against the last
+// message applied. Keep-alives are ignored. A message that fails
+// validation changes nothing and returns an error wrapping ErrBadMap (or
+// ErrNoBase for a delta before any full map); the caller should then
+// fetch a full map.
+func (e *Engine) Apply(m wire.MapResponse) error {
+	if m.KeepAlive {
+		return nil
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.closed {
+		return ErrClosed
+	}
+	next, err := e.nm.Load().apply(m)
+	if err != nil {
+		return fmt.Errorf("apply map version %d: %w", m.Version, err)
+	}
+	e.nm.Store(next)
+	return e.reconcileLocked(time.Now())
+}
+
+// SetPrivateKey switches the device to private key k (key rotation).
+func (e *Engine) SetPrivateKey(k wire.WGPrivate) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.closed {
+		return ErrClosed
+	}
+	e.priv = k
+	if dp := e.dp.Load(); dp != nil {
+		return dp.setPrivateKey(k)
+	}
+	return nil
+}
+
+// PublicKey returns the public half of the device's current private key.
+func (e *Engine) PublicKey() wire.WGPublic {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.priv.Public()
+}
+
+// ListenPort returns WireGuard's UDP port, or 0 before the data plane runs.
+func (e *Engine) ListenPort() uint16 {
+	if dp := e.dp.Load(); dp != nil {
+		return dp.port
+	}
+	return 0
+}
+
+// Self returns the node as the last map described it; its ID is zero
+// before the first full map.
+func (e *Engine) Self() wire.Node { return e.nm.Load().self }
+
+// MapVersion returns the version of the last message applied.
+func (e *Engine) MapVersion() uint64 { return e.nm.Load().version }
+
+// Close stops the data plane and every goroutine of the Engine. It is
+// idempotent.
+func (e *Engine) Close() error {
+	e.cancel()
+	e.mu.Lock()
+	if !e.closed {
+		e.closed = true
+		if dp := e.dp.Swap(nil); dp != nil {
+			dp.close()
+		}
+	}
+	e.mu.Unlock()
+	e.wg.Wait()
+	return nil
+}
+
+// reconcileLocked makes the device match the current map at now: starts
+// the data plane, configures active peers, installs the filter and
+// re-arms the expiry timer.
+func (e *Engine) reconcileLocked(now time.Time) error {
+	nm := e.nm.Load()
+	if !nm.hasSelf() {
+		return nil
+	}
+	dp, err := e.dataplaneLocked(nm.self)
+	if err != nil {
+		return err
+	}
+	want, addrs, next := e.desiredLocked(nm, now)
+	if err := e.configurePeersLocked(dp, nm, want, now); err != nil {
+		return err
+	}
+	e.installFilterLocked(dp, nm.matcher, addrs)
+	if !next.Equal(e.nextWake) {
+		e.nextWake = next
+		select {
+		case e.kick <- struct{}{}:
+		default:
+		}
+	}
+	return nil
+}
+
+// dataplaneLocked returns the data plane for self's addresses, starting
+// it, or restarting it when the addresses changed.
+func (e *Engine) dataplaneLocked(self wire.Node) (*dataplane, error) {
+	dp := e.dp.Load()
+	if dp != nil {
+		v4, v6 := dp.stack.Addrs()
+		if v4 == self.IPv4 && v6 == self.IPv6 {
+			return dp, nil
+		}
+	}
+	port := e.cfg.ListenPort
+	if dp != nil {
+		e.log.Warn("overlay addresses changed, restarting data plane", "ipv4", self.IPv4, "ipv6", self.IPv6)
+		port = dp.port
+		e.dp.Store(nil)
+		dp.close()
+		e.have, e.added, e.inFilter = map[wire.WGPublic]peerConf{}, map[wire.WGPublic]time.Time{}, nil
+	}
+	dp, err := newDataplane(e.ctx, dataplaneConfig{v4: self.IPv4, v6: self.IPv6, priv: e.priv, listenPort: port,
+		mtu: e.cfg.MTU, expose: e.cfg.Expose, log: e.log, onDenied: e.denied.add, bind: e.cfg.Bind})
+	if err != nil {
+		return nil, err
+	}
+	e.dp.Store(dp)
+	e.log.Info("data plane started", "ipv4", self.IPv4, "ipv6", self.IPv6, "listen_port", dp.port)
+	return dp, nil
+}
+
+// desiredLocked returns the peers the device should hold at now, their
+// overlay addresses and when the result will next change by itself (a key
+// expiry or a delayed keepalive).
+func (e *Engine) desiredLocked(nm *netmap, now time.Time) (map[wire.WGPublic]peerConf, map[netip.Addr]struct{}, time.Time) {
+	self := e.priv.Public()
+	want := make(map[wire.WGPublic]peerConf, len(nm.peers))
+	addrs := make(map[netip.Addr]struct{}, 2*len(nm.peers))
+	var next time.Time
+	for _, p := range nm.peers {
+		if p.WGKey == self || expired(p, now) {
+			continue
+		}
+		if _, dup := want[p.WGKey]; dup {
+			continue
+		}
+		added, ok := e.added[p.WGKey]
+		if !ok {
+			added = now
+		}
+		c := confOf(p, self, added, now)
+		want[p.WGKey] = c
+		for _, pfx := range c.allowed {
+			addrs[pfx.Addr()] = struct{}{}
+		}
+		next = earliest(next, p.KeyExpiry)
+		if !c.keepalive {
+			next = earliest(next, added.Add(keepaliveDelay))
+		}
+	}
+	return want, addrs, next
+}
+
+// earliest returns the earlier of a and b, ignoring zero times.
+func earliest(a, b time.Time) time.Time {
+	if a.IsZero() || (!b.IsZero() && b.Before(a)) {
+		return b
+	}
+	return a
+}
+
+// configurePeersLocked changes the device's peers to want and logs each
+// peer removed.
+func (e *Engine) configurePeersLocked(dp *dataplane, nm *netmap, want map[wire.WGPublic]peerConf, now time.Time) error {
+	set := peerDiff(e.have, want)
+	if e.resync {
+		set = "replace_peers=true\n" + peerDiff(nil, want)
+	}
+	if err := dp.configure(set); err != nil {
+		e.resync = true
+		return err
+	}
+	for k, c := range e.have {
+		if _, ok := want[k]; !ok {
+			p, inMap := nm.peers[c.id]
+			e.log.Info("peer removed", "peer_id", c.id, "peer", p.Name, "key", k.ShortString(), "expired", inMap && p.WGKey == k)
+			delete(e.added, k)
+		}
+	}
+	for k := range want {
+		if _, ok := e.added[k]; !ok {
+			e.added[k] = now
+		}
+	}
+	e.have, e.resync = want, false
+	return nil
+}
+
+// installFilterLocked swaps in a new policy when the matcher or the active
+// peer addresses changed.
+func (e *Engine) installFilterLocked(dp *dataplane, m *filter.Matcher, addrs map[netip.Addr]struct{}) {
+	if old := e.inFilter; old != nil && old.m == m && maps.Equal(old.peers, addrs) {
+		return
+	}
+	e.inFilter = &policy{m: m, peers: addrs}
+	dp.stack.SetFilter(e.inFilter)
+}
+
+// expiryLoop re-runs reconcile at nextWake: when the earliest peer key
+// expiry passes, whether or not the coordinator is reachable, and to turn
+// on delayed keepalives.
+func (e *Engine) expiryLoop() {
+	defer e.wg.Done()
+	t := time.NewTimer(time.Hour)
+	t.Stop()
+	for {
+		select {
+		case <-e.ctx.Done():
+			t.Stop()
+			return
+		case <-e.kick:
+			e.mu.Lock()
+			next := e.nextWake
+			e.mu.Unlock()
+			t.Stop()
+			if !next.IsZero() {
+				t.Reset(time.Until(next) + time.Millisecond)
+			}
+		case <-t.C:
+			e.reconcileNow()
+		}
+	}
+}
+
+// reconcileNow drops the peers whose key expiry has passed and turns on
+// delayed keepalives.
+func (e *Engine) reconcileNow() {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.closed {
+		return
+	}
+	if err := e.reconcileLocked(time.Now()); err != nil {
+		e.log.Warn("reconcile peers", "err", err)
+	}
+}

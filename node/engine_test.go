@@ -1,0 +1,169 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/wardnet/ward/filter"
+	"github.com/wardnet/ward/wire"
+)
+
+// pair is camera a (exposing an echo server on open and one on closed)
+// and operator b, peers of each other; a's filter lets b reach only open.
+type pair struct {
+	a, b         *testNode
+	open, closed uint16
+}
+
+func newPair(t *testing.T, expiryOfA time.Time) *pair {
+	t.Helper()
+	open, closed := startEchoServer(t), startEchoServer(t)
+	b := newTestNode(t, 2, "op", nil)
+	a := newTestNode(t, 1, "cam", nil, open, closed)
+	if err := a.e.Apply(wire.MapResponse{Version: 2, FilterChanged: true, Filter: []filter.Rule{allowFrom(b, a, open)}}); err != nil {
+		t.Fatal(err)
+	}
+	a.addPeers(t, 3, b.peerOf(time.Time{}))
+	b.addPeers(t, 2, a.peerOf(expiryOfA))
+	// The engines handshake by themselves (keepalive); wait for it so no
+	// test flow races the handshake.
+	eventually(t, "handshake", func() bool {
+		st := b.e.Status()
+		return len(st.Peers) == 1 && !st.Peers[0].LastHandshake.IsZero()
+	})
+	return &pair{a: a, b: b, open: open, closed: closed}
+}
+
+func TestEngineFlows(t *testing.T) {
+	p := newPair(t, time.Time{})
+	tests := []struct {
+		name    string
+		peer    string
+		port    uint16
+		wantErr bool
+	}{
+		{"allowed port by name", "cam", p.open, false},
+		{"allowed port by ipv4", p.a.self.IPv4.String(), p.open, false},
+		{"allowed port by ipv6", p.a.self.IPv6.String(), p.open, false},
+		{"exposed but denied port", "cam", p.closed, true},
+		{"unexposed port", "cam", freePort(t), true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			wait := deadline
+			if tt.wantErr {
+				wait = noAnswer
+			}
+			err := echoThrough(p.b, tt.peer, tt.port, wait)
+			if (err != nil) != tt.wantErr {
+				t.Fatalf("echo through %s:%d: err = %v, want error %v", tt.peer, tt.port, err, tt.wantErr)
+			}
+		})
+	}
+	st := p.a.e.Status()
+	if st.Filter.Denied == 0 || st.Filter.Allowed == 0 {
+		t.Errorf("filter stats %+v: want allowed and denied flows counted", st.Filter)
+	}
+	denied := p.a.e.denied.take(wire.MaxDeniedPerReport)
+	found := false
+	for _, d := range denied {
+		if d.Src == p.b.self.IPv4 && d.Port == p.closed && d.Proto == filter.ProtoTCP && d.Count >= 1 {
+			found = true
+		}
+	}
+	if !found {
+		t.Errorf("denied flows %+v: want one from %v to port %d", denied, p.b.self.IPv4, p.closed)
+	}
+}
+
+func TestEngineStatusAndPing(t *testing.T) {
+	p := newPair(t, time.Time{})
+	ctx, cancel := context.WithTimeout(context.Background(), deadline)
+	defer cancel()
+	res, err := p.b.e.Ping(ctx, "cam")
+	if err != nil {
+		t.Fatalf("ping: %v", err)
+	}
+	if res.RTT <= 0 || res.Addr != p.a.self.IPv4 || res.Path != "direct" {
+		t.Errorf("ping result %+v", res)
+	}
+	st := p.b.e.Status()
+	if st.Self.Name != "op" || st.Self.ListenPort == 0 || len(st.Peers) != 1 {
+		t.Fatalf("status %+v", st)
+	}
+	peer := st.Peers[0]
+	if peer.Name != "cam" || !peer.Active || peer.LastHandshake.IsZero() || peer.RxBytes == 0 || peer.TxBytes == 0 || peer.Path != "direct" {
+		t.Errorf("peer status %+v", peer)
+	}
+	if _, err := p.b.e.Ping(ctx, "nobody"); !errors.Is(err, ErrUnknownPeer) {
+		t.Errorf("ping unknown peer: %v", err)
+	}
+}
+
+func TestEngineRemovedPeerIsCut(t *testing.T) {
+	p := newPair(t, time.Time{})
+	if err := echoThrough(p.b, "cam", p.open, deadline); err != nil {
+		t.Fatalf("before removal: %v", err)
+	}
+	if err := p.a.e.Apply(wire.MapResponse{Version: 4, PeersRemoved: []wire.NodeID{p.b.self.ID}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := echoThrough(p.b, "cam", p.open, noAnswer); err == nil {
+		t.Fatal("flow passed after the camera removed the operator")
+	}
+	if st := p.a.e.Status(); len(st.Peers) != 0 {
+		t.Errorf("camera still lists peers %+v", st.Peers)
+	}
+}
+
+func TestEngineDropsExpiredPeer(t *testing.T) {
+	p := newPair(t, time.Now().Add(1500*time.Millisecond))
+	if err := echoThrough(p.b, "cam", p.open, deadline); err != nil {
+		t.Fatalf("before expiry: %v", err)
+	}
+	// Nothing else is applied: the engine's own timer must act.
+	eventually(t, "expired peer dropped", func() bool {
+		st := p.b.e.Status()
+		return len(st.Peers) == 1 && !st.Peers[0].Active
+	})
+	if _, err := p.b.e.DialPeer(context.Background(), "cam", p.open); !errors.Is(err, ErrUnknownPeer) {
+		t.Errorf("dial expired peer: err = %v, want ErrUnknownPeer", err)
+	}
+	if err := echoThrough(p.b, p.a.self.IPv4.String(), p.open, noAnswer); err == nil {
+		t.Error("flow to expired peer passed")
+	}
+}
+
+func TestEngineApplyRejects(t *testing.T) {
+	priv, _ := wire.NewWGPrivate()
+	e, err := NewEngine(EngineConfig{PrivateKey: priv})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	n := newTestNode(t, 7, "x", nil)
+	self := n.self
+	dup := n.self
+	dup.ID = 9
+	tests := []struct {
+		name string
+		m    wire.MapResponse
+		want error
+	}{
+		{"delta first", wire.MapResponse{Version: 1, PeersRemoved: []wire.NodeID{3}}, ErrNoBase},
+		{"full without self", wire.MapResponse{Version: 1, Full: true}, ErrBadMap},
+		{"peer without key", wire.MapResponse{Version: 1, Full: true, Self: &wire.Node{ID: 1, IPv4: n.self.IPv4.Next()}, Peers: []wire.Node{{ID: 2, IPv4: n.self.IPv4}}}, ErrBadMap},
+		{"two peers one address", wire.MapResponse{Version: 1, Full: true, Self: &wire.Node{ID: 1, IPv4: n.self.IPv4.Next()}, Peers: []wire.Node{self, dup}}, ErrBadMap},
+		{"bad rule", wire.MapResponse{Version: 1, Full: true, Self: &wire.Node{ID: 1, IPv4: n.self.IPv4.Next()}, Filter: []filter.Rule{{}}}, ErrBadMap},
+	}
+	for _, tt := range tests {
+		if err := e.Apply(tt.m); !errors.Is(err, tt.want) {
+			t.Errorf("%s: err = %v, want %v", tt.name, err, tt.want)
+		}
+	}
+	if e.ListenPort() != 0 || e.MapVersion() != 0 {
+		t.Error("a rejected map started the data plane")
+	}
+}

@@ -1,0 +1,185 @@
+package node
+
+import (
+	"errors"
+	"fmt"
+	"maps"
+	"net/netip"
+	"strings"
+	"time"
+
+	"github.com/wardnet/ward/filter"
+	"github.com/wardnet/ward/wire"
+)
+
+// Errors returned by Engine.Apply.
+var (
+	// ErrNoBase means a delta arrived before any full map.
+	ErrNoBase = errors.New("map delta without a full map first")
+	// ErrBadMap means a map message failed validation; nothing of it was
+	// applied.
+	ErrBadMap = errors.New("invalid map")
+)
+
+// netmap is an immutable view of the node's map: the last full map with
+// every later delta applied. apply builds a new one; readers load it
+// through Engine.nm without locking.
+type netmap struct {
+	version uint64
+	// self is the node itself; its ID is zero before the first full map.
+	self wire.Node
+	// peers holds every peer of the map by ID, expired ones included.
+	peers map[wire.NodeID]wire.Node
+	// rules is the inbound filter as received; matcher its compiled form.
+	rules   []filter.Rule
+	matcher *filter.Matcher
+	// byName maps a lowercased peer name to its ID.
+	byName map[string]wire.NodeID
+	// byAddr maps a peer's overlay address to its ID.
+	byAddr map[netip.Addr]wire.NodeID
+}
+
+// emptyNetmap is the view before any map: no self, no peers, deny all.
+func emptyNetmap() *netmap {
+	return &netmap{peers: map[wire.NodeID]wire.Node{}, matcher: filter.Compile(nil),
+		byName: map[string]wire.NodeID{}, byAddr: map[netip.Addr]wire.NodeID{}}
+}
+
+// hasSelf reports whether a full map has been applied.
+func (nm *netmap) hasSelf() bool { return nm.self.ID != 0 }
+
+// apply returns the view after m. It validates m first and leaves nm
+// untouched.
+func (nm *netmap) apply(m wire.MapResponse) (*netmap, error) {
+	if !m.Full && !nm.hasSelf() {
+		return nil, ErrNoBase
+	}
+	if m.Full && m.Self == nil {
+		return nil, fmt.Errorf("%w: full map without self", ErrBadMap)
+	}
+	next := &netmap{version: m.Version, self: nm.self, rules: nm.rules, matcher: nm.matcher}
+	if m.Self != nil {
+		next.self = *m.Self
+	}
+	next.peers = applyPeers(nm.peers, m)
+	if m.Full || m.FilterChanged {
+		next.rules = m.Filter
+	}
+	if err := next.validate(); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrBadMap, err)
+	}
+	if m.Full || m.FilterChanged {
+		next.matcher = filter.Compile(next.rules)
+	}
+	next.index()
+	return next, nil
+}
+
+// applyPeers returns old's peers after m's full list or delta.
+func applyPeers(old map[wire.NodeID]wire.Node, m wire.MapResponse) map[wire.NodeID]wire.Node {
+	if m.Full {
+		peers := make(map[wire.NodeID]wire.Node, len(m.Peers))
+		for _, p := range m.Peers {
+			peers[p.ID] = p
+		}
+		return peers
+	}
+	peers := maps.Clone(old)
+	for _, p := range m.PeersChanged {
+		peers[p.ID] = p
+	}
+	for _, id := range m.PeersRemoved {
+		delete(peers, id)
+	}
+	return peers
+}
+
+// validate checks self, peers and rules.
+func (nm *netmap) validate() error {
+	if nm.self.ID == 0 {
+		return errors.New("self has no id")
+	}
+	if err := checkAddrs(nm.self); err != nil {
+		return fmt.Errorf("self: %w", err)
+	}
+	seen := map[netip.Addr]wire.NodeID{nm.self.IPv4: nm.self.ID, nm.self.IPv6: nm.self.ID}
+	for id, p := range nm.peers {
+		if err := checkPeer(p, seen); err != nil {
+			return fmt.Errorf("peer %d: %w", id, err)
+		}
+	}
+	for i, r := range nm.rules {
+		if err := r.Validate(); err != nil {
+			return fmt.Errorf("filter rule %d: %w", i, err)
+		}
+	}
+	return nil
+}
+
+// checkPeer checks p and claims its addresses in seen.
+func checkPeer(p wire.Node, seen map[netip.Addr]wire.NodeID) error {
+	if p.ID == 0 || p.WGKey.IsZero() {
+		return errors.New("no id or no wireguard key")
+	}
+	if err := checkAddrs(p); err != nil {
+		return err
+	}
+	for _, a := range []netip.Addr{p.IPv4, p.IPv6} {
+		if !a.IsValid() {
+			continue
+		}
+		if other, dup := seen[a]; dup && other != p.ID {
+			return fmt.Errorf("address %v also belongs to node %d", a, other)
+		}
+		seen[a] = p.ID
+	}
+	return nil
+}
+
+// checkAddrs checks that n has at least one overlay address, each of the
+// right family.
+func checkAddrs(n wire.Node) error {
+	if !n.IPv4.IsValid() && !n.IPv6.IsValid() {
+		return errors.New("no overlay address")
+	}
+	if n.IPv4.IsValid() && !n.IPv4.Is4() {
+		return fmt.Errorf("ipv4 address %v is not IPv4", n.IPv4)
+	}
+	if n.IPv6.IsValid() && (!n.IPv6.Is6() || n.IPv6.Is4In6()) {
+		return fmt.Errorf("ipv6 address %v is not IPv6", n.IPv6)
+	}
+	return nil
+}
+
+// index fills byName and byAddr.
+func (nm *netmap) index() {
+	nm.byName = make(map[string]wire.NodeID, len(nm.peers))
+	nm.byAddr = make(map[netip.Addr]wire.NodeID, 2*len(nm.peers))
+	for id, p := range nm.peers {
+		name := strings.ToLower(p.Name)
+		if old, dup := nm.byName[name]; name != "" && (!dup || id < old) {
+			nm.byName[name] = id
+		}
+		for _, a := range []netip.Addr{p.IPv4, p.IPv6} {
+			if a.IsValid() {
+				nm.byAddr[a] = id
+			}
+		}
+	}
+}
+
+// lookup finds a peer by name (case-insensitive, an optional trailing dot)
+// or by overlay address.
+func (nm *netmap) lookup(peer string) (wire.Node, bool) {
+	if a, err := netip.ParseAddr(peer); err == nil {
+		id, ok := nm.byAddr[a.Unmap()]
+		return nm.peers[id], ok
+	}
+	id, ok := nm.byName[strings.ToLower(strings.TrimSuffix(peer, "."))]
+	return nm.peers[id], ok
+}
+
+// expired reports whether p's key expiry has passed at now.
+func expired(p wire.Node, now time.Time) bool {
+	return !p.KeyExpiry.IsZero() && !now.Before(p.KeyExpiry)
+}
