@@ -106,7 +106,7 @@ type Engine struct {
 	// map: the earliest key expiry of an active peer, or a delayed
 	// keepalive; zero: never.
 	nextWake time.Time
-	closed     bool
+	closed   bool
 }
 
 // NewEngine validates cfg and returns an Engine waiting for its first map.
