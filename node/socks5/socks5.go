@@ -1,0 +1,154 @@
+// Package socks5 is a small SOCKS5 server (RFC 1928): CONNECT only, no
+// authentication (it is meant for a loopback address), with domain names
+// and IP literals passed as they are to a caller-supplied dial function.
+package socks5
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// DefaultHandshakeTimeout bounds a client's greeting and request.
+const DefaultHandshakeTimeout = 10 * time.Second
+
+// Protocol constants of RFC 1928.
+const (
+	version5       = 5
+	methodNoAuth   = 0
+	methodNone     = 0xff
+	cmdConnect     = 1
+	atypIPv4       = 1
+	atypDomain     = 3
+	atypIPv6       = 4
+	repSucceeded   = 0
+	repFailure     = 1
+	repUnreachable = 4
+	repRefused     = 5
+	repCmdUnsup    = 7
+	repAtypUnsup   = 8
+)
+
+// DialFunc connects to host (a domain name or an IP literal, as the client
+// sent it) and port. The Server calls it once per CONNECT, with a context
+// ended by the handshake timeout or the Server's shutdown.
+type DialFunc func(ctx context.Context, host string, port uint16) (net.Conn, error)
+
+// Server serves SOCKS5 clients. Dial is required.
+type Server struct {
+	// Dial opens the target connections.
+	Dial DialFunc
+	// Logger receives the server's logs; nil means slog.Default().
+	Logger *slog.Logger
+	// HandshakeTimeout bounds greeting, request and dial; 0 means
+	// DefaultHandshakeTimeout.
+	HandshakeTimeout time.Duration
+}
+
+// Serve accepts clients on l until ctx is done or l fails, then closes l
+// and every client connection and returns once all its goroutines have.
+// It returns nil when ctx ended it.
+func (s *Server) Serve(ctx context.Context, l net.Listener) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	stop := context.AfterFunc(ctx, func() { l.Close() })
+	defer stop()
+	defer l.Close()
+	for {
+		c, err := l.Accept()
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			return fmt.Errorf("accept socks5 client: %w", err)
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			s.handle(ctx, c)
+		}()
+	}
+}
+
+func (s *Server) log() *slog.Logger {
+	if s.Logger == nil {
+		return slog.Default()
+	}
+	return s.Logger
+}
+
+// handle serves one client until its connection ends or ctx is done.
+func (s *Server) handle(ctx context.Context, c net.Conn) {
+	defer c.Close()
+	stop := context.AfterFunc(ctx, func() { c.Close() })
+	defer stop()
+	timeout := s.HandshakeTimeout
+	if timeout <= 0 {
+		timeout = DefaultHandshakeTimeout
+	}
+	c.SetDeadline(time.Now().Add(timeout))
+	host, port, err := handshake(c)
+	if err != nil {
+		s.log().Debug("socks5 handshake", "err", err)
+		return
+	}
+	dctx, cancel := context.WithTimeout(ctx, timeout)
+	target, err := s.Dial(dctx, host, port)
+	cancel()
+	if err != nil {
+		s.log().Info("socks5 connect", "host", host, "port", port, "err", err)
+		writeReply(c, replyCode(err), nil)
+		return
+	}
+	defer target.Close()
+	if err := writeReply(c, repSucceeded, target.LocalAddr()); err != nil {
+		return
+	}
+	c.SetDeadline(time.Time{})
+	Relay(c, target)
+}
+
+// replyCode maps a dial error to a SOCKS5 reply code.
+func replyCode(err error) byte {
+	switch {
+	case errors.Is(err, syscall.ECONNREFUSED):
+		return repRefused
+	case errors.Is(err, context.DeadlineExceeded):
+		return repUnreachable
+	default:
+		return repFailure
+	}
+}
+
+// Relay copies both ways between a and b, passing each side's EOF on as a
+// half-close where the connection supports it, until both directions end.
+// It does not close a or b.
+func Relay(a, b net.Conn) {
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		copyHalf(a, b)
+	}()
+	copyHalf(b, a)
+	<-done
+}
+
+// copyHalf copies src to dst, then half-closes dst (or closes it when it
+// cannot half-close, which also ends the other direction).
+func copyHalf(dst, src net.Conn) {
+	_, err := io.Copy(dst, src)
+	if cw, ok := dst.(interface{ CloseWrite() error }); ok && err == nil {
+		cw.CloseWrite()
+		return
+	}
+	dst.Close()
+	src.Close()
+}
