@@ -15,6 +15,7 @@ import (
 	"golang.zx2c4.com/wireguard/conn"
 
 	"github.com/wardnet/ward/filter"
+	"github.com/wardnet/ward/node/localapi"
 	"github.com/wardnet/ward/wire"
 )
 
@@ -23,9 +24,9 @@ var (
 	// ErrClosed means the Engine was closed.
 	ErrClosed = errors.New("engine closed")
 	// ErrNotRunning means no full map has started the data plane yet.
-	ErrNotRunning = errors.New("data plane not running: no map yet")
+	ErrNotRunning = localapi.ErrNotReady
 	// ErrUnknownPeer means no active peer has that name or address.
-	ErrUnknownPeer = errors.New("no such peer")
+	ErrUnknownPeer = localapi.ErrNoPeer
 )
 
 // EngineConfig configures an Engine. NewEngine validates it.

@@ -7,12 +7,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/wardnet/ward/node/relay"
 )
 
 // DefaultHandshakeTimeout bounds a client's greeting and request.
@@ -113,7 +114,7 @@ func (s *Server) handle(ctx context.Context, c net.Conn) {
 		return
 	}
 	c.SetDeadline(time.Time{})
-	Relay(c, target)
+	relay.Relay(c, target)
 }
 
 // replyCode maps a dial error to a SOCKS5 reply code.
@@ -126,29 +127,4 @@ func replyCode(err error) byte {
 	default:
 		return repFailure
 	}
-}
-
-// Relay copies both ways between a and b, passing each side's EOF on as a
-// half-close where the connection supports it, until both directions end.
-// It does not close a or b.
-func Relay(a, b net.Conn) {
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		copyHalf(a, b)
-	}()
-	copyHalf(b, a)
-	<-done
-}
-
-// copyHalf copies src to dst, then half-closes dst (or closes it when it
-// cannot half-close, which also ends the other direction).
-func copyHalf(dst, src net.Conn) {
-	_, err := io.Copy(dst, src)
-	if cw, ok := dst.(interface{ CloseWrite() error }); ok && err == nil {
-		cw.CloseWrite()
-		return
-	}
-	dst.Close()
-	src.Close()
 }

@@ -1,0 +1,247 @@
+package localapi
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/wardnet/ward/node/relay"
+)
+
+// Errors a Backend wraps to pick the HTTP status of its failures.
+var (
+	// ErrNoPeer means the peer is unknown or no longer active (404).
+	ErrNoPeer = errors.New("no such peer")
+	// ErrNotReady means the node has no data plane yet (503).
+	ErrNotReady = errors.New("node not ready: no map from the coordinator yet")
+)
+
+const (
+	// DefaultPingTimeout bounds a ping without a timeout parameter.
+	DefaultPingTimeout = 5 * time.Second
+	// maxPingTimeout bounds the timeout parameter.
+	maxPingTimeout = time.Minute
+	// dialTimeout bounds connecting to a peer for /dial.
+	dialTimeout = 10 * time.Second
+	// upgradeProto is the Upgrade token of /dial.
+	upgradeProto = "ward-dial"
+)
+
+// Backend is what the local API serves; the node agent implements it. Its
+// methods are called from request goroutines, concurrently.
+type Backend interface {
+	// Status describes the node now.
+	Status() Status
+	// Ping probes peer through the overlay until it answers or ctx ends.
+	Ping(ctx context.Context, peer string) (PingResult, error)
+	// DialPeer opens a TCP connection to port on peer through the overlay.
+	DialPeer(ctx context.Context, peer string, port uint16) (net.Conn, error)
+}
+
+// Listen creates the API's unix socket at path with mode 0600, replacing
+// a stale socket left by an earlier run.
+func Listen(path string) (net.Listener, error) {
+	if fi, err := os.Lstat(path); err == nil && fi.Mode()&os.ModeSocket != 0 {
+		if c, err := net.Dial("unix", path); err == nil {
+			c.Close()
+			return nil, fmt.Errorf("listen on %s: another agent is running", path)
+		}
+		os.Remove(path)
+	}
+	l, err := net.Listen("unix", path)
+	if err != nil {
+		return nil, fmt.Errorf("listen on %s: %w", path, err)
+	}
+	if err := os.Chmod(path, 0o600); err != nil {
+		l.Close()
+		return nil, fmt.Errorf("restrict %s: %w", path, err)
+	}
+	return l, nil
+}
+
+// Serve serves the API on l until ctx is done, then shuts the server
+// down, closes relayed /dial connections and returns once every request
+// goroutine has. It returns nil when ctx ended it.
+func Serve(ctx context.Context, l net.Listener, b Backend, log *slog.Logger) error {
+	s := &server{b: b, log: log, ctx: ctx}
+	hs := &http.Server{Handler: s.routes(), ReadHeaderTimeout: 10 * time.Second,
+		BaseContext: func(net.Listener) context.Context { return ctx }}
+	errc := make(chan error, 1)
+	go func() { errc <- hs.Serve(l) }()
+	var err error
+	select {
+	case <-ctx.Done():
+	case err = <-errc:
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	hs.Shutdown(sctx)
+	hs.Close()
+	s.closeRelays()
+	if err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("serve local api: %w", err)
+	}
+	return nil
+}
+
+// server holds the handlers.
+type server struct {
+	b   Backend
+	log *slog.Logger
+	ctx context.Context
+	// relays tracks hijacked /dial connections.
+	relays sync.WaitGroup
+
+	// mu guards the following.
+	mu sync.Mutex
+	// closed refuses new relays once Serve is shutting down.
+	closed bool
+}
+
+// startRelay registers a relay; it reports false once Serve is shutting
+// down.
+func (s *server) startRelay() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return false
+	}
+	s.relays.Add(1)
+	return true
+}
+
+// closeRelays refuses new relays and waits for running ones.
+func (s *server) closeRelays() {
+	s.mu.Lock()
+	s.closed = true
+	s.mu.Unlock()
+	s.relays.Wait()
+}
+
+func (s *server) routes() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /status", s.status)
+	mux.HandleFunc("POST /ping", s.ping)
+	mux.HandleFunc("POST /dial", s.dial)
+	return mux
+}
+
+func (s *server) status(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, s.b.Status())
+}
+
+func (s *server) ping(w http.ResponseWriter, r *http.Request) {
+	timeout := DefaultPingTimeout
+	if v := r.URL.Query().Get("timeout"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d <= 0 || d > maxPingTimeout {
+			writeError(w, http.StatusBadRequest, fmt.Errorf("bad timeout %q", v))
+			return
+		}
+		timeout = d
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), timeout)
+	defer cancel()
+	res, err := s.b.Ping(ctx, r.URL.Query().Get("peer"))
+	if err != nil {
+		writeError(w, statusOf(err), err)
+		return
+	}
+	writeJSON(w, http.StatusOK, res)
+}
+
+// dial connects to the peer, then turns the request's connection into a
+// byte stream to it (101 Switching Protocols).
+func (s *server) dial(w http.ResponseWriter, r *http.Request) {
+	peer := r.URL.Query().Get("peer")
+	port, err := strconv.ParseUint(r.URL.Query().Get("port"), 10, 16)
+	if err != nil || port == 0 || peer == "" {
+		writeError(w, http.StatusBadRequest, errors.New("want peer=NAME|IP and port=1-65535"))
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), dialTimeout)
+	target, err := s.b.DialPeer(ctx, peer, uint16(port))
+	cancel()
+	if err != nil {
+		writeError(w, statusOf(err), err)
+		return
+	}
+	defer target.Close()
+	if !s.startRelay() {
+		writeError(w, http.StatusServiceUnavailable, errors.New("shutting down"))
+		return
+	}
+	defer s.relays.Done()
+	c, brw, err := http.NewResponseController(w).Hijack()
+	if err != nil {
+		writeError(w, http.StatusInternalServerError, err)
+		return
+	}
+	defer c.Close()
+	stop := context.AfterFunc(s.ctx, func() { c.Close(); target.Close() })
+	defer stop()
+	c.SetDeadline(time.Time{})
+	fmt.Fprintf(brw, "HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: %s\r\n\r\n", upgradeProto)
+	if err := brw.Flush(); err != nil {
+		return
+	}
+	relay.Relay(&bufferedConn{Conn: c, r: brw.Reader}, target)
+}
+
+// statusOf maps a Backend error to an HTTP status.
+func statusOf(err error) int {
+	switch {
+	case errors.Is(err, ErrNoPeer):
+		return http.StatusNotFound
+	case errors.Is(err, ErrNotReady):
+		return http.StatusServiceUnavailable
+	case errors.Is(err, context.DeadlineExceeded):
+		return http.StatusGatewayTimeout
+	default:
+		return http.StatusBadGateway
+	}
+}
+
+// apiError is the body of every error response.
+type apiError struct {
+	Error string `json:"error"`
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	_ = enc.Encode(v)
+}
+
+func writeError(w http.ResponseWriter, status int, err error) {
+	writeJSON(w, status, apiError{Error: err.Error()})
+}
+
+// bufferedConn reads through a bufio.Reader that may hold bytes already
+// read from the connection, and half-closes like the connection.
+type bufferedConn struct {
+	net.Conn
+	r *bufio.Reader
+}
+
+// Read reads buffered bytes first, then from the connection.
+func (c *bufferedConn) Read(p []byte) (int, error) { return c.r.Read(p) }
+
+// CloseWrite shuts the write side when the connection supports it.
+func (c *bufferedConn) CloseWrite() error {
+	if hc, ok := c.Conn.(interface{ CloseWrite() error }); ok {
+		return hc.CloseWrite()
+	}
+	return c.Conn.Close()
+}
