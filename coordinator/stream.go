@@ -41,6 +41,7 @@ func (s *Server) handleMap(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "application/x-ndjson")
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(http.StatusOK)
+	flusher.Flush() // a resumed stream may have nothing to send yet
 	bw := bufio.NewWriter(w)
 	st := &streamState{s: s, id: n.ID, enc: json.NewEncoder(bw), flush: func() error {
 		if err := bw.Flush(); err != nil {

@@ -1,0 +1,241 @@
+package coordinator
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/wardnet/ward/wire"
+)
+
+const testPolicy = `{
+  "tagOwners": {"tag:operator": [], "tag:camera": [], "tag:sensor": []},
+  "acls": [{"action": "accept", "src": ["tag:operator"], "dst": ["tag:camera:22"]}],
+}`
+
+// testCoord is a coordinator served by httptest.
+type testCoord struct {
+	t      *testing.T
+	srv    *Server
+	http   *httptest.Server
+	apiKey string
+}
+
+func startCoord(t *testing.T, policy string) *testCoord {
+	t.Helper()
+	dir := t.TempDir()
+	pf := filepath.Join(dir, "policy.hujson")
+	if err := os.WriteFile(pf, []byte(policy), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	srv, err := New(context.Background(), Config{DataDir: filepath.Join(dir, "data"), Listen: "127.0.0.1:0", Dev: true,
+		PolicyFile: pf, KeepAlive: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs := httptest.NewUnstartedServer(srv.Handler())
+	hs.EnableHTTP2 = false
+	hs.Start()
+	t.Cleanup(func() {
+		srv.cancel()
+		hs.CloseClientConnections()
+		hs.Close()
+		srv.Close()
+	})
+	key, err := os.ReadFile(filepath.Join(dir, "data", BootstrapKeyFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &testCoord{t: t, srv: srv, http: hs, apiKey: strings.TrimSpace(string(key))}
+}
+
+// call sends a JSON request and returns the status and body.
+func (c *testCoord) call(method, path, token string, body any) (int, []byte) {
+	c.t.Helper()
+	var rd io.Reader
+	switch b := body.(type) {
+	case nil:
+	case []byte:
+		rd = bytes.NewReader(b)
+	default:
+		j, _ := json.Marshal(b)
+		rd = bytes.NewReader(j)
+	}
+	req, _ := http.NewRequest(method, c.http.URL+path, rd)
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := c.http.Client().Do(req)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	out, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, out
+}
+
+func (c *testCoord) admin(method, path string, body, out any) int {
+	c.t.Helper()
+	code, b := c.call(method, path, c.apiKey, body)
+	if out != nil && code < 300 {
+		if err := json.Unmarshal(b, out); err != nil {
+			c.t.Fatalf("%s %s: %v: %s", method, path, err, b)
+		}
+	}
+	return code
+}
+
+func (c *testCoord) authKey(tags []string, reusable bool, expiry string) string {
+	c.t.Helper()
+	var k wire.AuthKey
+	if code := c.admin("POST", wire.PathAdminAuthKeys, wire.CreateAuthKeyRequest{Tags: tags, Reusable: reusable, Expiry: expiry}, &k); code != 201 {
+		c.t.Fatalf("create auth key: %d", code)
+	}
+	return k.Key
+}
+
+// machine is a test node's identity.
+type machine struct {
+	priv  wire.MachinePrivate
+	wg    wire.WGPrivate
+	token string
+}
+
+func newMachine(t *testing.T) *machine {
+	mk, _ := wire.NewMachinePrivate()
+	wk, _ := wire.NewWGPrivate()
+	return &machine{priv: mk, wg: wk}
+}
+
+func (c *testCoord) session(m *machine) string {
+	c.t.Helper()
+	var ch wire.ChallengeResponse
+	code, b := c.call("POST", wire.PathChallenge, "", wire.ChallengeRequest{MachineKey: m.priv.Public()})
+	if code != 200 || json.Unmarshal(b, &ch) != nil {
+		c.t.Fatalf("challenge: %d %s", code, b)
+	}
+	sig := m.priv.Sign(wire.SessionMessage(ch.Challenge, m.priv.Public()))
+	var ss wire.SessionResponse
+	code, b = c.call("POST", wire.PathSession, "", wire.SessionRequest{MachineKey: m.priv.Public(), Challenge: ch.Challenge, Signature: sig, ProtocolVersion: wire.ProtocolVersion})
+	if code != 200 || json.Unmarshal(b, &ss) != nil {
+		c.t.Fatalf("session: %d %s", code, b)
+	}
+	m.token = ss.Token
+	return ss.Token
+}
+
+func (c *testCoord) register(m *machine, key, host string) (int, wire.Node) {
+	c.t.Helper()
+	if m.token == "" {
+		c.session(m)
+	}
+	code, b := c.call("POST", wire.PathRegister, m.token, wire.RegisterRequest{AuthKey: key, WGKey: m.wg.Public(), Hostname: host, OS: "linux", Version: "test"})
+	var r wire.RegisterResponse
+	json.Unmarshal(b, &r)
+	return code, r.Node
+}
+
+func (c *testCoord) mustRegister(tags []string, host string) *machine {
+	c.t.Helper()
+	m := newMachine(c.t)
+	if code, _ := c.register(m, c.authKey(tags, false, ""), host); code != 200 {
+		c.t.Fatalf("register %s: %d", host, code)
+	}
+	return m
+}
+
+// mapStream is an open map stream.
+type mapStream struct {
+	t    *testing.T
+	resp *http.Response
+	msgs chan wire.MapResponse
+}
+
+func (c *testCoord) openMap(m *machine, since uint64) *mapStream {
+	c.t.Helper()
+	req, _ := http.NewRequest("GET", fmt.Sprintf("%s%s?since=%d", c.http.URL, wire.PathMap, since), nil)
+	req.Header.Set("Authorization", "Bearer "+m.token)
+	resp, err := c.http.Client().Do(req)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	if resp.StatusCode != 200 {
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		c.t.Fatalf("map: %d %s", resp.StatusCode, b)
+	}
+	s := &mapStream{t: c.t, resp: resp, msgs: make(chan wire.MapResponse, 100)}
+	go func() {
+		defer close(s.msgs)
+		sc := bufio.NewScanner(resp.Body)
+		sc.Buffer(make([]byte, 1<<20), 16<<20)
+		for sc.Scan() {
+			var mr wire.MapResponse
+			if json.Unmarshal(sc.Bytes(), &mr) == nil && !mr.KeepAlive {
+				s.msgs <- mr
+			}
+		}
+	}()
+	c.t.Cleanup(func() { resp.Body.Close() })
+	return s
+}
+
+// next returns the next message, failing after a generous deadline.
+func (s *mapStream) next() wire.MapResponse {
+	s.t.Helper()
+	select {
+	case m, ok := <-s.msgs:
+		if !ok {
+			s.t.Fatal("map stream ended")
+		}
+		return m
+	case <-time.After(10 * time.Second):
+		s.t.Fatal("no map message within 10s")
+	}
+	return wire.MapResponse{}
+}
+
+// quiet reports whether no message arrives within d.
+func (s *mapStream) quiet(d time.Duration) bool {
+	select {
+	case m, ok := <-s.msgs:
+		if ok {
+			s.t.Logf("unexpected message: %+v", m)
+		}
+		return !ok
+	case <-time.After(d):
+		return true
+	}
+}
+
+// ended waits for the stream to end.
+func (s *mapStream) ended() bool {
+	deadline := time.After(10 * time.Second)
+	for {
+		select {
+		case _, ok := <-s.msgs:
+			if !ok {
+				return true
+			}
+		case <-deadline:
+			return false
+		}
+	}
+}
+
+func jsonUnmarshal(t *testing.T, b []byte, v any) {
+	t.Helper()
+	if err := json.Unmarshal(b, v); err != nil {
+		t.Fatalf("%v: %s", err, b)
+	}
+}
