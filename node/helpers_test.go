@@ -3,6 +3,7 @@ package node
 import (
 	"context"
 	"io"
+	"log/slog"
 	"net"
 	"net/netip"
 	"sync"
@@ -12,6 +13,9 @@ import (
 	"github.com/wardnet/ward/filter"
 	"github.com/wardnet/ward/wire"
 )
+
+// quiet discards the logs of the parts under test.
+var quiet = slog.New(slog.DiscardHandler)
 
 const (
 	// noAnswer is how long a "gets nothing" check waits.
@@ -36,7 +40,7 @@ func newTestNode(t *testing.T, n byte, name string, rules []filter.Rule, expose 
 	if err != nil {
 		t.Fatal(err)
 	}
-	e, err := NewEngine(EngineConfig{PrivateKey: priv, Expose: expose})
+	e, err := NewEngine(EngineConfig{PrivateKey: priv, Expose: expose, Logger: quiet})
 	if err != nil {
 		t.Fatalf("new engine: %v", err)
 	}

@@ -1,0 +1,256 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/wardnet/ward/node/control"
+	"github.com/wardnet/ward/node/localapi"
+	"github.com/wardnet/ward/node/socks5"
+	"github.com/wardnet/ward/wire"
+)
+
+// DefaultRotateFraction rotates the WireGuard key when this fraction of
+// its life (from creation to expiry) has passed.
+const DefaultRotateFraction = 0.75
+
+// AgentConfig configures an Agent. NewAgent validates it.
+type AgentConfig struct {
+	// StateDir holds the state file and the local API socket; required.
+	StateDir string
+	// Coordinator is the coordinator URL; may be empty when the state
+	// file has one.
+	Coordinator string
+	// AuthKey is the pre-auth key for the first registration; unused
+	// once registered. Never logged.
+	AuthKey string
+	// AllowInsecureHTTP allows a plain-http loopback coordinator (dev).
+	AllowInsecureHTTP bool
+	// Expose lists the ports forwarded to 127.0.0.1.
+	Expose []uint16
+	// SOCKS5 is the address of the SOCKS5 proxy; empty: no proxy.
+	SOCKS5 string
+	// ListenPort is WireGuard's UDP port; 0 picks one.
+	ListenPort uint16
+	// Endpoints are the UDP endpoints announced to peers (port 0 means
+	// the listen port); nil means the default (see endpoints).
+	Endpoints []netip.AddrPort
+	// RotateEvery rotates the WireGuard key at this interval; 0: only by
+	// RotateFraction.
+	RotateEvery time.Duration
+	// RotateFraction rotates the key when this fraction of its life has
+	// passed; 0 means DefaultRotateFraction; must be in (0, 1).
+	RotateFraction float64
+	// Hostname is the name asked for at registration; "" means the host's.
+	Hostname string
+	// Version is the agent's version, sent at registration.
+	Version string
+	// Logger receives the agent's logs; nil means slog.Default().
+	Logger *slog.Logger
+	// Backoff paces reconnects and retries; zero means
+	// control.DefaultBackoff.
+	Backoff control.Backoff
+}
+
+func (c *AgentConfig) validate() error {
+	if c.StateDir == "" {
+		return errors.New("agent config: no state directory")
+	}
+	if c.RotateFraction == 0 {
+		c.RotateFraction = DefaultRotateFraction
+	}
+	if c.RotateFraction <= 0 || c.RotateFraction >= 1 {
+		return fmt.Errorf("agent config: rotate fraction %v not in (0, 1)", c.RotateFraction)
+	}
+	if c.RotateEvery < 0 {
+		return fmt.Errorf("agent config: negative rotate interval")
+	}
+	if c.Hostname == "" {
+		c.Hostname, _ = os.Hostname()
+	}
+	if c.Backoff.Min <= 0 || c.Backoff.Max < c.Backoff.Min {
+		c.Backoff = control.DefaultBackoff
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	return nil
+}
+
+// Agent is the node agent: an Engine driven by the coordinator's map
+// stream, with key rotation, reports, the local API and the SOCKS5 proxy.
+// Create it with NewAgent and run it with Run.
+type Agent struct {
+	cfg    AgentConfig
+	log    *slog.Logger
+	client *control.Client
+	eng    *Engine
+
+	// connected tells whether the map stream is open.
+	connected atomic.Bool
+	// needEndpoints asks the reporter to send the endpoints; kickReport
+	// wakes it.
+	needEndpoints atomic.Bool
+	kickReport    chan struct{}
+	// kickRotate wakes the rotator after the node's key expiry changed.
+	kickRotate chan struct{}
+
+	// mu guards st, which is also written to the state file.
+	mu sync.Mutex
+	st *State
+}
+
+// NewAgent loads (or creates) the state in cfg.StateDir and prepares the
+// agent. It does not contact the coordinator.
+func NewAgent(cfg AgentConfig) (*Agent, error) {
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	st, created, err := LoadOrCreateState(cfg.StateDir, time.Now())
+	if err != nil {
+		return nil, err
+	}
+	if cfg.Coordinator == "" {
+		cfg.Coordinator = st.Coordinator
+	}
+	if cfg.Coordinator == "" {
+		return nil, errors.New("no coordinator url: pass --coordinator")
+	}
+	cfg.Logger.Info("state loaded", "dir", cfg.StateDir, "new", created, "machine_key", st.MachineKey.Public().String())
+	a := &Agent{cfg: cfg, log: cfg.Logger, st: st, kickReport: make(chan struct{}, 1), kickRotate: make(chan struct{}, 1)}
+	if err := a.promoteIfDue(time.Now()); err != nil {
+		return nil, err
+	}
+	a.client, err = control.New(control.Config{URL: cfg.Coordinator, AllowInsecureHTTP: cfg.AllowInsecureHTTP,
+		MachineKey: st.MachineKey, Logger: cfg.Logger, Backoff: cfg.Backoff})
+	if err != nil {
+		return nil, err
+	}
+	a.eng, err = NewEngine(EngineConfig{PrivateKey: st.WGKey, ListenPort: cfg.ListenPort, Expose: cfg.Expose, Logger: cfg.Logger})
+	if err != nil {
+		return nil, err
+	}
+	return a, nil
+}
+
+// Engine returns the agent's data plane.
+func (a *Agent) Engine() *Engine { return a.eng }
+
+// SocketPath returns the local API socket's path.
+func (a *Agent) SocketPath() string { return filepath.Join(a.cfg.StateDir, localapi.SocketName) }
+
+// Run serves the local API, registers the node if needed, then follows the
+// map stream, reports, rotates keys and serves the SOCKS5 proxy until ctx
+// is done. It stops every goroutine and the data plane before returning;
+// it returns nil when ctx ended it, or the error that prevented the start.
+func (a *Agent) Run(ctx context.Context) error {
+	defer a.eng.Close()
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	l, err := localapi.Listen(a.SocketPath())
+	if err != nil {
+		return err
+	}
+	a.goRun(&wg, cancel, "local api", func() error { return localapi.Serve(ctx, l, a, a.log) })
+	if a.cfg.SOCKS5 != "" {
+		sl, err := net.Listen("tcp", a.cfg.SOCKS5)
+		if err != nil {
+			return fmt.Errorf("listen socks5: %w", err)
+		}
+		srv := &socks5.Server{Dial: a.eng.DialPeer, Logger: a.log}
+		a.log.Info("socks5 proxy listening", "addr", sl.Addr().String())
+		a.goRun(&wg, cancel, "socks5", func() error { return srv.Serve(ctx, sl) })
+	}
+	if err := a.register(ctx); err != nil {
+		if ctx.Err() != nil {
+			return nil
+		}
+		cancel(err)
+		return err
+	}
+	a.goRun(&wg, cancel, "map stream", func() error { a.client.FollowMap(ctx, a); return nil })
+	a.goRun(&wg, cancel, "reporter", func() error { a.reportLoop(ctx); return nil })
+	a.goRun(&wg, cancel, "rotator", func() error { a.rotateLoop(ctx); return nil })
+	<-ctx.Done()
+	if err := context.Cause(ctx); err != nil && !errors.Is(err, context.Canceled) {
+		return err
+	}
+	return nil
+}
+
+// goRun runs fn on a goroutine tracked by wg; an error from fn stops the
+// agent.
+func (a *Agent) goRun(wg *sync.WaitGroup, cancel context.CancelCauseFunc, what string, fn func() error) {
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		if err := fn(); err != nil {
+			cancel(fmt.Errorf("%s: %w", what, err))
+		}
+	}()
+}
+
+// HandleMap implements control.MapHandler.
+func (a *Agent) HandleMap(m wire.MapResponse) error {
+	wasRunning := a.eng.ListenPort() != 0
+	if err := a.eng.Apply(m); err != nil {
+		return err
+	}
+	if !wasRunning && a.eng.ListenPort() != 0 {
+		a.requestEndpoints()
+	}
+	if m.Self != nil {
+		kick(a.kickRotate)
+	}
+	return nil
+}
+
+// SetConnected implements control.MapHandler.
+func (a *Agent) SetConnected(c bool) {
+	a.connected.Store(c)
+	if c {
+		a.log.Info("map stream connected", "coordinator", a.client.URL())
+		a.requestEndpoints()
+	}
+}
+
+// Status implements localapi.Backend.
+func (a *Agent) Status() localapi.Status {
+	st := a.eng.Status()
+	st.Coordinator = a.client.URL()
+	st.Connected = a.connected.Load()
+	return st
+}
+
+// Ping implements localapi.Backend.
+func (a *Agent) Ping(ctx context.Context, peer string) (localapi.PingResult, error) {
+	return a.eng.Ping(ctx, peer)
+}
+
+// DialPeer implements localapi.Backend.
+func (a *Agent) DialPeer(ctx context.Context, peer string, port uint16) (net.Conn, error) {
+	return a.eng.DialPeer(ctx, peer, port)
+}
+
+// kick signals ch without blocking.
+func kick(ch chan struct{}) {
+	select {
+	case ch <- struct{}{}:
+	default:
+	}
+}
+
+// hostOS is the OS reported at registration.
+func hostOS() string { return runtime.GOOS + "/" + runtime.GOARCH }
