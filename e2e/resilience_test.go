@@ -1,0 +1,91 @@
+package e2e
+
+import (
+	"net"
+	"testing"
+	"time"
+
+	"github.com/wardnet/ward/coordinator"
+)
+
+// An established flow keeps working while the coordinator is down and after
+// it restarts; the nodes resume their map streams.
+func TestFlowSurvivesCoordinatorRestart(t *testing.T) {
+	f, op, _, _, ssh, _ := camFleet(t, nil, agentOpts{})
+	var nc net.Conn
+	waitFor(t, "granted flow", func() bool {
+		c, err := op.dial("cam1", ssh)
+		if err != nil {
+			return false
+		}
+		if echo(c, "before") != nil {
+			c.Close()
+			return false
+		}
+		nc = c
+		return true
+	})
+	defer nc.Close()
+
+	f.stopCoordinator()
+	for i := range 5 {
+		if err := echo(nc, "while down"); err != nil {
+			t.Fatalf("established flow broke while the coordinator is down (round %d): %v", i, err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if err := op.roundTrip("cam1", ssh); err != nil {
+		t.Errorf("new flow while the coordinator is down: %v", err)
+	}
+	f.startCoordinator()
+	waitFor(t, "operator's map stream resumes", func() bool { return op.a.Status().Connected })
+	if err := echo(nc, "after restart"); err != nil {
+		t.Fatalf("established flow broke across the restart: %v", err)
+	}
+}
+
+// A peer whose key expires is dropped by the other nodes even while the
+// coordinator is down.
+func TestKeyExpiryHonouredWithoutCoordinator(t *testing.T) {
+	lifetime := 3 * time.Second
+	f, op, _, _, ssh, _ := camFleet(t, func(c *coordinator.Config) { c.KeyLifetime = lifetime }, agentOpts{})
+	waitFor(t, "granted flow", func() bool { return op.roundTrip("cam1", ssh) == nil })
+	f.stopCoordinator()
+	d := waitFor(t, "camera's expired key dropped by the operator", func() bool { return !op.hasPeer("cam1") })
+	t.Logf("peer dropped %v after the coordinator stopped (key lifetime %v)", d, lifetime)
+	if err := op.roundTrip("cam1", ssh); err == nil {
+		t.Fatal("operator still reaches a camera whose key expired")
+	}
+}
+
+// Rotating the camera's WireGuard key does not break a running flow.
+func TestKeyRotationUnderRunningFlow(t *testing.T) {
+	_, op, cam, _, ssh, _ := camFleet(t, nil, agentOpts{rotateEvery: 700 * time.Millisecond})
+	first := cam.a.Engine().PublicKey()
+	var c net.Conn
+	waitFor(t, "granted flow", func() bool {
+		conn, err := op.dial("cam1", ssh)
+		if err != nil {
+			return false
+		}
+		c = conn
+		return true
+	})
+	defer c.Close()
+	rotations := 0
+	last := first
+	deadline := time.Now().Add(15 * time.Second)
+	for rotations < 3 && time.Now().Before(deadline) {
+		if err := echo(c, "during rotation"); err != nil {
+			t.Fatalf("flow broke after %d rotations: %v", rotations, err)
+		}
+		if k := cam.a.Engine().PublicKey(); k != last {
+			rotations++
+			last = k
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if rotations < 3 {
+		t.Fatalf("only %d key rotations happened", rotations)
+	}
+}
