@@ -45,5 +45,6 @@ func newRootCmd() *cobra.Command {
 		SilenceErrors: true,
 	}
 	root.AddCommand(newACLCmd(), newCoordinatorCmd(), newAdminCmd())
+	root.AddCommand(newNodeCmds()...)
 	return root
 }

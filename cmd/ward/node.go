@@ -1,0 +1,145 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/wardnet/ward/node"
+	"github.com/wardnet/ward/node/localapi"
+)
+
+// authKeyEnv holds the pre-auth key when --auth-key is not given, so the
+// key need not appear in the process list.
+const authKeyEnv = "WARD_AUTH_KEY"
+
+// newNodeCmds returns the node agent and the commands that talk to it.
+func newNodeCmds() []*cobra.Command {
+	return []*cobra.Command{newNodeCmd(), newStatusCmd(), newPingCmd(), newNcCmd(), newForwardCmd()}
+}
+
+// defaultStateDir is /var/lib/ward for root, else ~/.local/state/ward.
+func defaultStateDir() string {
+	if os.Geteuid() == 0 {
+		return "/var/lib/ward"
+	}
+	if home, err := os.UserHomeDir(); err == nil {
+		return filepath.Join(home, ".local", "state", "ward")
+	}
+	return "ward-state"
+}
+
+// addStateDirFlag adds --state-dir to cmd.
+func addStateDirFlag(cmd *cobra.Command, dir *string) {
+	cmd.Flags().StringVar(dir, "state-dir", defaultStateDir(), "the node agent's state directory (holds its keys and local API socket)")
+}
+
+// apiClient returns a local API client for the agent of dir.
+func apiClient(dir string) *localapi.Client {
+	return &localapi.Client{Socket: filepath.Join(dir, localapi.SocketName)}
+}
+
+// nodeFlags are the flags of `ward node`.
+type nodeFlags struct {
+	cfg       node.AgentConfig
+	expose    []uint
+	endpoints []string
+	verbose   bool
+}
+
+func newNodeCmd() *cobra.Command {
+	var f nodeFlags
+	cmd := &cobra.Command{
+		Use:   "node --coordinator URL [--auth-key KEY] [--expose 22,8080]",
+		Short: "Run the node agent: join the overlay and serve exposed ports",
+		Long: "Runs the node agent. The first start registers with a pre-auth key (--auth-key or\n" +
+			"$" + authKeyEnv + "); later starts reuse the keys in --state-dir. Exposed ports are\n" +
+			"forwarded to 127.0.0.1 for the flows the coordinator's policy allows.",
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := f.agentConfig()
+			if err != nil {
+				return err
+			}
+			a, err := node.NewAgent(cfg)
+			if err != nil {
+				return err
+			}
+			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			return a.Run(ctx)
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringVar(&f.cfg.Coordinator, "coordinator", "", "coordinator URL (https://...; default: the one in the state)")
+	fl.StringVar(&f.cfg.AuthKey, "auth-key", "", "pre-auth key for the first registration (or $"+authKeyEnv+")")
+	fl.UintSliceVar(&f.expose, "expose", nil, "local TCP/UDP ports to expose to the overlay, e.g. 22,8080")
+	addStateDirFlag(cmd, &f.cfg.StateDir)
+	fl.StringVar(&f.cfg.SOCKS5, "socks5", "", "serve a SOCKS5 proxy into the overlay on this address, e.g. 127.0.0.1:1080")
+	fl.Uint16Var(&f.cfg.ListenPort, "listen-port", 0, "WireGuard UDP port (0: any free port)")
+	fl.StringSliceVar(&f.endpoints, "endpoint", nil, "UDP endpoint to announce to peers, IP or IP:PORT (repeatable; default: local addresses)")
+	fl.BoolVar(&f.cfg.AllowInsecureHTTP, "dev-insecure-http", false, "allow a plain-http coordinator on loopback (development only)")
+	fl.DurationVar(&f.cfg.RotateEvery, "rotate-every", 0, "rotate the WireGuard key at this interval (0: at --rotate-fraction of its life)")
+	fl.Float64Var(&f.cfg.RotateFraction, "rotate-fraction", node.DefaultRotateFraction, "rotate the WireGuard key when this fraction of its life has passed")
+	fl.StringVar(&f.cfg.Hostname, "hostname", "", "name to register with (default: the host name)")
+	fl.BoolVarP(&f.verbose, "verbose", "v", false, "log debug messages")
+	return cmd
+}
+
+// agentConfig turns the flags into an AgentConfig.
+func (f *nodeFlags) agentConfig() (node.AgentConfig, error) {
+	cfg := f.cfg
+	if cfg.AuthKey == "" {
+		cfg.AuthKey = os.Getenv(authKeyEnv)
+	}
+	for _, p := range f.expose {
+		if p == 0 || p > 65535 {
+			return cfg, fmt.Errorf("--expose: bad port %d", p)
+		}
+		cfg.Expose = append(cfg.Expose, uint16(p))
+	}
+	eps, err := parseEndpoints(f.endpoints)
+	if err != nil {
+		return cfg, err
+	}
+	cfg.Endpoints = eps
+	level := slog.LevelInfo
+	if f.verbose {
+		level = slog.LevelDebug
+	}
+	cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+	cfg.Version = version
+	return cfg, nil
+}
+
+// parseEndpoints parses --endpoint values; a bare IP gets port 0 (the
+// listen port). It returns nil when there are none.
+func parseEndpoints(vals []string) ([]netip.AddrPort, error) {
+	var out []netip.AddrPort
+	for _, v := range vals {
+		if ap, err := netip.ParseAddrPort(v); err == nil {
+			out = append(out, ap)
+			continue
+		}
+		a, err := netip.ParseAddr(v)
+		if err != nil {
+			return nil, fmt.Errorf("--endpoint %q: want IP or IP:PORT", v)
+		}
+		out = append(out, netip.AddrPortFrom(a, 0))
+	}
+	return out, nil
+}
+
+// errPeerPort is returned for a malformed PEER:PORT.
+var errPeerPort = errors.New("want PEER:PORT (PEER a peer name or overlay IP; [IPv6]:PORT)")
+
+// pingTimeout bounds `ward ping` by default.
+const pingTimeout = 5 * time.Second

@@ -1,0 +1,138 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/dustin/go-humanize"
+	"github.com/spf13/cobra"
+
+	"github.com/wardnet/ward/node/localapi"
+)
+
+func newStatusCmd() *cobra.Command {
+	var dir string
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "status",
+		Short: "Show this node and its peers",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			st, err := apiClient(dir).Status(cmd.Context())
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				return writeJSON(cmd.OutOrStdout(), st)
+			}
+			printStatus(cmd.OutOrStdout(), st, time.Now())
+			return nil
+		},
+	}
+	addStateDirFlag(cmd, &dir)
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print the status as JSON")
+	return cmd
+}
+
+// printStatus prints st for a person.
+func printStatus(w io.Writer, st localapi.Status, now time.Time) {
+	conn := "disconnected"
+	if st.Connected {
+		conn = "connected"
+	}
+	fmt.Fprintf(w, "%s (node %d)  %s  %s\n", orDash(st.Self.Name), st.Self.ID, addrOrDash(st.Self.IPv4.String(), st.Self.IPv4.IsValid()), addrOrDash(st.Self.IPv6.String(), st.Self.IPv6.IsValid()))
+	fmt.Fprintf(w, "coordinator %s: %s, map version %d\n", st.Coordinator, conn, st.MapVersion)
+	fmt.Fprintf(w, "key expires %s; listen port %d; exposed %v\n", when(st.Self.KeyExpiry, now), st.Self.ListenPort, st.Self.Exposed)
+	fmt.Fprintf(w, "filter: %d allowed, %d denied, %d revoked\n\n", st.Filter.Allowed, st.Filter.Denied, st.Filter.Revoked)
+	if len(st.Peers) == 0 {
+		fmt.Fprintln(w, "no peers")
+		return
+	}
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "PEER\tADDRESS\tOWNER\tPATH\tHANDSHAKE\tRX\tTX\tKEY EXPIRES")
+	for _, p := range st.Peers {
+		path := p.Path
+		if p.Endpoint.IsValid() {
+			path += " " + p.Endpoint.String()
+		}
+		if !p.Active {
+			path = "inactive (key expired)"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", p.Name, addrOrDash(p.IPv4.String(), p.IPv4.IsValid()), owner(p),
+			path, ago(p.LastHandshake, now), humanize.IBytes(p.RxBytes), humanize.IBytes(p.TxBytes), when(p.KeyExpiry, now))
+	}
+	tw.Flush()
+}
+
+func owner(p localapi.Peer) string {
+	if p.User != "" {
+		return p.User
+	}
+	return orDash(strings.Join(p.Tags, ","))
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+func addrOrDash(s string, ok bool) string {
+	if !ok {
+		return "-"
+	}
+	return s
+}
+
+// when formats an expiry time.
+func when(t, now time.Time) string {
+	if t.IsZero() {
+		return "never"
+	}
+	if !t.After(now) {
+		return "expired " + humanize.RelTime(t, now, "ago", "from now")
+	}
+	return "in " + t.Sub(now).Round(time.Second).String()
+}
+
+// ago formats a past time.
+func ago(t, now time.Time) string {
+	if t.IsZero() {
+		return "never"
+	}
+	return now.Sub(t).Round(time.Second).String() + " ago"
+}
+
+func newPingCmd() *cobra.Command {
+	var dir string
+	var asJSON bool
+	var timeout time.Duration
+	cmd := &cobra.Command{
+		Use:   "ping PEER",
+		Short: "Send a probe through the overlay to a peer and print the round-trip time",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			res, err := apiClient(dir).Ping(cmd.Context(), args[0], timeout)
+			if err != nil {
+				return fmt.Errorf("ping %s: %w", args[0], err)
+			}
+			if asJSON {
+				return writeJSON(cmd.OutOrStdout(), res)
+			}
+			via := res.Path
+			if res.Endpoint.IsValid() {
+				via += " " + res.Endpoint.String()
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "pong from %s (%s) via %s in %s\n", res.Peer, res.Addr, via, res.RTT.Round(time.Microsecond))
+			return nil
+		},
+	}
+	addStateDirFlag(cmd, &dir)
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print the result as JSON")
+	cmd.Flags().DurationVar(&timeout, "timeout", pingTimeout, "give up after this long")
+	return cmd
+}
