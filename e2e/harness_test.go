@@ -256,8 +256,10 @@ func (ag *agent) roundTrip(peer string, port uint16) error {
 	return echo(c, "hello "+peer)
 }
 
-func echo(c net.Conn, msg string) error {
-	c.SetDeadline(time.Now().Add(2 * time.Second))
+func echo(c net.Conn, msg string) error { return echoWithin(c, msg, 3*time.Second) }
+
+func echoWithin(c net.Conn, msg string, d time.Duration) error {
+	c.SetDeadline(time.Now().Add(d))
 	if _, err := fmt.Fprintln(c, msg); err != nil {
 		return err
 	}

@@ -74,11 +74,16 @@ func TestKeyRotationUnderRunningFlow(t *testing.T) {
 	defer c.Close()
 	rotations := 0
 	last := first
-	deadline := time.Now().Add(15 * time.Second)
+	var worst time.Duration
+	deadline := time.Now().Add(30 * time.Second)
 	for rotations < 3 && time.Now().Before(deadline) {
-		if err := echo(c, "during rotation"); err != nil {
+		// The flow must survive; a handshake retry may stall it briefly,
+		// so the echo gets a deadline well past WireGuard's 5 s retry.
+		began := time.Now()
+		if err := echoWithin(c, "during rotation", 12*time.Second); err != nil {
 			t.Fatalf("flow broke after %d rotations: %v", rotations, err)
 		}
+		worst = max(worst, time.Since(began))
 		if k := cam.a.Engine().PublicKey(); k != last {
 			rotations++
 			last = k
@@ -88,4 +93,5 @@ func TestKeyRotationUnderRunningFlow(t *testing.T) {
 	if rotations < 3 {
 		t.Fatalf("only %d key rotations happened", rotations)
 	}
+	t.Logf("flow survived %d rotations; slowest echo %v", rotations, worst)
 }
