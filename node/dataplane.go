@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/netip"
+	"strings"
 
 	"golang.zx2c4.com/wireguard/conn"
 	"golang.zx2c4.com/wireguard/device"
@@ -90,12 +91,20 @@ func (dp *dataplane) state() (deviceState, error) {
 	return parseDeviceState(s)
 }
 
-// setPrivateKey switches the device's private key.
-func (dp *dataplane) setPrivateKey(k wire.WGPrivate) error {
+// setPrivateKey switches the device's private key, which ends every
+// session, then handshakes at once with the peers in rehandshake, so flows
+// resume without waiting for the peers' 5 s handshake retry.
+func (dp *dataplane) setPrivateKey(k wire.WGPrivate, rehandshake []wire.WGPublic) error {
 	if err := dp.dev.IpcSet("private_key=" + k.Hex() + "\n"); err != nil {
 		return fmt.Errorf("set wireguard key: %w", err)
 	}
-	return nil
+	// Turning the persistent keepalive off and on again makes wireguard-go
+	// send a keepalive now, which starts a handshake with the new key.
+	var b strings.Builder
+	for _, p := range rehandshake {
+		fmt.Fprintf(&b, "public_key=%s\npersistent_keepalive_interval=0\npublic_key=%s\npersistent_keepalive_interval=%d\n", p.Hex(), p.Hex(), keepaliveSeconds)
+	}
+	return dp.configure(b.String())
 }
 
 // configure applies UAPI set lines (never containing private keys).

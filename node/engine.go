@@ -155,10 +155,17 @@ func (e *Engine) SetPrivateKey(k wire.WGPrivate) error {
 		return ErrClosed
 	}
 	e.priv = k
-	if dp := e.dp.Load(); dp != nil {
-		return dp.setPrivateKey(k)
+	dp := e.dp.Load()
+	if dp == nil {
+		return nil
 	}
-	return nil
+	var peers []wire.WGPublic
+	for key, c := range e.have {
+		if c.keepalive {
+			peers = append(peers, key)
+		}
+	}
+	return dp.setPrivateKey(k, peers)
 }
 
 // PublicKey returns the public half of the device's current private key.

@@ -167,3 +167,36 @@ func TestEngineApplyRejects(t *testing.T) {
 		t.Error("a rejected map started the data plane")
 	}
 }
+
+func TestEngineKeyRotationKeepsFlow(t *testing.T) {
+	p := newPair(t, time.Time{})
+	ctx, cancel := context.WithTimeout(context.Background(), deadline)
+	defer cancel()
+	c, err := p.b.e.DialPeer(ctx, "cam", p.open)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if _, err := roundTrip(c, "before"); err != nil {
+		t.Fatalf("before rotation: %v", err)
+	}
+	next, err := wire.NewWGPrivate()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The coordinator tells the peers first, then the node switches.
+	rotated := p.a.peerOf(time.Time{})
+	rotated.WGKey = next.Public()
+	p.b.addPeers(t, 3, rotated)
+	if err := p.a.e.SetPrivateKey(next); err != nil {
+		t.Fatal(err)
+	}
+	for _, msg := range []string{"after", "and again"} {
+		if got, err := roundTrip(c, msg); err != nil || got != msg {
+			t.Fatalf("after rotation: %q, %v", got, err)
+		}
+	}
+	if p.a.e.PublicKey() != next.Public() {
+		t.Error("engine reports the old key")
+	}
+}

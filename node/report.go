@@ -51,7 +51,9 @@ func (a *Agent) reportLoop(ctx context.Context) {
 // it carried is kept for the next try when it did not.
 func (a *Agent) reportOnce(ctx context.Context) bool {
 	r := wire.Report{DeniedFlows: a.eng.denied.take(wire.MaxDeniedPerReport)}
-	sendEndpoints := a.needEndpoints.Swap(false)
+	// Endpoints wait for the data plane (and its port); HandleMap asks
+	// again when it starts.
+	sendEndpoints := a.eng.ListenPort() != 0 && a.needEndpoints.Swap(false)
 	if sendEndpoints {
 		r.Endpoints = a.endpoints()
 	}
