@@ -33,13 +33,21 @@ type testCoord struct {
 
 func startCoord(t *testing.T, policy string) *testCoord {
 	t.Helper()
+	return startCoordWith(t, policy, nil)
+}
+
+func startCoordWith(t *testing.T, policy string, tweak func(*Config)) *testCoord {
+	t.Helper()
 	dir := t.TempDir()
 	pf := filepath.Join(dir, "policy.hujson")
 	if err := os.WriteFile(pf, []byte(policy), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	srv, err := New(context.Background(), Config{DataDir: filepath.Join(dir, "data"), Listen: "127.0.0.1:0", Dev: true,
-		PolicyFile: pf, KeepAlive: time.Hour})
+	cfg := Config{DataDir: filepath.Join(dir, "data"), Listen: "127.0.0.1:0", Dev: true, PolicyFile: pf, KeepAlive: time.Hour}
+	if tweak != nil {
+		tweak(&cfg)
+	}
+	srv, err := New(context.Background(), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -29,7 +29,11 @@ func (s *Server) reapEphemeral(now time.Time) {
 	var victims []store.Node
 	s.nm.mu.Lock()
 	for id, n := range s.nm.nodes {
-		if n.Ephemeral && !s.nm.online[id] && now.Sub(n.LastSeen) > s.cfg.EphemeralGrace && !n.LastSeen.IsZero() {
+		seen := n.LastSeen
+		if seen.IsZero() {
+			seen = n.CreatedAt // registered but never connected
+		}
+		if n.Ephemeral && !s.nm.online[id] && now.Sub(seen) > s.cfg.EphemeralGrace {
 			victims = append(victims, n)
 		}
 	}

@@ -166,12 +166,17 @@ func (m *netmap) expire(now time.Time) (gone, touched []store.NodeID) {
 	return gone, touched
 }
 
-func (m *netmap) setOnline(id store.NodeID, online bool) []store.NodeID {
+// setOnline records whether node id has a stream (and, as of now, was
+// seen) and returns the nodes that show its presence.
+func (m *netmap) setOnline(id store.NodeID, online bool, now time.Time) []store.NodeID {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if _, ok := m.nodes[id]; !ok {
+	n, ok := m.nodes[id]
+	if !ok {
 		return nil
 	}
+	n.LastSeen = now
+	m.nodes[id] = n
 	m.online[id] = online
 	if !m.live[id] {
 		return nil

@@ -130,7 +130,7 @@ func (s *Server) streamOpened(ctx context.Context, n store.Node, from string) {
 	if err := s.st.SetPresence(ctx, n.ID, now, true); err != nil {
 		s.log.Warn("set presence", "node", n.Name, "err", err)
 	}
-	s.hub.notify(s.nm.setOnline(n.ID, true))
+	s.hub.notify(s.nm.setOnline(n.ID, true, now))
 	s.audit(ctx, "node:"+n.Name, "node.online", "node:"+n.Name, from, nil)
 }
 
@@ -143,9 +143,10 @@ func (s *Server) streamClosed(n store.Node) {
 		return // shutting down: the store may be closing
 	}
 	ctx := context.Background()
-	if err := s.st.SetPresence(ctx, n.ID, time.Now().UTC(), false); err != nil && s.ctx.Err() == nil {
+	now := time.Now().UTC()
+	if err := s.st.SetPresence(ctx, n.ID, now, false); err != nil {
 		s.log.Warn("set presence", "node", n.Name, "err", err)
 	}
-	s.hub.notify(s.nm.setOnline(n.ID, false))
+	s.hub.notify(s.nm.setOnline(n.ID, false, now))
 	s.audit(ctx, "node:"+n.Name, "node.offline", "node:"+n.Name, "", nil)
 }
