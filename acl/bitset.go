@@ -63,3 +63,12 @@ func (b bitset) each(f func(i int32)) {
 		}
 	}
 }
+
+// count returns the number of members.
+func (b bitset) count() int {
+	n := 0
+	for _, w := range b {
+		n += bits.OnesCount64(w)
+	}
+	return n
+}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/netip"
 	"slices"
+	"strings"
 
 	"github.com/wardnet/ward/filter"
 )
@@ -74,6 +75,8 @@ type Compiled struct {
 	// userNodes maps an email to its untagged nodes.
 	userNodes map[string]*bitset
 	rules     []*crule
+	// order sorts the nodes by name.
+	order nameOrder
 }
 
 type nodeState struct {
@@ -82,6 +85,21 @@ type nodeState struct {
 	tagged bool
 	// own lists the node's addresses as single-address prefixes.
 	own []netip.Prefix
+	// rules lists, ascending, the indexes of the rules that involve the
+	// node: it is in their src or dst, or they grant autogroup:self and it
+	// is a user's node. It depends only on the node and the policy, so it
+	// is set once, when the node is matched.
+	rules []int32
+}
+
+// isMember reports whether n is a user's (untagged) node.
+func (n *nodeState) isMember() bool { return !n.tagged && n.User != "" }
+
+// involve records that rule ri involves n; rules are visited in order.
+func (n *nodeState) involve(ri int) {
+	if k := len(n.rules); k == 0 || n.rules[k-1] != int32(ri) {
+		n.rules = append(n.rules, int32(ri))
+	}
 }
 
 // crule is a rule with its current node sets.
@@ -107,12 +125,20 @@ func Compile(rs *Ruleset, inv Inventory) (*Compiled, error) {
 	for _, r := range rs.rules {
 		c.rules = append(c.rules, newCrule(r))
 	}
-	for _, n := range inv.Nodes {
-		if _, err := c.insert(n); err != nil {
+	// Insert in name order: node indexes then follow names, and name-sorted
+	// lists need no reordering (see nameOrder).
+	byName := make([]int, len(inv.Nodes))
+	for i := range byName {
+		byName[i] = i
+	}
+	slices.SortStableFunc(byName, func(a, b int) int { return strings.Compare(inv.Nodes[a].Name, inv.Nodes[b].Name) })
+	for _, i := range byName {
+		if _, err := c.insert(inv.Nodes[i]); err != nil {
 			return nil, err
 		}
 	}
 	c.matchAll()
+	c.order.build(c.nodes)
 	return c, nil
 }
 
@@ -195,6 +221,22 @@ func (c *Compiled) matchAll() {
 			cr.dstUnion.or(s)
 		}
 		cr.srcPrefixes = nil
+	}
+	c.involveAll()
+}
+
+// involveAll fills every node's rules from the rules' node sets.
+func (c *Compiled) involveAll() {
+	for ri, cr := range c.rules {
+		cr.srcNodes.each(func(i int32) { c.nodes[i].involve(ri) })
+		cr.dstUnion.each(func(i int32) { c.nodes[i].involve(ri) })
+		if cr.self {
+			for _, n := range c.nodes {
+				if n != nil && n.isMember() {
+					n.involve(ri)
+				}
+			}
+		}
 	}
 }
 

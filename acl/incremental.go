@@ -13,13 +13,15 @@ func (c *Compiled) AddNode(n Node) ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
-	for _, cr := range c.rules {
+	c.order.insert(c.nodes, ns.idx)
+	for ri, cr := range c.rules {
 		for _, a := range cr.src {
 			if c.matches(a, ns) {
 				cr.srcNodes.set(ns.idx)
-				if a.isIdentity() && a.kind != kindAny {
+				ns.involve(ri)
+				if a.isIdentity() && a.kind != kindAny && !cr.srcIdent.has(ns.idx) {
 					cr.srcIdent.set(ns.idx)
-					cr.srcPrefixes = nil
+					cr.srcPrefixes = withSource(cr, ns)
 				}
 			}
 		}
@@ -27,7 +29,11 @@ func (c *Compiled) AddNode(n Node) ([]string, error) {
 			if c.matches(e.alias, ns) {
 				cr.dstNodes[i].set(ns.idx)
 				cr.dstUnion.set(ns.idx)
+				ns.involve(ri)
 			}
+		}
+		if cr.self && ns.isMember() {
+			ns.involve(ri)
 		}
 	}
 	return c.names(c.affected(ns)), nil
@@ -43,9 +49,10 @@ func (c *Compiled) RemoveNode(name string) ([]string, error) {
 	ns := c.nodes[i]
 	changed := c.affected(ns)
 	changed.clear(i)
-	for _, cr := range c.rules {
+	for _, ri := range ns.rules { // the only rules whose sets hold ns
+		cr := c.rules[ri]
 		if cr.srcIdent.has(i) {
-			cr.srcPrefixes = nil
+			cr.srcPrefixes = c.withoutSource(cr, ns)
 		}
 		cr.srcNodes.clear(i)
 		cr.srcIdent.clear(i)
@@ -57,6 +64,7 @@ func (c *Compiled) RemoveNode(name string) ([]string, error) {
 	if b := c.userNodes[ns.User]; b != nil {
 		b.clear(i)
 	}
+	c.order.remove(i)
 	delete(c.byName, name)
 	c.nodes[i] = nil
 	c.free = append(c.free, i)
@@ -92,7 +100,8 @@ func (c *Compiled) UpdateNode(n Node) ([]string, error) {
 func (c *Compiled) affected(ns *nodeState) bitset {
 	var out bitset
 	out.set(ns.idx)
-	for _, cr := range c.rules {
+	for _, ri := range ns.rules {
+		cr := c.rules[ri]
 		if cr.srcNodes.has(ns.idx) {
 			out.or(cr.dstUnion)
 		}
@@ -109,12 +118,9 @@ func (c *Compiled) affected(ns *nodeState) bitset {
 }
 
 func (c *Compiled) names(b bitset) []string {
-	var out []string
-	b.each(func(i int32) {
-		if n := c.nodes[i]; n != nil {
-			out = append(out, n.Name)
-		}
-	})
-	slices.Sort(out)
+	out := c.order.namesOf(b)
+	if len(out) == 0 {
+		return nil
+	}
 	return out
 }

@@ -99,6 +99,51 @@ func (c *Compiled) sources(cr *crule) []netip.Prefix {
 	return ps
 }
 
+// withSource returns cr's cached source prefixes with ns's addresses
+// added, or nil (stale) when nothing is cached. The cache is shared with
+// results already returned, so it is copied, never changed.
+func withSource(cr *crule, ns *nodeState) []netip.Prefix {
+	if cr.srcPrefixes == nil || cr.srcAny {
+		return cr.srcPrefixes
+	}
+	out := slices.Clone(cr.srcPrefixes)
+	for _, p := range ns.own {
+		if i, found := slices.BinarySearchFunc(out, p, comparePrefix); !found {
+			out = slices.Insert(out, i, p)
+		}
+	}
+	return out
+}
+
+// withoutSource returns cr's cached source prefixes without ns's
+// addresses, except those a literal or another source node still provides;
+// nil (stale) when nothing is cached. The cache is copied, never changed.
+func (c *Compiled) withoutSource(cr *crule, ns *nodeState) []netip.Prefix {
+	if cr.srcPrefixes == nil || cr.srcAny {
+		return cr.srcPrefixes
+	}
+	out := slices.Clone(cr.srcPrefixes)
+	for _, p := range ns.own {
+		if c.providedByOther(cr, ns.idx, p) {
+			continue
+		}
+		if i, found := slices.BinarySearchFunc(out, p, comparePrefix); found {
+			out = slices.Delete(out, i, i+1)
+		}
+	}
+	return out
+}
+
+// providedByOther reports whether p is one of cr's literals or an address
+// of a source node other than idx.
+func (c *Compiled) providedByOther(cr *crule, idx int32, p netip.Prefix) bool {
+	found := slices.Contains(cr.srcLiterals, p)
+	if !found {
+		cr.srcIdent.each(func(j int32) { found = found || j != idx && slices.Contains(c.nodes[j].own, p) })
+	}
+	return found
+}
+
 func sortPrefixes(ps []netip.Prefix) []netip.Prefix {
 	slices.SortFunc(ps, comparePrefix)
 	return slices.Compact(ps)
@@ -115,7 +160,8 @@ func comparePrefix(a, b netip.Prefix) int {
 func (c *Compiled) filter(n *nodeState) ([]filter.Rule, []Pos) {
 	rules := []filter.Rule{}
 	var origins []Pos
-	for _, cr := range c.rules {
+	for _, ri := range n.rules {
+		cr := c.rules[ri]
 		if cr.dstUnion.has(n.idx) {
 			var dst []filter.DstNet
 			for i, e := range cr.dst {
@@ -203,8 +249,9 @@ func (c *Compiled) selfRule(cr *crule, n *nodeState) (filter.Rule, bool) {
 // peerSet returns the nodes n may see: those it can reach and those that
 // can reach it (n itself excluded).
 func (c *Compiled) peerSet(n *nodeState) bitset {
-	var acc bitset
-	for _, cr := range c.rules {
+	acc := make(bitset, 0, (len(c.nodes)+63)/64)
+	for _, ri := range n.rules {
+		cr := c.rules[ri]
 		if cr.dstUnion.has(n.idx) {
 			acc.or(cr.srcNodes)
 		}
@@ -223,8 +270,5 @@ func (c *Compiled) peerSet(n *nodeState) bitset {
 }
 
 func (c *Compiled) peers(n *nodeState) []string {
-	out := []string{}
-	c.peerSet(n).each(func(i int32) { out = append(out, c.nodes[i].Name) })
-	slices.Sort(out)
-	return out
+	return c.order.namesOf(c.peerSet(n))
 }

@@ -114,19 +114,23 @@ func (m *Matcher) Match(src, dst netip.Addr, proto Proto, port uint16) (bool, in
 	switch {
 	case src.Is4() && dst.Is4():
 		s, d := src.As4(), dst.As4()
-		return match(&m.v4, binary.BigEndian.Uint32(s[:]), binary.BigEndian.Uint32(d[:]), proto, port, lessU32)
+		return match4(&m.v4, binary.BigEndian.Uint32(s[:]), binary.BigEndian.Uint32(d[:]), proto, port)
 	case src.Is6() && dst.Is6() && !src.Is4In6() && !dst.Is4In6():
-		return match(&m.v6, to128(src), to128(dst), proto, port, u128.less)
+		return match6(&m.v6, to128(src), to128(dst), proto, port)
 	}
 	return false, -1
 }
 
-func match[K key](f *family[K], src, dst K, proto Proto, port uint16, less func(a, b K) bool) (bool, int) {
+// match4 and match6 are the per-packet path, written out per family: a
+// generic version compares through a function value (or a dictionary),
+// an indirect call at every step of the search.
+
+func match4(f *family[uint32], src, dst uint32, proto Proto, port uint16) (bool, int) {
 	// Find the last interval whose start is <= src.
 	lo, hi := 0, len(f.starts)
 	for lo < hi {
 		mid := int(uint(lo+hi) >> 1)
-		if less(src, f.starts[mid]) {
+		if src < f.starts[mid] {
 			hi = mid
 		} else {
 			lo = mid + 1
@@ -138,7 +142,30 @@ func match[K key](f *family[K], src, dst K, proto Proto, port uint16, less func(
 	gs := f.grants[lo-1]
 	for i := range gs {
 		g := &gs[i]
-		if !less(dst, g.dlo) && !less(g.dhi, dst) && g.protos.has(proto) && g.port(proto, port) {
+		if g.dlo <= dst && dst <= g.dhi && g.protos.has(proto) && g.port(proto, port) {
+			return true, int(g.rule)
+		}
+	}
+	return false, -1
+}
+
+func match6(f *family[u128], src, dst u128, proto Proto, port uint16) (bool, int) {
+	lo, hi := 0, len(f.starts)
+	for lo < hi {
+		mid := int(uint(lo+hi) >> 1)
+		if src.less(f.starts[mid]) {
+			hi = mid
+		} else {
+			lo = mid + 1
+		}
+	}
+	if lo == 0 {
+		return false, -1
+	}
+	gs := f.grants[lo-1]
+	for i := range gs {
+		g := &gs[i]
+		if !dst.less(g.dlo) && !g.dhi.less(dst) && g.protos.has(proto) && g.port(proto, port) {
 			return true, int(g.rule)
 		}
 	}
