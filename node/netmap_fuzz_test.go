@@ -1,0 +1,33 @@
+package node
+
+import (
+	"encoding/json"
+	"testing"
+
+	"github.com/wardnet/ward/wire"
+)
+
+// FuzzNetmapApply feeds arbitrary map messages to a view: apply must not
+// panic, and a message it accepts must leave a valid view.
+func FuzzNetmapApply(f *testing.F) {
+	f.Add([]byte(`{"version":1,"full":true,"self":{"id":1,"ipv4":"100.64.0.1"},"peers":[{"id":2,"ipv4":"100.64.0.2","wg_key":"wgkey:0100000000000000000000000000000000000000000000000000000000000000"}]}`),
+		[]byte(`{"version":2,"peers_removed":[2],"filter_changed":true,"filter":[{"src":["100.64.0.2/32"],"dst":[{"net":"100.64.0.1/32","ports":[{"first":22,"last":22}]}]}]}`))
+	f.Add([]byte(`{"version":1,"full":true}`), []byte(`{"peers_changed":[{"id":3}]}`))
+	f.Fuzz(func(t *testing.T, first, second []byte) {
+		nm := emptyNetmap()
+		for _, b := range [][]byte{first, second} {
+			var m wire.MapResponse
+			if json.Unmarshal(b, &m) != nil {
+				return
+			}
+			next, err := nm.apply(m)
+			if err != nil {
+				continue
+			}
+			if err := next.validate(); err != nil {
+				t.Fatalf("accepted map leaves an invalid view: %v", err)
+			}
+			nm = next
+		}
+	})
+}
