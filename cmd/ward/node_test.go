@@ -1,0 +1,58 @@
+package main
+
+import (
+	"bytes"
+	"net/netip"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/wardnet/ward/node/localapi"
+)
+
+func TestParseEndpoints(t *testing.T) {
+	tests := []struct {
+		in      []string
+		want    []netip.AddrPort
+		wantErr bool
+	}{
+		{nil, nil, false},
+		{[]string{"127.0.0.1"}, []netip.AddrPort{netip.MustParseAddrPort("127.0.0.1:0")}, false},
+		{[]string{"192.0.2.1:41641", "[2001:db8::1]:7"}, []netip.AddrPort{netip.MustParseAddrPort("192.0.2.1:41641"), netip.MustParseAddrPort("[2001:db8::1]:7")}, false},
+		{[]string{"cam1:22"}, nil, true},
+	}
+	for _, tt := range tests {
+		got, err := parseEndpoints(tt.in)
+		if (err != nil) != tt.wantErr {
+			t.Errorf("parseEndpoints(%q) err = %v", tt.in, err)
+			continue
+		}
+		if diff := cmp.Diff(tt.want, got, cmp.Comparer(func(a, b netip.AddrPort) bool { return a == b })); diff != "" {
+			t.Errorf("parseEndpoints(%q) (-want +got):\n%s", tt.in, diff)
+		}
+	}
+}
+
+func TestPrintStatus(t *testing.T) {
+	now := time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
+	st := localapi.Status{
+		Self:        localapi.Self{ID: 3, Name: "op1", IPv4: netip.MustParseAddr("100.64.0.3")},
+		Coordinator: "https://coord.example", Connected: true, MapVersion: 9,
+		Peers: []localapi.Peer{
+			{Name: "cam1", IPv4: netip.MustParseAddr("100.64.0.1"), Tags: []string{"tag:camera"}, Active: true, Path: "direct",
+				Endpoint: netip.MustParseAddrPort("127.0.0.1:5000"), LastHandshake: now.Add(-3 * time.Second), RxBytes: 2048, KeyExpiry: now.Add(time.Hour)},
+			{Name: "cam2", IPv4: netip.MustParseAddr("100.64.0.2"), User: "a@example.com", Path: "none", KeyExpiry: now.Add(-time.Minute)},
+		},
+	}
+	var b bytes.Buffer
+	printStatus(&b, st, now)
+	out := b.String()
+	for _, want := range []string{"op1 (node 3)", "connected, map version 9", "cam1", "tag:camera", "direct 127.0.0.1:5000", "3s ago", "2.0 KiB", "in 1h0m0s",
+		"a@example.com", "inactive (key expired)", "expired 1 minute ago"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("status output lacks %q:\n%s", want, out)
+		}
+	}
+}
