@@ -2,6 +2,7 @@ package node
 
 import (
 	"context"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -36,6 +37,9 @@ type AgentConfig struct {
 	AuthKey string
 	// AllowInsecureHTTP allows a plain-http loopback coordinator (dev).
 	AllowInsecureHTTP bool
+	// CAFile is a PEM file of CA certificates that verify the
+	// coordinator's certificate; "" means the system's roots.
+	CAFile string
 	// Expose lists the ports forwarded to 127.0.0.1.
 	Expose []uint16
 	// SOCKS5 is the address of the SOCKS5 proxy; empty: no proxy.
@@ -131,8 +135,12 @@ func NewAgent(cfg AgentConfig) (*Agent, error) {
 	if err := a.promoteIfDue(time.Now()); err != nil {
 		return nil, err
 	}
+	roots, err := loadRoots(cfg.CAFile)
+	if err != nil {
+		return nil, err
+	}
 	a.client, err = control.New(control.Config{URL: cfg.Coordinator, AllowInsecureHTTP: cfg.AllowInsecureHTTP,
-		MachineKey: st.MachineKey, Logger: cfg.Logger, Backoff: cfg.Backoff})
+		RootCAs: roots, MachineKey: st.MachineKey, Logger: cfg.Logger, Backoff: cfg.Backoff})
 	if err != nil {
 		return nil, err
 	}
@@ -242,6 +250,22 @@ func (a *Agent) Ping(ctx context.Context, peer string) (localapi.PingResult, err
 // DialPeer implements localapi.Backend.
 func (a *Agent) DialPeer(ctx context.Context, peer string, port uint16) (net.Conn, error) {
 	return a.eng.DialPeer(ctx, peer, port)
+}
+
+// loadRoots reads a PEM CA bundle; "" gives nil (the system's roots).
+func loadRoots(path string) (*x509.CertPool, error) {
+	if path == "" {
+		return nil, nil
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read ca file: %w", err)
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(b) {
+		return nil, fmt.Errorf("read ca file %s: no PEM certificate", path)
+	}
+	return pool, nil
 }
 
 // kick signals ch without blocking.

@@ -86,6 +86,7 @@ func newNodeCmd() *cobra.Command {
 	fl.StringVar(&f.cfg.SOCKS5, "socks5", "", "serve a SOCKS5 proxy into the overlay on this address, e.g. 127.0.0.1:1080")
 	fl.Uint16Var(&f.cfg.ListenPort, "listen-port", 0, "WireGuard UDP port (0: any free port)")
 	fl.StringSliceVar(&f.endpoints, "endpoint", nil, "UDP endpoint to announce to peers, IP or IP:PORT (repeatable; default: local addresses)")
+	fl.StringVar(&f.cfg.CAFile, "ca-file", "", "PEM CA certificates that verify the coordinator (default: the system's)")
 	fl.BoolVar(&f.cfg.AllowInsecureHTTP, "dev-insecure-http", false, "allow a plain-http coordinator on loopback (development only)")
 	fl.DurationVar(&f.cfg.RotateEvery, "rotate-every", 0, "rotate the WireGuard key at this interval (0: at --rotate-fraction of its life)")
 	fl.Float64Var(&f.cfg.RotateFraction, "rotate-fraction", node.DefaultRotateFraction, "rotate the WireGuard key when this fraction of its life has passed")

@@ -8,6 +8,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -44,8 +45,12 @@ type Config struct {
 	// and never leaves the node.
 	MachineKey wire.MachinePrivate
 	// HTTPClient sends the requests; nil means a client with TLS 1.3 as
-	// the minimum and no overall timeout (calls are bounded by contexts).
+	// the minimum, RootCAs, and no overall timeout (calls are bounded by
+	// contexts).
 	HTTPClient *http.Client
+	// RootCAs verifies the coordinator's certificate when HTTPClient is
+	// nil; nil means the system's roots.
+	RootCAs *x509.CertPool
 	// Logger receives the client's logs; nil means slog.Default(). No key
 	// or token is ever logged.
 	Logger *slog.Logger
@@ -86,7 +91,7 @@ func New(cfg Config) (*Client, error) {
 	c := &Client{base: base, key: cfg.MachineKey, http: cfg.HTTPClient, log: cfg.Logger,
 		callTimeout: cfg.CallTimeout, mapIdle: cfg.MapIdleTimeout, backoff: cfg.Backoff.withDefaults()}
 	if c.http == nil {
-		c.http = &http.Client{Transport: defaultTransport()}
+		c.http = &http.Client{Transport: defaultTransport(cfg.RootCAs)}
 	}
 	if c.log == nil {
 		c.log = slog.Default()
@@ -100,10 +105,11 @@ func New(cfg Config) (*Client, error) {
 	return c, nil
 }
 
-// defaultTransport is http.DefaultTransport with TLS 1.3 required.
-func defaultTransport() *http.Transport {
+// defaultTransport is http.DefaultTransport with TLS 1.3 required and
+// roots (nil: the system's) trusted.
+func defaultTransport(roots *x509.CertPool) *http.Transport {
 	t := http.DefaultTransport.(*http.Transport).Clone()
-	t.TLSClientConfig = &tls.Config{MinVersion: tls.VersionTLS13}
+	t.TLSClientConfig = &tls.Config{MinVersion: tls.VersionTLS13, RootCAs: roots}
 	return t
 }
 

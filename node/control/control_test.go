@@ -2,6 +2,7 @@ package control_test
 
 import (
 	"context"
+	"crypto/x509"
 	"errors"
 	"net/netip"
 	"sync"
@@ -114,6 +115,34 @@ func TestSessionAndRegister(t *testing.T) {
 	if _, ok := srv.Node(mk.Public()); !ok {
 		t.Fatal("server has no node for the machine key")
 	}
+}
+
+func TestTLS(t *testing.T) {
+	srv := controltest.NewTLS(t)
+	mk, _ := wire.NewMachinePrivate()
+	tests := []struct {
+		name  string
+		roots *x509.CertPool
+		ok    bool
+	}{
+		{"untrusted certificate", nil, false},
+		{"trusted certificate", poolOf(srv.Certificate()), true},
+	}
+	for _, tt := range tests {
+		c, err := control.New(control.Config{URL: srv.URL, MachineKey: mk, RootCAs: tt.roots})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := c.Session(context.Background()); (err == nil) != tt.ok {
+			t.Errorf("%s: session err = %v, want ok %v", tt.name, err, tt.ok)
+		}
+	}
+}
+
+func poolOf(cert *x509.Certificate) *x509.CertPool {
+	p := x509.NewCertPool()
+	p.AddCert(cert)
+	return p
 }
 
 func TestRetryAfter401(t *testing.T) {

@@ -52,7 +52,13 @@ type Server struct {
 }
 
 // New starts a fake coordinator over plain HTTP on 127.0.0.1.
-func New(tb testing.TB) *Server {
+func New(tb testing.TB) *Server { return start(tb, false) }
+
+// NewTLS starts a fake coordinator over HTTPS on 127.0.0.1; its
+// certificate is Server.Certificate().
+func NewTLS(tb testing.TB) *Server { return start(tb, true) }
+
+func start(tb testing.TB, useTLS bool) *Server {
 	s := &Server{
 		AuthKey:     "tskey-test",
 		KeepAlive:   50 * time.Millisecond,
@@ -69,7 +75,12 @@ func New(tb testing.TB) *Server {
 	mux.HandleFunc("GET "+wire.PathMap, s.authed(s.streamMap))
 	mux.HandleFunc("POST "+wire.PathRotate, s.authed(s.rotate))
 	mux.HandleFunc("POST "+wire.PathReport, s.authed(s.report))
-	s.Server = httptest.NewServer(mux)
+	s.Server = httptest.NewUnstartedServer(mux)
+	if useTLS {
+		s.Server.StartTLS()
+	} else {
+		s.Server.Start()
+	}
 	tb.Cleanup(func() {
 		s.DropStreams()
 		s.Server.Close()
