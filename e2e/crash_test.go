@@ -26,7 +26,7 @@ var (
 )
 
 // binary builds cmd/ward once per test process.
-func binary(t *testing.T) string {
+func binary(t testing.TB) string {
 	t.Helper()
 	buildOnce.Do(func() {
 		dir, err := os.MkdirTemp("", "ward-e2e-bin")
