@@ -2,6 +2,8 @@ package coordinator
 
 import (
 	"fmt"
+	"maps"
+	"strings"
 	"net/netip"
 	"slices"
 	"sync"
@@ -18,8 +20,12 @@ import (
 // answers "what does node X receive" and "which nodes does a change touch".
 type netmap struct {
 	mu sync.Mutex // mu guards the following
-	// rs is the running policy.
-	rs *acl.Ruleset
+	// policy is the running policy as parsed; rs is it resolved with the
+	// users' IdP groups.
+	policy *acl.Policy
+	rs     *acl.Ruleset
+	// groups maps group:name to the users the IdP puts in it.
+	groups map[string][]string
 	// comp is rs compiled against live nodes (registered, key not expired).
 	comp *acl.Compiled
 	// nodes holds every registered node.
@@ -34,8 +40,9 @@ type netmap struct {
 	online map[store.NodeID]bool
 }
 
-func newNetmap(rs *acl.Ruleset) *netmap {
-	return &netmap{rs: rs, nodes: map[store.NodeID]store.Node{}, byName: map[string]store.NodeID{}, emails: map[store.UserID]string{},
+// newNetmap returns an empty netmap; set its policy before use.
+func newNetmap() *netmap {
+	return &netmap{groups: map[string][]string{}, nodes: map[store.NodeID]store.Node{}, byName: map[string]store.NodeID{}, emails: map[store.UserID]string{},
 		live: map[store.NodeID]bool{}, online: map[store.NodeID]bool{}}
 }
 
@@ -70,7 +77,62 @@ func (m *netmap) load(nodes []store.Node, now time.Time) error {
 func (m *netmap) setPolicy(rs *acl.Ruleset, now time.Time) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	return m.recompileLocked(rs, now)
+	if err := m.recompileLocked(rs, now); err != nil {
+		return err
+	}
+	m.policy = rs.Policy()
+	return nil
+}
+
+// externalGroups returns the IdP groups (group:name -> emails).
+func (m *netmap) externalGroups() map[string][]string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return maps.Clone(m.groups)
+}
+
+// setUsers records every user's email and IdP groups and re-resolves the
+// running policy with those groups.
+func (m *netmap) setUsers(users []store.User, now time.Time) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	groups := m.recordUsersLocked(users)
+	rs, err := acl.Resolve(m.policy, acl.Options{ExternalGroups: groups})
+	if err != nil {
+		return fmt.Errorf("resolve policy with IdP groups: %w", err)
+	}
+	if err := m.recompileLocked(rs, now); err != nil {
+		return err
+	}
+	m.groups = groups
+	return nil
+}
+
+// recordUsers records users' emails and IdP groups without recompiling
+// (at start, before there is a policy).
+func (m *netmap) recordUsers(users []store.User) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.groups = m.recordUsersLocked(users)
+}
+
+func (m *netmap) recordUsersLocked(users []store.User) map[string][]string {
+	groups := map[string][]string{}
+	for _, u := range users {
+		m.emails[u.ID] = u.Email
+		for _, g := range u.Groups {
+			groups[policyGroup(g)] = append(groups[policyGroup(g)], u.Email)
+		}
+	}
+	return groups
+}
+
+// policyGroup names an IdP group as the policy does: "ops" is "group:ops".
+func policyGroup(g string) string {
+	if strings.HasPrefix(g, "group:") {
+		return g
+	}
+	return "group:" + g
 }
 
 func (m *netmap) recompileLocked(rs *acl.Ruleset, now time.Time) error {

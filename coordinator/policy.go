@@ -15,9 +15,13 @@ import (
 // nothing is allowed (Ward is default-deny).
 const DefaultPolicy = "// Ward's default policy: nothing is allowed until an admin sets a policy.\n{\n  \"acls\": [],\n}\n"
 
-// checkPolicy validates text and runs its tests.
-func checkPolicy(name, text string) (*acl.Ruleset, error) {
-	rs, _, err := acl.Check(name, []byte(text), acl.Options{})
+// checkPolicy validates text and runs its tests, with the IdP's groups.
+func (s *Server) checkPolicy(name, text string) (*acl.Ruleset, error) {
+	var groups map[string][]string
+	if s.nm != nil {
+		groups = s.nm.externalGroups()
+	}
+	rs, _, err := acl.Check(name, []byte(text), acl.Options{ExternalGroups: groups})
 	return rs, err
 }
 
@@ -38,7 +42,7 @@ func (s *Server) initialPolicy(ctx context.Context) (*acl.Ruleset, error) {
 		if err != nil {
 			return nil, fmt.Errorf("read policy: %w", err)
 		}
-		rs, err := checkPolicy(s.cfg.PolicyFile, string(b))
+		rs, err := s.checkPolicy(s.cfg.PolicyFile, string(b))
 		if err != nil {
 			return nil, err
 		}
@@ -49,7 +53,7 @@ func (s *Server) initialPolicy(ctx context.Context) (*acl.Ruleset, error) {
 		}
 		return rs, nil
 	}
-	return checkPolicy(name, text)
+	return s.checkPolicy(name, text)
 }
 
 func (s *Server) savePolicyVersion(ctx context.Context, text, author, comment string, parent int64) (store.Policy, error) {
@@ -82,7 +86,7 @@ func (s *Server) SetPolicy(ctx context.Context, text, author, comment string, pa
 	if name == "" {
 		name = "policy"
 	}
-	rs, err := checkPolicy(name, text)
+	rs, err := s.checkPolicy(name, text)
 	if err != nil {
 		s.audit(ctx, author, "policy.rejected", "policy", "", map[string]any{"comment": comment, "error": err.Error()})
 		return store.Policy{}, err

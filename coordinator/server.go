@@ -144,33 +144,27 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 }
 
 func (s *Server) init(ctx context.Context) error {
-	rs, err := s.initialPolicy(ctx)
-	if err != nil {
-		return err
-	}
-	s.nm = newNetmap(rs)
-	if err := s.reloadNodes(ctx); err != nil {
-		return err
-	}
-	return s.bootstrapAPIKey(ctx)
-}
-
-// reloadNodes loads every node and user email from the store.
-func (s *Server) reloadNodes(ctx context.Context) error {
-	nodes, err := s.st.ListNodes(ctx)
-	if err != nil {
-		return fmt.Errorf("load nodes: %w", err)
-	}
 	users, err := s.st.ListUsers(ctx)
 	if err != nil {
 		return fmt.Errorf("load users: %w", err)
 	}
-	s.nm.mu.Lock()
-	for _, u := range users {
-		s.nm.emails[u.ID] = u.Email
+	s.nm = newNetmap()
+	s.nm.recordUsers(users)
+	rs, err := s.initialPolicy(ctx)
+	if err != nil {
+		return err
 	}
-	s.nm.mu.Unlock()
-	return s.nm.load(nodes, time.Now())
+	if err := s.nm.setPolicy(rs, time.Now()); err != nil {
+		return err
+	}
+	nodes, err := s.st.ListNodes(ctx)
+	if err != nil {
+		return fmt.Errorf("load nodes: %w", err)
+	}
+	if err := s.nm.load(nodes, time.Now()); err != nil {
+		return err
+	}
+	return s.bootstrapAPIKey(ctx)
 }
 
 // BootstrapKeyFile is the file in the data dir holding the first API key.
@@ -203,6 +197,7 @@ func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
 	s.controlRoutes(mux)
 	s.adminRoutes(mux)
+	s.userRoutes(mux)
 	mux.Handle("GET /metrics", s.metrics.handler())
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { w.Write([]byte("ok\n")) })
 	return mux

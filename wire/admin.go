@@ -117,3 +117,21 @@ type AuditEvent struct {
 	Source string    `json:"source,omitempty"`
 	Detail any       `json:"detail,omitempty"`
 }
+
+// PathAdminUsers lists users; /{id or email}, /{id}/disable, /{id}/enable.
+const PathAdminUsers = "/ward/v1/admin/users"
+
+// AdminUser is a user as admins see it.
+type AdminUser struct {
+	ID        int64     `json:"id"`
+	Email     string    `json:"email"`
+	Name      string    `json:"name,omitempty"`
+	Issuer    string    `json:"issuer"`
+	Subject   string    `json:"subject"`
+	Groups    []string  `json:"groups"`
+	Disabled  bool      `json:"disabled"`
+	CreatedAt time.Time `json:"created_at"`
+	LastLogin time.Time `json:"last_login,omitzero"`
+	// Nodes are the names of the user's nodes.
+	Nodes []string `json:"nodes"`
+}
