@@ -3,9 +3,9 @@ package coordinator
 import (
 	"fmt"
 	"maps"
-	"strings"
 	"net/netip"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
