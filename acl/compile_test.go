@@ -8,6 +8,8 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/wardnet/ward/filter"
 )
 
 // on renders a testFleet node's own addresses as filter destinations with
@@ -335,5 +337,43 @@ func TestCompileInventoryErrors(t *testing.T) {
 	}
 	if _, err := c.AddNode(Node{Name: "cam1"}); !errorsIs(err, ErrDuplicateNode) {
 		t.Errorf("AddNode(cam1) = %v, want ErrDuplicateNode", err)
+	}
+}
+
+// TestCompiledFilterPortsAndICMP checks, through the Matcher the data plane
+// runs, that a rule without "proto" covers TCP, UDP, ICMP and ICMPv6, that
+// ICMP ignores the rule's ports, and that "proto": "icmp" allows nothing
+// else.
+func TestCompiledFilterPortsAndICMP(t *testing.T) {
+	policy := testPolicyHead + `"acls": [` +
+		acl(`"tag:gateway"`, `"tag:camera:22"`) + `,` +
+		aclProto(`"alice@example.com"`, `"tag:camera:*"`, "icmp") + `]}`
+	c := mustCompile(t, policy, testFleet)
+	res, err := c.Result("cam1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := filter.Compile(res.Filter)
+	gw, alice, cam := fleetNode("gw1"), fleetNode("alice-laptop"), fleetNode("cam1")
+	for _, tc := range []struct {
+		src, dst netip.Addr
+		proto    filter.Proto
+		port     uint16
+		want     bool
+	}{
+		{gw.IPv4, cam.IPv4, filter.ProtoTCP, 22, true},
+		{gw.IPv4, cam.IPv4, filter.ProtoUDP, 22, true},
+		{gw.IPv4, cam.IPv4, filter.ProtoTCP, 23, false},
+		{gw.IPv4, cam.IPv4, filter.ProtoICMP, 0, true},
+		{gw.IPv6, cam.IPv6, filter.ProtoICMPv6, 0, true},
+		{gw.IPv4, cam.IPv4, filter.ProtoSCTP, 22, false},
+		{alice.IPv4, cam.IPv4, filter.ProtoICMP, 0, true},
+		{alice.IPv6, cam.IPv6, filter.ProtoICMPv6, 9, true},
+		{alice.IPv4, cam.IPv4, filter.ProtoTCP, 22, false},
+		{alice.IPv4, cam.IPv6, filter.ProtoICMP, 0, false},
+	} {
+		if got, _ := m.Match(tc.src, tc.dst, tc.proto, tc.port); got != tc.want {
+			t.Errorf("Match(%v -> %v proto %d port %d) = %v, want %v", tc.src, tc.dst, tc.proto, tc.port, got, tc.want)
+		}
 	}
 }
