@@ -329,3 +329,10 @@ func (m *netmap) nodeByAddr(a netip.Addr) (wire.Node, bool) {
 	}
 	return wire.Node{}, false
 }
+
+// emailOf returns user id's email.
+func (m *netmap) emailOf(id store.UserID) string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.emails[id]
+}

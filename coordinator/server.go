@@ -44,6 +44,15 @@ type Config struct {
 	// EphemeralGrace is how long an ephemeral node may stay offline before
 	// it is deleted (5m).
 	EphemeralGrace time.Duration
+	// Auth runs interactive SSO logins; nil disables them.
+	Auth Authenticator
+	// PublicURL is the coordinator's URL as browsers reach it; empty means
+	// the scheme and host of each request.
+	PublicURL string
+	// UserKeyTTL is how long a person's key lives after login (12h).
+	UserKeyTTL time.Duration
+	// GroupKeyTTL shortens UserKeyTTL for members of a group (group:name).
+	GroupKeyTTL map[string]time.Duration
 	// Logger receives the coordinator's logs; nil discards them.
 	Logger *slog.Logger
 }
@@ -59,6 +68,7 @@ func (c *Config) setDefaults() {
 	def(&c.SessionTTL, time.Hour)
 	def(&c.KeepAlive, 15*time.Second)
 	def(&c.EphemeralGrace, 5*time.Minute)
+	def(&c.UserKeyTTL, 12*time.Hour)
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -107,6 +117,7 @@ type Server struct {
 	nm      *netmap
 	hub     *hub
 	sess    *sessions
+	logins  logins
 	metrics *metrics
 	// policyMu serializes policy changes (file reloads and admin saves).
 	policyMu sync.Mutex
@@ -198,6 +209,7 @@ func (s *Server) Handler() http.Handler {
 	s.controlRoutes(mux)
 	s.adminRoutes(mux)
 	s.userRoutes(mux)
+	s.loginRoutes(mux)
 	mux.Handle("GET /metrics", s.metrics.handler())
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { w.Write([]byte("ok\n")) })
 	return mux

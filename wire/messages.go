@@ -167,3 +167,44 @@ type MapResponse struct {
 type Error struct {
 	Error string `json:"error"`
 }
+
+// Interactive login paths (since protocol version 1).
+const (
+	// PathLogin starts an interactive login (POST, session token).
+	PathLogin = "/ward/v1/login"
+	// PathLoginWait waits for it to finish (GET ?id=, session token).
+	PathLoginWait = "/ward/v1/login/wait"
+	// PathLogout ends the node's key at once (POST, session token).
+	PathLogout = "/ward/v1/logout"
+	// PathLoginBrowser is where the person's browser goes: /ward/v1/l/{id}.
+	PathLoginBrowser = "/ward/v1/l/"
+	// PathOIDCCallback is the OIDC redirect URI.
+	PathOIDCCallback = "/ward/v1/oidc/callback"
+)
+
+// LoginRequest starts an interactive login for the session's machine. The
+// node made a fresh WireGuard key for it.
+type LoginRequest struct {
+	WGKey    WGPublic `json:"wg_key"`
+	Hostname string   `json:"hostname"`
+	OS       string   `json:"os"`
+	Version  string   `json:"version"`
+}
+
+// LoginResponse tells the person where to log in.
+type LoginResponse struct {
+	// ID names the pending login for PathLoginWait.
+	ID string `json:"id"`
+	// URL is the page to open in a browser.
+	URL string `json:"url"`
+	// Expires is when the pending login lapses.
+	Expires time.Time `json:"expires"`
+}
+
+// LoginResult is the outcome of PathLoginWait: the node, or why the login
+// was refused.
+type LoginResult struct {
+	Done  bool   `json:"done"`
+	Node  *Node  `json:"node,omitempty"`
+	Error string `json:"error,omitempty"`
+}

@@ -1,0 +1,333 @@
+package coordinator
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"html/template"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/wardnet/ward/coordinator/store"
+	"github.com/wardnet/ward/wire"
+)
+
+// Authenticator is the coordinator's seam to the identity provider (package
+// coordinator/sso implements it over OIDC).
+type Authenticator interface {
+	// AuthURL starts a login whose result carries payload and returns the
+	// IdP page to send the browser to.
+	AuthURL(ctx context.Context, payload string) (string, error)
+	// Complete finishes the login from the IdP's redirect to the callback
+	// and returns who logged in, until when their IdP session is valid, and
+	// the payload given to AuthURL. It refuses a bad state, a replayed
+	// code, an invalid token and a login without a required second factor.
+	Complete(r *http.Request) (id store.Identity, validUntil time.Time, payload string, err error)
+}
+
+// Login errors.
+var (
+	errNoSSO        = errors.New("interactive login is not configured on this coordinator (no identity provider)")
+	errLoginUnknown = errors.New("unknown or expired login")
+)
+
+// logins holds pending interactive logins.
+type logins struct {
+	mu sync.Mutex // mu guards pending
+	// pending maps a login id to its state.
+	pending map[string]*pendingLogin
+}
+
+type pendingLogin struct {
+	machine wire.MachinePublic
+	req     wire.LoginRequest
+	from    string
+	expires time.Time
+	// done is closed once result is set.
+	done   chan struct{}
+	result wire.LoginResult
+}
+
+const (
+	loginTTL        = 10 * time.Minute
+	maxPendingLogin = 10000
+	loginWaitMax    = 25 * time.Second
+)
+
+func (l *logins) add(p *pendingLogin, now time.Time) (string, error) {
+	b := make([]byte, 18)
+	if _, err := rand.Read(b); err != nil {
+		return "", err
+	}
+	id := base64.RawURLEncoding.EncodeToString(b)
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.pending == nil {
+		l.pending = map[string]*pendingLogin{}
+	}
+	for k, v := range l.pending {
+		if now.After(v.expires) {
+			delete(l.pending, k)
+		}
+	}
+	if len(l.pending) >= maxPendingLogin {
+		return "", fmt.Errorf("%w: too many pending logins", errBadRequest)
+	}
+	l.pending[id] = p
+	return id, nil
+}
+
+func (l *logins) get(id string, now time.Time) (*pendingLogin, bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	p, ok := l.pending[id]
+	if !ok || now.After(p.expires) {
+		return nil, false
+	}
+	return p, true
+}
+
+// finish records the result once; later calls are ignored.
+func (l *logins) finish(p *pendingLogin, res wire.LoginResult) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	select {
+	case <-p.done:
+		return
+	default:
+	}
+	p.result = res
+	close(p.done)
+}
+
+func (s *Server) loginRoutes(mux *http.ServeMux) {
+	mux.HandleFunc("POST "+wire.PathLogin, s.handleLogin)
+	mux.HandleFunc("GET "+wire.PathLoginWait, s.handleLoginWait)
+	mux.HandleFunc("POST "+wire.PathLogout, s.handleLogout)
+	mux.HandleFunc("GET "+wire.PathLoginBrowser+"{id}", s.handleLoginBrowser)
+	mux.HandleFunc("GET "+wire.PathOIDCCallback, s.handleCallback)
+}
+
+func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
+	ss, err := s.sessionOf(r)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	if s.cfg.Auth == nil {
+		s.writeError(w, r, fmt.Errorf("%w: %v", errForbidden, errNoSSO))
+		return
+	}
+	var req wire.LoginRequest
+	if err := decodeJSON(w, r, &req); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	if req.WGKey.IsZero() || len(req.Hostname) > 255 || len(req.OS) > 64 || len(req.Version) > 64 {
+		s.writeError(w, r, fmt.Errorf("%w: wg_key is required; hostname, os and version must be short", errBadRequest))
+		return
+	}
+	now := time.Now()
+	p := &pendingLogin{machine: ss.machine, req: req, from: remoteIP(r), expires: now.Add(loginTTL), done: make(chan struct{})}
+	id, err := s.logins.add(p, now)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, wire.LoginResponse{ID: id, URL: s.baseURL(r) + wire.PathLoginBrowser + id, Expires: p.expires})
+}
+
+// baseURL is the coordinator's public URL: the configured one, else the
+// request's own scheme and host.
+func (s *Server) baseURL(r *http.Request) string {
+	if s.cfg.PublicURL != "" {
+		return s.cfg.PublicURL
+	}
+	scheme := "http"
+	if r.TLS != nil {
+		scheme = "https"
+	}
+	return scheme + "://" + r.Host
+}
+
+func (s *Server) handleLoginWait(w http.ResponseWriter, r *http.Request) {
+	ss, err := s.sessionOf(r)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	p, ok := s.logins.get(r.URL.Query().Get("id"), time.Now())
+	if !ok || p.machine != ss.machine {
+		s.writeError(w, r, fmt.Errorf("%w: %v", store.ErrNotFound, errLoginUnknown))
+		return
+	}
+	t := time.NewTimer(loginWaitMax)
+	defer t.Stop()
+	select {
+	case <-p.done:
+		writeJSON(w, http.StatusOK, p.result)
+	case <-t.C:
+		writeJSON(w, http.StatusOK, wire.LoginResult{})
+	case <-r.Context().Done():
+	case <-s.ctx.Done():
+	}
+}
+
+func (s *Server) handleLoginBrowser(w http.ResponseWriter, r *http.Request) {
+	p, ok := s.logins.get(r.PathValue("id"), time.Now())
+	if !ok || s.cfg.Auth == nil {
+		loginPage(w, http.StatusNotFound, "This login link is unknown or has expired. Run the login again.")
+		return
+	}
+	select {
+	case <-p.done:
+		loginPage(w, http.StatusGone, "This login is already finished.")
+		return
+	default:
+	}
+	u, err := s.cfg.Auth.AuthURL(r.Context(), r.PathValue("id"))
+	if err != nil {
+		s.log.Error("start sso login", "err", err)
+		loginPage(w, http.StatusBadGateway, "The identity provider could not be reached.")
+		return
+	}
+	http.Redirect(w, r, u, http.StatusFound)
+}
+
+func (s *Server) handleCallback(w http.ResponseWriter, r *http.Request) {
+	if s.cfg.Auth == nil {
+		loginPage(w, http.StatusNotFound, errNoSSO.Error())
+		return
+	}
+	id, until, payload, err := s.cfg.Auth.Complete(r)
+	if err != nil {
+		s.audit(r.Context(), "ip:"+remoteIP(r), "user.login_refused", "", remoteIP(r), map[string]any{"error": err.Error()})
+		loginPage(w, http.StatusForbidden, "Login refused: "+err.Error())
+		return
+	}
+	p, ok := s.logins.get(payload, time.Now())
+	if !ok {
+		loginPage(w, http.StatusNotFound, "This login is unknown or has expired. Run the login again.")
+		return
+	}
+	n, err := s.completeLogin(r.Context(), p, id, until)
+	if err != nil {
+		s.logins.finish(p, wire.LoginResult{Done: true, Error: err.Error()})
+		loginPage(w, http.StatusForbidden, "Login refused: "+err.Error())
+		return
+	}
+	self, _ := s.nm.viewOf(n.ID)
+	s.logins.finish(p, wire.LoginResult{Done: true, Node: &self.self})
+	loginPage(w, http.StatusOK, fmt.Sprintf("You are logged in as %s on %s until %s. You can close this window.",
+		id.Email, n.Name, n.KeyExpiry.Local().Format(time.RFC1123)))
+}
+
+// keyTTL is how long a person's key lives: the configured default (12h),
+// shortened by any of their groups' limits and by the IdP session.
+func (s *Server) keyTTL(groups []string, until time.Time, now time.Time) time.Duration {
+	ttl := s.cfg.UserKeyTTL
+	for _, g := range groups {
+		if d, ok := s.cfg.GroupKeyTTL[policyGroup(g)]; ok && d < ttl {
+			ttl = d
+		}
+	}
+	if !until.IsZero() && until.Sub(now) < ttl {
+		ttl = until.Sub(now)
+	}
+	return ttl
+}
+
+// completeLogin records the user and registers (or re-keys) their node.
+func (s *Server) completeLogin(ctx context.Context, p *pendingLogin, id store.Identity, until time.Time) (store.Node, error) {
+	now := time.Now().UTC()
+	u, err := s.st.UpsertUser(ctx, id, now)
+	if err != nil {
+		return store.Node{}, fmt.Errorf("record user: %w", err)
+	}
+	if u.Disabled {
+		s.audit(ctx, "user:"+u.Email, "user.login_refused", "", p.from, map[string]any{"reason": "user disabled"})
+		return store.Node{}, fmt.Errorf("user %s is disabled", u.Email)
+	}
+	exp := now.Add(s.keyTTL(u.Groups, until, now))
+	n, err := s.registerOrRekey(ctx, p, u, exp, now)
+	if err != nil {
+		return store.Node{}, err
+	}
+	if err := s.refreshUsers(ctx); err != nil {
+		return store.Node{}, err
+	}
+	if err := s.nodeChanged(n); err != nil {
+		return store.Node{}, err
+	}
+	s.audit(ctx, "user:"+u.Email, "user.login", "node:"+n.Name, p.from,
+		map[string]any{"groups": u.Groups, "key_expiry": exp, "key": p.req.WGKey.ShortString()})
+	return n, nil
+}
+
+func (s *Server) registerOrRekey(ctx context.Context, p *pendingLogin, u store.User, exp, now time.Time) (store.Node, error) {
+	existing, err := s.st.NodeByMachineKey(ctx, store.MachinePublic(p.machine))
+	switch {
+	case err == nil:
+		if existing.UserID != u.ID || len(existing.Tags) > 0 {
+			return store.Node{}, fmt.Errorf("this machine is registered to another owner; remove node %s first", existing.Name)
+		}
+		if err := s.st.RotateWGKey(ctx, existing.ID, store.KeyRotation{Key: store.WGPublic(p.req.WGKey), Expiry: exp}); err != nil {
+			return store.Node{}, fmt.Errorf("re-key node %s: %w", existing.Name, err)
+		}
+		return s.st.Node(ctx, existing.ID)
+	case errors.Is(err, store.ErrNotFound):
+		return s.st.RegisterWithUser(ctx, u.ID, now, store.NewNode{Name: nodeName(p.req.Hostname), Hostname: p.req.Hostname,
+			OS: p.req.OS, Version: p.req.Version, MachineKey: store.MachinePublic(p.machine), WGKey: store.WGPublic(p.req.WGKey), KeyExpiry: exp})
+	default:
+		return store.Node{}, err
+	}
+}
+
+// refreshUsers reloads users (emails, IdP groups) into the policy.
+func (s *Server) refreshUsers(ctx context.Context) error {
+	users, err := s.st.ListUsers(ctx)
+	if err != nil {
+		return fmt.Errorf("list users: %w", err)
+	}
+	if err := s.nm.setUsers(users, time.Now()); err != nil {
+		return err
+	}
+	s.hub.notifyAll()
+	return nil
+}
+
+func (s *Server) handleLogout(w http.ResponseWriter, r *http.Request) {
+	n, err := s.nodeOf(r)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	now := time.Now().UTC()
+	if err := s.st.SetKeyExpiry(r.Context(), n.ID, now); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	n.KeyExpiry = now
+	if err := s.nodeChanged(n); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	s.audit(r.Context(), "node:"+n.Name, "user.logout", "node:"+n.Name, remoteIP(r), map[string]any{"user": s.nm.emailOf(n.UserID)})
+	w.WriteHeader(http.StatusNoContent)
+}
+
+var loginTmpl = template.Must(template.New("login").Parse(`<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>Ward login</title></head>
+<body><h1>Ward</h1><p id="message">{{.}}</p></body></html>`))
+
+// loginPage writes a minimal HTML page (no script, no style).
+func loginPage(w http.ResponseWriter, code int, msg string) {
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.Header().Set("Content-Security-Policy", "default-src 'none'")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(code)
+	loginTmpl.Execute(w, msg)
+}

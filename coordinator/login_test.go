@@ -1,0 +1,125 @@
+package coordinator
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/wardnet/ward/coordinator/store"
+	"github.com/wardnet/ward/wire"
+)
+
+// fakeAuth stands in for the IdP: the callback names the user directly.
+// The real OIDC flow is tested in coordinator/sso and e2e.
+type fakeAuth struct{}
+
+func (fakeAuth) AuthURL(_ context.Context, payload string) (string, error) {
+	return "https://idp.invalid/authorize?state=" + url.QueryEscape(payload), nil
+}
+
+func (fakeAuth) Complete(r *http.Request) (store.Identity, time.Time, string, error) {
+	q := r.URL.Query()
+	if q.Get("mfa") == "missing" {
+		return store.Identity{}, time.Time{}, "", errors.New("MFA required")
+	}
+	return store.Identity{Issuer: "https://idp.invalid", Subject: q.Get("sub"), Email: q.Get("sub") + "@example.com",
+		Groups: strings.Split(q.Get("groups"), ",")}, time.Time{}, q.Get("state"), nil
+}
+
+// group:ops is declared empty: its members come from the IdP.
+const userPolicy = `{
+  "groups": {"group:ops": [], "group:contractors": []},
+  "tagOwners": {"tag:camera": []},
+  "acls": [{"action": "accept", "src": ["group:ops"], "dst": ["tag:camera:22"]}],
+}`
+
+func (c *testCoord) login(m *machine, sub, groups string) (wire.LoginResult, int) {
+	c.t.Helper()
+	if m.token == "" {
+		c.session(m)
+	}
+	code, b := c.call("POST", wire.PathLogin, m.token, wire.LoginRequest{WGKey: m.wg.Public(), Hostname: sub + "-laptop", OS: "linux"})
+	var lr wire.LoginResponse
+	if code != 200 || json.Unmarshal(b, &lr) != nil {
+		c.t.Fatalf("login: %d %s", code, b)
+	}
+	client := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	resp, err := client.Get(strings.Replace(lr.URL, "http://"+strings.TrimPrefix(c.http.URL, "http://"), c.http.URL, 1))
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	resp.Body.Close()
+	loc, _ := url.Parse(resp.Header.Get("Location"))
+	if resp.StatusCode != 302 || loc.Query().Get("state") != lr.ID {
+		c.t.Fatalf("browser link: %d %s", resp.StatusCode, loc)
+	}
+	cb, _ := http.Get(c.http.URL + wire.PathOIDCCallback + "?state=" + lr.ID + "&sub=" + sub + "&groups=" + groups)
+	cb.Body.Close()
+	code, b = c.call("GET", wire.PathLoginWait+"?id="+lr.ID, m.token, nil)
+	var res wire.LoginResult
+	json.Unmarshal(b, &res)
+	return res, cb.StatusCode
+}
+
+func TestInteractiveLoginAndDisable(t *testing.T) {
+	c := startCoordWith(t, userPolicy, func(cfg *Config) {
+		cfg.Auth = fakeAuth{}
+		cfg.GroupKeyTTL = map[string]time.Duration{"group:contractors": time.Hour}
+	})
+	cam := c.mustRegister([]string{"tag:camera"}, "cam1")
+	camMap := c.openMap(cam, 0)
+	if full := camMap.next(); len(full.Peers) != 0 {
+		t.Fatalf("camera has peers before any login: %+v", full.Peers)
+	}
+	alice := newMachine(t)
+	res, code := c.login(alice, "alice", "ops")
+	if code != 200 || !res.Done || res.Node == nil || res.Node.User != "alice@example.com" {
+		t.Fatalf("alice's login: %d %+v", code, res)
+	}
+	if ttl := time.Until(res.Node.KeyExpiry); ttl < 11*time.Hour || ttl > 12*time.Hour {
+		t.Errorf("alice's key lives %v, want 12h", ttl)
+	}
+	// The camera now sees alice (group:ops from the IdP) and admits her.
+	var peers []wire.Node
+	for len(peers) == 0 {
+		m := camMap.next()
+		peers = append(peers, m.PeersChanged...)
+	}
+	if peers[0].User != "alice@example.com" {
+		t.Fatalf("camera's new peer: %+v", peers[0])
+	}
+	// A contractor's key is shortened by the group limit.
+	bob := newMachine(t)
+	res, _ = c.login(bob, "bob", "contractors")
+	if ttl := time.Until(res.Node.KeyExpiry); ttl > time.Hour {
+		t.Errorf("contractor's key lives %v, want at most 1h", ttl)
+	}
+	// Disabling alice cuts her from the camera.
+	start := time.Now()
+	if code := c.admin("POST", wire.PathAdminUsers+"/alice@example.com/disable", nil, nil); code != 200 {
+		t.Fatalf("disable: %d", code)
+	}
+	for {
+		m := camMap.next()
+		if len(m.PeersRemoved) > 0 {
+			break
+		}
+	}
+	t.Logf("disabling alice reached the camera in %v", time.Since(start))
+	// A disabled user cannot log in again.
+	res, code = c.login(newMachine(t), "alice", "ops")
+	if code != 403 || res.Error == "" {
+		t.Fatalf("disabled user's login: %d %+v", code, res)
+	}
+	c.admin("POST", wire.PathAdminUsers+"/alice@example.com/enable", nil, nil)
+	alice.wg, _ = wire.NewWGPrivate() // every login uses a fresh key
+	res, code = c.login(alice, "alice", "ops")
+	if code != 200 || res.Node == nil || res.Node.WGKey != alice.wg.Public() {
+		t.Fatalf("re-enabled login: %d %+v", code, res)
+	}
+}
