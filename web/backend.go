@@ -1,0 +1,124 @@
+package web
+
+import (
+	"context"
+	"net/http"
+	"time"
+
+	"github.com/wardnet/ward/acl"
+	"github.com/wardnet/ward/wire"
+)
+
+// Role is what an admin may do. Roles come from IdP groups through the
+// coordinator's configuration; API keys act as RoleOwner.
+type Role string
+
+// Roles, from most to least powerful.
+const (
+	RoleOwner        Role = "owner"         // everything
+	RoleAdmin        Role = "admin"         // everything but managing owners
+	RoleNetworkAdmin Role = "network-admin" // the policy; read everything
+	RoleITAdmin      Role = "it-admin"      // devices, keys, users; read everything
+	RoleAuditor      Role = "auditor"       // read everything, change nothing
+	RoleNone         Role = ""              // a member with no admin role
+)
+
+// Principal is who makes a request.
+type Principal struct {
+	// Actor names the principal in the audit log ("user:alice@x",
+	// "apikey:wak_ab12").
+	Actor string
+	Email string
+	Role  Role
+}
+
+// Grant is one permission of the compiled policy on the live inventory: a
+// source identity may open flows to a device on some ports.
+type Grant struct {
+	// Src is the source: a user email, "tag:x" or a node name for an
+	// address-based rule.
+	Src string `json:"src"`
+	// Dst is the destination node's name.
+	Dst string `json:"dst"`
+	// Proto is "tcp", "udp", "icmp" or a protocol number.
+	Proto string `json:"proto"`
+	// Ports is "22", "80-443" or "*".
+	Ports string `json:"ports"`
+}
+
+// PolicyCheck is the result of validating a policy text.
+type PolicyCheck struct {
+	OK       bool             `json:"ok"`
+	Problems []acl.Problem    `json:"problems"`
+	Tests    []acl.TestResult `json:"tests"`
+}
+
+// Impact lists the grants a policy change adds and removes on the live
+// inventory.
+type Impact struct {
+	Added   []Grant `json:"added"`
+	Removed []Grant `json:"removed"`
+}
+
+// AuditQuery selects audit events.
+type AuditQuery struct {
+	Since, Until time.Time
+	Actor        string
+	ActionPrefix string
+	Target       string
+	Limit        int
+}
+
+// Login runs the admins' SSO login (the coordinator passes its OIDC relying
+// party). Its contract is the coordinator's Authenticator's.
+type Login interface {
+	AuthURL(ctx context.Context, payload string) (string, error)
+	// Complete returns the person's email, IdP groups, the IdP session's
+	// end, and the payload; it refuses bad state, replayed codes, invalid
+	// tokens and logins without a required second factor.
+	Complete(r *http.Request) (email string, groups []string, until time.Time, payload string, err error)
+}
+
+// Backend is what the web UI and the admin JSON API need from the
+// coordinator. Every method that changes something takes the actor for the
+// audit log; errors wrap the coordinator's sentinel errors, which the web
+// layer maps to HTTP statuses through StatusOf.
+type Backend interface {
+	// APIKey authenticates an API key secret.
+	APIKey(ctx context.Context, secret string) (Principal, error)
+
+	ListNodes(ctx context.Context) ([]wire.AdminNode, error)
+	Node(ctx context.Context, ref string) (wire.AdminNode, error)
+	RemoveNode(ctx context.Context, ref, actor string) error
+	ExpireNode(ctx context.Context, ref, actor string) (wire.AdminNode, error)
+	SetNodeTags(ctx context.Context, ref string, tags []string, actor string) (wire.AdminNode, error)
+	// NodeAccess lists who may reach the node and on which ports.
+	NodeAccess(ctx context.Context, ref string) ([]Grant, error)
+
+	ListUsers(ctx context.Context) ([]wire.AdminUser, error)
+	User(ctx context.Context, ref string) (wire.AdminUser, error)
+	SetUserDisabled(ctx context.Context, ref string, disabled bool, actor string) (wire.AdminUser, error)
+
+	CreateAuthKey(ctx context.Context, req wire.CreateAuthKeyRequest, actor string) (wire.AuthKey, error)
+	ListAuthKeys(ctx context.Context) ([]wire.AuthKey, error)
+	RevokeAuthKey(ctx context.Context, id int64, actor string) error
+	CreateAPIKey(ctx context.Context, req wire.CreateAPIKeyRequest, actor string) (wire.APIKey, error)
+	ListAPIKeys(ctx context.Context) ([]wire.APIKey, error)
+	RevokeAPIKey(ctx context.Context, id int64, actor string) error
+
+	// Policy returns the running version with its text.
+	Policy(ctx context.Context) (wire.PolicyVersion, error)
+	PolicyVersions(ctx context.Context) ([]wire.PolicyVersion, error)
+	PolicyVersion(ctx context.Context, id int64) (wire.PolicyVersion, error)
+	// CheckPolicy validates text and runs its tests; it changes nothing.
+	CheckPolicy(ctx context.Context, text string) (PolicyCheck, error)
+	// PolicyImpact compares text with the running policy on the live
+	// inventory; it changes nothing. A text with problems is an error.
+	PolicyImpact(ctx context.Context, text string) (Impact, error)
+	// SetPolicy validates, tests and installs text; parent is the version
+	// the edit started from (-1: no check), refused with a conflict error
+	// when stale.
+	SetPolicy(ctx context.Context, text, comment string, parent int64, actor string) (wire.PolicyVersion, error)
+
+	Audit(ctx context.Context, q AuditQuery) ([]wire.AuditEvent, error)
+}
