@@ -82,28 +82,11 @@ func (s *Server) adminCreateAuthKey(w http.ResponseWriter, r *http.Request, acto
 	if err := decodeJSON(w, r, &req); err != nil {
 		return err
 	}
-	if err := s.checkTags(req.Tags); err != nil {
-		return err
-	}
-	now := time.Now().UTC()
-	exp, err := parseExpiry(req.Expiry, 24*time.Hour, now)
+	k, err := s.CreateAuthKey(r.Context(), req, actor, remoteIP(r))
 	if err != nil {
 		return err
 	}
-	secret, prefix, err := newSecret("wpk")
-	if err != nil {
-		return err
-	}
-	k, err := s.st.CreateAuthKey(r.Context(), store.NewAuthKey{Hash: hashSecret(secret), Prefix: prefix, Tags: req.Tags,
-		Reusable: req.Reusable, Ephemeral: req.Ephemeral, Expiry: exp, CreatedBy: actor, CreatedAt: now})
-	if err != nil {
-		return fmt.Errorf("create auth key: %w", err)
-	}
-	s.audit(r.Context(), actor, "authkey.create", fmt.Sprintf("authkey:%d", k.ID), remoteIP(r),
-		map[string]any{"prefix": k.Prefix, "tags": k.Tags, "reusable": k.Reusable, "ephemeral": k.Ephemeral, "expiry": k.Expiry})
-	out := wireAuthKey(k)
-	out.Key = secret
-	writeJSON(w, http.StatusCreated, out)
+	writeJSON(w, http.StatusCreated, k)
 	return nil
 }
 

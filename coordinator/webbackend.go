@@ -1,0 +1,316 @@
+package coordinator
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/wardnet/ward/acl"
+	"github.com/wardnet/ward/coordinator/store"
+	"github.com/wardnet/ward/web"
+	"github.com/wardnet/ward/wire"
+)
+
+// Backend is the coordinator as the admin UI and JSON API see it.
+type Backend struct{ s *Server }
+
+var _ web.Backend = Backend{}
+
+// Backend returns the coordinator's implementation of web.Backend.
+func (s *Server) Backend() Backend { return Backend{s} }
+
+// APIKey authenticates an API key; API keys act as owners.
+func (b Backend) APIKey(ctx context.Context, secret string) (web.Principal, error) {
+	k, err := b.s.st.APIKeyByHash(ctx, hashSecret(secret), time.Now())
+	if errors.Is(err, store.ErrNotFound) {
+		return web.Principal{}, errBadToken
+	}
+	if err != nil {
+		return web.Principal{}, err
+	}
+	_ = b.s.st.TouchAPIKey(ctx, k.ID, time.Now().UTC())
+	return web.Principal{Actor: "apikey:" + k.Prefix, Role: web.RoleOwner}, nil
+}
+
+// ListNodes lists every node.
+func (b Backend) ListNodes(ctx context.Context) ([]wire.AdminNode, error) {
+	nodes, err := b.s.st.ListNodes(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]wire.AdminNode, 0, len(nodes))
+	for _, n := range nodes {
+		out = append(out, b.s.adminNode(n))
+	}
+	return out, nil
+}
+
+// Node returns one node by id or name.
+func (b Backend) Node(ctx context.Context, ref string) (wire.AdminNode, error) {
+	n, err := b.s.lookupNode(ctx, ref)
+	if err != nil {
+		return wire.AdminNode{}, err
+	}
+	return b.s.adminNode(n), nil
+}
+
+// RemoveNode removes a node.
+func (b Backend) RemoveNode(ctx context.Context, ref, actor string) error {
+	n, err := b.s.lookupNode(ctx, ref)
+	if err != nil {
+		return err
+	}
+	_, err = b.s.RemoveNode(ctx, n.ID, actor, "removed by admin")
+	return err
+}
+
+// ExpireNode expires a node's key now.
+func (b Backend) ExpireNode(ctx context.Context, ref, actor string) (wire.AdminNode, error) {
+	n, err := b.s.lookupNode(ctx, ref)
+	if err != nil {
+		return wire.AdminNode{}, err
+	}
+	if n, err = b.s.ExpireNode(ctx, n.ID, actor); err != nil {
+		return wire.AdminNode{}, err
+	}
+	return b.s.adminNode(n), nil
+}
+
+// SetNodeTags replaces a node's tags.
+func (b Backend) SetNodeTags(ctx context.Context, ref string, tags []string, actor string) (wire.AdminNode, error) {
+	n, err := b.s.lookupNode(ctx, ref)
+	if err != nil {
+		return wire.AdminNode{}, err
+	}
+	if n, err = b.s.SetNodeTags(ctx, n.ID, tags, actor); err != nil {
+		return wire.AdminNode{}, err
+	}
+	return b.s.adminNode(n), nil
+}
+
+// NodeAccess lists who may reach a node, and on which ports.
+func (b Backend) NodeAccess(ctx context.Context, ref string) ([]web.Grant, error) {
+	n, err := b.s.lookupNode(ctx, ref)
+	if err != nil {
+		return nil, err
+	}
+	return b.s.nm.access(n.Name)
+}
+
+// ListUsers lists every user.
+func (b Backend) ListUsers(ctx context.Context) ([]wire.AdminUser, error) {
+	users, err := b.s.st.ListUsers(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]wire.AdminUser, 0, len(users))
+	for _, u := range users {
+		au, err := b.s.adminUser(ctx, u)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, au)
+	}
+	return out, nil
+}
+
+// User returns one user by id or email.
+func (b Backend) User(ctx context.Context, ref string) (wire.AdminUser, error) {
+	u, err := b.s.lookupUser(ctx, ref)
+	if err != nil {
+		return wire.AdminUser{}, err
+	}
+	return b.s.adminUser(ctx, u)
+}
+
+// SetUserDisabled disables or enables a user.
+func (b Backend) SetUserDisabled(ctx context.Context, ref string, disabled bool, actor string) (wire.AdminUser, error) {
+	u, err := b.s.lookupUser(ctx, ref)
+	if err != nil {
+		return wire.AdminUser{}, err
+	}
+	if err := b.s.SetUserDisabled(ctx, u.ID, disabled, actor); err != nil {
+		return wire.AdminUser{}, err
+	}
+	u.Disabled = disabled
+	return b.s.adminUser(ctx, u)
+}
+
+// CreateAuthKey creates a pre-auth key; the secret is in the result only.
+func (b Backend) CreateAuthKey(ctx context.Context, req wire.CreateAuthKeyRequest, actor string) (wire.AuthKey, error) {
+	return b.s.CreateAuthKey(ctx, req, actor, "")
+}
+
+// ListAuthKeys lists pre-auth keys.
+func (b Backend) ListAuthKeys(ctx context.Context) ([]wire.AuthKey, error) {
+	keys, err := b.s.st.ListAuthKeys(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]wire.AuthKey, 0, len(keys))
+	for _, k := range keys {
+		out = append(out, wireAuthKey(k))
+	}
+	return out, nil
+}
+
+// RevokeAuthKey revokes a pre-auth key.
+func (b Backend) RevokeAuthKey(ctx context.Context, id int64, actor string) error {
+	if err := b.s.st.RevokeAuthKey(ctx, store.AuthKeyID(id), time.Now().UTC()); err != nil {
+		return fmt.Errorf("revoke auth key %d: %w", id, err)
+	}
+	b.s.audit(ctx, actor, "authkey.revoke", fmt.Sprintf("authkey:%d", id), "", nil)
+	return nil
+}
+
+// CreateAPIKey creates an API key; the secret is in the result only.
+func (b Backend) CreateAPIKey(ctx context.Context, req wire.CreateAPIKeyRequest, actor string) (wire.APIKey, error) {
+	exp, err := parseExpiry(req.Expiry, 0, time.Now().UTC())
+	if err != nil {
+		return wire.APIKey{}, err
+	}
+	secret, k, err := b.s.createAPIKey(ctx, req.Description, actor, exp)
+	if err != nil {
+		return wire.APIKey{}, err
+	}
+	out := wireAPIKey(k)
+	out.Key = secret
+	return out, nil
+}
+
+// ListAPIKeys lists API keys.
+func (b Backend) ListAPIKeys(ctx context.Context) ([]wire.APIKey, error) {
+	keys, err := b.s.st.ListAPIKeys(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]wire.APIKey, 0, len(keys))
+	for _, k := range keys {
+		out = append(out, wireAPIKey(k))
+	}
+	return out, nil
+}
+
+// RevokeAPIKey revokes an API key.
+func (b Backend) RevokeAPIKey(ctx context.Context, id int64, actor string) error {
+	if err := b.s.st.RevokeAPIKey(ctx, store.APIKeyID(id), time.Now().UTC()); err != nil {
+		return fmt.Errorf("revoke api key %d: %w", id, err)
+	}
+	b.s.audit(ctx, actor, "apikey.revoke", fmt.Sprintf("apikey:%d", id), "", nil)
+	return nil
+}
+
+// Policy returns the running policy version.
+func (b Backend) Policy(ctx context.Context) (wire.PolicyVersion, error) {
+	p, err := b.s.st.LatestPolicy(ctx)
+	if errors.Is(err, store.ErrNotFound) {
+		return wire.PolicyVersion{Text: DefaultPolicy, Author: "default"}, nil
+	}
+	if err != nil {
+		return wire.PolicyVersion{}, err
+	}
+	return wirePolicy(p, true), nil
+}
+
+// PolicyVersions lists every version, newest first.
+func (b Backend) PolicyVersions(ctx context.Context) ([]wire.PolicyVersion, error) {
+	ps, err := b.s.st.ListPolicies(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]wire.PolicyVersion, 0, len(ps))
+	for _, p := range ps {
+		out = append(out, wirePolicy(p, false))
+	}
+	return out, nil
+}
+
+// PolicyVersion returns one version with its text.
+func (b Backend) PolicyVersion(ctx context.Context, id int64) (wire.PolicyVersion, error) {
+	p, err := b.s.st.Policy(ctx, store.PolicyID(id))
+	if err != nil {
+		return wire.PolicyVersion{}, err
+	}
+	return wirePolicy(p, true), nil
+}
+
+// CheckPolicy validates text and runs its tests.
+func (b Backend) CheckPolicy(_ context.Context, text string) (web.PolicyCheck, error) {
+	_, results, err := acl.Check("policy", []byte(text), acl.Options{ExternalGroups: b.s.nm.externalGroups()})
+	out := web.PolicyCheck{OK: err == nil, Problems: acl.Problems(err), Tests: results}
+	if err != nil && out.Problems == nil {
+		return out, err
+	}
+	if out.Problems == nil {
+		out.Problems = []acl.Problem{}
+	}
+	if out.Tests == nil {
+		out.Tests = []acl.TestResult{}
+	}
+	return out, nil
+}
+
+// PolicyImpact lists the grants text would add and remove.
+func (b Backend) PolicyImpact(_ context.Context, text string) (web.Impact, error) {
+	rs, err := b.s.checkPolicy("policy", text)
+	if err != nil {
+		return web.Impact{}, err
+	}
+	return b.s.nm.impact(rs)
+}
+
+// SetPolicy installs a new policy version.
+func (b Backend) SetPolicy(ctx context.Context, text, comment string, parent int64, actor string) (wire.PolicyVersion, error) {
+	p, err := b.s.SetPolicy(ctx, text, actor, comment, parent, "policy")
+	if err != nil {
+		return wire.PolicyVersion{}, err
+	}
+	return wirePolicy(p, false), nil
+}
+
+// Audit lists audit events, oldest first.
+func (b Backend) Audit(ctx context.Context, q web.AuditQuery) ([]wire.AuditEvent, error) {
+	evs, err := b.s.st.ListAudit(ctx, store.AuditFilter{Since: q.Since, Until: q.Until, Actor: q.Actor,
+		ActionPrefix: q.ActionPrefix, Target: q.Target, Limit: q.Limit, Order: store.OldestFirst})
+	if err != nil {
+		return nil, err
+	}
+	out := make([]wire.AuditEvent, 0, len(evs))
+	for _, e := range evs {
+		we := wire.AuditEvent{ID: int64(e.ID), Time: e.Time, Actor: e.Actor, Action: e.Action, Target: e.Target, Source: e.Source}
+		if len(e.Detail) > 0 {
+			we.Detail = json.RawMessage(e.Detail)
+		}
+		out = append(out, we)
+	}
+	return out, nil
+}
+
+// CreateAuthKey checks the tags against the running policy and creates a
+// pre-auth key; the secret is set in the result only.
+func (s *Server) CreateAuthKey(ctx context.Context, req wire.CreateAuthKeyRequest, actor, from string) (wire.AuthKey, error) {
+	if err := s.checkTags(req.Tags); err != nil {
+		return wire.AuthKey{}, err
+	}
+	now := time.Now().UTC()
+	exp, err := parseExpiry(req.Expiry, 24*time.Hour, now)
+	if err != nil {
+		return wire.AuthKey{}, err
+	}
+	secret, prefix, err := newSecret("wpk")
+	if err != nil {
+		return wire.AuthKey{}, err
+	}
+	k, err := s.st.CreateAuthKey(ctx, store.NewAuthKey{Hash: hashSecret(secret), Prefix: prefix, Tags: req.Tags,
+		Reusable: req.Reusable, Ephemeral: req.Ephemeral, Expiry: exp, CreatedBy: actor, CreatedAt: now})
+	if err != nil {
+		return wire.AuthKey{}, fmt.Errorf("create auth key: %w", err)
+	}
+	s.audit(ctx, actor, "authkey.create", fmt.Sprintf("authkey:%d", k.ID), from,
+		map[string]any{"prefix": k.Prefix, "tags": k.Tags, "reusable": k.Reusable, "ephemeral": k.Ephemeral, "expiry": k.Expiry})
+	out := wireAuthKey(k)
+	out.Key = secret
+	return out, nil
+}
