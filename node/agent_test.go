@@ -101,7 +101,7 @@ func TestAgentEndToEnd(t *testing.T) {
 		Filter: []filter.Rule{allowFrom(cam, op, opPort)}}); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "handshake", func() bool {
+	eventuallyWithin(t, handshakeWait, "handshake", func() bool {
 		st := op.e.Status()
 		return len(st.Peers) == 1 && !st.Peers[0].LastHandshake.IsZero()
 	})

@@ -29,7 +29,7 @@ func newPair(t *testing.T, expiryOfA time.Time) *pair {
 	b.addPeers(t, 2, a.peerOf(expiryOfA))
 	// The engines handshake by themselves (keepalive); wait for it so no
 	// test flow races the handshake.
-	eventually(t, "handshake", func() bool {
+	eventuallyWithin(t, handshakeWait, "handshake", func() bool {
 		st := b.e.Status()
 		return len(st.Peers) == 1 && !st.Peers[0].LastHandshake.IsZero()
 	})

@@ -1,6 +1,7 @@
 package node
 
 import (
+	"bytes"
 	"context"
 	"io"
 	"log/slog"
@@ -17,11 +18,41 @@ import (
 // quiet discards the logs of the parts under test.
 var quiet = slog.New(slog.DiscardHandler)
 
+// failLog returns a debug logger whose output the test prints if it fails.
+func failLog(t *testing.T, name string) *slog.Logger {
+	var mu sync.Mutex
+	var buf bytes.Buffer
+	t.Cleanup(func() {
+		mu.Lock()
+		defer mu.Unlock()
+		if t.Failed() {
+			t.Logf("logs of %s:\n%s", name, buf.String())
+		}
+	})
+	return slog.New(slog.NewTextHandler(lockedWriter{&mu, &buf}, &slog.HandlerOptions{Level: slog.LevelDebug}))
+}
+
+// lockedWriter serializes writes to w.
+type lockedWriter struct {
+	mu *sync.Mutex
+	w  io.Writer
+}
+
+func (l lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
+}
+
 const (
 	// noAnswer is how long a "gets nothing" check waits.
 	noAnswer = 400 * time.Millisecond
 	// deadline bounds waits for things that must happen.
 	deadline = 10 * time.Second
+	// handshakeWait bounds the wait for a first handshake: on a loaded
+	// machine two handshakes may cross, and wireguard-go retries only
+	// after 5 s (plus jitter), possibly more than once.
+	handshakeWait = 30 * time.Second
 )
 
 // testNode is an Engine with its identity.
@@ -40,7 +71,7 @@ func newTestNode(t *testing.T, n byte, name string, rules []filter.Rule, expose 
 	if err != nil {
 		t.Fatal(err)
 	}
-	e, err := NewEngine(EngineConfig{PrivateKey: priv, Expose: expose, Logger: quiet})
+	e, err := NewEngine(EngineConfig{PrivateKey: priv, Expose: expose, Logger: failLog(t, name)})
 	if err != nil {
 		t.Fatalf("new engine: %v", err)
 	}
@@ -153,7 +184,13 @@ func echoThrough(n *testNode, peer string, port uint16, wait time.Duration) erro
 // eventually polls cond until it holds or the deadline passes.
 func eventually(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	stop := time.Now().Add(deadline)
+	eventuallyWithin(t, deadline, what, cond)
+}
+
+// eventuallyWithin polls cond until it holds or d passes.
+func eventuallyWithin(t *testing.T, d time.Duration, what string, cond func() bool) {
+	t.Helper()
+	stop := time.Now().Add(d)
 	for !cond() {
 		if time.Now().After(stop) {
 			t.Fatalf("timed out waiting for %s", what)
