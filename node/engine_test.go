@@ -119,10 +119,12 @@ func TestEngineRemovedPeerIsCut(t *testing.T) {
 }
 
 func TestEngineDropsExpiredPeer(t *testing.T) {
-	p := newPair(t, time.Now().Add(1500*time.Millisecond))
+	p := newPair(t, time.Time{})
 	if err := echoThrough(p.b, "cam", p.open, deadline); err != nil {
 		t.Fatalf("before expiry: %v", err)
 	}
+	// A delta gives the camera's key a short life.
+	p.b.addPeers(t, 3, p.a.peerOf(time.Now().Add(time.Second)))
 	// Nothing else is applied: the engine's own timer must act.
 	eventually(t, "expired peer dropped", func() bool {
 		st := p.b.e.Status()
