@@ -29,6 +29,7 @@ bench:
 fuzz:
 	$(GO) test ./acl -run '^$$' -fuzz FuzzParse -fuzztime 30s
 	$(GO) test ./acl -run '^$$' -fuzz FuzzCompileMatch -fuzztime 30s
+	$(GO) test ./filter -run '^$$' -fuzz FuzzMatcher -fuzztime 30s
 
 # run: a coordinator on the embedded SQLite store in .data/, plain HTTP on
 # loopback (dev mode), with the example policy. The first start writes an
