@@ -68,10 +68,13 @@ func Listen(path string) (net.Listener, error) {
 	return l, nil
 }
 
-// Serve serves the API on l until ctx is done, then shuts the server
+// Serve serves the API on l (log may be nil: slog.Default()) until ctx is done, then shuts the server
 // down, closes relayed /dial connections and returns once every request
 // goroutine has. It returns nil when ctx ended it.
 func Serve(ctx context.Context, l net.Listener, b Backend, log *slog.Logger) error {
+	if log == nil {
+		log = slog.Default()
+	}
 	s := &server{b: b, log: log, ctx: ctx}
 	hs := &http.Server{Handler: s.routes(), ReadHeaderTimeout: 10 * time.Second,
 		BaseContext: func(net.Listener) context.Context { return ctx }}
@@ -172,6 +175,7 @@ func (s *server) dial(w http.ResponseWriter, r *http.Request) {
 	target, err := s.b.DialPeer(ctx, peer, uint16(port))
 	cancel()
 	if err != nil {
+		s.log.Debug("local api dial", "peer", peer, "port", port, "err", err)
 		writeError(w, statusOf(err), err)
 		return
 	}
