@@ -136,7 +136,7 @@ func (u User) normalize() (User, error) {
 		t := true
 		u.EmailVerified = &t
 	}
-	u.Groups = append([]string(nil), u.Groups...)
+	u.Groups = append([]string{}, u.Groups...)
 	return u.normalizeMFA()
 }
 
