@@ -1,0 +1,253 @@
+package sso
+
+import (
+	"fmt"
+	"net/http"
+	"net/netip"
+	"net/url"
+	"os"
+	"slices"
+	"strings"
+	"time"
+)
+
+// Defaults for Config fields left zero.
+const (
+	DefaultGroupsClaim = "groups"
+	DefaultPendingTTL  = 10 * time.Minute
+	DefaultMaxPending  = 10000
+	defaultHTTPTimeout = 30 * time.Second
+)
+
+// DefaultScopes are requested when Config.Scopes is empty.
+var DefaultScopes = []string{"openid", "email", "profile"}
+
+// DefaultMFAMethods are the amr values (RFC 8176) taken to show a second
+// factor when Config.MFAMethods is empty.
+var DefaultMFAMethods = []string{"mfa", "mca", "otp", "hwk", "swk", "sms", "tel", "fpt", "face", "iris", "retina", "vbm", "sc"}
+
+// Secret is a string that never prints: fmt, slog and encoding/json show
+// "[redacted]".
+type Secret string
+
+// String hides the secret.
+func (Secret) String() string { return "[redacted]" }
+
+// GoString hides the secret.
+func (Secret) GoString() string { return "[redacted]" }
+
+// MarshalText hides the secret.
+func (Secret) MarshalText() ([]byte, error) { return []byte("[redacted]"), nil }
+
+// Config configures an RP. It is validated once, by New.
+type Config struct {
+	// Issuer is the IdP's issuer URL, exactly as its discovery document
+	// says. https, or http on a loopback host. Required.
+	Issuer string
+	// ClientID is the client_id registered at the IdP. Required.
+	ClientID string
+	// ClientSecretFile is a file holding the client secret (surrounding
+	// white space is trimmed). Exactly one of ClientSecretFile,
+	// ClientSecretEnv and ClientSecret is required.
+	ClientSecretFile string
+	// ClientSecretEnv names an environment variable holding the secret.
+	ClientSecretEnv string
+	// ClientSecret is the secret itself, for in-process wiring such as
+	// `ward coordinator --dev`. Never fill it from a command-line flag: ps
+	// shows flags to every user of the machine.
+	ClientSecret Secret
+	// RedirectURL is the coordinator's callback URL registered at the IdP.
+	// https, or http on a loopback host. Required.
+	RedirectURL string
+	// Scopes are requested from the IdP; "openid" is added if missing.
+	// Empty means DefaultScopes.
+	Scopes []string
+	// AllowedDomains, if not empty, are the only email domains (exact,
+	// case-insensitive) that may log in.
+	AllowedDomains []string
+	// GroupsClaim is the ID token claim holding the user's groups (a list
+	// of strings, or one string). Empty means DefaultGroupsClaim.
+	GroupsClaim string
+	// RequireMFA makes every login show a second factor.
+	RequireMFA bool
+	// MFAGroups makes a login show a second factor when the user is in any
+	// of these IdP groups.
+	MFAGroups []string
+	// MFAMethods are the amr values that show a second factor. Empty means
+	// DefaultMFAMethods.
+	MFAMethods []string
+	// MinACR, if set, is an acr value that also counts as a second factor:
+	// a login whose acr is at least MinACR (compared as integers when both
+	// are, else for equality) passes MFA even without an amr value from
+	// MFAMethods. It is sent to the IdP as acr_values.
+	MinACR string
+	// PendingTTL is how long a started login may take. Zero means
+	// DefaultPendingTTL.
+	PendingTTL time.Duration
+	// MaxPending bounds the logins in progress held by the default store.
+	// Zero means DefaultMaxPending.
+	MaxPending int
+	// Store keeps pending logins. Nil means a MemoryStore, which suits a
+	// single coordinator; replicas behind a load balancer need a shared one.
+	Store Store
+	// HTTPClient talks to the IdP. Nil means a client with a 30 s timeout.
+	HTTPClient *http.Client
+}
+
+// settings is a validated Config with the secret read.
+type settings struct {
+	Config
+	secret     Secret
+	domains    map[string]bool
+	mfaGroups  map[string]bool
+	mfaMethods map[string]bool
+}
+
+func (c Config) validate() (*settings, error) {
+	s := &settings{Config: c}
+	s.ClientSecret = ""
+	if err := checkURL("issuer", c.Issuer); err != nil {
+		return nil, err
+	}
+	if err := checkURL("redirect URL", c.RedirectURL); err != nil {
+		return nil, err
+	}
+	if c.ClientID == "" {
+		return nil, fmt.Errorf("%w: client id is required", ErrInvalidConfig)
+	}
+	secret, err := c.readSecret()
+	if err != nil {
+		return nil, err
+	}
+	s.secret = secret
+	if err := s.fillDefaults(); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+func (s *settings) fillDefaults() error {
+	if len(s.Scopes) == 0 {
+		s.Scopes = DefaultScopes
+	}
+	s.Scopes = slices.Clone(s.Scopes)
+	if !slices.Contains(s.Scopes, "openid") {
+		s.Scopes = append([]string{"openid"}, s.Scopes...)
+	}
+	if s.GroupsClaim == "" {
+		s.GroupsClaim = DefaultGroupsClaim
+	}
+	if s.PendingTTL == 0 {
+		s.PendingTTL = DefaultPendingTTL
+	}
+	if s.MaxPending == 0 {
+		s.MaxPending = DefaultMaxPending
+	}
+	if s.PendingTTL < 0 || s.MaxPending < 0 {
+		return fmt.Errorf("%w: negative pending TTL or count", ErrInvalidConfig)
+	}
+	if s.HTTPClient == nil {
+		s.HTTPClient = &http.Client{Timeout: defaultHTTPTimeout}
+	}
+	if s.Store == nil {
+		s.Store = NewMemoryStore(s.MaxPending)
+	}
+	methods := s.MFAMethods
+	if len(methods) == 0 {
+		methods = DefaultMFAMethods
+	}
+	var err error
+	if s.domains, err = lowerSet("allowed domain", s.AllowedDomains); err != nil {
+		return err
+	}
+	if s.mfaGroups, err = set("MFA group", s.MFAGroups); err != nil {
+		return err
+	}
+	s.mfaMethods, err = set("MFA method", methods)
+	return err
+}
+
+// readSecret reads the client secret from the one source configured.
+func (c Config) readSecret() (Secret, error) {
+	n := 0
+	for _, set := range []bool{c.ClientSecretFile != "", c.ClientSecretEnv != "", c.ClientSecret != ""} {
+		if set {
+			n++
+		}
+	}
+	if n != 1 {
+		return "", fmt.Errorf("%w: give exactly one of client secret file, client secret env and client secret", ErrInvalidConfig)
+	}
+	var v string
+	switch {
+	case c.ClientSecretFile != "":
+		b, err := os.ReadFile(c.ClientSecretFile)
+		if err != nil {
+			return "", fmt.Errorf("%w: read client secret file: %w", ErrInvalidConfig, err)
+		}
+		v = string(b)
+	case c.ClientSecretEnv != "":
+		v = os.Getenv(c.ClientSecretEnv)
+	default:
+		v = string(c.ClientSecret)
+	}
+	v = strings.TrimSpace(v)
+	if v == "" {
+		return "", fmt.Errorf("%w: client secret is empty", ErrInvalidConfig)
+	}
+	return Secret(v), nil
+}
+
+// checkURL requires an absolute https URL, or http on a loopback host.
+func checkURL(what, raw string) error {
+	u, err := url.Parse(raw)
+	if err != nil || raw == "" || u.Host == "" || u.Fragment != "" {
+		return fmt.Errorf("%w: %s %q is not an absolute URL", ErrInvalidConfig, what, raw)
+	}
+	switch u.Scheme {
+	case "https":
+		return nil
+	case "http":
+		if isLoopback(u.Hostname()) {
+			return nil
+		}
+		return fmt.Errorf("%w: %s %q: http is allowed only on loopback; use https", ErrInvalidConfig, what, raw)
+	default:
+		return fmt.Errorf("%w: %s %q: scheme must be https", ErrInvalidConfig, what, raw)
+	}
+}
+
+func isLoopback(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	a, err := netip.ParseAddr(host)
+	return err == nil && a.Unmap().IsLoopback()
+}
+
+func set(what string, vals []string) (map[string]bool, error) {
+	m := make(map[string]bool, len(vals))
+	for _, v := range vals {
+		if strings.TrimSpace(v) == "" {
+			return nil, fmt.Errorf("%w: empty %s", ErrInvalidConfig, what)
+		}
+		m[v] = true
+	}
+	return m, nil
+}
+
+func lowerSet(what string, vals []string) (map[string]bool, error) {
+	m, err := set(what, vals)
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[string]bool, len(m))
+	for v := range m {
+		v = strings.ToLower(strings.TrimPrefix(v, "@"))
+		if strings.ContainsAny(v, "@ ") {
+			return nil, fmt.Errorf("%w: %s %q is not a domain", ErrInvalidConfig, what, v)
+		}
+		out[v] = true
+	}
+	return out, nil
+}

@@ -1,0 +1,112 @@
+// Package sso is the coordinator's OpenID Connect relying party: it sends a
+// person to the company's identity provider and turns the answer into a
+// verified Identity.
+//
+// A login is the authorization code flow with PKCE (S256). Begin makes the
+// state, nonce and code verifier, stores them server-side with the caller's
+// payload (for example the id of a node's login request), and returns the
+// IdP URL. Finish takes the state back (once only), redeems the code with
+// the verifier, verifies the ID token (issuer, audience, expiry, signature
+// through the IdP's JWKS, nonce), then applies the coordinator's rules:
+// allowed email domains, verified email, and a second factor where MFA is
+// required. Every refusal wraps one of the sentinel errors below.
+package sso
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/coreos/go-oidc/v3/oidc"
+	"golang.org/x/oauth2"
+)
+
+// Errors, each wrapped with the detail of the refusal.
+var (
+	// ErrInvalidConfig means the Config is incomplete or inconsistent.
+	ErrInvalidConfig = errors.New("invalid SSO config")
+	// ErrBadState means the callback's state is unknown, already used or
+	// expired: the login must start again.
+	ErrBadState = errors.New("unknown, used or expired login state")
+	// ErrTooManyPending means too many logins are in progress.
+	ErrTooManyPending = errors.New("too many logins in progress")
+	// ErrProvider means the IdP could not be reached, or answered the
+	// callback with an error (for example access_denied).
+	ErrProvider = errors.New("identity provider error")
+	// ErrCodeRejected means the IdP refused to redeem the code: it was
+	// used before, issued to another client, or its PKCE verifier does not
+	// match.
+	ErrCodeRejected = errors.New("authorization code rejected by the identity provider")
+	// ErrTokenInvalid means the ID token failed verification: signature,
+	// issuer, audience, expiry, nonce or a malformed claim.
+	ErrTokenInvalid = errors.New("invalid ID token")
+	// ErrDomainNotAllowed means the email's domain is not allowed.
+	ErrDomainNotAllowed = errors.New("email domain not allowed")
+	// ErrEmailUnverified means the IdP says the email is not verified.
+	ErrEmailUnverified = errors.New("email address not verified by the identity provider")
+	// ErrMFARequired means a second factor is required and the login did
+	// not show one.
+	ErrMFARequired = errors.New("multi-factor authentication (MFA) is required")
+)
+
+// RP is a relying party for one IdP and client. Its methods are safe for
+// concurrent use. It starts no goroutine.
+type RP struct {
+	cfg *settings
+	now func() time.Time
+
+	mu sync.Mutex
+	// mu guards the following.
+	disc *discovered // nil until the IdP's discovery document is fetched
+}
+
+// discovered is what the IdP's discovery document yields.
+type discovered struct {
+	provider *oidc.Provider
+	oauth    oauth2.Config
+	verifier *oidc.IDTokenVerifier
+}
+
+// New validates cfg and reads the client secret. It does not contact the
+// IdP: discovery happens at the first Begin or Finish, so the IdP may be
+// served by the same process and start later.
+func New(cfg Config) (*RP, error) {
+	s, err := cfg.validate()
+	if err != nil {
+		return nil, err
+	}
+	return &RP{cfg: s, now: time.Now}, nil
+}
+
+// ctx returns ctx carrying the RP's HTTP client for oidc and oauth2.
+func (rp *RP) ctx(ctx context.Context) context.Context {
+	return oidc.ClientContext(ctx, rp.cfg.HTTPClient)
+}
+
+// discover fetches the IdP's discovery document once; a failure is not
+// cached, so the next call tries again.
+func (rp *RP) discover(ctx context.Context) (*discovered, error) {
+	rp.mu.Lock()
+	defer rp.mu.Unlock()
+	if rp.disc != nil {
+		return rp.disc, nil
+	}
+	p, err := oidc.NewProvider(rp.ctx(ctx), rp.cfg.Issuer)
+	if err != nil {
+		return nil, fmt.Errorf("%w: discover %s: %w", ErrProvider, rp.cfg.Issuer, err)
+	}
+	rp.disc = &discovered{
+		provider: p,
+		oauth: oauth2.Config{
+			ClientID:     rp.cfg.ClientID,
+			ClientSecret: string(rp.cfg.secret),
+			Endpoint:     p.Endpoint(),
+			RedirectURL:  rp.cfg.RedirectURL,
+			Scopes:       rp.cfg.Scopes,
+		},
+		verifier: p.Verifier(&oidc.Config{ClientID: rp.cfg.ClientID, Now: func() time.Time { return rp.now() }}),
+	}
+	return rp.disc, nil
+}
