@@ -97,7 +97,9 @@ type Config struct {
 // settings is a validated Config with the secret read.
 type settings struct {
 	Config
-	secret     Secret
+	// secret is behind a pointer so that printing settings shows an
+	// address, never the value.
+	secret     *Secret
 	domains    map[string]bool
 	mfaGroups  map[string]bool
 	mfaMethods map[string]bool
@@ -119,7 +121,7 @@ func (c Config) validate() (*settings, error) {
 	if err != nil {
 		return nil, err
 	}
-	s.secret = secret
+	s.secret = &secret
 	if err := s.fillDefaults(); err != nil {
 		return nil, err
 	}

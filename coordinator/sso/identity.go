@@ -69,26 +69,34 @@ func (rp *RP) identity(idt *oidc.IDToken) (Identity, error) {
 	return id, nil
 }
 
-// groups reads the configured groups claim: a list of strings, one string,
-// or absent.
+// groups reads the configured groups claim.
 func (rp *RP) groups(idt *oidc.IDToken) ([]string, error) {
 	var all map[string]json.RawMessage
 	if err := idt.Claims(&all); err != nil {
 		return nil, fmt.Errorf("%w: read claims: %w", ErrTokenInvalid, err)
 	}
-	raw, ok := all[rp.cfg.GroupsClaim]
-	if !ok || string(raw) == "null" {
+	return parseGroups(rp.cfg.GroupsClaim, all[rp.cfg.GroupsClaim])
+}
+
+// parseGroups reads a groups claim: a list of strings, one string, null or
+// absent (nil raw). It returns the groups sorted, without duplicates or
+// empty strings.
+func parseGroups(name string, raw json.RawMessage) ([]string, error) {
+	if raw == nil || string(raw) == "null" {
 		return nil, nil
 	}
 	var list []string
 	if err := json.Unmarshal(raw, &list); err != nil {
 		var one string
 		if json.Unmarshal(raw, &one) != nil {
-			return nil, fmt.Errorf("%w: claim %q is neither a string nor a list of strings", ErrTokenInvalid, rp.cfg.GroupsClaim)
+			return nil, fmt.Errorf("%w: claim %q is neither a string nor a list of strings", ErrTokenInvalid, name)
 		}
 		list = []string{one}
 	}
 	list = slices.DeleteFunc(list, func(g string) bool { return g == "" })
+	if len(list) == 0 {
+		return nil, nil
+	}
 	slices.Sort(list)
 	return slices.Compact(list), nil
 }

@@ -101,7 +101,7 @@ func (rp *RP) discover(ctx context.Context) (*discovered, error) {
 		provider: p,
 		oauth: oauth2.Config{
 			ClientID:     rp.cfg.ClientID,
-			ClientSecret: string(rp.cfg.secret),
+			ClientSecret: string(*rp.cfg.secret),
 			Endpoint:     p.Endpoint(),
 			RedirectURL:  rp.cfg.RedirectURL,
 			Scopes:       rp.cfg.Scopes,

@@ -1,0 +1,239 @@
+package sso
+
+import (
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
+
+	"github.com/wardnet/ward/devidp"
+	"github.com/wardnet/ward/devidp/devidptest"
+)
+
+func testUsers() []devidp.User {
+	f := false
+	return append(devidp.DefaultUsers(),
+		devidp.User{Username: "dave", Password: "dave", Email: "Dave@Example.org", Groups: []string{"plc"}},
+		devidp.User{Username: "erin", Password: "erin", Email: "erin@example.com", EmailVerified: &f},
+	)
+}
+
+// TestLogin runs the whole flow: Begin, the IdP's HTML form in a browser
+// with a cookie jar, the redirect to the coordinator's callback, and
+// FinishRequest there.
+func TestLogin(t *testing.T) {
+	h := newHarness(t, devidp.Config{Users: testUsers()}, nil)
+	tests := []struct {
+		name  string
+		creds devidptest.Credentials
+		want  Identity
+	}{
+		{"mfa user", alice, Identity{Subject: "alice", Email: "alice@example.com", Name: "Alice Example", Groups: []string{"ops"}, AMR: []string{"pwd", "otp"}}},
+		{"no groups", bob, Identity{Subject: "bob", Email: "bob@example.com", Name: "Bob Example", AMR: []string{"pwd"}}},
+		{"two groups", carol, Identity{Subject: "carol", Email: "carol@example.com", Name: "Carol Example", Groups: []string{"admins", "ops"}, AMR: []string{"pwd"}}},
+		{"email lower-cased", devidptest.Credentials{Username: "dave", Password: "dave"}, Identity{Subject: "dave", Email: "dave@example.org", Name: "dave", Groups: []string{"plc"}, AMR: []string{"pwd"}}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			start := time.Now()
+			o := h.login(t, "req-"+tt.name, tt.creds)
+			if o.err != nil {
+				t.Fatalf("FinishRequest: %v", o.err)
+			}
+			tt.want.Issuer = h.idp.Issuer()
+			if diff := cmp.Diff(tt.want, o.res.Identity, cmpopts.IgnoreFields(Identity{}, "Expiry")); diff != "" {
+				t.Errorf("identity (-want +got):\n%s", diff)
+			}
+			if !o.res.Identity.Expiry.After(start) {
+				t.Errorf("expiry %v is not in the future", o.res.Identity.Expiry)
+			}
+			if o.res.Payload != "req-"+tt.name {
+				t.Errorf("payload = %q", o.res.Payload)
+			}
+		})
+	}
+}
+
+// TestLoginRefusals covers the rules applied after a valid token: MFA,
+// email domains, unverified email. Each refusal still returns the payload.
+func TestLoginRefusals(t *testing.T) {
+	tests := []struct {
+		name    string
+		mod     func(*Config)
+		creds   devidptest.Credentials
+		want    error
+		wantMsg string
+	}{
+		{"mfa required, password only", func(c *Config) { c.RequireMFA = true }, bob, ErrMFARequired, "multi-factor authentication (MFA) is required: this coordinator requires it"},
+		{"mfa for group ops", func(c *Config) { c.MFAGroups = []string{"ops"} }, carol, ErrMFARequired, `group "ops" requires it`},
+		{"mfa method not accepted", func(c *Config) { c.RequireMFA, c.MFAMethods = true, []string{"hwk"} }, alice, ErrMFARequired, `amr ["pwd" "otp"]`},
+		{"acr too low", func(c *Config) { c.RequireMFA, c.MFAMethods, c.MinACR = true, []string{"hwk"}, "2" }, alice, ErrMFARequired, `acr ""`},
+		{"domain not allowed", func(c *Config) { c.AllowedDomains = []string{"example.org"} }, bob, ErrDomainNotAllowed, `"example.com" is not in example.org`},
+		{"email unverified", nil, devidptest.Credentials{Username: "erin", Password: "erin"}, ErrEmailUnverified, "erin@example.com"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := newHarness(t, devidp.Config{Users: testUsers()}, tt.mod)
+			o := h.login(t, "req-1", tt.creds)
+			if !errors.Is(o.err, tt.want) || !strings.Contains(o.err.Error(), tt.wantMsg) {
+				t.Fatalf("err = %v, want %v saying %q", o.err, tt.want, tt.wantMsg)
+			}
+			if o.res.Payload != "req-1" || o.res.Identity.Subject != "" {
+				t.Errorf("result = %+v, want only the payload", o.res)
+			}
+		})
+	}
+}
+
+func TestLoginAccepted(t *testing.T) {
+	tests := []struct {
+		name  string
+		mod   func(*Config)
+		creds devidptest.Credentials
+	}{
+		{"mfa required, otp given", func(c *Config) { c.RequireMFA = true }, alice},
+		{"mfa for ops, user not in ops", func(c *Config) { c.MFAGroups = []string{"ops"} }, bob},
+		{"domain allowed, any case", func(c *Config) { c.AllowedDomains = []string{"EXAMPLE.com", "example.org"} }, bob},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := newHarness(t, devidp.Config{}, tt.mod)
+			if o := h.login(t, "", tt.creds); o.err != nil {
+				t.Fatalf("refused: %v", o.err)
+			}
+		})
+	}
+}
+
+func TestBadState(t *testing.T) {
+	h := newHarness(t, devidp.Config{}, nil)
+	o := h.login(t, "p", bob)
+	if o.err != nil {
+		t.Fatal(o.err)
+	}
+	code := o.query.Get("code")
+	for _, state := range []string{"", "not-a-state", strings.ToUpper(o.query.Get("state"))} {
+		if _, err := h.rp.Finish(t.Context(), state, code); !errors.Is(err, ErrBadState) {
+			t.Errorf("Finish(state %q): err = %v, want ErrBadState", state, err)
+		}
+	}
+}
+
+func TestReplayedStateAndCode(t *testing.T) {
+	h := newHarness(t, devidp.Config{}, nil)
+	o := h.login(t, "first", bob)
+	if o.err != nil {
+		t.Fatal(o.err)
+	}
+	state, code := o.query.Get("state"), o.query.Get("code")
+
+	res, err := h.rp.Finish(t.Context(), state, code)
+	if !errors.Is(err, ErrBadState) || res.Payload != "" {
+		t.Errorf("replayed state: %+v, %v; want ErrBadState and nothing else", res, err)
+	}
+
+	lg, err := h.rp.Begin(t.Context(), "second")
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err = h.rp.Finish(t.Context(), lg.State, code)
+	if !errors.Is(err, ErrCodeRejected) || !strings.Contains(err.Error(), "invalid_grant") || res.Payload != "second" {
+		t.Errorf("replayed code: %+v, %v; want ErrCodeRejected (invalid_grant) with the payload", res, err)
+	}
+}
+
+// TestCodeOfAnotherClient feeds the RP a code the IdP issued to another
+// client (an attacker's own registration at the same IdP).
+func TestCodeOfAnotherClient(t *testing.T) {
+	h := newHarness(t, devidp.Config{Clients: []devidp.Client{{ID: "other", Secret: "other-secret"}}}, nil)
+	other, err := New(Config{Issuer: h.idp.Issuer(), ClientID: "other", ClientSecret: "other-secret", RedirectURL: h.redirect})
+	if err != nil {
+		t.Fatal(err)
+	}
+	lg, err := other.Begin(t.Context(), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := h.browse(t, lg.URL, bob)
+	if !errors.Is(o.err, ErrBadState) {
+		t.Fatalf("ward's callback with other's state: %v, want ErrBadState", o.err)
+	}
+	mine, err := h.rp.Begin(t.Context(), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.rp.Finish(t.Context(), mine.State, o.query.Get("code")); !errors.Is(err, ErrCodeRejected) {
+		t.Fatalf("Finish with other's code: %v, want ErrCodeRejected", err)
+	}
+}
+
+func TestProviderError(t *testing.T) {
+	h := newHarness(t, devidp.Config{}, nil)
+	lg, err := h.rp.Begin(t.Context(), "req-9")
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, err := devidptest.NewBrowser().Open(t.Context(), h.redirect+"?state="+lg.State+"&error=access_denied&error_description=user+cancelled")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var o outcome
+	select {
+	case o = <-h.outcomes:
+	default:
+		t.Fatal("the callback was not called")
+	}
+	if !errors.Is(o.err, ErrProvider) || !strings.Contains(o.err.Error(), `"access_denied": "user cancelled"`) || o.res.Payload != "req-9" {
+		t.Fatalf("outcome %+v (page %d), want ErrProvider with access_denied and the payload", o, page.Status)
+	}
+	if _, err := h.rp.Finish(t.Context(), lg.State, "x"); !errors.Is(err, ErrBadState) {
+		t.Errorf("state after IdP error: %v, want ErrBadState (used up)", err)
+	}
+}
+
+func TestExpiredState(t *testing.T) {
+	h := newHarness(t, devidp.Config{}, nil)
+	lg, err := h.rp.Begin(t.Context(), "p")
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.clock.advance(DefaultPendingTTL + time.Second)
+	if _, err := h.rp.Finish(t.Context(), lg.State, "code"); !errors.Is(err, ErrBadState) || !strings.Contains(err.Error(), "expired") {
+		t.Fatalf("Finish after the TTL: %v, want ErrBadState (expired)", err)
+	}
+}
+
+func TestPendingIsBounded(t *testing.T) {
+	h := newHarness(t, devidp.Config{}, func(c *Config) { c.MaxPending = 2 })
+	for i := 0; i < 2; i++ {
+		if _, err := h.rp.Begin(t.Context(), ""); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := h.rp.Begin(t.Context(), ""); !errors.Is(err, ErrTooManyPending) {
+		t.Fatalf("third Begin: %v, want ErrTooManyPending", err)
+	}
+	h.clock.advance(DefaultPendingTTL + time.Second)
+	if _, err := h.rp.Begin(t.Context(), ""); err != nil {
+		t.Fatalf("Begin once the others expired: %v", err)
+	}
+}
+
+func TestBeginSendsPKCEAndNonce(t *testing.T) {
+	h := newHarness(t, devidp.Config{}, func(c *Config) { c.MinACR = "2" })
+	lg, err := h.rp.Begin(t.Context(), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"code_challenge_method=S256", "code_challenge=", "nonce=", "state=" + lg.State, "acr_values=2", "client_id=ward", "scope=openid+email+profile+groups"} {
+		if !strings.Contains(lg.URL, want) {
+			t.Errorf("auth URL %s lacks %s", lg.URL, want)
+		}
+	}
+	if strings.Contains(lg.URL, testSecret) {
+		t.Error("auth URL carries the client secret")
+	}
+}

@@ -1,0 +1,142 @@
+package sso
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+func TestCheckMFA(t *testing.T) {
+	tests := []struct {
+		name   string
+		cfg    Config
+		groups []string
+		amr    []string
+		acr    string
+		ok     bool
+	}{
+		{"not required", Config{}, nil, []string{"pwd"}, "", true},
+		{"required, otp", Config{RequireMFA: true}, nil, []string{"pwd", "otp"}, "", true},
+		{"required, mfa", Config{RequireMFA: true}, nil, []string{"mfa"}, "", true},
+		{"required, hardware key", Config{RequireMFA: true}, nil, []string{"hwk"}, "", true},
+		{"required, password only", Config{RequireMFA: true}, nil, []string{"pwd"}, "", false},
+		{"required, no amr", Config{RequireMFA: true}, nil, nil, "", false},
+		{"required, pin is no second factor", Config{RequireMFA: true}, nil, []string{"pwd", "pin"}, "", false},
+		{"group requires, in group", Config{MFAGroups: []string{"ops"}}, []string{"dev", "ops"}, []string{"pwd"}, "", false},
+		{"group requires, not in group", Config{MFAGroups: []string{"ops"}}, []string{"dev"}, []string{"pwd"}, "", true},
+		{"acr meets numeric minimum", Config{RequireMFA: true, MinACR: "2"}, nil, []string{"pwd"}, "3", true},
+		{"acr below numeric minimum", Config{RequireMFA: true, MinACR: "2"}, nil, []string{"pwd"}, "1", false},
+		{"acr equals named level", Config{RequireMFA: true, MinACR: "phrh"}, nil, nil, "phrh", true},
+		{"acr other named level", Config{RequireMFA: true, MinACR: "phrh"}, nil, nil, "phr", false},
+		{"custom methods exclude otp", Config{RequireMFA: true, MFAMethods: []string{"hwk"}}, nil, []string{"otp"}, "", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := &settings{Config: tt.cfg}
+			var err error
+			if s.mfaGroups, err = set("g", tt.cfg.MFAGroups); err != nil {
+				t.Fatal(err)
+			}
+			methods := tt.cfg.MFAMethods
+			if methods == nil {
+				methods = DefaultMFAMethods
+			}
+			if s.mfaMethods, err = set("m", methods); err != nil {
+				t.Fatal(err)
+			}
+			err = s.checkMFA(tt.groups, tt.amr, tt.acr)
+			if tt.ok != (err == nil) || (err != nil && !errors.Is(err, ErrMFARequired)) {
+				t.Fatalf("checkMFA = %v, want ok=%v", err, tt.ok)
+			}
+		})
+	}
+}
+
+func TestParseGroups(t *testing.T) {
+	tests := []struct {
+		raw     string
+		want    []string
+		wantErr bool
+	}{
+		{`["ops","admins","ops",""]`, []string{"admins", "ops"}, false},
+		{`"ops"`, []string{"ops"}, false},
+		{`[]`, nil, false},
+		{`null`, nil, false},
+		{``, nil, false},
+		{`[1,2]`, nil, true},
+		{`{"a":1}`, nil, true},
+	}
+	for _, tt := range tests {
+		var raw json.RawMessage
+		if tt.raw != "" {
+			raw = json.RawMessage(tt.raw)
+		}
+		got, err := parseGroups("groups", raw)
+		if (err != nil) != tt.wantErr || (err != nil && !errors.Is(err, ErrTokenInvalid)) {
+			t.Errorf("parseGroups(%s): err %v, wantErr %v", tt.raw, err, tt.wantErr)
+		}
+		if !cmp.Equal(got, tt.want) {
+			t.Errorf("parseGroups(%s) = %v, want %v", tt.raw, got, tt.want)
+		}
+	}
+}
+
+func TestCheckEmail(t *testing.T) {
+	rp := &RP{cfg: &settings{domains: map[string]bool{"example.com": true}}}
+	tests := []struct {
+		email, verified string
+		want            error
+	}{
+		{"a@example.com", `true`, nil},
+		{"a@example.com", ``, nil},
+		{"a@example.com", `false`, ErrEmailUnverified},
+		{"a@example.com", `"false"`, ErrEmailUnverified},
+		{"a@evil.com", `true`, ErrDomainNotAllowed},
+		{"a@sub.example.com", `true`, ErrDomainNotAllowed},
+		{"a@example.com@evil.com", `true`, ErrDomainNotAllowed},
+		{"", ``, ErrDomainNotAllowed},
+	}
+	for _, tt := range tests {
+		var v json.RawMessage
+		if tt.verified != "" {
+			v = json.RawMessage(tt.verified)
+		}
+		if err := rp.checkEmail(tt.email, v); !errors.Is(err, tt.want) || (tt.want == nil) != (err == nil) {
+			t.Errorf("checkEmail(%q, %s) = %v, want %v", tt.email, tt.verified, err, tt.want)
+		}
+	}
+}
+
+func TestMemoryStore(t *testing.T) {
+	ctx := context.Background()
+	now := time.Now()
+	m := NewMemoryStore(2)
+	for _, s := range []string{"a", "b"} {
+		if err := m.Put(ctx, Pending{State: s, Expires: now.Add(time.Minute)}, now); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := m.Put(ctx, Pending{State: "c", Expires: now.Add(time.Minute)}, now); !errors.Is(err, ErrTooManyPending) {
+		t.Fatalf("Put past the bound: %v", err)
+	}
+	if p, err := m.Take(ctx, "a"); err != nil || p.State != "a" {
+		t.Fatalf("Take: %+v, %v", p, err)
+	}
+	if _, err := m.Take(ctx, "a"); !errors.Is(err, ErrBadState) {
+		t.Fatalf("second Take: %v, want ErrBadState", err)
+	}
+	later := now.Add(2 * time.Minute)
+	if err := m.Put(ctx, Pending{State: "c", Expires: later.Add(time.Minute)}, later); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Put(ctx, Pending{State: "d", Expires: later.Add(time.Minute)}, later); err != nil {
+		t.Fatalf("Put after expiry freed room: %v", err)
+	}
+	if m.Len() != 2 {
+		t.Errorf("Len = %d, want 2 (b expired and dropped)", m.Len())
+	}
+}
