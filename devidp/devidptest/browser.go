@@ -19,6 +19,7 @@ var ErrNoForm = errors.New("no login form on the page")
 
 // Credentials are what the person types into the login form.
 type Credentials struct {
+	// Username and Password answer the first step.
 	Username string
 	Password string
 	// OTP answers the one-time code step; leave empty for users without
