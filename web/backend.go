@@ -27,9 +27,12 @@ const (
 type Principal struct {
 	// Actor names the principal in the audit log ("user:alice@x",
 	// "apikey:wak_ab12").
-	Actor string
-	Email string
-	Role  Role
+	Actor string `json:"actor"`
+	// Email is the person's email; empty for an API key.
+	Email string `json:"email,omitempty"`
+	// Role is what the principal may do (see Perm); RoleNone may do
+	// nothing.
+	Role Role `json:"role"`
 }
 
 // Grant is one permission of the compiled policy on the live inventory: a
@@ -67,6 +70,9 @@ type AuditQuery struct {
 	ActionPrefix string
 	Target       string
 	Limit        int
+	// NewestFirst returns the newest events first (and Limit keeps the
+	// newest); otherwise the oldest come first.
+	NewestFirst bool
 }
 
 // Login runs the admins' SSO login (the coordinator passes its OIDC relying
@@ -81,10 +87,13 @@ type Login interface {
 
 // Backend is what the web UI and the admin JSON API need from the
 // coordinator. Every method that changes something takes the actor for the
-// audit log; errors wrap the coordinator's sentinel errors, which the web
-// layer maps to HTTP statuses through StatusOf.
+// audit log; errors wrap this package's sentinel errors (ErrNotFound,
+// ErrConflict, ErrBadRequest, ErrUnauthorized, ErrForbidden, ErrTooLarge)
+// or carry acl problems, which StatusOf maps to HTTP statuses; any other
+// error is a 500.
 type Backend interface {
-	// APIKey authenticates an API key secret.
+	// APIKey authenticates an API key secret: an unknown key wraps
+	// ErrUnauthorized, an expired or revoked one ErrForbidden.
 	APIKey(ctx context.Context, secret string) (Principal, error)
 
 	ListNodes(ctx context.Context) ([]wire.AdminNode, error)
@@ -121,4 +130,7 @@ type Backend interface {
 	SetPolicy(ctx context.Context, text, comment string, parent int64, actor string) (wire.PolicyVersion, error)
 
 	Audit(ctx context.Context, q AuditQuery) ([]wire.AuditEvent, error)
+	// RecordAudit appends an event the web layer saw (admin.login,
+	// admin.logout) to the audit log; ID is assigned by the backend.
+	RecordAudit(ctx context.Context, e wire.AuditEvent) error
 }

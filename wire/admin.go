@@ -135,3 +135,27 @@ type AdminUser struct {
 	// Nodes are the names of the user's nodes.
 	Nodes []string `json:"nodes"`
 }
+
+// Admin API paths added with the web admin UI (2026-11-25). Each also
+// accepts an admin's session cookie (with its CSRF token on writes).
+const (
+	// PathAdminPolicyCheck validates a PolicyTextRequest and runs its
+	// tests; it changes nothing.
+	PathAdminPolicyCheck = "/ward/v1/admin/policy/check"
+	// PathAdminPolicyImpact lists the grants a PolicyTextRequest would add
+	// and remove on the live inventory; it changes nothing.
+	PathAdminPolicyImpact = "/ward/v1/admin/policy/impact"
+	// PathAdminPolicyVersions lists versions; /{id} is one version with
+	// its text.
+	PathAdminPolicyVersions = "/ward/v1/admin/policy/versions"
+	// PathAdminAuditExport exports audit events (?format=jsonl|csv).
+	PathAdminAuditExport = "/ward/v1/admin/audit/export"
+	// PathAdminWhoami describes the caller: actor, email and role.
+	PathAdminWhoami = "/ward/v1/admin/whoami"
+)
+
+// PolicyTextRequest carries a policy text to check or to preview.
+type PolicyTextRequest struct {
+	// Text is the HuJSON policy; may be empty (then it is invalid).
+	Text string `json:"text"`
+}

@@ -1,0 +1,42 @@
+package web
+
+import (
+	"net/http"
+
+	"github.com/labstack/echo/v4"
+	"github.com/wardnet/ward/wire"
+)
+
+func (s *server) apiUserRoutes(g *echo.Group, read, fleet echo.MiddlewareFunc) {
+	p := rel(wire.PathAdminUsers)
+	g.GET(p, s.apiListUsers, read)
+	g.GET(p+"/:id", s.apiUser, read)
+	g.POST(p+"/:id/disable", s.apiSetUserDisabled(true), fleet)
+	g.POST(p+"/:id/enable", s.apiSetUserDisabled(false), fleet)
+}
+
+func (s *server) apiListUsers(c echo.Context) error {
+	us, err := s.b.ListUsers(c.Request().Context())
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, orEmpty(us))
+}
+
+func (s *server) apiUser(c echo.Context) error {
+	u, err := s.b.User(c.Request().Context(), c.Param("id"))
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, u)
+}
+
+func (s *server) apiSetUserDisabled(disabled bool) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		u, err := s.b.SetUserDisabled(c.Request().Context(), c.Param("id"), disabled, principalOf(c).Actor)
+		if err != nil {
+			return err
+		}
+		return c.JSON(http.StatusOK, u)
+	}
+}

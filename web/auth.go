@@ -1,0 +1,154 @@
+package web
+
+import (
+	"fmt"
+	"net/http"
+	"net/url"
+	"strings"
+
+	"github.com/labstack/echo/v4"
+)
+
+// Names of cookies, headers and form fields.
+const (
+	sessionCookie = "ward_session"
+	loginCookie   = "ward_login"
+	csrfHeader    = "X-CSRF-Token"
+	csrfField     = "csrf_token"
+)
+
+// Keys of values stored on an echo.Context.
+const (
+	ctxPrincipal = "ward.principal"
+	ctxSession   = "ward.session"
+)
+
+// principalOf returns the authenticated principal of c.
+func principalOf(c echo.Context) Principal {
+	p, _ := c.Get(ctxPrincipal).(Principal)
+	return p
+}
+
+// sessionOf returns c's session, or nil for an API key.
+func sessionOf(c echo.Context) *session {
+	s, _ := c.Get(ctxSession).(*session)
+	return s
+}
+
+// isAPI reports whether c is a request to the JSON API.
+func isAPI(c echo.Context) bool {
+	return strings.HasPrefix(c.Request().URL.Path, strings.TrimSuffix(PrefixAPI, "/"))
+}
+
+// safeMethod reports whether m changes nothing by definition.
+func safeMethod(m string) bool {
+	return m == http.MethodGet || m == http.MethodHead || m == http.MethodOptions
+}
+
+// apiAuth authenticates an API request: a bearer API key, else a session
+// cookie whose state-changing requests carry the CSRF token.
+func (s *server) apiAuth(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		if h := c.Request().Header.Get("Authorization"); h != "" {
+			return s.withAPIKey(c, h, next)
+		}
+		sess, ok := s.cookieSession(c)
+		if !ok {
+			return fmt.Errorf("%w: send an API key as a bearer token or log in", ErrUnauthorized)
+		}
+		if sess.principal.Role == RoleNone {
+			return fmt.Errorf("%w: %s has no admin role", ErrForbidden, sess.principal.Email)
+		}
+		return s.withSession(c, sess, next)
+	}
+}
+
+func (s *server) withAPIKey(c echo.Context, header string, next echo.HandlerFunc) error {
+	secret, ok := strings.CutPrefix(header, "Bearer ")
+	if !ok || strings.TrimSpace(secret) == "" {
+		return fmt.Errorf("%w: Authorization is not a bearer token", ErrUnauthorized)
+	}
+	p, err := s.b.APIKey(c.Request().Context(), strings.TrimSpace(secret))
+	if err != nil {
+		return fmt.Errorf("authenticate api key: %w", err)
+	}
+	c.Set(ctxPrincipal, p)
+	return next(c)
+}
+
+// withSession runs next as sess's principal after checking the CSRF token
+// of a state-changing request.
+func (s *server) withSession(c echo.Context, sess *session, next echo.HandlerFunc) error {
+	if !safeMethod(c.Request().Method) && !sess.csrfOK(csrfToken(c)) {
+		return fmt.Errorf("%w: missing or wrong CSRF token", ErrForbidden)
+	}
+	c.Set(ctxPrincipal, sess.principal)
+	c.Set(ctxSession, sess)
+	return next(c)
+}
+
+// csrfToken returns the token a request carries, header first. Only a
+// form body is read (never a JSON one), within the form size limit.
+func csrfToken(c echo.Context) string {
+	if t := c.Request().Header.Get(csrfHeader); t != "" {
+		return t
+	}
+	ct := c.Request().Header.Get("Content-Type")
+	if strings.HasPrefix(ct, "application/x-www-form-urlencoded") || strings.HasPrefix(ct, "multipart/form-data") {
+		c.Request().Body = http.MaxBytesReader(c.Response(), c.Request().Body, maxFormBytes)
+		return c.FormValue(csrfField)
+	}
+	return ""
+}
+
+// cookieSession returns the live session named by the request's cookie.
+func (s *server) cookieSession(c echo.Context) (*session, bool) {
+	ck, err := c.Cookie(sessionCookie)
+	if err != nil || ck.Value == "" {
+		return nil, false
+	}
+	return s.sess.get(ck.Value, s.cfg.now())
+}
+
+// pageAuth authenticates a page request by its session cookie only (API
+// keys are not for pages); without one, a GET goes to the login page.
+// A person with no role gets the "no access" page.
+func (s *server) pageAuth(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		sess, ok := s.cookieSession(c)
+		if !ok {
+			if c.Request().Method != http.MethodGet {
+				return fmt.Errorf("%w: your session has ended; log in again", ErrForbidden)
+			}
+			next := c.Request().URL.RequestURI()
+			return c.Redirect(http.StatusSeeOther, "/ui/login?next="+url.QueryEscape(next))
+		}
+		return s.withSession(c, sess, func(c echo.Context) error {
+			if sess.principal.Role == RoleNone && c.Path() != "/ui/logout" {
+				return s.noAccess(c)
+			}
+			return next(c)
+		})
+	}
+}
+
+// need refuses principals whose role lacks perm.
+func need(perm Perm) echo.MiddlewareFunc {
+	return func(next echo.HandlerFunc) echo.HandlerFunc {
+		return func(c echo.Context) error {
+			p := principalOf(c)
+			if !p.Role.Can(perm) {
+				return fmt.Errorf("%w: role %q may not %s", ErrForbidden, roleName(p.Role), perm)
+			}
+			return next(c)
+		}
+	}
+}
+
+// roleName names r for people ("none" for RoleNone).
+func roleName(r Role) string {
+	if r == RoleNone {
+		return "none"
+	}
+	return string(r)
+}

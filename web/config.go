@@ -1,0 +1,71 @@
+package web
+
+import (
+	"fmt"
+	"io"
+	"log/slog"
+	"strings"
+	"time"
+)
+
+// DefaultSessionTTL is how long an admin session lasts when Config.SessionTTL
+// is zero. A session never outlives the IdP session it came from.
+const DefaultSessionTTL = 12 * time.Hour
+
+// maxSessionTTL bounds Config.SessionTTL.
+const maxSessionTTL = 7 * 24 * time.Hour
+
+// Config configures New. It is validated once, by New.
+type Config struct {
+	// Roles maps an IdP group (as the groups claim carries it) to the admin
+	// role its members get; the highest role wins (see RoleOf). A person in
+	// no mapped group sees the "no access" page. May be empty (then only
+	// API keys can do anything).
+	Roles map[string]Role
+	// SessionTTL is how long an admin session lasts, at most until the IdP
+	// session ends. Zero means DefaultSessionTTL; at most 7 days.
+	SessionTTL time.Duration
+	// SecureCookies marks cookies Secure; set it whenever the UI is served
+	// over TLS.
+	SecureCookies bool
+	// Logger receives request failures and security events (never secrets,
+	// cookies or tokens). Nil discards.
+	Logger *slog.Logger
+	// Now is the clock; nil means time.Now. Tests set it to move time.
+	Now func() time.Time
+}
+
+// settings is a validated Config.
+type settings struct {
+	roles  map[string]Role
+	ttl    time.Duration
+	secure bool
+	log    *slog.Logger
+	now    func() time.Time
+}
+
+func (c Config) validate() (*settings, error) {
+	s := &settings{roles: map[string]Role{}, ttl: c.SessionTTL, secure: c.SecureCookies, log: c.Logger, now: c.Now}
+	for g, r := range c.Roles {
+		if strings.TrimSpace(g) == "" {
+			return nil, fmt.Errorf("validate config: role mapping with an empty group name")
+		}
+		if !r.Valid() {
+			return nil, fmt.Errorf("validate config: group %q maps to unknown role %q (want owner, admin, network-admin, it-admin or auditor)", g, r)
+		}
+		s.roles[g] = r
+	}
+	switch {
+	case s.ttl == 0:
+		s.ttl = DefaultSessionTTL
+	case s.ttl < time.Minute || s.ttl > maxSessionTTL:
+		return nil, fmt.Errorf("validate config: session TTL %v is outside 1m..%v", s.ttl, maxSessionTTL)
+	}
+	if s.log == nil {
+		s.log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	return s, nil
+}

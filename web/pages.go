@@ -1,0 +1,51 @@
+package web
+
+import (
+	"fmt"
+	"net/http"
+	"net/url"
+	"strings"
+
+	"github.com/labstack/echo/v4"
+)
+
+// pageRoutes registers the pages and their form actions. Every action is a
+// POST carrying the session's CSRF token (checked by pageAuth) and is
+// checked against the role matrix like its API twin.
+func (s *server) pageRoutes(g *echo.Group) {
+	read, fleet, policy, apikeys := need(PermRead), need(PermFleet), need(PermPolicy), need(PermAPIKeys)
+	g.POST("/logout", s.logout)
+	g.GET("/devices", s.pageDevices, read)
+	g.GET("/devices/:id", s.pageDevice, read)
+	g.POST("/devices/:id/tags", s.actTagDevice, fleet)
+	g.POST("/devices/:id/expire", s.actExpireDevice, fleet)
+	g.POST("/devices/:id/remove", s.actRemoveDevice, fleet)
+	g.GET("/users", s.pageUsers, read)
+	g.POST("/users/:id/disable", s.actSetUserDisabled(true), fleet)
+	g.POST("/users/:id/enable", s.actSetUserDisabled(false), fleet)
+	g.GET("/keys", s.pageKeys, read)
+	g.POST("/keys", s.actCreateAuthKey, fleet)
+	g.POST("/keys/:id/revoke", s.actRevokeAuthKey, fleet)
+	g.POST("/apikeys", s.actCreateAPIKey, apikeys)
+	g.POST("/apikeys/:id/revoke", s.actRevokeAPIKey, apikeys)
+	g.GET("/policy", s.pagePolicy, read)
+	g.GET("/policy/versions", s.pageVersions, read)
+	g.GET("/policy/versions/:id", s.pageVersion, read)
+	g.POST("/policy/versions/:id/rollback", s.actRollback, policy)
+	g.GET("/audit", s.pageAudit, read)
+	g.Any("/*", func(echo.Context) error { return fmt.Errorf("%w: no such page", ErrNotFound) })
+}
+
+// done redirects after an action to path with a confirmation key.
+func done(c echo.Context, path, key string) error {
+	return c.Redirect(http.StatusSeeOther, path+"?done="+url.QueryEscape(key))
+}
+
+// splitList splits a form field of names separated by commas or spaces.
+func splitList(s string) []string {
+	out := []string{}
+	for _, f := range strings.FieldsFunc(s, func(r rune) bool { return r == ',' || r == ' ' || r == '\n' || r == '\t' }) {
+		out = append(out, strings.TrimSpace(f))
+	}
+	return out
+}

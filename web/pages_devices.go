@@ -1,0 +1,137 @@
+package web
+
+import (
+	"fmt"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/labstack/echo/v4"
+	"github.com/wardnet/ward/wire"
+)
+
+// recentEvents is how many audit events a device page shows.
+const recentEvents = 20
+
+// deviceRow is a node with the labels the Devices page shows.
+type deviceRow struct {
+	wire.AdminNode
+	Owner       string
+	Expiry      string
+	ExpiryClass string // "bad", "warn" or ""
+	Seen        string
+}
+
+func rowOf(n wire.AdminNode, now time.Time) deviceRow {
+	r := deviceRow{AdminNode: n, Owner: n.User, Expiry: "never", Seen: ago(n.LastSeen, now)}
+	if len(n.Tags) > 0 {
+		r.Owner = strings.Join(n.Tags, ", ")
+	}
+	if n.Online {
+		r.Seen = "online now"
+	}
+	switch exp := n.KeyExpiry; {
+	case n.Expired || (!exp.IsZero() && !now.Before(exp)):
+		r.Expiry, r.ExpiryClass = "expired", "bad"
+	case !exp.IsZero():
+		r.Expiry = "in " + until(exp.Sub(now))
+		if exp.Sub(now) < soonWindow {
+			r.ExpiryClass = "warn"
+		}
+	}
+	return r
+}
+
+// ago describes how long before now t was.
+func ago(t, now time.Time) string {
+	if t.IsZero() {
+		return "never"
+	}
+	return until(now.Sub(t)) + " ago"
+}
+
+// until describes a duration coarsely: "5m", "3h", "2d".
+func until(d time.Duration) string {
+	switch {
+	case d < time.Minute:
+		return "<1m"
+	case d < time.Hour:
+		return fmt.Sprintf("%dm", int(d.Minutes()))
+	case d < 48*time.Hour:
+		return fmt.Sprintf("%dh", int(d.Hours()))
+	}
+	return fmt.Sprintf("%dd", int(d.Hours()/24))
+}
+
+func (s *server) pageDevices(c echo.Context) error {
+	now := s.cfg.now()
+	f, err := parseNodeFilter(c.QueryParams(), now)
+	if err != nil {
+		return err
+	}
+	nodes, err := s.b.ListNodes(c.Request().Context())
+	if err != nil {
+		return err
+	}
+	var rows []deviceRow
+	for _, n := range f.apply(nodes) {
+		rows = append(rows, rowOf(n, now))
+	}
+	v := s.newView(c, "Devices", "devices")
+	v.Data = struct {
+		Rows    []deviceRow
+		Total   int
+		Filter  nodeFilter
+		Choices filterChoices
+	}{rows, len(nodes), f, choicesOf(nodes)}
+	return s.render(c, http.StatusOK, "devices.html", v)
+}
+
+func (s *server) pageDevice(c echo.Context) error {
+	ctx := c.Request().Context()
+	n, err := s.b.Node(ctx, c.Param("id"))
+	if err != nil {
+		return err
+	}
+	access, err := s.b.NodeAccess(ctx, n.Name)
+	if err != nil {
+		return err
+	}
+	evs, err := s.b.Audit(ctx, AuditQuery{Target: "node:" + n.Name, Limit: recentEvents, NewestFirst: true})
+	if err != nil {
+		return err
+	}
+	v := s.newView(c, n.Name, "devices")
+	v.Data = struct {
+		Row    deviceRow
+		Access []Grant
+		Events []wire.AuditEvent
+	}{rowOf(n, s.cfg.now()), access, evs}
+	return s.render(c, http.StatusOK, "device.html", v)
+}
+
+func devicePath(ref string) string { return "/ui/devices/" + url.PathEscape(ref) }
+
+func (s *server) actTagDevice(c echo.Context) error {
+	n, err := s.b.SetNodeTags(c.Request().Context(), c.Param("id"), splitList(c.FormValue("tags")), principalOf(c).Actor)
+	if err != nil {
+		return err
+	}
+	return done(c, devicePath(n.Name), "tags")
+}
+
+func (s *server) actExpireDevice(c echo.Context) error {
+	n, err := s.b.ExpireNode(c.Request().Context(), c.Param("id"), principalOf(c).Actor)
+	if err != nil {
+		return err
+	}
+	return done(c, devicePath(n.Name), "expired")
+}
+
+func (s *server) actRemoveDevice(c echo.Context) error {
+	if err := s.b.RemoveNode(c.Request().Context(), c.Param("id"), principalOf(c).Actor); err != nil {
+		return err
+	}
+	return done(c, "/ui/devices", "removed")
+}

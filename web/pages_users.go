@@ -1,0 +1,38 @@
+package web
+
+import (
+	"net/http"
+
+	"github.com/labstack/echo/v4"
+	"github.com/wardnet/ward/wire"
+)
+
+// userRow is a user with the admin role their groups map to.
+type userRow struct {
+	wire.AdminUser
+	Role Role
+}
+
+func (s *server) pageUsers(c echo.Context) error {
+	us, err := s.b.ListUsers(c.Request().Context())
+	if err != nil {
+		return err
+	}
+	rows := make([]userRow, 0, len(us))
+	for _, u := range us {
+		rows = append(rows, userRow{AdminUser: u, Role: RoleOf(u.Groups, s.cfg.roles)})
+	}
+	v := s.newView(c, "Users", "users")
+	v.Data = rows
+	return s.render(c, http.StatusOK, "users.html", v)
+}
+
+func (s *server) actSetUserDisabled(disabled bool) echo.HandlerFunc {
+	key := map[bool]string{true: "disabled", false: "enabled"}[disabled]
+	return func(c echo.Context) error {
+		if _, err := s.b.SetUserDisabled(c.Request().Context(), c.Param("id"), disabled, principalOf(c).Actor); err != nil {
+			return err
+		}
+		return done(c, "/ui/users", key)
+	}
+}

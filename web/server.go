@@ -1,0 +1,76 @@
+package web
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+
+	"github.com/labstack/echo/v4"
+)
+
+// Path prefixes the coordinator routes to the handler New returns.
+const (
+	// PrefixAPI is the admin JSON API.
+	PrefixAPI = "/ward/v1/admin/"
+	// PrefixUI is the admin UI.
+	PrefixUI = "/ui/"
+)
+
+// server is the admin UI and API.
+type server struct {
+	cfg   *settings
+	b     Backend
+	login Login // nil: no SSO, API keys only
+	sess  *sessions
+	views *views
+}
+
+// New returns the handler for the admin UI (under PrefixUI) and the admin
+// JSON API (under PrefixAPI). b must not be nil; l may be nil when the
+// coordinator has no identity provider, and then only API keys work.
+func New(cfg Config, b Backend, l Login) (http.Handler, error) {
+	st, err := cfg.validate()
+	if err != nil {
+		return nil, err
+	}
+	if b == nil {
+		return nil, errors.New("new web handler: nil Backend")
+	}
+	v, err := loadViews()
+	if err != nil {
+		return nil, fmt.Errorf("new web handler: %w", err)
+	}
+	s := &server{cfg: st, b: b, login: l, sess: newSessions(), views: v}
+	e := echo.New()
+	e.HideBanner, e.HidePort = true, true
+	e.HTTPErrorHandler = s.handleError
+	e.IPExtractor = echo.ExtractIPDirect() // never trust X-Forwarded-For
+	e.Use(securityHeaders)
+	s.apiRoutes(e.Group("/ward/v1/admin", s.apiAuth))
+	if err := s.publicRoutes(e); err != nil {
+		return nil, fmt.Errorf("new web handler: %w", err)
+	}
+	s.pageRoutes(e.Group("/ui", s.pageAuth))
+	return e, nil
+}
+
+// handleError is the one place where a failed request becomes a response:
+// JSON under the API, an HTML page elsewhere.
+func (s *server) handleError(err error, c echo.Context) {
+	if c.Response().Committed {
+		return
+	}
+	code := StatusOf(err)
+	r := c.Request()
+	if code >= 500 {
+		s.cfg.log.Error("admin request failed", "method", r.Method, "path", r.URL.Path, "err", err)
+	}
+	if isAPI(c) {
+		if code == http.StatusUnauthorized {
+			c.Response().Header().Set("WWW-Authenticate", `Bearer realm="ward"`)
+		}
+		writeAPIError(c, code, err)
+		return
+	}
+	s.renderError(c, code, publicMessage(err, code))
+}

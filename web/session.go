@@ -1,0 +1,100 @@
+package web
+
+import (
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/base64"
+	"fmt"
+	"sync"
+	"time"
+)
+
+// maxSessions bounds the live sessions; creating one past it first drops the
+// expired ones, then refuses.
+const maxSessions = 10000
+
+// session is one logged-in person. It is immutable once stored.
+type session struct {
+	principal Principal
+	groups    []string
+	// csrf is the token every state-changing request must carry.
+	csrf    string
+	expires time.Time
+}
+
+// sessions holds the live admin sessions, keyed by the SHA-256 of their
+// cookie value so that the map never holds a usable secret.
+type sessions struct {
+	mu sync.Mutex // mu guards the following
+	m  map[[32]byte]*session
+}
+
+func newSessions() *sessions { return &sessions{m: map[[32]byte]*session{}} }
+
+// randomToken returns 32 random bytes, base64url-encoded.
+func randomToken() (string, error) {
+	b := make([]byte, 32)
+	if _, err := rand.Read(b); err != nil {
+		return "", fmt.Errorf("read random: %w", err)
+	}
+	return base64.RawURLEncoding.EncodeToString(b), nil
+}
+
+// create stores s and returns the cookie value that names it.
+func (ss *sessions) create(s *session, now time.Time) (string, error) {
+	id, err := randomToken()
+	if err != nil {
+		return "", err
+	}
+	if s.csrf, err = randomToken(); err != nil {
+		return "", err
+	}
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
+	if len(ss.m) >= maxSessions {
+		ss.sweepLocked(now)
+	}
+	if len(ss.m) >= maxSessions {
+		return "", fmt.Errorf("create session: %d sessions live: %w", len(ss.m), ErrForbidden)
+	}
+	ss.m[sha256.Sum256([]byte(id))] = s
+	return id, nil
+}
+
+// get returns the live session named by id; an expired one is dropped.
+func (ss *sessions) get(id string, now time.Time) (*session, bool) {
+	k := sha256.Sum256([]byte(id))
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
+	s, ok := ss.m[k]
+	if !ok {
+		return nil, false
+	}
+	if !now.Before(s.expires) {
+		delete(ss.m, k)
+		return nil, false
+	}
+	return s, true
+}
+
+// remove ends the session named by id.
+func (ss *sessions) remove(id string) {
+	k := sha256.Sum256([]byte(id))
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
+	delete(ss.m, k)
+}
+
+func (ss *sessions) sweepLocked(now time.Time) {
+	for k, s := range ss.m {
+		if !now.Before(s.expires) {
+			delete(ss.m, k)
+		}
+	}
+}
+
+// csrfOK reports whether token is s's CSRF token, in constant time.
+func (s *session) csrfOK(token string) bool {
+	return token != "" && subtle.ConstantTimeCompare([]byte(token), []byte(s.csrf)) == 1
+}

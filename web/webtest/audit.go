@@ -1,0 +1,44 @@
+package webtest
+
+import (
+	"context"
+	"slices"
+	"strings"
+
+	"github.com/wardnet/ward/web"
+	"github.com/wardnet/ward/wire"
+)
+
+// Audit implements web.Backend.
+func (b *Backend) Audit(_ context.Context, q web.AuditQuery) ([]wire.AuditEvent, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	var out []wire.AuditEvent
+	for _, e := range b.audit {
+		if matches(e, q) {
+			out = append(out, e)
+		}
+	}
+	slices.SortStableFunc(out, func(a, b wire.AuditEvent) int { return a.Time.Compare(b.Time) })
+	if q.NewestFirst {
+		slices.Reverse(out)
+	}
+	if q.Limit > 0 && len(out) > q.Limit {
+		out = out[:q.Limit]
+	}
+	return out, nil
+}
+
+func matches(e wire.AuditEvent, q web.AuditQuery) bool {
+	return (q.Actor == "" || e.Actor == q.Actor) && (q.Target == "" || e.Target == q.Target) &&
+		strings.HasPrefix(e.Action, q.ActionPrefix) &&
+		(q.Since.IsZero() || !e.Time.Before(q.Since)) && (q.Until.IsZero() || e.Time.Before(q.Until))
+}
+
+// RecordAudit implements web.Backend; it does not count as a write.
+func (b *Backend) RecordAudit(_ context.Context, e wire.AuditEvent) error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.appendAuditLocked(e)
+	return nil
+}

@@ -1,0 +1,201 @@
+package webtest
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/wardnet/ward/web"
+	"github.com/wardnet/ward/wire"
+)
+
+var _ web.Backend = (*Backend)(nil)
+
+// Backend is an in-memory web.Backend seeded with a small fleet, users, a
+// policy and audit events. It validates and compiles policies with the
+// real acl package. It is safe for concurrent use.
+type Backend struct {
+	now func() time.Time
+
+	mu sync.Mutex // mu guards the following
+	// writes counts the changes made through Backend methods (RecordAudit
+	// excepted), so tests can tell that a refused request changed nothing.
+	writes   int
+	nodes    []wire.AdminNode
+	users    []wire.AdminUser
+	authKeys []wire.AuthKey
+	apiKeys  []apiKey
+	policies []wire.PolicyVersion // oldest first
+	audit    []wire.AuditEvent
+}
+
+// apiKey is an API key with its secret and role.
+type apiKey struct {
+	wire.APIKey
+	secret string
+	role   web.Role
+}
+
+// NewBackend returns a seeded Backend whose clock is now (nil: time.Now).
+func NewBackend(now func() time.Time) *Backend {
+	if now == nil {
+		now = time.Now
+	}
+	b := &Backend{now: now}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.seedLocked()
+	return b
+}
+
+// Writes returns how many changes Backend methods have made.
+func (b *Backend) Writes() int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.writes
+}
+
+// AddAPIKey installs an API key secret acting with role and returns its
+// id; it does not count as a write.
+func (b *Backend) AddAPIKey(secret string, role web.Role) int64 {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	id := int64(len(b.apiKeys) + 1)
+	k := wire.APIKey{ID: id, Prefix: secret[:min(len(secret), 8)], Description: "test " + string(role), CreatedAt: b.now().UTC(), CreatedBy: "test"}
+	b.apiKeys = append(b.apiKeys, apiKey{APIKey: k, secret: secret, role: role})
+	return id
+}
+
+// changedLocked records a change and its audit event.
+func (b *Backend) changedLocked(actor, action, target string, detail any) {
+	b.writes++
+	b.appendAuditLocked(wire.AuditEvent{Time: b.now().UTC(), Actor: actor, Action: action, Target: target, Detail: detail})
+}
+
+func (b *Backend) appendAuditLocked(e wire.AuditEvent) {
+	e.ID = int64(len(b.audit) + 1)
+	b.audit = append(b.audit, e)
+}
+
+// newSecret returns a secret with prefix and its display prefix.
+func newSecret(prefix string) (string, string, error) {
+	buf := make([]byte, 16)
+	if _, err := rand.Read(buf); err != nil {
+		return "", "", fmt.Errorf("read random: %w", err)
+	}
+	s := prefix + "_" + hex.EncodeToString(buf)
+	return s, s[:len(prefix)+5], nil
+}
+
+// APIKey implements web.Backend.
+func (b *Backend) APIKey(_ context.Context, secret string) (web.Principal, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for _, k := range b.apiKeys {
+		if k.secret != secret {
+			continue
+		}
+		if k.Revoked || (!k.Expiry.IsZero() && !b.now().Before(k.Expiry)) {
+			return web.Principal{}, fmt.Errorf("api key %s: %w: expired or revoked", k.Prefix, web.ErrForbidden)
+		}
+		return web.Principal{Actor: "apikey:" + k.Prefix, Role: k.role}, nil
+	}
+	return web.Principal{}, fmt.Errorf("%w: unknown api key", web.ErrUnauthorized)
+}
+
+// nodeIndexLocked finds a node by numeric id or name.
+func (b *Backend) nodeIndexLocked(ref string) (int, error) {
+	id, idErr := strconv.ParseInt(ref, 10, 64)
+	i := slices.IndexFunc(b.nodes, func(n wire.AdminNode) bool {
+		return n.Name == ref || (idErr == nil && int64(n.ID) == id)
+	})
+	if i < 0 {
+		return 0, fmt.Errorf("node %q: %w", ref, web.ErrNotFound)
+	}
+	return i, nil
+}
+
+// ListNodes implements web.Backend.
+func (b *Backend) ListNodes(context.Context) ([]wire.AdminNode, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return slices.Clone(b.nodes), nil
+}
+
+// Node implements web.Backend.
+func (b *Backend) Node(_ context.Context, ref string) (wire.AdminNode, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	i, err := b.nodeIndexLocked(ref)
+	if err != nil {
+		return wire.AdminNode{}, err
+	}
+	return b.nodes[i], nil
+}
+
+// RemoveNode implements web.Backend.
+func (b *Backend) RemoveNode(_ context.Context, ref, actor string) error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	i, err := b.nodeIndexLocked(ref)
+	if err != nil {
+		return err
+	}
+	name := b.nodes[i].Name
+	b.nodes = slices.Delete(b.nodes, i, i+1)
+	b.changedLocked(actor, "node.remove", "node:"+name, nil)
+	return nil
+}
+
+// ExpireNode implements web.Backend.
+func (b *Backend) ExpireNode(_ context.Context, ref, actor string) (wire.AdminNode, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	i, err := b.nodeIndexLocked(ref)
+	if err != nil {
+		return wire.AdminNode{}, err
+	}
+	n := &b.nodes[i]
+	before := n.KeyExpiry
+	n.KeyExpiry, n.Expired = b.now().UTC(), true
+	b.changedLocked(actor, "node.expire", "node:"+n.Name, map[string]any{"before": before, "after": n.KeyExpiry})
+	return *n, nil
+}
+
+// SetNodeTags implements web.Backend: every tag needs a tagOwners entry in
+// the running policy.
+func (b *Backend) SetNodeTags(_ context.Context, ref string, tags []string, actor string) (wire.AdminNode, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	i, err := b.nodeIndexLocked(ref)
+	if err != nil {
+		return wire.AdminNode{}, err
+	}
+	if err := b.checkTagsLocked(tags); err != nil {
+		return wire.AdminNode{}, err
+	}
+	n := &b.nodes[i]
+	before := n.Tags
+	n.Tags = slices.Clone(tags)
+	b.changedLocked(actor, "node.tags", "node:"+n.Name, map[string]any{"before": before, "after": n.Tags})
+	return *n, nil
+}
+
+func (b *Backend) checkTagsLocked(tags []string) error {
+	rs, err := b.rulesetLocked()
+	if err != nil {
+		return err
+	}
+	for _, t := range tags {
+		if !strings.HasPrefix(t, "tag:") || !rs.HasTag(t) {
+			return fmt.Errorf("%w: tag %q has no tagOwners entry in the policy", web.ErrBadRequest, t)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,79 @@
+package webtest
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strconv"
+
+	"github.com/wardnet/ward/web"
+	"github.com/wardnet/ward/wire"
+)
+
+// userIndexLocked finds a user by numeric id or email.
+func (b *Backend) userIndexLocked(ref string) (int, error) {
+	id, idErr := strconv.ParseInt(ref, 10, 64)
+	i := slices.IndexFunc(b.users, func(u wire.AdminUser) bool { return u.Email == ref || (idErr == nil && u.ID == id) })
+	if i < 0 {
+		return 0, fmt.Errorf("user %q: %w", ref, web.ErrNotFound)
+	}
+	return i, nil
+}
+
+// userLocked returns user i with the names of their nodes.
+func (b *Backend) userLocked(i int) wire.AdminUser {
+	u := b.users[i]
+	u.Nodes = []string{}
+	for _, n := range b.nodes {
+		if n.User == u.Email && len(n.Tags) == 0 {
+			u.Nodes = append(u.Nodes, n.Name)
+		}
+	}
+	return u
+}
+
+// ListUsers implements web.Backend.
+func (b *Backend) ListUsers(context.Context) ([]wire.AdminUser, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	out := make([]wire.AdminUser, len(b.users))
+	for i := range b.users {
+		out[i] = b.userLocked(i)
+	}
+	return out, nil
+}
+
+// User implements web.Backend.
+func (b *Backend) User(_ context.Context, ref string) (wire.AdminUser, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	i, err := b.userIndexLocked(ref)
+	if err != nil {
+		return wire.AdminUser{}, err
+	}
+	return b.userLocked(i), nil
+}
+
+// SetUserDisabled implements web.Backend; disabling expires the user's
+// nodes' keys.
+func (b *Backend) SetUserDisabled(_ context.Context, ref string, disabled bool, actor string) (wire.AdminUser, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	i, err := b.userIndexLocked(ref)
+	if err != nil {
+		return wire.AdminUser{}, err
+	}
+	u := &b.users[i]
+	u.Disabled = disabled
+	action := "user.enable"
+	if disabled {
+		action = "user.disable"
+		for j := range b.nodes {
+			if b.nodes[j].User == u.Email && len(b.nodes[j].Tags) == 0 {
+				b.nodes[j].KeyExpiry, b.nodes[j].Expired = b.now().UTC(), true
+			}
+		}
+	}
+	b.changedLocked(actor, action, "user:"+u.Email, nil)
+	return b.userLocked(i), nil
+}
