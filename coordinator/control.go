@@ -178,11 +178,17 @@ func (s *Server) handleRotate(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	if req.WGKey.IsZero() || store.WGPublic(req.WGKey) == n.WGKey {
-		s.writeError(w, r, fmt.Errorf("%w: wg_key must be a new key", errBadRequest))
+	if req.WGKey.IsZero() {
+		s.writeError(w, r, fmt.Errorf("%w: wg_key is required", errBadRequest))
 		return
 	}
 	now := time.Now().UTC()
+	if store.WGPublic(req.WGKey) == n.WGKey && !expired(n, now) {
+		// A node resending a rotation it already made (it crashed before
+		// saving the answer): the key is in place, so say so again.
+		writeJSON(w, http.StatusOK, wire.RotateResponse{SwitchAt: now, KeyExpiry: n.KeyExpiry})
+		return
+	}
 	exp := now.Add(s.cfg.KeyLifetime)
 	if err := s.st.RotateWGKey(r.Context(), n.ID, store.KeyRotation{Key: store.WGPublic(req.WGKey),
 		OverlapUntil: now.Add(s.cfg.KeyOverlap), Expiry: exp}); err != nil {

@@ -18,7 +18,9 @@ import (
 	"sync"
 	"time"
 
+	"github.com/wardnet/ward/coordinator/sso"
 	"github.com/wardnet/ward/coordinator/store"
+	"github.com/wardnet/ward/devidp"
 )
 
 // Config configures a coordinator. Zero durations take their defaults.
@@ -44,8 +46,18 @@ type Config struct {
 	// EphemeralGrace is how long an ephemeral node may stay offline before
 	// it is deleted (5m).
 	EphemeralGrace time.Duration
-	// Auth runs interactive SSO logins; nil disables them.
+	// Auth runs interactive SSO logins; nil means: from OIDC, else (with
+	// Dev) the built-in development provider, else none.
 	Auth Authenticator
+	// OIDC configures the company identity provider.
+	OIDC *sso.Config
+	// DevUsersFile lists the dev provider's demo users (devidp format).
+	DevUsersFile string
+	// DevRequireMFA and DevMFAGroups set the dev provider's MFA rule.
+	DevRequireMFA bool
+	DevMFAGroups  []string
+	// NoDevIdP keeps Dev from starting the development provider.
+	NoDevIdP bool
 	// PublicURL is the coordinator's URL as browsers reach it; empty means
 	// the scheme and host of each request.
 	PublicURL string
@@ -119,6 +131,9 @@ type Server struct {
 	sess    *sessions
 	logins  logins
 	metrics *metrics
+	// devIdP is the development OIDC provider, served under its prefix;
+	// nil unless Dev.
+	devIdP *devidp.Provider
 	// policyMu serializes policy changes (file reloads and admin saves).
 	policyMu sync.Mutex
 
@@ -145,6 +160,10 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	s := &Server{cfg: cfg, log: cfg.Logger, st: st, hub: newHub(time.Now()),
 		sess: newSessions(30*time.Second, cfg.SessionTTL), metrics: newMetrics()}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
+	if err := s.setupSSO(); err != nil {
+		st.Close()
+		return nil, err
+	}
 	if err := s.init(ctx); err != nil {
 		st.Close()
 		return nil, err
@@ -210,6 +229,9 @@ func (s *Server) Handler() http.Handler {
 	s.adminRoutes(mux)
 	s.userRoutes(mux)
 	s.loginRoutes(mux)
+	if s.devIdP != nil {
+		mux.Handle(s.devIdP.Prefix()+"/", s.devIdP)
+	}
 	mux.Handle("GET /metrics", s.metrics.handler())
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { w.Write([]byte("ok\n")) })
 	return mux

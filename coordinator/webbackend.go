@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/http"
 	"time"
 
 	"github.com/wardnet/ward/acl"
@@ -21,14 +22,50 @@ var _ web.Backend = Backend{}
 // Backend returns the coordinator's implementation of web.Backend.
 func (s *Server) Backend() Backend { return Backend{s} }
 
+// webErr maps the coordinator's and the store's errors to the web layer's
+// sentinel errors, keeping the original (and any acl problems) in the chain.
+func webErr(err error) error {
+	switch {
+	case err == nil:
+		return nil
+	case statusOf(err) == http.StatusNotFound:
+		return fmt.Errorf("%w: %w", web.ErrNotFound, err)
+	case statusOf(err) == http.StatusConflict:
+		return fmt.Errorf("%w: %w", web.ErrConflict, err)
+	case statusOf(err) == http.StatusBadRequest:
+		return fmt.Errorf("%w: %w", web.ErrBadRequest, err)
+	case statusOf(err) == http.StatusUnauthorized:
+		return fmt.Errorf("%w: %w", web.ErrUnauthorized, err)
+	case statusOf(err) == http.StatusForbidden:
+		return fmt.Errorf("%w: %w", web.ErrForbidden, err)
+	case statusOf(err) == http.StatusRequestEntityTooLarge:
+		return fmt.Errorf("%w: %w", web.ErrTooLarge, err)
+	}
+	return err
+}
+
+// RecordAudit appends an event the web layer saw.
+func (b Backend) RecordAudit(ctx context.Context, e wire.AuditEvent) error {
+	se := store.AuditEvent{Time: e.Time, Actor: e.Actor, Action: e.Action, Target: e.Target, Source: e.Source}
+	if e.Detail != nil {
+		d, err := json.Marshal(e.Detail)
+		if err != nil {
+			return webErr(fmt.Errorf("%w: audit detail: %v", errBadRequest, err))
+		}
+		se.Detail = d
+	}
+	_, err := b.s.st.AppendAudit(ctx, se)
+	return webErr(err)
+}
+
 // APIKey authenticates an API key; API keys act as owners.
 func (b Backend) APIKey(ctx context.Context, secret string) (web.Principal, error) {
 	k, err := b.s.st.APIKeyByHash(ctx, hashSecret(secret), time.Now())
 	if errors.Is(err, store.ErrNotFound) {
-		return web.Principal{}, errBadToken
+		return web.Principal{}, webErr(errBadToken)
 	}
 	if err != nil {
-		return web.Principal{}, err
+		return web.Principal{}, webErr(err)
 	}
 	_ = b.s.st.TouchAPIKey(ctx, k.ID, time.Now().UTC())
 	return web.Principal{Actor: "apikey:" + k.Prefix, Role: web.RoleOwner}, nil
@@ -38,7 +75,7 @@ func (b Backend) APIKey(ctx context.Context, secret string) (web.Principal, erro
 func (b Backend) ListNodes(ctx context.Context) ([]wire.AdminNode, error) {
 	nodes, err := b.s.st.ListNodes(ctx)
 	if err != nil {
-		return nil, err
+		return nil, webErr(err)
 	}
 	out := make([]wire.AdminNode, 0, len(nodes))
 	for _, n := range nodes {
@@ -51,7 +88,7 @@ func (b Backend) ListNodes(ctx context.Context) ([]wire.AdminNode, error) {
 func (b Backend) Node(ctx context.Context, ref string) (wire.AdminNode, error) {
 	n, err := b.s.lookupNode(ctx, ref)
 	if err != nil {
-		return wire.AdminNode{}, err
+		return wire.AdminNode{}, webErr(err)
 	}
 	return b.s.adminNode(n), nil
 }
@@ -60,20 +97,20 @@ func (b Backend) Node(ctx context.Context, ref string) (wire.AdminNode, error) {
 func (b Backend) RemoveNode(ctx context.Context, ref, actor string) error {
 	n, err := b.s.lookupNode(ctx, ref)
 	if err != nil {
-		return err
+		return webErr(err)
 	}
 	_, err = b.s.RemoveNode(ctx, n.ID, actor, "removed by admin")
-	return err
+	return webErr(err)
 }
 
 // ExpireNode expires a node's key now.
 func (b Backend) ExpireNode(ctx context.Context, ref, actor string) (wire.AdminNode, error) {
 	n, err := b.s.lookupNode(ctx, ref)
 	if err != nil {
-		return wire.AdminNode{}, err
+		return wire.AdminNode{}, webErr(err)
 	}
 	if n, err = b.s.ExpireNode(ctx, n.ID, actor); err != nil {
-		return wire.AdminNode{}, err
+		return wire.AdminNode{}, webErr(err)
 	}
 	return b.s.adminNode(n), nil
 }
@@ -82,10 +119,10 @@ func (b Backend) ExpireNode(ctx context.Context, ref, actor string) (wire.AdminN
 func (b Backend) SetNodeTags(ctx context.Context, ref string, tags []string, actor string) (wire.AdminNode, error) {
 	n, err := b.s.lookupNode(ctx, ref)
 	if err != nil {
-		return wire.AdminNode{}, err
+		return wire.AdminNode{}, webErr(err)
 	}
 	if n, err = b.s.SetNodeTags(ctx, n.ID, tags, actor); err != nil {
-		return wire.AdminNode{}, err
+		return wire.AdminNode{}, webErr(err)
 	}
 	return b.s.adminNode(n), nil
 }
@@ -94,22 +131,23 @@ func (b Backend) SetNodeTags(ctx context.Context, ref string, tags []string, act
 func (b Backend) NodeAccess(ctx context.Context, ref string) ([]web.Grant, error) {
 	n, err := b.s.lookupNode(ctx, ref)
 	if err != nil {
-		return nil, err
+		return nil, webErr(err)
 	}
-	return b.s.nm.access(n.Name)
+	gs, err := b.s.nm.access(n.Name)
+	return gs, webErr(err)
 }
 
 // ListUsers lists every user.
 func (b Backend) ListUsers(ctx context.Context) ([]wire.AdminUser, error) {
 	users, err := b.s.st.ListUsers(ctx)
 	if err != nil {
-		return nil, err
+		return nil, webErr(err)
 	}
 	out := make([]wire.AdminUser, 0, len(users))
 	for _, u := range users {
 		au, err := b.s.adminUser(ctx, u)
 		if err != nil {
-			return nil, err
+			return nil, webErr(err)
 		}
 		out = append(out, au)
 	}
@@ -120,34 +158,37 @@ func (b Backend) ListUsers(ctx context.Context) ([]wire.AdminUser, error) {
 func (b Backend) User(ctx context.Context, ref string) (wire.AdminUser, error) {
 	u, err := b.s.lookupUser(ctx, ref)
 	if err != nil {
-		return wire.AdminUser{}, err
+		return wire.AdminUser{}, webErr(err)
 	}
-	return b.s.adminUser(ctx, u)
+	au, err := b.s.adminUser(ctx, u)
+	return au, webErr(err)
 }
 
 // SetUserDisabled disables or enables a user.
 func (b Backend) SetUserDisabled(ctx context.Context, ref string, disabled bool, actor string) (wire.AdminUser, error) {
 	u, err := b.s.lookupUser(ctx, ref)
 	if err != nil {
-		return wire.AdminUser{}, err
+		return wire.AdminUser{}, webErr(err)
 	}
 	if err := b.s.SetUserDisabled(ctx, u.ID, disabled, actor); err != nil {
-		return wire.AdminUser{}, err
+		return wire.AdminUser{}, webErr(err)
 	}
 	u.Disabled = disabled
-	return b.s.adminUser(ctx, u)
+	au, err := b.s.adminUser(ctx, u)
+	return au, webErr(err)
 }
 
 // CreateAuthKey creates a pre-auth key; the secret is in the result only.
 func (b Backend) CreateAuthKey(ctx context.Context, req wire.CreateAuthKeyRequest, actor string) (wire.AuthKey, error) {
-	return b.s.CreateAuthKey(ctx, req, actor, "")
+	k, err := b.s.CreateAuthKey(ctx, req, actor, "")
+	return k, webErr(err)
 }
 
 // ListAuthKeys lists pre-auth keys.
 func (b Backend) ListAuthKeys(ctx context.Context) ([]wire.AuthKey, error) {
 	keys, err := b.s.st.ListAuthKeys(ctx)
 	if err != nil {
-		return nil, err
+		return nil, webErr(err)
 	}
 	out := make([]wire.AuthKey, 0, len(keys))
 	for _, k := range keys {
@@ -169,11 +210,11 @@ func (b Backend) RevokeAuthKey(ctx context.Context, id int64, actor string) erro
 func (b Backend) CreateAPIKey(ctx context.Context, req wire.CreateAPIKeyRequest, actor string) (wire.APIKey, error) {
 	exp, err := parseExpiry(req.Expiry, 0, time.Now().UTC())
 	if err != nil {
-		return wire.APIKey{}, err
+		return wire.APIKey{}, webErr(err)
 	}
 	secret, k, err := b.s.createAPIKey(ctx, req.Description, actor, exp)
 	if err != nil {
-		return wire.APIKey{}, err
+		return wire.APIKey{}, webErr(err)
 	}
 	out := wireAPIKey(k)
 	out.Key = secret
@@ -184,7 +225,7 @@ func (b Backend) CreateAPIKey(ctx context.Context, req wire.CreateAPIKeyRequest,
 func (b Backend) ListAPIKeys(ctx context.Context) ([]wire.APIKey, error) {
 	keys, err := b.s.st.ListAPIKeys(ctx)
 	if err != nil {
-		return nil, err
+		return nil, webErr(err)
 	}
 	out := make([]wire.APIKey, 0, len(keys))
 	for _, k := range keys {
@@ -209,7 +250,7 @@ func (b Backend) Policy(ctx context.Context) (wire.PolicyVersion, error) {
 		return wire.PolicyVersion{Text: DefaultPolicy, Author: "default"}, nil
 	}
 	if err != nil {
-		return wire.PolicyVersion{}, err
+		return wire.PolicyVersion{}, webErr(err)
 	}
 	return wirePolicy(p, true), nil
 }
@@ -218,7 +259,7 @@ func (b Backend) Policy(ctx context.Context) (wire.PolicyVersion, error) {
 func (b Backend) PolicyVersions(ctx context.Context) ([]wire.PolicyVersion, error) {
 	ps, err := b.s.st.ListPolicies(ctx)
 	if err != nil {
-		return nil, err
+		return nil, webErr(err)
 	}
 	out := make([]wire.PolicyVersion, 0, len(ps))
 	for _, p := range ps {
@@ -231,7 +272,7 @@ func (b Backend) PolicyVersions(ctx context.Context) ([]wire.PolicyVersion, erro
 func (b Backend) PolicyVersion(ctx context.Context, id int64) (wire.PolicyVersion, error) {
 	p, err := b.s.st.Policy(ctx, store.PolicyID(id))
 	if err != nil {
-		return wire.PolicyVersion{}, err
+		return wire.PolicyVersion{}, webErr(err)
 	}
 	return wirePolicy(p, true), nil
 }
@@ -241,7 +282,7 @@ func (b Backend) CheckPolicy(_ context.Context, text string) (web.PolicyCheck, e
 	_, results, err := acl.Check("policy", []byte(text), acl.Options{ExternalGroups: b.s.nm.externalGroups()})
 	out := web.PolicyCheck{OK: err == nil, Problems: acl.Problems(err), Tests: results}
 	if err != nil && out.Problems == nil {
-		return out, err
+		return out, webErr(err)
 	}
 	if out.Problems == nil {
 		out.Problems = []acl.Problem{}
@@ -256,26 +297,31 @@ func (b Backend) CheckPolicy(_ context.Context, text string) (web.PolicyCheck, e
 func (b Backend) PolicyImpact(_ context.Context, text string) (web.Impact, error) {
 	rs, err := b.s.checkPolicy("policy", text)
 	if err != nil {
-		return web.Impact{}, err
+		return web.Impact{}, webErr(err)
 	}
-	return b.s.nm.impact(rs)
+	imp, err := b.s.nm.impact(rs)
+	return imp, webErr(err)
 }
 
 // SetPolicy installs a new policy version.
 func (b Backend) SetPolicy(ctx context.Context, text, comment string, parent int64, actor string) (wire.PolicyVersion, error) {
 	p, err := b.s.SetPolicy(ctx, text, actor, comment, parent, "policy")
 	if err != nil {
-		return wire.PolicyVersion{}, err
+		return wire.PolicyVersion{}, webErr(err)
 	}
 	return wirePolicy(p, false), nil
 }
 
 // Audit lists audit events, oldest first.
 func (b Backend) Audit(ctx context.Context, q web.AuditQuery) ([]wire.AuditEvent, error) {
+	order := store.OldestFirst
+	if q.NewestFirst {
+		order = store.NewestFirst
+	}
 	evs, err := b.s.st.ListAudit(ctx, store.AuditFilter{Since: q.Since, Until: q.Until, Actor: q.Actor,
-		ActionPrefix: q.ActionPrefix, Target: q.Target, Limit: q.Limit, Order: store.OldestFirst})
+		ActionPrefix: q.ActionPrefix, Target: q.Target, Limit: q.Limit, Order: order})
 	if err != nil {
-		return nil, err
+		return nil, webErr(err)
 	}
 	out := make([]wire.AuditEvent, 0, len(evs))
 	for _, e := range evs {

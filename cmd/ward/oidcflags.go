@@ -1,0 +1,60 @@
+package main
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/spf13/pflag"
+
+	"github.com/wardnet/ward/coordinator"
+	"github.com/wardnet/ward/coordinator/sso"
+)
+
+// oidcFlags are the coordinator's identity-provider flags. The client
+// secret comes from a file or an environment variable, never from a flag
+// that ps would show.
+type oidcFlags struct {
+	issuer, clientID, secretFile, secretEnv, groupsClaim, minACR string
+	scopes, domains, mfaGroups                                   []string
+	requireMFA                                                   bool
+	groupTTL                                                     map[string]string
+}
+
+func (o *oidcFlags) register(f *pflag.FlagSet) {
+	f.StringVar(&o.issuer, "oidc-issuer", "", "OIDC issuer URL of the company identity provider")
+	f.StringVar(&o.clientID, "oidc-client-id", "", "OIDC client id")
+	f.StringVar(&o.secretFile, "oidc-client-secret-file", "", "file holding the OIDC client secret")
+	f.StringVar(&o.secretEnv, "oidc-client-secret-env", "", "environment variable holding the OIDC client secret")
+	f.StringSliceVar(&o.scopes, "oidc-scopes", nil, "OIDC scopes (default openid,email,profile)")
+	f.StringSliceVar(&o.domains, "oidc-allowed-domains", nil, "email domains allowed to log in (default: any)")
+	f.StringVar(&o.groupsClaim, "oidc-groups-claim", "", "ID token claim carrying groups (default groups)")
+	f.BoolVar(&o.requireMFA, "require-mfa", false, "refuse logins without a second factor")
+	f.StringSliceVar(&o.mfaGroups, "mfa-groups", nil, "groups whose members must use a second factor")
+	f.StringVar(&o.minACR, "min-acr", "", "minimum acr that counts as a second factor")
+}
+
+// apply fills cfg's identity-provider settings from the flags.
+func (o *oidcFlags) apply(cfg *coordinator.Config) error {
+	for g, v := range o.groupTTL {
+		d, err := time.ParseDuration(v)
+		if err != nil || d <= 0 {
+			return fmt.Errorf("--group-key-ttl %s=%s: not a positive duration", g, v)
+		}
+		if cfg.GroupKeyTTL == nil {
+			cfg.GroupKeyTTL = map[string]time.Duration{}
+		}
+		cfg.GroupKeyTTL[g] = d
+	}
+	if o.issuer == "" {
+		cfg.DevRequireMFA, cfg.DevMFAGroups = o.requireMFA, o.mfaGroups
+		return nil
+	}
+	redirect := cfg.PublicURL
+	if redirect == "" {
+		return fmt.Errorf("--oidc-issuer needs --public-url (the redirect URI is PUBLIC_URL/ward/v1/oidc/callback)")
+	}
+	cfg.OIDC = &sso.Config{Issuer: o.issuer, ClientID: o.clientID, ClientSecretFile: o.secretFile, ClientSecretEnv: o.secretEnv,
+		RedirectURL: redirect + "/ward/v1/oidc/callback", Scopes: o.scopes, AllowedDomains: o.domains,
+		GroupsClaim: o.groupsClaim, RequireMFA: o.requireMFA, MFAGroups: o.mfaGroups, MinACR: o.minACR}
+	return nil
+}

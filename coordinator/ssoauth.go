@@ -1,0 +1,83 @@
+package coordinator
+
+import (
+	"context"
+	"crypto/rand"
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/wardnet/ward/coordinator/sso"
+	"github.com/wardnet/ward/coordinator/store"
+	"github.com/wardnet/ward/devidp"
+	"github.com/wardnet/ward/wire"
+)
+
+// ssoAuth adapts the OIDC relying party to Authenticator.
+type ssoAuth struct{ rp *sso.RP }
+
+// AuthURL starts an OIDC login.
+func (a ssoAuth) AuthURL(ctx context.Context, payload string) (string, error) {
+	l, err := a.rp.Begin(ctx, payload)
+	return l.URL, err
+}
+
+// Complete finishes an OIDC login. The key's lifetime is the coordinator's
+// session length, not the ID token's (often an hour), so no end is given.
+func (a ssoAuth) Complete(r *http.Request) (store.Identity, time.Time, string, error) {
+	res, err := a.rp.FinishRequest(r)
+	id := res.Identity
+	return store.Identity{Issuer: id.Issuer, Subject: id.Subject, Email: id.Email, DisplayName: id.Name, Groups: id.Groups},
+		time.Time{}, res.Payload, err
+}
+
+// setupSSO builds the Authenticator: from cfg.OIDC, or, in dev mode without
+// one, a development OIDC provider served by the coordinator itself under
+// devidp.DefaultPrefix (it refuses to run on a non-loopback address).
+func (s *Server) setupSSO() error {
+	if s.cfg.Auth != nil {
+		return nil
+	}
+	if s.cfg.OIDC != nil {
+		rp, err := sso.New(*s.cfg.OIDC)
+		if err != nil {
+			return err
+		}
+		s.cfg.Auth = ssoAuth{rp}
+		return nil
+	}
+	if !s.cfg.Dev || s.cfg.NoDevIdP {
+		return nil
+	}
+	return s.setupDevIdP()
+}
+
+func (s *Server) setupDevIdP() error {
+	base := s.cfg.PublicURL
+	if base == "" {
+		base = "http://" + s.cfg.Listen
+		s.cfg.PublicURL = base
+	}
+	var users []devidp.User
+	if s.cfg.DevUsersFile != "" {
+		var err error
+		if users, err = devidp.LoadUsers(s.cfg.DevUsersFile); err != nil {
+			return fmt.Errorf("dev identity provider: %w", err)
+		}
+	}
+	secret := rand.Text()
+	idp, err := devidp.New(devidp.Config{Issuer: base + devidp.DefaultPrefix, ListenAddr: s.cfg.Listen, Users: users,
+		Clients: []devidp.Client{{ID: "ward", Secret: secret, RedirectURIs: []string{base + wire.PathOIDCCallback}}},
+		Logger:  s.log.With("component", "dev-idp")})
+	if err != nil {
+		return fmt.Errorf("dev identity provider: %w", err)
+	}
+	rp, err := sso.New(sso.Config{Issuer: base + devidp.DefaultPrefix, ClientID: "ward", ClientSecret: sso.Secret(secret),
+		RedirectURL: base + wire.PathOIDCCallback, RequireMFA: s.cfg.DevRequireMFA, MFAGroups: s.cfg.DevMFAGroups})
+	if err != nil {
+		return err
+	}
+	s.devIdP, s.cfg.Auth = idp, ssoAuth{rp}
+	s.log.Info("dev mode: built-in OIDC provider with demo users", "issuer", idp.Issuer())
+	return nil
+}
