@@ -204,7 +204,14 @@ func (s *Server) handleCallback(w http.ResponseWriter, r *http.Request) {
 	}
 	id, until, payload, err := s.cfg.Auth.Complete(r)
 	if err != nil {
-		s.audit(r.Context(), "ip:"+remoteIP(r), "user.login_refused", "", remoteIP(r), map[string]any{"error": err.Error()})
+		actor := "ip:" + remoteIP(r)
+		if id.Email != "" {
+			actor = "user:" + id.Email
+		}
+		s.audit(r.Context(), actor, "user.login_refused", "", remoteIP(r), map[string]any{"error": err.Error()})
+		if p, ok := s.logins.get(payload, time.Now()); ok {
+			s.logins.finish(p, wire.LoginResult{Done: true, Error: err.Error()}) // tell the waiting node why
+		}
 		loginPage(w, http.StatusForbidden, "Login refused: "+err.Error())
 		return
 	}
