@@ -1,0 +1,88 @@
+package client
+
+import (
+	"errors"
+	"log/slog"
+	"os"
+	"time"
+
+	"github.com/wardnet/ward/node/control"
+)
+
+// Default addresses and timeouts.
+const (
+	// DefaultWeb is the status page's address: a random loopback port.
+	DefaultWeb = "127.0.0.1:0"
+	// DefaultDialTimeout bounds a proxy's connection to a peer.
+	DefaultDialTimeout = 10 * time.Second
+	// DefaultFirstMapWait bounds how long a finished login waits for the
+	// first map before reporting success anyway.
+	DefaultFirstMapWait = 10 * time.Second
+)
+
+// Config configures a Daemon. New validates it.
+type Config struct {
+	// StateDir holds the state file and the sockets; required.
+	StateDir string
+	// Coordinator is the coordinator URL; may be empty when the state file
+	// has one or a login names one.
+	Coordinator string
+	// AllowInsecureHTTP allows a plain-http loopback coordinator (dev).
+	AllowInsecureHTTP bool
+	// CAFile is a PEM file of CAs that verify the coordinator; "" means
+	// the system's roots.
+	CAFile string
+	// SOCKS5 and HTTPProxy are the proxies' listen addresses; "" turns a
+	// proxy off. They should be loopback addresses.
+	SOCKS5, HTTPProxy string
+	// Web is the status page's listen address; "" means DefaultWeb, "off"
+	// turns it off. It must be a loopback address.
+	Web string
+	// TUN selects the privileged data plane (a real TUN device); TUNName
+	// is its name ("" means tunnel.DefaultName).
+	TUN     bool
+	TUNName string
+	// CLIFlags are the flags the status page adds to the commands it
+	// shows (e.g. "--state-dir /x" for a state directory not the default).
+	CLIFlags string
+	// Hostname is the name asked for at login; "" means the host's.
+	Hostname string
+	// Version is the client's version, sent at login.
+	Version string
+	// DialTimeout bounds a proxied connection's dial; 0 means
+	// DefaultDialTimeout.
+	DialTimeout time.Duration
+	// FirstMapWait bounds the wait for the first map after a login; 0
+	// means DefaultFirstMapWait.
+	FirstMapWait time.Duration
+	// Logger receives the daemon's logs; nil means slog.Default().
+	Logger *slog.Logger
+	// Backoff paces map stream reconnects and login polls; zero means
+	// control.DefaultBackoff.
+	Backoff control.Backoff
+}
+
+func (c *Config) validate() error {
+	if c.StateDir == "" {
+		return errors.New("client config: no state directory")
+	}
+	if c.Web == "" {
+		c.Web = DefaultWeb
+	}
+	if c.Hostname == "" {
+		c.Hostname, _ = os.Hostname()
+	}
+	if c.DialTimeout <= 0 {
+		c.DialTimeout = DefaultDialTimeout
+	}
+	if c.FirstMapWait <= 0 {
+		c.FirstMapWait = DefaultFirstMapWait
+	}
+	if c.Backoff.Min <= 0 || c.Backoff.Max < c.Backoff.Min {
+		c.Backoff = control.DefaultBackoff
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	return nil
+}

@@ -1,0 +1,223 @@
+// Package dashboard is the desktop client's local status page, served by
+// the daemon on 127.0.0.1: login state, user, session expiry, the devices
+// the person may reach with their ports, and copy-ready `ward ssh` and
+// `ward forward` commands.
+//
+// # Protections
+//
+// The page is reachable by any local program and by any web page the
+// person visits, so:
+//
+//   - DNS rebinding: a request is served only when its Host header is
+//     127.0.0.1:PORT, localhost:PORT or [::1]:PORT for the bound port, so a
+//     page of evil.example that rebinds its name to 127.0.0.1 gets 403.
+//   - CSRF and reading: every route lives under /t/TOKEN/, where TOKEN is
+//     32 random bytes made at each start and shown only through the client
+//     API (a unix socket of mode 0600) by `ward status` and `ward up`. A
+//     request without it gets 403. The one state-changing route (POST
+//     logout) also refuses a cross-site Origin or Sec-Fetch-Site.
+//   - Content: html/template, a strict Content-Security-Policy (no inline
+//     script or style; scripts and styles only from the page's own
+//     origin), no framing, no referrer (the token is in the URL), no
+//     caching.
+package dashboard
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/subtle"
+	"embed"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"html/template"
+	"log/slog"
+	"net"
+	"net/http"
+	"strconv"
+	"time"
+)
+
+//go:embed assets
+var assets embed.FS
+
+var pageTmpl = template.Must(template.New("page.html").Funcs(template.FuncMap{
+	"when": func(t time.Time) string {
+		if t.IsZero() {
+			return "never"
+		}
+		return t.Local().Format(time.RFC1123) + " (in " + time.Until(t).Round(time.Minute).String() + ")"
+	},
+}).ParseFS(assets, "assets/page.html"))
+
+// csp allows nothing but the page's own stylesheet, script and form.
+const csp = "default-src 'none'; style-src 'self'; script-src 'self'; img-src 'self'; " +
+	"form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+
+// Page is what the status page shows.
+type Page struct {
+	// State is the login state ("logged-in", "logged-out", ...); Message
+	// a note on it (may be empty).
+	State, Message string
+	// User, Node, Coordinator and Mode describe the session; may be empty.
+	User, Node, Coordinator, Mode string
+	// KeyExpiry is when the session ends; zero when logged out.
+	KeyExpiry time.Time
+	// SOCKS5 and HTTPProxy are the proxies' addresses; empty when off.
+	SOCKS5, HTTPProxy string
+	// Devices are the peers the person may reach.
+	Devices []Device
+}
+
+// Device is one reachable peer.
+type Device struct {
+	Name string
+	// Addr is its overlay address; Owner its user or tags.
+	Addr, Owner string
+	Online      bool
+	// Ports are the ports it exposes.
+	Ports []uint16
+}
+
+// Config configures a Server.
+type Config struct {
+	// Page returns what to show now; required.
+	Page func() Page
+	// Logout logs the person out (POST from the page); required.
+	Logout func(ctx context.Context) error
+	// CLIFlags are flags every shown command needs (e.g. "--state-dir
+	// /x"); may be empty.
+	CLIFlags string
+	// SSHUser is the user name shown in `ward ssh` commands.
+	SSHUser string
+	// Logger receives the server's logs; nil means slog.Default().
+	Logger *slog.Logger
+}
+
+// Server serves the status page on one listener.
+type Server struct {
+	cfg   Config
+	token string
+	// hosts are the Host header values accepted.
+	hosts map[string]bool
+	port  int
+}
+
+// New makes a Server for a listener bound at addr (a loopback address
+// with its actual port) with a fresh token.
+func New(cfg Config, addr net.Addr) (*Server, error) {
+	if cfg.Page == nil || cfg.Logout == nil {
+		return nil, errors.New("dashboard: Page and Logout are required")
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	ta, ok := addr.(*net.TCPAddr)
+	if !ok || !ta.IP.IsLoopback() {
+		return nil, fmt.Errorf("dashboard: %v is not a loopback TCP address", addr)
+	}
+	b := make([]byte, 32)
+	if _, err := rand.Read(b); err != nil {
+		return nil, err
+	}
+	p := strconv.Itoa(ta.Port)
+	s := &Server{cfg: cfg, token: base64.RawURLEncoding.EncodeToString(b), port: ta.Port,
+		hosts: map[string]bool{"127.0.0.1:" + p: true, "localhost:" + p: true, "[::1]:" + p: true}}
+	return s, nil
+}
+
+// URL is the page's address, token included. Show it only to the person.
+func (s *Server) URL() string {
+	return fmt.Sprintf("http://127.0.0.1:%d/t/%s/", s.port, s.token)
+}
+
+// Handler returns the page's routes behind the Host, token and header
+// checks.
+func (s *Server) Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /t/{token}/{$}", s.page)
+	mux.HandleFunc("GET /t/{token}/style.css", s.asset("assets/style.css", "text/css; charset=utf-8"))
+	mux.HandleFunc("GET /t/{token}/copy.js", s.asset("assets/copy.js", "text/javascript; charset=utf-8"))
+	mux.HandleFunc("POST /t/{token}/logout", s.logout)
+	return s.guard(mux)
+}
+
+// guard sets the security headers, refuses a foreign Host header and a
+// missing or wrong token.
+func (s *Server) guard(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := w.Header()
+		h.Set("Content-Security-Policy", csp)
+		h.Set("X-Content-Type-Options", "nosniff")
+		h.Set("X-Frame-Options", "DENY")
+		h.Set("Referrer-Policy", "no-referrer")
+		h.Set("Cache-Control", "no-store")
+		h.Set("Cross-Origin-Opener-Policy", "same-origin")
+		h.Set("Cross-Origin-Resource-Policy", "same-origin")
+		if !s.hosts[r.Host] {
+			http.Error(w, "forbidden: unexpected Host header", http.StatusForbidden)
+			return
+		}
+		if !s.validToken(r.URL.Path) {
+			http.Error(w, "forbidden: open the link that `ward status` prints", http.StatusForbidden)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// validToken reports whether path is under /t/TOKEN/ (constant time).
+func (s *Server) validToken(path string) bool {
+	const prefix = "/t/"
+	if len(path) < len(prefix)+len(s.token)+1 || path[:len(prefix)] != prefix {
+		return false
+	}
+	tok := path[len(prefix) : len(prefix)+len(s.token)]
+	return subtle.ConstantTimeCompare([]byte(tok), []byte(s.token)) == 1 && path[len(prefix)+len(s.token)] == '/'
+}
+
+func (s *Server) asset(name, ctype string) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		b, err := assets.ReadFile(name)
+		if err != nil {
+			http.NotFound(w, r)
+			return
+		}
+		w.Header().Set("Content-Type", ctype)
+		w.Write(b)
+	}
+}
+
+func (s *Server) page(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	if err := pageTmpl.Execute(w, s.view(s.cfg.Page())); err != nil {
+		s.cfg.Logger.Warn("render status page", "err", err)
+	}
+}
+
+// logout logs out on a same-origin POST, then shows the page again.
+func (s *Server) logout(w http.ResponseWriter, r *http.Request) {
+	if !sameOrigin(r, s.hosts) {
+		http.Error(w, "forbidden: cross-site request", http.StatusForbidden)
+		return
+	}
+	if err := s.cfg.Logout(r.Context()); err != nil {
+		s.cfg.Logger.Warn("logout from the status page", "err", err)
+	}
+	http.Redirect(w, r, "/t/"+s.token+"/", http.StatusSeeOther)
+}
+
+// sameOrigin refuses requests a browser marks as cross-site or whose
+// Origin is not this server.
+func sameOrigin(r *http.Request, hosts map[string]bool) bool {
+	if site := r.Header.Get("Sec-Fetch-Site"); site != "" && site != "same-origin" && site != "none" {
+		return false
+	}
+	if o := r.Header.Get("Origin"); o != "" {
+		const scheme = "http://"
+		if len(o) <= len(scheme) || o[:len(scheme)] != scheme || !hosts[o[len(scheme):]] {
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,204 @@
+package client
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"runtime"
+	"time"
+
+	"github.com/wardnet/ward/client/guard"
+	"github.com/wardnet/ward/node/control"
+	"github.com/wardnet/ward/wire"
+)
+
+// Login errors.
+var (
+	// ErrNoCoordinator means no coordinator URL is known yet.
+	ErrNoCoordinator = errors.New("no coordinator url: pass --coordinator")
+	// ErrUnknownLogin means WaitLogin named no login this daemon knows.
+	ErrUnknownLogin = errors.New("unknown login")
+	// ErrOtherCoordinator means a session with another coordinator runs.
+	ErrOtherCoordinator = errors.New("logged in to another coordinator: run `ward down` first")
+)
+
+// pendingLogin is one interactive login. Its fields are set before done
+// is closed and not changed after.
+type pendingLogin struct {
+	id      string
+	url     string
+	expires time.Time
+	key     wire.WGPrivate
+	cancel  context.CancelFunc
+	done    chan struct{}
+	result  LoginResult
+}
+
+// finish records the result once.
+func (p *pendingLogin) finish(r LoginResult) {
+	select {
+	case <-p.done:
+	default:
+		p.result = r
+		close(p.done)
+	}
+}
+
+// StartLogin starts an interactive login with a fresh WireGuard key and
+// returns the URL the person opens. The daemon then waits for the outcome
+// by itself; WaitLogin reports it. A running session is kept (and reported
+// with LoggedIn) unless req.Force.
+func (d *Daemon) StartLogin(ctx context.Context, req LoginRequest) (LoginStart, error) {
+	co, err := d.prepareLogin(req)
+	if err != nil || co == nil {
+		return LoginStart{LoggedIn: err == nil}, err
+	}
+	key, err := wire.NewWGPrivate()
+	if err != nil {
+		return LoginStart{}, err
+	}
+	resp, err := co.login(ctx, wire.LoginRequest{WGKey: key.Public(), Hostname: d.cfg.Hostname,
+		OS: runtime.GOOS + "/" + runtime.GOARCH, Version: d.cfg.Version})
+	if err != nil {
+		return LoginStart{}, err
+	}
+	lctx, cancel := context.WithDeadline(d.ctx, resp.Expires)
+	p := &pendingLogin{id: resp.ID, url: resp.URL, expires: resp.Expires, key: key, cancel: cancel, done: make(chan struct{})}
+	d.mu.Lock()
+	d.cancelLoginLocked()
+	d.login = p
+	d.mu.Unlock()
+	d.wg.Add(1)
+	go func() {
+		defer d.wg.Done()
+		defer cancel()
+		d.followLogin(lctx, co, p)
+	}()
+	d.log.Info("login started", "expires", resp.Expires)
+	return LoginStart{ID: p.id, URL: p.url, Expires: p.expires}, nil
+}
+
+// prepareLogin picks the coordinator for a login: nil (and no error) when
+// a session runs and req does not force a new login.
+func (d *Daemon) prepareLogin(req LoginRequest) (*coord, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if req.Coordinator != "" && (d.co == nil || d.co.base != trimURL(req.Coordinator)) {
+		if d.sess != nil {
+			return nil, fmt.Errorf("%w (%s)", ErrOtherCoordinator, d.co.base)
+		}
+		co, err := newCoord(&d.cfg, req.Coordinator, d.st.MachineKey)
+		if err != nil {
+			return nil, err
+		}
+		d.co = co
+	}
+	if d.co == nil {
+		return nil, ErrNoCoordinator
+	}
+	if d.sess != nil && !req.Force {
+		return nil, nil
+	}
+	return d.co, nil
+}
+
+func trimURL(u string) string {
+	for len(u) > 0 && u[len(u)-1] == '/' {
+		u = u[:len(u)-1]
+	}
+	return u
+}
+
+// cancelLoginLocked abandons a pending login. d.mu must be held.
+func (d *Daemon) cancelLoginLocked() {
+	if p := d.login; p != nil {
+		p.cancel()
+	}
+}
+
+// followLogin polls the coordinator until the login is done, refused,
+// lapsed or cancelled, and on success starts the session.
+func (d *Daemon) followLogin(ctx context.Context, co *coord, p *pendingLogin) {
+	res, err := d.pollLogin(ctx, co, p.id)
+	switch {
+	case err != nil && errors.Is(ctx.Err(), context.DeadlineExceeded):
+		p.finish(LoginResult{Error: "the login was not completed in time; run `ward up` again"})
+	case err != nil:
+		p.finish(LoginResult{Error: fmt.Sprintf("login abandoned: %v", err)})
+	case res.Error != "":
+		d.log.Info("login refused", "reason", res.Error)
+		p.finish(LoginResult{Error: "login refused: " + res.Error})
+	case res.Node == nil || res.Node.WGKey != p.key.Public():
+		p.finish(LoginResult{Error: "login refused: the coordinator answered for another key"})
+	default:
+		p.finish(d.loggedIn(ctx, p, *res.Node))
+	}
+}
+
+// pollLogin long-polls wire.PathLoginWait until an outcome, retrying
+// transient failures with backoff.
+func (d *Daemon) pollLogin(ctx context.Context, co *coord, id string) (wire.LoginResult, error) {
+	attempt := 0
+	for {
+		res, err := co.wait(ctx, id)
+		if err == nil && res.Done {
+			return res, nil
+		}
+		if ctx.Err() != nil {
+			return res, ctx.Err()
+		}
+		if err == nil {
+			attempt = 0
+			continue
+		}
+		if control.IsPermanent(err) {
+			return res, err
+		}
+		t := time.NewTimer(d.cfg.Backoff.Delay(attempt))
+		attempt++
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return res, ctx.Err()
+		case <-t.C:
+		}
+	}
+}
+
+// loggedIn starts the session of a successful login and waits (a little)
+// for its first map, so the data plane is ready when the person is told.
+func (d *Daemon) loggedIn(ctx context.Context, p *pendingLogin, n wire.Node) LoginResult {
+	d.mu.Lock()
+	if d.login != p || ctx.Err() != nil {
+		d.mu.Unlock()
+		return LoginResult{Error: "login superseded by a newer one"}
+	}
+	s, err := d.startSessionLocked(SessionState{WGKey: p.key, KeyExpiry: n.KeyExpiry, Node: n})
+	d.mu.Unlock()
+	if err != nil {
+		return LoginResult{Error: fmt.Sprintf("start the session: %v", err)}
+	}
+	ready := s.waitFirstMap(ctx, d.cfg.FirstMapWait)
+	return LoginResult{User: n.User, Node: n.Name, IPv4: n.IPv4, IPv6: n.IPv6, KeyExpiry: s.keyExpiry(), Ready: ready}
+}
+
+// WaitLogin waits until login id is done or ctx ends.
+func (d *Daemon) WaitLogin(ctx context.Context, id string) (LoginResult, error) {
+	d.mu.Lock()
+	p := d.login
+	d.mu.Unlock()
+	if p == nil || p.id != id {
+		return LoginResult{}, ErrUnknownLogin
+	}
+	select {
+	case <-p.done:
+		return p.result, nil
+	case <-ctx.Done():
+		return LoginResult{}, ctx.Err()
+	}
+}
+
+// logDenied logs an inbound flow the TUN's guard refused.
+func (d *Daemon) logDenied(f guard.Flow) {
+	d.log.Debug("denied inbound flow", "src", f.Src, "dst", f.Dst, "proto", f.Proto, "port", f.Port, "revoked", f.Revoked)
+}

@@ -1,0 +1,158 @@
+package client
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os/user"
+	"path/filepath"
+	"strings"
+	"sync"
+
+	"github.com/wardnet/ward/client/dashboard"
+	"github.com/wardnet/ward/client/httpproxy"
+	"github.com/wardnet/ward/node/localapi"
+	"github.com/wardnet/ward/node/socks5"
+)
+
+// Run serves the client API, the node local API, the proxies and the
+// status page, resumes a saved session whose key is still valid, and runs
+// until ctx is done or a client asks it to quit (POST /quit). It then stops
+// the session's data plane (the key stays valid: `ward down` expires it)
+// and every goroutine, and returns nil; or the error that prevented the
+// start.
+func (d *Daemon) Run(ctx context.Context) error {
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	d.ctx, d.quit = ctx, func() { cancel(nil) }
+	var serving sync.WaitGroup
+	defer func() {
+		cancel(nil)
+		serving.Wait()
+		d.mu.Lock()
+		if s := d.sess; s != nil {
+			d.sess = nil
+			s.close()
+		}
+		d.mu.Unlock()
+		d.wg.Wait()
+	}()
+	servers, err := d.listen()
+	if err != nil {
+		for _, s := range servers {
+			s.l.Close()
+		}
+		return err
+	}
+	for _, s := range servers {
+		serving.Add(1)
+		go func() {
+			defer serving.Done()
+			if err := s.serve(ctx, s.l); err != nil {
+				cancel(fmt.Errorf("%s: %w", s.what, err))
+			}
+		}()
+	}
+	d.resume()
+	<-ctx.Done()
+	if err := context.Cause(ctx); err != nil && !errors.Is(err, context.Canceled) {
+		return err
+	}
+	return nil
+}
+
+// server is one listener and what serves it.
+type server struct {
+	what  string
+	l     net.Listener
+	serve func(ctx context.Context, l net.Listener) error
+}
+
+// listen opens every listener and records the bound addresses. On error it
+// returns the listeners opened so far, for the caller to close.
+func (d *Daemon) listen() ([]server, error) {
+	var out []server
+	l, err := localapi.Listen(d.SocketPath())
+	if err != nil {
+		return out, err
+	}
+	api := &apiServer{d: d, log: d.log}
+	out = append(out, server{"client api", l, func(ctx context.Context, l net.Listener) error { return serveHTTP(ctx, l, api.routes()) }})
+	if l, err = localapi.Listen(filepath.Join(d.cfg.StateDir, localapi.SocketName)); err != nil {
+		return out, err
+	}
+	out = append(out, server{"local api", l, func(ctx context.Context, l net.Listener) error { return localapi.Serve(ctx, l, d, d.log) }})
+	if d.cfg.SOCKS5 != "" {
+		if l, err = net.Listen("tcp", d.cfg.SOCKS5); err != nil {
+			return out, fmt.Errorf("listen socks5: %w", err)
+		}
+		srv := &socks5.Server{Dial: d.DialPeer, Logger: d.log, HandshakeTimeout: d.cfg.DialTimeout}
+		d.addrs.socks5 = l.Addr().String()
+		out = append(out, server{"socks5", l, srv.Serve})
+	}
+	if d.cfg.HTTPProxy != "" {
+		if l, err = net.Listen("tcp", d.cfg.HTTPProxy); err != nil {
+			return out, fmt.Errorf("listen http proxy: %w", err)
+		}
+		srv := &httpproxy.Server{Dial: d.DialPeer, Logger: d.log, HandshakeTimeout: d.cfg.DialTimeout}
+		d.addrs.httpProxy = l.Addr().String()
+		out = append(out, server{"http proxy", l, srv.Serve})
+	}
+	if d.cfg.Web != "off" {
+		s, err := d.listenWeb()
+		if err != nil {
+			return out, err
+		}
+		out = append(out, s)
+	}
+	d.log.Info("client daemon listening", "socket", d.SocketPath(), "socks5", d.addrs.socks5, "http_proxy", d.addrs.httpProxy)
+	return out, nil
+}
+
+// listenWeb opens the status page's listener (loopback only).
+func (d *Daemon) listenWeb() (server, error) {
+	l, err := net.Listen("tcp", d.cfg.Web)
+	if err != nil {
+		return server{}, fmt.Errorf("listen status page: %w", err)
+	}
+	sshUser := ""
+	if u, err := user.Current(); err == nil {
+		sshUser = u.Username
+	}
+	ws, err := dashboard.New(dashboard.Config{Page: d.page, Logout: d.pageLogout, CLIFlags: d.cfg.CLIFlags,
+		SSHUser: sshUser, Logger: d.log}, l.Addr())
+	if err != nil {
+		l.Close()
+		return server{}, err
+	}
+	d.addrs.webURL = ws.URL()
+	return server{"status page", l, func(ctx context.Context, l net.Listener) error { return serveHTTP(ctx, l, ws.Handler()) }}, nil
+}
+
+// page is the status page's view of ClientStatus.
+func (d *Daemon) page() dashboard.Page {
+	st := d.ClientStatus()
+	p := dashboard.Page{State: string(st.State), Message: st.Message, User: st.User, Node: st.Node,
+		Coordinator: st.Coordinator, Mode: st.Mode, KeyExpiry: st.KeyExpiry, SOCKS5: st.SOCKS5, HTTPProxy: st.HTTPProxy}
+	for _, dev := range st.Devices {
+		addr := dev.IPv4.String()
+		if !dev.IPv4.IsValid() {
+			addr = dev.IPv6.String()
+		}
+		owner := dev.User
+		if owner == "" {
+			owner = strings.Join(dev.Tags, ", ")
+		}
+		p.Devices = append(p.Devices, dashboard.Device{Name: dev.Name, Addr: addr, Owner: owner, Online: dev.Online, Ports: dev.Ports})
+	}
+	return p
+}
+
+// pageLogout is the status page's logout.
+func (d *Daemon) pageLogout(ctx context.Context) error {
+	if res := d.Logout(ctx); res.Warning != "" {
+		return errors.New(res.Warning)
+	}
+	return nil
+}
