@@ -2,6 +2,7 @@
 // highlighting, validation as you type through POST policy/check (problems
 // marked at their line:col), tests, an impact preview through POST
 // policy/impact, and save through PUT policy with the parent version.
+import "./csp.js";
 import { EditorState } from "@codemirror/state";
 import {
   EditorView, keymap, lineNumbers, highlightActiveLine, highlightActiveLineGutter, drawSelection,
