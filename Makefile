@@ -5,7 +5,7 @@ PKGS      := ./...
 # Packages where goroutines live run under the race detector.
 RACE_PKGS ?= $(shell $(GO) list ./... | grep -E '/(coordinator|node|netstack|e2e|web)(/|$$)' || true)
 
-.PHONY: build test vet lint bench run fuzz clean
+.PHONY: build test vet lint bench run fuzz clean chromium ui-bundle
 
 build:
 	$(GO) build -o $(BIN) ./cmd/ward
@@ -18,10 +18,21 @@ lint: vet
 
 # test: vet, gofmt, unit and e2e tests; the race detector on concurrent packages;
 # every benchmark once so none rots.
-test: lint
+test: lint chromium
 	$(GO) test -count=1 -timeout 20m $(PKGS)
 	@if [ -n "$(RACE_PKGS)" ]; then $(GO) test -race -count=1 -timeout 20m $(RACE_PKGS); fi
 	$(GO) test -count=1 -run '^$$' -bench . -benchtime=1x $(PKGS) >/dev/null
+
+# chromium: Debian's Chromium for the web UI's browser tests, installed when
+# missing (the tests skip, saying so, only when it is absent).
+chromium:
+	@if [ ! -x /usr/bin/chromium ]; then \
+		(apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y chromium) || echo "chromium not installed: the browser tests will skip"; fi
+
+# ui-bundle: rebuild web/static/editor.js (CodeMirror 6) from web/ui/ with
+# npm ci and esbuild. go build never needs it: the bundle is committed.
+ui-bundle:
+	cd web/ui && npm ci && npm run build
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem $(PKGS)

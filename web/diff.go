@@ -77,12 +77,12 @@ func diffMiddle(x, y []string, off int) []diffLine {
 		case i < len(x) && j < len(y) && x[i] == y[j]:
 			out = append(out, diffLine{Op: " ", Text: x[i], Old: off + i + 1, New: off + j + 1})
 			i, j = i+1, j+1
-		case j < len(y) && (i == len(x) || lcs[i][j+1] >= lcs[i+1][j]):
-			out = append(out, diffLine{Op: "+", Text: y[j], New: off + j + 1})
-			j++
-		default:
+		case i < len(x) && (j == len(y) || lcs[i+1][j] >= lcs[i][j+1]):
 			out = append(out, diffLine{Op: "-", Text: x[i], Old: off + i + 1})
 			i++
+		default:
+			out = append(out, diffLine{Op: "+", Text: y[j], New: off + j + 1})
+			j++
 		}
 	}
 	return out

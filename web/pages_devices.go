@@ -36,7 +36,7 @@ func rowOf(n wire.AdminNode, now time.Time) deviceRow {
 		r.Expiry, r.ExpiryClass = "expired", "bad"
 	case !exp.IsZero():
 		r.Expiry = "in " + until(exp.Sub(now))
-		if exp.Sub(now) < soonWindow {
+		if exp.Sub(now) < 24*time.Hour {
 			r.ExpiryClass = "warn"
 		}
 	}

@@ -136,6 +136,7 @@ async function doSave(view, state) {
   renderSaved(status, body, state.parent);
   if (status === 200) {
     state.parent = body.id;
+    document.getElementById("running").textContent = `Running version ${body.id}, saved by you just now${comment ? `: “${comment}”` : ""}`;
     document.getElementById("editor").dataset.parent = String(body.id);
     document.getElementById("comment").value = "";
     invalidatePreview(state);
