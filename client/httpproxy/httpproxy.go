@@ -99,6 +99,7 @@ func (s *Server) handle(ctx context.Context, c net.Conn) {
 	cancel()
 	if err != nil {
 		s.log().Info("http proxy connect", "host", host, "port", port, "err", err)
+		c.SetDeadline(time.Now().Add(s.timeout())) // the dial may have used it all
 		reply(c, statusOf(err), err.Error())
 		return
 	}

@@ -1,0 +1,229 @@
+package client_test
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/wardnet/ward/client"
+)
+
+// TestLoginProxiesAndDown is the desktop client's life: log in through
+// the browser, reach the camera's granted port through the SOCKS5 and HTTP
+// CONNECT proxies (by name and by overlay address) but not its other
+// port, log out (the key expires everywhere and the proxies refuse), and
+// log in again with a new key.
+func TestLoginProxiesAndDown(t *testing.T) {
+	w := newWorld(t, 0)
+	l := w.startLaptop(nil)
+	ctx := context.Background()
+	if st, _ := l.api.Status(ctx); st.State != client.StateLoggedOut {
+		t.Fatalf("state before login: %s", st.State)
+	}
+	if _, err := socksConnect(l.socks, "cam1", w.granted); err == nil {
+		t.Fatal("socks5 connected before login")
+	}
+
+	res, loggedIn := l.login(w, "alice", "ops", "")
+	if res.Error != "" || res.User != "alice@example.com" || !res.Ready {
+		t.Fatalf("login: %+v", res)
+	}
+	if ttl := time.Until(res.KeyExpiry); ttl < 11*time.Hour || ttl > 12*time.Hour {
+		t.Errorf("session key lives %v, want 12h", ttl)
+	}
+	c, err := socksConnect(l.socks, "cam1", w.granted)
+	if err != nil {
+		t.Fatalf("socks5 to the granted port: %v", err)
+	}
+	if err := echo(c, "hello through socks5"); err != nil {
+		t.Fatalf("echo through socks5: %v", err)
+	}
+	t.Logf("figure: login finished in the browser to first byte echoed by the device through SOCKS5: %v", time.Since(loggedIn))
+	c.Close()
+
+	st, err := l.api.Status(ctx)
+	if err != nil || st.State != client.StateLoggedIn || st.User != "alice@example.com" || len(st.Devices) != 1 {
+		t.Fatalf("status after login: %+v, %v", st, err)
+	}
+	cam := st.Devices[0]
+	if cam.Name != "cam1" || !slices.Contains(cam.Ports, w.granted) || !slices.Contains(cam.Ports, w.ungranted) {
+		t.Errorf("device in status: %+v", cam)
+	}
+	c, _, err = connectProxy(l.http, cam.IPv4.String(), w.granted)
+	if err != nil {
+		t.Fatalf("http connect to the granted port by address: %v", err)
+	}
+	if err := echo(c, "hello through http connect"); err != nil {
+		t.Fatalf("echo through http connect: %v", err)
+	}
+	c.Close()
+
+	// The policy grants only one port: the device answers nothing on the
+	// other, and the proxies refuse.
+	if c, err := socksConnect(l.socks, "cam1", w.ungranted); err == nil {
+		c.Close()
+		t.Error("socks5 reached the ungranted port")
+	}
+	if c, code, err := connectProxy(l.http, "cam1", w.ungranted); err == nil || code != http.StatusGatewayTimeout {
+		if c != nil {
+			c.Close()
+		}
+		t.Errorf("http connect to the ungranted port: %d %v, want 504", code, err)
+	}
+
+	key1 := l.wgKey()
+	out, err := l.api.Logout(ctx)
+	if err != nil || !out.WasLoggedIn || out.Warning != "" {
+		t.Fatalf("logout: %+v, %v", out, err)
+	}
+	eventually(t, "the camera to drop the logged-out key", func() bool {
+		for _, p := range w.camera.Status().Peers {
+			if p.User == "alice@example.com" && p.Active {
+				return false
+			}
+		}
+		return true
+	})
+	if _, err := socksConnect(l.socks, "cam1", w.granted); err == nil {
+		t.Error("socks5 connected after logout")
+	}
+	if _, code, _ := connectProxy(l.http, "cam1", w.granted); code != http.StatusServiceUnavailable {
+		t.Errorf("http connect after logout: %d, want 503", code)
+	}
+	if st, _ := l.api.Status(ctx); st.State != client.StateLoggedOut || !l.wgKey().IsZero() {
+		t.Errorf("after logout: state %s, saved key %v", st.State, l.wgKey())
+	}
+
+	res, _ = l.login(w, "alice", "ops", "")
+	if res.Error != "" {
+		t.Fatalf("second login: %+v", res)
+	}
+	if key2 := l.wgKey(); key2.IsZero() || key2 == key1 {
+		t.Fatalf("second login's key %v, first %v: want a new key", key2, key1)
+	}
+	c, err = socksConnect(l.socks, "cam1", w.granted)
+	if err != nil {
+		t.Fatalf("socks5 after the second login: %v", err)
+	}
+	if err := echo(c, "hello again"); err != nil {
+		t.Fatal(err)
+	}
+	c.Close()
+}
+
+// TestLoginRefused checks that the identity provider's refusal reaches
+// `ward up` with its reason and leaves the client logged out.
+func TestLoginRefused(t *testing.T) {
+	w := newWorld(t, 0)
+	l := w.startLaptop(nil)
+	res, _ := l.login(w, "alice", "ops", "MFA required: the ID token shows no second factor")
+	if !strings.Contains(res.Error, "MFA required") {
+		t.Fatalf("refused login: %+v, want the MFA reason", res)
+	}
+	if st, _ := l.api.Status(context.Background()); st.State != client.StateLoggedOut {
+		t.Errorf("state after a refused login: %s", st.State)
+	}
+}
+
+// TestSessionExpiresWithoutCoordinator checks that the client drops its
+// session when its key expires even while the coordinator is down, and
+// says so in its status.
+func TestSessionExpiresWithoutCoordinator(t *testing.T) {
+	w := newWorld(t, 3*time.Second)
+	l := w.startLaptop(nil)
+	res, _ := l.login(w, "alice", "ops", "")
+	if res.Error != "" {
+		t.Fatalf("login: %+v", res)
+	}
+	w.stopCoord()
+	var st client.Status
+	eventually(t, "the session to expire", func() bool {
+		st, _ = l.api.Status(context.Background())
+		return st.State == client.StateExpired
+	})
+	if !strings.Contains(st.Message, "expired") || !l.wgKey().IsZero() {
+		t.Errorf("expired status %+v; saved key %v", st, l.wgKey())
+	}
+	if _, err := socksConnect(l.socks, "cam1", w.granted); err == nil {
+		t.Error("socks5 connected after the session expired")
+	}
+}
+
+// TestStatusPage checks the status page's DNS-rebinding and token
+// protections and what it shows.
+func TestStatusPage(t *testing.T) {
+	w := newWorld(t, 0)
+	l := w.startLaptop(nil)
+	st, err := l.api.Status(context.Background())
+	if err != nil || st.WebURL == "" {
+		t.Fatalf("status: %+v, %v", st, err)
+	}
+	page, _ := url.Parse(st.WebURL)
+	tests := []struct {
+		name, method, host, path, origin string
+		want                             int
+	}{
+		{"page", "GET", page.Host, page.Path, "", 200},
+		{"localhost", "GET", "localhost:" + page.Port(), page.Path, "", 200},
+		{"rebound host", "GET", "evil.example", page.Path, "", 403},
+		{"rebound host with port", "GET", "evil.example:" + page.Port(), page.Path, "", 403},
+		{"no token", "GET", page.Host, "/", "", 403},
+		{"wrong token", "GET", page.Host, "/t/AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA/", "", 403},
+		{"stylesheet", "GET", page.Host, page.Path + "style.css", "", 200},
+		{"logout without token", "POST", page.Host, "/t//logout", "", 403},
+		{"cross-site logout", "POST", page.Host, page.Path + "logout", "http://evil.example", 403},
+	}
+	for _, tt := range tests {
+		code, hdr, _ := fetch(t, tt.method, "http://"+page.Host+tt.path, tt.host, tt.origin)
+		if code != tt.want {
+			t.Errorf("%s: %d, want %d", tt.name, code, tt.want)
+		}
+		if csp := hdr.Get("Content-Security-Policy"); !strings.Contains(csp, "default-src 'none'") {
+			t.Errorf("%s: CSP %q", tt.name, csp)
+		}
+	}
+	l.login(w, "alice", "ops", "")
+	_, _, body := fetch(t, "GET", st.WebURL, page.Host, "")
+	for _, want := range []string{"alice@example.com", "cam1", "ward forward", "logged-in"} {
+		if !strings.Contains(body, want) {
+			t.Errorf("page lacks %q:\n%s", want, body)
+		}
+	}
+	if strings.Contains(body, "<script>") || strings.Contains(body, "style=") {
+		t.Error("page has inline script or style")
+	}
+	code, _, _ := fetch(t, "POST", st.WebURL+"logout", page.Host, "http://"+page.Host)
+	if code != http.StatusSeeOther {
+		t.Errorf("same-origin logout: %d", code)
+	}
+	if st, _ := l.api.Status(context.Background()); st.State != client.StateLoggedOut {
+		t.Errorf("state after the page's logout: %s", st.State)
+	}
+}
+
+// fetch sends one request with Host header host and returns the status,
+// headers and body; it does not follow redirects.
+func fetch(t *testing.T, method, u, host, origin string) (int, http.Header, string) {
+	t.Helper()
+	req, err := http.NewRequest(method, u, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Host = host
+	if origin != "" {
+		req.Header.Set("Origin", origin)
+	}
+	hc := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	resp, err := hc.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, resp.Header, string(b)
+}
