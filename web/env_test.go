@@ -197,3 +197,13 @@ func (e *env) policy() wire.PolicyVersion {
 	}
 	return v
 }
+
+func mustURL(s string) *url.URL {
+	u, err := url.Parse(s)
+	if err != nil {
+		panic(err)
+	}
+	return u
+}
+
+func mustEscape(s string) string { return url.QueryEscape(s) }
