@@ -46,5 +46,6 @@ func newRootCmd() *cobra.Command {
 	}
 	root.AddCommand(newACLCmd(), newCoordinatorCmd(), newAdminCmd())
 	root.AddCommand(newNodeCmds()...)
+	root.AddCommand(newClientCmds()...)
 	return root
 }

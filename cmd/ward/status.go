@@ -18,9 +18,16 @@ func newStatusCmd() *cobra.Command {
 	var asJSON bool
 	cmd := &cobra.Command{
 		Use:   "status",
-		Short: "Show this node and its peers",
+		Short: "Show this node (or the desktop client's login) and its peers",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if cs, ok := clientStatus(cmd.Context(), dir); ok { // a desktop client's daemon
+				if asJSON {
+					return writeJSON(cmd.OutOrStdout(), cs)
+				}
+				printClientStatus(cmd.OutOrStdout(), cs, time.Now())
+				return nil
+			}
 			st, err := apiClient(dir).Status(cmd.Context())
 			if err != nil {
 				return err

@@ -1,0 +1,97 @@
+package main
+
+import (
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/spf13/cobra"
+
+	"github.com/wardnet/ward/client"
+)
+
+// newClientCmds returns the desktop client's commands.
+func newClientCmds() []*cobra.Command {
+	return []*cobra.Command{newUpCmd(), newLoginCmd(), newDownCmd(), newDaemonCmd(), newSSHCmd()}
+}
+
+// daemonFlags are the client daemon's settings, shared by `ward daemon`
+// and `ward up` (which passes them on when it starts the daemon).
+type daemonFlags struct {
+	cfg     client.Config
+	verbose bool
+}
+
+// add registers the daemon's flags on cmd.
+func (f *daemonFlags) add(cmd *cobra.Command) {
+	fl := cmd.Flags()
+	addStateDirFlag(cmd, &f.cfg.StateDir)
+	fl.StringVar(&f.cfg.Coordinator, "coordinator", "", "coordinator URL (https://...; default: the last one used)")
+	fl.StringVar(&f.cfg.SOCKS5, "socks5", "127.0.0.1:1080", "serve a SOCKS5 proxy into the overlay on this loopback address (\"\": off)")
+	fl.StringVar(&f.cfg.HTTPProxy, "http-proxy", "127.0.0.1:8118", "serve an HTTP CONNECT proxy into the overlay on this loopback address (\"\": off)")
+	fl.StringVar(&f.cfg.Web, "web", client.DefaultWeb, "serve the status page on this loopback address (\"off\": no page)")
+	fl.BoolVar(&f.cfg.TUN, "tun", false, "carry the overlay on a TUN interface with routes, for every program (needs root or CAP_NET_ADMIN)")
+	fl.StringVar(&f.cfg.TUNName, "tun-name", "ward0", "name of the TUN interface with --tun")
+	fl.StringVar(&f.cfg.CAFile, "ca-file", "", "PEM CA certificates that verify the coordinator (default: the system's)")
+	fl.BoolVar(&f.cfg.AllowInsecureHTTP, "dev-insecure-http", false, "allow a plain-http coordinator on loopback (development only)")
+	fl.StringVar(&f.cfg.Hostname, "hostname", "", "name to log in with (default: the host name)")
+	fl.BoolVarP(&f.verbose, "verbose", "v", false, "log debug messages")
+}
+
+// args renders the flags for a `ward daemon` child process.
+func (f *daemonFlags) args() []string {
+	c := f.cfg
+	a := []string{"daemon", "--state-dir", c.StateDir, "--socks5", c.SOCKS5, "--http-proxy", c.HTTPProxy,
+		"--web", c.Web, "--tun-name", c.TUNName}
+	if c.Coordinator != "" {
+		a = append(a, "--coordinator", c.Coordinator)
+	}
+	if c.CAFile != "" {
+		a = append(a, "--ca-file", c.CAFile)
+	}
+	if c.Hostname != "" {
+		a = append(a, "--hostname", c.Hostname)
+	}
+	for flag, on := range map[string]bool{"--tun": c.TUN, "--dev-insecure-http": c.AllowInsecureHTTP, "--verbose": f.verbose} {
+		if on {
+			a = append(a, flag)
+		}
+	}
+	return a
+}
+
+// config returns the daemon's Config with a logger and the version.
+func (f *daemonFlags) config() client.Config {
+	cfg := f.cfg
+	level := slog.LevelInfo
+	if f.verbose {
+		level = slog.LevelDebug
+	}
+	cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+	cfg.Version = version
+	if cfg.StateDir != defaultStateDir() {
+		cfg.CLIFlags = "--state-dir " + shellQuote(cfg.StateDir)
+	}
+	return cfg
+}
+
+func newDaemonCmd() *cobra.Command {
+	var f daemonFlags
+	cmd := &cobra.Command{
+		Use:   "daemon",
+		Short: "Run the desktop client daemon in the foreground (`ward up` starts it for you)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			d, err := client.New(f.config())
+			if err != nil {
+				return err
+			}
+			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			return d.Run(ctx)
+		},
+	}
+	f.add(cmd)
+	return cmd
+}

@@ -1,0 +1,284 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/wardnet/ward/client"
+)
+
+// daemonStartWait bounds the wait for a started daemon's socket.
+const daemonStartWait = 15 * time.Second
+
+// upFlags are `ward up`'s own flags, beside the daemon's.
+type upFlags struct {
+	daemon     daemonFlags
+	qr         bool
+	noBrowser  bool
+	foreground bool
+}
+
+func newUpCmd() *cobra.Command {
+	var f upFlags
+	cmd := &cobra.Command{
+		Use:   "up --coordinator URL",
+		Short: "Start the desktop client and log in through your identity provider",
+		Long: "Starts the client daemon (or reuses the running one), makes a fresh WireGuard key and\n" +
+			"starts a login: open the printed URL (the browser opens by itself on a desktop; --qr\n" +
+			"shows a QR code for a phone). `ward up` returns as soon as the login completes or is\n" +
+			"refused. The session ends when the key expires (with the SSO session) or `ward down`.",
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error { return runUp(cmd, &f, false) },
+	}
+	f.daemon.add(cmd)
+	f.addLoginFlags(cmd)
+	cmd.Flags().BoolVar(&f.foreground, "foreground", false, "run the daemon in this process (until Ctrl-C) instead of in the background")
+	return cmd
+}
+
+func newLoginCmd() *cobra.Command {
+	var f upFlags
+	var dir, coord string
+	cmd := &cobra.Command{
+		Use:   "login",
+		Short: "Log in again with a new key, against the running client daemon",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			f.daemon.cfg.StateDir, f.daemon.cfg.Coordinator = dir, coord
+			return runUp(cmd, &f, true)
+		},
+	}
+	addStateDirFlag(cmd, &dir)
+	cmd.Flags().StringVar(&coord, "coordinator", "", "coordinator URL (default: the daemon's)")
+	f.addLoginFlags(cmd)
+	return cmd
+}
+
+func (f *upFlags) addLoginFlags(cmd *cobra.Command) {
+	cmd.Flags().BoolVar(&f.qr, "qr", false, "also print the login URL as a QR code")
+	cmd.Flags().BoolVar(&f.noBrowser, "no-browser", false, "do not open a browser")
+}
+
+// runUp starts (unless login) or finds the daemon, logs in and reports.
+func runUp(cmd *cobra.Command, f *upFlags, login bool) error {
+	ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	out := cmd.OutOrStdout()
+	api := clientAPI(f.daemon.cfg.StateDir)
+	var daemonDone <-chan error
+	if _, err := api.Status(ctx); err != nil {
+		if login {
+			return err
+		}
+		if daemonDone, err = startDaemon(ctx, f, api); err != nil {
+			return err
+		}
+	} else if !login {
+		fmt.Fprintln(cmd.ErrOrStderr(), "using the running client daemon (its proxy and --tun settings stay as they are)")
+	}
+	start, err := api.Login(ctx, client.LoginRequest{Coordinator: f.daemon.cfg.Coordinator, Force: login})
+	if err != nil {
+		return err
+	}
+	if start.LoggedIn {
+		st, err := api.Status(ctx)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(out, "Already logged in as %s on %s; the session expires %s. `ward login` starts a new one.\n",
+			st.User, st.Node, when(st.KeyExpiry, time.Now()))
+		return nil
+	}
+	if err := showLogin(cmd, f, start); err != nil {
+		return err
+	}
+	if err := waitLogin(ctx, out, api, start.ID); err != nil {
+		return err
+	}
+	if daemonDone != nil {
+		fmt.Fprintln(cmd.ErrOrStderr(), "the daemon runs in this process; Ctrl-C stops it")
+		return <-daemonDone
+	}
+	return nil
+}
+
+// clientAPI returns the client API client for the daemon of dir.
+func clientAPI(dir string) *client.Local {
+	return &client.Local{Socket: filepath.Join(dir, client.SocketName)}
+}
+
+// startDaemon starts the daemon (in the background, or in this process
+// with --foreground, in which case the returned channel ends with it) and
+// waits until its socket answers.
+func startDaemon(ctx context.Context, f *upFlags, api *client.Local) (<-chan error, error) {
+	if f.daemon.cfg.TUN && os.Geteuid() != 0 {
+		fmt.Fprintln(os.Stderr, "note: --tun needs root or CAP_NET_ADMIN")
+	}
+	var done chan error
+	if f.foreground {
+		d, err := client.New(f.daemon.config())
+		if err != nil {
+			return nil, err
+		}
+		done = make(chan error, 1)
+		go func() { done <- d.Run(ctx) }()
+	} else if err := forkDaemon(f); err != nil {
+		return nil, err
+	}
+	stop := time.Now().Add(daemonStartWait)
+	for {
+		if _, err := api.Status(ctx); err == nil {
+			return done, nil
+		}
+		select {
+		case err := <-done:
+			return nil, fmt.Errorf("client daemon stopped: %w", err)
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(50 * time.Millisecond):
+		}
+		if time.Now().After(stop) {
+			return nil, fmt.Errorf("the client daemon did not start; see %s", daemonLog(f.daemon.cfg.StateDir))
+		}
+	}
+}
+
+// daemonLog is where a background daemon writes its logs.
+func daemonLog(dir string) string { return filepath.Join(dir, "daemon.log") }
+
+// forkDaemon starts `ward daemon` detached from this terminal, logging to
+// daemonLog.
+func forkDaemon(f *upFlags) error {
+	self, err := os.Executable()
+	if err != nil {
+		return fmt.Errorf("find the ward binary: %w", err)
+	}
+	dir := f.daemon.cfg.StateDir
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
+	logf, err := os.OpenFile(daemonLog(dir), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	if err != nil {
+		return fmt.Errorf("open daemon log: %w", err)
+	}
+	defer logf.Close()
+	c := exec.Command(self, f.daemon.args()...)
+	c.Stdout, c.Stderr = logf, logf
+	c.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	if err := c.Start(); err != nil {
+		return fmt.Errorf("start client daemon: %w", err)
+	}
+	return c.Process.Release()
+}
+
+// showLogin prints the login URL, a QR code with --qr, and opens a
+// browser on a desktop.
+func showLogin(cmd *cobra.Command, f *upFlags, start client.LoginStart) error {
+	out := cmd.OutOrStdout()
+	fmt.Fprintf(out, "To log in, open:\n\n    %s\n\n", start.URL)
+	if f.qr {
+		if err := printQR(out, start.URL); err != nil {
+			return err
+		}
+	}
+	if !f.noBrowser && (os.Getenv("DISPLAY") != "" || os.Getenv("WAYLAND_DISPLAY") != "") {
+		if err := openBrowser(start.URL); err != nil {
+			fmt.Fprintf(cmd.ErrOrStderr(), "could not open a browser (%v); open the URL yourself\n", err)
+		}
+	}
+	fmt.Fprintf(out, "Waiting for the login to finish (until %s)...\n", start.Expires.Local().Format(time.Kitchen))
+	return nil
+}
+
+// openBrowser runs xdg-open on u without waiting for it.
+func openBrowser(u string) error {
+	c := exec.Command("xdg-open", u)
+	if err := c.Start(); err != nil {
+		return err
+	}
+	go c.Wait()
+	return nil
+}
+
+// waitLogin waits for the login's outcome and reports it.
+func waitLogin(ctx context.Context, out io.Writer, api *client.Local, id string) error {
+	res, err := api.WaitLogin(ctx, id)
+	if err != nil {
+		return err
+	}
+	if res.Error != "" {
+		return errors.New(res.Error)
+	}
+	addr := res.IPv4.String()
+	if !res.IPv4.IsValid() {
+		addr = res.IPv6.String()
+	}
+	fmt.Fprintf(out, "Logged in as %s on %s (%s).\nThe session expires %s (%s).\n", res.User, res.Node, addr,
+		res.KeyExpiry.Local().Format(time.RFC1123), when(res.KeyExpiry, time.Now()))
+	if st, err := api.Status(ctx); err == nil {
+		printReach(out, st)
+	}
+	return nil
+}
+
+// printReach tells how to reach the overlay.
+func printReach(w io.Writer, st client.Status) {
+	var via []string
+	if st.Interface != "" {
+		via = append(via, "the "+st.Interface+" interface (any program, by overlay address)")
+	}
+	if st.SOCKS5 != "" {
+		via = append(via, "SOCKS5 proxy "+st.SOCKS5)
+	}
+	if st.HTTPProxy != "" {
+		via = append(via, "HTTP CONNECT proxy "+st.HTTPProxy)
+	}
+	via = append(via, "`ward nc`, `ward forward`, `ward ssh`")
+	fmt.Fprintf(w, "Reach devices through %s.\n", strings.Join(via, ", "))
+	if st.WebURL != "" {
+		fmt.Fprintf(w, "Status page: %s\n", st.WebURL)
+	}
+}
+
+func newDownCmd() *cobra.Command {
+	var dir string
+	var quit bool
+	cmd := &cobra.Command{
+		Use:   "down",
+		Short: "Log out: expire this machine's key at the coordinator and stop reaching devices",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			api := clientAPI(dir)
+			res, err := api.Logout(cmd.Context())
+			if err != nil {
+				return err
+			}
+			switch {
+			case !res.WasLoggedIn:
+				fmt.Fprintln(cmd.OutOrStdout(), "Not logged in.")
+			case res.Warning != "":
+				fmt.Fprintf(cmd.OutOrStdout(), "Logged out here, but %s.\n", res.Warning)
+			default:
+				fmt.Fprintln(cmd.OutOrStdout(), "Logged out: the key is expired and forgotten.")
+			}
+			if quit {
+				return api.Quit(cmd.Context())
+			}
+			return nil
+		},
+	}
+	addStateDirFlag(cmd, &dir)
+	cmd.Flags().BoolVar(&quit, "quit", false, "also stop the client daemon")
+	return cmd
+}
