@@ -57,6 +57,7 @@ type browserEnv struct {
 var devUsers = []devidp.User{
 	{Username: "admin", Password: "admin", Email: "admin@example.com", Groups: []string{"ward-admins"}},
 	{Username: "auditor", Password: "auditor", Email: "auditor@example.com", Groups: []string{"ward-audit"}},
+	{Username: "member", Password: "member", Email: "member@example.com", Groups: []string{"ops"}},
 }
 
 func newBrowserEnv(t *testing.T) *browserEnv {

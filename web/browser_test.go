@@ -196,3 +196,29 @@ func TestBrowserAuditorReadsPolicy(t *testing.T) {
 		t.Errorf("browser console errors:\n%s", strings.Join(errs, "\n"))
 	}
 }
+
+// TestBrowserNoAccess: a member without an admin role sees the "no access"
+// page, and can log out.
+func TestBrowserNoAccess(t *testing.T) {
+	e := newBrowserEnv(t)
+	ctx, console := e.browser(t)
+	if err := e.login(ctx, "member", "/ui/devices"); err != nil {
+		t.Fatalf("login: %v", err)
+	}
+	if err := chromedp.Do(ctx, chromedp.WaitVisible(chromedp.CSS("#no-access"))); err != nil {
+		t.Fatalf("no-access page: %v", err)
+	}
+	if got := text(ctx, t, "#no-access"); !strings.Contains(got, "member@example.com") || !strings.Contains(got, "ops") {
+		t.Errorf("no-access page says %q", got)
+	}
+	e.shot(t, ctx, "no-access")
+	if err := chromedp.Do(ctx, chromedp.Click(chromedp.CSS("#logout")), chromedp.WaitVisible(chromedp.CSS("a.button"))); err != nil {
+		t.Fatalf("logout: %v", err)
+	}
+	e.shot(t, ctx, "logged-out")
+	for _, m := range console.errors() {
+		if !strings.Contains(m, "status of 403") {
+			t.Errorf("browser console error: %s", m)
+		}
+	}
+}

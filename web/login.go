@@ -84,6 +84,9 @@ func (s *server) finishLogin(c echo.Context) error {
 	if err := s.record(c, p.Actor, "admin.login", "user:"+email, map[string]any{"role": roleName(role)}); err != nil {
 		return err
 	}
+	if old, err := c.Cookie(sessionCookie); err == nil {
+		s.sess.remove(old.Value) // a login always starts a fresh session
+	}
 	id, err := s.sess.create(&session{principal: p, groups: groups, expires: exp}, now)
 	if err != nil {
 		return err

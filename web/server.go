@@ -62,8 +62,13 @@ func (s *server) handleError(err error, c echo.Context) {
 	}
 	code := StatusOf(err)
 	r := c.Request()
-	if code >= 500 {
+	switch {
+	case code >= 500:
 		s.cfg.log.Error("admin request failed", "method", r.Method, "path", r.URL.Path, "err", err)
+	case code == http.StatusUnauthorized || code == http.StatusForbidden:
+		// Refusals are security events; errors never carry secrets.
+		s.cfg.log.Info("admin request refused", "method", r.Method, "path", r.URL.Path, "status", code,
+			"remote", c.RealIP(), "actor", principalOf(c).Actor, "err", err)
 	}
 	if isAPI(c) {
 		if code == http.StatusUnauthorized {
