@@ -3,6 +3,7 @@ package client_test
 import (
 	"context"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"slices"
@@ -36,15 +37,8 @@ func TestLoginProxiesAndDown(t *testing.T) {
 	if ttl := time.Until(res.KeyExpiry); ttl < 11*time.Hour || ttl > 12*time.Hour {
 		t.Errorf("session key lives %v, want 12h", ttl)
 	}
-	c, err := socksConnect(l.socks, "cam1", w.granted)
-	if err != nil {
-		t.Fatalf("socks5 to the granted port: %v", err)
-	}
-	if err := echo(c, "hello through socks5"); err != nil {
-		t.Fatalf("echo through socks5: %v", err)
-	}
+	reach(t, "socks5", func() (net.Conn, error) { return socksConnect(l.socks, "cam1", w.granted) })
 	t.Logf("figure: login finished in the browser to first byte echoed by the device through SOCKS5: %v", time.Since(loggedIn))
-	c.Close()
 
 	st, err := l.api.Status(ctx)
 	if err != nil || st.State != client.StateLoggedIn || st.User != "alice@example.com" || len(st.Devices) != 1 {
@@ -54,14 +48,10 @@ func TestLoginProxiesAndDown(t *testing.T) {
 	if cam.Name != "cam1" || !slices.Contains(cam.Ports, w.granted) || !slices.Contains(cam.Ports, w.ungranted) {
 		t.Errorf("device in status: %+v", cam)
 	}
-	c, _, err = connectProxy(l.http, cam.IPv4.String(), w.granted)
-	if err != nil {
-		t.Fatalf("http connect to the granted port by address: %v", err)
-	}
-	if err := echo(c, "hello through http connect"); err != nil {
-		t.Fatalf("echo through http connect: %v", err)
-	}
-	c.Close()
+	reach(t, "http connect", func() (net.Conn, error) {
+		c, _, err := connectProxy(l.http, cam.IPv4.String(), w.granted)
+		return c, err
+	})
 
 	// The policy grants only one port: the device answers nothing on the
 	// other, and the proxies refuse.
@@ -106,14 +96,7 @@ func TestLoginProxiesAndDown(t *testing.T) {
 	if key2 := l.wgKey(); key2.IsZero() || key2 == key1 {
 		t.Fatalf("second login's key %v, first %v: want a new key", key2, key1)
 	}
-	c, err = socksConnect(l.socks, "cam1", w.granted)
-	if err != nil {
-		t.Fatalf("socks5 after the second login: %v", err)
-	}
-	if err := echo(c, "hello again"); err != nil {
-		t.Fatal(err)
-	}
-	c.Close()
+	reach(t, "socks5 after the second login", func() (net.Conn, error) { return socksConnect(l.socks, "cam1", w.granted) })
 }
 
 // TestLoginRefused checks that the identity provider's refusal reaches

@@ -372,6 +372,24 @@ func connectProxy(proxy, host string, port uint16) (net.Conn, int, error) {
 	return c, resp.StatusCode, nil
 }
 
+// reach retries dial until it connects and echoes, or the deadline
+// passes. A first WireGuard handshake that meets a peer which has not yet
+// applied the map delta naming this node is retried by wireguard-go after
+// 5 s, longer than a proxy's dial timeout in these tests.
+func reach(t *testing.T, what string, dial func() (net.Conn, error)) {
+	t.Helper()
+	var err error
+	eventually(t, what, func() bool {
+		var c net.Conn
+		if c, err = dial(); err != nil {
+			return false
+		}
+		defer c.Close()
+		err = echo(c, "hello through "+what)
+		return err == nil
+	})
+}
+
 // eventually polls cond until it holds or the deadline passes.
 func eventually(t *testing.T, what string, cond func() bool) {
 	t.Helper()
