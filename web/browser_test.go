@@ -85,6 +85,12 @@ func TestBrowserAdminEditsPolicy(t *testing.T) {
 		t.Fatalf("login: %v", err)
 	}
 	poll(ctx, t, "the editor to check the running policy", `document.getElementById('check-status').textContent.startsWith('Valid')`)
+	if err := chromedp.Do(ctx, chromedp.Click(chromedp.CSS("#run-tests")), chromedp.WaitVisible(chromedp.CSS("#tests li.pass"))); err != nil {
+		t.Fatalf("run tests: %v", err)
+	}
+	if got := text(ctx, t, "#tests-status"); got != "All 3 passed" {
+		t.Errorf("tests status %q", got)
+	}
 	e.shot(t, ctx, "policy")
 
 	wantLine := lineOf(brokenPolicy, "tag:kamera")

@@ -15,7 +15,9 @@ const DefaultSessionTTL = 12 * time.Hour
 // maxSessionTTL bounds Config.SessionTTL.
 const maxSessionTTL = 7 * 24 * time.Hour
 
-// Config configures New. It is validated once, by New.
+// Config configures New. It is validated once, by New. MFA is not set
+// here: the Login enforces it (the coordinator's sso.Config.RequireMFA and
+// MFAGroups), and refuses a login without the required second factor.
 type Config struct {
 	// Roles maps an IdP group (as the groups claim carries it) to the admin
 	// role its members get; the highest role wins (see RoleOf). A person in

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"fmt"
 	"net/netip"
+	"reflect"
 	"slices"
 	"strconv"
 	"strings"
@@ -15,9 +16,13 @@ import (
 // NodeGrants lists who may reach the node named dst of a compiled policy,
 // on which protocols and ports, from the node's inbound filter: a source
 // address of a node becomes its owner's email or its tags, any other source
-// stays a prefix. The result is sorted and has no duplicates. A Backend may
-// use it for NodeAccess.
+// stays a prefix. The result is sorted (see compareGrants) and has no
+// duplicates. A Backend may use it for NodeAccess.
 func NodeGrants(c *acl.Compiled, dst string) ([]Grant, error) {
+	return nodeGrants(c, dst, ownersOf(c))
+}
+
+func nodeGrants(c *acl.Compiled, dst string, owners map[netip.Addr]string) ([]Grant, error) {
 	n, ok := c.Node(dst)
 	if !ok {
 		return nil, fmt.Errorf("grants of %q: %w", dst, ErrNotFound)
@@ -26,64 +31,136 @@ func NodeGrants(c *acl.Compiled, dst string) ([]Grant, error) {
 	if err != nil {
 		return nil, fmt.Errorf("grants of %q: %w", dst, err)
 	}
-	owners := ownersOf(c)
-	set := map[Grant]bool{}
+	size := 0
 	for _, r := range res.Filter {
+		for _, d := range r.Dst {
+			size += len(r.Src) * len(r.EffectiveProtos()) * max(1, len(d.Ports))
+		}
+	}
+	out := make([]Grant, 0, size)
+	for _, r := range res.Filter {
+		srcs := sourcesOf(r.Src, owners)
 		for _, d := range r.Dst {
 			name := dst
 			if !d.Net.Contains(n.IPv4) && !d.Net.Contains(n.IPv6) {
 				name = fmt.Sprintf("%s (%s)", dst, d.Net)
 			}
-			for _, src := range sourcesOf(r.Src, owners) {
-				for _, p := range r.EffectiveProtos() {
-					for _, ports := range portsOf(p, d.Ports) {
-						set[Grant{Src: src, Dst: name, Proto: protoName(p), Ports: ports}] = true
+			for _, p := range r.EffectiveProtos() {
+				proto, ports := protoName(p), portsOf(p, d.Ports)
+				for _, src := range srcs {
+					for _, pr := range ports {
+						out = append(out, Grant{Src: src, Dst: name, Proto: proto, Ports: pr})
 					}
 				}
 			}
 		}
 	}
-	return sortGrants(set), nil
+	slices.SortFunc(out, compareGrants)
+	return slices.Compact(out), nil
 }
 
 // Grants lists the grants of every node of a compiled policy (see
-// NodeGrants). A Backend may use it with DiffGrants for PolicyImpact.
+// NodeGrants), sorted. A Backend may use it with DiffGrants for
+// PolicyImpact.
 func Grants(c *acl.Compiled) ([]Grant, error) {
-	set := map[Grant]bool{}
+	owners := ownersOf(c)
+	var per [][]Grant
+	size := 0
 	for _, name := range c.NodeNames() {
-		gs, err := NodeGrants(c, name)
+		gs, err := nodeGrants(c, name, owners)
 		if err != nil {
 			return nil, err
 		}
-		for _, g := range gs {
-			set[g] = true
-		}
+		per, size = append(per, gs), size+len(gs)
 	}
-	return sortGrants(set), nil
+	out := make([]Grant, 0, size)
+	for _, gs := range per {
+		out = append(out, gs...)
+	}
+	// Nodes come in name order, and a node's " (route)" destinations sort
+	// before the next node's name, so out is sorted already.
+	if !slices.IsSortedFunc(out, compareGrants) {
+		slices.SortFunc(out, compareGrants)
+	}
+	return out, nil
 }
 
-// DiffGrants returns what after adds to and removes from before.
-func DiffGrants(before, after []Grant) Impact {
-	had := map[Grant]bool{}
-	for _, g := range before {
-		had[g] = true
-	}
-	has := map[Grant]bool{}
-	for _, g := range after {
-		has[g] = true
-	}
+// ImpactOf lists the grants that compiling a new policy (after) adds to and
+// removes from the old one (before), both compiled against the same
+// inventory. Only nodes whose inbound filter changed are listed, so a small
+// edit costs little on a large fleet. A Backend may use it for
+// PolicyImpact.
+func ImpactOf(before, after *acl.Compiled) (Impact, error) {
+	ob, oa := ownersOf(before), ownersOf(after)
 	im := Impact{Added: []Grant{}, Removed: []Grant{}}
-	for _, g := range after {
-		if !had[g] {
-			im.Added = append(im.Added, g)
+	for _, name := range after.NodeNames() {
+		rb, errB := before.Result(name)
+		ra, errA := after.Result(name)
+		if errB == nil && errA == nil && reflect.DeepEqual(rb.Filter, ra.Filter) {
+			continue
 		}
+		gb, err := grantsOrNone(before, name, ob)
+		if err != nil {
+			return Impact{}, err
+		}
+		ga, err := nodeGrants(after, name, oa)
+		if err != nil {
+			return Impact{}, err
+		}
+		d := DiffGrants(gb, ga)
+		im.Added, im.Removed = append(im.Added, d.Added...), append(im.Removed, d.Removed...)
 	}
-	for _, g := range before {
-		if !has[g] {
-			im.Removed = append(im.Removed, g)
+	return im, nil
+}
+
+// grantsOrNone is nodeGrants, or nothing for a node c does not know.
+func grantsOrNone(c *acl.Compiled, name string, owners map[netip.Addr]string) ([]Grant, error) {
+	if _, ok := c.Node(name); !ok {
+		return nil, nil
+	}
+	return nodeGrants(c, name, owners)
+}
+
+// DiffGrants returns what after adds to and removes from before, each
+// sorted. Sorted inputs (as Grants returns) are diffed in one merge pass.
+func DiffGrants(before, after []Grant) Impact {
+	before, after = sortedUnique(before), sortedUnique(after)
+	im := Impact{Added: []Grant{}, Removed: []Grant{}}
+	i, j := 0, 0
+	for i < len(before) || j < len(after) {
+		switch {
+		case j == len(after) || (i < len(before) && compareGrants(before[i], after[j]) < 0):
+			im.Removed = append(im.Removed, before[i])
+			i++
+		case i == len(before) || compareGrants(before[i], after[j]) > 0:
+			im.Added = append(im.Added, after[j])
+			j++
+		default:
+			i, j = i+1, j+1
 		}
 	}
 	return im
+}
+
+// sortedUnique returns gs sorted without duplicates, copying only when gs
+// is not so already.
+func sortedUnique(gs []Grant) []Grant {
+	ok := true
+	for k := 1; k < len(gs) && ok; k++ {
+		ok = compareGrants(gs[k-1], gs[k]) < 0
+	}
+	if ok {
+		return gs
+	}
+	out := slices.Clone(gs)
+	slices.SortFunc(out, compareGrants)
+	return slices.Compact(out)
+}
+
+// compareGrants orders grants by destination, source, protocol and ports.
+func compareGrants(a, b Grant) int {
+	return cmp.Or(strings.Compare(a.Dst, b.Dst), strings.Compare(a.Src, b.Src),
+		strings.Compare(a.Proto, b.Proto), strings.Compare(a.Ports, b.Ports))
 }
 
 // ownersOf maps every node address to the node's identity.
@@ -138,16 +215,4 @@ func protoName(p filter.Proto) string {
 		return "icmp"
 	}
 	return strconv.Itoa(int(p))
-}
-
-func sortGrants(set map[Grant]bool) []Grant {
-	out := make([]Grant, 0, len(set))
-	for g := range set {
-		out = append(out, g)
-	}
-	slices.SortFunc(out, func(a, b Grant) int {
-		return cmp.Or(strings.Compare(a.Dst, b.Dst), strings.Compare(a.Src, b.Src),
-			strings.Compare(a.Proto, b.Proto), strings.Compare(a.Ports, b.Ports))
-	})
-	return out
 }

@@ -117,7 +117,7 @@ func (b *Backend) CheckPolicy(_ context.Context, text string) (web.PolicyCheck, 
 	return web.PolicyCheck{OK: err == nil, Problems: probs, Tests: tests}, nil
 }
 
-// PolicyImpact implements web.Backend with web.Grants and web.DiffGrants.
+// PolicyImpact implements web.Backend with web.ImpactOf.
 func (b *Backend) PolicyImpact(_ context.Context, text string) (web.Impact, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
@@ -129,17 +129,13 @@ func (b *Backend) PolicyImpact(_ context.Context, text string) (web.Impact, erro
 	if err != nil {
 		return web.Impact{}, err
 	}
-	var grants [2][]web.Grant
+	var compiled [2]*acl.Compiled
 	for i, rs := range []*acl.Ruleset{cur, next} {
-		c, err := b.compileLocked(rs)
-		if err != nil {
-			return web.Impact{}, err
-		}
-		if grants[i], err = web.Grants(c); err != nil {
+		if compiled[i], err = b.compileLocked(rs); err != nil {
 			return web.Impact{}, err
 		}
 	}
-	return web.DiffGrants(grants[0], grants[1]), nil
+	return web.ImpactOf(compiled[0], compiled[1])
 }
 
 // SetPolicy implements web.Backend: a stale parent is a conflict, a policy
