@@ -2,12 +2,14 @@ package web_test
 
 import (
 	"net/http"
+	"net/http/httptest"
 	"regexp"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/wardnet/ward/web"
+	"github.com/wardnet/ward/web/webtest"
 )
 
 // TestNoAccessPage: a member whose groups map to no role sees a clear "no
@@ -231,5 +233,29 @@ func TestDevicesFilters(t *testing.T) {
 	}
 	if resp := a.do("GET", "/ui/devices?status=sideways", "", nil); resp.StatusCode != http.StatusBadRequest {
 		t.Errorf("bad filter: %s, want 400", resp.Status)
+	}
+}
+
+// TestWithoutLogin: with no identity provider the UI says so, and API keys
+// still work.
+func TestWithoutLogin(t *testing.T) {
+	b := webtest.NewBackend(nil)
+	b.AddAPIKey(ownerKey, web.RoleOwner)
+	h, err := web.New(web.Config{}, b, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(h)
+	defer srv.Close()
+	e := &env{t: t, b: b, srv: srv}
+	resp := e.anonymous().do("GET", "/ui/login", "", nil)
+	if resp.StatusCode != http.StatusServiceUnavailable || !strings.Contains(readBody(t, resp), "API key") {
+		t.Errorf("login without SSO: %s", resp.Status)
+	}
+	if resp := e.anonymous().do("GET", "/ui/", "", nil); resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/ui/devices" {
+		t.Errorf("GET /ui/: %s to %q", resp.Status, resp.Header.Get("Location"))
+	}
+	if resp := e.bearer(ownerKey, "GET", "/ward/v1/admin/users", ""); resp.StatusCode != http.StatusOK {
+		t.Errorf("API key without SSO: %s", resp.Status)
 	}
 }
