@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -115,6 +116,7 @@ type world struct {
 	granted   uint16
 	ungranted uint16
 	stopCoord func()
+	dataDir   string
 }
 
 // policy grants group:ops the camera's port %d.
@@ -140,7 +142,8 @@ func newWorld(t *testing.T, userTTL time.Duration) *world {
 	}
 	w.url = "http://" + ln.Addr().String()
 	w.idp.coordURL = w.url
-	w.srv, err = coordinator.New(context.Background(), coordinator.Config{DataDir: filepath.Join(dir, "data"), Listen: ln.Addr().String(),
+	w.dataDir = filepath.Join(dir, "data")
+	w.srv, err = coordinator.New(context.Background(), coordinator.Config{DataDir: w.dataDir, Listen: ln.Addr().String(),
 		Dev: true, PolicyFile: pf, Auth: w.idp, UserKeyTTL: userTTL, Logger: failLog(t, "coordinator")})
 	if err != nil {
 		t.Fatal(err)
@@ -172,6 +175,35 @@ func (w *world) startCamera() {
 	}
 	runAgent(t, w.camera)
 	eventually(t, "the camera's data plane", func() bool { return w.camera.Engine().ListenPort() != 0 })
+	// A device in the field has long announced its endpoints; wait for
+	// that, so a login's first handshake goes straight to the camera.
+	eventually(t, "the camera's endpoints at the coordinator", w.cameraEndpointsKnown)
+}
+
+// cameraEndpointsKnown asks the admin API whether the coordinator knows
+// the camera's UDP endpoints.
+func (w *world) cameraEndpointsKnown() bool {
+	key, err := os.ReadFile(filepath.Join(w.dataDir, coordinator.BootstrapKeyFile))
+	if err != nil {
+		return false
+	}
+	req, _ := http.NewRequest("GET", w.url+wire.PathAdminNodes, nil)
+	req.Header.Set("Authorization", "Bearer "+strings.TrimSpace(string(key)))
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return false
+	}
+	defer resp.Body.Close()
+	var nodes []wire.AdminNode
+	if json.NewDecoder(resp.Body).Decode(&nodes) != nil {
+		return false
+	}
+	for _, n := range nodes {
+		if n.Name == "cam1" && len(n.Endpoints) > 0 {
+			return true
+		}
+	}
+	return false
 }
 
 // runAgent runs a until the test ends.
