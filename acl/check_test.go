@@ -342,3 +342,13 @@ func TestParseRejectsOversizedPolicy(t *testing.T) {
 		t.Errorf("problems (-want +got):\n%s", diff)
 	}
 }
+
+// TestExternalGroupWithoutPrefix pins a crash: an IdP group given without
+// the group: prefix panicked in the test judge.
+func TestExternalGroupWithoutPrefix(t *testing.T) {
+	src := []byte(`{"acls": [{"action": "accept", "src": ["group:ops"], "dst": ["*:22"]}],
+	  "tests": [{"src": "group:ops", "accept": ["10.0.0.1:22"]}]}`)
+	if _, _, err := Check("p", src, Options{ExternalGroups: map[string][]string{"ops": {"a@x.com"}}}); err != nil {
+		t.Fatal(err)
+	}
+}

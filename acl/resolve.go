@@ -83,6 +83,9 @@ func (r *resolver) definitions(p *Policy, opts Options) {
 	r.sc = scope{groups: map[string]bool{}, tags: map[string]bool{}, hosts: map[string]netip.Prefix{}}
 	members := map[string][]string{}
 	for name, ms := range opts.ExternalGroups {
+		if !strings.HasPrefix(name, "group:") {
+			name = "group:" + name // an IdP group "ops" is group:ops
+		}
 		r.sc.groups[name] = true
 		members[name] = append(members[name], ms...)
 	}

@@ -5,6 +5,7 @@ import (
 	"maps"
 	"net/netip"
 	"slices"
+	"strings"
 
 	"github.com/wardnet/ward/filter"
 )
@@ -61,7 +62,7 @@ func newWorld(rs *Ruleset) *world {
 	groups := maps.Clone(rs.groups)
 	userGroups := maps.Clone(rs.userGroups)
 	for g := range rs.groups {
-		u := "member-of-" + g[len("group:"):] + syntheticDomain
+		u := "member-of-" + strings.TrimPrefix(g, "group:") + syntheticDomain
 		groups[g] = append(slices.Clone(groups[g]), u)
 		userGroups[u] = []string{g}
 	}
