@@ -21,6 +21,7 @@ import (
 	"github.com/wardnet/ward/coordinator/sso"
 	"github.com/wardnet/ward/coordinator/store"
 	"github.com/wardnet/ward/devidp"
+	"github.com/wardnet/ward/web"
 )
 
 // Config configures a coordinator. Zero durations take their defaults.
@@ -58,6 +59,9 @@ type Config struct {
 	DevMFAGroups  []string
 	// NoDevIdP keeps Dev from starting the development provider.
 	NoDevIdP bool
+	// AdminRoles maps IdP groups to admin UI roles; with Dev and none set,
+	// "admins" are owners and "auditors" auditors.
+	AdminRoles map[string]web.Role
 	// PublicURL is the coordinator's URL as browsers reach it; empty means
 	// the scheme and host of each request.
 	PublicURL string
@@ -134,6 +138,10 @@ type Server struct {
 	// devIdP is the development OIDC provider, served under its prefix;
 	// nil unless Dev.
 	devIdP *devidp.Provider
+	// webLogin logs admins in to the UI; nil without an IdP.
+	webLogin web.Login
+	// ui serves the admin UI and JSON API.
+	ui http.Handler
 	// policyMu serializes policy changes (file reloads and admin saves).
 	policyMu sync.Mutex
 
@@ -163,6 +171,11 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	if err := s.setupSSO(); err != nil {
 		st.Close()
 		return nil, err
+	}
+	if s.ui, err = web.New(web.Config{Roles: s.cfg.AdminRoles, SecureCookies: s.cfg.TLSCert != "",
+		Logger: s.log.With("component", "web")}, s.Backend(), s.webLogin); err != nil {
+		st.Close()
+		return nil, fmt.Errorf("admin UI: %w", err)
 	}
 	if err := s.init(ctx); err != nil {
 		st.Close()
@@ -222,13 +235,15 @@ func (s *Server) bootstrapAPIKey(ctx context.Context) error {
 	return nil
 }
 
-// Handler returns the coordinator's HTTP handler.
+// Handler returns the coordinator's HTTP handler: the control API, the
+// admin UI and JSON API (package web), and in dev mode the OIDC provider.
 func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
 	s.controlRoutes(mux)
-	s.adminRoutes(mux)
-	s.userRoutes(mux)
 	s.loginRoutes(mux)
+	mux.Handle("/ward/v1/admin/", s.ui)
+	mux.Handle("/ui/", s.ui)
+	mux.Handle("GET /{$}", http.RedirectHandler("/ui/", http.StatusFound))
 	if s.devIdP != nil {
 		mux.Handle(s.devIdP.Prefix()+"/", s.devIdP)
 	}

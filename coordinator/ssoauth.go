@@ -5,11 +5,13 @@ import (
 	"crypto/rand"
 	"fmt"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/wardnet/ward/coordinator/sso"
 	"github.com/wardnet/ward/coordinator/store"
 	"github.com/wardnet/ward/devidp"
+	"github.com/wardnet/ward/web"
 	"github.com/wardnet/ward/wire"
 )
 
@@ -31,6 +33,28 @@ func (a ssoAuth) Complete(r *http.Request) (store.Identity, time.Time, string, e
 		time.Time{}, res.Payload, err
 }
 
+// webLogin adapts an OIDC relying party whose redirect is the admin UI's
+// callback to web.Login.
+type webLogin struct{ rp *sso.RP }
+
+// AuthURL starts an admin's OIDC login.
+func (l webLogin) AuthURL(ctx context.Context, payload string) (string, error) {
+	lg, err := l.rp.Begin(ctx, payload)
+	return lg.URL, err
+}
+
+// Complete finishes an admin's OIDC login.
+func (l webLogin) Complete(r *http.Request) (string, []string, time.Time, string, error) {
+	res, err := l.rp.FinishRequest(r)
+	if err != nil {
+		return "", nil, time.Time{}, res.Payload, err
+	}
+	return res.Identity.Email, res.Identity.Groups, res.Identity.Expiry, res.Payload, nil
+}
+
+// uiCallback is the admin UI's OIDC redirect path.
+const uiCallback = "/ui/callback"
+
 // setupSSO builds the Authenticator: from cfg.OIDC, or, in dev mode without
 // one, a development OIDC provider served by the coordinator itself under
 // devidp.DefaultPrefix (it refuses to run on a non-loopback address).
@@ -43,7 +67,13 @@ func (s *Server) setupSSO() error {
 		if err != nil {
 			return err
 		}
-		s.cfg.Auth = ssoAuth{rp}
+		ui := *s.cfg.OIDC
+		ui.RedirectURL = strings.TrimSuffix(ui.RedirectURL, wire.PathOIDCCallback) + uiCallback
+		uiRP, err := sso.New(ui)
+		if err != nil {
+			return err
+		}
+		s.cfg.Auth, s.webLogin = ssoAuth{rp}, webLogin{uiRP}
 		return nil
 	}
 	if !s.cfg.Dev || s.cfg.NoDevIdP {
@@ -67,17 +97,26 @@ func (s *Server) setupDevIdP() error {
 	}
 	secret := rand.Text()
 	idp, err := devidp.New(devidp.Config{Issuer: base + devidp.DefaultPrefix, ListenAddr: s.cfg.Listen, Users: users,
-		Clients: []devidp.Client{{ID: "ward", Secret: secret, RedirectURIs: []string{base + wire.PathOIDCCallback}}},
+		Clients: []devidp.Client{{ID: "ward", Secret: secret, RedirectURIs: []string{base + wire.PathOIDCCallback, base + uiCallback}}},
 		Logger:  s.log.With("component", "dev-idp")})
 	if err != nil {
 		return fmt.Errorf("dev identity provider: %w", err)
 	}
-	rp, err := sso.New(sso.Config{Issuer: base + devidp.DefaultPrefix, ClientID: "ward", ClientSecret: sso.Secret(secret),
-		RedirectURL: base + wire.PathOIDCCallback, RequireMFA: s.cfg.DevRequireMFA, MFAGroups: s.cfg.DevMFAGroups})
+	rpCfg := sso.Config{Issuer: base + devidp.DefaultPrefix, ClientID: "ward", ClientSecret: sso.Secret(secret),
+		RedirectURL: base + wire.PathOIDCCallback, RequireMFA: s.cfg.DevRequireMFA, MFAGroups: s.cfg.DevMFAGroups}
+	rp, err := sso.New(rpCfg)
 	if err != nil {
 		return err
 	}
-	s.devIdP, s.cfg.Auth = idp, ssoAuth{rp}
+	rpCfg.RedirectURL = base + uiCallback
+	uiRP, err := sso.New(rpCfg)
+	if err != nil {
+		return err
+	}
+	s.devIdP, s.cfg.Auth, s.webLogin = idp, ssoAuth{rp}, webLogin{uiRP}
+	if len(s.cfg.AdminRoles) == 0 {
+		s.cfg.AdminRoles = map[string]web.Role{"admins": web.RoleOwner, "auditors": web.RoleAuditor}
+	}
 	s.log.Info("dev mode: built-in OIDC provider with demo users", "issuer", idp.Issuer())
 	return nil
 }

@@ -3,21 +3,12 @@ package coordinator
 import (
 	"context"
 	"fmt"
-	"net/http"
 	"strconv"
 	"time"
 
 	"github.com/wardnet/ward/coordinator/store"
 	"github.com/wardnet/ward/wire"
 )
-
-func (s *Server) userRoutes(mux *http.ServeMux) {
-	h := func(pattern string, f adminHandler) { mux.Handle(pattern, s.admin(f)) }
-	h("GET "+wire.PathAdminUsers, s.adminListUsers)
-	h("GET "+wire.PathAdminUsers+"/{id}", s.adminShowUser)
-	h("POST "+wire.PathAdminUsers+"/{id}/disable", s.adminDisableUser)
-	h("POST "+wire.PathAdminUsers+"/{id}/enable", s.adminEnableUser)
-}
 
 // lookupUser finds a user by numeric id or email.
 func (s *Server) lookupUser(ctx context.Context, ref string) (store.User, error) {
@@ -56,61 +47,6 @@ func (s *Server) userNodes(id store.UserID) []store.Node {
 		}
 	}
 	return out
-}
-
-func (s *Server) adminListUsers(w http.ResponseWriter, r *http.Request, _ string) error {
-	users, err := s.st.ListUsers(r.Context())
-	if err != nil {
-		return err
-	}
-	out := make([]wire.AdminUser, 0, len(users))
-	for _, u := range users {
-		au, err := s.adminUser(r.Context(), u)
-		if err != nil {
-			return err
-		}
-		out = append(out, au)
-	}
-	writeJSON(w, http.StatusOK, out)
-	return nil
-}
-
-func (s *Server) adminShowUser(w http.ResponseWriter, r *http.Request, _ string) error {
-	u, err := s.lookupUser(r.Context(), r.PathValue("id"))
-	if err != nil {
-		return err
-	}
-	au, err := s.adminUser(r.Context(), u)
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, au)
-	return nil
-}
-
-func (s *Server) adminDisableUser(w http.ResponseWriter, r *http.Request, actor string) error {
-	return s.setUserDisabled(w, r, actor, true)
-}
-
-func (s *Server) adminEnableUser(w http.ResponseWriter, r *http.Request, actor string) error {
-	return s.setUserDisabled(w, r, actor, false)
-}
-
-func (s *Server) setUserDisabled(w http.ResponseWriter, r *http.Request, actor string, disabled bool) error {
-	u, err := s.lookupUser(r.Context(), r.PathValue("id"))
-	if err != nil {
-		return err
-	}
-	if err := s.SetUserDisabled(r.Context(), u.ID, disabled, actor); err != nil {
-		return err
-	}
-	u.Disabled = disabled
-	au, err := s.adminUser(r.Context(), u)
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, au)
-	return nil
 }
 
 // SetUserDisabled disables (or re-enables) a user. Disabling expires every
