@@ -7,6 +7,8 @@ package e2e
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -58,6 +60,9 @@ type fleet struct {
 	logs    *logSink
 	secrets []string
 
+	// http calls the admin API; nil means http.DefaultClient.
+	http *http.Client
+
 	srv    *coordinator.Server
 	stop   context.CancelFunc
 	done   chan error
@@ -99,6 +104,29 @@ func newFleet(t *testing.T, policy string, tweak func(*coordinator.Config)) *fle
 
 func (f *fleet) url() string { return "http://" + f.addr }
 
+// scheme is "https" when the coordinator serves TLS.
+func (f *fleet) scheme() string {
+	if f.cfg.TLSCert != "" {
+		return "https"
+	}
+	return "http"
+}
+
+// apiClientTLS makes the admin client trust cert.
+func (f *fleet) apiClientTLS(cert string) {
+	pem, err := os.ReadFile(cert)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(pem)
+	f.http = &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS13}}}
+}
+
+func contextWithCancel() (context.Context, context.CancelFunc) {
+	return context.WithCancel(context.Background())
+}
+
 func (f *fleet) startCoordinator() {
 	f.t.Helper()
 	srv, err := coordinator.New(context.Background(), f.cfg)
@@ -139,9 +167,13 @@ func (f *fleet) admin(method, path string, in, out any) (int, string) {
 		b, _ := json.Marshal(in)
 		body = bytes.NewReader(b)
 	}
-	req, _ := http.NewRequest(method, f.url()+path, body)
+	req, _ := http.NewRequest(method, f.scheme()+"://"+f.addr+path, body)
 	req.Header.Set("Authorization", "Bearer "+f.apiKey)
-	resp, err := http.DefaultClient.Do(req)
+	client := f.http
+	if client == nil {
+		client = http.DefaultClient
+	}
+	resp, err := client.Do(req)
 	if err != nil {
 		f.t.Fatal(err)
 	}
