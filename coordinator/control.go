@@ -219,9 +219,22 @@ func (s *Server) handleReport(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	if len(rep.Endpoints) > wire.MaxEndpoints || len(rep.DeniedFlows) > wire.MaxDeniedPerReport {
-		s.writeError(w, r, fmt.Errorf("%w: too many endpoints or denied flows", errBadRequest))
+	if len(rep.Endpoints) > wire.MaxEndpoints || len(rep.DeniedFlows) > wire.MaxDeniedPerReport || len(rep.ExposedPorts) > wire.MaxExposedPorts {
+		s.writeError(w, r, fmt.Errorf("%w: too many endpoints, denied flows or exposed ports", errBadRequest))
 		return
+	}
+	if len(rep.ExposedPorts) > 0 && !slices.Equal(rep.ExposedPorts, n.ExposedPorts) {
+		if err := s.st.SetExposedPorts(r.Context(), n.ID, rep.ExposedPorts); err != nil {
+			s.writeError(w, r, fmt.Errorf("set exposed ports of %s: %w", n.Name, err))
+			return
+		}
+		if n, err = s.st.Node(r.Context(), n.ID); err == nil {
+			err = s.nodeChanged(n)
+		}
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
 	}
 	if rep.Endpoints != nil && !slices.Equal(rep.Endpoints, n.Endpoints) {
 		if err := s.setEndpoints(r.Context(), n, rep.Endpoints); err != nil {

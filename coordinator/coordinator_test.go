@@ -268,3 +268,19 @@ func TestPolicyRefusedKeepsRunning(t *testing.T) {
 		t.Fatalf("refused policies changed the running version: %d -> %d", before.ID, after.ID)
 	}
 }
+
+func TestReportUpdatesExposedPorts(t *testing.T) {
+	c := startCoord(t, testPolicy)
+	m := c.mustRegister([]string{"tag:camera"}, "cam1")
+	if code, body := c.call("POST", wire.PathReport, m.token, wire.Report{ExposedPorts: []uint16{22, 8080}}); code != 204 {
+		t.Fatalf("report: %d %s", code, body)
+	}
+	var n wire.AdminNode
+	c.admin("GET", wire.PathAdminNodes+"/cam1", nil, &n)
+	if len(n.ExposedPorts) != 2 || n.ExposedPorts[1] != 8080 {
+		t.Fatalf("exposed ports: %v", n.ExposedPorts)
+	}
+	if code, _ := c.call("POST", wire.PathReport, m.token, wire.Report{ExposedPorts: []uint16{0}}); code != 400 {
+		t.Errorf("port 0 accepted: %d", code)
+	}
+}

@@ -110,6 +110,13 @@ type Report struct {
 	Endpoints []netip.AddrPort `json:"endpoints,omitempty"`
 	// DeniedFlows are denied attempts since the last report; may be empty.
 	DeniedFlows []DeniedFlow `json:"denied_flows,omitempty"`
+	// ExposedPorts, when not empty, replace the ports the node registered
+	// as forwarded to local services (at most MaxExposedPorts); empty
+	// means unchanged, so a report cannot clear the last exposed port.
+	// Added 2026-11-25 within protocol version 1: a coordinator built
+	// before refuses a report that has it (unknown field), so a node
+	// sends it in a report of its own.
+	ExposedPorts []uint16 `json:"exposed_ports,omitempty"`
 }
 
 // Node describes a node (the receiving node itself, or a peer).
