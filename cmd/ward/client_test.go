@@ -1,0 +1,83 @@
+package main
+
+import (
+	"bytes"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/wardnet/ward/client"
+)
+
+func TestShellQuote(t *testing.T) {
+	tests := []struct{ in, want string }{
+		{"/usr/bin/ward", "/usr/bin/ward"},
+		{"/home/a b/ward", "'/home/a b/ward'"},
+		{"it's", `'it'\''s'`},
+		{"", "''"},
+		{"$(rm -rf /)", "'$(rm -rf /)'"},
+	}
+	for _, tt := range tests {
+		if got := shellQuote(tt.in); got != tt.want {
+			t.Errorf("shellQuote(%q) = %q, want %q", tt.in, got, tt.want)
+		}
+	}
+}
+
+func TestSSHArgs(t *testing.T) {
+	argv, err := sshArgs("/tmp/my state", []string{"root@cam1", "-p", "22", "uptime"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if argv[0] != "ssh" || argv[1] != "-o" || !strings.HasPrefix(argv[2], "ProxyCommand=") ||
+		!strings.HasSuffix(argv[2], " nc --state-dir '/tmp/my state' %h %p") || !slices.Equal(argv[3:], []string{"root@cam1", "-p", "22", "uptime"}) {
+		t.Errorf("argv %q", argv)
+	}
+}
+
+func TestPrintQR(t *testing.T) {
+	var b bytes.Buffer
+	if err := printQR(&b, "http://127.0.0.1:8080/ward/v1/l/abc"); err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSuffix(b.String(), "\n"), "\n")
+	width := len([]rune(lines[0]))
+	if width < 25 || len(lines) != (width+1)/2 {
+		t.Errorf("qr code %d wide, %d lines", width, len(lines))
+	}
+}
+
+func TestPrintClientStatus(t *testing.T) {
+	now := time.Now()
+	tests := []struct {
+		st   client.Status
+		want []string
+	}{
+		{client.Status{State: client.StateLoggedIn, User: "alice@example.com", Node: "laptop", Mode: "userspace",
+			KeyExpiry: now.Add(time.Hour), SOCKS5: "127.0.0.1:1080", WebURL: "http://127.0.0.1:1/t/x/"},
+			[]string{"logged in as alice@example.com on laptop", "in 1h0m0s", "SOCKS5 proxy 127.0.0.1:1080", "Status page: http://127.0.0.1:1/t/x/", "no peers"}},
+		{client.Status{State: client.StateExpired, Message: "the session's key expired at noon"},
+			[]string{"expired: the session's key expired at noon", "run `ward up`"}},
+	}
+	for _, tt := range tests {
+		var b bytes.Buffer
+		printClientStatus(&b, tt.st, now)
+		for _, w := range tt.want {
+			if !strings.Contains(b.String(), w) {
+				t.Errorf("status of %s lacks %q:\n%s", tt.st.State, w, b.String())
+			}
+		}
+	}
+}
+
+func TestDaemonArgs(t *testing.T) {
+	f := daemonFlags{cfg: client.Config{StateDir: "/s", Coordinator: "http://127.0.0.1:1", SOCKS5: "127.0.0.1:1080",
+		Web: "127.0.0.1:0", TUN: true, TUNName: "ward0", AllowInsecureHTTP: true}}
+	got := strings.Join(f.args(), " ")
+	for _, want := range []string{"daemon --state-dir /s", "--coordinator http://127.0.0.1:1", "--tun", "--dev-insecure-http", "--socks5 127.0.0.1:1080"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("args %q lack %q", got, want)
+		}
+	}
+}
