@@ -36,6 +36,16 @@ func TestSSHArgs(t *testing.T) {
 	}
 }
 
+func TestSplitStateDir(t *testing.T) {
+	dir, rest, help := splitStateDir([]string{"-o", "BatchMode=yes", "--state-dir", "/s", "root@cam1", "uptime"})
+	if dir != "/s" || help || !slices.Equal(rest, []string{"-o", "BatchMode=yes", "root@cam1", "uptime"}) {
+		t.Errorf("got %q %q %v", dir, rest, help)
+	}
+	if dir, _, _ := splitStateDir([]string{"--state-dir=/t", "cam1"}); dir != "/t" {
+		t.Errorf("--state-dir= gave %q", dir)
+	}
+}
+
 func TestPrintQR(t *testing.T) {
 	var b bytes.Buffer
 	if err := printQR(&b, "http://127.0.0.1:8080/ward/v1/l/abc"); err != nil {

@@ -11,26 +11,50 @@ import (
 )
 
 func newSSHCmd() *cobra.Command {
-	var dir string
 	cmd := &cobra.Command{
-		Use:   "ssh [--state-dir D] USER@DEVICE [ssh arguments]",
+		Use:   "ssh [--state-dir D] [ssh options] USER@DEVICE [command]",
 		Short: "Run the system ssh to a device through the overlay (ward nc as ProxyCommand)",
-		Args:  cobra.MinimumNArgs(1),
+		Long: "Runs ssh with ProxyCommand set to `ward nc`, so DEVICE is a peer name or overlay\n" +
+			"address. Every argument but --state-dir goes to ssh as it is.",
+		DisableFlagParsing: true,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			dir, rest, help := splitStateDir(args)
+			if help || len(rest) == 0 {
+				return cmd.Help()
+			}
 			ssh, err := exec.LookPath("ssh")
 			if err != nil {
 				return fmt.Errorf("find ssh: %w", err)
 			}
-			argv, err := sshArgs(dir, args)
+			argv, err := sshArgs(dir, rest)
 			if err != nil {
 				return err
 			}
 			return syscall.Exec(ssh, argv, os.Environ())
 		},
 	}
-	cmd.Flags().SetInterspersed(false)
-	addStateDirFlag(cmd, &dir)
 	return cmd
+}
+
+// splitStateDir takes --state-dir (and -h/--help before the destination)
+// out of ssh's arguments.
+func splitStateDir(args []string) (dir string, rest []string, help bool) {
+	dir = defaultStateDir()
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		switch {
+		case a == "--state-dir" && i+1 < len(args):
+			dir = args[i+1]
+			i++
+		case strings.HasPrefix(a, "--state-dir="):
+			dir = strings.TrimPrefix(a, "--state-dir=")
+		case (a == "-h" || a == "--help") && len(rest) == 0:
+			return dir, nil, true
+		default:
+			rest = append(rest, a)
+		}
+	}
+	return dir, rest, false
 }
 
 // sshArgs returns ssh's argv: a ProxyCommand running this binary's
