@@ -3,7 +3,7 @@ GO        ?= go
 BIN       ?= bin/ward
 PKGS      := ./...
 # Packages where goroutines live run under the race detector.
-RACE_PKGS ?= $(shell $(GO) list ./... | grep -E '/(coordinator|node|netstack|e2e|web)(/|$$)' || true)
+RACE_PKGS ?= $(shell $(GO) list ./... | grep -E '/(coordinator|node|netstack|client|e2e|web)(/|$$)' || true)
 
 .PHONY: build test vet lint bench run fuzz clean chromium ui-bundle
 
@@ -41,6 +41,7 @@ fuzz:
 	$(GO) test ./acl -run '^$$' -fuzz FuzzParse -fuzztime 30s
 	$(GO) test ./acl -run '^$$' -fuzz FuzzCompileMatch -fuzztime 30s
 	$(GO) test ./filter -run '^$$' -fuzz FuzzMatcher -fuzztime 30s
+	$(GO) test ./client/guard -run '^$$' -fuzz FuzzParse -fuzztime 30s
 
 # run: a coordinator on the embedded SQLite store in .data/, plain HTTP on
 # loopback (dev mode), with the example policy. The first start writes an
