@@ -25,18 +25,18 @@ const testPolicy = `{
 
 // testCoord is a coordinator served by httptest.
 type testCoord struct {
-	t      *testing.T
+	t      testing.TB
 	srv    *Server
 	http   *httptest.Server
 	apiKey string
 }
 
-func startCoord(t *testing.T, policy string) *testCoord {
+func startCoord(t testing.TB, policy string) *testCoord {
 	t.Helper()
 	return startCoordWith(t, policy, nil)
 }
 
-func startCoordWith(t *testing.T, policy string, tweak func(*Config)) *testCoord {
+func startCoordWith(t testing.TB, policy string, tweak func(*Config)) *testCoord {
 	t.Helper()
 	dir := t.TempDir()
 	pf := filepath.Join(dir, "policy.hujson")
@@ -119,7 +119,7 @@ type machine struct {
 	token string
 }
 
-func newMachine(t *testing.T) *machine {
+func newMachine(t testing.TB) *machine {
 	mk, _ := wire.NewMachinePrivate()
 	wk, _ := wire.NewWGPrivate()
 	return &machine{priv: mk, wg: wk}
@@ -164,7 +164,7 @@ func (c *testCoord) mustRegister(tags []string, host string) *machine {
 
 // mapStream is an open map stream.
 type mapStream struct {
-	t    *testing.T
+	t    testing.TB
 	resp *http.Response
 	msgs chan wire.MapResponse
 }
@@ -241,7 +241,7 @@ func (s *mapStream) ended() bool {
 	}
 }
 
-func jsonUnmarshal(t *testing.T, b []byte, v any) {
+func jsonUnmarshal(t testing.TB, b []byte, v any) {
 	t.Helper()
 	if err := json.Unmarshal(b, v); err != nil {
 		t.Fatalf("%v: %s", err, b)
