@@ -1,0 +1,209 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/wardnet/ward/client"
+	"github.com/wardnet/ward/coordinator"
+	"github.com/wardnet/ward/devidp/devidptest"
+	"github.com/wardnet/ward/wire"
+)
+
+// peoplePolicy: group:ops (from the IdP) reaches cameras on one port;
+// cameras may push alerts to people's laptops, which makes every laptop a
+// peer of the cameras (so a person's denied attempts reach a camera and
+// are logged); nothing reaches the PLC.
+func peoplePolicy(ssh uint16) string {
+	return fmt.Sprintf(`{
+  "groups": {"group:ops": []},
+  "tagOwners": {"tag:camera": [], "tag:plc": []},
+  "acls": [
+    {"action": "accept", "src": ["group:ops"], "dst": ["tag:camera:%d"]},
+    {"action": "accept", "src": ["tag:camera"], "dst": ["autogroup:member:9999"]},
+  ],
+}`, ssh)
+}
+
+// laptop is a person's client daemon.
+type laptop struct {
+	dir   string
+	api   *client.Local
+	socks string
+	stop  func()
+}
+
+func (f *fleet) startLaptop(t *testing.T, name string) *laptop {
+	t.Helper()
+	dir, err := os.MkdirTemp("", "wardp") // unix socket paths are short
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	d, err := client.New(client.Config{StateDir: dir, Coordinator: f.url(), AllowInsecureHTTP: true, SOCKS5: "127.0.0.1:0",
+		Hostname: name, DialTimeout: 700 * time.Millisecond, Logger: f.logs.logger(name)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- d.Run(ctx) }()
+	l := &laptop{dir: dir, api: &client.Local{Socket: filepath.Join(dir, client.SocketName)}}
+	l.stop = func() { cancel(); <-done }
+	t.Cleanup(l.stop)
+	waitFor(t, name+"'s daemon", func() bool {
+		st, err := l.api.Status(context.Background())
+		l.socks = st.SOCKS5
+		return err == nil && l.socks != ""
+	})
+	return l
+}
+
+// login runs `ward up`'s steps with a person's browser going through the
+// dev provider's real login form.
+func (l *laptop) login(t *testing.T, creds devidptest.Credentials) (client.LoginResult, time.Time) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	start, err := l.api.Login(ctx, client.LoginRequest{Force: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := devidptest.NewBrowser().Login(ctx, start.URL, creds); err != nil {
+		if _, ok := err.(*devidptest.FormError); ok {
+			t.Fatalf("login form refused %s: %v", creds.Username, err)
+		}
+	}
+	done := time.Now()
+	res, err := l.api.WaitLogin(ctx, start.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res, done
+}
+
+// socks dials host:port through the laptop's SOCKS5 proxy and echoes.
+func (l *laptop) socksEcho(host string, port uint16) error {
+	c, err := net.DialTimeout("tcp", l.socks, 2*time.Second)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(3 * time.Second))
+	req := append([]byte{5, 1, 0, 5, 1, 0, 3, byte(len(host))}, host...)
+	req = append(req, byte(port>>8), byte(port))
+	if _, err := c.Write(req); err != nil {
+		return err
+	}
+	var rep [12]byte
+	if _, err := io.ReadFull(c, rep[:]); err != nil {
+		return err
+	}
+	if rep[3] != 0 {
+		return fmt.Errorf("socks5 reply %d", rep[3])
+	}
+	return echo(c, "via socks")
+}
+
+// nc runs the real `ward nc` against the laptop's daemon.
+func (l *laptop) nc(t *testing.T, host string, port uint16) error {
+	cmd := exec.Command(binary(t), "nc", "--state-dir", l.dir, host, strconv.Itoa(int(port)))
+	cmd.Stdin = strings.NewReader("ping\n")
+	out, err := cmd.Output()
+	if err != nil {
+		return err
+	}
+	if string(out) != "ping\n" {
+		return fmt.Errorf("nc echoed %q", out)
+	}
+	return nil
+}
+
+func TestPeopleReachOnlyWhatTheirGroupsGrant(t *testing.T) {
+	ssh, http80 := echoServer(t), echoServer(t)
+	f := newFleet(t, peoplePolicy(ssh), func(c *coordinator.Config) {
+		c.UserKeyTTL = 6 * time.Second
+		c.DevMFAGroups = []string{"ops"}
+	})
+	f.startAgent("cam1", f.authKey("tag:camera"), "", agentOpts{expose: []uint16{ssh, http80}})
+	f.startAgent("plc1", f.authKey("tag:plc"), "", agentOpts{expose: []uint16{ssh}})
+
+	alice := f.startLaptop(t, "alice-laptop")
+	res, loggedIn := alice.login(t, devidptest.Credentials{Username: "alice", Password: "alice", OTP: "123456"})
+	if res.Error != "" || res.User != "alice@example.com" {
+		t.Fatalf("alice's login: %+v", res)
+	}
+	waitFor(t, "alice reaches the camera through SOCKS5", func() bool { return alice.socksEcho("cam1", ssh) == nil })
+	t.Logf("SSO login finished -> first byte echoed from the camera: %v", time.Since(loggedIn))
+	if err := alice.nc(t, "cam1", ssh); err != nil {
+		t.Errorf("ward nc to the camera: %v", err)
+	}
+	if alice.socksEcho("cam1", http80) == nil {
+		t.Error("alice reached camera:80, which no rule grants")
+	}
+	if alice.socksEcho("plc1", ssh) == nil {
+		t.Error("alice reached the PLC")
+	}
+
+	bob := f.startLaptop(t, "bob-laptop")
+	if res, _ := bob.login(t, devidptest.Credentials{Username: "bob", Password: "bob"}); res.Error != "" {
+		t.Fatalf("bob's login: %+v", res)
+	}
+	waitFor(t, "bob's attempt on the camera is denied and logged with his identity", func() bool {
+		if bob.socksEcho("cam1", ssh) == nil {
+			t.Fatal("bob reached the camera")
+		}
+		var evs []wire.AuditEvent
+		f.admin("GET", wire.PathAdminAudit+"?action=flow.denied", nil, &evs)
+		for _, e := range evs {
+			if strings.Contains(e.Actor, "bob@example.com") {
+				return true
+			}
+		}
+		return false
+	})
+
+	// Disabling alice cuts her; re-enabled, a new login uses a new key.
+	start := time.Now()
+	if code, body := f.admin("POST", wire.PathAdminUsers+"/alice@example.com/disable", nil, nil); code != 200 {
+		t.Fatalf("disable: %d %s", code, body)
+	}
+	waitFor(t, "disabled alice is cut", func() bool { return alice.socksEcho("cam1", ssh) != nil })
+	t.Logf("disable -> alice's connection refused: %v (includes one refused dial)", time.Since(start))
+	f.admin("POST", wire.PathAdminUsers+"/alice@example.com/enable", nil, nil)
+	res, _ = alice.login(t, devidptest.Credentials{Username: "alice", Password: "alice", OTP: "123456"})
+	if res.Error != "" {
+		t.Fatalf("login after re-enable: %+v", res)
+	}
+	waitFor(t, "alice back on the camera", func() bool { return alice.socksEcho("cam1", ssh) == nil })
+
+	// Her session expires with the coordinator stopped: peers and her own
+	// daemon drop the key on time.
+	f.stopCoordinator()
+	exp := res.KeyExpiry
+	waitFor(t, "alice's expired session refused with the coordinator down", func() bool { return alice.socksEcho("cam1", ssh) != nil })
+	t.Logf("alice refused %v after her key's expiry (coordinator down)", time.Since(exp))
+}
+
+// A forged OIDC callback (unknown state) is refused by the coordinator.
+func TestSSOCallbackRefusesUnknownState(t *testing.T) {
+	f := newFleet(t, fleetPolicy(1), nil)
+	resp, err := http.Get(f.url() + wire.PathOIDCCallback + "?state=forged&code=stolen")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusForbidden {
+		t.Fatalf("forged callback: %d, want 403", resp.StatusCode)
+	}
+}
