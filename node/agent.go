@@ -102,12 +102,17 @@ type Agent struct {
 
 	// connected tells whether the map stream is open.
 	connected atomic.Bool
-	// needEndpoints asks the reporter to send the endpoints; kickReport
-	// wakes it.
+	// needEndpoints and needPorts ask the reporter to send the endpoints
+	// and the exposed ports; kickReport wakes it. portsSent tells that the
+	// exposed ports went through once.
 	needEndpoints atomic.Bool
+	needPorts     atomic.Bool
+	portsSent     atomic.Bool
 	kickReport    chan struct{}
 	// kickRotate wakes the rotator after the node's key expiry changed.
 	kickRotate chan struct{}
+	// kickSave wakes the map saver after a map message was applied.
+	kickSave chan struct{}
 
 	// mu guards st, which is also written to the state file.
 	mu sync.Mutex
@@ -131,7 +136,8 @@ func NewAgent(cfg AgentConfig) (*Agent, error) {
 		return nil, errors.New("no coordinator url: pass --coordinator")
 	}
 	cfg.Logger.Info("state loaded", "dir", cfg.StateDir, "new", created, "machine_key", st.MachineKey.Public().String())
-	a := &Agent{cfg: cfg, log: cfg.Logger, st: st, kickReport: make(chan struct{}, 1), kickRotate: make(chan struct{}, 1)}
+	a := &Agent{cfg: cfg, log: cfg.Logger, st: st, kickReport: make(chan struct{}, 1), kickRotate: make(chan struct{}, 1),
+		kickSave: make(chan struct{}, 1)}
 	if err := a.promoteIfDue(time.Now()); err != nil {
 		return nil, err
 	}
@@ -157,10 +163,12 @@ func (a *Agent) Engine() *Engine { return a.eng }
 // SocketPath returns the local API socket's path.
 func (a *Agent) SocketPath() string { return filepath.Join(a.cfg.StateDir, localapi.SocketName) }
 
-// Run serves the local API, registers the node if needed, then follows the
-// map stream, reports, rotates keys and serves the SOCKS5 proxy until ctx
-// is done. It stops every goroutine and the data plane before returning;
-// it returns nil when ctx ended it, or the error that prevented the start.
+// Run starts the data plane from the map saved by the last run (if any),
+// serves the local API, registers the node if needed, then follows the map
+// stream (resuming from the saved map's version), reports, rotates keys
+// and serves the SOCKS5 proxy until ctx is done. It stops every goroutine
+// and the data plane before returning; it returns nil when ctx ended it,
+// or the error that prevented the start.
 func (a *Agent) Run(ctx context.Context) error {
 	defer a.eng.Close()
 	ctx, cancel := context.WithCancelCause(ctx)
@@ -171,6 +179,8 @@ func (a *Agent) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	saved := a.restoreMap()
+	a.goRun(&wg, cancel, "map saver", func() error { a.saveLoop(ctx, saved); return nil })
 	a.goRun(&wg, cancel, "local api", func() error { return localapi.Serve(ctx, l, a, a.log) })
 	if a.cfg.SOCKS5 != "" {
 		sl, err := net.Listen("tcp", a.cfg.SOCKS5)
@@ -188,7 +198,8 @@ func (a *Agent) Run(ctx context.Context) error {
 		cancel(err)
 		return err
 	}
-	a.goRun(&wg, cancel, "map stream", func() error { a.client.FollowMap(ctx, a); return nil })
+	since := a.resumeVersion()
+	a.goRun(&wg, cancel, "map stream", func() error { a.client.FollowMap(ctx, since, a); return nil })
 	a.goRun(&wg, cancel, "reporter", func() error { a.reportLoop(ctx); return nil })
 	a.goRun(&wg, cancel, "rotator", func() error { a.rotateLoop(ctx); return nil })
 	<-ctx.Done()
@@ -219,10 +230,24 @@ func (a *Agent) HandleMap(m wire.MapResponse) error {
 	if !wasRunning && a.eng.ListenPort() != 0 {
 		a.requestEndpoints()
 	}
+	kick(a.kickSave)
 	if m.Self != nil {
+		a.checkExposed(m.Self.ExposedPorts)
 		kick(a.kickRotate)
 	}
 	return nil
+}
+
+// resumeVersion is the map version to resume the stream from: the saved
+// map's, when it is the registered node's; else 0 (a full map).
+func (a *Agent) resumeVersion() uint64 {
+	a.mu.Lock()
+	id := a.st.NodeID
+	a.mu.Unlock()
+	if self := a.eng.Self(); self.ID == 0 || self.ID != id {
+		return 0
+	}
+	return a.eng.MapVersion()
 }
 
 // SetConnected implements control.MapHandler.

@@ -22,7 +22,10 @@ import (
 // function that waits for Run to return.
 func runAgent(t *testing.T, srv *controltest.Server, cfg AgentConfig) (*Agent, func() error) {
 	t.Helper()
-	cfg.Coordinator, cfg.AllowInsecureHTTP, cfg.Logger = srv.URL, true, quiet
+	cfg.Coordinator, cfg.AllowInsecureHTTP = srv.URL, true
+	if cfg.Logger == nil {
+		cfg.Logger = quiet
+	}
 	cfg.Backoff = control.Backoff{Min: 10 * time.Millisecond, Max: 100 * time.Millisecond}
 	a, err := NewAgent(cfg)
 	if err != nil {

@@ -31,18 +31,68 @@ func (e *Engine) Resolve(peer string) (netip.Addr, wire.Node, error) {
 	return p.IPv6, p, nil
 }
 
+// pathPoll is how often DialPeer looks for an endpoint learned from a
+// peer's packets while it waits for one.
+const pathPoll = 50 * time.Millisecond
+
 // DialPeer opens a TCP connection through the overlay to port on peer, a
-// peer name or overlay address. ctx bounds the handshake.
+// peer name or overlay address. ctx bounds the handshake. While the device
+// knows no endpoint for the peer, it waits (within ctx) for one before
+// sending anything: a SYN sent with nowhere to go would wait in
+// wireguard-go's queue, which the handshake kick that follows the
+// endpoint's arrival empties (see handshake.go), and the connection would
+// then wait for TCP's retransmission.
 func (e *Engine) DialPeer(ctx context.Context, peer string, port uint16) (net.Conn, error) {
-	addr, _, err := e.Resolve(peer)
+	addr, p, err := e.Resolve(peer)
 	if err != nil {
 		return nil, err
+	}
+	if err := e.waitEndpoint(ctx, p.WGKey); err != nil {
+		return nil, fmt.Errorf("dial %s: %w", peer, err)
 	}
 	dp := e.dp.Load()
 	if dp == nil {
 		return nil, ErrNotRunning
 	}
 	return dp.stack.DialContext(ctx, "tcp", netip.AddrPortFrom(addr, port).String())
+}
+
+// waitEndpoint waits until the device has an endpoint for the peer with
+// key k (from the map, or learned from the peer's packets), the peer is no
+// longer configured, or ctx is done.
+func (e *Engine) waitEndpoint(ctx context.Context, k wire.WGPublic) error {
+	var tick <-chan time.Time
+	for {
+		e.mu.Lock()
+		c, configured := e.have[k]
+		changed := e.changed
+		e.mu.Unlock()
+		dp := e.dp.Load()
+		if dp == nil {
+			return ErrNotRunning
+		}
+		if !configured || c.endpoint.IsValid() {
+			return nil
+		}
+		st, err := dp.state()
+		if err != nil {
+			return err
+		}
+		if st.peers[k].endpoint.IsValid() {
+			return nil
+		}
+		if tick == nil {
+			t := time.NewTicker(pathPoll)
+			defer t.Stop()
+			tick = t.C
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("no endpoint known for the peer yet: %w", ctx.Err())
+		case <-changed:
+		case <-tick:
+		}
+	}
 }
 
 // Ping sends echo probes through the overlay to peer until one is answered

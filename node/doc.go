@@ -12,8 +12,11 @@
 //     timer, and keeps running with its last map while nothing new comes.
 //   - Agent ties an Engine to the coordinator (package node/control): it
 //     registers once, persists its keys in a State file, follows the map
-//     stream, rotates the WireGuard key, and reports endpoints and denied
-//     flows.
+//     stream, rotates the WireGuard key, and reports endpoints, exposed
+//     ports and denied flows. It keeps the last map applied in MapFile and
+//     starts the data plane from it, so a node restarted while the
+//     coordinator is unreachable still reaches, and is reached by, its
+//     peers.
 //   - The local API (package node/localapi) and the SOCKS5 server (package
 //     node/socks5) are served by the Agent on top of the Engine.
 package node

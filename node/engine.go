@@ -99,13 +99,19 @@ type Engine struct {
 	// full rewrite after a failed change.
 	have   map[wire.WGPublic]peerConf
 	resync bool
-	// added is when each configured peer was added to the device.
-	added map[wire.WGPublic]time.Time
+	// starts tracks handshake starts with each configured peer (see
+	// handshake.go).
+	starts map[wire.WGPublic]peerStart
 	// inFilter is the policy installed in the stack; nil before the first.
 	inFilter *policy
+	// portHint is the listen port to try first when the data plane starts
+	// and EngineConfig.ListenPort is 0; 0: none.
+	portHint uint16
+	// changed is closed, and replaced, whenever the device's peers change.
+	changed chan struct{}
 	// nextWake is when the device must next be reconciled without a new
-	// map: the earliest key expiry of an active peer, or a delayed
-	// keepalive; zero: never.
+	// map: the earliest key expiry of an active peer, delayed keepalive
+	// or scheduled handshake kick; zero: never.
 	nextWake time.Time
 	closed   bool
 }
@@ -117,7 +123,7 @@ func NewEngine(cfg EngineConfig) (*Engine, error) {
 	}
 	cfg.Expose = slices.Clone(cfg.Expose)
 	e := &Engine{log: cfg.Logger, cfg: cfg, denied: newDeniedLog(), kick: make(chan struct{}, 1),
-		priv: cfg.PrivateKey, have: map[wire.WGPublic]peerConf{}, added: map[wire.WGPublic]time.Time{}}
+		priv: cfg.PrivateKey, have: map[wire.WGPublic]peerConf{}, starts: map[wire.WGPublic]peerStart{}, changed: make(chan struct{})}
 	e.nm.Store(emptyNetmap())
 	e.ctx, e.cancel = context.WithCancel(context.Background())
 	e.wg.Add(1)
@@ -219,10 +225,14 @@ func (e *Engine) reconcileLocked(now time.Time) error {
 		return err
 	}
 	want, addrs, next := e.desiredLocked(nm, now)
-	if err := e.configurePeersLocked(dp, nm, want, now); err != nil {
+	kicks := e.kicksLocked(dp, want, now)
+	if err := e.configurePeersLocked(dp, nm, want, kicks, now); err != nil {
 		return err
 	}
 	e.installFilterLocked(dp, nm.matcher, addrs)
+	for _, s := range e.starts {
+		next = earliest(next, s.kickAt)
+	}
 	if !next.Equal(e.nextWake) {
 		e.nextWake = next
 		select {
@@ -243,16 +253,21 @@ func (e *Engine) dataplaneLocked(self wire.Node) (*dataplane, error) {
 			return dp, nil
 		}
 	}
-	port := e.cfg.ListenPort
+	port, hinted := e.cfg.ListenPort, false
 	if dp != nil {
 		e.log.Warn("overlay addresses changed, restarting data plane", "ipv4", self.IPv4, "ipv6", self.IPv6)
 		port = dp.port
 		e.dp.Store(nil)
 		dp.close()
-		e.have, e.added, e.inFilter = map[wire.WGPublic]peerConf{}, map[wire.WGPublic]time.Time{}, nil
+		e.have, e.starts, e.inFilter = map[wire.WGPublic]peerConf{}, map[wire.WGPublic]peerStart{}, nil
+	} else if port == 0 && e.portHint != 0 {
+		port, hinted = e.portHint, true
 	}
-	dp, err := newDataplane(e.ctx, dataplaneConfig{v4: self.IPv4, v6: self.IPv6, priv: e.priv, listenPort: port,
-		mtu: e.cfg.MTU, expose: e.cfg.Expose, log: e.log, onDenied: e.denied.add, bind: e.cfg.Bind})
+	dp, err := e.newDataplaneLocked(self, port)
+	if err != nil && hinted {
+		e.log.Info("last listen port unavailable, picking another", "port", port, "err", err)
+		dp, err = e.newDataplaneLocked(self, 0)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -261,9 +276,26 @@ func (e *Engine) dataplaneLocked(self wire.Node) (*dataplane, error) {
 	return dp, nil
 }
 
+// newDataplaneLocked starts a data plane for self's addresses on port (0:
+// any).
+func (e *Engine) newDataplaneLocked(self wire.Node, port uint16) (*dataplane, error) {
+	return newDataplane(e.ctx, dataplaneConfig{v4: self.IPv4, v6: self.IPv6, priv: e.priv, listenPort: port,
+		mtu: e.cfg.MTU, expose: e.cfg.Expose, log: e.log, onDenied: e.denied.add, bind: e.cfg.Bind})
+}
+
+// preferListenPort makes the data plane, when it starts with
+// EngineConfig.ListenPort 0, try port first (the port of the node's last
+// run, which its peers and the coordinator still know) and fall back to
+// any free port.
+func (e *Engine) preferListenPort(port uint16) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.portHint = port
+}
+
 // desiredLocked returns the peers the device should hold at now, their
 // overlay addresses and when the result will next change by itself (a key
-// expiry or a delayed keepalive).
+// expiry or a delayed keepalive; kicks are added by reconcileLocked).
 func (e *Engine) desiredLocked(nm *netmap, now time.Time) (map[wire.WGPublic]peerConf, map[netip.Addr]struct{}, time.Time) {
 	self := e.priv.Public()
 	want := make(map[wire.WGPublic]peerConf, len(nm.peers))
@@ -276,8 +308,8 @@ func (e *Engine) desiredLocked(nm *netmap, now time.Time) (map[wire.WGPublic]pee
 		if _, dup := want[p.WGKey]; dup {
 			continue
 		}
-		added, ok := e.added[p.WGKey]
-		if !ok {
+		added := e.starts[p.WGKey].added
+		if added.IsZero() {
 			added = now
 		}
 		c := confOf(p, self, added, now)
@@ -301,27 +333,70 @@ func earliest(a, b time.Time) time.Time {
 	return a
 }
 
-// configurePeersLocked changes the device's peers to want and logs each
-// peer removed.
-func (e *Engine) configurePeersLocked(dp *dataplane, nm *netmap, want map[wire.WGPublic]peerConf, now time.Time) error {
-	set := peerDiff(e.have, want)
+// kicksLocked schedules the kicks that the change from e.have to want
+// calls for, and returns the peers to kick now: those whose kick is due
+// and with which the device has no live session (see handshake.go).
+func (e *Engine) kicksLocked(dp *dataplane, want map[wire.WGPublic]peerConf, now time.Time) map[wire.WGPublic]bool {
+	var due []wire.WGPublic
+	for k, w := range want {
+		h, had := e.have[k]
+		s, ok := e.starts[k]
+		if !had || !ok {
+			continue // adding the peer starts its handshake
+		}
+		s.schedule(h, w, now)
+		if s.due(w, now) {
+			due = append(due, k)
+		}
+		e.starts[k] = s
+	}
+	if len(due) == 0 {
+		return nil
+	}
+	st, err := dp.state()
+	if err != nil {
+		// Without a kick, wireguard-go's own retry still comes.
+		e.log.Warn("read sessions before a handshake kick", "err", err)
+		return nil
+	}
+	kicks := make(map[wire.WGPublic]bool, len(due))
+	for _, k := range due {
+		if !liveSession(st.peers[k], now) {
+			kicks[k] = true
+		}
+	}
+	return kicks
+}
+
+// configurePeersLocked changes the device's peers to want, re-creating
+// those in kicks, and logs each peer removed.
+func (e *Engine) configurePeersLocked(dp *dataplane, nm *netmap, want map[wire.WGPublic]peerConf, kicks map[wire.WGPublic]bool, now time.Time) error {
+	set := peerDiff(e.have, want, kicks)
 	if e.resync {
-		set = "replace_peers=true\n" + peerDiff(nil, want)
+		set = "replace_peers=true\n" + peerDiff(nil, want, nil)
 	}
 	if err := dp.configure(set); err != nil {
 		e.resync = true
 		return err
 	}
+	if set != "" {
+		close(e.changed)
+		e.changed = make(chan struct{})
+	}
 	for k, c := range e.have {
 		if _, ok := want[k]; !ok {
 			p, inMap := nm.peers[c.id]
 			e.log.Info("peer removed", "peer_id", c.id, "peer", p.Name, "key", k.ShortString(), "expired", inMap && p.WGKey == k)
-			delete(e.added, k)
+			delete(e.starts, k)
 		}
 	}
-	for k := range want {
-		if _, ok := e.added[k]; !ok {
-			e.added[k] = now
+	for k, c := range want {
+		_, had := e.have[k]
+		s := e.starts[k]
+		s.noteAdded(c, !had || kicks[k] || e.resync, now)
+		e.starts[k] = s
+		if kicks[k] {
+			e.log.Debug("handshake kicked", "peer_id", c.id, "endpoint", c.endpoint)
 		}
 	}
 	e.have, e.resync = want, false

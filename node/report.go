@@ -5,8 +5,10 @@ import (
 	"net"
 	"net/netip"
 	"net/url"
+	"slices"
 	"time"
 
+	"github.com/wardnet/ward/node/control"
 	"github.com/wardnet/ward/wire"
 )
 
@@ -23,10 +25,14 @@ func (a *Agent) requestEndpoints() {
 	kick(a.kickReport)
 }
 
-// reportLoop sends reports: the endpoints when asked, and denied flows as
-// they come, at most one report per reportInterval, until ctx is done.
+// reportLoop sends reports: the endpoints and exposed ports when asked,
+// and denied flows as they come, until ctx is done. Reports are paced to
+// one per reportInterval, except the first endpoints of a data plane
+// (its listen port): no peer can reach the node before the coordinator
+// has passed them on, so they go out at once.
 func (a *Agent) reportLoop(ctx context.Context) {
-	var last time.Time
+	var last time.Time       // when the last report was sent
+	var endpointsPort uint16 // the listen port of the last endpoints sent
 	var retry <-chan time.Time
 	for {
 		select {
@@ -37,39 +43,119 @@ func (a *Agent) reportLoop(ctx context.Context) {
 		case <-retry:
 		}
 		retry = nil
-		if !sleep(ctx, time.Until(last.Add(reportInterval))) {
+		port := a.eng.ListenPort()
+		urgent := port != 0 && port != endpointsPort && a.needEndpoints.Load()
+		if !urgent && !sleep(ctx, time.Until(last.Add(reportInterval))) {
 			return
 		}
-		last = time.Now()
-		if !a.reportOnce(ctx) {
+		r, ok := a.reportOnce(ctx)
+		if r.sent {
+			last = time.Now()
+		}
+		if ok && r.endpointsPort != 0 {
+			endpointsPort = r.endpointsPort
+		}
+		if !ok {
 			retry = time.After(reportRetry)
 		}
 	}
 }
 
-// reportOnce sends one report and reports whether it went through; what
-// it carried is kept for the next try when it did not.
-func (a *Agent) reportOnce(ctx context.Context) bool {
+// reportSent tells what reportOnce sent.
+type reportSent struct {
+	// sent is set when a report was sent (whether or not it went through).
+	sent bool
+	// endpointsPort is the listen port of the endpoints it carried; 0
+	// when none.
+	endpointsPort uint16
+}
+
+// reportOnce sends what there is to report and reports whether it all
+// went through (true when there was nothing to send); what did not is
+// kept for the next try.
+func (a *Agent) reportOnce(ctx context.Context) (reportSent, bool) {
+	sent, ok := a.reportFlowsAndEndpoints(ctx)
+	portsSent, portsOK := a.reportPorts(ctx)
+	sent.sent = sent.sent || portsSent
+	return sent, ok && portsOK
+}
+
+// reportFlowsAndEndpoints sends the denied flows and, when asked, the
+// endpoints, and reports whether they went through (true when there was
+// nothing to send); what it carried is kept for the next try when it did
+// not.
+func (a *Agent) reportFlowsAndEndpoints(ctx context.Context) (reportSent, bool) {
 	r := wire.Report{DeniedFlows: a.eng.denied.take(wire.MaxDeniedPerReport)}
 	// Endpoints wait for the data plane (and its port); HandleMap asks
 	// again when it starts.
-	sendEndpoints := a.eng.ListenPort() != 0 && a.needEndpoints.Swap(false)
+	port := a.eng.ListenPort()
+	sendEndpoints := port != 0 && a.needEndpoints.Swap(false)
 	if sendEndpoints {
-		r.Endpoints = a.endpoints()
+		r.Endpoints = a.endpoints(port)
 	}
 	if len(r.DeniedFlows) == 0 && !sendEndpoints {
-		return true
+		return reportSent{}, true
 	}
 	a.logDenied(r.DeniedFlows)
+	sent := reportSent{sent: true}
+	if sendEndpoints {
+		sent.endpointsPort = port
+	}
 	if err := a.client.Report(ctx, r); err != nil {
 		a.log.Info("send report", "err", err)
 		a.eng.denied.putBack(r.DeniedFlows)
 		if sendEndpoints {
 			a.needEndpoints.Store(true)
 		}
-		return false
+		return sent, false
 	}
-	return true
+	return sent, true
+}
+
+// reportPorts sends the exposed ports when asked to, in a report of their
+// own: a coordinator older than wire.Report.ExposedPorts refuses the whole
+// report (400), which must not hold back endpoints and denied flows. Such
+// a refusal is final for this run. It reports whether a report was sent
+// and whether there is nothing left to retry.
+func (a *Agent) reportPorts(ctx context.Context) (sent, ok bool) {
+	if !a.needPorts.Swap(false) {
+		return false, true
+	}
+	ports := sortedPorts(a.cfg.Expose)
+	err := a.client.Report(ctx, wire.Report{ExposedPorts: ports})
+	switch {
+	case err == nil:
+		a.portsSent.Store(true)
+		a.log.Info("exposed ports reported", "ports", ports)
+	case control.IsPermanent(err):
+		a.portsSent.Store(true)
+		a.log.Warn("coordinator refused the exposed ports; they stay as registered", "ports", ports, "err", err)
+	default:
+		a.log.Info("send exposed ports", "err", err)
+		a.needPorts.Store(true)
+		return true, false
+	}
+	return true, true
+}
+
+// checkExposed asks the reporter to send the exposed ports when the
+// coordinator's registered ones differ from the configured ones (the node
+// was restarted with other --expose ports). An empty configuration cannot
+// be sent (see wire.Report.ExposedPorts). They are sent once per run: a
+// coordinator that ignores them is not asked again.
+func (a *Agent) checkExposed(registered []uint16) {
+	if len(a.cfg.Expose) == 0 || a.portsSent.Load() || slices.Equal(sortedPorts(registered), sortedPorts(a.cfg.Expose)) {
+		return
+	}
+	a.needPorts.Store(true)
+	kick(a.kickReport)
+}
+
+// sortedPorts returns ports sorted, without duplicates, in a new slice.
+func sortedPorts(ports []uint16) []uint16 {
+	out := slices.Clone(ports)
+	slices.Sort(out)
+	return slices.Compact(out)
 }
 
 // logDenied logs each denied-flow aggregate with the source's identity.
@@ -84,10 +170,9 @@ func (a *Agent) logDenied(flows []wire.DeniedFlow) {
 
 // endpoints returns the UDP endpoints to announce: the configured ones,
 // else 127.0.0.1 when the coordinator is on loopback (a development
-// setup), else the host's non-loopback unicast addresses; all with the
-// WireGuard listen port.
-func (a *Agent) endpoints() []netip.AddrPort {
-	port := a.eng.ListenPort()
+// setup), else the host's non-loopback unicast addresses; all with port
+// (WireGuard's listen port) unless configured otherwise.
+func (a *Agent) endpoints(port uint16) []netip.AddrPort {
 	var out []netip.AddrPort
 	if a.cfg.Endpoints != nil {
 		for _, ep := range a.cfg.Endpoints {

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -15,6 +16,9 @@ import (
 
 // StateFile is the name of the state file in the state directory.
 const StateFile = "node.json"
+
+// maxStateBytes bounds the state file.
+const maxStateBytes = 64 << 10
 
 // ErrStatePerms means the state file or directory is open to other users.
 var ErrStatePerms = errors.New("state is readable by other users")
@@ -94,14 +98,7 @@ func LoadOrCreateState(dir string, now time.Time) (*State, bool, error) {
 // LoadState reads the state in dir. It refuses a file readable by others.
 func LoadState(dir string) (*State, error) {
 	path := filepath.Join(dir, StateFile)
-	fi, err := os.Stat(path)
-	if err != nil {
-		return nil, fmt.Errorf("load state: %w", err)
-	}
-	if fi.Mode().Perm()&0o077 != 0 {
-		return nil, fmt.Errorf("load state %s (mode %o, want 600): %w", path, fi.Mode().Perm(), ErrStatePerms)
-	}
-	b, err := os.ReadFile(path)
+	b, err := readPrivateFile(dir, StateFile, maxStateBytes)
 	if err != nil {
 		return nil, fmt.Errorf("load state: %w", err)
 	}
@@ -147,28 +144,58 @@ func decodeKey(h string, k *[32]byte, required bool) error {
 // Save writes s to dir atomically (a 0600 temporary file renamed over the
 // old one), creating dir with mode 0700 if needed.
 func (s *State) Save(dir string) error {
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return fmt.Errorf("save state: %w", err)
-	}
-	if err := os.Chmod(dir, 0o700); err != nil {
-		return fmt.Errorf("save state: %w", err)
-	}
 	b, err := json.MarshalIndent(s.encode(), "", "  ")
 	if err != nil {
 		return fmt.Errorf("save state: %w", err)
 	}
-	f, err := os.CreateTemp(dir, StateFile+".tmp*")
-	if err != nil {
-		return fmt.Errorf("save state: %w", err)
-	}
-	defer os.Remove(f.Name())
-	if err := writeSync(f, b); err != nil {
-		return fmt.Errorf("save state: %w", err)
-	}
-	if err := os.Rename(f.Name(), filepath.Join(dir, StateFile)); err != nil {
+	if err := writeFileAtomic(dir, StateFile, b); err != nil {
 		return fmt.Errorf("save state: %w", err)
 	}
 	return nil
+}
+
+// writeFileAtomic replaces dir/name with b: it writes a 0600 temporary
+// file, syncs it and renames it over the old one, so a crash leaves the
+// old file or the new one, never a part. It creates dir with mode 0700 if
+// needed.
+func writeFileAtomic(dir, name string, b []byte) error {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
+	if err := os.Chmod(dir, 0o700); err != nil {
+		return err
+	}
+	f, err := os.CreateTemp(dir, name+".tmp*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(f.Name())
+	if err := writeSync(f, b); err != nil {
+		return err
+	}
+	return os.Rename(f.Name(), filepath.Join(dir, name))
+}
+
+// readPrivateFile reads dir/name, at most limit bytes, refusing a file
+// that other users may read or write (ErrStatePerms).
+func readPrivateFile(dir, name string, limit int64) ([]byte, error) {
+	path := filepath.Join(dir, name)
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	if fi.Mode().Perm()&0o077 != 0 {
+		return nil, fmt.Errorf("%s (mode %o, want 600): %w", path, fi.Mode().Perm(), ErrStatePerms)
+	}
+	if fi.Size() > limit {
+		return nil, fmt.Errorf("%s: over %d bytes", path, limit)
+	}
+	return io.ReadAll(io.LimitReader(f, limit))
 }
 
 // writeSync writes b to f (mode 0600), syncs and closes it.

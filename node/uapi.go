@@ -26,7 +26,8 @@ const keepaliveSeconds = 25
 // the node is dropped, again until the retry. So the side with the greater
 // public key turns keepalive on at once, and the other side after this
 // delay: whichever side learns of the pair last, one handshake meets a
-// peer that expects it, and none cross.
+// peer that expects it, and none cross. The same stagger applies when a
+// peer's endpoint arrives after the peer (see handshake.go).
 const keepaliveDelay = 500 * time.Millisecond
 
 // peerConf is what the device is told about one peer.
@@ -34,6 +35,10 @@ type peerConf struct {
 	id       wire.NodeID
 	allowed  []netip.Prefix
 	endpoint netip.AddrPort // may be zero
+	// leads is set when this side starts handshakes with the peer at once
+	// (its public key is the greater); the other side waits
+	// keepaliveDelay.
+	leads bool
 	// keepalive enables the persistent keepalive.
 	keepalive bool
 }
@@ -42,7 +47,7 @@ type peerConf struct {
 // has held p since added (now if not yet).
 func confOf(p wire.Node, self wire.WGPublic, added, now time.Time) peerConf {
 	leads := bytes.Compare(self[:], p.WGKey[:]) > 0
-	c := peerConf{id: p.ID, keepalive: leads || !now.Before(added.Add(keepaliveDelay))}
+	c := peerConf{id: p.ID, leads: leads, keepalive: leads || !now.Before(added.Add(keepaliveDelay))}
 	for _, a := range []netip.Addr{p.IPv4, p.IPv6} {
 		if a.IsValid() {
 			c.allowed = append(c.allowed, netip.PrefixFrom(a, a.BitLen()))
@@ -55,13 +60,16 @@ func confOf(p wire.Node, self wire.WGPublic, added, now time.Time) peerConf {
 }
 
 func (c peerConf) equal(o peerConf) bool {
-	return c.id == o.id && c.endpoint == o.endpoint && c.keepalive == o.keepalive && slices.Equal(c.allowed, o.allowed)
+	return c.id == o.id && c.endpoint == o.endpoint && c.leads == o.leads && c.keepalive == o.keepalive && slices.Equal(c.allowed, o.allowed)
 }
 
 // peerDiff renders the UAPI "set" lines that turn the device's peers from
 // have into want: removals, additions, and in-place updates (which keep
-// the peer's sessions). It returns "" when nothing changes.
-func peerDiff(have, want map[wire.WGPublic]peerConf) string {
+// the peer's sessions). The peers in recreate (all in want) are removed
+// and added again, which makes wireguard-go initiate a handshake at once
+// when their keepalive is on (a kick, see handshake.go). It returns ""
+// when nothing changes.
+func peerDiff(have, want map[wire.WGPublic]peerConf, recreate map[wire.WGPublic]bool) string {
 	var b strings.Builder
 	for _, k := range sortedKeys(have) {
 		if _, ok := want[k]; !ok {
@@ -71,7 +79,11 @@ func peerDiff(have, want map[wire.WGPublic]peerConf) string {
 	for _, k := range sortedKeys(want) {
 		w := want[k]
 		h, ok := have[k]
-		if ok && h.equal(w) {
+		switch {
+		case recreate[k]:
+			fmt.Fprintf(&b, "public_key=%s\nremove=true\n", k.Hex())
+			ok = false
+		case ok && h.equal(w):
 			continue
 		}
 		fmt.Fprintf(&b, "public_key=%s\n", k.Hex())

@@ -210,7 +210,7 @@ func TestFollowMap(t *testing.T) {
 	rec := newRecorder()
 	done := make(chan error, 1)
 	srv.FailMaps(2)
-	go func() { done <- c.FollowMap(ctx, rec) }()
+	go func() { done <- c.FollowMap(ctx, 0, rec) }()
 	defer func() {
 		cancel()
 		if err := <-done; !errors.Is(err, context.Canceled) {

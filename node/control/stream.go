@@ -39,11 +39,11 @@ type MapHandler interface {
 	SetConnected(connected bool)
 }
 
-// FollowMap follows the map stream until ctx is done, reconnecting with
-// backoff and jitter and resuming from the last version it saw. It returns
-// ctx's error.
-func (c *Client) FollowMap(ctx context.Context, h MapHandler) error {
-	var since uint64
+// FollowMap follows the map stream from version since (0 for a full map;
+// the version of a map the node kept across a restart, to resume it) until
+// ctx is done, reconnecting with backoff and jitter and resuming from the
+// last version it saw. It returns ctx's error.
+func (c *Client) FollowMap(ctx context.Context, since uint64, h MapHandler) error {
 	failures := 0
 	for ctx.Err() == nil {
 		last, got, err := c.StreamMap(ctx, since, h)

@@ -7,6 +7,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
@@ -26,6 +27,13 @@ type Server struct {
 	KeepAlive time.Duration
 	// SwitchDelay is how far in the future RotateResponse.SwitchAt lies.
 	SwitchDelay time.Duration
+	// OldReports makes the server refuse a report with ExposedPorts (400),
+	// like a coordinator built before that field; set before use.
+	OldReports bool
+
+	// mux serves the API; useTLS tells how Restart serves it again.
+	mux    *http.ServeMux
+	useTLS bool
 
 	// mu guards the following.
 	mu sync.Mutex
@@ -75,6 +83,7 @@ func start(tb testing.TB, useTLS bool) *Server {
 	mux.HandleFunc("GET "+wire.PathMap, s.authed(s.streamMap))
 	mux.HandleFunc("POST "+wire.PathRotate, s.authed(s.rotate))
 	mux.HandleFunc("POST "+wire.PathReport, s.authed(s.report))
+	s.mux, s.useTLS = mux, useTLS
 	s.Server = httptest.NewUnstartedServer(mux)
 	if useTLS {
 		s.Server.StartTLS()
@@ -86,6 +95,39 @@ func start(tb testing.TB, useTLS bool) *Server {
 		s.Server.Close()
 	})
 	return s
+}
+
+// Stop makes the coordinator unreachable: it ends the map streams and
+// closes the listener and every connection. What it knows is kept for
+// Restart. It is not safe to call concurrently with Restart or URL reads.
+func (s *Server) Stop() {
+	s.DropStreams()
+	s.Server.Close()
+}
+
+// Restart serves again on the address of the stopped server, with what it
+// knew (nodes, map script); session tokens stay valid.
+func (s *Server) Restart(tb testing.TB) {
+	tb.Helper()
+	addr := s.Listener.Addr().String()
+	srv := httptest.NewUnstartedServer(s.mux)
+	srv.Listener.Close()
+	var err error
+	for range 50 { // the port may linger briefly
+		if srv.Listener, err = net.Listen("tcp", addr); err == nil {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if err != nil {
+		tb.Fatalf("restart fake coordinator on %s: %v", addr, err)
+	}
+	if s.useTLS {
+		srv.StartTLS()
+	} else {
+		srv.Start()
+	}
+	s.Server = srv
 }
 
 // Publish appends m to the map script and wakes the streams.
@@ -270,6 +312,10 @@ func (s *Server) rotate(w http.ResponseWriter, r *http.Request, mk wire.MachineP
 func (s *Server) report(w http.ResponseWriter, r *http.Request, mk wire.MachinePublic) {
 	var req wire.Report
 	if !decode(w, r, &req) {
+		return
+	}
+	if s.OldReports && len(req.ExposedPorts) > 0 {
+		writeErr(w, http.StatusBadRequest, `bad request: json: unknown field "exposed_ports"`)
 		return
 	}
 	s.mu.Lock()

@@ -1,0 +1,129 @@
+package node
+
+import (
+	"net/netip"
+	"time"
+
+	"golang.zx2c4.com/wireguard/device"
+)
+
+// How the first handshake with a peer starts without waiting for
+// wireguard-go's 5 s retry.
+//
+// wireguard-go sends a handshake initiation when the persistent keepalive
+// is turned on (or a packet waits for a session), and then sends no other
+// one for REKEY_TIMEOUT (5 s, device.RekeyTimeout) — even when that
+// initiation could not be sent at all because the peer had no endpoint
+// yet, and even when an endpoint is set later. Only a newly created peer
+// starts with that limit cleared. So a pair whose first attempts fail
+// waits 5 s, unless we start a new attempt ourselves. We call that a kick:
+// the peer is removed from the device and added again in one UAPI "set",
+// with the keepalive on, so wireguard-go initiates at once. Re-creating a
+// peer drops its sessions and queued packets, so a kick only happens when
+// the device has no live session with the peer (no handshake within
+// device.RejectAfterTime). Queued packets would only be resent by TCP, a
+// second later: Engine.DialPeer sends nothing while the device knows no
+// endpoint for the peer, so a new connection's SYN is not among them.
+//
+// Who kicks, and when. Of each pair, the side with the greater public key
+// "leads" (see keepaliveDelay), the other "follows":
+//
+//   - A new peer: the leader adds it with the keepalive on, which initiates
+//     at once; the follower turns the keepalive on keepaliveDelay later,
+//     and that is a kick if no session exists by then.
+//   - A peer's endpoint becomes known or changes (while no session exists):
+//     the leader kicks at once; the follower kicks keepaliveDelay later,
+//     if still no session exists then.
+//
+// Why no order of events waits for the retry. An initiation succeeds when
+// the initiator has the responder's endpoint and the responder has the
+// initiator as a peer (it learns the initiator's endpoint from the
+// packet). A pair handshakes once four facts hold: L has F, L has F's
+// endpoint, F has L, F has L's endpoint (an endpoint comes with or after
+// its peer). Look at the event that makes the last of them true:
+//
+//   - L gets F's endpoint (adding F with it, or learning it later): F
+//     already has L, and L initiates at once (the add, or a kick).
+//   - F gets L's endpoint (same two ways): L already has F, and F
+//     initiates keepaliveDelay later (the keepalive turning on, or a
+//     kick) unless a session exists by then.
+//
+// Every earlier attempt may have failed (no endpoint yet, or the other side
+// did not know the sender yet); the attempt made for the last event does
+// not, whatever the order.
+//
+// Two initiations that cross cancel each other out until the retry, so the
+// two sides never act on one event at the same moment: when both see an
+// event (L restarts: it adds F, and reports an endpoint that F then
+// learns), the leader acts at once and the follower keepaliveDelay later,
+// by when the leader's handshake has made a session and the follower's
+// kick is skipped. Crossing is left to coincidence: an unrelated event on
+// the leader's side within a round trip of the follower's delayed kick, or
+// an initiation wireguard-go starts on its own for a packet. A kick is also
+// skipped when the last one went to the same endpoint less than
+// device.RekeyTimeout ago: that attempt may still be in flight, and
+// re-creating the peer would discard it.
+//
+// A peer with a live session is never re-created; a new endpoint is set in
+// place and used by the next packet (the keepalive at the latest).
+
+// peerStart is what the Engine remembers about starting handshakes with
+// one configured peer.
+type peerStart struct {
+	// added is when the peer was added to the device: the start of the
+	// follower's keepaliveDelay.
+	added time.Time
+	// kickAt is when a scheduled kick is due; zero when none is.
+	kickAt time.Time
+	// kicked is when the device was last made to initiate to kickedTo
+	// (by a kick, or by adding the peer with the keepalive on); zero when
+	// never.
+	kicked   time.Time
+	kickedTo netip.AddrPort
+}
+
+// schedule records the kick that a change of the peer's configuration
+// from have to want calls for at now, if any.
+func (s *peerStart) schedule(have, want peerConf, now time.Time) {
+	switch {
+	case want.endpoint.IsValid() && want.endpoint != have.endpoint:
+		at := now
+		if !want.leads {
+			at = now.Add(keepaliveDelay)
+		}
+		s.kickAt = at
+	case want.keepalive && !have.keepalive:
+		s.kickAt = earliest(s.kickAt, now)
+	}
+}
+
+// due reports whether a kick is due at now and would start an attempt that
+// is not already under way; it clears the scheduled kick when it is due.
+// The caller still checks that no session exists.
+func (s *peerStart) due(c peerConf, now time.Time) bool {
+	if s.kickAt.IsZero() || now.Before(s.kickAt) {
+		return false
+	}
+	s.kickAt = time.Time{}
+	if !c.keepalive || !c.endpoint.IsValid() {
+		return false
+	}
+	return s.kickedTo != c.endpoint || now.Sub(s.kicked) >= device.RekeyTimeout
+}
+
+// noteAdded updates s after the device was configured with c, the peer
+// having just been created (added or re-created) when created is set.
+func (s *peerStart) noteAdded(c peerConf, created bool, now time.Time) {
+	if s.added.IsZero() {
+		s.added = now
+	}
+	if created && c.keepalive && c.endpoint.IsValid() {
+		s.kicked, s.kickedTo = now, c.endpoint
+	}
+}
+
+// liveSession reports whether the device has a session with a peer whose
+// stats are ps at now.
+func liveSession(ps peerStats, now time.Time) bool {
+	return !ps.lastHandshake.IsZero() && now.Sub(ps.lastHandshake) < device.RejectAfterTime
+}
