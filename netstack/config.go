@@ -98,7 +98,7 @@ func (c Config) withDefaults() (Config, error) {
 }
 
 func (c Config) validate() error {
-	if err := c.validateAddrs(); err != nil {
+	if err := validateAddrs(c.IPv4, c.IPv6); err != nil {
 		return err
 	}
 	minimum := minMTU
@@ -122,17 +122,24 @@ func (c Config) validate() error {
 	return nil
 }
 
-func (c Config) validateAddrs() error {
-	if !c.IPv4.IsValid() && !c.IPv6.IsValid() {
+// validateAddrs checks a node's overlay addresses: at least one, each a
+// usable unicast address of its family.
+func validateAddrs(v4, v6 netip.Addr) error {
+	if !v4.IsValid() && !v6.IsValid() {
 		return errors.New("no overlay address")
 	}
-	if c.IPv4.IsValid() && (!c.IPv4.Is4() || !usableUnicast(c.IPv4)) {
-		return fmt.Errorf("ipv4 address %v is not a unicast IPv4 address", c.IPv4)
+	if v4.IsValid() && (!v4.Is4() || !usableUnicast(v4)) {
+		return fmt.Errorf("ipv4 address %v is not a unicast IPv4 address", v4)
 	}
-	if c.IPv6.IsValid() && (!c.IPv6.Is6() || c.IPv6.Is4In6() || c.IPv6.Zone() != "" || !usableUnicast(c.IPv6)) {
-		return fmt.Errorf("ipv6 address %v is not a unicast IPv6 address without zone", c.IPv6)
+	if v6.IsValid() && (!v6.Is6() || v6.Is4In6() || v6.Zone() != "" || !usableUnicast(v6)) {
+		return fmt.Errorf("ipv6 address %v is not a unicast IPv6 address without zone", v6)
 	}
 	return nil
+}
+
+// guardConfig returns the part of c that configures the Stack's guard.
+func (c Config) guardConfig() GuardConfig {
+	return GuardConfig{IPv4: c.IPv4, IPv6: c.IPv6, MaxFlows: c.MaxFlows, OnDenied: c.OnDenied}
 }
 
 // usableUnicast reports whether a may be a node's overlay address.

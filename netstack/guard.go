@@ -1,30 +1,32 @@
 package netstack
 
 import (
+	"context"
 	"net/netip"
 	"time"
 )
 
-// guard judges every packet crossing the Stack: inbound ones against the
-// Filter and the flow table, outbound ones to track the flows this node
-// opens. It is safe for concurrent use.
+// guard judges every packet crossing a Stack or a Guard: inbound ones
+// against the Filter and the flow table, outbound ones to track the flows
+// this node opens. It is safe for concurrent use.
 type guard struct {
 	v4, v6   netip.Addr // this node's overlay addresses; either may be zero
 	filter   filterHolder
 	ct       *conntrack
-	svc      *services
+	svc      *services        // nil: every port is served (the OS's stack answers)
 	onDenied func(DeniedFlow) // may be nil
 	n        counters
 }
 
-func newGuard(cfg *Config, svc *services) *guard {
+// newGuard returns a guard for cfg, which withDefaults has validated.
+func newGuard(cfg GuardConfig, svc *services) *guard {
 	g := &guard{v4: cfg.IPv4, v6: cfg.IPv6, ct: newConntrack(cfg.MaxFlows), svc: svc, onDenied: cfg.OnDenied}
 	g.filter.init()
 	return g
 }
 
 // inbound judges packet b that a peer sent and reports whether to deliver
-// it to gVisor. now is the conntrack clock.
+// it to the stack behind the guard. now is the conntrack clock.
 func (g *guard) inbound(b []byte, now int64) bool {
 	var p packet
 	if err := parsePacket(b, &p); err != nil {
@@ -91,13 +93,13 @@ func (g *guard) stillAllowed(f *flow, remote, local netip.Addr, proto uint8, por
 	return false
 }
 
-// outbound looks at packet b that gVisor sends and reports whether to pass
-// it to WireGuard. It tracks flows this node opens so replies pass, and
+// outbound looks at packet b that the stack behind the guard sends and
+// reports whether to pass it to WireGuard. It tracks flows this node opens so replies pass, and
 // drops packets of revoked flows.
 func (g *guard) outbound(b []byte, now int64) bool {
 	var p packet
 	if parsePacket(b, &p) != nil {
-		// gVisor's own control traffic (ICMP errors, NDP) is not tracked.
+		// The stack's own control traffic (ICMP errors, NDP) is not tracked.
 		return true
 	}
 	k := flowKey{local: p.src, remote: p.dst, localPort: p.srcPort, remotePort: p.dstPort, proto: p.proto}
@@ -125,10 +127,10 @@ func (g *guard) outbound(b []byte, now int64) bool {
 
 // serves reports whether a new flow like p would reach a service.
 func (g *guard) serves(p *packet) bool {
-	if p.proto == ProtoTCP || p.proto == ProtoUDP {
+	if g.svc != nil && (p.proto == ProtoTCP || p.proto == ProtoUDP) {
 		return g.svc.serves(p.proto, p.dstPort)
 	}
-	return true // gVisor answers echo requests itself
+	return true // gVisor answers echo requests itself; so does an OS stack
 }
 
 func (g *guard) isLocal(a netip.Addr) bool {
@@ -158,5 +160,19 @@ func (g *guard) stats() Stats {
 		OutboundDropped: g.n.outDropped.Load(),
 		Evicted:         g.ct.evicted.Load(),
 		Flows:           g.ct.len(),
+	}
+}
+
+// sweepLoop removes expired flows every sweepInterval until ctx is done.
+func (g *guard) sweepLoop(ctx context.Context) {
+	t := time.NewTicker(sweepInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			g.ct.sweep()
+		}
 	}
 }

@@ -134,7 +134,7 @@ func TestGuardReportsDenials(t *testing.T) {
 	cfg := Config{IPv4: addrB4, IPv6: addrB6, MaxFlows: minFlows, OnDenied: func(d DeniedFlow) { got = append(got, d) }}
 	var svc services
 	svc.init([]Service{{ProtoUDP, 53}})
-	g := newGuard(&cfg, &svc)
+	g := newGuard(cfg.guardConfig(), &svc)
 	g.filter.set(allowAll)
 	g.inbound(udp4Packet(addrA4, addrB4, 1, 53, nil), 1)
 	g.filter.set(denyAll)

@@ -121,7 +121,7 @@ func newFuzzGuard() *guard {
 	cfg := Config{IPv4: addrB4, IPv6: addrB6, MaxFlows: minFlows}
 	var svc services
 	svc.init([]Service{{ProtoTCP, 80}, {ProtoUDP, 53}})
-	g := newGuard(&cfg, &svc)
+	g := newGuard(cfg.guardConfig(), &svc)
 	g.filter.set(allowAll)
 	return g
 }

@@ -80,7 +80,7 @@ func New(cfg Config) (*Stack, error) {
 	}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.svc.init(cfg.Expose)
-	s.guard = newGuard(&cfg, &s.svc)
+	s.guard = newGuard(cfg.guardConfig(), &s.svc)
 	s.ep = newLinkEndpoint(uint32(cfg.MTU), s.out, &s.guard.n.outDropped)
 	s.gro.New = func() any { return newGROBatch() }
 	if err := s.startGVisor(); err != nil {
@@ -136,16 +136,7 @@ func (s *Stack) addAddress(a netip.Addr) error {
 // sweepLoop removes expired flows until Close.
 func (s *Stack) sweepLoop() {
 	defer s.wg.Done()
-	t := time.NewTicker(sweepInterval)
-	defer t.Stop()
-	for {
-		select {
-		case <-s.ctx.Done():
-			return
-		case <-t.C:
-			s.guard.ct.sweep()
-		}
-	}
+	s.guard.sweepLoop(s.ctx)
 }
 
 // SetFilter replaces the inbound Filter; nil denies every new inbound flow.
