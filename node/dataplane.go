@@ -14,19 +14,22 @@ import (
 	"github.com/wardnet/ward/wire"
 )
 
-// dataplane is one running wireguard-go device over one netstack.Stack,
-// with the ping echo. The Engine builds it when it learns its overlay
-// addresses and rebuilds it if they change.
+// dataplane is one running wireguard-go device over one network plane (a
+// netstack.Stack, or a guarded TUN), with the ping echo. The Engine builds
+// it when it learns its overlay addresses and rebuilds it if they change.
 type dataplane struct {
-	stack *netstack.Stack
-	dev   *device.Device
-	port  uint16
-	echo  *echo
+	net    netPlane
+	v4, v6 netip.Addr // either may be zero
+	dev    *device.Device
+	port   uint16
+	echo   *echo
 }
 
 // dataplaneConfig is what a dataplane is built from.
 type dataplaneConfig struct {
-	v4, v6     netip.Addr
+	// self is the node; its overlay addresses are the plane's.
+	self       wire.Node
+	tun        TUNFunc // nil: netstack
 	priv       wire.WGPrivate
 	listenPort uint16
 	mtu        int
@@ -36,20 +39,22 @@ type dataplaneConfig struct {
 	bind       func() conn.Bind
 }
 
-// newDataplane starts a stack and a device and brings the device up.
+// newDataplane starts a network plane and a device and brings the device
+// up.
 func newDataplane(ctx context.Context, cfg dataplaneConfig) (*dataplane, error) {
-	st, err := netstack.New(netstack.Config{IPv4: cfg.v4, IPv6: cfg.v6, MTU: cfg.mtu, Logger: cfg.log,
-		Expose: services(cfg.expose), OnDenied: cfg.onDenied})
+	td, np, err := openPlane(cfg)
 	if err != nil {
-		return nil, fmt.Errorf("start netstack: %w", err)
+		return nil, err
 	}
-	dev := device.NewDevice(st, cfg.bind(), wgLogger(cfg.log))
-	dp := &dataplane{stack: st, dev: dev}
+	dev := device.NewDevice(td, cfg.bind(), wgLogger(cfg.log))
+	dp := &dataplane{net: np, v4: cfg.self.IPv4, v6: cfg.self.IPv6, dev: dev}
 	if err := dp.up(cfg); err != nil {
 		dp.close()
 		return nil, err
 	}
-	dp.echo, err = startEcho(ctx, st, cfg.log)
+	// The OS may lack an address family the map gives (IPv6 disabled):
+	// there, the echo serves the addresses it can.
+	dp.echo, err = startEcho(ctx, np, []netip.Addr{dp.v4, dp.v6}, cfg.tun != nil, cfg.log)
 	if err != nil {
 		dp.close()
 		return nil, err
@@ -118,13 +123,13 @@ func (dp *dataplane) configure(set string) error {
 	return nil
 }
 
-// close stops the echo and the device, which closes the stack.
+// close stops the echo and the device, which closes the stack or the
+// guarded TUN.
 func (dp *dataplane) close() {
 	if dp.echo != nil {
 		dp.echo.close()
 	}
 	dp.dev.Close()
-	dp.stack.Close()
 }
 
 // wgLogger routes wireguard-go's logs to slog at debug level: its errors

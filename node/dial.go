@@ -54,7 +54,7 @@ func (e *Engine) DialPeer(ctx context.Context, peer string, port uint16) (net.Co
 	if dp == nil {
 		return nil, ErrNotRunning
 	}
-	return dp.stack.DialContext(ctx, "tcp", netip.AddrPortFrom(addr, port).String())
+	return dp.net.DialContext(ctx, "tcp", netip.AddrPortFrom(addr, port).String())
 }
 
 // waitEndpoint waits until the device has an endpoint for the peer with
@@ -106,7 +106,7 @@ func (e *Engine) Ping(ctx context.Context, peer string) (localapi.PingResult, er
 	if dp == nil {
 		return localapi.PingResult{}, ErrNotRunning
 	}
-	rtt, err := pingAddr(ctx, dp.stack, addr)
+	rtt, err := pingAddr(ctx, dp.net, addr)
 	if err != nil {
 		return localapi.PingResult{}, err
 	}
@@ -136,7 +136,7 @@ func (e *Engine) Status() localapi.Status {
 	var dev deviceState
 	if dp := e.dp.Load(); dp != nil {
 		st.Self.ListenPort = dp.port
-		s := dp.stack.Stats()
+		s := dp.net.Stats()
 		st.Filter = localapi.FilterStats{Allowed: s.Allowed, Denied: s.Denied, Revoked: s.Revoked, Unserved: s.Unserved}
 		dev, _ = dp.state()
 	}

@@ -1,6 +1,7 @@
 package node
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -8,6 +9,7 @@ import (
 	"maps"
 	"net/netip"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -45,6 +47,14 @@ type EngineConfig struct {
 	Logger *slog.Logger
 	// Bind makes wireguard-go's UDP bind; nil means conn.NewDefaultBind.
 	Bind func() conn.Bind
+	// TUN, if not nil, puts the data plane on a real TUN device instead of
+	// the userspace netstack: the Engine runs wireguard-go over the device
+	// TUN returns, behind a netstack.Guard that enforces the same inbound
+	// filter and connection tracking as the netstack, and dials and pings
+	// through the operating system's stack. MTU and Expose do not apply
+	// (the OS serves its own ports); Expose must then be empty. Creating a
+	// TUN needs root or CAP_NET_ADMIN.
+	TUN TUNFunc
 }
 
 func (c *EngineConfig) validate() error {
@@ -59,6 +69,9 @@ func (c *EngineConfig) validate() error {
 			return fmt.Errorf("engine config: cannot expose port %d", p)
 		}
 	}
+	if c.TUN != nil && len(c.Expose) > 0 {
+		return errors.New("engine config: exposed ports need the netstack, not a TUN")
+	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
@@ -68,8 +81,8 @@ func (c *EngineConfig) validate() error {
 	return nil
 }
 
-// Engine is a node's data plane: wireguard-go over a netstack.Stack,
-// configured by the map messages passed to Apply. It starts the data plane
+// Engine is a node's data plane: wireguard-go over a netstack.Stack (or a
+// guarded TUN, see EngineConfig.TUN), configured by the map messages passed to Apply. It starts the data plane
 // at the first full map (which gives the node its overlay addresses),
 // configures peers and the inbound filter from every message, and drops a
 // peer whose key expiry has passed on its own timer, so it keeps working,
@@ -193,6 +206,25 @@ func (e *Engine) ListenPort() uint16 {
 // before the first full map.
 func (e *Engine) Self() wire.Node { return e.nm.Load().self }
 
+// ActivePeers returns the peers of the last map whose key is valid at now,
+// other than the node itself, sorted by name then ID.
+func (e *Engine) ActivePeers(now time.Time) []wire.Node {
+	nm := e.nm.Load()
+	out := make([]wire.Node, 0, len(nm.peers))
+	for _, p := range nm.peers {
+		if !expired(p, now) && p.WGKey != nm.self.WGKey {
+			out = append(out, p)
+		}
+	}
+	slices.SortFunc(out, func(a, b wire.Node) int {
+		if c := strings.Compare(a.Name, b.Name); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.ID, b.ID)
+	})
+	return out
+}
+
 // MapVersion returns the version of the last message applied.
 func (e *Engine) MapVersion() uint64 { return e.nm.Load().version }
 
@@ -247,11 +279,8 @@ func (e *Engine) reconcileLocked(now time.Time) error {
 // it, or restarting it when the addresses changed.
 func (e *Engine) dataplaneLocked(self wire.Node) (*dataplane, error) {
 	dp := e.dp.Load()
-	if dp != nil {
-		v4, v6 := dp.stack.Addrs()
-		if v4 == self.IPv4 && v6 == self.IPv6 {
-			return dp, nil
-		}
+	if dp != nil && dp.v4 == self.IPv4 && dp.v6 == self.IPv6 {
+		return dp, nil
 	}
 	port, hinted := e.cfg.ListenPort, false
 	if dp != nil {
@@ -279,7 +308,7 @@ func (e *Engine) dataplaneLocked(self wire.Node) (*dataplane, error) {
 // newDataplaneLocked starts a data plane for self's addresses on port (0:
 // any).
 func (e *Engine) newDataplaneLocked(self wire.Node, port uint16) (*dataplane, error) {
-	return newDataplane(e.ctx, dataplaneConfig{v4: self.IPv4, v6: self.IPv6, priv: e.priv, listenPort: port,
+	return newDataplane(e.ctx, dataplaneConfig{self: self, tun: e.cfg.TUN, priv: e.priv, listenPort: port,
 		mtu: e.cfg.MTU, expose: e.cfg.Expose, log: e.log, onDenied: e.denied.add, bind: e.cfg.Bind})
 }
 
@@ -410,7 +439,7 @@ func (e *Engine) installFilterLocked(dp *dataplane, m *filter.Matcher, addrs map
 		return
 	}
 	e.inFilter = &policy{m: m, peers: addrs}
-	dp.stack.SetFilter(e.inFilter)
+	dp.net.SetFilter(e.inFilter)
 }
 
 // expiryLoop re-runs reconcile at nextWake: when the earliest peer key

@@ -11,8 +11,6 @@ import (
 	"net/netip"
 	"sync"
 	"time"
-
-	"github.com/wardnet/ward/netstack"
 )
 
 const (
@@ -31,16 +29,20 @@ type echo struct {
 	wg    sync.WaitGroup
 }
 
-// startEcho listens on PingPort of the stack's addresses. The returned
-// echo stops on close or when ctx is done.
-func startEcho(ctx context.Context, st *netstack.Stack, log *slog.Logger) (*echo, error) {
+// startEcho listens on PingPort of each valid address in addrs through np.
+// An address it cannot listen on is an error, or, when bestEffort is set,
+// logged and skipped. The returned echo stops on close or when ctx is done.
+func startEcho(ctx context.Context, np netPlane, addrs []netip.Addr, bestEffort bool, log *slog.Logger) (*echo, error) {
 	e := &echo{}
-	v4, v6 := st.Addrs()
-	for _, a := range []netip.Addr{v4, v6} {
+	for _, a := range addrs {
 		if !a.IsValid() {
 			continue
 		}
-		c, err := st.ListenUDP(netip.AddrPortFrom(a, PingPort))
+		c, err := np.ListenUDP(netip.AddrPortFrom(a, PingPort))
+		if err != nil && bestEffort {
+			log.Warn("ping echo not served", "addr", a, "err", err)
+			continue
+		}
 		if err != nil {
 			e.close()
 			return nil, fmt.Errorf("start ping echo: %w", err)
@@ -92,11 +94,11 @@ func (e *echo) close() {
 	e.wg.Wait()
 }
 
-// pingAddr sends probes to addr's echo through st, one per pingRetry,
+// pingAddr sends probes to addr's echo through np, one per pingRetry,
 // until one is answered or ctx is done, and returns the answered probe's
 // round-trip time.
-func pingAddr(ctx context.Context, st *netstack.Stack, addr netip.Addr) (time.Duration, error) {
-	c, err := st.DialContext(ctx, "udp", netip.AddrPortFrom(addr, PingPort).String())
+func pingAddr(ctx context.Context, np netPlane, addr netip.Addr) (time.Duration, error) {
+	c, err := np.DialContext(ctx, "udp", netip.AddrPortFrom(addr, PingPort).String())
 	if err != nil {
 		return 0, fmt.Errorf("ping %v: %w", addr, err)
 	}
