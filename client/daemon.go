@@ -86,12 +86,28 @@ func (d *Daemon) SocketPath() string { return filepath.Join(d.cfg.StateDir, Sock
 
 // newPlane makes the data plane for a session with key st.WGKey.
 func (d *Daemon) newPlane(st SessionState) (plane, error) {
-	if d.cfg.TUN {
-		return tunnel.New(tunnel.Config{PrivateKey: st.WGKey, Name: d.cfg.TUNName, Logger: d.log,
-			OnDenied: d.logDenied})
+	if !d.cfg.TUN {
+		return node.NewEngine(node.EngineConfig{PrivateKey: st.WGKey, Logger: d.log})
 	}
-	return node.NewEngine(node.EngineConfig{PrivateKey: st.WGKey, Logger: d.log})
+	link, err := tunnel.New(d.cfg.TUNName, 0, d.log)
+	if err != nil {
+		return nil, err
+	}
+	e, err := node.NewEngine(node.EngineConfig{PrivateKey: st.WGKey, Logger: d.log, TUN: link.Open})
+	if err != nil {
+		return nil, err
+	}
+	return tunPlane{Engine: e, link: link}, nil
 }
+
+// tunPlane is a TUN-mode Engine with the Link that makes its TUN.
+type tunPlane struct {
+	*node.Engine
+	link *tunnel.Link
+}
+
+// InterfaceName returns the TUN's name, "" before it runs.
+func (p tunPlane) InterfaceName() string { return p.link.InterfaceName() }
 
 // startSessionLocked starts a session for st, replacing any running one,
 // and saves st. d.mu must be held.

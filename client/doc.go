@@ -5,9 +5,10 @@
 // person is logged in, one session: a fresh WireGuard key whose expiry is
 // the SSO session's, a data plane driven by the coordinator's map stream,
 // and a timer that ends the session when the key expires, whether or not
-// the coordinator is reachable. The data plane is node.Engine (wireguard-go
-// over Ward's gVisor netstack, no privileges) or, with Config.TUN,
-// client/tunnel (a real TUN device with the overlay's addresses and routes).
+// the coordinator is reachable. The data plane is node.Engine: wireguard-go
+// over Ward's gVisor netstack (no privileges) or, with Config.TUN, over a
+// real TUN device with the overlay's addresses and routes, made by
+// client/tunnel and guarded by netstack's inbound filter.
 //
 // The daemon serves:
 //

@@ -7,7 +7,6 @@ import (
 	"runtime"
 	"time"
 
-	"github.com/wardnet/ward/client/guard"
 	"github.com/wardnet/ward/node/control"
 	"github.com/wardnet/ward/wire"
 )
@@ -196,9 +195,4 @@ func (d *Daemon) WaitLogin(ctx context.Context, id string) (LoginResult, error) 
 	case <-ctx.Done():
 		return LoginResult{}, ctx.Err()
 	}
-}
-
-// logDenied logs an inbound flow the TUN's guard refused.
-func (d *Daemon) logDenied(f guard.Flow) {
-	d.log.Debug("denied inbound flow", "src", f.Src, "dst", f.Dst, "proto", f.Proto, "port", f.Port, "revoked", f.Revoked)
 }

@@ -11,20 +11,23 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/wardnet/ward/client/netmap"
 	"github.com/wardnet/ward/client/tunnel"
 	"github.com/wardnet/ward/node/control"
 	"github.com/wardnet/ward/node/localapi"
 	"github.com/wardnet/ward/wire"
 )
 
-// plane is a session's data plane: node.Engine (userspace netstack) or
-// tunnel.Engine (TUN). The session calls Apply from the map stream's
+// plane is a session's data plane: node.Engine, over the userspace
+// netstack or a TUN. The session calls Apply from the map stream's
 // goroutine; the other methods come from request goroutines, concurrently.
 type plane interface {
-	// Apply applies one map message; a failure makes the stream restart
-	// with a full map.
+	// Apply validates and applies one map message; a failure changes
+	// nothing and makes the stream restart with a full map.
 	Apply(m wire.MapResponse) error
+	// Self is the node as the last map described it.
+	Self() wire.Node
+	// ActivePeers lists the map's peers whose key is valid at now.
+	ActivePeers(now time.Time) []wire.Node
 	// DialPeer opens a TCP connection to port on peer (name or address).
 	DialPeer(ctx context.Context, peer string, port uint16) (net.Conn, error)
 	// Ping probes peer until it answers or ctx ends.
@@ -52,7 +55,6 @@ type session struct {
 	// session's goroutines.
 	onEnd func(s *session, reason string)
 
-	view      atomic.Pointer[netmap.View]
 	connected atomic.Bool
 	// expiry is the key's expiry (unix nanoseconds), updated from the map.
 	expiry     atomic.Int64
@@ -70,7 +72,6 @@ func startSession(parent context.Context, wg *sync.WaitGroup, co *coord, p plane
 	onEnd func(*session, string)) *session {
 	s := &session{log: log, co: co, plane: p, key: st.WGKey, node: st.Node, onEnd: onEnd,
 		firstMap: make(chan struct{}), kickExpiry: make(chan struct{}, 1), kickReport: make(chan struct{}, 1)}
-	s.view.Store(netmap.Empty())
 	s.expiry.Store(st.KeyExpiry.UnixNano())
 	s.ctx, s.cancel = context.WithCancel(parent)
 	for _, fn := range []func(){s.expiryLoop, s.reportLoop, s.followMap} {
@@ -103,14 +104,9 @@ func (s *session) end(reason string) {
 
 // HandleMap implements control.MapHandler.
 func (s *session) HandleMap(m wire.MapResponse) error {
-	next, err := s.view.Load().Apply(m)
-	if err != nil {
-		return err
-	}
 	if err := s.plane.Apply(m); err != nil {
 		return err
 	}
-	s.view.Store(next)
 	if m.Self != nil {
 		s.selfChanged(*m.Self)
 	}
@@ -223,7 +219,7 @@ func (s *session) endpoints(port uint16) []netip.AddrPort {
 	if u, err := url.Parse(s.co.base); err == nil && isLoopbackHost(u.Hostname()) {
 		return []netip.AddrPort{netip.AddrPortFrom(netip.AddrFrom4([4]byte{127, 0, 0, 1}), port)}
 	}
-	self := s.view.Load().Self
+	self := s.plane.Self()
 	var out []netip.AddrPort
 	addrs, _ := net.InterfaceAddrs()
 	for _, ad := range addrs {

@@ -52,7 +52,7 @@ func isPending(p *pendingLogin) bool {
 // devicesOf lists the peers the session may reach now.
 func devicesOf(s *session, now time.Time) []Device {
 	out := []Device{}
-	for _, p := range s.view.Load().Active(now) {
+	for _, p := range s.plane.ActivePeers(now) {
 		out = append(out, Device{Name: p.Name, IPv4: p.IPv4, IPv6: p.IPv6, User: p.User, Tags: slices.Clone(p.Tags),
 			Online: p.Online, Ports: slices.Sorted(slices.Values(p.ExposedPorts)), KeyExpiry: p.KeyExpiry})
 	}
