@@ -330,6 +330,10 @@ func (e *Engine) desiredLocked(nm *netmap, now time.Time) (map[wire.WGPublic]pee
 	want := make(map[wire.WGPublic]peerConf, len(nm.peers))
 	addrs := make(map[netip.Addr]struct{}, 2*len(nm.peers))
 	var next time.Time
+	held := make(map[wire.NodeID]wire.WGPublic, len(e.have))
+	for k, c := range e.have {
+		held[c.id] = k
+	}
 	for _, p := range nm.peers {
 		if p.WGKey == self || expired(p, now) {
 			continue
@@ -337,11 +341,23 @@ func (e *Engine) desiredLocked(nm *netmap, now time.Time) (map[wire.WGPublic]pee
 		if _, dup := want[p.WGKey]; dup {
 			continue
 		}
-		added := e.starts[p.WGKey].added
+		st, known := e.starts[p.WGKey]
+		if old, ok := held[p.ID]; ok && old != p.WGKey && !known {
+			// The peer rotated its key: it switches after the coordinator
+			// told us, and then handshakes with us itself. Initiating too
+			// would cross its handshake (both wait for the 5 s retry), so
+			// this side follows, whatever the key order.
+			st.follow = true
+			e.starts[p.WGKey] = st
+		}
+		added := st.added
 		if added.IsZero() {
 			added = now
 		}
 		c := confOf(p, self, added, now)
+		if st.follow {
+			c.leads, c.keepalive = false, !now.Before(added.Add(keepaliveDelay))
+		}
 		want[p.WGKey] = c
 		for _, pfx := range c.allowed {
 			addrs[pfx.Addr()] = struct{}{}

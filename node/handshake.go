@@ -80,6 +80,9 @@ type peerStart struct {
 	// never.
 	kicked   time.Time
 	kickedTo netip.AddrPort
+	// follow makes this side follow whatever the key order: the peer
+	// rotated to this key and handshakes with us once it switches.
+	follow bool
 }
 
 // schedule records the kick that a change of the peer's configuration
