@@ -55,6 +55,7 @@ func newCoordinatorCmd() *cobra.Command {
 	f.StringVar(&cfg.PublicURL, "public-url", "", "the coordinator's URL as browsers reach it (default: from each request)")
 	f.DurationVar(&cfg.UserKeyTTL, "user-key-ttl", 0, "how long a person's key lives after login (default 12h)")
 	f.StringToStringVar(&oidc.groupTTL, "group-key-ttl", nil, "shorter key lifetimes per group, e.g. group:contractors=1h")
+	f.StringToStringVar(&oidc.adminRoles, "admin-role", nil, "admin UI role per IdP group, e.g. netops=network-admin,secops=auditor (owner, admin, network-admin, it-admin, auditor)")
 	f.StringVar(&cfg.DevUsersFile, "dev-users", "", "demo users for the --dev identity provider (JSON/HuJSON)")
 	oidc.register(f)
 	f.BoolVarP(&verbose, "verbose", "v", false, "debug logging")

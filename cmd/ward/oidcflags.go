@@ -8,6 +8,7 @@ import (
 
 	"github.com/wardnet/ward/coordinator"
 	"github.com/wardnet/ward/coordinator/sso"
+	"github.com/wardnet/ward/web"
 )
 
 // oidcFlags are the coordinator's identity-provider flags. The client
@@ -17,7 +18,7 @@ type oidcFlags struct {
 	issuer, clientID, secretFile, secretEnv, groupsClaim, minACR string
 	scopes, domains, mfaGroups                                   []string
 	requireMFA                                                   bool
-	groupTTL                                                     map[string]string
+	groupTTL, adminRoles                                         map[string]string
 }
 
 func (o *oidcFlags) register(f *pflag.FlagSet) {
@@ -35,6 +36,12 @@ func (o *oidcFlags) register(f *pflag.FlagSet) {
 
 // apply fills cfg's identity-provider settings from the flags.
 func (o *oidcFlags) apply(cfg *coordinator.Config) error {
+	for g, r := range o.adminRoles {
+		if cfg.AdminRoles == nil {
+			cfg.AdminRoles = map[string]web.Role{}
+		}
+		cfg.AdminRoles[g] = web.Role(r) // web.New validates the role names
+	}
 	for g, v := range o.groupTTL {
 		d, err := time.ParseDuration(v)
 		if err != nil || d <= 0 {
