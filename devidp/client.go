@@ -57,9 +57,10 @@ func (c *client) ResponseTypes() []oidc.ResponseType {
 	return []oidc.ResponseType{oidc.ResponseTypeCode}
 }
 
-// GrantTypes allows the authorization_code grant only.
+// GrantTypes allows the authorization_code grant, and refresh_token for
+// logins that asked for the offline_access scope.
 func (c *client) GrantTypes() []oidc.GrantType {
-	return []oidc.GrantType{oidc.GrantTypeCode}
+	return []oidc.GrantType{oidc.GrantTypeCode, oidc.GrantTypeRefreshToken}
 }
 
 // LoginURL is the login form for the auth request id.

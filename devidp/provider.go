@@ -4,7 +4,8 @@
 // It backs `ward coordinator --dev` and the tests that need a real IdP.
 //
 // It serves discovery, JWKS, the authorization endpoint (code flow, PKCE
-// with S256 required), the token endpoint, userinfo and the login form, all
+// with S256 required), the token endpoint (with the refresh_token grant
+// for logins that ask for offline_access), userinfo and the login form, all
 // under the issuer URL's path, so a coordinator can mount it on its own
 // listener. It refuses any issuer or listen address that is not loopback.
 // State lives in memory and its keys are made at start: a restart logs
@@ -39,6 +40,7 @@ var (
 // goroutine and holds no resource besides memory, so it needs no Close.
 type Provider struct {
 	cfg     *settings
+	store   *storage
 	handler http.Handler
 }
 
@@ -65,7 +67,7 @@ func New(cfg Config) (*Provider, error) {
 	mux.HandleFunc("POST "+loginPath, l.password)
 	mux.HandleFunc("POST "+otpPath, l.otp)
 	mux.Handle("/", oidcp)
-	p := &Provider{cfg: s, handler: mux}
+	p := &Provider{cfg: s, store: st, handler: mux}
 	if s.prefix != "" {
 		p.handler = http.StripPrefix(s.prefix, mux)
 	}
@@ -75,12 +77,13 @@ func New(cfg Config) (*Provider, error) {
 // newOP builds the zitadel OpenID provider over st.
 func newOP(s *settings, st *storage) (*op.Provider, error) {
 	conf := &op.Config{
-		CryptoKeyId:        "devidp",
-		CodeMethodS256:     true,
-		AuthMethodPost:     true,
-		SupportedUILocales: []language.Tag{language.English},
-		SupportedScopes:    []string{"openid", "profile", "email", scopeGroups},
-		SupportedClaims:    append(append([]string(nil), op.DefaultSupportedClaims...), s.groupsClaim),
+		CryptoKeyId:           "devidp",
+		CodeMethodS256:        true,
+		AuthMethodPost:        true,
+		GrantTypeRefreshToken: true,
+		SupportedUILocales:    []language.Tag{language.English},
+		SupportedScopes:       []string{"openid", "profile", "email", "offline_access", scopeGroups},
+		SupportedClaims:       append(append([]string(nil), op.DefaultSupportedClaims...), s.groupsClaim),
 	}
 	if _, err := rand.Read(conf.CryptoKey[:]); err != nil {
 		return nil, fmt.Errorf("make token key: %w", err)

@@ -39,9 +39,10 @@ type storage struct {
 
 	mu sync.Mutex
 	// mu guards the following.
-	requests map[string]*authRequest // by id
-	codes    map[string]string       // code -> request id
-	tokens   map[string]*accessToken // by id
+	requests map[string]*authRequest  // by id
+	codes    map[string]string        // code -> request id
+	tokens   map[string]*accessToken  // by id
+	refresh  map[string]*refreshToken // by token value
 }
 
 var _ op.Storage = (*storage)(nil)
@@ -58,6 +59,7 @@ func newStorage(cfg *settings) (*storage, error) {
 		requests: map[string]*authRequest{},
 		codes:    map[string]string{},
 		tokens:   map[string]*accessToken{},
+		refresh:  map[string]*refreshToken{},
 	}, nil
 }
 
@@ -109,6 +111,11 @@ func (s *storage) pruneLocked(now time.Time) {
 	for id, t := range s.tokens {
 		if now.After(t.expires) {
 			delete(s.tokens, id)
+		}
+	}
+	for id, t := range s.refresh {
+		if now.After(t.expires) {
+			delete(s.refresh, id)
 		}
 	}
 }

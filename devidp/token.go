@@ -12,8 +12,6 @@ import (
 	"github.com/zitadel/oidc/v3/pkg/op"
 )
 
-var errNoRefresh = errors.New("refresh tokens are not offered by the development provider")
-
 // accessToken is an issued opaque access token.
 type accessToken struct {
 	id       string
@@ -45,25 +43,16 @@ func (s *storage) CreateAccessToken(_ context.Context, r op.TokenRequest) (strin
 	return id, t.expires, nil
 }
 
-// CreateAccessAndRefreshTokens refuses: no client has the refresh grant.
-func (s *storage) CreateAccessAndRefreshTokens(context.Context, op.TokenRequest, string) (string, string, time.Time, error) {
-	return "", "", time.Time{}, errNoRefresh
-}
-
-// TokenRequestByRefreshToken refuses: refresh tokens are not offered.
-func (s *storage) TokenRequestByRefreshToken(context.Context, string) (op.RefreshTokenRequest, error) {
-	return nil, errNoRefresh
-}
-
-// GetRefreshTokenInfo reports that no token is a refresh token.
-func (s *storage) GetRefreshTokenInfo(context.Context, string, string) (string, string, error) {
-	return "", "", op.ErrInvalidRefreshToken
-}
-
-// TerminateSession drops the user's access tokens for the client.
+// TerminateSession drops the user's access and refresh tokens for the
+// client.
 func (s *storage) TerminateSession(_ context.Context, userID, clientID string) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	for id, t := range s.refresh {
+		if t.subject == userID && t.clientID == clientID {
+			delete(s.refresh, id)
+		}
+	}
 	for id, t := range s.tokens {
 		if t.subject == userID && t.clientID == clientID {
 			delete(s.tokens, id)
@@ -72,10 +61,17 @@ func (s *storage) TerminateSession(_ context.Context, userID, clientID string) e
 	return nil
 }
 
-// RevokeToken drops an access token issued to clientID.
+// RevokeToken drops an access or refresh token issued to clientID.
 func (s *storage) RevokeToken(_ context.Context, tokenID, _, clientID string) *oidc.Error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if r, ok := s.refresh[tokenID]; ok {
+		if r.clientID != clientID {
+			return oidc.ErrInvalidClient().WithDescription("token was not issued to this client")
+		}
+		delete(s.refresh, tokenID)
+		return nil
+	}
 	t, ok := s.tokens[tokenID]
 	if !ok {
 		return nil
