@@ -62,6 +62,10 @@ type Config struct {
 	// Scopes are requested from the IdP; "openid" is added if missing.
 	// Empty means DefaultScopes.
 	Scopes []string
+	// Refresh asks the IdP for a refresh token at login (by adding the
+	// offline_access scope), so that RP.Refresh can ask it again later
+	// whether the person may still get in.
+	Refresh bool
 	// AllowedDomains, if not empty, are the only email domains (exact,
 	// case-insensitive) that may log in.
 	AllowedDomains []string
@@ -135,6 +139,9 @@ func (s *settings) fillDefaults() error {
 	s.Scopes = slices.Clone(s.Scopes)
 	if !slices.Contains(s.Scopes, "openid") {
 		s.Scopes = append([]string{"openid"}, s.Scopes...)
+	}
+	if s.Refresh && !slices.Contains(s.Scopes, scopeOfflineAccess) {
+		s.Scopes = append(s.Scopes, scopeOfflineAccess)
 	}
 	if s.GroupsClaim == "" {
 		s.GroupsClaim = DefaultGroupsClaim

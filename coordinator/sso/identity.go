@@ -42,8 +42,9 @@ type claims struct {
 	ACR           string          `json:"acr"`
 }
 
-// identity reads idt's claims and applies the email, domain and MFA rules.
-func (rp *RP) identity(idt *oidc.IDToken) (Identity, error) {
+// identity reads idt's claims and applies the email and domain rules, and
+// the MFA rule when mfa is set (a login; a refresh re-authenticates no one).
+func (rp *RP) identity(idt *oidc.IDToken, mfa bool) (Identity, error) {
 	var c claims
 	if err := idt.Claims(&c); err != nil {
 		return Identity{}, fmt.Errorf("%w: read claims: %w", ErrTokenInvalid, err)
@@ -62,6 +63,9 @@ func (rp *RP) identity(idt *oidc.IDToken) (Identity, error) {
 	}
 	if err := rp.checkEmail(id.Email, c.EmailVerified); err != nil {
 		return Identity{}, err
+	}
+	if !mfa {
+		return id, nil
 	}
 	if err := rp.cfg.checkMFA(id.Groups, id.AMR, id.ACR); err != nil {
 		return Identity{}, err

@@ -32,6 +32,10 @@ type Result struct {
 	// was recognized, even on failure, so the caller can fail the request
 	// that waits on this login.
 	Payload string
+	// RefreshToken lets the caller ask the IdP again about Identity later
+	// (see RP.Refresh); empty unless Config.Refresh is set and the IdP
+	// issued one. It never prints.
+	RefreshToken Secret
 }
 
 // Begin starts a login carrying payload: it stores a pending login
@@ -75,11 +79,11 @@ func (rp *RP) Finish(ctx context.Context, state, code string) (Result, error) {
 	if code == "" {
 		return res, fmt.Errorf("%w: the callback carries no code", ErrCodeRejected)
 	}
-	id, err := rp.redeem(ctx, p, code)
+	id, refresh, err := rp.redeem(ctx, p, code)
 	if err != nil {
 		return res, err
 	}
-	res.Identity = id
+	res.Identity, res.RefreshToken = id, refresh
 	return res, nil
 }
 

@@ -10,6 +10,10 @@
 // through the IdP's JWKS, nonce), then applies the coordinator's rules:
 // allowed email domains, verified email, and a second factor where MFA is
 // required. Every refusal wraps one of the sentinel errors below.
+//
+// With Config.Refresh, a login also yields a refresh token, and Refresh
+// redeems it later to learn whether the IdP still vouches for the person
+// (and their current groups); ErrRefreshRefused means it does not.
 package sso
 
 import (
@@ -49,6 +53,10 @@ var (
 	// ErrMFARequired means a second factor is required and the login did
 	// not show one.
 	ErrMFARequired = errors.New("multi-factor authentication (MFA) is required")
+	// ErrRefreshRefused means the IdP refused a refresh token (invalid_grant):
+	// the person's session there ended, was revoked, or their account was
+	// locked. Their access should end.
+	ErrRefreshRefused = errors.New("refresh refused by the identity provider")
 )
 
 // RP is a relying party for one IdP and client. Its methods are safe for
