@@ -69,6 +69,10 @@ type Config struct {
 	UserKeyTTL time.Duration
 	// GroupKeyTTL shortens UserKeyTTL for members of a group (group:name).
 	GroupKeyTTL map[string]time.Duration
+	// RefreshEvery is how often the coordinator asks the IdP again about
+	// each user with a live key, by redeeming the refresh token of their
+	// last login (5m). A refusal cuts every key of the user.
+	RefreshEvery time.Duration
 	// Logger receives the coordinator's logs; nil discards them.
 	Logger *slog.Logger
 }
@@ -85,6 +89,7 @@ func (c *Config) setDefaults() {
 	def(&c.KeepAlive, 15*time.Second)
 	def(&c.EphemeralGrace, 5*time.Minute)
 	def(&c.UserKeyTTL, 12*time.Hour)
+	def(&c.RefreshEvery, 5*time.Minute)
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -183,6 +188,10 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	}
 	s.wg.Add(1)
 	go s.housekeeping()
+	if r, ok := s.cfg.Auth.(Refresher); ok {
+		s.wg.Add(1)
+		go s.refreshLoop(r)
+	}
 	return s, nil
 }
 

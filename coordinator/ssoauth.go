@@ -3,6 +3,7 @@ package coordinator
 import (
 	"context"
 	"crypto/rand"
+	"errors"
 	"fmt"
 	"net/http"
 	"strings"
@@ -15,8 +16,16 @@ import (
 	"github.com/wardnet/ward/wire"
 )
 
-// ssoAuth adapts the OIDC relying party to Authenticator.
-type ssoAuth struct{ rp *sso.RP }
+// ssoAuth adapts the OIDC relying party to Authenticator and Refresher.
+type ssoAuth struct {
+	rp *sso.RP
+	// tokens are the latest refresh tokens, never nil.
+	tokens *refreshTokens
+}
+
+var _ Refresher = ssoAuth{}
+
+func newSSOAuth(rp *sso.RP) ssoAuth { return ssoAuth{rp: rp, tokens: newRefreshTokens()} }
 
 // AuthURL starts an OIDC login.
 func (a ssoAuth) AuthURL(ctx context.Context, payload string) (string, error) {
@@ -24,13 +33,39 @@ func (a ssoAuth) AuthURL(ctx context.Context, payload string) (string, error) {
 	return l.URL, err
 }
 
-// Complete finishes an OIDC login. The key's lifetime is the coordinator's
-// session length, not the ID token's (often an hour), so no end is given.
+// Complete finishes an OIDC login and keeps its refresh token, if any. The
+// key's lifetime is the coordinator's session length, not the ID token's
+// (often an hour), so no end is given.
 func (a ssoAuth) Complete(r *http.Request) (store.Identity, time.Time, string, error) {
 	res, err := a.rp.FinishRequest(r)
-	id := res.Identity
-	return store.Identity{Issuer: id.Issuer, Subject: id.Subject, Email: id.Email, DisplayName: id.Name, Groups: id.Groups},
-		time.Time{}, res.Payload, err
+	id := storeIdentity(res.Identity)
+	if err == nil && res.RefreshToken != "" {
+		a.tokens.put(id, res.RefreshToken)
+	}
+	return id, time.Time{}, res.Payload, err
+}
+
+// Refresh redeems the refresh token kept for id.
+func (a ssoAuth) Refresh(ctx context.Context, id store.Identity) (store.Identity, error) {
+	tok, ok := a.tokens.get(id)
+	if !ok {
+		return store.Identity{}, errNoRefreshToken
+	}
+	got, next, err := a.rp.Refresh(ctx, tok)
+	switch {
+	case errors.Is(err, sso.ErrRefreshRefused):
+		a.tokens.swap(id, tok, "")
+	case next != "":
+		a.tokens.swap(id, tok, next)
+	}
+	if err != nil {
+		return store.Identity{}, err
+	}
+	return storeIdentity(got), nil
+}
+
+func storeIdentity(id sso.Identity) store.Identity {
+	return store.Identity{Issuer: id.Issuer, Subject: id.Subject, Email: id.Email, DisplayName: id.Name, Groups: id.Groups}
 }
 
 // webLogin adapts an OIDC relying party whose redirect is the admin UI's
@@ -68,12 +103,13 @@ func (s *Server) setupSSO() error {
 			return err
 		}
 		ui := *s.cfg.OIDC
+		ui.Refresh = false
 		ui.RedirectURL = strings.TrimSuffix(ui.RedirectURL, wire.PathOIDCCallback) + uiCallback
 		uiRP, err := sso.New(ui)
 		if err != nil {
 			return err
 		}
-		s.cfg.Auth, s.webLogin = ssoAuth{rp}, webLogin{uiRP}
+		s.cfg.Auth, s.webLogin = newSSOAuth(rp), webLogin{uiRP}
 		return nil
 	}
 	if !s.cfg.Dev || s.cfg.NoDevIdP {
@@ -103,17 +139,17 @@ func (s *Server) setupDevIdP() error {
 		return fmt.Errorf("dev identity provider: %w", err)
 	}
 	rpCfg := sso.Config{Issuer: base + devidp.DefaultPrefix, ClientID: "ward", ClientSecret: sso.Secret(secret),
-		RedirectURL: base + wire.PathOIDCCallback, RequireMFA: s.cfg.DevRequireMFA, MFAGroups: s.cfg.DevMFAGroups}
+		RedirectURL: base + wire.PathOIDCCallback, RequireMFA: s.cfg.DevRequireMFA, MFAGroups: s.cfg.DevMFAGroups, Refresh: true}
 	rp, err := sso.New(rpCfg)
 	if err != nil {
 		return err
 	}
-	rpCfg.RedirectURL = base + uiCallback
+	rpCfg.RedirectURL, rpCfg.Refresh = base+uiCallback, false
 	uiRP, err := sso.New(rpCfg)
 	if err != nil {
 		return err
 	}
-	s.devIdP, s.cfg.Auth, s.webLogin = idp, ssoAuth{rp}, webLogin{uiRP}
+	s.devIdP, s.cfg.Auth, s.webLogin = idp, newSSOAuth(rp), webLogin{uiRP}
 	if len(s.cfg.AdminRoles) == 0 {
 		s.cfg.AdminRoles = map[string]web.Role{"admins": web.RoleOwner, "auditors": web.RoleAuditor}
 	}

@@ -63,18 +63,27 @@ func (s *Server) SetUserDisabled(ctx context.Context, id store.UserID, disabled 
 	action := "user.enable"
 	if disabled {
 		action = "user.disable"
-		now := time.Now().UTC()
-		for _, n := range s.userNodes(id) {
-			if err := s.st.SetKeyExpiry(ctx, n.ID, now); err != nil {
-				return fmt.Errorf("expire key of %s: %w", n.Name, err)
-			}
-			n.KeyExpiry = now
-			if err := s.nodeChanged(n); err != nil {
-				return err
-			}
-			s.audit(ctx, actor, "node.key_revoked", "node:"+n.Name, "", map[string]any{"user": u.Email, "reason": "user disabled"})
+		if err := s.cutUserKeys(ctx, u, actor, "user disabled"); err != nil {
+			return err
 		}
 	}
 	s.audit(ctx, actor, action, "user:"+u.Email, "", nil)
+	return nil
+}
+
+// cutUserKeys expires every key of u's nodes now, so every peer drops
+// them, and audits each as node.key_revoked for reason.
+func (s *Server) cutUserKeys(ctx context.Context, u store.User, actor, reason string) error {
+	now := time.Now().UTC()
+	for _, n := range s.userNodes(u.ID) {
+		if err := s.st.SetKeyExpiry(ctx, n.ID, now); err != nil {
+			return fmt.Errorf("expire key of %s: %w", n.Name, err)
+		}
+		n.KeyExpiry = now
+		if err := s.nodeChanged(n); err != nil {
+			return err
+		}
+		s.audit(ctx, actor, "node.key_revoked", "node:"+n.Name, "", map[string]any{"user": u.Email, "reason": reason})
+	}
 	return nil
 }

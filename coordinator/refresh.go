@@ -1,0 +1,172 @@
+package coordinator
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/wardnet/ward/coordinator/sso"
+	"github.com/wardnet/ward/coordinator/store"
+	"github.com/wardnet/ward/devidp"
+)
+
+// Refresher is implemented by an Authenticator that can ask the IdP again,
+// between logins, whether a person may still get in. The Server's refresh
+// loop calls Refresh, one user at a time, every Config.RefreshEvery for
+// each user with a live key; a call may block on the IdP for as long as its
+// HTTP client allows.
+type Refresher interface {
+	// Refresh asks the IdP about id, the identity of a login this
+	// Authenticator completed. It returns the identity the IdP vouches for
+	// now (zero Issuer if it said nothing new); an error wrapping
+	// sso.ErrRefreshRefused when the IdP refuses, after which the user's
+	// keys must go; errNoRefreshToken when it holds nothing to ask with
+	// (for example after a coordinator restart); any other error is
+	// transient.
+	Refresh(ctx context.Context, id store.Identity) (store.Identity, error)
+}
+
+// errNoRefreshToken means no refresh token is held for a user.
+var errNoRefreshToken = errors.New("no refresh token for this user")
+
+// refreshTokens holds the latest refresh token of each user, by issuer and
+// subject. They live in memory only: after a coordinator restart, users
+// are not re-checked with the IdP until they log in again (their keys
+// still expire as usual). Tokens are never logged.
+type refreshTokens struct {
+	mu sync.Mutex
+	// mu guards the following.
+	byUser map[[2]string]sso.Secret
+}
+
+func newRefreshTokens() *refreshTokens {
+	return &refreshTokens{byUser: map[[2]string]sso.Secret{}}
+}
+
+func userKey(id store.Identity) [2]string { return [2]string{id.Issuer, id.Subject} }
+
+// put keeps tok as id's latest refresh token.
+func (t *refreshTokens) put(id store.Identity, tok sso.Secret) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.byUser[userKey(id)] = tok
+}
+
+// get returns id's latest refresh token.
+func (t *refreshTokens) get(id store.Identity) (sso.Secret, bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	tok, ok := t.byUser[userKey(id)]
+	return tok, ok
+}
+
+// swap replaces id's token old by next (dropping it if next is empty),
+// unless a login has put a newer one meanwhile.
+func (t *refreshTokens) swap(id store.Identity, old, next sso.Secret) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	k := userKey(id)
+	if t.byUser[k] != old {
+		return
+	}
+	if next == "" {
+		delete(t.byUser, k)
+		return
+	}
+	t.byUser[k] = next
+}
+
+// DevIdP returns the development OIDC provider the coordinator serves, or
+// nil when it serves none. Tests use it to revoke a user at the IdP.
+func (s *Server) DevIdP() *devidp.Provider { return s.devIdP }
+
+// refreshLoop re-checks users with the IdP every RefreshEvery until the
+// server closes.
+func (s *Server) refreshLoop(r Refresher) {
+	defer s.wg.Done()
+	t := time.NewTicker(s.cfg.RefreshEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.ctx.Done():
+			return
+		case now := <-t.C:
+			for _, u := range s.usersWithLiveKeys(s.ctx, now) {
+				s.refreshUser(s.ctx, r, u)
+			}
+		}
+	}
+}
+
+// usersWithLiveKeys returns the enabled users owning a node whose key has
+// not expired.
+func (s *Server) usersWithLiveKeys(ctx context.Context, now time.Time) []store.User {
+	var ids []store.UserID
+	s.nm.mu.Lock()
+	for _, n := range s.nm.nodes {
+		if len(n.Tags) == 0 && n.UserID != 0 && n.KeyExpiry.After(now) && !slices.Contains(ids, n.UserID) {
+			ids = append(ids, n.UserID)
+		}
+	}
+	s.nm.mu.Unlock()
+	var out []store.User
+	for _, id := range ids {
+		u, err := s.st.User(ctx, id)
+		if err != nil {
+			s.log.Warn("refresh: load user", "user_id", id, "err", err)
+			continue
+		}
+		if !u.Disabled {
+			out = append(out, u)
+		}
+	}
+	return out
+}
+
+// refreshUser asks the IdP about u: a refusal cuts u's keys; new groups,
+// email or name are recorded; a transient failure is logged and retried at
+// the next tick.
+func (s *Server) refreshUser(ctx context.Context, r Refresher, u store.User) {
+	id := store.Identity{Issuer: u.Issuer, Subject: u.Subject, Email: u.Email, DisplayName: u.DisplayName, Groups: u.Groups}
+	got, err := r.Refresh(ctx, id)
+	switch {
+	case errors.Is(err, errNoRefreshToken) || ctx.Err() != nil:
+	case errors.Is(err, sso.ErrRefreshRefused):
+		s.refreshRefused(ctx, u, err.Error())
+	case err != nil:
+		s.log.Warn("refresh: identity provider", "user", u.Email, "err", err)
+	case got.Issuer == "":
+	case got.Issuer != u.Issuer || got.Subject != u.Subject:
+		s.refreshRefused(ctx, u, "the identity provider answered for another user")
+	default:
+		s.refreshed(ctx, u, got)
+	}
+}
+
+// refreshRefused cuts every key of u. The user stays enabled: they may log
+// in again if the IdP lets them.
+func (s *Server) refreshRefused(ctx context.Context, u store.User, why string) {
+	s.audit(ctx, "system", "user.refresh_refused", "user:"+u.Email, "", map[string]any{"reason": why})
+	if err := s.cutUserKeys(ctx, u, "system", "identity provider refused refresh"); err != nil {
+		s.log.Error("refresh: cut keys", "user", u.Email, "err", err)
+	}
+}
+
+// refreshed records what the IdP now says about u, so the policy follows
+// its group changes.
+func (s *Server) refreshed(ctx context.Context, u store.User, got store.Identity) {
+	if slices.Equal(got.Groups, u.Groups) && got.Email == u.Email && got.DisplayName == u.DisplayName {
+		return
+	}
+	if _, err := s.st.UpsertUser(ctx, got, u.LastLogin); err != nil {
+		s.log.Warn("refresh: record user", "user", u.Email, "err", err)
+		return
+	}
+	if err := s.refreshUsers(ctx); err != nil {
+		s.log.Warn("refresh: reload users", "user", u.Email, "err", err)
+		return
+	}
+	s.audit(ctx, "system", "user.refreshed", "user:"+got.Email, "", map[string]any{"before": u.Groups, "after": got.Groups})
+}
