@@ -1,0 +1,51 @@
+package e2e
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/wardnet/ward/coordinator"
+	"github.com/wardnet/ward/devidp/devidptest"
+	"github.com/wardnet/ward/wire"
+)
+
+// TestIdPRefusingRefreshCutsUser: once the IdP refuses alice's refresh,
+// the coordinator cuts every key of hers, audits it, and leaves her
+// enabled.
+func TestIdPRefusingRefreshCutsUser(t *testing.T) {
+	ssh := echoServer(t)
+	f := newFleet(t, peoplePolicy(ssh), func(c *coordinator.Config) { c.RefreshEvery = 200 * time.Millisecond })
+	f.startAgent("cam1", f.authKey("tag:camera"), "", agentOpts{expose: []uint16{ssh}})
+	alice := f.startLaptop(t, "alice-laptop")
+	if res, _ := alice.login(t, devidptest.Credentials{Username: "alice", Password: "alice", OTP: "123456"}); res.Error != "" {
+		t.Fatalf("alice's login: %+v", res)
+	}
+	waitFor(t, "alice reaches the camera", func() bool { return alice.socksEcho("cam1", ssh) == nil })
+
+	start := time.Now()
+	if err := f.srv.DevIdP().RevokeUser("alice"); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "alice is cut after the IdP refuses her refresh", func() bool { return alice.socksEcho("cam1", ssh) != nil })
+	t.Logf("IdP revokes alice -> her connection to the camera refused: %v (refresh every 200ms; includes one refused dial)", time.Since(start))
+
+	for _, action := range []string{"user.refresh_refused", "node.key_revoked"} {
+		var evs []wire.AuditEvent
+		f.admin("GET", wire.PathAdminAudit+"?action="+action, nil, &evs)
+		found := false
+		for _, e := range evs {
+			found = found || strings.Contains(e.Target, "alice")
+		}
+		if !found {
+			t.Errorf("no %s audit event for alice: %+v", action, evs)
+		}
+	}
+	var users []wire.AdminUser
+	f.admin("GET", wire.PathAdminUsers, nil, &users)
+	for _, u := range users {
+		if u.Email == "alice@example.com" && u.Disabled {
+			t.Error("a refused refresh disabled alice; she should be able to log in again")
+		}
+	}
+}
