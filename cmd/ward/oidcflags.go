@@ -17,7 +17,7 @@ import (
 type oidcFlags struct {
 	issuer, clientID, secretFile, secretEnv, groupsClaim, minACR string
 	scopes, domains, mfaGroups                                   []string
-	requireMFA                                                   bool
+	requireMFA, refresh                                          bool
 	groupTTL, adminRoles                                         map[string]string
 }
 
@@ -30,6 +30,7 @@ func (o *oidcFlags) register(f *pflag.FlagSet) {
 	f.StringSliceVar(&o.domains, "oidc-allowed-domains", nil, "email domains allowed to log in (default: any)")
 	f.StringVar(&o.groupsClaim, "oidc-groups-claim", "", "ID token claim carrying groups (default groups)")
 	f.BoolVar(&o.requireMFA, "require-mfa", false, "refuse logins without a second factor")
+	f.BoolVar(&o.refresh, "oidc-refresh", false, "ask for refresh tokens (offline_access) and cut a person's keys when the IdP refuses a refresh")
 	f.StringSliceVar(&o.mfaGroups, "mfa-groups", nil, "groups whose members must use a second factor")
 	f.StringVar(&o.minACR, "min-acr", "", "minimum acr that counts as a second factor")
 }
@@ -62,6 +63,6 @@ func (o *oidcFlags) apply(cfg *coordinator.Config) error {
 	}
 	cfg.OIDC = &sso.Config{Issuer: o.issuer, ClientID: o.clientID, ClientSecretFile: o.secretFile, ClientSecretEnv: o.secretEnv,
 		RedirectURL: redirect + "/ward/v1/oidc/callback", Scopes: o.scopes, AllowedDomains: o.domains,
-		GroupsClaim: o.groupsClaim, RequireMFA: o.requireMFA, MFAGroups: o.mfaGroups, MinACR: o.minACR}
+		GroupsClaim: o.groupsClaim, RequireMFA: o.requireMFA, MFAGroups: o.mfaGroups, MinACR: o.minACR, Refresh: o.refresh}
 	return nil
 }
