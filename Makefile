@@ -41,7 +41,10 @@ fuzz:
 	$(GO) test ./acl -run '^$$' -fuzz FuzzParse -fuzztime 30s
 	$(GO) test ./acl -run '^$$' -fuzz FuzzCompileMatch -fuzztime 30s
 	$(GO) test ./filter -run '^$$' -fuzz FuzzMatcher -fuzztime 30s
-	$(GO) test ./client/guard -run '^$$' -fuzz FuzzParse -fuzztime 30s
+	$(GO) test ./netstack -run '^$$' -fuzz FuzzParsePacket -fuzztime 30s
+	$(GO) test ./node -run '^$$' -fuzz FuzzNetmapApply -fuzztime 30s
+	$(GO) test ./node/socks5 -run '^$$' -fuzz FuzzHandshake -fuzztime 30s
+	$(GO) test ./coordinator -run '^$$' -fuzz FuzzControlRequests -fuzztime 30s
 
 # run: a coordinator on the embedded SQLite store in .data/, plain HTTP on
 # loopback (dev mode), with the example policy. The first start writes an
