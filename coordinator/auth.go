@@ -19,6 +19,8 @@ var (
 	errBadToken      = errors.New("invalid or expired token")
 	errBadChallenge  = errors.New("unknown, used or expired challenge")
 	errBadSignature  = errors.New("signature does not match the machine key")
+	// errTooManySessions refuses new sessions while the table is full.
+	errTooManySessions = errors.New("too many open sessions; try again later")
 )
 
 // sessions issues challenges and machine-bound session tokens. Only token
@@ -49,7 +51,11 @@ func newSessions(challengeTTL, sessionTTL time.Duration) *sessions {
 		challenges: map[string]challenge{}, tokens: map[[32]byte]session{}}
 }
 
-const maxPendingChallenges = 100000
+// Bounds on what unauthenticated callers can make the coordinator hold.
+const (
+	maxPendingChallenges = 100000
+	maxSessions          = 200000
+)
 
 // challenge makes a one-time challenge for machine mk.
 func (s *sessions) challenge(mk wire.MachinePublic, now time.Time) (wire.ChallengeResponse, error) {
@@ -89,8 +95,14 @@ func (s *sessions) open(req wire.SessionRequest, now time.Time) (string, time.Ti
 	tok := "wst_" + base64.RawURLEncoding.EncodeToString(b)
 	exp := now.Add(s.sessionTTL)
 	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.tokens) >= maxSessions {
+		s.sweepLocked(now)
+		if len(s.tokens) >= maxSessions {
+			return "", time.Time{}, errTooManySessions
+		}
+	}
 	s.tokens[sha256.Sum256([]byte(tok))] = session{machine: req.MachineKey, expires: exp}
-	s.mu.Unlock()
 	return tok, exp, nil
 }
 
