@@ -284,3 +284,14 @@ func TestReportUpdatesExposedPorts(t *testing.T) {
 		t.Errorf("port 0 accepted: %d", code)
 	}
 }
+
+func TestMapStreamsPerNodeAreBounded(t *testing.T) {
+	c := startCoord(t, testPolicy)
+	m := c.mustRegister([]string{"tag:camera"}, "cam1")
+	for range maxStreamsPerNode {
+		c.openMap(m, 0).next()
+	}
+	if code, _ := c.call("GET", wire.PathMap, m.token, nil); code != 429 {
+		t.Fatalf("stream beyond the bound: %d, want 429", code)
+	}
+}

@@ -19,6 +19,8 @@ var (
 	errTooLarge   = errors.New("request too large")
 	errForbidden  = errors.New("forbidden")
 	errNotNode    = errors.New("machine is not a registered node")
+	// errTooManyStreams refuses a map stream beyond maxStreamsPerNode.
+	errTooManyStreams = errors.New("too many open map streams for this node")
 )
 
 // decodeJSON reads exactly one JSON object of at most wire.MaxRequestBytes
@@ -60,6 +62,8 @@ func statusOf(err error) int {
 		return http.StatusRequestEntityTooLarge
 	case errors.Is(err, errTooManySessions):
 		return http.StatusServiceUnavailable
+	case errors.Is(err, errTooManyStreams):
+		return http.StatusTooManyRequests
 	case errors.Is(err, store.ErrNotFound):
 		return http.StatusNotFound
 	case errors.Is(err, store.ErrConflict), errors.Is(err, store.ErrMachineExists):

@@ -46,15 +46,24 @@ func newHub(now time.Time) *hub {
 
 func (h *hub) nextVersion() uint64 { return h.version.Add(1) }
 
-func (h *hub) subscribe(id store.NodeID) *subscriber {
-	s := &subscriber{wake: make(chan struct{}, 1)}
+// maxStreamsPerNode bounds the map streams one node may hold open (a
+// reconnect may briefly overlap the stream it replaces).
+const maxStreamsPerNode = 4
+
+// subscribe opens a stream for node id; ok is false when the node already
+// has maxStreamsPerNode open.
+func (h *hub) subscribe(id store.NodeID) (s *subscriber, ok bool) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	if len(h.subs[id]) >= maxStreamsPerNode {
+		return nil, false
+	}
 	if h.subs[id] == nil {
 		h.subs[id] = map[*subscriber]struct{}{}
 	}
+	s = &subscriber{wake: make(chan struct{}, 1)}
 	h.subs[id][s] = struct{}{}
-	return s
+	return s, true
 }
 
 // unsubscribe removes s and reports whether the node has no stream left.

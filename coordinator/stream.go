@@ -33,7 +33,11 @@ func (s *Server) handleMap(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, errBadRequest)
 		return
 	}
-	sub := s.hub.subscribe(n.ID)
+	sub, ok := s.hub.subscribe(n.ID)
+	if !ok {
+		s.writeError(w, r, errTooManyStreams)
+		return
+	}
 	s.streamOpened(r.Context(), n, remoteIP(r))
 	defer s.streamClosed(n)
 	defer s.hub.unsubscribe(n.ID, sub)
