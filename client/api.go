@@ -10,6 +10,8 @@ import (
 	"net"
 	"net/http"
 	"time"
+
+	"github.com/wardnet/ward/node/localapi"
 )
 
 // The client API, HTTP over the unix socket SocketName (mode 0600):
@@ -100,14 +102,6 @@ type apiError struct {
 	Error string `json:"error"`
 }
 
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	_ = enc.Encode(v)
-}
+func writeJSON(w http.ResponseWriter, status int, v any) { localapi.WriteJSON(w, status, v) }
 
-func writeError(w http.ResponseWriter, status int, err error) {
-	writeJSON(w, status, apiError{Error: err.Error()})
-}
+func writeError(w http.ResponseWriter, status int, err error) { localapi.WriteError(w, status, err) }

@@ -87,7 +87,7 @@ func (s *Server) handle(ctx context.Context, c net.Conn) {
 		return
 	}
 	c.SetDeadline(time.Time{})
-	relay.Relay(&bufferedConn{Conn: c, r: br}, target)
+	relay.Relay(&relay.BufferedConn{Conn: c, R: br}, target)
 }
 
 // Request errors.
@@ -138,21 +138,4 @@ func reply(c net.Conn, code int, msg string) {
 	body := msg + "\n"
 	fmt.Fprintf(c, "HTTP/1.1 %d %s\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: %d\r\nConnection: close\r\n\r\n%s",
 		code, http.StatusText(code), len(body), body)
-}
-
-// bufferedConn reads through a bufio.Reader that may hold bytes the client
-// sent after its request, and half-closes like the connection.
-type bufferedConn struct {
-	net.Conn
-	r *bufio.Reader
-}
-
-func (c *bufferedConn) Read(p []byte) (int, error) { return c.r.Read(p) }
-
-// CloseWrite shuts the write side when the connection supports it.
-func (c *bufferedConn) CloseWrite() error {
-	if hc, ok := c.Conn.(interface{ CloseWrite() error }); ok {
-		return hc.CloseWrite()
-	}
-	return c.Conn.Close()
 }

@@ -12,6 +12,8 @@ import (
 	"net/url"
 	"strconv"
 	"time"
+
+	"github.com/wardnet/ward/node/relay"
 )
 
 // Client talks to a node agent's local API.
@@ -120,5 +122,5 @@ func (c *Client) Dial(ctx context.Context, peer string, port uint16) (net.Conn, 
 		conn.Close()
 		return nil, ctx.Err()
 	}
-	return &bufferedConn{Conn: conn, r: br}, nil
+	return &relay.BufferedConn{Conn: conn, R: br}, nil
 }

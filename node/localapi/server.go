@@ -1,7 +1,6 @@
 package localapi
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
@@ -198,7 +197,7 @@ func (s *server) dial(w http.ResponseWriter, r *http.Request) {
 	if err := brw.Flush(); err != nil {
 		return
 	}
-	relay.Relay(&bufferedConn{Conn: c, r: brw.Reader}, target)
+	relay.Relay(&relay.BufferedConn{Conn: c, R: brw.Reader}, target)
 }
 
 // statusOf maps a Backend error to an HTTP status.
@@ -220,6 +219,13 @@ type apiError struct {
 	Error string `json:"error"`
 }
 
+// WriteJSON writes v as the indented JSON body of a status response; the
+// client daemon's API answers the same way.
+func WriteJSON(w http.ResponseWriter, status int, v any) { writeJSON(w, status, v) }
+
+// WriteError writes err as {"error": "..."} with status.
+func WriteError(w http.ResponseWriter, status int, err error) { writeError(w, status, err) }
+
 func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
@@ -230,22 +236,4 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 
 func writeError(w http.ResponseWriter, status int, err error) {
 	writeJSON(w, status, apiError{Error: err.Error()})
-}
-
-// bufferedConn reads through a bufio.Reader that may hold bytes already
-// read from the connection, and half-closes like the connection.
-type bufferedConn struct {
-	net.Conn
-	r *bufio.Reader
-}
-
-// Read reads buffered bytes first, then from the connection.
-func (c *bufferedConn) Read(p []byte) (int, error) { return c.r.Read(p) }
-
-// CloseWrite shuts the write side when the connection supports it.
-func (c *bufferedConn) CloseWrite() error {
-	if hc, ok := c.Conn.(interface{ CloseWrite() error }); ok {
-		return hc.CloseWrite()
-	}
-	return c.Conn.Close()
 }
