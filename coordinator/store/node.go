@@ -34,6 +34,11 @@ type Node struct {
 	PrevWGKeyUntil time.Time
 	// KeyExpiry is when WGKey stops being valid; zero means it never expires.
 	KeyExpiry time.Time
+	// KeyRevokedAt is when an admin revoked the node's key (expired it on
+	// purpose); zero when not revoked. A revoked node may not rotate its key
+	// until an admin approves it again (ApproveNode) or it registers with a
+	// new pre-auth key.
+	KeyRevokedAt time.Time
 	// IPv4 and IPv6 are the node's overlay addresses, fixed for its life.
 	IPv4 netip.Addr
 	IPv6 netip.Addr
@@ -125,6 +130,12 @@ type Nodes interface {
 	RotateWGKey(ctx context.Context, id NodeID, r KeyRotation) error
 	// SetKeyExpiry sets when the current WireGuard key expires (zero: never).
 	SetKeyExpiry(ctx context.Context, id NodeID, expiry time.Time) error
+	// RevokeNodeKey expires the node's current key at at and marks the node
+	// revoked (KeyRevokedAt = at) in one write.
+	RevokeNodeKey(ctx context.Context, id NodeID, at time.Time) error
+	// ApproveNode clears the node's revocation so that it may rotate to a
+	// new key; its expired key stays expired.
+	ApproveNode(ctx context.Context, id NodeID) error
 	// SetEndpoints replaces the node's candidate endpoints.
 	SetEndpoints(ctx context.Context, id NodeID, eps []netip.AddrPort) error
 	// SetExposedPorts replaces the ports the node exposes (none may be 0).
@@ -147,7 +158,8 @@ const DefaultQuarantine = 24 * time.Hour
 // Registration creates nodes. Each call is one transaction: the credential is
 // checked and consumed, addresses are allocated and the node is inserted, or
 // nothing changes. A machine key that is already registered yields
-// ErrMachineExists and consumes nothing.
+// ErrMachineExists and consumes nothing, except that RegisterWithAuthKey
+// re-keys a node whose key an admin revoked (see there).
 type Registration interface {
 	// RegisterWithAuthKey registers n with the pre-auth key whose hash is
 	// keyHash, as of now. The key must exist, be unrevoked and unexpired,
@@ -155,7 +167,10 @@ type Registration interface {
 	// ErrAuthKeyExpired, ErrAuthKeyUsed; checked in that order and before
 	// the machine key). Its use count goes up by one. The node takes the
 	// key's tags (or user) and ephemeral flag. It returns the new node and
-	// the key as updated.
+	// the key as updated. When n.MachineKey belongs to a node whose key an
+	// admin revoked, that node is re-keyed in place instead: same ID, name
+	// and addresses, the new key's owner, n's WireGuard key and expiry, the
+	// revocation cleared.
 	RegisterWithAuthKey(ctx context.Context, keyHash SecretHash, now time.Time, n NewNode) (Node, AuthKey, error)
 	// RegisterWithUser registers n as owned by the user, after an
 	// interactive login. The user must exist (ErrNotFound) and not be

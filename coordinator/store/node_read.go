@@ -14,7 +14,7 @@ type nodeTable struct{ db *db }
 // nodeCols are the columns scanNode reads, in order.
 const nodeCols = `id, name, hostname, os, version, machine_key, wg_key, prev_wg_key,
 	prev_wg_key_until, key_expiry, ipv4, ipv6, user_id, tags_json, ephemeral, auth_key_id,
-	exposed_ports_json, endpoints_json, created_at, last_seen, online`
+	exposed_ports_json, endpoints_json, created_at, last_seen, online, key_revoked_at`
 
 // scanner is a *sql.Row or *sql.Rows.
 type scanner interface{ Scan(dest ...any) error }
@@ -28,6 +28,7 @@ type nodeRow struct {
 	user, authKey       sql.NullInt64
 	prevUntil, expiry   sql.NullInt64
 	createdAt, lastSeen sql.NullInt64
+	revokedAt           sql.NullInt64
 }
 
 // scanNode reads one row of nodeCols.
@@ -36,7 +37,7 @@ func scanNode(sc scanner) (Node, error) {
 	n := &r.n
 	err := sc.Scan(&n.ID, &n.Name, &n.Hostname, &n.OS, &n.Version, &r.mk, &r.wk, &r.pk,
 		&r.prevUntil, &r.expiry, &r.v4, &r.v6, &r.user, &r.tags, &n.Ephemeral, &r.authKey,
-		&r.ports, &r.eps, &r.createdAt, &r.lastSeen, &n.Online)
+		&r.ports, &r.eps, &r.createdAt, &r.lastSeen, &n.Online, &r.revokedAt)
 	if err != nil {
 		return Node{}, err
 	}
@@ -62,6 +63,7 @@ func (r *nodeRow) decode() (Node, error) {
 	n.UserID, n.AuthKeyID = UserID(r.user.Int64), AuthKeyID(r.authKey.Int64)
 	n.PrevWGKeyUntil, n.KeyExpiry = goTime(r.prevUntil), goTime(r.expiry)
 	n.CreatedAt, n.LastSeen = goTime(r.createdAt), goTime(r.lastSeen)
+	n.KeyRevokedAt = goTime(r.revokedAt)
 	if err := errors.Join(errs[:]...); err != nil {
 		return Node{}, fmt.Errorf("decode node %d: %w", n.ID, err)
 	}

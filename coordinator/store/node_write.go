@@ -90,6 +90,25 @@ func (t nodeTable) SetKeyExpiry(ctx context.Context, id NodeID, expiry time.Time
 	return nil
 }
 
+// RevokeNodeKey implements Nodes.
+func (t nodeTable) RevokeNodeKey(ctx context.Context, id NodeID, at time.Time) error {
+	err := t.db.execOne(ctx, `UPDATE nodes SET key_expiry = ?, key_revoked_at = ? WHERE id = ?`,
+		dbTime(at), dbTime(at), id)
+	if err != nil {
+		return fmt.Errorf("revoke key of node %d: %w", id, err)
+	}
+	return nil
+}
+
+// ApproveNode implements Nodes.
+func (t nodeTable) ApproveNode(ctx context.Context, id NodeID) error {
+	err := t.db.execOne(ctx, `UPDATE nodes SET key_revoked_at = NULL WHERE id = ?`, id)
+	if err != nil {
+		return fmt.Errorf("approve node %d: %w", id, err)
+	}
+	return nil
+}
+
 // SetEndpoints implements Nodes.
 func (t nodeTable) SetEndpoints(ctx context.Context, id NodeID, eps []netip.AddrPort) error {
 	err := checkEndpoints(eps)

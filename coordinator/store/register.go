@@ -32,7 +32,10 @@ func (r registrar) RegisterWithAuthKey(ctx context.Context, h SecretHash, now ti
 				return err
 			}
 			o := owner{user: key.UserID, tags: key.Tags, ephemeral: key.Ephemeral, authKey: key.ID}
-			if node, err = insertNode(ctx, tx, r.db.ula, now, n, o); err != nil {
+			if node, err = rekeyRevoked(ctx, tx, n, o); errors.Is(err, ErrNotFound) {
+				node, err = insertNode(ctx, tx, r.db.ula, now, n, o)
+			}
+			if err != nil {
 				return err
 			}
 			key.UseCount++
@@ -64,6 +67,35 @@ func (r registrar) RegisterWithUser(ctx context.Context, user UserID, now time.T
 		return Node{}, fmt.Errorf("register node %q for user %d: %w", n.Name, user, err)
 	}
 	return node, nil
+}
+
+// rekeyRevoked gives the node with n's machine key, if an admin revoked
+// its key, a new owner, WireGuard key and expiry, and clears the
+// revocation. It returns ErrNotFound when no node has the machine key and
+// ErrMachineExists when that node is not revoked.
+func rekeyRevoked(ctx context.Context, tx *sql.Tx, n NewNode, o owner) (Node, error) {
+	old, err := nodeWhere(ctx, tx, "machine_key = ?", n.MachineKey[:])
+	if err != nil {
+		return Node{}, err
+	}
+	if old.KeyRevokedAt.IsZero() {
+		return Node{}, ErrMachineExists
+	}
+	if err := wgKeyFree(ctx, tx, n.WGKey, 0); err != nil {
+		return Node{}, err
+	}
+	if err := userActive(ctx, tx, o.user); err != nil {
+		return Node{}, err
+	}
+	_, err = tx.ExecContext(ctx, `UPDATE nodes SET hostname = ?, os = ?, version = ?, wg_key = ?,
+		prev_wg_key = NULL, prev_wg_key_until = NULL, key_expiry = ?, key_revoked_at = NULL,
+		user_id = ?, tags_json = ?, ephemeral = ?, auth_key_id = ? WHERE id = ?`,
+		n.Hostname, n.OS, n.Version, n.WGKey[:], dbTime(n.KeyExpiry),
+		dbID(o.user), encodeSet(o.tags), o.ephemeral, dbID(o.authKey), old.ID)
+	if err != nil {
+		return Node{}, fmt.Errorf("re-key revoked node %d: %w", old.ID, err)
+	}
+	return nodeWhere(ctx, tx, "id = ?", old.ID)
 }
 
 // usableAuthKey returns the pre-auth key with hash h if it may register a
