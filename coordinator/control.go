@@ -54,8 +54,9 @@ func (s *Server) handleSession(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	_, nerr := s.st.NodeByMachineKey(r.Context(), store.MachinePublic(req.MachineKey))
-	writeJSON(w, http.StatusOK, wire.SessionResponse{Token: tok, Expires: exp, Registered: nerr == nil})
+	n, nerr := s.st.NodeByMachineKey(r.Context(), store.MachinePublic(req.MachineKey))
+	writeJSON(w, http.StatusOK, wire.SessionResponse{Token: tok, Expires: exp, Registered: nerr == nil,
+		NeedsApproval: nerr == nil && !n.KeyRevokedAt.IsZero()})
 }
 
 // sessionOf authenticates a control request by its session token.
@@ -73,6 +74,11 @@ func (s *Server) nodeOf(r *http.Request) (store.Node, error) {
 	if err != nil {
 		return store.Node{}, err
 	}
+	return s.nodeOfSession(r, ss)
+}
+
+// nodeOfSession returns the node of an authenticated session.
+func (s *Server) nodeOfSession(r *http.Request, ss session) (store.Node, error) {
 	n, err := s.st.NodeByMachineKey(r.Context(), store.MachinePublic(ss.machine))
 	if errors.Is(err, store.ErrNotFound) {
 		return store.Node{}, errNotNode
@@ -140,7 +146,8 @@ func (s *Server) handleRegister(w http.ResponseWriter, r *http.Request) {
 	s.audit(r.Context(), fmt.Sprintf("authkey:%d", key.ID), "authkey.use", fmt.Sprintf("node:%s", n.Name), remoteIP(r),
 		map[string]any{"key_prefix": key.Prefix, "use_count": key.UseCount})
 	s.audit(r.Context(), fmt.Sprintf("node:%s", n.Name), "node.register", fmt.Sprintf("node:%s", n.Name), remoteIP(r),
-		map[string]any{"id": n.ID, "tags": n.Tags, "ipv4": n.IPv4, "ipv6": n.IPv6, "os": n.OS, "version": n.Version})
+		map[string]any{"id": n.ID, "tags": n.Tags, "ipv4": n.IPv4, "ipv6": n.IPv6, "os": n.OS, "version": n.Version,
+			"rekeyed_after_revocation": n.CreatedAt.Before(now.Truncate(time.Microsecond))})
 	if err := s.nodeChanged(n); err != nil {
 		s.writeError(w, r, err)
 		return
@@ -168,9 +175,25 @@ func remoteIP(r *http.Request) string {
 }
 
 func (s *Server) handleRotate(w http.ResponseWriter, r *http.Request) {
-	n, err := s.nodeOf(r)
+	ss, err := s.sessionOf(r)
+	if err == nil {
+		err = s.rotateLimited(ss.machine, time.Now())
+	}
 	if err != nil {
 		s.writeError(w, r, err)
+		return
+	}
+	n, err := s.nodeOfSession(r, ss)
+	if errors.Is(err, errNotNode) {
+		s.refuseRotate(w, r, "machine:"+ss.machine.String()[:17], "", fmt.Errorf("%w (removed?)", err))
+		return
+	}
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	if err := mayRotate(n); err != nil {
+		s.refuseRotate(w, r, "node:"+n.Name, "node:"+n.Name, err)
 		return
 	}
 	var req wire.RotateRequest

@@ -62,7 +62,7 @@ func statusOf(err error) int {
 		return http.StatusRequestEntityTooLarge
 	case errors.Is(err, errTooManySessions):
 		return http.StatusServiceUnavailable
-	case errors.Is(err, errTooManyStreams):
+	case errors.Is(err, errTooManyStreams), errors.Is(err, errRateLimited):
 		return http.StatusTooManyRequests
 	case errors.Is(err, store.ErrNotFound):
 		return http.StatusNotFound
@@ -77,6 +77,7 @@ func statusOf(err error) int {
 func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	code := statusOf(err)
 	msg := err.Error()
+	setRetryAfter(w, err)
 	if code == http.StatusInternalServerError {
 		s.log.Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err)
 		msg = "internal error"

@@ -63,21 +63,55 @@ func (s *Server) RemoveNode(ctx context.Context, id store.NodeID, actor, why str
 	return n, nil
 }
 
-// ExpireNode ends a node's key now: peers drop it and the node must rotate
-// its key (by proof of its machine key) to come back.
+// ExpireNode ends a node's key now and every peer drops it. A device's key
+// is revoked: its rotations are refused until an admin approves it
+// (ApproveNode) or it registers with a new pre-auth key. A person's node
+// comes back only through a new login, as always.
 func (s *Server) ExpireNode(ctx context.Context, id store.NodeID, actor string) (store.Node, error) {
 	now := time.Now().UTC()
-	if err := s.st.SetKeyExpiry(ctx, id, now); err != nil {
-		return store.Node{}, fmt.Errorf("expire node %d: %w", id, err)
-	}
 	n, err := s.st.Node(ctx, id)
 	if err != nil {
-		return store.Node{}, err
+		return store.Node{}, fmt.Errorf("expire node %d: %w", id, err)
 	}
-	if err := s.nodeChanged(n); err != nil {
-		return store.Node{}, err
+	if len(n.Tags) > 0 {
+		err = s.st.RevokeNodeKey(ctx, id, now)
+	} else {
+		err = s.st.SetKeyExpiry(ctx, id, now)
 	}
-	s.audit(ctx, actor, "node.expire", "node:"+n.Name, "", nil)
+	if err == nil {
+		n, err = s.st.Node(ctx, id)
+	}
+	if err == nil {
+		err = s.nodeChanged(n)
+	}
+	if err != nil {
+		return store.Node{}, fmt.Errorf("expire node %d: %w", id, err)
+	}
+	s.audit(ctx, actor, "node.expire", "node:"+n.Name, "", map[string]any{"revoked": !n.KeyRevokedAt.IsZero()})
+	return n, nil
+}
+
+// ApproveNode lets a device whose key an admin revoked rotate again: it
+// rotates to a new key by proof of its machine key (its revoked key stays
+// expired). A node that is not revoked is refused with errBadRequest.
+func (s *Server) ApproveNode(ctx context.Context, id store.NodeID, actor string) (store.Node, error) {
+	n, err := s.st.Node(ctx, id)
+	if err == nil && n.KeyRevokedAt.IsZero() {
+		err = fmt.Errorf("%w: node %s is not revoked", errBadRequest, n.Name)
+	}
+	if err == nil {
+		err = s.st.ApproveNode(ctx, id)
+	}
+	if err == nil {
+		n, err = s.st.Node(ctx, id)
+	}
+	if err == nil {
+		err = s.nodeChanged(n) // its own stream learns it may rotate
+	}
+	if err != nil {
+		return store.Node{}, fmt.Errorf("approve node %d: %w", id, err)
+	}
+	s.audit(ctx, actor, "node.approve", "node:"+n.Name, "", nil)
 	return n, nil
 }
 

@@ -291,6 +291,7 @@ func (m *netmap) viewOf(id store.NodeID) (view, bool) {
 		return view{}, false
 	}
 	v := view{self: m.wireNodeLocked(n), peers: map[wire.NodeID]wire.Node{}, filter: []filter.Rule{}}
+	v.self.KeyRevoked = !n.KeyRevokedAt.IsZero()
 	if !m.live[id] {
 		return v, true
 	}

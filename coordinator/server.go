@@ -21,7 +21,9 @@ import (
 	"github.com/wardnet/ward/coordinator/sso"
 	"github.com/wardnet/ward/coordinator/store"
 	"github.com/wardnet/ward/devidp"
+	"github.com/wardnet/ward/ratelimit"
 	"github.com/wardnet/ward/web"
+	"github.com/wardnet/ward/wire"
 )
 
 // Config configures a coordinator. Zero durations take their defaults.
@@ -40,6 +42,10 @@ type Config struct {
 	KeyLifetime time.Duration
 	// KeyOverlap is how long a replaced key stays valid (30s).
 	KeyOverlap time.Duration
+	// RotateBurst and RotateEvery limit each node's key rotations: RotateBurst
+	// at once, then one per RotateEvery (5 and 10m); more get 429.
+	RotateBurst int
+	RotateEvery time.Duration
 	// SessionTTL is the lifetime of a node's control session token (1h).
 	SessionTTL time.Duration
 	// KeepAlive is the interval of map stream keep-alives (15s).
@@ -86,6 +92,10 @@ func (c *Config) setDefaults() {
 	def(&c.KeyLifetime, 24*time.Hour)
 	def(&c.KeyOverlap, 30*time.Second)
 	def(&c.SessionTTL, time.Hour)
+	def(&c.RotateEvery, 10*time.Minute)
+	if c.RotateBurst <= 0 {
+		c.RotateBurst = 5
+	}
 	def(&c.KeepAlive, 15*time.Second)
 	def(&c.EphemeralGrace, 5*time.Minute)
 	def(&c.UserKeyTTL, 12*time.Hour)
@@ -132,14 +142,16 @@ func isLoopback(addr string) bool {
 
 // Server is a running coordinator.
 type Server struct {
-	cfg     Config
-	log     *slog.Logger
-	st      store.Store
-	nm      *netmap
-	hub     *hub
-	sess    *sessions
-	logins  logins
-	metrics *metrics
+	cfg    Config
+	log    *slog.Logger
+	st     store.Store
+	nm     *netmap
+	hub    *hub
+	sess   *sessions
+	logins logins
+	// rotations limits each machine's key rotations.
+	rotations *ratelimit.Keyed[wire.MachinePublic]
+	metrics   *metrics
 	// devIdP is the development OIDC provider, served under its prefix;
 	// nil unless Dev.
 	devIdP *devidp.Provider
@@ -156,6 +168,9 @@ type Server struct {
 	once   sync.Once
 }
 
+// maxRotationKeys bounds the machines the rotation limiter tracks at once.
+const maxRotationKeys = 100000
+
 // New opens the store in cfg.DataDir, loads the policy and the fleet, and
 // returns a coordinator ready to serve. Close it when done.
 func New(ctx context.Context, cfg Config) (*Server, error) {
@@ -171,7 +186,8 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		return nil, err
 	}
 	s := &Server{cfg: cfg, log: cfg.Logger, st: st, hub: newHub(time.Now()),
-		sess: newSessions(30*time.Second, cfg.SessionTTL), metrics: newMetrics()}
+		sess: newSessions(30*time.Second, cfg.SessionTTL), metrics: newMetrics(),
+		rotations: ratelimit.New[wire.MachinePublic](cfg.RotateEvery, cfg.RotateBurst, maxRotationKeys)}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	if err := s.setupSSO(); err != nil {
 		st.Close()

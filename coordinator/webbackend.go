@@ -115,6 +115,18 @@ func (b Backend) ExpireNode(ctx context.Context, ref, actor string) (wire.AdminN
 	return b.s.adminNode(n), nil
 }
 
+// ApproveNode lets a device whose key an admin revoked rotate again.
+func (b Backend) ApproveNode(ctx context.Context, ref, actor string) (wire.AdminNode, error) {
+	n, err := b.s.lookupNode(ctx, ref)
+	if err != nil {
+		return wire.AdminNode{}, webErr(err)
+	}
+	if n, err = b.s.ApproveNode(ctx, n.ID, actor); err != nil {
+		return wire.AdminNode{}, webErr(err)
+	}
+	return b.s.adminNode(n), nil
+}
+
 // SetNodeTags replaces a node's tags.
 func (b Backend) SetNodeTags(ctx context.Context, ref string, tags []string, actor string) (wire.AdminNode, error) {
 	n, err := b.s.lookupNode(ctx, ref)

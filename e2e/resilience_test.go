@@ -60,7 +60,7 @@ func TestKeyExpiryHonouredWithoutCoordinator(t *testing.T) {
 
 // Rotating the camera's WireGuard key does not break a running flow.
 func TestKeyRotationUnderRunningFlow(t *testing.T) {
-	_, op, cam, _, ssh, _ := camFleet(t, nil, agentOpts{rotateEvery: 700 * time.Millisecond})
+	_, op, cam, _, ssh, _ := camFleet(t, func(c *coordinator.Config) { c.RotateBurst = 1000 }, agentOpts{rotateEvery: 700 * time.Millisecond})
 	first := cam.a.Engine().PublicKey()
 	var c net.Conn
 	waitFor(t, "granted flow", func() bool {

@@ -40,6 +40,9 @@ func (a *Agent) registerOnce(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	if s.Registered && s.NeedsApproval {
+		return a.registerRevoked(ctx)
+	}
 	if s.Registered {
 		a.mu.Lock()
 		id, name := a.st.NodeID, a.st.Name
@@ -74,4 +77,39 @@ func (a *Agent) updateState(fn func(*State)) error {
 		return fmt.Errorf("update state: %w", err)
 	}
 	return nil
+}
+
+// registerRevoked handles a node whose key an admin revoked: with an auth
+// key it registers again under a fresh WireGuard key (the revoked one is
+// never used again); without one, or when the coordinator refuses the key,
+// it runs on and waits for an admin's approval, after which it rotates.
+func (a *Agent) registerRevoked(ctx context.Context) error {
+	const wait = "an admin revoked this node's key: waiting for an admin's approval (ward admin nodes approve) or a restart with a new --auth-key"
+	if a.cfg.AuthKey == "" {
+		a.log.Warn(wait)
+		return nil
+	}
+	k, err := wire.NewWGPrivate()
+	if err != nil {
+		return err
+	}
+	// Saved first, as in a rotation: should the node stop after the
+	// coordinator took the key, it announces the same key again on restart.
+	if err := a.updateState(func(st *State) { st.NextWGKey, st.NextSwitchAt = k, time.Time{} }); err != nil {
+		return err
+	}
+	n, err := a.client.Register(ctx, wire.RegisterRequest{AuthKey: a.cfg.AuthKey, WGKey: k.Public(), Hostname: a.cfg.Hostname,
+		OS: hostOS(), Version: a.cfg.Version, ExposedPorts: a.cfg.Expose})
+	if control.IsPermanent(err) {
+		a.log.Warn(wait, "register_err", err)
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	a.log.Info("node registered again after its key was revoked", "node_id", n.ID, "name", n.Name, "new_key", k.Public().ShortString())
+	if err := a.updateState(func(st *State) { st.NextSwitchAt, st.NextKeyExpiry = time.Now(), n.KeyExpiry }); err != nil {
+		return err
+	}
+	return a.switchKey()
 }

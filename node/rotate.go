@@ -21,9 +21,17 @@ func (a *Agent) rotateLoop(ctx context.Context) {
 		}
 		if err := a.rotateStep(ctx, time.Now()); err != nil && ctx.Err() == nil {
 			a.log.Warn("rotate wireguard key", "err", err, "retry_in", rotateRetry)
-			if !sleep(ctx, rotateRetry) {
+			// A change of the node's own record (an admin's approval, a
+			// new expiry) ends the wait early.
+			t := time.NewTimer(rotateRetry)
+			select {
+			case <-ctx.Done():
+				t.Stop()
 				return
+			case <-a.kickRotate:
+			case <-t.C:
 			}
+			t.Stop()
 		}
 	}
 }

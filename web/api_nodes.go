@@ -14,6 +14,7 @@ func (s *server) apiNodeRoutes(g *echo.Group, read, fleet echo.MiddlewareFunc) {
 	g.GET(p+"/:id/access", s.apiNodeAccess, read)
 	g.DELETE(p+"/:id", s.apiRemoveNode, fleet)
 	g.POST(p+"/:id/expire", s.apiExpireNode, fleet)
+	g.POST(p+"/:id/approve", s.apiApproveNode, fleet)
 	g.PUT(p+"/:id/tags", s.apiTagNode, fleet)
 }
 
@@ -56,6 +57,14 @@ func (s *server) apiRemoveNode(c echo.Context) error {
 
 func (s *server) apiExpireNode(c echo.Context) error {
 	n, err := s.b.ExpireNode(c.Request().Context(), c.Param("id"), principalOf(c).Actor)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, n)
+}
+
+func (s *server) apiApproveNode(c echo.Context) error {
+	n, err := s.b.ApproveNode(c.Request().Context(), c.Param("id"), principalOf(c).Actor)
 	if err != nil {
 		return err
 	}

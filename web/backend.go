@@ -100,6 +100,9 @@ type Backend interface {
 	Node(ctx context.Context, ref string) (wire.AdminNode, error)
 	RemoveNode(ctx context.Context, ref, actor string) error
 	ExpireNode(ctx context.Context, ref, actor string) (wire.AdminNode, error)
+	// ApproveNode lets a node whose key an admin revoked rotate to a new
+	// key again; a node that is not revoked is ErrBadRequest.
+	ApproveNode(ctx context.Context, ref, actor string) (wire.AdminNode, error)
 	SetNodeTags(ctx context.Context, ref string, tags []string, actor string) (wire.AdminNode, error)
 	// NodeAccess lists who may reach the node and on which ports.
 	NodeAccess(ctx context.Context, ref string) ([]Grant, error)

@@ -32,6 +32,8 @@ func rowOf(n wire.AdminNode, now time.Time) deviceRow {
 		r.Seen = "online now"
 	}
 	switch exp := n.KeyExpiry; {
+	case n.KeyRevoked:
+		r.Expiry, r.ExpiryClass = "revoked: needs approval", "bad"
 	case n.Expired || (!exp.IsZero() && !now.Before(exp)):
 		r.Expiry, r.ExpiryClass = "expired", "bad"
 	case !exp.IsZero():
@@ -127,6 +129,14 @@ func (s *server) actExpireDevice(c echo.Context) error {
 		return err
 	}
 	return done(c, devicePath(n.Name), "expired")
+}
+
+func (s *server) actApproveDevice(c echo.Context) error {
+	n, err := s.b.ApproveNode(c.Request().Context(), c.Param("id"), principalOf(c).Actor)
+	if err != nil {
+		return err
+	}
+	return done(c, devicePath(n.Name), "approved")
 }
 
 func (s *server) actRemoveDevice(c echo.Context) error {

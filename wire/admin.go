@@ -71,6 +71,9 @@ type AdminNode struct {
 	CreatedAt time.Time        `json:"created_at"`
 	LastSeen  time.Time        `json:"last_seen,omitzero"`
 	Expired   bool             `json:"expired"`
+	// KeyRevoked tells that an admin revoked the node's key: it needs an
+	// admin's approval or a new pre-auth key to come back.
+	KeyRevoked bool `json:"key_revoked,omitempty"`
 	Routes    []netip.Prefix   `json:"routes,omitempty"`
 	Peers     []string         `json:"peers,omitempty"`
 	Endpoints []netip.AddrPort `json:"endpoints,omitempty"`

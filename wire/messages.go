@@ -62,6 +62,10 @@ type SessionResponse struct {
 	Expires time.Time `json:"expires"`
 	// Registered tells whether the machine is already a node.
 	Registered bool `json:"registered"`
+	// NeedsApproval tells that the machine is a node whose key an admin
+	// revoked: its rotations are refused until an admin approves it again
+	// or it registers with a new pre-auth key (added 2026-12-06).
+	NeedsApproval bool `json:"needs_approval,omitempty"`
 }
 
 // RegisterRequest registers the session's machine as a node.
@@ -141,6 +145,11 @@ type Node struct {
 	Online bool `json:"online"`
 	// ExposedPorts are the ports the node forwards to local services.
 	ExposedPorts []uint16 `json:"exposed_ports,omitempty"`
+	// KeyRevoked tells that an admin revoked the node's key; the
+	// coordinator refuses its rotations until an admin approves it or it
+	// registers with a new pre-auth key. Set in a node's own Self only
+	// (added 2026-12-06).
+	KeyRevoked bool `json:"key_revoked,omitempty"`
 }
 
 // MapResponse is one message of the map stream (one JSON object per line).

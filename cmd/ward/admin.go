@@ -137,8 +137,8 @@ func newAdminNodesCmd(f *adminFlags) *cobra.Command {
 			return writeJSON(cmd.OutOrStdout(), n)
 		}
 		w := cmd.OutOrStdout()
-		fmt.Fprintf(w, "%s (id %d)\n  addresses: %v %v\n  owner: %s%s\n  online: %v  expired: %v  key expiry: %s\n  os: %s %s  exposed: %v\n  peers: %s\n",
-			n.Name, n.ID, n.IPv4, n.IPv6, n.User, strings.Join(n.Tags, ","), n.Online, n.Expired,
+		fmt.Fprintf(w, "%s (id %d)\n  addresses: %v %v\n  owner: %s%s\n  online: %v  expired: %s  key expiry: %s\n  os: %s %s  exposed: %v\n  peers: %s\n",
+			n.Name, n.ID, n.IPv4, n.IPv6, n.User, strings.Join(n.Tags, ","), n.Online, expiredLabel(n),
 			n.KeyExpiry.Format(time.RFC3339), n.OS, n.Version, n.ExposedPorts, strings.Join(n.Peers, ", "))
 		return nil
 	}
@@ -158,7 +158,7 @@ func newAdminNodesCmd(f *adminFlags) *cobra.Command {
 				if owner == "" {
 					owner = strings.Join(n.Tags, ",")
 				}
-				fmt.Fprintf(tw, "%d\t%s\t%v\t%s\t%v\t%v\t%s\n", n.ID, n.Name, n.IPv4, owner, n.Online, n.Expired, n.KeyExpiry.Format(time.RFC3339))
+				fmt.Fprintf(tw, "%d\t%s\t%v\t%s\t%v\t%s\t%s\n", n.ID, n.Name, n.IPv4, owner, n.Online, expiredLabel(n), n.KeyExpiry.Format(time.RFC3339))
 			}
 			return tw.Flush()
 		})}
@@ -182,6 +182,14 @@ func newAdminNodesCmd(f *adminFlags) *cobra.Command {
 			}
 			return printNode(cmd, n)
 		})}
+	approve := &cobra.Command{Use: "approve NODE", Short: "Let a device whose key an admin expired rotate to a new key and rejoin", Args: cobra.ExactArgs(1),
+		RunE: run(f, func(cmd *cobra.Command, c *adminClient, args []string) error {
+			var n wire.AdminNode
+			if err := c.do(cmd.Context(), http.MethodPost, wire.PathAdminNodes+"/"+url.PathEscape(args[0])+"/approve", nil, &n); err != nil {
+				return err
+			}
+			return printNode(cmd, n)
+		})}
 	tag := &cobra.Command{Use: "tag NODE TAG...", Short: "Replace a node's tags", Args: cobra.MinimumNArgs(1),
 		RunE: run(f, func(cmd *cobra.Command, c *adminClient, args []string) error {
 			var n wire.AdminNode
@@ -191,7 +199,7 @@ func newAdminNodesCmd(f *adminFlags) *cobra.Command {
 			}
 			return printNode(cmd, n)
 		})}
-	cmd.AddCommand(list, show, remove, expire, tag)
+	cmd.AddCommand(list, show, remove, expire, approve, tag)
 	return cmd
 }
 
@@ -281,4 +289,13 @@ func newAdminAuditCmd(f *adminFlags) *cobra.Command {
 	cmd.Flags().StringVar(&action, "action", "", "only actions starting with this (node., flow.denied, policy.)")
 	cmd.Flags().IntVar(&limit, "limit", 0, "at most this many events")
 	return cmd
+}
+
+// expiredLabel says whether a node's key is expired, and when an admin
+// revoked it, that it needs approval.
+func expiredLabel(n wire.AdminNode) string {
+	if n.KeyRevoked {
+		return "revoked (needs approval)"
+	}
+	return fmt.Sprint(n.Expired)
 }

@@ -164,7 +164,25 @@ func (b *Backend) ExpireNode(_ context.Context, ref, actor string) (wire.AdminNo
 	n := &b.nodes[i]
 	before := n.KeyExpiry
 	n.KeyExpiry, n.Expired = b.now().UTC(), true
+	n.KeyRevoked = len(n.Tags) > 0
 	b.changedLocked(actor, "node.expire", "node:"+n.Name, map[string]any{"before": before, "after": n.KeyExpiry})
+	return *n, nil
+}
+
+// ApproveNode implements web.Backend.
+func (b *Backend) ApproveNode(_ context.Context, ref, actor string) (wire.AdminNode, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	i, err := b.nodeIndexLocked(ref)
+	if err != nil {
+		return wire.AdminNode{}, err
+	}
+	n := &b.nodes[i]
+	if !n.KeyRevoked {
+		return wire.AdminNode{}, fmt.Errorf("%w: node %s is not revoked", web.ErrBadRequest, n.Name)
+	}
+	n.KeyRevoked = false
+	b.changedLocked(actor, "node.approve", "node:"+n.Name, nil)
 	return *n, nil
 }
 

@@ -40,7 +40,7 @@ const SeedPolicy = `// Ward policy: a small camera fleet.
 type seedNode struct {
 	name, user, os, version string
 	tags                    []string
-	online                  bool
+	online, revoked         bool
 	seen, expiresIn         time.Duration
 	ports                   []uint16
 }
@@ -49,7 +49,7 @@ var seedNodes = []seedNode{
 	{name: "cam-1", tags: []string{"tag:camera"}, os: "linux", version: "1.4.2", online: true, expiresIn: 20 * time.Hour, ports: []uint16{80, 443, 554}},
 	{name: "cam-2", tags: []string{"tag:camera"}, os: "linux", version: "1.4.1", seen: 3 * time.Hour, expiresIn: 2 * time.Hour, ports: []uint16{80, 554}},
 	{name: "gw-1", tags: []string{"tag:gateway"}, os: "linux", version: "1.4.2", online: true, expiresIn: 30 * time.Hour, ports: []uint16{22, 8883}},
-	{name: "sensor-1", tags: []string{"tag:sensor"}, os: "freertos", version: "1.3.0", seen: 9 * 24 * time.Hour, expiresIn: -time.Hour},
+	{name: "sensor-1", tags: []string{"tag:sensor"}, os: "freertos", version: "1.3.0", seen: 9 * 24 * time.Hour, expiresIn: -time.Hour, revoked: true},
 	{name: "alice-laptop", user: "alice@example.com", os: "macos", version: "1.4.2", online: true, expiresIn: 10 * time.Hour},
 	{name: "bob-laptop", user: "bob@example.com", os: "windows", version: "1.4.0", seen: 20 * time.Minute, expiresIn: 9 * time.Hour},
 }
@@ -76,6 +76,7 @@ func (b *Backend) seedLocked() {
 		}
 		n.KeyExpiry = now.Add(s.expiresIn)
 		n.Expired = s.expiresIn < 0
+		n.KeyRevoked = s.revoked
 		b.nodes = append(b.nodes, n)
 	}
 	for i, u := range seedUsers {
