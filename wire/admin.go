@@ -64,19 +64,19 @@ type APIKey struct {
 // AdminNode is a node as admins see it.
 type AdminNode struct {
 	Node
-	Hostname  string           `json:"hostname"`
-	OS        string           `json:"os"`
-	Version   string           `json:"version"`
-	Ephemeral bool             `json:"ephemeral"`
-	CreatedAt time.Time        `json:"created_at"`
-	LastSeen  time.Time        `json:"last_seen,omitzero"`
-	Expired   bool             `json:"expired"`
+	Hostname  string    `json:"hostname"`
+	OS        string    `json:"os"`
+	Version   string    `json:"version"`
+	Ephemeral bool      `json:"ephemeral"`
+	CreatedAt time.Time `json:"created_at"`
+	LastSeen  time.Time `json:"last_seen,omitzero"`
+	Expired   bool      `json:"expired"`
 	// KeyRevoked tells that an admin revoked the node's key: it needs an
 	// admin's approval or a new pre-auth key to come back.
-	KeyRevoked bool `json:"key_revoked,omitempty"`
-	Routes    []netip.Prefix   `json:"routes,omitempty"`
-	Peers     []string         `json:"peers,omitempty"`
-	Endpoints []netip.AddrPort `json:"endpoints,omitempty"`
+	KeyRevoked bool             `json:"key_revoked,omitempty"`
+	Routes     []netip.Prefix   `json:"routes,omitempty"`
+	Peers      []string         `json:"peers,omitempty"`
+	Endpoints  []netip.AddrPort `json:"endpoints,omitempty"`
 }
 
 // SetTagsRequest replaces a node's tags.
