@@ -246,6 +246,10 @@ func (s *Server) handleReport(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, fmt.Errorf("%w: too many endpoints, denied flows or exposed ports", errBadRequest))
 		return
 	}
+	if err := checkDenied(n, rep.DeniedFlows); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
 	if len(rep.ExposedPorts) > 0 && !slices.Equal(rep.ExposedPorts, n.ExposedPorts) {
 		if err := s.st.SetExposedPorts(r.Context(), n.ID, rep.ExposedPorts); err != nil {
 			s.writeError(w, r, fmt.Errorf("set exposed ports of %s: %w", n.Name, err))
@@ -265,9 +269,7 @@ func (s *Server) handleReport(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	for _, d := range rep.DeniedFlows {
-		s.recordDenied(r.Context(), n, d)
-	}
+	s.recordDenied(n, rep.DeniedFlows)
 	w.WriteHeader(http.StatusNoContent)
 }
 
@@ -282,21 +284,4 @@ func (s *Server) setEndpoints(ctx context.Context, n store.Node, eps []netip.Add
 	}
 	n.Endpoints = eps
 	return s.nodeChanged(n)
-}
-
-// recordDenied writes a denied-flow audit event naming the source's
-// identity, as the coordinator knows it.
-func (s *Server) recordDenied(ctx context.Context, dst store.Node, d wire.DeniedFlow) {
-	s.metrics.deniedFlows.Add(float64(max(d.Count, 1)))
-	who := "ip:" + d.Src.String()
-	if src, ok := s.nm.nodeByAddr(d.Src); ok {
-		who = "node:" + src.Name
-		if src.User != "" {
-			who += " (" + src.User + ")"
-		} else if len(src.Tags) > 0 {
-			who += " (" + strings.Join(src.Tags, ",") + ")"
-		}
-	}
-	s.audit(ctx, who, "flow.denied", fmt.Sprintf("node:%s port %d/%d", dst.Name, d.Port, d.Proto), "node:"+dst.Name,
-		map[string]any{"src": d.Src, "dst": d.Dst, "proto": d.Proto, "port": d.Port, "count": max(d.Count, 1), "time": d.Time})
 }

@@ -46,6 +46,10 @@ type Config struct {
 	// at once, then one per RotateEvery (5 and 10m); more get 429.
 	RotateBurst int
 	RotateEvery time.Duration
+	// DeniedWindow is the window over which the denied flows nodes report
+	// are aggregated into one audit event per (node, source, destination,
+	// protocol, port) (1m).
+	DeniedWindow time.Duration
 	// SessionTTL is the lifetime of a node's control session token (1h).
 	SessionTTL time.Duration
 	// KeepAlive is the interval of map stream keep-alives (15s).
@@ -93,6 +97,7 @@ func (c *Config) setDefaults() {
 	def(&c.KeyOverlap, 30*time.Second)
 	def(&c.SessionTTL, time.Hour)
 	def(&c.RotateEvery, 10*time.Minute)
+	def(&c.DeniedWindow, time.Minute)
 	if c.RotateBurst <= 0 {
 		c.RotateBurst = 5
 	}
@@ -149,6 +154,8 @@ type Server struct {
 	hub    *hub
 	sess   *sessions
 	logins logins
+	// denied aggregates the denied flows nodes report.
+	denied *deniedFlows
 	// rotations limits each machine's key rotations.
 	rotations *ratelimit.Keyed[wire.MachinePublic]
 	metrics   *metrics
@@ -187,6 +194,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	}
 	s := &Server{cfg: cfg, log: cfg.Logger, st: st, hub: newHub(time.Now()),
 		sess: newSessions(30*time.Second, cfg.SessionTTL), metrics: newMetrics(),
+		denied:    newDeniedFlows(cfg.DeniedWindow),
 		rotations: ratelimit.New[wire.MachinePublic](cfg.RotateEvery, cfg.RotateBurst, maxRotationKeys)}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	if err := s.setupSSO(); err != nil {
@@ -326,6 +334,7 @@ func (s *Server) Close() error {
 	s.once.Do(func() {
 		s.cancel()
 		s.wg.Wait()
+		s.flushDenied(context.Background(), time.Now(), true)
 		err = s.st.Close()
 	})
 	return err
@@ -343,6 +352,7 @@ func (s *Server) housekeeping() {
 			return
 		case now := <-t.C:
 			s.expireKeys(now)
+			s.flushDenied(s.ctx, now, false)
 			s.sess.sweep(now)
 			s.reapEphemeral(now)
 		}

@@ -58,7 +58,8 @@ func TestOperatorReachesOnlyGrantedPort(t *testing.T) {
 	waitFor(t, "denied flow in the audit log", func() bool {
 		f.admin("GET", wire.PathAdminAudit+"?action=flow.denied", nil, &evs)
 		for _, e := range evs {
-			if strings.HasPrefix(e.Actor, "node:op1") && strings.Contains(e.Actor, "tag:operator") &&
+			who, _ := e.Detail.(map[string]any)["src_identity"].(string)
+			if e.Actor == "node:cam1" && strings.HasPrefix(who, "node:op1") && strings.Contains(who, "tag:operator") &&
 				strings.Contains(e.Target, fmt.Sprintf("port %d", other)) {
 				return true
 			}

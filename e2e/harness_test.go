@@ -84,7 +84,7 @@ func newFleet(t *testing.T, policy string, tweak func(*coordinator.Config)) *fle
 	ln.Close()
 	f := &fleet{t: t, dir: dir, addr: addr, logs: &logSink{}}
 	f.cfg = coordinator.Config{DataDir: filepath.Join(dir, "coord"), Listen: addr, Dev: true, PolicyFile: pf,
-		KeepAlive: 2 * time.Second, Logger: f.logs.logger("coordinator")}
+		KeepAlive: 2 * time.Second, DeniedWindow: 300 * time.Millisecond, Logger: f.logs.logger("coordinator")}
 	if tweak != nil {
 		tweak(&f.cfg)
 	}

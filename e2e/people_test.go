@@ -166,7 +166,7 @@ func TestPeopleReachOnlyWhatTheirGroupsGrant(t *testing.T) {
 		var evs []wire.AuditEvent
 		f.admin("GET", wire.PathAdminAudit+"?action=flow.denied", nil, &evs)
 		for _, e := range evs {
-			if strings.Contains(e.Actor, "bob@example.com") {
+			if who, _ := e.Detail.(map[string]any)["src_identity"].(string); strings.Contains(who, "bob@example.com") {
 				return true
 			}
 		}
