@@ -137,8 +137,10 @@ func (s *Server) handleRegister(w http.ResponseWriter, r *http.Request) {
 		KeyExpiry: now.Add(s.cfg.KeyLifetime), ExposedPorts: req.ExposedPorts,
 	})
 	if err != nil {
-		s.metrics.registrations.WithLabelValues("denied").Inc()
-		s.audit(r.Context(), "machine:"+ss.machine.String()[:17], "node.register_denied", "", remoteIP(r), map[string]any{"error": err.Error()})
+		if !store.Unavailable(err) { // a storage fault is not the caller's denial
+			s.metrics.registrations.WithLabelValues("denied").Inc()
+			s.audit(r.Context(), "machine:"+ss.machine.String()[:17], "node.register_denied", "", remoteIP(r), map[string]any{"error": err.Error()})
+		}
 		s.writeError(w, r, fmt.Errorf("register: %w", err))
 		return
 	}

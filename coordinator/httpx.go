@@ -49,6 +49,8 @@ func decodeJSON(w http.ResponseWriter, r *http.Request, v any) error {
 // errors meet status codes.
 func statusOf(err error) int {
 	switch {
+	case store.Unavailable(err):
+		return http.StatusServiceUnavailable
 	case errors.Is(err, errNoCredentials), errors.Is(err, errBadToken),
 		errors.Is(err, errBadChallenge), errors.Is(err, errBadSignature):
 		return http.StatusUnauthorized
@@ -66,7 +68,8 @@ func statusOf(err error) int {
 		return http.StatusTooManyRequests
 	case errors.Is(err, store.ErrNotFound):
 		return http.StatusNotFound
-	case errors.Is(err, store.ErrConflict), errors.Is(err, store.ErrMachineExists):
+	case errors.Is(err, store.ErrConflict), errors.Is(err, store.ErrMachineExists),
+		errors.Is(err, store.ErrDuplicate), errors.Is(err, store.ErrEmailBound):
 		return http.StatusConflict
 	case errors.Is(err, errBadRequest), errors.Is(err, store.ErrInvalid), acl.Problems(err) != nil:
 		return http.StatusBadRequest
@@ -78,9 +81,14 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	code := statusOf(err)
 	msg := err.Error()
 	setRetryAfter(w, err)
-	if code == http.StatusInternalServerError {
+	switch {
+	case code == http.StatusInternalServerError:
 		s.log.Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err)
 		msg = "internal error"
+	case store.Unavailable(err):
+		s.log.Error("request failed: storage unavailable", "method", r.Method, "path", r.URL.Path, "err", err)
+		msg = store.ErrUnavailable.Error() + "; try again later"
+		w.Header().Set("Retry-After", "5")
 	}
 	if probs := acl.Problems(err); probs != nil {
 		pe := wire.PolicyError{Error: "policy rejected"}

@@ -50,6 +50,16 @@ var (
 	// ErrUserDisabled reports that the user is disabled and may not register
 	// nodes.
 	ErrUserDisabled = errors.New("user disabled")
+	// ErrEmailBound reports that the email is already bound to another
+	// user (another issuer and subject). An admin decides with
+	// RebindEmail; until then the other subject may not take it.
+	ErrEmailBound = errors.New("email bound to another user")
+
+	// ErrUnavailable reports that the database cannot serve the request
+	// now (closed, busy, disk full, I/O error): a fault of the store, not a
+	// refusal of the request. Unavailable also recognizes the SQLite
+	// driver's errors of that kind, which the store does not always wrap.
+	ErrUnavailable = errors.New("storage unavailable")
 
 	// ErrSchemaTooNew reports a database migrated by a newer Ward than this
 	// binary; opening it could corrupt data, so Open refuses.
