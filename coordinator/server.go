@@ -32,6 +32,11 @@ type Config struct {
 	DataDir string
 	// Listen is the TCP address to serve on ("127.0.0.1:8080").
 	Listen string
+	// MetricsListen is the TCP address ListenAndServe serves Prometheus
+	// metrics on, apart from the public listener since they need no
+	// authentication; empty serves none. `ward coordinator` defaults it to
+	// 127.0.0.1:9090.
+	MetricsListen string
 	// PolicyFile, when set, is loaded at start and on Reload (SIGHUP).
 	PolicyFile string
 	// Dev allows plain HTTP, and only on a loopback address.
@@ -280,7 +285,6 @@ func (s *Server) Handler() http.Handler {
 	if s.devIdP != nil {
 		mux.Handle(s.devIdP.Prefix()+"/", s.devIdP)
 	}
-	mux.Handle("GET /metrics", s.metrics.handler())
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { w.Write([]byte("ok\n")) })
 	return mux
 }
@@ -318,14 +322,58 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	return err
 }
 
-// ListenAndServe listens on cfg.Listen and serves until ctx ends.
+// ListenAndServe listens on cfg.Listen, and on cfg.MetricsListen when set,
+// and serves until ctx ends.
 func (s *Server) ListenAndServe(ctx context.Context) error {
 	ln, err := net.Listen("tcp", s.cfg.Listen)
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
 	}
+	if s.cfg.MetricsListen != "" {
+		ml, err := net.Listen("tcp", s.cfg.MetricsListen)
+		if err != nil {
+			ln.Close()
+			return fmt.Errorf("listen for metrics: %w", err)
+		}
+		s.logMetricsListener(ml.Addr())
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			if err := s.ServeMetrics(ctx, ml); err != nil {
+				s.log.Error("metrics listener failed", "err", err)
+			}
+		}()
+	}
 	s.log.Info("coordinator listening", "addr", ln.Addr().String(), "tls", s.cfg.TLSCert != "")
 	return s.Serve(ctx, ln)
+}
+
+// logMetricsListener says where metrics are served, with a warning when
+// that is not a loopback address: they need no authentication.
+func (s *Server) logMetricsListener(a net.Addr) {
+	if isLoopback(a.String()) {
+		s.log.Info("metrics listening", "addr", a.String(), "path", "/metrics")
+		return
+	}
+	s.log.Warn("metrics listening on a non-loopback address: anyone who reaches it reads them without authentication",
+		"addr", a.String(), "path", "/metrics")
+}
+
+// ServeMetrics serves GET /metrics (Prometheus) on ln until ctx ends or
+// Close is called. The public handler does not serve them.
+func (s *Server) ServeMetrics(ctx context.Context, ln net.Listener) error {
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", s.metrics.handler())
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second,
+		ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelWarn)}
+	stop := context.AfterFunc(ctx, func() { srv.Close() })
+	defer stop()
+	stopS := context.AfterFunc(s.ctx, func() { srv.Close() })
+	defer stopS()
+	if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
 }
 
 // Close stops background work and closes the store. It is idempotent.

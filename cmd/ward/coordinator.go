@@ -46,6 +46,7 @@ func newCoordinatorCmd() *cobra.Command {
 	f := cmd.Flags()
 	f.StringVar(&cfg.DataDir, "data-dir", defaultDataDir(), "directory for the database and the bootstrap API key")
 	f.StringVar(&cfg.Listen, "listen", "127.0.0.1:8080", "address to serve the control and admin API on")
+	f.StringVar(&cfg.MetricsListen, "metrics-listen", "127.0.0.1:9090", "address to serve Prometheus /metrics on, unauthenticated (\"\": off)")
 	f.StringVar(&cfg.PolicyFile, "policy", "", "policy file (HuJSON); SIGHUP reloads it")
 	f.BoolVar(&cfg.Dev, "dev", false, "development mode: allow plain HTTP on a loopback address")
 	f.StringVar(&cfg.TLSCert, "tls-cert", "", "TLS certificate (PEM)")
