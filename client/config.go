@@ -2,11 +2,13 @@ package client
 
 import (
 	"errors"
+	"fmt"
 	"log/slog"
 	"os"
 	"time"
 
 	"github.com/wardnet/ward/node/control"
+	"github.com/wardnet/ward/node/relay"
 )
 
 // Default addresses and timeouts.
@@ -33,8 +35,13 @@ type Config struct {
 	// the system's roots.
 	CAFile string
 	// SOCKS5 and HTTPProxy are the proxies' listen addresses; "" turns a
-	// proxy off. They should be loopback addresses.
+	// proxy off. They must be loopback addresses unless
+	// AllowNonLoopbackProxy: a proxy asks no credentials and connects as
+	// the person logged in.
 	SOCKS5, HTTPProxy string
+	// AllowNonLoopbackProxy lets SOCKS5 and HTTPProxy listen beyond
+	// loopback, with a warning in the log.
+	AllowNonLoopbackProxy bool
 	// Web is the status page's listen address; "" means DefaultWeb, "off"
 	// turns it off. It must be a loopback address.
 	Web string
@@ -68,6 +75,14 @@ func (c *Config) validate() error {
 	}
 	if c.Web == "" {
 		c.Web = DefaultWeb
+	}
+	for flag, addr := range map[string]string{"--socks5": c.SOCKS5, "--http-proxy": c.HTTPProxy} {
+		if addr == "" || c.AllowNonLoopbackProxy {
+			continue
+		}
+		if err := relay.CheckLoopback(addr); err != nil {
+			return fmt.Errorf("client config: %s %w; the proxy would hand the overlay, as you, to anyone who reaches it (--proxy-allow-non-loopback overrides)", flag, err)
+		}
 	}
 	if c.Hostname == "" {
 		c.Hostname, _ = os.Hostname()

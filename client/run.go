@@ -13,6 +13,7 @@ import (
 	"github.com/wardnet/ward/client/dashboard"
 	"github.com/wardnet/ward/client/httpproxy"
 	"github.com/wardnet/ward/node/localapi"
+	"github.com/wardnet/ward/node/relay"
 	"github.com/wardnet/ward/node/socks5"
 )
 
@@ -84,16 +85,16 @@ func (d *Daemon) listen() ([]server, error) {
 	}
 	out = append(out, server{"local api", l, func(ctx context.Context, l net.Listener) error { return localapi.Serve(ctx, l, d, d.log) }})
 	if d.cfg.SOCKS5 != "" {
-		if l, err = net.Listen("tcp", d.cfg.SOCKS5); err != nil {
-			return out, fmt.Errorf("listen socks5: %w", err)
+		if l, err = relay.Listen(d.cfg.SOCKS5, d.cfg.AllowNonLoopbackProxy, "socks5", d.log); err != nil {
+			return out, err
 		}
 		srv := &socks5.Server{Dial: d.DialPeer, Logger: d.log, HandshakeTimeout: d.cfg.DialTimeout}
 		d.addrs.socks5 = l.Addr().String()
 		out = append(out, server{"socks5", l, srv.Serve})
 	}
 	if d.cfg.HTTPProxy != "" {
-		if l, err = net.Listen("tcp", d.cfg.HTTPProxy); err != nil {
-			return out, fmt.Errorf("listen http proxy: %w", err)
+		if l, err = relay.Listen(d.cfg.HTTPProxy, d.cfg.AllowNonLoopbackProxy, "http proxy", d.log); err != nil {
+			return out, err
 		}
 		srv := &httpproxy.Server{Dial: d.DialPeer, Logger: d.log, HandshakeTimeout: d.cfg.DialTimeout}
 		d.addrs.httpProxy = l.Addr().String()

@@ -17,6 +17,7 @@ import (
 
 	"github.com/wardnet/ward/node/control"
 	"github.com/wardnet/ward/node/localapi"
+	"github.com/wardnet/ward/node/relay"
 	"github.com/wardnet/ward/node/socks5"
 	"github.com/wardnet/ward/wire"
 )
@@ -42,8 +43,13 @@ type AgentConfig struct {
 	CAFile string
 	// Expose lists the ports forwarded to 127.0.0.1.
 	Expose []uint16
-	// SOCKS5 is the address of the SOCKS5 proxy; empty: no proxy.
+	// SOCKS5 is the address of the SOCKS5 proxy; empty: no proxy. It must
+	// be a loopback address unless AllowNonLoopbackProxy: the proxy asks
+	// no credentials and connects as this node.
 	SOCKS5 string
+	// AllowNonLoopbackProxy lets SOCKS5 listen beyond loopback, with a
+	// warning in the log.
+	AllowNonLoopbackProxy bool
 	// ListenPort is WireGuard's UDP port; 0 picks one.
 	ListenPort uint16
 	// Endpoints are the UDP endpoints announced to peers (port 0 means
@@ -78,6 +84,11 @@ func (c *AgentConfig) validate() error {
 	}
 	if c.RotateEvery < 0 {
 		return fmt.Errorf("agent config: negative rotate interval")
+	}
+	if c.SOCKS5 != "" && !c.AllowNonLoopbackProxy {
+		if err := relay.CheckLoopback(c.SOCKS5); err != nil {
+			return fmt.Errorf("agent config: --socks5 %w; the proxy would hand the overlay, as this node, to anyone who reaches it (--proxy-allow-non-loopback overrides)", err)
+		}
 	}
 	if c.Hostname == "" {
 		c.Hostname, _ = os.Hostname()
@@ -183,9 +194,9 @@ func (a *Agent) Run(ctx context.Context) error {
 	a.goRun(&wg, cancel, "map saver", func() error { a.saveLoop(ctx, saved); return nil })
 	a.goRun(&wg, cancel, "local api", func() error { return localapi.Serve(ctx, l, a, a.log) })
 	if a.cfg.SOCKS5 != "" {
-		sl, err := net.Listen("tcp", a.cfg.SOCKS5)
+		sl, err := relay.Listen(a.cfg.SOCKS5, a.cfg.AllowNonLoopbackProxy, "socks5", a.log)
 		if err != nil {
-			return fmt.Errorf("listen socks5: %w", err)
+			return err
 		}
 		srv := &socks5.Server{Dial: a.eng.DialPeer, Logger: a.log}
 		a.log.Info("socks5 proxy listening", "addr", sl.Addr().String())
