@@ -25,35 +25,92 @@ func (s *Server) checkPolicy(name, text string) (*acl.Ruleset, error) {
 	return rs, err
 }
 
-// initialPolicy returns the policy to start with: the --policy file when
-// given (saved as a new version when it differs from the latest), else the
-// latest saved version, else DefaultPolicy.
+// Policy modes: which of the --policy file and the stored policy wins at
+// start (Config.PolicyMode).
+const (
+	// PolicyModeStore makes the store the source of truth once it holds a
+	// policy: the file only seeds an empty store, and a file that differs
+	// (or is invalid) is a warning at start. SIGHUP loads the file as a new
+	// version, an explicit admin action. The default.
+	PolicyModeStore = "store"
+	// PolicyModeFile makes the file win (GitOps): it is loaded at every
+	// start, saved as a new version when it differs, and an invalid file
+	// stops the start. Edits made through the admin UI or API last until
+	// the next start or SIGHUP.
+	PolicyModeFile = "file"
+)
+
+// initialPolicy returns the policy to start with. An empty store takes the
+// --policy file (saved as the first version), else DefaultPolicy. A store
+// holding a policy keeps it, whatever the file says, unless the policy mode
+// is PolicyModeFile.
 func (s *Server) initialPolicy(ctx context.Context) (*acl.Ruleset, error) {
 	latest, err := s.st.LatestPolicy(ctx)
-	if err != nil && !errors.Is(err, store.ErrNotFound) {
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		if s.cfg.PolicyFile == "" {
+			return s.checkPolicy("default-policy", DefaultPolicy)
+		}
+		return s.loadPolicyFile(ctx, latest, "seeded from the policy file at first start")
+	case err != nil:
 		return nil, fmt.Errorf("load policy: %w", err)
 	}
-	text, name := DefaultPolicy, "default-policy"
-	if err == nil {
-		text, name = latest.Text, fmt.Sprintf("policy-v%d", latest.ID)
+	if s.cfg.PolicyFile != "" && s.cfg.PolicyMode == PolicyModeFile {
+		s.log.Warn("policy mode file: the policy file replaces the stored policy at every start and SIGHUP; edits made in the admin UI or API do not survive them",
+			"file", s.cfg.PolicyFile, "stored_version", latest.ID)
+		return s.loadPolicyFile(ctx, latest, "loaded at start (policy mode file)")
 	}
 	if s.cfg.PolicyFile != "" {
-		b, err := os.ReadFile(s.cfg.PolicyFile)
-		if err != nil {
-			return nil, fmt.Errorf("read policy: %w", err)
-		}
-		rs, err := s.checkPolicy(s.cfg.PolicyFile, string(b))
-		if err != nil {
-			return nil, err
-		}
-		if string(b) != latest.Text {
-			if _, err := s.savePolicyVersion(ctx, string(b), "file:"+s.cfg.PolicyFile, "loaded at start", int64(latest.ID)); err != nil {
-				return nil, err
-			}
-		}
+		s.compareFileToStored(latest)
+	}
+	return s.checkPolicy(fmt.Sprintf("policy-v%d", latest.ID), latest.Text)
+}
+
+// loadPolicyFile reads and checks the --policy file and, when it differs
+// from latest, saves it as a new version, audited. Any failure stops the
+// start: there is no stored policy to fall back on, or the file must win.
+func (s *Server) loadPolicyFile(ctx context.Context, latest store.Policy, comment string) (*acl.Ruleset, error) {
+	b, err := os.ReadFile(s.cfg.PolicyFile)
+	if err != nil {
+		return nil, fmt.Errorf("read policy: %w", err)
+	}
+	rs, err := s.checkPolicy(s.cfg.PolicyFile, string(b))
+	if err != nil {
+		return nil, err
+	}
+	if latest.ID != 0 && string(b) == latest.Text {
 		return rs, nil
 	}
-	return s.checkPolicy(name, text)
+	author := "file:" + s.cfg.PolicyFile
+	v, err := s.savePolicyVersion(ctx, string(b), author, comment, int64(latest.ID))
+	if err != nil {
+		return nil, err
+	}
+	s.audit(ctx, author, "policy.set", fmt.Sprintf("policy:v%d", v.ID), "", map[string]any{"comment": comment, "parent": latest.ID})
+	s.log.Info("policy file loaded", "file", s.cfg.PolicyFile, "version", v.ID, "replaced_version", latest.ID)
+	return rs, nil
+}
+
+// compareFileToStored warns, in PolicyModeStore, when the --policy file is
+// unreadable, invalid or differs from the stored policy, which stays.
+func (s *Server) compareFileToStored(latest store.Policy) {
+	b, err := os.ReadFile(s.cfg.PolicyFile)
+	if err != nil {
+		s.log.Warn("cannot read the policy file; the stored policy stays in force", "file", s.cfg.PolicyFile,
+			"stored_version", latest.ID, "err", err)
+		return
+	}
+	if string(b) == latest.Text {
+		return
+	}
+	if _, err := s.checkPolicy(s.cfg.PolicyFile, string(b)); err != nil {
+		s.log.Warn("the policy file is invalid and was not loaded; the stored policy stays in force", "file", s.cfg.PolicyFile,
+			"stored_version", latest.ID, "err", err)
+		return
+	}
+	s.log.Warn("the policy file differs from the stored policy, which stays in force: the store is the source of truth once it holds a policy; "+
+		"send SIGHUP to load the file as a new version, or start with --policy-mode=file to make the file win",
+		"file", s.cfg.PolicyFile, "stored_version", latest.ID)
 }
 
 func (s *Server) savePolicyVersion(ctx context.Context, text, author, comment string, parent int64) (store.Policy, error) {
@@ -61,8 +118,10 @@ func (s *Server) savePolicyVersion(ctx context.Context, text, author, comment st
 		ParentID: store.PolicyID(parent), CreatedAt: time.Now().UTC()})
 }
 
-// ReloadPolicyFile re-reads the --policy file (on SIGHUP). An invalid file
-// is refused with the acl errors and the running policy stays.
+// ReloadPolicyFile re-reads the --policy file (on SIGHUP) and installs it
+// as a new version, in either policy mode: a SIGHUP is an explicit admin
+// action, audited as policy.set by "file:PATH". An invalid file is refused
+// with the acl errors and the running policy stays.
 func (s *Server) ReloadPolicyFile(ctx context.Context) error {
 	if s.cfg.PolicyFile == "" {
 		return errors.New("reload policy: no --policy file configured")

@@ -37,8 +37,13 @@ type Config struct {
 	// authentication; empty serves none. `ward coordinator` defaults it to
 	// 127.0.0.1:9090.
 	MetricsListen string
-	// PolicyFile, when set, is loaded at start and on Reload (SIGHUP).
+	// PolicyFile, when set, seeds an empty store at start, and is loaded
+	// as a new version by ReloadPolicyFile (SIGHUP); see PolicyMode.
 	PolicyFile string
+	// PolicyMode is PolicyModeStore (the default when empty: a stored
+	// policy wins over PolicyFile at start) or PolicyModeFile (the file
+	// wins at every start; GitOps).
+	PolicyMode string
 	// Dev allows plain HTTP, and only on a loopback address.
 	Dev bool
 	// TLSCert and TLSKey are PEM files; required unless Dev.
@@ -123,6 +128,15 @@ func (c *Config) validate() error {
 	}
 	if c.Listen == "" {
 		return errors.New("config: a listen address is required")
+	}
+	switch c.PolicyMode {
+	case "", PolicyModeStore:
+	case PolicyModeFile:
+		if c.PolicyFile == "" {
+			return errors.New("config: --policy-mode=file needs a --policy file")
+		}
+	default:
+		return fmt.Errorf("config: policy mode %q: want %q or %q", c.PolicyMode, PolicyModeStore, PolicyModeFile)
 	}
 	if (c.TLSCert == "") != (c.TLSKey == "") {
 		return errors.New("config: --tls-cert and --tls-key go together")

@@ -21,7 +21,9 @@ func newCoordinatorCmd() *cobra.Command {
 		Short: "Run the control plane (embedded SQLite in --data-dir)",
 		Long: "Runs Ward's coordinator. On first start it writes an admin API key to\n" +
 			"DATA_DIR/admin-api-key (mode 0600). Plain HTTP needs --dev and a loopback\n" +
-			"--listen address; otherwise give --tls-cert and --tls-key. SIGHUP reloads --policy.",
+			"--listen address; otherwise give --tls-cert and --tls-key. --policy seeds an\n" +
+			"empty store; once the store holds a policy it wins at start (admin edits survive\n" +
+			"restarts) unless --policy-mode=file. SIGHUP loads --policy as a new version.",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			level := slog.LevelInfo
@@ -47,7 +49,8 @@ func newCoordinatorCmd() *cobra.Command {
 	f.StringVar(&cfg.DataDir, "data-dir", defaultDataDir(), "directory for the database and the bootstrap API key")
 	f.StringVar(&cfg.Listen, "listen", "127.0.0.1:8080", "address to serve the control and admin API on")
 	f.StringVar(&cfg.MetricsListen, "metrics-listen", "127.0.0.1:9090", "address to serve Prometheus /metrics on, unauthenticated (\"\": off)")
-	f.StringVar(&cfg.PolicyFile, "policy", "", "policy file (HuJSON); SIGHUP reloads it")
+	f.StringVar(&cfg.PolicyFile, "policy", "", "policy file (HuJSON): seeds an empty store; SIGHUP loads it as a new version")
+	f.StringVar(&cfg.PolicyMode, "policy-mode", coordinator.PolicyModeStore, "store: a stored policy wins over --policy at start (a differing file is a warning); file: --policy wins at every start (GitOps)")
 	f.BoolVar(&cfg.Dev, "dev", false, "development mode: allow plain HTTP on a loopback address")
 	f.StringVar(&cfg.TLSCert, "tls-cert", "", "TLS certificate (PEM)")
 	f.StringVar(&cfg.TLSKey, "tls-key", "", "TLS private key (PEM)")
