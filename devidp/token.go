@@ -176,11 +176,7 @@ func (s *storage) fillUserinfo(info *oidc.UserInfo, subject string, scopes []str
 	info.Subject = u.Subject
 	if slices.Contains(scopes, oidc.ScopeEmail) {
 		info.Email = u.Email
-		info.EmailVerified = oidc.Bool(*u.EmailVerified)
-		if !*u.EmailVerified {
-			// oidc.Bool omits false; say it explicitly.
-			info.AppendClaims("email_verified", false)
-		}
+		setEmailVerified(info, u)
 	}
 	if slices.Contains(scopes, oidc.ScopeProfile) {
 		info.Name = u.Name
@@ -188,6 +184,19 @@ func (s *storage) fillUserinfo(info *oidc.UserInfo, subject string, scopes []str
 	}
 	info.AppendClaims(s.cfg.groupsClaim, append([]string{}, u.Groups...))
 	return nil
+}
+
+// setEmailVerified sets u's email_verified claim, or leaves it out when
+// u.OmitEmailVerified, as some IdPs do.
+func setEmailVerified(info *oidc.UserInfo, u User) {
+	if u.OmitEmailVerified {
+		return
+	}
+	info.EmailVerified = oidc.Bool(*u.EmailVerified)
+	if !*u.EmailVerified {
+		// oidc.Bool omits false; say it explicitly.
+		info.AppendClaims("email_verified", false)
+	}
 }
 
 // GetPrivateClaimsFromScopes adds nothing to access tokens (they are opaque).

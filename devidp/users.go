@@ -27,6 +27,9 @@ type User struct {
 	Email string `json:"email"`
 	// EmailVerified is the "email_verified" claim. Nil means true.
 	EmailVerified *bool `json:"email_verified,omitempty"`
+	// OmitEmailVerified leaves the email_verified claim out, as some IdPs
+	// do; EmailVerified must then be unset.
+	OmitEmailVerified bool `json:"omit_email_verified,omitempty"`
 	// Name is the "name" claim. Empty means the username.
 	Name string `json:"name,omitempty"`
 	// Groups is the groups claim. May be empty.
@@ -131,6 +134,9 @@ func (u User) normalize() (User, error) {
 	}
 	if u.Name == "" {
 		u.Name = u.Username
+	}
+	if u.OmitEmailVerified && u.EmailVerified != nil {
+		return u, fmt.Errorf("%w: user %q: give email_verified or omit_email_verified, not both", ErrInvalidUsers, u.Username)
 	}
 	if u.EmailVerified == nil {
 		t := true

@@ -17,7 +17,7 @@ import (
 type oidcFlags struct {
 	issuer, clientID, secretFile, secretEnv, groupsClaim, minACR string
 	scopes, domains, mfaGroups                                   []string
-	requireMFA, refresh                                          bool
+	requireMFA, refresh, trustUnverifiedEmail                    bool
 	groupTTL, adminRoles                                         map[string]string
 }
 
@@ -29,6 +29,7 @@ func (o *oidcFlags) register(f *pflag.FlagSet) {
 	f.StringSliceVar(&o.scopes, "oidc-scopes", nil, "OIDC scopes (default openid,email,profile)")
 	f.StringSliceVar(&o.domains, "oidc-allowed-domains", nil, "email domains allowed to log in (default: any)")
 	f.StringVar(&o.groupsClaim, "oidc-groups-claim", "", "ID token claim carrying groups (default groups)")
+	f.BoolVar(&o.trustUnverifiedEmail, "oidc-trust-unverified-email", false, "accept ID tokens without an email_verified claim, for IdPs that never send it (an explicit false is still refused)")
 	f.BoolVar(&o.requireMFA, "require-mfa", false, "refuse logins without a second factor")
 	f.BoolVar(&o.refresh, "oidc-refresh", false, "ask for refresh tokens (offline_access) and cut a person's keys when the IdP refuses a refresh")
 	f.StringSliceVar(&o.mfaGroups, "mfa-groups", nil, "groups whose members must use a second factor")
@@ -63,6 +64,7 @@ func (o *oidcFlags) apply(cfg *coordinator.Config) error {
 	}
 	cfg.OIDC = &sso.Config{Issuer: o.issuer, ClientID: o.clientID, ClientSecretFile: o.secretFile, ClientSecretEnv: o.secretEnv,
 		RedirectURL: redirect + "/ward/v1/oidc/callback", Scopes: o.scopes, AllowedDomains: o.domains,
-		GroupsClaim: o.groupsClaim, RequireMFA: o.requireMFA, MFAGroups: o.mfaGroups, MinACR: o.minACR, Refresh: o.refresh}
+		GroupsClaim: o.groupsClaim, RequireMFA: o.requireMFA, MFAGroups: o.mfaGroups, MinACR: o.minACR, Refresh: o.refresh,
+		TrustUnverifiedEmail: o.trustUnverifiedEmail}
 	return nil
 }

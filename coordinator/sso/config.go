@@ -69,6 +69,11 @@ type Config struct {
 	// AllowedDomains, if not empty, are the only email domains (exact,
 	// case-insensitive) that may log in.
 	AllowedDomains []string
+	// TrustUnverifiedEmail accepts an ID token without an email_verified
+	// claim, for IdPs that never send it. Without it a login (or refresh)
+	// is refused unless email_verified is true. An explicit false is
+	// refused either way.
+	TrustUnverifiedEmail bool
 	// GroupsClaim is the ID token claim holding the user's groups (a list
 	// of strings, or one string). Empty means DefaultGroupsClaim.
 	GroupsClaim string

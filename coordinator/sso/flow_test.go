@@ -237,3 +237,40 @@ func TestBeginSendsPKCEAndNonce(t *testing.T) {
 		t.Error("auth URL carries the client secret")
 	}
 }
+
+// TestUnverifiedEmailRefused: the email names the person in the policy, so
+// a login whose ID token does not say email_verified: true is refused; an
+// IdP that never sends the claim needs the explicit TrustUnverifiedEmail,
+// and an explicit false is refused even then.
+func TestUnverifiedEmailRefused(t *testing.T) {
+	users := append(testUsers(), devidp.User{Username: "frank", Password: "frank", Email: "frank@example.com", OmitEmailVerified: true})
+	frank := devidptest.Credentials{Username: "frank", Password: "frank"}
+	erin := devidptest.Credentials{Username: "erin", Password: "erin"}
+	trust := func(c *Config) { c.TrustUnverifiedEmail = true }
+	tests := []struct {
+		name    string
+		mod     func(*Config)
+		creds   devidptest.Credentials
+		refused bool
+	}{
+		{"claim absent", nil, frank, true},
+		{"claim false", nil, erin, true},
+		{"claim true", nil, bob, false},
+		{"claim absent, trusted", trust, frank, false},
+		{"claim false, trusted", trust, erin, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := newHarness(t, devidp.Config{Users: users}, tt.mod)
+			o := h.login(t, "req", tt.creds)
+			switch {
+			case tt.refused && !errors.Is(o.err, ErrEmailUnverified):
+				t.Fatalf("login: %v, want ErrEmailUnverified", o.err)
+			case tt.refused && o.res.Identity.Subject != "":
+				t.Fatalf("a refused login returned an identity: %+v", o.res.Identity)
+			case !tt.refused && o.err != nil:
+				t.Fatalf("login refused: %v", o.err)
+			}
+		})
+	}
+}

@@ -105,10 +105,18 @@ func parseGroups(name string, raw json.RawMessage) ([]string, error) {
 	return slices.Compact(list), nil
 }
 
-// checkEmail refuses an email the IdP marks unverified (a JSON false or
-// "false"), and one outside the allowed domains.
+// checkEmail refuses an email the IdP does not say is verified (unless the
+// claim is absent and Config.TrustUnverifiedEmail), and one outside the
+// allowed domains. The email names the person in the policy, so an
+// unverified one could borrow someone else's grants.
 func (rp *RP) checkEmail(email string, verified json.RawMessage) error {
-	if v := strings.Trim(string(verified), `"`); v == "false" {
+	switch v := strings.Trim(string(verified), `"`); {
+	case v == "true":
+	case (v == "" || v == "null") && rp.cfg.TrustUnverifiedEmail:
+	case v == "" || v == "null":
+		return fmt.Errorf("%w: %q: the identity provider did not say it is verified (no email_verified claim); "+
+			"if it never sends that claim, the coordinator must be set to trust unverified email", ErrEmailUnverified, email)
+	default:
 		return fmt.Errorf("%w: %q", ErrEmailUnverified, email)
 	}
 	if len(rp.cfg.domains) == 0 {

@@ -86,27 +86,33 @@ func TestParseGroups(t *testing.T) {
 }
 
 func TestCheckEmail(t *testing.T) {
-	rp := &RP{cfg: &settings{domains: map[string]bool{"example.com": true}}}
 	tests := []struct {
 		email, verified string
+		trust           bool // Config.TrustUnverifiedEmail
 		want            error
 	}{
-		{"a@example.com", `true`, nil},
-		{"a@example.com", ``, nil},
-		{"a@example.com", `false`, ErrEmailUnverified},
-		{"a@example.com", `"false"`, ErrEmailUnverified},
-		{"a@evil.com", `true`, ErrDomainNotAllowed},
-		{"a@sub.example.com", `true`, ErrDomainNotAllowed},
-		{"a@example.com@evil.com", `true`, ErrDomainNotAllowed},
-		{"", ``, ErrDomainNotAllowed},
+		{"a@example.com", `true`, false, nil},
+		{"a@example.com", `"true"`, false, nil},
+		{"a@example.com", ``, false, ErrEmailUnverified},
+		{"a@example.com", `null`, false, ErrEmailUnverified},
+		{"a@example.com", ``, true, nil},
+		{"a@example.com", `false`, false, ErrEmailUnverified},
+		{"a@example.com", `false`, true, ErrEmailUnverified},
+		{"a@example.com", `"false"`, false, ErrEmailUnverified},
+		{"a@example.com", `1`, false, ErrEmailUnverified},
+		{"a@evil.com", `true`, false, ErrDomainNotAllowed},
+		{"a@sub.example.com", `true`, false, ErrDomainNotAllowed},
+		{"a@example.com@evil.com", `true`, false, ErrDomainNotAllowed},
+		{"", ``, true, ErrDomainNotAllowed},
 	}
 	for _, tt := range tests {
+		rp := &RP{cfg: &settings{Config: Config{TrustUnverifiedEmail: tt.trust}, domains: map[string]bool{"example.com": true}}}
 		var v json.RawMessage
 		if tt.verified != "" {
 			v = json.RawMessage(tt.verified)
 		}
 		if err := rp.checkEmail(tt.email, v); !errors.Is(err, tt.want) || (tt.want == nil) != (err == nil) {
-			t.Errorf("checkEmail(%q, %s) = %v, want %v", tt.email, tt.verified, err, tt.want)
+			t.Errorf("checkEmail(%q, %s, trust %v) = %v, want %v", tt.email, tt.verified, tt.trust, err, tt.want)
 		}
 	}
 }
