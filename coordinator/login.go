@@ -250,9 +250,9 @@ func (s *Server) keyTTL(groups []string, until time.Time, now time.Time) time.Du
 // completeLogin records the user and registers (or re-keys) their node.
 func (s *Server) completeLogin(ctx context.Context, p *pendingLogin, id store.Identity, until time.Time) (store.Node, error) {
 	now := time.Now().UTC()
-	u, err := s.st.UpsertUser(ctx, id, now)
+	u, err := s.admitUser(ctx, id, p.from)
 	if err != nil {
-		return store.Node{}, fmt.Errorf("record user: %w", err)
+		return store.Node{}, err
 	}
 	if u.Disabled {
 		s.audit(ctx, "user:"+u.Email, "user.login_refused", "", p.from, map[string]any{"reason": "user disabled"})

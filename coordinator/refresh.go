@@ -160,7 +160,12 @@ func (s *Server) refreshed(ctx context.Context, u store.User, got store.Identity
 	if slices.Equal(got.Groups, u.Groups) && got.Email == u.Email && got.DisplayName == u.DisplayName {
 		return
 	}
-	if _, err := s.st.UpsertUser(ctx, got, u.LastLogin); err != nil {
+	_, err := s.st.UpsertUser(ctx, got, u.LastLogin)
+	if errors.Is(err, store.ErrEmailBound) {
+		s.refreshRefused(ctx, u, "the identity provider now gives this user an email bound to another user")
+		return
+	}
+	if err != nil {
 		s.log.Warn("refresh: record user", "user", u.Email, "err", err)
 		return
 	}

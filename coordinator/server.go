@@ -184,7 +184,7 @@ type Server struct {
 	// webLogin logs admins in to the UI; nil without an IdP.
 	webLogin web.Login
 	// ui serves the admin UI and JSON API.
-	ui http.Handler
+	ui *web.Handler
 	// policyMu serializes policy changes (file reloads and admin saves).
 	policyMu sync.Mutex
 

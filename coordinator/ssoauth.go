@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
@@ -69,8 +70,12 @@ func storeIdentity(id sso.Identity) store.Identity {
 }
 
 // webLogin adapts an OIDC relying party whose redirect is the admin UI's
-// callback to web.Login.
-type webLogin struct{ rp *sso.RP }
+// callback to web.Login. Its logins pass the coordinator's user rules
+// (admitUser), like a node's.
+type webLogin struct {
+	rp *sso.RP
+	s  *Server
+}
 
 // AuthURL starts an admin's OIDC login.
 func (l webLogin) AuthURL(ctx context.Context, payload string) (string, error) {
@@ -78,13 +83,22 @@ func (l webLogin) AuthURL(ctx context.Context, payload string) (string, error) {
 	return lg.URL, err
 }
 
-// Complete finishes an admin's OIDC login.
-func (l webLogin) Complete(r *http.Request) (string, []string, time.Time, string, error) {
+// Complete finishes an admin's OIDC login and records the user, refusing
+// a disabled one and a subject whose email is bound to another.
+func (l webLogin) Complete(r *http.Request) (web.Identity, string, error) {
 	res, err := l.rp.FinishRequest(r)
 	if err != nil {
-		return "", nil, time.Time{}, res.Payload, err
+		return web.Identity{}, res.Payload, err
 	}
-	return res.Identity.Email, res.Identity.Groups, res.Identity.Expiry, res.Payload, nil
+	u, err := l.s.admitUser(r.Context(), storeIdentity(res.Identity), remoteIP(r))
+	if err != nil {
+		return web.Identity{}, res.Payload, err
+	}
+	if err := l.s.refreshUsers(r.Context()); err != nil { // the policy follows the groups just recorded
+		return web.Identity{}, res.Payload, err
+	}
+	return web.Identity{User: strconv.FormatInt(int64(u.ID), 10), Email: u.Email, Groups: u.Groups, Until: res.Identity.Expiry},
+		res.Payload, nil
 }
 
 // uiCallback is the admin UI's OIDC redirect path.
@@ -109,7 +123,7 @@ func (s *Server) setupSSO() error {
 		if err != nil {
 			return err
 		}
-		s.cfg.Auth, s.webLogin = newSSOAuth(rp), webLogin{uiRP}
+		s.cfg.Auth, s.webLogin = newSSOAuth(rp), webLogin{uiRP, s}
 		return nil
 	}
 	if !s.cfg.Dev || s.cfg.NoDevIdP {
@@ -149,7 +163,7 @@ func (s *Server) setupDevIdP() error {
 	if err != nil {
 		return err
 	}
-	s.devIdP, s.cfg.Auth, s.webLogin = idp, newSSOAuth(rp), webLogin{uiRP}
+	s.devIdP, s.cfg.Auth, s.webLogin = idp, newSSOAuth(rp), webLogin{uiRP, s}
 	if len(s.cfg.AdminRoles) == 0 {
 		s.cfg.AdminRoles = map[string]web.Role{"admins": web.RoleOwner, "auditors": web.RoleAuditor}
 	}

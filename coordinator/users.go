@@ -4,27 +4,36 @@ import (
 	"context"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/wardnet/ward/coordinator/store"
 	"github.com/wardnet/ward/wire"
 )
 
-// lookupUser finds a user by numeric id or email.
+// lookupUser finds a user by numeric id or email. An email that several
+// users have (a database from before emails were bound to one user) is
+// refused as ambiguous, with their ids, so that an action never silently
+// reaches only one of them.
 func (s *Server) lookupUser(ctx context.Context, ref string) (store.User, error) {
 	if id, err := strconv.ParseInt(ref, 10, 64); err == nil {
 		return s.st.User(ctx, store.UserID(id))
 	}
-	users, err := s.st.ListUsers(ctx)
-	if err != nil {
+	users, err := s.st.UsersByEmail(ctx, ref)
+	switch {
+	case err != nil:
 		return store.User{}, err
-	}
-	for _, u := range users {
-		if u.Email == ref {
-			return u, nil
+	case len(users) == 0:
+		return store.User{}, fmt.Errorf("user %q: %w", ref, store.ErrNotFound)
+	case len(users) > 1:
+		ids := make([]string, len(users))
+		for i, u := range users {
+			ids[i] = strconv.FormatInt(int64(u.ID), 10)
 		}
+		return store.User{}, fmt.Errorf("user %q: %w: users %s have this email; give the numeric id (and rebind the email to one of them)",
+			ref, store.ErrConflict, strings.Join(ids, ", "))
 	}
-	return store.User{}, fmt.Errorf("user %q: %w", ref, store.ErrNotFound)
+	return users[0], nil
 }
 
 func (s *Server) adminUser(ctx context.Context, u store.User) (wire.AdminUser, error) {
@@ -63,6 +72,7 @@ func (s *Server) SetUserDisabled(ctx context.Context, id store.UserID, disabled 
 	action := "user.enable"
 	if disabled {
 		action = "user.disable"
+		s.endAdminSessions(u.ID)
 		if err := s.cutUserKeys(ctx, u, actor, "user disabled"); err != nil {
 			return err
 		}

@@ -190,6 +190,22 @@ func (b Backend) SetUserDisabled(ctx context.Context, ref string, disabled bool,
 	return au, webErr(err)
 }
 
+// RebindUser binds email to the subject req names (see Server.RebindEmail).
+func (b Backend) RebindUser(ctx context.Context, email string, req wire.RebindUserRequest, actor string) (wire.AdminUser, error) {
+	u, err := b.s.RebindEmail(ctx, email, req.Issuer, req.Subject, actor)
+	if err != nil {
+		return wire.AdminUser{}, webErr(err)
+	}
+	au, err := b.s.adminUser(ctx, u)
+	return au, webErr(err)
+}
+
+// SessionAllowed keeps an admin session while its user exists, is enabled
+// and still holds the session's email.
+func (b Backend) SessionAllowed(ctx context.Context, user, email string) error {
+	return webErr(b.s.sessionAllowed(ctx, user, email))
+}
+
 // CreateAuthKey creates a pre-auth key; the secret is in the result only.
 func (b Backend) CreateAuthKey(ctx context.Context, req wire.CreateAuthKeyRequest, actor string) (wire.AuthKey, error) {
 	k, err := b.s.CreateAuthKey(ctx, req, actor, "")

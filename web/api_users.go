@@ -1,6 +1,7 @@
 package web
 
 import (
+	"fmt"
 	"net/http"
 
 	"github.com/labstack/echo/v4"
@@ -13,6 +14,7 @@ func (s *server) apiUserRoutes(g *echo.Group, read, fleet echo.MiddlewareFunc) {
 	g.GET(p+"/:id", s.apiUser, read)
 	g.POST(p+"/:id/disable", s.apiSetUserDisabled(true), fleet)
 	g.POST(p+"/:id/enable", s.apiSetUserDisabled(false), fleet)
+	g.POST(p+"/:id/rebind", s.apiRebindUser, fleet)
 }
 
 func (s *server) apiListUsers(c echo.Context) error {
@@ -39,4 +41,21 @@ func (s *server) apiSetUserDisabled(disabled bool) echo.HandlerFunc {
 		}
 		return c.JSON(http.StatusOK, u)
 	}
+}
+
+// apiRebindUser binds the email :id to the identity provider subject the
+// body names; its other holders lose it and are disabled.
+func (s *server) apiRebindUser(c echo.Context) error {
+	var req wire.RebindUserRequest
+	if err := readJSON(c, &req, maxFormBytes, false); err != nil {
+		return err
+	}
+	if req.Subject == "" {
+		return fmt.Errorf("%w: subject is required", ErrBadRequest)
+	}
+	u, err := s.b.RebindUser(c.Request().Context(), c.Param("id"), req, principalOf(c).Actor)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, u)
 }

@@ -1,6 +1,7 @@
 package web
 
 import (
+	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -52,7 +53,10 @@ func (s *server) apiAuth(next echo.HandlerFunc) echo.HandlerFunc {
 		if h := c.Request().Header.Get("Authorization"); h != "" {
 			return s.withAPIKey(c, h, next)
 		}
-		sess, ok := s.cookieSession(c)
+		sess, ok, err := s.cookieSession(c)
+		if err != nil {
+			return err
+		}
 		if !ok {
 			return fmt.Errorf("%w: send an API key as a bearer token or log in", ErrUnauthorized)
 		}
@@ -101,13 +105,29 @@ func csrfToken(c echo.Context) string {
 	return ""
 }
 
-// cookieSession returns the live session named by the request's cookie.
-func (s *server) cookieSession(c echo.Context) (*session, bool) {
+// cookieSession returns the live session named by the request's cookie,
+// after asking the backend whether its person may still hold one: a
+// disabled person's session ends at their next request, whichever replica
+// serves it. An error is the backend's failure to answer.
+func (s *server) cookieSession(c echo.Context) (*session, bool, error) {
 	ck, err := c.Cookie(sessionCookie)
 	if err != nil || ck.Value == "" {
-		return nil, false
+		return nil, false, nil
 	}
-	return s.sess.get(ck.Value, s.cfg.now())
+	sess, ok := s.sess.get(ck.Value, s.cfg.now())
+	if !ok {
+		return nil, false, nil
+	}
+	err = s.b.SessionAllowed(c.Request().Context(), sess.user, sess.principal.Email)
+	switch {
+	case errors.Is(err, ErrForbidden):
+		s.sess.remove(ck.Value)
+		s.cfg.log.Info("admin session ended", "actor", sess.principal.Actor, "remote", c.RealIP(), "err", err)
+		return nil, false, nil
+	case err != nil:
+		return nil, false, fmt.Errorf("check admin session: %w", err)
+	}
+	return sess, true, nil
 }
 
 // pageAuth authenticates a page request by its session cookie only (API
@@ -115,7 +135,10 @@ func (s *server) cookieSession(c echo.Context) (*session, bool) {
 // A person with no role gets the "no access" page.
 func (s *server) pageAuth(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
-		sess, ok := s.cookieSession(c)
+		sess, ok, err := s.cookieSession(c)
+		if err != nil {
+			return err
+		}
 		if !ok {
 			if c.Request().Method != http.MethodGet {
 				return fmt.Errorf("%w: your session has ended; log in again", ErrForbidden)

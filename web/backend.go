@@ -75,14 +75,29 @@ type AuditQuery struct {
 	NewestFirst bool
 }
 
+// Identity is the person an admin login authenticated.
+type Identity struct {
+	// User is the backend's stable reference to the person (the
+	// coordinator's user id), handed back to Backend.SessionAllowed; may be
+	// empty when the backend keeps no users.
+	User string
+	// Email names the person in the audit log; never empty.
+	Email string
+	// Groups are the IdP groups, which map to a role.
+	Groups []string
+	// Until is when the IdP session ends; zero means unknown.
+	Until time.Time
+}
+
 // Login runs the admins' SSO login (the coordinator passes its OIDC relying
 // party). Its contract is the coordinator's Authenticator's.
 type Login interface {
 	AuthURL(ctx context.Context, payload string) (string, error)
-	// Complete returns the person's email, IdP groups, the IdP session's
-	// end, and the payload; it refuses bad state, replayed codes, invalid
-	// tokens and logins without a required second factor.
-	Complete(r *http.Request) (email string, groups []string, until time.Time, payload string, err error)
+	// Complete returns the person and the payload; it refuses bad state,
+	// replayed codes, invalid tokens, logins without a required second
+	// factor, and people the backend refuses (disabled, or whose email is
+	// bound to another account).
+	Complete(r *http.Request) (who Identity, payload string, err error)
 }
 
 // Backend is what the web UI and the admin JSON API need from the
@@ -109,7 +124,18 @@ type Backend interface {
 
 	ListUsers(ctx context.Context) ([]wire.AdminUser, error)
 	User(ctx context.Context, ref string) (wire.AdminUser, error)
+	// SetUserDisabled disables or enables a user; ref is an id or an
+	// email (an email several users have is a conflict). Disabling ends
+	// the user's admin sessions.
 	SetUserDisabled(ctx context.Context, ref string, disabled bool, actor string) (wire.AdminUser, error)
+	// RebindUser binds email to the identity provider's subject in req,
+	// unbinding (and disabling) its other holders.
+	RebindUser(ctx context.Context, email string, req wire.RebindUserRequest, actor string) (wire.AdminUser, error)
+	// SessionAllowed is asked on every request of an admin session
+	// started by the Identity with User user and Email email: nil keeps
+	// it; an error wrapping ErrForbidden ends it (the person was disabled,
+	// removed or lost the email); another error fails the request only.
+	SessionAllowed(ctx context.Context, user, email string) error
 
 	CreateAuthKey(ctx context.Context, req wire.CreateAuthKeyRequest, actor string) (wire.AuthKey, error)
 	ListAuthKeys(ctx context.Context) ([]wire.AuthKey, error)

@@ -28,13 +28,13 @@ func (l ssoLogin) AuthURL(ctx context.Context, payload string) (string, error) {
 	return lg.URL, err
 }
 
-func (l ssoLogin) Complete(r *http.Request) (string, []string, time.Time, string, error) {
+func (l ssoLogin) Complete(r *http.Request) (web.Identity, string, error) {
 	res, err := l.rp.FinishRequest(r)
 	if err != nil {
-		return "", nil, time.Time{}, res.Payload, err
+		return web.Identity{}, res.Payload, err
 	}
 	id := res.Identity
-	return id.Email, id.Groups, id.Expiry, res.Payload, nil
+	return web.Identity{Email: id.Email, Groups: id.Groups, Until: id.Expiry}, res.Payload, nil
 }
 
 // browserEnv is the admin handler on the fake backend, logging people in

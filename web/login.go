@@ -61,9 +61,13 @@ func (s *server) finishLogin(c echo.Context) error {
 	if s.login == nil {
 		return ErrNoLogin
 	}
-	email, groups, until, payload, err := s.login.Complete(c.Request())
+	who, payload, err := s.login.Complete(c.Request())
 	if err != nil {
 		return fmt.Errorf("complete login: %w: %w", ErrForbidden, err)
+	}
+	email, groups, until := who.Email, who.Groups, who.Until
+	if email == "" {
+		return fmt.Errorf("%w: the identity provider sent no email address, which names admins here", ErrForbidden)
 	}
 	nonce, next, _ := strings.Cut(payload, " ")
 	ck, cerr := c.Cookie(loginCookie)
@@ -87,7 +91,7 @@ func (s *server) finishLogin(c echo.Context) error {
 	if old, err := c.Cookie(sessionCookie); err == nil {
 		s.sess.remove(old.Value) // a login always starts a fresh session
 	}
-	id, err := s.sess.create(&session{principal: p, groups: groups, expires: exp}, now)
+	id, err := s.sess.create(&session{principal: p, user: who.User, groups: groups, expires: exp}, now)
 	if err != nil {
 		return err
 	}

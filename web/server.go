@@ -25,10 +25,21 @@ type server struct {
 	views *views
 }
 
+// Handler serves the admin UI and JSON API.
+type Handler struct {
+	http.Handler
+	s *server
+}
+
+// EndSessions ends every admin session of the person whose Identity.User
+// is user (or, for a backend without user references, whose email is
+// email), for example when they are disabled, and returns how many ended.
+func (h *Handler) EndSessions(user, email string) int { return h.s.sess.removeUser(user, email) }
+
 // New returns the handler for the admin UI (under PrefixUI) and the admin
 // JSON API (under PrefixAPI). b must not be nil; l may be nil when the
 // coordinator has no identity provider, and then only API keys work.
-func New(cfg Config, b Backend, l Login) (http.Handler, error) {
+func New(cfg Config, b Backend, l Login) (*Handler, error) {
 	st, err := cfg.validate()
 	if err != nil {
 		return nil, err
@@ -51,7 +62,7 @@ func New(cfg Config, b Backend, l Login) (http.Handler, error) {
 		return nil, fmt.Errorf("new web handler: %w", err)
 	}
 	s.pageRoutes(e.Group("/ui", s.pageAuth))
-	return e, nil
+	return &Handler{Handler: e, s: s}, nil
 }
 
 // handleError is the one place where a failed request becomes a response:

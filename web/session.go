@@ -17,7 +17,9 @@ const maxSessions = 10000
 // session is one logged-in person. It is immutable once stored.
 type session struct {
 	principal Principal
-	groups    []string
+	// user is the backend's reference to the person (Identity.User).
+	user   string
+	groups []string
 	// csrf is the token every state-changing request must carry.
 	csrf    string
 	expires time.Time
@@ -84,6 +86,21 @@ func (ss *sessions) remove(id string) {
 	ss.mu.Lock()
 	defer ss.mu.Unlock()
 	delete(ss.m, k)
+}
+
+// removeUser ends every session of the person whose Identity.User is user
+// (or, when user is empty, whose email is email) and returns how many.
+func (ss *sessions) removeUser(user, email string) int {
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
+	n := 0
+	for k, s := range ss.m {
+		if (user != "" && s.user == user) || (user == "" && email != "" && s.principal.Email == email) {
+			delete(ss.m, k)
+			n++
+		}
+	}
+	return n
 }
 
 func (ss *sessions) sweepLocked(now time.Time) {

@@ -121,7 +121,8 @@ type AuditEvent struct {
 	Detail any       `json:"detail,omitempty"`
 }
 
-// PathAdminUsers lists users; /{id or email}, /{id}/disable, /{id}/enable.
+// PathAdminUsers lists users; /{id or email}, /{id}/disable, /{id}/enable,
+// /{email}/rebind (RebindUserRequest).
 const PathAdminUsers = "/ward/v1/admin/users"
 
 // AdminUser is a user as admins see it.
@@ -137,6 +138,20 @@ type AdminUser struct {
 	LastLogin time.Time `json:"last_login,omitzero"`
 	// Nodes are the names of the user's nodes.
 	Nodes []string `json:"nodes"`
+}
+
+// RebindUserRequest is the body of POST PathAdminUsers/{email}/rebind
+// (2026-12-06): it binds the email to the identity provider's subject,
+// which may then log in with it; every other user holding the email loses
+// it and is disabled. A login by a second subject claiming a bound email
+// is refused until an admin does this.
+type RebindUserRequest struct {
+	// Issuer is the subject's issuer; empty means that of the email's
+	// current holder.
+	Issuer string `json:"issuer,omitempty"`
+	// Subject is the IdP's sub claim (the audit event user.login_refused
+	// of the refused login names it). Required.
+	Subject string `json:"subject"`
 }
 
 // Admin API paths added with the web admin UI (2026-11-25). Each also

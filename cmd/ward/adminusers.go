@@ -51,7 +51,32 @@ func newAdminUsersCmd(f *adminFlags) *cobra.Command {
 	}
 	cmd.AddCommand(list,
 		one("show", "Show a user (id or email)", http.MethodGet, ""),
-		one("disable", "Disable a user and cut every key of theirs at once", http.MethodPost, "/disable"),
-		one("enable", "Re-enable a user (they must log in again)", http.MethodPost, "/enable"))
+		one("disable", "Disable a user (id, or an email only one user has), cut every key of theirs and end their admin sessions", http.MethodPost, "/disable"),
+		one("enable", "Re-enable a user (they must log in again)", http.MethodPost, "/enable"),
+		newAdminUsersRebindCmd(f, printUser))
+	return cmd
+}
+
+// newAdminUsersRebindCmd is `ward admin users rebind EMAIL --to-subject SUB`.
+func newAdminUsersRebindCmd(f *adminFlags, printUser func(*cobra.Command, wire.AdminUser) error) *cobra.Command {
+	var req wire.RebindUserRequest
+	cmd := &cobra.Command{Use: "rebind EMAIL --to-subject SUBJECT", Args: cobra.ExactArgs(1),
+		Short: "Give an email to another account of the identity provider",
+		Long: "An email names one person: the first IdP subject that logged in with it. A login by another\n" +
+			"subject claiming it is refused (audit: user.login_refused, with its issuer and subject) until an\n" +
+			"admin decides with this command. The email's other holders lose it and are disabled, and their\n" +
+			"keys are cut; the subject given may then log in with it.",
+		RunE: run(f, func(cmd *cobra.Command, c *adminClient, args []string) error {
+			if req.Subject == "" {
+				return fmt.Errorf("--to-subject is required")
+			}
+			var u wire.AdminUser
+			if err := c.do(cmd.Context(), http.MethodPost, wire.PathAdminUsers+"/"+url.PathEscape(args[0])+"/rebind", req, &u); err != nil {
+				return err
+			}
+			return printUser(cmd, u)
+		})}
+	cmd.Flags().StringVar(&req.Subject, "to-subject", "", "the IdP subject (sub claim) that is to hold the email")
+	cmd.Flags().StringVar(&req.Issuer, "issuer", "", "the subject's issuer (default: that of the email's current holder)")
 	return cmd
 }

@@ -44,8 +44,20 @@ type Identity struct {
 type Users interface {
 	// UpsertUser records a login at now: it creates the user for
 	// id.Issuer+id.Subject or updates its email, name and groups, and sets
-	// LastLogin. It does not change Disabled; the caller checks it.
+	// LastLogin. It does not change Disabled; the caller checks it. A
+	// non-empty email names one user only: when another user (another
+	// issuer or subject) has id.Email, it changes nothing and fails with
+	// ErrEmailBound, until an admin decides with RebindEmail.
 	UpsertUser(ctx context.Context, id Identity, now time.Time) (User, error)
+	// UsersByEmail returns the users whose email is email (compared
+	// without case), ordered by ID; empty when none.
+	UsersByEmail(ctx context.Context, email string) ([]User, error)
+	// RebindEmail binds email to the user issuer+subject, creating it (as
+	// never logged in) if needed, and unbinds it from every other user
+	// having it: their email is cleared and they are disabled. It returns
+	// the users unbound and the user now holding email. email must not
+	// be empty (ErrInvalid).
+	RebindEmail(ctx context.Context, email, issuer, subject string, now time.Time) (unbound []User, to User, err error)
 	// User returns the user with the given ID (ErrNotFound).
 	User(ctx context.Context, id UserID) (User, error)
 	// UserBySubject returns the user with the given issuer and subject.

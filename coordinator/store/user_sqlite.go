@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"time"
 )
@@ -43,6 +44,9 @@ func (t userTable) UpsertUser(ctx context.Context, id Identity, now time.Time) (
 	}
 	var u User
 	err := t.db.write(ctx, func(tx *sql.Tx) error {
+		if err := emailFree(ctx, tx, id.Email, id.Issuer, id.Subject); err != nil {
+			return err
+		}
 		at := dbNow(now)
 		_, err := tx.ExecContext(ctx, `INSERT INTO users (issuer, subject, email, display_name,
 			groups_json, created_at, last_login) VALUES (?, ?, ?, ?, ?, ?, ?)
@@ -96,4 +100,65 @@ func (t userTable) SetUserDisabled(ctx context.Context, id UserID, disabled bool
 		return fmt.Errorf("set user %d disabled=%t: %w", id, disabled, err)
 	}
 	return nil
+}
+
+// emailFree returns ErrEmailBound when a user other than issuer+subject
+// has the non-empty email.
+func emailFree(ctx context.Context, tx *sql.Tx, email, issuer, subject string) error {
+	if email == "" {
+		return nil
+	}
+	var other UserID
+	err := tx.QueryRowContext(ctx, `SELECT id FROM users WHERE lower(email) = lower(?)
+		AND NOT (issuer = ? AND subject = ?) ORDER BY id LIMIT 1`, email, issuer, subject).Scan(&other)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return nil
+	case err != nil:
+		return err
+	}
+	return fmt.Errorf("%w: %q belongs to user %d", ErrEmailBound, email, other)
+}
+
+// UsersByEmail implements Users.
+func (t userTable) UsersByEmail(ctx context.Context, email string) ([]User, error) {
+	users, err := queryAll(ctx, t.db.r, scanUser, "SELECT "+userCols+" FROM users WHERE lower(email) = lower(?) ORDER BY id", email)
+	if err != nil {
+		return nil, fmt.Errorf("users by email %q: %w", email, err)
+	}
+	return users, nil
+}
+
+// RebindEmail implements Users.
+func (t userTable) RebindEmail(ctx context.Context, email, issuer, subject string, now time.Time) ([]User, User, error) {
+	if email == "" || issuer == "" || subject == "" {
+		return nil, User{}, fmt.Errorf("rebind email: %w: empty email, issuer or subject", ErrInvalid)
+	}
+	var unbound []User
+	var to User
+	err := t.db.write(ctx, func(tx *sql.Tx) error {
+		var err error
+		unbound, err = queryAll(ctx, tx, scanUser, "SELECT "+userCols+` FROM users WHERE lower(email) = lower(?)
+			AND NOT (issuer = ? AND subject = ?) ORDER BY id`, email, issuer, subject)
+		if err != nil {
+			return err
+		}
+		for i := range unbound {
+			if _, err := tx.ExecContext(ctx, `UPDATE users SET email = '', disabled = 1 WHERE id = ?`, unbound[i].ID); err != nil {
+				return err
+			}
+			unbound[i].Email, unbound[i].Disabled = "", true
+		}
+		_, err = tx.ExecContext(ctx, `INSERT INTO users (issuer, subject, email, created_at) VALUES (?, ?, ?, ?)
+			ON CONFLICT (issuer, subject) DO UPDATE SET email = excluded.email`, issuer, subject, email, dbNow(now))
+		if err != nil {
+			return err
+		}
+		to, err = userWhere(ctx, tx, "issuer = ? AND subject = ?", issuer, subject)
+		return err
+	})
+	if err != nil {
+		return nil, User{}, fmt.Errorf("rebind email %q to %s %s: %w", email, issuer, subject, err)
+	}
+	return unbound, to, nil
 }

@@ -81,3 +81,58 @@ func TestUserLookups(t *testing.T) {
 		t.Errorf("upsert without subject: %v, want ErrInvalid", err)
 	}
 }
+
+// TestEmailBoundToOneUser: a second subject cannot take an email another
+// user holds (whatever its case), until RebindEmail moves it.
+func TestEmailBoundToOneUser(t *testing.T) {
+	s, _ := openTest(t)
+	ctx := context.Background()
+	first, err := s.UpsertUser(ctx, Identity{Issuer: "https://idp", Subject: "1", Email: "a@x"}, t0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range []Identity{
+		{Issuer: "https://idp", Subject: "2", Email: "a@x"},
+		{Issuer: "https://idp", Subject: "2", Email: "A@X"},
+		{Issuer: "https://other", Subject: "1", Email: "a@x"},
+	} {
+		if _, err := s.UpsertUser(ctx, id, t0); !errors.Is(err, ErrEmailBound) {
+			t.Errorf("UpsertUser(%+v): %v, want ErrEmailBound", id, err)
+		}
+	}
+	if _, err := s.UserBySubject(ctx, "https://idp", "2"); !errors.Is(err, ErrNotFound) {
+		t.Errorf("a refused subject was recorded: %v", err)
+	}
+	if _, err := s.UpsertUser(ctx, Identity{Issuer: "https://idp", Subject: "1", Email: "a@x", DisplayName: "A"}, t0); err != nil {
+		t.Errorf("the holder's own login: %v", err)
+	}
+	for _, sub := range []string{"3", "4"} { // no email: nothing to bind
+		if _, err := s.UpsertUser(ctx, Identity{Issuer: "https://idp", Subject: sub}, t0); err != nil {
+			t.Errorf("subject %s without email: %v", sub, err)
+		}
+	}
+
+	unbound, to, err := s.RebindEmail(ctx, "a@x", "https://idp", "2", t0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(unbound) != 1 || unbound[0].ID != first.ID || unbound[0].Email != "" || !unbound[0].Disabled {
+		t.Errorf("unbound = %+v, want user %d with no email, disabled", unbound, first.ID)
+	}
+	if to.Subject != "2" || to.Email != "a@x" || to.Disabled || !to.LastLogin.IsZero() {
+		t.Errorf("rebound to %+v, want subject 2 holding a@x, never logged in", to)
+	}
+	if _, err := s.UpsertUser(ctx, Identity{Issuer: "https://idp", Subject: "2", Email: "a@x"}, t0); err != nil {
+		t.Errorf("the new holder's login: %v", err)
+	}
+	if _, err := s.UpsertUser(ctx, Identity{Issuer: "https://idp", Subject: "1", Email: "a@x"}, t0); !errors.Is(err, ErrEmailBound) {
+		t.Errorf("the old holder's login: %v, want ErrEmailBound", err)
+	}
+	users, err := s.UsersByEmail(ctx, "A@x")
+	if err != nil || len(users) != 1 || users[0].ID != to.ID {
+		t.Errorf("UsersByEmail = %+v, %v; want only user %d", users, err, to.ID)
+	}
+	if _, _, err := s.RebindEmail(ctx, "", "https://idp", "2", t0); !errors.Is(err, ErrInvalid) {
+		t.Errorf("rebind an empty email: %v, want ErrInvalid", err)
+	}
+}

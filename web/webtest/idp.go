@@ -9,6 +9,8 @@ import (
 	"net/url"
 	"sync"
 	"time"
+
+	"github.com/wardnet/ward/web"
 )
 
 // IdPPath is where an IdP's Handler serves its login form.
@@ -66,16 +68,16 @@ func (p *IdP) AuthURL(_ context.Context, payload string) (string, error) {
 
 // Complete implements web.Login: the code and state must match and are
 // good once.
-func (p *IdP) Complete(r *http.Request) (string, []string, time.Time, string, error) {
+func (p *IdP) Complete(r *http.Request) (web.Identity, string, error) {
 	code, state := r.URL.Query().Get("code"), r.URL.Query().Get("state")
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	is, ok := p.codes[code]
 	if !ok || is.state != state {
-		return "", nil, time.Time{}, "", fmt.Errorf("unknown, used or mismatched code")
+		return web.Identity{}, "", fmt.Errorf("unknown, used or mismatched code")
 	}
 	delete(p.codes, code)
-	return is.who.Email, is.who.Groups, time.Now().Add(p.session), is.payload, nil
+	return web.Identity{Email: is.who.Email, Groups: is.who.Groups, Until: time.Now().Add(p.session)}, is.payload, nil
 }
 
 // ServeHTTP serves the login form (GET) and checks it (POST).

@@ -1,0 +1,107 @@
+package coordinator
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/wardnet/ward/coordinator/store"
+)
+
+// A person is an (issuer, subject) of the identity provider in the store,
+// and an email in the policy. An email is bound to one user: the first
+// subject to log in with it. Another subject claiming it is refused until
+// an admin rebinds the email (RebindEmail).
+
+// admitUser records a login of id from source and returns the user, or
+// refuses it, audited as user.login_refused with the reason: the user is
+// disabled, or id's email is bound to another subject (an admin decides
+// with RebindEmail). Node logins and admin UI logins both pass here.
+func (s *Server) admitUser(ctx context.Context, id store.Identity, source string) (store.User, error) {
+	u, err := s.st.UpsertUser(ctx, id, time.Now().UTC())
+	if errors.Is(err, store.ErrEmailBound) {
+		s.audit(ctx, "user:"+id.Email, "user.login_refused", "user:"+id.Email, source, map[string]any{
+			"reason": "email bound to another subject", "issuer": id.Issuer, "subject": id.Subject, "error": err.Error()})
+		return store.User{}, fmt.Errorf("%w: the email %s is already bound to another account of the identity provider; "+
+			"an admin must decide: ward admin users rebind %s --to-subject %s", errForbidden, id.Email, id.Email, id.Subject)
+	}
+	if err != nil {
+		return store.User{}, fmt.Errorf("record user: %w", err)
+	}
+	if u.Disabled {
+		s.audit(ctx, "user:"+u.Email, "user.login_refused", "user:"+u.Email, source, map[string]any{"reason": "user disabled"})
+		return store.User{}, fmt.Errorf("%w: user %s is disabled", errForbidden, u.Email)
+	}
+	return u, nil
+}
+
+// RebindEmail binds email to the identity provider's subject (of issuer;
+// empty means the issuer of the email's current holder), after an admin
+// decided that this subject is the person the email names. Every other
+// holder loses the email and is disabled, and their keys are cut; the
+// subject may then log in. Audited as user.rebind.
+func (s *Server) RebindEmail(ctx context.Context, email, issuer, subject, actor string) (store.User, error) {
+	if issuer == "" {
+		holders, err := s.st.UsersByEmail(ctx, email)
+		if err != nil {
+			return store.User{}, err
+		}
+		if len(holders) == 0 {
+			return store.User{}, fmt.Errorf("%w: no user has %q; give the issuer", errBadRequest, email)
+		}
+		issuer = holders[0].Issuer
+	}
+	unbound, to, err := s.st.RebindEmail(ctx, email, issuer, subject, time.Now().UTC())
+	if err != nil {
+		return store.User{}, err
+	}
+	var old []store.UserID
+	for _, u := range unbound {
+		old = append(old, u.ID)
+		s.endAdminSessions(u.ID)
+		if err := s.cutUserKeys(ctx, u, actor, "email rebound to another subject"); err != nil {
+			return store.User{}, err
+		}
+	}
+	if err := s.refreshUsers(ctx); err != nil {
+		return store.User{}, err
+	}
+	s.audit(ctx, actor, "user.rebind", "user:"+email, "", map[string]any{"issuer": issuer, "subject": subject, "user": to.ID, "unbound": old})
+	return to, nil
+}
+
+// endAdminSessions ends every admin UI session of user id at once; the
+// check on every request (Backend.SessionAllowed) ends them on other
+// replicas too.
+func (s *Server) endAdminSessions(id store.UserID) {
+	if s.ui == nil {
+		return
+	}
+	if n := s.ui.EndSessions(strconv.FormatInt(int64(id), 10), ""); n > 0 {
+		s.log.Info("admin sessions ended", "user_id", id, "sessions", n)
+	}
+}
+
+// sessionAllowed reports whether the admin session of user ref (an id)
+// and email may go on: the user must exist, be enabled and still hold
+// email. A refusal wraps errForbidden.
+func (s *Server) sessionAllowed(ctx context.Context, ref, email string) error {
+	id, err := strconv.ParseInt(ref, 10, 64)
+	if err != nil {
+		return fmt.Errorf("%w: admin session without a user", errForbidden)
+	}
+	u, err := s.st.User(ctx, store.UserID(id))
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return fmt.Errorf("%w: user %d no longer exists", errForbidden, id)
+	case err != nil:
+		return err
+	case u.Disabled:
+		return fmt.Errorf("%w: user %s is disabled", errForbidden, u.Email)
+	case u.Email != email:
+		return fmt.Errorf("%w: user %d no longer holds %s", errForbidden, id, email)
+	}
+	return nil
+}
