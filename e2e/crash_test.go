@@ -54,7 +54,7 @@ type coordProc struct {
 
 func startCoordProc(t *testing.T, dataDir, addr string) *coordProc {
 	t.Helper()
-	cmd := exec.Command(binary(t), "coordinator", "--dev", "--data-dir", dataDir, "--listen", addr)
+	cmd := exec.Command(binary(t), "coordinator", "--dev", "--data-dir", dataDir, "--listen", addr, "--metrics-listen", "")
 	logs := &bytes.Buffer{}
 	cmd.Stdout, cmd.Stderr = logs, logs
 	if err := cmd.Start(); err != nil {

@@ -37,7 +37,7 @@ func newProcFleet(b testing.TB, policy string) *procFleet {
 	t := b
 	pf := filepath.Join(dir, "policy.hujson")
 	os.WriteFile(pf, []byte(policy), 0o600)
-	cmd := exec.Command(binary(b), "coordinator", "--dev", "--data-dir", filepath.Join(dir, "coord"), "--listen", addr, "--policy", pf)
+	cmd := exec.Command(binary(b), "coordinator", "--dev", "--data-dir", filepath.Join(dir, "coord"), "--listen", addr, "--policy", pf, "--metrics-listen", "")
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
