@@ -43,15 +43,19 @@ func startCoordWith(t testing.TB, policy string, tweak func(*Config)) *testCoord
 	if err := os.WriteFile(pf, []byte(policy), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	cfg := Config{DataDir: filepath.Join(dir, "data"), Listen: "127.0.0.1:0", Dev: true, PolicyFile: pf, KeepAlive: time.Hour}
+	// The listener comes first, so that the built-in dev IdP's issuer is
+	// the address served.
+	hs := httptest.NewUnstartedServer(nil)
+	cfg := Config{DataDir: filepath.Join(dir, "data"), Listen: hs.Listener.Addr().String(), Dev: true, PolicyFile: pf, KeepAlive: time.Hour}
 	if tweak != nil {
 		tweak(&cfg)
 	}
 	srv, err := New(context.Background(), cfg)
 	if err != nil {
+		hs.Close()
 		t.Fatal(err)
 	}
-	hs := httptest.NewUnstartedServer(srv.Handler())
+	hs.Config.Handler = srv.Handler()
 	hs.EnableHTTP2 = false
 	hs.Start()
 	t.Cleanup(func() {

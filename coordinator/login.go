@@ -2,13 +2,9 @@ package coordinator
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/base64"
 	"errors"
 	"fmt"
-	"html/template"
 	"net/http"
-	"sync"
 	"time"
 
 	"github.com/wardnet/ward/coordinator/store"
@@ -34,81 +30,13 @@ var (
 	errLoginUnknown = errors.New("unknown or expired login")
 )
 
-// logins holds pending interactive logins.
-type logins struct {
-	mu sync.Mutex // mu guards pending
-	// pending maps a login id to its state.
-	pending map[string]*pendingLogin
-}
-
-type pendingLogin struct {
-	machine wire.MachinePublic
-	req     wire.LoginRequest
-	from    string
-	expires time.Time
-	// done is closed once result is set.
-	done   chan struct{}
-	result wire.LoginResult
-}
-
-const (
-	loginTTL        = 10 * time.Minute
-	maxPendingLogin = 10000
-	loginWaitMax    = 25 * time.Second
-)
-
-func (l *logins) add(p *pendingLogin, now time.Time) (string, error) {
-	b := make([]byte, 18)
-	if _, err := rand.Read(b); err != nil {
-		return "", err
-	}
-	id := base64.RawURLEncoding.EncodeToString(b)
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.pending == nil {
-		l.pending = map[string]*pendingLogin{}
-	}
-	for k, v := range l.pending {
-		if now.After(v.expires) {
-			delete(l.pending, k)
-		}
-	}
-	if len(l.pending) >= maxPendingLogin {
-		return "", fmt.Errorf("%w: too many pending logins", errBadRequest)
-	}
-	l.pending[id] = p
-	return id, nil
-}
-
-func (l *logins) get(id string, now time.Time) (*pendingLogin, bool) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	p, ok := l.pending[id]
-	if !ok || now.After(p.expires) {
-		return nil, false
-	}
-	return p, true
-}
-
-// finish records the result once; later calls are ignored.
-func (l *logins) finish(p *pendingLogin, res wire.LoginResult) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	select {
-	case <-p.done:
-		return
-	default:
-	}
-	p.result = res
-	close(p.done)
-}
-
 func (s *Server) loginRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("POST "+wire.PathLogin, s.handleLogin)
 	mux.HandleFunc("GET "+wire.PathLoginWait, s.handleLoginWait)
 	mux.HandleFunc("POST "+wire.PathLogout, s.handleLogout)
 	mux.HandleFunc("GET "+wire.PathLoginBrowser+"{id}", s.handleLoginBrowser)
 	mux.HandleFunc("GET "+wire.PathOIDCCallback, s.handleCallback)
+	mux.HandleFunc("POST "+wire.PathLoginConfirm, s.handleLoginConfirm)
 }
 
 func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
@@ -130,14 +58,14 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, fmt.Errorf("%w: wg_key is required; hostname, os and version must be short", errBadRequest))
 		return
 	}
-	now := time.Now()
-	p := &pendingLogin{machine: ss.machine, req: req, from: remoteIP(r), expires: now.Add(loginTTL), done: make(chan struct{})}
+	now := s.logins.now()
+	p := newPendingLogin(ss.machine, req, remoteIP(r), now)
 	id, err := s.logins.add(p, now)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, wire.LoginResponse{ID: id, URL: s.baseURL(r) + wire.PathLoginBrowser + id, Expires: p.expires})
+	writeJSON(w, http.StatusOK, wire.LoginResponse{ID: id, URL: s.baseURL(r) + wire.PathLoginBrowser + id, Expires: p.expires, Code: p.code})
 }
 
 // baseURL is the coordinator's public URL: the configured one, else the
@@ -159,7 +87,7 @@ func (s *Server) handleLoginWait(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	p, ok := s.logins.get(r.URL.Query().Get("id"), time.Now())
+	p, ok := s.logins.get(r.URL.Query().Get("id"), s.logins.now())
 	if !ok || p.machine != ss.machine {
 		s.writeError(w, r, fmt.Errorf("%w: %v", store.ErrNotFound, errLoginUnknown))
 		return
@@ -174,62 +102,6 @@ func (s *Server) handleLoginWait(w http.ResponseWriter, r *http.Request) {
 	case <-r.Context().Done():
 	case <-s.ctx.Done():
 	}
-}
-
-func (s *Server) handleLoginBrowser(w http.ResponseWriter, r *http.Request) {
-	p, ok := s.logins.get(r.PathValue("id"), time.Now())
-	if !ok || s.cfg.Auth == nil {
-		loginPage(w, http.StatusNotFound, "This login link is unknown or has expired. Run the login again.")
-		return
-	}
-	select {
-	case <-p.done:
-		loginPage(w, http.StatusGone, "This login is already finished.")
-		return
-	default:
-	}
-	u, err := s.cfg.Auth.AuthURL(r.Context(), r.PathValue("id"))
-	if err != nil {
-		s.log.Error("start sso login", "err", err)
-		loginPage(w, http.StatusBadGateway, "The identity provider could not be reached.")
-		return
-	}
-	http.Redirect(w, r, u, http.StatusFound)
-}
-
-func (s *Server) handleCallback(w http.ResponseWriter, r *http.Request) {
-	if s.cfg.Auth == nil {
-		loginPage(w, http.StatusNotFound, errNoSSO.Error())
-		return
-	}
-	id, until, payload, err := s.cfg.Auth.Complete(r)
-	if err != nil {
-		actor := "ip:" + remoteIP(r)
-		if id.Email != "" {
-			actor = "user:" + id.Email
-		}
-		s.audit(r.Context(), actor, "user.login_refused", "", remoteIP(r), map[string]any{"error": err.Error()})
-		if p, ok := s.logins.get(payload, time.Now()); ok {
-			s.logins.finish(p, wire.LoginResult{Done: true, Error: err.Error()}) // tell the waiting node why
-		}
-		loginPage(w, http.StatusForbidden, "Login refused: "+err.Error())
-		return
-	}
-	p, ok := s.logins.get(payload, time.Now())
-	if !ok {
-		loginPage(w, http.StatusNotFound, "This login is unknown or has expired. Run the login again.")
-		return
-	}
-	n, err := s.completeLogin(r.Context(), p, id, until)
-	if err != nil {
-		s.logins.finish(p, wire.LoginResult{Done: true, Error: err.Error()})
-		loginPage(w, http.StatusForbidden, "Login refused: "+err.Error())
-		return
-	}
-	self, _ := s.nm.viewOf(n.ID)
-	s.logins.finish(p, wire.LoginResult{Done: true, Node: &self.self})
-	loginPage(w, http.StatusOK, fmt.Sprintf("You are logged in as %s on %s until %s. You can close this window.",
-		id.Email, n.Name, n.KeyExpiry.Local().Format(time.RFC1123)))
 }
 
 // keyTTL is how long a person's key lives: the configured default (12h),
@@ -324,17 +196,4 @@ func (s *Server) handleLogout(w http.ResponseWriter, r *http.Request) {
 	}
 	s.audit(r.Context(), "node:"+n.Name, "user.logout", "node:"+n.Name, remoteIP(r), map[string]any{"user": s.nm.emailOf(n.UserID)})
 	w.WriteHeader(http.StatusNoContent)
-}
-
-var loginTmpl = template.Must(template.New("login").Parse(`<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>Ward login</title></head>
-<body><h1>Ward</h1><p id="message">{{.}}</p></body></html>`))
-
-// loginPage writes a minimal HTML page (no script, no style).
-func loginPage(w http.ResponseWriter, code int, msg string) {
-	w.Header().Set("Content-Type", "text/html; charset=utf-8")
-	w.Header().Set("Content-Security-Policy", "default-src 'none'")
-	w.Header().Set("Cache-Control", "no-store")
-	w.WriteHeader(code)
-	loginTmpl.Execute(w, msg)
 }

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/wardnet/ward/coordinator/store"
+	"github.com/wardnet/ward/devidp/devidptest"
 	"github.com/wardnet/ward/wire"
 )
 
@@ -38,32 +39,49 @@ const userPolicy = `{
   "acls": [{"action": "accept", "src": ["group:ops"], "dst": ["tag:camera:22"]}],
 }`
 
-func (c *testCoord) login(m *machine, sub, groups string) (wire.LoginResult, int) {
+// startLogin starts m's interactive login as its node would.
+func (c *testCoord) startLogin(m *machine, host, os string) wire.LoginResponse {
 	c.t.Helper()
 	if m.token == "" {
 		c.session(m)
 	}
-	code, b := c.call("POST", wire.PathLogin, m.token, wire.LoginRequest{WGKey: m.wg.Public(), Hostname: sub + "-laptop", OS: "linux"})
+	code, b := c.call("POST", wire.PathLogin, m.token, wire.LoginRequest{WGKey: m.wg.Public(), Hostname: host, OS: os})
 	var lr wire.LoginResponse
 	if code != 200 || json.Unmarshal(b, &lr) != nil {
 		c.t.Fatalf("login: %d %s", code, b)
 	}
-	client := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
-	resp, err := client.Get(strings.Replace(lr.URL, "http://"+strings.TrimPrefix(c.http.URL, "http://"), c.http.URL, 1))
+	return lr
+}
+
+// login runs m's interactive login with the fake IdP: the person's
+// browser opens the link, comes back as sub through the callback and
+// clicks "Connect this device". It returns what the node was told and the
+// status of the browser's last page.
+func (c *testCoord) login(m *machine, sub, groups string) (wire.LoginResult, int) {
+	c.t.Helper()
+	lr := c.startLogin(m, sub+"-laptop", "linux")
+	ctx := context.Background()
+	b := devidptest.NewBrowser()
+	b.Client.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse } // the fake IdP is not served
+	p, err := b.Open(ctx, lr.URL)
+	if err != nil || p.Status != http.StatusFound {
+		c.t.Fatalf("browser link: %v %+v", err, p)
+	}
+	p, err = b.Open(ctx, c.http.URL+wire.PathOIDCCallback+"?"+url.Values{"state": {lr.ID}, "sub": {sub}, "groups": {groups}}.Encode())
 	if err != nil {
 		c.t.Fatal(err)
 	}
-	resp.Body.Close()
-	loc, _ := url.Parse(resp.Header.Get("Location"))
-	if resp.StatusCode != 302 || loc.Query().Get("state") != lr.ID {
-		c.t.Fatalf("browser link: %d %s", resp.StatusCode, loc)
+	if p.Status == http.StatusOK {
+		if p, err = b.SubmitForm(ctx, p, wire.PathLoginConfirm, url.Values{"decision": {"connect"}}); err != nil {
+			c.t.Fatal(err)
+		}
 	}
-	cb, _ := http.Get(c.http.URL + wire.PathOIDCCallback + "?state=" + lr.ID + "&sub=" + sub + "&groups=" + groups)
-	cb.Body.Close()
-	code, b = c.call("GET", wire.PathLoginWait+"?id="+lr.ID, m.token, nil)
+	code, body := c.call("GET", wire.PathLoginWait+"?id="+lr.ID, m.token, nil)
 	var res wire.LoginResult
-	json.Unmarshal(b, &res)
-	return res, cb.StatusCode
+	if code != 200 || json.Unmarshal(body, &res) != nil {
+		c.t.Fatalf("login wait: %d %s", code, body)
+	}
+	return res, p.Status
 }
 
 func TestInteractiveLoginAndDisable(t *testing.T) {

@@ -193,9 +193,15 @@ const (
 	// PathLogout ends the node's key at once (POST, session token).
 	PathLogout = "/ward/v1/logout"
 	// PathLoginBrowser is where the person's browser goes: /ward/v1/l/{id}.
+	// Each link works once.
 	PathLoginBrowser = "/ward/v1/l/"
-	// PathOIDCCallback is the OIDC redirect URI.
+	// PathOIDCCallback is the OIDC redirect URI. It answers with a page
+	// that shows the requesting device's facts and asks the person to
+	// confirm.
 	PathOIDCCallback = "/ward/v1/oidc/callback"
+	// PathLoginConfirm takes the person's decision on that page (POST, an
+	// HTML form with a CSRF token; added 2026-11 within protocol version 1).
+	PathLoginConfirm = "/ward/v1/login/confirm"
 )
 
 // LoginRequest starts an interactive login for the session's machine. The
@@ -213,8 +219,15 @@ type LoginResponse struct {
 	ID string `json:"id"`
 	// URL is the page to open in a browser.
 	URL string `json:"url"`
-	// Expires is when the pending login lapses.
+	// Expires is when the pending login lapses: the link must be opened
+	// some minutes before, and the login confirmed in the browser by then.
 	Expires time.Time `json:"expires"`
+	// Code is a short code ("BCDF-GHJK") that the node shows the person
+	// next to URL. The coordinator's confirmation page shows it too, and
+	// the person connects the device only when both match. Empty from a
+	// coordinator older than the confirmation page (added 2026-11 within
+	// protocol version 1).
+	Code string `json:"code,omitempty"`
 }
 
 // LoginResult is the outcome of PathLoginWait: the node, or why the login

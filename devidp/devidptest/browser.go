@@ -70,9 +70,11 @@ type Page struct {
 	Error string
 
 	form *form
+	// forms are the page's forms, of any HTML page.
+	forms []*form
 }
 
-// form is the first form on a login page.
+// form is a form on a page.
 type form struct {
 	action string
 	fields url.Values
@@ -127,12 +129,50 @@ func (b *Browser) Submit(ctx context.Context, p *Page, values url.Values) (*Page
 	if p.form == nil {
 		return nil, ErrNoForm
 	}
-	action, err := p.URL.Parse(p.form.action)
+	return b.post(ctx, p, p.form, values)
+}
+
+// SubmitForm posts the form of any HTML page p whose action is action (as
+// written in the page), with its hidden fields and the given values, the
+// way a person's click on one of its buttons would (give the button's name
+// and value in values), following redirects. It fails with ErrNoForm when
+// p has no such form.
+func (b *Browser) SubmitForm(ctx context.Context, p *Page, action string, values url.Values) (*Page, error) {
+	for _, f := range p.forms {
+		if f.action == action {
+			return b.post(ctx, p, f, values)
+		}
+	}
+	return nil, fmt.Errorf("%w: action %s", ErrNoForm, action)
+}
+
+// Forms returns the actions of p's forms, in page order.
+func (p *Page) Forms() []string {
+	var out []string
+	for _, f := range p.forms {
+		out = append(out, f.action)
+	}
+	return out
+}
+
+// Field returns the value of the hidden field name of p's form with
+// action action; "" when there is none.
+func (p *Page) Field(action, name string) string {
+	for _, f := range p.forms {
+		if f.action == action {
+			return f.fields.Get(name)
+		}
+	}
+	return ""
+}
+
+func (b *Browser) post(ctx context.Context, p *Page, f *form, values url.Values) (*Page, error) {
+	action, err := p.URL.Parse(f.action)
 	if err != nil {
 		return nil, fmt.Errorf("parse form action: %w", err)
 	}
 	fields := url.Values{}
-	for k, v := range p.form.fields {
+	for k, v := range f.fields {
 		fields[k] = v
 	}
 	for k, v := range values {
@@ -158,7 +198,7 @@ func (b *Browser) do(req *http.Request) (*Page, error) {
 	}
 	p := &Page{URL: resp.Request.URL, Status: resp.StatusCode, Body: string(body)}
 	if strings.HasPrefix(resp.Header.Get("Content-Type"), "text/html") {
-		parseLoginPage(p)
+		parsePage(p)
 	}
 	return p, nil
 }

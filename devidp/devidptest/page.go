@@ -7,9 +7,9 @@ import (
 	"golang.org/x/net/html"
 )
 
-// parseLoginPage fills p.Step, p.Error and p.form when p.Body is the
-// provider's login page (its <main> carries data-devidp-step).
-func parseLoginPage(p *Page) {
+// parsePage fills p.forms, and p.Step, p.Error and p.form when p.Body is
+// the provider's login page (its <main> carries data-devidp-step).
+func parsePage(p *Page) {
 	doc, err := html.Parse(strings.NewReader(p.Body))
 	if err != nil {
 		return
@@ -23,8 +23,12 @@ func parseLoginPage(p *Page) {
 			p.Step = attr(n, "data-devidp-step")
 		case n.Data == "p" && hasClass(n, "error"):
 			p.Error = strings.TrimSpace(text(n))
-		case n.Data == "form" && p.form == nil:
-			p.form = parseForm(n)
+		case n.Data == "form":
+			f := parseForm(n)
+			p.forms = append(p.forms, f)
+			if p.form == nil {
+				p.form = f
+			}
 		}
 	}
 	if p.Step == "" {
