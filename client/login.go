@@ -24,8 +24,10 @@ var (
 // pendingLogin is one interactive login. Its fields are set before done
 // is closed and not changed after.
 type pendingLogin struct {
-	id      string
-	url     string
+	id  string
+	url string
+	// code is what the coordinator's confirmation page must show.
+	code    string
 	expires time.Time
 	key     wire.WGPrivate
 	cancel  context.CancelFunc
@@ -62,7 +64,7 @@ func (d *Daemon) StartLogin(ctx context.Context, req LoginRequest) (LoginStart, 
 		return LoginStart{}, err
 	}
 	lctx, cancel := context.WithDeadline(d.ctx, resp.Expires)
-	p := &pendingLogin{id: resp.ID, url: resp.URL, expires: resp.Expires, key: key, cancel: cancel, done: make(chan struct{})}
+	p := &pendingLogin{id: resp.ID, url: resp.URL, code: resp.Code, expires: resp.Expires, key: key, cancel: cancel, done: make(chan struct{})}
 	d.mu.Lock()
 	d.cancelLoginLocked()
 	d.login = p
@@ -74,7 +76,7 @@ func (d *Daemon) StartLogin(ctx context.Context, req LoginRequest) (LoginStart, 
 		d.followLogin(lctx, co, p)
 	}()
 	d.log.Info("login started", "expires", resp.Expires)
-	return LoginStart{ID: p.id, URL: p.url, Expires: p.expires}, nil
+	return LoginStart{ID: p.id, URL: p.url, Code: p.code, Expires: p.expires}, nil
 }
 
 // prepareLogin picks the coordinator for a login: nil (and no error) when

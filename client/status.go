@@ -23,7 +23,8 @@ func (d *Daemon) ClientStatus() Status {
 		st.Mode = "tun"
 	}
 	if p != nil && s == nil && isPending(p) {
-		st.State, st.LoginURL, st.Message = StatePending, p.url, "waiting for the login to finish in the browser"
+		st.State, st.LoginURL, st.LoginCode = StatePending, p.url, p.code
+		st.Message = "waiting for the login to finish in the browser"
 	}
 	st.Net = d.Status()
 	if s == nil {

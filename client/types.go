@@ -37,6 +37,9 @@ type Status struct {
 	KeyExpiry time.Time `json:"key_expiry,omitzero"`
 	// LoginURL is the pending login's page; empty when none is pending.
 	LoginURL string `json:"login_url,omitempty"`
+	// LoginCode is the code the coordinator's confirmation page shows for
+	// the pending login; empty when none is pending.
+	LoginCode string `json:"login_code,omitempty"`
 	// Connected tells whether the map stream is open.
 	Connected bool `json:"coordinator_connected"`
 	// Mode is "userspace" or "tun"; Interface the TUN's name in TUN mode.
@@ -86,6 +89,10 @@ type LoginStart struct {
 	ID string `json:"id,omitempty"`
 	// URL is the page the person opens to log in.
 	URL string `json:"url,omitempty"`
+	// Code is the code the coordinator's confirmation page shows after
+	// the sign-in: the person connects the device only when they match.
+	// Empty when the coordinator has no confirmation page.
+	Code string `json:"code,omitempty"`
 	// Expires is when the pending login lapses.
 	Expires time.Time `json:"expires,omitzero"`
 	// LoggedIn is set when a session already runs (and Force was not).

@@ -26,6 +26,9 @@ func printClientStatus(w io.Writer, st client.Status, now time.Time) {
 		fmt.Fprintf(w, "session expires %s (%s)\n", st.KeyExpiry.Local().Format(time.RFC1123), when(st.KeyExpiry, now))
 	case client.StatePending:
 		fmt.Fprintf(w, "login pending: open %s\n", st.LoginURL)
+		if st.LoginCode != "" {
+			fmt.Fprintf(w, "and connect the device only if the browser shows the code %s\n", st.LoginCode)
+		}
 	default:
 		fmt.Fprintf(w, "%s", st.State)
 		if st.Message != "" {

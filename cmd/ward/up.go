@@ -187,6 +187,9 @@ func forkDaemon(f *upFlags) error {
 func showLogin(cmd *cobra.Command, f *upFlags, start client.LoginStart) error {
 	out := cmd.OutOrStdout()
 	fmt.Fprintf(out, "To log in, open:\n\n    %s\n\n", start.URL)
+	if start.Code != "" {
+		fmt.Fprintf(out, "After signing in, confirm the code %s in your browser: connect only if it shows this code.\n\n", start.Code)
+	}
 	if f.qr {
 		if err := printQR(out, start.URL); err != nil {
 			return err
