@@ -22,6 +22,7 @@ import (
 	"github.com/wardnet/ward/client"
 	"github.com/wardnet/ward/coordinator"
 	"github.com/wardnet/ward/coordinator/store"
+	"github.com/wardnet/ward/devidp/devidptest"
 	"github.com/wardnet/ward/node"
 	"github.com/wardnet/ward/wire"
 )
@@ -93,16 +94,23 @@ func (f *fakeIdP) Complete(r *http.Request) (store.Identity, time.Time, string, 
 		Groups: strings.Split(q.Get("groups"), ",")}, time.Time{}, q.Get("state"), nil
 }
 
-// browse is the person's browser: it opens the login URL and follows the
-// redirects through the identity provider back to the coordinator.
+// browse is the person's browser: it opens the login URL, follows the
+// redirects through the identity provider back to the coordinator and,
+// when the coordinator asks, clicks "Connect this device" on its
+// confirmation page.
 var browse = func(t *testing.T, loginURL string) {
 	t.Helper()
-	resp, err := http.Get(loginURL)
+	b := devidptest.NewBrowser()
+	p, err := b.Open(context.Background(), loginURL)
 	if err != nil {
 		t.Fatalf("browser: %v", err)
 	}
-	io.Copy(io.Discard, resp.Body)
-	resp.Body.Close()
+	if p.Field(wire.PathLoginConfirm, "csrf") == "" {
+		return // refused before the confirmation page
+	}
+	if _, err := b.SubmitForm(context.Background(), p, wire.PathLoginConfirm, url.Values{"decision": {"connect"}}); err != nil {
+		t.Fatalf("browser: confirm: %v", err)
+	}
 }
 
 // world is a coordinator with a fake IdP and one camera device exposing a
@@ -117,6 +125,9 @@ type world struct {
 	ungranted uint16
 	stopCoord func()
 	dataDir   string
+	// policyFile and userTTL configure every start of the coordinator.
+	policyFile string
+	userTTL    time.Duration
 }
 
 // policy grants group:ops the camera's port %d.
@@ -142,23 +153,45 @@ func newWorld(t *testing.T, userTTL time.Duration) *world {
 	}
 	w.url = "http://" + ln.Addr().String()
 	w.idp.coordURL = w.url
-	w.dataDir = filepath.Join(dir, "data")
+	w.dataDir, w.policyFile, w.userTTL = filepath.Join(dir, "data"), pf, userTTL
+	w.startCoord(ln)
+	w.startCamera()
+	return w
+}
+
+// startCoord runs the coordinator on ln until the test ends or stopCoord.
+func (w *world) startCoord(ln net.Listener) {
+	t := w.t
+	var err error
 	w.srv, err = coordinator.New(context.Background(), coordinator.Config{DataDir: w.dataDir, Listen: ln.Addr().String(),
-		Dev: true, PolicyFile: pf, Auth: w.idp, UserKeyTTL: userTTL, Logger: failLog(t, "coordinator")})
+		Dev: true, PolicyFile: w.policyFile, Auth: w.idp, UserKeyTTL: w.userTTL, Logger: failLog(t, "coordinator")})
 	if err != nil {
+		ln.Close()
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
+	srv := w.srv
 	go func() {
 		defer close(done)
-		w.srv.Serve(ctx, ln)
+		srv.Serve(ctx, ln)
 	}()
 	var once sync.Once
-	w.stopCoord = func() { once.Do(func() { cancel(); <-done; w.srv.Close() }) }
+	w.stopCoord = func() { once.Do(func() { cancel(); <-done; srv.Close() }) }
 	t.Cleanup(w.stopCoord)
-	w.startCamera()
-	return w
+}
+
+// restartCoord stops the coordinator and starts a new one on the same
+// address and data: it keeps its store and forgets what it held in memory
+// (control sessions, pending logins).
+func (w *world) restartCoord() {
+	w.t.Helper()
+	w.stopCoord()
+	ln, err := net.Listen("tcp", strings.TrimPrefix(w.url, "http://"))
+	if err != nil {
+		w.t.Fatalf("listen again: %v", err)
+	}
+	w.startCoord(ln)
 }
 
 // startCamera registers and runs the camera agent.
