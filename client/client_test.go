@@ -210,3 +210,24 @@ func fetch(t *testing.T, method, u, host, origin string) (int, http.Header, stri
 	b, _ := io.ReadAll(resp.Body)
 	return resp.StatusCode, resp.Header, string(b)
 }
+
+// TestLoginAfterCoordinatorRestart pins the stale control session: after a
+// logout and a coordinator restart (which forgets every session token),
+// the daemon's next login got 401 until the daemon was restarted. It must
+// open a new machine-key session and go on.
+func TestLoginAfterCoordinatorRestart(t *testing.T) {
+	w := newWorld(t, 0)
+	l := w.startLaptop(nil)
+	if res, _ := l.login(w, "alice", "ops", ""); res.Error != "" {
+		t.Fatalf("first login: %+v", res)
+	}
+	if res, err := l.api.Logout(context.Background()); err != nil || !res.WasLoggedIn || res.Warning != "" {
+		t.Fatalf("logout: %+v, %v", res, err)
+	}
+	w.restartCoord()
+	res, _ := l.login(w, "alice", "ops", "")
+	if res.Error != "" {
+		t.Fatalf("login after the coordinator's restart: %+v", res)
+	}
+	reach(t, "socks5 after the restart and login", func() (net.Conn, error) { return socksConnect(l.socks, "cam1", w.granted) })
+}

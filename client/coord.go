@@ -101,7 +101,8 @@ func (c *coord) logout(ctx context.Context) error {
 }
 
 // do sends one call with the session token, retrying once with a new
-// session after a 401, and decodes the answer into out (may be nil).
+// session after a 401 (the coordinator forgot the token: it restarted),
+// and decodes the answer into out (may be nil).
 func (c *coord) do(ctx context.Context, method, path string, q url.Values, in, out any) error {
 	for attempt := 0; ; attempt++ {
 		s, err := c.ctrl.Session(ctx)
@@ -109,8 +110,8 @@ func (c *coord) do(ctx context.Context, method, path string, q url.Values, in, o
 			return err
 		}
 		err = c.once(ctx, method, path, q, s.Token, in, out)
-		var ae *control.APIError
-		if attempt == 0 && errors.As(err, &ae) && ae.Status == http.StatusUnauthorized {
+		if attempt == 0 && errors.Is(err, control.ErrUnauthorized) {
+			c.ctrl.DropSession(s.Token)
 			continue
 		}
 		return err

@@ -194,8 +194,11 @@ func (c *Client) newSession(ctx context.Context) (wire.SessionResponse, error) {
 	return s, nil
 }
 
-// dropSession forgets tok if it is still the current session.
-func (c *Client) dropSession(tok string) {
+// DropSession forgets the session token tok if it is still the current
+// one, so that the next Session opens a new session. A caller whose call
+// with tok was answered 401 (the coordinator restarted, or ended the
+// session) calls it before retrying.
+func (c *Client) DropSession(tok string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.tok.Token == tok {
@@ -213,7 +216,7 @@ func (c *Client) call(ctx context.Context, path string, in, out any) error {
 		}
 		err = c.post(ctx, path, s.Token, in, out)
 		if attempt == 0 && errors.Is(err, ErrUnauthorized) {
-			c.dropSession(s.Token)
+			c.DropSession(s.Token)
 			continue
 		}
 		return err

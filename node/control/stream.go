@@ -88,7 +88,7 @@ func (c *Client) openMap(ctx context.Context, since uint64) (*http.Response, con
 		}
 		resp, cancel, err := c.getMap(ctx, since, s.Token)
 		if attempt == 0 && errors.Is(err, ErrUnauthorized) {
-			c.dropSession(s.Token)
+			c.DropSession(s.Token)
 			continue
 		}
 		if err != nil {
