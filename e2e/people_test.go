@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -79,10 +80,8 @@ func (l *laptop) login(t *testing.T, creds devidptest.Credentials) (client.Login
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := devidptest.NewBrowser().Login(ctx, start.URL, creds); err != nil {
-		if _, ok := err.(*devidptest.FormError); ok {
-			t.Fatalf("login form refused %s: %v", creds.Username, err)
-		}
+	if _, err := signInAndConnect(ctx, start.URL, creds, start.Code); err != nil {
+		t.Fatalf("%s's browser: %v", creds.Username, err)
 	}
 	done := time.Now()
 	res, err := l.api.WaitLogin(ctx, start.ID)
@@ -90,6 +89,22 @@ func (l *laptop) login(t *testing.T, creds devidptest.Credentials) (client.Login
 		t.Fatal(err)
 	}
 	return res, done
+}
+
+// signInAndConnect is the person's browser: it opens the login link, signs
+// in through the dev provider's form and, when the coordinator's
+// confirmation page shows the code the device printed, clicks "Connect
+// this device". It returns the last page.
+func signInAndConnect(ctx context.Context, link string, creds devidptest.Credentials, code string) (*devidptest.Page, error) {
+	b := devidptest.NewBrowser()
+	p, err := b.Login(ctx, link, creds)
+	if err != nil || p.Field(wire.PathLoginConfirm, "csrf") == "" {
+		return p, err // refused before the confirmation page
+	}
+	if !strings.Contains(p.Body, code) {
+		return p, fmt.Errorf("the confirmation page does not show the code %q", code)
+	}
+	return b.SubmitForm(ctx, p, wire.PathLoginConfirm, url.Values{"decision": {"connect"}})
 }
 
 // socks dials host:port through the laptop's SOCKS5 proxy and echoes.

@@ -51,7 +51,7 @@ func loginMachine(t *testing.T, f *fleet, creds devidptest.Credentials) (wire.Lo
 	if code := post(wire.PathLogin, ss.Token, wire.LoginRequest{WGKey: wk.Public(), Hostname: creds.Username + "-laptop", OS: "linux"}, &lr); code != 200 {
 		t.Fatalf("start login: %d", code)
 	}
-	_, ferr := devidptest.NewBrowser().Login(context.Background(), lr.URL, creds)
+	_, ferr := signInAndConnect(context.Background(), lr.URL, creds, lr.Code)
 	if _, ok := ferr.(*devidptest.FormError); ok {
 		return wire.LoginResult{}, ferr // the form refused: the IdP never redirects back
 	}
