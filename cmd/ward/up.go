@@ -18,8 +18,12 @@ import (
 	"github.com/wardnet/ward/client"
 )
 
-// daemonStartWait bounds the wait for a started daemon's socket.
-const daemonStartWait = 15 * time.Second
+const (
+	// daemonStartWait bounds the wait for a started daemon's socket.
+	daemonStartWait = 15 * time.Second
+	// daemonStopWait bounds the wait for a started daemon to stop.
+	daemonStopWait = 10 * time.Second
+)
 
 // upFlags are `ward up`'s own flags, beside the daemon's.
 type upFlags struct {
@@ -71,23 +75,39 @@ func (f *upFlags) addLoginFlags(cmd *cobra.Command) {
 }
 
 // runUp starts (unless login) or finds the daemon, logs in and reports.
+// A daemon it started is stopped again when the login fails.
 func runUp(cmd *cobra.Command, f *upFlags, login bool) error {
 	ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	out := cmd.OutOrStdout()
 	api := clientAPI(f.daemon.cfg.StateDir)
-	var daemonDone <-chan error
+	var started *daemonProc
 	if _, err := api.Status(ctx); err != nil {
 		if login {
 			return err
 		}
-		if daemonDone, err = startDaemon(ctx, f, api); err != nil {
+		if started, err = startDaemon(ctx, f, api); err != nil {
 			return err
 		}
 	} else if !login {
 		fmt.Fprintln(cmd.ErrOrStderr(), "using the running client daemon (its proxy and --tun settings stay as they are)")
 	}
-	start, err := api.Login(ctx, client.LoginRequest{Coordinator: f.daemon.cfg.Coordinator, Force: login})
+	if err := logIn(ctx, cmd, f, api, login); err != nil {
+		if started != nil {
+			started.stop(ctx, cmd.ErrOrStderr(), api)
+		}
+		return err
+	}
+	if started != nil && started.done != nil {
+		fmt.Fprintln(cmd.ErrOrStderr(), "the daemon runs in this process; Ctrl-C stops it")
+		return <-started.done
+	}
+	return nil
+}
+
+// logIn starts a login (a new one when force) and waits for its outcome.
+func logIn(ctx context.Context, cmd *cobra.Command, f *upFlags, api *client.Local, force bool) error {
+	out := cmd.OutOrStdout()
+	start, err := api.Login(ctx, client.LoginRequest{Coordinator: f.daemon.cfg.Coordinator, Force: force})
 	if err != nil {
 		return err
 	}
@@ -103,14 +123,7 @@ func runUp(cmd *cobra.Command, f *upFlags, login bool) error {
 	if err := showLogin(cmd, f, start); err != nil {
 		return err
 	}
-	if err := waitLogin(ctx, out, api, start.ID); err != nil {
-		return err
-	}
-	if daemonDone != nil {
-		fmt.Fprintln(cmd.ErrOrStderr(), "the daemon runs in this process; Ctrl-C stops it")
-		return <-daemonDone
-	}
-	return nil
+	return waitLogin(ctx, out, api, start.ID)
 }
 
 // clientAPI returns the client API client for the daemon of dir.
@@ -118,38 +131,82 @@ func clientAPI(dir string) *client.Local {
 	return &client.Local{Socket: filepath.Join(dir, client.SocketName)}
 }
 
+// daemonProc is a daemon that `ward up` started.
+type daemonProc struct {
+	// done ends with the daemon's Run when it runs in this process
+	// (--foreground), and cancel stops it; both nil for a background
+	// daemon.
+	done   <-chan error
+	cancel context.CancelFunc
+}
+
 // startDaemon starts the daemon (in the background, or in this process
-// with --foreground, in which case the returned channel ends with it) and
-// waits until its socket answers.
-func startDaemon(ctx context.Context, f *upFlags, api *client.Local) (<-chan error, error) {
+// with --foreground) and waits until its socket answers.
+func startDaemon(ctx context.Context, f *upFlags, api *client.Local) (*daemonProc, error) {
 	if f.daemon.cfg.TUN && os.Geteuid() != 0 {
 		fmt.Fprintln(os.Stderr, "note: --tun needs root or CAP_NET_ADMIN")
 	}
-	var done chan error
+	p := &daemonProc{}
 	if f.foreground {
 		d, err := client.New(f.daemon.config())
 		if err != nil {
 			return nil, err
 		}
-		done = make(chan error, 1)
-		go func() { done <- d.Run(ctx) }()
+		done := make(chan error, 1)
+		dctx, cancel := context.WithCancel(ctx)
+		go func() { done <- d.Run(dctx) }()
+		p.done, p.cancel = done, cancel
 	} else if err := forkDaemon(f); err != nil {
 		return nil, err
 	}
 	stop := time.Now().Add(daemonStartWait)
 	for {
 		if _, err := api.Status(ctx); err == nil {
-			return done, nil
+			return p, nil
 		}
 		select {
-		case err := <-done:
+		case err := <-p.done:
 			return nil, fmt.Errorf("client daemon stopped: %w", err)
 		case <-ctx.Done():
+			p.stop(ctx, io.Discard, api)
 			return nil, ctx.Err()
 		case <-time.After(50 * time.Millisecond):
 		}
 		if time.Now().After(stop) {
+			p.stop(ctx, io.Discard, api)
 			return nil, fmt.Errorf("the client daemon did not start; see %s", daemonLog(f.daemon.cfg.StateDir))
+		}
+	}
+}
+
+// stop stops the daemon and waits (a little) until it is gone; it says on
+// errOut when it cannot. ctx may be done already.
+func (p *daemonProc) stop(ctx context.Context, errOut io.Writer, api *client.Local) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), daemonStopWait)
+	defer cancel()
+	if p.done != nil {
+		p.cancel()
+		select {
+		case <-p.done:
+		case <-ctx.Done():
+			fmt.Fprintln(errOut, "the client daemon did not stop in time")
+		}
+		return
+	}
+	if err := api.Quit(ctx); err != nil {
+		fmt.Fprintf(errOut, "could not stop the client daemon this command started: %v (`ward down --quit` stops it)\n", err)
+		return
+	}
+	for {
+		if _, err := api.Status(ctx); err != nil {
+			fmt.Fprintln(errOut, "stopped the client daemon this command started")
+			return
+		}
+		select {
+		case <-ctx.Done():
+			fmt.Fprintln(errOut, "the client daemon did not stop in time")
+			return
+		case <-time.After(50 * time.Millisecond):
 		}
 	}
 }
