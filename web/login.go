@@ -1,6 +1,7 @@
 package web
 
 import (
+	"crypto/subtle"
 	"fmt"
 	"net/http"
 	"strings"
@@ -71,7 +72,7 @@ func (s *server) finishLogin(c echo.Context) error {
 	}
 	nonce, next, _ := strings.Cut(payload, " ")
 	ck, cerr := c.Cookie(loginCookie)
-	if cerr != nil || ck.Value == "" || ck.Value != nonce {
+	if cerr != nil || nonce == "" || subtle.ConstantTimeCompare([]byte(ck.Value), []byte(nonce)) != 1 {
 		return fmt.Errorf("%w: this login was not started in this browser; start again", ErrForbidden)
 	}
 	c.SetCookie(s.cookie(loginCookie, "", "/ui/", time.Unix(1, 0)))
