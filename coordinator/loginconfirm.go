@@ -78,15 +78,15 @@ func (s *Server) handleCallback(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	now := s.logins.now()
-	p, csrf, err := s.logins.signIn(id, cookieValue(r, linkCookie+id), who, until, now)
+	p, si, err := s.logins.signIn(id, cookieValue(r, linkCookie+id), who, until, now)
 	if err != nil {
 		s.audit(r.Context(), "user:"+who.Email, "user.login_refused", "", remoteIP(r), map[string]any{"reason": err.Error()})
 		refusalPage(w, err)
 		return
 	}
 	http.SetCookie(w, s.loginCookie(r, linkCookie+id, "", linkCookiePath, 0, http.SameSiteLaxMode))
-	http.SetCookie(w, s.loginCookie(r, confirmCookie+id, csrf, wire.PathLoginConfirm, loginConfirmTTL, http.SameSiteStrictMode))
-	confirmPage(w, newConfirmView(p, id, csrf, who, remoteIP(r), now))
+	http.SetCookie(w, s.loginCookie(r, confirmCookie+id, si.csrf, wire.PathLoginConfirm, si.confirmBy.Sub(now), http.SameSiteStrictMode))
+	confirmPage(w, newConfirmView(p, id, si, who, remoteIP(r), now))
 }
 
 // idpRefused answers a callback the IdP (or the relying party's checks)
@@ -159,14 +159,16 @@ type confirmView struct {
 	ConfirmBy    string
 }
 
-func newConfirmView(p *pendingLogin, id, csrf string, who store.Identity, browser string, now time.Time) confirmView {
+// newConfirmView is the page for login id, p, signed in as who from the
+// browser at address browser.
+func newConfirmView(p *pendingLogin, id string, si signedIn, who store.Identity, browser string, now time.Time) confirmView {
 	host := p.req.Hostname
 	if host == "" {
 		host = "(none given)"
 	}
-	return confirmView{ID: id, CSRF: csrf, User: who.Email, Code: p.code, Hostname: host, OS: p.req.OS, From: p.from,
+	return confirmView{ID: id, CSRF: si.csrf, User: who.Email, Code: p.code, Hostname: host, OS: p.req.OS, From: p.from,
 		Started: fmt.Sprintf("%s (%s ago)", p.started.UTC().Format("2006-01-02 15:04:05 UTC"), now.Sub(p.started).Round(time.Second)),
-		Browser: browser, OtherAddress: browser != p.from, ConfirmBy: p.confirmBy.UTC().Format("15:04:05 UTC")}
+		Browser: browser, OtherAddress: browser != p.from, ConfirmBy: si.confirmBy.UTC().Format("15:04:05 UTC")}
 }
 
 var confirmTmpl = template.Must(template.New("confirm").Parse(`<!doctype html>

@@ -214,27 +214,35 @@ func (l *logins) reopen(p *pendingLogin) {
 	}
 }
 
+// signedIn is what signIn hands the confirmation page.
+type signedIn struct {
+	// csrf is the confirmation form's token.
+	csrf string
+	// confirmBy ends the person's decision.
+	confirmBy time.Time
+}
+
 // signIn records who the IdP says finished login id in the browser that
-// shows the token browser, and returns the confirmation form's token. It
-// accepts one callback per login, from the browser that opened the link.
-func (l *logins) signIn(id, browser string, who store.Identity, until, now time.Time) (*pendingLogin, string, error) {
+// shows the token browser, and returns what the confirmation page needs.
+// It accepts one callback per login, from the browser that opened the link.
+func (l *logins) signIn(id, browser string, who store.Identity, until, now time.Time) (*pendingLogin, signedIn, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	p, ok := l.getLocked(id, now)
 	switch {
 	case !ok:
-		return nil, "", errLinkUnknown
+		return nil, signedIn{}, errLinkUnknown
 	case p.step != stepOpened:
-		return nil, "", errStepUsed
+		return nil, signedIn{}, errStepUsed
 	case !tokenEqual(browser, p.browser):
-		return nil, "", errOtherBrowser
+		return nil, signedIn{}, errOtherBrowser
 	}
 	p.step, p.csrf, p.who, p.until = stepSignedIn, rand.Text(), who, until
 	p.confirmBy = now.Add(loginConfirmTTL)
 	if p.confirmBy.After(p.expires) {
 		p.confirmBy = p.expires
 	}
-	return p, p.csrf, nil
+	return p, signedIn{csrf: p.csrf, confirmBy: p.confirmBy}, nil
 }
 
 // decide takes the person's decision on login id once: the form's token

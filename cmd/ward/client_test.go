@@ -67,6 +67,8 @@ func TestPrintClientStatus(t *testing.T) {
 		{client.Status{State: client.StateLoggedIn, User: "alice@example.com", Node: "laptop", Mode: "userspace",
 			KeyExpiry: now.Add(time.Hour), SOCKS5: "127.0.0.1:1080", WebURL: "http://127.0.0.1:1/t/x/"},
 			[]string{"logged in as alice@example.com on laptop", "in 1h0m0s", "SOCKS5 proxy 127.0.0.1:1080", "Status page: http://127.0.0.1:1/t/x/", "no peers"}},
+		{client.Status{State: client.StatePending, LoginURL: "http://127.0.0.1:1/ward/v1/l/X", LoginCode: "BCDF-GHJK"},
+			[]string{"login pending: open http://127.0.0.1:1/ward/v1/l/X", "the code BCDF-GHJK"}},
 		{client.Status{State: client.StateExpired, Message: "the session's key expired at noon"},
 			[]string{"expired: the session's key expired at noon", "run `ward up`"}},
 	}
