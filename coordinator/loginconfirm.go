@@ -123,15 +123,31 @@ func (s *Server) handleLoginConfirm(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	http.SetCookie(w, s.loginCookie(r, confirmCookie+id, "", wire.PathLoginConfirm, 0, http.SameSiteStrictMode))
-	facts := map[string]any{"hostname": p.req.Hostname, "os": p.req.OS, "device_address": p.from, "code": p.code}
 	if decision == decisionCancel {
-		s.audit(r.Context(), "user:"+who.Email, "user.login_refused", "", remoteIP(r),
-			map[string]any{"reason": "refused on the confirmation page", "device": facts})
-		s.logins.finish(p, wire.LoginResult{Done: true, Error: errCancelled.Error()})
-		loginPage(w, http.StatusOK, "Cancelled: the device was not connected and was told so. If you did not start this login, tell your administrator.")
+		s.cancelLogin(w, r, p, who)
 		return
 	}
-	s.audit(r.Context(), "user:"+who.Email, "user.login_confirmed", "", remoteIP(r), map[string]any{"device": facts})
+	s.connectLogin(w, r, p, who, until)
+}
+
+// deviceFacts are the requesting device's facts, for the audit log.
+func deviceFacts(p *pendingLogin) map[string]any {
+	return map[string]any{"hostname": p.req.Hostname, "os": p.req.OS, "device_address": p.from, "code": p.code}
+}
+
+// cancelLogin ends login p on the person's "This wasn't me" and tells the
+// waiting node.
+func (s *Server) cancelLogin(w http.ResponseWriter, r *http.Request, p *pendingLogin, who store.Identity) {
+	s.audit(r.Context(), "user:"+who.Email, "user.login_refused", "", remoteIP(r),
+		map[string]any{"reason": "refused on the confirmation page", "device": deviceFacts(p)})
+	s.logins.finish(p, wire.LoginResult{Done: true, Error: errCancelled.Error()})
+	loginPage(w, http.StatusOK, "Cancelled: the device was not connected and was told so. If you did not start this login, tell your administrator.")
+}
+
+// connectLogin registers or re-keys login p's node as who, on the
+// person's "Connect this device", and tells the waiting node.
+func (s *Server) connectLogin(w http.ResponseWriter, r *http.Request, p *pendingLogin, who store.Identity, until time.Time) {
+	s.audit(r.Context(), "user:"+who.Email, "user.login_confirmed", "", remoteIP(r), map[string]any{"device": deviceFacts(p)})
 	n, err := s.completeLogin(r.Context(), p, who, until)
 	if err != nil {
 		s.logins.finish(p, wire.LoginResult{Done: true, Error: err.Error()})
