@@ -126,10 +126,6 @@ func (s *Server) completeLogin(ctx context.Context, p *pendingLogin, id store.Id
 	if err != nil {
 		return store.Node{}, err
 	}
-	if u.Disabled {
-		s.audit(ctx, "user:"+u.Email, "user.login_refused", "", p.from, map[string]any{"reason": "user disabled"})
-		return store.Node{}, fmt.Errorf("user %s is disabled", u.Email)
-	}
 	exp := now.Add(s.keyTTL(u.Groups, until, now))
 	n, err := s.registerOrRekey(ctx, p, u, exp, now)
 	if err != nil {
