@@ -3,10 +3,12 @@ package node
 import (
 	"context"
 	"errors"
+	"net/netip"
 	"testing"
 	"time"
 
 	"github.com/wardnet/ward/filter"
+	"github.com/wardnet/ward/node/localapi"
 	"github.com/wardnet/ward/wire"
 )
 
@@ -201,4 +203,46 @@ func TestEngineKeyRotationKeepsFlow(t *testing.T) {
 	if p.a.e.PublicKey() != next.Public() {
 		t.Error("engine reports the old key")
 	}
+}
+
+// TestApplyFullMapChangingOwnAddressesDoesNotDeadlock pins a deadlock: a
+// full map that changes the node's own addresses restarts the data plane,
+// and closing the old one waited, with the Engine's lock held, for its
+// ping echo's watcher goroutine, which only ended with the Engine. Apply,
+// Status and the expiry timer then stalled for good. The node must come
+// back on its new addresses, its peers reachable, and stay responsive.
+func TestApplyFullMapChangingOwnAddressesDoesNotDeadlock(t *testing.T) {
+	p := newPair(t, time.Time{})
+	self := p.a.self
+	self.IPv4 = netip.MustParseAddr("100.64.0.11")
+	self.IPv6 = netip.MustParseAddr("fd7a:115c:a1e0::11")
+	done := make(chan error, 1)
+	go func() {
+		done <- p.a.e.Apply(wire.MapResponse{Version: 10, Full: true, Self: &self, Peers: []wire.Node{p.b.peerOf(time.Time{})},
+			Filter: []filter.Rule{allowFrom(p.b, &testNode{self: self}, p.open)}, FilterChanged: true})
+	}()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("apply: %v", err)
+		}
+	case <-time.After(deadline):
+		t.Fatal("Apply of a full map with new own addresses did not return: deadlock")
+	}
+	status := make(chan localapi.Status, 1)
+	go func() { status <- p.a.e.Status() }()
+	select {
+	case st := <-status:
+		if st.Self.IPv4 != self.IPv4 || st.Self.ListenPort == 0 {
+			t.Fatalf("status after the address change: %+v", st.Self)
+		}
+	case <-time.After(deadline):
+		t.Fatal("Status did not return after the address change")
+	}
+	moved := self
+	moved.Endpoints = []netip.AddrPort{netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), p.a.e.ListenPort())}
+	p.b.addPeers(t, 10, moved)
+	eventuallyWithin(t, handshakeWait, "echo to the new address", func() bool {
+		return echoThrough(p.b, self.IPv4.String(), p.open, time.Second) == nil
+	})
 }

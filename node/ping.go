@@ -23,10 +23,15 @@ const (
 	pingRetry = time.Second
 )
 
-// echo answers pings on PingPort of each overlay address.
+// echo answers pings on PingPort of each overlay address. Its owner (the
+// data plane) stops it with close; nothing else keeps it running, so
+// close may be called with the Engine's lock held.
 type echo struct {
 	conns []net.PacketConn
-	wg    sync.WaitGroup
+	// wg tracks the serve goroutines, which end when their conn closes.
+	wg sync.WaitGroup
+	// stopWatch cancels closing the conns when the context ends.
+	stopWatch func() bool
 }
 
 // startEcho listens on PingPort of each valid address in addrs through np.
@@ -53,12 +58,10 @@ func startEcho(ctx context.Context, np netPlane, addrs []netip.Addr, bestEffort 
 		e.wg.Add(1)
 		go e.serve(c, log)
 	}
-	e.wg.Add(1)
-	go func() {
-		defer e.wg.Done()
-		<-ctx.Done()
-		e.closeConns()
-	}()
+	// Not a goroutine waiting for ctx: close would have to wait for it,
+	// and it ends only with ctx (the Engine's), so replacing a data plane
+	// would wait for the Engine to close, with its lock held.
+	e.stopWatch = context.AfterFunc(ctx, e.closeConns)
 	return e, nil
 }
 
@@ -88,8 +91,12 @@ func (e *echo) closeConns() {
 	}
 }
 
-// close stops the echo and waits for its goroutines. It is idempotent.
+// close stops the echo and waits for its goroutines, which need nothing
+// but their conns closed. It is idempotent.
 func (e *echo) close() {
+	if e.stopWatch != nil {
+		e.stopWatch()
+	}
 	e.closeConns()
 	e.wg.Wait()
 }
