@@ -6,15 +6,18 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"os"
 	"path/filepath"
 	"time"
 
+	"github.com/wardnet/ward/node/privfile"
 	"github.com/wardnet/ward/wire"
 )
 
 // StateFile is the client's state file in the state directory.
 const StateFile = "client.json"
+
+// maxStateBytes bounds the state file.
+const maxStateBytes = 256 << 10
 
 // State is what the client keeps across restarts, stored as JSON in
 // StateFile (mode 0600, directory 0700).
@@ -65,14 +68,7 @@ func LoadOrCreateState(dir string) (*State, error) {
 // LoadState reads the state in dir; it refuses a file others may read.
 func LoadState(dir string) (*State, error) {
 	path := filepath.Join(dir, StateFile)
-	fi, err := os.Stat(path)
-	if err != nil {
-		return nil, fmt.Errorf("load client state: %w", err)
-	}
-	if fi.Mode().Perm()&0o077 != 0 {
-		return nil, fmt.Errorf("load client state %s: mode %o, want 600", path, fi.Mode().Perm())
-	}
-	b, err := os.ReadFile(path)
+	b, err := privfile.Read(dir, StateFile, maxStateBytes)
 	if err != nil {
 		return nil, fmt.Errorf("load client state: %w", err)
 	}
@@ -106,7 +102,8 @@ func decodeKey(h string, k *[32]byte) error {
 	return nil
 }
 
-// Save writes s to dir atomically with mode 0600, creating dir (0700).
+// Save writes s to dir atomically and durably with mode 0600 (see
+// privfile.Write), creating dir (0700).
 func (s *State) Save(dir string) error {
 	j := stateJSON{MachineKey: hex.EncodeToString(s.MachineKey[:]), Coordinator: s.Coordinator}
 	if s.Session != nil {
@@ -116,28 +113,7 @@ func (s *State) Save(dir string) error {
 	if err != nil {
 		return fmt.Errorf("save client state: %w", err)
 	}
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return fmt.Errorf("save client state: %w", err)
-	}
-	f, err := os.CreateTemp(dir, StateFile+".tmp*")
-	if err != nil {
-		return fmt.Errorf("save client state: %w", err)
-	}
-	defer os.Remove(f.Name())
-	err = f.Chmod(0o600)
-	if err == nil {
-		_, err = f.Write(b)
-	}
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(f.Name(), filepath.Join(dir, StateFile))
-	}
-	if err != nil {
+	if err := privfile.Write(dir, StateFile, b); err != nil {
 		return fmt.Errorf("save client state: %w", err)
 	}
 	return nil

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/wardnet/ward/node/control"
+	"github.com/wardnet/ward/node/privfile"
 	"github.com/wardnet/ward/wire"
 )
 
@@ -61,7 +62,7 @@ func saveMap(dir string, sm savedMap) error {
 	if err != nil {
 		return fmt.Errorf("save map: %w", err)
 	}
-	if err := writeFileAtomic(dir, MapFile, b); err != nil {
+	if err := privfile.Write(dir, MapFile, b); err != nil {
 		return fmt.Errorf("save map: %w", err)
 	}
 	return nil
@@ -70,7 +71,7 @@ func saveMap(dir string, sm savedMap) error {
 // loadMap reads dir/MapFile and checks that it is a full map of node id
 // from coordinator. The caller validates the map itself by applying it.
 func loadMap(dir, coordinator string, id wire.NodeID) (savedMap, error) {
-	b, err := readPrivateFile(dir, MapFile, control.MaxMapMessage)
+	b, err := privfile.Read(dir, MapFile, control.MaxMapMessage)
 	if err != nil {
 		return savedMap{}, fmt.Errorf("load map: %w", err)
 	}

@@ -5,12 +5,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
-	"os"
 	"path/filepath"
 	"time"
 
+	"github.com/wardnet/ward/node/privfile"
 	"github.com/wardnet/ward/wire"
 )
 
@@ -21,7 +20,7 @@ const StateFile = "node.json"
 const maxStateBytes = 64 << 10
 
 // ErrStatePerms means the state file or directory is open to other users.
-var ErrStatePerms = errors.New("state is readable by other users")
+var ErrStatePerms = privfile.ErrPerms
 
 // State is what a node keeps across restarts: its keys and identity. It is
 // stored as JSON in StateFile, mode 0600, in a directory of mode 0700.
@@ -98,7 +97,7 @@ func LoadOrCreateState(dir string, now time.Time) (*State, bool, error) {
 // LoadState reads the state in dir. It refuses a file readable by others.
 func LoadState(dir string) (*State, error) {
 	path := filepath.Join(dir, StateFile)
-	b, err := readPrivateFile(dir, StateFile, maxStateBytes)
+	b, err := privfile.Read(dir, StateFile, maxStateBytes)
 	if err != nil {
 		return nil, fmt.Errorf("load state: %w", err)
 	}
@@ -141,76 +140,17 @@ func decodeKey(h string, k *[32]byte, required bool) error {
 	return nil
 }
 
-// Save writes s to dir atomically (a 0600 temporary file renamed over the
-// old one), creating dir with mode 0700 if needed.
+// Save writes s to dir atomically and durably (see privfile.Write),
+// creating dir with mode 0700 if needed.
 func (s *State) Save(dir string) error {
 	b, err := json.MarshalIndent(s.encode(), "", "  ")
 	if err != nil {
 		return fmt.Errorf("save state: %w", err)
 	}
-	if err := writeFileAtomic(dir, StateFile, b); err != nil {
+	if err := privfile.Write(dir, StateFile, b); err != nil {
 		return fmt.Errorf("save state: %w", err)
 	}
 	return nil
-}
-
-// writeFileAtomic replaces dir/name with b: it writes a 0600 temporary
-// file, syncs it and renames it over the old one, so a crash leaves the
-// old file or the new one, never a part. It creates dir with mode 0700 if
-// needed.
-func writeFileAtomic(dir, name string, b []byte) error {
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return err
-	}
-	if err := os.Chmod(dir, 0o700); err != nil {
-		return err
-	}
-	f, err := os.CreateTemp(dir, name+".tmp*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(f.Name())
-	if err := writeSync(f, b); err != nil {
-		return err
-	}
-	return os.Rename(f.Name(), filepath.Join(dir, name))
-}
-
-// readPrivateFile reads dir/name, at most limit bytes, refusing a file
-// that other users may read or write (ErrStatePerms).
-func readPrivateFile(dir, name string, limit int64) ([]byte, error) {
-	path := filepath.Join(dir, name)
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		return nil, err
-	}
-	if fi.Mode().Perm()&0o077 != 0 {
-		return nil, fmt.Errorf("%s (mode %o, want 600): %w", path, fi.Mode().Perm(), ErrStatePerms)
-	}
-	if fi.Size() > limit {
-		return nil, fmt.Errorf("%s: over %d bytes", path, limit)
-	}
-	return io.ReadAll(io.LimitReader(f, limit))
-}
-
-// writeSync writes b to f (mode 0600), syncs and closes it.
-func writeSync(f *os.File, b []byte) error {
-	err := f.Chmod(0o600)
-	if err == nil {
-		_, err = f.Write(b)
-	}
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	return err
 }
 
 func (s *State) encode() stateJSON {
