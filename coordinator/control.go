@@ -56,7 +56,7 @@ func (s *Server) handleSession(w http.ResponseWriter, r *http.Request) {
 	}
 	n, nerr := s.st.NodeByMachineKey(r.Context(), store.MachinePublic(req.MachineKey))
 	writeJSON(w, http.StatusOK, wire.SessionResponse{Token: tok, Expires: exp, Registered: nerr == nil,
-		NeedsApproval: nerr == nil && !n.KeyRevokedAt.IsZero()})
+		NeedsApproval: nerr == nil && !n.KeyRevokedAt.IsZero(), ServerTime: time.Now().UTC()})
 }
 
 // sessionOf authenticates a control request by its session token.
@@ -211,7 +211,7 @@ func (s *Server) handleRotate(w http.ResponseWriter, r *http.Request) {
 	if store.WGPublic(req.WGKey) == n.WGKey && !expired(n, now) {
 		// A node resending a rotation it already made (it crashed before
 		// saving the answer): the key is in place, so say so again.
-		writeJSON(w, http.StatusOK, wire.RotateResponse{SwitchAt: now, KeyExpiry: n.KeyExpiry})
+		writeJSON(w, http.StatusOK, wire.NewRotateResponse(now, 0, n.KeyExpiry))
 		return
 	}
 	exp := now.Add(s.cfg.KeyLifetime)
@@ -230,7 +230,7 @@ func (s *Server) handleRotate(w http.ResponseWriter, r *http.Request) {
 	}
 	s.audit(r.Context(), "node:"+n.Name, "node.key_rotate", "node:"+n.Name, remoteIP(r),
 		map[string]any{"new_key": req.WGKey.ShortString(), "expiry": exp})
-	writeJSON(w, http.StatusOK, wire.RotateResponse{SwitchAt: now.Add(200 * time.Millisecond), KeyExpiry: exp})
+	writeJSON(w, http.StatusOK, wire.NewRotateResponse(time.Now().UTC(), 200*time.Millisecond, exp))
 }
 
 func (s *Server) handleReport(w http.ResponseWriter, r *http.Request) {

@@ -87,7 +87,8 @@ func (s *Server) streamLoop(ctx context.Context, st *streamState, sub *subscribe
 			return
 		case <-sub.wake:
 		case <-ka.C:
-			if st.enc.Encode(wire.MapResponse{KeepAlive: true, Version: s.hub.version.Load()}) != nil || st.flush() != nil {
+			keep := wire.MapResponse{KeepAlive: true, Version: s.hub.version.Load(), ServerTime: time.Now().UTC()}
+			if st.enc.Encode(keep) != nil || st.flush() != nil {
 				return
 			}
 		}
@@ -113,6 +114,7 @@ func (st *streamState) sendUpdate(sub *subscriber) bool {
 	} else {
 		msg = fullMap(cur, st.s.hub.nextVersion())
 	}
+	msg.ServerTime = time.Now().UTC()
 	if st.enc.Encode(msg) != nil || st.flush() != nil {
 		return false
 	}

@@ -7,6 +7,13 @@
 //   - 1 (2026-11-25): challenge/session auth with machine keys, pre-auth key
 //     registration, NDJSON map stream with full maps and deltas, key
 //     rotation, denied-flow reports.
+//   - 2 (2026-12-06): the coordinator's clock travels with its answers
+//     (ServerTime in SessionResponse, RotateResponse and every
+//     MapResponse), and RotateResponse says when to switch and how long
+//     the new key lives as durations (SwitchInMillis, KeyLifetimeMillis),
+//     so a node whose clock is off neither switches late nor rotates in
+//     a loop. All new fields may be absent (a version 1 coordinator); a
+//     version 1 node ignores them.
 package wire
 
 import (
@@ -21,7 +28,7 @@ import (
 )
 
 // ProtocolVersion is the control protocol version this build speaks.
-const ProtocolVersion = 1
+const ProtocolVersion = 2
 
 // MachinePublic is a node's machine public key (Ed25519). It identifies the
 // machine to the coordinator and never changes for the node's life.

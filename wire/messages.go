@@ -58,7 +58,8 @@ type SessionRequest struct {
 // SessionResponse carries a short-lived token bound to the machine key. It
 // is sent as "Authorization: Bearer TOKEN" on every other control call.
 type SessionResponse struct {
-	Token   string    `json:"token"`
+	Token string `json:"token"`
+	// Expires is when Token lapses, on the coordinator's clock.
 	Expires time.Time `json:"expires"`
 	// Registered tells whether the machine is already a node.
 	Registered bool `json:"registered"`
@@ -66,6 +67,10 @@ type SessionResponse struct {
 	// revoked: its rotations are refused until an admin approves it again
 	// or it registers with a new pre-auth key (added 2026-12-06).
 	NeedsApproval bool `json:"needs_approval,omitempty"`
+	// ServerTime is the coordinator's clock when it answered; the node
+	// estimates its clock's offset from it. Zero from a coordinator
+	// before protocol version 2.
+	ServerTime time.Time `json:"server_time,omitzero"`
 }
 
 // RegisterRequest registers the session's machine as a node.
@@ -91,10 +96,50 @@ type RotateRequest struct {
 }
 
 // RotateResponse tells the node when to switch to the new key: peers have
-// been sent it, and SwitchAt leaves them time to apply it.
+// been sent it, and the switch leaves them time to apply it. A node reads
+// the durations (since protocol version 2) when ServerTime is set, and
+// SwitchAt and KeyExpiry, which are on the coordinator's clock, only
+// from an older coordinator. Build one with NewRotateResponse.
 type RotateResponse struct {
-	SwitchAt  time.Time `json:"switch_at"`
+	// SwitchAt is when to switch, on the coordinator's clock.
+	SwitchAt time.Time `json:"switch_at"`
+	// KeyExpiry is when the new key lapses, on the coordinator's clock;
+	// zero means never.
 	KeyExpiry time.Time `json:"key_expiry"`
+	// ServerTime is the coordinator's clock when it answered (since
+	// protocol version 2; zero before). When it is set, SwitchInMillis
+	// and KeyLifetimeMillis are too.
+	ServerTime time.Time `json:"server_time,omitzero"`
+	// SwitchInMillis is how long after receiving this answer the node
+	// switches to the new key, in milliseconds; 0 means at once (since
+	// protocol version 2).
+	SwitchInMillis int64 `json:"switch_in_ms,omitempty"`
+	// KeyLifetimeMillis is how long after ServerTime the new key lapses,
+	// in milliseconds; 0 with a KeyExpiry means it already has, and it is
+	// meaningless when KeyExpiry is zero (since protocol version 2).
+	KeyLifetimeMillis int64 `json:"key_lifetime_ms,omitempty"`
+}
+
+// NewRotateResponse is the answer of a coordinator whose clock reads now:
+// switch to the new key after switchIn, the key lapsing at expiry (zero:
+// never). It fills the absolute and the relative fields alike.
+func NewRotateResponse(now time.Time, switchIn time.Duration, expiry time.Time) RotateResponse {
+	r := RotateResponse{SwitchAt: now.Add(switchIn), KeyExpiry: expiry, ServerTime: now,
+		SwitchInMillis: max(switchIn, 0).Milliseconds()}
+	if !expiry.IsZero() {
+		r.KeyLifetimeMillis = max(expiry.Sub(now), 0).Milliseconds()
+	}
+	return r
+}
+
+// SwitchIn is SwitchInMillis as a duration.
+func (r RotateResponse) SwitchIn() time.Duration {
+	return time.Duration(r.SwitchInMillis) * time.Millisecond
+}
+
+// KeyLifetime is KeyLifetimeMillis as a duration.
+func (r RotateResponse) KeyLifetime() time.Duration {
+	return time.Duration(r.KeyLifetimeMillis) * time.Millisecond
 }
 
 // DeniedFlow is one new inbound flow the node's filter refused.
@@ -132,8 +177,10 @@ type Node struct {
 	IPv6 netip.Addr `json:"ipv6"`
 	// WGKey is the node's current WireGuard public key.
 	WGKey WGPublic `json:"wg_key"`
-	// KeyExpiry is when WGKey stops being valid; zero means never. Peers
-	// drop the node at this time even without hearing from the coordinator.
+	// KeyExpiry is when WGKey stops being valid, on the coordinator's
+	// clock (a node converts it to its own with the offset it estimated
+	// from ServerTime); zero means never. Peers drop the node at this
+	// time even without hearing from the coordinator.
 	KeyExpiry time.Time `json:"key_expiry,omitzero"`
 	// Endpoints are where the node may be reached over UDP; may be empty.
 	Endpoints []netip.AddrPort `json:"endpoints,omitempty"`
@@ -175,8 +222,15 @@ type MapResponse struct {
 	Filter []filter.Rule `json:"filter,omitempty"`
 	// FilterChanged says Filter replaces the node's filter (it may be empty).
 	FilterChanged bool `json:"filter_changed,omitempty"`
-	// KeepAlive marks a message that carries nothing.
+	// KeepAlive marks a message that carries nothing else (but Version
+	// and ServerTime).
 	KeepAlive bool `json:"keep_alive,omitempty"`
+	// ServerTime is the coordinator's clock when it wrote the message,
+	// keep-alives included (since protocol version 2; zero before). The
+	// node estimates its clock's offset from it and converts the
+	// message's KeyExpiry times, which are on the coordinator's clock,
+	// to its own.
+	ServerTime time.Time `json:"server_time,omitzero"`
 }
 
 // Error is the body of every error response.
