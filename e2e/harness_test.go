@@ -223,6 +223,8 @@ type agent struct {
 type agentOpts struct {
 	expose      []uint16
 	rotateEvery time.Duration
+	// clock is the node's clock; nil: time.Now.
+	clock func() time.Time
 }
 
 // startAgent starts a node registered with key (or from its state dir).
@@ -232,7 +234,7 @@ func (f *fleet) startAgent(name, key, dir string, o agentOpts) *agent {
 		dir = filepath.Join(f.dir, "node-"+name)
 	}
 	a, err := node.NewAgent(node.AgentConfig{StateDir: dir, Coordinator: f.url(), AuthKey: key, AllowInsecureHTTP: true,
-		Expose: o.expose, Hostname: name, Version: "e2e", RotateEvery: o.rotateEvery, Logger: f.logs.logger(name)})
+		Expose: o.expose, Hostname: name, Version: "e2e", RotateEvery: o.rotateEvery, Logger: f.logs.logger(name), Clock: o.clock})
 	if err != nil {
 		f.t.Fatal(err)
 	}

@@ -70,6 +70,11 @@ type AgentConfig struct {
 	// Backoff paces reconnects and retries; zero means
 	// control.DefaultBackoff.
 	Backoff control.Backoff
+	// Clock reads the node's clock; nil means time.Now. The agent keeps
+	// its key times (state file, rotation schedule, peer expiry) on it
+	// and converts the coordinator's to it. Tests set it to run a node
+	// whose clock is off.
+	Clock func() time.Time
 }
 
 func (c *AgentConfig) validate() error {
@@ -99,6 +104,9 @@ func (c *AgentConfig) validate() error {
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
+	if c.Clock == nil {
+		c.Clock = time.Now
+	}
 	return nil
 }
 
@@ -124,6 +132,9 @@ type Agent struct {
 	kickRotate chan struct{}
 	// kickSave wakes the map saver after a map message was applied.
 	kickSave chan struct{}
+	// refused is the coordinator's reason for refusing the last rotation
+	// (403); nil when the last one was not refused.
+	refused atomic.Pointer[string]
 
 	// mu guards st, which is also written to the state file.
 	mu sync.Mutex
@@ -136,7 +147,7 @@ func NewAgent(cfg AgentConfig) (*Agent, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
-	st, created, err := LoadOrCreateState(cfg.StateDir, time.Now())
+	st, created, err := LoadOrCreateState(cfg.StateDir, cfg.Clock())
 	if err != nil {
 		return nil, err
 	}
@@ -149,7 +160,7 @@ func NewAgent(cfg AgentConfig) (*Agent, error) {
 	cfg.Logger.Info("state loaded", "dir", cfg.StateDir, "new", created, "machine_key", st.MachineKey.Public().String())
 	a := &Agent{cfg: cfg, log: cfg.Logger, st: st, kickReport: make(chan struct{}, 1), kickRotate: make(chan struct{}, 1),
 		kickSave: make(chan struct{}, 1)}
-	if err := a.promoteIfDue(time.Now()); err != nil {
+	if err := a.promoteIfDue(a.now()); err != nil {
 		return nil, err
 	}
 	roots, err := loadRoots(cfg.CAFile)
@@ -157,16 +168,20 @@ func NewAgent(cfg AgentConfig) (*Agent, error) {
 		return nil, err
 	}
 	a.client, err = control.New(control.Config{URL: cfg.Coordinator, AllowInsecureHTTP: cfg.AllowInsecureHTTP,
-		RootCAs: roots, MachineKey: st.MachineKey, Logger: cfg.Logger, Backoff: cfg.Backoff})
+		RootCAs: roots, MachineKey: st.MachineKey, Logger: cfg.Logger, Backoff: cfg.Backoff, Clock: cfg.Clock})
 	if err != nil {
 		return nil, err
 	}
-	a.eng, err = NewEngine(EngineConfig{PrivateKey: st.WGKey, ListenPort: cfg.ListenPort, Expose: cfg.Expose, Logger: cfg.Logger})
+	a.eng, err = NewEngine(EngineConfig{PrivateKey: st.WGKey, ListenPort: cfg.ListenPort, Expose: cfg.Expose, Logger: cfg.Logger,
+		Clock: cfg.Clock})
 	if err != nil {
 		return nil, err
 	}
 	return a, nil
 }
+
+// now reads the node's clock (AgentConfig.Clock).
+func (a *Agent) now() time.Time { return a.cfg.Clock() }
 
 // Engine returns the agent's data plane.
 func (a *Agent) Engine() *Engine { return a.eng }
@@ -275,6 +290,9 @@ func (a *Agent) Status() localapi.Status {
 	st := a.eng.Status()
 	st.Coordinator = a.client.URL()
 	st.Connected = a.connected.Load()
+	if r := a.refused.Load(); r != nil {
+		st.KeyRefused = *r
+	}
 	return st
 }
 

@@ -19,7 +19,7 @@ import (
 // has one. Peers whose key expired are not found.
 func (e *Engine) Resolve(peer string) (netip.Addr, wire.Node, error) {
 	p, ok := e.nm.Load().lookup(peer)
-	if !ok || expired(p, time.Now()) {
+	if !ok || expired(p, e.cfg.Clock()) {
 		return netip.Addr{}, wire.Node{}, fmt.Errorf("resolve %q: %w", peer, ErrUnknownPeer)
 	}
 	if a, err := netip.ParseAddr(peer); err == nil {

@@ -47,6 +47,10 @@ type EngineConfig struct {
 	Logger *slog.Logger
 	// Bind makes wireguard-go's UDP bind; nil means conn.NewDefaultBind.
 	Bind func() conn.Bind
+	// Clock reads the node's clock, which the key expiry times of the
+	// maps passed to Apply are on; nil means time.Now. Tests set it to
+	// run a node whose clock is off.
+	Clock func() time.Time
 	// TUN, if not nil, puts the data plane on a real TUN device instead of
 	// the userspace netstack: the Engine runs wireguard-go over the device
 	// TUN returns, behind a netstack.Guard that enforces the same inbound
@@ -77,6 +81,9 @@ func (c *EngineConfig) validate() error {
 	}
 	if c.Bind == nil {
 		c.Bind = conn.NewDefaultBind
+	}
+	if c.Clock == nil {
+		c.Clock = time.Now
 	}
 	return nil
 }
@@ -145,7 +152,8 @@ func NewEngine(cfg EngineConfig) (*Engine, error) {
 }
 
 // Apply applies one map message: a full map or a delta against the last
-// message applied. Keep-alives are ignored. A message that fails
+// message applied; its KeyExpiry times are on the Engine's clock
+// (control.Client converts the coordinator's). Keep-alives are ignored. A message that fails
 // validation changes nothing and returns an error wrapping ErrBadMap (or
 // ErrNoBase for a delta before any full map); the caller should then
 // fetch a full map.
@@ -163,7 +171,7 @@ func (e *Engine) Apply(m wire.MapResponse) error {
 		return fmt.Errorf("apply map version %d: %w", m.Version, err)
 	}
 	e.nm.Store(next)
-	return e.reconcileLocked(time.Now())
+	return e.reconcileLocked(e.cfg.Clock())
 }
 
 // SetPrivateKey switches the device to private key k (key rotation).
@@ -405,8 +413,11 @@ func (e *Engine) kicksLocked(dp *dataplane, want map[wire.WGPublic]peerConf, now
 		return nil
 	}
 	kicks := make(map[wire.WGPublic]bool, len(due))
+	// wireguard-go stamps handshakes with time.Now, not the Engine's
+	// clock: compare them on its clock.
+	wgNow := time.Now()
 	for _, k := range due {
-		if !liveSession(st.peers[k], now) {
+		if !liveSession(st.peers[k], wgNow) {
 			kicks[k] = true
 		}
 	}
@@ -476,7 +487,7 @@ func (e *Engine) expiryLoop() {
 			e.mu.Unlock()
 			t.Stop()
 			if !next.IsZero() {
-				t.Reset(time.Until(next) + time.Millisecond)
+				t.Reset(next.Sub(e.cfg.Clock()) + time.Millisecond)
 			}
 		case <-t.C:
 			e.reconcileNow()
@@ -492,7 +503,7 @@ func (e *Engine) reconcileNow() {
 	if e.closed {
 		return
 	}
-	if err := e.reconcileLocked(time.Now()); err != nil {
+	if err := e.reconcileLocked(e.cfg.Clock()); err != nil {
 		e.log.Warn("reconcile peers", "err", err)
 	}
 }

@@ -133,7 +133,7 @@ func (a *Agent) saveLoop(ctx context.Context, saved *netmap) {
 		case <-a.kickSave:
 		}
 		if nm := a.eng.nm.Load(); nm != saved && nm.hasSelf() {
-			sm := savedMap{Coordinator: a.client.URL(), Saved: time.Now().UTC(), ListenPort: a.eng.ListenPort(), Map: nm.fullMessage()}
+			sm := savedMap{Coordinator: a.client.URL(), Saved: a.now().UTC(), ListenPort: a.eng.ListenPort(), Map: nm.fullMessage()}
 			if err := saveMap(a.cfg.StateDir, sm); err != nil {
 				a.log.Warn("keep the map for restarts", "err", err)
 			} else {

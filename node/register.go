@@ -15,7 +15,8 @@ var ErrNeedAuthKey = errors.New("node is not registered with the coordinator: pa
 
 // register opens a session and registers the node when the coordinator
 // does not know it, retrying with backoff while the coordinator is
-// unreachable. A refusal (bad key, ...) is returned.
+// unreachable or answers with a server error (which the logged error
+// tells apart). A refusal (bad key, ...) is returned.
 func (a *Agent) register(ctx context.Context) error {
 	for attempt := 0; ; attempt++ {
 		err := a.registerOnce(ctx)
@@ -23,7 +24,7 @@ func (a *Agent) register(ctx context.Context) error {
 			return err
 		}
 		d := a.cfg.Backoff.Delay(attempt)
-		a.log.Warn("coordinator unreachable, retrying", "err", err, "in", d.Round(time.Millisecond))
+		a.log.Warn("register with the coordinator, retrying", "err", err, "in", d.Round(time.Millisecond))
 		t := time.NewTimer(d)
 		select {
 		case <-ctx.Done():
@@ -108,7 +109,7 @@ func (a *Agent) registerRevoked(ctx context.Context) error {
 		return err
 	}
 	a.log.Info("node registered again after its key was revoked", "node_id", n.ID, "name", n.Name, "new_key", k.Public().ShortString())
-	if err := a.updateState(func(st *State) { st.NextSwitchAt, st.NextKeyExpiry = time.Now(), n.KeyExpiry }); err != nil {
+	if err := a.updateState(func(st *State) { st.NextSwitchAt, st.NextKeyExpiry = a.now(), n.KeyExpiry }); err != nil {
 		return err
 	}
 	return a.switchKey()

@@ -2,36 +2,110 @@ package node
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
+	"github.com/wardnet/ward/node/control"
 	"github.com/wardnet/ward/wire"
 )
 
-// rotateRetry is the wait before a failed rotation is tried again.
-const rotateRetry = 30 * time.Second
+const (
+	// rotateRetry is the wait before a failed rotation is tried again.
+	rotateRetry = 30 * time.Second
+	// refusedRetry is the wait after the coordinator refused a rotation
+	// (403: an admin expired or removed the node) before it is asked
+	// again.
+	refusedRetry = 10 * time.Minute
+	// kickFloor is the least wait after a failed rotation (but a 429)
+	// before a change of the node in the map (an admin's approval, a new
+	// expiry) ends the wait early: one map change makes one new attempt,
+	// never a loop.
+	kickFloor = time.Second
+	// minRetryAfter is the least wait after a 429, whatever Retry-After
+	// says.
+	minRetryAfter = time.Second
+)
 
 // rotateLoop rotates the WireGuard key on schedule until ctx is done: it
-// announces a new key when the current one is due, switches to it at the
-// coordinator's SwitchAt, and retries failures.
+// announces a new key when the current one is due, switches to it when
+// the coordinator said, and retries failures, long after a refusal.
+//
+// Every time here is on the node's clock (AgentConfig.Clock); the
+// control client converts the coordinator's.
 func (a *Agent) rotateLoop(ctx context.Context) {
 	for ctx.Err() == nil {
 		if !a.waitRotateStep(ctx) {
 			continue
 		}
-		if err := a.rotateStep(ctx, time.Now()); err != nil && ctx.Err() == nil {
-			a.log.Warn("rotate wireguard key", "err", err, "retry_in", rotateRetry)
-			// A change of the node's own record (an admin's approval, a
-			// new expiry) ends the wait early.
-			t := time.NewTimer(rotateRetry)
-			select {
-			case <-ctx.Done():
-				t.Stop()
-				return
-			case <-a.kickRotate:
-			case <-t.C:
+		err := a.rotateStep(ctx, a.now())
+		if ctx.Err() != nil {
+			return
+		}
+		if err == nil {
+			continue
+		}
+		wait, early := a.rotateFailed(err)
+		if !a.waitRetry(ctx, wait, early) {
+			return
+		}
+	}
+}
+
+// rotateFailed logs a failed rotation step and returns the wait before
+// the next, and how long a change of the node in the map must wait to
+// end it early (0: it may not). A refusal (403) waits long and is logged
+// once per reason; a 429 waits what the coordinator asked, map changes
+// or not.
+func (a *Agent) rotateFailed(err error) (wait, early time.Duration) {
+	if reason, ok := control.Refusal(err); ok {
+		if old := a.refused.Swap(&reason); old == nil || *old != reason {
+			a.log.Warn("coordinator refused to rotate this node's key; its key will lapse", "reason", reason, "retry_in", refusedRetry)
+		} else {
+			a.log.Debug("key rotation refused again", "reason", reason, "retry_in", refusedRetry)
+		}
+		return refusedRetry, kickFloor
+	}
+	wait, early = rotateRetry, kickFloor
+	if errors.Is(err, control.ErrRateLimited) {
+		early = 0
+	}
+	if d, ok := control.RetryAfter(err); ok {
+		wait, early = max(d, minRetryAfter), 0
+	}
+	a.log.Warn("rotate wireguard key", "err", err, "retry_in", wait)
+	return wait, early
+}
+
+// waitRetry waits d, or, when early > 0, until the rotator is kicked (the
+// node changed in the map) once early has passed. It reports false when
+// ctx ended.
+func (a *Agent) waitRetry(ctx context.Context, d, early time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	var earlyC <-chan time.Time
+	if early > 0 {
+		e := time.NewTimer(early)
+		defer e.Stop()
+		earlyC = e.C
+	}
+	kicked, passed := false, false
+	for {
+		select {
+		case <-ctx.Done():
+			return false
+		case <-t.C:
+			return true
+		case <-earlyC:
+			if kicked {
+				return true
 			}
-			t.Stop()
+			passed = true
+		case <-a.kickRotate:
+			if passed {
+				return true
+			}
+			kicked = early > 0
 		}
 	}
 }
@@ -39,10 +113,10 @@ func (a *Agent) rotateLoop(ctx context.Context) {
 // waitRotateStep waits until the next rotation step is due and reports
 // whether it is; false when ctx ended or the schedule may have changed.
 func (a *Agent) waitRotateStep(ctx context.Context) bool {
-	at, ok := a.nextRotateStep(time.Now())
+	at, ok := a.nextRotateStep(a.now())
 	var timer <-chan time.Time
 	if ok {
-		t := time.NewTimer(time.Until(at))
+		t := time.NewTimer(at.Sub(a.now()))
 		defer t.Stop()
 		timer = t.C
 	}
@@ -125,17 +199,18 @@ func (a *Agent) rotateStep(ctx context.Context, now time.Time) error {
 	return a.announce(ctx, k)
 }
 
-// announce sends the next key to the coordinator and records SwitchAt.
+// announce sends the next key to the coordinator and records when to
+// switch to it.
 func (a *Agent) announce(ctx context.Context, next wire.WGPrivate) error {
-	resp, err := a.client.Rotate(ctx, next.Public())
+	rot, err := a.client.Rotate(ctx, next.Public())
 	if err != nil {
 		return err
 	}
-	if resp.SwitchAt.IsZero() {
-		resp.SwitchAt = time.Now()
+	if a.refused.Swap(nil) != nil {
+		a.log.Info("coordinator accepts this node's key rotation again")
 	}
-	a.log.Info("wireguard key rotation announced", "new_key", next.Public().ShortString(), "switch_at", resp.SwitchAt, "key_expiry", resp.KeyExpiry)
-	return a.updateState(func(st *State) { st.NextSwitchAt, st.NextKeyExpiry = resp.SwitchAt, resp.KeyExpiry })
+	a.log.Info("wireguard key rotation announced", "new_key", next.Public().ShortString(), "switch_at", rot.SwitchAt, "key_expiry", rot.KeyExpiry)
+	return a.updateState(func(st *State) { st.NextSwitchAt, st.NextKeyExpiry = rot.SwitchAt, rot.KeyExpiry })
 }
 
 // switchKey makes the device use the pending key.

@@ -24,6 +24,9 @@ var ErrStatePerms = privfile.ErrPerms
 
 // State is what a node keeps across restarts: its keys and identity. It is
 // stored as JSON in StateFile, mode 0600, in a directory of mode 0700.
+// Its times are on the node's clock (the agent converts the
+// coordinator's), so comparing them with the node's clock holds however
+// far that is from the coordinator's.
 type State struct {
 	// MachineKey is the node's machine key; never changes.
 	MachineKey wire.MachinePrivate

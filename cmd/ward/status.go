@@ -53,6 +53,9 @@ func printStatus(w io.Writer, st localapi.Status, now time.Time) {
 	fmt.Fprintf(w, "%s (node %d)  %s  %s\n", orDash(st.Self.Name), st.Self.ID, addrOrDash(st.Self.IPv4.String(), st.Self.IPv4.IsValid()), addrOrDash(st.Self.IPv6.String(), st.Self.IPv6.IsValid()))
 	fmt.Fprintf(w, "coordinator %s: %s, map version %d\n", st.Coordinator, conn, st.MapVersion)
 	fmt.Fprintf(w, "key expires %s; listen port %d; exposed %v\n", when(st.Self.KeyExpiry, now), st.Self.ListenPort, st.Self.Exposed)
+	if st.KeyRefused != "" {
+		fmt.Fprintf(w, "key rotation refused by the coordinator: %s\n", st.KeyRefused)
+	}
 	fmt.Fprintf(w, "filter: %d allowed, %d denied, %d revoked\n\n", st.Filter.Allowed, st.Filter.Denied, st.Filter.Revoked)
 	if len(st.Peers) == 0 {
 		fmt.Fprintln(w, "no peers")

@@ -14,17 +14,23 @@ func (c *Client) Register(ctx context.Context, req wire.RegisterRequest) (wire.N
 	if err := c.call(ctx, wire.PathRegister, req, &resp); err != nil {
 		return wire.Node{}, fmt.Errorf("register node: %w", err)
 	}
-	return resp.Node, nil
+	return c.skew.localNode(resp.Node), nil
 }
 
 // Rotate announces the node's next WireGuard public key. The node must
-// keep its current private key until the answer's SwitchAt.
-func (c *Client) Rotate(ctx context.Context, next wire.WGPublic) (wire.RotateResponse, error) {
+// keep its current private key until the answer's SwitchAt, which, like
+// its KeyExpiry, is on the node's clock. A refusal is an *APIError:
+// ErrForbidden (the node may not rotate; see Refusal) or ErrRateLimited
+// (see RetryAfter).
+func (c *Client) Rotate(ctx context.Context, next wire.WGPublic) (Rotation, error) {
 	var resp wire.RotateResponse
+	sent := c.now()
 	if err := c.call(ctx, wire.PathRotate, wire.RotateRequest{WGKey: next}, &resp); err != nil {
-		return wire.RotateResponse{}, fmt.Errorf("rotate key: %w", err)
+		return Rotation{}, fmt.Errorf("rotate key: %w", err)
 	}
-	return resp, nil
+	recv := c.now()
+	c.skew.observe(resp.ServerTime, sent, recv)
+	return c.skew.rotation(resp, sent, recv), nil
 }
 
 // Report sends the node's endpoints and denied flows.

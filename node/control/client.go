@@ -62,6 +62,9 @@ type Config struct {
 	// Backoff paces map stream reconnects; the zero value means
 	// DefaultBackoff.
 	Backoff Backoff
+	// Clock reads the node's clock; nil means time.Now. Tests set it to
+	// run a node whose clock is off.
+	Clock func() time.Time
 }
 
 // Client talks to one coordinator on behalf of one machine. It is safe for
@@ -74,6 +77,9 @@ type Client struct {
 	callTimeout time.Duration
 	mapIdle     time.Duration
 	backoff     Backoff
+	now         func() time.Time
+	// skew converts the coordinator's times to the node's clock.
+	skew *skew
 
 	// mu guards the following.
 	mu sync.Mutex
@@ -102,6 +108,11 @@ func New(cfg Config) (*Client, error) {
 	if c.mapIdle <= 0 {
 		c.mapIdle = DefaultMapIdleTimeout
 	}
+	c.now = cfg.Clock
+	if c.now == nil {
+		c.now = time.Now
+	}
+	c.skew = &skew{now: c.now, log: c.log}
 	return c, nil
 }
 
@@ -147,6 +158,19 @@ func isLoopbackHost(host string) bool {
 // URL returns the coordinator's base URL.
 func (c *Client) URL() string { return c.base.String() }
 
+// Now reads the node's clock (Config.Clock). Every time the Client
+// returns is on this clock.
+func (c *Client) Now() time.Time { return c.now() }
+
+// ClockOffset returns the coordinator's clock minus the node's, as
+// estimated from the coordinator's answers so far (0 until one showed an
+// offset past the network's noise).
+func (c *Client) ClockOffset() time.Duration { return c.skew.offset() }
+
+// LocalTime converts t, a time on the coordinator's clock, to the node's
+// (zero stays zero).
+func (c *Client) LocalTime(t time.Time) time.Time { return c.skew.local(t) }
+
 // endpoint returns the absolute URL of path with query q (may be nil).
 func (c *Client) endpoint(path string, q url.Values) string {
 	u := *c.base
@@ -162,7 +186,7 @@ func (c *Client) Session(ctx context.Context) (wire.SessionResponse, error) {
 	c.mu.Lock()
 	tok := c.tok
 	c.mu.Unlock()
-	if tok.Token != "" && time.Until(tok.Expires) > tokenSlack {
+	if tok.Token != "" && c.skew.local(tok.Expires).Sub(c.now()) > tokenSlack {
 		return tok, nil
 	}
 	return c.newSession(ctx)
@@ -182,9 +206,11 @@ func (c *Client) newSession(ctx context.Context) (wire.SessionResponse, error) {
 		ProtocolVersion: wire.ProtocolVersion,
 	}
 	var s wire.SessionResponse
+	sent := c.now()
 	if err := c.post(ctx, wire.PathSession, "", req, &s); err != nil {
 		return wire.SessionResponse{}, fmt.Errorf("open session: %w", err)
 	}
+	c.skew.observe(s.ServerTime, sent, c.now())
 	if s.Token == "" {
 		return wire.SessionResponse{}, fmt.Errorf("open session: %w: empty token", ErrProtocol)
 	}
@@ -240,13 +266,22 @@ func (c *Client) post(ctx context.Context, path, token string, in, out any) erro
 	setToken(req, token)
 	resp, err := c.http.Do(req)
 	if err != nil {
-		return err
+		return unreachable(ctx, err)
 	}
 	defer resp.Body.Close()
 	if err := checkStatus(resp); err != nil {
 		return err
 	}
 	return decodeBody(resp.Body, out)
+}
+
+// unreachable marks err, the failure of a request that got no answer, as
+// ErrUnreachable, unless ctx was cancelled (the caller gave up).
+func unreachable(ctx context.Context, err error) error {
+	if errors.Is(context.Cause(ctx), context.Canceled) {
+		return err
+	}
+	return fmt.Errorf("%w: %w", ErrUnreachable, err)
 }
 
 // setToken adds the bearer token, if any.
@@ -266,7 +301,8 @@ func checkStatus(resp *http.Response) error {
 	if json.Unmarshal(b, &e) != nil {
 		e.Error = strings.TrimSpace(string(b[:min(len(b), 200)]))
 	}
-	return &APIError{Status: resp.StatusCode, Message: e.Error}
+	return &APIError{Status: resp.StatusCode, Message: e.Error,
+		RetryAfter: parseRetryAfter(resp.Header.Get("Retry-After"), resp.Header.Get("Date"))}
 }
 
 // decodeBody decodes a bounded JSON body into out, or discards it when out

@@ -28,7 +28,9 @@ const (
 var errIdle = errors.New("map stream idle")
 
 // MapHandler receives what the map stream delivers. The Client calls its
-// methods from the one goroutine running FollowMap, in order.
+// methods from the one goroutine running FollowMap, in order. The
+// KeyExpiry times of the messages it passes are on the node's clock
+// (converted from the coordinator's; see Client.LocalTime).
 type MapHandler interface {
 	// HandleMap is called with every message but keep-alives. An error
 	// ends the stream and makes the next one start from scratch (since=0,
@@ -113,7 +115,7 @@ func (c *Client) getMap(ctx context.Context, since uint64, token string) (*http.
 	resp, err := c.http.Do(req)
 	if err != nil {
 		cancel(nil)
-		return nil, nil, err
+		return nil, nil, unreachable(ctx, err)
 	}
 	if err := checkStatus(resp); err != nil {
 		resp.Body.Close()
@@ -147,9 +149,12 @@ func (c *Client) readMap(ctx context.Context, body io.Reader, cancel context.Can
 			return since, got, fmt.Errorf("decode map message: %w: %w", ErrProtocol, err)
 		}
 		got = true
+		recv := c.now()
+		c.skew.observe(m.ServerTime, recv, recv)
 		if m.KeepAlive {
 			continue
 		}
+		c.skew.localMap(&m)
 		if err := h.HandleMap(m); err != nil {
 			return 0, got, fmt.Errorf("apply map version %d: %w", m.Version, err)
 		}

@@ -38,6 +38,10 @@ type Status struct {
 	MapVersion uint64 `json:"map_version"`
 	// Filter counts the inbound filter's verdicts.
 	Filter FilterStats `json:"filter"`
+	// KeyRefused is the coordinator's reason for refusing the node's
+	// last key rotation (an admin expired or removed the node); empty
+	// when it was not refused.
+	KeyRefused string `json:"key_refused,omitempty"`
 }
 
 // Self describes this node.

@@ -30,6 +30,10 @@ type Server struct {
 	// OldReports makes the server refuse a report with ExposedPorts (400),
 	// like a coordinator built before that field; set before use.
 	OldReports bool
+	// OldClock makes the server answer like a coordinator of protocol
+	// version 1: no ServerTime anywhere, and rotations as absolute times
+	// only; set before use.
+	OldClock bool
 
 	// mux serves the API; useTLS tells how Restart serves it again.
 	mux    *http.ServeMux
@@ -52,11 +56,22 @@ type Server struct {
 	epoch int
 	// sinces records the since parameter of every map request.
 	sinces []uint64
-	// reports and rotations record what nodes sent.
+	// reports and rotations record what nodes sent (refused rotations
+	// included).
 	reports   []wire.Report
 	rotations []wire.RotateRequest
 	// failMap makes the next map requests fail with 503 while > 0.
 	failMap int
+	// refuse is the answer to rotations while its status is not 0.
+	refuse refusal
+}
+
+// refusal is an error answer: a status, a message and a Retry-After
+// header value (empty: none).
+type refusal struct {
+	status     int
+	msg        string
+	retryAfter string
 }
 
 // New starts a fake coordinator over plain HTTP on 127.0.0.1.
@@ -151,6 +166,15 @@ func (s *Server) FailMaps(n int) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.failMap = n
+}
+
+// RefuseRotations makes rotate requests fail with status (0: accept them
+// again) and a wire.Error with msg, and a Retry-After header when
+// retryAfter is not empty. Refused requests are recorded too.
+func (s *Server) RefuseRotations(status int, msg, retryAfter string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.refuse = refusal{status: status, msg: msg, retryAfter: retryAfter}
 }
 
 // RevokeTokens forgets every session token, so the next call gets a 401.
@@ -254,7 +278,9 @@ func (s *Server) session(w http.ResponseWriter, r *http.Request) {
 	s.tokens[tok] = mk
 	_, registered := s.nodes[mk]
 	s.mu.Unlock()
-	writeJSON(w, http.StatusOK, wire.SessionResponse{Token: tok, Expires: time.Now().Add(time.Hour), Registered: registered})
+	now := time.Now()
+	writeJSON(w, http.StatusOK, wire.SessionResponse{Token: tok, Expires: now.Add(time.Hour), Registered: registered,
+		ServerTime: s.serverTime(now)})
 }
 
 // authed checks the bearer token and passes the machine key on.
@@ -304,9 +330,29 @@ func (s *Server) rotate(w http.ResponseWriter, r *http.Request, mk wire.MachineP
 	}
 	s.mu.Lock()
 	s.rotations = append(s.rotations, req)
+	ref := s.refuse
 	s.mu.Unlock()
+	if ref.status != 0 {
+		if ref.retryAfter != "" {
+			w.Header().Set("Retry-After", ref.retryAfter)
+		}
+		writeErr(w, ref.status, ref.msg)
+		return
+	}
 	now := time.Now()
-	writeJSON(w, http.StatusOK, wire.RotateResponse{SwitchAt: now.Add(s.SwitchDelay), KeyExpiry: now.Add(time.Hour)})
+	resp := wire.NewRotateResponse(now, s.SwitchDelay, now.Add(time.Hour))
+	if s.OldClock {
+		resp = wire.RotateResponse{SwitchAt: resp.SwitchAt, KeyExpiry: resp.KeyExpiry}
+	}
+	writeJSON(w, http.StatusOK, resp)
+}
+
+// serverTime is now, or zero when the server plays an old coordinator.
+func (s *Server) serverTime(now time.Time) time.Time {
+	if s.OldClock {
+		return time.Time{}
+	}
+	return now
 }
 
 func (s *Server) report(w http.ResponseWriter, r *http.Request, mk wire.MachinePublic) {
@@ -351,6 +397,7 @@ func (s *Server) streamMap(w http.ResponseWriter, r *http.Request, mk wire.Machi
 			return
 		}
 		for _, m := range msgs {
+			m.ServerTime = s.serverTime(time.Now())
 			if enc.Encode(m) != nil {
 				return
 			}
@@ -362,7 +409,7 @@ func (s *Server) streamMap(w http.ResponseWriter, r *http.Request, mk wire.Machi
 			return
 		case <-changed:
 		case <-tick.C:
-			if enc.Encode(wire.MapResponse{KeepAlive: true}) != nil {
+			if enc.Encode(wire.MapResponse{KeepAlive: true, ServerTime: s.serverTime(time.Now())}) != nil {
 				return
 			}
 			flush(w)

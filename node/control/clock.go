@@ -1,0 +1,136 @@
+package control
+
+import (
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/wardnet/ward/wire"
+)
+
+const (
+	// offsetJitter is the change in the estimated clock offset that is
+	// taken as noise (network delay): smaller changes keep the current
+	// estimate, so one coordinator time converts to the same node time
+	// from message to message, and clocks that agree this closely are
+	// treated as equal.
+	offsetJitter = time.Second
+	// offsetWarn is the offset past which the node's clock is logged as
+	// wrong.
+	offsetWarn = time.Minute
+	// maxSwitchDelay bounds the wait for a key switch that a coordinator
+	// before protocol version 2 gives as a time on its clock.
+	maxSwitchDelay = time.Minute
+)
+
+// skew estimates the offset of the coordinator's clock from the node's
+// (coordinator minus node) from the ServerTime of its answers, and
+// converts the coordinator's times to the node's clock with it.
+type skew struct {
+	now func() time.Time
+	log *slog.Logger
+
+	// mu guards off.
+	mu sync.Mutex
+	// off is the current estimate; 0 until an estimate differs from 0
+	// by more than offsetJitter.
+	off time.Duration
+}
+
+// observe takes an answer written at server on the coordinator's clock,
+// requested at sent and received at recv on the node's; sent may equal
+// recv (a map stream message: the request time is unknown). A zero
+// server (an older coordinator) says nothing.
+func (s *skew) observe(server, sent, recv time.Time) {
+	if server.IsZero() {
+		return
+	}
+	mid := sent.Add(recv.Sub(sent) / 2)
+	est := server.Sub(mid)
+	s.mu.Lock()
+	old := s.off
+	if (est - old).Abs() > offsetJitter {
+		s.off = est
+	}
+	cur := s.off
+	s.mu.Unlock()
+	if cur != old && (cur.Abs() > offsetWarn) != (old.Abs() > offsetWarn) {
+		if cur.Abs() > offsetWarn {
+			s.log.Warn("this node's clock differs from the coordinator's; key times are converted",
+				"coordinator_minus_node", cur.Round(time.Second))
+		} else {
+			s.log.Info("this node's clock agrees with the coordinator's again", "coordinator_minus_node", cur.Round(time.Millisecond))
+		}
+	}
+}
+
+// offset returns the current estimate (coordinator minus node).
+func (s *skew) offset() time.Duration {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.off
+}
+
+// local converts t, a time on the coordinator's clock, to the node's.
+// The result is a reading of the node's clock plus a duration, so it
+// carries the monotonic clock: a later step of the wall clock does not
+// move it. Zero stays zero (never).
+func (s *skew) local(t time.Time) time.Time {
+	if t.IsZero() {
+		return t
+	}
+	now := s.now()
+	return now.Add(t.Sub(now) - s.offset())
+}
+
+// localNode returns n with its KeyExpiry on the node's clock.
+func (s *skew) localNode(n wire.Node) wire.Node {
+	n.KeyExpiry = s.local(n.KeyExpiry)
+	return n
+}
+
+// localMap converts the KeyExpiry times of m to the node's clock in
+// place (m is freshly decoded and owned by the caller).
+func (s *skew) localMap(m *wire.MapResponse) {
+	if m.Self != nil {
+		self := s.localNode(*m.Self)
+		m.Self = &self
+	}
+	for i := range m.Peers {
+		m.Peers[i] = s.localNode(m.Peers[i])
+	}
+	for i := range m.PeersChanged {
+		m.PeersChanged[i] = s.localNode(m.PeersChanged[i])
+	}
+}
+
+// Rotation is the coordinator's answer to Rotate, on the node's clock.
+type Rotation struct {
+	// SwitchAt is when the node switches to the new key.
+	SwitchAt time.Time
+	// KeyExpiry is when the new key lapses; zero means never.
+	KeyExpiry time.Time
+}
+
+// rotation places resp, asked at sent and received at recv, on the node's
+// clock. From a coordinator of protocol version 2 it takes the durations:
+// the switch comes SwitchIn after recv (the peers have had the key at
+// least that long), the key lapses KeyLifetime after sent (never later
+// than the coordinator says). From an older one it converts the absolute
+// times with the offset known so far (none: as they are), and keeps the
+// switch within maxSwitchDelay of recv, so a node whose clock is far off
+// still switches soon after its peers learnt the key.
+func (s *skew) rotation(resp wire.RotateResponse, sent, recv time.Time) Rotation {
+	if !resp.ServerTime.IsZero() {
+		r := Rotation{SwitchAt: recv.Add(max(resp.SwitchIn(), 0))}
+		if !resp.KeyExpiry.IsZero() {
+			r.KeyExpiry = sent.Add(max(resp.KeyLifetime(), 0))
+		}
+		return r
+	}
+	in := recv
+	if !resp.SwitchAt.IsZero() {
+		in = s.local(resp.SwitchAt)
+	}
+	return Rotation{SwitchAt: recv.Add(min(max(in.Sub(recv), 0), maxSwitchDelay)), KeyExpiry: s.local(resp.KeyExpiry)}
+}

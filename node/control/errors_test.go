@@ -1,0 +1,47 @@
+package control
+
+import (
+	"net/http"
+	"testing"
+	"time"
+)
+
+func TestParseRetryAfter(t *testing.T) {
+	date := time.Date(2026, 12, 6, 10, 0, 0, 0, time.UTC)
+	at := func(d time.Duration) string { return date.Add(d).Format(http.TimeFormat) }
+	tests := []struct {
+		name, h, date string
+		want          time.Duration
+	}{
+		{"absent", "", at(0), 0},
+		{"seconds", "120", "", 2 * time.Minute},
+		{"zero seconds", "0", "", 0},
+		{"negative", "-5", "", 0},
+		{"capped", "99999999", "", maxRetryAfter},
+		{"http date after the answer's date", at(90 * time.Second), at(0), 90 * time.Second},
+		{"http date before the answer's date", at(-time.Minute), at(0), 0},
+		{"http date without a date header", at(time.Minute), "", 0},
+		{"garbage", "tomorrow", at(0), 0},
+	}
+	for _, tt := range tests {
+		if got := parseRetryAfter(tt.h, tt.date); got != tt.want {
+			t.Errorf("%s: parseRetryAfter(%q, %q) = %v, want %v", tt.name, tt.h, tt.date, got, tt.want)
+		}
+	}
+}
+
+func TestAPIErrorText(t *testing.T) {
+	tests := []struct {
+		e    APIError
+		want string
+	}{
+		{APIError{Status: 403, Message: "node removed"}, "403 Forbidden: node removed"},
+		{APIError{Status: 500}, "coordinator error: 500 Internal Server Error"},
+		{APIError{Status: 503, Message: "storage unavailable"}, "coordinator error: 503 Service Unavailable: storage unavailable"},
+	}
+	for _, tt := range tests {
+		if got := tt.e.Error(); got != tt.want {
+			t.Errorf("%+v: %q, want %q", tt.e, got, tt.want)
+		}
+	}
+}
