@@ -59,7 +59,7 @@ func TestSyncDir(t *testing.T) {
 // one whole version, and no temporary file is left.
 func TestWriteIsAtomic(t *testing.T) {
 	dir := t.TempDir()
-	versions := []string{strings.Repeat("a", 64<<10), strings.Repeat("b", 64<<10)}
+	versions := []string{strings.Repeat("a", 16<<10), strings.Repeat("b", 16<<10)}
 	if err := Write(dir, "map.json", []byte(versions[0])); err != nil {
 		t.Fatal(err)
 	}
@@ -83,7 +83,7 @@ func TestWriteIsAtomic(t *testing.T) {
 			}
 		}()
 	}
-	for i := range 50 {
+	for i := range 20 {
 		if err := Write(dir, "map.json", []byte(versions[i%2])); err != nil {
 			t.Error(err)
 			break
