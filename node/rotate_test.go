@@ -57,7 +57,7 @@ func TestRotationRefused403BacksOffAndShowsReason(t *testing.T) {
 		Logger: logs.logger()})
 	self := agentSelf(t, srv, a, 1)
 	srv.Publish(wire.MapResponse{Version: 1, Full: true, Self: &self})
-	eventually(t, "a refused rotation", func() bool { return len(srv.Rotations()) > 0 })
+	eventually(t, "the map applied", func() bool { return a.eng.MapVersion() == 1 })
 	eventually(t, "the reason in the status", func() bool { return a.Status().KeyRefused == reason })
 	first := a.eng.PublicKey()
 	quiet := func(want int) {
@@ -67,7 +67,14 @@ func TestRotationRefused403BacksOffAndShowsReason(t *testing.T) {
 			t.Fatalf("%d rotate requests, want %d: the agent does not back off after a 403", n, want)
 		}
 	}
-	quiet(1)
+	// The first map may have come after the first refusal, and so made
+	// one more attempt; from then on, nothing changes and nothing comes.
+	time.Sleep(3 * kickFloor / 2)
+	n0 := len(srv.Rotations())
+	if n0 < 1 || n0 > 2 {
+		t.Fatalf("%d rotate requests after the first map, want 1 or 2", n0)
+	}
+	quiet(n0)
 	// The node changes in the map, as an admin's approval changes it:
 	// one more attempt, refused again, and no more.
 	changeSelf := func(v uint64) {
@@ -76,8 +83,8 @@ func TestRotationRefused403BacksOffAndShowsReason(t *testing.T) {
 		srv.Publish(wire.MapResponse{Version: v, Self: &s})
 	}
 	changeSelf(2)
-	eventually(t, "an attempt after the node changed", func() bool { return len(srv.Rotations()) == 2 })
-	quiet(2)
+	eventually(t, "an attempt after the node changed", func() bool { return len(srv.Rotations()) == n0+1 })
+	quiet(n0 + 1)
 	if n := logs.count("WARN", "expired by an admin"); n != 1 {
 		t.Errorf("the reason was logged %d times at WARN, want once:\n%s", n, logs)
 	}
