@@ -12,8 +12,11 @@
 //     MapResponse), and RotateResponse says when to switch and how long
 //     the new key lives as durations (SwitchInMillis, KeyLifetimeMillis),
 //     so a node whose clock is off neither switches late nor rotates in
-//     a loop. All new fields may be absent (a version 1 coordinator); a
-//     version 1 node ignores them.
+//     a loop. SessionResponse.NeedsApproval and Node.KeyRevoked tell a
+//     device that an admin revoked its key; LoginResponse.Code is the
+//     code a person confirms in the browser after the IdP. All new fields
+//     may be absent (a version 1 coordinator); a version 1 node ignores
+//     them.
 package wire
 
 import (

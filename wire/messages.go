@@ -65,7 +65,7 @@ type SessionResponse struct {
 	Registered bool `json:"registered"`
 	// NeedsApproval tells that the machine is a node whose key an admin
 	// revoked: its rotations are refused until an admin approves it again
-	// or it registers with a new pre-auth key (added 2026-12-06).
+	// or it registers with a new pre-auth key (protocol 2).
 	NeedsApproval bool `json:"needs_approval,omitempty"`
 	// ServerTime is the coordinator's clock when it answered; the node
 	// estimates its clock's offset from it. Zero from a coordinator
@@ -195,7 +195,7 @@ type Node struct {
 	// KeyRevoked tells that an admin revoked the node's key; the
 	// coordinator refuses its rotations until an admin approves it or it
 	// registers with a new pre-auth key. Set in a node's own Self only
-	// (added 2026-12-06).
+	// (protocol 2).
 	KeyRevoked bool `json:"key_revoked,omitempty"`
 }
 
@@ -254,7 +254,7 @@ const (
 	// confirm.
 	PathOIDCCallback = "/ward/v1/oidc/callback"
 	// PathLoginConfirm takes the person's decision on that page (POST, an
-	// HTML form with a CSRF token; added 2026-11 within protocol version 1).
+	// HTML form with a CSRF token; protocol 2).
 	PathLoginConfirm = "/ward/v1/login/confirm"
 )
 
@@ -279,8 +279,7 @@ type LoginResponse struct {
 	// Code is a short code ("BCDF-GHJK") that the node shows the person
 	// next to URL. The coordinator's confirmation page shows it too, and
 	// the person connects the device only when both match. Empty from a
-	// coordinator older than the confirmation page (added 2026-11 within
-	// protocol version 1).
+	// coordinator older than the confirmation page (protocol 2).
 	Code string `json:"code,omitempty"`
 }
 
