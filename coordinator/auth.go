@@ -1,9 +1,11 @@
 package coordinator
 
 import (
+	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
+	"encoding/binary"
 	"errors"
 	"net/http"
 	"strings"
@@ -19,137 +21,244 @@ var (
 	errBadToken      = errors.New("invalid or expired token")
 	errBadChallenge  = errors.New("unknown, used or expired challenge")
 	errBadSignature  = errors.New("signature does not match the machine key")
-	// errTooManySessions refuses new sessions while the table is full.
-	errTooManySessions = errors.New("too many open sessions; try again later")
 )
 
-// sessions issues challenges and machine-bound session tokens. Only token
-// hashes are kept, so a memory dump reveals no usable token.
+// sessions issues challenges and machine-bound session tokens without
+// holding anything per caller: a challenge and a token each carry their
+// machine key and expiry under a MAC made with a key of this process, and
+// are checked by recomputing it. The keys are made at start and never
+// written anywhere, so a restart ends every session (nodes open new ones,
+// as their control client does on any 401), and no backup or copy of the
+// data directory can be turned into a session for someone else's machine.
+//
+// What sessions does hold is bounded whatever callers do: the challenges
+// presented lately (at most maxUsedChallenges, oldest forgotten first) and
+// the machines whose sessions an admin ended (removed nodes, for one
+// session lifetime).
 type sessions struct {
 	challengeTTL time.Duration
 	sessionTTL   time.Duration
+	// challengeKey and tokenKey are the MAC keys; random, never stored.
+	challengeKey, tokenKey [32]byte
+	// used makes a challenge good for one session request.
+	used *usedChallenges
 
 	mu sync.Mutex // mu guards the following
-	// challenges maps a challenge to the machine it was issued to.
-	challenges map[string]challenge
-	// tokens maps a token's hash to its session.
-	tokens map[[32]byte]session
+	// revoked maps a machine whose sessions were ended to when: tokens
+	// issued at or before then are refused. An entry goes once every such
+	// token has expired.
+	revoked map[wire.MachinePublic]time.Time
 }
 
-type challenge struct {
-	machine wire.MachinePublic
-	expires time.Time
-}
-
+// session is an authenticated control session.
 type session struct {
 	machine wire.MachinePublic
 	expires time.Time
 }
 
 func newSessions(challengeTTL, sessionTTL time.Duration) *sessions {
-	return &sessions{challengeTTL: challengeTTL, sessionTTL: sessionTTL,
-		challenges: map[string]challenge{}, tokens: map[[32]byte]session{}}
+	s := &sessions{challengeTTL: challengeTTL, sessionTTL: sessionTTL,
+		used: newUsedChallenges(maxUsedChallenges), revoked: map[wire.MachinePublic]time.Time{}}
+	rand.Read(s.challengeKey[:]) // crypto/rand.Read never fails (it crashes the program instead)
+	rand.Read(s.tokenKey[:])
+	return s
 }
 
-// Bounds on what unauthenticated callers can make the coordinator hold.
+// maxUsedChallenges bounds the challenges remembered as used. All expire
+// after challengeTTL (30s), so a replay is refused unless this many other
+// challenges were presented in between.
+const maxUsedChallenges = 1 << 16
+
+// Layouts of a challenge and a session token (wstLen bytes, after "wst_"
+// and base64).
 const (
-	maxPendingChallenges = 100000
-	maxSessions          = 200000
+	authVersion  = 1
+	nonceLen     = 16
+	macLen       = sha256.Size
+	challengeLen = 1 + nonceLen + 8 + macLen                      // version, nonce, expiry, MAC
+	wstLen       = 1 + len(wire.MachinePublic{}) + 8 + 8 + macLen // version, machine, issued, expiry, MAC
+	tokenPrefix  = "wst_"
 )
 
-// challenge makes a one-time challenge for machine mk.
+// challenge makes a challenge for machine mk, good once until it expires.
 func (s *sessions) challenge(mk wire.MachinePublic, now time.Time) (wire.ChallengeResponse, error) {
-	b := make([]byte, 32)
-	if _, err := rand.Read(b); err != nil {
-		return wire.ChallengeResponse{}, err
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if len(s.challenges) >= maxPendingChallenges {
-		s.sweepLocked(now)
-		if len(s.challenges) >= maxPendingChallenges {
-			return wire.ChallengeResponse{}, errors.New("too many pending challenges")
-		}
-	}
 	exp := now.Add(s.challengeTTL)
-	s.challenges[string(b)] = challenge{machine: mk, expires: exp}
-	return wire.ChallengeResponse{Challenge: b, Expires: exp}, nil
+	b := make([]byte, 1+nonceLen, challengeLen)
+	b[0] = authVersion
+	rand.Read(b[1:])
+	b = binary.BigEndian.AppendUint64(b, uint64(exp.UnixNano()))
+	b = append(b, s.challengeMAC(b, mk)...)
+	return wire.ChallengeResponse{Challenge: b, Expires: time.Unix(0, exp.UnixNano())}, nil
 }
 
-// open verifies a signed challenge and returns a new session token.
+// challengeMAC authenticates a challenge's body (all but the MAC) for mk.
+func (s *sessions) challengeMAC(body []byte, mk wire.MachinePublic) []byte {
+	m := hmac.New(sha256.New, s.challengeKey[:])
+	m.Write(body)
+	m.Write(mk[:])
+	return m.Sum(nil)
+}
+
+// checkChallenge verifies that c was issued by this process for mk and has
+// not expired, and returns its nonce.
+func (s *sessions) checkChallenge(c []byte, mk wire.MachinePublic, now time.Time) ([nonceLen]byte, time.Time, error) {
+	var nonce [nonceLen]byte
+	if len(c) != challengeLen || c[0] != authVersion {
+		return nonce, time.Time{}, errBadChallenge
+	}
+	body, mac := c[:challengeLen-macLen], c[challengeLen-macLen:]
+	if !hmac.Equal(mac, s.challengeMAC(body, mk)) {
+		return nonce, time.Time{}, errBadChallenge
+	}
+	exp := time.Unix(0, int64(binary.BigEndian.Uint64(body[1+nonceLen:])))
+	if now.After(exp) {
+		return nonce, time.Time{}, errBadChallenge
+	}
+	copy(nonce[:], body[1:])
+	return nonce, exp, nil
+}
+
+// open verifies a signed challenge and returns a new session token. The
+// challenge is used up by this call whatever its outcome.
 func (s *sessions) open(req wire.SessionRequest, now time.Time) (string, time.Time, error) {
-	s.mu.Lock()
-	c, ok := s.challenges[string(req.Challenge)]
-	delete(s.challenges, string(req.Challenge)) // a challenge is usable once
-	s.mu.Unlock()
-	if !ok || c.machine != req.MachineKey || now.After(c.expires) {
+	nonce, _, err := s.checkChallenge(req.Challenge, req.MachineKey, now)
+	if err != nil {
+		return "", time.Time{}, err
+	}
+	if !s.used.add(nonce) {
 		return "", time.Time{}, errBadChallenge
 	}
 	if !req.MachineKey.Verify(wire.SessionMessage(req.Challenge, req.MachineKey), req.Signature) {
 		return "", time.Time{}, errBadSignature
 	}
-	b := make([]byte, 32)
-	if _, err := rand.Read(b); err != nil {
-		return "", time.Time{}, err
-	}
-	tok := "wst_" + base64.RawURLEncoding.EncodeToString(b)
 	exp := now.Add(s.sessionTTL)
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if len(s.tokens) >= maxSessions {
-		s.sweepLocked(now)
-		if len(s.tokens) >= maxSessions {
-			return "", time.Time{}, errTooManySessions
-		}
-	}
-	s.tokens[sha256.Sum256([]byte(tok))] = session{machine: req.MachineKey, expires: exp}
-	return tok, exp, nil
+	return s.token(req.MachineKey, now, exp), time.Unix(0, exp.UnixNano()), nil
+}
+
+// token makes the session token of machine mk issued at now.
+func (s *sessions) token(mk wire.MachinePublic, now, exp time.Time) string {
+	b := make([]byte, 0, wstLen)
+	b = append(b, authVersion)
+	b = append(b, mk[:]...)
+	b = binary.BigEndian.AppendUint64(b, uint64(now.UnixNano()))
+	b = binary.BigEndian.AppendUint64(b, uint64(exp.UnixNano()))
+	b = append(b, s.tokenMAC(b)...)
+	return tokenPrefix + base64.RawURLEncoding.EncodeToString(b)
+}
+
+func (s *sessions) tokenMAC(body []byte) []byte {
+	m := hmac.New(sha256.New, s.tokenKey[:])
+	m.Write(body)
+	return m.Sum(nil)
 }
 
 // lookup returns the session of a bearer token.
 func (s *sessions) lookup(tok string, now time.Time) (session, error) {
-	h := sha256.Sum256([]byte(tok))
+	mk, issued, exp, err := s.parseToken(tok)
+	if err != nil || now.After(exp) {
+		return session{}, errBadToken
+	}
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	ss, ok := s.tokens[h]
-	if !ok {
+	ended, ok := s.revoked[mk]
+	s.mu.Unlock()
+	if ok && !issued.After(ended) {
 		return session{}, errBadToken
 	}
-	if now.After(ss.expires) {
-		delete(s.tokens, h)
-		return session{}, errBadToken
-	}
-	return ss, nil
+	return session{machine: mk, expires: exp}, nil
 }
 
-// revokeMachine ends every session of machine mk (node removed).
+// parseToken checks tok's MAC and returns what it says.
+func (s *sessions) parseToken(tok string) (mk wire.MachinePublic, issued, exp time.Time, err error) {
+	enc, ok := strings.CutPrefix(tok, tokenPrefix)
+	if !ok || len(enc) != base64.RawURLEncoding.EncodedLen(wstLen) {
+		return mk, issued, exp, errBadToken
+	}
+	b, err := base64.RawURLEncoding.Strict().DecodeString(enc)
+	if err != nil || len(b) != wstLen || b[0] != authVersion {
+		return mk, issued, exp, errBadToken
+	}
+	body, mac := b[:wstLen-macLen], b[wstLen-macLen:]
+	if !hmac.Equal(mac, s.tokenMAC(body)) {
+		return mk, issued, exp, errBadToken
+	}
+	body = body[copy(mk[:], body[1:])+1:]
+	issued = time.Unix(0, int64(binary.BigEndian.Uint64(body)))
+	exp = time.Unix(0, int64(binary.BigEndian.Uint64(body[8:])))
+	return mk, issued, exp, nil
+}
+
+// revokeMachine ends every session of machine mk (node removed): tokens
+// issued until now are refused. The machine may open a new session by
+// signing a new challenge; what it may do with it is decided per request.
 func (s *sessions) revokeMachine(mk wire.MachinePublic) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	for h, ss := range s.tokens {
-		if ss.machine == mk {
-			delete(s.tokens, h)
-		}
-	}
+	s.revoked[mk] = time.Now()
 }
 
+// sweep forgets revocations older than a session's lifetime: every token
+// they refuse has expired by then.
 func (s *sessions) sweep(now time.Time) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.sweepLocked(now)
+	for mk, t := range s.revoked {
+		if now.Sub(t) > s.sessionTTL {
+			delete(s.revoked, mk)
+		}
+	}
 }
 
-func (s *sessions) sweepLocked(now time.Time) {
-	for k, c := range s.challenges {
-		if now.After(c.expires) {
-			delete(s.challenges, k)
-		}
+// held returns how many entries sessions holds: used challenges and
+// revocations. It never exceeds maxUsedChallenges plus the nodes removed
+// within a session's lifetime.
+func (s *sessions) held() int {
+	s.mu.Lock()
+	n := len(s.revoked)
+	s.mu.Unlock()
+	return n + s.used.len()
+}
+
+// usedChallenges remembers the nonces of the last max challenges presented,
+// in a ring: the oldest is forgotten first. Adding never fails, so a flood
+// of challenges cannot refuse anyone's; it can only make a replay of an
+// older, still unexpired challenge pass, and such a replay yields nothing
+// its replayer did not already hold (see open).
+type usedChallenges struct {
+	mu sync.Mutex // mu guards the following
+	// seen holds the nonces in ring.
+	seen map[[nonceLen]byte]struct{}
+	ring [][nonceLen]byte
+	// next is the ring slot to write next; full tells whether it holds a
+	// nonce to forget first.
+	next int
+	full bool
+}
+
+func newUsedChallenges(max int) *usedChallenges {
+	return &usedChallenges{seen: make(map[[nonceLen]byte]struct{}), ring: make([][nonceLen]byte, max)}
+}
+
+// add records nonce and reports whether it was new.
+func (u *usedChallenges) add(nonce [nonceLen]byte) bool {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if _, ok := u.seen[nonce]; ok {
+		return false
 	}
-	for h, ss := range s.tokens {
-		if now.After(ss.expires) {
-			delete(s.tokens, h)
-		}
+	if u.full {
+		delete(u.seen, u.ring[u.next])
 	}
+	u.ring[u.next] = nonce
+	u.seen[nonce] = struct{}{}
+	u.next = (u.next + 1) % len(u.ring)
+	u.full = u.full || u.next == 0
+	return true
+}
+
+func (u *usedChallenges) len() int {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return len(u.seen)
 }
 
 // bearer extracts the bearer token of r.

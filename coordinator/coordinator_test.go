@@ -154,16 +154,8 @@ func TestRoutesRefuseWithoutCredentials(t *testing.T) {
 	owner := c.mustRegister([]string{"tag:camera"}, "cam1")
 	other := newMachine(t) // has a session but is not a node
 	c.session(other)
-	expired := newMachine(t)
-	c.session(expired)
-	c.srv.sess.mu.Lock()
-	for h, s := range c.srv.sess.tokens {
-		if s.machine == expired.priv.Public() {
-			s.expires = time.Now().Add(-time.Second)
-			c.srv.sess.tokens[h] = s
-		}
-	}
-	c.srv.sess.mu.Unlock()
+	expired := newMachine(t) // a genuine token of this coordinator, past its end
+	expired.token = c.srv.sess.token(expired.priv.Public(), time.Now().Add(-time.Hour), time.Now().Add(-time.Second))
 	routes := []struct{ method, path string }{
 		{"POST", wire.PathRegister}, {"GET", wire.PathMap}, {"POST", wire.PathRotate}, {"POST", wire.PathReport},
 		{"GET", wire.PathAdminNodes}, {"POST", wire.PathAdminAuthKeys}, {"GET", wire.PathAdminAudit},

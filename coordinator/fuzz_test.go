@@ -13,7 +13,7 @@ import (
 // valid node session: the decoder must answer 2xx or 4xx, never fail or
 // panic.
 func FuzzControlRequests(f *testing.F) {
-	c := startCoord(f, testPolicy)
+	c := startCoordWith(f, testPolicy, unlimited) // every input reaches its decoder
 	m := c.mustRegister([]string{"tag:camera"}, "cam1")
 	h := c.srv.Handler()
 	for _, seed := range []string{`{}`, `{"endpoints": ["127.0.0.1:1"]}`, `{"wg_key": "wgkey:00"}`, `[`, `{"denied_flows": [{"src": "1.2.3.4", "count": -1}]}`,

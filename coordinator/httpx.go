@@ -62,8 +62,6 @@ func statusOf(err error) int {
 		return http.StatusForbidden
 	case errors.Is(err, errTooLarge):
 		return http.StatusRequestEntityTooLarge
-	case errors.Is(err, errTooManySessions):
-		return http.StatusServiceUnavailable
 	case errors.Is(err, errTooManyStreams), errors.Is(err, errRateLimited):
 		return http.StatusTooManyRequests
 	case errors.Is(err, store.ErrNotFound):

@@ -2,7 +2,6 @@ package coordinator
 
 import (
 	"context"
-	"errors"
 	"os"
 	"strings"
 	"testing"
@@ -59,26 +58,4 @@ func TestEphemeralNodeRemovedAfterGrace(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 	}
 	t.Fatalf("ephemeral node still registered after going offline: %+v", nodes)
-}
-
-func TestSessionTableIsBounded(t *testing.T) {
-	s := newSessions(time.Minute, time.Hour)
-	now := time.Now()
-	for i := range maxSessions {
-		var h [32]byte
-		h[0], h[1], h[2] = byte(i), byte(i>>8), byte(i>>16)
-		s.tokens[h] = session{expires: now.Add(time.Hour)}
-	}
-	mk, _ := wire.NewMachinePrivate()
-	ch, err := s.challenge(mk.Public(), now)
-	if err != nil {
-		t.Fatal(err)
-	}
-	req := wire.SessionRequest{MachineKey: mk.Public(), Challenge: ch.Challenge, Signature: mk.Sign(wire.SessionMessage(ch.Challenge, mk.Public()))}
-	if _, _, err := s.open(req, now); !errors.Is(err, errTooManySessions) {
-		t.Fatalf("open with a full table: %v", err)
-	}
-	if statusOf(errTooManySessions) != 503 {
-		t.Error("a full session table is not a 503")
-	}
 }

@@ -93,6 +93,23 @@ type Config struct {
 	// each user with a live key, by redeeming the refresh token of their
 	// last login (5m). A refusal cuts every key of the user.
 	RefreshEvery time.Duration
+	// ControlBurst and ControlEvery limit, per source address, the calls
+	// that open a node's control session (challenge and session):
+	// ControlBurst at once, then one per ControlEvery (2,000 and 10ms, that
+	// is 100 a second). More get 429 with Retry-After.
+	ControlBurst int
+	ControlEvery time.Duration
+	// LoginBurst and LoginEvery limit, per source address, the login pages
+	// a browser opens (admin UI login and callback, a node login's link and
+	// the OIDC callback) and a node's request to start a login (300 and
+	// 100ms, that is 10 a second).
+	LoginBurst int
+	LoginEvery time.Duration
+	// RateLimitSources bounds how many source addresses each of those
+	// limits tracks (65,536); past it, sources whose bucket has refilled
+	// are forgotten first. An IPv6 source is a /64. Behind a reverse proxy
+	// every caller is the proxy: raise the limits there.
+	RateLimitSources int
 	// Logger receives the coordinator's logs; nil discards them.
 	Logger *slog.Logger
 }
@@ -115,6 +132,17 @@ func (c *Config) setDefaults() {
 	def(&c.EphemeralGrace, 5*time.Minute)
 	def(&c.UserKeyTTL, 12*time.Hour)
 	def(&c.RefreshEvery, 5*time.Minute)
+	def(&c.ControlEvery, 10*time.Millisecond)
+	def(&c.LoginEvery, 100*time.Millisecond)
+	if c.ControlBurst <= 0 {
+		c.ControlBurst = 2000
+	}
+	if c.LoginBurst <= 0 {
+		c.LoginBurst = 300
+	}
+	if c.RateLimitSources <= 0 {
+		c.RateLimitSources = 1 << 16
+	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -177,7 +205,9 @@ type Server struct {
 	denied *deniedFlows
 	// rotations limits each machine's key rotations.
 	rotations *ratelimit.Keyed[wire.MachinePublic]
-	metrics   *metrics
+	// limits throttle unauthenticated callers per source address.
+	limits  *limiters
+	metrics *metrics
 	// devIdP is the development OIDC provider, served under its prefix;
 	// nil unless Dev.
 	devIdP *devidp.Provider
@@ -215,6 +245,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		sess: newSessions(30*time.Second, cfg.SessionTTL), metrics: newMetrics(),
 		denied:    newDeniedFlows(cfg.DeniedWindow),
 		rotations: ratelimit.New[wire.MachinePublic](cfg.RotateEvery, cfg.RotateBurst, maxRotationKeys)}
+	s.limits = newLimiters(&s.cfg, s.metrics.reg)
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	if err := s.setupSSO(); err != nil {
 		st.Close()
@@ -300,7 +331,7 @@ func (s *Server) Handler() http.Handler {
 		mux.Handle(s.devIdP.Prefix()+"/", s.devIdP)
 	}
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { w.Write([]byte("ok\n")) })
-	return mux
+	return s.limitUnauthenticated(mux)
 }
 
 // Serve serves on ln until ctx ends or Close is called.
