@@ -12,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/wardnet/ward/coordinator/replay"
 	"github.com/wardnet/ward/wire"
 )
 
@@ -40,8 +41,12 @@ type sessions struct {
 	sessionTTL   time.Duration
 	// challengeKey and tokenKey are the MAC keys; random, never stored.
 	challengeKey, tokenKey [32]byte
-	// used makes a challenge good for one session request.
-	used *usedChallenges
+	// used makes a challenge good for one session request: it holds the
+	// nonces of the last maxUsedChallenges challenges presented. A flood
+	// can only push a nonce out early, letting whoever holds that signed
+	// request get another token for the same machine, which the answer to
+	// the signer gave already; it can never refuse a handshake.
+	used *replay.Window[[nonceLen]byte]
 
 	mu sync.Mutex // mu guards the following
 	// revoked maps a machine whose sessions were ended to when: tokens
@@ -58,7 +63,7 @@ type session struct {
 
 func newSessions(challengeTTL, sessionTTL time.Duration) *sessions {
 	s := &sessions{challengeTTL: challengeTTL, sessionTTL: sessionTTL,
-		used: newUsedChallenges(maxUsedChallenges), revoked: map[wire.MachinePublic]time.Time{}}
+		used: replay.New[[nonceLen]byte](maxUsedChallenges), revoked: map[wire.MachinePublic]time.Time{}}
 	rand.Read(s.challengeKey[:]) // crypto/rand.Read never fails (it crashes the program instead)
 	rand.Read(s.tokenKey[:])
 	return s
@@ -125,7 +130,7 @@ func (s *sessions) open(req wire.SessionRequest, now time.Time) (string, time.Ti
 	if err != nil {
 		return "", time.Time{}, err
 	}
-	if !s.used.add(nonce) {
+	if !s.used.Add(nonce) {
 		return "", time.Time{}, errBadChallenge
 	}
 	if !req.MachineKey.Verify(wire.SessionMessage(req.Challenge, req.MachineKey), req.Signature) {
@@ -215,50 +220,7 @@ func (s *sessions) held() int {
 	s.mu.Lock()
 	n := len(s.revoked)
 	s.mu.Unlock()
-	return n + s.used.len()
-}
-
-// usedChallenges remembers the nonces of the last max challenges presented,
-// in a ring: the oldest is forgotten first. Adding never fails, so a flood
-// of challenges cannot refuse anyone's; it can only make a replay of an
-// older, still unexpired challenge pass, and such a replay yields nothing
-// its replayer did not already hold (see open).
-type usedChallenges struct {
-	mu sync.Mutex // mu guards the following
-	// seen holds the nonces in ring.
-	seen map[[nonceLen]byte]struct{}
-	ring [][nonceLen]byte
-	// next is the ring slot to write next; full tells whether it holds a
-	// nonce to forget first.
-	next int
-	full bool
-}
-
-func newUsedChallenges(max int) *usedChallenges {
-	return &usedChallenges{seen: make(map[[nonceLen]byte]struct{}), ring: make([][nonceLen]byte, max)}
-}
-
-// add records nonce and reports whether it was new.
-func (u *usedChallenges) add(nonce [nonceLen]byte) bool {
-	u.mu.Lock()
-	defer u.mu.Unlock()
-	if _, ok := u.seen[nonce]; ok {
-		return false
-	}
-	if u.full {
-		delete(u.seen, u.ring[u.next])
-	}
-	u.ring[u.next] = nonce
-	u.seen[nonce] = struct{}{}
-	u.next = (u.next + 1) % len(u.ring)
-	u.full = u.full || u.next == 0
-	return true
-}
-
-func (u *usedChallenges) len() int {
-	u.mu.Lock()
-	defer u.mu.Unlock()
-	return len(u.seen)
+	return n + s.used.Len()
 }
 
 // bearer extracts the bearer token of r.
