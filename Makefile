@@ -46,6 +46,7 @@ fuzz:
 	$(GO) test ./node/socks5 -run '^$$' -fuzz FuzzHandshake -fuzztime 30s
 	$(GO) test ./coordinator -run '^$$' -fuzz FuzzControlRequests -fuzztime 30s
 	$(GO) test ./coordinator -run '^$$' -fuzz FuzzSessionCredentials -fuzztime 30s
+	$(GO) test ./coordinator/sso -run '^$$' -fuzz FuzzLoginCookie -fuzztime 30s
 
 # run: a coordinator on the embedded SQLite store in .data/, plain HTTP on
 # loopback (dev mode), with the example policy. The first start writes an

@@ -78,14 +78,14 @@ func (f *fakeIdP) as(who, groups, refuse string) {
 	f.who, f.groups, f.refuse = who, groups, refuse
 }
 
-func (f *fakeIdP) AuthURL(_ context.Context, payload string) (string, error) {
+func (f *fakeIdP) AuthURL(_ http.ResponseWriter, _ *http.Request, payload string) (string, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	q := url.Values{"state": {payload}, "sub": {f.who}, "groups": {f.groups}, "refuse": {f.refuse}}
 	return f.coordURL + wire.PathOIDCCallback + "?" + q.Encode(), nil
 }
 
-func (f *fakeIdP) Complete(r *http.Request) (store.Identity, time.Time, string, error) {
+func (f *fakeIdP) Complete(_ http.ResponseWriter, r *http.Request) (store.Identity, time.Time, string, error) {
 	q := r.URL.Query()
 	if why := q.Get("refuse"); why != "" {
 		return store.Identity{}, time.Time{}, q.Get("state"), errors.New(why)

@@ -15,13 +15,16 @@ import (
 // coordinator/sso implements it over OIDC).
 type Authenticator interface {
 	// AuthURL starts a login whose result carries payload and returns the
-	// IdP page to send the browser to.
-	AuthURL(ctx context.Context, payload string) (string, error)
-	// Complete finishes the login from the IdP's redirect to the callback
+	// IdP page to send the browser of r to. It may set cookies through w
+	// (the login's state travels in the browser), so it is called before
+	// the response is written.
+	AuthURL(w http.ResponseWriter, r *http.Request, payload string) (string, error)
+	// Complete finishes the login from the IdP's redirect r to the callback
 	// and returns who logged in, until when their IdP session is valid, and
 	// the payload given to AuthURL. It refuses a bad state, a replayed
 	// code, an invalid token and a login without a required second factor.
-	Complete(r *http.Request) (id store.Identity, validUntil time.Time, payload string, err error)
+	// It may clear cookies through w, before the response is written.
+	Complete(w http.ResponseWriter, r *http.Request) (id store.Identity, validUntil time.Time, payload string, err error)
 }
 
 // Login errors.

@@ -19,11 +19,11 @@ import (
 // The real OIDC flow is tested in coordinator/sso and e2e.
 type fakeAuth struct{}
 
-func (fakeAuth) AuthURL(_ context.Context, payload string) (string, error) {
+func (fakeAuth) AuthURL(_ http.ResponseWriter, _ *http.Request, payload string) (string, error) {
 	return "https://idp.invalid/authorize?state=" + url.QueryEscape(payload), nil
 }
 
-func (fakeAuth) Complete(r *http.Request) (store.Identity, time.Time, string, error) {
+func (fakeAuth) Complete(_ http.ResponseWriter, r *http.Request) (store.Identity, time.Time, string, error) {
 	q := r.URL.Query()
 	if q.Get("mfa") == "missing" {
 		return store.Identity{}, time.Time{}, "", errors.New("MFA required")

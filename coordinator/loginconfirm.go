@@ -56,7 +56,7 @@ func (s *Server) handleLoginBrowser(w http.ResponseWriter, r *http.Request) {
 		refusalPage(w, err)
 		return
 	}
-	u, err := s.cfg.Auth.AuthURL(r.Context(), id)
+	u, err := s.cfg.Auth.AuthURL(w, r, id)
 	if err != nil {
 		s.logins.reopen(p)
 		s.log.Error("start sso login", "err", err)
@@ -72,7 +72,7 @@ func (s *Server) handleCallback(w http.ResponseWriter, r *http.Request) {
 		loginPage(w, http.StatusNotFound, errNoSSO.Error())
 		return
 	}
-	who, until, id, err := s.cfg.Auth.Complete(r)
+	who, until, id, err := s.cfg.Auth.Complete(w, r)
 	if err != nil {
 		s.idpRefused(w, r, who, id, err)
 		return

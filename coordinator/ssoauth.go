@@ -28,17 +28,26 @@ var _ Refresher = ssoAuth{}
 
 func newSSOAuth(rp *sso.RP) ssoAuth { return ssoAuth{rp: rp, tokens: newRefreshTokens()} }
 
-// AuthURL starts an OIDC login.
-func (a ssoAuth) AuthURL(ctx context.Context, payload string) (string, error) {
-	l, err := a.rp.Begin(ctx, payload)
-	return l.URL, err
+// AuthURL starts an OIDC login: its state goes to the browser in a cookie.
+func (a ssoAuth) AuthURL(w http.ResponseWriter, r *http.Request, payload string) (string, error) {
+	return beginLogin(a.rp, w, r, payload)
+}
+
+// beginLogin starts a login on rp and sets its cookie on w.
+func beginLogin(rp *sso.RP, w http.ResponseWriter, r *http.Request, payload string) (string, error) {
+	l, err := rp.Begin(r.Context(), payload)
+	if err != nil {
+		return "", err
+	}
+	http.SetCookie(w, l.Cookie)
+	return l.URL, nil
 }
 
 // Complete finishes an OIDC login and keeps its refresh token, if any. The
 // key's lifetime is the coordinator's session length, not the ID token's
 // (often an hour), so no end is given.
-func (a ssoAuth) Complete(r *http.Request) (store.Identity, time.Time, string, error) {
-	res, err := a.rp.FinishRequest(r)
+func (a ssoAuth) Complete(w http.ResponseWriter, r *http.Request) (store.Identity, time.Time, string, error) {
+	res, err := a.rp.FinishRequest(w, r)
 	id := storeIdentity(res.Identity)
 	if err == nil && res.RefreshToken != "" {
 		a.tokens.put(id, res.RefreshToken)
@@ -77,16 +86,16 @@ type webLogin struct {
 	s  *Server
 }
 
-// AuthURL starts an admin's OIDC login.
-func (l webLogin) AuthURL(ctx context.Context, payload string) (string, error) {
-	lg, err := l.rp.Begin(ctx, payload)
-	return lg.URL, err
+// AuthURL starts an admin's OIDC login: its state goes to the browser in a
+// cookie.
+func (l webLogin) AuthURL(w http.ResponseWriter, r *http.Request, payload string) (string, error) {
+	return beginLogin(l.rp, w, r, payload)
 }
 
 // Complete finishes an admin's OIDC login and records the user, refusing
 // a disabled one and a subject whose email is bound to another.
-func (l webLogin) Complete(r *http.Request) (web.Identity, string, error) {
-	res, err := l.rp.FinishRequest(r)
+func (l webLogin) Complete(w http.ResponseWriter, r *http.Request) (web.Identity, string, error) {
+	res, err := l.rp.FinishRequest(w, r)
 	if err != nil {
 		return web.Identity{}, res.Payload, err
 	}

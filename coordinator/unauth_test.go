@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/wardnet/ward/devidp/devidptest"
 	"github.com/wardnet/ward/wire"
 )
 
@@ -115,6 +116,29 @@ func TestUnauthenticatedSessionsHoldNoServerState(t *testing.T) {
 	ms := c.openMap(device, 0)
 	if m := ms.next(); m.Self == nil {
 		t.Fatalf("the device's first map has no self: %+v", m)
+	}
+}
+
+// TestUILoginFloodDoesNotLockOutAdmins starts 10,000 admin UI logins
+// without finishing them, as anyone can, then an admin logs in through the
+// development IdP. The old code kept each started login server-side, up to
+// 10,000, and answered every later login 500.
+func TestUILoginFloodDoesNotLockOutAdmins(t *testing.T) {
+	c := startCoordListening(t, unlimited)
+	flooder := clientFrom("127.0.0.1")
+	for i := range 10000 {
+		resp, body := c.send(flooder, "GET", "/ui/login", nil)
+		if resp.StatusCode != http.StatusSeeOther {
+			t.Fatalf("GET /ui/login %d: %d %s", i, resp.StatusCode, body)
+		}
+	}
+	page, err := devidptest.NewBrowser().Login(t.Context(), c.http.URL+"/ui/login?next=/ui/audit",
+		devidptest.Credentials{Username: "carol", Password: "carol"}) // an owner in dev mode
+	if err != nil {
+		t.Fatalf("admin login after the flood: %v", err)
+	}
+	if page.Status != http.StatusOK || page.URL.Path != "/ui/audit" {
+		t.Fatalf("admin login after the flood ended on %s: %d %s", page.URL, page.Status, page.Body)
 	}
 }
 

@@ -92,12 +92,17 @@ type Identity struct {
 // Login runs the admins' SSO login (the coordinator passes its OIDC relying
 // party). Its contract is the coordinator's Authenticator's.
 type Login interface {
-	AuthURL(ctx context.Context, payload string) (string, error)
+	// AuthURL starts a login carrying payload and returns the IdP page to
+	// send the browser of r to. It may set cookies through w (the login's
+	// state travels in the browser), so it is called before the response
+	// is written.
+	AuthURL(w http.ResponseWriter, r *http.Request, payload string) (string, error)
 	// Complete returns the person and the payload; it refuses bad state,
 	// replayed codes, invalid tokens, logins without a required second
 	// factor, and people the backend refuses (disabled, or whose email is
-	// bound to another account).
-	Complete(r *http.Request) (who Identity, payload string, err error)
+	// bound to another account). It may clear cookies through w, before the
+	// response is written.
+	Complete(w http.ResponseWriter, r *http.Request) (who Identity, payload string, err error)
 }
 
 // Backend is what the web UI and the admin JSON API need from the

@@ -23,13 +23,17 @@ import (
 // coordinator does.
 type ssoLogin struct{ rp *sso.RP }
 
-func (l ssoLogin) AuthURL(ctx context.Context, payload string) (string, error) {
-	lg, err := l.rp.Begin(ctx, payload)
-	return lg.URL, err
+func (l ssoLogin) AuthURL(w http.ResponseWriter, r *http.Request, payload string) (string, error) {
+	lg, err := l.rp.Begin(r.Context(), payload)
+	if err != nil {
+		return "", err
+	}
+	http.SetCookie(w, lg.Cookie)
+	return lg.URL, nil
 }
 
-func (l ssoLogin) Complete(r *http.Request) (web.Identity, string, error) {
-	res, err := l.rp.FinishRequest(r)
+func (l ssoLogin) Complete(w http.ResponseWriter, r *http.Request) (web.Identity, string, error) {
+	res, err := l.rp.FinishRequest(w, r)
 	if err != nil {
 		return web.Identity{}, res.Payload, err
 	}

@@ -29,10 +29,14 @@ func (s *server) publicRoutes(e *echo.Echo) error {
 
 func redirectHome(c echo.Context) error { return c.Redirect(http.StatusSeeOther, "/ui/devices") }
 
+// maxNext bounds the page a login returns to; it travels in the login's
+// cookie.
+const maxNext = 512
+
 // safeNext returns next when it is a path of the UI, else the home page, so
 // that a login link cannot send the browser elsewhere.
 func safeNext(next string) string {
-	if !strings.HasPrefix(next, PrefixUI) || strings.ContainsAny(next, "\\\r\n") || strings.HasPrefix(next, "/ui/login") ||
+	if len(next) > maxNext || !strings.HasPrefix(next, PrefixUI) || strings.ContainsAny(next, "\\\r\n") || strings.HasPrefix(next, "/ui/login") ||
 		strings.HasPrefix(next, "/ui/callback") {
 		return "/ui/devices"
 	}
@@ -49,7 +53,7 @@ func (s *server) startLogin(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	u, err := s.login.AuthURL(c.Request().Context(), nonce+" "+safeNext(c.QueryParam("next")))
+	u, err := s.login.AuthURL(c.Response(), c.Request(), nonce+" "+safeNext(c.QueryParam("next")))
 	if err != nil {
 		return fmt.Errorf("start login: %w", err)
 	}
@@ -62,7 +66,7 @@ func (s *server) finishLogin(c echo.Context) error {
 	if s.login == nil {
 		return ErrNoLogin
 	}
-	who, payload, err := s.login.Complete(c.Request())
+	who, payload, err := s.login.Complete(c.Response(), c.Request())
 	if err != nil {
 		return fmt.Errorf("complete login: %w: %w", ErrForbidden, err)
 	}

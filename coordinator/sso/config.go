@@ -15,7 +15,6 @@ import (
 const (
 	DefaultGroupsClaim = "groups"
 	DefaultPendingTTL  = 10 * time.Minute
-	DefaultMaxPending  = 10000
 	defaultHTTPTimeout = 30 * time.Second
 )
 
@@ -90,15 +89,10 @@ type Config struct {
 	// are, else for equality) passes MFA even without an amr value from
 	// MFAMethods. It is sent to the IdP as acr_values.
 	MinACR string
-	// PendingTTL is how long a started login may take. Zero means
-	// DefaultPendingTTL.
+	// PendingTTL is how long a started login may take: the lifetime of its
+	// cookie. Zero means DefaultPendingTTL. A login must finish on the
+	// process that started it (its cookie key is made by New).
 	PendingTTL time.Duration
-	// MaxPending bounds the logins in progress held by the default store.
-	// Zero means DefaultMaxPending.
-	MaxPending int
-	// Store keeps pending logins. Nil means a MemoryStore, which suits a
-	// single coordinator; replicas behind a load balancer need a shared one.
-	Store Store
 	// HTTPClient talks to the IdP. Nil means a client with a 30 s timeout.
 	HTTPClient *http.Client
 }
@@ -154,17 +148,11 @@ func (s *settings) fillDefaults() error {
 	if s.PendingTTL == 0 {
 		s.PendingTTL = DefaultPendingTTL
 	}
-	if s.MaxPending == 0 {
-		s.MaxPending = DefaultMaxPending
-	}
-	if s.PendingTTL < 0 || s.MaxPending < 0 {
-		return fmt.Errorf("%w: negative pending TTL or count", ErrInvalidConfig)
+	if s.PendingTTL < 0 {
+		return fmt.Errorf("%w: negative pending TTL", ErrInvalidConfig)
 	}
 	if s.HTTPClient == nil {
 		s.HTTPClient = &http.Client{Timeout: defaultHTTPTimeout}
-	}
-	if s.Store == nil {
-		s.Store = NewMemoryStore(s.MaxPending)
 	}
 	methods := s.MFAMethods
 	if len(methods) == 0 {

@@ -2,6 +2,7 @@ package sso
 
 import (
 	"errors"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -110,36 +111,76 @@ func TestLoginAccepted(t *testing.T) {
 
 func TestBadState(t *testing.T) {
 	h := newHarness(t, devidp.Config{}, nil)
-	o := h.login(t, "p", bob)
-	if o.err != nil {
-		t.Fatal(o.err)
+	lg, err := h.rp.Begin(t.Context(), "p")
+	if err != nil {
+		t.Fatal(err)
 	}
+	other, err := h.rp.Begin(t.Context(), "q")
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := h.browse(t, lg.URL, bob) // a code for lg's state, not redeemed
 	code := o.query.Get("code")
-	for _, state := range []string{"", "not-a-state", strings.ToUpper(o.query.Get("state"))} {
-		if _, err := h.rp.Finish(t.Context(), state, code); !errors.Is(err, ErrBadState) {
-			t.Errorf("Finish(state %q): err = %v, want ErrBadState", state, err)
-		}
+	restarted, err := New(Config{Issuer: h.idp.Issuer(), ClientID: testClient, ClientSecret: testSecret, RedirectURL: h.redirect})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tampered := []byte(lg.Cookie.Value)
+	tampered[len(tampered)/2] ^= 'A' ^ 'B'
+	tests := []struct{ name, sealed, state string }{
+		{"no state", lg.Cookie.Value, ""},
+		{"unknown state", lg.Cookie.Value, "not-a-state"},
+		{"no cookie", "", lg.State},
+		{"another login's cookie", other.Cookie.Value, lg.State},
+		{"cookie tampered with", string(tampered), lg.State},
+		{"cookie of a restarted coordinator", restarted.sealer.seal(Pending{State: lg.State, Expires: lg.Expires}), lg.State},
+		{"cookie not base64", "!!", lg.State},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if res, err := h.rp.Finish(t.Context(), tt.sealed, tt.state, code); !errors.Is(err, ErrBadState) || res.Payload != "" {
+				t.Errorf("Finish: %+v, %v; want ErrBadState and nothing else", res, err)
+			}
+		})
+	}
+	if _, err := h.rp.Finish(t.Context(), lg.Cookie.Value, lg.State, code); err != nil {
+		t.Fatalf("the login itself after those attempts: %v", err)
 	}
 }
 
+// TestReplayedStateAndCode replays a finished login's callback: from the
+// same browser (its cookie is gone), with a copy of the cookie (the state
+// is used), and the code under a new state (the IdP refuses it).
 func TestReplayedStateAndCode(t *testing.T) {
 	h := newHarness(t, devidp.Config{}, nil)
-	o := h.login(t, "first", bob)
+	lg, err := h.rp.Begin(t.Context(), "first")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := h.browserWith(t, lg)
+	o := h.browseLogin(t, b, lg.URL, bob)
 	if o.err != nil {
 		t.Fatal(o.err)
 	}
 	state, code := o.query.Get("state"), o.query.Get("code")
 
-	res, err := h.rp.Finish(t.Context(), state, code)
-	if !errors.Is(err, ErrBadState) || res.Payload != "" {
-		t.Errorf("replayed state: %+v, %v; want ErrBadState and nothing else", res, err)
+	if _, err := b.Open(t.Context(), h.redirect+"?"+o.query.Encode()); err != nil {
+		t.Fatal(err)
+	}
+	if again := <-h.outcomes; !errors.Is(again.err, ErrBadState) || again.sealed != "" || again.res.Payload != "" {
+		t.Errorf("callback replayed in the browser: cookie %q, %+v, %v; want no cookie and ErrBadState", again.sealed, again.res, again.err)
 	}
 
-	lg, err := h.rp.Begin(t.Context(), "second")
+	res, err := h.rp.Finish(t.Context(), o.sealed, state, code)
+	if !errors.Is(err, ErrBadState) || res.Payload != "" {
+		t.Errorf("replayed state with its cookie: %+v, %v; want ErrBadState and nothing else", res, err)
+	}
+
+	lg, err = h.rp.Begin(t.Context(), "second")
 	if err != nil {
 		t.Fatal(err)
 	}
-	res, err = h.rp.Finish(t.Context(), lg.State, code)
+	res, err = h.rp.Finish(t.Context(), lg.Cookie.Value, lg.State, code)
 	if !errors.Is(err, ErrCodeRejected) || !strings.Contains(err.Error(), "invalid_grant") || res.Payload != "second" {
 		t.Errorf("replayed code: %+v, %v; want ErrCodeRejected (invalid_grant) with the payload", res, err)
 	}
@@ -157,15 +198,15 @@ func TestCodeOfAnotherClient(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	o := h.browse(t, lg.URL, bob)
-	if !errors.Is(o.err, ErrBadState) {
-		t.Fatalf("ward's callback with other's state: %v, want ErrBadState", o.err)
+	o := h.browseLogin(t, h.browserWith(t, lg), lg.URL, bob) // the browser holds other's cookie
+	if !errors.Is(o.err, ErrBadState) || o.sealed == "" {
+		t.Fatalf("ward's callback with other's state and cookie: %v, want ErrBadState", o.err)
 	}
 	mine, err := h.rp.Begin(t.Context(), "")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := h.rp.Finish(t.Context(), mine.State, o.query.Get("code")); !errors.Is(err, ErrCodeRejected) {
+	if _, err := h.rp.Finish(t.Context(), mine.Cookie.Value, mine.State, o.query.Get("code")); !errors.Is(err, ErrCodeRejected) {
 		t.Fatalf("Finish with other's code: %v, want ErrCodeRejected", err)
 	}
 }
@@ -176,7 +217,7 @@ func TestProviderError(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	page, err := devidptest.NewBrowser().Open(t.Context(), h.redirect+"?state="+lg.State+"&error=access_denied&error_description=user+cancelled")
+	page, err := h.browserWith(t, lg).Open(t.Context(), h.redirect+"?state="+lg.State+"&error=access_denied&error_description=user+cancelled")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -189,7 +230,7 @@ func TestProviderError(t *testing.T) {
 	if !errors.Is(o.err, ErrProvider) || !strings.Contains(o.err.Error(), `"access_denied": "user cancelled"`) || o.res.Payload != "req-9" {
 		t.Fatalf("outcome %+v (page %d), want ErrProvider with access_denied and the payload", o, page.Status)
 	}
-	if _, err := h.rp.Finish(t.Context(), lg.State, "x"); !errors.Is(err, ErrBadState) {
+	if _, err := h.rp.Finish(t.Context(), lg.Cookie.Value, lg.State, "x"); !errors.Is(err, ErrBadState) {
 		t.Errorf("state after IdP error: %v, want ErrBadState (used up)", err)
 	}
 }
@@ -201,24 +242,41 @@ func TestExpiredState(t *testing.T) {
 		t.Fatal(err)
 	}
 	h.clock.advance(DefaultPendingTTL + time.Second)
-	if _, err := h.rp.Finish(t.Context(), lg.State, "code"); !errors.Is(err, ErrBadState) || !strings.Contains(err.Error(), "expired") {
+	if _, err := h.rp.Finish(t.Context(), lg.Cookie.Value, lg.State, "code"); !errors.Is(err, ErrBadState) || !strings.Contains(err.Error(), "expired") {
 		t.Fatalf("Finish after the TTL: %v, want ErrBadState (expired)", err)
 	}
 }
 
-func TestPendingIsBounded(t *testing.T) {
-	h := newHarness(t, devidp.Config{}, func(c *Config) { c.MaxPending = 2 })
-	for i := 0; i < 2; i++ {
+// TestLoginsInProgressHoldNothing starts many more logins than the old
+// server-side store held (10,000): Begin stores nothing, so none is
+// refused and the first still finishes.
+func TestLoginsInProgressHoldNothing(t *testing.T) {
+	h := newHarness(t, devidp.Config{}, nil)
+	first, err := h.rp.Begin(t.Context(), "first")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 20000 {
 		if _, err := h.rp.Begin(t.Context(), ""); err != nil {
-			t.Fatal(err)
+			t.Fatalf("Begin %d: %v", i, err)
 		}
 	}
-	if _, err := h.rp.Begin(t.Context(), ""); !errors.Is(err, ErrTooManyPending) {
-		t.Fatalf("third Begin: %v, want ErrTooManyPending", err)
+	if o := h.browseLogin(t, h.browserWith(t, first), first.URL, bob); o.err != nil || o.res.Payload != "first" {
+		t.Fatalf("the first login: %+v, %v", o.res, o.err)
 	}
-	h.clock.advance(DefaultPendingTTL + time.Second)
-	if _, err := h.rp.Begin(t.Context(), ""); err != nil {
-		t.Fatalf("Begin once the others expired: %v", err)
+}
+
+func TestPayloadTooLong(t *testing.T) {
+	h := newHarness(t, devidp.Config{}, nil)
+	if _, err := h.rp.Begin(t.Context(), strings.Repeat("x", MaxPayload+1)); !errors.Is(err, ErrPayloadTooLong) {
+		t.Fatalf("Begin: %v, want ErrPayloadTooLong", err)
+	}
+	lg, err := h.rp.Begin(t.Context(), strings.Repeat("x", MaxPayload))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p, err := h.rp.sealer.open(lg.Cookie.Value); err != nil || len(p.Payload) != MaxPayload {
+		t.Fatalf("a payload of MaxPayload bytes: %v", err)
 	}
 }
 
@@ -235,6 +293,18 @@ func TestBeginSendsPKCEAndNonce(t *testing.T) {
 	}
 	if strings.Contains(lg.URL, testSecret) {
 		t.Error("auth URL carries the client secret")
+	}
+	c := lg.Cookie
+	if c.Name != "ward_login_"+lg.State || c.Path != "/" || !c.HttpOnly || c.SameSite != http.SameSiteLaxMode || c.Secure ||
+		c.MaxAge != int(DefaultPendingTTL.Seconds()) {
+		t.Errorf("login cookie %+v: want ward_login_STATE, path /, HttpOnly, SameSite=Lax, not Secure on http, 600 s", c)
+	}
+	p, err := h.rp.sealer.open(c.Value)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(c.Value, p.Verifier) || strings.Contains(c.Value, p.Nonce) || strings.Contains(lg.URL, p.Verifier) {
+		t.Error("the PKCE verifier or nonce shows in the clear")
 	}
 }
 

@@ -30,8 +30,10 @@ func (c *clock) advance(d time.Duration) { c.offset.Add(int64(d)) }
 // outcome is what the coordinator's callback saw.
 type outcome struct {
 	query url.Values
-	res   Result
-	err   error
+	// sealed is the login cookie the browser sent; empty if none.
+	sealed string
+	res    Result
+	err    error
 }
 
 // harness is a devidp, an RP for it, and a callback server that finishes
@@ -81,8 +83,12 @@ func newHarness(t *testing.T, idpCfg devidp.Config, mod func(*Config)) *harness 
 }
 
 func (h *harness) callback(w http.ResponseWriter, r *http.Request) {
-	res, err := h.rp.FinishRequest(r)
-	h.outcomes <- outcome{query: r.URL.Query(), res: res, err: err}
+	var sealed string
+	if c, err := r.Cookie(h.rp.cookieName(r.URL.Query().Get("state"))); err == nil {
+		sealed = c.Value
+	}
+	res, err := h.rp.FinishRequest(w, r)
+	h.outcomes <- outcome{query: r.URL.Query(), sealed: sealed, res: res, err: err}
 	if err != nil {
 		http.Error(w, err.Error(), http.StatusForbidden)
 		return
@@ -107,13 +113,35 @@ func (h *harness) login(t *testing.T, payload string, c devidptest.Credentials) 
 	if err != nil {
 		t.Fatalf("Begin: %v", err)
 	}
-	return h.browse(t, lg.URL, c)
+	return h.browseLogin(t, h.browserWith(t, lg), lg.URL, c)
 }
 
-// browse signs in at authURL and returns what the callback saw.
+// browserWith is a browser holding lg's cookie, as if the coordinator's
+// page that called Begin had set it.
+func (h *harness) browserWith(t *testing.T, lg Login) *devidptest.Browser {
+	t.Helper()
+	b := devidptest.NewBrowser()
+	u, err := url.Parse(h.redirect)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.Client.Jar.SetCookies(u, []*http.Cookie{lg.Cookie})
+	return b
+}
+
+// browse signs in at authURL in a browser without a login cookie (the
+// callback refuses the state, leaving the code unredeemed) and returns what
+// the callback saw.
 func (h *harness) browse(t *testing.T, authURL string, c devidptest.Credentials) outcome {
 	t.Helper()
-	if _, err := devidptest.NewBrowser().Login(t.Context(), authURL, c); err != nil {
+	return h.browseLogin(t, devidptest.NewBrowser(), authURL, c)
+}
+
+// browseLogin signs in at authURL with browser b and returns what the
+// callback saw.
+func (h *harness) browseLogin(t *testing.T, b *devidptest.Browser, authURL string, c devidptest.Credentials) outcome {
+	t.Helper()
+	if _, err := b.Login(t.Context(), authURL, c); err != nil {
 		t.Fatalf("browser login: %v", err)
 	}
 	select {
@@ -135,7 +163,7 @@ func rawIDToken(t *testing.T, h *harness, rp *RP, c devidptest.Credentials) (raw
 		t.Fatal(err)
 	}
 	o := h.browse(t, lg.URL, c)
-	p, err := rp.cfg.Store.Take(t.Context(), lg.State)
+	p, err := rp.sealer.open(lg.Cookie.Value)
 	if err != nil {
 		t.Fatal(err)
 	}

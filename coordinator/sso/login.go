@@ -3,6 +3,7 @@ package sso
 import (
 	"context"
 	"crypto/rand"
+	"crypto/subtle"
 	"fmt"
 	"net/http"
 	"time"
@@ -22,6 +23,10 @@ type Login struct {
 	State string
 	// Expires is when the login stops being accepted.
 	Expires time.Time
+	// Cookie carries the login, sealed, to the callback: set it on the
+	// response that sends the browser to URL. It holds secrets; never log
+	// its value.
+	Cookie *http.Cookie
 }
 
 // Result is a finished login.
@@ -38,40 +43,38 @@ type Result struct {
 	RefreshToken Secret
 }
 
-// Begin starts a login carrying payload: it stores a pending login
-// (state, nonce, PKCE verifier) and returns the IdP URL to send the browser
-// to. It fails with ErrProvider when the IdP's discovery document cannot be
-// fetched and with ErrTooManyPending when the store is full.
+// Begin starts a login carrying payload (at most MaxPayload bytes): it
+// makes the state, nonce and PKCE verifier, seals them into Login.Cookie,
+// and returns the IdP URL to send the browser to. It stores nothing. It
+// fails with ErrProvider when the IdP's discovery document cannot be
+// fetched.
 func (rp *RP) Begin(ctx context.Context, payload string) (Login, error) {
+	if len(payload) > MaxPayload {
+		return Login{}, fmt.Errorf("begin login: %w: %d bytes, at most %d", ErrPayloadTooLong, len(payload), MaxPayload)
+	}
 	d, err := rp.discover(ctx)
 	if err != nil {
 		return Login{}, err
 	}
-	p := Pending{
-		State:    rand.Text(),
-		Verifier: oauth2.GenerateVerifier(),
-		Nonce:    rand.Text(),
-		Payload:  payload,
-		Expires:  rp.now().Add(rp.cfg.PendingTTL),
-	}
-	if err := rp.cfg.Store.Put(ctx, p, rp.now()); err != nil {
-		return Login{}, fmt.Errorf("begin login: %w", err)
-	}
+	now := rp.now()
+	p := Pending{State: rand.Text(), Verifier: oauth2.GenerateVerifier(), Nonce: rand.Text(), Payload: payload,
+		Expires: now.Add(rp.cfg.PendingTTL).UTC().Round(0)}
 	opts := []oauth2.AuthCodeOption{oidc.Nonce(p.Nonce), oauth2.S256ChallengeOption(p.Verifier)}
 	if rp.cfg.MinACR != "" {
 		opts = append(opts, oauth2.SetAuthURLParam("acr_values", rp.cfg.MinACR))
 	}
-	return Login{URL: d.oauth.AuthCodeURL(p.State, opts...), State: p.State, Expires: p.Expires}, nil
+	return Login{URL: d.oauth.AuthCodeURL(p.State, opts...), State: p.State, Expires: p.Expires, Cookie: rp.cookie(p, now)}, nil
 }
 
-// Finish completes the login identified by state with the code the IdP
-// sent to the callback. The state is used up by the first call, whatever
-// its outcome, so a replayed state fails with ErrBadState; a replayed or
-// foreign code fails with ErrCodeRejected. On success it returns the
-// verified Identity; otherwise an error wrapping one of the package's
-// sentinels, and the payload if the state was recognized.
-func (rp *RP) Finish(ctx context.Context, state, code string) (Result, error) {
-	p, err := rp.take(ctx, state)
+// Finish completes the login whose cookie value is sealed and whose state
+// the IdP sent to the callback, with the code it sent along. The state is
+// used up by the first call, whatever its outcome, so a replayed state
+// fails with ErrBadState; a replayed or foreign code fails with
+// ErrCodeRejected. On success it returns the verified Identity; otherwise
+// an error wrapping one of the package's sentinels, and the payload if the
+// cookie was recognized.
+func (rp *RP) Finish(ctx context.Context, sealed, state, code string) (Result, error) {
+	p, err := rp.take(sealed, state)
 	if err != nil {
 		return Result{}, err
 	}
@@ -89,33 +92,52 @@ func (rp *RP) Finish(ctx context.Context, state, code string) (Result, error) {
 
 // FinishRequest finishes the login that the IdP's redirect r (a request to
 // the callback URL) answers: it reads state and code, or the IdP's error
-// and error_description, from r's query. Errors are those of Finish, plus
-// ErrProvider when the IdP reports an error (the state is used up then
-// too).
-func (rp *RP) FinishRequest(r *http.Request) (Result, error) {
+// and error_description, from r's query, and the login's cookie from r; it
+// deletes that cookie through w (so call it before writing the response).
+// Errors are those of Finish, plus ErrProvider when the IdP reports an
+// error (the state is used up then too).
+func (rp *RP) FinishRequest(w http.ResponseWriter, r *http.Request) (Result, error) {
 	q := r.URL.Query()
+	state, sealed := q.Get("state"), ""
+	if validState(state) {
+		name := rp.cookieName(state)
+		if c, err := r.Cookie(name); err == nil {
+			sealed = c.Value
+		}
+		http.SetCookie(w, rp.clearCookie(name))
+	}
 	e := q.Get("error")
 	if e == "" {
-		return rp.Finish(r.Context(), q.Get("state"), q.Get("code"))
+		return rp.Finish(r.Context(), sealed, state, q.Get("code"))
 	}
-	p, err := rp.take(r.Context(), q.Get("state"))
+	p, err := rp.take(sealed, state)
 	if err != nil {
 		return Result{}, err
 	}
 	return Result{Payload: p.Payload}, fmt.Errorf("%w: %q: %q", ErrProvider, clip(e), clip(q.Get("error_description")))
 }
 
-// take removes the pending login for state and checks it has not expired.
-func (rp *RP) take(ctx context.Context, state string) (Pending, error) {
+// take opens the login cookie sealed for state, checks that it has not
+// expired and uses the state up.
+func (rp *RP) take(sealed, state string) (Pending, error) {
 	if state == "" {
 		return Pending{}, fmt.Errorf("%w: the callback carries no state", ErrBadState)
 	}
-	p, err := rp.cfg.Store.Take(ctx, state)
+	if sealed == "" {
+		return Pending{}, fmt.Errorf("%w: no login in progress in this browser: it was not opened in this browser, or it was used or expired", ErrBadState)
+	}
+	p, err := rp.sealer.open(sealed)
 	if err != nil {
-		return Pending{}, fmt.Errorf("take login state: %w", err)
+		return Pending{}, err
+	}
+	if subtle.ConstantTimeCompare([]byte(p.State), []byte(state)) != 1 {
+		return Pending{}, fmt.Errorf("%w: the login cookie is for another state", ErrBadState)
 	}
 	if rp.now().After(p.Expires) {
 		return Pending{}, fmt.Errorf("%w: login expired at %s", ErrBadState, p.Expires.Format(time.RFC3339))
+	}
+	if !rp.used.Add(p.State) {
+		return Pending{}, fmt.Errorf("%w: already used", ErrBadState)
 	}
 	return p, nil
 }

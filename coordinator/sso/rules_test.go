@@ -1,11 +1,9 @@
 package sso
 
 import (
-	"context"
 	"encoding/json"
 	"errors"
 	"testing"
-	"time"
 
 	"github.com/google/go-cmp/cmp"
 )
@@ -114,35 +112,5 @@ func TestCheckEmail(t *testing.T) {
 		if err := rp.checkEmail(tt.email, v); !errors.Is(err, tt.want) || (tt.want == nil) != (err == nil) {
 			t.Errorf("checkEmail(%q, %s, trust %v) = %v, want %v", tt.email, tt.verified, tt.trust, err, tt.want)
 		}
-	}
-}
-
-func TestMemoryStore(t *testing.T) {
-	ctx := context.Background()
-	now := time.Now()
-	m := NewMemoryStore(2)
-	for _, s := range []string{"a", "b"} {
-		if err := m.Put(ctx, Pending{State: s, Expires: now.Add(time.Minute)}, now); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := m.Put(ctx, Pending{State: "c", Expires: now.Add(time.Minute)}, now); !errors.Is(err, ErrTooManyPending) {
-		t.Fatalf("Put past the bound: %v", err)
-	}
-	if p, err := m.Take(ctx, "a"); err != nil || p.State != "a" {
-		t.Fatalf("Take: %+v, %v", p, err)
-	}
-	if _, err := m.Take(ctx, "a"); !errors.Is(err, ErrBadState) {
-		t.Fatalf("second Take: %v, want ErrBadState", err)
-	}
-	later := now.Add(2 * time.Minute)
-	if err := m.Put(ctx, Pending{State: "c", Expires: later.Add(time.Minute)}, later); err != nil {
-		t.Fatal(err)
-	}
-	if err := m.Put(ctx, Pending{State: "d", Expires: later.Add(time.Minute)}, later); err != nil {
-		t.Fatalf("Put after expiry freed room: %v", err)
-	}
-	if m.Len() != 2 {
-		t.Errorf("Len = %d, want 2 (b expired and dropped)", m.Len())
 	}
 }

@@ -3,13 +3,16 @@
 // verified Identity.
 //
 // A login is the authorization code flow with PKCE (S256). Begin makes the
-// state, nonce and code verifier, stores them server-side with the caller's
-// payload (for example the id of a node's login request), and returns the
-// IdP URL. Finish takes the state back (once only), redeems the code with
-// the verifier, verifies the ID token (issuer, audience, expiry, signature
-// through the IdP's JWKS, nonce), then applies the coordinator's rules:
-// allowed email domains, verified email, and a second factor where MFA is
-// required. Every refusal wraps one of the sentinel errors below.
+// state, nonce and code verifier, seals them with the caller's payload (for
+// example the id of a node's login request) into a short-lived, encrypted
+// and authenticated cookie for the browser, and returns the IdP URL: the
+// coordinator keeps nothing per login, so no number of started logins can
+// crowd out another. Finish reads the cookie back at the callback (once
+// only: it clears it, and remembers the last states used), redeems the
+// code with the verifier, verifies the ID token (issuer, audience, expiry,
+// signature through the IdP's JWKS, nonce), then applies the coordinator's
+// rules: allowed email domains, verified email, and a second factor where
+// MFA is required. Every refusal wraps one of the sentinel errors below.
 //
 // With Config.Refresh, a login also yields a refresh token, and Refresh
 // redeems it later to learn whether the IdP still vouches for the person
@@ -20,11 +23,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/coreos/go-oidc/v3/oidc"
 	"golang.org/x/oauth2"
+
+	"github.com/wardnet/ward/coordinator/replay"
 )
 
 // Errors, each wrapped with the detail of the refusal.
@@ -32,10 +38,11 @@ var (
 	// ErrInvalidConfig means the Config is incomplete or inconsistent.
 	ErrInvalidConfig = errors.New("invalid SSO config")
 	// ErrBadState means the callback's state is unknown, already used or
-	// expired: the login must start again.
+	// expired, or its login cookie is missing (the login was started in
+	// another browser): the login must start again.
 	ErrBadState = errors.New("unknown, used or expired login state")
-	// ErrTooManyPending means too many logins are in progress.
-	ErrTooManyPending = errors.New("too many logins in progress")
+	// ErrPayloadTooLong means Begin was given more than MaxPayload bytes.
+	ErrPayloadTooLong = errors.New("login payload too long")
 	// ErrProvider means the IdP could not be reached, or answered the
 	// callback with an error (for example access_denied).
 	ErrProvider = errors.New("identity provider error")
@@ -64,6 +71,13 @@ var (
 type RP struct {
 	cfg *settings
 	now func() time.Time
+	// sealer seals pending logins into their cookies.
+	sealer *sealer
+	// secure says the callback is https, so cookies are Secure.
+	secure bool
+	// used holds the states of the last logins finished, so a replayed
+	// callback is refused even with a copy of its cookie.
+	used *replay.Window[string]
 
 	mu sync.Mutex
 	// mu guards the following.
@@ -85,8 +99,18 @@ func New(cfg Config) (*RP, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &RP{cfg: s, now: time.Now}, nil
+	sl, err := newSealer(s.ClientID, s.RedirectURL)
+	if err != nil {
+		return nil, err
+	}
+	return &RP{cfg: s, now: time.Now, sealer: sl, secure: strings.HasPrefix(s.RedirectURL, "https:"),
+		used: replay.New[string](maxUsedStates)}, nil
 }
+
+// maxUsedStates bounds the used states remembered. A login cookie lives
+// PendingTTL (10 min), so a replay is refused unless this many logins
+// finished in between; past that the IdP still refuses the used code.
+const maxUsedStates = 1 << 14
 
 // ctx returns ctx carrying the RP's HTTP client for oidc and oauth2.
 func (rp *RP) ctx(ctx context.Context) context.Context {

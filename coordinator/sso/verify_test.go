@@ -96,7 +96,7 @@ func TestCodeFromAnotherIssuer(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := h.rp.Finish(t.Context(), mine.State, o.query.Get("code")); !errors.Is(err, ErrCodeRejected) {
+	if _, err := h.rp.Finish(t.Context(), mine.Cookie.Value, mine.State, o.query.Get("code")); !errors.Is(err, ErrCodeRejected) {
 		t.Fatalf("Finish with another issuer's code: %v, want ErrCodeRejected", err)
 	}
 }

@@ -1,7 +1,6 @@
 package webtest
 
 import (
-	"context"
 	"crypto/subtle"
 	"fmt"
 	"html/template"
@@ -55,7 +54,7 @@ func NewIdP(callback string, session time.Duration, people ...Person) *IdP {
 }
 
 // AuthURL implements web.Login.
-func (p *IdP) AuthURL(_ context.Context, payload string) (string, error) {
+func (p *IdP) AuthURL(_ http.ResponseWriter, _ *http.Request, payload string) (string, error) {
 	state, _, err := newSecret("st")
 	if err != nil {
 		return "", err
@@ -68,7 +67,7 @@ func (p *IdP) AuthURL(_ context.Context, payload string) (string, error) {
 
 // Complete implements web.Login: the code and state must match and are
 // good once.
-func (p *IdP) Complete(r *http.Request) (web.Identity, string, error) {
+func (p *IdP) Complete(_ http.ResponseWriter, r *http.Request) (web.Identity, string, error) {
 	code, state := r.URL.Query().Get("code"), r.URL.Query().Get("state")
 	p.mu.Lock()
 	defer p.mu.Unlock()
