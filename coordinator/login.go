@@ -63,6 +63,7 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 	}
 	now := s.logins.now()
 	p := newPendingLogin(ss.machine, req, remoteIP(r), now)
+	p.source = sourceOf(r)
 	id, err := s.logins.add(p, now)
 	if err != nil {
 		s.writeError(w, r, err)

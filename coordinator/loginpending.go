@@ -5,6 +5,7 @@ import (
 	"crypto/subtle"
 	"fmt"
 	"net/http"
+	"net/netip"
 	"strings"
 	"sync"
 	"time"
@@ -22,7 +23,9 @@ const (
 	// loginTTL is a pending login's whole life: opened, then confirmed.
 	loginTTL        = loginOpenTTL + loginConfirmTTL
 	maxPendingLogin = 10000
-	loginWaitMax    = 25 * time.Second
+	// maxPendingPerSource bounds the pending logins asked from one source.
+	maxPendingPerSource = 64
+	loginWaitMax        = 25 * time.Second
 )
 
 // Refusals of a login's browser steps. Each is shown to the person as it
@@ -76,6 +79,8 @@ type logins struct {
 	// mu guards the following, and the fields of each pendingLogin that
 	// say so.
 	pending map[string]*pendingLogin
+	// bySource counts pending logins per source (see sourceOf).
+	bySource map[netip.Prefix]int
 	// clock tells the time; nil means time.Now (tests set another).
 	clock func() time.Time
 }
@@ -96,8 +101,10 @@ func (l *logins) now() time.Time {
 type pendingLogin struct {
 	machine wire.MachinePublic
 	req     wire.LoginRequest
-	// from is the requesting machine's source address.
-	from string
+	// from is the requesting machine's source address; source the block
+	// it is counted in (sourceOf).
+	from   string
+	source netip.Prefix
 	// code is the short code the node shows the person.
 	code    string
 	started time.Time
@@ -154,23 +161,68 @@ func tokenEqual(got, want string) bool {
 	return want != "" && subtle.ConstantTimeCompare([]byte(got), []byte(want)) == 1
 }
 
+// add records p and returns its id. A session costs nothing to make, so
+// whoever asks is bounded where they ask from: a machine has one login
+// going at a time (a new one replaces an unopened earlier one), a source
+// has at most maxPendingPerSource, and when the table is full an unopened
+// login goes: the busiest source's oldest. A login whose link the person
+// opened stays; a flood from many addresses can push out only logins
+// nobody opened, oldest first.
 func (l *logins) add(p *pendingLogin, now time.Time) (string, error) {
 	id := rand.Text()
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.pending == nil {
-		l.pending = map[string]*pendingLogin{}
+		l.pending, l.bySource = map[string]*pendingLogin{}, map[netip.Prefix]int{}
 	}
 	for k, v := range l.pending {
-		if now.After(v.expires) {
-			delete(l.pending, k)
+		if now.After(v.expires) || (v.machine == p.machine && v.step == stepCreated) {
+			l.deleteLocked(k)
 		}
 	}
-	if len(l.pending) >= maxPendingLogin {
-		return "", fmt.Errorf("%w: too many pending logins", errBadRequest)
+	if l.bySource[p.source] >= maxPendingPerSource {
+		return "", &retryAfterError{what: "too many pending logins from this address", after: loginOpenTTL}
+	}
+	if len(l.pending) >= maxPendingLogin && !l.evictLocked() {
+		return "", fmt.Errorf("%w: too many pending logins", errRateLimited)
 	}
 	l.pending[id] = p
+	l.bySource[p.source]++
 	return id, nil
+}
+
+// deleteLocked forgets login id.
+func (l *logins) deleteLocked(id string) {
+	p, ok := l.pending[id]
+	if !ok {
+		return
+	}
+	delete(l.pending, id)
+	if l.bySource[p.source]--; l.bySource[p.source] <= 0 {
+		delete(l.bySource, p.source)
+	}
+}
+
+// evictLocked forgets one unopened login: of the source holding the most
+// pending logins, its oldest. A login whose link a browser opened is never
+// forgotten this way. False when no login is unopened.
+func (l *logins) evictLocked() bool {
+	victim, most := "", 0
+	var oldest time.Time
+	for id, p := range l.pending {
+		if p.step != stepCreated {
+			continue
+		}
+		n := l.bySource[p.source]
+		if victim == "" || n > most || (n == most && p.started.Before(oldest)) {
+			victim, most, oldest = id, n, p.started
+		}
+	}
+	if victim == "" {
+		return false
+	}
+	l.deleteLocked(victim)
+	return true
 }
 
 func (l *logins) get(id string, now time.Time) (*pendingLogin, bool) {
