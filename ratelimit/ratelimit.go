@@ -4,6 +4,7 @@
 package ratelimit
 
 import (
+	"container/list"
 	"sync"
 	"time"
 
@@ -11,23 +12,33 @@ import (
 )
 
 // Keyed is a set of token buckets, one per key. It is safe for concurrent
-// use.
+// use; every call is O(1).
 type Keyed[K comparable] struct {
 	every   time.Duration
 	burst   int
 	maxKeys int
 
-	mu sync.Mutex // mu guards buckets
-	// buckets holds the keys seen recently; at most maxKeys.
-	buckets map[K]*rate.Limiter
+	mu sync.Mutex // mu guards the following
+	// buckets maps each tracked key to its element in lru; at most maxKeys.
+	buckets map[K]*list.Element
+	// lru orders the tracked keys, most recently used first; its values
+	// are *bucket.
+	lru *list.List
+}
+
+// bucket is one key's token bucket.
+type bucket[K comparable] struct {
+	key K
+	lim *rate.Limiter
 }
 
 // New returns a limiter that lets each key act burst times at once and
 // then once per every. It tracks at most maxKeys keys: when the table is
-// full, keys whose bucket has refilled are forgotten first, then arbitrary
-// ones (a forgotten key starts again with a full bucket).
+// full, the least recently used key is forgotten (it starts again with a
+// full bucket), which is the key most likely to have refilled anyway.
 func New[K comparable](every time.Duration, burst, maxKeys int) *Keyed[K] {
-	return &Keyed[K]{every: every, burst: max(burst, 1), maxKeys: max(maxKeys, 1), buckets: map[K]*rate.Limiter{}}
+	return &Keyed[K]{every: every, burst: max(burst, 1), maxKeys: max(maxKeys, 1),
+		buckets: map[K]*list.Element{}, lru: list.New()}
 }
 
 // Allow takes one token of key's bucket at now. When the bucket is empty
@@ -35,12 +46,7 @@ func New[K comparable](every time.Duration, burst, maxKeys int) *Keyed[K] {
 func (k *Keyed[K]) Allow(key K, now time.Time) (ok bool, retryAfter time.Duration) {
 	k.mu.Lock()
 	defer k.mu.Unlock()
-	lim, found := k.buckets[key]
-	if !found {
-		k.makeRoomLocked(now)
-		lim = rate.NewLimiter(rate.Every(k.every), k.burst)
-		k.buckets[key] = lim
-	}
+	lim := k.bucketLocked(key)
 	r := lim.ReserveN(now, 1)
 	if d := r.DelayFrom(now); d > 0 {
 		r.CancelAt(now)
@@ -49,27 +55,26 @@ func (k *Keyed[K]) Allow(key K, now time.Time) (ok bool, retryAfter time.Duratio
 	return true, 0
 }
 
+// bucketLocked returns key's bucket, made (and the least recently used key
+// forgotten when full) if needed, and marks it used.
+func (k *Keyed[K]) bucketLocked(key K) *rate.Limiter {
+	if e, ok := k.buckets[key]; ok {
+		k.lru.MoveToFront(e)
+		return e.Value.(*bucket[K]).lim
+	}
+	if k.lru.Len() >= k.maxKeys {
+		old := k.lru.Back()
+		k.lru.Remove(old)
+		delete(k.buckets, old.Value.(*bucket[K]).key)
+	}
+	b := &bucket[K]{key: key, lim: rate.NewLimiter(rate.Every(k.every), k.burst)}
+	k.buckets[key] = k.lru.PushFront(b)
+	return b.lim
+}
+
 // Len is the number of keys tracked.
 func (k *Keyed[K]) Len() int {
 	k.mu.Lock()
 	defer k.mu.Unlock()
-	return len(k.buckets)
-}
-
-// makeRoomLocked forgets keys until one more fits.
-func (k *Keyed[K]) makeRoomLocked(now time.Time) {
-	if len(k.buckets) < k.maxKeys {
-		return
-	}
-	for key, lim := range k.buckets {
-		if lim.TokensAt(now) >= float64(k.burst) {
-			delete(k.buckets, key)
-		}
-	}
-	for key := range k.buckets {
-		if len(k.buckets) < k.maxKeys {
-			return
-		}
-		delete(k.buckets, key)
-	}
+	return k.lru.Len()
 }

@@ -44,3 +44,17 @@ func TestKeyedTableIsBounded(t *testing.T) {
 		t.Fatal("the last key got a second token within the hour")
 	}
 }
+
+// BenchmarkAllowNewKeyFullTable is a flood of new keys against a full
+// table: each call forgets one key, in constant time.
+func BenchmarkAllowNewKeyFullTable(b *testing.B) {
+	t0 := time.Date(2026, 12, 6, 0, 0, 0, 0, time.UTC)
+	l := New[int](time.Second, 10, 65536)
+	for i := range 65536 {
+		l.Allow(i, t0)
+	}
+	b.ResetTimer()
+	for i := range b.N {
+		l.Allow(65536+i, t0)
+	}
+}
