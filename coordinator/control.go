@@ -178,26 +178,12 @@ func remoteIP(r *http.Request) string {
 
 func (s *Server) handleRotate(w http.ResponseWriter, r *http.Request) {
 	ss, err := s.sessionOf(r)
-	if err == nil {
-		err = s.rotateLimited(ss.machine, time.Now())
-	}
 	if err != nil {
 		s.writeError(w, r, err)
 		return
 	}
-	n, err := s.nodeOfSession(r, ss)
-	if errors.Is(err, errNotNode) {
-		s.refuseRotate(w, r, "machine:"+ss.machine.String()[:17], "", fmt.Errorf("%w (removed?)", err))
-		return
-	}
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	if err := mayRotate(n); err != nil {
-		s.refuseRotate(w, r, "node:"+n.Name, "node:"+n.Name, err)
-		return
-	}
+	// The body first: the checks below must see the node as it is when
+	// the key is written, not as it was when a slow request began.
 	var req wire.RotateRequest
 	if err := decodeJSON(w, r, &req); err != nil {
 		s.writeError(w, r, err)
@@ -207,16 +193,44 @@ func (s *Server) handleRotate(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, fmt.Errorf("%w: wg_key is required", errBadRequest))
 		return
 	}
+	n, err := s.nodeOfSession(r, ss)
+	if errors.Is(err, errNotNode) {
+		s.refuseRotate(w, r, "machine:"+ss.machine.String()[:17], "", fmt.Errorf("%w (removed?)", err))
+		return
+	}
+	if err == nil {
+		err = s.rotateLimited(n.ID, time.Now())
+	}
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	if err := mayRotate(n); err != nil {
+		s.refuseRotate(w, r, "node:"+n.Name, "node:"+n.Name, err)
+		return
+	}
+	s.rotate(w, r, n, store.WGPublic(req.WGKey))
+}
+
+// rotate installs key as n's new WireGuard key. The store checks again,
+// in the write's transaction, that n may rotate (RotateDevice), so an
+// admin's revocation landing meanwhile wins.
+func (s *Server) rotate(w http.ResponseWriter, r *http.Request, n store.Node, key store.WGPublic) {
 	now := time.Now().UTC()
-	if store.WGPublic(req.WGKey) == n.WGKey && !expired(n, now) {
+	if key == n.WGKey && !expired(n, now) {
 		// A node resending a rotation it already made (it crashed before
 		// saving the answer): the key is in place, so say so again.
 		writeJSON(w, http.StatusOK, wire.NewRotateResponse(now, 0, n.KeyExpiry))
 		return
 	}
 	exp := now.Add(s.cfg.KeyLifetime)
-	if err := s.st.RotateWGKey(r.Context(), n.ID, store.KeyRotation{Key: store.WGPublic(req.WGKey),
-		OverlapUntil: now.Add(s.cfg.KeyOverlap), Expiry: exp}); err != nil {
+	err := s.st.RotateWGKey(r.Context(), n.ID, store.KeyRotation{Key: key,
+		OverlapUntil: now.Add(s.cfg.KeyOverlap), Expiry: exp, Rule: store.RotateDevice})
+	if errors.Is(err, store.ErrRotationRefused) {
+		s.refuseRotate(w, r, "node:"+n.Name, "node:"+n.Name, fmt.Errorf("rotate key of %s: %w", n.Name, err))
+		return
+	}
+	if err != nil {
 		s.writeError(w, r, fmt.Errorf("rotate key of %s: %w", n.Name, err))
 		return
 	}
@@ -229,7 +243,7 @@ func (s *Server) handleRotate(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.audit(r.Context(), "node:"+n.Name, "node.key_rotate", "node:"+n.Name, remoteIP(r),
-		map[string]any{"new_key": req.WGKey.ShortString(), "expiry": exp})
+		map[string]any{"new_key": wire.WGPublic(key).ShortString(), "expiry": exp})
 	writeJSON(w, http.StatusOK, wire.NewRotateResponse(time.Now().UTC(), 200*time.Millisecond, exp))
 }
 

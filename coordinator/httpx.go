@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"time"
 
 	"github.com/wardnet/ward/acl"
 	"github.com/wardnet/ward/coordinator/store"
@@ -23,10 +24,18 @@ var (
 	errTooManyStreams = errors.New("too many open map streams for this node")
 )
 
+// bodyTimeout bounds how long a control request's body may take to arrive.
+const bodyTimeout = 10 * time.Second
+
 // decodeJSON reads exactly one JSON object of at most wire.MaxRequestBytes
 // with no unknown fields into v.
 func decodeJSON(w http.ResponseWriter, r *http.Request, v any) error {
+	// A body must arrive promptly: a request held open cannot be finished
+	// long after the checks made at its start (a revoked node's rotation).
+	rc := http.NewResponseController(w)
+	rc.SetReadDeadline(time.Now().Add(bodyTimeout)) // not supported by every writer (tests): then no deadline
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, wire.MaxRequestBytes))
+	rc.SetReadDeadline(time.Time{})
 	if err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
@@ -58,7 +67,8 @@ func statusOf(err error) int {
 		errors.Is(err, store.ErrAuthKeyNotFound), errors.Is(err, store.ErrAuthKeyExpired),
 		errors.Is(err, store.ErrAuthKeyRevoked), errors.Is(err, store.ErrAuthKeyUsed),
 		errors.Is(err, store.ErrAPIKeyNotFound), errors.Is(err, store.ErrAPIKeyExpired),
-		errors.Is(err, store.ErrAPIKeyRevoked):
+		errors.Is(err, store.ErrAPIKeyRevoked), errors.Is(err, store.ErrRotationRefused),
+		errors.Is(err, store.ErrAuthKeyBeforeRevocation), errors.Is(err, store.ErrUserDisabled):
 		return http.StatusForbidden
 	case errors.Is(err, errTooLarge):
 		return http.StatusRequestEntityTooLarge

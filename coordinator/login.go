@@ -153,7 +153,8 @@ func (s *Server) registerOrRekey(ctx context.Context, p *pendingLogin, u store.U
 		if existing.UserID != u.ID || len(existing.Tags) > 0 {
 			return store.Node{}, fmt.Errorf("this machine is registered to another owner; remove node %s first", existing.Name)
 		}
-		if err := s.st.RotateWGKey(ctx, existing.ID, store.KeyRotation{Key: store.WGPublic(p.req.WGKey), Expiry: exp}); err != nil {
+		if err := s.st.RotateWGKey(ctx, existing.ID, store.KeyRotation{Key: store.WGPublic(p.req.WGKey), Expiry: exp,
+			Rule: store.RotateLogin}); err != nil {
 			return store.Node{}, fmt.Errorf("re-key node %s: %w", existing.Name, err)
 		}
 		return s.st.Node(ctx, existing.ID)

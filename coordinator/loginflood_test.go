@@ -21,7 +21,7 @@ import (
 // going at a time.
 func TestPendingLoginFloodDoesNotLockOutPeople(t *testing.T) {
 	t0 := time.Date(2026, 12, 6, 0, 0, 0, 0, time.UTC)
-	var l logins
+	l := logins{size: 500}
 	add := func(src string, i int) error {
 		m := newMachine(t)
 		p := newPendingLogin(m.priv.Public(), wire.LoginRequest{}, src, t0)
@@ -50,14 +50,14 @@ func TestPendingLoginFloodDoesNotLockOutPeople(t *testing.T) {
 	}
 
 	// Many sources fill the table, and keep going well past it.
-	for i := range 2 * maxPendingLogin {
+	for i := range 2 * l.size {
 		src := fmt.Sprintf("10.%d.%d.%d", i>>16&255, i>>8&255, i&255)
 		if err := add(src, i); err != nil {
 			t.Fatalf("flood login %d: %v", i, err)
 		}
 	}
-	if len(l.pending) > maxPendingLogin {
-		t.Fatalf("%d pending logins, bound %d", len(l.pending), maxPendingLogin)
+	if len(l.pending) > l.size {
+		t.Fatalf("%d pending logins, bound %d", len(l.pending), l.size)
 	}
 	if _, ok := l.get(victimID, t0); !ok {
 		t.Fatal("the flood pushed out a person's pending login")

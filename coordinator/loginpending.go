@@ -1,6 +1,7 @@
 package coordinator
 
 import (
+	"cmp"
 	"crypto/rand"
 	"crypto/subtle"
 	"fmt"
@@ -81,6 +82,8 @@ type logins struct {
 	pending map[string]*pendingLogin
 	// bySource counts pending logins per source (see sourceOf).
 	bySource map[netip.Prefix]int
+	// size bounds pending; 0 means maxPendingLogin (tests set less).
+	size int
 	// clock tells the time; nil means time.Now (tests set another).
 	clock func() time.Time
 }
@@ -183,7 +186,7 @@ func (l *logins) add(p *pendingLogin, now time.Time) (string, error) {
 	if l.bySource[p.source] >= maxPendingPerSource {
 		return "", &retryAfterError{what: "too many pending logins from this address", after: loginOpenTTL}
 	}
-	if len(l.pending) >= maxPendingLogin && !l.evictLocked() {
+	if len(l.pending) >= cmp.Or(l.size, maxPendingLogin) && !l.evictLocked() {
 		return "", fmt.Errorf("%w: too many pending logins", errRateLimited)
 	}
 	l.pending[id] = p

@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/wardnet/ward/coordinator/store"
-	"github.com/wardnet/ward/wire"
 )
 
 // errRateLimited refuses a call made too often; the error carries when to
@@ -35,11 +34,13 @@ func setRetryAfter(w http.ResponseWriter, err error) {
 	}
 }
 
-// rotateLimited takes one of machine mk's rotation tokens, or says when
-// the next one comes. It runs before anything else a rotation does, so a
-// refused node cannot fill the audit log either.
-func (s *Server) rotateLimited(mk wire.MachinePublic, now time.Time) error {
-	if ok, after := s.rotations.Allow(mk, now); !ok {
+// rotateLimited takes one of node id's rotation tokens, or says when the
+// next one comes. It runs before the checks that audit a refusal, so a
+// refused node cannot fill the audit log either. Only registered nodes
+// have buckets, so strangers with self-made machine keys cannot push a
+// node's bucket out of the table.
+func (s *Server) rotateLimited(id store.NodeID, now time.Time) error {
+	if ok, after := s.rotations.Allow(id, now); !ok {
 		return &retryAfterError{what: "key rotations", after: after}
 	}
 	return nil

@@ -23,7 +23,6 @@ import (
 	"github.com/wardnet/ward/devidp"
 	"github.com/wardnet/ward/ratelimit"
 	"github.com/wardnet/ward/web"
-	"github.com/wardnet/ward/wire"
 )
 
 // Config configures a coordinator. Zero durations take their defaults.
@@ -203,8 +202,8 @@ type Server struct {
 	logins logins
 	// denied aggregates the denied flows nodes report.
 	denied *deniedFlows
-	// rotations limits each machine's key rotations.
-	rotations *ratelimit.Keyed[wire.MachinePublic]
+	// rotations limits each node's key rotations.
+	rotations *ratelimit.Keyed[store.NodeID]
 	// limits throttle unauthenticated callers per source address.
 	limits  *limiters
 	metrics *metrics
@@ -224,8 +223,9 @@ type Server struct {
 	once   sync.Once
 }
 
-// maxRotationKeys bounds the machines the rotation limiter tracks at once.
-const maxRotationKeys = 100000
+// maxRotationKeys bounds the nodes the rotation limiter tracks at once:
+// more than a fleet has, so no node's bucket is ever pushed out.
+const maxRotationKeys = 1 << 20
 
 // New opens the store in cfg.DataDir, loads the policy and the fleet, and
 // returns a coordinator ready to serve. Close it when done.
@@ -244,7 +244,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	s := &Server{cfg: cfg, log: cfg.Logger, st: st, hub: newHub(time.Now()),
 		sess: newSessions(30*time.Second, cfg.SessionTTL), metrics: newMetrics(),
 		denied:    newDeniedFlows(cfg.DeniedWindow),
-		rotations: ratelimit.New[wire.MachinePublic](cfg.RotateEvery, cfg.RotateBurst, maxRotationKeys)}
+		rotations: ratelimit.New[store.NodeID](cfg.RotateEvery, cfg.RotateBurst, maxRotationKeys)}
 	s.limits = newLimiters(&s.cfg, s.metrics.reg)
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	if err := s.setupSSO(); err != nil {

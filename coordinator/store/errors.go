@@ -47,6 +47,14 @@ var (
 	// ErrAPIKeyRevoked reports that the API key was revoked.
 	ErrAPIKeyRevoked = errors.New("api key revoked")
 
+	// ErrRotationRefused reports that the node may not replace its key the
+	// way asked (see RotationRule): checked in the write's transaction, so
+	// a revocation that lands while a rotation is under way wins.
+	ErrRotationRefused = errors.New("key rotation refused")
+	// ErrAuthKeyBeforeRevocation reports that a pre-auth key made before an
+	// admin revoked the node's key cannot bring that node back.
+	ErrAuthKeyBeforeRevocation = errors.New("auth key made before the node's key was revoked")
+
 	// ErrUserDisabled reports that the user is disabled and may not register
 	// nodes.
 	ErrUserDisabled = errors.New("user disabled")

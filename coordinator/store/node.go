@@ -102,7 +102,24 @@ type KeyRotation struct {
 	OverlapUntil time.Time
 	// Expiry is the new key's expiry; zero means never.
 	Expiry time.Time
+	// Rule is what the node must be for the rotation to happen, checked in
+	// the write's transaction (ErrRotationRefused, ErrUserDisabled).
+	Rule RotationRule
 }
+
+// RotationRule says which nodes a KeyRotation may re-key.
+type RotationRule int
+
+const (
+	// RotateAny re-keys any node.
+	RotateAny RotationRule = iota
+	// RotateDevice re-keys only a device (a node owned by tags) whose key
+	// no admin revoked: a rotation by proof of the machine key alone.
+	RotateDevice
+	// RotateLogin re-keys only a node owned by an enabled user: a new
+	// login through the identity provider.
+	RotateLogin
+)
 
 // Nodes reads and changes registered nodes. The coordinator's registry, map
 // computation and admin API call it. Every method may block on the database;

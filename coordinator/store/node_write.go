@@ -60,16 +60,14 @@ func rotateTx(ctx context.Context, tx *sql.Tx, id NodeID, r KeyRotation) error {
 	if r.Key.IsZero() {
 		return fmt.Errorf("%w: zero wireguard key", ErrInvalid)
 	}
-	var cur []byte
-	err := tx.QueryRowContext(ctx, `SELECT wg_key FROM nodes WHERE id = ?`, id).Scan(&cur)
-	if err != nil {
-		return notFound(err)
-	}
-	k, err := key32(cur)
+	n, err := nodeWhere(ctx, tx, "id = ?", id)
 	if err != nil {
 		return err
 	}
-	if WGPublic(k) == r.Key {
+	if err := checkRotationRule(ctx, tx, n, r.Rule); err != nil {
+		return err
+	}
+	if n.WGKey == r.Key {
 		return fmt.Errorf("%w: new wireguard key equals the current one", ErrInvalid)
 	}
 	if err := wgKeyFree(ctx, tx, r.Key, id); err != nil {
@@ -79,6 +77,25 @@ func rotateTx(ctx context.Context, tx *sql.Tx, id NodeID, r KeyRotation) error {
 		wg_key = ?, key_expiry = ? WHERE id = ?`,
 		dbTime(r.OverlapUntil), r.Key[:], dbTime(r.Expiry), id)
 	return err
+}
+
+// checkRotationRule refuses a rotation that rule does not allow for n.
+func checkRotationRule(ctx context.Context, tx *sql.Tx, n Node, rule RotationRule) error {
+	switch rule {
+	case RotateDevice:
+		if len(n.Tags) == 0 {
+			return fmt.Errorf("%w: node %s is a person's node", ErrRotationRefused, n.Name)
+		}
+		if !n.KeyRevokedAt.IsZero() {
+			return fmt.Errorf("%w: an admin revoked the key of node %s", ErrRotationRefused, n.Name)
+		}
+	case RotateLogin:
+		if len(n.Tags) > 0 {
+			return fmt.Errorf("%w: node %s is a device", ErrRotationRefused, n.Name)
+		}
+		return userActive(ctx, tx, n.UserID)
+	}
+	return nil
 }
 
 // SetKeyExpiry implements Nodes.

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"slices"
 	"time"
 )
 
@@ -32,7 +33,7 @@ func (r registrar) RegisterWithAuthKey(ctx context.Context, h SecretHash, now ti
 				return err
 			}
 			o := owner{user: key.UserID, tags: key.Tags, ephemeral: key.Ephemeral, authKey: key.ID}
-			if node, err = rekeyRevoked(ctx, tx, n, o); errors.Is(err, ErrNotFound) {
+			if node, err = rekeyRevoked(ctx, tx, n, o, key.CreatedAt); errors.Is(err, ErrNotFound) {
 				node, err = insertNode(ctx, tx, r.db.ula, now, n, o)
 			}
 			if err != nil {
@@ -70,16 +71,27 @@ func (r registrar) RegisterWithUser(ctx context.Context, user UserID, now time.T
 }
 
 // rekeyRevoked gives the node with n's machine key, if an admin revoked
-// its key, a new owner, WireGuard key and expiry, and clears the
-// revocation. It returns ErrNotFound when no node has the machine key and
-// ErrMachineExists when that node is not revoked.
-func rekeyRevoked(ctx context.Context, tx *sql.Tx, n NewNode, o owner) (Node, error) {
+// its key, a new WireGuard key and expiry, and clears the revocation. The
+// pre-auth key (made at keyMade, owning o) must be newer than the
+// revocation (ErrAuthKeyBeforeRevocation: the key the node had, or one
+// that leaked with it, cannot undo the admin's act) and carry the node's
+// own tags (ErrInvalid: a key for other tags would take over the node's
+// name and addresses). It returns ErrNotFound when no node has the machine
+// key and ErrMachineExists when that node is not revoked.
+func rekeyRevoked(ctx context.Context, tx *sql.Tx, n NewNode, o owner, keyMade time.Time) (Node, error) {
 	old, err := nodeWhere(ctx, tx, "machine_key = ?", n.MachineKey[:])
 	if err != nil {
 		return Node{}, err
 	}
-	if old.KeyRevokedAt.IsZero() {
+	switch {
+	case old.KeyRevokedAt.IsZero():
 		return Node{}, ErrMachineExists
+	case keyMade.Before(old.KeyRevokedAt):
+		return Node{}, fmt.Errorf("%w: node %s was revoked at %s; make a new pre-auth key", ErrAuthKeyBeforeRevocation,
+			old.Name, old.KeyRevokedAt.UTC().Format(time.RFC3339))
+	case o.user != 0 || !slices.Equal(o.tags, old.Tags):
+		return Node{}, fmt.Errorf("%w: the pre-auth key's tags %v are not node %s's %v; remove the node to register it with other tags",
+			ErrInvalid, o.tags, old.Name, old.Tags)
 	}
 	if err := wgKeyFree(ctx, tx, n.WGKey, 0); err != nil {
 		return Node{}, err

@@ -1,0 +1,115 @@
+package coordinator
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/wardnet/ward/coordinator/store"
+	"github.com/wardnet/ward/wire"
+)
+
+func (c *testCoord) nodeOfMachine(m *machine) store.Node {
+	c.t.Helper()
+	n, err := c.srv.st.NodeByMachineKey(context.Background(), store.MachinePublic(m.priv.Public()))
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	return n
+}
+
+// wantNotPeer checks that op's full map does not list name.
+func (c *testCoord) wantNotPeer(op *machine, name string) {
+	c.t.Helper()
+	for _, p := range c.openMap(op, 0).next().Peers {
+		if p.Name == name {
+			c.t.Fatalf("%s is %s's peer again, key valid until %v", name, "op", p.KeyExpiry)
+		}
+	}
+}
+
+// TestHeldBackRotateDoesNotUndoExpire: a device's holder sends a rotate
+// while the device is authorized and holds back its body; an admin
+// expires the device; the body then arrives. The rotation is refused and
+// the device stays cut.
+func TestHeldBackRotateDoesNotUndoExpire(t *testing.T) {
+	c := startCoord(t, testPolicy)
+	cam := c.mustRegister([]string{"tag:camera"}, "cam1")
+	op := c.mustRegister([]string{"tag:operator"}, "op1")
+	c.session(op)
+	camNode := c.nodeOfMachine(cam)
+
+	nk, _ := wire.NewWGPrivate()
+	body, _ := json.Marshal(wire.RotateRequest{WGKey: nk.Public()})
+	conn, err := net.Dial("tcp", c.http.Listener.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	fmt.Fprintf(conn, "POST %s HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n",
+		wire.PathRotate, cam.token, len(body))
+	conn.Write(body[:1])
+	time.Sleep(300 * time.Millisecond) // the handler is reading the body
+
+	if code := c.admin("POST", fmt.Sprintf("%s/%d/expire", wire.PathAdminNodes, camNode.ID), nil, nil); code != 200 {
+		t.Fatalf("expire: %d", code)
+	}
+	conn.Write(body[1:])
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rb, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusForbidden {
+		t.Fatalf("held-back rotate after the expire: %d %s, want 403", resp.StatusCode, rb)
+	}
+	if n := c.nodeOfMachine(cam); n.WGKey == store.WGPublic(nk.Public()) || !expired(n, time.Now()) {
+		t.Fatalf("the held-back rotation changed the revoked node: key %v expiry %v", n.WGKey, n.KeyExpiry)
+	}
+	c.wantNotPeer(op, "cam1")
+}
+
+// revokeOnRotate is a store that runs hook once just before a rotation's
+// write: the moment between a handler's checks and its write.
+type revokeOnRotate struct {
+	store.Store
+	hook atomic.Pointer[func()]
+}
+
+func (r *revokeOnRotate) RotateWGKey(ctx context.Context, id store.NodeID, k store.KeyRotation) error {
+	if h := r.hook.Swap(nil); h != nil {
+		(*h)()
+	}
+	return r.Store.RotateWGKey(ctx, id, k)
+}
+
+// TestExpireDuringRotationWins: an admin's expire that lands between a
+// rotation's checks and its write wins; so does a disable that lands
+// between a person's login and its re-key.
+func TestExpireDuringRotationWins(t *testing.T) {
+	c := startCoord(t, testPolicy)
+	cam := c.mustRegister([]string{"tag:camera"}, "cam1")
+	op := c.mustRegister([]string{"tag:operator"}, "op1")
+	c.session(op)
+	camNode := c.nodeOfMachine(cam)
+	rs := &revokeOnRotate{Store: c.srv.st}
+	c.srv.st = rs
+	h := func() {
+		if _, err := c.srv.ExpireNode(context.Background(), camNode.ID, "test"); err != nil {
+			t.Errorf("expire: %v", err)
+		}
+	}
+	rs.hook.Store(&h)
+	nk, _ := wire.NewWGPrivate()
+	if code, b := c.call("POST", wire.PathRotate, cam.token, wire.RotateRequest{WGKey: nk.Public()}); code != http.StatusForbidden {
+		t.Fatalf("rotate racing an expire: %d %s, want 403", code, b)
+	}
+	c.wantNotPeer(op, "cam1")
+}
