@@ -150,22 +150,12 @@ func (s *Server) handleRegister(w http.ResponseWriter, r *http.Request) {
 	s.audit(r.Context(), fmt.Sprintf("node:%s", n.Name), "node.register", fmt.Sprintf("node:%s", n.Name), remoteIP(r),
 		map[string]any{"id": n.ID, "tags": n.Tags, "ipv4": n.IPv4, "ipv6": n.IPv6, "os": n.OS, "version": n.Version,
 			"rekeyed_after_revocation": n.CreatedAt.Before(now.Truncate(time.Microsecond))})
-	if err := s.nodeChanged(n); err != nil {
+	if _, err := s.reloadNode(r.Context(), n.ID); err != nil {
 		s.writeError(w, r, err)
 		return
 	}
 	self, _ := s.nm.viewOf(n.ID)
 	writeJSON(w, http.StatusOK, wire.RegisterResponse{Node: self.self})
-}
-
-// nodeChanged puts n's new record in the netmap and wakes affected streams.
-func (s *Server) nodeChanged(n store.Node) error {
-	ids, err := s.nm.upsert(n, time.Now())
-	if err != nil {
-		return err
-	}
-	s.hub.notify(ids)
-	return nil
 }
 
 func remoteIP(r *http.Request) string {
@@ -234,11 +224,7 @@ func (s *Server) rotate(w http.ResponseWriter, r *http.Request, n store.Node, ke
 		s.writeError(w, r, fmt.Errorf("rotate key of %s: %w", n.Name, err))
 		return
 	}
-	n2, err := s.st.Node(r.Context(), n.ID)
-	if err == nil {
-		err = s.nodeChanged(n2)
-	}
-	if err != nil {
+	if _, err := s.reloadNode(r.Context(), n.ID); err != nil {
 		s.writeError(w, r, err)
 		return
 	}
@@ -271,10 +257,7 @@ func (s *Server) handleReport(w http.ResponseWriter, r *http.Request) {
 			s.writeError(w, r, fmt.Errorf("set exposed ports of %s: %w", n.Name, err))
 			return
 		}
-		if n, err = s.st.Node(r.Context(), n.ID); err == nil {
-			err = s.nodeChanged(n)
-		}
-		if err != nil {
+		if _, err := s.reloadNode(r.Context(), n.ID); err != nil {
 			s.writeError(w, r, err)
 			return
 		}
@@ -298,6 +281,6 @@ func (s *Server) setEndpoints(ctx context.Context, n store.Node, eps []netip.Add
 	if err := s.st.SetEndpoints(ctx, n.ID, eps); err != nil {
 		return fmt.Errorf("set endpoints of %s: %w", n.Name, err)
 	}
-	n.Endpoints = eps
-	return s.nodeChanged(n)
+	_, err := s.reloadNode(ctx, n.ID)
+	return err
 }

@@ -38,6 +38,13 @@ func startCoord(t testing.TB, policy string) *testCoord {
 
 func startCoordWith(t testing.TB, policy string, tweak func(*Config)) *testCoord {
 	t.Helper()
+	return startCoordWrapped(t, policy, tweak, nil)
+}
+
+// startCoordWrapped is startCoordWith whose handler wrap (when not nil)
+// wraps, so that a test can watch requests inside the server.
+func startCoordWrapped(t testing.TB, policy string, tweak func(*Config), wrap func(http.Handler) http.Handler) *testCoord {
+	t.Helper()
 	dir := t.TempDir()
 	pf := filepath.Join(dir, "policy.hujson")
 	if err := os.WriteFile(pf, []byte(policy), 0o600); err != nil {
@@ -56,6 +63,9 @@ func startCoordWith(t testing.TB, policy string, tweak func(*Config)) *testCoord
 		t.Fatal(err)
 	}
 	hs.Config.Handler = srv.Handler()
+	if wrap != nil {
+		hs.Config.Handler = wrap(hs.Config.Handler)
+	}
 	hs.EnableHTTP2 = false
 	hs.Start()
 	t.Cleanup(func() {

@@ -79,7 +79,7 @@ func TestRefreshToBoundEmailCutsKeys(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := c.srv.nodeChanged(n); err != nil {
+	if _, err := c.srv.reloadNode(ctx, n.ID); err != nil {
 		t.Fatal(err)
 	}
 	c.srv.refreshUser(ctx, boundRefresher{store.Identity{Issuer: "https://idp.invalid", Subject: "b", Email: "a@example.com"}}, b)

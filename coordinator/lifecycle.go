@@ -55,7 +55,7 @@ func (s *Server) RemoveNode(ctx context.Context, id store.NodeID, actor, why str
 	if err != nil {
 		return store.Node{}, fmt.Errorf("remove node %d: %w", id, err)
 	}
-	touched := s.nm.remove(id)
+	touched := s.dropNode(id)
 	s.sess.revokeMachine(wire.MachinePublic(n.MachineKey))
 	s.hub.notify(append(touched, id)) // the node's own stream sees it is gone and ends
 	s.hub.forget(id)
@@ -79,10 +79,7 @@ func (s *Server) ExpireNode(ctx context.Context, id store.NodeID, actor string) 
 		err = s.st.SetKeyExpiry(ctx, id, now)
 	}
 	if err == nil {
-		n, err = s.st.Node(ctx, id)
-	}
-	if err == nil {
-		err = s.nodeChanged(n)
+		n, err = s.reloadNode(ctx, id)
 	}
 	if err != nil {
 		return store.Node{}, fmt.Errorf("expire node %d: %w", id, err)
@@ -103,10 +100,7 @@ func (s *Server) ApproveNode(ctx context.Context, id store.NodeID, actor string)
 		err = s.st.ApproveNode(ctx, id)
 	}
 	if err == nil {
-		n, err = s.st.Node(ctx, id)
-	}
-	if err == nil {
-		err = s.nodeChanged(n) // its own stream learns it may rotate
+		n, err = s.reloadNode(ctx, id) // its own stream learns it may rotate
 	}
 	if err != nil {
 		return store.Node{}, fmt.Errorf("approve node %d: %w", id, err)
@@ -127,11 +121,8 @@ func (s *Server) SetNodeTags(ctx context.Context, id store.NodeID, tags []string
 	if err := s.st.SetNodeTags(ctx, id, tags); err != nil {
 		return store.Node{}, fmt.Errorf("tag node %d: %w", id, err)
 	}
-	n, err := s.st.Node(ctx, id)
+	n, err := s.reloadNode(ctx, id)
 	if err != nil {
-		return store.Node{}, err
-	}
-	if err := s.nodeChanged(n); err != nil {
 		return store.Node{}, err
 	}
 	s.audit(ctx, actor, "node.tags", "node:"+n.Name, "", map[string]any{"before": before.Tags, "after": n.Tags})

@@ -138,7 +138,7 @@ func (s *Server) completeLogin(ctx context.Context, p *pendingLogin, id store.Id
 	if err := s.refreshUsers(ctx); err != nil {
 		return store.Node{}, err
 	}
-	if err := s.nodeChanged(n); err != nil {
+	if n, err = s.reloadNode(ctx, n.ID); err != nil {
 		return store.Node{}, err
 	}
 	s.audit(ctx, "user:"+u.Email, "user.login", "node:"+n.Name, p.from,
@@ -190,8 +190,7 @@ func (s *Server) handleLogout(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	n.KeyExpiry = now
-	if err := s.nodeChanged(n); err != nil {
+	if _, err := s.reloadNode(r.Context(), n.ID); err != nil {
 		s.writeError(w, r, err)
 		return
 	}

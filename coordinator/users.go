@@ -2,6 +2,7 @@ package coordinator
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -82,16 +83,28 @@ func (s *Server) SetUserDisabled(ctx context.Context, id store.UserID, disabled 
 }
 
 // cutUserKeys expires every key of u's nodes now, so every peer drops
-// them, and audits each as node.key_revoked for reason.
+// them, and audits each as node.key_revoked for reason. It finds the
+// nodes in the store, not the netmap, so that a node a login registered
+// but has not yet put in the netmap is cut too.
 func (s *Server) cutUserKeys(ctx context.Context, u store.User, actor, reason string) error {
 	now := time.Now().UTC()
-	for _, n := range s.userNodes(u.ID) {
-		if err := s.st.SetKeyExpiry(ctx, n.ID, now); err != nil {
-			return fmt.Errorf("expire key of %s: %w", n.Name, err)
+	nodes, err := s.st.ListNodes(ctx)
+	if err != nil {
+		return fmt.Errorf("list nodes of %s: %w", u.Email, err)
+	}
+	for _, n := range nodes {
+		if n.UserID != u.ID || len(n.Tags) > 0 {
+			continue
 		}
-		n.KeyExpiry = now
-		if err := s.nodeChanged(n); err != nil {
-			return err
+		err := s.st.SetKeyExpiry(ctx, n.ID, now)
+		if err == nil {
+			_, err = s.reloadNode(ctx, n.ID)
+		}
+		if errors.Is(err, store.ErrNotFound) {
+			continue // removed meanwhile: nothing left to cut
+		}
+		if err != nil {
+			return fmt.Errorf("expire key of %s: %w", n.Name, err)
 		}
 		s.audit(ctx, actor, "node.key_revoked", "node:"+n.Name, "", map[string]any{"user": u.Email, "reason": reason})
 	}

@@ -1,0 +1,50 @@
+package coordinator
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/wardnet/ward/coordinator/store"
+)
+
+// reloadTimeout bounds one reload's store read. The read does not end
+// with the request that caused it: a caller that hangs up after its write
+// must not leave the netmap behind the store.
+const reloadTimeout = 30 * time.Second
+
+// reloadNode puts node id's record, as the store holds it now, in the
+// netmap and wakes the streams it touches. It is the only way a changed
+// node reaches the netmap: callers write the store, then call it, never
+// hand it a record of their own. A node the store no longer holds is
+// dropped from the netmap (never re-added) and the error matches
+// store.ErrNotFound.
+func (s *Server) reloadNode(ctx context.Context, id store.NodeID) (store.Node, error) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), reloadTimeout)
+	defer cancel()
+	s.reloadMu.Lock()
+	defer s.reloadMu.Unlock()
+	n, err := s.st.Node(ctx, id)
+	if errors.Is(err, store.ErrNotFound) {
+		s.hub.notify(append(s.nm.remove(id), id))
+		return store.Node{}, fmt.Errorf("reload node %d: %w", id, err)
+	}
+	if err != nil {
+		return store.Node{}, fmt.Errorf("reload node %d: %w", id, err)
+	}
+	ids, err := s.nm.upsert(n, time.Now())
+	if err != nil {
+		return store.Node{}, fmt.Errorf("reload node %s: %w", n.Name, err)
+	}
+	s.hub.notify(ids)
+	return n, nil
+}
+
+// dropNode removes node id, which the store no longer holds, from the
+// netmap, in order with reloadNode, and returns the nodes it touched.
+func (s *Server) dropNode(id store.NodeID) []store.NodeID {
+	s.reloadMu.Lock()
+	defer s.reloadMu.Unlock()
+	return s.nm.remove(id)
+}
