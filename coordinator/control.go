@@ -235,6 +235,9 @@ func (s *Server) rotate(w http.ResponseWriter, r *http.Request, n store.Node, ke
 
 func (s *Server) handleReport(w http.ResponseWriter, r *http.Request) {
 	n, err := s.nodeOf(r)
+	if err == nil {
+		err = s.reportLimited(n.ID, time.Now())
+	}
 	if err != nil {
 		s.writeError(w, r, err)
 		return
@@ -270,6 +273,18 @@ func (s *Server) handleReport(w http.ResponseWriter, r *http.Request) {
 	}
 	s.recordDenied(n, rep.DeniedFlows)
 	w.WriteHeader(http.StatusNoContent)
+}
+
+// reportLimited takes one of node id's report tokens, or says when the
+// next one comes. It runs before the report's body is read, so a node
+// past its limit costs no store write, no map push and no denied-flow
+// count.
+func (s *Server) reportLimited(id store.NodeID, now time.Time) error {
+	if ok, after := s.reports.Allow(id, now); !ok {
+		s.limits.refused.WithLabelValues("report").Inc()
+		return &retryAfterError{what: "reports from this node", after: after}
+	}
+	return nil
 }
 
 func (s *Server) setEndpoints(ctx context.Context, n store.Node, eps []netip.AddrPort) error {

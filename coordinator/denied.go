@@ -15,7 +15,10 @@ import (
 
 // Bounds on what one node's denied-flow reports may cost.
 const (
-	// maxDeniedCount caps the count of one reported entry.
+	// maxDeniedCount caps the count of one reported entry, and the
+	// attempts credited to one node per window in all (in its events and
+	// in ward_denied_flows_total); more are only summed in its overflow
+	// event. A full port scan with a few retransmits fits well below it.
 	maxDeniedCount = 1 << 20
 	// maxDeniedKeysPerNode bounds the distinct flows a node has open in
 	// one window; more are summed into one overflow event.
@@ -40,18 +43,31 @@ type deniedAgg struct {
 	count               uint64
 }
 
-// deniedOverflow sums a node's attempts past maxDeniedKeysPerNode.
+// deniedOverflow sums a node's attempts past maxDeniedKeysPerNode, and
+// those past maxDeniedCount in a window.
 type deniedOverflow struct {
 	reporter string
 	opened   time.Time
-	flows    int
-	count    uint64
+	// flows and count are the entries that did not fit and their
+	// attempts (credited).
+	flows int
+	count uint64
+	// uncounted is the attempts past the node's credit for the window:
+	// counted here and nowhere else.
+	uncounted uint64
+}
+
+// deniedCredit is how many attempts a node was credited in its window.
+type deniedCredit struct {
+	opened   time.Time
+	credited uint64
 }
 
 // deniedFlows aggregates the denied flows nodes report per (reporting node,
 // source, destination, protocol, port) over a window, so that one refused
 // connection's retransmits become one audit event, and a node flooding
-// reports costs at most maxDeniedKeysPerNode+1 events per window.
+// reports costs at most maxDeniedKeysPerNode+1 events and maxDeniedCount
+// counted attempts per window.
 type deniedFlows struct {
 	window time.Duration
 
@@ -62,15 +78,19 @@ type deniedFlows struct {
 	keys map[store.NodeID]int
 	// overflow holds each node's attempts that did not fit.
 	overflow map[store.NodeID]*deniedOverflow
+	// credit holds each node's attempts credited in its window.
+	credit map[store.NodeID]*deniedCredit
 }
 
 func newDeniedFlows(window time.Duration) *deniedFlows {
 	return &deniedFlows{window: window, open: map[deniedKey]*deniedAgg{}, keys: map[store.NodeID]int{},
-		overflow: map[store.NodeID]*deniedOverflow{}}
+		overflow: map[store.NodeID]*deniedOverflow{}, credit: map[store.NodeID]*deniedCredit{}}
 }
 
-// add records one reported entry of node n; who names its source.
-func (d *deniedFlows) add(n store.Node, f wire.DeniedFlow, count uint64, who func(netip.Addr) string, now time.Time) {
+// add records one reported entry of node n; who names its source. It
+// returns the attempts credited, at most what is left of the node's
+// maxDeniedCount for the window; the rest go to its overflow event only.
+func (d *deniedFlows) add(n store.Node, f wire.DeniedFlow, count uint64, who func(netip.Addr) string, now time.Time) uint64 {
 	k := deniedKey{node: n.ID, src: f.Src, dst: f.Dst, proto: f.Proto, port: f.Port}
 	at := f.Time
 	if at.IsZero() {
@@ -78,23 +98,51 @@ func (d *deniedFlows) add(n store.Node, f wire.DeniedFlow, count uint64, who fun
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	credited := d.creditLocked(n.ID, count, now)
+	if credited < count {
+		d.overflowLocked(n, now).uncounted += count - credited
+	}
+	if credited == 0 {
+		return 0
+	}
 	if a, ok := d.open[k]; ok {
-		a.count += count
+		a.count += credited
 		a.first, a.last = earliest(a.first, at), latest(a.last, at)
-		return
+		return credited
 	}
 	if d.keys[n.ID] >= maxDeniedKeysPerNode {
-		o := d.overflow[n.ID]
-		if o == nil {
-			o = &deniedOverflow{reporter: n.Name, opened: now}
-			d.overflow[n.ID] = o
-		}
+		o := d.overflowLocked(n, now)
 		o.flows++
-		o.count += count
-		return
+		o.count += credited
+		return credited
 	}
 	d.keys[n.ID]++
-	d.open[k] = &deniedAgg{reporter: n.Name, srcWho: who(f.Src), opened: now, first: at, last: at, count: count}
+	d.open[k] = &deniedAgg{reporter: n.Name, srcWho: who(f.Src), opened: now, first: at, last: at, count: credited}
+	return credited
+}
+
+// creditLocked takes up to count attempts from node id's credit for its
+// window (a new one when the last has ended) and returns how many.
+func (d *deniedFlows) creditLocked(id store.NodeID, count uint64, now time.Time) uint64 {
+	c := d.credit[id]
+	if c == nil || now.Sub(c.opened) >= d.window {
+		c = &deniedCredit{opened: now}
+		d.credit[id] = c
+	}
+	got := min(count, maxDeniedCount-c.credited)
+	c.credited += got
+	return got
+}
+
+// overflowLocked returns node n's overflow aggregate, opened at now if
+// there is none.
+func (d *deniedFlows) overflowLocked(n store.Node, now time.Time) *deniedOverflow {
+	o := d.overflow[n.ID]
+	if o == nil {
+		o = &deniedOverflow{reporter: n.Name, opened: now}
+		d.overflow[n.ID] = o
+	}
+	return o
 }
 
 // deniedEvent is an audit event ready to append.
@@ -123,7 +171,12 @@ func (d *deniedFlows) due(now time.Time, all bool) []deniedEvent {
 		if all || now.Sub(o.opened) >= d.window {
 			delete(d.overflow, id)
 			out = append(out, deniedEvent{actor: "node:" + o.reporter, action: "flow.denied_overflow", target: "node:" + o.reporter,
-				detail: map[string]any{"flows": o.flows, "count": o.count, "since": o.opened.UTC()}})
+				detail: map[string]any{"flows": o.flows, "count": o.count, "uncounted": o.uncounted, "since": o.opened.UTC()}})
+		}
+	}
+	for id, c := range d.credit {
+		if all || now.Sub(c.opened) >= d.window {
+			delete(d.credit, id)
 		}
 	}
 	return out
@@ -172,8 +225,9 @@ func (s *Server) recordDenied(n store.Node, flows []wire.DeniedFlow) {
 	now := time.Now()
 	for _, f := range flows {
 		c := uint64(min(max(f.Count, 1), maxDeniedCount))
-		s.metrics.deniedFlows.Add(float64(c))
-		s.denied.add(n, f, c, s.sourceIdentity, now)
+		if credited := s.denied.add(n, f, c, s.sourceIdentity, now); credited > 0 {
+			s.metrics.deniedFlows.Add(float64(credited))
+		}
 	}
 }
 

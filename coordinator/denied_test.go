@@ -14,9 +14,10 @@ import (
 )
 
 // deniedCoord is a coordinator with a camera, an operator and a sensor,
-// whose denied-flow windows close after window.
+// whose denied-flow windows close after window. Its report limit is out
+// of the way (see TestReportRateLimitedPerNode).
 func deniedCoord(t *testing.T, window time.Duration) (c *testCoord, cam, op, sensor *machine, camNode, opNode wire.Node) {
-	c = startCoordWith(t, testPolicy, func(cfg *Config) { cfg.DeniedWindow = window })
+	c = startCoordWith(t, testPolicy, func(cfg *Config) { cfg.DeniedWindow, cfg.ReportBurst = window, 1000 })
 	cam, op, sensor = newMachine(t), newMachine(t), newMachine(t)
 	_, camNode = c.register(cam, c.authKey([]string{"tag:camera"}, false, ""), "cam")
 	_, opNode = c.register(op, c.authKey([]string{"tag:operator"}, false, ""), "op")

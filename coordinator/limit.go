@@ -53,7 +53,8 @@ func classOf(r *http.Request) limitClass {
 // limiters are the per-source limiters of the unauthenticated endpoints.
 type limiters struct {
 	control, login *ratelimit.Keyed[netip.Prefix]
-	// refused counts calls answered 429, by class.
+	// refused counts calls answered 429, by class: those of this type's
+	// limiters, and "report" for the per-node report limit.
 	refused *prometheus.CounterVec
 }
 
@@ -62,7 +63,7 @@ func newLimiters(cfg *Config, reg prometheus.Registerer) *limiters {
 		control: ratelimit.New[netip.Prefix](cfg.ControlEvery, cfg.ControlBurst, cfg.RateLimitSources),
 		login:   ratelimit.New[netip.Prefix](cfg.LoginEvery, cfg.LoginBurst, cfg.RateLimitSources),
 		refused: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "ward_rate_limited_total",
-			Help: "Unauthenticated calls refused (429) by their source address's rate limit."}, []string{"class"}),
+			Help: "Calls refused (429) by a rate limit: per source address (control, login) or per node (report)."}, []string{"class"}),
 	}
 	reg.MustRegister(l.refused) // a fresh registry per server: cannot collide
 	return l

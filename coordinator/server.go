@@ -55,6 +55,12 @@ type Config struct {
 	// at once, then one per RotateEvery (5 and 10m); more get 429.
 	RotateBurst int
 	RotateEvery time.Duration
+	// ReportBurst and ReportEvery limit each node's reports (endpoints,
+	// exposed ports, denied flows): ReportBurst at once, then one per
+	// ReportEvery (30 and 500ms). More get 429 with Retry-After. The stock
+	// node reports at most once a second, plus its first endpoints.
+	ReportBurst int
+	ReportEvery time.Duration
 	// DeniedWindow is the window over which the denied flows nodes report
 	// are aggregated into one audit event per (node, source, destination,
 	// protocol, port) (1m).
@@ -126,6 +132,10 @@ func (c *Config) setDefaults() {
 	def(&c.DeniedWindow, time.Minute)
 	if c.RotateBurst <= 0 {
 		c.RotateBurst = 5
+	}
+	def(&c.ReportEvery, 500*time.Millisecond)
+	if c.ReportBurst <= 0 {
+		c.ReportBurst = 30
 	}
 	def(&c.KeepAlive, 15*time.Second)
 	def(&c.EphemeralGrace, 5*time.Minute)
@@ -204,6 +214,8 @@ type Server struct {
 	denied *deniedFlows
 	// rotations limits each node's key rotations.
 	rotations *ratelimit.Keyed[store.NodeID]
+	// reports limits each node's reports.
+	reports *ratelimit.Keyed[store.NodeID]
 	// limits throttle unauthenticated callers per source address.
 	limits  *limiters
 	metrics *metrics
@@ -229,9 +241,13 @@ type Server struct {
 	once   sync.Once
 }
 
-// maxRotationKeys bounds the nodes the rotation limiter tracks at once:
-// more than a fleet has, so no node's bucket is ever pushed out.
-const maxRotationKeys = 1 << 20
+// maxRotationKeys and maxReportKeys bound the nodes the rotation and report
+// limiters track at once: more than a fleet has, so no node's bucket is
+// ever pushed out.
+const (
+	maxRotationKeys = 1 << 20
+	maxReportKeys   = 1 << 20
+)
 
 // New opens the store in cfg.DataDir, loads the policy and the fleet, and
 // returns a coordinator ready to serve. Close it when done.
@@ -250,7 +266,8 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	s := &Server{cfg: cfg, log: cfg.Logger, st: st, hub: newHub(time.Now()),
 		sess: newSessions(30*time.Second, cfg.SessionTTL), metrics: newMetrics(),
 		denied:    newDeniedFlows(cfg.DeniedWindow),
-		rotations: ratelimit.New[store.NodeID](cfg.RotateEvery, cfg.RotateBurst, maxRotationKeys)}
+		rotations: ratelimit.New[store.NodeID](cfg.RotateEvery, cfg.RotateBurst, maxRotationKeys),
+		reports:   ratelimit.New[store.NodeID](cfg.ReportEvery, cfg.ReportBurst, maxReportKeys)}
 	s.limits = newLimiters(&s.cfg, s.metrics.reg)
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	if err := s.setupSSO(); err != nil {

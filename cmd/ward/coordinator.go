@@ -66,6 +66,8 @@ func newCoordinatorCmd() *cobra.Command {
 	f.DurationVar(&cfg.LoginEvery, "login-limit-every", 0, "per source address: one more login page or request per this interval (default 100ms)")
 	f.IntVar(&cfg.RotateBurst, "rotate-limit-burst", 0, "per device: key rotations allowed at once (default 5)")
 	f.DurationVar(&cfg.RotateEvery, "rotate-limit-every", 0, "per device: one more key rotation per this interval (default 10m)")
+	f.IntVar(&cfg.ReportBurst, "report-limit-burst", 0, "per node: reports (endpoints, denied flows) allowed at once (default 30)")
+	f.DurationVar(&cfg.ReportEvery, "report-limit-every", 0, "per node: one more report per this interval (default 500ms)")
 	f.StringVar(&cfg.DevUsersFile, "dev-users", "", "demo users for the --dev identity provider (JSON/HuJSON)")
 	oidc.register(f)
 	f.BoolVarP(&verbose, "verbose", "v", false, "debug logging")
