@@ -2,6 +2,8 @@ package node
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"net"
 	"net/netip"
 	"net/url"
@@ -29,9 +31,14 @@ func (a *Agent) requestEndpoints() {
 // and denied flows as they come, until ctx is done. Reports are paced to
 // one per reportInterval, except the first endpoints of a data plane
 // (its listen port): no peer can reach the node before the coordinator
-// has passed them on, so they go out at once.
+// has passed them on, so they go out at once. The coordinator limits each
+// node's reports (by default 30 at once, then two a second), so this pace
+// stays well inside it even under a port scan. When it answers 429 (or
+// 503) with Retry-After, nothing is sent before that wait has passed,
+// however often denied flows or map changes ask.
 func (a *Agent) reportLoop(ctx context.Context) {
 	var last time.Time       // when the last report was sent
+	var notBefore time.Time  // no report before this (the coordinator's Retry-After)
 	var endpointsPort uint16 // the listen port of the last endpoints sent
 	var retry <-chan time.Time
 	for {
@@ -45,46 +52,76 @@ func (a *Agent) reportLoop(ctx context.Context) {
 		retry = nil
 		port := a.eng.ListenPort()
 		urgent := port != 0 && port != endpointsPort && a.needEndpoints.Load()
-		if !urgent && !sleep(ctx, time.Until(last.Add(reportInterval))) {
+		wait := time.Until(last.Add(reportInterval))
+		if urgent {
+			wait = 0
+		}
+		if !sleep(ctx, max(wait, time.Until(notBefore))) {
 			return
 		}
-		r, ok := a.reportOnce(ctx)
+		r := a.reportOnce(ctx)
 		if r.sent {
 			last = time.Now()
 		}
-		if ok && r.endpointsPort != 0 {
+		if r.retryIn == 0 && r.endpointsPort != 0 {
 			endpointsPort = r.endpointsPort
 		}
-		if !ok {
-			retry = time.After(reportRetry)
+		if r.retryIn > 0 {
+			retry = time.After(r.retryIn)
+		}
+		if r.holdOff {
+			notBefore = time.Now().Add(r.retryIn)
 		}
 	}
 }
 
-// reportSent tells what reportOnce sent.
-type reportSent struct {
+// reportResult tells what reportOnce sent and when to try again.
+type reportResult struct {
 	// sent is set when a report was sent (whether or not it went through).
 	sent bool
 	// endpointsPort is the listen port of the endpoints it carried; 0
 	// when none.
 	endpointsPort uint16
+	// retryIn is the wait before what did not go through is tried again;
+	// 0 when everything did.
+	retryIn time.Duration
+	// holdOff is set when the coordinator asked for that wait (429, or
+	// Retry-After): nothing may be sent before it has passed.
+	holdOff bool
 }
 
-// reportOnce sends what there is to report and reports whether it all
-// went through (true when there was nothing to send); what did not is
-// kept for the next try.
-func (a *Agent) reportOnce(ctx context.Context) (reportSent, bool) {
-	sent, ok := a.reportFlowsAndEndpoints(ctx)
-	portsSent, portsOK := a.reportPorts(ctx)
-	sent.sent = sent.sent || portsSent
-	return sent, ok && portsOK
+// reportOnce sends what there is to report; what did not go through is
+// kept for the next try. After a failure it sends nothing more: the
+// exposed ports wait for the next try with the rest.
+func (a *Agent) reportOnce(ctx context.Context) reportResult {
+	r, err := a.reportFlowsAndEndpoints(ctx)
+	if err == nil {
+		var sent bool
+		sent, err = a.reportPorts(ctx)
+		r.sent = r.sent || sent
+	}
+	if err != nil {
+		r.retryIn, r.holdOff = reportRetryIn(err)
+		a.log.Info("send report", "err", err, "retry_in", r.retryIn)
+	}
+	return r
+}
+
+// reportRetryIn returns the wait after a failed report, and whether the
+// coordinator asked for it (then nothing may be sent before it passes): a
+// 429 or a Retry-After waits what the coordinator said (at least
+// minRetryAfter), anything else reportRetry.
+func reportRetryIn(err error) (wait time.Duration, holdOff bool) {
+	if d, ok := control.RetryAfter(err); ok {
+		return max(d, minRetryAfter), true
+	}
+	return reportRetry, errors.Is(err, control.ErrRateLimited)
 }
 
 // reportFlowsAndEndpoints sends the denied flows and, when asked, the
-// endpoints, and reports whether they went through (true when there was
-// nothing to send); what it carried is kept for the next try when it did
-// not.
-func (a *Agent) reportFlowsAndEndpoints(ctx context.Context) (reportSent, bool) {
+// endpoints (nothing when there is neither); what it carried is kept for
+// the next try when it did not go through.
+func (a *Agent) reportFlowsAndEndpoints(ctx context.Context) (reportResult, error) {
 	r := wire.Report{DeniedFlows: a.eng.denied.take(wire.MaxDeniedPerReport)}
 	// Endpoints wait for the data plane (and its port); HandleMap asks
 	// again when it starts.
@@ -94,35 +131,34 @@ func (a *Agent) reportFlowsAndEndpoints(ctx context.Context) (reportSent, bool) 
 		r.Endpoints = a.endpoints(port)
 	}
 	if len(r.DeniedFlows) == 0 && !sendEndpoints {
-		return reportSent{}, true
+		return reportResult{}, nil
 	}
 	a.logDenied(r.DeniedFlows)
-	sent := reportSent{sent: true}
+	sent := reportResult{sent: true}
 	if sendEndpoints {
 		sent.endpointsPort = port
 	}
 	if err := a.client.Report(ctx, r); err != nil {
-		a.log.Info("send report", "err", err)
 		a.eng.denied.putBack(r.DeniedFlows)
 		if sendEndpoints {
 			a.needEndpoints.Store(true)
 		}
-		return sent, false
+		return sent, err
 	}
-	return sent, true
+	return sent, nil
 }
 
 // reportPorts sends the exposed ports when asked to, in a report of their
 // own: a coordinator older than wire.Report.ExposedPorts refuses the whole
 // report (400), which must not hold back endpoints and denied flows. Such
-// a refusal is final for this run. It reports whether a report was sent
-// and whether there is nothing left to retry.
-func (a *Agent) reportPorts(ctx context.Context) (sent, ok bool) {
+// a refusal is final for this run. It reports whether a report was sent,
+// and the error when they are to be sent again.
+func (a *Agent) reportPorts(ctx context.Context) (sent bool, err error) {
 	if !a.needPorts.Swap(false) {
-		return false, true
+		return false, nil
 	}
 	ports := sortedPorts(a.cfg.Expose)
-	err := a.client.Report(ctx, wire.Report{ExposedPorts: ports})
+	err = a.client.Report(ctx, wire.Report{ExposedPorts: ports})
 	switch {
 	case err == nil:
 		a.portsSent.Store(true)
@@ -131,11 +167,10 @@ func (a *Agent) reportPorts(ctx context.Context) (sent, ok bool) {
 		a.portsSent.Store(true)
 		a.log.Warn("coordinator refused the exposed ports; they stay as registered", "ports", ports, "err", err)
 	default:
-		a.log.Info("send exposed ports", "err", err)
 		a.needPorts.Store(true)
-		return true, false
+		return true, fmt.Errorf("send exposed ports: %w", err)
 	}
-	return true, true
+	return true, nil
 }
 
 // checkExposed asks the reporter to send the exposed ports when the

@@ -64,6 +64,10 @@ type Server struct {
 	failMap int
 	// refuse is the answer to rotations while its status is not 0.
 	refuse refusal
+	// refuseReports is the answer to reports while its status is not 0.
+	refuseReports refusal
+	// reportTimes holds when each report request came, refused or not.
+	reportTimes []time.Time
 }
 
 // refusal is an error answer: a status, a message and a Retry-After
@@ -175,6 +179,24 @@ func (s *Server) RefuseRotations(status int, msg, retryAfter string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.refuse = refusal{status: status, msg: msg, retryAfter: retryAfter}
+}
+
+// RefuseReports makes report requests fail with status (0: accept them
+// again) and a wire.Error with msg, and a Retry-After header when
+// retryAfter is not empty. Refused reports are not in Reports, but their
+// times are in ReportTimes.
+func (s *Server) RefuseReports(status int, msg, retryAfter string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.refuseReports = refusal{status: status, msg: msg, retryAfter: retryAfter}
+}
+
+// ReportTimes returns when each report request so far came, refused or
+// not.
+func (s *Server) ReportTimes() []time.Time {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]time.Time(nil), s.reportTimes...)
 }
 
 // RevokeTokens forgets every session token, so the next call gets a 401.
@@ -365,8 +387,19 @@ func (s *Server) report(w http.ResponseWriter, r *http.Request, mk wire.MachineP
 		return
 	}
 	s.mu.Lock()
-	s.reports = append(s.reports, req)
+	s.reportTimes = append(s.reportTimes, time.Now())
+	ref := s.refuseReports
+	if ref.status == 0 {
+		s.reports = append(s.reports, req)
+	}
 	s.mu.Unlock()
+	if ref.status != 0 {
+		if ref.retryAfter != "" {
+			w.Header().Set("Retry-After", ref.retryAfter)
+		}
+		writeErr(w, ref.status, ref.msg)
+		return
+	}
 	writeJSON(w, http.StatusOK, struct{}{})
 }
 
