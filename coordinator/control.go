@@ -139,7 +139,7 @@ func (s *Server) handleRegister(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		if !store.Unavailable(err) { // a storage fault is not the caller's denial
 			s.metrics.registrations.WithLabelValues("denied").Inc()
-			s.audit(r.Context(), "machine:"+ss.machine.String()[:17], "node.register_denied", "", remoteIP(r), map[string]any{"error": err.Error()})
+			s.auditRefusal(r, "machine:"+ss.machine.String()[:17], "node.register_denied", map[string]any{"error": err.Error()})
 		}
 		s.writeError(w, r, fmt.Errorf("register: %w", err))
 		return

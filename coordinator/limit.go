@@ -17,7 +17,10 @@ import (
 // behind one NAT is one source: 1,000 devices make 2,000 control calls (a
 // challenge and a session each), which the control burst takes at once;
 // 10,000 devices get through in about three minutes at 100 a second, their
-// retries paced by their backoff. A browser login is two or three calls
+// retries paced by their backoff. Registering and rotating count in the
+// same class (a session costs nothing to make, so they are as good as
+// unauthenticated): 1,000 devices enrolling at once behind one NAT make
+// 3,000 calls and the last get through some ten seconds later. A browser login is two or three calls
 // (start, callback, and for a device its link), so an office behind one
 // NAT can start 100 logins at once and 3 a second after that.
 
@@ -26,7 +29,8 @@ type limitClass int
 
 const (
 	notLimited limitClass = iota
-	// limitControl: the session handshake of nodes (JSON answers).
+	// limitControl: the session handshake of nodes, their registration
+	// and key rotation (JSON answers).
 	limitControl
 	// limitLoginAPI: a node starting an interactive login (JSON answers).
 	// Its session costs nothing to make, so it counts as unauthenticated.
@@ -39,7 +43,7 @@ const (
 // path, whatever the method, so that no spelling of a path escapes it.
 func classOf(r *http.Request) limitClass {
 	switch p := r.URL.Path; {
-	case p == wire.PathChallenge, p == wire.PathSession:
+	case p == wire.PathChallenge, p == wire.PathSession, p == wire.PathRegister, p == wire.PathRotate:
 		return limitControl
 	case p == wire.PathLogin:
 		return limitLoginAPI

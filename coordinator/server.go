@@ -99,7 +99,8 @@ type Config struct {
 	// last login (5m). A refusal cuts every key of the user.
 	RefreshEvery time.Duration
 	// ControlBurst and ControlEvery limit, per source address, the calls
-	// that open a node's control session (challenge and session):
+	// that open a node's control session (challenge and session) and
+	// those its session alone allows (register and rotate):
 	// ControlBurst at once, then one per ControlEvery (2,000 and 10ms, that
 	// is 100 a second). More get 429 with Retry-After.
 	ControlBurst int
@@ -212,6 +213,8 @@ type Server struct {
 	logins logins
 	// denied aggregates the denied flows nodes report.
 	denied *deniedFlows
+	// refusals bounds the audit rows of refused unauthenticated calls.
+	refusals *refusals
 	// rotations limits each node's key rotations.
 	rotations *ratelimit.Keyed[store.NodeID]
 	// reports limits each node's reports.
@@ -265,7 +268,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	}
 	s := &Server{cfg: cfg, log: cfg.Logger, st: st, hub: newHub(time.Now()),
 		sess: newSessions(30*time.Second, cfg.SessionTTL), metrics: newMetrics(),
-		denied:    newDeniedFlows(cfg.DeniedWindow),
+		denied: newDeniedFlows(cfg.DeniedWindow), refusals: newRefusals(),
 		rotations: ratelimit.New[store.NodeID](cfg.RotateEvery, cfg.RotateBurst, maxRotationKeys),
 		reports:   ratelimit.New[store.NodeID](cfg.ReportEvery, cfg.ReportBurst, maxReportKeys)}
 	s.limits = newLimiters(&s.cfg, s.metrics.reg)
@@ -451,6 +454,7 @@ func (s *Server) Close() error {
 		s.cancel()
 		s.wg.Wait()
 		s.flushDenied(context.Background(), time.Now(), true)
+		s.flushRefusals(context.Background(), time.Now(), true)
 		err = s.st.Close()
 	})
 	return err
@@ -469,6 +473,7 @@ func (s *Server) housekeeping() {
 		case now := <-t.C:
 			s.expireKeys(now)
 			s.flushDenied(s.ctx, now, false)
+			s.flushRefusals(s.ctx, now, false)
 			s.sess.sweep(now)
 			s.reapEphemeral(now)
 		}

@@ -16,7 +16,8 @@ var ErrNeedAuthKey = errors.New("node is not registered with the coordinator: pa
 // register opens a session and registers the node when the coordinator
 // does not know it, retrying with backoff while the coordinator is
 // unreachable or answers with a server error (which the logged error
-// tells apart). A refusal (bad key, ...) is returned.
+// tells apart) or 429, waiting at least what its Retry-After says. A
+// refusal (bad key, ...) is returned.
 func (a *Agent) register(ctx context.Context) error {
 	for attempt := 0; ; attempt++ {
 		err := a.registerOnce(ctx)
@@ -24,6 +25,9 @@ func (a *Agent) register(ctx context.Context) error {
 			return err
 		}
 		d := a.cfg.Backoff.Delay(attempt)
+		if ra, ok := control.RetryAfter(err); ok {
+			d = max(d, ra)
+		}
 		a.log.Warn("register with the coordinator, retrying", "err", err, "in", d.Round(time.Millisecond))
 		t := time.NewTimer(d)
 		select {
