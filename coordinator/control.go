@@ -185,7 +185,11 @@ func (s *Server) handleRotate(w http.ResponseWriter, r *http.Request) {
 	}
 	n, err := s.nodeOfSession(r, ss)
 	if errors.Is(err, errNotNode) {
-		s.refuseRotate(w, r, "machine:"+ss.machine.String()[:17], "", fmt.Errorf("%w (removed?)", err))
+		// Anyone can make a machine key: such refusals are summed per
+		// source, not written one row each.
+		err = fmt.Errorf("%w (removed?)", err)
+		s.auditRefusal(r, "machine:"+ss.machine.String()[:17], "node.rotate_refused", map[string]any{"reason": err.Error()})
+		s.writeError(w, r, err)
 		return
 	}
 	if err == nil {

@@ -21,7 +21,7 @@ type retryAfterError struct {
 }
 
 func (e *retryAfterError) Error() string {
-	return fmt.Sprintf("%s: %v; retry in %v", errRateLimited, e.what, e.after.Round(time.Second))
+	return fmt.Sprintf("%s: %v; retry in %v", errRateLimited, e.what, max(time.Second, e.after.Round(time.Second)))
 }
 
 func (e *retryAfterError) Is(target error) bool { return target == errRateLimited }
