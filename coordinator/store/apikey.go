@@ -19,6 +19,12 @@ type APIKey struct {
 	Description string
 	// CreatedBy names who made the key, as an audit actor.
 	CreatedBy string
+	// CreatorUserID is the person on whose authority the key acts: who
+	// made it in the admin UI, or the person behind the API key that made
+	// it. Zero for a key of the system (the bootstrap key and keys made
+	// with it). The coordinator refuses the key while this user is
+	// disabled or gone.
+	CreatorUserID UserID
 	// CreatedAt is when the key was made.
 	CreatedAt time.Time
 	// Expiry is when the key stops working; zero means never.
@@ -39,6 +45,9 @@ type NewAPIKey struct {
 	Description string
 	// CreatedBy names who makes the key, as an audit actor.
 	CreatedBy string
+	// CreatorUserID is as on APIKey; zero for the system. The user must
+	// exist and not be disabled.
+	CreatorUserID UserID
 	// Expiry is zero for a key that never expires.
 	Expiry time.Time
 	// CreatedAt is zero for "now".

@@ -12,16 +12,17 @@ import (
 type apiKeyTable struct{ db *db }
 
 // apiKeyCols are the columns scanAPIKey reads, in order.
-const apiKeyCols = `id, prefix, description, created_by, created_at, expiry, last_used, revoked_at`
+const apiKeyCols = `id, prefix, description, created_by, creator_user_id, created_at, expiry, last_used, revoked_at`
 
 // scanAPIKey reads one row of apiKeyCols.
 func scanAPIKey(sc scanner) (APIKey, error) {
 	var k APIKey
-	var created, expiry, used, revoked sql.NullInt64
-	err := sc.Scan(&k.ID, &k.Prefix, &k.Description, &k.CreatedBy, &created, &expiry, &used, &revoked)
+	var creator, created, expiry, used, revoked sql.NullInt64
+	err := sc.Scan(&k.ID, &k.Prefix, &k.Description, &k.CreatedBy, &creator, &created, &expiry, &used, &revoked)
 	if err != nil {
 		return APIKey{}, err
 	}
+	k.CreatorUserID = UserID(creator.Int64)
 	k.CreatedAt, k.Expiry = goTime(created), goTime(expiry)
 	k.LastUsed, k.RevokedAt = goTime(used), goTime(revoked)
 	return k, nil
@@ -62,11 +63,14 @@ func checkNewAPIKey(nk NewAPIKey) error {
 	return nil
 }
 
-// insertAPIKey inserts the key and returns it.
+// insertAPIKey inserts the key after checking its creator, and returns it.
 func insertAPIKey(ctx context.Context, tx *sql.Tx, nk NewAPIKey) (APIKey, error) {
+	if err := userActive(ctx, tx, nk.CreatorUserID); err != nil {
+		return APIKey{}, fmt.Errorf("creator: %w", err)
+	}
 	res, err := tx.ExecContext(ctx, `INSERT INTO api_keys (hash, prefix, description,
-		created_by, created_at, expiry) VALUES (?, ?, ?, ?, ?, ?)`,
-		nk.Hash[:], nk.Prefix, nk.Description, nk.CreatedBy, dbNow(nk.CreatedAt), dbTime(nk.Expiry))
+		created_by, creator_user_id, created_at, expiry) VALUES (?, ?, ?, ?, ?, ?, ?)`,
+		nk.Hash[:], nk.Prefix, nk.Description, nk.CreatedBy, dbID(nk.CreatorUserID), dbNow(nk.CreatedAt), dbTime(nk.Expiry))
 	if isUniqueViolation(err) {
 		return APIKey{}, fmt.Errorf("%w: api key hash exists", ErrDuplicate)
 	}

@@ -29,6 +29,10 @@ type AuthKey struct {
 	Expiry time.Time
 	// CreatedBy names who made the key, as an audit actor ("user:alice@x").
 	CreatedBy string
+	// CreatorUserID is the person on whose authority the key acts (see
+	// APIKey.CreatorUserID); zero for the system. The key registers no
+	// node while this user is disabled or gone.
+	CreatorUserID UserID
 	// CreatedAt is when the key was made.
 	CreatedAt time.Time
 	// UseCount is how many nodes registered with the key.
@@ -56,6 +60,9 @@ type NewAuthKey struct {
 	Expiry time.Time
 	// CreatedBy names who makes the key, as an audit actor.
 	CreatedBy string
+	// CreatorUserID is as on AuthKey; zero for the system. The user must
+	// exist and not be disabled.
+	CreatorUserID UserID
 	// CreatedAt is zero for "now".
 	CreatedAt time.Time
 }

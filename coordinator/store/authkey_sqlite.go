@@ -12,19 +12,19 @@ type authKeyTable struct{ db *db }
 
 // authKeyCols are the columns scanAuthKey reads, in order.
 const authKeyCols = `id, prefix, tags_json, user_id, reusable, ephemeral, expiry,
-	created_by, created_at, use_count, revoked_at`
+	created_by, creator_user_id, created_at, use_count, revoked_at`
 
 // scanAuthKey reads one row of authKeyCols.
 func scanAuthKey(sc scanner) (AuthKey, error) {
 	var k AuthKey
 	var tags string
-	var user, expiry, created, revoked sql.NullInt64
+	var user, creator, expiry, created, revoked sql.NullInt64
 	err := sc.Scan(&k.ID, &k.Prefix, &tags, &user, &k.Reusable, &k.Ephemeral, &expiry,
-		&k.CreatedBy, &created, &k.UseCount, &revoked)
+		&k.CreatedBy, &creator, &created, &k.UseCount, &revoked)
 	if err != nil {
 		return AuthKey{}, err
 	}
-	k.UserID = UserID(user.Int64)
+	k.UserID, k.CreatorUserID = UserID(user.Int64), UserID(creator.Int64)
 	k.Expiry, k.CreatedAt, k.RevokedAt = goTime(expiry), goTime(created), goTime(revoked)
 	k.Tags, err = decodeStrings(tags)
 	return k, err
@@ -65,15 +65,19 @@ func checkNewAuthKey(nk NewAuthKey) error {
 	return checkOwner(nk.UserID, nk.Tags)
 }
 
-// insertAuthKey inserts the key after checking its user, and returns it.
+// insertAuthKey inserts the key after checking its user and its creator,
+// and returns it.
 func insertAuthKey(ctx context.Context, tx *sql.Tx, nk NewAuthKey) (AuthKey, error) {
 	if err := userActive(ctx, tx, nk.UserID); err != nil {
 		return AuthKey{}, err
 	}
+	if err := userActive(ctx, tx, nk.CreatorUserID); err != nil {
+		return AuthKey{}, fmt.Errorf("creator: %w", err)
+	}
 	res, err := tx.ExecContext(ctx, `INSERT INTO auth_keys (hash, prefix, tags_json, user_id,
-		reusable, ephemeral, expiry, created_by, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		reusable, ephemeral, expiry, created_by, creator_user_id, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		nk.Hash[:], nk.Prefix, encodeSet(nk.Tags), dbID(nk.UserID), nk.Reusable, nk.Ephemeral,
-		dbTime(nk.Expiry), nk.CreatedBy, dbNow(nk.CreatedAt))
+		dbTime(nk.Expiry), nk.CreatedBy, dbID(nk.CreatorUserID), dbNow(nk.CreatedAt))
 	if isUniqueViolation(err) {
 		return AuthKey{}, fmt.Errorf("%w: auth key hash exists", ErrDuplicate)
 	}

@@ -39,6 +39,11 @@ var (
 	// ErrAuthKeyUsed reports that a single-use pre-auth key was already used.
 	ErrAuthKeyUsed = errors.New("single-use auth key already used")
 
+	// ErrKeyCreatorDisabled reports that the person on whose authority a
+	// pre-auth key or API key acts (its CreatorUserID) is disabled or no
+	// longer exists: the key does nothing until they are enabled again.
+	ErrKeyCreatorDisabled = errors.New("the person who made the key is disabled or gone")
+
 	// ErrAPIKeyNotFound reports that no API key has the given hash. It
 	// matches ErrNotFound too.
 	ErrAPIKeyNotFound = fmt.Errorf("api key %w", ErrNotFound)

@@ -72,6 +72,13 @@ func migrate(ctx context.Context, w *sql.DB) error {
 	if err != nil {
 		return err
 	}
+	return applyMigrations(ctx, w, ms)
+}
+
+// applyMigrations applies ms, the migrations in version order from the
+// first; tests give a prefix of them to make a database of an older
+// version.
+func applyMigrations(ctx context.Context, w *sql.DB, ms []migration) error {
 	const create = `CREATE TABLE IF NOT EXISTS schema_migrations (
 		version    INTEGER PRIMARY KEY,
 		name       TEXT NOT NULL,

@@ -126,6 +126,12 @@ func usableAuthKey(ctx context.Context, tx *sql.Tx, h SecretHash, now time.Time)
 	case !k.Reusable && k.UseCount > 0:
 		return AuthKey{}, ErrAuthKeyUsed
 	}
+	if err := userActive(ctx, tx, k.CreatorUserID); err != nil {
+		if errors.Is(err, ErrUserDisabled) || errors.Is(err, ErrNotFound) {
+			return AuthKey{}, fmt.Errorf("%w: auth key %s: %w", ErrKeyCreatorDisabled, k.Prefix, err)
+		}
+		return AuthKey{}, err
+	}
 	return k, nil
 }
 
