@@ -29,14 +29,15 @@ func wireAuthKey(k store.AuthKey) wire.AuthKey {
 		Expiry: k.Expiry, CreatedAt: k.CreatedAt, CreatedBy: k.CreatedBy, UseCount: k.UseCount, Revoked: !k.RevokedAt.IsZero()}
 }
 
-// createAPIKey makes an API key and returns its secret.
-func (s *Server) createAPIKey(ctx context.Context, desc, actor string, exp time.Time) (string, store.APIKey, error) {
+// createAPIKey makes an API key on the authority of user creator (zero:
+// the system) and returns its secret.
+func (s *Server) createAPIKey(ctx context.Context, desc, actor string, creator store.UserID, exp time.Time) (string, store.APIKey, error) {
 	secret, prefix, err := newSecret("wak")
 	if err != nil {
 		return "", store.APIKey{}, err
 	}
 	k, err := s.st.CreateAPIKey(ctx, store.NewAPIKey{Hash: hashSecret(secret), Prefix: prefix, Description: desc,
-		CreatedBy: actor, Expiry: exp, CreatedAt: time.Now().UTC()})
+		CreatedBy: actor, CreatorUserID: creator, Expiry: exp, CreatedAt: time.Now().UTC()})
 	if err != nil {
 		return "", store.APIKey{}, fmt.Errorf("create api key: %w", err)
 	}

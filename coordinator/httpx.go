@@ -68,7 +68,8 @@ func statusOf(err error) int {
 		errors.Is(err, store.ErrAuthKeyRevoked), errors.Is(err, store.ErrAuthKeyUsed),
 		errors.Is(err, store.ErrAPIKeyNotFound), errors.Is(err, store.ErrAPIKeyExpired),
 		errors.Is(err, store.ErrAPIKeyRevoked), errors.Is(err, store.ErrRotationRefused),
-		errors.Is(err, store.ErrAuthKeyBeforeRevocation), errors.Is(err, store.ErrUserDisabled):
+		errors.Is(err, store.ErrAuthKeyBeforeRevocation), errors.Is(err, store.ErrUserDisabled),
+		errors.Is(err, store.ErrKeyCreatorDisabled):
 		return http.StatusForbidden
 	case errors.Is(err, errTooLarge):
 		return http.StatusRequestEntityTooLarge

@@ -332,7 +332,7 @@ func (s *Server) bootstrapAPIKey(ctx context.Context) error {
 	if len(keys) > 0 {
 		return nil
 	}
-	secret, k, err := s.createAPIKey(ctx, "bootstrap key made at first start", "system", time.Time{})
+	secret, k, err := s.createAPIKey(ctx, "bootstrap key made at first start", "system", 0, time.Time{})
 	if err != nil {
 		return err
 	}

@@ -58,7 +58,9 @@ func (b Backend) RecordAudit(ctx context.Context, e wire.AuditEvent) error {
 	return webErr(err)
 }
 
-// APIKey authenticates an API key; API keys act as owners.
+// APIKey authenticates an API key. The system's keys act as owners; a
+// person's key acts with their current role, and is refused while they are
+// disabled or gone (see apiKeyPrincipal).
 func (b Backend) APIKey(ctx context.Context, secret string) (web.Principal, error) {
 	k, err := b.s.st.APIKeyByHash(ctx, hashSecret(secret), time.Now())
 	if errors.Is(err, store.ErrNotFound) {
@@ -67,8 +69,12 @@ func (b Backend) APIKey(ctx context.Context, secret string) (web.Principal, erro
 	if err != nil {
 		return web.Principal{}, webErr(err)
 	}
+	p, err := b.s.apiKeyPrincipal(ctx, k)
+	if err != nil {
+		return web.Principal{}, webErr(err)
+	}
 	_ = b.s.st.TouchAPIKey(ctx, k.ID, time.Now().UTC())
-	return web.Principal{Actor: "apikey:" + k.Prefix, Role: web.RoleOwner}, nil
+	return p, nil
 }
 
 // ListNodes lists every node.
@@ -206,9 +212,14 @@ func (b Backend) SessionAllowed(ctx context.Context, user, email string) error {
 	return webErr(b.s.sessionAllowed(ctx, user, email))
 }
 
-// CreateAuthKey creates a pre-auth key; the secret is in the result only.
-func (b Backend) CreateAuthKey(ctx context.Context, req wire.CreateAuthKeyRequest, actor string) (wire.AuthKey, error) {
-	k, err := b.s.CreateAuthKey(ctx, req, actor, "")
+// CreateAuthKey creates a pre-auth key on by's authority; the secret is in
+// the result only.
+func (b Backend) CreateAuthKey(ctx context.Context, req wire.CreateAuthKeyRequest, by web.Principal) (wire.AuthKey, error) {
+	creator, err := creatorOf(by)
+	if err != nil {
+		return wire.AuthKey{}, webErr(err)
+	}
+	k, err := b.s.createAuthKey(ctx, req, by.Actor, creator, "")
 	return k, webErr(err)
 }
 
@@ -234,13 +245,18 @@ func (b Backend) RevokeAuthKey(ctx context.Context, id int64, actor string) erro
 	return nil
 }
 
-// CreateAPIKey creates an API key; the secret is in the result only.
-func (b Backend) CreateAPIKey(ctx context.Context, req wire.CreateAPIKeyRequest, actor string) (wire.APIKey, error) {
+// CreateAPIKey creates an API key on by's authority; the secret is in the
+// result only.
+func (b Backend) CreateAPIKey(ctx context.Context, req wire.CreateAPIKeyRequest, by web.Principal) (wire.APIKey, error) {
 	exp, err := parseExpiry(req.Expiry, 0, time.Now().UTC())
 	if err != nil {
 		return wire.APIKey{}, webErr(err)
 	}
-	secret, k, err := b.s.createAPIKey(ctx, req.Description, actor, exp)
+	creator, err := creatorOf(by)
+	if err != nil {
+		return wire.APIKey{}, webErr(err)
+	}
+	secret, k, err := b.s.createAPIKey(ctx, req.Description, by.Actor, creator, exp)
 	if err != nil {
 		return wire.APIKey{}, webErr(err)
 	}
@@ -363,8 +379,15 @@ func (b Backend) Audit(ctx context.Context, q web.AuditQuery) ([]wire.AuditEvent
 }
 
 // CreateAuthKey checks the tags against the running policy and creates a
-// pre-auth key; the secret is set in the result only.
+// pre-auth key of the system (no person's); the secret is set in the
+// result only.
 func (s *Server) CreateAuthKey(ctx context.Context, req wire.CreateAuthKeyRequest, actor, from string) (wire.AuthKey, error) {
+	return s.createAuthKey(ctx, req, actor, 0, from)
+}
+
+// createAuthKey is CreateAuthKey on the authority of user creator (zero:
+// the system).
+func (s *Server) createAuthKey(ctx context.Context, req wire.CreateAuthKeyRequest, actor string, creator store.UserID, from string) (wire.AuthKey, error) {
 	if err := s.checkTags(req.Tags); err != nil {
 		return wire.AuthKey{}, err
 	}
@@ -378,7 +401,7 @@ func (s *Server) CreateAuthKey(ctx context.Context, req wire.CreateAuthKeyReques
 		return wire.AuthKey{}, err
 	}
 	k, err := s.st.CreateAuthKey(ctx, store.NewAuthKey{Hash: hashSecret(secret), Prefix: prefix, Tags: req.Tags,
-		Reusable: req.Reusable, Ephemeral: req.Ephemeral, Expiry: exp, CreatedBy: actor, CreatedAt: now})
+		Reusable: req.Reusable, Ephemeral: req.Ephemeral, Expiry: exp, CreatedBy: actor, CreatorUserID: creator, CreatedAt: now})
 	if err != nil {
 		return wire.AuthKey{}, fmt.Errorf("create auth key: %w", err)
 	}

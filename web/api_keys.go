@@ -23,7 +23,7 @@ func (s *server) apiCreateAuthKey(c echo.Context) error {
 	if err := readJSON(c, &req, wire.MaxRequestBytes, false); err != nil {
 		return err
 	}
-	k, err := s.b.CreateAuthKey(c.Request().Context(), req, principalOf(c).Actor)
+	k, err := s.b.CreateAuthKey(c.Request().Context(), req, principalOf(c))
 	if err != nil {
 		return err
 	}
@@ -54,7 +54,7 @@ func (s *server) apiCreateAPIKey(c echo.Context) error {
 	if err := readJSON(c, &req, wire.MaxRequestBytes, false); err != nil {
 		return err
 	}
-	k, err := s.b.CreateAPIKey(c.Request().Context(), req, principalOf(c).Actor)
+	k, err := s.b.CreateAPIKey(c.Request().Context(), req, principalOf(c))
 	if err != nil {
 		return err
 	}

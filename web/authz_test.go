@@ -70,7 +70,7 @@ func TestWritesNeedRoleAndCSRF(t *testing.T) {
 	for _, w := range writes {
 		t.Run(w.name(), func(t *testing.T) {
 			e := newEnv(t)
-			if _, err := e.b.CreateAuthKey(context.Background(), wire.CreateAuthKeyRequest{Tags: []string{"tag:camera"}}, "test"); err != nil {
+			if _, err := e.b.CreateAuthKey(context.Background(), wire.CreateAuthKeyRequest{Tags: []string{"tag:camera"}}, web.Principal{Actor: "test"}); err != nil {
 				t.Fatal(err)
 			}
 			agents := map[web.Role]*agent{}

@@ -10,7 +10,8 @@ import (
 )
 
 // Role is what an admin may do. Roles come from IdP groups through the
-// coordinator's configuration; API keys act as RoleOwner.
+// coordinator's configuration; an API key acts with the role of the person
+// who made it (the system's keys as RoleOwner).
 type Role string
 
 // Roles, from most to least powerful.
@@ -33,6 +34,12 @@ type Principal struct {
 	// Role is what the principal may do (see Perm); RoleNone may do
 	// nothing.
 	Role Role `json:"role"`
+	// User is the backend's reference to the person on whose authority
+	// the principal acts (Identity.User): the person logged in, or the
+	// person who made the API key. Empty for the system's API keys, or
+	// when the backend keeps no users. Keys the principal makes carry it
+	// on.
+	User string `json:"-"`
 }
 
 // Grant is one permission of the compiled policy on the live inventory: a
@@ -113,7 +120,8 @@ type Login interface {
 // error is a 500.
 type Backend interface {
 	// APIKey authenticates an API key secret: an unknown key wraps
-	// ErrUnauthorized, an expired or revoked one ErrForbidden.
+	// ErrUnauthorized; an expired or revoked one, or one whose person is
+	// disabled or gone, ErrForbidden. It is asked on every request.
 	APIKey(ctx context.Context, secret string) (Principal, error)
 
 	ListNodes(ctx context.Context) ([]wire.AdminNode, error)
@@ -142,10 +150,15 @@ type Backend interface {
 	// removed or lost the email); another error fails the request only.
 	SessionAllowed(ctx context.Context, user, email string) error
 
-	CreateAuthKey(ctx context.Context, req wire.CreateAuthKeyRequest, actor string) (wire.AuthKey, error)
+	// CreateAuthKey makes a pre-auth key on by's authority (by.User): it
+	// registers no device while that person is disabled or gone.
+	CreateAuthKey(ctx context.Context, req wire.CreateAuthKeyRequest, by Principal) (wire.AuthKey, error)
 	ListAuthKeys(ctx context.Context) ([]wire.AuthKey, error)
 	RevokeAuthKey(ctx context.Context, id int64, actor string) error
-	CreateAPIKey(ctx context.Context, req wire.CreateAPIKeyRequest, actor string) (wire.APIKey, error)
+	// CreateAPIKey makes an API key on by's authority (by.User): it acts
+	// with that person's role, and not at all while they are disabled or
+	// gone.
+	CreateAPIKey(ctx context.Context, req wire.CreateAPIKeyRequest, by Principal) (wire.APIKey, error)
 	ListAPIKeys(ctx context.Context) ([]wire.APIKey, error)
 	RevokeAPIKey(ctx context.Context, id int64, actor string) error
 

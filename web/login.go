@@ -89,7 +89,7 @@ func (s *server) finishLogin(c echo.Context) error {
 		return fmt.Errorf("%w: the IdP session has already ended", ErrForbidden)
 	}
 	role := RoleOf(groups, s.cfg.roles)
-	p := Principal{Actor: "user:" + email, Email: email, Role: role}
+	p := Principal{Actor: "user:" + email, Email: email, Role: role, User: who.User}
 	if err := s.record(c, p.Actor, "admin.login", "user:"+email, map[string]any{"role": roleName(role)}); err != nil {
 		return err
 	}

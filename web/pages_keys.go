@@ -50,7 +50,7 @@ func (s *server) pageKeys(c echo.Context) error {
 func (s *server) actCreateAuthKey(c echo.Context) error {
 	req := wire.CreateAuthKeyRequest{Tags: splitList(c.FormValue("tags")), Reusable: c.FormValue("reusable") == "on",
 		Ephemeral: c.FormValue("ephemeral") == "on", Expiry: c.FormValue("expiry")}
-	k, err := s.b.CreateAuthKey(c.Request().Context(), req, principalOf(c).Actor)
+	k, err := s.b.CreateAuthKey(c.Request().Context(), req, principalOf(c))
 	if err != nil {
 		return err
 	}
@@ -76,7 +76,7 @@ func (s *server) actRevokeAuthKey(c echo.Context) error {
 // actCreateAPIKey creates an API key and shows its secret once.
 func (s *server) actCreateAPIKey(c echo.Context) error {
 	req := wire.CreateAPIKeyRequest{Description: c.FormValue("description"), Expiry: c.FormValue("expiry")}
-	k, err := s.b.CreateAPIKey(c.Request().Context(), req, principalOf(c).Actor)
+	k, err := s.b.CreateAPIKey(c.Request().Context(), req, principalOf(c))
 	if err != nil {
 		return err
 	}

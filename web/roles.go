@@ -17,8 +17,10 @@ import "slices"
 // policy and versions, audit log and its export); policy is saving and
 // rolling back the policy; fleet is node tags, key expiry and removal,
 // pre-auth keys, and disabling users; apikeys is creating and revoking API
-// keys, which act as owner and so are the owner's alone. Checking a policy
-// and previewing its impact change nothing and need only read. API keys act
+// keys, the owner's alone. Checking a policy and previewing its impact
+// change nothing and need only read. An API key acts with the current role
+// of the person who made it (so never more than owner, and less once they
+// lose a role); the system's keys (the bootstrap key and keys it made) act
 // as RoleOwner.
 type Perm int
 

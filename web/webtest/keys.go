@@ -25,7 +25,8 @@ func expiryOf(s string, def time.Duration, now time.Time) (time.Time, error) {
 }
 
 // CreateAuthKey implements web.Backend.
-func (b *Backend) CreateAuthKey(_ context.Context, req wire.CreateAuthKeyRequest, actor string) (wire.AuthKey, error) {
+func (b *Backend) CreateAuthKey(_ context.Context, req wire.CreateAuthKeyRequest, by web.Principal) (wire.AuthKey, error) {
+	actor := by.Actor
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if err := b.checkTagsLocked(req.Tags); err != nil {
@@ -68,7 +69,8 @@ func (b *Backend) RevokeAuthKey(_ context.Context, id int64, actor string) error
 }
 
 // CreateAPIKey implements web.Backend; the key acts as owner.
-func (b *Backend) CreateAPIKey(_ context.Context, req wire.CreateAPIKeyRequest, actor string) (wire.APIKey, error) {
+func (b *Backend) CreateAPIKey(_ context.Context, req wire.CreateAPIKeyRequest, by web.Principal) (wire.APIKey, error) {
+	actor := by.Actor
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	now := b.now().UTC()

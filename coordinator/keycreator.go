@@ -1,0 +1,63 @@
+package coordinator
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+
+	"github.com/wardnet/ward/coordinator/store"
+	"github.com/wardnet/ward/web"
+)
+
+// An API key or a pre-auth key acts on the authority of the person who
+// made it: the admin logged in to the UI, or, for a key made with an API
+// key, the person behind that key (store.APIKey.CreatorUserID). The
+// bootstrap key and the keys made with it belong to the system. A key
+// whose person is disabled or gone does nothing: an API key is refused
+// (403), a pre-auth key registers no device (403). An API key acts with
+// the role its person's groups give them now (the same mapping as a UI
+// login, from the groups of their last login), so a person who lost a
+// role loses it through their keys too; only owners may make API keys,
+// so that is never more than the role the key was made with.
+
+// creatorOf returns the user on whose authority p acts: its web.Principal
+// User (a UI session's user, or the person behind an API key); zero for
+// the system.
+func creatorOf(p web.Principal) (store.UserID, error) {
+	if p.User == "" {
+		return 0, nil
+	}
+	id, err := strconv.ParseInt(p.User, 10, 64)
+	if err != nil || id <= 0 {
+		return 0, fmt.Errorf("%w: principal %s names no user (%q)", errForbidden, p.Actor, p.User)
+	}
+	return store.UserID(id), nil
+}
+
+// apiKeyPrincipal returns the principal API key k acts as: the system's
+// keys are owners; a person's key has their current role and is refused
+// while they are disabled, gone or without an admin role.
+func (s *Server) apiKeyPrincipal(ctx context.Context, k store.APIKey) (web.Principal, error) {
+	p := web.Principal{Actor: "apikey:" + k.Prefix, Role: web.RoleOwner}
+	if k.CreatorUserID == 0 {
+		return p, nil
+	}
+	u, err := s.st.User(ctx, k.CreatorUserID)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return web.Principal{}, fmt.Errorf("%w: api key %s: %w: user %d no longer exists",
+			errForbidden, k.Prefix, store.ErrKeyCreatorDisabled, k.CreatorUserID)
+	case err != nil:
+		return web.Principal{}, fmt.Errorf("api key %s: creator: %w", k.Prefix, err)
+	case u.Disabled:
+		return web.Principal{}, fmt.Errorf("%w: api key %s: %w: %s is disabled",
+			errForbidden, k.Prefix, store.ErrKeyCreatorDisabled, u.Email)
+	}
+	p.User = strconv.FormatInt(int64(u.ID), 10)
+	if p.Role = web.RoleOf(u.Groups, s.cfg.AdminRoles); p.Role == web.RoleNone {
+		return web.Principal{}, fmt.Errorf("%w: api key %s: its creator %s has no admin role now",
+			errForbidden, k.Prefix, u.Email)
+	}
+	return p, nil
+}
