@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/labstack/echo/v4"
 	"github.com/wardnet/ward/acl"
@@ -43,9 +44,12 @@ func (s *server) apiWhoami(c echo.Context) error {
 }
 
 // readJSON decodes exactly one JSON object of at most limit bytes with no
-// unknown fields into v. An empty body leaves v as it is when emptyOK.
-func readJSON(c echo.Context, v any, limit int64, emptyOK bool) error {
+// unknown fields into v. An empty body leaves v as it is when emptyOK. The
+// client has the body timeout to send it (see bodyDeadline).
+func (s *server) readJSON(c echo.Context, v any, limit int64, emptyOK bool) error {
+	done := s.bodyDeadline(c)
 	body, err := io.ReadAll(http.MaxBytesReader(c.Response(), c.Request().Body, limit))
+	done(err)
 	if err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
@@ -65,6 +69,28 @@ func readJSON(c echo.Context, v any, limit int64, emptyOK bool) error {
 		return fmt.Errorf("%w: trailing data after the JSON object", ErrBadRequest)
 	}
 	return nil
+}
+
+// bodyDeadline gives the client of c the body timeout, from now, to send
+// the request body. Authorization is checked before the body is read: the
+// deadline keeps a client from holding a request back and completing it
+// long after its principal was disabled. It returns the function to call
+// with the outcome of reading the body: after a good read it lifts the
+// deadline, so that it cannot cut the request short while the handler
+// works; after a failed one it keeps it, so that the server, which reads
+// what is left of a body before it answers, answers at once (and closes
+// the connection). A writer that cannot set deadlines (a test's recorder)
+// reads without one.
+func (s *server) bodyDeadline(c echo.Context) (done func(readErr error)) {
+	rc := http.NewResponseController(c.Response())
+	if rc.SetReadDeadline(time.Now().Add(s.cfg.bodyTimeout)) != nil {
+		return func(error) {}
+	}
+	return func(readErr error) {
+		if readErr == nil {
+			_ = rc.SetReadDeadline(time.Time{})
+		}
+	}
 }
 
 // paramID parses the numeric :id route parameter.

@@ -20,7 +20,7 @@ func (s *server) apiKeyRoutes(g *echo.Group, read, fleet, apikeys echo.Middlewar
 
 func (s *server) apiCreateAuthKey(c echo.Context) error {
 	var req wire.CreateAuthKeyRequest
-	if err := readJSON(c, &req, wire.MaxRequestBytes, false); err != nil {
+	if err := s.readJSON(c, &req, wire.MaxRequestBytes, false); err != nil {
 		return err
 	}
 	k, err := s.b.CreateAuthKey(c.Request().Context(), req, principalOf(c))
@@ -51,7 +51,7 @@ func (s *server) apiRevokeAuthKey(c echo.Context) error {
 
 func (s *server) apiCreateAPIKey(c echo.Context) error {
 	var req wire.CreateAPIKeyRequest
-	if err := readJSON(c, &req, wire.MaxRequestBytes, false); err != nil {
+	if err := s.readJSON(c, &req, wire.MaxRequestBytes, false); err != nil {
 		return err
 	}
 	k, err := s.b.CreateAPIKey(c.Request().Context(), req, principalOf(c))

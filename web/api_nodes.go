@@ -73,7 +73,7 @@ func (s *server) apiApproveNode(c echo.Context) error {
 
 func (s *server) apiTagNode(c echo.Context) error {
 	var req wire.SetTagsRequest
-	if err := readJSON(c, &req, wire.MaxRequestBytes, false); err != nil {
+	if err := s.readJSON(c, &req, wire.MaxRequestBytes, false); err != nil {
 		return err
 	}
 	n, err := s.b.SetNodeTags(c.Request().Context(), c.Param("id"), orEmpty(req.Tags), principalOf(c).Actor)

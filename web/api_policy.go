@@ -30,7 +30,7 @@ func (s *server) apiPolicy(c echo.Context) error {
 // every problem) and a stale parent (409).
 func (s *server) apiSetPolicy(c echo.Context) error {
 	var req wire.SetPolicyRequest
-	if err := readJSON(c, &req, maxPolicyBytes, false); err != nil {
+	if err := s.readJSON(c, &req, maxPolicyBytes, false); err != nil {
 		return err
 	}
 	v, err := s.b.SetPolicy(c.Request().Context(), req.Text, req.Comment, req.ParentID, principalOf(c).Actor)
@@ -68,7 +68,7 @@ func (s *server) apiPolicyVersion(c echo.Context) error {
 // problems is a normal answer (200, ok=false), not an error.
 func (s *server) apiCheckPolicy(c echo.Context) error {
 	var req wire.PolicyTextRequest
-	if err := readJSON(c, &req, maxPolicyBytes, false); err != nil {
+	if err := s.readJSON(c, &req, maxPolicyBytes, false); err != nil {
 		return err
 	}
 	pc, err := s.b.CheckPolicy(c.Request().Context(), req.Text)
@@ -83,7 +83,7 @@ func (s *server) apiCheckPolicy(c echo.Context) error {
 // problems is a 400 with every problem.
 func (s *server) apiPolicyImpact(c echo.Context) error {
 	var req wire.PolicyTextRequest
-	if err := readJSON(c, &req, maxPolicyBytes, false); err != nil {
+	if err := s.readJSON(c, &req, maxPolicyBytes, false); err != nil {
 		return err
 	}
 	im, err := s.b.PolicyImpact(c.Request().Context(), req.Text)

@@ -47,7 +47,7 @@ func (s *server) apiSetUserDisabled(disabled bool) echo.HandlerFunc {
 // body names; its other holders lose it and are disabled.
 func (s *server) apiRebindUser(c echo.Context) error {
 	var req wire.RebindUserRequest
-	if err := readJSON(c, &req, maxFormBytes, false); err != nil {
+	if err := s.readJSON(c, &req, maxFormBytes, false); err != nil {
 		return err
 	}
 	if req.Subject == "" {

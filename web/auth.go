@@ -83,7 +83,7 @@ func (s *server) withAPIKey(c echo.Context, header string, next echo.HandlerFunc
 // withSession runs next as sess's principal after checking the CSRF token
 // of a state-changing request.
 func (s *server) withSession(c echo.Context, sess *session, next echo.HandlerFunc) error {
-	if !safeMethod(c.Request().Method) && !sess.csrfOK(csrfToken(c)) {
+	if !safeMethod(c.Request().Method) && !sess.csrfOK(s.csrfToken(c)) {
 		return fmt.Errorf("%w: missing or wrong CSRF token", ErrForbidden)
 	}
 	c.Set(ctxPrincipal, sess.principal)
@@ -92,14 +92,20 @@ func (s *server) withSession(c echo.Context, sess *session, next echo.HandlerFun
 }
 
 // csrfToken returns the token a request carries, header first. Only a
-// form body is read (never a JSON one), within the form size limit.
-func csrfToken(c echo.Context) string {
+// form body is read (never a JSON one), within the form size limit and the
+// body timeout.
+func (s *server) csrfToken(c echo.Context) string {
 	if t := c.Request().Header.Get(csrfHeader); t != "" {
 		return t
 	}
 	ct := c.Request().Header.Get("Content-Type")
 	if strings.HasPrefix(ct, "application/x-www-form-urlencoded") || strings.HasPrefix(ct, "multipart/form-data") {
 		c.Request().Body = http.MaxBytesReader(c.Response(), c.Request().Body, maxFormBytes)
+		done := s.bodyDeadline(c)
+		_, err := c.FormParams() // reads the body, once
+		if done(err); err != nil {
+			return ""
+		}
 		return c.FormValue(csrfField)
 	}
 	return ""

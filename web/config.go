@@ -12,6 +12,9 @@ import (
 // is zero. A session never outlives the IdP session it came from.
 const DefaultSessionTTL = 12 * time.Hour
 
+// DefaultBodyTimeout is Config.BodyTimeout's default.
+const DefaultBodyTimeout = 10 * time.Second
+
 // maxSessionTTL bounds Config.SessionTTL.
 const maxSessionTTL = 7 * 24 * time.Hour
 
@@ -35,19 +38,24 @@ type Config struct {
 	Logger *slog.Logger
 	// Now is the clock; nil means time.Now. Tests set it to move time.
 	Now func() time.Time
+	// BodyTimeout is how long a client may take to send a request body
+	// once the request is authorized; zero means DefaultBodyTimeout.
+	BodyTimeout time.Duration
 }
 
 // settings is a validated Config.
 type settings struct {
-	roles  map[string]Role
-	ttl    time.Duration
-	secure bool
-	log    *slog.Logger
-	now    func() time.Time
+	roles       map[string]Role
+	ttl         time.Duration
+	secure      bool
+	log         *slog.Logger
+	now         func() time.Time
+	bodyTimeout time.Duration
 }
 
 func (c Config) validate() (*settings, error) {
-	s := &settings{roles: map[string]Role{}, ttl: c.SessionTTL, secure: c.SecureCookies, log: c.Logger, now: c.Now}
+	s := &settings{roles: map[string]Role{}, ttl: c.SessionTTL, secure: c.SecureCookies, log: c.Logger, now: c.Now,
+		bodyTimeout: c.BodyTimeout}
 	for g, r := range c.Roles {
 		if strings.TrimSpace(g) == "" {
 			return nil, fmt.Errorf("validate config: role mapping with an empty group name")
@@ -68,6 +76,9 @@ func (c Config) validate() (*settings, error) {
 	}
 	if s.now == nil {
 		s.now = time.Now
+	}
+	if s.bodyTimeout <= 0 {
+		s.bodyTimeout = DefaultBodyTimeout
 	}
 	return s, nil
 }
