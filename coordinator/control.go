@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"net/netip"
 	"regexp"
@@ -158,12 +157,13 @@ func (s *Server) handleRegister(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, wire.RegisterResponse{Node: self.self})
 }
 
+// remoteIP is r's client address (see clientAddr) for the audit log and
+// for people; r.RemoteAddr as it is when that does not parse.
 func remoteIP(r *http.Request) string {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		return r.RemoteAddr
+	if a := clientAddr(r); a.IsValid() {
+		return a.String()
 	}
-	return host
+	return r.RemoteAddr
 }
 
 func (s *Server) handleRotate(w http.ResponseWriter, r *http.Request) {

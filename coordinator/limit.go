@@ -102,16 +102,12 @@ func (s *Server) limitUnauthenticated(next http.Handler) http.Handler {
 	})
 }
 
-// sourceOf is the source r is counted as: the TCP peer's address, never a
-// header a client could set (behind a reverse proxy, the proxy). An IPv4
+// sourceOf is the source r is counted as: its client address (see
+// clientAddr), never a header an untrusted client could set. An IPv4
 // address counts alone, an IPv6 address with its /64, the block one host
 // or one customer's LAN normally holds.
 func sourceOf(r *http.Request) netip.Prefix {
-	ap, err := netip.ParseAddrPort(r.RemoteAddr)
-	if err != nil {
-		return netip.Prefix{}
-	}
-	addr := ap.Addr().Unmap()
+	addr := clientAddr(r)
 	bits := 32
 	if addr.Is6() {
 		bits = 64

@@ -15,7 +15,7 @@ import (
 
 // TestPendingLoginFloodDoesNotLockOutPeople: a session costs nothing to
 // make, so anyone can ask for interactive logins. One source gets at most
-// maxPendingPerSource of them (then 429); a flood from many sources that
+// DefaultMaxPendingPerSource of them (then 429); a flood from many sources that
 // fills the table pushes out unopened logins, never one whose link the
 // person opened, and a new login still gets in; a machine has one login
 // going at a time.
@@ -40,7 +40,7 @@ func TestPendingLoginFloodDoesNotLockOutPeople(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	for i := range maxPendingPerSource {
+	for i := range DefaultMaxPendingPerSource {
 		if err := add("192.0.2.1", i); err != nil {
 			t.Fatalf("login %d from one source: %v", i, err)
 		}
@@ -85,7 +85,7 @@ func TestPendingLoginFloodDoesNotLockOutPeople(t *testing.T) {
 // API, with a Retry-After, and another source is unaffected.
 func TestPendingLoginsPerSourceOverHTTP(t *testing.T) {
 	c := startCoordListening(t, unlimited)
-	for i := range maxPendingPerSource {
+	for i := range DefaultMaxPendingPerSource {
 		c.startLogin(newMachine(t), fmt.Sprintf("flood-%d", i), "linux")
 	}
 	m := newMachine(t)
@@ -98,7 +98,7 @@ func TestPendingLoginsPerSourceOverHTTP(t *testing.T) {
 	}
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusTooManyRequests || resp.Header.Get("Retry-After") == "" {
-		t.Fatalf("login %d from one address: %s (Retry-After %q), want 429 with Retry-After", maxPendingPerSource+1, resp.Status, resp.Header.Get("Retry-After"))
+		t.Fatalf("login %d from one address: %s (Retry-After %q), want 429 with Retry-After", DefaultMaxPendingPerSource+1, resp.Status, resp.Header.Get("Retry-After"))
 	}
 	other := newMachine(t)
 	c.session(other)

@@ -24,9 +24,10 @@ const (
 	// loginTTL is a pending login's whole life: opened, then confirmed.
 	loginTTL        = loginOpenTTL + loginConfirmTTL
 	maxPendingLogin = 10000
-	// maxPendingPerSource bounds the pending logins asked from one source.
-	maxPendingPerSource = 64
-	loginWaitMax        = 25 * time.Second
+	// DefaultMaxPendingPerSource is Config.MaxPendingLoginsPerSource's
+	// default.
+	DefaultMaxPendingPerSource = 64
+	loginWaitMax               = 25 * time.Second
 )
 
 // Refusals of a login's browser steps. Each is shown to the person as it
@@ -84,6 +85,9 @@ type logins struct {
 	bySource map[netip.Prefix]int
 	// size bounds pending; 0 means maxPendingLogin (tests set less).
 	size int
+	// perSource bounds the pending logins asked from one source; 0 means
+	// DefaultMaxPendingPerSource. Set before the first add, never changed.
+	perSource int
 	// clock tells the time; nil means time.Now (tests set another).
 	clock func() time.Time
 }
@@ -167,7 +171,7 @@ func tokenEqual(got, want string) bool {
 // add records p and returns its id. A session costs nothing to make, so
 // whoever asks is bounded where they ask from: a machine has one login
 // going at a time (a new one replaces an unopened earlier one), a source
-// has at most maxPendingPerSource, and when the table is full an unopened
+// has at most perSource, and when the table is full an unopened
 // login goes: the busiest source's oldest. A login whose link the person
 // opened stays; a flood from many addresses can push out only logins
 // nobody opened, oldest first.
@@ -183,7 +187,7 @@ func (l *logins) add(p *pendingLogin, now time.Time) (string, error) {
 			l.deleteLocked(k)
 		}
 	}
-	if l.bySource[p.source] >= maxPendingPerSource {
+	if l.bySource[p.source] >= cmp.Or(l.perSource, DefaultMaxPendingPerSource) {
 		return "", &retryAfterError{what: "too many pending logins from this address", after: loginOpenTTL}
 	}
 	if len(l.pending) >= cmp.Or(l.size, maxPendingLogin) && !l.evictLocked() {

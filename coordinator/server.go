@@ -13,11 +13,13 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"sync"
 	"time"
 
+	"github.com/wardnet/ward/clientaddr"
 	"github.com/wardnet/ward/coordinator/sso"
 	"github.com/wardnet/ward/coordinator/store"
 	"github.com/wardnet/ward/devidp"
@@ -113,9 +115,21 @@ type Config struct {
 	LoginEvery time.Duration
 	// RateLimitSources bounds how many source addresses each of those
 	// limits tracks (65,536); past it, sources whose bucket has refilled
-	// are forgotten first. An IPv6 source is a /64. Behind a reverse proxy
-	// every caller is the proxy: raise the limits there.
+	// are forgotten first. An IPv6 source is a /64.
 	RateLimitSources int
+	// MaxPendingLoginsPerSource bounds the interactive logins waiting for
+	// their person that one source address may have asked for (64); more
+	// get 429.
+	MaxPendingLoginsPerSource int
+	// TrustedProxies are the reverse proxies (a TLS terminator, a load
+	// balancer) whose X-Forwarded-For header names the client. A request
+	// whose TCP peer is in one of them counts as coming from the rightmost
+	// address in that header that is not itself a trusted proxy: for the
+	// per-source limits above, the pending-login bound, the audit log's
+	// source and the login confirmation page. From any other peer the
+	// header is ignored. Empty: every caller is its TCP peer, so behind a
+	// proxy every caller is the proxy and shares its limits.
+	TrustedProxies []netip.Prefix
 	// Logger receives the coordinator's logs; nil discards them.
 	Logger *slog.Logger
 }
@@ -152,6 +166,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.RateLimitSources <= 0 {
 		c.RateLimitSources = 1 << 16
+	}
+	if c.MaxPendingLoginsPerSource <= 0 {
+		c.MaxPendingLoginsPerSource = DefaultMaxPendingPerSource
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
@@ -220,7 +237,9 @@ type Server struct {
 	// reports limits each node's reports.
 	reports *ratelimit.Keyed[store.NodeID]
 	// limits throttle unauthenticated callers per source address.
-	limits  *limiters
+	limits *limiters
+	// clients finds a request's client address (see withClientAddr).
+	clients clientaddr.Resolver
 	metrics *metrics
 	// devIdP is the development OIDC provider, served under its prefix;
 	// nil unless Dev.
@@ -272,13 +291,15 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		rotations: ratelimit.New[store.NodeID](cfg.RotateEvery, cfg.RotateBurst, maxRotationKeys),
 		reports:   ratelimit.New[store.NodeID](cfg.ReportEvery, cfg.ReportBurst, maxReportKeys)}
 	s.limits = newLimiters(&s.cfg, s.metrics.reg)
+	s.logins.perSource = cfg.MaxPendingLoginsPerSource
+	s.clients = clientaddr.New(cfg.TrustedProxies)
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	if err := s.setupSSO(); err != nil {
 		st.Close()
 		return nil, err
 	}
 	if s.ui, err = web.New(web.Config{Roles: s.cfg.AdminRoles, SecureCookies: s.cfg.TLSCert != "",
-		Logger: s.log.With("component", "web")}, s.Backend(), s.webLogin); err != nil {
+		Logger: s.log.With("component", "web"), ClientAddr: clientAddr}, s.Backend(), s.webLogin); err != nil {
 		st.Close()
 		return nil, fmt.Errorf("admin UI: %w", err)
 	}
@@ -357,7 +378,7 @@ func (s *Server) Handler() http.Handler {
 		mux.Handle(s.devIdP.Prefix()+"/", s.devIdP)
 	}
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { w.Write([]byte("ok\n")) })
-	return s.limitUnauthenticated(mux)
+	return s.withClientAddr(s.limitUnauthenticated(mux))
 }
 
 // Serve serves on ln until ctx ends or Close is called.

@@ -4,8 +4,12 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
+	"net/netip"
 	"strings"
 	"time"
+
+	"github.com/labstack/echo/v4"
 )
 
 // DefaultSessionTTL is how long an admin session lasts when Config.SessionTTL
@@ -41,6 +45,10 @@ type Config struct {
 	// BodyTimeout is how long a client may take to send a request body
 	// once the request is authorized; zero means DefaultBodyTimeout.
 	BodyTimeout time.Duration
+	// ClientAddr returns the address a request comes from, for the audit
+	// log and logs (the coordinator's, through its trusted reverse
+	// proxies). Nil means the TCP peer; X-Forwarded-For is never read here.
+	ClientAddr func(*http.Request) netip.Addr
 }
 
 // settings is a validated Config.
@@ -51,11 +59,12 @@ type settings struct {
 	log         *slog.Logger
 	now         func() time.Time
 	bodyTimeout time.Duration
+	clientAddr  func(*http.Request) netip.Addr
 }
 
 func (c Config) validate() (*settings, error) {
 	s := &settings{roles: map[string]Role{}, ttl: c.SessionTTL, secure: c.SecureCookies, log: c.Logger, now: c.Now,
-		bodyTimeout: c.BodyTimeout}
+		bodyTimeout: c.BodyTimeout, clientAddr: c.ClientAddr}
 	for g, r := range c.Roles {
 		if strings.TrimSpace(g) == "" {
 			return nil, fmt.Errorf("validate config: role mapping with an empty group name")
@@ -81,4 +90,18 @@ func (c Config) validate() (*settings, error) {
 		s.bodyTimeout = DefaultBodyTimeout
 	}
 	return s, nil
+}
+
+// ipExtractor returns how echo finds a request's address (c.RealIP):
+// clientAddr when set, else the TCP peer; never a header by itself.
+func (s *settings) ipExtractor() echo.IPExtractor {
+	if s.clientAddr == nil {
+		return echo.ExtractIPDirect()
+	}
+	return func(r *http.Request) string {
+		if a := s.clientAddr(r); a.IsValid() {
+			return a.String()
+		}
+		return echo.ExtractIPDirect()(r)
+	}
 }

@@ -55,7 +55,7 @@ func New(cfg Config, b Backend, l Login) (*Handler, error) {
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
 	e.HTTPErrorHandler = s.handleError
-	e.IPExtractor = echo.ExtractIPDirect() // never trust X-Forwarded-For
+	e.IPExtractor = st.ipExtractor()
 	e.Use(securityHeaders)
 	s.apiRoutes(e.Group("/ward/v1/admin", s.apiAuth))
 	if err := s.publicRoutes(e); err != nil {

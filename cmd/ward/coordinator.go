@@ -2,7 +2,9 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
+	"net/netip"
 	"os"
 	"os/signal"
 	"syscall"
@@ -15,6 +17,7 @@ import (
 func newCoordinatorCmd() *cobra.Command {
 	var cfg coordinator.Config
 	var oidc oidcFlags
+	var trustedProxies []string
 	var verbose bool
 	cmd := &cobra.Command{
 		Use:   "coordinator",
@@ -33,6 +36,10 @@ func newCoordinatorCmd() *cobra.Command {
 			cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
 			if err := oidc.apply(&cfg); err != nil {
 				return err
+			}
+			var err error
+			if cfg.TrustedProxies, err = parsePrefixes(trustedProxies); err != nil {
+				return fmt.Errorf("--trusted-proxy: %w", err)
 			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
@@ -60,10 +67,12 @@ func newCoordinatorCmd() *cobra.Command {
 	f.DurationVar(&cfg.UserKeyTTL, "user-key-ttl", 0, "how long a person's key lives after login (default 12h)")
 	f.StringToStringVar(&oidc.groupTTL, "group-key-ttl", nil, "shorter key lifetimes per group, e.g. group:contractors=1h")
 	f.StringToStringVar(&oidc.adminRoles, "admin-role", nil, "admin UI role per IdP group, e.g. netops=network-admin,secops=auditor (owner, admin, network-admin, it-admin, auditor)")
-	f.IntVar(&cfg.ControlBurst, "control-limit-burst", 0, "per source address: session handshakes, registrations and key rotations allowed at once (default 2000; raise behind a reverse proxy, where every caller is the proxy)")
+	f.StringSliceVar(&trustedProxies, "trusted-proxy", nil, "reverse proxies (CIDR or address, comma-separated or repeated) whose X-Forwarded-For names the client, for the per-source limits and the audit log; from any other peer the header is ignored")
+	f.IntVar(&cfg.ControlBurst, "control-limit-burst", 0, "per source address: session handshakes, registrations and key rotations allowed at once (default 2000)")
 	f.DurationVar(&cfg.ControlEvery, "control-limit-every", 0, "per source address: one more of those per this interval (default 10ms)")
 	f.IntVar(&cfg.LoginBurst, "login-limit-burst", 0, "per source address: login pages and login requests allowed at once (default 300)")
 	f.DurationVar(&cfg.LoginEvery, "login-limit-every", 0, "per source address: one more login page or request per this interval (default 100ms)")
+	f.IntVar(&cfg.MaxPendingLoginsPerSource, "login-limit-pending", 0, "per source address: device logins waiting for their person at once (default 64)")
 	f.IntVar(&cfg.RotateBurst, "rotate-limit-burst", 0, "per device: key rotations allowed at once (default 5)")
 	f.DurationVar(&cfg.RotateEvery, "rotate-limit-every", 0, "per device: one more key rotation per this interval (default 10m)")
 	f.IntVar(&cfg.ReportBurst, "report-limit-burst", 0, "per node: reports (endpoints, denied flows) allowed at once (default 30)")
@@ -100,4 +109,22 @@ func defaultDataDir() string {
 		return d + "/.local/share/ward/coordinator"
 	}
 	return ".ward-coordinator"
+}
+
+// parsePrefixes parses CIDR prefixes; a bare address is its own prefix
+// (/32 or /128).
+func parsePrefixes(ss []string) ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for _, s := range ss {
+		if p, err := netip.ParsePrefix(s); err == nil {
+			out = append(out, p.Masked())
+			continue
+		}
+		a, err := netip.ParseAddr(s)
+		if err != nil {
+			return nil, fmt.Errorf("%q is neither a CIDR prefix nor an address", s)
+		}
+		out = append(out, netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen()))
+	}
+	return out, nil
 }

@@ -1,0 +1,47 @@
+package main
+
+import (
+	"fmt"
+	"testing"
+)
+
+func TestParsePrefixes(t *testing.T) {
+	tests := []struct {
+		in      []string
+		want    string
+		wantErr bool
+	}{
+		{nil, "[]", false},
+		{[]string{"10.0.0.0/8", "127.0.0.1", "fd00::1/64", "::1"}, "[10.0.0.0/8 127.0.0.1/32 fd00::/64 ::1/128]", false},
+		{[]string{"10.1.2.3/8"}, "[10.0.0.0/8]", false},
+		{[]string{"::ffff:10.0.0.1"}, "[10.0.0.1/32]", false},
+		{[]string{"proxy.example.com"}, "", true},
+		{[]string{"10.0.0.0/33"}, "", true},
+	}
+	for _, tt := range tests {
+		got, err := parsePrefixes(tt.in)
+		if (err != nil) != tt.wantErr {
+			t.Errorf("parsePrefixes(%q) error %v, want error %v", tt.in, err, tt.wantErr)
+			continue
+		}
+		if !tt.wantErr && fmt.Sprint(got) != tt.want {
+			t.Errorf("parsePrefixes(%q) = %v, want %s", tt.in, got, tt.want)
+		}
+	}
+}
+
+// TestCoordinatorTrustedProxyFlag: the flag takes a list, comma-separated
+// or repeated.
+func TestCoordinatorTrustedProxyFlag(t *testing.T) {
+	cmd := newCoordinatorCmd()
+	if err := cmd.Flags().Parse([]string{"--trusted-proxy", "10.0.0.0/8,127.0.0.1", "--trusted-proxy=fd00::/64", "--login-limit-pending", "8"}); err != nil {
+		t.Fatal(err)
+	}
+	got, err := cmd.Flags().GetStringSlice("trusted-proxy")
+	if err != nil || fmt.Sprint(got) != "[10.0.0.0/8 127.0.0.1 fd00::/64]" {
+		t.Errorf("--trusted-proxy = %v (%v)", got, err)
+	}
+	if n, err := cmd.Flags().GetInt("login-limit-pending"); err != nil || n != 8 {
+		t.Errorf("--login-limit-pending = %d (%v)", n, err)
+	}
+}
