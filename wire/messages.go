@@ -1,6 +1,7 @@
 package wire
 
 import (
+	"math"
 	"net/netip"
 	"time"
 
@@ -132,14 +133,24 @@ func NewRotateResponse(now time.Time, switchIn time.Duration, expiry time.Time) 
 	return r
 }
 
-// SwitchIn is SwitchInMillis as a duration.
-func (r RotateResponse) SwitchIn() time.Duration {
-	return time.Duration(r.SwitchInMillis) * time.Millisecond
-}
+// SwitchIn is SwitchInMillis as a duration (saturated, see millis).
+func (r RotateResponse) SwitchIn() time.Duration { return millis(r.SwitchInMillis) }
 
-// KeyLifetime is KeyLifetimeMillis as a duration.
-func (r RotateResponse) KeyLifetime() time.Duration {
-	return time.Duration(r.KeyLifetimeMillis) * time.Millisecond
+// KeyLifetime is KeyLifetimeMillis as a duration (saturated, see millis).
+func (r RotateResponse) KeyLifetime() time.Duration { return millis(r.KeyLifetimeMillis) }
+
+// millis converts ms milliseconds to a duration, saturating at the
+// largest and smallest durations instead of wrapping around: a huge value
+// from the wire must not turn into a short or negative one.
+func millis(ms int64) time.Duration {
+	const limit = int64(math.MaxInt64 / time.Millisecond)
+	switch {
+	case ms > limit:
+		return math.MaxInt64
+	case ms < -limit:
+		return math.MinInt64
+	}
+	return time.Duration(ms) * time.Millisecond
 }
 
 // DeniedFlow is one new inbound flow the node's filter refused.

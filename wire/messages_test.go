@@ -2,6 +2,7 @@ package wire
 
 import (
 	"encoding/json"
+	"math"
 	"strings"
 	"testing"
 	"time"
@@ -43,5 +44,27 @@ func TestRotateResponseVersions(t *testing.T) {
 	b, _ := json.Marshal(MapResponse{KeepAlive: true, Version: 3})
 	if strings.Contains(string(b), "server_time") {
 		t.Errorf("a message without ServerTime sends it: %s", b)
+	}
+}
+
+// TestRotateResponseDurationsSaturate: millisecond counts too large for a
+// time.Duration come out as the largest (or smallest) one, never wrapped
+// around into a short or negative wait.
+func TestRotateResponseDurationsSaturate(t *testing.T) {
+	tests := []struct {
+		ms   int64
+		want time.Duration
+	}{
+		{1500, 1500 * time.Millisecond},
+		{-1500, -1500 * time.Millisecond},
+		{math.MaxInt64 / 1000, math.MaxInt64},
+		{math.MaxInt64, math.MaxInt64},
+		{math.MinInt64, math.MinInt64},
+	}
+	for _, tt := range tests {
+		r := RotateResponse{SwitchInMillis: tt.ms, KeyLifetimeMillis: tt.ms}
+		if r.SwitchIn() != tt.want || r.KeyLifetime() != tt.want {
+			t.Errorf("%d ms: SwitchIn %v, KeyLifetime %v, want %v", tt.ms, r.SwitchIn(), r.KeyLifetime(), tt.want)
+		}
 	}
 }

@@ -18,8 +18,11 @@ const (
 	// offsetWarn is the offset past which the node's clock is logged as
 	// wrong.
 	offsetWarn = time.Minute
-	// maxSwitchDelay bounds the wait for a key switch that a coordinator
-	// before protocol version 2 gives as a time on its clock.
+	// maxSwitchDelay bounds the wait for a key switch, however long the
+	// coordinator asks for (a duration from protocol version 2, a time on
+	// its clock before): a faulty coordinator must not keep a node on a
+	// key it was told to replace. The switch waits for the peers to learn
+	// the new key, which takes seconds.
 	maxSwitchDelay = time.Minute
 )
 
@@ -117,12 +120,12 @@ type Rotation struct {
 // the switch comes SwitchIn after recv (the peers have had the key at
 // least that long), the key lapses KeyLifetime after sent (never later
 // than the coordinator says). From an older one it converts the absolute
-// times with the offset known so far (none: as they are), and keeps the
-// switch within maxSwitchDelay of recv, so a node whose clock is far off
-// still switches soon after its peers learnt the key.
+// times with the offset known so far (none: as they are), so a node whose
+// clock is far off still switches soon after its peers learnt the key.
+// Either way the switch comes within maxSwitchDelay of recv.
 func (s *skew) rotation(resp wire.RotateResponse, sent, recv time.Time) Rotation {
 	if !resp.ServerTime.IsZero() {
-		r := Rotation{SwitchAt: recv.Add(max(resp.SwitchIn(), 0))}
+		r := Rotation{SwitchAt: recv.Add(switchDelay(resp.SwitchIn()))}
 		if !resp.KeyExpiry.IsZero() {
 			r.KeyExpiry = sent.Add(max(resp.KeyLifetime(), 0))
 		}
@@ -132,5 +135,8 @@ func (s *skew) rotation(resp wire.RotateResponse, sent, recv time.Time) Rotation
 	if !resp.SwitchAt.IsZero() {
 		in = s.local(resp.SwitchAt)
 	}
-	return Rotation{SwitchAt: recv.Add(min(max(in.Sub(recv), 0), maxSwitchDelay)), KeyExpiry: s.local(resp.KeyExpiry)}
+	return Rotation{SwitchAt: recv.Add(switchDelay(in.Sub(recv))), KeyExpiry: s.local(resp.KeyExpiry)}
 }
+
+// switchDelay bounds the wait d for a key switch to 0..maxSwitchDelay.
+func switchDelay(d time.Duration) time.Duration { return min(max(d, 0), maxSwitchDelay) }

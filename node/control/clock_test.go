@@ -81,6 +81,37 @@ func TestRotateAnswerOnNodeClock(t *testing.T) {
 	}
 }
 
+// TestSwitchInCapped: a coordinator of protocol version 2 that asks for
+// a key switch far in the future (a faulty one) gets it within a minute
+// of its answer, as one of version 1 does; a delay within the minute is
+// kept.
+func TestSwitchInCapped(t *testing.T) {
+	tests := []struct {
+		asked, want time.Duration
+	}{
+		{30 * time.Second, 30 * time.Second},
+		{time.Hour, time.Minute},
+		{365 * 24 * time.Hour, time.Minute},
+	}
+	for _, tt := range tests {
+		t.Run(tt.asked.String(), func(t *testing.T) {
+			srv := controltest.New(t)
+			srv.SwitchDelay = tt.asked
+			c := skewedClient(t, srv, 0)
+			before := c.Now()
+			r, err := c.Rotate(context.Background(), wire.WGPublic{1})
+			after := c.Now()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if r.SwitchAt.Before(before.Add(tt.want)) || r.SwitchAt.After(after.Add(tt.want)) {
+				t.Errorf("switch %v after the request, want %v after the answer (the call took %v)",
+					r.SwitchAt.Sub(before), tt.want, after.Sub(before))
+			}
+		})
+	}
+}
+
 // TestClockOffsetFromAnswers checks the offset estimate from the session
 // answer and the map stream, and that map messages reach the handler with
 // their key expiry times on the node's clock (medium item 5).
