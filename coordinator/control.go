@@ -26,7 +26,7 @@ func (s *Server) controlRoutes(mux *http.ServeMux) {
 
 func (s *Server) handleChallenge(w http.ResponseWriter, r *http.Request) {
 	var req wire.ChallengeRequest
-	if err := decodeJSON(w, r, &req); err != nil {
+	if err := s.decodeJSON(w, r, &req); err != nil {
 		s.writeError(w, r, err)
 		return
 	}
@@ -44,7 +44,7 @@ func (s *Server) handleChallenge(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) handleSession(w http.ResponseWriter, r *http.Request) {
 	var req wire.SessionRequest
-	if err := decodeJSON(w, r, &req); err != nil {
+	if err := s.decodeJSON(w, r, &req); err != nil {
 		s.writeError(w, r, err)
 		return
 	}
@@ -121,7 +121,7 @@ func (s *Server) handleRegister(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var req wire.RegisterRequest
-	if err := decodeJSON(w, r, &req); err != nil {
+	if err := s.decodeJSON(w, r, &req); err != nil {
 		s.writeError(w, r, err)
 		return
 	}
@@ -175,7 +175,7 @@ func (s *Server) handleRotate(w http.ResponseWriter, r *http.Request) {
 	// The body first: the checks below must see the node as it is when
 	// the key is written, not as it was when a slow request began.
 	var req wire.RotateRequest
-	if err := decodeJSON(w, r, &req); err != nil {
+	if err := s.decodeJSON(w, r, &req); err != nil {
 		s.writeError(w, r, err)
 		return
 	}
@@ -247,7 +247,7 @@ func (s *Server) handleReport(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var rep wire.Report
-	if err := decodeJSON(w, r, &rep); err != nil {
+	if err := s.decodeJSON(w, r, &rep); err != nil {
 		s.writeError(w, r, err)
 		return
 	}

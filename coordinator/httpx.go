@@ -24,18 +24,19 @@ var (
 	errTooManyStreams = errors.New("too many open map streams for this node")
 )
 
-// bodyTimeout bounds how long a control request's body may take to arrive.
-const bodyTimeout = 10 * time.Second
-
 // decodeJSON reads exactly one JSON object of at most wire.MaxRequestBytes
-// with no unknown fields into v.
-func decodeJSON(w http.ResponseWriter, r *http.Request, v any) error {
-	// A body must arrive promptly: a request held open cannot be finished
-	// long after the checks made at its start (a revoked node's rotation).
+// with no unknown fields into v. The body must arrive within
+// Config.BodyTimeout: a request held open cannot be finished long after
+// the checks made at its start (a revoked node's rotation).
+func (s *Server) decodeJSON(w http.ResponseWriter, r *http.Request, v any) error {
 	rc := http.NewResponseController(w)
-	rc.SetReadDeadline(time.Now().Add(bodyTimeout)) // not supported by every writer (tests): then no deadline
+	rc.SetReadDeadline(time.Now().Add(s.cfg.BodyTimeout)) // not supported by every writer (tests): then no deadline
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, wire.MaxRequestBytes))
-	rc.SetReadDeadline(time.Time{})
+	if err == nil {
+		// Only after a whole body: after a failed read the server drains
+		// what is left, and that drain must keep the deadline.
+		rc.SetReadDeadline(time.Time{})
+	}
 	if err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {

@@ -113,3 +113,34 @@ func TestExpireDuringRotationWins(t *testing.T) {
 	}
 	c.wantNotPeer(op, "cam1")
 }
+
+// TestHeldBackControlBodyTimesOut: a control request whose body does not
+// arrive within BodyTimeout gets an answer (400) and changes nothing,
+// instead of holding its connection open until the client leaves.
+func TestHeldBackControlBodyTimesOut(t *testing.T) {
+	c := startCoordWith(t, testPolicy, func(cfg *Config) { cfg.BodyTimeout = 300 * time.Millisecond })
+	cam := c.mustRegister([]string{"tag:camera"}, "cam1")
+	before := c.nodeOfMachine(cam)
+	nk, _ := wire.NewWGPrivate()
+	body, _ := json.Marshal(wire.RotateRequest{WGKey: nk.Public()})
+	conn, err := net.Dial("tcp", c.http.Listener.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	fmt.Fprintf(conn, "POST %s HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n",
+		wire.PathRotate, cam.token, len(body))
+	conn.Write(body[:1])
+	conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		t.Fatalf("no answer to a held-back body: %v", err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusBadRequest {
+		t.Fatalf("held-back body: %s, want 400", resp.Status)
+	}
+	if after := c.nodeOfMachine(cam); after.WGKey != before.WGKey {
+		t.Fatal("a request whose body never came changed the key")
+	}
+}

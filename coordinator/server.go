@@ -63,6 +63,9 @@ type Config struct {
 	// node reports at most once a second, plus its first endpoints.
 	ReportBurst int
 	ReportEvery time.Duration
+	// BodyTimeout bounds how long a control request's body may take to
+	// arrive once its headers did (10s).
+	BodyTimeout time.Duration
 	// DeniedWindow is the window over which the denied flows nodes report
 	// are aggregated into one audit event per (node, source, destination,
 	// protocol, port) (1m).
@@ -145,6 +148,7 @@ func (c *Config) setDefaults() {
 	def(&c.SessionTTL, time.Hour)
 	def(&c.RotateEvery, 10*time.Minute)
 	def(&c.DeniedWindow, time.Minute)
+	def(&c.BodyTimeout, 10*time.Second)
 	if c.RotateBurst <= 0 {
 		c.RotateBurst = 5
 	}
