@@ -35,6 +35,22 @@ func (c *testCoord) wantNotPeer(op *machine, name string) {
 	}
 }
 
+// holdBackRotate starts m's rotation to key over a raw connection and
+// sends one byte of its body; it returns the connection and the rest.
+func (c *testCoord) holdBackRotate(m *machine, key wire.WGPublic) (net.Conn, []byte) {
+	c.t.Helper()
+	body, _ := json.Marshal(wire.RotateRequest{WGKey: key})
+	conn, err := net.Dial("tcp", c.http.Listener.Addr().String())
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	c.t.Cleanup(func() { conn.Close() })
+	fmt.Fprintf(conn, "POST %s HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n",
+		wire.PathRotate, m.token, len(body))
+	conn.Write(body[:1])
+	return conn, body[1:]
+}
+
 // TestHeldBackRotateDoesNotUndoExpire: a device's holder sends a rotate
 // while the device is authorized and holds back its body; an admin
 // expires the device; the body then arrives. The rotation is refused and
@@ -47,21 +63,13 @@ func TestHeldBackRotateDoesNotUndoExpire(t *testing.T) {
 	camNode := c.nodeOfMachine(cam)
 
 	nk, _ := wire.NewWGPrivate()
-	body, _ := json.Marshal(wire.RotateRequest{WGKey: nk.Public()})
-	conn, err := net.Dial("tcp", c.http.Listener.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	fmt.Fprintf(conn, "POST %s HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n",
-		wire.PathRotate, cam.token, len(body))
-	conn.Write(body[:1])
+	conn, rest := c.holdBackRotate(cam, nk.Public())
 	time.Sleep(300 * time.Millisecond) // the handler is reading the body
 
 	if code := c.admin("POST", fmt.Sprintf("%s/%d/expire", wire.PathAdminNodes, camNode.ID), nil, nil); code != 200 {
 		t.Fatalf("expire: %d", code)
 	}
-	conn.Write(body[1:])
+	conn.Write(rest)
 	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
 	if err != nil {
 		t.Fatal(err)
@@ -122,15 +130,7 @@ func TestHeldBackControlBodyTimesOut(t *testing.T) {
 	cam := c.mustRegister([]string{"tag:camera"}, "cam1")
 	before := c.nodeOfMachine(cam)
 	nk, _ := wire.NewWGPrivate()
-	body, _ := json.Marshal(wire.RotateRequest{WGKey: nk.Public()})
-	conn, err := net.Dial("tcp", c.http.Listener.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	fmt.Fprintf(conn, "POST %s HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n",
-		wire.PathRotate, cam.token, len(body))
-	conn.Write(body[:1])
+	conn, _ := c.holdBackRotate(cam, nk.Public())
 	conn.SetReadDeadline(time.Now().Add(10 * time.Second))
 	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
 	if err != nil {
