@@ -52,7 +52,7 @@ func printStatus(w io.Writer, st localapi.Status, now time.Time) {
 	}
 	fmt.Fprintf(w, "%s (node %d)  %s  %s\n", orDash(st.Self.Name), st.Self.ID, addrOrDash(st.Self.IPv4.String(), st.Self.IPv4.IsValid()), addrOrDash(st.Self.IPv6.String(), st.Self.IPv6.IsValid()))
 	fmt.Fprintf(w, "coordinator %s: %s, map version %d\n", st.Coordinator, conn, st.MapVersion)
-	fmt.Fprintf(w, "key expires %s; listen port %d; exposed %v\n", when(st.Self.KeyExpiry, now), st.Self.ListenPort, st.Self.Exposed)
+	fmt.Fprintf(w, "key %s; listen port %d; exposed %v\n", keyLife(st.Self.KeyExpiry, now), st.Self.ListenPort, st.Self.Exposed)
 	if st.KeyRefused != "" {
 		fmt.Fprintf(w, "key rotation refused by the coordinator: %s\n", st.KeyRefused)
 	}
@@ -107,6 +107,14 @@ func when(t, now time.Time) string {
 		return "expired " + humanize.RelTime(t, now, "ago", "from now")
 	}
 	return "in " + t.Sub(now).Round(time.Second).String()
+}
+
+// keyLife says when a key expires, or that it did.
+func keyLife(t, now time.Time) string {
+	if !t.IsZero() && !t.After(now) {
+		return when(t, now)
+	}
+	return "expires " + when(t, now)
 }
 
 // ago formats a past time.
