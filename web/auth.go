@@ -91,13 +91,13 @@ func (s *server) withSession(c echo.Context, sess *session, next echo.HandlerFun
 	return next(c)
 }
 
-// csrfToken returns the token a request carries, header first. Only a
-// form body is read (never a JSON one), within the form size limit and the
-// body timeout.
+// csrfToken returns the token a request carries, header first. A form
+// body is read here, whichever way the token came, within the form size
+// limit and the body timeout: a handler reading it later would have no
+// deadline, and a request held open could finish after its principal was
+// disabled. A JSON body is left to readJSON, which has its own deadline.
 func (s *server) csrfToken(c echo.Context) string {
-	if t := c.Request().Header.Get(csrfHeader); t != "" {
-		return t
-	}
+	form := ""
 	ct := c.Request().Header.Get("Content-Type")
 	if strings.HasPrefix(ct, "application/x-www-form-urlencoded") || strings.HasPrefix(ct, "multipart/form-data") {
 		c.Request().Body = http.MaxBytesReader(c.Response(), c.Request().Body, maxFormBytes)
@@ -106,9 +106,12 @@ func (s *server) csrfToken(c echo.Context) string {
 		if done(err); err != nil {
 			return ""
 		}
-		return c.FormValue(csrfField)
+		form = c.FormValue(csrfField)
 	}
-	return ""
+	if t := c.Request().Header.Get(csrfHeader); t != "" {
+		return t
+	}
+	return form
 }
 
 // cookieSession returns the live session named by the request's cookie,

@@ -33,6 +33,8 @@ func TestHeldBackBodyRefused(t *testing.T) {
 			`{"tags":["tag:camera"]}`},
 		{"session, form", "/ui/keys", "Cookie: " + strings.Join(cookies, "; ") + "\r\nContent-Type: application/x-www-form-urlencoded\r\n",
 			"tags=tag:camera&csrf_token=" + owner.csrf},
+		{"session, form, token in the header", "/ui/keys", "Cookie: " + strings.Join(cookies, "; ") +
+			"\r\nX-CSRF-Token: " + owner.csrf + "\r\nContent-Type: application/x-www-form-urlencoded\r\n", "tags=tag:camera&expiry=24h"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
