@@ -105,10 +105,13 @@ func (s *Server) idpRefused(w http.ResponseWriter, r *http.Request, who store.Id
 
 func (s *Server) handleLoginConfirm(w http.ResponseWriter, r *http.Request) {
 	r.Body = http.MaxBytesReader(w, r.Body, maxConfirmForm)
+	rc := http.NewResponseController(w)
+	rc.SetReadDeadline(time.Now().Add(s.cfg.BodyTimeout)) // as decodeJSON: a decision arrives promptly
 	if err := r.ParseForm(); err != nil {
 		refusalPage(w, errBadDecision)
 		return
 	}
+	rc.SetReadDeadline(time.Time{})
 	id, decision := r.PostFormValue("login"), r.PostFormValue("decision")
 	if decision != decisionConnect && decision != decisionCancel {
 		refusalPage(w, errBadDecision)
