@@ -138,7 +138,18 @@ func (s *Server) handleRegister(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		if !store.Unavailable(err) { // a storage fault is not the caller's denial
 			s.metrics.registrations.WithLabelValues("denied").Inc()
-			s.auditRefusal(r, "machine:"+ss.machine.String()[:17], "node.register_denied", map[string]any{"error": err.Error()})
+			actor, detail := "machine:"+ss.machine.String()[:17], map[string]any{"error": err.Error()}
+			if errors.Is(err, store.ErrAuthKeyNotFound) {
+				// Anyone can send a made-up key: such refusals are summed
+				// per source.
+				s.auditRefusal(r, actor, "node.register_denied", detail)
+			} else {
+				// A real key refused (revoked, expired, used, made before a
+				// revocation, its maker disabled) always gets its own row:
+				// the per-source limit bounds them, and they must not hide
+				// in a stranger's sum.
+				s.audit(r.Context(), actor, "node.register_denied", "", remoteIP(r), detail)
+			}
 		}
 		s.writeError(w, r, fmt.Errorf("register: %w", err))
 		return

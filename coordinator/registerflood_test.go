@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"slices"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -121,5 +122,28 @@ func TestRegisterFloodFromManySourcesBounded(t *testing.T) {
 	}
 	if f.note("node.register_denied", netip.MustParsePrefix("10.0.0.0/32"), "machine:x", nil, now.Add(refusalWindow)) != true {
 		t.Error("the first refusal of a new window is not written at once")
+	}
+}
+
+// TestRealKeyRefusalNotHiddenInStrangersSum: between two made-up keys, a
+// caller tries a real key that is refused (here: used up). The made-up
+// ones are summed; the real one keeps its own audit row with its reason.
+func TestRealKeyRefusalNotHiddenInStrangersSum(t *testing.T) {
+	c := startCoord(t, testPolicy)
+	used := c.authKey([]string{"tag:camera"}, false, "")
+	c.register(newMachine(t), used, "first") // uses it up
+	m := newMachine(t)
+	c.session(m)
+	for _, k := range []string{"wpk_bogus1", used, "wpk_bogus2", "wpk_bogus3"} {
+		if code, b := c.call("POST", wire.PathRegister, m.token, wire.RegisterRequest{AuthKey: k, WGKey: m.wg.Public(), Hostname: "x"}); code != http.StatusForbidden {
+			t.Fatalf("register with %s: %d %s, want 403", k[:10], code, b)
+		}
+	}
+	found := false
+	for _, e := range c.registerDeniedRows() {
+		found = found || strings.Contains(string(e.Detail), "already used")
+	}
+	if !found {
+		t.Fatal("the used key's refusal left no audit row of its own")
 	}
 }
