@@ -168,6 +168,10 @@ func (s *Server) registerOrRekey(ctx context.Context, p *pendingLogin, u store.U
 
 // refreshUsers reloads users (emails, IdP groups) into the policy.
 func (s *Server) refreshUsers(ctx context.Context) error {
+	// Read and apply in order with every other netmap update, so that an
+	// older read of the users (a group since removed) never lands last.
+	s.reloadMu.Lock()
+	defer s.reloadMu.Unlock()
 	users, err := s.st.ListUsers(ctx)
 	if err != nil {
 		return fmt.Errorf("list users: %w", err)

@@ -254,7 +254,8 @@ type Server struct {
 	ui *web.Handler
 	// policyMu serializes policy changes (file reloads and admin saves).
 	policyMu sync.Mutex
-	// reloadMu serializes the netmap's node updates (reloadNode, dropNode):
+	// reloadMu serializes the netmap's updates from the store (reloadNode,
+	// dropNode, refreshUsers):
 	// each holds it across its store read and its netmap update, so two
 	// updates cannot apply an older read after a newer one, and a record
 	// read before a change (a disable, an expiry, a retag, a removal) is
