@@ -54,7 +54,7 @@ func (s *Server) adminNode(n store.Node) wire.AdminNode {
 	v, _ := s.nm.viewOf(n.ID)
 	an := wire.AdminNode{Node: v.self, Hostname: n.Hostname, OS: n.OS, Version: n.Version, Ephemeral: n.Ephemeral,
 		CreatedAt: n.CreatedAt, LastSeen: n.LastSeen, Expired: expired(n, time.Now()), Endpoints: n.Endpoints,
-		KeyRevoked: !n.KeyRevokedAt.IsZero()}
+		KeyRevoked: !n.KeyRevokedAt.IsZero(), AuthKeyID: int64(n.AuthKeyID)}
 	an.Online = s.hub.connected(n.ID)
 	for _, p := range v.peers {
 		an.Peers = append(an.Peers, p.Name)

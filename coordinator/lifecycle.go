@@ -66,8 +66,10 @@ func (s *Server) RemoveNode(ctx context.Context, id store.NodeID, actor, why str
 // ExpireNode ends a node's key now and every peer drops it. A device's key
 // is revoked: its rotations are refused until an admin approves it
 // (ApproveNode) or it registers with a new pre-auth key. A person's node
-// comes back only through a new login, as always.
-func (s *Server) ExpireNode(ctx context.Context, id store.NodeID, actor string) (store.Node, error) {
+// comes back only through a new login, as always. With revokeAuthKey, the
+// pre-auth key the device registered with is revoked too, so that a copy
+// of it taken from the device registers no new node.
+func (s *Server) ExpireNode(ctx context.Context, id store.NodeID, actor string, revokeAuthKey bool) (store.Node, error) {
 	now := time.Now().UTC()
 	n, err := s.st.Node(ctx, id)
 	if err != nil {
@@ -85,7 +87,22 @@ func (s *Server) ExpireNode(ctx context.Context, id store.NodeID, actor string) 
 		return store.Node{}, fmt.Errorf("expire node %d: %w", id, err)
 	}
 	s.audit(ctx, actor, "node.expire", "node:"+n.Name, "", map[string]any{"revoked": !n.KeyRevokedAt.IsZero()})
+	if revokeAuthKey && n.AuthKeyID != 0 {
+		if err := s.st.RevokeAuthKey(ctx, n.AuthKeyID, now); err != nil {
+			return store.Node{}, fmt.Errorf("revoke the pre-auth key of node %s: %w", n.Name, err)
+		}
+		s.audit(ctx, actor, "authkey.revoke", fmt.Sprintf("authkey:%d", n.AuthKeyID), "", map[string]any{"with_node": n.Name})
+	}
 	return n, nil
+}
+
+// authKeyUsable tells whether pre-auth key id can still register nodes.
+func (s *Server) authKeyUsable(ctx context.Context, id store.AuthKeyID, now time.Time) bool {
+	if id == 0 {
+		return false
+	}
+	k, err := s.st.AuthKey(ctx, id)
+	return err == nil && k.RevokedAt.IsZero() && (k.Expiry.IsZero() || now.Before(k.Expiry)) && (k.Reusable || k.UseCount == 0)
 }
 
 // ApproveNode lets a device whose key an admin revoked rotate again: it

@@ -110,7 +110,7 @@ func TestExpireDuringRotationWins(t *testing.T) {
 	rs := &revokeOnRotate{Store: c.srv.st}
 	c.srv.st = rs
 	h := func() {
-		if _, err := c.srv.ExpireNode(context.Background(), camNode.ID, "test"); err != nil {
+		if _, err := c.srv.ExpireNode(context.Background(), camNode.ID, "test", false); err != nil {
 			t.Errorf("expire: %v", err)
 		}
 	}
@@ -142,5 +142,38 @@ func TestHeldBackControlBodyTimesOut(t *testing.T) {
 	}
 	if after := c.nodeOfMachine(cam); after.WGKey != before.WGKey {
 		t.Fatal("a request whose body never came changed the key")
+	}
+}
+
+// TestExpireCanRevokeTheDevicesPreAuthKey: the reusable pre-auth key a
+// device registered with is on the device; whoever holds the device can
+// register a new node with it even after the device was expired. The
+// expire answer says so, and with revoke_auth_key the key goes too.
+func TestExpireCanRevokeTheDevicesPreAuthKey(t *testing.T) {
+	c := startCoord(t, testPolicy)
+	key := c.authKey([]string{"tag:camera"}, true, "")
+	cam := newMachine(t)
+	if code, _ := c.register(cam, key, "cam1"); code != 200 {
+		t.Fatalf("register: %d", code)
+	}
+	var n wire.AdminNode
+	if code := c.admin("POST", wire.PathAdminNodes+"/cam1/expire", nil, &n); code != 200 || !n.AuthKeyUsable || n.AuthKeyID == 0 {
+		t.Fatalf("expire: %d %+v; want the answer to say the reusable key still registers", code, n)
+	}
+	if code, _ := c.register(newMachine(t), key, "thief1"); code != 200 {
+		t.Fatalf("the key still registers after a plain expire (documented): %d", code)
+	}
+
+	cam2 := newMachine(t)
+	key2 := c.authKey([]string{"tag:camera"}, true, "")
+	if code, _ := c.register(cam2, key2, "cam2"); code != 200 {
+		t.Fatalf("register: %d", code)
+	}
+	var n2 wire.AdminNode
+	if code := c.admin("POST", wire.PathAdminNodes+"/cam2/expire?revoke_auth_key=true", nil, &n2); code != 200 || n2.AuthKeyUsable {
+		t.Fatalf("expire with revoke_auth_key: %d %+v", code, n2)
+	}
+	if code, _ := c.register(newMachine(t), key2, "thief2"); code != http.StatusForbidden {
+		t.Fatalf("a fresh machine with the revoked device's key: %d, want 403", code)
 	}
 }

@@ -109,16 +109,19 @@ func (b Backend) RemoveNode(ctx context.Context, ref, actor string) error {
 	return webErr(err)
 }
 
-// ExpireNode expires a node's key now.
-func (b Backend) ExpireNode(ctx context.Context, ref, actor string) (wire.AdminNode, error) {
+// ExpireNode expires a node's key now (and its pre-auth key with
+// revokeAuthKey); the answer says whether that key can still register.
+func (b Backend) ExpireNode(ctx context.Context, ref, actor string, revokeAuthKey bool) (wire.AdminNode, error) {
 	n, err := b.s.lookupNode(ctx, ref)
 	if err != nil {
 		return wire.AdminNode{}, webErr(err)
 	}
-	if n, err = b.s.ExpireNode(ctx, n.ID, actor); err != nil {
+	if n, err = b.s.ExpireNode(ctx, n.ID, actor, revokeAuthKey); err != nil {
 		return wire.AdminNode{}, webErr(err)
 	}
-	return b.s.adminNode(n), nil
+	an := b.s.adminNode(n)
+	an.AuthKeyUsable = b.s.authKeyUsable(ctx, n.AuthKeyID, time.Now())
+	return an, nil
 }
 
 // ApproveNode lets a device whose key an admin revoked rotate again.

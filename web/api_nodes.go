@@ -56,7 +56,7 @@ func (s *server) apiRemoveNode(c echo.Context) error {
 }
 
 func (s *server) apiExpireNode(c echo.Context) error {
-	n, err := s.b.ExpireNode(c.Request().Context(), c.Param("id"), principalOf(c).Actor)
+	n, err := s.b.ExpireNode(c.Request().Context(), c.Param("id"), principalOf(c).Actor, c.QueryParam("revoke_auth_key") == "true")
 	if err != nil {
 		return err
 	}

@@ -127,7 +127,9 @@ type Backend interface {
 	ListNodes(ctx context.Context) ([]wire.AdminNode, error)
 	Node(ctx context.Context, ref string) (wire.AdminNode, error)
 	RemoveNode(ctx context.Context, ref, actor string) error
-	ExpireNode(ctx context.Context, ref, actor string) (wire.AdminNode, error)
+	// ExpireNode expires a node's key now, and with revokeAuthKey revokes
+	// the pre-auth key it registered with.
+	ExpireNode(ctx context.Context, ref, actor string, revokeAuthKey bool) (wire.AdminNode, error)
 	// ApproveNode lets a node whose key an admin revoked rotate to a new
 	// key again; a node that is not revoked is ErrBadRequest.
 	ApproveNode(ctx context.Context, ref, actor string) (wire.AdminNode, error)

@@ -124,7 +124,7 @@ func (s *server) actTagDevice(c echo.Context) error {
 }
 
 func (s *server) actExpireDevice(c echo.Context) error {
-	n, err := s.b.ExpireNode(c.Request().Context(), c.Param("id"), principalOf(c).Actor)
+	n, err := s.b.ExpireNode(c.Request().Context(), c.Param("id"), principalOf(c).Actor, c.FormValue("revoke_auth_key") == "on")
 	if err != nil {
 		return err
 	}

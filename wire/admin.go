@@ -73,10 +73,17 @@ type AdminNode struct {
 	Expired   bool      `json:"expired"`
 	// KeyRevoked tells that an admin revoked the node's key: it needs an
 	// admin's approval or a new pre-auth key to come back.
-	KeyRevoked bool             `json:"key_revoked,omitempty"`
-	Routes     []netip.Prefix   `json:"routes,omitempty"`
-	Peers      []string         `json:"peers,omitempty"`
-	Endpoints  []netip.AddrPort `json:"endpoints,omitempty"`
+	KeyRevoked bool `json:"key_revoked,omitempty"`
+	// AuthKeyID is the pre-auth key the node registered with; 0 for a
+	// person's node.
+	AuthKeyID int64 `json:"auth_key_id,omitempty"`
+	// AuthKeyUsable tells, in the answer to an expire, that AuthKeyID can
+	// still register nodes (reusable, unexpired, unrevoked): if it was on
+	// the device, whoever holds the device can register a new node with it.
+	AuthKeyUsable bool             `json:"auth_key_usable,omitempty"`
+	Routes        []netip.Prefix   `json:"routes,omitempty"`
+	Peers         []string         `json:"peers,omitempty"`
+	Endpoints     []netip.AddrPort `json:"endpoints,omitempty"`
 }
 
 // SetTagsRequest replaces a node's tags.

@@ -174,14 +174,24 @@ func newAdminNodesCmd(f *adminFlags) *cobra.Command {
 		RunE: run(f, func(cmd *cobra.Command, c *adminClient, args []string) error {
 			return c.do(cmd.Context(), http.MethodDelete, wire.PathAdminNodes+"/"+url.PathEscape(args[0]), nil, nil)
 		})}
-	expire := &cobra.Command{Use: "expire NODE", Short: "Expire a node's key now", Args: cobra.ExactArgs(1),
+	var revokeAuthKey bool
+	expire := &cobra.Command{Use: "expire NODE", Short: "Expire a node's key now (a device's is revoked until approve or a new pre-auth key)", Args: cobra.ExactArgs(1),
 		RunE: run(f, func(cmd *cobra.Command, c *adminClient, args []string) error {
 			var n wire.AdminNode
-			if err := c.do(cmd.Context(), http.MethodPost, wire.PathAdminNodes+"/"+url.PathEscape(args[0])+"/expire", nil, &n); err != nil {
+			path := wire.PathAdminNodes + "/" + url.PathEscape(args[0]) + "/expire"
+			if revokeAuthKey {
+				path += "?revoke_auth_key=true"
+			}
+			if err := c.do(cmd.Context(), http.MethodPost, path, nil, &n); err != nil {
 				return err
+			}
+			if n.AuthKeyUsable {
+				fmt.Fprintf(cmd.ErrOrStderr(), "warning: pre-auth key %d, which registered %s, can still register new nodes; if it was on the device, revoke it (ward admin keys revoke %d, or expire with --revoke-auth-key)\n",
+					n.AuthKeyID, n.Name, n.AuthKeyID)
 			}
 			return printNode(cmd, n)
 		})}
+	expire.Flags().BoolVar(&revokeAuthKey, "revoke-auth-key", false, "also revoke the pre-auth key the device registered with")
 	approve := &cobra.Command{Use: "approve NODE", Short: "Let a device whose key an admin expired rotate to a new key and rejoin", Args: cobra.ExactArgs(1),
 		RunE: run(f, func(cmd *cobra.Command, c *adminClient, args []string) error {
 			var n wire.AdminNode

@@ -154,7 +154,7 @@ func (b *Backend) RemoveNode(_ context.Context, ref, actor string) error {
 }
 
 // ExpireNode implements web.Backend.
-func (b *Backend) ExpireNode(_ context.Context, ref, actor string) (wire.AdminNode, error) {
+func (b *Backend) ExpireNode(_ context.Context, ref, actor string, _ bool) (wire.AdminNode, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	i, err := b.nodeIndexLocked(ref)
