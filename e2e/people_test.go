@@ -147,7 +147,7 @@ func (l *laptop) nc(t *testing.T, host string, port uint16) error {
 func TestPeopleReachOnlyWhatTheirGroupsGrant(t *testing.T) {
 	ssh, http80 := echoServer(t), echoServer(t)
 	f := newFleet(t, peoplePolicy(ssh), func(c *coordinator.Config) {
-		c.UserKeyTTL = 6 * time.Second
+		c.UserKeyTTL = 12 * time.Second // room for a WireGuard handshake retry (5 s) after the re-login
 		c.DevMFAGroups = []string{"ops"}
 	})
 	f.startAgent("cam1", f.authKey("tag:camera"), "", agentOpts{expose: []uint16{ssh, http80}})
