@@ -104,3 +104,17 @@ func TestStorageFailureIsUnavailable(t *testing.T) {
 		t.Errorf("a storage fault was audited as a denied registration:\n%s", logs.String())
 	}
 }
+
+// TestAdminAPIStorageFaultIsUnavailable: the admin API answers a storage
+// fault with 503 "storage unavailable", without the driver's text.
+func TestAdminAPIStorageFaultIsUnavailable(t *testing.T) {
+	c := startCoord(t, testPolicy)
+	c.mustRegister([]string{"tag:camera"}, "cam1")
+	c.srv.st.Close()
+	for _, path := range []string{wire.PathAdminNodes, wire.PathAdminNodes + "/cam1"} {
+		code, body := c.call("GET", path, c.apiKey, nil)
+		if code != http.StatusServiceUnavailable || !strings.Contains(string(body), "storage unavailable") || strings.Contains(string(body), "sql") {
+			t.Errorf("GET %s with the store down: %d %s, want 503 storage unavailable", path, code, body)
+		}
+	}
+}

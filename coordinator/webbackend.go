@@ -28,6 +28,8 @@ func webErr(err error) error {
 	switch {
 	case err == nil:
 		return nil
+	case store.Unavailable(err):
+		return unavailableError{cause: err}
 	case statusOf(err) == http.StatusNotFound:
 		return fmt.Errorf("%w: %w", web.ErrNotFound, err)
 	case statusOf(err) == http.StatusConflict:
@@ -43,6 +45,14 @@ func webErr(err error) error {
 	}
 	return err
 }
+
+// unavailableError is a storage fault for the web layer: it reads as
+// web.ErrUnavailable, so a client never sees the driver's text, and keeps
+// its cause for errors.Is and the logs.
+type unavailableError struct{ cause error }
+
+func (e unavailableError) Error() string   { return web.ErrUnavailable.Error() }
+func (e unavailableError) Unwrap() []error { return []error{web.ErrUnavailable, e.cause} }
 
 // RecordAudit appends an event the web layer saw.
 func (b Backend) RecordAudit(ctx context.Context, e wire.AuditEvent) error {

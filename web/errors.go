@@ -25,6 +25,9 @@ var (
 	ErrConflict = errors.New("conflict")
 	// ErrTooLarge is a request body over the limit: 413.
 	ErrTooLarge = errors.New("request too large")
+	// ErrUnavailable is a backend that cannot serve the request now (its
+	// storage is down, full or busy): 503, and the client may retry.
+	ErrUnavailable = errors.New("storage unavailable; try again later")
 	// ErrNoLogin is a UI login attempted while no Login is configured: 503.
 	ErrNoLogin = errors.New("SSO login is not configured on this coordinator; use an API key")
 )
@@ -46,7 +49,7 @@ func StatusOf(err error) int {
 		return http.StatusRequestEntityTooLarge
 	case errors.Is(err, ErrBadRequest), acl.Problems(err) != nil:
 		return http.StatusBadRequest
-	case errors.Is(err, ErrNoLogin):
+	case errors.Is(err, ErrNoLogin), errors.Is(err, ErrUnavailable):
 		return http.StatusServiceUnavailable
 	case errors.As(err, &he):
 		return he.Code
