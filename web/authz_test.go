@@ -56,6 +56,7 @@ var writes = []write{
 	{method: "POST", path: "/ui/devices/cam-1/remove", form: url.Values{}, perm: web.PermFleet},
 	{method: "POST", path: "/ui/users/1/disable", form: url.Values{}, perm: web.PermFleet},
 	{method: "POST", path: "/ui/users/1/enable", form: url.Values{}, perm: web.PermFleet},
+	{method: "POST", path: "/ui/users/rebind", form: url.Values{"email": {"alice@example.com"}, "subject": {"sub-new"}}, perm: web.PermFleet},
 	{method: "POST", path: "/ui/keys", form: url.Values{"tags": {"tag:camera"}, "expiry": {"24h"}, "reusable": {"on"}}, perm: web.PermFleet},
 	{method: "POST", path: "/ui/keys/1/revoke", form: url.Values{}, perm: web.PermFleet},
 	{method: "POST", path: "/ui/apikeys", form: url.Values{"description": {"ci"}}, perm: web.PermAPIKeys},

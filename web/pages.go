@@ -24,6 +24,7 @@ func (s *server) pageRoutes(g *echo.Group) {
 	g.GET("/users", s.pageUsers, read)
 	g.POST("/users/:id/disable", s.actSetUserDisabled(true), fleet)
 	g.POST("/users/:id/enable", s.actSetUserDisabled(false), fleet)
+	g.POST("/users/rebind", s.actRebindUser, fleet)
 	g.GET("/keys", s.pageKeys, read)
 	g.POST("/keys", s.actCreateAuthKey, fleet)
 	g.POST("/keys/:id/revoke", s.actRevokeAuthKey, fleet)

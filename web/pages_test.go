@@ -2,6 +2,7 @@ package web_test
 
 import (
 	"net/http"
+	"net/url"
 	"net/http/httptest"
 	"regexp"
 	"strings"
@@ -257,5 +258,21 @@ func TestWithoutLogin(t *testing.T) {
 	}
 	if resp := e.bearer(ownerKey, "GET", "/ward/v1/admin/users", ""); resp.StatusCode != http.StatusOK {
 		t.Errorf("API key without SSO: %s", resp.Status)
+	}
+}
+
+// TestRebindFormNeedsEmailAndSubject: the users page's rebind form with a
+// missing field is refused with 400 and changes nothing.
+func TestRebindFormNeedsEmailAndSubject(t *testing.T) {
+	e := newEnv(t)
+	a := e.login(web.RoleOwner)
+	for _, form := range []url.Values{{"email": []string{"alice@example.com"}}, {"subject": []string{"sub-new"}}} {
+		before := e.b.Writes()
+		if resp := a.form("/ui/users/rebind", form, true); resp.StatusCode != http.StatusBadRequest {
+			t.Errorf("rebind with %v: %s, want 400", form, resp.Status)
+		}
+		if e.b.Writes() != before {
+			t.Errorf("rebind with %v changed the backend", form)
+		}
 	}
 }

@@ -1,7 +1,9 @@
 package web
 
 import (
+	"fmt"
 	"net/http"
+	"strings"
 
 	"github.com/labstack/echo/v4"
 	"github.com/wardnet/ward/wire"
@@ -35,4 +37,18 @@ func (s *server) actSetUserDisabled(disabled bool) echo.HandlerFunc {
 		}
 		return done(c, "/ui/users", key)
 	}
+}
+
+// actRebindUser gives an email to another identity provider account (the
+// subject a refused login named): its holders lose it and are disabled.
+func (s *server) actRebindUser(c echo.Context) error {
+	req := wire.RebindUserRequest{Subject: strings.TrimSpace(c.FormValue("subject")), Issuer: strings.TrimSpace(c.FormValue("issuer"))}
+	email := strings.TrimSpace(c.FormValue("email"))
+	if email == "" || req.Subject == "" {
+		return fmt.Errorf("%w: an email and the subject to bind it to are required", ErrBadRequest)
+	}
+	if _, err := s.b.RebindUser(c.Request().Context(), email, req, principalOf(c).Actor); err != nil {
+		return err
+	}
+	return done(c, "/ui/users", "rebound")
 }
