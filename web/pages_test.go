@@ -2,8 +2,8 @@ package web_test
 
 import (
 	"net/http"
-	"net/url"
 	"net/http/httptest"
+	"net/url"
 	"regexp"
 	"strings"
 	"testing"
