@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 
 	"golang.org/x/oauth2"
 )
@@ -20,7 +21,7 @@ const scopeOfflineAccess = "offline_access"
 // returned whenever the IdP answered, even with an error about the ID
 // token, since the IdP may have used up the old one.
 //
-// A refusal by the IdP (invalid_grant, or no token at all) fails with
+// A refusal by the IdP (see refused, or no token at all) fails with
 // ErrRefreshRefused; an unreachable IdP or another token endpoint error
 // with ErrProvider, after which the caller should try again later.
 func (rp *RP) Refresh(ctx context.Context, token Secret) (Identity, Secret, error) {
@@ -34,7 +35,7 @@ func (rp *RP) Refresh(ctx context.Context, token Secret) (Identity, Secret, erro
 	tok, err := d.oauth.TokenSource(rp.ctx(ctx), &oauth2.Token{RefreshToken: string(token)}).Token()
 	if err != nil {
 		var re *oauth2.RetrieveError
-		if errors.As(err, &re) && re.ErrorCode == "invalid_grant" {
+		if errors.As(err, &re) && refused(re) {
 			return Identity{}, "", fmt.Errorf("%w: %s", ErrRefreshRefused, describe(re))
 		}
 		if errors.As(err, &re) {
@@ -59,4 +60,17 @@ func (rp *RP) Refresh(ctx context.Context, token Secret) (Identity, Secret, erro
 		return Identity{}, next, err
 	}
 	return id, next, nil
+}
+
+// refused tells whether the token endpoint's error refuses the person
+// rather than saying that the coordinator or the IdP is at fault. RFC 6749
+// says invalid_grant, but IdPs differ (Dex answers invalid_request for a
+// revoked or unknown refresh token), so any 400 counts, and invalid_grant
+// with any status; except invalid_client, our own credentials. Failing
+// closed is the point: a person the IdP will not vouch for again is cut.
+func refused(re *oauth2.RetrieveError) bool {
+	if re.ErrorCode == "invalid_client" {
+		return false
+	}
+	return re.ErrorCode == "invalid_grant" || (re.Response != nil && re.Response.StatusCode == http.StatusBadRequest)
 }

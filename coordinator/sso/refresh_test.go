@@ -3,6 +3,7 @@ package sso
 import (
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"strings"
 	"testing"
@@ -94,4 +95,55 @@ type down struct{}
 
 func (down) RoundTrip(*http.Request) (*http.Response, error) {
 	return nil, errors.New("connection refused")
+}
+
+// tokenAnswer is a transport that answers the IdP's token endpoint with a
+// fixed error, as another IdP would, and passes everything else on.
+type tokenAnswer struct {
+	status int
+	body   string
+	next   http.RoundTripper
+}
+
+func (a tokenAnswer) RoundTrip(r *http.Request) (*http.Response, error) {
+	if r.Method != http.MethodPost || !strings.Contains(r.URL.Path, "token") {
+		return a.next.RoundTrip(r)
+	}
+	return &http.Response{StatusCode: a.status, Header: http.Header{"Content-Type": {"application/json"}},
+		Body: io.NopCloser(strings.NewReader(a.body)), Request: r}, nil
+}
+
+// TestRefreshRefusedTheWayDexSaysIt: Dex answers a revoked or unknown
+// refresh token with 400 invalid_request, not invalid_grant; that is a
+// refusal too. Our own bad client credentials and a failing IdP are not.
+func TestRefreshRefusedTheWayDexSaysIt(t *testing.T) {
+	tests := []struct {
+		name, body string
+		status     int
+		refused    bool
+	}{
+		{"dex invalid_request", `{"error":"invalid_request","error_description":"Refresh token is invalid or has already been claimed by another client."}`, 400, true},
+		{"invalid_grant", `{"error":"invalid_grant"}`, 400, true},
+		{"invalid_grant with 401", `{"error":"invalid_grant"}`, 401, true},
+		{"our client credentials", `{"error":"invalid_client"}`, 401, false},
+		{"our client credentials, 400", `{"error":"invalid_client"}`, 400, false},
+		{"idp failing", `{"error":"server_error"}`, 500, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := newHarness(t, devidp.Config{}, withRefresh)
+			o := h.login(t, "", bob)
+			if o.err != nil {
+				t.Fatalf("FinishRequest: %v", o.err)
+			}
+			h.rp.cfg.HTTPClient = &http.Client{Transport: tokenAnswer{status: tt.status, body: tt.body, next: http.DefaultTransport}}
+			_, _, err := h.rp.Refresh(t.Context(), o.res.RefreshToken)
+			if got := errors.Is(err, ErrRefreshRefused); got != tt.refused {
+				t.Fatalf("refresh answered %d %s: %v; refused = %v, want %v", tt.status, tt.body, err, got, tt.refused)
+			}
+			if !tt.refused && !errors.Is(err, ErrProvider) {
+				t.Fatalf("refresh answered %d %s: %v, want ErrProvider", tt.status, tt.body, err)
+			}
+		})
+	}
 }
