@@ -1,6 +1,7 @@
 package coordinator
 
 import (
+	"cmp"
 	"reflect"
 	"slices"
 	"sync"
@@ -145,7 +146,7 @@ func fullMap(v view, version uint64) wire.MapResponse {
 	for _, p := range v.peers {
 		peers = append(peers, p)
 	}
-	slices.SortFunc(peers, func(a, b wire.Node) int { return int(a.ID - b.ID) })
+	slices.SortFunc(peers, func(a, b wire.Node) int { return cmp.Compare(a.ID, b.ID) })
 	return wire.MapResponse{Version: version, Full: true, Self: &self, Peers: peers, Filter: v.filter, FilterChanged: true}
 }
 
@@ -172,7 +173,7 @@ func delta(prev, cur view) (wire.MapResponse, bool) {
 	if !reflect.DeepEqual(prev.filter, cur.filter) {
 		m.Filter, m.FilterChanged, changed = cur.filter, true, true
 	}
-	slices.SortFunc(m.PeersChanged, func(a, b wire.Node) int { return int(a.ID - b.ID) })
+	slices.SortFunc(m.PeersChanged, func(a, b wire.Node) int { return cmp.Compare(a.ID, b.ID) })
 	slices.Sort(m.PeersRemoved)
 	return m, changed
 }

@@ -83,7 +83,10 @@ func (b Backend) APIKey(ctx context.Context, secret string) (web.Principal, erro
 	if err != nil {
 		return web.Principal{}, webErr(err)
 	}
-	_ = b.s.st.TouchAPIKey(ctx, k.ID, time.Now().UTC())
+	if err := b.s.st.TouchAPIKey(ctx, k.ID, time.Now().UTC()); err != nil {
+		// Only the "last used" time is lost; the call itself may go on.
+		b.s.log.Warn("record api key use", "key", k.Prefix, "err", err)
+	}
 	return p, nil
 }
 
