@@ -14,9 +14,9 @@ import (
 
 // Refresher is implemented by an Authenticator that can ask the IdP again,
 // between logins, whether a person may still get in. The Server's refresh
-// loop calls Refresh, one user at a time, every Config.RefreshEvery for
-// each user with a live key; a call may block on the IdP for as long as its
-// HTTP client allows.
+// loop calls Refresh every Config.RefreshEvery for each user with a live
+// key, for several users at once (it must be safe for concurrent use); a
+// call may block on the IdP for as long as its HTTP client allows.
 type Refresher interface {
 	// Refresh asks the IdP about id, the identity of a login this
 	// Authenticator completed. It returns the identity the IdP vouches for
@@ -93,10 +93,32 @@ func (s *Server) refreshLoop(r Refresher) {
 		case <-s.ctx.Done():
 			return
 		case now := <-t.C:
-			for _, u := range s.usersWithLiveKeys(s.ctx, now) {
-				s.refreshUser(s.ctx, r, u)
-			}
+			s.refreshRound(s.ctx, r, s.usersWithLiveKeys(s.ctx, now))
 		}
+	}
+}
+
+// refreshWorkers bounds the users asked about at once in a round.
+const refreshWorkers = 8
+
+// refreshRound asks the IdP about every user in users, refreshWorkers at a
+// time, so that one hung answer delays no one else's refusal.
+func (s *Server) refreshRound(ctx context.Context, r Refresher, users []store.User) {
+	sem := make(chan struct{}, refreshWorkers)
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	for _, u := range users {
+		select {
+		case <-ctx.Done():
+			return
+		case sem <- struct{}{}:
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			s.refreshUser(ctx, r, u)
+		}()
 	}
 }
 
