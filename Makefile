@@ -5,7 +5,7 @@ PKGS      := ./...
 # Packages where goroutines live run under the race detector.
 RACE_PKGS ?= $(shell $(GO) list ./... | grep -E '/(coordinator|node|netstack|client|e2e|web)(/|$$)' || true)
 
-.PHONY: build test vet lint bench run fuzz clean chromium ui-bundle
+.PHONY: build test vet lint bench run fuzz clean chromium browser-banner ui-bundle
 
 build:
 	$(GO) build -o $(BIN) ./cmd/ward
@@ -16,18 +16,33 @@ vet:
 lint: vet
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 
+# CHROMIUM is where the browser tests look for Chromium
+# (browsertest.ChromiumPath).
+CHROMIUM  := /usr/bin/chromium
+
 # test: vet, gofmt, unit and e2e tests; the race detector on concurrent packages;
-# every benchmark once so none rots.
+# every benchmark once so none rots. Without Chromium the browser tests skip,
+# and a banner at the end says so; under CI=true they fail instead.
 test: lint chromium
 	$(GO) test -count=1 -timeout 20m $(PKGS)
 	@if [ -n "$(RACE_PKGS)" ]; then $(GO) test -race -count=1 -timeout 20m $(RACE_PKGS); fi
 	$(GO) test -count=1 -run '^$$' -bench . -benchtime=1x $(PKGS) >/dev/null
+	@$(MAKE) --no-print-directory browser-banner
 
 # chromium: Debian's Chromium for the web UI's browser tests, installed when
-# missing (the tests skip, saying so, only when it is absent).
+# missing.
 chromium:
-	@if [ ! -x /usr/bin/chromium ]; then \
-		(apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y chromium) || echo "chromium not installed: the browser tests will skip"; fi
+	@if [ ! -x $(CHROMIUM) ]; then \
+		(apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y chromium) || $(MAKE) --no-print-directory browser-banner; fi
+
+# browser-banner: a banner no one can miss when Chromium is absent, so the
+# browser tests skipped (they fail instead under CI=true).
+browser-banner:
+	@if [ ! -x $(CHROMIUM) ]; then \
+		echo; echo "################################################################"; \
+		echo "#  BROWSER TESTS SKIPPED: chromium missing at $(CHROMIUM)"; \
+		echo "#  install it (apt-get install chromium) and run make test again"; \
+		echo "################################################################"; echo; fi
 
 # ui-bundle: rebuild web/static/editor.js (CodeMirror 6) from web/ui/ with
 # npm ci and esbuild. go build never needs it: the bundle is committed.

@@ -2,6 +2,7 @@ package browsertest
 
 import (
 	"context"
+	"fmt"
 	"iter"
 	"os"
 	"strconv"
@@ -30,13 +31,40 @@ type Tab struct {
 	console *consoleLog
 }
 
-// NeedChromium skips the test, saying why, when Chromium is missing. A test
-// calls it before setting up what only the browser would use.
+// NeedChromium skips the test, saying why, when Chromium is missing; under
+// CI (the environment variable CI set to true, as .ci/run does) it fails
+// the test instead, so that a CI run whose Chromium install failed cannot
+// pass without its browser tests. A test calls it before setting up what
+// only the browser would use.
 func NeedChromium(t testing.TB) {
 	t.Helper()
-	if fi, err := os.Stat(ChromiumPath); err != nil || fi.Mode()&0o111 == 0 {
-		t.Skipf("browser tests need Debian's chromium at %s (make test installs it): %v", ChromiumPath, err)
+	needExecutable(t, ChromiumPath, os.Getenv("CI"))
+}
+
+// needExecutable skips t, or under CI (ci parses as true) fails it, when
+// path is not an executable file.
+func needExecutable(t testing.TB, path, ci string) {
+	t.Helper()
+	fi, err := os.Stat(path)
+	if err == nil && fi.Mode()&0o111 == 0 {
+		err = fmt.Errorf("%s is not executable", path)
 	}
+	if err == nil {
+		return
+	}
+	msg := fmt.Sprintf("browser tests need Debian's chromium at %s (make test installs it): %v", path, err)
+	if mustRun(ci) {
+		t.Fatalf("%s; CI=%s forbids skipping them", msg, ci)
+	} else {
+		t.Skip(msg)
+	}
+}
+
+// mustRun tells whether the value of the CI environment variable forbids
+// skipping the browser tests: any value strconv.ParseBool reads as true.
+func mustRun(ci string) bool {
+	on, err := strconv.ParseBool(strings.TrimSpace(ci))
+	return err == nil && on
 }
 
 // Start skips the test when Chromium is missing, else starts a fresh

@@ -5,5 +5,5 @@
 // provider's login form, type in the CodeMirror policy editor, read its
 // diagnostics, call the admin API from the page's session, and write
 // screenshots. Its helpers fail the test on error; a test without
-// Chromium is skipped, saying so.
+// Chromium is skipped, saying so, or fails when CI=true.
 package browsertest
