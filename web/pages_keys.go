@@ -2,6 +2,7 @@ package web
 
 import (
 	"net/http"
+	"time"
 
 	"github.com/labstack/echo/v4"
 	"github.com/wardnet/ward/wire"
@@ -12,11 +13,45 @@ var keyExpiries = []struct{ Value, Label string }{
 	{"1h", "1 hour"}, {"24h", "1 day"}, {"168h", "7 days"}, {"720h", "30 days"}, {"2160h", "90 days"},
 }
 
+// Key states the Keys page shows, each with its pill's class.
+const (
+	keyActive  = "active"
+	keyRevoked = "revoked"
+	keyExpired = "expired"
+	keyUsed    = "used" // a single-use pre-auth key that registered a node
+)
+
+// authKeyRow is a pre-auth key with its state.
+type authKeyRow struct {
+	wire.AuthKey
+	Status string // keyActive, keyRevoked, keyExpired or keyUsed
+}
+
+// apiKeyRow is an API key with its state.
+type apiKeyRow struct {
+	wire.APIKey
+	Status string // keyActive, keyRevoked or keyExpired
+}
+
+// keyStatus is the state of a key: revoked wins over expired, expired over
+// used up.
+func keyStatus(revoked bool, expiry time.Time, usedUp bool, now time.Time) string {
+	switch {
+	case revoked:
+		return keyRevoked
+	case !expiry.IsZero() && !now.Before(expiry):
+		return keyExpired
+	case usedUp:
+		return keyUsed
+	}
+	return keyActive
+}
+
 // keysPage is the data of the Keys page. NewAuthKey and NewAPIKey carry a
 // secret just created: shown once, on this response only.
 type keysPage struct {
-	AuthKeys   []wire.AuthKey
-	APIKeys    []wire.APIKey
+	AuthKeys   []authKeyRow
+	APIKeys    []apiKeyRow
 	Expiries   []struct{ Value, Label string }
 	NewAuthKey *wire.AuthKey
 	NewAPIKey  *wire.APIKey
@@ -32,7 +67,14 @@ func (s *server) keysView(c echo.Context) (view, *keysPage, error) {
 	if err != nil {
 		return view{}, nil, err
 	}
-	p := &keysPage{AuthKeys: ak, APIKeys: pk, Expiries: keyExpiries}
+	now := s.cfg.now()
+	p := &keysPage{Expiries: keyExpiries}
+	for _, k := range ak {
+		p.AuthKeys = append(p.AuthKeys, authKeyRow{k, keyStatus(k.Revoked, k.Expiry, !k.Reusable && k.UseCount > 0, now)})
+	}
+	for _, k := range pk {
+		p.APIKeys = append(p.APIKeys, apiKeyRow{k, keyStatus(k.Revoked, k.Expiry, false, now)})
+	}
 	v := s.newView(c, "Keys", "keys")
 	v.Data = p
 	return v, p, nil

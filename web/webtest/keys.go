@@ -112,3 +112,15 @@ func (b *Backend) RevokeAPIKey(_ context.Context, id int64, actor string) error 
 	b.changedLocked(actor, "apikey.revoke", fmt.Sprintf("apikey:%d", id), nil)
 	return nil
 }
+
+// UseAuthKey counts a registration with pre-auth key id, as a node
+// registering with it would; it does not count as a write.
+func (b *Backend) UseAuthKey(id int64) error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if id < 1 || id > int64(len(b.authKeys)) {
+		return fmt.Errorf("auth key %d: %w", id, web.ErrNotFound)
+	}
+	b.authKeys[id-1].UseCount++
+	return nil
+}

@@ -1,0 +1,90 @@
+package web_test
+
+import (
+	"context"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/wardnet/ward/web"
+	"github.com/wardnet/ward/wire"
+)
+
+// rowByID returns the table row with id in a page; it fails the test when
+// there is none.
+func rowByID(t *testing.T, body, id string) string {
+	t.Helper()
+	m := regexp.MustCompile(`(?s)<tr id="` + regexp.QuoteMeta(id) + `">.*?</tr>`).FindString(body)
+	if m == "" {
+		t.Fatalf("no row %s in the page", id)
+	}
+	return m
+}
+
+// pillOf returns the text of a row's status pill.
+func pillOf(row string) string {
+	m := regexp.MustCompile(`<span class="pill[^"]*"[^>]*>([^<]+)</span>`).FindStringSubmatch(row)
+	if m == nil {
+		return ""
+	}
+	return m[1]
+}
+
+// TestKeysPageShowsExpiredRevokedUsedKeys: the Keys page tells an active
+// key from an expired, a revoked and a used-up single-use one, for
+// pre-auth keys and API keys, and offers Revoke only on active keys.
+func TestKeysPageShowsExpiredRevokedUsedKeys(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	by := web.Principal{Actor: "user:it@example.com"}
+	mk := func(req wire.CreateAuthKeyRequest) int64 {
+		k, err := e.b.CreateAuthKey(ctx, req, by)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return k.ID
+	}
+	short := mk(wire.CreateAuthKeyRequest{Tags: []string{"tag:camera"}, Reusable: true, Expiry: "1h"})
+	long := mk(wire.CreateAuthKeyRequest{Tags: []string{"tag:camera"}, Reusable: true, Expiry: "168h"})
+	revoked := mk(wire.CreateAuthKeyRequest{Tags: []string{"tag:camera"}, Expiry: "168h"})
+	once := mk(wire.CreateAuthKeyRequest{Tags: []string{"tag:camera"}, Expiry: "168h"})
+	reused := mk(wire.CreateAuthKeyRequest{Tags: []string{"tag:camera"}, Reusable: true, Expiry: "168h"})
+	if err := e.b.RevokeAuthKey(ctx, revoked, by.Actor); err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range []int64{once, reused} {
+		if err := e.b.UseAuthKey(id); err != nil {
+			t.Fatal(err)
+		}
+	}
+	apiShort, err := e.b.CreateAPIKey(ctx, wire.CreateAPIKeyRequest{Description: "short", Expiry: "1h"}, by)
+	if err != nil {
+		t.Fatal(err)
+	}
+	apiNever, err := e.b.CreateAPIKey(ctx, wire.CreateAPIKeyRequest{Description: "never"}, by)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.clock.Advance(2 * time.Hour)
+
+	body := readBody(t, e.login(web.RoleOwner).do("GET", "/ui/keys", "", nil))
+	for _, c := range []struct {
+		row, want string
+	}{
+		{authKeyRow(short), "expired"}, {authKeyRow(long), "active"}, {authKeyRow(revoked), "revoked"},
+		{authKeyRow(once), "used"}, {authKeyRow(reused), "active"},
+		{apiKeyRow(apiShort.ID), "expired"}, {apiKeyRow(apiNever.ID), "active"},
+	} {
+		row := rowByID(t, body, c.row)
+		if got := pillOf(row); got != c.want {
+			t.Errorf("%s shows %q, want %q", c.row, got, c.want)
+		}
+		if hasRevoke := strings.Contains(row, ">Revoke</button>"); hasRevoke != (c.want == "active") {
+			t.Errorf("%s (%s) offers Revoke: %v", c.row, c.want, hasRevoke)
+		}
+	}
+}
+
+func authKeyRow(id int64) string { return "authkey-" + itoa(int(id)) }
+func apiKeyRow(id int64) string  { return "apikey-" + itoa(int(id)) }
