@@ -2,6 +2,7 @@ package web_test
 
 import (
 	"context"
+	"net/http"
 	"regexp"
 	"strings"
 	"testing"
@@ -88,3 +89,27 @@ func TestKeysPageShowsExpiredRevokedUsedKeys(t *testing.T) {
 
 func authKeyRow(id int64) string { return "authkey-" + itoa(int(id)) }
 func apiKeyRow(id int64) string  { return "apikey-" + itoa(int(id)) }
+
+// TestAuditDetailReadable: the Audit page lists an event's detail as
+// key/value lines, with the raw JSON kept in a <details>.
+func TestAuditDetailReadable(t *testing.T) {
+	e := newEnv(t)
+	a := e.login(web.RoleAdmin)
+	if resp := a.form("/ui/devices/cam-2/tags", map[string][]string{"tags": {"tag:sensor"}}, true); resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("tag: %s", resp.Status)
+	}
+	body := readBody(t, a.do("GET", "/ui/audit", "", nil))
+	for _, want := range []string{
+		`<dt>count</dt><dd>4</dd><dt>port</dt><dd>23</dd><dt>src</dt><dd>bob@example.com</dd>`,
+		`<dt>after</dt><dd>tag:sensor</dd><dt>before</dt><dd>tag:camera</dd>`,
+		`<details class="raw"><summary>JSON</summary><pre>{
+  &#34;count&#34;: 4,`,
+	} {
+		if !strings.Contains(body, want) {
+			t.Errorf("audit page lacks %q", want)
+		}
+	}
+	if strings.Contains(body, `{&#34;count&#34;:4`) {
+		t.Error("the audit page still shows the detail as one line of raw JSON")
+	}
+}

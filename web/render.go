@@ -3,7 +3,6 @@ package web
 import (
 	"bytes"
 	"embed"
-	"encoding/json"
 	"fmt"
 	"html/template"
 	"io/fs"
@@ -112,14 +111,9 @@ var funcs = template.FuncMap{
 		}
 		return t.UTC().Format("2006-01-02 15:04 UTC")
 	},
-	"join":     strings.Join,
-	"trimUser": func(actor string) string { return strings.TrimPrefix(actor, "user:") },
-	"roleName": roleName,
-	"json": func(v any) string {
-		b, err := json.Marshal(v)
-		if err != nil {
-			return "?"
-		}
-		return string(b)
-	},
+	"join":         strings.Join,
+	"trimUser":     func(actor string) string { return strings.TrimPrefix(actor, "user:") },
+	"roleName":     roleName,
+	"detailFields": detailFields,
+	"indentJSON":   indentJSON,
 }
