@@ -107,9 +107,9 @@ func (s *server) pageDevice(c echo.Context) error {
 	v := s.newView(c, n.Name, "devices")
 	v.Data = struct {
 		Row    deviceRow
-		Access []Grant
+		Access []accessRow
 		Events []wire.AuditEvent
-	}{rowOf(n, s.cfg.now()), access, evs}
+	}{rowOf(n, s.cfg.now()), accessRows(access, n.Name), evs}
 	return s.render(c, http.StatusOK, "device.html", v)
 }
 

@@ -2,6 +2,7 @@ package web_test
 
 import (
 	"context"
+	"maps"
 	"net/http"
 	"regexp"
 	"strings"
@@ -111,5 +112,30 @@ func TestAuditDetailReadable(t *testing.T) {
 	}
 	if strings.Contains(body, `{&#34;count&#34;:4`) {
 		t.Error("the audit page still shows the detail as one line of raw JSON")
+	}
+}
+
+// TestDeviceAccessGroupedBySource: a device's "who may reach it" has one
+// row per source, its protocols and ports on one line in numeric order,
+// not one row per protocol per port.
+func TestDeviceAccessGroupedBySource(t *testing.T) {
+	e := newEnv(t)
+	body := readBody(t, e.login(web.RoleAuditor).do("GET", "/ui/devices/cam-1", "", nil))
+	table := regexp.MustCompile(`(?s)<table class="grid" id="access">.*?</table>`).FindString(body)
+	rows := regexp.MustCompile(`<tr><td>([^<]+)</td><td class="mono">([^<]+)</td></tr>`).FindAllStringSubmatch(table, -1)
+	got := map[string]string{}
+	for _, r := range rows {
+		if _, dup := got[r[1]]; dup {
+			t.Errorf("source %s has more than one row", r[1])
+		}
+		got[r[1]] = r[2]
+	}
+	// Sources are nodes: carol, an operator too, has none.
+	want := map[string]string{
+		"alice@example.com": "tcp 80, 443, 554; udp 80, 443, 554; icmp",
+		"bob@example.com":   "tcp 22; udp 22; icmp",
+	}
+	if len(rows) != len(want) || !maps.Equal(got, want) {
+		t.Errorf("access rows = %v, want %v", got, want)
 	}
 }
