@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/wardnet/ward/web"
+	"github.com/wardnet/ward/web/webtest"
 	"github.com/wardnet/ward/wire"
 )
 
@@ -137,5 +138,56 @@ func TestDeviceAccessGroupedBySource(t *testing.T) {
 	}
 	if len(rows) != len(want) || !maps.Equal(got, want) {
 		t.Errorf("access rows = %v, want %v", got, want)
+	}
+}
+
+// TestUsersPageShowsPolicyGroups: the Users page shows, next to each
+// user's IdP groups, the policy file's groups that list their email, and
+// follows a policy change.
+func TestUsersPageShowsPolicyGroups(t *testing.T) {
+	e := newEnv(t)
+	a := e.login(web.RoleAuditor)
+	cell := func(body, user, class string) string {
+		row := rowByID(t, body, user)
+		m := regexp.MustCompile(`(?s)<td class="` + class + `">(.*?)</td>`).FindStringSubmatch(row)
+		if m == nil {
+			t.Fatalf("%s: no %s cell", user, class)
+		}
+		return strings.Join(regexp.MustCompile(`<span class="tag">([^<]+)</span>`).FindAllString(m[1], -1), " ")
+	}
+	tags := func(names ...string) string {
+		var out []string
+		for _, n := range names {
+			out = append(out, `<span class="tag">`+n+`</span>`)
+		}
+		return strings.Join(out, " ")
+	}
+	body := readBody(t, a.do("GET", "/ui/users", "", nil))
+	// Users 1-4: alice (ops), bob (eng, ward-network), carol (ops, ward-audit), dave (ward-owners).
+	for _, c := range []struct{ user, idp, policy string }{
+		{"user-1", tags("ops"), tags("group:operators")},
+		{"user-2", tags("eng", "ward-network"), tags("group:engineers")},
+		{"user-3", tags("ops", "ward-audit"), tags("group:operators")},
+		{"user-4", tags("ward-owners"), ""},
+	} {
+		if got := cell(body, c.user, "idp-groups"); got != c.idp {
+			t.Errorf("%s IdP groups %q, want %q", c.user, got, c.idp)
+		}
+		if got := cell(body, c.user, "policy-groups"); got != c.policy {
+			t.Errorf("%s policy groups %q, want %q", c.user, got, c.policy)
+		}
+	}
+
+	text := strings.Replace(webtest.SeedPolicy, `"group:engineers": ["bob@example.com"],`,
+		`"group:engineers": ["bob@example.com"], "group:auditors": ["alice@example.com", "dave@example.com"],`, 1)
+	if _, err := e.b.SetPolicy(context.Background(), text, "more groups", -1, "user:owner@example.com"); err != nil {
+		t.Fatal(err)
+	}
+	body = readBody(t, a.do("GET", "/ui/users", "", nil))
+	if got, want := cell(body, "user-1", "policy-groups"), tags("group:auditors", "group:operators"); got != want {
+		t.Errorf("alice after the change: %q, want %q", got, want)
+	}
+	if got, want := cell(body, "user-4", "policy-groups"), tags("group:auditors"); got != want {
+		t.Errorf("dave after the change: %q, want %q", got, want)
 	}
 }
