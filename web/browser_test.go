@@ -147,3 +147,46 @@ func TestBrowserNoAccess(t *testing.T) {
 		}
 	}
 }
+
+// TestBrowserBadTagKeepsInput: an admin types a tag the policy does not
+// own on a device's page and in the pre-auth key form; each time the same
+// form comes back with the error and the input, focused, and the fixed
+// input then saves.
+func TestBrowserBadTagKeepsInput(t *testing.T) {
+	e := newBrowserEnv(t)
+	tab := e.browser(t)
+	e.login(tab, "admin", "/ui/devices/cam-2")
+	typed := "tag:sensor, tag:nope"
+	tab.Do("type a bad tag", chromedp.WaitVisible(chromedp.CSS("#tags-input")), chromedp.Clear(chromedp.CSS("#tags-input")),
+		chromedp.SendKeys(chromedp.CSS("#tags-input"), typed), chromedp.Click(chromedp.CSS("#save-tags")),
+		chromedp.WaitVisible(chromedp.CSS("#tags-error")))
+	if got := tab.Text("#tags-error"); !strings.Contains(got, "tag:nope") {
+		t.Errorf("tags error says %q", got)
+	}
+	if got := browsertest.Eval[string](tab, `document.getElementById('tags-input').value`); got != typed {
+		t.Errorf("tags field holds %q after the refusal, want %q", got, typed)
+	}
+	if got := browsertest.Eval[string](tab, `document.activeElement && document.activeElement.id`); got != "tags-input" {
+		t.Errorf("focus is on %q, not on the refused field", got)
+	}
+	tab.Shot("device-bad-tag")
+	tab.Do("fix the tag", chromedp.Clear(chromedp.CSS("#tags-input")), chromedp.SendKeys(chromedp.CSS("#tags-input"), "tag:sensor"),
+		chromedp.Click(chromedp.CSS("#save-tags")), chromedp.WaitVisible(chromedp.CSS("#flash")))
+	if got := tab.Text("#tags"); !strings.Contains(got, "tag:sensor") || strings.Contains(got, "tag:camera") {
+		t.Errorf("device tags after the fix: %q", got)
+	}
+
+	tab.Do("open keys", chromedp.Navigate(e.base+"/ui/keys"), chromedp.WaitVisible(chromedp.CSS("#create-authkey")))
+	tab.Do("create a key with a bad tag", chromedp.SendKeys(chromedp.CSS("#authkey-tags"), "tag:camera tag:nope"),
+		chromedp.Click(chromedp.CSS("#authkey-reusable")), chromedp.SetValue(chromedp.CSS("#authkey-expiry"), "168h"),
+		chromedp.Click(chromedp.CSS("#create-authkey button[type=submit]")), chromedp.WaitVisible(chromedp.CSS("#authkey-error")))
+	kept := browsertest.Eval[string](tab, `[document.getElementById('authkey-tags').value, document.getElementById('authkey-reusable').checked,
+		document.getElementById('authkey-ephemeral').checked, document.getElementById('authkey-expiry').value].join('|')`)
+	if kept != "tag:camera tag:nope|true|false|168h" {
+		t.Errorf("key form after the refusal holds %q", kept)
+	}
+	tab.Shot("keys-bad-tag")
+	if errs := tab.ConsoleErrors(); len(errs) > 0 {
+		t.Errorf("browser console errors:\n%s", strings.Join(errs, "\n"))
+	}
+}

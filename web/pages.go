@@ -43,6 +43,13 @@ func done(c echo.Context, path, key string) error {
 	return c.Redirect(http.StatusSeeOther, path+"?done="+url.QueryEscape(key))
 }
 
+// refusedInput tells whether err refuses what the admin typed in a form
+// (a 400): the form is then shown again with the input and the error,
+// instead of an error page that loses the input.
+func refusedInput(err error) bool {
+	return err != nil && StatusOf(err) == http.StatusBadRequest
+}
+
 // splitList splits a form field of names separated by commas or spaces.
 func splitList(s string) []string {
 	out := []string{}

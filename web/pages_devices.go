@@ -90,33 +90,61 @@ func (s *server) pageDevices(c echo.Context) error {
 	return s.render(c, http.StatusOK, "devices.html", v)
 }
 
-func (s *server) pageDevice(c echo.Context) error {
+// devicePage is the data of a device's page.
+type devicePage struct {
+	Row    deviceRow
+	Access []accessRow
+	Events []wire.AuditEvent
+	// TagsInput is the tags field's value: the device's tags, or what the
+	// admin typed when the backend refused it (then TagsError says why).
+	TagsInput, TagsError string
+}
+
+// deviceView builds the page of the device ref.
+func (s *server) deviceView(c echo.Context, ref string) (view, *devicePage, error) {
 	ctx := c.Request().Context()
-	n, err := s.b.Node(ctx, c.Param("id"))
+	n, err := s.b.Node(ctx, ref)
 	if err != nil {
-		return err
+		return view{}, nil, err
 	}
 	access, err := s.b.NodeAccess(ctx, n.Name)
 	if err != nil {
-		return err
+		return view{}, nil, err
 	}
 	evs, err := s.b.Audit(ctx, AuditQuery{Target: "node:" + n.Name, Limit: recentEvents, NewestFirst: true})
 	if err != nil {
+		return view{}, nil, err
+	}
+	p := &devicePage{Row: rowOf(n, s.cfg.now()), Access: accessRows(access, n.Name), Events: evs, TagsInput: strings.Join(n.Tags, ", ")}
+	v := s.newView(c, n.Name, "devices")
+	v.Data = p
+	return v, p, nil
+}
+
+func (s *server) pageDevice(c echo.Context) error {
+	v, _, err := s.deviceView(c, c.Param("id"))
+	if err != nil {
 		return err
 	}
-	v := s.newView(c, n.Name, "devices")
-	v.Data = struct {
-		Row    deviceRow
-		Access []accessRow
-		Events []wire.AuditEvent
-	}{rowOf(n, s.cfg.now()), accessRows(access, n.Name), evs}
 	return s.render(c, http.StatusOK, "device.html", v)
 }
 
 func devicePath(ref string) string { return "/ui/devices/" + url.PathEscape(ref) }
 
+// actTagDevice sets a device's tags. Tags the backend refuses (a tag
+// without a tagOwners entry) show the device page again with the error
+// and the admin's input, not an error page.
 func (s *server) actTagDevice(c echo.Context) error {
-	n, err := s.b.SetNodeTags(c.Request().Context(), c.Param("id"), splitList(c.FormValue("tags")), principalOf(c).Actor)
+	input := c.FormValue("tags")
+	n, err := s.b.SetNodeTags(c.Request().Context(), c.Param("id"), splitList(input), principalOf(c).Actor)
+	if refusedInput(err) {
+		v, p, verr := s.deviceView(c, c.Param("id"))
+		if verr != nil {
+			return verr
+		}
+		p.TagsInput, p.TagsError = input, publicMessage(err, http.StatusBadRequest)
+		return s.render(c, http.StatusBadRequest, "device.html", v)
+	}
 	if err != nil {
 		return err
 	}

@@ -47,14 +47,28 @@ func keyStatus(revoked bool, expiry time.Time, usedUp bool, now time.Time) strin
 	return keyActive
 }
 
+// authKeyForm is what the create form for pre-auth keys shows: its
+// defaults, or what the admin typed when the backend refused it (then
+// Error says why).
+type authKeyForm struct {
+	Tags                string
+	Reusable, Ephemeral bool
+	Expiry              string
+	Error               string
+}
+
+// defaultAuthKeyForm is the create form's initial state.
+var defaultAuthKeyForm = authKeyForm{Expiry: "24h"}
+
 // keysPage is the data of the Keys page. NewAuthKey and NewAPIKey carry a
 // secret just created: shown once, on this response only.
 type keysPage struct {
-	AuthKeys   []authKeyRow
-	APIKeys    []apiKeyRow
-	Expiries   []struct{ Value, Label string }
-	NewAuthKey *wire.AuthKey
-	NewAPIKey  *wire.APIKey
+	AuthKeys    []authKeyRow
+	APIKeys     []apiKeyRow
+	Expiries    []struct{ Value, Label string }
+	AuthKeyForm authKeyForm
+	NewAuthKey  *wire.AuthKey
+	NewAPIKey   *wire.APIKey
 }
 
 func (s *server) keysView(c echo.Context) (view, *keysPage, error) {
@@ -68,7 +82,7 @@ func (s *server) keysView(c echo.Context) (view, *keysPage, error) {
 		return view{}, nil, err
 	}
 	now := s.cfg.now()
-	p := &keysPage{Expiries: keyExpiries}
+	p := &keysPage{Expiries: keyExpiries, AuthKeyForm: defaultAuthKeyForm}
 	for _, k := range ak {
 		p.AuthKeys = append(p.AuthKeys, authKeyRow{k, keyStatus(k.Revoked, k.Expiry, !k.Reusable && k.UseCount > 0, now)})
 	}
@@ -88,17 +102,25 @@ func (s *server) pageKeys(c echo.Context) error {
 	return s.render(c, http.StatusOK, "keys.html", v)
 }
 
-// actCreateAuthKey creates a pre-auth key and shows its secret once.
+// actCreateAuthKey creates a pre-auth key and shows its secret once. A
+// request the backend refuses (a tag without a tagOwners entry) shows the
+// form again with the error and the admin's input.
 func (s *server) actCreateAuthKey(c echo.Context) error {
-	req := wire.CreateAuthKeyRequest{Tags: splitList(c.FormValue("tags")), Reusable: c.FormValue("reusable") == "on",
+	form := authKeyForm{Tags: c.FormValue("tags"), Reusable: c.FormValue("reusable") == "on",
 		Ephemeral: c.FormValue("ephemeral") == "on", Expiry: c.FormValue("expiry")}
+	req := wire.CreateAuthKeyRequest{Tags: splitList(form.Tags), Reusable: form.Reusable, Ephemeral: form.Ephemeral, Expiry: form.Expiry}
 	k, err := s.b.CreateAuthKey(c.Request().Context(), req, principalOf(c))
-	if err != nil {
+	if err != nil && !refusedInput(err) {
 		return err
 	}
-	v, p, err := s.keysView(c)
+	v, p, verr := s.keysView(c)
+	if verr != nil {
+		return verr
+	}
 	if err != nil {
-		return err
+		form.Error = publicMessage(err, http.StatusBadRequest)
+		p.AuthKeyForm = form
+		return s.render(c, http.StatusBadRequest, "keys.html", v)
 	}
 	p.NewAuthKey = &k
 	return s.render(c, http.StatusCreated, "keys.html", v)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"maps"
 	"net/http"
+	"net/url"
 	"regexp"
 	"strings"
 	"testing"
@@ -189,5 +190,55 @@ func TestUsersPageShowsPolicyGroups(t *testing.T) {
 	}
 	if got, want := cell(body, "user-4", "policy-groups"), tags("group:auditors"); got != want {
 		t.Errorf("dave after the change: %q, want %q", got, want)
+	}
+}
+
+// TestBadTagKeepsInput: a tag the policy does not own, typed on a device's
+// page or in the pre-auth key form, shows the same form again (400) with
+// the error and everything the admin typed, and changes nothing.
+func TestBadTagKeepsInput(t *testing.T) {
+	e := newEnv(t)
+	a := e.login(web.RoleITAdmin)
+	before := e.b.Writes()
+
+	resp := a.form("/ui/devices/cam-2/tags", url.Values{"tags": {"tag:sensor, tag:nope"}}, true)
+	body := readBody(t, resp)
+	if resp.StatusCode != http.StatusBadRequest {
+		t.Errorf("bad device tag: %s, want 400", resp.Status)
+	}
+	for _, want := range []string{`id="access"`, `id="tags-input" value="tag:sensor, tag:nope"`, `id="tags-error" role="alert">`, "tag:nope", "tagOwners"} {
+		if !strings.Contains(body, want) {
+			t.Errorf("device page after a bad tag lacks %q", want)
+		}
+	}
+	if strings.Contains(body, `id="error"`) {
+		t.Error("a bad device tag leads to the error page")
+	}
+
+	resp = a.form("/ui/keys", url.Values{"tags": {"tag:camera tag:nope"}, "reusable": {"on"}, "ephemeral": {"on"}, "expiry": {"168h"}}, true)
+	body = readBody(t, resp)
+	if resp.StatusCode != http.StatusBadRequest {
+		t.Errorf("bad key tag: %s, want 400", resp.Status)
+	}
+	for _, want := range []string{`id="authkeys"`, `id="authkey-tags" value="tag:camera tag:nope"`, `id="authkey-reusable" checked`,
+		`id="authkey-ephemeral" checked`, `<option value="168h" selected>`, `id="authkey-error" role="alert">`, "tagOwners"} {
+		if !strings.Contains(body, want) {
+			t.Errorf("keys page after a bad tag lacks %q", want)
+		}
+	}
+	if strings.Contains(body, `id="new-authkey"`) || strings.Contains(body, `id="error"`) {
+		t.Error("a bad key tag shows a new key or the error page")
+	}
+	if e.b.Writes() != before {
+		t.Errorf("refused forms changed the backend: %d writes", e.b.Writes()-before)
+	}
+
+	// The fixed input goes through as before.
+	if resp := a.form("/ui/devices/cam-2/tags", url.Values{"tags": {"tag:sensor"}}, true); resp.StatusCode != http.StatusSeeOther {
+		t.Errorf("good device tag: %s", resp.Status)
+	}
+	if body := readBody(t, a.do("GET", "/ui/keys", "", nil)); !strings.Contains(body, `<option value="24h" selected>`) ||
+		!strings.Contains(body, `id="authkey-tags" value=""`) {
+		t.Error("a fresh keys page does not show the form's defaults")
 	}
 }
