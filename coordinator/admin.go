@@ -54,12 +54,22 @@ func (s *Server) adminNode(n store.Node) wire.AdminNode {
 	v, _ := s.nm.viewOf(n.ID)
 	an := wire.AdminNode{Node: v.self, Hostname: n.Hostname, OS: n.OS, Version: n.Version, Ephemeral: n.Ephemeral,
 		CreatedAt: n.CreatedAt, LastSeen: n.LastSeen, Expired: expired(n, time.Now()), Endpoints: n.Endpoints,
-		KeyRevoked: !n.KeyRevokedAt.IsZero(), AuthKeyID: int64(n.AuthKeyID)}
+		KeyRevoked: !n.KeyRevokedAt.IsZero(), AuthKeyID: int64(n.AuthKeyID), KeyLifetimeMillis: s.keyLifetimeOf(n).Milliseconds()}
 	an.Online = s.hub.connected(n.ID)
 	for _, p := range v.peers {
 		an.Peers = append(an.Peers, p.Name)
 	}
 	return an
+}
+
+// keyLifetimeOf is how long the coordinator makes n's keys live: a
+// device's KeyLifetime, or its person's key TTL with their IdP groups'
+// limits (keyTTL, without the IdP session's end, which only a login knows).
+func (s *Server) keyLifetimeOf(n store.Node) time.Duration {
+	if len(n.Tags) > 0 || n.UserID == 0 {
+		return s.cfg.KeyLifetime
+	}
+	return s.keyTTL(s.nm.groupsOf(n.UserID), time.Time{}, time.Time{})
 }
 
 // lookupNode finds a node by numeric id or by name.

@@ -331,6 +331,25 @@ func (m *netmap) nodeByAddr(a netip.Addr) (wire.Node, bool) {
 	return wire.Node{}, false
 }
 
+// groupsOf returns the IdP groups of user id, as the policy names them
+// ("group:ops"), sorted.
+func (m *netmap) groupsOf(id store.UserID) []string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	email, ok := m.emails[id]
+	if !ok {
+		return nil
+	}
+	var out []string
+	for g, members := range m.groups {
+		if slices.Contains(members, email) {
+			out = append(out, g)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
 // emailOf returns user id's email.
 func (m *netmap) emailOf(id store.UserID) string {
 	m.mu.Lock()

@@ -10,8 +10,29 @@ import (
 	"github.com/wardnet/ward/wire"
 )
 
-// soonWindow is how close a key expiry must be for expiry=soon.
-const soonWindow = 7 * 24 * time.Hour
+// soonFraction is the share of its life a key has left when it counts as
+// expiring soon. A device rotates its key at three quarters of the key's
+// life (node.DefaultRotateFraction), so a healthy device never shows
+// "soon": one that does has missed its rotation. A person's key ends a
+// quarter of its life before they must log in again.
+const soonFraction = 0.25
+
+// keySoon tells whether n's key is unexpired but has less than
+// soonFraction of its life (n.KeyLifetime) left; never when the key never
+// expires or its lifetime is unknown.
+func keySoon(n wire.AdminNode, now time.Time) bool {
+	exp, life := n.KeyExpiry, n.KeyLifetime()
+	if nodeKeyExpired(n, now) || exp.IsZero() || life <= 0 {
+		return false
+	}
+	return exp.Sub(now) < time.Duration(float64(life)*soonFraction)
+}
+
+// nodeKeyExpired tells whether n's key is expired (by the coordinator, or
+// by the clock).
+func nodeKeyExpired(n wire.AdminNode, now time.Time) bool {
+	return n.Expired || (!n.KeyExpiry.IsZero() && !now.Before(n.KeyExpiry))
+}
 
 // nodeFilter narrows the fleet on the Devices page and GET nodes. Every
 // field is optional; empty matches everything.
@@ -22,7 +43,7 @@ type nodeFilter struct {
 	Status  string // "online" or "offline"
 	OS      string // exact OS
 	Version string // exact version
-	Expiry  string // "expired", "soon" (within 7 days), "valid", "never"
+	Expiry  string // "expired", "soon" (keySoon), "valid", "never"
 	Seen    string // "1h", "24h", "7d": seen within; "stale": not in 7 days
 	now     time.Time
 }
@@ -81,17 +102,15 @@ func (f nodeFilter) matchQ(n wire.AdminNode) bool {
 }
 
 func (f nodeFilter) matchExpiry(n wire.AdminNode) bool {
-	exp := n.KeyExpiry
-	expired := n.Expired || (!exp.IsZero() && !f.now.Before(exp))
 	switch f.Expiry {
 	case "expired":
-		return expired
+		return nodeKeyExpired(n, f.now)
 	case "soon":
-		return !expired && !exp.IsZero() && exp.Sub(f.now) < soonWindow
+		return keySoon(n, f.now)
 	case "valid":
-		return !expired
+		return !nodeKeyExpired(n, f.now)
 	case "never":
-		return exp.IsZero() && !n.Expired
+		return n.KeyExpiry.IsZero() && !n.Expired
 	}
 	return true
 }

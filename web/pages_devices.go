@@ -19,8 +19,10 @@ type deviceRow struct {
 	wire.AdminNode
 	Owner       string
 	Expiry      string
-	ExpiryClass string // "bad", "warn" or ""
-	Seen        string
+	ExpiryClass string // "bad", "warn" (keySoon) or ""
+	// ExpiryNote says why ExpiryClass is "warn"; empty otherwise.
+	ExpiryNote string
+	Seen       string
 }
 
 func rowOf(n wire.AdminNode, now time.Time) deviceRow {
@@ -34,12 +36,13 @@ func rowOf(n wire.AdminNode, now time.Time) deviceRow {
 	switch exp := n.KeyExpiry; {
 	case n.KeyRevoked:
 		r.Expiry, r.ExpiryClass = "revoked: needs approval", "bad"
-	case n.Expired || (!exp.IsZero() && !now.Before(exp)):
+	case nodeKeyExpired(n, now):
 		r.Expiry, r.ExpiryClass = "expired", "bad"
 	case !exp.IsZero():
 		r.Expiry = "in " + until(exp.Sub(now))
-		if exp.Sub(now) < 24*time.Hour {
+		if keySoon(n, now) {
 			r.ExpiryClass = "warn"
+			r.ExpiryNote = fmt.Sprintf("less than a quarter of the key's %s life left", until(n.KeyLifetime()))
 		}
 	}
 	return r

@@ -218,7 +218,7 @@ func TestDevicesFilters(t *testing.T) {
 		"status=online":              "cam-1 gw-1 alice-laptop",
 		"os=linux&version=1.4.2":     "cam-1 gw-1",
 		"expiry=expired":             "sensor-1",
-		"expiry=soon&status=offline": "cam-2 bob-laptop",
+		"expiry=soon&status=offline": "cam-2", // bob-laptop: 9h of its 12h left
 		"seen=stale":                 "sensor-1",
 		"seen=1h&status=offline":     "bob-laptop",
 		"q=ALICE":                    "alice-laptop",

@@ -242,3 +242,45 @@ func TestBadTagKeepsInput(t *testing.T) {
 		t.Error("a fresh keys page does not show the form's defaults")
 	}
 }
+
+// TestKeySoonRelativeToLifetime: a key is "expiring soon" (orange, and
+// matched by expiry=soon) when less than a quarter of its own life is left,
+// not whenever it ends within a week (which, with keys living 12-24 h,
+// made every device orange). The page explains the colour.
+func TestKeySoonRelativeToLifetime(t *testing.T) {
+	e := newEnv(t)
+	rows := regexp.MustCompile(`<td><a href="/ui/devices/([^"]+)">`)
+	check := func(when string, wantClass map[string]string, wantSoon string) {
+		t.Helper()
+		a := e.login(web.RoleAuditor) // a session lasts an hour
+		body := readBody(t, a.do("GET", "/ui/devices", "", nil))
+		for name, want := range wantClass {
+			row := rowByID(t, body, "device-"+name)
+			m := regexp.MustCompile(`<td class="(\w*)"(?: title="([^"]*)")?>(?:in \w+|expired|revoked[^<]*|never)</td>`).FindStringSubmatch(row)
+			if m == nil {
+				t.Fatalf("%s: %s has no key expiry cell", when, name)
+			}
+			if m[1] != want {
+				t.Errorf("%s: %s key expiry class %q, want %q", when, name, m[1], want)
+			}
+			if (m[1] == "warn") != strings.Contains(m[2], "quarter of the key") {
+				t.Errorf("%s: %s expiry title %q", when, name, m[2])
+			}
+		}
+		if !strings.Contains(body, `id="expiry-legend"`) || !strings.Contains(body, "less than a quarter of the key's life left") {
+			t.Errorf("%s: no legend for the key expiry colours", when)
+		}
+		var soon []string
+		for _, m := range rows.FindAllStringSubmatch(readBody(t, a.do("GET", "/ui/devices?expiry=soon", "", nil)), -1) {
+			soon = append(soon, m[1])
+		}
+		if got := strings.Join(soon, " "); got != wantSoon {
+			t.Errorf("%s: expiry=soon lists %q, want %q", when, got, wantSoon)
+		}
+	}
+	// Devices' keys live 24h, people's 12h (webtest's seed).
+	check("now", map[string]string{"cam-1": "", "cam-2": "warn", "gw-1": "", "sensor-1": "bad", "alice-laptop": "", "bob-laptop": ""}, "cam-2")
+	e.clock.Advance(8 * time.Hour)
+	// cam-1 has 12h of 24h left; alice 2h of 12h, bob 1h; cam-2 expired.
+	check("8h later", map[string]string{"cam-1": "", "cam-2": "bad", "alice-laptop": "warn", "bob-laptop": "warn"}, "alice-laptop bob-laptop")
+}

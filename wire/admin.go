@@ -84,7 +84,16 @@ type AdminNode struct {
 	Routes        []netip.Prefix   `json:"routes,omitempty"`
 	Peers         []string         `json:"peers,omitempty"`
 	Endpoints     []netip.AddrPort `json:"endpoints,omitempty"`
+	// KeyLifetimeMillis (2026-12-06) is how long the coordinator makes the
+	// node's keys live: a device's key lifetime, or a person's key TTL
+	// with their groups' limits (the end of their IdP session may cut a
+	// key shorter). Zero when unknown (an older coordinator). The admin UI
+	// calls a key "expiring soon" against it.
+	KeyLifetimeMillis int64 `json:"key_lifetime_ms,omitempty"`
 }
+
+// KeyLifetime is KeyLifetimeMillis as a duration; zero when unknown.
+func (n AdminNode) KeyLifetime() time.Duration { return millis(n.KeyLifetimeMillis) }
 
 // SetTagsRequest replaces a node's tags.
 type SetTagsRequest struct {

@@ -75,6 +75,10 @@ func (b *Backend) seedLocked() {
 			n.IPv6 = n.IPv6.Next()
 		}
 		n.KeyExpiry = now.Add(s.expiresIn)
+		n.KeyLifetimeMillis = (24 * time.Hour).Milliseconds() // the coordinator's default for devices
+		if s.user != "" {
+			n.KeyLifetimeMillis = (12 * time.Hour).Milliseconds() // and for people
+		}
 		n.Expired = s.expiresIn < 0
 		n.KeyRevoked = s.revoked
 		b.nodes = append(b.nodes, n)
