@@ -49,13 +49,20 @@ func (s *Server) handleSession(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	tok, exp, err := s.sess.open(req, time.Now())
+	if err == nil {
+		err = wire.CheckNodeVersion(req.ProtocolVersion)
+	}
 	if err != nil {
 		s.writeError(w, r, err)
 		return
 	}
 	n, nerr := s.st.NodeByMachineKey(r.Context(), store.MachinePublic(req.MachineKey))
-	writeJSON(w, http.StatusOK, wire.SessionResponse{Token: tok, Expires: exp, Registered: nerr == nil,
-		NeedsApproval: nerr == nil && !n.KeyRevokedAt.IsZero(), ServerTime: time.Now().UTC()})
+	resp := wire.SessionResponse{Token: tok, Expires: exp, Registered: nerr == nil,
+		NeedsApproval: nerr == nil && !n.KeyRevokedAt.IsZero(), ServerTime: time.Now().UTC()}
+	if wire.Supports(req.ProtocolVersion, wire.FeatureCoordinatorVersion) {
+		resp.ProtocolVersion = wire.ProtocolVersion
+	}
+	writeJSON(w, http.StatusOK, resp)
 }
 
 // sessionOf authenticates a control request by its session token.

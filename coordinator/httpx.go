@@ -72,6 +72,8 @@ func statusOf(err error) int {
 		errors.Is(err, store.ErrAuthKeyBeforeRevocation), errors.Is(err, store.ErrUserDisabled),
 		errors.Is(err, store.ErrKeyCreatorDisabled):
 		return http.StatusForbidden
+	case errors.Is(err, wire.ErrProtocolTooOld):
+		return http.StatusUpgradeRequired
 	case errors.Is(err, errTooLarge):
 		return http.StatusRequestEntityTooLarge
 	case errors.Is(err, errTooManyStreams), errors.Is(err, errRateLimited):

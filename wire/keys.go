@@ -1,22 +1,7 @@
 // Package wire holds the types of Ward's control protocol, shared by the
-// coordinator and the node agent. Every field says what it means and whether
-// it may be empty.
-//
-// # Protocol versions
-//
-//   - 1 (2026-11-25): challenge/session auth with machine keys, pre-auth key
-//     registration, NDJSON map stream with full maps and deltas, key
-//     rotation, denied-flow reports.
-//   - 2 (2026-12-06): the coordinator's clock travels with its answers
-//     (ServerTime in SessionResponse, RotateResponse and every
-//     MapResponse), and RotateResponse says when to switch and how long
-//     the new key lives as durations (SwitchInMillis, KeyLifetimeMillis),
-//     so a node whose clock is off neither switches late nor rotates in
-//     a loop. SessionResponse.NeedsApproval and Node.KeyRevoked tell a
-//     device that an admin revoked its key; LoginResponse.Code is the
-//     code a person confirms in the browser after the IdP. All new fields
-//     may be absent (a version 1 coordinator); a version 1 node ignores
-//     them.
+// coordinator and the node agent. Every field says what it means, whether
+// it may be empty and since which protocol version it exists; the
+// versions, and what each brought, are listed at ProtocolVersion.
 package wire
 
 import (
@@ -29,9 +14,6 @@ import (
 
 	"golang.org/x/crypto/curve25519"
 )
-
-// ProtocolVersion is the control protocol version this build speaks.
-const ProtocolVersion = 2
 
 // MachinePublic is a node's machine public key (Ed25519). It identifies the
 // machine to the coordinator and never changes for the node's life.

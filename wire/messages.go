@@ -52,7 +52,8 @@ type SessionRequest struct {
 	// Signature is the machine key's Ed25519 signature of
 	// SessionMessage(Challenge, MachineKey).
 	Signature []byte `json:"signature"`
-	// ProtocolVersion is the node's ProtocolVersion.
+	// ProtocolVersion is the node's ProtocolVersion. The coordinator
+	// refuses a node older than its MinProtocolVersion (426).
 	ProtocolVersion int `json:"protocol_version"`
 }
 
@@ -72,6 +73,11 @@ type SessionResponse struct {
 	// estimates its clock's offset from it. Zero from a coordinator
 	// before protocol version 2.
 	ServerTime time.Time `json:"server_time,omitzero"`
+	// ProtocolVersion is the coordinator's ProtocolVersion, sent to a
+	// node that speaks version 3 or later (FeatureCoordinatorVersion).
+	// Zero from an older coordinator: CoordinatorVersion tells its
+	// version then.
+	ProtocolVersion int `json:"protocol_version,omitempty"`
 }
 
 // RegisterRequest registers the session's machine as a node.

@@ -85,6 +85,9 @@ type Client struct {
 	mu sync.Mutex
 	// tok is the current session; zero when none.
 	tok wire.SessionResponse
+	// serverVersion is the coordinator's protocol version as of the last
+	// session opened; 0 before the first.
+	serverVersion int
 }
 
 // New validates cfg and returns a Client. It does not contact the
@@ -216,8 +219,18 @@ func (c *Client) newSession(ctx context.Context) (wire.SessionResponse, error) {
 	}
 	c.mu.Lock()
 	c.tok = s
+	c.serverVersion = s.CoordinatorVersion()
 	c.mu.Unlock()
 	return s, nil
+}
+
+// ServerVersion returns the coordinator's control protocol version, as of
+// the last session opened (0 before the first). A node sends a field of a
+// newer version only when wire.Supports(ServerVersion(), its Feature).
+func (c *Client) ServerVersion() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.serverVersion
 }
 
 // DropSession forgets the session token tok if it is still the current

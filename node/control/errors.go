@@ -29,6 +29,10 @@ var (
 	// ErrInsecureURL means the coordinator URL is plain HTTP to a host that
 	// is not loopback, or plain HTTP without Config.AllowInsecureHTTP.
 	ErrInsecureURL = errors.New("coordinator url must be https (plain http only on loopback with the dev flag)")
+	// ErrUpgradeRequired means the coordinator no longer serves this
+	// node's protocol version (HTTP 426); the APIError's Message names the
+	// version it needs. Only a newer Ward helps.
+	ErrUpgradeRequired = errors.New("upgrade required")
 	// ErrProtocol means the coordinator sent something this client cannot
 	// read: a malformed or oversized message.
 	ErrProtocol = errors.New("control protocol error")
@@ -61,8 +65,8 @@ func (e *APIError) Error() string {
 }
 
 // Is makes errors.Is(err, ErrUnauthorized) true for a 401,
-// errors.Is(err, ErrForbidden) for a 403 and errors.Is(err,
-// ErrRateLimited) for a 429.
+// errors.Is(err, ErrForbidden) for a 403, errors.Is(err, ErrRateLimited)
+// for a 429 and errors.Is(err, ErrUpgradeRequired) for a 426.
 func (e *APIError) Is(target error) bool {
 	switch target {
 	case ErrUnauthorized:
@@ -71,6 +75,8 @@ func (e *APIError) Is(target error) bool {
 		return e.Status == http.StatusForbidden
 	case ErrRateLimited:
 		return e.Status == http.StatusTooManyRequests
+	case ErrUpgradeRequired:
+		return e.Status == http.StatusUpgradeRequired
 	}
 	return false
 }

@@ -1,6 +1,7 @@
 package control
 
 import (
+	"errors"
 	"net/http"
 	"testing"
 	"time"
@@ -42,6 +43,36 @@ func TestAPIErrorText(t *testing.T) {
 	for _, tt := range tests {
 		if got := tt.e.Error(); got != tt.want {
 			t.Errorf("%+v: %q, want %q", tt.e, got, tt.want)
+		}
+	}
+}
+
+// TestAPIErrorIs: each status the node acts on matches its sentinel and
+// no other; a 426 (the coordinator no longer serves this protocol
+// version) is permanent.
+func TestAPIErrorIs(t *testing.T) {
+	sentinels := []error{ErrUnauthorized, ErrForbidden, ErrRateLimited, ErrUpgradeRequired}
+	tests := []struct {
+		status    int
+		want      error
+		permanent bool
+	}{
+		{http.StatusUnauthorized, ErrUnauthorized, false},
+		{http.StatusForbidden, ErrForbidden, true},
+		{http.StatusTooManyRequests, ErrRateLimited, false},
+		{http.StatusUpgradeRequired, ErrUpgradeRequired, true},
+		{http.StatusBadRequest, nil, true},
+		{http.StatusServiceUnavailable, nil, false},
+	}
+	for _, tt := range tests {
+		var err error = &APIError{Status: tt.status}
+		for _, s := range sentinels {
+			if got := errors.Is(err, s); got != (s == tt.want) {
+				t.Errorf("%d: errors.Is(%v) = %v", tt.status, s, got)
+			}
+		}
+		if IsPermanent(err) != tt.permanent {
+			t.Errorf("%d: permanent %v, want %v", tt.status, !tt.permanent, tt.permanent)
 		}
 	}
 }

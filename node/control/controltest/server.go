@@ -301,8 +301,12 @@ func (s *Server) session(w http.ResponseWriter, r *http.Request) {
 	_, registered := s.nodes[mk]
 	s.mu.Unlock()
 	now := time.Now()
-	writeJSON(w, http.StatusOK, wire.SessionResponse{Token: tok, Expires: now.Add(time.Hour), Registered: registered,
-		ServerTime: s.serverTime(now)})
+	resp := wire.SessionResponse{Token: tok, Expires: now.Add(time.Hour), Registered: registered,
+		ServerTime: s.serverTime(now)}
+	if wire.Supports(req.ProtocolVersion, wire.FeatureCoordinatorVersion) {
+		resp.ProtocolVersion = wire.ProtocolVersion
+	}
+	writeJSON(w, http.StatusOK, resp)
 }
 
 // authed checks the bearer token and passes the machine key on.

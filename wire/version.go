@@ -1,0 +1,78 @@
+package wire
+
+import (
+	"errors"
+	"fmt"
+)
+
+// ProtocolVersion is the control protocol version this build speaks.
+//
+// Bump it for every change to what travels between coordinator and node
+// (a new field, path or meaning; filter.Rule's JSON included), add a
+// Feature named after the change with the new version as its value, and
+// append one dated line here:
+//
+//   - 1 (2026-11-25): initial: machine-key sessions, pre-auth registration, NDJSON map stream (full and deltas), key rotation, reports (with exposed_ports), interactive login.
+//   - 2 (2026-12-06, issue 8): server_time in session, rotate and map answers; switch_in_ms, key_lifetime_ms; SessionResponse.NeedsApproval; Node.KeyRevoked; LoginResponse.Code.
+//   - 3 (2026-12-06, issue 9): SessionResponse.ProtocolVersion (the coordinator's version, sent to nodes of 3 or later); nodes below MinProtocolVersion refused with 426.
+//
+// A peer ignores JSON fields it does not know only one way: nodes read the
+// coordinator's answers leniently, while the coordinator refuses requests
+// with unknown fields. So a node sends a field of version N only when
+// Supports(coordinator's version, the field's Feature); the coordinator
+// sends a new field to every node, and leaves it out for nodes older than
+// its Feature where it would mislead them.
+const ProtocolVersion = 3
+
+// MinProtocolVersion is the oldest node protocol version a coordinator of
+// this build serves; CheckNodeVersion refuses older nodes.
+const MinProtocolVersion = 1
+
+// Feature is a part of the control protocol, valued as the protocol
+// version that brought it.
+type Feature int
+
+// Features by the version that brought them (see ProtocolVersion).
+const (
+	// FeatureServerClock: ServerTime in SessionResponse, RotateResponse
+	// and MapResponse, and RotateResponse's SwitchInMillis and
+	// KeyLifetimeMillis.
+	FeatureServerClock Feature = 2
+	// FeatureKeyRevocation: SessionResponse.NeedsApproval and
+	// Node.KeyRevoked.
+	FeatureKeyRevocation Feature = 2
+	// FeatureLoginCode: LoginResponse.Code and the confirmation page.
+	FeatureLoginCode Feature = 2
+	// FeatureCoordinatorVersion: SessionResponse.ProtocolVersion.
+	FeatureCoordinatorVersion Feature = 3
+)
+
+// Supports reports whether a peer speaking protocol version peer knows f.
+func Supports(peer int, f Feature) bool { return peer >= int(f) }
+
+// ErrProtocolTooOld refuses a node whose protocol version is below
+// MinProtocolVersion (HTTP 426 Upgrade Required).
+var ErrProtocolTooOld = errors.New("protocol version too old")
+
+// CheckNodeVersion returns ErrProtocolTooOld, naming both versions, when a
+// node speaking protocol version v is older than MinProtocolVersion.
+func CheckNodeVersion(v int) error {
+	if v < MinProtocolVersion {
+		return fmt.Errorf("%w: node speaks protocol %d, coordinator needs >= %d; upgrade the node",
+			ErrProtocolTooOld, v, MinProtocolVersion)
+	}
+	return nil
+}
+
+// CoordinatorVersion returns the protocol version of the coordinator that
+// answered r: the ProtocolVersion it sent (since version 3), else 2 when
+// it sent ServerTime (every version 2 coordinator does), else 1.
+func (r SessionResponse) CoordinatorVersion() int {
+	switch {
+	case r.ProtocolVersion > 0:
+		return r.ProtocolVersion
+	case !r.ServerTime.IsZero():
+		return int(FeatureServerClock)
+	}
+	return 1
+}
