@@ -89,6 +89,12 @@ type DstNet struct {
 
 // Rule allows new flows whose source is in Src, whose destination is in one
 // of Dst (address and port), and whose protocol is one of Protos.
+//
+// Rule's JSON (with DstNet's, PortRange's and Proto's) is part of the
+// control protocol's wire format: the coordinator sends each node its
+// rules in wire.MapResponse.Filter. Changing a field's name, type or
+// meaning needs a protocol version bump (wire.ProtocolVersion);
+// TestRuleJSONGolden pins the encoding.
 type Rule struct {
 	// Src lists the source prefixes. Never empty in a compiled rule.
 	Src []netip.Prefix `json:"src"`
