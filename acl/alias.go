@@ -184,7 +184,7 @@ func isAliasPrefix(s string) bool { return s == "tag" || s == "group" || s == "a
 // these into ranges.
 func parsePorts(s string) ([]filter.PortRange, error) {
 	if s == "*" {
-		return []filter.PortRange{filter.AllPorts}, nil
+		return []filter.PortRange{filter.AllPorts()}, nil
 	}
 	if s == "" {
 		return nil, fmt.Errorf("empty port list")

@@ -65,7 +65,7 @@ type Config struct {
 	// Logger receives the daemon's logs; nil means slog.Default().
 	Logger *slog.Logger
 	// Backoff paces map stream reconnects and login polls; zero means
-	// control.DefaultBackoff.
+	// control.DefaultBackoff().
 	Backoff control.Backoff
 }
 
@@ -94,7 +94,7 @@ func (c *Config) validate() error {
 		c.FirstMapWait = DefaultFirstMapWait
 	}
 	if c.Backoff.Min <= 0 || c.Backoff.Max < c.Backoff.Min {
-		c.Backoff = control.DefaultBackoff
+		c.Backoff = control.DefaultBackoff()
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()

@@ -224,7 +224,7 @@ func (s *session) endpoints(port uint16) []netip.AddrPort {
 	addrs, _ := net.InterfaceAddrs()
 	for _, ad := range addrs {
 		p, err := netip.ParsePrefix(ad.String())
-		if err != nil || !p.Addr().IsGlobalUnicast() || tunnel.OverlayIPv4.Contains(p.Addr()) || sameULA(p.Addr(), self.IPv6) {
+		if err != nil || !p.Addr().IsGlobalUnicast() || tunnel.OverlayIPv4().Contains(p.Addr()) || sameULA(p.Addr(), self.IPv6) {
 			continue
 		}
 		out = append(out, netip.AddrPortFrom(p.Addr(), port))

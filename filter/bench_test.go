@@ -21,7 +21,7 @@ func benchRules() []filter.Rule {
 		return netip.PrefixFrom(v4, 32), netip.PrefixFrom(v6, 128)
 	}
 	d4, d6 := node(9999)
-	ports := [][]filter.PortRange{{{First: 22, Last: 22}}, {{First: 80, Last: 80}, {First: 443, Last: 443}}, {{First: 8000, Last: 8100}}, {filter.AllPorts}}
+	ports := [][]filter.PortRange{{{First: 22, Last: 22}}, {{First: 80, Last: 80}, {First: 443, Last: 443}}, {{First: 8000, Last: 8100}}, {filter.AllPorts()}}
 	dst := func() []filter.DstNet {
 		p := ports[r.Intn(len(ports))]
 		return []filter.DstNet{{Net: d4, Ports: p}, {Net: d6, Ports: p}}

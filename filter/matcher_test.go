@@ -31,7 +31,7 @@ func rule(src, dst string, protos ...Proto) Rule {
 
 func portRange(s string) PortRange {
 	if s == "*" {
-		return AllPorts
+		return AllPorts()
 	}
 	first, last, ok := strings.Cut(s, "-")
 	if !ok {
@@ -214,7 +214,7 @@ func TestMatch(t *testing.T) {
 		{
 			name: "unmasked prefixes are masked",
 			rules: []Rule{
-				{Src: []netip.Prefix{netip.MustParsePrefix("10.9.9.9/8")}, Dst: []DstNet{{Net: netip.MustParsePrefix("100.64.0.9/24"), Ports: []PortRange{AllPorts}}}},
+				{Src: []netip.Prefix{netip.MustParsePrefix("10.9.9.9/8")}, Dst: []DstNet{{Net: netip.MustParsePrefix("100.64.0.9/24"), Ports: []PortRange{AllPorts()}}}},
 			},
 			pkts: []packet{
 				{"10.0.0.1", "100.64.0.1", tcp, 1, 0},
@@ -225,9 +225,9 @@ func TestMatch(t *testing.T) {
 		{
 			name: "invalid rules are skipped",
 			rules: []Rule{
-				{Dst: []DstNet{{Net: netip.MustParsePrefix("10.0.0.2/32"), Ports: []PortRange{AllPorts}}}},                              // no src
+				{Dst: []DstNet{{Net: netip.MustParsePrefix("10.0.0.2/32"), Ports: []PortRange{AllPorts()}}}},                            // no src
 				{Src: []netip.Prefix{netip.MustParsePrefix("10.0.0.1/32")}},                                                             // no dst
-				{Src: []netip.Prefix{{}}, Dst: []DstNet{{Net: netip.MustParsePrefix("10.0.0.2/32"), Ports: []PortRange{AllPorts}}}},     // bad src
+				{Src: []netip.Prefix{{}}, Dst: []DstNet{{Net: netip.MustParsePrefix("10.0.0.2/32"), Ports: []PortRange{AllPorts()}}}},   // bad src
 				{Src: []netip.Prefix{netip.MustParsePrefix("10.0.0.1/32")}, Dst: []DstNet{{Net: netip.MustParsePrefix("10.0.0.2/32")}}}, // no ports
 				{Src: []netip.Prefix{netip.MustParsePrefix("10.0.0.1/32")}, Dst: []DstNet{{Net: netip.MustParsePrefix("10.0.0.2/32"), Ports: []PortRange{{First: 9, Last: 1}}}}},
 				rule("10.0.0.1/32", "10.0.0.2/32:22"),
@@ -372,7 +372,7 @@ func TestMatchConcurrent(t *testing.T) {
 
 func TestRuleValidate(t *testing.T) {
 	p := netip.MustParsePrefix("10.0.0.1/32")
-	ok := []PortRange{AllPorts}
+	ok := []PortRange{AllPorts()}
 	for _, tc := range []struct {
 		name string
 		r    Rule
@@ -425,7 +425,7 @@ func TestRuleJSON(t *testing.T) {
 }
 
 func TestPortRangeAndProtos(t *testing.T) {
-	for r, want := range map[PortRange]string{AllPorts: "*", {22, 22}: "22", {80, 443}: "80-443", {0, 0}: "0"} {
+	for r, want := range map[PortRange]string{AllPorts(): "*", {22, 22}: "22", {80, 443}: "80-443", {0, 0}: "0"} {
 		if got := r.String(); got != want {
 			t.Errorf("%#v.String() = %q, want %q", r, got, want)
 		}
@@ -433,7 +433,7 @@ func TestPortRangeAndProtos(t *testing.T) {
 	if !(PortRange{First: 5, Last: 5}).Contains(5) || (PortRange{First: 5, Last: 6}).Contains(7) {
 		t.Error("Contains is wrong")
 	}
-	if got := (Rule{}).EffectiveProtos(); !cmp.Equal(got, DefaultProtos) {
+	if got := (Rule{}).EffectiveProtos(); !cmp.Equal(got, DefaultProtos()) {
 		t.Errorf("EffectiveProtos of none = %v, want the defaults", got)
 	}
 	for p, want := range map[Proto]bool{ProtoTCP: true, ProtoUDP: true, ProtoSCTP: true, ProtoICMP: false, ProtoICMPv6: false, 47: false} {

@@ -30,9 +30,9 @@ const (
 	ProtoSCTP   Proto = 132
 )
 
-// DefaultProtos are the protocols a rule covers when it names none: TCP, UDP,
-// ICMP and ICMPv6.
-var DefaultProtos = []Proto{ProtoTCP, ProtoUDP, ProtoICMP, ProtoICMPv6}
+// DefaultProtos returns the protocols a rule covers when it names none: TCP,
+// UDP, ICMP and ICMPv6. The slice is the caller's.
+func DefaultProtos() []Proto { return []Proto{ProtoTCP, ProtoUDP, ProtoICMP, ProtoICMPv6} }
 
 // HasPorts reports whether packets of protocol p carry ports that a rule's
 // port ranges restrict. Other protocols (ICMP, GRE, ...) ignore port ranges.
@@ -62,8 +62,8 @@ type PortRange struct {
 	Last  uint16 `json:"last"`
 }
 
-// AllPorts is the range 0-65535.
-var AllPorts = PortRange{First: 0, Last: 65535}
+// AllPorts returns the range 0-65535.
+func AllPorts() PortRange { return PortRange{First: 0, Last: 65535} }
 
 // Contains reports whether port lies in r.
 func (r PortRange) Contains(port uint16) bool { return r.First <= port && port <= r.Last }
@@ -71,7 +71,7 @@ func (r PortRange) Contains(port uint16) bool { return r.First <= port && port <
 // String formats r as "22" or "80-443" or "*".
 func (r PortRange) String() string {
 	switch {
-	case r == AllPorts:
+	case r == AllPorts():
 		return "*"
 	case r.First == r.Last:
 		return strconv.Itoa(int(r.First))
@@ -100,14 +100,14 @@ type Rule struct {
 	Src []netip.Prefix `json:"src"`
 	// Dst lists the destinations. Never empty in a compiled rule.
 	Dst []DstNet `json:"dst"`
-	// Protos lists the IP protocols; empty means DefaultProtos.
+	// Protos lists the IP protocols; empty means DefaultProtos().
 	Protos []Proto `json:"protos"`
 }
 
-// EffectiveProtos returns r.Protos, or DefaultProtos when it is empty.
+// EffectiveProtos returns r.Protos, or DefaultProtos() when it is empty.
 func (r Rule) EffectiveProtos() []Proto {
 	if len(r.Protos) == 0 {
-		return DefaultProtos
+		return DefaultProtos()
 	}
 	return r.Protos
 }

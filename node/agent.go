@@ -68,7 +68,7 @@ type AgentConfig struct {
 	// Logger receives the agent's logs; nil means slog.Default().
 	Logger *slog.Logger
 	// Backoff paces reconnects and retries; zero means
-	// control.DefaultBackoff.
+	// control.DefaultBackoff().
 	Backoff control.Backoff
 	// Clock reads the node's clock; nil means time.Now. The agent keeps
 	// its key times (state file, rotation schedule, peer expiry) on it
@@ -99,7 +99,7 @@ func (c *AgentConfig) validate() error {
 		c.Hostname, _ = os.Hostname()
 	}
 	if c.Backoff.Min <= 0 || c.Backoff.Max < c.Backoff.Min {
-		c.Backoff = control.DefaultBackoff
+		c.Backoff = control.DefaultBackoff()
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()

@@ -10,8 +10,8 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// OverlayIPv4 is the overlay's IPv4 range, routed into the TUN.
-var OverlayIPv4 = netip.MustParsePrefix("100.64.0.0/10")
+// OverlayIPv4 returns the overlay's IPv4 range, routed into the TUN.
+func OverlayIPv4() netip.Prefix { return netip.PrefixFrom(netip.AddrFrom4([4]byte{100, 64, 0, 0}), 10) }
 
 // configureInterface gives the TUN its addresses, brings it up and routes
 // the overlay ranges into it: 100.64.0.0/10 from v4, and the /48 of v6
@@ -26,7 +26,7 @@ func configureInterface(name string, v4, v6 netip.Addr, log *slog.Logger) error 
 		return fmt.Errorf("bring %s up: %w", name, err)
 	}
 	if v4.IsValid() {
-		if err := addAddrRoute(l, v4, OverlayIPv4); err != nil {
+		if err := addAddrRoute(l, v4, OverlayIPv4()); err != nil {
 			return err
 		}
 	}

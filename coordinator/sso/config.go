@@ -18,12 +18,15 @@ const (
 	defaultHTTPTimeout = 30 * time.Second
 )
 
-// DefaultScopes are requested when Config.Scopes is empty.
-var DefaultScopes = []string{"openid", "email", "profile"}
+// DefaultScopes returns the scopes requested when Config.Scopes is empty.
+// The slice is the caller's.
+func DefaultScopes() []string { return []string{"openid", "email", "profile"} }
 
-// DefaultMFAMethods are the amr values (RFC 8176) taken to show a second
-// factor when Config.MFAMethods is empty.
-var DefaultMFAMethods = []string{"mfa", "mca", "otp", "hwk", "swk", "sms", "tel", "fpt", "face", "iris", "retina", "vbm", "sc"}
+// DefaultMFAMethods returns the amr values (RFC 8176) taken to show a
+// second factor when Config.MFAMethods is empty. The slice is the caller's.
+func DefaultMFAMethods() []string {
+	return []string{"mfa", "mca", "otp", "hwk", "swk", "sms", "tel", "fpt", "face", "iris", "retina", "vbm", "sc"}
+}
 
 // Secret is a string that never prints: fmt, slog and encoding/json show
 // "[redacted]".
@@ -59,7 +62,7 @@ type Config struct {
 	// https, or http on a loopback host. Required.
 	RedirectURL string
 	// Scopes are requested from the IdP; "openid" is added if missing.
-	// Empty means DefaultScopes.
+	// Empty means DefaultScopes().
 	Scopes []string
 	// Refresh asks the IdP for a refresh token at login (by adding the
 	// offline_access scope), so that RP.Refresh can ask it again later
@@ -82,7 +85,7 @@ type Config struct {
 	// of these IdP groups.
 	MFAGroups []string
 	// MFAMethods are the amr values that show a second factor. Empty means
-	// DefaultMFAMethods.
+	// DefaultMFAMethods().
 	MFAMethods []string
 	// MinACR, if set, is an acr value that also counts as a second factor:
 	// a login whose acr is at least MinACR (compared as integers when both
@@ -133,7 +136,7 @@ func (c Config) validate() (*settings, error) {
 
 func (s *settings) fillDefaults() error {
 	if len(s.Scopes) == 0 {
-		s.Scopes = DefaultScopes
+		s.Scopes = DefaultScopes()
 	}
 	s.Scopes = slices.Clone(s.Scopes)
 	if !slices.Contains(s.Scopes, "openid") {
@@ -156,7 +159,7 @@ func (s *settings) fillDefaults() error {
 	}
 	methods := s.MFAMethods
 	if len(methods) == 0 {
-		methods = DefaultMFAMethods
+		methods = DefaultMFAMethods()
 	}
 	var err error
 	if s.domains, err = lowerSet("allowed domain", s.AllowedDomains); err != nil {

@@ -168,3 +168,31 @@ func TestUnreachableIdP(t *testing.T) {
 		t.Fatalf("Begin: %v, want ErrProvider", err)
 	}
 }
+
+// TestDefaultsAreFreshCopies: the defaults are functions returning a new
+// slice each time, so a caller that edits what it got (appends a scope,
+// sorts in place) cannot change another RP's defaults.
+func TestDefaultsAreFreshCopies(t *testing.T) {
+	for name, get := range map[string]func() []string{"DefaultScopes": DefaultScopes, "DefaultMFAMethods": DefaultMFAMethods} {
+		want := get()
+		got := get()
+		got[0] = "changed"
+		_ = append(got[:1], "appended")
+		if again := get(); !cmp.Equal(again, want) {
+			t.Errorf("%s after a caller edited its copy: %v, want %v", name, again, want)
+		}
+	}
+	c := validConfig(t)
+	rp, err := New(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rp.cfg.Scopes[0] = "changed"
+	rp2, err := New(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !cmp.Equal(rp2.cfg.Scopes, DefaultScopes()) {
+		t.Errorf("a second RP's scopes: %v, want %v", rp2.cfg.Scopes, DefaultScopes())
+	}
+}

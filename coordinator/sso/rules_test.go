@@ -41,7 +41,7 @@ func TestCheckMFA(t *testing.T) {
 			}
 			methods := tt.cfg.MFAMethods
 			if methods == nil {
-				methods = DefaultMFAMethods
+				methods = DefaultMFAMethods()
 			}
 			if s.mfaMethods, err = set("m", methods); err != nil {
 				t.Fatal(err)

@@ -6,14 +6,14 @@ import (
 	"time"
 )
 
-// DefaultBackoff is the map stream's reconnect pacing.
-var DefaultBackoff = Backoff{Min: 100 * time.Millisecond, Max: 10 * time.Second}
+// DefaultBackoff returns the map stream's reconnect pacing.
+func DefaultBackoff() Backoff { return Backoff{Min: 100 * time.Millisecond, Max: 10 * time.Second} }
 
 // Backoff paces retries: the delay doubles from Min with every failed
 // attempt up to Max, and each delay is drawn at random from its upper half
 // so that a fleet does not reconnect in lockstep.
 type Backoff struct {
-	// Min is the first delay; must be > 0 (else DefaultBackoff's).
+	// Min is the first delay; must be > 0 (else DefaultBackoff()'s).
 	Min time.Duration
 	// Max caps the delay; must be >= Min (else Min).
 	Max time.Duration
@@ -21,10 +21,10 @@ type Backoff struct {
 
 func (b Backoff) withDefaults() Backoff {
 	if b.Min <= 0 {
-		b.Min = DefaultBackoff.Min
+		b.Min = DefaultBackoff().Min
 	}
 	if b.Max < b.Min {
-		b.Max = max(b.Min, DefaultBackoff.Max)
+		b.Max = max(b.Min, DefaultBackoff().Max)
 	}
 	return b
 }

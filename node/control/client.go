@@ -60,7 +60,7 @@ type Config struct {
 	// keep-alive) for this long; 0 means DefaultMapIdleTimeout.
 	MapIdleTimeout time.Duration
 	// Backoff paces map stream reconnects; the zero value means
-	// DefaultBackoff.
+	// DefaultBackoff().
 	Backoff Backoff
 	// Clock reads the node's clock; nil means time.Now. Tests set it to
 	// run a node whose clock is off.
