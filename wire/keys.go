@@ -10,6 +10,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"strings"
 
 	"golang.org/x/crypto/curve25519"
@@ -35,7 +36,10 @@ const (
 	wgPrefix      = "wgkey:"
 )
 
-var errKeyFormat = errors.New("bad key")
+var (
+	errKeyFormat      = errors.New("bad key")
+	errPrivateKeyJSON = errors.New("private keys are not encoded as JSON")
+)
 
 func parseKey(prefix, s string) ([32]byte, error) {
 	var k [32]byte
@@ -115,6 +119,13 @@ func (k WGPrivate) Hex() string { return hex.EncodeToString(k[:]) }
 // String hides the key.
 func (k WGPrivate) String() string { return "wgprivate:<redacted>" }
 
+// Format hides the key for every verb, %#v and %d included.
+func (k WGPrivate) Format(f fmt.State, _ rune) { io.WriteString(f, k.String()) }
+
+// MarshalJSON refuses: a private key is never encoded by accident (a JSON
+// log line, a struct sent somewhere). Files that keep it encode Hex.
+func (k WGPrivate) MarshalJSON() ([]byte, error) { return nil, errPrivateKeyJSON }
+
 // NewMachinePrivate makes a fresh machine key.
 func NewMachinePrivate() (MachinePrivate, error) {
 	var k MachinePrivate
@@ -138,6 +149,13 @@ func (k MachinePrivate) Sign(msg []byte) []byte {
 
 // String hides the key.
 func (k MachinePrivate) String() string { return "mkeyprivate:<redacted>" }
+
+// Format hides the key for every verb, %#v and %d included.
+func (k MachinePrivate) Format(f fmt.State, _ rune) { io.WriteString(f, k.String()) }
+
+// MarshalJSON refuses: a private key is never encoded by accident (a JSON
+// log line, a struct sent somewhere). Files that keep it encode Hex.
+func (k MachinePrivate) MarshalJSON() ([]byte, error) { return nil, errPrivateKeyJSON }
 
 // Verify reports whether sig is k's signature of msg.
 func (k MachinePublic) Verify(msg, sig []byte) bool {
