@@ -52,16 +52,16 @@ ui-bundle:
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem $(PKGS)
 
+# fuzz: every fuzz target in $(PKGS), FUZZTIME each. The targets are found
+# with go test -list, so a new one needs no line here.
+FUZZTIME ?= 30s
 fuzz:
-	$(GO) test ./acl -run '^$$' -fuzz FuzzParse -fuzztime 30s
-	$(GO) test ./acl -run '^$$' -fuzz FuzzCompileMatch -fuzztime 30s
-	$(GO) test ./filter -run '^$$' -fuzz FuzzMatcher -fuzztime 30s
-	$(GO) test ./netstack -run '^$$' -fuzz FuzzParsePacket -fuzztime 30s
-	$(GO) test ./node -run '^$$' -fuzz FuzzNetmapApply -fuzztime 30s
-	$(GO) test ./node/socks5 -run '^$$' -fuzz FuzzHandshake -fuzztime 30s
-	$(GO) test ./coordinator -run '^$$' -fuzz FuzzControlRequests -fuzztime 30s
-	$(GO) test ./coordinator -run '^$$' -fuzz FuzzSessionCredentials -fuzztime 30s
-	$(GO) test ./coordinator/sso -run '^$$' -fuzz FuzzLoginCookie -fuzztime 30s
+	@list=$$($(GO) test -list '^Fuzz' $(PKGS)) || { echo "$$list"; exit 1; }; \
+	echo "$$list" | awk '/^Fuzz/ { f[n++] = $$1; next } /^ok/ { for (i = 0; i < n; i++) print $$2, f[i]; n = 0 }' | \
+	while read -r pkg target; do \
+		echo "fuzz $$pkg $$target"; \
+		$(GO) test "$$pkg" -run '^$$' -fuzz "^$$target$$" -fuzztime $(FUZZTIME) || exit 1; \
+	done
 
 # run: a coordinator on the embedded SQLite store in .data/, plain HTTP on
 # loopback (dev mode), with the example policy. The first start writes an

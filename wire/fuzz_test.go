@@ -1,0 +1,102 @@
+package wire
+
+import (
+	"encoding/json"
+	"reflect"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+// FuzzKeyText feeds key text, as it arrives in every message, to both
+// public key types: a text either is refused and leaves a zero key, or is
+// the key's prefix and 64 hex digits and encodes back to itself (hex in
+// lower case).
+func FuzzKeyText(f *testing.F) {
+	f.Add("mkey:" + strings.Repeat("ab", 32))
+	f.Add("wgkey:" + strings.Repeat("CD", 32))
+	f.Add("wgkey:" + strings.Repeat("0", 63))
+	f.Add("mkey:")
+	f.Add("")
+	f.Fuzz(func(t *testing.T, s string) {
+		for _, k := range []textKey{new(MachinePublic), new(WGPublic)} {
+			if err := k.UnmarshalText([]byte(s)); err != nil {
+				if b, _ := k.MarshalText(); !strings.HasSuffix(string(b), strings.Repeat("0", 64)) {
+					t.Fatalf("%T: refused %q but kept %s", k, s, b)
+				}
+				continue
+			}
+			b, err := k.MarshalText()
+			prefix, hexPart, _ := strings.Cut(s, ":")
+			if err != nil || string(b) != prefix+":"+strings.ToLower(hexPart) || len(hexPart) != 64 {
+				t.Fatalf("%T: accepted %q, encodes as %s (%v)", k, s, b, err)
+			}
+		}
+	})
+}
+
+// FuzzMessages decodes outside input into every control message, as the
+// coordinator reads requests (strictly) and nodes read answers: whatever
+// decodes must encode, decode back to the same message, and encode to
+// the same bytes again; a rotation answer's durations never wrap around.
+func FuzzMessages(f *testing.F) {
+	for _, m := range controlMessages() {
+		b, err := json.Marshal(m)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(b)
+	}
+	f.Add([]byte(`{"switch_in_ms":9223372036854775807,"key_lifetime_ms":-9223372036854775808}`))
+	f.Add([]byte(`{"filter":[{"src":["100.64.0.1/32"],"dst":[{"net":"::/0","ports":[{"first":1,"last":0}]}],"protos":[300]}]}`))
+	types := make([]reflect.Type, 0, len(controlMessages()))
+	for _, m := range controlMessages() {
+		types = append(types, reflect.TypeOf(m).Elem())
+	}
+	f.Fuzz(func(t *testing.T, in []byte) {
+		for _, typ := range types {
+			m := reflect.New(typ).Interface()
+			if json.Unmarshal(in, m) != nil {
+				continue
+			}
+			checkStable(t, m)
+			if r, ok := m.(*RotateResponse); ok {
+				checkDurations(t, r)
+			}
+		}
+	})
+}
+
+// checkStable checks that m survives an encode/decode round trip.
+func checkStable(t *testing.T, m any) {
+	t.Helper()
+	b, err := json.Marshal(m)
+	if err != nil {
+		t.Fatalf("%T decoded but does not encode: %v", m, err)
+	}
+	back := reflect.New(reflect.TypeOf(m).Elem()).Interface()
+	if err := decodeStrict(b, back); err != nil {
+		t.Fatalf("%T: own encoding %s refused: %v", m, b, err)
+	}
+	if diff := cmp.Diff(m, back, equateNet); diff != "" {
+		t.Fatalf("%T: round trip differs (-first +second):\n%s", m, diff)
+	}
+	if b2, _ := json.Marshal(back); string(b2) != string(b) {
+		t.Fatalf("%T: encodes as %s, then as %s", m, b, b2)
+	}
+}
+
+// checkDurations checks that r's durations keep the sign of their
+// millisecond counts.
+func checkDurations(t *testing.T, r *RotateResponse) {
+	t.Helper()
+	for _, c := range []struct {
+		ms  int64
+		got int64
+	}{{r.SwitchInMillis, int64(r.SwitchIn())}, {r.KeyLifetimeMillis, int64(r.KeyLifetime())}} {
+		if (c.ms > 0) != (c.got > 0) || (c.ms < 0) != (c.got < 0) {
+			t.Fatalf("%d ms became %d ns", c.ms, c.got)
+		}
+	}
+}

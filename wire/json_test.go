@@ -1,0 +1,201 @@
+package wire
+
+import (
+	"bytes"
+	"encoding/json"
+	"flag"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"reflect"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
+
+	"github.com/wardnet/ward/filter"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
+
+// equateNet compares the netip values, which cmp cannot look into, and
+// takes an empty list for none (omitempty sends neither).
+var equateNet = cmp.Options{cmpopts.EquateComparable(netip.Addr{}, netip.Prefix{}, netip.AddrPort{}), cmpopts.EquateEmpty()}
+
+var (
+	t0   = time.Date(2026, 12, 6, 10, 0, 0, 0, time.UTC)
+	cam  = netip.MustParseAddr("100.64.0.2")
+	cam6 = netip.MustParseAddr("fd7a:115c:a1e0::2")
+)
+
+// testNode is a peer with every field set.
+func testNode() Node {
+	return Node{ID: 7, Name: "cam1", IPv4: cam, IPv6: cam6, WGKey: seq(0x40), KeyExpiry: t0.Add(24 * time.Hour),
+		Endpoints: []netip.AddrPort{netip.MustParseAddrPort("127.0.0.1:41641"), netip.MustParseAddrPort("[::1]:41641")},
+		User:      "alice@example.com", Tags: []string{"tag:camera"}, Online: true, ExposedPorts: []uint16{80, 554}, KeyRevoked: true}
+}
+
+// controlMessages holds one of each control protocol message, with every
+// field set (and the forms a message takes: a full map, a delta, a
+// keep-alive). Their JSON is the wire format nodes of every version read.
+func controlMessages() map[string]any {
+	rule := filter.Rule{Src: []netip.Prefix{netip.MustParsePrefix("100.64.0.1/32")},
+		Dst: []filter.DstNet{{Net: netip.PrefixFrom(cam, 32), Ports: []filter.PortRange{{First: 80, Last: 80}}}}, Protos: []filter.Proto{filter.ProtoTCP}}
+	self := testNode()
+	self.ID, self.Name, self.Tags, self.User = 1, "laptop", nil, "bob@example.com"
+	return map[string]any{
+		"ChallengeRequest":  &ChallengeRequest{MachineKey: seq(1)},
+		"ChallengeResponse": &ChallengeResponse{Challenge: []byte("challenge"), Expires: t0.Add(30 * time.Second)},
+		"SessionRequest":    &SessionRequest{MachineKey: seq(1), Challenge: []byte("challenge"), Signature: []byte("signature"), ProtocolVersion: ProtocolVersion},
+		"SessionResponse": &SessionResponse{Token: "wst_token", Expires: t0.Add(time.Hour), Registered: true, NeedsApproval: true,
+			ServerTime: t0, ProtocolVersion: ProtocolVersion},
+		"RegisterRequest":  &RegisterRequest{AuthKey: "wak_key", WGKey: seq(0x20), Hostname: "cam1", OS: "linux", Version: "1.0", ExposedPorts: []uint16{80}},
+		"RegisterResponse": &RegisterResponse{Node: testNode()},
+		"RotateRequest":    &RotateRequest{WGKey: seq(0x21)},
+		"RotateResponse":   ptr(NewRotateResponse(t0, 2*time.Second, t0.Add(24*time.Hour))),
+		"Report": &Report{Endpoints: []netip.AddrPort{netip.MustParseAddrPort("127.0.0.1:41641")},
+			DeniedFlows:  []DeniedFlow{{Src: netip.MustParseAddr("100.64.0.9"), Dst: cam, Proto: filter.ProtoUDP, Port: 53, Time: t0, Count: 3}},
+			ExposedPorts: []uint16{22, 80}},
+		"MapResponse.full": &MapResponse{Version: 3, Full: true, Self: &self, Peers: []Node{testNode()},
+			Filter: []filter.Rule{rule}, ServerTime: t0},
+		"MapResponse.delta": &MapResponse{Version: 4, PeersChanged: []Node{testNode()}, PeersRemoved: []NodeID{9},
+			Filter: []filter.Rule{}, FilterChanged: true, ServerTime: t0},
+		"MapResponse.keepalive": &MapResponse{Version: 4, KeepAlive: true, ServerTime: t0},
+		"Error":                 &Error{Error: "forbidden: node removed"},
+		"LoginRequest":          &LoginRequest{WGKey: seq(0x22), Hostname: "laptop", OS: "linux", Version: "1.0"},
+		"LoginResponse":         &LoginResponse{ID: "login-id", URL: "https://ward.example.com/ward/v1/l/x", Expires: t0.Add(10 * time.Minute), Code: "BCDF-GHJK"},
+		"LoginResult":           &LoginResult{Done: true, Node: &self, Error: "refused"},
+	}
+}
+
+func ptr[T any](v T) *T { return &v }
+
+// TestControlMessagesGolden pins the JSON of every control message to
+// testdata/control.golden.json, and decodes the file back into messages
+// equal to those encoded, refusing unknown fields as the coordinator
+// does. A difference is a change of the wire format: bump
+// ProtocolVersion (with its Feature and dated line) before rerunning with
+// -update.
+func TestControlMessagesGolden(t *testing.T) {
+	msgs := controlMessages()
+	got, err := json.MarshalIndent(msgs, "", "  ")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got = append(got, '\n')
+	golden := filepath.Join("testdata", "control.golden.json")
+	if *update {
+		if err := os.WriteFile(golden, got, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(golden)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(string(want), string(got)); diff != "" {
+		t.Errorf("control messages' JSON differs from %s (-want +got); this is the wire format: bump ProtocolVersion, then rerun with -update:\n%s", golden, diff)
+	}
+	var raw map[string]json.RawMessage
+	if err := json.Unmarshal(want, &raw); err != nil {
+		t.Fatal(err)
+	}
+	for name, m := range msgs {
+		back := reflect.New(reflect.TypeOf(m).Elem()).Interface()
+		if err := decodeStrict(raw[name], back); err != nil {
+			t.Errorf("%s: decode golden: %v", name, err)
+			continue
+		}
+		if diff := cmp.Diff(m, back, equateNet); diff != "" {
+			t.Errorf("%s: golden decodes to another message (-want +got):\n%s", name, diff)
+		}
+	}
+}
+
+// decodeStrict decodes one JSON value refusing unknown fields, as the
+// coordinator reads requests.
+func decodeStrict(b []byte, v any) error {
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	return dec.Decode(v)
+}
+
+// TestAdminMessagesRoundTrip: every admin API message decodes to what was
+// encoded.
+func TestAdminMessagesRoundTrip(t *testing.T) {
+	n := testNode()
+	n.Endpoints, n.KeyRevoked = nil, false // AdminNode's own fields of these names win
+	tests := []any{
+		&CreateAuthKeyRequest{Tags: []string{"tag:camera"}, Reusable: true, Ephemeral: true, Expiry: "1h"},
+		&AuthKey{ID: 1, Key: "wak_x", Prefix: "wak_x", Tags: []string{"tag:camera"}, Reusable: true, Ephemeral: true, Expiry: t0,
+			CreatedAt: t0, CreatedBy: "admin", UseCount: 2, Revoked: true},
+		&CreateAPIKeyRequest{Description: "ci", Expiry: "24h"},
+		&APIKey{ID: 2, Key: "wapi_x", Prefix: "wapi_x", Description: "ci", CreatedAt: t0, CreatedBy: "admin", Expiry: t0, LastUsed: t0, Revoked: true},
+		&AdminNode{Node: n, Hostname: "cam1", OS: "linux", Version: "1.0", Ephemeral: true, CreatedAt: t0, LastSeen: t0, Expired: true,
+			KeyRevoked: true, AuthKeyID: 1, AuthKeyUsable: true, Routes: []netip.Prefix{netip.MustParsePrefix("192.168.1.0/24")},
+			Peers: []string{"laptop"}, Endpoints: []netip.AddrPort{netip.MustParseAddrPort("127.0.0.1:41641")}},
+		&SetTagsRequest{Tags: []string{"tag:sensor"}},
+		&PolicyVersion{ID: 3, ParentID: 2, Text: "{}", Author: "admin", Comment: "c", CreatedAt: t0},
+		&SetPolicyRequest{Text: "{}", Comment: "c", ParentID: -1},
+		&PolicyError{Error: "policy rejected", Problems: []string{"policy.hujson:1:1: bad"}},
+		&AuditEvent{ID: 4, Time: t0, Actor: "admin", Action: "node.expire", Target: "cam1", Source: "127.0.0.1",
+			Detail: map[string]any{"auth_key_id": 1.0, "tags": []any{"tag:camera"}}},
+		&AdminUser{ID: 5, Email: "alice@example.com", Name: "Alice", Issuer: "https://idp", Subject: "sub", Groups: []string{"ops"},
+			Disabled: true, CreatedAt: t0, LastLogin: t0, Nodes: []string{"laptop"}},
+		&RebindUserRequest{Issuer: "https://idp", Subject: "sub"},
+		&PolicyTextRequest{Text: "{}"},
+	}
+	for _, m := range tests {
+		b, err := json.Marshal(m)
+		if err != nil {
+			t.Fatalf("%T: %v", m, err)
+		}
+		back := reflect.New(reflect.TypeOf(m).Elem()).Interface()
+		if err := decodeStrict(b, back); err != nil {
+			t.Errorf("%T: decode %s: %v", m, b, err)
+			continue
+		}
+		if diff := cmp.Diff(m, back, equateNet); diff != "" {
+			t.Errorf("%T: round trip differs (-sent +received):\n%s", m, diff)
+		}
+	}
+}
+
+// TestOlderPeersDecodeNewerMessages: a message of this version decodes
+// (leniently, as nodes read answers) into the fields an older peer knows,
+// and the fields a version brought are omitted when unset, so older
+// coordinators' answers decode with them zero.
+func TestOlderPeersDecodeNewerMessages(t *testing.T) {
+	tests := []struct {
+		name string
+		msg  any
+		// absent are keys that must not appear when unset.
+		absent []string
+	}{
+		{"session answer of a version 1 coordinator", &SessionResponse{Token: "t", Expires: t0}, []string{"server_time", "needs_approval", "protocol_version"}},
+		{"rotate answer without durations", &RotateResponse{SwitchAt: t0}, []string{"server_time", "switch_in_ms", "key_lifetime_ms"}},
+		{"login answer without a code", &LoginResponse{ID: "x", URL: "u", Expires: t0}, []string{"code"}},
+		{"node not revoked", &Node{ID: 1, Name: "n"}, []string{"key_revoked", "key_expiry"}},
+	}
+	for _, tt := range tests {
+		b, err := json.Marshal(tt.msg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var keys map[string]json.RawMessage
+		if err := json.Unmarshal(b, &keys); err != nil {
+			t.Fatal(err)
+		}
+		for _, k := range tt.absent {
+			if _, ok := keys[k]; ok {
+				t.Errorf("%s: %s sent unset: %s", tt.name, k, b)
+			}
+		}
+	}
+	// An answer with a field from a later version decodes for this node.
+	var s SessionResponse
+	if err := json.Unmarshal([]byte(`{"token":"t","protocol_version":99,"field_of_version_99":{"x":1}}`), &s); err != nil || s.CoordinatorVersion() != 99 {
+		t.Fatalf("a newer coordinator's answer: %+v, %v", s, err)
+	}
+}
