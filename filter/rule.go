@@ -93,8 +93,8 @@ type DstNet struct {
 // Rule's JSON (with DstNet's, PortRange's and Proto's) is part of the
 // control protocol's wire format: the coordinator sends each node its
 // rules in wire.MapResponse.Filter. Changing a field's name, type or
-// meaning needs a protocol version bump (wire.ProtocolVersion);
-// TestRuleJSONGolden pins the encoding.
+// meaning needs a protocol version bump (wire.ProtocolVersion); wire's
+// TestControlMessagesGolden pins the encoding.
 type Rule struct {
 	// Src lists the source prefixes. Never empty in a compiled rule.
 	Src []netip.Prefix `json:"src"`

@@ -5,8 +5,6 @@ import (
 	"reflect"
 	"strings"
 	"testing"
-
-	"github.com/google/go-cmp/cmp"
 )
 
 // FuzzKeyText feeds key text, as it arrives in every message, to both
@@ -66,25 +64,6 @@ func FuzzMessages(f *testing.F) {
 			}
 		}
 	})
-}
-
-// checkStable checks that m survives an encode/decode round trip.
-func checkStable(t *testing.T, m any) {
-	t.Helper()
-	b, err := json.Marshal(m)
-	if err != nil {
-		t.Fatalf("%T decoded but does not encode: %v", m, err)
-	}
-	back := reflect.New(reflect.TypeOf(m).Elem()).Interface()
-	if err := decodeStrict(b, back); err != nil {
-		t.Fatalf("%T: own encoding %s refused: %v", m, b, err)
-	}
-	if diff := cmp.Diff(m, back, equateNet); diff != "" {
-		t.Fatalf("%T: round trip differs (-first +second):\n%s", m, diff)
-	}
-	if b2, _ := json.Marshal(back); string(b2) != string(b) {
-		t.Fatalf("%T: encodes as %s, then as %s", m, b, b2)
-	}
 }
 
 // checkDurations checks that r's durations keep the sign of their

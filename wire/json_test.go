@@ -38,7 +38,8 @@ func testNode() Node {
 
 // controlMessages holds one of each control protocol message, with every
 // field set (and the forms a message takes: a full map, a delta, a
-// keep-alive). Their JSON is the wire format nodes of every version read.
+// keep-alive), and filter rules. Their JSON is the wire format nodes of
+// every version read.
 func controlMessages() map[string]any {
 	rule := filter.Rule{Src: []netip.Prefix{netip.MustParsePrefix("100.64.0.1/32")},
 		Dst: []filter.DstNet{{Net: netip.PrefixFrom(cam, 32), Ports: []filter.PortRange{{First: 80, Last: 80}}}}, Protos: []filter.Proto{filter.ProtoTCP}}
@@ -66,13 +67,37 @@ func controlMessages() map[string]any {
 		"LoginRequest":          &LoginRequest{WGKey: seq(0x22), Hostname: "laptop", OS: "linux", Version: "1.0"},
 		"LoginResponse":         &LoginResponse{ID: "login-id", URL: "https://ward.example.com/ward/v1/l/x", Expires: t0.Add(10 * time.Minute), Code: "BCDF-GHJK"},
 		"LoginResult":           &LoginResult{Done: true, Node: &self, Error: "refused"},
+		"filter.Rule":           &rules,
 	}
+}
+
+// rules covers every field and form of filter.Rule's JSON, which travels
+// in MapResponse.Filter: IPv4 and IPv6 prefixes, one port, a range, all
+// ports, explicit protocols and none.
+var rules = []filter.Rule{
+	{
+		Src: []netip.Prefix{netip.MustParsePrefix("100.64.0.1/32"), netip.MustParsePrefix("fd7a:115c:a1e0::1/128")},
+		Dst: []filter.DstNet{
+			{Net: netip.MustParsePrefix("100.64.0.2/32"), Ports: []filter.PortRange{{First: 22, Last: 22}, {First: 8000, Last: 8100}}},
+			{Net: netip.MustParsePrefix("fd7a:115c:a1e0::2/128"), Ports: []filter.PortRange{filter.AllPorts()}},
+		},
+		Protos: []filter.Proto{filter.ProtoTCP, filter.ProtoUDP},
+	},
+	{
+		Src:    []netip.Prefix{netip.MustParsePrefix("100.64.0.0/10")},
+		Dst:    []filter.DstNet{{Net: netip.MustParsePrefix("100.64.0.3/32"), Ports: []filter.PortRange{filter.AllPorts()}}},
+		Protos: []filter.Proto{filter.ProtoICMP, filter.ProtoICMPv6, filter.ProtoSCTP, 47},
+	},
+	{
+		Src: []netip.Prefix{netip.MustParsePrefix("100.64.0.4/32")},
+		Dst: []filter.DstNet{{Net: netip.MustParsePrefix("100.64.0.5/32"), Ports: []filter.PortRange{{First: 443, Last: 443}}}},
+	},
 }
 
 func ptr[T any](v T) *T { return &v }
 
-// TestControlMessagesGolden pins the JSON of every control message to
-// testdata/control.golden.json, and decodes the file back into messages
+// TestControlMessagesGolden pins the JSON of every control message, and of
+// filter.Rule, to testdata/control.golden.json, and decodes the file back into messages
 // equal to those encoded, refusing unknown fields as the coordinator
 // does. A difference is a change of the wire format: bump
 // ProtocolVersion (with its Feature and dated line) before rerunning with
@@ -121,6 +146,25 @@ func decodeStrict(b []byte, v any) error {
 	return dec.Decode(v)
 }
 
+// checkStable checks that m survives an encode/decode round trip.
+func checkStable(t *testing.T, m any) {
+	t.Helper()
+	b, err := json.Marshal(m)
+	if err != nil {
+		t.Fatalf("%T decoded but does not encode: %v", m, err)
+	}
+	back := reflect.New(reflect.TypeOf(m).Elem()).Interface()
+	if err := decodeStrict(b, back); err != nil {
+		t.Fatalf("%T: own encoding %s refused: %v", m, b, err)
+	}
+	if diff := cmp.Diff(m, back, equateNet); diff != "" {
+		t.Fatalf("%T: round trip differs (-first +second):\n%s", m, diff)
+	}
+	if b2, _ := json.Marshal(back); string(b2) != string(b) {
+		t.Fatalf("%T: encodes as %s, then as %s", m, b, b2)
+	}
+}
+
 // TestAdminMessagesRoundTrip: every admin API message decodes to what was
 // encoded.
 func TestAdminMessagesRoundTrip(t *testing.T) {
@@ -147,18 +191,7 @@ func TestAdminMessagesRoundTrip(t *testing.T) {
 		&PolicyTextRequest{Text: "{}"},
 	}
 	for _, m := range tests {
-		b, err := json.Marshal(m)
-		if err != nil {
-			t.Fatalf("%T: %v", m, err)
-		}
-		back := reflect.New(reflect.TypeOf(m).Elem()).Interface()
-		if err := decodeStrict(b, back); err != nil {
-			t.Errorf("%T: decode %s: %v", m, b, err)
-			continue
-		}
-		if diff := cmp.Diff(m, back, equateNet); diff != "" {
-			t.Errorf("%T: round trip differs (-sent +received):\n%s", m, diff)
-		}
+		checkStable(t, m)
 	}
 }
 
