@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/wardnet/ward/node/control"
-	"github.com/wardnet/ward/node/relay"
+	"github.com/wardnet/ward/node/splice"
 )
 
 // Default addresses and timeouts.
@@ -80,7 +80,7 @@ func (c *Config) validate() error {
 		if addr == "" || c.AllowNonLoopbackProxy {
 			continue
 		}
-		if err := relay.CheckLoopback(addr); err != nil {
+		if err := splice.CheckLoopback(addr); err != nil {
 			return fmt.Errorf("client config: %s %w; the proxy would hand the overlay, as you, to anyone who reaches it (--proxy-allow-non-loopback overrides)", flag, err)
 		}
 	}

@@ -5,7 +5,7 @@ import (
 	"testing"
 
 	"github.com/wardnet/ward/client"
-	"github.com/wardnet/ward/node/relay"
+	"github.com/wardnet/ward/node/splice"
 )
 
 // TestProxyRefusesNonLoopbackListen: `ward up --socks5 0.0.0.0:0` (or
@@ -23,7 +23,7 @@ func TestProxyRefusesNonLoopbackListen(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			cfg := tt.cfg
 			cfg.StateDir = t.TempDir()
-			if _, err := client.New(cfg); !errors.Is(err, relay.ErrNotLoopback) {
+			if _, err := client.New(cfg); !errors.Is(err, splice.ErrNotLoopback) {
 				t.Fatalf("New: %v, want ErrNotLoopback", err)
 			}
 			cfg.AllowNonLoopbackProxy = true

@@ -13,8 +13,8 @@ import (
 	"github.com/wardnet/ward/client/dashboard"
 	"github.com/wardnet/ward/client/httpproxy"
 	"github.com/wardnet/ward/node/localapi"
-	"github.com/wardnet/ward/node/relay"
 	"github.com/wardnet/ward/node/socks5"
+	"github.com/wardnet/ward/node/splice"
 )
 
 // Run serves the client API, the node local API, the proxies and the
@@ -85,7 +85,7 @@ func (d *Daemon) listen() ([]server, error) {
 	}
 	out = append(out, server{"local api", l, func(ctx context.Context, l net.Listener) error { return localapi.Serve(ctx, l, d, d.log) }})
 	if d.cfg.SOCKS5 != "" {
-		if l, err = relay.Listen(d.cfg.SOCKS5, d.cfg.AllowNonLoopbackProxy, "socks5", d.log); err != nil {
+		if l, err = splice.Listen(d.cfg.SOCKS5, d.cfg.AllowNonLoopbackProxy, "socks5", d.log); err != nil {
 			return out, err
 		}
 		srv := &socks5.Server{Dial: d.DialPeer, Logger: d.log, HandshakeTimeout: d.cfg.DialTimeout}
@@ -93,7 +93,7 @@ func (d *Daemon) listen() ([]server, error) {
 		out = append(out, server{"socks5", l, srv.Serve})
 	}
 	if d.cfg.HTTPProxy != "" {
-		if l, err = relay.Listen(d.cfg.HTTPProxy, d.cfg.AllowNonLoopbackProxy, "http proxy", d.log); err != nil {
+		if l, err = splice.Listen(d.cfg.HTTPProxy, d.cfg.AllowNonLoopbackProxy, "http proxy", d.log); err != nil {
 			return out, err
 		}
 		srv := &httpproxy.Server{Dial: d.DialPeer, Logger: d.log, HandshakeTimeout: d.cfg.DialTimeout}

@@ -17,8 +17,8 @@ import (
 
 	"github.com/wardnet/ward/node/control"
 	"github.com/wardnet/ward/node/localapi"
-	"github.com/wardnet/ward/node/relay"
 	"github.com/wardnet/ward/node/socks5"
+	"github.com/wardnet/ward/node/splice"
 	"github.com/wardnet/ward/wire"
 )
 
@@ -91,7 +91,7 @@ func (c *AgentConfig) validate() error {
 		return fmt.Errorf("agent config: negative rotate interval")
 	}
 	if c.SOCKS5 != "" && !c.AllowNonLoopbackProxy {
-		if err := relay.CheckLoopback(c.SOCKS5); err != nil {
+		if err := splice.CheckLoopback(c.SOCKS5); err != nil {
 			return fmt.Errorf("agent config: --socks5 %w; the proxy would hand the overlay, as this node, to anyone who reaches it (--proxy-allow-non-loopback overrides)", err)
 		}
 	}
@@ -209,7 +209,7 @@ func (a *Agent) Run(ctx context.Context) error {
 	a.goRun(&wg, cancel, "map saver", func() error { a.saveLoop(ctx, saved); return nil })
 	a.goRun(&wg, cancel, "local api", func() error { return localapi.Serve(ctx, l, a, a.log) })
 	if a.cfg.SOCKS5 != "" {
-		sl, err := relay.Listen(a.cfg.SOCKS5, a.cfg.AllowNonLoopbackProxy, "socks5", a.log)
+		sl, err := splice.Listen(a.cfg.SOCKS5, a.cfg.AllowNonLoopbackProxy, "socks5", a.log)
 		if err != nil {
 			return err
 		}

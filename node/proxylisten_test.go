@@ -4,7 +4,7 @@ import (
 	"errors"
 	"testing"
 
-	"github.com/wardnet/ward/node/relay"
+	"github.com/wardnet/ward/node/splice"
 )
 
 // TestProxyRefusesNonLoopbackListen: `ward node --socks5 0.0.0.0:0` would
@@ -13,7 +13,7 @@ import (
 func TestProxyRefusesNonLoopbackListen(t *testing.T) {
 	cfg := AgentConfig{StateDir: t.TempDir(), Coordinator: "http://127.0.0.1:1", AllowInsecureHTTP: true,
 		SOCKS5: "0.0.0.0:0", Logger: quiet}
-	if _, err := NewAgent(cfg); !errors.Is(err, relay.ErrNotLoopback) {
+	if _, err := NewAgent(cfg); !errors.Is(err, splice.ErrNotLoopback) {
 		t.Fatalf("NewAgent: %v, want ErrNotLoopback", err)
 	}
 	cfg.AllowNonLoopbackProxy = true

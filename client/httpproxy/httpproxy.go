@@ -17,7 +17,7 @@ import (
 	"time"
 
 	"github.com/wardnet/ward/node/localapi"
-	"github.com/wardnet/ward/node/relay"
+	"github.com/wardnet/ward/node/splice"
 )
 
 // DefaultHandshakeTimeout bounds a client's request and the dial.
@@ -43,7 +43,7 @@ type Server struct {
 // and every client connection and returns once all its goroutines have.
 // It returns nil when ctx ended it.
 func (s *Server) Serve(ctx context.Context, l net.Listener) error {
-	return relay.Serve(ctx, l, "http proxy client", s.handle)
+	return splice.Serve(ctx, l, "http proxy client", s.handle)
 }
 
 func (s *Server) log() *slog.Logger {
@@ -87,7 +87,7 @@ func (s *Server) handle(ctx context.Context, c net.Conn) {
 		return
 	}
 	c.SetDeadline(time.Time{})
-	relay.Relay(&relay.BufferedConn{Conn: c, R: br}, target)
+	splice.Join(&splice.BufferedConn{Conn: c, R: br}, target)
 }
 
 // Request errors.

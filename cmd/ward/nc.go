@@ -15,7 +15,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/wardnet/ward/node/localapi"
-	"github.com/wardnet/ward/node/relay"
+	"github.com/wardnet/ward/node/splice"
 )
 
 func newNcCmd() *cobra.Command {
@@ -125,7 +125,7 @@ func forward(ctx context.Context, l net.Listener, api *localapi.Client, peer str
 			defer t.Close()
 			done := context.AfterFunc(ctx, func() { c.Close(); t.Close() })
 			defer done()
-			relay.Relay(c, t)
+			splice.Join(c, t)
 		}()
 	}
 }

@@ -13,7 +13,7 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/wardnet/ward/node/relay"
+	"github.com/wardnet/ward/node/splice"
 )
 
 // Client talks to a node agent's local API.
@@ -122,5 +122,5 @@ func (c *Client) Dial(ctx context.Context, peer string, port uint16) (net.Conn, 
 		conn.Close()
 		return nil, ctx.Err()
 	}
-	return &relay.BufferedConn{Conn: conn, R: br}, nil
+	return &splice.BufferedConn{Conn: conn, R: br}, nil
 }

@@ -13,7 +13,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/wardnet/ward/node/relay"
+	"github.com/wardnet/ward/node/splice"
 )
 
 // Errors a Backend wraps to pick the HTTP status of its failures.
@@ -197,7 +197,7 @@ func (s *server) dial(w http.ResponseWriter, r *http.Request) {
 	if err := brw.Flush(); err != nil {
 		return
 	}
-	relay.Relay(&relay.BufferedConn{Conn: c, R: brw.Reader}, target)
+	splice.Join(&splice.BufferedConn{Conn: c, R: brw.Reader}, target)
 }
 
 // statusOf maps a Backend error to an HTTP status.

@@ -11,7 +11,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/wardnet/ward/node/relay"
+	"github.com/wardnet/ward/node/splice"
 )
 
 // DefaultHandshakeTimeout bounds a client's greeting and request.
@@ -54,7 +54,7 @@ type Server struct {
 // and every client connection and returns once all its goroutines have.
 // It returns nil when ctx ended it.
 func (s *Server) Serve(ctx context.Context, l net.Listener) error {
-	return relay.Serve(ctx, l, "socks5 client", s.handle)
+	return splice.Serve(ctx, l, "socks5 client", s.handle)
 }
 
 func (s *Server) log() *slog.Logger {
@@ -92,7 +92,7 @@ func (s *Server) handle(ctx context.Context, c net.Conn) {
 		return
 	}
 	c.SetDeadline(time.Time{})
-	relay.Relay(c, target)
+	splice.Join(c, target)
 }
 
 // replyCode maps a dial error to a SOCKS5 reply code.

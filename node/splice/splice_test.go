@@ -1,4 +1,4 @@
-package relay
+package splice
 
 import (
 	"bufio"
@@ -79,10 +79,10 @@ func send(c net.Conn, s string) error {
 	return nil
 }
 
-// TestRelay splices a client's TCP connection to a server's and checks
+// TestJoin splices a client's TCP connection to a server's and checks
 // that bytes go both ways, each end of stream is passed on as a
-// half-close, and Relay returns.
-func TestRelay(t *testing.T) {
+// half-close, and Join returns.
+func TestJoin(t *testing.T) {
 	big := strings.Repeat("0123456789abcdef", 64<<10) // 1 MiB: more than any buffer
 	tests := []struct {
 		name      string
@@ -98,29 +98,29 @@ func TestRelay(t *testing.T) {
 			client, a := tcpPair(t)
 			b, server := tcpPair(t)
 			done := make(chan struct{})
-			go func() { Relay(a, b); close(done) }()
+			go func() { Join(a, b); close(done) }()
 			exchange(t, client, server, tt.req, tt.resp)
 			select {
 			case <-done:
 			case <-time.After(wait):
-				t.Fatal("Relay did not return after both directions ended")
+				t.Fatal("Join did not return after both directions ended")
 			}
 			// A clean end leaves closing to the caller.
 			if err := a.Close(); err != nil {
-				t.Errorf("Relay closed a after a clean end: %v", err)
+				t.Errorf("Join closed a after a clean end: %v", err)
 			}
 		})
 	}
 }
 
-// TestRelayClosesWhatCannotHalfClose: a side that cannot shut its write
+// TestJoinClosesWhatCannotHalfClose: a side that cannot shut its write
 // side alone is closed when the other side ends, so its peer sees EOF
 // instead of hanging.
-func TestRelayClosesWhatCannotHalfClose(t *testing.T) {
+func TestJoinClosesWhatCannotHalfClose(t *testing.T) {
 	client, a := tcpPair(t)
 	b, server := pipePair(t)
 	done := make(chan struct{})
-	go func() { Relay(a, b); close(done) }()
+	go func() { Join(a, b); close(done) }()
 	if err := send(client, "hello"); err != nil {
 		t.Fatal(err)
 	}
@@ -132,17 +132,17 @@ func TestRelayClosesWhatCannotHalfClose(t *testing.T) {
 	select {
 	case <-done:
 	case <-time.After(wait):
-		t.Fatal("Relay did not return")
+		t.Fatal("Join did not return")
 	}
 }
 
-// TestRelayEndsOnReset: when one side fails, both are closed and Relay
+// TestJoinEndsOnReset: when one side fails, both are closed and Join
 // returns, even though the other side never ends by itself.
-func TestRelayEndsOnReset(t *testing.T) {
+func TestJoinEndsOnReset(t *testing.T) {
 	client, a := tcpPair(t)
 	b, server := tcpPair(t)
 	done := make(chan struct{})
-	go func() { Relay(a, b); close(done) }()
+	go func() { Join(a, b); close(done) }()
 	client.(*net.TCPConn).SetLinger(0) // Close sends a reset
 	client.Close()
 	server.SetReadDeadline(time.Now().Add(wait))
@@ -152,7 +152,7 @@ func TestRelayEndsOnReset(t *testing.T) {
 	select {
 	case <-done:
 	case <-time.After(wait):
-		t.Fatal("Relay did not return after a reset")
+		t.Fatal("Join did not return after a reset")
 	}
 }
 

@@ -1,12 +1,16 @@
-// Package relay copies bytes both ways between two connections, the way a
-// proxy does: each side's EOF is passed on as a half-close.
-package relay
+// Package splice joins two byte streams the way a local proxy does:
+// Join copies both ways and passes each side's EOF on as a half-close. It
+// also holds what every local proxy shares: the loopback-only listener
+// (Listen, CheckLoopback), the accept loop (Serve) and BufferedConn. It
+// is not a relay server: it moves bytes between connections this process
+// already holds.
+package splice
 
 import (
 	"io"
 )
 
-// Conn is a byte stream that Relay can copy to and from.
+// Conn is a byte stream that Join can copy to and from.
 type Conn interface {
 	io.ReadWriteCloser
 }
@@ -16,11 +20,11 @@ type halfCloser interface {
 	CloseWrite() error
 }
 
-// Relay copies both ways between a and b until both directions end. When
+// Join copies both ways between a and b until both directions end. When
 // one side reaches EOF, the other is half-closed if it can be (CloseWrite)
-// and closed otherwise; on an error both are closed. Relay does not close
+// and closed otherwise; on an error both are closed. Join does not close
 // a or b when both directions end cleanly; the caller does.
-func Relay(a, b Conn) {
+func Join(a, b Conn) {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
