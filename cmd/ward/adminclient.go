@@ -1,19 +1,16 @@
 package main
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
 	"time"
 
+	"github.com/wardnet/ward/apicall"
 	"github.com/wardnet/ward/coordinator"
-	"github.com/wardnet/ward/wire"
 )
 
 // adminClient calls the coordinator's admin API with an API key.
@@ -48,48 +45,13 @@ func (f *adminFlags) client() (*adminClient, error) {
 	return &adminClient{base: strings.TrimRight(f.coordinator, "/"), key: key, http: &http.Client{Timeout: 30 * time.Second}}, nil
 }
 
-// do sends a JSON request and decodes a JSON answer into out (if non-nil).
-func (c *adminClient) do(ctx context.Context, method, path string, in, out any) error {
-	var body io.Reader
-	if in != nil {
-		b, err := json.Marshal(in)
-		if err != nil {
-			return err
-		}
-		body = bytes.NewReader(b)
-	}
-	req, err := http.NewRequestWithContext(ctx, method, c.base+path, body)
-	if err != nil {
-		return err
-	}
-	req.Header.Set("Authorization", "Bearer "+c.key)
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := c.http.Do(req)
-	if err != nil {
-		return fmt.Errorf("%s %s: %w", method, path, err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
-	if err != nil {
-		return fmt.Errorf("%s %s: %w", method, path, err)
-	}
-	if resp.StatusCode >= 300 {
-		return apiError(resp.StatusCode, b)
-	}
-	if out == nil || len(b) == 0 {
-		return nil
-	}
-	return json.Unmarshal(b, out)
-}
+// maxAdminAnswer bounds an admin API answer (the audit log, the fleet).
+const maxAdminAnswer = 64 << 20
 
-func apiError(code int, body []byte) error {
-	var pe wire.PolicyError
-	if json.Unmarshal(body, &pe) == nil && len(pe.Problems) > 0 {
-		return fmt.Errorf("%s (HTTP %d):\n%s", pe.Error, code, strings.Join(pe.Problems, "\n"))
-	}
-	var e wire.Error
-	if json.Unmarshal(body, &e) == nil && e.Error != "" {
-		return fmt.Errorf("%s (HTTP %d)", e.Error, code)
-	}
-	return fmt.Errorf("HTTP %d: %s", code, strings.TrimSpace(string(body)))
+// do sends a JSON request and decodes a JSON answer into out (if non-nil).
+// A refusal is an *apicall.Error with the coordinator's message and, for a
+// policy, its problems.
+func (c *adminClient) do(ctx context.Context, method, path string, in, out any) error {
+	return apicall.Do(ctx, c.http, apicall.Request{Method: method, URL: c.base + path, Token: c.key, Body: in,
+		MaxAnswer: maxAdminAnswer, Server: "coordinator"}, out)
 }

@@ -11,7 +11,7 @@ import (
 // coordinator answers 4xx with a message for a bad, used or expired key.
 func (c *Client) Register(ctx context.Context, req wire.RegisterRequest) (wire.Node, error) {
 	var resp wire.RegisterResponse
-	if err := c.call(ctx, wire.PathRegister, req, &resp); err != nil {
+	if err := c.call(ctx, request{path: wire.PathRegister, body: req}, &resp); err != nil {
 		return wire.Node{}, fmt.Errorf("register node: %w", err)
 	}
 	return c.skew.localNode(resp.Node), nil
@@ -25,7 +25,7 @@ func (c *Client) Register(ctx context.Context, req wire.RegisterRequest) (wire.N
 func (c *Client) Rotate(ctx context.Context, next wire.WGPublic) (Rotation, error) {
 	var resp wire.RotateResponse
 	sent := c.now()
-	if err := c.call(ctx, wire.PathRotate, wire.RotateRequest{WGKey: next}, &resp); err != nil {
+	if err := c.call(ctx, request{path: wire.PathRotate, body: wire.RotateRequest{WGKey: next}}, &resp); err != nil {
 		return Rotation{}, fmt.Errorf("rotate key: %w", err)
 	}
 	recv := c.now()
@@ -41,7 +41,7 @@ func (c *Client) Report(ctx context.Context, r wire.Report) error {
 	if len(r.Endpoints) > wire.MaxEndpoints {
 		r.Endpoints = r.Endpoints[:wire.MaxEndpoints]
 	}
-	if err := c.call(ctx, wire.PathReport, r, nil); err != nil {
+	if err := c.call(ctx, request{path: wire.PathReport, body: r}, nil); err != nil {
 		return fmt.Errorf("send report: %w", err)
 	}
 	return nil

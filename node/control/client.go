@@ -5,22 +5,21 @@
 package control
 
 import (
-	"bytes"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
 	"net/http"
 	"net/url"
+	"os"
 	"strings"
 	"sync"
 	"time"
 
+	"github.com/wardnet/ward/apicall"
 	"github.com/wardnet/ward/wire"
 )
 
@@ -31,6 +30,8 @@ const (
 	tokenSlack = 30 * time.Second
 	// maxResponseBytes bounds a unary response body.
 	maxResponseBytes = 1 << 20
+	// serverName names the coordinator in errors.
+	serverName = "coordinator"
 )
 
 // Config configures a Client. New validates it; it is not retained.
@@ -49,8 +50,12 @@ type Config struct {
 	// contexts).
 	HTTPClient *http.Client
 	// RootCAs verifies the coordinator's certificate when HTTPClient is
-	// nil; nil means the system's roots.
+	// nil; nil means CAFile's, or the system's roots.
 	RootCAs *x509.CertPool
+	// CAFile is a PEM file of CA certificates that verify the
+	// coordinator's certificate when HTTPClient and RootCAs are nil; ""
+	// means the system's roots.
+	CAFile string
 	// Logger receives the client's logs; nil means slog.Default(). No key
 	// or token is ever logged.
 	Logger *slog.Logger
@@ -100,7 +105,13 @@ func New(cfg Config) (*Client, error) {
 	c := &Client{base: base, key: cfg.MachineKey, http: cfg.HTTPClient, log: cfg.Logger,
 		callTimeout: cfg.CallTimeout, mapIdle: cfg.MapIdleTimeout, backoff: cfg.Backoff.withDefaults()}
 	if c.http == nil {
-		c.http = &http.Client{Transport: defaultTransport(cfg.RootCAs)}
+		roots := cfg.RootCAs
+		if roots == nil {
+			if roots, err = loadRoots(cfg.CAFile); err != nil {
+				return nil, err
+			}
+		}
+		c.http = &http.Client{Transport: defaultTransport(roots)}
 	}
 	if c.log == nil {
 		c.log = slog.Default()
@@ -125,6 +136,22 @@ func defaultTransport(roots *x509.CertPool) *http.Transport {
 	t := http.DefaultTransport.(*http.Transport).Clone()
 	t.TLSClientConfig = &tls.Config{MinVersion: tls.VersionTLS13, RootCAs: roots}
 	return t
+}
+
+// loadRoots reads a PEM CA bundle; "" gives nil (the system's roots).
+func loadRoots(path string) (*x509.CertPool, error) {
+	if path == "" {
+		return nil, nil
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read ca file: %w", err)
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(b) {
+		return nil, fmt.Errorf("read ca file %s: no PEM certificate", path)
+	}
+	return pool, nil
 }
 
 // parseURL checks the coordinator URL against the transport rules.
@@ -160,6 +187,11 @@ func isLoopbackHost(host string) bool {
 
 // URL returns the coordinator's base URL.
 func (c *Client) URL() string { return c.base.String() }
+
+// OnLoopback reports whether the coordinator is on this machine's loopback
+// (a development setup): then peers on this machine reach each other on
+// 127.0.0.1.
+func (c *Client) OnLoopback() bool { return isLoopbackHost(c.base.Hostname()) }
 
 // Now reads the node's clock (Config.Clock). Every time the Client
 // returns is on this clock.
@@ -199,7 +231,7 @@ func (c *Client) Session(ctx context.Context) (wire.SessionResponse, error) {
 func (c *Client) newSession(ctx context.Context) (wire.SessionResponse, error) {
 	pub := c.key.Public()
 	var ch wire.ChallengeResponse
-	if err := c.post(ctx, wire.PathChallenge, "", wire.ChallengeRequest{MachineKey: pub}, &ch); err != nil {
+	if err := c.send(ctx, request{path: wire.PathChallenge, body: wire.ChallengeRequest{MachineKey: pub}}, "", &ch); err != nil {
 		return wire.SessionResponse{}, fmt.Errorf("get challenge: %w", err)
 	}
 	req := wire.SessionRequest{
@@ -210,7 +242,7 @@ func (c *Client) newSession(ctx context.Context) (wire.SessionResponse, error) {
 	}
 	var s wire.SessionResponse
 	sent := c.now()
-	if err := c.post(ctx, wire.PathSession, "", req, &s); err != nil {
+	if err := c.send(ctx, request{path: wire.PathSession, body: req}, "", &s); err != nil {
 		return wire.SessionResponse{}, fmt.Errorf("open session: %w", err)
 	}
 	c.skew.observe(s.ServerTime, sent, c.now())
@@ -245,15 +277,28 @@ func (c *Client) DropSession(tok string) {
 	}
 }
 
-// call POSTs in to path with the session token and decodes the answer
-// into out (may be nil). On 401 it opens a new session and retries once.
-func (c *Client) call(ctx context.Context, path string, in, out any) error {
+// request is one unary call to the coordinator.
+type request struct {
+	// method is the HTTP method; "" means POST.
+	method string
+	path   string
+	// query may be nil; body nil sends none.
+	query url.Values
+	body  any
+	// timeout bounds the call; 0 means the client's call timeout.
+	timeout time.Duration
+}
+
+// call sends r with the session token and decodes the answer into out
+// (may be nil). On 401 it opens a new session and retries once: the
+// coordinator forgot the token (it restarted) or ended the session.
+func (c *Client) call(ctx context.Context, r request, out any) error {
 	for attempt := 0; ; attempt++ {
 		s, err := c.Session(ctx)
 		if err != nil {
 			return err
 		}
-		err = c.post(ctx, path, s.Token, in, out)
+		err = c.send(ctx, r, s.Token, out)
 		if attempt == 0 && errors.Is(err, ErrUnauthorized) {
 			c.DropSession(s.Token)
 			continue
@@ -262,79 +307,15 @@ func (c *Client) call(ctx context.Context, path string, in, out any) error {
 	}
 }
 
-// post sends one JSON request and decodes the JSON answer into out (may be
-// nil), bounded by the call timeout. token may be empty.
-func (c *Client) post(ctx context.Context, path, token string, in, out any) error {
-	ctx, cancel := context.WithTimeout(ctx, c.callTimeout)
+// send sends r once with token (may be empty) and decodes the JSON answer
+// into out (may be nil), bounded by r's timeout.
+func (c *Client) send(ctx context.Context, r request, token string, out any) error {
+	timeout := r.timeout
+	if timeout <= 0 {
+		timeout = c.callTimeout
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	body, err := json.Marshal(in)
-	if err != nil {
-		return fmt.Errorf("encode request: %w", err)
-	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.endpoint(path, nil), bytes.NewReader(body))
-	if err != nil {
-		return fmt.Errorf("build request: %w", err)
-	}
-	req.Header.Set("Content-Type", "application/json")
-	setToken(req, token)
-	resp, err := c.http.Do(req)
-	if err != nil {
-		return unreachable(ctx, err)
-	}
-	defer resp.Body.Close()
-	if err := checkStatus(resp); err != nil {
-		return err
-	}
-	return decodeBody(resp.Body, out)
-}
-
-// unreachable marks err, the failure of a request that got no answer, as
-// ErrUnreachable, unless ctx was cancelled (the caller gave up).
-func unreachable(ctx context.Context, err error) error {
-	if errors.Is(context.Cause(ctx), context.Canceled) {
-		return err
-	}
-	return fmt.Errorf("%w: %w", ErrUnreachable, err)
-}
-
-// setToken adds the bearer token, if any.
-func setToken(req *http.Request, token string) {
-	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
-	}
-}
-
-// checkStatus turns a non-2xx response into an *APIError.
-func checkStatus(resp *http.Response) error {
-	if resp.StatusCode >= 200 && resp.StatusCode < 300 {
-		return nil
-	}
-	var e wire.Error
-	b, _ := io.ReadAll(io.LimitReader(resp.Body, maxResponseBytes))
-	if json.Unmarshal(b, &e) != nil {
-		e.Error = strings.TrimSpace(string(b[:min(len(b), 200)]))
-	}
-	return &APIError{Status: resp.StatusCode, Message: e.Error,
-		RetryAfter: parseRetryAfter(resp.Header.Get("Retry-After"), resp.Header.Get("Date"))}
-}
-
-// decodeBody decodes a bounded JSON body into out, or discards it when out
-// is nil.
-func decodeBody(r io.Reader, out any) error {
-	lr := io.LimitReader(r, maxResponseBytes+1)
-	if out == nil {
-		_, _ = io.Copy(io.Discard, lr)
-		return nil
-	}
-	b, err := io.ReadAll(lr)
-	if err != nil {
-		return fmt.Errorf("read response: %w", err)
-	}
-	if len(b) > maxResponseBytes {
-		return fmt.Errorf("read response: %w: body over %d bytes", ErrProtocol, maxResponseBytes)
-	}
-	if err := json.Unmarshal(b, out); err != nil {
-		return fmt.Errorf("decode response: %w: %w", ErrProtocol, err)
-	}
-	return nil
+	return apicall.Do(ctx, c.http, apicall.Request{Method: r.method, URL: c.endpoint(r.path, r.query), Token: token,
+		Body: r.body, MaxAnswer: maxResponseBytes, Server: serverName}, out)
 }

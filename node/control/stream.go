@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/wardnet/ward/apicall"
 	"github.com/wardnet/ward/wire"
 )
 
@@ -111,13 +112,13 @@ func (c *Client) getMap(ctx context.Context, since uint64, token string) (*http.
 		cancel(nil)
 		return nil, nil, err
 	}
-	setToken(req, token)
+	req.Header.Set("Authorization", "Bearer "+token)
 	resp, err := c.http.Do(req)
 	if err != nil {
 		cancel(nil)
-		return nil, nil, unreachable(ctx, err)
+		return nil, nil, apicall.Unreachable(ctx, serverName, err)
 	}
-	if err := checkStatus(resp); err != nil {
+	if err := apicall.Check(resp, serverName); err != nil {
 		resp.Body.Close()
 		cancel(nil)
 		return nil, nil, err

@@ -1,4 +1,4 @@
-package control
+package apicall
 
 import (
 	"errors"
@@ -31,14 +31,17 @@ func TestParseRetryAfter(t *testing.T) {
 	}
 }
 
-func TestAPIErrorText(t *testing.T) {
+func TestErrorText(t *testing.T) {
 	tests := []struct {
-		e    APIError
+		e    Error
 		want string
 	}{
-		{APIError{Status: 403, Message: "node removed"}, "403 Forbidden: node removed"},
-		{APIError{Status: 500}, "coordinator error: 500 Internal Server Error"},
-		{APIError{Status: 503, Message: "storage unavailable"}, "coordinator error: 503 Service Unavailable: storage unavailable"},
+		{Error{Status: 403, Message: "node removed"}, "403 Forbidden: node removed"},
+		{Error{Status: 500, Server: "coordinator"}, "coordinator error: 500 Internal Server Error"},
+		{Error{Status: 503, Message: "storage unavailable", Server: "coordinator"}, "coordinator error: 503 Service Unavailable: storage unavailable"},
+		{Error{Status: 502, Message: "dial cam1:22: refused"}, "server error: 502 Bad Gateway: dial cam1:22: refused"},
+		{Error{Status: 400, Message: "invalid policy", Problems: []string{"p.hujson:3:5: unknown group", "p.hujson:9:1: bad port"}},
+			"400 Bad Request: invalid policy:\np.hujson:3:5: unknown group\np.hujson:9:1: bad port"},
 	}
 	for _, tt := range tests {
 		if got := tt.e.Error(); got != tt.want {
@@ -50,7 +53,7 @@ func TestAPIErrorText(t *testing.T) {
 // TestAPIErrorIs: each status the node acts on matches its sentinel and
 // no other; a 426 (the coordinator no longer serves this protocol
 // version) is permanent.
-func TestAPIErrorIs(t *testing.T) {
+func TestErrorIs(t *testing.T) {
 	sentinels := []error{ErrUnauthorized, ErrForbidden, ErrRateLimited, ErrUpgradeRequired}
 	tests := []struct {
 		status    int
@@ -65,7 +68,7 @@ func TestAPIErrorIs(t *testing.T) {
 		{http.StatusServiceUnavailable, nil, false},
 	}
 	for _, tt := range tests {
-		var err error = &APIError{Status: tt.status}
+		var err error = &Error{Status: tt.status}
 		for _, s := range sentinels {
 			if got := errors.Is(err, s); got != (s == tt.want) {
 				t.Errorf("%d: errors.Is(%v) = %v", tt.status, s, got)
