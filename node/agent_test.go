@@ -60,7 +60,7 @@ func agentSelf(t *testing.T, srv *controltest.Server, a *Agent, n byte) wire.Nod
 	var self wire.Node
 	eventually(t, "registration", func() bool {
 		var ok bool
-		self, ok = srv.Node(a.st.MachineKey.Public())
+		self, ok = srv.Node(a.keys.st.MachineKey.Public())
 		return ok
 	})
 	self.IPv4 = netip.AddrFrom4([4]byte{100, 64, 0, n})
@@ -172,7 +172,7 @@ func TestAgentEndToEnd(t *testing.T) {
 	t.Run("data plane survives the coordinator", func(t *testing.T) {
 		srv.FailMaps(1 << 30)
 		srv.DropStreams()
-		eventually(t, "disconnect", func() bool { return !a.connected.Load() })
+		eventually(t, "disconnect", func() bool { return !a.sess.connected.Load() })
 		if err := echoThrough(op, "cam", camPort, deadline); err != nil {
 			t.Fatal(err)
 		}
@@ -207,11 +207,11 @@ func TestAgentRestartReusesState(t *testing.T) {
 	}
 	// No auth key this time: the state alone must do.
 	a2, stop2 := runAgent(t, srv, AgentConfig{StateDir: dir})
-	eventually(t, "reconnect", func() bool { return a2.connected.Load() })
+	eventually(t, "reconnect", func() bool { return a2.sess.connected.Load() })
 	if err := stop2(); err != nil {
 		t.Fatal(err)
 	}
-	if a2.st.MachineKey != before.MachineKey || a2.st.WGKey != before.WGKey || srv.NodeCount() != 1 {
+	if a2.keys.st.MachineKey != before.MachineKey || a2.keys.st.WGKey != before.WGKey || srv.NodeCount() != 1 {
 		t.Error("restart did not reuse the keys and registration")
 	}
 }

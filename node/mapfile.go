@@ -96,46 +96,44 @@ func loadMap(dir, coordinator string, id wire.NodeID) (savedMap, error) {
 // key expired since are left out by the Engine as usual. It returns the map applied, or nil when there was none to use (a
 // missing, foreign or invalid file, which is logged and left for the next
 // save to replace).
-func (a *Agent) restoreMap() *netmap {
-	a.mu.Lock()
-	id := a.st.NodeID
-	a.mu.Unlock()
+func (s *Session) restoreMap() *netmap {
+	id := s.keys.NodeID()
 	if id == 0 {
 		return nil
 	}
-	sm, err := loadMap(a.cfg.StateDir, a.client.URL(), id)
+	sm, err := loadMap(s.cfg.stateDir, s.client.URL(), id)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil
 	}
 	if err == nil {
-		a.eng.preferListenPort(sm.ListenPort)
-		err = a.eng.Apply(sm.Map)
+		s.eng.preferListenPort(sm.ListenPort)
+		err = s.eng.Apply(sm.Map)
 	}
 	if err != nil {
-		a.log.Warn("saved map not used", "err", err)
+		s.log.Warn("saved map not used", "err", err)
 		return nil
 	}
-	a.log.Info("saved map applied", "version", sm.Map.Version, "peers", len(sm.Map.Peers), "saved", sm.Saved,
-		"listen_port", a.eng.ListenPort())
-	return a.eng.nm.Load()
+	s.log.Info("saved map applied", "version", sm.Map.Version, "peers", len(sm.Map.Peers), "saved", sm.Saved,
+		"listen_port", s.eng.ListenPort())
+	return s.eng.nm.Load()
 }
 
 // saveLoop writes the Engine's map to MapFile each time HandleMap applied
 // a message, and once more when ctx is done. The map is an immutable
 // snapshot, so changes applied while a write is under way are written
 // together by the next one. saved is the map already on disk (may be nil).
-func (a *Agent) saveLoop(ctx context.Context, saved *netmap) {
+func (s *Session) saveLoop(ctx context.Context, saved *netmap) {
 	for {
 		stop := false
 		select {
 		case <-ctx.Done():
 			stop = true
-		case <-a.kickSave:
+		case <-s.kickSave:
 		}
-		if nm := a.eng.nm.Load(); nm != saved && nm.hasSelf() {
-			sm := savedMap{Coordinator: a.client.URL(), Saved: a.now().UTC(), ListenPort: a.eng.ListenPort(), Map: nm.fullMessage()}
-			if err := saveMap(a.cfg.StateDir, sm); err != nil {
-				a.log.Warn("keep the map for restarts", "err", err)
+		if nm := s.eng.nm.Load(); nm != saved && nm.hasSelf() {
+			sm := savedMap{Coordinator: s.client.URL(), Saved: s.client.Now().UTC(), ListenPort: s.eng.ListenPort(), Map: nm.fullMessage()}
+			if err := saveMap(s.cfg.stateDir, sm); err != nil {
+				s.log.Warn("keep the map for restarts", "err", err)
 			} else {
 				saved = nm
 			}

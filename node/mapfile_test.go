@@ -113,7 +113,7 @@ func TestRestoreMapSkipsInvalidMap(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer a.eng.Close()
-	a.st.NodeID = 1
+	a.keys.st.NodeID = 1
 	self := wire.Node{ID: 1, IPv4: netip.MustParseAddr("100.64.0.1")}
 	bad := wire.MapResponse{Version: 3, Full: true, Self: &self, Peers: []wire.Node{{ID: 2, IPv4: self.IPv4}}}
 	b, err := json.Marshal(savedMap{Coordinator: a.client.URL(), Map: bad})
@@ -123,7 +123,7 @@ func TestRestoreMapSkipsInvalidMap(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, MapFile), b, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if nm := a.restoreMap(); nm != nil || a.eng.ListenPort() != 0 || a.eng.MapVersion() != 0 {
+	if nm := a.sess.restoreMap(); nm != nil || a.eng.ListenPort() != 0 || a.eng.MapVersion() != 0 {
 		t.Errorf("an invalid saved map was applied")
 	}
 }
@@ -156,7 +156,7 @@ func TestAgentRestartWithoutCoordinator(t *testing.T) {
 		t.Fatal(err)
 	}
 	srv.Stop()
-	checkNoPrivateKeys(t, dir, a.st)
+	checkNoPrivateKeys(t, dir, a.keys.st)
 	// gone's key expires while the node is down, which also lasts longer
 	// than WireGuard's 2^24 ns timestamp step: a peer drops an initiation
 	// stamped like the last one it took from the same key as a replay.
@@ -173,7 +173,7 @@ func TestAgentRestartWithoutCoordinator(t *testing.T) {
 	eventuallyWithin(t, handshakeWait, "echo after the restart", func() bool { return echoThrough(op, "cam", camPort, time.Second) == nil })
 	t.Logf("restart without coordinator to handshake: %v, to first echo: %v (listen port %d, before %d)",
 		hs.Round(time.Millisecond), time.Since(start).Round(time.Millisecond), a2.eng.ListenPort(), port)
-	if a2.connected.Load() {
+	if a2.sess.connected.Load() {
 		t.Error("connected to a stopped coordinator")
 	}
 	for _, p := range a2.Status().Peers {
@@ -183,7 +183,7 @@ func TestAgentRestartWithoutCoordinator(t *testing.T) {
 	}
 
 	srv.Restart(t)
-	eventually(t, "reconnect", func() bool { return a2.connected.Load() })
+	eventually(t, "reconnect", func() bool { return a2.sess.connected.Load() })
 	if s := srv.Sinces(); s[len(s)-1] != 1 {
 		t.Errorf("map stream resumed since %d, want 1 (all: %v)", s[len(s)-1], s)
 	}
@@ -248,10 +248,10 @@ func TestAgentExposedPortsToOldCoordinator(t *testing.T) {
 	self.ExposedPorts = []uint16{22}
 	srv.Publish(wire.MapResponse{Version: 1, Full: true, Self: &self})
 	reportedEndpoints(t, srv)
-	eventually(t, "ports given up", func() bool { return a.portsSent.Load() && !a.needPorts.Load() })
+	eventually(t, "ports given up", func() bool { return a.sess.portsSent.Load() && !a.sess.needPorts.Load() })
 	srv.Publish(wire.MapResponse{Version: 2, Self: &self})
 	eventually(t, "second map applied", func() bool { return a.eng.MapVersion() == 2 })
-	if a.needPorts.Load() {
+	if a.sess.needPorts.Load() {
 		t.Error("refused ports asked for again")
 	}
 }
@@ -271,10 +271,10 @@ func TestCheckExposed(t *testing.T) {
 		{"none configured", nil, []uint16{22}, false, false},
 	}
 	for _, tt := range tests {
-		a := &Agent{cfg: AgentConfig{Expose: tt.configured}, kickReport: make(chan struct{}, 1)}
-		a.portsSent.Store(tt.sent)
-		a.checkExposed(tt.registered)
-		if got := a.needPorts.Load(); got != tt.want {
+		s := newSession(sessionConfig{expose: tt.configured})
+		s.portsSent.Store(tt.sent)
+		s.checkExposed(tt.registered)
+		if got := s.needPorts.Load(); got != tt.want {
 			t.Errorf("%s: ports requested %v, want %v", tt.name, got, tt.want)
 		}
 	}

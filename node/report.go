@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
-	"net/url"
 	"slices"
 	"time"
 
@@ -22,9 +21,9 @@ const (
 )
 
 // requestEndpoints makes the reporter send the endpoints soon.
-func (a *Agent) requestEndpoints() {
-	a.needEndpoints.Store(true)
-	kick(a.kickReport)
+func (s *Session) requestEndpoints() {
+	s.needEndpoints.Store(true)
+	kick(s.kickReport)
 }
 
 // reportLoop sends reports: the endpoints and exposed ports when asked,
@@ -36,7 +35,7 @@ func (a *Agent) requestEndpoints() {
 // stays well inside it even under a port scan. When it answers 429 (or
 // 503) with Retry-After, nothing is sent before that wait has passed,
 // however often denied flows or map changes ask.
-func (a *Agent) reportLoop(ctx context.Context) {
+func (s *Session) reportLoop(ctx context.Context) {
 	var last time.Time       // when the last report was sent
 	var notBefore time.Time  // no report before this (the coordinator's Retry-After)
 	var endpointsPort uint16 // the listen port of the last endpoints sent
@@ -45,13 +44,13 @@ func (a *Agent) reportLoop(ctx context.Context) {
 		select {
 		case <-ctx.Done():
 			return
-		case <-a.kickReport:
-		case <-a.eng.denied.ready:
+		case <-s.kickReport:
+		case <-s.eng.denied.ready:
 		case <-retry:
 		}
 		retry = nil
-		port := a.eng.ListenPort()
-		urgent := port != 0 && port != endpointsPort && a.needEndpoints.Load()
+		port := s.eng.ListenPort()
+		urgent := port != 0 && port != endpointsPort && s.needEndpoints.Load()
 		wait := time.Until(last.Add(reportInterval))
 		if urgent {
 			wait = 0
@@ -59,7 +58,7 @@ func (a *Agent) reportLoop(ctx context.Context) {
 		if !sleep(ctx, max(wait, time.Until(notBefore))) {
 			return
 		}
-		r := a.reportOnce(ctx)
+		r := s.reportOnce(ctx)
 		if r.sent {
 			last = time.Now()
 		}
@@ -93,16 +92,16 @@ type reportResult struct {
 // reportOnce sends what there is to report; what did not go through is
 // kept for the next try. After a failure it sends nothing more: the
 // exposed ports wait for the next try with the rest.
-func (a *Agent) reportOnce(ctx context.Context) reportResult {
-	r, err := a.reportFlowsAndEndpoints(ctx)
+func (s *Session) reportOnce(ctx context.Context) reportResult {
+	r, err := s.reportFlowsAndEndpoints(ctx)
 	if err == nil {
 		var sent bool
-		sent, err = a.reportPorts(ctx)
+		sent, err = s.reportPorts(ctx)
 		r.sent = r.sent || sent
 	}
 	if err != nil {
 		r.retryIn, r.holdOff = reportRetryIn(err)
-		a.log.Info("send report", "err", err, "retry_in", r.retryIn)
+		s.log.Info("send report", "err", err, "retry_in", r.retryIn)
 	}
 	return r
 }
@@ -121,27 +120,27 @@ func reportRetryIn(err error) (wait time.Duration, holdOff bool) {
 // reportFlowsAndEndpoints sends the denied flows and, when asked, the
 // endpoints (nothing when there is neither); what it carried is kept for
 // the next try when it did not go through.
-func (a *Agent) reportFlowsAndEndpoints(ctx context.Context) (reportResult, error) {
-	r := wire.Report{DeniedFlows: a.eng.denied.take(wire.MaxDeniedPerReport)}
+func (s *Session) reportFlowsAndEndpoints(ctx context.Context) (reportResult, error) {
+	r := wire.Report{DeniedFlows: s.eng.denied.take(wire.MaxDeniedPerReport)}
 	// Endpoints wait for the data plane (and its port); HandleMap asks
 	// again when it starts.
-	port := a.eng.ListenPort()
-	sendEndpoints := port != 0 && a.needEndpoints.Swap(false)
+	port := s.eng.ListenPort()
+	sendEndpoints := port != 0 && s.needEndpoints.Swap(false)
 	if sendEndpoints {
-		r.Endpoints = a.endpoints(port)
+		r.Endpoints = s.endpoints(port)
 	}
 	if len(r.DeniedFlows) == 0 && !sendEndpoints {
 		return reportResult{}, nil
 	}
-	a.logDenied(r.DeniedFlows)
+	s.logDenied(r.DeniedFlows)
 	sent := reportResult{sent: true}
 	if sendEndpoints {
 		sent.endpointsPort = port
 	}
-	if err := a.client.Report(ctx, r); err != nil {
-		a.eng.denied.putBack(r.DeniedFlows)
+	if err := s.client.Report(ctx, r); err != nil {
+		s.eng.denied.putBack(r.DeniedFlows)
 		if sendEndpoints {
-			a.needEndpoints.Store(true)
+			s.needEndpoints.Store(true)
 		}
 		return sent, err
 	}
@@ -153,21 +152,21 @@ func (a *Agent) reportFlowsAndEndpoints(ctx context.Context) (reportResult, erro
 // report (400), which must not hold back endpoints and denied flows. Such
 // a refusal is final for this run. It reports whether a report was sent,
 // and the error when they are to be sent again.
-func (a *Agent) reportPorts(ctx context.Context) (sent bool, err error) {
-	if !a.needPorts.Swap(false) {
+func (s *Session) reportPorts(ctx context.Context) (sent bool, err error) {
+	if !s.needPorts.Swap(false) {
 		return false, nil
 	}
-	ports := sortedPorts(a.cfg.Expose)
-	err = a.client.Report(ctx, wire.Report{ExposedPorts: ports})
+	ports := sortedPorts(s.cfg.expose)
+	err = s.client.Report(ctx, wire.Report{ExposedPorts: ports})
 	switch {
 	case err == nil:
-		a.portsSent.Store(true)
-		a.log.Info("exposed ports reported", "ports", ports)
+		s.portsSent.Store(true)
+		s.log.Info("exposed ports reported", "ports", ports)
 	case control.IsPermanent(err):
-		a.portsSent.Store(true)
-		a.log.Warn("coordinator refused the exposed ports; they stay as registered", "ports", ports, "err", err)
+		s.portsSent.Store(true)
+		s.log.Warn("coordinator refused the exposed ports; they stay as registered", "ports", ports, "err", err)
 	default:
-		a.needPorts.Store(true)
+		s.needPorts.Store(true)
 		return true, fmt.Errorf("send exposed ports: %w", err)
 	}
 	return true, nil
@@ -178,12 +177,12 @@ func (a *Agent) reportPorts(ctx context.Context) (sent bool, err error) {
 // was restarted with other --expose ports). An empty configuration cannot
 // be sent (see wire.Report.ExposedPorts). They are sent once per run: a
 // coordinator that ignores them is not asked again.
-func (a *Agent) checkExposed(registered []uint16) {
-	if len(a.cfg.Expose) == 0 || a.portsSent.Load() || slices.Equal(sortedPorts(registered), sortedPorts(a.cfg.Expose)) {
+func (s *Session) checkExposed(registered []uint16) {
+	if len(s.cfg.expose) == 0 || s.portsSent.Load() || slices.Equal(sortedPorts(registered), sortedPorts(s.cfg.expose)) {
 		return
 	}
-	a.needPorts.Store(true)
-	kick(a.kickReport)
+	s.needPorts.Store(true)
+	kick(s.kickReport)
 }
 
 // sortedPorts returns ports sorted, without duplicates, in a new slice.
@@ -194,23 +193,24 @@ func sortedPorts(ports []uint16) []uint16 {
 }
 
 // logDenied logs each denied-flow aggregate with the source's identity.
-func (a *Agent) logDenied(flows []wire.DeniedFlow) {
-	nm := a.eng.nm.Load()
+func (s *Session) logDenied(flows []wire.DeniedFlow) {
+	nm := s.eng.nm.Load()
 	for _, f := range flows {
 		src := nm.peers[nm.byAddr[f.Src]]
-		a.log.Info("denied inbound flow", "src", f.Src, "src_node", src.Name, "src_user", src.User, "src_tags", src.Tags,
+		s.log.Info("denied inbound flow", "src", f.Src, "src_node", src.Name, "src_user", src.User, "src_tags", src.Tags,
 			"dst", f.Dst, "proto", f.Proto, "port", f.Port, "count", f.Count)
 	}
 }
 
 // endpoints returns the UDP endpoints to announce: the configured ones,
 // else 127.0.0.1 when the coordinator is on loopback (a development
-// setup), else the host's non-loopback unicast addresses; all with port
-// (WireGuard's listen port) unless configured otherwise.
-func (a *Agent) endpoints(port uint16) []netip.AddrPort {
+// setup), else the host's global unicast addresses but the node's own
+// overlay addresses (on a TUN interface); all with port (WireGuard's
+// listen port) unless configured otherwise.
+func (s *Session) endpoints(port uint16) []netip.AddrPort {
 	var out []netip.AddrPort
-	if a.cfg.Endpoints != nil {
-		for _, ep := range a.cfg.Endpoints {
+	if s.cfg.endpoints != nil {
+		for _, ep := range s.cfg.endpoints {
 			if ep.Port() == 0 {
 				ep = netip.AddrPortFrom(ep.Addr(), port)
 			}
@@ -218,13 +218,14 @@ func (a *Agent) endpoints(port uint16) []netip.AddrPort {
 		}
 		return capEndpoints(out)
 	}
-	if u, err := url.Parse(a.client.URL()); err == nil && isLoopbackHost(u.Hostname()) {
+	if s.client.OnLoopback() {
 		return []netip.AddrPort{netip.AddrPortFrom(netip.AddrFrom4([4]byte{127, 0, 0, 1}), port)}
 	}
+	self := s.eng.Self()
 	addrs, _ := net.InterfaceAddrs()
 	for _, ad := range addrs {
 		p, err := netip.ParsePrefix(ad.String())
-		if err != nil || p.Addr().IsLoopback() || p.Addr().IsLinkLocalUnicast() || !p.Addr().IsGlobalUnicast() {
+		if err != nil || !p.Addr().IsGlobalUnicast() || isOverlayAddr(p.Addr(), self) {
 			continue
 		}
 		out = append(out, netip.AddrPortFrom(p.Addr(), port))
@@ -232,17 +233,21 @@ func (a *Agent) endpoints(port uint16) []netip.AddrPort {
 	return capEndpoints(out)
 }
 
-func capEndpoints(eps []netip.AddrPort) []netip.AddrPort {
-	return eps[:min(len(eps), wire.MaxEndpoints)]
-}
-
-// isLoopbackHost reports whether host is "localhost" or a loopback IP.
-func isLoopbackHost(host string) bool {
-	if host == "localhost" {
+// isOverlayAddr reports whether a is self's overlay IPv4 address or lies
+// in the /48 of its overlay IPv6 address.
+func isOverlayAddr(a netip.Addr, self wire.Node) bool {
+	if a == self.IPv4 {
 		return true
 	}
-	a, err := netip.ParseAddr(host)
-	return err == nil && a.IsLoopback()
+	if !self.IPv6.IsValid() {
+		return false
+	}
+	p, _ := self.IPv6.Prefix(48)
+	return p.Contains(a)
+}
+
+func capEndpoints(eps []netip.AddrPort) []netip.AddrPort {
+	return eps[:min(len(eps), wire.MaxEndpoints)]
 }
 
 // sleep waits d (nothing when d <= 0) or until ctx is done, and reports

@@ -21,7 +21,7 @@ func TestReportRateLimited429HonoursRetryAfter(t *testing.T) {
 	srv.Publish(wire.MapResponse{Version: 1, Full: true, Self: &self})
 	eventually(t, "a first report", func() bool { return len(srv.ReportTimes()) >= 1 })
 	eventually(t, "a second report", func() bool {
-		a.requestEndpoints() // asks for a report now, every 20ms
+		a.sess.requestEndpoints() // asks for a report now, every 20ms
 		return len(srv.ReportTimes()) >= 2
 	})
 	times := srv.ReportTimes()
@@ -35,7 +35,7 @@ func TestReportRateLimited429HonoursRetryAfter(t *testing.T) {
 				return true
 			}
 		}
-		a.requestEndpoints()
+		a.sess.requestEndpoints()
 		return false
 	})
 }

@@ -33,20 +33,20 @@ const (
 //
 // Every time here is on the node's clock (AgentConfig.Clock); the
 // control client converts the coordinator's.
-func (a *Agent) rotateLoop(ctx context.Context) {
+func (k *deviceKeys) rotateLoop(ctx context.Context) {
 	for ctx.Err() == nil {
-		if !a.waitRotateStep(ctx) {
+		if !k.waitRotateStep(ctx) {
 			continue
 		}
-		err := a.rotateStep(ctx, a.now())
+		err := k.rotateStep(ctx, k.now())
 		if ctx.Err() != nil {
 			return
 		}
 		if err == nil {
 			continue
 		}
-		wait, early := a.rotateFailed(err)
-		if !a.waitRetry(ctx, wait, early) {
+		wait, early := k.rotateFailed(err)
+		if !k.waitRetry(ctx, wait, early) {
 			return
 		}
 	}
@@ -57,12 +57,12 @@ func (a *Agent) rotateLoop(ctx context.Context) {
 // end it early (0: it may not). A refusal (403) waits long and is logged
 // once per reason; a 429 waits what the coordinator asked, map changes
 // or not.
-func (a *Agent) rotateFailed(err error) (wait, early time.Duration) {
+func (k *deviceKeys) rotateFailed(err error) (wait, early time.Duration) {
 	if reason, ok := control.Refusal(err); ok {
-		if old := a.refused.Swap(&reason); old == nil || *old != reason {
-			a.log.Warn("coordinator refused to rotate this node's key; its key will lapse", "reason", reason, "retry_in", refusedRetry)
+		if old := k.refused.Swap(&reason); old == nil || *old != reason {
+			k.log.Warn("coordinator refused to rotate this node's key; its key will lapse", "reason", reason, "retry_in", refusedRetry)
 		} else {
-			a.log.Debug("key rotation refused again", "reason", reason, "retry_in", refusedRetry)
+			k.log.Debug("key rotation refused again", "reason", reason, "retry_in", refusedRetry)
 		}
 		return refusedRetry, kickFloor
 	}
@@ -73,14 +73,14 @@ func (a *Agent) rotateFailed(err error) (wait, early time.Duration) {
 	if d, ok := control.RetryAfter(err); ok {
 		wait, early = max(d, minRetryAfter), 0
 	}
-	a.log.Warn("rotate wireguard key", "err", err, "retry_in", wait)
+	k.log.Warn("rotate wireguard key", "err", err, "retry_in", wait)
 	return wait, early
 }
 
 // waitRetry waits d, or, when early > 0, until the rotator is kicked (the
 // node changed in the map) once early has passed. It reports false when
 // ctx ended.
-func (a *Agent) waitRetry(ctx context.Context, d, early time.Duration) bool {
+func (k *deviceKeys) waitRetry(ctx context.Context, d, early time.Duration) bool {
 	t := time.NewTimer(d)
 	defer t.Stop()
 	var earlyC <-chan time.Time
@@ -101,7 +101,7 @@ func (a *Agent) waitRetry(ctx context.Context, d, early time.Duration) bool {
 				return true
 			}
 			passed = true
-		case <-a.kickRotate:
+		case <-k.kickRotate:
 			if passed {
 				return true
 			}
@@ -112,18 +112,18 @@ func (a *Agent) waitRetry(ctx context.Context, d, early time.Duration) bool {
 
 // waitRotateStep waits until the next rotation step is due and reports
 // whether it is; false when ctx ended or the schedule may have changed.
-func (a *Agent) waitRotateStep(ctx context.Context) bool {
-	at, ok := a.nextRotateStep(a.now())
+func (k *deviceKeys) waitRotateStep(ctx context.Context) bool {
+	at, ok := k.nextRotateStep(k.now())
 	var timer <-chan time.Time
 	if ok {
-		t := time.NewTimer(at.Sub(a.now()))
+		t := time.NewTimer(at.Sub(k.now()))
 		defer t.Stop()
 		timer = t.C
 	}
 	select {
 	case <-ctx.Done():
 		return false
-	case <-a.kickRotate:
+	case <-k.kickRotate:
 		return false
 	case <-timer:
 		return true
@@ -133,25 +133,25 @@ func (a *Agent) waitRotateStep(ctx context.Context) bool {
 // nextRotateStep returns when the rotator must act next: the pending
 // key's switch time, now for a pending key not yet accepted, or the
 // current key's rotation time; ok is false when no rotation is scheduled.
-func (a *Agent) nextRotateStep(now time.Time) (time.Time, bool) {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	st := a.st
+func (k *deviceKeys) nextRotateStep(now time.Time) (time.Time, bool) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	st := k.st
 	if st.hasNext() {
 		if st.NextSwitchAt.IsZero() {
 			return now, true
 		}
 		return st.NextSwitchAt, true
 	}
-	return rotationTime(st.WGKeyCreated, a.keyExpiryLocked(), a.cfg.RotateEvery, a.cfg.RotateFraction)
+	return rotationTime(st.WGKeyCreated, k.keyExpiryLocked(), k.cfg.RotateEvery, k.cfg.RotateFraction)
 }
 
 // keyExpiryLocked is the current key's expiry: the map's, else the state's.
-func (a *Agent) keyExpiryLocked() time.Time {
-	if self := a.eng.Self(); self.ID != 0 && self.WGKey == a.st.WGKey.Public() && !self.KeyExpiry.IsZero() {
+func (k *deviceKeys) keyExpiryLocked() time.Time {
+	if self := k.eng.Self(); self.ID != 0 && self.WGKey == k.st.WGKey.Public() && !self.KeyExpiry.IsZero() {
 		return self.KeyExpiry
 	}
-	return a.st.KeyExpiry
+	return k.st.KeyExpiry
 }
 
 // rotationTime is when a key made at created, expiring at expiry (zero:
@@ -170,69 +170,69 @@ func rotationTime(created, expiry time.Time, every time.Duration, fraction float
 
 // rotateStep does what is due at now: switch to the pending key, announce
 // the pending key, or start a rotation.
-func (a *Agent) rotateStep(ctx context.Context, now time.Time) error {
-	a.mu.Lock()
-	hasNext, switchAt, next := a.st.hasNext(), a.st.NextSwitchAt, a.st.NextWGKey
-	a.mu.Unlock()
+func (k *deviceKeys) rotateStep(ctx context.Context, now time.Time) error {
+	k.mu.Lock()
+	hasNext, switchAt, next := k.st.hasNext(), k.st.NextSwitchAt, k.st.NextWGKey
+	k.mu.Unlock()
 	switch {
 	case hasNext && !switchAt.IsZero():
 		if now.Before(switchAt) {
 			return nil
 		}
-		return a.switchKey()
+		return k.switchKey()
 	case hasNext:
-		return a.announce(ctx, next)
+		return k.announce(ctx, next)
 	}
-	at, ok := a.nextRotateStep(now)
+	at, ok := k.nextRotateStep(now)
 	if !ok || now.Before(at) {
 		return nil
 	}
-	k, err := wire.NewWGPrivate()
+	fresh, err := wire.NewWGPrivate()
 	if err != nil {
 		return err
 	}
 	// Saved before it is announced, so a crash cannot lose a key the
 	// coordinator has already given to the peers.
-	if err := a.updateState(func(st *State) { st.NextWGKey = k }); err != nil {
+	if err := k.updateState(func(st *State) { st.NextWGKey = fresh }); err != nil {
 		return err
 	}
-	return a.announce(ctx, k)
+	return k.announce(ctx, fresh)
 }
 
 // announce sends the next key to the coordinator and records when to
 // switch to it.
-func (a *Agent) announce(ctx context.Context, next wire.WGPrivate) error {
-	rot, err := a.client.Rotate(ctx, next.Public())
+func (k *deviceKeys) announce(ctx context.Context, next wire.WGPrivate) error {
+	rot, err := k.client.Rotate(ctx, next.Public())
 	if err != nil {
 		return err
 	}
-	if a.refused.Swap(nil) != nil {
-		a.log.Info("coordinator accepts this node's key rotation again")
+	if k.refused.Swap(nil) != nil {
+		k.log.Info("coordinator accepts this node's key rotation again")
 	}
-	a.log.Info("wireguard key rotation announced", "new_key", next.Public().ShortString(), "switch_at", rot.SwitchAt, "key_expiry", rot.KeyExpiry)
-	return a.updateState(func(st *State) { st.NextSwitchAt, st.NextKeyExpiry = rot.SwitchAt, rot.KeyExpiry })
+	k.log.Info("wireguard key rotation announced", "new_key", next.Public().ShortString(), "switch_at", rot.SwitchAt, "key_expiry", rot.KeyExpiry)
+	return k.updateState(func(st *State) { st.NextSwitchAt, st.NextKeyExpiry = rot.SwitchAt, rot.KeyExpiry })
 }
 
 // switchKey makes the device use the pending key.
-func (a *Agent) switchKey() error {
-	a.mu.Lock()
-	next := a.st.NextWGKey
-	a.mu.Unlock()
-	if err := a.eng.SetPrivateKey(next); err != nil {
+func (k *deviceKeys) switchKey() error {
+	k.mu.Lock()
+	next := k.st.NextWGKey
+	k.mu.Unlock()
+	if err := k.eng.SetPrivateKey(next); err != nil {
 		return fmt.Errorf("switch key: %w", err)
 	}
-	a.log.Info("wireguard key switched", "key", next.Public().ShortString())
-	return a.updateState(func(st *State) { st.promote() })
+	k.log.Info("wireguard key switched", "key", next.Public().ShortString())
+	return k.updateState(func(st *State) { st.promote() })
 }
 
 // promoteIfDue switches to a pending key whose switch time passed while
 // the agent was not running.
-func (a *Agent) promoteIfDue(now time.Time) error {
-	a.mu.Lock()
-	due := a.st.hasNext() && !a.st.NextSwitchAt.IsZero() && !now.Before(a.st.NextSwitchAt)
-	a.mu.Unlock()
+func (k *deviceKeys) promoteIfDue(now time.Time) error {
+	k.mu.Lock()
+	due := k.st.hasNext() && !k.st.NextSwitchAt.IsZero() && !now.Before(k.st.NextSwitchAt)
+	k.mu.Unlock()
 	if !due {
 		return nil
 	}
-	return a.updateState(func(st *State) { st.promote() })
+	return k.updateState(func(st *State) { st.promote() })
 }

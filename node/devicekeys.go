@@ -1,0 +1,86 @@
+package node
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/wardnet/ward/node/control"
+	"github.com/wardnet/ward/node/localapi"
+	"github.com/wardnet/ward/wire"
+)
+
+// deviceKeys is a device's key life (see keyLife): machine-signed and
+// rotating. It registers the node with a pre-auth key, rotates the
+// WireGuard key on schedule (rotate.go), and handles an admin's
+// revocation (register.go). Its keys and identity live in the State file.
+type deviceKeys struct {
+	cfg    AgentConfig
+	log    *slog.Logger
+	client *control.Client
+	eng    *Engine
+	// kickRotate wakes the rotator after the node's key expiry changed.
+	kickRotate chan struct{}
+	// refused is the coordinator's reason for refusing the last rotation
+	// (403); nil when the last one was not refused.
+	refused atomic.Pointer[string]
+
+	// mu guards st, which is also written to the state file.
+	mu sync.Mutex
+	st *State
+}
+
+// now reads the node's clock (AgentConfig.Clock).
+func (k *deviceKeys) now() time.Time { return k.cfg.Clock() }
+
+// NodeID implements keyLife.
+func (k *deviceKeys) NodeID() wire.NodeID {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	return k.st.NodeID
+}
+
+// Join implements keyLife: it registers the node (see register).
+func (k *deviceKeys) Join(ctx context.Context) error { return k.register(ctx) }
+
+// SelfChanged implements keyLife: a new expiry, or an admin's approval,
+// may change the rotation schedule.
+func (k *deviceKeys) SelfChanged(wire.Node) { kick(k.kickRotate) }
+
+// Run implements keyLife: it rotates the key until ctx is done. A
+// device's key life never ends by itself: a lapsed key is renewed when
+// the coordinator allows it again.
+func (k *deviceKeys) Run(ctx context.Context) string {
+	k.rotateLoop(ctx)
+	return ""
+}
+
+// Expiry implements keyLife.
+func (k *deviceKeys) Expiry() time.Time {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	return k.keyExpiryLocked()
+}
+
+// Describe implements keyLife: a refused rotation and its reason.
+func (k *deviceKeys) Describe(st *localapi.Status) {
+	if r := k.refused.Load(); r != nil {
+		st.KeyRefused = *r
+	}
+}
+
+// updateState changes the state with fn and saves it.
+func (k *deviceKeys) updateState(fn func(*State)) error {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	fn(k.st)
+	if err := k.st.Save(k.cfg.StateDir); err != nil {
+		return fmt.Errorf("update state: %w", err)
+	}
+	return nil
+}
+
+var _ keyLife = (*deviceKeys)(nil)

@@ -1,0 +1,213 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/wardnet/ward/node/control"
+	"github.com/wardnet/ward/node/localapi"
+	"github.com/wardnet/ward/wire"
+)
+
+// sessionConfig configures a Session; newSession checks it.
+type sessionConfig struct {
+	// stateDir holds the saved map (MapFile).
+	stateDir string
+	// client talks to the coordinator for this machine.
+	client *control.Client
+	// engine is the data plane, made with the key keys holds; the Session
+	// closes it.
+	engine *Engine
+	// keys is the key's life.
+	keys keyLife
+	// expose are the ports the node exposes; reported when the
+	// coordinator's differ. Empty for a person's machine.
+	expose []uint16
+	// endpoints are the UDP endpoints announced to peers (port 0: the
+	// listen port); nil means this machine's addresses (see endpoints).
+	endpoints []netip.AddrPort
+	log       *slog.Logger
+}
+
+// Session is one machine's life with the coordinator, the same for a
+// device and a person's machine: the data plane (an Engine) started from
+// the map saved by the last run, the key's life (keyLife: rotating for a
+// device, bound to the SSO session for a person), the map stream followed
+// and resumed from the last version applied, the map saved for restarts,
+// and reports of the UDP endpoints, the exposed ports and the denied
+// flows. Create it with NewPersonSession, or through an Agent, and run it
+// with Run (once).
+type Session struct {
+	cfg    sessionConfig
+	log    *slog.Logger
+	client *control.Client
+	eng    *Engine
+	keys   keyLife
+
+	// connected tells whether the map stream is open.
+	connected atomic.Bool
+	// needEndpoints and needPorts ask the reporter to send the endpoints
+	// and the exposed ports; kickReport wakes it. portsSent tells that the
+	// exposed ports went through once.
+	needEndpoints atomic.Bool
+	needPorts     atomic.Bool
+	portsSent     atomic.Bool
+	kickReport    chan struct{}
+	// kickSave wakes the map saver after a map message was applied.
+	kickSave chan struct{}
+	// firstMap is closed once the first full map from the coordinator
+	// was applied.
+	firstMap  chan struct{}
+	firstOnce sync.Once
+	// closed is closed by Close, and when Run returns.
+	closed    chan struct{}
+	closeOnce sync.Once
+}
+
+// newSession returns a Session over cfg's Engine; it does not contact the
+// coordinator.
+func newSession(cfg sessionConfig) *Session {
+	return &Session{cfg: cfg, log: cfg.log, client: cfg.client, eng: cfg.engine, keys: cfg.keys,
+		kickReport: make(chan struct{}, 1), kickSave: make(chan struct{}, 1), firstMap: make(chan struct{}),
+		closed: make(chan struct{})}
+}
+
+// Engine returns the session's data plane.
+func (s *Session) Engine() *Engine { return s.eng }
+
+// KeyExpiry returns when the key in use expires, on the node's clock.
+func (s *Session) KeyExpiry() time.Time { return s.keys.Expiry() }
+
+// Connected tells whether the map stream is open.
+func (s *Session) Connected() bool { return s.connected.Load() }
+
+// Run starts the data plane from the map saved by the last run (if it is
+// this node's), lets the key's life join (a device registers), then
+// follows the map stream (resuming from the saved map's version), reports
+// and saves the map, until ctx is done, Close is called or the key's life
+// ends. It stops every goroutine and closes the Engine before returning.
+// It returns nil when ctx or Close ended it, an *EndError (ErrEnded) when
+// the key's life did, or the error that prevented the start.
+func (s *Session) Run(ctx context.Context) error {
+	defer s.Close()
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	wg.Go(func() {
+		select {
+		case <-s.closed:
+			cancel(nil)
+		case <-ctx.Done():
+		}
+	})
+	saved := s.restoreMap()
+	wg.Go(func() { s.saveLoop(ctx, saved) })
+	if err := s.keys.Join(ctx); err != nil {
+		if ctx.Err() != nil {
+			return nil
+		}
+		return err
+	}
+	since := s.resumeVersion()
+	wg.Go(func() { s.client.FollowMap(ctx, since, s) })
+	wg.Go(func() { s.reportLoop(ctx) })
+	wg.Go(func() {
+		if reason := s.keys.Run(ctx); reason != "" {
+			s.log.Info("session ended", "reason", reason)
+			cancel(&EndError{Reason: reason})
+		}
+	})
+	<-ctx.Done()
+	if err := context.Cause(ctx); err != nil && !errors.Is(err, context.Canceled) {
+		return err
+	}
+	return nil
+}
+
+// Close stops the data plane at once and ends Run; it does not wait for
+// Run to return. It is idempotent.
+func (s *Session) Close() {
+	s.closeOnce.Do(func() { close(s.closed) })
+	s.eng.Close()
+}
+
+// HandleMap implements control.MapHandler.
+func (s *Session) HandleMap(m wire.MapResponse) error {
+	wasRunning := s.eng.ListenPort() != 0
+	if err := s.eng.Apply(m); err != nil {
+		return err
+	}
+	if !wasRunning && s.eng.ListenPort() != 0 {
+		s.requestEndpoints()
+	}
+	kick(s.kickSave)
+	if m.Self != nil {
+		s.checkExposed(m.Self.ExposedPorts)
+		s.keys.SelfChanged(*m.Self)
+	}
+	if m.Full {
+		s.firstOnce.Do(func() { close(s.firstMap) })
+	}
+	return nil
+}
+
+// SetConnected implements control.MapHandler.
+func (s *Session) SetConnected(c bool) {
+	s.connected.Store(c)
+	if c {
+		s.log.Info("map stream connected", "coordinator", s.client.URL())
+		s.requestEndpoints()
+	}
+}
+
+// resumeVersion is the map version to resume the stream from: the applied
+// map's, when it is the node's the key's life names; else 0 (a full map).
+func (s *Session) resumeVersion() uint64 {
+	id := s.keys.NodeID()
+	if self := s.eng.Self(); self.ID == 0 || self.ID != id {
+		return 0
+	}
+	return s.eng.MapVersion()
+}
+
+// WaitFirstMap waits until the first full map from the coordinator was
+// applied, ctx ends, the session ends or d passes, and reports whether
+// the map came.
+func (s *Session) WaitFirstMap(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-s.firstMap:
+		return true
+	case <-ctx.Done():
+	case <-s.closed:
+	case <-t.C:
+	}
+	return false
+}
+
+// Status describes the node, its peers and the coordinator link, for the
+// local API.
+func (s *Session) Status() localapi.Status {
+	st := s.eng.Status()
+	st.Coordinator = s.client.URL()
+	st.Connected = s.connected.Load()
+	s.keys.Describe(&st)
+	return st
+}
+
+// kick signals ch without blocking.
+func kick(ch chan struct{}) {
+	select {
+	case ch <- struct{}{}:
+	default:
+	}
+}
+
+var _ control.MapHandler = (*Session)(nil)
