@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/wardnet/ward/client"
+	"github.com/wardnet/ward/node/localapi"
 )
 
 // TestLoginProxiesAndDown is the desktop client's life: log in through
@@ -23,8 +23,8 @@ func TestLoginProxiesAndDown(t *testing.T) {
 	w := newWorld(t, 0)
 	l := w.startLaptop(nil)
 	ctx := context.Background()
-	if st, _ := l.api.Status(ctx); st.State != client.StateLoggedOut {
-		t.Fatalf("state before login: %s", st.State)
+	if st, _ := l.api.Status(ctx); person(st).State != localapi.StateLoggedOut {
+		t.Fatalf("state before login: %s", person(st).State)
 	}
 	if _, err := socksConnect(l.socks, "cam1", w.granted); err == nil {
 		t.Fatal("socks5 connected before login")
@@ -41,10 +41,10 @@ func TestLoginProxiesAndDown(t *testing.T) {
 	t.Logf("figure: login finished in the browser to first byte echoed by the device through SOCKS5: %v", time.Since(loggedIn))
 
 	st, err := l.api.Status(ctx)
-	if err != nil || st.State != client.StateLoggedIn || st.User != "alice@example.com" || len(st.Devices) != 1 {
+	if err != nil || person(st).State != localapi.StateLoggedIn || person(st).User != "alice@example.com" || len(person(st).Devices) != 1 {
 		t.Fatalf("status after login: %+v, %v", st, err)
 	}
-	cam := st.Devices[0]
+	cam := person(st).Devices[0]
 	if cam.Name != "cam1" || !slices.Contains(cam.Ports, w.granted) || !slices.Contains(cam.Ports, w.ungranted) {
 		t.Errorf("device in status: %+v", cam)
 	}
@@ -85,8 +85,8 @@ func TestLoginProxiesAndDown(t *testing.T) {
 	if _, code, _ := connectProxy(l.http, "cam1", w.granted); code != http.StatusServiceUnavailable {
 		t.Errorf("http connect after logout: %d, want 503", code)
 	}
-	if st, _ := l.api.Status(ctx); st.State != client.StateLoggedOut || !l.wgKey().IsZero() {
-		t.Errorf("after logout: state %s, saved key %v", st.State, l.wgKey())
+	if st, _ := l.api.Status(ctx); person(st).State != localapi.StateLoggedOut || !l.wgKey().IsZero() {
+		t.Errorf("after logout: state %s, saved key %v", person(st).State, l.wgKey())
 	}
 
 	res, _ = l.login(w, "alice", "ops", "")
@@ -108,8 +108,8 @@ func TestLoginRefused(t *testing.T) {
 	if !strings.Contains(res.Error, "MFA required") {
 		t.Fatalf("refused login: %+v, want the MFA reason", res)
 	}
-	if st, _ := l.api.Status(context.Background()); st.State != client.StateLoggedOut {
-		t.Errorf("state after a refused login: %s", st.State)
+	if st, _ := l.api.Status(context.Background()); person(st).State != localapi.StateLoggedOut {
+		t.Errorf("state after a refused login: %s", person(st).State)
 	}
 }
 
@@ -124,12 +124,12 @@ func TestSessionExpiresWithoutCoordinator(t *testing.T) {
 		t.Fatalf("login: %+v", res)
 	}
 	w.stopCoord()
-	var st client.Status
+	var st localapi.Status
 	eventually(t, "the session to expire", func() bool {
 		st, _ = l.api.Status(context.Background())
-		return st.State == client.StateExpired
+		return person(st).State == localapi.StateExpired
 	})
-	if !strings.Contains(st.Message, "expired") || !l.wgKey().IsZero() {
+	if !strings.Contains(person(st).Message, "expired") || !l.wgKey().IsZero() {
 		t.Errorf("expired status %+v; saved key %v", st, l.wgKey())
 	}
 	if _, err := socksConnect(l.socks, "cam1", w.granted); err == nil {
@@ -143,10 +143,10 @@ func TestStatusPage(t *testing.T) {
 	w := newWorld(t, 0)
 	l := w.startLaptop(nil)
 	st, err := l.api.Status(context.Background())
-	if err != nil || st.WebURL == "" {
+	if err != nil || person(st).WebURL == "" {
 		t.Fatalf("status: %+v, %v", st, err)
 	}
-	page, _ := url.Parse(st.WebURL)
+	page, _ := url.Parse(person(st).WebURL)
 	tests := []struct {
 		name, method, host, path, origin string
 		want                             int
@@ -171,7 +171,7 @@ func TestStatusPage(t *testing.T) {
 		}
 	}
 	l.login(w, "alice", "ops", "")
-	_, _, body := fetch(t, "GET", st.WebURL, page.Host, "")
+	_, _, body := fetch(t, "GET", person(st).WebURL, page.Host, "")
 	for _, want := range []string{"alice@example.com", "cam1", "ward forward", "logged-in"} {
 		if !strings.Contains(body, want) {
 			t.Errorf("page lacks %q:\n%s", want, body)
@@ -180,12 +180,12 @@ func TestStatusPage(t *testing.T) {
 	if strings.Contains(body, "<script>") || strings.Contains(body, "style=") {
 		t.Error("page has inline script or style")
 	}
-	code, _, _ := fetch(t, "POST", st.WebURL+"logout", page.Host, "http://"+page.Host)
+	code, _, _ := fetch(t, "POST", person(st).WebURL+"logout", page.Host, "http://"+page.Host)
 	if code != http.StatusSeeOther {
 		t.Errorf("same-origin logout: %d", code)
 	}
-	if st, _ := l.api.Status(context.Background()); st.State != client.StateLoggedOut {
-		t.Errorf("state after the page's logout: %s", st.State)
+	if st, _ := l.api.Status(context.Background()); person(st).State != localapi.StateLoggedOut {
+		t.Errorf("state after the page's logout: %s", person(st).State)
 	}
 }
 

@@ -12,12 +12,9 @@ import (
 
 	"github.com/wardnet/ward/client/tunnel"
 	"github.com/wardnet/ward/node"
+	"github.com/wardnet/ward/node/control"
 	"github.com/wardnet/ward/node/localapi"
 )
-
-// SocketName is the client API's socket in the state directory; the node
-// local API is served beside it on localapi.SocketName.
-const SocketName = "client.sock"
 
 // ErrNotLoggedIn means no session runs: log in with `ward up`.
 var ErrNotLoggedIn = fmt.Errorf("not logged in (run `ward up`): %w", localapi.ErrNotReady)
@@ -27,7 +24,7 @@ var ErrNotLoggedIn = fmt.Errorf("not logged in (run `ward up`): %w", localapi.Er
 type Daemon struct {
 	cfg Config
 	log *slog.Logger
-	// wg tracks session goroutines and login waiters.
+	// wg tracks sessions and login waiters.
 	wg sync.WaitGroup
 	// ctx is Run's context, the parent of sessions and logins; quit ends
 	// Run.
@@ -40,9 +37,9 @@ type Daemon struct {
 	// mu guards the following.
 	mu sync.Mutex
 	// st is the saved state; every change is saved.
-	st *State
-	// co talks to the coordinator; nil until one is known.
-	co *coord
+	st *node.PersonState
+	// ctrl talks to the coordinator; nil until one is known.
+	ctrl *control.Client
 	// sess is the running session; nil when logged out.
 	sess *session
 	// login is the latest login, pending or finished; nil before the first.
@@ -51,6 +48,16 @@ type Daemon struct {
 	// expiry.
 	ended   string
 	expired bool
+}
+
+// session is a running login: the node session over the login's key, and
+// the TUN link in TUN mode.
+type session struct {
+	*node.Session
+	// login is the login's key, expiry and node, as saved.
+	login node.SessionState
+	// link makes the TUN; nil in userspace mode.
+	link *tunnel.Link
 }
 
 // servedAddrs are the listeners' addresses as bound.
@@ -64,7 +71,7 @@ func New(cfg Config) (*Daemon, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
-	st, err := LoadOrCreateState(cfg.StateDir)
+	st, err := node.LoadOrCreatePersonState(cfg.StateDir)
 	if err != nil {
 		return nil, err
 	}
@@ -74,70 +81,64 @@ func New(cfg Config) (*Daemon, error) {
 		url = st.Coordinator
 	}
 	if url != "" {
-		if d.co, err = newCoord(&d.cfg, url, st.MachineKey); err != nil {
+		if d.ctrl, err = d.newControl(url); err != nil {
 			return nil, err
 		}
 	}
 	return d, nil
 }
 
-// SocketPath returns the client API socket's path.
-func (d *Daemon) SocketPath() string { return filepath.Join(d.cfg.StateDir, SocketName) }
-
-// newPlane makes the data plane for a session with key st.WGKey.
-func (d *Daemon) newPlane(st SessionState) (plane, error) {
-	if !d.cfg.TUN {
-		return node.NewEngine(node.EngineConfig{PrivateKey: st.WGKey, Logger: d.log})
-	}
-	link, err := tunnel.New(d.cfg.TUNName, 0, d.log)
-	if err != nil {
-		return nil, err
-	}
-	e, err := node.NewEngine(node.EngineConfig{PrivateKey: st.WGKey, Logger: d.log, TUN: link.Open})
-	if err != nil {
-		return nil, err
-	}
-	return tunPlane{Engine: e, link: link}, nil
+// newControl prepares a control client for the coordinator at url; it
+// does not connect.
+func (d *Daemon) newControl(url string) (*control.Client, error) {
+	return control.New(control.Config{URL: url, AllowInsecureHTTP: d.cfg.AllowInsecureHTTP, CAFile: d.cfg.CAFile,
+		MachineKey: d.st.MachineKey, Logger: d.cfg.Logger, Backoff: d.cfg.Backoff})
 }
 
-// tunPlane is a TUN-mode Engine with the Link that makes its TUN.
-type tunPlane struct {
-	*node.Engine
-	link *tunnel.Link
-}
+// SocketPath returns the local API socket's path.
+func (d *Daemon) SocketPath() string { return filepath.Join(d.cfg.StateDir, localapi.SocketName) }
 
-// InterfaceName returns the TUN's name, "" before it runs.
-func (p tunPlane) InterfaceName() string { return p.link.InterfaceName() }
-
-// startSessionLocked starts a session for st, replacing any running one,
-// and saves st. d.mu must be held.
-func (d *Daemon) startSessionLocked(st SessionState) (*session, error) {
+// startSessionLocked starts a session for the login st, replacing any
+// running one, and saves st. d.mu must be held.
+func (d *Daemon) startSessionLocked(st node.SessionState) (*session, error) {
 	d.stopSessionLocked()
-	p, err := d.newPlane(st)
+	s := &session{login: st}
+	var tun node.TUNFunc
+	if d.cfg.TUN {
+		var err error
+		if s.link, err = tunnel.New(d.cfg.TUNName, 0, d.log); err != nil {
+			return nil, err
+		}
+		tun = s.link.Open
+	}
+	ns, err := node.NewPersonSession(node.PersonSessionConfig{StateDir: d.cfg.StateDir, Client: d.ctrl, Login: st, TUN: tun,
+		Logger: d.log.With("node", st.Node.Name)})
 	if err != nil {
 		return nil, err
 	}
-	d.st.Session, d.st.Coordinator = &st, d.co.base
+	s.Session = ns
+	d.st.Session, d.st.Coordinator = &st, d.ctrl.URL()
 	if err := d.st.Save(d.cfg.StateDir); err != nil {
-		p.Close()
+		ns.Close()
 		d.st.Session = nil
 		return nil, err
 	}
-	d.sess = startSession(d.ctx, &d.wg, d.co, p, st, d.log.With("node", st.Node.Name), d.sessionEnded)
+	d.sess = s
+	d.wg.Go(func() { d.sessionEnded(s, s.Run(d.ctx)) })
 	d.ended, d.expired = "", false
 	d.log.Info("session started", "user", st.Node.User, "node", st.Node.Name, "key_expiry", st.KeyExpiry)
-	return d.sess, nil
+	return s, nil
 }
 
-// stopSessionLocked stops the running session, if any, and forgets its
-// key. d.mu must be held.
+// stopSessionLocked stops the running session, if any (its data plane at
+// once), and forgets its key. d.mu must be held.
 func (d *Daemon) stopSessionLocked() *session {
 	s := d.sess
 	if s == nil {
 		return nil
 	}
 	d.sess = nil
-	s.close()
+	s.Close()
 	d.st.Session = nil
 	if err := d.st.Save(d.cfg.StateDir); err != nil {
 		d.log.Error("forget session key", "err", err)
@@ -145,16 +146,27 @@ func (d *Daemon) stopSessionLocked() *session {
 	return s
 }
 
-// sessionEnded is called by a session that ended by itself.
-func (d *Daemon) sessionEnded(s *session, reason string) {
+// sessionEnded is called when the Run of s returned with err. A session
+// that ended by itself (key expiry, re-keyed elsewhere: an *node.EndError)
+// is forgotten, and its reason shown in the status; one stopped by the
+// daemon (a logout, a new login, the daemon's end) was dealt with by
+// whoever stopped it, and its key is kept for the next start.
+func (d *Daemon) sessionEnded(s *session, err error) {
+	var end *node.EndError
+	if !errors.As(err, &end) {
+		if err != nil {
+			d.log.Error("session stopped", "err", err)
+		}
+		return
+	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if d.sess != s {
 		return
 	}
 	d.stopSessionLocked()
-	d.ended = reason
-	d.expired = !time.Now().Before(s.keyExpiry())
+	d.ended = end.Reason
+	d.expired = !time.Now().Before(s.KeyExpiry())
 }
 
 // resume restarts the saved session, if its key is still valid.
@@ -162,7 +174,7 @@ func (d *Daemon) resume() {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	st := d.st.Session
-	if st == nil || d.co == nil {
+	if st == nil || d.ctrl == nil {
 		return
 	}
 	if !time.Now().Before(st.KeyExpiry) {
@@ -186,47 +198,32 @@ func (d *Daemon) current() *session {
 	return d.sess
 }
 
-// Logout expires the session's key at the coordinator, stops the data
-// plane and forgets the key. The key is forgotten even when the
-// coordinator cannot be told; the result then carries a warning.
-func (d *Daemon) Logout(ctx context.Context) LogoutResult {
+// Logout implements localapi.Logins: it expires the session's key at the
+// coordinator, stops the data plane and forgets the key. The key is
+// forgotten even when the coordinator cannot be told; the result then
+// carries a warning.
+func (d *Daemon) Logout(ctx context.Context) localapi.LogoutResult {
 	d.mu.Lock()
 	d.cancelLoginLocked()
 	s := d.stopSessionLocked()
-	co := d.co
+	ctrl := d.ctrl
 	d.ended, d.expired = "logged out", false
 	d.mu.Unlock()
 	if s == nil {
-		return LogoutResult{}
+		return localapi.LogoutResult{}
 	}
-	res := LogoutResult{WasLoggedIn: true}
-	if err := co.logout(ctx); err != nil {
+	res := localapi.LogoutResult{WasLoggedIn: true}
+	if err := ctrl.Logout(ctx); err != nil {
 		d.log.Warn("logout not acknowledged by the coordinator", "err", err)
 		res.Warning = fmt.Sprintf("the coordinator was not told (%v); the key still expires at %s",
-			err, s.keyExpiry().Local().Format(time.RFC1123))
+			err, s.KeyExpiry().Local().Format(time.RFC1123))
 	}
-	d.log.Info("logged out", "node", s.node.Name)
+	d.log.Info("logged out", "node", s.login.Node.Name)
 	return res
 }
 
-// Status implements localapi.Backend: the running session's data plane,
-// or an empty status when logged out.
-func (d *Daemon) Status() localapi.Status {
-	s := d.current()
-	if s == nil {
-		st := localapi.Status{Peers: []localapi.Peer{}}
-		d.mu.Lock()
-		if d.co != nil {
-			st.Coordinator = d.co.base
-		}
-		d.mu.Unlock()
-		return st
-	}
-	st := s.plane.Status()
-	st.Coordinator = s.co.base
-	st.Connected = s.connected.Load()
-	return st
-}
+// Quit implements localapi.Logins: Run returns.
+func (d *Daemon) Quit() { d.quit() }
 
 // Ping implements localapi.Backend.
 func (d *Daemon) Ping(ctx context.Context, peer string) (localapi.PingResult, error) {
@@ -234,7 +231,7 @@ func (d *Daemon) Ping(ctx context.Context, peer string) (localapi.PingResult, er
 	if s == nil {
 		return localapi.PingResult{}, ErrNotLoggedIn
 	}
-	return s.plane.Ping(ctx, peer)
+	return s.Engine().Ping(ctx, peer)
 }
 
 // DialPeer implements localapi.Backend; the proxies dial through it too.
@@ -243,11 +240,14 @@ func (d *Daemon) DialPeer(ctx context.Context, peer string, port uint16) (net.Co
 	if s == nil {
 		return nil, ErrNotLoggedIn
 	}
-	c, err := s.plane.DialPeer(ctx, peer, port)
+	c, err := s.Engine().DialPeer(ctx, peer, port)
 	if err != nil && errors.Is(err, node.ErrClosed) {
 		return nil, ErrNotLoggedIn
 	}
 	return c, err
 }
 
-var _ localapi.Backend = (*Daemon)(nil)
+var (
+	_ localapi.Backend = (*Daemon)(nil)
+	_ localapi.Logins  = (*Daemon)(nil)
+)

@@ -1,32 +1,32 @@
 // Package client is Ward's desktop client: the daemon behind `ward up`,
-// `ward login`, `ward down` and `ward status` for a person's machine.
+// `ward login`, `ward down` and `ward status` for a person's machine. It
+// holds only what is a person's, composed on the node session core:
 //
-// A Daemon holds the machine key (in its state directory) and, while a
-// person is logged in, one session: a fresh WireGuard key whose expiry is
-// the SSO session's, a data plane driven by the coordinator's map stream,
-// and a timer that ends the session when the key expires, whether or not
-// the coordinator is reachable. The data plane is node.Engine: wireguard-go
-// over Ward's gVisor netstack (no privileges) or, with Config.TUN, over a
-// real TUN device with the overlay's addresses and routes, made by
-// client/tunnel and guarded by netstack's inbound filter.
-//
-// The daemon serves:
-//
-//   - the node local API (package node/localapi) on ward.sock, so `ward
-//     status`, `ward ping`, `ward nc` and `ward forward` work against it as
-//     against a device's agent;
-//   - the client API on client.sock (see Local): start and wait for a login,
-//     log out, report the login state;
+//   - interactive login: the daemon makes a fresh WireGuard key, asks the
+//     coordinator for a login (control.Client.Login) and hands the URL and
+//     the code to the CLI, which shows them to the person; it long-polls
+//     the outcome (control.Client.WaitLogin) and, on success, starts a
+//     node.Session over the login's key (node.NewPersonSession) and reports
+//     once the first map has been applied, so the next command already
+//     reaches peers. Every login uses a new key; `ward down` expires the
+//     key at the coordinator (control.Client.Logout), stops the data plane
+//     and forgets the key.
+//   - the data plane's mode: node.Engine over Ward's gVisor netstack (no
+//     privileges) or, with Config.TUN, over a real TUN device with the
+//     overlay's addresses and routes, made by client/tunnel and guarded by
+//     netstack's inbound filter;
 //   - a SOCKS5 proxy (node/socks5) and an HTTP CONNECT proxy
 //     (client/httpproxy) on loopback addresses, reaching peers by map name
 //     or overlay address;
 //   - a status page on 127.0.0.1 (client/dashboard).
 //
-// Interactive login: the daemon makes a fresh WireGuard key, asks the
-// coordinator for a login (wire.PathLogin) and hands the URL to the CLI,
-// which shows it to the person; the daemon long-polls wire.PathLoginWait
-// and, on success, starts the session and reports the result once the
-// first map has been applied, so the next command already reaches peers.
-// Every login uses a new key; `ward down` expires the key at the
-// coordinator (wire.PathLogout), stops the data plane and forgets the key.
+// The node session does the rest, as for a device: it follows and resumes
+// the map stream, keeps the map for restarts, reports endpoints and denied
+// flows, and ends when the key expires, whether or not the coordinator is
+// reachable, or when the coordinator moves the node to another key.
+//
+// The daemon serves the one local API (package node/localapi) on
+// ward.sock, with the login routes (it implements localapi.Logins), so
+// `ward status`, `ward ping`, `ward nc` and `ward forward` work against it
+// as against a device's agent.
 package client

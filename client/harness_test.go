@@ -24,6 +24,7 @@ import (
 	"github.com/wardnet/ward/coordinator/store"
 	"github.com/wardnet/ward/devidp/devidptest"
 	"github.com/wardnet/ward/node"
+	"github.com/wardnet/ward/node/localapi"
 	"github.com/wardnet/ward/wire"
 )
 
@@ -258,7 +259,7 @@ type laptop struct {
 	t     *testing.T
 	dir   string
 	d     *client.Daemon
-	api   *client.Local
+	api   *localapi.Client
 	stop  func()
 	socks string
 	http  string
@@ -287,7 +288,7 @@ func (w *world) startLaptop(tweak func(*client.Config)) *laptop {
 	done := make(chan error, 1)
 	go func() { done <- d.Run(ctx) }()
 	var once sync.Once
-	l := &laptop{t: t, dir: dir, d: d, api: &client.Local{Socket: filepath.Join(dir, client.SocketName)}}
+	l := &laptop{t: t, dir: dir, d: d, api: &localapi.Client{Socket: filepath.Join(dir, localapi.SocketName)}}
 	l.stop = func() {
 		once.Do(func() {
 			cancel()
@@ -297,23 +298,23 @@ func (w *world) startLaptop(tweak func(*client.Config)) *laptop {
 		})
 	}
 	t.Cleanup(l.stop)
-	var st client.Status
+	var st localapi.Status
 	eventually(t, "the client daemon's socket", func() bool {
 		st, err = l.api.Status(context.Background())
 		return err == nil
 	})
-	l.socks, l.http = st.SOCKS5, st.HTTPProxy
+	l.socks, l.http = person(st).SOCKS5, person(st).HTTPProxy
 	return l
 }
 
 // login runs `ward up`'s steps: start a login, let the person finish it
 // in the browser, wait for the outcome. It returns the result and when
 // the browser step ended.
-func (l *laptop) login(w *world, who, groups, refuse string) (client.LoginResult, time.Time) {
+func (l *laptop) login(w *world, who, groups, refuse string) (localapi.LoginResult, time.Time) {
 	l.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), deadline)
 	defer cancel()
-	start, err := l.api.Login(ctx, client.LoginRequest{Force: true})
+	start, err := l.api.Login(ctx, localapi.LoginRequest{Force: true})
 	if err != nil || start.URL == "" {
 		l.t.Fatalf("start login: %+v, %v", start, err)
 	}
@@ -330,7 +331,7 @@ func (l *laptop) login(w *world, who, groups, refuse string) (client.LoginResult
 // wgKey returns the WireGuard public key of the saved session (zero when
 // none).
 func (l *laptop) wgKey() wire.WGPublic {
-	st, err := client.LoadState(l.dir)
+	st, err := node.LoadPersonState(l.dir)
 	if err != nil {
 		l.t.Fatal(err)
 	}
@@ -465,4 +466,12 @@ func eventually(t *testing.T, what string, cond func() bool) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// person returns the desktop client's side of st (zero when st has none).
+func person(st localapi.Status) localapi.PersonStatus {
+	if st.Person == nil {
+		return localapi.PersonStatus{}
+	}
+	return *st.Person
 }

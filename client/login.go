@@ -5,9 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"runtime"
+	"strings"
 	"time"
 
+	"github.com/wardnet/ward/node"
 	"github.com/wardnet/ward/node/control"
+	"github.com/wardnet/ward/node/localapi"
 	"github.com/wardnet/ward/wire"
 )
 
@@ -15,8 +18,6 @@ import (
 var (
 	// ErrNoCoordinator means no coordinator URL is known yet.
 	ErrNoCoordinator = errors.New("no coordinator url: pass --coordinator")
-	// ErrUnknownLogin means WaitLogin named no login this daemon knows.
-	ErrUnknownLogin = errors.New("unknown login")
 	// ErrOtherCoordinator means a session with another coordinator runs.
 	ErrOtherCoordinator = errors.New("logged in to another coordinator: run `ward down` first")
 )
@@ -32,11 +33,11 @@ type pendingLogin struct {
 	key     wire.WGPrivate
 	cancel  context.CancelFunc
 	done    chan struct{}
-	result  LoginResult
+	result  localapi.LoginResult
 }
 
 // finish records the result once.
-func (p *pendingLogin) finish(r LoginResult) {
+func (p *pendingLogin) finish(r localapi.LoginResult) {
 	select {
 	case <-p.done:
 	default:
@@ -45,23 +46,23 @@ func (p *pendingLogin) finish(r LoginResult) {
 	}
 }
 
-// StartLogin starts an interactive login with a fresh WireGuard key and
-// returns the URL the person opens. The daemon then waits for the outcome
-// by itself; WaitLogin reports it. A running session is kept (and reported
-// with LoggedIn) unless req.Force.
-func (d *Daemon) StartLogin(ctx context.Context, req LoginRequest) (LoginStart, error) {
-	co, err := d.prepareLogin(req)
-	if err != nil || co == nil {
-		return LoginStart{LoggedIn: err == nil}, err
+// StartLogin implements localapi.Logins: it starts an interactive login
+// with a fresh WireGuard key and returns the URL the person opens. The
+// daemon then waits for the outcome by itself; WaitLogin reports it. A
+// running session is kept (and reported with LoggedIn) unless req.Force.
+func (d *Daemon) StartLogin(ctx context.Context, req localapi.LoginRequest) (localapi.LoginStart, error) {
+	ctrl, err := d.prepareLogin(req)
+	if err != nil || ctrl == nil {
+		return localapi.LoginStart{LoggedIn: err == nil}, err
 	}
 	key, err := wire.NewWGPrivate()
 	if err != nil {
-		return LoginStart{}, err
+		return localapi.LoginStart{}, err
 	}
-	resp, err := co.login(ctx, wire.LoginRequest{WGKey: key.Public(), Hostname: d.cfg.Hostname,
+	resp, err := ctrl.Login(ctx, wire.LoginRequest{WGKey: key.Public(), Hostname: d.cfg.Hostname,
 		OS: runtime.GOOS + "/" + runtime.GOARCH, Version: d.cfg.Version})
 	if err != nil {
-		return LoginStart{}, err
+		return localapi.LoginStart{}, err
 	}
 	lctx, cancel := context.WithDeadline(d.ctx, resp.Expires)
 	p := &pendingLogin{id: resp.ID, url: resp.URL, code: resp.Code, expires: resp.Expires, key: key, cancel: cancel, done: make(chan struct{})}
@@ -69,45 +70,36 @@ func (d *Daemon) StartLogin(ctx context.Context, req LoginRequest) (LoginStart, 
 	d.cancelLoginLocked()
 	d.login = p
 	d.mu.Unlock()
-	d.wg.Add(1)
-	go func() {
-		defer d.wg.Done()
+	d.wg.Go(func() {
 		defer cancel()
-		d.followLogin(lctx, co, p)
-	}()
+		d.followLogin(lctx, ctrl, p)
+	})
 	d.log.Info("login started", "expires", resp.Expires)
-	return LoginStart{ID: p.id, URL: p.url, Code: p.code, Expires: p.expires}, nil
+	return localapi.LoginStart{ID: p.id, URL: p.url, Code: p.code, Expires: p.expires}, nil
 }
 
 // prepareLogin picks the coordinator for a login: nil (and no error) when
 // a session runs and req does not force a new login.
-func (d *Daemon) prepareLogin(req LoginRequest) (*coord, error) {
+func (d *Daemon) prepareLogin(req localapi.LoginRequest) (*control.Client, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if req.Coordinator != "" && (d.co == nil || d.co.base != trimURL(req.Coordinator)) {
+	if req.Coordinator != "" && (d.ctrl == nil || d.ctrl.URL() != strings.TrimRight(req.Coordinator, "/")) {
 		if d.sess != nil {
-			return nil, fmt.Errorf("%w (%s)", ErrOtherCoordinator, d.co.base)
+			return nil, fmt.Errorf("%w (%s)", ErrOtherCoordinator, d.ctrl.URL())
 		}
-		co, err := newCoord(&d.cfg, req.Coordinator, d.st.MachineKey)
+		ctrl, err := d.newControl(req.Coordinator)
 		if err != nil {
 			return nil, err
 		}
-		d.co = co
+		d.ctrl = ctrl
 	}
-	if d.co == nil {
+	if d.ctrl == nil {
 		return nil, ErrNoCoordinator
 	}
 	if d.sess != nil && !req.Force {
 		return nil, nil
 	}
-	return d.co, nil
-}
-
-func trimURL(u string) string {
-	for len(u) > 0 && u[len(u)-1] == '/' {
-		u = u[:len(u)-1]
-	}
-	return u
+	return d.ctrl, nil
 }
 
 // cancelLoginLocked abandons a pending login. d.mu must be held.
@@ -119,29 +111,29 @@ func (d *Daemon) cancelLoginLocked() {
 
 // followLogin polls the coordinator until the login is done, refused,
 // lapsed or cancelled, and on success starts the session.
-func (d *Daemon) followLogin(ctx context.Context, co *coord, p *pendingLogin) {
-	res, err := d.pollLogin(ctx, co, p.id)
+func (d *Daemon) followLogin(ctx context.Context, ctrl *control.Client, p *pendingLogin) {
+	res, err := d.pollLogin(ctx, ctrl, p.id)
 	switch {
 	case err != nil && errors.Is(ctx.Err(), context.DeadlineExceeded):
-		p.finish(LoginResult{Error: "the login was not completed in time; run `ward up` again"})
+		p.finish(localapi.LoginResult{Error: "the login was not completed in time; run `ward up` again"})
 	case err != nil:
-		p.finish(LoginResult{Error: fmt.Sprintf("login abandoned: %v", err)})
+		p.finish(localapi.LoginResult{Error: fmt.Sprintf("login abandoned: %v", err)})
 	case res.Error != "":
 		d.log.Info("login refused", "reason", res.Error)
-		p.finish(LoginResult{Error: "login refused: " + res.Error})
+		p.finish(localapi.LoginResult{Error: "login refused: " + res.Error})
 	case res.Node == nil || res.Node.WGKey != p.key.Public():
-		p.finish(LoginResult{Error: "login refused: the coordinator answered for another key"})
+		p.finish(localapi.LoginResult{Error: "login refused: the coordinator answered for another key"})
 	default:
 		p.finish(d.loggedIn(ctx, p, *res.Node))
 	}
 }
 
-// pollLogin long-polls wire.PathLoginWait until an outcome, retrying
+// pollLogin long-polls the login's outcome until there is one, retrying
 // transient failures with backoff.
-func (d *Daemon) pollLogin(ctx context.Context, co *coord, id string) (wire.LoginResult, error) {
+func (d *Daemon) pollLogin(ctx context.Context, ctrl *control.Client, id string) (wire.LoginResult, error) {
 	attempt := 0
 	for {
-		res, err := co.wait(ctx, id)
+		res, err := ctrl.WaitLogin(ctx, id)
 		if err == nil && res.Done {
 			return res, nil
 		}
@@ -168,33 +160,34 @@ func (d *Daemon) pollLogin(ctx context.Context, co *coord, id string) (wire.Logi
 
 // loggedIn starts the session of a successful login and waits (a little)
 // for its first map, so the data plane is ready when the person is told.
-func (d *Daemon) loggedIn(ctx context.Context, p *pendingLogin, n wire.Node) LoginResult {
+func (d *Daemon) loggedIn(ctx context.Context, p *pendingLogin, n wire.Node) localapi.LoginResult {
 	d.mu.Lock()
 	if d.login != p || ctx.Err() != nil {
 		d.mu.Unlock()
-		return LoginResult{Error: "login superseded by a newer one"}
+		return localapi.LoginResult{Error: "login superseded by a newer one"}
 	}
-	s, err := d.startSessionLocked(SessionState{WGKey: p.key, KeyExpiry: n.KeyExpiry, Node: n})
+	s, err := d.startSessionLocked(node.SessionState{WGKey: p.key, KeyExpiry: n.KeyExpiry, Node: n})
 	d.mu.Unlock()
 	if err != nil {
-		return LoginResult{Error: fmt.Sprintf("start the session: %v", err)}
+		return localapi.LoginResult{Error: fmt.Sprintf("start the session: %v", err)}
 	}
-	ready := s.waitFirstMap(ctx, d.cfg.FirstMapWait)
-	return LoginResult{User: n.User, Node: n.Name, IPv4: n.IPv4, IPv6: n.IPv6, KeyExpiry: s.keyExpiry(), Ready: ready}
+	ready := s.WaitFirstMap(ctx, d.cfg.FirstMapWait)
+	return localapi.LoginResult{User: n.User, Node: n.Name, IPv4: n.IPv4, IPv6: n.IPv6, KeyExpiry: s.KeyExpiry(), Ready: ready}
 }
 
-// WaitLogin waits until login id is done or ctx ends.
-func (d *Daemon) WaitLogin(ctx context.Context, id string) (LoginResult, error) {
+// WaitLogin implements localapi.Logins: it waits until login id is done
+// or ctx ends.
+func (d *Daemon) WaitLogin(ctx context.Context, id string) (localapi.LoginResult, error) {
 	d.mu.Lock()
 	p := d.login
 	d.mu.Unlock()
 	if p == nil || p.id != id {
-		return LoginResult{}, ErrUnknownLogin
+		return localapi.LoginResult{}, localapi.ErrUnknownLogin
 	}
 	select {
 	case <-p.done:
 		return p.result, nil
 	case <-ctx.Done():
-		return LoginResult{}, ctx.Err()
+		return localapi.LoginResult{}, ctx.Err()
 	}
 }

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net"
 	"os/user"
-	"path/filepath"
 	"strings"
 	"sync"
 
@@ -17,7 +16,7 @@ import (
 	"github.com/wardnet/ward/node/splice"
 )
 
-// Run serves the client API, the node local API, the proxies and the
+// Run serves the local API (with the login routes), the proxies and the
 // status page, resumes a saved session whose key is still valid, and runs
 // until ctx is done or a client asks it to quit (POST /quit). It then stops
 // the session's data plane (the key stays valid: `ward down` expires it)
@@ -34,7 +33,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 		d.mu.Lock()
 		if s := d.sess; s != nil {
 			d.sess = nil
-			s.close()
+			s.Close()
 		}
 		d.mu.Unlock()
 		d.wg.Wait()
@@ -76,11 +75,6 @@ func (d *Daemon) listen() ([]server, error) {
 	var out []server
 	l, err := localapi.Listen(d.SocketPath())
 	if err != nil {
-		return out, err
-	}
-	api := &apiServer{d: d, log: d.log}
-	out = append(out, server{"client api", l, func(ctx context.Context, l net.Listener) error { return serveHTTP(ctx, l, api.routes()) }})
-	if l, err = localapi.Listen(filepath.Join(d.cfg.StateDir, localapi.SocketName)); err != nil {
 		return out, err
 	}
 	out = append(out, server{"local api", l, func(ctx context.Context, l net.Listener) error { return localapi.Serve(ctx, l, d, d.log) }})
@@ -128,14 +122,15 @@ func (d *Daemon) listenWeb() (server, error) {
 		return server{}, err
 	}
 	d.addrs.webURL = ws.URL()
-	return server{"status page", l, func(ctx context.Context, l net.Listener) error { return serveHTTP(ctx, l, ws.Handler()) }}, nil
+	return server{"status page", l, func(ctx context.Context, l net.Listener) error { return localapi.ServeHTTP(ctx, l, ws.Handler()) }}, nil
 }
 
-// page is the status page's view of ClientStatus.
+// page is the status page's view of Status.
 func (d *Daemon) page() dashboard.Page {
-	st := d.ClientStatus()
+	full := d.Status()
+	st := full.Person
 	p := dashboard.Page{State: string(st.State), Message: st.Message, User: st.User, Node: st.Node,
-		Coordinator: st.Coordinator, Mode: st.Mode, KeyExpiry: st.KeyExpiry, SOCKS5: st.SOCKS5, HTTPProxy: st.HTTPProxy}
+		Coordinator: full.Coordinator, Mode: st.Mode, KeyExpiry: st.KeyExpiry, SOCKS5: st.SOCKS5, HTTPProxy: st.HTTPProxy}
 	for _, dev := range st.Devices {
 		addr := dev.IPv4.String()
 		if !dev.IPv4.IsValid() {

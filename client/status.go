@@ -3,40 +3,43 @@ package client
 import (
 	"slices"
 	"time"
+
+	"github.com/wardnet/ward/node/localapi"
 )
 
-// ClientStatus describes the login state, the session and the devices the
-// person may reach.
-func (d *Daemon) ClientStatus() Status {
+// Status implements localapi.Backend: the running session's node and
+// peers (empty when logged out), with the person's side: the login state,
+// the proxies and the devices the person may reach.
+func (d *Daemon) Status() localapi.Status {
 	d.mu.Lock()
 	s, p := d.sess, d.login
-	st := Status{State: StateLoggedOut, Message: d.ended, Mode: "userspace", Devices: []Device{},
+	ps := &localapi.PersonStatus{State: localapi.StateLoggedOut, Message: d.ended, Mode: "userspace", Devices: []localapi.Device{},
 		SOCKS5: d.addrs.socks5, HTTPProxy: d.addrs.httpProxy, WebURL: d.addrs.webURL}
 	if d.expired {
-		st.State = StateExpired
+		ps.State = localapi.StateExpired
 	}
-	if d.co != nil {
-		st.Coordinator = d.co.base
+	st := localapi.Status{Peers: []localapi.Peer{}}
+	if d.ctrl != nil {
+		st.Coordinator = d.ctrl.URL()
 	}
 	d.mu.Unlock()
 	if d.cfg.TUN {
-		st.Mode = "tun"
+		ps.Mode = "tun"
 	}
 	if p != nil && s == nil && isPending(p) {
-		st.State, st.LoginURL, st.LoginCode = StatePending, p.url, p.code
-		st.Message = "waiting for the login to finish in the browser"
+		ps.State, ps.LoginURL, ps.LoginCode = localapi.StatePending, p.url, p.code
+		ps.Message = "waiting for the login to finish in the browser"
 	}
-	st.Net = d.Status()
-	if s == nil {
-		return st
+	if s != nil {
+		st = s.Status()
+		ps.State, ps.Message = localapi.StateLoggedIn, ""
+		ps.User, ps.Node, ps.KeyExpiry = s.login.Node.User, s.login.Node.Name, s.KeyExpiry()
+		if s.link != nil {
+			ps.Interface = s.link.InterfaceName()
+		}
+		ps.Devices = devicesOf(s, time.Now())
 	}
-	st.State, st.Message = StateLoggedIn, ""
-	st.User, st.Node, st.KeyExpiry = s.node.User, s.node.Name, s.keyExpiry()
-	st.Connected = s.connected.Load()
-	if t, ok := s.plane.(interface{ InterfaceName() string }); ok {
-		st.Interface = t.InterfaceName()
-	}
-	st.Devices = devicesOf(s, time.Now())
+	st.Person = ps
 	return st
 }
 
@@ -51,10 +54,10 @@ func isPending(p *pendingLogin) bool {
 }
 
 // devicesOf lists the peers the session may reach now.
-func devicesOf(s *session, now time.Time) []Device {
-	out := []Device{}
-	for _, p := range s.plane.ActivePeers(now) {
-		out = append(out, Device{Name: p.Name, IPv4: p.IPv4, IPv6: p.IPv6, User: p.User, Tags: slices.Clone(p.Tags),
+func devicesOf(s *session, now time.Time) []localapi.Device {
+	out := []localapi.Device{}
+	for _, p := range s.Engine().ActivePeers(now) {
+		out = append(out, localapi.Device{Name: p.Name, IPv4: p.IPv4, IPv6: p.IPv6, User: p.User, Tags: slices.Clone(p.Tags),
 			Online: p.Online, Ports: slices.Sorted(slices.Values(p.ExposedPorts)), KeyExpiry: p.KeyExpiry})
 	}
 	return out

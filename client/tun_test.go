@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/wardnet/ward/client"
+	"github.com/wardnet/ward/node/localapi"
 )
 
 // tunChildEnv marks the re-executed test binary running inside the test's
@@ -85,10 +86,10 @@ func tunScenario(t *testing.T) {
 		t.Fatalf("login: %+v", res)
 	}
 	st, err := l.api.Status(context.Background())
-	if err != nil || st.Interface != "wardtest0" || len(st.Devices) != 1 {
+	if err != nil || person(st).Interface != "wardtest0" || len(person(st).Devices) != 1 {
 		t.Fatalf("status: %+v, %v", st, err)
 	}
-	cam := st.Devices[0]
+	cam := person(st).Devices[0]
 	c, err := net.DialTimeout("tcp", netip.AddrPortFrom(cam.IPv4, w.granted).String(), deadline)
 	if err != nil {
 		t.Fatalf("dial the camera by overlay address through the tun: %v", err)
@@ -118,7 +119,7 @@ func tunScenario(t *testing.T) {
 // inboundRefused checks that the laptop's inbound filter (nobody may open
 // flows to a person's machine in this policy) refuses the camera's dial to
 // a port the laptop's OS serves.
-func inboundRefused(t *testing.T, w *world, l *laptop, st client.Status) {
+func inboundRefused(t *testing.T, w *world, l *laptop, st localapi.Status) {
 	ln, err := net.Listen("tcp", ":0")
 	if err != nil {
 		t.Fatal(err)
@@ -127,7 +128,7 @@ func inboundRefused(t *testing.T, w *world, l *laptop, st client.Status) {
 	port := uint16(ln.Addr().(*net.TCPAddr).Port)
 	ctx, cancel := context.WithTimeout(context.Background(), refusedDial)
 	defer cancel()
-	c, err := w.camera.Engine().DialPeer(ctx, st.Net.Self.IPv4.String(), port)
+	c, err := w.camera.Engine().DialPeer(ctx, st.Self.IPv4.String(), port)
 	if err == nil {
 		c.Close()
 		t.Fatal("the camera opened a connection to the laptop")
@@ -136,8 +137,8 @@ func inboundRefused(t *testing.T, w *world, l *laptop, st client.Status) {
 		t.Logf("camera's dial to the laptop: %v", err)
 	}
 	st2, _ := l.api.Status(context.Background())
-	if st2.Net.Filter.Denied == 0 {
-		t.Errorf("the laptop's filter counted no denied flow: %+v", st2.Net.Filter)
+	if st2.Filter.Denied == 0 {
+		t.Errorf("the laptop's filter counted no denied flow: %+v", st2.Filter)
 	}
 }
 

@@ -8,11 +8,11 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
-	"github.com/wardnet/ward/client"
 	"github.com/wardnet/ward/coordinator"
 	"github.com/wardnet/ward/coordinator/sso"
 	"github.com/wardnet/ward/devidp"
 	"github.com/wardnet/ward/devidp/devidptest"
+	"github.com/wardnet/ward/node/localapi"
 	"github.com/wardnet/ward/web/browsertest"
 	"github.com/wardnet/ward/wire"
 )
@@ -36,7 +36,7 @@ func TestBrowserConfirmsDeviceLogin(t *testing.T) {
 	kiosk := f.startLaptop(t, "kiosk-3")
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	start, err := kiosk.api.Login(ctx, client.LoginRequest{Force: true})
+	start, err := kiosk.api.Login(ctx, localapi.LoginRequest{Force: true})
 	if err != nil || !strings.HasPrefix(start.URL, "http://localhost:") || start.Code == "" {
 		t.Fatalf("start login: %+v %v", start, err)
 	}

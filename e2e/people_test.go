@@ -18,6 +18,7 @@ import (
 	"github.com/wardnet/ward/client"
 	"github.com/wardnet/ward/coordinator"
 	"github.com/wardnet/ward/devidp/devidptest"
+	"github.com/wardnet/ward/node/localapi"
 	"github.com/wardnet/ward/wire"
 )
 
@@ -39,7 +40,7 @@ func peoplePolicy(ssh uint16) string {
 // laptop is a person's client daemon.
 type laptop struct {
 	dir   string
-	api   *client.Local
+	api   *localapi.Client
 	socks string
 	stop  func()
 }
@@ -59,24 +60,27 @@ func (f *fleet) startLaptop(t *testing.T, name string) *laptop {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- d.Run(ctx) }()
-	l := &laptop{dir: dir, api: &client.Local{Socket: filepath.Join(dir, client.SocketName)}}
+	l := &laptop{dir: dir, api: &localapi.Client{Socket: filepath.Join(dir, localapi.SocketName)}}
 	l.stop = func() { cancel(); <-done }
 	t.Cleanup(l.stop)
 	waitFor(t, name+"'s daemon", func() bool {
 		st, err := l.api.Status(context.Background())
-		l.socks = st.SOCKS5
-		return err == nil && l.socks != ""
+		if err != nil || st.Person == nil {
+			return false
+		}
+		l.socks = st.Person.SOCKS5
+		return l.socks != ""
 	})
 	return l
 }
 
 // login runs `ward up`'s steps with a person's browser going through the
 // dev provider's real login form.
-func (l *laptop) login(t *testing.T, creds devidptest.Credentials) (client.LoginResult, time.Time) {
+func (l *laptop) login(t *testing.T, creds devidptest.Credentials) (localapi.LoginResult, time.Time) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	start, err := l.api.Login(ctx, client.LoginRequest{Force: true})
+	start, err := l.api.Login(ctx, localapi.LoginRequest{Force: true})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -9,7 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/wardnet/ward/client"
 	"github.com/wardnet/ward/coordinator"
 	"github.com/wardnet/ward/devidp/devidptest"
 	"github.com/wardnet/ward/node"
@@ -46,7 +45,7 @@ func (f *fleet) thiefOf(t *testing.T, mk wire.MachinePrivate) *thief {
 // laptopThief steals the machine key from a laptop's client state.
 func (f *fleet) laptopThief(t *testing.T, l *laptop) *thief {
 	t.Helper()
-	st, err := client.LoadState(l.dir)
+	st, err := node.LoadPersonState(l.dir)
 	if err != nil {
 		t.Fatal(err)
 	}

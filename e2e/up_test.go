@@ -13,8 +13,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/wardnet/ward/client"
 	"github.com/wardnet/ward/devidp/devidptest"
+	"github.com/wardnet/ward/node/localapi"
 	"github.com/wardnet/ward/wire"
 )
 
@@ -106,7 +106,7 @@ func TestFailedUpStopsItsDaemon(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	api := &client.Local{Socket: filepath.Join(dir, client.SocketName)}
+	api := &localapi.Client{Socket: filepath.Join(dir, localapi.SocketName)}
 	t.Cleanup(func() {
 		exec.Command(binary(t), "down", "--quit", "--state-dir", dir).Run() // whatever the test left running
 		os.RemoveAll(dir)
@@ -130,7 +130,7 @@ func TestFailedUpStopsItsDaemon(t *testing.T) {
 	if err, out := up.wait(t); err != nil || !strings.Contains(out, "Logged in as bob@example.com on kiosk-3") {
 		t.Fatalf("confirmed ward up: %v\n%s", err, out)
 	}
-	if st, err := api.Status(context.Background()); err != nil || st.State != client.StateLoggedIn {
+	if st, err := api.Status(context.Background()); err != nil || st.Person == nil || st.Person.State != localapi.StateLoggedIn {
 		t.Fatalf("daemon after a confirmed ward up: %+v %v", st, err)
 	}
 }

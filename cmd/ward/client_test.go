@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/wardnet/ward/client"
+	"github.com/wardnet/ward/node/localapi"
 )
 
 func TestShellQuote(t *testing.T) {
@@ -61,20 +62,20 @@ func TestPrintQR(t *testing.T) {
 func TestPrintClientStatus(t *testing.T) {
 	now := time.Now()
 	tests := []struct {
-		st   client.Status
+		st   localapi.PersonStatus
 		want []string
 	}{
-		{client.Status{State: client.StateLoggedIn, User: "alice@example.com", Node: "laptop", Mode: "userspace",
+		{localapi.PersonStatus{State: localapi.StateLoggedIn, User: "alice@example.com", Node: "laptop", Mode: "userspace",
 			KeyExpiry: now.Add(time.Hour), SOCKS5: "127.0.0.1:1080", WebURL: "http://127.0.0.1:1/t/x/"},
 			[]string{"logged in as alice@example.com on laptop", "in 1h0m0s", "SOCKS5 proxy 127.0.0.1:1080", "Status page: http://127.0.0.1:1/t/x/", "no peers"}},
-		{client.Status{State: client.StatePending, LoginURL: "http://127.0.0.1:1/ward/v1/l/X", LoginCode: "BCDF-GHJK"},
+		{localapi.PersonStatus{State: localapi.StatePending, LoginURL: "http://127.0.0.1:1/ward/v1/l/X", LoginCode: "BCDF-GHJK"},
 			[]string{"login pending: open http://127.0.0.1:1/ward/v1/l/X", "the code BCDF-GHJK"}},
-		{client.Status{State: client.StateExpired, Message: "the session's key expired at noon"},
+		{localapi.PersonStatus{State: localapi.StateExpired, Message: "the session's key expired at noon"},
 			[]string{"expired: the session's key expired at noon", "run `ward up`"}},
 	}
 	for _, tt := range tests {
 		var b bytes.Buffer
-		printClientStatus(&b, tt.st, now)
+		printClientStatus(&b, localapi.Status{Person: &tt.st}, now)
 		for _, w := range tt.want {
 			if !strings.Contains(b.String(), w) {
 				t.Errorf("status of %s lacks %q:\n%s", tt.st.State, w, b.String())

@@ -1,45 +1,47 @@
 package main
 
 import (
-	"context"
 	"fmt"
 	"io"
 	"time"
 
-	"github.com/wardnet/ward/client"
+	"github.com/wardnet/ward/node/localapi"
 )
 
-// clientStatus returns the status of a client daemon whose state directory
-// is dir; ok is false when none runs there (a device's agent may).
-func clientStatus(ctx context.Context, dir string) (client.Status, bool) {
-	st, err := clientAPI(dir).Status(ctx)
-	return st, err == nil
+// personOf returns the desktop client's side of st (zero on a device's
+// agent).
+func personOf(st localapi.Status) localapi.PersonStatus {
+	if st.Person == nil {
+		return localapi.PersonStatus{}
+	}
+	return *st.Person
 }
 
-// printClientStatus prints a client daemon's status for a person: the
+// printClientStatus prints a desktop client's status for a person: the
 // login state, then the node's peers and paths as `ward status` prints
 // them for a device.
-func printClientStatus(w io.Writer, st client.Status, now time.Time) {
-	switch st.State {
-	case client.StateLoggedIn:
-		fmt.Fprintf(w, "logged in as %s on %s (%s mode)\n", st.User, st.Node, st.Mode)
-		fmt.Fprintf(w, "session expires %s (%s)\n", st.KeyExpiry.Local().Format(time.RFC1123), when(st.KeyExpiry, now))
-	case client.StatePending:
-		fmt.Fprintf(w, "login pending: open %s\n", st.LoginURL)
-		if st.LoginCode != "" {
-			fmt.Fprintf(w, "and connect the device only if the browser shows the code %s\n", st.LoginCode)
+func printClientStatus(w io.Writer, st localapi.Status, now time.Time) {
+	p := personOf(st)
+	switch p.State {
+	case localapi.StateLoggedIn:
+		fmt.Fprintf(w, "logged in as %s on %s (%s mode)\n", p.User, p.Node, p.Mode)
+		fmt.Fprintf(w, "session expires %s (%s)\n", p.KeyExpiry.Local().Format(time.RFC1123), when(p.KeyExpiry, now))
+	case localapi.StatePending:
+		fmt.Fprintf(w, "login pending: open %s\n", p.LoginURL)
+		if p.LoginCode != "" {
+			fmt.Fprintf(w, "and connect the device only if the browser shows the code %s\n", p.LoginCode)
 		}
 	default:
-		fmt.Fprintf(w, "%s", st.State)
-		if st.Message != "" {
-			fmt.Fprintf(w, ": %s", st.Message)
+		fmt.Fprintf(w, "%s", p.State)
+		if p.Message != "" {
+			fmt.Fprintf(w, ": %s", p.Message)
 		}
 		fmt.Fprintln(w, "\nrun `ward up` to log in")
 	}
-	printReach(w, st)
-	if st.State != client.StateLoggedIn {
+	printReach(w, p)
+	if p.State != localapi.StateLoggedIn {
 		return
 	}
 	fmt.Fprintln(w)
-	printStatus(w, st.Net, now)
+	printStatus(w, st, now)
 }

@@ -21,21 +21,18 @@ func newStatusCmd() *cobra.Command {
 		Short: "Show this node (or the desktop client's login) and its peers",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if cs, ok := clientStatus(cmd.Context(), dir); ok { // a desktop client's daemon
-				if asJSON {
-					return writeJSON(cmd.OutOrStdout(), cs)
-				}
-				printClientStatus(cmd.OutOrStdout(), cs, time.Now())
-				return nil
-			}
 			st, err := apiClient(dir).Status(cmd.Context())
 			if err != nil {
 				return err
 			}
-			if asJSON {
+			switch {
+			case asJSON:
 				return writeJSON(cmd.OutOrStdout(), st)
+			case st.Person != nil: // a desktop client
+				printClientStatus(cmd.OutOrStdout(), st, time.Now())
+			default:
+				printStatus(cmd.OutOrStdout(), st, time.Now())
 			}
-			printStatus(cmd.OutOrStdout(), st, time.Now())
 			return nil
 		},
 	}

@@ -16,6 +16,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/wardnet/ward/client"
+	"github.com/wardnet/ward/node/localapi"
 )
 
 const (
@@ -79,15 +80,17 @@ func (f *upFlags) addLoginFlags(cmd *cobra.Command) {
 func runUp(cmd *cobra.Command, f *upFlags, login bool) error {
 	ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	api := clientAPI(f.daemon.cfg.StateDir)
+	api := apiClient(f.daemon.cfg.StateDir)
 	var started *daemonProc
-	if _, err := api.Status(ctx); err != nil {
+	if st, err := api.Status(ctx); err != nil {
 		if login {
 			return err
 		}
 		if started, err = startDaemon(ctx, f, api); err != nil {
 			return err
 		}
+	} else if st.Person == nil {
+		return fmt.Errorf("a device's node agent runs on %s: give the desktop client its own --state-dir", f.daemon.cfg.StateDir)
 	} else if !login {
 		fmt.Fprintln(cmd.ErrOrStderr(), "using the running client daemon (its proxy and --tun settings stay as they are)")
 	}
@@ -105,9 +108,9 @@ func runUp(cmd *cobra.Command, f *upFlags, login bool) error {
 }
 
 // logIn starts a login (a new one when force) and waits for its outcome.
-func logIn(ctx context.Context, cmd *cobra.Command, f *upFlags, api *client.Local, force bool) error {
+func logIn(ctx context.Context, cmd *cobra.Command, f *upFlags, api *localapi.Client, force bool) error {
 	out := cmd.OutOrStdout()
-	start, err := api.Login(ctx, client.LoginRequest{Coordinator: f.daemon.cfg.Coordinator, Force: force})
+	start, err := api.Login(ctx, localapi.LoginRequest{Coordinator: f.daemon.cfg.Coordinator, Force: force})
 	if err != nil {
 		return err
 	}
@@ -116,19 +119,15 @@ func logIn(ctx context.Context, cmd *cobra.Command, f *upFlags, api *client.Loca
 		if err != nil {
 			return err
 		}
+		p := personOf(st)
 		fmt.Fprintf(out, "Already logged in as %s on %s; the session expires %s. `ward login` starts a new one.\n",
-			st.User, st.Node, when(st.KeyExpiry, time.Now()))
+			p.User, p.Node, when(p.KeyExpiry, time.Now()))
 		return nil
 	}
 	if err := showLogin(cmd, f, start); err != nil {
 		return err
 	}
 	return waitLogin(ctx, out, api, start.ID)
-}
-
-// clientAPI returns the client API client for the daemon of dir.
-func clientAPI(dir string) *client.Local {
-	return &client.Local{Socket: filepath.Join(dir, client.SocketName)}
 }
 
 // daemonProc is a daemon that `ward up` started.
@@ -142,7 +141,7 @@ type daemonProc struct {
 
 // startDaemon starts the daemon (in the background, or in this process
 // with --foreground) and waits until its socket answers.
-func startDaemon(ctx context.Context, f *upFlags, api *client.Local) (*daemonProc, error) {
+func startDaemon(ctx context.Context, f *upFlags, api *localapi.Client) (*daemonProc, error) {
 	if f.daemon.cfg.TUN && os.Geteuid() != 0 {
 		fmt.Fprintln(os.Stderr, "note: --tun needs root or CAP_NET_ADMIN")
 	}
@@ -181,7 +180,7 @@ func startDaemon(ctx context.Context, f *upFlags, api *client.Local) (*daemonPro
 
 // stop stops the daemon and waits (a little) until it is gone; it says on
 // errOut when it cannot. ctx may be done already.
-func (p *daemonProc) stop(ctx context.Context, errOut io.Writer, api *client.Local) {
+func (p *daemonProc) stop(ctx context.Context, errOut io.Writer, api *localapi.Client) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), daemonStopWait)
 	defer cancel()
 	if p.done != nil {
@@ -241,7 +240,7 @@ func forkDaemon(f *upFlags) error {
 
 // showLogin prints the login URL, a QR code with --qr, and opens a
 // browser on a desktop.
-func showLogin(cmd *cobra.Command, f *upFlags, start client.LoginStart) error {
+func showLogin(cmd *cobra.Command, f *upFlags, start localapi.LoginStart) error {
 	out := cmd.OutOrStdout()
 	fmt.Fprintf(out, "To log in, open:\n\n    %s\n\n", start.URL)
 	if start.Code != "" {
@@ -272,7 +271,7 @@ func openBrowser(u string) error {
 }
 
 // waitLogin waits for the login's outcome and reports it.
-func waitLogin(ctx context.Context, out io.Writer, api *client.Local, id string) error {
+func waitLogin(ctx context.Context, out io.Writer, api *localapi.Client, id string) error {
 	res, err := api.WaitLogin(ctx, id)
 	if err != nil {
 		return err
@@ -287,13 +286,13 @@ func waitLogin(ctx context.Context, out io.Writer, api *client.Local, id string)
 	fmt.Fprintf(out, "Logged in as %s on %s (%s).\nThe session expires %s (%s).\n", res.User, res.Node, addr,
 		res.KeyExpiry.Local().Format(time.RFC1123), when(res.KeyExpiry, time.Now()))
 	if st, err := api.Status(ctx); err == nil {
-		printReach(out, st)
+		printReach(out, personOf(st))
 	}
 	return nil
 }
 
 // printReach tells how to reach the overlay.
-func printReach(w io.Writer, st client.Status) {
+func printReach(w io.Writer, st localapi.PersonStatus) {
 	var via []string
 	if st.Interface != "" {
 		via = append(via, "the "+st.Interface+" interface (any program, by overlay address)")
@@ -319,7 +318,7 @@ func newDownCmd() *cobra.Command {
 		Short: "Log out: expire this machine's key at the coordinator and stop reaching devices",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			api := clientAPI(dir)
+			api := apiClient(dir)
 			res, err := api.Logout(cmd.Context())
 			if err != nil {
 				return err

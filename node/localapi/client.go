@@ -3,34 +3,50 @@ package localapi
 import (
 	"bufio"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"net/url"
 	"strconv"
 	"time"
 
+	"github.com/wardnet/ward/apicall"
 	"github.com/wardnet/ward/node/splice"
 )
 
-// Client talks to a node agent's local API.
+// ErrNoDaemon means nothing answers on the socket.
+var ErrNoDaemon = errors.New("no ward daemon runs here (`ward up` starts the desktop client; `ward node` runs a device's agent)")
+
+// maxAnswer bounds an answer's body.
+const maxAnswer = 16 << 20
+
+// serverName names the daemon in errors.
+const serverName = "ward daemon"
+
+// Client talks to a ward daemon's local API: a device's agent or a
+// person's desktop client. It is the one client of the local API.
 type Client struct {
-	// Socket is the path of the agent's unix socket.
+	// Socket is the path of the daemon's unix socket (SocketName in its
+	// state directory).
 	Socket string
 }
 
-// dialSocket connects to the agent's socket.
+// dialSocket connects to the daemon's socket.
 func (c *Client) dialSocket(ctx context.Context) (net.Conn, error) {
 	var d net.Dialer
 	conn, err := d.DialContext(ctx, "unix", c.Socket)
 	if err != nil {
-		return nil, fmt.Errorf("connect to node agent at %s (is `ward node` running?): %w", c.Socket, err)
+		return nil, &socketError{fmt.Errorf("connect to %s: %w: %w", c.Socket, ErrNoDaemon, err)}
 	}
 	return conn, nil
 }
+
+// socketError is a failure to reach the daemon's socket; plain returns it
+// without the HTTP request around it.
+type socketError struct{ error }
+
+func (e *socketError) Unwrap() error { return e.error }
 
 func (c *Client) httpClient() *http.Client {
 	return &http.Client{Transport: &http.Transport{
@@ -38,10 +54,11 @@ func (c *Client) httpClient() *http.Client {
 	}}
 }
 
-// Status fetches the node's status.
+// Status fetches the daemon's status; its Person is set for a desktop
+// client.
 func (c *Client) Status(ctx context.Context) (Status, error) {
 	var st Status
-	err := c.do(ctx, http.MethodGet, "/status", nil, &st)
+	err := c.do(ctx, http.MethodGet, "/status", nil, nil, &st)
 	return st, err
 }
 
@@ -53,47 +70,48 @@ func (c *Client) Ping(ctx context.Context, peer string, timeout time.Duration) (
 		q.Set("timeout", timeout.String())
 	}
 	var res PingResult
-	err := c.do(ctx, http.MethodPost, "/ping", q, &res)
+	err := c.do(ctx, http.MethodPost, "/ping", q, nil, &res)
 	return res, err
 }
 
-// do sends one request and decodes a JSON answer into out.
-func (c *Client) do(ctx context.Context, method, path string, q url.Values, out any) error {
-	u := url.URL{Scheme: "http", Host: "ward", Path: path, RawQuery: q.Encode()}
-	req, err := http.NewRequestWithContext(ctx, method, u.String(), nil)
-	if err != nil {
-		return err
-	}
-	hc := c.httpClient()
-	defer hc.CloseIdleConnections()
-	resp, err := hc.Do(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	if err := checkResponse(resp); err != nil {
-		return err
-	}
-	if err := json.NewDecoder(io.LimitReader(resp.Body, 16<<20)).Decode(out); err != nil {
-		return fmt.Errorf("decode %s answer: %w", path, err)
-	}
-	return nil
+// Login starts a login on a desktop client (see Logins.StartLogin).
+func (c *Client) Login(ctx context.Context, req LoginRequest) (LoginStart, error) {
+	var res LoginStart
+	err := c.do(ctx, http.MethodPost, "/login", nil, req, &res)
+	return res, err
 }
 
-// checkResponse turns an error response into an error with its message.
-func checkResponse(resp *http.Response) error {
-	if resp.StatusCode < 300 {
-		return nil
-	}
-	var e apiError
-	if err := json.NewDecoder(io.LimitReader(resp.Body, 64<<10)).Decode(&e); err != nil || e.Error == "" {
-		e.Error = resp.Status
-	}
-	return errors.New(e.Error)
+// WaitLogin waits for login id's outcome.
+func (c *Client) WaitLogin(ctx context.Context, id string) (LoginResult, error) {
+	var res LoginResult
+	err := c.do(ctx, http.MethodGet, "/login/wait", url.Values{"id": {id}}, nil, &res)
+	return res, err
+}
+
+// Logout logs a desktop client out (see Logins.Logout).
+func (c *Client) Logout(ctx context.Context) (LogoutResult, error) {
+	var res LogoutResult
+	err := c.do(ctx, http.MethodPost, "/logout", nil, struct{}{}, &res)
+	return res, err
+}
+
+// Quit stops a desktop client's daemon.
+func (c *Client) Quit(ctx context.Context) error {
+	return c.do(ctx, http.MethodPost, "/quit", nil, struct{}{}, nil)
+}
+
+// do sends one request and decodes a JSON answer into out (may be nil).
+func (c *Client) do(ctx context.Context, method, path string, q url.Values, in, out any) error {
+	u := url.URL{Scheme: "http", Host: "ward", Path: path, RawQuery: q.Encode()}
+	hc := c.httpClient()
+	defer hc.CloseIdleConnections()
+	err := apicall.Do(ctx, hc, apicall.Request{Method: method, URL: u.String(), Body: in, MaxAnswer: maxAnswer,
+		Server: serverName}, out)
+	return plain(err)
 }
 
 // Dial opens a TCP connection through the overlay to port on peer (a name
-// or overlay address), relayed by the agent. The returned connection
+// or overlay address), relayed by the daemon. The returned connection
 // supports CloseWrite.
 func (c *Client) Dial(ctx context.Context, peer string, port uint16) (net.Conn, error) {
 	conn, err := c.dialSocket(ctx)
@@ -113,7 +131,7 @@ func (c *Client) Dial(ctx context.Context, peer string, port uint16) (net.Conn, 
 	if resp.StatusCode != http.StatusSwitchingProtocols {
 		defer conn.Close()
 		defer resp.Body.Close()
-		if err := checkResponse(resp); err != nil {
+		if err := plain(apicall.Check(resp, serverName)); err != nil {
 			return nil, fmt.Errorf("dial %s:%d: %w", peer, port, err)
 		}
 		return nil, fmt.Errorf("dial %s:%d: unexpected %s", peer, port, resp.Status)
@@ -124,3 +142,25 @@ func (c *Client) Dial(ctx context.Context, peer string, port uint16) (net.Conn, 
 	}
 	return &splice.BufferedConn{Conn: conn, R: br}, nil
 }
+
+// plain makes the daemon's error answer read as its message alone (the
+// daemon is the person's own, and its messages are written for them), and
+// a socket no daemon listens on as that alone.
+func plain(err error) error {
+	var se *socketError
+	if errors.As(err, &se) {
+		return se
+	}
+	var e *apicall.Error
+	if err == nil || !errors.As(err, &e) || e.Message == "" {
+		return err
+	}
+	return &answerError{e: e}
+}
+
+// answerError is a daemon's error answer that reads as its message; it
+// unwraps to the *apicall.Error.
+type answerError struct{ e *apicall.Error }
+
+func (a *answerError) Error() string { return a.e.Message }
+func (a *answerError) Unwrap() error { return a.e }

@@ -22,6 +22,11 @@ var (
 	ErrNoPeer = errors.New("no such peer")
 	// ErrNotReady means the node has no data plane yet (503).
 	ErrNotReady = errors.New("node not ready: no map from the coordinator yet")
+	// ErrUnknownLogin means /login/wait named no login the daemon knows
+	// (404).
+	ErrUnknownLogin = errors.New("unknown login")
+	// errNotDesktop answers the login routes of a device's agent (404).
+	errNotDesktop = errors.New("this daemon is a device's node agent: it has no login (`ward up` runs the desktop client, with its own --state-dir)")
 )
 
 const (
@@ -46,6 +51,23 @@ type Backend interface {
 	DialPeer(ctx context.Context, peer string, port uint16) (net.Conn, error)
 }
 
+// Logins is the desktop client's part of the local API: interactive
+// login, logout and quit. A Backend that implements it gets the login
+// routes (see the package comment); a device's agent does not. Its
+// methods are called from request goroutines, concurrently.
+type Logins interface {
+	// StartLogin starts an interactive login and returns the page the
+	// person opens; the daemon waits for the outcome by itself.
+	StartLogin(ctx context.Context, req LoginRequest) (LoginStart, error)
+	// WaitLogin waits until login id is done or ctx ends; an unknown id
+	// is ErrUnknownLogin.
+	WaitLogin(ctx context.Context, id string) (LoginResult, error)
+	// Logout ends the session and tells the coordinator.
+	Logout(ctx context.Context) LogoutResult
+	// Quit makes the daemon stop; it does not wait for it.
+	Quit()
+}
+
 // Listen creates the API's unix socket at path with mode 0600, replacing
 // a stale socket left by an earlier run.
 func Listen(path string) (net.Listener, error) {
@@ -67,15 +89,30 @@ func Listen(path string) (net.Listener, error) {
 	return l, nil
 }
 
-// Serve serves the API on l (log may be nil: slog.Default()) until ctx is done, then shuts the server
-// down, closes relayed /dial connections and returns once every request
-// goroutine has. It returns nil when ctx ended it.
+// Serve serves the API on l (log may be nil: slog.Default()) until ctx is
+// done, then shuts the server down, closes relayed /dial connections and
+// returns once every request goroutine has. It serves the login routes
+// when b implements Logins. It returns nil when ctx ended it.
 func Serve(ctx context.Context, l net.Listener, b Backend, log *slog.Logger) error {
 	if log == nil {
 		log = slog.Default()
 	}
 	s := &server{b: b, log: log, ctx: ctx}
-	hs := &http.Server{Handler: s.routes(), ReadHeaderTimeout: 10 * time.Second,
+	s.logins, _ = b.(Logins)
+	err := ServeHTTP(ctx, l, s.routes())
+	s.closeRelays()
+	if err != nil {
+		return fmt.Errorf("serve local api: %w", err)
+	}
+	return nil
+}
+
+// ServeHTTP serves h on l until ctx is done, then shuts the server down
+// (waiting a little for requests under way) and returns nil; or the error
+// that stopped it serving. The desktop client's status page is served
+// with it too.
+func ServeHTTP(ctx context.Context, l net.Listener, h http.Handler) error {
+	hs := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second,
 		BaseContext: func(net.Listener) context.Context { return ctx }}
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(l) }()
@@ -88,18 +125,22 @@ func Serve(ctx context.Context, l net.Listener, b Backend, log *slog.Logger) err
 	defer cancel()
 	hs.Shutdown(sctx)
 	hs.Close()
-	s.closeRelays()
-	if err != nil && !errors.Is(err, http.ErrServerClosed) {
-		return fmt.Errorf("serve local api: %w", err)
+	if err == nil {
+		err = <-errc
 	}
-	return nil
+	if errors.Is(err, http.ErrServerClosed) {
+		return nil
+	}
+	return err
 }
 
 // server holds the handlers.
 type server struct {
-	b   Backend
-	log *slog.Logger
-	ctx context.Context
+	b Backend
+	// logins serves the login routes; nil on a device's agent.
+	logins Logins
+	log    *slog.Logger
+	ctx    context.Context
 	// relays tracks hijacked /dial connections.
 	relays sync.WaitGroup
 
@@ -134,6 +175,10 @@ func (s *server) routes() http.Handler {
 	mux.HandleFunc("GET /status", s.status)
 	mux.HandleFunc("POST /ping", s.ping)
 	mux.HandleFunc("POST /dial", s.dial)
+	mux.HandleFunc("POST /login", s.login)
+	mux.HandleFunc("GET /login/wait", s.waitLogin)
+	mux.HandleFunc("POST /logout", s.logout)
+	mux.HandleFunc("POST /quit", s.quit)
 	return mux
 }
 
@@ -203,7 +248,7 @@ func (s *server) dial(w http.ResponseWriter, r *http.Request) {
 // statusOf maps a Backend error to an HTTP status.
 func statusOf(err error) int {
 	switch {
-	case errors.Is(err, ErrNoPeer):
+	case errors.Is(err, ErrNoPeer), errors.Is(err, ErrUnknownLogin), errors.Is(err, errNotDesktop):
 		return http.StatusNotFound
 	case errors.Is(err, ErrNotReady):
 		return http.StatusServiceUnavailable
@@ -218,13 +263,6 @@ func statusOf(err error) int {
 type apiError struct {
 	Error string `json:"error"`
 }
-
-// WriteJSON writes v as the indented JSON body of a status response; the
-// client daemon's API answers the same way.
-func WriteJSON(w http.ResponseWriter, status int, v any) { writeJSON(w, status, v) }
-
-// WriteError writes err as {"error": "..."} with status.
-func WriteError(w http.ResponseWriter, status int, err error) { writeError(w, status, err) }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/json")

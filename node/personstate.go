@@ -1,4 +1,4 @@
-package client
+package node
 
 import (
 	"encoding/hex"
@@ -13,15 +13,17 @@ import (
 	"github.com/wardnet/ward/wire"
 )
 
-// StateFile is the client's state file in the state directory.
-const StateFile = "client.json"
+// PersonStateFile is a person's machine's state file in the state
+// directory (a device's is StateFile).
+const PersonStateFile = "client.json"
 
-// maxStateBytes bounds the state file.
-const maxStateBytes = 256 << 10
+// maxPersonStateBytes bounds the person's state file.
+const maxPersonStateBytes = 256 << 10
 
-// State is what the client keeps across restarts, stored as JSON in
-// StateFile (mode 0600, directory 0700).
-type State struct {
+// PersonState is what a person's machine keeps across restarts, stored as
+// JSON in PersonStateFile (mode 0600, directory 0700). Its times are on
+// the node's clock.
+type PersonState struct {
 	// MachineKey is the machine key; made once, never changes.
 	MachineKey wire.MachinePrivate
 	// Coordinator is the last coordinator logged in to.
@@ -38,7 +40,7 @@ type SessionState struct {
 	Node      wire.Node
 }
 
-type stateJSON struct {
+type personStateJSON struct {
 	MachineKey  string       `json:"machine_key"`
 	Coordinator string       `json:"coordinator,omitempty"`
 	Session     *sessionJSON `json:"session,omitempty"`
@@ -50,10 +52,10 @@ type sessionJSON struct {
 	Node      wire.Node `json:"node"`
 }
 
-// LoadOrCreateState reads the state in dir, or makes (and saves) one with
-// a fresh machine key.
-func LoadOrCreateState(dir string) (*State, error) {
-	s, err := LoadState(dir)
+// LoadOrCreatePersonState reads the person's state in dir, or makes (and
+// saves) one with a fresh machine key.
+func LoadOrCreatePersonState(dir string) (*PersonState, error) {
+	s, err := LoadPersonState(dir)
 	if err == nil || !errors.Is(err, fs.ErrNotExist) {
 		return s, err
 	}
@@ -61,51 +63,43 @@ func LoadOrCreateState(dir string) (*State, error) {
 	if err != nil {
 		return nil, err
 	}
-	s = &State{MachineKey: mk}
+	s = &PersonState{MachineKey: mk}
 	return s, s.Save(dir)
 }
 
-// LoadState reads the state in dir; it refuses a file others may read.
-func LoadState(dir string) (*State, error) {
-	path := filepath.Join(dir, StateFile)
-	b, err := privfile.Read(dir, StateFile, maxStateBytes)
+// LoadPersonState reads the person's state in dir; it refuses a file
+// others may read.
+func LoadPersonState(dir string) (*PersonState, error) {
+	path := filepath.Join(dir, PersonStateFile)
+	b, err := privfile.Read(dir, PersonStateFile, maxPersonStateBytes)
 	if err != nil {
 		return nil, fmt.Errorf("load client state: %w", err)
 	}
-	var j stateJSON
+	var j personStateJSON
 	if err := json.Unmarshal(b, &j); err != nil {
 		return nil, fmt.Errorf("load client state %s: %w", path, err)
 	}
 	return j.decode()
 }
 
-func (j *stateJSON) decode() (*State, error) {
-	s := &State{Coordinator: j.Coordinator}
-	if err := decodeKey(j.MachineKey, (*[32]byte)(&s.MachineKey)); err != nil {
+func (j *personStateJSON) decode() (*PersonState, error) {
+	s := &PersonState{Coordinator: j.Coordinator}
+	if err := decodeKey(j.MachineKey, (*[32]byte)(&s.MachineKey), true); err != nil {
 		return nil, fmt.Errorf("load client state: machine key: %w", err)
 	}
 	if j.Session != nil {
 		s.Session = &SessionState{KeyExpiry: j.Session.KeyExpiry, Node: j.Session.Node}
-		if err := decodeKey(j.Session.WGKey, (*[32]byte)(&s.Session.WGKey)); err != nil {
+		if err := decodeKey(j.Session.WGKey, (*[32]byte)(&s.Session.WGKey), true); err != nil {
 			return nil, fmt.Errorf("load client state: wireguard key: %w", err)
 		}
 	}
 	return s, nil
 }
 
-func decodeKey(h string, k *[32]byte) error {
-	b, err := hex.DecodeString(h)
-	if err != nil || len(b) != 32 {
-		return errors.New("want 64 hex digits")
-	}
-	copy(k[:], b)
-	return nil
-}
-
 // Save writes s to dir atomically and durably with mode 0600 (see
 // privfile.Write), creating dir (0700).
-func (s *State) Save(dir string) error {
-	j := stateJSON{MachineKey: hex.EncodeToString(s.MachineKey[:]), Coordinator: s.Coordinator}
+func (s *PersonState) Save(dir string) error {
+	j := personStateJSON{MachineKey: hex.EncodeToString(s.MachineKey[:]), Coordinator: s.Coordinator}
 	if s.Session != nil {
 		j.Session = &sessionJSON{WGKey: s.Session.WGKey.Hex(), KeyExpiry: s.Session.KeyExpiry, Node: s.Session.Node}
 	}
@@ -113,7 +107,7 @@ func (s *State) Save(dir string) error {
 	if err != nil {
 		return fmt.Errorf("save client state: %w", err)
 	}
-	if err := privfile.Write(dir, StateFile, b); err != nil {
+	if err := privfile.Write(dir, PersonStateFile, b); err != nil {
 		return fmt.Errorf("save client state: %w", err)
 	}
 	return nil
