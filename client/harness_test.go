@@ -165,7 +165,8 @@ func (w *world) startCoord(ln net.Listener) {
 	t := w.t
 	var err error
 	w.srv, err = coordinator.New(context.Background(), coordinator.Config{DataDir: w.dataDir, Listen: ln.Addr().String(),
-		Dev: true, PolicyFile: w.policyFile, Auth: w.idp, UserKeyTTL: w.userTTL, Logger: failLog(t, "coordinator")})
+		Dev: true, PolicyFile: w.policyFile, Auth: w.idp, UserKeyTTL: w.userTTL, DeniedWindow: 300 * time.Millisecond,
+		Logger: failLog(t, "coordinator")})
 	if err != nil {
 		ln.Close()
 		t.Fatal(err)
@@ -214,22 +215,28 @@ func (w *world) startCamera() {
 	eventually(t, "the camera's endpoints at the coordinator", w.cameraEndpointsKnown)
 }
 
-// cameraEndpointsKnown asks the admin API whether the coordinator knows
-// the camera's UDP endpoints.
-func (w *world) cameraEndpointsKnown() bool {
+// admin GETs path from the admin API with the bootstrap key and decodes
+// the answer into out; it reports whether that worked.
+func (w *world) admin(path string, out any) bool {
 	key, err := os.ReadFile(filepath.Join(w.dataDir, coordinator.BootstrapKeyFile))
 	if err != nil {
 		return false
 	}
-	req, _ := http.NewRequest("GET", w.url+wire.PathAdminNodes, nil)
+	req, _ := http.NewRequest("GET", w.url+path, nil)
 	req.Header.Set("Authorization", "Bearer "+strings.TrimSpace(string(key)))
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		return false
 	}
 	defer resp.Body.Close()
+	return resp.StatusCode == http.StatusOK && json.NewDecoder(resp.Body).Decode(out) == nil
+}
+
+// cameraEndpointsKnown asks the admin API whether the coordinator knows
+// the camera's UDP endpoints.
+func (w *world) cameraEndpointsKnown() bool {
 	var nodes []wire.AdminNode
-	if json.NewDecoder(resp.Body).Decode(&nodes) != nil {
+	if !w.admin(wire.PathAdminNodes, &nodes) {
 		return false
 	}
 	for _, n := range nodes {

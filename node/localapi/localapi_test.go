@@ -2,6 +2,7 @@ package localapi
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -41,7 +42,38 @@ func (fakeBackend) DialPeer(ctx context.Context, peer string, port uint16) (net.
 	return a, nil
 }
 
+// fakeDesktop is a desktop client's backend: fakeBackend plus the login
+// routes, with one login, "L1", that succeeds.
+type fakeDesktop struct {
+	fakeBackend
+	quit chan struct{}
+}
+
+func (fakeDesktop) StartLogin(_ context.Context, req LoginRequest) (LoginStart, error) {
+	if req.Coordinator == "https://down.example" {
+		return LoginStart{}, errors.New("start login: coordinator unreachable")
+	}
+	return LoginStart{ID: "L1", URL: "https://coord.example/l/L1", Code: "BCDF-GHJK"}, nil
+}
+
+func (fakeDesktop) WaitLogin(_ context.Context, id string) (LoginResult, error) {
+	if id != "L1" {
+		return LoginResult{}, ErrUnknownLogin
+	}
+	return LoginResult{User: "alice@example.com", Ready: true}, nil
+}
+
+func (fakeDesktop) Logout(context.Context) LogoutResult { return LogoutResult{WasLoggedIn: true} }
+
+func (d fakeDesktop) Quit() { close(d.quit) }
+
 func startAPI(t *testing.T) *Client {
+	t.Helper()
+	return startBackend(t, fakeBackend{})
+}
+
+// startBackend serves b on a socket in a temporary directory.
+func startBackend(t *testing.T, b Backend) *Client {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), SocketName)
 	l, err := Listen(path)
@@ -54,7 +86,7 @@ func startAPI(t *testing.T) *Client {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- Serve(ctx, l, fakeBackend{}, nil) }()
+	go func() { done <- Serve(ctx, l, b, nil) }()
 	t.Cleanup(func() {
 		cancel()
 		if err := <-done; err != nil {
@@ -124,5 +156,60 @@ func TestListenRefusesRunningAgent(t *testing.T) {
 	defer l.Close()
 	if _, err := Listen(path); err == nil {
 		t.Fatal("second listener on a live socket")
+	}
+}
+
+// TestLoginRoutes: a desktop client's backend gets the login routes on
+// the one socket, read by the one client; a device's agent answers them
+// with a 404 that says what it is.
+func TestLoginRoutes(t *testing.T) {
+	ctx := context.Background()
+	d := fakeDesktop{quit: make(chan struct{})}
+	c := startBackend(t, d)
+	start, err := c.Login(ctx, LoginRequest{Force: true})
+	if err != nil || start.ID != "L1" || start.Code != "BCDF-GHJK" {
+		t.Fatalf("login: %+v, %v", start, err)
+	}
+	if _, err := c.Login(ctx, LoginRequest{Coordinator: "https://down.example"}); err == nil ||
+		err.Error() != "start login: coordinator unreachable" {
+		t.Errorf("refused login: %v, want the daemon's message alone", err)
+	}
+	if res, err := c.WaitLogin(ctx, "L1"); err != nil || res.User != "alice@example.com" {
+		t.Errorf("wait: %+v, %v", res, err)
+	}
+	if _, err := c.WaitLogin(ctx, "L2"); err == nil || err.Error() != ErrUnknownLogin.Error() {
+		t.Errorf("wait for an unknown login: %v", err)
+	}
+	if res, err := c.Logout(ctx); err != nil || !res.WasLoggedIn {
+		t.Errorf("logout: %+v, %v", res, err)
+	}
+	if err := c.Quit(ctx); err != nil {
+		t.Errorf("quit: %v", err)
+	}
+	select {
+	case <-d.quit:
+	case <-time.After(10 * time.Second):
+		t.Error("quit did not reach the daemon")
+	}
+
+	agent := startAPI(t)
+	for name, call := range map[string]func() error{
+		"login":  func() error { _, err := agent.Login(ctx, LoginRequest{}); return err },
+		"logout": func() error { _, err := agent.Logout(ctx); return err },
+		"quit":   func() error { return agent.Quit(ctx) },
+	} {
+		if err := call(); err == nil || !strings.Contains(err.Error(), "node agent") {
+			t.Errorf("%s on a device's agent: %v, want the agent to say what it is", name, err)
+		}
+	}
+}
+
+// TestNoDaemon: a socket nobody serves reads as "no daemon", not as an
+// HTTP failure.
+func TestNoDaemon(t *testing.T) {
+	c := &Client{Socket: filepath.Join(t.TempDir(), SocketName)}
+	_, err := c.Status(context.Background())
+	if !errors.Is(err, ErrNoDaemon) || strings.Contains(err.Error(), "http://") {
+		t.Fatalf("status with no daemon: %v", err)
 	}
 }
