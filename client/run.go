@@ -82,7 +82,7 @@ func (d *Daemon) listen() ([]server, error) {
 		if l, err = splice.Listen(d.cfg.SOCKS5, d.cfg.AllowNonLoopbackProxy, "socks5", d.log); err != nil {
 			return out, err
 		}
-		srv := &socks5.Server{Dial: d.DialPeer, Logger: d.log, HandshakeTimeout: d.cfg.DialTimeout}
+		srv := &socks5.Server{Proxy: d.proxy()}
 		d.addrs.socks5 = l.Addr().String()
 		out = append(out, server{"socks5", l, srv.Serve})
 	}
@@ -90,7 +90,7 @@ func (d *Daemon) listen() ([]server, error) {
 		if l, err = splice.Listen(d.cfg.HTTPProxy, d.cfg.AllowNonLoopbackProxy, "http proxy", d.log); err != nil {
 			return out, err
 		}
-		srv := &httpproxy.Server{Dial: d.DialPeer, Logger: d.log, HandshakeTimeout: d.cfg.DialTimeout}
+		srv := &httpproxy.Server{Proxy: d.proxy()}
 		d.addrs.httpProxy = l.Addr().String()
 		out = append(out, server{"http proxy", l, srv.Serve})
 	}
@@ -103,6 +103,11 @@ func (d *Daemon) listen() ([]server, error) {
 	}
 	d.log.Info("client daemon listening", "socket", d.SocketPath(), "socks5", d.addrs.socks5, "http_proxy", d.addrs.httpProxy)
 	return out, nil
+}
+
+// proxy is what the daemon's proxies share: they dial as the person.
+func (d *Daemon) proxy() splice.Proxy {
+	return splice.Proxy{Dial: d.DialPeer, Logger: d.log, HandshakeTimeout: d.cfg.DialTimeout}
 }
 
 // listenWeb opens the status page's listener (loopback only).

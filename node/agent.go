@@ -185,7 +185,7 @@ func (a *Agent) Run(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		srv := &socks5.Server{Dial: a.eng.DialPeer, Logger: a.log}
+		srv := &socks5.Server{Proxy: splice.Proxy{Dial: a.eng.DialPeer, Logger: a.log}}
 		a.log.Info("socks5 proxy listening", "addr", sl.Addr().String())
 		a.goRun(&wg, cancel, "socks5", func() error { return srv.Serve(ctx, sl) })
 	}

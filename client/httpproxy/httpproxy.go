@@ -10,7 +10,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"net"
 	"net/http"
 	"strconv"
@@ -20,65 +19,30 @@ import (
 	"github.com/wardnet/ward/node/splice"
 )
 
-// DefaultHandshakeTimeout bounds a client's request and the dial.
-const DefaultHandshakeTimeout = 10 * time.Second
-
-// DialFunc connects to host (a name or an IP literal, as the client sent
-// it) and port. The Server calls it once per CONNECT with a context ended
-// by the handshake timeout or the Server's shutdown.
-type DialFunc func(ctx context.Context, host string, port uint16) (net.Conn, error)
-
-// Server serves HTTP CONNECT clients. Dial is required.
+// Server serves HTTP CONNECT clients; its Proxy's Dial is required.
 type Server struct {
-	// Dial opens the target connections.
-	Dial DialFunc
-	// Logger receives the server's logs; nil means slog.Default().
-	Logger *slog.Logger
-	// HandshakeTimeout bounds the request and the dial; 0 means
-	// DefaultHandshakeTimeout.
-	HandshakeTimeout time.Duration
+	splice.Proxy
 }
 
 // Serve accepts clients on l until ctx is done or l fails, then closes l
 // and every client connection and returns once all its goroutines have.
 // It returns nil when ctx ended it.
 func (s *Server) Serve(ctx context.Context, l net.Listener) error {
-	return splice.Serve(ctx, l, "http proxy client", s.handle)
-}
-
-func (s *Server) log() *slog.Logger {
-	if s.Logger == nil {
-		return slog.Default()
-	}
-	return s.Logger
-}
-
-func (s *Server) timeout() time.Duration {
-	if s.HandshakeTimeout <= 0 {
-		return DefaultHandshakeTimeout
-	}
-	return s.HandshakeTimeout
+	return s.ServeClients(ctx, l, "http proxy client", s.handle)
 }
 
 // handle serves one client until its connection ends or ctx is done.
 func (s *Server) handle(ctx context.Context, c net.Conn) {
-	defer c.Close()
-	stop := context.AfterFunc(ctx, func() { c.Close() })
-	defer stop()
-	c.SetDeadline(time.Now().Add(s.timeout()))
 	br := bufio.NewReader(c)
 	host, port, err := readConnect(br)
 	if err != nil {
-		s.log().Debug("http proxy request", "err", err)
+		s.Log().Debug("http proxy request", "err", err)
 		reply(c, statusOf(err), err.Error())
 		return
 	}
-	dctx, cancel := context.WithTimeout(ctx, s.timeout())
-	target, err := s.Dial(dctx, host, port)
-	cancel()
+	target, err := s.Connect(ctx, "http proxy", host, port)
 	if err != nil {
-		s.log().Info("http proxy connect", "host", host, "port", port, "err", err)
-		c.SetDeadline(time.Now().Add(s.timeout())) // the dial may have used it all
+		c.SetDeadline(time.Now().Add(s.Timeout())) // the dial may have used it all
 		reply(c, statusOf(err), err.Error())
 		return
 	}
@@ -123,14 +87,8 @@ func statusOf(err error) int {
 		return http.StatusMethodNotAllowed
 	case errors.Is(err, errTarget):
 		return http.StatusBadRequest
-	case errors.Is(err, localapi.ErrNoPeer):
-		return http.StatusNotFound
-	case errors.Is(err, localapi.ErrNotReady):
-		return http.StatusServiceUnavailable
-	case errors.Is(err, context.DeadlineExceeded):
-		return http.StatusGatewayTimeout
 	}
-	return http.StatusBadGateway
+	return localapi.StatusOf(err)
 }
 
 // reply sends an error response with a one-line text body.

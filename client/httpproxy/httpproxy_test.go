@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/wardnet/ward/node/localapi"
+	"github.com/wardnet/ward/node/splice"
 )
 
 // start serves a proxy whose dial reaches only "cam:7" (an echo).
@@ -20,7 +21,7 @@ func start(t *testing.T) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := &Server{Dial: func(ctx context.Context, host string, port uint16) (net.Conn, error) {
+	s := &Server{Proxy: splice.Proxy{Dial: func(ctx context.Context, host string, port uint16) (net.Conn, error) {
 		if host != "cam" || port != 7 {
 			return nil, fmt.Errorf("resolve %q: %w", host, localapi.ErrNoPeer)
 		}
@@ -30,7 +31,7 @@ func start(t *testing.T) string {
 			io.Copy(b, b)
 		}()
 		return a, nil
-	}}
+	}}}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- s.Serve(ctx, l) }()

@@ -15,7 +15,7 @@ const maxLoginRequest = 64 << 10
 // returns nil on a device's agent.
 func (s *server) desktop(w http.ResponseWriter) Logins {
 	if s.logins == nil {
-		writeError(w, statusOf(errNotDesktop), errNotDesktop)
+		writeError(w, StatusOf(errNotDesktop), errNotDesktop)
 	}
 	return s.logins
 }

@@ -200,7 +200,7 @@ func (s *server) ping(w http.ResponseWriter, r *http.Request) {
 	defer cancel()
 	res, err := s.b.Ping(ctx, r.URL.Query().Get("peer"))
 	if err != nil {
-		writeError(w, statusOf(err), err)
+		writeError(w, StatusOf(err), err)
 		return
 	}
 	writeJSON(w, http.StatusOK, res)
@@ -220,7 +220,7 @@ func (s *server) dial(w http.ResponseWriter, r *http.Request) {
 	cancel()
 	if err != nil {
 		s.log.Debug("local api dial", "peer", peer, "port", port, "err", err)
-		writeError(w, statusOf(err), err)
+		writeError(w, StatusOf(err), err)
 		return
 	}
 	defer target.Close()
@@ -245,8 +245,9 @@ func (s *server) dial(w http.ResponseWriter, r *http.Request) {
 	splice.Join(&splice.BufferedConn{Conn: c, R: brw.Reader}, target)
 }
 
-// statusOf maps a Backend error to an HTTP status.
-func statusOf(err error) int {
+// StatusOf maps a Backend error (a dial's, a ping's) to an HTTP status;
+// the HTTP CONNECT proxy answers with it too.
+func StatusOf(err error) int {
 	switch {
 	case errors.Is(err, ErrNoPeer), errors.Is(err, ErrUnknownLogin), errors.Is(err, errNotDesktop):
 		return http.StatusNotFound

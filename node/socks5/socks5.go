@@ -6,16 +6,12 @@ package socks5
 import (
 	"context"
 	"errors"
-	"log/slog"
 	"net"
 	"syscall"
 	"time"
 
 	"github.com/wardnet/ward/node/splice"
 )
-
-// DefaultHandshakeTimeout bounds a client's greeting and request.
-const DefaultHandshakeTimeout = 10 * time.Second
 
 // Protocol constants of RFC 1928.
 const (
@@ -34,56 +30,27 @@ const (
 	repAtypUnsup   = 8
 )
 
-// DialFunc connects to host (a domain name or an IP literal, as the client
-// sent it) and port. The Server calls it once per CONNECT, with a context
-// ended by the handshake timeout or the Server's shutdown.
-type DialFunc func(ctx context.Context, host string, port uint16) (net.Conn, error)
-
-// Server serves SOCKS5 clients. Dial is required.
+// Server serves SOCKS5 clients; its Proxy's Dial is required.
 type Server struct {
-	// Dial opens the target connections.
-	Dial DialFunc
-	// Logger receives the server's logs; nil means slog.Default().
-	Logger *slog.Logger
-	// HandshakeTimeout bounds greeting, request and dial; 0 means
-	// DefaultHandshakeTimeout.
-	HandshakeTimeout time.Duration
+	splice.Proxy
 }
 
 // Serve accepts clients on l until ctx is done or l fails, then closes l
 // and every client connection and returns once all its goroutines have.
 // It returns nil when ctx ended it.
 func (s *Server) Serve(ctx context.Context, l net.Listener) error {
-	return splice.Serve(ctx, l, "socks5 client", s.handle)
-}
-
-func (s *Server) log() *slog.Logger {
-	if s.Logger == nil {
-		return slog.Default()
-	}
-	return s.Logger
+	return s.ServeClients(ctx, l, "socks5 client", s.handle)
 }
 
 // handle serves one client until its connection ends or ctx is done.
 func (s *Server) handle(ctx context.Context, c net.Conn) {
-	defer c.Close()
-	stop := context.AfterFunc(ctx, func() { c.Close() })
-	defer stop()
-	timeout := s.HandshakeTimeout
-	if timeout <= 0 {
-		timeout = DefaultHandshakeTimeout
-	}
-	c.SetDeadline(time.Now().Add(timeout))
 	host, port, err := handshake(c)
 	if err != nil {
-		s.log().Debug("socks5 handshake", "err", err)
+		s.Log().Debug("socks5 handshake", "err", err)
 		return
 	}
-	dctx, cancel := context.WithTimeout(ctx, timeout)
-	target, err := s.Dial(dctx, host, port)
-	cancel()
+	target, err := s.Connect(ctx, "socks5", host, port)
 	if err != nil {
-		s.log().Info("socks5 connect", "host", host, "port", port, "err", err)
 		writeReply(c, replyCode(err), nil)
 		return
 	}

@@ -11,10 +11,12 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/wardnet/ward/node/splice"
 )
 
 // startServer serves SOCKS5 on 127.0.0.1 with dial and returns its address.
-func startServer(t *testing.T, dial DialFunc) string {
+func startServer(t *testing.T, dial splice.DialFunc) string {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -22,7 +24,7 @@ func startServer(t *testing.T, dial DialFunc) string {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- (&Server{Dial: dial}).Serve(ctx, l) }()
+	go func() { done <- (&Server{Proxy: splice.Proxy{Dial: dial}}).Serve(ctx, l) }()
 	t.Cleanup(func() {
 		cancel()
 		if err := <-done; err != nil {
