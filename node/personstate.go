@@ -2,14 +2,11 @@ package node
 
 import (
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
-	"path/filepath"
 	"time"
 
-	"github.com/wardnet/ward/node/privfile"
 	"github.com/wardnet/ward/wire"
 )
 
@@ -70,14 +67,9 @@ func LoadOrCreatePersonState(dir string) (*PersonState, error) {
 // LoadPersonState reads the person's state in dir; it refuses a file
 // others may read.
 func LoadPersonState(dir string) (*PersonState, error) {
-	path := filepath.Join(dir, PersonStateFile)
-	b, err := privfile.Read(dir, PersonStateFile, maxPersonStateBytes)
-	if err != nil {
-		return nil, fmt.Errorf("load client state: %w", err)
-	}
 	var j personStateJSON
-	if err := json.Unmarshal(b, &j); err != nil {
-		return nil, fmt.Errorf("load client state %s: %w", path, err)
+	if err := readJSON(dir, PersonStateFile, maxPersonStateBytes, &j); err != nil {
+		return nil, fmt.Errorf("load client state: %w", err)
 	}
 	return j.decode()
 }
@@ -103,11 +95,7 @@ func (s *PersonState) Save(dir string) error {
 	if s.Session != nil {
 		j.Session = &sessionJSON{WGKey: s.Session.WGKey.Hex(), KeyExpiry: s.Session.KeyExpiry, Node: s.Session.Node}
 	}
-	b, err := json.MarshalIndent(j, "", "  ")
-	if err != nil {
-		return fmt.Errorf("save client state: %w", err)
-	}
-	if err := privfile.Write(dir, PersonStateFile, b); err != nil {
+	if err := writeJSON(dir, PersonStateFile, j); err != nil {
 		return fmt.Errorf("save client state: %w", err)
 	}
 	return nil

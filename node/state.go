@@ -2,7 +2,6 @@ package node
 
 import (
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -99,18 +98,13 @@ func LoadOrCreateState(dir string, now time.Time) (*State, bool, error) {
 
 // LoadState reads the state in dir. It refuses a file readable by others.
 func LoadState(dir string) (*State, error) {
-	path := filepath.Join(dir, StateFile)
-	b, err := privfile.Read(dir, StateFile, maxStateBytes)
-	if err != nil {
-		return nil, fmt.Errorf("load state: %w", err)
-	}
 	var j stateJSON
-	if err := json.Unmarshal(b, &j); err != nil {
-		return nil, fmt.Errorf("load state %s: %w", path, err)
+	if err := readJSON(dir, StateFile, maxStateBytes, &j); err != nil {
+		return nil, fmt.Errorf("load state: %w", err)
 	}
 	s, err := j.decode()
 	if err != nil {
-		return nil, fmt.Errorf("load state %s: %w", path, err)
+		return nil, fmt.Errorf("load state %s: %w", filepath.Join(dir, StateFile), err)
 	}
 	return s, nil
 }
@@ -146,11 +140,7 @@ func decodeKey(h string, k *[32]byte, required bool) error {
 // Save writes s to dir atomically and durably (see privfile.Write),
 // creating dir with mode 0700 if needed.
 func (s *State) Save(dir string) error {
-	b, err := json.MarshalIndent(s.encode(), "", "  ")
-	if err != nil {
-		return fmt.Errorf("save state: %w", err)
-	}
-	if err := privfile.Write(dir, StateFile, b); err != nil {
+	if err := writeJSON(dir, StateFile, s.encode()); err != nil {
 		return fmt.Errorf("save state: %w", err)
 	}
 	return nil

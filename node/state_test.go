@@ -2,12 +2,16 @@ package node
 
 import (
 	"errors"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
+
+	"github.com/wardnet/ward/wire"
 )
 
 func TestStateRoundTripAndPerms(t *testing.T) {
@@ -60,3 +64,41 @@ func TestStateRejectsBadFile(t *testing.T) {
 }
 
 const hex64 = "0000000000000000000000000000000000000000000000000000000000000001"
+
+// TestPersonStateRoundTripAndPerms: a person's state keeps its machine
+// key, coordinator and login across a restart, private to its owner, and
+// forgets the login when it is cleared.
+func TestPersonStateRoundTripAndPerms(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "state")
+	s, err := LoadOrCreatePersonState(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	k, _ := wire.NewWGPrivate()
+	exp := time.Now().Add(12 * time.Hour).Round(0).UTC()
+	s.Coordinator = "https://coord.example"
+	s.Session = &SessionState{WGKey: k, KeyExpiry: exp, Node: wire.Node{ID: 3, Name: "alice-laptop", User: "alice@example.com"}}
+	if err := s.Save(dir); err != nil {
+		t.Fatal(err)
+	}
+	again, err := LoadOrCreatePersonState(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(s, again, cmpopts.EquateComparable(netip.Addr{})); diff != "" {
+		t.Errorf("reloaded state differs (-saved +loaded):\n%s", diff)
+	}
+	again.Session = nil
+	if err := again.Save(dir); err != nil {
+		t.Fatal(err)
+	}
+	if st, err := LoadPersonState(dir); err != nil || st.Session != nil || st.MachineKey != s.MachineKey {
+		t.Errorf("after logout: %+v, %v", st, err)
+	}
+	if err := os.Chmod(filepath.Join(dir, PersonStateFile), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := LoadPersonState(dir); !errors.Is(err, ErrStatePerms) {
+		t.Errorf("load world-readable state: err = %v, want ErrStatePerms", err)
+	}
+}
