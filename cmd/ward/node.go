@@ -39,7 +39,7 @@ func defaultStateDir() string {
 
 // addStateDirFlag adds --state-dir to cmd.
 func addStateDirFlag(cmd *cobra.Command, dir *string) {
-	cmd.Flags().StringVar(dir, "state-dir", defaultStateDir(), "the node agent's state directory (holds its keys and local API socket)")
+	cmd.Flags().StringVar(dir, "state-dir", defaultStateDir(), "the daemon's state directory: a device's node agent or the desktop client (holds its keys and local API socket)")
 }
 
 // apiClient returns a local API client for the agent of dir.
