@@ -171,10 +171,10 @@ func (a *Agent) SocketPath() string { return filepath.Join(a.cfg.StateDir, local
 // prevented the start.
 func (a *Agent) Run(ctx context.Context) error {
 	defer a.eng.Close()
+	var wg sync.WaitGroup
+	defer wg.Wait() // after cancel: the goroutines end with ctx
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
-	var wg sync.WaitGroup
-	defer wg.Wait()
 	l, err := localapi.Listen(a.SocketPath())
 	if err != nil {
 		return err

@@ -227,6 +227,9 @@ func TestAgentNeedsAuthKey(t *testing.T) {
 	if err := a.Run(ctx); !errors.Is(err, ErrNeedAuthKey) {
 		t.Fatalf("run without key: %v, want ErrNeedAuthKey", err)
 	}
+	if ctx.Err() != nil {
+		t.Fatal("Run returned the refusal only when its context ended: it must stop at once")
+	}
 }
 
 func TestAgentRotatesKey(t *testing.T) {

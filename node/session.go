@@ -95,10 +95,10 @@ func (s *Session) Connected() bool { return s.connected.Load() }
 // the key's life did, or the error that prevented the start.
 func (s *Session) Run(ctx context.Context) error {
 	defer s.Close()
+	var wg sync.WaitGroup
+	defer wg.Wait() // after cancel: the goroutines end with ctx
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
-	var wg sync.WaitGroup
-	defer wg.Wait()
 	wg.Go(func() {
 		select {
 		case <-s.closed:
