@@ -2,18 +2,12 @@ package client_test
 
 import (
 	"bufio"
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
-	"log/slog"
 	"net"
 	"net/http"
 	"net/url"
-	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -25,6 +19,7 @@ import (
 	"github.com/wardnet/ward/devidp/devidptest"
 	"github.com/wardnet/ward/node"
 	"github.com/wardnet/ward/node/localapi"
+	"github.com/wardnet/ward/nodetest"
 	"github.com/wardnet/ward/wire"
 )
 
@@ -35,31 +30,6 @@ const (
 	// grant (the device answers nothing, so the dial runs out).
 	refusedDial = 2 * time.Second
 )
-
-// failLog returns a debug logger whose output the test prints if it fails.
-func failLog(t *testing.T, name string) *slog.Logger {
-	var mu sync.Mutex
-	var buf bytes.Buffer
-	t.Cleanup(func() {
-		mu.Lock()
-		defer mu.Unlock()
-		if t.Failed() {
-			t.Logf("logs of %s:\n%s", name, buf.String())
-		}
-	})
-	return slog.New(slog.NewTextHandler(lockedWriter{&mu, &buf}, &slog.HandlerOptions{Level: slog.LevelDebug}))
-}
-
-type lockedWriter struct {
-	mu *sync.Mutex
-	w  io.Writer
-}
-
-func (l lockedWriter) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.w.Write(p)
-}
 
 // fakeIdP stands in for the identity provider: its authorization URL
 // redirects straight back to the coordinator's callback as the person the
@@ -118,17 +88,11 @@ var browse = func(t *testing.T, loginURL string) {
 // granted and an ungranted echo port.
 type world struct {
 	t         *testing.T
-	url       string
-	srv       *coordinator.Server
+	coord     *nodetest.Coordinator
 	idp       *fakeIdP
-	camera    *node.Agent
+	camera    *nodetest.Agent
 	granted   uint16
 	ungranted uint16
-	stopCoord func()
-	dataDir   string
-	// policyFile and userTTL configure every start of the coordinator.
-	policyFile string
-	userTTL    time.Duration
 }
 
 // policy grants group:ops the camera's port %d.
@@ -142,94 +106,47 @@ const policy = `{
 // default) and the camera, and waits for the camera's data plane.
 func newWorld(t *testing.T, userTTL time.Duration) *world {
 	t.Helper()
-	w := &world{t: t, idp: &fakeIdP{}, granted: echoServer(t), ungranted: echoServer(t)}
-	dir := t.TempDir()
-	pf := filepath.Join(dir, "policy.hujson")
-	if err := os.WriteFile(pf, []byte(fmt.Sprintf(policy, w.granted)), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	w.url = "http://" + ln.Addr().String()
-	w.idp.coordURL = w.url
-	w.dataDir, w.policyFile, w.userTTL = filepath.Join(dir, "data"), pf, userTTL
-	w.startCoord(ln)
+	w := &world{t: t, idp: &fakeIdP{}, granted: nodetest.EchoServer(t), ungranted: nodetest.EchoServer(t)}
+	w.coord = nodetest.StartCoordinator(t, fmt.Sprintf(policy, w.granted), func(c *coordinator.Config) {
+		w.idp.coordURL = "http://" + c.Listen
+		c.Auth, c.UserKeyTTL = w.idp, userTTL
+	})
 	w.startCamera()
 	return w
 }
 
-// startCoord runs the coordinator on ln until the test ends or stopCoord.
-func (w *world) startCoord(ln net.Listener) {
-	t := w.t
-	var err error
-	w.srv, err = coordinator.New(context.Background(), coordinator.Config{DataDir: w.dataDir, Listen: ln.Addr().String(),
-		Dev: true, PolicyFile: w.policyFile, Auth: w.idp, UserKeyTTL: w.userTTL, DeniedWindow: 300 * time.Millisecond,
-		Logger: failLog(t, "coordinator")})
-	if err != nil {
-		ln.Close()
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	srv := w.srv
-	go func() {
-		defer close(done)
-		srv.Serve(ctx, ln)
-	}()
-	var once sync.Once
-	w.stopCoord = func() { once.Do(func() { cancel(); <-done; srv.Close() }) }
-	t.Cleanup(w.stopCoord)
-}
+// url is the coordinator's URL.
+func (w *world) url() string { return w.coord.URL() }
+
+// stopCoord stops the coordinator.
+func (w *world) stopCoord() { w.coord.Stop() }
 
 // restartCoord stops the coordinator and starts a new one on the same
 // address and data: it keeps its store and forgets what it held in memory
 // (control sessions, pending logins).
-func (w *world) restartCoord() {
-	w.t.Helper()
-	w.stopCoord()
-	ln, err := net.Listen("tcp", strings.TrimPrefix(w.url, "http://"))
-	if err != nil {
-		w.t.Fatalf("listen again: %v", err)
-	}
-	w.startCoord(ln)
-}
+func (w *world) restartCoord() { w.coord.Restart() }
 
 // startCamera registers and runs the camera agent.
 func (w *world) startCamera() {
 	t := w.t
-	key, err := w.srv.CreateAuthKey(context.Background(), wire.CreateAuthKeyRequest{Tags: []string{"tag:camera"}}, "test", "127.0.0.1")
-	if err != nil {
-		t.Fatal(err)
-	}
-	w.camera, err = node.NewAgent(node.AgentConfig{StateDir: t.TempDir(), Coordinator: w.url, AuthKey: key.Key,
-		AllowInsecureHTTP: true, Expose: []uint16{w.granted, w.ungranted}, Hostname: "cam1", Logger: failLog(t, "camera")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	runAgent(t, w.camera)
+	w.camera = nodetest.StartAgent(t, node.AgentConfig{Coordinator: w.url(), AuthKey: w.coord.AuthKey("tag:camera"),
+		AllowInsecureHTTP: true, Expose: []uint16{w.granted, w.ungranted}, Hostname: "cam1"})
+	t.Cleanup(func() {
+		if err := w.camera.Stop(); err != nil {
+			t.Errorf("camera agent: %v", err)
+		}
+	})
 	eventually(t, "the camera's data plane", func() bool { return w.camera.Engine().ListenPort() != 0 })
 	// A device in the field has long announced its endpoints; wait for
 	// that, so a login's first handshake goes straight to the camera.
 	eventually(t, "the camera's endpoints at the coordinator", w.cameraEndpointsKnown)
 }
 
-// admin GETs path from the admin API with the bootstrap key and decodes
-// the answer into out; it reports whether that worked.
+// admin GETs path from the admin API and decodes the answer into out; it
+// reports whether that worked.
 func (w *world) admin(path string, out any) bool {
-	key, err := os.ReadFile(filepath.Join(w.dataDir, coordinator.BootstrapKeyFile))
-	if err != nil {
-		return false
-	}
-	req, _ := http.NewRequest("GET", w.url+path, nil)
-	req.Header.Set("Authorization", "Bearer "+strings.TrimSpace(string(key)))
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return false
-	}
-	defer resp.Body.Close()
-	return resp.StatusCode == http.StatusOK && json.NewDecoder(resp.Body).Decode(out) == nil
+	code, _ := w.coord.Admin(http.MethodGet, path, nil, out)
+	return code == http.StatusOK
 }
 
 // cameraEndpointsKnown asks the admin API whether the coordinator knows
@@ -247,27 +164,12 @@ func (w *world) cameraEndpointsKnown() bool {
 	return false
 }
 
-// runAgent runs a until the test ends.
-func runAgent(t *testing.T, a *node.Agent) {
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- a.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("camera agent: %v", err)
-		}
-	})
-}
-
 // laptop is a client daemon run in process, with the API client the CLI
 // uses.
 type laptop struct {
 	t     *testing.T
 	dir   string
-	d     *client.Daemon
 	api   *localapi.Client
-	stop  func()
 	socks string
 	http  string
 }
@@ -276,42 +178,18 @@ type laptop struct {
 func (w *world) startLaptop(tweak func(*client.Config)) *laptop {
 	t := w.t
 	t.Helper()
-	// A short directory: unix socket paths are limited to 108 bytes.
-	dir, err := os.MkdirTemp("", "wardc")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	cfg := client.Config{StateDir: dir, Coordinator: w.url, AllowInsecureHTTP: true, SOCKS5: "127.0.0.1:0",
-		HTTPProxy: "127.0.0.1:0", Hostname: "alice-laptop", DialTimeout: refusedDial, Logger: failLog(t, "laptop")}
+	cfg := client.Config{Coordinator: w.url(), AllowInsecureHTTP: true, SOCKS5: "127.0.0.1:0",
+		HTTPProxy: "127.0.0.1:0", Hostname: "alice-laptop", DialTimeout: refusedDial}
 	if tweak != nil {
 		tweak(&cfg)
 	}
-	d, err := client.New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- d.Run(ctx) }()
-	var once sync.Once
-	l := &laptop{t: t, dir: dir, d: d, api: &localapi.Client{Socket: filepath.Join(dir, localapi.SocketName)}}
-	l.stop = func() {
-		once.Do(func() {
-			cancel()
-			if err := <-done; err != nil {
-				t.Errorf("client daemon: %v", err)
-			}
-		})
-	}
-	t.Cleanup(l.stop)
-	var st localapi.Status
-	eventually(t, "the client daemon's socket", func() bool {
-		st, err = l.api.Status(context.Background())
-		return err == nil
+	l := nodetest.StartLaptop(t, cfg)
+	t.Cleanup(func() {
+		if err := l.Stop(); err != nil {
+			t.Errorf("client daemon: %v", err)
+		}
 	})
-	l.socks, l.http = person(st).SOCKS5, person(st).HTTPProxy
-	return l
+	return &laptop{t: t, dir: l.Dir, api: l.API, socks: l.SOCKS5, http: l.HTTPProxy}
 }
 
 // login runs `ward up`'s steps: start a login, let the person finish it
@@ -348,75 +226,13 @@ func (l *laptop) wgKey() wire.WGPublic {
 	return st.Session.WGKey.Public()
 }
 
-// echoServer runs a TCP echo server on 127.0.0.1 until the test ends.
-func echoServer(t *testing.T) uint16 {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var wg sync.WaitGroup
-	t.Cleanup(func() { l.Close(); wg.Wait() })
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				defer c.Close()
-				c.SetDeadline(time.Now().Add(deadline))
-				io.Copy(c, c)
-			}()
-		}
-	}()
-	return uint16(l.Addr().(*net.TCPAddr).Port)
-}
-
 // echo writes msg on c and reads it back.
-func echo(c net.Conn, msg string) error {
-	c.SetDeadline(time.Now().Add(deadline))
-	if _, err := io.WriteString(c, msg); err != nil {
-		return err
-	}
-	buf := make([]byte, len(msg))
-	if _, err := io.ReadFull(c, buf); err != nil {
-		return err
-	}
-	if string(buf) != msg {
-		return fmt.Errorf("echo %q, want %q", buf, msg)
-	}
-	return nil
-}
+func echo(c net.Conn, msg string) error { return nodetest.Echo(c, msg, deadline) }
 
 // socksConnect opens a SOCKS5 CONNECT to host:port through proxy and
 // returns the connection, or an error carrying the reply code.
 func socksConnect(proxy, host string, port uint16) (net.Conn, error) {
-	c, err := net.DialTimeout("tcp", proxy, deadline)
-	if err != nil {
-		return nil, err
-	}
-	c.SetDeadline(time.Now().Add(deadline))
-	req := []byte{5, 1, 0, 5, 1, 0, 3, byte(len(host))}
-	req = append(append(req, host...), byte(port>>8), byte(port))
-	if _, err := c.Write(req); err != nil {
-		c.Close()
-		return nil, err
-	}
-	var rep [12]byte // greeting answer (2) + reply with an IPv4 address (10)
-	if _, err := io.ReadFull(c, rep[:]); err != nil {
-		c.Close()
-		return nil, fmt.Errorf("socks5 reply: %w", err)
-	}
-	if rep[3] != 0 {
-		c.Close()
-		return nil, fmt.Errorf("socks5 reply code %d", rep[3])
-	}
-	return c, nil
+	return nodetest.SOCKSConnect(proxy, host, port, deadline)
 }
 
 // connectProxy opens an HTTP CONNECT tunnel to host:port through proxy.
@@ -466,13 +282,7 @@ func reach(t *testing.T, what string, dial func() (net.Conn, error)) {
 // eventually polls cond until it holds or the deadline passes.
 func eventually(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	stop := time.Now().Add(deadline)
-	for !cond() {
-		if time.Now().After(stop) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	nodetest.Eventually(t, deadline, what, cond)
 }
 
 // person returns the desktop client's side of st (zero when st has none).

@@ -129,7 +129,7 @@ func ownerFixesPolicy(t *testing.T, f *fleet, tab *browsertest.Tab, policy strin
 func ownerSavesAndCutsOperator(t *testing.T, f *fleet, tab *browsertest.Tab, op *agent, fixed string, port uint16) {
 	t.Helper()
 	var before wire.PolicyVersion
-	f.admin("GET", wire.PathAdminPolicy, nil, &before)
+	f.Admin("GET", wire.PathAdminPolicy, nil, &before)
 	const comment = "operators lose the camera"
 	tab.Do("comment", chromedp.SendKeys(chromedp.CSS("#comment"), comment), chromedp.WaitEnabled(chromedp.CSS("#save")))
 
@@ -141,7 +141,7 @@ func ownerSavesAndCutsOperator(t *testing.T, f *fleet, tab *browsertest.Tab, op 
 	tab.Shot("e2e-5-owner-saved")
 
 	var v wire.PolicyVersion
-	f.admin("GET", wire.PathAdminPolicy, nil, &v)
+	f.Admin("GET", wire.PathAdminPolicy, nil, &v)
 	if v.ID <= before.ID || v.Text != fixed || v.Comment != comment || v.Author != "user:carol@example.com" {
 		t.Fatalf("running version %d (was %d) by %q (%q), text as typed: %v", v.ID, before.ID, v.Author, v.Comment, v.Text == fixed)
 	}
@@ -290,14 +290,14 @@ func auditorCannotSave(t *testing.T, f *fleet, tab *browsertest.Tab, policy stri
 	}
 
 	var before wire.PolicyVersion
-	f.admin("GET", wire.PathAdminPolicy, nil, &before)
+	f.Admin("GET", wire.PathAdminPolicy, nil, &before)
 	status, body := tab.Fetch("PUT", wire.PathAdminPolicy, wire.SetPolicyRequest{Text: policy, Comment: "auditor restores the grant", ParentID: before.ID})
 	if status != 403 || !strings.Contains(body, "auditor") {
 		t.Errorf("auditor's PUT policy: HTTP %d %s, want 403 for the role", status, body)
 	}
 	t.Logf("auditor's save from her session: HTTP %d %s", status, strings.TrimSpace(body))
 	var after wire.PolicyVersion
-	f.admin("GET", wire.PathAdminPolicy, nil, &after)
+	f.Admin("GET", wire.PathAdminPolicy, nil, &after)
 	if after.ID != before.ID || after.Text != before.Text {
 		t.Errorf("the refused save changed the policy: version %d -> %d", before.ID, after.ID)
 	}

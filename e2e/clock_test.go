@@ -48,12 +48,12 @@ func (f *fleet) rotationsAnnounced(ag *agent) int {
 // and its peers keep reaching it across rotations.
 func TestRotationWithNodeClockBehind(t *testing.T) {
 	_, cam, op, ssh := clockFleet(t, nil, agentOpts{rotateEvery: 700 * time.Millisecond, clock: skewed(-time.Hour)}, agentOpts{})
-	last := cam.a.Engine().PublicKey()
+	last := cam.Engine().PublicKey()
 	for i := range 3 {
-		waitFor(t, "the camera switches to its next key", func() bool { return cam.a.Engine().PublicKey() != last })
-		last = cam.a.Engine().PublicKey()
+		waitFor(t, "the camera switches to its next key", func() bool { return cam.Engine().PublicKey() != last })
+		last = cam.Engine().PublicKey()
 		waitFor(t, "the operator reaches the camera after the rotation", func() bool {
-			if _, p, err := op.a.Engine().Resolve("cam1"); err != nil || p.WGKey != last {
+			if _, p, err := op.Engine().Resolve("cam1"); err != nil || p.WGKey != last {
 				return false // the operator has not got the new key yet
 			}
 			return op.roundTrip("cam1", ssh) == nil
@@ -61,7 +61,7 @@ func TestRotationWithNodeClockBehind(t *testing.T) {
 		t.Logf("rotation %d: operator reaches the camera on its new key", i+1)
 	}
 	now := time.Now().Add(-time.Hour) // the camera's clock
-	if exp := cam.a.Status().Self.KeyExpiry; !exp.After(now.Add(23 * time.Hour)) {
+	if exp := cam.Status().Self.KeyExpiry; !exp.After(now.Add(23 * time.Hour)) {
 		t.Errorf("camera's key expires at %v by its clock (now %v), want about a day later", exp, now)
 	}
 }
@@ -97,7 +97,7 @@ func TestPeerExpiryWithNodeClockBehind(t *testing.T) {
 	lifetime := 3 * time.Second
 	f, _, op, ssh := clockFleet(t, func(c *coordinator.Config) { c.KeyLifetime = lifetime }, agentOpts{},
 		agentOpts{clock: skewed(-time.Hour)})
-	f.stopCoordinator()
+	f.Stop()
 	d := waitFor(t, "camera's expired key dropped by the operator", func() bool { return !op.hasPeer("cam1") })
 	t.Logf("peer dropped %v after the coordinator stopped (key lifetime %v)", d, lifetime)
 	if err := op.roundTrip("cam1", ssh); err == nil {

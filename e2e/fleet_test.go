@@ -56,7 +56,7 @@ func TestOperatorReachesOnlyGrantedPort(t *testing.T) {
 	// camera's filter refused the ungranted port and reported it.
 	var evs []wire.AuditEvent
 	waitFor(t, "denied flow in the audit log", func() bool {
-		f.admin("GET", wire.PathAdminAudit+"?action=flow.denied", nil, &evs)
+		f.Admin("GET", wire.PathAdminAudit+"?action=flow.denied", nil, &evs)
 		for _, e := range evs {
 			who, _ := e.Detail.(map[string]any)["src_identity"].(string)
 			if e.Actor == "node:cam1" && strings.HasPrefix(who, "node:op1") && strings.Contains(who, "tag:operator") &&
@@ -74,7 +74,7 @@ func TestPolicyChangeAndRemovalCutAccess(t *testing.T) {
 
 	// Move the grant to another port: new connections to ssh fail.
 	start := time.Now()
-	code, body := f.admin("PUT", wire.PathAdminPolicy, wire.SetPolicyRequest{Text: fleetPolicy(ssh + 1), ParentID: -1}, nil)
+	code, body := f.Admin("PUT", wire.PathAdminPolicy, wire.SetPolicyRequest{Text: fleetPolicy(ssh + 1), ParentID: -1}, nil)
 	if code != 200 {
 		t.Fatalf("set policy: %d %s", code, body)
 	}
@@ -83,9 +83,9 @@ func TestPolicyChangeAndRemovalCutAccess(t *testing.T) {
 	_ = start
 
 	// Restore, then remove the operator: the camera drops it.
-	f.admin("PUT", wire.PathAdminPolicy, wire.SetPolicyRequest{Text: fleetPolicy(ssh), ParentID: -1}, nil)
+	f.Admin("PUT", wire.PathAdminPolicy, wire.SetPolicyRequest{Text: fleetPolicy(ssh), ParentID: -1}, nil)
 	waitFor(t, "grant restored", func() bool { return op.roundTrip("cam1", ssh) == nil })
-	if code, body := f.admin("DELETE", wire.PathAdminNodes+"/op1", nil, nil); code != 204 {
+	if code, body := f.Admin("DELETE", wire.PathAdminNodes+"/op1", nil, nil); code != 204 {
 		t.Fatalf("remove: %d %s", code, body)
 	}
 	waitFor(t, "removed node is cut", func() bool { return op.roundTrip("cam1", ssh) != nil })
@@ -96,28 +96,26 @@ func TestAuthKeysAreEnforcedEndToEnd(t *testing.T) {
 	f := newFleet(t, fleetPolicy(ssh), nil)
 	key := f.authKey("tag:camera")
 	a := f.startAgent("cam1", key, "", agentOpts{})
-	waitFor(t, "registered", func() bool { return a.a.Engine().Self().Name == "cam1" })
+	waitFor(t, "registered", func() bool { return a.Engine().Self().Name == "cam1" })
 	b := f.startAgent("cam2", key, "", agentOpts{})
 	select {
-	case err := <-b.done:
-		if err == nil || !strings.Contains(err.Error(), "already used") {
+	case <-b.Done():
+		if err := b.Stop(); err == nil || !strings.Contains(err.Error(), "already used") {
 			t.Fatalf("second registration with a single-use key: %v", err)
 		}
-		b.cancel = nil
 	case <-time.After(20 * time.Second):
 		t.Fatal("second registration with a single-use key did not fail")
 	}
 	var k wire.AuthKey
-	f.admin("POST", wire.PathAdminAuthKeys, wire.CreateAuthKeyRequest{Tags: []string{"tag:camera"}, Expiry: "1ms"}, &k)
+	f.Admin("POST", wire.PathAdminAuthKeys, wire.CreateAuthKeyRequest{Tags: []string{"tag:camera"}, Expiry: "1ms"}, &k)
 	f.secrets = append(f.secrets, k.Key)
 	time.Sleep(10 * time.Millisecond)
 	c := f.startAgent("cam3", k.Key, "", agentOpts{})
 	select {
-	case err := <-c.done:
-		if err == nil || !strings.Contains(err.Error(), "expired") {
+	case <-c.Done():
+		if err := c.Stop(); err == nil || !strings.Contains(err.Error(), "expired") {
 			t.Fatalf("expired key: %v", err)
 		}
-		c.cancel = nil
 	case <-time.After(20 * time.Second):
 		t.Fatal("registration with an expired key did not fail")
 	}

@@ -47,12 +47,12 @@ func TestSecondSubjectWithBoundEmailRefused(t *testing.T) {
 		t.Fatalf("second subject's login: %+v, want a refusal naming the bound email and its subject", res)
 	}
 	var evs []wire.AuditEvent
-	f.admin("GET", wire.PathAdminAudit+"?action=user.login_refused", nil, &evs)
+	f.Admin("GET", wire.PathAdminAudit+"?action=user.login_refused", nil, &evs)
 	if !refusalAudited(evs, "alice-2") {
 		t.Errorf("no user.login_refused event for subject alice-2: %+v", evs)
 	}
 	var u wire.AdminUser
-	if code, body := f.admin("GET", wire.PathAdminUsers+"/alice@example.com", nil, &u); code != http.StatusOK || u.Subject != "alice-1" {
+	if code, body := f.Admin("GET", wire.PathAdminUsers+"/alice@example.com", nil, &u); code != http.StatusOK || u.Subject != "alice-1" {
 		t.Fatalf("alice@example.com: %d %s, want the first subject only", code, body)
 	}
 	p, err := devidptest.NewBrowser().Login(t.Context(), f.url()+"/ui/login", alice2)
@@ -61,19 +61,19 @@ func TestSecondSubjectWithBoundEmailRefused(t *testing.T) {
 	}
 
 	var rebound wire.AdminUser
-	if code, body := f.admin("POST", wire.PathAdminUsers+"/alice@example.com/rebind", wire.RebindUserRequest{Subject: "alice-2"}, &rebound); code != http.StatusOK || rebound.Subject != "alice-2" {
+	if code, body := f.Admin("POST", wire.PathAdminUsers+"/alice@example.com/rebind", wire.RebindUserRequest{Subject: "alice-2"}, &rebound); code != http.StatusOK || rebound.Subject != "alice-2" {
 		t.Fatalf("rebind: %d %s", code, body)
 	}
 	if res, _ := second.login(t, alice2); res.Error != "" {
 		t.Fatalf("second subject's login after the rebind: %s", res.Error)
 	}
 	var old wire.AdminUser
-	f.admin("GET", wire.PathAdminUsers+"/"+jsonNumber(u.ID), nil, &old)
+	f.Admin("GET", wire.PathAdminUsers+"/"+jsonNumber(u.ID), nil, &old)
 	if !old.Disabled || old.Email != "" {
 		t.Errorf("the first subject after the rebind: %+v, want disabled without the email", old)
 	}
 	var n wire.AdminNode
-	f.admin("GET", wire.PathAdminNodes+"/alice-laptop", nil, &n)
+	f.Admin("GET", wire.PathAdminNodes+"/alice-laptop", nil, &n)
 	if !n.Expired {
 		t.Errorf("the first subject's laptop keeps its key after the rebind: %+v", n)
 	}

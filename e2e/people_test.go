@@ -7,9 +7,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
-	"os"
 	"os/exec"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -19,6 +17,7 @@ import (
 	"github.com/wardnet/ward/coordinator"
 	"github.com/wardnet/ward/devidp/devidptest"
 	"github.com/wardnet/ward/node/localapi"
+	"github.com/wardnet/ward/nodetest"
 	"github.com/wardnet/ward/wire"
 )
 
@@ -39,39 +38,17 @@ func peoplePolicy(ssh uint16) string {
 
 // laptop is a person's client daemon.
 type laptop struct {
+	*nodetest.Laptop
 	dir   string
 	api   *localapi.Client
 	socks string
-	stop  func()
 }
 
 func (f *fleet) startLaptop(t *testing.T, name string) *laptop {
 	t.Helper()
-	dir, err := os.MkdirTemp("", "wardp") // unix socket paths are short
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	d, err := client.New(client.Config{StateDir: dir, Coordinator: f.url(), AllowInsecureHTTP: true, SOCKS5: "127.0.0.1:0",
+	l := nodetest.StartLaptop(t, client.Config{Coordinator: f.url(), AllowInsecureHTTP: true, SOCKS5: "127.0.0.1:0",
 		Hostname: name, DialTimeout: 700 * time.Millisecond, Logger: f.logs.logger(name)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- d.Run(ctx) }()
-	l := &laptop{dir: dir, api: &localapi.Client{Socket: filepath.Join(dir, localapi.SocketName)}}
-	l.stop = func() { cancel(); <-done }
-	t.Cleanup(l.stop)
-	waitFor(t, name+"'s daemon", func() bool {
-		st, err := l.api.Status(context.Background())
-		if err != nil || st.Person == nil {
-			return false
-		}
-		l.socks = st.Person.SOCKS5
-		return l.socks != ""
-	})
-	return l
+	return &laptop{Laptop: l, dir: l.Dir, api: l.API, socks: l.SOCKS5}
 }
 
 // login runs `ward up`'s steps with a person's browser going through the
@@ -183,7 +160,7 @@ func TestPeopleReachOnlyWhatTheirGroupsGrant(t *testing.T) {
 			t.Fatal("bob reached the camera")
 		}
 		var evs []wire.AuditEvent
-		f.admin("GET", wire.PathAdminAudit+"?action=flow.denied", nil, &evs)
+		f.Admin("GET", wire.PathAdminAudit+"?action=flow.denied", nil, &evs)
 		for _, e := range evs {
 			if who, _ := e.Detail.(map[string]any)["src_identity"].(string); strings.Contains(who, "bob@example.com") {
 				return true
@@ -194,12 +171,12 @@ func TestPeopleReachOnlyWhatTheirGroupsGrant(t *testing.T) {
 
 	// Disabling alice cuts her; re-enabled, a new login uses a new key.
 	start := time.Now()
-	if code, body := f.admin("POST", wire.PathAdminUsers+"/alice@example.com/disable", nil, nil); code != 200 {
+	if code, body := f.Admin("POST", wire.PathAdminUsers+"/alice@example.com/disable", nil, nil); code != 200 {
 		t.Fatalf("disable: %d %s", code, body)
 	}
 	waitFor(t, "disabled alice is cut", func() bool { return alice.socksEcho("cam1", ssh) != nil })
 	t.Logf("disable -> alice's connection refused: %v (includes one refused dial)", time.Since(start))
-	f.admin("POST", wire.PathAdminUsers+"/alice@example.com/enable", nil, nil)
+	f.Admin("POST", wire.PathAdminUsers+"/alice@example.com/enable", nil, nil)
 	res, _ = alice.login(t, devidptest.Credentials{Username: "alice", Password: "alice", OTP: "123456"})
 	if res.Error != "" {
 		t.Fatalf("login after re-enable: %+v", res)
@@ -208,7 +185,7 @@ func TestPeopleReachOnlyWhatTheirGroupsGrant(t *testing.T) {
 
 	// Her session expires with the coordinator stopped: peers and her own
 	// daemon drop the key on time.
-	f.stopCoordinator()
+	f.Stop()
 	exp := res.KeyExpiry
 	waitFor(t, "alice's expired session refused with the coordinator down", func() bool { return alice.socksEcho("cam1", ssh) != nil })
 	t.Logf("alice refused %v after her key's expiry (coordinator down)", time.Since(exp))

@@ -24,7 +24,7 @@ func TestIdPRefusingRefreshCutsUser(t *testing.T) {
 	waitFor(t, "alice reaches the camera", func() bool { return alice.socksEcho("cam1", ssh) == nil })
 
 	start := time.Now()
-	if err := f.srv.DevIdP().RevokeUser("alice"); err != nil {
+	if err := f.Server.DevIdP().RevokeUser("alice"); err != nil {
 		t.Fatal(err)
 	}
 	waitFor(t, "alice is cut after the IdP refuses her refresh", func() bool { return alice.socksEcho("cam1", ssh) != nil })
@@ -32,7 +32,7 @@ func TestIdPRefusingRefreshCutsUser(t *testing.T) {
 
 	for _, action := range []string{"user.refresh_refused", "node.key_revoked"} {
 		var evs []wire.AuditEvent
-		f.admin("GET", wire.PathAdminAudit+"?action="+action, nil, &evs)
+		f.Admin("GET", wire.PathAdminAudit+"?action="+action, nil, &evs)
 		found := false
 		for _, e := range evs {
 			found = found || strings.Contains(e.Target, "alice")
@@ -42,7 +42,7 @@ func TestIdPRefusingRefreshCutsUser(t *testing.T) {
 		}
 	}
 	var users []wire.AdminUser
-	f.admin("GET", wire.PathAdminUsers, nil, &users)
+	f.Admin("GET", wire.PathAdminUsers, nil, &users)
 	for _, u := range users {
 		if u.Email == "alice@example.com" && u.Disabled {
 			t.Error("a refused refresh disabled alice; she should be able to log in again")

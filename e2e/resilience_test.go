@@ -27,7 +27,7 @@ func TestFlowSurvivesCoordinatorRestart(t *testing.T) {
 	})
 	defer nc.Close()
 
-	f.stopCoordinator()
+	f.Stop()
 	for i := range 5 {
 		if err := echo(nc, "while down"); err != nil {
 			t.Fatalf("established flow broke while the coordinator is down (round %d): %v", i, err)
@@ -37,8 +37,8 @@ func TestFlowSurvivesCoordinatorRestart(t *testing.T) {
 	if err := op.roundTrip("cam1", ssh); err != nil {
 		t.Errorf("new flow while the coordinator is down: %v", err)
 	}
-	f.startCoordinator()
-	waitFor(t, "operator's map stream resumes", func() bool { return op.a.Status().Connected })
+	f.Start()
+	waitFor(t, "operator's map stream resumes", func() bool { return op.Status().Connected })
 	if err := echo(nc, "after restart"); err != nil {
 		t.Fatalf("established flow broke across the restart: %v", err)
 	}
@@ -50,7 +50,7 @@ func TestKeyExpiryHonouredWithoutCoordinator(t *testing.T) {
 	lifetime := 3 * time.Second
 	f, op, _, _, ssh, _ := camFleet(t, func(c *coordinator.Config) { c.KeyLifetime = lifetime }, agentOpts{})
 	waitFor(t, "granted flow", func() bool { return op.roundTrip("cam1", ssh) == nil })
-	f.stopCoordinator()
+	f.Stop()
 	d := waitFor(t, "camera's expired key dropped by the operator", func() bool { return !op.hasPeer("cam1") })
 	t.Logf("peer dropped %v after the coordinator stopped (key lifetime %v)", d, lifetime)
 	if err := op.roundTrip("cam1", ssh); err == nil {
@@ -61,7 +61,7 @@ func TestKeyExpiryHonouredWithoutCoordinator(t *testing.T) {
 // Rotating the camera's WireGuard key does not break a running flow.
 func TestKeyRotationUnderRunningFlow(t *testing.T) {
 	_, op, cam, _, ssh, _ := camFleet(t, func(c *coordinator.Config) { c.RotateBurst = 1000 }, agentOpts{rotateEvery: 700 * time.Millisecond})
-	first := cam.a.Engine().PublicKey()
+	first := cam.Engine().PublicKey()
 	var c net.Conn
 	waitFor(t, "granted flow", func() bool {
 		conn, err := op.dial("cam1", ssh)
@@ -84,7 +84,7 @@ func TestKeyRotationUnderRunningFlow(t *testing.T) {
 			t.Fatalf("flow broke after %d rotations: %v", rotations, err)
 		}
 		worst = max(worst, time.Since(began))
-		if k := cam.a.Engine().PublicKey(); k != last {
+		if k := cam.Engine().PublicKey(); k != last {
 			rotations++
 			last = k
 		}

@@ -55,7 +55,7 @@ func (f *fleet) laptopThief(t *testing.T, l *laptop) *thief {
 // deviceThief steals the machine key from a device's state file.
 func (f *fleet) deviceThief(t *testing.T, ag *agent) *thief {
 	t.Helper()
-	st, err := node.LoadState(ag.dir)
+	st, err := node.LoadState(ag.Dir)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -111,7 +111,7 @@ func (f *fleet) wantAudit(t *testing.T, action, who string) {
 	t.Helper()
 	waitFor(t, action+" for "+who+" in the audit log", func() bool {
 		var evs []wire.AuditEvent
-		f.admin("GET", wire.PathAdminAudit+"?action="+action, nil, &evs)
+		f.Admin("GET", wire.PathAdminAudit+"?action="+action, nil, &evs)
 		for _, e := range evs {
 			if strings.Contains(e.Actor+" "+e.Target, who) {
 				return true
@@ -132,13 +132,13 @@ type personCase struct {
 
 var personCases = []personCase{
 	{name: "UserDisabled", end: func(t *testing.T, f *fleet, _ *laptop) {
-		if code, body := f.admin("POST", wire.PathAdminUsers+"/alice@example.com/disable", nil, nil); code != 200 {
+		if code, body := f.Admin("POST", wire.PathAdminUsers+"/alice@example.com/disable", nil, nil); code != 200 {
 			t.Fatalf("disable: %d %s", code, body)
 		}
 	}},
 	{name: "IdPRefusedRefresh", tweak: func(c *coordinator.Config) { c.RefreshEvery = 200 * time.Millisecond },
 		end: func(t *testing.T, f *fleet, _ *laptop) {
-			if err := f.srv.DevIdP().RevokeUser("alice"); err != nil {
+			if err := f.Server.DevIdP().RevokeUser("alice"); err != nil {
 				t.Fatal(err)
 			}
 			f.wantAudit(t, "user.refresh_refused", "alice")
@@ -173,7 +173,7 @@ func TestRevokedPersonKeyCannotBeRenewedByRotate(t *testing.T) {
 			waitFor(t, "alice reaches the camera", func() bool { return alice.socksEcho("cam1", ssh) == nil })
 			th := f.laptopThief(t, alice)
 			var an wire.AdminNode
-			f.admin("GET", wire.PathAdminNodes+"/"+res.Node, nil, &an)
+			f.Admin("GET", wire.PathAdminNodes+"/"+res.Node, nil, &an)
 
 			pc.end(t, f, alice)
 			waitFor(t, "the camera drops alice's laptop", func() bool { return !cam.hasPeer("alice-laptop") })
@@ -196,10 +196,10 @@ func TestRevokedPersonKeyCannotBeRenewedByRotate(t *testing.T) {
 func TestAdminExpiredDeviceStaysExpired(t *testing.T) {
 	f, op, cam, _, ssh, _ := camFleet(t, nil, agentOpts{})
 	waitFor(t, "operator reaches the camera", func() bool { return op.roundTrip("cam1", ssh) == nil })
-	oldKey := cam.a.Engine().PublicKey()
+	oldKey := cam.Engine().PublicKey()
 
 	start := time.Now()
-	if code, body := f.admin("POST", wire.PathAdminNodes+"/cam1/expire", nil, nil); code != 200 {
+	if code, body := f.Admin("POST", wire.PathAdminNodes+"/cam1/expire", nil, nil); code != 200 {
 		t.Fatalf("expire: %d %s", code, body)
 	}
 	for op.hasPeer("cam1") {
@@ -214,16 +214,16 @@ func TestAdminExpiredDeviceStaysExpired(t *testing.T) {
 	wantRefused(t, f.deviceThief(t, cam).rotate(t), "approval")
 	wantNoAccess(t, op, "cam1", ssh)
 	var n wire.AdminNode
-	f.admin("GET", wire.PathAdminNodes+"/cam1", nil, &n)
+	f.Admin("GET", wire.PathAdminNodes+"/cam1", nil, &n)
 	if !n.KeyRevoked || !n.Expired || op.hasPeer("cam1") {
 		t.Fatalf("the camera came back without approval: %+v", n)
 	}
 
-	if code, body := f.admin("POST", wire.PathAdminNodes+"/cam1/approve", nil, &n); code != 200 {
+	if code, body := f.Admin("POST", wire.PathAdminNodes+"/cam1/approve", nil, &n); code != 200 {
 		t.Fatalf("approve: %d %s", code, body)
 	}
 	waitFor(t, "the approved camera is back", func() bool { return op.roundTrip("cam1", ssh) == nil })
-	if cam.a.Engine().PublicKey() == oldKey {
+	if cam.Engine().PublicKey() == oldKey {
 		t.Error("the approved camera came back with its revoked key")
 	}
 	f.wantAudit(t, "node.approve", "cam1")
@@ -235,16 +235,16 @@ func TestAdminExpiredDeviceStaysExpired(t *testing.T) {
 func TestExpiredDeviceRejoinsWithNewAuthKey(t *testing.T) {
 	f, op, cam, _, ssh, _ := camFleet(t, nil, agentOpts{})
 	var before wire.AdminNode
-	f.admin("GET", wire.PathAdminNodes+"/cam1", nil, &before)
-	if code, body := f.admin("POST", wire.PathAdminNodes+"/cam1/expire", nil, nil); code != 200 {
+	f.Admin("GET", wire.PathAdminNodes+"/cam1", nil, &before)
+	if code, body := f.Admin("POST", wire.PathAdminNodes+"/cam1/expire", nil, nil); code != 200 {
 		t.Fatalf("expire: %d %s", code, body)
 	}
 	waitFor(t, "operator drops the camera", func() bool { return !op.hasPeer("cam1") })
-	cam.stop()
-	cam = f.startAgent("cam1", f.authKey("tag:camera"), cam.dir, agentOpts{expose: []uint16{ssh}})
+	cam.Stop()
+	cam = f.startAgent("cam1", f.authKey("tag:camera"), cam.Dir, agentOpts{expose: []uint16{ssh}})
 	waitFor(t, "the camera is back with a new pre-auth key", func() bool { return op.roundTrip("cam1", ssh) == nil })
 	var after wire.AdminNode
-	f.admin("GET", wire.PathAdminNodes+"/cam1", nil, &after)
+	f.Admin("GET", wire.PathAdminNodes+"/cam1", nil, &after)
 	if after.ID != before.ID || after.IPv4 != before.IPv4 || after.WGKey == before.WGKey || after.KeyRevoked {
 		t.Fatalf("re-registered camera: %+v, was %+v", after, before)
 	}
@@ -255,8 +255,8 @@ func TestExpiredDeviceRejoinsWithNewAuthKey(t *testing.T) {
 func TestRemovedNodeRotateRefused(t *testing.T) {
 	f, op, cam, _, ssh, _ := camFleet(t, nil, agentOpts{})
 	th := f.deviceThief(t, cam)
-	cam.stop()
-	if code, body := f.admin("DELETE", wire.PathAdminNodes+"/cam1", nil, nil); code != 204 && code != 200 {
+	cam.Stop()
+	if code, body := f.Admin("DELETE", wire.PathAdminNodes+"/cam1", nil, nil); code != 204 && code != 200 {
 		t.Fatalf("remove: %d %s", code, body)
 	}
 	waitFor(t, "operator drops the removed camera", func() bool { return !op.hasPeer("cam1") })
@@ -287,7 +287,7 @@ func TestRotateRateLimitedPerNode(t *testing.T) {
 		t.Fatalf("fourth rotation: %v, want 429", err)
 	}
 	var n wire.AdminNode
-	f.admin("GET", wire.PathAdminNodes+"/cam1", nil, &n)
+	f.Admin("GET", wire.PathAdminNodes+"/cam1", nil, &n)
 	if n.WGKey != last {
 		t.Fatalf("the refused rotation changed the key to %v (want %v)", n.WGKey, last)
 	}

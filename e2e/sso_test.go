@@ -76,7 +76,7 @@ func TestSSOLoginThroughDevProvider(t *testing.T) {
 		t.Fatalf("alice's login: %+v %v", res, err)
 	}
 	var users []wire.AdminUser
-	f.admin("GET", wire.PathAdminUsers, nil, &users)
+	f.Admin("GET", wire.PathAdminUsers, nil, &users)
 	if len(users) != 1 || users[0].Email != "alice@example.com" || strings.Join(users[0].Groups, ",") != "ops" {
 		t.Fatalf("users after login: %+v", users)
 	}
@@ -91,7 +91,7 @@ func TestSSOLoginThroughDevProvider(t *testing.T) {
 		t.Fatal("wrong password accepted by the form")
 	}
 	var evs []wire.AuditEvent
-	f.admin("GET", wire.PathAdminAudit+"?action=user.login", nil, &evs)
+	f.Admin("GET", wire.PathAdminAudit+"?action=user.login", nil, &evs)
 	var kinds []string
 	for _, e := range evs {
 		kinds = append(kinds, e.Action+" "+e.Actor)

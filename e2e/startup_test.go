@@ -11,7 +11,7 @@ func TestJoiningDeviceReachableQuickly(t *testing.T) {
 	ssh := echoServer(t)
 	f := newFleet(t, fleetPolicy(ssh), nil)
 	op := f.startAgent("op1", f.authKey("tag:operator"), "", agentOpts{})
-	waitFor(t, "operator connected", func() bool { return op.a.Status().Connected })
+	waitFor(t, "operator connected", func() bool { return op.Status().Connected })
 	key := f.authKey("tag:camera")
 	start := time.Now()
 	f.startAgent("cam1", key, "", agentOpts{expose: []uint16{ssh}})
@@ -26,23 +26,23 @@ func TestDeviceRestartedWhileCoordinatorDown(t *testing.T) {
 	f, op, cam, _, ssh, other := camFleet(t, nil, agentOpts{})
 	waitFor(t, "granted flow", func() bool { return op.roundTrip("cam1", ssh) == nil })
 	waitFor(t, "camera's map has the operator's endpoint", func() bool {
-		_, p, err := cam.a.Engine().Resolve("op1")
+		_, p, err := cam.Engine().Resolve("op1")
 		return err == nil && len(p.Endpoints) > 0
 	})
-	cam.stop()
-	f.stopCoordinator()
+	cam.Stop()
+	f.Stop()
 	// A real restart takes longer than this. WireGuard timestamps
 	// initiations to 2^24 ns: a peer drops an initiation stamped like the
 	// last one it took from the same key as a replay, until the 5 s retry.
 	time.Sleep(50 * time.Millisecond)
-	cam = f.startAgent("cam1", "", cam.dir, agentOpts{expose: []uint16{ssh, other}})
+	cam = f.startAgent("cam1", "", cam.Dir, agentOpts{expose: []uint16{ssh, other}})
 	d := waitFor(t, "operator reaches the restarted camera", func() bool { return op.roundTrip("cam1", ssh) == nil })
 	t.Logf("from restarting the camera's agent (coordinator down) to the first echoed byte: %v", d)
-	if cam.a.Status().Connected {
+	if cam.Status().Connected {
 		t.Error("camera connected to a stopped coordinator")
 	}
-	f.startCoordinator()
-	waitFor(t, "camera's map stream resumes", func() bool { return cam.a.Status().Connected })
+	f.Start()
+	waitFor(t, "camera's map stream resumes", func() bool { return cam.Status().Connected })
 	if err := op.roundTrip("cam1", ssh); err != nil {
 		t.Errorf("flow after the coordinator returned: %v", err)
 	}

@@ -17,6 +17,7 @@ import (
 
 	"github.com/wardnet/ward/coordinator"
 	"github.com/wardnet/ward/node"
+	"github.com/wardnet/ward/nodetest"
 )
 
 // writeCert writes a self-signed certificate for 127.0.0.1 and its key.
@@ -51,19 +52,10 @@ func TestCoordinatorOverTLS(t *testing.T) {
 	if !strings.HasPrefix(f.url(), "http://") {
 		t.Fatal("unexpected url")
 	}
-	https := "https://" + f.addr
+	https := "https://" + f.Addr
 	start := func(name, k string, expose ...uint16) *agent {
-		a, err := node.NewAgent(node.AgentConfig{StateDir: filepath.Join(dir, name), Coordinator: https, AuthKey: k, CAFile: cert,
-			Expose: expose, Hostname: name, Logger: f.logs.logger(name)})
-		if err != nil {
-			t.Fatal(err)
-		}
-		ag := &agent{name: name, a: a, done: make(chan error, 1)}
-		ctx, cancel := contextWithCancel()
-		ag.cancel = cancel
-		go func() { ag.done <- a.Run(ctx) }()
-		t.Cleanup(ag.stop)
-		return ag
+		return &agent{name: name, Agent: nodetest.StartAgent(t, node.AgentConfig{StateDir: filepath.Join(dir, name),
+			Coordinator: https, AuthKey: k, CAFile: cert, Expose: expose, Hostname: name, Logger: f.logs.logger(name)})}
 	}
 	f.apiClientTLS(cert)
 	start("cam1", f.authKey("tag:camera"), ssh)

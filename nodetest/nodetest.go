@@ -1,0 +1,134 @@
+// Package nodetest holds what the tests of devices and people's machines
+// share: logs shown when a test fails, TCP echo servers, polling, a SOCKS5
+// CONNECT, a real coordinator on loopback (dev mode, SQLite in a temporary
+// directory) with its admin API and pre-auth keys, and running node agents
+// and desktop client daemons. Only tests import it; package node's own
+// tests cannot (nodetest imports node), and keep their few helpers.
+package nodetest
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"sync"
+	"testing"
+	"time"
+)
+
+// Logger returns a debug logger whose output the test prints, under name,
+// if it fails.
+func Logger(t testing.TB, name string) *slog.Logger {
+	w := &lockedBuffer{}
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("logs of %s:\n%s", name, w.String())
+		}
+	})
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelDebug}))
+}
+
+// lockedBuffer is a bytes.Buffer safe for concurrent writes.
+type lockedBuffer struct {
+	mu  sync.Mutex // mu guards buf
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// echoIdle ends an echo connection idle this long.
+const echoIdle = 30 * time.Second
+
+// EchoServer runs a TCP echo server on 127.0.0.1 until the test ends and
+// returns its port.
+func EchoServer(t testing.TB) uint16 {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	t.Cleanup(func() { l.Close(); wg.Wait() })
+	wg.Go(func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			wg.Go(func() {
+				defer c.Close()
+				c.SetDeadline(time.Now().Add(echoIdle))
+				io.Copy(c, c)
+			})
+		}
+	})
+	return uint16(l.Addr().(*net.TCPAddr).Port)
+}
+
+// Echo writes msg on c and expects it back within d.
+func Echo(c net.Conn, msg string, d time.Duration) error {
+	c.SetDeadline(time.Now().Add(d))
+	if _, err := io.WriteString(c, msg); err != nil {
+		return err
+	}
+	buf := make([]byte, len(msg))
+	if _, err := io.ReadFull(c, buf); err != nil {
+		return err
+	}
+	if string(buf) != msg {
+		return fmt.Errorf("echo %q, want %q", buf, msg)
+	}
+	return nil
+}
+
+// Eventually polls cond until it holds, and returns how long that took;
+// the test fails once d has passed.
+func Eventually(t testing.TB, d time.Duration, what string, cond func() bool) time.Duration {
+	t.Helper()
+	start := time.Now()
+	for !cond() {
+		if time.Since(start) > d {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return time.Since(start)
+}
+
+// SOCKSConnect opens a SOCKS5 CONNECT to host:port through proxy, within
+// d, and returns the connection, or an error carrying the reply code.
+func SOCKSConnect(proxy, host string, port uint16, d time.Duration) (net.Conn, error) {
+	c, err := net.DialTimeout("tcp", proxy, d)
+	if err != nil {
+		return nil, err
+	}
+	c.SetDeadline(time.Now().Add(d))
+	req := []byte{5, 1, 0, 5, 1, 0, 3, byte(len(host))}
+	req = append(append(req, host...), byte(port>>8), byte(port))
+	if _, err := c.Write(req); err != nil {
+		c.Close()
+		return nil, err
+	}
+	var rep [12]byte // greeting answer (2) + reply with an IPv4 address (10)
+	if _, err := io.ReadFull(c, rep[:]); err != nil {
+		c.Close()
+		return nil, fmt.Errorf("socks5 reply: %w", err)
+	}
+	if rep[3] != 0 {
+		c.Close()
+		return nil, fmt.Errorf("socks5 reply code %d", rep[3])
+	}
+	c.SetDeadline(time.Time{})
+	return c, nil
+}
