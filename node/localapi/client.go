@@ -46,6 +46,7 @@ func (c *Client) dialSocket(ctx context.Context) (net.Conn, error) {
 // without the HTTP request around it.
 type socketError struct{ error }
 
+// Unwrap returns the dial's error.
 func (e *socketError) Unwrap() error { return e.error }
 
 func (c *Client) httpClient() *http.Client {
@@ -162,5 +163,8 @@ func plain(err error) error {
 // unwraps to the *apicall.Error.
 type answerError struct{ e *apicall.Error }
 
+// Error returns the daemon's message.
 func (a *answerError) Error() string { return a.e.Message }
+
+// Unwrap returns the answer as an *apicall.Error.
 func (a *answerError) Unwrap() error { return a.e }
