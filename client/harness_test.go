@@ -13,8 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/wardnet/ward/assembly"
 	"github.com/wardnet/ward/client"
-	"github.com/wardnet/ward/coordinator"
 	"github.com/wardnet/ward/coordinator/store"
 	"github.com/wardnet/ward/devidp/devidptest"
 	"github.com/wardnet/ward/node"
@@ -107,7 +107,7 @@ const policy = `{
 func newWorld(t *testing.T, userTTL time.Duration) *world {
 	t.Helper()
 	w := &world{t: t, idp: &fakeIdP{}, granted: nodetest.EchoServer(t), ungranted: nodetest.EchoServer(t)}
-	w.coord = nodetest.StartCoordinator(t, fmt.Sprintf(policy, w.granted), func(c *coordinator.Config) {
+	w.coord = nodetest.StartCoordinator(t, fmt.Sprintf(policy, w.granted), func(c *assembly.Config) {
 		w.idp.coordURL = "http://" + c.Listen
 		c.Auth, c.UserKeyTTL = w.idp, userTTL
 	})

@@ -1,48 +1,21 @@
 package coordinator
 
 import (
-	"context"
-	"net"
 	"net/http"
-	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/wardnet/ward/coordinator/store"
 	"github.com/wardnet/ward/devidp/devidptest"
 	"github.com/wardnet/ward/wire"
 )
 
-// startDevCoord runs a dev-mode coordinator with its built-in OIDC
-// provider on a loopback port chosen first, since the provider's issuer
-// and redirect URIs name it.
+// startDevCoord runs a dev-mode coordinator with a development OIDC
+// provider (see withDevIdP) on a loopback port chosen first, since the
+// provider's redirect URIs name it.
 func startDevCoord(t *testing.T) *testCoord {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	data := filepath.Join(t.TempDir(), "data")
-	srv, err := New(context.Background(), Config{DataDir: data, Listen: ln.Addr().String(), Dev: true, KeepAlive: time.Hour})
-	if err != nil {
-		ln.Close()
-		t.Fatal(err)
-	}
-	hs := httptest.NewUnstartedServer(srv.Handler())
-	hs.Listener.Close()
-	hs.Listener = ln
-	hs.Start()
-	c := &testCoord{t: t, srv: srv, http: hs}
-	t.Cleanup(c.stop)
-	key, err := os.ReadFile(filepath.Join(data, BootstrapKeyFile))
-	if err != nil {
-		t.Fatal(err)
-	}
-	c.apiKey = strings.TrimSpace(string(key))
-	return c
+	return startCoordListening(t, nil)
 }
 
 var carol = devidptest.Credentials{Username: "carol", Password: "carol"} // group admins: owner in dev mode

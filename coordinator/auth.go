@@ -6,7 +6,6 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/binary"
-	"errors"
 	"net/http"
 	"strings"
 	"sync"
@@ -14,14 +13,6 @@ import (
 
 	"github.com/wardnet/ward/coordinator/replay"
 	"github.com/wardnet/ward/wire"
-)
-
-// Authentication errors.
-var (
-	errNoCredentials = errors.New("missing bearer token")
-	errBadToken      = errors.New("invalid or expired token")
-	errBadChallenge  = errors.New("unknown, used or expired challenge")
-	errBadSignature  = errors.New("signature does not match the machine key")
 )
 
 // sessions issues challenges and machine-bound session tokens without

@@ -175,10 +175,10 @@ func (s *Server) handleRegister(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, wire.RegisterResponse{Node: self.self})
 }
 
-// remoteIP is r's client address (see clientAddr) for the audit log and
+// remoteIP is r's client address (see ClientAddr) for the audit log and
 // for people; r.RemoteAddr as it is when that does not parse.
 func remoteIP(r *http.Request) string {
-	if a := clientAddr(r); a.IsValid() {
+	if a := ClientAddr(r); a.IsValid() {
 		return a.String()
 	}
 	return r.RemoteAddr

@@ -2,11 +2,10 @@ package coordinator
 
 import (
 	"github.com/wardnet/ward/acl"
-	"github.com/wardnet/ward/web"
 )
 
 // impact compares the running policy with rs on the live inventory.
-func (m *netmap) impact(rs *acl.Ruleset) (web.Impact, error) {
+func (m *netmap) impact(rs *acl.Ruleset) (acl.Impact, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	inv := acl.Inventory{}
@@ -15,18 +14,18 @@ func (m *netmap) impact(rs *acl.Ruleset) (web.Impact, error) {
 	}
 	next, err := acl.Compile(rs, inv)
 	if err != nil {
-		return web.Impact{}, err
+		return acl.Impact{}, err
 	}
-	return web.ImpactOf(m.comp, next)
+	return acl.ImpactOf(m.comp, next)
 }
 
 // access lists the grants toward node name under the running policy.
-func (m *netmap) access(name string) ([]web.Grant, error) {
+func (m *netmap) access(name string) ([]acl.Access, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	id, ok := m.byName[name]
 	if !ok || !m.live[id] {
-		return []web.Grant{}, nil
+		return []acl.Access{}, nil
 	}
-	return web.NodeGrants(m.comp, name)
+	return acl.AccessTo(m.comp, name)
 }

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/rand"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -15,6 +16,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/wardnet/ward/admin"
+	"github.com/wardnet/ward/coordinator/sso"
+	"github.com/wardnet/ward/devidp"
+	"github.com/wardnet/ward/devidp/devidptest"
+	"github.com/wardnet/ward/web"
 	"github.com/wardnet/ward/wire"
 )
 
@@ -57,11 +63,13 @@ func startCoordWrapped(t testing.TB, policy string, tweak func(*Config), wrap fu
 	if tweak != nil {
 		tweak(&cfg)
 	}
+	withDevIdP(t, &cfg)
 	srv, err := New(context.Background(), cfg)
 	if err != nil {
 		hs.Close()
 		t.Fatal(err)
 	}
+	mountUI(t, srv)
 	hs.Config.Handler = srv.Handler()
 	if wrap != nil {
 		hs.Config.Handler = wrap(hs.Config.Handler)
@@ -79,6 +87,42 @@ func startCoordWrapped(t testing.TB, policy string, tweak func(*Config), wrap fu
 		t.Fatal(err)
 	}
 	return &testCoord{t: t, srv: srv, http: hs, apiKey: strings.TrimSpace(string(key))}
+}
+
+// withDevIdP points a dev-mode cfg without an identity provider at a
+// development OIDC provider on its own loopback port, with dev mode's
+// admin roles, as package assembly does for `ward coordinator --dev`
+// (this package's tests cannot import assembly, which imports it).
+func withDevIdP(t testing.TB, cfg *Config) {
+	t.Helper()
+	if !cfg.Dev || cfg.OIDC != nil || cfg.Auth != nil {
+		return
+	}
+	base := "http://" + cfg.Listen
+	secret := rand.Text()
+	idp := devidptest.Start(t, devidp.Config{Clients: []devidp.Client{{ID: "ward", Secret: secret,
+		RedirectURIs: []string{base + wire.PathOIDCCallback, base + PathUICallback}}}})
+	cfg.OIDC = &sso.Config{Issuer: idp.Issuer(), ClientID: "ward", ClientSecret: sso.Secret(secret),
+		RedirectURL: base + wire.PathOIDCCallback, Refresh: true}
+	if len(cfg.AdminRoles) == 0 {
+		cfg.AdminRoles = map[string]admin.Role{"admins": admin.RoleOwner, "auditors": admin.RoleAuditor}
+	}
+}
+
+// mountUI mounts the admin UI and JSON API on srv, as package assembly
+// does.
+func mountUI(t testing.TB, srv *Server) {
+	t.Helper()
+	var login web.Login
+	if l, ok := srv.AdminLogin(); ok {
+		login = l
+	}
+	ui, err := web.New(web.Config{Roles: srv.cfg.AdminRoles, ClientAddr: ClientAddr}, srv.Backend(), login)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv.SetAdminSessions(ui)
+	ui.Mount(srv)
 }
 
 // call sends a JSON request and returns the status and body.

@@ -10,18 +10,7 @@ import (
 	"time"
 
 	"github.com/wardnet/ward/acl"
-	"github.com/wardnet/ward/coordinator/store"
 	"github.com/wardnet/ward/wire"
-)
-
-// Request errors mapped to 4xx statuses.
-var (
-	errBadRequest = errors.New("bad request")
-	errTooLarge   = errors.New("request too large")
-	errForbidden  = errors.New("forbidden")
-	errNotNode    = errors.New("machine is not a registered node")
-	// errTooManyStreams refuses a map stream beyond maxStreamsPerNode.
-	errTooManyStreams = errors.New("too many open map streams for this node")
 )
 
 // decodeJSON reads exactly one JSON object of at most wire.MaxRequestBytes
@@ -55,39 +44,9 @@ func (s *Server) decodeJSON(w http.ResponseWriter, r *http.Request, v any) error
 	return nil
 }
 
-// statusOf maps an error to its HTTP status. It is the one place where
-// errors meet status codes.
-func statusOf(err error) int {
-	switch {
-	case store.Unavailable(err):
-		return http.StatusServiceUnavailable
-	case errors.Is(err, errNoCredentials), errors.Is(err, errBadToken),
-		errors.Is(err, errBadChallenge), errors.Is(err, errBadSignature):
-		return http.StatusUnauthorized
-	case errors.Is(err, errForbidden), errors.Is(err, errNotNode),
-		errors.Is(err, store.ErrAuthKeyNotFound), errors.Is(err, store.ErrAuthKeyExpired),
-		errors.Is(err, store.ErrAuthKeyRevoked), errors.Is(err, store.ErrAuthKeyUsed),
-		errors.Is(err, store.ErrAPIKeyNotFound), errors.Is(err, store.ErrAPIKeyExpired),
-		errors.Is(err, store.ErrAPIKeyRevoked), errors.Is(err, store.ErrRotationRefused),
-		errors.Is(err, store.ErrAuthKeyBeforeRevocation), errors.Is(err, store.ErrUserDisabled),
-		errors.Is(err, store.ErrKeyCreatorDisabled):
-		return http.StatusForbidden
-	case errors.Is(err, wire.ErrProtocolTooOld):
-		return http.StatusUpgradeRequired
-	case errors.Is(err, errTooLarge):
-		return http.StatusRequestEntityTooLarge
-	case errors.Is(err, errTooManyStreams), errors.Is(err, errRateLimited):
-		return http.StatusTooManyRequests
-	case errors.Is(err, store.ErrNotFound):
-		return http.StatusNotFound
-	case errors.Is(err, store.ErrConflict), errors.Is(err, store.ErrMachineExists),
-		errors.Is(err, store.ErrDuplicate), errors.Is(err, store.ErrEmailBound):
-		return http.StatusConflict
-	case errors.Is(err, errBadRequest), errors.Is(err, store.ErrInvalid), acl.Problems(err) != nil:
-		return http.StatusBadRequest
-	}
-	return http.StatusInternalServerError
-}
+// statusOf maps an error to its HTTP status (see kindOf). It is the one
+// place where the control API's errors meet status codes.
+func statusOf(err error) int { return kindOf(err).HTTPStatus() }
 
 func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	code := statusOf(err)
@@ -97,9 +56,9 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	case code == http.StatusInternalServerError:
 		s.log.Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err)
 		msg = "internal error"
-	case store.Unavailable(err):
+	case code == http.StatusServiceUnavailable:
 		s.log.Error("request failed: storage unavailable", "method", r.Method, "path", r.URL.Path, "err", err)
-		msg = store.ErrUnavailable.Error() + "; try again later"
+		msg = errUnavailableText
 		w.Header().Set("Retry-After", "5")
 	}
 	if probs := acl.Problems(err); probs != nil {

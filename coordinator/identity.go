@@ -72,14 +72,34 @@ func (s *Server) RebindEmail(ctx context.Context, email, issuer, subject, actor 
 	return to, nil
 }
 
-// endAdminSessions ends every admin UI session of user id at once; the
-// check on every request (Backend.SessionAllowed) ends them on other
-// replicas too.
+// AdminSessions is the admin UI's table of sessions, as the coordinator
+// ends a person's sessions at once when it disables them or takes their
+// email (package web's Handler implements it). The check on every request
+// (Backend.SessionAllowed) ends them too, on every replica, at their next
+// request.
+type AdminSessions interface {
+	// EndSessions ends every session of the person whose user reference
+	// is user (the coordinator's user id, in decimal) and returns how many
+	// ended. It is called from admin requests and must not block.
+	EndSessions(user, email string) int
+}
+
+// adminSessionsBox holds an AdminSessions for an atomic.Pointer.
+type adminSessionsBox struct{ AdminSessions }
+
+// SetAdminSessions tells the coordinator whose admin sessions to end when
+// it disables a person or takes their email. Call it before serving.
+func (s *Server) SetAdminSessions(a AdminSessions) {
+	s.adminSessions.Store(&adminSessionsBox{a})
+}
+
+// endAdminSessions ends every admin UI session of user id at once.
 func (s *Server) endAdminSessions(id store.UserID) {
-	if s.ui == nil {
+	box := s.adminSessions.Load()
+	if box == nil {
 		return
 	}
-	if n := s.ui.EndSessions(strconv.FormatInt(int64(id), 10), ""); n > 0 {
+	if n := box.EndSessions(strconv.FormatInt(int64(id), 10), ""); n > 0 {
 		s.log.Info("admin sessions ended", "user_id", id, "sessions", n)
 	}
 }

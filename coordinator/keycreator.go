@@ -6,8 +6,8 @@ import (
 	"fmt"
 	"strconv"
 
+	"github.com/wardnet/ward/admin"
 	"github.com/wardnet/ward/coordinator/store"
-	"github.com/wardnet/ward/web"
 )
 
 // An API key or a pre-auth key acts on the authority of the person who
@@ -21,10 +21,10 @@ import (
 // role loses it through their keys too; only owners may make API keys,
 // so that is never more than the role the key was made with.
 
-// creatorOf returns the user on whose authority p acts: its web.Principal
+// creatorOf returns the user on whose authority p acts: its admin.Principal
 // User (a UI session's user, or the person behind an API key); zero for
 // the system.
-func creatorOf(p web.Principal) (store.UserID, error) {
+func creatorOf(p admin.Principal) (store.UserID, error) {
 	if p.User == "" {
 		return 0, nil
 	}
@@ -38,25 +38,25 @@ func creatorOf(p web.Principal) (store.UserID, error) {
 // apiKeyPrincipal returns the principal API key k acts as: the system's
 // keys are owners; a person's key has their current role and is refused
 // while they are disabled, gone or without an admin role.
-func (s *Server) apiKeyPrincipal(ctx context.Context, k store.APIKey) (web.Principal, error) {
-	p := web.Principal{Actor: "apikey:" + k.Prefix, Role: web.RoleOwner}
+func (s *Server) apiKeyPrincipal(ctx context.Context, k store.APIKey) (admin.Principal, error) {
+	p := admin.Principal{Actor: "apikey:" + k.Prefix, Role: admin.RoleOwner}
 	if k.CreatorUserID == 0 {
 		return p, nil
 	}
 	u, err := s.st.User(ctx, k.CreatorUserID)
 	switch {
 	case errors.Is(err, store.ErrNotFound):
-		return web.Principal{}, fmt.Errorf("%w: api key %s: %w: user %d no longer exists",
+		return admin.Principal{}, fmt.Errorf("%w: api key %s: %w: user %d no longer exists",
 			errForbidden, k.Prefix, store.ErrKeyCreatorDisabled, k.CreatorUserID)
 	case err != nil:
-		return web.Principal{}, fmt.Errorf("api key %s: creator: %w", k.Prefix, err)
+		return admin.Principal{}, fmt.Errorf("api key %s: creator: %w", k.Prefix, err)
 	case u.Disabled:
-		return web.Principal{}, fmt.Errorf("%w: api key %s: %w: %s is disabled",
+		return admin.Principal{}, fmt.Errorf("%w: api key %s: %w: %s is disabled",
 			errForbidden, k.Prefix, store.ErrKeyCreatorDisabled, u.Email)
 	}
 	p.User = strconv.FormatInt(int64(u.ID), 10)
-	if p.Role = web.RoleOf(u.Groups, s.cfg.AdminRoles); p.Role == web.RoleNone {
-		return web.Principal{}, fmt.Errorf("%w: api key %s: its creator %s has no admin role now",
+	if p.Role = admin.RoleOf(u.Groups, s.cfg.AdminRoles); p.Role == admin.RoleNone {
+		return admin.Principal{}, fmt.Errorf("%w: api key %s: its creator %s has no admin role now",
 			errForbidden, k.Prefix, u.Email)
 	}
 	return p, nil

@@ -47,7 +47,7 @@ func classOf(r *http.Request) limitClass {
 		return limitControl
 	case p == wire.PathLogin:
 		return limitLoginAPI
-	case p == "/ui/login", p == uiCallback, p == wire.PathOIDCCallback, p == wire.PathLoginConfirm,
+	case p == "/ui/login", p == PathUICallback, p == wire.PathOIDCCallback, p == wire.PathLoginConfirm,
 		strings.HasPrefix(p, wire.PathLoginBrowser):
 		return limitLoginPage
 	}
@@ -103,11 +103,11 @@ func (s *Server) limitUnauthenticated(next http.Handler) http.Handler {
 }
 
 // sourceOf is the source r is counted as: its client address (see
-// clientAddr), never a header an untrusted client could set. An IPv4
+// ClientAddr), never a header an untrusted client could set. An IPv4
 // address counts alone, an IPv6 address with its /64, the block one host
 // or one customer's LAN normally holds.
 func sourceOf(r *http.Request) netip.Prefix {
-	addr := clientAddr(r)
+	addr := ClientAddr(r)
 	bits := 32
 	if addr.Is6() {
 		bits = 64

@@ -51,6 +51,7 @@ func (d *coordDir) start(mode string) *testCoord {
 	if err != nil {
 		d.t.Fatalf("start: %v\n%s", err, d.logs.String())
 	}
+	mountUI(d.t, srv)
 	hs := httptest.NewServer(srv.Handler())
 	c := &testCoord{t: d.t, srv: srv, http: hs}
 	d.t.Cleanup(c.stop)

@@ -9,7 +9,6 @@ import (
 
 	"github.com/wardnet/ward/coordinator/sso"
 	"github.com/wardnet/ward/coordinator/store"
-	"github.com/wardnet/ward/devidp"
 )
 
 // Refresher is implemented by an Authenticator that can ask the IdP again,
@@ -77,10 +76,6 @@ func (t *refreshTokens) swap(id store.Identity, old, next sso.Secret) {
 	}
 	t.byUser[k] = next
 }
-
-// DevIdP returns the development OIDC provider the coordinator serves, or
-// nil when it serves none. Tests use it to revoke a user at the IdP.
-func (s *Server) DevIdP() *devidp.Provider { return s.devIdP }
 
 // refreshLoop re-checks users with the IdP every RefreshEvery until the
 // server closes.

@@ -10,10 +10,6 @@ import (
 	"github.com/wardnet/ward/coordinator/store"
 )
 
-// errRateLimited refuses a call made too often; the error carries when to
-// come back (see retryAfter).
-var errRateLimited = errors.New("too many requests")
-
 // retryAfterError is errRateLimited with the wait the caller must keep.
 type retryAfterError struct {
 	what  string
@@ -24,7 +20,8 @@ func (e *retryAfterError) Error() string {
 	return fmt.Sprintf("%s: %v; retry in %v", errRateLimited, e.what, max(time.Second, e.after.Round(time.Second)))
 }
 
-func (e *retryAfterError) Is(target error) bool { return target == errRateLimited }
+// Unwrap makes the error errRateLimited (and so of its kind).
+func (e *retryAfterError) Unwrap() error { return errRateLimited }
 
 // setRetryAfter sets the Retry-After header for a rate-limited error.
 func setRetryAfter(w http.ResponseWriter, err error) {

@@ -17,14 +17,14 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
+	"github.com/wardnet/ward/admin"
 	"github.com/wardnet/ward/clientaddr"
 	"github.com/wardnet/ward/coordinator/sso"
 	"github.com/wardnet/ward/coordinator/store"
-	"github.com/wardnet/ward/devidp"
 	"github.com/wardnet/ward/ratelimit"
-	"github.com/wardnet/ward/web"
 )
 
 // Config configures a coordinator. Zero durations take their defaults.
@@ -77,21 +77,15 @@ type Config struct {
 	// EphemeralGrace is how long an ephemeral node may stay offline before
 	// it is deleted (5m).
 	EphemeralGrace time.Duration
-	// Auth runs interactive SSO logins; nil means: from OIDC, else (with
-	// Dev) the built-in development provider, else none.
+	// Auth runs interactive SSO logins; nil means: from OIDC, else none.
 	Auth Authenticator
-	// OIDC configures the company identity provider.
+	// OIDC configures the identity provider: the company's, or in dev
+	// mode the development provider the caller serves (package assembly).
 	OIDC *sso.Config
-	// DevUsersFile lists the dev provider's demo users (devidp format).
-	DevUsersFile string
-	// DevRequireMFA and DevMFAGroups set the dev provider's MFA rule.
-	DevRequireMFA bool
-	DevMFAGroups  []string
-	// NoDevIdP keeps Dev from starting the development provider.
-	NoDevIdP bool
-	// AdminRoles maps IdP groups to admin UI roles; with Dev and none set,
-	// "admins" are owners and "auditors" auditors.
-	AdminRoles map[string]web.Role
+	// AdminRoles maps IdP groups to admin roles: an API key made by a
+	// person acts with the role they map to. The admin UI takes the same
+	// map for its logins.
+	AdminRoles map[string]admin.Role
 	// PublicURL is the coordinator's URL as browsers reach it; empty means
 	// the scheme and host of each request.
 	PublicURL string
@@ -245,13 +239,13 @@ type Server struct {
 	// clients finds a request's client address (see withClientAddr).
 	clients clientaddr.Resolver
 	metrics *metrics
-	// devIdP is the development OIDC provider, served under its prefix;
-	// nil unless Dev.
-	devIdP *devidp.Provider
-	// webLogin logs admins in to the UI; nil without an IdP.
-	webLogin web.Login
-	// ui serves the admin UI and JSON API.
-	ui *web.Handler
+	// adminLogin logs admins in to the UI; nil without an IdP.
+	adminLogin *AdminLogin
+	// adminSessions ends a person's admin sessions; nil until
+	// SetAdminSessions.
+	adminSessions atomic.Pointer[adminSessionsBox]
+	// mux routes the control API, the logins and what Handle mounts.
+	mux *http.ServeMux
 	// policyMu serializes policy changes (file reloads and admin saves).
 	policyMu sync.Mutex
 	// reloadMu serializes the netmap's updates from the store (reloadNode,
@@ -299,14 +293,10 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	s.logins.perSource = cfg.MaxPendingLoginsPerSource
 	s.clients = clientaddr.New(cfg.TrustedProxies)
 	s.ctx, s.cancel = context.WithCancel(context.Background())
+	s.routes()
 	if err := s.setupSSO(); err != nil {
 		st.Close()
 		return nil, err
-	}
-	if s.ui, err = web.New(web.Config{Roles: s.cfg.AdminRoles, SecureCookies: s.cfg.TLSCert != "",
-		Logger: s.log.With("component", "web"), ClientAddr: clientAddr}, s.Backend(), s.webLogin); err != nil {
-		st.Close()
-		return nil, fmt.Errorf("admin UI: %w", err)
 	}
 	if err := s.init(ctx); err != nil {
 		st.Close()
@@ -370,20 +360,26 @@ func (s *Server) bootstrapAPIKey(ctx context.Context) error {
 	return nil
 }
 
+// routes registers the coordinator's own endpoints on s.mux.
+func (s *Server) routes() {
+	s.mux = http.NewServeMux()
+	s.controlRoutes(s.mux)
+	s.loginRoutes(s.mux)
+	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { w.Write([]byte("ok\n")) })
+}
+
+// Handle serves h for pattern (an http.ServeMux pattern) beside the
+// coordinator's own endpoints, behind the same client-address resolution
+// and per-source limits: the caller mounts the admin UI and, in dev mode,
+// the development identity provider this way. Call it before serving; a
+// pattern that conflicts with another panics, as http.ServeMux.Handle
+// does.
+func (s *Server) Handle(pattern string, h http.Handler) { s.mux.Handle(pattern, h) }
+
 // Handler returns the coordinator's HTTP handler: the control API, the
-// admin UI and JSON API (package web), and in dev mode the OIDC provider.
+// logins, and what Handle mounted.
 func (s *Server) Handler() http.Handler {
-	mux := http.NewServeMux()
-	s.controlRoutes(mux)
-	s.loginRoutes(mux)
-	mux.Handle("/ward/v1/admin/", s.ui)
-	mux.Handle("/ui/", s.ui)
-	mux.Handle("GET /{$}", http.RedirectHandler("/ui/", http.StatusFound))
-	if s.devIdP != nil {
-		mux.Handle(s.devIdP.Prefix()+"/", s.devIdP)
-	}
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { w.Write([]byte("ok\n")) })
-	return s.withClientAddr(s.limitUnauthenticated(mux))
+	return s.withClientAddr(s.limitUnauthenticated(s.mux))
 }
 
 // Serve serves on ln until ctx ends or Close is called.

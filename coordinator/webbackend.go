@@ -5,54 +5,23 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net/http"
 	"time"
 
 	"github.com/wardnet/ward/acl"
+	"github.com/wardnet/ward/admin"
 	"github.com/wardnet/ward/coordinator/store"
-	"github.com/wardnet/ward/web"
 	"github.com/wardnet/ward/wire"
 )
 
-// Backend is the coordinator as the admin UI and JSON API see it.
+// Backend is the coordinator as the admin front ends see it: fleet
+// operations on nodes, keys, users, the policy and the audit log, by name
+// or id. Its errors carry a fault.Kind (see domainErr). Package web's
+// Backend interface is what it implements.
 type Backend struct{ s *Server }
 
-var _ web.Backend = Backend{}
-
-// Backend returns the coordinator's implementation of web.Backend.
+// Backend returns the coordinator's fleet operations for the admin front
+// ends.
 func (s *Server) Backend() Backend { return Backend{s} }
-
-// webErr maps the coordinator's and the store's errors to the web layer's
-// sentinel errors, keeping the original (and any acl problems) in the chain.
-func webErr(err error) error {
-	switch {
-	case err == nil:
-		return nil
-	case store.Unavailable(err):
-		return unavailableError{cause: err}
-	case statusOf(err) == http.StatusNotFound:
-		return fmt.Errorf("%w: %w", web.ErrNotFound, err)
-	case statusOf(err) == http.StatusConflict:
-		return fmt.Errorf("%w: %w", web.ErrConflict, err)
-	case statusOf(err) == http.StatusBadRequest:
-		return fmt.Errorf("%w: %w", web.ErrBadRequest, err)
-	case statusOf(err) == http.StatusUnauthorized:
-		return fmt.Errorf("%w: %w", web.ErrUnauthorized, err)
-	case statusOf(err) == http.StatusForbidden:
-		return fmt.Errorf("%w: %w", web.ErrForbidden, err)
-	case statusOf(err) == http.StatusRequestEntityTooLarge:
-		return fmt.Errorf("%w: %w", web.ErrTooLarge, err)
-	}
-	return err
-}
-
-// unavailableError is a storage fault for the web layer: it reads as
-// web.ErrUnavailable, so a client never sees the driver's text, and keeps
-// its cause for errors.Is and the logs.
-type unavailableError struct{ cause error }
-
-func (e unavailableError) Error() string   { return web.ErrUnavailable.Error() }
-func (e unavailableError) Unwrap() []error { return []error{web.ErrUnavailable, e.cause} }
 
 // RecordAudit appends an event the web layer saw.
 func (b Backend) RecordAudit(ctx context.Context, e wire.AuditEvent) error {
@@ -60,28 +29,28 @@ func (b Backend) RecordAudit(ctx context.Context, e wire.AuditEvent) error {
 	if e.Detail != nil {
 		d, err := json.Marshal(e.Detail)
 		if err != nil {
-			return webErr(fmt.Errorf("%w: audit detail: %v", errBadRequest, err))
+			return domainErr(fmt.Errorf("%w: audit detail: %v", errBadRequest, err))
 		}
 		se.Detail = d
 	}
 	_, err := b.s.st.AppendAudit(ctx, se)
-	return webErr(err)
+	return domainErr(err)
 }
 
 // APIKey authenticates an API key. The system's keys act as owners; a
 // person's key acts with their current role, and is refused while they are
 // disabled or gone (see apiKeyPrincipal).
-func (b Backend) APIKey(ctx context.Context, secret string) (web.Principal, error) {
+func (b Backend) APIKey(ctx context.Context, secret string) (admin.Principal, error) {
 	k, err := b.s.st.APIKeyByHash(ctx, hashSecret(secret), time.Now())
 	if errors.Is(err, store.ErrNotFound) {
-		return web.Principal{}, webErr(errBadToken)
+		return admin.Principal{}, domainErr(errBadToken)
 	}
 	if err != nil {
-		return web.Principal{}, webErr(err)
+		return admin.Principal{}, domainErr(err)
 	}
 	p, err := b.s.apiKeyPrincipal(ctx, k)
 	if err != nil {
-		return web.Principal{}, webErr(err)
+		return admin.Principal{}, domainErr(err)
 	}
 	if err := b.s.st.TouchAPIKey(ctx, k.ID, time.Now().UTC()); err != nil {
 		// Only the "last used" time is lost; the call itself may go on.
@@ -94,7 +63,7 @@ func (b Backend) APIKey(ctx context.Context, secret string) (web.Principal, erro
 func (b Backend) ListNodes(ctx context.Context) ([]wire.AdminNode, error) {
 	nodes, err := b.s.st.ListNodes(ctx)
 	if err != nil {
-		return nil, webErr(err)
+		return nil, domainErr(err)
 	}
 	out := make([]wire.AdminNode, 0, len(nodes))
 	for _, n := range nodes {
@@ -107,7 +76,7 @@ func (b Backend) ListNodes(ctx context.Context) ([]wire.AdminNode, error) {
 func (b Backend) Node(ctx context.Context, ref string) (wire.AdminNode, error) {
 	n, err := b.s.lookupNode(ctx, ref)
 	if err != nil {
-		return wire.AdminNode{}, webErr(err)
+		return wire.AdminNode{}, domainErr(err)
 	}
 	return b.s.adminNode(n), nil
 }
@@ -116,10 +85,10 @@ func (b Backend) Node(ctx context.Context, ref string) (wire.AdminNode, error) {
 func (b Backend) RemoveNode(ctx context.Context, ref, actor string) error {
 	n, err := b.s.lookupNode(ctx, ref)
 	if err != nil {
-		return webErr(err)
+		return domainErr(err)
 	}
 	_, err = b.s.RemoveNode(ctx, n.ID, actor, "removed by admin")
-	return webErr(err)
+	return domainErr(err)
 }
 
 // ExpireNode expires a node's key now (and its pre-auth key with
@@ -127,10 +96,10 @@ func (b Backend) RemoveNode(ctx context.Context, ref, actor string) error {
 func (b Backend) ExpireNode(ctx context.Context, ref, actor string, revokeAuthKey bool) (wire.AdminNode, error) {
 	n, err := b.s.lookupNode(ctx, ref)
 	if err != nil {
-		return wire.AdminNode{}, webErr(err)
+		return wire.AdminNode{}, domainErr(err)
 	}
 	if n, err = b.s.ExpireNode(ctx, n.ID, actor, revokeAuthKey); err != nil {
-		return wire.AdminNode{}, webErr(err)
+		return wire.AdminNode{}, domainErr(err)
 	}
 	an := b.s.adminNode(n)
 	an.AuthKeyUsable = b.s.authKeyUsable(ctx, n.AuthKeyID, time.Now())
@@ -141,10 +110,10 @@ func (b Backend) ExpireNode(ctx context.Context, ref, actor string, revokeAuthKe
 func (b Backend) ApproveNode(ctx context.Context, ref, actor string) (wire.AdminNode, error) {
 	n, err := b.s.lookupNode(ctx, ref)
 	if err != nil {
-		return wire.AdminNode{}, webErr(err)
+		return wire.AdminNode{}, domainErr(err)
 	}
 	if n, err = b.s.ApproveNode(ctx, n.ID, actor); err != nil {
-		return wire.AdminNode{}, webErr(err)
+		return wire.AdminNode{}, domainErr(err)
 	}
 	return b.s.adminNode(n), nil
 }
@@ -153,35 +122,35 @@ func (b Backend) ApproveNode(ctx context.Context, ref, actor string) (wire.Admin
 func (b Backend) SetNodeTags(ctx context.Context, ref string, tags []string, actor string) (wire.AdminNode, error) {
 	n, err := b.s.lookupNode(ctx, ref)
 	if err != nil {
-		return wire.AdminNode{}, webErr(err)
+		return wire.AdminNode{}, domainErr(err)
 	}
 	if n, err = b.s.SetNodeTags(ctx, n.ID, tags, actor); err != nil {
-		return wire.AdminNode{}, webErr(err)
+		return wire.AdminNode{}, domainErr(err)
 	}
 	return b.s.adminNode(n), nil
 }
 
 // NodeAccess lists who may reach a node, and on which ports.
-func (b Backend) NodeAccess(ctx context.Context, ref string) ([]web.Grant, error) {
+func (b Backend) NodeAccess(ctx context.Context, ref string) ([]acl.Access, error) {
 	n, err := b.s.lookupNode(ctx, ref)
 	if err != nil {
-		return nil, webErr(err)
+		return nil, domainErr(err)
 	}
 	gs, err := b.s.nm.access(n.Name)
-	return gs, webErr(err)
+	return gs, domainErr(err)
 }
 
 // ListUsers lists every user.
 func (b Backend) ListUsers(ctx context.Context) ([]wire.AdminUser, error) {
 	users, err := b.s.st.ListUsers(ctx)
 	if err != nil {
-		return nil, webErr(err)
+		return nil, domainErr(err)
 	}
 	out := make([]wire.AdminUser, 0, len(users))
 	for _, u := range users {
 		au, err := b.s.adminUser(ctx, u)
 		if err != nil {
-			return nil, webErr(err)
+			return nil, domainErr(err)
 		}
 		out = append(out, au)
 	}
@@ -192,58 +161,58 @@ func (b Backend) ListUsers(ctx context.Context) ([]wire.AdminUser, error) {
 func (b Backend) User(ctx context.Context, ref string) (wire.AdminUser, error) {
 	u, err := b.s.lookupUser(ctx, ref)
 	if err != nil {
-		return wire.AdminUser{}, webErr(err)
+		return wire.AdminUser{}, domainErr(err)
 	}
 	au, err := b.s.adminUser(ctx, u)
-	return au, webErr(err)
+	return au, domainErr(err)
 }
 
 // SetUserDisabled disables or enables a user.
 func (b Backend) SetUserDisabled(ctx context.Context, ref string, disabled bool, actor string) (wire.AdminUser, error) {
 	u, err := b.s.lookupUser(ctx, ref)
 	if err != nil {
-		return wire.AdminUser{}, webErr(err)
+		return wire.AdminUser{}, domainErr(err)
 	}
 	if err := b.s.SetUserDisabled(ctx, u.ID, disabled, actor); err != nil {
-		return wire.AdminUser{}, webErr(err)
+		return wire.AdminUser{}, domainErr(err)
 	}
 	u.Disabled = disabled
 	au, err := b.s.adminUser(ctx, u)
-	return au, webErr(err)
+	return au, domainErr(err)
 }
 
 // RebindUser binds email to the subject req names (see Server.RebindEmail).
 func (b Backend) RebindUser(ctx context.Context, email string, req wire.RebindUserRequest, actor string) (wire.AdminUser, error) {
 	u, err := b.s.RebindEmail(ctx, email, req.Issuer, req.Subject, actor)
 	if err != nil {
-		return wire.AdminUser{}, webErr(err)
+		return wire.AdminUser{}, domainErr(err)
 	}
 	au, err := b.s.adminUser(ctx, u)
-	return au, webErr(err)
+	return au, domainErr(err)
 }
 
 // SessionAllowed keeps an admin session while its user exists, is enabled
 // and still holds the session's email.
 func (b Backend) SessionAllowed(ctx context.Context, user, email string) error {
-	return webErr(b.s.sessionAllowed(ctx, user, email))
+	return domainErr(b.s.sessionAllowed(ctx, user, email))
 }
 
 // CreateAuthKey creates a pre-auth key on by's authority; the secret is in
 // the result only.
-func (b Backend) CreateAuthKey(ctx context.Context, req wire.CreateAuthKeyRequest, by web.Principal) (wire.AuthKey, error) {
+func (b Backend) CreateAuthKey(ctx context.Context, req wire.CreateAuthKeyRequest, by admin.Principal) (wire.AuthKey, error) {
 	creator, err := creatorOf(by)
 	if err != nil {
-		return wire.AuthKey{}, webErr(err)
+		return wire.AuthKey{}, domainErr(err)
 	}
 	k, err := b.s.createAuthKey(ctx, req, by.Actor, creator, "")
-	return k, webErr(err)
+	return k, domainErr(err)
 }
 
 // ListAuthKeys lists pre-auth keys.
 func (b Backend) ListAuthKeys(ctx context.Context) ([]wire.AuthKey, error) {
 	keys, err := b.s.st.ListAuthKeys(ctx)
 	if err != nil {
-		return nil, webErr(err)
+		return nil, domainErr(err)
 	}
 	out := make([]wire.AuthKey, 0, len(keys))
 	for _, k := range keys {
@@ -255,7 +224,7 @@ func (b Backend) ListAuthKeys(ctx context.Context) ([]wire.AuthKey, error) {
 // RevokeAuthKey revokes a pre-auth key.
 func (b Backend) RevokeAuthKey(ctx context.Context, id int64, actor string) error {
 	if err := b.s.st.RevokeAuthKey(ctx, store.AuthKeyID(id), time.Now().UTC()); err != nil {
-		return fmt.Errorf("revoke auth key %d: %w", id, err)
+		return domainErr(fmt.Errorf("revoke auth key %d: %w", id, err))
 	}
 	b.s.audit(ctx, actor, "authkey.revoke", fmt.Sprintf("authkey:%d", id), "", nil)
 	return nil
@@ -263,18 +232,18 @@ func (b Backend) RevokeAuthKey(ctx context.Context, id int64, actor string) erro
 
 // CreateAPIKey creates an API key on by's authority; the secret is in the
 // result only.
-func (b Backend) CreateAPIKey(ctx context.Context, req wire.CreateAPIKeyRequest, by web.Principal) (wire.APIKey, error) {
+func (b Backend) CreateAPIKey(ctx context.Context, req wire.CreateAPIKeyRequest, by admin.Principal) (wire.APIKey, error) {
 	exp, err := parseExpiry(req.Expiry, 0, time.Now().UTC())
 	if err != nil {
-		return wire.APIKey{}, webErr(err)
+		return wire.APIKey{}, domainErr(err)
 	}
 	creator, err := creatorOf(by)
 	if err != nil {
-		return wire.APIKey{}, webErr(err)
+		return wire.APIKey{}, domainErr(err)
 	}
 	secret, k, err := b.s.createAPIKey(ctx, req.Description, by.Actor, creator, exp)
 	if err != nil {
-		return wire.APIKey{}, webErr(err)
+		return wire.APIKey{}, domainErr(err)
 	}
 	out := wireAPIKey(k)
 	out.Key = secret
@@ -285,7 +254,7 @@ func (b Backend) CreateAPIKey(ctx context.Context, req wire.CreateAPIKeyRequest,
 func (b Backend) ListAPIKeys(ctx context.Context) ([]wire.APIKey, error) {
 	keys, err := b.s.st.ListAPIKeys(ctx)
 	if err != nil {
-		return nil, webErr(err)
+		return nil, domainErr(err)
 	}
 	out := make([]wire.APIKey, 0, len(keys))
 	for _, k := range keys {
@@ -297,7 +266,7 @@ func (b Backend) ListAPIKeys(ctx context.Context) ([]wire.APIKey, error) {
 // RevokeAPIKey revokes an API key.
 func (b Backend) RevokeAPIKey(ctx context.Context, id int64, actor string) error {
 	if err := b.s.st.RevokeAPIKey(ctx, store.APIKeyID(id), time.Now().UTC()); err != nil {
-		return fmt.Errorf("revoke api key %d: %w", id, err)
+		return domainErr(fmt.Errorf("revoke api key %d: %w", id, err))
 	}
 	b.s.audit(ctx, actor, "apikey.revoke", fmt.Sprintf("apikey:%d", id), "", nil)
 	return nil
@@ -310,7 +279,7 @@ func (b Backend) Policy(ctx context.Context) (wire.PolicyVersion, error) {
 		return wire.PolicyVersion{Text: DefaultPolicy, Author: "default"}, nil
 	}
 	if err != nil {
-		return wire.PolicyVersion{}, webErr(err)
+		return wire.PolicyVersion{}, domainErr(err)
 	}
 	return wirePolicy(p, true), nil
 }
@@ -319,7 +288,7 @@ func (b Backend) Policy(ctx context.Context) (wire.PolicyVersion, error) {
 func (b Backend) PolicyVersions(ctx context.Context) ([]wire.PolicyVersion, error) {
 	ps, err := b.s.st.ListPolicies(ctx)
 	if err != nil {
-		return nil, webErr(err)
+		return nil, domainErr(err)
 	}
 	out := make([]wire.PolicyVersion, 0, len(ps))
 	for _, p := range ps {
@@ -332,17 +301,17 @@ func (b Backend) PolicyVersions(ctx context.Context) ([]wire.PolicyVersion, erro
 func (b Backend) PolicyVersion(ctx context.Context, id int64) (wire.PolicyVersion, error) {
 	p, err := b.s.st.Policy(ctx, store.PolicyID(id))
 	if err != nil {
-		return wire.PolicyVersion{}, webErr(err)
+		return wire.PolicyVersion{}, domainErr(err)
 	}
 	return wirePolicy(p, true), nil
 }
 
 // CheckPolicy validates text and runs its tests.
-func (b Backend) CheckPolicy(_ context.Context, text string) (web.PolicyCheck, error) {
+func (b Backend) CheckPolicy(_ context.Context, text string) (acl.CheckResult, error) {
 	_, results, err := acl.Check("policy", []byte(text), acl.Options{ExternalGroups: b.s.nm.externalGroups()})
-	out := web.PolicyCheck{OK: err == nil, Problems: acl.Problems(err), Tests: results}
+	out := acl.CheckResult{OK: err == nil, Problems: acl.Problems(err), Tests: results}
 	if err != nil && out.Problems == nil {
-		return out, webErr(err)
+		return out, domainErr(err)
 	}
 	if out.Problems == nil {
 		out.Problems = []acl.Problem{}
@@ -354,26 +323,26 @@ func (b Backend) CheckPolicy(_ context.Context, text string) (web.PolicyCheck, e
 }
 
 // PolicyImpact lists the grants text would add and remove.
-func (b Backend) PolicyImpact(_ context.Context, text string) (web.Impact, error) {
+func (b Backend) PolicyImpact(_ context.Context, text string) (acl.Impact, error) {
 	rs, err := b.s.checkPolicy("policy", text)
 	if err != nil {
-		return web.Impact{}, webErr(err)
+		return acl.Impact{}, domainErr(err)
 	}
 	imp, err := b.s.nm.impact(rs)
-	return imp, webErr(err)
+	return imp, domainErr(err)
 }
 
 // SetPolicy installs a new policy version.
 func (b Backend) SetPolicy(ctx context.Context, text, comment string, parent int64, actor string) (wire.PolicyVersion, error) {
 	p, err := b.s.SetPolicy(ctx, text, actor, comment, parent, "policy")
 	if err != nil {
-		return wire.PolicyVersion{}, webErr(err)
+		return wire.PolicyVersion{}, domainErr(err)
 	}
 	return wirePolicy(p, false), nil
 }
 
 // Audit lists audit events, oldest first.
-func (b Backend) Audit(ctx context.Context, q web.AuditQuery) ([]wire.AuditEvent, error) {
+func (b Backend) Audit(ctx context.Context, q admin.AuditQuery) ([]wire.AuditEvent, error) {
 	order := store.OldestFirst
 	if q.NewestFirst {
 		order = store.NewestFirst
@@ -381,7 +350,7 @@ func (b Backend) Audit(ctx context.Context, q web.AuditQuery) ([]wire.AuditEvent
 	evs, err := b.s.st.ListAudit(ctx, store.AuditFilter{Since: q.Since, Until: q.Until, Actor: q.Actor,
 		ActionPrefix: q.ActionPrefix, Target: q.Target, Limit: q.Limit, Order: order})
 	if err != nil {
-		return nil, webErr(err)
+		return nil, domainErr(err)
 	}
 	out := make([]wire.AuditEvent, 0, len(evs))
 	for _, e := range evs {

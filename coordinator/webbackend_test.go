@@ -7,7 +7,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
-	"github.com/wardnet/ward/web"
+	"github.com/wardnet/ward/acl"
 )
 
 func TestPolicyImpactAndAccess(t *testing.T) {
@@ -21,7 +21,7 @@ func TestPolicyImpactAndAccess(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []web.Grant{
+	want := []acl.Access{
 		{Src: "tag:operator", Dst: "cam1", Proto: "icmp", Ports: "*"},
 		{Src: "tag:operator", Dst: "cam1", Proto: "tcp", Ports: "22"},
 		{Src: "tag:operator", Dst: "cam1", Proto: "udp", Ports: "22"},
@@ -35,9 +35,9 @@ func TestPolicyImpactAndAccess(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	wantImp := web.Impact{
-		Added: []web.Grant{{Src: "tag:operator", Dst: "cam1", Proto: "tcp", Ports: "80"}},
-		Removed: []web.Grant{
+	wantImp := acl.Impact{
+		Added: []acl.Access{{Src: "tag:operator", Dst: "cam1", Proto: "tcp", Ports: "80"}},
+		Removed: []acl.Access{
 			{Src: "tag:operator", Dst: "cam1", Proto: "icmp", Ports: "*"},
 			{Src: "tag:operator", Dst: "cam1", Proto: "tcp", Ports: "22"},
 			{Src: "tag:operator", Dst: "cam1", Proto: "udp", Ports: "22"},

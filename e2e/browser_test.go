@@ -9,9 +9,10 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
-	"github.com/wardnet/ward/coordinator"
+
+	"github.com/wardnet/ward/admin"
+	"github.com/wardnet/ward/assembly"
 	"github.com/wardnet/ward/devidp/devidptest"
-	"github.com/wardnet/ward/web"
 	"github.com/wardnet/ward/web/browsertest"
 	"github.com/wardnet/ward/wire"
 )
@@ -58,8 +59,8 @@ func TestBrowserPolicyEditCutsLiveFlow(t *testing.T) {
 	browsertest.NeedChromium(t)
 	port, other := echoServer(t), echoServer(t)
 	policy := uiPolicy(port, other)
-	f := newFleet(t, policy, func(c *coordinator.Config) {
-		c.AdminRoles = map[string]web.Role{"admins": web.RoleOwner, "ops": web.RoleAuditor} // carol owner, alice auditor
+	f := newFleet(t, policy, func(c *assembly.Config) {
+		c.AdminRoles = map[string]admin.Role{"admins": admin.RoleOwner, "ops": admin.RoleAuditor} // carol owner, alice auditor
 	})
 	f.startAgent("cam1", f.authKey("tag:camera"), "", agentOpts{expose: []uint16{port, other}})
 	op := f.startAgent("op1", f.authKey("tag:operator"), "", agentOpts{})

@@ -8,7 +8,8 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
-	"github.com/wardnet/ward/coordinator"
+
+	"github.com/wardnet/ward/assembly"
 	"github.com/wardnet/ward/coordinator/sso"
 	"github.com/wardnet/ward/devidp"
 	"github.com/wardnet/ward/devidp/devidptest"
@@ -25,7 +26,7 @@ import (
 // carries the SameSite=Strict CSRF cookie, so the device connects.
 func TestBrowserConfirmsDeviceLogin(t *testing.T) {
 	browsertest.NeedChromium(t)
-	f := newFleet(t, fleetPolicy(1), func(c *coordinator.Config) {
+	f := newFleet(t, fleetPolicy(1), func(c *assembly.Config) {
 		_, port, _ := net.SplitHostPort(c.Listen)
 		base := "http://localhost:" + port
 		idp := devidptest.Start(t, devidp.Config{Clients: []devidp.Client{{ID: "ward", Secret: "s3cret",

@@ -5,7 +5,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/wardnet/ward/coordinator"
+	"github.com/wardnet/ward/assembly"
 )
 
 // skewed is a node clock off by d from the machine's (and so from the
@@ -17,7 +17,7 @@ func skewed(d time.Duration) func() time.Time {
 // clockFleet starts a coordinator, a camera with camOpts and an operator
 // with opOpts (the operator may reach the camera's ssh port), and waits
 // for a first echo from the operator to the camera.
-func clockFleet(t *testing.T, tweak func(*coordinator.Config), camOpts, opOpts agentOpts) (f *fleet, cam, op *agent, ssh uint16) {
+func clockFleet(t *testing.T, tweak func(*assembly.Config), camOpts, opOpts agentOpts) (f *fleet, cam, op *agent, ssh uint16) {
 	t.Helper()
 	ssh = echoServer(t)
 	f = newFleet(t, fleetPolicy(ssh), tweak)
@@ -95,7 +95,7 @@ func TestRotationWithNodeClockAhead(t *testing.T) {
 // hour later.
 func TestPeerExpiryWithNodeClockBehind(t *testing.T) {
 	lifetime := 3 * time.Second
-	f, _, op, ssh := clockFleet(t, func(c *coordinator.Config) { c.KeyLifetime = lifetime }, agentOpts{},
+	f, _, op, ssh := clockFleet(t, func(c *assembly.Config) { c.KeyLifetime = lifetime }, agentOpts{},
 		agentOpts{clock: skewed(-time.Hour)})
 	f.Stop()
 	d := waitFor(t, "camera's expired key dropped by the operator", func() bool { return !op.hasPeer("cam1") })

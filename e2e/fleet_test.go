@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/wardnet/ward/coordinator"
+	"github.com/wardnet/ward/assembly"
 	"github.com/wardnet/ward/wire"
 )
 
@@ -22,7 +22,7 @@ func fleetPolicy(ssh uint16) string {
 
 // camFleet starts a coordinator, an operator, a camera exposing two echo
 // services and a sensor exposing one.
-func camFleet(t *testing.T, tweak func(*coordinator.Config), camOpts agentOpts) (f *fleet, op, cam, sensor *agent, ssh, other uint16) {
+func camFleet(t *testing.T, tweak func(*assembly.Config), camOpts agentOpts) (f *fleet, op, cam, sensor *agent, ssh, other uint16) {
 	ssh, other = echoServer(t), echoServer(t)
 	f = newFleet(t, fleetPolicy(ssh), tweak)
 	camOpts.expose = []uint16{ssh, other}

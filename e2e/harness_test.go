@@ -19,7 +19,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/wardnet/ward/coordinator"
+	"github.com/wardnet/ward/assembly"
 	"github.com/wardnet/ward/node"
 	"github.com/wardnet/ward/nodetest"
 )
@@ -57,10 +57,10 @@ type fleet struct {
 	secrets []string
 }
 
-func newFleet(t *testing.T, policy string, tweak func(*coordinator.Config)) *fleet {
+func newFleet(t *testing.T, policy string, tweak func(*assembly.Config)) *fleet {
 	t.Helper()
 	f := &fleet{t: t, dir: t.TempDir(), logs: &logSink{}}
-	f.Coordinator = nodetest.StartCoordinator(t, policy, func(c *coordinator.Config) {
+	f.Coordinator = nodetest.StartCoordinator(t, policy, func(c *assembly.Config) {
 		c.Logger = f.logs.logger("coordinator")
 		if tweak != nil {
 			tweak(c)

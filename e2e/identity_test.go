@@ -9,7 +9,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/wardnet/ward/coordinator"
+	"github.com/wardnet/ward/assembly"
 	"github.com/wardnet/ward/devidp/devidptest"
 	"github.com/wardnet/ward/wire"
 )
@@ -34,7 +34,7 @@ func TestSecondSubjectWithBoundEmailRefused(t *testing.T) {
 		t.Fatal(err)
 	}
 	ssh := echoServer(t)
-	f := newFleet(t, peoplePolicy(ssh), func(c *coordinator.Config) { c.DevUsersFile = users })
+	f := newFleet(t, peoplePolicy(ssh), func(c *assembly.Config) { c.DevUsersFile = users })
 	first, second := f.startLaptop(t, "alice-laptop"), f.startLaptop(t, "other-laptop")
 	alice1 := devidptest.Credentials{Username: "alice", Password: "alice"}
 	alice2 := devidptest.Credentials{Username: "alice2", Password: "alice2"}

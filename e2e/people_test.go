@@ -13,8 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/wardnet/ward/assembly"
 	"github.com/wardnet/ward/client"
-	"github.com/wardnet/ward/coordinator"
 	"github.com/wardnet/ward/devidp/devidptest"
 	"github.com/wardnet/ward/node/localapi"
 	"github.com/wardnet/ward/nodetest"
@@ -127,7 +127,7 @@ func (l *laptop) nc(t *testing.T, host string, port uint16) error {
 
 func TestPeopleReachOnlyWhatTheirGroupsGrant(t *testing.T) {
 	ssh, http80 := echoServer(t), echoServer(t)
-	f := newFleet(t, peoplePolicy(ssh), func(c *coordinator.Config) {
+	f := newFleet(t, peoplePolicy(ssh), func(c *assembly.Config) {
 		c.UserKeyTTL = 12 * time.Second // room for a WireGuard handshake retry (5 s) after the re-login
 		c.DevMFAGroups = []string{"ops"}
 	})

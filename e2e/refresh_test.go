@@ -5,7 +5,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/wardnet/ward/coordinator"
+	"github.com/wardnet/ward/assembly"
 	"github.com/wardnet/ward/devidp/devidptest"
 	"github.com/wardnet/ward/wire"
 )
@@ -15,7 +15,7 @@ import (
 // enabled.
 func TestIdPRefusingRefreshCutsUser(t *testing.T) {
 	ssh := echoServer(t)
-	f := newFleet(t, peoplePolicy(ssh), func(c *coordinator.Config) { c.RefreshEvery = 200 * time.Millisecond })
+	f := newFleet(t, peoplePolicy(ssh), func(c *assembly.Config) { c.RefreshEvery = 200 * time.Millisecond })
 	f.startAgent("cam1", f.authKey("tag:camera"), "", agentOpts{expose: []uint16{ssh}})
 	alice := f.startLaptop(t, "alice-laptop")
 	if res, _ := alice.login(t, devidptest.Credentials{Username: "alice", Password: "alice", OTP: "123456"}); res.Error != "" {
@@ -24,7 +24,7 @@ func TestIdPRefusingRefreshCutsUser(t *testing.T) {
 	waitFor(t, "alice reaches the camera", func() bool { return alice.socksEcho("cam1", ssh) == nil })
 
 	start := time.Now()
-	if err := f.Server.DevIdP().RevokeUser("alice"); err != nil {
+	if err := f.Server.DevIdP.RevokeUser("alice"); err != nil {
 		t.Fatal(err)
 	}
 	waitFor(t, "alice is cut after the IdP refuses her refresh", func() bool { return alice.socksEcho("cam1", ssh) != nil })

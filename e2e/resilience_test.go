@@ -5,7 +5,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/wardnet/ward/coordinator"
+	"github.com/wardnet/ward/assembly"
 )
 
 // An established flow keeps working while the coordinator is down and after
@@ -48,7 +48,7 @@ func TestFlowSurvivesCoordinatorRestart(t *testing.T) {
 // coordinator is down.
 func TestKeyExpiryHonouredWithoutCoordinator(t *testing.T) {
 	lifetime := 3 * time.Second
-	f, op, _, _, ssh, _ := camFleet(t, func(c *coordinator.Config) { c.KeyLifetime = lifetime }, agentOpts{})
+	f, op, _, _, ssh, _ := camFleet(t, func(c *assembly.Config) { c.KeyLifetime = lifetime }, agentOpts{})
 	waitFor(t, "granted flow", func() bool { return op.roundTrip("cam1", ssh) == nil })
 	f.Stop()
 	d := waitFor(t, "camera's expired key dropped by the operator", func() bool { return !op.hasPeer("cam1") })
@@ -60,7 +60,7 @@ func TestKeyExpiryHonouredWithoutCoordinator(t *testing.T) {
 
 // Rotating the camera's WireGuard key does not break a running flow.
 func TestKeyRotationUnderRunningFlow(t *testing.T) {
-	_, op, cam, _, ssh, _ := camFleet(t, func(c *coordinator.Config) { c.RotateBurst = 1000 }, agentOpts{rotateEvery: 700 * time.Millisecond})
+	_, op, cam, _, ssh, _ := camFleet(t, func(c *assembly.Config) { c.RotateBurst = 1000 }, agentOpts{rotateEvery: 700 * time.Millisecond})
 	first := cam.Engine().PublicKey()
 	var c net.Conn
 	waitFor(t, "granted flow", func() bool {

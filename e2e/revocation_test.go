@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/wardnet/ward/coordinator"
+	"github.com/wardnet/ward/assembly"
 	"github.com/wardnet/ward/devidp/devidptest"
 	"github.com/wardnet/ward/node"
 	"github.com/wardnet/ward/node/control"
@@ -125,7 +125,7 @@ func (f *fleet) wantAudit(t *testing.T, action, who string) {
 // laptop state unable to come back through rotate.
 type personCase struct {
 	name  string
-	tweak func(*coordinator.Config)
+	tweak func(*assembly.Config)
 	// end ends alice's key and waits until the camera dropped it.
 	end func(t *testing.T, f *fleet, alice *laptop)
 }
@@ -136,14 +136,14 @@ var personCases = []personCase{
 			t.Fatalf("disable: %d %s", code, body)
 		}
 	}},
-	{name: "IdPRefusedRefresh", tweak: func(c *coordinator.Config) { c.RefreshEvery = 200 * time.Millisecond },
+	{name: "IdPRefusedRefresh", tweak: func(c *assembly.Config) { c.RefreshEvery = 200 * time.Millisecond },
 		end: func(t *testing.T, f *fleet, _ *laptop) {
-			if err := f.Server.DevIdP().RevokeUser("alice"); err != nil {
+			if err := f.Server.DevIdP.RevokeUser("alice"); err != nil {
 				t.Fatal(err)
 			}
 			f.wantAudit(t, "user.refresh_refused", "alice")
 		}},
-	{name: "SSOLifetimeOver", tweak: func(c *coordinator.Config) { c.UserKeyTTL = 4 * time.Second },
+	{name: "SSOLifetimeOver", tweak: func(c *assembly.Config) { c.UserKeyTTL = 4 * time.Second },
 		end: func(t *testing.T, f *fleet, _ *laptop) {
 			f.wantAudit(t, "node.key_expired", "alice-laptop")
 		}},
@@ -268,7 +268,7 @@ func TestRemovedNodeRotateRefused(t *testing.T) {
 // TestRotateRateLimitedPerNode: a device that rotates too often gets 429
 // with Retry-After, and its key stays the last one accepted.
 func TestRotateRateLimitedPerNode(t *testing.T) {
-	f, _, cam, _, _, _ := camFleet(t, func(c *coordinator.Config) { c.RotateBurst = 3; c.RotateEvery = time.Hour }, agentOpts{})
+	f, _, cam, _, _, _ := camFleet(t, func(c *assembly.Config) { c.RotateBurst = 3; c.RotateEvery = time.Hour }, agentOpts{})
 	th := f.deviceThief(t, cam)
 	var last wire.WGPublic
 	for i := range 3 {

@@ -9,7 +9,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/wardnet/ward/coordinator"
+	"github.com/wardnet/ward/assembly"
 	"github.com/wardnet/ward/devidp/devidptest"
 	"github.com/wardnet/ward/wire"
 )
@@ -69,7 +69,7 @@ func loginMachine(t *testing.T, f *fleet, creds devidptest.Credentials) (wire.Lo
 
 func TestSSOLoginThroughDevProvider(t *testing.T) {
 	ssh := echoServer(t)
-	f := newFleet(t, ssoPolicy(ssh), func(c *coordinator.Config) { c.DevMFAGroups = []string{"ops"} })
+	f := newFleet(t, ssoPolicy(ssh), func(c *assembly.Config) { c.DevMFAGroups = []string{"ops"} })
 	// alice (group ops, MFA with a one-time code) logs in through the form.
 	res, err := loginMachine(t, f, devidptest.Credentials{Username: "alice", Password: "alice", OTP: "123456"})
 	if err != nil || !res.Done || res.Node == nil || res.Node.User != "alice@example.com" {

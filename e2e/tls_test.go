@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/wardnet/ward/assembly"
 	"github.com/wardnet/ward/coordinator"
 	"github.com/wardnet/ward/node"
 	"github.com/wardnet/ward/nodetest"
@@ -48,7 +49,7 @@ func TestCoordinatorOverTLS(t *testing.T) {
 	ssh := echoServer(t)
 	dir := t.TempDir()
 	cert, key := writeCert(t, dir)
-	f := newFleet(t, fleetPolicy(ssh), func(c *coordinator.Config) { c.Dev, c.TLSCert, c.TLSKey = false, cert, key })
+	f := newFleet(t, fleetPolicy(ssh), func(c *assembly.Config) { c.Dev, c.TLSCert, c.TLSKey = false, cert, key })
 	if !strings.HasPrefix(f.url(), "http://") {
 		t.Fatal("unexpected url")
 	}

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/wardnet/ward/assembly"
 	"github.com/wardnet/ward/coordinator"
 	"github.com/wardnet/ward/wire"
 )
@@ -21,12 +22,14 @@ import (
 // the same across Restart.
 type Coordinator struct {
 	t testing.TB
-	// Config is the coordinator's configuration; Restart uses it again.
-	Config coordinator.Config
+	// Config is the coordinator's configuration, with the development
+	// IdP's (package assembly puts them together); Restart uses it again.
+	Config assembly.Config
 	// Addr is host:port.
 	Addr string
-	// Server is the running server; nil while stopped.
-	Server *coordinator.Server
+	// Server is the running server, with its admin UI and development
+	// IdP; nil while stopped.
+	Server *assembly.Coordinator
 	// APIKey is the bootstrap admin API key.
 	APIKey string
 	// HTTP calls the admin API; nil means http.DefaultClient (set it to
@@ -42,7 +45,7 @@ type Coordinator struct {
 // keep-alive, a 300 ms denied-flow window and logs shown when the test
 // fails; tweak (may be nil) changes the configuration first (its Listen is
 // already set). It stops when the test ends.
-func StartCoordinator(t testing.TB, policy string, tweak func(*coordinator.Config)) *Coordinator {
+func StartCoordinator(t testing.TB, policy string, tweak func(*assembly.Config)) *Coordinator {
 	t.Helper()
 	dir := t.TempDir()
 	pf := filepath.Join(dir, "policy.hujson")
@@ -56,8 +59,8 @@ func StartCoordinator(t testing.TB, policy string, tweak func(*coordinator.Confi
 	addr := ln.Addr().String()
 	ln.Close()
 	c := &Coordinator{t: t, Addr: addr}
-	c.Config = coordinator.Config{DataDir: filepath.Join(dir, "coord"), Listen: addr, Dev: true, PolicyFile: pf,
-		KeepAlive: 2 * time.Second, DeniedWindow: 300 * time.Millisecond}
+	c.Config = assembly.Config{Config: coordinator.Config{DataDir: filepath.Join(dir, "coord"), Listen: addr, Dev: true, PolicyFile: pf,
+		KeepAlive: 2 * time.Second, DeniedWindow: 300 * time.Millisecond}}
 	if tweak != nil {
 		tweak(&c.Config)
 	}
@@ -88,7 +91,7 @@ func (c *Coordinator) scheme() string {
 // for a moment after Stop.
 func (c *Coordinator) Start() {
 	c.t.Helper()
-	srv, err := coordinator.New(context.Background(), c.Config)
+	srv, err := assembly.New(context.Background(), c.Config)
 	if err != nil {
 		c.t.Fatal(err)
 	}

@@ -6,12 +6,14 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/wardnet/ward/acl"
 )
 
 // accessRow is one source's access to a device, as the device page lists
 // it: every protocol and port the policy grants that source, on one line.
 type accessRow struct {
-	// Src is the source: a user email, tags or a prefix (Grant.Src).
+	// Src is the source: a user email, tags or a prefix (acl.Access.Src).
 	Src string
 	// Dst is the destination when it is not the device itself but a route
 	// it serves ("cam-1 (10.0.0.0/24)"); empty otherwise.
@@ -20,10 +22,10 @@ type accessRow struct {
 	Ports string
 }
 
-// accessRows groups a device's grants (NodeGrants) by source and
+// accessRows groups a device's grants (acl.AccessTo) by source and
 // destination, in the grants' order, compressing each group's protocols
 // and ports into one line.
-func accessRows(gs []Grant, device string) []accessRow {
+func accessRows(gs []acl.Access, device string) []accessRow {
 	type key struct{ src, dst string }
 	var order []key
 	ports := map[key]map[string][]string{}

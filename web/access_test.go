@@ -4,13 +4,15 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/wardnet/ward/acl"
 )
 
 // TestAccessRowsGroupPorts: grants group by source and destination, in the
 // grants' order; protocols come tcp, udp, icmp, then by number; ports in
 // numeric order without duplicates; "*" stands for every port.
 func TestAccessRowsGroupPorts(t *testing.T) {
-	gs := []Grant{
+	gs := []acl.Access{
 		{Src: "alice@x", Dst: "cam", Proto: "tcp", Ports: "443"},
 		{Src: "alice@x", Dst: "cam", Proto: "tcp", Ports: "554"},
 		{Src: "alice@x", Dst: "cam", Proto: "tcp", Ports: "80"},

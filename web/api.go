@@ -12,7 +12,9 @@ import (
 	"time"
 
 	"github.com/labstack/echo/v4"
+
 	"github.com/wardnet/ward/acl"
+	"github.com/wardnet/ward/admin"
 	"github.com/wardnet/ward/wire"
 )
 
@@ -28,7 +30,7 @@ const (
 func rel(path string) string { return strings.TrimPrefix(path, strings.TrimSuffix(PrefixAPI, "/")) }
 
 func (s *server) apiRoutes(g *echo.Group) {
-	read, fleet, policy, apikeys := need(PermRead), need(PermFleet), need(PermPolicy), need(PermAPIKeys)
+	read, fleet, policy, apikeys := need(admin.PermRead), need(admin.PermFleet), need(admin.PermPolicy), need(admin.PermAPIKeys)
 	g.GET(rel(wire.PathAdminWhoami), s.apiWhoami)
 	s.apiNodeRoutes(g, read, fleet)
 	s.apiUserRoutes(g, read, fleet)

@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/labstack/echo/v4"
+
+	"github.com/wardnet/ward/admin"
 	"github.com/wardnet/ward/wire"
 )
 
@@ -19,8 +21,8 @@ import (
 // prefix such as "node." or "policy."), since and until (RFC 3339, a
 // datetime-local value, or for since a duration ago such as "1h"), limit,
 // and order=newest.
-func parseAuditQuery(v url.Values, now time.Time) (AuditQuery, error) {
-	q := AuditQuery{Actor: strings.TrimSpace(v.Get("actor")), Target: strings.TrimSpace(v.Get("target")),
+func parseAuditQuery(v url.Values, now time.Time) (admin.AuditQuery, error) {
+	q := admin.AuditQuery{Actor: strings.TrimSpace(v.Get("actor")), Target: strings.TrimSpace(v.Get("target")),
 		ActionPrefix: strings.TrimSpace(v.Get("action")), NewestFirst: v.Get("order") == "newest"}
 	var err error
 	if q.Since, err = parseWhen(v.Get("since"), now, true); err != nil {

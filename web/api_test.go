@@ -9,7 +9,9 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
-	"github.com/wardnet/ward/web"
+
+	"github.com/wardnet/ward/acl"
+	"github.com/wardnet/ward/admin"
 	"github.com/wardnet/ward/web/webtest"
 	"github.com/wardnet/ward/wire"
 )
@@ -28,7 +30,7 @@ func decode[T any](t *testing.T, resp *http.Response) T {
 func TestAPIKeys(t *testing.T) {
 	e := newEnv(t)
 	if resp := e.bearer(ownerKey, "GET", "/ward/v1/admin/whoami", ""); resp.StatusCode != http.StatusOK ||
-		decode[web.Principal](t, resp).Role != web.RoleOwner {
+		decode[admin.Principal](t, resp).Role != admin.RoleOwner {
 		t.Fatalf("whoami with the owner key: %s", resp.Status)
 	}
 	resp := e.bearer(ownerKey, "POST", "/ward/v1/admin/apikeys", `{"description":"ci"}`)
@@ -112,17 +114,17 @@ func TestAPIRefusesInvalidPolicy(t *testing.T) {
 func TestAPIPolicyCheckAndImpact(t *testing.T) {
 	e := newEnv(t)
 	req := func(text string) string { b, _ := json.Marshal(wire.PolicyTextRequest{Text: text}); return string(b) }
-	pc := decode[web.PolicyCheck](t, e.bearer(ownerKey, "POST", "/ward/v1/admin/policy/check", req(webtest.SeedPolicy)))
+	pc := decode[acl.CheckResult](t, e.bearer(ownerKey, "POST", "/ward/v1/admin/policy/check", req(webtest.SeedPolicy)))
 	if !pc.OK || len(pc.Problems) != 0 || len(pc.Tests) != 3 {
 		t.Errorf("check of the running policy: %+v", pc)
 	}
-	pc = decode[web.PolicyCheck](t, e.bearer(ownerKey, "POST", "/ward/v1/admin/policy/check", req(`{"acls": [}`)))
+	pc = decode[acl.CheckResult](t, e.bearer(ownerKey, "POST", "/ward/v1/admin/policy/check", req(`{"acls": [}`)))
 	if pc.OK || len(pc.Problems) == 0 || pc.Problems[0].Pos.Line != 1 {
 		t.Errorf("check of broken JSON: %+v", pc)
 	}
 	next := strings.Replace(webtest.SeedPolicy, `"tag:camera:80,443,554"`, `"tag:camera:80,443", "tag:gateway:9000"`, 1)
-	im := decode[web.Impact](t, e.bearer(ownerKey, "POST", "/ward/v1/admin/policy/impact", req(next)))
-	wantRemoved := []web.Grant{
+	im := decode[acl.Impact](t, e.bearer(ownerKey, "POST", "/ward/v1/admin/policy/impact", req(next)))
+	wantRemoved := []acl.Access{
 		{Src: "alice@example.com", Dst: "cam-1", Proto: "tcp", Ports: "554"}, {Src: "alice@example.com", Dst: "cam-1", Proto: "udp", Ports: "554"},
 		{Src: "alice@example.com", Dst: "cam-2", Proto: "tcp", Ports: "554"}, {Src: "alice@example.com", Dst: "cam-2", Proto: "udp", Ports: "554"},
 	}
@@ -136,14 +138,14 @@ func TestAPIPolicyCheckAndImpact(t *testing.T) {
 		len(decode[wire.PolicyError](t, resp).Problems) == 0 {
 		t.Errorf("impact of a broken policy: %s", resp.Status)
 	}
-	access := decode[[]web.Grant](t, e.bearer(ownerKey, "GET", "/ward/v1/admin/nodes/cam-1/access", ""))
-	if !containsGrant(access, web.Grant{Src: "alice@example.com", Dst: "cam-1", Proto: "tcp", Ports: "554"}) ||
-		!containsGrant(access, web.Grant{Src: "bob@example.com", Dst: "cam-1", Proto: "tcp", Ports: "22"}) {
+	access := decode[[]acl.Access](t, e.bearer(ownerKey, "GET", "/ward/v1/admin/nodes/cam-1/access", ""))
+	if !containsGrant(access, acl.Access{Src: "alice@example.com", Dst: "cam-1", Proto: "tcp", Ports: "554"}) ||
+		!containsGrant(access, acl.Access{Src: "bob@example.com", Dst: "cam-1", Proto: "tcp", Ports: "22"}) {
 		t.Errorf("access to cam-1: %+v", access)
 	}
 }
 
-func containsGrant(gs []web.Grant, g web.Grant) bool {
+func containsGrant(gs []acl.Access, g acl.Access) bool {
 	for _, x := range gs {
 		if x == g {
 			return true
@@ -210,7 +212,7 @@ func TestAuditExport(t *testing.T) {
 // TestLoginIsAudited: admin logins and logouts reach the audit log.
 func TestLoginIsAudited(t *testing.T) {
 	e := newEnv(t)
-	a := e.login(web.RoleAuditor)
+	a := e.login(admin.RoleAuditor)
 	a.form("/ui/logout", nil, true)
 	evs := decode[[]wire.AuditEvent](t, e.bearer(ownerKey, "GET", "/ward/v1/admin/audit?action=admin.", ""))
 	var got []string

@@ -8,6 +8,8 @@ import (
 	"strings"
 
 	"github.com/labstack/echo/v4"
+
+	"github.com/wardnet/ward/admin"
 )
 
 // Names of cookies, headers and form fields.
@@ -25,8 +27,8 @@ const (
 )
 
 // principalOf returns the authenticated principal of c.
-func principalOf(c echo.Context) Principal {
-	p, _ := c.Get(ctxPrincipal).(Principal)
+func principalOf(c echo.Context) admin.Principal {
+	p, _ := c.Get(ctxPrincipal).(admin.Principal)
 	return p
 }
 
@@ -60,7 +62,7 @@ func (s *server) apiAuth(next echo.HandlerFunc) echo.HandlerFunc {
 		if !ok {
 			return fmt.Errorf("%w: send an API key as a bearer token or log in", ErrUnauthorized)
 		}
-		if sess.principal.Role == RoleNone {
+		if sess.principal.Role == admin.RoleNone {
 			return fmt.Errorf("%w: %s has no admin role", ErrForbidden, sess.principal.Email)
 		}
 		return s.withSession(c, sess, next)
@@ -156,7 +158,7 @@ func (s *server) pageAuth(next echo.HandlerFunc) echo.HandlerFunc {
 			return c.Redirect(http.StatusSeeOther, "/ui/login?next="+url.QueryEscape(next))
 		}
 		return s.withSession(c, sess, func(c echo.Context) error {
-			if sess.principal.Role == RoleNone && c.Path() != "/ui/logout" {
+			if sess.principal.Role == admin.RoleNone && c.Path() != "/ui/logout" {
 				return s.noAccess(c)
 			}
 			return next(c)
@@ -165,7 +167,7 @@ func (s *server) pageAuth(next echo.HandlerFunc) echo.HandlerFunc {
 }
 
 // need refuses principals whose role lacks perm.
-func need(perm Perm) echo.MiddlewareFunc {
+func need(perm admin.Perm) echo.MiddlewareFunc {
 	return func(next echo.HandlerFunc) echo.HandlerFunc {
 		return func(c echo.Context) error {
 			p := principalOf(c)
@@ -178,8 +180,8 @@ func need(perm Perm) echo.MiddlewareFunc {
 }
 
 // roleName names r for people ("none" for RoleNone).
-func roleName(r Role) string {
-	if r == RoleNone {
+func roleName(r admin.Role) string {
+	if r == admin.RoleNone {
 		return "none"
 	}
 	return string(r)

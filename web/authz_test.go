@@ -8,7 +8,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/wardnet/ward/web"
+	"github.com/wardnet/ward/admin"
 	"github.com/wardnet/ward/web/webtest"
 	"github.com/wardnet/ward/wire"
 )
@@ -19,7 +19,7 @@ type write struct {
 	method, path string
 	json         string     // API body; used when form is nil
 	form         url.Values // page form, without the CSRF field
-	perm         web.Perm
+	perm         admin.Perm
 }
 
 func (w write) name() string { return w.method + " " + w.path }
@@ -39,29 +39,29 @@ func policyEdit() string {
 
 // writes lists every state-changing endpoint of the API and the pages.
 var writes = []write{
-	{method: "POST", path: "/ward/v1/admin/authkeys", json: `{"tags":["tag:camera"],"expiry":"1h"}`, perm: web.PermFleet},
-	{method: "DELETE", path: "/ward/v1/admin/authkeys/1", perm: web.PermFleet},
-	{method: "POST", path: "/ward/v1/admin/apikeys", json: `{"description":"ci"}`, perm: web.PermAPIKeys},
-	{method: "DELETE", path: "/ward/v1/admin/apikeys/2", perm: web.PermAPIKeys},
-	{method: "DELETE", path: "/ward/v1/admin/nodes/cam-1", perm: web.PermFleet},
-	{method: "POST", path: "/ward/v1/admin/nodes/cam-1/expire", perm: web.PermFleet},
-	{method: "POST", path: "/ward/v1/admin/nodes/sensor-1/approve", perm: web.PermFleet},
-	{method: "PUT", path: "/ward/v1/admin/nodes/cam-1/tags", json: `{"tags":["tag:gateway"]}`, perm: web.PermFleet},
-	{method: "POST", path: "/ward/v1/admin/users/alice@example.com/disable", perm: web.PermFleet},
-	{method: "POST", path: "/ward/v1/admin/users/1/enable", perm: web.PermFleet},
-	{method: "PUT", path: "/ward/v1/admin/policy", json: policyEdit(), perm: web.PermPolicy},
-	{method: "POST", path: "/ui/devices/cam-1/tags", form: url.Values{"tags": {"tag:gateway"}}, perm: web.PermFleet},
-	{method: "POST", path: "/ui/devices/cam-1/expire", form: url.Values{}, perm: web.PermFleet},
-	{method: "POST", path: "/ui/devices/sensor-1/approve", form: url.Values{}, perm: web.PermFleet},
-	{method: "POST", path: "/ui/devices/cam-1/remove", form: url.Values{}, perm: web.PermFleet},
-	{method: "POST", path: "/ui/users/1/disable", form: url.Values{}, perm: web.PermFleet},
-	{method: "POST", path: "/ui/users/1/enable", form: url.Values{}, perm: web.PermFleet},
-	{method: "POST", path: "/ui/users/rebind", form: url.Values{"email": {"alice@example.com"}, "subject": {"sub-new"}}, perm: web.PermFleet},
-	{method: "POST", path: "/ui/keys", form: url.Values{"tags": {"tag:camera"}, "expiry": {"24h"}, "reusable": {"on"}}, perm: web.PermFleet},
-	{method: "POST", path: "/ui/keys/1/revoke", form: url.Values{}, perm: web.PermFleet},
-	{method: "POST", path: "/ui/apikeys", form: url.Values{"description": {"ci"}}, perm: web.PermAPIKeys},
-	{method: "POST", path: "/ui/apikeys/2/revoke", form: url.Values{}, perm: web.PermAPIKeys},
-	{method: "POST", path: "/ui/policy/versions/1/rollback", form: url.Values{"parent": {"1"}}, perm: web.PermPolicy},
+	{method: "POST", path: "/ward/v1/admin/authkeys", json: `{"tags":["tag:camera"],"expiry":"1h"}`, perm: admin.PermFleet},
+	{method: "DELETE", path: "/ward/v1/admin/authkeys/1", perm: admin.PermFleet},
+	{method: "POST", path: "/ward/v1/admin/apikeys", json: `{"description":"ci"}`, perm: admin.PermAPIKeys},
+	{method: "DELETE", path: "/ward/v1/admin/apikeys/2", perm: admin.PermAPIKeys},
+	{method: "DELETE", path: "/ward/v1/admin/nodes/cam-1", perm: admin.PermFleet},
+	{method: "POST", path: "/ward/v1/admin/nodes/cam-1/expire", perm: admin.PermFleet},
+	{method: "POST", path: "/ward/v1/admin/nodes/sensor-1/approve", perm: admin.PermFleet},
+	{method: "PUT", path: "/ward/v1/admin/nodes/cam-1/tags", json: `{"tags":["tag:gateway"]}`, perm: admin.PermFleet},
+	{method: "POST", path: "/ward/v1/admin/users/alice@example.com/disable", perm: admin.PermFleet},
+	{method: "POST", path: "/ward/v1/admin/users/1/enable", perm: admin.PermFleet},
+	{method: "PUT", path: "/ward/v1/admin/policy", json: policyEdit(), perm: admin.PermPolicy},
+	{method: "POST", path: "/ui/devices/cam-1/tags", form: url.Values{"tags": {"tag:gateway"}}, perm: admin.PermFleet},
+	{method: "POST", path: "/ui/devices/cam-1/expire", form: url.Values{}, perm: admin.PermFleet},
+	{method: "POST", path: "/ui/devices/sensor-1/approve", form: url.Values{}, perm: admin.PermFleet},
+	{method: "POST", path: "/ui/devices/cam-1/remove", form: url.Values{}, perm: admin.PermFleet},
+	{method: "POST", path: "/ui/users/1/disable", form: url.Values{}, perm: admin.PermFleet},
+	{method: "POST", path: "/ui/users/1/enable", form: url.Values{}, perm: admin.PermFleet},
+	{method: "POST", path: "/ui/users/rebind", form: url.Values{"email": {"alice@example.com"}, "subject": {"sub-new"}}, perm: admin.PermFleet},
+	{method: "POST", path: "/ui/keys", form: url.Values{"tags": {"tag:camera"}, "expiry": {"24h"}, "reusable": {"on"}}, perm: admin.PermFleet},
+	{method: "POST", path: "/ui/keys/1/revoke", form: url.Values{}, perm: admin.PermFleet},
+	{method: "POST", path: "/ui/apikeys", form: url.Values{"description": {"ci"}}, perm: admin.PermAPIKeys},
+	{method: "POST", path: "/ui/apikeys/2/revoke", form: url.Values{}, perm: admin.PermAPIKeys},
+	{method: "POST", path: "/ui/policy/versions/1/rollback", form: url.Values{"parent": {"1"}}, perm: admin.PermPolicy},
 }
 
 // TestWritesNeedRoleAndCSRF checks every state-changing endpoint: without
@@ -71,10 +71,10 @@ func TestWritesNeedRoleAndCSRF(t *testing.T) {
 	for _, w := range writes {
 		t.Run(w.name(), func(t *testing.T) {
 			e := newEnv(t)
-			if _, err := e.b.CreateAuthKey(context.Background(), wire.CreateAuthKeyRequest{Tags: []string{"tag:camera"}}, web.Principal{Actor: "test"}); err != nil {
+			if _, err := e.b.CreateAuthKey(context.Background(), wire.CreateAuthKeyRequest{Tags: []string{"tag:camera"}}, admin.Principal{Actor: "test"}); err != nil {
 				t.Fatal(err)
 			}
-			agents := map[web.Role]*agent{}
+			agents := map[admin.Role]*agent{}
 			for _, r := range allRoles {
 				agents[r] = e.login(r)
 			}
@@ -115,17 +115,17 @@ func TestWritesNeedRoleAndCSRF(t *testing.T) {
 }
 
 // leastAllowed is the least powerful role with perm.
-func leastAllowed(p web.Perm) web.Role {
-	for _, r := range []web.Role{web.RoleAuditor, web.RoleNetworkAdmin, web.RoleITAdmin, web.RoleAdmin, web.RoleOwner} {
+func leastAllowed(p admin.Perm) admin.Role {
+	for _, r := range []admin.Role{admin.RoleAuditor, admin.RoleNetworkAdmin, admin.RoleITAdmin, admin.RoleAdmin, admin.RoleOwner} {
 		if r.Can(p) {
 			return r
 		}
 	}
-	return web.RoleOwner
+	return admin.RoleOwner
 }
 
-func roleLabel(r web.Role) string {
-	if r == web.RoleNone {
+func roleLabel(r admin.Role) string {
+	if r == admin.RoleNone {
 		return "no-role"
 	}
 	return string(r)
@@ -135,7 +135,7 @@ func roleLabel(r web.Role) string {
 // nothing but are POSTs, so a session still needs its token.
 func TestReadOnlyPostsNeedCSRF(t *testing.T) {
 	e := newEnv(t)
-	a := e.login(web.RoleAuditor)
+	a := e.login(admin.RoleAuditor)
 	body := `{"text":"{}"}`
 	for _, p := range []string{"/ward/v1/admin/policy/check", "/ward/v1/admin/policy/impact"} {
 		if resp := a.api("POST", p, body, false); resp.StatusCode != http.StatusForbidden {
@@ -150,7 +150,7 @@ func TestReadOnlyPostsNeedCSRF(t *testing.T) {
 // TestLogoutNeedsCSRF: a cross-site form cannot log an admin out.
 func TestLogoutNeedsCSRF(t *testing.T) {
 	e := newEnv(t)
-	a := e.login(web.RoleAdmin)
+	a := e.login(admin.RoleAdmin)
 	if resp := a.form("/ui/logout", url.Values{}, false); resp.StatusCode != http.StatusForbidden {
 		t.Fatalf("logout without token: %s, want 403", resp.Status)
 	}

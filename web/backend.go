@@ -3,98 +3,11 @@ package web
 import (
 	"context"
 	"net/http"
-	"time"
 
 	"github.com/wardnet/ward/acl"
+	"github.com/wardnet/ward/admin"
 	"github.com/wardnet/ward/wire"
 )
-
-// Role is what an admin may do. Roles come from IdP groups through the
-// coordinator's configuration; an API key acts with the role of the person
-// who made it (the system's keys as RoleOwner).
-type Role string
-
-// Roles, from most to least powerful.
-const (
-	RoleOwner        Role = "owner"         // everything
-	RoleAdmin        Role = "admin"         // everything but managing owners
-	RoleNetworkAdmin Role = "network-admin" // the policy; read everything
-	RoleITAdmin      Role = "it-admin"      // devices, keys, users; read everything
-	RoleAuditor      Role = "auditor"       // read everything, change nothing
-	RoleNone         Role = ""              // a member with no admin role
-)
-
-// Principal is who makes a request.
-type Principal struct {
-	// Actor names the principal in the audit log ("user:alice@x",
-	// "apikey:wak_ab12").
-	Actor string `json:"actor"`
-	// Email is the person's email; empty for an API key.
-	Email string `json:"email,omitempty"`
-	// Role is what the principal may do (see Perm); RoleNone may do
-	// nothing.
-	Role Role `json:"role"`
-	// User is the backend's reference to the person on whose authority
-	// the principal acts (Identity.User): the person logged in, or the
-	// person who made the API key. Empty for the system's API keys, or
-	// when the backend keeps no users. Keys the principal makes carry it
-	// on.
-	User string `json:"-"`
-}
-
-// Grant is one permission of the compiled policy on the live inventory: a
-// source identity may open flows to a device on some ports.
-type Grant struct {
-	// Src is the source: a user email, "tag:x" or a node name for an
-	// address-based rule.
-	Src string `json:"src"`
-	// Dst is the destination node's name.
-	Dst string `json:"dst"`
-	// Proto is "tcp", "udp", "icmp" or a protocol number.
-	Proto string `json:"proto"`
-	// Ports is "22", "80-443" or "*".
-	Ports string `json:"ports"`
-}
-
-// PolicyCheck is the result of validating a policy text.
-type PolicyCheck struct {
-	OK       bool             `json:"ok"`
-	Problems []acl.Problem    `json:"problems"`
-	Tests    []acl.TestResult `json:"tests"`
-}
-
-// Impact lists the grants a policy change adds and removes on the live
-// inventory.
-type Impact struct {
-	Added   []Grant `json:"added"`
-	Removed []Grant `json:"removed"`
-}
-
-// AuditQuery selects audit events.
-type AuditQuery struct {
-	Since, Until time.Time
-	Actor        string
-	ActionPrefix string
-	Target       string
-	Limit        int
-	// NewestFirst returns the newest events first (and Limit keeps the
-	// newest); otherwise the oldest come first.
-	NewestFirst bool
-}
-
-// Identity is the person an admin login authenticated.
-type Identity struct {
-	// User is the backend's stable reference to the person (the
-	// coordinator's user id), handed back to Backend.SessionAllowed; may be
-	// empty when the backend keeps no users.
-	User string
-	// Email names the person in the audit log; never empty.
-	Email string
-	// Groups are the IdP groups, which map to a role.
-	Groups []string
-	// Until is when the IdP session ends; zero means unknown.
-	Until time.Time
-}
 
 // Login runs the admins' SSO login (the coordinator passes its OIDC relying
 // party). Its contract is the coordinator's Authenticator's.
@@ -109,7 +22,7 @@ type Login interface {
 	// factor, and people the backend refuses (disabled, or whose email is
 	// bound to another account). It may clear cookies through w, before the
 	// response is written.
-	Complete(w http.ResponseWriter, r *http.Request) (who Identity, payload string, err error)
+	Complete(w http.ResponseWriter, r *http.Request) (who admin.Identity, payload string, err error)
 }
 
 // Backend is what the web UI and the admin JSON API need from the
@@ -122,7 +35,7 @@ type Backend interface {
 	// APIKey authenticates an API key secret: an unknown key wraps
 	// ErrUnauthorized; an expired or revoked one, or one whose person is
 	// disabled or gone, ErrForbidden. It is asked on every request.
-	APIKey(ctx context.Context, secret string) (Principal, error)
+	APIKey(ctx context.Context, secret string) (admin.Principal, error)
 
 	ListNodes(ctx context.Context) ([]wire.AdminNode, error)
 	Node(ctx context.Context, ref string) (wire.AdminNode, error)
@@ -135,7 +48,7 @@ type Backend interface {
 	ApproveNode(ctx context.Context, ref, actor string) (wire.AdminNode, error)
 	SetNodeTags(ctx context.Context, ref string, tags []string, actor string) (wire.AdminNode, error)
 	// NodeAccess lists who may reach the node and on which ports.
-	NodeAccess(ctx context.Context, ref string) ([]Grant, error)
+	NodeAccess(ctx context.Context, ref string) ([]acl.Access, error)
 
 	ListUsers(ctx context.Context) ([]wire.AdminUser, error)
 	User(ctx context.Context, ref string) (wire.AdminUser, error)
@@ -147,20 +60,20 @@ type Backend interface {
 	// unbinding (and disabling) its other holders.
 	RebindUser(ctx context.Context, email string, req wire.RebindUserRequest, actor string) (wire.AdminUser, error)
 	// SessionAllowed is asked on every request of an admin session
-	// started by the Identity with User user and Email email: nil keeps
+	// started by the admin.Identity with User user and Email email: nil keeps
 	// it; an error wrapping ErrForbidden ends it (the person was disabled,
 	// removed or lost the email); another error fails the request only.
 	SessionAllowed(ctx context.Context, user, email string) error
 
 	// CreateAuthKey makes a pre-auth key on by's authority (by.User): it
 	// registers no device while that person is disabled or gone.
-	CreateAuthKey(ctx context.Context, req wire.CreateAuthKeyRequest, by Principal) (wire.AuthKey, error)
+	CreateAuthKey(ctx context.Context, req wire.CreateAuthKeyRequest, by admin.Principal) (wire.AuthKey, error)
 	ListAuthKeys(ctx context.Context) ([]wire.AuthKey, error)
 	RevokeAuthKey(ctx context.Context, id int64, actor string) error
 	// CreateAPIKey makes an API key on by's authority (by.User): it acts
 	// with that person's role, and not at all while they are disabled or
 	// gone.
-	CreateAPIKey(ctx context.Context, req wire.CreateAPIKeyRequest, by Principal) (wire.APIKey, error)
+	CreateAPIKey(ctx context.Context, req wire.CreateAPIKeyRequest, by admin.Principal) (wire.APIKey, error)
 	ListAPIKeys(ctx context.Context) ([]wire.APIKey, error)
 	RevokeAPIKey(ctx context.Context, id int64, actor string) error
 
@@ -169,16 +82,16 @@ type Backend interface {
 	PolicyVersions(ctx context.Context) ([]wire.PolicyVersion, error)
 	PolicyVersion(ctx context.Context, id int64) (wire.PolicyVersion, error)
 	// CheckPolicy validates text and runs its tests; it changes nothing.
-	CheckPolicy(ctx context.Context, text string) (PolicyCheck, error)
+	CheckPolicy(ctx context.Context, text string) (acl.CheckResult, error)
 	// PolicyImpact compares text with the running policy on the live
 	// inventory; it changes nothing. A text with problems is an error.
-	PolicyImpact(ctx context.Context, text string) (Impact, error)
+	PolicyImpact(ctx context.Context, text string) (acl.Impact, error)
 	// SetPolicy validates, tests and installs text; parent is the version
 	// the edit started from (-1: no check), refused with a conflict error
 	// when stale.
 	SetPolicy(ctx context.Context, text, comment string, parent int64, actor string) (wire.PolicyVersion, error)
 
-	Audit(ctx context.Context, q AuditQuery) ([]wire.AuditEvent, error)
+	Audit(ctx context.Context, q admin.AuditQuery) ([]wire.AuditEvent, error)
 	// RecordAudit appends an event the web layer saw (admin.login,
 	// admin.logout) to the audit log; ID is assigned by the backend.
 	RecordAudit(ctx context.Context, e wire.AuditEvent) error

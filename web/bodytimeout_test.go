@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/wardnet/ward/admin"
 	"github.com/wardnet/ward/web"
 	"github.com/wardnet/ward/wire"
 )
@@ -21,7 +22,7 @@ import (
 // API key, and a form body after a session cookie.
 func TestHeldBackBodyRefused(t *testing.T) {
 	e := newEnv(t, func(c *web.Config) { c.BodyTimeout = 200 * time.Millisecond })
-	owner := e.login(web.RoleOwner)
+	owner := e.login(admin.RoleOwner)
 	var cookies []string
 	for _, ck := range owner.c.Jar.Cookies(mustURL(e.srv.URL)) {
 		cookies = append(cookies, ck.Name+"="+ck.Value)

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/wardnet/ward/admin"
 	"github.com/wardnet/ward/coordinator/sso"
 	"github.com/wardnet/ward/devidp"
 	"github.com/wardnet/ward/devidp/devidptest"
@@ -32,13 +33,13 @@ func (l ssoLogin) AuthURL(w http.ResponseWriter, r *http.Request, payload string
 	return lg.URL, nil
 }
 
-func (l ssoLogin) Complete(w http.ResponseWriter, r *http.Request) (web.Identity, string, error) {
+func (l ssoLogin) Complete(w http.ResponseWriter, r *http.Request) (admin.Identity, string, error) {
 	res, err := l.rp.FinishRequest(w, r)
 	if err != nil {
-		return web.Identity{}, res.Payload, err
+		return admin.Identity{}, res.Payload, err
 	}
 	id := res.Identity
-	return web.Identity{Email: id.Email, Groups: id.Groups, Until: id.Expiry}, res.Payload, nil
+	return admin.Identity{Email: id.Email, Groups: id.Groups, Until: id.Expiry}, res.Payload, nil
 }
 
 // browserEnv is the admin handler on the fake backend, logging people in

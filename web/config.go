@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/labstack/echo/v4"
+
+	"github.com/wardnet/ward/admin"
 )
 
 // DefaultSessionTTL is how long an admin session lasts when Config.SessionTTL
@@ -30,7 +32,7 @@ type Config struct {
 	// role its members get; the highest role wins (see RoleOf). A person in
 	// no mapped group sees the "no access" page. May be empty (then only
 	// API keys can do anything).
-	Roles map[string]Role
+	Roles map[string]admin.Role
 	// SessionTTL is how long an admin session lasts, at most until the IdP
 	// session ends. Zero means DefaultSessionTTL; at most 7 days.
 	SessionTTL time.Duration
@@ -53,7 +55,7 @@ type Config struct {
 
 // settings is a validated Config.
 type settings struct {
-	roles       map[string]Role
+	roles       map[string]admin.Role
 	ttl         time.Duration
 	secure      bool
 	log         *slog.Logger
@@ -63,7 +65,7 @@ type settings struct {
 }
 
 func (c Config) validate() (*settings, error) {
-	s := &settings{roles: map[string]Role{}, ttl: c.SessionTTL, secure: c.SecureCookies, log: c.Logger, now: c.Now,
+	s := &settings{roles: map[string]admin.Role{}, ttl: c.SessionTTL, secure: c.SecureCookies, log: c.Logger, now: c.Now,
 		bodyTimeout: c.BodyTimeout, clientAddr: c.ClientAddr}
 	for g, r := range c.Roles {
 		if strings.TrimSpace(g) == "" {

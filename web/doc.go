@@ -4,8 +4,8 @@
 //
 // People log in through the coordinator's SSO (Login) and get a server-side
 // session; programs use API keys as bearer tokens on the JSON API only.
-// Every page and every API call checks the principal's Role on the server
-// (see the role matrix on Perm). Every state-changing request made with a
+// Every page and every API call checks the principal's role on the server
+// (see the role matrix on admin.Perm). Every state-changing request made with a
 // session cookie carries the session's CSRF token (a form field named
 // csrf_token or an X-CSRF-Token header). Every response carries a strict
 // Content-Security-Policy: the pages have no inline script or style.

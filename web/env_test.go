@@ -13,29 +13,30 @@ import (
 	"testing"
 	"time"
 
+	"github.com/wardnet/ward/admin"
 	"github.com/wardnet/ward/web"
 	"github.com/wardnet/ward/web/webtest"
 	"github.com/wardnet/ward/wire"
 )
 
 // testRoles maps the test IdP's groups to roles.
-var testRoles = map[string]web.Role{
-	"ward-owners": web.RoleOwner, "ward-admins": web.RoleAdmin, "ward-network": web.RoleNetworkAdmin,
-	"ward-it": web.RoleITAdmin, "ward-audit": web.RoleAuditor,
+var testRoles = map[string]admin.Role{
+	"ward-owners": admin.RoleOwner, "ward-admins": admin.RoleAdmin, "ward-network": admin.RoleNetworkAdmin,
+	"ward-it": admin.RoleITAdmin, "ward-audit": admin.RoleAuditor,
 }
 
 // people of the test IdP, one per role; nobody has no admin role.
-var people = map[web.Role]webtest.Person{
-	web.RoleOwner:        {Email: "owner@example.com", Password: "pw-owner", Groups: []string{"ward-owners"}},
-	web.RoleAdmin:        {Email: "admin@example.com", Password: "pw-admin", Groups: []string{"eng", "ward-admins"}},
-	web.RoleNetworkAdmin: {Email: "net@example.com", Password: "pw-net", Groups: []string{"ward-network"}},
-	web.RoleITAdmin:      {Email: "it@example.com", Password: "pw-it", Groups: []string{"ward-it"}},
-	web.RoleAuditor:      {Email: "auditor@example.com", Password: "pw-audit", Groups: []string{"ward-audit"}},
-	web.RoleNone:         {Email: "nobody@example.com", Password: "pw-nobody", Groups: []string{"ops"}},
+var people = map[admin.Role]webtest.Person{
+	admin.RoleOwner:        {Email: "owner@example.com", Password: "pw-owner", Groups: []string{"ward-owners"}},
+	admin.RoleAdmin:        {Email: "admin@example.com", Password: "pw-admin", Groups: []string{"eng", "ward-admins"}},
+	admin.RoleNetworkAdmin: {Email: "net@example.com", Password: "pw-net", Groups: []string{"ward-network"}},
+	admin.RoleITAdmin:      {Email: "it@example.com", Password: "pw-it", Groups: []string{"ward-it"}},
+	admin.RoleAuditor:      {Email: "auditor@example.com", Password: "pw-audit", Groups: []string{"ward-audit"}},
+	admin.RoleNone:         {Email: "nobody@example.com", Password: "pw-nobody", Groups: []string{"ops"}},
 }
 
 // allRoles lists every role, RoleNone included.
-var allRoles = []web.Role{web.RoleOwner, web.RoleAdmin, web.RoleNetworkAdmin, web.RoleITAdmin, web.RoleAuditor, web.RoleNone}
+var allRoles = []admin.Role{admin.RoleOwner, admin.RoleAdmin, admin.RoleNetworkAdmin, admin.RoleITAdmin, admin.RoleAuditor, admin.RoleNone}
 
 // ownerKey is an API key acting as owner; auditorKey one acting as auditor.
 const (
@@ -66,8 +67,8 @@ func newEnv(t *testing.T, mod ...func(*web.Config)) *env {
 	t.Helper()
 	ck := &clock{t: time.Now()}
 	b := webtest.NewBackend(ck.Now)
-	b.AddAPIKey(ownerKey, web.RoleOwner)
-	b.AddAPIKey(auditorKey, web.RoleAuditor)
+	b.AddAPIKey(ownerKey, admin.RoleOwner)
+	b.AddAPIKey(auditorKey, admin.RoleAuditor)
 	var ps []webtest.Person
 	for _, p := range people {
 		ps = append(ps, p)
@@ -108,7 +109,7 @@ func (e *env) anonymous() *agent {
 var csrfMeta = regexp.MustCompile(`<meta name="csrf-token" content="([^"]+)">`)
 
 // login logs the person of role in through the IdP's form.
-func (e *env) login(role web.Role) *agent {
+func (e *env) login(role admin.Role) *agent {
 	e.t.Helper()
 	a := e.anonymous()
 	resp := a.do("GET", "/ui/login?next=/ui/devices", "", nil)

@@ -5,52 +5,47 @@ import (
 	"net/http"
 
 	"github.com/labstack/echo/v4"
+
 	"github.com/wardnet/ward/acl"
+	"github.com/wardnet/ward/fault"
 )
 
-// Sentinel errors. A Backend wraps one of them (fmt.Errorf("%w: …", …)) to
-// tell the web layer which HTTP status an error deserves; StatusOf maps them.
+// Sentinel errors of the web layer's own refusals, each of a fault.Kind. A
+// Backend's errors carry their kind the same way (the coordinator marks
+// its own), or acl problems; StatusOf maps them.
 var (
 	// ErrBadRequest is bad input: 400.
-	ErrBadRequest = errors.New("bad request")
+	ErrBadRequest = fault.New(fault.Invalid, "bad request")
 	// ErrUnauthorized is missing or unknown credentials: 401.
-	ErrUnauthorized = errors.New("missing or invalid credentials")
+	ErrUnauthorized = fault.New(fault.Unauthenticated, "missing or invalid credentials")
 	// ErrForbidden is a refused principal (role, expired or revoked API
 	// key, missing CSRF token): 403.
-	ErrForbidden = errors.New("forbidden")
+	ErrForbidden = fault.New(fault.Forbidden, "forbidden")
 	// ErrNotFound is an unknown node, user, key or version: 404.
-	ErrNotFound = errors.New("not found")
+	ErrNotFound = fault.New(fault.NotFound, "not found")
 	// ErrConflict is a stale write, such as a policy saved from an old
 	// parent version: 409.
-	ErrConflict = errors.New("conflict")
+	ErrConflict = fault.New(fault.Conflict, "conflict")
 	// ErrTooLarge is a request body over the limit: 413.
-	ErrTooLarge = errors.New("request too large")
+	ErrTooLarge = fault.New(fault.TooLarge, "request too large")
 	// ErrUnavailable is a backend that cannot serve the request now (its
 	// storage is down, full or busy): 503, and the client may retry.
-	ErrUnavailable = errors.New("storage unavailable; try again later")
+	ErrUnavailable = fault.New(fault.Unavailable, "storage unavailable; try again later")
 	// ErrNoLogin is a UI login attempted while no Login is configured: 503.
-	ErrNoLogin = errors.New("SSO login is not configured on this coordinator; use an API key")
+	ErrNoLogin = fault.New(fault.Unavailable, "SSO login is not configured on this coordinator; use an API key")
 )
 
-// StatusOf maps an error to its HTTP status. It is the one place where
-// errors meet status codes; an error carrying acl problems is a 400.
+// StatusOf maps an error to its HTTP status. It is the one place in this
+// package where errors meet status codes: an error of a fault.Kind gets
+// that kind's status, one carrying only acl problems is a 400, echo's own
+// errors keep theirs, and anything else is a 500.
 func StatusOf(err error) int {
 	var he *echo.HTTPError
-	switch {
-	case errors.Is(err, ErrUnauthorized):
-		return http.StatusUnauthorized
-	case errors.Is(err, ErrForbidden):
-		return http.StatusForbidden
-	case errors.Is(err, ErrNotFound):
-		return http.StatusNotFound
-	case errors.Is(err, ErrConflict):
-		return http.StatusConflict
-	case errors.Is(err, ErrTooLarge):
-		return http.StatusRequestEntityTooLarge
-	case errors.Is(err, ErrBadRequest), acl.Problems(err) != nil:
+	switch k := fault.KindOf(err); {
+	case k != fault.Internal:
+		return k.HTTPStatus()
+	case acl.Problems(err) != nil:
 		return http.StatusBadRequest
-	case errors.Is(err, ErrNoLogin), errors.Is(err, ErrUnavailable):
-		return http.StatusServiceUnavailable
 	case errors.As(err, &he):
 		return he.Code
 	}

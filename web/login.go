@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/labstack/echo/v4"
+
+	"github.com/wardnet/ward/admin"
 	"github.com/wardnet/ward/wire"
 )
 
@@ -88,8 +90,8 @@ func (s *server) finishLogin(c echo.Context) error {
 	if !now.Before(exp) {
 		return fmt.Errorf("%w: the IdP session has already ended", ErrForbidden)
 	}
-	role := RoleOf(groups, s.cfg.roles)
-	p := Principal{Actor: "user:" + email, Email: email, Role: role, User: who.User}
+	role := admin.RoleOf(groups, s.cfg.roles)
+	p := admin.Principal{Actor: "user:" + email, Email: email, Role: role, User: who.User}
 	if err := s.record(c, p.Actor, "admin.login", "user:"+email, map[string]any{"role": roleName(role)}); err != nil {
 		return err
 	}

@@ -7,13 +7,15 @@ import (
 	"strings"
 
 	"github.com/labstack/echo/v4"
+
+	"github.com/wardnet/ward/admin"
 )
 
 // pageRoutes registers the pages and their form actions. Every action is a
 // POST carrying the session's CSRF token (checked by pageAuth) and is
 // checked against the role matrix like its API twin.
 func (s *server) pageRoutes(g *echo.Group) {
-	read, fleet, policy, apikeys := need(PermRead), need(PermFleet), need(PermPolicy), need(PermAPIKeys)
+	read, fleet, policy, apikeys := need(admin.PermRead), need(admin.PermFleet), need(admin.PermPolicy), need(admin.PermAPIKeys)
 	g.POST("/logout", s.logout)
 	g.GET("/devices", s.pageDevices, read)
 	g.GET("/devices/:id", s.pageDevice, read)

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/labstack/echo/v4"
+
+	"github.com/wardnet/ward/admin"
 	"github.com/wardnet/ward/wire"
 )
 
@@ -114,7 +116,7 @@ func (s *server) deviceView(c echo.Context, ref string) (view, *devicePage, erro
 	if err != nil {
 		return view{}, nil, err
 	}
-	evs, err := s.b.Audit(ctx, AuditQuery{Target: "node:" + n.Name, Limit: recentEvents, NewestFirst: true})
+	evs, err := s.b.Audit(ctx, admin.AuditQuery{Target: "node:" + n.Name, Limit: recentEvents, NewestFirst: true})
 	if err != nil {
 		return view{}, nil, err
 	}

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/wardnet/ward/admin"
 	"github.com/wardnet/ward/web"
 	"github.com/wardnet/ward/web/webtest"
 )
@@ -17,7 +18,7 @@ import (
 // access" page (403) everywhere, and the API refuses them too.
 func TestNoAccessPage(t *testing.T) {
 	e := newEnv(t)
-	a := e.login(web.RoleNone)
+	a := e.login(admin.RoleNone)
 	for _, p := range []string{"/ui/devices", "/ui/policy", "/ui/audit", "/ui/keys"} {
 		resp := a.do("GET", p, "", nil)
 		body := readBody(t, resp)
@@ -37,7 +38,7 @@ func TestNoAccessPage(t *testing.T) {
 // and API alike.
 func TestSessionExpiry(t *testing.T) {
 	e := newEnv(t)
-	a := e.login(web.RoleAdmin)
+	a := e.login(admin.RoleAdmin)
 	if resp := a.do("GET", "/ui/devices", "", nil); resp.StatusCode != http.StatusOK {
 		t.Fatalf("fresh session: %s", resp.Status)
 	}
@@ -67,7 +68,7 @@ func TestSessionCookie(t *testing.T) {
 		resp := a.do("GET", "/ui/login", "", nil)
 		checkCookie(t, resp, "ward_login", secure)
 		state := mustURL(resp.Header.Get("Location")).Query().Get("state")
-		p := people[web.RoleAdmin]
+		p := people[admin.RoleAdmin]
 		resp = a.do("POST", "/idp/login", "state="+state+"&email="+p.Email+"&password="+p.Password,
 			map[string]string{"Content-Type": "application/x-www-form-urlencoded"})
 		resp = a.do("GET", resp.Header.Get("Location"), "", nil)
@@ -100,7 +101,7 @@ func TestCallbackNeedsLoginCookie(t *testing.T) {
 	attacker := e.anonymous()
 	resp := attacker.do("GET", "/ui/login", "", nil)
 	state := mustURL(resp.Header.Get("Location")).Query().Get("state")
-	p := people[web.RoleAuditor]
+	p := people[admin.RoleAuditor]
 	resp = attacker.do("POST", "/idp/login", "state="+state+"&email="+p.Email+"&password="+p.Password,
 		map[string]string{"Content-Type": "application/x-www-form-urlencoded"})
 	callback := resp.Header.Get("Location")
@@ -120,7 +121,7 @@ func TestLoginRedirectStaysLocal(t *testing.T) {
 		a := e.anonymous()
 		resp := a.do("GET", "/ui/login?next="+mustEscape(next), "", nil)
 		state := mustURL(resp.Header.Get("Location")).Query().Get("state")
-		p := people[web.RoleAdmin]
+		p := people[admin.RoleAdmin]
 		resp = a.do("POST", "/idp/login", "state="+state+"&email="+p.Email+"&password="+p.Password,
 			map[string]string{"Content-Type": "application/x-www-form-urlencoded"})
 		resp = a.do("GET", resp.Header.Get("Location"), "", nil)
@@ -148,17 +149,17 @@ var (
 // other headers, and no page has inline script, style or handlers.
 func TestSecurityHeadersOnEveryPage(t *testing.T) {
 	e := newEnv(t)
-	admin := e.login(web.RoleOwner)
-	nobody := e.login(web.RoleNone)
+	owner := e.login(admin.RoleOwner)
+	nobody := e.login(admin.RoleNone)
 	cases := []struct {
 		a    *agent
 		path string
 	}{
-		{admin, "/ui/devices"}, {admin, "/ui/devices?status=online&q=cam"}, {admin, "/ui/devices/cam-1"},
-		{admin, "/ui/users"}, {admin, "/ui/keys"}, {admin, "/ui/policy"}, {admin, "/ui/policy/versions"},
-		{admin, "/ui/policy/versions/1"}, {admin, "/ui/audit?action=node."}, {admin, "/ui/nope"},
-		{admin, "/ui/devices/ghost"}, {nobody, "/ui/devices"}, {e.anonymous(), "/ui/devices"},
-		{e.anonymous(), "/ui/login"}, {e.anonymous(), "/ui/static/style.css"}, {admin, "/ward/v1/admin/nodes"},
+		{owner, "/ui/devices"}, {owner, "/ui/devices?status=online&q=cam"}, {owner, "/ui/devices/cam-1"},
+		{owner, "/ui/users"}, {owner, "/ui/keys"}, {owner, "/ui/policy"}, {owner, "/ui/policy/versions"},
+		{owner, "/ui/policy/versions/1"}, {owner, "/ui/audit?action=node."}, {owner, "/ui/nope"},
+		{owner, "/ui/devices/ghost"}, {nobody, "/ui/devices"}, {e.anonymous(), "/ui/devices"},
+		{e.anonymous(), "/ui/login"}, {e.anonymous(), "/ui/static/style.css"}, {owner, "/ward/v1/admin/nodes"},
 	}
 	for _, c := range cases {
 		resp := c.a.do("GET", c.path, "", nil)
@@ -181,7 +182,7 @@ func TestSecurityHeadersOnEveryPage(t *testing.T) {
 // TestPageActions: forms change the backend and say so.
 func TestPageActions(t *testing.T) {
 	e := newEnv(t)
-	a := e.login(web.RoleITAdmin)
+	a := e.login(admin.RoleITAdmin)
 	resp := a.form("/ui/keys", map[string][]string{"tags": {"tag:camera, tag:sensor"}, "expiry": {"168h"}, "ephemeral": {"on"}}, true)
 	body := readBody(t, resp)
 	if resp.StatusCode != http.StatusCreated || !regexp.MustCompile(`value="wpk_[0-9a-f]{32}"`).MatchString(body) {
@@ -209,7 +210,7 @@ func TestPageActions(t *testing.T) {
 // TestDevicesFilters: the Devices page filters by each field.
 func TestDevicesFilters(t *testing.T) {
 	e := newEnv(t)
-	a := e.login(web.RoleAuditor)
+	a := e.login(admin.RoleAuditor)
 	rows := regexp.MustCompile(`<td><a href="/ui/devices/([^"]+)">`)
 	for q, want := range map[string]string{
 		"":                           "cam-1 cam-2 gw-1 sensor-1 alice-laptop bob-laptop",
@@ -241,7 +242,7 @@ func TestDevicesFilters(t *testing.T) {
 // still work.
 func TestWithoutLogin(t *testing.T) {
 	b := webtest.NewBackend(nil)
-	b.AddAPIKey(ownerKey, web.RoleOwner)
+	b.AddAPIKey(ownerKey, admin.RoleOwner)
 	h, err := web.New(web.Config{}, b, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -265,7 +266,7 @@ func TestWithoutLogin(t *testing.T) {
 // missing field is refused with 400 and changes nothing.
 func TestRebindFormNeedsEmailAndSubject(t *testing.T) {
 	e := newEnv(t)
-	a := e.login(web.RoleOwner)
+	a := e.login(admin.RoleOwner)
 	for _, form := range []url.Values{{"email": []string{"alice@example.com"}}, {"subject": []string{"sub-new"}}} {
 		before := e.b.Writes()
 		if resp := a.form("/ui/users/rebind", form, true); resp.StatusCode != http.StatusBadRequest {

@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/wardnet/ward/web"
+	"github.com/wardnet/ward/admin"
 	"github.com/wardnet/ward/web/webtest"
 	"github.com/wardnet/ward/wire"
 )
@@ -41,7 +41,7 @@ func pillOf(row string) string {
 func TestKeysPageShowsExpiredRevokedUsedKeys(t *testing.T) {
 	e := newEnv(t)
 	ctx := context.Background()
-	by := web.Principal{Actor: "user:it@example.com"}
+	by := admin.Principal{Actor: "user:it@example.com"}
 	mk := func(req wire.CreateAuthKeyRequest) int64 {
 		k, err := e.b.CreateAuthKey(ctx, req, by)
 		if err != nil {
@@ -72,7 +72,7 @@ func TestKeysPageShowsExpiredRevokedUsedKeys(t *testing.T) {
 	}
 	e.clock.Advance(2 * time.Hour)
 
-	body := readBody(t, e.login(web.RoleOwner).do("GET", "/ui/keys", "", nil))
+	body := readBody(t, e.login(admin.RoleOwner).do("GET", "/ui/keys", "", nil))
 	for _, c := range []struct {
 		row, want string
 	}{
@@ -97,7 +97,7 @@ func apiKeyRow(id int64) string  { return "apikey-" + itoa(int(id)) }
 // key/value lines, with the raw JSON kept in a <details>.
 func TestAuditDetailReadable(t *testing.T) {
 	e := newEnv(t)
-	a := e.login(web.RoleAdmin)
+	a := e.login(admin.RoleAdmin)
 	if resp := a.form("/ui/devices/cam-2/tags", map[string][]string{"tags": {"tag:sensor"}}, true); resp.StatusCode != http.StatusSeeOther {
 		t.Fatalf("tag: %s", resp.Status)
 	}
@@ -122,7 +122,7 @@ func TestAuditDetailReadable(t *testing.T) {
 // not one row per protocol per port.
 func TestDeviceAccessGroupedBySource(t *testing.T) {
 	e := newEnv(t)
-	body := readBody(t, e.login(web.RoleAuditor).do("GET", "/ui/devices/cam-1", "", nil))
+	body := readBody(t, e.login(admin.RoleAuditor).do("GET", "/ui/devices/cam-1", "", nil))
 	table := regexp.MustCompile(`(?s)<table class="grid" id="access">.*?</table>`).FindString(body)
 	rows := regexp.MustCompile(`<tr><td>([^<]+)</td><td class="mono">([^<]+)</td></tr>`).FindAllStringSubmatch(table, -1)
 	got := map[string]string{}
@@ -147,7 +147,7 @@ func TestDeviceAccessGroupedBySource(t *testing.T) {
 // follows a policy change.
 func TestUsersPageShowsPolicyGroups(t *testing.T) {
 	e := newEnv(t)
-	a := e.login(web.RoleAuditor)
+	a := e.login(admin.RoleAuditor)
 	cell := func(body, user, class string) string {
 		row := rowByID(t, body, user)
 		m := regexp.MustCompile(`(?s)<td class="` + class + `">(.*?)</td>`).FindStringSubmatch(row)
@@ -198,7 +198,7 @@ func TestUsersPageShowsPolicyGroups(t *testing.T) {
 // the error and everything the admin typed, and changes nothing.
 func TestBadTagKeepsInput(t *testing.T) {
 	e := newEnv(t)
-	a := e.login(web.RoleITAdmin)
+	a := e.login(admin.RoleITAdmin)
 	before := e.b.Writes()
 
 	resp := a.form("/ui/devices/cam-2/tags", url.Values{"tags": {"tag:sensor, tag:nope"}}, true)
@@ -252,7 +252,7 @@ func TestKeySoonRelativeToLifetime(t *testing.T) {
 	rows := regexp.MustCompile(`<td><a href="/ui/devices/([^"]+)">`)
 	check := func(when string, wantClass map[string]string, wantSoon string) {
 		t.Helper()
-		a := e.login(web.RoleAuditor) // a session lasts an hour
+		a := e.login(admin.RoleAuditor) // a session lasts an hour
 		body := readBody(t, a.do("GET", "/ui/devices", "", nil))
 		for name, want := range wantClass {
 			row := rowByID(t, body, "device-"+name)

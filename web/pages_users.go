@@ -7,7 +7,9 @@ import (
 	"strings"
 
 	"github.com/labstack/echo/v4"
+
 	"github.com/wardnet/ward/acl"
+	"github.com/wardnet/ward/admin"
 	"github.com/wardnet/ward/wire"
 )
 
@@ -15,7 +17,7 @@ import (
 // groups the policy file puts them in.
 type userRow struct {
 	wire.AdminUser
-	Role Role
+	Role admin.Role
 	// PolicyGroups are the policy's groups that list the user's email
 	// ("group:operators"), sorted; the IdP groups are in Groups.
 	PolicyGroups []string
@@ -47,7 +49,7 @@ func (s *server) pageUsers(c echo.Context) error {
 		page.PolicyProblem = fmt.Sprintf("the running policy (version %d) could not be read", pol.ID)
 	}
 	for _, u := range us {
-		page.Rows = append(page.Rows, userRow{AdminUser: u, Role: RoleOf(u.Groups, s.cfg.roles), PolicyGroups: groups[u.Email]})
+		page.Rows = append(page.Rows, userRow{AdminUser: u, Role: admin.RoleOf(u.Groups, s.cfg.roles), PolicyGroups: groups[u.Email]})
 	}
 	v := s.newView(c, "Users", "users")
 	v.Data = page

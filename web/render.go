@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/labstack/echo/v4"
+
+	"github.com/wardnet/ward/admin"
 )
 
 //go:embed templates
@@ -48,7 +50,7 @@ type view struct {
 	// Active names the navigation entry to highlight.
 	Active string
 	// Who is the logged-in person; zero on public pages.
-	Who  Principal
+	Who  admin.Principal
 	CSRF string
 	// Flash is a one-line confirmation of the last action; may be empty.
 	Flash string
@@ -65,7 +67,7 @@ func (s *server) newView(c echo.Context, title, active string) view {
 	if sess := sessionOf(c); sess != nil {
 		v.CSRF = sess.csrf
 	}
-	v.CanPolicy, v.CanFleet, v.CanAPIKeys = v.Who.Role.Can(PermPolicy), v.Who.Role.Can(PermFleet), v.Who.Role.Can(PermAPIKeys)
+	v.CanPolicy, v.CanFleet, v.CanAPIKeys = v.Who.Role.Can(admin.PermPolicy), v.Who.Role.Can(admin.PermFleet), v.Who.Role.Can(admin.PermAPIKeys)
 	return v
 }
 

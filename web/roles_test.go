@@ -5,50 +5,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/google/go-cmp/cmp"
+	"github.com/wardnet/ward/admin"
 )
-
-func TestRoleOf(t *testing.T) {
-	m := map[string]Role{"own": RoleOwner, "adm": RoleAdmin, "net": RoleNetworkAdmin, "it": RoleITAdmin, "aud": RoleAuditor}
-	for _, c := range []struct {
-		groups []string
-		want   Role
-	}{
-		{nil, RoleNone},
-		{[]string{"ops"}, RoleNone},
-		{[]string{"aud"}, RoleAuditor},
-		{[]string{"aud", "net"}, RoleNetworkAdmin},
-		{[]string{"it", "aud"}, RoleITAdmin},
-		{[]string{"net", "it"}, RoleAdmin},
-		{[]string{"adm", "aud"}, RoleAdmin},
-		{[]string{"net", "it", "own"}, RoleOwner},
-		{[]string{"AUD"}, RoleNone}, // group names match exactly
-	} {
-		if got := RoleOf(c.groups, m); got != c.want {
-			t.Errorf("RoleOf(%v) = %q, want %q", c.groups, got, c.want)
-		}
-	}
-}
-
-// TestRoleMatrix pins the matrix documented on Perm.
-func TestRoleMatrix(t *testing.T) {
-	got := map[Role]string{}
-	for _, r := range []Role{RoleOwner, RoleAdmin, RoleNetworkAdmin, RoleITAdmin, RoleAuditor, RoleNone} {
-		var b strings.Builder
-		for _, p := range []Perm{PermRead, PermPolicy, PermFleet, PermAPIKeys} {
-			if r.Can(p) {
-				b.WriteString("y")
-			} else {
-				b.WriteString("-")
-			}
-		}
-		got[r] = b.String()
-	}
-	want := map[Role]string{RoleOwner: "yyyy", RoleAdmin: "yyy-", RoleNetworkAdmin: "yy--", RoleITAdmin: "y-y-", RoleAuditor: "y---", RoleNone: "----"}
-	if diff := cmp.Diff(want, got); diff != "" {
-		t.Errorf("role matrix (-want +got):\n%s", diff)
-	}
-}
 
 func TestConfigValidate(t *testing.T) {
 	for _, c := range []struct {
@@ -56,9 +14,9 @@ func TestConfigValidate(t *testing.T) {
 		want string
 	}{
 		{Config{}, ""},
-		{Config{Roles: map[string]Role{"ops": "superuser"}}, "unknown role"},
-		{Config{Roles: map[string]Role{"ops": RoleNone}}, "unknown role"},
-		{Config{Roles: map[string]Role{" ": RoleAdmin}}, "empty group"},
+		{Config{Roles: map[string]admin.Role{"ops": "superuser"}}, "unknown role"},
+		{Config{Roles: map[string]admin.Role{"ops": admin.RoleNone}}, "unknown role"},
+		{Config{Roles: map[string]admin.Role{" ": admin.RoleAdmin}}, "empty group"},
 		{Config{SessionTTL: time.Second}, "session TTL"},
 		{Config{SessionTTL: 30 * 24 * time.Hour}, "session TTL"},
 	} {

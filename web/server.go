@@ -36,6 +36,20 @@ type Handler struct {
 // email), for example when they are disabled, and returns how many ended.
 func (h *Handler) EndSessions(user, email string) int { return h.s.sess.removeUser(user, email) }
 
+// Mux is where Mount registers a Handler: the coordinator's HTTP server
+// (coordinator.Server.Handle) or an http.ServeMux.
+type Mux interface {
+	Handle(pattern string, h http.Handler)
+}
+
+// Mount serves h on m: the JSON API under PrefixAPI, the UI under
+// PrefixUI, and a browser opening "/" is sent to the UI.
+func (h *Handler) Mount(m Mux) {
+	m.Handle(PrefixAPI, h)
+	m.Handle(PrefixUI, h)
+	m.Handle("GET /{$}", http.RedirectHandler(PrefixUI, http.StatusFound))
+}
+
 // New returns the handler for the admin UI (under PrefixUI) and the admin
 // JSON API (under PrefixAPI). b must not be nil; l may be nil when the
 // coordinator has no identity provider, and then only API keys work.

@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"sync"
 	"time"
+
+	"github.com/wardnet/ward/admin"
 )
 
 // maxSessions bounds the live sessions; creating one past it first drops the
@@ -16,8 +18,8 @@ const maxSessions = 10000
 
 // session is one logged-in person. It is immutable once stored.
 type session struct {
-	principal Principal
-	// user is the backend's reference to the person (Identity.User).
+	principal admin.Principal
+	// user is the backend's reference to the person (admin.Identity.User).
 	user   string
 	groups []string
 	// csrf is the token every state-changing request must carry.
@@ -88,7 +90,7 @@ func (ss *sessions) remove(id string) {
 	delete(ss.m, k)
 }
 
-// removeUser ends every session of the person whose Identity.User is user
+// removeUser ends every session of the person whose admin.Identity.User is user
 // (or, when user is empty, whose email is email) and returns how many.
 func (ss *sessions) removeUser(user, email string) int {
 	ss.mu.Lock()

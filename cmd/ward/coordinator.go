@@ -11,11 +11,12 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/wardnet/ward/assembly"
 	"github.com/wardnet/ward/coordinator"
 )
 
 func newCoordinatorCmd() *cobra.Command {
-	var cfg coordinator.Config
+	var cfg assembly.Config
 	var oidc oidcFlags
 	var trustedProxies []string
 	var verbose bool
@@ -43,12 +44,12 @@ func newCoordinatorCmd() *cobra.Command {
 			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
-			srv, err := coordinator.New(ctx, cfg)
+			srv, err := assembly.New(ctx, cfg)
 			if err != nil {
 				return err
 			}
 			defer srv.Close()
-			go reloadOnHUP(ctx, srv, cfg.Logger)
+			go reloadOnHUP(ctx, srv.Server, cfg.Logger)
 			return srv.ListenAndServe(ctx)
 		},
 	}

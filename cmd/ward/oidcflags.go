@@ -6,9 +6,9 @@ import (
 
 	"github.com/spf13/pflag"
 
-	"github.com/wardnet/ward/coordinator"
+	"github.com/wardnet/ward/admin"
+	"github.com/wardnet/ward/assembly"
 	"github.com/wardnet/ward/coordinator/sso"
-	"github.com/wardnet/ward/web"
 )
 
 // oidcFlags are the coordinator's identity-provider flags. The client
@@ -37,12 +37,12 @@ func (o *oidcFlags) register(f *pflag.FlagSet) {
 }
 
 // apply fills cfg's identity-provider settings from the flags.
-func (o *oidcFlags) apply(cfg *coordinator.Config) error {
+func (o *oidcFlags) apply(cfg *assembly.Config) error {
 	for g, r := range o.adminRoles {
 		if cfg.AdminRoles == nil {
-			cfg.AdminRoles = map[string]web.Role{}
+			cfg.AdminRoles = map[string]admin.Role{}
 		}
-		cfg.AdminRoles[g] = web.Role(r) // web.New validates the role names
+		cfg.AdminRoles[g] = admin.Role(r) // web.New validates the role names
 	}
 	for g, v := range o.groupTTL {
 		d, err := time.ParseDuration(v)

@@ -5,12 +5,12 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/wardnet/ward/web"
+	"github.com/wardnet/ward/admin"
 	"github.com/wardnet/ward/wire"
 )
 
 // Audit implements web.Backend.
-func (b *Backend) Audit(_ context.Context, q web.AuditQuery) ([]wire.AuditEvent, error) {
+func (b *Backend) Audit(_ context.Context, q admin.AuditQuery) ([]wire.AuditEvent, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	var out []wire.AuditEvent
@@ -29,7 +29,7 @@ func (b *Backend) Audit(_ context.Context, q web.AuditQuery) ([]wire.AuditEvent,
 	return out, nil
 }
 
-func matches(e wire.AuditEvent, q web.AuditQuery) bool {
+func matches(e wire.AuditEvent, q admin.AuditQuery) bool {
 	return (q.Actor == "" || e.Actor == q.Actor) && (q.Target == "" || e.Target == q.Target) &&
 		strings.HasPrefix(e.Action, q.ActionPrefix) &&
 		(q.Since.IsZero() || !e.Time.Before(q.Since)) && (q.Until.IsZero() || e.Time.Before(q.Until))

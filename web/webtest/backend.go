@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/wardnet/ward/admin"
 	"github.com/wardnet/ward/web"
 	"github.com/wardnet/ward/wire"
 )
@@ -39,7 +40,7 @@ type Backend struct {
 type apiKey struct {
 	wire.APIKey
 	secret string
-	role   web.Role
+	role   admin.Role
 }
 
 // NewBackend returns a seeded Backend whose clock is now (nil: time.Now).
@@ -63,7 +64,7 @@ func (b *Backend) Writes() int {
 
 // AddAPIKey installs an API key secret acting with role and returns its
 // id; it does not count as a write.
-func (b *Backend) AddAPIKey(secret string, role web.Role) int64 {
+func (b *Backend) AddAPIKey(secret string, role admin.Role) int64 {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	id := int64(len(b.apiKeys) + 1)
@@ -94,7 +95,7 @@ func newSecret(prefix string) (string, string, error) {
 }
 
 // APIKey implements web.Backend.
-func (b *Backend) APIKey(_ context.Context, secret string) (web.Principal, error) {
+func (b *Backend) APIKey(_ context.Context, secret string) (admin.Principal, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	for _, k := range b.apiKeys {
@@ -102,11 +103,11 @@ func (b *Backend) APIKey(_ context.Context, secret string) (web.Principal, error
 			continue
 		}
 		if k.Revoked || (!k.Expiry.IsZero() && !b.now().Before(k.Expiry)) {
-			return web.Principal{}, fmt.Errorf("api key %s: %w: expired or revoked", k.Prefix, web.ErrForbidden)
+			return admin.Principal{}, fmt.Errorf("api key %s: %w: expired or revoked", k.Prefix, web.ErrForbidden)
 		}
-		return web.Principal{Actor: "apikey:" + k.Prefix, Role: k.role}, nil
+		return admin.Principal{Actor: "apikey:" + k.Prefix, Role: k.role}, nil
 	}
-	return web.Principal{}, fmt.Errorf("%w: unknown api key", web.ErrUnauthorized)
+	return admin.Principal{}, fmt.Errorf("%w: unknown api key", web.ErrUnauthorized)
 }
 
 // nodeIndexLocked finds a node by numeric id or name.

@@ -9,7 +9,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/wardnet/ward/web"
+	"github.com/wardnet/ward/admin"
 )
 
 // IdPPath is where an IdP's Handler serves its login form.
@@ -67,16 +67,16 @@ func (p *IdP) AuthURL(_ http.ResponseWriter, _ *http.Request, payload string) (s
 
 // Complete implements web.Login: the code and state must match and are
 // good once.
-func (p *IdP) Complete(_ http.ResponseWriter, r *http.Request) (web.Identity, string, error) {
+func (p *IdP) Complete(_ http.ResponseWriter, r *http.Request) (admin.Identity, string, error) {
 	code, state := r.URL.Query().Get("code"), r.URL.Query().Get("state")
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	is, ok := p.codes[code]
 	if !ok || is.state != state {
-		return web.Identity{}, "", fmt.Errorf("unknown, used or mismatched code")
+		return admin.Identity{}, "", fmt.Errorf("unknown, used or mismatched code")
 	}
 	delete(p.codes, code)
-	return web.Identity{Email: is.who.Email, Groups: is.who.Groups, Until: time.Now().Add(p.session)}, is.payload, nil
+	return admin.Identity{Email: is.who.Email, Groups: is.who.Groups, Until: time.Now().Add(p.session)}, is.payload, nil
 }
 
 // ServeHTTP serves the login form (GET) and checks it (POST).

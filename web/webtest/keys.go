@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/wardnet/ward/admin"
 	"github.com/wardnet/ward/web"
 	"github.com/wardnet/ward/wire"
 )
@@ -25,7 +26,7 @@ func expiryOf(s string, def time.Duration, now time.Time) (time.Time, error) {
 }
 
 // CreateAuthKey implements web.Backend.
-func (b *Backend) CreateAuthKey(_ context.Context, req wire.CreateAuthKeyRequest, by web.Principal) (wire.AuthKey, error) {
+func (b *Backend) CreateAuthKey(_ context.Context, req wire.CreateAuthKeyRequest, by admin.Principal) (wire.AuthKey, error) {
 	actor := by.Actor
 	b.mu.Lock()
 	defer b.mu.Unlock()
@@ -69,7 +70,7 @@ func (b *Backend) RevokeAuthKey(_ context.Context, id int64, actor string) error
 }
 
 // CreateAPIKey implements web.Backend; the key acts as owner.
-func (b *Backend) CreateAPIKey(_ context.Context, req wire.CreateAPIKeyRequest, by web.Principal) (wire.APIKey, error) {
+func (b *Backend) CreateAPIKey(_ context.Context, req wire.CreateAPIKeyRequest, by admin.Principal) (wire.APIKey, error) {
 	actor := by.Actor
 	b.mu.Lock()
 	defer b.mu.Unlock()
@@ -84,7 +85,7 @@ func (b *Backend) CreateAPIKey(_ context.Context, req wire.CreateAPIKeyRequest, 
 	}
 	k := wire.APIKey{ID: int64(len(b.apiKeys) + 1), Prefix: prefix, Description: req.Description, CreatedAt: now,
 		CreatedBy: actor, Expiry: exp}
-	b.apiKeys = append(b.apiKeys, apiKey{APIKey: k, secret: secret, role: web.RoleOwner})
+	b.apiKeys = append(b.apiKeys, apiKey{APIKey: k, secret: secret, role: admin.RoleOwner})
 	b.changedLocked(actor, "apikey.create", "apikey:"+prefix, map[string]any{"description": req.Description})
 	k.Key = secret
 	return k, nil

@@ -57,8 +57,8 @@ func (b *Backend) compileLocked(rs *acl.Ruleset) (*acl.Compiled, error) {
 	return c, nil
 }
 
-// NodeAccess implements web.Backend with web.NodeGrants.
-func (b *Backend) NodeAccess(_ context.Context, ref string) ([]web.Grant, error) {
+// NodeAccess implements web.Backend with acl.AccessTo.
+func (b *Backend) NodeAccess(_ context.Context, ref string) ([]acl.Access, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	i, err := b.nodeIndexLocked(ref)
@@ -66,7 +66,7 @@ func (b *Backend) NodeAccess(_ context.Context, ref string) ([]web.Grant, error)
 		return nil, err
 	}
 	if b.nodes[i].Expired {
-		return []web.Grant{}, nil
+		return []acl.Access{}, nil
 	}
 	rs, err := b.rulesetLocked()
 	if err != nil {
@@ -76,7 +76,7 @@ func (b *Backend) NodeAccess(_ context.Context, ref string) ([]web.Grant, error)
 	if err != nil {
 		return nil, err
 	}
-	return web.NodeGrants(c, b.nodes[i].Name)
+	return acl.AccessTo(c, b.nodes[i].Name)
 }
 
 // Policy implements web.Backend.
@@ -106,36 +106,36 @@ func (b *Backend) PolicyVersion(_ context.Context, id int64) (wire.PolicyVersion
 }
 
 // CheckPolicy implements web.Backend with acl.Check.
-func (b *Backend) CheckPolicy(_ context.Context, text string) (web.PolicyCheck, error) {
+func (b *Backend) CheckPolicy(_ context.Context, text string) (acl.CheckResult, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	_, tests, err := b.checkLocked(text)
 	probs := acl.Problems(err)
 	if err != nil && probs == nil {
-		return web.PolicyCheck{}, fmt.Errorf("check policy: %w", err)
+		return acl.CheckResult{}, fmt.Errorf("check policy: %w", err)
 	}
-	return web.PolicyCheck{OK: err == nil, Problems: probs, Tests: tests}, nil
+	return acl.CheckResult{OK: err == nil, Problems: probs, Tests: tests}, nil
 }
 
-// PolicyImpact implements web.Backend with web.ImpactOf.
-func (b *Backend) PolicyImpact(_ context.Context, text string) (web.Impact, error) {
+// PolicyImpact implements web.Backend with acl.ImpactOf.
+func (b *Backend) PolicyImpact(_ context.Context, text string) (acl.Impact, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	next, _, err := b.checkLocked(text)
 	if err != nil {
-		return web.Impact{}, fmt.Errorf("check policy: %w", err)
+		return acl.Impact{}, fmt.Errorf("check policy: %w", err)
 	}
 	cur, err := b.rulesetLocked()
 	if err != nil {
-		return web.Impact{}, err
+		return acl.Impact{}, err
 	}
 	var compiled [2]*acl.Compiled
 	for i, rs := range []*acl.Ruleset{cur, next} {
 		if compiled[i], err = b.compileLocked(rs); err != nil {
-			return web.Impact{}, err
+			return acl.Impact{}, err
 		}
 	}
-	return web.ImpactOf(compiled[0], compiled[1])
+	return acl.ImpactOf(compiled[0], compiled[1])
 }
 
 // SetPolicy implements web.Backend: a stale parent is a conflict, a policy

@@ -1,6 +1,21 @@
-package web
+package admin
 
 import "slices"
+
+// Role is what an admin may do. Roles come from IdP groups through the
+// coordinator's configuration; an API key acts with the role of the person
+// who made it (the system's keys as RoleOwner).
+type Role string
+
+// Roles, from most to least powerful.
+const (
+	RoleOwner        Role = "owner"         // everything
+	RoleAdmin        Role = "admin"         // everything but managing owners
+	RoleNetworkAdmin Role = "network-admin" // the policy; read everything
+	RoleITAdmin      Role = "it-admin"      // devices, keys, users; read everything
+	RoleAuditor      Role = "auditor"       // read everything, change nothing
+	RoleNone         Role = ""              // a member with no admin role
+)
 
 // Perm is one kind of thing a principal may do. The role matrix, checked on
 // the server for every page and every API call:

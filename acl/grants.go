@@ -1,4 +1,4 @@
-package web
+package acl
 
 import (
 	"cmp"
@@ -9,23 +9,53 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/wardnet/ward/acl"
 	"github.com/wardnet/ward/filter"
 )
 
-// NodeGrants lists who may reach the node named dst of a compiled policy,
-// on which protocols and ports, from the node's inbound filter: a source
-// address of a node becomes its owner's email or its tags, any other source
-// stays a prefix. The result is sorted (see compareGrants) and has no
-// duplicates. A Backend may use it for NodeAccess.
-func NodeGrants(c *acl.Compiled, dst string) ([]Grant, error) {
-	return nodeGrants(c, dst, ownersOf(c))
+// Access is one way in to a device that the compiled policy grants on
+// the live inventory: a source identity may open flows to the device on
+// some ports.
+type Access struct {
+	// Src is the source: a user email, "tag:x" or a node name for an
+	// address-based rule.
+	Src string `json:"src"`
+	// Dst is the destination node's name.
+	Dst string `json:"dst"`
+	// Proto is "tcp", "udp", "icmp" or a protocol number.
+	Proto string `json:"proto"`
+	// Ports is "22", "80-443" or "*".
+	Ports string `json:"ports"`
 }
 
-func nodeGrants(c *acl.Compiled, dst string, owners map[netip.Addr]string) ([]Grant, error) {
+// CheckResult is what checking a policy text found, for a person editing
+// it: whether it passes, its problems and its tests' results.
+type CheckResult struct {
+	OK       bool         `json:"ok"`
+	Problems []Problem    `json:"problems"`
+	Tests    []TestResult `json:"tests"`
+}
+
+// Impact lists the grants a policy change adds and removes on the live
+// inventory.
+type Impact struct {
+	Added   []Access `json:"added"`
+	Removed []Access `json:"removed"`
+}
+
+// AccessTo lists who may reach the node named dst of a compiled policy,
+// on which protocols and ports, from the node's inbound filter: a source
+// address of a node becomes its owner's email or its tags, any other source
+// stays a prefix. The result is sorted (see compareAccess) and has no
+// duplicates: the answer to "who may reach this device". A node c does not
+// know is ErrUnknownNode.
+func AccessTo(c *Compiled, dst string) ([]Access, error) {
+	return accessTo(c, dst, ownersOf(c))
+}
+
+func accessTo(c *Compiled, dst string, owners map[netip.Addr]string) ([]Access, error) {
 	n, ok := c.Node(dst)
 	if !ok {
-		return nil, fmt.Errorf("grants of %q: %w", dst, ErrNotFound)
+		return nil, fmt.Errorf("grants of %q: %w", dst, ErrUnknownNode)
 	}
 	res, err := c.Result(dst)
 	if err != nil {
@@ -37,7 +67,7 @@ func nodeGrants(c *acl.Compiled, dst string, owners map[netip.Addr]string) ([]Gr
 			size += len(r.Src) * len(r.EffectiveProtos()) * max(1, len(d.Ports))
 		}
 	}
-	out := make([]Grant, 0, size)
+	out := make([]Access, 0, size)
 	for _, r := range res.Filter {
 		srcs := sourcesOf(r.Src, owners)
 		for _, d := range r.Dst {
@@ -49,38 +79,37 @@ func nodeGrants(c *acl.Compiled, dst string, owners map[netip.Addr]string) ([]Gr
 				proto, ports := protoName(p), portsOf(p, d.Ports)
 				for _, src := range srcs {
 					for _, pr := range ports {
-						out = append(out, Grant{Src: src, Dst: name, Proto: proto, Ports: pr})
+						out = append(out, Access{Src: src, Dst: name, Proto: proto, Ports: pr})
 					}
 				}
 			}
 		}
 	}
-	slices.SortFunc(out, compareGrants)
+	slices.SortFunc(out, compareAccess)
 	return slices.Compact(out), nil
 }
 
-// Grants lists the grants of every node of a compiled policy (see
-// NodeGrants), sorted. A Backend may use it with DiffGrants for
-// PolicyImpact.
-func Grants(c *acl.Compiled) ([]Grant, error) {
+// AllAccess lists the grants of every node of a compiled policy (see
+// AccessTo), sorted.
+func AllAccess(c *Compiled) ([]Access, error) {
 	owners := ownersOf(c)
-	var per [][]Grant
+	var per [][]Access
 	size := 0
 	for _, name := range c.NodeNames() {
-		gs, err := nodeGrants(c, name, owners)
+		gs, err := accessTo(c, name, owners)
 		if err != nil {
 			return nil, err
 		}
 		per, size = append(per, gs), size+len(gs)
 	}
-	out := make([]Grant, 0, size)
+	out := make([]Access, 0, size)
 	for _, gs := range per {
 		out = append(out, gs...)
 	}
 	// Nodes come in name order, and a node's " (route)" destinations sort
 	// before the next node's name, so out is sorted already.
-	if !slices.IsSortedFunc(out, compareGrants) {
-		slices.SortFunc(out, compareGrants)
+	if !slices.IsSortedFunc(out, compareAccess) {
+		slices.SortFunc(out, compareAccess)
 	}
 	return out, nil
 }
@@ -88,51 +117,50 @@ func Grants(c *acl.Compiled) ([]Grant, error) {
 // ImpactOf lists the grants that compiling a new policy (after) adds to and
 // removes from the old one (before), both compiled against the same
 // inventory. Only nodes whose inbound filter changed are listed, so a small
-// edit costs little on a large fleet. A Backend may use it for
-// PolicyImpact.
-func ImpactOf(before, after *acl.Compiled) (Impact, error) {
+// edit costs little on a large fleet.
+func ImpactOf(before, after *Compiled) (Impact, error) {
 	ob, oa := ownersOf(before), ownersOf(after)
-	im := Impact{Added: []Grant{}, Removed: []Grant{}}
+	im := Impact{Added: []Access{}, Removed: []Access{}}
 	for _, name := range after.NodeNames() {
 		rb, errB := before.Result(name)
 		ra, errA := after.Result(name)
 		if errB == nil && errA == nil && reflect.DeepEqual(rb.Filter, ra.Filter) {
 			continue
 		}
-		gb, err := grantsOrNone(before, name, ob)
+		gb, err := accessOrNone(before, name, ob)
 		if err != nil {
 			return Impact{}, err
 		}
-		ga, err := nodeGrants(after, name, oa)
+		ga, err := accessTo(after, name, oa)
 		if err != nil {
 			return Impact{}, err
 		}
-		d := DiffGrants(gb, ga)
+		d := DiffAccess(gb, ga)
 		im.Added, im.Removed = append(im.Added, d.Added...), append(im.Removed, d.Removed...)
 	}
 	return im, nil
 }
 
-// grantsOrNone is nodeGrants, or nothing for a node c does not know.
-func grantsOrNone(c *acl.Compiled, name string, owners map[netip.Addr]string) ([]Grant, error) {
+// accessOrNone is accessTo, or nothing for a node c does not know.
+func accessOrNone(c *Compiled, name string, owners map[netip.Addr]string) ([]Access, error) {
 	if _, ok := c.Node(name); !ok {
 		return nil, nil
 	}
-	return nodeGrants(c, name, owners)
+	return accessTo(c, name, owners)
 }
 
-// DiffGrants returns what after adds to and removes from before, each
-// sorted. Sorted inputs (as Grants returns) are diffed in one merge pass.
-func DiffGrants(before, after []Grant) Impact {
+// DiffAccess returns what after adds to and removes from before, each
+// sorted. Sorted inputs (as AllAccess returns) are diffed in one merge pass.
+func DiffAccess(before, after []Access) Impact {
 	before, after = sortedUnique(before), sortedUnique(after)
-	im := Impact{Added: []Grant{}, Removed: []Grant{}}
+	im := Impact{Added: []Access{}, Removed: []Access{}}
 	i, j := 0, 0
 	for i < len(before) || j < len(after) {
 		switch {
-		case j == len(after) || (i < len(before) && compareGrants(before[i], after[j]) < 0):
+		case j == len(after) || (i < len(before) && compareAccess(before[i], after[j]) < 0):
 			im.Removed = append(im.Removed, before[i])
 			i++
-		case i == len(before) || compareGrants(before[i], after[j]) > 0:
+		case i == len(before) || compareAccess(before[i], after[j]) > 0:
 			im.Added = append(im.Added, after[j])
 			j++
 		default:
@@ -144,27 +172,27 @@ func DiffGrants(before, after []Grant) Impact {
 
 // sortedUnique returns gs sorted without duplicates, copying only when gs
 // is not so already.
-func sortedUnique(gs []Grant) []Grant {
+func sortedUnique(gs []Access) []Access {
 	ok := true
 	for k := 1; k < len(gs) && ok; k++ {
-		ok = compareGrants(gs[k-1], gs[k]) < 0
+		ok = compareAccess(gs[k-1], gs[k]) < 0
 	}
 	if ok {
 		return gs
 	}
 	out := slices.Clone(gs)
-	slices.SortFunc(out, compareGrants)
+	slices.SortFunc(out, compareAccess)
 	return slices.Compact(out)
 }
 
-// compareGrants orders grants by destination, source, protocol and ports.
-func compareGrants(a, b Grant) int {
+// compareAccess orders grants by destination, source, protocol and ports.
+func compareAccess(a, b Access) int {
 	return cmp.Or(strings.Compare(a.Dst, b.Dst), strings.Compare(a.Src, b.Src),
 		strings.Compare(a.Proto, b.Proto), strings.Compare(a.Ports, b.Ports))
 }
 
 // ownersOf maps every node address to the node's identity.
-func ownersOf(c *acl.Compiled) map[netip.Addr]string {
+func ownersOf(c *Compiled) map[netip.Addr]string {
 	out := map[netip.Addr]string{}
 	for _, name := range c.NodeNames() {
 		n, _ := c.Node(name)

@@ -1,0 +1,53 @@
+// Package admin is the vocabulary of Ward's admin plane, shared by the
+// coordinator, which carries out fleet operations, and the front ends that
+// ask for them (the web UI and JSON API, package web): the roles and what
+// each permits (Perm), the principal behind a request, the person an admin
+// login authenticated, and audit queries. It imports nothing of Ward's, so
+// that neither side imports the other.
+package admin
+
+import "time"
+
+// Principal is who makes a request.
+type Principal struct {
+	// Actor names the principal in the audit log ("user:alice@x",
+	// "apikey:wak_ab12").
+	Actor string `json:"actor"`
+	// Email is the person's email; empty for an API key.
+	Email string `json:"email,omitempty"`
+	// Role is what the principal may do (see Perm); RoleNone may do
+	// nothing.
+	Role Role `json:"role"`
+	// User is the backend's reference to the person on whose authority
+	// the principal acts (Identity.User): the person logged in, or the
+	// person who made the API key. Empty for the system's API keys, or
+	// when the backend keeps no users. Keys the principal makes carry it
+	// on.
+	User string `json:"-"`
+}
+
+// AuditQuery selects audit events.
+type AuditQuery struct {
+	Since, Until time.Time
+	Actor        string
+	ActionPrefix string
+	Target       string
+	Limit        int
+	// NewestFirst returns the newest events first (and Limit keeps the
+	// newest); otherwise the oldest come first.
+	NewestFirst bool
+}
+
+// Identity is the person an admin login authenticated.
+type Identity struct {
+	// User is the backend's stable reference to the person (the
+	// coordinator's user id), handed back to the front end's SessionAllowed check; may be
+	// empty when the backend keeps no users.
+	User string
+	// Email names the person in the audit log; never empty.
+	Email string
+	// Groups are the IdP groups, which map to a role.
+	Groups []string
+	// Until is when the IdP session ends; zero means unknown.
+	Until time.Time
+}
