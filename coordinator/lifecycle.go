@@ -12,7 +12,10 @@ import (
 // expireKeys drops nodes whose key expired from the policy and tells the
 // nodes that saw them.
 func (s *Server) expireKeys(now time.Time) {
-	gone, touched := s.nm.expire(now)
+	gone, touched, err := s.nm.expire(now)
+	if err != nil {
+		s.log.Error("netmap and policy compiler disagreed; recompiled", "err", err)
+	}
 	if len(gone) == 0 {
 		return
 	}

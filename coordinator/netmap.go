@@ -1,6 +1,7 @@
 package coordinator
 
 import (
+	"errors"
 	"fmt"
 	"maps"
 	"net/netip"
@@ -191,41 +192,68 @@ func (m *netmap) upsert(n store.Node, now time.Time) ([]store.NodeID, error) {
 	return appendUnique(ids, n.ID), nil
 }
 
-// remove deletes node id and returns the ids of the nodes it touched.
-func (m *netmap) remove(id store.NodeID) []store.NodeID {
+// remove deletes node id and returns the ids of the nodes it touched. The
+// compiler refusing to drop a node the netmap holds as live means the two
+// disagree (a bug): the netmap then recompiles from its records, reports
+// every node as touched, so each gets a map made from scratch, and
+// returns the error for the log.
+func (m *netmap) remove(id store.NodeID, now time.Time) ([]store.NodeID, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	n, ok := m.nodes[id]
 	if !ok {
-		return nil
+		return nil, nil
 	}
 	var names []string
+	var err error
 	if m.live[id] {
-		names, _ = m.comp.RemoveNode(n.Name)
+		names, err = m.comp.RemoveNode(n.Name)
 	}
 	delete(m.nodes, id)
 	delete(m.byName, n.Name)
 	delete(m.live, id)
 	delete(m.online, id)
-	return m.idsLocked(names)
+	if err != nil {
+		return m.repairLocked(fmt.Errorf("remove node %s from the policy: %w", n.Name, err), now)
+	}
+	return m.idsLocked(names), nil
 }
 
 // expire drops every live node whose key expired by now from the policy
-// and returns them and the nodes they touched.
-func (m *netmap) expire(now time.Time) (gone, touched []store.NodeID) {
+// and returns them and the nodes they touched. A compiler error is
+// repaired as in remove, and returned.
+func (m *netmap) expire(now time.Time) (gone, touched []store.NodeID, err error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	var errs []error
 	for id := range m.live {
 		n := m.nodes[id]
 		if !expired(n, now) {
 			continue
 		}
-		names, _ := m.comp.RemoveNode(n.Name)
+		names, err := m.comp.RemoveNode(n.Name)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("expire node %s in the policy: %w", n.Name, err))
+		}
 		delete(m.live, id)
 		gone = append(gone, id)
 		touched = append(touched, m.idsLocked(names)...)
 	}
-	return gone, touched
+	if len(errs) > 0 {
+		touched, err = m.repairLocked(errors.Join(errs...), now)
+	}
+	return gone, touched, err
+}
+
+// repairLocked recompiles the running policy against the records after
+// the compiler and the netmap were found to disagree (cause), and returns
+// every node id (all may have a new map) and cause, joined with a failure
+// to recompile (then the compile stays as it was).
+func (m *netmap) repairLocked(cause error, now time.Time) ([]store.NodeID, error) {
+	if err := m.recompileLocked(m.rs, now); err != nil {
+		cause = errors.Join(cause, fmt.Errorf("repair: %w", err))
+	}
+	return slices.Collect(maps.Keys(m.nodes)), cause
 }
 
 // setOnline records whether node id has a stream (and, as of now, was

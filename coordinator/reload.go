@@ -27,7 +27,7 @@ func (s *Server) reloadNode(ctx context.Context, id store.NodeID) (store.Node, e
 	defer s.reloadMu.Unlock()
 	n, err := s.st.Node(ctx, id)
 	if errors.Is(err, store.ErrNotFound) {
-		s.hub.notify(append(s.nm.remove(id), id))
+		s.hub.notify(append(s.removeFromNetmap(id), id))
 		return store.Node{}, fmt.Errorf("reload node %d: %w", id, err)
 	}
 	if err != nil {
@@ -46,5 +46,17 @@ func (s *Server) reloadNode(ctx context.Context, id store.NodeID) (store.Node, e
 func (s *Server) dropNode(id store.NodeID) []store.NodeID {
 	s.reloadMu.Lock()
 	defer s.reloadMu.Unlock()
-	return s.nm.remove(id)
+	return s.removeFromNetmap(id)
+}
+
+// removeFromNetmap removes node id from the netmap and returns the nodes
+// it touched. A disagreement of the netmap and the policy compiler is
+// repaired by the netmap (see netmap.remove) and logged here: the caller's
+// action (a removal) has happened either way. Callers hold reloadMu.
+func (s *Server) removeFromNetmap(id store.NodeID) []store.NodeID {
+	ids, err := s.nm.remove(id, time.Now())
+	if err != nil {
+		s.log.Error("netmap and policy compiler disagreed; recompiled", "node_id", id, "err", err)
+	}
+	return ids
 }

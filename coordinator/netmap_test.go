@@ -1,0 +1,93 @@
+package coordinator
+
+import (
+	"errors"
+	"net/netip"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/wardnet/ward/acl"
+	"github.com/wardnet/ward/coordinator/store"
+)
+
+// testNetmap is a netmap running testPolicy over an operator and two
+// cameras (ids 1, 2, 3) whose keys expire at exp.
+func testNetmap(t *testing.T, now, exp time.Time) *netmap {
+	t.Helper()
+	rs, _, err := acl.Check("policy", []byte(testPolicy), acl.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := newNetmap()
+	if err := m.setPolicy(rs, now); err != nil {
+		t.Fatal(err)
+	}
+	var nodes []store.Node
+	for i, tag := range []string{"tag:operator", "tag:camera", "tag:camera"} {
+		nodes = append(nodes, store.Node{ID: store.NodeID(i + 1), Name: []string{"op1", "cam1", "cam2"}[i], Tags: []string{tag},
+			IPv4: netip.AddrFrom4([4]byte{100, 64, 0, byte(i + 1)}), IPv6: netip.AddrFrom16([16]byte{0xfd, 15: byte(i + 1)}), KeyExpiry: exp})
+	}
+	if err := m.load(nodes, now); err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+// checkConsistent fails unless every node the netmap holds as live is in
+// the compiled policy, with op1 seeing exactly the cameras in want.
+func checkConsistent(t *testing.T, m *netmap, want ...string) {
+	t.Helper()
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for id := range m.live {
+		if _, ok := m.comp.Node(m.nodes[id].Name); !ok {
+			t.Errorf("node %s is live in the netmap but not in the compiled policy", m.nodes[id].Name)
+		}
+	}
+	res, err := m.comp.Result("op1")
+	if err != nil || !slices.Equal(res.Peers, want) {
+		t.Errorf("op1's peers = %v (%v), want %v", res.Peers, err, want)
+	}
+}
+
+// TestNetmapCompilerErrorsNotDropped: when the policy compiler refuses to
+// drop a node the netmap holds as live (the two disagree), removing or
+// expiring it returns the error for the log, instead of dropping it, and
+// the netmap recompiles and touches every node so each gets a fresh map.
+func TestNetmapCompilerErrorsNotDropped(t *testing.T) {
+	now := time.Now()
+	tests := []struct {
+		name string
+		act  func(m *netmap) ([]store.NodeID, error)
+	}{
+		{"remove", func(m *netmap) ([]store.NodeID, error) { return m.remove(2, now) }},
+		{"expire", func(m *netmap) ([]store.NodeID, error) {
+			n := m.nodes[2]
+			n.KeyExpiry = now.Add(-time.Second)
+			m.nodes[2] = n
+			_, touched, err := m.expire(now)
+			return touched, err
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			m := testNetmap(t, now, now.Add(time.Hour))
+			checkConsistent(t, m, "cam1", "cam2")
+			// The disagreement: cam1 leaves the compiled policy behind the
+			// netmap's back.
+			if _, err := m.comp.RemoveNode("cam1"); err != nil {
+				t.Fatal(err)
+			}
+			touched, err := tt.act(m)
+			if !errors.Is(err, acl.ErrUnknownNode) {
+				t.Fatalf("error = %v, want the compiler's ErrUnknownNode", err)
+			}
+			slices.Sort(touched)
+			if want := map[string][]store.NodeID{"remove": {1, 3}, "expire": {1, 2, 3}}[tt.name]; !slices.Equal(touched, want) {
+				t.Errorf("touched %v, want every node %v", touched, want)
+			}
+			checkConsistent(t, m, "cam2")
+		})
+	}
+}
