@@ -31,7 +31,7 @@ func wireAuthKey(k store.AuthKey) wire.AuthKey {
 
 // createAPIKey makes an API key on the authority of user creator (zero:
 // the system) and returns its secret.
-func (s *Server) createAPIKey(ctx context.Context, desc, actor string, creator store.UserID, exp time.Time) (string, store.APIKey, error) {
+func (s *fleet) createAPIKey(ctx context.Context, desc, actor string, creator store.UserID, exp time.Time) (string, store.APIKey, error) {
 	secret, prefix, err := newSecret("wak")
 	if err != nil {
 		return "", store.APIKey{}, err
@@ -50,7 +50,7 @@ func wireAPIKey(k store.APIKey) wire.APIKey {
 		CreatedBy: k.CreatedBy, Expiry: k.Expiry, LastUsed: k.LastUsed, Revoked: !k.RevokedAt.IsZero()}
 }
 
-func (s *Server) adminNode(n store.Node) wire.AdminNode {
+func (s *fleet) adminNode(n store.Node) wire.AdminNode {
 	v, _ := s.nm.viewOf(n.ID)
 	an := wire.AdminNode{Node: v.self, Hostname: n.Hostname, OS: n.OS, Version: n.Version, Ephemeral: n.Ephemeral,
 		CreatedAt: n.CreatedAt, LastSeen: n.LastSeen, Expired: expired(n, time.Now()), Endpoints: n.Endpoints,
@@ -65,7 +65,7 @@ func (s *Server) adminNode(n store.Node) wire.AdminNode {
 // keyLifetimeOf is how long the coordinator makes n's keys live: a
 // device's KeyLifetime, or its person's key TTL with their IdP groups'
 // limits (keyTTL, without the IdP session's end, which only a login knows).
-func (s *Server) keyLifetimeOf(n store.Node) time.Duration {
+func (s *fleet) keyLifetimeOf(n store.Node) time.Duration {
 	if len(n.Tags) > 0 || n.UserID == 0 {
 		return s.cfg.KeyLifetime
 	}
@@ -73,7 +73,7 @@ func (s *Server) keyLifetimeOf(n store.Node) time.Duration {
 }
 
 // lookupNode finds a node by numeric id or by name.
-func (s *Server) lookupNode(ctx context.Context, ref string) (store.Node, error) {
+func (s *fleet) lookupNode(ctx context.Context, ref string) (store.Node, error) {
 	if id, err := strconv.ParseInt(ref, 10, 64); err == nil {
 		return s.st.Node(ctx, store.NodeID(id))
 	}

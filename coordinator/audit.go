@@ -10,7 +10,7 @@ import (
 
 // audit appends an event to the audit log. A failure to record is logged:
 // the action it describes has already happened.
-func (s *Server) audit(ctx context.Context, actor, action, target, source string, detail any) {
+func (s *core) audit(ctx context.Context, actor, action, target, source string, detail any) {
 	e := store.AuditEvent{Time: time.Now().UTC(), Actor: actor, Action: action, Target: target, Source: source}
 	if detail != nil {
 		b, err := json.Marshal(detail)

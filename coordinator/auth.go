@@ -6,12 +6,14 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/binary"
+	"errors"
 	"net/http"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/wardnet/ward/coordinator/replay"
+	"github.com/wardnet/ward/coordinator/store"
 	"github.com/wardnet/ward/wire"
 )
 
@@ -235,4 +237,31 @@ func newSecret(kind string) (secret, display string, err error) {
 	}
 	body := base64.RawURLEncoding.EncodeToString(b)
 	return kind + "_" + body, kind + "_" + body[:6], nil
+}
+
+// sessionOf authenticates a control request by its session token.
+func (s *core) sessionOf(r *http.Request) (session, error) {
+	tok, err := bearer(r)
+	if err != nil {
+		return session{}, err
+	}
+	return s.sess.lookup(tok, time.Now())
+}
+
+// nodeOf authenticates a control request and returns the caller's node.
+func (s *core) nodeOf(r *http.Request) (store.Node, error) {
+	ss, err := s.sessionOf(r)
+	if err != nil {
+		return store.Node{}, err
+	}
+	return s.nodeOfSession(r, ss)
+}
+
+// nodeOfSession returns the node of an authenticated session.
+func (s *core) nodeOfSession(r *http.Request, ss session) (store.Node, error) {
+	n, err := s.st.NodeByMachineKey(r.Context(), store.MachinePublic(ss.machine))
+	if errors.Is(err, store.ErrNotFound) {
+		return store.Node{}, errNotNode
+	}
+	return n, err
 }

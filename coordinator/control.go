@@ -12,10 +12,40 @@ import (
 	"time"
 
 	"github.com/wardnet/ward/coordinator/store"
+	"github.com/wardnet/ward/ratelimit"
 	"github.com/wardnet/ward/wire"
 )
 
-func (s *Server) controlRoutes(mux *http.ServeMux) {
+// control serves the nodes' control API: the session handshake
+// (challenge, session), registration with a pre-auth key, key rotation,
+// reports (endpoints, exposed ports, denied flows) and the map stream. It
+// limits each node's rotations and reports, and aggregates the denied
+// flows they report.
+type control struct {
+	*core
+	// rotations limits each node's key rotations.
+	rotations *ratelimit.Keyed[store.NodeID]
+	// reports limits each node's reports.
+	reports *ratelimit.Keyed[store.NodeID]
+	// denied aggregates the denied flows nodes report.
+	denied *deniedFlows
+}
+
+// maxRotationKeys and maxReportKeys bound the nodes the rotation and report
+// limiters track at once: more than a fleet has, so no node's bucket is
+// ever pushed out.
+const (
+	maxRotationKeys = 1 << 20
+	maxReportKeys   = 1 << 20
+)
+
+func newControl(c *core) *control {
+	return &control{core: c, denied: newDeniedFlows(c.cfg.DeniedWindow),
+		rotations: ratelimit.New[store.NodeID](c.cfg.RotateEvery, c.cfg.RotateBurst, maxRotationKeys),
+		reports:   ratelimit.New[store.NodeID](c.cfg.ReportEvery, c.cfg.ReportBurst, maxReportKeys)}
+}
+
+func (s *control) controlRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("POST "+wire.PathChallenge, s.handleChallenge)
 	mux.HandleFunc("POST "+wire.PathSession, s.handleSession)
 	mux.HandleFunc("POST "+wire.PathRegister, s.handleRegister)
@@ -24,7 +54,7 @@ func (s *Server) controlRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("POST "+wire.PathReport, s.handleReport)
 }
 
-func (s *Server) handleChallenge(w http.ResponseWriter, r *http.Request) {
+func (s *control) handleChallenge(w http.ResponseWriter, r *http.Request) {
 	var req wire.ChallengeRequest
 	if err := s.decodeJSON(w, r, &req); err != nil {
 		s.writeError(w, r, err)
@@ -42,7 +72,7 @@ func (s *Server) handleChallenge(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, resp)
 }
 
-func (s *Server) handleSession(w http.ResponseWriter, r *http.Request) {
+func (s *control) handleSession(w http.ResponseWriter, r *http.Request) {
 	var req wire.SessionRequest
 	if err := s.decodeJSON(w, r, &req); err != nil {
 		s.writeError(w, r, err)
@@ -63,33 +93,6 @@ func (s *Server) handleSession(w http.ResponseWriter, r *http.Request) {
 		resp.ProtocolVersion = wire.ProtocolVersion
 	}
 	writeJSON(w, http.StatusOK, resp)
-}
-
-// sessionOf authenticates a control request by its session token.
-func (s *Server) sessionOf(r *http.Request) (session, error) {
-	tok, err := bearer(r)
-	if err != nil {
-		return session{}, err
-	}
-	return s.sess.lookup(tok, time.Now())
-}
-
-// nodeOf authenticates a control request and returns the caller's node.
-func (s *Server) nodeOf(r *http.Request) (store.Node, error) {
-	ss, err := s.sessionOf(r)
-	if err != nil {
-		return store.Node{}, err
-	}
-	return s.nodeOfSession(r, ss)
-}
-
-// nodeOfSession returns the node of an authenticated session.
-func (s *Server) nodeOfSession(r *http.Request, ss session) (store.Node, error) {
-	n, err := s.st.NodeByMachineKey(r.Context(), store.MachinePublic(ss.machine))
-	if errors.Is(err, store.ErrNotFound) {
-		return store.Node{}, errNotNode
-	}
-	return n, err
 }
 
 var nameUnsafe = regexp.MustCompile(`[^a-z0-9-]+`)
@@ -121,7 +124,7 @@ func validateRegister(req *wire.RegisterRequest) error {
 	return nil
 }
 
-func (s *Server) handleRegister(w http.ResponseWriter, r *http.Request) {
+func (s *control) handleRegister(w http.ResponseWriter, r *http.Request) {
 	ss, err := s.sessionOf(r)
 	if err != nil {
 		s.writeError(w, r, err)
@@ -184,7 +187,7 @@ func remoteIP(r *http.Request) string {
 	return r.RemoteAddr
 }
 
-func (s *Server) handleRotate(w http.ResponseWriter, r *http.Request) {
+func (s *control) handleRotate(w http.ResponseWriter, r *http.Request) {
 	ss, err := s.sessionOf(r)
 	if err != nil {
 		s.writeError(w, r, err)
@@ -227,7 +230,7 @@ func (s *Server) handleRotate(w http.ResponseWriter, r *http.Request) {
 // rotate installs key as n's new WireGuard key. The store checks again,
 // in the write's transaction, that n may rotate (RotateDevice), so an
 // admin's revocation landing meanwhile wins.
-func (s *Server) rotate(w http.ResponseWriter, r *http.Request, n store.Node, key store.WGPublic) {
+func (s *control) rotate(w http.ResponseWriter, r *http.Request, n store.Node, key store.WGPublic) {
 	now := time.Now().UTC()
 	if key == n.WGKey && !expired(n, now) {
 		// A node resending a rotation it already made (it crashed before
@@ -255,7 +258,7 @@ func (s *Server) rotate(w http.ResponseWriter, r *http.Request, n store.Node, ke
 	writeJSON(w, http.StatusOK, wire.NewRotateResponse(time.Now().UTC(), 200*time.Millisecond, exp))
 }
 
-func (s *Server) handleReport(w http.ResponseWriter, r *http.Request) {
+func (s *control) handleReport(w http.ResponseWriter, r *http.Request) {
 	n, err := s.nodeOf(r)
 	if err == nil {
 		err = s.reportLimited(n.ID, time.Now())
@@ -301,7 +304,7 @@ func (s *Server) handleReport(w http.ResponseWriter, r *http.Request) {
 // next one comes. It runs before the report's body is read, so a node
 // past its limit costs no store write, no map push and no denied-flow
 // count.
-func (s *Server) reportLimited(id store.NodeID, now time.Time) error {
+func (s *control) reportLimited(id store.NodeID, now time.Time) error {
 	if ok, after := s.reports.Allow(id, now); !ok {
 		s.limits.refused.WithLabelValues("report").Inc()
 		return &retryAfterError{what: "reports from this node", after: after}
@@ -309,7 +312,7 @@ func (s *Server) reportLimited(id store.NodeID, now time.Time) error {
 	return nil
 }
 
-func (s *Server) setEndpoints(ctx context.Context, n store.Node, eps []netip.AddrPort) error {
+func (s *control) setEndpoints(ctx context.Context, n store.Node, eps []netip.AddrPort) error {
 	for _, e := range eps {
 		if !e.IsValid() || e.Port() == 0 {
 			return fmt.Errorf("%w: bad endpoint %v", errBadRequest, e)

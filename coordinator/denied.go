@@ -221,7 +221,7 @@ func checkDenied(n store.Node, flows []wire.DeniedFlow) error {
 // recordDenied adds a node's reported denied flows to the aggregates. The
 // events name the reporting node as the actor: the source is only what
 // the node says it saw.
-func (s *Server) recordDenied(n store.Node, flows []wire.DeniedFlow) {
+func (s *control) recordDenied(n store.Node, flows []wire.DeniedFlow) {
 	now := time.Now()
 	for _, f := range flows {
 		c := uint64(min(max(f.Count, 1), maxDeniedCount))
@@ -233,7 +233,7 @@ func (s *Server) recordDenied(n store.Node, flows []wire.DeniedFlow) {
 
 // sourceIdentity names the node holding overlay address a, as the
 // coordinator knows it, or the bare address.
-func (s *Server) sourceIdentity(a netip.Addr) string {
+func (s *control) sourceIdentity(a netip.Addr) string {
 	src, ok := s.nm.nodeByAddr(a)
 	if !ok {
 		return "ip:" + a.String()
@@ -249,7 +249,7 @@ func (s *Server) sourceIdentity(a netip.Addr) string {
 
 // flushDenied appends the events of the windows that ended (all of them
 // when all is set, at shutdown).
-func (s *Server) flushDenied(ctx context.Context, now time.Time, all bool) {
+func (s *control) flushDenied(ctx context.Context, now time.Time, all bool) {
 	for _, e := range s.denied.due(now, all) {
 		s.audit(ctx, e.actor, e.action, e.target, e.source, e.detail)
 	}

@@ -29,7 +29,7 @@ func deniedCoord(t *testing.T, window time.Duration) (c *testCoord, cam, op, sen
 // events.
 func (c *testCoord) deniedEvents() []wire.AuditEvent {
 	c.t.Helper()
-	c.srv.flushDenied(c.srv.ctx, time.Now(), true)
+	c.srv.control.flushDenied(c.srv.ctx, time.Now(), true)
 	var evs []wire.AuditEvent
 	c.admin("GET", wire.PathAdminAudit+"?action=flow.denied", nil, &evs)
 	return evs
@@ -128,7 +128,7 @@ func TestDeniedFlowsAggregatedPerWindow(t *testing.T) {
 			t.Fatalf("report %d: %d %s", i, code, b)
 		}
 	}
-	c.srv.flushDenied(c.srv.ctx, time.Now(), true)
+	c.srv.control.flushDenied(c.srv.ctx, time.Now(), true)
 	var all []wire.AuditEvent
 	c.admin("GET", wire.PathAdminAudit+"?action=flow.denied", nil, &all)
 	var flood, overflow int
@@ -158,7 +158,7 @@ func TestDeniedFlowsSurviveShutdown(t *testing.T) {
 	}
 	c.srv.cancel()
 	c.srv.wg.Wait()
-	c.srv.flushDenied(c.srv.ctx, time.Now(), true) // what Close does before closing the store
+	c.srv.control.flushDenied(c.srv.ctx, time.Now(), true) // what Close does before closing the store
 	evs, err := c.srv.st.ListAudit(context.Background(), store.AuditFilter{ActionPrefix: "flow.denied"})
 	if err != nil {
 		t.Fatal(err)

@@ -124,11 +124,11 @@ func TestHeldBackReportDoesNotUndoDisable(t *testing.T) {
 			}
 		}},
 		{"identity provider refused", func(c *testCoord, _ *machine) {
-			u, err := c.srv.lookupUser(c.t.Context(), "alice@example.com")
+			u, err := c.srv.fleet.lookupUser(c.t.Context(), "alice@example.com")
 			if err != nil {
 				c.t.Fatal(err)
 			}
-			c.srv.refreshRefused(c.t.Context(), u, "test: the IdP refused")
+			c.srv.logins.refreshRefused(c.t.Context(), u, "test: the IdP refused")
 		}},
 		{"admin expired the node", func(c *testCoord, laptop *machine) {
 			id := c.storeNode(laptop).ID
@@ -245,7 +245,7 @@ func TestDisableCutsNodeNotYetInNetmap(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := c.srv.SetUserDisabled(ctx, u.ID, true, "apikey:test"); err != nil {
+	if err := c.srv.fleet.SetUserDisabled(ctx, u.ID, true, "apikey:test"); err != nil {
 		t.Fatal(err)
 	}
 	got, err := c.srv.reloadNode(ctx, n.ID) // what the login does next

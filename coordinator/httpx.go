@@ -17,7 +17,7 @@ import (
 // with no unknown fields into v. The body must arrive within
 // Config.BodyTimeout: a request held open cannot be finished long after
 // the checks made at its start (a revoked node's rotation).
-func (s *Server) decodeJSON(w http.ResponseWriter, r *http.Request, v any) error {
+func (s *core) decodeJSON(w http.ResponseWriter, r *http.Request, v any) error {
 	rc := http.NewResponseController(w)
 	rc.SetReadDeadline(time.Now().Add(s.cfg.BodyTimeout)) // not supported by every writer (tests): then no deadline
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, wire.MaxRequestBytes))
@@ -48,7 +48,7 @@ func (s *Server) decodeJSON(w http.ResponseWriter, r *http.Request, v any) error
 // place where the control API's errors meet status codes.
 func statusOf(err error) int { return kindOf(err).HTTPStatus() }
 
-func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
+func (s *core) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	code := statusOf(err)
 	msg := err.Error()
 	setRetryAfter(w, err)

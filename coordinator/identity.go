@@ -19,7 +19,7 @@ import (
 // refuses it, audited as user.login_refused with the reason: the user is
 // disabled, or id's email is bound to another subject (an admin decides
 // with RebindEmail). Node logins and admin UI logins both pass here.
-func (s *Server) admitUser(ctx context.Context, id store.Identity, source string) (store.User, error) {
+func (s *logins) admitUser(ctx context.Context, id store.Identity, source string) (store.User, error) {
 	u, err := s.st.UpsertUser(ctx, id, time.Now().UTC())
 	if errors.Is(err, store.ErrEmailBound) {
 		s.audit(ctx, "user:"+id.Email, "user.login_refused", "user:"+id.Email, source, map[string]any{
@@ -42,7 +42,7 @@ func (s *Server) admitUser(ctx context.Context, id store.Identity, source string
 // decided that this subject is the person the email names. Every other
 // holder loses the email and is disabled, and their keys are cut; the
 // subject may then log in. Audited as user.rebind.
-func (s *Server) RebindEmail(ctx context.Context, email, issuer, subject, actor string) (store.User, error) {
+func (s *fleet) RebindEmail(ctx context.Context, email, issuer, subject, actor string) (store.User, error) {
 	if issuer == "" {
 		holders, err := s.st.UsersByEmail(ctx, email)
 		if err != nil {
@@ -90,11 +90,11 @@ type adminSessionsBox struct{ AdminSessions }
 // SetAdminSessions tells the coordinator whose admin sessions to end when
 // it disables a person or takes their email. Call it before serving.
 func (s *Server) SetAdminSessions(a AdminSessions) {
-	s.adminSessions.Store(&adminSessionsBox{a})
+	s.fleet.adminSessions.Store(&adminSessionsBox{a})
 }
 
 // endAdminSessions ends every admin UI session of user id at once.
-func (s *Server) endAdminSessions(id store.UserID) {
+func (s *fleet) endAdminSessions(id store.UserID) {
 	box := s.adminSessions.Load()
 	if box == nil {
 		return
@@ -107,7 +107,7 @@ func (s *Server) endAdminSessions(id store.UserID) {
 // sessionAllowed reports whether the admin session of user ref (an id)
 // and email may go on: the user must exist, be enabled and still hold
 // email. A refusal wraps errForbidden.
-func (s *Server) sessionAllowed(ctx context.Context, ref, email string) error {
+func (s *fleet) sessionAllowed(ctx context.Context, ref, email string) error {
 	id, err := strconv.ParseInt(ref, 10, 64)
 	if err != nil {
 		return fmt.Errorf("%w: admin session without a user", errForbidden)

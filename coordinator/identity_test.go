@@ -82,7 +82,7 @@ func TestRefreshToBoundEmailCutsKeys(t *testing.T) {
 	if _, err := c.srv.reloadNode(ctx, n.ID); err != nil {
 		t.Fatal(err)
 	}
-	c.srv.refreshUser(ctx, boundRefresher{store.Identity{Issuer: "https://idp.invalid", Subject: "b", Email: "a@example.com"}}, b)
+	c.srv.logins.refreshUser(ctx, boundRefresher{store.Identity{Issuer: "https://idp.invalid", Subject: "b", Email: "a@example.com"}}, b)
 	got, err := st.Node(ctx, n.ID)
 	if err != nil {
 		t.Fatal(err)

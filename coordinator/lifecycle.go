@@ -11,7 +11,7 @@ import (
 
 // expireKeys drops nodes whose key expired from the policy and tells the
 // nodes that saw them.
-func (s *Server) expireKeys(now time.Time) {
+func (s *core) expireKeys(now time.Time) {
 	gone, touched, err := s.nm.expire(now)
 	if err != nil {
 		s.log.Error("netmap and policy compiler disagreed; recompiled", "err", err)
@@ -28,7 +28,7 @@ func (s *Server) expireKeys(now time.Time) {
 }
 
 // reapEphemeral deletes ephemeral nodes offline for longer than the grace.
-func (s *Server) reapEphemeral(now time.Time) {
+func (s *core) reapEphemeral(now time.Time) {
 	var victims []store.Node
 	s.nm.mu.Lock()
 	for id, n := range s.nm.nodes {
@@ -45,15 +45,15 @@ func (s *Server) reapEphemeral(now time.Time) {
 		if s.hub.connected(n.ID) {
 			continue
 		}
-		if _, err := s.RemoveNode(s.ctx, n.ID, "system", "ephemeral node offline"); err != nil {
+		if _, err := s.removeNode(s.ctx, n.ID, "system", "ephemeral node offline"); err != nil {
 			s.log.Warn("reap ephemeral node", "node", n.Name, "err", err)
 		}
 	}
 }
 
-// RemoveNode deletes a node: its addresses are quarantined until every peer
+// removeNode deletes a node: its addresses are quarantined until every peer
 // has dropped its key, its sessions end, and every node that saw it is told.
-func (s *Server) RemoveNode(ctx context.Context, id store.NodeID, actor, why string) (store.Node, error) {
+func (s *core) removeNode(ctx context.Context, id store.NodeID, actor, why string) (store.Node, error) {
 	n, err := s.st.DeleteNode(ctx, id, time.Now().Add(store.DefaultQuarantine))
 	if err != nil {
 		return store.Node{}, fmt.Errorf("remove node %d: %w", id, err)
@@ -72,7 +72,7 @@ func (s *Server) RemoveNode(ctx context.Context, id store.NodeID, actor, why str
 // comes back only through a new login, as always. With revokeAuthKey, the
 // pre-auth key the device registered with is revoked too, so that a copy
 // of it taken from the device registers no new node.
-func (s *Server) ExpireNode(ctx context.Context, id store.NodeID, actor string, revokeAuthKey bool) (store.Node, error) {
+func (s *fleet) ExpireNode(ctx context.Context, id store.NodeID, actor string, revokeAuthKey bool) (store.Node, error) {
 	now := time.Now().UTC()
 	n, err := s.st.Node(ctx, id)
 	if err != nil {
@@ -100,7 +100,7 @@ func (s *Server) ExpireNode(ctx context.Context, id store.NodeID, actor string, 
 }
 
 // authKeyUsable tells whether pre-auth key id can still register nodes.
-func (s *Server) authKeyUsable(ctx context.Context, id store.AuthKeyID, now time.Time) bool {
+func (s *fleet) authKeyUsable(ctx context.Context, id store.AuthKeyID, now time.Time) bool {
 	if id == 0 {
 		return false
 	}
@@ -111,7 +111,7 @@ func (s *Server) authKeyUsable(ctx context.Context, id store.AuthKeyID, now time
 // ApproveNode lets a device whose key an admin revoked rotate again: it
 // rotates to a new key by proof of its machine key (its revoked key stays
 // expired). A node that is not revoked is refused with errBadRequest.
-func (s *Server) ApproveNode(ctx context.Context, id store.NodeID, actor string) (store.Node, error) {
+func (s *fleet) ApproveNode(ctx context.Context, id store.NodeID, actor string) (store.Node, error) {
 	n, err := s.st.Node(ctx, id)
 	if err == nil && n.KeyRevokedAt.IsZero() {
 		err = fmt.Errorf("%w: node %s is not revoked", errBadRequest, n.Name)
@@ -130,7 +130,7 @@ func (s *Server) ApproveNode(ctx context.Context, id store.NodeID, actor string)
 }
 
 // SetNodeTags replaces a node's tags (each needs a tagOwners entry).
-func (s *Server) SetNodeTags(ctx context.Context, id store.NodeID, tags []string, actor string) (store.Node, error) {
+func (s *fleet) SetNodeTags(ctx context.Context, id store.NodeID, tags []string, actor string) (store.Node, error) {
 	if err := s.checkTags(tags); err != nil {
 		return store.Node{}, err
 	}
@@ -150,7 +150,7 @@ func (s *Server) SetNodeTags(ctx context.Context, id store.NodeID, tags []string
 }
 
 // checkTags refuses tags without a tagOwners entry in the running policy.
-func (s *Server) checkTags(tags []string) error {
+func (s *fleet) checkTags(tags []string) error {
 	rs := s.nm.ruleset()
 	for _, t := range tags {
 		if !rs.HasTag(t) {

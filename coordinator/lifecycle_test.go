@@ -16,7 +16,7 @@ func TestReloadPolicyFile(t *testing.T) {
 	if err := os.WriteFile(pf, []byte(`{"acls": [{"action": "accept", "src": ["tag:ghost"], "dst": ["*:*"]}]}`), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if err := c.srv.ReloadPolicyFile(context.Background()); err == nil || !strings.Contains(err.Error(), "tag:ghost") {
+	if err := c.srv.fleet.ReloadPolicyFile(context.Background()); err == nil || !strings.Contains(err.Error(), "tag:ghost") {
 		t.Fatalf("reload of an invalid file: %v", err)
 	}
 	var vs []wire.PolicyVersion
@@ -27,7 +27,7 @@ func TestReloadPolicyFile(t *testing.T) {
 	if err := os.WriteFile(pf, []byte(strings.Replace(testPolicy, "22", "2222", 1)), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if err := c.srv.ReloadPolicyFile(context.Background()); err != nil {
+	if err := c.srv.fleet.ReloadPolicyFile(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	c.admin("GET", wire.PathAdminPolicy+"/versions", nil, &vs)

@@ -33,7 +33,27 @@ var (
 	errLoginUnknown = errors.New("unknown or expired login")
 )
 
-func (s *Server) loginRoutes(mux *http.ServeMux) {
+// logins runs people's interactive logins: a node asks for one (with its
+// control session), the person signs in at the IdP and confirms the
+// device in the browser, and their node gets a key that lives as long as
+// the IdP session allows; the admins' UI logins (AdminLogin) use the same
+// IdP. With a Refresher, it asks the IdP again about every person with a
+// live key and cuts those it refuses.
+type logins struct {
+	*core
+	// pending holds the logins waiting for their person.
+	pending pendingLogins
+	// adminLogin logs admins in to the UI; nil without an IdP.
+	adminLogin *AdminLogin
+}
+
+func newLogins(c *core) *logins {
+	l := &logins{core: c}
+	l.pending.perSource = c.cfg.MaxPendingLoginsPerSource
+	return l
+}
+
+func (s *logins) loginRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("POST "+wire.PathLogin, s.handleLogin)
 	mux.HandleFunc("GET "+wire.PathLoginWait, s.handleLoginWait)
 	mux.HandleFunc("POST "+wire.PathLogout, s.handleLogout)
@@ -42,7 +62,7 @@ func (s *Server) loginRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("POST "+wire.PathLoginConfirm, s.handleLoginConfirm)
 }
 
-func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
+func (s *logins) handleLogin(w http.ResponseWriter, r *http.Request) {
 	ss, err := s.sessionOf(r)
 	if err != nil {
 		s.writeError(w, r, err)
@@ -61,10 +81,10 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, fmt.Errorf("%w: wg_key is required; hostname, os and version must be short", errBadRequest))
 		return
 	}
-	now := s.logins.now()
+	now := s.pending.now()
 	p := newPendingLogin(ss.machine, req, remoteIP(r), now)
 	p.source = sourceOf(r)
-	id, err := s.logins.add(p, now)
+	id, err := s.pending.add(p, now)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
@@ -74,7 +94,7 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 
 // baseURL is the coordinator's public URL: the configured one, else the
 // request's own scheme and host.
-func (s *Server) baseURL(r *http.Request) string {
+func (s *logins) baseURL(r *http.Request) string {
 	if s.cfg.PublicURL != "" {
 		return s.cfg.PublicURL
 	}
@@ -85,13 +105,13 @@ func (s *Server) baseURL(r *http.Request) string {
 	return scheme + "://" + r.Host
 }
 
-func (s *Server) handleLoginWait(w http.ResponseWriter, r *http.Request) {
+func (s *logins) handleLoginWait(w http.ResponseWriter, r *http.Request) {
 	ss, err := s.sessionOf(r)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
 	}
-	p, ok := s.logins.get(r.URL.Query().Get("id"), s.logins.now())
+	p, ok := s.pending.get(r.URL.Query().Get("id"), s.pending.now())
 	if !ok || p.machine != ss.machine {
 		s.writeError(w, r, fmt.Errorf("%w: %v", store.ErrNotFound, errLoginUnknown))
 		return
@@ -110,7 +130,7 @@ func (s *Server) handleLoginWait(w http.ResponseWriter, r *http.Request) {
 
 // keyTTL is how long a person's key lives: the configured default (12h),
 // shortened by any of their groups' limits and by the IdP session.
-func (s *Server) keyTTL(groups []string, until time.Time, now time.Time) time.Duration {
+func (s *core) keyTTL(groups []string, until time.Time, now time.Time) time.Duration {
 	ttl := s.cfg.UserKeyTTL
 	for _, g := range groups {
 		if d, ok := s.cfg.GroupKeyTTL[policyGroup(g)]; ok && d < ttl {
@@ -124,7 +144,7 @@ func (s *Server) keyTTL(groups []string, until time.Time, now time.Time) time.Du
 }
 
 // completeLogin records the user and registers (or re-keys) their node.
-func (s *Server) completeLogin(ctx context.Context, p *pendingLogin, id store.Identity, until time.Time) (store.Node, error) {
+func (s *logins) completeLogin(ctx context.Context, p *pendingLogin, id store.Identity, until time.Time) (store.Node, error) {
 	now := time.Now().UTC()
 	u, err := s.admitUser(ctx, id, p.from)
 	if err != nil {
@@ -146,7 +166,7 @@ func (s *Server) completeLogin(ctx context.Context, p *pendingLogin, id store.Id
 	return n, nil
 }
 
-func (s *Server) registerOrRekey(ctx context.Context, p *pendingLogin, u store.User, exp, now time.Time) (store.Node, error) {
+func (s *logins) registerOrRekey(ctx context.Context, p *pendingLogin, u store.User, exp, now time.Time) (store.Node, error) {
 	existing, err := s.st.NodeByMachineKey(ctx, store.MachinePublic(p.machine))
 	switch {
 	case err == nil:
@@ -166,24 +186,7 @@ func (s *Server) registerOrRekey(ctx context.Context, p *pendingLogin, u store.U
 	}
 }
 
-// refreshUsers reloads users (emails, IdP groups) into the policy.
-func (s *Server) refreshUsers(ctx context.Context) error {
-	// Read and apply in order with every other netmap update, so that an
-	// older read of the users (a group since removed) never lands last.
-	s.reloadMu.Lock()
-	defer s.reloadMu.Unlock()
-	users, err := s.st.ListUsers(ctx)
-	if err != nil {
-		return fmt.Errorf("list users: %w", err)
-	}
-	if err := s.nm.setUsers(users, time.Now()); err != nil {
-		return err
-	}
-	s.hub.notifyAll()
-	return nil
-}
-
-func (s *Server) handleLogout(w http.ResponseWriter, r *http.Request) {
+func (s *logins) handleLogout(w http.ResponseWriter, r *http.Request) {
 	n, err := s.nodeOf(r)
 	if err != nil {
 		s.writeError(w, r, err)

@@ -45,20 +45,20 @@ const (
 // errCancelled tells the node that the person refused its login.
 var errCancelled = errors.New("the person refused this login on the confirmation page (\"This wasn't me\")")
 
-func (s *Server) handleLoginBrowser(w http.ResponseWriter, r *http.Request) {
+func (s *logins) handleLoginBrowser(w http.ResponseWriter, r *http.Request) {
 	if s.cfg.Auth == nil {
 		loginPage(w, http.StatusNotFound, errNoSSO.Error())
 		return
 	}
-	id, now := r.PathValue("id"), s.logins.now()
-	p, token, err := s.logins.open(id, now)
+	id, now := r.PathValue("id"), s.pending.now()
+	p, token, err := s.pending.open(id, now)
 	if err != nil {
 		refusalPage(w, err)
 		return
 	}
 	u, err := s.cfg.Auth.AuthURL(w, r, id)
 	if err != nil {
-		s.logins.reopen(p)
+		s.pending.reopen(p)
 		s.log.Error("start sso login", "err", err)
 		loginPage(w, http.StatusBadGateway, "The identity provider could not be reached. Try the link again.")
 		return
@@ -67,7 +67,7 @@ func (s *Server) handleLoginBrowser(w http.ResponseWriter, r *http.Request) {
 	http.Redirect(w, r, u, http.StatusFound)
 }
 
-func (s *Server) handleCallback(w http.ResponseWriter, r *http.Request) {
+func (s *logins) handleCallback(w http.ResponseWriter, r *http.Request) {
 	if s.cfg.Auth == nil {
 		loginPage(w, http.StatusNotFound, errNoSSO.Error())
 		return
@@ -77,8 +77,8 @@ func (s *Server) handleCallback(w http.ResponseWriter, r *http.Request) {
 		s.idpRefused(w, r, who, id, err)
 		return
 	}
-	now := s.logins.now()
-	p, si, err := s.logins.signIn(id, cookieValue(r, linkCookie+id), who, until, now)
+	now := s.pending.now()
+	p, si, err := s.pending.signIn(id, cookieValue(r, linkCookie+id), who, until, now)
 	if err != nil {
 		s.audit(r.Context(), "user:"+who.Email, "user.login_refused", "", remoteIP(r), map[string]any{"reason": err.Error()})
 		refusalPage(w, err)
@@ -91,19 +91,19 @@ func (s *Server) handleCallback(w http.ResponseWriter, r *http.Request) {
 
 // idpRefused answers a callback the IdP (or the relying party's checks)
 // refused, and tells the waiting node why.
-func (s *Server) idpRefused(w http.ResponseWriter, r *http.Request, who store.Identity, id string, err error) {
+func (s *logins) idpRefused(w http.ResponseWriter, r *http.Request, who store.Identity, id string, err error) {
 	actor := "ip:" + remoteIP(r)
 	if who.Email != "" {
 		actor = "user:" + who.Email
 	}
 	s.audit(r.Context(), actor, "user.login_refused", "", remoteIP(r), map[string]any{"error": err.Error()})
-	if p, ok := s.logins.get(id, s.logins.now()); ok {
-		s.logins.finish(p, wire.LoginResult{Done: true, Error: err.Error()})
+	if p, ok := s.pending.get(id, s.pending.now()); ok {
+		s.pending.finish(p, wire.LoginResult{Done: true, Error: err.Error()})
 	}
 	loginPage(w, http.StatusForbidden, "Login refused: "+err.Error())
 }
 
-func (s *Server) handleLoginConfirm(w http.ResponseWriter, r *http.Request) {
+func (s *logins) handleLoginConfirm(w http.ResponseWriter, r *http.Request) {
 	r.Body = http.MaxBytesReader(w, r.Body, maxConfirmForm)
 	rc := http.NewResponseController(w)
 	rc.SetReadDeadline(time.Now().Add(s.cfg.BodyTimeout)) // as decodeJSON: a decision arrives promptly
@@ -117,9 +117,9 @@ func (s *Server) handleLoginConfirm(w http.ResponseWriter, r *http.Request) {
 		refusalPage(w, errBadDecision)
 		return
 	}
-	p, who, until, err := s.logins.decide(id, cookieValue(r, confirmCookie+id), r.PostFormValue("csrf"), s.logins.now())
+	p, who, until, err := s.pending.decide(id, cookieValue(r, confirmCookie+id), r.PostFormValue("csrf"), s.pending.now())
 	if errors.Is(err, errConfirmLate) {
-		s.logins.finish(p, wire.LoginResult{Done: true, Error: "the login was not confirmed in the browser in time"})
+		s.pending.finish(p, wire.LoginResult{Done: true, Error: "the login was not confirmed in the browser in time"})
 	}
 	if err != nil {
 		refusalPage(w, err)
@@ -140,25 +140,25 @@ func deviceFacts(p *pendingLogin) map[string]any {
 
 // cancelLogin ends login p on the person's "This wasn't me" and tells the
 // waiting node.
-func (s *Server) cancelLogin(w http.ResponseWriter, r *http.Request, p *pendingLogin, who store.Identity) {
+func (s *logins) cancelLogin(w http.ResponseWriter, r *http.Request, p *pendingLogin, who store.Identity) {
 	s.audit(r.Context(), "user:"+who.Email, "user.login_refused", "", remoteIP(r),
 		map[string]any{"reason": "refused on the confirmation page", "device": deviceFacts(p)})
-	s.logins.finish(p, wire.LoginResult{Done: true, Error: errCancelled.Error()})
+	s.pending.finish(p, wire.LoginResult{Done: true, Error: errCancelled.Error()})
 	loginPage(w, http.StatusOK, "Cancelled: the device was not connected and was told so. If you did not start this login, tell your administrator.")
 }
 
 // connectLogin registers or re-keys login p's node as who, on the
 // person's "Connect this device", and tells the waiting node.
-func (s *Server) connectLogin(w http.ResponseWriter, r *http.Request, p *pendingLogin, who store.Identity, until time.Time) {
+func (s *logins) connectLogin(w http.ResponseWriter, r *http.Request, p *pendingLogin, who store.Identity, until time.Time) {
 	s.audit(r.Context(), "user:"+who.Email, "user.login_confirmed", "", remoteIP(r), map[string]any{"device": deviceFacts(p)})
 	n, err := s.completeLogin(r.Context(), p, who, until)
 	if err != nil {
-		s.logins.finish(p, wire.LoginResult{Done: true, Error: err.Error()})
+		s.pending.finish(p, wire.LoginResult{Done: true, Error: err.Error()})
 		loginPage(w, http.StatusForbidden, "Login refused: "+err.Error())
 		return
 	}
 	self, _ := s.nm.viewOf(n.ID)
-	s.logins.finish(p, wire.LoginResult{Done: true, Node: &self.self})
+	s.pending.finish(p, wire.LoginResult{Done: true, Node: &self.self})
 	loginPage(w, http.StatusOK, fmt.Sprintf("You are logged in as %s on %s until %s. You can close this window.",
 		who.Email, n.Name, n.KeyExpiry.UTC().Format(time.RFC1123)))
 }

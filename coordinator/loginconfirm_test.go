@@ -210,12 +210,12 @@ func TestLoginLinkIsShortLived(t *testing.T) {
 	c := startCoord(t, userPolicy)
 	ctx := context.Background()
 	var skew time.Duration
-	c.srv.logins.mu.Lock()
-	c.srv.logins.clock = func() time.Time { return time.Now().Add(skew) }
-	c.srv.logins.mu.Unlock()
+	c.srv.logins.pending.mu.Lock()
+	c.srv.logins.pending.clock = func() time.Time { return time.Now().Add(skew) }
+	c.srv.logins.pending.mu.Unlock()
 	setSkew := func(d time.Duration) {
-		c.srv.logins.mu.Lock()
-		defer c.srv.logins.mu.Unlock()
+		c.srv.logins.pending.mu.Lock()
+		defer c.srv.logins.pending.mu.Unlock()
 		skew = d
 	}
 

@@ -21,7 +21,7 @@ import (
 // going at a time.
 func TestPendingLoginFloodDoesNotLockOutPeople(t *testing.T) {
 	t0 := time.Date(2026, 12, 6, 0, 0, 0, 0, time.UTC)
-	l := logins{size: 500}
+	l := pendingLogins{size: 500}
 	add := func(src string, i int) error {
 		m := newMachine(t)
 		p := newPendingLogin(m.priv.Public(), wire.LoginRequest{}, src, t0)

@@ -75,8 +75,8 @@ const (
 	stepDecided
 )
 
-// logins holds pending interactive logins.
-type logins struct {
+// pendingLogins holds pending interactive logins.
+type pendingLogins struct {
 	mu sync.Mutex
 	// mu guards the following, and the fields of each pendingLogin that
 	// say so.
@@ -93,7 +93,7 @@ type logins struct {
 }
 
 // now returns the logins' time.
-func (l *logins) now() time.Time {
+func (l *pendingLogins) now() time.Time {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.clock != nil {
@@ -121,7 +121,7 @@ type pendingLogin struct {
 	// done is closed once result is set.
 	done chan struct{}
 
-	// Guarded by logins.mu:
+	// Guarded by pendingLogins.mu:
 	step loginStep
 	// browser is the token of the browser that opened the link (its
 	// cookie); csrf the confirmation form's token (its cookie and field).
@@ -175,7 +175,7 @@ func tokenEqual(got, want string) bool {
 // login goes: the busiest source's oldest. A login whose link the person
 // opened stays; a flood from many addresses can push out only logins
 // nobody opened, oldest first.
-func (l *logins) add(p *pendingLogin, now time.Time) (string, error) {
+func (l *pendingLogins) add(p *pendingLogin, now time.Time) (string, error) {
 	id := rand.Text()
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -199,7 +199,7 @@ func (l *logins) add(p *pendingLogin, now time.Time) (string, error) {
 }
 
 // deleteLocked forgets login id.
-func (l *logins) deleteLocked(id string) {
+func (l *pendingLogins) deleteLocked(id string) {
 	p, ok := l.pending[id]
 	if !ok {
 		return
@@ -213,7 +213,7 @@ func (l *logins) deleteLocked(id string) {
 // evictLocked forgets one unopened login: of the source holding the most
 // pending logins, its oldest. A login whose link a browser opened is never
 // forgotten this way. False when no login is unopened.
-func (l *logins) evictLocked() bool {
+func (l *pendingLogins) evictLocked() bool {
 	victim, most := "", 0
 	var oldest time.Time
 	for id, p := range l.pending {
@@ -232,13 +232,13 @@ func (l *logins) evictLocked() bool {
 	return true
 }
 
-func (l *logins) get(id string, now time.Time) (*pendingLogin, bool) {
+func (l *pendingLogins) get(id string, now time.Time) (*pendingLogin, bool) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.getLocked(id, now)
 }
 
-func (l *logins) getLocked(id string, now time.Time) (*pendingLogin, bool) {
+func (l *pendingLogins) getLocked(id string, now time.Time) (*pendingLogin, bool) {
 	p, ok := l.pending[id]
 	if !ok || now.After(p.expires) {
 		return nil, false
@@ -248,7 +248,7 @@ func (l *logins) getLocked(id string, now time.Time) (*pendingLogin, bool) {
 
 // open uses login id's link: it returns the token the opening browser
 // keeps for the callback. A link opens once, before its openBy.
-func (l *logins) open(id string, now time.Time) (*pendingLogin, string, error) {
+func (l *pendingLogins) open(id string, now time.Time) (*pendingLogin, string, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	p, ok := l.getLocked(id, now)
@@ -265,7 +265,7 @@ func (l *logins) open(id string, now time.Time) (*pendingLogin, string, error) {
 }
 
 // reopen undoes open when the browser could not be sent to the IdP.
-func (l *logins) reopen(p *pendingLogin) {
+func (l *pendingLogins) reopen(p *pendingLogin) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if p.step == stepOpened {
@@ -284,7 +284,7 @@ type signedIn struct {
 // signIn records who the IdP says finished login id in the browser that
 // shows the token browser, and returns what the confirmation page needs.
 // It accepts one callback per login, from the browser that opened the link.
-func (l *logins) signIn(id, browser string, who store.Identity, until, now time.Time) (*pendingLogin, signedIn, error) {
+func (l *pendingLogins) signIn(id, browser string, who store.Identity, until, now time.Time) (*pendingLogin, signedIn, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	p, ok := l.getLocked(id, now)
@@ -308,7 +308,7 @@ func (l *logins) signIn(id, browser string, who store.Identity, until, now time.
 // must be in both the cookie and the field. A wrong token changes nothing.
 // It returns the identity the IdP established; errConfirmLate (with p) when
 // the decision came too late, which ends the login.
-func (l *logins) decide(id, cookie, field string, now time.Time) (*pendingLogin, store.Identity, time.Time, error) {
+func (l *pendingLogins) decide(id, cookie, field string, now time.Time) (*pendingLogin, store.Identity, time.Time, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	p, ok := l.getLocked(id, now)
@@ -331,7 +331,7 @@ func (l *logins) decide(id, cookie, field string, now time.Time) (*pendingLogin,
 
 // finish records the result once and ends the login; later calls are
 // ignored.
-func (l *logins) finish(p *pendingLogin, res wire.LoginResult) {
+func (l *pendingLogins) finish(p *pendingLogin, res wire.LoginResult) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	p.step = stepDecided
@@ -347,7 +347,7 @@ func (l *logins) finish(p *pendingLogin, res wire.LoginResult) {
 // loginCookie is a cookie of a login's browser steps that lives ttl (it is
 // removed when ttl is not positive): HttpOnly, Secure when the
 // coordinator is served over TLS.
-func (s *Server) loginCookie(r *http.Request, name, value, path string, ttl time.Duration, site http.SameSite) *http.Cookie {
+func (s *logins) loginCookie(r *http.Request, name, value, path string, ttl time.Duration, site http.SameSite) *http.Cookie {
 	c := &http.Cookie{Name: name, Value: value, Path: path, HttpOnly: true, SameSite: site,
 		Secure: r.TLS != nil || strings.HasPrefix(s.cfg.PublicURL, "https://"), MaxAge: -1}
 	if ttl > 0 {

@@ -16,7 +16,7 @@ import (
 const DefaultPolicy = "// Ward's default policy: nothing is allowed until an admin sets a policy.\n{\n  \"acls\": [],\n}\n"
 
 // checkPolicy validates text and runs its tests, with the IdP's groups.
-func (s *Server) checkPolicy(name, text string) (*acl.Ruleset, error) {
+func (s *fleet) checkPolicy(name, text string) (*acl.Ruleset, error) {
 	var groups map[string][]string
 	if s.nm != nil {
 		groups = s.nm.externalGroups()
@@ -44,7 +44,7 @@ const (
 // --policy file (saved as the first version), else DefaultPolicy. A store
 // holding a policy keeps it, whatever the file says, unless the policy mode
 // is PolicyModeFile.
-func (s *Server) initialPolicy(ctx context.Context) (*acl.Ruleset, error) {
+func (s *fleet) initialPolicy(ctx context.Context) (*acl.Ruleset, error) {
 	latest, err := s.st.LatestPolicy(ctx)
 	switch {
 	case errors.Is(err, store.ErrNotFound):
@@ -69,7 +69,7 @@ func (s *Server) initialPolicy(ctx context.Context) (*acl.Ruleset, error) {
 // loadPolicyFile reads and checks the --policy file and, when it differs
 // from latest, saves it as a new version, audited. Any failure stops the
 // start: there is no stored policy to fall back on, or the file must win.
-func (s *Server) loadPolicyFile(ctx context.Context, latest store.Policy, comment string) (*acl.Ruleset, error) {
+func (s *fleet) loadPolicyFile(ctx context.Context, latest store.Policy, comment string) (*acl.Ruleset, error) {
 	b, err := os.ReadFile(s.cfg.PolicyFile)
 	if err != nil {
 		return nil, fmt.Errorf("read policy: %w", err)
@@ -93,7 +93,7 @@ func (s *Server) loadPolicyFile(ctx context.Context, latest store.Policy, commen
 
 // compareFileToStored warns, in PolicyModeStore, when the --policy file is
 // unreadable, invalid or differs from the stored policy, which stays.
-func (s *Server) compareFileToStored(latest store.Policy) {
+func (s *fleet) compareFileToStored(latest store.Policy) {
 	b, err := os.ReadFile(s.cfg.PolicyFile)
 	if err != nil {
 		s.log.Warn("cannot read the policy file; the stored policy stays in force", "file", s.cfg.PolicyFile,
@@ -113,16 +113,21 @@ func (s *Server) compareFileToStored(latest store.Policy) {
 		"file", s.cfg.PolicyFile, "stored_version", latest.ID)
 }
 
-func (s *Server) savePolicyVersion(ctx context.Context, text, author, comment string, parent int64) (store.Policy, error) {
+func (s *fleet) savePolicyVersion(ctx context.Context, text, author, comment string, parent int64) (store.Policy, error) {
 	return s.st.SavePolicy(ctx, store.NewPolicy{Text: text, Author: author, Comment: comment,
 		ParentID: store.PolicyID(parent), CreatedAt: time.Now().UTC()})
 }
+
+// ReloadPolicyFile re-reads the --policy file and installs it as a new
+// version (see fleet.ReloadPolicyFile); `ward coordinator` calls it on
+// SIGHUP.
+func (s *Server) ReloadPolicyFile(ctx context.Context) error { return s.fleet.ReloadPolicyFile(ctx) }
 
 // ReloadPolicyFile re-reads the --policy file (on SIGHUP) and installs it
 // as a new version, in either policy mode: a SIGHUP is an explicit admin
 // action, audited as policy.set by "file:PATH". An invalid file is refused
 // with the acl errors and the running policy stays.
-func (s *Server) ReloadPolicyFile(ctx context.Context) error {
+func (s *fleet) ReloadPolicyFile(ctx context.Context) error {
 	if s.cfg.PolicyFile == "" {
 		return errors.New("reload policy: no --policy file configured")
 	}
@@ -139,7 +144,7 @@ func (s *Server) ReloadPolicyFile(ctx context.Context) error {
 // not the latest version, unless parent is -1), then makes it current and
 // pushes the change to the nodes it affects. A refused policy changes
 // nothing.
-func (s *Server) SetPolicy(ctx context.Context, text, author, comment string, parent int64, name string) (store.Policy, error) {
+func (s *fleet) SetPolicy(ctx context.Context, text, author, comment string, parent int64, name string) (store.Policy, error) {
 	s.policyMu.Lock()
 	defer s.policyMu.Unlock()
 	if name == "" {

@@ -79,7 +79,7 @@ func (t *refreshTokens) swap(id store.Identity, old, next sso.Secret) {
 
 // refreshLoop re-checks users with the IdP every RefreshEvery until the
 // server closes.
-func (s *Server) refreshLoop(r Refresher) {
+func (s *logins) refreshLoop(r Refresher) {
 	defer s.wg.Done()
 	t := time.NewTicker(s.cfg.RefreshEvery)
 	defer t.Stop()
@@ -98,7 +98,7 @@ const refreshWorkers = 8
 
 // refreshRound asks the IdP about every user in users, refreshWorkers at a
 // time, so that one hung answer delays no one else's refusal.
-func (s *Server) refreshRound(ctx context.Context, r Refresher, users []store.User) {
+func (s *logins) refreshRound(ctx context.Context, r Refresher, users []store.User) {
 	sem := make(chan struct{}, refreshWorkers)
 	var wg sync.WaitGroup
 	defer wg.Wait()
@@ -119,7 +119,7 @@ func (s *Server) refreshRound(ctx context.Context, r Refresher, users []store.Us
 
 // usersWithLiveKeys returns the enabled users owning a node whose key has
 // not expired.
-func (s *Server) usersWithLiveKeys(ctx context.Context, now time.Time) []store.User {
+func (s *logins) usersWithLiveKeys(ctx context.Context, now time.Time) []store.User {
 	var ids []store.UserID
 	s.nm.mu.Lock()
 	for _, n := range s.nm.nodes {
@@ -145,7 +145,7 @@ func (s *Server) usersWithLiveKeys(ctx context.Context, now time.Time) []store.U
 // refreshUser asks the IdP about u: a refusal cuts u's keys; new groups,
 // email or name are recorded; a transient failure is logged and retried at
 // the next tick.
-func (s *Server) refreshUser(ctx context.Context, r Refresher, u store.User) {
+func (s *logins) refreshUser(ctx context.Context, r Refresher, u store.User) {
 	id := store.Identity{Issuer: u.Issuer, Subject: u.Subject, Email: u.Email, DisplayName: u.DisplayName, Groups: u.Groups}
 	got, err := r.Refresh(ctx, id)
 	switch {
@@ -164,7 +164,7 @@ func (s *Server) refreshUser(ctx context.Context, r Refresher, u store.User) {
 
 // refreshRefused cuts every key of u. The user stays enabled: they may log
 // in again if the IdP lets them.
-func (s *Server) refreshRefused(ctx context.Context, u store.User, why string) {
+func (s *logins) refreshRefused(ctx context.Context, u store.User, why string) {
 	s.audit(ctx, "system", "user.refresh_refused", "user:"+u.Email, "", map[string]any{"reason": why})
 	if err := s.cutUserKeys(ctx, u, "system", "identity provider refused refresh"); err != nil {
 		s.log.Error("refresh: cut keys", "user", u.Email, "err", err)
@@ -173,7 +173,7 @@ func (s *Server) refreshRefused(ctx context.Context, u store.User, why string) {
 
 // refreshed records what the IdP now says about u, so the policy follows
 // its group changes.
-func (s *Server) refreshed(ctx context.Context, u store.User, got store.Identity) {
+func (s *logins) refreshed(ctx context.Context, u store.User, got store.Identity) {
 	if slices.Equal(got.Groups, u.Groups) && got.Email == u.Email && got.DisplayName == u.DisplayName {
 		return
 	}

@@ -31,22 +31,22 @@ func TestHungIdPDoesNotStallRefreshRound(t *testing.T) {
 			t.Fatalf("%s's login failed: %+v", sub, res)
 		}
 	}
-	users := c.srv.usersWithLiveKeys(t.Context(), time.Now())
+	users := c.srv.logins.usersWithLiveKeys(t.Context(), time.Now())
 	if len(users) != 2 {
 		t.Fatalf("users with live keys: %+v", users)
 	}
 	hang := users[0].Subject
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan struct{})
-	go func() { c.srv.refreshRound(ctx, hungIdP{hang: hang}, users); close(done) }()
+	go func() { c.srv.logins.refreshRound(ctx, hungIdP{hang: hang}, users); close(done) }()
 	deadline := time.Now().Add(10 * time.Second)
-	for len(c.srv.usersWithLiveKeys(t.Context(), time.Now())) != 1 {
+	for len(c.srv.logins.usersWithLiveKeys(t.Context(), time.Now())) != 1 {
 		if time.Now().After(deadline) {
 			t.Fatal("the refused user was not cut while another user's refresh hung")
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	if left := c.srv.usersWithLiveKeys(t.Context(), time.Now()); left[0].Subject != hang {
+	if left := c.srv.logins.usersWithLiveKeys(t.Context(), time.Now()); left[0].Subject != hang {
 		t.Fatalf("the wrong user was cut: %+v left", left)
 	}
 	cancel()

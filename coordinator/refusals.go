@@ -116,7 +116,7 @@ func (b *refusalBurst) event(action, source string) refusalEvent {
 // auditRefusal audits the refusal of action to the unauthenticated caller
 // of r: at once when it is the first from its source in the window, else
 // summed into that source's summary row (see refusals).
-func (s *Server) auditRefusal(r *http.Request, actor, action string, detail map[string]any) {
+func (s *core) auditRefusal(r *http.Request, actor, action string, detail map[string]any) {
 	if s.refusals.note(action, sourceOf(r), actor, detail, time.Now()) {
 		s.audit(r.Context(), actor, action, "", remoteIP(r), detail)
 	}
@@ -124,7 +124,7 @@ func (s *Server) auditRefusal(r *http.Request, actor, action string, detail map[
 
 // flushRefusals appends the summary rows of the windows that ended (all
 // of them when all is set, at shutdown).
-func (s *Server) flushRefusals(ctx context.Context, now time.Time, all bool) {
+func (s *core) flushRefusals(ctx context.Context, now time.Time, all bool) {
 	for _, e := range s.refusals.due(now, all) {
 		s.audit(ctx, "source:"+e.source, e.action, "", e.source, e.detail)
 	}

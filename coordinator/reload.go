@@ -20,7 +20,7 @@ const reloadTimeout = 30 * time.Second
 // hand it a record of their own. A node the store no longer holds is
 // dropped from the netmap (never re-added) and the error matches
 // store.ErrNotFound.
-func (s *Server) reloadNode(ctx context.Context, id store.NodeID) (store.Node, error) {
+func (s *core) reloadNode(ctx context.Context, id store.NodeID) (store.Node, error) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), reloadTimeout)
 	defer cancel()
 	s.reloadMu.Lock()
@@ -43,7 +43,7 @@ func (s *Server) reloadNode(ctx context.Context, id store.NodeID) (store.Node, e
 
 // dropNode removes node id, which the store no longer holds, from the
 // netmap, in order with reloadNode, and returns the nodes it touched.
-func (s *Server) dropNode(id store.NodeID) []store.NodeID {
+func (s *core) dropNode(id store.NodeID) []store.NodeID {
 	s.reloadMu.Lock()
 	defer s.reloadMu.Unlock()
 	return s.removeFromNetmap(id)
@@ -53,10 +53,27 @@ func (s *Server) dropNode(id store.NodeID) []store.NodeID {
 // it touched. A disagreement of the netmap and the policy compiler is
 // repaired by the netmap (see netmap.remove) and logged here: the caller's
 // action (a removal) has happened either way. Callers hold reloadMu.
-func (s *Server) removeFromNetmap(id store.NodeID) []store.NodeID {
+func (s *core) removeFromNetmap(id store.NodeID) []store.NodeID {
 	ids, err := s.nm.remove(id, time.Now())
 	if err != nil {
 		s.log.Error("netmap and policy compiler disagreed; recompiled", "node_id", id, "err", err)
 	}
 	return ids
+}
+
+// refreshUsers reloads users (emails, IdP groups) into the policy.
+func (s *core) refreshUsers(ctx context.Context) error {
+	// Read and apply in order with every other netmap update, so that an
+	// older read of the users (a group since removed) never lands last.
+	s.reloadMu.Lock()
+	defer s.reloadMu.Unlock()
+	users, err := s.st.ListUsers(ctx)
+	if err != nil {
+		return fmt.Errorf("list users: %w", err)
+	}
+	if err := s.nm.setUsers(users, time.Now()); err != nil {
+		return err
+	}
+	s.hub.notifyAll()
+	return nil
 }

@@ -129,7 +129,7 @@ func TestDeniedCounterBoundedPerNode(t *testing.T) {
 		t.Errorf("ward_denied_flows_total = %.3g, want %d: op1 has a credit of its own", v, 2*maxDeniedCount)
 	}
 
-	c.srv.flushDenied(c.srv.ctx, time.Now(), true)
+	c.srv.control.flushDenied(c.srv.ctx, time.Now(), true)
 	evs, err := c.srv.st.ListAudit(t.Context(), store.AuditFilter{ActionPrefix: "flow.denied"})
 	if err != nil {
 		t.Fatal(err)

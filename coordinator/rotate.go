@@ -36,7 +36,7 @@ func setRetryAfter(w http.ResponseWriter, err error) {
 // refused node cannot fill the audit log either. Only registered nodes
 // have buckets, so strangers with self-made machine keys cannot push a
 // node's bucket out of the table.
-func (s *Server) rotateLimited(id store.NodeID, now time.Time) error {
+func (s *control) rotateLimited(id store.NodeID, now time.Time) error {
 	if ok, after := s.rotations.Allow(id, now); !ok {
 		return &retryAfterError{what: "key rotations", after: after}
 	}
@@ -62,7 +62,7 @@ func mayRotate(n store.Node) error {
 }
 
 // refuseRotate audits a refused rotation and answers it.
-func (s *Server) refuseRotate(w http.ResponseWriter, r *http.Request, actor, target string, err error) {
+func (s *control) refuseRotate(w http.ResponseWriter, r *http.Request, actor, target string, err error) {
 	s.audit(r.Context(), actor, "node.rotate_refused", target, remoteIP(r), map[string]any{"reason": err.Error()})
 	s.writeError(w, r, err)
 }

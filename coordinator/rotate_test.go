@@ -110,7 +110,7 @@ func TestExpireDuringRotationWins(t *testing.T) {
 	rs := &revokeOnRotate{Store: c.srv.st}
 	c.srv.st = rs
 	h := func() {
-		if _, err := c.srv.ExpireNode(context.Background(), camNode.ID, "test", false); err != nil {
+		if _, err := c.srv.fleet.ExpireNode(context.Background(), camNode.ID, "test", false); err != nil {
 			t.Errorf("expire: %v", err)
 		}
 	}

@@ -1,8 +1,14 @@
 // Package coordinator is Ward's control plane: it authenticates nodes by
 // their machine keys, registers them with pre-auth keys, compiles the ACL
 // policy against the fleet and streams each node its peers and inbound
-// filter, with deltas as things change. It also serves the admin API,
-// keeps the audit log and exposes Prometheus metrics.
+// filter, with deltas as things change. It runs people's SSO logins,
+// carries out the admins' fleet operations (Backend), keeps the audit log
+// and exposes Prometheus metrics.
+//
+// It is a domain service: it imports neither the admin UI (package web)
+// nor the development IdP (package devidp). Package assembly builds them
+// and mounts them on the coordinator's HTTP server (Server.Handle). Its
+// errors carry a fault.Kind, which each HTTP edge maps to a status once.
 package coordinator
 
 import (
@@ -15,16 +21,13 @@ import (
 	"net/http"
 	"net/netip"
 	"os"
-	"path/filepath"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/wardnet/ward/admin"
 	"github.com/wardnet/ward/clientaddr"
 	"github.com/wardnet/ward/coordinator/sso"
 	"github.com/wardnet/ward/coordinator/store"
-	"github.com/wardnet/ward/ratelimit"
 )
 
 // Config configures a coordinator. Zero durations take their defaults.
@@ -217,58 +220,27 @@ func isLoopback(addr string) bool {
 	return ip != nil && ip.IsLoopback()
 }
 
-// Server is a running coordinator.
+// Server is a running coordinator. It composes three services over one
+// shared core: the nodes' control API (control: sessions, registration,
+// rotation, reports, the map stream), people's interactive logins
+// (logins: SSO, confirmation in the browser, refresh with the IdP) and
+// the admins' fleet operations (fleet: nodes, keys, users, the policy,
+// behind Backend). It serves them on one HTTP handler, with what Handle
+// mounts, and runs their background work.
 type Server struct {
-	cfg    Config
-	log    *slog.Logger
-	st     store.Store
-	nm     *netmap
-	hub    *hub
-	sess   *sessions
-	logins logins
-	// denied aggregates the denied flows nodes report.
-	denied *deniedFlows
-	// refusals bounds the audit rows of refused unauthenticated calls.
-	refusals *refusals
-	// rotations limits each node's key rotations.
-	rotations *ratelimit.Keyed[store.NodeID]
-	// reports limits each node's reports.
-	reports *ratelimit.Keyed[store.NodeID]
-	// limits throttle unauthenticated callers per source address.
-	limits *limiters
-	// clients finds a request's client address (see withClientAddr).
-	clients clientaddr.Resolver
-	metrics *metrics
-	// adminLogin logs admins in to the UI; nil without an IdP.
-	adminLogin *AdminLogin
-	// adminSessions ends a person's admin sessions; nil until
-	// SetAdminSessions.
-	adminSessions atomic.Pointer[adminSessionsBox]
+	*core
+	// control serves the nodes' control API.
+	control *control
+	// logins runs people's interactive logins.
+	logins *logins
+	// fleet carries out the admins' fleet operations.
+	fleet *fleet
 	// mux routes the control API, the logins and what Handle mounts.
 	mux *http.ServeMux
-	// policyMu serializes policy changes (file reloads and admin saves).
-	policyMu sync.Mutex
-	// reloadMu serializes the netmap's updates from the store (reloadNode,
-	// dropNode, refreshUsers):
-	// each holds it across its store read and its netmap update, so two
-	// updates cannot apply an older read after a newer one, and a record
-	// read before a change (a disable, an expiry, a retag, a removal) is
-	// never put back after it. It is taken before netmap.mu and hub.mu.
-	reloadMu sync.Mutex
-
-	ctx    context.Context
-	cancel context.CancelFunc
-	wg     sync.WaitGroup
-	once   sync.Once
+	// clients finds a request's client address (see withClientAddr).
+	clients clientaddr.Resolver
+	once    sync.Once
 }
-
-// maxRotationKeys and maxReportKeys bound the nodes the rotation and report
-// limiters track at once: more than a fleet has, so no node's bucket is
-// ever pushed out.
-const (
-	maxRotationKeys = 1 << 20
-	maxReportKeys   = 1 << 20
-)
 
 // New opens the store in cfg.DataDir, loads the policy and the fleet, and
 // returns a coordinator ready to serve. Close it when done.
@@ -284,17 +256,11 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{cfg: cfg, log: cfg.Logger, st: st, hub: newHub(time.Now()),
-		sess: newSessions(30*time.Second, cfg.SessionTTL), metrics: newMetrics(),
-		denied: newDeniedFlows(cfg.DeniedWindow), refusals: newRefusals(),
-		rotations: ratelimit.New[store.NodeID](cfg.RotateEvery, cfg.RotateBurst, maxRotationKeys),
-		reports:   ratelimit.New[store.NodeID](cfg.ReportEvery, cfg.ReportBurst, maxReportKeys)}
-	s.limits = newLimiters(&s.cfg, s.metrics.reg)
-	s.logins.perSource = cfg.MaxPendingLoginsPerSource
-	s.clients = clientaddr.New(cfg.TrustedProxies)
-	s.ctx, s.cancel = context.WithCancel(context.Background())
+	c := newCore(cfg, st)
+	s := &Server{core: c, control: newControl(c), logins: newLogins(c), fleet: &fleet{core: c},
+		clients: clientaddr.New(cfg.TrustedProxies)}
 	s.routes()
-	if err := s.setupSSO(); err != nil {
+	if err := s.logins.setupSSO(); err != nil {
 		st.Close()
 		return nil, err
 	}
@@ -306,7 +272,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	go s.housekeeping()
 	if r, ok := s.cfg.Auth.(Refresher); ok {
 		s.wg.Add(1)
-		go s.refreshLoop(r)
+		go s.logins.refreshLoop(r)
 	}
 	return s, nil
 }
@@ -318,7 +284,7 @@ func (s *Server) init(ctx context.Context) error {
 	}
 	s.nm = newNetmap()
 	s.nm.recordUsers(users)
-	rs, err := s.initialPolicy(ctx)
+	rs, err := s.fleet.initialPolicy(ctx)
 	if err != nil {
 		return err
 	}
@@ -332,39 +298,14 @@ func (s *Server) init(ctx context.Context) error {
 	if err := s.nm.load(nodes, time.Now()); err != nil {
 		return err
 	}
-	return s.bootstrapAPIKey(ctx)
-}
-
-// BootstrapKeyFile is the file in the data dir holding the first API key.
-const BootstrapKeyFile = "admin-api-key"
-
-// bootstrapAPIKey creates the first API key when none exists and writes it
-// to a 0600 file in the data directory.
-func (s *Server) bootstrapAPIKey(ctx context.Context) error {
-	keys, err := s.st.ListAPIKeys(ctx)
-	if err != nil {
-		return fmt.Errorf("list api keys: %w", err)
-	}
-	if len(keys) > 0 {
-		return nil
-	}
-	secret, k, err := s.createAPIKey(ctx, "bootstrap key made at first start", "system", 0, time.Time{})
-	if err != nil {
-		return err
-	}
-	path := filepath.Join(s.cfg.DataDir, BootstrapKeyFile)
-	if err := os.WriteFile(path, []byte(secret+"\n"), 0o600); err != nil {
-		return fmt.Errorf("write bootstrap api key: %w", err)
-	}
-	s.log.Info("first start: wrote an admin API key", "path", path, "key_prefix", k.Prefix)
-	return nil
+	return s.fleet.bootstrapAPIKey(ctx)
 }
 
 // routes registers the coordinator's own endpoints on s.mux.
 func (s *Server) routes() {
 	s.mux = http.NewServeMux()
-	s.controlRoutes(s.mux)
-	s.loginRoutes(s.mux)
+	s.control.controlRoutes(s.mux)
+	s.logins.loginRoutes(s.mux)
 	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { w.Write([]byte("ok\n")) })
 }
 
@@ -475,7 +416,7 @@ func (s *Server) Close() error {
 	s.once.Do(func() {
 		s.cancel()
 		s.wg.Wait()
-		s.flushDenied(context.Background(), time.Now(), true)
+		s.control.flushDenied(context.Background(), time.Now(), true)
 		s.flushRefusals(context.Background(), time.Now(), true)
 		err = s.st.Close()
 	})
@@ -494,7 +435,7 @@ func (s *Server) housekeeping() {
 			return
 		case now := <-t.C:
 			s.expireKeys(now)
-			s.flushDenied(s.ctx, now, false)
+			s.control.flushDenied(s.ctx, now, false)
 			s.flushRefusals(s.ctx, now, false)
 			s.sess.sweep(now)
 			s.reapEphemeral(now)

@@ -81,12 +81,14 @@ func storeIdentity(id sso.Identity) store.Identity {
 // interface is what it implements.
 type AdminLogin struct {
 	rp *sso.RP
-	s  *Server
+	s  *logins
 }
 
 // AdminLogin returns the admins' SSO login, and false when the
 // coordinator has no identity provider (then only API keys work).
-func (s *Server) AdminLogin() (*AdminLogin, bool) { return s.adminLogin, s.adminLogin != nil }
+func (s *Server) AdminLogin() (*AdminLogin, bool) {
+	return s.logins.adminLogin, s.logins.adminLogin != nil
+}
 
 // AuthURL starts an admin's OIDC login: its state goes to the browser in a
 // cookie.
@@ -119,7 +121,7 @@ const PathUICallback = "/ui/callback"
 
 // setupSSO builds the Authenticator and the admins' login from cfg.OIDC,
 // unless cfg.Auth is given (then admins log in with API keys only).
-func (s *Server) setupSSO() error {
+func (s *logins) setupSSO() error {
 	if s.cfg.Auth != nil || s.cfg.OIDC == nil {
 		return nil
 	}

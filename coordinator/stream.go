@@ -16,7 +16,7 @@ import (
 // resumes from a version the coordinator remembers), then a delta whenever
 // something it receives changes, and keep-alives in between. The stream
 // ends when the session expires, the node is removed, or the server stops.
-func (s *Server) handleMap(w http.ResponseWriter, r *http.Request) {
+func (s *control) handleMap(w http.ResponseWriter, r *http.Request) {
 	ss, err := s.sessionOf(r)
 	if err != nil {
 		s.writeError(w, r, err)
@@ -61,7 +61,7 @@ func (s *Server) handleMap(w http.ResponseWriter, r *http.Request) {
 }
 
 type streamState struct {
-	s       *Server
+	s       *control
 	id      store.NodeID
 	enc     *json.Encoder
 	flush   func() error
@@ -69,7 +69,7 @@ type streamState struct {
 	started bool
 }
 
-func (s *Server) streamLoop(ctx context.Context, st *streamState, sub *subscriber, expires time.Time) {
+func (s *control) streamLoop(ctx context.Context, st *streamState, sub *subscriber, expires time.Time) {
 	ka := time.NewTicker(s.cfg.KeepAlive)
 	defer ka.Stop()
 	end := time.NewTimer(time.Until(expires))
@@ -127,7 +127,7 @@ func (st *streamState) sendUpdate(sub *subscriber) bool {
 	return true
 }
 
-func (s *Server) streamOpened(ctx context.Context, n store.Node, from string) {
+func (s *control) streamOpened(ctx context.Context, n store.Node, from string) {
 	if s.hub.streams(n.ID) > 1 {
 		return
 	}
@@ -140,7 +140,7 @@ func (s *Server) streamOpened(ctx context.Context, n store.Node, from string) {
 	s.audit(ctx, "node:"+n.Name, "node.online", "node:"+n.Name, from, nil)
 }
 
-func (s *Server) streamClosed(n store.Node) {
+func (s *control) streamClosed(n store.Node) {
 	if s.hub.connected(n.ID) {
 		return
 	}

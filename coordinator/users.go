@@ -16,7 +16,7 @@ import (
 // users have (a database from before emails were bound to one user) is
 // refused as ambiguous, with their ids, so that an action never silently
 // reaches only one of them.
-func (s *Server) lookupUser(ctx context.Context, ref string) (store.User, error) {
+func (s *fleet) lookupUser(ctx context.Context, ref string) (store.User, error) {
 	if id, err := strconv.ParseInt(ref, 10, 64); err == nil {
 		return s.st.User(ctx, store.UserID(id))
 	}
@@ -37,7 +37,7 @@ func (s *Server) lookupUser(ctx context.Context, ref string) (store.User, error)
 	return users[0], nil
 }
 
-func (s *Server) adminUser(ctx context.Context, u store.User) (wire.AdminUser, error) {
+func (s *fleet) adminUser(ctx context.Context, u store.User) (wire.AdminUser, error) {
 	au := wire.AdminUser{ID: int64(u.ID), Email: u.Email, Name: u.DisplayName, Issuer: u.Issuer, Subject: u.Subject,
 		Groups: u.Groups, Disabled: u.Disabled, CreatedAt: u.CreatedAt, LastLogin: u.LastLogin, Nodes: []string{}}
 	for _, n := range s.userNodes(u.ID) {
@@ -47,7 +47,7 @@ func (s *Server) adminUser(ctx context.Context, u store.User) (wire.AdminUser, e
 }
 
 // userNodes returns the nodes owned by user id.
-func (s *Server) userNodes(id store.UserID) []store.Node {
+func (s *fleet) userNodes(id store.UserID) []store.Node {
 	s.nm.mu.Lock()
 	defer s.nm.mu.Unlock()
 	var out []store.Node
@@ -62,7 +62,7 @@ func (s *Server) userNodes(id store.UserID) []store.Node {
 // SetUserDisabled disables (or re-enables) a user. Disabling expires every
 // key of the user's nodes at once, so every peer drops them; the user can
 // only come back by logging in again once re-enabled.
-func (s *Server) SetUserDisabled(ctx context.Context, id store.UserID, disabled bool, actor string) error {
+func (s *fleet) SetUserDisabled(ctx context.Context, id store.UserID, disabled bool, actor string) error {
 	if err := s.st.SetUserDisabled(ctx, id, disabled); err != nil {
 		return fmt.Errorf("set user %d disabled=%v: %w", id, disabled, err)
 	}
@@ -86,7 +86,7 @@ func (s *Server) SetUserDisabled(ctx context.Context, id store.UserID, disabled 
 // them, and audits each as node.key_revoked for reason. It finds the
 // nodes in the store, not the netmap, so that a node a login registered
 // but has not yet put in the netmap is cut too.
-func (s *Server) cutUserKeys(ctx context.Context, u store.User, actor, reason string) error {
+func (s *core) cutUserKeys(ctx context.Context, u store.User, actor, reason string) error {
 	now := time.Now().UTC()
 	nodes, err := s.st.ListNodes(ctx)
 	if err != nil {

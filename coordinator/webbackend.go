@@ -17,11 +17,11 @@ import (
 // operations on nodes, keys, users, the policy and the audit log, by name
 // or id. Its errors carry a fault.Kind (see domainErr). Package web's
 // Backend interface is what it implements.
-type Backend struct{ s *Server }
+type Backend struct{ f *fleet }
 
 // Backend returns the coordinator's fleet operations for the admin front
 // ends.
-func (s *Server) Backend() Backend { return Backend{s} }
+func (s *Server) Backend() Backend { return Backend{s.fleet} }
 
 // RecordAudit appends an event the web layer saw.
 func (b Backend) RecordAudit(ctx context.Context, e wire.AuditEvent) error {
@@ -33,7 +33,7 @@ func (b Backend) RecordAudit(ctx context.Context, e wire.AuditEvent) error {
 		}
 		se.Detail = d
 	}
-	_, err := b.s.st.AppendAudit(ctx, se)
+	_, err := b.f.st.AppendAudit(ctx, se)
 	return domainErr(err)
 }
 
@@ -41,114 +41,114 @@ func (b Backend) RecordAudit(ctx context.Context, e wire.AuditEvent) error {
 // person's key acts with their current role, and is refused while they are
 // disabled or gone (see apiKeyPrincipal).
 func (b Backend) APIKey(ctx context.Context, secret string) (admin.Principal, error) {
-	k, err := b.s.st.APIKeyByHash(ctx, hashSecret(secret), time.Now())
+	k, err := b.f.st.APIKeyByHash(ctx, hashSecret(secret), time.Now())
 	if errors.Is(err, store.ErrNotFound) {
 		return admin.Principal{}, domainErr(errBadToken)
 	}
 	if err != nil {
 		return admin.Principal{}, domainErr(err)
 	}
-	p, err := b.s.apiKeyPrincipal(ctx, k)
+	p, err := b.f.apiKeyPrincipal(ctx, k)
 	if err != nil {
 		return admin.Principal{}, domainErr(err)
 	}
-	if err := b.s.st.TouchAPIKey(ctx, k.ID, time.Now().UTC()); err != nil {
+	if err := b.f.st.TouchAPIKey(ctx, k.ID, time.Now().UTC()); err != nil {
 		// Only the "last used" time is lost; the call itself may go on.
-		b.s.log.Warn("record api key use", "key", k.Prefix, "err", err)
+		b.f.log.Warn("record api key use", "key", k.Prefix, "err", err)
 	}
 	return p, nil
 }
 
 // ListNodes lists every node.
 func (b Backend) ListNodes(ctx context.Context) ([]wire.AdminNode, error) {
-	nodes, err := b.s.st.ListNodes(ctx)
+	nodes, err := b.f.st.ListNodes(ctx)
 	if err != nil {
 		return nil, domainErr(err)
 	}
 	out := make([]wire.AdminNode, 0, len(nodes))
 	for _, n := range nodes {
-		out = append(out, b.s.adminNode(n))
+		out = append(out, b.f.adminNode(n))
 	}
 	return out, nil
 }
 
 // Node returns one node by id or name.
 func (b Backend) Node(ctx context.Context, ref string) (wire.AdminNode, error) {
-	n, err := b.s.lookupNode(ctx, ref)
+	n, err := b.f.lookupNode(ctx, ref)
 	if err != nil {
 		return wire.AdminNode{}, domainErr(err)
 	}
-	return b.s.adminNode(n), nil
+	return b.f.adminNode(n), nil
 }
 
 // RemoveNode removes a node.
 func (b Backend) RemoveNode(ctx context.Context, ref, actor string) error {
-	n, err := b.s.lookupNode(ctx, ref)
+	n, err := b.f.lookupNode(ctx, ref)
 	if err != nil {
 		return domainErr(err)
 	}
-	_, err = b.s.RemoveNode(ctx, n.ID, actor, "removed by admin")
+	_, err = b.f.removeNode(ctx, n.ID, actor, "removed by admin")
 	return domainErr(err)
 }
 
 // ExpireNode expires a node's key now (and its pre-auth key with
 // revokeAuthKey); the answer says whether that key can still register.
 func (b Backend) ExpireNode(ctx context.Context, ref, actor string, revokeAuthKey bool) (wire.AdminNode, error) {
-	n, err := b.s.lookupNode(ctx, ref)
+	n, err := b.f.lookupNode(ctx, ref)
 	if err != nil {
 		return wire.AdminNode{}, domainErr(err)
 	}
-	if n, err = b.s.ExpireNode(ctx, n.ID, actor, revokeAuthKey); err != nil {
+	if n, err = b.f.ExpireNode(ctx, n.ID, actor, revokeAuthKey); err != nil {
 		return wire.AdminNode{}, domainErr(err)
 	}
-	an := b.s.adminNode(n)
-	an.AuthKeyUsable = b.s.authKeyUsable(ctx, n.AuthKeyID, time.Now())
+	an := b.f.adminNode(n)
+	an.AuthKeyUsable = b.f.authKeyUsable(ctx, n.AuthKeyID, time.Now())
 	return an, nil
 }
 
 // ApproveNode lets a device whose key an admin revoked rotate again.
 func (b Backend) ApproveNode(ctx context.Context, ref, actor string) (wire.AdminNode, error) {
-	n, err := b.s.lookupNode(ctx, ref)
+	n, err := b.f.lookupNode(ctx, ref)
 	if err != nil {
 		return wire.AdminNode{}, domainErr(err)
 	}
-	if n, err = b.s.ApproveNode(ctx, n.ID, actor); err != nil {
+	if n, err = b.f.ApproveNode(ctx, n.ID, actor); err != nil {
 		return wire.AdminNode{}, domainErr(err)
 	}
-	return b.s.adminNode(n), nil
+	return b.f.adminNode(n), nil
 }
 
 // SetNodeTags replaces a node's tags.
 func (b Backend) SetNodeTags(ctx context.Context, ref string, tags []string, actor string) (wire.AdminNode, error) {
-	n, err := b.s.lookupNode(ctx, ref)
+	n, err := b.f.lookupNode(ctx, ref)
 	if err != nil {
 		return wire.AdminNode{}, domainErr(err)
 	}
-	if n, err = b.s.SetNodeTags(ctx, n.ID, tags, actor); err != nil {
+	if n, err = b.f.SetNodeTags(ctx, n.ID, tags, actor); err != nil {
 		return wire.AdminNode{}, domainErr(err)
 	}
-	return b.s.adminNode(n), nil
+	return b.f.adminNode(n), nil
 }
 
 // NodeAccess lists who may reach a node, and on which ports.
 func (b Backend) NodeAccess(ctx context.Context, ref string) ([]acl.Access, error) {
-	n, err := b.s.lookupNode(ctx, ref)
+	n, err := b.f.lookupNode(ctx, ref)
 	if err != nil {
 		return nil, domainErr(err)
 	}
-	gs, err := b.s.nm.access(n.Name)
+	gs, err := b.f.nm.access(n.Name)
 	return gs, domainErr(err)
 }
 
 // ListUsers lists every user.
 func (b Backend) ListUsers(ctx context.Context) ([]wire.AdminUser, error) {
-	users, err := b.s.st.ListUsers(ctx)
+	users, err := b.f.st.ListUsers(ctx)
 	if err != nil {
 		return nil, domainErr(err)
 	}
 	out := make([]wire.AdminUser, 0, len(users))
 	for _, u := range users {
-		au, err := b.s.adminUser(ctx, u)
+		au, err := b.f.adminUser(ctx, u)
 		if err != nil {
 			return nil, domainErr(err)
 		}
@@ -159,42 +159,42 @@ func (b Backend) ListUsers(ctx context.Context) ([]wire.AdminUser, error) {
 
 // User returns one user by id or email.
 func (b Backend) User(ctx context.Context, ref string) (wire.AdminUser, error) {
-	u, err := b.s.lookupUser(ctx, ref)
+	u, err := b.f.lookupUser(ctx, ref)
 	if err != nil {
 		return wire.AdminUser{}, domainErr(err)
 	}
-	au, err := b.s.adminUser(ctx, u)
+	au, err := b.f.adminUser(ctx, u)
 	return au, domainErr(err)
 }
 
 // SetUserDisabled disables or enables a user.
 func (b Backend) SetUserDisabled(ctx context.Context, ref string, disabled bool, actor string) (wire.AdminUser, error) {
-	u, err := b.s.lookupUser(ctx, ref)
+	u, err := b.f.lookupUser(ctx, ref)
 	if err != nil {
 		return wire.AdminUser{}, domainErr(err)
 	}
-	if err := b.s.SetUserDisabled(ctx, u.ID, disabled, actor); err != nil {
+	if err := b.f.SetUserDisabled(ctx, u.ID, disabled, actor); err != nil {
 		return wire.AdminUser{}, domainErr(err)
 	}
 	u.Disabled = disabled
-	au, err := b.s.adminUser(ctx, u)
+	au, err := b.f.adminUser(ctx, u)
 	return au, domainErr(err)
 }
 
 // RebindUser binds email to the subject req names (see Server.RebindEmail).
 func (b Backend) RebindUser(ctx context.Context, email string, req wire.RebindUserRequest, actor string) (wire.AdminUser, error) {
-	u, err := b.s.RebindEmail(ctx, email, req.Issuer, req.Subject, actor)
+	u, err := b.f.RebindEmail(ctx, email, req.Issuer, req.Subject, actor)
 	if err != nil {
 		return wire.AdminUser{}, domainErr(err)
 	}
-	au, err := b.s.adminUser(ctx, u)
+	au, err := b.f.adminUser(ctx, u)
 	return au, domainErr(err)
 }
 
 // SessionAllowed keeps an admin session while its user exists, is enabled
 // and still holds the session's email.
 func (b Backend) SessionAllowed(ctx context.Context, user, email string) error {
-	return domainErr(b.s.sessionAllowed(ctx, user, email))
+	return domainErr(b.f.sessionAllowed(ctx, user, email))
 }
 
 // CreateAuthKey creates a pre-auth key on by's authority; the secret is in
@@ -204,13 +204,13 @@ func (b Backend) CreateAuthKey(ctx context.Context, req wire.CreateAuthKeyReques
 	if err != nil {
 		return wire.AuthKey{}, domainErr(err)
 	}
-	k, err := b.s.createAuthKey(ctx, req, by.Actor, creator, "")
+	k, err := b.f.createAuthKey(ctx, req, by.Actor, creator, "")
 	return k, domainErr(err)
 }
 
 // ListAuthKeys lists pre-auth keys.
 func (b Backend) ListAuthKeys(ctx context.Context) ([]wire.AuthKey, error) {
-	keys, err := b.s.st.ListAuthKeys(ctx)
+	keys, err := b.f.st.ListAuthKeys(ctx)
 	if err != nil {
 		return nil, domainErr(err)
 	}
@@ -223,10 +223,10 @@ func (b Backend) ListAuthKeys(ctx context.Context) ([]wire.AuthKey, error) {
 
 // RevokeAuthKey revokes a pre-auth key.
 func (b Backend) RevokeAuthKey(ctx context.Context, id int64, actor string) error {
-	if err := b.s.st.RevokeAuthKey(ctx, store.AuthKeyID(id), time.Now().UTC()); err != nil {
+	if err := b.f.st.RevokeAuthKey(ctx, store.AuthKeyID(id), time.Now().UTC()); err != nil {
 		return domainErr(fmt.Errorf("revoke auth key %d: %w", id, err))
 	}
-	b.s.audit(ctx, actor, "authkey.revoke", fmt.Sprintf("authkey:%d", id), "", nil)
+	b.f.audit(ctx, actor, "authkey.revoke", fmt.Sprintf("authkey:%d", id), "", nil)
 	return nil
 }
 
@@ -241,7 +241,7 @@ func (b Backend) CreateAPIKey(ctx context.Context, req wire.CreateAPIKeyRequest,
 	if err != nil {
 		return wire.APIKey{}, domainErr(err)
 	}
-	secret, k, err := b.s.createAPIKey(ctx, req.Description, by.Actor, creator, exp)
+	secret, k, err := b.f.createAPIKey(ctx, req.Description, by.Actor, creator, exp)
 	if err != nil {
 		return wire.APIKey{}, domainErr(err)
 	}
@@ -252,7 +252,7 @@ func (b Backend) CreateAPIKey(ctx context.Context, req wire.CreateAPIKeyRequest,
 
 // ListAPIKeys lists API keys.
 func (b Backend) ListAPIKeys(ctx context.Context) ([]wire.APIKey, error) {
-	keys, err := b.s.st.ListAPIKeys(ctx)
+	keys, err := b.f.st.ListAPIKeys(ctx)
 	if err != nil {
 		return nil, domainErr(err)
 	}
@@ -265,16 +265,16 @@ func (b Backend) ListAPIKeys(ctx context.Context) ([]wire.APIKey, error) {
 
 // RevokeAPIKey revokes an API key.
 func (b Backend) RevokeAPIKey(ctx context.Context, id int64, actor string) error {
-	if err := b.s.st.RevokeAPIKey(ctx, store.APIKeyID(id), time.Now().UTC()); err != nil {
+	if err := b.f.st.RevokeAPIKey(ctx, store.APIKeyID(id), time.Now().UTC()); err != nil {
 		return domainErr(fmt.Errorf("revoke api key %d: %w", id, err))
 	}
-	b.s.audit(ctx, actor, "apikey.revoke", fmt.Sprintf("apikey:%d", id), "", nil)
+	b.f.audit(ctx, actor, "apikey.revoke", fmt.Sprintf("apikey:%d", id), "", nil)
 	return nil
 }
 
 // Policy returns the running policy version.
 func (b Backend) Policy(ctx context.Context) (wire.PolicyVersion, error) {
-	p, err := b.s.st.LatestPolicy(ctx)
+	p, err := b.f.st.LatestPolicy(ctx)
 	if errors.Is(err, store.ErrNotFound) {
 		return wire.PolicyVersion{Text: DefaultPolicy, Author: "default"}, nil
 	}
@@ -286,7 +286,7 @@ func (b Backend) Policy(ctx context.Context) (wire.PolicyVersion, error) {
 
 // PolicyVersions lists every version, newest first.
 func (b Backend) PolicyVersions(ctx context.Context) ([]wire.PolicyVersion, error) {
-	ps, err := b.s.st.ListPolicies(ctx)
+	ps, err := b.f.st.ListPolicies(ctx)
 	if err != nil {
 		return nil, domainErr(err)
 	}
@@ -299,7 +299,7 @@ func (b Backend) PolicyVersions(ctx context.Context) ([]wire.PolicyVersion, erro
 
 // PolicyVersion returns one version with its text.
 func (b Backend) PolicyVersion(ctx context.Context, id int64) (wire.PolicyVersion, error) {
-	p, err := b.s.st.Policy(ctx, store.PolicyID(id))
+	p, err := b.f.st.Policy(ctx, store.PolicyID(id))
 	if err != nil {
 		return wire.PolicyVersion{}, domainErr(err)
 	}
@@ -308,7 +308,7 @@ func (b Backend) PolicyVersion(ctx context.Context, id int64) (wire.PolicyVersio
 
 // CheckPolicy validates text and runs its tests.
 func (b Backend) CheckPolicy(_ context.Context, text string) (acl.CheckResult, error) {
-	_, results, err := acl.Check("policy", []byte(text), acl.Options{ExternalGroups: b.s.nm.externalGroups()})
+	_, results, err := acl.Check("policy", []byte(text), acl.Options{ExternalGroups: b.f.nm.externalGroups()})
 	out := acl.CheckResult{OK: err == nil, Problems: acl.Problems(err), Tests: results}
 	if err != nil && out.Problems == nil {
 		return out, domainErr(err)
@@ -324,17 +324,17 @@ func (b Backend) CheckPolicy(_ context.Context, text string) (acl.CheckResult, e
 
 // PolicyImpact lists the grants text would add and remove.
 func (b Backend) PolicyImpact(_ context.Context, text string) (acl.Impact, error) {
-	rs, err := b.s.checkPolicy("policy", text)
+	rs, err := b.f.checkPolicy("policy", text)
 	if err != nil {
 		return acl.Impact{}, domainErr(err)
 	}
-	imp, err := b.s.nm.impact(rs)
+	imp, err := b.f.nm.impact(rs)
 	return imp, domainErr(err)
 }
 
 // SetPolicy installs a new policy version.
 func (b Backend) SetPolicy(ctx context.Context, text, comment string, parent int64, actor string) (wire.PolicyVersion, error) {
-	p, err := b.s.SetPolicy(ctx, text, actor, comment, parent, "policy")
+	p, err := b.f.SetPolicy(ctx, text, actor, comment, parent, "policy")
 	if err != nil {
 		return wire.PolicyVersion{}, domainErr(err)
 	}
@@ -347,7 +347,7 @@ func (b Backend) Audit(ctx context.Context, q admin.AuditQuery) ([]wire.AuditEve
 	if q.NewestFirst {
 		order = store.NewestFirst
 	}
-	evs, err := b.s.st.ListAudit(ctx, store.AuditFilter{Since: q.Since, Until: q.Until, Actor: q.Actor,
+	evs, err := b.f.st.ListAudit(ctx, store.AuditFilter{Since: q.Since, Until: q.Until, Actor: q.Actor,
 		ActionPrefix: q.ActionPrefix, Target: q.Target, Limit: q.Limit, Order: order})
 	if err != nil {
 		return nil, domainErr(err)
@@ -360,39 +360,5 @@ func (b Backend) Audit(ctx context.Context, q admin.AuditQuery) ([]wire.AuditEve
 		}
 		out = append(out, we)
 	}
-	return out, nil
-}
-
-// CreateAuthKey checks the tags against the running policy and creates a
-// pre-auth key of the system (no person's); the secret is set in the
-// result only.
-func (s *Server) CreateAuthKey(ctx context.Context, req wire.CreateAuthKeyRequest, actor, from string) (wire.AuthKey, error) {
-	return s.createAuthKey(ctx, req, actor, 0, from)
-}
-
-// createAuthKey is CreateAuthKey on the authority of user creator (zero:
-// the system).
-func (s *Server) createAuthKey(ctx context.Context, req wire.CreateAuthKeyRequest, actor string, creator store.UserID, from string) (wire.AuthKey, error) {
-	if err := s.checkTags(req.Tags); err != nil {
-		return wire.AuthKey{}, err
-	}
-	now := time.Now().UTC()
-	exp, err := parseExpiry(req.Expiry, 24*time.Hour, now)
-	if err != nil {
-		return wire.AuthKey{}, err
-	}
-	secret, prefix, err := newSecret("wpk")
-	if err != nil {
-		return wire.AuthKey{}, err
-	}
-	k, err := s.st.CreateAuthKey(ctx, store.NewAuthKey{Hash: hashSecret(secret), Prefix: prefix, Tags: req.Tags,
-		Reusable: req.Reusable, Ephemeral: req.Ephemeral, Expiry: exp, CreatedBy: actor, CreatorUserID: creator, CreatedAt: now})
-	if err != nil {
-		return wire.AuthKey{}, fmt.Errorf("create auth key: %w", err)
-	}
-	s.audit(ctx, actor, "authkey.create", fmt.Sprintf("authkey:%d", k.ID), from,
-		map[string]any{"prefix": k.Prefix, "tags": k.Tags, "reusable": k.Reusable, "ephemeral": k.Ephemeral, "expiry": k.Expiry})
-	out := wireAuthKey(k)
-	out.Key = secret
 	return out, nil
 }

@@ -1,0 +1,57 @@
+package coordinator
+
+import (
+	"context"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/wardnet/ward/coordinator/store"
+)
+
+// core is what the coordinator's services (control, logins, fleet) share,
+// each through a pointer it embeds: the configuration, the store, the
+// fleet's netmap and its map fan-out, the control sessions, the audit log,
+// the per-source limits and the lifetime of background work. Its methods
+// are the operations more than one service needs: the serialized netmap
+// updates (reloadNode, dropNode, refreshUsers), cutting and removing nodes,
+// auditing, and the control API's request helpers.
+type core struct {
+	// cfg is the configuration with its defaults; logins sets Auth once,
+	// in New, before anything is served.
+	cfg Config
+	log *slog.Logger
+	st  store.Store
+	nm  *netmap
+	hub *hub
+	// sess issues and checks the nodes' control sessions.
+	sess *sessions
+	// refusals bounds the audit rows of refused unauthenticated calls.
+	refusals *refusals
+	// limits throttle unauthenticated callers per source address.
+	limits  *limiters
+	metrics *metrics
+	// reloadMu serializes the netmap's updates from the store (reloadNode,
+	// dropNode, refreshUsers):
+	// each holds it across its store read and its netmap update, so two
+	// updates cannot apply an older read after a newer one, and a record
+	// read before a change (a disable, an expiry, a retag, a removal) is
+	// never put back after it. It is taken before netmap.mu and hub.mu.
+	reloadMu sync.Mutex
+
+	// ctx ends with the server (Close); background work and map streams
+	// watch it, and wg tracks the goroutines started with it.
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+}
+
+// newCore returns the shared core over an open store; the netmap is set by
+// Server.init.
+func newCore(cfg Config, st store.Store) *core {
+	c := &core{cfg: cfg, log: cfg.Logger, st: st, hub: newHub(time.Now()),
+		sess: newSessions(30*time.Second, cfg.SessionTTL), metrics: newMetrics(), refusals: newRefusals()}
+	c.limits = newLimiters(&c.cfg, c.metrics.reg)
+	c.ctx, c.cancel = context.WithCancel(context.Background())
+	return c
+}
