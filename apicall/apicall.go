@@ -15,6 +15,8 @@ import (
 	"io"
 	"net/http"
 	"strings"
+
+	"github.com/wardnet/ward/cafile"
 )
 
 // DefaultMaxAnswer bounds an answer's body when Request.MaxAnswer is 0.
@@ -104,7 +106,16 @@ func Unreachable(ctx context.Context, server string, err error) error {
 	if errors.Is(context.Cause(ctx), context.Canceled) {
 		return err
 	}
-	return fmt.Errorf("%s %w: %w", orServer(server), ErrUnreachable, err)
+	return fmt.Errorf("%s %w: %w%s", orServer(server), ErrUnreachable, err, caHint(err))
+}
+
+// caHint points at --ca-file when err is a TLS certificate that no trusted
+// CA signed.
+func caHint(err error) string {
+	if cafile.Untrusted(err) {
+		return " (a private CA? trust it with --ca-file)"
+	}
+	return ""
 }
 
 // orServer is server, or "server" when it is empty.

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/wardnet/ward/coordinator/sso"
 	"github.com/wardnet/ward/coordinator/store"
 	"github.com/wardnet/ward/wire"
 )
@@ -97,6 +98,9 @@ func (s *logins) idpRefused(w http.ResponseWriter, r *http.Request, who store.Id
 		actor = "user:" + who.Email
 	}
 	s.audit(r.Context(), actor, "user.login_refused", "", remoteIP(r), map[string]any{"error": err.Error()})
+	if errors.Is(err, sso.ErrClientRejected) {
+		s.log.Error("login: the identity provider refused the coordinator's own client credentials", "err", err)
+	}
 	if p, ok := s.pending.get(id, s.pending.now()); ok {
 		s.pending.finish(p, wire.LoginResult{Done: true, Error: err.Error()})
 	}

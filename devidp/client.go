@@ -8,9 +8,8 @@ import (
 	"github.com/zitadel/oidc/v3/pkg/op"
 )
 
-// scopeGroups is the scope a client may request for the groups claim. The
-// claim is sent whether or not it is requested, as many IdPs do once
-// configured to.
+// scopeGroups is the scope a client requests for the groups claim. As with
+// Dex, the claim is sent only when it is requested.
 const scopeGroups = "groups"
 
 // client is a registered Client as the op package sees it.

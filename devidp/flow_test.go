@@ -120,6 +120,38 @@ func TestGroupsClaimIsConfigurable(t *testing.T) {
 	}
 }
 
+// TestGroupsOnlyWithGroupsScope: like Dex, the provider sends groups only
+// to a client that asks for the groups scope, so a relying party that
+// forgets it is caught here rather than by the first real IdP.
+func TestGroupsOnlyWithGroupsScope(t *testing.T) {
+	for _, tt := range []struct {
+		scopes []string
+		want   []string
+	}{
+		{[]string{oidc.ScopeOpenID, "email"}, nil},
+		{[]string{oidc.ScopeOpenID, "email", "groups"}, []string{"admins", "ops"}},
+	} {
+		e := newEnv(t, devidp.Config{})
+		e.oauth.Scopes = tt.scopes
+		l := e.begin()
+		tok, err := e.exchange(t.Context(), l, e.code(t, l, devidptest.Credentials{Username: "carol", Password: "carol"}))
+		if err != nil {
+			t.Fatalf("exchange: %v", err)
+		}
+		idt, err := e.provider.Verifier(&oidc.Config{ClientID: clientID}).Verify(t.Context(), tok.Extra("id_token").(string))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got idClaims
+		if err := idt.Claims(&got); err != nil {
+			t.Fatal(err)
+		}
+		if !cmp.Equal(got.Groups, tt.want) {
+			t.Errorf("scopes %v: groups = %v, want %v", tt.scopes, got.Groups, tt.want)
+		}
+	}
+}
+
 func TestCodeIsSingleUse(t *testing.T) {
 	e := newEnv(t, devidp.Config{})
 	l := e.begin()

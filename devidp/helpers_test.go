@@ -58,7 +58,7 @@ func newEnv(t *testing.T, cfg devidp.Config) *env {
 		provider: p,
 		oauth: oauth2.Config{
 			ClientID: clientID, ClientSecret: clientSecret, RedirectURL: redirect,
-			Endpoint: p.Endpoint(), Scopes: []string{oidc.ScopeOpenID, "email", "profile"},
+			Endpoint: p.Endpoint(), Scopes: []string{oidc.ScopeOpenID, "email", "profile", "groups"},
 		},
 	}
 }

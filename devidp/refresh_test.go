@@ -15,7 +15,7 @@ import (
 // offlineLogin logs c in asking for offline_access and returns the tokens.
 func offlineLogin(t *testing.T, e *env, c devidptest.Credentials) *oauth2.Token {
 	t.Helper()
-	e.oauth.Scopes = []string{oidc.ScopeOpenID, "email", "profile", oidc.ScopeOfflineAccess}
+	e.oauth.Scopes = []string{oidc.ScopeOpenID, "email", "profile", "groups", oidc.ScopeOfflineAccess}
 	l := e.begin()
 	tok, err := e.exchange(t.Context(), l, e.code(t, l, c))
 	if err != nil {

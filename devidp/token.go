@@ -167,7 +167,8 @@ func (s *storage) liveToken(id string) (*accessToken, error) {
 }
 
 // fillUserinfo sets the claims of subject that scopes grant. The groups
-// claim is always set, even when empty.
+// claim is set, even when empty, only when the groups scope was asked for,
+// as Dex does: a client that forgets the scope sees no groups.
 func (s *storage) fillUserinfo(info *oidc.UserInfo, subject string, scopes []string) error {
 	u, ok := s.cfg.subjects[subject]
 	if !ok {
@@ -182,7 +183,9 @@ func (s *storage) fillUserinfo(info *oidc.UserInfo, subject string, scopes []str
 		info.Name = u.Name
 		info.PreferredUsername = u.Username
 	}
-	info.AppendClaims(s.cfg.groupsClaim, append([]string{}, u.Groups...))
+	if slices.Contains(scopes, scopeGroups) {
+		info.AppendClaims(s.cfg.groupsClaim, append([]string{}, u.Groups...))
+	}
 	return nil
 }
 

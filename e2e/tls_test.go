@@ -10,6 +10,7 @@ import (
 	"math/big"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -71,5 +72,31 @@ func TestCoordinatorOverTLS(t *testing.T) {
 		if _, err := coordinator.New(t.Context(), bad); err == nil {
 			t.Errorf("coordinator accepted an unsafe transport config: %+v", bad)
 		}
+	}
+}
+
+// TestAdminTrustsPrivateCA: `ward admin` reaches a coordinator whose
+// certificate comes from a private CA once told with --ca-file or
+// WARD_CA_FILE, the same flag nodes take; without it the error points
+// there.
+func TestAdminTrustsPrivateCA(t *testing.T) {
+	dir := t.TempDir()
+	cert, key := writeCert(t, dir)
+	f := newFleet(t, fleetPolicy(1), func(c *coordinator.Config) { c.Dev, c.TLSCert, c.TLSKey = false, cert, key })
+	keyFile := filepath.Join(f.cfg.DataDir, coordinator.BootstrapKeyFile)
+	admin := func(env []string, args ...string) (string, error) {
+		cmd := exec.Command(binary(t), append([]string{"admin", "--coordinator", "https://" + f.addr, "--api-key-file", keyFile}, args...)...)
+		cmd.Env = append(os.Environ(), env...)
+		out, err := cmd.CombinedOutput()
+		return string(out), err
+	}
+	if out, err := admin(nil, "nodes", "list"); err == nil || !strings.Contains(out, "--ca-file") {
+		t.Errorf("without the CA: %v %s; want a failure pointing at --ca-file", err, out)
+	}
+	if out, err := admin(nil, "--ca-file", cert, "nodes", "list"); err != nil || !strings.Contains(out, "NAME") {
+		t.Errorf("with --ca-file: %v %s", err, out)
+	}
+	if out, err := admin([]string{"WARD_CA_FILE=" + cert}, "policy", "get"); err != nil || !strings.Contains(out, "acls") {
+		t.Errorf("with WARD_CA_FILE: %v %s", err, out)
 	}
 }

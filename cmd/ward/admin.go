@@ -21,6 +21,7 @@ func newAdminCmd() *cobra.Command {
 	pf := cmd.PersistentFlags()
 	pf.StringVar(&f.coordinator, "coordinator", envOr("WARD_COORDINATOR", "http://127.0.0.1:8080"), "coordinator URL")
 	pf.StringVar(&f.keyFile, "api-key-file", "", "file holding the API key (default: WARD_API_KEY, else the coordinator's bootstrap key file)")
+	pf.StringVar(&f.caFile, "ca-file", os.Getenv("WARD_CA_FILE"), "PEM CA certificates that verify the coordinator (default: WARD_CA_FILE, else the system's)")
 	pf.BoolVar(&f.asJSON, "json", false, "print results as JSON")
 	cmd.AddCommand(newAdminKeysCmd(f), newAdminAPIKeyCmd(f), newAdminNodesCmd(f), newAdminPolicyCmd(f), newAdminAuditCmd(f), newAdminUsersCmd(f))
 	return cmd

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/wardnet/ward/apicall"
+	"github.com/wardnet/ward/cafile"
 	"github.com/wardnet/ward/coordinator"
 )
 
@@ -24,6 +25,7 @@ type adminClient struct {
 type adminFlags struct {
 	coordinator string
 	keyFile     string
+	caFile      string
 	asJSON      bool
 }
 
@@ -42,7 +44,11 @@ func (f *adminFlags) client() (*adminClient, error) {
 		}
 		key = strings.TrimSpace(string(b))
 	}
-	return &adminClient{base: strings.TrimRight(f.coordinator, "/"), key: key, http: &http.Client{Timeout: 30 * time.Second}}, nil
+	hc, err := cafile.HTTPClient(f.caFile, 30*time.Second)
+	if err != nil {
+		return nil, fmt.Errorf("--ca-file: %w", err)
+	}
+	return &adminClient{base: strings.TrimRight(f.coordinator, "/"), key: key, http: hc}, nil
 }
 
 // maxAdminAnswer bounds an admin API answer (the audit log, the fleet).

@@ -3,6 +3,11 @@ package main
 import (
 	"fmt"
 	"testing"
+
+	"github.com/spf13/pflag"
+
+	"github.com/wardnet/ward/assembly"
+	"github.com/wardnet/ward/coordinator"
 )
 
 func TestParsePrefixes(t *testing.T) {
@@ -43,5 +48,28 @@ func TestCoordinatorTrustedProxyFlag(t *testing.T) {
 	}
 	if n, err := cmd.Flags().GetInt("login-limit-pending"); err != nil || n != 8 {
 		t.Errorf("--login-limit-pending = %d (%v)", n, err)
+	}
+}
+
+// TestCoordinatorCAFileFlag: the coordinator's --ca-file reaches its OIDC
+// client, and is refused without an --oidc-issuer it could apply to.
+func TestCoordinatorCAFileFlag(t *testing.T) {
+	parse := func(args ...string) (assembly.Config, error) {
+		var o oidcFlags
+		fs := pflag.NewFlagSet("t", pflag.ContinueOnError)
+		o.register(fs)
+		if err := fs.Parse(args); err != nil {
+			t.Fatal(err)
+		}
+		cfg := assembly.Config{Config: coordinator.Config{PublicURL: "https://ward.example.com"}}
+		err := o.apply(&cfg)
+		return cfg, err
+	}
+	cfg, err := parse("--oidc-issuer", "https://idp.example.com", "--oidc-client-id", "ward", "--ca-file", "/etc/ward/idp-ca.pem")
+	if err != nil || cfg.OIDC == nil || cfg.OIDC.CAFile != "/etc/ward/idp-ca.pem" {
+		t.Errorf("--ca-file with --oidc-issuer: %v, %+v", err, cfg.OIDC)
+	}
+	if _, err := parse("--ca-file", "/etc/ward/idp-ca.pem"); err == nil {
+		t.Error("--ca-file without --oidc-issuer was accepted")
 	}
 }

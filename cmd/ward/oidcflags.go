@@ -15,10 +15,10 @@ import (
 // secret comes from a file or an environment variable, never from a flag
 // that ps would show.
 type oidcFlags struct {
-	issuer, clientID, secretFile, secretEnv, groupsClaim, minACR string
-	scopes, domains, mfaGroups                                   []string
-	requireMFA, refresh, trustUnverifiedEmail                    bool
-	groupTTL, adminRoles                                         map[string]string
+	issuer, clientID, secretFile, secretEnv, groupsClaim, minACR, caFile string
+	scopes, domains, mfaGroups                                           []string
+	requireMFA, refresh, trustUnverifiedEmail                            bool
+	groupTTL, adminRoles                                                 map[string]string
 }
 
 func (o *oidcFlags) register(f *pflag.FlagSet) {
@@ -26,7 +26,8 @@ func (o *oidcFlags) register(f *pflag.FlagSet) {
 	f.StringVar(&o.clientID, "oidc-client-id", "", "OIDC client id")
 	f.StringVar(&o.secretFile, "oidc-client-secret-file", "", "file holding the OIDC client secret")
 	f.StringVar(&o.secretEnv, "oidc-client-secret-env", "", "environment variable holding the OIDC client secret")
-	f.StringSliceVar(&o.scopes, "oidc-scopes", nil, "OIDC scopes (default openid,email,profile)")
+	f.StringSliceVar(&o.scopes, "oidc-scopes", nil, "OIDC scopes to request (default openid,email,profile, plus groups unless the IdP's discovery document lists its scopes without it)")
+	f.StringVar(&o.caFile, "ca-file", "", "PEM CA certificates that verify the identity provider's TLS certificate for discovery, token and JWKS (default: the system's)")
 	f.StringSliceVar(&o.domains, "oidc-allowed-domains", nil, "email domains allowed to log in (default: any)")
 	f.StringVar(&o.groupsClaim, "oidc-groups-claim", "", "ID token claim carrying groups (default groups)")
 	f.BoolVar(&o.trustUnverifiedEmail, "oidc-trust-unverified-email", false, "accept ID tokens without an email_verified claim, for IdPs that never send it (an explicit false is still refused)")
@@ -55,6 +56,9 @@ func (o *oidcFlags) apply(cfg *assembly.Config) error {
 		cfg.GroupKeyTTL[g] = d
 	}
 	if o.issuer == "" {
+		if o.caFile != "" {
+			return fmt.Errorf("--ca-file verifies the identity provider of --oidc-issuer, which is not set")
+		}
 		cfg.DevRequireMFA, cfg.DevMFAGroups = o.requireMFA, o.mfaGroups
 		return nil
 	}
@@ -65,6 +69,6 @@ func (o *oidcFlags) apply(cfg *assembly.Config) error {
 	cfg.OIDC = &sso.Config{Issuer: o.issuer, ClientID: o.clientID, ClientSecretFile: o.secretFile, ClientSecretEnv: o.secretEnv,
 		RedirectURL: redirect + "/ward/v1/oidc/callback", Scopes: o.scopes, AllowedDomains: o.domains,
 		GroupsClaim: o.groupsClaim, RequireMFA: o.requireMFA, MFAGroups: o.mfaGroups, MinACR: o.minACR, Refresh: o.refresh,
-		TrustUnverifiedEmail: o.trustUnverifiedEmail}
+		TrustUnverifiedEmail: o.trustUnverifiedEmail, CAFile: o.caFile}
 	return nil
 }

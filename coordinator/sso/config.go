@@ -9,6 +9,10 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/coreos/go-oidc/v3/oidc"
+
+	"github.com/wardnet/ward/cafile"
 )
 
 // Defaults for Config fields left zero.
@@ -18,9 +22,15 @@ const (
 	defaultHTTPTimeout = 30 * time.Second
 )
 
-// DefaultScopes returns the scopes requested when Config.Scopes is empty.
-// The slice is the caller's.
+// DefaultScopes returns the scopes requested when Config.Scopes is empty,
+// with ScopeGroups unless the IdP's discovery document lists the scopes it
+// supports without it. The slice is the caller's.
 func DefaultScopes() []string { return []string{"openid", "email", "profile"} }
+
+// ScopeGroups is the scope that makes IdPs such as Dex put the person's
+// groups in the ID token; an IdP that does not know it may refuse the
+// whole login (invalid_scope).
+const ScopeGroups = "groups"
 
 // DefaultMFAMethods returns the amr values (RFC 8176) taken to show a
 // second factor when Config.MFAMethods is empty. The slice is the caller's.
@@ -62,7 +72,8 @@ type Config struct {
 	// https, or http on a loopback host. Required.
 	RedirectURL string
 	// Scopes are requested from the IdP; "openid" is added if missing.
-	// Empty means DefaultScopes().
+	// Empty means DefaultScopes() and, when the IdP may know it,
+	// ScopeGroups.
 	Scopes []string
 	// Refresh asks the IdP for a refresh token at login (by adding the
 	// offline_access scope), so that RP.Refresh can ask it again later
@@ -96,8 +107,15 @@ type Config struct {
 	// cookie. Zero means DefaultPendingTTL. A login must finish on the
 	// process that started it (its cookie key is made by New).
 	PendingTTL time.Duration
-	// HTTPClient talks to the IdP. Nil means a client with a 30 s timeout.
+	// HTTPClient talks to the IdP. Nil means a client with a 30 s timeout
+	// that trusts the CAs of CAFile.
 	HTTPClient *http.Client
+	// CAFile is a PEM bundle of the CAs that verify the IdP's TLS
+	// certificate, for discovery, the token endpoint and the JWKS alike,
+	// in place of the system's roots (an IdP behind a private CA). Empty
+	// means the system's roots. It may not be set together with
+	// HTTPClient.
+	CAFile string
 }
 
 // settings is a validated Config with the secret read.
@@ -105,10 +123,13 @@ type settings struct {
 	Config
 	// secret is behind a pointer so that printing settings shows an
 	// address, never the value.
-	secret     *Secret
-	domains    map[string]bool
-	mfaGroups  map[string]bool
-	mfaMethods map[string]bool
+	secret *Secret
+	// groupsIfOffered adds ScopeGroups to the scopes unless discovery
+	// says the IdP does not support it (Scopes was left empty).
+	groupsIfOffered bool
+	domains         map[string]bool
+	mfaGroups       map[string]bool
+	mfaMethods      map[string]bool
 }
 
 func (c Config) validate() (*settings, error) {
@@ -136,7 +157,7 @@ func (c Config) validate() (*settings, error) {
 
 func (s *settings) fillDefaults() error {
 	if len(s.Scopes) == 0 {
-		s.Scopes = DefaultScopes()
+		s.Scopes, s.groupsIfOffered = DefaultScopes(), true
 	}
 	s.Scopes = slices.Clone(s.Scopes)
 	if !slices.Contains(s.Scopes, "openid") {
@@ -154,8 +175,8 @@ func (s *settings) fillDefaults() error {
 	if s.PendingTTL < 0 {
 		return fmt.Errorf("%w: negative pending TTL", ErrInvalidConfig)
 	}
-	if s.HTTPClient == nil {
-		s.HTTPClient = &http.Client{Timeout: defaultHTTPTimeout}
+	if err := s.httpClient(); err != nil {
+		return err
 	}
 	methods := s.MFAMethods
 	if len(methods) == 0 {
@@ -170,6 +191,48 @@ func (s *settings) fillDefaults() error {
 	}
 	s.mfaMethods, err = set("MFA method", methods)
 	return err
+}
+
+// scopesFor returns the scopes to request from the IdP whose discovery
+// document p is: Scopes, plus ScopeGroups by default unless the IdP lists
+// the scopes it supports without it (Google and Entra ID, which refuse
+// unknown scopes, do; Dex and Okta list it).
+func (s *settings) scopesFor(p *oidc.Provider) []string {
+	var d struct {
+		Supported []string `json:"scopes_supported"`
+	}
+	if !s.groupsIfOffered || slices.Contains(s.Scopes, ScopeGroups) {
+		return s.Scopes
+	}
+	if err := p.Claims(&d); err == nil && len(d.Supported) > 0 && !slices.Contains(d.Supported, ScopeGroups) {
+		return s.Scopes
+	}
+	return append(slices.Clone(s.Scopes), ScopeGroups)
+}
+
+// httpClient sets HTTPClient, from CAFile when it is not given.
+func (s *settings) httpClient() error {
+	switch {
+	case s.HTTPClient != nil && s.CAFile != "":
+		return fmt.Errorf("%w: give a CA file or an HTTP client, not both", ErrInvalidConfig)
+	case s.HTTPClient != nil:
+		return nil
+	}
+	hc, err := cafile.HTTPClient(s.CAFile, defaultHTTPTimeout)
+	if err != nil {
+		return fmt.Errorf("%w: %w", ErrInvalidConfig, err)
+	}
+	s.HTTPClient = hc
+	return nil
+}
+
+// tlsHint suggests --ca-file when err is a certificate that no trusted CA
+// signed.
+func tlsHint(err error) string {
+	if cafile.Untrusted(err) {
+		return " (an IdP behind a private CA: trust it with --ca-file)"
+	}
+	return ""
 }
 
 // readSecret reads the client secret from the one source configured.

@@ -51,6 +51,12 @@ type harness struct {
 // the config mod makes.
 func newHarness(t *testing.T, idpCfg devidp.Config, mod func(*Config)) *harness {
 	t.Helper()
+	return newHarnessOn(t, devidptest.Start, idpCfg, mod)
+}
+
+// newHarnessOn is newHarness with the devidp started by start.
+func newHarnessOn(t *testing.T, start func(testing.TB, devidp.Config) *devidptest.Server, idpCfg devidp.Config, mod func(*Config)) *harness {
+	t.Helper()
 	cb := httptest.NewUnstartedServer(nil)
 	h := &harness{clock: &clock{}, redirect: "http://" + cb.Listener.Addr().String() + "/callback", outcomes: make(chan outcome, 16)}
 	clients := []devidp.Client{{ID: testClient, Secret: testSecret, RedirectURIs: []string{h.redirect}}}
@@ -61,7 +67,7 @@ func newHarness(t *testing.T, idpCfg devidp.Config, mod func(*Config)) *harness 
 		clients = append(clients, c)
 	}
 	idpCfg.Clients = clients
-	h.idp = devidptest.Start(t, idpCfg)
+	h.idp = start(t, idpCfg)
 	cfg := Config{
 		Issuer: h.idp.Issuer(), ClientID: testClient, ClientSecretFile: secretFile(t, testSecret),
 		RedirectURL: h.redirect, Scopes: []string{"openid", "email", "profile", "groups"},
@@ -120,7 +126,7 @@ func (h *harness) login(t *testing.T, payload string, c devidptest.Credentials) 
 // page that called Begin had set it.
 func (h *harness) browserWith(t *testing.T, lg Login) *devidptest.Browser {
 	t.Helper()
-	b := devidptest.NewBrowser()
+	b := h.idp.NewBrowser()
 	u, err := url.Parse(h.redirect)
 	if err != nil {
 		t.Fatal(err)
@@ -134,7 +140,7 @@ func (h *harness) browserWith(t *testing.T, lg Login) *devidptest.Browser {
 // the callback saw.
 func (h *harness) browse(t *testing.T, authURL string, c devidptest.Credentials) outcome {
 	t.Helper()
-	return h.browseLogin(t, devidptest.NewBrowser(), authURL, c)
+	return h.browseLogin(t, h.idp.NewBrowser(), authURL, c)
 }
 
 // browseLogin signs in at authURL with browser b and returns what the

@@ -6,6 +6,7 @@ import (
 	"crypto/subtle"
 	"fmt"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/coreos/go-oidc/v3/oidc"
@@ -113,6 +114,10 @@ func (rp *RP) FinishRequest(w http.ResponseWriter, r *http.Request) (Result, err
 	p, err := rp.take(sealed, state)
 	if err != nil {
 		return Result{}, err
+	}
+	if e == "invalid_scope" {
+		return Result{Payload: p.Payload}, fmt.Errorf("%w: it refused the scopes %s: %q; give the ones it supports with --oidc-scopes",
+			ErrProvider, strings.Join(rp.scopes(), ","), clip(q.Get("error_description")))
 	}
 	return Result{Payload: p.Payload}, fmt.Errorf("%w: %q: %q", ErrProvider, clip(e), clip(q.Get("error_description")))
 }

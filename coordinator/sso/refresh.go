@@ -22,8 +22,10 @@ const scopeOfflineAccess = "offline_access"
 // token, since the IdP may have used up the old one.
 //
 // A refusal by the IdP (see refused, or no token at all) fails with
-// ErrRefreshRefused; an unreachable IdP or another token endpoint error
-// with ErrProvider, after which the caller should try again later.
+// ErrRefreshRefused; a refusal of the coordinator's own client credentials
+// with ErrClientRejected; an unreachable IdP or another token endpoint
+// error with ErrProvider. After the last two the caller should try again
+// later: no person is at fault.
 func (rp *RP) Refresh(ctx context.Context, token Secret) (Identity, Secret, error) {
 	if token == "" {
 		return Identity{}, "", fmt.Errorf("%w: no refresh token", ErrRefreshRefused)
@@ -35,6 +37,9 @@ func (rp *RP) Refresh(ctx context.Context, token Secret) (Identity, Secret, erro
 	tok, err := d.oauth.TokenSource(rp.ctx(ctx), &oauth2.Token{RefreshToken: string(token)}).Token()
 	if err != nil {
 		var re *oauth2.RetrieveError
+		if errors.As(err, &re) && clientRejected(re) {
+			return Identity{}, "", fmt.Errorf("%w: refresh: %s", ErrClientRejected, describe(re))
+		}
 		if errors.As(err, &re) && refused(re) {
 			return Identity{}, "", fmt.Errorf("%w: %s", ErrRefreshRefused, describe(re))
 		}
@@ -66,10 +71,11 @@ func (rp *RP) Refresh(ctx context.Context, token Secret) (Identity, Secret, erro
 // rather than saying that the coordinator or the IdP is at fault. RFC 6749
 // says invalid_grant, but IdPs differ (Dex answers invalid_request for a
 // revoked or unknown refresh token), so any 400 counts, and invalid_grant
-// with any status; except invalid_client, our own credentials. Failing
-// closed is the point: a person the IdP will not vouch for again is cut.
+// with any status; except invalid_client, our own credentials (see
+// clientRejected). Failing closed is the point: a person the IdP will not
+// vouch for again is cut.
 func refused(re *oauth2.RetrieveError) bool {
-	if re.ErrorCode == "invalid_client" {
+	if clientRejected(re) {
 		return false
 	}
 	return re.ErrorCode == "invalid_grant" || (re.Response != nil && re.Response.StatusCode == http.StatusBadRequest)

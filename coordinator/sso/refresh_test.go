@@ -121,13 +121,16 @@ func TestRefreshRefusedTheWayDexSaysIt(t *testing.T) {
 		name, body string
 		status     int
 		refused    bool
+		// want is the error of a non-refusal.
+		want error
 	}{
-		{"dex invalid_request", `{"error":"invalid_request","error_description":"Refresh token is invalid or has already been claimed by another client."}`, 400, true},
-		{"invalid_grant", `{"error":"invalid_grant"}`, 400, true},
-		{"invalid_grant with 401", `{"error":"invalid_grant"}`, 401, true},
-		{"our client credentials", `{"error":"invalid_client"}`, 401, false},
-		{"our client credentials, 400", `{"error":"invalid_client"}`, 400, false},
-		{"idp failing", `{"error":"server_error"}`, 500, false},
+		{"dex invalid_request", `{"error":"invalid_request","error_description":"Refresh token is invalid or has already been claimed by another client."}`, 400, true, nil},
+		{"invalid_grant", `{"error":"invalid_grant"}`, 400, true, nil},
+		{"invalid_grant with 401", `{"error":"invalid_grant"}`, 401, true, nil},
+		{"our client credentials", `{"error":"invalid_client"}`, 401, false, ErrClientRejected},
+		{"our client credentials, 400", `{"error":"invalid_client"}`, 400, false, ErrClientRejected},
+		{"our client credentials, bare 401", ``, 401, false, ErrClientRejected},
+		{"idp failing", `{"error":"server_error"}`, 500, false, ErrProvider},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -141,8 +144,8 @@ func TestRefreshRefusedTheWayDexSaysIt(t *testing.T) {
 			if got := errors.Is(err, ErrRefreshRefused); got != tt.refused {
 				t.Fatalf("refresh answered %d %s: %v; refused = %v, want %v", tt.status, tt.body, err, got, tt.refused)
 			}
-			if !tt.refused && !errors.Is(err, ErrProvider) {
-				t.Fatalf("refresh answered %d %s: %v, want ErrProvider", tt.status, tt.body, err)
+			if !tt.refused && !errors.Is(err, tt.want) {
+				t.Fatalf("refresh answered %d %s: %v, want %v", tt.status, tt.body, err, tt.want)
 			}
 		})
 	}

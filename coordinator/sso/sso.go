@@ -50,6 +50,11 @@ var (
 	// used before, issued to another client, or its PKCE verifier does not
 	// match.
 	ErrCodeRejected = errors.New("authorization code rejected by the identity provider")
+	// ErrClientRejected means the IdP's token endpoint refused the
+	// coordinator itself (invalid_client, or 401): its client id or secret
+	// is wrong, or the client is not registered there. No person is at
+	// fault and no refresh counts as refused for it.
+	ErrClientRejected = errors.New("the identity provider refused the client credentials: check --oidc-client-id and the secret in --oidc-client-secret-file or --oidc-client-secret-env")
 	// ErrTokenInvalid means the ID token failed verification: signature,
 	// issuer, audience, expiry, nonce or a malformed claim.
 	ErrTokenInvalid = errors.New("invalid ID token")
@@ -60,7 +65,7 @@ var (
 	// ErrMFARequired means a second factor is required and the login did
 	// not show one.
 	ErrMFARequired = errors.New("multi-factor authentication (MFA) is required")
-	// ErrRefreshRefused means the IdP refused a refresh token (invalid_grant):
+	// ErrRefreshRefused means the IdP refused a refresh token (see refused):
 	// the person's session there ended, was revoked, or their account was
 	// locked. Their access should end.
 	ErrRefreshRefused = errors.New("refresh refused by the identity provider")
@@ -117,6 +122,17 @@ func (rp *RP) ctx(ctx context.Context) context.Context {
 	return oidc.ClientContext(ctx, rp.cfg.HTTPClient)
 }
 
+// scopes returns the scopes logins ask for; the configured ones before
+// discovery.
+func (rp *RP) scopes() []string {
+	rp.mu.Lock()
+	defer rp.mu.Unlock()
+	if rp.disc == nil {
+		return rp.cfg.Scopes
+	}
+	return rp.disc.oauth.Scopes
+}
+
 // discover fetches the IdP's discovery document once; a failure is not
 // cached, so the next call tries again.
 func (rp *RP) discover(ctx context.Context) (*discovered, error) {
@@ -127,7 +143,7 @@ func (rp *RP) discover(ctx context.Context) (*discovered, error) {
 	}
 	p, err := oidc.NewProvider(rp.ctx(ctx), rp.cfg.Issuer)
 	if err != nil {
-		return nil, fmt.Errorf("%w: discover %s: %w", ErrProvider, rp.cfg.Issuer, err)
+		return nil, fmt.Errorf("%w: discover %s: %w%s", ErrProvider, rp.cfg.Issuer, err, tlsHint(err))
 	}
 	rp.disc = &discovered{
 		provider: p,
@@ -136,7 +152,7 @@ func (rp *RP) discover(ctx context.Context) (*discovered, error) {
 			ClientSecret: string(*rp.cfg.secret),
 			Endpoint:     p.Endpoint(),
 			RedirectURL:  rp.cfg.RedirectURL,
-			Scopes:       rp.cfg.Scopes,
+			Scopes:       rp.cfg.scopesFor(p),
 		},
 		verifier: p.Verifier(&oidc.Config{ClientID: rp.cfg.ClientID, Now: func() time.Time { return rp.now() }}),
 	}

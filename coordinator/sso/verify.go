@@ -5,6 +5,7 @@ import (
 	"crypto/subtle"
 	"errors"
 	"fmt"
+	"net/http"
 	"slices"
 
 	"github.com/coreos/go-oidc/v3/oidc"
@@ -22,6 +23,9 @@ func (rp *RP) redeem(ctx context.Context, p Pending, code string) (Identity, Sec
 	tok, err := d.oauth.Exchange(rp.ctx(ctx), code, oauth2.VerifierOption(p.Verifier))
 	if err != nil {
 		var re *oauth2.RetrieveError
+		if errors.As(err, &re) && clientRejected(re) {
+			return Identity{}, "", fmt.Errorf("%w: %s", ErrClientRejected, describe(re))
+		}
 		if errors.As(err, &re) {
 			return Identity{}, "", fmt.Errorf("%w: %s", ErrCodeRejected, describe(re))
 		}
@@ -91,6 +95,14 @@ func (rp *RP) verifyAnyNonce(ctx context.Context, d *discovered, raw string) (*o
 		return nil, fmt.Errorf("%w: audience %v does not include this client", ErrTokenInvalid, idt.Audience)
 	}
 	return idt, nil
+}
+
+// clientRejected tells whether the token endpoint refused the client's own
+// credentials (RFC 6749 §5.2: invalid_client, or a bare 401) rather than
+// what it was asked to redeem.
+func clientRejected(re *oauth2.RetrieveError) bool {
+	return re.ErrorCode == "invalid_client" ||
+		(re.ErrorCode == "" && re.Response != nil && re.Response.StatusCode == http.StatusUnauthorized)
 }
 
 // describe renders an IdP's token endpoint refusal without its raw body.

@@ -14,12 +14,12 @@ import (
 	"net"
 	"net/http"
 	"net/url"
-	"os"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/wardnet/ward/apicall"
+	"github.com/wardnet/ward/cafile"
 	"github.com/wardnet/ward/wire"
 )
 
@@ -107,7 +107,7 @@ func New(cfg Config) (*Client, error) {
 	if c.http == nil {
 		roots := cfg.RootCAs
 		if roots == nil {
-			if roots, err = loadRoots(cfg.CAFile); err != nil {
+			if roots, err = cafile.Load(cfg.CAFile); err != nil {
 				return nil, err
 			}
 		}
@@ -136,22 +136,6 @@ func defaultTransport(roots *x509.CertPool) *http.Transport {
 	t := http.DefaultTransport.(*http.Transport).Clone()
 	t.TLSClientConfig = &tls.Config{MinVersion: tls.VersionTLS13, RootCAs: roots}
 	return t
-}
-
-// loadRoots reads a PEM CA bundle; "" gives nil (the system's roots).
-func loadRoots(path string) (*x509.CertPool, error) {
-	if path == "" {
-		return nil, nil
-	}
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return nil, fmt.Errorf("read ca file: %w", err)
-	}
-	pool := x509.NewCertPool()
-	if !pool.AppendCertsFromPEM(b) {
-		return nil, fmt.Errorf("read ca file %s: no PEM certificate", path)
-	}
-	return pool, nil
 }
 
 // parseURL checks the coordinator URL against the transport rules.
