@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"testing"
+	"time"
 
 	"github.com/spf13/pflag"
 
@@ -54,22 +55,53 @@ func TestCoordinatorTrustedProxyFlag(t *testing.T) {
 // TestCoordinatorCAFileFlag: the coordinator's --ca-file reaches its OIDC
 // client, and is refused without an --oidc-issuer it could apply to.
 func TestCoordinatorCAFileFlag(t *testing.T) {
-	parse := func(args ...string) (assembly.Config, error) {
-		var o oidcFlags
-		fs := pflag.NewFlagSet("t", pflag.ContinueOnError)
-		o.register(fs)
-		if err := fs.Parse(args); err != nil {
-			t.Fatal(err)
-		}
-		cfg := assembly.Config{Config: coordinator.Config{PublicURL: "https://ward.example.com"}}
-		err := o.apply(&cfg)
-		return cfg, err
-	}
+	parse := func(args ...string) (assembly.Config, error) { return parseOIDCFlags(t, args...) }
 	cfg, err := parse("--oidc-issuer", "https://idp.example.com", "--oidc-client-id", "ward", "--ca-file", "/etc/ward/idp-ca.pem")
 	if err != nil || cfg.OIDC == nil || cfg.OIDC.CAFile != "/etc/ward/idp-ca.pem" {
 		t.Errorf("--ca-file with --oidc-issuer: %v, %+v", err, cfg.OIDC)
 	}
 	if _, err := parse("--ca-file", "/etc/ward/idp-ca.pem"); err == nil {
 		t.Error("--ca-file without --oidc-issuer was accepted")
+	}
+}
+
+// parseOIDCFlags parses the coordinator's identity-provider flags and
+// applies them to a Config.
+func parseOIDCFlags(t *testing.T, args ...string) (assembly.Config, error) {
+	t.Helper()
+	var o oidcFlags
+	fs := pflag.NewFlagSet("t", pflag.ContinueOnError)
+	o.register(fs)
+	if err := fs.Parse(args); err != nil {
+		t.Fatal(err)
+	}
+	cfg := assembly.Config{Config: coordinator.Config{PublicURL: "https://ward.example.com"}}
+	err := o.apply(&cfg)
+	return cfg, err
+}
+
+// TestOIDCRefreshIntervalFlag: --oidc-refresh-interval sets how often
+// people are re-checked with the IdP, within bounds, and only where a
+// refresh happens at all.
+func TestOIDCRefreshIntervalFlag(t *testing.T) {
+	idp := []string{"--oidc-issuer", "https://idp.example.com", "--oidc-client-id", "ward"}
+	tests := []struct {
+		name string
+		args []string
+		want time.Duration
+		ok   bool
+	}{
+		{"default", append(idp, "--oidc-refresh"), 0, true},
+		{"one minute", append(idp, "--oidc-refresh", "--oidc-refresh-interval", "1m"), time.Minute, true},
+		{"dev provider", []string{"--oidc-refresh-interval", "2m"}, 2 * time.Minute, true},
+		{"too often", append(idp, "--oidc-refresh", "--oidc-refresh-interval", "5s"), 0, false},
+		{"too rarely", append(idp, "--oidc-refresh", "--oidc-refresh-interval", "48h"), 0, false},
+		{"without --oidc-refresh", append(idp, "--oidc-refresh-interval", "1m"), 0, false},
+	}
+	for _, tt := range tests {
+		cfg, err := parseOIDCFlags(t, tt.args...)
+		if (err == nil) != tt.ok || (tt.ok && cfg.RefreshEvery != tt.want) {
+			t.Errorf("%s: RefreshEvery %v, err %v; want %v, ok %v", tt.name, cfg.RefreshEvery, err, tt.want, tt.ok)
+		}
 	}
 }

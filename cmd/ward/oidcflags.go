@@ -19,7 +19,16 @@ type oidcFlags struct {
 	scopes, domains, mfaGroups                                           []string
 	requireMFA, refresh, trustUnverifiedEmail                            bool
 	groupTTL, adminRoles                                                 map[string]string
+	refreshEvery                                                         time.Duration
 }
+
+// Bounds of --oidc-refresh-interval: more often than minRefreshEvery loads
+// the IdP for little; less often than maxRefreshEvery leaves a person the
+// IdP dropped connected for most of a key's life.
+const (
+	minRefreshEvery = 30 * time.Second
+	maxRefreshEvery = 24 * time.Hour
+)
 
 func (o *oidcFlags) register(f *pflag.FlagSet) {
 	f.StringVar(&o.issuer, "oidc-issuer", "", "OIDC issuer URL of the company identity provider")
@@ -33,6 +42,7 @@ func (o *oidcFlags) register(f *pflag.FlagSet) {
 	f.BoolVar(&o.trustUnverifiedEmail, "oidc-trust-unverified-email", false, "accept ID tokens without an email_verified claim, for IdPs that never send it (an explicit false is still refused)")
 	f.BoolVar(&o.requireMFA, "require-mfa", false, "refuse logins without a second factor")
 	f.BoolVar(&o.refresh, "oidc-refresh", false, "ask for refresh tokens (offline_access) and cut a person's keys when the IdP refuses a refresh")
+	f.DurationVar(&o.refreshEvery, "oidc-refresh-interval", 0, fmt.Sprintf("how often --oidc-refresh asks the IdP again about each person with a live key (default 5m; %v to %v)", minRefreshEvery, maxRefreshEvery))
 	f.StringSliceVar(&o.mfaGroups, "mfa-groups", nil, "groups whose members must use a second factor")
 	f.StringVar(&o.minACR, "min-acr", "", "minimum acr that counts as a second factor")
 }
@@ -44,6 +54,9 @@ func (o *oidcFlags) apply(cfg *assembly.Config) error {
 			cfg.AdminRoles = map[string]admin.Role{}
 		}
 		cfg.AdminRoles[g] = admin.Role(r) // web.New validates the role names
+	}
+	if err := o.applyRefreshEvery(cfg); err != nil {
+		return err
 	}
 	for g, v := range o.groupTTL {
 		d, err := time.ParseDuration(v)
@@ -70,5 +83,21 @@ func (o *oidcFlags) apply(cfg *assembly.Config) error {
 		RedirectURL: redirect + "/ward/v1/oidc/callback", Scopes: o.scopes, AllowedDomains: o.domains,
 		GroupsClaim: o.groupsClaim, RequireMFA: o.requireMFA, MFAGroups: o.mfaGroups, MinACR: o.minACR, Refresh: o.refresh,
 		TrustUnverifiedEmail: o.trustUnverifiedEmail, CAFile: o.caFile}
+	return nil
+}
+
+// applyRefreshEvery checks --oidc-refresh-interval against its bounds and
+// sets it. The dev provider always refreshes; a real IdP needs
+// --oidc-refresh.
+func (o *oidcFlags) applyRefreshEvery(cfg *assembly.Config) error {
+	switch d := o.refreshEvery; {
+	case d == 0:
+		return nil
+	case d < minRefreshEvery || d > maxRefreshEvery:
+		return fmt.Errorf("--oidc-refresh-interval %v: must be from %v to %v", d, minRefreshEvery, maxRefreshEvery)
+	case o.issuer != "" && !o.refresh:
+		return fmt.Errorf("--oidc-refresh-interval has no effect without --oidc-refresh")
+	}
+	cfg.RefreshEvery = o.refreshEvery
 	return nil
 }
