@@ -48,6 +48,9 @@ type Identity struct {
 	Email string
 	// Groups are the IdP groups, which map to a role.
 	Groups []string
+	// PolicyGroups are the groups of the running policy's "groups" that
+	// list the email ("group:ops"), which map to a role too.
+	PolicyGroups []string
 	// Until is when the IdP session ends; zero means unknown.
 	Until time.Time
 }

@@ -8,23 +8,76 @@ import (
 )
 
 func TestRoleOf(t *testing.T) {
-	m := map[string]Role{"own": RoleOwner, "adm": RoleAdmin, "net": RoleNetworkAdmin, "it": RoleITAdmin, "aud": RoleAuditor}
+	m, err := CheckRoles(map[string]Role{"idp:own": RoleOwner, "idp:adm": RoleAdmin, "idp:net": RoleNetworkAdmin, "idp:it": RoleITAdmin,
+		"idp:aud": RoleAuditor, "alice@example.com": RoleITAdmin, "group:ops": RoleNetworkAdmin, "group:audit": RoleAuditor})
+	if err != nil {
+		t.Fatal(err)
+	}
 	for _, c := range []struct {
-		groups []string
-		want   Role
+		m    Member
+		want Role
 	}{
-		{nil, RoleNone},
-		{[]string{"ops"}, RoleNone},
-		{[]string{"aud"}, RoleAuditor},
-		{[]string{"aud", "net"}, RoleNetworkAdmin},
-		{[]string{"it", "aud"}, RoleITAdmin},
-		{[]string{"net", "it"}, RoleAdmin},
-		{[]string{"adm", "aud"}, RoleAdmin},
-		{[]string{"net", "it", "own"}, RoleOwner},
-		{[]string{"AUD"}, RoleNone}, // group names match exactly
+		{Member{}, RoleNone},
+		{Member{IdPGroups: []string{"ops"}}, RoleNone},
+		{Member{IdPGroups: []string{"aud"}}, RoleAuditor},
+		{Member{IdPGroups: []string{"aud", "net"}}, RoleNetworkAdmin},
+		{Member{IdPGroups: []string{"it", "aud"}}, RoleITAdmin},
+		{Member{IdPGroups: []string{"net", "it"}}, RoleAdmin},
+		{Member{IdPGroups: []string{"adm", "aud"}}, RoleAdmin},
+		{Member{IdPGroups: []string{"net", "it", "own"}}, RoleOwner},
+		{Member{IdPGroups: []string{"AUD"}}, RoleNone},                                         // group names match exactly
+		{Member{IdPGroups: []string{"group:ops"}}, RoleNone},                                   // an IdP group is never a policy group
+		{Member{Email: "Alice@Example.com"}, RoleITAdmin},                                      // emails match in any case
+		{Member{Email: "bob@example.com", PolicyGroups: []string{"group:audit"}}, RoleAuditor}, // a policy group
+		{Member{Email: "alice@example.com", PolicyGroups: []string{"group:ops"}}, RoleAdmin},   // it-admin by email + network-admin by policy group
+		{Member{Email: "idp:own"}, RoleNone},                                                   // an email is never a group
+		{Member{Email: "group:ops"}, RoleNone},
 	} {
-		if got := RoleOf(c.groups, m); got != c.want {
-			t.Errorf("RoleOf(%v) = %q, want %q", c.groups, got, c.want)
+		if got := RoleOf(c.m, m); got != c.want {
+			t.Errorf("RoleOf(%+v) = %q, want %q", c.m, got, c.want)
+		}
+	}
+}
+
+// TestAdminRoleMappingKeys: a role is given to an IdP group, a policy
+// group or an email, each written so it cannot be taken for another.
+func TestAdminRoleMappingKeys(t *testing.T) {
+	got, err := CheckRoles(map[string]Role{"idp:ops": RoleAuditor, "group:net": RoleNetworkAdmin, "Alice@Example.COM": RoleOwner})
+	want := map[string]Role{"idp:ops": RoleAuditor, "group:net": RoleNetworkAdmin, "email:alice@example.com": RoleOwner}
+	if err != nil || !cmp.Equal(got, want) {
+		t.Errorf("CheckRoles = %v, %v; want %v", got, err, want)
+	}
+	if again, err := CheckRoles(got); err != nil || !cmp.Equal(again, want) {
+		t.Errorf("CheckRoles of its own result = %v, %v; want %v", again, err, want)
+	}
+	for _, bad := range []map[string]Role{
+		{"ops": RoleAdmin},                             // a bare name: IdP group or policy group?
+		{"idp:": RoleAdmin},                            // no group
+		{"group: ": RoleAdmin},                         // no group
+		{"@example.com": RoleAdmin},                    // not an email
+		{"alice@": RoleAdmin},                          // not an email
+		{"idp:ops": "superuser"},                       // no such role
+		{"idp:ops": RoleNone},                          // no role
+		{"a@x.com": RoleOwner, "A@x.com": RoleAuditor}, // one person, two roles
+	} {
+		if _, err := CheckRoles(bad); err == nil {
+			t.Errorf("CheckRoles(%v) accepted", bad)
+		}
+	}
+}
+
+// TestRoleCovers: a role covers another when it has all its rights.
+func TestRoleCovers(t *testing.T) {
+	for _, c := range []struct {
+		r, o Role
+		want bool
+	}{
+		{RoleOwner, RoleOwner, true}, {RoleAdmin, RoleOwner, false}, {RoleAdmin, RoleITAdmin, true},
+		{RoleNetworkAdmin, RoleITAdmin, false}, {RoleNetworkAdmin, RoleAdmin, false}, {RoleNetworkAdmin, RoleAuditor, true},
+		{RoleNone, RoleAuditor, false},
+	} {
+		if got := c.r.Covers(c.o); got != c.want {
+			t.Errorf("%q covers %q = %v, want %v", c.r, c.o, got, c.want)
 		}
 	}
 }

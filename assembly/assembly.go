@@ -137,7 +137,7 @@ func startDevIdP(cfg *Config) (*devidp.Provider, error) {
 	cfg.OIDC = &sso.Config{Issuer: issuer, ClientID: "ward", ClientSecret: sso.Secret(secret),
 		RedirectURL: base + wire.PathOIDCCallback, RequireMFA: cfg.DevRequireMFA, MFAGroups: cfg.DevMFAGroups, Refresh: true}
 	if len(cfg.AdminRoles) == 0 {
-		cfg.AdminRoles = map[string]admin.Role{"admins": admin.RoleOwner, "auditors": admin.RoleAuditor}
+		cfg.AdminRoles = map[string]admin.Role{admin.MemberIdP + "admins": admin.RoleOwner, admin.MemberIdP + "auditors": admin.RoleAuditor}
 	}
 	cfg.Logger.Info("dev mode: built-in OIDC provider with demo users", "issuer", idp.Issuer())
 	return idp, nil

@@ -105,7 +105,7 @@ func withDevIdP(t testing.TB, cfg *Config) {
 	cfg.OIDC = &sso.Config{Issuer: idp.Issuer(), ClientID: "ward", ClientSecret: sso.Secret(secret),
 		RedirectURL: base + wire.PathOIDCCallback, Refresh: true}
 	if len(cfg.AdminRoles) == 0 {
-		cfg.AdminRoles = map[string]admin.Role{"admins": admin.RoleOwner, "auditors": admin.RoleAuditor}
+		cfg.AdminRoles = map[string]admin.Role{admin.MemberIdP + "admins": admin.RoleOwner, admin.MemberIdP + "auditors": admin.RoleAuditor}
 	}
 }
 

@@ -55,9 +55,15 @@ func (s *fleet) apiKeyPrincipal(ctx context.Context, k store.APIKey) (admin.Prin
 			errForbidden, k.Prefix, store.ErrKeyCreatorDisabled, u.Email)
 	}
 	p.User = strconv.FormatInt(int64(u.ID), 10)
-	if p.Role = admin.RoleOf(u.Groups, s.cfg.AdminRoles); p.Role == admin.RoleNone {
+	if p.Role = s.roleOf(u); p.Role == admin.RoleNone {
 		return admin.Principal{}, fmt.Errorf("%w: api key %s: its creator %s has no admin role now",
 			errForbidden, k.Prefix, u.Email)
 	}
 	return p, nil
+}
+
+// roleOf resolves u's admin role now: from their email, their IdP groups
+// and the running policy's groups.
+func (c *core) roleOf(u store.User) admin.Role {
+	return admin.RoleOf(admin.Member{Email: u.Email, IdPGroups: u.Groups, PolicyGroups: c.nm.policyGroupsOf(u.Email)}, c.cfg.AdminRoles)
 }

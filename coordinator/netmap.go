@@ -85,6 +85,28 @@ func (m *netmap) setPolicy(rs *acl.Ruleset, now time.Time) error {
 	return nil
 }
 
+// policyGroupsOf returns the groups of the running policy's "groups" that
+// list email (case-insensitively), in file order.
+func (m *netmap) policyGroupsOf(email string) []string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return policyGroupsOf(m.policy, email)
+}
+
+// policyGroupsOf returns the groups of p's "groups" that list email.
+func policyGroupsOf(p *acl.Policy, email string) []string {
+	var out []string
+	if p == nil || email == "" {
+		return nil
+	}
+	for _, g := range p.Groups {
+		if slices.ContainsFunc(g.Members, func(m acl.Str) bool { return strings.EqualFold(m.S, email) }) {
+			out = append(out, g.Name.S)
+		}
+	}
+	return out
+}
+
 // externalGroups returns the IdP groups (group:name -> emails).
 func (m *netmap) externalGroups() map[string][]string {
 	m.mu.Lock()

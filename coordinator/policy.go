@@ -5,10 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/wardnet/ward/acl"
 	"github.com/wardnet/ward/coordinator/store"
+	"github.com/wardnet/ward/admin"
 )
 
 // DefaultPolicy is the policy of a coordinator that was never given one:
@@ -143,14 +146,35 @@ func (s *fleet) ReloadPolicyFile(ctx context.Context) error {
 // saves it as a new version (refusing with store.ErrConflict when parent is
 // not the latest version, unless parent is -1), then makes it current and
 // pushes the change to the nodes it affects. A refused policy changes
-// nothing.
+// nothing. It acts as the system (the policy file, tests); see
+// setPolicyAs for an admin's change.
 func (s *fleet) SetPolicy(ctx context.Context, text, author, comment string, parent int64, name string) (store.Policy, error) {
+	return s.setPolicyAs(ctx, policyEdit{text: text, author: author, comment: comment, parent: parent, name: name, role: admin.RoleOwner})
+}
+
+// policyEdit is a policy change and who makes it.
+type policyEdit struct {
+	text, author, comment, name string
+	parent                      int64
+	// role is the role of the principal making the change: the policy's
+	// groups may change who holds an admin role only within it.
+	role admin.Role
+}
+
+// setPolicyAs is SetPolicy on the authority of e.role: a change of the
+// policy's groups that changes who holds an admin role (--admin-role
+// group:NAME) is refused with errForbidden unless e.role covers that role.
+func (s *fleet) setPolicyAs(ctx context.Context, e policyEdit) (store.Policy, error) {
 	s.policyMu.Lock()
 	defer s.policyMu.Unlock()
+	text, author, comment, parent, name := e.text, e.author, e.comment, e.parent, e.name
 	if name == "" {
 		name = "policy"
 	}
 	rs, err := s.checkPolicy(name, text)
+	if err == nil {
+		err = s.checkRoleChange(e.role, rs.Policy())
+	}
 	if err != nil {
 		s.audit(ctx, author, "policy.rejected", "policy", "", map[string]any{"comment": comment, "error": err.Error()})
 		return store.Policy{}, err
@@ -173,4 +197,44 @@ func (s *fleet) SetPolicy(ctx context.Context, text, author, comment string, par
 	s.audit(ctx, author, "policy.set", fmt.Sprintf("policy:v%d", v.ID), "", map[string]any{"comment": comment, "parent": latest.ID})
 	s.log.Info("policy changed", "version", v.ID, "author", author)
 	return v, nil
+}
+
+// checkRoleChange refuses, with errForbidden, a change of the running
+// policy's groups to next's that changes the members of a group mapped to
+// an admin role that role does not cover (see admin.Role.Covers): otherwise
+// a network-admin, who may edit the policy, could make themselves owner.
+func (s *fleet) checkRoleChange(role admin.Role, next *acl.Policy) error {
+	for key, r := range s.cfg.AdminRoles {
+		if !strings.HasPrefix(key, admin.MemberPolicyGroup) || role.Covers(r) {
+			continue
+		}
+		var old *acl.Policy
+		if rs := s.nm.ruleset(); rs != nil {
+			old = rs.Policy()
+		}
+		if !slices.Equal(groupMembers(old, key), groupMembers(next, key)) {
+			return fmt.Errorf("%w: %s holds the role %s (--admin-role); changing its members needs a role with every right of %s, not %s",
+				errForbidden, key, r, r, role)
+		}
+	}
+	return nil
+}
+
+// groupMembers returns the members p's "groups" lists under name,
+// lower-cased, sorted and without duplicates.
+func groupMembers(p *acl.Policy, name string) []string {
+	var out []string
+	if p == nil {
+		return nil
+	}
+	for _, g := range p.Groups {
+		if g.Name.S != name {
+			continue
+		}
+		for _, m := range g.Members {
+			out = append(out, strings.ToLower(m.S))
+		}
+	}
+	slices.Sort(out)
+	return slices.Compact(out)
 }

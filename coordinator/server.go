@@ -85,9 +85,12 @@ type Config struct {
 	// OIDC configures the identity provider: the company's, or in dev
 	// mode the development provider the caller serves (package assembly).
 	OIDC *sso.Config
-	// AdminRoles maps IdP groups to admin roles: an API key made by a
-	// person acts with the role they map to. The admin UI takes the same
-	// map for its logins.
+	// AdminRoles maps who to admin roles: an IdP group ("idp:ops"), a
+	// group of the policy's "groups" ("group:ops") or an email (see
+	// admin.MemberIdP). An API key made by a person acts with the role
+	// they map to; the admin UI takes the same map for its logins. A
+	// change of the policy's groups that changes who holds a role needs a
+	// principal whose role covers it.
 	AdminRoles map[string]admin.Role
 	// PublicURL is the coordinator's URL as browsers reach it; empty means
 	// the scheme and host of each request.
@@ -194,6 +197,11 @@ func (c *Config) validate() error {
 	default:
 		return fmt.Errorf("config: policy mode %q: want %q or %q", c.PolicyMode, PolicyModeStore, PolicyModeFile)
 	}
+	roles, err := admin.CheckRoles(c.AdminRoles)
+	if err != nil {
+		return fmt.Errorf("config: admin roles: %w", err)
+	}
+	c.AdminRoles = roles
 	if (c.TLSCert == "") != (c.TLSKey == "") {
 		return errors.New("config: --tls-cert and --tls-key go together")
 	}

@@ -110,8 +110,8 @@ func (l *AdminLogin) Complete(w http.ResponseWriter, r *http.Request) (admin.Ide
 	if err := l.s.refreshUsers(r.Context()); err != nil { // the policy follows the groups just recorded
 		return admin.Identity{}, res.Payload, err
 	}
-	return admin.Identity{User: strconv.FormatInt(int64(u.ID), 10), Email: u.Email, Groups: u.Groups, Until: res.Identity.Expiry},
-		res.Payload, nil
+	return admin.Identity{User: strconv.FormatInt(int64(u.ID), 10), Email: u.Email, Groups: u.Groups,
+		PolicyGroups: l.s.nm.policyGroupsOf(u.Email), Until: res.Identity.Expiry}, res.Payload, nil
 }
 
 // PathUICallback is the admin UI's OIDC redirect path: an admin's login

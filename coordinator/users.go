@@ -39,7 +39,7 @@ func (s *fleet) lookupUser(ctx context.Context, ref string) (store.User, error) 
 
 func (s *fleet) adminUser(ctx context.Context, u store.User) (wire.AdminUser, error) {
 	au := wire.AdminUser{ID: int64(u.ID), Email: u.Email, Name: u.DisplayName, Issuer: u.Issuer, Subject: u.Subject,
-		Groups: u.Groups, Disabled: u.Disabled, CreatedAt: u.CreatedAt, LastLogin: u.LastLogin, Nodes: []string{}}
+		Groups: u.Groups, PolicyGroups: s.nm.policyGroupsOf(u.Email), Disabled: u.Disabled, CreatedAt: u.CreatedAt, LastLogin: u.LastLogin, Nodes: []string{}}
 	for _, n := range s.userNodes(u.ID) {
 		au.Nodes = append(au.Nodes, n.Name)
 	}

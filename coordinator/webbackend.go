@@ -332,9 +332,9 @@ func (b Backend) PolicyImpact(_ context.Context, text string) (acl.Impact, error
 	return imp, domainErr(err)
 }
 
-// SetPolicy installs a new policy version.
-func (b Backend) SetPolicy(ctx context.Context, text, comment string, parent int64, actor string) (wire.PolicyVersion, error) {
-	p, err := b.f.SetPolicy(ctx, text, actor, comment, parent, "policy")
+// SetPolicy installs a new policy version on by's authority.
+func (b Backend) SetPolicy(ctx context.Context, text, comment string, parent int64, by admin.Principal) (wire.PolicyVersion, error) {
+	p, err := b.f.setPolicyAs(ctx, policyEdit{text: text, author: by.Actor, comment: comment, parent: parent, name: "policy", role: by.Role})
 	if err != nil {
 		return wire.PolicyVersion{}, domainErr(err)
 	}

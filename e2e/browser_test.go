@@ -60,7 +60,7 @@ func TestBrowserPolicyEditCutsLiveFlow(t *testing.T) {
 	port, other := echoServer(t), echoServer(t)
 	policy := uiPolicy(port, other)
 	f := newFleet(t, policy, func(c *assembly.Config) {
-		c.AdminRoles = map[string]admin.Role{"admins": admin.RoleOwner, "ops": admin.RoleAuditor} // carol owner, alice auditor
+		c.AdminRoles = map[string]admin.Role{"idp:admins": admin.RoleOwner, "idp:ops": admin.RoleAuditor} // carol owner, alice auditor
 	})
 	f.startAgent("cam1", f.authKey("tag:camera"), "", agentOpts{expose: []uint16{port, other}})
 	op := f.startAgent("op1", f.authKey("tag:operator"), "", agentOpts{})

@@ -33,7 +33,7 @@ func (s *server) apiSetPolicy(c echo.Context) error {
 	if err := s.readJSON(c, &req, maxPolicyBytes, false); err != nil {
 		return err
 	}
-	v, err := s.b.SetPolicy(c.Request().Context(), req.Text, req.Comment, req.ParentID, principalOf(c).Actor)
+	v, err := s.b.SetPolicy(c.Request().Context(), req.Text, req.Comment, req.ParentID, principalOf(c))
 	if err != nil {
 		return err
 	}

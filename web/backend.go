@@ -86,10 +86,12 @@ type Backend interface {
 	// PolicyImpact compares text with the running policy on the live
 	// inventory; it changes nothing. A text with problems is an error.
 	PolicyImpact(ctx context.Context, text string) (acl.Impact, error)
-	// SetPolicy validates, tests and installs text; parent is the version
-	// the edit started from (-1: no check), refused with a conflict error
-	// when stale.
-	SetPolicy(ctx context.Context, text, comment string, parent int64, actor string) (wire.PolicyVersion, error)
+	// SetPolicy validates, tests and installs text on by's authority;
+	// parent is the version the edit started from (-1: no check), refused
+	// with a conflict error when stale. A change of the policy's groups
+	// that changes who holds an admin role by's role does not cover (see
+	// admin.Role.Covers) is refused as forbidden.
+	SetPolicy(ctx context.Context, text, comment string, parent int64, by admin.Principal) (wire.PolicyVersion, error)
 
 	Audit(ctx context.Context, q admin.AuditQuery) ([]wire.AuditEvent, error)
 	// RecordAudit appends an event the web layer saw (admin.login,

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/chromedp/chromedp"
+	"github.com/wardnet/ward/admin"
 	"github.com/wardnet/ward/web/browsertest"
 	"github.com/wardnet/ward/web/webtest"
 	"github.com/wardnet/ward/wire"
@@ -64,7 +65,7 @@ func TestBrowserAdminEditsPolicy(t *testing.T) {
 	}
 
 	// Another admin saves version 3; this editor still edits version 2.
-	if _, err := e.b.SetPolicy(context.Background(), fixedPolicy+"// by someone else\n", "other", 2, "user:other@example.com"); err != nil {
+	if _, err := e.b.SetPolicy(context.Background(), fixedPolicy+"// by someone else\n", "other", 2, admin.Principal{Actor: "user:other@example.com", Role: admin.RoleOwner}); err != nil {
 		t.Fatal(err)
 	}
 	tab.TypePolicy(fixedPolicy + "// mine\n")

@@ -6,7 +6,6 @@ import (
 	"log/slog"
 	"net/http"
 	"net/netip"
-	"strings"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -28,10 +27,11 @@ const maxSessionTTL = 7 * 24 * time.Hour
 // here: the Login enforces it (the coordinator's sso.Config.RequireMFA and
 // MFAGroups), and refuses a login without the required second factor.
 type Config struct {
-	// Roles maps an IdP group (as the groups claim carries it) to the admin
-	// role its members get; the highest role wins (see RoleOf). A person in
-	// no mapped group sees the "no access" page. May be empty (then only
-	// API keys can do anything).
+	// Roles maps who (an IdP group "idp:NAME", a policy group
+	// "group:NAME" or an email; see admin.MemberIdP) to the admin role they get;
+	// the highest role wins (see admin.RoleOf). A person matching no key sees
+	// the "no access" page. May be empty (then only API keys can do
+	// anything).
 	Roles map[string]admin.Role
 	// SessionTTL is how long an admin session lasts, at most until the IdP
 	// session ends. Zero means DefaultSessionTTL; at most 7 days.
@@ -65,17 +65,12 @@ type settings struct {
 }
 
 func (c Config) validate() (*settings, error) {
-	s := &settings{roles: map[string]admin.Role{}, ttl: c.SessionTTL, secure: c.SecureCookies, log: c.Logger, now: c.Now,
-		bodyTimeout: c.BodyTimeout, clientAddr: c.ClientAddr}
-	for g, r := range c.Roles {
-		if strings.TrimSpace(g) == "" {
-			return nil, fmt.Errorf("validate config: role mapping with an empty group name")
-		}
-		if !r.Valid() {
-			return nil, fmt.Errorf("validate config: group %q maps to unknown role %q (want owner, admin, network-admin, it-admin or auditor)", g, r)
-		}
-		s.roles[g] = r
+	roles, err := admin.CheckRoles(c.Roles)
+	if err != nil {
+		return nil, fmt.Errorf("validate config: %w", err)
 	}
+	s := &settings{roles: roles, ttl: c.SessionTTL, secure: c.SecureCookies, log: c.Logger, now: c.Now,
+		bodyTimeout: c.BodyTimeout, clientAddr: c.ClientAddr}
 	switch {
 	case s.ttl == 0:
 		s.ttl = DefaultSessionTTL

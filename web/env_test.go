@@ -21,8 +21,8 @@ import (
 
 // testRoles maps the test IdP's groups to roles.
 var testRoles = map[string]admin.Role{
-	"ward-owners": admin.RoleOwner, "ward-admins": admin.RoleAdmin, "ward-network": admin.RoleNetworkAdmin,
-	"ward-it": admin.RoleITAdmin, "ward-audit": admin.RoleAuditor,
+	"idp:ward-owners": admin.RoleOwner, "idp:ward-admins": admin.RoleAdmin, "idp:ward-network": admin.RoleNetworkAdmin,
+	"idp:ward-it": admin.RoleITAdmin, "idp:ward-audit": admin.RoleAuditor,
 }
 
 // people of the test IdP, one per role; nobody has no admin role.

@@ -90,7 +90,7 @@ func (s *server) finishLogin(c echo.Context) error {
 	if !now.Before(exp) {
 		return fmt.Errorf("%w: the IdP session has already ended", ErrForbidden)
 	}
-	role := admin.RoleOf(groups, s.cfg.roles)
+	role := admin.RoleOf(admin.Member{Email: email, IdPGroups: groups, PolicyGroups: who.PolicyGroups}, s.cfg.roles)
 	p := admin.Principal{Actor: "user:" + email, Email: email, Role: role, User: who.User}
 	if err := s.record(c, p.Actor, "admin.login", "user:"+email, map[string]any{"role": roleName(role)}); err != nil {
 		return err

@@ -89,7 +89,7 @@ func (s *server) actRollback(c echo.Context) error {
 	if extra := strings.TrimSpace(c.FormValue("comment")); extra != "" {
 		comment += ": " + extra
 	}
-	if _, err := s.b.SetPolicy(ctx, pv.Text, comment, parent, principalOf(c).Actor); err != nil {
+	if _, err := s.b.SetPolicy(ctx, pv.Text, comment, parent, principalOf(c)); err != nil {
 		return fmt.Errorf("roll back to version %d: %w", id, err)
 	}
 	return done(c, "/ui/policy/versions", "rolledback")

@@ -181,7 +181,7 @@ func TestUsersPageShowsPolicyGroups(t *testing.T) {
 
 	text := strings.Replace(webtest.SeedPolicy, `"group:engineers": ["bob@example.com"],`,
 		`"group:engineers": ["bob@example.com"], "group:auditors": ["alice@example.com", "dave@example.com"],`, 1)
-	if _, err := e.b.SetPolicy(context.Background(), text, "more groups", -1, "user:owner@example.com"); err != nil {
+	if _, err := e.b.SetPolicy(context.Background(), text, "more groups", -1, admin.Principal{Actor: "user:owner@example.com", Role: admin.RoleOwner}); err != nil {
 		t.Fatal(err)
 	}
 	body = readBody(t, a.do("GET", "/ui/users", "", nil))

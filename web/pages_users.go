@@ -49,7 +49,8 @@ func (s *server) pageUsers(c echo.Context) error {
 		page.PolicyProblem = fmt.Sprintf("the running policy (version %d) could not be read", pol.ID)
 	}
 	for _, u := range us {
-		page.Rows = append(page.Rows, userRow{AdminUser: u, Role: admin.RoleOf(u.Groups, s.cfg.roles), PolicyGroups: groups[u.Email]})
+		member := admin.Member{Email: u.Email, IdPGroups: u.Groups, PolicyGroups: groups[u.Email]}
+		page.Rows = append(page.Rows, userRow{AdminUser: u, Role: admin.RoleOf(member, s.cfg.roles), PolicyGroups: groups[u.Email]})
 	}
 	v := s.newView(c, "Users", "users")
 	v.Data = page

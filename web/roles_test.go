@@ -14,9 +14,10 @@ func TestConfigValidate(t *testing.T) {
 		want string
 	}{
 		{Config{}, ""},
-		{Config{Roles: map[string]admin.Role{"ops": "superuser"}}, "unknown role"},
-		{Config{Roles: map[string]admin.Role{"ops": admin.RoleNone}}, "unknown role"},
-		{Config{Roles: map[string]admin.Role{" ": admin.RoleAdmin}}, "empty group"},
+		{Config{Roles: map[string]admin.Role{"idp:ops": "superuser"}}, "unknown role"},
+		{Config{Roles: map[string]admin.Role{"idp:ops": admin.RoleNone}}, "unknown role"},
+		{Config{Roles: map[string]admin.Role{"idp: ": admin.RoleAdmin}}, "empty group"},
+		{Config{Roles: map[string]admin.Role{"ops": admin.RoleAdmin}}, "want idp:GROUP"},
 		{Config{SessionTTL: time.Second}, "session TTL"},
 		{Config{SessionTTL: 30 * 24 * time.Hour}, "session TTL"},
 	} {

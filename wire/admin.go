@@ -143,15 +143,19 @@ const PathAdminUsers = "/ward/v1/admin/users"
 
 // AdminUser is a user as admins see it.
 type AdminUser struct {
-	ID        int64     `json:"id"`
-	Email     string    `json:"email"`
-	Name      string    `json:"name,omitempty"`
-	Issuer    string    `json:"issuer"`
-	Subject   string    `json:"subject"`
-	Groups    []string  `json:"groups"`
-	Disabled  bool      `json:"disabled"`
-	CreatedAt time.Time `json:"created_at"`
-	LastLogin time.Time `json:"last_login,omitzero"`
+	ID      int64    `json:"id"`
+	Email   string   `json:"email"`
+	Name    string   `json:"name,omitempty"`
+	Issuer  string   `json:"issuer"`
+	Subject string   `json:"subject"`
+	Groups  []string `json:"groups"`
+	// PolicyGroups are the groups of the running policy's "groups" that
+	// list the user's email (added 2026-12-06; empty from older
+	// coordinators).
+	PolicyGroups []string  `json:"policy_groups,omitempty"`
+	Disabled     bool      `json:"disabled"`
+	CreatedAt    time.Time `json:"created_at"`
+	LastLogin    time.Time `json:"last_login,omitzero"`
 	// Nodes are the names of the user's nodes.
 	Nodes []string `json:"nodes"`
 }

@@ -67,7 +67,7 @@ func newCoordinatorCmd() *cobra.Command {
 	f.StringVar(&cfg.PublicURL, "public-url", "", "the coordinator's URL as browsers reach it (default: from each request)")
 	f.DurationVar(&cfg.UserKeyTTL, "user-key-ttl", 0, "how long a person's key lives after login (default 12h)")
 	f.StringToStringVar(&oidc.groupTTL, "group-key-ttl", nil, "shorter key lifetimes per group, e.g. group:contractors=1h")
-	f.StringToStringVar(&oidc.adminRoles, "admin-role", nil, "admin UI role per IdP group, e.g. netops=network-admin,secops=auditor (owner, admin, network-admin, it-admin, auditor)")
+	f.StringArrayVar(&oidc.adminRoles, "admin-role", nil, "admin UI role and who holds it, repeatable: ROLE=MEMBER,... with ROLE owner, admin, network-admin, it-admin or auditor and MEMBER idp:GROUP (an IdP group), group:NAME (a policy group) or an email, e.g. admin=idp:ward-admins,group:ops,alice@example.com")
 	f.StringSliceVar(&trustedProxies, "trusted-proxy", nil, "reverse proxies (CIDR or address, comma-separated or repeated) whose X-Forwarded-For names the client, for the per-source limits and the audit log; from any other peer the header is ignored")
 	f.IntVar(&cfg.ControlBurst, "control-limit-burst", 0, "per source address: session handshakes, registrations and key rotations allowed at once (default 2000)")
 	f.DurationVar(&cfg.ControlEvery, "control-limit-every", 0, "per source address: one more of those per this interval (default 10ms)")

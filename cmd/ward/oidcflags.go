@@ -2,11 +2,11 @@ package main
 
 import (
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/spf13/pflag"
 
-	"github.com/wardnet/ward/admin"
 	"github.com/wardnet/ward/assembly"
 	"github.com/wardnet/ward/coordinator/sso"
 )
@@ -18,7 +18,8 @@ type oidcFlags struct {
 	issuer, clientID, secretFile, secretEnv, groupsClaim, minACR, caFile string
 	scopes, domains, mfaGroups                                           []string
 	requireMFA, refresh, trustUnverifiedEmail                            bool
-	groupTTL, adminRoles                                                 map[string]string
+	groupTTL                                                             map[string]string
+	adminRoles                                                           []string
 	refreshEvery                                                         time.Duration
 }
 
@@ -49,11 +50,16 @@ func (o *oidcFlags) register(f *pflag.FlagSet) {
 
 // apply fills cfg's identity-provider settings from the flags.
 func (o *oidcFlags) apply(cfg *assembly.Config) error {
-	for g, r := range o.adminRoles {
-		if cfg.AdminRoles == nil {
-			cfg.AdminRoles = map[string]admin.Role{}
+	if len(o.adminRoles) > 0 {
+		roles, legacy, err := parseAdminRoles(o.adminRoles)
+		if err != nil {
+			return err
 		}
-		cfg.AdminRoles[g] = admin.Role(r) // web.New validates the role names
+		for _, l := range legacy {
+			g, r, _ := strings.Cut(l, "=")
+			warn(cfg, fmt.Sprintf("--admin-role %s is the old GROUP=ROLE form; write %s=idp:%s", l, r, g))
+		}
+		cfg.AdminRoles = roles
 	}
 	if err := o.applyRefreshEvery(cfg); err != nil {
 		return err
@@ -100,4 +106,11 @@ func (o *oidcFlags) applyRefreshEvery(cfg *assembly.Config) error {
 	}
 	cfg.RefreshEvery = o.refreshEvery
 	return nil
+}
+
+// warn logs msg on cfg's logger, if it has one.
+func warn(cfg *assembly.Config, msg string) {
+	if cfg.Logger != nil {
+		cfg.Logger.Warn(msg)
+	}
 }

@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/wardnet/ward/acl"
+	"github.com/wardnet/ward/admin"
 	"github.com/wardnet/ward/web"
 	"github.com/wardnet/ward/wire"
 )
@@ -140,7 +141,8 @@ func (b *Backend) PolicyImpact(_ context.Context, text string) (acl.Impact, erro
 
 // SetPolicy implements web.Backend: a stale parent is a conflict, a policy
 // with problems or failing tests is refused whole.
-func (b *Backend) SetPolicy(_ context.Context, text, comment string, parent int64, actor string) (wire.PolicyVersion, error) {
+func (b *Backend) SetPolicy(_ context.Context, text, comment string, parent int64, by admin.Principal) (wire.PolicyVersion, error) {
+	actor := by.Actor
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	cur := b.policies[len(b.policies)-1]
