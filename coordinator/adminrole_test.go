@@ -7,10 +7,14 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/wardnet/ward/devidp/devidptest"
 	"github.com/wardnet/ward/admin"
+	"github.com/wardnet/ward/devidp"
+	"github.com/wardnet/ward/devidp/devidptest"
 	"github.com/wardnet/ward/wire"
 )
+
+// alice is a demo user of the built-in dev IdP with a second factor.
+var alice = devidptest.Credentials{Username: "alice", Password: "alice", OTP: devidp.DefaultOTP}
 
 // rolePolicy gives group:netops to bob and group:owners to carol.
 const rolePolicy = `{

@@ -72,6 +72,29 @@ func (s *fleet) RebindEmail(ctx context.Context, email, issuer, subject, actor s
 	return to, nil
 }
 
+// MigrateIssuer moves every user of issuer from to issuer to (see
+// store.Users.MigrateIssuer), for an identity provider whose issuer URL
+// changed while its subjects stayed the same people: they keep their
+// nodes, keys, emails and history instead of becoming new users at their
+// next login. A dryRun changes nothing and returns what would move.
+// Audited as user.migrate_issuer.
+func (s *fleet) MigrateIssuer(ctx context.Context, from, to string, dryRun bool, actor string) ([]store.User, error) {
+	users, err := s.st.MigrateIssuer(ctx, from, to, dryRun)
+	if err != nil || dryRun {
+		return users, err
+	}
+	if a, ok := s.cfg.Auth.(ssoAuth); ok {
+		a.tokens.moveIssuer(from, to)
+	}
+	ids := make([]store.UserID, len(users))
+	for i, u := range users {
+		ids[i] = u.ID
+	}
+	s.audit(ctx, actor, "user.migrate_issuer", "issuer:"+to, "", map[string]any{"from": from, "to": to, "users": ids})
+	s.log.Info("users moved to a new issuer", "from", from, "to", to, "users", len(users))
+	return users, nil
+}
+
 // AdminSessions is the admin UI's table of sessions, as the coordinator
 // ends a person's sessions at once when it disables them or takes their
 // email (package web's Handler implements it). The check on every request

@@ -10,8 +10,8 @@ import (
 	"time"
 
 	"github.com/wardnet/ward/acl"
-	"github.com/wardnet/ward/coordinator/store"
 	"github.com/wardnet/ward/admin"
+	"github.com/wardnet/ward/coordinator/store"
 )
 
 // DefaultPolicy is the policy of a coordinator that was never given one:

@@ -77,6 +77,19 @@ func (t *refreshTokens) swap(id store.Identity, old, next sso.Secret) {
 	t.byUser[k] = next
 }
 
+// moveIssuer files the tokens of issuer from under issuer to, after the
+// users moved (fleet.MigrateIssuer).
+func (t *refreshTokens) moveIssuer(from, to string) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for k, tok := range t.byUser {
+		if k[0] == from {
+			delete(t.byUser, k)
+			t.byUser[[2]string{to, k[1]}] = tok
+		}
+	}
+}
+
 // refreshLoop re-checks users with the IdP every RefreshEvery until the
 // server closes.
 func (s *logins) refreshLoop(r Refresher) {

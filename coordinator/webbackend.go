@@ -191,6 +191,24 @@ func (b Backend) RebindUser(ctx context.Context, email string, req wire.RebindUs
 	return au, domainErr(err)
 }
 
+// MigrateIssuer moves the users of req.From to req.To (see
+// fleet.MigrateIssuer).
+func (b Backend) MigrateIssuer(ctx context.Context, req wire.MigrateIssuerRequest, actor string) (wire.MigrateIssuerResult, error) {
+	users, err := b.f.MigrateIssuer(ctx, req.From, req.To, req.DryRun, actor)
+	if err != nil {
+		return wire.MigrateIssuerResult{}, domainErr(err)
+	}
+	res := wire.MigrateIssuerResult{DryRun: req.DryRun, Users: make([]wire.AdminUser, 0, len(users))}
+	for _, u := range users {
+		au, err := b.f.adminUser(ctx, u)
+		if err != nil {
+			return wire.MigrateIssuerResult{}, domainErr(err)
+		}
+		res.Users = append(res.Users, au)
+	}
+	return res, nil
+}
+
 // SessionAllowed keeps an admin session while its user exists, is enabled
 // and still holds the session's email.
 func (b Backend) SessionAllowed(ctx context.Context, user, email string) error {

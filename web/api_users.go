@@ -15,6 +15,25 @@ func (s *server) apiUserRoutes(g *echo.Group, read, fleet echo.MiddlewareFunc) {
 	g.POST(p+"/:id/disable", s.apiSetUserDisabled(true), fleet)
 	g.POST(p+"/:id/enable", s.apiSetUserDisabled(false), fleet)
 	g.POST(p+"/:id/rebind", s.apiRebindUser, fleet)
+	g.POST(rel(wire.PathAdminMigrateIssuer), s.apiMigrateIssuer, fleet)
+}
+
+// apiMigrateIssuer moves the users of one issuer to another (or, dry, says
+// who would move).
+func (s *server) apiMigrateIssuer(c echo.Context) error {
+	var req wire.MigrateIssuerRequest
+	if err := s.readJSON(c, &req, maxFormBytes, false); err != nil {
+		return err
+	}
+	if req.From == "" || req.To == "" {
+		return fmt.Errorf("%w: from and to are required", ErrBadRequest)
+	}
+	res, err := s.b.MigrateIssuer(c.Request().Context(), req, principalOf(c).Actor)
+	if err != nil {
+		return err
+	}
+	res.Users = orEmpty(res.Users)
+	return c.JSON(http.StatusOK, res)
 }
 
 func (s *server) apiListUsers(c echo.Context) error {

@@ -59,6 +59,10 @@ type Backend interface {
 	// RebindUser binds email to the identity provider's subject in req,
 	// unbinding (and disabling) its other holders.
 	RebindUser(ctx context.Context, email string, req wire.RebindUserRequest, actor string) (wire.AdminUser, error)
+	// MigrateIssuer moves every user of req.From to req.To, or with
+	// req.DryRun says who would move; a subject To already has is a
+	// conflict, and nothing moves.
+	MigrateIssuer(ctx context.Context, req wire.MigrateIssuerRequest, actor string) (wire.MigrateIssuerResult, error)
 	// SessionAllowed is asked on every request of an admin session
 	// started by the admin.Identity with User user and Email email: nil keeps
 	// it; an error wrapping ErrForbidden ends it (the person was disabled,

@@ -174,6 +174,31 @@ type RebindUserRequest struct {
 	Subject string `json:"subject"`
 }
 
+// PathAdminMigrateIssuer (POST, MigrateIssuerRequest, 2026-12-06) moves
+// every user of one issuer to another, when the identity provider's issuer
+// URL changed but its subjects are the same people.
+const PathAdminMigrateIssuer = PathAdminUsers + "/migrate-issuer"
+
+// MigrateIssuerRequest is the body of POST PathAdminMigrateIssuer. The
+// migration is refused (409), changing nothing, when a user of To already
+// has the subject of a user of From.
+type MigrateIssuerRequest struct {
+	// From is the old issuer, exactly as users have it. Required.
+	From string `json:"from"`
+	// To is the new issuer. Required, not From.
+	To string `json:"to"`
+	// DryRun changes nothing and answers what would move.
+	DryRun bool `json:"dry_run,omitempty"`
+}
+
+// MigrateIssuerResult answers PathAdminMigrateIssuer.
+type MigrateIssuerResult struct {
+	// DryRun echoes the request: when true, nothing moved.
+	DryRun bool `json:"dry_run"`
+	// Users are the users moved (or that would move), as they are after.
+	Users []AdminUser `json:"users"`
+}
+
 // Admin API paths added with the web admin UI (2026-11-25). Each also
 // accepts an admin's session cookie (with its CSRF token on writes).
 const (

@@ -66,4 +66,11 @@ type Users interface {
 	ListUsers(ctx context.Context) ([]User, error)
 	// SetUserDisabled disables or re-enables a user.
 	SetUserDisabled(ctx context.Context, id UserID, disabled bool) error
+	// MigrateIssuer moves every user of issuer from to issuer to, each
+	// keeping its id, subject, email, nodes and keys, and returns them as
+	// they are (or, with dryRun, would be) after the move; with dryRun it
+	// changes nothing. When a user of to already has the subject of a
+	// user of from, it changes nothing and fails with ErrConflict naming
+	// them; from and to must differ and not be empty (ErrInvalid).
+	MigrateIssuer(ctx context.Context, from, to string, dryRun bool) ([]User, error)
 }

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 )
 
@@ -161,4 +162,56 @@ func (t userTable) RebindEmail(ctx context.Context, email, issuer, subject strin
 		return nil, User{}, fmt.Errorf("rebind email %q to %s %s: %w", email, issuer, subject, err)
 	}
 	return unbound, to, nil
+}
+
+// maxConflictsNamed bounds the users an issuer migration's conflict names.
+const maxConflictsNamed = 10
+
+// MigrateIssuer implements Users.
+func (t userTable) MigrateIssuer(ctx context.Context, from, to string, dryRun bool) ([]User, error) {
+	if from == "" || to == "" || from == to {
+		return nil, fmt.Errorf("migrate issuer: %w: from and to must be two issuers", ErrInvalid)
+	}
+	var moved []User
+	err := t.db.write(ctx, func(tx *sql.Tx) error {
+		if err := issuerFree(ctx, tx, from, to); err != nil {
+			return err
+		}
+		var err error
+		if moved, err = queryAll(ctx, tx, scanUser, "SELECT "+userCols+" FROM users WHERE issuer = ? ORDER BY id", from); err != nil {
+			return err
+		}
+		for i := range moved {
+			moved[i].Issuer = to
+		}
+		if dryRun {
+			return nil
+		}
+		_, err = tx.ExecContext(ctx, `UPDATE users SET issuer = ? WHERE issuer = ?`, to, from)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("migrate users from issuer %s to %s: %w", from, to, err)
+	}
+	return moved, nil
+}
+
+// issuerFree returns ErrConflict, naming them, when users of issuer to
+// have the subject of a user of issuer from.
+func issuerFree(ctx context.Context, tx *sql.Tx, from, to string) error {
+	clash, err := queryAll(ctx, tx, scanUser, "SELECT "+userCols+` FROM users WHERE issuer = ?
+		AND subject IN (SELECT subject FROM users WHERE issuer = ?) ORDER BY id`, to, from)
+	if err != nil || len(clash) == 0 {
+		return err
+	}
+	var names []string
+	for _, u := range clash[:min(len(clash), maxConflictsNamed)] {
+		names = append(names, fmt.Sprintf("user %d (%s, subject %q)", u.ID, u.Email, u.Subject))
+	}
+	more := ""
+	if len(clash) > maxConflictsNamed {
+		more = fmt.Sprintf(" and %d more", len(clash)-maxConflictsNamed)
+	}
+	return fmt.Errorf("%w: %d people already have a user of the new issuer (they logged in through it): %s%s",
+		ErrConflict, len(clash), strings.Join(names, ", "), more)
 }

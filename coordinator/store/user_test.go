@@ -3,6 +3,8 @@ package store
 import (
 	"context"
 	"errors"
+	"fmt"
+	"strings"
 	"testing"
 	"time"
 )
@@ -134,5 +136,62 @@ func TestEmailBoundToOneUser(t *testing.T) {
 	}
 	if _, _, err := s.RebindEmail(ctx, "", "https://idp", "2", t0); !errors.Is(err, ErrInvalid) {
 		t.Errorf("rebind an empty email: %v, want ErrInvalid", err)
+	}
+}
+
+// TestMigrateIssuer: the users of an old issuer move to a new one keeping
+// their ids; a dry run and a refused migration change nothing; a subject
+// the new issuer already has is a conflict naming the user.
+func TestMigrateIssuer(t *testing.T) {
+	s, _ := openTest(t)
+	ctx := context.Background()
+	up := func(iss, sub, email string) User {
+		u, err := s.UpsertUser(ctx, Identity{Issuer: iss, Subject: sub, Email: email}, t0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return u
+	}
+	a, b := up("https://old", "a", "a@x"), up("https://old", "b", "b@x")
+	other := up("https://other", "a", "")
+	before, _ := s.ListUsers(ctx)
+
+	dry, err := s.MigrateIssuer(ctx, "https://old", "https://new", true)
+	if err != nil || len(dry) != 2 || dry[0].ID != a.ID || dry[1].Issuer != "https://new" {
+		t.Fatalf("dry run: %+v %v", dry, err)
+	}
+	if after, _ := s.ListUsers(ctx); diff(before, after) != "" {
+		t.Fatalf("a dry run changed the users:\n%s", diff(before, after))
+	}
+
+	clash := up("https://new", "b", "")
+	if _, err := s.MigrateIssuer(ctx, "https://old", "https://new", false); !errors.Is(err, ErrConflict) ||
+		!strings.Contains(err.Error(), fmt.Sprintf("user %d", clash.ID)) {
+		t.Fatalf("migration onto an existing subject: %v, want ErrConflict naming user %d", err, clash.ID)
+	}
+	if _, err := s.MigrateIssuer(ctx, "https://old", "https://new", true); !errors.Is(err, ErrConflict) {
+		t.Errorf("dry run onto an existing subject: %v, want ErrConflict", err)
+	}
+	if got, _ := s.User(ctx, b.ID); got.Issuer != "https://old" {
+		t.Fatalf("a refused migration moved %+v", got)
+	}
+
+	moved, err := s.MigrateIssuer(ctx, "https://old", "https://newer", false)
+	if err != nil || len(moved) != 2 {
+		t.Fatalf("migrate: %+v %v", moved, err)
+	}
+	for _, u := range []User{a, b} {
+		got, err := s.UserBySubject(ctx, "https://newer", u.Subject)
+		if err != nil || got.ID != u.ID || got.Email != u.Email {
+			t.Errorf("user %d after the move: %+v %v", u.ID, got, err)
+		}
+	}
+	if got, _ := s.User(ctx, other.ID); got.Issuer != "https://other" {
+		t.Errorf("a user of another issuer moved: %+v", got)
+	}
+	for _, bad := range [][2]string{{"", "x"}, {"x", ""}, {"x", "x"}} {
+		if _, err := s.MigrateIssuer(ctx, bad[0], bad[1], false); !errors.Is(err, ErrInvalid) {
+			t.Errorf("MigrateIssuer(%q, %q): %v, want ErrInvalid", bad[0], bad[1], err)
+		}
 	}
 }

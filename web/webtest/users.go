@@ -101,6 +101,36 @@ func (b *Backend) RebindUser(_ context.Context, email string, req wire.RebindUse
 	return b.userLocked(to), nil
 }
 
+// MigrateIssuer implements web.Backend: the users of req.From move to
+// req.To unless one of its subjects is taken there.
+func (b *Backend) MigrateIssuer(_ context.Context, req wire.MigrateIssuerRequest, actor string) (wire.MigrateIssuerResult, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	res := wire.MigrateIssuerResult{DryRun: req.DryRun, Users: []wire.AdminUser{}}
+	var moving []int
+	for i, u := range b.users {
+		if u.Issuer != req.From {
+			continue
+		}
+		if slices.ContainsFunc(b.users, func(o wire.AdminUser) bool { return o.Issuer == req.To && o.Subject == u.Subject }) {
+			return wire.MigrateIssuerResult{}, fmt.Errorf("%w: subject %q of %s is taken", web.ErrConflict, u.Subject, req.To)
+		}
+		moving = append(moving, i)
+	}
+	for _, i := range moving {
+		u := b.userLocked(i)
+		u.Issuer = req.To
+		res.Users = append(res.Users, u)
+		if !req.DryRun {
+			b.users[i].Issuer = req.To
+		}
+	}
+	if !req.DryRun {
+		b.changedLocked(actor, "user.migrate_issuer", "issuer:"+req.To, map[string]any{"from": req.From})
+	}
+	return res, nil
+}
+
 // SessionAllowed implements web.Backend: it refuses the session of a
 // person whose email a disabled user has. People unknown to the seed
 // (the test IdP's admins) keep their sessions.
