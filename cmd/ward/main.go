@@ -5,6 +5,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"io"
 	"os"
 
 	"github.com/spf13/cobra"
@@ -19,21 +20,42 @@ var version = "dev"
 // only sets the exit code for it.
 var errSilent = errors.New("silent failure")
 
+// Exit codes.
+const (
+	exitFailure = 1 // the command failed
+	exitUsage   = 2 // the command line is wrong: unknown command, bad flag or arguments
+)
+
 func main() {
+	os.Exit(runWard(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// runWard runs the command line args with the given output and returns the
+// exit code, after printing an error on stderr.
+func runWard(args []string, stdout, stderr io.Writer) int {
 	root := newRootCmd()
-	if err := root.Execute(); err != nil {
-		switch {
-		case errors.Is(err, errSilent):
-		case acl.Problems(err) != nil:
-			// Policy problems are already FILE:line:col: message lines.
-			for _, p := range acl.Problems(err) {
-				fmt.Fprintln(os.Stderr, p)
-			}
-		default:
-			fmt.Fprintln(os.Stderr, "ward:", err)
+	root.SetArgs(args)
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	err := root.Execute()
+	switch {
+	case err == nil:
+		return 0
+	case errors.Is(err, errSilent):
+	case acl.Problems(err) != nil:
+		// Policy problems are already FILE:line:col: message lines.
+		for _, p := range acl.Problems(err) {
+			fmt.Fprintln(stderr, p)
 		}
-		os.Exit(1)
+	default:
+		fmt.Fprintln(stderr, "ward:", err)
 	}
+	var ue usageError
+	if errors.As(err, &ue) {
+		fmt.Fprintf(stderr, "Run '%s --help' for usage.\n", ue.cmd.CommandPath())
+		return exitUsage
+	}
+	return exitFailure
 }
 
 func newRootCmd() *cobra.Command {
@@ -47,5 +69,6 @@ func newRootCmd() *cobra.Command {
 	root.AddCommand(newACLCmd(), newCoordinatorCmd(), newAdminCmd())
 	root.AddCommand(newNodeCmds()...)
 	root.AddCommand(newClientCmds()...)
+	strictUsage(root)
 	return root
 }
