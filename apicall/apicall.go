@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"strings"
 
 	"github.com/wardnet/ward/cafile"
@@ -105,6 +106,10 @@ func (r Request) build(ctx context.Context) (*http.Request, error) {
 func Unreachable(ctx context.Context, server string, err error) error {
 	if errors.Is(context.Cause(ctx), context.Canceled) {
 		return err
+	}
+	var ue *url.Error // it repeats the method and URL the caller knows
+	if errors.As(err, &ue) {
+		err = ue.Err
 	}
 	return fmt.Errorf("%s %w: %w%s", orServer(server), ErrUnreachable, err, caHint(err))
 }

@@ -47,10 +47,14 @@ type Error struct {
 }
 
 // Error formats e as "STATUS TEXT: MESSAGE" followed by one line per
-// problem; a server error (5xx) reads "SERVER error: STATUS TEXT:
+// problem ("STATUS: MESSAGE" when the message says the text already, as in
+// "not found"); a server error (5xx) reads "SERVER error: STATUS TEXT:
 // MESSAGE": the server was reached but failed.
 func (e *Error) Error() string {
 	s := fmt.Sprintf("%d %s", e.Status, http.StatusText(e.Status))
+	if text := strings.ToLower(http.StatusText(e.Status)); text != "" && strings.Contains(strings.ToLower(e.Message), text) {
+		s = strconv.Itoa(e.Status)
+	}
 	if e.Message != "" {
 		s += ": " + e.Message
 	}

@@ -161,7 +161,7 @@ func (s *control) handleRegister(w http.ResponseWriter, r *http.Request) {
 				s.audit(r.Context(), actor, "node.register_denied", "", remoteIP(r), detail)
 			}
 		}
-		s.writeError(w, r, fmt.Errorf("register: %w", err))
+		s.writeError(w, r, err) // the node says "register node"
 		return
 	}
 	s.metrics.registrations.WithLabelValues("ok").Inc()

@@ -57,6 +57,9 @@ func (s *fleet) bootstrapAPIKey(ctx context.Context) error {
 // audited with the request's source from; the secret is set in the result
 // only.
 func (s *fleet) createAuthKey(ctx context.Context, req wire.CreateAuthKeyRequest, actor string, creator store.UserID, from string) (wire.AuthKey, error) {
+	if len(req.Tags) == 0 {
+		return wire.AuthKey{}, fmt.Errorf("%w: a pre-auth key needs at least one tag (such as tag:camera): the devices it registers are owned by their tags", errBadRequest)
+	}
 	if err := s.checkTags(req.Tags); err != nil {
 		return wire.AuthKey{}, err
 	}
@@ -72,7 +75,7 @@ func (s *fleet) createAuthKey(ctx context.Context, req wire.CreateAuthKeyRequest
 	k, err := s.st.CreateAuthKey(ctx, store.NewAuthKey{Hash: hashSecret(secret), Prefix: prefix, Tags: req.Tags,
 		Reusable: req.Reusable, Ephemeral: req.Ephemeral, Expiry: exp, CreatedBy: actor, CreatorUserID: creator, CreatedAt: now})
 	if err != nil {
-		return wire.AuthKey{}, fmt.Errorf("create auth key: %w", err)
+		return wire.AuthKey{}, err // the store says "create auth key"
 	}
 	s.audit(ctx, actor, "authkey.create", fmt.Sprintf("authkey:%d", k.ID), from,
 		map[string]any{"prefix": k.Prefix, "tags": k.Tags, "reusable": k.Reusable, "ephemeral": k.Ephemeral, "expiry": k.Expiry})

@@ -242,7 +242,7 @@ func (b Backend) ListAuthKeys(ctx context.Context) ([]wire.AuthKey, error) {
 // RevokeAuthKey revokes a pre-auth key.
 func (b Backend) RevokeAuthKey(ctx context.Context, id int64, actor string) error {
 	if err := b.f.st.RevokeAuthKey(ctx, store.AuthKeyID(id), time.Now().UTC()); err != nil {
-		return domainErr(fmt.Errorf("revoke auth key %d: %w", id, err))
+		return domainErr(err) // the store names the key
 	}
 	b.f.audit(ctx, actor, "authkey.revoke", fmt.Sprintf("authkey:%d", id), "", nil)
 	return nil
@@ -284,7 +284,7 @@ func (b Backend) ListAPIKeys(ctx context.Context) ([]wire.APIKey, error) {
 // RevokeAPIKey revokes an API key.
 func (b Backend) RevokeAPIKey(ctx context.Context, id int64, actor string) error {
 	if err := b.f.st.RevokeAPIKey(ctx, store.APIKeyID(id), time.Now().UTC()); err != nil {
-		return domainErr(fmt.Errorf("revoke api key %d: %w", id, err))
+		return domainErr(err) // the store names the key
 	}
 	b.f.audit(ctx, actor, "apikey.revoke", fmt.Sprintf("apikey:%d", id), "", nil)
 	return nil

@@ -50,6 +50,9 @@ func newAdminKeysCmd(f *adminFlags) *cobra.Command {
 	var req wire.CreateAuthKeyRequest
 	create := &cobra.Command{Use: "create", Short: "Create a pre-auth key (printed once)", Args: cobra.NoArgs,
 		RunE: run(f, func(cmd *cobra.Command, c *adminClient, _ []string) error {
+			if len(req.Tags) == 0 {
+				return usageError{cmd, fmt.Errorf("--tags is required: the devices a pre-auth key registers are owned by its tags (--tags tag:camera)")}
+			}
 			var k wire.AuthKey
 			if err := c.do(cmd.Context(), http.MethodPost, wire.PathAdminAuthKeys, req, &k); err != nil {
 				return err

@@ -31,7 +31,7 @@ func newNcCmd() *cobra.Command {
 			}
 			c, err := apiClient(dir).Dial(cmd.Context(), args[0], port)
 			if err != nil {
-				return err
+				return notRunning(dir, err)
 			}
 			defer c.Close()
 			return pipeStdio(c, cmd.InOrStdin(), cmd.OutOrStdout())

@@ -23,7 +23,7 @@ func newStatusCmd() *cobra.Command {
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			st, err := apiClient(dir).Status(cmd.Context())
 			if err != nil {
-				return err
+				return notRunning(dir, err)
 			}
 			switch {
 			case asJSON:
@@ -133,7 +133,7 @@ func newPingCmd() *cobra.Command {
 		RunE: func(cmd *cobra.Command, args []string) error {
 			res, err := apiClient(dir).Ping(cmd.Context(), args[0], timeout)
 			if err != nil {
-				return fmt.Errorf("ping %s: %w", args[0], err)
+				return fmt.Errorf("ping %s: %w", args[0], notRunning(dir, err))
 			}
 			if asJSON {
 				return writeJSON(cmd.OutOrStdout(), res)

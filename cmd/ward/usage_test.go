@@ -2,10 +2,14 @@ package main
 
 import (
 	"bytes"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/spf13/cobra"
+
+	"github.com/wardnet/ward/node"
 )
 
 // groups returns the command path of every command group under cmd.
@@ -46,6 +50,37 @@ func TestUnknownSubcommandExits2(t *testing.T) {
 		var out, errOut bytes.Buffer
 		if code := runWard(args, &out, &errOut); code != exitUsage {
 			t.Errorf("ward %s: exit %d, want %d (%s)", strings.Join(args, " "), code, exitUsage, errOut.String())
+		}
+	}
+}
+
+// TestStatusHintDependsOnState: with nothing running, `ward status` tells
+// a person's machine (desktop client state) to run `ward up` and a device
+// (node agent state) to start `ward node`, never the other; with no state
+// at all it names both.
+func TestStatusHintDependsOnState(t *testing.T) {
+	tests := []struct {
+		file      string
+		want, not string
+	}{
+		{node.PersonStateFile, "`ward up`", "ward node"},
+		{node.StateFile, "`ward node`", "ward up"},
+		{"", "nothing has run", ""},
+	}
+	for _, tt := range tests {
+		dir := t.TempDir()
+		if tt.file != "" {
+			if err := os.WriteFile(filepath.Join(dir, tt.file), []byte("{}"), 0o600); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for _, args := range [][]string{{"status"}, {"ping", "cam1"}, {"nc", "cam1", "22"}} {
+			var out, errOut bytes.Buffer
+			code := runWard(append(args, "--state-dir", dir), &out, &errOut)
+			msg := errOut.String()
+			if code != exitFailure || !strings.Contains(msg, tt.want) || (tt.not != "" && strings.Contains(msg, tt.not)) {
+				t.Errorf("ward %s with %q: exit %d, %q; want %q without %q", args[0], tt.file, code, msg, tt.want, tt.not)
+			}
 		}
 	}
 }

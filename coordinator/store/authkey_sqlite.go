@@ -40,14 +40,14 @@ func authKeyWhere(ctx context.Context, q querier, where string, args ...any) (Au
 // CreateAuthKey implements AuthKeys.
 func (t authKeyTable) CreateAuthKey(ctx context.Context, nk NewAuthKey) (AuthKey, error) {
 	var k AuthKey
-	err := checkNewAuthKey(nk)
-	if err == nil {
-		err = t.db.write(ctx, func(tx *sql.Tx) error {
-			var err error
-			k, err = insertAuthKey(ctx, tx, nk)
-			return err
-		})
+	if err := checkNewAuthKey(nk); err != nil {
+		return AuthKey{}, fmt.Errorf("create auth key: %w", err)
 	}
+	err := t.db.write(ctx, func(tx *sql.Tx) error {
+		var err error
+		k, err = insertAuthKey(ctx, tx, nk)
+		return err
+	})
 	if err != nil {
 		return AuthKey{}, fmt.Errorf("create auth key %q: %w", nk.Prefix, err)
 	}

@@ -45,7 +45,7 @@ func (r registrar) RegisterWithAuthKey(ctx context.Context, h SecretHash, now ti
 		})
 	}
 	if err != nil {
-		return Node{}, AuthKey{}, fmt.Errorf("register node %q with auth key: %w", n.Name, err)
+		return Node{}, AuthKey{}, fmt.Errorf("node %q: %w", n.Name, err)
 	}
 	return node, key, nil
 }
@@ -65,7 +65,7 @@ func (r registrar) RegisterWithUser(ctx context.Context, user UserID, now time.T
 		})
 	}
 	if err != nil {
-		return Node{}, fmt.Errorf("register node %q for user %d: %w", n.Name, user, err)
+		return Node{}, fmt.Errorf("node %q of user %d: %w", n.Name, user, err)
 	}
 	return node, nil
 }
