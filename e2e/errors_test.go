@@ -78,3 +78,28 @@ func TestErrorsPrintOnce(t *testing.T) {
 		}
 	}
 }
+
+// TestPolicySetErrorsNameTheFile: `ward admin policy set FILE` reports the
+// coordinator's problems as FILE:line:col, for a syntax error and for a
+// reference the policy does not define, and the policy stays as it was.
+func TestPolicySetErrorsNameTheFile(t *testing.T) {
+	f := newFleet(t, fleetPolicy(1), nil)
+	keyFile := filepath.Join(f.cfg.DataDir, coordinator.BootstrapKeyFile)
+	dir := t.TempDir()
+	for name, text := range map[string]string{
+		"syntax.hujson": "{\n  \"acls\": [\n",
+		"undef.hujson":  "{\n  \"acls\": [{\"action\": \"accept\", \"src\": [\"group:x\"], \"dst\": [\"*:*\"]}],\n}\n",
+	} {
+		path := filepath.Join(dir, name)
+		if err := os.WriteFile(path, []byte(text), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		out, err := exec.Command(binary(t), "admin", "--coordinator", f.url(), "--api-key-file", keyFile, "policy", "set", path).CombinedOutput()
+		if err == nil || !regexp.MustCompile(regexp.QuoteMeta(path)+`:\d+:\d+: `).Match(out) {
+			t.Errorf("policy set %s: %v %s; want problems as %s:LINE:COL", name, err, out, path)
+		}
+		if strings.Contains(string(out), "\npolicy:") {
+			t.Errorf("policy set %s still names the text \"policy\": %s", name, out)
+		}
+	}
+}

@@ -230,7 +230,7 @@ func newAdminPolicyCmd(f *adminFlags) *cobra.Command {
 			var v wire.PolicyVersion
 			req := wire.SetPolicyRequest{Text: string(text), Comment: comment, ParentID: parent}
 			if err := c.do(cmd.Context(), http.MethodPut, wire.PathAdminPolicy, req, &v); err != nil {
-				return err
+				return inFile(err, args[0])
 			}
 			if f.asJSON {
 				return writeJSON(cmd.OutOrStdout(), v)

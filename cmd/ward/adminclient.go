@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"os"
@@ -60,4 +61,27 @@ const maxAdminAnswer = 64 << 20
 func (c *adminClient) do(ctx context.Context, method, path string, in, out any) error {
 	return apicall.Do(ctx, c.http, apicall.Request{Method: method, URL: c.base + path, Token: c.key, Body: in,
 		MaxAnswer: maxAdminAnswer, Server: "coordinator"}, out)
+}
+
+// sentPolicyName is what the coordinator calls a policy text sent to it,
+// in its problems ("policy:3:7: ...").
+const sentPolicyName = "policy"
+
+// inFile returns err, when it is a refused policy, with its problems placed
+// in file, the file the text came from, so that an editor can jump to
+// them; any other error as it is.
+func inFile(err error, file string) error {
+	var ae *apicall.Error
+	if !errors.As(err, &ae) || len(ae.Problems) == 0 {
+		return err
+	}
+	out := *ae
+	out.Message, out.Problems = file+": "+ae.Message, nil
+	for _, p := range ae.Problems {
+		if rest, ok := strings.CutPrefix(p, sentPolicyName+":"); ok {
+			p = file + ":" + rest
+		}
+		out.Problems = append(out.Problems, p)
+	}
+	return &out
 }
