@@ -134,3 +134,34 @@ func TestFailedUpStopsItsDaemon(t *testing.T) {
 		t.Fatalf("daemon after a confirmed ward up: %+v %v", st, err)
 	}
 }
+
+// TestFailedDaemonStartPrintsItsLog: when the daemon `ward up` starts
+// stops at once (here it refuses a proxy beyond loopback), `ward up` says
+// so with the daemon's own last log lines, not only "see daemon.log".
+func TestFailedDaemonStartPrintsItsLog(t *testing.T) {
+	f := newFleet(t, fleetPolicy(1), nil)
+	dir, err := os.MkdirTemp("", "wardu") // unix socket paths are short
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	// An earlier run's lines are not this start's.
+	if err := os.WriteFile(filepath.Join(dir, "daemon.log"), []byte("an old line from yesterday\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(binary(t), "up", "--coordinator", f.url(), "--dev-insecure-http", "--no-browser", "--state-dir", dir,
+		"--socks5", "0.0.0.0:0", "--http-proxy", "", "--web", "off")
+	cmd.Env = append(os.Environ(), "DISPLAY=", "WAYLAND_DISPLAY=")
+	out, err := cmd.CombinedOutput()
+	if err == nil {
+		t.Fatalf("ward up with a refused proxy address succeeded: %s", out)
+	}
+	for _, want := range []string{"not a loopback address", "daemon.log"} {
+		if !strings.Contains(string(out), want) {
+			t.Errorf("ward up's error lacks %q:\n%s", want, out)
+		}
+	}
+	if strings.Contains(string(out), "yesterday") {
+		t.Errorf("ward up showed an earlier run's log:\n%s", out)
+	}
+}

@@ -2,6 +2,9 @@ package main
 
 import (
 	"bytes"
+	"fmt"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -92,5 +95,28 @@ func TestDaemonArgs(t *testing.T) {
 		if !strings.Contains(got, want) {
 			t.Errorf("args %q lack %q", got, want)
 		}
+	}
+}
+
+func TestLogTail(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "daemon.log")
+	old := "old 1\nold 2\n"
+	var b strings.Builder
+	b.WriteString(old)
+	for i := range 30 {
+		fmt.Fprintf(&b, "line %d\n", i)
+	}
+	if err := os.WriteFile(path, []byte(b.String()), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	got, err := logTail(path, int64(len(old)), 20)
+	if err != nil || len(got) != 20 || got[0] != "line 10" || got[19] != "line 29" {
+		t.Errorf("last 20 lines: %q %v", got, err)
+	}
+	if got, _ := logTail(path, int64(len(old)), 50); len(got) != 30 || got[0] != "line 0" {
+		t.Errorf("lines since the offset: %q", got)
+	}
+	if got, err := logTail(path, int64(b.Len()), 20); err != nil || len(got) != 0 {
+		t.Errorf("nothing new: %q %v", got, err)
 	}
 }

@@ -84,7 +84,7 @@ func runUp(cmd *cobra.Command, f *upFlags, login bool) error {
 	var started *daemonProc
 	if st, err := api.Status(ctx); err != nil {
 		if login {
-			return err
+			return notRunning(f.daemon.cfg.StateDir, err)
 		}
 		if started, err = startDaemon(ctx, f, api); err != nil {
 			return err
@@ -137,6 +137,11 @@ type daemonProc struct {
 	// daemon.
 	done   <-chan error
 	cancel context.CancelFunc
+	// exited is closed when a background daemon's process ends; nil for
+	// one in this process.
+	exited <-chan struct{}
+	// logFrom is where this start's lines begin in daemon.log.
+	logFrom int64
 }
 
 // startDaemon starts the daemon (in the background, or in this process
@@ -155,7 +160,7 @@ func startDaemon(ctx context.Context, f *upFlags, api *localapi.Client) (*daemon
 		dctx, cancel := context.WithCancel(ctx)
 		go func() { done <- d.Run(dctx) }()
 		p.done, p.cancel = done, cancel
-	} else if err := forkDaemon(f); err != nil {
+	} else if err := forkDaemon(f, p); err != nil {
 		return nil, err
 	}
 	stop := time.Now().Add(daemonStartWait)
@@ -166,6 +171,11 @@ func startDaemon(ctx context.Context, f *upFlags, api *localapi.Client) (*daemon
 		select {
 		case err := <-p.done:
 			return nil, fmt.Errorf("client daemon stopped: %w", err)
+		case <-p.exited:
+			if _, err := api.Status(ctx); err == nil {
+				return nil, nil // another `ward up` started one first: use it
+			}
+			return nil, startFailed(f.daemon.cfg.StateDir, p.logFrom, "the client daemon stopped at once")
 		case <-ctx.Done():
 			p.stop(ctx, io.Discard, api)
 			return nil, ctx.Err()
@@ -173,7 +183,7 @@ func startDaemon(ctx context.Context, f *upFlags, api *localapi.Client) (*daemon
 		}
 		if time.Now().After(stop) {
 			p.stop(ctx, io.Discard, api)
-			return nil, fmt.Errorf("the client daemon did not start; see %s", daemonLog(f.daemon.cfg.StateDir))
+			return nil, startFailed(f.daemon.cfg.StateDir, p.logFrom, fmt.Sprintf("the client daemon did not answer within %v", daemonStartWait))
 		}
 	}
 }
@@ -214,8 +224,8 @@ func (p *daemonProc) stop(ctx context.Context, errOut io.Writer, api *localapi.C
 func daemonLog(dir string) string { return filepath.Join(dir, "daemon.log") }
 
 // forkDaemon starts `ward daemon` detached from this terminal, logging to
-// daemonLog.
-func forkDaemon(f *upFlags) error {
+// daemonLog, and sets p's exited and logFrom.
+func forkDaemon(f *upFlags, p *daemonProc) error {
 	self, err := os.Executable()
 	if err != nil {
 		return fmt.Errorf("find the ward binary: %w", err)
@@ -229,13 +239,63 @@ func forkDaemon(f *upFlags) error {
 		return fmt.Errorf("open daemon log: %w", err)
 	}
 	defer logf.Close()
+	if p.logFrom, err = logf.Seek(0, io.SeekEnd); err != nil {
+		return fmt.Errorf("open daemon log: %w", err)
+	}
 	c := exec.Command(self, f.daemon.args()...)
 	c.Stdout, c.Stderr = logf, logf
 	c.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 	if err := c.Start(); err != nil {
 		return fmt.Errorf("start client daemon: %w", err)
 	}
-	return c.Process.Release()
+	exited := make(chan struct{})
+	go func() { // ends with the daemon, or with this process
+		c.Wait()
+		close(exited)
+	}()
+	p.exited = exited
+	return nil
+}
+
+// daemonLogTail is how many lines of daemon.log a failed start shows.
+const daemonLogTail = 20
+
+// startFailed says why the daemon of dir did not start, with the last
+// lines it logged since offset from.
+func startFailed(dir string, from int64, why string) error {
+	path := daemonLog(dir)
+	lines, err := logTail(path, from, daemonLogTail)
+	if err != nil || len(lines) == 0 {
+		return fmt.Errorf("%s, and logged nothing (%s)", why, path)
+	}
+	return fmt.Errorf("%s; the end of %s:\n    %s", why, path, strings.Join(lines, "\n    "))
+}
+
+// maxTailBytes bounds how much of a log logTail reads.
+const maxTailBytes = 64 << 10
+
+// logTail returns the last n lines of the file at path from offset from
+// on, reading at most its last maxTailBytes.
+func logTail(path string, from int64, n int) ([]string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	from = max(from, st.Size()-maxTailBytes)
+	b, err := io.ReadAll(io.NewSectionReader(f, from, st.Size()-from))
+	if err != nil {
+		return nil, err
+	}
+	lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
+	if len(lines) == 1 && lines[0] == "" {
+		return nil, nil
+	}
+	return lines[max(0, len(lines)-n):], nil
 }
 
 // showLogin prints the login URL, a QR code with --qr, and opens a
@@ -321,7 +381,7 @@ func newDownCmd() *cobra.Command {
 			api := apiClient(dir)
 			res, err := api.Logout(cmd.Context())
 			if err != nil {
-				return err
+				return notRunning(dir, err)
 			}
 			switch {
 			case !res.WasLoggedIn:
