@@ -44,10 +44,10 @@ type Daemon struct {
 	sess *session
 	// login is the latest login, pending or finished; nil before the first.
 	login *pendingLogin
-	// ended says why the last session ended; expired tells whether by key
-	// expiry.
-	ended   string
-	expired bool
+	// ended says why the last session ended, and endState how:
+	// StateExpired, StateDisabled, or StateLoggedOut for any other way.
+	ended    string
+	endState localapi.LoginState
 }
 
 // session is a running login: the node session over the login's key, and
@@ -125,7 +125,7 @@ func (d *Daemon) startSessionLocked(st node.SessionState) (*session, error) {
 	}
 	d.sess = s
 	d.wg.Go(func() { d.sessionEnded(s, s.Run(d.ctx)) })
-	d.ended, d.expired = "", false
+	d.ended, d.endState = "", localapi.StateLoggedOut
 	d.log.Info("session started", "user", st.Node.User, "node", st.Node.Name, "key_expiry", st.KeyExpiry)
 	return s, nil
 }
@@ -165,8 +165,13 @@ func (d *Daemon) sessionEnded(s *session, err error) {
 		return
 	}
 	d.stopSessionLocked()
-	d.ended = end.Reason
-	d.expired = !time.Now().Before(s.KeyExpiry())
+	d.ended, d.endState = end.Reason, localapi.StateLoggedOut
+	switch {
+	case end.OwnerDisabled:
+		d.endState = localapi.StateDisabled
+	case !time.Now().Before(s.KeyExpiry()):
+		d.endState = localapi.StateExpired
+	}
 }
 
 // resume restarts the saved session, if its key is still valid.
@@ -180,7 +185,7 @@ func (d *Daemon) resume() {
 	if !time.Now().Before(st.KeyExpiry) {
 		d.log.Info("saved session has expired", "key_expiry", st.KeyExpiry)
 		d.st.Session = nil
-		d.ended, d.expired = fmt.Sprintf("the session's key expired at %s", st.KeyExpiry.Local().Format(time.RFC1123)), true
+		d.ended, d.endState = fmt.Sprintf("the session's key expired at %s", st.KeyExpiry.Local().Format(time.RFC1123)), localapi.StateExpired
 		if err := d.st.Save(d.cfg.StateDir); err != nil {
 			d.log.Error("forget session key", "err", err)
 		}
@@ -207,7 +212,7 @@ func (d *Daemon) Logout(ctx context.Context) localapi.LogoutResult {
 	d.cancelLoginLocked()
 	s := d.stopSessionLocked()
 	ctrl := d.ctrl
-	d.ended, d.expired = "logged out", false
+	d.ended, d.endState = "logged out", localapi.StateLoggedOut
 	d.mu.Unlock()
 	if s == nil {
 		return localapi.LogoutResult{}

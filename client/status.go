@@ -15,8 +15,8 @@ func (d *Daemon) Status() localapi.Status {
 	s, p := d.sess, d.login
 	ps := &localapi.PersonStatus{State: localapi.StateLoggedOut, Message: d.ended, Mode: "userspace", Devices: []localapi.Device{},
 		SOCKS5: d.addrs.socks5, HTTPProxy: d.addrs.httpProxy, WebURL: d.addrs.webURL}
-	if d.expired {
-		ps.State = localapi.StateExpired
+	if d.endState != "" {
+		ps.State = d.endState
 	}
 	st := localapi.Status{Peers: []localapi.Peer{}}
 	if d.ctrl != nil {

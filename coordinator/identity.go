@@ -32,7 +32,8 @@ func (s *logins) admitUser(ctx context.Context, id store.Identity, source string
 	}
 	if u.Disabled {
 		s.audit(ctx, "user:"+u.Email, "user.login_refused", "user:"+u.Email, source, map[string]any{"reason": "user disabled"})
-		return store.User{}, fmt.Errorf("%w: user %s is disabled", errForbidden, u.Email)
+		return store.User{}, fmt.Errorf("%w: %s was disabled by an admin; an admin can enable the account again (ward admin users enable %s)",
+			errForbidden, u.Email, u.Email)
 	}
 	return u, nil
 }

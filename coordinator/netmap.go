@@ -35,6 +35,8 @@ type netmap struct {
 	byName map[string]store.NodeID
 	// emails maps user ids to emails for ownership.
 	emails map[store.UserID]string
+	// disabled holds the users an admin disabled.
+	disabled map[store.UserID]bool
 	// live holds the nodes present in comp.
 	live map[store.NodeID]bool
 	// online holds nodes with an open map stream.
@@ -44,7 +46,7 @@ type netmap struct {
 // newNetmap returns an empty netmap; set its policy before use.
 func newNetmap() *netmap {
 	return &netmap{groups: map[string][]string{}, nodes: map[store.NodeID]store.Node{}, byName: map[string]store.NodeID{}, emails: map[store.UserID]string{},
-		live: map[store.NodeID]bool{}, online: map[store.NodeID]bool{}}
+		disabled: map[store.UserID]bool{}, live: map[store.NodeID]bool{}, online: map[store.NodeID]bool{}}
 }
 
 // aclNode converts a node record for the policy compiler.
@@ -142,7 +144,7 @@ func (m *netmap) recordUsers(users []store.User) {
 func (m *netmap) recordUsersLocked(users []store.User) map[string][]string {
 	groups := map[string][]string{}
 	for _, u := range users {
-		m.emails[u.ID] = u.Email
+		m.emails[u.ID], m.disabled[u.ID] = u.Email, u.Disabled
 		for _, g := range u.Groups {
 			groups[policyGroup(g)] = append(groups[policyGroup(g)], u.Email)
 		}
@@ -342,6 +344,7 @@ func (m *netmap) viewOf(id store.NodeID) (view, bool) {
 	}
 	v := view{self: m.wireNodeLocked(n), peers: map[wire.NodeID]wire.Node{}, filter: []filter.Rule{}}
 	v.self.KeyRevoked = !n.KeyRevokedAt.IsZero()
+	v.self.OwnerDisabled = len(n.Tags) == 0 && m.disabled[n.UserID]
 	if !m.live[id] {
 		return v, true
 	}

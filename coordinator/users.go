@@ -70,6 +70,10 @@ func (s *fleet) SetUserDisabled(ctx context.Context, id store.UserID, disabled b
 	if err != nil {
 		return err
 	}
+	// Before the keys are cut, so that the user's nodes learn why.
+	if err := s.refreshUsers(ctx); err != nil {
+		return err
+	}
 	action := "user.enable"
 	if disabled {
 		action = "user.disable"

@@ -203,3 +203,38 @@ func TestSSOCallbackRefusesUnknownState(t *testing.T) {
 		t.Fatalf("forged callback: %d, want 403", resp.StatusCode)
 	}
 }
+
+// TestDisabledUserIsToldDisabled: when an admin disables a person, their
+// laptop's client says "disabled by an admin" (state disabled), not that
+// the key expired, and their next login is refused with the same words.
+func TestDisabledUserIsToldDisabled(t *testing.T) {
+	f := newFleet(t, peoplePolicy(1), nil)
+	bob := f.startLaptop(t, "bob-laptop")
+	creds := devidptest.Credentials{Username: "bob", Password: "bob"}
+	if res, _ := bob.login(t, creds); res.Error != "" {
+		t.Fatalf("bob's login: %+v", res)
+	}
+	if code, body := f.admin("POST", wire.PathAdminUsers+"/bob@example.com/disable", nil, nil); code != 200 {
+		t.Fatalf("disable: %d %s", code, body)
+	}
+	var st client.Status
+	waitFor(t, "bob's session ends", func() bool {
+		st, _ = bob.api.Status(context.Background())
+		return st.State != client.StateLoggedIn
+	})
+	if st.State != client.StateDisabled || !strings.Contains(st.Message, "disabled by an admin") || strings.Contains(st.Message, "expired") {
+		t.Errorf("bob's client after the disable: %s %q, want disabled by an admin", st.State, st.Message)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	start, err := bob.api.Login(ctx, client.LoginRequest{Force: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := signInAndConnect(ctx, start.URL, creds, start.Code); err != nil {
+		t.Fatal(err)
+	}
+	if res, err := bob.api.WaitLogin(ctx, start.ID); err != nil || !strings.Contains(res.Error, "disabled by an admin") {
+		t.Errorf("bob's login while disabled: %+v %v, want refused as disabled by an admin", res, err)
+	}
+}

@@ -53,9 +53,9 @@ func (k *deviceKeys) SelfChanged(wire.Node) { kick(k.kickRotate) }
 // Run implements keyLife: it rotates the key until ctx is done. A
 // device's key life never ends by itself: a lapsed key is renewed when
 // the coordinator allows it again.
-func (k *deviceKeys) Run(ctx context.Context) string {
+func (k *deviceKeys) Run(ctx context.Context) *EndError {
 	k.rotateLoop(ctx)
-	return ""
+	return nil
 }
 
 // Expiry implements keyLife.

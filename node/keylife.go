@@ -20,6 +20,9 @@ type EndError struct {
 	// Reason says why, for the person ("the session's key expired at
 	// ...").
 	Reason string
+	// OwnerDisabled tells that the key ended because an admin disabled
+	// the person who owns the node.
+	OwnerDisabled bool
 }
 
 // Error returns the reason.
@@ -56,9 +59,9 @@ type keyLife interface {
 	// SelfChanged is called after each map message that describes this
 	// node was applied, with that description. It must not block.
 	SelfChanged(self wire.Node)
-	// Run follows the key's life until ctx is done, and returns "", or
+	// Run follows the key's life until ctx is done, and returns nil, or
 	// until the life ends, and returns why; the Session then ends.
-	Run(ctx context.Context) string
+	Run(ctx context.Context) *EndError
 	// Expiry is when the key in use expires, on the node's clock; zero
 	// when unknown.
 	Expiry() time.Time

@@ -16,7 +16,8 @@ import (
 // login gave, bound to the SSO session. It never rotates. The session
 // ends when the key expires, with or without the coordinator, or when the
 // coordinator moves the node to another key (a newer login); an admin's
-// expiry or a logout elsewhere reaches it as a new expiry in the map.
+// expiry, a disable or a logout elsewhere reaches it as a new expiry in
+// the map.
 type personKeys struct {
 	key wire.WGPrivate
 	id  wire.NodeID
@@ -26,7 +27,9 @@ type personKeys struct {
 	expiry atomic.Int64
 	// rekeyed is set when the map named another key for this node.
 	rekeyed atomic.Bool
-	kick    chan struct{}
+	// ownerDisabled follows the map: an admin disabled the person.
+	ownerDisabled atomic.Bool
+	kick          chan struct{}
 }
 
 // NodeID implements keyLife.
@@ -38,6 +41,7 @@ func (k *personKeys) Join(context.Context) error { return nil }
 // SelfChanged implements keyLife: it follows the coordinator's view of
 // the key: a new expiry, or another key.
 func (k *personKeys) SelfChanged(self wire.Node) {
+	k.ownerDisabled.Store(self.OwnerDisabled)
 	switch {
 	case self.WGKey != k.key.Public():
 		k.rekeyed.Store(true)
@@ -49,23 +53,27 @@ func (k *personKeys) SelfChanged(self wire.Node) {
 	kick(k.kick)
 }
 
-// Run implements keyLife: it ends the session when the key expires or
-// was replaced.
-func (k *personKeys) Run(ctx context.Context) string {
+// Run implements keyLife: it ends the session when the key expires
+// (saying so, or that an admin disabled the person) or was replaced.
+func (k *personKeys) Run(ctx context.Context) *EndError {
 	t := time.NewTimer(0)
 	defer t.Stop()
 	for {
 		if k.rekeyed.Load() {
-			return "the coordinator moved this node to another key (a newer login)"
+			return &EndError{Reason: "the coordinator moved this node to another key (a newer login)"}
 		}
 		exp := k.Expiry()
+		if !k.now().Before(exp) && k.ownerDisabled.Load() {
+			return &EndError{OwnerDisabled: true,
+				Reason: "you were disabled by an admin; an admin can enable your account again, then log in with `ward up`"}
+		}
 		if !k.now().Before(exp) {
-			return fmt.Sprintf("the session's key expired at %s", exp.Local().Format(time.RFC1123))
+			return &EndError{Reason: fmt.Sprintf("the session's key expired at %s", exp.Local().Format(time.RFC1123))}
 		}
 		t.Reset(exp.Sub(k.now()))
 		select {
 		case <-ctx.Done():
-			return ""
+			return nil
 		case <-k.kick:
 		case <-t.C:
 		}

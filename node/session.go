@@ -118,9 +118,9 @@ func (s *Session) Run(ctx context.Context) error {
 	wg.Go(func() { s.client.FollowMap(ctx, since, s) })
 	wg.Go(func() { s.reportLoop(ctx) })
 	wg.Go(func() {
-		if reason := s.keys.Run(ctx); reason != "" {
-			s.log.Info("session ended", "reason", reason)
-			cancel(&EndError{Reason: reason})
+		if end := s.keys.Run(ctx); end != nil {
+			s.log.Info("session ended", "reason", end.Reason)
+			cancel(end)
 		}
 	})
 	<-ctx.Done()

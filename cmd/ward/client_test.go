@@ -75,6 +75,8 @@ func TestPrintClientStatus(t *testing.T) {
 			[]string{"login pending: open http://127.0.0.1:1/ward/v1/l/X", "the code BCDF-GHJK"}},
 		{localapi.PersonStatus{State: localapi.StateExpired, Message: "the session's key expired at noon"},
 			[]string{"expired: the session's key expired at noon", "run `ward up`"}},
+		{localapi.PersonStatus{State: localapi.StateDisabled, Message: "you were disabled by an admin"},
+			[]string{"disabled: you were disabled by an admin"}},
 	}
 	for _, tt := range tests {
 		var b bytes.Buffer

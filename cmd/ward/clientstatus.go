@@ -31,6 +31,8 @@ func printClientStatus(w io.Writer, st localapi.Status, now time.Time) {
 		if p.LoginCode != "" {
 			fmt.Fprintf(w, "and connect the device only if the browser shows the code %s\n", p.LoginCode)
 		}
+	case localapi.StateDisabled:
+		fmt.Fprintf(w, "%s: %s\n", p.State, p.Message) // the message says what to do
 	default:
 		fmt.Fprintf(w, "%s", p.State)
 		if p.Message != "" {

@@ -139,6 +139,9 @@ const (
 	StateLoggedIn LoginState = "logged-in"
 	// StateExpired: the last session ended because its key expired.
 	StateExpired LoginState = "expired"
+	// StateDisabled: the last session ended because an admin disabled
+	// the person's account.
+	StateDisabled LoginState = "disabled"
 )
 
 // PersonStatus is a desktop client's state, for `ward status` and the
