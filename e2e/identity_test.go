@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -107,4 +108,45 @@ func pageURL(p *devidptest.Page) string {
 		return ""
 	}
 	return p.URL.String()
+}
+
+// TestMigrateIssuerCommand: `ward admin users migrate-issuer` moves the
+// people of the old issuer URL to the new one: --dry-run only prints
+// them; the move keeps each user (id, node) under the new issuer.
+func TestMigrateIssuerCommand(t *testing.T) {
+	f := newFleet(t, fleetPolicy(1), nil)
+	if res, err := loginMachine(t, f, devidptest.Credentials{Username: "bob", Password: "bob"}); err != nil || res.Node == nil {
+		t.Fatalf("bob's login: %+v %v", res, err)
+	}
+	old := f.srv.DevIdP().Issuer()
+	const next = "https://idp.example.com/dex"
+	keyFile := filepath.Join(f.cfg.DataDir, coordinator.BootstrapKeyFile)
+	ward := func(args ...string) string {
+		t.Helper()
+		out, err := exec.Command(binary(t), append([]string{"admin", "--coordinator", f.url(), "--api-key-file", keyFile,
+			"users", "migrate-issuer", "--from", old, "--to", next}, args...)...).CombinedOutput()
+		if err != nil {
+			t.Fatalf("migrate-issuer %v: %v %s", args, err, out)
+		}
+		return string(out)
+	}
+	users := func() []wire.AdminUser {
+		var us []wire.AdminUser
+		f.admin("GET", wire.PathAdminUsers, nil, &us)
+		return us
+	}
+	before := users()
+	if out := ward("--dry-run"); !strings.Contains(out, "would move 1 users") || !strings.Contains(out, "bob@example.com") {
+		t.Errorf("dry run printed:\n%s", out)
+	}
+	if us := users(); us[0].Issuer != old {
+		t.Fatalf("the dry run moved bob: %+v", us[0])
+	}
+	if out := ward(); !strings.Contains(out, "moved 1 users") {
+		t.Errorf("move printed:\n%s", out)
+	}
+	after := users()
+	if len(after) != 1 || after[0].ID != before[0].ID || after[0].Issuer != next || len(after[0].Nodes) != 1 {
+		t.Errorf("bob after the move: %+v, want user %d with his node under %s", after, before[0].ID, next)
+	}
 }
