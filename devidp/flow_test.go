@@ -100,8 +100,9 @@ func checkUserinfo(t *testing.T, e *env, tok *oauth2.Token, want idClaims) {
 	}
 }
 
-func TestGroupsClaimIsConfigurable(t *testing.T) {
-	e := newEnv(t, devidp.Config{GroupsClaim: "roles"})
+// carolsClaims logs carol in and returns the claims of her ID token.
+func (e *env) carolsClaims(t *testing.T) idClaims {
+	t.Helper()
 	l := e.begin()
 	tok, err := e.exchange(t.Context(), l, e.code(t, l, devidptest.Credentials{Username: "carol", Password: "carol"}))
 	if err != nil {
@@ -115,6 +116,11 @@ func TestGroupsClaimIsConfigurable(t *testing.T) {
 	if err := idt.Claims(&got); err != nil {
 		t.Fatal(err)
 	}
+	return got
+}
+
+func TestGroupsClaimIsConfigurable(t *testing.T) {
+	got := newEnv(t, devidp.Config{GroupsClaim: "roles"}).carolsClaims(t)
 	if got.Groups != nil || !cmp.Equal(got.Roles, []string{"admins", "ops"}) {
 		t.Errorf("groups = %v, roles = %v; want only roles [admins ops]", got.Groups, got.Roles)
 	}
@@ -133,20 +139,7 @@ func TestGroupsOnlyWithGroupsScope(t *testing.T) {
 	} {
 		e := newEnv(t, devidp.Config{})
 		e.oauth.Scopes = tt.scopes
-		l := e.begin()
-		tok, err := e.exchange(t.Context(), l, e.code(t, l, devidptest.Credentials{Username: "carol", Password: "carol"}))
-		if err != nil {
-			t.Fatalf("exchange: %v", err)
-		}
-		idt, err := e.provider.Verifier(&oidc.Config{ClientID: clientID}).Verify(t.Context(), tok.Extra("id_token").(string))
-		if err != nil {
-			t.Fatal(err)
-		}
-		var got idClaims
-		if err := idt.Claims(&got); err != nil {
-			t.Fatal(err)
-		}
-		if !cmp.Equal(got.Groups, tt.want) {
+		if got := e.carolsClaims(t); !cmp.Equal(got.Groups, tt.want) {
 			t.Errorf("scopes %v: groups = %v, want %v", tt.scopes, got.Groups, tt.want)
 		}
 	}

@@ -225,16 +225,7 @@ func TestDisabledUserIsToldDisabled(t *testing.T) {
 	if st.State != client.StateDisabled || !strings.Contains(st.Message, "disabled by an admin") || strings.Contains(st.Message, "expired") {
 		t.Errorf("bob's client after the disable: %s %q, want disabled by an admin", st.State, st.Message)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	start, err := bob.api.Login(ctx, client.LoginRequest{Force: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := signInAndConnect(ctx, start.URL, creds, start.Code); err != nil {
-		t.Fatal(err)
-	}
-	if res, err := bob.api.WaitLogin(ctx, start.ID); err != nil || !strings.Contains(res.Error, "disabled by an admin") {
-		t.Errorf("bob's login while disabled: %+v %v, want refused as disabled by an admin", res, err)
+	if res, _ := bob.login(t, creds); !strings.Contains(res.Error, "disabled by an admin") {
+		t.Errorf("bob's login while disabled: %+v, want refused as disabled by an admin", res)
 	}
 }
