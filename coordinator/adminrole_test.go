@@ -109,7 +109,7 @@ func TestPolicyEditCannotGrantRolesAboveOwn(t *testing.T) {
 		return c.uiAPI(b, p, "PUT", wire.PathAdminPolicy, wire.SetPolicyRequest{Text: text, ParentID: cur.ID}, nil)
 	}
 	for name, text := range map[string]string{
-		"add himself to group:owners": strings.Replace(rolePolicy, `"group:owners": ["carol@example.com"]`, `"group:owners": ["carol@example.com", "BOB@example.com"]`, 1),
+		"add himself to group:owners": strings.Replace(rolePolicy, `"group:owners": ["carol@example.com"]`, `"group:owners": ["carol@example.com", "bob@example.com"]`, 1),
 		"drop the owners' group":      strings.Replace(rolePolicy, `, "group:owners": ["carol@example.com"]`, ``, 1),
 	} {
 		if code := save(text); code != http.StatusForbidden {

@@ -88,7 +88,8 @@ func (m *netmap) setPolicy(rs *acl.Ruleset, now time.Time) error {
 }
 
 // policyGroupsOf returns the groups of the running policy's "groups" that
-// list email (case-insensitively), in file order.
+// list email, in file order. Emails match exactly, as the policy compiler
+// matches them.
 func (m *netmap) policyGroupsOf(email string) []string {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -102,7 +103,7 @@ func policyGroupsOf(p *acl.Policy, email string) []string {
 		return nil
 	}
 	for _, g := range p.Groups {
-		if slices.ContainsFunc(g.Members, func(m acl.Str) bool { return strings.EqualFold(m.S, email) }) {
+		if slices.ContainsFunc(g.Members, func(m acl.Str) bool { return m.S == email }) {
 			out = append(out, g.Name.S)
 		}
 	}

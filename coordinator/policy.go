@@ -220,8 +220,8 @@ func (s *fleet) checkRoleChange(role admin.Role, next *acl.Policy) error {
 	return nil
 }
 
-// groupMembers returns the members p's "groups" lists under name,
-// lower-cased, sorted and without duplicates.
+// groupMembers returns the members p's "groups" lists under name, sorted
+// and without duplicates.
 func groupMembers(p *acl.Policy, name string) []string {
 	var out []string
 	if p == nil {
@@ -232,7 +232,7 @@ func groupMembers(p *acl.Policy, name string) []string {
 			continue
 		}
 		for _, m := range g.Members {
-			out = append(out, strings.ToLower(m.S))
+			out = append(out, m.S)
 		}
 	}
 	slices.Sort(out)

@@ -44,7 +44,7 @@ func controlMessages() map[string]any {
 	rule := filter.Rule{Src: []netip.Prefix{netip.MustParsePrefix("100.64.0.1/32")},
 		Dst: []filter.DstNet{{Net: netip.PrefixFrom(cam, 32), Ports: []filter.PortRange{{First: 80, Last: 80}}}}, Protos: []filter.Proto{filter.ProtoTCP}}
 	self := testNode()
-	self.ID, self.Name, self.Tags, self.User = 1, "laptop", nil, "bob@example.com"
+	self.ID, self.Name, self.Tags, self.User, self.OwnerDisabled = 1, "laptop", nil, "bob@example.com", true
 	return map[string]any{
 		"ChallengeRequest":  &ChallengeRequest{MachineKey: seq(1)},
 		"ChallengeResponse": &ChallengeResponse{Challenge: []byte("challenge"), Expires: t0.Add(30 * time.Second)},

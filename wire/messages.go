@@ -216,8 +216,8 @@ type Node struct {
 	KeyRevoked bool `json:"key_revoked,omitempty"`
 	// OwnerDisabled tells that an admin disabled the person who owns the
 	// node, whose key is cut with it: the node says "disabled by an admin"
-	// rather than "expired". Set in a node's own Self only (added
-	// 2026-12-06 within protocol 2; older nodes ignore it).
+	// rather than "expired". Set in a node's own Self only (protocol 4,
+	// FeatureOwnerDisabled; older nodes ignore it).
 	OwnerDisabled bool `json:"owner_disabled,omitempty"`
 }
 

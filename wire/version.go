@@ -15,6 +15,7 @@ import (
 //   - 1 (2026-11-25): initial: machine-key sessions, pre-auth registration, NDJSON map stream (full and deltas), key rotation, reports (with exposed_ports), interactive login.
 //   - 2 (2026-12-06, issue 8): server_time in session, rotate and map answers; switch_in_ms, key_lifetime_ms; SessionResponse.NeedsApproval; Node.KeyRevoked; LoginResponse.Code.
 //   - 3 (2026-12-06, issue 9): SessionResponse.ProtocolVersion (the coordinator's version, sent to nodes of 3 or later); nodes below MinProtocolVersion refused with 426.
+//   - 4 (2026-12-06, issue 9): Node.OwnerDisabled in a node's own Self (its person was disabled by an admin).
 //
 // A peer ignores JSON fields it does not know only one way: nodes read the
 // coordinator's answers leniently, while the coordinator refuses requests
@@ -22,7 +23,7 @@ import (
 // Supports(coordinator's version, the field's Feature); the coordinator
 // sends a new field to every node, and leaves it out for nodes older than
 // its Feature where it would mislead them.
-const ProtocolVersion = 3
+const ProtocolVersion = 4
 
 // MinProtocolVersion is the oldest node protocol version a coordinator of
 // this build serves; CheckNodeVersion refuses older nodes.
@@ -45,6 +46,9 @@ const (
 	FeatureLoginCode Feature = 2
 	// FeatureCoordinatorVersion: SessionResponse.ProtocolVersion.
 	FeatureCoordinatorVersion Feature = 3
+	// FeatureOwnerDisabled: Node.OwnerDisabled. Sent to every node: an
+	// older one ignores it and says its key expired.
+	FeatureOwnerDisabled Feature = 4
 )
 
 // Supports reports whether a peer speaking protocol version peer knows f.
