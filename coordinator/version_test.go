@@ -47,7 +47,8 @@ func TestCoordinatorRefusesTooOldProtocol(t *testing.T) {
 		{"no version given", 0, http.StatusUpgradeRequired, 0},
 		{"negative version", -1, http.StatusUpgradeRequired, 0},
 		{"oldest supported", wire.MinProtocolVersion, http.StatusOK, 0},
-		{"the version before", wire.ProtocolVersion - 1, http.StatusOK, 0},
+		{"the version before the coordinator's was sent", int(wire.FeatureCoordinatorVersion) - 1, http.StatusOK, 0},
+		{"the first version told the coordinator's", int(wire.FeatureCoordinatorVersion), http.StatusOK, wire.ProtocolVersion},
 		{"this version", wire.ProtocolVersion, http.StatusOK, wire.ProtocolVersion},
 		{"a newer node", wire.ProtocolVersion + 5, http.StatusOK, wire.ProtocolVersion},
 	}
