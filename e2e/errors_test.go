@@ -34,7 +34,7 @@ func repeatedPhrase(msg string) string {
 // "register: register node"), and none names a key it never made.
 func TestErrorsPrintOnce(t *testing.T) {
 	f := newFleet(t, fleetPolicy(1), nil)
-	keyFile := filepath.Join(f.cfg.DataDir, coordinator.BootstrapKeyFile)
+	keyFile := filepath.Join(f.Config.DataDir, coordinator.BootstrapKeyFile)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -84,7 +84,7 @@ func TestErrorsPrintOnce(t *testing.T) {
 // reference the policy does not define, and the policy stays as it was.
 func TestPolicySetErrorsNameTheFile(t *testing.T) {
 	f := newFleet(t, fleetPolicy(1), nil)
-	keyFile := filepath.Join(f.cfg.DataDir, coordinator.BootstrapKeyFile)
+	keyFile := filepath.Join(f.Config.DataDir, coordinator.BootstrapKeyFile)
 	dir := t.TempDir()
 	for name, text := range map[string]string{
 		"syntax.hujson": "{\n  \"acls\": [\n",

@@ -118,9 +118,9 @@ func TestMigrateIssuerCommand(t *testing.T) {
 	if res, err := loginMachine(t, f, devidptest.Credentials{Username: "bob", Password: "bob"}); err != nil || res.Node == nil {
 		t.Fatalf("bob's login: %+v %v", res, err)
 	}
-	old := f.srv.DevIdP().Issuer()
+	old := f.Server.DevIdP().Issuer()
 	const next = "https://idp.example.com/dex"
-	keyFile := filepath.Join(f.cfg.DataDir, coordinator.BootstrapKeyFile)
+	keyFile := filepath.Join(f.Config.DataDir, coordinator.BootstrapKeyFile)
 	ward := func(args ...string) string {
 		t.Helper()
 		out, err := exec.Command(binary(t), append([]string{"admin", "--coordinator", f.url(), "--api-key-file", keyFile,
@@ -132,7 +132,7 @@ func TestMigrateIssuerCommand(t *testing.T) {
 	}
 	users := func() []wire.AdminUser {
 		var us []wire.AdminUser
-		f.admin("GET", wire.PathAdminUsers, nil, &us)
+		f.Admin("GET", wire.PathAdminUsers, nil, &us)
 		return us
 	}
 	before := users()

@@ -214,15 +214,18 @@ func TestDisabledUserIsToldDisabled(t *testing.T) {
 	if res, _ := bob.login(t, creds); res.Error != "" {
 		t.Fatalf("bob's login: %+v", res)
 	}
-	if code, body := f.admin("POST", wire.PathAdminUsers+"/bob@example.com/disable", nil, nil); code != 200 {
+	if code, body := f.Admin("POST", wire.PathAdminUsers+"/bob@example.com/disable", nil, nil); code != 200 {
 		t.Fatalf("disable: %d %s", code, body)
 	}
-	var st client.Status
+	var st localapi.PersonStatus
 	waitFor(t, "bob's session ends", func() bool {
-		st, _ = bob.api.Status(context.Background())
-		return st.State != client.StateLoggedIn
+		s, err := bob.api.Status(context.Background())
+		if err == nil && s.Person != nil {
+			st = *s.Person
+		}
+		return st.State != "" && st.State != localapi.StateLoggedIn
 	})
-	if st.State != client.StateDisabled || !strings.Contains(st.Message, "disabled by an admin") || strings.Contains(st.Message, "expired") {
+	if st.State != localapi.StateDisabled || !strings.Contains(st.Message, "disabled by an admin") || strings.Contains(st.Message, "expired") {
 		t.Errorf("bob's client after the disable: %s %q, want disabled by an admin", st.State, st.Message)
 	}
 	if res, _ := bob.login(t, creds); !strings.Contains(res.Error, "disabled by an admin") {
