@@ -6,8 +6,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/wardnet/ward/coordinator/store"
 	"github.com/wardnet/ward/admin"
+	"github.com/wardnet/ward/coordinator/store"
 	"github.com/wardnet/ward/wire"
 )
 

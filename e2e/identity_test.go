@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/wardnet/ward/assembly"
+	"github.com/wardnet/ward/coordinator"
 	"github.com/wardnet/ward/devidp/devidptest"
 	"github.com/wardnet/ward/wire"
 )
@@ -118,7 +119,7 @@ func TestMigrateIssuerCommand(t *testing.T) {
 	if res, err := loginMachine(t, f, devidptest.Credentials{Username: "bob", Password: "bob"}); err != nil || res.Node == nil {
 		t.Fatalf("bob's login: %+v %v", res, err)
 	}
-	old := f.Server.DevIdP().Issuer()
+	old := f.Server.DevIdP.Issuer()
 	const next = "https://idp.example.com/dex"
 	keyFile := filepath.Join(f.Config.DataDir, coordinator.BootstrapKeyFile)
 	ward := func(args ...string) string {

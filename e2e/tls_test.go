@@ -82,7 +82,7 @@ func TestCoordinatorOverTLS(t *testing.T) {
 func TestAdminTrustsPrivateCA(t *testing.T) {
 	dir := t.TempDir()
 	cert, key := writeCert(t, dir)
-	f := newFleet(t, fleetPolicy(1), func(c *coordinator.Config) { c.Dev, c.TLSCert, c.TLSKey = false, cert, key })
+	f := newFleet(t, fleetPolicy(1), func(c *assembly.Config) { c.Dev, c.TLSCert, c.TLSKey = false, cert, key })
 	keyFile := filepath.Join(f.Config.DataDir, coordinator.BootstrapKeyFile)
 	admin := func(env []string, args ...string) (string, error) {
 		cmd := exec.Command(binary(t), append([]string{"admin", "--coordinator", "https://" + f.Addr, "--api-key-file", keyFile}, args...)...)
