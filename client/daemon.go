@@ -99,8 +99,10 @@ func (d *Daemon) newControl(url string) (*control.Client, error) {
 func (d *Daemon) SocketPath() string { return filepath.Join(d.cfg.StateDir, localapi.SocketName) }
 
 // startSessionLocked starts a session for the login st, replacing any
-// running one, and saves st. d.mu must be held.
-func (d *Daemon) startSessionLocked(st node.SessionState) (*session, error) {
+// running one, and saves st; resume tells that st is the saved login,
+// resumed after a restart (see node.PersonSessionConfig.Resume). d.mu
+// must be held.
+func (d *Daemon) startSessionLocked(st node.SessionState, resume bool) (*session, error) {
 	d.stopSessionLocked()
 	s := &session{login: st}
 	var tun node.TUNFunc
@@ -111,7 +113,7 @@ func (d *Daemon) startSessionLocked(st node.SessionState) (*session, error) {
 		}
 		tun = s.link.Open
 	}
-	ns, err := node.NewPersonSession(node.PersonSessionConfig{StateDir: d.cfg.StateDir, Client: d.ctrl, Login: st, TUN: tun,
+	ns, err := node.NewPersonSession(node.PersonSessionConfig{StateDir: d.cfg.StateDir, Client: d.ctrl, Login: st, Resume: resume, TUN: tun,
 		Logger: d.log.With("node", st.Node.Name)})
 	if err != nil {
 		return nil, err
@@ -191,7 +193,7 @@ func (d *Daemon) resume() {
 		}
 		return
 	}
-	if _, err := d.startSessionLocked(*st); err != nil {
+	if _, err := d.startSessionLocked(*st, true); err != nil {
 		d.log.Error("resume session", "err", err)
 	}
 }

@@ -172,6 +172,8 @@ type laptop struct {
 	api   *localapi.Client
 	socks string
 	http  string
+	// stop stops the daemon and returns what its Run returned.
+	stop func() error
 }
 
 // startLaptop runs a client daemon against w's coordinator.
@@ -189,7 +191,7 @@ func (w *world) startLaptop(tweak func(*client.Config)) *laptop {
 			t.Errorf("client daemon: %v", err)
 		}
 	})
-	return &laptop{t: t, dir: l.Dir, api: l.API, socks: l.SOCKS5, http: l.HTTPProxy}
+	return &laptop{t: t, dir: l.Dir, api: l.API, socks: l.SOCKS5, http: l.HTTPProxy, stop: l.Stop}
 }
 
 // login runs `ward up`'s steps: start a login, let the person finish it

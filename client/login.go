@@ -166,7 +166,7 @@ func (d *Daemon) loggedIn(ctx context.Context, p *pendingLogin, n wire.Node) loc
 		d.mu.Unlock()
 		return localapi.LoginResult{Error: "login superseded by a newer one"}
 	}
-	s, err := d.startSessionLocked(node.SessionState{WGKey: p.key, KeyExpiry: n.KeyExpiry, Node: n})
+	s, err := d.startSessionLocked(node.SessionState{WGKey: p.key, KeyExpiry: n.KeyExpiry, Node: n}, false)
 	d.mu.Unlock()
 	if err != nil {
 		return localapi.LoginResult{Error: fmt.Sprintf("start the session: %v", err)}

@@ -43,6 +43,10 @@ func (k *deviceKeys) NodeID() wire.NodeID {
 	return k.st.NodeID
 }
 
+// OwnsMap implements keyLife: a device's saved map is its own whatever
+// key it names (the device may have switched keys since).
+func (k *deviceKeys) OwnsMap(wire.Node) bool { return true }
+
 // Join implements keyLife: it registers the node (see register).
 func (k *deviceKeys) Join(ctx context.Context) error { return k.register(ctx) }
 

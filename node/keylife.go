@@ -43,7 +43,7 @@ func (e *EndError) Is(target error) bool { return target == ErrEnded }
 //     coordinator moves the node to another key (a newer login). A new
 //     key takes a new login, and a new Session.
 //
-// The Session calls NodeID, Join and then Run from Run's goroutine, in
+// The Session calls NodeID, OwnsMap, Join and then Run from Run's goroutine, in
 // that order; SelfChanged from the map stream's goroutine; Expiry and
 // Describe from any goroutine.
 type keyLife interface {
@@ -51,6 +51,11 @@ type keyLife interface {
 	// is not registered. The Session restores, and resumes the map stream
 	// from, a saved map of this node only.
 	NodeID() wire.NodeID
+	// OwnsMap reports whether a saved map of this node, describing it as
+	// self, is this key life's to restore: a device's, whichever of its
+	// keys it names; a person's, only when it names the login's key (the
+	// map an earlier login saved belongs to another session).
+	OwnsMap(self wire.Node) bool
 	// Join makes this machine a node with the Engine's key before the map
 	// stream opens, retrying until it can or ctx ends: a device registers
 	// when the coordinator does not know it. An error (a refusal) ends

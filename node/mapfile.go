@@ -91,7 +91,7 @@ func loadMap(dir, coordinator string, id wire.NodeID) (savedMap, error) {
 }
 
 // restoreMap applies the map saved by the last run, when it belongs to
-// this node and coordinator, so the data plane runs before the coordinator
+// this node and coordinator and its key life owns it (keyLife.OwnsMap), so the data plane runs before the coordinator
 // is reached, on the last run's listen port when it is free; peers whose
 // key expired since are left out by the Engine as usual. It returns the map applied, or nil when there was none to use (a
 // missing, foreign or invalid file, which is logged and left for the next
@@ -103,6 +103,10 @@ func (s *Session) restoreMap() *netmap {
 	}
 	sm, err := loadMap(s.cfg.stateDir, s.client.URL(), id)
 	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err == nil && !s.keys.OwnsMap(*sm.Map.Self) {
+		s.log.Info("saved map not used: not this login's", "version", sm.Map.Version)
 		return nil
 	}
 	if err == nil {

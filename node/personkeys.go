@@ -21,7 +21,10 @@ import (
 type personKeys struct {
 	key wire.WGPrivate
 	id  wire.NodeID
-	now func() time.Time
+	// resumed is set for a login resumed from the saved state after a
+	// restart (PersonSessionConfig.Resume).
+	resumed bool
+	now     func() time.Time
 	// expiry is the key's expiry (unix nanoseconds, node's clock),
 	// updated from the map; kick wakes Run after a change.
 	expiry atomic.Int64
@@ -34,6 +37,12 @@ type personKeys struct {
 
 // NodeID implements keyLife.
 func (k *personKeys) NodeID() wire.NodeID { return k.id }
+
+// OwnsMap implements keyLife: a login resumed after a restart restores
+// the map it saved (naming its key); a new login restores nothing and
+// gets a full map (an earlier login's saved map would make the stream
+// resume, and the first map never come).
+func (k *personKeys) OwnsMap(self wire.Node) bool { return k.resumed && self.WGKey == k.key.Public() }
 
 // Join implements keyLife: the login made the node already.
 func (k *personKeys) Join(context.Context) error { return nil }
@@ -96,6 +105,10 @@ type PersonSessionConfig struct {
 	Client *control.Client
 	// Login is the login's key, expiry and node.
 	Login SessionState
+	// Resume is set when Login is resumed from the saved state after a
+	// restart: the Session then restores the map this login saved.
+	// Unset for a new login, which starts from a full map.
+	Resume bool
 	// TUN makes the data plane a TUN device (see EngineConfig.TUN); nil
 	// means the userspace netstack.
 	TUN TUNFunc
@@ -115,7 +128,8 @@ func NewPersonSession(cfg PersonSessionConfig) (*Session, error) {
 	if err != nil {
 		return nil, err
 	}
-	keys := &personKeys{key: cfg.Login.WGKey, id: cfg.Login.Node.ID, now: cfg.Client.Now, kick: make(chan struct{}, 1)}
+	keys := &personKeys{key: cfg.Login.WGKey, id: cfg.Login.Node.ID, resumed: cfg.Resume, now: cfg.Client.Now,
+		kick: make(chan struct{}, 1)}
 	keys.expiry.Store(cfg.Login.KeyExpiry.UnixNano())
 	return newSession(sessionConfig{stateDir: cfg.StateDir, client: cfg.Client, engine: eng, keys: keys, log: cfg.Logger}), nil
 }
