@@ -50,8 +50,12 @@ type sessionJSON struct {
 }
 
 // LoadOrCreatePersonState reads the person's state in dir, or makes (and
-// saves) one with a fresh machine key.
+// saves) one with a fresh machine key. It refuses (ErrStateDirInUse) a
+// directory that holds a device's state.
 func LoadOrCreatePersonState(dir string) (*PersonState, error) {
+	if err := checkNotOther(dir, StateFile, "a device's node agent state"); err != nil {
+		return nil, err
+	}
 	s, err := LoadPersonState(dir)
 	if err == nil || !errors.Is(err, fs.ErrNotExist) {
 		return s, err

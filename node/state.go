@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"os"
 	"path/filepath"
 	"time"
 
@@ -20,6 +21,20 @@ const maxStateBytes = 64 << 10
 
 // ErrStatePerms means the state file or directory is open to other users.
 var ErrStatePerms = privfile.ErrPerms
+
+// ErrStateDirInUse means a state directory holds the other kind of
+// daemon's state: a device's agent (StateFile) and a person's desktop
+// client (PersonStateFile) share the local API socket's and the saved
+// map's names, so each needs its own directory.
+var ErrStateDirInUse = errors.New("the state directory belongs to another kind of ward daemon: give each its own --state-dir")
+
+// checkNotOther returns ErrStateDirInUse when dir holds the file other.
+func checkNotOther(dir, other, what string) error {
+	if _, err := os.Lstat(filepath.Join(dir, other)); err == nil || !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("%s holds %s (%s): %w", dir, what, other, ErrStateDirInUse)
+	}
+	return nil
+}
 
 // State is what a node keeps across restarts: its keys and identity. It is
 // stored as JSON in StateFile, mode 0600, in a directory of mode 0700.
@@ -78,13 +93,17 @@ func NewState(now time.Time) (*State, error) {
 }
 
 // LoadOrCreateState reads the state in dir, or makes and saves a new one
-// when there is none. It creates dir (0700) if needed.
+// when there is none. It creates dir (0700) if needed, and refuses
+// (ErrStateDirInUse) to make a state where a desktop client's is.
 func LoadOrCreateState(dir string, now time.Time) (*State, bool, error) {
 	s, err := LoadState(dir)
 	if err == nil {
 		return s, false, nil
 	}
 	if !errors.Is(err, fs.ErrNotExist) {
+		return nil, false, err
+	}
+	if err := checkNotOther(dir, PersonStateFile, "a desktop client's state"); err != nil {
 		return nil, false, err
 	}
 	if s, err = NewState(now); err != nil {

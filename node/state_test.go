@@ -2,6 +2,7 @@ package node
 
 import (
 	"errors"
+	"io/fs"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -100,5 +101,44 @@ func TestPersonStateRoundTripAndPerms(t *testing.T) {
 	}
 	if _, err := LoadPersonState(dir); !errors.Is(err, ErrStatePerms) {
 		t.Errorf("load world-readable state: err = %v, want ErrStatePerms", err)
+	}
+}
+
+// TestStateDirsAreNotShared pins a device's agent and a person's desktop
+// client run on one state directory (both default to the same one): they
+// share the socket and the saved map's name, so the client, once logged
+// in, overwrote the device's saved map and held its socket (the agent
+// could not start). A desktop client refuses a device's directory; an
+// agent refuses to make its state where a desktop client's is (a device
+// whose state is there already keeps running).
+func TestStateDirsAreNotShared(t *testing.T) {
+	device := t.TempDir()
+	if _, _, err := LoadOrCreateState(device, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := LoadOrCreatePersonState(device); !errors.Is(err, ErrStateDirInUse) {
+		t.Errorf("person's state in a device's directory: %v, want ErrStateDirInUse", err)
+	}
+	if _, err := os.Stat(filepath.Join(device, PersonStateFile)); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("%s made in a device's directory: %v", PersonStateFile, err)
+	}
+
+	laptop := t.TempDir()
+	if _, err := LoadOrCreatePersonState(laptop); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := LoadOrCreateState(laptop, time.Now()); !errors.Is(err, ErrStateDirInUse) {
+		t.Errorf("device's state in a desktop client's directory: %v, want ErrStateDirInUse", err)
+	}
+	if _, err := os.Stat(filepath.Join(laptop, StateFile)); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("%s made in a desktop client's directory: %v", StateFile, err)
+	}
+
+	// A device whose directory holds both (made before the check) runs on.
+	if err := (&PersonState{}).Save(device); err != nil {
+		t.Fatal(err)
+	}
+	if _, created, err := LoadOrCreateState(device, time.Now()); err != nil || created {
+		t.Errorf("device's own state beside a person's: %v, created %v", err, created)
 	}
 }
