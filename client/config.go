@@ -27,7 +27,8 @@ type Config struct {
 	// StateDir holds the state file and the sockets; required.
 	StateDir string
 	// Coordinator is the coordinator URL; may be empty when the state file
-	// has one or a login names one.
+	// has one or a login names one. A saved login is resumed with the
+	// coordinator that made it, whatever Coordinator says.
 	Coordinator string
 	// AllowInsecureHTTP allows a plain-http loopback coordinator (dev).
 	AllowInsecureHTTP bool

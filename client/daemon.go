@@ -77,7 +77,17 @@ func New(cfg Config) (*Daemon, error) {
 	}
 	d := &Daemon{cfg: cfg, log: cfg.Logger, st: st}
 	url := cfg.Coordinator
-	if url == "" {
+	switch {
+	case st.Session != nil && st.Coordinator != "":
+		// The saved login is resumed with the coordinator that made it
+		// (its node and key are that one's); logging in to another takes
+		// a logout first, as when the session runs.
+		if cfg.Coordinator != "" && trimURL(cfg.Coordinator) != trimURL(st.Coordinator) {
+			d.log.Warn("the saved login is with another coordinator: resuming it there; `ward down` first to log in to this one",
+				"login_coordinator", st.Coordinator, "coordinator", cfg.Coordinator)
+		}
+		url = st.Coordinator
+	case url == "":
 		url = st.Coordinator
 	}
 	if url != "" {

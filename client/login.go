@@ -83,7 +83,7 @@ func (d *Daemon) StartLogin(ctx context.Context, req localapi.LoginRequest) (loc
 func (d *Daemon) prepareLogin(req localapi.LoginRequest) (*control.Client, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if req.Coordinator != "" && (d.ctrl == nil || d.ctrl.URL() != strings.TrimRight(req.Coordinator, "/")) {
+	if req.Coordinator != "" && (d.ctrl == nil || d.ctrl.URL() != trimURL(req.Coordinator)) {
 		if d.sess != nil {
 			return nil, fmt.Errorf("%w (%s)", ErrOtherCoordinator, d.ctrl.URL())
 		}
@@ -101,6 +101,9 @@ func (d *Daemon) prepareLogin(req localapi.LoginRequest) (*control.Client, error
 	}
 	return d.ctrl, nil
 }
+
+// trimURL is a coordinator URL without its trailing slashes.
+func trimURL(u string) string { return strings.TrimRight(u, "/") }
 
 // cancelLoginLocked abandons a pending login. d.mu must be held.
 func (d *Daemon) cancelLoginLocked() {

@@ -3,6 +3,7 @@ package client_test
 import (
 	"context"
 	"net"
+	"strings"
 	"testing"
 
 	"github.com/wardnet/ward/client"
@@ -35,4 +36,36 @@ func TestRestartResumesSessionWithoutCoordinator(t *testing.T) {
 	reach(t, "socks5 after the restart, coordinator down", func() (net.Conn, error) {
 		return socksConnect(l2.socks, "cam1", w.granted)
 	})
+}
+
+// TestRestartWithOtherCoordinatorResumesAgainstLogins pins a saved login
+// resumed against the wrong coordinator: a daemon restarted with
+// --coordinator naming another coordinator ran the saved login (its key,
+// its node) against that one, which knows neither, so the person was
+// shown logged in, reached nothing, and `ward up` against the new
+// coordinator answered "already logged in". The login stays with the
+// coordinator it was made with; logging in elsewhere takes `ward down`.
+func TestRestartWithOtherCoordinatorResumesAgainstLogins(t *testing.T) {
+	w := newWorld(t, 0)
+	dir := t.TempDir()
+	l := w.startLaptop(func(c *client.Config) { c.StateDir = dir })
+	if res, _ := l.login(w, "alice", "ops", ""); res.Error != "" {
+		t.Fatalf("login: %+v", res)
+	}
+	if err := l.stop(); err != nil {
+		t.Fatal(err)
+	}
+
+	const other = "http://127.0.0.1:9"
+	l2 := w.startLaptop(func(c *client.Config) { c.StateDir, c.Coordinator = dir, other })
+	st, err := l2.api.Status(context.Background())
+	if err != nil || person(st).State != localapi.StateLoggedIn || st.Coordinator != w.url() {
+		t.Fatalf("after a restart naming another coordinator: coordinator %q, %+v, %v; want the login's, %s",
+			st.Coordinator, st.Person, err, w.url())
+	}
+	reach(t, "socks5 after the restart", func() (net.Conn, error) { return socksConnect(l2.socks, "cam1", w.granted) })
+	if _, err := l2.api.Login(context.Background(), localapi.LoginRequest{Coordinator: other}); err == nil ||
+		!strings.Contains(err.Error(), "another coordinator") {
+		t.Errorf("login to another coordinator while logged in: %v, want a refusal", err)
+	}
 }
