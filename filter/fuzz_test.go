@@ -138,6 +138,12 @@ func FuzzMatcher(f *testing.F) {
 				t.Fatalf("Match(%v -> %v proto %d port %d) = %v, %d; reference %v, %d\nrules: %+v",
 					src, dst, proto, port, gotOK, gotIdx, wantOK, wantIdx, rules)
 			}
+			// Reach lists exactly the flows the reference allows.
+			reach := m.Reach([]netip.Addr{src}, []netip.Addr{dst})
+			if got := filter.Allows(reach, proto, port); got != wantOK {
+				t.Fatalf("Reach(%v -> %v) = %+v allows proto %d port %d: %v; reference %v\nrules: %+v",
+					src, dst, reach, proto, port, got, wantOK, rules)
+			}
 			p := netip.PrefixFrom(dst, dst.BitLen()-in.n(9)).Masked()
 			got, _ := m.MatchPrefix(src, p, proto, port)
 			if want, ok := filtertest.MatchPrefix(rules, src, p, proto, port); ok && got != want {

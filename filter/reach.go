@@ -1,0 +1,111 @@
+package filter
+
+import (
+	"cmp"
+	"encoding/binary"
+	"net/netip"
+	"slices"
+)
+
+// PortGrant is what a source may start toward a destination over one
+// protocol. Its JSON is part of Ward's control protocol (a peer's grants
+// in the map, see wire.Node.Grants).
+type PortGrant struct {
+	Proto Proto `json:"proto"`
+	// Ports are the allowed destination ports, sorted, merged and never
+	// empty for a protocol with ports (Proto.HasPorts); nil for one
+	// without (ICMP: allowed whatever the port).
+	Ports []PortRange `json:"ports,omitempty"`
+}
+
+// Reach lists what new flows the Matcher allows from any of srcs to any of
+// dsts: per protocol, the destination ports, sorted by protocol. Only
+// addresses of the same family are paired; invalid addresses are skipped.
+// It answers "where may this peer go on that one" for the control plane;
+// it allocates and is not for packets. A flow it lists is one Match
+// allows, and only those (the same intervals and grants answer both).
+func (m *Matcher) Reach(srcs, dsts []netip.Addr) []PortGrant {
+	if m == nil {
+		return nil
+	}
+	acc := map[Proto][]PortRange{}
+	for _, s := range srcs {
+		for _, d := range dsts {
+			switch {
+			case s.Is4() && d.Is4():
+				sa, da := s.As4(), d.As4()
+				reachIn(acc, &m.v4, binary.BigEndian.Uint32(sa[:]), binary.BigEndian.Uint32(da[:]), lessU32)
+			case s.Is6() && d.Is6() && !s.Is4In6() && !d.Is4In6(): // as Match
+				reachIn(acc, &m.v6, to128(s), to128(d), u128.less)
+			}
+		}
+	}
+	out := make([]PortGrant, 0, len(acc))
+	for p, ranges := range acc {
+		g := PortGrant{Proto: p}
+		if p.HasPorts() {
+			g.Ports = mergeRanges(ranges)
+		}
+		out = append(out, g)
+	}
+	slices.SortFunc(out, func(a, b PortGrant) int { return cmp.Compare(a.Proto, b.Proto) })
+	return out
+}
+
+// reachIn adds to acc every grant of f that applies to flows from src to
+// dst.
+func reachIn[K key](acc map[Proto][]PortRange, f *family[K], src, dst K, less func(a, b K) bool) {
+	i, found := slices.BinarySearchFunc(f.starts, src, func(a, b K) int { return cmpBy(a, b, less) })
+	if !found {
+		i-- // the last interval starting before src
+	}
+	if i < 0 {
+		return
+	}
+	for _, g := range f.grants[i] {
+		if less(dst, g.dlo) || less(g.dhi, dst) {
+			continue
+		}
+		for w, bits := range g.protos {
+			for b := range 64 {
+				if bits&(1<<b) != 0 {
+					p := Proto(w*64 + b)
+					acc[p] = append(acc[p], PortRange{First: g.plo, Last: g.phi})
+				}
+			}
+		}
+	}
+}
+
+// mergeRanges sorts rs and joins ranges that overlap or touch.
+func mergeRanges(rs []PortRange) []PortRange {
+	slices.SortFunc(rs, func(a, b PortRange) int { return cmp.Compare(a.First, b.First) })
+	out := rs[:0:0]
+	for _, r := range rs {
+		if n := len(out); n > 0 && uint32(r.First) <= uint32(out[n-1].Last)+1 {
+			out[n-1].Last = max(out[n-1].Last, r.Last)
+			continue
+		}
+		out = append(out, r)
+	}
+	return out
+}
+
+// Allows reports whether the grants gs (as Reach returns them) allow a new
+// flow over proto to port.
+func Allows(gs []PortGrant, proto Proto, port uint16) bool {
+	for _, g := range gs {
+		if g.Proto != proto {
+			continue
+		}
+		if !proto.HasPorts() {
+			return true
+		}
+		for _, r := range g.Ports {
+			if r.Contains(port) {
+				return true
+			}
+		}
+	}
+	return false
+}
