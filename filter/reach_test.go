@@ -33,7 +33,7 @@ func TestReach(t *testing.T) {
 			rule("fd7a::1/128", "fd7a::2/128:443", ProtoTCP),
 		}, [2][]netip.Addr{{a4, a6}, {b4, b6}}, []PortGrant{tcp(one(80), one(443))}},
 		{"families never mix", []Rule{rule("100.64.0.1/32", "fd7a::2/128:80", ProtoTCP)}, [2][]netip.Addr{{a4}, {b6}}, []PortGrant{}},
-		{"every port", []Rule{rule("0.0.0.0/0", "100.64.0.2/32:*", ProtoTCP)}, both(a4, b4), []PortGrant{tcp(AllPorts)}},
+		{"every port", []Rule{rule("0.0.0.0/0", "100.64.0.2/32:*", ProtoTCP)}, both(a4, b4), []PortGrant{tcp(AllPorts())}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -33,7 +33,15 @@ var (
 func testNode() Node {
 	return Node{ID: 7, Name: "cam1", IPv4: cam, IPv6: cam6, WGKey: seq(0x40), KeyExpiry: t0.Add(24 * time.Hour),
 		Endpoints: []netip.AddrPort{netip.MustParseAddrPort("127.0.0.1:41641"), netip.MustParseAddrPort("[::1]:41641")},
-		User:      "alice@example.com", Tags: []string{"tag:camera"}, Online: true, ExposedPorts: []uint16{80, 554}, KeyRevoked: true}
+		User:      "alice@example.com", Tags: []string{"tag:camera"}, Online: true, ExposedPorts: []uint16{80, 554}, KeyRevoked: true,
+		Grants: []filter.PortGrant{{Proto: filter.ProtoICMP}, {Proto: filter.ProtoTCP, Ports: []filter.PortRange{{First: 80, Last: 80}, {First: 8000, Last: 8100}}}}}
+}
+
+// noGrants is a peer the receiver may open nothing toward ("grants": []).
+func noGrants() Node {
+	n := testNode()
+	n.ID, n.Name, n.Grants = 8, "alice-laptop", []filter.PortGrant{}
+	return n
 }
 
 // controlMessages holds one of each control protocol message, with every
@@ -44,7 +52,7 @@ func controlMessages() map[string]any {
 	rule := filter.Rule{Src: []netip.Prefix{netip.MustParsePrefix("100.64.0.1/32")},
 		Dst: []filter.DstNet{{Net: netip.PrefixFrom(cam, 32), Ports: []filter.PortRange{{First: 80, Last: 80}}}}, Protos: []filter.Proto{filter.ProtoTCP}}
 	self := testNode()
-	self.ID, self.Name, self.Tags, self.User, self.OwnerDisabled = 1, "laptop", nil, "bob@example.com", true
+	self.ID, self.Name, self.Tags, self.User, self.OwnerDisabled, self.Grants = 1, "laptop", nil, "bob@example.com", true, nil
 	return map[string]any{
 		"ChallengeRequest":  &ChallengeRequest{MachineKey: seq(1)},
 		"ChallengeResponse": &ChallengeResponse{Challenge: []byte("challenge"), Expires: t0.Add(30 * time.Second)},
@@ -60,7 +68,7 @@ func controlMessages() map[string]any {
 			ExposedPorts: []uint16{22, 80}},
 		"MapResponse.full": &MapResponse{Version: 3, Full: true, Self: &self, Peers: []Node{testNode()},
 			Filter: []filter.Rule{rule}, ServerTime: t0},
-		"MapResponse.delta": &MapResponse{Version: 4, PeersChanged: []Node{testNode()}, PeersRemoved: []NodeID{9},
+		"MapResponse.delta": &MapResponse{Version: 4, PeersChanged: []Node{testNode(), noGrants()}, PeersRemoved: []NodeID{9},
 			Filter: []filter.Rule{}, FilterChanged: true, ServerTime: t0},
 		"MapResponse.keepalive": &MapResponse{Version: 4, KeepAlive: true, ServerTime: t0},
 		"Error":                 &Error{Error: "forbidden: node removed"},

@@ -209,6 +209,15 @@ type Node struct {
 	Online bool `json:"online"`
 	// ExposedPorts are the ports the node forwards to local services.
 	ExposedPorts []uint16 `json:"exposed_ports,omitempty"`
+	// Grants, in a peer of a map, are what the receiving node may start
+	// toward this peer under the current policy: per protocol, the
+	// destination ports (the peer's inbound filter matched against the
+	// receiver's addresses). Empty (but present) means nothing: the peer
+	// is in the map because it may reach the receiver. Nil (absent) in a
+	// node's own Self, and from a coordinator before protocol version 5
+	// (FeaturePeerGrants), where the receiver does not know its grants
+	// and must not refuse anything on their account.
+	Grants []filter.PortGrant `json:"grants,omitzero"`
 	// KeyRevoked tells that an admin revoked the node's key; the
 	// coordinator refuses its rotations until an admin approves it or it
 	// registers with a new pre-auth key. Set in a node's own Self only

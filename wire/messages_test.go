@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/wardnet/ward/filter"
 )
 
 // TestRotateResponseVersions checks that NewRotateResponse fills the
@@ -65,6 +67,38 @@ func TestRotateResponseDurationsSaturate(t *testing.T) {
 		r := RotateResponse{SwitchInMillis: tt.ms, KeyLifetimeMillis: tt.ms}
 		if r.SwitchIn() != tt.want || r.KeyLifetime() != tt.want {
 			t.Errorf("%d ms: SwitchIn %v, KeyLifetime %v, want %v", tt.ms, r.SwitchIn(), r.KeyLifetime(), tt.want)
+		}
+	}
+}
+
+// TestNodeGrantsKeepNilApartFromEmpty pins protocol 5's distinction: a
+// peer with no grants ("grants":[]) is not a peer whose grants are
+// unknown (no field, from an older coordinator), after a round trip too.
+func TestNodeGrantsKeepNilApartFromEmpty(t *testing.T) {
+	for _, tt := range []struct {
+		name    string
+		n       Node
+		json    string
+		wantNil bool
+	}{
+		{"unknown", Node{ID: 1}, "", true},
+		{"nothing granted", Node{ID: 1, Grants: []filter.PortGrant{}}, `"grants":[]`, false},
+		{"tcp 80", Node{ID: 1, Grants: []filter.PortGrant{{Proto: filter.ProtoTCP, Ports: []filter.PortRange{{First: 80, Last: 80}}}}},
+			`"grants":[{"proto":6,"ports":[{"first":80,"last":80}]}]`, false},
+	} {
+		b, err := json.Marshal(tt.n)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if tt.json == "" && strings.Contains(string(b), "grants") || !strings.Contains(string(b), tt.json) {
+			t.Errorf("%s: %s; want %q", tt.name, b, tt.json)
+		}
+		var back Node
+		if err := json.Unmarshal(b, &back); err != nil {
+			t.Fatal(err)
+		}
+		if (back.Grants == nil) != tt.wantNil || len(back.Grants) != len(tt.n.Grants) {
+			t.Errorf("%s: decoded grants %#v", tt.name, back.Grants)
 		}
 	}
 }

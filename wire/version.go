@@ -16,6 +16,7 @@ import (
 //   - 2 (2026-12-06, issue 8): server_time in session, rotate and map answers; switch_in_ms, key_lifetime_ms; SessionResponse.NeedsApproval; Node.KeyRevoked; LoginResponse.Code.
 //   - 3 (2026-12-06, issue 9): SessionResponse.ProtocolVersion (the coordinator's version, sent to nodes of 3 or later); nodes below MinProtocolVersion refused with 426.
 //   - 4 (2026-12-06, issue 9): Node.OwnerDisabled in a node's own Self (its person was disabled by an admin).
+//   - 5 (2026-12-06, issue 9): Node.Grants on each peer of a map (what the receiver may open toward it, per protocol); nil from older coordinators, where a node refuses nothing itself.
 //
 // A peer ignores JSON fields it does not know only one way: nodes read the
 // coordinator's answers leniently, while the coordinator refuses requests
@@ -23,7 +24,7 @@ import (
 // Supports(coordinator's version, the field's Feature); the coordinator
 // sends a new field to every node, and leaves it out for nodes older than
 // its Feature where it would mislead them.
-const ProtocolVersion = 4
+const ProtocolVersion = 5
 
 // MinProtocolVersion is the oldest node protocol version a coordinator of
 // this build serves; CheckNodeVersion refuses older nodes.
@@ -49,6 +50,10 @@ const (
 	// FeatureOwnerDisabled: Node.OwnerDisabled. Sent to every node: an
 	// older one ignores it and says its key expired.
 	FeatureOwnerDisabled Feature = 4
+	// FeaturePeerGrants: Node.Grants, the receiver's grants on each peer
+	// of a map. Sent to every node (older ones ignore it); a node tells
+	// an older coordinator by the field's absence, not by this version.
+	FeaturePeerGrants Feature = 5
 )
 
 // Supports reports whether a peer speaking protocol version peer knows f.
