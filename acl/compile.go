@@ -307,6 +307,17 @@ func (c *Compiled) Result(name string) (NodeResult, error) {
 	return NodeResult{Peers: c.peers(n), Filter: nil}.withFilter(c, n), nil
 }
 
+// Filter computes the inbound filter of the node named name: Result's
+// Filter, without computing its peers.
+func (c *Compiled) Filter(name string) ([]filter.Rule, error) {
+	i, ok := c.byName[name]
+	if !ok {
+		return nil, fmt.Errorf("%w: %q", ErrUnknownNode, name)
+	}
+	rules, _ := c.filter(c.nodes[i])
+	return rules, nil
+}
+
 // All computes every node's result, keyed by name.
 func (c *Compiled) All() map[string]NodeResult {
 	out := make(map[string]NodeResult, len(c.byName))

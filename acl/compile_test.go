@@ -296,6 +296,9 @@ func TestCompileRuleOrderAndOrigins(t *testing.T) {
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("cam1 filter (-want +got):\n%s", diff)
 	}
+	if f, err := c.Filter("cam1"); err != nil || !cmp.Equal(f, res.Filter, equateNetip) {
+		t.Errorf("Filter(cam1) = %v, %v; want Result's filter", f, err)
+	}
 	again, _ := mustCompile(t, policy, testFleet).Result("cam1")
 	if diff := cmp.Diff(res, again, equateNetip); diff != "" {
 		t.Errorf("second compile differs:\n%s", diff)
@@ -328,6 +331,9 @@ func TestCompileInventoryErrors(t *testing.T) {
 	}
 	if _, err := c.Result("nope"); !errorsIs(err, ErrUnknownNode) {
 		t.Errorf("Result(nope) = %v, want ErrUnknownNode", err)
+	}
+	if _, err := c.Filter("nope"); !errorsIs(err, ErrUnknownNode) {
+		t.Errorf("Filter(nope) = %v, want ErrUnknownNode", err)
 	}
 	if _, err := c.RemoveNode("nope"); !errorsIs(err, ErrUnknownNode) {
 		t.Errorf("RemoveNode(nope) = %v, want ErrUnknownNode", err)

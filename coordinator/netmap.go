@@ -41,12 +41,17 @@ type netmap struct {
 	live map[store.NodeID]bool
 	// online holds nodes with an open map stream.
 	online map[store.NodeID]bool
+	// matchers caches live nodes' compiled inbound filters, from which
+	// their viewers' grants are read (see grantsLocked). An entry goes
+	// whenever the node's result may change: with the same sets of nodes
+	// whose streams a change wakes, and all of them at a recompile.
+	matchers map[store.NodeID]*filter.Matcher
 }
 
 // newNetmap returns an empty netmap; set its policy before use.
 func newNetmap() *netmap {
 	return &netmap{groups: map[string][]string{}, nodes: map[store.NodeID]store.Node{}, byName: map[string]store.NodeID{}, emails: map[store.UserID]string{},
-		disabled: map[store.UserID]bool{}, live: map[store.NodeID]bool{}, online: map[store.NodeID]bool{}}
+		disabled: map[store.UserID]bool{}, live: map[store.NodeID]bool{}, online: map[store.NodeID]bool{}, matchers: map[store.NodeID]*filter.Matcher{}}
 }
 
 // aclNode converts a node record for the policy compiler.
@@ -175,6 +180,7 @@ func (m *netmap) recompileLocked(rs *acl.Ruleset, now time.Time) error {
 		return fmt.Errorf("compile policy: %w", err)
 	}
 	m.rs, m.comp, m.live = rs, comp, live
+	clear(m.matchers)
 	return nil
 }
 
@@ -208,13 +214,15 @@ func (m *netmap) upsert(n store.Node, now time.Time) ([]store.NodeID, error) {
 	if !expired(n, now) {
 		added, err := m.comp.AddNode(m.aclNodeLocked(n))
 		if err != nil {
+			m.forgetMatchersLocked(appendUnique(m.idsLocked(names), n.ID)) // the removal changed them
 			return nil, fmt.Errorf("add node %s to policy: %w", n.Name, err)
 		}
 		names = append(names, added...)
 		m.live[n.ID] = true
 	}
-	ids := m.idsLocked(names)
-	return appendUnique(ids, n.ID), nil
+	ids := appendUnique(m.idsLocked(names), n.ID)
+	m.forgetMatchersLocked(ids)
+	return ids, nil
 }
 
 // remove deletes node id and returns the ids of the nodes it touched. The
@@ -238,10 +246,13 @@ func (m *netmap) remove(id store.NodeID, now time.Time) ([]store.NodeID, error) 
 	delete(m.byName, n.Name)
 	delete(m.live, id)
 	delete(m.online, id)
+	delete(m.matchers, id)
 	if err != nil {
 		return m.repairLocked(fmt.Errorf("remove node %s from the policy: %w", n.Name, err), now)
 	}
-	return m.idsLocked(names), nil
+	ids := m.idsLocked(names)
+	m.forgetMatchersLocked(ids)
+	return ids, nil
 }
 
 // expire drops every live node whose key expired by now from the policy
@@ -264,6 +275,8 @@ func (m *netmap) expire(now time.Time) (gone, touched []store.NodeID, err error)
 		gone = append(gone, id)
 		touched = append(touched, m.idsLocked(names)...)
 	}
+	m.forgetMatchersLocked(gone)
+	m.forgetMatchersLocked(touched)
 	if len(errs) > 0 {
 		touched, err = m.repairLocked(errors.Join(errs...), now)
 	}
@@ -357,10 +370,47 @@ func (m *netmap) viewOf(id store.NodeID) (view, bool) {
 	for _, name := range res.Peers {
 		if pid, ok := m.byName[name]; ok && m.live[pid] {
 			p := m.nodes[pid]
-			v.peers[wire.NodeID(p.ID)] = m.wireNodeLocked(p)
+			w := m.wireNodeLocked(p)
+			w.Grants = m.grantsLocked(n, p)
+			v.peers[wire.NodeID(p.ID)] = w
 		}
 	}
 	return v, true
+}
+
+// grantsLocked returns what viewer may start toward peer, a live node:
+// peer's inbound filter, as the peer enforces it, matched against the
+// viewer's addresses. Never nil, but for a peer the policy does not know
+// (then the viewer learns nothing rather than a wrong "nothing").
+func (m *netmap) grantsLocked(viewer, peer store.Node) []filter.PortGrant {
+	mt, ok := m.matchers[peer.ID]
+	if !ok {
+		rules, err := m.comp.Filter(peer.Name)
+		if err != nil {
+			return nil
+		}
+		mt = filter.Compile(rules)
+		m.matchers[peer.ID] = mt
+	}
+	return mt.Reach(addrsOf(viewer), addrsOf(peer))
+}
+
+// forgetMatchersLocked drops the cached filters of ids.
+func (m *netmap) forgetMatchersLocked(ids []store.NodeID) {
+	for _, id := range ids {
+		delete(m.matchers, id)
+	}
+}
+
+// addrsOf lists n's valid overlay addresses.
+func addrsOf(n store.Node) []netip.Addr {
+	var out []netip.Addr
+	for _, a := range []netip.Addr{n.IPv4, n.IPv6} {
+		if a.IsValid() {
+			out = append(out, a)
+		}
+	}
+	return out
 }
 
 func (m *netmap) wireNodeLocked(n store.Node) wire.Node {
