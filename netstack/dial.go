@@ -2,10 +2,12 @@ package netstack
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"net/netip"
 	"sync"
+	"syscall"
 
 	"gvisor.dev/gvisor/pkg/tcpip"
 	"gvisor.dev/gvisor/pkg/tcpip/adapters/gonet"
@@ -35,6 +37,7 @@ func (s *Stack) DialContext(ctx context.Context, network, address string) (net.C
 	switch network {
 	case "tcp", "tcp4", "tcp6":
 		c, err = gonet.DialContextTCP(ctx, s.ns, fa, proto)
+		err = refusedAsErrno(err)
 	default:
 		c, err = gonet.DialUDP(s.ns, nil, &fa, proto)
 	}
@@ -42,6 +45,23 @@ func (s *Stack) DialContext(ctx context.Context, network, address string) (net.C
 		return nil, fmt.Errorf("dial %s %s: %w", network, address, err)
 	}
 	return c, nil
+}
+
+// refused is gVisor's text for a connection the peer reset; gonet's
+// dialer hands tcpip errors on as text only.
+var refused = (&tcpip.ErrConnectionRefused{}).String()
+
+// refusedAsErrno makes a dial the peer refused (a reset to the SYN) end in
+// syscall.ECONNREFUSED, as the OS's dialer does, so callers tell "nothing
+// listens there" from other failures with errors.Is.
+func refusedAsErrno(err error) error {
+	var oe *net.OpError
+	if !errors.As(err, &oe) || oe.Err == nil || oe.Err.Error() != refused {
+		return err
+	}
+	c := *oe
+	c.Err = syscall.ECONNREFUSED
+	return &c
 }
 
 // checkFamily rejects unknown networks and addresses of the wrong family.

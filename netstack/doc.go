@@ -37,6 +37,10 @@
 // datagram of a flow, an ICMP echo request. An allowed flow is admitted
 // only if something serves its port (an exposed service or a Stack
 // listener; gVisor answers echo requests itself), and is then tracked.
+// An allowed TCP SYN to a port nothing serves is answered with a reset
+// (the source may open the flow, so "nothing listens" tells it nothing
+// the policy does not grant, and its dial fails at once); an allowed UDP
+// datagram there is dropped.
 // Flows this node opens (seen on the Read side) are tracked too, so their
 // replies pass whatever the Filter says. Each Filter gets a generation
 // number; a tracked inbound flow remembers the generation that last
@@ -46,7 +50,8 @@
 // already open. Everything else (unsolicited packets, denied flows,
 // malformed packets, IP fragments, ICMP other than echo) is dropped
 // silently and counted: gVisor never sees it, so it never answers with a
-// TCP RST or an ICMP unreachable. The flow table is sharded, bounded by
+// TCP RST or an ICMP unreachable. A denied source learns nothing, not
+// even whether the node is there. The flow table is sharded, bounded by
 // Config.MaxFlows (least recently seen flows are evicted when full), and
 // expires flows (UDP after 2 minutes, TCP after 2 hours established, a
 // minute opening, 30 seconds closing). The packet path takes one shard
@@ -58,8 +63,12 @@
 // once a connection to 127.0.0.1 on the same port succeeds (a refused
 // local dial gets a RST), then spliced both ways with half-close. A UDP
 // flow to an exposed port gets its own local socket, closed after
-// Config.UDPIdleTimeout without traffic. A port that is neither exposed nor
-// listened on gets no answer at all.
+// Config.UDPIdleTimeout without traffic. On a port that is neither exposed
+// nor listened on, an allowed TCP connection gets a RST and UDP gets no
+// answer.
+//
+// Stack.DialContext reports a connection the peer reset as
+// syscall.ECONNREFUSED, as the OS's dialer does.
 //
 // # Lifecycle
 //

@@ -54,8 +54,9 @@ type Stats struct {
 	Denied uint64
 	// Revoked counts tracked inbound flows cut by a Filter change.
 	Revoked uint64
-	// Unserved counts allowed new inbound flows dropped because no service
-	// is exposed or listening on their port.
+	// Unserved counts allowed new inbound flows to a port no service is
+	// exposed or listening on: TCP ones are answered with a reset, others
+	// dropped.
 	Unserved uint64
 	// Unsolicited counts inbound packets dropped because they neither
 	// belong to a tracked flow nor open a new one (a TCP segment without

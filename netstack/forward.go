@@ -50,14 +50,19 @@ func localAddr(port uint16) string {
 	return net.JoinHostPort("127.0.0.1", strconv.Itoa(int(port)))
 }
 
-// forwardTCP handles a SYN to a port without a listener. gVisor calls it on
-// a goroutine of its own. An unexposed port gets no answer; an exposed
-// port whose local service refuses gets a RST; otherwise the handshake
-// completes and the connection is spliced to the local service.
+// forwardTCP handles a SYN to a port without a listener; the guard passes
+// only SYNs the Filter allowed. gVisor calls it on a goroutine of its own.
+// An unexposed port, or an exposed one whose local service refuses, gets
+// a RST; otherwise the handshake completes and the connection is spliced
+// to the local service.
 func (s *Stack) forwardTCP(r *tcp.ForwarderRequest) {
 	id := r.ID()
-	if !s.svc.isExposed(Service{Proto: ProtoTCP, Port: id.LocalPort}) || !s.conns.start() {
-		r.Complete(false)
+	if !s.svc.isExposed(Service{Proto: ProtoTCP, Port: id.LocalPort}) {
+		r.Complete(true)
+		return
+	}
+	if !s.conns.start() {
+		r.Complete(false) // closing
 		return
 	}
 	defer s.conns.done()

@@ -63,8 +63,12 @@ func (g *guard) newFlow(k *flowKey, p *packet, now int64) bool {
 		return false
 	}
 	if !g.serves(p) {
+		// The filter lets the source open this flow, so saying that
+		// nothing serves the port reveals nothing the policy does not
+		// grant: a TCP SYN goes on, untracked, to the stack, whose
+		// forwarder answers it with a reset. Anything else is dropped.
 		g.n.unserved.Add(1)
-		return false
+		return p.proto == ProtoTCP
 	}
 	g.n.allowed.Add(1)
 	g.ct.insert(k, fromRemote, fs.gen, now)

@@ -50,7 +50,14 @@ func TestGuard(t *testing.T) {
 			{out: true, pkt: tcpPacket(b4, a4, 50000, 443, tcpACK), pass: true},
 			{pkt: tcpPacket(a4, b4, 443, 50000, tcpACK)},
 		}, Stats{Unsolicited: 1}},
-		{"unserved port", allowAll, []step{{pkt: tcpPacket(a4, b4, 40000, 81, tcpSYN)}}, Stats{Unserved: 1}},
+		{"unserved port: tcp goes on, untracked, to be reset", allowAll, []step{{pkt: tcpPacket(a4, b4, 40000, 81, tcpSYN), pass: true}}, Stats{Unserved: 1}},
+		{"unserved port: udp dropped", allowAll, []step{{pkt: udp4Packet(a4, b4, 7000, 81, nil)}}, Stats{Unserved: 1}},
+		{"unserved port: the reset goes out, the peer's ack does not come in", allowAll, []step{
+			{pkt: tcpPacket(a4, b4, 40000, 81, tcpSYN), pass: true},
+			{out: true, pkt: tcpPacket(b4, a4, 81, 40000, tcpRST|tcpACK), pass: true},
+			{pkt: tcpPacket(a4, b4, 40000, 81, tcpACK)},
+		}, Stats{Unserved: 1, Unsolicited: 1}},
+		{"denied syn to an unserved port", denyAll, []step{{pkt: tcpPacket(a4, b4, 40000, 81, tcpSYN)}}, Stats{Denied: 1}},
 		{"revoked flow drops both ways", allowAll, []step{
 			{pkt: syn, pass: true},
 			{filter: denyAll, pkt: ack},

@@ -10,6 +10,7 @@ import (
 	"os"
 	"runtime"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -194,22 +195,41 @@ func TestExposedUDPRoundTrip(t *testing.T) {
 	}
 }
 
-func TestUnexposedPortGetsNoAnswer(t *testing.T) {
+// TestUnexposedPortRefusesAllowedTCP: a TCP connection the filter allows
+// to a port nothing serves is refused at once (a reset, which the dialer
+// reports as ECONNREFUSED), while UDP there still gets no answer.
+func TestUnexposedPortRefusesAllowedTCP(t *testing.T) {
 	tcpPort := startTCPEcho(t) // a real service, but not exposed
 	udpPort, udpGot := startUDPEcho(t)
 	p := newWardPair(t, nil, nil)
 	p.b.SetFilter(allowAll)
 	for _, dst := range []netip.Addr{addrB4, addrB6} {
-		expectDialTimeout(t, p.a, dst, tcpPort)
+		expectDialRefused(t, p.a, dst, tcpPort)
 		expectNoAnswer(t, dial(t, p.a, "udp", dst, udpPort), "anyone?")
 	}
 	if len(udpGot) != 0 {
 		t.Fatal("unexposed UDP service received a datagram")
 	}
-	// Each of the four flows reached B and was dropped there.
+	// Each of the four flows reached B and was refused or dropped there.
 	waitFor(t, "unserved flows counted", func() bool { return p.b.Stats().Unserved >= 4 })
-	if st := p.b.Stats(); st.Allowed != 0 {
-		t.Fatalf("stats = %+v; want no allowed flow", st)
+	if st := p.b.Stats(); st.Allowed != 0 || st.Flows != 0 {
+		t.Fatalf("stats = %+v; want no allowed or tracked flow", st)
+	}
+}
+
+// expectDialRefused expects a TCP dial to be refused (a reset), not to
+// time out: the context's deadline is generous.
+func expectDialRefused(t *testing.T, s *Stack, dst netip.Addr, port uint16) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), answerWait)
+	defer cancel()
+	c, err := s.DialContext(ctx, "tcp", netip.AddrPortFrom(dst, port).String())
+	if err == nil {
+		c.Close()
+		t.Fatalf("dial %v:%d connected; want it refused", dst, port)
+	}
+	if !errors.Is(err, syscall.ECONNREFUSED) {
+		t.Fatalf("dial %v:%d: %v; want ECONNREFUSED", dst, port, err)
 	}
 }
 
