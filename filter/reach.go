@@ -5,6 +5,8 @@ import (
 	"encoding/binary"
 	"net/netip"
 	"slices"
+	"strconv"
+	"strings"
 )
 
 // PortGrant is what a source may start toward a destination over one
@@ -108,4 +110,51 @@ func Allows(gs []PortGrant, proto Proto, port uint16) bool {
 		}
 	}
 	return false
+}
+
+// Name names p as a policy does: "tcp", "udp", "icmp" (ICMP and ICMPv6
+// alike), "sctp", or its number.
+func (p Proto) Name() string {
+	switch p {
+	case ProtoTCP:
+		return "tcp"
+	case ProtoUDP:
+		return "udp"
+	case ProtoICMP, ProtoICMPv6:
+		return "icmp"
+	case ProtoSCTP:
+		return "sctp"
+	}
+	return strconv.Itoa(int(p))
+}
+
+// String formats g for people: "tcp 80, 443, 8000-8099", "tcp every
+// port", "icmp".
+func (g PortGrant) String() string {
+	if !g.Proto.HasPorts() {
+		return g.Proto.Name()
+	}
+	if len(g.Ports) == 1 && g.Ports[0] == AllPorts() {
+		return g.Proto.Name() + " every port"
+	}
+	ps := make([]string, len(g.Ports))
+	for i, r := range g.Ports {
+		ps[i] = r.String()
+	}
+	return g.Proto.Name() + " " + strings.Join(ps, ", ")
+}
+
+// FormatGrants formats gs for people, one protocol after the other
+// ("tcp 22, 80; udp 53; icmp"), or "nothing".
+func FormatGrants(gs []PortGrant) string {
+	var out []string
+	for _, g := range gs {
+		if s := g.String(); !slices.Contains(out, s) { // ICMP and ICMPv6 read alike
+			out = append(out, s)
+		}
+	}
+	if len(out) == 0 {
+		return "nothing"
+	}
+	return strings.Join(out, "; ")
 }

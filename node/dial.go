@@ -36,15 +36,22 @@ func (e *Engine) Resolve(peer string) (netip.Addr, wire.Node, error) {
 const pathPoll = 50 * time.Millisecond
 
 // DialPeer opens a TCP connection through the overlay to port on peer, a
-// peer name or overlay address. ctx bounds the handshake. While the device
-// knows no endpoint for the peer, it waits (within ctx) for one before
-// sending anything: a SYN sent with nowhere to go would wait in
-// wireguard-go's queue, which the handshake kick that follows the
-// endpoint's arrival empties (see handshake.go), and the connection would
-// then wait for TCP's retransmission.
+// peer name or overlay address. ctx bounds the handshake.
+//
+// A port the map says the policy does not grant is refused at once with a
+// *NotGrantedError, without sending anything; a port the peer refuses (it
+// serves nothing there) ends in a *RefusedError as soon as its reset
+// comes back. While the device knows no endpoint for the peer, it waits
+// (within ctx) for one before sending anything: a SYN sent with nowhere
+// to go would wait in wireguard-go's queue, which the handshake kick that
+// follows the endpoint's arrival empties (see handshake.go), and the
+// connection would then wait for TCP's retransmission.
 func (e *Engine) DialPeer(ctx context.Context, peer string, port uint16) (net.Conn, error) {
 	addr, p, err := e.Resolve(peer)
 	if err != nil {
+		return nil, err
+	}
+	if err := checkGrant(p, port); err != nil {
 		return nil, err
 	}
 	if err := e.waitEndpoint(ctx, p.WGKey); err != nil {
@@ -54,7 +61,11 @@ func (e *Engine) DialPeer(ctx context.Context, peer string, port uint16) (net.Co
 	if dp == nil {
 		return nil, ErrNotRunning
 	}
-	return dp.net.DialContext(ctx, "tcp", netip.AddrPortFrom(addr, port).String())
+	c, err := dp.net.DialContext(ctx, "tcp", netip.AddrPortFrom(addr, port).String())
+	if err != nil {
+		return nil, dialError(p, port, err)
+	}
+	return c, nil
 }
 
 // waitEndpoint waits until the device has an endpoint for the peer with

@@ -29,6 +29,12 @@ var (
 	ErrNotRunning = localapi.ErrNotReady
 	// ErrUnknownPeer means no active peer has that name or address.
 	ErrUnknownPeer = localapi.ErrNoPeer
+	// ErrNotGranted means the map grants no flow to that port of the
+	// peer (see NotGrantedError).
+	ErrNotGranted = localapi.ErrNotGranted
+	// ErrRefused means the peer refused the connection (see
+	// RefusedError).
+	ErrRefused = localapi.ErrRefused
 )
 
 // EngineConfig configures an Engine. NewEngine validates it.

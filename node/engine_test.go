@@ -161,6 +161,11 @@ func TestEngineApplyRejects(t *testing.T) {
 		{"peer without key", wire.MapResponse{Version: 1, Full: true, Self: &wire.Node{ID: 1, IPv4: n.self.IPv4.Next()}, Peers: []wire.Node{{ID: 2, IPv4: n.self.IPv4}}}, ErrBadMap},
 		{"two peers one address", wire.MapResponse{Version: 1, Full: true, Self: &wire.Node{ID: 1, IPv4: n.self.IPv4.Next()}, Peers: []wire.Node{self, dup}}, ErrBadMap},
 		{"bad rule", wire.MapResponse{Version: 1, Full: true, Self: &wire.Node{ID: 1, IPv4: n.self.IPv4.Next()}, Filter: []filter.Rule{{}}}, ErrBadMap},
+		{"reversed grant", wire.MapResponse{Version: 1, Full: true, Self: &wire.Node{ID: 1, IPv4: n.self.IPv4.Next()}, Peers: []wire.Node{func() wire.Node {
+			p := self
+			p.Grants = []filter.PortGrant{{Proto: filter.ProtoTCP, Ports: []filter.PortRange{{First: 90, Last: 80}}}}
+			return p
+		}()}}, ErrBadMap},
 	}
 	for _, tt := range tests {
 		if err := e.Apply(tt.m); !errors.Is(err, tt.want) {

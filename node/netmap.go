@@ -124,6 +124,13 @@ func checkPeer(p wire.Node, seen map[netip.Addr]wire.NodeID) error {
 	if err := checkAddrs(p); err != nil {
 		return err
 	}
+	for _, g := range p.Grants {
+		for _, r := range g.Ports {
+			if r.First > r.Last {
+				return fmt.Errorf("grant %s: port range %d-%d is reversed", g.Proto.Name(), r.First, r.Last)
+			}
+		}
+	}
 	for _, a := range []netip.Addr{p.IPv4, p.IPv6} {
 		if !a.IsValid() {
 			continue

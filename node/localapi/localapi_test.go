@@ -31,6 +31,9 @@ func (fakeBackend) Ping(ctx context.Context, peer string) (PingResult, error) {
 }
 
 func (fakeBackend) DialPeer(ctx context.Context, peer string, port uint16) (net.Conn, error) {
+	if peer == "cam" && port == 9 {
+		return nil, fmt.Errorf("%w (you may reach cam on tcp 7)", ErrNotGranted)
+	}
 	if peer != "cam" || port != 7 {
 		return nil, fmt.Errorf("resolve %q: %w", peer, ErrNoPeer)
 	}
@@ -144,6 +147,12 @@ func TestDial(t *testing.T) {
 	}
 	if _, err := c.Dial(ctx, "cam", 8); err == nil || !strings.Contains(err.Error(), "no such peer") {
 		t.Errorf("dial of a closed port: %v", err)
+	}
+	if _, err := c.Dial(ctx, "cam", 9); err == nil || err.Error() != "dial cam:9: not granted by the policy (you may reach cam on tcp 7)" {
+		t.Errorf("dial of a port not granted: %v", err)
+	}
+	if got := StatusOf(fmt.Errorf("x: %w", ErrNotGranted)); got != 403 {
+		t.Errorf("status of a port not granted = %d, want 403", got)
 	}
 }
 

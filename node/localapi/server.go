@@ -27,6 +27,12 @@ var (
 	ErrUnknownLogin = errors.New("unknown login")
 	// errNotDesktop answers the login routes of a device's agent (404).
 	errNotDesktop = errors.New("this daemon is a device's node agent: it has no login (`ward up` runs the desktop client, with its own --state-dir)")
+	// ErrNotGranted means the policy grants this node no flow to that
+	// port of the peer, as its map says (403): nothing was sent.
+	ErrNotGranted = errors.New("not granted by the policy")
+	// ErrRefused means the peer answered the connection with a reset:
+	// nothing listens on that port there (502).
+	ErrRefused = errors.New("connection refused by the peer")
 )
 
 const (
@@ -253,6 +259,8 @@ func StatusOf(err error) int {
 		return http.StatusNotFound
 	case errors.Is(err, ErrNotReady):
 		return http.StatusServiceUnavailable
+	case errors.Is(err, ErrNotGranted):
+		return http.StatusForbidden
 	case errors.Is(err, context.DeadlineExceeded):
 		return http.StatusGatewayTimeout
 	default:

@@ -10,6 +10,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/wardnet/ward/node/localapi"
 	"github.com/wardnet/ward/node/splice"
 )
 
@@ -24,6 +25,7 @@ const (
 	atypIPv6       = 4
 	repSucceeded   = 0
 	repFailure     = 1
+	repNotAllowed  = 2
 	repUnreachable = 4
 	repRefused     = 5
 	repCmdUnsup    = 7
@@ -62,9 +64,13 @@ func (s *Server) handle(ctx context.Context, c net.Conn) {
 	splice.Join(c, target)
 }
 
-// replyCode maps a dial error to a SOCKS5 reply code.
+// replyCode maps a dial error to a SOCKS5 reply code: a port the policy
+// does not grant is "connection not allowed by ruleset", one nothing
+// listens on "connection refused".
 func replyCode(err error) byte {
 	switch {
+	case errors.Is(err, localapi.ErrNotGranted):
+		return repNotAllowed
 	case errors.Is(err, syscall.ECONNREFUSED):
 		return repRefused
 	case errors.Is(err, context.DeadlineExceeded):

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/wardnet/ward/node/localapi"
 	"github.com/wardnet/ward/node/splice"
 )
 
@@ -81,6 +82,7 @@ func TestServer(t *testing.T) {
 		{"ipv4", []byte{5, 2, 2, 0}, request(atypIPv4, []byte{100, 64, 0, 1}, 80), nil, 0, repSucceeded, "100.64.0.1:80", true},
 		{"ipv6", []byte{5, 1, 0}, request(atypIPv6, netip.MustParseAddr("fd7a::1").AsSlice(), 443), nil, 0, repSucceeded, "fd7a::1:443", true},
 		{"refused", []byte{5, 1, 0}, request(atypDomain, []byte("cam1"), 23), syscall.ECONNREFUSED, 0, repRefused, "cam1:23", false},
+		{"not granted", []byte{5, 1, 0}, request(atypDomain, []byte("cam1"), 25), fmt.Errorf("dial: %w", localapi.ErrNotGranted), 0, repNotAllowed, "cam1:25", false},
 		{"unreachable", []byte{5, 1, 0}, request(atypDomain, []byte("cam1"), 24), context.DeadlineExceeded, 0, repUnreachable, "cam1:24", false},
 		{"bind unsupported", []byte{5, 1, 0}, []byte{5, 2, 0, atypIPv4, 1, 2, 3, 4, 0, 80}, nil, 0, repCmdUnsup, "", false},
 		{"bad address type", []byte{5, 1, 0}, []byte{5, 1, 0, 9}, nil, 0, repAtypUnsup, "", false},

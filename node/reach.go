@@ -1,0 +1,80 @@
+package node
+
+import (
+	"errors"
+	"fmt"
+	"syscall"
+
+	"github.com/wardnet/ward/filter"
+	"github.com/wardnet/ward/wire"
+)
+
+// NotGrantedError is DialPeer's answer, given at once and without sending
+// anything, when the node's map says the policy grants it no TCP flow to
+// that port of the peer. It wraps ErrNotGranted.
+type NotGrantedError struct {
+	// Peer is the peer's name; Port the port asked for.
+	Peer string
+	Port uint16
+	// Grants are what the node may reach on the peer; may be empty.
+	Grants []filter.PortGrant
+}
+
+// Error says what the node may reach instead: "not granted by the policy
+// (you may reach cam1 on tcp 80, 443, 554)".
+func (e *NotGrantedError) Error() string {
+	if len(e.Grants) == 0 {
+		return fmt.Sprintf("not granted by the policy (you may reach nothing on %s)", e.Peer)
+	}
+	return fmt.Sprintf("not granted by the policy (you may reach %s on %s)", e.Peer, filter.FormatGrants(e.Grants))
+}
+
+// Unwrap returns ErrNotGranted.
+func (e *NotGrantedError) Unwrap() error { return ErrNotGranted }
+
+// RefusedError is DialPeer's answer when the peer answered with a reset:
+// the flow reached it, but nothing serves that port there (the device does
+// not expose it, or nothing listens behind it). It wraps ErrRefused and
+// the dial's own error (syscall.ECONNREFUSED).
+type RefusedError struct {
+	// Peer is the peer's name; Port the port dialed.
+	Peer string
+	Port uint16
+	// Granted tells that the node's map grants the port (false: the map
+	// says nothing of grants, from a coordinator before protocol 4).
+	Granted bool
+	// Err is the dial's error.
+	Err error
+}
+
+// Error says who refused and why that is: "cam1 refused the connection on
+// port 8080 (granted, but nothing listens there)".
+func (e *RefusedError) Error() string {
+	why := "nothing listens there"
+	if e.Granted {
+		why = "granted, but nothing listens there"
+	}
+	return fmt.Sprintf("%s refused the connection on port %d (%s)", e.Peer, e.Port, why)
+}
+
+// Unwrap returns ErrRefused and the dial's error.
+func (e *RefusedError) Unwrap() []error { return []error{ErrRefused, e.Err} }
+
+// checkGrant returns a *NotGrantedError when p's grants, as the map gives
+// them, leave out TCP port; nil when they include it or the map has none
+// (an older coordinator: the peer's filter alone decides).
+func checkGrant(p wire.Node, port uint16) error {
+	if p.Grants == nil || filter.Allows(p.Grants, filter.ProtoTCP, port) {
+		return nil
+	}
+	return &NotGrantedError{Peer: p.Name, Port: port, Grants: p.Grants}
+}
+
+// dialError turns a refused dial to p's port into a *RefusedError; other
+// errors pass unchanged.
+func dialError(p wire.Node, port uint16, err error) error {
+	if !errors.Is(err, syscall.ECONNREFUSED) {
+		return err
+	}
+	return &RefusedError{Peer: p.Name, Port: port, Granted: p.Grants != nil, Err: err}
+}
