@@ -15,7 +15,7 @@
 //     privileges) or, with Config.TUN, over a real TUN device with the
 //     overlay's addresses and routes, made by client/tunnel and guarded by
 //     netstack's inbound filter;
-//   - a SOCKS5 proxy (node/socks5) and an HTTP CONNECT proxy
+//   - a SOCKS5 proxy (node/socks5) and an HTTP proxy (CONNECT and plain http://)
 //     (client/httpproxy) on loopback addresses, reaching peers by map name
 //     or overlay address;
 //   - a status page on 127.0.0.1 (client/dashboard).

@@ -29,7 +29,7 @@ func (f *daemonFlags) add(cmd *cobra.Command) {
 	addStateDirFlag(cmd, &f.cfg.StateDir)
 	fl.StringVar(&f.cfg.Coordinator, "coordinator", "", "coordinator URL (https://...; default: the last one used)")
 	fl.StringVar(&f.cfg.SOCKS5, "socks5", "127.0.0.1:1080", "serve a SOCKS5 proxy into the overlay on this loopback address (\"\": off)")
-	fl.StringVar(&f.cfg.HTTPProxy, "http-proxy", "127.0.0.1:8118", "serve an HTTP CONNECT proxy into the overlay on this loopback address (\"\": off)")
+	fl.StringVar(&f.cfg.HTTPProxy, "http-proxy", "127.0.0.1:8118", "serve an HTTP proxy (CONNECT and plain http:// requests) into the overlay on this loopback address (\"\": off)")
 	fl.BoolVar(&f.cfg.AllowNonLoopbackProxy, "proxy-allow-non-loopback", false, "let --socks5 and --http-proxy listen beyond loopback: anyone who reaches them uses the overlay as you, without credentials")
 	fl.StringVar(&f.cfg.Web, "web", client.DefaultWeb, "serve the status page on this loopback address (\"off\": no page)")
 	fl.BoolVar(&f.cfg.TUN, "tun", false, "carry the overlay on a TUN interface with routes, for every program (needs root or CAP_NET_ADMIN)")

@@ -361,7 +361,7 @@ func printReach(w io.Writer, st localapi.PersonStatus) {
 		via = append(via, "SOCKS5 proxy "+st.SOCKS5)
 	}
 	if st.HTTPProxy != "" {
-		via = append(via, "HTTP CONNECT proxy "+st.HTTPProxy)
+		via = append(via, "HTTP proxy "+st.HTTPProxy+" (curl -x http://"+st.HTTPProxy+" http://DEVICE:PORT/)")
 	}
 	via = append(via, "`ward nc`, `ward forward`, `ward ssh`")
 	fmt.Fprintf(w, "Reach devices through %s.\n", strings.Join(via, ", "))

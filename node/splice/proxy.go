@@ -12,12 +12,12 @@ import (
 const DefaultHandshakeTimeout = 10 * time.Second
 
 // DialFunc connects to host (a name or an IP literal, as the client sent
-// it) and port. A proxy calls it once per CONNECT, with a context ended by
+// it) and port. A proxy calls it once per request, with a context ended by
 // the handshake timeout or the proxy's shutdown.
 type DialFunc func(ctx context.Context, host string, port uint16) (net.Conn, error)
 
 // Proxy is what every local proxy server shares (the SOCKS5 and the HTTP
-// CONNECT proxies embed it): how it dials, logs and bounds a handshake,
+// proxies embed it): how it dials, logs and bounds a handshake,
 // and its accept loop. Dial is required.
 type Proxy struct {
 	// Dial opens the target connections.
