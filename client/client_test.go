@@ -2,6 +2,7 @@ package client_test
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -11,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/wardnet/ward/filter"
 	"github.com/wardnet/ward/node/localapi"
 )
 
@@ -45,25 +47,27 @@ func TestLoginProxiesAndDown(t *testing.T) {
 		t.Fatalf("status after login: %+v, %v", st, err)
 	}
 	cam := person(st).Devices[0]
-	if cam.Name != "cam1" || !slices.Contains(cam.Ports, w.granted) || !slices.Contains(cam.Ports, w.ungranted) {
-		t.Errorf("device in status: %+v", cam)
+	if cam.Name != "cam1" || !slices.Equal(cam.Ports, []uint16{w.granted}) || !filter.Allows(cam.Grants, filter.ProtoTCP, w.granted) {
+		t.Errorf("device in status: %+v; want only the granted port of the two exposed", cam)
 	}
 	reach(t, "http connect", func() (net.Conn, error) {
 		c, _, err := connectProxy(l.http, cam.IPv4.String(), w.granted)
 		return c, err
 	})
 
-	// The policy grants only one port: the device answers nothing on the
-	// other, and the proxies refuse.
-	if c, err := socksConnect(l.socks, "cam1", w.ungranted); err == nil {
-		c.Close()
-		t.Error("socks5 reached the ungranted port")
-	}
-	if c, code, err := connectProxy(l.http, "cam1", w.ungranted); err == nil || code != http.StatusGatewayTimeout {
+	// The policy grants only one port: the proxies refuse the other at
+	// once, each in its protocol's words for "not allowed".
+	if c, err := socksConnect(l.socks, "cam1", w.ungranted); err == nil || err.Error() != "socks5 reply code 2" {
 		if c != nil {
 			c.Close()
 		}
-		t.Errorf("http connect to the ungranted port: %d %v, want 504", code, err)
+		t.Errorf("socks5 to the ungranted port: %v, want reply 2 (not allowed by ruleset)", err)
+	}
+	if c, code, err := connectProxy(l.http, "cam1", w.ungranted); err == nil || code != http.StatusForbidden {
+		if c != nil {
+			c.Close()
+		}
+		t.Errorf("http connect to the ungranted port: %d %v, want 403", code, err)
 	}
 
 	key1 := l.wgKey()
@@ -186,6 +190,32 @@ func TestStatusPage(t *testing.T) {
 	}
 	if st, _ := l.api.Status(context.Background()); person(st).State != localapi.StateLoggedOut {
 		t.Errorf("state after the page's logout: %s", person(st).State)
+	}
+}
+
+// TestStatusPageOffersOnlyGrantedPorts: the camera exposes two ports and
+// the policy grants alice one; her status page offers commands for that
+// one only, and says what the policy grants her.
+func TestStatusPageOffersOnlyGrantedPorts(t *testing.T) {
+	w := newWorld(t, 0)
+	l := w.startLaptop(nil)
+	if res, _ := l.login(w, "alice", "ops", ""); res.Error != "" {
+		t.Fatalf("login: %+v", res)
+	}
+	st, err := l.api.Status(context.Background())
+	if err != nil || person(st).WebURL == "" {
+		t.Fatalf("status: %+v, %v", st, err)
+	}
+	page, _ := url.Parse(person(st).WebURL)
+	_, _, body := fetch(t, "GET", person(st).WebURL, page.Host, "")
+	if !strings.Contains(body, fmt.Sprintf("cam1:%d", w.granted)) {
+		t.Errorf("page offers no command for the granted port %d:\n%s", w.granted, body)
+	}
+	if strings.Contains(body, fmt.Sprintf("cam1:%d", w.ungranted)) {
+		t.Errorf("page offers the exposed but ungranted port %d:\n%s", w.ungranted, body)
+	}
+	if want := fmt.Sprintf("the policy grants you icmp; tcp %d; udp %d", w.granted, w.granted); !strings.Contains(body, want) {
+		t.Errorf("page lacks %q:\n%s", want, body)
 	}
 }
 

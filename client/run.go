@@ -11,6 +11,7 @@ import (
 
 	"github.com/wardnet/ward/client/dashboard"
 	"github.com/wardnet/ward/client/httpproxy"
+	"github.com/wardnet/ward/filter"
 	"github.com/wardnet/ward/node/localapi"
 	"github.com/wardnet/ward/node/socks5"
 	"github.com/wardnet/ward/node/splice"
@@ -145,7 +146,12 @@ func (d *Daemon) page() dashboard.Page {
 		if owner == "" {
 			owner = strings.Join(dev.Tags, ", ")
 		}
-		p.Devices = append(p.Devices, dashboard.Device{Name: dev.Name, Addr: addr, Owner: owner, Online: dev.Online, Ports: dev.Ports})
+		granted := ""
+		if dev.Grants != nil {
+			granted = filter.FormatGrants(dev.Grants)
+		}
+		p.Devices = append(p.Devices, dashboard.Device{Name: dev.Name, Addr: addr, Owner: owner, Online: dev.Online,
+			Ports: dev.Ports, Granted: granted})
 	}
 	return p
 }

@@ -4,7 +4,9 @@ import (
 	"slices"
 	"time"
 
+	"github.com/wardnet/ward/filter"
 	"github.com/wardnet/ward/node/localapi"
+	"github.com/wardnet/ward/wire"
 )
 
 // Status implements localapi.Backend: the running session's node and
@@ -53,12 +55,30 @@ func isPending(p *pendingLogin) bool {
 	}
 }
 
-// devicesOf lists the peers the session may reach now.
+// devicesOf lists the peers the session may reach now: those the map's
+// grants give something on (every peer, from a coordinator that sends no
+// grants), with the exposed ports they grant.
 func devicesOf(s *session, now time.Time) []localapi.Device {
 	out := []localapi.Device{}
 	for _, p := range s.Engine().ActivePeers(now) {
+		if p.Grants != nil && len(p.Grants) == 0 {
+			continue // it may reach this person, not the other way
+		}
 		out = append(out, localapi.Device{Name: p.Name, IPv4: p.IPv4, IPv6: p.IPv6, User: p.User, Tags: slices.Clone(p.Tags),
-			Online: p.Online, Ports: slices.Sorted(slices.Values(p.ExposedPorts)), KeyExpiry: p.KeyExpiry})
+			Online: p.Online, Ports: grantedPorts(p), Grants: p.Grants, KeyExpiry: p.KeyExpiry})
 	}
+	return out
+}
+
+// grantedPorts returns p's exposed ports that its grants allow over TCP,
+// sorted; all of them when the map has no grants.
+func grantedPorts(p wire.Node) []uint16 {
+	var out []uint16
+	for _, port := range p.ExposedPorts {
+		if p.Grants == nil || filter.Allows(p.Grants, filter.ProtoTCP, port) {
+			out = append(out, port)
+		}
+	}
+	slices.Sort(out)
 	return out
 }

@@ -75,8 +75,12 @@ type Device struct {
 	// Addr is its overlay address; Owner its user or tags.
 	Addr, Owner string
 	Online      bool
-	// Ports are the ports it exposes.
+	// Ports are the ports it exposes that the policy grants the person:
+	// the page offers commands for these only.
 	Ports []uint16
+	// Granted says what the policy grants the person on it ("tcp 80,
+	// 443, 554"), exposed or not; empty when unknown.
+	Granted string
 }
 
 // Config configures a Server.

@@ -14,7 +14,7 @@ func newServer(t *testing.T) *Server {
 	t.Helper()
 	s, err := New(Config{CLIFlags: "--state-dir /x", SSHUser: "ops", Page: func() Page {
 		return Page{State: "logged-in", User: "alice@example.com", KeyExpiry: time.Now().Add(time.Hour),
-			Devices: []Device{{Name: "cam1", Addr: "100.64.0.1", Owner: "tag:camera", Ports: []uint16{22, 8080}}}}
+			Devices: []Device{{Name: "cam1", Addr: "100.64.0.1", Owner: "tag:camera", Ports: []uint16{22, 8080}, Granted: "tcp 22, 8080-8090"}}}
 	}, Logout: func(context.Context) error { return nil }}, &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 4000})
 	if err != nil {
 		t.Fatal(err)
@@ -28,7 +28,8 @@ func TestPageShowsCommands(t *testing.T) {
 	w := httptest.NewRecorder()
 	s.Handler().ServeHTTP(w, r)
 	body := w.Body.String()
-	for _, want := range []string{"ward ssh --state-dir /x ops@cam1", "ward forward --state-dir /x 10022 cam1:22", "ward forward --state-dir /x 8080 cam1:8080", "alice@example.com"} {
+	for _, want := range []string{"ward ssh --state-dir /x ops@cam1", "ward forward --state-dir /x 10022 cam1:22", "ward forward --state-dir /x 8080 cam1:8080", "alice@example.com",
+		"the policy grants you tcp 22, 8080-8090"} {
 		if !strings.Contains(body, want) {
 			t.Errorf("page lacks %q", want)
 		}

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/wardnet/ward/client"
+	"github.com/wardnet/ward/filter"
 	"github.com/wardnet/ward/node/localapi"
 )
 
@@ -70,7 +71,11 @@ func TestPrintClientStatus(t *testing.T) {
 	}{
 		{localapi.PersonStatus{State: localapi.StateLoggedIn, User: "alice@example.com", Node: "laptop", Mode: "userspace",
 			KeyExpiry: now.Add(time.Hour), SOCKS5: "127.0.0.1:1080", WebURL: "http://127.0.0.1:1/t/x/"},
-			[]string{"logged in as alice@example.com on laptop", "in 1h0m0s", "SOCKS5 proxy 127.0.0.1:1080", "Status page: http://127.0.0.1:1/t/x/", "no peers"}},
+			[]string{"logged in as alice@example.com on laptop", "in 1h0m0s", "SOCKS5 proxy 127.0.0.1:1080", "Status page: http://127.0.0.1:1/t/x/", "no peers",
+				"the policy grants you no device yet"}},
+		{localapi.PersonStatus{State: localapi.StateLoggedIn, User: "alice@example.com", Devices: []localapi.Device{{Name: "cam1", Ports: []uint16{8000},
+			Grants: []filter.PortGrant{{Proto: filter.ProtoTCP, Ports: []filter.PortRange{{First: 80, Last: 80}, {First: 8000, Last: 8000}}}}}}},
+			[]string{"you may reach:\n  cam1 on tcp 80, 8000 (exposes 8000 of those)\n"}},
 		{localapi.PersonStatus{State: localapi.StatePending, LoginURL: "http://127.0.0.1:1/ward/v1/l/X", LoginCode: "BCDF-GHJK"},
 			[]string{"login pending: open http://127.0.0.1:1/ward/v1/l/X", "the code BCDF-GHJK"}},
 		{localapi.PersonStatus{State: localapi.StateExpired, Message: "the session's key expired at noon"},

@@ -3,8 +3,11 @@ package main
 import (
 	"fmt"
 	"io"
+	"strconv"
+	"strings"
 	"time"
 
+	"github.com/wardnet/ward/filter"
 	"github.com/wardnet/ward/node/localapi"
 )
 
@@ -44,6 +47,36 @@ func printClientStatus(w io.Writer, st localapi.Status, now time.Time) {
 	if p.State != localapi.StateLoggedIn {
 		return
 	}
+	printDevices(w, p.Devices)
 	fmt.Fprintln(w)
 	printStatus(w, st, now)
+}
+
+// printDevices lists what the policy lets the person reach on each device.
+func printDevices(w io.Writer, devs []localapi.Device) {
+	if len(devs) == 0 {
+		fmt.Fprintln(w, "the policy grants you no device yet")
+		return
+	}
+	fmt.Fprintln(w, "you may reach:")
+	for _, d := range devs {
+		granted := "whatever its policy allows (the coordinator does not say)"
+		if d.Grants != nil {
+			granted = filter.FormatGrants(d.Grants)
+		}
+		fmt.Fprintf(w, "  %s on %s", d.Name, granted)
+		if len(d.Ports) > 0 {
+			fmt.Fprintf(w, " (exposes %s of those)", joinPorts(d.Ports))
+		}
+		fmt.Fprintln(w)
+	}
+}
+
+// joinPorts formats ports as "22, 8000".
+func joinPorts(ports []uint16) string {
+	s := make([]string, len(ports))
+	for i, p := range ports {
+		s[i] = strconv.Itoa(int(p))
+	}
+	return strings.Join(s, ", ")
 }

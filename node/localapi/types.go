@@ -28,6 +28,7 @@ import (
 	"net/netip"
 	"time"
 
+	"github.com/wardnet/ward/filter"
 	"github.com/wardnet/ward/wire"
 )
 
@@ -170,7 +171,8 @@ type PersonStatus struct {
 	SOCKS5    string `json:"socks5,omitempty"`
 	HTTPProxy string `json:"http_proxy,omitempty"`
 	WebURL    string `json:"web_url,omitempty"`
-	// Devices are the peers this person may reach now, by name.
+	// Devices are the peers this person may reach now (that the policy
+	// grants something on), by name.
 	Devices []Device `json:"devices"`
 }
 
@@ -184,9 +186,13 @@ type Device struct {
 	Tags []string `json:"tags,omitempty"`
 	// Online is the coordinator's view of the device.
 	Online bool `json:"online"`
-	// Ports are the ports the device exposes to the overlay; the policy
-	// may grant only some of them.
+	// Ports are the TCP ports the device exposes to the overlay that the
+	// policy grants this person (all it exposes, from a coordinator
+	// before protocol 4, which does not say what it grants).
 	Ports []uint16 `json:"ports,omitempty"`
+	// Grants are what the policy lets this person open toward the device,
+	// exposed or not; nil from a coordinator before protocol 4.
+	Grants []filter.PortGrant `json:"grants,omitzero"`
 	// KeyExpiry is when the device's current key expires.
 	KeyExpiry time.Time `json:"key_expiry,omitzero"`
 }
