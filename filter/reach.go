@@ -144,11 +144,15 @@ func (g PortGrant) String() string {
 	return g.Proto.Name() + " " + strings.Join(ps, ", ")
 }
 
-// FormatGrants formats gs for people, one protocol after the other
-// ("tcp 22, 80; udp 53; icmp"), or "nothing".
+// FormatGrants formats gs for people, protocols with ports first ("tcp
+// 22, 80; udp 53; icmp"), or "nothing".
 func FormatGrants(gs []PortGrant) string {
+	sorted := slices.Clone(gs)
+	slices.SortStableFunc(sorted, func(a, b PortGrant) int {
+		return cmp.Compare(boolRank(!a.Proto.HasPorts()), boolRank(!b.Proto.HasPorts()))
+	})
 	var out []string
-	for _, g := range gs {
+	for _, g := range sorted {
 		if s := g.String(); !slices.Contains(out, s) { // ICMP and ICMPv6 read alike
 			out = append(out, s)
 		}
@@ -157,4 +161,12 @@ func FormatGrants(gs []PortGrant) string {
 		return "nothing"
 	}
 	return strings.Join(out, "; ")
+}
+
+// boolRank orders false before true.
+func boolRank(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }

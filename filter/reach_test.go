@@ -69,7 +69,7 @@ func TestFormatGrants(t *testing.T) {
 		{nil, "nothing"},
 		{[]PortGrant{{Proto: ProtoTCP, Ports: []PortRange{{80, 80}, {443, 443}, {8000, 8099}}}}, "tcp 80, 443, 8000-8099"},
 		{[]PortGrant{{Proto: ProtoICMP}, {Proto: ProtoTCP, Ports: []PortRange{AllPorts()}}, {Proto: ProtoUDP, Ports: []PortRange{{53, 53}}}, {Proto: ProtoICMPv6}},
-			"icmp; tcp every port; udp 53"},
+			"tcp every port; udp 53; icmp"},
 		{[]PortGrant{{Proto: 47}}, "47"},
 	} {
 		if got := FormatGrants(tt.gs); got != tt.want {
