@@ -1,12 +1,14 @@
 package e2e
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/wardnet/ward/assembly"
+	"github.com/wardnet/ward/node"
 	"github.com/wardnet/ward/wire"
 )
 
@@ -46,16 +48,20 @@ func TestOperatorReachesOnlyGrantedPort(t *testing.T) {
 	})
 	t.Logf("from starting three nodes to the first echoed byte: %v", first)
 
-	if err := op.roundTrip("cam1", other); err == nil {
-		t.Error("operator reached the camera's ungranted port")
+	if err := op.roundTrip("cam1", other); !errors.Is(err, node.ErrNotGranted) {
+		t.Errorf("operator's try on the camera's ungranted port: %v; want it refused as not granted", err)
 	}
 	if op.hasPeer("sensor1") {
 		t.Error("operator sees the sensor, which no rule connects it to")
 	}
-	// The sensor is not even a peer, so nothing leaves the operator; the
-	// camera's filter refused the ungranted port and reported it.
+	// The sensor is not even a peer, and the operator refuses the
+	// ungranted port itself, so nothing leaves it. A modified operator
+	// with the same key sends anyway: the camera's filter refuses the
+	// port and reports it.
+	rogue := f.attackAs(t, op, "cam1")
 	var evs []wire.AuditEvent
 	waitFor(t, "denied flow in the audit log", func() bool {
+		rogue.SYN(other)
 		f.Admin("GET", wire.PathAdminAudit+"?action=flow.denied", nil, &evs)
 		for _, e := range evs {
 			who, _ := e.Detail.(map[string]any)["src_identity"].(string)

@@ -42,13 +42,21 @@ type laptop struct {
 	dir   string
 	api   *localapi.Client
 	socks string
+	http  string
 }
 
 func (f *fleet) startLaptop(t *testing.T, name string) *laptop {
 	t.Helper()
+	return f.startLaptopDialing(t, name, 700*time.Millisecond)
+}
+
+// startLaptopDialing starts a laptop whose proxies give a dial up to
+// dialTimeout.
+func (f *fleet) startLaptopDialing(t *testing.T, name string, dialTimeout time.Duration) *laptop {
+	t.Helper()
 	l := nodetest.StartLaptop(t, client.Config{Coordinator: f.url(), AllowInsecureHTTP: true, SOCKS5: "127.0.0.1:0",
-		Hostname: name, DialTimeout: 700 * time.Millisecond, Logger: f.logs.logger(name)})
-	return &laptop{Laptop: l, dir: l.Dir, api: l.API, socks: l.SOCKS5}
+		HTTPProxy: "127.0.0.1:0", Hostname: name, DialTimeout: dialTimeout, Logger: f.logs.logger(name)})
+	return &laptop{Laptop: l, dir: l.Dir, api: l.API, socks: l.SOCKS5, http: l.HTTPProxy}
 }
 
 // login runs `ward up`'s steps with a person's browser going through the
@@ -155,9 +163,15 @@ func TestPeopleReachOnlyWhatTheirGroupsGrant(t *testing.T) {
 	if res, _ := bob.login(t, devidptest.Credentials{Username: "bob", Password: "bob"}); res.Error != "" {
 		t.Fatalf("bob's login: %+v", res)
 	}
+	// Bob's own client refuses at once (his map grants him nothing on
+	// the camera); bob with a modified client sends anyway, and the
+	// camera denies the flow and logs it with his identity.
+	waitFor(t, "bob's map naming the camera", func() bool { rep, err := bob.socksReply("cam1", ssh); return err == nil && rep == 2 })
+	rogue := bob.rogue(t, f, "cam1")
 	waitFor(t, "bob's attempt on the camera is denied and logged with his identity", func() bool {
-		if bob.socksEcho("cam1", ssh) == nil {
-			t.Fatal("bob reached the camera")
+		rogue.SYN(ssh)
+		if flags, ok := rogue.Answer(ssh, 100*time.Millisecond); ok {
+			t.Fatalf("bob's SYN got an answer from the camera (flags %#x)", flags)
 		}
 		var evs []wire.AuditEvent
 		f.Admin("GET", wire.PathAdminAudit+"?action=flow.denied", nil, &evs)
