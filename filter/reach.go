@@ -134,39 +134,52 @@ func (g PortGrant) String() string {
 	if !g.Proto.HasPorts() {
 		return g.Proto.Name()
 	}
-	if len(g.Ports) == 1 && g.Ports[0] == AllPorts() {
-		return g.Proto.Name() + " every port"
-	}
-	ps := make([]string, len(g.Ports))
-	for i, r := range g.Ports {
-		ps[i] = r.String()
-	}
-	return g.Proto.Name() + " " + strings.Join(ps, ", ")
+	return g.Proto.Name() + " " + formatPorts(g.Ports)
 }
 
-// FormatGrants formats gs for people, protocols with ports first ("tcp
-// 22, 80; udp 53; icmp"), or "nothing".
+// formatPorts formats port ranges: "80, 443, 8000-8099", "every port".
+func formatPorts(rs []PortRange) string {
+	if len(rs) == 1 && rs[0] == AllPorts() {
+		return "every port"
+	}
+	ps := make([]string, len(rs))
+	for i, r := range rs {
+		ps[i] = r.String()
+	}
+	return strings.Join(ps, ", ")
+}
+
+// FormatGrants formats gs for people, protocols with ports first and
+// those with the same ports together ("tcp/udp 22, 80; sctp 9; icmp"), or
+// "nothing".
 func FormatGrants(gs []PortGrant) string {
-	sorted := slices.Clone(gs)
-	slices.SortStableFunc(sorted, func(a, b PortGrant) int {
-		return cmp.Compare(boolRank(!a.Proto.HasPorts()), boolRank(!b.Proto.HasPorts()))
-	})
+	type group struct {
+		names []string
+		ports []PortRange
+	}
+	var groups []group
+	for _, g := range gs {
+		if !g.Proto.HasPorts() {
+			continue
+		}
+		i := slices.IndexFunc(groups, func(x group) bool { return slices.Equal(x.ports, g.Ports) })
+		if i < 0 {
+			groups = append(groups, group{ports: g.Ports})
+			i = len(groups) - 1
+		}
+		groups[i].names = append(groups[i].names, g.Proto.Name())
+	}
 	var out []string
-	for _, g := range sorted {
-		if s := g.String(); !slices.Contains(out, s) { // ICMP and ICMPv6 read alike
-			out = append(out, s)
+	for _, g := range groups {
+		out = append(out, strings.Join(g.names, "/")+" "+formatPorts(g.ports))
+	}
+	for _, g := range gs {
+		if n := g.Proto.Name(); !g.Proto.HasPorts() && !slices.Contains(out, n) { // ICMP and ICMPv6 read alike
+			out = append(out, n)
 		}
 	}
 	if len(out) == 0 {
 		return "nothing"
 	}
 	return strings.Join(out, "; ")
-}
-
-// boolRank orders false before true.
-func boolRank(b bool) int {
-	if b {
-		return 1
-	}
-	return 0
 }

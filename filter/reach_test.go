@@ -70,6 +70,8 @@ func TestFormatGrants(t *testing.T) {
 		{[]PortGrant{{Proto: ProtoTCP, Ports: []PortRange{{80, 80}, {443, 443}, {8000, 8099}}}}, "tcp 80, 443, 8000-8099"},
 		{[]PortGrant{{Proto: ProtoICMP}, {Proto: ProtoTCP, Ports: []PortRange{AllPorts()}}, {Proto: ProtoUDP, Ports: []PortRange{{53, 53}}}, {Proto: ProtoICMPv6}},
 			"tcp every port; udp 53; icmp"},
+		{[]PortGrant{{Proto: ProtoICMP}, {Proto: ProtoTCP, Ports: []PortRange{{22, 22}, {80, 80}}}, {Proto: ProtoUDP, Ports: []PortRange{{22, 22}, {80, 80}}},
+			{Proto: ProtoICMPv6}, {Proto: ProtoSCTP, Ports: []PortRange{{9, 9}}}}, "tcp/udp 22, 80; sctp 9; icmp"},
 		{[]PortGrant{{Proto: 47}}, "47"},
 	} {
 		if got := FormatGrants(tt.gs); got != tt.want {

@@ -20,13 +20,18 @@ type NotGrantedError struct {
 	Grants []filter.PortGrant
 }
 
-// Error says what the node may reach instead: "not granted by the policy
-// (you may reach cam1 on tcp 80, 443, 554)".
+// Error says which TCP ports the node may reach instead: "not granted by
+// the policy (you may reach cam1 on tcp 80, 443, 554)".
 func (e *NotGrantedError) Error() string {
-	if len(e.Grants) == 0 {
-		return fmt.Sprintf("not granted by the policy (you may reach nothing on %s)", e.Peer)
+	for _, g := range e.Grants {
+		if g.Proto == filter.ProtoTCP {
+			return fmt.Sprintf("not granted by the policy (you may reach %s on %s)", e.Peer, g)
+		}
 	}
-	return fmt.Sprintf("not granted by the policy (you may reach %s on %s)", e.Peer, filter.FormatGrants(e.Grants))
+	if len(e.Grants) > 0 {
+		return fmt.Sprintf("not granted by the policy (you may reach %s on %s, no tcp port)", e.Peer, filter.FormatGrants(e.Grants))
+	}
+	return fmt.Sprintf("not granted by the policy (you may reach nothing on %s)", e.Peer)
 }
 
 // Unwrap returns ErrNotGranted.

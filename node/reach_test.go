@@ -58,10 +58,22 @@ func TestDialPeerAnswersFromGrants(t *testing.T) {
 	}
 }
 
-func TestNotGrantedErrorWithNoGrants(t *testing.T) {
+// TestNotGrantedErrorNamesTCPPorts: the message of a refused dial lists
+// the TCP ports granted, or says there are none.
+func TestNotGrantedErrorNamesTCPPorts(t *testing.T) {
 	err := checkGrant(wire.Node{Name: "alice-laptop", Grants: []filter.PortGrant{}}, 22)
 	if err == nil || err.Error() != "not granted by the policy (you may reach nothing on alice-laptop)" {
 		t.Fatalf("checkGrant with no grants = %v", err)
+	}
+	udp := []filter.PortGrant{{Proto: filter.ProtoICMP}, {Proto: filter.ProtoUDP, Ports: []filter.PortRange{{First: 53, Last: 53}}}}
+	if err := checkGrant(wire.Node{Name: "dns1", Grants: udp}, 53); err == nil ||
+		err.Error() != "not granted by the policy (you may reach dns1 on udp 53; icmp, no tcp port)" {
+		t.Fatalf("checkGrant with udp only = %v", err)
+	}
+	both := append(udp, filter.PortGrant{Proto: filter.ProtoTCP, Ports: []filter.PortRange{{First: 53, Last: 53}}})
+	if err := checkGrant(wire.Node{Name: "dns1", Grants: both}, 80); err == nil ||
+		err.Error() != "not granted by the policy (you may reach dns1 on tcp 53)" {
+		t.Fatalf("checkGrant with udp and tcp = %v", err)
 	}
 	if err := checkGrant(wire.Node{Name: "old"}, 22); err != nil {
 		t.Fatalf("checkGrant without grants (older coordinator) = %v; want the dial to go on", err)
