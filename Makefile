@@ -65,10 +65,11 @@ fuzz:
 
 # run: a coordinator on the embedded SQLite store in .data/, plain HTTP on
 # loopback (dev mode), with the example policy. The first start writes an
-# admin API key to .data/coordinator/admin-api-key.
+# admin API key to .data/coordinator/admin-api-key. e2e's
+# TestReadmeQuickStart runs this recipe's commands (with other ports).
 run: build
 	$(BIN) acl check examples/policy.hujson
-	$(BIN) coordinator --dev --listen 127.0.0.1:8080 --data-dir .data/coordinator --policy examples/policy.hujson
+	$(BIN) coordinator --dev --listen 127.0.0.1:8080 --metrics-listen 127.0.0.1:9090 --data-dir .data/coordinator --policy examples/policy.hujson
 
 clean:
 	rm -rf bin
