@@ -15,7 +15,10 @@ import (
 	"time"
 
 	"github.com/wardnet/ward/client"
+	"github.com/wardnet/ward/node"
 	"github.com/wardnet/ward/node/localapi"
+	"github.com/wardnet/ward/nodetest"
+	"github.com/wardnet/ward/wire"
 )
 
 // tunChildEnv marks the re-executed test binary running inside the test's
@@ -117,8 +120,11 @@ func tunScenario(t *testing.T) {
 }
 
 // inboundRefused checks that the laptop's inbound filter (nobody may open
-// flows to a person's machine in this policy) refuses the camera's dial to
-// a port the laptop's OS serves.
+// flows to a person's machine in this policy) refuses the camera: the
+// camera's own engine refuses the dial at once, from the grants in its
+// map, and the camera's key in a modified client, sending a SYN to a port
+// the laptop's OS serves anyway, gets nothing back from the laptop's
+// guard, which counts the denial.
 func inboundRefused(t *testing.T, w *world, l *laptop, st localapi.Status) {
 	ln, err := net.Listen("tcp", ":0")
 	if err != nil {
@@ -126,19 +132,29 @@ func inboundRefused(t *testing.T, w *world, l *laptop, st localapi.Status) {
 	}
 	defer ln.Close()
 	port := uint16(ln.Addr().(*net.TCPAddr).Port)
-	ctx, cancel := context.WithTimeout(context.Background(), refusedDial)
+	ctx, cancel := context.WithTimeout(context.Background(), deadline)
 	defer cancel()
-	c, err := w.camera.Engine().DialPeer(ctx, st.Self.IPv4.String(), port)
-	if err == nil {
-		c.Close()
-		t.Fatal("the camera opened a connection to the laptop")
+	if _, err := w.camera.Engine().DialPeer(ctx, st.Self.IPv4.String(), port); !errors.Is(err, node.ErrNotGranted) {
+		t.Fatalf("the camera's dial to the laptop: %v; want it refused as not granted", err)
 	}
-	if !errors.Is(err, context.DeadlineExceeded) && !strings.Contains(err.Error(), "timed out") {
-		t.Logf("camera's dial to the laptop: %v", err)
+	cam, err := node.LoadState(w.camera.Dir)
+	if err != nil {
+		t.Fatal(err)
 	}
-	st2, _ := l.api.Status(context.Background())
-	if st2.Filter.Denied == 0 {
-		t.Errorf("the laptop's filter counted no denied flow: %+v", st2.Filter)
+	self := w.camera.Engine().Self()
+	w.camera.Stop() // the laptop must answer the attacker, not the camera
+	var laptopNode wire.AdminNode
+	if code, body := w.coord.Admin("GET", wire.PathAdminNodes+"/"+st.Self.Name, nil, &laptopNode); code != 200 {
+		t.Fatalf("the laptop's node: %d %s", code, body)
+	}
+	a := nodetest.NewAttacker(t, cam.WGKey, self.IPv4, laptopNode.Node, laptopNode.Endpoints)
+	eventually(t, "the laptop's filter to count the camera's SYN", func() bool {
+		a.SYN(port)
+		st2, _ := l.api.Status(context.Background())
+		return st2.Filter.Denied > 0
+	})
+	if flags, ok := a.Answer(port, refusedDial); ok {
+		t.Errorf("the laptop answered the camera's SYN (flags %#x)", flags)
 	}
 }
 
