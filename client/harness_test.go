@@ -115,6 +115,25 @@ func newWorld(t *testing.T, userTTL time.Duration) *world {
 	return w
 }
 
+// attackAsCamera stops the camera and returns an attacker with its key
+// and address toward the node named peer: a modified camera that ignores
+// the grants in its map.
+func (w *world) attackAsCamera(t *testing.T, peer string) *nodetest.Attacker {
+	t.Helper()
+	cam, err := node.LoadState(w.camera.Dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	self := w.camera.Engine().Self()
+	w.camera.Stop() // the peer must answer the attacker, not the camera
+	var target wire.AdminNode
+	eventually(t, peer+"'s endpoints at the coordinator", func() bool {
+		code, _ := w.coord.Admin("GET", wire.PathAdminNodes+"/"+peer, nil, &target)
+		return code == 200 && nodetest.HasLoopback(target.Endpoints)
+	})
+	return nodetest.NewAttacker(t, cam.WGKey, self.IPv4, target.Node, target.Endpoints)
+}
+
 // url is the coordinator's URL.
 func (w *world) url() string { return w.coord.URL() }
 

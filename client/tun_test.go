@@ -17,8 +17,6 @@ import (
 	"github.com/wardnet/ward/client"
 	"github.com/wardnet/ward/node"
 	"github.com/wardnet/ward/node/localapi"
-	"github.com/wardnet/ward/nodetest"
-	"github.com/wardnet/ward/wire"
 )
 
 // tunChildEnv marks the re-executed test binary running inside the test's
@@ -137,17 +135,7 @@ func inboundRefused(t *testing.T, w *world, l *laptop, st localapi.Status) {
 	if _, err := w.camera.Engine().DialPeer(ctx, st.Self.IPv4.String(), port); !errors.Is(err, node.ErrNotGranted) {
 		t.Fatalf("the camera's dial to the laptop: %v; want it refused as not granted", err)
 	}
-	cam, err := node.LoadState(w.camera.Dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	self := w.camera.Engine().Self()
-	w.camera.Stop() // the laptop must answer the attacker, not the camera
-	var laptopNode wire.AdminNode
-	if code, body := w.coord.Admin("GET", wire.PathAdminNodes+"/"+st.Self.Name, nil, &laptopNode); code != 200 {
-		t.Fatalf("the laptop's node: %d %s", code, body)
-	}
-	a := nodetest.NewAttacker(t, cam.WGKey, self.IPv4, laptopNode.Node, laptopNode.Endpoints)
+	a := w.attackAsCamera(t, st.Self.Name)
 	eventually(t, "the laptop's filter to count the camera's SYN", func() bool {
 		a.SYN(port)
 		st2, _ := l.api.Status(context.Background())

@@ -263,8 +263,9 @@ func (l *laptop) rogue(t *testing.T, f *fleet, peer string) *nodetest.Attacker {
 func (f *fleet) attacker(t *testing.T, key wire.WGPrivate, self netip.Addr, peer string) *nodetest.Attacker {
 	t.Helper()
 	var target wire.AdminNode
-	if code, body := f.Admin("GET", wire.PathAdminNodes+"/"+peer, nil, &target); code != 200 {
-		t.Fatalf("%s: %d %s", peer, code, body)
-	}
+	waitFor(t, peer+"'s endpoints at the coordinator", func() bool {
+		code, _ := f.Admin("GET", wire.PathAdminNodes+"/"+peer, nil, &target)
+		return code == 200 && nodetest.HasLoopback(target.Endpoints)
+	})
 	return nodetest.NewAttacker(t, key, self, target.Node, target.Endpoints)
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -33,15 +34,11 @@ type Attacker struct {
 // endpoint spoke last.
 func NewAttacker(t testing.TB, key wire.WGPrivate, self netip.Addr, target wire.Node, endpoints []netip.AddrPort) *Attacker {
 	t.Helper()
-	var ep netip.AddrPort
-	for _, e := range endpoints {
-		if e.Addr().IsLoopback() {
-			ep = e
-		}
-	}
-	if !ep.IsValid() {
+	i := slices.IndexFunc(endpoints, isLoopback)
+	if i < 0 {
 		t.Fatalf("%s announces no loopback endpoint: %v", target.Name, endpoints)
 	}
+	ep := endpoints[i]
 	ct := &chanTUN{in: make(chan []byte, 16), out: make(chan []byte, 64), closed: make(chan struct{})}
 	dev := device.NewDevice(ct, conn.NewDefaultBind(), device.NewLogger(device.LogLevelSilent, ""))
 	t.Cleanup(dev.Close)
@@ -55,6 +52,12 @@ func NewAttacker(t testing.TB, key wire.WGPrivate, self netip.Addr, target wire.
 	}
 	return &Attacker{self: self, target: target, tun: ct}
 }
+
+// HasLoopback reports whether endpoints has a loopback one, as
+// NewAttacker needs.
+func HasLoopback(endpoints []netip.AddrPort) bool { return slices.ContainsFunc(endpoints, isLoopback) }
+
+func isLoopback(ep netip.AddrPort) bool { return ep.Addr().IsLoopback() }
 
 // SYN sends a hand-made TCP SYN from the stolen node's address to port on
 // the target.
