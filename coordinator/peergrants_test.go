@@ -53,7 +53,7 @@ func waitGrants(t *testing.T, s *mapStream, name string, want []filter.PortGrant
 	}
 }
 
-// TestMapCarriesViewerGrants pins protocol 4: every peer in a node's map
+// TestMapCarriesViewerGrants pins protocol 5: every peer in a node's map
 // carries what that node may open toward it (and an explicit nothing for
 // a peer that may only reach it), and a change of those grants, by a
 // policy edit or by a retag of the peer, reaches the viewer as a delta.

@@ -46,7 +46,7 @@ type RefusedError struct {
 	Peer string
 	Port uint16
 	// Granted tells that the node's map grants the port (false: the map
-	// says nothing of grants, from a coordinator before protocol 4).
+	// says nothing of grants, from a coordinator before protocol 5).
 	Granted bool
 	// Err is the dial's error.
 	Err error

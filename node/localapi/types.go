@@ -188,10 +188,10 @@ type Device struct {
 	Online bool `json:"online"`
 	// Ports are the TCP ports the device exposes to the overlay that the
 	// policy grants this person (all it exposes, from a coordinator
-	// before protocol 4, which does not say what it grants).
+	// before protocol 5, which does not say what it grants).
 	Ports []uint16 `json:"ports,omitempty"`
 	// Grants are what the policy lets this person open toward the device,
-	// exposed or not; nil from a coordinator before protocol 4.
+	// exposed or not; nil from a coordinator before protocol 5.
 	Grants []filter.PortGrant `json:"grants,omitzero"`
 	// KeyExpiry is when the device's current key expires.
 	KeyExpiry time.Time `json:"key_expiry,omitzero"`
