@@ -165,3 +165,35 @@ func TestFailedDaemonStartPrintsItsLog(t *testing.T) {
 		t.Errorf("ward up showed an earlier run's log:\n%s", out)
 	}
 }
+
+// TestUpRefusesStateDirOfOtherUser: `ward up` and `ward status` do not
+// talk to (or start) a daemon in a state directory another user owns,
+// where that user could run a daemon that hands out their own login link.
+func TestUpRefusesStateDirOfOtherUser(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root: gives the state directory to uid 65534")
+	}
+	dir, err := os.MkdirTemp("", "wardu")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	if err := os.Chown(dir, 65534, 65534); err != nil {
+		t.Fatal(err)
+	}
+	want := "state dir " + dir + " is owned by uid 65534: refusing to talk to a daemon another user may run"
+	for _, args := range [][]string{
+		{"up", "--coordinator", "http://127.0.0.1:1", "--dev-insecure-http", "--no-browser", "--web", "off"},
+		{"status"},
+	} {
+		cmd := exec.Command(binary(t), append(args, "--state-dir", dir)...)
+		cmd.Env = append(os.Environ(), "DISPLAY=", "WAYLAND_DISPLAY=")
+		out, err := cmd.CombinedOutput()
+		if err == nil || !strings.Contains(string(out), want) {
+			t.Errorf("ward %s: %v\n%s\nwant %q", args[0], err, out, want)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(dir, "daemon.log")); !os.IsNotExist(err) {
+		t.Errorf("ward up started a daemon in another user's state directory: %v", err)
+	}
+}

@@ -83,7 +83,7 @@ func runUp(cmd *cobra.Command, f *upFlags, login bool) error {
 	api := apiClient(f.daemon.cfg.StateDir)
 	var started *daemonProc
 	if st, err := api.Status(ctx); err != nil {
-		if login {
+		if login || !errors.Is(err, localapi.ErrNoDaemon) {
 			return notRunning(f.daemon.cfg.StateDir, err)
 		}
 		if started, err = startDaemon(ctx, f, api); err != nil {

@@ -32,12 +32,22 @@ type Client struct {
 	Socket string
 }
 
-// dialSocket connects to the daemon's socket.
+// dialSocket connects to the daemon's socket. It refuses (ErrUntrusted)
+// a socket or state directory that another user owns or may write to,
+// and a daemon that runs as another user (where the OS tells: Linux):
+// root and this process's own user are trusted.
 func (c *Client) dialSocket(ctx context.Context) (net.Conn, error) {
+	if err := checkSocketFiles(c.Socket); err != nil {
+		return nil, &socketError{err}
+	}
 	var d net.Dialer
 	conn, err := d.DialContext(ctx, "unix", c.Socket)
 	if err != nil {
 		return nil, &socketError{fmt.Errorf("connect to %s: %w: %w", c.Socket, ErrNoDaemon, err)}
+	}
+	if err := checkServer(conn, c.Socket); err != nil {
+		conn.Close()
+		return nil, &socketError{err}
 	}
 	return conn, nil
 }

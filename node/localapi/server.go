@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"path/filepath"
 	"strconv"
 	"sync"
 	"time"
@@ -74,9 +75,18 @@ type Logins interface {
 	Quit()
 }
 
-// Listen creates the API's unix socket at path with mode 0600, replacing
-// a stale socket left by an earlier run.
+// Listen creates the API's unix socket at path, replacing a stale socket
+// left by an earlier run. The socket never has a wider mode than 0600
+// where another user can reach it: Listen first makes path's directory
+// (the state directory) this process's own with mode 0700, refusing one
+// another user owns (ErrUntrusted), then binds, then sets the socket's
+// mode to 0600. (Binding under a temporary name and renaming would still
+// show the umask's mode at the temporary name; setting the umask around
+// the bind would change it for every goroutine of the process.)
 func Listen(path string) (net.Listener, error) {
+	if err := privateDir(filepath.Dir(path)); err != nil {
+		return nil, fmt.Errorf("listen on %s: %w", path, err)
+	}
 	if fi, err := os.Lstat(path); err == nil && fi.Mode()&os.ModeSocket != 0 {
 		if c, err := net.Dial("unix", path); err == nil {
 			c.Close()
@@ -95,17 +105,24 @@ func Listen(path string) (net.Listener, error) {
 	return l, nil
 }
 
-// Serve serves the API on l (log may be nil: slog.Default()) until ctx is
-// done, then shuts the server down, closes relayed /dial connections and
-// returns once every request goroutine has. It serves the login routes
-// when b implements Logins. It returns nil when ctx ended it.
+// Serve serves the API on l, a listener from Listen (log may be nil:
+// slog.Default()), until ctx is done, then shuts the server down, closes
+// relayed /dial connections and returns once every request goroutine
+// has. It refuses, before reading a request, connections of users other
+// than its own and root where the OS tells who connects (Linux); it
+// serves the login routes when b implements Logins. It returns nil when
+// ctx ended it.
 func Serve(ctx context.Context, l net.Listener, b Backend, log *slog.Logger) error {
 	if log == nil {
 		log = slog.Default()
 	}
+	ul, ok := l.(*net.UnixListener)
+	if !ok {
+		return fmt.Errorf("serve local api on %s: not a unix socket", l.Addr())
+	}
 	s := &server{b: b, log: log, ctx: ctx}
 	s.logins, _ = b.(Logins)
-	err := ServeHTTP(ctx, l, s.routes())
+	err := ServeHTTP(ctx, newPeerListener(ul, log), s.routes())
 	s.closeRelays()
 	if err != nil {
 		return fmt.Errorf("serve local api: %w", err)

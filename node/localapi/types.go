@@ -5,6 +5,13 @@
 // up`, `ward login` and `ward down`. It holds the request and response
 // types, the server (Serve) over a Backend, and the one JSON Client.
 //
+// Only the daemon's own user and root talk to it: the state directory is
+// the daemon's, mode 0700, before the socket is bound; the server refuses
+// other users' connections (their uid from the kernel: Linux); the client
+// refuses a socket or state directory another user owns or may write,
+// and a daemon of another user (ErrUntrusted). Elsewhere than Linux the
+// directory's and socket's modes stand in for the peer's uid.
+//
 // Routes:
 //
 //	GET  /status                   Status as JSON

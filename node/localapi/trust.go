@@ -1,0 +1,177 @@
+package localapi
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+)
+
+// ErrUntrusted means the socket, its directory or the daemon behind it
+// belongs to another user, who could read what the client sends and
+// answer in the daemon's name (a login link of theirs, a dial to their
+// own peer).
+var ErrUntrusted = errors.New("refusing to talk to a daemon another user may run")
+
+const (
+	// refuseWait bounds answering and draining a connection of another
+	// user.
+	refuseWait = time.Second
+	// maxRefusing bounds the refused connections answered at once.
+	maxRefusing = 16
+	// maxDiscard bounds what is read (and thrown away) from one.
+	maxDiscard = 64 << 10
+)
+
+// trustedUID reports whether a user may serve this process or be served
+// by it: the process's own user and root.
+func trustedUID(uid int) bool { return uid == 0 || uid == os.Geteuid() }
+
+// privateDir makes dir, the state directory the socket is bound in, this
+// process's own with mode 0700 before anything is bound there, so that
+// no other user can reach the socket while it has the mode the umask
+// gave it. It refuses a directory another user owns: they could replace
+// the socket. The owner is checked where the OS reports it (owner_*.go).
+func privateDir(dir string) error {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("make state dir: %w", err)
+	}
+	fi, err := os.Stat(dir)
+	if err != nil {
+		return fmt.Errorf("state dir: %w", err)
+	}
+	if uid, ok := fileOwner(fi); ok && uid != os.Geteuid() {
+		return fmt.Errorf("state dir %s is owned by uid %d, not by this daemon's uid %d: %w", dir, uid, os.Geteuid(), ErrUntrusted)
+	}
+	if err := os.Chmod(dir, 0o700); err != nil {
+		return fmt.Errorf("restrict state dir: %w", err)
+	}
+	return nil
+}
+
+// checkSocketFiles refuses a socket at path, or a directory holding it,
+// that another user owns or may write to. A path or directory that does
+// not exist passes: dialling it then says no daemon runs.
+func checkSocketFiles(path string) error {
+	dir := filepath.Dir(path)
+	if fi, err := os.Stat(dir); err == nil {
+		if err := checkFile("state dir", dir, fi); err != nil {
+			return err
+		}
+	}
+	fi, err := os.Lstat(path)
+	if err != nil {
+		return nil
+	}
+	if fi.Mode().Type() != os.ModeSocket {
+		return fmt.Errorf("%s is not a socket (%v): %w", path, fi.Mode().Type(), ErrUntrusted)
+	}
+	return checkFile("socket", path, fi)
+}
+
+// checkFile refuses fi (what, at path) when an untrusted user owns it or
+// when users other than its owner may write to it.
+func checkFile(what, path string, fi os.FileInfo) error {
+	if uid, ok := fileOwner(fi); ok && !trustedUID(uid) {
+		return fmt.Errorf("%s %s is owned by uid %d: %w", what, path, uid, ErrUntrusted)
+	}
+	if fi.IsDir() && fi.Mode().Perm()&0o022 != 0 {
+		return fmt.Errorf("%s %s is writable by other users (mode %o): %w", what, path, fi.Mode().Perm(), ErrUntrusted)
+	}
+	return nil
+}
+
+// checkServer refuses a connection to a daemon run by an untrusted user,
+// where the OS says who listens (peercred_*.go).
+func checkServer(c net.Conn, path string) error {
+	uc, ok := c.(*net.UnixConn)
+	if !ok {
+		return nil
+	}
+	uid, known, err := peerUID(uc)
+	if err != nil {
+		return fmt.Errorf("check the daemon on %s: %w", path, err)
+	}
+	if known && !trustedUID(uid) {
+		return fmt.Errorf("the daemon on %s runs as uid %d: %w", path, uid, ErrUntrusted)
+	}
+	return nil
+}
+
+// peerListener accepts only connections from trusted users (the daemon's
+// own and root) where the OS says who connects. It answers others with a
+// 403 before reading anything from them, then discards what they send
+// (so that their client, still writing its request, reads the answer
+// instead of a broken pipe) for at most refuseWait, and closes them.
+type peerListener struct {
+	*net.UnixListener
+	log *slog.Logger
+	// refusing tracks the goroutines answering refused connections;
+	// Close waits for them.
+	refusing sync.WaitGroup
+	// slots bounds those goroutines; a refusal beyond them is a bare
+	// close.
+	slots chan struct{}
+}
+
+// newPeerListener wraps l.
+func newPeerListener(l *net.UnixListener, log *slog.Logger) *peerListener {
+	return &peerListener{UnixListener: l, log: log, slots: make(chan struct{}, maxRefusing)}
+}
+
+// Accept returns the next connection of a trusted user.
+func (l *peerListener) Accept() (net.Conn, error) {
+	for {
+		c, err := l.AcceptUnix()
+		if err != nil {
+			return nil, err
+		}
+		uid, known, err := peerUID(c)
+		if err == nil && (!known || trustedUID(uid)) {
+			return c, nil
+		}
+		l.log.Warn("local api refused a connection", "uid", uid, "err", err)
+		select {
+		case l.slots <- struct{}{}:
+			l.refusing.Add(1)
+			go func() {
+				defer func() { <-l.slots; l.refusing.Done() }()
+				refuse(c, uid, err)
+			}()
+		default:
+			c.Close()
+		}
+	}
+}
+
+// Close stops accepting and waits for the refusals under way (each ends
+// within refuseWait).
+func (l *peerListener) Close() error {
+	err := l.UnixListener.Close()
+	l.refusing.Wait()
+	return err
+}
+
+// refuse answers c, a connection of user uid (or one whose user could
+// not be read: err), with a 403, discards what it sends until it closes
+// or refuseWait passes, and closes it.
+func refuse(c *net.UnixConn, uid int, err error) {
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(refuseWait))
+	msg := fmt.Sprintf("uid %d may not use this ward daemon: it serves only its own user (uid %d) and root", uid, os.Geteuid())
+	if err != nil {
+		msg = fmt.Sprintf("this ward daemon could not tell who connects: %v", err)
+	}
+	body, _ := json.Marshal(apiError{Error: msg})
+	if _, err := fmt.Fprintf(c, "HTTP/1.1 403 Forbidden\r\nContent-Type: application/json\r\nConnection: close\r\nContent-Length: %d\r\n\r\n%s", len(body), body); err != nil {
+		return
+	}
+	c.CloseWrite()
+	io.Copy(io.Discard, io.LimitReader(c, maxDiscard))
+}
