@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
-	"net/netip"
 	"slices"
 	"time"
 
@@ -200,54 +198,6 @@ func (s *Session) logDenied(flows []wire.DeniedFlow) {
 		s.log.Info("denied inbound flow", "src", f.Src, "src_node", src.Name, "src_user", src.User, "src_tags", src.Tags,
 			"dst", f.Dst, "proto", f.Proto, "port", f.Port, "count", f.Count)
 	}
-}
-
-// endpoints returns the UDP endpoints to announce: the configured ones,
-// else 127.0.0.1 when the coordinator is on loopback (a development
-// setup), else the host's global unicast addresses but the node's own
-// overlay addresses (on a TUN interface); all with port (WireGuard's
-// listen port) unless configured otherwise.
-func (s *Session) endpoints(port uint16) []netip.AddrPort {
-	var out []netip.AddrPort
-	if s.cfg.endpoints != nil {
-		for _, ep := range s.cfg.endpoints {
-			if ep.Port() == 0 {
-				ep = netip.AddrPortFrom(ep.Addr(), port)
-			}
-			out = append(out, ep)
-		}
-		return capEndpoints(out)
-	}
-	if s.client.OnLoopback() {
-		return []netip.AddrPort{netip.AddrPortFrom(netip.AddrFrom4([4]byte{127, 0, 0, 1}), port)}
-	}
-	self := s.eng.Self()
-	addrs, _ := net.InterfaceAddrs()
-	for _, ad := range addrs {
-		p, err := netip.ParsePrefix(ad.String())
-		if err != nil || !p.Addr().IsGlobalUnicast() || isOverlayAddr(p.Addr(), self) {
-			continue
-		}
-		out = append(out, netip.AddrPortFrom(p.Addr(), port))
-	}
-	return capEndpoints(out)
-}
-
-// isOverlayAddr reports whether a is self's overlay IPv4 address or lies
-// in the /48 of its overlay IPv6 address.
-func isOverlayAddr(a netip.Addr, self wire.Node) bool {
-	if a == self.IPv4 {
-		return true
-	}
-	if !self.IPv6.IsValid() {
-		return false
-	}
-	p, _ := self.IPv6.Prefix(48)
-	return p.Contains(a)
-}
-
-func capEndpoints(eps []netip.AddrPort) []netip.AddrPort {
-	return eps[:min(len(eps), wire.MaxEndpoints)]
 }
 
 // sleep waits d (nothing when d <= 0) or until ctx is done, and reports
