@@ -2,6 +2,7 @@ package acl
 
 import (
 	"regexp"
+	"slices"
 	"strconv"
 
 	"github.com/tailscale/hujson"
@@ -44,6 +45,23 @@ type Policy struct {
 type Group struct {
 	Name    Str
 	Members []Str
+}
+
+// GroupsOf returns the names of p's groups that list email, in file
+// order: the policy groups an admin's role and the users page read.
+// Emails match exactly, as the compiler matches them; a nil p or an empty
+// email has none.
+func (p *Policy) GroupsOf(email string) []string {
+	if p == nil || email == "" {
+		return nil
+	}
+	var out []string
+	for _, g := range p.Groups {
+		if slices.ContainsFunc(g.Members, func(m Str) bool { return m.S == email }) {
+			out = append(out, g.Name.S)
+		}
+	}
+	return out
 }
 
 // TagOwner is one entry of "tagOwners".

@@ -20,9 +20,13 @@ func (b *Backend) userIndexLocked(ref string) (int, error) {
 	return i, nil
 }
 
-// userLocked returns user i with the names of their nodes.
+// userLocked returns user i with the names of their nodes and the
+// running policy's groups that list them, as the coordinator fills them.
 func (b *Backend) userLocked(i int) wire.AdminUser {
 	u := b.users[i]
+	if rs, err := b.rulesetLocked(); err == nil { // SetPolicy keeps only policies that check
+		u.PolicyGroups = rs.Policy().GroupsOf(u.Email)
+	}
 	u.Nodes = []string{}
 	for _, n := range b.nodes {
 		if n.User == u.Email && len(n.Tags) == 0 {
