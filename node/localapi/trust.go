@@ -1,12 +1,14 @@
 package localapi
 
 import (
+	"bufio"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
+	"net/textproto"
 	"os"
 	"path/filepath"
 	"sync"
@@ -25,7 +27,7 @@ const (
 	refuseWait = time.Second
 	// maxRefusing bounds the refused connections answered at once.
 	maxRefusing = 16
-	// maxDiscard bounds what is read (and thrown away) from one.
+	// maxDiscard bounds what is skipped of one's request.
 	maxDiscard = 64 << 10
 )
 
@@ -105,10 +107,8 @@ func checkServer(c net.Conn, path string) error {
 }
 
 // peerListener accepts only connections from trusted users (the daemon's
-// own and root) where the OS says who connects. It answers others with a
-// 403 before reading anything from them, then discards what they send
-// (so that their client, still writing its request, reads the answer
-// instead of a broken pipe) for at most refuseWait, and closes them.
+// own and root) where the OS says who connects. Others never reach the
+// HTTP server: their connection goes to refuse instead.
 type peerListener struct {
 	*net.UnixListener
 	log *slog.Logger
@@ -159,19 +159,31 @@ func (l *peerListener) Close() error {
 }
 
 // refuse answers c, a connection of user uid (or one whose user could
-// not be read: err), with a 403, discards what it sends until it closes
-// or refuseWait passes, and closes it.
+// not be read: err), with a 403 and closes it, within refuseWait. It
+// first skips what c sends up to the end of the request's header, never
+// parsing it: an HTTP client takes an answer that comes before its
+// request is written for a stray one and fails without showing it.
 func refuse(c *net.UnixConn, uid int, err error) {
 	defer c.Close()
 	c.SetDeadline(time.Now().Add(refuseWait))
+	if skipHeader(io.LimitReader(c, maxDiscard)) != nil {
+		return
+	}
 	msg := fmt.Sprintf("uid %d may not use this ward daemon: it serves only its own user (uid %d) and root", uid, os.Geteuid())
 	if err != nil {
 		msg = fmt.Sprintf("this ward daemon could not tell who connects: %v", err)
 	}
 	body, _ := json.Marshal(apiError{Error: msg})
-	if _, err := fmt.Fprintf(c, "HTTP/1.1 403 Forbidden\r\nContent-Type: application/json\r\nConnection: close\r\nContent-Length: %d\r\n\r\n%s", len(body), body); err != nil {
-		return
+	fmt.Fprintf(c, "HTTP/1.1 403 Forbidden\r\nContent-Type: application/json\r\nConnection: close\r\nContent-Length: %d\r\n\r\n%s", len(body), body)
+}
+
+// skipHeader reads r up to and including the first empty line.
+func skipHeader(r io.Reader) error {
+	tp := textproto.NewReader(bufio.NewReader(r))
+	for {
+		line, err := tp.ReadLine()
+		if err != nil || line == "" {
+			return err
+		}
 	}
-	c.CloseWrite()
-	io.Copy(io.Discard, io.LimitReader(c, maxDiscard))
 }

@@ -47,8 +47,9 @@ type attackOutcome struct {
 	// Status and Body are the answer to a hand-written GET /status.
 	Status int
 	Body   string
-	// Client is the error of Client.Status.
-	Client string
+	// Client and Login are the errors of Client.Status and Client.Login
+	// (a request with a body).
+	Client, Login string
 }
 
 // attackHelper connects to the socket at path as whoever runs it, with a
@@ -72,6 +73,9 @@ func attackHelper(path string) int {
 	c.Close()
 	if _, err := (&Client{Socket: path}).Status(context.Background()); err != nil {
 		out.Client = err.Error()
+	}
+	if _, err := (&Client{Socket: path}).Login(context.Background(), LoginRequest{Coordinator: "https://evil.example"}); err != nil {
+		out.Login = err.Error()
 	}
 	json.NewEncoder(os.Stdout).Encode(out)
 	return 0
@@ -156,7 +160,7 @@ func TestLocalAPIRefusesOtherUsers(t *testing.T) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- Serve(ctx, l, fakeBackend{}, nil) }()
+	go func() { done <- Serve(ctx, l, fakeDesktop{quit: make(chan struct{})}, nil) }()
 	defer func() {
 		cancel()
 		if err := <-done; err != nil {
@@ -181,8 +185,10 @@ func TestLocalAPIRefusesOtherUsers(t *testing.T) {
 		strings.Contains(got.Body, `"op"`) {
 		t.Errorf("hand-written request of uid 65534: %d %q, want a 403 and no status", got.Status, got.Body)
 	}
-	if !strings.Contains(got.Client, "uid 65534 may not use this ward daemon") {
-		t.Errorf("client of uid 65534: %q, want the refusal", got.Client)
+	for call, msg := range map[string]string{"status": got.Client, "login": got.Login} {
+		if !strings.Contains(msg, "uid 65534 may not use this ward daemon") {
+			t.Errorf("%s through the client of uid 65534: %q, want the refusal", call, msg)
+		}
 	}
 	// The daemon's own user is still served.
 	if st, err := (&Client{Socket: path}).Status(context.Background()); err != nil || st.Self.Name != "op" {
