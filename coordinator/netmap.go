@@ -98,21 +98,7 @@ func (m *netmap) setPolicy(rs *acl.Ruleset, now time.Time) error {
 func (m *netmap) policyGroupsOf(email string) []string {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	return policyGroupsOf(m.policy, email)
-}
-
-// policyGroupsOf returns the groups of p's "groups" that list email.
-func policyGroupsOf(p *acl.Policy, email string) []string {
-	var out []string
-	if p == nil || email == "" {
-		return nil
-	}
-	for _, g := range p.Groups {
-		if slices.ContainsFunc(g.Members, func(m acl.Str) bool { return m.S == email }) {
-			out = append(out, g.Name.S)
-		}
-	}
-	return out
+	return m.policy.GroupsOf(email)
 }
 
 // externalGroups returns the IdP groups (group:name -> emails).
