@@ -106,3 +106,31 @@ func TestDisabledUserLosesAdminUI(t *testing.T) {
 		}
 	})
 }
+
+// TestAdminSessionEndedElsewhereStaysEnded: a session refused because its
+// person was disabled by another replica (written straight to the store,
+// so this replica ended no session itself) is ended, not only refused:
+// once the person is enabled again, the old cookie does nothing, and the
+// API tells its holder to log in (401) rather than that it may not (403).
+func TestAdminSessionEndedElsewhereStaysEnded(t *testing.T) {
+	c := startDevCoord(t)
+	b, _ := c.uiLogin(carol)
+	var u wire.AdminUser
+	if code := c.admin("GET", wire.PathAdminUsers+"/carol@example.com", nil, &u); code != http.StatusOK {
+		t.Fatalf("get carol: %d", code)
+	}
+	if err := c.srv.st.SetUserDisabled(t.Context(), store.UserID(u.ID), true); err != nil {
+		t.Fatal(err)
+	}
+	if resp := c.uiGet(b, wire.PathAdminNodes); resp.StatusCode != http.StatusUnauthorized {
+		t.Errorf("API with the session after a disable elsewhere: %d, want 401 (session ended)", resp.StatusCode)
+	}
+	if err := c.srv.st.SetUserDisabled(t.Context(), store.UserID(u.ID), false); err != nil {
+		t.Fatal(err)
+	}
+	for _, path := range []string{wire.PathAdminNodes, "/ui/devices"} {
+		if resp := c.uiGet(b, path); !refused(resp) {
+			t.Errorf("GET %s with the old session after the enable: %d, want refused", path, resp.StatusCode)
+		}
+	}
+}

@@ -1,7 +1,6 @@
 package web
 
 import (
-	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -10,6 +9,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/wardnet/ward/admin"
+	"github.com/wardnet/ward/fault"
 )
 
 // Names of cookies, headers and form fields.
@@ -131,7 +131,9 @@ func (s *server) cookieSession(c echo.Context) (*session, bool, error) {
 	}
 	err = s.b.SessionAllowed(c.Request().Context(), sess.user, sess.principal.Email)
 	switch {
-	case errors.Is(err, ErrForbidden):
+	case err != nil && fault.KindOf(err) == fault.Forbidden:
+		// By kind, not by sentinel: a Backend marks its refusals with
+		// fault.Forbidden, rarely with ErrForbidden itself.
 		s.sess.remove(ck.Value)
 		s.cfg.log.Info("admin session ended", "actor", sess.principal.Actor, "remote", c.RealIP(), "err", err)
 		return nil, false, nil
