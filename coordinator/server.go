@@ -21,6 +21,7 @@ import (
 	"net/http"
 	"net/netip"
 	"os"
+	"strings"
 	"sync"
 	"time"
 
@@ -322,8 +323,18 @@ func (s *Server) routes() {
 // and per-source limits: the caller mounts the admin UI and, in dev mode,
 // the development identity provider this way. Call it before serving; a
 // pattern that conflicts with another panics, as http.ServeMux.Handle
-// does.
-func (s *Server) Handle(pattern string, h http.Handler) { s.mux.Handle(pattern, h) }
+// does, and so does a pattern naming a host, which http.ServeMux would
+// prefer to the coordinator's own route of the same method and path.
+func (s *Server) Handle(pattern string, h http.Handler) {
+	path := pattern
+	if i := strings.IndexAny(pattern, " \t"); i >= 0 { // "METHOD [HOST]/PATH"
+		path = strings.TrimLeft(pattern[i:], " \t")
+	}
+	if !strings.HasPrefix(path, "/") {
+		panic(fmt.Sprintf("coordinator: Handle(%q): a pattern with a host would take the place of the coordinator's own routes", pattern))
+	}
+	s.mux.Handle(pattern, h)
+}
 
 // Handler returns the coordinator's HTTP handler: the control API, the
 // logins, and what Handle mounted.
