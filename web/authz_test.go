@@ -49,6 +49,8 @@ var writes = []write{
 	{method: "PUT", path: "/ward/v1/admin/nodes/cam-1/tags", json: `{"tags":["tag:gateway"]}`, perm: admin.PermFleet},
 	{method: "POST", path: "/ward/v1/admin/users/alice@example.com/disable", perm: admin.PermFleet},
 	{method: "POST", path: "/ward/v1/admin/users/1/enable", perm: admin.PermFleet},
+	{method: "POST", path: "/ward/v1/admin/users/alice@example.com/rebind", json: `{"subject":"sub-new"}`, perm: admin.PermFleet},
+	{method: "POST", path: "/ward/v1/admin/users/migrate-issuer", json: `{"from":"https://idp.example.com","to":"https://idp.new.example.com"}`, perm: admin.PermFleet},
 	{method: "PUT", path: "/ward/v1/admin/policy", json: policyEdit(), perm: admin.PermPolicy},
 	{method: "POST", path: "/ui/devices/cam-1/tags", form: url.Values{"tags": {"tag:gateway"}}, perm: admin.PermFleet},
 	{method: "POST", path: "/ui/devices/cam-1/expire", form: url.Values{}, perm: admin.PermFleet},
