@@ -79,7 +79,15 @@ func (s *fleet) RebindEmail(ctx context.Context, email, issuer, subject, actor s
 // nodes, keys, emails and history instead of becoming new users at their
 // next login. A dryRun changes nothing and returns what would move.
 // Audited as user.migrate_issuer.
+//
+// to must be the issuer of the coordinator's identity provider, when it
+// has one: users moved elsewhere could not log in (their emails stay bound
+// to them), and a refresh, answered by the real issuer, would cut their
+// keys.
 func (s *fleet) MigrateIssuer(ctx context.Context, from, to string, dryRun bool, actor string) ([]store.User, error) {
+	if s.cfg.OIDC != nil && to != s.cfg.OIDC.Issuer {
+		return nil, fmt.Errorf("%w: users may only move to this coordinator's issuer, %s, not %s", errBadRequest, s.cfg.OIDC.Issuer, to)
+	}
 	users, err := s.st.MigrateIssuer(ctx, from, to, dryRun)
 	if err != nil || dryRun {
 		return users, err

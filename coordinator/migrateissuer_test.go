@@ -56,19 +56,24 @@ func TestMigrateIssuer(t *testing.T) {
 		t.Fatal("the dry run moved bob")
 	}
 
-	// Erin has logged in through another issuer already: her subject is
-	// taken there, and the whole move to it is refused.
-	const other = "https://idp.other.example.com"
-	if _, err := c.srv.st.UpsertUser(ctx, store.Identity{Issuer: other, Subject: "erin", Email: "erin2@example.com"}, time.Now()); err != nil {
+	// Dave, of an older issuer still, has logged in through the new one
+	// already: his subject is taken there, and the whole move of his old
+	// issuer's users is refused.
+	const older = "https://idp.older.example.com"
+	daveOld, err := c.srv.st.UpsertUser(ctx, store.Identity{Issuer: older, Subject: "dave", Email: "dave@example.com"}, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.srv.st.UpsertUser(ctx, store.Identity{Issuer: issuer, Subject: "dave", Email: "dave2@example.com"}, time.Now()); err != nil {
 		t.Fatal(err)
 	}
 	for _, dry := range []bool{true, false} {
-		code, _, body := move(c.apiKey, wire.MigrateIssuerRequest{From: old, To: other, DryRun: dry})
-		if code != http.StatusConflict || !strings.Contains(body, `subject \"erin\"`) {
-			t.Errorf("move onto a taken subject (dry run %v): %d %s, want 409 naming erin", dry, code, body)
+		code, _, body := move(c.apiKey, wire.MigrateIssuerRequest{From: older, To: issuer, DryRun: dry})
+		if code != http.StatusConflict || !strings.Contains(body, `subject \"dave\"`) {
+			t.Errorf("move onto a taken subject (dry run %v): %d %s, want 409 naming dave", dry, code, body)
 		}
 	}
-	if issuerOf(bobOld.ID) != old || issuerOf(erinOld.ID) != old {
+	if issuerOf(daveOld.ID) != older || issuerOf(bobOld.ID) != old || issuerOf(erinOld.ID) != old {
 		t.Fatal("a refused move moved someone")
 	}
 
@@ -98,5 +103,32 @@ func TestMigrateIssuer(t *testing.T) {
 		if u.Email == "bob@example.com" && (u.ID != int64(bobOld.ID) || u.Issuer != issuer || u.LastLogin.IsZero()) {
 			t.Errorf("bob after the move and a login: %+v, want user %d", u, bobOld.ID)
 		}
+	}
+}
+
+// TestMigrateIssuerOnlyToTheCoordinatorsIssuer: users may only move to the
+// issuer the coordinator logs people in with. A move anywhere else (a typo
+// in --to, or a move made before the coordinator was switched to the new
+// URL) would leave every moved person unable to log in (their email is
+// bound to the moved user) and, with refresh on, cut every key of theirs
+// at the next round (the IdP answers for another issuer); it is refused,
+// dry run or not, and moves no one.
+func TestMigrateIssuerOnlyToTheCoordinatorsIssuer(t *testing.T) {
+	c := startCoordListening(t, nil)
+	issuer := c.srv.cfg.OIDC.Issuer
+	// Bob logged in through the coordinator's issuer.
+	u, err := c.srv.st.UpsertUser(t.Context(), store.Identity{Issuer: issuer, Subject: "bob", Email: "bob@example.com"}, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, dry := range []bool{true, false} {
+		code, b := c.call("POST", wire.PathAdminMigrateIssuer, c.apiKey,
+			wire.MigrateIssuerRequest{From: issuer, To: "https://idp.typo.example.com", DryRun: dry})
+		if code != http.StatusBadRequest || !strings.Contains(string(b), issuer) {
+			t.Errorf("move to an issuer the coordinator does not use (dry run %v): %d %s, want 400 naming %s", dry, code, b, issuer)
+		}
+	}
+	if got, err := c.srv.st.User(t.Context(), u.ID); err != nil || got.Issuer != issuer {
+		t.Fatalf("bob after the refused moves: %+v %v, want him still under %s", got, err, issuer)
 	}
 }

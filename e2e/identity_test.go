@@ -112,15 +112,20 @@ func pageURL(p *devidptest.Page) string {
 }
 
 // TestMigrateIssuerCommand: `ward admin users migrate-issuer` moves the
-// people of the old issuer URL to the new one: --dry-run only prints
-// them; the move keeps each user (id, node) under the new issuer.
+// people of the old issuer URL to the coordinator's: --dry-run only prints
+// them; the move keeps each user (id), and a login through the
+// coordinator's issuer lands on it.
 func TestMigrateIssuerCommand(t *testing.T) {
 	f := newFleet(t, fleetPolicy(1), nil)
-	if res, err := loginMachine(t, f, devidptest.Credentials{Username: "bob", Password: "bob"}); err != nil || res.Node == nil {
-		t.Fatalf("bob's login: %+v %v", res, err)
+	const old = "https://idp.old.example.com"
+	next := f.Server.DevIdP.Issuer()
+	// Bob logged in when the IdP answered at the old URL (the dev IdP's
+	// subject for him is "bob").
+	var bob wire.AdminUser
+	if code, body := f.Admin("POST", wire.PathAdminUsers+"/bob@example.com/rebind",
+		wire.RebindUserRequest{Issuer: old, Subject: "bob"}, &bob); code != http.StatusOK {
+		t.Fatalf("make bob a user of %s: %d %s", old, code, body)
 	}
-	old := f.Server.DevIdP.Issuer()
-	const next = "https://idp.example.com/dex"
 	keyFile := filepath.Join(f.Config.DataDir, coordinator.BootstrapKeyFile)
 	ward := func(args ...string) string {
 		t.Helper()
@@ -136,7 +141,6 @@ func TestMigrateIssuerCommand(t *testing.T) {
 		f.Admin("GET", wire.PathAdminUsers, nil, &us)
 		return us
 	}
-	before := users()
 	if out := ward("--dry-run"); !strings.Contains(out, "would move 1 users") || !strings.Contains(out, "bob@example.com") {
 		t.Errorf("dry run printed:\n%s", out)
 	}
@@ -146,8 +150,11 @@ func TestMigrateIssuerCommand(t *testing.T) {
 	if out := ward(); !strings.Contains(out, "moved 1 users") {
 		t.Errorf("move printed:\n%s", out)
 	}
+	if res, err := loginMachine(t, f, devidptest.Credentials{Username: "bob", Password: "bob"}); err != nil || res.Node == nil {
+		t.Fatalf("bob's login after the move: %+v %v", res, err)
+	}
 	after := users()
-	if len(after) != 1 || after[0].ID != before[0].ID || after[0].Issuer != next || len(after[0].Nodes) != 1 {
-		t.Errorf("bob after the move: %+v, want user %d with his node under %s", after, before[0].ID, next)
+	if len(after) != 1 || after[0].ID != bob.ID || after[0].Issuer != next || len(after[0].Nodes) != 1 {
+		t.Errorf("bob after the move and a login: %+v, want user %d with his node under %s", after, bob.ID, next)
 	}
 }
