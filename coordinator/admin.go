@@ -51,14 +51,12 @@ func wireAPIKey(k store.APIKey) wire.APIKey {
 }
 
 func (s *fleet) adminNode(n store.Node) wire.AdminNode {
-	v, _ := s.nm.viewOf(n.ID)
-	an := wire.AdminNode{Node: v.self, Hostname: n.Hostname, OS: n.OS, Version: n.Version, Ephemeral: n.Ephemeral,
+	self, _ := s.nm.selfOf(n.ID)
+	an := wire.AdminNode{Node: self, Hostname: n.Hostname, OS: n.OS, Version: n.Version, Ephemeral: n.Ephemeral,
 		CreatedAt: n.CreatedAt, LastSeen: n.LastSeen, Expired: expired(n, time.Now()), Endpoints: n.Endpoints,
 		KeyRevoked: !n.KeyRevokedAt.IsZero(), AuthKeyID: int64(n.AuthKeyID), KeyLifetimeMillis: s.keyLifetimeOf(n).Milliseconds()}
 	an.Online = s.hub.connected(n.ID)
-	for _, p := range v.peers {
-		an.Peers = append(an.Peers, p.Name)
-	}
+	an.Peers = s.nm.peerNamesOf(n.ID)
 	return an
 }
 

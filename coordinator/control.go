@@ -174,8 +174,8 @@ func (s *control) handleRegister(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	self, _ := s.nm.viewOf(n.ID)
-	writeJSON(w, http.StatusOK, wire.RegisterResponse{Node: self.self})
+	self, _ := s.nm.selfOf(n.ID)
+	writeJSON(w, http.StatusOK, wire.RegisterResponse{Node: self})
 }
 
 // remoteIP is r's client address (see ClientAddr) for the audit log and

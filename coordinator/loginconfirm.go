@@ -161,8 +161,8 @@ func (s *logins) connectLogin(w http.ResponseWriter, r *http.Request, p *pending
 		loginPage(w, http.StatusForbidden, "Login refused: "+err.Error())
 		return
 	}
-	self, _ := s.nm.viewOf(n.ID)
-	s.pending.finish(p, wire.LoginResult{Done: true, Node: &self.self})
+	self, _ := s.nm.selfOf(n.ID)
+	s.pending.finish(p, wire.LoginResult{Done: true, Node: &self})
 	loginPage(w, http.StatusOK, fmt.Sprintf("You are logged in as %s on %s until %s. You can close this window.",
 		who.Email, n.Name, n.KeyExpiry.UTC().Format(time.RFC1123)))
 }

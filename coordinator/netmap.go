@@ -342,9 +342,7 @@ func (m *netmap) viewOf(id store.NodeID) (view, bool) {
 	if !ok {
 		return view{}, false
 	}
-	v := view{self: m.wireNodeLocked(n), peers: map[wire.NodeID]wire.Node{}, filter: []filter.Rule{}}
-	v.self.KeyRevoked = !n.KeyRevokedAt.IsZero()
-	v.self.OwnerDisabled = len(n.Tags) == 0 && m.disabled[n.UserID]
+	v := view{self: m.selfLocked(n), peers: map[wire.NodeID]wire.Node{}, filter: []filter.Rule{}}
 	if !m.live[id] {
 		return v, true
 	}
@@ -362,6 +360,49 @@ func (m *netmap) viewOf(id store.NodeID) (view, bool) {
 		}
 	}
 	return v, true
+}
+
+// selfLocked is n as its own map describes it.
+func (m *netmap) selfLocked(n store.Node) wire.Node {
+	w := m.wireNodeLocked(n)
+	w.KeyRevoked = !n.KeyRevokedAt.IsZero()
+	w.OwnerDisabled = len(n.Tags) == 0 && m.disabled[n.UserID]
+	return w
+}
+
+// selfOf is node id as its own map describes it, without the work of its
+// peers and their grants (viewOf). ok is false once the node is gone.
+func (m *netmap) selfOf(id store.NodeID) (wire.Node, bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	n, ok := m.nodes[id]
+	if !ok {
+		return wire.Node{}, false
+	}
+	return m.selfLocked(n), true
+}
+
+// peerNamesOf lists the names of node id's live peers, as its map has
+// them, without computing what it may reach on each (the admin listing
+// needs only the names; grants cost a filter match per peer).
+func (m *netmap) peerNamesOf(id store.NodeID) []string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	n, ok := m.nodes[id]
+	if !ok || !m.live[id] {
+		return nil
+	}
+	res, err := m.comp.Result(n.Name)
+	if err != nil {
+		return nil
+	}
+	var out []string
+	for _, name := range res.Peers {
+		if pid, ok := m.byName[name]; ok && m.live[pid] {
+			out = append(out, name)
+		}
+	}
+	return out
 }
 
 // grantsLocked returns what viewer may start toward peer, a live node:

@@ -1,0 +1,42 @@
+package coordinator
+
+import (
+	"net/http"
+	"slices"
+	"testing"
+
+	"github.com/wardnet/ward/wire"
+)
+
+// TestAdminNodeListsMapPeers pins that the admin listing names the same
+// peers a node's map has, now that it reads them without computing grants.
+func TestAdminNodeListsMapPeers(t *testing.T) {
+	c := startCoord(t, testPolicy)
+	op := c.mustRegister([]string{"tag:operator"}, "op")
+	c.mustRegister([]string{"tag:camera"}, "cam")
+	c.mustRegister([]string{"tag:sensor"}, "sensor")
+
+	var nodes []wire.AdminNode
+	if code := c.admin("GET", wire.PathAdminNodes, nil, &nodes); code != http.StatusOK {
+		t.Fatalf("list nodes: %d", code)
+	}
+	want := map[string][]string{"op": {"cam"}, "cam": {"op"}, "sensor": nil}
+	for _, n := range nodes {
+		got := slices.Sorted(slices.Values(n.Peers))
+		if !slices.Equal(got, want[n.Name]) {
+			t.Errorf("%s: peers %v, want %v", n.Name, got, want[n.Name])
+		}
+	}
+	if len(nodes) != len(want) {
+		t.Fatalf("listed %d nodes, want %d", len(nodes), len(want))
+	}
+
+	m := c.openMap(op, 0).next()
+	var mapPeers []string
+	for _, p := range m.Peers {
+		mapPeers = append(mapPeers, p.Name)
+	}
+	if !slices.Equal(mapPeers, want["op"]) {
+		t.Errorf("op's map peers %v, want %v", mapPeers, want["op"])
+	}
+}
