@@ -41,7 +41,7 @@ type AuditQuery struct {
 // Identity is the person an admin login authenticated.
 type Identity struct {
 	// User is the backend's stable reference to the person (the
-	// coordinator's user id), handed back to the front end's SessionAllowed check; may be
+	// coordinator's user id), handed back to the front end's SessionRole check; may be
 	// empty when the backend keeps no users.
 	User string
 	// Email names the person in the audit log; never empty.

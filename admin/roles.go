@@ -188,3 +188,17 @@ func (r Role) Covers(o Role) bool {
 	}
 	return true
 }
+
+// Cap returns r limited to limit: the role with exactly the rights r and
+// limit both have (owner capped at admin is admin; network-admin capped at
+// it-admin is auditor, their one shared right). A principal that may act
+// with no more than either of two roles acts with r.Cap(limit).
+func (r Role) Cap(limit Role) Role {
+	best := RoleNone
+	for _, o := range []Role{RoleOwner, RoleAdmin, RoleNetworkAdmin, RoleITAdmin, RoleAuditor} {
+		if r.Covers(o) && limit.Covers(o) && len(roleMatrix[o]) > len(roleMatrix[best]) {
+			best = o
+		}
+	}
+	return best
+}

@@ -101,3 +101,19 @@ func TestRoleMatrix(t *testing.T) {
 		t.Errorf("role matrix (-want +got):\n%s", diff)
 	}
 }
+
+// TestRoleCap: a role capped by another has the rights both have, and
+// capping is symmetric.
+func TestRoleCap(t *testing.T) {
+	for _, c := range []struct{ r, limit, want Role }{
+		{RoleOwner, RoleOwner, RoleOwner}, {RoleOwner, RoleAdmin, RoleAdmin}, {RoleAdmin, RoleNetworkAdmin, RoleNetworkAdmin},
+		{RoleAdmin, RoleITAdmin, RoleITAdmin}, {RoleNetworkAdmin, RoleITAdmin, RoleAuditor}, {RoleOwner, RoleAuditor, RoleAuditor},
+		{RoleOwner, RoleNone, RoleNone}, {RoleNone, RoleNone, RoleNone}, {RoleITAdmin, RoleITAdmin, RoleITAdmin},
+	} {
+		for _, got := range []Role{c.r.Cap(c.limit), c.limit.Cap(c.r)} {
+			if got != c.want {
+				t.Errorf("%q capped by %q = %q, want %q", c.r, c.limit, got, c.want)
+			}
+		}
+	}
+}

@@ -1,10 +1,14 @@
 package coordinator
 
 import (
+	"context"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/wardnet/ward/admin"
 	"github.com/wardnet/ward/coordinator/store"
 	"github.com/wardnet/ward/devidp/devidptest"
 	"github.com/wardnet/ward/wire"
@@ -133,4 +137,111 @@ func TestAdminSessionEndedElsewhereStaysEnded(t *testing.T) {
 			t.Errorf("GET %s with the old session after the enable: %d, want refused", path, resp.StatusCode)
 		}
 	}
+}
+
+// groupsIdP is an IdP that, asked to refresh a person, now gives them
+// groups.
+type groupsIdP struct{ groups []string }
+
+func (g groupsIdP) Refresh(_ context.Context, id store.Identity) (store.Identity, error) {
+	id.Groups = g.groups
+	return id, nil
+}
+
+// TestAdminSessionLosesRoleAtOnce: an admin session's role is resolved
+// again at every request, from the user as last recorded, the running
+// policy's groups and --admin-role, so the old cookie of a person taken out
+// of a role-holding group never acts with the role: lowered, it acts lower
+// at once; dropped, the session ends (401) and stays ended when the role
+// comes back. The same holds for a role from IdP groups, once a refresh
+// records new ones.
+func TestAdminSessionLosesRoleAtOnce(t *testing.T) {
+	policy := func(netops, audit string) string {
+		return `{"groups": {"group:netops": [` + netops + `], "group:audit": [` + audit + `], "group:owners": ["carol@example.com"]},
+  "tagOwners": {"tag:camera": ["group:netops"]}, "acls": []}`
+	}
+	t.Run("policy group", func(t *testing.T) {
+		pf := filepath.Join(t.TempDir(), "policy.hujson")
+		if err := os.WriteFile(pf, []byte(policy(`"bob@example.com"`, "")), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		c := startCoordListening(t, func(cfg *Config) {
+			cfg.PolicyFile = pf
+			cfg.AdminRoles = map[string]admin.Role{"group:netops": admin.RoleAdmin, "group:audit": admin.RoleAuditor, "group:owners": admin.RoleOwner}
+		})
+		key := carolsAPIKey(t, c) // another owner's key
+		save := func(text string) {
+			t.Helper()
+			if code, b := c.call("PUT", wire.PathAdminPolicy, key, wire.SetPolicyRequest{Text: text, ParentID: -1}); code != http.StatusOK {
+				t.Fatalf("carol's key saves the policy: %d %s", code, b)
+			}
+		}
+		role, b, p := c.uiRole(bob)
+		if role != "admin" {
+			t.Fatalf("bob's role at login = %q, want admin", role)
+		}
+
+		save(policy("", `"bob@example.com"`)) // bob moves to the auditors
+		var who map[string]any
+		if code := c.uiAPI(b, p, "GET", wire.PathAdminWhoami, nil, &who); code != http.StatusOK || who["role"] != "auditor" {
+			t.Errorf("bob's old session once an auditor: %d %v, want auditor", code, who)
+		}
+		if code := c.uiAPI(b, p, "PUT", wire.PathAdminPolicy, wire.SetPolicyRequest{Text: policy(`"bob@example.com"`, ""), ParentID: -1}, nil); code != http.StatusForbidden {
+			t.Errorf("bob's old session puts himself back in group:netops: %d, want 403", code)
+		}
+		if code := c.uiAPI(b, p, "POST", wire.PathAdminUsers+"/carol@example.com/disable", nil, nil); code != http.StatusForbidden {
+			t.Errorf("bob's old session disables carol: %d, want 403", code)
+		}
+
+		save(policy("", "")) // bob holds no role
+		if resp := c.uiGet(b, wire.PathAdminWhoami); resp.StatusCode != http.StatusUnauthorized {
+			t.Errorf("bob's old session once he holds no role: %d, want 401 (session ended)", resp.StatusCode)
+		}
+		save(policy(`"bob@example.com"`, ""))
+		for _, path := range []string{wire.PathAdminWhoami, "/ui/devices"} {
+			if resp := c.uiGet(b, path); !refused(resp) {
+				t.Errorf("GET %s with bob's old session once his role is back: %d, want refused", path, resp.StatusCode)
+			}
+		}
+		if role, _, _ := c.uiRole(bob); role != "admin" {
+			t.Errorf("bob's new login once his role is back: %q, want admin", role)
+		}
+	})
+
+	t.Run("IdP group", func(t *testing.T) {
+		c := startDevCoord(t) // idp:admins are owners, idp:auditors auditors
+		role, b, p := c.uiRole(carol)
+		if role != "owner" {
+			t.Fatalf("carol's role at login = %q, want owner", role)
+		}
+		us, err := c.srv.st.UsersByEmail(t.Context(), "carol@example.com")
+		if err != nil || len(us) != 1 {
+			t.Fatalf("carol's user: %v %v", us, err)
+		}
+		refresh := func(groups ...string) {
+			u, err := c.srv.st.User(t.Context(), us[0].ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			c.srv.logins.refreshUser(t.Context(), groupsIdP{groups}, u)
+		}
+
+		refresh("auditors", "ops")
+		var who map[string]any
+		if code := c.uiAPI(b, p, "GET", wire.PathAdminWhoami, nil, &who); code != http.StatusOK || who["role"] != "auditor" {
+			t.Errorf("carol's old session once the IdP says auditors: %d %v, want auditor", code, who)
+		}
+		if code := c.uiAPI(b, p, "POST", wire.PathAdminAPIKeys, wire.CreateAPIKeyRequest{Description: "x"}, nil); code != http.StatusForbidden {
+			t.Errorf("carol's old session makes an API key as an auditor: %d, want 403", code)
+		}
+
+		refresh("ops")
+		if resp := c.uiGet(b, wire.PathAdminWhoami); resp.StatusCode != http.StatusUnauthorized {
+			t.Errorf("carol's old session once the IdP gives no role: %d, want 401", resp.StatusCode)
+		}
+		refresh("admins", "ops")
+		if resp := c.uiGet(b, "/ui/devices"); !refused(resp) {
+			t.Errorf("carol's old session once her group is back: %d, want refused", resp.StatusCode)
+		}
+	})
 }

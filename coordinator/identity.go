@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/wardnet/ward/admin"
 	"github.com/wardnet/ward/coordinator/store"
 )
 
@@ -107,7 +108,7 @@ func (s *fleet) MigrateIssuer(ctx context.Context, from, to string, dryRun bool,
 // AdminSessions is the admin UI's table of sessions, as the coordinator
 // ends a person's sessions at once when it disables them or takes their
 // email (package web's Handler implements it). The check on every request
-// (Backend.SessionAllowed) ends them too, on every replica, at their next
+// (Backend.SessionRole) ends them too, on every replica, at their next
 // request.
 type AdminSessions interface {
 	// EndSessions ends every session of the person whose user reference
@@ -136,24 +137,27 @@ func (s *fleet) endAdminSessions(id store.UserID) {
 	}
 }
 
-// sessionAllowed reports whether the admin session of user ref (an id)
-// and email may go on: the user must exist, be enabled and still hold
-// email. A refusal wraps errForbidden.
-func (s *fleet) sessionAllowed(ctx context.Context, ref, email string) error {
+// sessionRole returns the admin role the admin session of user ref (an
+// id) and email has now, resolved as an API key's is (core.roleOf: the
+// user's email, their IdP groups as last recorded, the running policy's
+// groups, the --admin-role mapping), so a person taken out of a
+// role-holding group loses the role at their next request. The user must
+// exist, be enabled and still hold email; a refusal wraps errForbidden.
+func (s *fleet) sessionRole(ctx context.Context, ref, email string) (admin.Role, error) {
 	id, err := strconv.ParseInt(ref, 10, 64)
 	if err != nil {
-		return fmt.Errorf("%w: admin session without a user", errForbidden)
+		return admin.RoleNone, fmt.Errorf("%w: admin session without a user", errForbidden)
 	}
 	u, err := s.st.User(ctx, store.UserID(id))
 	switch {
 	case errors.Is(err, store.ErrNotFound):
-		return fmt.Errorf("%w: user %d no longer exists", errForbidden, id)
+		return admin.RoleNone, fmt.Errorf("%w: user %d no longer exists", errForbidden, id)
 	case err != nil:
-		return err
+		return admin.RoleNone, err
 	case u.Disabled:
-		return fmt.Errorf("%w: user %s is disabled", errForbidden, u.Email)
+		return admin.RoleNone, fmt.Errorf("%w: user %s is disabled", errForbidden, u.Email)
 	case u.Email != email:
-		return fmt.Errorf("%w: user %d no longer holds %s", errForbidden, id, email)
+		return admin.RoleNone, fmt.Errorf("%w: user %d no longer holds %s", errForbidden, id, email)
 	}
-	return nil
+	return s.roleOf(u), nil
 }

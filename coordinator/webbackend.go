@@ -209,10 +209,12 @@ func (b Backend) MigrateIssuer(ctx context.Context, req wire.MigrateIssuerReques
 	return res, nil
 }
 
-// SessionAllowed keeps an admin session while its user exists, is enabled
-// and still holds the session's email.
-func (b Backend) SessionAllowed(ctx context.Context, user, email string) error {
-	return domainErr(b.f.sessionAllowed(ctx, user, email))
+// SessionRole keeps an admin session while its user exists, is enabled
+// and still holds the session's email, and returns the role they hold now
+// (see fleet.sessionRole).
+func (b Backend) SessionRole(ctx context.Context, user, email string) (admin.Role, error) {
+	r, err := b.f.sessionRole(ctx, user, email)
+	return r, domainErr(err)
 }
 
 // CreateAuthKey creates a pre-auth key on by's authority; the secret is in

@@ -117,9 +117,14 @@ func (s *server) csrfToken(c echo.Context) string {
 }
 
 // cookieSession returns the live session named by the request's cookie,
-// after asking the backend whether its person may still hold one: a
-// disabled person's session ends at their next request, whichever replica
-// serves it. An error is the backend's failure to answer.
+// after asking the backend whether its person may still hold one and with
+// which role: a disabled person's session ends at their next request,
+// whichever replica serves it, and a person who lost a role acts without
+// it at once. The session returned is a copy whose principal has the role
+// it acts with now: its role at login capped by the role the backend
+// resolves now; a session whose role drops to none ends (one that had
+// none at login keeps it, for the "no access" page). An error is the
+// backend's failure to answer.
 func (s *server) cookieSession(c echo.Context) (*session, bool, error) {
 	ck, err := c.Cookie(sessionCookie)
 	if err != nil || ck.Value == "" {
@@ -129,18 +134,29 @@ func (s *server) cookieSession(c echo.Context) (*session, bool, error) {
 	if !ok {
 		return nil, false, nil
 	}
-	err = s.b.SessionAllowed(c.Request().Context(), sess.user, sess.principal.Email)
+	now, err := s.b.SessionRole(c.Request().Context(), sess.user, sess.principal.Email)
 	switch {
 	case err != nil && fault.KindOf(err) == fault.Forbidden:
 		// By kind, not by sentinel: a Backend marks its refusals with
 		// fault.Forbidden, rarely with ErrForbidden itself.
-		s.sess.remove(ck.Value)
-		s.cfg.log.Info("admin session ended", "actor", sess.principal.Actor, "remote", c.RealIP(), "err", err)
+		s.endSession(c, ck.Value, sess, err.Error())
 		return nil, false, nil
 	case err != nil:
 		return nil, false, fmt.Errorf("check admin session: %w", err)
 	}
-	return sess, true, nil
+	cur := *sess
+	cur.principal.Role = sess.principal.Role.Cap(now)
+	if sess.principal.Role != admin.RoleNone && cur.principal.Role == admin.RoleNone {
+		s.endSession(c, ck.Value, sess, "no admin role now")
+		return nil, false, nil
+	}
+	return &cur, true, nil
+}
+
+// endSession ends sess, named by the cookie value id, for reason.
+func (s *server) endSession(c echo.Context, id string, sess *session, reason string) {
+	s.sess.remove(id)
+	s.cfg.log.Info("admin session ended", "actor", sess.principal.Actor, "remote", c.RealIP(), "reason", reason)
 }
 
 // pageAuth authenticates a page request by its session cookie only (API

@@ -63,11 +63,15 @@ type Backend interface {
 	// req.DryRun says who would move; a subject To already has is a
 	// conflict, and nothing moves.
 	MigrateIssuer(ctx context.Context, req wire.MigrateIssuerRequest, actor string) (wire.MigrateIssuerResult, error)
-	// SessionAllowed is asked on every request of an admin session
-	// started by the admin.Identity with User user and Email email: nil keeps
-	// it; an error wrapping ErrForbidden ends it (the person was disabled,
-	// removed or lost the email); another error fails the request only.
-	SessionAllowed(ctx context.Context, user, email string) error
+	// SessionRole is asked on every request of an admin session started
+	// by the admin.Identity with User user and Email email. It returns the
+	// role the person holds now (from their groups as last recorded, the
+	// running policy's groups and the role mapping): the session acts with
+	// no more than it and than its role at login, and ends once that is
+	// none. An error wrapping ErrForbidden ends it too (the person was
+	// disabled, removed or lost the email); another error fails the
+	// request only.
+	SessionRole(ctx context.Context, user, email string) (admin.Role, error)
 
 	// CreateAuthKey makes a pre-auth key on by's authority (by.User): it
 	// registers no device while that person is disabled or gone.

@@ -34,6 +34,9 @@ type Backend struct {
 	apiKeys  []apiKey
 	policies []wire.PolicyVersion // oldest first
 	audit    []wire.AuditEvent
+	// sessionRoles are the roles SessionRole returns by email (see
+	// SetSessionRole); nil until set.
+	sessionRoles map[string]admin.Role
 }
 
 // apiKey is an API key with its secret and role.

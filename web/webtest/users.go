@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strconv"
 
+	"github.com/wardnet/ward/admin"
 	"github.com/wardnet/ward/web"
 	"github.com/wardnet/ward/wire"
 )
@@ -135,16 +136,33 @@ func (b *Backend) MigrateIssuer(_ context.Context, req wire.MigrateIssuerRequest
 	return res, nil
 }
 
-// SessionAllowed implements web.Backend: it refuses the session of a
-// person whose email a disabled user has. People unknown to the seed
-// (the test IdP's admins) keep their sessions.
-func (b *Backend) SessionAllowed(_ context.Context, _, email string) error {
+// SessionRole implements web.Backend: it refuses the session of a person
+// whose email a disabled user has, and returns the role SetSessionRole
+// gave the person, else RoleOwner, which leaves a session its role at
+// login. People unknown to the seed (the test IdP's admins) keep their
+// sessions.
+func (b *Backend) SessionRole(_ context.Context, _, email string) (admin.Role, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	for _, u := range b.users {
 		if u.Email == email && u.Disabled {
-			return fmt.Errorf("user %s is disabled: %w", email, web.ErrForbidden)
+			return admin.RoleNone, fmt.Errorf("user %s is disabled: %w", email, web.ErrForbidden)
 		}
 	}
-	return nil
+	if r, ok := b.sessionRoles[email]; ok {
+		return r, nil
+	}
+	return admin.RoleOwner, nil
+}
+
+// SetSessionRole makes role the role SessionRole returns for the person
+// of email from now on, as if their groups had changed; it does not count
+// as a write.
+func (b *Backend) SetSessionRole(email string, role admin.Role) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.sessionRoles == nil {
+		b.sessionRoles = map[string]admin.Role{}
+	}
+	b.sessionRoles[email] = role
 }
