@@ -37,7 +37,11 @@ const (
 // policy and versions, audit log and its export); policy is saving and
 // rolling back the policy; fleet is node tags, key expiry and removal,
 // pre-auth keys, and disabling users; apikeys is creating and revoking API
-// keys, the owner's alone. Checking a policy and previewing its impact
+// keys, the owner's alone. An action on a person (disabling or enabling
+// them, rebinding an email, moving them to another issuer, or acting on
+// their own nodes) also needs a role that covers theirs (Covers): an admin
+// does everything but manage owners, an it-admin does not manage admins
+// either. Checking a policy and previewing its impact
 // change nothing and need only read. An API key acts with the current role
 // of the person who made it (so never more than owner, and less once they
 // lose a role); the system's keys (the bootstrap key and keys it made) act
@@ -65,6 +69,14 @@ var roleMatrix = map[Role][]Perm{
 	RoleNetworkAdmin: {PermRead, PermPolicy},
 	RoleITAdmin:      {PermRead, PermFleet},
 	RoleAuditor:      {PermRead},
+}
+
+// Name names r for people: the role, or "none" for RoleNone.
+func (r Role) Name() string {
+	if r == RoleNone {
+		return "none"
+	}
+	return string(r)
 }
 
 // Can reports whether role r has permission p.

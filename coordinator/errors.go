@@ -19,6 +19,9 @@ var (
 	errTooLarge   = fault.New(fault.TooLarge, "request too large")
 	errForbidden  = fault.New(fault.Forbidden, "forbidden")
 	errNotNode    = fault.New(fault.Forbidden, "machine is not a registered node")
+	// errNotCovered refuses an admin's action on a person who holds a role
+	// the admin's does not cover (cover.go).
+	errNotCovered = fault.New(fault.Forbidden, "forbidden")
 	// errTooManyStreams refuses a map stream beyond maxStreamsPerNode.
 	errTooManyStreams = fault.New(fault.RateLimited, "too many open map streams for this node")
 	// errRateLimited refuses a call made too often; a retryAfterError

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/wardnet/ward/admin"
 	"github.com/wardnet/ward/coordinator/store"
 	"github.com/wardnet/ward/wire"
 )
@@ -245,7 +246,7 @@ func TestDisableCutsNodeNotYetInNetmap(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := c.srv.fleet.SetUserDisabled(ctx, u.ID, true, "apikey:test"); err != nil {
+	if err := c.srv.fleet.SetUserDisabled(ctx, u.ID, true, admin.Principal{Actor: "apikey:test", Role: admin.RoleOwner}); err != nil {
 		t.Fatal(err)
 	}
 	got, err := c.srv.reloadNode(ctx, n.ID) // what the login does next

@@ -43,8 +43,10 @@ func (s *logins) admitUser(ctx context.Context, id store.Identity, source string
 // empty means the issuer of the email's current holder), after an admin
 // decided that this subject is the person the email names. Every other
 // holder loses the email and is disabled, and their keys are cut; the
-// subject may then log in. Audited as user.rebind.
-func (s *fleet) RebindEmail(ctx context.Context, email, issuer, subject, actor string) (store.User, error) {
+// subject may then log in. Audited as user.rebind. It is refused when by's
+// role does not cover the role of a user it changes, as they are or as
+// they will be (see cover.go).
+func (s *fleet) RebindEmail(ctx context.Context, email, issuer, subject string, by admin.Principal) (store.User, error) {
 	if issuer == "" {
 		holders, err := s.st.UsersByEmail(ctx, email)
 		if err != nil {
@@ -55,10 +57,11 @@ func (s *fleet) RebindEmail(ctx context.Context, email, issuer, subject, actor s
 		}
 		issuer = holders[0].Issuer
 	}
-	unbound, to, err := s.st.RebindEmail(ctx, email, issuer, subject, time.Now().UTC())
+	unbound, to, err := s.st.RebindEmail(ctx, email, issuer, subject, time.Now().UTC(), s.coverCheck(by.Role))
 	if err != nil {
-		return store.User{}, err
+		return store.User{}, s.refusedIfNotCovered(ctx, err, by, "user.rebind", "user:"+email)
 	}
+	actor := by.Actor
 	var old []store.UserID
 	for _, u := range unbound {
 		old = append(old, u.ID)
@@ -85,14 +88,21 @@ func (s *fleet) RebindEmail(ctx context.Context, email, issuer, subject, actor s
 // has one: users moved elsewhere could not log in (their emails stay bound
 // to them), and a refresh, answered by the real issuer, would cut their
 // keys.
-func (s *fleet) MigrateIssuer(ctx context.Context, from, to string, dryRun bool, actor string) ([]store.User, error) {
+//
+// It is refused, dry run or not, when by's role does not cover the role of
+// a user it would move (see cover.go).
+func (s *fleet) MigrateIssuer(ctx context.Context, from, to string, dryRun bool, by admin.Principal) ([]store.User, error) {
 	if s.cfg.OIDC != nil && to != s.cfg.OIDC.Issuer {
 		return nil, fmt.Errorf("%w: users may only move to this coordinator's issuer, %s, not %s", errBadRequest, s.cfg.OIDC.Issuer, to)
 	}
-	users, err := s.st.MigrateIssuer(ctx, from, to, dryRun)
-	if err != nil || dryRun {
-		return users, err
+	users, err := s.st.MigrateIssuer(ctx, from, to, dryRun, s.coverCheck(by.Role))
+	if err != nil {
+		return nil, s.refusedIfNotCovered(ctx, err, by, "user.migrate_issuer", "issuer:"+to)
 	}
+	if dryRun {
+		return users, nil
+	}
+	actor := by.Actor
 	if a, ok := s.cfg.Auth.(ssoAuth); ok {
 		a.tokens.moveIssuer(from, to)
 	}

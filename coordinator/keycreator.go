@@ -18,8 +18,16 @@ import (
 // (403), a pre-auth key registers no device (403). An API key acts with
 // the role its person's groups give them now (the same mapping as a UI
 // login, from the groups of their last login), so a person who lost a
-// role loses it through their keys too; only owners may make API keys,
-// so that is never more than the role the key was made with.
+// role loses it through their keys too.
+//
+// So an API key acts with the lesser of its person's role now and their
+// role when they made it, without storing the latter: only owners may
+// make API keys (Backend.CreateAPIKey checks it, not only the front end),
+// so that role was owner. What a key's role follows is its person's user
+// record, whose email an admin could once give to a subject of their
+// choosing (a rebind); an admin can no longer rebind an email or a subject
+// whose role theirs does not cover (cover.go), so no admin makes their own
+// key act with an owner's email.
 
 // creatorOf returns the user on whose authority p acts: its admin.Principal
 // User (a UI session's user, or the person behind an API key); zero for

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/wardnet/ward/admin"
 	"github.com/wardnet/ward/coordinator/store"
 	"github.com/wardnet/ward/wire"
 )
@@ -59,30 +60,40 @@ func (s *fleet) userNodes(id store.UserID) []store.Node {
 	return out
 }
 
-// SetUserDisabled disables (or re-enables) a user. Disabling expires every
-// key of the user's nodes at once, so every peer drops them; the user can
-// only come back by logging in again once re-enabled.
-func (s *fleet) SetUserDisabled(ctx context.Context, id store.UserID, disabled bool, actor string) error {
-	if err := s.st.SetUserDisabled(ctx, id, disabled); err != nil {
-		return fmt.Errorf("set user %d disabled=%v: %w", id, disabled, err)
+// SetUserDisabled disables (or re-enables) a user on by's authority,
+// refused when by's role does not cover the user's (see cover.go).
+// Disabling expires every key of the user's nodes at once, so every peer
+// drops them; the user can only come back by logging in again once
+// re-enabled.
+func (s *fleet) SetUserDisabled(ctx context.Context, id store.UserID, disabled bool, by admin.Principal) error {
+	action := "user.enable"
+	if disabled {
+		action = "user.disable"
 	}
 	u, err := s.st.User(ctx, id)
 	if err != nil {
+		return err
+	}
+	if err := s.covers(by.Role, u); err != nil {
+		return s.refusedIfNotCovered(ctx, err, by, action, "user:"+u.Email)
+	}
+	if err := s.st.SetUserDisabled(ctx, id, disabled); err != nil {
+		return fmt.Errorf("set user %d disabled=%v: %w", id, disabled, err)
+	}
+	if u, err = s.st.User(ctx, id); err != nil {
 		return err
 	}
 	// Before the keys are cut, so that the user's nodes learn why.
 	if err := s.refreshUsers(ctx); err != nil {
 		return err
 	}
-	action := "user.enable"
 	if disabled {
-		action = "user.disable"
 		s.endAdminSessions(u.ID)
-		if err := s.cutUserKeys(ctx, u, actor, "user disabled"); err != nil {
+		if err := s.cutUserKeys(ctx, u, by.Actor, "user disabled"); err != nil {
 			return err
 		}
 	}
-	s.audit(ctx, actor, action, "user:"+u.Email, "", nil)
+	s.audit(ctx, by.Actor, action, "user:"+u.Email, "", nil)
 	return nil
 }
 

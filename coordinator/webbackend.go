@@ -81,24 +81,33 @@ func (b Backend) Node(ctx context.Context, ref string) (wire.AdminNode, error) {
 	return b.f.adminNode(n), nil
 }
 
-// RemoveNode removes a node.
-func (b Backend) RemoveNode(ctx context.Context, ref, actor string) error {
+// RemoveNode removes a node on by's authority; a person's node only when
+// by's role covers theirs (see cover.go).
+func (b Backend) RemoveNode(ctx context.Context, ref string, by admin.Principal) error {
 	n, err := b.f.lookupNode(ctx, ref)
+	if err == nil {
+		err = b.f.mayActOnNode(ctx, by, "node.remove", n)
+	}
 	if err != nil {
 		return domainErr(err)
 	}
-	_, err = b.f.removeNode(ctx, n.ID, actor, "removed by admin")
+	_, err = b.f.removeNode(ctx, n.ID, by.Actor, "removed by admin")
 	return domainErr(err)
 }
 
 // ExpireNode expires a node's key now (and its pre-auth key with
-// revokeAuthKey); the answer says whether that key can still register.
-func (b Backend) ExpireNode(ctx context.Context, ref, actor string, revokeAuthKey bool) (wire.AdminNode, error) {
+// revokeAuthKey) on by's authority; a person's node only when by's role
+// covers theirs (see cover.go). The answer says whether that key can
+// still register.
+func (b Backend) ExpireNode(ctx context.Context, ref string, by admin.Principal, revokeAuthKey bool) (wire.AdminNode, error) {
 	n, err := b.f.lookupNode(ctx, ref)
+	if err == nil {
+		err = b.f.mayActOnNode(ctx, by, "node.expire", n)
+	}
 	if err != nil {
 		return wire.AdminNode{}, domainErr(err)
 	}
-	if n, err = b.f.ExpireNode(ctx, n.ID, actor, revokeAuthKey); err != nil {
+	if n, err = b.f.ExpireNode(ctx, n.ID, by.Actor, revokeAuthKey); err != nil {
 		return wire.AdminNode{}, domainErr(err)
 	}
 	an := b.f.adminNode(n)
@@ -106,25 +115,33 @@ func (b Backend) ExpireNode(ctx context.Context, ref, actor string, revokeAuthKe
 	return an, nil
 }
 
-// ApproveNode lets a device whose key an admin revoked rotate again.
-func (b Backend) ApproveNode(ctx context.Context, ref, actor string) (wire.AdminNode, error) {
+// ApproveNode lets a device whose key an admin revoked rotate again, on
+// by's authority.
+func (b Backend) ApproveNode(ctx context.Context, ref string, by admin.Principal) (wire.AdminNode, error) {
 	n, err := b.f.lookupNode(ctx, ref)
+	if err == nil {
+		err = b.f.mayActOnNode(ctx, by, "node.approve", n)
+	}
 	if err != nil {
 		return wire.AdminNode{}, domainErr(err)
 	}
-	if n, err = b.f.ApproveNode(ctx, n.ID, actor); err != nil {
+	if n, err = b.f.ApproveNode(ctx, n.ID, by.Actor); err != nil {
 		return wire.AdminNode{}, domainErr(err)
 	}
 	return b.f.adminNode(n), nil
 }
 
-// SetNodeTags replaces a node's tags.
-func (b Backend) SetNodeTags(ctx context.Context, ref string, tags []string, actor string) (wire.AdminNode, error) {
+// SetNodeTags replaces a node's tags on by's authority; a person's node
+// only when by's role covers theirs (see cover.go).
+func (b Backend) SetNodeTags(ctx context.Context, ref string, tags []string, by admin.Principal) (wire.AdminNode, error) {
 	n, err := b.f.lookupNode(ctx, ref)
+	if err == nil {
+		err = b.f.mayActOnNode(ctx, by, "node.tags", n)
+	}
 	if err != nil {
 		return wire.AdminNode{}, domainErr(err)
 	}
-	if n, err = b.f.SetNodeTags(ctx, n.ID, tags, actor); err != nil {
+	if n, err = b.f.SetNodeTags(ctx, n.ID, tags, by.Actor); err != nil {
 		return wire.AdminNode{}, domainErr(err)
 	}
 	return b.f.adminNode(n), nil
@@ -167,13 +184,14 @@ func (b Backend) User(ctx context.Context, ref string) (wire.AdminUser, error) {
 	return au, domainErr(err)
 }
 
-// SetUserDisabled disables or enables a user.
-func (b Backend) SetUserDisabled(ctx context.Context, ref string, disabled bool, actor string) (wire.AdminUser, error) {
+// SetUserDisabled disables or enables a user on by's authority (see
+// fleet.SetUserDisabled).
+func (b Backend) SetUserDisabled(ctx context.Context, ref string, disabled bool, by admin.Principal) (wire.AdminUser, error) {
 	u, err := b.f.lookupUser(ctx, ref)
 	if err != nil {
 		return wire.AdminUser{}, domainErr(err)
 	}
-	if err := b.f.SetUserDisabled(ctx, u.ID, disabled, actor); err != nil {
+	if err := b.f.SetUserDisabled(ctx, u.ID, disabled, by); err != nil {
 		return wire.AdminUser{}, domainErr(err)
 	}
 	u.Disabled = disabled
@@ -181,9 +199,10 @@ func (b Backend) SetUserDisabled(ctx context.Context, ref string, disabled bool,
 	return au, domainErr(err)
 }
 
-// RebindUser binds email to the subject req names (see Server.RebindEmail).
-func (b Backend) RebindUser(ctx context.Context, email string, req wire.RebindUserRequest, actor string) (wire.AdminUser, error) {
-	u, err := b.f.RebindEmail(ctx, email, req.Issuer, req.Subject, actor)
+// RebindUser binds email to the subject req names on by's authority (see
+// fleet.RebindEmail).
+func (b Backend) RebindUser(ctx context.Context, email string, req wire.RebindUserRequest, by admin.Principal) (wire.AdminUser, error) {
+	u, err := b.f.RebindEmail(ctx, email, req.Issuer, req.Subject, by)
 	if err != nil {
 		return wire.AdminUser{}, domainErr(err)
 	}
@@ -191,10 +210,10 @@ func (b Backend) RebindUser(ctx context.Context, email string, req wire.RebindUs
 	return au, domainErr(err)
 }
 
-// MigrateIssuer moves the users of req.From to req.To (see
-// fleet.MigrateIssuer).
-func (b Backend) MigrateIssuer(ctx context.Context, req wire.MigrateIssuerRequest, actor string) (wire.MigrateIssuerResult, error) {
-	users, err := b.f.MigrateIssuer(ctx, req.From, req.To, req.DryRun, actor)
+// MigrateIssuer moves the users of req.From to req.To on by's authority
+// (see fleet.MigrateIssuer).
+func (b Backend) MigrateIssuer(ctx context.Context, req wire.MigrateIssuerRequest, by admin.Principal) (wire.MigrateIssuerResult, error) {
+	users, err := b.f.MigrateIssuer(ctx, req.From, req.To, req.DryRun, by)
 	if err != nil {
 		return wire.MigrateIssuerResult{}, domainErr(err)
 	}
@@ -250,9 +269,13 @@ func (b Backend) RevokeAuthKey(ctx context.Context, id int64, actor string) erro
 	return nil
 }
 
-// CreateAPIKey creates an API key on by's authority; the secret is in the
-// result only.
+// CreateAPIKey creates an API key on by's authority, whose role must have
+// admin.PermAPIKeys (see keycreator.go); the secret is in the result
+// only.
 func (b Backend) CreateAPIKey(ctx context.Context, req wire.CreateAPIKeyRequest, by admin.Principal) (wire.APIKey, error) {
+	if !by.Role.Can(admin.PermAPIKeys) {
+		return wire.APIKey{}, domainErr(fmt.Errorf("%w: the role %s may not %s", errForbidden, by.Role.Name(), admin.PermAPIKeys))
+	}
 	exp, err := parseExpiry(req.Expiry, 0, time.Now().UTC())
 	if err != nil {
 		return wire.APIKey{}, domainErr(err)

@@ -49,14 +49,14 @@ func (s *server) apiNodeAccess(c echo.Context) error {
 }
 
 func (s *server) apiRemoveNode(c echo.Context) error {
-	if err := s.b.RemoveNode(c.Request().Context(), c.Param("id"), principalOf(c).Actor); err != nil {
+	if err := s.b.RemoveNode(c.Request().Context(), c.Param("id"), principalOf(c)); err != nil {
 		return err
 	}
 	return noContent(c)
 }
 
 func (s *server) apiExpireNode(c echo.Context) error {
-	n, err := s.b.ExpireNode(c.Request().Context(), c.Param("id"), principalOf(c).Actor, c.QueryParam("revoke_auth_key") == "true")
+	n, err := s.b.ExpireNode(c.Request().Context(), c.Param("id"), principalOf(c), c.QueryParam("revoke_auth_key") == "true")
 	if err != nil {
 		return err
 	}
@@ -64,7 +64,7 @@ func (s *server) apiExpireNode(c echo.Context) error {
 }
 
 func (s *server) apiApproveNode(c echo.Context) error {
-	n, err := s.b.ApproveNode(c.Request().Context(), c.Param("id"), principalOf(c).Actor)
+	n, err := s.b.ApproveNode(c.Request().Context(), c.Param("id"), principalOf(c))
 	if err != nil {
 		return err
 	}
@@ -76,7 +76,7 @@ func (s *server) apiTagNode(c echo.Context) error {
 	if err := s.readJSON(c, &req, wire.MaxRequestBytes, false); err != nil {
 		return err
 	}
-	n, err := s.b.SetNodeTags(c.Request().Context(), c.Param("id"), orEmpty(req.Tags), principalOf(c).Actor)
+	n, err := s.b.SetNodeTags(c.Request().Context(), c.Param("id"), orEmpty(req.Tags), principalOf(c))
 	if err != nil {
 		return err
 	}

@@ -28,7 +28,7 @@ func (s *server) apiMigrateIssuer(c echo.Context) error {
 	if req.From == "" || req.To == "" {
 		return fmt.Errorf("%w: from and to are required", ErrBadRequest)
 	}
-	res, err := s.b.MigrateIssuer(c.Request().Context(), req, principalOf(c).Actor)
+	res, err := s.b.MigrateIssuer(c.Request().Context(), req, principalOf(c))
 	if err != nil {
 		return err
 	}
@@ -54,7 +54,7 @@ func (s *server) apiUser(c echo.Context) error {
 
 func (s *server) apiSetUserDisabled(disabled bool) echo.HandlerFunc {
 	return func(c echo.Context) error {
-		u, err := s.b.SetUserDisabled(c.Request().Context(), c.Param("id"), disabled, principalOf(c).Actor)
+		u, err := s.b.SetUserDisabled(c.Request().Context(), c.Param("id"), disabled, principalOf(c))
 		if err != nil {
 			return err
 		}
@@ -72,7 +72,7 @@ func (s *server) apiRebindUser(c echo.Context) error {
 	if req.Subject == "" {
 		return fmt.Errorf("%w: subject is required", ErrBadRequest)
 	}
-	u, err := s.b.RebindUser(c.Request().Context(), c.Param("id"), req, principalOf(c).Actor)
+	u, err := s.b.RebindUser(c.Request().Context(), c.Param("id"), req, principalOf(c))
 	if err != nil {
 		return err
 	}

@@ -190,17 +190,9 @@ func need(perm admin.Perm) echo.MiddlewareFunc {
 		return func(c echo.Context) error {
 			p := principalOf(c)
 			if !p.Role.Can(perm) {
-				return fmt.Errorf("%w: role %q may not %s", ErrForbidden, roleName(p.Role), perm)
+				return fmt.Errorf("%w: role %q may not %s", ErrForbidden, p.Role.Name(), perm)
 			}
 			return next(c)
 		}
 	}
-}
-
-// roleName names r for people ("none" for RoleNone).
-func roleName(r admin.Role) string {
-	if r == admin.RoleNone {
-		return "none"
-	}
-	return string(r)
 }

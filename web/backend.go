@@ -27,7 +27,8 @@ type Login interface {
 
 // Backend is what the web UI and the admin JSON API need from the
 // coordinator. Every method that changes something takes the actor for the
-// audit log; errors wrap this package's sentinel errors (ErrNotFound,
+// audit log, or the whole principal where its role decides (an action on a
+// person or their nodes needs a role that covers theirs); errors wrap this package's sentinel errors (ErrNotFound,
 // ErrConflict, ErrBadRequest, ErrUnauthorized, ErrForbidden, ErrTooLarge)
 // or carry acl problems, which StatusOf maps to HTTP statuses; any other
 // error is a 500.
@@ -39,14 +40,17 @@ type Backend interface {
 
 	ListNodes(ctx context.Context) ([]wire.AdminNode, error)
 	Node(ctx context.Context, ref string) (wire.AdminNode, error)
-	RemoveNode(ctx context.Context, ref, actor string) error
+	// RemoveNode, ExpireNode, ApproveNode and SetNodeTags act on by's
+	// authority: on a person's node, by's role must cover the person's
+	// (admin.Role.Covers), else the action is forbidden.
+	RemoveNode(ctx context.Context, ref string, by admin.Principal) error
 	// ExpireNode expires a node's key now, and with revokeAuthKey revokes
 	// the pre-auth key it registered with.
-	ExpireNode(ctx context.Context, ref, actor string, revokeAuthKey bool) (wire.AdminNode, error)
+	ExpireNode(ctx context.Context, ref string, by admin.Principal, revokeAuthKey bool) (wire.AdminNode, error)
 	// ApproveNode lets a node whose key an admin revoked rotate to a new
 	// key again; a node that is not revoked is ErrBadRequest.
-	ApproveNode(ctx context.Context, ref, actor string) (wire.AdminNode, error)
-	SetNodeTags(ctx context.Context, ref string, tags []string, actor string) (wire.AdminNode, error)
+	ApproveNode(ctx context.Context, ref string, by admin.Principal) (wire.AdminNode, error)
+	SetNodeTags(ctx context.Context, ref string, tags []string, by admin.Principal) (wire.AdminNode, error)
 	// NodeAccess lists who may reach the node and on which ports.
 	NodeAccess(ctx context.Context, ref string) ([]acl.Access, error)
 
@@ -54,15 +58,18 @@ type Backend interface {
 	User(ctx context.Context, ref string) (wire.AdminUser, error)
 	// SetUserDisabled disables or enables a user; ref is an id or an
 	// email (an email several users have is a conflict). Disabling ends
-	// the user's admin sessions.
-	SetUserDisabled(ctx context.Context, ref string, disabled bool, actor string) (wire.AdminUser, error)
+	// the user's admin sessions. SetUserDisabled, RebindUser and
+	// MigrateIssuer act on by's authority: every person they change must
+	// hold a role by's role covers (admin.Role.Covers), else nothing
+	// changes and the action is forbidden.
+	SetUserDisabled(ctx context.Context, ref string, disabled bool, by admin.Principal) (wire.AdminUser, error)
 	// RebindUser binds email to the identity provider's subject in req,
 	// unbinding (and disabling) its other holders.
-	RebindUser(ctx context.Context, email string, req wire.RebindUserRequest, actor string) (wire.AdminUser, error)
+	RebindUser(ctx context.Context, email string, req wire.RebindUserRequest, by admin.Principal) (wire.AdminUser, error)
 	// MigrateIssuer moves every user of req.From to req.To, or with
 	// req.DryRun says who would move; a subject To already has is a
 	// conflict, and nothing moves.
-	MigrateIssuer(ctx context.Context, req wire.MigrateIssuerRequest, actor string) (wire.MigrateIssuerResult, error)
+	MigrateIssuer(ctx context.Context, req wire.MigrateIssuerRequest, by admin.Principal) (wire.MigrateIssuerResult, error)
 	// SessionRole is asked on every request of an admin session started
 	// by the admin.Identity with User user and Email email. It returns the
 	// role the person holds now (from their groups as last recorded, the
@@ -80,7 +87,7 @@ type Backend interface {
 	RevokeAuthKey(ctx context.Context, id int64, actor string) error
 	// CreateAPIKey makes an API key on by's authority (by.User): it acts
 	// with that person's role, and not at all while they are disabled or
-	// gone.
+	// gone. by's role must have admin.PermAPIKeys (forbidden otherwise).
 	CreateAPIKey(ctx context.Context, req wire.CreateAPIKeyRequest, by admin.Principal) (wire.APIKey, error)
 	ListAPIKeys(ctx context.Context) ([]wire.APIKey, error)
 	RevokeAPIKey(ctx context.Context, id int64, actor string) error

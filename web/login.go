@@ -92,7 +92,7 @@ func (s *server) finishLogin(c echo.Context) error {
 	}
 	role := admin.RoleOf(admin.Member{Email: email, IdPGroups: groups, PolicyGroups: who.PolicyGroups}, s.cfg.roles)
 	p := admin.Principal{Actor: "user:" + email, Email: email, Role: role, User: who.User}
-	if err := s.record(c, p.Actor, "admin.login", "user:"+email, map[string]any{"role": roleName(role)}); err != nil {
+	if err := s.record(c, p.Actor, "admin.login", "user:"+email, map[string]any{"role": role.Name()}); err != nil {
 		return err
 	}
 	if old, err := c.Cookie(sessionCookie); err == nil {

@@ -141,7 +141,7 @@ func devicePath(ref string) string { return "/ui/devices/" + url.PathEscape(ref)
 // and the admin's input, not an error page.
 func (s *server) actTagDevice(c echo.Context) error {
 	input := c.FormValue("tags")
-	n, err := s.b.SetNodeTags(c.Request().Context(), c.Param("id"), splitList(input), principalOf(c).Actor)
+	n, err := s.b.SetNodeTags(c.Request().Context(), c.Param("id"), splitList(input), principalOf(c))
 	if refusedInput(err) {
 		v, p, verr := s.deviceView(c, c.Param("id"))
 		if verr != nil {
@@ -157,7 +157,7 @@ func (s *server) actTagDevice(c echo.Context) error {
 }
 
 func (s *server) actExpireDevice(c echo.Context) error {
-	n, err := s.b.ExpireNode(c.Request().Context(), c.Param("id"), principalOf(c).Actor, c.FormValue("revoke_auth_key") == "on")
+	n, err := s.b.ExpireNode(c.Request().Context(), c.Param("id"), principalOf(c), c.FormValue("revoke_auth_key") == "on")
 	if err != nil {
 		return err
 	}
@@ -165,7 +165,7 @@ func (s *server) actExpireDevice(c echo.Context) error {
 }
 
 func (s *server) actApproveDevice(c echo.Context) error {
-	n, err := s.b.ApproveNode(c.Request().Context(), c.Param("id"), principalOf(c).Actor)
+	n, err := s.b.ApproveNode(c.Request().Context(), c.Param("id"), principalOf(c))
 	if err != nil {
 		return err
 	}
@@ -173,7 +173,7 @@ func (s *server) actApproveDevice(c echo.Context) error {
 }
 
 func (s *server) actRemoveDevice(c echo.Context) error {
-	if err := s.b.RemoveNode(c.Request().Context(), c.Param("id"), principalOf(c).Actor); err != nil {
+	if err := s.b.RemoveNode(c.Request().Context(), c.Param("id"), principalOf(c)); err != nil {
 		return err
 	}
 	return done(c, "/ui/devices", "removed")

@@ -44,7 +44,7 @@ func (s *server) pageUsers(c echo.Context) error {
 func (s *server) actSetUserDisabled(disabled bool) echo.HandlerFunc {
 	key := map[bool]string{true: "disabled", false: "enabled"}[disabled]
 	return func(c echo.Context) error {
-		if _, err := s.b.SetUserDisabled(c.Request().Context(), c.Param("id"), disabled, principalOf(c).Actor); err != nil {
+		if _, err := s.b.SetUserDisabled(c.Request().Context(), c.Param("id"), disabled, principalOf(c)); err != nil {
 			return err
 		}
 		return done(c, "/ui/users", key)
@@ -59,7 +59,7 @@ func (s *server) actRebindUser(c echo.Context) error {
 	if email == "" || req.Subject == "" {
 		return fmt.Errorf("%w: an email and the subject to bind it to are required", ErrBadRequest)
 	}
-	if _, err := s.b.RebindUser(c.Request().Context(), email, req, principalOf(c).Actor); err != nil {
+	if _, err := s.b.RebindUser(c.Request().Context(), email, req, principalOf(c)); err != nil {
 		return err
 	}
 	return done(c, "/ui/users", "rebound")

@@ -115,7 +115,7 @@ var funcs = template.FuncMap{
 	},
 	"join":         strings.Join,
 	"trimUser":     func(actor string) string { return strings.TrimPrefix(actor, "user:") },
-	"roleName":     roleName,
+	"roleName":     admin.Role.Name,
 	"detailFields": detailFields,
 	"indentJSON":   indentJSON,
 }

@@ -56,8 +56,10 @@ type Users interface {
 	// never logged in) if needed, and unbinds it from every other user
 	// having it: their email is cleared and they are disabled. It returns
 	// the users unbound and the user now holding email. email must not
-	// be empty (ErrInvalid).
-	RebindEmail(ctx context.Context, email, issuer, subject string, now time.Time) (unbound []User, to User, err error)
+	// be empty (ErrInvalid). check (when not nil) vets, in the write, the
+	// users to be unbound as they are, the user issuer+subject as it is
+	// (when it exists) and as it will be.
+	RebindEmail(ctx context.Context, email, issuer, subject string, now time.Time, check UserCheck) (unbound []User, to User, err error)
 	// User returns the user with the given ID (ErrNotFound).
 	User(ctx context.Context, id UserID) (User, error)
 	// UserBySubject returns the user with the given issuer and subject.
@@ -71,6 +73,14 @@ type Users interface {
 	// they are (or, with dryRun, would be) after the move; with dryRun it
 	// changes nothing. When a user of to already has the subject of a
 	// user of from, it changes nothing and fails with ErrConflict naming
-	// them; from and to must differ and not be empty (ErrInvalid).
-	MigrateIssuer(ctx context.Context, from, to string, dryRun bool) ([]User, error)
+	// them; from and to must differ and not be empty (ErrInvalid). check
+	// (when not nil) vets, in the write, dry run or not, the users to move
+	// as they are.
+	MigrateIssuer(ctx context.Context, from, to string, dryRun bool, check UserCheck) ([]User, error)
 }
+
+// UserCheck vets, inside a write, the users the write is about to change:
+// an error changes nothing and is returned, wrapped. It must not use the
+// store. Rules whose subjects a concurrent write could change (who holds
+// an email, who belongs to an issuer) are checked here, not before.
+type UserCheck func(users []User) error

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 )
@@ -131,7 +132,7 @@ func (t userTable) UsersByEmail(ctx context.Context, email string) ([]User, erro
 }
 
 // RebindEmail implements Users.
-func (t userTable) RebindEmail(ctx context.Context, email, issuer, subject string, now time.Time) ([]User, User, error) {
+func (t userTable) RebindEmail(ctx context.Context, email, issuer, subject string, now time.Time, check UserCheck) ([]User, User, error) {
 	if email == "" || issuer == "" || subject == "" {
 		return nil, User{}, fmt.Errorf("rebind email: %w: empty email, issuer or subject", ErrInvalid)
 	}
@@ -142,6 +143,9 @@ func (t userTable) RebindEmail(ctx context.Context, email, issuer, subject strin
 		unbound, err = queryAll(ctx, tx, scanUser, "SELECT "+userCols+` FROM users WHERE lower(email) = lower(?)
 			AND NOT (issuer = ? AND subject = ?) ORDER BY id`, email, issuer, subject)
 		if err != nil {
+			return err
+		}
+		if err := checkRebind(ctx, tx, check, unbound, email, issuer, subject); err != nil {
 			return err
 		}
 		for i := range unbound {
@@ -164,11 +168,31 @@ func (t userTable) RebindEmail(ctx context.Context, email, issuer, subject strin
 	return unbound, to, nil
 }
 
+// checkRebind runs check (when not nil) on the users a rebind of email to
+// issuer+subject changes: unbound as they are, the user issuer+subject as
+// it is (when it exists) and as it will be.
+func checkRebind(ctx context.Context, tx *sql.Tx, check UserCheck, unbound []User, email, issuer, subject string) error {
+	if check == nil {
+		return nil
+	}
+	users := slices.Clone(unbound)
+	after := User{Issuer: issuer, Subject: subject}
+	before, err := userWhere(ctx, tx, "issuer = ? AND subject = ?", issuer, subject)
+	switch {
+	case err == nil:
+		users, after = append(users, before), before
+	case !errors.Is(err, ErrNotFound):
+		return err
+	}
+	after.Email = email
+	return check(append(users, after))
+}
+
 // maxConflictsNamed bounds the users an issuer migration's conflict names.
 const maxConflictsNamed = 10
 
 // MigrateIssuer implements Users.
-func (t userTable) MigrateIssuer(ctx context.Context, from, to string, dryRun bool) ([]User, error) {
+func (t userTable) MigrateIssuer(ctx context.Context, from, to string, dryRun bool, check UserCheck) ([]User, error) {
 	if from == "" || to == "" || from == to {
 		return nil, fmt.Errorf("migrate issuer: %w: from and to must be two issuers", ErrInvalid)
 	}
@@ -180,6 +204,11 @@ func (t userTable) MigrateIssuer(ctx context.Context, from, to string, dryRun bo
 		var err error
 		if moved, err = queryAll(ctx, tx, scanUser, "SELECT "+userCols+" FROM users WHERE issuer = ? ORDER BY id", from); err != nil {
 			return err
+		}
+		if check != nil {
+			if err := check(slices.Clone(moved)); err != nil {
+				return err
+			}
 		}
 		for i := range moved {
 			moved[i].Issuer = to

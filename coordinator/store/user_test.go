@@ -114,7 +114,7 @@ func TestEmailBoundToOneUser(t *testing.T) {
 		}
 	}
 
-	unbound, to, err := s.RebindEmail(ctx, "a@x", "https://idp", "2", t0)
+	unbound, to, err := s.RebindEmail(ctx, "a@x", "https://idp", "2", t0, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -134,7 +134,7 @@ func TestEmailBoundToOneUser(t *testing.T) {
 	if err != nil || len(users) != 1 || users[0].ID != to.ID {
 		t.Errorf("UsersByEmail = %+v, %v; want only user %d", users, err, to.ID)
 	}
-	if _, _, err := s.RebindEmail(ctx, "", "https://idp", "2", t0); !errors.Is(err, ErrInvalid) {
+	if _, _, err := s.RebindEmail(ctx, "", "https://idp", "2", t0, nil); !errors.Is(err, ErrInvalid) {
 		t.Errorf("rebind an empty email: %v, want ErrInvalid", err)
 	}
 }
@@ -156,7 +156,7 @@ func TestMigrateIssuer(t *testing.T) {
 	other := up("https://other", "a", "")
 	before, _ := s.ListUsers(ctx)
 
-	dry, err := s.MigrateIssuer(ctx, "https://old", "https://new", true)
+	dry, err := s.MigrateIssuer(ctx, "https://old", "https://new", true, nil)
 	if err != nil || len(dry) != 2 || dry[0].ID != a.ID || dry[1].Issuer != "https://new" {
 		t.Fatalf("dry run: %+v %v", dry, err)
 	}
@@ -165,18 +165,18 @@ func TestMigrateIssuer(t *testing.T) {
 	}
 
 	clash := up("https://new", "b", "")
-	if _, err := s.MigrateIssuer(ctx, "https://old", "https://new", false); !errors.Is(err, ErrConflict) ||
+	if _, err := s.MigrateIssuer(ctx, "https://old", "https://new", false, nil); !errors.Is(err, ErrConflict) ||
 		!strings.Contains(err.Error(), fmt.Sprintf("user %d", clash.ID)) {
 		t.Fatalf("migration onto an existing subject: %v, want ErrConflict naming user %d", err, clash.ID)
 	}
-	if _, err := s.MigrateIssuer(ctx, "https://old", "https://new", true); !errors.Is(err, ErrConflict) {
+	if _, err := s.MigrateIssuer(ctx, "https://old", "https://new", true, nil); !errors.Is(err, ErrConflict) {
 		t.Errorf("dry run onto an existing subject: %v, want ErrConflict", err)
 	}
 	if got, _ := s.User(ctx, b.ID); got.Issuer != "https://old" {
 		t.Fatalf("a refused migration moved %+v", got)
 	}
 
-	moved, err := s.MigrateIssuer(ctx, "https://old", "https://newer", false)
+	moved, err := s.MigrateIssuer(ctx, "https://old", "https://newer", false, nil)
 	if err != nil || len(moved) != 2 {
 		t.Fatalf("migrate: %+v %v", moved, err)
 	}
@@ -190,8 +190,56 @@ func TestMigrateIssuer(t *testing.T) {
 		t.Errorf("a user of another issuer moved: %+v", got)
 	}
 	for _, bad := range [][2]string{{"", "x"}, {"x", ""}, {"x", "x"}} {
-		if _, err := s.MigrateIssuer(ctx, bad[0], bad[1], false); !errors.Is(err, ErrInvalid) {
+		if _, err := s.MigrateIssuer(ctx, bad[0], bad[1], false, nil); !errors.Is(err, ErrInvalid) {
 			t.Errorf("MigrateIssuer(%q, %q): %v, want ErrInvalid", bad[0], bad[1], err)
 		}
+	}
+}
+
+// TestUserCheckSeesTheWrite: a rebind's and an issuer migration's check is
+// given, inside the write, the users it changes (a rebind's as they are
+// and its new holder as it will be); its refusal changes nothing, and a
+// dry run is checked too.
+func TestUserCheckSeesTheWrite(t *testing.T) {
+	s, _ := openTest(t)
+	ctx := context.Background()
+	up := func(iss, sub, email string) User {
+		u, err := s.UpsertUser(ctx, Identity{Issuer: iss, Subject: sub, Email: email, Groups: []string{"g-" + sub}}, t0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return u
+	}
+	holder, dest := up("https://idp", "1", "a@x"), up("https://idp", "2", "b@x")
+	before, _ := s.ListUsers(ctx)
+	no := errors.New("no")
+	var seen []User
+	refuse := func(us []User) error { seen = us; return no }
+
+	if _, _, err := s.RebindEmail(ctx, "a@x", "https://idp", "2", t0, refuse); !errors.Is(err, no) {
+		t.Fatalf("refused rebind: %v", err)
+	}
+	after := dest
+	after.Email = "a@x"
+	if d := diff([]User{holder, dest, after}, seen); d != "" {
+		t.Errorf("rebind onto an existing user checked (-want +got):\n%s", d)
+	}
+	if _, _, err := s.RebindEmail(ctx, "a@x", "https://idp", "new", t0, refuse); !errors.Is(err, no) {
+		t.Fatalf("refused rebind: %v", err)
+	}
+	if d := diff([]User{holder, {Issuer: "https://idp", Subject: "new", Email: "a@x"}}, seen); d != "" {
+		t.Errorf("rebind onto a new user checked (-want +got):\n%s", d)
+	}
+	for _, dry := range []bool{true, false} {
+		seen = nil
+		if _, err := s.MigrateIssuer(ctx, "https://idp", "https://new", dry, refuse); !errors.Is(err, no) {
+			t.Fatalf("refused migration (dry run %v): %v", dry, err)
+		}
+		if d := diff([]User{holder, dest}, seen); d != "" {
+			t.Errorf("migration (dry run %v) checked (-want +got):\n%s", dry, d)
+		}
+	}
+	if got, _ := s.ListUsers(ctx); diff(before, got) != "" {
+		t.Errorf("refused writes changed the users:\n%s", diff(before, got))
 	}
 }

@@ -144,7 +144,7 @@ func (b *Backend) Node(_ context.Context, ref string) (wire.AdminNode, error) {
 }
 
 // RemoveNode implements web.Backend.
-func (b *Backend) RemoveNode(_ context.Context, ref, actor string) error {
+func (b *Backend) RemoveNode(_ context.Context, ref string, by admin.Principal) error {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	i, err := b.nodeIndexLocked(ref)
@@ -153,12 +153,12 @@ func (b *Backend) RemoveNode(_ context.Context, ref, actor string) error {
 	}
 	name := b.nodes[i].Name
 	b.nodes = slices.Delete(b.nodes, i, i+1)
-	b.changedLocked(actor, "node.remove", "node:"+name, nil)
+	b.changedLocked(by.Actor, "node.remove", "node:"+name, nil)
 	return nil
 }
 
 // ExpireNode implements web.Backend.
-func (b *Backend) ExpireNode(_ context.Context, ref, actor string, _ bool) (wire.AdminNode, error) {
+func (b *Backend) ExpireNode(_ context.Context, ref string, by admin.Principal, _ bool) (wire.AdminNode, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	i, err := b.nodeIndexLocked(ref)
@@ -169,12 +169,12 @@ func (b *Backend) ExpireNode(_ context.Context, ref, actor string, _ bool) (wire
 	before := n.KeyExpiry
 	n.KeyExpiry, n.Expired = b.now().UTC(), true
 	n.KeyRevoked = len(n.Tags) > 0
-	b.changedLocked(actor, "node.expire", "node:"+n.Name, map[string]any{"before": before, "after": n.KeyExpiry})
+	b.changedLocked(by.Actor, "node.expire", "node:"+n.Name, map[string]any{"before": before, "after": n.KeyExpiry})
 	return *n, nil
 }
 
 // ApproveNode implements web.Backend.
-func (b *Backend) ApproveNode(_ context.Context, ref, actor string) (wire.AdminNode, error) {
+func (b *Backend) ApproveNode(_ context.Context, ref string, by admin.Principal) (wire.AdminNode, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	i, err := b.nodeIndexLocked(ref)
@@ -186,13 +186,13 @@ func (b *Backend) ApproveNode(_ context.Context, ref, actor string) (wire.AdminN
 		return wire.AdminNode{}, fmt.Errorf("%w: node %s is not revoked", web.ErrBadRequest, n.Name)
 	}
 	n.KeyRevoked = false
-	b.changedLocked(actor, "node.approve", "node:"+n.Name, nil)
+	b.changedLocked(by.Actor, "node.approve", "node:"+n.Name, nil)
 	return *n, nil
 }
 
 // SetNodeTags implements web.Backend: every tag needs a tagOwners entry in
 // the running policy.
-func (b *Backend) SetNodeTags(_ context.Context, ref string, tags []string, actor string) (wire.AdminNode, error) {
+func (b *Backend) SetNodeTags(_ context.Context, ref string, tags []string, by admin.Principal) (wire.AdminNode, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	i, err := b.nodeIndexLocked(ref)
@@ -205,7 +205,7 @@ func (b *Backend) SetNodeTags(_ context.Context, ref string, tags []string, acto
 	n := &b.nodes[i]
 	before := n.Tags
 	n.Tags = slices.Clone(tags)
-	b.changedLocked(actor, "node.tags", "node:"+n.Name, map[string]any{"before": before, "after": n.Tags})
+	b.changedLocked(by.Actor, "node.tags", "node:"+n.Name, map[string]any{"before": before, "after": n.Tags})
 	return *n, nil
 }
 

@@ -61,7 +61,7 @@ func (b *Backend) User(_ context.Context, ref string) (wire.AdminUser, error) {
 
 // SetUserDisabled implements web.Backend; disabling expires the user's
 // nodes' keys.
-func (b *Backend) SetUserDisabled(_ context.Context, ref string, disabled bool, actor string) (wire.AdminUser, error) {
+func (b *Backend) SetUserDisabled(_ context.Context, ref string, disabled bool, by admin.Principal) (wire.AdminUser, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	i, err := b.userIndexLocked(ref)
@@ -79,13 +79,13 @@ func (b *Backend) SetUserDisabled(_ context.Context, ref string, disabled bool, 
 			}
 		}
 	}
-	b.changedLocked(actor, action, "user:"+u.Email, nil)
+	b.changedLocked(by.Actor, action, "user:"+u.Email, nil)
 	return b.userLocked(i), nil
 }
 
 // RebindUser implements web.Backend: email moves to a user of req's
 // subject (created if needed); its other holders lose it and are disabled.
-func (b *Backend) RebindUser(_ context.Context, email string, req wire.RebindUserRequest, actor string) (wire.AdminUser, error) {
+func (b *Backend) RebindUser(_ context.Context, email string, req wire.RebindUserRequest, by admin.Principal) (wire.AdminUser, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	to := slices.IndexFunc(b.users, func(u wire.AdminUser) bool {
@@ -102,13 +102,13 @@ func (b *Backend) RebindUser(_ context.Context, email string, req wire.RebindUse
 		to = len(b.users) - 1
 	}
 	b.users[to].Email = email
-	b.changedLocked(actor, "user.rebind", "user:"+email, map[string]any{"subject": req.Subject})
+	b.changedLocked(by.Actor, "user.rebind", "user:"+email, map[string]any{"subject": req.Subject})
 	return b.userLocked(to), nil
 }
 
 // MigrateIssuer implements web.Backend: the users of req.From move to
 // req.To unless one of its subjects is taken there.
-func (b *Backend) MigrateIssuer(_ context.Context, req wire.MigrateIssuerRequest, actor string) (wire.MigrateIssuerResult, error) {
+func (b *Backend) MigrateIssuer(_ context.Context, req wire.MigrateIssuerRequest, by admin.Principal) (wire.MigrateIssuerResult, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	res := wire.MigrateIssuerResult{DryRun: req.DryRun, Users: []wire.AdminUser{}}
@@ -131,7 +131,7 @@ func (b *Backend) MigrateIssuer(_ context.Context, req wire.MigrateIssuerRequest
 		}
 	}
 	if !req.DryRun {
-		b.changedLocked(actor, "user.migrate_issuer", "issuer:"+req.To, map[string]any{"from": req.From})
+		b.changedLocked(by.Actor, "user.migrate_issuer", "issuer:"+req.To, map[string]any{"from": req.From})
 	}
 	return res, nil
 }
