@@ -9,8 +9,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/wardnet/ward/admin"
 	"github.com/wardnet/ward/coordinator/store"
 	"github.com/wardnet/ward/devidp/devidptest"
+	"github.com/wardnet/ward/fault"
 	"github.com/wardnet/ward/wire"
 )
 
@@ -201,5 +203,23 @@ func TestDisabledAdminPreAuthKeyRefused(t *testing.T) {
 	}
 	if code, _ := c.register(newMachine(t), byKey.Key, "after"); code != http.StatusOK {
 		t.Errorf("register with carol's key once she is enabled again: %d", code)
+	}
+}
+
+// TestBackendMakesAPIKeysForOwnersOnly: the coordinator itself refuses an
+// API key to a principal whose role lacks the right, whatever front end
+// asks: a key's role is never capped by its maker's role at its making
+// because that role is always owner.
+func TestBackendMakesAPIKeysForOwnersOnly(t *testing.T) {
+	c := startCoord(t, testPolicy)
+	b := c.srv.Backend()
+	for _, r := range []admin.Role{admin.RoleAdmin, admin.RoleNetworkAdmin, admin.RoleITAdmin, admin.RoleAuditor, admin.RoleNone} {
+		_, err := b.CreateAPIKey(t.Context(), wire.CreateAPIKeyRequest{Description: "x"}, admin.Principal{Actor: "user:x@example.com", Role: r})
+		if fault.KindOf(err) != fault.Forbidden {
+			t.Errorf("an API key for a principal of role %q: %v, want forbidden", r, err)
+		}
+	}
+	if _, err := b.CreateAPIKey(t.Context(), wire.CreateAPIKeyRequest{Description: "x"}, admin.Principal{Actor: "system", Role: admin.RoleOwner}); err != nil {
+		t.Errorf("an API key for an owner: %v", err)
 	}
 }
