@@ -4,7 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
+	"net/netip"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -28,11 +31,23 @@ type adminFlags struct {
 	keyFile     string
 	caFile      string
 	asJSON      bool
+	// insecureHTTP allows plain http to a coordinator not on loopback
+	// (--dev-insecure-http).
+	insecureHTTP bool
+	// dial, when not nil, replaces the client's dialer (tests: to see
+	// that nothing is dialled).
+	dial func(ctx context.Context, network, addr string) (net.Conn, error)
 }
 
 // client builds an adminClient. The API key comes from WARD_API_KEY or a
-// file (never a flag, which ps would show).
+// file (never a flag, which ps would show). A plain http coordinator URL
+// is refused before anything is read or sent unless it is on loopback or
+// --dev-insecure-http is given: the key would cross the network in clear.
 func (f *adminFlags) client() (*adminClient, error) {
+	base, err := adminBaseURL(f.coordinator, f.insecureHTTP)
+	if err != nil {
+		return nil, err
+	}
 	key := strings.TrimSpace(os.Getenv("WARD_API_KEY"))
 	if key == "" {
 		path := f.keyFile
@@ -49,7 +64,39 @@ func (f *adminFlags) client() (*adminClient, error) {
 	if err != nil {
 		return nil, fmt.Errorf("--ca-file: %w", err)
 	}
-	return &adminClient{base: strings.TrimRight(f.coordinator, "/"), key: key, http: hc}, nil
+	if t, ok := hc.Transport.(*http.Transport); ok && f.dial != nil {
+		t.DialContext = f.dial
+	}
+	return &adminClient{base: base, key: key, http: hc}, nil
+}
+
+// adminBaseURL checks the --coordinator URL: https, or plain http to a
+// loopback host, or to any host with insecureHTTP (--dev-insecure-http).
+func adminBaseURL(raw string, insecureHTTP bool) (string, error) {
+	u, err := url.Parse(raw)
+	if err != nil || u.Host == "" || u.User != nil {
+		return "", fmt.Errorf("--coordinator %q: want https://host[:port]", raw)
+	}
+	switch u.Scheme {
+	case "https":
+	case "http":
+		if !insecureHTTP && !loopbackHost(u.Hostname()) {
+			return "", fmt.Errorf("--coordinator %s: refusing plain http to %s, which is not loopback: the API key would cross the network in clear; "+
+				"use https (or, for development only, --dev-insecure-http)", raw, u.Hostname())
+		}
+	default:
+		return "", fmt.Errorf("--coordinator %q: want an https:// URL", raw)
+	}
+	return strings.TrimRight(raw, "/"), nil
+}
+
+// loopbackHost reports whether host is "localhost" or a loopback address.
+func loopbackHost(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip, err := netip.ParseAddr(host)
+	return err == nil && ip.IsLoopback()
 }
 
 // maxAdminAnswer bounds an admin API answer (the audit log, the fleet).
