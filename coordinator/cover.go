@@ -23,7 +23,9 @@ import (
 // will be (the new holder of the email), and a move of users to another
 // issuer on each user moved, both inside the store's write
 // (store.UserCheck), so that a user who gets the email or the issuer in
-// the meantime is checked too.
+// the meantime is checked too. A disable or a node action checks its one
+// user just before its write: a role that user gains meanwhile is as if
+// given just after the action.
 
 // covers returns nil when role covers the role each of users holds now
 // (core.roleOf), else errNotCovered naming the first it does not.
