@@ -64,6 +64,10 @@ func (f *adminFlags) client() (*adminClient, error) {
 	if err != nil {
 		return nil, fmt.Errorf("--ca-file: %w", err)
 	}
+	// The admin API never redirects; following one would carry the API key
+	// (Go keeps Authorization on a same-host redirect) wherever it points,
+	// plain http included.
+	hc.CheckRedirect = refuseRedirect
 	if t, ok := hc.Transport.(*http.Transport); ok && f.dial != nil {
 		t.DialContext = f.dial
 	}
@@ -132,3 +136,7 @@ func inFile(err error, file string) error {
 	}
 	return &out
 }
+
+// refuseRedirect makes an HTTP client return a redirect as the answer,
+// never follow it.
+func refuseRedirect(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"io"
 	"net"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
@@ -62,5 +64,39 @@ func TestAdminRefusesPlainHTTPToNonLoopback(t *testing.T) {
 		if err == nil || strings.Contains(err.Error(), "plain http") || len(dialed) == 0 {
 			t.Errorf("ward admin %s: %v, dialled %v; want it to dial (into the test dialer)", strings.Join(args, " "), err, dialed)
 		}
+	}
+}
+
+// TestAdminFollowsNoRedirect: the admin API never redirects, so a
+// redirect (a downgrade to plain http, another host) is an error, and the
+// API key is never sent where it points.
+func TestAdminFollowsNoRedirect(t *testing.T) {
+	var mu sync.Mutex
+	var leaked []string
+	target := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		defer mu.Unlock()
+		leaked = append(leaked, r.Header.Get("Authorization"))
+		w.Write([]byte("[]"))
+	}))
+	defer target.Close()
+	redirector := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, target.URL+r.URL.Path, http.StatusTemporaryRedirect)
+	}))
+	defer redirector.Close()
+
+	t.Setenv("WARD_API_KEY", "wak_test_not_a_real_key")
+	cmd := adminCmd(&adminFlags{})
+	cmd.SetArgs([]string{"--coordinator", redirector.URL, "nodes", "list"})
+	cmd.SetOut(io.Discard)
+	cmd.SetErr(io.Discard)
+	err := cmd.ExecuteContext(t.Context())
+	if err == nil || !strings.Contains(err.Error(), "307") {
+		t.Errorf("nodes list through a redirect: %v, want the 307 as an error", err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(leaked) > 0 {
+		t.Errorf("the redirect was followed; the target got Authorization %q", leaked)
 	}
 }

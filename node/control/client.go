@@ -111,7 +111,10 @@ func New(cfg Config) (*Client, error) {
 				return nil, err
 			}
 		}
-		c.http = &http.Client{Transport: defaultTransport(roots)}
+		// The control API never redirects; a node follows none, so its
+		// session token goes nowhere but the coordinator it names.
+		c.http = &http.Client{Transport: defaultTransport(roots),
+			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	}
 	if c.log == nil {
 		c.log = slog.Default()
