@@ -5,7 +5,7 @@ PKGS      := ./...
 # Packages where goroutines live run under the race detector.
 RACE_PKGS ?= $(shell $(GO) list ./... | grep -E '/(coordinator|node|netstack|client|e2e|web)(/|$$)' || true)
 
-.PHONY: build test vet lint bench run fuzz clean chromium browser-banner ui-bundle
+.PHONY: build test vet lint bench run fuzz clean chromium nftables browser-banner ui-bundle
 
 build:
 	$(GO) build -o $(BIN) ./cmd/ward
@@ -23,7 +23,7 @@ CHROMIUM  := /usr/bin/chromium
 # test: vet, gofmt, unit and e2e tests; the race detector on concurrent packages;
 # every benchmark once so none rots. Without Chromium the browser tests skip,
 # and a banner at the end says so; under CI=true they fail instead.
-test: lint chromium
+test: lint chromium nftables
 	$(GO) test -count=1 -timeout 20m $(PKGS)
 	@if [ -n "$(RACE_PKGS)" ]; then $(GO) test -race -count=1 -timeout 20m $(RACE_PKGS); fi
 	$(GO) test -count=1 -run '^$$' -bench . -benchtime=1x $(PKGS) >/dev/null
@@ -34,6 +34,13 @@ test: lint chromium
 chromium:
 	@if [ ! -x $(CHROMIUM) ]; then \
 		(apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y chromium) || $(MAKE) --no-print-directory browser-banner; fi
+
+# nftables: Debian's nft for the NAT tests' routers (package nattest),
+# installed when missing; without it those tests skip (fail under CI=true).
+nftables:
+	@if [ ! -x /usr/sbin/nft ]; then \
+		(apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y nftables) || \
+		echo "NAT TESTS WILL SKIP: nftables could not be installed"; fi
 
 # browser-banner: a banner no one can miss when Chromium is absent, so the
 # browser tests skipped (they fail instead under CI=true).

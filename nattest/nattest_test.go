@@ -1,0 +1,134 @@
+package nattest_test
+
+import (
+	"net"
+	"net/netip"
+	"testing"
+	"time"
+
+	"github.com/wardnet/ward/nattest"
+)
+
+// echoPort is where the UDP and TCP echoes listen in the internet.
+const echoPort = 7000
+
+// udpEcho answers every datagram on conn with the source it came from.
+func udpEcho(conn *net.UDPConn) {
+	buf := make([]byte, 64)
+	for {
+		_, from, err := conn.ReadFromUDPAddrPort(buf)
+		if err != nil {
+			return
+		}
+		conn.WriteToUDPAddrPort([]byte(from.String()), from)
+	}
+}
+
+// TestNATClassesBehaveAsNamed checks the harness itself: one socket behind
+// each router asks UDP echoes on two internet addresses what source they
+// see. EIM shows the same mapping to both, Symmetric two different ones,
+// and UDPBlocked lets no UDP out while TCP still connects.
+func TestNATClassesBehaveAsNamed(t *testing.T) {
+	n := nattest.New(t)
+	var echoes []*net.UDPConn
+	var tcp net.Listener
+	if err := n.Internet.Do(func() error {
+		for _, a := range []netip.Addr{nattest.ServerA, nattest.ServerB} {
+			c, err := net.ListenUDP("udp", net.UDPAddrFromAddrPort(netip.AddrPortFrom(a, echoPort)))
+			if err != nil {
+				return err
+			}
+			echoes = append(echoes, c)
+		}
+		var err error
+		tcp, err = net.Listen("tcp", netip.AddrPortFrom(nattest.ServerA, echoPort).String())
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range echoes {
+		t.Cleanup(func() { c.Close() })
+		go udpEcho(c)
+	}
+	t.Cleanup(func() { tcp.Close() })
+	go func() {
+		for {
+			c, err := tcp.Accept()
+			if err != nil {
+				return
+			}
+			c.Write([]byte("tcp ok"))
+			c.Close()
+		}
+	}()
+
+	for _, class := range []nattest.Class{nattest.EIM, nattest.Symmetric, nattest.UDPBlocked} {
+		t.Run(class.String(), func(t *testing.T) {
+			site := n.AddSite(class)
+			var conn *net.UDPConn
+			if err := site.Host.Do(func() error {
+				var err error
+				conn, err = net.ListenUDP("udp", nil)
+				return err
+			}); err != nil {
+				t.Fatal(err)
+			}
+			defer conn.Close()
+			var seen []string
+			for _, a := range []netip.Addr{nattest.ServerA, nattest.ServerB} {
+				seen = append(seen, ask(t, conn, netip.AddrPortFrom(a, echoPort)))
+			}
+			t.Logf("%s: servers saw %q", class, seen)
+			switch class {
+			case nattest.EIM:
+				if seen[0] == "" || seen[0] != seen[1] {
+					t.Fatalf("EIM mapped one socket to %q", seen)
+				}
+				if ap := netip.MustParseAddrPort(seen[0]); ap.Addr() != site.Public {
+					t.Fatalf("servers saw %s, not the router's public %s", ap, site.Public)
+				}
+			case nattest.Symmetric:
+				if seen[0] == "" || seen[1] == "" || seen[0] == seen[1] {
+					t.Fatalf("symmetric NAT mapped one socket to %q", seen)
+				}
+			case nattest.UDPBlocked:
+				if seen[0] != "" || seen[1] != "" {
+					t.Fatalf("UDP got out: %q", seen)
+				}
+				var got string
+				if err := site.Host.Do(func() error {
+					c, err := net.DialTimeout("tcp", netip.AddrPortFrom(nattest.ServerA, echoPort).String(), 10*time.Second)
+					if err != nil {
+						return err
+					}
+					defer c.Close()
+					c.SetReadDeadline(time.Now().Add(10 * time.Second))
+					b := make([]byte, 16)
+					k, err := c.Read(b)
+					got = string(b[:k])
+					return err
+				}); err != nil || got != "tcp ok" {
+					t.Fatalf("TCP through the UDP-blocking router: %q, %v", got, err)
+				}
+			}
+		})
+	}
+}
+
+// ask sends to echo from conn, retrying, and returns what the echo saw as
+// the source, or "" when nothing came back within a few seconds.
+func ask(t *testing.T, conn *net.UDPConn, echo netip.AddrPort) string {
+	t.Helper()
+	buf := make([]byte, 64)
+	for range 6 {
+		if _, err := conn.WriteToUDPAddrPort([]byte("who am i"), echo); err != nil {
+			t.Fatal(err)
+		}
+		conn.SetReadDeadline(time.Now().Add(500 * time.Millisecond))
+		k, from, err := conn.ReadFromUDPAddrPort(buf)
+		if err == nil && from.Addr().Unmap() == echo.Addr() && from.Port() == echo.Port() {
+			return string(buf[:k])
+		}
+	}
+	return ""
+}
