@@ -49,6 +49,9 @@ func newCoordinatorCmd() *cobra.Command {
 				return err
 			}
 			defer srv.Close()
+			if _, err := serveSTUN(ctx, stunAddrs(cmd.Flags()), cfg.Logger); err != nil {
+				return err
+			}
 			go reloadOnHUP(ctx, srv.Server, cfg.Logger)
 			return srv.ListenAndServe(ctx)
 		},
@@ -80,6 +83,7 @@ func newCoordinatorCmd() *cobra.Command {
 	f.DurationVar(&cfg.ReportEvery, "report-limit-every", 0, "per node: one more report per this interval (default 500ms)")
 	f.StringVar(&cfg.DevUsersFile, "dev-users", "", "demo users for the --dev identity provider (JSON/HuJSON)")
 	oidc.register(f)
+	registerSTUNFlags(f)
 	f.BoolVarP(&verbose, "verbose", "v", false, "debug logging")
 	return cmd
 }
