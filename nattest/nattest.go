@@ -33,6 +33,8 @@ import (
 	"testing"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/wardnet/ward/internal/needtool"
 )
 
 // NFTPath is where Debian's nftables package puts nft; make test installs it.
@@ -108,7 +110,7 @@ type Site struct {
 // nft binary skips too, except under CI=true, where it fails t.
 func New(t testing.TB) *Net {
 	t.Helper()
-	needNFT(t, NFTPath, os.Getenv("CI"))
+	needtool.Executable(t, NFTPath, os.Getenv("CI"), "NAT tests need nftables' nft")
 	if os.Geteuid() != 0 {
 		t.Skip("nattest: network namespace tests need root (CAP_NET_ADMIN); skipped")
 	}
@@ -123,20 +125,6 @@ func New(t testing.TB) *Net {
 	n.must(inet.ip("addr", "add", ServerA.String()+"/32", "dev", "lo"),
 		inet.ip("addr", "add", ServerB.String()+"/32", "dev", "lo"))
 	return n
-}
-
-// needNFT skips t, or under CI (ci parses as true) fails it, when the nft
-// binary at path is missing.
-func needNFT(t testing.TB, path, ci string) {
-	t.Helper()
-	if _, err := os.Stat(path); err == nil {
-		return
-	}
-	msg := fmt.Sprintf("nattest: NAT tests need nftables' nft at %s (make test installs it)", path)
-	if on, err := strconv.ParseBool(strings.TrimSpace(ci)); err == nil && on {
-		t.Fatalf("%s; CI=%s forbids skipping them", msg, ci)
-	}
-	t.Skip(msg)
 }
 
 // namespace creates a namespace named after the net and role, with its

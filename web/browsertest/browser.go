@@ -2,7 +2,6 @@ package browsertest
 
 import (
 	"context"
-	"fmt"
 	"iter"
 	"os"
 	"strconv"
@@ -12,6 +11,8 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
+
+	"github.com/wardnet/ward/internal/needtool"
 )
 
 // ChromiumPath is Debian's chromium, which `make test` installs.
@@ -38,33 +39,7 @@ type Tab struct {
 // only the browser would use.
 func NeedChromium(t testing.TB) {
 	t.Helper()
-	needExecutable(t, ChromiumPath, os.Getenv("CI"))
-}
-
-// needExecutable skips t, or under CI (ci parses as true) fails it, when
-// path is not an executable file.
-func needExecutable(t testing.TB, path, ci string) {
-	t.Helper()
-	fi, err := os.Stat(path)
-	if err == nil && fi.Mode()&0o111 == 0 {
-		err = fmt.Errorf("%s is not executable", path)
-	}
-	if err == nil {
-		return
-	}
-	msg := fmt.Sprintf("browser tests need Debian's chromium at %s (make test installs it): %v", path, err)
-	if mustRun(ci) {
-		t.Fatalf("%s; CI=%s forbids skipping them", msg, ci)
-	} else {
-		t.Skip(msg)
-	}
-}
-
-// mustRun tells whether the value of the CI environment variable forbids
-// skipping the browser tests: any value strconv.ParseBool reads as true.
-func mustRun(ci string) bool {
-	on, err := strconv.ParseBool(strings.TrimSpace(ci))
-	return err == nil && on
+	needtool.Executable(t, ChromiumPath, os.Getenv("CI"), "browser tests need Debian's chromium")
 }
 
 // Start skips the test when Chromium is missing, else starts a fresh

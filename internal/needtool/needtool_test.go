@@ -1,4 +1,4 @@
-package browsertest
+package needtool
 
 import (
 	"os"
@@ -7,7 +7,7 @@ import (
 )
 
 // verdictTB records whether a test was failed or skipped instead of ending
-// it, so needExecutable's decision can be observed.
+// it, so Executable's decision can be observed.
 type verdictTB struct {
 	testing.TB
 	failed, skipped bool
@@ -17,10 +17,10 @@ func (v *verdictTB) Helper()               { v.TB.Helper() }
 func (v *verdictTB) Fatalf(string, ...any) { v.failed = true }
 func (v *verdictTB) Skip(...any)           { v.skipped = true }
 
-// TestBrowserSkipFailsUnderCI: a missing Chromium skips the browser tests
+// TestToolSkipFailsUnderCI: a missing program (here Chromium) skips the tests
 // on a developer's machine but fails them when CI=true, so a CI run whose
 // apt install failed cannot pass without them.
-func TestBrowserSkipFailsUnderCI(t *testing.T) {
+func TestToolSkipFailsUnderCI(t *testing.T) {
 	dir := t.TempDir()
 	present := filepath.Join(dir, "chromium")
 	if err := os.WriteFile(present, []byte("#!/bin/sh\n"), 0o755); err != nil {
@@ -47,7 +47,7 @@ func TestBrowserSkipFailsUnderCI(t *testing.T) {
 		{notExec, "true", true, false},
 	} {
 		v := &verdictTB{TB: t}
-		needExecutable(v, c.path, c.ci)
+		Executable(v, c.path, c.ci, "browser tests need chromium")
 		if v.failed != c.wantFail || v.skipped != c.wantSkipped {
 			t.Errorf("%s with CI=%q: failed %v skipped %v, want failed %v skipped %v",
 				filepath.Base(c.path), c.ci, v.failed, v.skipped, c.wantFail, c.wantSkipped)
