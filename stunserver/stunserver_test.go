@@ -83,14 +83,14 @@ func TestSTUNRefusesTrailingGarbage(t *testing.T) {
 	}
 }
 
-// TestSTUNRateLimitsPerSource sends a burst over loopback UDP and counts
-// answers: the limit, not the request count, bounds them.
-func TestSTUNRateLimitsPerSource(t *testing.T) {
+// serve runs s on a loopback UDP socket until the test ends and returns a
+// socket connected to it.
+func serve(t *testing.T, s *stunserver.Server) *net.UDPConn {
+	t.Helper()
 	srvConn, err := net.ListenPacket("udp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := &stunserver.Server{Limit: ratelimit.New[netip.Addr](time.Hour, 3, 16)}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- s.Serve(ctx, srvConn) }()
@@ -104,22 +104,59 @@ func TestSTUNRateLimitsPerSource(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer c.Close()
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+// answers counts the datagrams c receives until a second passes without one.
+func answers(c *net.UDPConn) int {
+	n := 0
+	buf := make([]byte, 1500)
+	for {
+		c.SetReadDeadline(time.Now().Add(time.Second))
+		if _, err := c.Read(buf); err != nil {
+			return n
+		}
+		n++
+	}
+}
+
+// TestSTUNRefusesAmplification sends, as an attacker with a spoofed
+// source would, the smallest Binding requests and other message types to
+// a live server: none is answered, while a padded request is.
+func TestSTUNRefusesAmplification(t *testing.T) {
+	c := serve(t, stunserver.New(nil))
+	for _, req := range []*stun.Message{
+		request(t, stun.BindingRequest, 20),
+		request(t, stun.BindingRequest, 28),
+		request(t, stun.BindingSuccess, 64),
+		request(t, stun.NewType(stun.MethodAllocate, stun.ClassRequest), 64),
+	} {
+		if _, err := c.Write(req.Raw); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := answers(c); n != 0 {
+		t.Fatalf("%d answers to requests smaller than a reply or not Binding", n)
+	}
+	if _, err := c.Write(request(t, stun.BindingRequest, 64).Raw); err != nil {
+		t.Fatal(err)
+	}
+	if n := answers(c); n != 1 {
+		t.Fatalf("%d answers to a padded Binding request", n)
+	}
+}
+
+// TestSTUNRateLimitsPerSource sends a burst over loopback UDP and counts
+// answers: the limit, not the request count, bounds them.
+func TestSTUNRateLimitsPerSource(t *testing.T) {
+	c := serve(t, &stunserver.Server{Limit: ratelimit.New[netip.Addr](time.Hour, 3, 16)})
 	for range 10 {
 		if _, err := c.Write(request(t, stun.BindingRequest, 64).Raw); err != nil {
 			t.Fatal(err)
 		}
 	}
-	answers := 0
-	buf := make([]byte, 1500)
-	for {
-		c.SetReadDeadline(time.Now().Add(time.Second))
-		if _, err := c.Read(buf); err != nil {
-			break
-		}
-		answers++
-	}
-	if answers != 3 {
-		t.Fatalf("%d answers to 10 requests, want the burst of 3", answers)
+	if n := answers(c); n != 3 {
+		t.Fatalf("%d answers to 10 requests, want the burst of 3", n)
 	}
 }
