@@ -16,6 +16,10 @@ const (
 	PathMap       = "/ward/v1/map"
 	PathRotate    = "/ward/v1/rotate"
 	PathReport    = "/ward/v1/report"
+	// PathRelay is where the coordinator serves its relay (WebSocket).
+	PathRelay = "/ward/v1/relay"
+	// PathRelayToken issues a relay admission token (RelayTokenResponse).
+	PathRelayToken = "/ward/v1/relay/token"
 )
 
 // Limits on what a node may send.
@@ -262,6 +266,25 @@ type MapResponse struct {
 	// message's KeyExpiry times, which are on the coordinator's clock,
 	// to its own.
 	ServerTime time.Time `json:"server_time,omitzero"`
+	// Relays are the relays the node may use (Full messages, since
+	// protocol version 6).
+	Relays []Relay `json:"relays,omitempty"`
+}
+
+// Relay is a relay a node may reach its peers through.
+type Relay struct {
+	// Name names the relay in status output.
+	Name string `json:"name"`
+	// URL is the relay's WebSocket URL; a path ("/ward/v1/relay") is
+	// relative to the coordinator's URL.
+	URL string `json:"url"`
+}
+
+// RelayTokenResponse answers PathRelayToken: a token admitting the
+// caller's current WireGuard key to the relays until Expires.
+type RelayTokenResponse struct {
+	Token   string    `json:"token"`
+	Expires time.Time `json:"expires"`
 }
 
 // Error is the body of every error response.

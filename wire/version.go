@@ -17,6 +17,7 @@ import (
 //   - 3 (2026-12-06, issue 9): SessionResponse.ProtocolVersion (the coordinator's version, sent to nodes of 3 or later); nodes below MinProtocolVersion refused with 426.
 //   - 4 (2026-12-06, issue 9): Node.OwnerDisabled in a node's own Self (its person was disabled by an admin).
 //   - 5 (2026-12-06, issue 9): Node.Grants on each peer of a map (what the receiver may open toward it, per protocol); nil from older coordinators, where a node refuses nothing itself.
+//   - 6 (2026-12-06, issue 10): MapResponse.Relays (the relays a node may use, in full maps); POST /ward/v1/relay/token issues a relay admission token for the caller's WireGuard key.
 //
 // A peer ignores JSON fields it does not know only one way: nodes read the
 // coordinator's answers leniently, while the coordinator refuses requests
@@ -24,7 +25,7 @@ import (
 // Supports(coordinator's version, the field's Feature); the coordinator
 // sends a new field to every node, and leaves it out for nodes older than
 // its Feature where it would mislead them.
-const ProtocolVersion = 5
+const ProtocolVersion = 6
 
 // MinProtocolVersion is the oldest node protocol version a coordinator of
 // this build serves; CheckNodeVersion refuses older nodes.
@@ -54,6 +55,9 @@ const (
 	// of a map. Sent to every node (older ones ignore it); a node tells
 	// an older coordinator by the field's absence, not by this version.
 	FeaturePeerGrants Feature = 5
+	// FeatureRelays: MapResponse.Relays and PathRelayToken. Sent to every
+	// node (older ones ignore the field).
+	FeatureRelays Feature = 6
 )
 
 // Supports reports whether a peer speaking protocol version peer knows f.

@@ -1,0 +1,414 @@
+package relay
+
+import (
+	"bytes"
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/coder/websocket"
+
+	"github.com/wardnet/ward/wire"
+)
+
+// pairs is a policy of which keys are peers (both ways).
+type pairs struct {
+	mu      sync.Mutex // mu guards allowed
+	allowed map[[2]wire.WGPublic]bool
+}
+
+func (p *pairs) allow(a, b wire.WGPublic) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.allowed[[2]wire.WGPublic{a, b}] = true
+	p.allowed[[2]wire.WGPublic{b, a}] = true
+}
+
+func (p *pairs) MayRelay(from, to wire.WGPublic) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.allowed[[2]wire.WGPublic{from, to}]
+}
+
+// testRelay is a relay on loopback with its signer and policy.
+type testRelay struct {
+	srv    *Server
+	url    string
+	signer *Signer
+	policy *pairs
+}
+
+func newTestRelay(t testing.TB, cfg Config) *testRelay {
+	t.Helper()
+	signer, err := NewSigner()
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &pairs{allowed: map[[2]wire.WGPublic]bool{}}
+	if cfg.Verifier == nil {
+		cfg.Verifier = NewVerifier(signer.Public(), 0)
+	}
+	cfg.Authorizer = p
+	srv := NewServer(cfg)
+	hs := httptest.NewServer(srv)
+	t.Cleanup(hs.Close)
+	return &testRelay{srv: srv, url: "ws" + strings.TrimPrefix(hs.URL, "http"), signer: signer, policy: p}
+}
+
+func key(b byte) wire.WGPublic {
+	var k wire.WGPublic
+	k[0], k[31] = b, b
+	return k
+}
+
+func (r *testRelay) token(t testing.TB, k wire.WGPublic) string {
+	t.Helper()
+	now := time.Now()
+	tok, err := r.signer.Issue(Claims{Key: k, Node: wire.NodeID(k[0]), IssuedAt: now, Expiry: now.Add(5 * time.Minute)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tok
+}
+
+func (r *testRelay) dial(t testing.TB, k wire.WGPublic) *Client {
+	t.Helper()
+	c, err := Dial(context.Background(), r.url, r.token(t, k), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	waitFor(t, func() bool { return r.srv.Connected(k) })
+	return c
+}
+
+func waitFor(t testing.TB, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatal("condition not reached within 10s")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func recv(t testing.TB, c *Client) Frame {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	f, err := c.Recv(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
+
+// nothingArrives says c receives nothing within a short while.
+func nothingArrives(t testing.TB, c *Client) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	if f, err := c.Recv(ctx); err == nil {
+		t.Fatalf("received %v from %s, want nothing", f.Type, f.Key.ShortString())
+	}
+}
+
+// rawDial upgrades with the given Authorization header, as an attacker's
+// client would, and returns the HTTP status.
+func rawDial(t *testing.T, url, authz string) int {
+	t.Helper()
+	h := http.Header{}
+	if authz != "" {
+		h.Set("Authorization", authz)
+	}
+	ws, resp, err := websocket.Dial(context.Background(), url, &websocket.DialOptions{HTTPHeader: h})
+	if err == nil {
+		ws.CloseNow()
+		return http.StatusSwitchingProtocols
+	}
+	if resp == nil {
+		t.Fatalf("dial: %v", err)
+	}
+	return resp.StatusCode
+}
+
+func TestRelayRefusesWithoutToken(t *testing.T) {
+	r := newTestRelay(t, Config{})
+	for _, authz := range []string{"", "Bearer ", "Bearer not-a-token", "Basic " + r.token(t, key(1)), r.token(t, key(1))} {
+		if got := rawDial(t, r.url, authz); got != http.StatusUnauthorized {
+			t.Errorf("Authorization %.20q: status %d, want 401", authz, got)
+		}
+	}
+	// A relay that cannot check admission refuses even a valid token.
+	open := NewServer(Config{Authorizer: r.policy})
+	hs := httptest.NewServer(open)
+	defer hs.Close()
+	if got := rawDial(t, "ws"+strings.TrimPrefix(hs.URL, "http"), "Bearer "+r.token(t, key(1))); got != http.StatusUnauthorized {
+		t.Errorf("relay without a verifier: status %d, want 401", got)
+	}
+}
+
+func TestRelayRefusesForgedOrExpiredToken(t *testing.T) {
+	r := newTestRelay(t, Config{})
+	other, err := NewSigner()
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	valid := Claims{Key: key(1), Node: 1, IssuedAt: now, Expiry: now.Add(5 * time.Minute)}
+	sign := func(s *Signer, c Claims) string {
+		tok, err := s.Issue(c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tok
+	}
+	// forge signs claims that Issue would refuse, with r's key.
+	forge := func(c Claims) string {
+		body := encodeClaims(c)
+		return base64.RawURLEncoding.EncodeToString(append(body, ed25519.Sign(r.signer.priv, append([]byte(tokenContext), body...))...))
+	}
+	flip := func(tok string, i int) string {
+		raw, _ := base64.RawURLEncoding.DecodeString(tok)
+		raw[i] ^= 1
+		return base64.RawURLEncoding.EncodeToString(raw)
+	}
+	garbage := make([]byte, tokenBody+ed25519.SignatureSize)
+	rand.Read(garbage)
+	cases := []struct {
+		name string
+		tok  string
+	}{
+		{"signed by another key", sign(other, valid)},
+		{"key changed after signing", flip(sign(r.signer, valid), 1)},
+		{"expiry changed after signing", flip(sign(r.signer, valid), tokenBody-1)},
+		{"signature changed", flip(sign(r.signer, valid), tokenBody+3)},
+		{"random bytes", base64.RawURLEncoding.EncodeToString(garbage)},
+		{"truncated", sign(r.signer, valid)[:40]},
+		{"expired", sign(r.signer, Claims{Key: key(1), IssuedAt: now.Add(-10 * time.Minute), Expiry: now.Add(-time.Minute)})},
+		{"issued in the future beyond the skew", sign(r.signer, Claims{Key: key(1), IssuedAt: now.Add(2 * time.Minute), Expiry: now.Add(5 * time.Minute)})},
+		{"lifetime over the maximum", forge(Claims{Key: key(1), IssuedAt: now, Expiry: now.Add(time.Hour)})},
+		{"expiry before issue", forge(Claims{Key: key(1), IssuedAt: now, Expiry: now.Add(-time.Second)})},
+	}
+	for _, c := range cases {
+		if got := rawDial(t, r.url, "Bearer "+c.tok); got != http.StatusUnauthorized {
+			t.Errorf("%s: status %d, want 401", c.name, got)
+		}
+	}
+	// Clocks within the skew are tolerated at both ends.
+	for _, c := range []Claims{
+		{Key: key(2), IssuedAt: now.Add(20 * time.Second), Expiry: now.Add(5 * time.Minute)},
+		{Key: key(3), IssuedAt: now.Add(-5 * time.Minute), Expiry: now.Add(-20 * time.Second)},
+	} {
+		if got := rawDial(t, r.url, "Bearer "+sign(r.signer, c)); got != http.StatusSwitchingProtocols {
+			t.Errorf("token %v..%v within the skew: status %d, want 101", c.IssuedAt.Sub(now), c.Expiry.Sub(now), got)
+		}
+	}
+	if _, err := r.signer.Issue(Claims{Key: key(1), IssuedAt: now, Expiry: now.Add(MaxTokenLife + time.Second)}); err == nil {
+		t.Error("Issue signed a token living longer than MaxTokenLife")
+	}
+}
+
+func TestRelayCannotTakeOverAnotherKey(t *testing.T) {
+	r := newTestRelay(t, Config{})
+	a, b, mallory := key(1), key(2), key(3)
+	r.policy.allow(a, b)
+	r.policy.allow(mallory, b)
+	ca := r.dial(t, a)
+	cb := r.dial(t, b)
+	cm := r.dial(t, mallory)
+	// Mallory's token speaks for mallory's key only: b's packets to a
+	// still reach a, and mallory receives nothing of them.
+	if err := cb.Send(context.Background(), a, []byte("to a")); err != nil {
+		t.Fatal(err)
+	}
+	if f := recv(t, ca); f.Type != TypeRecv || f.Key != b || string(f.Payload) != "to a" {
+		t.Fatalf("a got %v from %s %q", f.Type, f.Key.ShortString(), f.Payload)
+	}
+	nothingArrives(t, cm)
+	// A RECV claiming to be from a, sent by mallory, is not a SEND: the
+	// relay closes mallory's connection and forwards nothing.
+	ctx := context.Background()
+	if err := cm.ws.Write(ctx, websocket.MessageBinary, Append(nil, TypeRecv, a, []byte("spoof"))); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, func() bool { return !r.srv.Connected(mallory) })
+	nothingArrives(t, cb)
+	if !r.srv.Connected(a) {
+		t.Fatal("a lost its place")
+	}
+	// The key holder reconnecting replaces its own connection.
+	ca2 := r.dial(t, a)
+	if _, err := ca.Recv(ctx); err == nil {
+		t.Fatal("the replaced connection of a still reads")
+	}
+	if err := cb.Send(ctx, a, []byte("again")); err != nil {
+		t.Fatal(err)
+	}
+	if f := recv(t, ca2); string(f.Payload) != "again" || f.Key != b {
+		t.Fatalf("a's new connection got %q from %s", f.Payload, f.Key.ShortString())
+	}
+}
+
+func TestRelayCutClosesAndRefusesEarlierTokens(t *testing.T) {
+	r := newTestRelay(t, Config{})
+	a, b := key(1), key(2)
+	r.policy.allow(a, b)
+	tok := r.token(t, a)
+	r.dial(t, a)
+	cb := r.dial(t, b)
+	r.srv.Cut(a)
+	if r.srv.Connected(a) {
+		t.Fatal("a still connected after Cut")
+	}
+	if got := rawDial(t, r.url, "Bearer "+tok); got == http.StatusSwitchingProtocols {
+		// Admitted at the HTTP level is fine only if closed at once.
+		waitFor(t, func() bool { return !r.srv.Connected(a) })
+	}
+	if err := cb.Send(context.Background(), a, []byte("x")); err != nil {
+		t.Fatal(err)
+	}
+	if f := recv(t, cb); f.Type != TypeRefused || f.Reason() != NotConnected {
+		t.Fatalf("send to a cut key: got %v %v, want REFUSED not connected", f.Type, f.Reason())
+	}
+}
+
+func TestRelayRateLimitsAndBoundsQueues(t *testing.T) {
+	// A burst larger than loopback's socket buffers, so that a receiver
+	// that never reads fills its queue.
+	const burst = 32 << 20
+	r := newTestRelay(t, Config{RateBytes: 1, BurstBytes: burst, QueueLen: 4})
+	a, b := key(1), key(2)
+	r.policy.allow(a, b)
+	ca := r.dial(t, a)
+	// b connects and never reads.
+	h := http.Header{}
+	h.Set("Authorization", "Bearer "+r.token(t, b))
+	wb, _, err := websocket.Dial(context.Background(), r.url, &websocket.DialOptions{HTTPHeader: h})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer wb.CloseNow()
+	waitFor(t, func() bool { return r.srv.Connected(b) })
+	pkt := make([]byte, MaxPayload)
+	ctx := context.Background()
+	allowed := burst / MaxFrame
+	n := allowed + 100
+	for range n {
+		if err := ca.Send(ctx, b, pkt); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitFor(t, func() bool {
+		st := r.srv.Stats()
+		return st.Forwarded+st.QueueDrops+st.Refused >= uint64(n)
+	})
+	st := r.srv.Stats()
+	if st.Forwarded+st.QueueDrops > uint64(allowed) || st.Refused < uint64(n-allowed) {
+		t.Errorf("stats %+v: want at most %d past the rate limit, at least %d refused", st, allowed, n-allowed)
+	}
+	if st.QueueDrops == 0 {
+		t.Errorf("stats %+v: a receiver that never reads had nothing dropped", st)
+	}
+	f := recv(t, ca)
+	if f.Type != TypeRefused || f.Reason() != RateLimited || f.Key != b {
+		t.Fatalf("after %d full frames against a %d-byte burst: got %v %v, want REFUSED rate limited", n, burst, f.Type, f.Reason())
+	}
+	t.Logf("sent %d, forwarded %d, queue drops %d, refused %d", n, st.Forwarded, st.QueueDrops, st.Refused)
+}
+
+func TestRelayRefusalIsNotAnAmplifier(t *testing.T) {
+	r := newTestRelay(t, Config{})
+	a := key(1)
+	ca := r.dial(t, a)
+	ctx := context.Background()
+	// The smallest SEND (one payload byte) to a key a may not reach,
+	// many times, and to many keys.
+	const perKey, keys = 50, 20
+	for k := range keys {
+		for range perKey {
+			if err := ca.Send(ctx, key(byte(100+k)), []byte{0}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	sentBytes := keys * perKey * (HeaderLen + 1)
+	waitFor(t, func() bool { return r.srv.Stats().Refused == keys*perKey })
+	refusals, refusedBytes := 0, 0
+	seen := map[wire.WGPublic]int{}
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+		f, err := ca.Recv(ctx)
+		cancel()
+		if err != nil {
+			break
+		}
+		if f.Type != TypeRefused || f.Reason() != NotPeer {
+			t.Fatalf("got %v %v, want REFUSED not a peer", f.Type, f.Reason())
+		}
+		refusals++
+		refusedBytes += HeaderLen + len(f.Payload)
+		seen[f.Key]++
+	}
+	for k, n := range seen {
+		if n > 1 {
+			t.Errorf("%d refusals for %s within %v, want at most one", n, k.ShortString(), RefusalEvery)
+		}
+	}
+	if refusedBytes > sentBytes/perKey {
+		t.Errorf("relay answered %d bytes to %d sent", refusedBytes, sentBytes)
+	}
+	if refusals != keys {
+		t.Errorf("%d refusals, want one per destination (%d)", refusals, keys)
+	}
+}
+
+func TestRelayRefusesOversizeAndMalformedFrames(t *testing.T) {
+	r := newTestRelay(t, Config{})
+	a, b := key(1), key(2)
+	r.policy.allow(a, b)
+	ca := r.dial(t, a)
+	cb := r.dial(t, b)
+	ctx := context.Background()
+	if err := ca.Send(ctx, b, make([]byte, MaxPayload)); err != nil {
+		t.Fatalf("a full-size packet: %v", err)
+	}
+	if f := recv(t, cb); len(f.Payload) != MaxPayload {
+		t.Fatalf("full-size packet arrived with %d bytes, want %d", len(f.Payload), MaxPayload)
+	}
+	if err := ca.Send(ctx, b, make([]byte, MaxPayload+1)); !errors.Is(err, ErrBadFrame) {
+		t.Fatalf("client sent an oversize packet: %v", err)
+	}
+	if err := ca.ws.Write(ctx, websocket.MessageBinary, Append(nil, TypeSend, b, make([]byte, MaxPayload+1))); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, func() bool { return !r.srv.Connected(a) })
+	nothingArrives(t, cb)
+}
+
+func FuzzFrame(f *testing.F) {
+	f.Add(Append(nil, TypeSend, key(1), []byte("packet")))
+	f.Add(Append(nil, TypeRefused, key(2), []byte{byte(RateLimited)}))
+	f.Add([]byte{byte(TypeRecv)})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		fr, err := Decode(b)
+		if err != nil {
+			return
+		}
+		if len(b) > MaxFrame || len(fr.Payload) == 0 || len(fr.Payload) > MaxPayload {
+			t.Fatalf("decoded a frame of %d bytes with a %d-byte payload", len(b), len(fr.Payload))
+		}
+		if again := Append(nil, fr.Type, fr.Key, fr.Payload); !bytes.Equal(again, b) {
+			t.Fatalf("re-encoding differs: %x vs %x", again, b)
+		}
+	})
+}
