@@ -17,6 +17,9 @@ import (
 // resumes with a delta.
 type hub struct {
 	version atomic.Uint64 // last map version handed out
+	// onChange, when set (before serving), hears of every change notify
+	// signals, after the streams were woken: the ids, or nil for all.
+	onChange func(ids []store.NodeID)
 
 	mu sync.Mutex // mu guards the following
 	// subs holds the open streams of each node.
@@ -79,8 +82,16 @@ func (h *hub) unsubscribe(id store.NodeID, s *subscriber) bool {
 	return false
 }
 
-// notify wakes the streams of the given nodes.
+// notify wakes the streams of the given nodes and tells onChange.
 func (h *hub) notify(ids []store.NodeID) {
+	h.wake(ids)
+	if h.onChange != nil {
+		h.onChange(ids)
+	}
+}
+
+// wake wakes the streams of the given nodes.
+func (h *hub) wake(ids []store.NodeID) {
 	now := time.Now().UnixNano()
 	h.mu.Lock()
 	defer h.mu.Unlock()
@@ -103,7 +114,10 @@ func (h *hub) notifyAll() {
 		ids = append(ids, id)
 	}
 	h.mu.Unlock()
-	h.notify(ids)
+	h.wake(ids)
+	if h.onChange != nil {
+		h.onChange(nil)
+	}
 }
 
 func (h *hub) lastSent(id store.NodeID) (sentView, bool) {

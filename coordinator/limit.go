@@ -43,7 +43,8 @@ const (
 // path, whatever the method, so that no spelling of a path escapes it.
 func classOf(r *http.Request) limitClass {
 	switch p := r.URL.Path; {
-	case p == wire.PathChallenge, p == wire.PathSession, p == wire.PathRegister, p == wire.PathRotate:
+	case p == wire.PathChallenge, p == wire.PathSession, p == wire.PathRegister, p == wire.PathRotate,
+		strings.HasPrefix(p, wire.PathRelay): // the relay's upgrade and its tokens
 		return limitControl
 	case p == wire.PathLogin:
 		return limitLoginAPI

@@ -29,6 +29,7 @@ import (
 	"github.com/wardnet/ward/clientaddr"
 	"github.com/wardnet/ward/coordinator/sso"
 	"github.com/wardnet/ward/coordinator/store"
+	"github.com/wardnet/ward/wire"
 )
 
 // Config configures a coordinator. Zero durations take their defaults.
@@ -134,6 +135,9 @@ type Config struct {
 	// header is ignored. Empty: every caller is its TCP peer, so behind a
 	// proxy every caller is the proxy and shares its limits.
 	TrustedProxies []netip.Prefix
+	// DisableRelay turns off the relay served at wire.PathRelay (and its
+	// tokens at wire.PathRelayToken); `ward coordinator --relay=false`.
+	DisableRelay bool
 	// Logger receives the coordinator's logs; nil discards them.
 	Logger *slog.Logger
 }
@@ -307,6 +311,9 @@ func (s *Server) init(ctx context.Context) error {
 	if err := s.nm.load(nodes, time.Now()); err != nil {
 		return err
 	}
+	if err := s.initRelay(); err != nil {
+		return err
+	}
 	return s.fleet.bootstrapAPIKey(ctx)
 }
 
@@ -315,6 +322,10 @@ func (s *Server) routes() {
 	s.mux = http.NewServeMux()
 	s.control.controlRoutes(s.mux)
 	s.logins.loginRoutes(s.mux)
+	if !s.cfg.DisableRelay {
+		s.mux.HandleFunc("GET "+wire.PathRelay, func(w http.ResponseWriter, r *http.Request) { s.relay.srv.ServeHTTP(w, r) })
+		s.mux.HandleFunc("POST "+wire.PathRelayToken, s.control.handleRelayToken)
+	}
 	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { w.Write([]byte("ok\n")) })
 }
 

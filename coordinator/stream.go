@@ -113,6 +113,7 @@ func (st *streamState) sendUpdate(sub *subscriber) bool {
 		msg.Version = st.s.hub.nextVersion()
 	} else {
 		msg = fullMap(cur, st.s.hub.nextVersion())
+		msg.Relays = st.s.relays
 	}
 	msg.ServerTime = time.Now().UTC()
 	if st.enc.Encode(msg) != nil || st.flush() != nil {

@@ -13,6 +13,7 @@ import (
 
 	"github.com/wardnet/ward/assembly"
 	"github.com/wardnet/ward/coordinator"
+	"github.com/wardnet/ward/wire"
 )
 
 func newCoordinatorCmd() *cobra.Command {
@@ -20,6 +21,7 @@ func newCoordinatorCmd() *cobra.Command {
 	var oidc oidcFlags
 	var trustedProxies []string
 	var verbose bool
+	relayOn := true
 	cmd := &cobra.Command{
 		Use:   "coordinator",
 		Short: "Run the control plane (embedded SQLite in --data-dir)",
@@ -38,6 +40,7 @@ func newCoordinatorCmd() *cobra.Command {
 			if err := oidc.apply(&cfg); err != nil {
 				return err
 			}
+			cfg.DisableRelay = !relayOn
 			var err error
 			if cfg.TrustedProxies, err = parsePrefixes(trustedProxies); err != nil {
 				return fmt.Errorf("--trusted-proxy: %w", err)
@@ -71,6 +74,7 @@ func newCoordinatorCmd() *cobra.Command {
 	f.DurationVar(&cfg.UserKeyTTL, "user-key-ttl", 0, "how long a person's key lives after login (default 12h)")
 	f.StringToStringVar(&oidc.groupTTL, "group-key-ttl", nil, "shorter key lifetimes per group, e.g. group:contractors=1h")
 	f.StringArrayVar(&oidc.adminRoles, "admin-role", nil, "admin UI role and who holds it, repeatable: ROLE=MEMBER,... with ROLE owner, admin, network-admin, it-admin or auditor and MEMBER idp:GROUP (an IdP group), group:NAME (a policy group) or an email, e.g. admin=idp:ward-admins,group:ops,alice@example.com")
+	f.BoolVar(&relayOn, "relay", true, "serve a relay for nodes that cannot reach each other directly at "+wire.PathRelay+" on the same port (admission by coordinator-signed tokens only)")
 	f.StringSliceVar(&trustedProxies, "trusted-proxy", nil, "reverse proxies (CIDR or address, comma-separated or repeated) whose X-Forwarded-For names the client, for the per-source limits and the audit log; from any other peer the header is ignored")
 	f.IntVar(&cfg.ControlBurst, "control-limit-burst", 0, "per source address: session handshakes, registrations and key rotations allowed at once (default 2000)")
 	f.DurationVar(&cfg.ControlEvery, "control-limit-every", 0, "per source address: one more of those per this interval (default 10ms)")

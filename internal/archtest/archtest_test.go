@@ -96,6 +96,8 @@ var edges = []struct {
 	{why: "a device's node never pulls in a person's client", pkgs: []string{"node/..."}, forbid: []string{"client/..."}},
 	{why: "the policy's tests run on the data plane's own matcher", pkgs: []string{"acl"}, only: []string{"filter"}},
 	{why: "the wire types are a leaf but for filter's Rule", pkgs: []string{"wire"}, only: []string{"filter"}},
+	{why: "a relay (in the coordinator or standalone) knows frames, tokens and keys, not the control plane",
+		pkgs: []string{"relay"}, only: []string{"wire", "filter", "ratelimit"}},
 	{why: "the shared vocabularies are leaves", pkgs: []string{"admin", "fault"}, only: []string{}},
 	{why: "the admin UI runs over web.Backend, not on the coordinator's insides",
 		pkgs: []string{"web/..."}, forbid: []string{"coordinator/...", "assembly"}},

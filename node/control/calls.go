@@ -2,7 +2,10 @@ package control
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
+	"net/http"
+	"net/url"
 
 	"github.com/wardnet/ward/wire"
 )
@@ -45,4 +48,45 @@ func (c *Client) Report(ctx context.Context, r wire.Report) error {
 		return fmt.Errorf("send report: %w", err)
 	}
 	return nil
+}
+
+// RelayToken asks for a token admitting the node's current WireGuard key
+// to the relays its map lists; Expires is on the coordinator's clock. A
+// revoked or expired node is refused (ErrForbidden).
+func (c *Client) RelayToken(ctx context.Context) (wire.RelayTokenResponse, error) {
+	var resp wire.RelayTokenResponse
+	if err := c.call(ctx, request{path: wire.PathRelayToken}, &resp); err != nil {
+		return wire.RelayTokenResponse{}, fmt.Errorf("get relay token: %w", err)
+	}
+	return resp, nil
+}
+
+// RelayURL resolves a relay's URL from a map (a path is relative to the
+// coordinator's URL) to the URL relay.Dial takes, with HTTPClient.
+func (c *Client) RelayURL(r wire.Relay) (string, error) {
+	u, err := url.Parse(r.URL)
+	if err != nil {
+		return "", fmt.Errorf("relay %s: url %q: %w", r.Name, r.URL, err)
+	}
+	if u.IsAbs() {
+		return u.String(), nil
+	}
+	return c.endpoint(u.Path, nil), nil
+}
+
+// RelayHTTPClient is the client the node reaches the coordinator with (its
+// TLS configuration included), speaking HTTP/1.1 only, for relay.Dial: a
+// WebSocket upgrade cannot ride HTTP/2.
+func (c *Client) RelayHTTPClient() *http.Client {
+	hc := *c.http
+	if t, ok := hc.Transport.(*http.Transport); ok {
+		t = t.Clone()
+		t.ForceAttemptHTTP2 = false
+		t.TLSNextProto = map[string]func(string, *tls.Conn) http.RoundTripper{}
+		if t.TLSClientConfig != nil {
+			t.TLSClientConfig.NextProtos = []string{"http/1.1"}
+		}
+		hc.Transport = t
+	}
+	return &hc
 }
