@@ -3,6 +3,7 @@ package relay
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -183,14 +184,29 @@ func (s *Server) admit(r *http.Request) (Claims, error) {
 	if !ok {
 		return Claims{}, ErrBadToken
 	}
-	return s.cfg.Verifier.Verify(tok, time.Now())
+	c, err := s.cfg.Verifier.Verify(tok, time.Now())
+	if err != nil {
+		return Claims{}, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.cutLocked(c) {
+		return Claims{}, fmt.Errorf("%w: key cut", ErrBadToken)
+	}
+	return c, nil
+}
+
+// cutLocked reports whether c's key was cut when or after c was issued.
+func (s *Server) cutLocked(c Claims) bool {
+	at, ok := s.cuts[c.Key]
+	return ok && !c.IssuedAt.After(at)
 }
 
 // register makes c its key's connection, closing the one it replaces;
 // false when the key was cut after the token was issued.
 func (s *Server) register(c *conn, cl Claims) bool {
 	s.mu.Lock()
-	if at, ok := s.cuts[c.key]; ok && !cl.IssuedAt.After(at) {
+	if s.cutLocked(cl) {
 		s.mu.Unlock()
 		return false
 	}
