@@ -2,7 +2,6 @@ package control
 
 import (
 	"context"
-	"crypto/tls"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -74,19 +73,7 @@ func (c *Client) RelayURL(r wire.Relay) (string, error) {
 	return c.endpoint(u.Path, nil), nil
 }
 
-// RelayHTTPClient is the client the node reaches the coordinator with (its
-// TLS configuration included), speaking HTTP/1.1 only, for relay.Dial: a
-// WebSocket upgrade cannot ride HTTP/2.
-func (c *Client) RelayHTTPClient() *http.Client {
-	hc := *c.http
-	if t, ok := hc.Transport.(*http.Transport); ok {
-		t = t.Clone()
-		t.ForceAttemptHTTP2 = false
-		t.TLSNextProto = map[string]func(string, *tls.Conn) http.RoundTripper{}
-		if t.TLSClientConfig != nil {
-			t.TLSClientConfig.NextProtos = []string{"http/1.1"}
-		}
-		hc.Transport = t
-	}
-	return &hc
-}
+// HTTPClient is the client the node reaches the coordinator with (its TLS
+// configuration included), for relay.Dial. net/http speaks HTTP/1.1 for a
+// WebSocket upgrade even where the server offers HTTP/2.
+func (c *Client) HTTPClient() *http.Client { return c.http }
