@@ -372,6 +372,9 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		s.cancel() // ends map streams so Shutdown need not wait for them
+		if s.relay != nil {
+			s.relay.srv.Close() // hijacked: Shutdown does not see them
+		}
 		srv.Shutdown(sctx)
 	}()
 	var err error
@@ -445,6 +448,9 @@ func (s *Server) Close() error {
 	var err error
 	s.once.Do(func() {
 		s.cancel()
+		if s.relay != nil {
+			s.relay.srv.Close()
+		}
 		s.wg.Wait()
 		s.control.flushDenied(context.Background(), time.Now(), true)
 		s.flushRefusals(context.Background(), time.Now(), true)

@@ -110,7 +110,7 @@ func BenchmarkRelayIdleConnMemory(b *testing.B) {
 		toks[i] = r.token(b, k)
 	}
 	for range b.N {
-		before := memInUse()
+		before, g0 := memInUse(), runtime.NumGoroutine()
 		conns := make([]net.Conn, 0, n)
 		for _, tok := range toks {
 			conns = append(conns, upgradeBare(b, addr, tok))
@@ -118,6 +118,7 @@ func BenchmarkRelayIdleConnMemory(b *testing.B) {
 		time.Sleep(200 * time.Millisecond) // let every handler reach its read
 		after := memInUse()
 		b.ReportMetric(float64(after-before)/float64(n), "B/conn")
+		b.ReportMetric(float64(runtime.NumGoroutine()-g0)/float64(n), "goroutines/conn")
 		for _, c := range conns {
 			c.Close()
 		}

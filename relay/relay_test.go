@@ -60,6 +60,7 @@ func newTestRelay(t testing.TB, cfg Config) *testRelay {
 	srv := NewServer(cfg)
 	hs := httptest.NewServer(srv)
 	t.Cleanup(hs.Close)
+	t.Cleanup(srv.Close)
 	return &testRelay{srv: srv, url: "ws" + strings.TrimPrefix(hs.URL, "http"), signer: signer, policy: p}
 }
 
@@ -410,4 +411,24 @@ func FuzzFrame(f *testing.F) {
 			t.Fatalf("re-encoding differs: %x vs %x", again, b)
 		}
 	})
+}
+
+func TestRelayCloseEndsConnections(t *testing.T) {
+	r := newTestRelay(t, Config{})
+	ca := r.dial(t, key(1))
+	r.srv.Close()
+	if _, err := recv0(ca); err == nil {
+		t.Fatal("a connection still delivers after Close")
+	}
+	waitFor(t, func() bool { return !r.srv.Connected(key(1)) })
+	if got := rawDial(t, r.url, "Bearer "+r.token(t, key(2))); got != http.StatusUnauthorized {
+		t.Errorf("a closed relay admitted a connection: status %d", got)
+	}
+}
+
+// recv0 waits for c's next frame or its end.
+func recv0(c *Client) (Frame, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	return c.Recv(ctx)
 }

@@ -19,6 +19,9 @@ import (
 	"github.com/wardnet/ward/wire"
 )
 
+// errClosed refuses a connection to a closed Server.
+var errClosed = errors.New("relay: server closed")
+
 // Authorizer decides, per frame, whether from may send to to. It must be
 // cheap and safe for concurrent use.
 type Authorizer interface {
@@ -53,6 +56,9 @@ const (
 	// RefusalEvery is the least time between two refusals for the same
 	// destination on one connection.
 	RefusalEvery = 2 * time.Second
+	// writerLinger is how long a connection's writer waits for a frame
+	// before it ends.
+	writerLinger = 2 * time.Second
 )
 
 // Stats counts what a Server dropped.
@@ -78,6 +84,9 @@ type Server struct {
 	cuts map[wire.WGPublic]time.Time
 
 	queueDrops, refused, forwarded atomic.Uint64
+	// ctx ends with Close; every connection's context derives from it.
+	ctx  context.Context
+	stop context.CancelFunc
 }
 
 // NewServer returns a relay with cfg.
@@ -98,7 +107,8 @@ func NewServer(cfg Config) *Server {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Server{cfg: cfg, log: log, conns: map[wire.WGPublic]*conn{}, cuts: map[wire.WGPublic]time.Time{}}
+	ctx, stop := context.WithCancel(context.Background())
+	return &Server{cfg: cfg, log: log, conns: map[wire.WGPublic]*conn{}, cuts: map[wire.WGPublic]time.Time{}, ctx: ctx, stop: stop}
 }
 
 // Stats returns the server's counters.
@@ -138,7 +148,12 @@ type conn struct {
 	ws     *websocket.Conn
 	out    chan []byte
 	lim    *rate.Limiter
+	ctx    context.Context
 	cancel context.CancelFunc
+	// writing is set while a writeLoop runs: one starts when a frame is
+	// queued and ends after writerLinger without one, so an idle
+	// connection holds one goroutine, not two.
+	writing atomic.Bool
 	// refusals limits REFUSED frames per destination; made at the first.
 	refusals *ratelimit.Keyed[wire.WGPublic]
 }
@@ -151,6 +166,9 @@ var framePool = sync.Pool{New: func() any { b := make([]byte, MaxFrame+1); retur
 // frames until it closes, is replaced or cut.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	claims, err := s.admit(r)
+	if err == nil && s.ctx.Err() != nil {
+		err = errClosed
+	}
 	if err != nil {
 		http.Error(w, "relay: unauthorized", http.StatusUnauthorized)
 		return
@@ -160,19 +178,30 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ws.SetReadLimit(MaxFrame)
-	ctx, cancel := context.WithCancel(r.Context())
-	defer cancel()
-	c := &conn{key: claims.Key, ws: ws, out: make(chan []byte, s.cfg.QueueLen), cancel: cancel,
+	// The connection outlives this handler (see below): its context is
+	// the server's, not the request's, which ends when the handler returns.
+	ctx, cancel := context.WithCancel(s.ctx)
+	c := &conn{key: claims.Key, ws: ws, out: make(chan []byte, s.cfg.QueueLen), ctx: ctx, cancel: cancel,
 		lim: rate.NewLimiter(rate.Limit(s.cfg.RateBytes), s.cfg.BurstBytes)}
 	if !s.register(c, claims) {
+		cancel()
 		ws.Close(websocket.StatusPolicyViolation, "cut")
 		return
 	}
-	defer s.unregister(c)
-	go c.writeLoop(ctx)
-	err = s.readLoop(ctx, c)
-	ws.Close(websocket.StatusNormalClosure, "")
-	s.log.Debug("relay connection closed", "key", c.key.ShortString(), "err", err)
+	// A fresh goroutine reads, and this one, whose stack grew through
+	// net/http and TLS, ends: an idle connection costs less.
+	go func() {
+		defer cancel()
+		defer s.unregister(c)
+		err := s.readLoop(ctx, c)
+		ws.Close(websocket.StatusNormalClosure, "")
+		s.log.Debug("relay connection closed", "key", c.key.ShortString(), "err", err)
+	}()
+}
+
+// Close ends every connection; the server admits no more.
+func (s *Server) Close() {
+	s.stop()
 }
 
 // admit checks the upgrade request's bearer token.
@@ -291,13 +320,11 @@ func (s *Server) forward(c *conn, f Frame, bp *[]byte, n int) {
 		buf[0] = byte(TypeRecv)
 		copy(buf[1:HeaderLen], c.key[:])
 		*bp = buf[:n]
-		select {
-		case dst.out <- *bp:
+		if dst.enqueue(*bp) {
 			s.forwarded.Add(1)
 			return
-		default:
-			s.queueDrops.Add(1)
 		}
+		s.queueDrops.Add(1)
 	}
 	*bp = (*bp)[:cap(*bp)]
 	framePool.Put(bp)
@@ -312,23 +339,43 @@ func (s *Server) refuse(c *conn, to wire.WGPublic, why Reason) {
 	if ok, _ := c.refusals.Allow(to, time.Now()); !ok {
 		return
 	}
-	b := Append(make([]byte, 0, HeaderLen+1), TypeRefused, to, []byte{byte(why)})
-	select {
-	case c.out <- b:
-	default:
+	if !c.enqueue(Append(make([]byte, 0, HeaderLen+1), TypeRefused, to, []byte{byte(why)})) {
 		s.queueDrops.Add(1)
 	}
 }
 
-// writeLoop writes c's queue until ctx ends.
-func (c *conn) writeLoop(ctx context.Context) {
+// enqueue queues b for c, starting its writer when none runs; false when
+// the queue is full.
+func (c *conn) enqueue(b []byte) bool {
+	select {
+	case c.out <- b:
+	default:
+		return false
+	}
+	if c.writing.CompareAndSwap(false, true) {
+		go c.writeLoop()
+	}
+	return true
+}
+
+// writeLoop writes c's queue until it stays empty for writerLinger or c
+// ends.
+func (c *conn) writeLoop() {
+	idle := time.NewTimer(writerLinger)
+	defer idle.Stop()
 	for {
 		select {
-		case <-ctx.Done():
-			c.ws.CloseNow()
+		case <-c.ctx.Done():
 			return
+		case <-idle.C:
+			c.writing.Store(false)
+			// A frame queued before the store found the writer running.
+			if len(c.out) == 0 || !c.writing.CompareAndSwap(false, true) {
+				return
+			}
+			idle.Reset(writerLinger)
 		case b := <-c.out:
-			err := c.ws.Write(ctx, websocket.MessageBinary, b)
+			err := c.ws.Write(c.ctx, websocket.MessageBinary, b)
 			if cap(b) == MaxFrame+1 {
 				b = b[:cap(b)]
 				framePool.Put(&b)
@@ -337,6 +384,7 @@ func (c *conn) writeLoop(ctx context.Context) {
 				c.cancel()
 				return
 			}
+			idle.Reset(writerLinger)
 		}
 	}
 }
