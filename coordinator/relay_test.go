@@ -199,3 +199,30 @@ func TestRelayCutsRevokedNodeAtOnce(t *testing.T) {
 		t.Errorf("relay token for the expired camera: %d, want 403", code)
 	}
 }
+
+// TestRelayFollowsPolicyChange: a policy edit that ends two nodes'
+// peering refuses their frames at once, though the relay had cached them
+// as peers.
+func TestRelayFollowsPolicyChange(t *testing.T) {
+	c := startCoord(t, testPolicy)
+	op := c.mustRegister([]string{"tag:operator"}, "laptop")
+	cam := c.mustRegister([]string{"tag:camera"}, "cam1")
+	rop, rcam := c.relayClient(op), c.relayClient(cam)
+	if err := rop.Send(t.Context(), cam.wg.Public(), []byte("before")); err != nil {
+		t.Fatal(err)
+	}
+	if f, err := relayRecv(t, rcam); err != nil || string(f.Payload) != "before" {
+		t.Fatalf("before the edit: %q %v", f.Payload, err)
+	}
+	apart := `{"tagOwners": {"tag:operator": [], "tag:camera": [], "tag:sensor": []}, "acls": []}`
+	if code := c.admin("PUT", wire.PathAdminPolicy, wire.SetPolicyRequest{Text: apart, ParentID: -1}, nil); code != http.StatusOK {
+		t.Fatalf("set policy: %d", code)
+	}
+	if err := rop.Send(t.Context(), cam.wg.Public(), []byte("after")); err != nil {
+		t.Fatal(err)
+	}
+	if f, err := relayRecv(t, rop); err != nil || f.Type != relay.TypeRefused || f.Reason() != relay.NotPeer {
+		t.Fatalf("after the edit: %v %v %v, want REFUSED not a peer", f.Type, f.Reason(), err)
+	}
+	relayQuiet(t, rcam)
+}
