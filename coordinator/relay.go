@@ -2,6 +2,7 @@ package coordinator
 
 import (
 	"fmt"
+	"log/slog"
 	"net/http"
 	"slices"
 	"sync"
@@ -52,14 +53,14 @@ type relayAuth struct {
 
 // newRelayAuth returns the relay of a coordinator over nm, with a signing
 // key made for this process.
-func newRelayAuth(nm *netmap) (*relayAuth, error) {
+func newRelayAuth(nm *netmap, log *slog.Logger) (*relayAuth, error) {
 	signer, err := relay.NewSigner()
 	if err != nil {
 		return nil, err
 	}
 	a := &relayAuth{nm: nm, signer: signer, cache: map[[2]wire.WGPublic]bool{},
 		issued: map[store.NodeID]wire.WGPublic{}, byKey: map[wire.WGPublic]store.NodeID{}}
-	a.srv = relay.NewServer(relay.Config{Verifier: relay.NewVerifier(signer.Public(), 0), Authorizer: a})
+	a.srv = relay.NewServer(relay.Config{Verifier: relay.NewVerifier(signer.Public(), 0), Authorizer: a, Logger: log})
 	return a, nil
 }
 
@@ -194,7 +195,7 @@ func (s *Server) initRelay() error {
 	if s.cfg.DisableRelay {
 		return nil
 	}
-	a, err := newRelayAuth(s.nm)
+	a, err := newRelayAuth(s.nm, s.log)
 	if err != nil {
 		return err
 	}
