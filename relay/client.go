@@ -50,21 +50,15 @@ func Dial(ctx context.Context, url, token string, hc *http.Client) (*Client, err
 // readLoop reads frames into c.in until the connection ends.
 func (c *Client) readLoop(ctx context.Context) {
 	defer close(c.in)
+	scratch := make([]byte, MaxFrame+1)
 	for {
-		_, b, err := c.ws.Read(ctx)
+		f, err := c.readFrame(ctx, scratch)
 		if err == nil {
-			var f Frame
-			f, err = Decode(b)
-			if err == nil && f.Type == TypeSend {
-				err = ErrBadFrame
-			}
-			if err == nil {
-				select {
-				case c.in <- f:
-					continue
-				case <-ctx.Done():
-					err = ctx.Err()
-				}
+			select {
+			case c.in <- f:
+				continue
+			case <-ctx.Done():
+				err = ctx.Err()
 			}
 		}
 		c.mu.Lock()
@@ -72,6 +66,24 @@ func (c *Client) readLoop(ctx context.Context) {
 		c.mu.Unlock()
 		return
 	}
+}
+
+// readFrame reads one message through scratch and returns its frame in a
+// buffer of its own.
+func (c *Client) readFrame(ctx context.Context, scratch []byte) (Frame, error) {
+	_, rd, err := c.ws.Reader(ctx)
+	if err != nil {
+		return Frame{}, err
+	}
+	n, err := readFull(rd, scratch)
+	if err != nil {
+		return Frame{}, err
+	}
+	f, err := Decode(append([]byte(nil), scratch[:n]...))
+	if err == nil && f.Type == TypeSend {
+		err = ErrBadFrame
+	}
+	return f, err
 }
 
 // Send sends pkt to the node holding key to.
