@@ -194,6 +194,12 @@ func TestAgentRestartReusesState(t *testing.T) {
 	dir := t.TempDir()
 	a, stop := runAgent(t, srv, AgentConfig{StateDir: dir, AuthKey: srv.AuthKey})
 	agentSelf(t, srv, a, 1)
+	// The coordinator records the node before the agent reads its answer
+	// and saves it: wait for the save, not only the registration.
+	eventually(t, "state saved", func() bool {
+		st, err := LoadState(dir)
+		return err == nil && st.NodeID != 0
+	})
 	if err := stop(); err != nil {
 		t.Fatal(err)
 	}
@@ -299,4 +305,40 @@ func socksConnect(t *testing.T, addr, host string, port uint16) net.Conn {
 
 func itoa(p uint16) string {
 	return netip.AddrPortFrom(netip.IPv4Unspecified(), p).String()[len("0.0.0.0:"):]
+}
+
+// TestAgentRecordsIdentityFromMap: a device stopped after the coordinator
+// registered it but before it saved the answer comes back with an empty
+// identity; its first map fills it in, so later restarts restore the saved
+// map.
+func TestAgentRecordsIdentityFromMap(t *testing.T) {
+	srv := controltest.New(t)
+	dir := t.TempDir()
+	a, stop := runAgent(t, srv, AgentConfig{StateDir: dir, AuthKey: srv.AuthKey})
+	self := agentSelf(t, srv, a, 1)
+	eventually(t, "state saved", func() bool {
+		st, err := LoadState(dir)
+		return err == nil && st.NodeID != 0
+	})
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+	// The crash window: the coordinator knows the node, the state does not.
+	st, err := LoadState(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st.NodeID, st.Name, st.Coordinator = 0, "", ""
+	if err := st.Save(dir); err != nil {
+		t.Fatal(err)
+	}
+
+	a2, stop2 := runAgent(t, srv, AgentConfig{StateDir: dir})
+	defer stop2()
+	eventually(t, "map stream", func() bool { return a2.sess.connected.Load() })
+	srv.Publish(wire.MapResponse{Version: 1, Full: true, Self: &self, Filter: []filter.Rule{}, FilterChanged: true})
+	eventually(t, "identity saved from the map", func() bool {
+		st, err := LoadState(dir)
+		return err == nil && st.NodeID == self.ID && st.Name == self.Name && st.Coordinator == srv.URL
+	})
 }

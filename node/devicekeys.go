@@ -52,7 +52,31 @@ func (k *deviceKeys) Join(ctx context.Context) error { return k.register(ctx) }
 
 // SelfChanged implements keyLife: a new expiry, or an admin's approval,
 // may change the rotation schedule.
-func (k *deviceKeys) SelfChanged(wire.Node) { kick(k.kickRotate) }
+func (k *deviceKeys) SelfChanged(self wire.Node) {
+	k.recordIdentity(self)
+	kick(k.kickRotate)
+}
+
+// recordIdentity saves the node's id, name and coordinator from its map
+// when the state lacks them or has others: a node stopped after the
+// coordinator registered it but before the answer was saved comes back
+// registered with an empty identity, and a state without its node id never
+// restores its saved map (no data plane while the coordinator is down).
+func (k *deviceKeys) recordIdentity(self wire.Node) {
+	if self.ID == 0 {
+		return
+	}
+	url := k.client.URL()
+	k.mu.Lock()
+	known := k.st.NodeID == self.ID && k.st.Name == self.Name && k.st.Coordinator == url
+	k.mu.Unlock()
+	if known {
+		return
+	}
+	if err := k.updateState(func(st *State) { st.NodeID, st.Name, st.Coordinator = self.ID, self.Name, url }); err != nil {
+		k.log.Warn("save the node's identity from its map", "err", err)
+	}
+}
 
 // Run implements keyLife: it rotates the key until ctx is done. A
 // device's key life never ends by itself: a lapsed key is renewed when
