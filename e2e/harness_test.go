@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
@@ -121,6 +122,8 @@ type agentOpts struct {
 	rotateEvery time.Duration
 	// clock is the node's clock; nil: time.Now.
 	clock func() time.Time
+	// endpoints are the UDP endpoints the node announces; nil: its own.
+	endpoints []netip.AddrPort
 }
 
 // startAgent starts a node registered with key (or from its state dir).
@@ -131,7 +134,7 @@ func (f *fleet) startAgent(name, key, dir string, o agentOpts) *agent {
 	}
 	return &agent{name: name, Agent: nodetest.StartAgent(f.t, node.AgentConfig{StateDir: dir, Coordinator: f.url(), AuthKey: key,
 		AllowInsecureHTTP: true, Expose: o.expose, Hostname: name, Version: "e2e", RotateEvery: o.rotateEvery,
-		Logger: f.logs.logger(name), Clock: o.clock})}
+		Logger: f.logs.logger(name), Clock: o.clock, Endpoints: o.endpoints})}
 }
 
 // waitFor polls cond until it holds, failing after a generous deadline.

@@ -147,7 +147,7 @@ func NewAgent(cfg AgentConfig) (*Agent, error) {
 		return nil, err
 	}
 	a.eng, err = NewEngine(EngineConfig{PrivateKey: st.WGKey, ListenPort: cfg.ListenPort, Expose: cfg.Expose, Logger: cfg.Logger,
-		Clock: cfg.Clock})
+		Clock: cfg.Clock, Relays: a.client})
 	if err != nil {
 		return nil, err
 	}

@@ -82,7 +82,7 @@ func (e *Engine) waitEndpoint(ctx context.Context, k wire.WGPublic) error {
 		if dp == nil {
 			return ErrNotRunning
 		}
-		if !configured || c.endpoint.IsValid() {
+		if !configured || c.endpoint.IsValid() || c.viaRelay {
 			return nil
 		}
 		st, err := dp.state()
@@ -124,14 +124,17 @@ func (e *Engine) Ping(ctx context.Context, peer string) (localapi.PingResult, er
 	res := localapi.PingResult{Peer: p.Name, Addr: addr, RTT: rtt, Path: "none"}
 	if st, err := dp.state(); err == nil {
 		res.Endpoint = st.peers[p.WGKey].endpoint
-		res.Path = pathOf(res.Endpoint)
+		res.Path = pathOf(st.peers[p.WGKey])
 	}
 	return res, nil
 }
 
-// pathOf names the path to a peer with endpoint ep.
-func pathOf(ep netip.AddrPort) string {
-	if ep.IsValid() {
+// pathOf names the path to a peer the device reports as s.
+func pathOf(s peerStats) string {
+	if s.relayed {
+		return "relay"
+	}
+	if s.endpoint.IsValid() {
 		return "direct"
 	}
 	return "none"
@@ -164,7 +167,7 @@ func peerStatus(p wire.Node, dev deviceState) localapi.Peer {
 		KeyExpiry: p.KeyExpiry, Online: p.Online, Path: "none"}
 	if s, ok := dev.peers[p.WGKey]; ok {
 		ps.Active = true
-		ps.Endpoint, ps.Path = s.endpoint, pathOf(s.endpoint)
+		ps.Endpoint, ps.Path = s.endpoint, pathOf(s)
 		ps.LastHandshake, ps.RxBytes, ps.TxBytes = s.lastHandshake, s.rx, s.tx
 	}
 	return ps

@@ -57,6 +57,10 @@ type EngineConfig struct {
 	// maps passed to Apply are on; nil means time.Now. Tests set it to
 	// run a node whose clock is off.
 	Clock func() time.Time
+	// Relays, if not nil, gives the Engine the relay path: it keeps a
+	// connection to the map's first relay and sends to peers over it until
+	// UDP from them arrives (see pathbind.go). Nil: UDP only.
+	Relays RelayTokens
 	// TUN, if not nil, puts the data plane on a real TUN device instead of
 	// the userspace netstack: the Engine runs wireguard-go over the device
 	// TUN returns, behind a netstack.Guard that enforces the same inbound
@@ -140,6 +144,10 @@ type Engine struct {
 	// or scheduled handshake kick; zero: never.
 	nextWake time.Time
 	closed   bool
+	// relay is the relay connection (nil without EngineConfig.Relays) and
+	// bind the running data plane's bind over it.
+	relay *relayLink
+	bind  *pathBind
 }
 
 // NewEngine validates cfg and returns an Engine waiting for its first map.
@@ -154,6 +162,7 @@ func NewEngine(cfg EngineConfig) (*Engine, error) {
 	e.ctx, e.cancel = context.WithCancel(context.Background())
 	e.wg.Add(1)
 	go e.expiryLoop()
+	e.startRelay()
 	return e, nil
 }
 
@@ -177,6 +186,9 @@ func (e *Engine) Apply(m wire.MapResponse) error {
 		return fmt.Errorf("apply map version %d: %w", m.Version, err)
 	}
 	e.nm.Store(next)
+	if m.Full && e.relay != nil {
+		e.relay.setRelays(m.Relays)
+	}
 	return e.reconcileLocked(e.cfg.Clock())
 }
 
@@ -323,7 +335,7 @@ func (e *Engine) dataplaneLocked(self wire.Node) (*dataplane, error) {
 // any).
 func (e *Engine) newDataplaneLocked(self wire.Node, port uint16) (*dataplane, error) {
 	return newDataplane(e.ctx, dataplaneConfig{self: self, tun: e.cfg.TUN, priv: e.priv, listenPort: port,
-		mtu: e.cfg.MTU, expose: e.cfg.Expose, log: e.log, onDenied: e.denied.add, bind: e.cfg.Bind})
+		mtu: e.cfg.MTU, expose: e.cfg.Expose, log: e.log, onDenied: e.denied.add, bind: e.bindFuncLocked()})
 }
 
 // preferListenPort makes the data plane, when it starts with
@@ -369,6 +381,7 @@ func (e *Engine) desiredLocked(nm *netmap, now time.Time) (map[wire.WGPublic]pee
 			added = now
 		}
 		c := confOf(p, self, added, now)
+		c.viaRelay = e.relay != nil
 		if st.follow {
 			c.leads, c.keepalive = false, !now.Before(added.Add(keepaliveDelay))
 		}
@@ -462,6 +475,7 @@ func (e *Engine) configurePeersLocked(dp *dataplane, nm *netmap, want map[wire.W
 		}
 	}
 	e.have, e.resync = want, false
+	e.notePathsLocked(want)
 	return nil
 }
 

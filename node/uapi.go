@@ -41,6 +41,8 @@ type peerConf struct {
 	leads bool
 	// keepalive enables the persistent keepalive.
 	keepalive bool
+	// viaRelay gives a peer without endpoint the relay endpoint.
+	viaRelay bool
 }
 
 // confOf returns the device configuration for peer p of node self, which
@@ -60,7 +62,7 @@ func confOf(p wire.Node, self wire.WGPublic, added, now time.Time) peerConf {
 }
 
 func (c peerConf) equal(o peerConf) bool {
-	return c.id == o.id && c.endpoint == o.endpoint && c.leads == o.leads && c.keepalive == o.keepalive && slices.Equal(c.allowed, o.allowed)
+	return c.id == o.id && c.endpoint == o.endpoint && c.leads == o.leads && c.keepalive == o.keepalive && c.viaRelay == o.viaRelay && slices.Equal(c.allowed, o.allowed)
 }
 
 // peerDiff renders the UAPI "set" lines that turn the device's peers from
@@ -93,6 +95,9 @@ func peerDiff(have, want map[wire.WGPublic]peerConf, recreate map[wire.WGPublic]
 		if w.endpoint.IsValid() && (!ok || h.endpoint != w.endpoint) {
 			fmt.Fprintf(&b, "endpoint=%s\n", w.endpoint)
 		}
+		if !w.endpoint.IsValid() && w.viaRelay && (!ok || h.endpoint.IsValid() || !h.viaRelay) {
+			fmt.Fprintf(&b, "endpoint=%s\n", relayEndpoint{key: k}.DstToString())
+		}
 		b.WriteString("replace_allowed_ips=true\n")
 		for _, p := range w.allowed {
 			fmt.Fprintf(&b, "allowed_ip=%s\n", p)
@@ -120,6 +125,7 @@ func sortedKeys(m map[wire.WGPublic]peerConf) []wire.WGPublic {
 // peerStats is what the device reports about one peer.
 type peerStats struct {
 	endpoint      netip.AddrPort
+	relayed       bool // the endpoint is the relay
 	lastHandshake time.Time // zero when none yet
 	rx, tx        uint64
 }
@@ -185,6 +191,8 @@ func (st *deviceState) set(p *peerParse, key, val string) error {
 		n, err = strconv.ParseUint(val, 10, 16)
 		st.listenPort = uint16(n)
 	case !p.inPeer:
+	case key == "endpoint" && strings.HasPrefix(val, relayEndpointPrefix):
+		p.stats.relayed = true
 	case key == "endpoint":
 		p.stats.endpoint, err = netip.ParseAddrPort(val)
 	case key == "last_handshake_time_sec":

@@ -98,7 +98,8 @@ type Peer struct {
 	// Online is the coordinator's view of the peer.
 	Online bool `json:"online"`
 	// Path is "direct" when WireGuard has a UDP endpoint for the peer,
-	// "none" otherwise.
+	// "relay" when it answers the peer over the home relay (it last heard
+	// the peer there), "none" otherwise.
 	Path string `json:"path"`
 	// Endpoint is the UDP endpoint WireGuard uses; may be zero.
 	Endpoint netip.AddrPort `json:"endpoint,omitzero"`

@@ -1,0 +1,92 @@
+package e2e
+
+import (
+	"net"
+	"net/netip"
+	"testing"
+	"time"
+
+	"github.com/wardnet/ward/wire"
+)
+
+// deadUDPEndpoint returns a loopback UDP address nothing listens on.
+func deadUDPEndpoint(t *testing.T) netip.AddrPort {
+	t.Helper()
+	c, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ap := c.LocalAddr().(*net.UDPAddr).AddrPort()
+	c.Close()
+	return ap
+}
+
+// relayedPair starts an operator and a camera (exposing open and closed,
+// the policy allowing open) whose announced UDP endpoints both lead
+// nowhere: only the coordinator's relay connects them.
+func relayedPair(t *testing.T) (f *fleet, op, cam *agent, open, closed uint16) {
+	t.Helper()
+	open, closed = echoServer(t), echoServer(t)
+	f = newFleet(t, fleetPolicy(open), nil)
+	cam = f.startAgent("cam", f.authKey("tag:camera"), "", agentOpts{expose: []uint16{open, closed},
+		endpoints: []netip.AddrPort{deadUDPEndpoint(t)}})
+	op = f.startAgent("op", f.authKey("tag:operator"), "", agentOpts{endpoints: []netip.AddrPort{deadUDPEndpoint(t)}})
+	return f, op, cam, open, closed
+}
+
+// pathTo returns the path ag's status shows to peer.
+func pathTo(ag *agent, peer string) string {
+	for _, p := range ag.Engine().Status().Peers {
+		if p.Name == peer {
+			return p.Path
+		}
+	}
+	return ""
+}
+
+// TestRelayCarriesTrafficWhenUDPBlocked: two nodes whose UDP endpoints
+// are unusable reach each other through the coordinator's relay, their
+// status says "relay", and the destination's filter still denies the
+// port the policy does not allow.
+func TestRelayCarriesTrafficWhenUDPBlocked(t *testing.T) {
+	_, op, cam, open, closed := relayedPair(t)
+	waitFor(t, "operator reaches the camera over the relay", func() bool { return op.roundTrip("cam", open) == nil })
+	if p := pathTo(op, "cam"); p != "relay" {
+		t.Errorf("operator's path to the camera = %q, want relay", p)
+	}
+	if p := pathTo(cam, "op"); p != "relay" {
+		t.Errorf("camera's path to the operator = %q, want relay", p)
+	}
+	if err := op.roundTrip("cam", closed); err == nil {
+		t.Error("the denied port answered over the relay")
+	}
+	if err := op.roundTrip("cam", open); err != nil {
+		t.Errorf("allowed port after the denied attempt: %v", err)
+	}
+}
+
+// TestRelayPathCutOnRevoke: a flow over the relay stops once an admin
+// expires the camera.
+func TestRelayPathCutOnRevoke(t *testing.T) {
+	f, op, _, open, _ := relayedPair(t)
+	var c net.Conn
+	waitFor(t, "a flow over the relay", func() bool {
+		var err error
+		if c, err = op.dial("cam", open); err != nil {
+			return false
+		}
+		if echo(c, "before") != nil {
+			c.Close()
+			return false
+		}
+		return true
+	})
+	defer c.Close()
+	if code, body := f.Admin("POST", wire.PathAdminNodes+"/cam/expire", nil, nil); code != 200 {
+		t.Fatalf("expire: %d %s", code, body)
+	}
+	waitFor(t, "the flow over the relay stops", func() bool { return echoWithin(c, "after", 500*time.Millisecond) != nil })
+	if err := op.roundTrip("cam", open); err == nil {
+		t.Error("a new flow reached the expired camera")
+	}
+}

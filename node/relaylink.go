@@ -1,0 +1,181 @@
+package node
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/wardnet/ward/relay"
+	"github.com/wardnet/ward/wire"
+)
+
+// RelayTokens is what the relay path needs from the control client: a
+// fresh admission token, a map relay's URL and the HTTP client to dial
+// with. *control.Client implements it.
+type RelayTokens interface {
+	RelayToken(ctx context.Context) (wire.RelayTokenResponse, error)
+	RelayURL(r wire.Relay) (string, error)
+	HTTPClient() *http.Client
+}
+
+// Relay link timings.
+const (
+	relayBackoffMin = 250 * time.Millisecond
+	relayBackoffMax = 10 * time.Second
+	relaySendWait   = time.Second
+)
+
+// relayLink is the node's one connection to its home relay (the map's
+// first relay), redialled with backoff and a fresh token each time (the
+// relay checks a token only when admitting, so a connection outlives its
+// token). Frames it receives wait in in for the pathBind.
+type relayLink struct {
+	tokens RelayTokens
+	log    *slog.Logger
+	in     chan relay.Frame
+	// home wakes run when the home relay changes.
+	wake chan struct{}
+
+	mu     sync.Mutex    // mu guards the fields below
+	home   wire.Relay    // zero: none
+	client *relay.Client // nil while disconnected
+}
+
+func newRelayLink(tokens RelayTokens, log *slog.Logger) *relayLink {
+	return &relayLink{tokens: tokens, log: log, in: make(chan relay.Frame, 64), wake: make(chan struct{}, 1)}
+}
+
+// setRelays takes the map's relays; the first is home. A change of home
+// closes the current connection.
+func (l *relayLink) setRelays(rs []wire.Relay) {
+	var home wire.Relay
+	if len(rs) > 0 {
+		home = rs[0]
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if home == l.home {
+		return
+	}
+	l.home = home
+	if l.client != nil {
+		l.client.Close()
+	}
+	select {
+	case l.wake <- struct{}{}:
+	default:
+	}
+}
+
+// connected reports whether the link is up.
+func (l *relayLink) connected() bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.client != nil
+}
+
+// send sends pkt to the node holding key over the relay; without a
+// connection the packet is dropped (WireGuard retries).
+func (l *relayLink) send(to wire.WGPublic, pkt []byte) {
+	l.mu.Lock()
+	c := l.client
+	l.mu.Unlock()
+	if c == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), relaySendWait)
+	defer cancel()
+	if err := c.Send(ctx, to, pkt); err != nil {
+		l.log.Debug("relay send", "err", err)
+	}
+}
+
+// run keeps the link up until ctx is done.
+func (l *relayLink) run(ctx context.Context) {
+	backoff := relayBackoffMin
+	for ctx.Err() == nil {
+		l.mu.Lock()
+		home := l.home
+		l.mu.Unlock()
+		if home == (wire.Relay{}) {
+			select {
+			case <-ctx.Done():
+				return
+			case <-l.wake:
+				continue
+			}
+		}
+		if l.session(ctx, home) {
+			backoff = relayBackoffMin
+			continue
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(backoff):
+		case <-l.wake:
+		}
+		backoff = min(2*backoff, relayBackoffMax)
+	}
+}
+
+// session dials home and pumps its frames into l.in until the connection
+// ends; it reports whether it connected.
+func (l *relayLink) session(ctx context.Context, home wire.Relay) bool {
+	c, err := l.dial(ctx, home)
+	if err != nil {
+		l.log.Warn("relay connect", "relay", home.Name, "err", err)
+		return false
+	}
+	l.mu.Lock()
+	if l.home != home {
+		l.mu.Unlock()
+		c.Close()
+		return true
+	}
+	l.client = c
+	l.mu.Unlock()
+	l.log.Info("relay connected", "relay", home.Name)
+	defer func() {
+		l.mu.Lock()
+		if l.client == c {
+			l.client = nil
+		}
+		l.mu.Unlock()
+		c.Close()
+	}()
+	stop := context.AfterFunc(ctx, func() { c.Close() })
+	defer stop()
+	for {
+		f, err := c.Recv(ctx)
+		if err != nil {
+			l.log.Info("relay disconnected", "relay", home.Name, "err", err)
+			return true
+		}
+		if f.Type == relay.TypeRefused {
+			l.log.Debug("relay refused", "peer", f.Key.ShortString(), "reason", f.Reason())
+			continue
+		}
+		select {
+		case l.in <- f:
+		default: // wireguard-go is behind: drop, as a full UDP buffer would
+		}
+	}
+}
+
+// dial fetches a token and connects to home.
+func (l *relayLink) dial(ctx context.Context, home wire.Relay) (*relay.Client, error) {
+	url, err := l.tokens.RelayURL(home)
+	if err != nil {
+		return nil, err
+	}
+	tctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	tok, err := l.tokens.RelayToken(tctx)
+	if err != nil {
+		return nil, err
+	}
+	return relay.Dial(tctx, url, tok.Token, l.tokens.HTTPClient())
+}
