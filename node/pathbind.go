@@ -27,7 +27,7 @@ const udpSilence = 2 * time.Second
 // node's home relay.
 type relayEndpoint struct{ key wire.WGPublic }
 
-func (relayEndpoint) ClearSrc()             {}
+func (relayEndpoint) ClearSrc()            {}
 func (relayEndpoint) SrcToString() string  { return "" }
 func (relayEndpoint) DstIP() netip.Addr    { return netip.Addr{} }
 func (relayEndpoint) SrcIP() netip.Addr    { return netip.Addr{} }

@@ -125,7 +125,7 @@ func sortedKeys(m map[wire.WGPublic]peerConf) []wire.WGPublic {
 // peerStats is what the device reports about one peer.
 type peerStats struct {
 	endpoint      netip.AddrPort
-	relayed       bool // the endpoint is the relay
+	relayed       bool      // the endpoint is the relay
 	lastHandshake time.Time // zero when none yet
 	rx, tx        uint64
 }
