@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/wardnet/ward/assembly"
 	"github.com/wardnet/ward/wire"
 )
 
@@ -24,12 +25,14 @@ func deadUDPEndpoint(t *testing.T) netip.AddrPort {
 // relayedPair starts an operator and a camera (exposing open and closed,
 // the policy allowing open) whose announced UDP endpoints both lead
 // nowhere: only the coordinator's relay connects them.
-func relayedPair(t *testing.T) (f *fleet, op, cam *agent, open, closed uint16) {
+// camOpts adds to the camera's options (its exposed ports and endpoints
+// are set here).
+func relayedPair(t *testing.T, tweak func(*assembly.Config), camOpts agentOpts) (f *fleet, op, cam *agent, open, closed uint16) {
 	t.Helper()
 	open, closed = echoServer(t), echoServer(t)
-	f = newFleet(t, fleetPolicy(open), nil)
-	cam = f.startAgent("cam", f.authKey("tag:camera"), "", agentOpts{expose: []uint16{open, closed},
-		endpoints: []netip.AddrPort{deadUDPEndpoint(t)}})
+	f = newFleet(t, fleetPolicy(open), tweak)
+	camOpts.expose, camOpts.endpoints = []uint16{open, closed}, []netip.AddrPort{deadUDPEndpoint(t)}
+	cam = f.startAgent("cam", f.authKey("tag:camera"), "", camOpts)
 	op = f.startAgent("op", f.authKey("tag:operator"), "", agentOpts{endpoints: []netip.AddrPort{deadUDPEndpoint(t)}})
 	return f, op, cam, open, closed
 }
@@ -49,7 +52,7 @@ func pathTo(ag *agent, peer string) string {
 // status says "relay", and the destination's filter still denies the
 // port the policy does not allow.
 func TestRelayCarriesTrafficWhenUDPBlocked(t *testing.T) {
-	_, op, cam, open, closed := relayedPair(t)
+	_, op, cam, open, closed := relayedPair(t, nil, agentOpts{})
 	waitFor(t, "operator reaches the camera over the relay", func() bool { return op.roundTrip("cam", open) == nil })
 	if p := pathTo(op, "cam"); p != "relay" {
 		t.Errorf("operator's path to the camera = %q, want relay", p)
@@ -68,7 +71,7 @@ func TestRelayCarriesTrafficWhenUDPBlocked(t *testing.T) {
 // TestRelayPathCutOnRevoke: a flow over the relay stops once an admin
 // expires the camera.
 func TestRelayPathCutOnRevoke(t *testing.T) {
-	f, op, _, open, _ := relayedPair(t)
+	f, op, _, open, _ := relayedPair(t, nil, agentOpts{})
 	var c net.Conn
 	waitFor(t, "a flow over the relay", func() bool {
 		var err error
@@ -88,5 +91,19 @@ func TestRelayPathCutOnRevoke(t *testing.T) {
 	waitFor(t, "the flow over the relay stops", func() bool { return echoWithin(c, "after", 500*time.Millisecond) != nil })
 	if err := op.roundTrip("cam", open); err == nil {
 		t.Error("a new flow reached the expired camera")
+	}
+}
+
+// TestRelayPathSurvivesKeyRotation: new flows keep crossing the relay
+// after each of the camera's key rotations: its relay connection, which
+// speaks for the old key (and which the coordinator cuts), is redialled
+// with a token for the new key.
+func TestRelayPathSurvivesKeyRotation(t *testing.T) {
+	_, op, cam, open, _ := relayedPair(t, func(c *assembly.Config) { c.RotateBurst = 1000 }, agentOpts{rotateEvery: 2 * time.Second})
+	last := cam.Engine().PublicKey()
+	for rotations := 0; rotations < 2; rotations++ {
+		waitFor(t, "a key rotation", func() bool { return cam.Engine().PublicKey() != last })
+		last = cam.Engine().PublicKey()
+		waitFor(t, "a flow over the relay after a rotation", func() bool { return op.roundTrip("cam", open) == nil })
 	}
 }

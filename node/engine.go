@@ -200,6 +200,9 @@ func (e *Engine) SetPrivateKey(k wire.WGPrivate) error {
 		return ErrClosed
 	}
 	e.priv = k
+	if e.relay != nil {
+		e.relay.redial() // the connection speaks for the old key
+	}
 	dp := e.dp.Load()
 	if dp == nil {
 		return nil

@@ -69,11 +69,15 @@ func (l *relayLink) setRelays(rs []wire.Relay) {
 	}
 }
 
-// connected reports whether the link is up.
-func (l *relayLink) connected() bool {
+// redial closes the current connection, so run dials again with a fresh
+// token (after a key rotation: a connection speaks for the key its token
+// named).
+func (l *relayLink) redial() {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return l.client != nil
+	if l.client != nil {
+		l.client.Close()
+	}
 }
 
 // send sends pkt to the node holding key over the relay; without a
