@@ -41,6 +41,8 @@ type relayLink struct {
 	mu     sync.Mutex    // mu guards the fields below
 	home   wire.Relay    // zero: none
 	client *relay.Client // nil while disconnected
+	// drop ends the current connection's session (which closes it).
+	drop context.CancelFunc
 }
 
 func newRelayLink(tokens RelayTokens, log *slog.Logger) *relayLink {
@@ -55,14 +57,13 @@ func (l *relayLink) setRelays(rs []wire.Relay) {
 		home = rs[0]
 	}
 	l.mu.Lock()
-	defer l.mu.Unlock()
 	if home == l.home {
+		l.mu.Unlock()
 		return
 	}
 	l.home = home
-	if l.client != nil {
-		l.client.Close()
-	}
+	l.mu.Unlock()
+	l.redial()
 	select {
 	case l.wake <- struct{}{}:
 	default:
@@ -75,8 +76,8 @@ func (l *relayLink) setRelays(rs []wire.Relay) {
 func (l *relayLink) redial() {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if l.client != nil {
-		l.client.Close()
+	if l.drop != nil {
+		l.drop()
 	}
 }
 
@@ -133,27 +134,24 @@ func (l *relayLink) session(ctx context.Context, home wire.Relay) bool {
 		l.log.Warn("relay connect", "relay", home.Name, "err", err)
 		return false
 	}
+	defer c.Close()
+	sctx, drop := context.WithCancel(ctx)
+	defer drop()
 	l.mu.Lock()
 	if l.home != home {
 		l.mu.Unlock()
-		c.Close()
 		return true
 	}
-	l.client = c
+	l.client, l.drop = c, drop
 	l.mu.Unlock()
 	l.log.Info("relay connected", "relay", home.Name)
 	defer func() {
 		l.mu.Lock()
-		if l.client == c {
-			l.client = nil
-		}
+		l.client, l.drop = nil, nil
 		l.mu.Unlock()
-		c.Close()
 	}()
-	stop := context.AfterFunc(ctx, func() { c.Close() })
-	defer stop()
 	for {
-		f, err := c.Recv(ctx)
+		f, err := c.Recv(sctx)
 		if err != nil {
 			l.log.Info("relay disconnected", "relay", home.Name, "err", err)
 			return true
