@@ -50,7 +50,7 @@ func pathTo(ag *agent, peer string) string {
 // TestRelayCarriesTrafficWhenUDPBlocked: two nodes whose UDP endpoints
 // are unusable reach each other through the coordinator's relay, their
 // status says "relay", and the destination's filter still denies the
-// port the policy does not allow.
+// port the policy does not allow to a dialer that skips its own check.
 func TestRelayCarriesTrafficWhenUDPBlocked(t *testing.T) {
 	_, op, cam, open, closed := relayedPair(t, nil, agentOpts{})
 	waitFor(t, "operator reaches the camera over the relay", func() bool { return op.roundTrip("cam", open) == nil })
@@ -60,9 +60,21 @@ func TestRelayCarriesTrafficWhenUDPBlocked(t *testing.T) {
 	if p := pathTo(cam, "op"); p != "relay" {
 		t.Errorf("camera's path to the operator = %q, want relay", p)
 	}
+	// The operator plays a modified node: it forgets what its map says it
+	// may reach, so only the camera's filter stands in the way.
+	_, peer, err := op.Engine().Resolve("cam")
+	if err != nil {
+		t.Fatal(err)
+	}
+	peer.Grants = nil
+	if err := op.Engine().Apply(wire.MapResponse{Version: op.Engine().MapVersion() + 1, PeersChanged: []wire.Node{peer}}); err != nil {
+		t.Fatal(err)
+	}
+	denied := cam.Engine().Status().Filter.Denied
 	if err := op.roundTrip("cam", closed); err == nil {
 		t.Error("the denied port answered over the relay")
 	}
+	waitFor(t, "the camera's filter denies the flow", func() bool { return cam.Engine().Status().Filter.Denied > denied })
 	if err := op.roundTrip("cam", open); err != nil {
 		t.Errorf("allowed port after the denied attempt: %v", err)
 	}
