@@ -24,8 +24,15 @@ type RelayTokens interface {
 const (
 	relayBackoffMin = 250 * time.Millisecond
 	relayBackoffMax = 10 * time.Second
-	relaySendWait   = time.Second
+	// relayQueue bounds the packets waiting for the relay connection.
+	relayQueue = 256
 )
+
+// relayOut is one packet waiting for the relay connection.
+type relayOut struct {
+	to  wire.WGPublic
+	pkt []byte
+}
 
 // relayLink is the node's one connection to its home relay (the map's
 // first relay), redialled with backoff and a fresh token each time (the
@@ -35,6 +42,9 @@ type relayLink struct {
 	tokens RelayTokens
 	log    *slog.Logger
 	in     chan relay.Frame
+	// out holds packets for the relay until the connection's writer
+	// sends them (bounded: send drops when it is full).
+	out chan relayOut
 	// home wakes run when the home relay changes.
 	wake chan struct{}
 
@@ -46,7 +56,7 @@ type relayLink struct {
 }
 
 func newRelayLink(tokens RelayTokens, log *slog.Logger) *relayLink {
-	return &relayLink{tokens: tokens, log: log, in: make(chan relay.Frame, 64), wake: make(chan struct{}, 1)}
+	return &relayLink{tokens: tokens, log: log, in: make(chan relay.Frame, 64), out: make(chan relayOut, relayQueue), wake: make(chan struct{}, 1)}
 }
 
 // setRelays takes the map's relays; the first is home. A change of home
@@ -81,19 +91,39 @@ func (l *relayLink) redial() {
 	}
 }
 
-// send sends pkt to the node holding key over the relay; without a
-// connection the packet is dropped (WireGuard retries).
+// send queues pkt for the node holding key over the relay, and never
+// waits: without a connection, or with the queue full (the relay or the
+// TCP path behind), the packet is dropped as a full UDP buffer would drop
+// it (WireGuard retries). It is called from wireguard-go's send path,
+// which must not stall on the relay: a stalled relay write once held up
+// the UDP path too.
 func (l *relayLink) send(to wire.WGPublic, pkt []byte) {
 	l.mu.Lock()
-	c := l.client
+	connected := l.client != nil
 	l.mu.Unlock()
-	if c == nil {
+	if !connected {
 		return
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), relaySendWait)
-	defer cancel()
-	if err := c.Send(ctx, to, pkt); err != nil {
-		l.log.Debug("relay send", "err", err)
+	select {
+	case l.out <- relayOut{to: to, pkt: append([]byte(nil), pkt...)}:
+	default:
+	}
+}
+
+// write sends queued packets over c until ctx ends or a write fails, which
+// ends the connection's session (drop).
+func (l *relayLink) write(ctx context.Context, c *relay.Client, drop context.CancelFunc) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case o := <-l.out:
+			if err := c.Send(ctx, o.to, o.pkt); err != nil {
+				l.log.Debug("relay send", "err", err)
+				drop()
+				return
+			}
+		}
 	}
 }
 
@@ -145,10 +175,14 @@ func (l *relayLink) session(ctx context.Context, home wire.Relay) bool {
 	l.client, l.drop = c, drop
 	l.mu.Unlock()
 	l.log.Info("relay connected", "relay", home.Name)
+	var writer sync.WaitGroup
+	writer.Go(func() { l.write(sctx, c, drop) })
 	defer func() {
 		l.mu.Lock()
 		l.client, l.drop = nil, nil
 		l.mu.Unlock()
+		drop()
+		writer.Wait()
 	}()
 	for {
 		f, err := c.Recv(sctx)
