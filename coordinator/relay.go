@@ -199,7 +199,7 @@ func (s *Server) initRelay() error {
 	if err != nil {
 		return err
 	}
-	s.relay, s.relays = a, []wire.Relay{{Name: "coordinator", URL: wire.PathRelay}}
+	s.relay, s.relays = a, []wire.Relay{{Name: "coordinator", URL: wire.PathRelay, STUN: s.cfg.STUN}}
 	s.hub.onChange = a.changed
 	return nil
 }

@@ -138,6 +138,10 @@ type Config struct {
 	// DisableRelay turns off the relay served at wire.PathRelay (and its
 	// tokens at wire.PathRelayToken); `ward coordinator --relay=false`.
 	DisableRelay bool
+	// STUN is the UDP address the maps name for the coordinator's STUN
+	// server (wire.Relay.STUN: "host:port", or ":port" on the
+	// coordinator's host); empty: none.
+	STUN string
 	// Logger receives the coordinator's logs; nil discards them.
 	Logger *slog.Logger
 }

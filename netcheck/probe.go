@@ -35,6 +35,12 @@ func (p Padding) AddTo(m *stun.Message) error {
 	return nil
 }
 
+// BindingRequest returns a new Binding request, padded to requestSize
+// (a server that refuses to amplify answers it).
+func BindingRequest() (*stun.Message, error) {
+	return stun.Build(stun.TransactionID, stun.BindingRequest, Padding(requestSize-20-4))
+}
+
 // Probe sends a Binding request from conn to each server (duplicates asked
 // once), resends the unanswered ones every 250 ms, and returns each
 // server's observation once all answered or wait has passed. Replies from
@@ -47,7 +53,7 @@ func Probe(ctx context.Context, conn net.PacketConn, servers []netip.AddrPort, w
 		if _, dup := reqs[s]; dup {
 			continue
 		}
-		m, err := stun.Build(stun.TransactionID, stun.BindingRequest, Padding(requestSize-20-4))
+		m, err := BindingRequest()
 		if err != nil {
 			obs = append(obs, Observation{Server: s, Err: fmt.Errorf("build request: %w", err)})
 			continue

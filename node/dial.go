@@ -82,7 +82,7 @@ func (e *Engine) waitEndpoint(ctx context.Context, k wire.WGPublic) error {
 		if dp == nil {
 			return ErrNotRunning
 		}
-		if !configured || c.endpoint.IsValid() || c.viaRelay {
+		if !configured || c.endpoint.IsValid() || e.pathOf(k).kind != "none" {
 			return nil
 		}
 		st, err := dp.state()
@@ -121,23 +121,8 @@ func (e *Engine) Ping(ctx context.Context, peer string) (localapi.PingResult, er
 	if err != nil {
 		return localapi.PingResult{}, err
 	}
-	res := localapi.PingResult{Peer: p.Name, Addr: addr, RTT: rtt, Path: "none"}
-	if st, err := dp.state(); err == nil {
-		res.Endpoint = st.peers[p.WGKey].endpoint
-		res.Path = pathOf(st.peers[p.WGKey])
-	}
-	return res, nil
-}
-
-// pathOf names the path to a peer the device reports as s.
-func pathOf(s peerStats) string {
-	if s.relayed {
-		return "relay"
-	}
-	if s.endpoint.IsValid() {
-		return "direct"
-	}
-	return "none"
+	pi := e.pathOf(p.WGKey)
+	return localapi.PingResult{Peer: p.Name, Addr: addr, RTT: rtt, Path: pi.kind, Endpoint: pi.addr}, nil
 }
 
 // Status describes the node and its peers as the Engine sees them.
@@ -155,19 +140,20 @@ func (e *Engine) Status() localapi.Status {
 		dev, _ = dp.state()
 	}
 	for _, p := range nm.peers {
-		st.Peers = append(st.Peers, peerStatus(p, dev))
+		st.Peers = append(st.Peers, peerStatus(p, dev, e.pathOf(p.WGKey)))
 	}
+	st.Paths = e.pathsStatus()
 	sortPeers(st.Peers)
 	return st
 }
 
-// peerStatus describes peer p with the device's view of it.
-func peerStatus(p wire.Node, dev deviceState) localapi.Peer {
+// peerStatus describes peer p with the device's view of it and its path.
+func peerStatus(p wire.Node, dev deviceState, path pathInfo) localapi.Peer {
 	ps := localapi.Peer{ID: p.ID, Name: p.Name, IPv4: p.IPv4, IPv6: p.IPv6, User: p.User, Tags: p.Tags,
 		KeyExpiry: p.KeyExpiry, Online: p.Online, Path: "none"}
 	if s, ok := dev.peers[p.WGKey]; ok {
 		ps.Active = true
-		ps.Endpoint, ps.Path = s.endpoint, pathOf(s)
+		ps.Path, ps.Endpoint, ps.PathRTT, ps.PathNote = path.kind, path.addr, path.rtt, path.why
 		ps.LastHandshake, ps.RxBytes, ps.TxBytes = s.lastHandshake, s.rx, s.tx
 	}
 	return ps

@@ -3,6 +3,7 @@ package node
 import (
 	"net"
 	"net/netip"
+	"slices"
 
 	"github.com/wardnet/ward/wire"
 )
@@ -38,7 +39,18 @@ func (s *Session) endpoints(port uint16) []netip.AddrPort {
 			addrs = append(addrs, p.Addr())
 		}
 	}
-	return localEndpoints(addrs, s.eng.Self(), port)
+	return withReflexive(s.eng.Reflexive(), localEndpoints(addrs, s.eng.Self(), port))
+}
+
+// withReflexive adds the reflexive address refl (when known and not
+// already there) after the local ones in eps, within wire.MaxEndpoints:
+// it is the one address a peer outside the node's network can use, and
+// a peer on the same network tries the first one first.
+func withReflexive(refl netip.AddrPort, eps []netip.AddrPort) []netip.AddrPort {
+	if !refl.IsValid() || slices.Contains(eps, refl) {
+		return eps
+	}
+	return append(eps[:min(len(eps), wire.MaxEndpoints-1):min(len(eps), wire.MaxEndpoints-1)], refl)
 }
 
 // configuredEndpoints returns eps (--endpoint), a port 0 replaced by

@@ -116,6 +116,8 @@ type Engine struct {
 	dp atomic.Pointer[dataplane]
 	// kick wakes expiryLoop after nextWake changed.
 	kick chan struct{}
+	// onEndpoints is called when the endpoints to announce change.
+	onEndpoints atomic.Pointer[func()]
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -144,10 +146,12 @@ type Engine struct {
 	// or scheduled handshake kick; zero: never.
 	nextWake time.Time
 	closed   bool
-	// relay is the relay connection (nil without EngineConfig.Relays) and
-	// bind the running data plane's bind over it.
+	// relay is the relay connection (nil without EngineConfig.Relays),
+	// bind the running data plane's bind, stun the STUN servers of the
+	// last full map.
 	relay *relayLink
 	bind  *pathBind
+	stun  []netip.AddrPort
 }
 
 // NewEngine validates cfg and returns an Engine waiting for its first map.
@@ -186,8 +190,8 @@ func (e *Engine) Apply(m wire.MapResponse) error {
 		return fmt.Errorf("apply map version %d: %w", m.Version, err)
 	}
 	e.nm.Store(next)
-	if m.Full && e.relay != nil {
-		e.relay.setRelays(m.Relays)
+	if m.Full {
+		e.relaysChangedLocked(m.Relays)
 	}
 	return e.reconcileLocked(e.cfg.Clock())
 }
@@ -202,6 +206,9 @@ func (e *Engine) SetPrivateKey(k wire.WGPrivate) error {
 	e.priv = k
 	if e.relay != nil {
 		e.relay.redial() // the connection speaks for the old key
+	}
+	if e.bind != nil {
+		e.bind.setPrivateKey(k)
 	}
 	dp := e.dp.Load()
 	if dp == nil {
@@ -384,7 +391,6 @@ func (e *Engine) desiredLocked(nm *netmap, now time.Time) (map[wire.WGPublic]pee
 			added = now
 		}
 		c := confOf(p, self, added, now)
-		c.viaRelay = e.relay != nil
 		if st.follow {
 			c.leads, c.keepalive = false, !now.Before(added.Add(keepaliveDelay))
 		}
@@ -478,7 +484,7 @@ func (e *Engine) configurePeersLocked(dp *dataplane, nm *netmap, want map[wire.W
 		}
 	}
 	e.have, e.resync = want, false
-	e.notePathsLocked(want)
+	e.notePathsLocked(nm, want)
 	return nil
 }
 

@@ -59,12 +59,14 @@ func TestPeerDiffRecreatesKickedPeer(t *testing.T) {
 	have := map[wire.WGPublic]peerConf{k: {id: 2, allowed: allowed, leads: true, keepalive: true}}
 	want := map[wire.WGPublic]peerConf{k: {id: 2, allowed: allowed, endpoint: ep, leads: true, keepalive: true}}
 	h := k.Hex()
-	inPlace := "public_key=" + h + "\nendpoint=127.0.0.1:5000\nreplace_allowed_ips=true\nallowed_ip=100.64.0.2/32\n"
+	// In place: the endpoint is the pathBind's business (the peer's
+	// endpoint stays its key).
+	inPlace := "public_key=" + h + "\nreplace_allowed_ips=true\nallowed_ip=100.64.0.2/32\n"
 	if got := peerDiff(have, want, nil); got != inPlace {
 		t.Errorf("in place:\n%s\nwant:\n%s", got, inPlace)
 	}
 	recreated := "public_key=" + h + "\nremove=true\npublic_key=" + h + "\npersistent_keepalive_interval=25\n" +
-		"endpoint=127.0.0.1:5000\nreplace_allowed_ips=true\nallowed_ip=100.64.0.2/32\n"
+		"endpoint=" + peerEndpoint{key: k}.DstToString() + "\nreplace_allowed_ips=true\nallowed_ip=100.64.0.2/32\n"
 	if got := peerDiff(have, want, map[wire.WGPublic]bool{k: true}); got != recreated {
 		t.Errorf("kicked:\n%s\nwant:\n%s", got, recreated)
 	}

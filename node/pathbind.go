@@ -4,87 +4,310 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/netip"
+	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
+	"github.com/pion/stun/v3"
 	"golang.zx2c4.com/wireguard/conn"
 
+	"github.com/wardnet/ward/disco"
+	"github.com/wardnet/ward/netcheck"
 	"github.com/wardnet/ward/wire"
 )
 
-// relayEndpointPrefix starts the UAPI form of a relay endpoint:
-// "relay:<hex WireGuard key>".
-const relayEndpointPrefix = "relay:"
+// peerEndpointPrefix starts the UAPI form of a peer endpoint:
+// "peer:<hex WireGuard key>".
+const peerEndpointPrefix = "peer:"
 
-// udpSilence is how long UDP from a peer may be silent before packets to
-// it go over the relay as well as over UDP.
-const udpSilence = 2 * time.Second
+// Path timings (see DESIGN.md, "Paths").
+const (
+	// freshFor is how long a direct path counts as working after the
+	// last packet from it: past it, packets go over the relay as well,
+	// so a dead direct path costs at most this much.
+	freshFor = 2 * time.Second
+	// deadPings is how many pings a direct path may leave unanswered
+	// (one per pingEvery while packets go to it) before it is dropped and
+	// the pair is on the relay alone.
+	deadPings = 6
+	// pingEvery is the least time between two pings to one address.
+	pingEvery = 500 * time.Millisecond
+	// keepFreshAfter: a packet sent over a direct path not heard from for
+	// this long carries a ping along, so a one-way flow keeps its path
+	// fresh.
+	keepFreshAfter = time.Second
+	// discoverMin and discoverMax bound the wait between two discovery
+	// rounds (call-me-maybe over the relay and pings to every candidate)
+	// for a pair without a working direct path; it doubles each round
+	// and starts over at discoverMin when either side's addresses change.
+	discoverMin = time.Second
+	discoverMax = 16 * time.Second
+	// pingLife is how long a ping waits for its pong.
+	pingLife = 5 * time.Second
+	// learnedLife is how long an address learned from a ping or a
+	// call-me-maybe stays a candidate.
+	learnedLife = 2 * time.Minute
+	// maxLearned bounds one peer's learned candidates.
+	maxLearned = 32
+	// betterRTT: a new direct path replaces a working one only when its
+	// round trip is below this share of the current one's.
+	betterRTT = 0.7
+	// stunEvery is how often the node asks its STUN servers for its
+	// reflexive address.
+	stunEvery = 20 * time.Second
+)
 
-// relayEndpoint is wireguard-go's endpoint for a peer reached through the
-// node's home relay.
-type relayEndpoint struct{ key wire.WGPublic }
+// errNoPath is a send to a peer without any path (no address, no relay).
+var errNoPath = errors.New("send: no path to the peer")
 
-func (relayEndpoint) ClearSrc()            {}
-func (relayEndpoint) SrcToString() string  { return "" }
-func (relayEndpoint) DstIP() netip.Addr    { return netip.Addr{} }
-func (relayEndpoint) SrcIP() netip.Addr    { return netip.Addr{} }
-func (e relayEndpoint) DstToBytes() []byte { return e.key[:] }
-func (e relayEndpoint) DstToString() string {
-	return relayEndpointPrefix + hex.EncodeToString(e.key[:])
+// peerEndpoint is wireguard-go's endpoint for every peer: the peer's
+// key, so a Send names the peer and the pathBind picks the path. Packets
+// from the relay and from a confirmed direct path reach wireguard-go with
+// it; a packet from any other address keeps its UDP endpoint, so
+// WireGuard's roaming (to the source of an authenticated packet) still
+// answers a peer that moved before disco found it, as stock WireGuard
+// does, until a packet comes over a known path again.
+type peerEndpoint struct{ key wire.WGPublic }
+
+func (peerEndpoint) ClearSrc()            {}
+func (peerEndpoint) SrcToString() string  { return "" }
+func (peerEndpoint) DstIP() netip.Addr    { return netip.Addr{} }
+func (peerEndpoint) SrcIP() netip.Addr    { return netip.Addr{} }
+func (e peerEndpoint) DstToBytes() []byte { return e.key[:] }
+func (e peerEndpoint) DstToString() string {
+	return peerEndpointPrefix + hex.EncodeToString(e.key[:])
 }
 
-// parseRelayEndpoint parses "relay:<hex key>".
-func parseRelayEndpoint(s string) (relayEndpoint, bool) {
-	h, ok := strings.CutPrefix(s, relayEndpointPrefix)
+// parsePeerEndpoint parses "peer:<hex key>".
+func parsePeerEndpoint(s string) (peerEndpoint, bool) {
+	h, ok := strings.CutPrefix(s, peerEndpointPrefix)
 	if !ok {
-		return relayEndpoint{}, false
+		return peerEndpoint{}, false
 	}
 	k, err := parseHexKey(h)
-	return relayEndpoint{key: k}, err == nil
+	return peerEndpoint{key: k}, err == nil
 }
 
-// pathBind is wireguard-go's bind: the UDP bind it wraps plus the relay
-// path. Per peer it sends over UDP (to the endpoint wireguard-go chose, or
-// else the peer's first map endpoint) and, while no UDP packet from the
-// peer arrived in the last udpSilence (or it has no UDP endpoint), over
-// the relay too; WireGuard's replay window drops the duplicates. Packets
-// from the relay reach wireguard-go with a relayEndpoint, so a peer heard
-// only there is answered there.
+// peerPath is what the pathBind knows about the paths to one peer.
+type peerPath struct {
+	key    wire.WGPublic
+	shared disco.Key
+	// mapEPs are the peer's endpoints from the map.
+	mapEPs []netip.AddrPort
+	// learned are addresses a ping or a call-me-maybe gave, with when.
+	learned map[netip.AddrPort]time.Time
+	// best is the working direct path (zero: none), rtt its round trip
+	// at the last pong, heard when a packet last came from it.
+	best  netip.AddrPort
+	rtt   time.Duration
+	heard time.Time
+	// pinged is when each address was last pinged.
+	pinged map[netip.AddrPort]time.Time
+	// nextDiscovery and discoverWait schedule discovery rounds.
+	nextDiscovery time.Time
+	discoverWait  time.Duration
+	// eps caches conn endpoints per address (Send allocates none).
+	eps map[netip.AddrPort]conn.Endpoint
+	// unanswered counts pings to best since it was last heard; at
+	// deadPings the path is dropped, and lost keeps it as the UDP
+	// destination for when there is no relay either.
+	unanswered int
+	lost       netip.AddrPort
+	// lastRelayed is when a packet last went over the relay.
+	lastRelayed time.Time
+}
+
+// pingSent is a ping waiting for its pong.
+type pingSent struct {
+	peer wire.WGPublic
+	to   netip.AddrPort
+	at   time.Time
+}
+
+// pathCounters count bytes per path (read by Status and metrics).
+type pathCounters struct {
+	directTx, directRx, relayTx, relayRx atomic.Uint64
+}
+
+// pathBind is wireguard-go's bind. It wraps the UDP bind and the relay
+// link and decides, per packet, where a peer's packets go: to the peer's
+// direct path while it works, over the relay (and to the direct path or
+// the first map endpoint) while none works; it finds direct paths with
+// disco pings and call-me-maybes, learns its own reflexive address over
+// STUN on the WireGuard socket, and keeps disco and STUN packets from
+// wireguard-go. The first packet to a peer never waits for any of this.
 type pathBind struct {
 	udp   conn.Bind
-	relay *relayLink
+	relay *relayLink // nil: no relay
+	log   *slog.Logger
+	// onReflexive is called (on its own goroutine) when the reflexive
+	// address changes.
+	onReflexive func(netip.AddrPort)
+	counters    pathCounters
 
 	mu sync.Mutex // mu guards the fields below
-	// keyOf maps a peer's map endpoint to its key.
-	keyOf map[netip.AddrPort]wire.WGPublic
-	// udpOf is each peer's map endpoint (zero when none).
-	udpOf map[wire.WGPublic]netip.AddrPort
-	// heard is when UDP from each peer last arrived.
-	heard map[wire.WGPublic]time.Time
+	// priv and pub are the node's WireGuard keys (disco seals with them).
+	priv wire.WGPrivate
+	pub  wire.WGPublic
+	// peers are the configured peers; confirmed maps each address a pong
+	// confirmed to its peer (only confirmed ones: two sites may announce
+	// the same private address).
+	peers     map[wire.WGPublic]*peerPath
+	confirmed map[netip.AddrPort]wire.WGPublic
+	pings  map[disco.TxID]pingSent
+	// self are the node's own candidates (map endpoints), reflexive its
+	// STUN-learned address.
+	self      []netip.AddrPort
+	reflexive netip.AddrPort
+	// stunServers and stunTx: the servers asked and the requests out.
+	stunServers []netip.AddrPort
+	stunTx      map[[stun.TransactionIDSize]byte]netip.AddrPort
+	nextSTUN    time.Time
 	// closed is closed by Close, ending the relay ReceiveFunc.
 	closed chan struct{}
 }
 
-func newPathBind(udp conn.Bind, relay *relayLink) *pathBind {
-	return &pathBind{udp: udp, relay: relay, keyOf: map[netip.AddrPort]wire.WGPublic{},
-		udpOf: map[wire.WGPublic]netip.AddrPort{}, heard: map[wire.WGPublic]time.Time{}}
+func newPathBind(udp conn.Bind, relay *relayLink, priv wire.WGPrivate, log *slog.Logger) *pathBind {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	b := &pathBind{udp: udp, relay: relay, log: log, peers: map[wire.WGPublic]*peerPath{},
+		confirmed: map[netip.AddrPort]wire.WGPublic{}, pings: map[disco.TxID]pingSent{},
+		stunTx: map[[stun.TransactionIDSize]byte]netip.AddrPort{}}
+	b.setPrivateKey(priv)
+	return b
 }
 
-// setPeers records each peer's map endpoint (zero when none).
-func (b *pathBind) setPeers(eps map[wire.WGPublic]netip.AddrPort) {
+// setPrivateKey changes the node's key: every peer's disco key with it.
+func (b *pathBind) setPrivateKey(priv wire.WGPrivate) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	clear(b.keyOf)
-	clear(b.udpOf)
-	for k, ep := range eps {
-		b.udpOf[k] = ep
-		if ep.IsValid() {
-			b.keyOf[ep] = k
+	b.priv, b.pub = priv, priv.Public()
+	for k, p := range b.peers {
+		p.shared, _ = disco.SharedKey(priv, k)
+	}
+}
+
+// setPeers takes the configured peers and their map endpoints. A peer
+// whose endpoints changed starts discovery over.
+func (b *pathBind) setPeers(eps map[wire.WGPublic][]netip.AddrPort) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for k, p := range b.peers {
+		if _, ok := eps[k]; !ok {
+			delete(b.peers, k)
+			b.forgetAddrsLocked(p)
 		}
 	}
+	for k, m := range eps {
+		p, ok := b.peers[k]
+		if !ok {
+			p = &peerPath{key: k, learned: map[netip.AddrPort]time.Time{}, pinged: map[netip.AddrPort]time.Time{},
+				eps: map[netip.AddrPort]conn.Endpoint{}}
+			p.shared, _ = disco.SharedKey(b.priv, k)
+			b.peers[k] = p
+		}
+		if !slices.Equal(p.mapEPs, m) {
+			p.mapEPs = append([]netip.AddrPort(nil), m...)
+			p.nextDiscovery, p.discoverWait = time.Time{}, 0
+		}
+	}
+}
+
+// forgetAddrsLocked drops the address attributions to p.
+func (b *pathBind) forgetAddrsLocked(p *peerPath) {
+	for a, k := range b.confirmed {
+		if k == p.key {
+			delete(b.confirmed, a)
+		}
+	}
+}
+
+// setSelf takes the node's own endpoints as the map gives them; a change
+// starts every peer's discovery over.
+func (b *pathBind) setSelf(eps []netip.AddrPort) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if slices.Equal(b.self, eps) {
+		return
+	}
+	b.self = append([]netip.AddrPort(nil), eps...)
+	b.restartDiscoveryLocked()
+}
+
+// setSTUN takes the STUN servers to learn the reflexive address from.
+func (b *pathBind) setSTUN(servers []netip.AddrPort) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if !slices.Equal(b.stunServers, servers) {
+		b.stunServers, b.nextSTUN = append([]netip.AddrPort(nil), servers...), time.Time{}
+	}
+}
+
+func (b *pathBind) restartDiscoveryLocked() {
+	for _, p := range b.peers {
+		p.nextDiscovery, p.discoverWait = time.Time{}, 0
+	}
+}
+
+// Reflexive returns the address STUN last reported (zero: none yet).
+func (b *pathBind) Reflexive() netip.AddrPort {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.reflexive
+}
+
+// pathInfo is one peer's path as status shows it.
+type pathInfo struct {
+	// kind is "direct", "relay" or "none".
+	kind string
+	// addr is the direct path's address; rtt its last round trip.
+	addr netip.AddrPort
+	rtt  time.Duration
+	// why says why a pair is not direct.
+	why string
+}
+
+// path returns the current path to the peer with key k.
+func (b *pathBind) path(k wire.WGPublic) pathInfo {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	p, ok := b.peers[k]
+	now := time.Now()
+	relayUp := b.relay != nil && b.relay.connected()
+	switch {
+	case !ok:
+		return pathInfo{kind: "none"}
+	case p.best.IsValid() && now.Sub(p.heard) < freshFor:
+		return pathInfo{kind: "direct", addr: p.best, rtt: p.rtt}
+	case p.best.IsValid() && relayUp:
+		return pathInfo{kind: "direct", addr: p.best, rtt: p.rtt, why: "direct path silent: probing it, the relay carries packets too"}
+	case p.best.IsValid():
+		return pathInfo{kind: "direct", addr: p.best, rtt: p.rtt, why: "idle"}
+	case relayUp:
+		return pathInfo{kind: "relay", why: b.whyRelayedLocked(p)}
+	case p.lost.IsValid():
+		return pathInfo{kind: "direct", addr: p.lost, why: "direct path lost and no relay"}
+	case len(p.mapEPs) > 0:
+		return pathInfo{kind: "direct", addr: p.mapEPs[0], why: "unconfirmed: no pong yet"}
+	}
+	return pathInfo{kind: "none", why: "no address and no relay"}
+}
+
+// whyRelayedLocked explains why p has no direct path.
+func (b *pathBind) whyRelayedLocked(p *peerPath) string {
+	switch {
+	case len(p.mapEPs) == 0 && len(p.learned) == 0:
+		return "the peer announced no UDP address"
+	case len(p.pinged) == 0:
+		return "no packet sent yet; probing starts with the first"
+	}
+	return "no direct pong yet (NAT or firewall between the two)"
 }
 
 // Open opens the UDP bind and adds a ReceiveFunc for the relay.
@@ -96,34 +319,63 @@ func (b *pathBind) Open(port uint16) ([]conn.ReceiveFunc, uint16, error) {
 	closed := make(chan struct{})
 	b.mu.Lock()
 	b.closed = closed
+	b.nextSTUN = time.Time{}
 	b.mu.Unlock()
 	out := make([]conn.ReceiveFunc, 0, len(fns)+1)
 	for _, fn := range fns {
-		out = append(out, b.noteUDP(fn))
+		out = append(out, b.receiveUDP(fn))
 	}
-	return append(out, b.receiveRelay(closed)), actual, nil
+	if b.relay != nil {
+		out = append(out, b.receiveRelay(closed))
+	}
+	return out, actual, nil
 }
 
-// noteUDP wraps fn to record when each known peer was last heard over UDP.
-func (b *pathBind) noteUDP(fn conn.ReceiveFunc) conn.ReceiveFunc {
+// receiveUDP wraps fn: disco and STUN packets are handled here (their
+// size set to 0, which wireguard-go skips); WireGuard packets from a
+// peer's direct path mark it heard.
+func (b *pathBind) receiveUDP(fn conn.ReceiveFunc) conn.ReceiveFunc {
 	return func(packets [][]byte, sizes []int, eps []conn.Endpoint) (int, error) {
 		n, err := fn(packets, sizes, eps)
-		if n > 0 {
-			now := time.Now()
-			b.mu.Lock()
-			for _, ep := range eps[:n] {
-				if k, ok := b.keyOf[addrOf(ep)]; ok {
-					b.heard[k] = now
+		if n == 0 {
+			return n, err
+		}
+		now := time.Now()
+		var rx uint64
+		var out []outPacket
+		b.mu.Lock()
+		for i := range n {
+			pkt := packets[i][:sizes[i]]
+			switch {
+			case disco.Is(pkt):
+				out = b.handleDiscoLocked(pkt, addrOf(eps[i]), eps[i], now, out)
+				sizes[i] = 0
+			case stun.IsMessage(pkt):
+				b.handleSTUNLocked(pkt, addrOf(eps[i]))
+				sizes[i] = 0
+			default:
+				rx += uint64(sizes[i])
+				a := addrOf(eps[i])
+				k, ok := b.confirmed[a]
+				if !ok {
+					break
+				}
+				eps[i] = peerEndpoint{key: k}
+				if p := b.peers[k]; p != nil && p.best == a {
+					p.heard, p.unanswered = now, 0
 				}
 			}
-			b.mu.Unlock()
 		}
+		b.mu.Unlock()
+		b.counters.directRx.Add(rx)
+		b.sendAll(out)
 		return n, err
 	}
 }
 
 // receiveRelay returns a ReceiveFunc delivering one relayed packet per
-// call until closed is closed.
+// call until closed is closed; disco packets from the relay are handled
+// here.
 func (b *pathBind) receiveRelay(closed chan struct{}) conn.ReceiveFunc {
 	return func(packets [][]byte, sizes []int, eps []conn.Endpoint) (int, error) {
 		for {
@@ -131,11 +383,19 @@ func (b *pathBind) receiveRelay(closed chan struct{}) conn.ReceiveFunc {
 			case <-closed:
 				return 0, net.ErrClosed
 			case f := <-b.relay.in:
+				if disco.Is(f.Payload) {
+					b.mu.Lock()
+					out := b.handleDiscoLocked(f.Payload, netip.AddrPort{}, nil, time.Now(), nil)
+					b.mu.Unlock()
+					b.sendAll(out)
+					continue
+				}
 				if len(f.Payload) > len(packets[0]) {
 					continue
 				}
 				sizes[0] = copy(packets[0], f.Payload)
-				eps[0] = relayEndpoint{key: f.Key}
+				eps[0] = peerEndpoint{key: f.Key}
+				b.counters.relayRx.Add(uint64(sizes[0]))
 				return 1, nil
 			}
 		}
@@ -160,62 +420,381 @@ func (b *pathBind) SetMark(mark uint32) error { return b.udp.SetMark(mark) }
 // BatchSize is the UDP bind's.
 func (b *pathBind) BatchSize() int { return b.udp.BatchSize() }
 
-// ParseEndpoint parses a relay endpoint or a UDP one.
+// ParseEndpoint parses a peer endpoint or a UDP one.
 func (b *pathBind) ParseEndpoint(s string) (conn.Endpoint, error) {
-	if e, ok := parseRelayEndpoint(s); ok {
+	if e, ok := parsePeerEndpoint(s); ok {
 		return e, nil
 	}
-	if strings.HasPrefix(s, relayEndpointPrefix) {
+	if strings.HasPrefix(s, peerEndpointPrefix) {
 		return nil, fmt.Errorf("parse endpoint %q: bad key", s)
 	}
 	return b.udp.ParseEndpoint(s)
 }
 
-// Send sends bufs to the peer of ep over the paths Send's doc names.
-func (b *pathBind) Send(bufs [][]byte, ep conn.Endpoint) error {
-	key, udp, useRelay := b.route(ep, time.Now())
-	var err error
-	switch {
-	case udp != nil:
-		err = b.udp.Send(bufs, udp)
-	case !useRelay:
-		return errors.New("send: no path to the peer")
-	}
-	if useRelay {
-		for _, buf := range bufs {
-			b.relay.send(key, buf)
+// outPacket is a packet the pathBind sends on its own (disco, STUN).
+type outPacket struct {
+	pkt []byte
+	// to is the UDP destination; when not valid, viaRelay names the
+	// peer to send to over the relay.
+	to       conn.Endpoint
+	viaRelay wire.WGPublic
+}
+
+// sendAll sends out (after the lock is released).
+func (b *pathBind) sendAll(out []outPacket) {
+	for _, o := range out {
+		if o.to != nil {
+			b.udp.Send([][]byte{o.pkt}, o.to)
+			continue
 		}
-		return nil
+		if b.relay != nil {
+			b.relay.send(o.viaRelay, o.pkt)
+		}
+	}
+}
+
+// Send sends bufs to the peer ep names over the path plan picks; an
+// endpoint that is no peer's (a handshake answer to an unknown address)
+// is sent to as given, over UDP.
+func (b *pathBind) Send(bufs [][]byte, ep conn.Endpoint) error {
+	pe, ok := ep.(peerEndpoint)
+	if !ok {
+		return b.udp.Send(bufs, ep)
+	}
+	udp, viaRelay, out := b.plan(pe.key, time.Now())
+	b.sendAll(out)
+	var size uint64
+	for _, buf := range bufs {
+		size += uint64(len(buf))
+	}
+	var err error
+	if udp != nil {
+		err = b.udp.Send(bufs, udp)
+		b.counters.directTx.Add(size)
+	}
+	if viaRelay {
+		for _, buf := range bufs {
+			b.relay.send(pe.key, buf)
+		}
+		b.counters.relayTx.Add(size)
+		return nil // the relay copy may arrive where UDP failed
+	}
+	if udp == nil {
+		return errNoPath
 	}
 	return err
 }
 
-// route returns the peer's key, the UDP endpoint to send to (nil: none)
-// and whether to send over the relay too.
-func (b *pathBind) route(ep conn.Endpoint, now time.Time) (wire.WGPublic, conn.Endpoint, bool) {
+// plan picks the paths for a packet to peer k at now: the UDP endpoint
+// (nil: none) and whether the relay carries it too, plus disco and STUN
+// packets to send first.
+func (b *pathBind) plan(k wire.WGPublic, now time.Time) (conn.Endpoint, bool, []outPacket) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if re, ok := ep.(relayEndpoint); ok {
-		a := b.udpOf[re.key]
-		if !a.IsValid() {
-			return re.key, nil, true
-		}
-		return re.key, &conn.StdNetEndpoint{AddrPort: a}, now.Sub(b.heard[re.key]) > udpSilence
-	}
-	k, ok := b.keyOf[addrOf(ep)]
+	out := b.stunDueLocked(now, nil)
+	p, ok := b.peers[k]
 	if !ok {
-		return wire.WGPublic{}, ep, false
+		return nil, false, out
 	}
-	return k, ep, now.Sub(b.heard[k]) > udpSilence
+	relayUp := b.relay != nil && b.relay.connected()
+	if p.best.IsValid() && p.unanswered >= deadPings {
+		b.log.Info("direct path lost", "peer", k.ShortString(), "addr", p.best, "silent", now.Sub(p.heard).Round(time.Millisecond))
+		p.lost, p.best, p.nextDiscovery, p.discoverWait = p.best, netip.AddrPort{}, time.Time{}, 0
+	}
+	var udp netip.AddrPort
+	viaRelay := false
+	switch {
+	case p.best.IsValid() && now.Sub(p.heard) < freshFor:
+		udp = p.best
+		if now.Sub(p.heard) >= keepFreshAfter {
+			out = b.pingLocked(p, p.best, now, out)
+		}
+	case p.best.IsValid():
+		udp, viaRelay = p.best, relayUp
+		out = b.pingLocked(p, p.best, now, out)
+	case !relayUp:
+		udp = p.lost
+		if !udp.IsValid() && len(p.mapEPs) > 0 {
+			udp = p.mapEPs[0]
+		}
+	default:
+		// Starting out: the relay, and the first map endpoint as well
+		// for the first rounds (on a LAN it answers first).
+		viaRelay = true
+		if len(p.mapEPs) > 0 && p.discoverWait <= 2*discoverMin {
+			udp = p.mapEPs[0]
+		}
+	}
+	if !p.best.IsValid() || now.Sub(p.heard) >= freshFor {
+		out = b.discoverDueLocked(p, now, relayUp, out)
+	}
+	if viaRelay {
+		p.lastRelayed = now
+	}
+	if !udp.IsValid() {
+		return nil, viaRelay, out
+	}
+	return p.endpoint(udp), viaRelay, out
+}
+
+// endpoint returns the cached UDP endpoint for a.
+func (p *peerPath) endpoint(a netip.AddrPort) conn.Endpoint {
+	ep, ok := p.eps[a]
+	if !ok {
+		if len(p.eps) > 2*maxLearned {
+			clear(p.eps)
+		}
+		ep = &conn.StdNetEndpoint{AddrPort: a}
+		p.eps[a] = ep
+	}
+	return ep
+}
+
+// discoverDueLocked runs a discovery round for p when one is due: a
+// call-me-maybe over the relay with the node's candidates, and a ping to
+// each of p's candidates.
+func (b *pathBind) discoverDueLocked(p *peerPath, now time.Time, relayUp bool, out []outPacket) []outPacket {
+	if now.Before(p.nextDiscovery) {
+		return out
+	}
+	p.discoverWait = min(max(2*p.discoverWait, discoverMin), discoverMax)
+	p.nextDiscovery = now.Add(p.discoverWait)
+	if relayUp {
+		if pkt, err := disco.Seal(p.shared, b.pub, disco.Message{Type: disco.TypeCallMeMaybe, Endpoints: b.candidatesLocked()}); err == nil {
+			out = append(out, outPacket{pkt: pkt, viaRelay: p.key})
+		}
+	}
+	for _, a := range b.peerCandidatesLocked(p, now) {
+		out = b.pingLocked(p, a, now, out)
+	}
+	return out
+}
+
+// candidatesLocked returns the node's own candidates for a call-me-maybe.
+func (b *pathBind) candidatesLocked() []netip.AddrPort {
+	out := make([]netip.AddrPort, 0, len(b.self)+1)
+	if b.reflexive.IsValid() {
+		out = append(out, b.reflexive)
+	}
+	for _, a := range b.self {
+		if a != b.reflexive && len(out) < disco.MaxEndpoints {
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
+// peerCandidatesLocked returns p's candidates: map endpoints and
+// unexpired learned ones (expired ones are dropped).
+func (b *pathBind) peerCandidatesLocked(p *peerPath, now time.Time) []netip.AddrPort {
+	out := append([]netip.AddrPort(nil), p.mapEPs...)
+	for a, at := range p.learned {
+		if now.Sub(at) > learnedLife {
+			delete(p.learned, a)
+			continue
+		}
+		if !slices.Contains(out, a) {
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
+// pingLocked pings p at a unless a was pinged within pingEvery.
+func (b *pathBind) pingLocked(p *peerPath, a netip.AddrPort, now time.Time, out []outPacket) []outPacket {
+	if !a.IsValid() || now.Sub(p.pinged[a]) < pingEvery {
+		return out
+	}
+	tx := disco.NewTxID()
+	pkt, err := disco.Seal(p.shared, b.pub, disco.Message{Type: disco.TypePing, TxID: tx})
+	if err != nil {
+		return out
+	}
+	p.pinged[a] = now
+	if a == p.best {
+		p.unanswered++
+	}
+	b.expirePingsLocked(now)
+	b.pings[tx] = pingSent{peer: p.key, to: a, at: now}
+	return append(out, outPacket{pkt: pkt, to: p.endpoint(a)})
+}
+
+// expirePingsLocked drops pings past pingLife once they pile up.
+func (b *pathBind) expirePingsLocked(now time.Time) {
+	if len(b.pings) < 256 {
+		return
+	}
+	for tx, s := range b.pings {
+		if now.Sub(s.at) > pingLife {
+			delete(b.pings, tx)
+		}
+	}
+}
+
+// handleDiscoLocked handles a disco packet that came over UDP from src
+// (with the receive endpoint ep) or, when src is not valid, over the
+// relay. Packets from anyone but a configured peer, or that fail to
+// open, are dropped.
+func (b *pathBind) handleDiscoLocked(pkt []byte, src netip.AddrPort, ep conn.Endpoint, now time.Time, out []outPacket) []outPacket {
+	from, err := disco.Sender(pkt)
+	if err != nil {
+		return out
+	}
+	p, ok := b.peers[from]
+	if !ok {
+		return out
+	}
+	m, err := disco.Open(p.shared, pkt)
+	if err != nil {
+		return out
+	}
+	switch m.Type {
+	case disco.TypePing:
+		if !src.IsValid() {
+			return out // pings probe UDP paths only
+		}
+		b.learnLocked(p, src, now)
+		if pong, err := disco.Seal(p.shared, b.pub, disco.Message{Type: disco.TypePong, TxID: m.TxID, Src: src}); err == nil {
+			out = append(out, outPacket{pkt: pong, to: ep})
+		}
+		if src != p.best || now.Sub(p.heard) >= freshFor {
+			out = b.pingLocked(p, src, now, out)
+		}
+	case disco.TypePong:
+		s, ok := b.pings[m.TxID]
+		if !ok || s.peer != from || s.to != src || !src.IsValid() {
+			return out
+		}
+		delete(b.pings, m.TxID)
+		b.confirmLocked(p, src, now.Sub(s.at), now)
+	case disco.TypeCallMeMaybe:
+		for _, a := range m.Endpoints {
+			if a.IsValid() && a.Port() != 0 {
+				b.learnLocked(p, a, now)
+			}
+		}
+		if !p.best.IsValid() || now.Sub(p.heard) >= freshFor {
+			for _, a := range b.peerCandidatesLocked(p, now) {
+				out = b.pingLocked(p, a, now, out)
+			}
+		}
+	}
+	return out
+}
+
+// learnLocked records a as a candidate of p.
+func (b *pathBind) learnLocked(p *peerPath, a netip.AddrPort, now time.Time) {
+	if _, ok := p.learned[a]; !ok && len(p.learned) >= maxLearned {
+		return
+	}
+	p.learned[a] = now
+}
+
+// confirmLocked takes a pong from a (round trip rtt): a becomes p's
+// direct path when p has none that works, or when a is clearly faster.
+func (b *pathBind) confirmLocked(p *peerPath, a netip.AddrPort, rtt time.Duration, now time.Time) {
+	if len(b.confirmed) > 4*len(b.peers)+64 {
+		b.pruneConfirmedLocked()
+	}
+	b.confirmed[a] = p.key
+	if a == p.best {
+		p.heard, p.rtt, p.unanswered = now, rtt, 0
+		return
+	}
+	working := p.best.IsValid() && now.Sub(p.heard) < freshFor
+	if working && float64(rtt) >= betterRTT*float64(p.rtt) {
+		return
+	}
+	b.log.Info("direct path", "peer", p.key.ShortString(), "addr", a, "rtt", rtt.Round(time.Microsecond), "was", p.best)
+	p.best, p.rtt, p.heard, p.unanswered, p.lost = a, rtt, now, 0, netip.AddrPort{}
+	p.discoverWait = 0
+}
+
+// pruneConfirmedLocked keeps only the confirmed addresses that are some
+// peer's direct path.
+func (b *pathBind) pruneConfirmedLocked() {
+	for a, k := range b.confirmed {
+		if p := b.peers[k]; p == nil || p.best != a {
+			delete(b.confirmed, a)
+		}
+	}
+}
+
+// stunDueLocked sends STUN binding requests to every server when due.
+func (b *pathBind) stunDueLocked(now time.Time, out []outPacket) []outPacket {
+	if len(b.stunServers) == 0 || now.Before(b.nextSTUN) {
+		return out
+	}
+	b.nextSTUN = now.Add(stunEvery)
+	if len(b.stunTx) > 64 {
+		clear(b.stunTx)
+	}
+	for _, s := range b.stunServers {
+		m, err := netcheck.BindingRequest()
+		if err != nil {
+			continue
+		}
+		b.stunTx[m.TransactionID] = s
+		out = append(out, outPacket{pkt: m.Raw, to: &conn.StdNetEndpoint{AddrPort: s}})
+	}
+	return out
+}
+
+// handleSTUNLocked takes a STUN answer from src: the reflexive address
+// from one of the requests out.
+func (b *pathBind) handleSTUNLocked(pkt []byte, src netip.AddrPort) {
+	m := &stun.Message{Raw: append([]byte(nil), pkt...)}
+	if err := m.Decode(); err != nil || m.Type != stun.BindingSuccess {
+		return
+	}
+	if to, ok := b.stunTx[m.TransactionID]; !ok || to != src {
+		return
+	}
+	delete(b.stunTx, m.TransactionID)
+	var xa stun.XORMappedAddress
+	if err := xa.GetFrom(m); err != nil {
+		return
+	}
+	ip, ok := netip.AddrFromSlice(xa.IP)
+	if !ok {
+		return
+	}
+	refl := netip.AddrPortFrom(ip.Unmap(), uint16(xa.Port))
+	if refl == b.reflexive {
+		return
+	}
+	b.log.Info("reflexive address", "addr", refl, "was", b.reflexive, "stun", src)
+	b.reflexive = refl
+	b.restartDiscoveryLocked()
+	if b.onReflexive != nil {
+		go b.onReflexive(refl)
+	}
+}
+
+// kickSTUN makes the next send ask the STUN servers at once.
+func (b *pathBind) kickSTUN() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.nextSTUN = time.Time{}
+}
+
+// tick runs what is due without a packet to send: STUN requests (so a
+// node that sends nothing still learns its reflexive address).
+func (b *pathBind) tick(now time.Time) {
+	b.mu.Lock()
+	out := b.stunDueLocked(now, nil)
+	b.mu.Unlock()
+	b.sendAll(out)
 }
 
 // addrOf returns a UDP endpoint's address.
 func addrOf(ep conn.Endpoint) netip.AddrPort {
 	if s, ok := ep.(*conn.StdNetEndpoint); ok {
-		return s.AddrPort
+		return netip.AddrPortFrom(s.AddrPort.Addr().Unmap(), s.AddrPort.Port())
 	}
 	a, _ := netip.ParseAddrPort(ep.DstToString())
-	return a
+	return netip.AddrPortFrom(a.Addr().Unmap(), a.Port())
 }
+
 
 var _ conn.Bind = (*pathBind)(nil)

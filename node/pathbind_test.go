@@ -1,96 +1,293 @@
 package node
 
 import (
+	"context"
+	"net"
 	"net/netip"
+	"sync"
 	"testing"
 	"time"
 
 	"golang.zx2c4.com/wireguard/conn"
 
+	"github.com/wardnet/ward/disco"
+	"github.com/wardnet/ward/stunserver"
 	"github.com/wardnet/ward/wire"
 )
 
-// TestPathBindRoute: a peer goes over the relay as well as UDP until UDP
-// from it was heard within udpSilence, and over the relay alone without a
-// UDP endpoint; an address no peer announced goes over UDP only.
-func TestPathBindRoute(t *testing.T) {
-	now := time.Now()
-	direct, relayed := wire.WGPublic{1}, wire.WGPublic{2}
-	ep := netip.MustParseAddrPort("127.0.0.1:4000")
-	b := newPathBind(conn.NewDefaultBind(), nil)
-	b.setPeers(map[wire.WGPublic]netip.AddrPort{direct: ep, relayed: {}})
-	udpEp := &conn.StdNetEndpoint{AddrPort: ep}
-	tests := []struct {
-		name      string
-		ep        conn.Endpoint
-		heard     time.Time
-		wantKey   wire.WGPublic
-		wantUDP   bool
-		wantRelay bool
-	}{
-		{"udp never heard", udpEp, time.Time{}, direct, true, true},
-		{"udp heard just now", udpEp, now, direct, true, false},
-		{"udp silent too long", udpEp, now.Add(-udpSilence - time.Millisecond), direct, true, true},
-		{"relay endpoint, udp heard", relayEndpoint{key: direct}, now, direct, true, false},
-		{"relay endpoint, no udp endpoint", relayEndpoint{key: relayed}, now, relayed, false, true},
-		{"unknown address", &conn.StdNetEndpoint{AddrPort: netip.MustParseAddrPort("127.0.0.1:5000")}, time.Time{}, wire.WGPublic{}, true, false},
+func newTestKey(t *testing.T) wire.WGPrivate {
+	t.Helper()
+	k, err := wire.NewWGPrivate()
+	if err != nil {
+		t.Fatal(err)
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			b.heard[direct] = tt.heard
-			k, udp, viaRelay := b.route(tt.ep, now)
-			if k != tt.wantKey || (udp != nil) != tt.wantUDP || viaRelay != tt.wantRelay {
-				t.Errorf("route = %s, udp %v, relay %v; want %s, udp %v, relay %v", k.ShortString(), udp != nil, viaRelay,
-					tt.wantKey.ShortString(), tt.wantUDP, tt.wantRelay)
-			}
-		})
-	}
+	return k
 }
 
-// TestRelayEndpointRoundTrip: the UAPI form of a relay endpoint parses
-// back to the same key, and the device state reads it as relayed.
-func TestRelayEndpointRoundTrip(t *testing.T) {
+// upRelay returns a relay link that counts as connected and queues what
+// is sent to it.
+func upRelay() *relayLink {
+	l := newRelayLink(nil, nil)
+	l.up.Store(true)
+	return l
+}
+
+// TestPeerEndpointRoundTrip: the UAPI form of a peer endpoint parses back
+// to the same key; a bad key is refused; every new peer gets one.
+func TestPeerEndpointRoundTrip(t *testing.T) {
 	k := wire.WGPublic{7, 8, 9}
-	b := newPathBind(conn.NewDefaultBind(), nil)
-	s := relayEndpoint{key: k}.DstToString()
+	b := newPathBind(conn.NewDefaultBind(), nil, newTestKey(t), nil)
+	s := peerEndpoint{key: k}.DstToString()
 	ep, err := b.ParseEndpoint(s)
-	if err != nil || ep.(relayEndpoint).key != k {
+	if err != nil || ep.(peerEndpoint).key != k {
 		t.Fatalf("ParseEndpoint(%q) = %v, %v", s, ep, err)
 	}
-	if _, err := b.ParseEndpoint(relayEndpointPrefix + "zz"); err == nil {
-		t.Error("a bad relay key parsed")
+	if _, err := b.ParseEndpoint(peerEndpointPrefix + "zz"); err == nil {
+		t.Error("a bad peer key parsed")
 	}
-	st, err := parseDeviceState("public_key=" + k.Hex() + "\nendpoint=" + s + "\n")
-	if err != nil || !st.peers[k].relayed || pathOf(st.peers[k]) != "relay" {
-		t.Errorf("device state = %+v, %v", st.peers[k], err)
+	allowed := []netip.Prefix{netip.MustParsePrefix("100.64.0.2/32")}
+	want := "public_key=" + k.Hex() + "\npersistent_keepalive_interval=0\nendpoint=" + s + "\nreplace_allowed_ips=true\nallowed_ip=100.64.0.2/32\n"
+	if got := peerDiff(nil, map[wire.WGPublic]peerConf{k: {id: 2, allowed: allowed}}, nil); got != want {
+		t.Errorf("got:\n%s\nwant:\n%s", got, want)
 	}
 }
 
-// TestPeerDiffGivesRelayEndpointWithoutUDP: with the relay path, a peer
-// without a map endpoint gets the relay endpoint (so the first packet need
-// not wait for an address), and one with an endpoint keeps it.
-func TestPeerDiffGivesRelayEndpointWithoutUDP(t *testing.T) {
-	k := wire.WGPublic{1}
-	allowed := []netip.Prefix{netip.MustParsePrefix("100.64.0.2/32")}
-	ep := netip.MustParseAddrPort("127.0.0.1:5000")
-	tail := "replace_allowed_ips=true\nallowed_ip=100.64.0.2/32\n"
+// TestPathPlan: where a packet to a peer goes in each state of its path.
+func TestPathPlan(t *testing.T) {
+	now := time.Now()
+	peer := newTestKey(t).Public()
+	mapEP := netip.MustParseAddrPort("192.168.1.2:4000")
+	best := netip.MustParseAddrPort("10.1.0.2:4000")
 	tests := []struct {
-		name string
-		want peerConf
-		diff string
+		name      string
+		relay     bool
+		setup     func(p *peerPath)
+		wantUDP   netip.AddrPort
+		wantRelay bool
+		wantPing  bool // a ping to best goes along
 	}{
-		{"no endpoint, relay", peerConf{id: 2, allowed: allowed, viaRelay: true},
-			"public_key=" + k.Hex() + "\npersistent_keepalive_interval=0\nendpoint=" + relayEndpoint{key: k}.DstToString() + "\n" + tail},
-		{"endpoint, relay", peerConf{id: 2, allowed: allowed, endpoint: ep, viaRelay: true},
-			"public_key=" + k.Hex() + "\npersistent_keepalive_interval=0\nendpoint=127.0.0.1:5000\n" + tail},
-		{"no endpoint, no relay", peerConf{id: 2, allowed: allowed},
-			"public_key=" + k.Hex() + "\npersistent_keepalive_interval=0\n" + tail},
+		{"new peer, relay up: relay and the first map endpoint", true, func(p *peerPath) {}, mapEP, true, false},
+		{"new peer, no relay: the first map endpoint", false, func(p *peerPath) {}, mapEP, false, false},
+		{"discovery failed for a while: relay alone", true, func(p *peerPath) {
+			p.discoverWait, p.nextDiscovery = discoverMax, now.Add(time.Hour)
+		}, netip.AddrPort{}, true, false},
+		{"working direct path: UDP alone", true, func(p *peerPath) { p.best, p.heard = best, now }, best, false, false},
+		{"direct path quiet a second: UDP with a ping", true, func(p *peerPath) {
+			p.best, p.heard = best, now.Add(-keepFreshAfter)
+		}, best, false, true},
+		{"direct path silent: UDP, relay and a ping", true, func(p *peerPath) {
+			p.best, p.heard = best, now.Add(-freshFor)
+		}, best, true, true},
+		{"direct path dead: relay, and discovery starts over", true, func(p *peerPath) {
+			p.best, p.heard, p.unanswered = best, now.Add(-time.Minute), deadPings
+		}, mapEP, true, false},
+		{"direct path dead, no relay: the lost path still", false, func(p *peerPath) {
+			p.best, p.heard, p.unanswered = best, now.Add(-time.Minute), deadPings
+		}, best, false, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if got := peerDiff(nil, map[wire.WGPublic]peerConf{k: tt.want}, nil); got != tt.diff {
-				t.Errorf("got:\n%s\nwant:\n%s", got, tt.diff)
+			var rl *relayLink
+			if tt.relay {
+				rl = upRelay()
+			}
+			b := newPathBind(conn.NewDefaultBind(), rl, newTestKey(t), nil)
+			b.setPeers(map[wire.WGPublic][]netip.AddrPort{peer: {mapEP}})
+			tt.setup(b.peers[peer])
+			udp, viaRelay, out := b.plan(peer, now)
+			var gotUDP netip.AddrPort
+			if udp != nil {
+				gotUDP = addrOf(udp)
+			}
+			pinged := false
+			for _, o := range out {
+				if o.to != nil && addrOf(o.to) == best {
+					pinged = true
+				}
+			}
+			if gotUDP != tt.wantUDP || viaRelay != tt.wantRelay || pinged != tt.wantPing {
+				t.Errorf("plan = udp %v, relay %v, ping to best %v; want %v, %v, %v", gotUDP, viaRelay, pinged, tt.wantUDP, tt.wantRelay, tt.wantPing)
 			}
 		})
 	}
+}
+
+// udpNode is a pathBind on a real loopback UDP socket whose receive
+// functions run until the test ends; what wireguard-go would get is
+// counted.
+type udpNode struct {
+	b    *pathBind
+	addr netip.AddrPort
+	mu   sync.Mutex
+	wg   int // WireGuard packets passed on
+}
+
+func startUDPNode(t *testing.T, priv wire.WGPrivate, rl *relayLink) *udpNode {
+	t.Helper()
+	n := &udpNode{b: newPathBind(conn.NewStdNetBind(), rl, priv, nil)}
+	fns, port, err := n.b.Open(0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n.addr = netip.AddrPortFrom(netip.AddrFrom4([4]byte{127, 0, 0, 1}), port)
+	var wg sync.WaitGroup
+	for _, fn := range fns {
+		wg.Go(func() {
+			bufs := make([][]byte, n.b.BatchSize())
+			for i := range bufs {
+				bufs[i] = make([]byte, 1500)
+			}
+			sizes := make([]int, len(bufs))
+			eps := make([]conn.Endpoint, len(bufs))
+			for {
+				c, err := fn(bufs, sizes, eps)
+				if err != nil {
+					return
+				}
+				n.mu.Lock()
+				for _, s := range sizes[:c] {
+					if s > 0 {
+						n.wg++
+					}
+				}
+				n.mu.Unlock()
+			}
+		})
+	}
+	t.Cleanup(func() { n.b.Close(); wg.Wait() })
+	return n
+}
+
+func (n *udpNode) wireguardPackets() int {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.wg
+}
+
+func waitPath(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// TestDiscoFindsDirectPath: a sends to b, which knows no address of a;
+// a's pings to b's map endpoint make both sides confirm the direct path
+// (b learns a's address from the ping and pings back), and no disco
+// packet reaches WireGuard.
+func TestDiscoFindsDirectPath(t *testing.T) {
+	aPriv, bPriv := newTestKey(t), newTestKey(t)
+	a, b := startUDPNode(t, aPriv, nil), startUDPNode(t, bPriv, nil)
+	a.b.setPeers(map[wire.WGPublic][]netip.AddrPort{bPriv.Public(): {b.addr}})
+	b.b.setPeers(map[wire.WGPublic][]netip.AddrPort{aPriv.Public(): nil})
+	if err := a.b.Send([][]byte{make([]byte, 100)}, peerEndpoint{key: bPriv.Public()}); err != nil {
+		t.Fatal(err)
+	}
+	waitPath(t, "a's direct path to b", func() bool {
+		p := a.b.path(bPriv.Public())
+		return p.kind == "direct" && p.addr == b.addr && p.why == ""
+	})
+	waitPath(t, "b's direct path to a", func() bool {
+		p := b.b.path(aPriv.Public())
+		return p.kind == "direct" && p.addr == a.addr && p.why == ""
+	})
+	if n := b.wireguardPackets(); n != 1 {
+		t.Errorf("b passed %d packets to WireGuard, want the one data packet", n)
+	}
+	if n := a.wireguardPackets(); n != 0 {
+		t.Errorf("a passed %d packets to WireGuard, want none (all were disco)", n)
+	}
+}
+
+// TestDiscoIgnoresStrangersAndForgedPongs plays an attacker with UDP
+// access to a node: a ping from a key that is not a peer gets no pong; a
+// pong for a transaction never sent, and a peer's genuine pong replayed
+// from another address, make no direct path.
+func TestDiscoIgnoresStrangersAndForgedPongs(t *testing.T) {
+	vPriv, peerPriv, strangerPriv := newTestKey(t), newTestKey(t), newTestKey(t)
+	victim := startUDPNode(t, vPriv, nil)
+	victim.b.setPeers(map[wire.WGPublic][]netip.AddrPort{peerPriv.Public(): {netip.MustParseAddrPort("127.0.0.1:9")}})
+	atk, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer atk.Close()
+	send := func(priv wire.WGPrivate, m disco.Message) {
+		k, _ := disco.SharedKey(priv, vPriv.Public())
+		pkt, _ := disco.Seal(k, priv.Public(), m)
+		if _, err := atk.WriteToUDPAddrPort(pkt, victim.addr); err != nil {
+			t.Fatal(err)
+		}
+	}
+	send(strangerPriv, disco.Message{Type: disco.TypePing, TxID: disco.NewTxID()})
+	atk.SetReadDeadline(time.Now().Add(300 * time.Millisecond))
+	if n, _, err := atk.ReadFromUDPAddrPort(make([]byte, 1500)); err == nil {
+		t.Fatalf("a stranger's ping got %d bytes back", n)
+	}
+	send(peerPriv, disco.Message{Type: disco.TypePong, TxID: disco.NewTxID(), Src: victim.addr})
+	// The victim pings its peer's map endpoint; the attacker answers that
+	// ping's transaction from its own address (it cannot see the ping,
+	// so it guesses: the transaction id is random and this must fail).
+	victim.b.Send([][]byte{make([]byte, 10)}, peerEndpoint{key: peerPriv.Public()})
+	time.Sleep(100 * time.Millisecond)
+	if p := victim.b.path(peerPriv.Public()); p.addr.IsValid() && p.why == "" {
+		t.Fatalf("forged pongs gave a direct path: %+v", p)
+	}
+	if n := victim.wireguardPackets(); n != 0 {
+		t.Errorf("%d disco packets reached WireGuard", n)
+	}
+}
+
+// TestSTUNOnWireGuardSocketFindsReflexiveAddress: the pathBind asks a
+// real STUN server from the WireGuard socket and learns the address the
+// server saw (on loopback, the socket's own), and tells the Engine.
+func TestSTUNOnWireGuardSocketFindsReflexiveAddress(t *testing.T) {
+	pc, err := net.ListenPacket("udp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go stunserver.New(nil).Serve(ctx, pc)
+	n := startUDPNode(t, newTestKey(t), nil)
+	told := make(chan netip.AddrPort, 1)
+	n.b.onReflexive = func(a netip.AddrPort) { told <- a }
+	n.b.setSTUN([]netip.AddrPort{netip.MustParseAddrPort(pc.LocalAddr().String())})
+	n.b.tick(time.Now())
+	select {
+	case a := <-told:
+		if a != n.addr || n.b.Reflexive() != n.addr {
+			t.Fatalf("reflexive %v (Reflexive() %v), want %v", a, n.b.Reflexive(), n.addr)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("no reflexive address learned")
+	}
+	if c := n.wireguardPackets(); c != 0 {
+		t.Errorf("%d STUN packets reached WireGuard", c)
+	}
+}
+
+// TestRelayedCallMeMaybeStartsPings: a call-me-maybe that arrives over
+// the relay makes the receiver ping every address it names at once (the
+// other half of a simultaneous open).
+func TestRelayedCallMeMaybeStartsPings(t *testing.T) {
+	aPriv, bPriv := newTestKey(t), newTestKey(t)
+	a := startUDPNode(t, aPriv, upRelay())
+	b := startUDPNode(t, bPriv, nil)
+	a.b.setPeers(map[wire.WGPublic][]netip.AddrPort{bPriv.Public(): nil})
+	b.b.setPeers(map[wire.WGPublic][]netip.AddrPort{aPriv.Public(): nil})
+	k, _ := disco.SharedKey(bPriv, aPriv.Public())
+	cmm, _ := disco.Seal(k, bPriv.Public(), disco.Message{Type: disco.TypeCallMeMaybe, Endpoints: []netip.AddrPort{b.addr}})
+	a.b.mu.Lock()
+	out := a.b.handleDiscoLocked(cmm, netip.AddrPort{}, nil, time.Now(), nil)
+	a.b.mu.Unlock()
+	a.b.sendAll(out)
+	waitPath(t, "a's direct path to b", func() bool {
+		p := a.b.path(bPriv.Public())
+		return p.kind == "direct" && p.addr == b.addr && p.why == ""
+	})
 }

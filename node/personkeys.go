@@ -124,7 +124,8 @@ func NewPersonSession(cfg PersonSessionConfig) (*Session, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	eng, err := NewEngine(EngineConfig{PrivateKey: cfg.Login.WGKey, Logger: cfg.Logger, TUN: cfg.TUN, Clock: cfg.Client.Now})
+	eng, err := NewEngine(EngineConfig{PrivateKey: cfg.Login.WGKey, Logger: cfg.Logger, TUN: cfg.TUN, Clock: cfg.Client.Now,
+		Relays: cfg.Client})
 	if err != nil {
 		return nil, err
 	}

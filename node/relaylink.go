@@ -4,7 +4,9 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/wardnet/ward/relay"
@@ -12,11 +14,12 @@ import (
 )
 
 // RelayTokens is what the relay path needs from the control client: a
-// fresh admission token, a map relay's URL and the HTTP client to dial
-// with. *control.Client implements it.
+// fresh admission token, a map relay's URL and STUN address, and the
+// HTTP client to dial with. *control.Client implements it.
 type RelayTokens interface {
 	RelayToken(ctx context.Context) (wire.RelayTokenResponse, error)
 	RelayURL(r wire.Relay) (string, error)
+	STUNAddr(ctx context.Context, r wire.Relay) (netip.AddrPort, error)
 	HTTPClient() *http.Client
 }
 
@@ -47,6 +50,9 @@ type relayLink struct {
 	out chan relayOut
 	// home wakes run when the home relay changes.
 	wake chan struct{}
+
+	// up is set while a connection is open.
+	up atomic.Bool
 
 	mu     sync.Mutex    // mu guards the fields below
 	home   wire.Relay    // zero: none
@@ -80,6 +86,16 @@ func (l *relayLink) setRelays(rs []wire.Relay) {
 	}
 }
 
+// homeName names the home relay ("" when none).
+func (l *relayLink) homeName() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.home.Name
+}
+
+// connected reports whether a relay connection is open.
+func (l *relayLink) connected() bool { return l.up.Load() }
+
 // redial closes the current connection, so run dials again with a fresh
 // token (after a key rotation: a connection speaks for the key its token
 // named).
@@ -98,10 +114,7 @@ func (l *relayLink) redial() {
 // which must not stall on the relay: a stalled relay write once held up
 // the UDP path too.
 func (l *relayLink) send(to wire.WGPublic, pkt []byte) {
-	l.mu.Lock()
-	connected := l.client != nil
-	l.mu.Unlock()
-	if !connected {
+	if !l.up.Load() {
 		return
 	}
 	select {
@@ -173,6 +186,7 @@ func (l *relayLink) session(ctx context.Context, home wire.Relay) bool {
 		return true
 	}
 	l.client, l.drop = c, drop
+	l.up.Store(true)
 	l.mu.Unlock()
 	l.log.Info("relay connected", "relay", home.Name)
 	var writer sync.WaitGroup
@@ -180,6 +194,7 @@ func (l *relayLink) session(ctx context.Context, home wire.Relay) bool {
 	defer func() {
 		l.mu.Lock()
 		l.client, l.drop = nil, nil
+		l.up.Store(false)
 		l.mu.Unlock()
 		drop()
 		writer.Wait()

@@ -72,9 +72,13 @@ type Session struct {
 // newSession returns a Session over cfg's Engine; it does not contact the
 // coordinator.
 func newSession(cfg sessionConfig) *Session {
-	return &Session{cfg: cfg, log: cfg.log, client: cfg.client, eng: cfg.engine, keys: cfg.keys,
+	s := &Session{cfg: cfg, log: cfg.log, client: cfg.client, eng: cfg.engine, keys: cfg.keys,
 		kickReport: make(chan struct{}, 1), kickSave: make(chan struct{}, 1), firstMap: make(chan struct{}),
 		closed: make(chan struct{})}
+	if s.eng != nil {
+		s.eng.OnEndpointsChanged(s.requestEndpoints)
+	}
+	return s
 }
 
 // Engine returns the session's data plane.

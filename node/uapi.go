@@ -34,15 +34,16 @@ const keepaliveDelay = 500 * time.Millisecond
 type peerConf struct {
 	id       wire.NodeID
 	allowed  []netip.Prefix
-	endpoint netip.AddrPort // may be zero
+	endpoint netip.AddrPort // the first of endpoints; may be zero
+	// endpoints are the peer's map endpoints (the pathBind's candidates;
+	// wireguard-go's endpoint for every peer is its peerEndpoint).
+	endpoints []netip.AddrPort
 	// leads is set when this side starts handshakes with the peer at once
 	// (its public key is the greater); the other side waits
 	// keepaliveDelay.
 	leads bool
 	// keepalive enables the persistent keepalive.
 	keepalive bool
-	// viaRelay gives a peer without endpoint the relay endpoint.
-	viaRelay bool
 }
 
 // confOf returns the device configuration for peer p of node self, which
@@ -56,13 +57,13 @@ func confOf(p wire.Node, self wire.WGPublic, added, now time.Time) peerConf {
 		}
 	}
 	if len(p.Endpoints) > 0 {
-		c.endpoint = p.Endpoints[0]
+		c.endpoint, c.endpoints = p.Endpoints[0], p.Endpoints
 	}
 	return c
 }
 
 func (c peerConf) equal(o peerConf) bool {
-	return c.id == o.id && c.endpoint == o.endpoint && c.leads == o.leads && c.keepalive == o.keepalive && c.viaRelay == o.viaRelay && slices.Equal(c.allowed, o.allowed)
+	return c.id == o.id && c.endpoint == o.endpoint && c.leads == o.leads && c.keepalive == o.keepalive && slices.Equal(c.endpoints, o.endpoints) && slices.Equal(c.allowed, o.allowed)
 }
 
 // peerDiff renders the UAPI "set" lines that turn the device's peers from
@@ -92,11 +93,8 @@ func peerDiff(have, want map[wire.WGPublic]peerConf, recreate map[wire.WGPublic]
 		if !ok || h.keepalive != w.keepalive {
 			fmt.Fprintf(&b, "persistent_keepalive_interval=%d\n", keepaliveOf(w))
 		}
-		if w.endpoint.IsValid() && (!ok || h.endpoint != w.endpoint) {
-			fmt.Fprintf(&b, "endpoint=%s\n", w.endpoint)
-		}
-		if !w.endpoint.IsValid() && w.viaRelay && (!ok || h.endpoint.IsValid() || !h.viaRelay) {
-			fmt.Fprintf(&b, "endpoint=%s\n", relayEndpoint{key: k}.DstToString())
+		if !ok {
+			fmt.Fprintf(&b, "endpoint=%s\n", peerEndpoint{key: k}.DstToString())
 		}
 		b.WriteString("replace_allowed_ips=true\n")
 		for _, p := range w.allowed {
@@ -125,7 +123,6 @@ func sortedKeys(m map[wire.WGPublic]peerConf) []wire.WGPublic {
 // peerStats is what the device reports about one peer.
 type peerStats struct {
 	endpoint      netip.AddrPort
-	relayed       bool      // the endpoint is the relay
 	lastHandshake time.Time // zero when none yet
 	rx, tx        uint64
 }
@@ -191,8 +188,8 @@ func (st *deviceState) set(p *peerParse, key, val string) error {
 		n, err = strconv.ParseUint(val, 10, 16)
 		st.listenPort = uint16(n)
 	case !p.inPeer:
-	case key == "endpoint" && strings.HasPrefix(val, relayEndpointPrefix):
-		p.stats.relayed = true
+	case key == "endpoint" && strings.HasPrefix(val, peerEndpointPrefix):
+		// the pathBind knows the path (Engine.pathOf)
 	case key == "endpoint":
 		p.stats.endpoint, err = netip.ParseAddrPort(val)
 	case key == "last_handshake_time_sec":

@@ -67,7 +67,7 @@ func controlMessages() map[string]any {
 			DeniedFlows:  []DeniedFlow{{Src: netip.MustParseAddr("100.64.0.9"), Dst: cam, Proto: filter.ProtoUDP, Port: 53, Time: t0, Count: 3}},
 			ExposedPorts: []uint16{22, 80}},
 		"MapResponse.full": &MapResponse{Version: 3, Full: true, Self: &self, Peers: []Node{testNode()},
-			Filter: []filter.Rule{rule}, ServerTime: t0, Relays: []Relay{{Name: "coordinator", URL: PathRelay}}},
+			Filter: []filter.Rule{rule}, ServerTime: t0, Relays: []Relay{{Name: "coordinator", URL: PathRelay, STUN: ":3478"}}},
 		"RelayTokenResponse": &RelayTokenResponse{Token: "relay-token", Expires: t0.Add(5 * time.Minute)},
 		"MapResponse.delta": &MapResponse{Version: 4, PeersChanged: []Node{testNode(), noGrants()}, PeersRemoved: []NodeID{9},
 			Filter: []filter.Rule{}, FilterChanged: true, ServerTime: t0},

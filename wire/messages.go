@@ -278,6 +278,11 @@ type Relay struct {
 	// URL is the relay's WebSocket URL; a path ("/ward/v1/relay") is
 	// relative to the coordinator's URL.
 	URL string `json:"url"`
+	// STUN is the UDP address ("host:port") where the relay answers STUN
+	// binding requests, so a node learns its reflexive address; a bare
+	// ":port" is on the host of URL (for a path, the coordinator's).
+	// Empty: none (since protocol version 7).
+	STUN string `json:"stun,omitempty"`
 }
 
 // RelayTokenResponse answers PathRelayToken: a token admitting the

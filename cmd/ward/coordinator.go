@@ -47,14 +47,18 @@ func newCoordinatorCmd() *cobra.Command {
 			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
+			bound, err := serveSTUN(ctx, stunAddrs(cmd.Flags()), cfg.Logger)
+			if err != nil {
+				return err
+			}
+			if len(bound) > 0 {
+				cfg.STUN = advertisedSTUN(bound[0])
+			}
 			srv, err := assembly.New(ctx, cfg)
 			if err != nil {
 				return err
 			}
 			defer srv.Close()
-			if _, err := serveSTUN(ctx, stunAddrs(cmd.Flags()), cfg.Logger); err != nil {
-				return err
-			}
 			go reloadOnHUP(ctx, srv.Server, cfg.Logger)
 			return srv.ListenAndServe(ctx)
 		},

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/netip"
+	"strconv"
 	"slices"
 
 	"github.com/spf13/pflag"
@@ -60,4 +62,18 @@ func serveSTUN(ctx context.Context, addrs []string, log *slog.Logger) ([]net.Add
 		}
 	}
 	return bound, nil
+}
+
+// advertisedSTUN is how the maps name a STUN server bound at a: its
+// address, or ":port" (on the coordinator's host, as nodes reach it) when
+// it listens on every address.
+func advertisedSTUN(a net.Addr) string {
+	ap, err := netip.ParseAddrPort(a.String())
+	if err != nil {
+		return ""
+	}
+	if ap.Addr().IsUnspecified() {
+		return ":" + strconv.Itoa(int(ap.Port()))
+	}
+	return ap.String()
 }

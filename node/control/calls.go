@@ -1,10 +1,15 @@
 package control
 
 import (
+	"cmp"
 	"context"
+	"errors"
 	"fmt"
+	"net"
 	"net/http"
+	"net/netip"
 	"net/url"
+	"strconv"
 
 	"github.com/wardnet/ward/wire"
 )
@@ -71,6 +76,38 @@ func (c *Client) RelayURL(r wire.Relay) (string, error) {
 		return u.String(), nil
 	}
 	return c.endpoint(u.Path, nil), nil
+}
+
+// STUNAddr resolves relay r's STUN address: a bare ":port" is on the
+// host of the relay's URL (the coordinator's for a relative one).
+func (c *Client) STUNAddr(ctx context.Context, r wire.Relay) (netip.AddrPort, error) {
+	host, port, err := net.SplitHostPort(r.STUN)
+	if err != nil {
+		return netip.AddrPort{}, fmt.Errorf("relay %s: stun %q: %w", r.Name, r.STUN, err)
+	}
+	p, err := strconv.ParseUint(port, 10, 16)
+	if err != nil || p == 0 {
+		return netip.AddrPort{}, fmt.Errorf("relay %s: stun %q: bad port", r.Name, r.STUN)
+	}
+	if host == "" {
+		ru, err := c.RelayURL(r)
+		if err != nil {
+			return netip.AddrPort{}, err
+		}
+		u, err := url.Parse(ru)
+		if err != nil {
+			return netip.AddrPort{}, fmt.Errorf("relay %s: url %q: %w", r.Name, ru, err)
+		}
+		host = u.Hostname()
+	}
+	if a, err := netip.ParseAddr(host); err == nil {
+		return netip.AddrPortFrom(a.Unmap(), uint16(p)), nil
+	}
+	addrs, err := net.DefaultResolver.LookupNetIP(ctx, "ip", host)
+	if err != nil || len(addrs) == 0 {
+		return netip.AddrPort{}, fmt.Errorf("relay %s: resolve stun host %s: %w", r.Name, host, cmp.Or(err, errors.New("no address")))
+	}
+	return netip.AddrPortFrom(addrs[0].Unmap(), uint16(p)), nil
 }
 
 // HTTPClient is the client the node reaches the coordinator with (its TLS

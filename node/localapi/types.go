@@ -56,6 +56,8 @@ type Status struct {
 	MapVersion uint64 `json:"map_version"`
 	// Filter counts the inbound filter's verdicts.
 	Filter FilterStats `json:"filter"`
+	// Paths describes the node's paths to its peers.
+	Paths Paths `json:"paths"`
 	// KeyRefused is the coordinator's reason for refusing the node's
 	// last key rotation (an admin expired or removed the node); empty
 	// when it was not refused.
@@ -97,17 +99,39 @@ type Peer struct {
 	Active bool `json:"active"`
 	// Online is the coordinator's view of the peer.
 	Online bool `json:"online"`
-	// Path is "direct" when WireGuard has a UDP endpoint for the peer,
-	// "relay" when it answers the peer over the home relay (it last heard
-	// the peer there), "none" otherwise.
+	// Path is "direct" when packets to the peer go to a UDP address
+	// (Endpoint), "relay" when they go over the home relay, "none" when
+	// there is neither.
 	Path string `json:"path"`
-	// Endpoint is the UDP endpoint WireGuard uses; may be zero.
+	// Endpoint is the direct path's UDP address; zero on the relay.
 	Endpoint netip.AddrPort `json:"endpoint,omitzero"`
+	// PathRTT is the direct path's round trip at its last pong; zero
+	// when unknown.
+	PathRTT time.Duration `json:"path_rtt_ns,omitempty"`
+	// PathNote says why the pair is relayed, or what is odd about the
+	// direct path; empty for a working direct path.
+	PathNote string `json:"path_note,omitempty"`
 	// LastHandshake is the last completed handshake; zero: none yet.
 	LastHandshake time.Time `json:"last_handshake,omitzero"`
 	// RxBytes and TxBytes count bytes received from and sent to the peer.
 	RxBytes uint64 `json:"rx_bytes"`
 	TxBytes uint64 `json:"tx_bytes"`
+}
+
+// Paths describes how the node reaches its peers: its reflexive address,
+// its relay connection and the bytes each kind of path carried.
+type Paths struct {
+	// Reflexive is the node's address as the STUN servers see it.
+	Reflexive netip.AddrPort `json:"reflexive,omitzero"`
+	// Relay names the home relay; RelayConnected tells whether its
+	// connection is open.
+	Relay          string `json:"relay,omitempty"`
+	RelayConnected bool   `json:"relay_connected"`
+	// Bytes sent and received over direct UDP paths and over the relay.
+	DirectTxBytes uint64 `json:"direct_tx_bytes"`
+	DirectRxBytes uint64 `json:"direct_rx_bytes"`
+	RelayTxBytes  uint64 `json:"relay_tx_bytes"`
+	RelayRxBytes  uint64 `json:"relay_rx_bytes"`
 }
 
 // FilterStats are the inbound filter's counters since start.
