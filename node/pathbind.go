@@ -159,7 +159,7 @@ type pathBind struct {
 	// the same private address).
 	peers     map[wire.WGPublic]*peerPath
 	confirmed map[netip.AddrPort]wire.WGPublic
-	pings  map[disco.TxID]pingSent
+	pings     map[disco.TxID]pingSent
 	// self are the node's own candidates (map endpoints), reflexive its
 	// STUN-learned address.
 	self      []netip.AddrPort
@@ -795,6 +795,5 @@ func addrOf(ep conn.Endpoint) netip.AddrPort {
 	a, _ := netip.ParseAddrPort(ep.DstToString())
 	return netip.AddrPortFrom(a.Addr().Unmap(), a.Port())
 }
-
 
 var _ conn.Bind = (*pathBind)(nil)

@@ -6,8 +6,8 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
-	"strconv"
 	"slices"
+	"strconv"
 
 	"github.com/spf13/pflag"
 
