@@ -44,13 +44,18 @@ func TestPrintStatus(t *testing.T) {
 			{Name: "cam1", IPv4: netip.MustParseAddr("100.64.0.1"), Tags: []string{"tag:camera"}, Active: true, Path: "direct",
 				Endpoint: netip.MustParseAddrPort("127.0.0.1:5000"), LastHandshake: now.Add(-3 * time.Second), RxBytes: 2048, KeyExpiry: now.Add(time.Hour)},
 			{Name: "cam2", IPv4: netip.MustParseAddr("100.64.0.2"), User: "a@example.com", Path: "none", KeyExpiry: now.Add(-time.Minute)},
+			{Name: "cam3", IPv4: netip.MustParseAddr("100.64.0.4"), Tags: []string{"tag:camera"}, Active: true, Path: "relay",
+				PathNote: "no direct pong yet (NAT or firewall between the two)"},
 		},
+		Paths: localapi.Paths{Reflexive: netip.MustParseAddrPort("198.51.100.7:41641"), Relay: "coordinator", RelayConnected: true, RelayTxBytes: 4096},
 	}
+	st.Peers[0].PathRTT = 1500 * time.Microsecond
 	var b bytes.Buffer
 	printStatus(&b, st, now)
 	out := b.String()
 	for _, want := range []string{"op1 (node 3)", "connected, map version 9", "cam1", "tag:camera", "direct 127.0.0.1:5000", "3s ago", "2.0 KiB", "in 1h0m0s",
-		"a@example.com", "inactive (key expired)", "expired 1 minute ago"} {
+		"a@example.com", "inactive (key expired)", "expired 1 minute ago", "1.5ms", "relay coordinator",
+		"cam3: no direct pong yet", "reflexive 198.51.100.7:41641; relay coordinator (connected)", "relayed 4.0 KiB out"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("status output lacks %q:\n%s", want, out)
 		}

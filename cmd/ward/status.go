@@ -53,25 +53,63 @@ func printStatus(w io.Writer, st localapi.Status, now time.Time) {
 	if st.KeyRefused != "" {
 		fmt.Fprintf(w, "key rotation refused by the coordinator: %s\n", st.KeyRefused)
 	}
-	fmt.Fprintf(w, "filter: %d allowed, %d denied, %d revoked\n\n", st.Filter.Allowed, st.Filter.Denied, st.Filter.Revoked)
+	fmt.Fprintf(w, "filter: %d allowed, %d denied, %d revoked\n", st.Filter.Allowed, st.Filter.Denied, st.Filter.Revoked)
+	printPaths(w, st.Paths)
 	if len(st.Peers) == 0 {
 		fmt.Fprintln(w, "no peers")
 		return
 	}
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "PEER\tADDRESS\tOWNER\tPATH\tHANDSHAKE\tRX\tTX\tKEY EXPIRES")
+	fmt.Fprintln(tw, "PEER\tADDRESS\tOWNER\tPATH\tLATENCY\tHANDSHAKE\tRX\tTX\tKEY EXPIRES")
+	var notes []string
 	for _, p := range st.Peers {
-		path := p.Path
-		if p.Endpoint.IsValid() {
-			path += " " + p.Endpoint.String()
-		}
+		path := pathText(p, st.Paths.Relay)
 		if !p.Active {
 			path = "inactive (key expired)"
+		} else if p.PathNote != "" {
+			notes = append(notes, fmt.Sprintf("%s: %s", p.Name, p.PathNote))
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", p.Name, addrOrDash(p.IPv4.String(), p.IPv4.IsValid()), owner(p),
-			path, ago(p.LastHandshake, now), humanize.IBytes(p.RxBytes), humanize.IBytes(p.TxBytes), when(p.KeyExpiry, now))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", p.Name, addrOrDash(p.IPv4.String(), p.IPv4.IsValid()), owner(p),
+			path, latency(p.PathRTT), ago(p.LastHandshake, now), humanize.IBytes(p.RxBytes), humanize.IBytes(p.TxBytes), when(p.KeyExpiry, now))
 	}
 	tw.Flush()
+	for _, n := range notes {
+		fmt.Fprintln(w, "  "+n)
+	}
+}
+
+// printPaths prints the node's reflexive address, relay and bytes per
+// path type.
+func printPaths(w io.Writer, ps localapi.Paths) {
+	relay := "none"
+	if ps.Relay != "" {
+		relay = ps.Relay + " (disconnected)"
+		if ps.RelayConnected {
+			relay = ps.Relay + " (connected)"
+		}
+	}
+	fmt.Fprintf(w, "paths: reflexive %s; relay %s; direct %s out %s in; relayed %s out %s in\n\n",
+		addrOrDash(ps.Reflexive.String(), ps.Reflexive.IsValid()), relay, humanize.IBytes(ps.DirectTxBytes),
+		humanize.IBytes(ps.DirectRxBytes), humanize.IBytes(ps.RelayTxBytes), humanize.IBytes(ps.RelayRxBytes))
+}
+
+// pathText names peer p's path: "direct <address>" or "relay <name>".
+func pathText(p localapi.Peer, relay string) string {
+	switch {
+	case p.Path == "direct" && p.Endpoint.IsValid():
+		return "direct " + p.Endpoint.String()
+	case p.Path == "relay" && relay != "":
+		return "relay " + relay
+	}
+	return p.Path
+}
+
+// latency prints a round trip, "-" when unknown.
+func latency(d time.Duration) string {
+	if d <= 0 {
+		return "-"
+	}
+	return d.Round(10 * time.Microsecond).String()
 }
 
 func owner(p localapi.Peer) string {
