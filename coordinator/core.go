@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/wardnet/ward/coordinator/store"
-	"github.com/wardnet/ward/wire"
 )
 
 // core is what the coordinator's services (control, logins, fleet) share,
@@ -32,11 +31,13 @@ type core struct {
 	// limits throttle unauthenticated callers per source address.
 	limits  *limiters
 	metrics *metrics
-	// relay is the relay served on the coordinator's port; nil with
-	// Config.DisableRelay. Set by Server.init, before anything is served.
+	// relay signs the relays' tokens and is the relay served on the
+	// coordinator's port (unless Config.DisableRelay). Set by Server.init,
+	// before anything is served.
 	relay *relayAuth
-	// relays are the relays every full map lists.
-	relays []wire.Relay
+	// relays lists the relays maps carry and holds the standalone relays'
+	// feeds. Set by Server.init.
+	relays *relayDir
 	// reloadMu serializes the netmap's updates from the store (reloadNode,
 	// dropNode, refreshUsers):
 	// each holds it across its store read and its netmap update, so two

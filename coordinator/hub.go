@@ -31,6 +31,8 @@ type hub struct {
 type sentView struct {
 	version uint64
 	view    view
+	// relays is the relay list the node holds after it (see relayDir).
+	relays *[]wire.Relay
 }
 
 // subscriber is one open map stream. wake has room for one pending wake-up.

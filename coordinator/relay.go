@@ -1,6 +1,7 @@
 package coordinator
 
 import (
+	"context"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -27,6 +28,10 @@ const maxRelayPairs = 1 << 16
 // errRelayNotLive refuses a relay token to a node whose key is revoked,
 // expired or out of the policy.
 var errRelayNotLive = fault.New(fault.Forbidden, "node key expired or revoked: no relay token")
+
+// errNoRelay answers a token request when no relay is on: the
+// coordinator's is disabled and none is registered.
+var errNoRelay = fault.New(fault.NotFound, "no relay")
 
 // relayAuth is the in-coordinator relay's admission and authorization:
 // it issues tokens to live nodes, answers per frame whether two keys are
@@ -165,6 +170,28 @@ func (m *netmap) relayLive(id store.NodeID, key wire.WGPublic) bool {
 func (m *netmap) relayPeers(a store.NodeID, ka wire.WGPublic, b store.NodeID, kb wire.WGPublic) bool {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	return m.relayPeersLocked(a, ka, b, kb)
+}
+
+// relayPeersByKey is relayPeers for the nodes holding ka and kb, for a
+// standalone relay, which knows keys only. It scans the nodes: the relay
+// caches its answers until the next change.
+func (m *netmap) relayPeersByKey(ka, kb wire.WGPublic) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var a, b store.NodeID
+	for id, n := range m.nodes {
+		switch wire.WGPublic(n.WGKey) {
+		case ka:
+			a = id
+		case kb:
+			b = id
+		}
+	}
+	return a != 0 && b != 0 && m.relayPeersLocked(a, ka, b, kb)
+}
+
+func (m *netmap) relayPeersLocked(a store.NodeID, ka wire.WGPublic, b store.NodeID, kb wire.WGPublic) bool {
 	na, okA := m.nodes[a]
 	nb, okB := m.nodes[b]
 	if !okA || !okB || !m.live[a] || !m.live[b] || wire.WGPublic(na.WGKey) != ka || wire.WGPublic(nb.WGKey) != kb {
@@ -176,6 +203,10 @@ func (m *netmap) relayPeers(a store.NodeID, ka wire.WGPublic, b store.NodeID, kb
 
 // handleRelayToken gives the calling node a token for the relays.
 func (s *control) handleRelayToken(w http.ResponseWriter, r *http.Request) {
+	if len(*s.relays.current()) == 0 {
+		s.writeError(w, r, errNoRelay)
+		return
+	}
 	n, err := s.nodeOf(r)
 	if err != nil {
 		s.writeError(w, r, err)
@@ -189,17 +220,26 @@ func (s *control) handleRelayToken(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, wire.RelayTokenResponse{Token: tok, Expires: exp.UTC()})
 }
 
-// initRelay makes the coordinator's relay, unless disabled, and has the
-// hub tell it of every netmap change. Call it once the netmap is loaded.
-func (s *Server) initRelay() error {
-	if s.cfg.DisableRelay {
-		return nil
-	}
+// initRelay makes the relays' token signer and the coordinator's relay
+// (served unless disabled), loads the registered relays, and has the hub
+// tell both relays kinds of every netmap change. Call it once the netmap
+// is loaded.
+func (s *Server) initRelay(ctx context.Context) error {
 	a, err := newRelayAuth(s.nm, s.log)
 	if err != nil {
 		return err
 	}
-	s.relay, s.relays = a, []wire.Relay{{Name: "coordinator", URL: wire.PathRelay, STUN: s.cfg.STUN}}
-	s.hub.onChange = a.changed
+	var own *wire.Relay
+	if !s.cfg.DisableRelay {
+		own = &wire.Relay{Name: ownRelayName, URL: wire.PathRelay, STUN: s.cfg.STUN}
+	}
+	s.relay, s.relays = a, newRelayDir(own)
+	if err := s.loadRelays(ctx); err != nil {
+		return fmt.Errorf("load relays: %w", err)
+	}
+	s.hub.onChange = func(ids []store.NodeID) {
+		a.changed(ids)
+		s.relays.changed(s.nm, ids, a.gen.Load())
+	}
 	return nil
 }

@@ -135,8 +135,9 @@ type Config struct {
 	// header is ignored. Empty: every caller is its TCP peer, so behind a
 	// proxy every caller is the proxy and shares its limits.
 	TrustedProxies []netip.Prefix
-	// DisableRelay turns off the relay served at wire.PathRelay (and its
-	// tokens at wire.PathRelayToken); `ward coordinator --relay=false`.
+	// DisableRelay turns off the relay served at wire.PathRelay (and, while
+	// no standalone relay is registered, its tokens at
+	// wire.PathRelayToken); `ward coordinator --relay=false`.
 	DisableRelay bool
 	// STUN is the UDP address the maps name for the coordinator's STUN
 	// server (wire.Relay.STUN: "host:port", or ":port" on the
@@ -315,7 +316,7 @@ func (s *Server) init(ctx context.Context) error {
 	if err := s.nm.load(nodes, time.Now()); err != nil {
 		return err
 	}
-	if err := s.initRelay(); err != nil {
+	if err := s.initRelay(ctx); err != nil {
 		return err
 	}
 	return s.fleet.bootstrapAPIKey(ctx)
@@ -328,8 +329,9 @@ func (s *Server) routes() {
 	s.logins.loginRoutes(s.mux)
 	if !s.cfg.DisableRelay {
 		s.mux.HandleFunc("GET "+wire.PathRelay, func(w http.ResponseWriter, r *http.Request) { s.relay.srv.ServeHTTP(w, r) })
-		s.mux.HandleFunc("POST "+wire.PathRelayToken, s.control.handleRelayToken)
 	}
+	s.mux.HandleFunc("POST "+wire.PathRelayToken, s.control.handleRelayToken)
+	s.mux.HandleFunc("GET "+wire.PathRelayFeed, s.control.handleRelayFeed)
 	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { w.Write([]byte("ok\n")) })
 }
 

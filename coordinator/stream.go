@@ -55,7 +55,7 @@ func (s *control) handleMap(w http.ResponseWriter, r *http.Request) {
 		return nil
 	}}
 	if last, ok := s.hub.lastSent(n.ID); ok && since != 0 && last.version == since {
-		st.prev, st.started = last.view, true
+		st.prev, st.started, st.relays = last.view, true, last.relays
 	}
 	s.streamLoop(r.Context(), st, sub, ss.expires)
 }
@@ -67,6 +67,9 @@ type streamState struct {
 	flush   func() error
 	prev    view
 	started bool
+	// relays is the relay list last sent (a relayDir list, compared by
+	// pointer).
+	relays *[]wire.Relay
 }
 
 func (s *control) streamLoop(ctx context.Context, st *streamState, sub *subscriber, expires time.Time) {
@@ -104,23 +107,27 @@ func (st *streamState) sendUpdate(sub *subscriber) bool {
 		return false // node removed
 	}
 	var msg wire.MapResponse
+	relays := st.s.relays.current()
 	if st.started {
 		d, changed := delta(st.prev, cur)
-		if !changed {
+		if !changed && relays == st.relays {
 			return true
 		}
 		msg = d
 		msg.Version = st.s.hub.nextVersion()
+		if relays != st.relays {
+			msg.Relays, msg.RelaysChanged = *relays, true
+		}
 	} else {
 		msg = fullMap(cur, st.s.hub.nextVersion())
-		msg.Relays = st.s.relays
+		msg.Relays = *relays
 	}
 	msg.ServerTime = time.Now().UTC()
 	if st.enc.Encode(msg) != nil || st.flush() != nil {
 		return false
 	}
-	st.prev, st.started = cur, true
-	st.s.hub.recordSent(st.id, sentView{version: msg.Version, view: cur})
+	st.prev, st.started, st.relays = cur, true, relays
+	st.s.hub.recordSent(st.id, sentView{version: msg.Version, view: cur, relays: relays})
 	st.s.metrics.mapSends.Inc()
 	if pending != 0 {
 		st.s.metrics.mapLatency.Observe(time.Since(time.Unix(0, pending)).Seconds())

@@ -405,3 +405,33 @@ func (b Backend) Audit(ctx context.Context, q admin.AuditQuery) ([]wire.AuditEve
 	}
 	return out, nil
 }
+
+// CreateRelay registers a standalone relay; the credential is in the
+// result only.
+func (b Backend) CreateRelay(ctx context.Context, req wire.CreateRelayRequest, actor string) (wire.AdminRelay, error) {
+	secret, r, err := b.f.createRelay(ctx, req, actor)
+	if err != nil {
+		return wire.AdminRelay{}, domainErr(err)
+	}
+	out := b.f.wireRelay(r)
+	out.Secret = secret
+	return out, nil
+}
+
+// ListRelays lists the registered relays.
+func (b Backend) ListRelays(ctx context.Context) ([]wire.AdminRelay, error) {
+	rs, err := b.f.st.ListRelays(ctx)
+	if err != nil {
+		return nil, domainErr(err)
+	}
+	out := make([]wire.AdminRelay, 0, len(rs))
+	for _, r := range rs {
+		out = append(out, b.f.wireRelay(r))
+	}
+	return out, nil
+}
+
+// RemoveRelay removes the relay named name.
+func (b Backend) RemoveRelay(ctx context.Context, name, actor string) error {
+	return domainErr(b.f.removeRelay(ctx, name, actor))
+}

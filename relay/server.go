@@ -28,6 +28,14 @@ type Authorizer interface {
 	MayRelay(from, to wire.WGPublic) bool
 }
 
+// Admitter is an Authorizer that also decides admissions: a Server whose
+// Authorizer implements it admits a verified, uncut token only when
+// MayAdmit says yes. It is called once per upgrade request, from its
+// handler, and may block (a standalone relay asks its coordinator).
+type Admitter interface {
+	MayAdmit(c Claims) bool
+}
+
 // Config configures a Server.
 type Config struct {
 	// Verifier checks admission tokens; nil refuses every connection.
@@ -218,9 +226,15 @@ func (s *Server) admit(r *http.Request) (Claims, error) {
 		return Claims{}, err
 	}
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.cutLocked(c) {
+	cut := s.cutLocked(c)
+	s.mu.Unlock()
+	if cut {
 		return Claims{}, fmt.Errorf("%w: key cut", ErrBadToken)
+	}
+	// Outside mu: MayAdmit may wait for the coordinator. A cut arriving
+	// meanwhile is seen by register.
+	if a, ok := s.cfg.Authorizer.(Admitter); ok && !a.MayAdmit(c) {
+		return Claims{}, fmt.Errorf("%w: not admitted", ErrBadToken)
 	}
 	return c, nil
 }

@@ -7,6 +7,8 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"slices"
+	"sync/atomic"
 	"time"
 
 	"github.com/wardnet/ward/wire"
@@ -73,20 +75,36 @@ func encodeClaims(c Claims) []byte {
 	return binary.BigEndian.AppendUint64(b, uint64(c.Expiry.Unix()))
 }
 
-// Verifier checks relay tokens with the signer's public key.
+// Verifier checks relay tokens with the signer's public key. A
+// standalone relay's Verifier starts without one (refusing every token)
+// and takes it, and any later one, from the coordinator (SetKey).
 type Verifier struct {
-	pub ed25519.PublicKey
+	// pub is the key tokens must be signed with; nil refuses all.
+	pub atomic.Pointer[ed25519.PublicKey]
 	// skew is the clock difference tolerated at both ends of a token's life.
 	skew time.Duration
 }
 
-// NewVerifier returns a Verifier for tokens signed by pub, tolerating
-// skew of clock difference (DefaultSkew when 0).
+// NewVerifier returns a Verifier for tokens signed by pub (nil: none
+// until SetKey), tolerating skew of clock difference (DefaultSkew when 0).
 func NewVerifier(pub ed25519.PublicKey, skew time.Duration) *Verifier {
 	if skew <= 0 {
 		skew = DefaultSkew
 	}
-	return &Verifier{pub: pub, skew: skew}
+	v := &Verifier{skew: skew}
+	v.SetKey(pub)
+	return v
+}
+
+// SetKey makes pub the key tokens must be signed with from now on; nil,
+// or a key of the wrong size, refuses every token.
+func (v *Verifier) SetKey(pub ed25519.PublicKey) {
+	if len(pub) != ed25519.PublicKeySize {
+		v.pub.Store(nil)
+		return
+	}
+	k := slices.Clone(pub)
+	v.pub.Store(&k)
 }
 
 // Verify returns the claims of tok when it is signed by the verifier's key
@@ -97,7 +115,11 @@ func (v *Verifier) Verify(tok string, now time.Time) (Claims, error) {
 		return Claims{}, fmt.Errorf("%w: malformed", ErrBadToken)
 	}
 	body, sig := raw[:tokenBody], raw[tokenBody:]
-	if !ed25519.Verify(v.pub, append([]byte(tokenContext), body...), sig) {
+	pub := v.pub.Load()
+	if pub == nil {
+		return Claims{}, fmt.Errorf("%w: no verification key", ErrBadToken)
+	}
+	if !ed25519.Verify(*pub, append([]byte(tokenContext), body...), sig) {
 		return Claims{}, fmt.Errorf("%w: bad signature", ErrBadToken)
 	}
 	var c Claims

@@ -16,6 +16,10 @@ func (s *server) apiKeyRoutes(g *echo.Group, read, fleet, apikeys echo.Middlewar
 	g.POST(p, s.apiCreateAPIKey, apikeys)
 	g.GET(p, s.apiListAPIKeys, read)
 	g.DELETE(p+"/:id", s.apiRevokeAPIKey, apikeys)
+	p = rel(wire.PathAdminRelays)
+	g.POST(p, s.apiCreateRelay, apikeys)
+	g.GET(p, s.apiListRelays, read)
+	g.DELETE(p+"/:name", s.apiRemoveRelay, apikeys)
 }
 
 func (s *server) apiCreateAuthKey(c echo.Context) error {
@@ -75,6 +79,33 @@ func (s *server) apiRevokeAPIKey(c echo.Context) error {
 		return err
 	}
 	if err := s.b.RevokeAPIKey(c.Request().Context(), id, principalOf(c).Actor); err != nil {
+		return err
+	}
+	return noContent(c)
+}
+
+func (s *server) apiCreateRelay(c echo.Context) error {
+	var req wire.CreateRelayRequest
+	if err := s.readJSON(c, &req, wire.MaxRequestBytes, false); err != nil {
+		return err
+	}
+	r, err := s.b.CreateRelay(c.Request().Context(), req, principalOf(c).Actor)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusCreated, r)
+}
+
+func (s *server) apiListRelays(c echo.Context) error {
+	rs, err := s.b.ListRelays(c.Request().Context())
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, orEmpty(rs))
+}
+
+func (s *server) apiRemoveRelay(c echo.Context) error {
+	if err := s.b.RemoveRelay(c.Request().Context(), c.Param("name"), principalOf(c).Actor); err != nil {
 		return err
 	}
 	return noContent(c)

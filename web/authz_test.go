@@ -43,6 +43,8 @@ var writes = []write{
 	{method: "DELETE", path: "/ward/v1/admin/authkeys/1", perm: admin.PermFleet},
 	{method: "POST", path: "/ward/v1/admin/apikeys", json: `{"description":"ci"}`, perm: admin.PermAPIKeys},
 	{method: "DELETE", path: "/ward/v1/admin/apikeys/2", perm: admin.PermAPIKeys},
+	{method: "POST", path: "/ward/v1/admin/relays", json: `{"name":"edge2","url":"wss://edge2.example.com/ward/v1/relay"}`, perm: admin.PermAPIKeys},
+	{method: "DELETE", path: "/ward/v1/admin/relays/edge1", perm: admin.PermAPIKeys},
 	{method: "DELETE", path: "/ward/v1/admin/nodes/cam-1", perm: admin.PermFleet},
 	{method: "POST", path: "/ward/v1/admin/nodes/cam-1/expire", perm: admin.PermFleet},
 	{method: "POST", path: "/ward/v1/admin/nodes/sensor-1/approve", perm: admin.PermFleet},
@@ -74,6 +76,9 @@ func TestWritesNeedRoleAndCSRF(t *testing.T) {
 		t.Run(w.name(), func(t *testing.T) {
 			e := newEnv(t)
 			if _, err := e.b.CreateAuthKey(context.Background(), wire.CreateAuthKeyRequest{Tags: []string{"tag:camera"}}, admin.Principal{Actor: "test"}); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := e.b.CreateRelay(context.Background(), wire.CreateRelayRequest{Name: "edge1", URL: "wss://edge1.example.com/ward/v1/relay"}, "test"); err != nil {
 				t.Fatal(err)
 			}
 			agents := map[admin.Role]*agent{}

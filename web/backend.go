@@ -91,6 +91,14 @@ type Backend interface {
 	CreateAPIKey(ctx context.Context, req wire.CreateAPIKeyRequest, by admin.Principal) (wire.APIKey, error)
 	ListAPIKeys(ctx context.Context) ([]wire.APIKey, error)
 	RevokeAPIKey(ctx context.Context, id int64, actor string) error
+	// CreateRelay registers a standalone relay; its credential is in the
+	// result only. A name taken is ErrConflict, a bad name or URL
+	// ErrBadRequest.
+	CreateRelay(ctx context.Context, req wire.CreateRelayRequest, actor string) (wire.AdminRelay, error)
+	ListRelays(ctx context.Context) ([]wire.AdminRelay, error)
+	// RemoveRelay removes the relay named name: its credential stops
+	// working, its feed ends, and maps stop listing it.
+	RemoveRelay(ctx context.Context, name, actor string) error
 
 	// Policy returns the running version with its text.
 	Policy(ctx context.Context) (wire.PolicyVersion, error)

@@ -266,9 +266,14 @@ type MapResponse struct {
 	// message's KeyExpiry times, which are on the coordinator's clock,
 	// to its own.
 	ServerTime time.Time `json:"server_time,omitzero"`
-	// Relays are the relays the node may use (Full messages, since
-	// protocol version 6).
+	// Relays are the relays the node may use, the coordinator's first
+	// (Full messages, since protocol version 6; and, since version 7, a
+	// delta with RelaysChanged).
 	Relays []Relay `json:"relays,omitempty"`
+	// RelaysChanged says a delta's Relays (which may be empty) replace the
+	// node's list: a relay was registered or removed (since protocol
+	// version 7).
+	RelaysChanged bool `json:"relays_changed,omitempty"`
 }
 
 // Relay is a relay a node may reach its peers through.

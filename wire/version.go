@@ -19,6 +19,7 @@ import (
 //   - 5 (2026-12-06, issue 9): Node.Grants on each peer of a map (what the receiver may open toward it, per protocol); nil from older coordinators, where a node refuses nothing itself.
 //   - 6 (2026-12-06, issue 10): MapResponse.Relays (the relays a node may use, in full maps); POST /ward/v1/relay/token issues a relay admission token for the caller's WireGuard key.
 //   - 7 (2026-12-06, issue 10): Relay.STUN (where the relay answers STUN, so nodes learn and announce their reflexive address); nodes exchange disco messages (package disco) with each other, not with the coordinator.
+//   - 8 (2026-12-06, issue 10): standalone relays: GET /ward/v1/relay/feed (a relay's authorization feed, relay credential), /ward/v1/admin/relays; MapResponse.Relays lists them after the coordinator's, and a delta carries the list with RelaysChanged when one is registered or removed.
 //
 // A peer ignores JSON fields it does not know only one way: nodes read the
 // coordinator's answers leniently, while the coordinator refuses requests
@@ -26,7 +27,7 @@ import (
 // Supports(coordinator's version, the field's Feature); the coordinator
 // sends a new field to every node, and leaves it out for nodes older than
 // its Feature where it would mislead them.
-const ProtocolVersion = 7
+const ProtocolVersion = 8
 
 // MinProtocolVersion is the oldest node protocol version a coordinator of
 // this build serves; CheckNodeVersion refuses older nodes.
@@ -62,6 +63,10 @@ const (
 	// FeatureRelaySTUN: Relay.STUN. Sent to every node (older ones ignore
 	// the field).
 	FeatureRelaySTUN Feature = 7
+	// FeatureStandaloneRelays: PathRelayFeed, PathAdminRelays, registered
+	// relays in MapResponse.Relays and MapResponse.RelaysChanged. Sent to
+	// every node (older ones ignore the deltas' list).
+	FeatureStandaloneRelays Feature = 8
 )
 
 // Supports reports whether a peer speaking protocol version peer knows f.

@@ -47,6 +47,7 @@ type SQLite struct {
 	registrar
 	authKeyTable
 	apiKeyTable
+	relayTable
 	userTable
 	policyTable
 	auditLog
@@ -106,6 +107,7 @@ func newSQLite(d *db) *SQLite {
 		registrar:    registrar{d},
 		authKeyTable: authKeyTable{d},
 		apiKeyTable:  apiKeyTable{d},
+		relayTable:   relayTable{d},
 		userTable:    userTable{d},
 		policyTable:  policyTable{d},
 		auditLog:     auditLog{d},

@@ -22,6 +22,7 @@ type Store interface {
 	Registration
 	AuthKeys
 	APIKeys
+	Relays
 	Users
 	Policies
 	Audit

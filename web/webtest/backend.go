@@ -32,6 +32,7 @@ type Backend struct {
 	users    []wire.AdminUser
 	authKeys []wire.AuthKey
 	apiKeys  []apiKey
+	relays   []wire.AdminRelay
 	policies []wire.PolicyVersion // oldest first
 	audit    []wire.AuditEvent
 	// sessionRoles are the roles SessionRole returns by email (see
