@@ -353,4 +353,3 @@ func TestRelayRegistrationRefusesBadInput(t *testing.T) {
 		t.Errorf("register a taken name: %d, want 409", code)
 	}
 }
-
