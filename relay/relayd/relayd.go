@@ -51,6 +51,9 @@ type Config struct {
 	// Credential is the relay's credential (`ward admin relays add`).
 	// Required; never logged.
 	Credential string
+	// Name, when set, is the name the relay must be registered under: a
+	// credential of another relay is refused.
+	Name string
 	// HTTPClient opens the feed (its TLS configuration included); nil
 	// means http.DefaultClient.
 	HTTPClient *http.Client
@@ -165,6 +168,9 @@ func (r *Relay) feed(ctx context.Context) error {
 	var hello wire.RelayFeedHello
 	if err := r.readSoon(ctx, ws, &hello); err != nil {
 		return fmt.Errorf("feed hello: %w", err)
+	}
+	if r.cfg.Name != "" && hello.Name != r.cfg.Name {
+		return fmt.Errorf("%w: the credential is relay %q's, not %q's", ErrConfig, hello.Name, r.cfg.Name)
 	}
 	r.auth.up(ws, hello)
 	defer r.auth.down()
