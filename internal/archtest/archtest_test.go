@@ -98,6 +98,8 @@ var edges = []struct {
 	{why: "the wire types are a leaf but for filter's Rule", pkgs: []string{"wire"}, only: []string{"filter"}},
 	{why: "a relay (in the coordinator or standalone) knows frames, tokens and keys, not the control plane",
 		pkgs: []string{"relay"}, only: []string{"wire", "filter", "ratelimit"}},
+	{why: "a standalone relay learns everything from its coordinator's feed, over the wire types",
+		pkgs: []string{"relay/relayd"}, only: []string{"relay", "wire", "filter", "ratelimit"}},
 	{why: "the shared vocabularies are leaves", pkgs: []string{"admin", "fault"}, only: []string{}},
 	{why: "the admin UI runs over web.Backend, not on the coordinator's insides",
 		pkgs: []string{"web/..."}, forbid: []string{"coordinator/...", "assembly"}},
