@@ -158,6 +158,8 @@ func (s *control) answer(f *relayFeed, q wire.RelayFeedQuestion) wire.RelayFeedM
 	if q.Admit {
 		ok = s.nm.relayLive(store.NodeID(q.Node), q.Key)
 		f.watch(q.Key, store.NodeID(q.Node), ok)
+	} else if q.Node != 0 && q.ToNode != 0 {
+		ok = s.nm.relayPeers(store.NodeID(q.Node), q.Key, store.NodeID(q.ToNode), q.To)
 	} else {
 		ok = s.nm.relayPeersByKey(q.Key, q.To)
 	}

@@ -263,6 +263,23 @@ func TestStandaloneRelayRefusesNonPeer(t *testing.T) {
 		t.Fatalf("sensor to camera: got %v %v for %s, want REFUSED not a peer", f.Type, f.Reason(), f.Key.ShortString())
 	}
 	relayQuiet(t, rcam)
+	// Keys the relay has not admitted are looked up by the coordinator: a
+	// key no node holds is no peer, and a peer elsewhere is not connected
+	// here.
+	op := c.mustRegister([]string{"tag:operator"}, "laptop")
+	var nobody wire.WGPublic
+	nobody[0] = 9
+	for _, tt := range []struct {
+		to   wire.WGPublic
+		want relay.Reason
+	}{{nobody, relay.NotPeer}, {op.wg.Public(), relay.NotConnected}} {
+		if err := rcam.Send(t.Context(), tt.to, []byte("x")); err != nil {
+			t.Fatal(err)
+		}
+		if f, err := relayRecv(t, rcam); err != nil || f.Type != relay.TypeRefused || f.Reason() != tt.want {
+			t.Errorf("camera to %s: %v %v %v, want REFUSED %v", tt.to.ShortString(), f.Type, f.Reason(), err, tt.want)
+		}
+	}
 }
 
 func TestRelayCredentialCannotAdmitNode(t *testing.T) {

@@ -40,11 +40,16 @@ type RelayFeedQuestion struct {
 	Admit bool `json:"admit,omitempty"`
 	// Key is the sender's key (or the key to admit).
 	Key WGPublic `json:"key"`
-	// Node is the node the token of Key names (Admit only).
+	// Node is the node the token of Key names (required with Admit;
+	// otherwise set when the relay admitted Key, 0 when not).
 	Node NodeID `json:"node,omitempty"`
 	// To is the destination's key (without Admit): the question is
 	// whether Key may send to To.
 	To WGPublic `json:"to,omitzero"`
+	// ToNode is To's node when the relay admitted To, else 0. The
+	// coordinator checks the keys against the nodes' current keys; with
+	// both nodes given it need not look the keys up.
+	ToNode NodeID `json:"to_node,omitempty"`
 }
 
 // RelayFeedMessage is what the coordinator sends a relay after the hello.

@@ -74,6 +74,10 @@ func (a *authority) MayRelay(from, to wire.WGPublic) bool {
 	a.mu.RLock()
 	ok, known := a.cache[pair]
 	fresh := a.freshLocked(time.Now())
+	var q wire.RelayFeedQuestion
+	if !known {
+		q = wire.RelayFeedQuestion{Key: from, Node: a.admitted[from], To: to, ToNode: a.admitted[to]}
+	}
 	a.mu.RUnlock()
 	if !fresh {
 		return false
@@ -82,7 +86,7 @@ func (a *authority) MayRelay(from, to wire.WGPublic) bool {
 		return ok
 	}
 	for range askTries {
-		ans, err := a.ask(wire.RelayFeedQuestion{Key: from, To: to})
+		ans, err := a.ask(q)
 		if err != nil {
 			return false
 		}
