@@ -72,11 +72,18 @@ func controlMessages() map[string]any {
 		"MapResponse.delta": &MapResponse{Version: 4, PeersChanged: []Node{testNode(), noGrants()}, PeersRemoved: []NodeID{9},
 			Filter: []filter.Rule{}, FilterChanged: true, ServerTime: t0},
 		"MapResponse.keepalive": &MapResponse{Version: 4, KeepAlive: true, ServerTime: t0},
-		"Error":                 &Error{Error: "forbidden: node removed"},
-		"LoginRequest":          &LoginRequest{WGKey: seq(0x22), Hostname: "laptop", OS: "linux", Version: "1.0"},
-		"LoginResponse":         &LoginResponse{ID: "login-id", URL: "https://ward.example.com/ward/v1/l/x", Expires: t0.Add(10 * time.Minute), Code: "BCDF-GHJK"},
-		"LoginResult":           &LoginResult{Done: true, Node: &self, Error: "refused"},
-		"filter.Rule":           &rules,
+		"MapResponse.relays": &MapResponse{Version: 5, ServerTime: t0, RelaysChanged: true,
+			Relays: []Relay{{Name: "coordinator", URL: PathRelay}, {Name: "fra1", URL: "wss://relay-fra1.example.com" + PathRelay}}},
+		"RelayFeedHello":          &RelayFeedHello{Name: "fra1", TokenKey: []byte("0123456789abcdef0123456789abcdef"), Gen: 41},
+		"RelayFeedQuestion":       &RelayFeedQuestion{ID: 7, Key: seq(0x23), Node: 3, To: seq(0x24), ToNode: 4},
+		"RelayFeedQuestion.admit": &RelayFeedQuestion{ID: 8, Admit: true, Key: seq(0x23), Node: 3},
+		"RelayFeedMessage.answer": &RelayFeedMessage{Answer: 7, OK: true, Gen: 41},
+		"RelayFeedMessage.cut":    &RelayFeedMessage{Gen: 42, Cut: []WGPublic{seq(0x24)}},
+		"Error":                   &Error{Error: "forbidden: node removed"},
+		"LoginRequest":            &LoginRequest{WGKey: seq(0x22), Hostname: "laptop", OS: "linux", Version: "1.0"},
+		"LoginResponse":           &LoginResponse{ID: "login-id", URL: "https://ward.example.com/ward/v1/l/x", Expires: t0.Add(10 * time.Minute), Code: "BCDF-GHJK"},
+		"LoginResult":             &LoginResult{Done: true, Node: &self, Error: "refused"},
+		"filter.Rule":             &rules,
 	}
 }
 
