@@ -194,18 +194,44 @@ func TestStandaloneRelayRefusesWithoutCoordinator(t *testing.T) {
 	if f, err := relayRecv(t, rcam); err != nil || string(f.Payload) != "before" {
 		t.Fatalf("before the coordinator stopped: %q %v", f.Payload, err)
 	}
+	op2 := c.mustRegister([]string{"tag:operator"}, "laptop2")
+	rop2 := s.client(c, op2)
 	_, tok = c.relayToken(op)
 	c.srv.cancel() // ends the feeds, as a stopping coordinator does
 	c.http.Close()
 	s.waitFor("the relay notices its feed is gone", func() bool { return !s.r.Ready() })
+	// A pair it never asked about is refused at once.
+	if err := rop2.Send(t.Context(), cam.wg.Public(), []byte("new pair")); err != nil {
+		t.Fatal(err)
+	}
+	if f, err := relayRecv(t, rop2); err != nil || f.Type != relay.TypeRefused || f.Reason() != relay.NotPeer {
+		t.Fatalf("a new pair while the coordinator is away: %v %v %v, want REFUSED", f.Type, f.Reason(), err)
+	}
 	if code := upgradeStatus(t, s.url, tok.Token); code != http.StatusUnauthorized {
 		t.Errorf("a new connection with a valid token while the coordinator is away: %d, want 401", code)
 	}
-	if err := rop.Send(t.Context(), cam.wg.Public(), []byte("after")); err != nil {
-		t.Fatal(err)
+	// Frames between a pair the relay had asked about pass on its cached
+	// answer until the grace (1 s here) since the coordinator last spoke
+	// is over, and are refused from then on.
+	s.waitFor("the relay refuses the cached pair", func() bool {
+		if err := rop.Send(t.Context(), cam.wg.Public(), []byte("after")); err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithTimeout(t.Context(), 200*time.Millisecond)
+		defer cancel()
+		f, err := rop.Recv(ctx)
+		return err == nil && f.Type == relay.TypeRefused && f.Reason() == relay.NotPeer
+	})
+	for {
+		ctx, cancel := context.WithTimeout(t.Context(), 300*time.Millisecond)
+		_, err := rcam.Recv(ctx) // what passed within the grace
+		cancel()
+		if err != nil {
+			break
+		}
 	}
-	if f, err := relayRecv(t, rop); err != nil || f.Type != relay.TypeRefused || f.Reason() != relay.NotPeer {
-		t.Fatalf("a frame while the coordinator is away: %v %v %v, want REFUSED", f.Type, f.Reason(), err)
+	if err := rop.Send(t.Context(), cam.wg.Public(), []byte("later")); err != nil {
+		t.Fatal(err)
 	}
 	relayQuiet(t, rcam)
 }

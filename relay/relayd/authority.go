@@ -32,8 +32,8 @@ var errFeedDown = errors.New("relayd: no authorization feed")
 
 // authority is the standalone relay's relay.Authorizer and
 // relay.Admitter: it answers from a cache of the coordinator's answers
-// while its feed is fresh, asks the coordinator otherwise, and refuses
-// everything while the feed is down or has been silent past the grace.
+// while the coordinator spoke within the grace, asks it over an open feed
+// otherwise, and refuses what it can answer neither way.
 type authority struct {
 	ver        *relay.Verifier
 	srv        *relay.Server // set once, before serving
@@ -62,28 +62,37 @@ func newAuthority(grace, askTimeout time.Duration) *authority {
 		admitted: map[wire.WGPublic]wire.NodeID{}}
 }
 
-// freshLocked reports whether the feed is open and spoke within the grace.
+// freshLocked reports whether the coordinator spoke within the grace:
+// cached answers hold only then.
 func (a *authority) freshLocked(now time.Time) bool {
-	return a.feed != nil && now.Sub(time.Unix(0, a.heard.Load())) < a.grace
+	return now.Sub(time.Unix(0, a.heard.Load())) < a.grace
+}
+
+// readyLocked reports whether the feed is open and fresh: only then is a
+// question asked, and so a key admitted or an unknown pair answered.
+func (a *authority) readyLocked(now time.Time) bool {
+	return a.feed != nil && a.freshLocked(now)
 }
 
 // MayRelay implements relay.Authorizer: from may send to to when the
-// coordinator said so at the current generation, over a fresh feed.
+// coordinator said so at the current generation, and spoke within the
+// grace (a feed that just dropped keeps its answers that long, no more).
 func (a *authority) MayRelay(from, to wire.WGPublic) bool {
 	pair := [2]wire.WGPublic{from, to}
+	now := time.Now()
 	a.mu.RLock()
 	ok, known := a.cache[pair]
-	fresh := a.freshLocked(time.Now())
+	fresh, ready := a.freshLocked(now), a.readyLocked(now)
 	var q wire.RelayFeedQuestion
 	if !known {
 		q = wire.RelayFeedQuestion{Key: from, Node: a.admitted[from], To: to, ToNode: a.admitted[to]}
 	}
 	a.mu.RUnlock()
-	if !fresh {
-		return false
-	}
-	if known {
+	switch {
+	case known && fresh:
 		return ok
+	case !ready:
+		return false
 	}
 	for range askTries {
 		ans, err := a.ask(q)
@@ -126,9 +135,9 @@ func (a *authority) advanceLocked(gen uint64) {
 // its node's live key, over a fresh feed.
 func (a *authority) MayAdmit(c relay.Claims) bool {
 	a.mu.RLock()
-	fresh := a.freshLocked(time.Now())
+	ready := a.readyLocked(time.Now())
 	a.mu.RUnlock()
-	if !fresh {
+	if !ready {
 		return false
 	}
 	ans, err := a.ask(wire.RelayFeedQuestion{Admit: true, Key: c.Key, Node: c.Node})
@@ -188,13 +197,12 @@ func (a *authority) up(ws *websocket.Conn, h wire.RelayFeedHello) {
 	a.mu.Unlock()
 }
 
-// down forgets the feed: every cached answer is void and every question
-// waiting fails.
+// down forgets the feed: every question waiting fails, and cached
+// answers hold until the grace since the coordinator last spoke is over.
 func (a *authority) down() {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	a.feed = nil
-	clear(a.cache)
 	for id, ch := range a.pending {
 		close(ch)
 		delete(a.pending, id)

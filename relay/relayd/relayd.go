@@ -118,7 +118,7 @@ func (r *Relay) Handler() http.Handler {
 func (r *Relay) Ready() bool {
 	r.auth.mu.RLock()
 	defer r.auth.mu.RUnlock()
-	return r.auth.freshLocked(time.Now())
+	return r.auth.readyLocked(time.Now())
 }
 
 // Connected reports whether key holds a connection to the relay.
