@@ -156,8 +156,12 @@ func (s *control) answer(f *relayFeed, q wire.RelayFeedQuestion) wire.RelayFeedM
 	gen := s.relay.gen.Load()
 	var ok bool
 	if q.Admit {
-		ok = s.nm.relayLive(store.NodeID(q.Node), q.Key)
-		f.watch(q.Key, store.NodeID(q.Node), ok)
+		// Watched before the check: a change after the check finds the
+		// key watched and cuts it; one before, the check sees.
+		f.watch(q.Key, store.NodeID(q.Node), true)
+		if ok = s.nm.relayLive(store.NodeID(q.Node), q.Key); !ok {
+			f.watch(q.Key, store.NodeID(q.Node), false)
+		}
 	} else if q.Node != 0 && q.ToNode != 0 {
 		ok = s.nm.relayPeers(store.NodeID(q.Node), q.Key, store.NodeID(q.ToNode), q.To)
 	} else {
