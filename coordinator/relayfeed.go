@@ -55,15 +55,24 @@ func (f *relayFeed) send(m wire.RelayFeedMessage) {
 	}
 }
 
-// watch records (ok) or forgets key as admitted for node.
-func (f *relayFeed) watch(key wire.WGPublic, node store.NodeID, ok bool) {
+// watch records key as admitted for node; false when the feed watches
+// maxFeedWatched keys already (then the key is not admitted: one the
+// coordinator does not watch would not be cut).
+func (f *relayFeed) watch(key wire.WGPublic, node store.NodeID) bool {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if ok && len(f.watched) < maxFeedWatched {
-		f.watched[key] = node
-	} else {
-		delete(f.watched, key)
+	if _, ok := f.watched[key]; !ok && len(f.watched) >= maxFeedWatched {
+		return false
 	}
+	f.watched[key] = node
+	return true
+}
+
+// unwatch forgets key.
+func (f *relayFeed) unwatch(key wire.WGPublic) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	delete(f.watched, key)
 }
 
 // stale returns, and stops watching, the watched keys of ids (nil: all)
@@ -158,9 +167,9 @@ func (s *control) answer(f *relayFeed, q wire.RelayFeedQuestion) wire.RelayFeedM
 	if q.Admit {
 		// Watched before the check: a change after the check finds the
 		// key watched and cuts it; one before, the check sees.
-		f.watch(q.Key, store.NodeID(q.Node), true)
-		if ok = s.nm.relayLive(store.NodeID(q.Node), q.Key); !ok {
-			f.watch(q.Key, store.NodeID(q.Node), false)
+		ok = f.watch(q.Key, store.NodeID(q.Node)) && s.nm.relayLive(store.NodeID(q.Node), q.Key)
+		if !ok {
+			f.unwatch(q.Key)
 		}
 	} else if q.Node != 0 && q.ToNode != 0 {
 		ok = s.nm.relayPeers(store.NodeID(q.Node), q.Key, store.NodeID(q.ToNode), q.To)
