@@ -203,11 +203,10 @@ func (m *netmap) relayPeersLocked(a store.NodeID, ka wire.WGPublic, b store.Node
 
 // handleRelayToken gives the calling node a token for the relays.
 func (s *control) handleRelayToken(w http.ResponseWriter, r *http.Request) {
-	if len(*s.relays.current()) == 0 {
-		s.writeError(w, r, errNoRelay)
-		return
-	}
 	n, err := s.nodeOf(r)
+	if err == nil && len(*s.relays.current()) == 0 {
+		err = errNoRelay
+	}
 	if err != nil {
 		s.writeError(w, r, err)
 		return

@@ -396,3 +396,26 @@ func TestRelayRegistrationRefusesBadInput(t *testing.T) {
 		t.Errorf("register a taken name: %d, want 409", code)
 	}
 }
+
+// TestStandaloneRelayWithCoordinatorRelayOff: with --relay=false the
+// coordinator still signs tokens for the standalone relays it lists, and
+// lists only them.
+func TestStandaloneRelayWithCoordinatorRelayOff(t *testing.T) {
+	c := startCoordWith(t, testPolicy, func(cfg *Config) { cfg.DisableRelay = true })
+	op := c.mustRegister([]string{"tag:operator"}, "laptop")
+	cam := c.mustRegister([]string{"tag:camera"}, "cam1")
+	s := c.startStandalone("edge1", "", true)
+	if got, want := c.openMap(op, 0).next().Relays, []wire.Relay{{Name: "edge1", URL: s.url}}; !slices.Equal(got, want) {
+		t.Fatalf("map lists %+v, want %+v", got, want)
+	}
+	if code := upgradeStatus(t, c.relayURL(), ""); code != http.StatusNotFound && code != http.StatusMethodNotAllowed {
+		t.Errorf("the coordinator's own relay with --relay=false: %d, want 404", code)
+	}
+	rop, rcam := s.client(c, op), s.client(c, cam)
+	if err := rop.Send(t.Context(), cam.wg.Public(), []byte("hi")); err != nil {
+		t.Fatal(err)
+	}
+	if f, err := relayRecv(t, rcam); err != nil || string(f.Payload) != "hi" {
+		t.Fatalf("through the standalone relay: %q %v", f.Payload, err)
+	}
+}
