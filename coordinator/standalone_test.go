@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -417,5 +418,41 @@ func TestStandaloneRelayWithCoordinatorRelayOff(t *testing.T) {
 	}
 	if f, err := relayRecv(t, rcam); err != nil || string(f.Payload) != "hi" {
 		t.Fatalf("through the standalone relay: %q %v", f.Payload, err)
+	}
+}
+
+// TestStandaloneRelayCutsNodeRevokedWhileAway: a node revoked while the
+// relay had no feed (no cut could be pushed) is cut when the relay holds
+// a feed again, which asks about every key it holds.
+func TestStandaloneRelayCutsNodeRevokedWhileAway(t *testing.T) {
+	var blocked atomic.Bool
+	c := startCoordWrapped(t, testPolicy, nil, func(h http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if blocked.Load() && r.URL.Path == wire.PathRelayFeed {
+				http.Error(w, "partitioned", http.StatusServiceUnavailable)
+				return
+			}
+			h.ServeHTTP(w, r)
+		})
+	})
+	op := c.mustRegister([]string{"tag:operator"}, "laptop")
+	cam := c.mustRegister([]string{"tag:camera"}, "cam1")
+	s := c.startStandalone("edge1", "", true)
+	s.client(c, op)
+	s.client(c, cam)
+	blocked.Store(true)
+	c.srv.relays.end("edge1")
+	s.waitFor("the relay loses its feed", func() bool { return !s.r.Ready() })
+	if code := c.admin("POST", "/ward/v1/admin/nodes/cam1/expire", nil, nil); code != http.StatusOK {
+		t.Fatalf("expire: %d", code)
+	}
+	if !s.r.Connected(cam.wg.Public()) {
+		t.Fatal("the camera was cut with no feed to push the cut")
+	}
+	blocked.Store(false)
+	s.waitFor("the relay holds a feed again", s.r.Ready)
+	s.waitFor("the relay cuts the camera revoked while it was away", func() bool { return !s.r.Connected(cam.wg.Public()) })
+	if !s.r.Connected(op.wg.Public()) {
+		t.Error("the live operator was cut too")
 	}
 }

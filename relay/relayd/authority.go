@@ -22,6 +22,9 @@ const (
 	// maxPending bounds the questions waiting for an answer; past it a
 	// question is refused (its frame or admission too).
 	maxPending = 4096
+	// readmitParallel bounds the questions a new feed's readmission has
+	// in flight.
+	readmitParallel = 64
 	// askTries is how often a question is asked again when its answer
 	// came from an older generation than the relay's.
 	askTries = 3
@@ -246,17 +249,28 @@ func (a *authority) readmit() {
 		}
 	}
 	a.mu.Unlock()
+	sem := make(chan struct{}, readmitParallel)
+	var wg sync.WaitGroup
 	for k, n := range keys {
-		ans, err := a.ask(wire.RelayFeedQuestion{Admit: true, Key: k, Node: n})
-		if err != nil {
-			return // the next feed asks again; till then frames are refused
-		}
-		if ans.OK {
-			continue
-		}
-		a.mu.Lock()
-		delete(a.admitted, k)
-		a.mu.Unlock()
-		a.srv.Cut(k)
+		sem <- struct{}{}
+		wg.Add(1)
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			a.readmitKey(k, n)
+		}()
 	}
+	wg.Wait()
+}
+
+// readmitKey asks again about key k, of node n, and cuts it when the
+// coordinator says no; an unanswered question leaves it to the next feed.
+func (a *authority) readmitKey(k wire.WGPublic, n wire.NodeID) {
+	ans, err := a.ask(wire.RelayFeedQuestion{Admit: true, Key: k, Node: n})
+	if err != nil || ans.OK {
+		return
+	}
+	a.mu.Lock()
+	delete(a.admitted, k)
+	a.mu.Unlock()
+	a.srv.Cut(k)
 }
