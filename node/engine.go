@@ -190,7 +190,7 @@ func (e *Engine) Apply(m wire.MapResponse) error {
 		return fmt.Errorf("apply map version %d: %w", m.Version, err)
 	}
 	e.nm.Store(next)
-	if m.Full {
+	if m.Full || m.RelaysChanged {
 		e.relaysChangedLocked(m.Relays)
 	}
 	return e.reconcileLocked(e.cfg.Clock())
