@@ -276,6 +276,10 @@ func (s *control) handleReport(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, fmt.Errorf("%w: too many endpoints, denied flows or exposed ports", errBadRequest))
 		return
 	}
+	if rep.HomeRelay != "" && rep.HomeRelay != ownRelayName && !relayNameRE.MatchString(rep.HomeRelay) {
+		s.writeError(w, r, fmt.Errorf("%w: home relay %q is not a relay name", errBadRequest, rep.HomeRelay))
+		return
+	}
 	if err := checkDenied(n, rep.DeniedFlows); err != nil {
 		s.writeError(w, r, err)
 		return
@@ -295,6 +299,11 @@ func (s *control) handleReport(w http.ResponseWriter, r *http.Request) {
 			s.writeError(w, r, err)
 			return
 		}
+	}
+	// A relay removed since the node's map was written is not an error:
+	// the node picks another home from its next map.
+	if rep.HomeRelay != "" && s.relays.has(rep.HomeRelay) {
+		s.hub.notify(s.nm.setHomeRelay(n.ID, rep.HomeRelay))
 	}
 	s.recordDenied(n, rep.DeniedFlows)
 	w.WriteHeader(http.StatusNoContent)

@@ -41,6 +41,9 @@ type netmap struct {
 	live map[store.NodeID]bool
 	// online holds nodes with an open map stream.
 	online map[store.NodeID]bool
+	// home is the relay each node last reported listening on (soft
+	// state: nodes report it again when their map stream reconnects).
+	home map[store.NodeID]string
 	// matchers caches live nodes' compiled inbound filters, from which
 	// their viewers' grants are read (see grantsLocked). An entry goes
 	// whenever the node's result may change: with the same sets of nodes
@@ -51,7 +54,7 @@ type netmap struct {
 // newNetmap returns an empty netmap; set its policy before use.
 func newNetmap() *netmap {
 	return &netmap{groups: map[string][]string{}, nodes: map[store.NodeID]store.Node{}, byName: map[string]store.NodeID{}, emails: map[store.UserID]string{},
-		disabled: map[store.UserID]bool{}, live: map[store.NodeID]bool{}, online: map[store.NodeID]bool{}, matchers: map[store.NodeID]*filter.Matcher{}}
+		disabled: map[store.UserID]bool{}, live: map[store.NodeID]bool{}, online: map[store.NodeID]bool{}, home: map[store.NodeID]string{}, matchers: map[store.NodeID]*filter.Matcher{}}
 }
 
 // aclNode converts a node record for the policy compiler.
@@ -232,6 +235,7 @@ func (m *netmap) remove(id store.NodeID, now time.Time) ([]store.NodeID, error) 
 	delete(m.byName, n.Name)
 	delete(m.live, id)
 	delete(m.online, id)
+	delete(m.home, id)
 	delete(m.matchers, id)
 	if err != nil {
 		return m.repairLocked(fmt.Errorf("remove node %s from the policy: %w", n.Name, err), now)
@@ -292,6 +296,25 @@ func (m *netmap) setOnline(id store.NodeID, online bool, now time.Time) []store.
 	n.LastSeen = now
 	m.nodes[id] = n
 	m.online[id] = online
+	if !m.live[id] {
+		return nil
+	}
+	res, err := m.comp.Result(m.nodes[id].Name)
+	if err != nil {
+		return nil
+	}
+	return m.idsLocked(res.Peers)
+}
+
+// setHomeRelay records the relay node id listens on and returns the
+// nodes whose maps show it (none when it did not change).
+func (m *netmap) setHomeRelay(id store.NodeID, relay string) []store.NodeID {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if _, ok := m.nodes[id]; !ok || m.home[id] == relay {
+		return nil
+	}
+	m.home[id] = relay
 	if !m.live[id] {
 		return nil
 	}
@@ -443,7 +466,7 @@ func addrsOf(n store.Node) []netip.Addr {
 func (m *netmap) wireNodeLocked(n store.Node) wire.Node {
 	w := wire.Node{ID: wire.NodeID(n.ID), Name: n.Name, IPv4: n.IPv4, IPv6: n.IPv6,
 		WGKey: wire.WGPublic(n.WGKey), KeyExpiry: n.KeyExpiry, Endpoints: n.Endpoints,
-		Tags: n.Tags, Online: m.online[n.ID], ExposedPorts: n.ExposedPorts}
+		Tags: n.Tags, Online: m.online[n.ID], ExposedPorts: n.ExposedPorts, HomeRelay: m.home[n.ID]}
 	if len(n.Tags) == 0 {
 		w.User = m.emails[n.UserID]
 	}

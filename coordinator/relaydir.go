@@ -3,7 +3,9 @@ package coordinator
 import (
 	"context"
 	"fmt"
+	"net"
 	"net/url"
+	"strconv"
 	"regexp"
 	"slices"
 	"sync"
@@ -51,9 +53,23 @@ func (d *relayDir) setList(rs []store.Relay) {
 		l = append(l, *d.own)
 	}
 	for _, r := range rs {
-		l = append(l, wire.Relay{Name: r.Name, URL: r.URL})
+		l = append(l, wire.Relay{Name: r.Name, URL: r.URL, STUN: r.STUN})
 	}
 	d.list.Store(&l)
+}
+
+// has reports whether the maps list a relay named name (false on a nil
+// directory).
+func (d *relayDir) has(name string) bool {
+	if d == nil {
+		return false
+	}
+	for _, r := range *d.current() {
+		if r.Name == name {
+			return true
+		}
+	}
+	return false
 }
 
 // current returns the list maps carry; the caller must not change it.
@@ -146,6 +162,12 @@ func checkNewRelay(req wire.CreateRelayRequest) error {
 	if err != nil || !slices.Contains([]string{"ws", "wss"}, u.Scheme) || u.Host == "" || u.User != nil {
 		return fmt.Errorf("%w: relay url %q: want ws:// or wss://host[:port]/path", errBadRequest, req.URL)
 	}
+	if req.STUN != "" {
+		host, port, err := net.SplitHostPort(req.STUN)
+		if p, perr := strconv.ParseUint(port, 10, 16); err != nil || host == "" || perr != nil || p == 0 {
+			return fmt.Errorf("%w: relay stun %q: want host:port", errBadRequest, req.STUN)
+		}
+	}
 	return nil
 }
 
@@ -158,7 +180,7 @@ func (s *fleet) createRelay(ctx context.Context, req wire.CreateRelayRequest, ac
 	if err != nil {
 		return "", store.Relay{}, err
 	}
-	r, err := s.st.CreateRelay(ctx, store.NewRelay{Name: req.Name, URL: req.URL, Hash: hashSecret(secret), Prefix: prefix,
+	r, err := s.st.CreateRelay(ctx, store.NewRelay{Name: req.Name, URL: req.URL, STUN: req.STUN, Hash: hashSecret(secret), Prefix: prefix,
 		CreatedBy: actor, CreatedAt: time.Now().UTC()})
 	if err != nil {
 		return "", store.Relay{}, err
@@ -184,6 +206,6 @@ func (s *fleet) removeRelay(ctx context.Context, name, actor string) error {
 
 // wireRelay describes r for admins.
 func (s *fleet) wireRelay(r store.Relay) wire.AdminRelay {
-	return wire.AdminRelay{ID: int64(r.ID), Name: r.Name, URL: r.URL, Prefix: r.Prefix, CreatedAt: r.CreatedAt,
+	return wire.AdminRelay{ID: int64(r.ID), Name: r.Name, URL: r.URL, STUN: r.STUN, Prefix: r.Prefix, CreatedAt: r.CreatedAt,
 		CreatedBy: r.CreatedBy, Connected: s.relays.connected(r.Name)}
 }

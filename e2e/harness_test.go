@@ -124,6 +124,8 @@ type agentOpts struct {
 	clock func() time.Time
 	// endpoints are the UDP endpoints the node announces; nil: its own.
 	endpoints []netip.AddrPort
+	// homeRelay pins the node's home relay; "": the nearest.
+	homeRelay string
 }
 
 // startAgent starts a node registered with key (or from its state dir).
@@ -134,7 +136,7 @@ func (f *fleet) startAgent(name, key, dir string, o agentOpts) *agent {
 	}
 	return &agent{name: name, Agent: nodetest.StartAgent(f.t, node.AgentConfig{StateDir: dir, Coordinator: f.url(), AuthKey: key,
 		AllowInsecureHTTP: true, Expose: o.expose, Hostname: name, Version: "e2e", RotateEvery: o.rotateEvery,
-		Logger: f.logs.logger(name), Clock: o.clock, Endpoints: o.endpoints})}
+		Logger: f.logs.logger(name), Clock: o.clock, Endpoints: o.endpoints, HomeRelay: o.homeRelay})}
 }
 
 // waitFor polls cond until it holds, failing after a generous deadline.

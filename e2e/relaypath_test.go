@@ -119,3 +119,30 @@ func TestRelayPathSurvivesKeyRotation(t *testing.T) {
 		waitFor(t, "a flow over the relay after a rotation", func() bool { return op.roundTrip("cam", open) == nil })
 	}
 }
+
+// TestRelayedPacketsReachPeerOnAnotherRelay: the camera listens on a
+// standalone relay (pinned home), the operator on the coordinator's; with
+// no UDP path between them, the operator's packets go to the camera's
+// home relay (a second connection, opened on demand) and the camera's to
+// the operator's, so the flow works across two relays, each forwarding
+// only between its own connections.
+func TestRelayedPacketsReachPeerOnAnotherRelay(t *testing.T) {
+	open := echoServer(t)
+	f := newFleet(t, fleetPolicy(open), nil)
+	f.standaloneRelay("edge1")
+	cam := f.startAgent("cam", f.authKey("tag:camera"), "", agentOpts{expose: []uint16{open},
+		endpoints: []netip.AddrPort{deadUDPEndpoint(t)}, homeRelay: "edge1"})
+	op := f.startAgent("op", f.authKey("tag:operator"), "", agentOpts{endpoints: []netip.AddrPort{deadUDPEndpoint(t)}})
+	waitFor(t, "the operator to see the camera's home relay", func() bool {
+		for _, p := range op.Engine().Status().Peers {
+			if p.Name == "cam" {
+				return op.Engine().HomeRelay() == "coordinator" && cam.Engine().HomeRelay() == "edge1" && p.Relay == "edge1"
+			}
+		}
+		return false
+	})
+	waitFor(t, "a flow from the operator to the camera across two relays", func() bool { return op.roundTrip("cam", open) == nil })
+	if got := pathTo(op, "cam"); got != "relay" {
+		t.Errorf("operator's path to the camera: %q, want relay", got)
+	}
+}

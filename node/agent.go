@@ -52,6 +52,9 @@ type AgentConfig struct {
 	// Endpoints are the UDP endpoints announced to peers (port 0 means
 	// the listen port); nil means the default (see Session.endpoints).
 	Endpoints []netip.AddrPort
+	// HomeRelay pins the home relay to the map's relay of that name
+	// (while the map lists it); empty: the nearest.
+	HomeRelay string
 	// RotateEvery rotates the WireGuard key at this interval; 0: only by
 	// RotateFraction.
 	RotateEvery time.Duration
@@ -147,7 +150,7 @@ func NewAgent(cfg AgentConfig) (*Agent, error) {
 		return nil, err
 	}
 	a.eng, err = NewEngine(EngineConfig{PrivateKey: st.WGKey, ListenPort: cfg.ListenPort, Expose: cfg.Expose, Logger: cfg.Logger,
-		Clock: cfg.Clock, Relays: a.client})
+		Clock: cfg.Clock, Relays: a.client, HomeRelay: cfg.HomeRelay})
 	if err != nil {
 		return nil, err
 	}

@@ -139,10 +139,14 @@ func (e *Engine) Status() localapi.Status {
 		st.Filter = localapi.FilterStats{Allowed: s.Allowed, Denied: s.Denied, Revoked: s.Revoked, Unserved: s.Unserved}
 		dev, _ = dp.state()
 	}
-	for _, p := range nm.peers {
-		st.Peers = append(st.Peers, peerStatus(p, dev, e.pathOf(p.WGKey)))
-	}
 	st.Paths = e.pathsStatus()
+	for _, p := range nm.peers {
+		ps := peerStatus(p, dev, e.pathOf(p.WGKey))
+		if ps.Relay = p.HomeRelay; ps.Relay == "" {
+			ps.Relay = st.Paths.Relay
+		}
+		st.Peers = append(st.Peers, ps)
+	}
 	sortPeers(st.Peers)
 	return st
 }

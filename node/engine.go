@@ -61,6 +61,10 @@ type EngineConfig struct {
 	// connection to the map's first relay and sends to peers over it until
 	// UDP from them arrives (see pathbind.go). Nil: UDP only.
 	Relays RelayTokens
+	// HomeRelay pins the home relay by name (while the map lists it);
+	// empty: the map's first until round trips are measured, then the
+	// nearest.
+	HomeRelay string
 	// TUN, if not nil, puts the data plane on a real TUN device instead of
 	// the userspace netstack: the Engine runs wireguard-go over the device
 	// TUN returns, behind a netstack.Guard that enforces the same inbound
@@ -152,6 +156,8 @@ type Engine struct {
 	relay *relayLink
 	bind  *pathBind
 	stun  []netip.AddrPort
+	// stunOf maps each relay of the last full map to its STUN address.
+	stunOf map[string]netip.AddrPort
 }
 
 // NewEngine validates cfg and returns an Engine waiting for its first map.

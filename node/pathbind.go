@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net"
 	"net/netip"
 	"slices"
@@ -65,13 +66,15 @@ const (
 // errNoPath is a send to a peer without any path (no address, no relay).
 var errNoPath = errors.New("send: no path to the peer")
 
-// peerEndpoint is wireguard-go's endpoint for every peer: the peer's
-// key, so a Send names the peer and the pathBind picks the path. Packets
-// from the relay and from a confirmed direct path reach wireguard-go with
-// it; a packet from any other address keeps its UDP endpoint, so
-// WireGuard's roaming (to the source of an authenticated packet) still
-// answers a peer that moved before disco found it, as stock WireGuard
-// does, until a packet comes over a known path again.
+// peerEndpoint is wireguard-go's endpoint for every peer as configured:
+// the peer's key, so a Send names the peer and the pathBind picks the
+// path. Relayed packets reach wireguard-go with it; UDP packets keep
+// their source, so WireGuard's roaming (to the source of an authenticated
+// packet) works as in stock WireGuard, and a Send to a source address a
+// pong confirmed for a peer is routed as a Send to that peer (peerFor).
+// Packets are never attributed to a peer by address on the way in: a key
+// rotation or two sites announcing the same private address would send
+// one peer's packets down another's path.
 type peerEndpoint struct{ key wire.WGPublic }
 
 func (peerEndpoint) ClearSrc()            {}
@@ -96,9 +99,12 @@ func parsePeerEndpoint(s string) (peerEndpoint, bool) {
 // peerPath is what the pathBind knows about the paths to one peer.
 type peerPath struct {
 	key    wire.WGPublic
+	id     wire.NodeID
 	shared disco.Key
-	// mapEPs are the peer's endpoints from the map.
+	// mapEPs are the peer's endpoints from the map; home is the relay it
+	// listens on ("": the node's own home).
 	mapEPs []netip.AddrPort
+	home   string
 	// learned are addresses a ping or a call-me-maybe gave, with when.
 	learned map[netip.AddrPort]time.Time
 	// best is the working direct path (zero: none), rtt its round trip
@@ -127,6 +133,12 @@ type pingSent struct {
 	peer wire.WGPublic
 	to   netip.AddrPort
 	at   time.Time
+}
+
+// stunSent is a STUN request waiting for its answer.
+type stunSent struct {
+	server netip.AddrPort
+	at     time.Time
 }
 
 // pathCounters count bytes per path (read by Status and metrics).
@@ -159,6 +171,10 @@ type pathBind struct {
 	// the same private address).
 	peers     map[wire.WGPublic]*peerPath
 	confirmed map[netip.AddrPort]wire.WGPublic
+	// replaced maps a peer's old key to the key that replaced it (a key
+	// rotation): wireguard-go may still hold an endpoint naming the old
+	// one, from a packet relayed under it.
+	replaced map[wire.WGPublic]wire.WGPublic
 	pings     map[disco.TxID]pingSent
 	// self are the node's own candidates (map endpoints), reflexive its
 	// STUN-learned address.
@@ -166,8 +182,10 @@ type pathBind struct {
 	reflexive netip.AddrPort
 	// stunServers and stunTx: the servers asked and the requests out.
 	stunServers []netip.AddrPort
-	stunTx      map[[stun.TransactionIDSize]byte]netip.AddrPort
+	stunTx      map[[stun.TransactionIDSize]byte]stunSent
 	nextSTUN    time.Time
+	// stunRTT is each server's last round trip.
+	stunRTT map[netip.AddrPort]time.Duration
 	// closed is closed by Close, ending the relay ReceiveFunc.
 	closed chan struct{}
 }
@@ -177,8 +195,8 @@ func newPathBind(udp conn.Bind, relay *relayLink, priv wire.WGPrivate, log *slog
 		log = slog.New(slog.DiscardHandler)
 	}
 	b := &pathBind{udp: udp, relay: relay, log: log, peers: map[wire.WGPublic]*peerPath{},
-		confirmed: map[netip.AddrPort]wire.WGPublic{}, pings: map[disco.TxID]pingSent{},
-		stunTx: map[[stun.TransactionIDSize]byte]netip.AddrPort{}}
+		confirmed: map[netip.AddrPort]wire.WGPublic{}, replaced: map[wire.WGPublic]wire.WGPublic{}, pings: map[disco.TxID]pingSent{},
+		stunTx: map[[stun.TransactionIDSize]byte]stunSent{}, stunRTT: map[netip.AddrPort]time.Duration{}}
 	b.setPrivateKey(priv)
 	return b
 }
@@ -193,18 +211,37 @@ func (b *pathBind) setPrivateKey(priv wire.WGPrivate) {
 	}
 }
 
-// setPeers takes the configured peers and their map endpoints. A peer
-// whose endpoints changed starts discovery over.
-func (b *pathBind) setPeers(eps map[wire.WGPublic][]netip.AddrPort) {
+// peerRoute is what the map says about reaching a peer: its node, its
+// endpoints and its home relay.
+type peerRoute struct {
+	id   wire.NodeID
+	eps  []netip.AddrPort
+	home string
+}
+
+// setPeers takes the configured peers and their map routes. A peer whose
+// endpoints changed starts discovery over.
+func (b *pathBind) setPeers(routes map[wire.WGPublic]peerRoute) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	byID := make(map[wire.NodeID]wire.WGPublic, len(routes))
+	for k, r := range routes {
+		byID[r.id] = k
+	}
+	if len(b.replaced) > 2*len(routes)+64 {
+		clear(b.replaced)
+	}
 	for k, p := range b.peers {
-		if _, ok := eps[k]; !ok {
+		if _, ok := routes[k]; !ok {
 			delete(b.peers, k)
 			b.forgetAddrsLocked(p)
+			if next, ok := byID[p.id]; ok && p.id != 0 {
+				b.replaced[k] = next
+			}
 		}
 	}
-	for k, m := range eps {
+	for k, r := range routes {
+		m := r.eps
 		p, ok := b.peers[k]
 		if !ok {
 			p = &peerPath{key: k, learned: map[netip.AddrPort]time.Time{}, pinged: map[netip.AddrPort]time.Time{},
@@ -216,6 +253,7 @@ func (b *pathBind) setPeers(eps map[wire.WGPublic][]netip.AddrPort) {
 			p.mapEPs = append([]netip.AddrPort(nil), m...)
 			p.nextDiscovery, p.discoverWait = time.Time{}, 0
 		}
+		p.home, p.id = r.home, r.id
 	}
 }
 
@@ -246,6 +284,7 @@ func (b *pathBind) setSTUN(servers []netip.AddrPort) {
 	defer b.mu.Unlock()
 	if !slices.Equal(b.stunServers, servers) {
 		b.stunServers, b.nextSTUN = append([]netip.AddrPort(nil), servers...), time.Time{}
+		clear(b.stunRTT)
 	}
 }
 
@@ -351,17 +390,12 @@ func (b *pathBind) receiveUDP(fn conn.ReceiveFunc) conn.ReceiveFunc {
 				out = b.handleDiscoLocked(pkt, addrOf(eps[i]), eps[i], now, out)
 				sizes[i] = 0
 			case stun.IsMessage(pkt):
-				b.handleSTUNLocked(pkt, addrOf(eps[i]))
+				b.handleSTUNLocked(pkt, addrOf(eps[i]), now)
 				sizes[i] = 0
 			default:
 				rx += uint64(sizes[i])
 				a := addrOf(eps[i])
-				k, ok := b.confirmed[a]
-				if !ok {
-					break
-				}
-				eps[i] = peerEndpoint{key: k}
-				if p := b.peers[k]; p != nil && p.best == a {
+				if p := b.peers[b.confirmed[a]]; p != nil && p.best == a {
 					p.heard, p.unanswered = now, 0
 				}
 			}
@@ -438,6 +472,7 @@ type outPacket struct {
 	// peer to send to over the relay.
 	to       conn.Endpoint
 	viaRelay wire.WGPublic
+	home     string // the peer's home relay
 }
 
 // sendAll sends out (after the lock is released).
@@ -448,7 +483,7 @@ func (b *pathBind) sendAll(out []outPacket) {
 			continue
 		}
 		if b.relay != nil {
-			b.relay.send(o.viaRelay, o.pkt)
+			b.relay.send(o.viaRelay, o.home, o.pkt)
 		}
 	}
 }
@@ -457,11 +492,12 @@ func (b *pathBind) sendAll(out []outPacket) {
 // endpoint that is no peer's (a handshake answer to an unknown address)
 // is sent to as given, over UDP.
 func (b *pathBind) Send(bufs [][]byte, ep conn.Endpoint) error {
-	pe, ok := ep.(peerEndpoint)
+	key, ok := b.peerFor(ep)
 	if !ok {
 		return b.udp.Send(bufs, ep)
 	}
-	udp, viaRelay, out := b.plan(pe.key, time.Now())
+	pe := peerEndpoint{key: key}
+	udp, viaRelay, home, out := b.plan(pe.key, time.Now())
 	b.sendAll(out)
 	var size uint64
 	for _, buf := range bufs {
@@ -474,7 +510,7 @@ func (b *pathBind) Send(bufs [][]byte, ep conn.Endpoint) error {
 	}
 	if viaRelay {
 		for _, buf := range bufs {
-			b.relay.send(pe.key, buf)
+			b.relay.send(pe.key, home, buf)
 		}
 		b.counters.relayTx.Add(size)
 		return nil // the relay copy may arrive where UDP failed
@@ -485,16 +521,43 @@ func (b *pathBind) Send(bufs [][]byte, ep conn.Endpoint) error {
 	return err
 }
 
+// peerFor returns the configured peer a Send to ep is for: a peer
+// endpoint's key (or the key that replaced it, after a rotation), or the
+// peer a pong confirmed a UDP address for. A UDP address nobody
+// confirmed is no peer's: the packet goes there as given.
+func (b *pathBind) peerFor(ep conn.Endpoint) (wire.WGPublic, bool) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	var k wire.WGPublic
+	if pe, ok := ep.(peerEndpoint); ok {
+		k = pe.key
+	} else if k, ok = b.confirmed[addrOf(ep)]; !ok {
+		return wire.WGPublic{}, false
+	}
+	if _, ok := b.peers[k]; ok {
+		return k, true
+	}
+	if next, ok := b.replaced[k]; ok {
+		if _, ok := b.peers[next]; ok {
+			return next, true
+		}
+	}
+	if _, ok := ep.(peerEndpoint); ok {
+		return k, true // plan finds no path: errNoPath
+	}
+	return wire.WGPublic{}, false
+}
+
 // plan picks the paths for a packet to peer k at now: the UDP endpoint
-// (nil: none) and whether the relay carries it too, plus disco and STUN
-// packets to send first.
-func (b *pathBind) plan(k wire.WGPublic, now time.Time) (conn.Endpoint, bool, []outPacket) {
+// (nil: none) and whether the relay carries it too (to the peer's home
+// relay, returned), plus disco and STUN packets to send first.
+func (b *pathBind) plan(k wire.WGPublic, now time.Time) (conn.Endpoint, bool, string, []outPacket) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	out := b.stunDueLocked(now, nil)
 	p, ok := b.peers[k]
 	if !ok {
-		return nil, false, out
+		return nil, false, "", out
 	}
 	relayUp := b.relay != nil && b.relay.connected()
 	if p.best.IsValid() && p.unanswered >= deadPings {
@@ -532,9 +595,9 @@ func (b *pathBind) plan(k wire.WGPublic, now time.Time) (conn.Endpoint, bool, []
 		p.lastRelayed = now
 	}
 	if !udp.IsValid() {
-		return nil, viaRelay, out
+		return nil, viaRelay, p.home, out
 	}
-	return p.endpoint(udp), viaRelay, out
+	return p.endpoint(udp), viaRelay, p.home, out
 }
 
 // endpoint returns the cached UDP endpoint for a.
@@ -561,7 +624,7 @@ func (b *pathBind) discoverDueLocked(p *peerPath, now time.Time, relayUp bool, o
 	p.nextDiscovery = now.Add(p.discoverWait)
 	if relayUp {
 		if pkt, err := disco.Seal(p.shared, b.pub, disco.Message{Type: disco.TypeCallMeMaybe, Endpoints: b.candidatesLocked()}); err == nil {
-			out = append(out, outPacket{pkt: pkt, viaRelay: p.key})
+			out = append(out, outPacket{pkt: pkt, viaRelay: p.key, home: p.home})
 		}
 	}
 	for _, a := range b.peerCandidatesLocked(p, now) {
@@ -734,23 +797,25 @@ func (b *pathBind) stunDueLocked(now time.Time, out []outPacket) []outPacket {
 		if err != nil {
 			continue
 		}
-		b.stunTx[m.TransactionID] = s
+		b.stunTx[m.TransactionID] = stunSent{server: s, at: now}
 		out = append(out, outPacket{pkt: m.Raw, to: &conn.StdNetEndpoint{AddrPort: s}})
 	}
 	return out
 }
 
-// handleSTUNLocked takes a STUN answer from src: the reflexive address
-// from one of the requests out.
-func (b *pathBind) handleSTUNLocked(pkt []byte, src netip.AddrPort) {
+// handleSTUNLocked takes a STUN answer from src at now: the server's
+// round trip and the reflexive address, for one of the requests out.
+func (b *pathBind) handleSTUNLocked(pkt []byte, src netip.AddrPort, now time.Time) {
 	m := &stun.Message{Raw: append([]byte(nil), pkt...)}
 	if err := m.Decode(); err != nil || m.Type != stun.BindingSuccess {
 		return
 	}
-	if to, ok := b.stunTx[m.TransactionID]; !ok || to != src {
+	sent, ok := b.stunTx[m.TransactionID]
+	if !ok || sent.server != src {
 		return
 	}
 	delete(b.stunTx, m.TransactionID)
+	b.stunRTT[src] = now.Sub(sent.at)
 	var xa stun.XORMappedAddress
 	if err := xa.GetFrom(m); err != nil {
 		return
@@ -769,6 +834,13 @@ func (b *pathBind) handleSTUNLocked(pkt []byte, src netip.AddrPort) {
 	if b.onReflexive != nil {
 		go b.onReflexive(refl)
 	}
+}
+
+// stunRTTs returns each STUN server's last round trip.
+func (b *pathBind) stunRTTs() map[netip.AddrPort]time.Duration {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return maps.Clone(b.stunRTT)
 }
 
 // kickSTUN makes the next send ask the STUN servers at once.

@@ -92,9 +92,9 @@ func TestPathPlan(t *testing.T) {
 				rl = upRelay()
 			}
 			b := newPathBind(conn.NewDefaultBind(), rl, newTestKey(t), nil)
-			b.setPeers(map[wire.WGPublic][]netip.AddrPort{peer: {mapEP}})
+			b.setPeers(map[wire.WGPublic]peerRoute{peer: {eps: []netip.AddrPort{mapEP}}})
 			tt.setup(b.peers[peer])
-			udp, viaRelay, out := b.plan(peer, now)
+			udp, viaRelay, _, out := b.plan(peer, now)
 			var gotUDP netip.AddrPort
 			if udp != nil {
 				gotUDP = addrOf(udp)
@@ -182,8 +182,8 @@ func waitPath(t *testing.T, what string, cond func() bool) {
 func TestDiscoFindsDirectPath(t *testing.T) {
 	aPriv, bPriv := newTestKey(t), newTestKey(t)
 	a, b := startUDPNode(t, aPriv, nil), startUDPNode(t, bPriv, nil)
-	a.b.setPeers(map[wire.WGPublic][]netip.AddrPort{bPriv.Public(): {b.addr}})
-	b.b.setPeers(map[wire.WGPublic][]netip.AddrPort{aPriv.Public(): nil})
+	a.b.setPeers(map[wire.WGPublic]peerRoute{bPriv.Public(): {eps: []netip.AddrPort{b.addr}}})
+	b.b.setPeers(map[wire.WGPublic]peerRoute{aPriv.Public(): {}})
 	if err := a.b.Send([][]byte{make([]byte, 100)}, peerEndpoint{key: bPriv.Public()}); err != nil {
 		t.Fatal(err)
 	}
@@ -210,7 +210,7 @@ func TestDiscoFindsDirectPath(t *testing.T) {
 func TestDiscoIgnoresStrangersAndForgedPongs(t *testing.T) {
 	vPriv, peerPriv, strangerPriv := newTestKey(t), newTestKey(t), newTestKey(t)
 	victim := startUDPNode(t, vPriv, nil)
-	victim.b.setPeers(map[wire.WGPublic][]netip.AddrPort{peerPriv.Public(): {netip.MustParseAddrPort("127.0.0.1:9")}})
+	victim.b.setPeers(map[wire.WGPublic]peerRoute{peerPriv.Public(): {eps: []netip.AddrPort{netip.MustParseAddrPort("127.0.0.1:9")}}})
 	atk, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
 	if err != nil {
 		t.Fatal(err)
@@ -278,8 +278,8 @@ func TestRelayedCallMeMaybeStartsPings(t *testing.T) {
 	aPriv, bPriv := newTestKey(t), newTestKey(t)
 	a := startUDPNode(t, aPriv, upRelay())
 	b := startUDPNode(t, bPriv, nil)
-	a.b.setPeers(map[wire.WGPublic][]netip.AddrPort{bPriv.Public(): nil})
-	b.b.setPeers(map[wire.WGPublic][]netip.AddrPort{aPriv.Public(): nil})
+	a.b.setPeers(map[wire.WGPublic]peerRoute{bPriv.Public(): {}})
+	b.b.setPeers(map[wire.WGPublic]peerRoute{aPriv.Public(): {}})
 	k, _ := disco.SharedKey(bPriv, aPriv.Public())
 	cmm, _ := disco.Seal(k, bPriv.Public(), disco.Message{Type: disco.TypeCallMeMaybe, Endpoints: []netip.AddrPort{b.addr}})
 	a.b.mu.Lock()
@@ -290,4 +290,41 @@ func TestRelayedCallMeMaybeStartsPings(t *testing.T) {
 		p := a.b.path(bPriv.Public())
 		return p.kind == "direct" && p.addr == b.addr && p.why == ""
 	})
+}
+
+// TestSendFollowsRotatedKey: after a peer's key rotation, a Send to an
+// endpoint that still names the old key (wireguard-go roamed to it from a
+// packet relayed under the old key) goes to the node's new key's path
+// instead of failing, and the old key's confirmed address is forgotten.
+func TestSendFollowsRotatedKey(t *testing.T) {
+	dst, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dst.Close()
+	ep := dst.LocalAddr().(*net.UDPAddr).AddrPort()
+	n := startUDPNode(t, newTestKey(t), nil)
+	oldKey, newKey := newTestKey(t).Public(), newTestKey(t).Public()
+	n.b.setPeers(map[wire.WGPublic]peerRoute{oldKey: {id: 5, eps: []netip.AddrPort{ep}}})
+	n.b.mu.Lock()
+	n.b.confirmLocked(n.b.peers[oldKey], ep, time.Millisecond, time.Now())
+	n.b.mu.Unlock()
+	n.b.setPeers(map[wire.WGPublic]peerRoute{newKey: {id: 5, eps: []netip.AddrPort{ep}}})
+	if k, ok := n.b.peerFor(&conn.StdNetEndpoint{AddrPort: ep}); ok {
+		t.Errorf("the old key's confirmed address still routes to %s", k.ShortString())
+	}
+	if err := n.b.Send([][]byte{[]byte("after rotation")}, peerEndpoint{key: oldKey}); err != nil {
+		t.Fatalf("send to the old key's endpoint: %v", err)
+	}
+	dst.SetReadDeadline(time.Now().Add(5 * time.Second))
+	buf := make([]byte, 1500)
+	for {
+		m, _, err := dst.ReadFromUDPAddrPort(buf)
+		if err != nil {
+			t.Fatalf("nothing arrived at the new key's path: %v", err)
+		}
+		if string(buf[:m]) == "after rotation" {
+			return
+		}
+	}
 }

@@ -23,139 +23,262 @@ type RelayTokens interface {
 	HTTPClient() *http.Client
 }
 
-// Relay link timings.
+// Relay link timings and bounds.
 const (
 	relayBackoffMin = 250 * time.Millisecond
 	relayBackoffMax = 10 * time.Second
-	// relayQueue bounds the packets waiting for the relay connection.
+	// relayQueue bounds the packets waiting for one relay connection.
 	relayQueue = 256
+	// relayIdle closes a connection to a relay that is not home after
+	// this long without a packet to send over it.
+	relayIdle = time.Minute
+	// homeBetter: another relay becomes home only when its round trip is
+	// below this share of the home relay's (no flapping between two
+	// relays of about the same distance).
+	homeBetter = 0.67
 )
 
-// relayOut is one packet waiting for the relay connection.
+// relayOut is one packet waiting for a relay connection.
 type relayOut struct {
 	to  wire.WGPublic
 	pkt []byte
 }
 
-// relayLink is the node's one connection to its home relay (the map's
-// first relay), redialled with backoff and a fresh token each time (the
-// relay checks a token only when admitting, so a connection outlives its
-// token). Frames it receives wait in in for the pathBind.
+// relayLink is the node's relay connections: one to its home relay,
+// which it keeps up and where its peers reach it, and one on demand to
+// each other relay that a peer it sends to calls home (closed after
+// relayIdle without use). Each is redialled with backoff and a fresh token
+// each time (a relay checks a token only when admitting, so a connection
+// outlives its token). Home is the map's first relay until round trips
+// are measured (chooseHome); then the nearest. Frames from every
+// connection wait in in for the pathBind.
 type relayLink struct {
 	tokens RelayTokens
 	log    *slog.Logger
 	in     chan relay.Frame
-	// out holds packets for the relay until the connection's writer
-	// sends them (bounded: send drops when it is full).
-	out chan relayOut
-	// home wakes run when the home relay changes.
-	wake chan struct{}
-
-	// up is set while a connection is open.
+	// onHome is called (on its own goroutine) when the home relay changes
+	// or its connection opens.
+	onHome func(name string)
+	// pinned, when the map lists a relay of that name, is home whatever
+	// the round trips.
+	pinned string
+	// up is set while the home connection is open.
 	up atomic.Bool
 
-	mu     sync.Mutex    // mu guards the fields below
-	home   wire.Relay    // zero: none
-	client *relay.Client // nil while disconnected
-	// drop ends the current connection's session (which closes it).
-	drop context.CancelFunc
+	mu sync.Mutex // mu guards the fields below
+	// ctx is run's context (nil before run): connections live in it.
+	ctx context.Context
+	// relays are the map's relays by name, in the map's order in names.
+	relays map[string]wire.Relay
+	names  []string
+	// home names the home relay ("" when none).
+	home  string
+	conns map[string]*relayConn
+	wg    sync.WaitGroup
+}
+
+// relayConn is the connection to one relay.
+type relayConn struct {
+	relay wire.Relay
+	// out holds packets until the connection's writer sends them
+	// (bounded: send drops when it is full).
+	out chan relayOut
+	up  atomic.Bool
+	// used is when a packet was last queued (unix nanoseconds).
+	used atomic.Int64
+	// stop ends the connection for good; drop ends the current session
+	// (run dials again).
+	stop context.CancelFunc
+	mu   sync.Mutex         // mu guards drop
+	drop context.CancelFunc // nil while not connected
 }
 
 func newRelayLink(tokens RelayTokens, log *slog.Logger) *relayLink {
-	return &relayLink{tokens: tokens, log: log, in: make(chan relay.Frame, 64), out: make(chan relayOut, relayQueue), wake: make(chan struct{}, 1)}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &relayLink{tokens: tokens, log: log, in: make(chan relay.Frame, 64), relays: map[string]wire.Relay{},
+		conns: map[string]*relayConn{}}
 }
 
-// setRelays takes the map's relays; the first is home. A change of home
-// closes the current connection.
+// setRelays takes the map's relays. Home stays when still listed, else
+// it is the first; connections to relays no longer listed end.
 func (l *relayLink) setRelays(rs []wire.Relay) {
-	var home wire.Relay
-	if len(rs) > 0 {
-		home = rs[0]
-	}
 	l.mu.Lock()
-	if home == l.home {
-		l.mu.Unlock()
+	defer l.mu.Unlock()
+	l.relays, l.names = map[string]wire.Relay{}, nil
+	for _, r := range rs {
+		if _, dup := l.relays[r.Name]; !dup {
+			l.relays[r.Name] = r
+			l.names = append(l.names, r.Name)
+		}
+	}
+	for name, c := range l.conns {
+		if r, ok := l.relays[name]; !ok || r != c.relay {
+			c.stop()
+			delete(l.conns, name)
+		}
+	}
+	if _, ok := l.relays[l.pinned]; ok {
+		l.setHomeLocked(l.pinned)
+	} else if _, ok := l.relays[l.home]; !ok {
+		home := ""
+		if len(l.names) > 0 {
+			home = l.names[0]
+		}
+		l.setHomeLocked(home)
+	}
+	l.ensureLocked(l.home)
+}
+
+// setHomeLocked makes name the home relay.
+func (l *relayLink) setHomeLocked(name string) {
+	if name == l.home {
 		return
 	}
-	l.home = home
-	l.mu.Unlock()
-	l.redial()
-	select {
-	case l.wake <- struct{}{}:
-	default:
+	l.log.Info("home relay", "relay", name, "was", l.home)
+	l.home = name
+	l.up.Store(false)
+	if c := l.conns[name]; c != nil && c.up.Load() {
+		l.up.Store(true)
 	}
+	if l.onHome != nil {
+		go l.onHome(name)
+	}
+}
+
+// chooseHome takes measured round trips per relay name and moves home to
+// the nearest when it is clearly nearer (homeBetter) than home, or home
+// has none.
+func (l *relayLink) chooseHome(rtts map[string]time.Duration) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if _, ok := l.relays[l.pinned]; ok {
+		return
+	}
+	best, bestRTT := "", time.Duration(0)
+	for _, name := range l.names {
+		if d, ok := rtts[name]; ok && d > 0 && (best == "" || d < bestRTT) {
+			best, bestRTT = name, d
+		}
+	}
+	if best == "" || best == l.home {
+		return
+	}
+	if cur, ok := rtts[l.home]; ok && cur > 0 && float64(bestRTT) >= homeBetter*float64(cur) {
+		return
+	}
+	l.setHomeLocked(best)
+	l.ensureLocked(best)
 }
 
 // homeName names the home relay ("" when none).
 func (l *relayLink) homeName() string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return l.home.Name
+	return l.home
 }
 
-// connected reports whether a relay connection is open.
+// connected reports whether the home connection is open.
 func (l *relayLink) connected() bool { return l.up.Load() }
 
-// redial closes the current connection, so run dials again with a fresh
-// token (after a key rotation: a connection speaks for the key its token
-// named).
+// redial ends every connection's session, so each dials again with a
+// fresh token (after a key rotation: a connection speaks for the key its
+// token named).
 func (l *relayLink) redial() {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if l.drop != nil {
-		l.drop()
+	for _, c := range l.conns {
+		c.mu.Lock()
+		if c.drop != nil {
+			c.drop()
+		}
+		c.mu.Unlock()
 	}
 }
 
-// send queues pkt for the node holding key over the relay, and never
-// waits: without a connection, or with the queue full (the relay or the
-// TCP path behind), the packet is dropped as a full UDP buffer would drop
-// it (WireGuard retries). It is called from wireguard-go's send path,
-// which must not stall on the relay: a stalled relay write once held up
-// the UDP path too.
-func (l *relayLink) send(to wire.WGPublic, pkt []byte) {
-	if !l.up.Load() {
+// send queues pkt for the node holding key to, over relay via ("" or
+// unknown: home), and never waits: without a connection there (one is
+// dialled for next time), or with its queue full, the packet is dropped as
+// a full UDP buffer would drop it (WireGuard retries). It is called from
+// wireguard-go's send path, which must not stall on the relay.
+func (l *relayLink) send(to wire.WGPublic, via string, pkt []byte) {
+	l.mu.Lock()
+	if _, ok := l.relays[via]; !ok {
+		via = l.home
+	}
+	c := l.conns[via]
+	if c == nil {
+		l.ensureLocked(via)
+		l.mu.Unlock()
 		return
 	}
+	l.mu.Unlock()
+	if !c.up.Load() {
+		return
+	}
+	c.used.Store(time.Now().UnixNano())
 	select {
-	case l.out <- relayOut{to: to, pkt: append([]byte(nil), pkt...)}:
+	case c.out <- relayOut{to: to, pkt: append([]byte(nil), pkt...)}:
 	default:
 	}
 }
 
-// write sends queued packets over c until ctx ends or a write fails, which
-// ends the connection's session (drop).
-func (l *relayLink) write(ctx context.Context, c *relay.Client, drop context.CancelFunc) {
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case o := <-l.out:
-			if err := c.Send(ctx, o.to, o.pkt); err != nil {
-				l.log.Debug("relay send", "err", err)
-				drop()
-				return
-			}
-		}
+// run keeps the connections until ctx is done, then waits for them.
+func (l *relayLink) run(ctx context.Context) {
+	l.mu.Lock()
+	l.ctx = ctx
+	l.ensureLocked(l.home)
+	l.mu.Unlock()
+	<-ctx.Done()
+	l.mu.Lock()
+	for name, c := range l.conns {
+		c.stop()
+		delete(l.conns, name)
 	}
+	l.mu.Unlock()
+	l.wg.Wait()
 }
 
-// run keeps the link up until ctx is done.
-func (l *relayLink) run(ctx context.Context) {
-	backoff := relayBackoffMin
-	for ctx.Err() == nil {
+// ensureLocked starts the connection to relay name unless there is one
+// (or no such relay, or run has not started).
+func (l *relayLink) ensureLocked(name string) {
+	r, ok := l.relays[name]
+	if !ok || l.ctx == nil || l.ctx.Err() != nil || l.conns[name] != nil {
+		return
+	}
+	ctx, stop := context.WithCancel(l.ctx)
+	c := &relayConn{relay: r, out: make(chan relayOut, relayQueue), stop: stop}
+	c.used.Store(time.Now().UnixNano())
+	l.conns[name] = c
+	l.wg.Go(func() {
+		defer stop()
+		l.keep(ctx, c)
 		l.mu.Lock()
-		home := l.home
-		l.mu.Unlock()
-		if home == (wire.Relay{}) {
-			select {
-			case <-ctx.Done():
-				return
-			case <-l.wake:
-				continue
-			}
+		if l.conns[name] == c {
+			delete(l.conns, name)
 		}
-		if l.session(ctx, home) {
+		l.mu.Unlock()
+	})
+}
+
+// isHome reports whether c is the home relay's connection.
+func (l *relayLink) isHome(c *relayConn) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.home == c.relay.Name && l.conns[c.relay.Name] == c
+}
+
+// idle reports whether c is not home and unused for relayIdle.
+func (l *relayLink) idle(c *relayConn, now time.Time) bool {
+	return !l.isHome(c) && now.Sub(time.Unix(0, c.used.Load())) > relayIdle
+}
+
+// keep keeps c up until ctx is done or c idles out.
+func (l *relayLink) keep(ctx context.Context, c *relayConn) {
+	backoff := relayBackoffMin
+	for ctx.Err() == nil && !l.idle(c, time.Now()) {
+		if l.session(ctx, c) {
 			backoff = relayBackoffMin
 			continue
 		}
@@ -163,50 +286,55 @@ func (l *relayLink) run(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-time.After(backoff):
-		case <-l.wake:
 		}
 		backoff = min(2*backoff, relayBackoffMax)
 	}
 }
 
-// session dials home and pumps its frames into l.in until the connection
-// ends; it reports whether it connected.
-func (l *relayLink) session(ctx context.Context, home wire.Relay) bool {
-	c, err := l.dial(ctx, home)
+// session dials c's relay and pumps its frames into l.in until the
+// connection ends (or idles out); it reports whether it connected.
+func (l *relayLink) session(ctx context.Context, c *relayConn) bool {
+	cl, err := l.dial(ctx, c.relay)
 	if err != nil {
-		l.log.Warn("relay connect", "relay", home.Name, "err", err)
+		l.log.Warn("relay connect", "relay", c.relay.Name, "err", err)
 		return false
 	}
-	defer c.Close()
+	defer cl.Close()
 	sctx, drop := context.WithCancel(ctx)
 	defer drop()
-	l.mu.Lock()
-	if l.home != home {
-		l.mu.Unlock()
-		return true
+	c.mu.Lock()
+	c.drop = drop
+	c.mu.Unlock()
+	c.up.Store(true)
+	if l.isHome(c) {
+		l.up.Store(true)
+		if l.onHome != nil {
+			go l.onHome(c.relay.Name)
+		}
 	}
-	l.client, l.drop = c, drop
-	l.up.Store(true)
-	l.mu.Unlock()
-	l.log.Info("relay connected", "relay", home.Name)
-	var writer sync.WaitGroup
-	writer.Go(func() { l.write(sctx, c, drop) })
+	l.log.Info("relay connected", "relay", c.relay.Name)
+	var workers sync.WaitGroup
+	workers.Go(func() { l.write(sctx, c, cl, drop) })
+	workers.Go(func() { l.watchIdle(sctx, c, drop) })
 	defer func() {
-		l.mu.Lock()
-		l.client, l.drop = nil, nil
-		l.up.Store(false)
-		l.mu.Unlock()
+		c.up.Store(false)
+		if l.isHome(c) {
+			l.up.Store(false)
+		}
+		c.mu.Lock()
+		c.drop = nil
+		c.mu.Unlock()
 		drop()
-		writer.Wait()
+		workers.Wait()
 	}()
 	for {
-		f, err := c.Recv(sctx)
+		f, err := cl.Recv(sctx)
 		if err != nil {
-			l.log.Info("relay disconnected", "relay", home.Name, "err", err)
+			l.log.Info("relay disconnected", "relay", c.relay.Name, "err", err)
 			return true
 		}
 		if f.Type == relay.TypeRefused {
-			l.log.Debug("relay refused", "peer", f.Key.ShortString(), "reason", f.Reason())
+			l.log.Debug("relay refused", "relay", c.relay.Name, "peer", f.Key.ShortString(), "reason", f.Reason())
 			continue
 		}
 		select {
@@ -216,9 +344,44 @@ func (l *relayLink) session(ctx context.Context, home wire.Relay) bool {
 	}
 }
 
-// dial fetches a token and connects to home.
-func (l *relayLink) dial(ctx context.Context, home wire.Relay) (*relay.Client, error) {
-	url, err := l.tokens.RelayURL(home)
+// watchIdle ends the session (drop) once c idles out.
+func (l *relayLink) watchIdle(ctx context.Context, c *relayConn, drop context.CancelFunc) {
+	t := time.NewTicker(relayIdle / 4)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case now := <-t.C:
+			if l.idle(c, now) {
+				l.log.Info("relay idle, closing", "relay", c.relay.Name)
+				drop()
+				return
+			}
+		}
+	}
+}
+
+// write sends c's queued packets over cl until ctx ends or a write fails,
+// which ends the session (drop).
+func (l *relayLink) write(ctx context.Context, c *relayConn, cl *relay.Client, drop context.CancelFunc) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case o := <-c.out:
+			if err := cl.Send(ctx, o.to, o.pkt); err != nil {
+				l.log.Debug("relay send", "relay", c.relay.Name, "err", err)
+				drop()
+				return
+			}
+		}
+	}
+}
+
+// dial fetches a token and connects to r.
+func (l *relayLink) dial(ctx context.Context, r wire.Relay) (*relay.Client, error) {
+	url, err := l.tokens.RelayURL(r)
 	if err != nil {
 		return nil, err
 	}

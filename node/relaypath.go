@@ -20,6 +20,8 @@ const pathTick = time.Second
 func (e *Engine) startRelay() {
 	if e.cfg.Relays != nil {
 		e.relay = newRelayLink(e.cfg.Relays, e.log.With("component", "relay"))
+		e.relay.pinned = e.cfg.HomeRelay
+		e.relay.onHome = func(string) { e.announceChanged(netip.AddrPort{}) }
 		e.wg.Go(func() { e.relay.run(e.ctx) })
 	}
 	e.wg.Go(e.pathLoop)
@@ -39,9 +41,32 @@ func (e *Engine) pathLoop() {
 			e.mu.Unlock()
 			if b != nil {
 				b.tick(now)
+				e.chooseHome(b)
 			}
 		}
 	}
+}
+
+// chooseHome lets the relay link pick the nearest relay as home from the
+// STUN round trips to each relay.
+func (e *Engine) chooseHome(b *pathBind) {
+	if e.relay == nil {
+		return
+	}
+	e.mu.Lock()
+	of := e.stunOf
+	e.mu.Unlock()
+	if len(of) < 2 {
+		return
+	}
+	byAddr := b.stunRTTs()
+	rtts := make(map[string]time.Duration, len(of))
+	for name, a := range of {
+		if d, ok := byAddr[a]; ok {
+			rtts[name] = d
+		}
+	}
+	e.relay.chooseHome(rtts)
 }
 
 // bindFuncLocked returns what makes the next data plane's bind: the
@@ -50,16 +75,16 @@ func (e *Engine) pathLoop() {
 func (e *Engine) bindFuncLocked() func() conn.Bind {
 	return func() conn.Bind {
 		b := newPathBind(e.cfg.Bind(), e.relay, e.priv, e.log.With("component", "paths"))
-		b.onReflexive = e.reflexiveChanged
+		b.onReflexive = e.announceChanged
 		b.setSTUN(e.stun)
 		e.bind = b
 		return b
 	}
 }
 
-// reflexiveChanged passes a new reflexive address on to whoever
-// announces the node's endpoints.
-func (e *Engine) reflexiveChanged(netip.AddrPort) {
+// announceChanged tells whoever announces the node's endpoints and home
+// relay that they changed (a new reflexive address or home relay).
+func (e *Engine) announceChanged(netip.AddrPort) {
 	if f := e.onEndpoints.Load(); f != nil {
 		(*f)()
 	}
@@ -94,6 +119,7 @@ func (e *Engine) relaysChangedLocked(rs []wire.Relay) {
 		ctx, cancel := context.WithTimeout(e.ctx, 10*time.Second)
 		defer cancel()
 		var addrs []netip.AddrPort
+		of := map[string]netip.AddrPort{}
 		for _, r := range rs {
 			if r.STUN == "" {
 				continue
@@ -103,11 +129,11 @@ func (e *Engine) relaysChangedLocked(rs []wire.Relay) {
 				e.log.Info("relay's STUN address", "relay", r.Name, "err", err)
 				continue
 			}
-			addrs = append(addrs, a)
+			addrs, of[r.Name] = append(addrs, a), a
 		}
 		e.mu.Lock()
 		defer e.mu.Unlock()
-		e.stun = addrs
+		e.stun, e.stunOf = addrs, of
 		if e.bind != nil {
 			e.bind.setSTUN(addrs)
 		}
@@ -120,11 +146,11 @@ func (e *Engine) notePathsLocked(nm *netmap, want map[wire.WGPublic]peerConf) {
 	if e.bind == nil {
 		return
 	}
-	eps := make(map[wire.WGPublic][]netip.AddrPort, len(want))
+	routes := make(map[wire.WGPublic]peerRoute, len(want))
 	for k, c := range want {
-		eps[k] = c.endpoints
+		routes[k] = peerRoute{id: c.id, eps: c.endpoints, home: nm.peers[c.id].HomeRelay}
 	}
-	e.bind.setPeers(eps)
+	e.bind.setPeers(routes)
 	e.bind.setSelf(nm.self.Endpoints)
 }
 
@@ -137,6 +163,15 @@ func (e *Engine) pathOf(k wire.WGPublic) pathInfo {
 		return pathInfo{kind: "none"}
 	}
 	return b.path(k)
+}
+
+// HomeRelay names the relay the node listens on ("" without a relay
+// connection).
+func (e *Engine) HomeRelay() string {
+	if e.relay == nil || !e.relay.connected() {
+		return ""
+	}
+	return e.relay.homeName()
 }
 
 // pathsStatus describes the node's paths for Status.

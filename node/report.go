@@ -126,6 +126,9 @@ func (s *Session) reportFlowsAndEndpoints(ctx context.Context) (reportResult, er
 	sendEndpoints := port != 0 && s.needEndpoints.Swap(false)
 	if sendEndpoints {
 		r.Endpoints = s.endpoints(port)
+		if wire.Supports(s.client.ServerVersion(), wire.FeatureStandaloneRelays) {
+			r.HomeRelay = s.eng.HomeRelay()
+		}
 	}
 	if len(r.DeniedFlows) == 0 && !sendEndpoints {
 		return reportResult{}, nil

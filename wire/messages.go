@@ -187,10 +187,18 @@ type Report struct {
 	// before refuses a report that has it (unknown field), so a node
 	// sends it in a report of its own.
 	ExposedPorts []uint16 `json:"exposed_ports,omitempty"`
+	// HomeRelay, when not empty, names the relay the node now listens on
+	// (one of its map's Relays). Since protocol version 8: sent only to
+	// coordinators that speak it.
+	HomeRelay string `json:"home_relay,omitempty"`
 }
 
 // Node describes a node (the receiving node itself, or a peer).
 type Node struct {
+	// HomeRelay names the relay (of MapResponse.Relays) the node listens
+	// on: peers send it relayed packets there. Empty: unknown (then the
+	// sender's own home). Since protocol version 8.
+	HomeRelay string `json:"home_relay,omitempty"`
 	ID   NodeID `json:"id"`
 	Name string `json:"name"`
 	// IPv4 and IPv6 are the node's overlay addresses.

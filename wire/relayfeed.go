@@ -82,6 +82,10 @@ type CreateRelayRequest struct {
 	// URL is the relay's WebSocket URL as nodes reach it (wss:// or ws://,
 	// path included, e.g. wss://relay1.example.com/ward/v1/relay).
 	URL string `json:"url"`
+	// STUN is where the relay answers STUN as nodes reach it
+	// ("host:port", `ward relay --stun-listen`), so nodes measure their
+	// distance to it and learn their reflexive address; may be empty.
+	STUN string `json:"stun,omitempty"`
 }
 
 // AdminRelay describes a registered standalone relay. Secret, the relay's
@@ -90,6 +94,7 @@ type AdminRelay struct {
 	ID        int64     `json:"id"`
 	Name      string    `json:"name"`
 	URL       string    `json:"url"`
+	STUN      string    `json:"stun,omitempty"`
 	Secret    string    `json:"secret,omitempty"`
 	Prefix    string    `json:"prefix"`
 	CreatedAt time.Time `json:"created_at"`

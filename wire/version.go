@@ -19,7 +19,7 @@ import (
 //   - 5 (2026-12-06, issue 9): Node.Grants on each peer of a map (what the receiver may open toward it, per protocol); nil from older coordinators, where a node refuses nothing itself.
 //   - 6 (2026-12-06, issue 10): MapResponse.Relays (the relays a node may use, in full maps); POST /ward/v1/relay/token issues a relay admission token for the caller's WireGuard key.
 //   - 7 (2026-12-06, issue 10): Relay.STUN (where the relay answers STUN, so nodes learn and announce their reflexive address); nodes exchange disco messages (package disco) with each other, not with the coordinator.
-//   - 8 (2026-12-06, issue 10): standalone relays: GET /ward/v1/relay/feed (a relay's authorization feed, relay credential), /ward/v1/admin/relays; MapResponse.Relays lists them after the coordinator's, and a delta carries the list with RelaysChanged when one is registered or removed.
+//   - 8 (2026-12-06, issue 10): standalone relays: GET /ward/v1/relay/feed (a relay's authorization feed, relay credential), /ward/v1/admin/relays; MapResponse.Relays lists them after the coordinator's, and a delta carries the list with RelaysChanged when one is registered or removed; Report.HomeRelay and Node.HomeRelay (the relay a node listens on, where its peers send it relayed packets); CreateRelayRequest.STUN.
 //
 // A peer ignores JSON fields it does not know only one way: nodes read the
 // coordinator's answers leniently, while the coordinator refuses requests

@@ -16,11 +16,11 @@ import (
 // standalone relays.
 func newAdminRelaysCmd(f *adminFlags) *cobra.Command {
 	cmd := &cobra.Command{Use: "relays", Short: "Standalone relays (ward relay)"}
-	var relayURL string
+	var relayURL, relaySTUN string
 	add := &cobra.Command{Use: "add NAME --url wss://HOST/ward/v1/relay", Short: "Register a relay; prints its credential once", Args: cobra.ExactArgs(1),
 		RunE: run(f, func(cmd *cobra.Command, c *adminClient, args []string) error {
 			var r wire.AdminRelay
-			req := wire.CreateRelayRequest{Name: args[0], URL: relayURL}
+			req := wire.CreateRelayRequest{Name: args[0], URL: relayURL, STUN: relaySTUN}
 			if err := c.do(cmd.Context(), http.MethodPost, wire.PathAdminRelays, req, &r); err != nil {
 				return err
 			}
@@ -32,6 +32,7 @@ func newAdminRelaysCmd(f *adminFlags) *cobra.Command {
 		})}
 	add.Flags().StringVar(&relayURL, "url", "", "the relay's URL as nodes reach it (wss://host[:port]"+wire.PathRelay+")")
 	add.MarkFlagRequired("url")
+	add.Flags().StringVar(&relaySTUN, "stun", "", "where the relay answers STUN as nodes reach it (host:port, its --stun-listen): nodes measure their distance to it there")
 	list := &cobra.Command{Use: "list", Short: "List registered relays", Args: cobra.NoArgs,
 		RunE: run(f, func(cmd *cobra.Command, c *adminClient, _ []string) error {
 			var rs []wire.AdminRelay

@@ -87,6 +87,7 @@ func newNodeCmd() *cobra.Command {
 	fl.BoolVar(&f.cfg.AllowNonLoopbackProxy, "proxy-allow-non-loopback", false, "let --socks5 listen beyond loopback: anyone who reaches it uses the overlay as this node, without credentials")
 	fl.Uint16Var(&f.cfg.ListenPort, "listen-port", 0, "WireGuard UDP port (0: any free port)")
 	fl.StringSliceVar(&f.endpoints, "endpoint", nil, "UDP endpoint to announce to peers, IP or IP:PORT (repeatable; default: local addresses outside 100.64.0.0/10 and the overlays)")
+	fl.StringVar(&f.cfg.HomeRelay, "home-relay", "", "pin the home relay (where peers reach this node when no direct path works) to the map's relay of this name (default: the nearest, by STUN round trip)")
 	fl.StringVar(&f.cfg.CAFile, "ca-file", "", "PEM CA certificates that verify the coordinator (default: the system's)")
 	fl.BoolVar(&f.cfg.AllowInsecureHTTP, "dev-insecure-http", false, "allow a plain-http coordinator on loopback (development only)")
 	fl.DurationVar(&f.cfg.RotateEvery, "rotate-every", 0, "rotate the WireGuard key at this interval (0: at --rotate-fraction of its life)")

@@ -44,7 +44,7 @@ func TestPrintStatus(t *testing.T) {
 			{Name: "cam1", IPv4: netip.MustParseAddr("100.64.0.1"), Tags: []string{"tag:camera"}, Active: true, Path: "direct",
 				Endpoint: netip.MustParseAddrPort("127.0.0.1:5000"), LastHandshake: now.Add(-3 * time.Second), RxBytes: 2048, KeyExpiry: now.Add(time.Hour)},
 			{Name: "cam2", IPv4: netip.MustParseAddr("100.64.0.2"), User: "a@example.com", Path: "none", KeyExpiry: now.Add(-time.Minute)},
-			{Name: "cam3", IPv4: netip.MustParseAddr("100.64.0.4"), Tags: []string{"tag:camera"}, Active: true, Path: "relay",
+			{Name: "cam3", IPv4: netip.MustParseAddr("100.64.0.4"), Tags: []string{"tag:camera"}, Active: true, Path: "relay", Relay: "coordinator",
 				PathNote: "no direct pong yet (NAT or firewall between the two)"},
 		},
 		Paths: localapi.Paths{Reflexive: netip.MustParseAddrPort("198.51.100.7:41641"), Relay: "coordinator", RelayConnected: true, RelayTxBytes: 4096},

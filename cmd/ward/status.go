@@ -63,7 +63,7 @@ func printStatus(w io.Writer, st localapi.Status, now time.Time) {
 	fmt.Fprintln(tw, "PEER\tADDRESS\tOWNER\tPATH\tLATENCY\tHANDSHAKE\tRX\tTX\tKEY EXPIRES")
 	var notes []string
 	for _, p := range st.Peers {
-		path := pathText(p, st.Paths.Relay)
+		path := pathText(p)
 		if !p.Active {
 			path = "inactive (key expired)"
 		} else if p.PathNote != "" {
@@ -94,12 +94,12 @@ func printPaths(w io.Writer, ps localapi.Paths) {
 }
 
 // pathText names peer p's path: "direct <address>" or "relay <name>".
-func pathText(p localapi.Peer, relay string) string {
+func pathText(p localapi.Peer) string {
 	switch {
 	case p.Path == "direct" && p.Endpoint.IsValid():
 		return "direct " + p.Endpoint.String()
-	case p.Path == "relay" && relay != "":
-		return "relay " + relay
+	case p.Path == "relay" && p.Relay != "":
+		return "relay " + p.Relay
 	}
 	return p.Path
 }

@@ -17,6 +17,8 @@ type Relay struct {
 	Name string
 	// URL is where nodes reach the relay.
 	URL string
+	// STUN is where the relay answers STUN ("host:port"); may be empty.
+	STUN string
 	// Prefix is the first characters of the credential, for display.
 	Prefix string
 	// CreatedBy names who registered the relay, as an audit actor.
@@ -31,6 +33,8 @@ type NewRelay struct {
 	Name string
 	// URL is required.
 	URL string
+	// STUN may be empty.
+	STUN string
 	// Hash is the SHA-256 of the relay's credential; required and unique.
 	Hash SecretHash
 	// Prefix is the display prefix; required.

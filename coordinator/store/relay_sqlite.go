@@ -10,13 +10,13 @@ import (
 type relayTable struct{ db *db }
 
 // relayCols are the columns scanRelay reads, in order.
-const relayCols = `id, name, url, prefix, created_by, created_at`
+const relayCols = `id, name, url, stun, prefix, created_by, created_at`
 
 // scanRelay reads one row of relayCols.
 func scanRelay(sc scanner) (Relay, error) {
 	var r Relay
 	var created sql.NullInt64
-	if err := sc.Scan(&r.ID, &r.Name, &r.URL, &r.Prefix, &r.CreatedBy, &created); err != nil {
+	if err := sc.Scan(&r.ID, &r.Name, &r.URL, &r.STUN, &r.Prefix, &r.CreatedBy, &created); err != nil {
 		return Relay{}, err
 	}
 	r.CreatedAt = goTime(created)
@@ -35,8 +35,8 @@ func (t relayTable) CreateRelay(ctx context.Context, nr NewRelay) (Relay, error)
 	err := checkNewRelay(nr)
 	if err == nil {
 		err = t.db.write(ctx, func(tx *sql.Tx) error {
-			res, err := tx.ExecContext(ctx, `INSERT INTO relays (name, url, hash, prefix, created_by, created_at)
-				VALUES (?, ?, ?, ?, ?, ?)`, nr.Name, nr.URL, nr.Hash[:], nr.Prefix, nr.CreatedBy, dbNow(nr.CreatedAt))
+			res, err := tx.ExecContext(ctx, `INSERT INTO relays (name, url, stun, hash, prefix, created_by, created_at)
+				VALUES (?, ?, ?, ?, ?, ?, ?)`, nr.Name, nr.URL, nr.STUN, nr.Hash[:], nr.Prefix, nr.CreatedBy, dbNow(nr.CreatedAt))
 			if isUniqueViolation(err) {
 				return fmt.Errorf("%w: a relay of that name or credential exists", ErrDuplicate)
 			}

@@ -105,6 +105,9 @@ type Peer struct {
 	Path string `json:"path"`
 	// Endpoint is the direct path's UDP address; zero on the relay.
 	Endpoint netip.AddrPort `json:"endpoint,omitzero"`
+	// Relay names the relay packets to the peer go through when relayed:
+	// the peer's home relay, or the node's own when the map names none.
+	Relay string `json:"relay,omitempty"`
 	// PathRTT is the direct path's round trip at its last pong; zero
 	// when unknown.
 	PathRTT time.Duration `json:"path_rtt_ns,omitempty"`

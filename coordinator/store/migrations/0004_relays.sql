@@ -6,6 +6,7 @@ CREATE TABLE relays (
 	id         INTEGER PRIMARY KEY,
 	name       TEXT NOT NULL UNIQUE,
 	url        TEXT NOT NULL,
+	stun       TEXT NOT NULL DEFAULT '',
 	hash       BLOB NOT NULL UNIQUE,
 	prefix     TEXT NOT NULL,
 	created_by TEXT NOT NULL,
