@@ -175,7 +175,7 @@ type pathBind struct {
 	// rotation): wireguard-go may still hold an endpoint naming the old
 	// one, from a packet relayed under it.
 	replaced map[wire.WGPublic]wire.WGPublic
-	pings     map[disco.TxID]pingSent
+	pings    map[disco.TxID]pingSent
 	// self are the node's own candidates (map endpoints), reflexive its
 	// STUN-learned address.
 	self      []netip.AddrPort

@@ -199,8 +199,8 @@ type Node struct {
 	// on: peers send it relayed packets there. Empty: unknown (then the
 	// sender's own home). Since protocol version 8.
 	HomeRelay string `json:"home_relay,omitempty"`
-	ID   NodeID `json:"id"`
-	Name string `json:"name"`
+	ID        NodeID `json:"id"`
+	Name      string `json:"name"`
 	// IPv4 and IPv6 are the node's overlay addresses.
 	IPv4 netip.Addr `json:"ipv4"`
 	IPv6 netip.Addr `json:"ipv6"`
