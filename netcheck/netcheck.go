@@ -9,6 +9,8 @@
 package netcheck
 
 import (
+	"time"
+
 	"fmt"
 	"net/netip"
 	"slices"
@@ -40,6 +42,9 @@ type Observation struct {
 	Mapped netip.AddrPort
 	// Err says why there is no answer (a timeout, a bad reply).
 	Err error
+	// RTT is the round trip from the last send of the request to its
+	// answer; zero when Err is set.
+	RTT time.Duration
 }
 
 // Report is the outcome of a netcheck.
@@ -91,7 +96,7 @@ func (r Report) String() string {
 		if o.Err != nil {
 			s += fmt.Sprintf("stun %s: %v\n", o.Server, o.Err)
 		} else {
-			s += fmt.Sprintf("stun %s: sees %s\n", o.Server, o.Mapped)
+			s += fmt.Sprintf("stun %s: sees %s in %s\n", o.Server, o.Mapped, o.RTT.Round(10*time.Microsecond))
 		}
 	}
 	return s

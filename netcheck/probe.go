@@ -67,6 +67,7 @@ func Probe(ctx context.Context, conn net.PacketConn, servers []netip.AddrPort, w
 	}
 	buf := make([]byte, 1500)
 	for pending := len(reqs); pending > 0 && time.Now().Before(deadline) && ctx.Err() == nil; {
+		sent := time.Now()
 		sendPending(conn, obs, reqs)
 		until := time.Now().Add(retryEvery)
 		if deadline.Before(until) {
@@ -78,7 +79,7 @@ func Probe(ctx context.Context, conn net.PacketConn, servers []netip.AddrPort, w
 			if err != nil {
 				break
 			}
-			if answer(obs, reqs, from, buf[:n]) {
+			if answer(obs, reqs, from, buf[:n], time.Since(sent)) {
 				pending--
 			}
 		}
@@ -97,9 +98,10 @@ func sendPending(conn net.PacketConn, obs []Observation, reqs map[netip.AddrPort
 	}
 }
 
-// answer records b, a datagram from from, when it is the success response
-// to that server's pending request, and tells whether it was.
-func answer(obs []Observation, reqs map[netip.AddrPort]*stun.Message, from net.Addr, b []byte) bool {
+// answer records b, a datagram from from that came rtt after the last
+// send, when it is the success response to that server's pending request,
+// and tells whether it was.
+func answer(obs []Observation, reqs map[netip.AddrPort]*stun.Message, from net.Addr, b []byte, rtt time.Duration) bool {
 	ua, ok := from.(*net.UDPAddr)
 	if !ok {
 		return false
@@ -123,7 +125,7 @@ func answer(obs []Observation, reqs map[netip.AddrPort]*stun.Message, from net.A
 	}
 	for i := range obs {
 		if obs[i].Server == src && errors.Is(obs[i].Err, ErrNoAnswer) {
-			obs[i] = Observation{Server: src, Mapped: netip.AddrPortFrom(ip.Unmap(), uint16(xa.Port))}
+			obs[i] = Observation{Server: src, Mapped: netip.AddrPortFrom(ip.Unmap(), uint16(xa.Port)), RTT: rtt}
 			return true
 		}
 	}

@@ -187,6 +187,18 @@ func (e *Engine) pathsStatus() localapi.Paths {
 		return ps
 	}
 	ps.Reflexive = b.Reflexive()
+	e.mu.Lock()
+	of := e.stunOf
+	e.mu.Unlock()
+	rtts := b.stunRTTs()
+	for name, a := range of {
+		if d, ok := rtts[a]; ok {
+			if ps.RelayRTT == nil {
+				ps.RelayRTT = map[string]time.Duration{}
+			}
+			ps.RelayRTT[name] = d
+		}
+	}
 	c := &b.counters
 	ps.DirectTxBytes, ps.DirectRxBytes = c.directTx.Load(), c.directRx.Load()
 	ps.RelayTxBytes, ps.RelayRxBytes = c.relayTx.Load(), c.relayRx.Load()

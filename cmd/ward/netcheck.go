@@ -1,16 +1,21 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
+	"maps"
 	"net"
 	"net/url"
+	"slices"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/wardnet/ward/netcheck"
+	"github.com/wardnet/ward/node/localapi"
 )
 
 // newNetcheckCmd returns `ward netcheck`.
@@ -19,13 +24,16 @@ func newNetcheckCmd() *cobra.Command {
 	var servers []string
 	var wait time.Duration
 	var asJSON bool
+	var dir string
 	cmd := &cobra.Command{
 		Use:   "netcheck",
 		Short: "Report this machine's NAT type, reflexive address and UDP reachability",
 		Long: "Asks STUN servers over UDP which address this machine's packets come from.\n" +
 			"By default it asks the coordinator (the host and port of --coordinator, on UDP).\n" +
 			"Telling endpoint-independent from symmetric NAT needs two servers or ports:\n" +
-			"give --stun twice (e.g. the coordinator's --stun-listen and --stun-listen-alt).",
+			"give --stun twice (e.g. the coordinator's --stun-listen and --stun-listen-alt).\n" +
+			"When a node runs with --state-dir, its round trips to each relay and its home relay\n" +
+			"are shown too.",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			addrs, err := stunServers(coordinator, servers)
@@ -38,13 +46,21 @@ func newNetcheckCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
+			paths, nodeUp := runningPaths(ctx, dir)
 			if asJSON {
 				enc := json.NewEncoder(cmd.OutOrStdout())
 				enc.SetIndent("", "  ")
-				return enc.Encode(jsonReport(r))
+				out := jsonReport(r)
+				if nodeUp {
+					out.Node = &paths
+				}
+				return enc.Encode(out)
 			}
-			_, err = fmt.Fprint(cmd.OutOrStdout(), r.String())
-			return err
+			if _, err = fmt.Fprint(cmd.OutOrStdout(), r.String()); err != nil || !nodeUp {
+				return err
+			}
+			printRelayRTTs(cmd.OutOrStdout(), paths)
+			return nil
 		},
 	}
 	f := cmd.Flags()
@@ -52,7 +68,42 @@ func newNetcheckCmd() *cobra.Command {
 	f.StringSliceVar(&servers, "stun", nil, "STUN server HOST:PORT (UDP), repeatable; replaces the coordinator's")
 	f.DurationVar(&wait, "wait", 3*time.Second, "how long to wait for answers")
 	f.BoolVar(&asJSON, "json", false, "print the report as JSON")
+	addStateDirFlag(cmd, &dir)
 	return cmd
+}
+
+// runningPaths asks the node running with state dir dir, if any, for its
+// paths (relay round trips, home relay, reflexive address).
+func runningPaths(ctx context.Context, dir string) (localapi.Paths, bool) {
+	st, err := apiClient(dir).Status(ctx)
+	if err != nil {
+		return localapi.Paths{}, false
+	}
+	return st.Paths, true
+}
+
+// printRelayRTTs prints the running node's relays by round trip.
+func printRelayRTTs(w io.Writer, ps localapi.Paths) {
+	names := slices.Sorted(maps.Keys(ps.RelayRTT))
+	slices.SortStableFunc(names, func(a, b string) int { return cmp.Compare(ps.RelayRTT[a], ps.RelayRTT[b]) })
+	if ps.Relay != "" && !slices.Contains(names, ps.Relay) {
+		names = append(names, ps.Relay)
+	}
+	if len(names) == 0 {
+		fmt.Fprintln(w, "relays (running node): none measured yet")
+		return
+	}
+	for _, n := range names {
+		line := "relay " + n + ": " + latency(ps.RelayRTT[n])
+		if n == ps.Relay {
+			line += " (home"
+			if !ps.RelayConnected {
+				line += ", disconnected"
+			}
+			line += ")"
+		}
+		fmt.Fprintln(w, line)
+	}
 }
 
 // stunServers returns the STUN servers to ask: servers when given, else
@@ -77,16 +128,19 @@ func stunServers(coordinator string, servers []string) ([]string, error) {
 
 // netcheckJSON is a netcheck.Report as `ward netcheck --json` prints it.
 type netcheckJSON struct {
-	NAT       string       `json:"nat"`
-	UDP       bool         `json:"udp"`
-	Reflexive []string     `json:"reflexive"`
-	Servers   []serverJSON `json:"servers"`
+	// Node is the running node's paths, when one answered.
+	Node      *localapi.Paths `json:"node,omitempty"`
+	NAT       string          `json:"nat"`
+	UDP       bool            `json:"udp"`
+	Reflexive []string        `json:"reflexive"`
+	Servers   []serverJSON    `json:"servers"`
 }
 
 // serverJSON is one STUN server's answer in netcheckJSON.
 type serverJSON struct {
 	Server string `json:"server"`
 	Sees   string `json:"sees,omitempty"`
+	RTTNs  int64  `json:"rtt_ns,omitempty"`
 	Error  string `json:"error,omitempty"`
 }
 
@@ -101,7 +155,7 @@ func jsonReport(r netcheck.Report) netcheckJSON {
 		if o.Err != nil {
 			s.Error = o.Err.Error()
 		} else {
-			s.Sees = o.Mapped.String()
+			s.Sees, s.RTTNs = o.Mapped.String(), int64(o.RTT)
 		}
 		out.Servers = append(out.Servers, s)
 	}

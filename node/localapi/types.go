@@ -130,6 +130,9 @@ type Paths struct {
 	// connection is open.
 	Relay          string `json:"relay,omitempty"`
 	RelayConnected bool   `json:"relay_connected"`
+	// RelayRTT is the last STUN round trip to each relay of the map that
+	// answers STUN, by name: how the home relay is chosen.
+	RelayRTT map[string]time.Duration `json:"relay_rtt_ns,omitempty"`
 	// Bytes sent and received over direct UDP paths and over the relay.
 	DirectTxBytes uint64 `json:"direct_tx_bytes"`
 	DirectRxBytes uint64 `json:"direct_rx_bytes"`
