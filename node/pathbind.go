@@ -673,6 +673,9 @@ func (b *pathBind) pingLocked(p *peerPath, a netip.AddrPort, now time.Time, out 
 	if err != nil {
 		return out
 	}
+	if len(p.pinged) > 2*maxLearned {
+		clear(p.pinged)
+	}
 	p.pinged[a] = now
 	if a == p.best {
 		p.unanswered++
