@@ -1,6 +1,7 @@
 package relay
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"net/http"
@@ -22,6 +23,9 @@ type Client struct {
 	in     chan Frame
 	cancel context.CancelFunc
 
+	wmu  sync.Mutex // wmu guards wbuf and serializes writes
+	wbuf []byte     // the message being written
+
 	mu  sync.Mutex // mu guards err
 	err error      // why reading ended
 }
@@ -40,7 +44,7 @@ func Dial(ctx context.Context, url, token string, hc *http.Client) (*Client, err
 		}
 		return nil, fmt.Errorf("dial relay %s: %w", url, err)
 	}
-	ws.SetReadLimit(MaxFrame)
+	ws.SetReadLimit(MaxMessage)
 	rctx, cancel := context.WithCancel(context.Background())
 	c := &Client{ws: ws, in: make(chan Frame, clientQueue), cancel: cancel}
 	go c.readLoop(rctx)
@@ -50,48 +54,77 @@ func Dial(ctx context.Context, url, token string, hc *http.Client) (*Client, err
 // readLoop reads frames into c.in until the connection ends.
 func (c *Client) readLoop(ctx context.Context) {
 	defer close(c.in)
-	scratch := make([]byte, MaxFrame+1)
+	scratch := make([]byte, MaxMessage+1)
 	for {
-		f, err := c.readFrame(ctx, scratch)
-		if err == nil {
+		msg, err := c.readMessage(ctx, scratch)
+		for err == nil && len(msg) > 0 {
+			var f Frame
+			f, msg, _ = Next(msg)
 			select {
 			case c.in <- f:
-				continue
 			case <-ctx.Done():
 				err = ctx.Err()
 			}
 		}
-		c.mu.Lock()
-		c.err = err
-		c.mu.Unlock()
-		return
+		if err != nil {
+			c.mu.Lock()
+			c.err = err
+			c.mu.Unlock()
+			return
+		}
 	}
 }
 
-// readFrame reads one message through scratch and returns its frame in a
-// buffer of its own.
-func (c *Client) readFrame(ctx context.Context, scratch []byte) (Frame, error) {
+// readMessage reads one message through scratch, checks it, and returns
+// it in a buffer of its own.
+func (c *Client) readMessage(ctx context.Context, scratch []byte) ([]byte, error) {
 	_, rd, err := c.ws.Reader(ctx)
 	if err != nil {
-		return Frame{}, err
+		return nil, err
 	}
 	n, err := readFull(rd, scratch)
 	if err != nil {
-		return Frame{}, err
+		return nil, err
 	}
-	f, err := Decode(append([]byte(nil), scratch[:n]...))
-	if err == nil && f.Type == TypeSend {
-		err = ErrBadFrame
+	if err := checkMessage(scratch[:n], true); err != nil {
+		return nil, err
 	}
-	return f, err
+	return bytes.Clone(scratch[:n]), nil
 }
 
 // Send sends pkt to the node holding key to.
 func (c *Client) Send(ctx context.Context, to wire.WGPublic, pkt []byte) error {
-	if len(pkt) == 0 || len(pkt) > MaxPayload {
-		return fmt.Errorf("send %d bytes to %s: %w", len(pkt), to.ShortString(), ErrBadFrame)
+	return c.SendBatch(ctx, to, [][]byte{pkt})
+}
+
+// SendBatch sends pkts, in order, to the node holding key to, as few
+// WebSocket messages as they fit in (one for up to 20 full-size packets).
+// Nothing is sent when a packet is empty or larger than MaxPayload.
+func (c *Client) SendBatch(ctx context.Context, to wire.WGPublic, pkts [][]byte) error {
+	for _, pkt := range pkts {
+		if len(pkt) == 0 || len(pkt) > MaxPayload {
+			return fmt.Errorf("send %d bytes to %s: %w", len(pkt), to.ShortString(), ErrBadFrame)
+		}
 	}
-	if err := c.ws.Write(ctx, websocket.MessageBinary, Append(make([]byte, 0, HeaderLen+len(pkt)), TypeSend, to, pkt)); err != nil {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	b := c.wbuf[:0]
+	for _, pkt := range pkts {
+		if len(b)+HeaderLen+len(pkt) > MaxMessage {
+			if err := c.write(ctx, to, b); err != nil {
+				return err
+			}
+			b = b[:0]
+		}
+		b = Append(b, TypeSend, to, pkt)
+	}
+	c.wbuf = b
+	return c.write(ctx, to, b)
+}
+
+// write writes the message msg of SENDs to to.
+func (c *Client) write(ctx context.Context, to wire.WGPublic, msg []byte) error {
+	if err := c.ws.Write(ctx, websocket.MessageBinary, msg); err != nil {
 		return fmt.Errorf("send to %s: %w", to.ShortString(), err)
 	}
 	return nil

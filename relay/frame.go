@@ -6,9 +6,10 @@
 //
 // # Frames
 //
-// Every WebSocket binary message is one frame:
+// Every WebSocket binary message carries one or more frames, back to back,
+// at most MaxMessage bytes in all:
 //
-//		type (1 byte) | WireGuard public key (32 bytes) | payload (1..MaxPayload bytes)
+//		type (1 byte) | WireGuard public key (32 bytes) | length (2 bytes, big-endian) | payload (length bytes, 1..MaxPayload)
 //
 //	  - SEND (1), node to relay: key is the destination, payload a
 //	    WireGuard packet.
@@ -16,8 +17,13 @@
 //	  - REFUSED (3), relay to node: key is the destination a SEND named,
 //	    payload one Reason byte. At most one per destination every
 //	    RefusalEvery per connection, and never larger than the SEND that
-//	    caused it (34 bytes against at least 34), so a relay is no
-//	    amplifier.
+//	    caused it (36 bytes against at least 36), so a relay is no
+//	    amplifier: each SEND in yields at most one frame out.
+//
+// A message with any malformed frame closes the connection, and none of
+// its frames is relayed. Several frames per message let both ends write
+// a burst of packets with one WebSocket message and one flush (a
+// wireguard-go batch, or a relay connection's queue).
 //
 // MaxPayload is 1532 bytes: an overlay MTU up to 1500 (the largest a
 // 1500-byte underlay allows a tunnel to offer its stack) plus WireGuard's
@@ -34,6 +40,7 @@
 package relay
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 
@@ -81,8 +88,8 @@ func (r Reason) String() string {
 }
 
 const (
-	// HeaderLen is a frame's type byte and key.
-	HeaderLen = 1 + 32
+	// HeaderLen is a frame's type byte, key and length.
+	HeaderLen = 1 + 32 + 2
 	// MaxOverlayMTU is the largest overlay MTU whose packets fit.
 	MaxOverlayMTU = 1500
 	// WireGuardOverhead is a WireGuard data message's header (16) and
@@ -92,6 +99,9 @@ const (
 	MaxPayload = MaxOverlayMTU + WireGuardOverhead
 	// MaxFrame is the largest frame.
 	MaxFrame = HeaderLen + MaxPayload
+	// MaxMessage is the largest WebSocket message: 32 KiB, at least 20
+	// full-size frames.
+	MaxMessage = 32 << 10
 )
 
 // ErrBadFrame refuses a message that is not a well-formed frame.
@@ -112,28 +122,64 @@ func (f Frame) Reason() Reason {
 	return Reason(f.Payload[0])
 }
 
-// Decode parses one frame from b; the result's Payload aliases b.
-func Decode(b []byte) (Frame, error) {
-	if len(b) < HeaderLen+1 || len(b) > MaxFrame {
-		return Frame{}, fmt.Errorf("%w: %d bytes", ErrBadFrame, len(b))
+// Next decodes the frame at the start of msg and returns it and the bytes
+// after it; the frame's Payload aliases msg.
+func Next(msg []byte) (Frame, []byte, error) {
+	if len(msg) < HeaderLen+1 {
+		return Frame{}, nil, fmt.Errorf("%w: %d bytes", ErrBadFrame, len(msg))
 	}
-	f := Frame{Type: Type(b[0]), Payload: b[HeaderLen:]}
-	copy(f.Key[:], b[1:HeaderLen])
+	n := int(binary.BigEndian.Uint16(msg[HeaderLen-2 : HeaderLen]))
+	if n == 0 || n > MaxPayload || n > len(msg)-HeaderLen {
+		return Frame{}, nil, fmt.Errorf("%w: payload of %d bytes in %d", ErrBadFrame, n, len(msg)-HeaderLen)
+	}
+	f := Frame{Type: Type(msg[0]), Payload: msg[HeaderLen : HeaderLen+n]}
+	copy(f.Key[:], msg[1:HeaderLen-2])
 	switch f.Type {
 	case TypeSend, TypeRecv:
 	case TypeRefused:
-		if len(f.Payload) != 1 || f.Reason() < NotPeer || f.Reason() > RateLimited {
-			return Frame{}, fmt.Errorf("%w: bad refusal", ErrBadFrame)
+		if n != 1 || f.Reason() < NotPeer || f.Reason() > RateLimited {
+			return Frame{}, nil, fmt.Errorf("%w: bad refusal", ErrBadFrame)
 		}
 	default:
-		return Frame{}, fmt.Errorf("%w: type %d", ErrBadFrame, b[0])
+		return Frame{}, nil, fmt.Errorf("%w: type %d", ErrBadFrame, msg[0])
 	}
-	return f, nil
+	return f, msg[HeaderLen+n:], nil
 }
 
-// Append appends the frame (t, key, payload) to dst.
+// checkMessage reports whether msg is a well-formed message: one or more
+// frames, at most MaxMessage bytes in all, all SENDs (a node's message) or
+// all RECVs and REFUSEDs (fromRelay: the relay's).
+func checkMessage(msg []byte, fromRelay bool) error {
+	if len(msg) > MaxMessage {
+		return fmt.Errorf("%w: message of %d bytes", ErrBadFrame, len(msg))
+	}
+	for {
+		f, rest, err := Next(msg)
+		if err != nil {
+			return err
+		}
+		if (f.Type == TypeSend) == fromRelay {
+			return fmt.Errorf("%w: type %d in a message from %s", ErrBadFrame, f.Type, sender(fromRelay))
+		}
+		if len(rest) == 0 {
+			return nil
+		}
+		msg = rest
+	}
+}
+
+// Append appends the frame (t, key, payload) to dst; payload must be
+// 1..MaxPayload bytes.
 func Append(dst []byte, t Type, key wire.WGPublic, payload []byte) []byte {
 	dst = append(dst, byte(t))
 	dst = append(dst, key[:]...)
+	dst = binary.BigEndian.AppendUint16(dst, uint16(len(payload)))
 	return append(dst, payload...)
+}
+
+func sender(fromRelay bool) string {
+	if fromRelay {
+		return "the relay"
+	}
+	return "a node"
 }

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -327,14 +328,29 @@ func TestRelayRateLimitsAndBoundsQueues(t *testing.T) {
 }
 
 func TestRelayRefusalIsNotAnAmplifier(t *testing.T) {
+	// The smallest SENDs (one payload byte) to keys a may not reach, many
+	// times and to many keys: one message each, and batched into few
+	// messages.
+	for _, batched := range []bool{false, true} {
+		t.Run(map[bool]string{false: "one per message", true: "batched"}[batched], func(t *testing.T) {
+			testRefusalIsNotAnAmplifier(t, batched)
+		})
+	}
+}
+
+func testRefusalIsNotAnAmplifier(t *testing.T, batched bool) {
 	r := newTestRelay(t, Config{})
 	a := key(1)
 	ca := r.dial(t, a)
 	ctx := context.Background()
-	// The smallest SEND (one payload byte) to a key a may not reach,
-	// many times, and to many keys.
 	const perKey, keys = 50, 20
 	for k := range keys {
+		if batched {
+			if err := ca.SendBatch(ctx, key(byte(100+k)), slices.Repeat([][]byte{{0}}, perKey)); err != nil {
+				t.Fatal(err)
+			}
+			continue
+		}
 		for range perKey {
 			if err := ca.Send(ctx, key(byte(100+k)), []byte{0}); err != nil {
 				t.Fatal(err)
@@ -395,19 +411,35 @@ func TestRelayRefusesOversizeAndMalformedFrames(t *testing.T) {
 	nothingArrives(t, cb)
 }
 
+// FuzzFrame fuzzes decoding a message of frames, as either end reads it:
+// whatever checkMessage accepts decodes, with Next, into frames within
+// the bounds that re-encode to the very same bytes.
 func FuzzFrame(f *testing.F) {
-	f.Add(Append(nil, TypeSend, key(1), []byte("packet")))
-	f.Add(Append(nil, TypeRefused, key(2), []byte{byte(RateLimited)}))
-	f.Add([]byte{byte(TypeRecv)})
-	f.Fuzz(func(t *testing.T, b []byte) {
-		fr, err := Decode(b)
-		if err != nil {
+	f.Add(Append(nil, TypeSend, key(1), []byte("packet")), false)
+	f.Add(Append(Append(nil, TypeSend, key(1), []byte("one")), TypeSend, key(2), []byte("two")), false)
+	f.Add(Append(Append(nil, TypeRecv, key(1), []byte("one")), TypeRefused, key(2), []byte{byte(NotPeer)}), true)
+	f.Add(Append(nil, TypeRefused, key(2), []byte{byte(RateLimited)}), true)
+	f.Add([]byte{byte(TypeRecv)}, true)
+	f.Fuzz(func(t *testing.T, b []byte, fromRelay bool) {
+		if checkMessage(b, fromRelay) != nil {
 			return
 		}
-		if len(b) > MaxFrame || len(fr.Payload) == 0 || len(fr.Payload) > MaxPayload {
-			t.Fatalf("decoded a frame of %d bytes with a %d-byte payload", len(b), len(fr.Payload))
+		if len(b) > MaxMessage {
+			t.Fatalf("accepted a message of %d bytes", len(b))
 		}
-		if again := Append(nil, fr.Type, fr.Key, fr.Payload); !bytes.Equal(again, b) {
+		var again []byte
+		for rest := b; len(rest) > 0; {
+			fr, next, err := Next(rest)
+			if err != nil {
+				t.Fatalf("a checked message does not decode: %v", err)
+			}
+			if len(fr.Payload) == 0 || len(fr.Payload) > MaxPayload || (fr.Type == TypeSend) == fromRelay {
+				t.Fatalf("decoded a %v frame with a %d-byte payload", fr.Type, len(fr.Payload))
+			}
+			again = Append(again, fr.Type, fr.Key, fr.Payload)
+			rest = next
+		}
+		if !bytes.Equal(again, b) {
 			t.Fatalf("re-encoding differs: %x vs %x", again, b)
 		}
 	})
@@ -431,4 +463,88 @@ func recv0(c *Client) (Frame, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	return c.Recv(ctx)
+}
+
+func TestRelaySendBatchArrivesInOrder(t *testing.T) {
+	r := newTestRelay(t, Config{QueueLen: 64}) // the whole batch fits
+	a, b := key(1), key(2)
+	r.policy.allow(a, b)
+	ca, cb := r.dial(t, a), r.dial(t, b)
+	ctx := context.Background()
+	// More full-size packets than one message holds, and small ones.
+	pkts := make([][]byte, 50)
+	for i := range pkts {
+		size := MaxPayload
+		if i%3 == 1 {
+			size = 1 + i
+		}
+		pkts[i] = bytes.Repeat([]byte{byte(i)}, size)
+	}
+	if err := ca.SendBatch(ctx, b, pkts); err != nil {
+		t.Fatal(err)
+	}
+	for i, want := range pkts {
+		if f := recv(t, cb); f.Type != TypeRecv || f.Key != a || !bytes.Equal(f.Payload, want) {
+			t.Fatalf("packet %d: got %v from %s, %d bytes starting %x; want %d bytes of %x", i, f.Type, f.Key.ShortString(), len(f.Payload), f.Payload[:1], len(want), i)
+		}
+	}
+	// A batch with one bad packet sends nothing.
+	if err := ca.SendBatch(ctx, b, [][]byte{[]byte("ok"), nil}); !errors.Is(err, ErrBadFrame) {
+		t.Fatalf("a batch with an empty packet: %v", err)
+	}
+	if err := ca.SendBatch(ctx, b, [][]byte{[]byte("ok"), make([]byte, MaxPayload+1)}); !errors.Is(err, ErrBadFrame) {
+		t.Fatalf("a batch with an oversize packet: %v", err)
+	}
+	nothingArrives(t, cb)
+}
+
+// TestRelayRefusesMalformedMessages writes messages as an attacker's
+// client would: a message with any bad frame closes the connection and
+// relays none of its frames, the good ones before it included.
+func TestRelayRefusesMalformedMessages(t *testing.T) {
+	good := Append(nil, TypeSend, key(2), []byte("good"))
+	withLen := func(n uint16) []byte {
+		m := Append(nil, TypeSend, key(2), []byte("abcd"))
+		m[HeaderLen-2], m[HeaderLen-1] = byte(n>>8), byte(n)
+		return m
+	}
+	var big []byte
+	for len(big) <= MaxMessage {
+		big = Append(big, TypeSend, key(2), make([]byte, MaxPayload))
+	}
+	cases := []struct {
+		name string
+		typ  websocket.MessageType
+		msg  []byte
+	}{
+		{"a good frame then a truncated one", websocket.MessageBinary, append(bytes.Clone(good), good[:HeaderLen]...)},
+		{"a good frame then a stray byte", websocket.MessageBinary, append(bytes.Clone(good), 1)},
+		{"a length past the message's end", websocket.MessageBinary, append(bytes.Clone(good), withLen(5)...)},
+		{"a zero length", websocket.MessageBinary, append(bytes.Clone(good), withLen(0)...)},
+		{"a length over MaxPayload", websocket.MessageBinary, append(bytes.Clone(good), Append(nil, TypeSend, key(2), make([]byte, MaxPayload+1))...)},
+		{"a good frame then a RECV", websocket.MessageBinary, Append(bytes.Clone(good), TypeRecv, key(2), []byte("spoof"))},
+		{"a good frame then a REFUSED", websocket.MessageBinary, Append(bytes.Clone(good), TypeRefused, key(2), []byte{byte(NotPeer)})},
+		{"an unknown type", websocket.MessageBinary, Append(bytes.Clone(good), Type(9), key(2), []byte("x"))},
+		{"an empty message", websocket.MessageBinary, nil},
+		{"a text message", websocket.MessageText, good},
+		{"a message over MaxMessage", websocket.MessageBinary, big},
+	}
+	r := newTestRelay(t, Config{})
+	cb := r.dial(t, key(2))
+	for i, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			a := key(byte(10 + i))
+			r.policy.allow(a, key(2))
+			ca := r.dial(t, a)
+			if err := ca.ws.Write(context.Background(), c.typ, c.msg); err != nil {
+				t.Fatal(err)
+			}
+			waitFor(t, func() bool { return !r.srv.Connected(a) })
+			nothingArrives(t, cb)
+		})
+	}
+	// The receiver was never at fault.
+	if !r.srv.Connected(key(2)) {
+		t.Fatal("the receiver lost its connection")
+	}
 }

@@ -58,15 +58,13 @@ const (
 	DefaultRateBytes = 12_500_000
 	// DefaultBurstBytes lets a key send 256 KiB at once.
 	DefaultBurstBytes = 256 << 10
-	// DefaultQueueLen bounds one connection's queue (about 48 KB of
-	// full-size packets).
-	DefaultQueueLen = 32
+	// DefaultQueueLen bounds one connection's queue: a burst of 64
+	// packets, as wireguard-go writes in batches (at most 100 KB of
+	// full-size frames, held only while they wait).
+	DefaultQueueLen = 64
 	// RefusalEvery is the least time between two refusals for the same
 	// destination on one connection.
 	RefusalEvery = 2 * time.Second
-	// writerLinger is how long a connection's writer waits for a frame
-	// before it ends.
-	writerLinger = 2 * time.Second
 )
 
 // Stats counts what a Server dropped.
@@ -77,6 +75,8 @@ type Stats struct {
 	Refused uint64
 	// Forwarded are frames handed to a destination's queue.
 	Forwarded uint64
+	// Conns are the connections admitted now.
+	Conns int
 }
 
 // Server is the relay: an http.Handler accepting WebSocket connections.
@@ -90,11 +90,10 @@ type Server struct {
 	// cuts holds keys cut at a time: tokens issued before it are refused
 	// until they must have expired.
 	cuts map[wire.WGPublic]time.Time
+	// closed is set by Close: no connection is admitted after it.
+	closed bool
 
 	queueDrops, refused, forwarded atomic.Uint64
-	// ctx ends with Close; every connection's context derives from it.
-	ctx  context.Context
-	stop context.CancelFunc
 }
 
 // NewServer returns a relay with cfg.
@@ -115,13 +114,15 @@ func NewServer(cfg Config) *Server {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	ctx, stop := context.WithCancel(context.Background())
-	return &Server{cfg: cfg, log: log, conns: map[wire.WGPublic]*conn{}, cuts: map[wire.WGPublic]time.Time{}, ctx: ctx, stop: stop}
+	return &Server{cfg: cfg, log: log, conns: map[wire.WGPublic]*conn{}, cuts: map[wire.WGPublic]time.Time{}}
 }
 
 // Stats returns the server's counters.
 func (s *Server) Stats() Stats {
-	return Stats{QueueDrops: s.queueDrops.Load(), Refused: s.refused.Load(), Forwarded: s.forwarded.Load()}
+	s.mu.Lock()
+	n := len(s.conns)
+	s.mu.Unlock()
+	return Stats{QueueDrops: s.queueDrops.Load(), Refused: s.refused.Load(), Forwarded: s.forwarded.Load(), Conns: n}
 }
 
 // Connected reports whether key has a connection.
@@ -150,58 +151,33 @@ func (s *Server) Cut(key wire.WGPublic) {
 	}
 }
 
-// conn is one admitted connection.
-type conn struct {
-	key    wire.WGPublic
-	ws     *websocket.Conn
-	out    chan []byte
-	lim    *rate.Limiter
-	ctx    context.Context
-	cancel context.CancelFunc
-	// writing is set while a writeLoop runs: one starts when a frame is
-	// queued and ends after writerLinger without one, so an idle
-	// connection holds one goroutine, not two.
-	writing atomic.Bool
-	// refusals limits REFUSED frames per destination; made at the first.
-	refusals *ratelimit.Keyed[wire.WGPublic]
-}
-
-func (c *conn) close() { c.cancel() }
-
-var framePool = sync.Pool{New: func() any { b := make([]byte, MaxFrame+1); return &b }}
-
 // ServeHTTP admits a connection carrying a valid token and relays its
 // frames until it closes, is replaced or cut.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	claims, err := s.admit(r)
-	if err == nil && s.ctx.Err() != nil {
-		err = errClosed
-	}
 	if err != nil {
 		http.Error(w, "relay: unauthorized", http.StatusUnauthorized)
 		return
 	}
-	ws, err := websocket.Accept(w, r, &websocket.AcceptOptions{CompressionMode: websocket.CompressionDisabled})
+	ws, err := websocket.Accept(smallBuffers{w}, r, &websocket.AcceptOptions{CompressionMode: websocket.CompressionDisabled})
 	if err != nil {
 		return
 	}
-	ws.SetReadLimit(MaxFrame)
-	// The connection outlives this handler (see below): its context is
-	// the server's, not the request's, which ends when the handler returns.
-	ctx, cancel := context.WithCancel(s.ctx)
-	c := &conn{key: claims.Key, ws: ws, out: make(chan []byte, s.cfg.QueueLen), ctx: ctx, cancel: cancel,
+	ws.SetReadLimit(MaxMessage)
+	c := &conn{key: claims.Key, ws: ws, queueLen: s.cfg.QueueLen,
 		lim: rate.NewLimiter(rate.Limit(s.cfg.RateBytes), s.cfg.BurstBytes)}
 	if !s.register(c, claims) {
-		cancel()
 		ws.Close(websocket.StatusPolicyViolation, "cut")
 		return
 	}
 	// A fresh goroutine reads, and this one, whose stack grew through
-	// net/http and TLS, ends: an idle connection costs less.
+	// net/http and TLS, ends: an idle connection costs less. The
+	// connection outlives the request; close (Cut, Close, a replacement)
+	// ends it.
 	go func() {
-		defer cancel()
-		defer s.unregister(c)
-		err := s.readLoop(ctx, c)
+		err := s.readLoop(c)
+		s.unregister(c)
+		c.close()
 		ws.Close(websocket.StatusNormalClosure, "")
 		s.log.Debug("relay connection closed", "key", c.key.ShortString(), "err", err)
 	}()
@@ -209,7 +185,16 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 // Close ends every connection; the server admits no more.
 func (s *Server) Close() {
-	s.stop()
+	s.mu.Lock()
+	s.closed = true
+	conns := make([]*conn, 0, len(s.conns))
+	for _, c := range s.conns {
+		conns = append(conns, c)
+	}
+	s.mu.Unlock()
+	for _, c := range conns {
+		c.close()
+	}
 }
 
 // admit checks the upgrade request's bearer token.
@@ -226,8 +211,12 @@ func (s *Server) admit(r *http.Request) (Claims, error) {
 		return Claims{}, err
 	}
 	s.mu.Lock()
+	closed := s.closed
 	cut := s.cutLocked(c)
 	s.mu.Unlock()
+	if closed {
+		return Claims{}, errClosed
+	}
 	if cut {
 		return Claims{}, fmt.Errorf("%w: key cut", ErrBadToken)
 	}
@@ -246,10 +235,11 @@ func (s *Server) cutLocked(c Claims) bool {
 }
 
 // register makes c its key's connection, closing the one it replaces;
-// false when the key was cut after the token was issued.
+// false when the key was cut after the token was issued or the server
+// closed.
 func (s *Server) register(c *conn, cl Claims) bool {
 	s.mu.Lock()
-	if s.cutLocked(cl) {
+	if s.closed || s.cutLocked(cl) {
 		s.mu.Unlock()
 		return false
 	}
@@ -276,25 +266,29 @@ func (s *Server) lookup(key wire.WGPublic) *conn {
 	return s.conns[key]
 }
 
-// readLoop relays c's SEND frames until c ends.
-func (s *Server) readLoop(ctx context.Context, c *conn) error {
+// readLoop relays c's messages of SEND frames until c ends. It reads
+// without a context: closing c's WebSocket ends the read.
+func (s *Server) readLoop(c *conn) error {
 	for {
-		typ, rd, err := c.ws.Reader(ctx)
+		typ, rd, err := c.ws.Reader(context.Background())
 		if err != nil {
 			return err
 		}
-		bp := framePool.Get().(*[]byte)
-		n, err := readFull(rd, *bp)
-		if err != nil || typ != websocket.MessageBinary {
-			framePool.Put(bp)
-			return errors.Join(err, ErrBadFrame)
+		bp := msgPool.Get().(*[]byte)
+		n, err := readFull(rd, (*bp)[:MaxMessage+1])
+		if err == nil && typ != websocket.MessageBinary {
+			err = ErrBadFrame
 		}
-		f, err := Decode((*bp)[:n])
-		if err != nil || f.Type != TypeSend {
-			framePool.Put(bp)
-			return errors.Join(err, ErrBadFrame)
+		if err == nil {
+			err = checkMessage((*bp)[:n], false)
 		}
-		s.forward(c, f, bp, n)
+		if err == nil {
+			s.forwardAll(c, (*bp)[:n])
+		}
+		msgPool.Put(bp)
+		if err != nil {
+			return fmt.Errorf("read from %s: %w", c.key.ShortString(), errors.Join(err, ErrBadFrame))
+		}
 	}
 }
 
@@ -316,89 +310,49 @@ func readFull(r io.Reader, buf []byte) (int, error) {
 	}
 }
 
-// forward hands the SEND in *bp to its destination as a RECV, or refuses.
-func (s *Server) forward(c *conn, f Frame, bp *[]byte, n int) {
+// forwardAll forwards every SEND of msg, a checked message.
+func (s *Server) forwardAll(c *conn, msg []byte) {
+	now := time.Now()
+	for len(msg) > 0 {
+		f, rest, _ := Next(msg)
+		s.forward(c, f, HeaderLen+len(f.Payload), now)
+		msg = rest
+	}
+}
+
+// forward hands the SEND f of n bytes to its destination as a RECV, or
+// refuses it.
+func (s *Server) forward(c *conn, f Frame, n int, now time.Time) {
 	to := f.Key
 	switch {
-	case !c.lim.AllowN(time.Now(), n):
-		s.refuse(c, to, RateLimited)
+	case !c.lim.AllowN(now, n):
+		s.refuse(c, to, RateLimited, now)
 	case s.cfg.Authorizer == nil || !s.cfg.Authorizer.MayRelay(c.key, to):
-		s.refuse(c, to, NotPeer)
+		s.refuse(c, to, NotPeer, now)
 	default:
 		dst := s.lookup(to)
 		if dst == nil {
-			s.refuse(c, to, NotConnected)
-			break
-		}
-		buf := *bp
-		buf[0] = byte(TypeRecv)
-		copy(buf[1:HeaderLen], c.key[:])
-		*bp = buf[:n]
-		if dst.enqueue(*bp) {
-			s.forwarded.Add(1)
+			s.refuse(c, to, NotConnected, now)
 			return
 		}
-		s.queueDrops.Add(1)
+		if !dst.enqueue(TypeRecv, c.key, f.Payload) {
+			s.queueDrops.Add(1)
+			return
+		}
+		s.forwarded.Add(1)
 	}
-	*bp = (*bp)[:cap(*bp)]
-	framePool.Put(bp)
 }
 
 // refuse answers a refused SEND to to, at most once per RefusalEvery.
-func (s *Server) refuse(c *conn, to wire.WGPublic, why Reason) {
+func (s *Server) refuse(c *conn, to wire.WGPublic, why Reason, now time.Time) {
 	s.refused.Add(1)
 	if c.refusals == nil {
 		c.refusals = ratelimit.New[wire.WGPublic](RefusalEvery, 1, 64)
 	}
-	if ok, _ := c.refusals.Allow(to, time.Now()); !ok {
+	if ok, _ := c.refusals.Allow(to, now); !ok {
 		return
 	}
-	if !c.enqueue(Append(make([]byte, 0, HeaderLen+1), TypeRefused, to, []byte{byte(why)})) {
+	if !c.enqueue(TypeRefused, to, []byte{byte(why)}) {
 		s.queueDrops.Add(1)
-	}
-}
-
-// enqueue queues b for c, starting its writer when none runs; false when
-// the queue is full.
-func (c *conn) enqueue(b []byte) bool {
-	select {
-	case c.out <- b:
-	default:
-		return false
-	}
-	if c.writing.CompareAndSwap(false, true) {
-		go c.writeLoop()
-	}
-	return true
-}
-
-// writeLoop writes c's queue until it stays empty for writerLinger or c
-// ends.
-func (c *conn) writeLoop() {
-	idle := time.NewTimer(writerLinger)
-	defer idle.Stop()
-	for {
-		select {
-		case <-c.ctx.Done():
-			return
-		case <-idle.C:
-			c.writing.Store(false)
-			// A frame queued before the store found the writer running.
-			if len(c.out) == 0 || !c.writing.CompareAndSwap(false, true) {
-				return
-			}
-			idle.Reset(writerLinger)
-		case b := <-c.out:
-			err := c.ws.Write(c.ctx, websocket.MessageBinary, b)
-			if cap(b) == MaxFrame+1 {
-				b = b[:cap(b)]
-				framePool.Put(&b)
-			}
-			if err != nil {
-				c.cancel()
-				return
-			}
-			idle.Reset(writerLinger)
-		}
 	}
 }
