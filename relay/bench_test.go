@@ -273,9 +273,13 @@ func raiseNoFile(b *testing.B, want int) {
 	}
 }
 
+// memInUse is the heap and stacks in use in a steady state: after
+// enough collections for every idle goroutine's stack to shrink (one
+// halving per collection).
 func memInUse() uint64 {
-	runtime.GC()
-	runtime.GC()
+	for range 5 {
+		runtime.GC()
+	}
 	var m runtime.MemStats
 	runtime.ReadMemStats(&m)
 	return m.HeapInuse + m.StackInuse

@@ -22,8 +22,11 @@ import (
 // written as one WebSocket message (one flush) per MaxMessage by a writer
 // goroutine that runs only while there is something to write.
 type conn struct {
-	key      wire.WGPublic
-	ws       *websocket.Conn
+	key wire.WGPublic
+	ws  *websocket.Conn
+	// br is ws's buffered reader: the connection's reader waits on it for
+	// the next message with a shallow stack (see Server.readLoop).
+	br       *bufio.Reader
 	lim      *rate.Limiter
 	queueLen int
 	// refusals limits REFUSED frames per destination; made at the first.
@@ -181,11 +184,13 @@ const (
 // of hijackReadBuf and hijackWriteBuf bytes instead of net/http's.
 type smallBuffers struct {
 	http.ResponseWriter
+	// br is the reader Hijack handed out; nil before.
+	br *bufio.Reader
 }
 
 // Hijack hijacks the connection, keeping any bytes the client sent after
 // its request.
-func (w smallBuffers) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+func (w *smallBuffers) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	c, brw, err := http.NewResponseController(w.ResponseWriter).Hijack()
 	if err != nil {
 		return nil, nil, err
@@ -195,5 +200,6 @@ func (w smallBuffers) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 		early, _ := brw.Reader.Peek(n)
 		r = io.MultiReader(bytes.NewReader(bytes.Clone(early)), c)
 	}
-	return c, bufio.NewReadWriter(bufio.NewReaderSize(r, hijackReadBuf), bufio.NewWriterSize(c, hijackWriteBuf)), nil
+	w.br = bufio.NewReaderSize(r, hijackReadBuf)
+	return c, bufio.NewReadWriter(w.br, bufio.NewWriterSize(c, hijackWriteBuf)), nil
 }

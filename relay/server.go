@@ -159,12 +159,13 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "relay: unauthorized", http.StatusUnauthorized)
 		return
 	}
-	ws, err := websocket.Accept(smallBuffers{w}, r, &websocket.AcceptOptions{CompressionMode: websocket.CompressionDisabled})
+	sb := &smallBuffers{ResponseWriter: w}
+	ws, err := websocket.Accept(sb, r, &websocket.AcceptOptions{CompressionMode: websocket.CompressionDisabled})
 	if err != nil {
 		return
 	}
 	ws.SetReadLimit(MaxMessage)
-	c := &conn{key: claims.Key, ws: ws, queueLen: s.cfg.QueueLen,
+	c := &conn{key: claims.Key, ws: ws, br: sb.br, queueLen: s.cfg.QueueLen,
 		lim: rate.NewLimiter(rate.Limit(s.cfg.RateBytes), s.cfg.BurstBytes)}
 	if !s.register(c, claims) {
 		ws.Close(websocket.StatusPolicyViolation, "cut")
@@ -174,13 +175,22 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// net/http and TLS, ends: an idle connection costs less. The
 	// connection outlives the request; close (Cut, Close, a replacement)
 	// ends it.
-	go func() {
-		err := s.readLoop(c)
-		s.unregister(c)
-		c.close()
-		ws.Close(websocket.StatusNormalClosure, "")
-		s.log.Debug("relay connection closed", "key", c.key.ShortString(), "err", err)
-	}()
+	go s.serve(c)
+}
+
+// serve reads c until it ends, then closes it. Its frame and readLoop's
+// are small: they are what an idle connection's stack holds.
+func (s *Server) serve(c *conn) {
+	err := s.readLoop(c)
+	s.end(c, err)
+}
+
+// end unregisters and closes c, which ended with err.
+func (s *Server) end(c *conn, err error) {
+	s.unregister(c)
+	c.close()
+	c.ws.Close(websocket.StatusNormalClosure, "")
+	s.log.Debug("relay connection closed", "key", c.key.ShortString(), "err", err)
 }
 
 // Close ends every connection; the server admits no more.
@@ -266,30 +276,42 @@ func (s *Server) lookup(key wire.WGPublic) *conn {
 	return s.conns[key]
 }
 
-// readLoop relays c's messages of SEND frames until c ends. It reads
-// without a context: closing c's WebSocket ends the read.
+// readLoop relays c's messages of SEND frames until c ends. Between
+// messages it waits in c.br, not deep in the WebSocket library, so that
+// an idle connection's stack is small enough (under 1 KiB) for the
+// garbage collector to shrink it to the minimum (2 KiB).
 func (s *Server) readLoop(c *conn) error {
 	for {
-		typ, rd, err := c.ws.Reader(context.Background())
-		if err != nil {
+		if _, err := c.br.Peek(1); err != nil {
 			return err
 		}
-		bp := msgPool.Get().(*[]byte)
-		n, err := readFull(rd, (*bp)[:MaxMessage+1])
-		if err == nil && typ != websocket.MessageBinary {
-			err = ErrBadFrame
-		}
-		if err == nil {
-			err = checkMessage((*bp)[:n], false)
-		}
-		if err == nil {
-			s.forwardAll(c, (*bp)[:n])
-		}
-		msgPool.Put(bp)
-		if err != nil {
-			return fmt.Errorf("read from %s: %w", c.key.ShortString(), errors.Join(err, ErrBadFrame))
+		if err := s.readMessage(c); err != nil {
+			return err
 		}
 	}
+}
+
+// readMessage reads one message from c and relays its frames. It reads
+// without a context: closing c's WebSocket ends the read.
+func (s *Server) readMessage(c *conn) error {
+	typ, rd, err := c.ws.Reader(context.Background())
+	if err != nil {
+		return err
+	}
+	bp := msgPool.Get().(*[]byte)
+	defer msgPool.Put(bp)
+	n, err := readFull(rd, (*bp)[:MaxMessage+1])
+	if err == nil && typ != websocket.MessageBinary {
+		err = ErrBadFrame
+	}
+	if err == nil {
+		err = checkMessage((*bp)[:n], false)
+	}
+	if err != nil {
+		return fmt.Errorf("read from %s: %w", c.key.ShortString(), errors.Join(err, ErrBadFrame))
+	}
+	s.forwardAll(c, (*bp)[:n])
+	return nil
 }
 
 // readFull reads one message into buf; a message filling buf is too big.
