@@ -5,7 +5,7 @@ PKGS      := ./...
 # Packages where goroutines live run under the race detector.
 RACE_PKGS ?= $(shell $(GO) list ./... | grep -E '/(coordinator|node|netstack|client|e2e|web)(/|$$)' || true)
 
-.PHONY: build test vet lint bench run fuzz clean chromium nftables browser-banner ui-bundle
+.PHONY: build test vet lint bench bench-relay run fuzz clean chromium nftables browser-banner ui-bundle
 
 build:
 	$(GO) build -o $(BIN) ./cmd/ward
@@ -56,8 +56,17 @@ browser-banner:
 ui-bundle:
 	cd web/ui && npm ci && npm run build
 
+# bench: every benchmark; the relay's idle-memory figure with
+# RELAY_IDLE_CONNS connected nodes (the issue measures 10,000).
+RELAY_IDLE_CONNS ?= 10000
 bench:
-	$(GO) test -run '^$$' -bench . -benchmem $(PKGS)
+	RELAY_IDLE_CONNS=$(RELAY_IDLE_CONNS) $(GO) test -run '^$$' -bench . -benchmem $(PKGS)
+
+# bench-relay: the relay's figures as ARCHITECTURE.md records them (take
+# the median of three): throughput and CPU per relayed gigabit, memory per
+# idle connection. Run it on a quiet machine.
+bench-relay:
+	RELAY_IDLE_CONNS=$(RELAY_IDLE_CONNS) $(GO) test -run '^$$' -bench . -benchtime 3s -count 3 ./relay
 
 # fuzz: every fuzz target in $(PKGS), FUZZTIME each. The targets are found
 # with go test -list, so a new one needs no line here.

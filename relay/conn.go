@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/coder/websocket"
@@ -42,8 +43,10 @@ type conn struct {
 	// wake, while a writeLoop runs, tells it that queue has frames; nil
 	// otherwise.
 	wake chan struct{}
-	// closed is set by close: nothing is queued after it.
-	closed bool
+	// closed is set by close: nothing is queued after it, and the
+	// connection's own SENDs not yet forwarded are dropped. Read without
+	// mu too.
+	closed atomic.Bool
 }
 
 // writerLinger is how long a connection's writer waits for a frame before
@@ -58,7 +61,7 @@ var msgPool = sync.Pool{New: func() any { b := make([]byte, 0, MaxMessage+1); re
 func (c *conn) enqueue(t Type, key wire.WGPublic, payload []byte) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.closed || c.queued >= c.queueLen {
+	if c.closed.Load() || c.queued >= c.queueLen {
 		return false
 	}
 	if c.queue == nil {
@@ -85,7 +88,7 @@ func (c *conn) take(end bool) *[]byte {
 	defer c.mu.Unlock()
 	q := c.queue
 	c.queue, c.queued = nil, 0
-	if q == nil && (end || c.closed) {
+	if q == nil && (end || c.closed.Load()) {
 		c.wake = nil
 	}
 	return q
@@ -150,11 +153,10 @@ func (c *conn) write(frames []byte) error {
 // and writer end.
 func (c *conn) close() {
 	c.mu.Lock()
-	if c.closed {
+	if c.closed.Swap(true) {
 		c.mu.Unlock()
 		return
 	}
-	c.closed = true
 	q := c.queue
 	c.queue, c.queued = nil, 0
 	if c.wake != nil {

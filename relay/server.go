@@ -185,11 +185,12 @@ func (s *Server) serve(c *conn) {
 	s.end(c, err)
 }
 
-// end unregisters and closes c, which ended with err.
+// end unregisters and closes c, which ended with err: with a closing
+// handshake when c ended by the peer's doing (a no-op after close).
 func (s *Server) end(c *conn, err error) {
 	s.unregister(c)
-	c.close()
 	c.ws.Close(websocket.StatusNormalClosure, "")
+	c.close()
 	s.log.Debug("relay connection closed", "key", c.key.ShortString(), "err", err)
 }
 
@@ -332,10 +333,11 @@ func readFull(r io.Reader, buf []byte) (int, error) {
 	}
 }
 
-// forwardAll forwards every SEND of msg, a checked message.
+// forwardAll forwards every SEND of msg, a checked message, until c is
+// closed (cut, replaced): a cut node's message is not relayed past the cut.
 func (s *Server) forwardAll(c *conn, msg []byte) {
 	now := time.Now()
-	for len(msg) > 0 {
+	for len(msg) > 0 && !c.closed.Load() {
 		f, rest, _ := Next(msg)
 		s.forward(c, f, HeaderLen+len(f.Payload), now)
 		msg = rest
