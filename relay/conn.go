@@ -190,18 +190,24 @@ type smallBuffers struct {
 	br *bufio.Reader
 }
 
-// Hijack hijacks the connection, keeping any bytes the client sent after
-// its request.
+// Hijack hijacks the connection. Bytes the client sent after its request
+// (before the answer, which a client may not wait for) start the new
+// reader's buffer, where the WebSocket library looks for them.
 func (w *smallBuffers) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	c, brw, err := http.NewResponseController(w.ResponseWriter).Hijack()
 	if err != nil {
 		return nil, nil, err
 	}
-	var r io.Reader = c
-	if n := brw.Reader.Buffered(); n > 0 {
+	n := brw.Reader.Buffered()
+	if n == 0 {
+		w.br = bufio.NewReaderSize(c, hijackReadBuf)
+	} else {
 		early, _ := brw.Reader.Peek(n)
-		r = io.MultiReader(bytes.NewReader(bytes.Clone(early)), c)
+		w.br = bufio.NewReaderSize(io.MultiReader(bytes.NewReader(bytes.Clone(early)), c), max(n, hijackReadBuf))
+		if _, err := w.br.Peek(n); err != nil {
+			c.Close()
+			return nil, nil, err
+		}
 	}
-	w.br = bufio.NewReaderSize(r, hijackReadBuf)
 	return c, bufio.NewReadWriter(w.br, bufio.NewWriterSize(c, hijackWriteBuf)), nil
 }

@@ -7,6 +7,8 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"errors"
+	"fmt"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"slices"
@@ -546,5 +548,32 @@ func TestRelayRefusesMalformedMessages(t *testing.T) {
 	// The receiver was never at fault.
 	if !r.srv.Connected(key(2)) {
 		t.Fatal("the receiver lost its connection")
+	}
+}
+
+// TestRelayKeepsBytesSentWithTheUpgrade sends a frame in the same write as
+// the upgrade request, as a client that does not wait for the answer
+// would: the relay's own small buffers must not lose it.
+func TestRelayKeepsBytesSentWithTheUpgrade(t *testing.T) {
+	r := newTestRelay(t, Config{})
+	a, b := key(1), key(2)
+	r.policy.allow(a, b)
+	cb := r.dial(t, b)
+	addr := strings.TrimPrefix(r.url, "ws://")
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	frame := Append(nil, TypeSend, b, []byte("early"))
+	// A masked binary WebSocket frame with a zero mask key.
+	ws := append([]byte{0x82, 0x80 | byte(len(frame)), 0, 0, 0, 0}, frame...)
+	req := fmt.Sprintf("GET / HTTP/1.1\r\nHost: %s\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"+
+		"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\nAuthorization: Bearer %s\r\n\r\n", addr, r.token(t, a))
+	if _, err := c.Write(append([]byte(req), ws...)); err != nil {
+		t.Fatal(err)
+	}
+	if f := recv(t, cb); f.Type != TypeRecv || f.Key != a || string(f.Payload) != "early" {
+		t.Fatalf("b got %v from %s %q, want the early frame", f.Type, f.Key.ShortString(), f.Payload)
 	}
 }
