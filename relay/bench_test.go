@@ -82,23 +82,26 @@ func benchThroughput(b *testing.B, tlsOn bool, batch int) {
 	b.ResetTimer()
 	start, cpu0 := time.Now(), cpuTime()
 	ch.send(b, "go")
-	got, err := strconv.ParseUint(ch.expect(b, "done"), 10, 64)
+	var got uint64
+	var nodesCPU time.Duration
+	done := ch.expect(b, "done")
 	elapsed, cpu := time.Since(start), cpuTime()-cpu0
 	b.StopTimer()
-	if err != nil {
-		b.Fatal(err)
+	if _, err := fmt.Sscanf(done, "%d %d", &got, &nodesCPU); err != nil {
+		b.Fatalf("child said done %q: %v", done, err)
 	}
 	ch.wait(b)
 	gbits := float64(got) * pktLen * 8 / 1e9
 	b.ReportMetric(gbits/elapsed.Seconds(), "Gbit/s")
 	b.ReportMetric(gbits/cpu.Seconds(), "Gbit/relay-cpu-s")
+	b.ReportMetric(gbits/nodesCPU.Seconds(), "Gbit/nodes-cpu-s")
 	b.ReportMetric(float64(r.srv.Stats().QueueDrops)/float64(b.N)*100, "%dropped")
 }
 
 // runFlow is BenchmarkRelayThroughput's nodes: it sends N packets in
 // batches from the first token's key to the key given, keeping at most
 // window in flight, and prints how many the second token's connection
-// received.
+// received and the CPU time the two nodes took.
 func runFlow() int {
 	var n, batch int
 	var to []byte
@@ -124,6 +127,7 @@ func runFlow() int {
 	if _, err := bufio.NewReader(os.Stdin).ReadString('\n'); err != nil {
 		return fail(err)
 	}
+	cpu0 := cpuTime()
 	var got atomic.Uint64
 	inFlight := make(chan struct{}, window)
 	go func() {
@@ -157,7 +161,7 @@ func runFlow() int {
 			break
 		}
 	}
-	fmt.Println("done", got.Load())
+	fmt.Println("done", got.Load(), int64(cpuTime()-cpu0))
 	src.Close()
 	dst.Close()
 	return 0

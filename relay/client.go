@@ -23,6 +23,10 @@ type Client struct {
 	in     chan Frame
 	cancel context.CancelFunc
 
+	// cork, when not nil, is the connection below: a batch's messages
+	// leave in one write.
+	cork *corkConn
+
 	wmu  sync.Mutex // wmu guards wbuf and serializes writes
 	wbuf []byte     // the message being written
 
@@ -36,6 +40,7 @@ type Client struct {
 func Dial(ctx context.Context, url, token string, hc *http.Client) (*Client, error) {
 	h := http.Header{}
 	h.Set("Authorization", "Bearer "+token)
+	hc, dialed := corking(hc)
 	ws, resp, err := websocket.Dial(ctx, url, &websocket.DialOptions{HTTPClient: hc, HTTPHeader: h,
 		CompressionMode: websocket.CompressionDisabled})
 	if err != nil {
@@ -46,7 +51,7 @@ func Dial(ctx context.Context, url, token string, hc *http.Client) (*Client, err
 	}
 	ws.SetReadLimit(MaxMessage)
 	rctx, cancel := context.WithCancel(context.Background())
-	c := &Client{ws: ws, in: make(chan Frame, clientQueue), cancel: cancel}
+	c := &Client{ws: ws, in: make(chan Frame, clientQueue), cancel: cancel, cork: dialed()}
 	go c.readLoop(rctx)
 	return c, nil
 }
@@ -108,6 +113,21 @@ func (c *Client) SendBatch(ctx context.Context, to wire.WGPublic, pkts [][]byte)
 	}
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
+	if c.cork != nil {
+		c.cork.cork()
+	}
+	err := c.writeBatch(ctx, to, pkts)
+	if c.cork != nil {
+		if uerr := c.cork.uncork(ctx); err == nil && uerr != nil {
+			c.ws.CloseNow()
+			err = fmt.Errorf("send to %s: %w", to.ShortString(), uerr)
+		}
+	}
+	return err
+}
+
+// writeBatch writes pkts to to in messages of at most MaxMessage bytes.
+func (c *Client) writeBatch(ctx context.Context, to wire.WGPublic, pkts [][]byte) error {
 	b := c.wbuf[:0]
 	for _, pkt := range pkts {
 		if len(b)+HeaderLen+len(pkt) > MaxMessage {
