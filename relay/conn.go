@@ -25,6 +25,8 @@ import (
 type conn struct {
 	key wire.WGPublic
 	ws  *websocket.Conn
+	// nc is the connection below ws (a *tls.Conn over TLS).
+	nc net.Conn
 	// br is ws's buffered reader: the connection's reader waits on it for
 	// the next message with a shallow stack (see Server.readLoop).
 	br       *bufio.Reader
@@ -186,7 +188,9 @@ const (
 // of hijackReadBuf and hijackWriteBuf bytes instead of net/http's.
 type smallBuffers struct {
 	http.ResponseWriter
-	// br is the reader Hijack handed out; nil before.
+	// nc and br are the connection Hijack took and the reader it handed
+	// out; nil before.
+	nc net.Conn
 	br *bufio.Reader
 }
 
@@ -198,6 +202,7 @@ func (w *smallBuffers) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	if err != nil {
 		return nil, nil, err
 	}
+	w.nc = c
 	n := brw.Reader.Buffered()
 	if n == 0 {
 		w.br = bufio.NewReaderSize(c, hijackReadBuf)

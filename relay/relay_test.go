@@ -577,3 +577,42 @@ func TestRelayKeepsBytesSentWithTheUpgrade(t *testing.T) {
 		t.Fatalf("b got %v from %s %q, want the early frame", f.Type, f.Key.ShortString(), f.Payload)
 	}
 }
+
+// TestRelayClosesAStalledMessage begins a message and stops, as a client
+// pinning the relay's read buffer would: the relay closes the connection
+// after MessageTimeout, and leaves idle connections and complete messages
+// alone.
+func TestRelayClosesAStalledMessage(t *testing.T) {
+	const timeout = 200 * time.Millisecond
+	r := newTestRelay(t, Config{MessageTimeout: timeout})
+	a, b, idle := key(1), key(2), key(3)
+	r.policy.allow(a, b)
+	cb := r.dial(t, b)
+	r.dial(t, idle)
+	addr := strings.TrimPrefix(r.url, "ws://")
+	c, err := upgradeBare(addr, r.token(t, a), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	waitFor(t, func() bool { return r.srv.Connected(a) })
+	// A whole message is relayed.
+	frame := Append(nil, TypeSend, b, []byte("whole"))
+	if _, err := c.Write(append([]byte{0x82, 0x80 | byte(len(frame)), 0, 0, 0, 0}, frame...)); err != nil {
+		t.Fatal(err)
+	}
+	if f := recv(t, cb); string(f.Payload) != "whole" {
+		t.Fatalf("b got %q", f.Payload)
+	}
+	// Idle for several timeouts: still connected.
+	time.Sleep(3 * timeout)
+	if !r.srv.Connected(a) || !r.srv.Connected(idle) {
+		t.Fatal("an idle connection was closed")
+	}
+	// A frame header promising 100 bytes, and 10 of them.
+	if _, err := c.Write(append([]byte{0x82, 0x80 | 100, 0, 0, 0, 0}, make([]byte, 10)...)); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, func() bool { return !r.srv.Connected(a) })
+	nothingArrives(t, cb)
+}

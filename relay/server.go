@@ -48,6 +48,10 @@ type Config struct {
 	// QueueLen bounds frames waiting for one connection; 0 means
 	// DefaultQueueLen. A frame for a full queue is dropped and counted.
 	QueueLen int
+	// MessageTimeout bounds the time from a message's first byte to its
+	// last: a connection stalling within a message (holding a 32 KiB
+	// read buffer) is closed. 0 means DefaultMessageTimeout.
+	MessageTimeout time.Duration
 	// Logger receives connection events; nil discards them.
 	Logger *slog.Logger
 }
@@ -65,6 +69,9 @@ const (
 	// RefusalEvery is the least time between two refusals for the same
 	// destination on one connection.
 	RefusalEvery = 2 * time.Second
+	// DefaultMessageTimeout lets a message of MaxMessage bytes arrive at
+	// 10 kbit/s.
+	DefaultMessageTimeout = 30 * time.Second
 )
 
 // Stats counts what a Server dropped.
@@ -109,6 +116,9 @@ func NewServer(cfg Config) *Server {
 	}
 	if cfg.QueueLen <= 0 {
 		cfg.QueueLen = DefaultQueueLen
+	}
+	if cfg.MessageTimeout <= 0 {
+		cfg.MessageTimeout = DefaultMessageTimeout
 	}
 	log := cfg.Logger
 	if log == nil {
@@ -165,7 +175,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ws.SetReadLimit(MaxMessage)
-	c := &conn{key: claims.Key, ws: ws, br: sb.br, queueLen: s.cfg.QueueLen,
+	c := &conn{key: claims.Key, ws: ws, nc: sb.nc, br: sb.br, queueLen: s.cfg.QueueLen,
 		lim: rate.NewLimiter(rate.Limit(s.cfg.RateBytes), s.cfg.BurstBytes)}
 	if !s.register(c, claims) {
 		ws.Close(websocket.StatusPolicyViolation, "cut")
@@ -280,13 +290,20 @@ func (s *Server) lookup(key wire.WGPublic) *conn {
 // readLoop relays c's messages of SEND frames until c ends. Between
 // messages it waits in c.br, not deep in the WebSocket library, so that
 // an idle connection's stack is small enough (under 1 KiB) for the
-// garbage collector to shrink it to the minimum (2 KiB).
+// garbage collector to shrink it to the minimum (2 KiB). A message begun
+// must end within MessageTimeout.
 func (s *Server) readLoop(c *conn) error {
 	for {
 		if _, err := c.br.Peek(1); err != nil {
 			return err
 		}
+		if err := c.nc.SetReadDeadline(time.Now().Add(s.cfg.MessageTimeout)); err != nil {
+			return err
+		}
 		if err := s.readMessage(c); err != nil {
+			return err
+		}
+		if err := c.nc.SetReadDeadline(time.Time{}); err != nil {
 			return err
 		}
 	}
