@@ -64,15 +64,15 @@ func corking(hc *http.Client) (*http.Client, func() *corkConn) {
 	if hc == nil {
 		hc = http.DefaultClient
 	}
-	var tr *http.Transport
-	switch t := hc.Transport.(type) {
-	case nil:
-		tr = http.DefaultTransport.(*http.Transport).Clone()
-	case *http.Transport:
-		tr = t.Clone()
-	default:
+	rt := hc.Transport
+	if rt == nil {
+		rt = http.DefaultTransport
+	}
+	t, ok := rt.(*http.Transport)
+	if !ok {
 		return hc, func() *corkConn { return nil }
 	}
+	tr := t.Clone()
 	dial := tr.DialContext
 	if dial == nil {
 		dial = (&net.Dialer{}).DialContext
