@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"runtime/pprof"
 	"slices"
 	"strings"
 	"sync"
@@ -615,4 +616,32 @@ func TestRelayClosesAStalledMessage(t *testing.T) {
 	}
 	waitFor(t, func() bool { return !r.srv.Connected(a) })
 	nothingArrives(t, cb)
+}
+
+// TestRelayIdleConnectionHasNoWriter relays a packet and then waits: the
+// destination's writer goroutine ends once its queue stays empty, so an
+// idle connection holds only its reader, and the next packet starts a
+// writer again.
+func TestRelayIdleConnectionHasNoWriter(t *testing.T) {
+	r := newTestRelay(t, Config{})
+	a, b := key(1), key(2)
+	r.policy.allow(a, b)
+	ca, cb := r.dial(t, a), r.dial(t, b)
+	ctx := context.Background()
+	for _, payload := range []string{"first", "after the writer ended"} {
+		if err := ca.Send(ctx, b, []byte(payload)); err != nil {
+			t.Fatal(err)
+		}
+		if f := recv(t, cb); string(f.Payload) != payload {
+			t.Fatalf("b got %q, want %q", f.Payload, payload)
+		}
+		waitFor(t, func() bool { return writers() == 0 })
+	}
+}
+
+// writers counts the goroutines running a connection's writeLoop.
+func writers() int {
+	var buf bytes.Buffer
+	pprof.Lookup("goroutine").WriteTo(&buf, 2)
+	return strings.Count(buf.String(), "relay.(*conn).writeLoop(")
 }
