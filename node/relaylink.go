@@ -29,6 +29,8 @@ const (
 	relayBackoffMax = 10 * time.Second
 	// relayQueue bounds the packets waiting for one relay connection.
 	relayQueue = 256
+	// relayBatch bounds the packets sent in one message.
+	relayBatch = 16
 	// relayIdle closes a connection to a relay that is not home after
 	// this long without a packet to send over it.
 	relayIdle = time.Minute
@@ -363,20 +365,50 @@ func (l *relayLink) watchIdle(ctx context.Context, c *relayConn, drop context.Ca
 }
 
 // write sends c's queued packets over cl until ctx ends or a write fails,
-// which ends the session (drop).
+// which ends the session (drop). What is queued goes in batches, one
+// message per run of packets to one peer (relay.Client.SendBatch): a
+// wireguard-go batch leaves in one write.
 func (l *relayLink) write(ctx context.Context, c *relayConn, cl *relay.Client, drop context.CancelFunc) {
+	var batch [][]byte
 	for {
+		var o relayOut
 		select {
 		case <-ctx.Done():
 			return
-		case o := <-c.out:
-			if err := cl.Send(ctx, o.to, o.pkt); err != nil {
-				l.log.Debug("relay send", "relay", c.relay.Name, "err", err)
-				drop()
-				return
+		case o = <-c.out:
+		}
+		to := o.to
+		batch = append(batch[:0], o.pkt)
+		for len(batch) < relayBatch {
+			select {
+			case n := <-c.out:
+				if n.to != to {
+					if !l.sendBatch(ctx, c, cl, to, batch, drop) {
+						return
+					}
+					to, batch = n.to, append(batch[:0], n.pkt)
+				} else {
+					batch = append(batch, n.pkt)
+				}
+				continue
+			default:
 			}
+			break
+		}
+		if !l.sendBatch(ctx, c, cl, to, batch, drop) {
+			return
 		}
 	}
+}
+
+// sendBatch sends pkts to peer to over cl, ending the session on failure.
+func (l *relayLink) sendBatch(ctx context.Context, c *relayConn, cl *relay.Client, to wire.WGPublic, pkts [][]byte, drop context.CancelFunc) bool {
+	if err := cl.SendBatch(ctx, to, pkts); err != nil {
+		l.log.Debug("relay send", "relay", c.relay.Name, "err", err)
+		drop()
+		return false
+	}
+	return true
 }
 
 // dial fetches a token and connects to r.
