@@ -124,8 +124,10 @@ type peerPath struct {
 	// destination for when there is no relay either.
 	unanswered int
 	lost       netip.AddrPort
-	// lastRelayed is when a packet last went over the relay.
+	// lastRelayed is when a packet last went over the relay, lastCMM
+	// when the peer's last call-me-maybe was taken.
 	lastRelayed time.Time
+	lastCMM     time.Time
 }
 
 // pingSent is a ping waiting for its pong.
@@ -734,6 +736,12 @@ func (b *pathBind) handleDiscoLocked(pkt []byte, src netip.AddrPort, ep conn.End
 		delete(b.pings, m.TxID)
 		b.confirmLocked(p, src, now.Sub(s.at), now)
 	case disco.TypeCallMeMaybe:
+		// At most one a second per peer: a peer cannot make the node
+		// ping addresses of its choosing faster than that.
+		if now.Sub(p.lastCMM) < discoverMin {
+			return out
+		}
+		p.lastCMM = now
 		for _, a := range m.Endpoints {
 			if a.IsValid() && a.Port() != 0 {
 				b.learnLocked(p, a, now)

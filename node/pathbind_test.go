@@ -328,3 +328,25 @@ func TestSendFollowsRotatedKey(t *testing.T) {
 		}
 	}
 }
+
+// TestCallMeMaybeFloodIsPaced: a peer sending call-me-maybes back to back
+// (each naming new addresses) gets one taken per second: it cannot make
+// the node ping addresses of its choosing at its own pace.
+func TestCallMeMaybeFloodIsPaced(t *testing.T) {
+	aPriv, bPriv := newTestKey(t), newTestKey(t)
+	a := newPathBind(conn.NewDefaultBind(), upRelay(), aPriv, nil)
+	a.setPeers(map[wire.WGPublic]peerRoute{bPriv.Public(): {}})
+	k, _ := disco.SharedKey(bPriv, aPriv.Public())
+	now := time.Now()
+	pings := 0
+	for i := range 10 {
+		ep := netip.AddrPortFrom(netip.AddrFrom4([4]byte{192, 0, 2, byte(i + 1)}), 4000)
+		cmm, _ := disco.Seal(k, bPriv.Public(), disco.Message{Type: disco.TypeCallMeMaybe, Endpoints: []netip.AddrPort{ep}})
+		a.mu.Lock()
+		pings += len(a.handleDiscoLocked(cmm, netip.AddrPort{}, nil, now.Add(time.Duration(i)*10*time.Millisecond), nil))
+		a.mu.Unlock()
+	}
+	if pings != 1 {
+		t.Errorf("10 call-me-maybes within 100 ms made %d pings, want 1", pings)
+	}
+}
