@@ -12,6 +12,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/pion/stun/v3"
@@ -36,8 +37,11 @@ const (
 	// (one per pingEvery while packets go to it) before it is dropped and
 	// the pair is on the relay alone.
 	deadPings = 6
-	// pingEvery is the least time between two pings to one address.
-	pingEvery = 500 * time.Millisecond
+	// pingEvery is the least time between two pings to one address, and
+	// replyPingEvery between two pings answering the peer's pings (which
+	// the peer paces).
+	pingEvery      = 500 * time.Millisecond
+	replyPingEvery = 50 * time.Millisecond
 	// keepFreshAfter: a packet sent over a direct path not heard from for
 	// this long carries a ping along, so a one-way flow keeps its path
 	// fresh.
@@ -177,6 +181,13 @@ type pathBind struct {
 	// rotation): wireguard-go may still hold an endpoint naming the old
 	// one, from a packet relayed under it.
 	replaced map[wire.WGPublic]wire.WGPublic
+	// candidateOf maps each peer's candidate addresses (map endpoints and
+	// learned ones) to it; an address two peers share maps to the zero
+	// key (nobody's).
+	candidateOf map[netip.AddrPort]wire.WGPublic
+	// noBatch holds the addresses whose batches the kernel refused as
+	// too large (see sendUDP).
+	noBatch map[netip.AddrPort]bool
 	pings    map[disco.TxID]pingSent
 	// self are the node's own candidates (map endpoints), reflexive its
 	// STUN-learned address.
@@ -197,7 +208,7 @@ func newPathBind(udp conn.Bind, relay *relayLink, priv wire.WGPrivate, log *slog
 		log = slog.New(slog.DiscardHandler)
 	}
 	b := &pathBind{udp: udp, relay: relay, log: log, peers: map[wire.WGPublic]*peerPath{},
-		confirmed: map[netip.AddrPort]wire.WGPublic{}, replaced: map[wire.WGPublic]wire.WGPublic{}, pings: map[disco.TxID]pingSent{},
+		confirmed: map[netip.AddrPort]wire.WGPublic{}, replaced: map[wire.WGPublic]wire.WGPublic{}, noBatch: map[netip.AddrPort]bool{}, candidateOf: map[netip.AddrPort]wire.WGPublic{}, pings: map[disco.TxID]pingSent{},
 		stunTx: map[[stun.TransactionIDSize]byte]stunSent{}, stunRTT: map[netip.AddrPort]time.Duration{}}
 	b.setPrivateKey(priv)
 	return b
@@ -257,6 +268,29 @@ func (b *pathBind) setPeers(routes map[wire.WGPublic]peerRoute) {
 		}
 		p.home, p.id = r.home, r.id
 	}
+	b.indexCandidatesLocked()
+}
+
+// indexCandidatesLocked rebuilds candidateOf.
+func (b *pathBind) indexCandidatesLocked() {
+	clear(b.candidateOf)
+	for k, p := range b.peers {
+		for _, a := range p.mapEPs {
+			b.addCandidateLocked(a, k)
+		}
+		for a := range p.learned {
+			b.addCandidateLocked(a, k)
+		}
+	}
+}
+
+// addCandidateLocked records a as a candidate of k (of nobody when
+// another peer has it too).
+func (b *pathBind) addCandidateLocked(a netip.AddrPort, k wire.WGPublic) {
+	if prev, ok := b.candidateOf[a]; ok && prev != k {
+		k = wire.WGPublic{}
+	}
+	b.candidateOf[a] = k
 }
 
 // forgetAddrsLocked drops the address attributions to p.
@@ -496,7 +530,8 @@ func (b *pathBind) sendAll(out []outPacket) {
 func (b *pathBind) Send(bufs [][]byte, ep conn.Endpoint) error {
 	key, ok := b.peerFor(ep)
 	if !ok {
-		return b.udp.Send(bufs, ep)
+		b.discoverForAddr(addrOf(ep), time.Now())
+		return b.sendUDP(bufs, ep)
 	}
 	pe := peerEndpoint{key: key}
 	udp, viaRelay, home, out := b.plan(pe.key, time.Now())
@@ -507,7 +542,7 @@ func (b *pathBind) Send(bufs [][]byte, ep conn.Endpoint) error {
 	}
 	var err error
 	if udp != nil {
-		err = b.udp.Send(bufs, udp)
+		err = b.sendUDP(bufs, udp)
 		b.counters.directTx.Add(size)
 	}
 	if viaRelay {
@@ -521,6 +556,53 @@ func (b *pathBind) Send(bufs [][]byte, ep conn.Endpoint) error {
 		return errNoPath
 	}
 	return err
+}
+
+// discoverForAddr runs a due discovery round for the peer that has a
+// among its candidates, when exactly one has: WireGuard roamed to an
+// address no pong confirmed yet (its packets came from there), so the
+// packet goes there as WireGuard wants, and the pings that confirm it
+// (or find better) go out too.
+func (b *pathBind) discoverForAddr(a netip.AddrPort, now time.Time) {
+	b.mu.Lock()
+	owner := b.peers[b.candidateOf[a]]
+	var out []outPacket
+	if owner != nil {
+		out = b.discoverDueLocked(owner, now, b.relay != nil && b.relay.connected(), nil)
+	}
+	b.mu.Unlock()
+	b.sendAll(out)
+}
+
+// sendUDP sends bufs to ep over the UDP bind. A batch the kernel refuses
+// as too large (UDP segmentation offload cannot split a datagram larger
+// than the path's MTU, where plain sends are fragmented) goes again one
+// datagram per send, and so does every later batch to that address.
+func (b *pathBind) sendUDP(bufs [][]byte, ep conn.Endpoint) error {
+	a := addrOf(ep)
+	b.mu.Lock()
+	single := b.noBatch[a]
+	b.mu.Unlock()
+	if !single || len(bufs) == 1 {
+		err := b.udp.Send(bufs, ep)
+		if err == nil || len(bufs) == 1 || !(errors.Is(err, syscall.EMSGSIZE) || errors.Is(err, syscall.EINVAL)) {
+			return err
+		}
+		b.mu.Lock()
+		if len(b.noBatch) > 1024 {
+			clear(b.noBatch)
+		}
+		b.noBatch[a] = true
+		b.mu.Unlock()
+		b.log.Info("batched UDP sends refused as too large; sending one datagram at a time", "to", a, "err", err)
+	}
+	var first error
+	for _, buf := range bufs {
+		if err := b.udp.Send([][]byte{buf}, ep); err != nil && first == nil {
+			first = err
+		}
+	}
+	return first
 }
 
 // peerFor returns the configured peer a Send to ep is for: a peer
@@ -667,7 +749,12 @@ func (b *pathBind) peerCandidatesLocked(p *peerPath, now time.Time) []netip.Addr
 
 // pingLocked pings p at a unless a was pinged within pingEvery.
 func (b *pathBind) pingLocked(p *peerPath, a netip.AddrPort, now time.Time, out []outPacket) []outPacket {
-	if !a.IsValid() || now.Sub(p.pinged[a]) < pingEvery {
+	return b.pingEveryLocked(p, a, now, pingEvery, out)
+}
+
+// pingEveryLocked pings p at a unless a was pinged within every.
+func (b *pathBind) pingEveryLocked(p *peerPath, a netip.AddrPort, now time.Time, every time.Duration, out []outPacket) []outPacket {
+	if !a.IsValid() || now.Sub(p.pinged[a]) < every {
 		return out
 	}
 	tx := disco.NewTxID()
@@ -726,7 +813,10 @@ func (b *pathBind) handleDiscoLocked(pkt []byte, src netip.AddrPort, ep conn.End
 			out = append(out, outPacket{pkt: pong, to: ep})
 		}
 		if src != p.best || now.Sub(p.heard) >= freshFor {
-			out = b.pingLocked(p, src, now, out)
+			// Answer a ping with a ping at once, even if this address was
+			// pinged moments ago: that ping likely died at the peer's NAT,
+			// which this ping from the peer has just opened.
+			out = b.pingEveryLocked(p, src, now, replyPingEvery, out)
 		}
 	case disco.TypePong:
 		s, ok := b.pings[m.TxID]
@@ -762,6 +852,7 @@ func (b *pathBind) learnLocked(p *peerPath, a netip.AddrPort, now time.Time) {
 		return
 	}
 	p.learned[a] = now
+	b.addCandidateLocked(a, p.key)
 }
 
 // confirmLocked takes a pong from a (round trip rtt): a becomes p's
