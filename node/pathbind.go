@@ -188,7 +188,7 @@ type pathBind struct {
 	// noBatch holds the addresses whose batches the kernel refused as
 	// too large (see sendUDP).
 	noBatch map[netip.AddrPort]bool
-	pings    map[disco.TxID]pingSent
+	pings   map[disco.TxID]pingSent
 	// self are the node's own candidates (map endpoints), reflexive its
 	// STUN-learned address.
 	self      []netip.AddrPort
