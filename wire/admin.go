@@ -90,6 +90,10 @@ type AdminNode struct {
 	// key shorter). Zero when unknown (an older coordinator). The admin UI
 	// calls a key "expiring soon" against it.
 	KeyLifetimeMillis int64 `json:"key_lifetime_ms,omitempty"`
+	// Paths is the node's latest path report (protocol 9), in the answer
+	// for one node only; nil when the node has sent none since the
+	// coordinator started.
+	Paths *AdminPaths `json:"paths,omitempty"`
 }
 
 // KeyLifetime is KeyLifetimeMillis as a duration; zero when unknown.

@@ -66,6 +66,12 @@ func controlMessages() map[string]any {
 		"Report": &Report{Endpoints: []netip.AddrPort{netip.MustParseAddrPort("127.0.0.1:41641")},
 			DeniedFlows:  []DeniedFlow{{Src: netip.MustParseAddr("100.64.0.9"), Dst: cam, Proto: filter.ProtoUDP, Port: 53, Time: t0, Count: 3}},
 			ExposedPorts: []uint16{22, 80}},
+		"Report.paths": &Report{Paths: &NodePaths{Peers: []PeerPath{
+			{Peer: 2, Kind: PathKindDirect, Addr: netip.MustParseAddrPort("198.51.100.7:41641"), RTTMicros: 1500, HandshakeAgeMillis: 12000},
+			{Peer: 3, Kind: PathKindRelay, Note: "peer behind a symmetric NAT", HandshakeAgeMillis: 3000},
+			{Peer: 4, Kind: PathKindNone}},
+			Reflexive: netip.MustParseAddrPort("203.0.113.5:41641"), Relay: "coordinator", RelayConnected: true,
+			DirectTxBytes: 1, DirectRxBytes: 2, RelayTxBytes: 3, RelayRxBytes: 4}},
 		"MapResponse.full": &MapResponse{Version: 3, Full: true, Self: &self, Peers: []Node{testNode()},
 			Filter: []filter.Rule{rule}, ServerTime: t0, Relays: []Relay{{Name: "coordinator", URL: PathRelay, STUN: ":3478"}}},
 		"RelayTokenResponse": &RelayTokenResponse{Token: "relay-token", Expires: t0.Add(5 * time.Minute)},

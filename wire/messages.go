@@ -191,6 +191,10 @@ type Report struct {
 	// (one of its map's Relays). Since protocol version 8: sent only to
 	// coordinators that speak it.
 	HomeRelay string `json:"home_relay,omitempty"`
+	// Paths, when not nil, replaces the node's path report (protocol 9,
+	// FeaturePathReports: a node sends it only to a coordinator that
+	// speaks it). A report that breaks its limits is refused whole (400).
+	Paths *NodePaths `json:"paths,omitempty"`
 }
 
 // Node describes a node (the receiving node itself, or a peer).

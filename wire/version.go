@@ -20,6 +20,7 @@ import (
 //   - 6 (2026-12-06, issue 10): MapResponse.Relays (the relays a node may use, in full maps); POST /ward/v1/relay/token issues a relay admission token for the caller's WireGuard key.
 //   - 7 (2026-12-06, issue 10): Relay.STUN (where the relay answers STUN, so nodes learn and announce their reflexive address); nodes exchange disco messages (package disco) with each other, not with the coordinator.
 //   - 8 (2026-12-06, issue 10): standalone relays: GET /ward/v1/relay/feed (a relay's authorization feed, relay credential), /ward/v1/admin/relays; MapResponse.Relays lists them after the coordinator's, and a delta carries the list with RelaysChanged when one is registered or removed; Report.HomeRelay and Node.HomeRelay (the relay a node listens on, where its peers send it relayed packets); CreateRelayRequest.STUN.
+//   - 9 (2026-12-06, issue 10): Report.Paths (a node's path to each peer, its reflexive address, relay and bytes per path type); AdminNode.Paths in the admin API's answer for one node.
 //
 // A peer ignores JSON fields it does not know only one way: nodes read the
 // coordinator's answers leniently, while the coordinator refuses requests
@@ -27,7 +28,7 @@ import (
 // Supports(coordinator's version, the field's Feature); the coordinator
 // sends a new field to every node, and leaves it out for nodes older than
 // its Feature where it would mislead them.
-const ProtocolVersion = 8
+const ProtocolVersion = 9
 
 // MinProtocolVersion is the oldest node protocol version a coordinator of
 // this build serves; CheckNodeVersion refuses older nodes.
@@ -67,6 +68,10 @@ const (
 	// relays in MapResponse.Relays and MapResponse.RelaysChanged. Sent to
 	// every node (older ones ignore the deltas' list).
 	FeatureStandaloneRelays Feature = 8
+	// FeaturePathReports: Report.Paths. A node sends it only to a
+	// coordinator of this version or later (an older one refuses the
+	// unknown field).
+	FeaturePathReports Feature = 9
 )
 
 // Supports reports whether a peer speaking protocol version peer knows f.
