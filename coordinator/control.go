@@ -18,7 +18,8 @@ import (
 
 // control serves the nodes' control API: the session handshake
 // (challenge, session), registration with a pre-auth key, key rotation,
-// reports (endpoints, exposed ports, denied flows) and the map stream. It
+// reports (endpoints, exposed ports, denied flows, paths) and the map
+// stream. It
 // limits each node's rotations and reports, and aggregates the denied
 // flows they report.
 type control struct {
@@ -280,6 +281,12 @@ func (s *control) handleReport(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, fmt.Errorf("%w: home relay %q is not a relay name", errBadRequest, rep.HomeRelay))
 		return
 	}
+	if rep.Paths != nil {
+		if err := checkPaths(rep.Paths); err != nil {
+			s.writeError(w, r, fmt.Errorf("path report of %s: %w", n.Name, err))
+			return
+		}
+	}
 	if err := checkDenied(n, rep.DeniedFlows); err != nil {
 		s.writeError(w, r, err)
 		return
@@ -306,6 +313,9 @@ func (s *control) handleReport(w http.ResponseWriter, r *http.Request) {
 		s.hub.notify(s.nm.setHomeRelay(n.ID, rep.HomeRelay))
 	}
 	s.recordDenied(n, rep.DeniedFlows)
+	if rep.Paths != nil {
+		s.paths.put(n.ID, onlyPeers(*rep.Paths, s.nm.livePeersOf(n.ID)), time.Now().UTC())
+	}
 	w.WriteHeader(http.StatusNoContent)
 }
 

@@ -31,6 +31,8 @@ type core struct {
 	// limits throttle unauthenticated callers per source address.
 	limits  *limiters
 	metrics *metrics
+	// paths holds each node's latest path report (memory only).
+	paths *pathReports
 	// relay signs the relays' tokens and is the relay served on the
 	// coordinator's port (unless Config.DisableRelay). Set by Server.init,
 	// before anything is served.
@@ -57,8 +59,10 @@ type core struct {
 // Server.init.
 func newCore(cfg Config, st store.Store) *core {
 	c := &core{cfg: cfg, log: cfg.Logger, st: st, hub: newHub(time.Now()),
-		sess: newSessions(30*time.Second, cfg.SessionTTL), metrics: newMetrics(), refusals: newRefusals()}
+		sess: newSessions(30*time.Second, cfg.SessionTTL), metrics: newMetrics(), refusals: newRefusals(),
+		paths: newPathReports(maxPathReports)}
 	c.limits = newLimiters(&c.cfg, c.metrics.reg)
+	c.metrics.reg.MustRegister(newPathCollector(c.paths))
 	c.ctx, c.cancel = context.WithCancel(context.Background())
 	return c
 }

@@ -54,6 +54,7 @@ func (s *core) dropNode(id store.NodeID) []store.NodeID {
 // repaired by the netmap (see netmap.remove) and logged here: the caller's
 // action (a removal) has happened either way. Callers hold reloadMu.
 func (s *core) removeFromNetmap(id store.NodeID) []store.NodeID {
+	s.paths.forget(id)
 	ids, err := s.nm.remove(id, time.Now())
 	if err != nil {
 		s.log.Error("netmap and policy compiler disagreed; recompiled", "node_id", id, "err", err)

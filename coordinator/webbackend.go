@@ -78,7 +78,9 @@ func (b Backend) Node(ctx context.Context, ref string) (wire.AdminNode, error) {
 	if err != nil {
 		return wire.AdminNode{}, domainErr(err)
 	}
-	return b.f.adminNode(n), nil
+	an := b.f.adminNode(n)
+	an.Paths = b.f.adminPaths(n.ID)
+	return an, nil
 }
 
 // RemoveNode removes a node on by's authority; a person's node only when

@@ -100,6 +100,8 @@ type devicePage struct {
 	Row    deviceRow
 	Access []accessRow
 	Events []wire.AuditEvent
+	// Paths is the node's latest path report; nil when it sent none.
+	Paths *pathsView
 	// TagsInput is the tags field's value: the device's tags, or what the
 	// admin typed when the backend refused it (then TagsError says why).
 	TagsInput, TagsError string
@@ -120,7 +122,9 @@ func (s *server) deviceView(c echo.Context, ref string) (view, *devicePage, erro
 	if err != nil {
 		return view{}, nil, err
 	}
-	p := &devicePage{Row: rowOf(n, s.cfg.now()), Access: accessRows(access, n.Name), Events: evs, TagsInput: strings.Join(n.Tags, ", ")}
+	now := s.cfg.now()
+	p := &devicePage{Row: rowOf(n, now), Access: accessRows(access, n.Name), Events: evs, Paths: pathsOf(n.Paths, now),
+		TagsInput: strings.Join(n.Tags, ", ")}
 	v := s.newView(c, n.Name, "devices")
 	v.Data = p
 	return v, p, nil
