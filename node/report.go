@@ -25,7 +25,8 @@ func (s *Session) requestEndpoints() {
 }
 
 // reportLoop sends reports: the endpoints and exposed ports when asked,
-// and denied flows as they come, until ctx is done. Reports are paced to
+// denied flows as they come, and the paths when they change or are due
+// (see pathReporter, looked at every pathCheckEvery), until ctx is done. Reports are paced to
 // one per reportInterval, except the first endpoints of a data plane
 // (its listen port): no peer can reach the node before the coordinator
 // has passed them on, so they go out at once. The coordinator limits each
@@ -38,6 +39,9 @@ func (s *Session) reportLoop(ctx context.Context) {
 	var notBefore time.Time  // no report before this (the coordinator's Retry-After)
 	var endpointsPort uint16 // the listen port of the last endpoints sent
 	var retry <-chan time.Time
+	var paths pathReporter
+	pathTick := time.NewTicker(pathCheckEvery)
+	defer pathTick.Stop()
 	for {
 		select {
 		case <-ctx.Done():
@@ -45,6 +49,7 @@ func (s *Session) reportLoop(ctx context.Context) {
 		case <-s.kickReport:
 		case <-s.eng.denied.ready:
 		case <-retry:
+		case <-pathTick.C:
 		}
 		retry = nil
 		port := s.eng.ListenPort()
@@ -56,7 +61,7 @@ func (s *Session) reportLoop(ctx context.Context) {
 		if !sleep(ctx, max(wait, time.Until(notBefore))) {
 			return
 		}
-		r := s.reportOnce(ctx)
+		r := s.reportOnce(ctx, &paths)
 		if r.sent {
 			last = time.Now()
 		}
@@ -89,12 +94,17 @@ type reportResult struct {
 
 // reportOnce sends what there is to report; what did not go through is
 // kept for the next try. After a failure it sends nothing more: the
-// exposed ports wait for the next try with the rest.
-func (s *Session) reportOnce(ctx context.Context) reportResult {
+// exposed ports and the paths wait for the next try with the rest.
+func (s *Session) reportOnce(ctx context.Context, paths *pathReporter) reportResult {
 	r, err := s.reportFlowsAndEndpoints(ctx)
 	if err == nil {
 		var sent bool
 		sent, err = s.reportPorts(ctx)
+		r.sent = r.sent || sent
+	}
+	if err == nil {
+		var sent bool
+		sent, err = s.reportPaths(ctx, paths)
 		r.sent = r.sent || sent
 	}
 	if err != nil {

@@ -34,6 +34,11 @@ type Server struct {
 	// version 1: no ServerTime anywhere, and rotations as absolute times
 	// only; set before use.
 	OldClock bool
+	// Version is the protocol version the server speaks (0:
+	// wire.ProtocolVersion): its session answers say it, and it refuses a
+	// report carrying Paths when older than wire.FeaturePathReports
+	// (400, like an older coordinator's unknown field); set before use.
+	Version int
 
 	// mux serves the API; useTLS tells how Restart serves it again.
 	mux    *http.ServeMux
@@ -68,6 +73,8 @@ type Server struct {
 	refuseReports refusal
 	// reportTimes holds when each report request came, refused or not.
 	reportTimes []time.Time
+	// pathsRefused counts reports refused for carrying Paths (Version).
+	pathsRefused int
 }
 
 // refusal is an error answer: a status, a message and a Retry-After
@@ -304,9 +311,25 @@ func (s *Server) session(w http.ResponseWriter, r *http.Request) {
 	resp := wire.SessionResponse{Token: tok, Expires: now.Add(time.Hour), Registered: registered,
 		ServerTime: s.serverTime(now)}
 	if wire.Supports(req.ProtocolVersion, wire.FeatureCoordinatorVersion) {
-		resp.ProtocolVersion = wire.ProtocolVersion
+		resp.ProtocolVersion = s.version()
 	}
 	writeJSON(w, http.StatusOK, resp)
+}
+
+// version is the protocol version the server speaks.
+func (s *Server) version() int {
+	if s.Version != 0 {
+		return s.Version
+	}
+	return wire.ProtocolVersion
+}
+
+// PathsRefused counts the reports refused for carrying Paths to a server
+// whose Version is older than wire.FeaturePathReports.
+func (s *Server) PathsRefused() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.pathsRefused
 }
 
 // authed checks the bearer token and passes the machine key on.
@@ -388,6 +411,13 @@ func (s *Server) report(w http.ResponseWriter, r *http.Request, mk wire.MachineP
 	}
 	if s.OldReports && len(req.ExposedPorts) > 0 {
 		writeErr(w, http.StatusBadRequest, `bad request: json: unknown field "exposed_ports"`)
+		return
+	}
+	if req.Paths != nil && !wire.Supports(s.version(), wire.FeaturePathReports) {
+		s.mu.Lock()
+		s.pathsRefused++
+		s.mu.Unlock()
+		writeErr(w, http.StatusBadRequest, `bad request: json: unknown field "paths"`)
 		return
 	}
 	s.mu.Lock()
