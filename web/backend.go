@@ -38,7 +38,10 @@ type Backend interface {
 	// disabled or gone, ErrForbidden. It is asked on every request.
 	APIKey(ctx context.Context, secret string) (admin.Principal, error)
 
+	// ListNodes lists the fleet, without paths.
 	ListNodes(ctx context.Context) ([]wire.AdminNode, error)
+	// Node returns one node with its latest path report (AdminNode.Paths,
+	// nil when it sent none since the coordinator started).
 	Node(ctx context.Context, ref string) (wire.AdminNode, error)
 	// RemoveNode, ExpireNode, ApproveNode and SetNodeTags act on by's
 	// authority: on a person's node, by's role must cover the person's
