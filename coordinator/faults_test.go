@@ -2,10 +2,7 @@ package coordinator
 
 import (
 	"bytes"
-	"context"
-	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -22,25 +19,8 @@ func TestMetricsNotOnPublicListener(t *testing.T) {
 	if code, body := c.call("GET", "/metrics", "", nil); code != http.StatusNotFound {
 		t.Fatalf("GET /metrics on the public listener: %d %.200s, want 404", code, body)
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- c.srv.ServeMetrics(ctx, ln) }()
-	resp, err := http.Get("http://" + ln.Addr().String() + "/metrics")
-	if err != nil {
-		t.Fatal(err)
-	}
-	body, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusOK || !strings.Contains(string(body), "ward_nodes_online") {
-		t.Fatalf("metrics listener: %d %.200s", resp.StatusCode, body)
-	}
-	cancel()
-	if err := <-done; err != nil {
-		t.Fatalf("ServeMetrics: %v", err)
+	if code, body := scrapeMetrics(t, c); code != http.StatusOK || !strings.Contains(body, "ward_nodes_online") {
+		t.Fatalf("metrics listener: %d %.200s", code, body)
 	}
 }
 

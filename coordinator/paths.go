@@ -225,9 +225,7 @@ func (s *core) adminPaths(id store.NodeID) *wire.AdminPaths {
 		return nil
 	}
 	p := e.rep
-	out := &wire.AdminPaths{ReportedAt: e.at, Reflexive: p.Reflexive, Relay: p.Relay, RelayConnected: p.RelayConnected,
-		DirectTxBytes: p.DirectTxBytes, DirectRxBytes: p.DirectRxBytes, RelayTxBytes: p.RelayTxBytes, RelayRxBytes: p.RelayRxBytes,
-		Peers: []wire.AdminPeerPath{}}
+	out := &wire.AdminPaths{ReportedAt: e.at, PathSummary: p.PathSummary, Peers: []wire.AdminPeerPath{}}
 	peers := s.nm.livePeersOf(id)
 	for _, pp := range p.Peers {
 		name, ok := peers[store.NodeID(pp.Peer)]

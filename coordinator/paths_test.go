@@ -38,8 +38,8 @@ func startPathsFleet(t *testing.T, tweak func(*Config)) *pathsFleet {
 func (f *pathsFleet) goodPaths() *wire.NodePaths {
 	return &wire.NodePaths{Peers: []wire.PeerPath{{Peer: f.camID, Kind: wire.PathKindDirect,
 		Addr: netip.MustParseAddrPort("198.51.100.7:41641"), RTTMicros: 1500, HandshakeAgeMillis: 4000}},
-		Reflexive: netip.MustParseAddrPort("203.0.113.5:41641"), Relay: "coordinator", RelayConnected: true,
-		DirectTxBytes: 1000, DirectRxBytes: 2000, RelayTxBytes: 30, RelayRxBytes: 40}
+		PathSummary: wire.PathSummary{Reflexive: netip.MustParseAddrPort("203.0.113.5:41641"), Relay: "coordinator", RelayConnected: true,
+			DirectTxBytes: 1000, DirectRxBytes: 2000, RelayTxBytes: 30, RelayRxBytes: 40}}
 }
 
 // report sends rep as m and returns the status.
@@ -187,7 +187,7 @@ func TestPathReportsBounded(t *testing.T) {
 	if _, ok := r.get(1); ok || len(r.byNode) != 2 {
 		t.Errorf("after 3 puts into 2: %v", r.byNode)
 	}
-	r.put(2, wire.NodePaths{RelayTxBytes: 1}, now.Add(3))
+	r.put(2, wire.NodePaths{PathSummary: wire.PathSummary{RelayTxBytes: 1}}, now.Add(3))
 	if _, ok := r.get(3); !ok || len(r.byNode) != 2 {
 		t.Errorf("a node's new report pushed another out: %v", r.byNode)
 	}
@@ -209,12 +209,12 @@ func TestMetricsCountBytesPerPath(t *testing.T) {
 	f := startPathsFleet(t, nil)
 	f.report(f.op, wire.Report{Paths: f.goodPaths()})
 	camPaths := &wire.NodePaths{Peers: []wire.PeerPath{{Peer: f.opID, Kind: wire.PathKindRelay, Note: "no direct path yet"}},
-		DirectTxBytes: 1, DirectRxBytes: 2, RelayTxBytes: 300, RelayRxBytes: 400}
+		PathSummary: wire.PathSummary{DirectTxBytes: 1, DirectRxBytes: 2, RelayTxBytes: 300, RelayRxBytes: 400}}
 	f.report(f.cam, wire.Report{Paths: camPaths})
 	camPaths.RelayTxBytes = 500
 	f.report(f.cam, wire.Report{Paths: camPaths})
 
-	body := scrapeMetrics(t, f.c)
+	_, body := scrapeMetrics(t, f.c)
 	for _, want := range []string{
 		`ward_path_bytes_total{dir="tx",path="direct"} 1001`,
 		`ward_path_bytes_total{dir="rx",path="direct"} 2002`,
@@ -233,9 +233,10 @@ func TestMetricsCountBytesPerPath(t *testing.T) {
 	}
 }
 
-// scrapeMetrics serves the coordinator's metrics on a loopback listener
-// and returns GET /metrics.
-func scrapeMetrics(t *testing.T, c *testCoord) string {
+// scrapeMetrics serves the coordinator's metrics on their own loopback
+// listener (ServeMetrics) and returns the status and body of GET /metrics;
+// ServeMetrics must end without an error once its context is done.
+func scrapeMetrics(t *testing.T, c *testCoord) (int, string) {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -244,14 +245,17 @@ func scrapeMetrics(t *testing.T, c *testCoord) string {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- c.srv.ServeMetrics(ctx, ln) }()
-	defer func() { cancel(); <-done }()
 	resp, err := http.Get("http://" + ln.Addr().String() + "/metrics")
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
-	return string(b)
+	resp.Body.Close()
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("ServeMetrics: %v", err)
+	}
+	return resp.StatusCode, string(b)
 }
 
 // TestDevicePageShowsPeerPaths: the device page shows, per peer, the path
@@ -263,7 +267,7 @@ func TestDevicePageShowsPeerPaths(t *testing.T) {
 		cfg.AdminRoles = map[string]admin.Role{"carol@example.com": admin.RoleOwner, "bob@example.com": admin.RoleAuditor}
 	})
 	f.report(f.op, wire.Report{Paths: f.goodPaths()})
-	f.report(f.cam, wire.Report{Paths: &wire.NodePaths{Relay: "fra1", RelayConnected: true,
+	f.report(f.cam, wire.Report{Paths: &wire.NodePaths{PathSummary: wire.PathSummary{Relay: "fra1", RelayConnected: true},
 		Peers: []wire.PeerPath{{Peer: f.opID, Kind: wire.PathKindRelay, Note: "peer behind a symmetric NAT", HandshakeAgeMillis: 2000}}}})
 
 	for _, who := range []devidptest.Credentials{carol, {Username: "bob", Password: "bob"}} {

@@ -107,8 +107,8 @@ func (s *Session) reportPaths(ctx context.Context, p *pathReporter) (sent bool, 
 func nodePaths(st localapi.Status, now time.Time) wire.NodePaths {
 	ps := st.Paths
 	out := wire.NodePaths{Peers: make([]wire.PeerPath, 0, min(len(st.Peers), wire.MaxPathsPerReport)),
-		Reflexive: ps.Reflexive, Relay: clip(ps.Relay, wire.MaxRelayNameBytes), RelayConnected: ps.RelayConnected,
-		DirectTxBytes: ps.DirectTxBytes, DirectRxBytes: ps.DirectRxBytes, RelayTxBytes: ps.RelayTxBytes, RelayRxBytes: ps.RelayRxBytes}
+		PathSummary: wire.PathSummary{Reflexive: ps.Reflexive, Relay: clip(ps.Relay, wire.MaxRelayNameBytes), RelayConnected: ps.RelayConnected,
+			DirectTxBytes: ps.DirectTxBytes, DirectRxBytes: ps.DirectRxBytes, RelayTxBytes: ps.RelayTxBytes, RelayRxBytes: ps.RelayRxBytes}}
 	peers := slices.Clone(st.Peers)
 	slices.SortStableFunc(peers, func(a, b localapi.Peer) int {
 		return cmp.Compare(boolRank(a.Path == wire.PathKindNone), boolRank(b.Path == wire.PathKindNone))

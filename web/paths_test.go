@@ -16,8 +16,8 @@ import (
 // relay; a node without a report has no table.
 func TestPathsOfShowsEachPeer(t *testing.T) {
 	now := time.Date(2026, 12, 6, 12, 0, 0, 0, time.UTC)
-	p := &wire.AdminPaths{ReportedAt: now.Add(-5 * time.Second), Reflexive: netip.MustParseAddrPort("203.0.113.5:41641"),
-		Relay: "fra1", RelayConnected: true, DirectTxBytes: 1500, DirectRxBytes: 12, RelayTxBytes: 3_400_000,
+	p := &wire.AdminPaths{ReportedAt: now.Add(-5 * time.Second), PathSummary: wire.PathSummary{Reflexive: netip.MustParseAddrPort("203.0.113.5:41641"),
+		Relay: "fra1", RelayConnected: true, DirectTxBytes: 1500, DirectRxBytes: 12, RelayTxBytes: 3_400_000},
 		Peers: []wire.AdminPeerPath{
 			{Name: "cam1", Kind: wire.PathKindDirect, Addr: netip.MustParseAddrPort("127.0.0.1:5000"), RTTMicros: 180, LastHandshake: now.Add(-12 * time.Second)},
 			{Name: "cam2", Kind: wire.PathKindRelay, Relay: "fra1", Note: "peer behind a symmetric NAT", LastHandshake: now.Add(-3 * time.Hour)},

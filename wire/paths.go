@@ -33,6 +33,11 @@ type NodePaths struct {
 	// Peers are the node's paths, one per peer (at most
 	// MaxPathsPerReport, no peer twice); may be empty.
 	Peers []PeerPath `json:"peers"`
+	PathSummary
+}
+
+// PathSummary is what a node's path report says of the node itself.
+type PathSummary struct {
 	// Reflexive is the node's address as STUN servers see it; zero when
 	// unknown.
 	Reflexive netip.AddrPort `json:"reflexive,omitzero"`
@@ -78,14 +83,8 @@ type AdminPaths struct {
 	// ReportedAt is when the coordinator received the report.
 	ReportedAt time.Time `json:"reported_at"`
 	// Peers are the paths to the node's current peers, by peer name.
-	Peers          []AdminPeerPath `json:"peers"`
-	Reflexive      netip.AddrPort  `json:"reflexive,omitzero"`
-	Relay          string          `json:"relay,omitempty"`
-	RelayConnected bool            `json:"relay_connected,omitempty"`
-	DirectTxBytes  uint64          `json:"direct_tx_bytes"`
-	DirectRxBytes  uint64          `json:"direct_rx_bytes"`
-	RelayTxBytes   uint64          `json:"relay_tx_bytes"`
-	RelayRxBytes   uint64          `json:"relay_rx_bytes"`
+	Peers []AdminPeerPath `json:"peers"`
+	PathSummary
 }
 
 // AdminPeerPath is a node's path to one peer as admins see it.
