@@ -27,7 +27,8 @@ const (
 
 // pathReporter decides when the node's paths go to the coordinator
 // (wire.Report.Paths): when a peer's path kind or direct address changed,
-// its first handshake completed, or a peer came or went, since the last report that went through, and
+// its first handshake completed, its direct path got its first round trip
+// (a pong confirmed it), or a peer came or went, since the last report that went through, and
 // otherwise every pathRefreshEvery. Only the report loop uses it: no lock.
 type pathReporter struct {
 	// checked is when the paths were last looked at.
@@ -42,16 +43,20 @@ type pathReporter struct {
 
 // pathKey is what of a peer's path counts as a change.
 type pathKey struct {
-	kind      string
-	addr      netip.AddrPort
-	handshook bool
+	kind string
+	addr netip.AddrPort
+	// handshook and measured tell whether a handshake completed and the
+	// path has a round trip.
+	handshook, measured bool
 }
 
-func keyOf(pp wire.PeerPath) pathKey { return pathKey{pp.Kind, pp.Addr, pp.HandshakeAgeMillis > 0} }
+func keyOf(pp wire.PeerPath) pathKey {
+	return pathKey{pp.Kind, pp.Addr, pp.HandshakeAgeMillis > 0, pp.RTTMicros > 0}
+}
 
 // due reports whether cur is to be sent at now: the first report, a
-// change of a path's kind or address, a first handshake, a change of the
-// peers, or a refresh.
+// change of a path's kind or address, a first handshake or round trip, a
+// change of the peers, or a refresh.
 func (p *pathReporter) due(cur wire.NodePaths, now time.Time) bool {
 	if p.last == nil || now.Sub(p.sent) >= pathRefreshEvery || len(cur.Peers) != len(p.last) {
 		return true

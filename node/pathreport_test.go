@@ -13,9 +13,9 @@ import (
 )
 
 // TestPathReportDue: paths go to the coordinator first, when a peer's
-// kind or direct address changes, at its first handshake, when a peer
-// comes or goes, and every pathRefreshEvery; a changed round trip, note or
-// handshake age alone waits for the refresh.
+// kind or direct address changes, at its first handshake and first round
+// trip, when a peer comes or goes, and every pathRefreshEvery; a changed
+// round trip, note or handshake age alone waits for the refresh.
 func TestPathReportDue(t *testing.T) {
 	t0 := time.Date(2026, 12, 6, 0, 0, 0, 0, time.UTC)
 	a := netip.MustParseAddrPort("127.0.0.1:1000")
@@ -47,6 +47,10 @@ func TestPathReportDue(t *testing.T) {
 			return p
 		}), time.Second, true},
 		{"first handshake", with(func(p []wire.PeerPath) []wire.PeerPath { p[1].HandshakeAgeMillis = 1; return p }), time.Second, true},
+		{"first round trip", with(func(p []wire.PeerPath) []wire.PeerPath {
+			p[1].Kind, p[1].Addr, p[1].RTTMicros = wire.PathKindDirect, a, 0
+			return p
+		}), time.Second, true},
 		{"new peer", with(func(p []wire.PeerPath) []wire.PeerPath {
 			return append(p, wire.PeerPath{Peer: 3, Kind: wire.PathKindNone})
 		}), time.Second, true},
