@@ -116,8 +116,8 @@ func (r *pathReports) totals(now time.Time) pathTotals {
 
 // checkPaths refuses a path report that breaks wire.NodePaths' rules: too
 // many peers, a peer twice, an unknown kind, a direct path without a
-// valid address or another with one, a negative duration, or a note or
-// relay name too long or not printable.
+// valid address or another with one, a relay name on a path not relayed,
+// a negative duration, or a note or relay name too long or not printable.
 func checkPaths(p *wire.NodePaths) error {
 	if len(p.Peers) > wire.MaxPathsPerReport {
 		return fmt.Errorf("%w: %d paths, at most %d", errBadRequest, len(p.Peers), wire.MaxPathsPerReport)
@@ -154,6 +154,9 @@ func checkPeerPath(pp wire.PeerPath) error {
 		}
 	default:
 		return fmt.Errorf("unknown kind %.20q", pp.Kind)
+	}
+	if (pp.Relay != "" && pp.Kind != wire.PathKindRelay) || !printable(pp.Relay, wire.MaxRelayNameBytes) {
+		return fmt.Errorf("bad relay name, or one on a %s path", pp.Kind)
 	}
 	if pp.RTTMicros < 0 || pp.HandshakeAgeMillis < 0 {
 		return fmt.Errorf("negative round trip or handshake age")
@@ -233,7 +236,7 @@ func (s *core) adminPaths(id store.NodeID) *wire.AdminPaths {
 			continue
 		}
 		ap := wire.AdminPeerPath{ID: pp.Peer, Name: name, Kind: pp.Kind, Addr: pp.Addr, RTTMicros: pp.RTTMicros, Note: pp.Note}
-		if pp.Kind == wire.PathKindRelay {
+		if ap.Relay = pp.Relay; pp.Kind == wire.PathKindRelay && ap.Relay == "" {
 			ap.Relay = p.Relay
 		}
 		if pp.HandshakeAgeMillis > 0 {

@@ -128,7 +128,11 @@ func TestPathReportRefusesBadInput(t *testing.T) {
 		"note too long":          func(p *wire.NodePaths) { p.Peers[0].Note = strings.Repeat("x", wire.MaxPathNoteBytes+1) },
 		"control characters":     func(p *wire.NodePaths) { p.Peers[0].Note = "ok\x1b[31m" },
 		"relay name too long":    func(p *wire.NodePaths) { p.Relay = strings.Repeat("r", wire.MaxRelayNameBytes+1) },
-		"reflexive port 0":       func(p *wire.NodePaths) { p.Reflexive = netip.MustParseAddrPort("203.0.113.5:0") },
+		"relay on a direct path": func(p *wire.NodePaths) { p.Peers[0].Relay = "fra1" },
+		"peer's relay too long": func(p *wire.NodePaths) {
+			p.Peers[0] = wire.PeerPath{Peer: p.Peers[0].Peer, Kind: wire.PathKindRelay, Relay: strings.Repeat("r", wire.MaxRelayNameBytes+1)}
+		},
+		"reflexive port 0": func(p *wire.NodePaths) { p.Reflexive = netip.MustParseAddrPort("203.0.113.5:0") },
 	}
 	for name, spoil := range bad {
 		t.Run(name, func(t *testing.T) {
@@ -268,7 +272,7 @@ func TestDevicePageShowsPeerPaths(t *testing.T) {
 	})
 	f.report(f.op, wire.Report{Paths: f.goodPaths()})
 	f.report(f.cam, wire.Report{Paths: &wire.NodePaths{PathSummary: wire.PathSummary{Relay: "fra1", RelayConnected: true},
-		Peers: []wire.PeerPath{{Peer: f.opID, Kind: wire.PathKindRelay, Note: "peer behind a symmetric NAT", HandshakeAgeMillis: 2000}}}})
+		Peers: []wire.PeerPath{{Peer: f.opID, Kind: wire.PathKindRelay, Relay: "ams1", Note: "peer behind a symmetric NAT", HandshakeAgeMillis: 2000}}}})
 
 	for _, who := range []devidptest.Credentials{carol, {Username: "bob", Password: "bob"}} {
 		b, _ := f.c.uiLogin(who)
@@ -279,7 +283,8 @@ func TestDevicePageShowsPeerPaths(t *testing.T) {
 			}
 		}
 		cam := uiBody(t, f.c, b, "/ui/devices/cam1")
-		for _, want := range []string{"relay fra1", "peer behind a symmetric NAT", "2s ago"} {
+		// The peer's home relay (as cam1 reported it), not cam1's own.
+		for _, want := range []string{"relay ams1", "fra1 (connected)", "peer behind a symmetric NAT", "2s ago"} {
 			if !strings.Contains(cam, want) {
 				t.Errorf("%s: cam1's page lacks %q", who.Username, want)
 			}

@@ -131,6 +131,7 @@ func reportedPath(p localapi.Peer, now time.Time) wire.PeerPath {
 	case wire.PathKindDirect:
 		pp.Addr = p.Endpoint
 	case wire.PathKindRelay:
+		pp.Relay = clip(p.Relay, wire.MaxRelayNameBytes)
 	default:
 		pp.Kind = wire.PathKindNone
 	}

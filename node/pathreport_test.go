@@ -83,7 +83,7 @@ func TestNodePathsBounded(t *testing.T) {
 	}
 	st.Peers = append(st.Peers,
 		localapi.Peer{ID: 1000, Path: wire.PathKindDirect, Endpoint: netip.MustParseAddrPort("127.0.0.1:9"), PathRTT: 1500 * time.Microsecond, LastHandshake: now.Add(-3 * time.Second)},
-		localapi.Peer{ID: 1001, Path: wire.PathKindRelay, PathNote: strings.Repeat("é", wire.MaxPathNoteBytes)},
+		localapi.Peer{ID: 1001, Path: wire.PathKindRelay, Relay: "ams1", PathNote: strings.Repeat("é", wire.MaxPathNoteBytes)},
 		localapi.Peer{ID: 1002, Path: wire.PathKindDirect})
 	p := nodePaths(st, now)
 	if len(p.Peers) != wire.MaxPathsPerReport {
@@ -93,7 +93,7 @@ func TestNodePathsBounded(t *testing.T) {
 	if d.Peer != 1000 || d.Kind != wire.PathKindDirect || d.RTTMicros != 1500 || d.HandshakeAgeMillis != 3000 {
 		t.Errorf("direct peer: %+v", d)
 	}
-	if r.Peer != 1001 || len(r.Note) > wire.MaxPathNoteBytes || !strings.HasPrefix(strings.Repeat("é", 100), r.Note) {
+	if r.Peer != 1001 || r.Relay != "ams1" || len(r.Note) > wire.MaxPathNoteBytes || !strings.HasPrefix(strings.Repeat("é", 100), r.Note) {
 		t.Errorf("relayed peer: %+v (note %d bytes)", r, len(r.Note))
 	}
 	if n.Peer != 1002 || n.Kind != wire.PathKindNone {

@@ -68,7 +68,7 @@ func controlMessages() map[string]any {
 			ExposedPorts: []uint16{22, 80}},
 		"Report.paths": &Report{Paths: &NodePaths{Peers: []PeerPath{
 			{Peer: 2, Kind: PathKindDirect, Addr: netip.MustParseAddrPort("198.51.100.7:41641"), RTTMicros: 1500, HandshakeAgeMillis: 12000},
-			{Peer: 3, Kind: PathKindRelay, Note: "peer behind a symmetric NAT", HandshakeAgeMillis: 3000},
+			{Peer: 3, Kind: PathKindRelay, Relay: "fra1", Note: "peer behind a symmetric NAT", HandshakeAgeMillis: 3000},
 			{Peer: 4, Kind: PathKindNone}},
 			PathSummary: PathSummary{Reflexive: netip.MustParseAddrPort("203.0.113.5:41641"), Relay: "coordinator", RelayConnected: true,
 				DirectTxBytes: 1, DirectRxBytes: 2, RelayTxBytes: 3, RelayRxBytes: 4}}},

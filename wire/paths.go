@@ -21,7 +21,7 @@ const (
 	MaxPathsPerReport = 256
 	// MaxPathNoteBytes bounds PeerPath.Note.
 	MaxPathNoteBytes = 200
-	// MaxRelayNameBytes bounds NodePaths.Relay.
+	// MaxRelayNameBytes bounds PathSummary.Relay and PeerPath.Relay.
 	MaxRelayNameBytes = 64
 )
 
@@ -64,6 +64,11 @@ type PeerPath struct {
 	// Addr is the direct path's UDP address: required when Kind is
 	// PathKindDirect, zero otherwise.
 	Addr netip.AddrPort `json:"addr,omitzero"`
+	// Relay names the relay a relayed path goes through (the peer's home
+	// relay, or the node's own when its map names none; at most
+	// MaxRelayNameBytes): only when Kind is PathKindRelay, and may be
+	// empty then.
+	Relay string `json:"relay,omitempty"`
 	// RTTMicros is the direct path's round trip at its last pong, in
 	// microseconds; zero when unknown.
 	RTTMicros int64 `json:"rtt_us,omitempty"`
@@ -97,8 +102,9 @@ type AdminPeerPath struct {
 	Addr      netip.AddrPort `json:"addr,omitzero"`
 	RTTMicros int64          `json:"rtt_us,omitempty"`
 	Note      string         `json:"note,omitempty"`
-	// Relay names the relay carrying a relayed path (the node's home
-	// relay); empty otherwise.
+	// Relay names the relay carrying a relayed path (the peer's home
+	// relay, as the node reported it, else the node's own); empty
+	// otherwise.
 	Relay string `json:"relay,omitempty"`
 	// LastHandshake is when the last handshake completed, on the
 	// coordinator's clock; zero when none has.
