@@ -93,6 +93,11 @@ type Net struct {
 
 // Site is a NAT router and the host behind it.
 type Site struct {
+	n *Net
+	// k is the site's number, as in its addresses and link names.
+	k string
+	// moves counts Rebind calls, which pick the next public address.
+	moves int
 	// Class is the router's NAT class.
 	Class Class
 	// Router is the router's namespace.
@@ -160,7 +165,7 @@ func (n *Net) AddSite(c Class) *Site {
 	n.must(err)
 	host, err := n.namespace("h" + k)
 	n.must(err)
-	s := &Site{Class: c, Router: router, Host: host,
+	s := &Site{n: n, k: k, Class: c, Router: router, Host: host,
 		Public:  netip.MustParseAddr("10." + k + ".0.2"),
 		Private: netip.MustParseAddr("192.168." + k + ".2")}
 	inetSide := "10." + k + ".0.1"
@@ -180,6 +185,8 @@ func (n *Net) AddSite(c Class) *Site {
 		host.ip("link", "set", "eth0", "up"),
 		host.ip("route", "add", "default", "via", "192.168."+k+".1"),
 		router.run("sysctl", "-qw", "net.ipv4.ip_forward=1"),
+		// Rebind deletes the primary address: keep the new one it added.
+		router.run("sysctl", "-qw", "net.ipv4.conf.wan.promote_secondaries=1"),
 	)
 	nft := router.Command(NFTPath, "-f", "-")
 	nft.Stdin = strings.NewReader(ruleset(c))
@@ -187,6 +194,40 @@ func (n *Net) AddSite(c Class) *Site {
 		n.t.Skipf("nattest: this kernel cannot load the nftables NAT rules (%v): %s", err, out)
 	}
 	return s
+}
+
+// SetMTU sets the MTU of both ends of the site's two links, internet to
+// router and router to host: the underlay a packet from the host crosses
+// to the internet. It may be changed while traffic flows.
+func (s *Site) SetMTU(mtu int) error {
+	m := strconv.Itoa(mtu)
+	return errors.Join(
+		s.n.Internet.ip("link", "set", "site"+s.k, "mtu", m),
+		s.Router.ip("link", "set", "wan", "mtu", m),
+		s.Router.ip("link", "set", "lan", "mtu", m),
+		s.Host.ip("link", "set", "eth0", "mtu", m),
+	)
+}
+
+// Rebind moves the router to a new public address (10.K.0.3, then .4,
+// ...), as a router whose provider hands it a new address does: the
+// kernel forgets every NAT mapping made with the old address, so the
+// host's next packets leave from the new address and new ports, and a
+// server answering the old mapping reaches no one. Public changes to the
+// new address. At most 200 per site.
+func (s *Site) Rebind() error {
+	s.moves++
+	next := netip.MustParseAddr("10." + s.k + ".0." + strconv.Itoa(2+s.moves))
+	err := errors.Join(
+		s.Router.ip("addr", "add", next.String()+"/24", "dev", "wan"),
+		s.Router.ip("addr", "del", s.Public.String()+"/24", "dev", "wan"),
+		s.Router.ip("route", "replace", "default", "via", "10."+s.k+".0.1"),
+	)
+	if err != nil {
+		return fmt.Errorf("rebind site %s: %w", s.k, err)
+	}
+	s.Public = next
+	return nil
 }
 
 // ruleset is the router's nftables rules for class c: masquerade out of

@@ -132,3 +132,68 @@ func ask(t *testing.T, conn *net.UDPConn, echo netip.AddrPort) string {
 	}
 	return ""
 }
+
+// TestSiteRebindAndMTU checks the two changes a test makes to a running
+// site. Rebind: a socket that asked a UDP echo what source it sees gets a
+// new answer from the same socket, with the router's new public address.
+// SetMTU: the host's link reports the MTU, and a datagram larger than it
+// still arrives whole (the host fragments it).
+func TestSiteRebindAndMTU(t *testing.T) {
+	n := nattest.New(t)
+	var echo *net.UDPConn
+	if err := n.Internet.Do(func() error {
+		var err error
+		echo, err = net.ListenUDP("udp", net.UDPAddrFromAddrPort(netip.AddrPortFrom(nattest.ServerA, echoPort)))
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { echo.Close() })
+	go udpEcho(echo)
+	site := n.AddSite(nattest.EIM)
+	var conn *net.UDPConn
+	var mtu int
+	if err := site.SetMTU(1280); err != nil {
+		t.Fatal(err)
+	}
+	if err := site.Host.Do(func() error {
+		var err error
+		if conn, err = net.ListenUDP("udp", nil); err != nil {
+			return err
+		}
+		ifc, err := net.InterfaceByName("eth0")
+		if err == nil {
+			mtu = ifc.MTU
+		}
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if mtu != 1280 {
+		t.Errorf("host link MTU %d after SetMTU(1280)", mtu)
+	}
+	server := netip.AddrPortFrom(nattest.ServerA, echoPort)
+	before := ask(t, conn, server)
+	old := site.Public
+	if err := site.Rebind(); err != nil {
+		t.Fatal(err)
+	}
+	after := ask(t, conn, server)
+	t.Logf("the server saw %s, then %s after the rebind", before, after)
+	if before == "" || after == "" || before == after {
+		t.Fatalf("rebind: the server saw %q then %q", before, after)
+	}
+	if ap := netip.MustParseAddrPort(after); ap.Addr() != site.Public || site.Public == old {
+		t.Errorf("after the rebind the server saw %s; the router's public address is %s (was %s)", ap, site.Public, old)
+	}
+	big := make([]byte, 1400)
+	if _, err := conn.WriteToUDPAddrPort(big, server); err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 64)
+	conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, _, err := conn.ReadFromUDPAddrPort(buf); err != nil {
+		t.Errorf("a 1400-byte datagram over a 1280-byte underlay got no answer: %v", err)
+	}
+}
