@@ -21,13 +21,19 @@ import (
 // Logger returns a debug logger whose output the test prints, under name,
 // if it fails.
 func Logger(t testing.TB, name string) *slog.Logger {
+	return slog.New(slog.NewTextHandler(LogWriter(t, name), &slog.HandlerOptions{Level: slog.LevelDebug}))
+}
+
+// LogWriter returns a writer, safe for concurrent use, whose contents the
+// test prints, under name, if it fails: a process's output, say.
+func LogWriter(t testing.TB, name string) io.Writer {
 	w := &lockedBuffer{}
 	t.Cleanup(func() {
 		if t.Failed() {
 			t.Logf("logs of %s:\n%s", name, w.String())
 		}
 	})
-	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	return w
 }
 
 // lockedBuffer is a bytes.Buffer safe for concurrent writes.
