@@ -1,6 +1,6 @@
 // Package nodetest holds what the tests of devices and people's machines
 // share: logs shown when a test fails, TCP echo servers, polling, a SOCKS5
-// CONNECT, a real coordinator on loopback (dev mode, SQLite in a temporary
+// CONNECT, a self-signed TLS certificate, a real coordinator on loopback (dev mode, SQLite in a temporary
 // directory) with its admin API and pre-auth keys, running node agents
 // and desktop client daemons, and an attacker: a bare WireGuard peer with
 // a stolen key that sends hand-made packets. Only tests import it; package node's own
