@@ -128,7 +128,9 @@ func New(t testing.TB) *Net {
 	}
 	n.Internet = inet
 	n.must(inet.ip("addr", "add", ServerA.String()+"/32", "dev", "lo"),
-		inet.ip("addr", "add", ServerB.String()+"/32", "dev", "lo"))
+		inet.ip("addr", "add", ServerB.String()+"/32", "dev", "lo"),
+		// The internet routes between sites, so two hosts can punch holes.
+		inet.run("sysctl", "-qw", "net.ipv4.ip_forward=1"))
 	return n
 }
 
@@ -230,21 +232,27 @@ func (s *Site) Rebind() error {
 	return nil
 }
 
-// ruleset is the router's nftables rules for class c: masquerade out of
-// "wan", plain or fully-random, and for UDPBlocked a forward filter that
-// drops UDP.
+// ruleset is the router's rules for class c: masquerade out of "wan",
+// plain or fully-random; an input filter dropping what arrives on "wan"
+// unasked, as home routers do (otherwise the kernel tracks an early
+// hole-punching packet as a flow to the router itself, and the host's own
+// packet to that peer, which should have opened the hole, gets a new port
+// since the mapping clashes with it); and for UDPBlocked a forward filter
+// that drops UDP.
 func ruleset(c Class) string {
 	masq := "masquerade"
 	if c == Symmetric {
 		masq = "masquerade fully-random"
 	}
 	rules := "table ip nat {\n chain postrouting {\n  type nat hook postrouting priority srcnat; policy accept;\n" +
-		"  oifname \"wan\" " + masq + "\n }\n}\n"
+		"  oifname \"wan\" " + masq + "\n }\n}\n" +
+		"table ip filter {\n chain input {\n  type filter hook input priority filter; policy accept;\n" +
+		"  iifname \"wan\" ct state new drop\n }\n"
 	if c == UDPBlocked {
-		rules += "table ip filter {\n chain forward {\n  type filter hook forward priority filter; policy accept;\n" +
-			"  meta l4proto udp drop\n }\n}\n"
+		rules += " chain forward {\n  type filter hook forward priority filter; policy accept;\n" +
+			"  meta l4proto udp drop\n }\n"
 	}
-	return rules
+	return rules + "}\n"
 }
 
 // Command returns name with args to run inside ns ("ip netns exec").

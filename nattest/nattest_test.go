@@ -197,3 +197,68 @@ func TestSiteRebindAndMTU(t *testing.T) {
 		t.Errorf("a 1400-byte datagram over a 1280-byte underlay got no answer: %v", err)
 	}
 }
+
+// TestEIMSitesPunchHoles: two hosts behind EIM routers, each knowing the
+// mapping a server saw for the other's socket, reach each other once both
+// have sent (the internet routes between sites; each router lets in the
+// answer to what its host sent).
+func TestEIMSitesPunchHoles(t *testing.T) {
+	n := nattest.New(t)
+	var echo *net.UDPConn
+	if err := n.Internet.Do(func() error {
+		var err error
+		echo, err = net.ListenUDP("udp", net.UDPAddrFromAddrPort(netip.AddrPortFrom(nattest.ServerA, echoPort)))
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { echo.Close() })
+	go udpEcho(echo)
+	var conns [2]*net.UDPConn
+	var mapped [2]netip.AddrPort
+	for i := range conns {
+		site := n.AddSite(nattest.EIM)
+		if err := site.Host.Do(func() error {
+			var err error
+			conns[i], err = net.ListenUDP("udp", nil)
+			return err
+		}); err != nil {
+			t.Fatal(err)
+		}
+		defer conns[i].Close()
+		seen := ask(t, conns[i], netip.AddrPortFrom(nattest.ServerA, echoPort))
+		if seen == "" {
+			t.Fatal("no mapping")
+		}
+		mapped[i] = netip.MustParseAddrPort(seen)
+	}
+	got := make(chan string, 2)
+	for _, c := range conns {
+		go func() {
+			buf := make([]byte, 64)
+			c.SetReadDeadline(time.Now().Add(5 * time.Second))
+			for {
+				k, _, err := c.ReadFromUDPAddrPort(buf)
+				if err != nil {
+					got <- ""
+					return
+				}
+				if string(buf[:k]) == "punch" {
+					got <- "ok"
+					return
+				}
+			}
+		}()
+	}
+	for range 5 {
+		for i, c := range conns {
+			c.WriteToUDPAddrPort([]byte("punch"), mapped[1-i])
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	for range conns {
+		if <-got != "ok" {
+			t.Fatalf("no punched packet arrived between %s and %s", mapped[0], mapped[1])
+		}
+	}
+}
