@@ -375,7 +375,11 @@ func (d *device) describe(peer string) string {
 	if p.Endpoint.IsValid() {
 		ep = p.Endpoint.String()
 	}
-	return fmt.Sprintf("%s->%s %s (%s, tx %d rx %d)", d.name, peer, p.Path, ep, p.TxBytes, p.RxBytes)
+	note := ""
+	if p.PathNote != "" {
+		note = ", " + p.PathNote
+	}
+	return fmt.Sprintf("%s->%s %s (%s%s, tx %d rx %d)", d.name, peer, p.Path, ep, note, p.TxBytes, p.RxBytes)
 }
 
 // directTo reports whether the node's path to peer is direct, to an
@@ -433,6 +437,17 @@ func within(d time.Duration, cond func() bool) (time.Duration, bool) {
 		time.Sleep(poll)
 	}
 	return time.Since(start), true
+}
+
+// waitDirect starts a flow from a to b (discovery runs while traffic
+// does) and waits until each of a and b names a direct path to the other,
+// or d passes; it returns the flow, how long it waited and whether they
+// did.
+func waitDirect(t *testing.T, a, b *device, d time.Duration) (*flow, time.Duration, bool) {
+	t.Helper()
+	f := startFlow(t, a, b.name)
+	took, ok := within(d, func() bool { return a.directTo(b) && b.directTo(a) })
+	return f, took, ok
 }
 
 // pair builds a world with node a (tag:a) behind a site of class ca and

@@ -33,12 +33,11 @@ const (
 // relay, is gone.
 func TestNATBothEIMGoesDirect(t *testing.T) {
 	w, a, b := pair(t, nattest.EIM, nattest.EIM)
-	took, ok := within(directWithin, func() bool { return a.directTo(b) && b.directTo(a) })
+	f, took, ok := waitDirect(t, a, b, directWithin)
 	if !ok {
 		t.Fatalf("no direct path after %v: %s; %s", directWithin, a.describe("b"), b.describe("a"))
 	}
 	t.Logf("figure: eim<->eim direct %v after the first byte: %s; %s", took.Round(time.Millisecond), a.describe("b"), b.describe("a"))
-	f := startFlow(t, a, "b")
 	w.coord.kill()
 	killed := time.Now()
 	t.Logf("figure: the flow's first echo sent after the relay died came %v later", f.recovery(t, killed, 10*time.Second, "the direct flow without the relay").Round(time.Millisecond))
@@ -52,7 +51,7 @@ func TestNATBothEIMGoesDirect(t *testing.T) {
 // the relay; the figure says which.
 func TestNATOneSymmetric(t *testing.T) {
 	_, a, b := pair(t, nattest.Symmetric, nattest.EIM)
-	took, direct := within(5*time.Second, func() bool { return a.directTo(b) && b.directTo(a) })
+	_, took, direct := waitDirect(t, a, b, 5*time.Second)
 	t.Logf("figure: symmetric<->eim direct=%v (looked for %v): %s; %s", direct, took.Round(time.Millisecond), a.describe("b"), b.describe("a"))
 	for _, c := range [][2]*device{{a, b}, {b, a}} {
 		if p := c[0].pathTo(c[1].name); p != "relay" && !c[0].directTo(c[1]) {
@@ -98,17 +97,17 @@ func expectRelay(t *testing.T, a, b *device) {
 // any UDP one); the flow recovers, on whatever path it was on.
 func TestNATRebindRecovers(t *testing.T) {
 	_, a, b := pair(t, nattest.EIM, nattest.EIM)
-	if took, ok := within(5*time.Second, func() bool { return a.directTo(b) }); ok {
+	f, took, ok := waitDirect(t, a, b, 5*time.Second)
+	if ok {
 		t.Logf("figure: direct %v after the first byte", took.Round(time.Millisecond))
 	}
 	before := a.describe("b")
-	f := startFlow(t, a, "b")
 	waitFor(t, 10*time.Second, "echoes on the flow", func() bool { return !f.lastEcho().IsZero() })
 	if err := a.site.Rebind(); err != nil {
 		t.Fatal(err)
 	}
 	moved := time.Now()
-	took := f.recovery(t, moved, recoverWithin, "the flow after the rebind")
+	took = f.recovery(t, moved, recoverWithin, "the flow after the rebind")
 	t.Logf("figure: rebind: the flow recovered in %v (target 5s); before %s, after %s", took.Round(time.Millisecond), before, a.describe("b"))
 	if err := a.roundTrip("b", openPort); err != nil {
 		t.Errorf("a new flow after the rebind: %v", err)
@@ -153,8 +152,8 @@ func TestNATDeniedPortAndRevocationPerPath(t *testing.T) {
 					t.Errorf("%s, want relay", a.describe("b"))
 				}
 			case "direct":
-				if _, ok := within(directWithin, func() bool { return a.directTo(b) }); !ok {
-					t.Errorf("no direct path after %v: %s (the checks below ran on it anyway)", directWithin, a.describe("b"))
+				if _, _, ok := waitDirect(t, a, b, directWithin); !ok {
+					t.Errorf("no direct path after %v: %s; %s (the checks below ran on the relay)", directWithin, a.describe("b"), b.describe(a.name))
 				}
 			}
 			for range 3 {
@@ -248,8 +247,8 @@ func TestNATFullSizePacketsCrossEveryPath(t *testing.T) {
 	for _, a := range []*device{direct, relayed} {
 		waitFor(t, 20*time.Second, a.name+" reaches b", func() bool { return a.roundTrip("b", openPort) == nil })
 	}
-	if _, ok := within(directWithin, func() bool { return direct.directTo(b) }); !ok {
-		t.Errorf("no direct path after %v: %s (the transfers below ran on it anyway)", directWithin, direct.describe("b"))
+	if _, _, ok := waitDirect(t, direct, b, directWithin); !ok {
+		t.Errorf("no direct path after %v: %s; %s (the transfers below ran on the relay)", directWithin, direct.describe("b"), b.describe(direct.name))
 	}
 	if p := relayed.pathTo("b"); p != "relay" {
 		t.Errorf("%s, want relay", relayed.describe("b"))
