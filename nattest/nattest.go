@@ -1,7 +1,8 @@
 // Package nattest builds small test networks out of Linux network
 // namespaces: an "internet" namespace with two public-looking server
 // addresses, and sites behind it, each a NAT router namespace (nftables
-// masquerade) with one host namespace behind the router. Tests import it;
+// masquerade, unasked inbound packets dropped) with one host namespace
+// behind the router; the internet routes between sites. Tests import it;
 // nothing else does.
 //
 // Every address lives inside the namespaces it creates (10.K.0.0/24 between
