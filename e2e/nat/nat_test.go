@@ -92,25 +92,35 @@ func expectRelay(t *testing.T, a, b *device) {
 	}
 }
 
-// TestNATRebindRecovers: mid-flow, a's router gets a new public address,
+// TestNATRebindRecovers: mid-flow, the router of one end (the dialer's,
+// then in a fresh network the listener's) gets a new public address,
 // which drops every NAT mapping it held (the relay's TCP connection and
 // any UDP one); the flow recovers, on whatever path it was on.
 func TestNATRebindRecovers(t *testing.T) {
-	_, a, b := pair(t, nattest.EIM, nattest.EIM)
-	f, took, ok := waitDirect(t, a, b, 5*time.Second)
-	if ok {
-		t.Logf("figure: direct %v after the first byte", took.Round(time.Millisecond))
-	}
-	before := a.describe("b")
-	waitFor(t, 10*time.Second, "echoes on the flow", func() bool { return !f.lastEcho().IsZero() })
-	if err := a.site.Rebind(); err != nil {
-		t.Fatal(err)
-	}
-	moved := time.Now()
-	took = f.recovery(t, moved, recoverWithin, "the flow after the rebind")
-	t.Logf("figure: rebind: the flow recovered in %v (target 5s); before %s, after %s", took.Round(time.Millisecond), before, a.describe("b"))
-	if err := a.roundTrip("b", openPort); err != nil {
-		t.Errorf("a new flow after the rebind: %v", err)
+	for _, side := range []string{"dialer", "listener"} {
+		t.Run(side, func(t *testing.T) {
+			_, a, b := pair(t, nattest.EIM, nattest.EIM)
+			f, took, ok := waitDirect(t, a, b, 5*time.Second)
+			if ok {
+				t.Logf("figure: direct %v after the first byte", took.Round(time.Millisecond))
+			}
+			before := a.describe("b")
+			waitFor(t, 10*time.Second, "echoes on the flow", func() bool { return !f.lastEcho().IsZero() })
+			moving := a
+			if side == "listener" {
+				moving = b
+			}
+			if err := moving.site.Rebind(); err != nil {
+				t.Fatal(err)
+			}
+			moved := time.Now()
+			took = f.recovery(t, moved, recoverWithin, "the flow after the rebind of the "+side+"'s router")
+			t.Logf("figure: rebind of the %s's router: the flow recovered in %v (target 5s); before %s, after %s",
+				side, took.Round(time.Millisecond), before, a.describe("b"))
+			if err := a.roundTrip("b", openPort); err != nil {
+				t.Errorf("a new flow after the rebind: %v", err)
+			}
+		})
 	}
 }
 
