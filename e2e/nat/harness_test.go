@@ -73,6 +73,15 @@ var build struct {
 	err  error
 }
 
+// TestMain removes the binary wardBinary built once the tests are done.
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if build.path != "" {
+		os.RemoveAll(filepath.Dir(build.path))
+	}
+	os.Exit(code)
+}
+
 // wardBinary builds cmd/ward once per test process.
 func wardBinary(t *testing.T) string {
 	t.Helper()
