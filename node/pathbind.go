@@ -128,6 +128,9 @@ type peerPath struct {
 	// destination for when there is no relay either.
 	unanswered int
 	lost       netip.AddrPort
+	// silenceNoted is set once the direct path's silence was acted on
+	// (STUN asked, relay checked); hearing from the path clears it.
+	silenceNoted bool
 	// lastRelayed is when a packet last went over the relay, lastCMM
 	// when the peer's last call-me-maybe was taken.
 	lastRelayed time.Time
@@ -432,7 +435,7 @@ func (b *pathBind) receiveUDP(fn conn.ReceiveFunc) conn.ReceiveFunc {
 				rx += uint64(sizes[i])
 				a := addrOf(eps[i])
 				if p := b.peers[b.confirmed[a]]; p != nil && p.best == a {
-					p.heard, p.unanswered = now, 0
+					p.heard, p.unanswered, p.silenceNoted = now, 0, false
 				}
 			}
 		}
@@ -659,6 +662,17 @@ func (b *pathBind) plan(k wire.WGPublic, now time.Time) (conn.Endpoint, bool, st
 	case p.best.IsValid():
 		udp, viaRelay = p.best, relayUp
 		out = b.pingLocked(p, p.best, now, out)
+		if !p.silenceNoted {
+			// The direct path just went silent: the node's own address
+			// may have changed (ask STUN now) and the relay is about to
+			// carry the packets (check its connection now).
+			p.silenceNoted = true
+			b.nextSTUN = time.Time{}
+			out = b.stunDueLocked(now, out)
+			if b.relay != nil {
+				go b.relay.check()
+			}
+		}
 	case !relayUp:
 		udp = p.lost
 		if !udp.IsValid() && len(p.mapEPs) > 0 {
@@ -863,7 +877,7 @@ func (b *pathBind) confirmLocked(p *peerPath, a netip.AddrPort, rtt time.Duratio
 	}
 	b.confirmed[a] = p.key
 	if a == p.best {
-		p.heard, p.rtt, p.unanswered = now, rtt, 0
+		p.heard, p.rtt, p.unanswered, p.silenceNoted = now, rtt, 0, false
 		return
 	}
 	working := p.best.IsValid() && now.Sub(p.heard) < freshFor
@@ -871,7 +885,7 @@ func (b *pathBind) confirmLocked(p *peerPath, a netip.AddrPort, rtt time.Duratio
 		return
 	}
 	b.log.Info("direct path", "peer", p.key.ShortString(), "addr", a, "rtt", rtt.Round(time.Microsecond), "was", p.best)
-	p.best, p.rtt, p.heard, p.unanswered, p.lost = a, rtt, now, 0, netip.AddrPort{}
+	p.best, p.rtt, p.heard, p.unanswered, p.lost, p.silenceNoted = a, rtt, now, 0, netip.AddrPort{}, false
 	p.discoverWait = 0
 }
 

@@ -31,6 +31,12 @@ const (
 	relayQueue = 256
 	// relayBatch bounds the packets sent in one message.
 	relayBatch = 16
+	// relayPingEvery is how often a connection is pinged, and
+	// relayPingTimeout how long its pong may take before the connection
+	// counts as dead (its NAT mapping gone: TCP alone would notice only
+	// minutes later) and is redialled. check pings at once.
+	relayPingEvery   = 10 * time.Second
+	relayPingTimeout = 2 * time.Second
 	// relayIdle closes a connection to a relay that is not home after
 	// this long without a packet to send over it.
 	relayIdle = time.Minute
@@ -91,8 +97,10 @@ type relayConn struct {
 	// stop ends the connection for good; drop ends the current session
 	// (run dials again).
 	stop context.CancelFunc
-	mu   sync.Mutex         // mu guards drop
-	drop context.CancelFunc // nil while not connected
+	// checkNow asks the session's pinger to ping at once.
+	checkNow chan struct{}
+	mu       sync.Mutex         // mu guards drop
+	drop     context.CancelFunc // nil while not connected
 }
 
 func newRelayLink(tokens RelayTokens, log *slog.Logger) *relayLink {
@@ -250,7 +258,7 @@ func (l *relayLink) ensureLocked(name string) {
 		return
 	}
 	ctx, stop := context.WithCancel(l.ctx)
-	c := &relayConn{relay: r, out: make(chan relayOut, relayQueue), stop: stop}
+	c := &relayConn{relay: r, out: make(chan relayOut, relayQueue), stop: stop, checkNow: make(chan struct{}, 1)}
 	c.used.Store(time.Now().UnixNano())
 	l.conns[name] = c
 	l.wg.Go(func() {
@@ -318,6 +326,7 @@ func (l *relayLink) session(ctx context.Context, c *relayConn) bool {
 	var workers sync.WaitGroup
 	workers.Go(func() { l.write(sctx, c, cl, drop) })
 	workers.Go(func() { l.watchIdle(sctx, c, drop) })
+	workers.Go(func() { l.ping(sctx, c, cl, drop) })
 	defer func() {
 		c.up.Store(false)
 		if l.isHome(c) {
@@ -342,6 +351,44 @@ func (l *relayLink) session(ctx context.Context, c *relayConn) bool {
 		select {
 		case l.in <- f:
 		default: // wireguard-go is behind: drop, as a full UDP buffer would
+		}
+	}
+}
+
+// check has every open connection pinged at once (a direct path just
+// went silent: the relay is about to carry the packets, so a dead
+// connection must be found now).
+func (l *relayLink) check() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, c := range l.conns {
+		select {
+		case c.checkNow <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// ping pings the relay every relayPingEvery and when asked (check), and
+// ends the session (drop) when a pong does not come within
+// relayPingTimeout.
+func (l *relayLink) ping(ctx context.Context, c *relayConn, cl *relay.Client, drop context.CancelFunc) {
+	t := time.NewTicker(relayPingEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		case <-c.checkNow:
+		}
+		pctx, cancel := context.WithTimeout(ctx, relayPingTimeout)
+		err := cl.Ping(pctx)
+		cancel()
+		if err != nil && ctx.Err() == nil {
+			l.log.Info("relay unresponsive, reconnecting", "relay", c.relay.Name, "err", err)
+			drop()
+			return
 		}
 	}
 }

@@ -167,6 +167,17 @@ func (c *Client) Recv(ctx context.Context) (Frame, error) {
 	}
 }
 
+// Ping sends a WebSocket ping and waits for the relay's pong (Recv or a
+// reader must be running), or for ctx to end: a connection whose NAT
+// mapping died answers neither, where a read would wait for TCP to time
+// out.
+func (c *Client) Ping(ctx context.Context) error {
+	if err := c.ws.Ping(ctx); err != nil {
+		return fmt.Errorf("ping relay: %w", err)
+	}
+	return nil
+}
+
 // Close closes the connection.
 func (c *Client) Close() error {
 	c.cancel()
