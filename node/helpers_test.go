@@ -67,11 +67,21 @@ type testNode struct {
 // with no peers and rules, so its data plane runs.
 func newTestNode(t *testing.T, n byte, name string, rules []filter.Rule, expose ...uint16) *testNode {
 	t.Helper()
+	return newTestNodeWith(t, n, name, rules, nil, expose...)
+}
+
+// newTestNodeWith is newTestNode with the Engine's config changed by tweak.
+func newTestNodeWith(t *testing.T, n byte, name string, rules []filter.Rule, tweak func(*EngineConfig), expose ...uint16) *testNode {
+	t.Helper()
 	priv, err := wire.NewWGPrivate()
 	if err != nil {
 		t.Fatal(err)
 	}
-	e, err := NewEngine(EngineConfig{PrivateKey: priv, Expose: expose, Logger: failLog(t, name)})
+	cfg := EngineConfig{PrivateKey: priv, Expose: expose, Logger: failLog(t, name)}
+	if tweak != nil {
+		tweak(&cfg)
+	}
+	e, err := NewEngine(cfg)
 	if err != nil {
 		t.Fatalf("new engine: %v", err)
 	}
