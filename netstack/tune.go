@@ -26,7 +26,14 @@ func tuneTCP(ns *stack.Stack) error {
 	moderate := tcpip.TCPModerateReceiveBufferOption(true)
 	rcv := tcpip.TCPReceiveBufferSizeRangeOption{Min: tcpBufMin, Default: tcpBufDefault, Max: tcpBufMax}
 	snd := tcpip.TCPSendBufferSizeRangeOption{Min: tcpBufMin, Default: tcpBufDefault, Max: tcpBufMax}
-	opts := []tcpip.SettableTransportProtocolOption{&sack, &cc, &moderate, &rcv, &snd}
+	// RACK loss detection off: with it (gVisor's default), a flow that
+	// lost every segment of its window during a path outage never had its
+	// retransmission timer fire again (no timeout in 15 s after the path
+	// came back; TestStreamingFlowRecoversAfterPathOutage), so it stalled
+	// for good after a NAT rebind, a relay restart or a key rotation.
+	// Without RACK, SACK-based recovery and the RTO work as in RFC 6298.
+	recovery := tcpip.TCPRecovery(0)
+	opts := []tcpip.SettableTransportProtocolOption{&sack, &cc, &moderate, &rcv, &snd, &recovery}
 	for _, o := range opts {
 		if err := ns.SetTransportProtocolOption(tcp.ProtocolNumber, o); err != nil {
 			return fmt.Errorf("set tcp option %T: %v", o, err)

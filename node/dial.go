@@ -136,7 +136,8 @@ func (e *Engine) Status() localapi.Status {
 	if dp := e.dp.Load(); dp != nil {
 		st.Self.ListenPort = dp.port
 		s := dp.net.Stats()
-		st.Filter = localapi.FilterStats{Allowed: s.Allowed, Denied: s.Denied, Revoked: s.Revoked, Unserved: s.Unserved}
+		st.Filter = localapi.FilterStats{Allowed: s.Allowed, Denied: s.Denied, Revoked: s.Revoked, Unserved: s.Unserved,
+			OutboundDropped: s.OutboundDropped}
 		dev, _ = dp.state()
 	}
 	st.Paths = e.pathsStatus()

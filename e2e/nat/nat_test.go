@@ -2,7 +2,6 @@ package nat
 
 import (
 	"context"
-	"os"
 	"testing"
 	"time"
 
@@ -98,7 +97,6 @@ func expectRelay(t *testing.T, a, b *device) {
 // which drops every NAT mapping it held (the relay's TCP connection and
 // any UDP one); the flow recovers, on whatever path it was on.
 func TestNATRebindRecovers(t *testing.T) {
-	knownFailing(t)
 	for _, side := range []string{"dialer", "listener"} {
 		t.Run(side, func(t *testing.T) {
 			_, a, b := pair(t, nattest.EIM, nattest.EIM)
@@ -131,7 +129,6 @@ func TestNATRebindRecovers(t *testing.T) {
 // started again: the nodes reconnect, the flow resumes and new flows
 // cross.
 func TestNATRelayRestartRecovers(t *testing.T) {
-	knownFailing(t)
 	w, a, _ := pair(t, nattest.UDPBlocked, nattest.EIM)
 	f := startFlow(t, a, "b")
 	waitFor(t, 10*time.Second, "echoes on the flow", func() bool { return !f.lastEcho().IsZero() })
@@ -288,19 +285,5 @@ func TestNATFullSizePacketsCrossEveryPath(t *testing.T) {
 			}
 			t.Logf("figure: underlay %d: 1 MB echoed in %v: %s", mtu, time.Since(start).Round(time.Millisecond), a.describe("b"))
 		}
-	}
-}
-
-// knownFailing runs scenarios 5 and 6 of issue 10 only with
-// WARD_NAT_RECOVERY=1: they fail today. After a NAT rebind or a relay
-// restart mid-flow, new flows work at once but the running TCP flow
-// stalls (neither node's WireGuard sends another packet for it: the
-// overlay TCP sender stops retransmitting, seen in a goroutine dump with
-// WireGuard idle), so the issue stays open on them; run them to work on
-// it: WARD_NAT_RECOVERY=1 go test -run 'Rebind|RelayRestart' ./e2e/nat
-func knownFailing(t *testing.T) {
-	t.Helper()
-	if os.Getenv("WARD_NAT_RECOVERY") != "1" {
-		t.Skip("issue 10 scenarios 5/6 fail today (a running flow stalls after a rebind or a relay restart); WARD_NAT_RECOVERY=1 runs them")
 	}
 }

@@ -150,6 +150,9 @@ type FilterStats struct {
 	Revoked uint64 `json:"revoked"`
 	// Unserved counts allowed flows to a port nothing serves.
 	Unserved uint64 `json:"unserved"`
+	// OutboundDropped counts packets the node's own stack sent that were
+	// dropped before WireGuard (a revoked flow's, or a full queue's).
+	OutboundDropped uint64 `json:"outbound_dropped"`
 }
 
 // PingResult is the outcome of a ping through the overlay.
