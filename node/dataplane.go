@@ -97,14 +97,19 @@ func (dp *dataplane) state() (deviceState, error) {
 }
 
 // setPrivateKey switches the device's private key, which ends every
-// session, then handshakes at once with the peers in rehandshake, so flows
-// resume without waiting for the peers' 5 s handshake retry.
-func (dp *dataplane) setPrivateKey(k wire.WGPrivate, rehandshake []wire.WGPublic) error {
+// session.
+func (dp *dataplane) setPrivateKey(k wire.WGPrivate) error {
 	if err := dp.dev.IpcSet("private_key=" + k.Hex() + "\n"); err != nil {
 		return fmt.Errorf("set wireguard key: %w", err)
 	}
+	return nil
+}
+
+// rehandshake starts a handshake at once with the peers in keys.
+func (dp *dataplane) rehandshake(keys []wire.WGPublic) error {
 	// Turning the persistent keepalive off and on again makes wireguard-go
 	// send a keepalive now, which starts a handshake with the new key.
+	rehandshake := keys
 	var b strings.Builder
 	for _, p := range rehandshake {
 		fmt.Fprintf(&b, "public_key=%s\npersistent_keepalive_interval=0\npublic_key=%s\npersistent_keepalive_interval=%d\n", p.Hex(), p.Hex(), keepaliveSeconds)

@@ -220,13 +220,43 @@ func (e *Engine) SetPrivateKey(k wire.WGPrivate) error {
 	if dp == nil {
 		return nil
 	}
+	if err := dp.setPrivateKey(k); err != nil {
+		return err
+	}
+	switched := time.Now()
+	time.AfterFunc(rotateKickAfter, func() { e.kickAfterRotation(dp, switched) })
+	return nil
+}
+
+// rotateKickAfter is how long after its own key rotation the node waits
+// before starting a handshake itself with peers that have none since: a
+// peer follows a rotation (its keepalive starts after keepaliveDelay), or
+// handshakes at once when it has packets to send; handshaking here at the
+// same moment would cross that handshake, which leaves both sides without
+// a session until wireguard-go's 5 s retry.
+const rotateKickAfter = 1500 * time.Millisecond
+
+// kickAfterRotation starts a handshake with every keepalive peer that has
+// not completed one since switched, on data plane dp (if it still runs).
+func (e *Engine) kickAfterRotation(dp *dataplane, switched time.Time) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.closed || e.dp.Load() != dp {
+		return
+	}
+	st, err := dp.state()
+	if err != nil {
+		return
+	}
 	var peers []wire.WGPublic
 	for key, c := range e.have {
-		if c.keepalive {
+		if c.keepalive && st.peers[key].lastHandshake.Before(switched) {
 			peers = append(peers, key)
 		}
 	}
-	return dp.setPrivateKey(k, peers)
+	if err := dp.rehandshake(peers); err != nil {
+		e.log.Debug("handshake after rotation", "err", err)
+	}
 }
 
 // PublicKey returns the public half of the device's current private key.
