@@ -59,6 +59,12 @@ const (
 	learnedLife = 2 * time.Minute
 	// maxLearned bounds one peer's learned candidates.
 	maxLearned = 32
+	// pingReplayWindow is how long a ping's transaction id is remembered
+	// (a captured ping replayed within it gets no pong), and maxSeenPings
+	// bounds how many are, per peer (a peer pings at most a few addresses
+	// every pingEvery).
+	pingReplayWindow = 10 * time.Minute
+	maxSeenPings     = 4096
 	// betterRTT: a new direct path replaces a working one only when its
 	// round trip is below this share of the current one's.
 	betterRTT = 0.7
@@ -131,6 +137,9 @@ type peerPath struct {
 	// silenceNoted is set once the direct path's silence was acted on
 	// (STUN asked, relay checked); hearing from the path clears it.
 	silenceNoted bool
+	// seenPings are the transaction ids of the peer's pings taken
+	// recently (replay protection).
+	seenPings map[disco.TxID]time.Time
 	// lastRelayed is when a packet last went over the relay, lastCMM
 	// when the peer's last call-me-maybe was taken.
 	lastRelayed time.Time
@@ -261,7 +270,7 @@ func (b *pathBind) setPeers(routes map[wire.WGPublic]peerRoute) {
 		p, ok := b.peers[k]
 		if !ok {
 			p = &peerPath{key: k, learned: map[netip.AddrPort]time.Time{}, pinged: map[netip.AddrPort]time.Time{},
-				eps: map[netip.AddrPort]conn.Endpoint{}}
+				eps: map[netip.AddrPort]conn.Endpoint{}, seenPings: map[disco.TxID]time.Time{}}
 			p.shared, _ = disco.SharedKey(b.priv, k)
 			b.peers[k] = p
 		}
@@ -752,6 +761,9 @@ func (b *pathBind) peerCandidatesLocked(p *peerPath, now time.Time) []netip.Addr
 	for a, at := range p.learned {
 		if now.Sub(at) > learnedLife {
 			delete(p.learned, a)
+			if b.candidateOf[a] == p.key && !slices.Contains(p.mapEPs, a) {
+				delete(b.candidateOf, a)
+			}
 			continue
 		}
 		if !slices.Contains(out, a) {
@@ -819,8 +831,8 @@ func (b *pathBind) handleDiscoLocked(pkt []byte, src netip.AddrPort, ep conn.End
 	}
 	switch m.Type {
 	case disco.TypePing:
-		if !src.IsValid() {
-			return out // pings probe UDP paths only
+		if !src.IsValid() || b.seenPingLocked(p, m.TxID, now) {
+			return out // pings probe UDP paths only; a replayed one gets nothing
 		}
 		b.learnLocked(p, src, now)
 		if pong, err := disco.Seal(p.shared, b.pub, disco.Message{Type: disco.TypePong, TxID: m.TxID, Src: src}); err == nil {
@@ -862,11 +874,43 @@ func (b *pathBind) handleDiscoLocked(pkt []byte, src netip.AddrPort, ep conn.End
 
 // learnLocked records a as a candidate of p.
 func (b *pathBind) learnLocked(p *peerPath, a netip.AddrPort, now time.Time) {
+	if !probeable(a) {
+		return
+	}
 	if _, ok := p.learned[a]; !ok && len(p.learned) >= maxLearned {
 		return
 	}
 	p.learned[a] = now
 	b.addCandidateLocked(a, p.key)
+}
+
+// probeable reports whether a may be learned as a candidate: a unicast
+// address with a port (a peer cannot make the node ping a broadcast,
+// multicast, unspecified or zone-bound link-local address).
+func probeable(a netip.AddrPort) bool {
+	ip := a.Addr()
+	return a.IsValid() && a.Port() != 0 && !ip.IsUnspecified() && !ip.IsMulticast() &&
+		!ip.IsLinkLocalUnicast() && !ip.IsLinkLocalMulticast() && ip != netip.AddrFrom4([4]byte{255, 255, 255, 255})
+}
+
+// seenPingLocked reports whether p's ping with transaction tx was taken
+// within pingReplayWindow (a replayed capture), and records it.
+func (b *pathBind) seenPingLocked(p *peerPath, tx disco.TxID, now time.Time) bool {
+	if at, ok := p.seenPings[tx]; ok && now.Sub(at) < pingReplayWindow {
+		return true
+	}
+	if len(p.seenPings) >= maxSeenPings {
+		for t, at := range p.seenPings {
+			if now.Sub(at) >= pingReplayWindow {
+				delete(p.seenPings, t)
+			}
+		}
+		if len(p.seenPings) >= maxSeenPings {
+			clear(p.seenPings) // more than a peer sends: forget, never refuse genuine pings
+		}
+	}
+	p.seenPings[tx] = now
+	return false
 }
 
 // confirmLocked takes a pong from a (round trip rtt): a becomes p's

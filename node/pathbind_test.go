@@ -350,3 +350,36 @@ func TestCallMeMaybeFloodIsPaced(t *testing.T) {
 		t.Errorf("10 call-me-maybes within 100 ms made %d pings, want 1", pings)
 	}
 }
+
+// TestReplayedPingGetsNoPong plays an attacker who captured a peer's
+// ping: replayed to the node (from the same or another address) it gets
+// no pong and teaches the node no address; and a call-me-maybe naming
+// multicast, unspecified or link-local addresses teaches it none.
+func TestReplayedPingGetsNoPong(t *testing.T) {
+	vPriv, peerPriv := newTestKey(t), newTestKey(t)
+	v := newPathBind(conn.NewDefaultBind(), nil, vPriv, nil)
+	v.setPeers(map[wire.WGPublic]peerRoute{peerPriv.Public(): {}})
+	k, _ := disco.SharedKey(peerPriv, vPriv.Public())
+	ping, _ := disco.Seal(k, peerPriv.Public(), disco.Message{Type: disco.TypePing, TxID: disco.NewTxID()})
+	src := netip.MustParseAddrPort("192.0.2.7:4000")
+	ep := &conn.StdNetEndpoint{AddrPort: src}
+	now := time.Now()
+	v.mu.Lock()
+	first := v.handleDiscoLocked(ping, src, ep, now, nil)
+	other := netip.MustParseAddrPort("198.51.100.9:5000")
+	again := v.handleDiscoLocked(ping, other, &conn.StdNetEndpoint{AddrPort: other}, now.Add(5*time.Minute), nil)
+	cmm, _ := disco.Seal(k, peerPriv.Public(), disco.Message{Type: disco.TypeCallMeMaybe, Endpoints: []netip.AddrPort{
+		netip.MustParseAddrPort("224.0.0.1:4000"), netip.MustParseAddrPort("0.0.0.0:4000"), netip.MustParseAddrPort("[fe80::1]:4000")}})
+	v.handleDiscoLocked(cmm, netip.AddrPort{}, nil, now, nil)
+	learned := len(v.peers[peerPriv.Public()].learned)
+	v.mu.Unlock()
+	if len(first) == 0 {
+		t.Fatal("the genuine ping got no pong")
+	}
+	if len(again) != 0 {
+		t.Errorf("the replayed ping got %d packets back", len(again))
+	}
+	if learned != 1 {
+		t.Errorf("learned %d addresses, want only the genuine ping's source", learned)
+	}
+}

@@ -31,12 +31,13 @@ const (
 	relayQueue = 256
 	// relayBatch bounds the packets sent in one message.
 	relayBatch = 16
-	// relayPingEvery is how often a connection is pinged, and
-	// relayPingTimeout how long its pong may take before the connection
-	// counts as dead (its NAT mapping gone: TCP alone would notice only
-	// minutes later) and is redialled. check pings at once.
-	relayPingEvery   = 10 * time.Second
-	relayPingTimeout = 2 * time.Second
+	// relayPingTimeout is how long the pong to a check's ping may take
+	// before the connection counts as dead (its NAT mapping gone: TCP
+	// alone would notice only minutes later) and is redialled, unless a
+	// frame arrived meanwhile. relaySessionMin: a session shorter than
+	// this does not reset the redial backoff.
+	relayPingTimeout = 3 * time.Second
+	relaySessionMin  = 5 * time.Second
 	// relayIdle closes a connection to a relay that is not home after
 	// this long without a packet to send over it.
 	relayIdle = time.Minute
@@ -97,8 +98,10 @@ type relayConn struct {
 	// stop ends the connection for good; drop ends the current session
 	// (run dials again).
 	stop context.CancelFunc
-	// checkNow asks the session's pinger to ping at once.
+	// checkNow asks the session's pinger to ping at once; frames counts
+	// frames received (liveness while a ping waits).
 	checkNow chan struct{}
+	frames   atomic.Uint64
 	mu       sync.Mutex         // mu guards drop
 	drop     context.CancelFunc // nil while not connected
 }
@@ -288,9 +291,9 @@ func (l *relayLink) idle(c *relayConn, now time.Time) bool {
 func (l *relayLink) keep(ctx context.Context, c *relayConn) {
 	backoff := relayBackoffMin
 	for ctx.Err() == nil && !l.idle(c, time.Now()) {
-		if l.session(ctx, c) {
+		start := time.Now()
+		if l.session(ctx, c) && time.Since(start) >= relaySessionMin {
 			backoff = relayBackoffMin
-			continue
 		}
 		select {
 		case <-ctx.Done():
@@ -316,12 +319,14 @@ func (l *relayLink) session(ctx context.Context, c *relayConn) bool {
 	c.drop = drop
 	c.mu.Unlock()
 	c.up.Store(true)
-	if l.isHome(c) {
+	l.mu.Lock()
+	if l.home == c.relay.Name && l.conns[c.relay.Name] == c {
 		l.up.Store(true)
 		if l.onHome != nil {
 			go l.onHome(c.relay.Name)
 		}
 	}
+	l.mu.Unlock()
 	l.log.Info("relay connected", "relay", c.relay.Name)
 	var workers sync.WaitGroup
 	workers.Go(func() { l.write(sctx, c, cl, drop) })
@@ -329,9 +334,11 @@ func (l *relayLink) session(ctx context.Context, c *relayConn) bool {
 	workers.Go(func() { l.ping(sctx, c, cl, drop) })
 	defer func() {
 		c.up.Store(false)
-		if l.isHome(c) {
+		l.mu.Lock()
+		if l.home == c.relay.Name && l.conns[c.relay.Name] == c {
 			l.up.Store(false)
 		}
+		l.mu.Unlock()
 		c.mu.Lock()
 		c.drop = nil
 		c.mu.Unlock()
@@ -344,6 +351,7 @@ func (l *relayLink) session(ctx context.Context, c *relayConn) bool {
 			l.log.Info("relay disconnected", "relay", c.relay.Name, "err", err)
 			return true
 		}
+		c.frames.Add(1)
 		if f.Type == relay.TypeRefused {
 			l.log.Debug("relay refused", "relay", c.relay.Name, "peer", f.Key.ShortString(), "reason", f.Reason())
 			continue
@@ -369,23 +377,24 @@ func (l *relayLink) check() {
 	}
 }
 
-// ping pings the relay every relayPingEvery and when asked (check), and
-// ends the session (drop) when a pong does not come within
-// relayPingTimeout.
+// ping pings the relay when asked (check: a direct path went silent and
+// the relay is about to carry packets), and ends the session (drop) when
+// neither the pong nor any frame came within relayPingTimeout (a busy
+// connection's pong may wait behind queued frames). Idle connections are
+// not pinged on a timer: every ping would wake each of a relay's
+// thousands of connections.
 func (l *relayLink) ping(ctx context.Context, c *relayConn, cl *relay.Client, drop context.CancelFunc) {
-	t := time.NewTicker(relayPingEvery)
-	defer t.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
-		case <-t.C:
 		case <-c.checkNow:
 		}
+		before := c.frames.Load()
 		pctx, cancel := context.WithTimeout(ctx, relayPingTimeout)
 		err := cl.Ping(pctx)
 		cancel()
-		if err != nil && ctx.Err() == nil {
+		if err != nil && ctx.Err() == nil && c.frames.Load() == before {
 			l.log.Info("relay unresponsive, reconnecting", "relay", c.relay.Name, "err", err)
 			drop()
 			return

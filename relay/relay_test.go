@@ -645,3 +645,27 @@ func writers() int {
 	pprof.Lookup("goroutine").WriteTo(&buf, 2)
 	return strings.Count(buf.String(), "relay.(*conn).writeLoop(")
 }
+
+// TestRelayKeepsPingedIdleConnection: a node that pings its idle relay
+// connection (to check it is alive) is never cut for it: pings are control
+// frames and start no message timer.
+func TestRelayKeepsPingedIdleConnection(t *testing.T) {
+	const timeout = 200 * time.Millisecond
+	r := newTestRelay(t, Config{MessageTimeout: timeout})
+	k := key(1)
+	c := r.dial(t, k)
+	defer c.Close()
+	waitFor(t, func() bool { return r.srv.Connected(k) })
+	for i := range 6 {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		err := c.Ping(ctx)
+		cancel()
+		if err != nil {
+			t.Fatalf("ping %d: %v", i, err)
+		}
+		time.Sleep(timeout / 2)
+	}
+	if !r.srv.Connected(k) {
+		t.Fatal("the relay dropped a connection that only pinged")
+	}
+}

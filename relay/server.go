@@ -291,13 +291,12 @@ func (s *Server) lookup(key wire.WGPublic) *conn {
 // messages it waits in c.br, not deep in the WebSocket library, so that
 // an idle connection's stack is small enough (under 1 KiB) for the
 // garbage collector to shrink it to the minimum (2 KiB). A message begun
-// must end within MessageTimeout.
+// (its data frame's header read) must end within MessageTimeout; control
+// frames (a node's pings) start no timer, so a pinged idle connection is
+// never cut.
 func (s *Server) readLoop(c *conn) error {
 	for {
 		if _, err := c.br.Peek(1); err != nil {
-			return err
-		}
-		if err := c.nc.SetReadDeadline(time.Now().Add(s.cfg.MessageTimeout)); err != nil {
 			return err
 		}
 		if err := s.readMessage(c); err != nil {
@@ -314,6 +313,9 @@ func (s *Server) readLoop(c *conn) error {
 func (s *Server) readMessage(c *conn) error {
 	typ, rd, err := c.ws.Reader(context.Background())
 	if err != nil {
+		return err
+	}
+	if err := c.nc.SetReadDeadline(time.Now().Add(s.cfg.MessageTimeout)); err != nil {
 		return err
 	}
 	bp := msgPool.Get().(*[]byte)
