@@ -156,8 +156,11 @@ type Engine struct {
 	relay *relayLink
 	bind  *pathBind
 	stun  []netip.AddrPort
-	// stunOf maps each relay of the last full map to its STUN address.
-	stunOf map[string]netip.AddrPort
+	// stunOf maps each relay of the last full map to its STUN address;
+	// stunGen counts relay lists, so an older list's slow resolution
+	// cannot overwrite a newer one's.
+	stunOf  map[string]netip.AddrPort
+	stunGen uint64
 }
 
 // NewEngine validates cfg and returns an Engine waiting for its first map.

@@ -115,6 +115,10 @@ func (e *Engine) relaysChangedLocked(rs []wire.Relay) {
 	if e.cfg.Relays == nil {
 		return
 	}
+	// A later list replaces this one: its resolution's result is dropped
+	// if it finishes after a newer one started.
+	e.stunGen++
+	gen := e.stunGen
 	e.wg.Go(func() {
 		ctx, cancel := context.WithTimeout(e.ctx, 10*time.Second)
 		defer cancel()
@@ -133,6 +137,9 @@ func (e *Engine) relaysChangedLocked(rs []wire.Relay) {
 		}
 		e.mu.Lock()
 		defer e.mu.Unlock()
+		if gen != e.stunGen {
+			return
+		}
 		e.stun, e.stunOf = addrs, of
 		if e.bind != nil {
 			e.bind.setSTUN(addrs)
