@@ -8,7 +8,6 @@ import (
 	"github.com/wardnet/ward/assembly"
 	"github.com/wardnet/ward/node/control"
 	"github.com/wardnet/ward/relay"
-	"github.com/wardnet/ward/wire"
 )
 
 // TestRelayOverCoordinatorTLS: two nodes' control clients get relay
@@ -22,37 +21,9 @@ func TestRelayOverCoordinatorTLS(t *testing.T) {
 	f.apiClientTLS(cert)
 	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
 	defer cancel()
-	type peer struct {
-		ctl *control.Client
-		wg  wire.WGPublic
-		rc  *relay.Client
-	}
-	join := func(tag string) peer {
-		mk, _ := wire.NewMachinePrivate()
-		wk, _ := wire.NewWGPrivate()
-		ctl, err := control.New(control.Config{URL: "https://" + f.Addr, MachineKey: mk, CAFile: cert})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := ctl.Register(ctx, wire.RegisterRequest{AuthKey: f.authKey(tag), WGKey: wk.Public(), Hostname: tag[4:], OS: "linux", Version: "test"}); err != nil {
-			t.Fatal(err)
-		}
-		tok, err := ctl.RelayToken(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
-		u, err := ctl.RelayURL(wire.Relay{Name: "coordinator", URL: wire.PathRelay})
-		if err != nil {
-			t.Fatal(err)
-		}
-		rc, err := relay.Dial(ctx, u, tok.Token, ctl.HTTPClient())
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { rc.Close() })
-		return peer{ctl: ctl, wg: wk.Public(), rc: rc}
-	}
-	op, cam := join("tag:operator"), join("tag:camera")
+	cfg := control.Config{URL: "https://" + f.Addr, CAFile: cert}
+	op, _ := f.joinRelay(ctx, cfg, "tag:operator", "")
+	cam, _ := f.joinRelay(ctx, cfg, "tag:camera", "")
 	pkt := make([]byte, relay.MaxPayload)
 	pkt[0], pkt[len(pkt)-1] = 1, 2
 	// The camera's connection may register just after its dial returns.

@@ -62,33 +62,11 @@ func TestStandaloneRelaySurvivesCoordinatorRestart(t *testing.T) {
 	waitFor(t, "the relay holds its feed", r.Ready)
 	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
 	defer cancel()
-	type peer struct {
-		ctl *control.Client
-		wg  wire.WGPublic
-		rc  *relay.Client
-	}
-	join := func(tag string) peer {
-		mk, _ := wire.NewMachinePrivate()
-		wk, _ := wire.NewWGPrivate()
-		ctl, err := control.New(control.Config{URL: f.url(), AllowInsecureHTTP: true, MachineKey: mk, Logger: f.logs.logger(tag)})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := ctl.Register(ctx, wire.RegisterRequest{AuthKey: f.authKey(tag), WGKey: wk.Public(), Hostname: tag[4:], OS: "linux", Version: "test"}); err != nil {
-			t.Fatal(err)
-		}
-		tok, err := ctl.RelayToken(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
-		f.secrets = append(f.secrets, tok.Token)
-		rc, err := relay.Dial(ctx, url, tok.Token, ctl.HTTPClient())
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { rc.Close() })
-		waitFor(t, "the relay registers "+tag, func() bool { return r.Connected(wk.Public()) })
-		return peer{ctl: ctl, wg: wk.Public(), rc: rc}
+	join := func(tag string) relayPeer {
+		p, tok := f.joinRelay(ctx, control.Config{URL: f.url(), AllowInsecureHTTP: true, Logger: f.logs.logger(tag)}, tag, url)
+		f.secrets = append(f.secrets, tok)
+		waitFor(t, "the relay registers "+tag, func() bool { return r.Connected(p.wg) })
+		return p
 	}
 	op, cam := join("tag:operator"), join("tag:camera")
 	delivered := func() bool {

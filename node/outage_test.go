@@ -2,6 +2,7 @@ package node
 
 import (
 	"context"
+	"net"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -25,13 +26,13 @@ func (b cutBind) Send(bufs [][]byte, ep conn.Endpoint) error {
 	return b.Bind.Send(bufs, ep)
 }
 
-// TestFlowRecoversAfterPathOutage: a flow whose only path goes dark for
-// 1.5 s (every UDP packet both ways lost) carries data again once the path
-// is back, within TCP's retransmission backoff.
-func TestFlowRecoversAfterPathOutage(t *testing.T) {
-	var cut atomic.Bool
+// outageFlow starts two nodes whose UDP sends vanish while the returned
+// flag is set, and a flow from op (b) to an echo service on cam (a).
+func outageFlow(t *testing.T) (*atomic.Bool, *testNode, *testNode, net.Conn) {
+	t.Helper()
+	cut := new(atomic.Bool)
 	withCut := func(c *EngineConfig) {
-		c.Bind = func() conn.Bind { return cutBind{Bind: conn.NewDefaultBind(), cut: &cut} }
+		c.Bind = func() conn.Bind { return cutBind{Bind: conn.NewDefaultBind(), cut: cut} }
 	}
 	open := startEchoServer(t)
 	b := newTestNodeWith(t, 2, "op", nil, withCut)
@@ -47,7 +48,15 @@ func TestFlowRecoversAfterPathOutage(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer c.Close()
+	t.Cleanup(func() { c.Close() })
+	return cut, a, b, c
+}
+
+// TestFlowRecoversAfterPathOutage: a flow whose only path goes dark for
+// 1.5 s (every UDP packet both ways lost) carries data again once the path
+// is back, within TCP's retransmission backoff.
+func TestFlowRecoversAfterPathOutage(t *testing.T) {
+	cut, a, b, c := outageFlow(t)
 	if _, err := roundTrip(c, "before"); err != nil {
 		t.Fatalf("before the outage: %v", err)
 	}
@@ -70,25 +79,7 @@ func TestFlowRecoversAfterPathOutage(t *testing.T) {
 // sender's retransmission timer never fired again and the flow stalled
 // for good (the cause of the e2e/nat rebind and relay-restart failures).
 func TestStreamingFlowRecoversAfterPathOutage(t *testing.T) {
-	var cut atomic.Bool
-	withCut := func(c *EngineConfig) {
-		c.Bind = func() conn.Bind { return cutBind{Bind: conn.NewDefaultBind(), cut: &cut} }
-	}
-	open := startEchoServer(t)
-	b := newTestNodeWith(t, 2, "op", nil, withCut)
-	a := newTestNodeWith(t, 1, "cam", nil, withCut, open)
-	if err := a.e.Apply(wire.MapResponse{Version: 2, FilterChanged: true, Filter: []filter.Rule{allowFrom(b, a, open)}}); err != nil {
-		t.Fatal(err)
-	}
-	a.addPeers(t, 3, b.peerOf(time.Time{}))
-	b.addPeers(t, 2, a.peerOf(time.Time{}))
-	ctx, cancel := context.WithTimeout(context.Background(), deadline)
-	defer cancel()
-	c, err := b.e.DialPeer(ctx, "cam", open)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	cut, _, b, c := outageFlow(t)
 	var got atomic.Int64
 	go func() {
 		buf := make([]byte, 64)

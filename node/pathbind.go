@@ -591,13 +591,16 @@ func (b *pathBind) discoverForAddr(a netip.AddrPort, now time.Time) {
 // than the path's MTU, where plain sends are fragmented) goes again one
 // datagram per send, and so does every later batch to that address.
 func (b *pathBind) sendUDP(bufs [][]byte, ep conn.Endpoint) error {
+	if len(bufs) == 1 {
+		return b.udp.Send(bufs, ep)
+	}
 	a := addrOf(ep)
 	b.mu.Lock()
 	single := b.noBatch[a]
 	b.mu.Unlock()
-	if !single || len(bufs) == 1 {
+	if !single {
 		err := b.udp.Send(bufs, ep)
-		if err == nil || len(bufs) == 1 || !(errors.Is(err, syscall.EMSGSIZE) || errors.Is(err, syscall.EINVAL)) {
+		if err == nil || !(errors.Is(err, syscall.EMSGSIZE) || errors.Is(err, syscall.EINVAL)) {
 			return err
 		}
 		b.mu.Lock()
