@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/wardnet/ward/admin"
+	"github.com/wardnet/ward/coordinator/store"
 	"github.com/wardnet/ward/devidp"
 	"github.com/wardnet/ward/devidp/devidptest"
 	"github.com/wardnet/ward/wire"
@@ -312,4 +313,37 @@ func uiBody(t *testing.T, c *testCoord, b *devidptest.Browser, path string) stri
 		t.Fatalf("GET %s: %d %.300s", path, resp.StatusCode, body)
 	}
 	return string(body)
+}
+
+// homeOf returns the home relay the coordinator's map gives node id.
+func (f *pathsFleet) homeOf(id wire.NodeID) string {
+	nm := f.c.srv.nm
+	nm.mu.Lock()
+	defer nm.mu.Unlock()
+	return nm.home[store.NodeID(id)]
+}
+
+// TestHomeRelayReportRefusesBadName calls the report API directly as a
+// modified client would: a home relay that is not a relay name is refused
+// with 400 and changes nothing (endpoints included); a well-formed name
+// the maps do not list is ignored (a relay removed since the node's map);
+// the coordinator's own relay is recorded for the node's peers' maps.
+func TestHomeRelayReportRefusesBadName(t *testing.T) {
+	f := startPathsFleet(t, nil)
+	endpoints := f.c.storeNode(f.op).Endpoints
+	for _, name := range []string{"Bad Name", "x/../y", strings.Repeat("r", 64), "-lead"} {
+		code := f.report(f.op, wire.Report{HomeRelay: name, Endpoints: []netip.AddrPort{netip.MustParseAddrPort("127.0.0.1:4000")}})
+		if code != http.StatusBadRequest {
+			t.Errorf("home relay %q: %d, want 400", name, code)
+		}
+	}
+	if got := f.c.storeNode(f.op).Endpoints; !slices.Equal(got, endpoints) || f.homeOf(f.opID) != "" {
+		t.Fatalf("a refused report changed the node: endpoints %v, home %q", got, f.homeOf(f.opID))
+	}
+	if code := f.report(f.op, wire.Report{HomeRelay: "nyc9"}); code != http.StatusNoContent || f.homeOf(f.opID) != "" {
+		t.Errorf("an unlisted relay: %d, home %q; want 204 and no home", code, f.homeOf(f.opID))
+	}
+	if code := f.report(f.op, wire.Report{HomeRelay: "coordinator"}); code != http.StatusNoContent || f.homeOf(f.opID) != "coordinator" {
+		t.Errorf("the coordinator's relay: %d, home %q", code, f.homeOf(f.opID))
+	}
 }
