@@ -15,6 +15,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"sync"
@@ -238,7 +239,10 @@ func benchIdle(b *testing.B, n int, tlsOn bool) {
 		waitForLong(b, func() bool { return r.srv.Stats().Conns == n })
 		time.Sleep(200 * time.Millisecond) // let every handler return
 		after := memInUse()
-		b.ReportMetric(float64(after-before)/float64(n), "B/conn")
+		b.ReportMetric(float64(after.total()-before.total())/float64(n), "B/conn")
+		b.ReportMetric(float64(after.heap-before.heap)/float64(n), "heap-B/conn")
+		b.ReportMetric(float64(after.stack-before.stack)/float64(n), "stack-B/conn")
+		writeHeapProfile(b)
 		b.ReportMetric(float64(runtime.NumGoroutine()-g0)/float64(n), "goroutines/conn")
 		ch.send(b, "stop")
 		ch.wait(b)
@@ -277,16 +281,39 @@ func raiseNoFile(b *testing.B, want int) {
 	}
 }
 
+// inUse is the heap and stacks in use.
+type inUse struct{ heap, stack uint64 }
+
+func (m inUse) total() uint64 { return m.heap + m.stack }
+
 // memInUse is the heap and stacks in use in a steady state: after
 // enough collections for every idle goroutine's stack to shrink (one
 // halving per collection).
-func memInUse() uint64 {
+func memInUse() inUse {
 	for range 5 {
 		runtime.GC()
 	}
 	var m runtime.MemStats
 	runtime.ReadMemStats(&m)
-	return m.HeapInuse + m.StackInuse
+	return inUse{heap: m.HeapInuse, stack: m.StackInuse}
+}
+
+// writeHeapProfile writes the live heap, every connection up, to the
+// file RELAY_IDLE_HEAPPROFILE names, when it names one (go tool pprof
+// reads it; run with -test.memprofilerate=1 for every allocation).
+func writeHeapProfile(b *testing.B) {
+	name := os.Getenv("RELAY_IDLE_HEAPPROFILE")
+	if name == "" {
+		return
+	}
+	f, err := os.Create(name)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer f.Close()
+	if err := pprof.Lookup("heap").WriteTo(f, 0); err != nil {
+		b.Fatal(err)
+	}
 }
 
 // benchRelay is a relay on loopback with what a child process needs to

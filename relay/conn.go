@@ -1,18 +1,17 @@
 package relay
 
 import (
-	"bufio"
-	"bytes"
-	"context"
+	"crypto/tls"
 	"encoding/binary"
+	"errors"
 	"io"
 	"net"
-	"net/http"
+	"os"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
-	"github.com/coder/websocket"
 	"golang.org/x/time/rate"
 
 	"github.com/wardnet/ward/ratelimit"
@@ -20,42 +19,74 @@ import (
 )
 
 // conn is one admitted connection. Frames for it wait in one buffer,
-// written as one WebSocket message (one flush) per MaxMessage by a writer
-// goroutine that runs only while there is something to write.
+// written as one WebSocket message (one write) per MaxMessage by a writer
+// goroutine that runs only while there is something to write. Its reader
+// runs only while there is something to read: an idle connection waits in
+// its server's poller with no goroutine and no buffer (see Server.serve).
 type conn struct {
 	key wire.WGPublic
-	ws  *websocket.Conn
-	// nc is the connection below ws (a *tls.Conn over TLS).
+	srv *Server
+	// nc is the hijacked connection (a *tls.Conn over TLS).
 	nc net.Conn
-	// br is ws's buffered reader: the connection's reader waits on it for
-	// the next message with a shallow stack (see Server.readLoop).
-	br       *bufio.Reader
+	// raw is the TCP connection below nc, which the poller watches; nil
+	// when there is none (nc is of another type) or it cannot be watched:
+	// the reader then waits in a read.
+	raw syscall.RawConn
+	// tls is set when nc is a *tls.Conn: bytes may wait decrypted in it.
+	tls      bool
 	lim      *rate.Limiter
 	queueLen int
 	// refusals limits REFUSED frames per destination; made at the first.
 	// Only the connection's reader uses it.
 	refusals *ratelimit.Keyed[wire.WGPublic]
+	// rd is the reader's state; only the goroutine serving c uses it.
+	rd reader
+
+	wmu sync.Mutex // wmu orders writes to nc
 
 	mu sync.Mutex // mu guards the following
-	// queue holds frames waiting, back to back, in a buffer from msgPool;
-	// nil when none wait.
+	// queue holds frames waiting, back to back after maxServerHeader
+	// bytes of room for a frame header, in a buffer from msgPool; nil
+	// when none wait.
 	queue *[]byte
 	// queued counts the frames in queue, at most queueLen.
 	queued int
 	// wake, while a writeLoop runs, tells it that queue has frames; nil
 	// otherwise.
 	wake chan struct{}
+	// parked is set while c waits in the poller, no goroutine reading it.
+	parked bool
+	// fd is c's descriptor in the poller; -1 when not in it.
+	fd int
 	// closed is set by close: nothing is queued after it, and the
 	// connection's own SENDs not yet forwarded are dropped. Read without
 	// mu too.
 	closed atomic.Bool
 }
 
+// newConn returns the connection of key over nc, hijacked by srv.
+func newConn(srv *Server, key wire.WGPublic, nc net.Conn) *conn {
+	c := &conn{key: key, srv: srv, nc: nc, queueLen: srv.cfg.QueueLen, fd: -1,
+		lim: rate.NewLimiter(rate.Limit(srv.cfg.RateBytes), srv.cfg.BurstBytes)}
+	below := nc
+	if t, ok := nc.(*tls.Conn); ok {
+		c.tls, below = true, t.NetConn()
+	}
+	// Only a TCP connection: a wrapper might hold bytes read that the
+	// poller cannot see.
+	if tc, ok := below.(*net.TCPConn); ok {
+		if rc, err := tc.SyscallConn(); err == nil {
+			c.raw = rc
+		}
+	}
+	return c
+}
+
 // writerLinger is how long a connection's writer waits for a frame before
 // it ends.
 const writerLinger = 2 * time.Second
 
-// msgPool holds buffers of MaxMessage+1 bytes: a message read, a queue.
+// msgPool holds buffers of MaxMessage+1 bytes: a queue.
 var msgPool = sync.Pool{New: func() any { b := make([]byte, 0, MaxMessage+1); return &b }}
 
 // enqueue queues the frame (t, key, payload) for c, starting its writer
@@ -68,6 +99,7 @@ func (c *conn) enqueue(t Type, key wire.WGPublic, payload []byte) bool {
 	}
 	if c.queue == nil {
 		c.queue = msgPool.Get().(*[]byte)
+		*c.queue = (*c.queue)[:maxServerHeader]
 	}
 	*c.queue = Append(*c.queue, t, key, payload)
 	c.queued++
@@ -97,7 +129,7 @@ func (c *conn) take(end bool) *[]byte {
 }
 
 // writeLoop writes c's queue until it stays empty for writerLinger or c
-// closes. It writes without a context: closing c's WebSocket ends a write.
+// closes. Closing c's connection ends a write.
 func (c *conn) writeLoop(wake chan struct{}) {
 	idle := time.NewTimer(writerLinger)
 	defer idle.Stop()
@@ -131,11 +163,13 @@ func (c *conn) writeLoop(wake chan struct{}) {
 	}
 }
 
-// write writes frames, cut at frame boundaries into messages of at most
-// MaxMessage bytes.
-func (c *conn) write(frames []byte) error {
-	for len(frames) > 0 {
-		n := 0
+// write writes buf's frames, after its maxServerHeader bytes of room,
+// cut at frame boundaries into binary messages of at most MaxMessage
+// bytes, each with one write: a message's header goes in the room before
+// it (the end of the message written before it).
+func (c *conn) write(buf []byte) error {
+	for start := maxServerHeader; start < len(buf); {
+		frames, n := buf[start:], 0
 		for n < len(frames) {
 			m := HeaderLen + int(binary.BigEndian.Uint16(frames[n+HeaderLen-2:]))
 			if n+m > MaxMessage {
@@ -143,16 +177,43 @@ func (c *conn) write(frames []byte) error {
 			}
 			n += m
 		}
-		if err := c.ws.Write(context.Background(), websocket.MessageBinary, frames[:n]); err != nil {
+		h := putHeader(buf[:start], opBinary, n)
+		if err := c.writeRaw(buf[h : start+n]); err != nil {
 			return err
 		}
-		frames = frames[n:]
+		start += n
 	}
 	return nil
 }
 
-// close closes c's WebSocket at once and drops its queue; its reader
-// and writer end.
+// writeControl writes a control frame of type op with payload p (at most
+// maxControl bytes).
+func (c *conn) writeControl(op byte, p []byte) error {
+	var b [maxServerHeader + maxControl]byte
+	n := copy(b[maxServerHeader:], p)
+	h := putHeader(b[:maxServerHeader], op, n)
+	return c.writeRaw(b[h : maxServerHeader+n])
+}
+
+func (c *conn) writeRaw(b []byte) error {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	_, err := c.nc.Write(b)
+	return err
+}
+
+// sendClose writes a close frame with code, waiting at most a second (a
+// writer stuck on a dead peer fails then too).
+func (c *conn) sendClose(code uint16) {
+	if c.closed.Load() {
+		return
+	}
+	c.nc.SetWriteDeadline(time.Now().Add(time.Second))
+	c.writeControl(opClose, binary.BigEndian.AppendUint16(nil, code))
+}
+
+// close closes c's connection at once and drops its queue; its reader
+// and writer end, and it leaves the poller.
 func (c *conn) close() {
 	c.mu.Lock()
 	if c.closed.Swap(true) {
@@ -167,52 +228,221 @@ func (c *conn) close() {
 		default:
 		}
 	}
+	c.unparkLocked()
+	c.srv.poll.forget(c)
 	c.mu.Unlock()
 	if q != nil {
 		*q = (*q)[:0]
 		msgPool.Put(q)
 	}
-	c.ws.CloseNow()
+	c.nc.Close()
 }
 
-// Buffer sizes of a hijacked connection (net/http's are 4 KiB each, held
-// for the connection's life). Reads of a frame's payload bypass a
-// bufio.Reader, and every write is one whole message, so small buffers
-// cost at most one more read and one more write call per message.
-const (
-	hijackReadBuf  = 256
-	hijackWriteBuf = 256
-)
-
-// smallBuffers is an http.ResponseWriter whose Hijack hands out buffers
-// of hijackReadBuf and hijackWriteBuf bytes instead of net/http's.
-type smallBuffers struct {
-	http.ResponseWriter
-	// nc and br are the connection Hijack took and the reader it handed
-	// out; nil before.
-	nc net.Conn
-	br *bufio.Reader
-}
-
-// Hijack hijacks the connection. Bytes the client sent after its request
-// (before the answer, which a client may not wait for) start the new
-// reader's buffer, where the WebSocket library looks for them.
-func (w *smallBuffers) Hijack() (net.Conn, *bufio.ReadWriter, error) {
-	c, brw, err := http.NewResponseController(w.ResponseWriter).Hijack()
-	if err != nil {
-		return nil, nil, err
+// unparkLocked takes c out of the parked count; c.mu held.
+func (c *conn) unparkLocked() bool {
+	if !c.parked {
+		return false
 	}
-	w.nc = c
-	n := brw.Reader.Buffered()
-	if n == 0 {
-		w.br = bufio.NewReaderSize(c, hijackReadBuf)
-	} else {
-		early, _ := brw.Reader.Peek(n)
-		w.br = bufio.NewReaderSize(io.MultiReader(bytes.NewReader(bytes.Clone(early)), c), max(n, hijackReadBuf))
-		if _, err := w.br.Peek(n); err != nil {
-			c.Close()
-			return nil, nil, err
+	c.parked = false
+	c.srv.parked.Add(-1)
+	return true
+}
+
+// readSlack is room in a read buffer past MaxMessage: a frame header and
+// a control frame between a message's fragments.
+const readSlack = 256
+
+// readPool holds a reader's buffers, taken only while there are bytes to
+// read.
+var readPool = sync.Pool{New: func() any { b := make([]byte, MaxMessage+readSlack); return &b }}
+
+// reader is a connection's read state: bytes read and not yet used, and
+// the message being put together from its fragments.
+type reader struct {
+	// buf is from readPool; nil when nothing is read and not used.
+	buf *[]byte
+	// r and w bound the bytes read and not yet used: (*buf)[r:w].
+	r, w int
+	// msgAt and msgLen locate the message so far: (*buf)[msgAt:][:msgLen];
+	// inMsg is set between a message's first fragment and its last.
+	msgAt, msgLen int
+	inMsg         bool
+}
+
+// idle reports whether rd holds nothing: no byte, no message begun.
+func (rd *reader) idle() bool { return rd.r == rd.w && !rd.inMsg }
+
+// release returns rd's buffer to the pool when it holds nothing.
+func (rd *reader) release() {
+	if rd.buf != nil && rd.idle() {
+		readPool.Put(rd.buf)
+		rd.buf, rd.r, rd.w = nil, 0, 0
+	}
+}
+
+// drop returns rd's buffer to the pool, whatever it holds: its
+// connection ended.
+func (rd *reader) drop() {
+	if rd.buf != nil {
+		readPool.Put(rd.buf)
+	}
+	*rd = reader{}
+}
+
+// fill reads from src until rd holds n bytes not yet used (n at most
+// readSlack more than MaxMessage less the message so far).
+func (rd *reader) fill(src io.Reader, n int) error {
+	if rd.buf == nil {
+		rd.buf, rd.r, rd.w = readPool.Get().(*[]byte), 0, 0
+	}
+	if rd.r+n > len(*rd.buf) {
+		rd.compact()
+	}
+	b := *rd.buf
+	for rd.w-rd.r < n {
+		m, err := src.Read(b[rd.w:])
+		rd.w += m
+		if err != nil && rd.w-rd.r < n {
+			return err
 		}
 	}
-	return c, bufio.NewReadWriter(w.br, bufio.NewWriterSize(c, hijackWriteBuf)), nil
+	return nil
+}
+
+// compact moves the message so far and the bytes not yet used to the
+// start of the buffer.
+func (rd *reader) compact() {
+	b := *rd.buf
+	copy(b, b[rd.msgAt:rd.msgAt+rd.msgLen])
+	rd.msgAt = 0
+	copy(b[rd.msgLen:], b[rd.r:rd.w])
+	rd.w, rd.r = rd.msgLen+rd.w-rd.r, rd.msgLen
+}
+
+// readHeader reads the next frame's header: its length in n.
+func (c *conn) readHeader() (h frameHeader, n int, err error) {
+	rd := &c.rd
+	for {
+		if rd.buf != nil {
+			if h, n, err = parseHeader((*rd.buf)[rd.r:rd.w]); err != nil || n > 0 {
+				return h, n, err
+			}
+		}
+		if err := rd.fill(c.nc, rd.w-rd.r+1); err != nil {
+			return h, 0, err
+		}
+	}
+}
+
+// readMessage reads frames until a binary message is whole and returns it
+// (valid until rd is used again), or until it has handled a control frame
+// outside a message (nil): pings are answered. A message (or a control
+// frame) begun must end within timeout.
+func (c *conn) readMessage(timeout time.Duration) ([]byte, error) {
+	if err := c.nc.SetReadDeadline(time.Now().Add(timeout)); err != nil {
+		return nil, err
+	}
+	rd := &c.rd
+	for {
+		h, hl, err := c.readHeader()
+		if err != nil {
+			return nil, err
+		}
+		data := h.op < opClose
+		switch {
+		case h.op == opText:
+			return nil, errors.Join(ErrBadFrame, errors.New("a text message"))
+		case data && (h.op == opContinuation) != rd.inMsg:
+			return nil, errors.Join(ErrBadFrame, errors.New("a fragment out of order"))
+		case data && rd.msgLen+h.length > MaxMessage:
+			return nil, errors.Join(ErrBadFrame, errors.New("a message over MaxMessage"))
+		}
+		if err := rd.fill(c.nc, hl+h.length); err != nil {
+			return nil, err
+		}
+		b := *rd.buf
+		p := b[rd.r+hl : rd.r+hl+h.length]
+		unmask(p, h.mask)
+		rd.r += hl + h.length
+		switch h.op {
+		case opPing:
+			if err := c.writeControl(opPong, p); err != nil {
+				return nil, err
+			}
+		case opClose:
+			return nil, errPeerClosed
+		case opBinary, opContinuation:
+			if !rd.inMsg {
+				rd.msgAt, rd.msgLen = rd.r-h.length, 0
+			} else {
+				copy(b[rd.msgAt+rd.msgLen:], p)
+			}
+			rd.msgLen += h.length
+			rd.inMsg = !h.fin
+			if h.fin {
+				msg := b[rd.msgAt : rd.msgAt+rd.msgLen]
+				rd.msgAt, rd.msgLen = 0, 0
+				return msg, nil
+			}
+		}
+		if !rd.inMsg {
+			return nil, nil
+		}
+	}
+}
+
+// waitAny waits, with no timer, until c has bytes to read and reads
+// them: how a connection the poller cannot watch waits. The first read is
+// of one byte, so that an idle connection holds no buffer.
+func (c *conn) waitAny() error {
+	if err := c.nc.SetReadDeadline(time.Time{}); err != nil {
+		return err
+	}
+	var one [1]byte
+	n, err := io.ReadAtLeast(c.nc, one[:], 1)
+	if n == 0 {
+		return err
+	}
+	c.rd.buf, c.rd.r, c.rd.w = readPool.Get().(*[]byte), 0, 1
+	(*c.rd.buf)[0] = one[0]
+	return nil
+}
+
+// readDecrypted reads what c's TLS layer holds decrypted or whole,
+// without reading the socket: false when nothing.
+func (c *conn) readDecrypted() (bool, error) {
+	if !c.tls {
+		return false, nil
+	}
+	// A deadline past makes the read fail before any system call; a
+	// timeout does not break a TLS connection.
+	if err := c.nc.SetReadDeadline(time.Unix(1, 0)); err != nil {
+		return false, err
+	}
+	err := c.rd.fill(c.nc, 1)
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		c.rd.release()
+		return false, nil
+	}
+	return err == nil, err
+}
+
+// waitReadable waits up to d for c's socket to have something to read
+// (bytes, an end or an error), reading nothing: false when d passed.
+func (c *conn) waitReadable(d time.Duration) (bool, error) {
+	if err := c.nc.SetReadDeadline(time.Now().Add(d)); err != nil {
+		return false, err
+	}
+	ready := false
+	err := c.raw.Read(func(fd uintptr) bool {
+		ready = peekable(fd)
+		return ready
+	})
+	if ready {
+		return true, nil
+	}
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		return false, nil
+	}
+	return false, err
 }

@@ -539,7 +539,9 @@ func TestRelayRefusesMalformedMessages(t *testing.T) {
 			a := key(byte(10 + i))
 			r.policy.allow(a, key(2))
 			ca := r.dial(t, a)
-			if err := ca.ws.Write(context.Background(), c.typ, c.msg); err != nil {
+			// The relay may close before the whole of a message too big
+			// arrives (its frame header says so), failing the write.
+			if err := ca.ws.Write(context.Background(), c.typ, c.msg); err != nil && len(c.msg) <= MaxMessage {
 				t.Fatal(err)
 			}
 			waitFor(t, func() bool { return !r.srv.Connected(a) })

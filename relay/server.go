@@ -1,7 +1,6 @@
 package relay
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -11,9 +10,6 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
-
-	"github.com/coder/websocket"
-	"golang.org/x/time/rate"
 
 	"github.com/wardnet/ward/ratelimit"
 	"github.com/wardnet/ward/wire"
@@ -52,6 +48,10 @@ type Config struct {
 	// last: a connection stalling within a message (holding a 32 KiB
 	// read buffer) is closed. 0 means DefaultMessageTimeout.
 	MessageTimeout time.Duration
+	// Linger is how long a connection's reader waits for the next message
+	// before it parks the connection in the poller (no goroutine, no
+	// buffer); 0 means DefaultLinger.
+	Linger time.Duration
 	// Logger receives connection events; nil discards them.
 	Logger *slog.Logger
 }
@@ -72,6 +72,9 @@ const (
 	// DefaultMessageTimeout lets a message of MaxMessage bytes arrive at
 	// 10 kbit/s.
 	DefaultMessageTimeout = 30 * time.Second
+	// DefaultLinger keeps a busy connection's reader from parking
+	// between its messages.
+	DefaultLinger = 2 * time.Second
 )
 
 // Stats counts what a Server dropped.
@@ -84,6 +87,9 @@ type Stats struct {
 	Forwarded uint64
 	// Conns are the connections admitted now.
 	Conns int
+	// Parked are the connections waiting in the poller now: idle, with no
+	// goroutine of their own.
+	Parked int
 }
 
 // Server is the relay: an http.Handler accepting WebSocket connections.
@@ -99,8 +105,15 @@ type Server struct {
 	cuts map[wire.WGPublic]time.Time
 	// closed is set by Close: no connection is admitted after it.
 	closed bool
+	// poll watches parked connections; nil until the first parks, and
+	// when there can be none (see conn.raw).
+	poll *poller
+	// pollTried is set once poll was made (or failed to be).
+	pollTried bool
 
 	queueDrops, refused, forwarded atomic.Uint64
+	// parked counts connections parked.
+	parked atomic.Int64
 }
 
 // NewServer returns a relay with cfg.
@@ -120,6 +133,9 @@ func NewServer(cfg Config) *Server {
 	if cfg.MessageTimeout <= 0 {
 		cfg.MessageTimeout = DefaultMessageTimeout
 	}
+	if cfg.Linger <= 0 {
+		cfg.Linger = DefaultLinger
+	}
 	log := cfg.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -132,7 +148,8 @@ func (s *Server) Stats() Stats {
 	s.mu.Lock()
 	n := len(s.conns)
 	s.mu.Unlock()
-	return Stats{QueueDrops: s.queueDrops.Load(), Refused: s.refused.Load(), Forwarded: s.forwarded.Load(), Conns: n}
+	return Stats{QueueDrops: s.queueDrops.Load(), Refused: s.refused.Load(), Forwarded: s.forwarded.Load(), Conns: n,
+		Parked: int(s.parked.Load())}
 }
 
 // Connected reports whether key has a connection.
@@ -162,45 +179,171 @@ func (s *Server) Cut(key wire.WGPublic) {
 }
 
 // ServeHTTP admits a connection carrying a valid token and relays its
-// frames until it closes, is replaced or cut.
+// frames until it closes, is replaced or cut. The handler returns at
+// once: the connection outlives the request, read only while it has
+// something to read (see serve).
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	claims, err := s.admit(r)
 	if err != nil {
 		http.Error(w, "relay: unauthorized", http.StatusUnauthorized)
 		return
 	}
-	sb := &smallBuffers{ResponseWriter: w}
-	ws, err := websocket.Accept(sb, r, &websocket.AcceptOptions{CompressionMode: websocket.CompressionDisabled})
+	accept, err := checkUpgrade(r)
 	if err != nil {
+		http.Error(w, "relay: a WebSocket upgrade is required", http.StatusBadRequest)
 		return
 	}
-	ws.SetReadLimit(MaxMessage)
-	c := &conn{key: claims.Key, ws: ws, nc: sb.nc, br: sb.br, queueLen: s.cfg.QueueLen,
-		lim: rate.NewLimiter(rate.Limit(s.cfg.RateBytes), s.cfg.BurstBytes)}
-	if !s.register(c, claims) {
-		ws.Close(websocket.StatusPolicyViolation, "cut")
+	nc, brw, err := http.NewResponseController(w).Hijack()
+	if err != nil {
+		http.Error(w, "relay: cannot take the connection", http.StatusInternalServerError)
 		return
 	}
-	// A fresh goroutine reads, and this one, whose stack grew through
-	// net/http and TLS, ends: an idle connection costs less. The
-	// connection outlives the request; close (Cut, Close, a replacement)
-	// ends it.
+	c := newConn(s, claims.Key, nc)
+	// Bytes the client sent after its request, not waiting for the
+	// answer, are the start of its first message.
+	if n := brw.Reader.Buffered(); n > 0 {
+		early, _ := brw.Reader.Peek(n)
+		c.rd.buf = readPool.Get().(*[]byte)
+		c.rd.w = copy(*c.rd.buf, early)
+	}
+	nc.SetWriteDeadline(time.Now().Add(s.cfg.MessageTimeout))
+	_, err = io.WriteString(nc, upgradeResponse(accept))
+	nc.SetWriteDeadline(time.Time{})
+	if err != nil || !s.register(c, claims) {
+		c.sendClose(closePolicyViolation)
+		c.close()
+		c.rd.drop()
+		return
+	}
+	// This goroutine, whose stack grew through net/http and TLS, ends
+	// here: the connection parks at once unless it has bytes to read.
+	s.resume(c, 0)
+}
+
+// resume serves c in a goroutine of its own when it has something to
+// read within linger, else parks it.
+func (s *Server) resume(c *conn, linger time.Duration) {
+	if c.raw != nil && c.rd.idle() {
+		more, err := s.await(c, linger)
+		if err != nil {
+			s.end(c, err)
+			return
+		}
+		if !more && s.park(c) {
+			return
+		}
+	}
 	go s.serve(c)
 }
 
-// serve reads c until it ends, then closes it. Its frame and readLoop's
-// are small: they are what an idle connection's stack holds.
+// serve reads c while it has something to read, relaying its messages,
+// then parks it, or closes it when it ends. A busy connection's reader
+// waits Linger for the next message before it parks.
 func (s *Server) serve(c *conn) {
-	err := s.readLoop(c)
-	s.end(c, err)
+	for {
+		if c.rd.idle() {
+			if err := s.wait(c); err != nil {
+				if !errors.Is(err, errParked) {
+					s.end(c, err)
+				}
+				return
+			}
+		}
+		if err := s.readMessage(c); err != nil {
+			s.end(c, err)
+			return
+		}
+		c.rd.release()
+	}
 }
 
-// end unregisters and closes c, which ended with err: with a closing
-// handshake when c ended by the peer's doing (a no-op after close).
+// errParked ends a reader whose connection parked.
+var errParked = errors.New("relay: connection parked")
+
+// wait waits for c to have something to read: up to Linger, then it parks
+// c (errParked), or as long as it takes when c cannot park.
+func (s *Server) wait(c *conn) error {
+	if c.raw == nil {
+		return c.waitAny()
+	}
+	more, err := s.await(c, s.cfg.Linger)
+	if err != nil || more {
+		return err
+	}
+	if s.park(c) {
+		return errParked
+	}
+	return c.waitAny()
+}
+
+// await reports whether c, which holds nothing read, has something to
+// read within linger (0: now), reading only what TLS holds.
+func (s *Server) await(c *conn, linger time.Duration) (bool, error) {
+	if more, err := c.readDecrypted(); more || err != nil {
+		return more, err
+	}
+	if linger <= 0 {
+		return false, nil
+	}
+	return c.waitReadable(linger)
+}
+
+// park hands c to the poller, which serves it again when it becomes
+// readable; false when it cannot (no poller, c closed).
+func (s *Server) park(c *conn) bool {
+	p := s.poller()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed.Load() {
+		return false
+	}
+	if err := p.arm(c); err != nil {
+		s.log.Debug("relay connection cannot park", "key", c.key.ShortString(), "err", err)
+		c.raw = nil
+		return false
+	}
+	c.parked = true
+	s.parked.Add(1)
+	return true
+}
+
+// unpark serves c, parked and now readable.
+func (s *Server) unpark(c *conn) {
+	c.mu.Lock()
+	ok := c.unparkLocked() && !c.closed.Load()
+	c.mu.Unlock()
+	if ok {
+		go s.serve(c)
+	}
+}
+
+// poller returns the server's poller, started at the first call; nil
+// when it cannot start.
+func (s *Server) poller() *poller {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.pollTried && !s.closed {
+		s.pollTried = true
+		p, err := newPoller(s.unpark)
+		if err != nil {
+			s.log.Warn("relay connections cannot park: each keeps a goroutine", "err", err)
+		}
+		s.poll = p
+	}
+	return s.poll
+}
+
+// end unregisters and closes c, which ended with err, with a close frame
+// (a no-op after close).
 func (s *Server) end(c *conn, err error) {
 	s.unregister(c)
-	c.ws.Close(websocket.StatusNormalClosure, "")
+	code := uint16(closeNormal)
+	if errors.Is(err, ErrBadFrame) {
+		code = closeProtocolError
+	}
+	c.sendClose(code)
 	c.close()
+	c.rd.drop()
 	s.log.Debug("relay connection closed", "key", c.key.ShortString(), "err", err)
 }
 
@@ -212,9 +355,14 @@ func (s *Server) Close() {
 	for _, c := range s.conns {
 		conns = append(conns, c)
 	}
+	clear(s.conns) // parked connections have no reader to unregister them
+	p := s.poll
 	s.mu.Unlock()
 	for _, c := range conns {
 		c.close()
+	}
+	if p != nil {
+		p.close()
 	}
 }
 
@@ -287,50 +435,19 @@ func (s *Server) lookup(key wire.WGPublic) *conn {
 	return s.conns[key]
 }
 
-// readLoop relays c's messages of SEND frames until c ends. Between
-// messages it waits in c.br, not deep in the WebSocket library, so that
-// an idle connection's stack is small enough (under 1 KiB) for the
-// garbage collector to shrink it to the minimum (2 KiB). A message begun
-// (its data frame's header read) must end within MessageTimeout; control
-// frames (a node's pings) start no timer, so a pinged idle connection is
-// never cut.
-func (s *Server) readLoop(c *conn) error {
-	for {
-		if _, err := c.br.Peek(1); err != nil {
-			return err
-		}
-		if err := s.readMessage(c); err != nil {
-			return err
-		}
-		if err := c.nc.SetReadDeadline(time.Time{}); err != nil {
-			return err
-		}
-	}
-}
-
-// readMessage reads one message from c and relays its frames. It reads
-// without a context: closing c's WebSocket ends the read.
+// readMessage reads one message from c and relays its frames (nothing
+// for a control frame).
 func (s *Server) readMessage(c *conn) error {
-	typ, rd, err := c.ws.Reader(context.Background())
-	if err != nil {
-		return err
-	}
-	if err := c.nc.SetReadDeadline(time.Now().Add(s.cfg.MessageTimeout)); err != nil {
-		return err
-	}
-	bp := msgPool.Get().(*[]byte)
-	defer msgPool.Put(bp)
-	n, err := readFull(rd, (*bp)[:MaxMessage+1])
-	if err == nil && typ != websocket.MessageBinary {
-		err = ErrBadFrame
-	}
-	if err == nil {
-		err = checkMessage((*bp)[:n], false)
+	msg, err := c.readMessage(s.cfg.MessageTimeout)
+	if err == nil && msg != nil {
+		err = checkMessage(msg, false)
 	}
 	if err != nil {
-		return fmt.Errorf("read from %s: %w", c.key.ShortString(), errors.Join(err, ErrBadFrame))
+		return fmt.Errorf("read from %s: %w", c.key.ShortString(), err)
 	}
-	s.forwardAll(c, (*bp)[:n])
+	if msg != nil {
+		s.forwardAll(c, msg)
+	}
 	return nil
 }
 
