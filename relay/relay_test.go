@@ -8,6 +8,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -671,3 +672,156 @@ func TestRelayKeepsPingedIdleConnection(t *testing.T) {
 		t.Fatal("the relay dropped a connection that only pinged")
 	}
 }
+
+// TestRelayParkedConnectionLosesNothing: an idle connection parks in the
+// poller (no goroutine of its own), over plain WebSocket and TLS, and
+// still delivers the first packet to it at once, takes the first packet
+// from it, answers its ping, and notices its peer gone.
+func TestRelayParkedConnectionLosesNothing(t *testing.T) {
+	for _, tlsOn := range []bool{false, true} {
+		t.Run(fmt.Sprintf("tls=%v", tlsOn), func(t *testing.T) {
+			r, hc := newLingerRelay(t, tlsOn)
+			a, b := key(1), key(2)
+			r.policy.allow(a, b)
+			dial := func(k wire.WGPublic) *Client {
+				c, err := Dial(context.Background(), r.url, r.token(t, k), hc)
+				if err != nil {
+					t.Fatal(err)
+				}
+				t.Cleanup(func() { c.Close() })
+				return c
+			}
+			ca, cb := dial(a), dial(b)
+			parked := func(n int) { t.Helper(); waitFor(t, func() bool { return r.srv.Stats().Parked == n }) }
+			ctx := context.Background()
+			for i, payload := range []string{"to a parked node", "again, parked again"} {
+				parked(2)
+				if err := ca.Send(ctx, b, []byte(payload)); err != nil {
+					t.Fatal(err)
+				}
+				if f := recv(t, cb); string(f.Payload) != payload {
+					t.Fatalf("send %d: b got %q, want %q", i, f.Payload, payload)
+				}
+			}
+			parked(2)
+			pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+			defer cancel()
+			if err := cb.Ping(pctx); err != nil {
+				t.Fatalf("a parked connection did not answer a ping: %v", err)
+			}
+			parked(2)
+			// The peer goes without a close frame.
+			ca.ws.CloseNow()
+			waitFor(t, func() bool { return !r.srv.Connected(a) && r.srv.Stats().Parked == 1 })
+			if !r.srv.Connected(b) {
+				t.Fatal("the other connection was closed")
+			}
+		})
+	}
+}
+
+// newLingerRelay is a relay whose readers park after 20 ms, over TLS when
+// tlsOn, and the HTTP client to dial it with.
+func newLingerRelay(t *testing.T, tlsOn bool) (*testRelay, *http.Client) {
+	signer, err := NewSigner()
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &pairs{allowed: map[[2]wire.WGPublic]bool{}}
+	srv := NewServer(Config{Verifier: NewVerifier(signer.Public(), 0), Authorizer: p, Linger: 20 * time.Millisecond})
+	hs := httptest.NewUnstartedServer(srv)
+	if tlsOn {
+		hs.StartTLS()
+	} else {
+		hs.Start()
+	}
+	t.Cleanup(hs.Close)
+	t.Cleanup(srv.Close)
+	return &testRelay{srv: srv, url: "ws" + strings.TrimPrefix(hs.URL, "http"), signer: signer, policy: p}, hs.Client()
+}
+
+// TestRelayReassemblesFragmentedMessage sends a message in three
+// fragments with a ping between two, by hand: the relay answers the ping
+// and relays the frames whole; a fragment out of order closes.
+func TestRelayReassemblesFragmentedMessage(t *testing.T) {
+	r := newTestRelay(t, Config{})
+	a, b := key(1), key(2)
+	r.policy.allow(a, b)
+	cb := r.dial(t, b)
+	addr := strings.TrimPrefix(r.url, "ws://")
+	c, err := upgradeBare(addr, r.token(t, a), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	msg := Append(Append(nil, TypeSend, b, []byte("first")), TypeSend, b, bytes.Repeat([]byte("x"), 300))
+	mask := [4]byte{1, 2, 3, 4}
+	frame := func(b0 byte, p []byte) []byte {
+		p = bytes.Clone(p)
+		unmask(p, mask)
+		h := []byte{b0, 0x80 | byte(len(p))}
+		if len(p) > maxControl {
+			h = []byte{b0, 0x80 | 126, byte(len(p) >> 8), byte(len(p))}
+		}
+		return append(append(h, mask[:]...), p...)
+	}
+	var stream []byte
+	stream = append(stream, frame(opBinary, msg[:10])...)
+	stream = append(stream, frame(0x80|opPing, []byte("are you there"))...)
+	stream = append(stream, frame(opContinuation, msg[10:100])...)
+	stream = append(stream, frame(0x80|opContinuation, msg[100:])...)
+	for i := 0; i < len(stream); i += 7 { // in small pieces
+		if _, err := c.Write(stream[i:min(i+7, len(stream))]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	pong := make([]byte, 2+len("are you there"))
+	if _, err := io.ReadFull(c, pong); err != nil || pong[0] != 0x80|opPong || string(pong[2:]) != "are you there" {
+		t.Fatalf("pong %q, %v", pong, err)
+	}
+	for _, want := range []int{5, 300} {
+		if f := recv(t, cb); len(f.Payload) != want {
+			t.Fatalf("b got %d bytes, want %d", len(f.Payload), want)
+		}
+	}
+	if _, err := c.Write(frame(0x80|opContinuation, msg)); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, func() bool { return !r.srv.Connected(a) })
+	nothingArrives(t, cb)
+}
+
+// FuzzWebSocketStream feeds the relay's WebSocket reader any bytes as a
+// client's stream: it must not panic, and every message it returns fits
+// MaxMessage.
+func FuzzWebSocketStream(f *testing.F) {
+	good := Append(nil, TypeSend, key(2), []byte("good"))
+	f.Add(append([]byte{0x82, 0x80 | byte(len(good)), 0, 0, 0, 0}, good...))
+	f.Add([]byte{0x02, 0x81, 1, 2, 3, 4, 9, 0x89, 0x80, 0, 0, 0, 0, 0x80, 0x81, 0, 0, 0, 0, 7})
+	f.Add([]byte{0x82, 0xff, 0, 0, 0, 0, 0, 0, 0x80, 0, 1, 2, 3, 4})
+	f.Fuzz(func(t *testing.T, stream []byte) {
+		c := &conn{nc: &streamConn{Reader: bytes.NewReader(stream)}}
+		for range 1000 {
+			msg, err := c.readMessage(time.Second)
+			if err != nil {
+				break
+			}
+			if len(msg) > MaxMessage {
+				t.Fatalf("a message of %d bytes", len(msg))
+			}
+			c.rd.release()
+		}
+		c.rd.drop()
+	})
+}
+
+// streamConn is a net.Conn reading a stream and discarding writes.
+type streamConn struct {
+	net.Conn
+	io.Reader
+}
+
+func (c *streamConn) Read(p []byte) (int, error)       { return c.Reader.Read(p) }
+func (c *streamConn) Write(p []byte) (int, error)      { return len(p), nil }
+func (c *streamConn) SetReadDeadline(time.Time) error  { return nil }
+func (c *streamConn) SetWriteDeadline(time.Time) error { return nil }
