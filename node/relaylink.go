@@ -31,11 +31,12 @@ const (
 	relayQueue = 256
 	// relayBatch bounds the packets sent in one message.
 	relayBatch = 16
-	// relayPingTimeout is how long the pong to a check's ping may take
-	// before the connection counts as dead (its NAT mapping gone: TCP
-	// alone would notice only minutes later) and is redialled, unless a
-	// frame arrived meanwhile. relaySessionMin: a session shorter than
-	// this does not reset the redial backoff.
+	// relayPingTimeout is how long a connection being checked may show
+	// no life (no pong, no frame, none of our bytes acknowledged by the
+	// relay's TCP) before it counts as dead (its NAT mapping gone: TCP
+	// alone would notice only minutes later) and is redialled.
+	// relaySessionMin: a session shorter than this does not reset the
+	// redial backoff.
 	relayPingTimeout = 3 * time.Second
 	relaySessionMin  = 5 * time.Second
 	// relayIdle closes a connection to a relay that is not home after
@@ -71,6 +72,8 @@ type relayLink struct {
 	// pinned, when the map lists a relay of that name, is home whatever
 	// the round trips.
 	pinned string
+	// pingTimeout is relayPingTimeout (shorter in tests).
+	pingTimeout time.Duration
 	// up is set while the home connection is open.
 	up atomic.Bool
 
@@ -111,7 +114,7 @@ func newRelayLink(tokens RelayTokens, log *slog.Logger) *relayLink {
 		log = slog.New(slog.DiscardHandler)
 	}
 	return &relayLink{tokens: tokens, log: log, in: make(chan relay.Frame, 64), relays: map[string]wire.Relay{},
-		conns: map[string]*relayConn{}}
+		conns: map[string]*relayConn{}, pingTimeout: relayPingTimeout}
 }
 
 // setRelays takes the map's relays. Home stays when still listed, else
@@ -377,12 +380,11 @@ func (l *relayLink) check() {
 	}
 }
 
-// ping pings the relay when asked (check: a direct path went silent and
-// the relay is about to carry packets), and ends the session (drop) when
-// neither the pong nor any frame came within relayPingTimeout (a busy
-// connection's pong may wait behind queued frames). Idle connections are
-// not pinged on a timer: every ping would wake each of a relay's
-// thousands of connections.
+// ping checks the connection when asked (check: a direct path went
+// silent and the relay is about to carry packets) and ends the session
+// (drop) when it shows no life (alive). Idle connections are not pinged
+// on a timer: every ping would wake each of a relay's thousands of
+// connections.
 func (l *relayLink) ping(ctx context.Context, c *relayConn, cl *relay.Client, drop context.CancelFunc) {
 	for {
 		select {
@@ -390,14 +392,52 @@ func (l *relayLink) ping(ctx context.Context, c *relayConn, cl *relay.Client, dr
 			return
 		case <-c.checkNow:
 		}
-		before := c.frames.Load()
-		pctx, cancel := context.WithTimeout(ctx, relayPingTimeout)
-		err := cl.Ping(pctx)
-		cancel()
-		if err != nil && ctx.Err() == nil && c.frames.Load() == before {
-			l.log.Info("relay unresponsive, reconnecting", "relay", c.relay.Name, "err", err)
+		if !l.alive(ctx, c, cl) {
+			l.log.Info("relay unresponsive, reconnecting", "relay", c.relay.Name)
 			drop()
 			return
+		}
+	}
+}
+
+// alive pings cl and reports whether the relay showed life within
+// pingTimeout of its last sign: its pong, a frame from it, or its TCP
+// acknowledging more of our bytes (relay.Client.Acked). A busy
+// connection's ping waits behind the bytes queued before it, which drain
+// while the relay lives: a connection that only sends is not taken for
+// dead because its pong is late, and a dead one's bytes stop draining.
+// It is true when ctx ends. The ping is cancelled only when false (the
+// connection is dropped then) or ctx ends.
+func (l *relayLink) alive(ctx context.Context, c *relayConn, cl *relay.Client) bool {
+	pctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	pong := make(chan error, 1)
+	go func() { pong <- cl.Ping(pctx) }()
+	frames, acked := c.frames.Load(), cl.Acked()
+	dead := time.NewTimer(l.pingTimeout)
+	defer dead.Stop()
+	look := time.NewTicker(l.pingTimeout / 4)
+	defer look.Stop()
+	for {
+		select {
+		case err := <-pong:
+			return err == nil || ctx.Err() != nil
+		case <-ctx.Done():
+			return true
+		case <-look.C:
+			if f, a := c.frames.Load(), cl.Acked(); f != frames || a > acked {
+				frames, acked = f, a
+				dead.Reset(l.pingTimeout)
+			}
+		case <-dead.C:
+			f, a := c.frames.Load(), cl.Acked()
+			if f == frames && a <= acked {
+				return false
+			}
+			// Life at the last moment: wait on (cancelling a ping
+			// whose write waits would close the connection).
+			frames, acked = f, a
+			dead.Reset(l.pingTimeout)
 		}
 	}
 }

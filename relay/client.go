@@ -178,6 +178,18 @@ func (c *Client) Ping(ctx context.Context) error {
 	return nil
 }
 
+// Acked is how many bytes of what c sent the relay's TCP has
+// acknowledged: it grows while the relay takes c's writes, even while a
+// ping waits behind them. It is 0 where that cannot be told: outside
+// Linux, or dialled through a transport other than an *http.Transport.
+// It is read below TLS, so it counts TLS records' bytes.
+func (c *Client) Acked() uint64 {
+	if c.cork == nil {
+		return 0
+	}
+	return c.cork.acked()
+}
+
 // Close closes the connection.
 func (c *Client) Close() error {
 	c.cancel()

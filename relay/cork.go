@@ -32,6 +32,13 @@ func (c *corkConn) Write(p []byte) (int, error) {
 	return c.Conn.Write(p)
 }
 
+// acked is how many bytes written the peer's TCP acknowledged; 0 when
+// the system cannot tell.
+func (c *corkConn) acked() uint64 {
+	n, _ := bytesAcked(c.Conn)
+	return n
+}
+
 func (c *corkConn) cork() {
 	c.mu.Lock()
 	c.corked = true
