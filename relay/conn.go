@@ -229,7 +229,9 @@ func (c *conn) close() {
 		}
 	}
 	c.unparkLocked()
-	c.srv.poll.forget(c)
+	if c.fd >= 0 { // armed: srv.poll was set before
+		c.srv.poll.forget(c)
+	}
 	c.mu.Unlock()
 	if q != nil {
 		*q = (*q)[:0]
