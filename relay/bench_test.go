@@ -239,9 +239,10 @@ func benchIdle(b *testing.B, n int, tlsOn bool) {
 		waitForLong(b, func() bool { return r.srv.Stats().Conns == n })
 		time.Sleep(200 * time.Millisecond) // let every handler return
 		after := memInUse()
-		b.ReportMetric(float64(after.total()-before.total())/float64(n), "B/conn")
-		b.ReportMetric(float64(after.heap-before.heap)/float64(n), "heap-B/conn")
-		b.ReportMetric(float64(after.stack-before.stack)/float64(n), "stack-B/conn")
+		perConn := func(a, b uint64) float64 { return float64(int64(a-b)) / float64(n) }
+		b.ReportMetric(perConn(after.total(), before.total()), "B/conn")
+		b.ReportMetric(perConn(after.heap, before.heap), "heap-B/conn")
+		b.ReportMetric(perConn(after.stack, before.stack), "stack-B/conn")
 		writeHeapProfile(b)
 		b.ReportMetric(float64(runtime.NumGoroutine()-g0)/float64(n), "goroutines/conn")
 		ch.send(b, "stop")

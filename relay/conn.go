@@ -269,6 +269,8 @@ type reader struct {
 	// inMsg is set between a message's first fragment and its last.
 	msgAt, msgLen int
 	inMsg         bool
+	// small takes the first bytes after a wait (readSmall).
+	small [16]byte
 }
 
 // idle reports whether rd holds nothing: no byte, no message begun.
@@ -394,57 +396,38 @@ func (c *conn) readMessage(timeout time.Duration) ([]byte, error) {
 }
 
 // waitAny waits, with no timer, until c has bytes to read and reads
-// them: how a connection the poller cannot watch waits. The first read is
-// of one byte, so that an idle connection holds no buffer.
+// them: how a connection the poller cannot watch waits, holding no
+// buffer.
 func (c *conn) waitAny() error {
-	if err := c.nc.SetReadDeadline(time.Time{}); err != nil {
-		return err
+	more, err := c.readSmall(time.Time{})
+	if err == nil && !more {
+		err = io.ErrNoProgress
 	}
-	var one [1]byte
-	n, err := io.ReadAtLeast(c.nc, one[:], 1)
-	if n == 0 {
-		return err
-	}
-	c.rd.buf, c.rd.r, c.rd.w = readPool.Get().(*[]byte), 0, 1
-	(*c.rd.buf)[0] = one[0]
-	return nil
+	return err
 }
 
-// readDecrypted reads what c's TLS layer holds decrypted or whole,
-// without reading the socket: false when nothing.
-func (c *conn) readDecrypted() (bool, error) {
-	if !c.tls {
-		return false, nil
-	}
-	// A deadline past makes the read fail before any system call; a
-	// timeout does not break a TLS connection.
-	if err := c.nc.SetReadDeadline(time.Unix(1, 0)); err != nil {
+// readSmall reads what c has to read, waiting until deadline (none when
+// zero), first into rd.small, so that a connection waiting holds no
+// buffer (over TLS, what the read leaves of a record waits decrypted in
+// crypto/tls); false when the deadline passed first. A deadline already
+// past reads only what TLS holds decrypted or whole: the read fails
+// before any system call, and a timeout does not break a tls.Conn.
+func (c *conn) readSmall(deadline time.Time) (bool, error) {
+	if err := c.nc.SetReadDeadline(deadline); err != nil {
 		return false, err
 	}
-	err := c.rd.fill(c.nc, 1)
-	if errors.Is(err, os.ErrDeadlineExceeded) {
-		c.rd.release()
-		return false, nil
-	}
-	return err == nil, err
-}
-
-// waitReadable waits up to d for c's socket to have something to read
-// (bytes, an end or an error), reading nothing: false when d passed.
-func (c *conn) waitReadable(d time.Duration) (bool, error) {
-	if err := c.nc.SetReadDeadline(time.Now().Add(d)); err != nil {
-		return false, err
-	}
-	ready := false
-	err := c.raw.Read(func(fd uintptr) bool {
-		ready = peekable(fd)
-		return ready
-	})
-	if ready {
+	rd := &c.rd
+	n, err := c.nc.Read(rd.small[:])
+	if n > 0 {
+		rd.buf, rd.r = readPool.Get().(*[]byte), 0
+		rd.w = copy(*rd.buf, rd.small[:n])
 		return true, nil
 	}
 	if errors.Is(err, os.ErrDeadlineExceeded) {
 		return false, nil
+	}
+	if err == nil {
+		err = io.ErrNoProgress
 	}
 	return false, err
 }

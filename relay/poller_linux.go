@@ -137,11 +137,3 @@ func (p *poller) forget(c *conn) {
 	}
 	c.fd = -1
 }
-
-// peekable reports whether the socket fd has something to read (bytes,
-// its end, an error) without reading it.
-func peekable(fd uintptr) bool {
-	var b [1]byte
-	_, _, err := syscall.Recvfrom(int(fd), b[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
-	return !errors.Is(err, syscall.EAGAIN)
-}

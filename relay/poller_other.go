@@ -14,4 +14,3 @@ func newPoller(func(*conn)) (*poller, error) { return nil, errNoPoller }
 func (p *poller) close()                     {}
 func (p *poller) arm(*conn) error            { return errNoPoller }
 func (p *poller) forget(*conn)               {}
-func peekable(uintptr) bool                  { return true }

@@ -277,15 +277,13 @@ func (s *Server) wait(c *conn) error {
 }
 
 // await reports whether c, which holds nothing read, has something to
-// read within linger (0: now), reading only what TLS holds.
+// read within linger (0: what TLS holds now), and reads it.
 func (s *Server) await(c *conn, linger time.Duration) (bool, error) {
-	if more, err := c.readDecrypted(); more || err != nil {
-		return more, err
+	deadline := time.Unix(1, 0) // past
+	if linger > 0 {
+		deadline = time.Now().Add(linger)
 	}
-	if linger <= 0 {
-		return false, nil
-	}
-	return c.waitReadable(linger)
+	return c.readSmall(deadline)
 }
 
 // park hands c to the poller, which serves it again when it becomes
