@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
+	"crypto/tls"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -713,6 +714,24 @@ func TestRelayParkedConnectionLosesNothing(t *testing.T) {
 			// The peer goes without a close frame.
 			ca.ws.CloseNow()
 			waitFor(t, func() bool { return !r.srv.Connected(a) && r.srv.Stats().Parked == 1 })
+			// A peer's reset (an error on the socket) is noticed too.
+			var tc *tls.Config
+			if tlsOn {
+				tc = hc.Transport.(*http.Transport).TLSClientConfig.Clone()
+				tc.ServerName = "example.com"
+			}
+			reset := key(3)
+			raw, err := upgradeBare(strings.TrimPrefix(strings.TrimPrefix(r.url, "ws://"), "wss://"), r.token(t, reset), tc)
+			if err != nil {
+				t.Fatal(err)
+			}
+			parked(2)
+			if tlsc, ok := raw.(*tls.Conn); ok {
+				raw = tlsc.NetConn()
+			}
+			raw.(*net.TCPConn).SetLinger(0)
+			raw.Close()
+			waitFor(t, func() bool { return !r.srv.Connected(reset) && r.srv.Stats().Parked == 1 })
 			if !r.srv.Connected(b) {
 				t.Fatal("the other connection was closed")
 			}
