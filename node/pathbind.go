@@ -213,10 +213,13 @@ func (p *peerPath) fresh(now time.Time) bool {
 	return p.best.IsValid() && now.Sub(p.ponged) < freshFor && !p.suspect(now)
 }
 
-// sending reports whether packets went to p within activeFor, the first
-// of them after the last thing heard from its direct path.
-func (p *peerPath) sending(now time.Time) bool {
-	return now.Sub(p.lastOut) < activeFor && p.outSinceHeard.After(p.heard)
+// active reports whether p's direct path carries traffic: packets went
+// to p within activeFor (the first of them after the last thing heard
+// from the path), or WireGuard packets came from it within activeFor
+// (a node that only receives must find out too: its relay connection
+// may have died with the path, and the peer's relay copies need it).
+func (p *peerPath) active(now time.Time) bool {
+	return now.Sub(p.lastOut) < activeFor && p.outSinceHeard.After(p.heard) || now.Sub(p.dataIn) < activeFor
 }
 
 // pingSent is a ping waiting for its pong.
@@ -514,6 +517,7 @@ func (b *pathBind) receiveUDP(fn conn.ReceiveFunc) conn.ReceiveFunc {
 		now := time.Now()
 		var rx uint64
 		var out []outPacket
+		wake := false
 		b.mu.Lock()
 		for i := range n {
 			pkt := packets[i][:sizes[i]]
@@ -528,11 +532,15 @@ func (b *pathBind) receiveUDP(fn conn.ReceiveFunc) conn.ReceiveFunc {
 				rx += uint64(sizes[i])
 				a := addrOf(eps[i])
 				if p := b.peers[b.confirmed[a]]; p != nil && p.best == a {
+					wake = wake || !p.active(now) // traffic starts: the path loop watches it
 					p.heard, p.dataIn = now, now
 				}
 			}
 		}
 		b.mu.Unlock()
+		if wake {
+			b.wakeLoop()
+		}
 		b.counters.directRx.Add(rx)
 		b.sendAll(out)
 		return n, err
@@ -765,6 +773,9 @@ func (b *pathBind) plan(k wire.WGPublic, now time.Time) (conn.Endpoint, bool, st
 		return nil, false, "", out
 	}
 	relayUp := b.relay != nil && b.relay.connected()
+	if p.best.IsValid() && !p.active(now) {
+		b.wakeLoop() // traffic starts: the path loop watches it
+	}
 	p.noteSentLocked(now)
 	b.dropFailedLocked(p, now)
 	var udp netip.AddrPort
@@ -773,7 +784,7 @@ func (b *pathBind) plan(k wire.WGPublic, now time.Time) (conn.Endpoint, bool, st
 	switch {
 	case fresh:
 		udp = p.best
-		if now.Sub(p.ponged) >= trustPingEvery || p.sending(now) && now.Sub(p.heard) >= probeAfter {
+		if now.Sub(p.ponged) >= trustPingEvery || p.active(now) && now.Sub(p.heard) >= probeAfter {
 			out = b.probeLocked(p, now, out)
 		}
 	case p.best.IsValid():
@@ -849,12 +860,18 @@ func (b *pathBind) probeLocked(p *peerPath, now time.Time, out []outPacket) []ou
 	out = b.pingLocked(p, p.best, now, out)
 	if at := p.pinged[p.best]; at.After(p.heard) && !p.probeAt.After(p.heard) {
 		p.probeAt = at
-		select {
-		case b.wake <- struct{}{}:
-		default:
-		}
+		b.wakeLoop()
 	}
 	return out
+}
+
+// wakeLoop has the Engine's path loop tick now (it sleeps up to pathTick
+// otherwise): a path's traffic started, or a probe's grace started.
+func (b *pathBind) wakeLoop() {
+	select {
+	case b.wake <- struct{}{}:
+	default:
+	}
 }
 
 // noteSilenceLocked acts once on p's direct path no longer being fresh:
@@ -1200,25 +1217,27 @@ func (b *pathBind) tick(now time.Time) time.Time {
 	return next
 }
 
-// watchLocked watches p's direct path between sends: one that packets
-// go to and that has been quiet for probeAfter is pinged, one that is
-// suspect has its silence acted on at once (so the relay connection is
-// checked before the next packet needs it), one that failed is dropped.
-// It returns when p next needs a look (zero: not before a send).
+// watchLocked watches p's direct path between sends: an active one
+// (carrying traffic either way) that has been quiet for probeAfter is
+// pinged, one that is suspect has its silence acted on at once (so the
+// relay connection is checked before the next packet needs it), one that
+// failed is dropped. It returns when p next needs a look (zero: not
+// before a send or the next regular tick).
 func (b *pathBind) watchLocked(p *peerPath, now time.Time, out []outPacket) ([]outPacket, time.Time) {
 	b.dropFailedLocked(p, now)
-	if !p.best.IsValid() || !p.sending(now) {
+	if !p.best.IsValid() {
 		return out, time.Time{}
 	}
-	if now.Sub(p.heard) < probeAfter {
-		return out, p.heard.Add(probeAfter)
+	if p.active(now) && now.Sub(p.heard) >= probeAfter {
+		out = b.probeLocked(p, now, out)
 	}
-	out = b.probeLocked(p, now, out)
-	if p.suspect(now) {
+	switch {
+	case p.suspect(now):
 		return b.noteSilenceLocked(p, now, out), time.Time{}
-	}
-	if p.probeAt.After(p.heard) {
-		return out, p.probeAt.Add(p.pongGrace())
+	case p.probeAt.After(p.heard):
+		return out, p.probeAt.Add(p.pongGrace()) // the probe's answer, or its absence
+	case p.active(now):
+		return out, p.heard.Add(probeAfter) // while traffic flows, a look every probeAfter
 	}
 	return out, time.Time{}
 }

@@ -274,3 +274,41 @@ func TestDiscoOnlyDropperFailsDirectPath(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 	}
 }
+
+// TestQuietPathOnlyReceivingIsProbed: a node that only receives over its
+// direct path (the listener of a flow, whose NAT just rebound) must find
+// out too, though it sends nothing: its relay connection may have died
+// with the NAT mapping, and the peer's relay copies need it. Between
+// sends, the path loop pings the path once it is quiet for probeAfter
+// and acts on the silence (checks the relay, asks STUN) when that ping's
+// grace ends unanswered, even after the traffic is a second old.
+func TestQuietPathOnlyReceivingIsProbed(t *testing.T) {
+	peer := newTestKey(t).Public()
+	best := netip.MustParseAddrPort("127.0.0.1:9")
+	b := newPathBind(conn.NewDefaultBind(), upRelay(), newTestKey(t), nil)
+	b.setPeers(map[wire.WGPublic]peerRoute{peer: {eps: []netip.AddrPort{best}}})
+	t0 := time.Now()
+	b.mu.Lock()
+	p := b.peers[peer]
+	b.confirmLocked(p, best, 5*time.Millisecond, t0.Add(-time.Second))
+	p.heard, p.dataIn = t0, t0 // the last packet of the flow
+	b.mu.Unlock()
+	now := t0.Add(100 * time.Millisecond)
+	for range 10 {
+		due := b.tick(now)
+		b.mu.Lock()
+		noted := p.silenceNoted
+		b.mu.Unlock()
+		if noted {
+			if d := now.Sub(t0); d > time.Second {
+				t.Errorf("the silence was acted on %v after the last packet, want within 1 s", d)
+			}
+			return
+		}
+		if due.IsZero() {
+			t.Fatalf("at %v the path loop was told nothing is due, and the silence was not acted on", now.Sub(t0))
+		}
+		now = due
+	}
+	t.Fatal("ten ticks and the silence was not acted on")
+}
