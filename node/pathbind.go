@@ -39,17 +39,19 @@ const (
 	// pong is this old carries a ping along, so a path carrying traffic
 	// stays fresh at about one ping a second (an idle one pings nothing).
 	trustPingEvery = time.Second
-	// probeAfter: a direct path that packets went to and nothing came
-	// back from for this long gets a ping at once (from the send or the
-	// tick); a ping to it that nothing answers (no pong, no packet) within
-	// pongGrace makes it suspect, and a suspect path gets the relay copy
-	// too. A TCP flow whose path died retransmits after 0.2, 0.6, 1.4 and
-	// 3 s: the copy must be on the relay by the 1.4 s one.
+	// probeAfter: an active direct path (traffic either way within
+	// activeFor) that nothing came from for this long gets a ping at once
+	// (from the send or the tick); a ping to it that nothing answers (no
+	// pong, no packet) within pongGrace makes it suspect, and a suspect
+	// path gets the relay copy too. A TCP flow whose path died
+	// retransmits after 0.2, 0.6, 1.4 and 3 s: the copy must be on the
+	// relay (and the relay connection checked) by the 1.4 s one.
 	probeAfter = 500 * time.Millisecond
 	// pongGraceMin is the least pongGrace (three round trips).
 	pongGraceMin = 250 * time.Millisecond
-	// activeFor: a peer packets went to within this long counts as being
-	// sent to (probing and the data check run only then).
+	// activeFor: a direct path WireGuard packets came from, or packets
+	// went to, within this long is active (probing runs only then, and
+	// the data check only while packets go to it).
 	activeFor = time.Second
 	// dataSilence: a direct path packets have gone to for this long
 	// without one WireGuard packet coming back, while pongs still do,
@@ -790,7 +792,11 @@ func (b *pathBind) plan(k wire.WGPublic, now time.Time) (conn.Endpoint, bool, st
 	case p.best.IsValid():
 		udp, viaRelay = p.best, relayUp
 		out = b.probeLocked(p, now, out)
-		out = b.noteSilenceLocked(p, now, out)
+		if p.suspect(now) || now.Sub(p.heard) >= freshFor || p.unanswered >= 2 {
+			// Not just a pong too old on a path packets still come from
+			// (a keepalive after a while of only receiving).
+			out = b.noteSilenceLocked(p, now, out)
+		}
 	case !relayUp:
 		udp = p.lost
 		if !udp.IsValid() && len(p.mapEPs) > 0 {
