@@ -29,10 +29,41 @@ const peerEndpointPrefix = "peer:"
 
 // Path timings (see DESIGN.md, "Paths").
 const (
-	// freshFor is how long a direct path counts as working after the
-	// last packet from it: past it, packets go over the relay as well,
-	// so a dead direct path costs at most this much.
+	// freshFor is how long a direct path counts as working after its
+	// last pong (a ping of ours answered from that address: packets from
+	// it only show the peer's half works): past it, packets go over the
+	// relay as well, so a dead direct path, or one that lost our half,
+	// costs at most this much.
 	freshFor = 2 * time.Second
+	// trustPingEvery: a packet sent over a fresh direct path whose last
+	// pong is this old carries a ping along, so a path carrying traffic
+	// stays fresh at about one ping a second (an idle one pings nothing).
+	trustPingEvery = time.Second
+	// probeAfter: an active direct path (traffic either way within
+	// activeFor) that nothing came from for this long gets a ping at once
+	// (from the send or the tick); a ping to it that nothing answers (no
+	// pong, no packet) within pongGrace makes it suspect, and a suspect
+	// path gets the relay copy too. A TCP flow whose path died
+	// retransmits after 0.2, 0.6, 1.4 and 3 s: the copy must be on the
+	// relay (and the relay connection checked) by the 1.4 s one.
+	probeAfter = 500 * time.Millisecond
+	// pongGraceMin is the least pongGrace (three round trips).
+	pongGraceMin = 250 * time.Millisecond
+	// activeFor: a direct path WireGuard packets came from, or packets
+	// went to, within this long is active (probing runs only then, and
+	// the data check only while packets go to it).
+	activeFor = time.Second
+	// dataSilence: a direct path packets have gone to for this long
+	// without one WireGuard packet coming back, while pongs still do,
+	// has failed (something passes disco but drops WireGuard: an on-path
+	// dropper). WireGuard's passive keepalive answers received data within
+	// 10 s, so a one-way flow never gets there.
+	dataSilence = 12 * time.Second
+	// failedFor is how long a direct path that failed the data check is
+	// not taken again (doubling for each failure of the same address up
+	// to failedForMax; a change of the node's own addresses clears it).
+	failedFor    = 30 * time.Second
+	failedForMax = 8 * time.Minute
 	// deadPings is how many pings a direct path may leave unanswered
 	// (one per pingEvery while packets go to it) before it is dropped and
 	// the pair is on the relay alone.
@@ -42,10 +73,6 @@ const (
 	// the peer paces).
 	pingEvery      = 500 * time.Millisecond
 	replyPingEvery = 50 * time.Millisecond
-	// keepFreshAfter: a packet sent over a direct path not heard from for
-	// this long carries a ping along, so a one-way flow keeps its path
-	// fresh.
-	keepFreshAfter = time.Second
 	// discoverMin and discoverMax bound the wait between two discovery
 	// rounds (call-me-maybe over the relay and pings to every candidate)
 	// for a pair without a working direct path; it doubles each round
@@ -118,10 +145,27 @@ type peerPath struct {
 	// learned are addresses a ping or a call-me-maybe gave, with when.
 	learned map[netip.AddrPort]time.Time
 	// best is the working direct path (zero: none), rtt its round trip
-	// at the last pong, heard when a packet last came from it.
-	best  netip.AddrPort
-	rtt   time.Duration
-	heard time.Time
+	// at the last pong, heard when anything (pong or WireGuard packet)
+	// last came from it, ponged when a pong last did, dataIn when a
+	// WireGuard packet last did.
+	best   netip.AddrPort
+	rtt    time.Duration
+	heard  time.Time
+	ponged time.Time
+	dataIn time.Time
+	// lastOut is when a packet last went to the peer; outSinceHeard and
+	// outSinceData when the first one went after heard and after dataIn;
+	// probeAt when the first ping went to best after heard.
+	lastOut       time.Time
+	outSinceHeard time.Time
+	outSinceData  time.Time
+	probeAt       time.Time
+	// relayedIn is when a WireGuard packet from the peer last came over
+	// the relay (the peer does not trust the direct path either).
+	relayedIn time.Time
+	// failed are addresses that failed the data check, until when and
+	// for how long the last time.
+	failed map[netip.AddrPort]failure
 	// pinged is when each address was last pinged.
 	pinged map[netip.AddrPort]time.Time
 	// nextDiscovery and discoverWait schedule discovery rounds.
@@ -129,13 +173,13 @@ type peerPath struct {
 	discoverWait  time.Duration
 	// eps caches conn endpoints per address (Send allocates none).
 	eps map[netip.AddrPort]conn.Endpoint
-	// unanswered counts pings to best since it was last heard; at
-	// deadPings the path is dropped, and lost keeps it as the UDP
-	// destination for when there is no relay either.
+	// unanswered counts pings to best since its last pong; at deadPings
+	// the path is dropped, and lost keeps it as the UDP destination for
+	// when there is no relay either.
 	unanswered int
 	lost       netip.AddrPort
 	// silenceNoted is set once the direct path's silence was acted on
-	// (STUN asked, relay checked); hearing from the path clears it.
+	// (STUN asked, relay checked); a pong from the path clears it.
 	silenceNoted bool
 	// seenPings are the transaction ids of the peer's pings taken
 	// recently (replay protection).
@@ -144,6 +188,40 @@ type peerPath struct {
 	// when the peer's last call-me-maybe was taken.
 	lastRelayed time.Time
 	lastCMM     time.Time
+}
+
+// failure is a direct path's failure of the data check.
+type failure struct {
+	until time.Time
+	wait  time.Duration
+}
+
+// pongGrace is how long a ping to p's direct path may go unanswered
+// before the path is suspect.
+func (p *peerPath) pongGrace() time.Duration { return max(pongGraceMin, 3*p.rtt) }
+
+// suspect reports whether p's direct path looks dead although its last
+// pong is recent: a ping sent after the last packet heard from it has
+// had nothing back for pongGrace, or the peer sent over the relay after
+// the path had been silent for probeAfter (its side sees the path fail).
+func (p *peerPath) suspect(now time.Time) bool {
+	return p.probeAt.After(p.heard) && now.Sub(p.probeAt) >= p.pongGrace() ||
+		p.relayedIn.Sub(p.heard) >= probeAfter
+}
+
+// fresh reports whether p has a working direct path: a pong within
+// freshFor and not suspect. Packets go to a fresh path alone.
+func (p *peerPath) fresh(now time.Time) bool {
+	return p.best.IsValid() && now.Sub(p.ponged) < freshFor && !p.suspect(now)
+}
+
+// active reports whether p's direct path carries traffic: packets went
+// to p within activeFor (the first of them after the last thing heard
+// from the path), or WireGuard packets came from it within activeFor
+// (a node that only receives must find out too: its relay connection
+// may have died with the path, and the peer's relay copies need it).
+func (p *peerPath) active(now time.Time) bool {
+	return now.Sub(p.lastOut) < activeFor && p.outSinceHeard.After(p.heard) || now.Sub(p.dataIn) < activeFor
 }
 
 // pingSent is a ping waiting for its pong.
@@ -179,6 +257,12 @@ type pathBind struct {
 	// address changes.
 	onReflexive func(netip.AddrPort)
 	counters    pathCounters
+	// wake tells the Engine's path loop to tick now (a send scheduled
+	// something sooner than its next tick: a probe's deadline).
+	wake chan struct{}
+	// dataSilence is the data check's limit (dataSilence; tests shorten
+	// it before the bind is used).
+	dataSilence time.Duration
 
 	mu sync.Mutex // mu guards the fields below
 	// priv and pub are the node's WireGuard keys (disco seals with them).
@@ -219,7 +303,7 @@ func newPathBind(udp conn.Bind, relay *relayLink, priv wire.WGPrivate, log *slog
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	b := &pathBind{udp: udp, relay: relay, log: log, peers: map[wire.WGPublic]*peerPath{},
+	b := &pathBind{udp: udp, relay: relay, log: log, wake: make(chan struct{}, 1), dataSilence: dataSilence, peers: map[wire.WGPublic]*peerPath{},
 		confirmed: map[netip.AddrPort]wire.WGPublic{}, replaced: map[wire.WGPublic]wire.WGPublic{}, noBatch: map[netip.AddrPort]bool{}, candidateOf: map[netip.AddrPort]wire.WGPublic{}, pings: map[disco.TxID]pingSent{},
 		stunTx: map[[stun.TransactionIDSize]byte]stunSent{}, stunRTT: map[netip.AddrPort]time.Duration{}}
 	b.setPrivateKey(priv)
@@ -270,7 +354,7 @@ func (b *pathBind) setPeers(routes map[wire.WGPublic]peerRoute) {
 		p, ok := b.peers[k]
 		if !ok {
 			p = &peerPath{key: k, learned: map[netip.AddrPort]time.Time{}, pinged: map[netip.AddrPort]time.Time{},
-				eps: map[netip.AddrPort]conn.Endpoint{}, seenPings: map[disco.TxID]time.Time{}}
+				eps: map[netip.AddrPort]conn.Endpoint{}, seenPings: map[disco.TxID]time.Time{}, failed: map[netip.AddrPort]failure{}}
 			p.shared, _ = disco.SharedKey(b.priv, k)
 			b.peers[k] = p
 		}
@@ -336,9 +420,12 @@ func (b *pathBind) setSTUN(servers []netip.AddrPort) {
 	}
 }
 
+// restartDiscoveryLocked starts every peer's discovery over (the node's
+// own addresses changed): failed direct paths may be taken again.
 func (b *pathBind) restartDiscoveryLocked() {
 	for _, p := range b.peers {
 		p.nextDiscovery, p.discoverWait = time.Time{}, 0
+		clear(p.failed)
 	}
 }
 
@@ -370,14 +457,14 @@ func (b *pathBind) path(k wire.WGPublic) pathInfo {
 	switch {
 	case !ok:
 		return pathInfo{kind: "none"}
-	case p.best.IsValid() && now.Sub(p.heard) < freshFor:
+	case p.fresh(now):
 		return pathInfo{kind: "direct", addr: p.best, rtt: p.rtt}
 	case p.best.IsValid() && relayUp:
-		return pathInfo{kind: "direct", addr: p.best, rtt: p.rtt, why: "direct path silent: probing it, the relay carries packets too"}
+		return pathInfo{kind: "direct", addr: p.best, rtt: p.rtt, why: "direct path unconfirmed (no recent pong, or silent): probing it, the relay carries packets too"}
 	case p.best.IsValid():
 		return pathInfo{kind: "direct", addr: p.best, rtt: p.rtt, why: "idle"}
 	case relayUp:
-		return pathInfo{kind: "relay", why: b.whyRelayedLocked(p)}
+		return pathInfo{kind: "relay", why: b.whyRelayedLocked(p, now)}
 	case p.lost.IsValid():
 		return pathInfo{kind: "direct", addr: p.lost, why: "direct path lost and no relay"}
 	case len(p.mapEPs) > 0:
@@ -387,12 +474,14 @@ func (b *pathBind) path(k wire.WGPublic) pathInfo {
 }
 
 // whyRelayedLocked explains why p has no direct path.
-func (b *pathBind) whyRelayedLocked(p *peerPath) string {
+func (b *pathBind) whyRelayedLocked(p *peerPath, now time.Time) string {
 	switch {
 	case len(p.mapEPs) == 0 && len(p.learned) == 0:
 		return "the peer announced no UDP address"
 	case len(p.pinged) == 0:
 		return "no packet sent yet; probing starts with the first"
+	case p.lost.IsValid() && p.failed[p.lost].until.After(now):
+		return "the direct path passed pings but not WireGuard packets; not retried for a while"
 	}
 	return "no direct pong yet (NAT or firewall between the two)"
 }
@@ -430,6 +519,7 @@ func (b *pathBind) receiveUDP(fn conn.ReceiveFunc) conn.ReceiveFunc {
 		now := time.Now()
 		var rx uint64
 		var out []outPacket
+		wake := false
 		b.mu.Lock()
 		for i := range n {
 			pkt := packets[i][:sizes[i]]
@@ -444,11 +534,15 @@ func (b *pathBind) receiveUDP(fn conn.ReceiveFunc) conn.ReceiveFunc {
 				rx += uint64(sizes[i])
 				a := addrOf(eps[i])
 				if p := b.peers[b.confirmed[a]]; p != nil && p.best == a {
-					p.heard, p.unanswered, p.silenceNoted = now, 0, false
+					wake = wake || !p.active(now) // traffic starts: the path loop watches it
+					p.heard, p.dataIn = now, now
 				}
 			}
 		}
 		b.mu.Unlock()
+		if wake {
+			b.wakeLoop()
+		}
 		b.counters.directRx.Add(rx)
 		b.sendAll(out)
 		return n, err
@@ -477,6 +571,11 @@ func (b *pathBind) receiveRelay(closed chan struct{}) conn.ReceiveFunc {
 				}
 				sizes[0] = copy(packets[0], f.Payload)
 				eps[0] = peerEndpoint{key: f.Key}
+				b.mu.Lock()
+				if p := b.peers[f.Key]; p != nil {
+					p.relayedIn = time.Now()
+				}
+				b.mu.Unlock()
 				b.counters.relayRx.Add(uint64(sizes[0]))
 				return 1, nil
 			}
@@ -542,7 +641,12 @@ func (b *pathBind) sendAll(out []outPacket) {
 func (b *pathBind) Send(bufs [][]byte, ep conn.Endpoint) error {
 	key, ok := b.peerFor(ep)
 	if !ok {
-		b.discoverForAddr(addrOf(ep), time.Now())
+		owner, home, relayCopy := b.unconfirmedFor(addrOf(ep), time.Now())
+		if relayCopy {
+			for _, buf := range bufs {
+				b.relay.send(owner, home, buf)
+			}
+		}
 		return b.sendUDP(bufs, ep)
 	}
 	pe := peerEndpoint{key: key}
@@ -570,20 +674,32 @@ func (b *pathBind) Send(bufs [][]byte, ep conn.Endpoint) error {
 	return err
 }
 
-// discoverForAddr runs a due discovery round for the peer that has a
-// among its candidates, when exactly one has: WireGuard roamed to an
-// address no pong confirmed yet (its packets came from there), so the
-// packet goes there as WireGuard wants, and the pings that confirm it
-// (or find better) go out too.
-func (b *pathBind) discoverForAddr(a netip.AddrPort, now time.Time) {
+// unconfirmedFor handles a send to an address no pong confirmed, for the
+// peer that has a among its candidates when exactly one has: WireGuard
+// roamed there (its packets came from there), so the packet goes there
+// as WireGuard wants, and a ping to a (and a due discovery round) go out
+// too; until a pong confirms a the packet goes over the relay as well
+// (returned: the peer, its home relay and whether to), as to any path
+// not known to work. An address no peer has is sent to as given (a
+// handshake answer to an unknown address).
+func (b *pathBind) unconfirmedFor(a netip.AddrPort, now time.Time) (wire.WGPublic, string, bool) {
 	b.mu.Lock()
 	owner := b.peers[b.candidateOf[a]]
 	var out []outPacket
+	relayUp := b.relay != nil && b.relay.connected()
+	var key wire.WGPublic
+	var home string
 	if owner != nil {
-		out = b.discoverDueLocked(owner, now, b.relay != nil && b.relay.connected(), nil)
+		key, home = owner.key, owner.home
+		out = b.pingLocked(owner, a, now, out)
+		out = b.discoverDueLocked(owner, now, relayUp, out)
+		if relayUp {
+			owner.lastRelayed = now
+		}
 	}
 	b.mu.Unlock()
 	b.sendAll(out)
+	return key, home, owner != nil && relayUp
 }
 
 // sendUDP sends bufs to ep over the UDP bind. A batch the kernel refuses
@@ -659,31 +775,27 @@ func (b *pathBind) plan(k wire.WGPublic, now time.Time) (conn.Endpoint, bool, st
 		return nil, false, "", out
 	}
 	relayUp := b.relay != nil && b.relay.connected()
-	if p.best.IsValid() && p.unanswered >= deadPings {
-		b.log.Info("direct path lost", "peer", k.ShortString(), "addr", p.best, "silent", now.Sub(p.heard).Round(time.Millisecond))
-		p.lost, p.best, p.nextDiscovery, p.discoverWait = p.best, netip.AddrPort{}, time.Time{}, 0
+	if p.best.IsValid() && !p.active(now) {
+		b.wakeLoop() // traffic starts: the path loop watches it
 	}
+	p.noteSentLocked(now)
+	b.dropFailedLocked(p, now)
 	var udp netip.AddrPort
 	viaRelay := false
+	fresh := p.fresh(now)
 	switch {
-	case p.best.IsValid() && now.Sub(p.heard) < freshFor:
+	case fresh:
 		udp = p.best
-		if now.Sub(p.heard) >= keepFreshAfter {
-			out = b.pingLocked(p, p.best, now, out)
+		if now.Sub(p.ponged) >= trustPingEvery || p.active(now) && now.Sub(p.heard) >= probeAfter {
+			out = b.probeLocked(p, now, out)
 		}
 	case p.best.IsValid():
 		udp, viaRelay = p.best, relayUp
-		out = b.pingLocked(p, p.best, now, out)
-		if !p.silenceNoted {
-			// The direct path just went silent: the node's own address
-			// may have changed (ask STUN now) and the relay is about to
-			// carry the packets (check its connection now).
-			p.silenceNoted = true
-			b.nextSTUN = time.Time{}
-			out = b.stunDueLocked(now, out)
-			if b.relay != nil {
-				go b.relay.check()
-			}
+		out = b.probeLocked(p, now, out)
+		if p.suspect(now) || now.Sub(p.heard) >= freshFor || p.unanswered >= 2 {
+			// Not just a pong too old on a path packets still come from
+			// (a keepalive after a while of only receiving).
+			out = b.noteSilenceLocked(p, now, out)
 		}
 	case !relayUp:
 		udp = p.lost
@@ -698,7 +810,7 @@ func (b *pathBind) plan(k wire.WGPublic, now time.Time) (conn.Endpoint, bool, st
 			udp = p.mapEPs[0]
 		}
 	}
-	if !p.best.IsValid() || now.Sub(p.heard) >= freshFor {
+	if !fresh {
 		out = b.discoverDueLocked(p, now, relayUp, out)
 	}
 	if viaRelay {
@@ -708,6 +820,80 @@ func (b *pathBind) plan(k wire.WGPublic, now time.Time) (conn.Endpoint, bool, st
 		return nil, viaRelay, p.home, out
 	}
 	return p.endpoint(udp), viaRelay, p.home, out
+}
+
+// noteSentLocked records that a packet goes to p at now.
+func (p *peerPath) noteSentLocked(now time.Time) {
+	p.lastOut = now
+	if !p.outSinceHeard.After(p.heard) {
+		p.outSinceHeard = now
+	}
+	if !p.outSinceData.After(p.dataIn) {
+		p.outSinceData = now
+	}
+}
+
+// dropFailedLocked drops p's direct path when it is dead: deadPings pings
+// unanswered, or the data check failed (WireGuard packets went to it for
+// the bind's dataSilence and none came back while pongs did). An
+// address that failed the data check is not taken again for a while.
+func (b *pathBind) dropFailedLocked(p *peerPath, now time.Time) {
+	if !p.best.IsValid() {
+		return
+	}
+	dataDead := now.Sub(p.lastOut) < activeFor && p.outSinceData.After(p.dataIn) &&
+		now.Sub(p.outSinceData) >= b.dataSilence && now.Sub(p.ponged) < freshFor
+	switch {
+	case dataDead:
+		f := p.failed[p.best]
+		f.wait = min(max(2*f.wait, failedFor), failedForMax)
+		f.until = now.Add(f.wait)
+		p.failed[p.best] = f
+		b.log.Warn("direct path passes pings but no WireGuard packets: back to the relay", "peer", p.key.ShortString(),
+			"addr", p.best, "no_data_for", now.Sub(p.outSinceData).Round(time.Millisecond), "retry_in", f.wait)
+	case p.unanswered >= deadPings:
+		b.log.Info("direct path lost", "peer", p.key.ShortString(), "addr", p.best, "silent", now.Sub(p.heard).Round(time.Millisecond))
+	default:
+		return
+	}
+	p.lost, p.best, p.nextDiscovery, p.discoverWait = p.best, netip.AddrPort{}, time.Time{}, 0
+}
+
+// probeLocked pings p's direct path; the first ping after the path was
+// last heard starts pongGrace, and the Engine's path loop is woken to
+// act when it ends.
+func (b *pathBind) probeLocked(p *peerPath, now time.Time, out []outPacket) []outPacket {
+	out = b.pingLocked(p, p.best, now, out)
+	if at := p.pinged[p.best]; at.After(p.heard) && !p.probeAt.After(p.heard) {
+		p.probeAt = at
+		b.wakeLoop()
+	}
+	return out
+}
+
+// wakeLoop has the Engine's path loop tick now (it sleeps up to pathTick
+// otherwise): a path's traffic started, or a probe's grace started.
+func (b *pathBind) wakeLoop() {
+	select {
+	case b.wake <- struct{}{}:
+	default:
+	}
+}
+
+// noteSilenceLocked acts once on p's direct path no longer being fresh:
+// the node's own address may have changed (ask STUN now) and the relay
+// is about to carry the packets (check its connections now).
+func (b *pathBind) noteSilenceLocked(p *peerPath, now time.Time, out []outPacket) []outPacket {
+	if p.silenceNoted {
+		return out
+	}
+	p.silenceNoted = true
+	b.nextSTUN = time.Time{}
+	out = b.stunDueLocked(now, out)
+	if b.relay != nil {
+		go b.relay.check()
+	}
+	return out
 }
 
 // endpoint returns the cached UDP endpoint for a.
@@ -841,7 +1027,7 @@ func (b *pathBind) handleDiscoLocked(pkt []byte, src netip.AddrPort, ep conn.End
 		if pong, err := disco.Seal(p.shared, b.pub, disco.Message{Type: disco.TypePong, TxID: m.TxID, Src: src}); err == nil {
 			out = append(out, outPacket{pkt: pong, to: ep})
 		}
-		if src != p.best || now.Sub(p.heard) >= freshFor {
+		if src != p.best || !p.fresh(now) {
 			// Answer a ping with a ping at once, even if this address was
 			// pinged moments ago: that ping likely died at the peer's NAT,
 			// which this ping from the peer has just opened.
@@ -866,7 +1052,7 @@ func (b *pathBind) handleDiscoLocked(pkt []byte, src netip.AddrPort, ep conn.End
 				b.learnLocked(p, a, now)
 			}
 		}
-		if !p.best.IsValid() || now.Sub(p.heard) >= freshFor {
+		if !p.fresh(now) {
 			for _, a := range b.peerCandidatesLocked(p, now) {
 				out = b.pingLocked(p, a, now, out)
 			}
@@ -924,15 +1110,18 @@ func (b *pathBind) confirmLocked(p *peerPath, a netip.AddrPort, rtt time.Duratio
 	}
 	b.confirmed[a] = p.key
 	if a == p.best {
-		p.heard, p.rtt, p.unanswered, p.silenceNoted = now, rtt, 0, false
+		p.heard, p.ponged, p.rtt, p.unanswered, p.silenceNoted = now, now, rtt, 0, false
 		return
 	}
-	working := p.best.IsValid() && now.Sub(p.heard) < freshFor
-	if working && float64(rtt) >= betterRTT*float64(p.rtt) {
+	if f, ok := p.failed[a]; ok && now.Before(f.until) {
+		return // it passed pings, not WireGuard packets, lately
+	}
+	if p.fresh(now) && float64(rtt) >= betterRTT*float64(p.rtt) {
 		return
 	}
 	b.log.Info("direct path", "peer", p.key.ShortString(), "addr", a, "rtt", rtt.Round(time.Microsecond), "was", p.best)
-	p.best, p.rtt, p.heard, p.unanswered, p.lost, p.silenceNoted = a, rtt, now, 0, netip.AddrPort{}, false
+	p.best, p.rtt, p.heard, p.ponged, p.dataIn, p.unanswered, p.lost, p.silenceNoted = a, rtt, now, now, now, 0, netip.AddrPort{}, false
+	p.outSinceHeard, p.outSinceData, p.probeAt = time.Time{}, time.Time{}, time.Time{}
 	p.discoverWait = 0
 }
 
@@ -1014,12 +1203,49 @@ func (b *pathBind) kickSTUN() {
 }
 
 // tick runs what is due without a packet to send: STUN requests (so a
-// node that sends nothing still learns its reflexive address).
-func (b *pathBind) tick(now time.Time) {
+// node that sends nothing still learns its reflexive address), and for
+// each peer being sent to, the probe of a direct path gone quiet and
+// what a suspect one needs (watchLocked). It returns when it next has
+// something due before the Engine's next tick (zero: nothing).
+func (b *pathBind) tick(now time.Time) time.Time {
 	b.mu.Lock()
 	out := b.stunDueLocked(now, nil)
+	var next time.Time
+	for _, p := range b.peers {
+		var due time.Time
+		out, due = b.watchLocked(p, now, out)
+		if !due.IsZero() && (next.IsZero() || due.Before(next)) {
+			next = due
+		}
+	}
 	b.mu.Unlock()
 	b.sendAll(out)
+	return next
+}
+
+// watchLocked watches p's direct path between sends: an active one
+// (carrying traffic either way) that has been quiet for probeAfter is
+// pinged, one that is suspect has its silence acted on at once (so the
+// relay connection is checked before the next packet needs it), one that
+// failed is dropped. It returns when p next needs a look (zero: not
+// before a send or the next regular tick).
+func (b *pathBind) watchLocked(p *peerPath, now time.Time, out []outPacket) ([]outPacket, time.Time) {
+	b.dropFailedLocked(p, now)
+	if !p.best.IsValid() {
+		return out, time.Time{}
+	}
+	if p.active(now) && now.Sub(p.heard) >= probeAfter {
+		out = b.probeLocked(p, now, out)
+	}
+	switch {
+	case p.suspect(now):
+		return b.noteSilenceLocked(p, now, out), time.Time{}
+	case p.probeAt.After(p.heard):
+		return out, p.probeAt.Add(p.pongGrace()) // the probe's answer, or its absence
+	case p.active(now):
+		return out, p.heard.Add(probeAfter) // while traffic flows, a look every probeAfter
+	}
+	return out, time.Time{}
 }
 
 // addrOf returns a UDP endpoint's address.

@@ -71,12 +71,23 @@ func TestPathPlan(t *testing.T) {
 		{"discovery failed for a while: relay alone", true, func(p *peerPath) {
 			p.discoverWait, p.nextDiscovery = discoverMax, now.Add(time.Hour)
 		}, netip.AddrPort{}, true, false},
-		{"working direct path: UDP alone", true, func(p *peerPath) { p.best, p.heard = best, now }, best, false, false},
-		{"direct path quiet a second: UDP with a ping", true, func(p *peerPath) {
-			p.best, p.heard = best, now.Add(-keepFreshAfter)
+		{"working direct path: UDP alone", true, func(p *peerPath) { p.best, p.heard, p.ponged = best, now, now }, best, false, false},
+		{"last pong a second old: UDP with a ping", true, func(p *peerPath) {
+			p.best, p.heard, p.ponged = best, now, now.Add(-trustPingEvery)
 		}, best, false, true},
 		{"direct path silent: UDP, relay and a ping", true, func(p *peerPath) {
-			p.best, p.heard = best, now.Add(-freshFor)
+			p.best, p.heard, p.ponged = best, now.Add(-freshFor), now.Add(-freshFor)
+		}, best, true, true},
+		{"packets arrive but no pong for 2 s: UDP, relay and a ping", true, func(p *peerPath) {
+			p.best, p.heard, p.ponged = best, now, now.Add(-freshFor)
+		}, best, true, true},
+		{"sent to and quiet, a ping unanswered: UDP, relay and a ping", true, func(p *peerPath) {
+			p.best, p.heard, p.ponged = best, now.Add(-time.Second), now.Add(-time.Second)
+			p.outSinceHeard, p.lastOut, p.probeAt = now.Add(-900*time.Millisecond), now.Add(-100*time.Millisecond), now.Add(-pingEvery)
+			p.pinged[best] = p.probeAt
+		}, best, true, true},
+		{"the peer relays after the path went quiet: UDP, relay and a ping", true, func(p *peerPath) {
+			p.best, p.heard, p.ponged, p.relayedIn = best, now.Add(-time.Second), now.Add(-time.Second), now
 		}, best, true, true},
 		{"direct path dead: relay, and discovery starts over", true, func(p *peerPath) {
 			p.best, p.heard, p.unanswered = best, now.Add(-time.Minute), deadPings

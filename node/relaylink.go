@@ -36,7 +36,7 @@ const (
 	// relay's TCP) before it counts as dead (its NAT mapping gone: TCP
 	// alone would notice only minutes later) and is redialled.
 	// relaySessionMin: a session shorter than this does not reset the
-	// redial backoff.
+	// redial backoff; a longer one is redialled at once.
 	relayPingTimeout = 3 * time.Second
 	relaySessionMin  = 5 * time.Second
 	// relayIdle closes a connection to a relay that is not home after
@@ -296,7 +296,11 @@ func (l *relayLink) keep(ctx context.Context, c *relayConn) {
 	for ctx.Err() == nil && !l.idle(c, time.Now()) {
 		start := time.Now()
 		if l.session(ctx, c) && time.Since(start) >= relaySessionMin {
+			// A connection that lasted ended (its NAT mapping gone, the
+			// relay restarted): dial again at once, a peer's relay copies
+			// may be on their way; back off from there.
 			backoff = relayBackoffMin
+			continue
 		}
 		select {
 		case <-ctx.Done():

@@ -12,7 +12,8 @@ import (
 )
 
 // pathTick is how often the Engine lets its pathBind run what is due
-// without a packet to send (STUN).
+// without a packet to send (STUN) at the least; it ticks sooner when the
+// pathBind asks (a probe's deadline).
 const pathTick = time.Second
 
 // startRelay starts the relay connection when the Engine has a token
@@ -27,23 +28,35 @@ func (e *Engine) startRelay() {
 	e.wg.Go(e.pathLoop)
 }
 
-// pathLoop ticks the running data plane's pathBind until the Engine ends.
+// pathLoop ticks the running data plane's pathBind until the Engine
+// ends: every pathTick, when the pathBind wakes it, and when a tick says
+// something is due sooner.
 func (e *Engine) pathLoop() {
-	t := time.NewTicker(pathTick)
+	t := time.NewTimer(pathTick)
 	defer t.Stop()
 	for {
+		e.mu.Lock()
+		b := e.bind
+		e.mu.Unlock()
+		var wake chan struct{}
+		if b != nil {
+			wake = b.wake
+		}
 		select {
 		case <-e.ctx.Done():
 			return
-		case now := <-t.C:
-			e.mu.Lock()
-			b := e.bind
-			e.mu.Unlock()
-			if b != nil {
-				b.tick(now)
-				e.chooseHome(b)
-			}
+		case <-t.C:
+		case <-wake:
 		}
+		now := time.Now()
+		next := now.Add(pathTick)
+		if b != nil {
+			if due := b.tick(now); !due.IsZero() && due.Before(next) {
+				next = due
+			}
+			e.chooseHome(b)
+		}
+		t.Reset(max(time.Until(next), 10*time.Millisecond))
 	}
 }
 
