@@ -144,6 +144,8 @@ type peerPath struct {
 	// when the peer's last call-me-maybe was taken.
 	lastRelayed time.Time
 	lastCMM     time.Time
+	// bday is the peer's birthday probing state (birthday.go).
+	bday birthday
 }
 
 // pingSent is a ping waiting for its pong.
@@ -211,6 +213,10 @@ type pathBind struct {
 	nextSTUN    time.Time
 	// stunRTT is each server's last round trip.
 	stunRTT map[netip.AddrPort]time.Duration
+	// nat is the node's NAT class and the answers it comes from.
+	nat natState
+	// bday is the birthday probing's state (birthday.go).
+	bday bindBirthday
 	// closed is closed by Close, ending the relay ReceiveFunc.
 	closed chan struct{}
 }
@@ -222,6 +228,7 @@ func newPathBind(udp conn.Bind, relay *relayLink, priv wire.WGPrivate, log *slog
 	b := &pathBind{udp: udp, relay: relay, log: log, peers: map[wire.WGPublic]*peerPath{},
 		confirmed: map[netip.AddrPort]wire.WGPublic{}, replaced: map[wire.WGPublic]wire.WGPublic{}, noBatch: map[netip.AddrPort]bool{}, candidateOf: map[netip.AddrPort]wire.WGPublic{}, pings: map[disco.TxID]pingSent{},
 		stunTx: map[[stun.TransactionIDSize]byte]stunSent{}, stunRTT: map[netip.AddrPort]time.Duration{}}
+	b.bday.in = make(chan hardPacket, hardQueue)
 	b.setPrivateKey(priv)
 	return b
 }
@@ -260,6 +267,7 @@ func (b *pathBind) setPeers(routes map[wire.WGPublic]peerRoute) {
 		if _, ok := routes[k]; !ok {
 			delete(b.peers, k)
 			b.forgetAddrsLocked(p)
+			b.dropBirthdayLocked(p)
 			if next, ok := byID[p.id]; ok && p.id != 0 {
 				b.replaced[k] = next
 			}
@@ -415,6 +423,7 @@ func (b *pathBind) Open(port uint16) ([]conn.ReceiveFunc, uint16, error) {
 	if b.relay != nil {
 		out = append(out, b.receiveRelay(closed))
 	}
+	out = append(out, b.receiveHard(closed))
 	return out, actual, nil
 }
 
@@ -442,16 +451,21 @@ func (b *pathBind) receiveUDP(fn conn.ReceiveFunc) conn.ReceiveFunc {
 				sizes[i] = 0
 			default:
 				rx += uint64(sizes[i])
-				a := addrOf(eps[i])
-				if p := b.peers[b.confirmed[a]]; p != nil && p.best == a {
-					p.heard, p.unanswered, p.silenceNoted = now, 0, false
-				}
+				b.heardLocked(addrOf(eps[i]), now)
 			}
 		}
 		b.mu.Unlock()
 		b.counters.directRx.Add(rx)
 		b.sendAll(out)
 		return n, err
+	}
+}
+
+// heardLocked notes a WireGuard packet from a: when a is a peer's direct
+// path, the path is heard from.
+func (b *pathBind) heardLocked(a netip.AddrPort, now time.Time) {
+	if p := b.peers[b.confirmed[a]]; p != nil && p.best == a {
+		p.heard, p.unanswered, p.silenceNoted = now, 0, false
 	}
 }
 
@@ -493,6 +507,7 @@ func (b *pathBind) Close() error {
 		b.closed = nil
 	}
 	b.mu.Unlock()
+	b.stopBirthday()
 	return b.udp.Close()
 }
 
@@ -527,7 +542,7 @@ type outPacket struct {
 func (b *pathBind) sendAll(out []outPacket) {
 	for _, o := range out {
 		if o.to != nil {
-			b.udp.Send([][]byte{o.pkt}, o.to)
+			b.sendUDP([][]byte{o.pkt}, o.to)
 			continue
 		}
 		if b.relay != nil {
@@ -591,6 +606,9 @@ func (b *pathBind) discoverForAddr(a netip.AddrPort, now time.Time) {
 // than the path's MTU, where plain sends are fragmented) goes again one
 // datagram per send, and so does every later batch to that address.
 func (b *pathBind) sendUDP(bufs [][]byte, ep conn.Endpoint) error {
+	if se, ok := ep.(*sockEndpoint); ok {
+		return b.sendSock(bufs, se)
+	}
 	if len(bufs) == 1 {
 		return b.udp.Send(bufs, ep)
 	}
@@ -712,6 +730,9 @@ func (b *pathBind) plan(k wire.WGPublic, now time.Time) (conn.Endpoint, bool, st
 
 // endpoint returns the cached UDP endpoint for a.
 func (p *peerPath) endpoint(a netip.AddrPort) conn.Endpoint {
+	if ep := p.keptEndpoint(a); ep != nil {
+		return ep // birthday probing's winning socket
+	}
 	ep, ok := p.eps[a]
 	if !ok {
 		if len(p.eps) > 2*maxLearned {
@@ -737,6 +758,7 @@ func (b *pathBind) discoverDueLocked(p *peerPath, now time.Time, relayUp bool, o
 			out = append(out, outPacket{pkt: pkt, viaRelay: p.key, home: p.home})
 		}
 	}
+	out = b.birthdayRoundLocked(p, now, relayUp, out)
 	for _, a := range b.peerCandidatesLocked(p, now) {
 		out = b.pingLocked(p, a, now, out)
 	}
@@ -871,6 +893,8 @@ func (b *pathBind) handleDiscoLocked(pkt []byte, src netip.AddrPort, ep conn.End
 				out = b.pingLocked(p, a, now, out)
 			}
 		}
+	case disco.TypeNAT:
+		b.takeNATLocked(p, m, src, now)
 	}
 	return out
 }
@@ -955,7 +979,7 @@ func (b *pathBind) stunDueLocked(now time.Time, out []outPacket) []outPacket {
 	if len(b.stunTx) > 64 {
 		clear(b.stunTx)
 	}
-	for _, s := range b.stunServers {
+	for _, s := range b.stunTargetsLocked() {
 		m, err := netcheck.BindingRequest()
 		if err != nil {
 			continue
@@ -988,7 +1012,8 @@ func (b *pathBind) handleSTUNLocked(pkt []byte, src netip.AddrPort, now time.Tim
 		return
 	}
 	refl := netip.AddrPortFrom(ip.Unmap(), uint16(xa.Port))
-	if refl == b.reflexive {
+	b.noteMappingLocked(src, refl, sent.at)
+	if refl == b.reflexive || b.isAltLocked(src) {
 		return
 	}
 	b.log.Info("reflexive address", "addr", refl, "was", b.reflexive, "stun", src)
