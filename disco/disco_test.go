@@ -147,6 +147,21 @@ func TestParseRefusesMalformedBodies(t *testing.T) {
 	}
 }
 
+// TestNATMessageIgnoresUnknownFlags: a later version's flag bits in a
+// NAT message do not make it malformed.
+func TestNATMessageIgnoresUnknownFlags(t *testing.T) {
+	m := Message{Type: TypeNAT, NAT: NATEasy, Reflexive: netip.MustParseAddrPort("10.1.0.2:4000")}
+	b, err := m.marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	b[1+TxIDLen+1] |= 0xfe
+	got, err := parse(b)
+	if err != nil || got.NAT != NATEasy || got.Probe || got.Reflexive != m.Reflexive {
+		t.Fatalf("parse = %+v, %v", got, err)
+	}
+}
+
 // FuzzOpen feeds arbitrary packets to Open with a fixed key and sealed
 // bodies to parse: neither may panic, and what parses re-encodes.
 func FuzzOpen(f *testing.F) {

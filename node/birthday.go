@@ -211,6 +211,20 @@ func (p *peerPath) directFresh(now time.Time) bool {
 	return p.best.IsValid() && now.Sub(p.heard) < freshFor
 }
 
+// birthdayWhyLocked explains a relayed pair in birthday probing's terms
+// ("": nothing to say).
+func (b *pathBind) birthdayWhyLocked(p *peerPath) string {
+	switch {
+	case b.nat.class == disco.NATHard && p.bday.class == disco.NATHard:
+		return "both ends are behind symmetric NATs (a new port per destination): no direct path can be found"
+	case p.bday.attempt != nil || p.bday.spraying:
+		return "birthday probing (one end is behind a symmetric NAT)"
+	case birthdayRole(b.nat.class, p.bday.class) != roleNone:
+		return "birthday probing found no open port yet (one end is behind a symmetric NAT)"
+	}
+	return ""
+}
+
 // natMessageLocked returns out with a NAT message for p over the relay
 // (the node's class and reflexive address; probe asks p to probe now),
 // when the node knows both.

@@ -402,6 +402,9 @@ func (b *pathBind) whyRelayedLocked(p *peerPath) string {
 	case len(p.pinged) == 0:
 		return "no packet sent yet; probing starts with the first"
 	}
+	if why := b.birthdayWhyLocked(p); why != "" {
+		return why
+	}
 	return "no direct pong yet (NAT or firewall between the two)"
 }
 

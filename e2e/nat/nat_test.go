@@ -2,6 +2,7 @@ package nat
 
 import (
 	"context"
+	"strings"
 	"testing"
 	"time"
 
@@ -84,6 +85,15 @@ func TestNATEasyHardPairGoesDirect(t *testing.T) {
 func TestNATBothSymmetricRelays(t *testing.T) {
 	_, a, b := pair(t, nattest.Symmetric, nattest.Symmetric)
 	expectRelay(t, a, b)
+	// Discovery (and with it the NAT messages) runs while packets flow.
+	f := startFlow(t, a, "b")
+	waitFor(t, 10*time.Second, "echoes on the flow", func() bool { return !f.lastEcho().IsZero() })
+	if _, ok := within(10*time.Second, func() bool {
+		p, ok := a.peer("b")
+		return ok && strings.Contains(p.PathNote, "both ends are behind symmetric NATs")
+	}); !ok {
+		t.Errorf("%s, want a note naming both symmetric NATs", a.describe("b"))
+	}
 }
 
 // TestNATUDPBlockedUsesTLSRelay: a node behind a router that lets no UDP
