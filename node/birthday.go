@@ -4,6 +4,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/netip"
+	"slices"
 	"sync"
 	"time"
 
@@ -34,6 +35,10 @@ const (
 	// hardPingEvery how often each pings the easy side meanwhile.
 	hardWindow    = 6 * time.Second
 	hardPingEvery = time.Second
+	// hardGrace is how long the sockets stay open after one won, so a
+	// second one the peer may have confirmed (two probes hit at once)
+	// can win too and be kept beside it.
+	hardGrace = time.Second
 	// hardBackoffMin and hardBackoffMax bound the wait between two
 	// attempts for one peer (it doubles after each; a new address on
 	// either side starts over).
@@ -65,6 +70,8 @@ const (
 	// hardQueue bounds the packets from extra sockets waiting for
 	// wireguard-go.
 	hardQueue = 64
+	// maxAlsoKept bounds the answered sockets kept besides the winner.
+	maxAlsoKept = 3
 )
 
 // role is what a node does in birthday probing with one peer.
@@ -109,8 +116,12 @@ type birthday struct {
 	// attempt is the hard side's running attempt (nil: none).
 	attempt *hardAttempt
 	// kept is the socket that won (nil: none): packets to kept.remote go
-	// out through it.
+	// out through it. also are the attempt's other sockets whose pings
+	// were answered (at most maxAlsoKept): the peer may have confirmed
+	// one of them, not kept, as its path (two probes hit at once), so
+	// they stay open and pass what arrives to WireGuard.
 	kept *hardSock
+	also []*hardSock
 	// lastSpray is when the easy side last started probing the peer's
 	// ports, spraying whether it still does.
 	lastSpray time.Time
@@ -318,9 +329,10 @@ func openHardSockets(to netip.AddrPort, n int) ([]*net.UDPConn, error) {
 	return out, nil
 }
 
-// runHard runs attempt a until a socket wins, hardWindow passes or the
-// bind closes: it opens the sockets, pings from each every hardPingEvery,
-// and asks the peer to probe (over the relay) once they are open.
+// runHard runs attempt a until hardGrace after a socket won, hardWindow
+// passes or the bind closes: it opens the sockets, pings from each every
+// hardPingEvery until one wins, and asks the peer to probe (over the
+// relay) once they are open.
 func (b *pathBind) runHard(a *hardAttempt, closed <-chan struct{}) {
 	conns, err := openHardSockets(a.to, hardSockets)
 	if err != nil {
@@ -339,16 +351,20 @@ func (b *pathBind) runHard(a *hardAttempt, closed <-chan struct{}) {
 	defer window.Stop()
 	tick := time.NewTicker(hardPingEvery)
 	defer tick.Stop()
+	won, pinging := a.won, true
 	for done := false; !done; {
 		select {
 		case <-closed:
 			done = true
-		case <-a.won:
-			done = true
+		case <-won:
+			won, pinging = nil, false
+			window.Reset(hardGrace)
 		case <-window.C:
 			done = true
 		case <-tick.C:
-			b.pingHard(a, false)
+			if pinging {
+				b.pingHard(a, false)
+			}
 		}
 	}
 	b.endHard(a)
@@ -399,14 +415,15 @@ func (b *pathBind) endHard(a *hardAttempt) {
 	b.bday.attempts--
 	p := b.peers[a.peer]
 	var kept *hardSock
+	var also []*hardSock
 	if p != nil {
-		kept = p.bday.kept
+		kept, also = p.bday.kept, p.bday.also
 		if p.bday.attempt == a {
 			p.bday.attempt = nil
 		}
 	}
 	for _, s := range a.socks {
-		if s != kept {
+		if s != kept && !slices.Contains(also, s) {
 			s.close()
 		}
 	}
@@ -495,14 +512,19 @@ func (b *pathBind) handleHardDiscoLocked(s *hardSock, pkt []byte, src netip.Addr
 	return out
 }
 
-// keepLocked makes s the socket p's packets to s.remote go through.
+// keepLocked makes s the socket p's packets to s.remote go through, when
+// it is the first of its attempt to win; a later winner of the same
+// attempt stays open beside it.
 func (b *pathBind) keepLocked(p *peerPath, s *hardSock) {
-	if p.bday.kept == s {
+	if k := p.bday.kept; k == s || slices.Contains(p.bday.also, s) {
+		return
+	} else if k != nil && k.attempt == s.attempt {
+		if len(p.bday.also) < maxAlsoKept {
+			p.bday.also = append(p.bday.also, s)
+		}
 		return
 	}
-	if old := p.bday.kept; old != nil {
-		old.close()
-	}
+	b.dropBirthdayLocked(p)
 	p.bday.kept = s
 	b.log.Info("birthday probing: direct path", "peer", p.key.ShortString(), "addr", s.remote, "local", s.conn.LocalAddr())
 	if a := s.attempt; a != nil {
@@ -514,8 +536,7 @@ func (b *pathBind) keepLocked(p *peerPath, s *hardSock) {
 // longer p's direct path (nor the lost one still used without a relay).
 func (b *pathBind) dropStaleKeptLocked(p *peerPath) {
 	if k := p.bday.kept; k != nil && k.remote != p.best && k.remote != p.lost {
-		k.close()
-		p.bday.kept = nil
+		b.dropBirthdayLocked(p)
 	}
 }
 
@@ -528,13 +549,16 @@ func (p *peerPath) keptEndpoint(a netip.AddrPort) conn.Endpoint {
 	return nil
 }
 
-// dropBirthdayLocked closes what birthday probing holds for p (a removed
-// peer): its kept socket; a running attempt ends on its own.
+// dropBirthdayLocked closes the sockets birthday probing kept for p; a
+// running attempt ends on its own.
 func (b *pathBind) dropBirthdayLocked(p *peerPath) {
 	if k := p.bday.kept; k != nil {
 		k.close()
-		p.bday.kept = nil
 	}
+	for _, s := range p.bday.also {
+		s.close()
+	}
+	p.bday.kept, p.bday.also = nil, nil
 }
 
 // startSprayLocked starts probing sprayProbes random ports of ip (p's

@@ -219,7 +219,8 @@ func waitWithin(t *testing.T, d time.Duration, what string, cond func() bool) {
 // (over the relay) where it is opens hardSockets sockets that each ping
 // the peer; the one whose ping the peer answers becomes the direct path:
 // the node's packets to the peer leave through it, the peer's packets to
-// it reach WireGuard, and every other socket closes. The peer is played
+// it reach WireGuard, and every other socket closes but a second one the
+// peer answered too (it may be the one the peer uses). The peer is played
 // by a plain UDP socket on loopback.
 func TestBirthdayKeepsWinningSocket(t *testing.T) {
 	hPriv, ePriv := newTestKey(t), newTestKey(t)
@@ -244,34 +245,47 @@ func TestBirthdayKeepsWinningSocket(t *testing.T) {
 		t.Fatal("no attempt started")
 	}
 
-	// Answer the first ping from a socket other than the WireGuard one.
+	// Answer a ping from a socket other than the WireGuard one, then (as
+	// when two probes hit at once) one from another.
 	buf := make([]byte, 1500)
 	peer.SetReadDeadline(time.Now().Add(10 * time.Second))
-	var winner netip.AddrPort
-	for !winner.IsValid() {
-		n, src, err := peer.ReadFromUDPAddrPort(buf)
-		if err != nil {
-			t.Fatalf("no ping from the extra sockets: %v", err)
+	answer := func(not netip.AddrPort) netip.AddrPort {
+		for {
+			n, src, err := peer.ReadFromUDPAddrPort(buf)
+			if err != nil {
+				t.Fatalf("no ping from the extra sockets: %v", err)
+			}
+			m, err := disco.Open(k, buf[:n])
+			if err != nil || m.Type != disco.TypePing || src == h.addr || src == not {
+				continue
+			}
+			pong, _ := disco.Seal(k, ePriv.Public(), disco.Message{Type: disco.TypePong, TxID: m.TxID, Src: src})
+			if _, err := peer.WriteToUDPAddrPort(pong, src); err != nil {
+				t.Fatal(err)
+			}
+			return src
 		}
-		m, err := disco.Open(k, buf[:n])
-		if err != nil || m.Type != disco.TypePing || src == h.addr {
-			continue
-		}
-		pong, _ := disco.Seal(k, ePriv.Public(), disco.Message{Type: disco.TypePong, TxID: m.TxID, Src: src})
-		if _, err := peer.WriteToUDPAddrPort(pong, src); err != nil {
-			t.Fatal(err)
-		}
-		winner = src
 	}
-	waitPath(t, "the kept socket", func() bool {
+	kept := func() (*hardSock, []*hardSock) {
 		h.b.mu.Lock()
 		defer h.b.mu.Unlock()
-		kept := h.b.peers[ePriv.Public()].bday.kept
-		return kept != nil && kept.conn.LocalAddr().(*net.UDPAddr).Port == int(winner.Port())
+		bd := h.b.peers[ePriv.Public()].bday
+		return bd.kept, bd.also
+	}
+	port := func(s *hardSock) uint16 { return uint16(s.conn.LocalAddr().(*net.UDPAddr).Port) }
+	winner := answer(netip.AddrPort{})
+	waitPath(t, "the kept socket", func() bool {
+		k, _ := kept()
+		return k != nil && port(k) == winner.Port()
 	})
 	if p := h.b.path(ePriv.Public()); p.kind != "direct" || p.addr != eAddr {
 		t.Fatalf("path %+v, want direct to %v", p, eAddr)
 	}
+	second := answer(winner)
+	waitPath(t, "the second answered socket kept beside it", func() bool {
+		k, also := kept()
+		return port(k) == winner.Port() && len(also) == 1 && port(also[0]) == second.Port()
+	})
 
 	waitPath(t, "the attempt's end", func() bool {
 		h.b.mu.Lock()
@@ -303,11 +317,13 @@ func TestBirthdayKeepsWinningSocket(t *testing.T) {
 			break
 		}
 	}
-	// In through it, to WireGuard.
-	if _, err := peer.WriteToUDPAddrPort([]byte("\x04wireguard reply"), winner); err != nil {
-		t.Fatal(err)
+	// In through it and through the second, to WireGuard.
+	for i, to := range []netip.AddrPort{winner, second} {
+		if _, err := peer.WriteToUDPAddrPort([]byte("\x04wireguard reply"), to); err != nil {
+			t.Fatal(err)
+		}
+		waitPath(t, "the reply at WireGuard", func() bool { return h.wireguardPackets() == i+1 })
 	}
-	waitPath(t, "the reply at WireGuard", func() bool { return h.wireguardPackets() == 1 })
 
 	open := 0
 	for _, s := range a.socks {
@@ -317,7 +333,7 @@ func TestBirthdayKeepsWinningSocket(t *testing.T) {
 			open++
 		}
 	}
-	if len(a.socks) != hardSockets || open != 1 {
-		t.Errorf("%d sockets opened, %d still open; want %d and 1 (the kept one)", len(a.socks), open, hardSockets)
+	if len(a.socks) != hardSockets || open != 2 {
+		t.Errorf("%d sockets opened, %d still open; want %d and 2 (the two answered)", len(a.socks), open, hardSockets)
 	}
 }
