@@ -336,4 +336,13 @@ func TestBirthdayKeepsWinningSocket(t *testing.T) {
 	if len(a.socks) != hardSockets || open != 2 {
 		t.Errorf("%d sockets opened, %d still open; want %d and 2 (the two answered)", len(a.socks), open, hardSockets)
 	}
+	// The peer leaves the map: its kept sockets close.
+	h.b.setPeers(map[wire.WGPublic]peerRoute{})
+	for _, s := range a.socks {
+		select {
+		case <-s.done:
+		default:
+			t.Fatal("a socket stayed open after its peer left the map")
+		}
+	}
 }

@@ -83,6 +83,16 @@ func (b *pathBind) noteMappingLocked(server, mapped netip.AddrPort, round time.T
 	b.restartDiscoveryLocked()
 }
 
+// natClass names the node's NAT class for status ("" when unknown).
+func (b *pathBind) natClass() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.nat.class == 0 {
+		return ""
+	}
+	return natClassName(b.nat.class)
+}
+
 // natClassName names a class for logs and status.
 func natClassName(c disco.NATClass) string {
 	switch c {

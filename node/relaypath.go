@@ -203,7 +203,7 @@ func (e *Engine) pathsStatus() localapi.Paths {
 	if b == nil {
 		return ps
 	}
-	ps.Reflexive = b.Reflexive()
+	ps.Reflexive, ps.NAT = b.Reflexive(), b.natClass()
 	e.mu.Lock()
 	of := e.stunOf
 	e.mu.Unlock()

@@ -63,6 +63,12 @@ func TestNATEasyHardPairGoesDirect(t *testing.T) {
 	}{{"hard dials", nattest.Symmetric, nattest.EIM}, {"easy dials", nattest.EIM, nattest.Symmetric}} {
 		t.Run(c.name, func(t *testing.T) {
 			w, a, b := pair(t, c.ca, c.cb)
+			for _, d := range []*device{a, b} {
+				want := map[nattest.Class]string{nattest.Symmetric: "hard", nattest.EIM: "easy"}[d.site.Class]
+				if _, ok := within(10*time.Second, func() bool { return d.nat() == want }); !ok {
+					t.Errorf("%s says its NAT is %q, want %q", d.name, d.nat(), want)
+				}
+			}
 			f, took, ok := waitDirect(t, a, b, directWithin)
 			if !ok {
 				t.Fatalf("no direct path after %v: %s; %s", directWithin, a.describe("b"), b.describe("a"))
