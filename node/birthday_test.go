@@ -220,7 +220,8 @@ func waitWithin(t *testing.T, d time.Duration, what string, cond func() bool) {
 // the peer; the one whose ping the peer answers becomes the direct path:
 // the node's packets to the peer leave through it, the peer's packets to
 // it reach WireGuard, and every other socket closes but a second one the
-// peer answered too (it may be the one the peer uses). The peer is played
+// peer answered too (it may be the one the peer uses), until the peer
+// leaves the map. The peer is played
 // by a plain UDP socket on loopback.
 func TestBirthdayKeepsWinningSocket(t *testing.T) {
 	hPriv, ePriv := newTestKey(t), newTestKey(t)
