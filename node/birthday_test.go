@@ -221,8 +221,7 @@ func waitWithin(t *testing.T, d time.Duration, what string, cond func() bool) {
 // the node's packets to the peer leave through it, the peer's packets to
 // it reach WireGuard, and every other socket closes but a second one the
 // peer answered too (it may be the one the peer uses), until the peer
-// leaves the map. The peer is played
-// by a plain UDP socket on loopback.
+// leaves the map. The peer is played by a plain UDP socket on loopback.
 func TestBirthdayKeepsWinningSocket(t *testing.T) {
 	hPriv, ePriv := newTestKey(t), newTestKey(t)
 	h := startUDPNode(t, hPriv, upRelay())
