@@ -230,7 +230,7 @@ func (s *Server) initRelay(ctx context.Context) error {
 	}
 	var own *wire.Relay
 	if !s.cfg.DisableRelay {
-		own = &wire.Relay{Name: ownRelayName, URL: wire.PathRelay, STUN: s.cfg.STUN}
+		own = &wire.Relay{Name: ownRelayName, URL: wire.PathRelay, STUN: s.cfg.STUN, STUNAlt: s.cfg.STUNAlt}
 	}
 	s.relay, s.relays = a, newRelayDir(own)
 	if err := s.loadRelays(ctx); err != nil {

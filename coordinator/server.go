@@ -143,6 +143,10 @@ type Config struct {
 	// server (wire.Relay.STUN: "host:port", or ":port" on the
 	// coordinator's host); empty: none.
 	STUN string
+	// STUNAlt is the maps' second STUN address for the coordinator
+	// (wire.Relay.STUNAlt, --stun-listen-alt), so nodes tell easy NATs
+	// from hard ones; empty: none.
+	STUNAlt string
 	// Logger receives the coordinator's logs; nil discards them.
 	Logger *slog.Logger
 }

@@ -17,6 +17,10 @@
 // The magic's first byte ('W', 0x57) is neither a WireGuard message type
 // (1 to 4) nor the start of a STUN message (its two top bits are 01, STUN
 // needs 00), so one socket carries all three.
+//
+// A receiver drops a message of a type it does not know: a new type is
+// how the protocol grows without breaking older nodes (TypeNAT came with
+// birthday probing; a node that predates it just takes no part in it).
 package disco
 
 import (
@@ -65,7 +69,30 @@ const (
 	// endpoints and asks the receiver to ping them now, so both sides'
 	// NATs open at the same time.
 	TypeCallMeMaybe Type = 3
+	// TypeNAT, sent over the relay, tells the receiver the sender's NAT
+	// class (as its STUN servers show it) and its reflexive address;
+	// with Probe set the sender, behind a hard NAT, has just opened its
+	// probe sockets and asks the receiver to probe its public address's
+	// ports now (birthday probing). Since type 4 was added: older nodes
+	// drop it.
+	TypeNAT Type = 4
 )
+
+// NATClass is a node's NAT as its STUN servers show it.
+type NATClass byte
+
+// The NAT classes a TypeNAT message carries.
+const (
+	// NATEasy maps a socket to one public address for every destination
+	// (endpoint-independent mapping, or no NAT).
+	NATEasy NATClass = 1
+	// NATHard maps a socket to a new public port per destination
+	// (symmetric NAT).
+	NATHard NATClass = 2
+)
+
+// natFlagProbe is TypeNAT's flag byte bit for Message.Probe.
+const natFlagProbe = 1
 
 // Errors of Open.
 var (
@@ -96,6 +123,12 @@ type Message struct {
 	Src netip.AddrPort
 	// Endpoints are, in a CallMeMaybe, the sender's endpoints.
 	Endpoints []netip.AddrPort
+	// NAT, Reflexive and Probe are, in a NAT message, the sender's NAT
+	// class, its reflexive address (its public IP is where probes go),
+	// and whether it asks the receiver to probe now.
+	NAT       NATClass
+	Reflexive netip.AddrPort
+	Probe     bool
 }
 
 // Key is the symmetric key two peers seal their messages with.
@@ -189,6 +222,16 @@ func (m Message) marshal() ([]byte, error) {
 		for _, ep := range m.Endpoints {
 			b = appendAddr(b, ep)
 		}
+	case TypeNAT:
+		if m.NAT != NATEasy && m.NAT != NATHard {
+			return nil, fmt.Errorf("disco: unknown NAT class %d", m.NAT)
+		}
+		var flags byte
+		if m.Probe {
+			flags |= natFlagProbe
+		}
+		b = append(b, byte(m.NAT), flags)
+		b = appendAddr(b, m.Reflexive)
 	default:
 		return nil, fmt.Errorf("disco: unknown message type %d", m.Type)
 	}
@@ -220,6 +263,14 @@ func parse(b []byte) (Message, error) {
 		for i := range int(rest[0]) {
 			m.Endpoints = append(m.Endpoints, parseAddr(rest[1+i*addrLen:]))
 		}
+	case TypeNAT:
+		// Flag bits other than Probe are ignored: later versions may set
+		// them.
+		if len(rest) != 2+addrLen || (NATClass(rest[0]) != NATEasy && NATClass(rest[0]) != NATHard) {
+			return Message{}, ErrMalformed
+		}
+		m.NAT, m.Probe = NATClass(rest[0]), rest[1]&natFlagProbe != 0
+		m.Reflexive = parseAddr(rest[2:])
 	default:
 		return Message{}, ErrMalformed
 	}

@@ -48,6 +48,8 @@ func TestSealOpenRoundTrip(t *testing.T) {
 		{Type: TypePong, TxID: NewTxID(), Src: netip.MustParseAddrPort("10.1.0.2:5000")},
 		{Type: TypeCallMeMaybe, Endpoints: eps},
 		{Type: TypeCallMeMaybe},
+		{Type: TypeNAT, NAT: NATHard, Probe: true, Reflexive: netip.MustParseAddrPort("10.1.0.2:4000")},
+		{Type: TypeNAT, NAT: NATEasy, Reflexive: netip.MustParseAddrPort("[2001:db8::2]:41641")},
 	} {
 		pkt, err := Seal(k, aPub, m)
 		if err != nil {
@@ -63,7 +65,8 @@ func TestSealOpenRoundTrip(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if got.Type != m.Type || got.TxID != m.TxID || got.Src != m.Src || len(got.Endpoints) != len(m.Endpoints) {
+		if got.Type != m.Type || got.TxID != m.TxID || got.Src != m.Src || len(got.Endpoints) != len(m.Endpoints) ||
+			got.NAT != m.NAT || got.Reflexive != m.Reflexive || got.Probe != m.Probe {
 			t.Fatalf("got %+v, want %+v", got, m)
 		}
 		for i := range m.Endpoints {
@@ -127,6 +130,9 @@ func TestParseRefusesMalformedBodies(t *testing.T) {
 		"cmm count lies": append(append([]byte{byte(TypeCallMeMaybe)}, tx...), 2),
 		"cmm too many":   append(append([]byte{byte(TypeCallMeMaybe)}, tx...), MaxEndpoints+1),
 		"unknown type":   append([]byte{9}, tx...),
+		"nat short":      append(append([]byte{byte(TypeNAT)}, tx...), byte(NATHard), 0),
+		"nat no class":   append(append(append([]byte{byte(TypeNAT)}, tx...), 0, 0), make([]byte, 18)...),
+		"nat long":       append(append(append([]byte{byte(TypeNAT)}, tx...), byte(NATEasy), 0), make([]byte, 19)...),
 	}
 	for name, b := range cases {
 		if _, err := parse(b); !errors.Is(err, ErrMalformed) {
@@ -136,6 +142,24 @@ func TestParseRefusesMalformedBodies(t *testing.T) {
 	if _, err := Seal(Key{}, wire.WGPublic{}, Message{Type: TypeCallMeMaybe, Endpoints: make([]netip.AddrPort, MaxEndpoints+1)}); err == nil {
 		t.Error("sealed a CallMeMaybe with too many endpoints")
 	}
+	if _, err := Seal(Key{}, wire.WGPublic{}, Message{Type: TypeNAT}); err == nil {
+		t.Error("sealed a NAT message without a class")
+	}
+}
+
+// TestNATMessageIgnoresUnknownFlags: a later version's flag bits in a
+// NAT message do not make it malformed.
+func TestNATMessageIgnoresUnknownFlags(t *testing.T) {
+	m := Message{Type: TypeNAT, NAT: NATEasy, Reflexive: netip.MustParseAddrPort("10.1.0.2:4000")}
+	b, err := m.marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	b[1+TxIDLen+1] |= 0xfe
+	got, err := parse(b)
+	if err != nil || got.NAT != NATEasy || got.Probe || got.Reflexive != m.Reflexive {
+		t.Fatalf("parse = %+v, %v", got, err)
+	}
 }
 
 // FuzzOpen feeds arbitrary packets to Open with a fixed key and sealed
@@ -144,7 +168,8 @@ func FuzzOpen(f *testing.F) {
 	var k Key
 	pub := wire.WGPublic{1}
 	for _, m := range []Message{{Type: TypePing}, {Type: TypePong, Src: netip.MustParseAddrPort("1.2.3.4:5")},
-		{Type: TypeCallMeMaybe, Endpoints: []netip.AddrPort{netip.MustParseAddrPort("[::1]:2")}}} {
+		{Type: TypeCallMeMaybe, Endpoints: []netip.AddrPort{netip.MustParseAddrPort("[::1]:2")}},
+		{Type: TypeNAT, NAT: NATHard, Probe: true, Reflexive: netip.MustParseAddrPort("10.1.0.2:4000")}} {
 		pkt, _ := Seal(k, pub, m)
 		f.Add(pkt)
 		b, _ := m.marshal()

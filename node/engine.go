@@ -152,10 +152,12 @@ type Engine struct {
 	closed   bool
 	// relay is the relay connection (nil without EngineConfig.Relays),
 	// bind the running data plane's bind, stun the STUN servers of the
-	// last full map.
-	relay *relayLink
-	bind  *pathBind
-	stun  []netip.AddrPort
+	// last full map and stunAlt the relays' second STUN addresses (asked
+	// only to classify the NAT).
+	relay   *relayLink
+	bind    *pathBind
+	stun    []netip.AddrPort
+	stunAlt []netip.AddrPort
 	// stunOf maps each relay of the last full map to its STUN address;
 	// stunGen counts relay lists, so an older list's slow resolution
 	// cannot overwrite a newer one's.

@@ -188,6 +188,8 @@ type peerPath struct {
 	// when the peer's last call-me-maybe was taken.
 	lastRelayed time.Time
 	lastCMM     time.Time
+	// bday is the peer's birthday probing state (birthday.go).
+	bday birthday
 }
 
 // failure is a direct path's failure of the data check.
@@ -295,6 +297,10 @@ type pathBind struct {
 	nextSTUN    time.Time
 	// stunRTT is each server's last round trip.
 	stunRTT map[netip.AddrPort]time.Duration
+	// nat is the node's NAT class and the answers it comes from.
+	nat natState
+	// bday is the birthday probing's state (birthday.go).
+	bday bindBirthday
 	// closed is closed by Close, ending the relay ReceiveFunc.
 	closed chan struct{}
 }
@@ -306,6 +312,7 @@ func newPathBind(udp conn.Bind, relay *relayLink, priv wire.WGPrivate, log *slog
 	b := &pathBind{udp: udp, relay: relay, log: log, wake: make(chan struct{}, 1), dataSilence: dataSilence, peers: map[wire.WGPublic]*peerPath{},
 		confirmed: map[netip.AddrPort]wire.WGPublic{}, replaced: map[wire.WGPublic]wire.WGPublic{}, noBatch: map[netip.AddrPort]bool{}, candidateOf: map[netip.AddrPort]wire.WGPublic{}, pings: map[disco.TxID]pingSent{},
 		stunTx: map[[stun.TransactionIDSize]byte]stunSent{}, stunRTT: map[netip.AddrPort]time.Duration{}}
+	b.bday.in = make(chan hardPacket, hardQueue)
 	b.setPrivateKey(priv)
 	return b
 }
@@ -344,6 +351,7 @@ func (b *pathBind) setPeers(routes map[wire.WGPublic]peerRoute) {
 		if _, ok := routes[k]; !ok {
 			delete(b.peers, k)
 			b.forgetAddrsLocked(p)
+			b.dropBirthdayLocked(p)
 			if next, ok := byID[p.id]; ok && p.id != 0 {
 				b.replaced[k] = next
 			}
@@ -483,6 +491,9 @@ func (b *pathBind) whyRelayedLocked(p *peerPath, now time.Time) string {
 	case p.lost.IsValid() && p.failed[p.lost].until.After(now):
 		return "the direct path passed pings but not WireGuard packets; not retried for a while"
 	}
+	if why := b.birthdayWhyLocked(p); why != "" {
+		return why
+	}
 	return "no direct pong yet (NAT or firewall between the two)"
 }
 
@@ -504,6 +515,7 @@ func (b *pathBind) Open(port uint16) ([]conn.ReceiveFunc, uint16, error) {
 	if b.relay != nil {
 		out = append(out, b.receiveRelay(closed))
 	}
+	out = append(out, b.receiveHard(closed))
 	return out, actual, nil
 }
 
@@ -532,11 +544,7 @@ func (b *pathBind) receiveUDP(fn conn.ReceiveFunc) conn.ReceiveFunc {
 				sizes[i] = 0
 			default:
 				rx += uint64(sizes[i])
-				a := addrOf(eps[i])
-				if p := b.peers[b.confirmed[a]]; p != nil && p.best == a {
-					wake = wake || !p.active(now) // traffic starts: the path loop watches it
-					p.heard, p.dataIn = now, now
-				}
+				wake = b.heardLocked(addrOf(eps[i]), now) || wake
 			}
 		}
 		b.mu.Unlock()
@@ -547,6 +555,18 @@ func (b *pathBind) receiveUDP(fn conn.ReceiveFunc) conn.ReceiveFunc {
 		b.sendAll(out)
 		return n, err
 	}
+}
+
+// heardLocked notes a WireGuard packet from a: when a is a peer's direct
+// path, the path is heard from and carries data. It reports whether the
+// path's traffic starts with it, so the caller wakes the path loop to
+// watch it.
+func (b *pathBind) heardLocked(a netip.AddrPort, now time.Time) (wake bool) {
+	if p := b.peers[b.confirmed[a]]; p != nil && p.best == a {
+		wake = !p.active(now)
+		p.heard, p.dataIn = now, now
+	}
+	return wake
 }
 
 // receiveRelay returns a ReceiveFunc delivering one relayed packet per
@@ -592,6 +612,7 @@ func (b *pathBind) Close() error {
 		b.closed = nil
 	}
 	b.mu.Unlock()
+	b.stopBirthday()
 	return b.udp.Close()
 }
 
@@ -626,7 +647,7 @@ type outPacket struct {
 func (b *pathBind) sendAll(out []outPacket) {
 	for _, o := range out {
 		if o.to != nil {
-			b.udp.Send([][]byte{o.pkt}, o.to)
+			b.sendUDP([][]byte{o.pkt}, o.to)
 			continue
 		}
 		if b.relay != nil {
@@ -707,6 +728,9 @@ func (b *pathBind) unconfirmedFor(a netip.AddrPort, now time.Time) (wire.WGPubli
 // than the path's MTU, where plain sends are fragmented) goes again one
 // datagram per send, and so does every later batch to that address.
 func (b *pathBind) sendUDP(bufs [][]byte, ep conn.Endpoint) error {
+	if se, ok := ep.(*sockEndpoint); ok {
+		return b.sendSock(bufs, se)
+	}
 	if len(bufs) == 1 {
 		return b.udp.Send(bufs, ep)
 	}
@@ -898,6 +922,9 @@ func (b *pathBind) noteSilenceLocked(p *peerPath, now time.Time, out []outPacket
 
 // endpoint returns the cached UDP endpoint for a.
 func (p *peerPath) endpoint(a netip.AddrPort) conn.Endpoint {
+	if ep := p.keptEndpoint(a); ep != nil {
+		return ep // birthday probing's winning socket
+	}
 	ep, ok := p.eps[a]
 	if !ok {
 		if len(p.eps) > 2*maxLearned {
@@ -923,6 +950,7 @@ func (b *pathBind) discoverDueLocked(p *peerPath, now time.Time, relayUp bool, o
 			out = append(out, outPacket{pkt: pkt, viaRelay: p.key, home: p.home})
 		}
 	}
+	out = b.birthdayRoundLocked(p, now, relayUp, out)
 	for _, a := range b.peerCandidatesLocked(p, now) {
 		out = b.pingLocked(p, a, now, out)
 	}
@@ -1057,6 +1085,8 @@ func (b *pathBind) handleDiscoLocked(pkt []byte, src netip.AddrPort, ep conn.End
 				out = b.pingLocked(p, a, now, out)
 			}
 		}
+	case disco.TypeNAT:
+		b.takeNATLocked(p, m, src, now)
 	}
 	return out
 }
@@ -1144,7 +1174,7 @@ func (b *pathBind) stunDueLocked(now time.Time, out []outPacket) []outPacket {
 	if len(b.stunTx) > 64 {
 		clear(b.stunTx)
 	}
-	for _, s := range b.stunServers {
+	for _, s := range b.stunTargetsLocked() {
 		m, err := netcheck.BindingRequest()
 		if err != nil {
 			continue
@@ -1177,7 +1207,8 @@ func (b *pathBind) handleSTUNLocked(pkt []byte, src netip.AddrPort, now time.Tim
 		return
 	}
 	refl := netip.AddrPortFrom(ip.Unmap(), uint16(xa.Port))
-	if refl == b.reflexive {
+	b.noteMappingLocked(src, refl, sent.at)
+	if refl == b.reflexive || b.isAltLocked(src) {
 		return
 	}
 	b.log.Info("reflexive address", "addr", refl, "was", b.reflexive, "stun", src)

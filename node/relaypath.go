@@ -90,6 +90,7 @@ func (e *Engine) bindFuncLocked() func() conn.Bind {
 		b := newPathBind(e.cfg.Bind(), e.relay, e.priv, e.log.With("component", "paths"))
 		b.onReflexive = e.announceChanged
 		b.setSTUN(e.stun)
+		b.setSTUNAlt(e.stunAlt)
 		e.bind = b
 		return b
 	}
@@ -135,7 +136,7 @@ func (e *Engine) relaysChangedLocked(rs []wire.Relay) {
 	e.wg.Go(func() {
 		ctx, cancel := context.WithTimeout(e.ctx, 10*time.Second)
 		defer cancel()
-		var addrs []netip.AddrPort
+		var addrs, alts []netip.AddrPort
 		of := map[string]netip.AddrPort{}
 		for _, r := range rs {
 			if r.STUN == "" {
@@ -147,15 +148,24 @@ func (e *Engine) relaysChangedLocked(rs []wire.Relay) {
 				continue
 			}
 			addrs, of[r.Name] = append(addrs, a), a
+			if r.STUNAlt == "" {
+				continue
+			}
+			if alt, err := e.cfg.Relays.STUNAddr(ctx, wire.Relay{Name: r.Name, URL: r.URL, STUN: r.STUNAlt}); err == nil {
+				alts = append(alts, alt)
+			} else {
+				e.log.Info("relay's second STUN address", "relay", r.Name, "err", err)
+			}
 		}
 		e.mu.Lock()
 		defer e.mu.Unlock()
 		if gen != e.stunGen {
 			return
 		}
-		e.stun, e.stunOf = addrs, of
+		e.stun, e.stunAlt, e.stunOf = addrs, alts, of
 		if e.bind != nil {
 			e.bind.setSTUN(addrs)
+			e.bind.setSTUNAlt(alts)
 		}
 	})
 }
@@ -206,7 +216,7 @@ func (e *Engine) pathsStatus() localapi.Paths {
 	if b == nil {
 		return ps
 	}
-	ps.Reflexive = b.Reflexive()
+	ps.Reflexive, ps.NAT = b.Reflexive(), b.natClass()
 	e.mu.Lock()
 	of := e.stunOf
 	e.mu.Unlock()

@@ -73,7 +73,7 @@ func controlMessages() map[string]any {
 			PathSummary: PathSummary{Reflexive: netip.MustParseAddrPort("203.0.113.5:41641"), Relay: "coordinator", RelayConnected: true,
 				DirectTxBytes: 1, DirectRxBytes: 2, RelayTxBytes: 3, RelayRxBytes: 4}}},
 		"MapResponse.full": &MapResponse{Version: 3, Full: true, Self: &self, Peers: []Node{testNode()},
-			Filter: []filter.Rule{rule}, ServerTime: t0, Relays: []Relay{{Name: "coordinator", URL: PathRelay, STUN: ":3478"}}},
+			Filter: []filter.Rule{rule}, ServerTime: t0, Relays: []Relay{{Name: "coordinator", URL: PathRelay, STUN: ":3478", STUNAlt: "203.0.113.2:3478"}}},
 		"RelayTokenResponse": &RelayTokenResponse{Token: "relay-token", Expires: t0.Add(5 * time.Minute)},
 		"MapResponse.delta": &MapResponse{Version: 4, PeersChanged: []Node{testNode(), noGrants()}, PeersRemoved: []NodeID{9},
 			Filter: []filter.Rule{}, FilterChanged: true, ServerTime: t0},

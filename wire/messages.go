@@ -300,6 +300,12 @@ type Relay struct {
 	// ":port" is on the host of URL (for a path, the coordinator's).
 	// Empty: none (since protocol version 7).
 	STUN string `json:"stun,omitempty"`
+	// STUNAlt is a second address (another IP or port, the same form as
+	// STUN) where the relay answers STUN, so a node with one relay can
+	// tell whether its NAT maps a socket to one public address for every
+	// destination (easy) or to one per destination (hard, which calls for
+	// birthday probing). Empty: none (since protocol version 10).
+	STUNAlt string `json:"stun_alt,omitempty"`
 }
 
 // RelayTokenResponse answers PathRelayToken: a token admitting the

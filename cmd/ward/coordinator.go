@@ -54,6 +54,9 @@ func newCoordinatorCmd() *cobra.Command {
 			if len(bound) > 0 {
 				cfg.STUN = advertisedSTUN(bound[0])
 			}
+			if len(bound) > 1 {
+				cfg.STUNAlt = advertisedSTUN(bound[1])
+			}
 			srv, err := assembly.New(ctx, cfg)
 			if err != nil {
 				return err

@@ -88,8 +88,12 @@ func printPaths(w io.Writer, ps localapi.Paths) {
 			relay = ps.Relay + " (connected)"
 		}
 	}
-	fmt.Fprintf(w, "paths: reflexive %s; relay %s; direct %s out %s in; relayed %s out %s in\n\n",
-		addrOrDash(ps.Reflexive.String(), ps.Reflexive.IsValid()), relay, humanize.IBytes(ps.DirectTxBytes),
+	nat := ""
+	if ps.NAT != "" {
+		nat = " (NAT " + ps.NAT + ")"
+	}
+	fmt.Fprintf(w, "paths: reflexive %s%s; relay %s; direct %s out %s in; relayed %s out %s in\n\n",
+		addrOrDash(ps.Reflexive.String(), ps.Reflexive.IsValid()), nat, relay, humanize.IBytes(ps.DirectTxBytes),
 		humanize.IBytes(ps.DirectRxBytes), humanize.IBytes(ps.RelayTxBytes), humanize.IBytes(ps.RelayRxBytes))
 }
 

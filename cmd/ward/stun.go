@@ -18,7 +18,7 @@ import (
 // coordinator's flags; stunAddrs reads them.
 func registerSTUNFlags(f *pflag.FlagSet) {
 	f.String("stun-listen", "", "UDP address to answer STUN Binding requests on, for ward netcheck and NAT discovery (default: --listen's address and port, on UDP; \"\": off)")
-	f.String("stun-listen-alt", "", "a second UDP address for STUN, so that ward netcheck can tell endpoint-independent from symmetric NAT with one coordinator (\"\": off)")
+	f.String("stun-listen-alt", "", "a second UDP address for STUN (another IP or port), named in the maps, so that nodes and ward netcheck can tell endpoint-independent from symmetric NAT with one coordinator (nodes behind a symmetric NAT then use birthday probing) (\"\": off)")
 }
 
 // stunAddrs returns the UDP addresses to serve STUN on from the

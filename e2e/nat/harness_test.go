@@ -365,6 +365,18 @@ func (d *device) peer(name string) (localapi.Peer, bool) {
 	return localapi.Peer{}, false
 }
 
+// nat returns the node's NAT class as its status says ("" when unknown
+// or the node does not answer).
+func (d *device) nat() string {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	st, err := d.api.Status(ctx)
+	if err != nil {
+		return ""
+	}
+	return st.Paths.NAT
+}
+
 // pathTo names the node's path to peer: "direct", "relay" or "none"
 // (also when the node does not answer).
 func (d *device) pathTo(peer string) string {

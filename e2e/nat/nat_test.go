@@ -2,6 +2,7 @@ package nat
 
 import (
 	"context"
+	"strings"
 	"testing"
 	"time"
 
@@ -46,20 +47,42 @@ func TestNATBothEIMGoesDirect(t *testing.T) {
 	}
 }
 
-// TestNATOneSymmetric: a node behind a port-randomizing NAT and one
-// behind an endpoint-independent NAT reach each other, directly or over
-// the relay; the figure says which.
-func TestNATOneSymmetric(t *testing.T) {
-	_, a, b := pair(t, nattest.Symmetric, nattest.EIM)
-	_, took, direct := waitDirect(t, a, b, 5*time.Second)
-	t.Logf("figure: symmetric<->eim direct=%v (looked for %v): %s; %s", direct, took.Round(time.Millisecond), a.describe("b"), b.describe("a"))
-	for _, c := range [][2]*device{{a, b}, {b, a}} {
-		if p := c[0].pathTo(c[1].name); p != "relay" && !c[0].directTo(c[1]) {
-			t.Errorf("%s: neither the relay nor a direct path to the peer's public address", c[0].describe(c[1].name))
-		}
-	}
-	if err := a.roundTrip("b", openPort); err != nil {
-		t.Errorf("a flow symmetric->eim: %v", err)
+// TestNATEasyHardPairGoesDirect: a node behind a port-randomizing
+// (symmetric, "hard") NAT and one behind an endpoint-independent ("easy")
+// NAT pass traffic over the relay at once, then go direct by birthday
+// probing (the hard side pings the easy side from 256 sockets, the easy
+// side pings random ports of the hard side's public address until one is
+// a mapping those sockets opened): each uses the other's router's public
+// address, and the flow still crosses once the coordinator, and with it
+// the relay, is gone. Both ways round: the hard side dialing, and the
+// easy one.
+func TestNATEasyHardPairGoesDirect(t *testing.T) {
+	for _, c := range []struct {
+		name   string
+		ca, cb nattest.Class
+	}{{"hard dials", nattest.Symmetric, nattest.EIM}, {"easy dials", nattest.EIM, nattest.Symmetric}} {
+		t.Run(c.name, func(t *testing.T) {
+			w, a, b := pair(t, c.ca, c.cb)
+			for _, d := range []*device{a, b} {
+				want := map[nattest.Class]string{nattest.Symmetric: "hard", nattest.EIM: "easy"}[d.site.Class]
+				if _, ok := within(10*time.Second, func() bool { return d.nat() == want }); !ok {
+					t.Errorf("%s says its NAT is %q, want %q", d.name, d.nat(), want)
+				}
+			}
+			f, took, ok := waitDirect(t, a, b, directWithin)
+			if !ok {
+				t.Fatalf("no direct path after %v: %s; %s", directWithin, a.describe("b"), b.describe("a"))
+			}
+			t.Logf("figure: %s<->%s direct %v after the first byte: %s; %s", c.ca, c.cb, took.Round(time.Millisecond), a.describe("b"), b.describe("a"))
+			w.coord.kill()
+			killed := time.Now()
+			t.Logf("figure: the flow's first echo sent after the relay died came %v later", f.recovery(t, killed, 10*time.Second, "the direct flow without the relay").Round(time.Millisecond))
+			for _, d := range [][2]*device{{a, b}, {b, a}} {
+				if !d[0].directTo(d[1]) {
+					t.Errorf("without the relay: %s", d[0].describe(d[1].name))
+				}
+			}
+		})
 	}
 }
 
@@ -68,6 +91,15 @@ func TestNATOneSymmetric(t *testing.T) {
 func TestNATBothSymmetricRelays(t *testing.T) {
 	_, a, b := pair(t, nattest.Symmetric, nattest.Symmetric)
 	expectRelay(t, a, b)
+	// Discovery (and with it the NAT messages) runs while packets flow.
+	f := startFlow(t, a, "b")
+	waitFor(t, 10*time.Second, "echoes on the flow", func() bool { return !f.lastEcho().IsZero() })
+	if _, ok := within(10*time.Second, func() bool {
+		p, ok := a.peer("b")
+		return ok && strings.Contains(p.PathNote, "both ends are behind symmetric NATs")
+	}); !ok {
+		t.Errorf("%s, want a note naming both symmetric NATs", a.describe("b"))
+	}
 }
 
 // TestNATUDPBlockedUsesTLSRelay: a node behind a router that lets no UDP

@@ -126,6 +126,11 @@ type Peer struct {
 type Paths struct {
 	// Reflexive is the node's address as the STUN servers see it.
 	Reflexive netip.AddrPort `json:"reflexive,omitzero"`
+	// NAT is the node's NAT as its STUN answers show it: "easy" (one
+	// public port per socket, whatever the destination), "hard" (one per
+	// destination: birthday probing needed) or empty (not known: fewer
+	// than two STUN addresses answered).
+	NAT string `json:"nat,omitempty"`
 	// Relay names the home relay; RelayConnected tells whether its
 	// connection is open.
 	Relay          string `json:"relay,omitempty"`
