@@ -244,7 +244,7 @@ func forkDaemon(f *upFlags, p *daemonProc) error {
 	}
 	c := exec.Command(self, f.daemon.args()...)
 	c.Stdout, c.Stderr = logf, logf
-	c.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	c.SysProcAttr = detached()
 	if err := c.Start(); err != nil {
 		return fmt.Errorf("start client daemon: %w", err)
 	}
