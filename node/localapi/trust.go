@@ -35,28 +35,6 @@ const (
 // by it: the process's own user and root.
 func trustedUID(uid int) bool { return uid == 0 || uid == os.Geteuid() }
 
-// privateDir makes dir, the state directory the socket is bound in, this
-// process's own with mode 0700 before anything is bound there, so that
-// no other user can reach the socket while it has the mode the umask
-// gave it. It refuses a directory another user owns: they could replace
-// the socket. The owner is checked where the OS reports it (owner_*.go).
-func privateDir(dir string) error {
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return fmt.Errorf("make state dir: %w", err)
-	}
-	fi, err := os.Stat(dir)
-	if err != nil {
-		return fmt.Errorf("state dir: %w", err)
-	}
-	if uid, ok := fileOwner(fi); ok && uid != os.Geteuid() {
-		return fmt.Errorf("state dir %s is owned by uid %d, not by this daemon's uid %d: %w", dir, uid, os.Geteuid(), ErrUntrusted)
-	}
-	if err := os.Chmod(dir, 0o700); err != nil {
-		return fmt.Errorf("restrict state dir: %w", err)
-	}
-	return nil
-}
-
 // checkSocketFiles refuses a socket at path, or a directory holding it,
 // that another user owns or may write to. A path or directory that does
 // not exist passes: dialling it then says no daemon runs.
@@ -75,18 +53,6 @@ func checkSocketFiles(path string) error {
 		return fmt.Errorf("%s is not a socket (%v): %w", path, fi.Mode().Type(), ErrUntrusted)
 	}
 	return checkFile("socket", path, fi)
-}
-
-// checkFile refuses fi (what, at path) when an untrusted user owns it or
-// when users other than its owner may write to it.
-func checkFile(what, path string, fi os.FileInfo) error {
-	if uid, ok := fileOwner(fi); ok && !trustedUID(uid) {
-		return fmt.Errorf("%s %s is owned by uid %d: %w", what, path, uid, ErrUntrusted)
-	}
-	if fi.IsDir() && fi.Mode().Perm()&0o022 != 0 {
-		return fmt.Errorf("%s %s is writable by other users (mode %o): %w", what, path, fi.Mode().Perm(), ErrUntrusted)
-	}
-	return nil
 }
 
 // checkServer refuses a connection to a daemon run by an untrusted user,

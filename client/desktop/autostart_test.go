@@ -1,0 +1,196 @@
+package desktop
+
+import (
+	"encoding/xml"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+func TestAutostartPerOS(t *testing.T) {
+	tests := []struct {
+		name        string
+		e           Env
+		cfg         AutostartConfig
+		wantPath    string
+		wantEnable  [][]string
+		wantDisable [][]string
+		wantCleanup [][]string
+	}{
+		{"macos", Env{GOOS: "darwin", UID: 501, Home: "/Users/ann"},
+			AutostartConfig{Args: []string{"/usr/local/bin/ward", "daemon"}, LogFile: "/Users/ann/Library/Application Support/Ward/daemon.log"},
+			"/Users/ann/Library/LaunchAgents/net.wardnet.ward.plist",
+			[][]string{{"launchctl", "bootstrap", "gui/501", "/Users/ann/Library/LaunchAgents/net.wardnet.ward.plist"}},
+			[][]string{{"launchctl", "bootout", "gui/501", "/Users/ann/Library/LaunchAgents/net.wardnet.ward.plist"}}, nil},
+		{"windows", Env{GOOS: "windows", UID: -1, Getenv: env(map[string]string{"USERDOMAIN": "CORP", "USERNAME": "ann"})},
+			AutostartConfig{Args: []string{`C:\Program Files\Ward\ward.exe`, "daemon"}, StateDir: `C:\Users\ann\AppData\Local\Ward`},
+			`C:\Users\ann\AppData\Local\Ward\ward-task.xml`,
+			[][]string{{"schtasks", "/Create", "/TN", "Ward", "/XML", `C:\Users\ann\AppData\Local\Ward\ward-task.xml`, "/F"}, {"schtasks", "/Run", "/TN", "Ward"}},
+			[][]string{{"schtasks", "/End", "/TN", "Ward"}, {"schtasks", "/Delete", "/TN", "Ward", "/F"}}, nil},
+		{"linux", Env{GOOS: "linux", UID: 1000, Home: "/home/ann"},
+			AutostartConfig{Args: []string{"/usr/bin/ward", "daemon"}},
+			"/home/ann/.config/systemd/user/ward.service",
+			[][]string{{"systemctl", "--user", "daemon-reload"}, {"systemctl", "--user", "enable", "--now", "ward.service"}},
+			[][]string{{"systemctl", "--user", "disable", "--now", "ward.service"}},
+			[][]string{{"systemctl", "--user", "daemon-reload"}}},
+		{"linux with XDG_CONFIG_HOME", Env{GOOS: "linux", UID: 1000, Home: "/home/ann", Getenv: env(map[string]string{"XDG_CONFIG_HOME": "/cfg"})},
+			AutostartConfig{Args: []string{"/usr/bin/ward", "daemon"}},
+			"/cfg/systemd/user/ward.service",
+			[][]string{{"systemctl", "--user", "daemon-reload"}, {"systemctl", "--user", "enable", "--now", "ward.service"}},
+			[][]string{{"systemctl", "--user", "disable", "--now", "ward.service"}},
+			[][]string{{"systemctl", "--user", "daemon-reload"}}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			a, err := tt.e.Autostart(tt.cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if a.Path != tt.wantPath {
+				t.Errorf("Path = %q, want %q", a.Path, tt.wantPath)
+			}
+			for what, d := range map[string]string{
+				"Enable":  cmp.Diff(tt.wantEnable, a.Enable),
+				"Disable": cmp.Diff(tt.wantDisable, a.Disable),
+				"Cleanup": cmp.Diff(tt.wantCleanup, a.Cleanup),
+			} {
+				if d != "" {
+					t.Errorf("%s (-want +got):\n%s", what, d)
+				}
+			}
+		})
+	}
+	if _, err := (Env{GOOS: "plan9", Home: "/usr/ann"}).Autostart(AutostartConfig{Args: []string{"/bin/ward"}}); !errors.Is(err, ErrUnsupported) {
+		t.Errorf("plan9: %v", err)
+	}
+	if _, err := (Env{GOOS: "linux"}).Autostart(AutostartConfig{Args: []string{"/bin/ward"}}); err == nil {
+		t.Error("linux without a home directory accepted")
+	}
+}
+
+func TestLaunchdPlist(t *testing.T) {
+	got := string(launchdPlist([]string{"/Applications/Ward & Co/ward", "daemon", "--state-dir", "/Users/ann/Library/Application Support/Ward"}, "/tmp/<log>"))
+	want := `<?xml version="1.0" encoding="UTF-8"?>
+<!DOCTYPE plist PUBLIC "-//Apple//DTD PLIST 1.0//EN" "http://www.apple.com/DTDs/PropertyList-1.0.dtd">
+<plist version="1.0">
+<dict>
+	<key>Label</key>
+	<string>net.wardnet.ward</string>
+	<key>ProgramArguments</key>
+	<array>
+		<string>/Applications/Ward &amp; Co/ward</string>
+		<string>daemon</string>
+		<string>--state-dir</string>
+		<string>/Users/ann/Library/Application Support/Ward</string>
+	</array>
+	<key>RunAtLoad</key>
+	<true/>
+	<key>KeepAlive</key>
+	<dict>
+		<key>SuccessfulExit</key>
+		<false/>
+	</dict>
+	<key>StandardOutPath</key>
+	<string>/tmp/&lt;log&gt;</string>
+	<key>StandardErrorPath</key>
+	<string>/tmp/&lt;log&gt;</string>
+</dict>
+</plist>
+`
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("plist (-want +got):\n%s", diff)
+	}
+	if err := xml.Unmarshal([]byte(got), new(struct{})); err != nil {
+		t.Errorf("plist is not well-formed XML: %v", err)
+	}
+}
+
+func TestTaskXML(t *testing.T) {
+	type task struct {
+		UserID   string `xml:"Triggers>LogonTrigger>UserId"`
+		Owner    string `xml:"Principals>Principal>UserId"`
+		Logon    string `xml:"Principals>Principal>LogonType"`
+		RunLevel string `xml:"Principals>Principal>RunLevel"`
+		Multiple string `xml:"Settings>MultipleInstancesPolicy"`
+		Limit    string `xml:"Settings>ExecutionTimeLimit"`
+		Command  string `xml:"Actions>Exec>Command"`
+		Args     string `xml:"Actions>Exec>Arguments"`
+	}
+	tests := []struct {
+		name     string
+		elevated bool
+		want     task
+	}{
+		{"proxy mode", false, task{`CORP\ann & bob`, `CORP\ann & bob`, "InteractiveToken", "LeastPrivilege", "IgnoreNew", "PT0S",
+			`C:\Program Files\Ward\ward.exe`, `daemon --state-dir "C:\Users\ann & bob\AppData\Local\Ward"`}},
+		{"tun mode", true, task{`CORP\ann & bob`, `CORP\ann & bob`, "InteractiveToken", "HighestAvailable", "IgnoreNew", "PT0S",
+			`C:\Program Files\Ward\ward.exe`, `daemon --state-dir "C:\Users\ann & bob\AppData\Local\Ward"`}},
+	}
+	for _, tt := range tests {
+		b := taskXML(`CORP\ann & bob`, []string{`C:\Program Files\Ward\ward.exe`, "daemon", "--state-dir", `C:\Users\ann & bob\AppData\Local\Ward`}, tt.elevated)
+		var got task
+		if err := xml.Unmarshal(b, &got); err != nil {
+			t.Fatalf("%s: not well-formed: %v\n%s", tt.name, err, b)
+		}
+		if diff := cmp.Diff(tt.want, got); diff != "" {
+			t.Errorf("%s (-want +got):\n%s", tt.name, diff)
+		}
+	}
+}
+
+func TestSystemdUnit(t *testing.T) {
+	got := string(unitFile([]string{"/home/ann/bin/ward", "daemon", "--state-dir", "/home/ann/my state"}))
+	want := `[Unit]
+Description=Ward desktop client
+Wants=network-online.target
+After=network-online.target
+
+[Service]
+ExecStart=/home/ann/bin/ward daemon --state-dir "/home/ann/my state"
+Restart=on-failure
+RestartSec=5
+
+[Install]
+WantedBy=default.target
+`
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("unit (-want +got):\n%s", diff)
+	}
+}
+
+// TestAutostartInstallUninstall writes and removes a real file and runs
+// the commands through a recording fake.
+func TestAutostartInstallUninstall(t *testing.T) {
+	home := t.TempDir()
+	a, err := Env{GOOS: "linux", UID: 1000, Home: home}.Autostart(AutostartConfig{Args: []string{"/usr/bin/ward", "daemon"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ran []string
+	run := func(args []string) error { ran = append(ran, strings.Join(args, " ")); return nil }
+	if err := a.Uninstall(run); !errors.Is(err, ErrNotInstalled) || len(ran) != 0 {
+		t.Fatalf("uninstall before install = %v, ran %q", err, ran)
+	}
+	if err := a.Install(run); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(filepath.Join(home, ".config", "systemd", "user", "ward.service"))
+	if err != nil || string(b) != string(a.Content) {
+		t.Fatalf("unit file = %q, %v", b, err)
+	}
+	if err := a.Uninstall(func(args []string) error { run(args); return errors.New("systemctl: no bus") }); err == nil {
+		t.Error("a failed disable was not reported")
+	}
+	if _, err := os.Stat(a.Path); !os.IsNotExist(err) {
+		t.Errorf("unit file still there after uninstall: %v", err)
+	}
+	want := []string{"systemctl --user daemon-reload", "systemctl --user enable --now ward.service",
+		"systemctl --user disable --now ward.service", "systemctl --user daemon-reload"}
+	if diff := cmp.Diff(want, ran); diff != "" {
+		t.Errorf("commands (-want +got):\n%s", diff)
+	}
+}
