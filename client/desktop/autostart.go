@@ -60,9 +60,13 @@ func (e Env) Autostart(cfg AutostartConfig) (Autostart, error) {
 	return Autostart{}, fmt.Errorf("autostart on %s: %w", e.GOOS, ErrUnsupported)
 }
 
-// Install writes the file (replacing an older one) and runs Enable with
-// run.
+// Install writes the file and runs Enable with run. An older file is
+// first unregistered (Disable, its failures ignored: it may not be
+// registered), so installing twice replaces the first.
 func (a Autostart) Install(run func([]string) error) error {
+	if _, err := os.Stat(a.Path); err == nil {
+		runAll(a.Disable, run)
+	}
 	if err := os.MkdirAll(filepath.Dir(a.Path), 0o755); err != nil {
 		return fmt.Errorf("install autostart: %w", err)
 	}

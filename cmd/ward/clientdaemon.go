@@ -9,6 +9,8 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/wardnet/ward/client"
+	"github.com/wardnet/ward/client/desktop"
+	"github.com/wardnet/ward/client/tunnel"
 )
 
 // newClientCmds returns the desktop client's commands.
@@ -32,8 +34,8 @@ func (f *daemonFlags) add(cmd *cobra.Command) {
 	fl.StringVar(&f.cfg.HTTPProxy, "http-proxy", "127.0.0.1:8118", "serve an HTTP proxy (CONNECT and plain http:// requests) into the overlay on this loopback address (\"\": off)")
 	fl.BoolVar(&f.cfg.AllowNonLoopbackProxy, "proxy-allow-non-loopback", false, "let --socks5 and --http-proxy listen beyond loopback: anyone who reaches them uses the overlay as you, without credentials")
 	fl.StringVar(&f.cfg.Web, "web", client.DefaultWeb, "serve the status page on this loopback address (\"off\": no page)")
-	fl.BoolVar(&f.cfg.TUN, "tun", false, "carry the overlay on a TUN interface with routes, for every program (needs root or CAP_NET_ADMIN)")
-	fl.StringVar(&f.cfg.TUNName, "tun-name", "ward0", "name of the TUN interface with --tun")
+	fl.BoolVar(&f.cfg.TUN, "tun", false, "carry the overlay on a TUN interface with routes, for every program ("+tunPrivilege+")")
+	fl.StringVar(&f.cfg.TUNName, "tun-name", tunnel.DefaultName, "name of the TUN interface with --tun")
 	fl.StringVar(&f.cfg.CAFile, "ca-file", "", "PEM CA certificates that verify the coordinator (default: the system's)")
 	fl.BoolVar(&f.cfg.AllowInsecureHTTP, "dev-insecure-http", false, "allow a plain-http coordinator on loopback (development only)")
 	fl.StringVar(&f.cfg.Hostname, "hostname", "", "name to log in with (default: the host name)")
@@ -54,10 +56,13 @@ func (f *daemonFlags) args() []string {
 	if c.Hostname != "" {
 		a = append(a, "--hostname", c.Hostname)
 	}
-	for flag, on := range map[string]bool{"--tun": c.TUN, "--dev-insecure-http": c.AllowInsecureHTTP, "--verbose": f.verbose,
-		"--proxy-allow-non-loopback": c.AllowNonLoopbackProxy} {
-		if on {
-			a = append(a, flag)
+	for _, b := range []struct {
+		flag string
+		on   bool
+	}{{"--tun", c.TUN}, {"--dev-insecure-http", c.AllowInsecureHTTP}, {"--verbose", f.verbose},
+		{"--proxy-allow-non-loopback", c.AllowNonLoopbackProxy}} {
+		if b.on {
+			a = append(a, b.flag)
 		}
 	}
 	return a
@@ -72,6 +77,8 @@ func (f *daemonFlags) config() client.Config {
 	}
 	cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
 	cfg.Version = version
+	env := desktop.Host()
+	cfg.Notify = func(title, body string) error { return desktop.Start(env.NotifyCommand(title, body)) }
 	if cfg.StateDir != defaultStateDir() {
 		cfg.CLIFlags = "--state-dir " + shellQuote(cfg.StateDir)
 	}

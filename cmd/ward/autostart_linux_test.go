@@ -1,0 +1,61 @@
+package main
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/wardnet/ward/client"
+)
+
+// TestUpInstallDownUninstallSystemdUnit: `ward up --install`'s start at
+// login writes a systemd user unit under HOME that runs this binary's
+// daemon with the flags given, and enables and starts it; `ward down
+// --uninstall` (no daemon running) disables it and removes the unit.
+// systemctl is a recording fake.
+func TestUpInstallDownUninstallSystemdUnit(t *testing.T) {
+	home := t.TempDir()
+	t.Setenv("HOME", home)
+	t.Setenv("XDG_CONFIG_HOME", "")
+	var ran []string
+	old := systemRun
+	systemRun = func(args []string) error { ran = append(ran, strings.Join(args, " ")); return nil }
+	t.Cleanup(func() { systemRun = old })
+	state := filepath.Join(home, "my state")
+	f := daemonFlags{cfg: client.Config{StateDir: state, Coordinator: "https://ward.example", SOCKS5: "127.0.0.1:1080", Web: "127.0.0.1:0", TUNName: "ward0"}}
+	var out bytes.Buffer
+	if err := installAutostart(&f, &out); err != nil {
+		t.Fatal(err)
+	}
+	unit := filepath.Join(home, ".config", "systemd", "user", "ward.service")
+	b, err := os.ReadFile(unit)
+	if err != nil {
+		t.Fatal(err)
+	}
+	self, _ := os.Executable()
+	wantExec := "ExecStart=" + self + ` daemon --state-dir "` + state + `" --socks5 127.0.0.1:1080 --http-proxy "" --web 127.0.0.1:0 --tun-name ward0 --coordinator https://ward.example` + "\n"
+	if !strings.Contains(string(b), wantExec) {
+		t.Errorf("unit lacks %q:\n%s", wantExec, b)
+	}
+	root := newRootCmd()
+	root.SetOut(&out)
+	root.SetArgs([]string{"down", "--uninstall", "--state-dir", state})
+	if err := root.Execute(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(unit); !os.IsNotExist(err) {
+		t.Errorf("unit still there after down --uninstall: %v", err)
+	}
+	want := []string{"systemctl --user daemon-reload", "systemctl --user enable --now ward.service",
+		"systemctl --user disable --now ward.service", "systemctl --user daemon-reload"}
+	if diff := cmp.Diff(want, ran); diff != "" {
+		t.Errorf("systemctl commands (-want +got):\n%s", diff)
+	}
+	if !strings.Contains(out.String(), "no longer starts at login") {
+		t.Errorf("down --uninstall said %q", out.String())
+	}
+}
