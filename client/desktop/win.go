@@ -132,6 +132,10 @@ func winCommandLine(args []string) string {
 	return strings.Join(q, " ")
 }
 
+// QuoteWindowsArg quotes one argument of a Windows command line, as
+// CommandLineToArgvW splits it (see winCommandLine).
+func QuoteWindowsArg(a string) string { return winQuote(a) }
+
 // winQuote quotes one argument for winCommandLine.
 func winQuote(a string) string {
 	if a != "" && !strings.ContainsAny(a, " \t\"") {
