@@ -3,6 +3,7 @@ package tunnel
 import (
 	"fmt"
 	"log/slog"
+	"net/netip"
 	"os/exec"
 	"strings"
 )
@@ -31,4 +32,16 @@ func runCommands(name string, cmds []command, log *slog.Logger) error {
 		log.Warn("tun setting not applied", "interface", name, "err", err)
 	}
 	return nil
+}
+
+// configureByCommands gives the TUN name its addresses v4 and v6 (see
+// assignments), its MTU and the routes into it with the commands build
+// returns for them, where the OS is configured by programs (macOS,
+// Windows).
+func configureByCommands(name string, mtu int, v4, v6 netip.Addr, log *slog.Logger, build func(string, int, []assignment) []command) error {
+	as, err := assignments(v4, v6)
+	if err != nil {
+		return fmt.Errorf("configure %s: %w", name, err)
+	}
+	return runCommands(name, build(name, mtu, as), log)
 }
