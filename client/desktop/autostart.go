@@ -37,7 +37,9 @@ type AutostartConfig struct {
 	StateDir string
 	// LogFile is where launchd sends the daemon's output (macOS).
 	LogFile string
-	// Elevated asks for an administrator's rights (Windows: TUN mode).
+	// Elevated asks for an administrator's rights (TUN mode): only
+	// Windows can give them to a start at login; elsewhere Autostart
+	// refuses it.
 	Elevated bool
 }
 
@@ -48,6 +50,15 @@ func (e Env) Autostart(cfg AutostartConfig) (Autostart, error) {
 	}
 	if e.GOOS != "windows" && e.Home == "" {
 		return Autostart{}, errors.New("autostart: no home directory")
+	}
+	if e.root() {
+		return Autostart{}, errors.New("autostart: it starts the daemon at your login, as you: run it as yourself, not as root")
+	}
+	if cfg.Elevated && e.GOOS != "windows" {
+		// A launchd agent or systemd user unit runs as the user, who
+		// cannot make a TUN; a Windows task can ask for the user's
+		// administrator rights.
+		return Autostart{}, fmt.Errorf("autostart with --tun (a start at login runs as you, and a TUN needs root; use proxy mode): %w", ErrUnsupported)
 	}
 	switch e.GOOS {
 	case "darwin":

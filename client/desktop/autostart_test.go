@@ -64,11 +64,28 @@ func TestAutostartPerOS(t *testing.T) {
 			}
 		})
 	}
-	if _, err := (Env{GOOS: "plan9", Home: "/usr/ann"}).Autostart(AutostartConfig{Args: []string{"/bin/ward"}}); !errors.Is(err, ErrUnsupported) {
+	if _, err := (Env{GOOS: "plan9", UID: 1000, Home: "/usr/ann"}).Autostart(AutostartConfig{Args: []string{"/bin/ward"}}); !errors.Is(err, ErrUnsupported) {
 		t.Errorf("plan9: %v", err)
 	}
-	if _, err := (Env{GOOS: "linux"}).Autostart(AutostartConfig{Args: []string{"/bin/ward"}}); err == nil {
-		t.Error("linux without a home directory accepted")
+	refused := []struct {
+		name string
+		e    Env
+		cfg  AutostartConfig
+	}{
+		{"linux without a home directory", Env{GOOS: "linux", UID: 1000}, AutostartConfig{Args: []string{"/bin/ward"}}},
+		{"no program", Env{GOOS: "linux", UID: 1000, Home: "/home/ann"}, AutostartConfig{}},
+		{"root on linux", Env{GOOS: "linux", UID: 0, Home: "/root"}, AutostartConfig{Args: []string{"/bin/ward"}}},
+		{"root on macos", Env{GOOS: "darwin", UID: 0, Home: "/var/root"}, AutostartConfig{Args: []string{"/bin/ward"}}},
+		{"tun on linux", Env{GOOS: "linux", UID: 1000, Home: "/home/ann"}, AutostartConfig{Args: []string{"/bin/ward"}, Elevated: true}},
+		{"tun on macos", Env{GOOS: "darwin", UID: 501, Home: "/Users/ann"}, AutostartConfig{Args: []string{"/bin/ward"}, Elevated: true}},
+	}
+	for _, tt := range refused {
+		if a, err := tt.e.Autostart(tt.cfg); err == nil {
+			t.Errorf("%s: accepted: %+v", tt.name, a)
+		}
+	}
+	if _, err := (Env{GOOS: "windows", UID: -1}).Autostart(AutostartConfig{Args: []string{`C:\ward.exe`}, StateDir: `C:\s`, Elevated: true}); err != nil {
+		t.Errorf("tun on windows: %v", err)
 	}
 }
 
