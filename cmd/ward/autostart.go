@@ -12,8 +12,12 @@ import (
 )
 
 // systemRun runs the commands that register and unregister the start at
-// login (launchctl, schtasks, systemctl); tests put a fake here.
-var systemRun = desktop.Run
+// login (launchctl, schtasks, systemctl), and autostartEnv is the system
+// they are for; tests put fakes here.
+var (
+	systemRun    = desktop.Run
+	autostartEnv = desktop.Host
+)
 
 // autostartOf returns the start at login of the daemon f configures: this
 // binary with f's flags, the OS's way (desktop.Env.Autostart).
@@ -31,7 +35,7 @@ func autostartOf(f *daemonFlags) (desktop.Autostart, error) {
 	}
 	abs := *f
 	abs.cfg.StateDir = dir
-	return desktop.Host().Autostart(desktop.AutostartConfig{Args: append([]string{self}, abs.args()...),
+	return autostartEnv().Autostart(desktop.AutostartConfig{Args: append([]string{self}, abs.args()...),
 		StateDir: dir, LogFile: daemonLog(dir), Elevated: f.cfg.TUN})
 }
 

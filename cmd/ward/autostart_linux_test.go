@@ -10,6 +10,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/wardnet/ward/client"
+	"github.com/wardnet/ward/client/desktop"
 )
 
 // TestUpInstallDownUninstallSystemdUnit: `ward up --install`'s start at
@@ -22,9 +23,10 @@ func TestUpInstallDownUninstallSystemdUnit(t *testing.T) {
 	t.Setenv("HOME", home)
 	t.Setenv("XDG_CONFIG_HOME", "")
 	var ran []string
-	old := systemRun
+	oldRun, oldEnv := systemRun, autostartEnv
 	systemRun = func(args []string) error { ran = append(ran, strings.Join(args, " ")); return nil }
-	t.Cleanup(func() { systemRun = old })
+	autostartEnv = func() desktop.Env { e := desktop.Host(); e.UID = 1000; return e } // as a person, even when the test runs as root
+	t.Cleanup(func() { systemRun, autostartEnv = oldRun, oldEnv })
 	state := filepath.Join(home, "my state")
 	f := daemonFlags{cfg: client.Config{StateDir: state, Coordinator: "https://ward.example", SOCKS5: "127.0.0.1:1080", Web: "127.0.0.1:0", TUNName: "ward0"}}
 	var out bytes.Buffer
