@@ -5,23 +5,28 @@ package localapi
 import (
 	"fmt"
 	"net"
+	"os"
 )
 
-// peerUID returns the uid of the process at the other end of c (the
+// peerOf returns the user of the process at the other end of c (the
 // client, for the server's side of a connection; the listener, for the
 // client's side), as the kernel recorded it at connect or listen time
 // (socketPeerUID).
-func peerUID(c *net.UnixConn) (uid int, known bool, err error) {
+func peerOf(c *net.UnixConn) (peer, error) {
 	raw, err := c.SyscallConn()
 	if err != nil {
-		return 0, false, fmt.Errorf("peer credentials: %w", err)
+		return peer{}, fmt.Errorf("peer credentials: %w", err)
 	}
+	var uid int
 	var credErr error
 	if err := raw.Control(func(fd uintptr) { uid, credErr = socketPeerUID(int(fd)) }); err != nil {
-		return 0, false, fmt.Errorf("peer credentials: %w", err)
+		return peer{}, fmt.Errorf("peer credentials: %w", err)
 	}
 	if credErr != nil {
-		return 0, false, fmt.Errorf("peer credentials: %w", credErr)
+		return peer{}, fmt.Errorf("peer credentials: %w", credErr)
 	}
-	return uid, true, nil
+	return peer{known: true, trusted: trustedUID(uid), who: fmt.Sprintf("uid %d", uid)}, nil
 }
+
+// selfName names this process's user in messages.
+func selfName() string { return fmt.Sprintf("uid %d", os.Geteuid()) }
