@@ -35,7 +35,8 @@ type AutostartConfig struct {
 	Args []string
 	// StateDir is the daemon's state directory.
 	StateDir string
-	// LogFile is where launchd sends the daemon's output (macOS).
+	// LogFile is where the daemon's output goes (macOS, Linux; Windows'
+	// task keeps none); "" leaves it to the system (Linux: the journal).
 	LogFile string
 	// Elevated asks for an administrator's rights (TUN mode): only
 	// Windows can give them to a start at login; elsewhere Autostart
@@ -66,7 +67,7 @@ func (e Env) Autostart(cfg AutostartConfig) (Autostart, error) {
 	case "windows":
 		return winAutostart(e, cfg.Args, cfg.StateDir, cfg.Elevated), nil
 	case "linux":
-		return linuxAutostart(e, cfg.Args), nil
+		return linuxAutostart(e, cfg.Args, cfg.LogFile), nil
 	}
 	return Autostart{}, fmt.Errorf("autostart on %s: %w", e.GOOS, ErrUnsupported)
 }

@@ -160,7 +160,7 @@ func TestTaskXML(t *testing.T) {
 }
 
 func TestSystemdUnit(t *testing.T) {
-	got := string(unitFile([]string{"/home/ann/bin/ward", "daemon", "--state-dir", "/home/ann/my state"}))
+	got := string(unitFile([]string{"/home/ann/bin/ward", "daemon", "--state-dir", "/home/ann/my state"}, "/home/ann/my state/100%.log"))
 	want := `[Unit]
 Description=Ward desktop client
 Wants=network-online.target
@@ -170,6 +170,8 @@ After=network-online.target
 ExecStart=/home/ann/bin/ward daemon --state-dir "/home/ann/my state"
 Restart=on-failure
 RestartSec=5
+StandardOutput=append:/home/ann/my state/100%%.log
+StandardError=append:/home/ann/my state/100%%.log
 
 [Install]
 WantedBy=default.target

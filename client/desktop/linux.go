@@ -25,15 +25,16 @@ func linuxStateDir(e Env) string {
 
 // linuxAutostart is a systemd user unit in
 // $XDG_CONFIG_HOME/systemd/user (~/.config by default), enabled for the
-// user's default target and started at once.
-func linuxAutostart(e Env, args []string) Autostart {
+// user's default target and started at once, its output appended to
+// logFile ("": the journal).
+func linuxAutostart(e Env, args []string, logFile string) Autostart {
 	config := e.getenv("XDG_CONFIG_HOME")
 	if !path.IsAbs(config) {
 		config = path.Join(e.Home, ".config")
 	}
 	return Autostart{
 		Path:    path.Join(config, "systemd", "user", systemdUnit),
-		Content: unitFile(args),
+		Content: unitFile(args, logFile),
 		Enable:  [][]string{{"systemctl", "--user", "daemon-reload"}, {"systemctl", "--user", "enable", "--now", systemdUnit}},
 		Disable: [][]string{{"systemctl", "--user", "disable", "--now", systemdUnit}},
 		Cleanup: [][]string{{"systemctl", "--user", "daemon-reload"}},
@@ -41,7 +42,12 @@ func linuxAutostart(e Env, args []string) Autostart {
 }
 
 // unitFile is the unit's text.
-func unitFile(args []string) []byte {
+func unitFile(args []string, logFile string) []byte {
+	output := ""
+	if logFile != "" {
+		f := strings.ReplaceAll(logFile, "%", "%%")
+		output = "StandardOutput=append:" + f + "\nStandardError=append:" + f + "\n"
+	}
 	return []byte(`[Unit]
 Description=Ward desktop client
 Wants=network-online.target
@@ -51,7 +57,7 @@ After=network-online.target
 ExecStart=` + execLine(args) + `
 Restart=on-failure
 RestartSec=5
-
+` + output + `
 [Install]
 WantedBy=default.target
 `)

@@ -40,8 +40,11 @@ func TestUpInstallDownUninstallSystemdUnit(t *testing.T) {
 	}
 	self, _ := os.Executable()
 	wantExec := "ExecStart=" + self + ` daemon --state-dir "` + state + `" --socks5 127.0.0.1:1080 --http-proxy "" --web 127.0.0.1:0 --tun-name ward0 --coordinator https://ward.example` + "\n"
-	if !strings.Contains(string(b), wantExec) {
-		t.Errorf("unit lacks %q:\n%s", wantExec, b)
+	wantLog := "StandardError=append:" + filepath.Join(state, "daemon.log") + "\n"
+	for _, want := range []string{wantExec, wantLog} {
+		if !strings.Contains(string(b), want) {
+			t.Errorf("unit lacks %q:\n%s", want, b)
+		}
 	}
 	root := newRootCmd()
 	root.SetOut(&out)
