@@ -35,8 +35,12 @@ func autostartOf(f *daemonFlags) (desktop.Autostart, error) {
 	}
 	abs := *f
 	abs.cfg.StateDir = dir
-	return autostartEnv().Autostart(desktop.AutostartConfig{Args: append([]string{self}, abs.args()...),
-		StateDir: dir, LogFile: daemonLog(dir), Elevated: f.cfg.TUN})
+	env := autostartEnv()
+	args := append([]string{self}, abs.args()...)
+	if env.GOOS == "windows" { // a task keeps no output: the daemon writes its log itself
+		args = append(args, "--log-file", daemonLog(dir))
+	}
+	return env.Autostart(desktop.AutostartConfig{Args: args, StateDir: dir, LogFile: daemonLog(dir), Elevated: f.cfg.TUN})
 }
 
 // installAutostart makes the daemon of f start at login, and now.

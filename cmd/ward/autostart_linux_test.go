@@ -2,10 +2,12 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 
@@ -62,5 +64,38 @@ func TestUpInstallDownUninstallSystemdUnit(t *testing.T) {
 	}
 	if !strings.Contains(out.String(), "no longer starts at login") {
 		t.Errorf("down --uninstall said %q", out.String())
+	}
+}
+
+// TestDaemonLogFile: `ward daemon --log-file` (what the Windows task
+// runs, since a task keeps no output) writes its logs to the file.
+func TestDaemonLogFile(t *testing.T) {
+	dir := t.TempDir()
+	logFile := filepath.Join(dir, "daemon.log")
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	root := newRootCmd()
+	root.SetArgs([]string{"daemon", "--state-dir", dir, "--log-file", logFile, "--socks5", "", "--http-proxy", "", "--web", "off"})
+	done := make(chan error, 1)
+	go func() { done <- root.ExecuteContext(ctx) }()
+	api := apiClient(dir)
+	for stop := time.Now().Add(15 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		if _, err := api.Status(ctx); err == nil {
+			break
+		}
+		if time.Now().After(stop) {
+			t.Fatal("the daemon did not answer")
+		}
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(logFile)
+	if err != nil || !strings.Contains(string(b), "level=") {
+		t.Fatalf("log file: %q, %v", b, err)
+	}
+	if fi, err := os.Stat(logFile); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Errorf("log file mode: %v, %v", fi.Mode(), err)
 	}
 }

@@ -1,9 +1,12 @@
 package main
 
 import (
+	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"syscall"
 
 	"github.com/spf13/cobra"
@@ -68,14 +71,15 @@ func (f *daemonFlags) args() []string {
 	return a
 }
 
-// config returns the daemon's Config with a logger and the version.
-func (f *daemonFlags) config() client.Config {
+// config returns the daemon's Config with a logger writing to logs and
+// the version.
+func (f *daemonFlags) config(logs io.Writer) client.Config {
 	cfg := f.cfg
 	level := slog.LevelInfo
 	if f.verbose {
 		level = slog.LevelDebug
 	}
-	cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+	cfg.Logger = slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: level}))
 	cfg.Version = version
 	env := desktop.Host()
 	cfg.Notify = func(title, body string) error { return desktop.Start(env.NotifyCommand(title, body)) }
@@ -87,12 +91,22 @@ func (f *daemonFlags) config() client.Config {
 
 func newDaemonCmd() *cobra.Command {
 	var f daemonFlags
+	var logFile string
 	cmd := &cobra.Command{
 		Use:   "daemon",
 		Short: "Run the desktop client daemon in the foreground (`ward up` starts it for you)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			d, err := client.New(f.config())
+			logs := io.Writer(os.Stderr)
+			if logFile != "" {
+				lf, err := openDaemonLog(logFile)
+				if err != nil {
+					return err
+				}
+				defer lf.Close()
+				logs = lf
+			}
+			d, err := client.New(f.config(logs))
 			if err != nil {
 				return err
 			}
@@ -102,5 +116,19 @@ func newDaemonCmd() *cobra.Command {
 		},
 	}
 	f.add(cmd)
+	cmd.Flags().StringVar(&logFile, "log-file", "", "append the logs to this file instead of stderr (the Windows start at login, which keeps no output)")
 	return cmd
+}
+
+// openDaemonLog opens the log file at path for appending, private to the
+// user, making its directory (the state directory) if needed.
+func openDaemonLog(path string) (*os.File, error) {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return nil, fmt.Errorf("daemon log: %w", err)
+	}
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("daemon log: %w", err)
+	}
+	return f, nil
 }

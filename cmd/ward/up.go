@@ -165,7 +165,7 @@ func startDaemon(ctx context.Context, f *upFlags, api *localapi.Client) (*daemon
 			return nil, err
 		}
 	} else if f.foreground {
-		d, err := client.New(f.daemon.config())
+		d, err := client.New(f.daemon.config(os.Stderr))
 		if err != nil {
 			return nil, err
 		}
