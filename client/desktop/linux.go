@@ -8,14 +8,12 @@ import (
 // systemdUnit names Ward's systemd user unit.
 const systemdUnit = "ward.service"
 
-// linuxStateDir is /var/lib/ward for root, else $XDG_STATE_HOME/ward,
-// ~/.local/state/ward by default (the XDG base directory convention).
+// linuxStateDir is /var/lib/ward for root, else ~/.local/state/ward
+// (the XDG base directories' default; XDG_STATE_HOME is not followed, so
+// that a state directory made before stays where it is).
 func linuxStateDir(e Env) string {
 	if e.root() {
 		return "/var/lib/ward"
-	}
-	if x := e.getenv("XDG_STATE_HOME"); path.IsAbs(x) {
-		return path.Join(x, "ward")
 	}
 	if e.Home == "" {
 		return "ward-state"
