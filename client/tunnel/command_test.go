@@ -74,14 +74,14 @@ func TestNetshCommands(t *testing.T) {
 		{"both", "100.64.1.2", "fd7a:115c:a1e0:ab12::2", []command{
 			{args: []string{"netsh", "interface", "ipv4", "set", "subinterface", "Ward", "mtu=1400", "store=active"}},
 			{args: []string{"netsh", "interface", "ipv6", "set", "subinterface", "Ward", "mtu=1400", "store=active"}, optional: true},
-			{args: []string{"netsh", "interface", "ipv4", "add", "address", "interface=Ward", "address=100.64.1.2/32", "store=active"}},
+			{args: []string{"netsh", "interface", "ipv4", "add", "address", "name=Ward", "address=100.64.1.2/32", "store=active"}},
 			{args: []string{"netsh", "interface", "ipv4", "add", "route", "prefix=100.64.0.0/10", "interface=Ward", "store=active"}},
 			{args: []string{"netsh", "interface", "ipv6", "add", "address", "interface=Ward", "address=fd7a:115c:a1e0:ab12::2/128", "store=active"}, optional: true},
 			{args: []string{"netsh", "interface", "ipv6", "add", "route", "prefix=fd7a:115c:a1e0::/48", "interface=Ward", "store=active"}, optional: true},
 		}},
 		{"ipv4 only", "100.64.1.2", "", []command{
 			{args: []string{"netsh", "interface", "ipv4", "set", "subinterface", "Ward", "mtu=1400", "store=active"}},
-			{args: []string{"netsh", "interface", "ipv4", "add", "address", "interface=Ward", "address=100.64.1.2/32", "store=active"}},
+			{args: []string{"netsh", "interface", "ipv4", "add", "address", "name=Ward", "address=100.64.1.2/32", "store=active"}},
 			{args: []string{"netsh", "interface", "ipv4", "add", "route", "prefix=100.64.0.0/10", "interface=Ward", "store=active"}},
 		}},
 	}

@@ -16,20 +16,21 @@ import (
 // github.com/lxn/walk, whose gopkg.in/Knetic/govaluate.v3 the proxy
 // refuses; its own replace directives do not apply to us).
 func netshCommands(name string, mtu int, as []assignment) []command {
-	iface := "interface=" + name
 	cmds := []command{{args: []string{"netsh", "interface", "ipv4", "set", "subinterface", name, "mtu=" + strconv.Itoa(mtu), "store=active"}}}
 	if hasIPv6(as) {
 		cmds = append(cmds, command{args: []string{"netsh", "interface", "ipv6", "set", "subinterface", name, "mtu=" + strconv.Itoa(mtu), "store=active"}, optional: true})
 	}
 	for _, a := range as {
-		family := "ipv4"
+		// netsh names the interface name= in ipv4's add address,
+		// interface= everywhere else.
+		family, addrIface := "ipv4", "name="+name
 		if a.addr.Is6() {
-			family = "ipv6"
+			family, addrIface = "ipv6", "interface="+name
 		}
 		host := netip.PrefixFrom(a.addr, a.addr.BitLen()).String()
 		cmds = append(cmds,
-			command{args: []string{"netsh", "interface", family, "add", "address", iface, "address=" + host, "store=active"}, optional: a.optional},
-			command{args: []string{"netsh", "interface", family, "add", "route", "prefix=" + a.route.String(), iface, "store=active"}, optional: a.optional})
+			command{args: []string{"netsh", "interface", family, "add", "address", addrIface, "address=" + host, "store=active"}, optional: a.optional},
+			command{args: []string{"netsh", "interface", family, "add", "route", "prefix=" + a.route.String(), "interface=" + name, "store=active"}, optional: a.optional})
 	}
 	return cmds
 }
