@@ -1,8 +1,10 @@
 package desktop
 
 import (
+	"encoding/base64"
 	"encoding/xml"
 	"errors"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -150,7 +152,9 @@ func TestTaskXML(t *testing.T) {
 	for _, tt := range tests {
 		b := taskXML(`CORP\ann & bob`, []string{`C:\Program Files\Ward\ward.exe`, "daemon", "--state-dir", `C:\Users\ann & bob\AppData\Local\Ward`}, tt.elevated)
 		var got task
-		if err := xml.Unmarshal(b, &got); err != nil {
+		d := xml.NewDecoder(strings.NewReader(b))
+		d.CharsetReader = func(charset string, r io.Reader) (io.Reader, error) { return r, nil } // the text is UTF-8 until written
+		if err := d.Decode(&got); err != nil {
 			t.Fatalf("%s: not well-formed: %v\n%s", tt.name, err, b)
 		}
 		if diff := cmp.Diff(tt.want, got); diff != "" {
@@ -214,5 +218,22 @@ func TestAutostartInstallUninstall(t *testing.T) {
 		"systemctl --user disable --now ward.service", "systemctl --user daemon-reload"}
 	if diff := cmp.Diff(want, ran); diff != "" {
 		t.Errorf("commands (-want +got):\n%s", diff)
+	}
+}
+
+// TestTaskFileIsUTF16 pins the task file's encoding: UTF-16LE with a
+// byte order mark, as its declaration says and as Task Scheduler writes.
+func TestTaskFileIsUTF16(t *testing.T) {
+	a, err := Env{GOOS: "windows", UID: -1, Getenv: env(map[string]string{"USERNAME": "ann"})}.Autostart(
+		AutostartConfig{Args: []string{`C:\ward.exe`, "daemon"}, StateDir: `C:\s`})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(a.Content) < 2 || a.Content[0] != 0xff || a.Content[1] != 0xfe {
+		t.Fatalf("no UTF-16LE byte order mark: % x", a.Content[:min(len(a.Content), 8)])
+	}
+	text := decodePS(t, base64.StdEncoding.EncodeToString(a.Content[2:]))
+	if text != taskXML("ann", []string{`C:\ward.exe`, "daemon"}, false) || !strings.HasPrefix(text, `<?xml version="1.0" encoding="UTF-16"?>`) {
+		t.Errorf("task file decodes to:\n%s", text)
 	}
 }

@@ -43,12 +43,17 @@ func psString(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") +
 
 // psEncode is what -EncodedCommand takes: UTF-16LE, base64.
 func psEncode(script string) string {
-	u := utf16.Encode([]rune(script))
+	return base64.StdEncoding.EncodeToString(utf16LE(script)[2:])
+}
+
+// utf16LE encodes s as UTF-16, little-endian, after a byte order mark.
+func utf16LE(s string) []byte {
+	u := utf16.Encode([]rune("\ufeff" + s))
 	b := make([]byte, 2*len(u))
 	for i, c := range u {
 		binary.LittleEndian.PutUint16(b[2*i:], c)
 	}
-	return base64.StdEncoding.EncodeToString(b)
+	return b
 }
 
 // winAutostart is a scheduled task of the user's, started at their
@@ -59,7 +64,7 @@ func winAutostart(e Env, args []string, stateDir string, elevated bool) Autostar
 	p := strings.TrimRight(stateDir, `\`) + `\ward-task.xml`
 	return Autostart{
 		Path:    p,
-		Content: taskXML(winUser(e), args, elevated),
+		Content: utf16LE(taskXML(winUser(e), args, elevated)),
 		Enable:  [][]string{{"schtasks", "/Create", "/TN", taskName, "/XML", p, "/F"}, {"schtasks", "/Run", "/TN", taskName}},
 		Disable: [][]string{{"schtasks", "/End", "/TN", taskName}, {"schtasks", "/Delete", "/TN", taskName, "/F"}},
 	}
@@ -73,14 +78,15 @@ func winUser(e Env) string {
 	return e.getenv("USERNAME")
 }
 
-// taskXML is the task's definition for schtasks /Create /XML.
-func taskXML(user string, args []string, elevated bool) []byte {
+// taskXML is the task's definition for schtasks /Create /XML, as text:
+// the file holds it in UTF-16 (utf16LE), as Task Scheduler writes its own.
+func taskXML(user string, args []string, elevated bool) string {
 	level := "LeastPrivilege"
 	if elevated {
 		level = "HighestAvailable"
 	}
 	var b bytes.Buffer
-	b.WriteString(`<?xml version="1.0" encoding="UTF-8"?>
+	b.WriteString(`<?xml version="1.0" encoding="UTF-16"?>
 <Task version="1.2" xmlns="http://schemas.microsoft.com/windows/2004/02/mit/task">
   <RegistrationInfo>
     <Description>Ward desktop client</Description>
@@ -117,7 +123,7 @@ func taskXML(user string, args []string, elevated bool) []byte {
   </Actions>
 </Task>
 `)
-	return b.Bytes()
+	return b.String()
 }
 
 // winCommandLine joins args as Windows programs split them
