@@ -84,7 +84,7 @@ func (f *daemonFlags) config(logs io.Writer) client.Config {
 	env := desktop.Host()
 	cfg.Notify = func(title, body string) error { return desktop.Start(env.NotifyCommand(title, body)) }
 	if cfg.StateDir != defaultStateDir() {
-		cfg.CLIFlags = "--state-dir " + shellQuote(cfg.StateDir)
+		cfg.CLIFlags = "--state-dir " + commandQuote(cfg.StateDir)
 	}
 	return cfg
 }

@@ -14,6 +14,6 @@ func detached() *syscall.SysProcAttr { return &syscall.SysProcAttr{Setsid: true}
 // execSSH replaces this process with ssh (argv[0] is its name).
 func execSSH(ssh string, argv []string) error { return syscall.Exec(ssh, argv, os.Environ()) }
 
-// proxyQuote quotes an argument of ssh's ProxyCommand, which ssh runs
-// through the shell.
-func proxyQuote(s string) string { return shellQuote(s) }
+// commandQuote quotes an argument of a command line the person's shell
+// runs (ssh's ProxyCommand, the commands the status page shows).
+func commandQuote(s string) string { return shellQuote(s) }

@@ -30,6 +30,7 @@ func execSSH(ssh string, argv []string) error {
 	return err
 }
 
-// proxyQuote quotes an argument of ssh's ProxyCommand, which Windows'
-// OpenSSH starts as a Windows command line.
-func proxyQuote(s string) string { return desktop.QuoteWindowsArg(s) }
+// commandQuote quotes an argument of a Windows command line (ssh's
+// ProxyCommand, which Windows' OpenSSH starts as one; the commands the
+// status page shows, for cmd or PowerShell).
+func commandQuote(s string) string { return desktop.QuoteWindowsArg(s) }

@@ -63,7 +63,7 @@ func sshArgs(dir string, args []string) ([]string, error) {
 	if err != nil {
 		return nil, fmt.Errorf("find the ward binary: %w", err)
 	}
-	proxy := fmt.Sprintf("%s nc --state-dir %s %%h %%p", proxyQuote(self), proxyQuote(dir))
+	proxy := fmt.Sprintf("%s nc --state-dir %s %%h %%p", commandQuote(self), commandQuote(dir))
 	return append([]string{"ssh", "-o", "ProxyCommand=" + proxy}, args...), nil
 }
 
