@@ -63,6 +63,11 @@ type Config struct {
 	// FirstMapWait bounds the wait for the first map after a login; 0
 	// means DefaultFirstMapWait.
 	FirstMapWait time.Duration
+	// Notify shows the person a notification (desktop.Env's
+	// NotifyCommand, run); nil shows none: the warning that the session's
+	// key expires soon is then in the log alone. Called from its own
+	// goroutine.
+	Notify func(title, body string) error
 	// Logger receives the daemon's logs; nil means slog.Default().
 	Logger *slog.Logger
 	// Backoff paces map stream reconnects and login polls; zero means

@@ -58,6 +58,8 @@ type session struct {
 	login node.SessionState
 	// link makes the TUN; nil in userspace mode.
 	link *tunnel.Link
+	// stopWarn ends the session's expiry warning (warnExpiry).
+	stopWarn context.CancelFunc
 }
 
 // servedAddrs are the listeners' addresses as bound.
@@ -137,6 +139,9 @@ func (d *Daemon) startSessionLocked(st node.SessionState, resume bool) (*session
 	}
 	d.sess = s
 	d.wg.Go(func() { d.sessionEnded(s, s.Run(d.ctx)) })
+	var wctx context.Context
+	wctx, s.stopWarn = context.WithCancel(d.ctx)
+	d.wg.Go(func() { d.warnExpiry(wctx, s) })
 	d.ended, d.endState = "", localapi.StateLoggedOut
 	d.log.Info("session started", "user", st.Node.User, "node", st.Node.Name, "key_expiry", st.KeyExpiry)
 	return s, nil
@@ -150,6 +155,7 @@ func (d *Daemon) stopSessionLocked() *session {
 		return nil
 	}
 	d.sess = nil
+	s.stopWarn()
 	s.Close()
 	d.st.Session = nil
 	if err := d.st.Save(d.cfg.StateDir); err != nil {

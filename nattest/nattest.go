@@ -1,3 +1,5 @@
+//go:build linux
+
 // Package nattest builds small test networks out of Linux network
 // namespaces: an "internet" namespace with two public-looking server
 // addresses, and sites behind it, each a NAT router namespace (nftables

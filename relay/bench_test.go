@@ -20,7 +20,6 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
@@ -194,15 +193,6 @@ func sendBatch(ctx context.Context, c *Client, to wire.WGPublic, pkts [][]byte) 
 	return c.SendBatch(ctx, to, pkts)
 }
 
-// cpuTime is the process's user and system time so far.
-func cpuTime() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
-
 // BenchmarkRelayIdleConnMemory connects RELAY_IDLE_CONNS (default 2000;
 // make bench uses 10000) idle nodes, over plain WebSocket and over TLS,
 // and reports the relay's heap and stacks grown per connection. The
@@ -261,24 +251,6 @@ func waitForLong(b *testing.B, cond func() bool) {
 			b.Fatal("condition not reached within 5 minutes")
 		}
 		time.Sleep(20 * time.Millisecond)
-	}
-}
-
-// raiseNoFile raises the soft limit on open files to at least want, up
-// to the hard limit.
-func raiseNoFile(b *testing.B, want int) {
-	var lim syscall.Rlimit
-	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
-		b.Fatal(err)
-	}
-	if lim.Cur < uint64(want) {
-		lim.Cur = min(uint64(want), lim.Max)
-		if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
-			b.Fatal(err)
-		}
-	}
-	if lim.Cur < uint64(want) {
-		b.Fatalf("open files limited to %d, %d needed: raise the hard limit (ulimit -Hn)", lim.Cur, want)
 	}
 }
 
@@ -453,11 +425,7 @@ func runIdleClients() int {
 	if err != nil {
 		return fail(err)
 	}
-	var lim syscall.Rlimit
-	if syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim) == nil && lim.Cur < lim.Max {
-		lim.Cur = lim.Max
-		syscall.Setrlimit(syscall.RLIMIT_NOFILE, &lim)
-	}
+	raiseNoFileToMax()
 	addr := strings.TrimPrefix(strings.TrimPrefix(os.Getenv(childURLEnv), "ws://"), "wss://")
 	conns := make([]net.Conn, len(toks))
 	work := make(chan int)

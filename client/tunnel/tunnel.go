@@ -3,7 +3,11 @@
 // overlay ranges (100.64.0.0/10 and the coordinator's ULA /48), so that any
 // program reaches the overlay by address. node.Engine runs wireguard-go
 // over it (Link.Open is its EngineConfig.TUN) behind netstack's inbound
-// guard. Creating and configuring a TUN needs root or CAP_NET_ADMIN.
+// guard. Creating and configuring a TUN needs root or CAP_NET_ADMIN on
+// Linux (netlink, link_linux.go), root on macOS (a utun, configured with
+// ifconfig and route: link_darwin.go, ifconfig.go) and an administrator
+// on Windows (a Wintun adapter, wintun.dll beside ward.exe, configured with
+// netsh: link_windows.go, netsh.go).
 package tunnel
 
 import (
@@ -17,11 +21,9 @@ import (
 	"github.com/wardnet/ward/wire"
 )
 
-// Defaults for New.
-const (
-	DefaultName = "ward0"
-	DefaultMTU  = 1280
-)
+// DefaultMTU is the TUN's MTU when New is given none. DefaultName, the
+// name, depends on the OS (link_*.go): macOS names a utun itself.
+const DefaultMTU = 1280
 
 // Link makes TUN devices of one name and MTU. It is safe for concurrent
 // use.
@@ -59,14 +61,14 @@ func New(name string, mtu int, log *slog.Logger) (*Link, error) {
 func (l *Link) Open(self wire.Node) (tun.Device, error) {
 	t, err := tun.CreateTUN(l.name, l.mtu)
 	if err != nil {
-		return nil, fmt.Errorf("create tun %s (needs root or CAP_NET_ADMIN): %w", l.name, err)
+		return nil, fmt.Errorf("create tun %s (%s): %w", l.name, privilege, err)
 	}
 	name, err := t.Name()
 	if err != nil {
 		t.Close()
 		return nil, fmt.Errorf("tun name: %w", err)
 	}
-	if err := configureInterface(name, self.IPv4, self.IPv6, l.log); err != nil {
+	if err := configureInterface(name, l.mtu, self.IPv4, self.IPv6, l.log); err != nil {
 		t.Close()
 		return nil, err
 	}

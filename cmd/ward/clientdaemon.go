@@ -1,14 +1,19 @@
 package main
 
 import (
+	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"syscall"
 
 	"github.com/spf13/cobra"
 
 	"github.com/wardnet/ward/client"
+	"github.com/wardnet/ward/client/desktop"
+	"github.com/wardnet/ward/client/tunnel"
 )
 
 // newClientCmds returns the desktop client's commands.
@@ -32,8 +37,8 @@ func (f *daemonFlags) add(cmd *cobra.Command) {
 	fl.StringVar(&f.cfg.HTTPProxy, "http-proxy", "127.0.0.1:8118", "serve an HTTP proxy (CONNECT and plain http:// requests) into the overlay on this loopback address (\"\": off)")
 	fl.BoolVar(&f.cfg.AllowNonLoopbackProxy, "proxy-allow-non-loopback", false, "let --socks5 and --http-proxy listen beyond loopback: anyone who reaches them uses the overlay as you, without credentials")
 	fl.StringVar(&f.cfg.Web, "web", client.DefaultWeb, "serve the status page on this loopback address (\"off\": no page)")
-	fl.BoolVar(&f.cfg.TUN, "tun", false, "carry the overlay on a TUN interface with routes, for every program (needs root or CAP_NET_ADMIN)")
-	fl.StringVar(&f.cfg.TUNName, "tun-name", "ward0", "name of the TUN interface with --tun")
+	fl.BoolVar(&f.cfg.TUN, "tun", false, "carry the overlay on a TUN interface with routes, for every program ("+tunPrivilege+")")
+	fl.StringVar(&f.cfg.TUNName, "tun-name", tunnel.DefaultName, "name of the TUN interface with --tun")
 	fl.StringVar(&f.cfg.CAFile, "ca-file", "", "PEM CA certificates that verify the coordinator (default: the system's)")
 	fl.BoolVar(&f.cfg.AllowInsecureHTTP, "dev-insecure-http", false, "allow a plain-http coordinator on loopback (development only)")
 	fl.StringVar(&f.cfg.Hostname, "hostname", "", "name to log in with (default: the host name)")
@@ -54,38 +59,54 @@ func (f *daemonFlags) args() []string {
 	if c.Hostname != "" {
 		a = append(a, "--hostname", c.Hostname)
 	}
-	for flag, on := range map[string]bool{"--tun": c.TUN, "--dev-insecure-http": c.AllowInsecureHTTP, "--verbose": f.verbose,
-		"--proxy-allow-non-loopback": c.AllowNonLoopbackProxy} {
-		if on {
-			a = append(a, flag)
+	for _, b := range []struct {
+		flag string
+		on   bool
+	}{{"--tun", c.TUN}, {"--dev-insecure-http", c.AllowInsecureHTTP}, {"--verbose", f.verbose},
+		{"--proxy-allow-non-loopback", c.AllowNonLoopbackProxy}} {
+		if b.on {
+			a = append(a, b.flag)
 		}
 	}
 	return a
 }
 
-// config returns the daemon's Config with a logger and the version.
-func (f *daemonFlags) config() client.Config {
+// config returns the daemon's Config with a logger writing to logs and
+// the version.
+func (f *daemonFlags) config(logs io.Writer) client.Config {
 	cfg := f.cfg
 	level := slog.LevelInfo
 	if f.verbose {
 		level = slog.LevelDebug
 	}
-	cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+	cfg.Logger = slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: level}))
 	cfg.Version = version
+	env := desktop.Host()
+	cfg.Notify = func(title, body string) error { return desktop.Start(env.NotifyCommand(title, body)) }
 	if cfg.StateDir != defaultStateDir() {
-		cfg.CLIFlags = "--state-dir " + shellQuote(cfg.StateDir)
+		cfg.CLIFlags = "--state-dir " + commandQuote(cfg.StateDir)
 	}
 	return cfg
 }
 
 func newDaemonCmd() *cobra.Command {
 	var f daemonFlags
+	var logFile string
 	cmd := &cobra.Command{
 		Use:   "daemon",
 		Short: "Run the desktop client daemon in the foreground (`ward up` starts it for you)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			d, err := client.New(f.config())
+			logs := io.Writer(os.Stderr)
+			if logFile != "" {
+				lf, err := openDaemonLog(logFile)
+				if err != nil {
+					return err
+				}
+				defer lf.Close()
+				logs = lf
+			}
+			d, err := client.New(f.config(logs))
 			if err != nil {
 				return err
 			}
@@ -95,5 +116,19 @@ func newDaemonCmd() *cobra.Command {
 		},
 	}
 	f.add(cmd)
+	cmd.Flags().StringVar(&logFile, "log-file", "", "append the logs to this file instead of stderr (the Windows start at login, which keeps no output)")
 	return cmd
+}
+
+// openDaemonLog opens the log file at path for appending, private to the
+// user, making its directory (the state directory) if needed.
+func openDaemonLog(path string) (*os.File, error) {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return nil, fmt.Errorf("daemon log: %w", err)
+	}
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("daemon log: %w", err)
+	}
+	return f, nil
 }

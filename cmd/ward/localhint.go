@@ -6,13 +6,10 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/wardnet/ward/client/desktop"
 	"github.com/wardnet/ward/node"
 	"github.com/wardnet/ward/node/localapi"
 )
-
-// rootStateDir is the state directory of a node agent or client running
-// as root (see defaultStateDir).
-const rootStateDir = "/var/lib/ward"
 
 // notRunning turns err, a failure to reach the local API in dir, into
 // advice that fits what was set up there: the desktop client (a person's
@@ -35,7 +32,7 @@ func stateHint(dir string) string {
 	}
 	msg := fmt.Sprintf("nothing has run with the state directory %s: on a person's machine, `ward up --coordinator URL` "+
 		"logs you in; on a device, `ward node --coordinator URL --auth-key KEY` joins the overlay", dir)
-	if dir != rootStateDir && exists(filepath.Join(rootStateDir, localapi.SocketName)) {
+	if root := desktop.Host().RootStateDir(); root != "" && dir != root && exists(filepath.Join(root, localapi.SocketName)) {
 		msg += "; something runs as root here: try sudo"
 	}
 	return msg

@@ -13,6 +13,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/wardnet/ward/client/desktop"
 	"github.com/wardnet/ward/node"
 	"github.com/wardnet/ward/node/localapi"
 )
@@ -26,16 +27,11 @@ func newNodeCmds() []*cobra.Command {
 	return []*cobra.Command{newNodeCmd(), newStatusCmd(), newPingCmd(), newNcCmd(), newForwardCmd()}
 }
 
-// defaultStateDir is /var/lib/ward for root, else ~/.local/state/ward.
-func defaultStateDir() string {
-	if os.Geteuid() == 0 {
-		return "/var/lib/ward"
-	}
-	if home, err := os.UserHomeDir(); err == nil {
-		return filepath.Join(home, ".local", "state", "ward")
-	}
-	return "ward-state"
-}
+// defaultStateDir is the OS's state directory for Ward (desktop.Env's
+// StateDir): /var/lib/ward for root, else ~/.local/state/ward on Linux;
+// ~/Library/Application Support/Ward on macOS; %LOCALAPPDATA%\Ward on
+// Windows.
+func defaultStateDir() string { return desktop.Host().StateDir() }
 
 // addStateDirFlag adds --state-dir to cmd.
 func addStateDirFlag(cmd *cobra.Command, dir *string) {

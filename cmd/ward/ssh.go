@@ -5,7 +5,6 @@ import (
 	"os"
 	"os/exec"
 	"strings"
-	"syscall"
 
 	"github.com/spf13/cobra"
 )
@@ -30,7 +29,7 @@ func newSSHCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return syscall.Exec(ssh, argv, os.Environ())
+			return execSSH(ssh, argv)
 		},
 	}
 	return cmd
@@ -64,7 +63,7 @@ func sshArgs(dir string, args []string) ([]string, error) {
 	if err != nil {
 		return nil, fmt.Errorf("find the ward binary: %w", err)
 	}
-	proxy := fmt.Sprintf("%s nc --state-dir %s %%h %%p", shellQuote(self), shellQuote(dir))
+	proxy := fmt.Sprintf("%s nc --state-dir %s %%h %%p", commandQuote(self), commandQuote(dir))
 	return append([]string{"ssh", "-o", "ProxyCommand=" + proxy}, args...), nil
 }
 

@@ -3,6 +3,8 @@ package main
 import (
 	"fmt"
 	"io"
+	"os"
+	"path/filepath"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -10,17 +12,21 @@ import (
 	"github.com/dustin/go-humanize"
 	"github.com/spf13/cobra"
 
+	"github.com/wardnet/ward/client/desktop"
 	"github.com/wardnet/ward/node/localapi"
 )
 
 func newStatusCmd() *cobra.Command {
 	var dir string
-	var asJSON bool
+	var asJSON, openDir bool
 	cmd := &cobra.Command{
 		Use:   "status",
 		Short: "Show this node (or the desktop client's login) and its peers",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if openDir {
+				return openStateDir(dir)
+			}
 			st, err := apiClient(dir).Status(cmd.Context())
 			if err != nil {
 				return notRunning(dir, err)
@@ -38,7 +44,21 @@ func newStatusCmd() *cobra.Command {
 	}
 	addStateDirFlag(cmd, &dir)
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the status as JSON")
+	cmd.Flags().BoolVar(&openDir, "open-state-dir", false, "open the state directory (keys, daemon.log) in the file manager instead")
 	return cmd
+}
+
+// openStateDir shows dir in the person's file manager (Finder, Explorer,
+// or what xdg-open picks).
+func openStateDir(dir string) error {
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return fmt.Errorf("state dir: %w", err)
+	}
+	if _, err := os.Stat(abs); err != nil {
+		return fmt.Errorf("state dir: %w", err)
+	}
+	return desktop.Start(desktop.Host().OpenCommand(abs))
 }
 
 // printStatus prints st for a person.

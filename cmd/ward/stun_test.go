@@ -7,8 +7,6 @@ import (
 	"net/netip"
 	"slices"
 	"testing"
-
-	"github.com/wardnet/ward/nattest"
 )
 
 // TestCoordinatorSTUNListenFlag: STUN listens on --listen's address unless
@@ -79,42 +77,6 @@ func TestNetcheckDefaultsToCoordinator(t *testing.T) {
 		got, err := stunServers(tc.coordinator, tc.stun)
 		if (err != nil) != tc.wantErr || !slices.Equal(got, tc.want) {
 			t.Errorf("%s %q: %q, %v", tc.coordinator, tc.stun, got, err)
-		}
-	}
-}
-
-// TestNetcheckCommandBehindNAT runs the coordinator's STUN listeners (main
-// and alt port) in nattest's internet and `ward netcheck` on a host behind
-// each NAT class, in process: the command's socket opens inside the host's
-// namespace.
-func TestNetcheckCommandBehindNAT(t *testing.T) {
-	n := nattest.New(t)
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	primary := netip.AddrPortFrom(nattest.ServerA, 8080).String()
-	alt := netip.AddrPortFrom(nattest.ServerA, 8081).String()
-	if err := n.Internet.Do(func() error {
-		_, err := serveSTUN(ctx, []string{primary, alt}, nil)
-		return err
-	}); err != nil {
-		t.Fatal(err)
-	}
-	for class, want := range map[nattest.Class]string{
-		nattest.EIM: "endpoint-independent", nattest.Symmetric: "symmetric", nattest.UDPBlocked: "udp-blocked",
-	} {
-		site := n.AddSite(class)
-		var out bytes.Buffer
-		if err := site.Host.Do(func() error {
-			root := newRootCmd()
-			root.SetOut(&out)
-			root.SetArgs([]string{"netcheck", "--json", "--wait", "2s", "--coordinator", "http://" + primary, "--stun", primary + "," + alt})
-			return root.ExecuteContext(ctx)
-		}); err != nil {
-			t.Fatal(err)
-		}
-		var r netcheckJSON
-		if err := json.Unmarshal(out.Bytes(), &r); err != nil || r.NAT != want {
-			t.Errorf("%s: %v %s", class, err, out.Bytes())
 		}
 	}
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/wardnet/ward/client"
+	"github.com/wardnet/ward/client/desktop"
 	"github.com/wardnet/ward/node/localapi"
 )
 
@@ -32,6 +33,8 @@ type upFlags struct {
 	qr         bool
 	noBrowser  bool
 	foreground bool
+	// install makes the daemon start at login (and starts it that way).
+	install bool
 }
 
 func newUpCmd() *cobra.Command {
@@ -49,6 +52,8 @@ func newUpCmd() *cobra.Command {
 	f.daemon.add(cmd)
 	f.addLoginFlags(cmd)
 	cmd.Flags().BoolVar(&f.foreground, "foreground", false, "run the daemon in this process (until Ctrl-C) instead of in the background")
+	cmd.Flags().BoolVar(&f.install, "install", false, "start the daemon at every login, with these flags (launchd agent, scheduled task or systemd user unit), and now")
+	cmd.MarkFlagsMutuallyExclusive("foreground", "install")
 	return cmd
 }
 
@@ -82,7 +87,11 @@ func runUp(cmd *cobra.Command, f *upFlags, login bool) error {
 	defer stop()
 	api := apiClient(f.daemon.cfg.StateDir)
 	var started *daemonProc
-	if st, err := api.Status(ctx); err != nil {
+	st, err := api.Status(ctx)
+	if f.install && err == nil {
+		return errors.New("a client daemon runs already: stop it (`ward down --quit`, or `ward down --uninstall` when it starts at login), then run `ward up --install`")
+	}
+	if err != nil {
 		if login || !errors.Is(err, localapi.ErrNoDaemon) {
 			return notRunning(f.daemon.cfg.StateDir, err)
 		}
@@ -148,11 +157,15 @@ type daemonProc struct {
 // with --foreground) and waits until its socket answers.
 func startDaemon(ctx context.Context, f *upFlags, api *localapi.Client) (*daemonProc, error) {
 	if f.daemon.cfg.TUN && os.Geteuid() != 0 {
-		fmt.Fprintln(os.Stderr, "note: --tun needs root or CAP_NET_ADMIN")
+		fmt.Fprintln(os.Stderr, "note: --tun "+tunPrivilege)
 	}
 	p := &daemonProc{}
-	if f.foreground {
-		d, err := client.New(f.daemon.config())
+	if f.install {
+		if err := installAutostart(&f.daemon, os.Stderr); err != nil {
+			return nil, err
+		}
+	} else if f.foreground {
+		d, err := client.New(f.daemon.config(os.Stderr))
 		if err != nil {
 			return nil, err
 		}
@@ -244,7 +257,7 @@ func forkDaemon(f *upFlags, p *daemonProc) error {
 	}
 	c := exec.Command(self, f.daemon.args()...)
 	c.Stdout, c.Stderr = logf, logf
-	c.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	c.SysProcAttr = detached()
 	if err := c.Start(); err != nil {
 		return fmt.Errorf("start client daemon: %w", err)
 	}
@@ -311,22 +324,12 @@ func showLogin(cmd *cobra.Command, f *upFlags, start localapi.LoginStart) error 
 			return err
 		}
 	}
-	if !f.noBrowser && (os.Getenv("DISPLAY") != "" || os.Getenv("WAYLAND_DISPLAY") != "") {
-		if err := openBrowser(start.URL); err != nil {
+	if env := desktop.Host(); !f.noBrowser && env.CanOpen() {
+		if err := desktop.Start(env.OpenCommand(start.URL)); err != nil {
 			fmt.Fprintf(cmd.ErrOrStderr(), "could not open a browser (%v); open the URL yourself\n", err)
 		}
 	}
 	fmt.Fprintf(out, "Waiting for the login to finish (until %s)...\n", start.Expires.Local().Format(time.Kitchen))
-	return nil
-}
-
-// openBrowser runs xdg-open on u without waiting for it.
-func openBrowser(u string) error {
-	c := exec.Command("xdg-open", u)
-	if err := c.Start(); err != nil {
-		return err
-	}
-	go c.Wait()
 	return nil
 }
 
@@ -372,7 +375,7 @@ func printReach(w io.Writer, st localapi.PersonStatus) {
 
 func newDownCmd() *cobra.Command {
 	var dir string
-	var quit bool
+	var quit, uninstall bool
 	cmd := &cobra.Command{
 		Use:   "down",
 		Short: "Log out: expire this machine's key at the coordinator and stop reaching devices",
@@ -380,7 +383,10 @@ func newDownCmd() *cobra.Command {
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			api := apiClient(dir)
 			res, err := api.Logout(cmd.Context())
-			if err != nil {
+			switch {
+			case uninstall && errors.Is(err, localapi.ErrNoDaemon):
+				return uninstallAutostart(dir, cmd.OutOrStdout())
+			case err != nil:
 				return notRunning(dir, err)
 			}
 			switch {
@@ -391,13 +397,23 @@ func newDownCmd() *cobra.Command {
 			default:
 				fmt.Fprintln(cmd.OutOrStdout(), "Logged out: the key is expired and forgotten.")
 			}
-			if quit {
-				return api.Quit(cmd.Context())
+			if uninstall {
+				// Unregistering stops the daemon it started.
+				if err := uninstallAutostart(dir, cmd.OutOrStdout()); err != nil || !quit {
+					return err
+				}
+			}
+			if !quit {
+				return nil
+			}
+			if err := api.Quit(cmd.Context()); err != nil && !errors.Is(err, localapi.ErrNoDaemon) {
+				return err
 			}
 			return nil
 		},
 	}
 	addStateDirFlag(cmd, &dir)
 	cmd.Flags().BoolVar(&quit, "quit", false, "also stop the client daemon")
+	cmd.Flags().BoolVar(&uninstall, "uninstall", false, "also stop starting the client daemon at login (`ward up --install`), which stops it")
 	return cmd
 }

@@ -1,3 +1,5 @@
+//go:build linux
+
 // Package nat runs issue 10's NAT scenarios end to end: the built ward
 // binary as a coordinator (TLS on 443, its relay, STUN on UDP 3478 at both
 // server addresses) in nattest's internet namespace, and as node agents in

@@ -1,13 +1,19 @@
-//go:build !linux
+//go:build !linux && !darwin && !windows
 
 package localapi
 
-import "net"
+import (
+	"fmt"
+	"net"
+	"os"
+)
 
-// peerUID does not know the peer's user outside Linux: there the state
-// directory's mode 0700 and the socket's mode 0600 (see Listen) keep
-// other users from connecting, and the client's checks of the socket's
-// and the directory's owners (checkSocketFiles) keep it from trusting
-// another user's daemon. Issue 13 adds getpeereid (macOS) and the
-// Windows equivalent.
-func peerUID(*net.UnixConn) (uid int, known bool, err error) { return 0, false, nil }
+// peerOf does not know the peer's user on the other unix systems: there
+// the state directory's mode 0700 and the socket's mode 0600 (see Listen)
+// keep other users from connecting, and the client's checks of the
+// socket's and the directory's owners (checkSocketFiles) keep it from
+// trusting another user's daemon.
+func peerOf(*net.UnixConn) (peer, error) { return peer{}, nil }
+
+// selfName names this process's user in messages.
+func selfName() string { return fmt.Sprintf("uid %d", os.Geteuid()) }

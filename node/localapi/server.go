@@ -80,7 +80,9 @@ type Logins interface {
 // where another user can reach it: Listen first makes path's directory
 // (the state directory) this process's own with mode 0700, refusing one
 // another user owns (ErrUntrusted), then binds, then sets the socket's
-// mode to 0600. (Binding under a temporary name and renaming would still
+// mode to 0600. On Windows (AF_UNIX, Windows 10 1803 and later) the
+// directory gets an access list for the user and SYSTEM alone, which the
+// socket inherits (private_windows.go). (Binding under a temporary name and renaming would still
 // show the umask's mode at the temporary name; setting the umask around
 // the bind would change it for every goroutine of the process.)
 func Listen(path string) (net.Listener, error) {
@@ -98,7 +100,7 @@ func Listen(path string) (net.Listener, error) {
 	if err != nil {
 		return nil, fmt.Errorf("listen on %s: %w", path, err)
 	}
-	if err := os.Chmod(path, 0o600); err != nil {
+	if err := restrictSocket(path); err != nil {
 		l.Close()
 		return nil, fmt.Errorf("restrict %s: %w", path, err)
 	}

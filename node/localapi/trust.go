@@ -35,26 +35,16 @@ const (
 // by it: the process's own user and root.
 func trustedUID(uid int) bool { return uid == 0 || uid == os.Geteuid() }
 
-// privateDir makes dir, the state directory the socket is bound in, this
-// process's own with mode 0700 before anything is bound there, so that
-// no other user can reach the socket while it has the mode the umask
-// gave it. It refuses a directory another user owns: they could replace
-// the socket. The owner is checked where the OS reports it (owner_*.go).
-func privateDir(dir string) error {
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return fmt.Errorf("make state dir: %w", err)
-	}
-	fi, err := os.Stat(dir)
-	if err != nil {
-		return fmt.Errorf("state dir: %w", err)
-	}
-	if uid, ok := fileOwner(fi); ok && uid != os.Geteuid() {
-		return fmt.Errorf("state dir %s is owned by uid %d, not by this daemon's uid %d: %w", dir, uid, os.Geteuid(), ErrUntrusted)
-	}
-	if err := os.Chmod(dir, 0o700); err != nil {
-		return fmt.Errorf("restrict state dir: %w", err)
-	}
-	return nil
+// peer is who is at the other end of a connection, as the OS says
+// (peerOf, peercred_*.go).
+type peer struct {
+	// known says whether the OS told; trusted and who are empty if not.
+	known bool
+	// trusted: this process's own user, or root (Windows: SYSTEM, or an
+	// elevated process).
+	trusted bool
+	// who names the peer's user in messages ("uid 1001").
+	who string
 }
 
 // checkSocketFiles refuses a socket at path, or a directory holding it,
@@ -77,18 +67,6 @@ func checkSocketFiles(path string) error {
 	return checkFile("socket", path, fi)
 }
 
-// checkFile refuses fi (what, at path) when an untrusted user owns it or
-// when users other than its owner may write to it.
-func checkFile(what, path string, fi os.FileInfo) error {
-	if uid, ok := fileOwner(fi); ok && !trustedUID(uid) {
-		return fmt.Errorf("%s %s is owned by uid %d: %w", what, path, uid, ErrUntrusted)
-	}
-	if fi.IsDir() && fi.Mode().Perm()&0o022 != 0 {
-		return fmt.Errorf("%s %s is writable by other users (mode %o): %w", what, path, fi.Mode().Perm(), ErrUntrusted)
-	}
-	return nil
-}
-
 // checkServer refuses a connection to a daemon run by an untrusted user,
 // where the OS says who listens (peercred_*.go).
 func checkServer(c net.Conn, path string) error {
@@ -96,12 +74,12 @@ func checkServer(c net.Conn, path string) error {
 	if !ok {
 		return nil
 	}
-	uid, known, err := peerUID(uc)
+	p, err := peerOf(uc)
 	if err != nil {
 		return fmt.Errorf("check the daemon on %s: %w", path, err)
 	}
-	if known && !trustedUID(uid) {
-		return fmt.Errorf("the daemon on %s runs as uid %d: %w", path, uid, ErrUntrusted)
+	if p.known && !p.trusted {
+		return fmt.Errorf("the daemon on %s runs as %s: %w", path, p.who, ErrUntrusted)
 	}
 	return nil
 }
@@ -132,17 +110,17 @@ func (l *peerListener) Accept() (net.Conn, error) {
 		if err != nil {
 			return nil, err
 		}
-		uid, known, err := peerUID(c)
-		if err == nil && (!known || trustedUID(uid)) {
+		p, err := peerOf(c)
+		if err == nil && (!p.known || p.trusted) {
 			return c, nil
 		}
-		l.log.Warn("local api refused a connection", "uid", uid, "err", err)
+		l.log.Warn("local api refused a connection", "peer", p.who, "err", err)
 		select {
 		case l.slots <- struct{}{}:
 			l.refusing.Add(1)
 			go func() {
 				defer func() { <-l.slots; l.refusing.Done() }()
-				refuse(c, uid, err)
+				refuse(c, p.who, err)
 			}()
 		default:
 			c.Close()
@@ -158,18 +136,18 @@ func (l *peerListener) Close() error {
 	return err
 }
 
-// refuse answers c, a connection of user uid (or one whose user could
-// not be read: err), with a 403 and closes it, within refuseWait. It
+// refuse answers c, a connection of the user who (or one whose user
+// could not be read: err), with a 403 and closes it, within refuseWait. It
 // first skips what c sends up to the end of the request's header, never
 // parsing it: an HTTP client takes an answer that comes before its
 // request is written for a stray one and fails without showing it.
-func refuse(c *net.UnixConn, uid int, err error) {
+func refuse(c *net.UnixConn, who string, err error) {
 	defer c.Close()
 	c.SetDeadline(time.Now().Add(refuseWait))
 	if skipHeader(io.LimitReader(c, maxDiscard)) != nil {
 		return
 	}
-	msg := fmt.Sprintf("uid %d may not use this ward daemon: it serves only its own user (uid %d) and root", uid, os.Geteuid())
+	msg := fmt.Sprintf("%s may not use this ward daemon: it serves only its own user (%s) and root", who, selfName())
 	if err != nil {
 		msg = fmt.Sprintf("this ward daemon could not tell who connects: %v", err)
 	}

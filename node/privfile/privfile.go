@@ -68,22 +68,6 @@ func writeSync(f *os.File, b []byte) error {
 	return err
 }
 
-// syncDir flushes dir's entries (a rename in it) to disk.
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return fmt.Errorf("sync directory: %w", err)
-	}
-	err = d.Sync()
-	if cerr := d.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		return fmt.Errorf("sync directory %s: %w", dir, err)
-	}
-	return nil
-}
-
 // Read reads dir/name, at most limit bytes, refusing (ErrPerms) a file
 // that other users may read or write, and a file over limit.
 func Read(dir, name string, limit int64) ([]byte, error) {
@@ -97,8 +81,8 @@ func Read(dir, name string, limit int64) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	if fi.Mode().Perm()&0o077 != 0 {
-		return nil, fmt.Errorf("%s (mode %o, want 600): %w", path, fi.Mode().Perm(), ErrPerms)
+	if err := checkPerms(path, fi); err != nil {
+		return nil, err
 	}
 	if fi.Size() > limit {
 		return nil, fmt.Errorf("%s: over %d bytes", path, limit)

@@ -1,0 +1,20 @@
+package tunnel
+
+import (
+	"log/slog"
+	"net/netip"
+)
+
+// DefaultName is the TUN's name when New is given none: the Wintun
+// adapter's name.
+const DefaultName = "Ward"
+
+// privilege is what creating a TUN needs here.
+const privilege = "needs an administrator, and wintun.dll beside ward.exe"
+
+// configureInterface gives the TUN its addresses and MTU and routes the
+// overlay ranges into it (see assignments and netshCommands). IPv6
+// failures are logged and leave IPv4 working.
+func configureInterface(name string, mtu int, v4, v6 netip.Addr, log *slog.Logger) error {
+	return configureByCommands(name, mtu, v4, v6, log, netshCommands)
+}

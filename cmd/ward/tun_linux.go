@@ -1,0 +1,4 @@
+package main
+
+// tunPrivilege is what --tun needs here.
+const tunPrivilege = "needs root or CAP_NET_ADMIN"

@@ -1,0 +1,4 @@
+package main
+
+// tunPrivilege is what --tun needs here.
+const tunPrivilege = "needs an administrator's console, and wintun.dll beside ward.exe"
