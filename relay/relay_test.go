@@ -851,7 +851,7 @@ func (c *streamConn) SetWriteDeadline(time.Time) error { return nil }
 // that makes no progress for MessageTimeout ends the connection, which
 // then leaves the relay even while it is parked.
 func TestRelayDropsAClientThatNeverReads(t *testing.T) {
-	const timeout = 200 * time.Millisecond
+	const timeout = 500 * time.Millisecond
 	mask := []byte{1, 2, 3, 4}
 	ping := append([]byte{0x80 | opPing, 0x80 | maxControl}, mask...)
 	ping = append(ping, make([]byte, maxControl)...)
@@ -865,7 +865,8 @@ func TestRelayDropsAClientThatNeverReads(t *testing.T) {
 			x.Write(bytes.Repeat(ping, 500)) // fails once the relay stops reading
 		}},
 		{"packets", func(t *testing.T, _ net.Conn, a *Client, xk wire.WGPublic) {
-			ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+			// A write cancelled midway would close a's own connection.
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 			defer cancel()
 			for range 64 {
 				if a.Send(ctx, xk, make([]byte, 1200)) != nil {
@@ -887,6 +888,9 @@ func TestRelayDropsAClientThatNeverReads(t *testing.T) {
 			defer x.Close()
 			waitFor(t, func() bool { return r.srv.Connected(xk) })
 			waitFor(t, func() bool {
+				if !r.srv.Connected(ak) {
+					t.Fatal("the sender was dropped")
+				}
 				tc.flood(t, x, a, xk)
 				return !r.srv.Connected(xk)
 			})
