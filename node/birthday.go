@@ -119,6 +119,12 @@ type birthday struct {
 	// ports, spraying whether it still does.
 	lastSpray time.Time
 	spraying  bool
+	// asked and askedIP are when the peer last asked the easy side to
+	// probe, and where: a request naming an IP not yet in the peer's map
+	// endpoints (the map may lag the peer's STUN) is honoured when the
+	// map lists it within hardWindow.
+	asked   time.Time
+	askedIP netip.Addr
 }
 
 // bindBirthday is the pathBind's birthday probing state (guarded by its
@@ -198,6 +204,7 @@ func (b *pathBind) takeNATLocked(p *peerPath, m disco.Message, src netip.AddrPor
 		b.startHardLocked(p, now)
 	case roleSpray:
 		if m.Probe {
+			p.bday.asked, p.bday.askedIP = now, m.Reflexive.Addr()
 			b.startSprayLocked(p, m.Reflexive.Addr(), now)
 		}
 	}

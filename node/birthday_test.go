@@ -346,3 +346,71 @@ func TestBirthdayKeepsWinningSocket(t *testing.T) {
 		}
 	}
 }
+
+// TestBirthdayProbesOnlyAnIPInThePeersMap plays a peer naming, in its
+// own NAT message over the relay, a host that is not on one of its map
+// endpoints' IPs: neither the easy side sprays it nor the hard side opens
+// sockets pinging it (a peer's own claim could point either at any host).
+// The host named is on loopback; nothing is opened when the test passes.
+func TestBirthdayProbesOnlyAnIPInThePeersMap(t *testing.T) {
+	mapped := netip.MustParseAddrPort("127.0.0.1:3478")
+	victim := netip.MustParseAddrPort("127.0.0.9:3478")
+	for _, tc := range []struct {
+		name       string
+		self, peer disco.NATClass
+		probe      bool
+	}{
+		{"easy side sprays", disco.NATEasy, disco.NATHard, true},
+		{"hard side opens sockets", disco.NATHard, disco.NATEasy, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			sPriv, pPriv := newTestKey(t), newTestKey(t)
+			s := startUDPNode(t, sPriv, upRelay())
+			s.b.setPeers(map[wire.WGPublic]peerRoute{pPriv.Public(): {eps: []netip.AddrPort{mapped}}})
+			s.b.mu.Lock()
+			s.b.nat.class, s.b.reflexive = tc.self, netip.MustParseAddrPort("127.0.0.1:1")
+			s.b.mu.Unlock()
+			k, _ := disco.SharedKey(pPriv, sPriv.Public())
+			pkt, _ := disco.Seal(k, pPriv.Public(), disco.Message{Type: disco.TypeNAT, NAT: tc.peer, Probe: tc.probe, Reflexive: victim})
+			s.b.mu.Lock()
+			s.b.handleDiscoLocked(pkt, netip.AddrPort{}, nil, time.Now(), nil)
+			busy := s.b.bday.sprays + s.b.bday.attempts
+			s.b.mu.Unlock()
+			if busy != 0 {
+				t.Fatalf("a NAT message naming %v (not in the peer's map) started %d sprays or attempts", victim.Addr(), busy)
+			}
+		})
+	}
+}
+
+// TestBirthdaySprayWaitsForTheMap: a peer's request to probe an IP its
+// map endpoints do not list yet (the map may lag its STUN) starts the
+// spray once the map lists that IP, within hardWindow.
+func TestBirthdaySprayWaitsForTheMap(t *testing.T) {
+	ePriv, hPriv := newTestKey(t), newTestKey(t)
+	e := newPathBind(conn.NewStdNetBind(), upRelay(), ePriv, nil)
+	public := netip.MustParseAddrPort("127.0.0.9:3478")
+	e.setPeers(map[wire.WGPublic]peerRoute{hPriv.Public(): {eps: []netip.AddrPort{netip.MustParseAddrPort("127.0.0.1:1")}}})
+	closed := make(chan struct{})
+	e.mu.Lock()
+	e.closed, e.nat.class = closed, disco.NATEasy
+	e.mu.Unlock()
+	t.Cleanup(func() { close(closed); e.bday.wg.Wait() })
+	k, _ := disco.SharedKey(hPriv, ePriv.Public())
+	pkt, _ := disco.Seal(k, hPriv.Public(), disco.Message{Type: disco.TypeNAT, NAT: disco.NATHard, Probe: true, Reflexive: public})
+	sprays := func() int {
+		e.mu.Lock()
+		defer e.mu.Unlock()
+		return e.bday.sprays
+	}
+	e.mu.Lock()
+	e.handleDiscoLocked(pkt, netip.AddrPort{}, nil, time.Now(), nil)
+	e.mu.Unlock()
+	if n := sprays(); n != 0 {
+		t.Fatalf("%d sprays before the map lists the IP", n)
+	}
+	e.setPeers(map[wire.WGPublic]peerRoute{hPriv.Public(): {eps: []netip.AddrPort{public}}})
+	if n := sprays(); n != 1 {
+		t.Fatalf("%d sprays once the map lists the IP, want 1", n)
+	}
+}

@@ -95,11 +95,14 @@ func (b *pathBind) sendSock(bufs [][]byte, e *sockEndpoint) error {
 }
 
 // startHardLocked starts an attempt to p when the node is the hard side,
-// p has no working direct path, no attempt runs, and the backoff allows.
+// p has no working direct path, no attempt runs, the backoff allows, and
+// p's reflexive address is on the IP of one of its map endpoints (so a
+// peer cannot point hardSockets sockets' pings at any host).
 func (b *pathBind) startHardLocked(p *peerPath, now time.Time) {
 	to := p.bday.public
 	if birthdayRole(b.nat.class, p.bday.class) != roleSockets || p.directFresh(now) || p.bday.attempt != nil ||
-		b.bday.attempts >= maxHardAttempts || b.closed == nil || b.relay == nil || !probeable(to) {
+		b.bday.attempts >= maxHardAttempts || b.closed == nil || b.relay == nil || !probeable(to) ||
+		!sprayTarget(to.Addr(), p.mapEPs) {
 		return
 	}
 	if pair := [2]netip.AddrPort{b.reflexive, to}; pair != p.bday.pair {

@@ -17,12 +17,14 @@ import (
 // startSprayLocked starts probing sprayProbes random ports of ip (p's
 // public IP) when the node is not already probing p, p has no working
 // direct path, sprayEvery passed since the last spray to p, fewer than
-// maxSprays run, and ip is one of p's candidates' addresses (from the map
-// or a call-me-maybe).
+// maxSprays run, and ip is the address of one of p's endpoints in the
+// coordinator's map: a candidate p only claims itself (its NAT message,
+// a call-me-maybe) could name any host, which the node would then send
+// sprayProbes pings to every sprayEvery.
 func (b *pathBind) startSprayLocked(p *peerPath, ip netip.Addr, now time.Time) {
 	if p.directFresh(now) || p.bday.spraying || b.bday.sprays >= maxSprays || b.closed == nil ||
 		(!p.bday.lastSpray.IsZero() && now.Sub(p.bday.lastSpray) < sprayEvery) ||
-		!sprayTarget(ip, b.peerCandidatesLocked(p, now)) {
+		!sprayTarget(ip, p.mapEPs) {
 		return
 	}
 	p.bday.spraying, p.bday.lastSpray = true, now
@@ -33,8 +35,24 @@ func (b *pathBind) startSprayLocked(p *peerPath, ip netip.Addr, now time.Time) {
 	b.bday.wg.Go(func() { b.runSpray(k, ip, ports, closed) })
 }
 
-// sprayTarget reports whether ip may be probed on many ports: a
-// probeable address that is one of the peer's candidates' IPs.
+// birthdayMapLocked acts on p's map endpoints, just changed, which may
+// now list the IP birthday probing needs (the map may lag the peer's
+// STUN): the easy side starts the spray p asked for within hardWindow,
+// the hard side an attempt when one is due.
+func (b *pathBind) birthdayMapLocked(p *peerPath, now time.Time) {
+	switch birthdayRole(b.nat.class, p.bday.class) {
+	case roleSpray:
+		if p.bday.askedIP.IsValid() && now.Sub(p.bday.asked) < hardWindow {
+			b.startSprayLocked(p, p.bday.askedIP, now)
+		}
+	case roleSockets:
+		b.startHardLocked(p, now)
+	}
+}
+
+// sprayTarget reports whether ip may be probed on many ports (or from
+// many sockets): a probeable address that is one of the peer's map
+// endpoints' IPs.
 func sprayTarget(ip netip.Addr, candidates []netip.AddrPort) bool {
 	if !probeable(netip.AddrPortFrom(ip, minProbePort)) {
 		return false

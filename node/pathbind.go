@@ -369,6 +369,7 @@ func (b *pathBind) setPeers(routes map[wire.WGPublic]peerRoute) {
 		if !slices.Equal(p.mapEPs, m) {
 			p.mapEPs = append([]netip.AddrPort(nil), m...)
 			p.nextDiscovery, p.discoverWait = time.Time{}, 0
+			b.birthdayMapLocked(p, time.Now())
 		}
 		p.home, p.id = r.home, r.id
 	}

@@ -155,6 +155,8 @@ func (c *conn) writeLoop(wake chan struct{}) {
 		*q = (*q)[:0]
 		msgPool.Put(q)
 		if err != nil {
+			// c may be parked, with no reader to unregister it.
+			c.srv.unregister(c)
 			c.close()
 			return
 		}
@@ -166,7 +168,8 @@ func (c *conn) writeLoop(wake chan struct{}) {
 // write writes buf's frames, after its maxServerHeader bytes of room,
 // cut at frame boundaries into binary messages of at most MaxMessage
 // bytes, each with one write: a message's header goes in the room before
-// it (the end of the message written before it).
+// it (the end of the message written before it). A message not taken
+// within MessageTimeout fails: a peer that never reads pins no writer.
 func (c *conn) write(buf []byte) error {
 	for start := maxServerHeader; start < len(buf); {
 		frames, n := buf[start:], 0
@@ -178,7 +181,7 @@ func (c *conn) write(buf []byte) error {
 			n += m
 		}
 		h := putHeader(buf[:start], opBinary, n)
-		if err := c.writeRaw(buf[h : start+n]); err != nil {
+		if err := c.writeRaw(buf[h:start+n], time.Now().Add(c.srv.cfg.MessageTimeout)); err != nil {
 			return err
 		}
 		start += n
@@ -187,17 +190,21 @@ func (c *conn) write(buf []byte) error {
 }
 
 // writeControl writes a control frame of type op with payload p (at most
-// maxControl bytes).
-func (c *conn) writeControl(op byte, p []byte) error {
+// maxControl bytes), failing when not taken by deadline.
+func (c *conn) writeControl(op byte, p []byte, deadline time.Time) error {
 	var b [maxServerHeader + maxControl]byte
 	n := copy(b[maxServerHeader:], p)
 	h := putHeader(b[:maxServerHeader], op, n)
-	return c.writeRaw(b[h : maxServerHeader+n])
+	return c.writeRaw(b[h:maxServerHeader+n], deadline)
 }
 
-func (c *conn) writeRaw(b []byte) error {
+// writeRaw writes b, failing when it is not taken by deadline.
+func (c *conn) writeRaw(b []byte, deadline time.Time) error {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
+	if err := c.nc.SetWriteDeadline(deadline); err != nil {
+		return err
+	}
 	_, err := c.nc.Write(b)
 	return err
 }
@@ -208,8 +215,9 @@ func (c *conn) sendClose(code uint16) {
 	if c.closed.Load() {
 		return
 	}
-	c.nc.SetWriteDeadline(time.Now().Add(time.Second))
-	c.writeControl(opClose, binary.BigEndian.AppendUint16(nil, code))
+	deadline := time.Now().Add(time.Second)
+	c.nc.SetWriteDeadline(deadline)
+	c.writeControl(opClose, binary.BigEndian.AppendUint16(nil, code), deadline)
 }
 
 // close closes c's connection at once and drops its queue; its reader
@@ -370,7 +378,8 @@ func (c *conn) readMessage(timeout time.Duration) ([]byte, error) {
 		rd.r += hl + h.length
 		switch h.op {
 		case opPing:
-			if err := c.writeControl(opPong, p); err != nil {
+			// A peer that never reads its pongs pins no reader.
+			if err := c.writeControl(opPong, p, time.Now().Add(timeout)); err != nil {
 				return nil, err
 			}
 		case opClose:

@@ -844,3 +844,59 @@ func (c *streamConn) Read(p []byte) (int, error)       { return c.Reader.Read(p)
 func (c *streamConn) Write(p []byte) (int, error)      { return len(p), nil }
 func (c *streamConn) SetReadDeadline(time.Time) error  { return nil }
 func (c *streamConn) SetWriteDeadline(time.Time) error { return nil }
+
+// TestRelayDropsAClientThatNeverReads: a client that never reads what the
+// relay writes to it (pongs to its own pings, or packets for it) must not
+// pin the relay's reader or writer (and their buffers) for ever: a write
+// that makes no progress for MessageTimeout ends the connection, which
+// then leaves the relay even while it is parked.
+func TestRelayDropsAClientThatNeverReads(t *testing.T) {
+	const timeout = 500 * time.Millisecond
+	mask := []byte{1, 2, 3, 4}
+	ping := append([]byte{0x80 | opPing, 0x80 | maxControl}, mask...)
+	ping = append(ping, make([]byte, maxControl)...)
+	for _, tc := range []struct {
+		name string
+		// flood makes the relay write to x, which never reads.
+		flood func(t *testing.T, x net.Conn, a *Client, xk wire.WGPublic)
+	}{
+		{"pongs", func(t *testing.T, x net.Conn, _ *Client, _ wire.WGPublic) {
+			x.SetWriteDeadline(time.Now().Add(50 * time.Millisecond))
+			x.Write(bytes.Repeat(ping, 500)) // fails once the relay stops reading
+		}},
+		{"packets", func(t *testing.T, _ net.Conn, a *Client, xk wire.WGPublic) {
+			// A write cancelled midway would close a's own connection.
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			for range 64 {
+				if a.Send(ctx, xk, make([]byte, 1200)) != nil {
+					return
+				}
+			}
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := newTestRelay(t, Config{MessageTimeout: timeout, Linger: 20 * time.Millisecond,
+				RateBytes: 1 << 30, BurstBytes: 1 << 24})
+			ak, xk := key(1), key(2)
+			r.policy.allow(ak, xk)
+			a := r.dial(t, ak)
+			x, err := upgradeBare(strings.TrimPrefix(r.url, "ws://"), r.token(t, xk), nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer x.Close()
+			waitFor(t, func() bool { return r.srv.Connected(xk) })
+			waitFor(t, func() bool {
+				if !r.srv.Connected(ak) {
+					t.Fatal("the sender was dropped")
+				}
+				tc.flood(t, x, a, xk)
+				return !r.srv.Connected(xk)
+			})
+			if !r.srv.Connected(ak) {
+				t.Fatal("the sender was dropped too")
+			}
+		})
+	}
+}
