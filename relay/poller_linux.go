@@ -132,7 +132,7 @@ func (p *poller) forget(c *conn) {
 	if p.conns[int32(c.fd)] == c {
 		delete(p.conns, int32(c.fd))
 	}
-	if !p.closed {
+	if !p.closed && c.raw != nil { // nil once arming failed (server.go park)
 		c.raw.Control(func(fd uintptr) { syscall.EpollCtl(p.epfd, syscall.EPOLL_CTL_DEL, int(fd), nil) })
 	}
 	c.fd = -1
