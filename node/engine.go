@@ -498,6 +498,10 @@ func (e *Engine) configurePeersLocked(dp *dataplane, nm *netmap, want map[wire.W
 	if e.resync {
 		set = "replace_peers=true\n" + peerDiff(nil, want, nil)
 	}
+	// The bind learns the peers first: wireguard-go sends a new peer's
+	// first handshake initiation as the peer is added, and a bind that
+	// does not know the peer yet has no path for it.
+	e.notePathsLocked(nm, want)
 	if err := dp.configure(set); err != nil {
 		e.resync = true
 		return err
@@ -513,17 +517,17 @@ func (e *Engine) configurePeersLocked(dp *dataplane, nm *netmap, want map[wire.W
 			delete(e.starts, k)
 		}
 	}
+	relayed := e.relay != nil && e.relay.connected()
 	for k, c := range want {
 		_, had := e.have[k]
 		s := e.starts[k]
-		s.noteAdded(c, !had || kicks[k] || e.resync, now)
+		s.noteAdded(c, !had || kicks[k] || e.resync, relayed, now)
 		e.starts[k] = s
 		if kicks[k] {
 			e.log.Debug("handshake kicked", "peer_id", c.id, "endpoint", c.endpoint)
 		}
 	}
 	e.have, e.resync = want, false
-	e.notePathsLocked(nm, want)
 	return nil
 }
 

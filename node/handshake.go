@@ -66,6 +66,16 @@ import (
 //
 // A peer with a live session is never re-created; a new endpoint is set in
 // place and used by the next packet (the keepalive at the latest).
+//
+// With the relay. Every packet to a peer without a working direct path
+// also goes over the relay, whatever the endpoint: held by the relay link
+// until its connection is up, and resent by the leader while the relay
+// refuses it because the peer is not on it yet (initresend.go). So an
+// attempt made while the relay was connected is under way for
+// device.RekeyTimeout whatever endpoint arrives meanwhile, and no kick
+// replaces it: re-creating the peer would drop the packets wireguard-go
+// queued for the session, such as a new connection's SYN, which TCP sends
+// again only a second later.
 
 // peerStart is what the Engine remembers about starting handshakes with
 // one configured peer.
@@ -80,6 +90,9 @@ type peerStart struct {
 	// never.
 	kicked   time.Time
 	kickedTo netip.AddrPort
+	// relayed is set when that attempt was made while the relay was
+	// connected: it is under way whatever the endpoint (see above).
+	relayed bool
 	// follow makes this side follow whatever the key order: the peer
 	// rotated to this key and handshakes with us once it switches.
 	follow bool
@@ -111,17 +124,21 @@ func (s *peerStart) due(c peerConf, now time.Time) bool {
 	if !c.keepalive || !c.endpoint.IsValid() {
 		return false
 	}
+	if s.relayed && now.Sub(s.kicked) < device.RekeyTimeout {
+		return false
+	}
 	return s.kickedTo != c.endpoint || now.Sub(s.kicked) >= device.RekeyTimeout
 }
 
 // noteAdded updates s after the device was configured with c, the peer
-// having just been created (added or re-created) when created is set.
-func (s *peerStart) noteAdded(c peerConf, created bool, now time.Time) {
+// having just been created (added or re-created) when created is set,
+// while the relay was connected when relayed is set.
+func (s *peerStart) noteAdded(c peerConf, created, relayed bool, now time.Time) {
 	if s.added.IsZero() {
 		s.added = now
 	}
-	if created && c.keepalive && c.endpoint.IsValid() {
-		s.kicked, s.kickedTo = now, c.endpoint
+	if created && c.keepalive && (c.endpoint.IsValid() || relayed) {
+		s.kicked, s.kickedTo, s.relayed = now, c.endpoint, relayed
 	}
 }
 

@@ -22,9 +22,19 @@ func (e *Engine) startRelay() {
 		e.relay = newRelayLink(e.cfg.Relays, e.log.With("component", "relay"))
 		e.relay.pinned = e.cfg.HomeRelay
 		e.relay.onHome = func(string) { e.announceChanged(netip.AddrPort{}) }
+		e.relay.inits.leads = e.leads
 		e.wg.Go(func() { e.relay.run(e.ctx) })
 	}
 	e.wg.Go(e.pathLoop)
+}
+
+// leads reports whether the node leads the pair with the configured peer
+// holding key k (see handshake.go).
+func (e *Engine) leads(k wire.WGPublic) bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	c, ok := e.have[k]
+	return ok && c.leads
 }
 
 // pathLoop ticks the running data plane's pathBind until the Engine ends.
