@@ -123,11 +123,13 @@ func testInitiation(tag byte) []byte {
 }
 
 // runLink runs a relay link over tokens with r's relay list until the
-// test ends.
-func runLink(t *testing.T, r *testRelay, tokens RelayTokens, leads bool) *relayLink {
+// test ends; it leads every pair when leads is set and sees every peer
+// online when online is.
+func runLink(t *testing.T, r *testRelay, tokens RelayTokens, leads, online bool) *relayLink {
 	t.Helper()
 	l := newRelayLink(tokens, failLog(t, "link"))
 	l.inits.leads = func(wire.WGPublic) bool { return leads }
+	l.inits.online = func(wire.WGPublic) bool { return online }
 	l.setRelays(r.relays())
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
@@ -145,7 +147,7 @@ func TestRelayHoldsPacketsSentBeforeItConnects(t *testing.T) {
 	self, peer := newTestKey(t).Public(), newTestKey(t).Public()
 	pc := r.dial(t, peer)
 	tokens := newGatedTokens(t, r, func() wire.WGPublic { return self })
-	l := runLink(t, r, tokens, false)
+	l := runLink(t, r, tokens, false, true)
 	eventually(t, "the link dials", func() bool {
 		l.mu.Lock()
 		defer l.mu.Unlock()
@@ -168,21 +170,27 @@ func TestRelayHoldsPacketsSentBeforeItConnects(t *testing.T) {
 
 // TestRelayResendsRefusedInitiationWhenLeading: a handshake initiation
 // the relay refuses because the peer is not on it yet (it just
-// registered) is sent again by the side that leads the pair, so it
-// reaches the peer once the peer connects; the follower does not resend
-// (its own attempt comes later, and two would cross).
+// registered) is sent again by the side that leads the pair while the map
+// says the peer is online, so it reaches the peer once the peer connects;
+// the follower does not resend (its own attempt comes later, and two
+// would cross), and no resend goes to a peer that is offline.
 func TestRelayResendsRefusedInitiationWhenLeading(t *testing.T) {
-	for _, leads := range []bool{true, false} {
-		name := "follower"
-		if leads {
-			name = "leader"
-		}
-		t.Run(name, func(t *testing.T) {
+	tests := []struct {
+		name          string
+		leads, online bool
+	}{
+		{"leader", true, true},
+		{"follower", false, true},
+		{"leader, peer offline", true, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			leads, resent := tt.leads, tt.leads && tt.online
 			r := startTestRelay(t)
 			self, peer := newTestKey(t).Public(), newTestKey(t).Public()
 			tokens := newGatedTokens(t, r, func() wire.WGPublic { return self })
 			close(tokens.open)
-			l := runLink(t, r, tokens, leads)
+			l := runLink(t, r, tokens, leads, tt.online)
 			eventually(t, "the link connects", l.connected)
 			init := testInitiation(2)
 			l.send(peer, "", init)
@@ -198,10 +206,12 @@ func TestRelayResendsRefusedInitiationWhenLeading(t *testing.T) {
 				t.Fatal("the follower resends its refused initiation")
 			}
 			pc := r.dial(t, peer)
-			if leads {
+			if resent {
 				if f := recvFrame(t, pc); f.Type != relay.TypeRecv || f.Key != self || !bytes.Equal(f.Payload, init) {
 					t.Fatalf("the peer's first frame: type %d from %s, %d bytes; want the refused initiation", f.Type, f.Key.ShortString(), len(f.Payload))
 				}
+			} else {
+				time.Sleep(noAnswer) // a resend would come within resendMaxWait
 			}
 			// Another packet to the peer ends the round: a session exists.
 			l.send(peer, "", []byte("data"))
@@ -213,7 +223,7 @@ func TestRelayResendsRefusedInitiationWhenLeading(t *testing.T) {
 				if string(f.Payload) == "data" {
 					break
 				}
-				if !leads || !bytes.Equal(f.Payload, init) {
+				if !resent || !bytes.Equal(f.Payload, init) {
 					t.Fatalf("the peer got %d bytes before the data packet, want the data packet (after copies of the leader's initiation)", len(f.Payload))
 				}
 			}
@@ -286,6 +296,13 @@ func relayOnlyPair(t *testing.T, r *testRelay, lateLeads bool) (early, late *tes
 	return early, late, lateLog, func() { close(lateTokens.open) }
 }
 
+// online returns n as a peer entry whose map stream is open.
+func online(n *testNode) wire.Node {
+	p := n.peerOf(time.Time{})
+	p.Online = true
+	return p
+}
+
 // TestFirstHandshakeOverRelayIsNotLost: a node that starts learns its
 // peer with its first map and initiates at once, before its relay
 // connection is up; the initiation is delivered when it connects, so the
@@ -297,8 +314,8 @@ func TestFirstHandshakeOverRelayIsNotLost(t *testing.T) {
 	t.Run("the starting node leads", func(t *testing.T) {
 		r := startTestRelay(t)
 		early, late, lateLog, connect := relayOnlyPair(t, r, true)
-		early.addPeers(t, 3, late.peerOf(time.Time{}))
-		late.addPeers(t, 3, early.peerOf(time.Time{}))
+		early.addPeers(t, 3, online(late))
+		late.addPeers(t, 3, online(early))
 		eventually(t, "the starting node's first initiation", func() bool { return lateLog.has("Sending handshake initiation") })
 		connect()
 		eventuallyWithin(t, handshakeWait, "the session", func() bool { return lateLog.has("Received handshake response") })
@@ -309,8 +326,8 @@ func TestFirstHandshakeOverRelayIsNotLost(t *testing.T) {
 	t.Run("the node there first leads", func(t *testing.T) {
 		r := startTestRelay(t)
 		early, late, lateLog, connect := relayOnlyPair(t, r, false)
-		late.addPeers(t, 3, early.peerOf(time.Time{}))
-		early.addPeers(t, 3, late.peerOf(time.Time{}))
+		late.addPeers(t, 3, online(early))
+		early.addPeers(t, 3, online(late))
 		eventually(t, "the relay's refusal of the first initiation", func() bool { return early.e.relay.inits.rounds.Load() > 0 })
 		connect()
 		eventuallyWithin(t, handshakeWait, "the session", func() bool {

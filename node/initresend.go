@@ -20,19 +20,22 @@ import (
 // new node has no token yet), and wireguard-go sends no other one for
 // device.RekeyTimeout (5 s). So the side that leads the pair (see
 // handshake.go) sends a refused initiation again, the same bytes, with
-// waits growing from resendFirst, until a frame comes from the peer,
-// another packet goes to it (a handshake response or data: there is a
-// session), or the initiation is older than resendFor. A copy arriving
-// after one that got through is dropped by the responder as a replay (its
-// timestamp is not newer), so a resend is as harmless as a late packet.
-// The follower does not resend: its attempt is its kick keepaliveDelay
-// after the peer was added, and two initiations that cross stall the pair
-// until the retry. One round per peer per resendQuiet: an offline peer
-// costs a few packets, not a stream.
+// waits growing from resendFirst to resendMaxWait, until a frame comes
+// from the peer, another packet goes to it (a handshake response or data:
+// there is a session), or the initiation is older than resendFor. A copy
+// arriving after one that got through is dropped by the responder as a
+// replay (its timestamp is not newer), so a resend is as harmless as a
+// late packet. The follower does not resend: its attempt is its kick
+// keepaliveDelay after the peer was added, and two initiations that cross
+// stall the pair until the retry. A resend goes only while the map says
+// the peer is online (its map stream is open: it is about to connect to
+// the relay), and a peer gets one round per resendQuiet: a peer that is
+// offline, or never comes onto the relay, costs no stream of packets.
 const (
-	resendFirst = 50 * time.Millisecond
-	resendFor   = device.RekeyTimeout - 500*time.Millisecond
-	resendQuiet = 30 * time.Second
+	resendFirst   = 50 * time.Millisecond
+	resendMaxWait = 200 * time.Millisecond
+	resendFor     = device.RekeyTimeout - 500*time.Millisecond
+	resendQuiet   = 30 * time.Second
 	// maxResendPeers bounds the initiations and rounds remembered.
 	maxResendPeers = 1024
 )
@@ -50,10 +53,11 @@ type pendingInit struct {
 
 // initResender resends refused handshake initiations over the relay (see
 // above). The zero value is ready but never resends: set leads and
-// deliver before use.
+// deliver (and online: nil counts every peer online) before use.
 type initResender struct {
-	// leads reports whether this node leads the pair with the peer.
-	leads func(wire.WGPublic) bool
+	// leads reports whether this node leads the pair with the peer, and
+	// online whether the map says the peer is online.
+	leads, online func(wire.WGPublic) bool
 	// deliver sends pkt to the peer over an open connection to relay via,
 	// dropping it when there is none.
 	deliver func(to wire.WGPublic, via string, pkt []byte)
@@ -148,10 +152,12 @@ func (r *initResender) fire(key wire.WGPublic, p *pendingInit) {
 		r.mu.Unlock()
 		return
 	}
-	p.wait *= 2
+	p.wait = min(2*p.wait, resendMaxWait)
 	p.timer.Reset(p.wait)
 	r.mu.Unlock()
-	r.deliver(key, p.via, p.pkt)
+	if r.online == nil || r.online(key) {
+		r.deliver(key, p.via, p.pkt)
+	}
 }
 
 // heard takes a frame from the peer key: its pending initiation's round,

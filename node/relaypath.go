@@ -22,7 +22,7 @@ func (e *Engine) startRelay() {
 		e.relay = newRelayLink(e.cfg.Relays, e.log.With("component", "relay"))
 		e.relay.pinned = e.cfg.HomeRelay
 		e.relay.onHome = func(string) { e.announceChanged(netip.AddrPort{}) }
-		e.relay.inits.leads = e.leads
+		e.relay.inits.leads, e.relay.inits.online = e.leads, e.peerOnline
 		e.wg.Go(func() { e.relay.run(e.ctx) })
 	}
 	e.wg.Go(e.pathLoop)
@@ -35,6 +35,15 @@ func (e *Engine) leads(k wire.WGPublic) bool {
 	defer e.mu.Unlock()
 	c, ok := e.have[k]
 	return ok && c.leads
+}
+
+// peerOnline reports whether the map says the configured peer holding
+// key k is online (its map stream is open).
+func (e *Engine) peerOnline(k wire.WGPublic) bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	c, ok := e.have[k]
+	return ok && e.nm.Load().peers[c.id].Online
 }
 
 // pathLoop ticks the running data plane's pathBind until the Engine ends.
