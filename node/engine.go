@@ -465,7 +465,7 @@ func (e *Engine) kicksLocked(dp *dataplane, want map[wire.WGPublic]peerConf, now
 			continue // adding the peer starts its handshake
 		}
 		s.schedule(h, w, now)
-		if s.due(w, now) {
+		if s.due(w, now) && !e.initiationUnderWayLocked(k) {
 			due = append(due, k)
 		}
 		e.starts[k] = s

@@ -18,6 +18,7 @@ import (
 	"golang.zx2c4.com/wireguard/conn"
 	"golang.zx2c4.com/wireguard/device"
 
+	"github.com/wardnet/ward/filter"
 	"github.com/wardnet/ward/relay"
 	"github.com/wardnet/ward/wire"
 )
@@ -258,8 +259,9 @@ func (l *logLines) has(s string) bool { return strings.Contains(l.String(), s) }
 // relayOnlyPair starts two Engines whose UDP sends vanish, on relay r:
 // the early one connected, the late one (the pair's leader when lateLeads
 // is set) getting its relay connection only when the returned func is
-// called. It returns them and the late one's logs.
-func relayOnlyPair(t *testing.T, r *testRelay, lateLeads bool) (early, late *testNode, lateLog *logLines, connectLate func()) {
+// called; the early one exposes expose. It returns them and the late
+// one's logs.
+func relayOnlyPair(t *testing.T, r *testRelay, lateLeads bool, expose ...uint16) (early, late *testNode, lateLog *logLines, connectLate func()) {
 	t.Helper()
 	cut := new(atomic.Bool)
 	cut.Store(true)
@@ -270,7 +272,7 @@ func relayOnlyPair(t *testing.T, r *testRelay, lateLeads bool) (early, late *tes
 	}
 	lateLog, lateLogger := newLogLines(t, "late")
 	var lateTokens *gatedTokens
-	node := func(n byte, name string, k wire.WGPrivate, log *slog.Logger) *testNode {
+	node := func(n byte, name string, k wire.WGPrivate, log *slog.Logger, expose ...uint16) *testNode {
 		tokens := newGatedTokens(t, r, func() wire.WGPublic { return k.Public() })
 		if log == nil {
 			close(tokens.open)
@@ -283,14 +285,14 @@ func relayOnlyPair(t *testing.T, r *testRelay, lateLeads bool) (early, late *tes
 			if log != nil {
 				c.Logger = log
 			}
-		})
+		}, expose...)
 		tn.priv, tn.self.WGKey = k, k.Public()
 		if err := tn.e.Apply(wire.MapResponse{Version: 2, Full: true, Self: &tn.self, Relays: r.relays()}); err != nil {
 			t.Fatal(err)
 		}
 		return tn
 	}
-	early = node(1, "early", k2, nil)
+	early = node(1, "early", k2, nil, expose...)
 	late = node(2, "late", k1, lateLogger)
 	eventually(t, "the early node's relay connects", early.e.relay.connected)
 	return early, late, lateLog, func() { close(lateTokens.open) }
@@ -337,4 +339,39 @@ func TestFirstHandshakeOverRelayIsNotLost(t *testing.T) {
 			t.Error("the first node's initiation never reached the new node: the session came from the new node's later attempt")
 		}
 	})
+}
+
+// TestFollowerKickKeepsQueuedSYN: a starting node that follows the pair
+// and opens a connection at once sends the SYN before its relay
+// connection is up: wireguard-go queues it and initiates for it. That
+// initiation is under way (held for the relay), so the follower's kick
+// keepaliveDelay later does not re-create the peer, which would drop the
+// SYN (TCP would send it again only a second later): the connection is
+// made with the first SYN.
+func TestFollowerKickKeepsQueuedSYN(t *testing.T) {
+	r := startTestRelay(t)
+	open := startEchoServer(t)
+	early, late, lateLog, connect := relayOnlyPair(t, r, false, open)
+	if err := early.e.Apply(wire.MapResponse{Version: 3, FilterChanged: true, Filter: []filter.Rule{allowFrom(late, early, open)}}); err != nil {
+		t.Fatal(err)
+	}
+	// Offline in the early node's map: it does not resend its refused
+	// initiation, so the late node's is the one that makes the session.
+	early.addPeers(t, 4, late.peerOf(time.Time{}))
+	late.addPeers(t, 3, online(early))
+	done := make(chan error, 1)
+	go func() { done <- echoThrough(late, "early", open, handshakeWait) }()
+	eventually(t, "the late node's initiation for the SYN", func() bool { return lateLog.has("Sending handshake initiation") })
+	eventually(t, "the follower's keepalive, where it would kick", func() bool {
+		late.e.mu.Lock()
+		defer late.e.mu.Unlock()
+		return late.e.have[early.self.WGKey].keepalive
+	})
+	connect()
+	if err := <-done; err != nil {
+		t.Fatalf("echo through the late node's first connection: %v", err)
+	}
+	if lateLog.has("handshake kicked") {
+		t.Error("the follower kicked the peer while its initiation for the SYN was under way: the SYN was dropped")
+	}
 }

@@ -75,7 +75,13 @@ import (
 // device.RekeyTimeout whatever endpoint arrives meanwhile, and no kick
 // replaces it: re-creating the peer would drop the packets wireguard-go
 // queued for the session, such as a new connection's SYN, which TCP sends
-// again only a second later.
+// again only a second later. Nor is a peer kicked while the last packet
+// that went to it over the relay is an initiation of less than
+// device.RekeyTimeout (one wireguard-go started for a packet, such as that
+// SYN): the follower's delayed kick would otherwise drop the SYN of a
+// connection opened at once. The leader's attempt, held or resent, makes
+// the session; should both be lost, wireguard-go retries after
+// device.RekeyTimeout.
 
 // peerStart is what the Engine remembers about starting handshakes with
 // one configured peer.

@@ -160,6 +160,19 @@ func (r *initResender) fire(key wire.WGPublic, p *pendingInit) {
 	}
 }
 
+// underWay reports whether the last packet sent to the peer key over the
+// relay is a handshake initiation sent less than device.RekeyTimeout
+// before now.
+func (r *initResender) underWay(key wire.WGPublic, now time.Time) bool {
+	if r.tracked.Load() == 0 {
+		return false
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	p := r.pending[key]
+	return p != nil && now.Sub(p.sent) < device.RekeyTimeout
+}
+
 // heard takes a frame from the peer key: its pending initiation's round,
 // if one runs, ends (the peer is on the relay and answers).
 func (r *initResender) heard(key wire.WGPublic) {

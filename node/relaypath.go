@@ -37,6 +37,15 @@ func (e *Engine) leads(k wire.WGPublic) bool {
 	return ok && c.leads
 }
 
+// initiationUnderWayLocked reports whether wireguard-go's last handshake
+// initiation to the peer holding key k went over the relay (held until
+// it connects, or resent while refused) less than device.RekeyTimeout
+// ago and nothing else went to the peer since: a kick would only replace
+// it, and drop the packets queued for the session (see handshake.go).
+func (e *Engine) initiationUnderWayLocked(k wire.WGPublic) bool {
+	return e.relay != nil && e.relay.inits.underWay(k, time.Now())
+}
+
 // peerOnline reports whether the map says the configured peer holding
 // key k is online (its map stream is open).
 func (e *Engine) peerOnline(k wire.WGPublic) bool {
