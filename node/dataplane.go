@@ -37,6 +37,9 @@ type dataplaneConfig struct {
 	log        *slog.Logger
 	onDenied   func(netstack.DeniedFlow)
 	bind       func() conn.Bind
+	// onCrossed is called with the peer whose handshake response
+	// wireguard-go found invalid (see wgLogger); nil: none.
+	onCrossed func(wire.WGPublic)
 }
 
 // newDataplane starts a network plane and a device and brings the device
@@ -46,7 +49,7 @@ func newDataplane(ctx context.Context, cfg dataplaneConfig) (*dataplane, error) 
 	if err != nil {
 		return nil, err
 	}
-	dev := device.NewDevice(td, cfg.bind(), wgLogger(cfg.log))
+	dev := device.NewDevice(td, cfg.bind(), wgLogger(cfg.log, cfg.onCrossed))
 	dp := &dataplane{net: np, v4: cfg.self.IPv4, v6: cfg.self.IPv6, dev: dev}
 	if err := dp.up(cfg); err != nil {
 		dp.close()
@@ -137,14 +140,31 @@ func (dp *dataplane) close() {
 	dp.dev.Close()
 }
 
+// badResponseFormat is the format of wireguard-go's log line for a
+// handshake response it cannot consume, its argument the endpoint it came
+// from: the only sign wireguard-go gives of two initiations that crossed.
+const badResponseFormat = "Received invalid response message from %s"
+
 // wgLogger routes wireguard-go's logs to slog at debug level: its errors
-// are mostly unreachable peers, which the status shows anyway.
-func wgLogger(log *slog.Logger) *device.Logger {
+// are mostly unreachable peers, which the status shows anyway. A
+// response it found invalid, relayed from a peer, is passed to onCrossed
+// (if not nil).
+func wgLogger(log *slog.Logger, onCrossed func(wire.WGPublic)) *device.Logger {
 	l := log.With("component", "wireguard")
 	logf := func(format string, args ...any) {
 		if l.Enabled(context.Background(), slog.LevelDebug) {
 			l.Debug(fmt.Sprintf(format, args...))
 		}
 	}
-	return &device.Logger{Verbosef: logf, Errorf: logf}
+	verbosef := func(format string, args ...any) {
+		if onCrossed != nil && format == badResponseFormat && len(args) == 1 {
+			if s, ok := args[0].(string); ok {
+				if pe, ok := parsePeerEndpoint(s); ok {
+					onCrossed(pe.key)
+				}
+			}
+		}
+		logf(format, args...)
+	}
+	return &device.Logger{Verbosef: verbosef, Errorf: logf}
 }

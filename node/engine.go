@@ -118,8 +118,10 @@ type Engine struct {
 	// dp is the running data plane, nil before the first full map;
 	// written only with mu held.
 	dp atomic.Pointer[dataplane]
-	// kick wakes expiryLoop after nextWake changed.
-	kick chan struct{}
+	// kick wakes expiryLoop after nextWake changed; crossed hands it the
+	// peers whose handshakes crossed (see kickCrossed).
+	kick    chan struct{}
+	crossed chan wire.WGPublic
 	// onEndpoints is called when the endpoints to announce change.
 	onEndpoints atomic.Pointer[func()]
 
@@ -169,7 +171,7 @@ func NewEngine(cfg EngineConfig) (*Engine, error) {
 		return nil, err
 	}
 	cfg.Expose = slices.Clone(cfg.Expose)
-	e := &Engine{log: cfg.Logger, cfg: cfg, denied: newDeniedLog(), kick: make(chan struct{}, 1),
+	e := &Engine{log: cfg.Logger, cfg: cfg, denied: newDeniedLog(), kick: make(chan struct{}, 1), crossed: make(chan wire.WGPublic, 8),
 		priv: cfg.PrivateKey, have: map[wire.WGPublic]peerConf{}, starts: map[wire.WGPublic]peerStart{}, changed: make(chan struct{})}
 	e.nm.Store(emptyNetmap())
 	e.ctx, e.cancel = context.WithCancel(context.Background())
@@ -384,7 +386,8 @@ func (e *Engine) dataplaneLocked(self wire.Node) (*dataplane, error) {
 // any).
 func (e *Engine) newDataplaneLocked(self wire.Node, port uint16) (*dataplane, error) {
 	return newDataplane(e.ctx, dataplaneConfig{self: self, tun: e.cfg.TUN, priv: e.priv, listenPort: port,
-		mtu: e.cfg.MTU, expose: e.cfg.Expose, log: e.log, onDenied: e.denied.add, bind: e.bindFuncLocked()})
+		mtu: e.cfg.MTU, expose: e.cfg.Expose, log: e.log, onDenied: e.denied.add, bind: e.bindFuncLocked(),
+		onCrossed: e.noteCrossed})
 }
 
 // preferListenPort makes the data plane, when it starts with
@@ -563,6 +566,8 @@ func (e *Engine) expiryLoop() {
 			}
 		case <-t.C:
 			e.reconcileNow()
+		case k := <-e.crossed:
+			e.kickCrossed(k)
 		}
 	}
 }

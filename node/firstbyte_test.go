@@ -375,3 +375,43 @@ func TestFollowerKickKeepsQueuedSYN(t *testing.T) {
 		t.Error("the follower kicked the peer while its initiation for the SYN was under way: the SYN was dropped")
 	}
 }
+
+// TestCrossedHandshakesMakeLeaderInitiateAgain: wireguard-go's word that
+// a relayed handshake response did not fit (each side answered the
+// other's initiation) reaches the Engine, and the side that leads the
+// pair initiates again at once, once per device.RekeyTimeout; the
+// follower waits for that initiation.
+func TestCrossedHandshakesMakeLeaderInitiateAgain(t *testing.T) {
+	peer := newTestKey(t).Public()
+	var got []wire.WGPublic
+	l := wgLogger(quiet, func(k wire.WGPublic) { got = append(got, k) })
+	l.Verbosef(badResponseFormat, peerEndpoint{key: peer}.DstToString())
+	l.Verbosef(badResponseFormat, "192.0.2.1:51820")
+	l.Verbosef("Received handshake response")
+	if len(got) != 1 || got[0] != peer {
+		t.Fatalf("crossings reported %v, want only the relayed peer's", got)
+	}
+	for _, leads := range []bool{true, false} {
+		logs, log := newLogLines(t, "node")
+		var n *testNode
+		var p wire.Node
+		for {
+			n = newTestNodeWith(t, 1, "node", nil, func(c *EngineConfig) { c.Logger = log })
+			k := newTestKey(t).Public()
+			self := n.self.WGKey
+			if (bytes.Compare(self[:], k[:]) > 0) == leads {
+				p = wire.Node{ID: 2, Name: "peer", WGKey: k, IPv4: netip.MustParseAddr("100.64.0.2"),
+					Endpoints: []netip.AddrPort{netip.MustParseAddrPort("127.0.0.1:9")}}
+				break
+			}
+			n.e.Close()
+		}
+		n.addPeers(t, 2, p)
+		before := strings.Count(logs.String(), "handshake kicked")
+		n.e.kickCrossed(p.WGKey)
+		n.e.kickCrossed(p.WGKey)
+		if kicked := strings.Count(logs.String(), "handshake kicked") - before; kicked != map[bool]int{true: 1, false: 0}[leads] {
+			t.Errorf("leads %v: %d kicks after two crossings, want one for the leader, none for the follower", leads, kicked)
+		}
+	}
+}

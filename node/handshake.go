@@ -59,7 +59,12 @@ import (
 // by when the leader's handshake has made a session and the follower's
 // kick is skipped. Crossing is left to coincidence: an unrelated event on
 // the leader's side within a round trip of the follower's delayed kick, or
-// an initiation wireguard-go starts on its own for a packet. A kick is also
+// an initiation wireguard-go starts on its own for a packet (a new
+// connection on the follower, crossing the leader's initiation held for
+// the relay or resent). A crossing shows as a relayed handshake response
+// that wireguard-go cannot consume, on both sides; the leader then kicks
+// at once (Engine.kickCrossed), at most once per device.RekeyTimeout, and
+// its new initiation meets a follower that waits for one. A kick is also
 // skipped when the last one went to the same endpoint less than
 // device.RekeyTimeout ago: that attempt may still be in flight, and
 // re-creating the peer would discard it.
@@ -99,6 +104,9 @@ type peerStart struct {
 	// relayed is set when that attempt was made while the relay was
 	// connected: it is under way whatever the endpoint (see above).
 	relayed bool
+	// crossKicked is when the leader last initiated again after two
+	// initiations crossed (Engine.kickCrossed).
+	crossKicked time.Time
 	// follow makes this side follow whatever the key order: the peer
 	// rotated to this key and handshakes with us once it switches.
 	follow bool

@@ -33,7 +33,7 @@ import (
 // offline, or never comes onto the relay, costs no stream of packets.
 const (
 	resendFirst   = 50 * time.Millisecond
-	resendMaxWait = 200 * time.Millisecond
+	resendMaxWait = 100 * time.Millisecond
 	resendFor     = device.RekeyTimeout - 500*time.Millisecond
 	resendQuiet   = 30 * time.Second
 	// maxResendPeers bounds the initiations and rounds remembered.
@@ -171,6 +171,16 @@ func (r *initResender) underWay(key wire.WGPublic, now time.Time) bool {
 	defer r.mu.Unlock()
 	p := r.pending[key]
 	return p != nil && now.Sub(p.sent) < device.RekeyTimeout
+}
+
+// forget drops the peer key's pending initiation and its round (a kick
+// replaces it).
+func (r *initResender) forget(key wire.WGPublic) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if p := r.pending[key]; p != nil {
+		r.stopLocked(key, p)
+	}
 }
 
 // heard takes a frame from the peer key: its pending initiation's round,

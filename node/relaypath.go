@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"golang.zx2c4.com/wireguard/conn"
+	"golang.zx2c4.com/wireguard/device"
 
 	"github.com/wardnet/ward/node/localapi"
 	"github.com/wardnet/ward/wire"
@@ -44,6 +45,49 @@ func (e *Engine) leads(k wire.WGPublic) bool {
 // it, and drop the packets queued for the session (see handshake.go).
 func (e *Engine) initiationUnderWayLocked(k wire.WGPublic) bool {
 	return e.relay != nil && e.relay.inits.underWay(k, time.Now())
+}
+
+// noteCrossed takes a peer whose handshake response wireguard-go could
+// not consume (called from wireguard-go's handshake worker: it only hands
+// the peer to expiryLoop, dropping it when that is busy).
+func (e *Engine) noteCrossed(k wire.WGPublic) {
+	select {
+	case e.crossed <- k:
+	default:
+	}
+}
+
+// kickCrossed re-initiates with the peer holding key k when this node
+// leads the pair, has no live session with it and did not do so within
+// device.RekeyTimeout: two initiations crossed (each side answered the
+// other's, and neither answer fits), which otherwise stalls the pair
+// until wireguard-go's retry (see handshake.go).
+func (e *Engine) kickCrossed(k wire.WGPublic) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	dp := e.dp.Load()
+	c, ok := e.have[k]
+	if e.closed || dp == nil || !ok || !c.leads {
+		return
+	}
+	s := e.starts[k]
+	now := time.Now()
+	if !s.crossKicked.IsZero() && now.Sub(s.crossKicked) < device.RekeyTimeout {
+		return
+	}
+	st, err := dp.state()
+	if err != nil || liveSession(st.peers[k], now) {
+		return
+	}
+	s.crossKicked = now
+	e.starts[k] = s
+	if e.relay != nil {
+		e.relay.inits.forget(k)
+	}
+	e.log.Debug("handshakes crossed, initiating again", "peer_id", c.id)
+	if err := e.configurePeersLocked(dp, e.nm.Load(), e.have, map[wire.WGPublic]bool{k: true}, e.cfg.Clock()); err != nil {
+		e.log.Warn("initiate again after crossed handshakes", "err", err)
+	}
 }
 
 // peerOnline reports whether the map says the configured peer holding
