@@ -63,8 +63,9 @@ import (
 // connection on the follower, crossing the leader's initiation held for
 // the relay or resent). A crossing shows as a relayed handshake response
 // that wireguard-go cannot consume, on both sides; the leader then kicks
-// at once (Engine.kickCrossed), at most once per device.RekeyTimeout, and
-// its new initiation meets a follower that waits for one. A kick is also
+// (Engine.kickCrossed) after crossKickDelay (sooner, the follower would
+// drop the initiation as a flood), at most once per device.RekeyTimeout,
+// and its new initiation meets a follower that waits for one. A kick is also
 // skipped when the last one went to the same endpoint less than
 // device.RekeyTimeout ago: that attempt may still be in flight, and
 // re-creating the peer would discard it.

@@ -47,14 +47,23 @@ func (e *Engine) initiationUnderWayLocked(k wire.WGPublic) bool {
 	return e.relay != nil && e.relay.inits.underWay(k, time.Now())
 }
 
+// crossKickDelay is how long after a crossing the leader initiates
+// again: the follower just consumed the leader's crossed initiation, and
+// wireguard-go drops another from the same peer within
+// device.HandshakeInitationRate as a flood.
+const crossKickDelay = 5 * device.HandshakeInitationRate
+
 // noteCrossed takes a peer whose handshake response wireguard-go could
 // not consume (called from wireguard-go's handshake worker: it only hands
-// the peer to expiryLoop, dropping it when that is busy).
+// the peer to expiryLoop crossKickDelay later, dropping it when that is
+// busy or gone).
 func (e *Engine) noteCrossed(k wire.WGPublic) {
-	select {
-	case e.crossed <- k:
-	default:
-	}
+	time.AfterFunc(crossKickDelay, func() {
+		select {
+		case e.crossed <- k:
+		default:
+		}
+	})
 }
 
 // kickCrossed re-initiates with the peer holding key k when this node
