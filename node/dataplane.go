@@ -37,9 +37,10 @@ type dataplaneConfig struct {
 	log        *slog.Logger
 	onDenied   func(netstack.DeniedFlow)
 	bind       func() conn.Bind
-	// onCrossed is called with the peer whose handshake response
-	// wireguard-go found invalid (see wgLogger); nil: none.
-	onCrossed func(wire.WGPublic)
+	// onCrossed is called with the peer, as wireguard-go names it, whose
+	// handshake went wrong as crossed handshakes do (see wgLogger); nil:
+	// none.
+	onCrossed func(peer string)
 }
 
 // newDataplane starts a network plane and a device and brings the device
@@ -140,31 +141,29 @@ func (dp *dataplane) close() {
 	dp.dev.Close()
 }
 
-// badResponseFormat is the format of wireguard-go's log line for a
-// handshake response it cannot consume, its argument the endpoint it came
-// from: the only sign wireguard-go gives of two initiations that crossed.
-const badResponseFormat = "Received invalid response message from %s"
+// The formats of wireguard-go's log lines that are its only signs of two
+// initiations that crossed: a handshake response it cannot consume (its
+// argument the endpoint it came from: "peer:<hex key>" when relayed), or
+// one it consumed while it had just answered the peer's initiation (its
+// first argument the peer, "peer(abcd…wxyz)").
+const (
+	badResponseFormat = "Received invalid response message from %s"
+	noKeypairFormat   = "%v - Failed to derive keypair: %v"
+)
 
 // wgLogger routes wireguard-go's logs to slog at debug level: its errors
-// are mostly unreachable peers, which the status shows anyway. A
-// response it found invalid, relayed from a peer, is passed to onCrossed
-// (if not nil).
-func wgLogger(log *slog.Logger, onCrossed func(wire.WGPublic)) *device.Logger {
+// are mostly unreachable peers, which the status shows anyway. The peer
+// of a sign of crossed handshakes is passed to onCrossed (if not nil), as
+// wireguard-go names it.
+func wgLogger(log *slog.Logger, onCrossed func(peer string)) *device.Logger {
 	l := log.With("component", "wireguard")
 	logf := func(format string, args ...any) {
+		if onCrossed != nil && (format == badResponseFormat || format == noKeypairFormat) && len(args) > 0 {
+			onCrossed(fmt.Sprint(args[0]))
+		}
 		if l.Enabled(context.Background(), slog.LevelDebug) {
 			l.Debug(fmt.Sprintf(format, args...))
 		}
 	}
-	verbosef := func(format string, args ...any) {
-		if onCrossed != nil && format == badResponseFormat && len(args) == 1 {
-			if s, ok := args[0].(string); ok {
-				if pe, ok := parsePeerEndpoint(s); ok {
-					onCrossed(pe.key)
-				}
-			}
-		}
-		logf(format, args...)
-	}
-	return &device.Logger{Verbosef: verbosef, Errorf: logf}
+	return &device.Logger{Verbosef: logf, Errorf: logf}
 }

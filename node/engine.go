@@ -121,7 +121,7 @@ type Engine struct {
 	// kick wakes expiryLoop after nextWake changed; crossed hands it the
 	// peers whose handshakes crossed (see kickCrossed).
 	kick    chan struct{}
-	crossed chan wire.WGPublic
+	crossed chan string
 	// onEndpoints is called when the endpoints to announce change.
 	onEndpoints atomic.Pointer[func()]
 
@@ -171,7 +171,7 @@ func NewEngine(cfg EngineConfig) (*Engine, error) {
 		return nil, err
 	}
 	cfg.Expose = slices.Clone(cfg.Expose)
-	e := &Engine{log: cfg.Logger, cfg: cfg, denied: newDeniedLog(), kick: make(chan struct{}, 1), crossed: make(chan wire.WGPublic, 8),
+	e := &Engine{log: cfg.Logger, cfg: cfg, denied: newDeniedLog(), kick: make(chan struct{}, 1), crossed: make(chan string, 8),
 		priv: cfg.PrivateKey, have: map[wire.WGPublic]peerConf{}, starts: map[wire.WGPublic]peerStart{}, changed: make(chan struct{})}
 	e.nm.Store(emptyNetmap())
 	e.ctx, e.cancel = context.WithCancel(context.Background())

@@ -61,8 +61,9 @@ import (
 // the leader's side within a round trip of the follower's delayed kick, or
 // an initiation wireguard-go starts on its own for a packet (a new
 // connection on the follower, crossing the leader's initiation held for
-// the relay or resent). A crossing shows as a relayed handshake response
-// that wireguard-go cannot consume, on both sides; the leader then kicks
+// the relay or resent). A crossing shows in wireguard-go's logs, its only
+// sign of it (see wgLogger): a handshake response it cannot consume, or
+// cannot derive a session from; the leader then kicks
 // (Engine.kickCrossed) after crossKickDelay (sooner, the follower would
 // drop the initiation as a flood), at most once per device.RekeyTimeout,
 // and its new initiation meets a follower that waits for one. A kick is also

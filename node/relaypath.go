@@ -2,6 +2,7 @@ package node
 
 import (
 	"context"
+	"encoding/base64"
 	"net/netip"
 	"time"
 
@@ -53,30 +54,55 @@ func (e *Engine) initiationUnderWayLocked(k wire.WGPublic) bool {
 // device.HandshakeInitationRate as a flood.
 const crossKickDelay = 5 * device.HandshakeInitationRate
 
-// noteCrossed takes a peer whose handshake response wireguard-go could
-// not consume (called from wireguard-go's handshake worker: it only hands
-// the peer to expiryLoop crossKickDelay later, dropping it when that is
-// busy or gone).
-func (e *Engine) noteCrossed(k wire.WGPublic) {
+// noteCrossed takes the peer, as wireguard-go names it, whose handshake
+// went wrong as crossed ones do (called from wireguard-go's handshake
+// workers: it only hands the peer to expiryLoop crossKickDelay later,
+// dropping it when that is busy or gone).
+func (e *Engine) noteCrossed(peer string) {
 	time.AfterFunc(crossKickDelay, func() {
 		select {
-		case e.crossed <- k:
+		case e.crossed <- peer:
 		default:
 		}
 	})
 }
 
-// kickCrossed re-initiates with the peer holding key k when this node
-// leads the pair, has no live session with it and did not do so within
-// device.RekeyTimeout: two initiations crossed (each side answered the
-// other's, and neither answer fits), which otherwise stalls the pair
+// wgPeerName is how wireguard-go names the peer holding key k in its
+// logs: "peer(" and the first and last four characters of the key in
+// base64.
+func wgPeerName(k wire.WGPublic) string {
+	s := base64.StdEncoding.EncodeToString(k[:])
+	return "peer(" + s[:4] + "…" + s[39:43] + ")"
+}
+
+// crossedPeerLocked returns the configured peer that wireguard-go names
+// peer: a peer endpoint, or the one peer whose abbreviated key it is.
+func (e *Engine) crossedPeerLocked(peer string) (wire.WGPublic, bool) {
+	if pe, ok := parsePeerEndpoint(peer); ok {
+		return pe.key, true
+	}
+	var found wire.WGPublic
+	n := 0
+	for k := range e.have {
+		if wgPeerName(k) == peer {
+			found, n = k, n+1
+		}
+	}
+	return found, n == 1
+}
+
+// kickCrossed re-initiates with the peer wireguard-go names peer when
+// this node leads the pair, has no live session with it and did not do so
+// within device.RekeyTimeout: two initiations crossed (each side answered
+// the other's, and neither answer fits), which otherwise stalls the pair
 // until wireguard-go's retry (see handshake.go).
-func (e *Engine) kickCrossed(k wire.WGPublic) {
+func (e *Engine) kickCrossed(peer string) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	dp := e.dp.Load()
-	c, ok := e.have[k]
-	if e.closed || dp == nil || !ok || !c.leads {
+	k, ok := e.crossedPeerLocked(peer)
+	c, have := e.have[k]
+	if e.closed || dp == nil || !ok || !have || !c.leads {
 		return
 	}
 	s := e.starts[k]
