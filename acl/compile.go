@@ -331,3 +331,32 @@ func (r NodeResult) withFilter(c *Compiled, n *nodeState) NodeResult {
 	r.Filter, r.Origins = c.filter(n)
 	return r
 }
+
+// IsPeer reports whether the node named b is among the peers of the node
+// named a (Result(a).Peers holds b) without listing a's peers: a test of
+// one bit per rule involving a, where Result builds every name. Unknown
+// names are an error.
+func (c *Compiled) IsPeer(a, b string) (bool, error) {
+	ia, ok := c.byName[a]
+	if !ok {
+		return false, fmt.Errorf("%w: %q", ErrUnknownNode, a)
+	}
+	ib, ok := c.byName[b]
+	if !ok {
+		return false, fmt.Errorf("%w: %q", ErrUnknownNode, b)
+	}
+	if ia == ib {
+		return false, nil
+	}
+	n := c.nodes[ia]
+	for _, ri := range n.rules {
+		cr := c.rules[ri]
+		if cr.dstUnion.has(ia) && cr.srcNodes.has(ib) || cr.srcNodes.has(ia) && cr.dstUnion.has(ib) {
+			return true, nil
+		}
+		if s := c.selfSources(cr, n); !s.empty() && (s.has(ib) || s.has(ia) && c.userNodes[n.User].has(ib)) {
+			return true, nil
+		}
+	}
+	return false, nil
+}
