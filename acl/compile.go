@@ -307,6 +307,16 @@ func (c *Compiled) Result(name string) (NodeResult, error) {
 	return NodeResult{Peers: c.peers(n), Filter: nil}.withFilter(c, n), nil
 }
 
+// Peers lists the peers of the node named name, sorted: Result's Peers,
+// without computing its filter.
+func (c *Compiled) Peers(name string) ([]string, error) {
+	i, ok := c.byName[name]
+	if !ok {
+		return nil, fmt.Errorf("%w: %q", ErrUnknownNode, name)
+	}
+	return c.peers(c.nodes[i]), nil
+}
+
 // Filter computes the inbound filter of the node named name: Result's
 // Filter, without computing its peers.
 func (c *Compiled) Filter(name string) ([]filter.Rule, error) {

@@ -44,17 +44,30 @@ type netmap struct {
 	// home is the relay each node last reported listening on (soft
 	// state: nodes report it again when their map stream reconnects).
 	home map[store.NodeID]string
-	// matchers caches live nodes' compiled inbound filters, from which
-	// their viewers' grants are read (see grantsLocked). An entry goes
-	// whenever the node's result may change: with the same sets of nodes
-	// whose streams a change wakes, and all of them at a recompile.
-	matchers map[store.NodeID]*filter.Matcher
+	// filters caches live nodes' inbound filters, from which their
+	// viewers' grants are computed (see mapOf). An entry goes whenever the
+	// node's result may change: with the same sets of nodes whose streams
+	// a change wakes, and all of them at a recompile.
+	filters map[store.NodeID][]filter.Rule
+	// recs holds each node's record as peers see it (see recLocked): made
+	// when first asked for, remade when recStale names the node or the
+	// record's epoch is older than recEpoch (a change to every record: the
+	// users' emails, a load).
+	recs     map[store.NodeID]*peerRec
+	recStale map[store.NodeID]bool
+	recEpoch uint64
+	// recSeq is the version of the last record made.
+	recSeq uint64
+	// src caches what is made once per source list of the compiled
+	// filters (its JSON, its index for grants); it has its own lock.
+	src *srcCache
 }
 
 // newNetmap returns an empty netmap; set its policy before use.
 func newNetmap() *netmap {
 	return &netmap{groups: map[string][]string{}, nodes: map[store.NodeID]store.Node{}, byName: map[string]store.NodeID{}, emails: map[store.UserID]string{},
-		disabled: map[store.UserID]bool{}, live: map[store.NodeID]bool{}, online: map[store.NodeID]bool{}, home: map[store.NodeID]string{}, matchers: map[store.NodeID]*filter.Matcher{}}
+		disabled: map[store.UserID]bool{}, live: map[store.NodeID]bool{}, online: map[store.NodeID]bool{}, home: map[store.NodeID]string{},
+		filters: map[store.NodeID][]filter.Rule{}, recs: map[store.NodeID]*peerRec{}, recStale: map[store.NodeID]bool{}, src: newSrcCache()}
 }
 
 // aclNode converts a node record for the policy compiler.
@@ -76,6 +89,7 @@ func (m *netmap) load(nodes []store.Node, now time.Time) error {
 	defer m.mu.Unlock()
 	m.nodes = map[store.NodeID]store.Node{}
 	m.byName = map[string]store.NodeID{}
+	m.recEpoch++
 	for _, n := range nodes {
 		m.nodes[n.ID] = n
 		m.byName[n.Name] = n.ID
@@ -138,6 +152,7 @@ func (m *netmap) recordUsers(users []store.User) {
 
 func (m *netmap) recordUsersLocked(users []store.User) map[string][]string {
 	groups := map[string][]string{}
+	m.recEpoch++ // owners' emails and disables show in the records
 	for _, u := range users {
 		m.emails[u.ID], m.disabled[u.ID] = u.Email, u.Disabled
 		for _, g := range u.Groups {
@@ -169,7 +184,7 @@ func (m *netmap) recompileLocked(rs *acl.Ruleset, now time.Time) error {
 		return fmt.Errorf("compile policy: %w", err)
 	}
 	m.rs, m.comp, m.live = rs, comp, live
-	clear(m.matchers)
+	clear(m.filters)
 	return nil
 }
 
@@ -200,17 +215,18 @@ func (m *netmap) upsert(n store.Node, now time.Time) ([]store.NodeID, error) {
 	}
 	m.nodes[n.ID] = n
 	m.byName[n.Name] = n.ID
+	m.recStale[n.ID] = true
 	if !expired(n, now) {
 		added, err := m.comp.AddNode(m.aclNodeLocked(n))
 		if err != nil {
-			m.forgetMatchersLocked(appendUnique(m.idsLocked(names), n.ID)) // the removal changed them
+			m.forgetFiltersLocked(appendUnique(m.idsLocked(names), n.ID)) // the removal changed them
 			return nil, fmt.Errorf("add node %s to policy: %w", n.Name, err)
 		}
 		names = append(names, added...)
 		m.live[n.ID] = true
 	}
 	ids := appendUnique(m.idsLocked(names), n.ID)
-	m.forgetMatchersLocked(ids)
+	m.forgetFiltersLocked(ids)
 	return ids, nil
 }
 
@@ -236,12 +252,14 @@ func (m *netmap) remove(id store.NodeID, now time.Time) ([]store.NodeID, error) 
 	delete(m.live, id)
 	delete(m.online, id)
 	delete(m.home, id)
-	delete(m.matchers, id)
+	delete(m.filters, id)
+	delete(m.recs, id)
+	delete(m.recStale, id)
 	if err != nil {
 		return m.repairLocked(fmt.Errorf("remove node %s from the policy: %w", n.Name, err), now)
 	}
 	ids := m.idsLocked(names)
-	m.forgetMatchersLocked(ids)
+	m.forgetFiltersLocked(ids)
 	return ids, nil
 }
 
@@ -265,8 +283,8 @@ func (m *netmap) expire(now time.Time) (gone, touched []store.NodeID, err error)
 		gone = append(gone, id)
 		touched = append(touched, m.idsLocked(names)...)
 	}
-	m.forgetMatchersLocked(gone)
-	m.forgetMatchersLocked(touched)
+	m.forgetFiltersLocked(gone)
+	m.forgetFiltersLocked(touched)
 	if len(errs) > 0 {
 		touched, err = m.repairLocked(errors.Join(errs...), now)
 	}
@@ -296,6 +314,7 @@ func (m *netmap) setOnline(id store.NodeID, online bool, now time.Time) []store.
 	n.LastSeen = now
 	m.nodes[id] = n
 	m.online[id] = online
+	m.recStale[id] = true
 	if !m.live[id] {
 		return nil
 	}
@@ -315,6 +334,7 @@ func (m *netmap) setHomeRelay(id store.NodeID, relay string) []store.NodeID {
 		return nil
 	}
 	m.home[id] = relay
+	m.recStale[id] = true
 	if !m.live[id] {
 		return nil
 	}
@@ -348,41 +368,6 @@ func (m *netmap) node(id store.NodeID) (store.Node, bool) {
 	defer m.mu.Unlock()
 	n, ok := m.nodes[id]
 	return n, ok
-}
-
-// view is what one node should have: itself, its peers and its filter.
-type view struct {
-	self   wire.Node
-	peers  map[wire.NodeID]wire.Node
-	filter []filter.Rule
-}
-
-// viewOf computes node id's current view. ok is false once the node is gone.
-func (m *netmap) viewOf(id store.NodeID) (view, bool) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	n, ok := m.nodes[id]
-	if !ok {
-		return view{}, false
-	}
-	v := view{self: m.selfLocked(n), peers: map[wire.NodeID]wire.Node{}, filter: []filter.Rule{}}
-	if !m.live[id] {
-		return v, true
-	}
-	res, err := m.comp.Result(n.Name)
-	if err != nil {
-		return v, true
-	}
-	v.filter = res.Filter
-	for _, name := range res.Peers {
-		if pid, ok := m.byName[name]; ok && m.live[pid] {
-			p := m.nodes[pid]
-			w := m.wireNodeLocked(p)
-			w.Grants = m.grantsLocked(n, p)
-			v.peers[wire.NodeID(p.ID)] = w
-		}
-	}
-	return v, true
 }
 
 // selfLocked is n as its own map describes it.
@@ -428,27 +413,10 @@ func (m *netmap) peerNamesOf(id store.NodeID) []string {
 	return out
 }
 
-// grantsLocked returns what viewer may start toward peer, a live node:
-// peer's inbound filter, as the peer enforces it, matched against the
-// viewer's addresses. Never nil, but for a peer the policy does not know
-// (then the viewer learns nothing rather than a wrong "nothing").
-func (m *netmap) grantsLocked(viewer, peer store.Node) []filter.PortGrant {
-	mt, ok := m.matchers[peer.ID]
-	if !ok {
-		rules, err := m.comp.Filter(peer.Name)
-		if err != nil {
-			return nil
-		}
-		mt = filter.Compile(rules)
-		m.matchers[peer.ID] = mt
-	}
-	return mt.Reach(addrsOf(viewer), addrsOf(peer))
-}
-
-// forgetMatchersLocked drops the cached filters of ids.
-func (m *netmap) forgetMatchersLocked(ids []store.NodeID) {
+// forgetFiltersLocked drops the cached filters of ids.
+func (m *netmap) forgetFiltersLocked(ids []store.NodeID) {
 	for _, id := range ids {
-		delete(m.matchers, id)
+		delete(m.filters, id)
 	}
 }
 

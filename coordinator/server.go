@@ -293,6 +293,11 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	}
 	s.wg.Add(1)
 	go s.housekeeping()
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		s.presence.run(s.ctx)
+	}()
 	if r, ok := s.cfg.Auth.(Refresher); ok {
 		s.wg.Add(1)
 		go s.logins.refreshLoop(r)
