@@ -156,3 +156,52 @@ func valueOf(t *testing.T, c prometheus.Counter) float64 {
 	}
 	return m.GetCounter().GetValue()
 }
+
+// TestLoginTouchesOnlyWhatItsKeyChanges logs a person in (a new key, IdP
+// groups the policy uses) beside a fleet of sensors the person may not
+// reach: the cameras they may reach learn of the new node, and the
+// sensors' streams compute nothing (a login used to recompile the policy
+// and make every stream recompute its map).
+func TestLoginTouchesOnlyWhatItsKeyChanges(t *testing.T) {
+	policy := `{
+	  "groups": {"group:ops": []},
+	  "tagOwners": {"tag:camera": [], "tag:sensor": []},
+	  "acls": [{"action": "accept", "src": ["group:ops"], "dst": ["tag:camera:22"]},
+	           {"action": "accept", "src": ["tag:sensor"], "dst": ["tag:sensor:1883"]}]}`
+	c := startCoordWith(t, policy, func(cfg *Config) { cfg.Auth = fakeAuth{} })
+	var cams []*mapStream
+	for i := range 2 {
+		s := c.openMap(c.mustRegister([]string{"tag:camera"}, fmt.Sprintf("cam%d", i)), 0)
+		s.next()
+		cams = append(cams, s)
+	}
+	const sensors = 20
+	for i := range sensors {
+		c.openMap(c.mustRegister([]string{"tag:sensor"}, fmt.Sprintf("sensor%d", i)), 0).next()
+	}
+	builds := func() float64 {
+		return valueOf(t, c.srv.metrics.mapBuilds.WithLabelValues("whole")) + valueOf(t, c.srv.metrics.mapBuilds.WithLabelValues("delta"))
+	}
+	time.Sleep(200 * time.Millisecond) // the sensors' presence deltas among themselves
+	before := builds()
+	alice := newMachine(t)
+	if res, _ := c.login(alice, "alice", "ops"); res.Node == nil {
+		t.Fatalf("login failed: %+v", res)
+	}
+	for _, s := range cams {
+		for m := s.next(); !hasPeer(m, "alice-laptop"); m = s.next() {
+		}
+	}
+	if got := builds() - before; got >= sensors {
+		t.Errorf("a login computed %v maps; want only the cameras' and the new node's (well under the %d sensors')", got, sensors)
+	}
+}
+
+func hasPeer(m wire.MapResponse, name string) bool {
+	for _, p := range append(m.Peers, m.PeersChanged...) {
+		if p.Name == name {
+			return true
+		}
+	}
+	return false
+}

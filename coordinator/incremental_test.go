@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/netip"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -24,22 +25,35 @@ import (
 // The policies the random changes switch between: grants with ports,
 // peers among one tag, a tag both source and destination.
 var incrementalPolicies = []string{
-	`{"tagOwners": {"tag:operator": [], "tag:camera": [], "tag:sensor": []},
-	  "acls": [{"action": "accept", "src": ["tag:operator"], "dst": ["tag:camera:22", "tag:sensor:8883"], "proto": "tcp"}]}`,
-	`{"tagOwners": {"tag:operator": [], "tag:camera": [], "tag:sensor": []},
+	`{"groups": {"group:ops": [], "group:dev": []},
+	  "tagOwners": {"tag:operator": [], "tag:camera": [], "tag:sensor": []},
+	  "acls": [{"action": "accept", "src": ["tag:operator"], "dst": ["tag:camera:22", "tag:sensor:8883"], "proto": "tcp"},
+	           {"action": "accept", "src": ["group:ops"], "dst": ["tag:camera:22"]}]}`,
+	`{"groups": {"group:ops": [], "group:dev": []},
+	  "tagOwners": {"tag:operator": [], "tag:camera": [], "tag:sensor": []},
 	  "acls": [{"action": "accept", "src": ["tag:operator"], "dst": ["tag:camera:22,80-90"], "proto": "tcp"},
-	           {"action": "accept", "src": ["tag:sensor"], "dst": ["tag:camera:554"]},
+	           {"action": "accept", "src": ["tag:sensor"], "dst": ["tag:camera:554", "group:dev:8080"]},
+	           {"action": "accept", "src": ["autogroup:member"], "dst": ["autogroup:self:*"], "proto": "icmp"},
 	           {"action": "accept", "src": ["tag:camera"], "dst": ["tag:operator:*"]}]}`,
-	`{"tagOwners": {"tag:operator": [], "tag:camera": [], "tag:sensor": []},
+	`{"groups": {"group:ops": [], "group:dev": []},
+	  "tagOwners": {"tag:operator": [], "tag:camera": [], "tag:sensor": []},
 	  "acls": [{"action": "accept", "src": ["tag:sensor"], "dst": ["tag:sensor:1883"], "proto": "tcp"},
+	           {"action": "accept", "src": ["group:dev", "group:ops"], "dst": ["tag:sensor:1883"]},
 	           {"action": "accept", "src": ["tag:operator", "100.64.0.0/10"], "dst": ["tag:camera:22"]}]}`,
 }
+
+// The people who log in, and the IdP groups a login may carry.
+var (
+	incrementalPeople = []string{"alice", "bob", "carol"}
+	incrementalGroups = []string{"ops", "dev", "ops,dev", ""}
+)
 
 var incrementalTags = []string{"tag:operator", "tag:camera", "tag:sensor"}
 
 // TestIncrementalMapsMatchFromScratch applies random sequences of
-// changes (joins, retags, removals, policy switches, streams that drop and
-// resume from their last version) to a real coordinator with every node's
+// changes (joins, people's logins with changing IdP groups, retags,
+// removals, policy switches, streams that drop and resume from their last
+// version) to a real coordinator with every node's
 // map stream open, and after each change checks that the map every node
 // built from its deltas is the map computed from scratch, and that this
 // map is what the policy, compiled anew against the fleet, grants.
@@ -55,7 +69,7 @@ func TestIncrementalMapsMatchFromScratch(t *testing.T) {
 
 func checkIncrementalMaps(t *testing.T, seed int64, steps int) {
 	r := rand.New(rand.NewSource(seed))
-	c := startCoord(t, incrementalPolicies[0])
+	c := startCoordWith(t, incrementalPolicies[0], func(cfg *Config) { cfg.Auth = fakeAuth{} })
 	policy := incrementalPolicies[0]
 	fleet := map[string]*follower{}
 	next := 0
@@ -68,7 +82,18 @@ func checkIncrementalMaps(t *testing.T, seed int64, steps int) {
 			}
 		})
 		var op string
-		switch k := r.Intn(10); {
+		switch k := r.Intn(12); {
+		case k >= 10:
+			m := newMachine(t)
+			who, groups := incrementalPeople[r.Intn(3)], incrementalGroups[r.Intn(4)]
+			res, _ := c.login(m, who, groups)
+			if res.Node == nil {
+				t.Fatalf("login of %s: %+v", who, res)
+			}
+			op = "login " + who + " in " + groups + " as " + res.Node.Name
+			f := &follower{c: c, m: m, name: res.Node.Name}
+			f.open(0)
+			fleet[res.Node.Name] = f
 		case k < 4 || len(names) < 2:
 			name := fmt.Sprintf("n%d", next)
 			next++
@@ -78,6 +103,9 @@ func checkIncrementalMaps(t *testing.T, seed int64, steps int) {
 			fleet[name] = f
 		case k < 6:
 			name, tag := names[r.Intn(len(names))], incrementalTags[r.Intn(3)]
+			if strings.Contains(name, "laptop") {
+				continue // a person's node is not retagged here
+			}
 			op = "retag " + name + " " + tag
 			if code := c.admin("PUT", wire.PathAdminNodes+"/"+name+"/tags", wire.SetTagsRequest{Tags: []string{tag}}, nil); code != 200 {
 				t.Fatalf("%s: %d", op, code)
@@ -159,18 +187,31 @@ func oracleMaps(t *testing.T, c *testCoord, policy string) map[string]heldMap {
 	if code := c.admin("GET", wire.PathAdminNodes, nil, &nodes); code != 200 {
 		t.Fatalf("list nodes: %d", code)
 	}
+	var users []wire.AdminUser
+	if code := c.admin("GET", wire.PathAdminUsers, nil, &users); code != 200 {
+		t.Fatalf("list users: %d", code)
+	}
+	groups := map[string][]string{}
+	for _, u := range users {
+		for _, g := range u.Groups {
+			groups[policyGroup(g)] = append(groups[policyGroup(g)], u.Email)
+		}
+	}
 	p, err := acl.Parse("policy", []byte(policy))
 	if err != nil {
 		t.Fatal(err)
 	}
-	rs, err := acl.Resolve(p, acl.Options{})
+	rs, err := acl.Resolve(p, acl.Options{ExternalGroups: groups})
 	if err != nil {
 		t.Fatal(err)
 	}
 	var inv acl.Inventory
 	addrs := map[string][]netip.Addr{}
 	for _, n := range nodes {
-		inv.Nodes = append(inv.Nodes, acl.Node{Name: n.Name, IPv4: n.IPv4, IPv6: n.IPv6, Tags: n.Tags})
+		if n.Expired {
+			continue
+		}
+		inv.Nodes = append(inv.Nodes, acl.Node{Name: n.Name, IPv4: n.IPv4, IPv6: n.IPv6, Tags: n.Tags, User: n.User})
 		addrs[n.Name] = []netip.Addr{n.IPv4, n.IPv6}
 	}
 	comp, err := acl.Compile(rs, inv)

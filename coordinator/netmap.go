@@ -125,23 +125,6 @@ func (m *netmap) externalGroups() map[string][]string {
 	return maps.Clone(m.groups)
 }
 
-// setUsers records every user's email and IdP groups and re-resolves the
-// running policy with those groups.
-func (m *netmap) setUsers(users []store.User, now time.Time) error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	groups := m.recordUsersLocked(users)
-	rs, err := acl.Resolve(m.policy, acl.Options{ExternalGroups: groups})
-	if err != nil {
-		return fmt.Errorf("resolve policy with IdP groups: %w", err)
-	}
-	if err := m.recompileLocked(rs, now); err != nil {
-		return err
-	}
-	m.groups = groups
-	return nil
-}
-
 // recordUsers records users' emails and IdP groups without recompiling
 // (at start, before there is a policy).
 func (m *netmap) recordUsers(users []store.User) {

@@ -77,9 +77,12 @@ func (s *core) refreshUsers(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("list users: %w", err)
 	}
-	if err := s.nm.setUsers(users, time.Now()); err != nil {
+	touched, err := s.nm.setUsers(users, time.Now())
+	if err != nil {
 		return err
 	}
-	s.hub.notifyAll()
+	for _, t := range touched {
+		s.hub.notifyPeer(t.subject, t.ids, true)
+	}
 	return nil
 }
