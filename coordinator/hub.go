@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/wardnet/ward/coordinator/store"
-	"github.com/wardnet/ward/filter"
 	"github.com/wardnet/ward/wire"
 )
 
@@ -37,7 +36,8 @@ type sentState struct {
 	version uint64
 	self    wire.Node
 	peers   map[wire.NodeID]sentPeer
-	filter  []filter.Rule
+	// filter is the sent filter's sum (srcCache.filterSum).
+	filter uint64
 	// relays is the relay list the node holds (a relayDir list, compared
 	// by pointer).
 	relays *[]wire.Relay

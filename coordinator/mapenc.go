@@ -2,7 +2,6 @@ package coordinator
 
 import (
 	"encoding/json"
-	"net/netip"
 	"slices"
 
 	"github.com/wardnet/ward/filter"
@@ -67,18 +66,3 @@ func appendRule(b []byte, r filter.Rule, src *srcCache) []byte {
 	return append(b, '}')
 }
 
-// rulesEqual reports whether two filters are the same; source lists the
-// compiler shares compare by identity first.
-func rulesEqual(a, b []filter.Rule) bool {
-	return slices.EqualFunc(a, b, func(x, y filter.Rule) bool {
-		return prefixesEqual(x.Src, y.Src) && slices.Equal(x.Protos, y.Protos) &&
-			slices.EqualFunc(x.Dst, y.Dst, func(p, q filter.DstNet) bool { return p.Net == q.Net && slices.Equal(p.Ports, q.Ports) })
-	})
-}
-
-func prefixesEqual(a, b []netip.Prefix) bool {
-	if len(a) == len(b) && (len(a) == 0 || &a[0] == &b[0]) {
-		return true
-	}
-	return slices.Equal(a, b)
-}

@@ -1,10 +1,13 @@
 package coordinator
 
 import (
+	"encoding/binary"
 	"encoding/json"
+	"hash/maphash"
 	"net/netip"
 	"slices"
 	"sync"
+	"unsafe"
 
 	"github.com/wardnet/ward/filter"
 	"github.com/wardnet/ward/wire"
@@ -109,20 +112,28 @@ type srcInfo struct {
 	enc    []byte
 	wide   []netip.Prefix
 	sorted bool
+	// sum hashes enc, for filterSum.
+	sum uint64
 }
 
 // srcCache holds srcInfo per source list, bounded.
 type srcCache struct {
+	seed maphash.Seed
+
 	// mu guards the following.
 	mu sync.Mutex
 	m  map[srcKey]*srcInfo
+	// bytes is what the cached lists and their JSON hold.
+	bytes int
 }
 
-// maxSrcCache bounds the cached source lists; past it the cache starts
-// over (a policy has few rules; a fleet in flux makes new lists often).
-const maxSrcCache = 4096
+// maxSrcCacheBytes bounds the cached source lists; past it the cache
+// starts over (a policy has few rules, but a fleet in flux makes a new
+// list with every node that joins a rule's sources, and only the latest
+// are still in use).
+const maxSrcCacheBytes = 64 << 20
 
-func newSrcCache() *srcCache { return &srcCache{m: map[srcKey]*srcInfo{}} }
+func newSrcCache() *srcCache { return &srcCache{seed: maphash.MakeSeed(), m: map[srcKey]*srcInfo{}} }
 
 // info returns src's srcInfo, making it on first use.
 func (c *srcCache) info(src []netip.Prefix) *srcInfo {
@@ -138,18 +149,42 @@ func (c *srcCache) info(src []netip.Prefix) *srcInfo {
 	}
 	in = &srcInfo{sorted: slices.IsSortedFunc(src, comparePrefix)}
 	in.enc, _ = json.Marshal(src)
+	in.sum = maphash.Bytes(c.seed, in.enc)
 	for _, p := range src {
 		if p.Bits() != p.Addr().BitLen() {
 			in.wide = append(in.wide, p)
 		}
 	}
+	size := len(in.enc) + len(src)*int(unsafe.Sizeof(netip.Prefix{}))
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if len(c.m) >= maxSrcCache {
+	if c.bytes+size > maxSrcCacheBytes {
 		clear(c.m)
+		c.bytes = 0
 	}
 	c.m[k] = in
+	c.bytes += size
 	return in
+}
+
+// filterSum hashes a filter: streams keep the sum of the filter they
+// sent, not the filter (a gateway's lists every sensor), to tell whether
+// a new one differs. Each rule's source list is hashed once (srcInfo).
+func (c *srcCache) filterSum(rules []filter.Rule) uint64 {
+	var h maphash.Hash
+	h.SetSeed(c.seed)
+	for _, r := range rules {
+		var sum [8]byte
+		if r.Src != nil {
+			binary.LittleEndian.PutUint64(sum[:], c.info(r.Src).sum)
+		}
+		h.Write(sum[:])
+		d, _ := json.Marshal(r.Dst)
+		p, _ := json.Marshal(r.Protos)
+		h.Write(d)
+		h.Write(p)
+	}
+	return h.Sum64()
 }
 
 func comparePrefix(a, b netip.Prefix) int {

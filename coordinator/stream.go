@@ -196,9 +196,9 @@ func (st *streamState) build(ms mapState, whole bool, relays *[]wire.Relay) ([]b
 		head.Self, changed = &self, true
 	}
 	rules := ms.filter
-	if ms.filter != nil && (full || !rulesEqual(sent.filter, ms.filter)) {
+	if sum := st.s.nm.src.filterSum(ms.filter); ms.filter != nil && (full || sum != sent.filter) {
 		head.FilterChanged, changed = true, true
-		sent.filter = ms.filter
+		sent.filter = sum
 	} else {
 		rules = nil
 	}
