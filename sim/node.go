@@ -75,6 +75,9 @@ func (n *simNode) register(ctx context.Context, key, hostname string) error {
 		return err
 	}
 	n.self = self
+	// The map stream needs a connection of its own; the one registration
+	// used would sit idle and hold a file descriptor on both ends.
+	n.cl.HTTPClient().CloseIdleConnections()
 	return nil
 }
 
