@@ -205,3 +205,23 @@ func hasPeer(m wire.MapResponse, name string) bool {
 	}
 	return false
 }
+
+// TestPaceAfterLargeMessages: a stream that sent a large message waits
+// in proportion before the next (joins in a burst reach a gateway as one
+// message), a small one not at all, and never more than maxPace.
+func TestPaceAfterLargeMessages(t *testing.T) {
+	for _, tc := range []struct {
+		n    int
+		want time.Duration
+	}{
+		{0, 0},
+		{paceFrom - 1, 0},
+		{paceFrom, time.Duration(paceFrom) * time.Second / paceRate},
+		{paceRate / 2, 500 * time.Millisecond},
+		{10 * paceRate, maxPace},
+	} {
+		if got := paceAfter(tc.n); got != tc.want {
+			t.Errorf("paceAfter(%d) = %v, want %v", tc.n, got, tc.want)
+		}
+	}
+}

@@ -65,4 +65,3 @@ func appendRule(b []byte, r filter.Rule, src *srcCache) []byte {
 	b = append(b, p...)
 	return append(b, '}')
 }
-

@@ -8,6 +8,7 @@ import (
 	"reflect"
 	"slices"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/wardnet/ward/coordinator/store"
@@ -65,8 +66,37 @@ type streamState struct {
 	// sent is what the node holds; its version is 0 until the first
 	// message (a resumed stream starts from a copy of an earlier one's).
 	sent *sentState
-	// buf is reused for each message.
+	// buf is the message being written; it goes back to msgBufs after.
 	buf []byte
+	// nextAt is when the stream may send again after a large message
+	// (see paceAfter).
+	nextAt time.Time
+}
+
+// msgBufs holds message buffers between messages: a stream holds none
+// while idle (a gateway's messages are megabytes).
+var msgBufs = sync.Pool{New: func() any { return new([]byte) }}
+
+// maxPooledBuf is the largest buffer kept for reuse.
+const maxPooledBuf = 1 << 20
+
+// Large messages are paced: after one of n bytes (a gateway's filter
+// lists every sensor, and every sensor that joins changes it), a stream
+// waits n / paceRate (at most maxPace) before its next message, so that
+// a burst of joins reaches it as one message rather than one per join.
+// Messages under paceFrom bytes are not paced.
+const (
+	paceFrom = 64 << 10
+	paceRate = 2 << 20 // bytes a second
+	maxPace  = time.Second
+)
+
+// paceAfter is how long a stream waits after a message of n bytes.
+func paceAfter(n int) time.Duration {
+	if n < paceFrom {
+		return 0
+	}
+	return min(maxPace, time.Duration(n)*time.Second/paceRate)
 }
 
 // streamLoop sends the first map, then waits: a wake sends what changed,
@@ -88,7 +118,7 @@ func (s *control) streamLoop(ctx context.Context, st *streamState, sub *subscrib
 		case <-end.C:
 			return
 		case <-sub.wake:
-			if !st.sendUpdate(sub, false) {
+			if !st.pace(ctx) || !st.sendUpdate(sub, false) {
 				return
 			}
 		case <-ka.C:
@@ -98,6 +128,24 @@ func (s *control) streamLoop(ctx context.Context, st *streamState, sub *subscrib
 				return
 			}
 		}
+	}
+}
+
+// pace waits until the stream may send again; false when ctx ends first.
+func (st *streamState) pace(ctx context.Context) bool {
+	d := time.Until(st.nextAt)
+	if d <= 0 {
+		return true
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-st.s.ctx.Done():
+		return false
+	case <-t.C:
+		return true
 	}
 }
 
@@ -135,12 +183,21 @@ func (st *streamState) sendUpdate(sub *subscriber, first bool) bool {
 	}
 	st.sent.mu.Lock()
 	defer st.sent.mu.Unlock()
-	b, ok := st.build(ms, whole, relays)
-	if !ok {
-		return true // nothing changed
+	bp := msgBufs.Get().(*[]byte)
+	st.buf = (*bp)[:0]
+	b, changed := st.build(ms, whole, relays)
+	written := true
+	if changed {
+		written = st.write(b)
+		st.nextAt = time.Now().Add(paceAfter(len(b)))
 	}
-	if !st.write(b) {
-		return false
+	if cap(st.buf) <= maxPooledBuf {
+		*bp = st.buf[:0]
+		msgBufs.Put(bp)
+	}
+	st.buf = nil
+	if !changed || !written {
+		return written
 	}
 	st.s.metrics.mapSends.Inc()
 	if since != 0 {

@@ -30,6 +30,7 @@ func (res Result) Print(w io.Writer) {
 	} else {
 		fmt.Fprintln(w, "coordinator: process not known, RSS and CPU not measured")
 	}
+	fmt.Fprintf(w, "simulator: %.1f CPU-s (decoding every node's maps)\n", res.SimCPU.Seconds())
 	if res.Verified {
 		if len(res.VerifyErrors) == 0 {
 			fmt.Fprintln(w, "verify: every node holds exactly the peers the policy gives it")
