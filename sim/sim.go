@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -222,6 +223,9 @@ func (r *run) addNode(ctx context.Context, i int, tag, hostname string) (*simNod
 func (r *run) registerFleet(ctx context.Context) error {
 	nodes := make([]*simNode, r.cfg.Nodes)
 	tags := r.cfg.Shape.plan(r.cfg.Nodes)
+	if r.cfg.GatewaysLast {
+		slices.SortStableFunc(tags, func(a, b string) int { return boolInt(a == TagGateway) - boolInt(b == TagGateway) })
+	}
 	var next atomic.Int64
 	var wg sync.WaitGroup
 	errs := make([]error, r.cfg.Workers)
@@ -330,6 +334,13 @@ func (r *run) joins(ctx context.Context, m *model, res *Result) error {
 	}
 	res.Join, res.JoinLast = distOf(all), distOf(last)
 	return nil
+}
+
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 func hasPeerNamed(m *wire.MapResponse, name string) bool {

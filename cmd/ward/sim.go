@@ -65,6 +65,7 @@ func newSimCmd() *cobra.Command {
 	f.IntVar(&cfg.CoordinatorPID, "coordinator-pid", 0, "with --coordinator: its process id, to read RSS and CPU from /proc")
 	f.IntVar(&cfg.Workers, "workers", 32, "registrations at once")
 	f.IntVar(&cfg.Joins, "joins", 10, "single joins to time after the fleet settled")
+	f.BoolVar(&cfg.GatewaysLast, "gateways-last", false, "register the gateways after every other node (each sensor's join changes every gateway's filter)")
 	f.StringVar(&cfg.JoinTag, "join-tag", sim.TagSensor, "tag of the timed joins")
 	f.IntVar(&cfg.PolicyChanges, "policy-changes", 4, "policy switches to time")
 	f.DurationVar(&cfg.Settle, "settle", 10*time.Minute, "how long to wait for streams to hold their maps, and for each timed change")
