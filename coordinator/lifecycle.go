@@ -31,7 +31,8 @@ func (s *core) expireKeys(now time.Time) {
 func (s *core) reapEphemeral(now time.Time) {
 	var victims []store.Node
 	s.nm.mu.Lock()
-	for id, n := range s.nm.nodes {
+	for id := range s.nm.ephemeral {
+		n := s.nm.nodes[id]
 		seen := n.LastSeen
 		if seen.IsZero() {
 			seen = n.CreatedAt // registered but never connected

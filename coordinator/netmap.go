@@ -58,6 +58,13 @@ type netmap struct {
 	recEpoch uint64
 	// recSeq is the version of the last record made.
 	recSeq uint64
+	// nextExpiry is the earliest key expiry among live nodes when
+	// expiryKnown (zero: none expires); expire scans only from then on.
+	// An upsert lowers it; a scan or a recompile sets it anew.
+	nextExpiry  time.Time
+	expiryKnown bool
+	// ephemeral holds the ephemeral nodes, the only ones reaped offline.
+	ephemeral map[store.NodeID]bool
 	// src caches what is made once per source list of the compiled
 	// filters (its JSON, its index for grants); it has its own lock.
 	src *srcCache
@@ -67,7 +74,8 @@ type netmap struct {
 func newNetmap() *netmap {
 	return &netmap{groups: map[string][]string{}, nodes: map[store.NodeID]store.Node{}, byName: map[string]store.NodeID{}, emails: map[store.UserID]string{},
 		disabled: map[store.UserID]bool{}, live: map[store.NodeID]bool{}, online: map[store.NodeID]bool{}, home: map[store.NodeID]string{},
-		filters: map[store.NodeID][]filter.Rule{}, recs: map[store.NodeID]*peerRec{}, recStale: map[store.NodeID]bool{}, src: newSrcCache()}
+		filters: map[store.NodeID][]filter.Rule{}, recs: map[store.NodeID]*peerRec{}, recStale: map[store.NodeID]bool{}, src: newSrcCache(),
+		ephemeral: map[store.NodeID]bool{}}
 }
 
 // aclNode converts a node record for the policy compiler.
@@ -90,9 +98,13 @@ func (m *netmap) load(nodes []store.Node, now time.Time) error {
 	m.nodes = map[store.NodeID]store.Node{}
 	m.byName = map[string]store.NodeID{}
 	m.recEpoch++
+	clear(m.ephemeral)
 	for _, n := range nodes {
 		m.nodes[n.ID] = n
 		m.byName[n.Name] = n.ID
+		if n.Ephemeral {
+			m.ephemeral[n.ID] = true
+		}
 	}
 	return m.recompileLocked(m.rs, now)
 }
@@ -168,6 +180,7 @@ func (m *netmap) recompileLocked(rs *acl.Ruleset, now time.Time) error {
 	}
 	m.rs, m.comp, m.live = rs, comp, live
 	clear(m.filters)
+	m.expiryKnown = false
 	return nil
 }
 
@@ -199,6 +212,14 @@ func (m *netmap) upsert(n store.Node, now time.Time) ([]store.NodeID, error) {
 	m.nodes[n.ID] = n
 	m.byName[n.Name] = n.ID
 	m.recStale[n.ID] = true
+	if n.Ephemeral {
+		m.ephemeral[n.ID] = true
+	} else {
+		delete(m.ephemeral, n.ID)
+	}
+	if !n.KeyExpiry.IsZero() && (m.nextExpiry.IsZero() || n.KeyExpiry.Before(m.nextExpiry)) {
+		m.nextExpiry = n.KeyExpiry
+	}
 	if !expired(n, now) {
 		added, err := m.comp.AddNode(m.aclNodeLocked(n))
 		if err != nil {
@@ -238,6 +259,7 @@ func (m *netmap) remove(id store.NodeID, now time.Time) ([]store.NodeID, error) 
 	delete(m.filters, id)
 	delete(m.recs, id)
 	delete(m.recStale, id)
+	delete(m.ephemeral, id)
 	if err != nil {
 		return m.repairLocked(fmt.Errorf("remove node %s from the policy: %w", n.Name, err), now)
 	}
@@ -252,10 +274,17 @@ func (m *netmap) remove(id store.NodeID, now time.Time) ([]store.NodeID, error) 
 func (m *netmap) expire(now time.Time) (gone, touched []store.NodeID, err error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	if m.expiryKnown && (m.nextExpiry.IsZero() || now.Before(m.nextExpiry)) {
+		return nil, nil, nil // no live key expires before nextExpiry
+	}
 	var errs []error
+	m.nextExpiry, m.expiryKnown = time.Time{}, true
 	for id := range m.live {
 		n := m.nodes[id]
 		if !expired(n, now) {
+			if e := n.KeyExpiry; !e.IsZero() && (m.nextExpiry.IsZero() || e.Before(m.nextExpiry)) {
+				m.nextExpiry = e
+			}
 			continue
 		}
 		names, err := m.comp.RemoveNode(n.Name)
