@@ -164,10 +164,12 @@ func (r *run) measure(ctx context.Context, res *Result) error {
 	r.fullMaps(ctx, res)
 	r.profileSnapshots(ctx, "settled")
 	if r.cfg.Idle > 0 {
+		stopIdle := r.profileCPU(ctx, "cpu-idle", r.cfg.Idle)
 		a := r.proc()
 		time.Sleep(r.cfg.Idle)
 		b := r.proc()
 		res.IdleCPU = (b.cpu - a.cpu).Seconds() / r.cfg.Idle.Seconds()
+		stopIdle()
 	}
 	stopCPU = r.profileCPU(ctx, "cpu-probes", 20*time.Second)
 	if err := r.joins(ctx, m, res); err != nil {
