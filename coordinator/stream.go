@@ -181,11 +181,15 @@ func (st *streamState) sendUpdate(sub *subscriber, first bool) bool {
 	if !ok {
 		return false // node removed
 	}
-	st.sent.mu.Lock()
-	defer st.sent.mu.Unlock()
 	bp := msgBufs.Get().(*[]byte)
 	st.buf = (*bp)[:0]
+	// The state is updated before the write, outside its lock during it: a
+	// reconnecting node's new stream copies it (hub.resumable) and must not
+	// wait on a write to a dead connection. A message that fails to go
+	// leaves a version the node never saw, so no resume matches it.
+	st.sent.mu.Lock()
 	b, changed := st.build(ms, whole, relays)
+	st.sent.mu.Unlock()
 	written := true
 	if changed {
 		written = st.write(b)
