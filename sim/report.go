@@ -19,6 +19,9 @@ func (res Result) Print(w io.Writer) {
 		ms(res.Join.P50), ms(res.Join.P99), ms(res.Join.Max), res.JoinedStreams, ms(res.JoinLast.P50), ms(res.JoinLast.Max), res.JoinMissing)
 	fmt.Fprintf(w, "policy change -> streams: p50 %v  p99 %v  max %v  (%d streams per change; to the last per change: p50 %v max %v; missing %d)\n",
 		ms(res.Policy.P50), ms(res.Policy.P99), ms(res.Policy.Max), res.PolicyStreams, ms(res.PolicyLast.P50), ms(res.PolicyLast.Max), res.PolicyMissing)
+	if res.JoinWritten.Messages > 0 || res.PolicyWritten.Messages > 0 {
+		fmt.Fprintf(w, "coordinator wrote (its histogram, signal to write): joins %v; policy changes %v\n", res.JoinWritten, res.PolicyWritten)
+	}
 	for _, tag := range []string{TagGateway, TagCamera, TagSensor} {
 		if b, ok := res.MapBytes[tag]; ok {
 			fmt.Fprintf(w, "full map of a %s: %d bytes, %d peers, in %v\n", tag, b, res.MapPeers[tag], ms(res.MapTime[tag]))

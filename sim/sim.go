@@ -43,6 +43,10 @@ type Result struct {
 	JoinLast, PolicyLast         Dist
 	JoinMissing, PolicyMissing   int
 	PolicyStreams, JoinedStreams int
+	// JoinWritten and PolicyWritten are the coordinator's own view of the
+	// timed changes (its map latency histogram): known for a coordinator
+	// the sim started.
+	JoinWritten, PolicyWritten Written
 	// MapBytes and MapPeers are a fresh full map's size and peers per tag,
 	// fetched after the fleet settled; MapTime how long it took.
 	MapBytes, MapPeers map[string]int
@@ -172,12 +176,16 @@ func (r *run) measure(ctx context.Context, res *Result) error {
 		stopIdle()
 	}
 	stopCPU = r.profileCPU(ctx, "cpu-probes", 20*time.Second)
+	h0 := r.scrapeLatency(ctx)
 	if err := r.joins(ctx, m, res); err != nil {
 		return err
 	}
+	h1 := r.scrapeLatency(ctx)
 	if err := r.policyChanges(ctx, m, res); err != nil {
 		return err
 	}
+	h2 := r.scrapeLatency(ctx)
+	res.JoinWritten, res.PolicyWritten = writtenBetween(h0, h1), writtenBetween(h1, h2)
 	stopCPU()
 	end := r.proc()
 	res.RSS, res.PeakRSS, res.CPUTotal = end.rss, end.hwm, end.cpu

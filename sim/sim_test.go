@@ -2,6 +2,7 @@ package sim
 
 import (
 	"context"
+	"math"
 	"strings"
 	"testing"
 	"time"
@@ -82,5 +83,21 @@ func TestDistOf(t *testing.T) {
 	}
 	if got := distOf(nil); got != (Dist{}) {
 		t.Errorf("distOf(nil) = %+v", got)
+	}
+}
+
+// TestWrittenBetween reads quantile bounds from two scrapes of a
+// cumulative histogram.
+func TestWrittenBetween(t *testing.T) {
+	inf := math.Inf(1)
+	before := histogram{0.001: 5, 0.01: 10, 0.1: 10, inf: 10}
+	after := histogram{0.001: 5, 0.01: 60, 0.1: 109, inf: 110}
+	got := writtenBetween(before, after)
+	want := Written{Messages: 100, P50: 10 * time.Millisecond, P99: 100 * time.Millisecond}
+	if got != want {
+		t.Errorf("writtenBetween = %+v, want %+v", got, want)
+	}
+	if got := writtenBetween(nil, after); got != (Written{}) {
+		t.Errorf("without a scrape: %+v", got)
 	}
 }
