@@ -31,6 +31,7 @@ func (r *run) scrapeLatency(ctx context.Context) histogram {
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
+		r.cfg.Log("read the coordinator's metrics: %v", err)
 		return nil
 	}
 	defer resp.Body.Close()
@@ -51,6 +52,10 @@ func (r *run) scrapeLatency(ctx context.Context) histogram {
 		if err1 == nil && err2 == nil {
 			h[b] = n
 		}
+	}
+	if err := sc.Err(); err != nil {
+		r.cfg.Log("read the coordinator's metrics: %v", err)
+		return nil
 	}
 	return h
 }
