@@ -3,9 +3,9 @@ GO        ?= go
 BIN       ?= bin/ward
 PKGS      := ./...
 # Packages where goroutines live run under the race detector.
-RACE_PKGS ?= $(shell $(GO) list ./... | grep -E '/(coordinator|node|netstack|client|e2e|web)(/|$$)' || true)
+RACE_PKGS ?= $(shell $(GO) list ./... | grep -E '/(coordinator|node|netstack|client|e2e|web|sim)(/|$$)' || true)
 
-.PHONY: build test vet lint cross bench bench-relay run fuzz clean chromium nftables browser-banner ui-bundle
+.PHONY: build test vet lint cross bench bench-relay bench-sim run fuzz clean chromium nftables browser-banner ui-bundle
 
 build:
 	$(GO) build -o $(BIN) ./cmd/ward
@@ -79,6 +79,19 @@ bench:
 # idle connection. Run it on a quiet machine.
 bench-relay:
 	RELAY_IDLE_CONNS=$(RELAY_IDLE_CONNS) $(GO) test -run '^$$' -bench . -benchtime 3s -count 3 ./relay
+
+# bench-sim: the large-fleet figures of README.md's "Large fleets": `ward
+# sim` against a child `ward coordinator --dev`, one fleet size after the
+# other (SIM_NODES), profiles in SIM_PROFILE/<size>/. Run it on a quiet
+# machine; the file limit (ulimit -Hn) caps the largest fleet.
+SIM_NODES   ?= 1000 5000 10000
+SIM_FLAGS   ?= --joins 20 --policy-changes 4 --idle 20s
+SIM_PROFILE ?= bin/sim-profiles
+bench-sim: build
+	@for n in $(SIM_NODES); do \
+		echo "== ward sim --nodes $$n"; \
+		$(BIN) sim --nodes $$n $(SIM_FLAGS) --profile $(SIM_PROFILE)/$$n || exit 1; \
+	done
 
 # fuzz: every fuzz target in $(PKGS), FUZZTIME each. The targets are found
 # with go test -list, so a new one needs no line here.

@@ -307,6 +307,16 @@ func (c *Compiled) Result(name string) (NodeResult, error) {
 	return NodeResult{Peers: c.peers(n), Filter: nil}.withFilter(c, n), nil
 }
 
+// Peers lists the peers of the node named name, sorted: Result's Peers,
+// without computing its filter.
+func (c *Compiled) Peers(name string) ([]string, error) {
+	i, ok := c.byName[name]
+	if !ok {
+		return nil, fmt.Errorf("%w: %q", ErrUnknownNode, name)
+	}
+	return c.peers(c.nodes[i]), nil
+}
+
 // Filter computes the inbound filter of the node named name: Result's
 // Filter, without computing its peers.
 func (c *Compiled) Filter(name string) ([]filter.Rule, error) {
@@ -330,4 +340,33 @@ func (c *Compiled) All() map[string]NodeResult {
 func (r NodeResult) withFilter(c *Compiled, n *nodeState) NodeResult {
 	r.Filter, r.Origins = c.filter(n)
 	return r
+}
+
+// IsPeer reports whether the node named b is among the peers of the node
+// named a (Result(a).Peers holds b) without listing a's peers: a test of
+// one bit per rule involving a, where Result builds every name. Unknown
+// names are an error.
+func (c *Compiled) IsPeer(a, b string) (bool, error) {
+	ia, ok := c.byName[a]
+	if !ok {
+		return false, fmt.Errorf("%w: %q", ErrUnknownNode, a)
+	}
+	ib, ok := c.byName[b]
+	if !ok {
+		return false, fmt.Errorf("%w: %q", ErrUnknownNode, b)
+	}
+	if ia == ib {
+		return false, nil
+	}
+	n := c.nodes[ia]
+	for _, ri := range n.rules {
+		cr := c.rules[ri]
+		if cr.dstUnion.has(ia) && cr.srcNodes.has(ib) || cr.srcNodes.has(ia) && cr.dstUnion.has(ib) {
+			return true, nil
+		}
+		if s := c.selfSources(cr, n); !s.empty() && (s.has(ib) || s.has(ia) && c.userNodes[n.User].has(ib)) {
+			return true, nil
+		}
+	}
+	return false, nil
 }

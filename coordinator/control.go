@@ -310,7 +310,7 @@ func (s *control) handleReport(w http.ResponseWriter, r *http.Request) {
 	// A relay removed since the node's map was written is not an error:
 	// the node picks another home from its next map.
 	if rep.HomeRelay != "" && s.relays.has(rep.HomeRelay) {
-		s.hub.notify(s.nm.setHomeRelay(n.ID, rep.HomeRelay))
+		s.hub.notifyPeer(n.ID, s.nm.setHomeRelay(n.ID, rep.HomeRelay), false)
 	}
 	s.recordDenied(n, rep.DeniedFlows)
 	if rep.Paths != nil {

@@ -31,6 +31,10 @@ type core struct {
 	// limits throttle unauthenticated callers per source address.
 	limits  *limiters
 	metrics *metrics
+	// presence batches the map streams' presence writes (run by Server).
+	presence *presenceLog
+	// grants numbers the distinct sets of grants the maps carry.
+	grants *grantTable
 	// paths holds each node's latest path report (memory only).
 	paths *pathReports
 	// relay signs the relays' tokens and is the relay served on the
@@ -60,7 +64,7 @@ type core struct {
 func newCore(cfg Config, st store.Store) *core {
 	c := &core{cfg: cfg, log: cfg.Logger, st: st, hub: newHub(time.Now()),
 		sess: newSessions(30*time.Second, cfg.SessionTTL), metrics: newMetrics(), refusals: newRefusals(),
-		paths: newPathReports(maxPathReports)}
+		paths: newPathReports(maxPathReports), presence: newPresenceLog(st, cfg.Logger), grants: newGrantTable()}
 	c.limits = newLimiters(&c.cfg, c.metrics.reg)
 	c.metrics.reg.MustRegister(newPathCollector(c.paths))
 	c.ctx, c.cancel = context.WithCancel(context.Background())

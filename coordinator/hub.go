@@ -1,9 +1,7 @@
 package coordinator
 
 import (
-	"cmp"
-	"reflect"
-	"slices"
+	"maps"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -12,8 +10,9 @@ import (
 	"github.com/wardnet/ward/wire"
 )
 
-// hub tracks open map streams and wakes the streams of changed nodes. It
-// also remembers the last view sent to each node so a reconnecting node
+// hub tracks open map streams and tells each what changed for it: a set of
+// touched peers, or "everything" (a policy change, a node's own change).
+// It also keeps each node's last sent map state so a reconnecting node
 // resumes with a delta.
 type hub struct {
 	version atomic.Uint64 // last map version handed out
@@ -24,27 +23,91 @@ type hub struct {
 	mu sync.Mutex // mu guards the following
 	// subs holds the open streams of each node.
 	subs map[store.NodeID]map[*subscriber]struct{}
-	// last holds the last view sent to each node and its version.
-	last map[store.NodeID]sentView
+	// last holds the map state each node's stream last sent (a live
+	// stream's own state, which it changes under the state's lock).
+	last map[store.NodeID]*sentState
 }
 
-type sentView struct {
+// sentState is what a stream has sent its node, to diff the next map
+// against: one record version and grants id per peer, not the records.
+type sentState struct {
+	mu sync.Mutex // mu guards the following
+	// version is the last message's version; 0 before the first.
 	version uint64
-	view    view
-	// relays is the relay list the node holds after it (see relayDir).
+	self    wire.Node
+	peers   map[wire.NodeID]sentPeer
+	// filter is the sent filter's sum (srcCache.filterSum).
+	filter uint64
+	// relays is the relay list the node holds (a relayDir list, compared
+	// by pointer).
 	relays *[]wire.Relay
 }
 
-// subscriber is one open map stream. wake has room for one pending wake-up.
+// sentPeer is one peer as last sent: its record's version and grants.
+type sentPeer struct {
+	ver    uint64
+	grants uint32
+}
+
+// clone copies s for a resuming stream.
+func (s *sentState) clone() *sentState {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return &sentState{version: s.version, self: s.self, peers: maps.Clone(s.peers), filter: s.filter, relays: s.relays}
+}
+
+// subscriber is one open map stream. wake has room for one pending
+// wake-up; pend says what the stream must look at when it wakes.
 type subscriber struct {
 	wake chan struct{}
 	// since is when the oldest pending change was signalled (UnixNano), for
 	// the map latency metric; 0 when none is pending.
 	since atomic.Int64
+
+	mu   sync.Mutex // mu guards pend
+	pend pending
+}
+
+// pending is what changed for a stream since it last looked.
+type pending struct {
+	// all: recompute the whole map (and diff it against what was sent).
+	all bool
+	// filter: the node's filter may have changed.
+	filter bool
+	// peers: these nodes may have been added to, changed in or removed
+	// from the node's map.
+	peers map[store.NodeID]struct{}
+}
+
+// take returns what is pending and clears it.
+func (s *subscriber) take() pending {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	p := s.pend
+	s.pend = pending{}
+	return p
+}
+
+// add records a change: all, or peer (0: none) with or without the
+// filter.
+func (s *subscriber) add(all bool, peer store.NodeID, filter bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	switch {
+	case all || s.pend.all:
+		s.pend = pending{all: true}
+		return
+	case peer != 0:
+		if s.pend.peers == nil {
+			s.pend.peers = map[store.NodeID]struct{}{}
+		}
+		s.pend.peers[peer] = struct{}{}
+	}
+	s.pend.filter = s.pend.filter || filter
 }
 
 func newHub(now time.Time) *hub {
-	h := &hub{subs: map[store.NodeID]map[*subscriber]struct{}{}, last: map[store.NodeID]sentView{}}
+	h := &hub{subs: map[store.NodeID]map[*subscriber]struct{}{}, last: map[store.NodeID]*sentState{}}
 	// Versions start at the clock so they keep increasing across restarts.
 	h.version.Store(uint64(now.UnixMicro()))
 	return h
@@ -84,21 +147,34 @@ func (h *hub) unsubscribe(id store.NodeID, s *subscriber) bool {
 	return false
 }
 
-// notify wakes the streams of the given nodes and tells onChange.
+// notify makes the streams of ids recompute their whole map and tells
+// onChange.
 func (h *hub) notify(ids []store.NodeID) {
-	h.wake(ids)
+	h.signal(ids, func(*subscriber, store.NodeID) bool { return true }, 0, false)
 	if h.onChange != nil {
 		h.onChange(ids)
 	}
 }
 
-// wake wakes the streams of the given nodes.
-func (h *hub) wake(ids []store.NodeID) {
+// notifyPeer tells the streams of ids that node subject changed for
+// them (joined, left, changed its record) and, when filters, that their
+// own filters may have changed with it; subject's own streams, if among
+// ids, recompute their whole map. onChange hears of ids.
+func (h *hub) notifyPeer(subject store.NodeID, ids []store.NodeID, filters bool) {
+	h.signal(ids, func(_ *subscriber, id store.NodeID) bool { return id == subject }, subject, filters)
+	if h.onChange != nil {
+		h.onChange(ids)
+	}
+}
+
+// signal records the change in the streams of ids and wakes them.
+func (h *hub) signal(ids []store.NodeID, all func(*subscriber, store.NodeID) bool, peer store.NodeID, filter bool) {
 	now := time.Now().UnixNano()
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	for _, id := range ids {
 		for s := range h.subs[id] {
+			s.add(all(s, id), peer, filter)
 			s.since.CompareAndSwap(0, now)
 			select {
 			case s.wake <- struct{}{}:
@@ -108,7 +184,9 @@ func (h *hub) wake(ids []store.NodeID) {
 	}
 }
 
-// notifyAll wakes every stream.
+// notifyAll makes every stream recompute its whole map. Only a change
+// that may touch every node calls it: a policy, the users' groups, the
+// relay list.
 func (h *hub) notifyAll() {
 	h.mu.Lock()
 	ids := make([]store.NodeID, 0, len(h.subs))
@@ -116,23 +194,33 @@ func (h *hub) notifyAll() {
 		ids = append(ids, id)
 	}
 	h.mu.Unlock()
-	h.wake(ids)
+	h.signal(ids, func(*subscriber, store.NodeID) bool { return true }, 0, false)
 	if h.onChange != nil {
 		h.onChange(nil)
 	}
 }
 
-func (h *hub) lastSent(id store.NodeID) (sentView, bool) {
+// resumable returns a copy of node id's last sent state when its version
+// is since (0 never matches).
+func (h *hub) resumable(id store.NodeID, since uint64) *sentState {
 	h.mu.Lock()
-	defer h.mu.Unlock()
-	v, ok := h.last[id]
-	return v, ok
+	last := h.last[id]
+	h.mu.Unlock()
+	if last == nil || since == 0 {
+		return nil
+	}
+	c := last.clone()
+	if c.version != since {
+		return nil
+	}
+	return c
 }
 
-func (h *hub) recordSent(id store.NodeID, v sentView) {
+// recordSent makes st node id's state to resume from.
+func (h *hub) recordSent(id store.NodeID, st *sentState) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	h.last[id] = v
+	h.last[id] = st
 }
 
 func (h *hub) forget(id store.NodeID) {
@@ -153,43 +241,4 @@ func (h *hub) connected(id store.NodeID) bool {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	return len(h.subs[id]) > 0
-}
-
-// fullMap is the first message of a stream.
-func fullMap(v view, version uint64) wire.MapResponse {
-	self := v.self
-	peers := make([]wire.Node, 0, len(v.peers))
-	for _, p := range v.peers {
-		peers = append(peers, p)
-	}
-	slices.SortFunc(peers, func(a, b wire.Node) int { return cmp.Compare(a.ID, b.ID) })
-	return wire.MapResponse{Version: version, Full: true, Self: &self, Peers: peers, Filter: v.filter, FilterChanged: true}
-}
-
-// delta returns what changed from prev to cur; ok is false when nothing did.
-func delta(prev, cur view) (wire.MapResponse, bool) {
-	var m wire.MapResponse
-	changed := false
-	if !reflect.DeepEqual(prev.self, cur.self) {
-		self := cur.self
-		m.Self, changed = &self, true
-	}
-	for id, p := range cur.peers {
-		if old, ok := prev.peers[id]; !ok || !reflect.DeepEqual(old, p) {
-			m.PeersChanged = append(m.PeersChanged, p)
-			changed = true
-		}
-	}
-	for id := range prev.peers {
-		if _, ok := cur.peers[id]; !ok {
-			m.PeersRemoved = append(m.PeersRemoved, id)
-			changed = true
-		}
-	}
-	if !reflect.DeepEqual(prev.filter, cur.filter) {
-		m.Filter, m.FilterChanged, changed = cur.filter, true, true
-	}
-	slices.SortFunc(m.PeersChanged, func(a, b wire.Node) int { return cmp.Compare(a.ID, b.ID) })
-	slices.Sort(m.PeersRemoved)
-	return m, changed
 }

@@ -31,7 +31,8 @@ func (s *core) expireKeys(now time.Time) {
 func (s *core) reapEphemeral(now time.Time) {
 	var victims []store.Node
 	s.nm.mu.Lock()
-	for id, n := range s.nm.nodes {
+	for id := range s.nm.ephemeral {
+		n := s.nm.nodes[id]
 		seen := n.LastSeen
 		if seen.IsZero() {
 			seen = n.CreatedAt // registered but never connected
@@ -58,9 +59,8 @@ func (s *core) removeNode(ctx context.Context, id store.NodeID, actor, why strin
 	if err != nil {
 		return store.Node{}, fmt.Errorf("remove node %d: %w", id, err)
 	}
-	touched := s.dropNode(id)
+	s.dropNode(id) // the node's own stream sees it is gone and ends
 	s.sess.revokeMachine(wire.MachinePublic(n.MachineKey))
-	s.hub.notify(append(touched, id)) // the node's own stream sees it is gone and ends
 	s.hub.forget(id)
 	s.audit(ctx, actor, "node.remove", "node:"+n.Name, "", map[string]any{"reason": why, "id": n.ID})
 	return n, nil

@@ -10,10 +10,17 @@ import (
 // metrics are the coordinator's Prometheus metrics, on a registry of its
 // own so several coordinators can run in one process (tests).
 type metrics struct {
-	reg           *prometheus.Registry
-	nodesOnline   prometheus.Gauge
-	mapSends      prometheus.Counter
-	mapLatency    prometheus.Histogram
+	reg         *prometheus.Registry
+	nodesOnline prometheus.Gauge
+	mapSends    prometheus.Counter
+	mapLatency  prometheus.Histogram
+	// mapBuilds counts map computations by kind: "whole" (a node's whole
+	// map, diffed against what it holds) or "delta" (only the peers a
+	// change touched). Keep-alives make none.
+	mapBuilds *prometheus.CounterVec
+	// presence counts map streams' connects and disconnects (a node's
+	// first stream opening, its last closing), which are not audited.
+	presence      *prometheus.CounterVec
 	registrations *prometheus.CounterVec
 	deniedFlows   prometheus.Counter
 }
@@ -28,12 +35,16 @@ func newMetrics() *metrics {
 		mapLatency: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name: "ward_map_latency_seconds", Help: "Time from a change to its map message being written.",
 			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 14)}),
+		mapBuilds: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "ward_map_builds_total", Help: "Map computations by kind (whole: a node's whole map; delta: the peers a change touched)."}, []string{"kind"}),
+		presence: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "ward_node_presence_total", Help: "Nodes coming online (first map stream) and going offline (last one closed)."}, []string{"state"}),
 		registrations: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "ward_registrations_total", Help: "Node registrations by result."}, []string{"result"}),
 		deniedFlows: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "ward_denied_flows_total", Help: "Denied inbound flows reported by nodes."}),
 	}
-	m.reg.MustRegister(m.nodesOnline, m.mapSends, m.mapLatency, m.registrations, m.deniedFlows)
+	m.reg.MustRegister(m.nodesOnline, m.mapSends, m.mapLatency, m.mapBuilds, m.presence, m.registrations, m.deniedFlows)
 	return m
 }
 

@@ -44,17 +44,38 @@ type netmap struct {
 	// home is the relay each node last reported listening on (soft
 	// state: nodes report it again when their map stream reconnects).
 	home map[store.NodeID]string
-	// matchers caches live nodes' compiled inbound filters, from which
-	// their viewers' grants are read (see grantsLocked). An entry goes
-	// whenever the node's result may change: with the same sets of nodes
-	// whose streams a change wakes, and all of them at a recompile.
-	matchers map[store.NodeID]*filter.Matcher
+	// filters caches live nodes' inbound filters, from which their
+	// viewers' grants are computed (see mapOf). An entry goes whenever the
+	// node's result may change: with the same sets of nodes whose streams
+	// a change wakes, and all of them at a recompile.
+	filters map[store.NodeID][]filter.Rule
+	// recs holds each node's record as peers see it (see recLocked): made
+	// when first asked for, remade when recStale names the node or the
+	// record's epoch is older than recEpoch (a change to every record: the
+	// users' emails, a load).
+	recs     map[store.NodeID]*peerRec
+	recStale map[store.NodeID]bool
+	recEpoch uint64
+	// recSeq is the version of the last record made.
+	recSeq uint64
+	// nextExpiry is the earliest key expiry among live nodes when
+	// expiryKnown (zero: none expires); expire scans only from then on.
+	// An upsert lowers it; a scan or a recompile sets it anew.
+	nextExpiry  time.Time
+	expiryKnown bool
+	// ephemeral holds the ephemeral nodes, the only ones reaped offline.
+	ephemeral map[store.NodeID]bool
+	// src caches what is made once per source list of the compiled
+	// filters (its JSON, its index for grants); it has its own lock.
+	src *srcCache
 }
 
 // newNetmap returns an empty netmap; set its policy before use.
 func newNetmap() *netmap {
 	return &netmap{groups: map[string][]string{}, nodes: map[store.NodeID]store.Node{}, byName: map[string]store.NodeID{}, emails: map[store.UserID]string{},
-		disabled: map[store.UserID]bool{}, live: map[store.NodeID]bool{}, online: map[store.NodeID]bool{}, home: map[store.NodeID]string{}, matchers: map[store.NodeID]*filter.Matcher{}}
+		disabled: map[store.UserID]bool{}, live: map[store.NodeID]bool{}, online: map[store.NodeID]bool{}, home: map[store.NodeID]string{},
+		filters: map[store.NodeID][]filter.Rule{}, recs: map[store.NodeID]*peerRec{}, recStale: map[store.NodeID]bool{}, src: newSrcCache(),
+		ephemeral: map[store.NodeID]bool{}}
 }
 
 // aclNode converts a node record for the policy compiler.
@@ -76,9 +97,14 @@ func (m *netmap) load(nodes []store.Node, now time.Time) error {
 	defer m.mu.Unlock()
 	m.nodes = map[store.NodeID]store.Node{}
 	m.byName = map[string]store.NodeID{}
+	m.recEpoch++
+	clear(m.ephemeral)
 	for _, n := range nodes {
 		m.nodes[n.ID] = n
 		m.byName[n.Name] = n.ID
+		if n.Ephemeral {
+			m.ephemeral[n.ID] = true
+		}
 	}
 	return m.recompileLocked(m.rs, now)
 }
@@ -111,23 +137,6 @@ func (m *netmap) externalGroups() map[string][]string {
 	return maps.Clone(m.groups)
 }
 
-// setUsers records every user's email and IdP groups and re-resolves the
-// running policy with those groups.
-func (m *netmap) setUsers(users []store.User, now time.Time) error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	groups := m.recordUsersLocked(users)
-	rs, err := acl.Resolve(m.policy, acl.Options{ExternalGroups: groups})
-	if err != nil {
-		return fmt.Errorf("resolve policy with IdP groups: %w", err)
-	}
-	if err := m.recompileLocked(rs, now); err != nil {
-		return err
-	}
-	m.groups = groups
-	return nil
-}
-
 // recordUsers records users' emails and IdP groups without recompiling
 // (at start, before there is a policy).
 func (m *netmap) recordUsers(users []store.User) {
@@ -138,6 +147,7 @@ func (m *netmap) recordUsers(users []store.User) {
 
 func (m *netmap) recordUsersLocked(users []store.User) map[string][]string {
 	groups := map[string][]string{}
+	m.recEpoch++ // owners' emails and disables show in the records
 	for _, u := range users {
 		m.emails[u.ID], m.disabled[u.ID] = u.Email, u.Disabled
 		for _, g := range u.Groups {
@@ -169,7 +179,8 @@ func (m *netmap) recompileLocked(rs *acl.Ruleset, now time.Time) error {
 		return fmt.Errorf("compile policy: %w", err)
 	}
 	m.rs, m.comp, m.live = rs, comp, live
-	clear(m.matchers)
+	clear(m.filters)
+	m.expiryKnown = false
 	return nil
 }
 
@@ -200,17 +211,26 @@ func (m *netmap) upsert(n store.Node, now time.Time) ([]store.NodeID, error) {
 	}
 	m.nodes[n.ID] = n
 	m.byName[n.Name] = n.ID
+	m.recStale[n.ID] = true
+	if n.Ephemeral {
+		m.ephemeral[n.ID] = true
+	} else {
+		delete(m.ephemeral, n.ID)
+	}
+	if !n.KeyExpiry.IsZero() && (m.nextExpiry.IsZero() || n.KeyExpiry.Before(m.nextExpiry)) {
+		m.nextExpiry = n.KeyExpiry
+	}
 	if !expired(n, now) {
 		added, err := m.comp.AddNode(m.aclNodeLocked(n))
 		if err != nil {
-			m.forgetMatchersLocked(appendUnique(m.idsLocked(names), n.ID)) // the removal changed them
+			m.forgetFiltersLocked(appendUnique(m.idsLocked(names), n.ID)) // the removal changed them
 			return nil, fmt.Errorf("add node %s to policy: %w", n.Name, err)
 		}
 		names = append(names, added...)
 		m.live[n.ID] = true
 	}
 	ids := appendUnique(m.idsLocked(names), n.ID)
-	m.forgetMatchersLocked(ids)
+	m.forgetFiltersLocked(ids)
 	return ids, nil
 }
 
@@ -236,12 +256,15 @@ func (m *netmap) remove(id store.NodeID, now time.Time) ([]store.NodeID, error) 
 	delete(m.live, id)
 	delete(m.online, id)
 	delete(m.home, id)
-	delete(m.matchers, id)
+	delete(m.filters, id)
+	delete(m.recs, id)
+	delete(m.recStale, id)
+	delete(m.ephemeral, id)
 	if err != nil {
 		return m.repairLocked(fmt.Errorf("remove node %s from the policy: %w", n.Name, err), now)
 	}
 	ids := m.idsLocked(names)
-	m.forgetMatchersLocked(ids)
+	m.forgetFiltersLocked(ids)
 	return ids, nil
 }
 
@@ -251,10 +274,17 @@ func (m *netmap) remove(id store.NodeID, now time.Time) ([]store.NodeID, error) 
 func (m *netmap) expire(now time.Time) (gone, touched []store.NodeID, err error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	if m.expiryKnown && (m.nextExpiry.IsZero() || now.Before(m.nextExpiry)) {
+		return nil, nil, nil // no live key expires before nextExpiry
+	}
 	var errs []error
+	m.nextExpiry, m.expiryKnown = time.Time{}, true
 	for id := range m.live {
 		n := m.nodes[id]
 		if !expired(n, now) {
+			if e := n.KeyExpiry; !e.IsZero() && (m.nextExpiry.IsZero() || e.Before(m.nextExpiry)) {
+				m.nextExpiry = e
+			}
 			continue
 		}
 		names, err := m.comp.RemoveNode(n.Name)
@@ -265,8 +295,8 @@ func (m *netmap) expire(now time.Time) (gone, touched []store.NodeID, err error)
 		gone = append(gone, id)
 		touched = append(touched, m.idsLocked(names)...)
 	}
-	m.forgetMatchersLocked(gone)
-	m.forgetMatchersLocked(touched)
+	m.forgetFiltersLocked(gone)
+	m.forgetFiltersLocked(touched)
 	if len(errs) > 0 {
 		touched, err = m.repairLocked(errors.Join(errs...), now)
 	}
@@ -296,6 +326,7 @@ func (m *netmap) setOnline(id store.NodeID, online bool, now time.Time) []store.
 	n.LastSeen = now
 	m.nodes[id] = n
 	m.online[id] = online
+	m.recStale[id] = true
 	if !m.live[id] {
 		return nil
 	}
@@ -315,6 +346,7 @@ func (m *netmap) setHomeRelay(id store.NodeID, relay string) []store.NodeID {
 		return nil
 	}
 	m.home[id] = relay
+	m.recStale[id] = true
 	if !m.live[id] {
 		return nil
 	}
@@ -348,41 +380,6 @@ func (m *netmap) node(id store.NodeID) (store.Node, bool) {
 	defer m.mu.Unlock()
 	n, ok := m.nodes[id]
 	return n, ok
-}
-
-// view is what one node should have: itself, its peers and its filter.
-type view struct {
-	self   wire.Node
-	peers  map[wire.NodeID]wire.Node
-	filter []filter.Rule
-}
-
-// viewOf computes node id's current view. ok is false once the node is gone.
-func (m *netmap) viewOf(id store.NodeID) (view, bool) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	n, ok := m.nodes[id]
-	if !ok {
-		return view{}, false
-	}
-	v := view{self: m.selfLocked(n), peers: map[wire.NodeID]wire.Node{}, filter: []filter.Rule{}}
-	if !m.live[id] {
-		return v, true
-	}
-	res, err := m.comp.Result(n.Name)
-	if err != nil {
-		return v, true
-	}
-	v.filter = res.Filter
-	for _, name := range res.Peers {
-		if pid, ok := m.byName[name]; ok && m.live[pid] {
-			p := m.nodes[pid]
-			w := m.wireNodeLocked(p)
-			w.Grants = m.grantsLocked(n, p)
-			v.peers[wire.NodeID(p.ID)] = w
-		}
-	}
-	return v, true
 }
 
 // selfLocked is n as its own map describes it.
@@ -428,27 +425,10 @@ func (m *netmap) peerNamesOf(id store.NodeID) []string {
 	return out
 }
 
-// grantsLocked returns what viewer may start toward peer, a live node:
-// peer's inbound filter, as the peer enforces it, matched against the
-// viewer's addresses. Never nil, but for a peer the policy does not know
-// (then the viewer learns nothing rather than a wrong "nothing").
-func (m *netmap) grantsLocked(viewer, peer store.Node) []filter.PortGrant {
-	mt, ok := m.matchers[peer.ID]
-	if !ok {
-		rules, err := m.comp.Filter(peer.Name)
-		if err != nil {
-			return nil
-		}
-		mt = filter.Compile(rules)
-		m.matchers[peer.ID] = mt
-	}
-	return mt.Reach(addrsOf(viewer), addrsOf(peer))
-}
-
-// forgetMatchersLocked drops the cached filters of ids.
-func (m *netmap) forgetMatchersLocked(ids []store.NodeID) {
+// forgetFiltersLocked drops the cached filters of ids.
+func (m *netmap) forgetFiltersLocked(ids []store.NodeID) {
 	for _, id := range ids {
-		delete(m.matchers, id)
+		delete(m.filters, id)
 	}
 }
 

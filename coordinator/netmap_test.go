@@ -91,3 +91,40 @@ func TestNetmapCompilerErrorsNotDropped(t *testing.T) {
 		})
 	}
 }
+
+// TestExpireScansOnlyFromTheNextExpiry: the housekeeping tick (four a
+// second) scans the live nodes only once the earliest key may have
+// expired, not at every tick; an upsert with an earlier expiry moves that
+// time, and a node reaches the ephemeral set only as an ephemeral one.
+func TestExpireScansOnlyFromTheNextExpiry(t *testing.T) {
+	now := time.Now()
+	m := testNetmap(t, now, now.Add(time.Hour))
+	if gone, _, _ := m.expire(now); len(gone) != 0 {
+		t.Fatalf("expired %v an hour early", gone)
+	}
+	// A record changed behind the netmap's back (no upsert) is not
+	// scanned for before the known next expiry: proof that no scan runs.
+	m.mu.Lock()
+	n := m.nodes[2]
+	n.KeyExpiry = now.Add(time.Minute)
+	m.nodes[2] = n
+	m.mu.Unlock()
+	if gone, _, _ := m.expire(now.Add(2 * time.Minute)); len(gone) != 0 {
+		t.Errorf("scanned before the next expiry: expired %v", gone)
+	}
+	// An upsert with an earlier expiry is seen.
+	n.KeyExpiry, n.Ephemeral = now.Add(time.Minute), true
+	if _, err := m.upsert(n, now); err != nil {
+		t.Fatal(err)
+	}
+	if gone, _, _ := m.expire(now.Add(2 * time.Minute)); !slices.Equal(gone, []store.NodeID{2}) {
+		t.Errorf("after the upsert: expired %v, want [2]", gone)
+	}
+	if !m.ephemeral[2] || m.ephemeral[1] {
+		t.Errorf("ephemeral set %v, want node 2 only", m.ephemeral)
+	}
+	// At the next expiry everything left goes.
+	if gone, _, _ := m.expire(now.Add(time.Hour)); len(gone) != 2 {
+		t.Errorf("at the hour: expired %v, want the other two", gone)
+	}
+}

@@ -27,7 +27,7 @@ func (s *core) reloadNode(ctx context.Context, id store.NodeID) (store.Node, err
 	defer s.reloadMu.Unlock()
 	n, err := s.st.Node(ctx, id)
 	if errors.Is(err, store.ErrNotFound) {
-		s.hub.notify(append(s.removeFromNetmap(id), id))
+		s.removeFromNetmap(id)
 		return store.Node{}, fmt.Errorf("reload node %d: %w", id, err)
 	}
 	if err != nil {
@@ -37,29 +37,34 @@ func (s *core) reloadNode(ctx context.Context, id store.NodeID) (store.Node, err
 	if err != nil {
 		return store.Node{}, fmt.Errorf("reload node %s: %w", n.Name, err)
 	}
-	s.hub.notify(ids)
+	s.hub.notifyPeer(n.ID, ids, true)
 	return n, nil
 }
 
 // dropNode removes node id, which the store no longer holds, from the
-// netmap, in order with reloadNode, and returns the nodes it touched.
-func (s *core) dropNode(id store.NodeID) []store.NodeID {
+// netmap, in order with reloadNode, and tells the streams it touched.
+func (s *core) dropNode(id store.NodeID) {
 	s.reloadMu.Lock()
 	defer s.reloadMu.Unlock()
-	return s.removeFromNetmap(id)
+	s.removeFromNetmap(id)
 }
 
-// removeFromNetmap removes node id from the netmap and returns the nodes
-// it touched. A disagreement of the netmap and the policy compiler is
-// repaired by the netmap (see netmap.remove) and logged here: the caller's
-// action (a removal) has happened either way. Callers hold reloadMu.
-func (s *core) removeFromNetmap(id store.NodeID) []store.NodeID {
+// removeFromNetmap removes node id from the netmap and tells the streams
+// it touched that the node left, and the node's own streams, which see it
+// is gone and end. A disagreement of the netmap and the policy compiler
+// is repaired by the netmap (see netmap.remove), logged here, and every
+// node it returns recomputes its whole map: the caller's action (a
+// removal) has happened either way. Callers hold reloadMu.
+func (s *core) removeFromNetmap(id store.NodeID) {
 	s.paths.forget(id)
 	ids, err := s.nm.remove(id, time.Now())
 	if err != nil {
 		s.log.Error("netmap and policy compiler disagreed; recompiled", "node_id", id, "err", err)
+		s.hub.notify(append(ids, id))
+		return
 	}
-	return ids
+	s.hub.notifyPeer(id, ids, true)
+	s.hub.notify([]store.NodeID{id})
 }
 
 // refreshUsers reloads users (emails, IdP groups) into the policy.
@@ -72,9 +77,12 @@ func (s *core) refreshUsers(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("list users: %w", err)
 	}
-	if err := s.nm.setUsers(users, time.Now()); err != nil {
+	touched, err := s.nm.setUsers(users, time.Now())
+	if err != nil {
 		return err
 	}
-	s.hub.notifyAll()
+	for _, t := range touched {
+		s.hub.notifyPeer(t.subject, t.ids, true)
+	}
 	return nil
 }

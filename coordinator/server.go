@@ -19,6 +19,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"net/netip"
 	"os"
 	"strings"
@@ -43,6 +44,10 @@ type Config struct {
 	// authentication; empty serves none. `ward coordinator` defaults it to
 	// 127.0.0.1:9090.
 	MetricsListen string
+	// Pprof also serves Go's profiles (/debug/pprof/) on the metrics
+	// listener, for `ward sim` and profiling a large fleet; off by
+	// default (they need no authentication either).
+	Pprof bool
 	// PolicyFile, when set, seeds an empty store at start, and is loaded
 	// as a new version by ReloadPolicyFile (SIGHUP); see PolicyMode.
 	PolicyFile string
@@ -292,6 +297,11 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	}
 	s.wg.Add(1)
 	go s.housekeeping()
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		s.presence.run(s.ctx)
+	}()
 	if r, ok := s.cfg.Auth.(Refresher); ok {
 		s.wg.Add(1)
 		go s.logins.refreshLoop(r)
@@ -441,6 +451,10 @@ func (s *Server) logMetricsListener(a net.Addr) {
 func (s *Server) ServeMetrics(ctx context.Context, ln net.Listener) error {
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", s.metrics.handler())
+	if s.cfg.Pprof {
+		mux.HandleFunc("GET /debug/pprof/", pprof.Index)
+		mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
+	}
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second,
 		ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelWarn)}
 	stop := context.AfterFunc(ctx, func() { srv.Close() })

@@ -1,11 +1,14 @@
 package coordinator
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
+	"io"
 	"net/http"
+	"reflect"
+	"slices"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/wardnet/ward/coordinator/store"
@@ -38,7 +41,7 @@ func (s *control) handleMap(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, errTooManyStreams)
 		return
 	}
-	s.streamOpened(r.Context(), n, remoteIP(r))
+	s.streamOpened(n)
 	defer s.streamClosed(n)
 	defer s.hub.unsubscribe(n.ID, sub)
 
@@ -46,41 +49,67 @@ func (s *control) handleMap(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(http.StatusOK)
 	flusher.Flush() // a resumed stream may have nothing to send yet
-	bw := bufio.NewWriter(w)
-	st := &streamState{s: s, id: n.ID, enc: json.NewEncoder(bw), flush: func() error {
-		if err := bw.Flush(); err != nil {
-			return err
-		}
-		flusher.Flush()
-		return nil
-	}}
-	if last, ok := s.hub.lastSent(n.ID); ok && since != 0 && last.version == since {
-		st.prev, st.started, st.relays = last.view, true, last.relays
+	st := &streamState{s: s, id: n.ID, w: w, flush: flusher.Flush, sent: s.hub.resumable(n.ID, since)}
+	if st.sent == nil {
+		st.sent = &sentState{}
 	}
+	s.hub.recordSent(n.ID, st.sent)
 	s.streamLoop(r.Context(), st, sub, ss.expires)
 }
 
+// streamState is one stream's writer and what it sent.
 type streamState struct {
-	s       *control
-	id      store.NodeID
-	enc     *json.Encoder
-	flush   func() error
-	prev    view
-	started bool
-	// relays is the relay list last sent (a relayDir list, compared by
-	// pointer).
-	relays *[]wire.Relay
+	s     *control
+	id    store.NodeID
+	w     io.Writer
+	flush func()
+	// sent is what the node holds; its version is 0 until the first
+	// message (a resumed stream starts from a copy of an earlier one's).
+	sent *sentState
+	// buf is the message being written; it goes back to msgBufs after.
+	buf []byte
+	// nextAt is when the stream may send again after a large message
+	// (see paceAfter).
+	nextAt time.Time
 }
 
+// msgBufs holds message buffers between messages: a stream holds none
+// while idle (a gateway's messages are megabytes).
+var msgBufs = sync.Pool{New: func() any { return new([]byte) }}
+
+// maxPooledBuf is the largest buffer kept for reuse.
+const maxPooledBuf = 1 << 20
+
+// Large messages are paced: after one of n bytes (a gateway's filter
+// lists every sensor, and every sensor that joins changes it), a stream
+// waits n / paceRate (at most maxPace) before its next message, so that
+// a burst of joins reaches it as one message rather than one per join.
+// Messages under paceFrom bytes are not paced.
+const (
+	paceFrom = 64 << 10
+	paceRate = 2 << 20 // bytes a second
+	maxPace  = time.Second
+)
+
+// paceAfter is how long a stream waits after a message of n bytes.
+func paceAfter(n int) time.Duration {
+	if n < paceFrom {
+		return 0
+	}
+	return min(maxPace, time.Duration(n)*time.Second/paceRate)
+}
+
+// streamLoop sends the first map, then waits: a wake sends what changed,
+// a tick a keep-alive (which recomputes nothing).
 func (s *control) streamLoop(ctx context.Context, st *streamState, sub *subscriber, expires time.Time) {
 	ka := time.NewTicker(s.cfg.KeepAlive)
 	defer ka.Stop()
 	end := time.NewTimer(time.Until(expires))
 	defer end.Stop()
+	if !st.sendUpdate(sub, true) {
+		return
+	}
 	for {
-		if !st.sendUpdate(sub) {
-			return
-		}
 		select {
 		case <-ctx.Done():
 			return
@@ -89,63 +118,183 @@ func (s *control) streamLoop(ctx context.Context, st *streamState, sub *subscrib
 		case <-end.C:
 			return
 		case <-sub.wake:
+			if !st.pace(ctx) || !st.sendUpdate(sub, false) {
+				return
+			}
 		case <-ka.C:
 			keep := wire.MapResponse{KeepAlive: true, Version: s.hub.version.Load(), ServerTime: time.Now().UTC()}
-			if st.enc.Encode(keep) != nil || st.flush() != nil {
+			b, _ := json.Marshal(keep)
+			if !st.write(append(b, '\n')) {
 				return
 			}
 		}
 	}
 }
 
-// sendUpdate writes the full map or the delta since the last message, if
-// anything changed. It returns false when the stream must end.
-func (st *streamState) sendUpdate(sub *subscriber) bool {
-	pending := sub.since.Swap(0)
-	cur, ok := st.s.nm.viewOf(st.id)
+// pace waits until the stream may send again; false when ctx ends first.
+func (st *streamState) pace(ctx context.Context) bool {
+	d := time.Until(st.nextAt)
+	if d <= 0 {
+		return true
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-st.s.ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}
+
+func (st *streamState) write(b []byte) bool {
+	if _, err := st.w.Write(b); err != nil {
+		return false
+	}
+	st.flush()
+	return true
+}
+
+// sendUpdate writes the full map, or the delta of what is pending, if
+// anything changed. first (the stream's first message) and a pending
+// "all" diff the whole map against what the node holds. It returns false
+// when the stream must end.
+func (st *streamState) sendUpdate(sub *subscriber, first bool) bool {
+	pend := sub.take()
+	since := sub.since.Swap(0)
+	whole := first || pend.all
+	var only []store.NodeID
+	if !whole {
+		only = make([]store.NodeID, 0, len(pend.peers))
+		for id := range pend.peers {
+			only = append(only, id)
+		}
+	}
+	relays := st.s.relays.current()
+	if !whole && len(only) == 0 && !pend.filter && relays == st.sent.relays {
+		return true
+	}
+	ms, ok := st.s.nm.mapOf(st.id, only, whole || pend.filter)
+	st.s.metrics.mapBuilds.WithLabelValues(buildKind(whole)).Inc()
 	if !ok {
 		return false // node removed
 	}
-	var msg wire.MapResponse
-	relays := st.s.relays.current()
-	if st.started {
-		d, changed := delta(st.prev, cur)
-		if !changed && relays == st.relays {
-			return true
-		}
-		msg = d
-		msg.Version = st.s.hub.nextVersion()
-		if relays != st.relays {
-			msg.Relays, msg.RelaysChanged = *relays, true
-		}
-	} else {
-		msg = fullMap(cur, st.s.hub.nextVersion())
-		msg.Relays = *relays
+	bp := msgBufs.Get().(*[]byte)
+	st.buf = (*bp)[:0]
+	// The state is updated before the write, outside its lock during it: a
+	// reconnecting node's new stream copies it (hub.resumable) and must not
+	// wait on a write to a dead connection. A message that fails to go
+	// leaves a version the node never saw, so no resume matches it.
+	st.sent.mu.Lock()
+	b, changed := st.build(ms, whole, relays)
+	st.sent.mu.Unlock()
+	written := true
+	if changed {
+		written = st.write(b)
+		st.nextAt = time.Now().Add(paceAfter(len(b)))
 	}
-	msg.ServerTime = time.Now().UTC()
-	if st.enc.Encode(msg) != nil || st.flush() != nil {
-		return false
+	if cap(st.buf) <= maxPooledBuf {
+		*bp = st.buf[:0]
+		msgBufs.Put(bp)
 	}
-	st.prev, st.started, st.relays = cur, true, relays
-	st.s.hub.recordSent(st.id, sentView{version: msg.Version, view: cur, relays: relays})
+	st.buf = nil
+	if !changed || !written {
+		return written
+	}
 	st.s.metrics.mapSends.Inc()
-	if pending != 0 {
-		st.s.metrics.mapLatency.Observe(time.Since(time.Unix(0, pending)).Seconds())
+	if since != 0 {
+		st.s.metrics.mapLatency.Observe(time.Since(time.Unix(0, since)).Seconds())
 	}
 	return true
 }
 
-func (s *control) streamOpened(ctx context.Context, n store.Node, from string) {
+func buildKind(whole bool) string {
+	if whole {
+		return "whole"
+	}
+	return "delta"
+}
+
+// build makes the message from ms and updates st.sent (held) to it; ok
+// is false when the node already holds all of it.
+func (st *streamState) build(ms mapState, whole bool, relays *[]wire.Relay) ([]byte, bool) {
+	sent := st.sent
+	full := sent.version == 0
+	var head wire.MapResponse
+	changed := false
+	peers := sent.peers
+	if whole {
+		peers = make(map[wire.NodeID]sentPeer, len(ms.peers))
+	}
+	var enc []encPeer
+	for _, p := range ms.peers {
+		gid, genc := st.s.grants.intern(st.s.nm.grants(p, ms.selfAddrs))
+		id, sp := p.rec.node.ID, sentPeer{ver: p.rec.ver, grants: gid}
+		if old, ok := sent.peers[id]; full || !ok || old != sp {
+			enc = append(enc, encPeer{id: id, enc: p.rec.json(gid, genc)})
+		}
+		peers[id] = sp // (sent.peers itself in a delta: after the comparison)
+	}
+	if whole {
+		for id := range sent.peers {
+			if _, ok := peers[id]; !ok {
+				head.PeersRemoved = append(head.PeersRemoved, id)
+			}
+		}
+	} else {
+		for _, id := range ms.absent {
+			if _, ok := peers[wire.NodeID(id)]; ok {
+				delete(peers, wire.NodeID(id))
+				head.PeersRemoved = append(head.PeersRemoved, wire.NodeID(id))
+			}
+		}
+	}
+	changed = len(enc) > 0 || len(head.PeersRemoved) > 0
+	if whole && (full || !reflect.DeepEqual(sent.self, ms.self)) {
+		self := ms.self
+		head.Self, changed = &self, true
+	}
+	rules := ms.filter
+	if sum := st.s.nm.src.filterSum(ms.filter); ms.filter != nil && (full || sum != sent.filter) {
+		head.FilterChanged, changed = true, true
+		sent.filter = sum
+	} else {
+		rules = nil
+	}
+	if full || relays != sent.relays {
+		head.Relays, head.RelaysChanged, changed = *relays, !full, true
+	}
+	if !changed {
+		sent.peers = peers
+		return nil, false
+	}
+	slices.Sort(head.PeersRemoved)
+	head.Full = full
+	head.Version = st.s.hub.nextVersion()
+	head.ServerTime = time.Now().UTC()
+	key := "peers_changed"
+	if full {
+		key = "peers"
+	}
+	st.buf = appendMsg(st.buf[:0], &head, key, enc, rules, st.s.nm.src)
+	sent.version, sent.peers, sent.relays = head.Version, peers, relays
+	if head.Self != nil {
+		sent.self = ms.self
+	}
+	return st.buf, true
+}
+
+func (s *control) streamOpened(n store.Node) {
 	if s.hub.streams(n.ID) > 1 {
 		return
 	}
 	s.metrics.nodesOnline.Inc()
+	s.metrics.presence.WithLabelValues("online").Inc()
 	now := time.Now().UTC()
-	if err := s.st.SetPresence(ctx, n.ID, now, true); err != nil {
-		s.log.Warn("set presence", "node", n.Name, "err", err)
-	}
-	s.hub.notify(s.nm.setOnline(n.ID, true, now))
-	s.audit(ctx, "node:"+n.Name, "node.online", "node:"+n.Name, from, nil)
+	s.presence.record(n.ID, now, true)
+	s.hub.notifyPeer(n.ID, s.nm.setOnline(n.ID, true, now), false)
 }
 
 func (s *control) streamClosed(n store.Node) {
@@ -153,14 +302,11 @@ func (s *control) streamClosed(n store.Node) {
 		return
 	}
 	s.metrics.nodesOnline.Dec()
+	s.metrics.presence.WithLabelValues("offline").Inc()
 	if s.ctx.Err() != nil {
 		return // shutting down: the store may be closing
 	}
-	ctx := context.Background()
 	now := time.Now().UTC()
-	if err := s.st.SetPresence(ctx, n.ID, now, false); err != nil {
-		s.log.Warn("set presence", "node", n.Name, "err", err)
-	}
-	s.hub.notify(s.nm.setOnline(n.ID, false, now))
-	s.audit(ctx, "node:"+n.Name, "node.offline", "node:"+n.Name, "", nil)
+	s.presence.record(n.ID, now, false)
+	s.hub.notifyPeer(n.ID, s.nm.setOnline(n.ID, false, now), false)
 }

@@ -42,6 +42,11 @@ func (m *Matcher) Reach(srcs, dsts []netip.Addr) []PortGrant {
 			}
 		}
 	}
+	return grantsOf(acc)
+}
+
+// grantsOf turns what reachIn or ReachRules accumulated into grants.
+func grantsOf(acc map[Proto][]PortRange) []PortGrant {
 	out := make([]PortGrant, 0, len(acc))
 	for p, ranges := range acc {
 		g := PortGrant{Proto: p}
@@ -52,6 +57,45 @@ func (m *Matcher) Reach(srcs, dsts []netip.Addr) []PortGrant {
 	}
 	slices.SortFunc(out, func(a, b PortGrant) int { return cmp.Compare(a.Proto, b.Proto) })
 	return out
+}
+
+// ReachRules answers what Compile(rules).Reach(srcs, dsts) answers, for
+// valid rules, without compiling them: for the control plane, whose
+// rules change with the fleet (a gateway's filter lists every sensor).
+// inSrc(i, a) reports whether a lies in one of rules[i].Src; the caller
+// may answer it from an index of a long list.
+func ReachRules(rules []Rule, srcs, dsts []netip.Addr, inSrc func(i int, a netip.Addr) bool) []PortGrant {
+	acc := map[Proto][]PortRange{}
+	for i, r := range rules {
+		for _, s := range srcs {
+			for _, d := range dsts {
+				if pairs(s, d) && inSrc(i, s) {
+					addDstPorts(acc, r, d)
+				}
+			}
+		}
+	}
+	return grantsOf(acc)
+}
+
+// pairs reports whether the matcher pairs a flow from s to d: both IPv4,
+// or both IPv6 and neither an IPv4-mapped address (as Match).
+func pairs(s, d netip.Addr) bool {
+	return s.Is4() && d.Is4() || s.Is6() && d.Is6() && !s.Is4In6() && !d.Is4In6()
+}
+
+// addDstPorts adds rule r's ports toward d to acc.
+func addDstPorts(acc map[Proto][]PortRange, r Rule, d netip.Addr) {
+	for _, dn := range r.Dst {
+		if !dn.Net.Contains(d) {
+			continue
+		}
+		for _, pr := range dn.Ports {
+			for _, p := range r.EffectiveProtos() {
+				acc[p] = append(acc[p], pr)
+			}
+		}
+	}
 }
 
 // reachIn adds to acc every grant of f that applies to flows from src to

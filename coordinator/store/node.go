@@ -160,11 +160,22 @@ type Nodes interface {
 	// SetPresence records when the node was last seen and whether it is
 	// online.
 	SetPresence(ctx context.Context, id NodeID, lastSeen time.Time, online bool) error
+	// SetPresences records many nodes' presence in one write (the
+	// coordinator batches the map streams' opens and closes); nodes that
+	// no longer exist are skipped.
+	SetPresences(ctx context.Context, ps []Presence) error
 	// DeleteNode removes the node and returns it as it was. Its addresses
 	// are quarantined: not handed out again before reusableAfter, which the
 	// caller sets to when every peer has dropped the node's key (for example
 	// now.Add(DefaultQuarantine)); a zero time frees them at once.
 	DeleteNode(ctx context.Context, id NodeID, reusableAfter time.Time) (Node, error)
+}
+
+// Presence is one node's presence as of LastSeen.
+type Presence struct {
+	ID       NodeID
+	LastSeen time.Time
+	Online   bool
 }
 
 // DefaultQuarantine is a safe quarantine for a removed node's addresses: the

@@ -128,6 +128,28 @@ func TestNodeUpdates(t *testing.T) {
 	}
 }
 
+// TestSetPresencesWritesBatch writes several nodes' presence in one
+// call; a node removed meanwhile is skipped, not an error.
+func TestSetPresencesWritesBatch(t *testing.T) {
+	s, _ := openTest(t)
+	ctx := context.Background()
+	a, b := mustRegister(t, s, 1, t0), mustRegister(t, s, 2, t0)
+	err := s.SetPresences(ctx, []Presence{{ID: a.ID, LastSeen: t0.Add(time.Minute), Online: true},
+		{ID: 999, LastSeen: t0, Online: true}, {ID: b.ID, LastSeen: t0.Add(time.Hour)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []Presence{{a.ID, t0.Add(time.Minute), true}, {b.ID, t0.Add(time.Hour), false}} {
+		n, err := s.Node(ctx, want.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !n.LastSeen.Equal(want.LastSeen) || n.Online != want.Online {
+			t.Errorf("node %d: last seen %v online %v, want %v %v", want.ID, n.LastSeen, n.Online, want.LastSeen, want.Online)
+		}
+	}
+}
+
 func TestSetNodeTagsDropsUser(t *testing.T) {
 	s, _ := openTest(t)
 	ctx := context.Background()

@@ -162,6 +162,27 @@ func (t nodeTable) SetPresence(ctx context.Context, id NodeID, lastSeen time.Tim
 	return nil
 }
 
+// SetPresences implements Nodes.
+func (t nodeTable) SetPresences(ctx context.Context, ps []Presence) error {
+	err := t.db.write(ctx, func(tx *sql.Tx) error {
+		stmt, err := tx.PrepareContext(ctx, `UPDATE nodes SET last_seen = ?, online = ? WHERE id = ?`)
+		if err != nil {
+			return err
+		}
+		defer stmt.Close()
+		for _, p := range ps {
+			if _, err := stmt.ExecContext(ctx, dbTime(p.LastSeen), p.Online, p.ID); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("set presence of %d nodes: %w", len(ps), err)
+	}
+	return nil
+}
+
 // DeleteNode implements Nodes.
 func (t nodeTable) DeleteNode(ctx context.Context, id NodeID, reusableAfter time.Time) (Node, error) {
 	var n Node

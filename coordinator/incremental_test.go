@@ -1,0 +1,381 @@
+package coordinator
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"math/rand"
+	"net/http"
+	"net/netip"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
+
+	"github.com/wardnet/ward/acl"
+	"github.com/wardnet/ward/coordinator/store"
+	"github.com/wardnet/ward/filter"
+	"github.com/wardnet/ward/wire"
+)
+
+// The policies the random changes switch between: grants with ports,
+// peers among one tag, a tag both source and destination.
+var incrementalPolicies = []string{
+	`{"groups": {"group:ops": [], "group:dev": []},
+	  "tagOwners": {"tag:operator": [], "tag:camera": [], "tag:sensor": []},
+	  "acls": [{"action": "accept", "src": ["tag:operator"], "dst": ["tag:camera:22", "tag:sensor:8883"], "proto": "tcp"},
+	           {"action": "accept", "src": ["group:ops"], "dst": ["tag:camera:22"]}]}`,
+	`{"groups": {"group:ops": [], "group:dev": []},
+	  "tagOwners": {"tag:operator": [], "tag:camera": [], "tag:sensor": []},
+	  "acls": [{"action": "accept", "src": ["tag:operator"], "dst": ["tag:camera:22,80-90"], "proto": "tcp"},
+	           {"action": "accept", "src": ["tag:sensor"], "dst": ["tag:camera:554", "group:dev:8080"]},
+	           {"action": "accept", "src": ["autogroup:member"], "dst": ["autogroup:self:*"], "proto": "icmp"},
+	           {"action": "accept", "src": ["tag:camera"], "dst": ["tag:operator:*"]}]}`,
+	`{"groups": {"group:ops": [], "group:dev": []},
+	  "tagOwners": {"tag:operator": [], "tag:camera": [], "tag:sensor": []},
+	  "acls": [{"action": "accept", "src": ["tag:sensor"], "dst": ["tag:sensor:1883"], "proto": "tcp"},
+	           {"action": "accept", "src": ["group:dev", "group:ops"], "dst": ["tag:sensor:1883"]},
+	           {"action": "accept", "src": ["tag:operator", "100.64.0.0/10"], "dst": ["tag:camera:22"]}]}`,
+}
+
+// The people who log in, and the IdP groups a login may carry.
+var (
+	incrementalPeople = []string{"alice", "bob", "carol"}
+	incrementalGroups = []string{"ops", "dev", "ops,dev", ""}
+)
+
+var incrementalTags = []string{"tag:operator", "tag:camera", "tag:sensor"}
+
+// TestIncrementalMapsMatchFromScratch applies random sequences of
+// changes (joins, people's logins with changing IdP groups, retags,
+// removals, policy switches, streams that drop and resume from their last
+// version) to a real coordinator with every node's
+// map stream open, and after each change checks that the map every node
+// built from its deltas is the map computed from scratch, and that this
+// map is what the policy, compiled anew against the fleet, grants.
+func TestIncrementalMapsMatchFromScratch(t *testing.T) {
+	seeds, steps := 6, 30
+	if testing.Short() {
+		seeds = 2
+	}
+	for seed := int64(1); seed <= int64(seeds); seed++ {
+		t.Run(fmt.Sprint("seed", seed), func(t *testing.T) { checkIncrementalMaps(t, seed, steps) })
+	}
+}
+
+func checkIncrementalMaps(t *testing.T, seed int64, steps int) {
+	r := rand.New(rand.NewSource(seed))
+	c := startCoordWith(t, incrementalPolicies[0], func(cfg *Config) { cfg.Auth = fakeAuth{} })
+	policy := incrementalPolicies[0]
+	fleet := map[string]*follower{}
+	next := 0
+	for step := range steps {
+		names := slices.Sorted(func(yield func(string) bool) {
+			for n := range fleet {
+				if !yield(n) {
+					return
+				}
+			}
+		})
+		var op string
+		switch k := r.Intn(12); {
+		case k >= 10:
+			m := newMachine(t)
+			who, groups := incrementalPeople[r.Intn(3)], incrementalGroups[r.Intn(4)]
+			res, _ := c.login(m, who, groups)
+			if res.Node == nil {
+				t.Fatalf("login of %s: %+v", who, res)
+			}
+			op = "login " + who + " in " + groups + " as " + res.Node.Name
+			f := &follower{c: c, m: m, name: res.Node.Name}
+			f.open(0)
+			fleet[res.Node.Name] = f
+		case k < 4 || len(names) < 2:
+			name := fmt.Sprintf("n%d", next)
+			next++
+			op = "join " + name
+			f := &follower{c: c, m: c.mustRegister([]string{incrementalTags[r.Intn(3)]}, name), name: name}
+			f.open(0)
+			fleet[name] = f
+		case k < 6:
+			name, tag := names[r.Intn(len(names))], incrementalTags[r.Intn(3)]
+			if strings.Contains(name, "laptop") {
+				continue // a person's node is not retagged here
+			}
+			op = "retag " + name + " " + tag
+			if code := c.admin("PUT", wire.PathAdminNodes+"/"+name+"/tags", wire.SetTagsRequest{Tags: []string{tag}}, nil); code != 200 {
+				t.Fatalf("%s: %d", op, code)
+			}
+		case k < 7:
+			name := names[r.Intn(len(names))]
+			op = "remove " + name
+			if code := c.admin("DELETE", wire.PathAdminNodes+"/"+name, nil, nil); code != 204 {
+				t.Fatalf("%s: %d", op, code)
+			}
+			fleet[name].close()
+			delete(fleet, name)
+		case k < 8:
+			policy = incrementalPolicies[r.Intn(len(incrementalPolicies))]
+			op = "policy switch"
+			if code := c.admin("PUT", wire.PathAdminPolicy, wire.SetPolicyRequest{Text: policy, ParentID: -1}, nil); code != 200 {
+				t.Fatalf("%s: %d", op, code)
+			}
+		default:
+			name := names[r.Intn(len(names))]
+			op = "resume " + name
+			fleet[name].reconnect()
+		}
+		checkFleetMaps(t, c, policy, fleet, fmt.Sprintf("step %d (%s)", step, op))
+	}
+	for _, f := range fleet {
+		f.close()
+	}
+}
+
+// checkFleetMaps waits for every follower to hold the map computed from
+// scratch, then checks that map against the policy compiled anew.
+func checkFleetMaps(t *testing.T, c *testCoord, policy string, fleet map[string]*follower, at string) {
+	t.Helper()
+	want := oracleMaps(t, c, policy)
+	for name, f := range fleet {
+		var diff string
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			scratch := fromScratch(t, c, f.id())
+			got := f.snapshot()
+			if diff = cmp.Diff(scratch, got, cmpopts.EquateEmpty(), cmpopts.EquateComparable(netip.Addr{}, netip.Prefix{}, netip.AddrPort{})); diff == "" {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: %s's map from its deltas differs from one computed from scratch (-scratch +deltas):\n%s\nstream errors: %v", at, name, diff, f.errs())
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		got := f.snapshot()
+		if d := cmp.Diff(want[name], oracleOf(got), cmpopts.EquateEmpty(), cmpopts.EquateComparable(netip.Addr{}, netip.Prefix{})); d != "" {
+			t.Fatalf("%s: %s's map is not what the policy grants (-policy +map):\n%s", at, name, d)
+		}
+	}
+}
+
+// heldMap is a node's map as the oracle sees it: peer names with grants,
+// and the filter.
+type heldMap struct {
+	Peers  map[string][]filter.PortGrant
+	Filter []filter.Rule
+}
+
+func oracleOf(m wire.MapResponse) heldMap {
+	h := heldMap{Peers: map[string][]filter.PortGrant{}, Filter: m.Filter}
+	for _, p := range m.Peers {
+		h.Peers[p.Name] = p.Grants
+	}
+	return h
+}
+
+// oracleMaps compiles policy anew against the fleet the admin API lists
+// and returns what each node must hold: its peers, the grants toward each
+// (the peer's filter compiled into a matcher, as the node's data plane
+// does) and its filter.
+func oracleMaps(t *testing.T, c *testCoord, policy string) map[string]heldMap {
+	t.Helper()
+	var nodes []wire.AdminNode
+	if code := c.admin("GET", wire.PathAdminNodes, nil, &nodes); code != 200 {
+		t.Fatalf("list nodes: %d", code)
+	}
+	var users []wire.AdminUser
+	if code := c.admin("GET", wire.PathAdminUsers, nil, &users); code != 200 {
+		t.Fatalf("list users: %d", code)
+	}
+	groups := map[string][]string{}
+	for _, u := range users {
+		for _, g := range u.Groups {
+			groups[policyGroup(g)] = append(groups[policyGroup(g)], u.Email)
+		}
+	}
+	p, err := acl.Parse("policy", []byte(policy))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rs, err := acl.Resolve(p, acl.Options{ExternalGroups: groups})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var inv acl.Inventory
+	addrs := map[string][]netip.Addr{}
+	for _, n := range nodes {
+		if n.Expired {
+			continue
+		}
+		inv.Nodes = append(inv.Nodes, acl.Node{Name: n.Name, IPv4: n.IPv4, IPv6: n.IPv6, Tags: n.Tags, User: n.User})
+		addrs[n.Name] = []netip.Addr{n.IPv4, n.IPv6}
+	}
+	comp, err := acl.Compile(rs, inv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	all := comp.All()
+	out := map[string]heldMap{}
+	for name, res := range all {
+		h := heldMap{Peers: map[string][]filter.PortGrant{}, Filter: res.Filter}
+		for _, peer := range res.Peers {
+			h.Peers[peer] = filter.Compile(all[peer].Filter).Reach(addrs[name], addrs[peer])
+		}
+		out[name] = h
+	}
+	return out
+}
+
+// fromScratch computes node id's full map as a new stream's first message
+// is made, without opening a stream (which would change what a resuming
+// stream finds).
+func fromScratch(t *testing.T, c *testCoord, id wire.NodeID) wire.MapResponse {
+	t.Helper()
+	ms, ok := c.srv.nm.mapOf(store.NodeID(id), nil, true)
+	if !ok {
+		t.Fatalf("node %d is gone", id)
+	}
+	st := &streamState{s: c.srv.control, sent: &sentState{}}
+	b, _ := st.build(ms, true, c.srv.relays.current())
+	var m wire.MapResponse
+	if err := json.Unmarshal(b, &m); err != nil {
+		t.Fatalf("full map of %d: %v", id, err)
+	}
+	return normalized(m)
+}
+
+// normalized keeps what a node holds of a full map: self, peers sorted by
+// id, filter.
+func normalized(m wire.MapResponse) wire.MapResponse {
+	slices.SortFunc(m.Peers, func(a, b wire.Node) int { return int(a.ID) - int(b.ID) })
+	out := wire.MapResponse{Self: m.Self, Peers: m.Peers, Filter: m.Filter}
+	return out
+}
+
+// follower holds one node's map stream and applies its messages as a
+// node does: a full map replaces, a delta changes.
+type follower struct {
+	c    *testCoord
+	m    *machine
+	name string
+
+	mu      sync.Mutex // guards the following
+	resp    *http.Response
+	done    chan struct{}
+	version uint64
+	self    *wire.Node
+	peers   map[wire.NodeID]wire.Node
+	filter  []filter.Rule
+	failed  []error
+}
+
+func (f *follower) open(since uint64) {
+	req, _ := http.NewRequest("GET", fmt.Sprintf("%s%s?since=%d", f.c.http.URL, wire.PathMap, since), nil)
+	req.Header.Set("Authorization", "Bearer "+f.m.token)
+	resp, err := f.c.http.Client().Do(req)
+	if err != nil || resp.StatusCode != 200 {
+		f.c.t.Fatalf("open map of %s: %v %v", f.name, err, resp)
+	}
+	done := make(chan struct{})
+	f.mu.Lock()
+	f.resp, f.done = resp, done
+	f.mu.Unlock()
+	go func() {
+		defer close(done)
+		br := bufio.NewReaderSize(resp.Body, 1<<16)
+		for {
+			line, err := br.ReadBytes('\n')
+			if err != nil {
+				return
+			}
+			var m wire.MapResponse
+			if err := json.Unmarshal(line, &m); err != nil {
+				f.fail(fmt.Errorf("decode %q: %w", line, err))
+				return
+			}
+			f.apply(m)
+		}
+	}()
+}
+
+func (f *follower) fail(err error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.failed = append(f.failed, err)
+}
+
+func (f *follower) errs() []error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.failed
+}
+
+func (f *follower) apply(m wire.MapResponse) {
+	if m.KeepAlive {
+		return
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.version = m.Version
+	if m.Self != nil {
+		f.self = m.Self
+	}
+	if m.Full {
+		f.peers = map[wire.NodeID]wire.Node{}
+		for _, p := range m.Peers {
+			f.peers[p.ID] = p
+		}
+	}
+	for _, p := range m.PeersChanged {
+		f.peers[p.ID] = p
+	}
+	for _, id := range m.PeersRemoved {
+		delete(f.peers, id)
+	}
+	if m.Full || m.FilterChanged {
+		f.filter = m.Filter
+	}
+}
+
+// reconnect drops the stream and resumes it from the last version seen.
+func (f *follower) reconnect() {
+	f.close()
+	f.mu.Lock()
+	since := f.version
+	f.mu.Unlock()
+	f.open(since)
+}
+
+func (f *follower) close() {
+	f.mu.Lock()
+	resp, done := f.resp, f.done
+	f.mu.Unlock()
+	resp.Body.Close()
+	<-done
+}
+
+func (f *follower) id() wire.NodeID {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for f.self == nil {
+		f.mu.Unlock()
+		time.Sleep(10 * time.Millisecond)
+		f.mu.Lock()
+	}
+	return f.self.ID
+}
+
+// snapshot is what the follower holds, as normalized does.
+func (f *follower) snapshot() wire.MapResponse {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	m := wire.MapResponse{Self: f.self, Filter: f.filter}
+	for _, p := range f.peers {
+		m.Peers = append(m.Peers, p)
+	}
+	return normalized(m)
+}

@@ -1,0 +1,138 @@
+package coordinator
+
+import (
+	"net/netip"
+	"reflect"
+
+	"github.com/wardnet/ward/coordinator/store"
+	"github.com/wardnet/ward/filter"
+	"github.com/wardnet/ward/wire"
+)
+
+// mapPeer is one peer of a map as a stream needs it: the shared record
+// and the peer's inbound filter, from which the viewer's grants are
+// computed outside the netmap's lock.
+type mapPeer struct {
+	rec *peerRec
+	// rules is the peer's inbound filter; known is false when the policy
+	// does not know the peer (then its viewer learns nil grants).
+	rules []filter.Rule
+	known bool
+}
+
+// mapState is what mapOf gathers for one node under the netmap's lock:
+// pointers to shared, immutable parts, no copies.
+type mapState struct {
+	self      wire.Node
+	selfAddrs []netip.Addr
+	// peers are the node's peers: all of them, or those among the
+	// candidates asked about.
+	peers []mapPeer
+	// absent are the candidates that are not peers (any more).
+	absent []store.NodeID
+	// filter is the node's inbound filter when asked for; never nil then.
+	filter []filter.Rule
+}
+
+// mapOf gathers node id's map: every peer when only is nil, else only
+// those of the candidates in only that are its peers (the rest listed
+// as absent), and its filter when withFilter. It holds the netmap's lock
+// for lookups only: grants, comparisons and encoding happen after, on
+// the shared records. ok is false once the node is gone.
+func (m *netmap) mapOf(id store.NodeID, only []store.NodeID, withFilter bool) (mapState, bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	n, ok := m.nodes[id]
+	if !ok {
+		return mapState{}, false
+	}
+	st := mapState{self: m.selfLocked(n), selfAddrs: addrsOf(n)}
+	if withFilter {
+		st.filter = []filter.Rule{}
+		if m.live[id] {
+			st.filter, _ = m.filterLocked(id)
+		}
+	}
+	switch {
+	case !m.live[id]:
+		st.absent = only
+	case only == nil:
+		names, err := m.comp.Peers(n.Name)
+		if err != nil {
+			return st, true
+		}
+		st.peers = make([]mapPeer, 0, len(names))
+		for _, name := range names {
+			if pid, ok := m.byName[name]; ok && m.live[pid] {
+				st.peers = append(st.peers, m.mapPeerLocked(pid))
+			}
+		}
+	default:
+		for _, pid := range only {
+			if m.isPeerLocked(n, pid) {
+				st.peers = append(st.peers, m.mapPeerLocked(pid))
+			} else {
+				st.absent = append(st.absent, pid)
+			}
+		}
+	}
+	return st, true
+}
+
+// isPeerLocked reports whether node pid is a live peer of n, a live node.
+func (m *netmap) isPeerLocked(n store.Node, pid store.NodeID) bool {
+	p, ok := m.nodes[pid]
+	if !ok || !m.live[pid] || pid == n.ID {
+		return false
+	}
+	yes, err := m.comp.IsPeer(n.Name, p.Name)
+	return err == nil && yes
+}
+
+func (m *netmap) mapPeerLocked(pid store.NodeID) mapPeer {
+	rules, known := m.filterLocked(pid)
+	return mapPeer{rec: m.recLocked(pid), rules: rules, known: known}
+}
+
+// filterLocked returns live node id's inbound filter, cached; known is
+// false when the compiler does not know the node.
+func (m *netmap) filterLocked(id store.NodeID) (rules []filter.Rule, known bool) {
+	if f, ok := m.filters[id]; ok {
+		return f, true
+	}
+	f, err := m.comp.Filter(m.nodes[id].Name)
+	if err != nil {
+		return nil, false
+	}
+	m.filters[id] = f
+	return f, true
+}
+
+// recLocked returns node id's record as peers see it, remade only when
+// stale and then kept when nothing its peers see changed (a presence
+// update that only moves LastSeen keeps the version).
+func (m *netmap) recLocked(id store.NodeID) *peerRec {
+	r := m.recs[id]
+	if r != nil && !m.recStale[id] && r.epoch == m.recEpoch {
+		return r
+	}
+	n := m.nodes[id]
+	w := m.wireNodeLocked(n)
+	delete(m.recStale, id)
+	if r != nil && reflect.DeepEqual(r.node, w) {
+		r.epoch = m.recEpoch
+		return r
+	}
+	m.recSeq++
+	r = &peerRec{ver: m.recSeq, epoch: m.recEpoch, node: w, addrs: addrsOf(n)}
+	m.recs[id] = r
+	return r
+}
+
+// grants returns what the viewer with addresses self may start toward p.
+func (m *netmap) grants(p mapPeer, self []netip.Addr) []filter.PortGrant {
+	if !p.known {
+		return nil
+	}
+	return m.src.grantsOf(p.rules, self, p.rec.addrs)
+}

@@ -1,0 +1,222 @@
+package coordinator
+
+import (
+	"encoding/binary"
+	"encoding/json"
+	"hash/maphash"
+	"net/netip"
+	"slices"
+	"sync"
+	"unsafe"
+
+	"github.com/wardnet/ward/filter"
+	"github.com/wardnet/ward/wire"
+)
+
+// peerRec is one node as its peers' maps show it, shared by every map
+// that holds it and never changed: a change to the node makes a new
+// record with a higher version. Its JSON is made once, and once more per
+// distinct set of grants a viewer has toward it.
+type peerRec struct {
+	// ver increases with every new record of any node (netmap.recSeq).
+	ver uint64
+	// epoch is the netmap's recEpoch when the record was last checked;
+	// the one field that changes, read and written under netmap.mu only.
+	epoch uint64
+	// node is the record without Grants.
+	node  wire.Node
+	addrs []netip.Addr
+
+	encOnce sync.Once
+	enc     []byte
+
+	// mu guards the following.
+	mu sync.Mutex
+	// withGrants caches the record's JSON with each set of grants (by
+	// grantTable id).
+	withGrants map[uint32][]byte
+}
+
+// json returns the record's JSON with the grants gid (0: none).
+func (r *peerRec) json(gid uint32, grants []byte) []byte {
+	r.encOnce.Do(func() { r.enc, _ = json.Marshal(r.node) })
+	if gid == noGrants {
+		return r.enc
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if b, ok := r.withGrants[gid]; ok {
+		return b
+	}
+	// The record ends with "}": the grants go in before it.
+	b := make([]byte, 0, len(r.enc)+len(grants)+12)
+	b = append(b, r.enc[:len(r.enc)-1]...)
+	b = append(b, `,"grants":`...)
+	b = append(b, grants...)
+	b = append(b, '}')
+	if r.withGrants == nil {
+		r.withGrants = map[uint32][]byte{}
+	}
+	r.withGrants[gid] = b
+	return b
+}
+
+// noGrants is the grantTable id of nil grants (a peer the policy does not
+// know: its viewer learns nothing).
+const noGrants = 0
+
+// grantTable gives every distinct set of grants a small id and keeps its
+// JSON: a map's state is then one comparable number per peer, and the
+// JSON of a peer record with grants is made once per set.
+type grantTable struct {
+	// mu guards the following.
+	mu  sync.Mutex
+	ids map[string]uint32
+	enc [][]byte
+}
+
+func newGrantTable() *grantTable {
+	return &grantTable{ids: map[string]uint32{}, enc: [][]byte{nil}}
+}
+
+// intern returns gs's id and JSON.
+func (t *grantTable) intern(gs []filter.PortGrant) (uint32, []byte) {
+	if gs == nil {
+		return noGrants, nil
+	}
+	b, _ := json.Marshal(gs)
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if id, ok := t.ids[string(b)]; ok {
+		return id, t.enc[id]
+	}
+	id := uint32(len(t.enc))
+	t.ids[string(b)] = id
+	t.enc = append(t.enc, b)
+	return id, b
+}
+
+// srcKey names one source list: the compiler shares a rule's list between
+// the filters of every node the rule reaches and never changes a list it
+// handed out, so the slice itself (its first element and length) is its
+// identity. Holding the pointer keeps the list alive while it is cached.
+type srcKey struct {
+	first *netip.Prefix
+	n     int
+}
+
+// srcInfo is what is made once per source list: its JSON and, for
+// grants, the prefixes wider than one address (the rest are found by
+// binary search when the list is sorted).
+type srcInfo struct {
+	enc    []byte
+	wide   []netip.Prefix
+	sorted bool
+	// sum hashes enc, for filterSum.
+	sum uint64
+}
+
+// srcCache holds srcInfo per source list, bounded.
+type srcCache struct {
+	seed maphash.Seed
+
+	// mu guards the following.
+	mu sync.Mutex
+	m  map[srcKey]*srcInfo
+	// bytes is what the cached lists and their JSON hold.
+	bytes int
+}
+
+// maxSrcCacheBytes bounds the cached source lists; past it the cache
+// starts over (a policy has few rules, but a fleet in flux makes a new
+// list with every node that joins a rule's sources, and only the latest
+// are still in use).
+const maxSrcCacheBytes = 64 << 20
+
+func newSrcCache() *srcCache { return &srcCache{seed: maphash.MakeSeed(), m: map[srcKey]*srcInfo{}} }
+
+// info returns src's srcInfo, making it on first use.
+func (c *srcCache) info(src []netip.Prefix) *srcInfo {
+	if len(src) == 0 {
+		return &srcInfo{enc: []byte("[]"), sorted: true}
+	}
+	k := srcKey{&src[0], len(src)}
+	c.mu.Lock()
+	in, ok := c.m[k]
+	c.mu.Unlock()
+	if ok {
+		return in
+	}
+	in = &srcInfo{sorted: slices.IsSortedFunc(src, comparePrefix)}
+	in.enc, _ = json.Marshal(src)
+	in.sum = maphash.Bytes(c.seed, in.enc)
+	for _, p := range src {
+		if p.Bits() != p.Addr().BitLen() {
+			in.wide = append(in.wide, p)
+		}
+	}
+	size := len(in.enc) + len(src)*int(unsafe.Sizeof(netip.Prefix{}))
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.bytes+size > maxSrcCacheBytes {
+		clear(c.m)
+		c.bytes = 0
+	}
+	c.m[k] = in
+	c.bytes += size
+	return in
+}
+
+// filterSum hashes a filter: streams keep the sum of the filter they
+// sent, not the filter (a gateway's lists every sensor), to tell whether
+// a new one differs. Each rule's source list is hashed once (srcInfo).
+func (c *srcCache) filterSum(rules []filter.Rule) uint64 {
+	var h maphash.Hash
+	h.SetSeed(c.seed)
+	for _, r := range rules {
+		var sum [8]byte
+		if r.Src != nil {
+			binary.LittleEndian.PutUint64(sum[:], c.info(r.Src).sum)
+		}
+		h.Write(sum[:])
+		d, _ := json.Marshal(r.Dst)
+		p, _ := json.Marshal(r.Protos)
+		h.Write(d)
+		h.Write(p)
+	}
+	return h.Sum64()
+}
+
+func comparePrefix(a, b netip.Prefix) int {
+	if c := a.Addr().Compare(b.Addr()); c != 0 {
+		return c
+	}
+	return a.Bits() - b.Bits()
+}
+
+// contains reports whether a lies in one of src's prefixes (in describes
+// src).
+func (in *srcInfo) contains(src []netip.Prefix, a netip.Addr) bool {
+	if !in.sorted {
+		return slices.ContainsFunc(src, func(p netip.Prefix) bool { return p.Contains(a) })
+	}
+	host := netip.PrefixFrom(a, a.BitLen())
+	if _, found := slices.BinarySearchFunc(src, host, comparePrefix); found {
+		return true
+	}
+	return slices.ContainsFunc(in.wide, func(p netip.Prefix) bool { return p.Contains(a) })
+}
+
+// grantsOf returns what a node with addresses srcs may start toward one
+// with addresses dsts under the latter's inbound filter rules (the
+// compiler's, valid): filter.ReachRules, with each rule's source list
+// searched through its srcInfo, made once per list.
+func (c *srcCache) grantsOf(rules []filter.Rule, srcs, dsts []netip.Addr) []filter.PortGrant {
+	infos := make([]*srcInfo, len(rules))
+	return filter.ReachRules(rules, srcs, dsts, func(i int, a netip.Addr) bool {
+		if infos[i] == nil {
+			infos[i] = c.info(rules[i].Src)
+		}
+		return infos[i].contains(rules[i].Src, a)
+	})
+}

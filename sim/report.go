@@ -1,0 +1,47 @@
+package sim
+
+import (
+	"fmt"
+	"io"
+	"time"
+)
+
+// Print writes res as the figures the table has.
+func (res Result) Print(w io.Writer) {
+	fmt.Fprintf(w, "fleet: %d nodes", res.Nodes)
+	if res.Capped {
+		fmt.Fprintf(w, " (CAPPED by the file limit %d)", res.FileLimit)
+	}
+	fmt.Fprintln(w)
+	fmt.Fprintf(w, "registration: %.0f nodes/s (%v for the fleet, streams open); settled %v later\n",
+		res.RegisterRate, res.RegisterTime.Round(time.Millisecond), res.SettleTime.Round(time.Millisecond))
+	fmt.Fprintf(w, "join -> affected streams: p50 %v  p99 %v  max %v  (%d streams over the joins; to the last per join: p50 %v max %v; missing %d)\n",
+		ms(res.Join.P50), ms(res.Join.P99), ms(res.Join.Max), res.JoinedStreams, ms(res.JoinLast.P50), ms(res.JoinLast.Max), res.JoinMissing)
+	fmt.Fprintf(w, "policy change -> streams: p50 %v  p99 %v  max %v  (%d streams per change; to the last per change: p50 %v max %v; missing %d)\n",
+		ms(res.Policy.P50), ms(res.Policy.P99), ms(res.Policy.Max), res.PolicyStreams, ms(res.PolicyLast.P50), ms(res.PolicyLast.Max), res.PolicyMissing)
+	if res.JoinWritten.Messages > 0 || res.PolicyWritten.Messages > 0 {
+		fmt.Fprintf(w, "coordinator wrote (its histogram, signal to write): joins %v; policy changes %v\n", res.JoinWritten, res.PolicyWritten)
+	}
+	for _, tag := range []string{TagGateway, TagCamera, TagSensor} {
+		if b, ok := res.MapBytes[tag]; ok {
+			fmt.Fprintf(w, "full map of a %s: %d bytes, %d peers, in %v\n", tag, b, res.MapPeers[tag], ms(res.MapTime[tag]))
+		}
+	}
+	if res.Measured {
+		fmt.Fprintf(w, "coordinator: RSS %d MB (peak %d MB), CPU %.1f s over the registration (%.1f s per 1k joins), idle %.1f %% of a core, %.1f s in all\n",
+			res.RSS>>20, res.PeakRSS>>20, res.CPURegister.Seconds(), res.CPUPer1k, 100*res.IdleCPU, res.CPUTotal.Seconds())
+	} else {
+		fmt.Fprintln(w, "coordinator: process not known, RSS and CPU not measured")
+	}
+	fmt.Fprintf(w, "simulator: %.1f CPU-s (decoding every node's maps)\n", res.SimCPU.Seconds())
+	if res.Verified {
+		if len(res.VerifyErrors) == 0 {
+			fmt.Fprintln(w, "verify: every node holds exactly the peers the policy gives it")
+		}
+		for _, e := range res.VerifyErrors {
+			fmt.Fprintf(w, "verify: %s\n", e)
+		}
+	}
+}
+
+func ms(d time.Duration) time.Duration { return d.Round(time.Millisecond / 10) }

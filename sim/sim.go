@@ -1,0 +1,406 @@
+// Package sim is Ward's fleet simulator (`ward sim`): it registers N
+// simulated nodes with a coordinator through the real control client
+// (machine-key sessions, registration, the map stream and its decoding),
+// without a data plane, keeps every node's map stream open, and measures
+// what a large fleet costs the coordinator: the registration rate, how
+// long one join and one policy change take to reach every stream they
+// touch, the coordinator's memory and CPU from /proc, and the size of a
+// full map.
+package sim
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/wardnet/ward/node/control"
+	"github.com/wardnet/ward/wire"
+)
+
+// Result is what a run measured.
+type Result struct {
+	// Nodes is the fleet registered before the probes; Capped says the
+	// file limit made it smaller than asked (FileLimit is that limit).
+	Nodes     int
+	Capped    bool
+	FileLimit uint64
+	// RegisterRate is registrations per second with the fleet's streams
+	// opening as it goes; RegisterTime the whole registration.
+	RegisterRate float64
+	RegisterTime time.Duration
+	// SettleTime is from the end of registration until every stream held
+	// its whole map.
+	SettleTime time.Duration
+	// Join and Policy are per-stream delivery times of the timed joins and
+	// policy changes; JoinLast and PolicyLast per change, to the last
+	// stream. Missing counts streams that never heard within Settle.
+	Join, Policy                 Dist
+	JoinLast, PolicyLast         Dist
+	JoinMissing, PolicyMissing   int
+	PolicyStreams, JoinedStreams int
+	// JoinWritten and PolicyWritten are the coordinator's own view of the
+	// timed changes (its map latency histogram): known for a coordinator
+	// the sim started.
+	JoinWritten, PolicyWritten Written
+	// MapBytes and MapPeers are a fresh full map's size and peers per tag,
+	// fetched after the fleet settled; MapTime how long it took.
+	MapBytes, MapPeers map[string]int
+	MapTime            map[string]time.Duration
+	// Measured says the coordinator's process was known; then RSS (at the
+	// end), PeakRSS, CPURegister (CPU-s over the registration), CPUPer1k
+	// (per 1,000 joins), IdleCPU (share of one core while idle), CPUTotal.
+	Measured     bool
+	RSS, PeakRSS int64
+	CPURegister  time.Duration
+	CPUPer1k     float64
+	IdleCPU      float64
+	CPUTotal     time.Duration
+	// SimCPU is the simulator's own CPU time (it decodes every map the
+	// fleet receives: on a shared machine its share limits the figures).
+	SimCPU       time.Duration
+	Verified     bool
+	VerifyErrors []string
+	Profiles     []string
+}
+
+// run is one simulation in progress.
+type run struct {
+	cfg   Config
+	base  string
+	adm   *admin
+	pid   int
+	slot  probeSlot
+	keys  map[string]string
+	nodes []*simNode
+	// next numbers the nodes (and their source addresses).
+	next int
+	wg   sync.WaitGroup
+	// profileURL is the coordinator's metrics listener when it serves
+	// pprof; "" otherwise.
+	profileURL string
+}
+
+// Run runs the simulation cfg describes.
+func Run(ctx context.Context, cfg Config) (Result, error) {
+	var res Result
+	if err := cfg.defaults(); err != nil {
+		return res, err
+	}
+	fit, limit, err := raiseFileLimit()
+	if err != nil {
+		return res, err
+	}
+	res.FileLimit = limit
+	if need := cfg.Nodes + cfg.Joins + 8; need > fit {
+		res.Capped = true
+		cfg.Nodes = max(1, fit-cfg.Joins-8)
+		cfg.Log("file limit %d caps the run at %d nodes (%d asked)", limit, cfg.Nodes, need-cfg.Joins-8)
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	r := &run{cfg: cfg, base: cfg.URL, pid: cfg.CoordinatorPID, keys: map[string]string{}}
+	defer func() { cancel(); r.wg.Wait() }()
+	if cfg.URL == "" {
+		ch, err := startChild(ctx, cfg.Binary, cfg.Policy)
+		if err != nil {
+			return res, err
+		}
+		defer ch.stop()
+		r.base, r.pid, r.profileURL, cfg.APIKey = ch.url, ch.cmd.Process.Pid, ch.metrics, ch.apiKey
+		cfg.Log("coordinator pid %d at %s (log %s)", r.pid, r.base, ch.logPath)
+	}
+	r.adm = newAdmin(r.base, cfg.APIKey)
+	if cfg.URL != "" {
+		if err := r.adm.setPolicy(ctx, cfg.Policy); err != nil {
+			return res, fmt.Errorf("set policy: %w", err)
+		}
+	}
+	res.Nodes, res.Measured = cfg.Nodes, r.pid != 0
+	self0, _ := readProc(os.Getpid())
+	err = r.measure(ctx, &res)
+	self1, _ := readProc(os.Getpid())
+	res.SimCPU = self1.cpu - self0.cpu
+	return res, err
+}
+
+func (r *run) measure(ctx context.Context, res *Result) error {
+	for _, tag := range []string{TagGateway, TagCamera, TagSensor, r.cfg.JoinTag} {
+		if r.keys[tag] != "" {
+			continue
+		}
+		k, err := r.adm.authKey(ctx, tag)
+		if err != nil {
+			return fmt.Errorf("make a pre-auth key for %s: %w", tag, err)
+		}
+		r.keys[tag] = k
+	}
+	start := r.proc()
+	stopCPU := r.profileCPU(ctx, "cpu-register", 20*time.Second)
+	t0 := time.Now()
+	if err := r.registerFleet(ctx); err != nil {
+		return err
+	}
+	res.RegisterTime = time.Since(t0)
+	res.RegisterRate = float64(r.cfg.Nodes) / res.RegisterTime.Seconds()
+	afterReg := r.proc()
+	res.CPURegister = afterReg.cpu - start.cpu
+	res.CPUPer1k = res.CPURegister.Seconds() / (float64(r.cfg.Nodes) / 1000)
+	r.cfg.Log("registered %d nodes in %v (%.0f/s)", r.cfg.Nodes, res.RegisterTime.Round(time.Millisecond), res.RegisterRate)
+	stopCPU()
+	m, err := compileModel(r.cfg.Policy, r.nodes)
+	if err != nil {
+		return err
+	}
+	t1 := time.Now()
+	if err := r.settle(ctx, m); err != nil {
+		return err
+	}
+	res.SettleTime = time.Since(t1)
+	r.cfg.Log("every stream holds its map after %v", res.SettleTime.Round(time.Millisecond))
+	if r.cfg.Verify {
+		res.VerifyErrors = r.verify(m)
+		res.Verified = true
+	}
+	r.fullMaps(ctx, res)
+	r.profileSnapshots(ctx, "settled")
+	if r.cfg.Idle > 0 {
+		stopIdle := r.profileCPU(ctx, "cpu-idle", r.cfg.Idle)
+		a := r.proc()
+		time.Sleep(r.cfg.Idle)
+		b := r.proc()
+		res.IdleCPU = (b.cpu - a.cpu).Seconds() / r.cfg.Idle.Seconds()
+		stopIdle()
+	}
+	stopCPU = r.profileCPU(ctx, "cpu-probes", 20*time.Second)
+	h0 := r.scrapeLatency(ctx)
+	if err := r.joins(ctx, m, res); err != nil {
+		return err
+	}
+	h1 := r.scrapeLatency(ctx)
+	if err := r.policyChanges(ctx, m, res); err != nil {
+		return err
+	}
+	h2 := r.scrapeLatency(ctx)
+	res.JoinWritten, res.PolicyWritten = writtenBetween(h0, h1), writtenBetween(h1, h2)
+	stopCPU()
+	end := r.proc()
+	res.RSS, res.PeakRSS, res.CPUTotal = end.rss, end.hwm, end.cpu
+	return nil
+}
+
+// proc reads the coordinator's figures; zero when it is not known.
+func (r *run) proc() procStat {
+	if r.pid == 0 {
+		return procStat{}
+	}
+	ps, err := readProc(r.pid)
+	if err != nil {
+		r.cfg.Log("read coordinator figures: %v", err)
+	}
+	return ps
+}
+
+// addNode makes, registers and starts following one node with tag.
+func (r *run) addNode(ctx context.Context, i int, tag, hostname string) (*simNode, error) {
+	n, err := newSimNode(r.base, i, tag, &r.slot)
+	if err != nil {
+		return nil, err
+	}
+	for attempt := 0; ; attempt++ {
+		err = n.register(ctx, r.keys[tag], hostname)
+		d, limited := control.RetryAfter(err)
+		if err == nil || !limited || attempt >= 30 {
+			break
+		}
+		time.Sleep(max(d, 100*time.Millisecond))
+	}
+	if err != nil {
+		return nil, fmt.Errorf("register %s: %w", hostname, err)
+	}
+	r.wg.Add(1)
+	go func() {
+		defer r.wg.Done()
+		n.follow(ctx)
+	}()
+	return n, nil
+}
+
+// registerFleet registers cfg.Nodes nodes with cfg.Workers at a time.
+func (r *run) registerFleet(ctx context.Context) error {
+	nodes := make([]*simNode, r.cfg.Nodes)
+	tags := r.cfg.Shape.plan(r.cfg.Nodes)
+	if r.cfg.GatewaysLast {
+		slices.SortStableFunc(tags, func(a, b string) int { return boolInt(a == TagGateway) - boolInt(b == TagGateway) })
+	}
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	errs := make([]error, r.cfg.Workers)
+	for w := range r.cfg.Workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := int(next.Add(1) - 1)
+				if i >= len(nodes) || ctx.Err() != nil {
+					return
+				}
+				tag := tags[i]
+				n, err := r.addNode(ctx, i, tag, fmt.Sprintf("%s-%d", tag[len("tag:"):], i))
+				if err != nil {
+					errs[w] = err
+					return
+				}
+				nodes[i] = n
+			}
+		}()
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return err
+	}
+	r.nodes, r.next = nodes, len(nodes)
+	return nil
+}
+
+// settle waits until every node holds as many peers as the policy gives
+// it.
+func (r *run) settle(ctx context.Context, m *model) error {
+	want := make([]int, len(r.nodes))
+	for i, n := range r.nodes {
+		ps, err := m.peersOf(n.self)
+		if err != nil {
+			return err
+		}
+		want[i] = len(ps)
+	}
+	deadline := time.Now().Add(r.cfg.Settle)
+	for {
+		behind := 0
+		for i, n := range r.nodes {
+			if n.peerCount() != want[i] {
+				behind++
+			}
+		}
+		if behind == 0 {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%d of %d streams still without their whole map after %v", behind, len(r.nodes), r.cfg.Settle)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(250 * time.Millisecond):
+		}
+	}
+}
+
+// verify compares every node's peers with the model's.
+func (r *run) verify(m *model) []string {
+	var out []string
+	for _, n := range r.nodes {
+		want, err := m.peersOf(n.self)
+		if err == nil && !n.hasPeers(want) {
+			err = fmt.Errorf("holds %d peers, the policy gives %d", n.peerCount(), len(want))
+		}
+		if err != nil && len(out) < 10 {
+			out = append(out, fmt.Sprintf("%s: %v", n.self.Name, err))
+		}
+	}
+	return out
+}
+
+// joins times cfg.Joins single joins, one after the other.
+func (r *run) joins(ctx context.Context, m *model, res *Result) error {
+	var all, last []time.Duration
+	for j := range r.cfg.Joins {
+		name := fmt.Sprintf("probe-%d", j)
+		p := newProbe(func(msg *wire.MapResponse) bool { return hasPeerNamed(msg, name) })
+		r.slot.cur.Store(p)
+		n, err := r.addNode(ctx, r.next, r.cfg.JoinTag, name)
+		r.next++
+		if err != nil {
+			return err
+		}
+		r.nodes = append(r.nodes, n)
+		if err := m.add(n.self); err != nil {
+			return err
+		}
+		want, err := m.peersOf(n.self)
+		if err != nil {
+			return err
+		}
+		p.expect(want)
+		times, missing := p.wait(r.cfg.Settle)
+		r.slot.cur.Store(nil)
+		res.JoinMissing += missing
+		res.JoinedStreams += len(want)
+		all = append(all, times...)
+		last = append(last, distOf(times).Max)
+	}
+	res.Join, res.JoinLast = distOf(all), distOf(last)
+	return nil
+}
+
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+func hasPeerNamed(m *wire.MapResponse, name string) bool {
+	for _, ps := range [][]wire.Node{m.Peers, m.PeersChanged} {
+		for _, p := range ps {
+			if p.Name == name {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// policyChanges times cfg.PolicyChanges switches between the two
+// policies.
+func (r *run) policyChanges(ctx context.Context, m *model, res *Result) error {
+	texts := []string{r.cfg.PolicyChange, r.cfg.Policy}
+	cur := m
+	var all, last []time.Duration
+	for i := range r.cfg.PolicyChanges {
+		text := texts[i%2]
+		next, err := compileModel(text, r.nodes)
+		if err != nil {
+			return err
+		}
+		want, err := touchedBy(cur, next, r.nodes)
+		if err != nil {
+			return err
+		}
+		p := newProbe(func(msg *wire.MapResponse) bool { return !msg.KeepAlive })
+		p.expect(want)
+		p.start = time.Now()
+		r.slot.cur.Store(p)
+		if err := r.adm.setPolicy(ctx, text); err != nil {
+			return fmt.Errorf("set policy: %w", err)
+		}
+		times, missing := p.wait(r.cfg.Settle)
+		r.slot.cur.Store(nil)
+		res.PolicyMissing += missing
+		res.PolicyStreams = len(want)
+		all = append(all, times...)
+		last = append(last, distOf(times).Max)
+		cur = next
+		if r.cfg.Verify && i == r.cfg.PolicyChanges-1 {
+			if err := r.settle(ctx, next); err != nil {
+				return err
+			}
+			res.VerifyErrors = append(res.VerifyErrors, r.verify(next)...)
+		}
+	}
+	res.Policy, res.PolicyLast = distOf(all), distOf(last)
+	return nil
+}
