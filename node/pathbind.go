@@ -12,7 +12,6 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/pion/stun/v3"
@@ -741,7 +740,7 @@ func (b *pathBind) sendUDP(bufs [][]byte, ep conn.Endpoint) error {
 	b.mu.Unlock()
 	if !single {
 		err := b.udp.Send(bufs, ep)
-		if err == nil || !(errors.Is(err, syscall.EMSGSIZE) || errors.Is(err, syscall.EINVAL)) {
+		if err == nil || !tooBigForBatch(err) {
 			return err
 		}
 		b.mu.Lock()
