@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"math/rand"
 	"net/http"
 	"net/netip"
@@ -40,6 +41,10 @@ var incrementalPolicies = []string{
 	  "acls": [{"action": "accept", "src": ["tag:sensor"], "dst": ["tag:sensor:1883"], "proto": "tcp"},
 	           {"action": "accept", "src": ["group:dev", "group:ops"], "dst": ["tag:sensor:1883"]},
 	           {"action": "accept", "src": ["tag:operator", "100.64.0.0/10"], "dst": ["tag:camera:22"]}]}`,
+	// Almost nothing: switching to it removes nearly every peer and rule.
+	`{"groups": {"group:ops": [], "group:dev": []},
+	  "tagOwners": {"tag:operator": [], "tag:camera": [], "tag:sensor": []},
+	  "acls": [{"action": "accept", "src": ["tag:camera"], "dst": ["tag:camera:443"], "proto": "tcp"}]}`,
 }
 
 // The people who log in, and the IdP groups a login may carry.
@@ -51,14 +56,16 @@ var (
 var incrementalTags = []string{"tag:operator", "tag:camera", "tag:sensor"}
 
 // TestIncrementalMapsMatchFromScratch applies random sequences of
-// changes (joins, people's logins with changing IdP groups, retags,
-// removals, policy switches, streams that drop and resume from their last
-// version) to a real coordinator with every node's
+// changes (joins, people's logins with changing IdP groups, retags to one
+// or two tags (a tag removed), removals, key revocations and expiries, a
+// person disabled (their keys cut) and enabled again, policy switches
+// (one to a policy granting almost nothing), streams that drop and resume
+// from their last version) to a real coordinator with every node's
 // map stream open, and after each change checks that the map every node
 // built from its deltas is the map computed from scratch, and that this
 // map is what the policy, compiled anew against the fleet, grants.
 func TestIncrementalMapsMatchFromScratch(t *testing.T) {
-	seeds, steps := 6, 30
+	seeds, steps := 8, 40
 	if testing.Short() {
 		seeds = 2
 	}
@@ -72,6 +79,7 @@ func checkIncrementalMaps(t *testing.T, seed int64, steps int) {
 	c := startCoordWith(t, incrementalPolicies[0], func(cfg *Config) { cfg.Auth = fakeAuth{} })
 	policy := incrementalPolicies[0]
 	fleet := map[string]*follower{}
+	people := map[string]bool{}
 	next := 0
 	for step := range steps {
 		names := slices.Sorted(func(yield func(string) bool) {
@@ -82,8 +90,42 @@ func checkIncrementalMaps(t *testing.T, seed int64, steps int) {
 			}
 		})
 		var op string
-		switch k := r.Intn(12); {
-		case k >= 10:
+		switch k := r.Intn(16); {
+		case k == 12 && len(names) >= 2:
+			name := names[r.Intn(len(names))]
+			op = "expire " + name
+			if code := c.admin("POST", wire.PathAdminNodes+"/"+name+"/expire", nil, nil); code != 200 {
+				t.Fatalf("%s: %d", op, code)
+			}
+		case k == 13 && len(names) >= 2:
+			name := names[r.Intn(len(names))]
+			if strings.Contains(name, "laptop") {
+				continue // a person's node is not tagged here
+			}
+			i := r.Intn(3)
+			tags := []string{incrementalTags[i], incrementalTags[(i+1)%3]}
+			op = "tag " + name + " " + strings.Join(tags, ",")
+			if code := c.admin("PUT", wire.PathAdminNodes+"/"+name+"/tags", wire.SetTagsRequest{Tags: tags}, nil); code != 200 {
+				t.Fatalf("%s: %d", op, code)
+			}
+		case k == 14 && len(people) > 0:
+			who := slices.Sorted(maps.Keys(people))[r.Intn(len(people))]
+			op = "disable " + who
+			if code := c.admin("POST", wire.PathAdminUsers+"/"+who+"@example.com/disable", nil, nil); code != 200 {
+				t.Fatalf("%s: %d", op, code)
+			}
+			checkFleetMaps(t, c, policy, fleet, fmt.Sprintf("step %d (%s)", step, op))
+			op = "enable " + who
+			if code := c.admin("POST", wire.PathAdminUsers+"/"+who+"@example.com/enable", nil, nil); code != 200 {
+				t.Fatalf("%s: %d", op, code)
+			}
+		case k == 15:
+			policy = incrementalPolicies[len(incrementalPolicies)-1]
+			op = "policy switch to almost nothing"
+			if code := c.admin("PUT", wire.PathAdminPolicy, wire.SetPolicyRequest{Text: policy, ParentID: -1}, nil); code != 200 {
+				t.Fatalf("%s: %d", op, code)
+			}
+		case k >= 10 && k < 12:
 			m := newMachine(t)
 			who, groups := incrementalPeople[r.Intn(3)], incrementalGroups[r.Intn(4)]
 			res, _ := c.login(m, who, groups)
@@ -94,6 +136,7 @@ func checkIncrementalMaps(t *testing.T, seed int64, steps int) {
 			f := &follower{c: c, m: m, name: res.Node.Name}
 			f.open(0)
 			fleet[res.Node.Name] = f
+			people[who] = true
 		case k < 4 || len(names) < 2:
 			name := fmt.Sprintf("n%d", next)
 			next++
