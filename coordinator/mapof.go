@@ -48,9 +48,13 @@ func (m *netmap) mapOf(id store.NodeID, only []store.NodeID, withFilter bool) (m
 	}
 	st := mapState{self: m.selfLocked(n), selfAddrs: addrsOf(n)}
 	if withFilter {
+		// Never nil: a nil filter sends nothing and leaves the node's old
+		// rules in force, so a node the policy does not know gets none.
 		st.filter = []filter.Rule{}
 		if m.live[id] {
-			st.filter, _ = m.filterLocked(id)
+			if f, known := m.filterLocked(id); known {
+				st.filter = f
+			}
 		}
 	}
 	switch {

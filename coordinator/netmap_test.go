@@ -128,3 +128,26 @@ func TestExpireScansOnlyFromTheNextExpiry(t *testing.T) {
 		t.Errorf("at the hour: expired %v, want the other two", gone)
 	}
 }
+
+// TestMapOfFailsClosedWhenCompilerForgetsNode: when the compiled policy
+// does not know a node the netmap holds as live (the two disagree), the
+// node's map carries no peers and an empty filter, which replaces the one
+// it holds, rather than no filter, which would leave its old rules in force.
+func TestMapOfFailsClosedWhenCompilerForgetsNode(t *testing.T) {
+	now := time.Now()
+	m := testNetmap(t, now, now.Add(time.Hour))
+	if ms, _ := m.mapOf(2, nil, true); len(ms.filter) == 0 {
+		t.Fatal("cam1 has no inbound rules to begin with")
+	}
+	if _, err := m.comp.RemoveNode("cam1"); err != nil {
+		t.Fatal(err)
+	}
+	delete(m.filters, 2)
+	ms, ok := m.mapOf(2, nil, true)
+	if !ok {
+		t.Fatal("cam1 is gone from the netmap")
+	}
+	if ms.filter == nil || len(ms.filter) != 0 || len(ms.peers) != 0 {
+		t.Errorf("map of a node the policy does not know: filter %v (nil keeps the old one), %d peers; want an empty filter, no peers", ms.filter, len(ms.peers))
+	}
+}
