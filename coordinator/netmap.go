@@ -192,7 +192,8 @@ func (m *netmap) ruleset() *acl.Ruleset {
 }
 
 // upsert adds or replaces node n and returns the ids of nodes whose map may
-// have changed (n included).
+// have changed (n included), also with an error when the policy refused
+// the new record after the old one left it (then n is no longer live).
 func (m *netmap) upsert(n store.Node, now time.Time) ([]store.NodeID, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -223,8 +224,11 @@ func (m *netmap) upsert(n store.Node, now time.Time) ([]store.NodeID, error) {
 	if !expired(n, now) {
 		added, err := m.comp.AddNode(m.aclNodeLocked(n))
 		if err != nil {
-			m.forgetFiltersLocked(appendUnique(m.idsLocked(names), n.ID)) // the removal changed them
-			return nil, fmt.Errorf("add node %s to policy: %w", n.Name, err)
+			// The removal changed these maps: the node is no longer live,
+			// and its peers must drop it even though the update failed.
+			ids := appendUnique(m.idsLocked(names), n.ID)
+			m.forgetFiltersLocked(ids)
+			return ids, fmt.Errorf("add node %s to policy: %w", n.Name, err)
 		}
 		names = append(names, added...)
 		m.live[n.ID] = true

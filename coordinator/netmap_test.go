@@ -151,3 +151,24 @@ func TestMapOfFailsClosedWhenCompilerForgetsNode(t *testing.T) {
 		t.Errorf("map of a node the policy does not know: filter %v (nil keeps the old one), %d peers; want an empty filter, no peers", ms.filter, len(ms.peers))
 	}
 }
+
+// TestUpsertRefusedStillTouchesOldPeers: when the policy refuses a node's
+// new record (here a name another node holds) after its old record left
+// the policy, the node is no longer live and upsert still returns its old
+// peers with the error, so that their maps drop it.
+func TestUpsertRefusedStillTouchesOldPeers(t *testing.T) {
+	now := time.Now()
+	m := testNetmap(t, now, now.Add(time.Hour))
+	n := m.nodes[2]
+	n.Name = "cam2" // node 3's
+	ids, err := m.upsert(n, now)
+	if err == nil {
+		t.Fatal("upsert with a duplicate name: no error")
+	}
+	if m.live[2] {
+		t.Fatal("node 2 is still live")
+	}
+	if !slices.Contains(ids, 1) {
+		t.Errorf("touched %v; want op1 (1), which saw cam1 and must drop it", ids)
+	}
+}

@@ -34,10 +34,10 @@ func (s *core) reloadNode(ctx context.Context, id store.NodeID) (store.Node, err
 		return store.Node{}, fmt.Errorf("reload node %d: %w", id, err)
 	}
 	ids, err := s.nm.upsert(n, time.Now())
+	s.hub.notifyPeer(n.ID, ids, true) // on error too: the node may have left the policy
 	if err != nil {
 		return store.Node{}, fmt.Errorf("reload node %s: %w", n.Name, err)
 	}
-	s.hub.notifyPeer(n.ID, ids, true)
 	return n, nil
 }
 
