@@ -37,10 +37,6 @@ type dataplaneConfig struct {
 	log        *slog.Logger
 	onDenied   func(netstack.DeniedFlow)
 	bind       func() conn.Bind
-	// onCrossed is called with the peer, as wireguard-go names it, whose
-	// handshake went wrong as crossed handshakes do (see wgLogger); nil:
-	// none.
-	onCrossed func(peer string)
 }
 
 // newDataplane starts a network plane and a device and brings the device
@@ -50,7 +46,7 @@ func newDataplane(ctx context.Context, cfg dataplaneConfig) (*dataplane, error) 
 	if err != nil {
 		return nil, err
 	}
-	dev := device.NewDevice(td, cfg.bind(), wgLogger(cfg.log, cfg.onCrossed))
+	dev := device.NewDevice(td, cfg.bind(), wgLogger(cfg.log))
 	dp := &dataplane{net: np, v4: cfg.self.IPv4, v6: cfg.self.IPv6, dev: dev}
 	if err := dp.up(cfg); err != nil {
 		dp.close()
@@ -141,26 +137,11 @@ func (dp *dataplane) close() {
 	dp.dev.Close()
 }
 
-// The formats of wireguard-go's log lines that are its only signs of two
-// initiations that crossed: a handshake response it cannot consume (its
-// argument the endpoint it came from: "peer:<hex key>" when relayed), or
-// one it consumed while it had just answered the peer's initiation (its
-// first argument the peer, "peer(abcd…wxyz)").
-const (
-	badResponseFormat = "Received invalid response message from %s"
-	noKeypairFormat   = "%v - Failed to derive keypair: %v"
-)
-
 // wgLogger routes wireguard-go's logs to slog at debug level: its errors
-// are mostly unreachable peers, which the status shows anyway. The peer
-// of a sign of crossed handshakes is passed to onCrossed (if not nil), as
-// wireguard-go names it.
-func wgLogger(log *slog.Logger, onCrossed func(peer string)) *device.Logger {
+// are mostly unreachable peers, which the status shows anyway.
+func wgLogger(log *slog.Logger) *device.Logger {
 	l := log.With("component", "wireguard")
 	logf := func(format string, args ...any) {
-		if onCrossed != nil && (format == badResponseFormat || format == noKeypairFormat) && len(args) > 0 {
-			onCrossed(fmt.Sprint(args[0]))
-		}
 		if l.Enabled(context.Background(), slog.LevelDebug) {
 			l.Debug(fmt.Sprintf(format, args...))
 		}

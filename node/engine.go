@@ -118,10 +118,8 @@ type Engine struct {
 	// dp is the running data plane, nil before the first full map;
 	// written only with mu held.
 	dp atomic.Pointer[dataplane]
-	// kick wakes expiryLoop after nextWake changed; crossed hands it the
-	// peers whose handshakes crossed (see kickCrossed).
-	kick    chan struct{}
-	crossed chan string
+	// kick wakes expiryLoop after nextWake changed.
+	kick chan struct{}
 	// onEndpoints is called when the endpoints to announce change.
 	onEndpoints atomic.Pointer[func()]
 
@@ -173,7 +171,7 @@ func NewEngine(cfg EngineConfig) (*Engine, error) {
 		return nil, err
 	}
 	cfg.Expose = slices.Clone(cfg.Expose)
-	e := &Engine{log: cfg.Logger, cfg: cfg, denied: newDeniedLog(), kick: make(chan struct{}, 1), crossed: make(chan string, 8),
+	e := &Engine{log: cfg.Logger, cfg: cfg, denied: newDeniedLog(), kick: make(chan struct{}, 1),
 		priv: cfg.PrivateKey, have: map[wire.WGPublic]peerConf{}, starts: map[wire.WGPublic]peerStart{}, changed: make(chan struct{})}
 	e.nm.Store(emptyNetmap())
 	e.ctx, e.cancel = context.WithCancel(context.Background())
@@ -388,8 +386,7 @@ func (e *Engine) dataplaneLocked(self wire.Node) (*dataplane, error) {
 // any).
 func (e *Engine) newDataplaneLocked(self wire.Node, port uint16) (*dataplane, error) {
 	return newDataplane(e.ctx, dataplaneConfig{self: self, tun: e.cfg.TUN, priv: e.priv, listenPort: port,
-		mtu: e.cfg.MTU, expose: e.cfg.Expose, log: e.log, onDenied: e.denied.add, bind: e.bindFuncLocked(),
-		onCrossed: e.noteCrossed})
+		mtu: e.cfg.MTU, expose: e.cfg.Expose, log: e.log, onDenied: e.denied.add, bind: e.bindFuncLocked()})
 }
 
 // preferListenPort makes the data plane, when it starts with
@@ -470,7 +467,7 @@ func (e *Engine) kicksLocked(dp *dataplane, want map[wire.WGPublic]peerConf, now
 			continue // adding the peer starts its handshake
 		}
 		s.schedule(h, w, now)
-		if s.due(w, now) && !e.initiationUnderWayLocked(k) {
+		if s.due(w, now) {
 			due = append(due, k)
 		}
 		e.starts[k] = s
@@ -503,10 +500,6 @@ func (e *Engine) configurePeersLocked(dp *dataplane, nm *netmap, want map[wire.W
 	if e.resync {
 		set = "replace_peers=true\n" + peerDiff(nil, want, nil)
 	}
-	// The bind learns the peers first: wireguard-go sends a new peer's
-	// first handshake initiation as the peer is added, and a bind that
-	// does not know the peer yet has no path for it.
-	e.notePathsLocked(nm, want)
 	if err := dp.configure(set); err != nil {
 		e.resync = true
 		return err
@@ -522,17 +515,17 @@ func (e *Engine) configurePeersLocked(dp *dataplane, nm *netmap, want map[wire.W
 			delete(e.starts, k)
 		}
 	}
-	relayed := e.relay != nil && e.relay.connected()
 	for k, c := range want {
 		_, had := e.have[k]
 		s := e.starts[k]
-		s.noteAdded(c, !had || kicks[k] || e.resync, relayed, now)
+		s.noteAdded(c, !had || kicks[k] || e.resync, now)
 		e.starts[k] = s
 		if kicks[k] {
 			e.log.Debug("handshake kicked", "peer_id", c.id, "endpoint", c.endpoint)
 		}
 	}
 	e.have, e.resync = want, false
+	e.notePathsLocked(nm, want)
 	return nil
 }
 
@@ -568,8 +561,6 @@ func (e *Engine) expiryLoop() {
 			}
 		case <-t.C:
 			e.reconcileNow()
-		case k := <-e.crossed:
-			e.kickCrossed(k)
 		}
 	}
 }

@@ -826,9 +826,6 @@ func (b *pathBind) plan(k wire.WGPublic, now time.Time) (conn.Endpoint, bool, st
 		if !udp.IsValid() && len(p.mapEPs) > 0 {
 			udp = p.mapEPs[0]
 		}
-		// While the relay connection is dialled, the relay link holds
-		// the packet for it (the first handshake of a starting node).
-		viaRelay = b.relay != nil
 	default:
 		// Starting out: the relay, and the first map endpoint as well
 		// for the first rounds (on a LAN it answers first).

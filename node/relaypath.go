@@ -2,12 +2,10 @@ package node
 
 import (
 	"context"
-	"encoding/base64"
 	"net/netip"
 	"time"
 
 	"golang.zx2c4.com/wireguard/conn"
-	"golang.zx2c4.com/wireguard/device"
 
 	"github.com/wardnet/ward/node/localapi"
 	"github.com/wardnet/ward/wire"
@@ -25,114 +23,9 @@ func (e *Engine) startRelay() {
 		e.relay = newRelayLink(e.cfg.Relays, e.log.With("component", "relay"))
 		e.relay.pinned = e.cfg.HomeRelay
 		e.relay.onHome = func(string) { e.announceChanged(netip.AddrPort{}) }
-		e.relay.inits.leads, e.relay.inits.online = e.leads, e.peerOnline
 		e.wg.Go(func() { e.relay.run(e.ctx) })
 	}
 	e.wg.Go(e.pathLoop)
-}
-
-// leads reports whether the node leads the pair with the configured peer
-// holding key k (see handshake.go).
-func (e *Engine) leads(k wire.WGPublic) bool {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	c, ok := e.have[k]
-	return ok && c.leads
-}
-
-// initiationUnderWayLocked reports whether wireguard-go's last handshake
-// initiation to the peer holding key k went over the relay (held until
-// it connects, or resent while refused) less than device.RekeyTimeout
-// ago and nothing else went to the peer since: a kick would only replace
-// it, and drop the packets queued for the session (see handshake.go).
-func (e *Engine) initiationUnderWayLocked(k wire.WGPublic) bool {
-	return e.relay != nil && e.relay.inits.underWay(k, time.Now())
-}
-
-// crossKickDelay is how long after a crossing the leader initiates
-// again: the follower just consumed the leader's crossed initiation, and
-// wireguard-go drops another from the same peer within
-// device.HandshakeInitationRate as a flood.
-const crossKickDelay = 5 * device.HandshakeInitationRate
-
-// noteCrossed takes the peer, as wireguard-go names it, whose handshake
-// went wrong as crossed ones do (called from wireguard-go's handshake
-// workers: it only hands the peer to expiryLoop crossKickDelay later,
-// dropping it when that is busy or gone).
-func (e *Engine) noteCrossed(peer string) {
-	time.AfterFunc(crossKickDelay, func() {
-		select {
-		case e.crossed <- peer:
-		default:
-		}
-	})
-}
-
-// wgPeerName is how wireguard-go names the peer holding key k in its
-// logs: "peer(" and the first and last four characters of the key in
-// base64.
-func wgPeerName(k wire.WGPublic) string {
-	s := base64.StdEncoding.EncodeToString(k[:])
-	return "peer(" + s[:4] + "…" + s[39:43] + ")"
-}
-
-// crossedPeerLocked returns the configured peer that wireguard-go names
-// peer: a peer endpoint, or the one peer whose abbreviated key it is.
-func (e *Engine) crossedPeerLocked(peer string) (wire.WGPublic, bool) {
-	if pe, ok := parsePeerEndpoint(peer); ok {
-		return pe.key, true
-	}
-	var found wire.WGPublic
-	n := 0
-	for k := range e.have {
-		if wgPeerName(k) == peer {
-			found, n = k, n+1
-		}
-	}
-	return found, n == 1
-}
-
-// kickCrossed re-initiates with the peer wireguard-go names peer when
-// this node leads the pair, has no live session with it and did not do so
-// within device.RekeyTimeout: two initiations crossed (each side answered
-// the other's, and neither answer fits), which otherwise stalls the pair
-// until wireguard-go's retry (see handshake.go).
-func (e *Engine) kickCrossed(peer string) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	dp := e.dp.Load()
-	k, ok := e.crossedPeerLocked(peer)
-	c, have := e.have[k]
-	if e.closed || dp == nil || !ok || !have || !c.leads {
-		return
-	}
-	s := e.starts[k]
-	now := time.Now()
-	if !s.crossKicked.IsZero() && now.Sub(s.crossKicked) < device.RekeyTimeout {
-		return
-	}
-	st, err := dp.state()
-	if err != nil || liveSession(st.peers[k], now) {
-		return
-	}
-	s.crossKicked = now
-	e.starts[k] = s
-	if e.relay != nil {
-		e.relay.inits.forget(k)
-	}
-	e.log.Debug("handshakes crossed, initiating again", "peer_id", c.id)
-	if err := e.configurePeersLocked(dp, e.nm.Load(), e.have, map[wire.WGPublic]bool{k: true}, e.cfg.Clock()); err != nil {
-		e.log.Warn("initiate again after crossed handshakes", "err", err)
-	}
-}
-
-// peerOnline reports whether the map says the configured peer holding
-// key k is online (its map stream is open).
-func (e *Engine) peerOnline(k wire.WGPublic) bool {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	c, ok := e.have[k]
-	return ok && e.nm.Load().peers[c.id].Online
 }
 
 // pathLoop ticks the running data plane's pathBind until the Engine
