@@ -36,13 +36,25 @@ type throughputLink struct {
 // BenchmarkThroughputWard moves data node A -> node B over TCP through two
 // Ward Stacks joined by wireguard-go on loopback UDP.
 func BenchmarkThroughputWard(b *testing.B) {
-	benchThroughput(b, wardLink(b))
+	benchThroughput(b, wardLink(b, false))
+}
+
+// BenchmarkThroughputWardLegacy is BenchmarkThroughputWard on the legacy
+// data path (Config.LegacyDataPath).
+func BenchmarkThroughputWardLegacy(b *testing.B) {
+	benchThroughput(b, wardLink(b, true))
 }
 
 // BenchmarkThroughputWardForward is BenchmarkThroughputWard with the sink
 // behind an exposed port: B forwards the flow to a real 127.0.0.1 server.
 func BenchmarkThroughputWardForward(b *testing.B) {
-	benchThroughput(b, wardForwardLink(b))
+	benchThroughput(b, wardForwardLink(b, false))
+}
+
+// BenchmarkThroughputWardForwardLegacy is BenchmarkThroughputWardForward
+// on the legacy data path (Config.LegacyDataPath).
+func BenchmarkThroughputWardForwardLegacy(b *testing.B) {
+	benchThroughput(b, wardForwardLink(b, true))
 }
 
 // BenchmarkThroughputWGNetstack is the same transfer with wireguard-go's
@@ -57,8 +69,9 @@ func BenchmarkThroughputLoopback(b *testing.B) {
 	benchThroughput(b, loopbackLink())
 }
 
-func wardLink(b *testing.B) throughputLink {
-	p := newWardPair(b, &Config{MTU: benchMTU}, &Config{MTU: benchMTU})
+func wardLink(b *testing.B, legacy bool) throughputLink {
+	cfg := Config{MTU: benchMTU, LegacyDataPath: legacy}
+	p := newWardPair(b, &cfg, &cfg)
 	p.b.SetFilter(allowAll)
 	return throughputLink{
 		listen: func(b *testing.B) net.Listener {
@@ -76,7 +89,7 @@ func wardLink(b *testing.B) throughputLink {
 	}
 }
 
-func wardForwardLink(b *testing.B) throughputLink {
+func wardForwardLink(b *testing.B, legacy bool) throughputLink {
 	var p *wardPair
 	return throughputLink{
 		listen: func(b *testing.B) net.Listener {
@@ -85,7 +98,8 @@ func wardForwardLink(b *testing.B) throughputLink {
 				b.Fatalf("listen: %v", err)
 			}
 			port := uint16(l.Addr().(*net.TCPAddr).Port)
-			p = newWardPair(b, &Config{MTU: benchMTU}, &Config{MTU: benchMTU, Expose: []Service{{ProtoTCP, port}}})
+			p = newWardPair(b, &Config{MTU: benchMTU, LegacyDataPath: legacy},
+				&Config{MTU: benchMTU, LegacyDataPath: legacy, Expose: []Service{{ProtoTCP, port}}})
 			p.b.SetFilter(allowAll)
 			return l
 		},
