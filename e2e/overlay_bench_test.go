@@ -46,9 +46,10 @@ type overlayMode struct {
 	// before the load, at its peak (VmHWM) and settledAfter the load.
 	idleKB, peakKB, settledKB [2]int
 	settledAfter              time.Duration
-	// idleAnonKB and idleFileKB split the client's idle RSS: heap and
+	// idleAnonKB and idleFileKB split the client's idle RSS, and
+	// settledAnonKB and settledFileKB its RSS after the load: heap and
 	// stacks, and the binary's pages.
-	idleAnonKB, idleFileKB int
+	idleAnonKB, idleFileKB, settledAnonKB, settledFileKB int
 }
 
 // transferFigure is one transfer's throughput and the CPU the two nodes
@@ -270,6 +271,7 @@ func settleAll(t *testing.T, modes []*overlayMode, settle time.Duration) {
 	for len(pending) > 0 {
 		pending = slices.DeleteFunc(pending, func(m *overlayMode) bool {
 			m.settledKB = [2]int{mustRSS(t, m.client), mustRSS(t, m.device)}
+			m.settledAnonKB, m.settledFileKB = procKB(t, m.client, "RssAnon:"), procKB(t, m.client, "RssFile:")
 			m.settledAfter = time.Since(start)
 			return m.settledKB[0] < under && m.settledKB[1] < under
 		})
@@ -285,7 +287,8 @@ func reportOverlay(t *testing.T, modes []*overlayMode, rounds int, size int64) {
 	load, _ := os.ReadFile("/proc/loadavg")
 	t.Logf("%d rounds, %d MiB per transfer, load average %s", rounds, size>>20, strings.TrimSpace(string(load)))
 	for _, m := range modes {
-		t.Logf("%-6s idle client: RssAnon %d kB, RssFile %d kB", m.name, m.idleAnonKB, m.idleFileKB)
+		t.Logf("%-6s client's RSS split (heap and stacks / the binary's pages): idle %.1f / %.1f MB, after the load %.1f / %.1f MB",
+			m.name, mb(m.idleAnonKB), mb(m.idleFileKB), mb(m.settledAnonKB), mb(m.settledFileKB))
 	}
 	med := map[string]transferFigure{}
 	for _, m := range modes {

@@ -32,6 +32,9 @@ const (
 	// busyAlloc: memory is given back after a quiet interval only once
 	// this much was allocated since the last time (a load, not a trickle).
 	busyAlloc = 32 << 20
+	// retainedGrowth: memory is given back after a quiet interval too
+	// when the runtime retains this much more than after the last time.
+	retainedGrowth = 8 << 20
 )
 
 // governMemory sets the soft memory limit and, until ctx is done, gives
@@ -44,13 +47,8 @@ func governMemory(ctx context.Context, log *slog.Logger) {
 	if os.Getenv("GOMEMLIMIT") == "" {
 		debug.SetMemoryLimit(softMemoryLimit)
 	}
-	sample := []metrics.Sample{{Name: "/gc/heap/allocs:bytes"}}
-	read := func() uint64 {
-		metrics.Read(sample)
-		return sample[0].Value.Uint64()
-	}
-	last := read()
-	released := last
+	var g memGovernor
+	g.init()
 	t := time.NewTicker(quietEvery)
 	defer t.Stop()
 	for {
@@ -59,14 +57,56 @@ func governMemory(ctx context.Context, log *slog.Logger) {
 			return
 		case <-t.C:
 		}
-		now := read()
-		if now-last < quietAlloc && now-released >= busyAlloc {
+		if g.due() {
 			giveBackMemory()
-			log.Debug("memory given back after load", "allocated_mb", (now-released)>>20)
-			released = read()
+			log.Debug("memory given back after load", "allocated_mb", (g.allocs()-g.released)>>20)
+			g.noteRelease()
 		}
-		last = read()
 	}
+}
+
+// memGovernor decides when to give memory back: after a quiet interval
+// that follows a load (busyAlloc allocated since the last time), or that
+// finds more memory retained than the last time left (a load whose
+// memory was still live then, in flows that had not ended).
+type memGovernor struct {
+	samples []metrics.Sample
+	// last is the allocation count at the last tick, released at the
+	// last give-back; retained is the memory retained after it.
+	last, released, retained uint64
+}
+
+func (g *memGovernor) init() {
+	g.samples = []metrics.Sample{{Name: "/gc/heap/allocs:bytes"}, {Name: "/memory/classes/total:bytes"},
+		{Name: "/memory/classes/heap/released:bytes"}}
+	g.noteRelease()
+}
+
+// allocs returns the bytes allocated since the start.
+func (g *memGovernor) allocs() uint64 {
+	metrics.Read(g.samples)
+	return g.samples[0].Value.Uint64()
+}
+
+// retainedNow returns the memory the runtime holds and has not returned.
+func (g *memGovernor) retainedNow() uint64 {
+	metrics.Read(g.samples)
+	return g.samples[1].Value.Uint64() - g.samples[2].Value.Uint64()
+}
+
+// due reports, once per tick, whether to give memory back now.
+func (g *memGovernor) due() bool {
+	now := g.allocs()
+	quiet := now-g.last < quietAlloc
+	g.last = now
+	return quiet && (now-g.released >= busyAlloc || g.retainedNow() >= g.retained+retainedGrowth)
+}
+
+// noteRelease records a give-back.
+func (g *memGovernor) noteRelease() {
+	g.released = g.allocs()
+	g.last = g.released
+	g.retained = g.retainedNow()
 }
 
 // giveBackMemory collects twice (sync.Pool keeps its items for one
