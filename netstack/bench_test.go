@@ -244,7 +244,8 @@ func startHeapSampler() func() uint64 {
 
 // TestThroughputRatios runs the throughput benchmarks in one process,
 // interleaved for WARD_BENCH_ROUNDS rounds (default 3), and prints the
-// median Gbit/s of each and the ratios Ward/wg-netstack and Ward/loopback.
+// median Gbit/s of each and the ratios Ward/Ward on the legacy data path,
+// Ward/wg-netstack and Ward/loopback.
 // It runs only with WARD_BENCH_RATIOS=1.
 func TestThroughputRatios(t *testing.T) {
 	if os.Getenv("WARD_BENCH_RATIOS") != "1" {
@@ -259,7 +260,9 @@ func TestThroughputRatios(t *testing.T) {
 		fn   func(*testing.B)
 	}{
 		{"ward", BenchmarkThroughputWard},
+		{"ward-legacy", BenchmarkThroughputWardLegacy},
 		{"ward-forward", BenchmarkThroughputWardForward},
+		{"ward-fwd-legacy", BenchmarkThroughputWardForwardLegacy},
 		{"wg-netstack", BenchmarkThroughputWGNetstack},
 		{"loopback", BenchmarkThroughputLoopback},
 	}
@@ -280,6 +283,8 @@ func TestThroughputRatios(t *testing.T) {
 	for _, bb := range benches {
 		t.Logf("median %-13s %7.3f Gbit/s", bb.name, med(bb.name))
 	}
+	t.Logf("ratio ward/ward-legacy         = %.2fx", med("ward")/med("ward-legacy"))
+	t.Logf("ratio ward-forward/legacy      = %.2fx", med("ward-forward")/med("ward-fwd-legacy"))
 	t.Logf("ratio ward/wg-netstack         = %.2fx", med("ward")/med("wg-netstack"))
 	t.Logf("ratio ward-forward/wg-netstack = %.2fx", med("ward-forward")/med("wg-netstack"))
 	t.Logf("ratio ward/loopback            = %.2fx", med("ward")/med("loopback"))
