@@ -3,7 +3,6 @@ package netstack
 import (
 	"context"
 	"fmt"
-	"io"
 	"net"
 	"net/netip"
 	"os"
@@ -15,14 +14,13 @@ import (
 	"time"
 
 	wgnetstack "golang.zx2c4.com/wireguard/tun/netstack"
+
+	"github.com/wardnet/ward/internal/benchflow"
 )
 
 const (
-	// benchChunk is one write; benchPerOp is the data moved per b.N.
-	benchChunk = 128 << 10
-	benchPerOp = 1 << 20
-	benchPort  = 5001
-	benchMTU   = 1420
+	benchPort = 5001
+	benchMTU  = 1420
 )
 
 // throughputLink is one way to move TCP data from a sender to a sink.
@@ -169,47 +167,17 @@ func mustDial(b *testing.B, dial func(context.Context) (net.Conn, error)) net.Co
 }
 
 // benchThroughput sends b.N MiB over one TCP connection of link and
-// reports Gbit/s and the peak live heap during the transfer.
+// reports Gbit/s, CPU-s/GB and the peak live heap during the transfer.
 func benchThroughput(b *testing.B, link throughputLink) {
 	l := link.listen(b)
 	b.Cleanup(func() { l.Close() })
 	received := make(chan int64, 1)
-	go sink(l, received)
+	go benchflow.Sink(l, received)
 	c := link.dial(b, l.Addr())
-	chunk := make([]byte, benchChunk)
 	peak := startHeapSampler()
-	b.SetBytes(benchPerOp)
 	b.ReportAllocs()
-	b.ResetTimer()
-	start := time.Now()
-	for range b.N {
-		for range benchPerOp / benchChunk {
-			if _, err := c.Write(chunk); err != nil {
-				b.Fatalf("write: %v", err)
-			}
-		}
-	}
-	c.(interface{ CloseWrite() error }).CloseWrite()
-	n := <-received
-	elapsed := time.Since(start)
-	b.StopTimer()
-	if want := int64(b.N) * benchPerOp; n != want {
-		b.Fatalf("sink got %d bytes, want %d", n, want)
-	}
-	b.ReportMetric(float64(n)*8/elapsed.Seconds()/1e9, "Gbit/s")
+	benchflow.Send(b, c, received)
 	b.ReportMetric(float64(peak())/(1<<20), "peak-heap-MB")
-}
-
-// sink accepts one connection, discards it to EOF and sends the count.
-func sink(l net.Listener, received chan<- int64) {
-	c, err := l.Accept()
-	if err != nil {
-		received <- -1
-		return
-	}
-	defer c.Close()
-	n, _ := io.Copy(io.Discard, c)
-	received <- n
 }
 
 // startHeapSampler samples the live heap every 10ms until the returned

@@ -2,15 +2,12 @@ package node
 
 import (
 	"context"
-	"io"
 	"net"
-	"os"
-	"strconv"
-	"strings"
 	"testing"
 	"time"
 
 	"github.com/wardnet/ward/filter"
+	"github.com/wardnet/ward/internal/benchflow"
 	"github.com/wardnet/ward/wire"
 )
 
@@ -37,16 +34,7 @@ func benchEngineThroughput(b *testing.B, legacy bool) {
 	}
 	b.Cleanup(func() { ln.Close() })
 	received := make(chan int64, 1)
-	go func() {
-		c, err := ln.Accept()
-		if err != nil {
-			received <- -1
-			return
-		}
-		defer c.Close()
-		n, _ := io.Copy(io.Discard, c)
-		received <- n
-	}()
+	go benchflow.Sink(ln, received)
 	port := uint16(ln.Addr().(*net.TCPAddr).Port)
 	tweak := func(c *EngineConfig) { c.LegacyDataPath = legacy; c.Logger = quiet }
 	dev := newTestNodeWith(b, 2, "device", nil, tweak, port)
@@ -63,44 +51,5 @@ func benchEngineThroughput(b *testing.B, legacy bool) {
 		b.Fatalf("dial: %v", err)
 	}
 	defer c.Close()
-	chunk := make([]byte, 128<<10)
-	b.SetBytes(1 << 20)
-	cpu0 := processCPU()
-	b.ResetTimer()
-	start := time.Now()
-	for range b.N {
-		for range 8 {
-			if _, err := c.Write(chunk); err != nil {
-				b.Fatalf("write: %v", err)
-			}
-		}
-	}
-	c.(interface{ CloseWrite() error }).CloseWrite()
-	n := <-received
-	elapsed := time.Since(start)
-	b.StopTimer()
-	if n != int64(b.N)<<20 {
-		b.Fatalf("service got %d bytes, want %d", n, int64(b.N)<<20)
-	}
-	b.ReportMetric(float64(n)*8/elapsed.Seconds()/1e9, "Gbit/s")
-	if cpu := processCPU(); cpu > 0 {
-		b.ReportMetric((cpu-cpu0)/(float64(n)/1e9), "CPU-s/GB")
-	}
-}
-
-// processCPU returns the process's user plus system CPU seconds from
-// /proc/self/stat, or 0 where there is none.
-func processCPU() float64 {
-	st, err := os.ReadFile("/proc/self/stat")
-	if err != nil {
-		return 0
-	}
-	s := string(st)
-	f := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
-	if len(f) < 13 {
-		return 0
-	}
-	u, _ := strconv.ParseFloat(f[11], 64)
-	k, _ := strconv.ParseFloat(f[12], 64)
-	return (u + k) / 100 // USER_HZ
+	benchflow.Send(b, c, received)
 }
