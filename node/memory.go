@@ -20,11 +20,11 @@ const (
 	// data plane's heap is about 45 MiB, most of it wireguard-go's 64 KiB
 	// receive and TUN buffers (128 per receive function and for the TUN
 	// reader), allocated at start and mostly never touched, and the
-	// collector counts them all. At 40 or 56 MiB the collector ran
+	// collector counts them all. At 40, 56 or 72 MiB the collector ran
 	// without pause and the overlay cost 6 to 8 times the CPU per byte
 	// (make bench-overlay); what bounds the node's memory under load is
 	// the TCP buffer bound (netstack/tune.go).
-	softMemoryLimit = 96 << 20
+	softMemoryLimit = 128 << 20
 	// quietEvery is how often the governor looks at the allocation rate.
 	quietEvery = 5 * time.Second
 	// quietAlloc: an interval that allocated less than this is quiet.
