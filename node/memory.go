@@ -21,10 +21,11 @@ const (
 	// receive and TUN buffers (128 per receive function and for the TUN
 	// reader), allocated at start and mostly never touched, and the
 	// collector counts them all. At 40, 56 or 72 MiB the collector ran
-	// without pause and the overlay cost 6 to 8 times the CPU per byte
+	// without pause and the overlay cost 3.4 to 8 times the CPU per byte
 	// (make bench-overlay); what bounds the node's memory under load is
-	// the TCP buffer bound (netstack/tune.go).
-	softMemoryLimit = 128 << 20
+	// the TCP buffer bound (netstack/tune.go). At 128 MiB the peak was
+	// 83 MB instead of 70-74.
+	softMemoryLimit = 96 << 20
 	// quietEvery is how often the governor looks at the allocation rate.
 	quietEvery = 5 * time.Second
 	// quietAlloc: an interval that allocated less than this is quiet.
