@@ -5,7 +5,7 @@ PKGS      := ./...
 # Packages where goroutines live run under the race detector.
 RACE_PKGS ?= $(shell $(GO) list ./... | grep -E '/(coordinator|node|netstack|client|e2e|web|sim)(/|$$)' || true)
 
-.PHONY: build test vet lint cross bench bench-relay bench-sim run fuzz clean chromium nftables browser-banner ui-bundle
+.PHONY: build test vet lint cross bench bench-overlay bench-relay bench-sim run fuzz clean chromium nftables browser-banner ui-bundle
 
 build:
 	$(GO) build -o $(BIN) ./cmd/ward
@@ -73,6 +73,20 @@ ui-bundle:
 RELAY_IDLE_CONNS ?= 10000
 bench:
 	RELAY_IDLE_CONNS=$(RELAY_IDLE_CONNS) $(GO) test -run '^$$' -bench . -benchmem $(PKGS)
+
+# bench-overlay: the data path's figures (issue 12): two `ward node`
+# processes, one TCP stream through the SOCKS5 proxy to an exposed
+# service, both directions, on today's data path and on the legacy one
+# (--legacy-datapath) interleaved in the same run; prints throughput, CPU
+# seconds per GB of both nodes, RSS (idle, VmHWM, after the load) and the
+# ratios new/legacy. BENCH_ROUNDS rounds of BENCH_MB MiB per transfer;
+# the memory is watched for BENCH_SETTLE after the load.
+BENCH_ROUNDS ?= 3
+BENCH_MB     ?= 256
+BENCH_SETTLE ?= 60s
+bench-overlay:
+	WARD_BENCH_OVERLAY=1 WARD_BENCH_ROUNDS=$(BENCH_ROUNDS) WARD_BENCH_MB=$(BENCH_MB) WARD_BENCH_SETTLE=$(BENCH_SETTLE) \
+		$(GO) test -count=1 -timeout 30m -run '^TestOverlayBenchmark$$' -v ./e2e
 
 # bench-relay: the relay's figures as ARCHITECTURE.md records them (take
 # the median of three): throughput and CPU per relayed gigabit, memory per

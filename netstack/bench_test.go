@@ -3,7 +3,6 @@ package netstack
 import (
 	"context"
 	"fmt"
-	"io"
 	"net"
 	"net/netip"
 	"os"
@@ -15,14 +14,13 @@ import (
 	"time"
 
 	wgnetstack "golang.zx2c4.com/wireguard/tun/netstack"
+
+	"github.com/wardnet/ward/internal/benchflow"
 )
 
 const (
-	// benchChunk is one write; benchPerOp is the data moved per b.N.
-	benchChunk = 128 << 10
-	benchPerOp = 1 << 20
-	benchPort  = 5001
-	benchMTU   = 1420
+	benchPort = 5001
+	benchMTU  = 1420
 )
 
 // throughputLink is one way to move TCP data from a sender to a sink.
@@ -36,13 +34,25 @@ type throughputLink struct {
 // BenchmarkThroughputWard moves data node A -> node B over TCP through two
 // Ward Stacks joined by wireguard-go on loopback UDP.
 func BenchmarkThroughputWard(b *testing.B) {
-	benchThroughput(b, wardLink(b))
+	benchThroughput(b, wardLink(b, false))
+}
+
+// BenchmarkThroughputWardLegacy is BenchmarkThroughputWard on the legacy
+// data path (Config.LegacyDataPath).
+func BenchmarkThroughputWardLegacy(b *testing.B) {
+	benchThroughput(b, wardLink(b, true))
 }
 
 // BenchmarkThroughputWardForward is BenchmarkThroughputWard with the sink
 // behind an exposed port: B forwards the flow to a real 127.0.0.1 server.
 func BenchmarkThroughputWardForward(b *testing.B) {
-	benchThroughput(b, wardForwardLink(b))
+	benchThroughput(b, wardForwardLink(b, false))
+}
+
+// BenchmarkThroughputWardForwardLegacy is BenchmarkThroughputWardForward
+// on the legacy data path (Config.LegacyDataPath).
+func BenchmarkThroughputWardForwardLegacy(b *testing.B) {
+	benchThroughput(b, wardForwardLink(b, true))
 }
 
 // BenchmarkThroughputWGNetstack is the same transfer with wireguard-go's
@@ -57,8 +67,9 @@ func BenchmarkThroughputLoopback(b *testing.B) {
 	benchThroughput(b, loopbackLink())
 }
 
-func wardLink(b *testing.B) throughputLink {
-	p := newWardPair(b, &Config{MTU: benchMTU}, &Config{MTU: benchMTU})
+func wardLink(b *testing.B, legacy bool) throughputLink {
+	cfg := Config{MTU: benchMTU, LegacyDataPath: legacy}
+	p := newWardPair(b, &cfg, &cfg)
 	p.b.SetFilter(allowAll)
 	return throughputLink{
 		listen: func(b *testing.B) net.Listener {
@@ -76,7 +87,7 @@ func wardLink(b *testing.B) throughputLink {
 	}
 }
 
-func wardForwardLink(b *testing.B) throughputLink {
+func wardForwardLink(b *testing.B, legacy bool) throughputLink {
 	var p *wardPair
 	return throughputLink{
 		listen: func(b *testing.B) net.Listener {
@@ -85,7 +96,8 @@ func wardForwardLink(b *testing.B) throughputLink {
 				b.Fatalf("listen: %v", err)
 			}
 			port := uint16(l.Addr().(*net.TCPAddr).Port)
-			p = newWardPair(b, &Config{MTU: benchMTU}, &Config{MTU: benchMTU, Expose: []Service{{ProtoTCP, port}}})
+			p = newWardPair(b, &Config{MTU: benchMTU, LegacyDataPath: legacy},
+				&Config{MTU: benchMTU, LegacyDataPath: legacy, Expose: []Service{{ProtoTCP, port}}})
 			p.b.SetFilter(allowAll)
 			return l
 		},
@@ -155,47 +167,17 @@ func mustDial(b *testing.B, dial func(context.Context) (net.Conn, error)) net.Co
 }
 
 // benchThroughput sends b.N MiB over one TCP connection of link and
-// reports Gbit/s and the peak live heap during the transfer.
+// reports Gbit/s, CPU-s/GB and the peak live heap during the transfer.
 func benchThroughput(b *testing.B, link throughputLink) {
 	l := link.listen(b)
 	b.Cleanup(func() { l.Close() })
 	received := make(chan int64, 1)
-	go sink(l, received)
+	go benchflow.Sink(l, received)
 	c := link.dial(b, l.Addr())
-	chunk := make([]byte, benchChunk)
 	peak := startHeapSampler()
-	b.SetBytes(benchPerOp)
 	b.ReportAllocs()
-	b.ResetTimer()
-	start := time.Now()
-	for range b.N {
-		for range benchPerOp / benchChunk {
-			if _, err := c.Write(chunk); err != nil {
-				b.Fatalf("write: %v", err)
-			}
-		}
-	}
-	c.(interface{ CloseWrite() error }).CloseWrite()
-	n := <-received
-	elapsed := time.Since(start)
-	b.StopTimer()
-	if want := int64(b.N) * benchPerOp; n != want {
-		b.Fatalf("sink got %d bytes, want %d", n, want)
-	}
-	b.ReportMetric(float64(n)*8/elapsed.Seconds()/1e9, "Gbit/s")
+	benchflow.Send(b, c, received)
 	b.ReportMetric(float64(peak())/(1<<20), "peak-heap-MB")
-}
-
-// sink accepts one connection, discards it to EOF and sends the count.
-func sink(l net.Listener, received chan<- int64) {
-	c, err := l.Accept()
-	if err != nil {
-		received <- -1
-		return
-	}
-	defer c.Close()
-	n, _ := io.Copy(io.Discard, c)
-	received <- n
 }
 
 // startHeapSampler samples the live heap every 10ms until the returned
@@ -230,7 +212,8 @@ func startHeapSampler() func() uint64 {
 
 // TestThroughputRatios runs the throughput benchmarks in one process,
 // interleaved for WARD_BENCH_ROUNDS rounds (default 3), and prints the
-// median Gbit/s of each and the ratios Ward/wg-netstack and Ward/loopback.
+// median Gbit/s of each and the ratios Ward/Ward on the legacy data path,
+// Ward/wg-netstack and Ward/loopback.
 // It runs only with WARD_BENCH_RATIOS=1.
 func TestThroughputRatios(t *testing.T) {
 	if os.Getenv("WARD_BENCH_RATIOS") != "1" {
@@ -245,7 +228,9 @@ func TestThroughputRatios(t *testing.T) {
 		fn   func(*testing.B)
 	}{
 		{"ward", BenchmarkThroughputWard},
+		{"ward-legacy", BenchmarkThroughputWardLegacy},
 		{"ward-forward", BenchmarkThroughputWardForward},
+		{"ward-fwd-legacy", BenchmarkThroughputWardForwardLegacy},
 		{"wg-netstack", BenchmarkThroughputWGNetstack},
 		{"loopback", BenchmarkThroughputLoopback},
 	}
@@ -266,6 +251,8 @@ func TestThroughputRatios(t *testing.T) {
 	for _, bb := range benches {
 		t.Logf("median %-13s %7.3f Gbit/s", bb.name, med(bb.name))
 	}
+	t.Logf("ratio ward/ward-legacy         = %.2fx", med("ward")/med("ward-legacy"))
+	t.Logf("ratio ward-forward/legacy      = %.2fx", med("ward-forward")/med("ward-fwd-legacy"))
 	t.Logf("ratio ward/wg-netstack         = %.2fx", med("ward")/med("wg-netstack"))
 	t.Logf("ratio ward-forward/wg-netstack = %.2fx", med("ward-forward")/med("wg-netstack"))
 	t.Logf("ratio ward/loopback            = %.2fx", med("ward")/med("loopback"))

@@ -75,6 +75,12 @@ type Config struct {
 	// UDPIdleTimeout ends a forwarded UDP flow after this long without a
 	// datagram in either direction; 0 means DefaultUDPIdleTimeout.
 	UDPIdleTimeout time.Duration
+	// LegacyDataPath selects the data path as it was before issue 12:
+	// gVisor cuts its TCP segments into packets itself (instead of the
+	// Stack, straight into wireguard-go's buffers) and TCP buffers grow to
+	// 8 MiB. It exists so a benchmark can measure the data path against
+	// it in the same run; nothing else sets it.
+	LegacyDataPath bool
 }
 
 // withDefaults validates c and returns a copy with defaults filled in.

@@ -29,49 +29,80 @@ func (*Stack) BatchSize() int { return batchSize }
 
 // Read implements tun.Device. It blocks until gVisor has sent at least one
 // packet, then copies up to len(bufs) packets, each to bufs[i][offset:],
-// and sets sizes[i]. Packets of revoked flows are dropped here. After
-// Close it returns os.ErrClosed. wireguard-go calls it from one goroutine.
+// and sets sizes[i]; the large TCP segments of host GSO are cut into
+// packets here (segmenter). Packets of revoked flows are dropped here.
+// After Close it returns os.ErrClosed. wireguard-go calls it from one
+// goroutine.
 func (s *Stack) Read(bufs [][]byte, sizes []int, offset int) (int, error) {
-	var pkts [batchSize]*stack.PacketBuffer
-	want := min(len(bufs), len(sizes), batchSize)
+	want := min(len(bufs), len(sizes))
 	if want == 0 {
 		return 0, nil
 	}
+	s.readMu.Lock()
+	defer s.readMu.Unlock()
 	for {
-		k := s.out.pop(pkts[:want])
-		if k > 0 {
-			if n := s.copyOut(pkts[:k], bufs, sizes, offset); n > 0 {
-				return n, nil
-			}
-			continue
+		if n := s.fill(bufs[:want], sizes, offset); n > 0 {
+			return n, nil
 		}
 		if !s.out.wait() {
+			s.seg.release()
 			return 0, os.ErrClosed
 		}
 	}
 }
 
-// copyOut copies pkts into bufs, dropping those the guard refuses or that
-// do not fit, releases every packet and returns how many were copied.
-func (s *Stack) copyOut(pkts []*stack.PacketBuffer, bufs [][]byte, sizes []int, offset int) int {
+// fill copies queued packets (and the packets of queued segments) into
+// bufs until they are full or nothing is queued, dropping those the guard
+// refuses or that do not fit, and returns how many it copied.
+func (s *Stack) fill(bufs [][]byte, sizes []int, offset int) int {
+	sg := &s.seg
 	now := s.guard.ct.now()
 	n := 0
-	for i, pkt := range pkts {
-		size := pkt.Size()
-		if offset+size <= len(bufs[n]) {
-			dst := bufs[n][offset:]
-			copyPacket(dst, pkt)
-			if s.guard.outbound(dst[:size], now) {
-				sizes[n] = size
+	for n < len(bufs) {
+		if sg.cur == nil {
+			pkt, ok := sg.take(s.out)
+			if !ok {
+				break
+			}
+			if isHostGSO(pkt) {
+				if !sg.start(pkt) {
+					s.guard.n.outDropped.Add(1)
+				}
+				continue
+			}
+			if s.copyOne(pkt, bufs[n], offset, now) {
+				sizes[n] = pkt.Size()
 				n++
 			}
-		} else {
-			s.guard.n.outDropped.Add(1)
+			pkt.DecRef()
+			continue
 		}
-		pkt.DecRef()
-		pkts[i] = nil
+		if offset+sg.hLen+sg.mss > len(bufs[n]) {
+			s.guard.n.outDropped.Add(1)
+			sg.drop()
+			continue
+		}
+		dst := bufs[n][offset:]
+		size := sg.emit(dst)
+		if s.guard.outbound(dst[:size], now) {
+			sizes[n] = size
+			n++
+		}
 	}
 	return n
+}
+
+// copyOne copies pkt, a packet gVisor built whole, to buf[offset:] and
+// reports whether the guard passes it; one that does not fit is dropped.
+func (s *Stack) copyOne(pkt *stack.PacketBuffer, buf []byte, offset int, now int64) bool {
+	size := pkt.Size()
+	if offset+size > len(buf) {
+		s.guard.n.outDropped.Add(1)
+		return false
+	}
+	dst := buf[offset:]
+	copyPacket(dst, pkt)
+	return s.guard.outbound(dst[:size], now)
 }
 
 // copyPacket copies the whole of pkt (headers and payload) into dst, which

@@ -8,10 +8,12 @@ import (
 	"gvisor.dev/gvisor/pkg/tcpip/stack"
 )
 
-// gsoMaxSize is the largest TCP segment gVisor builds before splitting it
-// into MTU-sized packets itself (gVisor GSO): fewer, larger segments make
-// the TCP sender cheaper.
-const gsoMaxSize = 1 << 16
+// gsoMaxSize is the largest TCP segment gVisor builds before it (gVisor
+// GSO, the legacy data path) or the Stack's segmenter (host GSO) cuts it
+// into MTU-sized packets: fewer, larger segments make the TCP sender
+// cheaper. It leaves room for the largest IPv4 header, so the IP total
+// length of a segment fits in 16 bits.
+const gsoMaxSize = 1<<16 - 1 - header.IPv4MaximumHeaderSize
 
 // linkEndpoint is the gVisor link layer of a Stack: packets gVisor sends
 // are queued for Stack.Read; packets from Stack.Write are delivered through
@@ -20,6 +22,8 @@ type linkEndpoint struct {
 	mtu        atomic.Uint32
 	dispatcher atomic.Pointer[dispatcherRef]
 	out        *packetQueue
+	// gso is the segmentation offload the endpoint offers.
+	gso stack.SupportedGSO
 	// drops counts packets refused because the queue was full or closed.
 	drops *atomic.Uint64
 }
@@ -32,8 +36,8 @@ var (
 	_ stack.GSOEndpoint  = (*linkEndpoint)(nil)
 )
 
-func newLinkEndpoint(mtu uint32, out *packetQueue, drops *atomic.Uint64) *linkEndpoint {
-	e := &linkEndpoint{out: out, drops: drops}
+func newLinkEndpoint(mtu uint32, out *packetQueue, gso stack.SupportedGSO, drops *atomic.Uint64) *linkEndpoint {
+	e := &linkEndpoint{out: out, gso: gso, drops: drops}
 	e.mtu.Store(mtu)
 	return e
 }
@@ -96,9 +100,11 @@ func (*linkEndpoint) SetOnCloseAction(func()) {}
 // GSOMaxSize implements stack.GSOEndpoint.
 func (*linkEndpoint) GSOMaxSize() uint32 { return gsoMaxSize }
 
-// SupportedGSO implements stack.GSOEndpoint: gVisor splits its large TCP
-// segments into MTU-sized packets before WritePackets.
-func (*linkEndpoint) SupportedGSO() stack.SupportedGSO { return stack.GVisorGSOSupported }
+// SupportedGSO implements stack.GSOEndpoint: host GSO (the Stack's
+// segmenter cuts gVisor's large TCP segments as Read copies them out), or
+// on the legacy data path gVisor GSO (gVisor cuts them before
+// WritePackets).
+func (e *linkEndpoint) SupportedGSO() stack.SupportedGSO { return e.gso }
 
 // WritePackets implements stack.LinkEndpoint: it queues the packets for
 // Stack.Read, holding a reference to each. A full queue drops the rest,

@@ -48,6 +48,9 @@ type Stack struct {
 	events chan tun.Event
 	// gro holds *groBatch values for Write.
 	gro sync.Pool
+	// readMu serializes Read, the one user of seg.
+	readMu sync.Mutex
+	seg    segmenter
 	// udpIdle ends forwarded UDP flows.
 	udpIdle time.Duration
 
@@ -81,9 +84,13 @@ func New(cfg Config) (*Stack, error) {
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.svc.init(cfg.Expose)
 	s.guard = newGuard(cfg.guardConfig(), &s.svc)
-	s.ep = newLinkEndpoint(uint32(cfg.MTU), s.out, &s.guard.n.outDropped)
+	gso := stack.HostGSOSupported
+	if cfg.LegacyDataPath {
+		gso = stack.GVisorGSOSupported
+	}
+	s.ep = newLinkEndpoint(uint32(cfg.MTU), s.out, gso, &s.guard.n.outDropped)
 	s.gro.New = func() any { return newGROBatch() }
-	if err := s.startGVisor(); err != nil {
+	if err := s.startGVisor(cfg.LegacyDataPath); err != nil {
 		s.cancel()
 		s.ns.Destroy()
 		return nil, err
@@ -96,12 +103,12 @@ func New(cfg Config) (*Stack, error) {
 
 // startGVisor creates the gVisor stack, its NIC, addresses, routes and
 // forwarders.
-func (s *Stack) startGVisor() error {
+func (s *Stack) startGVisor(legacy bool) error {
 	s.ns = stack.New(stack.Options{
 		NetworkProtocols:   []stack.NetworkProtocolFactory{ipv4.NewProtocol, ipv6.NewProtocol},
 		TransportProtocols: []stack.TransportProtocolFactory{tcp.NewProtocol, udp.NewProtocol, icmp.NewProtocol4, icmp.NewProtocol6},
 	})
-	if err := tuneTCP(s.ns); err != nil {
+	if err := tuneTCP(s.ns, legacy); err != nil {
 		return err
 	}
 	if err := s.ns.CreateNIC(nicID, s.ep); err != nil {

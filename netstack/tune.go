@@ -11,21 +11,30 @@ import (
 // TCP buffer sizes. gVisor's defaults (1 MiB, growing to 4 MiB) are
 // tuned for a datacenter; on a device the overlay's bandwidth-delay
 // product is modest, and receive-buffer auto-tuning grows a buffer only
-// for a flow that needs it.
+// for a flow that needs it. A buffer's bytes are in flight as packets, and
+// each packet in wireguard-go's queues holds a 64 KiB buffer: the bound on
+// the buffers bounds the node's memory under load. The legacy data path
+// (Config.LegacyDataPath) keeps the sizes before issue 12.
 const (
-	tcpBufMin     = 4 << 10
-	tcpBufDefault = 1 << 20
-	tcpBufMax     = 8 << 20
+	tcpBufMin           = 4 << 10
+	tcpBufDefault       = 256 << 10
+	tcpBufMax           = 1 << 20
+	legacyTCPBufDefault = 1 << 20
+	legacyTCPBufMax     = 8 << 20
 )
 
 // tuneTCP sets the TCP options the Stack runs with: SACK, CUBIC, buffer
 // ranges and receive-buffer auto-tuning.
-func tuneTCP(ns *stack.Stack) error {
+func tuneTCP(ns *stack.Stack, legacy bool) error {
 	sack := tcpip.TCPSACKEnabled(true)
 	cc := tcpip.CongestionControlOption("cubic")
 	moderate := tcpip.TCPModerateReceiveBufferOption(true)
-	rcv := tcpip.TCPReceiveBufferSizeRangeOption{Min: tcpBufMin, Default: tcpBufDefault, Max: tcpBufMax}
-	snd := tcpip.TCPSendBufferSizeRangeOption{Min: tcpBufMin, Default: tcpBufDefault, Max: tcpBufMax}
+	def, maxBuf := tcpBufDefault, tcpBufMax
+	if legacy {
+		def, maxBuf = legacyTCPBufDefault, legacyTCPBufMax
+	}
+	rcv := tcpip.TCPReceiveBufferSizeRangeOption{Min: tcpBufMin, Default: def, Max: maxBuf}
+	snd := tcpip.TCPSendBufferSizeRangeOption{Min: tcpBufMin, Default: def, Max: maxBuf}
 	// RACK loss detection off: with it (gVisor's default), a flow that
 	// lost every segment of its window during a path outage never had its
 	// retransmission timer fire again (no timeout in 15 s after the path

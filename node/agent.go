@@ -75,6 +75,10 @@ type AgentConfig struct {
 	// and converts the coordinator's to it. Tests set it to run a node
 	// whose clock is off.
 	Clock func() time.Time
+	// LegacyDataPath runs the data path as it was before issue 12 (see
+	// EngineConfig.LegacyDataPath) and leaves the Go runtime's memory
+	// settings alone (see governMemory), for benchmarks against it.
+	LegacyDataPath bool
 }
 
 func (c *AgentConfig) validate() error {
@@ -150,7 +154,7 @@ func NewAgent(cfg AgentConfig) (*Agent, error) {
 		return nil, err
 	}
 	a.eng, err = NewEngine(EngineConfig{PrivateKey: st.WGKey, ListenPort: cfg.ListenPort, Expose: cfg.Expose, Logger: cfg.Logger,
-		Clock: cfg.Clock, Relays: a.client, HomeRelay: cfg.HomeRelay})
+		Clock: cfg.Clock, Relays: a.client, HomeRelay: cfg.HomeRelay, LegacyDataPath: cfg.LegacyDataPath})
 	if err != nil {
 		return nil, err
 	}
@@ -183,6 +187,9 @@ func (a *Agent) Run(ctx context.Context) error {
 		return err
 	}
 	a.goRun(&wg, cancel, "local api", func() error { return localapi.Serve(ctx, l, a, a.log) })
+	if !a.cfg.LegacyDataPath {
+		a.goRun(&wg, cancel, "memory", func() error { governMemory(ctx, a.log); return nil })
+	}
 	if a.cfg.SOCKS5 != "" {
 		sl, err := splice.Listen(a.cfg.SOCKS5, a.cfg.AllowNonLoopbackProxy, "socks5", a.log)
 		if err != nil {

@@ -37,6 +37,7 @@ type dataplaneConfig struct {
 	log        *slog.Logger
 	onDenied   func(netstack.DeniedFlow)
 	bind       func() conn.Bind
+	legacy     bool // netstack.Config.LegacyDataPath
 }
 
 // newDataplane starts a network plane and a device and brings the device

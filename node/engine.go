@@ -73,6 +73,9 @@ type EngineConfig struct {
 	// (the OS serves its own ports); Expose must then be empty. Creating a
 	// TUN needs root or CAP_NET_ADMIN.
 	TUN TUNFunc
+	// LegacyDataPath runs the netstack's data path as it was before issue
+	// 12 (netstack.Config.LegacyDataPath), for benchmarks against it.
+	LegacyDataPath bool
 }
 
 func (c *EngineConfig) validate() error {
@@ -386,7 +389,8 @@ func (e *Engine) dataplaneLocked(self wire.Node) (*dataplane, error) {
 // any).
 func (e *Engine) newDataplaneLocked(self wire.Node, port uint16) (*dataplane, error) {
 	return newDataplane(e.ctx, dataplaneConfig{self: self, tun: e.cfg.TUN, priv: e.priv, listenPort: port,
-		mtu: e.cfg.MTU, expose: e.cfg.Expose, log: e.log, onDenied: e.denied.add, bind: e.bindFuncLocked()})
+		mtu: e.cfg.MTU, expose: e.cfg.Expose, log: e.log, onDenied: e.denied.add, bind: e.bindFuncLocked(),
+		legacy: e.cfg.LegacyDataPath})
 }
 
 // preferListenPort makes the data plane, when it starts with

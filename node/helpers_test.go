@@ -19,7 +19,7 @@ import (
 var quiet = slog.New(slog.DiscardHandler)
 
 // failLog returns a debug logger whose output the test prints if it fails.
-func failLog(t *testing.T, name string) *slog.Logger {
+func failLog(t testing.TB, name string) *slog.Logger {
 	var mu sync.Mutex
 	var buf bytes.Buffer
 	t.Cleanup(func() {
@@ -65,13 +65,13 @@ type testNode struct {
 // newTestNode starts an Engine named name with overlay addresses
 // 100.64.0.N and fd7a:115c:a1e0::N, exposing ports, and applies a full map
 // with no peers and rules, so its data plane runs.
-func newTestNode(t *testing.T, n byte, name string, rules []filter.Rule, expose ...uint16) *testNode {
+func newTestNode(t testing.TB, n byte, name string, rules []filter.Rule, expose ...uint16) *testNode {
 	t.Helper()
 	return newTestNodeWith(t, n, name, rules, nil, expose...)
 }
 
 // newTestNodeWith is newTestNode with the Engine's config changed by tweak.
-func newTestNodeWith(t *testing.T, n byte, name string, rules []filter.Rule, tweak func(*EngineConfig), expose ...uint16) *testNode {
+func newTestNodeWith(t testing.TB, n byte, name string, rules []filter.Rule, tweak func(*EngineConfig), expose ...uint16) *testNode {
 	t.Helper()
 	priv, err := wire.NewWGPrivate()
 	if err != nil {
@@ -106,7 +106,7 @@ func (n *testNode) peerOf(exp time.Time) wire.Node {
 }
 
 // addPeers applies a delta adding peers to n.
-func (n *testNode) addPeers(t *testing.T, version uint64, peers ...wire.Node) {
+func (n *testNode) addPeers(t testing.TB, version uint64, peers ...wire.Node) {
 	t.Helper()
 	if err := n.e.Apply(wire.MapResponse{Version: version, PeersChanged: peers}); err != nil {
 		t.Fatalf("apply delta: %v", err)
@@ -198,7 +198,7 @@ func eventually(t *testing.T, what string, cond func() bool) {
 }
 
 // eventuallyWithin polls cond until it holds or d passes.
-func eventuallyWithin(t *testing.T, d time.Duration, what string, cond func() bool) {
+func eventuallyWithin(t testing.TB, d time.Duration, what string, cond func() bool) {
 	t.Helper()
 	stop := time.Now().Add(d)
 	for !cond() {

@@ -90,6 +90,8 @@ func newNodeCmd() *cobra.Command {
 	fl.Float64Var(&f.cfg.RotateFraction, "rotate-fraction", node.DefaultRotateFraction, "rotate the WireGuard key when this fraction of its life has passed")
 	fl.StringVar(&f.cfg.Hostname, "hostname", "", "name to register with (default: the host name)")
 	fl.BoolVarP(&f.verbose, "verbose", "v", false, "log debug messages")
+	fl.BoolVar(&f.cfg.LegacyDataPath, "legacy-datapath", false, "run the data path as before issue 12, for benchmarks against it")
+	fl.MarkHidden("legacy-datapath")
 	return cmd
 }
 

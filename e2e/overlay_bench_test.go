@@ -1,0 +1,343 @@
+package e2e
+
+import (
+	"bufio"
+	be "encoding/binary"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/wardnet/ward/node/localapi"
+)
+
+// The overlay benchmark (issue 12): two `ward node` processes on loopback,
+// one TCP stream from a client through the first node's SOCKS5 proxy to a
+// service the second node exposes, forward (client sends) and reverse
+// (service sends); the same with both nodes on the legacy data path
+// (--legacy-datapath: the data path before issue 12), interleaved, in the
+// same run. It prints the throughput and the CPU seconds per GB of both
+// node processes together (from /proc/PID/stat), their memory (VmHWM,
+// VmRSS from /proc/PID/status) and the ratios new/legacy.
+//
+// Environment: WARD_BENCH_OVERLAY=1 runs it (make bench-overlay);
+// WARD_BENCH_ROUNDS rounds (default 3), WARD_BENCH_MB MiB per transfer
+// (default 256), WARD_BENCH_SETTLE how long to watch the memory go down
+// after the load (default 60s).
+
+// overlayMode is one data path under test: its two node processes.
+type overlayMode struct {
+	name           string
+	client, device *exec.Cmd
+	clientDir      string
+	deviceName     string
+	socks, svcPort string
+	svc            net.Listener
+	fwd, rev       []transferFigure
+	// idleKB, peakKB and settledKB are the client's and the device's RSS
+	// before the load, at its peak (VmHWM) and settledAfter the load.
+	idleKB, peakKB, settledKB [2]int
+	settledAfter              time.Duration
+	// idleAnonKB and idleFileKB split the client's idle RSS, and
+	// settledAnonKB and settledFileKB its RSS after the load: heap and
+	// stacks, and the binary's pages.
+	idleAnonKB, idleFileKB, settledAnonKB, settledFileKB int
+}
+
+// transferFigure is one transfer's throughput and the CPU the two nodes
+// spent on it.
+type transferFigure struct {
+	gbps     float64
+	cpuPerGB float64
+}
+
+func TestOverlayBenchmark(t *testing.T) {
+	if os.Getenv("WARD_BENCH_OVERLAY") != "1" {
+		t.Skip("set WARD_BENCH_OVERLAY=1 (make bench-overlay) to measure the overlay's data path")
+	}
+	rounds := envInt("WARD_BENCH_ROUNDS", 3)
+	size := int64(envInt("WARD_BENCH_MB", 256)) << 20
+	settle := 60 * time.Second
+	if v := os.Getenv("WARD_BENCH_SETTLE"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil {
+			t.Fatalf("WARD_BENCH_SETTLE: %v", err)
+		}
+		settle = d
+	}
+	binary(t)
+	p := newProcFleet(t, meshPolicy)
+	key := p.authKey("tag:bench")
+	modes := []*overlayMode{
+		startOverlayMode(t, p, key, "legacy", true),
+		startOverlayMode(t, p, key, "new", false),
+	}
+	time.Sleep(3 * time.Second) // idle means idle
+	for _, m := range modes {
+		m.idleKB = [2]int{mustRSS(t, m.client), mustRSS(t, m.device)}
+		m.idleAnonKB, m.idleFileKB = procKB(t, m.client, "RssAnon:"), procKB(t, m.client, "RssFile:")
+	}
+	for r := range rounds {
+		for _, m := range modes {
+			f := m.transfer(t, size, false)
+			m.fwd = append(m.fwd, f)
+			rv := m.transfer(t, size, true)
+			m.rev = append(m.rev, rv)
+			t.Logf("round %d %-6s forward %6.3f Gbit/s %6.2f CPU-s/GB   reverse %6.3f Gbit/s %6.2f CPU-s/GB",
+				r+1, m.name, f.gbps, f.cpuPerGB, rv.gbps, rv.cpuPerGB)
+		}
+	}
+	for _, m := range modes {
+		m.peakKB = [2]int{procKB(t, m.client, "VmHWM:"), procKB(t, m.device, "VmHWM:")}
+	}
+	settleAll(t, modes, settle)
+	reportOverlay(t, modes, rounds, size)
+}
+
+// startOverlayMode starts the client node (with a SOCKS5 proxy) and the
+// device node (exposing a sink/source service) of one mode and waits
+// until the client sees the device.
+func startOverlayMode(t *testing.T, p *procFleet, key, name string, legacy bool) *overlayMode {
+	m := &overlayMode{name: name, deviceName: "device-" + name}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	m.svc = ln
+	port := ln.Addr().(*net.TCPAddr).Port
+	m.svcPort = strconv.Itoa(port)
+	m.socks = freeLoopbackAddr(t)
+	var extra []string
+	if legacy {
+		extra = []string{"--legacy-datapath"}
+	}
+	m.clientDir, m.client = startBenchNode(t, p, key, "client-"+name, append([]string{"--socks5", m.socks}, extra...))
+	_, m.device = startBenchNode(t, p, key, m.deviceName, append([]string{"--expose", m.svcPort}, extra...))
+	pollTB(t, name+" client sees its device", func() bool {
+		st, err := nodeStatus(m.clientDir)
+		if err != nil || !st.Connected {
+			return false
+		}
+		return slices.ContainsFunc(st.Peers, func(pr localapi.Peer) bool { return pr.Name == m.deviceName })
+	})
+	return m
+}
+
+// startBenchNode starts a `ward node` process with args added.
+func startBenchNode(t *testing.T, p *procFleet, key, name string, args []string) (string, *exec.Cmd) {
+	dir := filepath.Join(p.dir, name)
+	all := append([]string{"node", "--coordinator", "http://" + p.addr, "--dev-insecure-http", "--state-dir", dir, "--hostname", name}, args...)
+	cmd := exec.Command(binary(t), all...)
+	cmd.Env = append(os.Environ(), "WARD_AUTH_KEY="+key)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Signal(syscall.SIGTERM); cmd.Wait() })
+	return dir, cmd
+}
+
+// transfer moves size bytes through the mode's overlay, from the client
+// to the service (reverse: the other way), and returns the figures.
+func (m *overlayMode) transfer(t *testing.T, size int64, reverse bool) transferFigure {
+	accepted := make(chan net.Conn, 1)
+	go func() {
+		c, err := m.svc.Accept()
+		if err != nil {
+			close(accepted)
+			return
+		}
+		accepted <- c
+	}()
+	c := socks5Dial(t, m.socks, m.deviceName, m.svcPort)
+	defer c.Close()
+	s, ok := <-accepted
+	if !ok {
+		t.Fatal("service accept failed")
+	}
+	defer s.Close()
+	src, dst := c, s
+	if reverse {
+		src, dst = s, c
+	}
+	cpu0 := cpuTicks(t, m.client) + cpuTicks(t, m.device)
+	start := time.Now()
+	got := make(chan int64, 1)
+	go func() {
+		n, _ := io.Copy(io.Discard, dst)
+		got <- n
+	}()
+	if _, err := io.CopyN(src, zeroReader{}, size); err != nil {
+		t.Fatalf("%s transfer: %v", m.name, err)
+	}
+	src.(*net.TCPConn).CloseWrite()
+	n := <-got
+	elapsed := time.Since(start)
+	cpu := float64(cpuTicks(t, m.client)+cpuTicks(t, m.device)-cpu0) / clockTicks
+	if n != size {
+		t.Fatalf("%s transfer: %d of %d bytes arrived", m.name, n, size)
+	}
+	return transferFigure{gbps: float64(n) * 8 / elapsed.Seconds() / 1e9, cpuPerGB: cpu / (float64(n) / 1e9)}
+}
+
+// zeroReader reads zeros, endlessly.
+type zeroReader struct{}
+
+func (zeroReader) Read(p []byte) (int, error) {
+	clear(p)
+	return len(p), nil
+}
+
+// socks5Dial connects to host:port through the SOCKS5 proxy at proxy.
+func socks5Dial(t *testing.T, proxy, host, port string) net.Conn {
+	c, err := net.DialTimeout("tcp", proxy, 10*time.Second)
+	if err != nil {
+		t.Fatalf("dial socks5 proxy: %v", err)
+	}
+	c.SetDeadline(time.Now().Add(30 * time.Second))
+	p, _ := strconv.Atoi(port)
+	req := []byte{5, 1, 0, 5, 1, 0, 3, byte(len(host))}
+	req = append(req, host...)
+	req = be.BigEndian.AppendUint16(req, uint16(p))
+	if _, err := c.Write(req); err != nil {
+		t.Fatalf("socks5 request: %v", err)
+	}
+	r := bufio.NewReader(c)
+	head := make([]byte, 2+4)
+	if _, err := io.ReadFull(r, head); err != nil || head[0] != 5 || head[1] != 0 || head[3] != 0 {
+		t.Fatalf("socks5 reply % x: %v", head, err)
+	}
+	skip := map[byte]int{1: 4 + 2, 4: 16 + 2}[head[5]]
+	if _, err := io.ReadFull(r, make([]byte, skip)); err != nil || skip == 0 || r.Buffered() != 0 {
+		t.Fatalf("socks5 reply address (type %d): %v", head[5], err)
+	}
+	c.SetDeadline(time.Time{})
+	return c
+}
+
+// clockTicks is the kernel's USER_HZ, the unit of /proc/PID/stat times.
+const clockTicks = 100
+
+// cpuTicks returns the process's user plus system time, in clock ticks.
+func cpuTicks(t *testing.T, cmd *exec.Cmd) int64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", cmd.Process.Pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The fields after the command name, which is in parentheses: state
+	// is the first, utime the 12th and stime the 13th.
+	f := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+1:]))
+	u, _ := strconv.ParseInt(f[11], 10, 64)
+	s, _ := strconv.ParseInt(f[12], 10, 64)
+	return u + s
+}
+
+// procKB returns a kB field (VmRSS:, VmHWM:) of the process's status.
+func procKB(t *testing.T, cmd *exec.Cmd, field string) int {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", cmd.Process.Pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for line := range strings.SplitSeq(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, field); ok {
+			kb, err := strconv.Atoi(strings.TrimSuffix(strings.TrimSpace(v), " kB"))
+			if err != nil {
+				t.Fatalf("%s %q: %v", field, v, err)
+			}
+			return kb
+		}
+	}
+	t.Fatalf("no %s in /proc/%d/status", field, cmd.Process.Pid)
+	return 0
+}
+
+func mustRSS(t *testing.T, cmd *exec.Cmd) int { return procKB(t, cmd, "VmRSS:") }
+
+// settleAll watches every node's RSS for up to settle after the load and
+// notes, per mode, how long until both nodes were under 32 MB (or the RSS
+// when settle ran out).
+func settleAll(t *testing.T, modes []*overlayMode, settle time.Duration) {
+	const under = 32 << 10
+	start := time.Now()
+	pending := slices.Clone(modes)
+	for len(pending) > 0 {
+		pending = slices.DeleteFunc(pending, func(m *overlayMode) bool {
+			m.settledKB = [2]int{mustRSS(t, m.client), mustRSS(t, m.device)}
+			m.settledAnonKB, m.settledFileKB = procKB(t, m.client, "RssAnon:"), procKB(t, m.client, "RssFile:")
+			m.settledAfter = time.Since(start)
+			return m.settledKB[0] < under && m.settledKB[1] < under
+		})
+		if time.Since(start) >= settle {
+			return
+		}
+		time.Sleep(time.Second)
+	}
+}
+
+// reportOverlay logs the medians, spreads and ratios.
+func reportOverlay(t *testing.T, modes []*overlayMode, rounds int, size int64) {
+	load, _ := os.ReadFile("/proc/loadavg")
+	t.Logf("%d rounds, %d MiB per transfer, load average %s", rounds, size>>20, strings.TrimSpace(string(load)))
+	for _, m := range modes {
+		t.Logf("%-6s client's RSS split (heap and stacks / the binary's pages): idle %.1f / %.1f MB, after the load %.1f / %.1f MB",
+			m.name, mb(m.idleAnonKB), mb(m.idleFileKB), mb(m.settledAnonKB), mb(m.settledFileKB))
+	}
+	med := map[string]transferFigure{}
+	for _, m := range modes {
+		for _, dir := range []struct {
+			name string
+			figs []transferFigure
+		}{{"forward", m.fwd}, {"reverse", m.rev}} {
+			g := spread(dir.figs, func(f transferFigure) float64 { return f.gbps })
+			c := spread(dir.figs, func(f transferFigure) float64 { return f.cpuPerGB })
+			med[m.name+" "+dir.name] = transferFigure{gbps: g[1], cpuPerGB: c[1]}
+			t.Logf("%-6s %s: %.3f Gbit/s (min %.3f, max %.3f), both nodes %.2f CPU-s/GB (min %.2f, max %.2f)",
+				m.name, dir.name, g[1], g[0], g[2], c[1], c[0], c[2])
+		}
+		t.Logf("%-6s RSS MB (client, device): idle %.1f, %.1f; peak (VmHWM) %.1f, %.1f; after the load %.1f, %.1f at %v",
+			m.name, mb(m.idleKB[0]), mb(m.idleKB[1]), mb(m.peakKB[0]), mb(m.peakKB[1]),
+			mb(m.settledKB[0]), mb(m.settledKB[1]), m.settledAfter.Round(time.Second))
+	}
+	for _, dir := range []string{"forward", "reverse"} {
+		n, l := med["new "+dir], med["legacy "+dir]
+		t.Logf("ratio new/legacy %s: throughput %.2fx, CPU-s per GB %.2fx", dir, n.gbps/l.gbps, n.cpuPerGB/l.cpuPerGB)
+	}
+}
+
+// spread returns the min, median and max of f over figs.
+func spread(figs []transferFigure, f func(transferFigure) float64) [3]float64 {
+	v := make([]float64, len(figs))
+	for i, x := range figs {
+		v[i] = f(x)
+	}
+	slices.Sort(v)
+	return [3]float64{v[0], v[len(v)/2], v[len(v)-1]}
+}
+
+func mb(kb int) float64 { return float64(kb) / 1024 }
+
+// freeLoopbackAddr returns a 127.0.0.1 address with a port free now.
+func freeLoopbackAddr(t *testing.T) string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// envInt reads a positive integer from the environment, or def.
+func envInt(name string, def int) int {
+	if n, err := strconv.Atoi(os.Getenv(name)); err == nil && n > 0 {
+		return n
+	}
+	return def
+}
