@@ -1,0 +1,113 @@
+package netstack
+
+import (
+	"context"
+	"net"
+	"net/netip"
+	"testing"
+	"time"
+)
+
+// BenchmarkFlowLogCost measures what the flow logs' counting hook costs
+// the data plane: the same TCP transfer through two pairs of Stacks, one
+// with CountFlows (and a drain every 100 ms, far more often than a node's
+// 5 s) and one without, alternated in each round so both see the same
+// machine load. It reports both throughputs and their ratio (on/off; 1.0
+// means no cost).
+func BenchmarkFlowLogCost(b *testing.B) {
+	off := flowBenchLink(b, false)
+	on := flowBenchLink(b, true)
+	chunk := make([]byte, benchChunk)
+	var tOff, tOn time.Duration
+	b.SetBytes(2 * benchPerOp)
+	b.ResetTimer()
+	for range b.N {
+		tOff += timeWrite(b, off, chunk)
+		tOn += timeWrite(b, on, chunk)
+	}
+	b.StopTimer()
+	gbit := func(d time.Duration) float64 { return float64(b.N) * benchPerOp * 8 / d.Seconds() / 1e9 }
+	b.ReportMetric(gbit(tOff), "Gbit/s-off")
+	b.ReportMetric(gbit(tOn), "Gbit/s-on")
+	b.ReportMetric(tOff.Seconds()/tOn.Seconds(), "on/off")
+}
+
+// flowLink is a connection to a sink that says when each benchPerOp
+// bytes have arrived.
+type flowLink struct {
+	c    net.Conn
+	done chan struct{}
+}
+
+// timeWrite writes benchPerOp bytes to l and returns how long they took
+// to arrive.
+func timeWrite(b *testing.B, l flowLink, chunk []byte) time.Duration {
+	start := time.Now()
+	for range benchPerOp / benchChunk {
+		if _, err := l.c.Write(chunk); err != nil {
+			b.Fatalf("write: %v", err)
+		}
+	}
+	<-l.done
+	return time.Since(start)
+}
+
+// perOpSink reads c to EOF, signalling done for every benchPerOp bytes.
+func perOpSink(l net.Listener, done chan<- struct{}) {
+	c, err := l.Accept()
+	if err != nil {
+		return
+	}
+	defer c.Close()
+	buf := make([]byte, benchChunk)
+	got := 0
+	for {
+		n, err := c.Read(buf)
+		for got += n; got >= benchPerOp; got -= benchPerOp {
+			done <- struct{}{}
+		}
+		if err != nil {
+			return
+		}
+	}
+}
+
+// flowBenchLink opens a TCP connection from one Stack to a sink behind
+// another, with flow counting on both when count is set.
+func flowBenchLink(b *testing.B, count bool) flowLink {
+	p := newWardPair(b, &Config{MTU: benchMTU, CountFlows: count}, &Config{MTU: benchMTU, CountFlows: count})
+	p.b.SetFilter(allowAll)
+	l, err := p.b.ListenTCP(netip.AddrPortFrom(addrB4, benchPort))
+	if err != nil {
+		b.Fatalf("listen: %v", err)
+	}
+	b.Cleanup(func() { l.Close() })
+	done := make(chan struct{}, 1)
+	go perOpSink(l, done)
+	if count {
+		ctx, cancel := context.WithCancel(context.Background())
+		b.Cleanup(cancel)
+		go drainEvery(ctx, 100*time.Millisecond, p.a, p.b)
+	}
+	c := mustDial(b, func(ctx context.Context) (net.Conn, error) {
+		return p.a.DialContext(ctx, "tcp", l.Addr().String())
+	})
+	b.Cleanup(func() { c.Close() })
+	return flowLink{c: c, done: done}
+}
+
+// drainEvery drains the stacks' flow counts every d until ctx is done.
+func drainEvery(ctx context.Context, d time.Duration, stacks ...*Stack) {
+	t := time.NewTicker(d)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			for _, s := range stacks {
+				s.DrainFlowCounts(func(FlowCount) {})
+			}
+		}
+	}
+}
