@@ -51,6 +51,7 @@ type SQLite struct {
 	userTable
 	policyTable
 	auditLog
+	flowTable
 	mapCounter
 
 	closeOnce sync.Once
@@ -111,6 +112,7 @@ func newSQLite(d *db) *SQLite {
 		userTable:    userTable{d},
 		policyTable:  policyTable{d},
 		auditLog:     auditLog{d},
+		flowTable:    flowTable{d},
 		mapCounter:   mapCounter{d},
 	}
 }

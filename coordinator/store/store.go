@@ -26,6 +26,7 @@ type Store interface {
 	Users
 	Policies
 	Audit
+	Flows
 	MapVersions
 	// Close releases the store; it is idempotent.
 	Close() error
