@@ -30,6 +30,8 @@ type control struct {
 	reports *ratelimit.Keyed[store.NodeID]
 	// denied aggregates the denied flows nodes report.
 	denied *deniedFlows
+	// flows stores the flow logs nodes post.
+	flows *flowIngest
 }
 
 // maxRotationKeys and maxReportKeys bound the nodes the rotation and report
@@ -43,7 +45,8 @@ const (
 func newControl(c *core) *control {
 	return &control{core: c, denied: newDeniedFlows(c.cfg.DeniedWindow),
 		rotations: ratelimit.New[store.NodeID](c.cfg.RotateEvery, c.cfg.RotateBurst, maxRotationKeys),
-		reports:   ratelimit.New[store.NodeID](c.cfg.ReportEvery, c.cfg.ReportBurst, maxReportKeys)}
+		reports:   ratelimit.New[store.NodeID](c.cfg.ReportEvery, c.cfg.ReportBurst, maxReportKeys),
+		flows:     newFlowIngest(c.st, c.metrics.reg)}
 }
 
 func (s *control) controlRoutes(mux *http.ServeMux) {
@@ -53,6 +56,7 @@ func (s *control) controlRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("GET "+wire.PathMap, s.handleMap)
 	mux.HandleFunc("POST "+wire.PathRotate, s.handleRotate)
 	mux.HandleFunc("POST "+wire.PathReport, s.handleReport)
+	mux.HandleFunc("POST "+wire.PathFlows, s.handleFlows)
 }
 
 func (s *control) handleChallenge(w http.ResponseWriter, r *http.Request) {

@@ -80,6 +80,10 @@ type Config struct {
 	// are aggregated into one audit event per (node, source, destination,
 	// protocol, port) (1m).
 	DeniedWindow time.Duration
+	// FlowRetention is how long flow-log records are kept (by their
+	// end); 0 keeps them forever. `ward coordinator --flow-retention`
+	// defaults it to 30 days.
+	FlowRetention time.Duration
 	// SessionTTL is the lifetime of a node's control session token (1h).
 	SessionTTL time.Duration
 	// KeepAlive is the interval of map stream keep-alives (15s).
@@ -301,6 +305,15 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	go func() {
 		defer s.wg.Done()
 		s.presence.run(s.ctx)
+	}()
+	s.wg.Add(2)
+	go func() {
+		defer s.wg.Done()
+		s.control.flows.run(s.ctx)
+	}()
+	go func() {
+		defer s.wg.Done()
+		s.control.flows.prune(s.ctx, s.cfg.FlowRetention, s.log)
 	}()
 	if r, ok := s.cfg.Auth.(Refresher); ok {
 		s.wg.Add(1)

@@ -437,3 +437,31 @@ func (b Backend) ListRelays(ctx context.Context) ([]wire.AdminRelay, error) {
 func (b Backend) RemoveRelay(ctx context.Context, name, actor string) error {
 	return domainErr(b.f.removeRelay(ctx, name, actor))
 }
+
+// Flows lists flow-log records, newest first.
+func (b Backend) Flows(ctx context.Context, q admin.FlowQuery) ([]wire.AdminFlow, error) {
+	rs, err := b.f.st.ListFlows(ctx, store.FlowFilter{Node: q.Node, Since: q.Since, Until: q.Until,
+		DeniedOnly: q.DeniedOnly, Limit: q.Limit})
+	if err != nil {
+		return nil, domainErr(err)
+	}
+	out := make([]wire.AdminFlow, len(rs))
+	for i, r := range rs {
+		out[i] = wireFlow(r)
+	}
+	return out, nil
+}
+
+// wireFlow is r as the admin API shows it.
+func wireFlow(r store.FlowRecord) wire.AdminFlow {
+	f := wire.AdminFlow{ID: int64(r.ID), Reporter: r.NodeName, Src: r.Src, SrcNode: r.SrcNode, SrcWho: r.SrcWho,
+		Dst: r.Dst, DstNode: r.DstNode, DstWho: r.DstWho, Proto: r.Proto, Port: r.Port, Direction: "out",
+		Verdict: "accepted", Rule: r.Rule, Start: r.Start, End: r.End, BytesSent: r.BytesSent, BytesRecv: r.BytesRecv, Count: r.Count}
+	if r.Inbound {
+		f.Direction = "in"
+	}
+	if r.Denied {
+		f.Verdict = "denied"
+	}
+	return f
+}

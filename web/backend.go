@@ -123,4 +123,7 @@ type Backend interface {
 	// RecordAudit appends an event the web layer saw (admin.login,
 	// admin.logout) to the audit log; ID is assigned by the backend.
 	RecordAudit(ctx context.Context, e wire.AuditEvent) error
+
+	// Flows lists flow-log records q selects, newest first.
+	Flows(ctx context.Context, q admin.FlowQuery) ([]wire.AdminFlow, error)
 }

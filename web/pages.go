@@ -37,6 +37,7 @@ func (s *server) pageRoutes(g *echo.Group) {
 	g.GET("/policy/versions/:id", s.pageVersion, read)
 	g.POST("/policy/versions/:id/rollback", s.actRollback, policy)
 	g.GET("/audit", s.pageAudit, read)
+	g.GET("/flows", s.pageFlows, read)
 	g.Any("/*", func(echo.Context) error { return fmt.Errorf("%w: no such page", ErrNotFound) })
 }
 

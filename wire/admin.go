@@ -226,3 +226,44 @@ type PolicyTextRequest struct {
 	// Text is the HuJSON policy; may be empty (then it is invalid).
 	Text string `json:"text"`
 }
+
+// PathAdminFlows lists flow-log records (AdminFlow, newest first):
+// ?node=NAME&since=1h&until=RFC3339&denied=1&limit=N;
+// ?format=jsonl streams them as JSON lines.
+const PathAdminFlows = "/ward/v1/admin/flows"
+
+// AdminFlow is one stored flow-log record: one flow a node carried in one
+// window. Its JSON shape is the flow-log export's (stable field names,
+// RFC 3339 times in UTC).
+type AdminFlow struct {
+	ID int64 `json:"id"`
+	// Reporter is the node that carried and reported the flow (from its
+	// authentication).
+	Reporter string `json:"reporter"`
+	// Src opened the flow toward Dst; SrcNode/DstNode name their nodes
+	// and SrcWho/DstWho their owner ("user:EMAIL") or tags, when the
+	// address belonged to a node at ingest.
+	Src     netip.Addr `json:"src"`
+	SrcNode string     `json:"src_node,omitempty"`
+	SrcWho  string     `json:"src_who,omitempty"`
+	Dst     netip.Addr `json:"dst"`
+	DstNode string     `json:"dst_node,omitempty"`
+	DstWho  string     `json:"dst_who,omitempty"`
+	// Proto is the IP protocol number; Port the destination port.
+	Proto uint8  `json:"proto"`
+	Port  uint16 `json:"port"`
+	// Direction is "in" (Src opened it toward the reporter) or "out".
+	Direction string `json:"direction"`
+	// Verdict is "accepted" or "denied"; Rule what decided.
+	Verdict string `json:"verdict"`
+	Rule    string `json:"rule,omitempty"`
+	// Start and End bound the window's packets.
+	Start time.Time `json:"start"`
+	End   time.Time `json:"end"`
+	// BytesSent are the bytes Src sent, BytesRecv those Dst sent.
+	BytesSent uint64 `json:"bytes_sent"`
+	BytesRecv uint64 `json:"bytes_recv"`
+	// Count is the connections (accepted) or attempts (denied) the record
+	// stands for.
+	Count int `json:"count"`
+}

@@ -90,11 +90,11 @@ func controlMessages() map[string]any {
 				Rule: "no rule matched", Start: t0, End: t0.Add(3 * time.Second), Count: 100},
 			{Src: cam, Dst: netip.MustParseAddr("100.64.0.9"), Proto: filter.ProtoUDP, Port: 53, Rule: "outbound",
 				Start: t0, End: t0.Add(time.Minute), BytesSent: 120, BytesRecv: 900, Count: 2}}},
-		"Error":                   &Error{Error: "forbidden: node removed"},
-		"LoginRequest":            &LoginRequest{WGKey: seq(0x22), Hostname: "laptop", OS: "linux", Version: "1.0"},
-		"LoginResponse":           &LoginResponse{ID: "login-id", URL: "https://ward.example.com/ward/v1/l/x", Expires: t0.Add(10 * time.Minute), Code: "BCDF-GHJK"},
-		"LoginResult":             &LoginResult{Done: true, Node: &self, Error: "refused"},
-		"filter.Rule":             &rules,
+		"Error":         &Error{Error: "forbidden: node removed"},
+		"LoginRequest":  &LoginRequest{WGKey: seq(0x22), Hostname: "laptop", OS: "linux", Version: "1.0"},
+		"LoginResponse": &LoginResponse{ID: "login-id", URL: "https://ward.example.com/ward/v1/l/x", Expires: t0.Add(10 * time.Minute), Code: "BCDF-GHJK"},
+		"LoginResult":   &LoginResult{Done: true, Node: &self, Error: "refused"},
+		"filter.Rule":   &rules,
 	}
 }
 

@@ -19,7 +19,7 @@ func newAdminCmd() *cobra.Command { return adminCmd(&adminFlags{}) }
 
 // adminCmd is `ward admin`, its commands sharing f.
 func adminCmd(f *adminFlags) *cobra.Command {
-	cmd := &cobra.Command{Use: "admin", Short: "Administer a coordinator (nodes, keys, policy, audit)"}
+	cmd := &cobra.Command{Use: "admin", Short: "Administer a coordinator (nodes, keys, policy, audit, flows)"}
 	pf := cmd.PersistentFlags()
 	pf.StringVar(&f.coordinator, "coordinator", envOr("WARD_COORDINATOR", "http://127.0.0.1:8080"), "coordinator URL")
 	pf.StringVar(&f.keyFile, "api-key-file", "", "file holding the API key (default: WARD_API_KEY, else the coordinator's bootstrap key file)")
@@ -27,7 +27,7 @@ func adminCmd(f *adminFlags) *cobra.Command {
 	pf.BoolVar(&f.asJSON, "json", false, "print results as JSON")
 	pf.BoolVar(&f.insecureHTTP, "dev-insecure-http", false,
 		"allow a plain-http coordinator that is not on loopback; the API key crosses the network in clear (development only)")
-	cmd.AddCommand(newAdminKeysCmd(f), newAdminAPIKeyCmd(f), newAdminNodesCmd(f), newAdminPolicyCmd(f), newAdminAuditCmd(f), newAdminUsersCmd(f), newAdminRelaysCmd(f))
+	cmd.AddCommand(newAdminKeysCmd(f), newAdminAPIKeyCmd(f), newAdminNodesCmd(f), newAdminPolicyCmd(f), newAdminAuditCmd(f), newAdminFlowsCmd(f), newAdminUsersCmd(f), newAdminRelaysCmd(f))
 	return cmd
 }
 

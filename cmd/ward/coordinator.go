@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -76,6 +77,8 @@ func newCoordinatorCmd() *cobra.Command {
 	f.StringVar(&cfg.TLSCert, "tls-cert", "", "TLS certificate (PEM)")
 	f.StringVar(&cfg.TLSKey, "tls-key", "", "TLS private key (PEM)")
 	f.DurationVar(&cfg.KeyLifetime, "key-lifetime", 0, "device WireGuard key lifetime (default 24h)")
+	cfg.FlowRetention = 30 * 24 * time.Hour
+	f.Var(daysDuration{&cfg.FlowRetention}, "flow-retention", "how long flow-log records are kept: days (30d) or a duration (12h); 0 keeps them forever")
 	f.DurationVar(&cfg.EphemeralGrace, "ephemeral-grace", 0, "how long an ephemeral node may be offline before removal (default 5m)")
 	f.StringVar(&cfg.PublicURL, "public-url", "", "the coordinator's URL as browsers reach it (default: from each request)")
 	f.DurationVar(&cfg.UserKeyTTL, "user-key-ttl", 0, "how long a person's key lives after login (default 12h)")
