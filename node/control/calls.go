@@ -114,3 +114,12 @@ func (c *Client) STUNAddr(ctx context.Context, r wire.Relay) (netip.AddrPort, er
 // configuration included), for relay.Dial. net/http speaks HTTP/1.1 for a
 // WebSocket upgrade even where the server offers HTTP/2.
 func (c *Client) HTTPClient() *http.Client { return c.http }
+
+// Flows sends a batch of flow logs (protocol 11: only to a coordinator
+// that wire.Supports FeatureFlowLogs).
+func (c *Client) Flows(ctx context.Context, b wire.FlowBatch) error {
+	if err := c.call(ctx, request{path: wire.PathFlows, body: b}, nil); err != nil {
+		return fmt.Errorf("send flow logs: %w", err)
+	}
+	return nil
+}
