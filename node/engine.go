@@ -183,8 +183,8 @@ func NewEngine(cfg EngineConfig) (*Engine, error) {
 	}
 	cfg.Expose = slices.Clone(cfg.Expose)
 	e := &Engine{log: cfg.Logger, cfg: cfg, denied: newDeniedLog(), kick: make(chan struct{}, 1),
-		flowDenied: make(chan netstack.DeniedFlow, flowDeniedQueue),
-		priv:       cfg.PrivateKey, have: map[wire.WGPublic]peerConf{}, starts: map[wire.WGPublic]peerStart{}, changed: make(chan struct{})}
+		priv: cfg.PrivateKey, have: map[wire.WGPublic]peerConf{}, starts: map[wire.WGPublic]peerStart{}, changed: make(chan struct{}),
+		flowDenied: make(chan netstack.DeniedFlow, flowDeniedQueue)}
 	e.nm.Store(emptyNetmap())
 	e.ctx, e.cancel = context.WithCancel(context.Background())
 	e.wg.Add(1)
