@@ -126,6 +126,9 @@ type agentOpts struct {
 	endpoints []netip.AddrPort
 	// homeRelay pins the node's home relay; "": the nearest.
 	homeRelay string
+	// flowWindow is the flow log's window (read every twentieth of it);
+	// 0: the defaults.
+	flowWindow time.Duration
 }
 
 // startAgent starts a node registered with key (or from its state dir).
@@ -136,7 +139,8 @@ func (f *fleet) startAgent(name, key, dir string, o agentOpts) *agent {
 	}
 	return &agent{name: name, Agent: nodetest.StartAgent(f.t, node.AgentConfig{StateDir: dir, Coordinator: f.url(), AuthKey: key,
 		AllowInsecureHTTP: true, Expose: o.expose, Hostname: name, Version: "e2e", RotateEvery: o.rotateEvery,
-		Logger: f.logs.logger(name), Clock: o.clock, Endpoints: o.endpoints, HomeRelay: o.homeRelay})}
+		Logger: f.logs.logger(name), Clock: o.clock, Endpoints: o.endpoints, HomeRelay: o.homeRelay,
+		FlowWindow: o.flowWindow, FlowPoll: o.flowWindow / 20})}
 }
 
 // waitFor polls cond until it holds, failing after a generous deadline.
