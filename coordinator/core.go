@@ -2,6 +2,7 @@ package coordinator
 
 import (
 	"context"
+	"crypto/ed25519"
 	"log/slog"
 	"sync"
 	"time"
@@ -21,9 +22,11 @@ type core struct {
 	// in New, before anything is served.
 	cfg Config
 	log *slog.Logger
-	st  store.Store
-	nm  *netmap
-	hub *hub
+	// auditKey signs the audit log's checkpoints; set in New.
+	auditKey ed25519.PrivateKey
+	st       store.Store
+	nm       *netmap
+	hub      *hub
 	// sess issues and checks the nodes' control sessions.
 	sess *sessions
 	// refusals bounds the audit rows of refused unauthenticated calls.

@@ -80,6 +80,9 @@ type Config struct {
 	// are aggregated into one audit event per (node, source, destination,
 	// protocol, port) (1m).
 	DeniedWindow time.Duration
+	// AuditCheckpointEvery is how often a signed checkpoint is appended
+	// to the audit log (1m), one even when nothing happened.
+	AuditCheckpointEvery time.Duration
 	// FlowRetention is how long flow-log records are kept (by their
 	// end); 0 keeps them forever. `ward coordinator --flow-retention`
 	// defaults it to 30 days.
@@ -171,6 +174,7 @@ func (c *Config) setDefaults() {
 	def(&c.SessionTTL, time.Hour)
 	def(&c.RotateEvery, 10*time.Minute)
 	def(&c.DeniedWindow, time.Minute)
+	def(&c.AuditCheckpointEvery, time.Minute)
 	def(&c.BodyTimeout, 10*time.Second)
 	if c.RotateBurst <= 0 {
 		c.RotateBurst = 5
@@ -288,6 +292,10 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		return nil, err
 	}
 	c := newCore(cfg, st)
+	if c.auditKey, err = loadAuditKey(cfg.DataDir); err != nil {
+		st.Close()
+		return nil, err
+	}
 	s := &Server{core: c, control: newControl(c), logins: newLogins(c), fleet: &fleet{core: c},
 		clients: clientaddr.New(cfg.TrustedProxies)}
 	s.routes()
@@ -306,7 +314,11 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		defer s.wg.Done()
 		s.presence.run(s.ctx)
 	}()
-	s.wg.Add(2)
+	s.wg.Add(3)
+	go func() {
+		defer s.wg.Done()
+		s.checkpointLoop(s.ctx)
+	}()
 	go func() {
 		defer s.wg.Done()
 		s.control.flows.run(s.ctx)

@@ -399,7 +399,8 @@ func (b Backend) Audit(ctx context.Context, q admin.AuditQuery) ([]wire.AuditEve
 	}
 	out := make([]wire.AuditEvent, 0, len(evs))
 	for _, e := range evs {
-		we := wire.AuditEvent{ID: int64(e.ID), Time: e.Time, Actor: e.Actor, Action: e.Action, Target: e.Target, Source: e.Source}
+		we := wire.AuditEvent{ID: int64(e.ID), Time: e.Time, Actor: e.Actor, Action: e.Action, Target: e.Target, Source: e.Source,
+			PrevHash: e.PrevHash, Hash: e.Hash}
 		if len(e.Detail) > 0 {
 			we.Detail = json.RawMessage(e.Detail)
 		}
@@ -464,4 +465,10 @@ func wireFlow(r store.FlowRecord) wire.AdminFlow {
 		f.Verdict = "denied"
 	}
 	return f
+}
+
+// VerifyAudit checks the stored audit log's hash chain and checkpoints.
+func (b Backend) VerifyAudit(ctx context.Context) (wire.AuditVerify, error) {
+	v, err := b.f.verifyAudit(ctx, time.Now())
+	return v, domainErr(err)
 }

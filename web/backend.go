@@ -124,6 +124,10 @@ type Backend interface {
 	// admin.logout) to the audit log; ID is assigned by the backend.
 	RecordAudit(ctx context.Context, e wire.AuditEvent) error
 
+	// VerifyAudit checks the audit log's hash chain and signed
+	// checkpoints and names the first entry that does not fit.
+	VerifyAudit(ctx context.Context) (wire.AuditVerify, error)
+
 	// Flows lists flow-log records q selects, newest first.
 	Flows(ctx context.Context, q admin.FlowQuery) ([]wire.AdminFlow, error)
 }

@@ -139,6 +139,10 @@ type AuditEvent struct {
 	Target string    `json:"target"`
 	Source string    `json:"source,omitempty"`
 	Detail any       `json:"detail,omitempty"`
+	// PrevHash and Hash place the event in the audit log's hash chain
+	// (package auditchain); empty for events from before it began.
+	PrevHash string `json:"prev_hash,omitempty"`
+	Hash     string `json:"hash,omitempty"`
 }
 
 // PathAdminUsers lists users; /{id or email}, /{id}/disable, /{id}/enable,
@@ -266,4 +270,27 @@ type AdminFlow struct {
 	// Count is the connections (accepted) or attempts (denied) the record
 	// stands for.
 	Count int `json:"count"`
+}
+
+// PathAdminAuditVerify checks the stored audit log's hash chain and
+// signed checkpoints (AuditVerify).
+const PathAdminAuditVerify = "/ward/v1/admin/audit/verify"
+
+// AuditVerify is what a check of the audit log found.
+type AuditVerify struct {
+	// OK is set when every entry fits the chain, every checkpoint's
+	// signature verifies and (for the live log) the last checkpoint is
+	// recent.
+	OK bool `json:"ok"`
+	// Entries were read; Legacy of them predate the chain.
+	Entries int `json:"entries"`
+	Legacy  int `json:"legacy,omitempty"`
+	// Checkpoints verified; LastCheckpoint is the last one's time.
+	Checkpoints    int       `json:"checkpoints"`
+	LastCheckpoint time.Time `json:"last_checkpoint,omitzero"`
+	// Key is the checkpoints' Ed25519 public key (hex).
+	Key string `json:"key,omitempty"`
+	// BadID is the first entry that does not fit; Problem says how.
+	BadID   int64  `json:"bad_id,omitempty"`
+	Problem string `json:"problem,omitempty"`
 }

@@ -306,6 +306,7 @@ func newAdminAuditCmd(f *adminFlags) *cobra.Command {
 	cmd.Flags().StringVar(&since, "since", "", "only events after this time (RFC 3339) or this long ago (1h)")
 	cmd.Flags().StringVar(&action, "action", "", "only actions starting with this (node., flow.denied, policy.)")
 	cmd.Flags().IntVar(&limit, "limit", 0, "at most this many events")
+	cmd.AddCommand(newAdminAuditVerifyCmd(f))
 	return cmd
 }
 

@@ -4,22 +4,25 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
+
+	"github.com/wardnet/ward/auditchain"
 )
 
 // auditLog implements Audit on SQLite.
 type auditLog struct{ db *db }
 
 // auditCols are the columns scanAudit reads, in order.
-const auditCols = `id, time, actor, action, target, source, detail`
+const auditCols = `id, time, actor, action, target, source, detail, prev_hash, hash`
 
 // scanAudit reads one row of auditCols.
 func scanAudit(sc scanner) (AuditEvent, error) {
 	var e AuditEvent
 	var at sql.NullInt64
 	var detail string
-	err := sc.Scan(&e.ID, &at, &e.Actor, &e.Action, &e.Target, &e.Source, &detail)
+	err := sc.Scan(&e.ID, &at, &e.Actor, &e.Action, &e.Target, &e.Source, &detail, &e.PrevHash, &e.Hash)
 	e.Time = goTime(at)
 	if detail != "" {
 		e.Detail = json.RawMessage(detail)
@@ -33,18 +36,54 @@ func (a auditLog) AppendAudit(ctx context.Context, e AuditEvent) (AuditEvent, er
 		return AuditEvent{}, fmt.Errorf("append audit %s: %w: detail is not JSON", e.Action, ErrInvalid)
 	}
 	at := dbNow(e.Time)
-	res, err := a.db.w.ExecContext(ctx, `INSERT INTO audit_events (time, actor, action, target,
-		source, detail) VALUES (?, ?, ?, ?, ?, ?)`,
-		at, e.Actor, e.Action, e.Target, e.Source, string(e.Detail))
+	e.Time = goTime(sql.NullInt64{Int64: at, Valid: true})
+	err := a.db.write(ctx, func(tx *sql.Tx) error {
+		var err error
+		e.PrevHash, err = auditHead(ctx, tx)
+		if err != nil {
+			return err
+		}
+		if e.Seal != nil {
+			if e.Detail, err = e.Seal(e.PrevHash, e.Time); err != nil {
+				return err
+			}
+		}
+		res, err := tx.ExecContext(ctx, `INSERT INTO audit_events (time, actor, action, target,
+			source, detail) VALUES (?, ?, ?, ?, ?, ?)`,
+			at, e.Actor, e.Action, e.Target, e.Source, string(e.Detail))
+		if err != nil {
+			return err
+		}
+		id, err := res.LastInsertId()
+		if err != nil {
+			return err
+		}
+		e.ID = AuditID(id)
+		e.Hash = auditchain.Sum(e.PrevHash, chainEntry(e))
+		_, err = tx.ExecContext(ctx, `UPDATE audit_events SET prev_hash = ?, hash = ? WHERE id = ?`, e.PrevHash, e.Hash, id)
+		return err
+	})
 	if err != nil {
 		return AuditEvent{}, fmt.Errorf("append audit %s: %w", e.Action, err)
 	}
-	id, err := res.LastInsertId()
-	if err != nil {
-		return AuditEvent{}, fmt.Errorf("append audit %s: %w", e.Action, err)
-	}
-	e.ID, e.Time = AuditID(id), goTime(sql.NullInt64{Int64: at, Valid: true})
 	return e, nil
+}
+
+// auditHead returns the last event's hash ("" when there is none, or it
+// was written before the chain began).
+func auditHead(ctx context.Context, tx *sql.Tx) (string, error) {
+	var h string
+	err := tx.QueryRowContext(ctx, `SELECT hash FROM audit_events ORDER BY id DESC LIMIT 1`).Scan(&h)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", nil
+	}
+	return h, err
+}
+
+// chainEntry is e as package auditchain covers it.
+func chainEntry(e AuditEvent) auditchain.Entry {
+	return auditchain.Entry{ID: int64(e.ID), Time: e.Time, Actor: e.Actor, Action: e.Action, Target: e.Target,
+		Source: e.Source, Detail: e.Detail, PrevHash: e.PrevHash, Hash: e.Hash}
 }
 
 // ListAudit implements Audit.

@@ -17,7 +17,10 @@ func TestAppendAudit(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e.ID = got.ID
+	if got.Hash == "" || got.PrevHash != "" {
+		t.Errorf("first event's chain: prev %q, hash %q", got.PrevHash, got.Hash)
+	}
+	e.ID, e.Hash = got.ID, got.Hash
 	if d := diff(e, got); d != "" {
 		t.Errorf("appended (-want +got):\n%s", d)
 	}
