@@ -68,19 +68,19 @@ func (s *core) checkpoint(ctx context.Context) error {
 	return nil
 }
 
-// checkpointLoop appends a checkpoint now and every AuditCheckpointEvery
-// until ctx is done.
+// checkpointLoop appends a checkpoint every AuditCheckpointEvery until
+// ctx is done (New appends the first).
 func (s *core) checkpointLoop(ctx context.Context) {
 	t := time.NewTicker(s.cfg.AuditCheckpointEvery)
 	defer t.Stop()
 	for {
-		if err := s.checkpoint(ctx); err != nil && ctx.Err() == nil {
-			s.log.Error("audit checkpoint failed", "err", err)
-		}
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
+		}
+		if err := s.checkpoint(ctx); err != nil && ctx.Err() == nil {
+			s.log.Error("audit checkpoint failed", "err", err)
 		}
 	}
 }

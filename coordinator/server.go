@@ -307,6 +307,10 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		st.Close()
 		return nil, err
 	}
+	if err := s.checkpoint(ctx); err != nil {
+		st.Close()
+		return nil, err
+	}
 	s.wg.Add(1)
 	go s.housekeeping()
 	s.wg.Add(1)
