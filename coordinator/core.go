@@ -24,9 +24,11 @@ type core struct {
 	log *slog.Logger
 	// auditKey signs the audit log's checkpoints; set in New.
 	auditKey ed25519.PrivateKey
-	st       store.Store
-	nm       *netmap
-	hub      *hub
+	// alerts evaluates Config.AlertRules; nil without rules.
+	alerts *alerter
+	st     store.Store
+	nm     *netmap
+	hub    *hub
 	// sess issues and checks the nodes' control sessions.
 	sess *sessions
 	// refusals bounds the audit rows of refused unauthenticated calls.
@@ -69,6 +71,7 @@ func newCore(cfg Config, st store.Store) *core {
 		sess: newSessions(30*time.Second, cfg.SessionTTL), metrics: newMetrics(), refusals: newRefusals(),
 		paths: newPathReports(maxPathReports), presence: newPresenceLog(st, cfg.Logger), grants: newGrantTable()}
 	c.limits = newLimiters(&c.cfg, c.metrics.reg)
+	c.alerts = newAlerter(cfg.AlertRules, c.deadLetter, &c.cfg)
 	c.metrics.reg.MustRegister(newPathCollector(c.paths))
 	c.ctx, c.cancel = context.WithCancel(context.Background())
 	return c

@@ -181,9 +181,15 @@ func (s *control) handleFlows(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.flows.dropped.Add(float64(b.Dropped))
-	if err := s.flows.store(r.Context(), s.nm.flowRecords(n, b.Records)); err != nil {
+	rs := s.nm.flowRecords(n, b.Records)
+	if err := s.flows.store(r.Context(), rs); err != nil {
 		s.writeError(w, r, fmt.Errorf("store flows of %s: %w", n.Name, err))
 		return
+	}
+	for _, f := range rs {
+		if f.Denied {
+			s.noteDenied(r.Context(), deniedIdentity(f), f.Count, f.End)
+		}
 	}
 	w.WriteHeader(http.StatusNoContent)
 }

@@ -27,6 +27,7 @@ import (
 	"time"
 
 	"github.com/wardnet/ward/admin"
+	"github.com/wardnet/ward/alert"
 	"github.com/wardnet/ward/clientaddr"
 	"github.com/wardnet/ward/coordinator/sso"
 	"github.com/wardnet/ward/coordinator/store"
@@ -83,6 +84,13 @@ type Config struct {
 	// AuditCheckpointEvery is how often a signed checkpoint is appended
 	// to the audit log (1m), one even when nothing happened.
 	AuditCheckpointEvery time.Duration
+	// AlertRules are the alert rules and their webhooks (`ward
+	// coordinator --alerts FILE`, parsed by alert.Parse); nil: no alerts.
+	AlertRules *alert.Rules
+	// AlertEvery is how often the offline rules are evaluated (5s);
+	// AlertBackoff the first wait before a failed webhook delivery is
+	// tried again (1s, doubling, five attempts).
+	AlertEvery, AlertBackoff time.Duration
 	// FlowRetention is how long flow-log records are kept (by their
 	// end); 0 keeps them forever. `ward coordinator --flow-retention`
 	// defaults it to 30 days.
@@ -175,6 +183,8 @@ func (c *Config) setDefaults() {
 	def(&c.RotateEvery, 10*time.Minute)
 	def(&c.DeniedWindow, time.Minute)
 	def(&c.AuditCheckpointEvery, time.Minute)
+	def(&c.AlertEvery, 5*time.Second)
+	def(&c.AlertBackoff, time.Second)
 	def(&c.BodyTimeout, 10*time.Second)
 	if c.RotateBurst <= 0 {
 		c.RotateBurst = 5
@@ -318,10 +328,14 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		defer s.wg.Done()
 		s.presence.run(s.ctx)
 	}()
-	s.wg.Add(3)
+	s.wg.Add(4)
 	go func() {
 		defer s.wg.Done()
 		s.checkpointLoop(s.ctx)
+	}()
+	go func() {
+		defer s.wg.Done()
+		s.alertLoop(s.ctx)
 	}()
 	go func() {
 		defer s.wg.Done()

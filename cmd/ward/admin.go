@@ -279,7 +279,8 @@ func newAdminPolicyCmd(f *adminFlags) *cobra.Command {
 func newAdminAuditCmd(f *adminFlags) *cobra.Command {
 	var since, action string
 	var limit int
-	cmd := &cobra.Command{Use: "audit", Short: "Read the audit log", Args: cobra.NoArgs,
+	cmd := &cobra.Command{Use: "audit", Short: "Read and verify the audit log"}
+	list := &cobra.Command{Use: "list", Short: "Read the audit log", Args: cobra.NoArgs,
 		RunE: run(f, func(cmd *cobra.Command, c *adminClient, _ []string) error {
 			q := url.Values{}
 			if since != "" {
@@ -303,10 +304,10 @@ func newAdminAuditCmd(f *adminFlags) *cobra.Command {
 			}
 			return nil
 		})}
-	cmd.Flags().StringVar(&since, "since", "", "only events after this time (RFC 3339) or this long ago (1h)")
-	cmd.Flags().StringVar(&action, "action", "", "only actions starting with this (node., flow.denied, policy.)")
-	cmd.Flags().IntVar(&limit, "limit", 0, "at most this many events")
-	cmd.AddCommand(newAdminAuditVerifyCmd(f))
+	list.Flags().StringVar(&since, "since", "", "only events after this time (RFC 3339) or this long ago (1h)")
+	list.Flags().StringVar(&action, "action", "", "only actions starting with this (node., flow.denied, policy., alert.)")
+	list.Flags().IntVar(&limit, "limit", 0, "at most this many events")
+	cmd.AddCommand(list, newAdminAuditVerifyCmd(f))
 	return cmd
 }
 

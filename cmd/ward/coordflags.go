@@ -1,7 +1,10 @@
 package main
 
 import (
+	"os"
+
 	"fmt"
+	"github.com/wardnet/ward/alert"
 	"strconv"
 	"strings"
 	"time"
@@ -49,4 +52,28 @@ func parseDays(s string) (time.Duration, error) {
 		return 0, fmt.Errorf("%q is neither days (30d) nor a duration (12h)", s)
 	}
 	return d, nil
+}
+
+// alertsFlag reads and checks an alert rules file when the flag is set,
+// so a mistake stops the start with its line and column.
+type alertsFlag struct{ rules **alert.Rules }
+
+// String implements pflag.Value.
+func (alertsFlag) String() string { return "" }
+
+// Type implements pflag.Value.
+func (alertsFlag) Type() string { return "file" }
+
+// Set implements pflag.Value.
+func (f alertsFlag) Set(path string) error {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	rs, err := alert.Parse(path, b)
+	if err != nil {
+		return fmt.Errorf("alert rules:\n%w", err)
+	}
+	*f.rules = rs
+	return nil
 }
