@@ -200,7 +200,7 @@ func (s *core) fire(ctx context.Context, r alert.Rule, subject string, since tim
 	}
 	s.alerts.mu.Unlock()
 	if !open {
-		s.notify(ctx, r, a)
+		s.notify(ctx, r, a, "alert.fire")
 	}
 }
 
@@ -212,16 +212,12 @@ func (s *core) resolve(ctx context.Context, r alert.Rule, subject string, now ti
 	s.alerts.mu.Unlock()
 	if open {
 		a.State, a.Summary, a.EndsAt = alert.StateResolved, summary, now.UTC()
-		s.notify(ctx, r, a)
+		s.notify(ctx, r, a, "alert.resolve")
 	}
 }
 
-// notify audits a and queues it for r's webhooks.
-func (s *core) notify(ctx context.Context, r alert.Rule, a alert.Alert) {
-	action := "alert.fire"
-	if a.State == alert.StateResolved {
-		action = "alert.resolve"
-	}
+// notify audits a as action and queues it for r's webhooks.
+func (s *core) notify(ctx context.Context, r alert.Rule, a alert.Alert, action string) {
 	s.audit(ctx, "system", action, a.Subject, "", map[string]any{"rule": r.Name, "severity": a.Severity, "summary": a.Summary})
 	for _, to := range r.To {
 		s.alerts.send.Send(a, s.alerts.rules.Webhooks[to])
