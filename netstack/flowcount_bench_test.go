@@ -6,6 +6,8 @@ import (
 	"net/netip"
 	"testing"
 	"time"
+
+	"github.com/wardnet/ward/internal/benchflow"
 )
 
 // BenchmarkFlowLogCost measures what the flow logs' counting hook costs
@@ -17,33 +19,33 @@ import (
 func BenchmarkFlowLogCost(b *testing.B) {
 	off := flowBenchLink(b, false)
 	on := flowBenchLink(b, true)
-	chunk := make([]byte, benchChunk)
+	chunk := make([]byte, benchflow.Chunk)
 	var tOff, tOn time.Duration
-	b.SetBytes(2 * benchPerOp)
+	b.SetBytes(2 * benchflow.PerOp)
 	b.ResetTimer()
 	for range b.N {
 		tOff += timeWrite(b, off, chunk)
 		tOn += timeWrite(b, on, chunk)
 	}
 	b.StopTimer()
-	gbit := func(d time.Duration) float64 { return float64(b.N) * benchPerOp * 8 / d.Seconds() / 1e9 }
+	gbit := func(d time.Duration) float64 { return float64(b.N) * benchflow.PerOp * 8 / d.Seconds() / 1e9 }
 	b.ReportMetric(gbit(tOff), "Gbit/s-off")
 	b.ReportMetric(gbit(tOn), "Gbit/s-on")
 	b.ReportMetric(tOff.Seconds()/tOn.Seconds(), "on/off")
 }
 
-// flowLink is a connection to a sink that says when each benchPerOp
+// flowLink is a connection to a sink that says when each benchflow.PerOp
 // bytes have arrived.
 type flowLink struct {
 	c    net.Conn
 	done chan struct{}
 }
 
-// timeWrite writes benchPerOp bytes to l and returns how long they took
+// timeWrite writes benchflow.PerOp bytes to l and returns how long they took
 // to arrive.
 func timeWrite(b *testing.B, l flowLink, chunk []byte) time.Duration {
 	start := time.Now()
-	for range benchPerOp / benchChunk {
+	for range benchflow.PerOp / benchflow.Chunk {
 		if _, err := l.c.Write(chunk); err != nil {
 			b.Fatalf("write: %v", err)
 		}
@@ -52,18 +54,18 @@ func timeWrite(b *testing.B, l flowLink, chunk []byte) time.Duration {
 	return time.Since(start)
 }
 
-// perOpSink reads c to EOF, signalling done for every benchPerOp bytes.
+// perOpSink reads c to EOF, signalling done for every benchflow.PerOp bytes.
 func perOpSink(l net.Listener, done chan<- struct{}) {
 	c, err := l.Accept()
 	if err != nil {
 		return
 	}
 	defer c.Close()
-	buf := make([]byte, benchChunk)
+	buf := make([]byte, benchflow.Chunk)
 	got := 0
 	for {
 		n, err := c.Read(buf)
-		for got += n; got >= benchPerOp; got -= benchPerOp {
+		for got += n; got >= benchflow.PerOp; got -= benchflow.PerOp {
 			done <- struct{}{}
 		}
 		if err != nil {
