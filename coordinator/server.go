@@ -37,6 +37,10 @@ import (
 type Config struct {
 	// DataDir holds the database and the bootstrap API key. Required.
 	DataDir string
+	// DB, when set, is the URL of a PostgreSQL database
+	// (postgres://user@host/db?sslmode=...) that holds the state instead of
+	// SQLite in DataDir; several coordinators may share it. Empty: SQLite.
+	DB string
 	// Listen is the TCP address to serve on ("127.0.0.1:8080").
 	Listen string
 	// MetricsListen is the TCP address ListenAndServe serves Prometheus
@@ -207,6 +211,9 @@ func (c *Config) validate() error {
 	if c.Listen == "" {
 		return errors.New("config: a listen address is required")
 	}
+	if c.DB != "" && !store.IsPostgresURL(c.DB) {
+		return errors.New("config: --db must be a postgres:// URL")
+	}
 	switch c.PolicyMode {
 	case "", PolicyModeStore:
 	case PolicyModeFile:
@@ -279,7 +286,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("create data dir: %w", err)
 	}
-	st, err := store.Open(ctx, cfg.DataDir)
+	st, err := openStore(ctx, cfg)
 	if err != nil {
 		return nil, err
 	}
@@ -307,6 +314,15 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		go s.logins.refreshLoop(r)
 	}
 	return s, nil
+}
+
+// openStore opens PostgreSQL when cfg.DB names it, else SQLite in the data
+// directory.
+func openStore(ctx context.Context, cfg Config) (*store.SQLStore, error) {
+	if cfg.DB != "" {
+		return store.OpenPostgres(ctx, cfg.DB)
+	}
+	return store.Open(ctx, cfg.DataDir)
 }
 
 func (s *Server) init(ctx context.Context) error {

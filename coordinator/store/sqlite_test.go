@@ -45,10 +45,10 @@ func TestOpenSetsPragmas(t *testing.T) {
 }
 
 func TestOpenTwiceAppliesMigrationsOnce(t *testing.T) {
-	dir := t.TempDir()
+	dir := location(t)
 	ctx := context.Background()
 	for round := range 3 {
-		s, err := Open(ctx, dir)
+		s, err := openAt(ctx, dir)
 		if err != nil {
 			t.Fatalf("round %d: Open: %v", round, err)
 		}
@@ -58,7 +58,10 @@ func TestOpenTwiceAppliesMigrationsOnce(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		ms, _ := loadMigrations(migrationFiles)
+		ms, _ := loadMigrations(migrationFiles, "migrations")
+		if s.db.pg {
+			ms, _ = loadMigrations(pgMigrationFiles, "migrations_pg")
+		}
 		if n != len(ms) || max != len(ms) {
 			t.Errorf("round %d: %d migrations recorded up to %d, want %d", round, n, max, len(ms))
 		}
@@ -84,7 +87,7 @@ func TestOpenRefusesNewerSchema(t *testing.T) {
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
-	_, err = Open(context.Background(), dir)
+	_, err = openAt(context.Background(), dir)
 	if !errors.Is(err, ErrSchemaTooNew) {
 		t.Fatalf("Open = %v, want ErrSchemaTooNew", err)
 	}
@@ -170,7 +173,7 @@ func TestLoadMigrations(t *testing.T) {
 			if tt.fsys == nil {
 				fsys = migrationFiles
 			}
-			ms, err := loadMigrations(fsys)
+			ms, err := loadMigrations(fsys, "migrations")
 			if (err != nil) != tt.wantErr {
 				t.Fatalf("loadMigrations error = %v, want error %t", err, tt.wantErr)
 			}
