@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"sync"
+	"time"
 	"testing"
 )
 
@@ -61,4 +62,68 @@ func TestRebind(t *testing.T) {
 			t.Errorf("rebind(%q) = %q, want %q", tt.in, got, tt.want)
 		}
 	}
+}
+
+// pgChangesReachOtherStores (PostgreSQL only, from TestPostgres): a change
+// one store publishes reaches a store of another coordinator on the same
+// database, not its own publisher, and a follower whose connection is cut
+// reconnects and asks for a resync.
+func pgChangesReachOtherStores(t *testing.T) {
+	a, loc := openTest(t)
+	b := openDir(t, loc)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	got := map[*SQLStore]chan Change{a: make(chan Change, 10), b: make(chan Change, 10)}
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	defer cancel()
+	for s, ch := range got {
+		f, err := s.Listen(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		wg.Go(func() { f.Run(ctx, func(c Change) { ch <- c }) })
+	}
+	if err := a.Publish(ctx, Change{Kind: ChangeNode, Node: 7}); err != nil {
+		t.Fatal(err)
+	}
+	if c := waitChange(t, got[b]); c != (Change{Kind: ChangeNode, Node: 7}) {
+		t.Fatalf("b got %+v, want node 7", c)
+	}
+	if err := b.Publish(ctx, Change{Kind: ChangePolicy}); err != nil {
+		t.Fatal(err)
+	}
+	if c := waitChange(t, got[a]); c.Kind != ChangePolicy {
+		t.Fatalf("a got %+v, want policy", c)
+	}
+	select {
+	case c := <-got[a]:
+		t.Fatalf("a got a second change %+v (its own?)", c)
+	case c := <-got[b]:
+		t.Fatalf("b got its own change %+v", c)
+	default:
+	}
+	// Cut every listening connection; both come back with a resync.
+	if _, err := a.db.w.ExecContext(ctx, `SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+		WHERE datname = current_database() AND query LIKE 'LISTEN%'`); err != nil {
+		t.Fatal(err)
+	}
+	for s := range got {
+		if c := waitChange(t, got[s]); c.Kind != ChangeResync {
+			t.Fatalf("after a cut: %+v, want resync", c)
+		}
+	}
+}
+
+// waitChange returns the next change on ch, failing after a generous
+// deadline.
+func waitChange(t *testing.T, ch chan Change) Change {
+	t.Helper()
+	select {
+	case c := <-ch:
+		return c
+	case <-time.After(15 * time.Second):
+		t.Fatal("no change within 15s")
+	}
+	return Change{}
 }

@@ -57,7 +57,10 @@ type SQLStore struct {
 	closeErr  error // set once by Close
 }
 
-var _ Store = (*SQLStore)(nil)
+var (
+	_ Store   = (*SQLStore)(nil)
+	_ Changes = (*SQLStore)(nil)
+)
 
 // db holds the connection pools every table shares.
 type db struct {
@@ -65,6 +68,9 @@ type db struct {
 	r   *sql.DB      // SQLite: read-only connections; PostgreSQL: the same pool as w
 	ula netip.Prefix // IPv6 /48 of node addresses, fixed at Open
 	pg  bool         // PostgreSQL rather than SQLite
+	// url and origin are PostgreSQL's: the database's URL, for the
+	// listening connection, and the name this store publishes changes as.
+	url, origin string
 }
 
 // Option configures Open.

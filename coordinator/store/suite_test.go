@@ -68,6 +68,8 @@ var suite = []struct {
 	{"TestUserCheckSeesTheWrite", TestUserCheckSeesTheWrite},
 	{"TestSingleUseKeyAcrossStores", TestSingleUseKeyAcrossStores},
 	{"TestRebind", TestRebind},
+	// PostgreSQL only (lower case: go test does not run them on SQLite).
+	{"ChangesReachOtherStores", pgChangesReachOtherStores},
 }
 
 // sqliteOnly are the tests that do not run against PostgreSQL, and why.
