@@ -22,7 +22,10 @@ type core struct {
 	cfg Config
 	log *slog.Logger
 	st  store.Store
-	nm  *netmap
+	// changes carries changes to and from the other coordinators on the
+	// same database (PostgreSQL); nil: none (see publish).
+	changes store.Changes
+	nm      *netmap
 	hub *hub
 	// sess issues and checks the nodes' control sessions.
 	sess *sessions

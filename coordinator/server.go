@@ -291,19 +291,32 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		return nil, err
 	}
 	c := newCore(cfg, st)
+	c.changes = st
+	follower, err := st.Listen(ctx) // before the loads of init: no change falls between
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
 	s := &Server{core: c, control: newControl(c), logins: newLogins(c), fleet: &fleet{core: c},
 		clients: clientaddr.New(cfg.TrustedProxies)}
 	s.routes()
 	if err := s.logins.setupSSO(); err != nil {
+		follower.Close()
 		st.Close()
 		return nil, err
 	}
 	if err := s.init(ctx); err != nil {
+		follower.Close()
 		st.Close()
 		return nil, err
 	}
 	s.wg.Add(1)
 	go s.housekeeping()
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		follower.Run(s.ctx, s.applyChange)
+	}()
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()

@@ -65,8 +65,11 @@ type Changes interface {
 type Follower interface {
 	// Run calls apply with each change, in order, until ctx ends; after a
 	// lost connection it reconnects and calls apply with ChangeResync. It
-	// returns when ctx ends.
+	// returns when ctx ends, having closed the follower.
 	Run(ctx context.Context, apply func(Change))
+	// Close stops listening, for a follower that will not Run; it is
+	// idempotent.
+	Close()
 }
 
 // origin names this store's publisher, so that its Follower skips its own
@@ -103,6 +106,9 @@ type idleFollower struct{}
 // Run implements Follower.
 func (idleFollower) Run(ctx context.Context, _ func(Change)) { <-ctx.Done() }
 
+// Close implements Follower.
+func (idleFollower) Close() {}
+
 // pgFollower listens on its own connection (LISTEN needs a session of its
 // own, outside the pool).
 type pgFollower struct {
@@ -130,7 +136,7 @@ func (f *pgFollower) connect(ctx context.Context) error {
 
 // Run implements Follower.
 func (f *pgFollower) Run(ctx context.Context, apply func(Change)) {
-	defer f.close()
+	defer f.Close()
 	for ctx.Err() == nil {
 		f.mu.Lock()
 		c := f.conn
@@ -144,7 +150,7 @@ func (f *pgFollower) Run(ctx context.Context, apply func(Change)) {
 		}
 		n, err := c.WaitForNotification(ctx)
 		if err != nil {
-			f.close()
+			f.Close()
 			continue
 		}
 		if ch, ok := f.parse(n.Payload); ok {
@@ -167,8 +173,8 @@ func (f *pgFollower) reconnect(ctx context.Context) bool {
 	}
 }
 
-// close drops the listening connection.
-func (f *pgFollower) close() {
+// Close implements Follower: it drops the listening connection.
+func (f *pgFollower) Close() {
 	f.mu.Lock()
 	c := f.conn
 	f.conn = nil
