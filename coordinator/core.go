@@ -26,7 +26,7 @@ type core struct {
 	// same database (PostgreSQL); nil: none (see publish).
 	changes store.Changes
 	nm      *netmap
-	hub *hub
+	hub     *hub
 	// sess issues and checks the nodes' control sessions.
 	sess *sessions
 	// refusals bounds the audit rows of refused unauthenticated calls.

@@ -4,8 +4,8 @@ import (
 	"context"
 	"errors"
 	"sync"
-	"time"
 	"testing"
+	"time"
 )
 
 // TestSingleUseKeyAcrossStores: two stores on one database (two
