@@ -101,7 +101,9 @@ func (s *logins) refreshLoop(r Refresher) {
 		case <-s.ctx.Done():
 			return
 		case now := <-t.C:
-			s.refreshRound(s.ctx, r, s.usersWithLiveKeys(s.ctx, now))
+			if s.runsJob(jobIdPRefresh) {
+				s.refreshRound(s.ctx, r, s.usersWithLiveKeys(s.ctx, now))
+			}
 		}
 	}
 }

@@ -99,3 +99,15 @@ func (s *Server) resync(ctx context.Context) error {
 	}
 	return nil
 }
+
+// The periodic jobs exactly one coordinator on a database runs.
+const (
+	jobReapEphemeral = "reap-ephemeral"
+	jobExpiryAudit   = "key-expiry-audit"
+	jobIdPRefresh    = "idp-refresh"
+)
+
+// runsJob reports whether this coordinator runs job now (see store.Jobs).
+func (s *core) runsJob(job string) bool {
+	return s.jobs == nil || s.jobs.RunsJob(s.ctx, job)
+}

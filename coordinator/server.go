@@ -291,7 +291,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		return nil, err
 	}
 	c := newCore(cfg, st)
-	c.changes = st
+	c.changes, c.jobs = st, st
 	follower, err := st.Listen(ctx) // before the loads of init: no change falls between
 	if err != nil {
 		st.Close()

@@ -60,7 +60,9 @@ func OpenPostgres(ctx context.Context, url string, opts ...Option) (*SQLStore, e
 	if d.ula, err = setup(ctx, d, cfg); err != nil {
 		return nil, errors.Join(fmt.Errorf("open store: %w", err), p.Close())
 	}
-	return newSQLStore(d), nil
+	s := newSQLStore(d)
+	s.jobs = &jobLocks{url: url}
+	return s, nil
 }
 
 // rebindConnector hands out connections that accept the store's SQLite-style

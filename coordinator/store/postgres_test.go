@@ -127,3 +127,31 @@ func waitChange(t *testing.T, ch chan Change) Change {
 	}
 	return Change{}
 }
+
+// pgOneStoreRunsEachJob (PostgreSQL only, from TestPostgres): of two
+// stores on one database exactly one runs a job, and when it closes (its
+// coordinator died) the other takes the job over.
+func pgOneStoreRunsEachJob(t *testing.T) {
+	a, loc := openTest(t)
+	b, err := OpenPostgres(context.Background(), loc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if !b.RunsJob(ctx, "reap") || a.RunsJob(ctx, "reap") {
+		t.Fatal("want b and only b to run the job it asked for first")
+	}
+	if !a.RunsJob(ctx, "other") || b.RunsJob(ctx, "other") {
+		t.Fatal("a second job has its own lock")
+	}
+	if err := b.Close(); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(15 * time.Second)
+	for !a.RunsJob(ctx, "reap") {
+		if time.Now().After(deadline) {
+			t.Fatal("a did not take over the job within 15s of b closing")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}

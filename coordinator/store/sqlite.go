@@ -53,6 +53,9 @@ type SQLStore struct {
 	auditLog
 	mapCounter
 
+	// jobs holds the periodic jobs' locks (PostgreSQL only).
+	jobs *jobLocks
+
 	closeOnce sync.Once
 	closeErr  error // set once by Close
 }
@@ -60,6 +63,7 @@ type SQLStore struct {
 var (
 	_ Store   = (*SQLStore)(nil)
 	_ Changes = (*SQLStore)(nil)
+	_ Jobs    = (*SQLStore)(nil)
 )
 
 // db holds the connection pools every table shares.
@@ -127,6 +131,7 @@ func newSQLStore(d *db) *SQLStore {
 func (s *SQLStore) Close() error {
 	s.closeOnce.Do(func() {
 		if s.db.pg {
+			s.jobs.close()
 			s.closeErr = s.db.w.Close()
 			return
 		}

@@ -70,6 +70,7 @@ var suite = []struct {
 	{"TestRebind", TestRebind},
 	// PostgreSQL only (lower case: go test does not run them on SQLite).
 	{"ChangesReachOtherStores", pgChangesReachOtherStores},
+	{"OneStoreRunsEachJob", pgOneStoreRunsEachJob},
 }
 
 // sqliteOnly are the tests that do not run against PostgreSQL, and why.
