@@ -28,8 +28,8 @@ type core struct {
 	// jobs picks the one coordinator on the database that runs each
 	// periodic job; nil: this one runs them all (see runsJob).
 	jobs store.Jobs
-	nm      *netmap
-	hub     *hub
+	nm   *netmap
+	hub  *hub
 	// sess issues and checks the nodes' control sessions.
 	sess *sessions
 	// refusals bounds the audit rows of refused unauthenticated calls.
