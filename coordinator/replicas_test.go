@@ -1,6 +1,7 @@
 package coordinator
 
 import (
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -15,9 +16,10 @@ import (
 func startReplicas(t *testing.T, n int, policy string) []*testCoord {
 	t.Helper()
 	url := pgtest.NewDB(t)
+	keyFile := filepath.Join(t.TempDir(), TokenKeyFile) // shared, made by the first
 	cs := make([]*testCoord, n)
 	for i := range cs {
-		cs[i] = startCoordWith(t, policy, func(c *Config) { c.DB = url })
+		cs[i] = startCoordWith(t, policy, func(c *Config) { c.DB, c.TokenKeyFile = url, keyFile })
 		cs[i].apiKey = cs[0].apiKey // only the first start makes a bootstrap key
 	}
 	return cs

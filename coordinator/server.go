@@ -41,6 +41,10 @@ type Config struct {
 	// (postgres://user@host/db?sslmode=...) that holds the state instead of
 	// SQLite in DataDir; several coordinators may share it. Empty: SQLite.
 	DB string
+	// TokenKeyFile holds the 32-byte key the IdP refresh tokens are sealed
+	// with in the database; empty: TokenKeyFile in DataDir, made at first
+	// start. Coordinators sharing a database must share the key.
+	TokenKeyFile string
 	// Listen is the TCP address to serve on ("127.0.0.1:8080").
 	Listen string
 	// MetricsListen is the TCP address ListenAndServe serves Prometheus

@@ -92,9 +92,11 @@ func freeAddr(t *testing.T) string {
 }
 
 // startReplicaProc runs `ward coordinator --db` on addr as its own process.
-func startReplicaProc(t *testing.T, db, dataDir, addr string) *coordProc {
+// keyFile is the refresh tokens' key, which coordinators on one database
+// share.
+func startReplicaProc(t *testing.T, db, dataDir, keyFile, addr string) *coordProc {
 	t.Helper()
-	return startCoordProcArgs(t, addr, "--db", db, "--data-dir", dataDir)
+	return startCoordProcArgs(t, addr, "--db", db, "--data-dir", dataDir, "--token-key-file", keyFile)
 }
 
 // api calls the admin API at base with key and decodes a 2xx answer into
@@ -130,8 +132,9 @@ func TestFailoverToAnotherReplica(t *testing.T) {
 	db := pgtest.NewDB(t)
 	dir := t.TempDir()
 	addrs := []string{freeAddr(t), freeAddr(t)}
-	first := startReplicaProc(t, db, filepath.Join(dir, "c0"), addrs[0])
-	startReplicaProc(t, db, filepath.Join(dir, "c1"), addrs[1])
+	keyFile := filepath.Join(dir, "token.key")
+	first := startReplicaProc(t, db, filepath.Join(dir, "c0"), keyFile, addrs[0])
+	startReplicaProc(t, db, filepath.Join(dir, "c1"), keyFile, addrs[1])
 	keyB, err := os.ReadFile(filepath.Join(dir, "c0", coordinator.BootstrapKeyFile))
 	if err != nil {
 		t.Fatal(err)

@@ -52,6 +52,7 @@ type SQLStore struct {
 	policyTable
 	auditLog
 	mapCounter
+	refreshTokenTable
 
 	// jobs holds the periodic jobs' locks (PostgreSQL only).
 	jobs *jobLocks
@@ -123,6 +124,8 @@ func newSQLStore(d *db) *SQLStore {
 		policyTable:  policyTable{d},
 		auditLog:     auditLog{d},
 		mapCounter:   mapCounter{d},
+
+		refreshTokenTable: refreshTokenTable{d},
 	}
 }
 

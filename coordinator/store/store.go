@@ -27,6 +27,7 @@ type Store interface {
 	Policies
 	Audit
 	MapVersions
+	RefreshTokens
 	// Close releases the store; it is idempotent.
 	Close() error
 }

@@ -68,6 +68,7 @@ var suite = []struct {
 	{"TestUserCheckSeesTheWrite", TestUserCheckSeesTheWrite},
 	{"TestSingleUseKeyAcrossStores", TestSingleUseKeyAcrossStores},
 	{"TestRebind", TestRebind},
+	{"TestRefreshTokens", TestRefreshTokens},
 	// PostgreSQL only (lower case: go test does not run them on SQLite).
 	{"ChangesReachOtherStores", pgChangesReachOtherStores},
 	{"OneStoreRunsEachJob", pgOneStoreRunsEachJob},
