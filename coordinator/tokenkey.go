@@ -15,8 +15,8 @@ import (
 // share this key.
 const TokenKeyFile = "refresh-token.key"
 
-// tokenKeyLen is the key's length: AES-256.
-const tokenKeyLen = 32
+// sealKeyLen is the key's length: AES-256.
+const sealKeyLen = 32
 
 // tokenKey reads the refresh tokens' sealing key from cfg.TokenKeyFile
 // (or the data directory's TokenKeyFile), making it, readable by the owner
@@ -33,8 +33,8 @@ func tokenKey(cfg Config) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read refresh token key: %w", err)
 	}
-	if len(key) != tokenKeyLen {
-		return nil, fmt.Errorf("refresh token key %s: %d bytes, want %d", path, len(key), tokenKeyLen)
+	if len(key) != sealKeyLen {
+		return nil, fmt.Errorf("refresh token key %s: %d bytes, want %d", path, len(key), sealKeyLen)
 	}
 	return key, nil
 }
@@ -42,7 +42,7 @@ func tokenKey(cfg Config) ([]byte, error) {
 // makeTokenKey writes a new random key to path, failing if another
 // process made one meanwhile.
 func makeTokenKey(path string) ([]byte, error) {
-	key := make([]byte, tokenKeyLen)
+	key := make([]byte, sealKeyLen)
 	if _, err := rand.Read(key); err != nil {
 		return nil, fmt.Errorf("make refresh token key: %w", err)
 	}

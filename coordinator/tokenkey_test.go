@@ -25,7 +25,7 @@ func TestRefreshTokensSealedInDatabase(t *testing.T) {
 		t.Cleanup(func() { st.Close() })
 		return st
 	}
-	key, other := bytes.Repeat([]byte{1}, tokenKeyLen), bytes.Repeat([]byte{2}, tokenKeyLen)
+	key, other := bytes.Repeat([]byte{1}, sealKeyLen), bytes.Repeat([]byte{2}, sealKeyLen)
 	mk := func(st *store.SQLStore, k []byte) *refreshTokens {
 		rt, err := newRefreshTokens(st, k)
 		if err != nil {
