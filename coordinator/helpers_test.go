@@ -117,7 +117,7 @@ func mountUI(t testing.TB, srv *Server) {
 	if l, ok := srv.AdminLogin(); ok {
 		login = l
 	}
-	ui, err := web.New(web.Config{Roles: srv.cfg.AdminRoles, ClientAddr: ClientAddr}, srv.Backend(), login)
+	ui, err := web.New(web.Config{Roles: srv.cfg.AdminRoles, ClientAddr: ClientAddr, Sessions: srv.AdminSessionStore()}, srv.Backend(), login)
 	if err != nil {
 		t.Fatal(err)
 	}

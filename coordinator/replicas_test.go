@@ -1,6 +1,7 @@
 package coordinator
 
 import (
+	"net/http"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -119,4 +120,36 @@ func slicesHasName(nodes []wire.Node, name string) bool {
 		}
 	}
 	return false
+}
+
+// TestAdminSessionKnownToEveryReplica: an admin who logged in to the UI on
+// one coordinator is logged in on another on the same PostgreSQL (the
+// session lives in the database), and a session one coordinator ends (its
+// person disabled, then enabled again) is ended on the other too.
+func TestAdminSessionKnownToEveryReplica(t *testing.T) {
+	url := pgtest.NewDB(t)
+	keyFile := filepath.Join(t.TempDir(), TokenKeyFile)
+	onDB := func(c *Config) { c.DB, c.TokenKeyFile = url, keyFile }
+	a := startCoordListening(t, onDB)
+	b := startCoordListening(t, onDB)
+	browser, p := a.uiLogin(carol)
+	if p.Status != http.StatusOK || p.URL.Path != "/ui/devices" {
+		t.Fatalf("ui login on a ended on %s: %d", p.URL, p.Status)
+	}
+	// The jar sends 127.0.0.1's cookies to every port: b gets a's cookie.
+	for _, path := range []string{"/ui/devices", wire.PathAdminNodes} {
+		if resp := b.uiGet(browser, path); resp.StatusCode != http.StatusOK {
+			t.Fatalf("GET %s on the other replica with the session: %d %s", path, resp.StatusCode, resp.Header.Get("Location"))
+		}
+	}
+	// Disabled and enabled again on a: the session a ended is gone on b too.
+	var u wire.AdminUser
+	for _, op := range []string{"disable", "enable"} {
+		if code := a.admin("POST", wire.PathAdminUsers+"/carol@example.com/"+op, nil, &u); code != http.StatusOK {
+			t.Fatalf("%s carol on a: %d", op, code)
+		}
+	}
+	if resp := b.uiGet(browser, "/ui/devices"); !refused(resp) {
+		t.Errorf("GET /ui/devices on b with the session a ended: %d, want refused", resp.StatusCode)
+	}
 }

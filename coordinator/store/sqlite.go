@@ -53,6 +53,7 @@ type SQLStore struct {
 	auditLog
 	mapCounter
 	refreshTokenTable
+	adminSessionTable
 
 	// jobs holds the periodic jobs' locks (PostgreSQL only).
 	jobs *jobLocks
@@ -126,6 +127,7 @@ func newSQLStore(d *db) *SQLStore {
 		mapCounter:   mapCounter{d},
 
 		refreshTokenTable: refreshTokenTable{d},
+		adminSessionTable: adminSessionTable{d},
 	}
 }
 

@@ -28,6 +28,7 @@ type Store interface {
 	Audit
 	MapVersions
 	RefreshTokens
+	AdminSessions
 	// Close releases the store; it is idempotent.
 	Close() error
 }

@@ -69,6 +69,7 @@ var suite = []struct {
 	{"TestSingleUseKeyAcrossStores", TestSingleUseKeyAcrossStores},
 	{"TestRebind", TestRebind},
 	{"TestRefreshTokens", TestRefreshTokens},
+	{"TestAdminSessions", TestAdminSessions},
 	// PostgreSQL only (lower case: go test does not run them on SQLite).
 	{"ChangesReachOtherStores", pgChangesReachOtherStores},
 	{"OneStoreRunsEachJob", pgOneStoreRunsEachJob},
