@@ -158,7 +158,7 @@ func TestLoadMigrations(t *testing.T) {
 		want    []int
 		wantErr bool
 	}{
-		{"embedded", nil, []int{1, 2, 3, 4}, false},
+		{"embedded", nil, []int{1, 2, 3, 4, 5, 6}, false},
 		{"ordered", fstest.MapFS{
 			"migrations/0002_b.sql": file("B"), "migrations/0001_a.sql": file("A"),
 		}, []int{1, 2}, false},
@@ -186,4 +186,20 @@ func TestLoadMigrations(t *testing.T) {
 			}
 		})
 	}
+	t.Run("postgres has the same migrations", func(t *testing.T) {
+		lite, err1 := loadMigrations(migrationFiles, "migrations")
+		pg, err2 := loadMigrations(pgMigrationFiles, "migrations_pg")
+		if err1 != nil || err2 != nil {
+			t.Fatal(err1, err2)
+		}
+		names := func(ms []migration) (n []string) {
+			for _, m := range ms {
+				n = append(n, m.name)
+			}
+			return n
+		}
+		if d := diff(names(lite), names(pg)); d != "" {
+			t.Errorf("migration names (-sqlite +postgres):\n%s", d)
+		}
+	})
 }
