@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/wardnet/ward/coordinator/store"
+	"github.com/wardnet/ward/wire"
 )
 
 // publishTimeout bounds one announcement of a change to the other
@@ -35,10 +36,7 @@ func (s *Server) applyChange(c store.Change) {
 	var err error
 	switch c.Kind {
 	case store.ChangeNode:
-		_, err = s.loadNode(s.ctx, c.Node)
-		if errors.Is(err, store.ErrNotFound) {
-			err = nil // removed there; loadNode dropped it here
-		}
+		err = s.applyNode(c.Node)
 	case store.ChangeUsers:
 		err = s.loadUsers(s.ctx)
 	case store.ChangePolicy:
@@ -51,6 +49,21 @@ func (s *Server) applyChange(c store.Change) {
 	if err != nil && s.ctx.Err() == nil {
 		s.log.Error("apply another coordinator's change", "kind", string(c.Kind), "node_id", c.Node, "err", err)
 	}
+}
+
+// applyNode reloads node id; when another coordinator removed it, it also
+// ends the node's sessions here, as removeNode does where it ran.
+func (s *Server) applyNode(id store.NodeID) error {
+	old, had := s.nm.node(id)
+	_, err := s.loadNode(s.ctx, id)
+	if !errors.Is(err, store.ErrNotFound) {
+		return err
+	}
+	if had { // loadNode dropped it from the netmap
+		s.sess.revokeMachine(wire.MachinePublic(old.MachineKey))
+		s.hub.forget(id)
+	}
+	return nil
 }
 
 // loadStoredPolicy puts the latest stored policy in force, as another
