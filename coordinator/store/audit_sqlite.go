@@ -33,13 +33,9 @@ func (a auditLog) AppendAudit(ctx context.Context, e AuditEvent) (AuditEvent, er
 		return AuditEvent{}, fmt.Errorf("append audit %s: %w: detail is not JSON", e.Action, ErrInvalid)
 	}
 	at := dbNow(e.Time)
-	res, err := a.db.w.ExecContext(ctx, `INSERT INTO audit_events (time, actor, action, target,
+	id, err := insertID(ctx, a.db.w, `INSERT INTO audit_events (time, actor, action, target,
 		source, detail) VALUES (?, ?, ?, ?, ?, ?)`,
 		at, e.Actor, e.Action, e.Target, e.Source, string(e.Detail))
-	if err != nil {
-		return AuditEvent{}, fmt.Errorf("append audit %s: %w", e.Action, err)
-	}
-	id, err := res.LastInsertId()
 	if err != nil {
 		return AuditEvent{}, fmt.Errorf("append audit %s: %w", e.Action, err)
 	}
@@ -49,7 +45,7 @@ func (a auditLog) AppendAudit(ctx context.Context, e AuditEvent) (AuditEvent, er
 
 // ListAudit implements Audit.
 func (a auditLog) ListAudit(ctx context.Context, f AuditFilter) ([]AuditEvent, error) {
-	query, args := auditQuery(f)
+	query, args := auditQuery(f, a.db.pg)
 	events, err := queryAll(ctx, a.db.r, scanAudit, query, args...)
 	if err != nil {
 		return nil, fmt.Errorf("list audit events: %w", err)
@@ -57,8 +53,8 @@ func (a auditLog) ListAudit(ctx context.Context, f AuditFilter) ([]AuditEvent, e
 	return events, nil
 }
 
-// auditQuery builds the SELECT for f.
-func auditQuery(f AuditFilter) (string, []any) {
+// auditQuery builds the SELECT for f, for PostgreSQL if pg.
+func auditQuery(f AuditFilter, pg bool) (string, []any) {
 	var where []string
 	var args []any
 	add := func(cond string, arg any) {
@@ -78,7 +74,11 @@ func auditQuery(f AuditFilter) (string, []any) {
 		add("target = ?", f.Target)
 	}
 	if f.ActionPrefix != "" {
-		add("action GLOB ?", globQuote(f.ActionPrefix)+"*")
+		if pg {
+			add("starts_with(action, ?)", f.ActionPrefix)
+		} else {
+			add("action GLOB ?", globQuote(f.ActionPrefix)+"*")
+		}
 	}
 	q := "SELECT " + auditCols + " FROM audit_events"
 	if len(where) > 0 {

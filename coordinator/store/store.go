@@ -27,6 +27,8 @@ type Store interface {
 	Policies
 	Audit
 	MapVersions
+	RefreshTokens
+	AdminSessions
 	// Close releases the store; it is idempotent.
 	Close() error
 }
