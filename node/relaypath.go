@@ -23,9 +23,37 @@ func (e *Engine) startRelay() {
 		e.relay = newRelayLink(e.cfg.Relays, e.log.With("component", "relay"))
 		e.relay.pinned = e.cfg.HomeRelay
 		e.relay.onHome = func(string) { e.announceChanged(netip.AddrPort{}) }
+		e.relay.inits.leads, e.relay.inits.online = e.leads, e.peerOnline
 		e.wg.Go(func() { e.relay.run(e.ctx) })
 	}
 	e.wg.Go(e.pathLoop)
+}
+
+// leads reports whether the node leads the pair with the configured peer
+// holding key k (see handshake.go).
+func (e *Engine) leads(k wire.WGPublic) bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	c, ok := e.have[k]
+	return ok && c.leads
+}
+
+// initiationUnderWayLocked reports whether wireguard-go's last handshake
+// initiation to the peer holding key k went over the relay (held until
+// it connects, or resent while refused) less than device.RekeyTimeout
+// ago and nothing else went to the peer since: a kick would only replace
+// it, and drop the packets queued for the session (see handshake.go).
+func (e *Engine) initiationUnderWayLocked(k wire.WGPublic) bool {
+	return e.relay != nil && e.relay.inits.underWay(k, time.Now())
+}
+
+// peerOnline reports whether the map says the configured peer holding
+// key k is online (its map stream is open).
+func (e *Engine) peerOnline(k wire.WGPublic) bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	c, ok := e.have[k]
+	return ok && e.nm.Load().peers[c.id].Online
 }
 
 // pathLoop ticks the running data plane's pathBind until the Engine
@@ -178,7 +206,7 @@ func (e *Engine) notePathsLocked(nm *netmap, want map[wire.WGPublic]peerConf) {
 	}
 	routes := make(map[wire.WGPublic]peerRoute, len(want))
 	for k, c := range want {
-		routes[k] = peerRoute{id: c.id, eps: c.endpoints, home: nm.peers[c.id].HomeRelay}
+		routes[k] = peerRoute{id: c.id, eps: c.endpoints, home: nm.peers[c.id].HomeRelay, leads: c.leads}
 	}
 	e.bind.setPeers(routes)
 	e.bind.setSelf(nm.self.Endpoints)
