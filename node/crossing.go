@@ -83,27 +83,54 @@ func messageType(pkt []byte) uint32 {
 	return 0
 }
 
-// noteSentInits records the handshake initiations among bufs going to
-// the peer k at now, when this node leads the pair: the last one is the
-// peer's pending one (a copy the bind sends again keeps its time).
-func (b *pathBind) noteSentInits(k wire.WGPublic, bufs [][]byte, now time.Time) {
+// noteSentHandshakes records the handshake messages among bufs going to
+// the peer k at now: the last initiation is the peer's pending one when
+// this node leads the pair (a copy the bind sends again keeps its time),
+// and a response marks a handshake the peer started as under way (see
+// answeredWithin).
+func (b *pathBind) noteSentHandshakes(k wire.WGPublic, bufs [][]byte, now time.Time) {
 	var last []byte
+	response := false
 	for _, buf := range bufs {
-		if isInitiation(buf) {
+		switch messageType(buf) {
+		case device.MessageInitiationType:
 			last = buf
+		case device.MessageResponseType:
+			response = true
 		}
 	}
-	if last == nil {
+	if last == nil && !response {
 		return
 	}
-	index := binary.LittleEndian.Uint32(last[initSenderAt:])
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	p := b.peers[k]
-	if p == nil || !p.leads || p.init != nil && p.init.index == index {
+	if p == nil {
+		return
+	}
+	if response {
+		p.answered = now
+	}
+	if last == nil || !p.leads {
+		return
+	}
+	index := binary.LittleEndian.Uint32(last[initSenderAt:])
+	if p.init != nil && p.init.index == index {
 		return
 	}
 	p.init = &leaderInit{pkt: append([]byte(nil), last...), index: index, sent: now}
+}
+
+// answeredWithin reports whether this node answered a handshake
+// initiation from the peer k less than d before now: the peer has a
+// session once the answer arrives, and its first packet confirms this
+// side's; re-creating the peer meanwhile would only throw this side's
+// away and start another handshake (see handshake.go).
+func (b *pathBind) answeredWithin(k wire.WGPublic, now time.Time, d time.Duration) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	p := b.peers[k]
+	return p != nil && !p.answered.IsZero() && now.Sub(p.answered) < d
 }
 
 // crossedLocked looks at a WireGuard packet from the peer k (zero: not

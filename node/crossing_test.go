@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -172,7 +173,7 @@ func TestCrossedInitiationRules(t *testing.T) {
 			b := newPathBind(conn.NewDefaultBind(), nil, newTestKey(t), nil)
 			b.setPeers(map[wire.WGPublic]peerRoute{peer: {id: 2, leads: tt.leads}})
 			if tt.sent {
-				b.noteSentInits(peer, [][]byte{mine}, t0)
+				b.noteSentHandshakes(peer, [][]byte{mine}, t0)
 			}
 			b.mu.Lock()
 			defer b.mu.Unlock()
@@ -191,5 +192,77 @@ func TestCrossedInitiationRules(t *testing.T) {
 				t.Error("sent again something other than its own initiation")
 			}
 		})
+	}
+}
+
+// testClock is a clock that moves only when told.
+type testClock struct{ ns atomic.Int64 }
+
+func newTestClock() *testClock {
+	c := &testClock{}
+	c.ns.Store(time.Now().UnixNano())
+	return c
+}
+
+func (c *testClock) now() time.Time          { return time.Unix(0, c.ns.Load()) }
+func (c *testClock) advance(d time.Duration) { c.ns.Add(int64(d)) }
+
+// keyedNode starts a test node with key k and the tweak applied.
+func keyedNode(t *testing.T, n byte, name string, k wire.WGPrivate, tweak func(*EngineConfig)) *testNode {
+	t.Helper()
+	tn := newTestNodeWith(t, n, name, nil, func(c *EngineConfig) {
+		tweak(c)
+		c.PrivateKey = k
+	})
+	tn.priv, tn.self.WGKey = k, k.Public()
+	if err := tn.e.Apply(wire.MapResponse{Version: 2, Full: true, Self: &tn.self}); err != nil {
+		t.Fatal(err)
+	}
+	return tn
+}
+
+// TestNoKickRightAfterAnsweringPeer: the follower answered the leader's
+// initiation, and its keepalive turns on (keepaliveDelay after it added
+// the leader) before the leader's first packet confirmed the session.
+// wireguard-go counts no session on the follower yet, but a kick then
+// would throw the follower's half away and start a second handshake, so
+// the follower does not kick, and the leader's handshake makes the
+// session.
+func TestNoKickRightAfterAnsweringPeer(t *testing.T) {
+	kl, kf := newTestKey(t), newTestKey(t)
+	pl, pf := kl.Public(), kf.Public()
+	if bytes.Compare(pl[:], pf[:]) < 0 {
+		kl, kf = kf, kl
+	}
+	gate := &holdGate{closed: true}
+	clock := newTestClock()
+	followerLog, followerLogger := newLogLines(t, "follower")
+	leaderLog, leaderLogger := newLogLines(t, "leader")
+	follower := keyedNode(t, 2, "follower", kf, func(c *EngineConfig) {
+		c.Bind, c.Logger, c.Clock = gate.bind, followerLogger, clock.now
+	})
+	leader := keyedNode(t, 1, "leader", kl, func(c *EngineConfig) { c.Logger = leaderLogger })
+	follower.addPeers(t, 3, leader.peerOf(time.Time{}))
+	leader.addPeers(t, 3, follower.peerOf(time.Time{}))
+	eventually(t, "the follower's answer to the leader's initiation, sent", func() bool {
+		follower.e.mu.Lock()
+		defer follower.e.mu.Unlock()
+		return follower.e.bind.answeredWithin(leader.self.WGKey, time.Now(), time.Minute)
+	})
+	clock.advance(2 * keepaliveDelay)
+	follower.e.reconcileNow()
+	follower.e.mu.Lock()
+	keepalive := follower.e.have[leader.self.WGKey].keepalive
+	follower.e.mu.Unlock()
+	if !keepalive {
+		t.Fatal("the follower's keepalive did not turn on")
+	}
+	if followerLog.has("handshake kicked") {
+		t.Error("the follower kicked the peer right after answering its initiation")
+	}
+	gate.open()
+	eventuallyWithin(t, handshakeWait, "the session on both sides", func() bool { return handshaken(leader) && handshaken(follower) })
+	if followerLog.has("Sending handshake initiation") || leaderLog.has("Received handshake initiation") {
+		t.Error("a second handshake: the follower initiated")
 	}
 }

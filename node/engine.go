@@ -467,7 +467,7 @@ func (e *Engine) kicksLocked(dp *dataplane, want map[wire.WGPublic]peerConf, now
 			continue // adding the peer starts its handshake
 		}
 		s.schedule(h, w, now)
-		if s.due(w, now) && !e.initiationUnderWayLocked(k) {
+		if s.due(w, now) && !e.handshakeUnderWayLocked(k) {
 			due = append(due, k)
 		}
 		e.starts[k] = s

@@ -18,6 +18,7 @@ import (
 	"golang.zx2c4.com/wireguard/conn"
 	"golang.zx2c4.com/wireguard/device"
 
+	"github.com/wardnet/ward/disco"
 	"github.com/wardnet/ward/filter"
 	"github.com/wardnet/ward/relay"
 	"github.com/wardnet/ward/wire"
@@ -259,9 +260,9 @@ func (l *logLines) has(s string) bool { return strings.Contains(l.String(), s) }
 // relayOnlyPair starts two Engines whose UDP sends vanish, on relay r:
 // the early one connected, the late one (the pair's leader when lateLeads
 // is set) getting its relay connection only when the returned func is
-// called; the early one exposes expose. It returns them and the late
-// one's logs.
-func relayOnlyPair(t *testing.T, r *testRelay, lateLeads bool, expose ...uint16) (early, late *testNode, lateLog *logLines, connectLate func()) {
+// called, on lateClock when not nil; the early one exposes expose. It
+// returns them and the late one's logs.
+func relayOnlyPair(t *testing.T, r *testRelay, lateLeads bool, lateClock func() time.Time, expose ...uint16) (early, late *testNode, lateLog *logLines, connectLate func()) {
 	t.Helper()
 	cut := new(atomic.Bool)
 	cut.Store(true)
@@ -283,7 +284,7 @@ func relayOnlyPair(t *testing.T, r *testRelay, lateLeads bool, expose ...uint16)
 			c.PrivateKey, c.Relays = k, tokens
 			c.Bind = func() conn.Bind { return cutBind{Bind: conn.NewDefaultBind(), cut: cut} }
 			if log != nil {
-				c.Logger = log
+				c.Logger, c.Clock = log, lateClock
 			}
 		}, expose...)
 		tn.priv, tn.self.WGKey = k, k.Public()
@@ -315,7 +316,7 @@ func online(n *testNode) wire.Node {
 func TestFirstHandshakeOverRelayIsNotLost(t *testing.T) {
 	t.Run("the starting node leads", func(t *testing.T) {
 		r := startTestRelay(t)
-		early, late, lateLog, connect := relayOnlyPair(t, r, true)
+		early, late, lateLog, connect := relayOnlyPair(t, r, true, nil)
 		early.addPeers(t, 3, online(late))
 		late.addPeers(t, 3, online(early))
 		eventually(t, "the starting node's first initiation", func() bool { return lateLog.has("Sending handshake initiation") })
@@ -327,7 +328,7 @@ func TestFirstHandshakeOverRelayIsNotLost(t *testing.T) {
 	})
 	t.Run("the node there first leads", func(t *testing.T) {
 		r := startTestRelay(t)
-		early, late, lateLog, connect := relayOnlyPair(t, r, false)
+		early, late, lateLog, connect := relayOnlyPair(t, r, false, nil)
 		late.addPeers(t, 3, online(early))
 		early.addPeers(t, 3, online(late))
 		eventually(t, "the relay's refusal of the first initiation", func() bool { return early.e.relay.inits.rounds.Load() > 0 })
@@ -347,11 +348,14 @@ func TestFirstHandshakeOverRelayIsNotLost(t *testing.T) {
 // initiation is under way (held for the relay), so the follower's kick
 // keepaliveDelay later does not re-create the peer, which would drop the
 // SYN (TCP would send it again only a second later): the connection is
-// made with the first SYN.
+// made with the first SYN. The late node's clock stands still until its
+// initiation for the SYN is out (on a loaded machine the dial may come
+// after keepaliveDelay), then moves past the kick.
 func TestFollowerKickKeepsQueuedSYN(t *testing.T) {
 	r := startTestRelay(t)
 	open := startEchoServer(t)
-	early, late, lateLog, connect := relayOnlyPair(t, r, false, open)
+	clock := newTestClock()
+	early, late, lateLog, connect := relayOnlyPair(t, r, false, clock.now, open)
 	if err := early.e.Apply(wire.MapResponse{Version: 3, FilterChanged: true, Filter: []filter.Rule{allowFrom(late, early, open)}}); err != nil {
 		t.Fatal(err)
 	}
@@ -361,17 +365,49 @@ func TestFollowerKickKeepsQueuedSYN(t *testing.T) {
 	late.addPeers(t, 3, online(early))
 	done := make(chan error, 1)
 	go func() { done <- echoThrough(late, "early", open, handshakeWait) }()
-	eventually(t, "the late node's initiation for the SYN", func() bool { return lateLog.has("Sending handshake initiation") })
-	eventually(t, "the follower's keepalive, where it would kick", func() bool {
-		late.e.mu.Lock()
-		defer late.e.mu.Unlock()
-		return late.e.have[early.self.WGKey].keepalive
+	eventually(t, "the late node's initiation for the SYN, on its way to the relay", func() bool {
+		return late.e.relay.inits.underWay(early.self.WGKey, time.Now())
 	})
+	clock.advance(2 * keepaliveDelay)
+	late.e.reconcileNow()
+	late.e.mu.Lock()
+	keepalive := late.e.have[early.self.WGKey].keepalive
+	late.e.mu.Unlock()
+	if !keepalive {
+		t.Fatal("the follower's keepalive did not turn on, where it would kick")
+	}
 	connect()
 	if err := <-done; err != nil {
 		t.Fatalf("echo through the late node's first connection: %v", err)
 	}
 	if lateLog.has("handshake kicked") {
 		t.Error("the follower kicked the peer while its initiation for the SYN was under way: the SYN was dropped")
+	}
+}
+
+// TestRelayedInitiationStaysUnderWayPastDisco: an initiation sent over
+// the relay stays under way (no kick replaces it) while the path logic
+// sends the peer disco packets over the relay too; a response or data
+// (a session) ends it.
+func TestRelayedInitiationStaysUnderWayPastDisco(t *testing.T) {
+	peer := newTestKey(t).Public()
+	t0 := time.Now()
+	data := bytes.Repeat([]byte{4}, 64)
+	binary.LittleEndian.PutUint32(data, device.MessageTransportType)
+	tests := []struct {
+		name  string
+		after []byte
+		want  bool
+	}{
+		{"a disco packet", append([]byte(disco.Magic), make([]byte, 40)...), true},
+		{"data", data, false},
+	}
+	for _, tt := range tests {
+		var r initResender
+		r.sent(peer, "", testInitiation(1), t0)
+		r.sent(peer, "", tt.after, t0.Add(time.Millisecond))
+		if got := r.underWay(peer, t0.Add(time.Second)); got != tt.want {
+			t.Errorf("after %s: under way %v, want %v", tt.name, got, tt.want)
+		}
 	}
 }

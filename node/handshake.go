@@ -65,7 +65,12 @@ import (
 // the bind makes the leader's win (crossing.go). A kick is also skipped
 // when the last one went to the same endpoint less than
 // device.RekeyTimeout ago: that attempt may still be in flight, and
-// re-creating the peer would discard it.
+// re-creating the peer would discard it; and when the device answered the
+// peer's initiation less than device.RekeyTimeout ago: wireguard-go counts
+// the responder's session only once the initiator's first packet confirms
+// it, and a kick in between (the follower's, keepaliveDelay after the
+// peer was added, just after the leader's initiation arrived) threw that
+// session away and started a second handshake.
 //
 // A peer with a live session is never re-created; a new endpoint is set in
 // place and used by the next packet (the keepalive at the latest).

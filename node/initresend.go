@@ -7,6 +7,7 @@ import (
 
 	"golang.zx2c4.com/wireguard/device"
 
+	"github.com/wardnet/ward/disco"
 	"github.com/wardnet/ward/relay"
 	"github.com/wardnet/ward/wire"
 )
@@ -78,10 +79,12 @@ func isInitiation(pkt []byte) bool {
 }
 
 // sent notes pkt going to the peer to over relay via at now: an initiation
-// becomes the peer's pending one; anything else ends the peer's.
+// becomes the peer's pending one; any other WireGuard packet (a response,
+// data: there is a session) ends the peer's. A disco packet (a ping the
+// path logic sends meanwhile) is no sign of a session and changes nothing.
 func (r *initResender) sent(to wire.WGPublic, via string, pkt []byte, now time.Time) {
 	init := isInitiation(pkt)
-	if !init && r.tracked.Load() == 0 {
+	if !init && (r.tracked.Load() == 0 || disco.Is(pkt)) {
 		return
 	}
 	r.mu.Lock()

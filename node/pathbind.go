@@ -191,8 +191,10 @@ type peerPath struct {
 	bday birthday
 	// leads is set when this node leads the pair (see handshake.go);
 	// init is then its unanswered handshake initiation (crossing.go).
-	leads bool
-	init  *leaderInit
+	// answered is when this node last answered the peer's initiation.
+	leads    bool
+	init     *leaderInit
+	answered time.Time
 }
 
 // failure is a direct path's failure of the data check.
@@ -698,7 +700,7 @@ func (b *pathBind) Send(bufs [][]byte, ep conn.Endpoint) error {
 		now := time.Now()
 		owner, home, relayCopy := b.unconfirmedFor(addrOf(ep), now)
 		if owner != (wire.WGPublic{}) {
-			b.noteSentInits(owner, bufs, now)
+			b.noteSentHandshakes(owner, bufs, now)
 		}
 		if relayCopy {
 			for _, buf := range bufs {
@@ -709,7 +711,7 @@ func (b *pathBind) Send(bufs [][]byte, ep conn.Endpoint) error {
 	}
 	pe := peerEndpoint{key: key}
 	now := time.Now()
-	b.noteSentInits(key, bufs, now)
+	b.noteSentHandshakes(key, bufs, now)
 	udp, viaRelay, home, out := b.plan(pe.key, now)
 	b.sendAll(out)
 	var size uint64

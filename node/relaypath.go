@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"golang.zx2c4.com/wireguard/conn"
+	"golang.zx2c4.com/wireguard/device"
 
 	"github.com/wardnet/ward/node/localapi"
 	"github.com/wardnet/ward/wire"
@@ -38,13 +39,19 @@ func (e *Engine) leads(k wire.WGPublic) bool {
 	return ok && c.leads
 }
 
-// initiationUnderWayLocked reports whether wireguard-go's last handshake
-// initiation to the peer holding key k went over the relay (held until
-// it connects, or resent while refused) less than device.RekeyTimeout
-// ago and nothing else went to the peer since: a kick would only replace
-// it, and drop the packets queued for the session (see handshake.go).
-func (e *Engine) initiationUnderWayLocked(k wire.WGPublic) bool {
-	return e.relay != nil && e.relay.inits.underWay(k, time.Now())
+// handshakeUnderWayLocked reports whether a handshake with the peer
+// holding key k is under way, which a kick would only replace (dropping
+// the packets queued for the session, see handshake.go): wireguard-go's
+// last initiation to the peer went over the relay (held until it
+// connects, or resent while refused) less than device.RekeyTimeout ago
+// and nothing else went to the peer since, or the device answered the
+// peer's initiation less than device.RekeyTimeout ago.
+func (e *Engine) handshakeUnderWayLocked(k wire.WGPublic) bool {
+	now := time.Now()
+	if e.bind != nil && e.bind.answeredWithin(k, now, device.RekeyTimeout) {
+		return true
+	}
+	return e.relay != nil && e.relay.inits.underWay(k, now)
 }
 
 // peerOnline reports whether the map says the configured peer holding
