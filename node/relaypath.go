@@ -63,6 +63,27 @@ func (e *Engine) peerOnline(k wire.WGPublic) bool {
 	return ok && e.nm.Load().peers[c.id].Online
 }
 
+// CheckPaths has the node check its paths at once: ask the STUN servers
+// (on the path loop's next turn) and ping its relay connections. The
+// Session calls it when the map stream breaks: a NAT that rebinds cuts
+// every TCP connection through it, the relay's among them, and a node
+// that has nothing to send (the listener of a flow whose peer's packets
+// no longer arrive) would learn of its dead relay connection only from
+// its next keepalive, 10 s later, while its peer's relayed packets are
+// lost.
+func (e *Engine) CheckPaths() {
+	e.mu.Lock()
+	b := e.bind
+	e.mu.Unlock()
+	if b != nil {
+		b.kickSTUN()
+		b.wakeLoop()
+	}
+	if e.relay != nil {
+		e.relay.check()
+	}
+}
+
 // pathLoop ticks the running data plane's pathBind until the Engine
 // ends: every pathTick, when the pathBind wakes it, and when a tick says
 // something is due sooner.
