@@ -5,7 +5,7 @@ PKGS      := ./...
 # Packages where goroutines live run under the race detector.
 RACE_PKGS ?= $(shell $(GO) list ./... | grep -E '/(coordinator|node|netstack|client|e2e|web|sim)(/|$$)' || true)
 
-.PHONY: build test vet lint cross bench bench-overlay bench-relay bench-sim run fuzz clean chromium nftables browser-banner ui-bundle
+.PHONY: build test vet lint cross bench bench-overlay bench-relay bench-sim run fuzz clean chromium nftables postgresql browser-banner ui-bundle
 
 build:
 	$(GO) build -o $(BIN) ./cmd/ward
@@ -35,7 +35,7 @@ CHROMIUM  := /usr/bin/chromium
 # test: vet, gofmt, the cross builds, unit and e2e tests; the race detector on concurrent packages;
 # every benchmark once so none rots. Without Chromium the browser tests skip,
 # and a banner at the end says so; under CI=true they fail instead.
-test: lint cross chromium nftables
+test: lint cross chromium nftables postgresql
 	$(GO) test -count=1 -timeout 20m $(PKGS)
 	@if [ -n "$(RACE_PKGS)" ]; then $(GO) test -race -count=1 -timeout 20m $(RACE_PKGS); fi
 	$(GO) test -count=1 -run '^$$' -bench . -benchtime=1x $(PKGS) >/dev/null
@@ -53,6 +53,16 @@ nftables:
 	@if [ ! -x /usr/sbin/nft ]; then \
 		(apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y nftables) || \
 		echo "NAT TESTS WILL SKIP: nftables could not be installed"; fi
+
+# postgresql: Debian's PostgreSQL server programs for the store's and the
+# replicas' tests (package internal/pgtest starts a throwaway server in a
+# temporary directory), installed when missing; without them those tests
+# skip with a banner (fail under CI=true).
+PG_INITDB := $(firstword $(wildcard /usr/lib/postgresql/*/bin/initdb))
+postgresql:
+	@if [ -z "$(PG_INITDB)" ]; then \
+		(apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y postgresql) || \
+		echo "POSTGRESQL TESTS WILL SKIP: postgresql could not be installed"; fi
 
 # browser-banner: a banner no one can miss when Chromium is absent, so the
 # browser tests skipped (they fail instead under CI=true).

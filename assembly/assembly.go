@@ -100,7 +100,8 @@ func MountUI(srv *coordinator.Server, cfg coordinator.Config) (*web.Handler, err
 		login = l
 	}
 	ui, err := web.New(web.Config{Roles: cfg.AdminRoles, SecureCookies: cfg.TLSCert != "",
-		Logger: cfg.Logger.With("component", "web"), ClientAddr: coordinator.ClientAddr}, srv.Backend(), login)
+		Logger: cfg.Logger.With("component", "web"), ClientAddr: coordinator.ClientAddr,
+		Sessions: srv.AdminSessionStore()}, srv.Backend(), login)
 	if err != nil {
 		return nil, fmt.Errorf("admin UI: %w", err)
 	}

@@ -86,9 +86,35 @@ func (s *core) alertLoop(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case now := <-t.C:
-			s.evalAlerts(ctx, s.nm.presence(), now)
+			s.evalAlerts(ctx, s.offlineWatch(ctx), now)
 		}
 	}
+}
+
+// offlineWatch returns the presence the offline rules look at: none when
+// another coordinator on the database runs them; the store's (each node's
+// online flag as the coordinator holding its stream wrote it) on a shared
+// PostgreSQL database, where the netmap knows only this coordinator's
+// streams; else the netmap's.
+func (s *core) offlineWatch(ctx context.Context) []nodePresence {
+	if !s.runsJob(jobOfflineAlerts) {
+		return nil
+	}
+	if s.cfg.DB == "" {
+		return s.nm.presence()
+	}
+	nodes, err := s.st.ListNodes(ctx)
+	if err != nil {
+		if ctx.Err() == nil {
+			s.log.Error("read presence for the offline alerts", "err", err)
+		}
+		return nil
+	}
+	out := make([]nodePresence, 0, len(nodes))
+	for _, n := range nodes {
+		out = append(out, nodePresence{name: n.Name, tags: n.Tags, online: n.Online, lastSeen: n.LastSeen})
+	}
+	return out
 }
 
 // evalAlerts fires and resolves what the rules say as of now.

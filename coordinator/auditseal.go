@@ -69,7 +69,8 @@ func (s *core) checkpoint(ctx context.Context) error {
 }
 
 // checkpointLoop appends a checkpoint every AuditCheckpointEvery until
-// ctx is done (New appends the first).
+// ctx is done (New appends the first), when this coordinator runs the
+// job: with several on one database, one appends them.
 func (s *core) checkpointLoop(ctx context.Context) {
 	t := time.NewTicker(s.cfg.AuditCheckpointEvery)
 	defer t.Stop()
@@ -78,6 +79,9 @@ func (s *core) checkpointLoop(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
+		}
+		if !s.runsJob(jobAuditCheckpoint) {
+			continue // another coordinator on the database appends them
 		}
 		if err := s.checkpoint(ctx); err != nil && ctx.Err() == nil {
 			s.log.Error("audit checkpoint failed", "err", err)

@@ -27,8 +27,14 @@ type core struct {
 	// alerts evaluates Config.AlertRules; nil without rules.
 	alerts *alerter
 	st     store.Store
-	nm     *netmap
-	hub    *hub
+	// changes carries changes to and from the other coordinators on the
+	// same database (PostgreSQL); nil: none (see publish).
+	changes store.Changes
+	// jobs picks the one coordinator on the database that runs each
+	// periodic job; nil: this one runs them all (see runsJob).
+	jobs store.Jobs
+	nm   *netmap
+	hub  *hub
 	// sess issues and checks the nodes' control sessions.
 	sess *sessions
 	// refusals bounds the audit rows of refused unauthenticated calls.

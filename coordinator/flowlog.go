@@ -131,16 +131,19 @@ func (f *flowIngest) store(ctx context.Context, rs []store.FlowRecord) error {
 }
 
 // prune deletes records past retention now and every flowPruneEvery
-// until ctx is done; retention 0 keeps them forever.
-func (f *flowIngest) prune(ctx context.Context, retention time.Duration, log *slog.Logger) {
+// until ctx is done, each time mine says this coordinator runs the job;
+// retention 0 keeps them forever.
+func (f *flowIngest) prune(ctx context.Context, retention time.Duration, mine func() bool, log *slog.Logger) {
 	if retention <= 0 {
 		return
 	}
 	t := time.NewTicker(flowPruneEvery)
 	defer t.Stop()
 	for {
-		if err := f.pruneOnce(ctx, time.Now().Add(-retention)); err != nil && ctx.Err() == nil {
-			log.Error("prune flow logs", "err", err)
+		if mine() { // else another coordinator on the database prunes
+			if err := f.pruneOnce(ctx, time.Now().Add(-retention)); err != nil && ctx.Err() == nil {
+				log.Error("prune flow logs", "err", err)
+			}
 		}
 		select {
 		case <-ctx.Done():

@@ -104,7 +104,9 @@ func (s *fleet) MigrateIssuer(ctx context.Context, from, to string, dryRun bool,
 	}
 	actor := by.Actor
 	if a, ok := s.cfg.Auth.(ssoAuth); ok {
-		a.tokens.moveIssuer(from, to)
+		if err := a.tokens.moveIssuer(ctx, from, to); err != nil {
+			s.log.Warn("refresh tokens stay under the old issuer; those users are asked again at their next login", "err", err)
+		}
 	}
 	ids := make([]store.UserID, len(users))
 	for i, u := range users {

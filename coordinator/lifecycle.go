@@ -2,6 +2,7 @@ package coordinator
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -20,6 +21,9 @@ func (s *core) expireKeys(now time.Time) {
 		return
 	}
 	s.hub.notify(append(touched, gone...))
+	if !s.runsJob(jobExpiryAudit) {
+		return // another coordinator on the database audits them
+	}
 	for _, id := range gone {
 		if n, ok := s.nm.node(id); ok {
 			s.audit(s.ctx, "system", "node.key_expired", "node:"+n.Name, "", map[string]any{"expiry": n.KeyExpiry})
@@ -29,6 +33,9 @@ func (s *core) expireKeys(now time.Time) {
 
 // reapEphemeral deletes ephemeral nodes offline for longer than the grace.
 func (s *core) reapEphemeral(now time.Time) {
+	if !s.runsJob(jobReapEphemeral) {
+		return
+	}
 	var victims []store.Node
 	s.nm.mu.Lock()
 	for id := range s.nm.ephemeral {
@@ -43,7 +50,7 @@ func (s *core) reapEphemeral(now time.Time) {
 	}
 	s.nm.mu.Unlock()
 	for _, n := range victims {
-		if s.hub.connected(n.ID) {
+		if s.hub.connected(n.ID) || s.seenElsewhere(n.ID, now) {
 			continue
 		}
 		if _, err := s.removeNode(s.ctx, n.ID, "system", "ephemeral node offline"); err != nil {
@@ -158,4 +165,16 @@ func (s *fleet) checkTags(tags []string) error {
 		}
 	}
 	return nil
+}
+
+// seenElsewhere reports whether the store says node id is online, or was
+// seen within the grace: its stream may be open on another coordinator on
+// the database, whose presence this one's netmap does not hold. On a
+// failed read it says yes: a node is never reaped on a guess.
+func (s *core) seenElsewhere(id store.NodeID, now time.Time) bool {
+	n, err := s.st.Node(s.ctx, id)
+	if errors.Is(err, store.ErrNotFound) {
+		return false
+	}
+	return err != nil || n.Online || now.Sub(n.LastSeen) <= s.cfg.EphemeralGrace
 }

@@ -494,3 +494,14 @@ func (m *netmap) emailOf(id store.UserID) string {
 	defer m.mu.Unlock()
 	return m.emails[id]
 }
+
+// ids returns the set of every node's id.
+func (m *netmap) ids() map[store.NodeID]bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	ids := make(map[store.NodeID]bool, len(m.nodes))
+	for id := range m.nodes {
+		ids[id] = true
+	}
+	return ids
+}

@@ -2,7 +2,11 @@ package coordinator
 
 import (
 	"context"
+	"crypto/aes"
+	"crypto/cipher"
+	"crypto/rand"
 	"errors"
+	"fmt"
 	"slices"
 	"sync"
 	"time"
@@ -30,64 +34,96 @@ type Refresher interface {
 // errNoRefreshToken means no refresh token is held for a user.
 var errNoRefreshToken = errors.New("no refresh token for this user")
 
-// refreshTokens holds the latest refresh token of each user, by issuer and
-// subject. They live in memory only: after a coordinator restart, users
-// are not re-checked with the IdP until they log in again (their keys
-// still expire as usual). Tokens are never logged.
+// refreshTokens keeps the latest refresh token of each user, by issuer and
+// subject, in the store, sealed with AES-256-GCM under a key kept outside
+// the database (Config.TokenKeyFile): every coordinator on the database
+// holding that key can refresh every user, and a restart forgets no one.
+// Tokens are never logged.
 type refreshTokens struct {
-	mu sync.Mutex
-	// mu guards the following.
-	byUser map[[2]string]sso.Secret
+	st   store.RefreshTokens
+	aead cipher.AEAD
 }
 
-func newRefreshTokens() *refreshTokens {
-	return &refreshTokens{byUser: map[[2]string]sso.Secret{}}
+// newRefreshTokens seals tokens in st with key (32 bytes).
+func newRefreshTokens(st store.RefreshTokens, key []byte) (*refreshTokens, error) {
+	block, err := aes.NewCipher(key)
+	if err != nil {
+		return nil, fmt.Errorf("refresh token key: %w", err)
+	}
+	aead, err := cipher.NewGCM(block)
+	if err != nil {
+		return nil, fmt.Errorf("refresh token key: %w", err)
+	}
+	return &refreshTokens{st: st, aead: aead}, nil
 }
 
-func userKey(id store.Identity) [2]string { return [2]string{id.Issuer, id.Subject} }
+// seal encrypts tok for id's row: a random nonce, then the sealed token,
+// bound to the subject (the issuer may move, see moveIssuer).
+func (t *refreshTokens) seal(id store.Identity, tok sso.Secret) ([]byte, error) {
+	nonce := make([]byte, t.aead.NonceSize(), t.aead.NonceSize()+len(tok)+t.aead.Overhead())
+	if _, err := rand.Read(nonce); err != nil {
+		return nil, fmt.Errorf("seal refresh token: %w", err)
+	}
+	return t.aead.Seal(nonce, nonce, []byte(tok), []byte(id.Subject)), nil
+}
+
+// open decrypts what seal made for id.
+func (t *refreshTokens) open(id store.Identity, sealed []byte) (sso.Secret, error) {
+	n := t.aead.NonceSize()
+	if len(sealed) < n {
+		return "", errors.New("open refresh token: too short")
+	}
+	b, err := t.aead.Open(nil, sealed[:n], sealed[n:], []byte(id.Subject))
+	if err != nil {
+		return "", fmt.Errorf("open refresh token (another coordinator's key?): %w", err)
+	}
+	return sso.Secret(b), nil
+}
 
 // put keeps tok as id's latest refresh token.
-func (t *refreshTokens) put(id store.Identity, tok sso.Secret) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	t.byUser[userKey(id)] = tok
+func (t *refreshTokens) put(ctx context.Context, id store.Identity, tok sso.Secret) error {
+	sealed, err := t.seal(id, tok)
+	if err != nil {
+		return err
+	}
+	return t.st.PutRefreshToken(ctx, id.Issuer, id.Subject, sealed, time.Now())
 }
 
-// get returns id's latest refresh token.
-func (t *refreshTokens) get(id store.Identity) (sso.Secret, bool) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	tok, ok := t.byUser[userKey(id)]
-	return tok, ok
+// get returns id's latest refresh token and its sealed form (for swap);
+// errNoRefreshToken when none is kept, or it cannot be opened with this
+// coordinator's key.
+func (t *refreshTokens) get(ctx context.Context, id store.Identity) (sso.Secret, []byte, error) {
+	sealed, err := t.st.RefreshToken(ctx, id.Issuer, id.Subject)
+	if errors.Is(err, store.ErrNotFound) {
+		return "", nil, errNoRefreshToken
+	}
+	if err != nil {
+		return "", nil, err
+	}
+	tok, err := t.open(id, sealed)
+	if err != nil {
+		return "", nil, fmt.Errorf("%w: %w", errNoRefreshToken, err)
+	}
+	return tok, sealed, nil
 }
 
-// swap replaces id's token old by next (dropping it if next is empty),
-// unless a login has put a newer one meanwhile.
-func (t *refreshTokens) swap(id store.Identity, old, next sso.Secret) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	k := userKey(id)
-	if t.byUser[k] != old {
-		return
+// swap replaces id's token, whose sealed form is old, by next (dropping it
+// if next is empty), unless a login has put a newer one meanwhile.
+func (t *refreshTokens) swap(ctx context.Context, id store.Identity, old []byte, next sso.Secret) error {
+	var sealed []byte
+	if next != "" {
+		var err error
+		if sealed, err = t.seal(id, next); err != nil {
+			return err
+		}
 	}
-	if next == "" {
-		delete(t.byUser, k)
-		return
-	}
-	t.byUser[k] = next
+	return t.st.SwapRefreshToken(ctx, id.Issuer, id.Subject, old, sealed, time.Now())
 }
 
 // moveIssuer files the tokens of issuer from under issuer to, after the
 // users moved (fleet.MigrateIssuer).
-func (t *refreshTokens) moveIssuer(from, to string) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	for k, tok := range t.byUser {
-		if k[0] == from {
-			delete(t.byUser, k)
-			t.byUser[[2]string{to, k[1]}] = tok
-		}
-	}
+func (t *refreshTokens) moveIssuer(ctx context.Context, from, to string) error {
+	return t.st.MoveRefreshTokens(ctx, from, to)
 }
 
 // refreshLoop re-checks users with the IdP every RefreshEvery until the
@@ -101,7 +137,9 @@ func (s *logins) refreshLoop(r Refresher) {
 		case <-s.ctx.Done():
 			return
 		case now := <-t.C:
-			s.refreshRound(s.ctx, r, s.usersWithLiveKeys(s.ctx, now))
+			if s.runsJob(jobIdPRefresh) {
+				s.refreshRound(s.ctx, r, s.usersWithLiveKeys(s.ctx, now))
+			}
 		}
 	}
 }

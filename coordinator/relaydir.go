@@ -143,9 +143,16 @@ func (s *core) loadRelays(ctx context.Context) error {
 	return nil
 }
 
-// relaysChanged reloads the list from the store and wakes every map
-// stream to send it.
+// relaysChanged reloads the list from the store, wakes every map stream to
+// send it and tells the other coordinators to do the same.
 func (s *core) relaysChanged(ctx context.Context) error {
+	err := s.applyRelays(ctx)
+	s.publish(store.Change{Kind: store.ChangeRelays})
+	return err
+}
+
+// applyRelays is relaysChanged without telling the other coordinators.
+func (s *core) applyRelays(ctx context.Context) error {
 	if err := s.loadRelays(ctx); err != nil {
 		return err
 	}

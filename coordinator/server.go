@@ -38,6 +38,14 @@ import (
 type Config struct {
 	// DataDir holds the database and the bootstrap API key. Required.
 	DataDir string
+	// DB, when set, is the URL of a PostgreSQL database
+	// (postgres://user@host/db?sslmode=...) that holds the state instead of
+	// SQLite in DataDir; several coordinators may share it. Empty: SQLite.
+	DB string
+	// TokenKeyFile holds the 32-byte key the IdP refresh tokens are sealed
+	// with in the database; empty: TokenKeyFile in DataDir, made at first
+	// start. Coordinators sharing a database must share the key.
+	TokenKeyFile string
 	// Listen is the TCP address to serve on ("127.0.0.1:8080").
 	Listen string
 	// MetricsListen is the TCP address ListenAndServe serves Prometheus
@@ -225,6 +233,9 @@ func (c *Config) validate() error {
 	if c.Listen == "" {
 		return errors.New("config: a listen address is required")
 	}
+	if c.DB != "" && !store.IsPostgresURL(c.DB) {
+		return errors.New("config: --db must be a postgres:// URL")
+	}
 	switch c.PolicyMode {
 	case "", PolicyModeStore:
 	case PolicyModeFile:
@@ -297,12 +308,18 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("create data dir: %w", err)
 	}
-	st, err := store.Open(ctx, cfg.DataDir)
+	st, err := openStore(ctx, cfg)
 	if err != nil {
 		return nil, err
 	}
 	c := newCore(cfg, st)
+	c.changes, c.jobs = st, st
 	if c.auditKey, err = loadAuditKey(cfg.DataDir); err != nil {
+		st.Close()
+		return nil, err
+	}
+	follower, err := st.Listen(ctx) // before the loads of init: no change falls between
+	if err != nil {
 		st.Close()
 		return nil, err
 	}
@@ -310,19 +327,27 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		clients: clientaddr.New(cfg.TrustedProxies)}
 	s.routes()
 	if err := s.logins.setupSSO(); err != nil {
+		follower.Close()
 		st.Close()
 		return nil, err
 	}
 	if err := s.init(ctx); err != nil {
+		follower.Close()
 		st.Close()
 		return nil, err
 	}
 	if err := s.checkpoint(ctx); err != nil {
+		follower.Close()
 		st.Close()
 		return nil, err
 	}
 	s.wg.Add(1)
 	go s.housekeeping()
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		follower.Run(s.ctx, s.applyChange)
+	}()
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
@@ -343,13 +368,22 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	}()
 	go func() {
 		defer s.wg.Done()
-		s.control.flows.prune(s.ctx, s.cfg.FlowRetention, s.log)
+		s.control.flows.prune(s.ctx, s.cfg.FlowRetention, func() bool { return s.runsJob(jobFlowPrune) }, s.log)
 	}()
 	if r, ok := s.cfg.Auth.(Refresher); ok {
 		s.wg.Add(1)
 		go s.logins.refreshLoop(r)
 	}
 	return s, nil
+}
+
+// openStore opens PostgreSQL when cfg.DB names it, else SQLite in the data
+// directory.
+func openStore(ctx context.Context, cfg Config) (*store.SQLStore, error) {
+	if cfg.DB != "" {
+		return store.OpenPostgres(ctx, cfg.DB)
+	}
+	return store.Open(ctx, cfg.DataDir)
 }
 
 func (s *Server) init(ctx context.Context) error {

@@ -23,7 +23,7 @@ type ssoAuth struct {
 
 var _ Refresher = ssoAuth{}
 
-func newSSOAuth(rp *sso.RP) ssoAuth { return ssoAuth{rp: rp, tokens: newRefreshTokens()} }
+func newSSOAuth(rp *sso.RP, tokens *refreshTokens) ssoAuth { return ssoAuth{rp: rp, tokens: tokens} }
 
 // AuthURL starts an OIDC login: its state goes to the browser in a cookie.
 func (a ssoAuth) AuthURL(w http.ResponseWriter, r *http.Request, payload string) (string, error) {
@@ -47,25 +47,26 @@ func (a ssoAuth) Complete(w http.ResponseWriter, r *http.Request) (store.Identit
 	res, err := a.rp.FinishRequest(w, r)
 	id := storeIdentity(res.Identity)
 	if err == nil && res.RefreshToken != "" {
-		a.tokens.put(id, res.RefreshToken)
+		err = a.tokens.put(r.Context(), id, res.RefreshToken)
 	}
 	return id, time.Time{}, res.Payload, err
 }
 
 // Refresh redeems the refresh token kept for id.
 func (a ssoAuth) Refresh(ctx context.Context, id store.Identity) (store.Identity, error) {
-	tok, ok := a.tokens.get(id)
-	if !ok {
-		return store.Identity{}, errNoRefreshToken
+	tok, sealed, err := a.tokens.get(ctx, id)
+	if err != nil {
+		return store.Identity{}, err
 	}
 	got, next, err := a.rp.Refresh(ctx, tok)
+	var swapErr error
 	switch {
 	case errors.Is(err, sso.ErrRefreshRefused):
-		a.tokens.swap(id, tok, "")
+		swapErr = a.tokens.swap(ctx, id, sealed, "")
 	case next != "":
-		a.tokens.swap(id, tok, next)
+		swapErr = a.tokens.swap(ctx, id, sealed, next)
 	}
-	if err != nil {
+	if err = errors.Join(err, swapErr); err != nil {
 		return store.Identity{}, err
 	}
 	return storeIdentity(got), nil
@@ -136,6 +137,14 @@ func (s *logins) setupSSO() error {
 	if err != nil {
 		return err
 	}
-	s.cfg.Auth, s.adminLogin = newSSOAuth(rp), &AdminLogin{uiRP, s}
+	key, err := tokenKey(s.cfg)
+	if err != nil {
+		return err
+	}
+	tokens, err := newRefreshTokens(s.st, key)
+	if err != nil {
+		return err
+	}
+	s.cfg.Auth, s.adminLogin = newSSOAuth(rp, tokens), &AdminLogin{uiRP, s}
 	return nil
 }

@@ -54,7 +54,15 @@ type coordProc struct {
 
 func startCoordProc(t *testing.T, dataDir, addr string) *coordProc {
 	t.Helper()
-	cmd := exec.Command(binary(t), "coordinator", "--dev", "--data-dir", dataDir, "--listen", addr, "--metrics-listen", "")
+	return startCoordProcArgs(t, addr, "--data-dir", dataDir)
+}
+
+// startCoordProcArgs starts `ward coordinator --dev` on addr with extra
+// flags, and waits until it answers.
+func startCoordProcArgs(t *testing.T, addr string, flags ...string) *coordProc {
+	t.Helper()
+	args := append([]string{"coordinator", "--dev", "--listen", addr, "--metrics-listen", ""}, flags...)
+	cmd := exec.Command(binary(t), args...)
 	logs := &bytes.Buffer{}
 	cmd.Stdout, cmd.Stderr = logs, logs
 	if err := cmd.Start(); err != nil {

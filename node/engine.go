@@ -481,7 +481,7 @@ func (e *Engine) kicksLocked(dp *dataplane, want map[wire.WGPublic]peerConf, now
 			continue // adding the peer starts its handshake
 		}
 		s.schedule(h, w, now)
-		if s.due(w, now) {
+		if s.due(w, now) && !e.handshakeUnderWayLocked(k) {
 			due = append(due, k)
 		}
 		e.starts[k] = s
@@ -514,6 +514,10 @@ func (e *Engine) configurePeersLocked(dp *dataplane, nm *netmap, want map[wire.W
 	if e.resync {
 		set = "replace_peers=true\n" + peerDiff(nil, want, nil)
 	}
+	// The bind learns the peers first: wireguard-go sends a new peer's
+	// first handshake initiation as the peer is added, and a bind that
+	// does not know the peer yet has no path for it.
+	e.notePathsLocked(nm, want)
 	if err := dp.configure(set); err != nil {
 		e.resync = true
 		return err
@@ -529,17 +533,17 @@ func (e *Engine) configurePeersLocked(dp *dataplane, nm *netmap, want map[wire.W
 			delete(e.starts, k)
 		}
 	}
+	relayed := e.relay != nil && e.relay.connected()
 	for k, c := range want {
 		_, had := e.have[k]
 		s := e.starts[k]
-		s.noteAdded(c, !had || kicks[k] || e.resync, now)
+		s.noteAdded(c, !had || kicks[k] || e.resync, relayed, now)
 		e.starts[k] = s
 		if kicks[k] {
 			e.log.Debug("handshake kicked", "peer_id", c.id, "endpoint", c.endpoint)
 		}
 	}
 	e.have, e.resync = want, false
-	e.notePathsLocked(nm, want)
 	return nil
 }
 

@@ -52,20 +52,44 @@ import (
 // did not know the sender yet); the attempt made for the last event does
 // not, whatever the order.
 //
-// Two initiations that cross cancel each other out until the retry, so the
-// two sides never act on one event at the same moment: when both see an
-// event (L restarts: it adds F, and reports an endpoint that F then
+// Two initiations that cross would cancel each other out until the retry,
+// so the two sides never act on one event at the same moment: when both
+// see an event (L restarts: it adds F, and reports an endpoint that F then
 // learns), the leader acts at once and the follower keepaliveDelay later,
-// by when the leader's handshake has made a session and the follower's
-// kick is skipped. Crossing is left to coincidence: an unrelated event on
-// the leader's side within a round trip of the follower's delayed kick, or
-// an initiation wireguard-go starts on its own for a packet. A kick is also
-// skipped when the last one went to the same endpoint less than
+// by when the leader's handshake has usually made a session and the
+// follower's kick is skipped. That timing does not always hold (on a
+// loaded machine an initiation may take longer than keepaliveDelay to
+// arrive), nor does it cover an initiation wireguard-go starts on its own
+// for a packet (a new connection on the follower, crossing the leader's
+// initiation held for the relay or resent): when two initiations cross,
+// the bind makes the leader's win (crossing.go). A kick is also skipped
+// when the last one went to the same endpoint less than
 // device.RekeyTimeout ago: that attempt may still be in flight, and
-// re-creating the peer would discard it.
+// re-creating the peer would discard it; and when the device answered the
+// peer's initiation less than device.RekeyTimeout ago: wireguard-go counts
+// the responder's session only once the initiator's first packet confirms
+// it, and a kick in between (the follower's, keepaliveDelay after the
+// peer was added, just after the leader's initiation arrived) threw that
+// session away and started a second handshake.
 //
 // A peer with a live session is never re-created; a new endpoint is set in
 // place and used by the next packet (the keepalive at the latest).
+//
+// With the relay. Every packet to a peer without a working direct path
+// also goes over the relay, whatever the endpoint: held by the relay link
+// until its connection is up, and resent by the leader while the relay
+// refuses it because the peer is not on it yet (initresend.go). So an
+// attempt made while the relay was connected is under way for
+// device.RekeyTimeout whatever endpoint arrives meanwhile, and no kick
+// replaces it: re-creating the peer would drop the packets wireguard-go
+// queued for the session, such as a new connection's SYN, which TCP sends
+// again only a second later. Nor is a peer kicked while the last packet
+// that went to it over the relay is an initiation of less than
+// device.RekeyTimeout (one wireguard-go started for a packet, such as that
+// SYN): the follower's delayed kick would otherwise drop the SYN of a
+// connection opened at once. The leader's attempt, held or resent, makes
+// the session; should both be lost, wireguard-go retries after
+// device.RekeyTimeout.
 
 // peerStart is what the Engine remembers about starting handshakes with
 // one configured peer.
@@ -80,6 +104,9 @@ type peerStart struct {
 	// never.
 	kicked   time.Time
 	kickedTo netip.AddrPort
+	// relayed is set when that attempt was made while the relay was
+	// connected: it is under way whatever the endpoint (see above).
+	relayed bool
 	// follow makes this side follow whatever the key order: the peer
 	// rotated to this key and handshakes with us once it switches.
 	follow bool
@@ -111,17 +138,21 @@ func (s *peerStart) due(c peerConf, now time.Time) bool {
 	if !c.keepalive || !c.endpoint.IsValid() {
 		return false
 	}
+	if s.relayed && now.Sub(s.kicked) < device.RekeyTimeout {
+		return false
+	}
 	return s.kickedTo != c.endpoint || now.Sub(s.kicked) >= device.RekeyTimeout
 }
 
 // noteAdded updates s after the device was configured with c, the peer
-// having just been created (added or re-created) when created is set.
-func (s *peerStart) noteAdded(c peerConf, created bool, now time.Time) {
+// having just been created (added or re-created) when created is set,
+// while the relay was connected when relayed is set.
+func (s *peerStart) noteAdded(c peerConf, created, relayed bool, now time.Time) {
 	if s.added.IsZero() {
 		s.added = now
 	}
-	if created && c.keepalive && c.endpoint.IsValid() {
-		s.kicked, s.kickedTo = now, c.endpoint
+	if created && c.keepalive && (c.endpoint.IsValid() || relayed) {
+		s.kicked, s.kickedTo, s.relayed = now, c.endpoint, relayed
 	}
 }
 

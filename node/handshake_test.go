@@ -38,6 +38,9 @@ func TestPeerStartKicks(t *testing.T) {
 		{"same endpoint kicked just before", peerStart{kicked: t0.Add(-time.Second), kickedTo: ep}, conf(netip.AddrPort{}, true, true), conf(ep, true, true), 0, false},
 		{"same endpoint kicked long before", peerStart{kicked: t0.Add(-device.RekeyTimeout), kickedTo: ep}, conf(netip.AddrPort{}, true, true), conf(ep, true, true), 0, true},
 		{"other endpoint kicked just before", peerStart{kicked: t0.Add(-time.Second), kickedTo: ep2}, conf(netip.AddrPort{}, true, true), conf(ep, true, true), 0, true},
+		{"endpoint arrives during a relayed attempt", peerStart{kicked: t0.Add(-time.Second), relayed: true}, conf(netip.AddrPort{}, true, true), conf(ep, true, true), 0, false},
+		{"endpoint changes during a relayed attempt", peerStart{kicked: t0.Add(-time.Second), kickedTo: ep2, relayed: true}, conf(ep2, true, true), conf(ep, true, true), 0, false},
+		{"endpoint arrives after a relayed attempt ran out", peerStart{kicked: t0.Add(-device.RekeyTimeout), relayed: true}, conf(netip.AddrPort{}, true, true), conf(ep, true, true), 0, true},
 	}
 	for _, tt := range tests {
 		s := tt.start
@@ -182,4 +185,26 @@ func handshaken(n *testNode) bool {
 		}
 	}
 	return false
+}
+
+// TestRelayedFirstAttemptIsNotKicked: a peer added with the keepalive on
+// while the relay is connected starts an attempt even without an
+// endpoint (it goes over the relay), so the endpoint that arrives next
+// does not re-create the peer, which would drop the packets queued for
+// the session (a new connection's SYN); without the relay, an attempt
+// needs an endpoint.
+func TestRelayedFirstAttemptIsNotKicked(t *testing.T) {
+	t0 := time.Date(2026, 12, 6, 12, 0, 0, 0, time.UTC)
+	ep := netip.MustParseAddrPort("127.0.0.1:5000")
+	for _, relayed := range []bool{true, false} {
+		var s peerStart
+		added := peerConf{id: 2, leads: true, keepalive: true}
+		s.noteAdded(added, true, relayed, t0)
+		withEP := added
+		withEP.endpoint = ep
+		s.schedule(added, withEP, t0.Add(50*time.Millisecond))
+		if got := s.due(withEP, t0.Add(50*time.Millisecond)); got == relayed {
+			t.Errorf("relay connected %v: kick due %v when the endpoint arrives, want %v", relayed, got, !relayed)
+		}
+	}
 }

@@ -189,6 +189,12 @@ type peerPath struct {
 	lastCMM     time.Time
 	// bday is the peer's birthday probing state (birthday.go).
 	bday birthday
+	// leads is set when this node leads the pair (see handshake.go);
+	// init is then its unanswered handshake initiation (crossing.go).
+	// answered is when this node last answered the peer's initiation.
+	leads    bool
+	init     *leaderInit
+	answered time.Time
 }
 
 // failure is a direct path's failure of the data check.
@@ -323,6 +329,7 @@ func (b *pathBind) setPrivateKey(priv wire.WGPrivate) {
 	b.priv, b.pub = priv, priv.Public()
 	for k, p := range b.peers {
 		p.shared, _ = disco.SharedKey(priv, k)
+		p.init = nil
 	}
 }
 
@@ -332,6 +339,8 @@ type peerRoute struct {
 	id   wire.NodeID
 	eps  []netip.AddrPort
 	home string
+	// leads is set when this node leads the pair (see handshake.go).
+	leads bool
 }
 
 // setPeers takes the configured peers and their map routes. A peer whose
@@ -371,6 +380,9 @@ func (b *pathBind) setPeers(routes map[wire.WGPublic]peerRoute) {
 			b.birthdayMapLocked(p, time.Now())
 		}
 		p.home, p.id = r.home, r.id
+		if p.leads != r.leads {
+			p.leads, p.init = r.leads, nil
+		}
 	}
 	b.indexCandidatesLocked()
 }
@@ -531,6 +543,7 @@ func (b *pathBind) receiveUDP(fn conn.ReceiveFunc) conn.ReceiveFunc {
 		now := time.Now()
 		var rx uint64
 		var out []outPacket
+		var resend []crossResend
 		wake := false
 		b.mu.Lock()
 		for i := range n {
@@ -543,11 +556,25 @@ func (b *pathBind) receiveUDP(fn conn.ReceiveFunc) conn.ReceiveFunc {
 				b.handleSTUNLocked(pkt, addrOf(eps[i]), now)
 				sizes[i] = 0
 			default:
+				if messageType(pkt) != 0 {
+					k := b.sourceLocked(eps[i])
+					drop, again := b.crossedLocked(k, pkt, now)
+					if again != nil {
+						resend = append(resend, crossResend{to: k, pkt: again})
+					}
+					if drop {
+						sizes[i] = 0
+						continue
+					}
+				}
 				rx += uint64(sizes[i])
 				wake = b.heardLocked(addrOf(eps[i]), now) || wake
 			}
 		}
 		b.mu.Unlock()
+		for _, r := range resend {
+			b.resendInit(r.to, r.pkt)
+		}
 		if wake {
 			b.wakeLoop()
 		}
@@ -589,13 +616,21 @@ func (b *pathBind) receiveRelay(closed chan struct{}) conn.ReceiveFunc {
 				if len(f.Payload) > len(packets[0]) {
 					continue
 				}
-				sizes[0] = copy(packets[0], f.Payload)
-				eps[0] = peerEndpoint{key: f.Key}
+				now := time.Now()
 				b.mu.Lock()
-				if p := b.peers[f.Key]; p != nil {
-					p.relayedIn = time.Now()
+				drop, again := b.crossedLocked(f.Key, f.Payload, now)
+				if p := b.peers[f.Key]; p != nil && !drop {
+					p.relayedIn = now
 				}
 				b.mu.Unlock()
+				if again != nil {
+					b.resendInit(f.Key, again)
+				}
+				if drop {
+					continue
+				}
+				sizes[0] = copy(packets[0], f.Payload)
+				eps[0] = peerEndpoint{key: f.Key}
 				b.counters.relayRx.Add(uint64(sizes[0]))
 				return 1, nil
 			}
@@ -662,7 +697,11 @@ func (b *pathBind) sendAll(out []outPacket) {
 func (b *pathBind) Send(bufs [][]byte, ep conn.Endpoint) error {
 	key, ok := b.peerFor(ep)
 	if !ok {
-		owner, home, relayCopy := b.unconfirmedFor(addrOf(ep), time.Now())
+		now := time.Now()
+		owner, home, relayCopy := b.unconfirmedFor(addrOf(ep), now)
+		if owner != (wire.WGPublic{}) {
+			b.noteSentHandshakes(owner, bufs, now)
+		}
 		if relayCopy {
 			for _, buf := range bufs {
 				b.relay.send(owner, home, buf)
@@ -671,7 +710,9 @@ func (b *pathBind) Send(bufs [][]byte, ep conn.Endpoint) error {
 		return b.sendUDP(bufs, ep)
 	}
 	pe := peerEndpoint{key: key}
-	udp, viaRelay, home, out := b.plan(pe.key, time.Now())
+	now := time.Now()
+	b.noteSentHandshakes(key, bufs, now)
+	udp, viaRelay, home, out := b.plan(pe.key, now)
 	b.sendAll(out)
 	var size uint64
 	for _, buf := range bufs {
@@ -826,6 +867,9 @@ func (b *pathBind) plan(k wire.WGPublic, now time.Time) (conn.Endpoint, bool, st
 		if !udp.IsValid() && len(p.mapEPs) > 0 {
 			udp = p.mapEPs[0]
 		}
+		// While the relay connection is dialled, the relay link holds
+		// the packet for it (the first handshake of a starting node).
+		viaRelay = b.relay != nil
 	default:
 		// Starting out: the relay, and the first map endpoint as well
 		// for the first rounds (on a LAN it answers first).

@@ -9,6 +9,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"golang.zx2c4.com/wireguard/device"
+
 	"github.com/wardnet/ward/relay"
 	"github.com/wardnet/ward/wire"
 )
@@ -46,13 +48,22 @@ const (
 	// below this share of the home relay's (no flapping between two
 	// relays of about the same distance).
 	homeBetter = 0.67
+	// relayHoldFor is how long a packet sent while its connection is
+	// being dialled waits for it (see send): wireguard-go replaces an
+	// unanswered handshake initiation after device.RekeyTimeout, so an
+	// older one is of no use.
+	relayHoldFor = device.RekeyTimeout
 )
 
-// relayOut is one packet waiting for a relay connection.
+// relayOut is one packet waiting for a relay connection, queued at at.
 type relayOut struct {
 	to  wire.WGPublic
 	pkt []byte
+	at  time.Time
 }
+
+// stale reports whether o waited too long to be worth sending at now.
+func (o relayOut) stale(now time.Time) bool { return now.Sub(o.at) > relayHoldFor }
 
 // relayLink is the node's relay connections: one to its home relay,
 // which it keeps up and where its peers reach it, and one on demand to
@@ -76,6 +87,9 @@ type relayLink struct {
 	pingTimeout time.Duration
 	// up is set while the home connection is open.
 	up atomic.Bool
+	// inits are the handshake initiations sent to peers that the relay
+	// may refuse (see initresend.go).
+	inits initResender
 
 	mu sync.Mutex // mu guards the fields below
 	// ctx is run's context (nil before run): connections live in it.
@@ -93,7 +107,8 @@ type relayLink struct {
 type relayConn struct {
 	relay wire.Relay
 	// out holds packets until the connection's writer sends them
-	// (bounded: send drops when it is full).
+	// (bounded: while connected, send drops a packet when it is full;
+	// while dialling, the oldest, see hold).
 	out chan relayOut
 	up  atomic.Bool
 	// used is when a packet was last queued (unix nanoseconds).
@@ -113,8 +128,10 @@ func newRelayLink(tokens RelayTokens, log *slog.Logger) *relayLink {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &relayLink{tokens: tokens, log: log, in: make(chan relay.Frame, 64), relays: map[string]wire.Relay{},
+	l := &relayLink{tokens: tokens, log: log, in: make(chan relay.Frame, 64), relays: map[string]wire.Relay{},
 		conns: map[string]*relayConn{}, pingTimeout: relayPingTimeout}
+	l.inits.deliver = l.deliver
+	return l
 }
 
 // setRelays takes the map's relays. Home stays when still listed, else
@@ -214,10 +231,14 @@ func (l *relayLink) redial() {
 }
 
 // send queues pkt for the node holding key to, over relay via ("" or
-// unknown: home), and never waits: without a connection there (one is
-// dialled for next time), or with its queue full, the packet is dropped as
-// a full UDP buffer would drop it (WireGuard retries). It is called from
-// wireguard-go's send path, which must not stall on the relay.
+// unknown: home), and never waits. While the connection there is being
+// dialled (one is started if there is none), the packet waits for it, up
+// to relayHoldFor (hold): the first handshake initiation of a node that
+// just started is sent before its relay connection is up, and wireguard-go
+// would not send another for 5 s. With the queue of an open connection
+// full, the packet is dropped as a full UDP buffer would drop it
+// (WireGuard retries). It is called from wireguard-go's send path, which
+// must not stall on the relay.
 func (l *relayLink) send(to wire.WGPublic, via string, pkt []byte) {
 	l.mu.Lock()
 	if _, ok := l.relays[via]; !ok {
@@ -226,17 +247,58 @@ func (l *relayLink) send(to wire.WGPublic, via string, pkt []byte) {
 	c := l.conns[via]
 	if c == nil {
 		l.ensureLocked(via)
-		l.mu.Unlock()
-		return
+		c = l.conns[via]
 	}
 	l.mu.Unlock()
-	if !c.up.Load() {
+	if c == nil {
 		return
 	}
-	c.used.Store(time.Now().UnixNano())
+	now := time.Now()
+	l.inits.sent(to, via, pkt, now)
+	o := relayOut{to: to, pkt: append([]byte(nil), pkt...), at: now}
+	if !c.up.Load() {
+		c.hold(o)
+		return
+	}
+	c.used.Store(now.UnixNano())
 	select {
-	case c.out <- relayOut{to: to, pkt: append([]byte(nil), pkt...)}:
+	case c.out <- o:
 	default:
+	}
+}
+
+// deliver queues pkt for the peer to over an open connection to relay via
+// ("" or unknown: home), dropping it when there is none or its queue is
+// full; it is not noted as sent (initResender's resends).
+func (l *relayLink) deliver(to wire.WGPublic, via string, pkt []byte) {
+	l.mu.Lock()
+	if _, ok := l.relays[via]; !ok {
+		via = l.home
+	}
+	c := l.conns[via]
+	l.mu.Unlock()
+	if c == nil || !c.up.Load() {
+		return
+	}
+	select {
+	case c.out <- relayOut{to: to, pkt: pkt, at: time.Now()}:
+	default:
+	}
+}
+
+// hold queues o on c while c is not connected; with the queue full, the
+// oldest packet makes room (the newest are the ones worth sending).
+func (c *relayConn) hold(o relayOut) {
+	for range 2 {
+		select {
+		case c.out <- o:
+			return
+		default:
+		}
+		select {
+		case <-c.out:
+		default:
+		}
 	}
 }
 
@@ -247,6 +309,7 @@ func (l *relayLink) run(ctx context.Context) {
 	l.ensureLocked(l.home)
 	l.mu.Unlock()
 	<-ctx.Done()
+	l.inits.close()
 	l.mu.Lock()
 	for name, c := range l.conns {
 		c.stop()
@@ -361,8 +424,10 @@ func (l *relayLink) session(ctx context.Context, c *relayConn) bool {
 		c.frames.Add(1)
 		if f.Type == relay.TypeRefused {
 			l.log.Debug("relay refused", "relay", c.relay.Name, "peer", f.Key.ShortString(), "reason", f.Reason())
+			l.inits.refused(f.Key, f.Reason())
 			continue
 		}
+		l.inits.heard(f.Key)
 		select {
 		case l.in <- f:
 		default: // wireguard-go is behind: drop, as a full UDP buffer would
@@ -477,11 +542,18 @@ func (l *relayLink) write(ctx context.Context, c *relayConn, cl *relay.Client, d
 			return
 		case o = <-c.out:
 		}
+		now := time.Now()
+		if o.stale(now) {
+			continue
+		}
 		to := o.to
 		batch = append(batch[:0], o.pkt)
 		for len(batch) < relayBatch {
 			select {
 			case n := <-c.out:
+				if n.stale(now) {
+					continue
+				}
 				if n.to != to {
 					if !l.sendBatch(ctx, c, cl, to, batch, drop) {
 						return

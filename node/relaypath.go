@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"golang.zx2c4.com/wireguard/conn"
+	"golang.zx2c4.com/wireguard/device"
 
 	"github.com/wardnet/ward/node/localapi"
 	"github.com/wardnet/ward/wire"
@@ -23,9 +24,64 @@ func (e *Engine) startRelay() {
 		e.relay = newRelayLink(e.cfg.Relays, e.log.With("component", "relay"))
 		e.relay.pinned = e.cfg.HomeRelay
 		e.relay.onHome = func(string) { e.announceChanged(netip.AddrPort{}) }
+		e.relay.inits.leads, e.relay.inits.online = e.leads, e.peerOnline
 		e.wg.Go(func() { e.relay.run(e.ctx) })
 	}
 	e.wg.Go(e.pathLoop)
+}
+
+// leads reports whether the node leads the pair with the configured peer
+// holding key k (see handshake.go).
+func (e *Engine) leads(k wire.WGPublic) bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	c, ok := e.have[k]
+	return ok && c.leads
+}
+
+// handshakeUnderWayLocked reports whether a handshake with the peer
+// holding key k is under way, which a kick would only replace (dropping
+// the packets queued for the session, see handshake.go): wireguard-go's
+// last initiation to the peer went over the relay (held until it
+// connects, or resent while refused) less than device.RekeyTimeout ago
+// and nothing else went to the peer since, or the device answered the
+// peer's initiation less than device.RekeyTimeout ago.
+func (e *Engine) handshakeUnderWayLocked(k wire.WGPublic) bool {
+	now := time.Now()
+	if e.bind != nil && e.bind.answeredWithin(k, now, device.RekeyTimeout) {
+		return true
+	}
+	return e.relay != nil && e.relay.inits.underWay(k, now)
+}
+
+// peerOnline reports whether the map says the configured peer holding
+// key k is online (its map stream is open).
+func (e *Engine) peerOnline(k wire.WGPublic) bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	c, ok := e.have[k]
+	return ok && e.nm.Load().peers[c.id].Online
+}
+
+// CheckPaths has the node check its paths at once: ask the STUN servers
+// (on the path loop's next turn) and ping its relay connections. The
+// Session calls it when the map stream breaks: a NAT that rebinds cuts
+// every TCP connection through it, the relay's among them, and a node
+// that has nothing to send (the listener of a flow whose peer's packets
+// no longer arrive) would learn of its dead relay connection only from
+// its next keepalive, 10 s later, while its peer's relayed packets are
+// lost.
+func (e *Engine) CheckPaths() {
+	e.mu.Lock()
+	b := e.bind
+	e.mu.Unlock()
+	if b != nil {
+		b.kickSTUN()
+		b.wakeLoop()
+	}
+	if e.relay != nil {
+		e.relay.check()
+	}
 }
 
 // pathLoop ticks the running data plane's pathBind until the Engine
@@ -178,7 +234,7 @@ func (e *Engine) notePathsLocked(nm *netmap, want map[wire.WGPublic]peerConf) {
 	}
 	routes := make(map[wire.WGPublic]peerRoute, len(want))
 	for k, c := range want {
-		routes[k] = peerRoute{id: c.id, eps: c.endpoints, home: nm.peers[c.id].HomeRelay}
+		routes[k] = peerRoute{id: c.id, eps: c.endpoints, home: nm.peers[c.id].HomeRelay, leads: c.leads}
 	}
 	e.bind.setPeers(routes)
 	e.bind.setSelf(nm.self.Endpoints)

@@ -183,6 +183,10 @@ func (s *Session) SetConnected(c bool) {
 	if c {
 		s.log.Info("map stream connected", "coordinator", s.client.URL())
 		s.requestEndpoints()
+		return
+	}
+	if s.eng != nil {
+		s.eng.CheckPaths()
 	}
 }
 

@@ -51,6 +51,9 @@ type Config struct {
 	// log and logs (the coordinator's, through its trusted reverse
 	// proxies). Nil means the TCP peer; X-Forwarded-For is never read here.
 	ClientAddr func(*http.Request) netip.Addr
+	// Sessions keeps the admin sessions (the coordinator's database, so
+	// that every coordinator on it knows them); nil keeps them in memory.
+	Sessions admin.SessionStore
 }
 
 // settings is a validated Config.
@@ -62,6 +65,7 @@ type settings struct {
 	now         func() time.Time
 	bodyTimeout time.Duration
 	clientAddr  func(*http.Request) netip.Addr
+	sessions    admin.SessionStore // nil: in memory
 }
 
 func (c Config) validate() (*settings, error) {
@@ -69,7 +73,7 @@ func (c Config) validate() (*settings, error) {
 	if err != nil {
 		return nil, fmt.Errorf("validate config: %w", err)
 	}
-	s := &settings{roles: roles, ttl: c.SessionTTL, secure: c.SecureCookies, log: c.Logger, now: c.Now,
+	s := &settings{roles: roles, ttl: c.SessionTTL, secure: c.SecureCookies, log: c.Logger, now: c.Now, sessions: c.Sessions,
 		bodyTimeout: c.BodyTimeout, clientAddr: c.ClientAddr}
 	switch {
 	case s.ttl == 0:

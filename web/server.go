@@ -65,7 +65,7 @@ func New(cfg Config, b Backend, l Login) (*Handler, error) {
 	if err != nil {
 		return nil, fmt.Errorf("new web handler: %w", err)
 	}
-	s := &server{cfg: st, b: b, login: l, sess: newSessions(), views: v}
+	s := &server{cfg: st, b: b, login: l, sess: newSessions(st.sessions, st.log), views: v}
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
 	e.HTTPErrorHandler = s.handleError

@@ -1,11 +1,13 @@
 package web
 
 import (
+	"context"
 	"crypto/rand"
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/base64"
 	"fmt"
+	"log/slog"
 	"sync"
 	"time"
 
@@ -27,14 +29,24 @@ type session struct {
 	expires time.Time
 }
 
+// sessionTimeout bounds one call to a SessionStore.
+const sessionTimeout = 10 * time.Second
+
 // sessions holds the live admin sessions, keyed by the SHA-256 of their
-// cookie value so that the map never holds a usable secret.
+// cookie value so that neither the map nor the store holds a usable
+// secret: in db when set (the coordinator's database, shared by every
+// coordinator on it), else in memory.
 type sessions struct {
+	db  admin.SessionStore // nil: in memory
+	log *slog.Logger
+
 	mu sync.Mutex // mu guards the following
 	m  map[[32]byte]*session
 }
 
-func newSessions() *sessions { return &sessions{m: map[[32]byte]*session{}} }
+func newSessions(db admin.SessionStore, log *slog.Logger) *sessions {
+	return &sessions{db: db, log: log, m: map[[32]byte]*session{}}
+}
 
 // randomToken returns 32 random bytes, base64url-encoded.
 func randomToken() (string, error) {
@@ -54,6 +66,15 @@ func (ss *sessions) create(s *session, now time.Time) (string, error) {
 	if s.csrf, err = randomToken(); err != nil {
 		return "", err
 	}
+	if ss.db != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), sessionTimeout)
+		defer cancel()
+		rec := admin.Session{Principal: s.principal, User: s.user, Groups: s.groups, CSRF: s.csrf, Expires: s.expires}
+		if err := ss.db.PutSession(ctx, sha256.Sum256([]byte(id)), rec); err != nil {
+			return "", fmt.Errorf("create session: %w", err)
+		}
+		return id, nil
+	}
 	ss.mu.Lock()
 	defer ss.mu.Unlock()
 	if len(ss.m) >= maxSessions {
@@ -66,9 +87,13 @@ func (ss *sessions) create(s *session, now time.Time) (string, error) {
 	return id, nil
 }
 
-// get returns the live session named by id; an expired one is dropped.
+// get returns the live session named by id; an expired one is dropped. A
+// store that fails to answer gives no session (the person logs in again).
 func (ss *sessions) get(id string, now time.Time) (*session, bool) {
 	k := sha256.Sum256([]byte(id))
+	if ss.db != nil {
+		return ss.getStored(k, now)
+	}
 	ss.mu.Lock()
 	defer ss.mu.Unlock()
 	s, ok := ss.m[k]
@@ -82,9 +107,34 @@ func (ss *sessions) get(id string, now time.Time) (*session, bool) {
 	return s, true
 }
 
+// getStored is get from ss.db.
+func (ss *sessions) getStored(k [32]byte, now time.Time) (*session, bool) {
+	ctx, cancel := context.WithTimeout(context.Background(), sessionTimeout)
+	defer cancel()
+	rec, ok, err := ss.db.Session(ctx, k, now)
+	if err != nil {
+		ss.log.Warn("read admin session", "err", err)
+		return nil, false
+	}
+	if !ok {
+		return nil, false
+	}
+	p := rec.Principal
+	p.User = rec.User
+	return &session{principal: p, user: rec.User, groups: rec.Groups, csrf: rec.CSRF, expires: rec.Expires}, true
+}
+
 // remove ends the session named by id.
 func (ss *sessions) remove(id string) {
 	k := sha256.Sum256([]byte(id))
+	if ss.db != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), sessionTimeout)
+		defer cancel()
+		if err := ss.db.DeleteSession(ctx, k); err != nil {
+			ss.log.Warn("end admin session", "err", err)
+		}
+		return
+	}
 	ss.mu.Lock()
 	defer ss.mu.Unlock()
 	delete(ss.m, k)
@@ -93,6 +143,15 @@ func (ss *sessions) remove(id string) {
 // removeUser ends every session of the person whose admin.Identity.User is user
 // (or, when user is empty, whose email is email) and returns how many.
 func (ss *sessions) removeUser(user, email string) int {
+	if ss.db != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), sessionTimeout)
+		defer cancel()
+		n, err := ss.db.DeleteSessionsOf(ctx, user, email)
+		if err != nil {
+			ss.log.Warn("end admin sessions", "err", err)
+		}
+		return n
+	}
 	ss.mu.Lock()
 	defer ss.mu.Unlock()
 	n := 0

@@ -153,7 +153,7 @@ func TestQuarantine(t *testing.T) {
 
 // seedNodes inserts n tagged nodes in one transaction through the same code
 // as registration, which is far faster than n synced transactions.
-func seedNodes(t testing.TB, s *SQLite, n int) {
+func seedNodes(t testing.TB, s *SQLStore, n int) {
 	t.Helper()
 	ctx := context.Background()
 	o := owner{tags: []string{"tag:seed"}}
@@ -161,7 +161,7 @@ func seedNodes(t testing.TB, s *SQLite, n int) {
 		for i := range n {
 			nn := newNode(1_000_000 + i)
 			nn.Name = fmt.Sprintf("seed%d", i)
-			if _, err := insertNode(ctx, tx, s.db.ula, t0, nn, o); err != nil {
+			if _, err := insertNode(ctx, tx, s.db, t0, nn, o); err != nil {
 				return err
 			}
 		}

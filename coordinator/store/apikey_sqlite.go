@@ -68,16 +68,12 @@ func insertAPIKey(ctx context.Context, tx *sql.Tx, nk NewAPIKey) (APIKey, error)
 	if err := userActive(ctx, tx, nk.CreatorUserID); err != nil {
 		return APIKey{}, fmt.Errorf("creator: %w", err)
 	}
-	res, err := tx.ExecContext(ctx, `INSERT INTO api_keys (hash, prefix, description,
+	id, err := insertID(ctx, tx, `INSERT INTO api_keys (hash, prefix, description,
 		created_by, creator_user_id, created_at, expiry) VALUES (?, ?, ?, ?, ?, ?, ?)`,
 		nk.Hash[:], nk.Prefix, nk.Description, nk.CreatedBy, dbID(nk.CreatorUserID), dbNow(nk.CreatedAt), dbTime(nk.Expiry))
 	if isUniqueViolation(err) {
 		return APIKey{}, fmt.Errorf("%w: api key hash exists", ErrDuplicate)
 	}
-	if err != nil {
-		return APIKey{}, err
-	}
-	id, err := res.LastInsertId()
 	if err != nil {
 		return APIKey{}, err
 	}

@@ -38,29 +38,20 @@ func (a auditLog) AppendAudit(ctx context.Context, e AuditEvent) (AuditEvent, er
 	at := dbNow(e.Time)
 	e.Time = goTime(sql.NullInt64{Int64: at, Valid: true})
 	err := a.db.write(ctx, func(tx *sql.Tx) error {
-		var err error
-		e.PrevHash, err = auditHead(ctx, tx)
+		last, head, err := auditHead(ctx, tx)
 		if err != nil {
 			return err
 		}
+		e.ID, e.PrevHash = last+1, head
 		if e.Seal != nil {
 			if e.Detail, err = e.Seal(e.PrevHash, e.Time); err != nil {
 				return err
 			}
 		}
-		res, err := tx.ExecContext(ctx, `INSERT INTO audit_events (time, actor, action, target,
-			source, detail) VALUES (?, ?, ?, ?, ?, ?)`,
-			at, e.Actor, e.Action, e.Target, e.Source, string(e.Detail))
-		if err != nil {
-			return err
-		}
-		id, err := res.LastInsertId()
-		if err != nil {
-			return err
-		}
-		e.ID = AuditID(id)
 		e.Hash = auditchain.Sum(e.PrevHash, chainEntry(e))
-		_, err = tx.ExecContext(ctx, `UPDATE audit_events SET prev_hash = ?, hash = ? WHERE id = ?`, e.PrevHash, e.Hash, id)
+		_, err = tx.ExecContext(ctx, `INSERT INTO audit_events (id, time, actor, action, target,
+			source, detail, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			e.ID, at, e.Actor, e.Action, e.Target, e.Source, string(e.Detail), e.PrevHash, e.Hash)
 		return err
 	})
 	if err != nil {
@@ -69,15 +60,23 @@ func (a auditLog) AppendAudit(ctx context.Context, e AuditEvent) (AuditEvent, er
 	return e, nil
 }
 
-// auditHead returns the last event's hash ("" when there is none, or it
-// was written before the chain began).
-func auditHead(ctx context.Context, tx *sql.Tx) (string, error) {
+// auditHead returns the last event's ID (0: none) and hash ("" when there
+// is none, or it was written before the chain began). The caller's write
+// transaction holds the one writer lock (on PostgreSQL, writeLockKey, taken
+// by every coordinator on the database), so the next event is last+1 with
+// no gap, as the chain's verifier wants, and nothing else appends between
+// this read and the insert: the chain stays one line across coordinators.
+// The ID is set explicitly rather than by the database, because a
+// PostgreSQL identity sequence may skip values (a rolled-back insert, a
+// crash).
+func auditHead(ctx context.Context, tx *sql.Tx) (AuditID, string, error) {
+	var id AuditID
 	var h string
-	err := tx.QueryRowContext(ctx, `SELECT hash FROM audit_events ORDER BY id DESC LIMIT 1`).Scan(&h)
+	err := tx.QueryRowContext(ctx, `SELECT id, hash FROM audit_events ORDER BY id DESC LIMIT 1`).Scan(&id, &h)
 	if errors.Is(err, sql.ErrNoRows) {
-		return "", nil
+		return 0, "", nil
 	}
-	return h, err
+	return id, h, err
 }
 
 // chainEntry is e as package auditchain covers it.
@@ -88,7 +87,7 @@ func chainEntry(e AuditEvent) auditchain.Entry {
 
 // ListAudit implements Audit.
 func (a auditLog) ListAudit(ctx context.Context, f AuditFilter) ([]AuditEvent, error) {
-	query, args := auditQuery(f)
+	query, args := auditQuery(f, a.db.pg)
 	events, err := queryAll(ctx, a.db.r, scanAudit, query, args...)
 	if err != nil {
 		return nil, fmt.Errorf("list audit events: %w", err)
@@ -96,8 +95,8 @@ func (a auditLog) ListAudit(ctx context.Context, f AuditFilter) ([]AuditEvent, e
 	return events, nil
 }
 
-// auditQuery builds the SELECT for f.
-func auditQuery(f AuditFilter) (string, []any) {
+// auditQuery builds the SELECT for f, for PostgreSQL if pg.
+func auditQuery(f AuditFilter, pg bool) (string, []any) {
 	var where []string
 	var args []any
 	add := func(cond string, arg any) {
@@ -117,7 +116,11 @@ func auditQuery(f AuditFilter) (string, []any) {
 		add("target = ?", f.Target)
 	}
 	if f.ActionPrefix != "" {
-		add("action GLOB ?", globQuote(f.ActionPrefix)+"*")
+		if pg {
+			add("starts_with(action, ?)", f.ActionPrefix)
+		} else {
+			add("action GLOB ?", globQuote(f.ActionPrefix)+"*")
+		}
 	}
 	q := "SELECT " + auditCols + " FROM audit_events"
 	if len(where) > 0 {

@@ -74,17 +74,13 @@ func insertAuthKey(ctx context.Context, tx *sql.Tx, nk NewAuthKey) (AuthKey, err
 	if err := userActive(ctx, tx, nk.CreatorUserID); err != nil {
 		return AuthKey{}, fmt.Errorf("creator: %w", err)
 	}
-	res, err := tx.ExecContext(ctx, `INSERT INTO auth_keys (hash, prefix, tags_json, user_id,
+	id, err := insertID(ctx, tx, `INSERT INTO auth_keys (hash, prefix, tags_json, user_id,
 		reusable, ephemeral, expiry, created_by, creator_user_id, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		nk.Hash[:], nk.Prefix, encodeSet(nk.Tags), dbID(nk.UserID), nk.Reusable, nk.Ephemeral,
 		dbTime(nk.Expiry), nk.CreatedBy, dbID(nk.CreatorUserID), dbNow(nk.CreatedAt))
 	if isUniqueViolation(err) {
 		return AuthKey{}, fmt.Errorf("%w: auth key hash exists", ErrDuplicate)
 	}
-	if err != nil {
-		return AuthKey{}, err
-	}
-	id, err := res.LastInsertId()
 	if err != nil {
 		return AuthKey{}, err
 	}

@@ -96,7 +96,7 @@ func TestAPIKeys(t *testing.T) {
 	tests := []struct {
 		name    string
 		key     NewAPIKey
-		prepare func(s *SQLite, id APIKeyID) error
+		prepare func(s *SQLStore, id APIKeyID) error
 		lookup  string
 		at      time.Time
 		wantErr error
@@ -106,7 +106,7 @@ func TestAPIKeys(t *testing.T) {
 		{name: "unknown", key: apiKey("s1", time.Time{}), lookup: "s2", at: t0, wantErr: ErrAPIKeyNotFound},
 		{name: "expired", key: apiKey("s1", t0), lookup: "s1", at: t0, wantErr: ErrAPIKeyExpired},
 		{name: "revoked", key: apiKey("s1", time.Time{}), lookup: "s1", at: t0, wantErr: ErrAPIKeyRevoked,
-			prepare: func(s *SQLite, id APIKeyID) error { return s.RevokeAPIKey(ctx, id, t0) }},
+			prepare: func(s *SQLStore, id APIKeyID) error { return s.RevokeAPIKey(ctx, id, t0) }},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -26,7 +26,7 @@ func TestConcurrentWriters(t *testing.T) {
 	var mu sync.Mutex
 	var versions []uint64 // guarded by mu
 	errs := make(chan error, 2*perStore*rounds*4)
-	for si, s := range []*SQLite{s1, s2} {
+	for si, s := range []*SQLStore{s1, s2} {
 		for g := range perStore {
 			wg.Go(func() {
 				for r := range rounds {
@@ -53,7 +53,7 @@ func TestConcurrentWriters(t *testing.T) {
 
 // writeRound does one of each kind of write and a read, and returns the map
 // version it took.
-func writeRound(ctx context.Context, s *SQLite, machine int) (uint64, error) {
+func writeRound(ctx context.Context, s *SQLStore, machine int) (uint64, error) {
 	n, _, err := s.RegisterWithAuthKey(ctx, secret("shared"), t0, newNode(machine))
 	if err != nil {
 		return 0, err
@@ -72,7 +72,7 @@ func writeRound(ctx context.Context, s *SQLite, machine int) (uint64, error) {
 
 // checkConcurrentResult checks that every write of TestConcurrentWriters
 // landed once.
-func checkConcurrentResult(t *testing.T, s *SQLite, versions []uint64, want int) {
+func checkConcurrentResult(t *testing.T, s *SQLStore, versions []uint64, want int) {
 	t.Helper()
 	ctx := context.Background()
 	nodes, _ := s.ListNodes(ctx)

@@ -25,7 +25,7 @@ type snapshot struct {
 }
 
 // takeSnapshot lists everything in s.
-func takeSnapshot(t *testing.T, s *SQLite) snapshot {
+func takeSnapshot(t *testing.T, s *SQLStore) snapshot {
 	t.Helper()
 	ctx := context.Background()
 	var sn snapshot

@@ -10,12 +10,12 @@ import (
 	"time"
 )
 
-// flowTable implements Flows on SQLite.
+// flowTable implements Flows on SQLite and PostgreSQL.
 type flowTable struct{ db *db }
 
 // flowCols are the columns scanFlow reads, in order.
 const flowCols = `id, node_id, node, src, dst, src_node, src_who, dst_node, dst_who, proto, port,
-	inbound, denied, rule, start, end, bytes_sent, bytes_recv, count`
+	inbound, denied, rule, start_at, end_at, bytes_sent, bytes_recv, count`
 
 // scanFlow reads one row of flowCols.
 func scanFlow(sc scanner) (FlowRecord, error) {
@@ -42,7 +42,7 @@ func (t flowTable) AppendFlows(ctx context.Context, rs []FlowRecord) error {
 	}
 	err := t.db.write(ctx, func(tx *sql.Tx) error {
 		st, err := tx.PrepareContext(ctx, `INSERT INTO flows (node_id, node, src, dst, src_node, src_who,
-			dst_node, dst_who, proto, port, inbound, denied, rule, start, end, bytes_sent, bytes_recv, count)
+			dst_node, dst_who, proto, port, inbound, denied, rule, start_at, end_at, bytes_sent, bytes_recv, count)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
 		if err != nil {
 			return err
@@ -88,21 +88,21 @@ func flowQuery(f FlowFilter) (string, []any) {
 		args = append(args, f.Node, f.Node, f.Node)
 	}
 	if !f.Since.IsZero() {
-		where = append(where, "end >= ?")
+		where = append(where, "end_at >= ?")
 		args = append(args, f.Since.UnixMicro())
 	}
 	if !f.Until.IsZero() {
-		where = append(where, "end < ?")
+		where = append(where, "end_at < ?")
 		args = append(args, f.Until.UnixMicro())
 	}
 	if f.DeniedOnly {
-		where = append(where, "denied = 1")
+		where = append(where, "denied")
 	}
 	q := "SELECT " + flowCols + " FROM flows"
 	if len(where) > 0 {
 		q += " WHERE " + strings.Join(where, " AND ")
 	}
-	q += " ORDER BY end DESC, id DESC"
+	q += " ORDER BY end_at DESC, id DESC"
 	if f.Limit > 0 {
 		q += " LIMIT ?"
 		args = append(args, f.Limit)
@@ -114,7 +114,7 @@ func flowQuery(f FlowFilter) (string, []any) {
 func (t flowTable) DeleteFlowsBefore(ctx context.Context, before time.Time) (int64, error) {
 	var n int64
 	err := t.db.write(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, "DELETE FROM flows WHERE end < ?", before.UnixMicro())
+		res, err := tx.ExecContext(ctx, "DELETE FROM flows WHERE end_at < ?", before.UnixMicro())
 		if err == nil {
 			n, err = res.RowsAffected()
 		}

@@ -5,28 +5,57 @@ import (
 	"crypto/sha256"
 	"fmt"
 	"net/netip"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
+
+	"github.com/wardnet/ward/internal/pgtest"
 )
 
 // t0 is the tests' "now".
 var t0 = time.Date(2026, 3, 4, 5, 6, 7, 0, time.UTC)
 
-// openTest opens a store in a fresh directory and closes it at cleanup.
-func openTest(t testing.TB, opts ...Option) (*SQLite, string) {
+// openTest opens a store in a fresh location (a directory, or under
+// TestPostgres a PostgreSQL database) and closes it at cleanup. It returns
+// the location, which openDir opens again.
+func openTest(t testing.TB, opts ...Option) (*SQLStore, string) {
 	t.Helper()
-	dir := t.TempDir()
+	dir := location(t)
 	return openDir(t, dir, opts...), dir
 }
 
-// openDir opens the store in dir and closes it at cleanup.
-func openDir(t testing.TB, dir string, opts ...Option) *SQLite {
+// onPostgres reports whether t runs the suite against PostgreSQL: it is
+// a subtest of TestPostgres.
+func onPostgres(t testing.TB) bool {
+	return strings.HasPrefix(t.Name(), "TestPostgres/")
+}
+
+// location returns where t's store lives: a fresh directory, or under
+// TestPostgres the URL of a fresh database.
+func location(t testing.TB) string {
 	t.Helper()
-	s, err := Open(context.Background(), dir, opts...)
+	if onPostgres(t) {
+		return pgtest.NewDB(t)
+	}
+	return t.TempDir()
+}
+
+// openAt opens the store at loc, a directory or a PostgreSQL URL.
+func openAt(ctx context.Context, loc string, opts ...Option) (*SQLStore, error) {
+	if IsPostgresURL(loc) {
+		return OpenPostgres(ctx, loc, opts...)
+	}
+	return Open(ctx, loc, opts...)
+}
+
+// openDir opens the store at dir (a location) and closes it at cleanup.
+func openDir(t testing.TB, dir string, opts ...Option) *SQLStore {
+	t.Helper()
+	s, err := openAt(context.Background(), dir, opts...)
 	if err != nil {
 		t.Fatalf("Open: %v", err)
 	}
@@ -70,7 +99,7 @@ func tagKey(sec string) NewAuthKey {
 }
 
 // mustAuthKey creates a pre-auth key or fails the test.
-func mustAuthKey(t testing.TB, s *SQLite, k NewAuthKey) AuthKey {
+func mustAuthKey(t testing.TB, s *SQLStore, k NewAuthKey) AuthKey {
 	t.Helper()
 	ak, err := s.CreateAuthKey(context.Background(), k)
 	if err != nil {
@@ -83,7 +112,7 @@ func mustAuthKey(t testing.TB, s *SQLite, k NewAuthKey) AuthKey {
 var keySeq atomic.Int64
 
 // mustRegister registers machine i with a fresh reusable key.
-func mustRegister(t testing.TB, s *SQLite, i int, now time.Time) Node {
+func mustRegister(t testing.TB, s *SQLStore, i int, now time.Time) Node {
 	t.Helper()
 	ctx := context.Background()
 	sec := fmt.Sprintf("key-%d", keySeq.Add(1))
@@ -98,7 +127,7 @@ func mustRegister(t testing.TB, s *SQLite, i int, now time.Time) Node {
 }
 
 // mustUser creates a user or fails the test.
-func mustUser(t testing.TB, s *SQLite, email string) User {
+func mustUser(t testing.TB, s *SQLStore, email string) User {
 	t.Helper()
 	u, err := s.UpsertUser(context.Background(), Identity{
 		Issuer: "https://idp.example.com", Subject: "sub-" + email, Email: email,

@@ -25,11 +25,11 @@ func TestMigrateKeyCreator(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ms, err := loadMigrations(migrationFiles)
+	ms, err := loadMigrations(migrationFiles, "migrations")
 	if err != nil || len(ms) < 3 || ms[2].name != "0003_key_creator.sql" {
 		t.Fatalf("migrations: %v %v", ms, err)
 	}
-	if err := applyMigrations(ctx, w, ms[:2]); err != nil {
+	if err := applyMigrations(ctx, &db{w: w}, ms[:2]); err != nil {
 		t.Fatal(err)
 	}
 	exec := func(q string, args ...any) {

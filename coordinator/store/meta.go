@@ -15,6 +15,15 @@ const (
 	metaMapVersion = "map_version" // INTEGER: the last map version handed out
 )
 
+// The statements that count the map version up. PostgreSQL's meta values
+// are TEXT (SQLite's are of any type).
+const (
+	nextMapVersionSQLite = `INSERT INTO meta (key, value) VALUES (?, 1)
+		ON CONFLICT (key) DO UPDATE SET value = value + 1 RETURNING value`
+	nextMapVersionPG = `INSERT INTO meta (key, value) VALUES (?, '1')
+		ON CONFLICT (key) DO UPDATE SET value = (meta.value::bigint + 1)::text RETURNING value`
+)
+
 // metaInt reads an integer meta value; ok is false when the key is absent.
 func metaInt(ctx context.Context, q querier, key string) (v int64, ok bool, err error) {
 	err = q.QueryRowContext(ctx, `SELECT value FROM meta WHERE key = ?`, key).Scan(&v)
@@ -27,10 +36,10 @@ func metaInt(ctx context.Context, q querier, key string) (v int64, ok bool, err 
 	return v, true, nil
 }
 
-// setMeta sets a meta value.
+// setMeta sets a meta value, stored as its decimal or string form.
 func setMeta(ctx context.Context, q querier, key string, value any) error {
 	_, err := q.ExecContext(ctx, `INSERT INTO meta (key, value) VALUES (?, ?)
-		ON CONFLICT (key) DO UPDATE SET value = excluded.value`, key, value)
+		ON CONFLICT (key) DO UPDATE SET value = excluded.value`, key, fmt.Sprint(value))
 	if err != nil {
 		return fmt.Errorf("write meta %s: %w", key, err)
 	}
@@ -40,9 +49,9 @@ func setMeta(ctx context.Context, q querier, key string, value any) error {
 // settleULA returns the prefix node addresses come from: the one the
 // database recorded, which want (if valid) must equal, or on a new database
 // want or DefaultULA, which it records.
-func settleULA(ctx context.Context, w *sql.DB, want netip.Prefix) (netip.Prefix, error) {
+func settleULA(ctx context.Context, d *db, want netip.Prefix) (netip.Prefix, error) {
 	var got netip.Prefix
-	err := (&db{w: w}).write(ctx, func(tx *sql.Tx) error {
+	err := d.write(ctx, func(tx *sql.Tx) error {
 		var text string
 		err := tx.QueryRowContext(ctx, `SELECT value FROM meta WHERE key = ?`, metaULA).Scan(&text)
 		if errors.Is(err, sql.ErrNoRows) {
@@ -81,8 +90,7 @@ type mapCounter struct{ db *db }
 func (m mapCounter) NextMapVersion(ctx context.Context) (uint64, error) {
 	var v int64
 	err := m.db.write(ctx, func(tx *sql.Tx) error {
-		return tx.QueryRowContext(ctx, `INSERT INTO meta (key, value) VALUES (?, 1)
-			ON CONFLICT (key) DO UPDATE SET value = value + 1 RETURNING value`, metaMapVersion).Scan(&v)
+		return tx.QueryRowContext(ctx, m.db.pick(nextMapVersionSQLite, nextMapVersionPG), metaMapVersion).Scan(&v)
 	})
 	if err != nil {
 		return 0, fmt.Errorf("next map version: %w", err)

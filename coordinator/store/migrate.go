@@ -20,6 +20,14 @@ import (
 //go:embed migrations/*.sql
 var migrationFiles embed.FS
 
+// pgMigrationFiles are the same migrations for PostgreSQL, with the same
+// numbers, so that a schema version means the same tables in both. Its
+// 0003 only adds the columns: no PostgreSQL database predates it, so there
+// are no old keys to attribute.
+//
+//go:embed migrations_pg/*.sql
+var pgMigrationFiles embed.FS
+
 // migration is one numbered schema change.
 type migration struct {
 	version int
@@ -28,8 +36,8 @@ type migration struct {
 }
 
 // loadMigrations reads the embedded migrations in version order.
-func loadMigrations(fsys fs.FS) ([]migration, error) {
-	names, err := fs.Glob(fsys, "migrations/*.sql")
+func loadMigrations(fsys fs.FS, dir string) ([]migration, error) {
+	names, err := fs.Glob(fsys, dir+"/*.sql")
 	if err != nil {
 		return nil, fmt.Errorf("list migrations: %w", err)
 	}
@@ -67,31 +75,46 @@ func readMigration(fsys fs.FS, name string) (migration, error) {
 // transaction together with its schema_migrations row, so it is applied
 // whole or not at all, and exactly once even when two processes open the
 // database at the same time.
-func migrate(ctx context.Context, w *sql.DB) error {
-	ms, err := loadMigrations(migrationFiles)
+func migrate(ctx context.Context, d *db) error {
+	ms, err := loadMigrations(migrationFiles, "migrations")
+	if d.pg {
+		ms, err = loadMigrations(pgMigrationFiles, "migrations_pg")
+	}
 	if err != nil {
 		return err
 	}
-	return applyMigrations(ctx, w, ms)
+	return applyMigrations(ctx, d, ms)
 }
 
-// applyMigrations applies ms, the migrations in version order from the
-// first; tests give a prefix of them to make a database of an older
-// version.
-func applyMigrations(ctx context.Context, w *sql.DB, ms []migration) error {
-	const create = `CREATE TABLE IF NOT EXISTS schema_migrations (
+// createMigrations is the table of applied migrations, in each dialect.
+const (
+	createMigrationsSQLite = `CREATE TABLE IF NOT EXISTS schema_migrations (
 		version    INTEGER PRIMARY KEY,
 		name       TEXT NOT NULL,
 		applied_at INTEGER NOT NULL
 	) STRICT`
-	if _, err := w.ExecContext(ctx, create); err != nil {
-		return fmt.Errorf("create schema_migrations: %w", err)
-	}
-	if err := checkNotNewer(ctx, w, len(ms)); err != nil {
+	createMigrationsPG = `CREATE TABLE IF NOT EXISTS schema_migrations (
+		version    BIGINT PRIMARY KEY,
+		name       TEXT NOT NULL,
+		applied_at BIGINT NOT NULL
+	)`
+)
+
+// applyMigrations applies ms, the migrations in version order from the
+// first; tests give a prefix of them to make a database of an older
+// version.
+func applyMigrations(ctx context.Context, d *db, ms []migration) error {
+	err := d.write(ctx, func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, d.pick(createMigrationsSQLite, createMigrationsPG)); err != nil {
+			return fmt.Errorf("create schema_migrations: %w", err)
+		}
+		return checkNotNewer(ctx, tx, len(ms))
+	})
+	if err != nil {
 		return err
 	}
 	for _, m := range ms {
-		if err := applyMigration(ctx, w, m); err != nil {
+		if err := applyMigration(ctx, d, m); err != nil {
 			return err
 		}
 	}
@@ -99,7 +122,7 @@ func applyMigrations(ctx context.Context, w *sql.DB, ms []migration) error {
 }
 
 // checkNotNewer refuses a database that a newer binary has migrated.
-func checkNotNewer(ctx context.Context, w *sql.DB, latest int) error {
+func checkNotNewer(ctx context.Context, w querier, latest int) error {
 	var v sql.NullInt64
 	err := w.QueryRowContext(ctx, `SELECT max(version) FROM schema_migrations`).Scan(&v)
 	if err != nil {
@@ -112,8 +135,7 @@ func checkNotNewer(ctx context.Context, w *sql.DB, latest int) error {
 }
 
 // applyMigration applies m unless it was applied before.
-func applyMigration(ctx context.Context, w *sql.DB, m migration) error {
-	d := &db{w: w}
+func applyMigration(ctx context.Context, d *db, m migration) error {
 	err := d.write(ctx, func(tx *sql.Tx) error {
 		var n int
 		err := tx.QueryRowContext(ctx,

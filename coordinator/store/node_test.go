@@ -51,53 +51,53 @@ func TestNodeUpdates(t *testing.T) {
 	eps := []netip.AddrPort{netip.MustParseAddrPort("[2001:db8::7]:4000"), netip.MustParseAddrPort("198.51.100.7:4000")}
 	tests := []struct {
 		name    string
-		update  func(s *SQLite, id NodeID) error
+		update  func(s *SQLStore, id NodeID) error
 		change  func(n *Node)
 		wantErr error
 	}{
-		{"rename", func(s *SQLite, id NodeID) error { return s.RenameNode(ctx, id, "gate") },
+		{"rename", func(s *SQLStore, id NodeID) error { return s.RenameNode(ctx, id, "gate") },
 			func(n *Node) { n.Name = "gate" }, nil},
-		{"rename to own name", func(s *SQLite, id NodeID) error { return s.RenameNode(ctx, id, "node1") },
+		{"rename to own name", func(s *SQLStore, id NodeID) error { return s.RenameNode(ctx, id, "node1") },
 			func(n *Node) {}, nil},
-		{"rename to taken name", func(s *SQLite, id NodeID) error { return s.RenameNode(ctx, id, "node2") },
+		{"rename to taken name", func(s *SQLStore, id NodeID) error { return s.RenameNode(ctx, id, "node2") },
 			nil, ErrNameTaken},
-		{"rename to empty", func(s *SQLite, id NodeID) error { return s.RenameNode(ctx, id, "") },
+		{"rename to empty", func(s *SQLStore, id NodeID) error { return s.RenameNode(ctx, id, "") },
 			nil, ErrInvalid},
-		{"tags", func(s *SQLite, id NodeID) error { return s.SetNodeTags(ctx, id, []string{"tag:z", "tag:a"}) },
+		{"tags", func(s *SQLStore, id NodeID) error { return s.SetNodeTags(ctx, id, []string{"tag:z", "tag:a"}) },
 			func(n *Node) { n.Tags = []string{"tag:a", "tag:z"} }, nil},
-		{"no tags", func(s *SQLite, id NodeID) error { return s.SetNodeTags(ctx, id, nil) },
+		{"no tags", func(s *SQLStore, id NodeID) error { return s.SetNodeTags(ctx, id, nil) },
 			nil, ErrInvalid},
-		{"host info", func(s *SQLite, id NodeID) error {
+		{"host info", func(s *SQLStore, id NodeID) error {
 			return s.SetHostInfo(ctx, id, HostInfo{Hostname: "h2", OS: "freebsd", Version: "2.0"})
 		}, func(n *Node) { n.Hostname, n.OS, n.Version = "h2", "freebsd", "2.0" }, nil},
-		{"key expiry", func(s *SQLite, id NodeID) error { return s.SetKeyExpiry(ctx, id, t0.Add(time.Hour)) },
+		{"key expiry", func(s *SQLStore, id NodeID) error { return s.SetKeyExpiry(ctx, id, t0.Add(time.Hour)) },
 			func(n *Node) { n.KeyExpiry = t0.Add(time.Hour) }, nil},
-		{"key never expires", func(s *SQLite, id NodeID) error { return s.SetKeyExpiry(ctx, id, time.Time{}) },
+		{"key never expires", func(s *SQLStore, id NodeID) error { return s.SetKeyExpiry(ctx, id, time.Time{}) },
 			func(n *Node) { n.KeyExpiry = time.Time{} }, nil},
-		{"endpoints", func(s *SQLite, id NodeID) error { return s.SetEndpoints(ctx, id, eps) },
+		{"endpoints", func(s *SQLStore, id NodeID) error { return s.SetEndpoints(ctx, id, eps) },
 			func(n *Node) { n.Endpoints = eps }, nil},
-		{"invalid endpoint", func(s *SQLite, id NodeID) error {
+		{"invalid endpoint", func(s *SQLStore, id NodeID) error {
 			return s.SetEndpoints(ctx, id, []netip.AddrPort{{}})
 		}, nil, ErrInvalid},
-		{"exposed ports", func(s *SQLite, id NodeID) error { return s.SetExposedPorts(ctx, id, []uint16{8080, 22}) },
+		{"exposed ports", func(s *SQLStore, id NodeID) error { return s.SetExposedPorts(ctx, id, []uint16{8080, 22}) },
 			func(n *Node) { n.ExposedPorts = []uint16{22, 8080} }, nil},
-		{"port 0", func(s *SQLite, id NodeID) error { return s.SetExposedPorts(ctx, id, []uint16{0}) },
+		{"port 0", func(s *SQLStore, id NodeID) error { return s.SetExposedPorts(ctx, id, []uint16{0}) },
 			nil, ErrInvalid},
-		{"presence", func(s *SQLite, id NodeID) error { return s.SetPresence(ctx, id, t0.Add(time.Minute), true) },
+		{"presence", func(s *SQLStore, id NodeID) error { return s.SetPresence(ctx, id, t0.Add(time.Minute), true) },
 			func(n *Node) { n.LastSeen, n.Online = t0.Add(time.Minute), true }, nil},
-		{"rotate key", func(s *SQLite, id NodeID) error {
+		{"rotate key", func(s *SQLStore, id NodeID) error {
 			return s.RotateWGKey(ctx, id, KeyRotation{Key: wgkey(50), OverlapUntil: t0.Add(time.Minute), Expiry: t0.Add(48 * time.Hour)})
 		}, func(n *Node) {
 			n.PrevWGKey, n.WGKey = n.WGKey, wgkey(50)
 			n.PrevWGKeyUntil, n.KeyExpiry = t0.Add(time.Minute), t0.Add(48*time.Hour)
 		}, nil},
-		{"rotate to same key", func(s *SQLite, id NodeID) error {
+		{"rotate to same key", func(s *SQLStore, id NodeID) error {
 			return s.RotateWGKey(ctx, id, KeyRotation{Key: wgkey(1)})
 		}, nil, ErrInvalid},
-		{"rotate to zero key", func(s *SQLite, id NodeID) error {
+		{"rotate to zero key", func(s *SQLStore, id NodeID) error {
 			return s.RotateWGKey(ctx, id, KeyRotation{})
 		}, nil, ErrInvalid},
-		{"rotate to another node's key", func(s *SQLite, id NodeID) error {
+		{"rotate to another node's key", func(s *SQLStore, id NodeID) error {
 			return s.RotateWGKey(ctx, id, KeyRotation{Key: wgkey(2)})
 		}, nil, ErrDuplicate},
 	}

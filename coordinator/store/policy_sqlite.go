@@ -40,13 +40,9 @@ func (t policyTable) SavePolicy(ctx context.Context, np NewPolicy) (Policy, erro
 		if np.ParentID != AnyParent && np.ParentID != latest {
 			return fmt.Errorf("%w: latest version is %d, not %d", ErrConflict, latest, np.ParentID)
 		}
-		res, err := tx.ExecContext(ctx, `INSERT INTO policy_versions (parent_id, text, author,
+		id, err := insertID(ctx, tx, `INSERT INTO policy_versions (parent_id, text, author,
 			comment, created_at) VALUES (?, ?, ?, ?, ?)`,
 			latest, np.Text, np.Author, np.Comment, dbNow(np.CreatedAt))
-		if err != nil {
-			return err
-		}
-		id, err := res.LastInsertId()
 		if err != nil {
 			return err
 		}

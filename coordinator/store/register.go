@@ -34,14 +34,12 @@ func (r registrar) RegisterWithAuthKey(ctx context.Context, h SecretHash, now ti
 			}
 			o := owner{user: key.UserID, tags: key.Tags, ephemeral: key.Ephemeral, authKey: key.ID}
 			if node, err = rekeyRevoked(ctx, tx, n, o, key.CreatedAt); errors.Is(err, ErrNotFound) {
-				node, err = insertNode(ctx, tx, r.db.ula, now, n, o)
+				node, err = insertNode(ctx, tx, r.db, now, n, o)
 			}
 			if err != nil {
 				return err
 			}
-			key.UseCount++
-			_, err = tx.ExecContext(ctx, `UPDATE auth_keys SET use_count = use_count + 1 WHERE id = ?`, key.ID)
-			return err
+			return useAuthKey(ctx, tx, &key)
 		})
 	}
 	if err != nil {
@@ -60,7 +58,7 @@ func (r registrar) RegisterWithUser(ctx context.Context, user UserID, now time.T
 	if err == nil {
 		err = r.db.write(ctx, func(tx *sql.Tx) error {
 			var err error
-			node, err = insertNode(ctx, tx, r.db.ula, now, n, owner{user: user})
+			node, err = insertNode(ctx, tx, r.db, now, n, owner{user: user})
 			return err
 		})
 	}
@@ -110,6 +108,19 @@ func rekeyRevoked(ctx context.Context, tx *sql.Tx, n NewNode, o owner, keyMade t
 	return nodeWhere(ctx, tx, "id = ?", old.ID)
 }
 
+// useAuthKey counts one use of k. The update is conditional on the key
+// still being usable (reusable, or not used yet), so that a single-use key
+// registers one node even if two transactions saw it unused; it returns
+// ErrAuthKeyUsed when the condition no longer holds.
+func useAuthKey(ctx context.Context, tx *sql.Tx, k *AuthKey) error {
+	err := tx.QueryRowContext(ctx, `UPDATE auth_keys SET use_count = use_count + 1
+		WHERE id = ? AND (reusable OR use_count = 0) RETURNING use_count`, k.ID).Scan(&k.UseCount)
+	if errors.Is(err, sql.ErrNoRows) {
+		return ErrAuthKeyUsed
+	}
+	return err
+}
+
 // usableAuthKey returns the pre-auth key with hash h if it may register a
 // node as of now.
 func usableAuthKey(ctx context.Context, tx *sql.Tx, h SecretHash, now time.Time) (AuthKey, error) {
@@ -137,7 +148,7 @@ func usableAuthKey(ctx context.Context, tx *sql.Tx, h SecretHash, now time.Time)
 
 // insertNode checks the machine key and the owner, then inserts the node
 // with a unique name and fresh addresses, and returns it as stored.
-func insertNode(ctx context.Context, tx *sql.Tx, ula netip.Prefix, now time.Time, n NewNode, o owner) (Node, error) {
+func insertNode(ctx context.Context, tx *sql.Tx, d *db, now time.Time, n NewNode, o owner) (Node, error) {
 	if err := machineFree(ctx, tx, n.MachineKey); err != nil {
 		return Node{}, err
 	}
@@ -147,7 +158,7 @@ func insertNode(ctx context.Context, tx *sql.Tx, ula netip.Prefix, now time.Time
 	if err := userActive(ctx, tx, o.user); err != nil {
 		return Node{}, err
 	}
-	name, err := uniqueName(ctx, tx, n.Name)
+	name, err := uniqueName(ctx, d, tx, n.Name)
 	if err != nil {
 		return Node{}, err
 	}
@@ -155,7 +166,7 @@ func insertNode(ctx context.Context, tx *sql.Tx, ula netip.Prefix, now time.Time
 	if err != nil {
 		return Node{}, err
 	}
-	id, err := insertNodeRow(ctx, tx, nodeInsert{n: n, o: o, name: name, addr: i, ula: ula, now: now})
+	id, err := insertNodeRow(ctx, tx, nodeInsert{n: n, o: o, name: name, addr: i, ula: d.ula, now: now})
 	if err != nil {
 		return Node{}, err
 	}
@@ -220,7 +231,7 @@ type nodeInsert struct {
 func insertNodeRow(ctx context.Context, tx *sql.Tx, in nodeInsert) (NodeID, error) {
 	v4, v6 := addrsFor(in.addr, in.ula)
 	n, o := in.n, in.o
-	res, err := tx.ExecContext(ctx, `INSERT INTO nodes (name, hostname, os, version,
+	id, err := insertID(ctx, tx, `INSERT INTO nodes (name, hostname, os, version,
 		machine_key, wg_key, key_expiry, addr_index, ipv4, ipv6, user_id, tags_json, ephemeral,
 		auth_key_id, exposed_ports_json, endpoints_json, created_at)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
@@ -230,6 +241,5 @@ func insertNodeRow(ctx context.Context, tx *sql.Tx, in nodeInsert) (NodeID, erro
 	if err != nil {
 		return 0, fmt.Errorf("insert node: %w", err)
 	}
-	id, err := res.LastInsertId()
 	return NodeID(id), err
 }

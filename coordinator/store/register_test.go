@@ -12,8 +12,8 @@ import (
 // registerCase is one case of TestRegisterWithAuthKey.
 type registerCase struct {
 	name    string
-	key     func(s *SQLite) NewAuthKey // key to create, with secret "k"
-	prepare func(t *testing.T, s *SQLite)
+	key     func(s *SQLStore) NewAuthKey // key to create, with secret "k"
+	prepare func(t *testing.T, s *SQLStore)
 	use     string // secret presented
 	node    NewNode
 	wantErr error
@@ -24,42 +24,42 @@ func registerCases() []registerCase {
 	ctx := context.Background()
 	return []registerCase{
 		{name: "single use tagged", use: "k", node: newNode(1)},
-		{name: "reusable", use: "k", node: newNode(1), key: func(*SQLite) NewAuthKey {
+		{name: "reusable", use: "k", node: newNode(1), key: func(*SQLStore) NewAuthKey {
 			k := tagKey("k")
 			k.Reusable = true
 			return k
-		}, prepare: func(t *testing.T, s *SQLite) {
+		}, prepare: func(t *testing.T, s *SQLStore) {
 			if _, _, err := s.RegisterWithAuthKey(ctx, secret("k"), t0, newNode(9)); err != nil {
 				t.Fatal(err)
 			}
 		}},
 		{name: "unknown key", use: "other", node: newNode(1), wantErr: ErrAuthKeyNotFound},
 		{name: "revoked", use: "k", node: newNode(1), wantErr: ErrAuthKeyRevoked,
-			prepare: func(t *testing.T, s *SQLite) {
+			prepare: func(t *testing.T, s *SQLStore) {
 				if err := s.RevokeAuthKey(ctx, 1, t0); err != nil {
 					t.Fatal(err)
 				}
 			}},
 		{name: "expired", use: "k", node: newNode(1), wantErr: ErrAuthKeyExpired,
-			key: func(*SQLite) NewAuthKey {
+			key: func(*SQLStore) NewAuthKey {
 				k := tagKey("k")
 				k.Expiry = t0
 				return k
 			}},
 		{name: "single use used", use: "k", node: newNode(1), wantErr: ErrAuthKeyUsed,
-			prepare: func(t *testing.T, s *SQLite) {
+			prepare: func(t *testing.T, s *SQLStore) {
 				if _, _, err := s.RegisterWithAuthKey(ctx, secret("k"), t0, newNode(9)); err != nil {
 					t.Fatal(err)
 				}
 			}},
 		{name: "machine exists", use: "k2", node: newNode(9), wantErr: ErrMachineExists,
-			prepare: func(t *testing.T, s *SQLite) {
+			prepare: func(t *testing.T, s *SQLStore) {
 				mustRegister(t, s, 9, t0)
 				mustAuthKey(t, s, tagKey("k2"))
 			}},
 		{name: "wireguard key of another node", use: "k", wantErr: ErrDuplicate,
 			node: func() NewNode { n := newNode(1); n.WGKey = wgkey(9); return n }(),
-			prepare: func(t *testing.T, s *SQLite) {
+			prepare: func(t *testing.T, s *SQLStore) {
 				mustRegister(t, s, 9, t0)
 			}},
 		{name: "zero machine key", use: "k", wantErr: ErrInvalid,
@@ -71,11 +71,11 @@ func registerCases() []registerCase {
 		{name: "empty name", use: "k", wantErr: ErrInvalid,
 			node: func() NewNode { n := newNode(1); n.Name = ""; return n }()},
 		{name: "user of key disabled", use: "k", node: newNode(1), wantErr: ErrUserDisabled,
-			key: func(s *SQLite) NewAuthKey {
+			key: func(s *SQLStore) NewAuthKey {
 				k := tagKey("k")
 				k.Tags, k.UserID = nil, 1
 				return k
-			}, prepare: func(t *testing.T, s *SQLite) {
+			}, prepare: func(t *testing.T, s *SQLStore) {
 				if err := s.SetUserDisabled(ctx, 1, true); err != nil {
 					t.Fatal(err)
 				}
@@ -114,7 +114,7 @@ func TestRegisterWithAuthKey(t *testing.T) {
 }
 
 // assertUnchanged checks that a refused registration changed nothing.
-func assertUnchanged(t *testing.T, s *SQLite, key AuthKey, nodes []Node) {
+func assertUnchanged(t *testing.T, s *SQLStore, key AuthKey, nodes []Node) {
 	t.Helper()
 	ctx := context.Background()
 	after, _ := s.AuthKey(ctx, key.ID)
@@ -128,7 +128,7 @@ func assertUnchanged(t *testing.T, s *SQLite, key AuthKey, nodes []Node) {
 }
 
 // checkRegistered checks a node registered with a key and the key's update.
-func checkRegistered(t *testing.T, s *SQLite, n Node, k, before AuthKey, nn NewNode) {
+func checkRegistered(t *testing.T, s *SQLStore, n Node, k, before AuthKey, nn NewNode) {
 	t.Helper()
 	if k.UseCount != before.UseCount+1 {
 		t.Errorf("UseCount = %d, want %d", k.UseCount, before.UseCount+1)

@@ -35,15 +35,11 @@ func (t relayTable) CreateRelay(ctx context.Context, nr NewRelay) (Relay, error)
 	err := checkNewRelay(nr)
 	if err == nil {
 		err = t.db.write(ctx, func(tx *sql.Tx) error {
-			res, err := tx.ExecContext(ctx, `INSERT INTO relays (name, url, stun, hash, prefix, created_by, created_at)
+			id, err := insertID(ctx, tx, `INSERT INTO relays (name, url, stun, hash, prefix, created_by, created_at)
 				VALUES (?, ?, ?, ?, ?, ?, ?)`, nr.Name, nr.URL, nr.STUN, nr.Hash[:], nr.Prefix, nr.CreatedBy, dbNow(nr.CreatedAt))
 			if isUniqueViolation(err) {
 				return fmt.Errorf("%w: a relay of that name or credential exists", ErrDuplicate)
 			}
-			if err != nil {
-				return err
-			}
-			id, err := res.LastInsertId()
 			if err != nil {
 				return err
 			}

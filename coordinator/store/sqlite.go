@@ -41,7 +41,7 @@ const readConns = 4
 //
 // The methods are those of the embedded per-concept tables, promoted; a
 // SQLite is safe for concurrent use and satisfies Store.
-type SQLite struct {
+type SQLStore struct {
 	db *db
 	nodeTable
 	registrar
@@ -53,18 +53,31 @@ type SQLite struct {
 	auditLog
 	flowTable
 	mapCounter
+	refreshTokenTable
+	adminSessionTable
+
+	// jobs holds the periodic jobs' locks (PostgreSQL only).
+	jobs *jobLocks
 
 	closeOnce sync.Once
 	closeErr  error // set once by Close
 }
 
-var _ Store = (*SQLite)(nil)
+var (
+	_ Store   = (*SQLStore)(nil)
+	_ Changes = (*SQLStore)(nil)
+	_ Jobs    = (*SQLStore)(nil)
+)
 
 // db holds the connection pools every table shares.
 type db struct {
-	w   *sql.DB      // the one writer connection
-	r   *sql.DB      // read-only connections
+	w   *sql.DB      // SQLite: the one writer connection; PostgreSQL: the pool
+	r   *sql.DB      // SQLite: read-only connections; PostgreSQL: the same pool as w
 	ula netip.Prefix // IPv6 /48 of node addresses, fixed at Open
+	pg  bool         // PostgreSQL rather than SQLite
+	// url and origin are PostgreSQL's: the database's URL, for the
+	// listening connection, and the name this store publishes changes as.
+	url, origin string
 }
 
 // Option configures Open.
@@ -84,7 +97,7 @@ func WithULA(p netip.Prefix) Option {
 
 // Open opens (creating it if needed) the database ward.db in dir, applies
 // any pending schema migrations and returns the store. Close it when done.
-func Open(ctx context.Context, dir string, opts ...Option) (*SQLite, error) {
+func Open(ctx context.Context, dir string, opts ...Option) (*SQLStore, error) {
 	var cfg config
 	for _, o := range opts {
 		o(&cfg)
@@ -98,11 +111,11 @@ func Open(ctx context.Context, dir string, opts ...Option) (*SQLite, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open store in %s: %w", dir, err)
 	}
-	return newSQLite(d), nil
+	return newSQLStore(d), nil
 }
 
-func newSQLite(d *db) *SQLite {
-	return &SQLite{
+func newSQLStore(d *db) *SQLStore {
+	return &SQLStore{
 		db:           d,
 		nodeTable:    nodeTable{d},
 		registrar:    registrar{d},
@@ -114,13 +127,21 @@ func newSQLite(d *db) *SQLite {
 		auditLog:     auditLog{d},
 		flowTable:    flowTable{d},
 		mapCounter:   mapCounter{d},
+
+		refreshTokenTable: refreshTokenTable{d},
+		adminSessionTable: adminSessionTable{d},
 	}
 }
 
 // Close closes both connection pools. Every write has been synced already.
 // It is idempotent.
-func (s *SQLite) Close() error {
+func (s *SQLStore) Close() error {
 	s.closeOnce.Do(func() {
+		if s.db.pg {
+			s.jobs.close()
+			s.closeErr = s.db.w.Close()
+			return
+		}
 		s.closeErr = errors.Join(s.db.r.Close(), s.db.w.Close())
 	})
 	return s.closeErr
@@ -137,7 +158,7 @@ func openDB(ctx context.Context, dir string, cfg config) (*db, error) {
 		return nil, err
 	}
 	d := &db{w: w}
-	if d.ula, err = setup(ctx, w, cfg); err != nil {
+	if d.ula, err = setup(ctx, d, cfg); err != nil {
 		return nil, errors.Join(err, w.Close())
 	}
 	if d.r, err = openPool(ctx, path, readerParams(), readConns); err != nil {
@@ -147,11 +168,11 @@ func openDB(ctx context.Context, dir string, cfg config) (*db, error) {
 }
 
 // setup migrates the schema and returns the prefix addresses come from.
-func setup(ctx context.Context, w *sql.DB, cfg config) (netip.Prefix, error) {
-	if err := migrate(ctx, w); err != nil {
+func setup(ctx context.Context, d *db, cfg config) (netip.Prefix, error) {
+	if err := migrate(ctx, d); err != nil {
 		return netip.Prefix{}, err
 	}
-	return settleULA(ctx, w, cfg.ula)
+	return settleULA(ctx, d, cfg.ula)
 }
 
 // prepareFile creates dir and the database file, readable by the owner

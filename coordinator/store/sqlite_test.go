@@ -45,10 +45,10 @@ func TestOpenSetsPragmas(t *testing.T) {
 }
 
 func TestOpenTwiceAppliesMigrationsOnce(t *testing.T) {
-	dir := t.TempDir()
+	dir := location(t)
 	ctx := context.Background()
 	for round := range 3 {
-		s, err := Open(ctx, dir)
+		s, err := openAt(ctx, dir)
 		if err != nil {
 			t.Fatalf("round %d: Open: %v", round, err)
 		}
@@ -58,7 +58,10 @@ func TestOpenTwiceAppliesMigrationsOnce(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		ms, _ := loadMigrations(migrationFiles)
+		ms, _ := loadMigrations(migrationFiles, "migrations")
+		if s.db.pg {
+			ms, _ = loadMigrations(pgMigrationFiles, "migrations_pg")
+		}
 		if n != len(ms) || max != len(ms) {
 			t.Errorf("round %d: %d migrations recorded up to %d, want %d", round, n, max, len(ms))
 		}
@@ -84,7 +87,7 @@ func TestOpenRefusesNewerSchema(t *testing.T) {
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
-	_, err = Open(context.Background(), dir)
+	_, err = openAt(context.Background(), dir)
 	if !errors.Is(err, ErrSchemaTooNew) {
 		t.Fatalf("Open = %v, want ErrSchemaTooNew", err)
 	}
@@ -155,7 +158,7 @@ func TestLoadMigrations(t *testing.T) {
 		want    []int
 		wantErr bool
 	}{
-		{"embedded", nil, []int{1, 2, 3, 4, 5, 6}, false},
+		{"embedded", nil, []int{1, 2, 3, 4, 5, 6, 7, 8}, false},
 		{"ordered", fstest.MapFS{
 			"migrations/0002_b.sql": file("B"), "migrations/0001_a.sql": file("A"),
 		}, []int{1, 2}, false},
@@ -170,7 +173,7 @@ func TestLoadMigrations(t *testing.T) {
 			if tt.fsys == nil {
 				fsys = migrationFiles
 			}
-			ms, err := loadMigrations(fsys)
+			ms, err := loadMigrations(fsys, "migrations")
 			if (err != nil) != tt.wantErr {
 				t.Fatalf("loadMigrations error = %v, want error %t", err, tt.wantErr)
 			}
@@ -183,4 +186,20 @@ func TestLoadMigrations(t *testing.T) {
 			}
 		})
 	}
+	t.Run("postgres has the same migrations", func(t *testing.T) {
+		lite, err1 := loadMigrations(migrationFiles, "migrations")
+		pg, err2 := loadMigrations(pgMigrationFiles, "migrations_pg")
+		if err1 != nil || err2 != nil {
+			t.Fatal(err1, err2)
+		}
+		names := func(ms []migration) (n []string) {
+			for _, m := range ms {
+				n = append(n, m.name)
+			}
+			return n
+		}
+		if d := diff(names(lite), names(pg)); d != "" {
+			t.Errorf("migration names (-sqlite +postgres):\n%s", d)
+		}
+	})
 }

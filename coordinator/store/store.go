@@ -28,6 +28,8 @@ type Store interface {
 	Audit
 	Flows
 	MapVersions
+	RefreshTokens
+	AdminSessions
 	// Close releases the store; it is idempotent.
 	Close() error
 }

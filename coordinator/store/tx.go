@@ -18,14 +18,22 @@ type querier interface {
 	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
 }
 
-// write runs fn in one write transaction (BEGIN IMMEDIATE on the writer
-// connection) and commits it when fn returns nil; otherwise it rolls back.
+// write runs fn in one write transaction and commits it when fn returns
+// nil; otherwise it rolls back. On SQLite the transaction is BEGIN IMMEDIATE
+// on the writer connection; on PostgreSQL it first takes the advisory lock
+// writeLockKey, so in both writers run one at a time.
 func (d *db) write(ctx context.Context, fn func(tx *sql.Tx) error) error {
 	tx, err := d.w.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("begin transaction: %w", err)
 	}
-	if err := fn(tx); err != nil {
+	if d.pg {
+		_, err = tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock(?)`, int64(writeLockKey))
+	}
+	if err == nil {
+		err = fn(tx)
+	}
+	if err != nil {
 		if rbErr := tx.Rollback(); rbErr != nil {
 			return errors.Join(err, fmt.Errorf("roll back: %w", rbErr))
 		}
@@ -40,6 +48,15 @@ func (d *db) write(ctx context.Context, fn func(tx *sql.Tx) error) error {
 // execOne runs a single-statement write that must change exactly one row,
 // and returns ErrNotFound when it changed none.
 func (d *db) execOne(ctx context.Context, query string, args ...any) error {
+	if d.pg {
+		return d.write(ctx, func(tx *sql.Tx) error {
+			res, err := tx.ExecContext(ctx, query, args...)
+			if err != nil {
+				return err
+			}
+			return oneRow(res)
+		})
+	}
 	res, err := d.w.ExecContext(ctx, query, args...)
 	if err != nil {
 		return err
@@ -67,10 +84,11 @@ func notFound(err error) error {
 	return err
 }
 
-// isUniqueViolation reports whether err is SQLite's UNIQUE constraint error.
+// isUniqueViolation reports whether err is SQLite's or PostgreSQL's UNIQUE
+// constraint error.
 func isUniqueViolation(err error) bool {
 	var se *sqlite.Error
-	return errors.As(err, &se) && se.Code() == sqlite3.SQLITE_CONSTRAINT_UNIQUE
+	return errors.As(err, &se) && se.Code() == sqlite3.SQLITE_CONSTRAINT_UNIQUE || pgUniqueViolation(err)
 }
 
 // queryAll runs query and scans every row with scan.
@@ -93,4 +111,21 @@ func appendAll[T any](ctx context.Context, q querier, out []T, scan func(scanner
 		out = append(out, v)
 	}
 	return out, rows.Err()
+}
+
+// pick returns the statement for the database d is: sqlite's on SQLite, pg's
+// on PostgreSQL.
+func (d *db) pick(sqlite, pg string) string {
+	if d.pg {
+		return pg
+	}
+	return sqlite
+}
+
+// insertID runs an INSERT of one row and returns the row's new id (by
+// RETURNING, which both SQLite and PostgreSQL understand).
+func insertID(ctx context.Context, q querier, query string, args ...any) (int64, error) {
+	var id int64
+	err := q.QueryRowContext(ctx, query+" RETURNING id", args...).Scan(&id)
+	return id, err
 }

@@ -29,8 +29,8 @@ var unavailableCodes = map[int]bool{
 const errDBClosed = "sql: database is closed"
 
 // Unavailable reports whether err means the storage failed (ErrUnavailable,
-// a closed database, or a SQLite busy, locked, full, read-only, I/O or
-// corruption error) rather than refused the request. Callers answer such an
+// a closed database, a SQLite busy, locked, full, read-only, I/O or
+// corruption error, or a lost PostgreSQL connection or server) rather than refused the request. Callers answer such an
 // error with "storage unavailable, try again" and do not count it as the
 // caller's fault.
 func Unavailable(err error) bool {
@@ -41,5 +41,5 @@ func Unavailable(err error) bool {
 		return true
 	}
 	var se *sqlite.Error
-	return errors.As(err, &se) && unavailableCodes[se.Code()&0xff]
+	return errors.As(err, &se) && unavailableCodes[se.Code()&0xff] || pgUnavailable(err)
 }

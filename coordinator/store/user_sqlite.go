@@ -149,7 +149,7 @@ func (t userTable) RebindEmail(ctx context.Context, email, issuer, subject strin
 			return err
 		}
 		for i := range unbound {
-			if _, err := tx.ExecContext(ctx, `UPDATE users SET email = '', disabled = 1 WHERE id = ?`, unbound[i].ID); err != nil {
+			if _, err := tx.ExecContext(ctx, `UPDATE users SET email = '', disabled = TRUE WHERE id = ?`, unbound[i].ID); err != nil {
 				return err
 			}
 			unbound[i].Email, unbound[i].Disabled = "", true

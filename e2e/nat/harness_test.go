@@ -303,6 +303,13 @@ type device struct {
 // Every node serves SOCKS5.
 func (w *world) addNode(name string, c nattest.Class, tag string) *device {
 	w.t.Helper()
+	return w.newNode(name, c, tag)()
+}
+
+// newNode is addNode up to the node's start: the site, the echoes and an
+// auth key are ready; the function returned starts the node.
+func (w *world) newNode(name string, c nattest.Class, tag string) (start func() *device) {
+	w.t.Helper()
 	d := &device{w: w, name: name, site: w.net.AddSite(c)}
 	dir, err := os.MkdirTemp("", "wn-"+name) // short: the socket's path has a limit
 	if err != nil {
@@ -317,8 +324,12 @@ func (w *world) addNode(name string, c nattest.Class, tag string) *device {
 		d.serveEcho(closedPort, &d.closedAccepts)
 		args = append(args, "--expose", strconv.Itoa(openPort)+","+strconv.Itoa(closedPort))
 	}
-	d.proc = startProc(w.t, d.site.Host, name, []string{"WARD_AUTH_KEY=" + w.authKey(tag)}, args...)
-	return d
+	env := []string{"WARD_AUTH_KEY=" + w.authKey(tag)}
+	return func() *device {
+		w.t.Helper()
+		d.proc = startProc(w.t, d.site.Host, name, env, args...)
+		return d
+	}
 }
 
 // serveEcho serves TCP echo on port of the host's loopback until the test
@@ -474,14 +485,16 @@ func waitDirect(t *testing.T, a, b *device, d time.Duration) (*flow, time.Durati
 }
 
 // pair builds a world with node a (tag:a) behind a site of class ca and
-// node b (tag:b, exposing the echoes) behind one of class cb, and waits
-// for a's first byte to b's open port; it logs how long that took from
-// the nodes' start.
+// node b (tag:b, exposing the echoes) behind one of class cb, starts a
+// then b, and waits for a's first byte to b's open port; it logs how long
+// that took from the nodes' start (the sites are built before: the
+// network's making is no part of a node's start).
 func pair(t *testing.T, ca, cb nattest.Class) (w *world, a, b *device) {
 	t.Helper()
 	w = newWorld(t)
+	startA, startB := w.newNode("a", ca, "tag:a"), w.newNode("b", cb, "tag:b")
 	start := time.Now()
-	a, b = w.addNode("a", ca, "tag:a"), w.addNode("b", cb, "tag:b")
+	a, b = startA(), startB()
 	waitFor(t, 20*time.Second, "a's first byte to b", func() bool { return a.roundTrip("b", openPort) == nil })
 	t.Logf("figure: %s->%s first byte %v after the nodes' start, path %s", ca, cb, time.Since(start).Round(time.Millisecond), a.pathTo("b"))
 	return w, a, b

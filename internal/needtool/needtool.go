@@ -25,7 +25,13 @@ func Executable(t testing.TB, path, ci, what string) {
 	if err == nil {
 		return
 	}
-	msg := fmt.Sprintf("%s at %s (make test installs it): %v", what, path, err)
+	Missing(t, ci, fmt.Sprintf("%s at %s (make test installs it): %v", what, path, err))
+}
+
+// Missing skips t with msg, or under CI (ci parses as true) fails it: for
+// a test whose outside part (a program, a server) is not there.
+func Missing(t testing.TB, ci, msg string) {
+	t.Helper()
 	if mustRun(ci) {
 		t.Fatalf("%s; CI=%s forbids skipping them", msg, ci)
 	} else {

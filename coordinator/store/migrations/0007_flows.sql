@@ -17,14 +17,14 @@ CREATE TABLE flows (
 	inbound    INTEGER NOT NULL,
 	denied     INTEGER NOT NULL,
 	rule       TEXT NOT NULL,
-	start      INTEGER NOT NULL,
-	end        INTEGER NOT NULL,
+	start_at   INTEGER NOT NULL,
+	end_at     INTEGER NOT NULL,
 	bytes_sent INTEGER NOT NULL,
 	bytes_recv INTEGER NOT NULL,
 	count      INTEGER NOT NULL
 ) STRICT;
 
-CREATE INDEX flows_end ON flows (end, id);
-CREATE INDEX flows_node ON flows (node, end);
-CREATE INDEX flows_src_node ON flows (src_node, end);
-CREATE INDEX flows_dst_node ON flows (dst_node, end);
+CREATE INDEX flows_end ON flows (end_at, id);
+CREATE INDEX flows_node ON flows (node, end_at);
+CREATE INDEX flows_src_node ON flows (src_node, end_at);
+CREATE INDEX flows_dst_node ON flows (dst_node, end_at);

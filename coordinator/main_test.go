@@ -1,0 +1,12 @@
+package coordinator
+
+import (
+	"os"
+	"testing"
+
+	"github.com/wardnet/ward/internal/pgtest"
+)
+
+// TestMain serves the replicas' tests a PostgreSQL server (started on the
+// first pgtest.NewDB).
+func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }

@@ -1,0 +1,132 @@
+package coordinator
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/wardnet/ward/coordinator/store"
+	"github.com/wardnet/ward/wire"
+)
+
+// publishTimeout bounds one announcement of a change to the other
+// coordinators.
+const publishTimeout = 10 * time.Second
+
+// publish tells the other coordinators on the database about c, which
+// this one committed and applied. A failure is logged, not returned: the
+// change is in the store, and the others read everything again when their
+// listening connection comes back (store.ChangeResync).
+func (s *core) publish(c store.Change) {
+	if s.changes == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(s.ctx), publishTimeout)
+	defer cancel()
+	if err := s.changes.Publish(ctx, c); err != nil {
+		s.log.Warn("tell the other coordinators", "kind", string(c.Kind), "node_id", c.Node, "err", err)
+	}
+}
+
+// applyChange applies a change another coordinator on the database made:
+// it reads what changed from the store and feeds the netmap and the hub
+// as a change of its own would, without announcing it again.
+func (s *Server) applyChange(c store.Change) {
+	var err error
+	switch c.Kind {
+	case store.ChangeNode:
+		err = s.applyNode(c.Node)
+	case store.ChangeUsers:
+		err = s.loadUsers(s.ctx)
+	case store.ChangePolicy:
+		err = s.loadStoredPolicy(s.ctx)
+	case store.ChangeRelays:
+		err = s.applyRelays(s.ctx)
+	case store.ChangeResync:
+		err = s.resync(s.ctx)
+	}
+	if err != nil && s.ctx.Err() == nil {
+		s.log.Error("apply another coordinator's change", "kind", string(c.Kind), "node_id", c.Node, "err", err)
+	}
+}
+
+// applyNode reloads node id; when another coordinator removed it, it also
+// ends the node's sessions here, as removeNode does where it ran.
+func (s *Server) applyNode(id store.NodeID) error {
+	old, had := s.nm.node(id)
+	_, err := s.loadNode(s.ctx, id)
+	if !errors.Is(err, store.ErrNotFound) {
+		return err
+	}
+	if had { // loadNode dropped it from the netmap
+		s.sess.revokeMachine(wire.MachinePublic(old.MachineKey))
+		s.hub.forget(id)
+	}
+	return nil
+}
+
+// loadStoredPolicy puts the latest stored policy in force, as another
+// coordinator saved it.
+func (s *Server) loadStoredPolicy(ctx context.Context) error {
+	latest, err := s.st.LatestPolicy(ctx)
+	if err != nil {
+		return fmt.Errorf("load policy: %w", err)
+	}
+	rs, err := s.fleet.checkPolicy(fmt.Sprintf("policy-v%d", latest.ID), latest.Text)
+	if err != nil {
+		return fmt.Errorf("policy v%d: %w", latest.ID, err)
+	}
+	if err := s.nm.setPolicy(rs, time.Now()); err != nil {
+		return err
+	}
+	s.hub.notifyAll()
+	return nil
+}
+
+// resync reads everything another coordinator may have changed while this
+// one was not listening: users, the policy, the relays and every node,
+// including those the store no longer holds.
+func (s *Server) resync(ctx context.Context) error {
+	if err := s.loadUsers(ctx); err != nil {
+		return err
+	}
+	if err := s.loadStoredPolicy(ctx); err != nil {
+		return err
+	}
+	if err := s.applyRelays(ctx); err != nil {
+		return err
+	}
+	nodes, err := s.st.ListNodes(ctx)
+	if err != nil {
+		return fmt.Errorf("list nodes: %w", err)
+	}
+	ids := s.nm.ids()
+	for _, n := range nodes {
+		ids[n.ID] = true
+	}
+	for id := range ids {
+		if _, err := s.loadNode(ctx, id); err != nil && !errors.Is(err, store.ErrNotFound) {
+			return err
+		}
+	}
+	return nil
+}
+
+// The periodic jobs exactly one coordinator on a database runs.
+const (
+	jobReapEphemeral = "reap-ephemeral"
+	jobExpiryAudit   = "key-expiry-audit"
+	jobIdPRefresh    = "idp-refresh"
+	// jobAuditCheckpoint appends the audit log's periodic checkpoint.
+	jobAuditCheckpoint = "audit-checkpoint"
+	// jobFlowPrune deletes flow records past the retention.
+	jobFlowPrune = "flow-prune"
+	// jobOfflineAlerts evaluates the offline alert rules.
+	jobOfflineAlerts = "offline-alerts"
+)
+
+// runsJob reports whether this coordinator runs job now (see store.Jobs).
+func (s *core) runsJob(job string) bool {
+	return s.jobs == nil || s.jobs.RunsJob(s.ctx, job)
+}

@@ -1,0 +1,157 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"testing"
+	"time"
+)
+
+// TestSingleUseKeyAcrossStores: two stores on one database (two
+// coordinators on one PostgreSQL, or two processes on one SQLite file)
+// race to register with one single-use key; exactly one node registers.
+func TestSingleUseKeyAcrossStores(t *testing.T) {
+	a, loc := openTest(t)
+	b := openDir(t, loc)
+	ctx := context.Background()
+	mustAuthKey(t, a, tagKey("once"))
+	const racers = 12
+	errs := make([]error, racers)
+	var wg sync.WaitGroup
+	start := make(chan struct{})
+	for i := range racers {
+		s := a
+		if i%2 == 1 {
+			s = b
+		}
+		wg.Go(func() {
+			<-start
+			_, _, errs[i] = s.RegisterWithAuthKey(ctx, secret("once"), t0, newNode(i))
+		})
+	}
+	close(start)
+	wg.Wait()
+	var ok int
+	for _, err := range errs {
+		switch {
+		case err == nil:
+			ok++
+		case !errors.Is(err, ErrAuthKeyUsed):
+			t.Errorf("unexpected error: %v", err)
+		}
+	}
+	nodes, err := b.ListNodes(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ok != 1 || len(nodes) != 1 {
+		t.Errorf("%d registrations succeeded, %d nodes; want 1 and 1", ok, len(nodes))
+	}
+}
+
+// TestRebind: '?' placeholders become $1, $2, … except inside quotes.
+func TestRebind(t *testing.T) {
+	for _, tt := range []struct{ in, want string }{
+		{"SELECT 1", "SELECT 1"},
+		{"UPDATE t SET a = ?, b = ? WHERE id = ?", "UPDATE t SET a = $1, b = $2 WHERE id = $3"},
+		{"SELECT '?' || ? FROM \"q?\"", "SELECT '?' || $1 FROM \"q?\""},
+		{"SELECT 'it''s ?', ?", "SELECT 'it''s ?', $1"},
+	} {
+		if got := rebind(tt.in); got != tt.want {
+			t.Errorf("rebind(%q) = %q, want %q", tt.in, got, tt.want)
+		}
+	}
+}
+
+// pgChangesReachOtherStores (PostgreSQL only, from TestPostgres): a change
+// one store publishes reaches a store of another coordinator on the same
+// database, not its own publisher, and a follower whose connection is cut
+// reconnects and asks for a resync.
+func pgChangesReachOtherStores(t *testing.T) {
+	a, loc := openTest(t)
+	b := openDir(t, loc)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	got := map[*SQLStore]chan Change{a: make(chan Change, 10), b: make(chan Change, 10)}
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	defer cancel()
+	for s, ch := range got {
+		f, err := s.Listen(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		wg.Go(func() { f.Run(ctx, func(c Change) { ch <- c }) })
+	}
+	if err := a.Publish(ctx, Change{Kind: ChangeNode, Node: 7}); err != nil {
+		t.Fatal(err)
+	}
+	if c := waitChange(t, got[b]); c != (Change{Kind: ChangeNode, Node: 7}) {
+		t.Fatalf("b got %+v, want node 7", c)
+	}
+	if err := b.Publish(ctx, Change{Kind: ChangePolicy}); err != nil {
+		t.Fatal(err)
+	}
+	if c := waitChange(t, got[a]); c.Kind != ChangePolicy {
+		t.Fatalf("a got %+v, want policy", c)
+	}
+	select {
+	case c := <-got[a]:
+		t.Fatalf("a got a second change %+v (its own?)", c)
+	case c := <-got[b]:
+		t.Fatalf("b got its own change %+v", c)
+	default:
+	}
+	// Cut every listening connection; both come back with a resync.
+	if _, err := a.db.w.ExecContext(ctx, `SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+		WHERE datname = current_database() AND query LIKE 'LISTEN%'`); err != nil {
+		t.Fatal(err)
+	}
+	for s := range got {
+		if c := waitChange(t, got[s]); c.Kind != ChangeResync {
+			t.Fatalf("after a cut: %+v, want resync", c)
+		}
+	}
+}
+
+// waitChange returns the next change on ch, failing after a generous
+// deadline.
+func waitChange(t *testing.T, ch chan Change) Change {
+	t.Helper()
+	select {
+	case c := <-ch:
+		return c
+	case <-time.After(15 * time.Second):
+		t.Fatal("no change within 15s")
+	}
+	return Change{}
+}
+
+// pgOneStoreRunsEachJob (PostgreSQL only, from TestPostgres): of two
+// stores on one database exactly one runs a job, and when it closes (its
+// coordinator died) the other takes the job over.
+func pgOneStoreRunsEachJob(t *testing.T) {
+	a, loc := openTest(t)
+	b, err := OpenPostgres(context.Background(), loc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if !b.RunsJob(ctx, "reap") || a.RunsJob(ctx, "reap") {
+		t.Fatal("want b and only b to run the job it asked for first")
+	}
+	if !a.RunsJob(ctx, "other") || b.RunsJob(ctx, "other") {
+		t.Fatal("a second job has its own lock")
+	}
+	if err := b.Close(); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(15 * time.Second)
+	for !a.RunsJob(ctx, "reap") {
+		if time.Now().After(deadline) {
+			t.Fatal("a did not take over the job within 15s of b closing")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
