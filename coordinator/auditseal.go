@@ -22,13 +22,24 @@ import (
 )
 
 // AuditKeyFile is the file in the data directory holding the Ed25519 key
-// (its seed, hex) that signs the audit log's checkpoints. Made at first
-// start, mode 0600; keep it with the database's backups.
+// (its seed, hex) that signs the audit log's checkpoints, unless
+// Config.AuditKeyFile names another. Made at first start, mode 0600; keep
+// it with the database's backups.
 const AuditKeyFile = "audit-signing-key"
 
-// loadAuditKey reads the checkpoint key from dir, making it at first start.
-func loadAuditKey(dir string) (ed25519.PrivateKey, error) {
-	path := filepath.Join(dir, AuditKeyFile)
+// auditKeyPath is where the checkpoint key is: Config.AuditKeyFile, else
+// AuditKeyFile in the data directory.
+func (c *Config) auditKeyPath() string {
+	if c.AuditKeyFile != "" {
+		return c.AuditKeyFile
+	}
+	return filepath.Join(c.DataDir, AuditKeyFile)
+}
+
+// loadAuditKey reads the checkpoint key from path, making it at first
+// start (coordinators sharing a path: start the first alone, or make the
+// file beforehand).
+func loadAuditKey(path string) (ed25519.PrivateKey, error) {
 	b, err := os.ReadFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		seed := make([]byte, ed25519.SeedSize)

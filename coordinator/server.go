@@ -46,6 +46,11 @@ type Config struct {
 	// with in the database; empty: TokenKeyFile in DataDir, made at first
 	// start. Coordinators sharing a database must share the key.
 	TokenKeyFile string
+	// AuditKeyFile holds the Ed25519 key (its seed, hex) that signs the
+	// audit log's checkpoints; empty: AuditKeyFile in DataDir, made at
+	// first start. Coordinators sharing a database must share the key:
+	// verify trusts the key of the coordinator it asks.
+	AuditKeyFile string
 	// Listen is the TCP address to serve on ("127.0.0.1:8080").
 	Listen string
 	// MetricsListen is the TCP address ListenAndServe serves Prometheus
@@ -314,7 +319,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	}
 	c := newCore(cfg, st)
 	c.changes, c.jobs = st, st
-	if c.auditKey, err = loadAuditKey(cfg.DataDir); err != nil {
+	if c.auditKey, err = loadAuditKey(cfg.auditKeyPath()); err != nil {
 		st.Close()
 		return nil, err
 	}

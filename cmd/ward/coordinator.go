@@ -71,6 +71,7 @@ func newCoordinatorCmd() *cobra.Command {
 	f.StringVar(&cfg.DataDir, "data-dir", defaultDataDir(), "directory for the database and the bootstrap API key")
 	f.StringVar(&cfg.DB, "db", "", "PostgreSQL URL (postgres://user@host/db) to keep the state in instead of SQLite in --data-dir; several coordinators may share one")
 	f.StringVar(&cfg.TokenKeyFile, "token-key-file", "", "32-byte key the IdP refresh tokens are sealed with in the database (default: "+coordinator.TokenKeyFile+" in --data-dir, made at first start); coordinators sharing a --db must share it")
+	f.StringVar(&cfg.AuditKeyFile, "audit-key-file", "", "Ed25519 key (hex seed) that signs the audit log's checkpoints (default: "+coordinator.AuditKeyFile+" in --data-dir, made at first start); coordinators sharing a --db must share it")
 	f.StringVar(&cfg.Listen, "listen", "127.0.0.1:8080", "address to serve the control and admin API on")
 	f.StringVar(&cfg.MetricsListen, "metrics-listen", "127.0.0.1:9090", "address to serve Prometheus /metrics on, unauthenticated (\"\": off)")
 	f.StringVar(&cfg.PolicyFile, "policy", "", "policy file (HuJSON): seeds an empty store; SIGHUP loads it as a new version")
