@@ -30,6 +30,9 @@ type control struct {
 	reports *ratelimit.Keyed[store.NodeID]
 	// denied aggregates the denied flows nodes report.
 	denied *deniedFlows
+	// pace is how long a map stream waits after a message of n bytes
+	// (paceAfter; set before serving).
+	pace func(n int) time.Duration
 }
 
 // maxRotationKeys and maxReportKeys bound the nodes the rotation and report
@@ -41,7 +44,7 @@ const (
 )
 
 func newControl(c *core) *control {
-	return &control{core: c, denied: newDeniedFlows(c.cfg.DeniedWindow),
+	return &control{core: c, denied: newDeniedFlows(c.cfg.DeniedWindow), pace: paceAfter,
 		rotations: ratelimit.New[store.NodeID](c.cfg.RotateEvery, c.cfg.RotateBurst, maxRotationKeys),
 		reports:   ratelimit.New[store.NodeID](c.cfg.ReportEvery, c.cfg.ReportBurst, maxReportKeys)}
 }

@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -51,6 +52,13 @@ func startCoordWith(t testing.TB, policy string, tweak func(*Config)) *testCoord
 // wraps, so that a test can watch requests inside the server.
 func startCoordWrapped(t testing.TB, policy string, tweak func(*Config), wrap func(http.Handler) http.Handler) *testCoord {
 	t.Helper()
+	return startCoordShaped(t, policy, tweak, wrap, nil)
+}
+
+// startCoordShaped is startCoordWrapped whose listener wrapLn (when not
+// nil) wraps, so that a test can shape the connections it accepts.
+func startCoordShaped(t testing.TB, policy string, tweak func(*Config), wrap func(http.Handler) http.Handler, wrapLn func(net.Listener) net.Listener) *testCoord {
+	t.Helper()
 	dir := t.TempDir()
 	pf := filepath.Join(dir, "policy.hujson")
 	if err := os.WriteFile(pf, []byte(policy), 0o600); err != nil {
@@ -75,6 +83,9 @@ func startCoordWrapped(t testing.TB, policy string, tweak func(*Config), wrap fu
 		hs.Config.Handler = wrap(hs.Config.Handler)
 	}
 	hs.EnableHTTP2 = false
+	if wrapLn != nil {
+		hs.Listener = wrapLn(hs.Listener)
+	}
 	hs.Start()
 	t.Cleanup(func() {
 		srv.cancel()

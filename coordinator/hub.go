@@ -2,6 +2,7 @@ package coordinator
 
 import (
 	"maps"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -86,6 +87,17 @@ func (s *subscriber) take() pending {
 	p := s.pend
 	s.pend = pending{}
 	return p
+}
+
+// peek returns what is pending without clearing it: the peers (a copy)
+// and whether the whole map is.
+func (s *subscriber) peek() ([]store.NodeID, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.pend.all {
+		return nil, true
+	}
+	return slices.Collect(maps.Keys(s.pend.peers)), false
 }
 
 // add records a change: all, or peer (0: none) with or without the

@@ -22,6 +22,19 @@ const (
 	PathRelayToken = "/ward/v1/relay/token"
 )
 
+// Query parameters of PathMap.
+const (
+	// MapSinceParam resumes a stream from the version of the last map
+	// message the node applied.
+	MapSinceParam = "since"
+	// MapIdleParam is how long, in milliseconds, the node waits on a
+	// silent stream before it gives up on it (FeatureMapIdle). The
+	// coordinator then sends a keep-alive every third of that, at most
+	// every 45 s by default; a node that does not say gets one every
+	// 15 s, which the 45 s older nodes wait allows.
+	MapIdleParam = "idle"
+)
+
 // Limits on what a node may send.
 const (
 	// MaxRequestBytes bounds every control request body.

@@ -242,6 +242,13 @@ func TestFollowMap(t *testing.T) {
 	if diff := cmp.Diff([]uint64{1, 2, 3, 1, 2, 3, 4}, got); diff != "" {
 		t.Errorf("versions handled (-want +got):\n%s", diff)
 	}
+	// The client says how long it waits on a silent stream, so that the
+	// coordinator paces keep-alives to it (2s: newClient's).
+	for i, idle := range srv.Idles() {
+		if idle != "2000" {
+			t.Errorf("map request %d: idle parameter %q, want 2000", i, idle)
+		}
+	}
 	sinces := srv.Sinces()
 	want := []uint64{0, 0, 0, 2, 0}
 	if diff := cmp.Diff(want, sinces[:min(len(sinces), len(want))]); diff != "" {

@@ -18,9 +18,10 @@ import (
 )
 
 const (
-	// DefaultMapIdleTimeout ends a silent map stream; the coordinator
-	// sends a keep-alive about every 15 s.
-	DefaultMapIdleTimeout = 45 * time.Second
+	// DefaultMapIdleTimeout ends a silent map stream. The node tells the
+	// coordinator (wire.MapIdleParam), which sends a keep-alive every
+	// third of it (40 s; an older coordinator every 15 s).
+	DefaultMapIdleTimeout = 120 * time.Second
 	// MaxMapMessage bounds one map stream message (one line).
 	MaxMapMessage = 32 << 20
 )
@@ -103,9 +104,9 @@ func (c *Client) openMap(ctx context.Context, since uint64) (*http.Response, con
 
 func (c *Client) getMap(ctx context.Context, since uint64, token string) (*http.Response, context.CancelCauseFunc, error) {
 	rctx, cancel := context.WithCancelCause(ctx)
-	q := url.Values{}
+	q := url.Values{wire.MapIdleParam: {strconv.FormatInt(c.mapIdle.Milliseconds(), 10)}}
 	if since > 0 {
-		q.Set("since", strconv.FormatUint(since, 10))
+		q.Set(wire.MapSinceParam, strconv.FormatUint(since, 10))
 	}
 	req, err := http.NewRequestWithContext(rctx, http.MethodGet, c.endpoint(wire.PathMap, q), nil)
 	if err != nil {

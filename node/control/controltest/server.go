@@ -59,8 +59,10 @@ type Server struct {
 	changed chan struct{}
 	// epoch counts DropStreams calls; a stream ends when it changes.
 	epoch int
-	// sinces records the since parameter of every map request.
+	// sinces records the since parameter of every map request, idles its
+	// idle parameter (wire.MapIdleParam).
 	sinces []uint64
+	idles  []string
 	// reports and rotations record what nodes sent (refused rotations
 	// included).
 	reports   []wire.Report
@@ -223,6 +225,14 @@ func (s *Server) Sinces() []uint64 {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return append([]uint64(nil), s.sinces...)
+}
+
+// Idles returns the idle parameter (wire.MapIdleParam) of every map
+// request so far, "" where absent.
+func (s *Server) Idles() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]string(nil), s.idles...)
 }
 
 // Reports returns the reports received so far.
@@ -440,9 +450,10 @@ func (s *Server) report(w http.ResponseWriter, r *http.Request, mk wire.MachineP
 // streamMap replays the script after since, then follows it, with
 // keep-alives, until the client leaves or DropStreams is called.
 func (s *Server) streamMap(w http.ResponseWriter, r *http.Request, mk wire.MachinePublic) {
-	since, _ := strconv.ParseUint(r.URL.Query().Get("since"), 10, 64)
+	since, _ := strconv.ParseUint(r.URL.Query().Get(wire.MapSinceParam), 10, 64)
 	s.mu.Lock()
 	s.sinces = append(s.sinces, since)
+	s.idles = append(s.idles, r.URL.Query().Get(wire.MapIdleParam))
 	if s.failMap > 0 {
 		s.failMap--
 		s.mu.Unlock()

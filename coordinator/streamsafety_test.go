@@ -1,0 +1,144 @@
+package coordinator
+
+import (
+	"fmt"
+	"net"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/wardnet/ward/coordinator/store"
+	"github.com/wardnet/ward/wire"
+)
+
+// pendingPeers returns the peers pending on node id's streams.
+func (c *testCoord) pendingPeers(id store.NodeID) []store.NodeID {
+	c.srv.hub.mu.Lock()
+	defer c.srv.hub.mu.Unlock()
+	var out []store.NodeID
+	for sub := range c.srv.hub.subs[id] {
+		peers, _ := sub.peek()
+		out = append(out, peers...)
+	}
+	return out
+}
+
+// TestRemovalsAndRevocationsBypassPacing: a node whose stream is paced
+// after a large message (here every message paces it for an hour) still
+// gets a peer's revocation at once, in a message of its own ahead of the
+// paced update (a join, still pending); its own revocation too.
+func TestRemovalsAndRevocationsBypassPacing(t *testing.T) {
+	c := startCoord(t, testPolicy)
+	c.srv.control.pace = func(int) time.Duration { return time.Hour } // before any stream opens
+	gw := c.mustRegister([]string{"tag:operator"}, "gw")
+	cam1 := c.mustRegister([]string{"tag:camera"}, "cam1")
+	gwID, cam1ID := c.storeNode(gw).ID, c.storeNode(cam1).ID
+	s := c.openMap(gw, 0)
+	if first := s.next(); len(first.Peers) != 1 {
+		t.Fatalf("first map: %d peers, want cam1", len(first.Peers))
+	}
+	// The stream is paced now: a join waits.
+	cam2 := c.mustRegister([]string{"tag:camera"}, "cam2")
+	cam2ID := c.storeNode(cam2).ID
+	deadline := time.Now().Add(10 * time.Second)
+	for !slices.Contains(c.pendingPeers(gwID), cam2ID) {
+		if time.Now().After(deadline) {
+			t.Fatal("cam2's join is not pending on the paced stream")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	// An attacker's camera is revoked by an admin: the gateway drops it at once.
+	if code := c.admin("POST", fmt.Sprintf("%s/%d/expire", wire.PathAdminNodes, cam1ID), nil, nil); code != 200 {
+		t.Fatalf("expire cam1: %d", code)
+	}
+	m := s.next()
+	if !slices.Equal(m.PeersRemoved, []wire.NodeID{wire.NodeID(cam1ID)}) || len(m.PeersChanged) > 0 || len(m.Peers) > 0 {
+		t.Fatalf("message after the revocation: removed %v, changed %d, peers %d; want cam1 removed alone", m.PeersRemoved, len(m.PeersChanged), len(m.Peers))
+	}
+	if !slices.Contains(c.pendingPeers(gwID), cam2ID) {
+		t.Error("cam2's join is no longer pending: the paced update was sent early or lost")
+	}
+
+	// The gateway's own revocation: it loses every peer and learns it at once.
+	if code := c.admin("POST", fmt.Sprintf("%s/%d/expire", wire.PathAdminNodes, gwID), nil, nil); code != 200 {
+		t.Fatalf("expire gw: %d", code)
+	}
+	m = s.next()
+	if m.Self == nil || !m.Self.KeyRevoked {
+		t.Errorf("message after the gateway's revocation: self %+v; want it revoked", m.Self)
+	}
+	if len(m.PeersChanged) > 0 || len(m.Peers) > 0 {
+		t.Errorf("message after the gateway's revocation: %d peers changed; want removals only", len(m.PeersChanged))
+	}
+}
+
+// smallBuffers shrinks the send buffer of every connection it accepts,
+// so that a peer that stops reading blocks the server's writes soon.
+type smallBuffers struct{ net.Listener }
+
+func (l smallBuffers) Accept() (net.Conn, error) {
+	conn, err := l.Listener.Accept()
+	if tc, ok := conn.(*net.TCPConn); ok {
+		tc.SetWriteBuffer(4096)
+	}
+	return conn, err
+}
+
+// TestMapStreamsHaveWriteDeadline: a node that opens its map stream and
+// never reads it (a raw client) is dropped once a write waited for
+// MapWriteTimeout, and its stream no longer counts (the handler, its
+// goroutine and its buffers are gone).
+func TestMapStreamsHaveWriteDeadline(t *testing.T) {
+	c := startCoordShaped(t, testPolicy, func(cfg *Config) {
+		cfg.KeepAlive = 5 * time.Millisecond // fills the buffers soon
+		cfg.MapWriteTimeout = 200 * time.Millisecond
+	}, nil, func(ln net.Listener) net.Listener { return smallBuffers{ln} })
+	m := c.mustRegister([]string{"tag:camera"}, "cam")
+	id := c.storeNode(m).ID
+	conn, err := net.Dial("tcp", c.http.Listener.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	conn.(*net.TCPConn).SetReadBuffer(4096)
+	fmt.Fprintf(conn, "GET %s HTTP/1.1\r\nHost: ward\r\nAuthorization: Bearer %s\r\n\r\n", wire.PathMap, m.token)
+	deadline := time.Now().Add(10 * time.Second)
+	for !c.srv.hub.connected(id) {
+		if time.Now().After(deadline) {
+			t.Fatal("the stream never opened")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	deadline = time.Now().Add(60 * time.Second)
+	for c.srv.hub.connected(id) {
+		if time.Now().After(deadline) {
+			t.Fatal("a stream nobody reads is still open after 60s")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// TestKeepAliveFollowsNodeIdle: a node that says how long it waits on a
+// silent stream (wire.MapIdleParam) gets keep-alives every third of it,
+// bounded both ways; one that does not (older nodes, which wait 45 s)
+// every Config.KeepAlive.
+func TestKeepAliveFollowsNodeIdle(t *testing.T) {
+	s := &control{core: &core{cfg: Config{KeepAlive: 15 * time.Second, MaxKeepAlive: 45 * time.Second}}}
+	for _, tc := range []struct {
+		idle string
+		want time.Duration
+	}{
+		{"", 15 * time.Second},
+		{"nonsense", 15 * time.Second},
+		{"0", 15 * time.Second},
+		{"-5", 15 * time.Second},
+		{"120000", 40 * time.Second},
+		{"90000", 30 * time.Second},
+		{"3600000", 45 * time.Second},
+		{"1", minKeepAlive},
+	} {
+		if got := s.keepAliveFor(tc.idle); got != tc.want {
+			t.Errorf("keepAliveFor(%q) = %v, want %v", tc.idle, got, tc.want)
+		}
+	}
+}
