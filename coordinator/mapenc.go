@@ -3,6 +3,7 @@ package coordinator
 import (
 	"encoding/json"
 	"slices"
+	"strconv"
 
 	"github.com/wardnet/ward/filter"
 	"github.com/wardnet/ward/wire"
@@ -16,11 +17,12 @@ type encPeer struct {
 
 // appendMsg appends head as one line of the map stream with peers (under
 // the key "peers" for a full map, "peers_changed" for a delta; sorted by
-// id here) and, when not empty, the filter rules: the JSON
+// id here), the peers' new grants (wire.PeerGrants: grants' enc is the
+// grants' JSON, nil for none) and, when not empty, the filter rules: the JSON
 // json.Marshal would make of the whole message (field order aside), but
 // made of parts encoded once and shared by every stream that sends them
 // (peer records, each rule's source list).
-func appendMsg(b []byte, head *wire.MapResponse, peersKey string, peers []encPeer, rules []filter.Rule, src *srcCache) []byte {
+func appendMsg(b []byte, head *wire.MapResponse, peersKey string, peers, grants []encPeer, rules []filter.Rule, src *srcCache) []byte {
 	h, _ := json.Marshal(head) // a message always has a version: "{...}"
 	b = append(b, h[:len(h)-1]...)
 	if len(peers) > 0 {
@@ -33,6 +35,23 @@ func appendMsg(b []byte, head *wire.MapResponse, peersKey string, peers []encPee
 				b = append(b, ',')
 			}
 			b = append(b, p.enc...)
+		}
+		b = append(b, ']')
+	}
+	if len(grants) > 0 {
+		slices.SortFunc(grants, func(x, y encPeer) int { return int(x.id) - int(y.id) })
+		b = append(b, `,"peers_grants":[`...)
+		for i, g := range grants {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = append(b, `{"id":`...)
+			b = strconv.AppendInt(b, int64(g.id), 10)
+			if g.enc != nil {
+				b = append(b, `,"grants":`...)
+				b = append(b, g.enc...)
+			}
+			b = append(b, '}')
 		}
 		b = append(b, ']')
 	}

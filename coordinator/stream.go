@@ -49,7 +49,7 @@ func (s *control) handleMap(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(http.StatusOK)
 	st := &streamState{s: s, id: n.ID, w: w, rc: http.NewResponseController(w), sent: s.hub.resumable(n.ID, since),
-		keepAlive: s.keepAliveFor(r.URL.Query().Get(wire.MapIdleParam))}
+		keepAlive: s.keepAliveFor(r.URL.Query().Get(wire.MapIdleParam)), grantsDelta: supports(r, wire.FeatureGrantsDelta)}
 	if !st.write(nil) { // a resumed stream may have nothing to send yet
 		return
 	}
@@ -58,6 +58,13 @@ func (s *control) handleMap(w http.ResponseWriter, r *http.Request) {
 	}
 	s.hub.recordSent(n.ID, st.sent)
 	s.streamLoop(r.Context(), st, sub, ss.expires)
+}
+
+// supports reports whether the node of map request r knows f, by the
+// version it says (wire.MapVersionParam; none: 1).
+func supports(r *http.Request, f wire.Feature) bool {
+	v, err := strconv.Atoi(r.URL.Query().Get(wire.MapVersionParam))
+	return err == nil && wire.Supports(v, f)
 }
 
 // minKeepAlive bounds how often a node's short wait (wire.MapIdleParam)
@@ -85,6 +92,9 @@ type streamState struct {
 	rc *http.ResponseController
 	// keepAlive is the stream's keep-alive interval (keepAliveFor).
 	keepAlive time.Duration
+	// grantsDelta: the node takes a peer's new grants without its record
+	// (wire.FeatureGrantsDelta).
+	grantsDelta bool
 	// sent is what the node holds; its version is 0 until the first
 	// message (a resumed stream starts from a copy of an earlier one's).
 	sent *sentState
@@ -322,12 +332,18 @@ func (st *streamState) build(ms mapState, whole bool, relays *[]wire.Relay) ([]b
 	if whole {
 		peers = make(map[wire.NodeID]sentPeer, len(ms.peers))
 	}
-	var enc []encPeer
+	// enc holds the records to send, grants the new grants of peers
+	// whose record the node holds (grants-delta streams only).
+	var enc, grants []encPeer
 	for _, p := range ms.peers {
 		gid, genc := st.s.grants.intern(st.s.nm.grants(p, ms.selfAddrs))
 		id, sp := p.rec.node.ID, sentPeer{ver: p.rec.ver, grants: gid}
-		if old, ok := sent.peers[id]; full || !ok || old != sp {
+		old, ok := sent.peers[id]
+		switch {
+		case full || !ok || old.ver != sp.ver || old.grants != sp.grants && !st.grantsDelta:
 			enc = append(enc, encPeer{id: id, enc: p.rec.json(gid, genc)})
+		case old.grants != sp.grants:
+			grants = append(grants, encPeer{id: id, enc: genc})
 		}
 		peers[id] = sp // (sent.peers itself in a delta: after the comparison)
 	}
@@ -345,7 +361,7 @@ func (st *streamState) build(ms mapState, whole bool, relays *[]wire.Relay) ([]b
 			}
 		}
 	}
-	changed = len(enc) > 0 || len(head.PeersRemoved) > 0
+	changed = len(enc) > 0 || len(grants) > 0 || len(head.PeersRemoved) > 0
 	if whole && (full || !reflect.DeepEqual(sent.self, ms.self)) {
 		self := ms.self
 		head.Self, changed = &self, true
@@ -372,7 +388,7 @@ func (st *streamState) build(ms mapState, whole bool, relays *[]wire.Relay) ([]b
 	if full {
 		key = "peers"
 	}
-	st.buf = appendMsg(st.buf[:0], &head, key, enc, rules, st.s.nm.src)
+	st.buf = appendMsg(st.buf[:0], &head, key, enc, grants, rules, st.s.nm.src)
 	sent.version, sent.peers, sent.relays = head.Version, peers, relays
 	if head.Self != nil {
 		sent.self = ms.self

@@ -1,13 +1,18 @@
 package coordinator
 
 import (
+	"encoding/json"
 	"fmt"
 	"net"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
+
 	"github.com/wardnet/ward/coordinator/store"
+	"github.com/wardnet/ward/filter"
 	"github.com/wardnet/ward/wire"
 )
 
@@ -139,6 +144,86 @@ func TestKeepAliveFollowsNodeIdle(t *testing.T) {
 	} {
 		if got := s.keepAliveFor(tc.idle); got != tc.want {
 			t.Errorf("keepAliveFor(%q) = %v, want %v", tc.idle, got, tc.want)
+		}
+	}
+}
+
+// TestPolicyChangeSendsGrantsNotRecords: a policy change that changes
+// only what a node may reach on its peers sends a node of the current
+// protocol the peers' new grants alone (MapResponse.PeersGrants), a
+// fraction of the records' bytes, and an older node (no version
+// parameter) the whole records as before. Both end up with the same
+// grants.
+func TestPolicyChangeSendsGrantsNotRecords(t *testing.T) {
+	c := startCoord(t, testPolicy)
+	c.mustRegister([]string{"tag:camera"}, "cam")
+	opNew := c.mustRegister([]string{"tag:operator"}, "op-new")
+	opOld := c.mustRegister([]string{"tag:operator"}, "op-old")
+	newS := c.openMapQuery(opNew, fmt.Sprintf("%s=%d", wire.MapVersionParam, wire.ProtocolVersion))
+	oldS := c.openMap(opOld, 0)
+	for _, s := range []*mapStream{newS, oldS} {
+		if m := s.next(); len(m.Peers) != 1 {
+			t.Fatalf("first map: %d peers, want the camera", len(m.Peers))
+		}
+	}
+	wider := strings.Replace(testPolicy, "tag:camera:22", "tag:camera:22,80", 1)
+	if code := c.admin("PUT", wire.PathAdminPolicy, wire.SetPolicyRequest{Text: wider, ParentID: -1}, nil); code != 200 {
+		t.Fatalf("set policy: %d", code)
+	}
+	m := newS.next()
+	if len(m.PeersChanged) > 0 || len(m.PeersGrants) != 1 {
+		t.Fatalf("current node: %d records, %d grants; want the camera's grants alone", len(m.PeersChanged), len(m.PeersGrants))
+	}
+	got := m.PeersGrants[0].Grants
+	if !filter.Allows(got, filter.ProtoTCP, 80) {
+		t.Errorf("current node's new grants %v: no tcp 80", got)
+	}
+	m = oldS.next()
+	if len(m.PeersGrants) > 0 || len(m.PeersChanged) != 1 {
+		t.Fatalf("older node: %d records, %d grants; want the camera's record", len(m.PeersChanged), len(m.PeersGrants))
+	}
+	if diff := cmp.Diff(got, m.PeersChanged[0].Grants); diff != "" {
+		t.Errorf("older node's grants differ from the current node's (-current +older):\n%s", diff)
+	}
+}
+
+// TestGrantTableInternsByContent: equal sets of grants share an id and
+// JSON, different ones do not, nil is noGrants, and the JSON is
+// json.Marshal's.
+func TestGrantTableInternsByContent(t *testing.T) {
+	tcp := func(ports ...uint16) filter.PortGrant {
+		g := filter.PortGrant{Proto: filter.ProtoTCP}
+		for _, p := range ports {
+			g.Ports = append(g.Ports, filter.PortRange{First: p, Last: p})
+		}
+		return g
+	}
+	sets := [][]filter.PortGrant{
+		{},
+		{tcp(22)},
+		{tcp(22, 80)},
+		{tcp(80)},
+		{{Proto: filter.ProtoICMP}},
+		{{Proto: filter.ProtoICMP}, tcp(22)},
+		{{Proto: filter.ProtoUDP, Ports: []filter.PortRange{{First: 1, Last: 65535}}}},
+	}
+	gt := newGrantTable()
+	if id, enc := gt.intern(nil); id != noGrants || enc != nil {
+		t.Errorf("intern(nil) = %d %s, want noGrants", id, enc)
+	}
+	seen := map[uint32]int{}
+	for i, gs := range sets {
+		id, enc := gt.intern(gs)
+		want, _ := json.Marshal(gs)
+		if string(enc) != string(want) {
+			t.Errorf("set %d: JSON %s, want %s", i, enc, want)
+		}
+		if j, dup := seen[id]; dup || id == noGrants {
+			t.Errorf("set %d: id %d, also set %d's (or noGrants)", i, id, j)
+		}
+		seen[id] = i
+		if again, _ := gt.intern(slices.Clone(gs)); again != id {
+			t.Errorf("set %d again: id %d, want %d", i, again, id)
 		}
 	}
 }

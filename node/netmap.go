@@ -88,6 +88,12 @@ func applyPeers(old map[wire.NodeID]wire.Node, m wire.MapResponse) map[wire.Node
 	for _, p := range m.PeersChanged {
 		peers[p.ID] = p
 	}
+	for _, g := range m.PeersGrants {
+		if p, ok := peers[g.ID]; ok {
+			p.Grants = g.Grants
+			peers[g.ID] = p
+		}
+	}
 	for _, id := range m.PeersRemoved {
 		delete(peers, id)
 	}

@@ -104,7 +104,8 @@ func (c *Client) openMap(ctx context.Context, since uint64) (*http.Response, con
 
 func (c *Client) getMap(ctx context.Context, since uint64, token string) (*http.Response, context.CancelCauseFunc, error) {
 	rctx, cancel := context.WithCancelCause(ctx)
-	q := url.Values{wire.MapIdleParam: {strconv.FormatInt(c.mapIdle.Milliseconds(), 10)}}
+	q := url.Values{wire.MapIdleParam: {strconv.FormatInt(c.mapIdle.Milliseconds(), 10)},
+		wire.MapVersionParam: {strconv.Itoa(wire.ProtocolVersion)}}
 	if since > 0 {
 		q.Set(wire.MapSinceParam, strconv.FormatUint(since, 10))
 	}
