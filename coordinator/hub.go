@@ -2,6 +2,7 @@ package coordinator
 
 import (
 	"maps"
+	"net/netip"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -39,6 +40,9 @@ type sentState struct {
 	peers   map[wire.NodeID]sentPeer
 	// filter is the sent filter's sum (srcCache.filterSum).
 	filter uint64
+	// srcs are the sources of each rule of the sent filter (the
+	// compiler's shared lists), for wire.MapResponse.FilterSrcFrom.
+	srcs [][]netip.Prefix
 	// relays is the relay list the node holds (a relayDir list, compared
 	// by pointer).
 	relays *[]wire.Relay
@@ -54,7 +58,7 @@ type sentPeer struct {
 func (s *sentState) clone() *sentState {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return &sentState{version: s.version, self: s.self, peers: maps.Clone(s.peers), filter: s.filter, relays: s.relays}
+	return &sentState{version: s.version, self: s.self, peers: maps.Clone(s.peers), filter: s.filter, srcs: s.srcs, relays: s.relays}
 }
 
 // subscriber is one open map stream. wake has room for one pending

@@ -406,6 +406,19 @@ func (f *follower) apply(m wire.MapResponse) {
 	for _, id := range m.PeersRemoved {
 		delete(f.peers, id)
 	}
+	if len(m.FilterSrcFrom) > 0 && (f.proto < int(wire.FeatureFilterSrcRefs) || m.Full || len(m.FilterSrcFrom) != len(m.Filter)) {
+		f.failed = append(f.failed, fmt.Errorf("version %d: filter_src_from %v for %d rules (full %v)", m.Version, m.FilterSrcFrom, len(m.Filter), m.Full))
+		return
+	}
+	for i, j := range m.FilterSrcFrom {
+		if j >= 0 {
+			if j >= len(f.filter) || m.Filter[i].Src != nil {
+				f.failed = append(f.failed, fmt.Errorf("version %d: rule %d: sources of rule %d of %d", m.Version, i, j, len(f.filter)))
+				return
+			}
+			m.Filter[i].Src = f.filter[j].Src
+		}
+	}
 	if m.Full || m.FilterChanged {
 		f.filter = m.Filter
 	}

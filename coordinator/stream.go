@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"net/netip"
 	"reflect"
 	"slices"
 	"strconv"
@@ -13,6 +14,7 @@ import (
 	"time"
 
 	"github.com/wardnet/ward/coordinator/store"
+	"github.com/wardnet/ward/filter"
 	"github.com/wardnet/ward/wire"
 )
 
@@ -49,7 +51,8 @@ func (s *control) handleMap(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(http.StatusOK)
 	st := &streamState{s: s, id: n.ID, w: w, rc: http.NewResponseController(w), sent: s.hub.resumable(n.ID, since),
-		keepAlive: s.keepAliveFor(r.URL.Query().Get(wire.MapIdleParam)), grantsDelta: supports(r, wire.FeatureGrantsDelta)}
+		keepAlive: s.keepAliveFor(r.URL.Query().Get(wire.MapIdleParam)), grantsDelta: supports(r, wire.FeatureGrantsDelta),
+		srcRefs: supports(r, wire.FeatureFilterSrcRefs)}
 	if !st.write(nil) { // a resumed stream may have nothing to send yet
 		return
 	}
@@ -93,8 +96,9 @@ type streamState struct {
 	// keepAlive is the stream's keep-alive interval (keepAliveFor).
 	keepAlive time.Duration
 	// grantsDelta: the node takes a peer's new grants without its record
-	// (wire.FeatureGrantsDelta).
-	grantsDelta bool
+	// (wire.FeatureGrantsDelta); srcRefs: a filter rule's sources by
+	// reference to the filter it holds (wire.FeatureFilterSrcRefs).
+	grantsDelta, srcRefs bool
 	// sent is what the node holds; its version is 0 until the first
 	// message (a resumed stream starts from a copy of an earlier one's).
 	sent *sentState
@@ -314,6 +318,38 @@ func (st *streamState) sendRemovals(sub *subscriber) bool {
 	return true
 }
 
+// srcsOf lists the sources of each of rules.
+func srcsOf(rules []filter.Rule) [][]netip.Prefix {
+	out := make([][]netip.Prefix, len(rules))
+	for i, r := range rules {
+		out[i] = r.Src
+	}
+	return out
+}
+
+// srcRefs returns, for each of rules, the index of the held sources
+// (sentState.srcs) equal to its own, or -1; nil when none is held. Lists
+// are compared by content: a recompile makes new lists of the same
+// sources.
+func srcRefs(rules []filter.Rule, held [][]netip.Prefix) []int {
+	var out []int
+	for i, r := range rules {
+		j := slices.IndexFunc(held, func(h []netip.Prefix) bool {
+			return len(h) == len(r.Src) && len(h) > 0 && (&h[0] == &r.Src[0] || slices.Equal(h, r.Src))
+		})
+		if j >= 0 && out == nil {
+			out = make([]int, len(rules))
+			for k := range i {
+				out[k] = -1
+			}
+		}
+		if out != nil {
+			out[i] = j
+		}
+	}
+	return out
+}
+
 func buildKind(whole bool) string {
 	if whole {
 		return "whole"
@@ -367,9 +403,13 @@ func (st *streamState) build(ms mapState, whole bool, relays *[]wire.Relay) ([]b
 		head.Self, changed = &self, true
 	}
 	rules := ms.filter
+	var srcFrom []int
 	if sum := st.s.nm.src.filterSum(ms.filter); ms.filter != nil && (full || sum != sent.filter) {
 		head.FilterChanged, changed = true, true
-		sent.filter = sum
+		if st.srcRefs && !full {
+			srcFrom = srcRefs(rules, sent.srcs)
+		}
+		sent.filter, sent.srcs = sum, srcsOf(rules)
 	} else {
 		rules = nil
 	}
@@ -388,7 +428,7 @@ func (st *streamState) build(ms mapState, whole bool, relays *[]wire.Relay) ([]b
 	if full {
 		key = "peers"
 	}
-	st.buf = appendMsg(st.buf[:0], &head, key, enc, grants, rules, st.s.nm.src)
+	st.buf = appendMsg(st.buf[:0], &head, key, enc, grants, rules, srcFrom, st.s.nm.src)
 	sent.version, sent.peers, sent.relays = head.Version, peers, relays
 	if head.Self != nil {
 		sent.self = ms.self

@@ -4,12 +4,14 @@ import (
 	"encoding/json"
 	"fmt"
 	"net"
+	"net/netip"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
 
 	"github.com/wardnet/ward/coordinator/store"
 	"github.com/wardnet/ward/filter"
@@ -225,5 +227,47 @@ func TestGrantTableInternsByContent(t *testing.T) {
 		if again, _ := gt.intern(slices.Clone(gs)); again != id {
 			t.Errorf("set %d again: id %d, want %d", i, again, id)
 		}
+	}
+}
+
+// TestPolicyChangeSendsFilterSourcesByReference: a policy change that
+// changes a rule's ports but not its sources sends a node of the current
+// protocol the rule with its sources by reference to the filter it holds
+// (MapResponse.FilterSrcFrom), and an older node the sources again.
+func TestPolicyChangeSendsFilterSourcesByReference(t *testing.T) {
+	c := startCoord(t, testPolicy)
+	c.mustRegister([]string{"tag:operator"}, "op")
+	camNew := c.mustRegister([]string{"tag:camera"}, "cam-new")
+	camOld := c.mustRegister([]string{"tag:camera"}, "cam-old")
+	newS := c.openMapQuery(camNew, fmt.Sprintf("%s=%d", wire.MapVersionParam, wire.ProtocolVersion))
+	oldS := c.openMap(camOld, 0)
+	var held []filter.Rule
+	for i, s := range []*mapStream{newS, oldS} {
+		m := s.next()
+		if len(m.Filter) != 1 || len(m.Filter[0].Src) == 0 {
+			t.Fatalf("first map: filter %v, want the operators' rule", m.Filter)
+		}
+		if i == 0 {
+			held = m.Filter
+		}
+	}
+	wider := strings.Replace(testPolicy, "tag:camera:22", "tag:camera:22,80", 1)
+	if code := c.admin("PUT", wire.PathAdminPolicy, wire.SetPolicyRequest{Text: wider, ParentID: -1}, nil); code != 200 {
+		t.Fatalf("set policy: %d", code)
+	}
+	m := newS.next()
+	if !m.FilterChanged || !slices.Equal(m.FilterSrcFrom, []int{0}) || len(m.Filter) != 1 || m.Filter[0].Src != nil {
+		t.Fatalf("current node: filter changed %v, src from %v, rules %v; want the rule with its sources by reference", m.FilterChanged, m.FilterSrcFrom, m.Filter)
+	}
+	m.Filter[0].Src = held[0].Src
+	o := oldS.next()
+	if len(o.FilterSrcFrom) > 0 || len(o.Filter) != 1 {
+		t.Fatalf("older node: src from %v, rules %v; want the whole rule", o.FilterSrcFrom, o.Filter)
+	}
+	if diff := cmp.Diff(o.Filter[0].Src, m.Filter[0].Src, cmpopts.EquateComparable(netip.Prefix{})); diff != "" {
+		t.Errorf("current node's resolved sources differ from the older node's (-older +current):\n%s", diff)
+	}
+	if d := m.Filter[0].Dst; len(d) == 0 || !slices.Contains(d[0].Ports, filter.PortRange{First: 80, Last: 80}) {
+		t.Errorf("current node's rule: dst %v, want port 80 added", d)
 	}
 }

@@ -78,6 +78,8 @@ func controlMessages() map[string]any {
 		"MapResponse.delta": &MapResponse{Version: 4, PeersChanged: []Node{testNode(), noGrants()}, PeersRemoved: []NodeID{9},
 			Filter: []filter.Rule{}, FilterChanged: true, ServerTime: t0},
 		"MapResponse.keepalive": &MapResponse{Version: 4, KeepAlive: true, ServerTime: t0},
+		"MapResponse.srcrefs": &MapResponse{Version: 7, ServerTime: t0, FilterChanged: true, FilterSrcFrom: []int{0, -1},
+			Filter: []filter.Rule{{Dst: rule.Dst}, rule}},
 		"MapResponse.grants": &MapResponse{Version: 6, ServerTime: t0, PeersGrants: []PeerGrants{{ID: 2, Grants: testNode().Grants}, {ID: 3, Grants: []filter.PortGrant{}}, {ID: 4}}},
 		"MapResponse.relays": &MapResponse{Version: 5, ServerTime: t0, RelaysChanged: true,
 			Relays: []Relay{{Name: "coordinator", URL: PathRelay}, {Name: "fra1", URL: "wss://relay-fra1.example.com" + PathRelay}}},

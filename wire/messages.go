@@ -298,6 +298,14 @@ type MapResponse struct {
 	Filter []filter.Rule `json:"filter,omitempty"`
 	// FilterChanged says Filter replaces the node's filter (it may be empty).
 	FilterChanged bool `json:"filter_changed,omitempty"`
+	// FilterSrcFrom, in a delta with FilterChanged, has one entry per rule
+	// of Filter: the index of the rule of the filter the node held until
+	// now whose Src the rule has (its own "src" is then null), or -1 when
+	// it carries its own. A gateway's rules list every sensor, and a
+	// policy change that changes only their ports need not send the lists
+	// again. Sent to nodes that say their version is 11 or later
+	// (FeatureFilterSrcRefs).
+	FilterSrcFrom []int `json:"filter_src_from,omitempty"`
 	// KeepAlive marks a message that carries nothing else (but Version
 	// and ServerTime).
 	KeepAlive bool `json:"keep_alive,omitempty"`

@@ -22,7 +22,7 @@ import (
 //   - 8 (2026-12-06, issue 10): standalone relays: GET /ward/v1/relay/feed (a relay's authorization feed, relay credential), /ward/v1/admin/relays; MapResponse.Relays lists them after the coordinator's, and a delta carries the list with RelaysChanged when one is registered or removed; Report.HomeRelay and Node.HomeRelay (the relay a node listens on, where its peers send it relayed packets); CreateRelayRequest.STUN.
 //   - 9 (2026-12-06, issue 10): Report.Paths (a node's path to each peer, its reflexive address, relay and bytes per path type); AdminNode.Paths in the admin API's answer for one node.
 //   - 10 (2026-12-06, issue 10): Relay.STUNAlt (a relay's second STUN address, so a node tells an easy NAT from a hard one); nodes exchange disco's TypeNAT message (NAT class, probe request) for birthday probing.
-//   - 11 (2026-12-06, issue 11): GET /ward/v1/map?idle=<ms>&v=<version>: the node says how long it waits on a silent map stream (the coordinator sends keep-alives every third of that, at most every 45 s, instead of every 15 s) and its protocol version; MapResponse.PeersGrants (a peer's new grants without its record) to nodes of 11 or later.
+//   - 11 (2026-12-06, issue 11): GET /ward/v1/map?idle=<ms>&v=<version>: the node says how long it waits on a silent map stream (the coordinator sends keep-alives every third of that, at most every 45 s, instead of every 15 s) and its protocol version; MapResponse.PeersGrants (a peer's new grants without its record) and MapResponse.FilterSrcFrom (a rule's sources by reference to the node's previous filter) to nodes of 11 or later.
 //
 // A peer ignores JSON fields it does not know only one way: nodes read the
 // coordinator's answers leniently, while the coordinator refuses requests
@@ -86,6 +86,9 @@ const (
 	// sends MapVersionParam to every coordinator (an older one ignores
 	// it).
 	FeatureGrantsDelta Feature = 11
+	// FeatureFilterSrcRefs: MapResponse.FilterSrcFrom, sent as
+	// FeatureGrantsDelta.
+	FeatureFilterSrcRefs Feature = 11
 )
 
 // Supports reports whether a peer speaking protocol version peer knows f.
