@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"math/rand/v2"
 	"net/http"
 	"net/netip"
 	"reflect"
@@ -38,6 +39,13 @@ func (s *control) handleMap(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, errBadRequest)
 		return
 	}
+	if ok, _ := s.admit.Allow(struct{}{}, time.Now()); !ok {
+		s.limits.refused.WithLabelValues("map").Inc()
+		err := &retryAfterError{what: "map streams opening at once", after: time.Second + rand.N(mapAdmitSpread)}
+		setRetryAfter(w, err)
+		s.writeError(w, r, err)
+		return
+	}
 	sub, ok := s.hub.subscribe(n.ID)
 	if !ok {
 		s.writeError(w, r, errTooManyStreams)
@@ -69,6 +77,10 @@ func supports(r *http.Request, f wire.Feature) bool {
 	v, err := strconv.Atoi(r.URL.Query().Get(wire.MapVersionParam))
 	return err == nil && wire.Supports(v, f)
 }
+
+// mapAdmitSpread spreads the streams refused admission (Config.MapAdmitEvery)
+// over this long after a second.
+const mapAdmitSpread = 9 * time.Second
 
 // minKeepAlive bounds how often a node's short wait (wire.MapIdleParam)
 // may have the coordinator send it keep-alives.

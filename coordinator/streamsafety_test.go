@@ -4,8 +4,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"net"
+	"net/http"
 	"net/netip"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -269,5 +271,37 @@ func TestPolicyChangeSendsFilterSourcesByReference(t *testing.T) {
 	}
 	if d := m.Filter[0].Dst; len(d) == 0 || !slices.Contains(d[0].Ports, filter.PortRange{First: 80, Last: 80}) {
 		t.Errorf("current node's rule: dst %v, want port 80 added", d)
+	}
+}
+
+// TestMapStreamsAdmittedAtBoundedRate: past the admission burst, a map
+// stream is refused with 429 and a Retry-After between 1 and 10 s (a
+// fleet reconnecting after a restart comes back spread out), while the
+// admin API answers as usual.
+func TestMapStreamsAdmittedAtBoundedRate(t *testing.T) {
+	c := startCoordWith(t, testPolicy, func(cfg *Config) {
+		cfg.MapAdmitEvery, cfg.MapAdmitBurst = time.Hour, 2
+	})
+	var ms []*machine
+	for i := range 3 {
+		ms = append(ms, c.mustRegister([]string{"tag:camera"}, fmt.Sprintf("cam%d", i)))
+	}
+	for _, m := range ms[:2] {
+		c.openMap(m, 0).next()
+	}
+	req, _ := http.NewRequest("GET", c.http.URL+wire.PathMap, nil)
+	req.Header.Set("Authorization", "Bearer "+ms[2].token)
+	resp, err := c.http.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	ra, _ := strconv.Atoi(resp.Header.Get("Retry-After"))
+	if resp.StatusCode != http.StatusTooManyRequests || ra < 1 || ra > 10 {
+		t.Fatalf("third stream: %d, Retry-After %q; want 429 within 1-10 s", resp.StatusCode, resp.Header.Get("Retry-After"))
+	}
+	var nodes []wire.AdminNode
+	if code := c.admin("GET", wire.PathAdminNodes, nil, &nodes); code != 200 || len(nodes) != 3 {
+		t.Fatalf("admin API while streams are refused: %d, %d nodes", code, len(nodes))
 	}
 }

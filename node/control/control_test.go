@@ -255,3 +255,30 @@ func TestFollowMap(t *testing.T) {
 		t.Errorf("since parameters (-want +got):\n%s", diff)
 	}
 }
+
+// TestFollowMapHonoursRetryAfter: a map request the coordinator refuses
+// with a Retry-After (it admits streams at a bounded rate after a
+// restart) is not retried before then, whatever the backoff says
+// (newClient's is milliseconds).
+func TestFollowMapHonoursRetryAfter(t *testing.T) {
+	srv := controltest.New(t)
+	c, _ := newClient(t, srv)
+	ctx, cancel := context.WithCancel(context.Background())
+	rec := newRecorder()
+	done := make(chan error, 1)
+	srv.RefuseMaps(1, "1")
+	go func() { done <- c.FollowMap(ctx, 0, rec) }()
+	defer func() {
+		cancel()
+		<-done
+	}()
+	srv.Publish(wire.MapResponse{Version: 1, Full: true, Self: &wire.Node{ID: 1, Name: "cam1"}})
+	rec.next(t)
+	at := srv.MapTimes()
+	if len(at) < 2 {
+		t.Fatalf("%d map requests, want the refused one and the next", len(at))
+	}
+	if gap := at[1].Sub(at[0]); gap < time.Second {
+		t.Errorf("retried %v after a refusal with Retry-After: 1, want >= 1s", gap)
+	}
+}

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -59,6 +60,12 @@ func (c *Client) FollowMap(ctx context.Context, since uint64, h MapHandler) erro
 			failures = 0
 		}
 		d := c.backoff.Delay(failures)
+		if ra, ok := RetryAfter(err); ok && ra > d {
+			// The coordinator admits streams at a bounded rate (a fleet
+			// reconnecting after its restart): come back when it says,
+			// spread further so that the refused do not return together.
+			d = ra + rand.N(ra/2+1)
+		}
 		failures++
 		c.log.Info("map stream ended, reconnecting", "err", err, "since", since, "in", d.Round(time.Millisecond))
 		sleep(ctx, d)

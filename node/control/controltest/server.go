@@ -67,8 +67,12 @@ type Server struct {
 	// included).
 	reports   []wire.Report
 	rotations []wire.RotateRequest
-	// failMap makes the next map requests fail with 503 while > 0.
-	failMap int
+	// failMap makes the next map requests fail with 503 while > 0, with
+	// a Retry-After header of mapRetryAfter when not empty.
+	failMap       int
+	mapRetryAfter string
+	// mapAt records when each map request arrived.
+	mapAt []time.Time
 	// refuse is the answer to rotations while its status is not 0.
 	refuse refusal
 	// refuseReports is the answer to reports while its status is not 0.
@@ -176,9 +180,22 @@ func (s *Server) DropStreams() {
 
 // FailMaps makes the next n map requests fail with 503.
 func (s *Server) FailMaps(n int) {
+	s.RefuseMaps(n, "")
+}
+
+// RefuseMaps makes the next n map requests fail with 503 and, when
+// retryAfter is not empty, a Retry-After header (seconds).
+func (s *Server) RefuseMaps(n int, retryAfter string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.failMap = n
+	s.failMap, s.mapRetryAfter = n, retryAfter
+}
+
+// MapTimes returns when each map request arrived.
+func (s *Server) MapTimes() []time.Time {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]time.Time(nil), s.mapAt...)
 }
 
 // RefuseRotations makes rotate requests fail with status (0: accept them
@@ -454,8 +471,12 @@ func (s *Server) streamMap(w http.ResponseWriter, r *http.Request, mk wire.Machi
 	s.mu.Lock()
 	s.sinces = append(s.sinces, since)
 	s.idles = append(s.idles, r.URL.Query().Get(wire.MapIdleParam))
+	s.mapAt = append(s.mapAt, time.Now())
 	if s.failMap > 0 {
 		s.failMap--
+		if s.mapRetryAfter != "" {
+			w.Header().Set("Retry-After", s.mapRetryAfter)
+		}
 		s.mu.Unlock()
 		writeErr(w, http.StatusServiceUnavailable, "try later")
 		return
