@@ -13,7 +13,7 @@ import (
 // gatedStore counts batched audit writes and holds the first until
 // release is closed.
 type gatedStore struct {
-	*store.SQLite
+	*store.SQLStore
 	release chan struct{}
 
 	mu      sync.Mutex // mu guards batches
@@ -28,7 +28,7 @@ func (g *gatedStore) AppendAudits(ctx context.Context, events []store.AuditEvent
 	if first {
 		<-g.release
 	}
-	return g.SQLite.AppendAudits(ctx, events)
+	return g.SQLStore.AppendAudits(ctx, events)
 }
 
 // TestRegistrationAuditRowsAreGroupCommitted: audit rows appended while a
@@ -42,7 +42,7 @@ func TestRegistrationAuditRowsAreGroupCommitted(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer st.Close()
-	g := &gatedStore{SQLite: st, release: make(chan struct{})}
+	g := &gatedStore{SQLStore: st, release: make(chan struct{})}
 	b := newAuditBatcher(g)
 	const n = 40
 	errs := make(chan error, n)
