@@ -8,8 +8,9 @@ import (
 	"github.com/wardnet/ward/coordinator/store"
 )
 
-// audit appends an event to the audit log. A failure to record is logged:
-// the action it describes has already happened.
+// audit appends an event to the audit log, batched with concurrent ones
+// (auditBatcher), and returns once it is written. A failure to record is
+// logged: the action it describes has already happened.
 func (s *core) audit(ctx context.Context, actor, action, target, source string, detail any) {
 	e := store.AuditEvent{Time: time.Now().UTC(), Actor: actor, Action: action, Target: target, Source: source}
 	if detail != nil {
@@ -18,7 +19,7 @@ func (s *core) audit(ctx context.Context, actor, action, target, source string, 
 			e.Detail = b
 		}
 	}
-	if _, err := s.st.AppendAudit(context.WithoutCancel(ctx), e); err != nil {
+	if err := s.audits.append(context.WithoutCancel(ctx), e); err != nil {
 		s.log.Error("audit append failed", "action", action, "err", err)
 	}
 }

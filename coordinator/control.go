@@ -32,6 +32,11 @@ type control struct {
 	denied *deniedFlows
 	// flows stores the flow logs nodes post.
 	flows *flowIngest
+	// pace is how long a map stream waits after a message of n bytes
+	// (paceAfter; set before serving).
+	pace func(n int) time.Duration
+	// admit bounds the rate at which map streams open (one bucket).
+	admit *ratelimit.Keyed[struct{}]
 }
 
 // maxRotationKeys and maxReportKeys bound the nodes the rotation and report
@@ -43,7 +48,8 @@ const (
 )
 
 func newControl(c *core) *control {
-	return &control{core: c, denied: newDeniedFlows(c.cfg.DeniedWindow),
+	return &control{core: c, denied: newDeniedFlows(c.cfg.DeniedWindow), pace: paceAfter,
+		admit:     ratelimit.New[struct{}](c.cfg.MapAdmitEvery, c.cfg.MapAdmitBurst, 1),
 		rotations: ratelimit.New[store.NodeID](c.cfg.RotateEvery, c.cfg.RotateBurst, maxRotationKeys),
 		reports:   ratelimit.New[store.NodeID](c.cfg.ReportEvery, c.cfg.ReportBurst, maxReportKeys),
 		flows:     newFlowIngest(c.st, c.metrics.reg)}

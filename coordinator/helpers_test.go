@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -51,6 +52,13 @@ func startCoordWith(t testing.TB, policy string, tweak func(*Config)) *testCoord
 // wraps, so that a test can watch requests inside the server.
 func startCoordWrapped(t testing.TB, policy string, tweak func(*Config), wrap func(http.Handler) http.Handler) *testCoord {
 	t.Helper()
+	return startCoordShaped(t, policy, tweak, wrap, nil)
+}
+
+// startCoordShaped is startCoordWrapped whose listener wrapLn (when not
+// nil) wraps, so that a test can shape the connections it accepts.
+func startCoordShaped(t testing.TB, policy string, tweak func(*Config), wrap func(http.Handler) http.Handler, wrapLn func(net.Listener) net.Listener) *testCoord {
+	t.Helper()
 	dir := t.TempDir()
 	pf := filepath.Join(dir, "policy.hujson")
 	if err := os.WriteFile(pf, []byte(policy), 0o600); err != nil {
@@ -75,6 +83,9 @@ func startCoordWrapped(t testing.TB, policy string, tweak func(*Config), wrap fu
 		hs.Config.Handler = wrap(hs.Config.Handler)
 	}
 	hs.EnableHTTP2 = false
+	if wrapLn != nil {
+		hs.Listener = wrapLn(hs.Listener)
+	}
 	hs.Start()
 	t.Cleanup(func() {
 		srv.cancel()
@@ -229,7 +240,13 @@ type mapStream struct {
 
 func (c *testCoord) openMap(m *machine, since uint64) *mapStream {
 	c.t.Helper()
-	req, _ := http.NewRequest("GET", fmt.Sprintf("%s%s?since=%d", c.http.URL, wire.PathMap, since), nil)
+	return c.openMapQuery(m, fmt.Sprintf("since=%d", since))
+}
+
+// openMapQuery opens m's map stream with the query string q.
+func (c *testCoord) openMapQuery(m *machine, q string) *mapStream {
+	c.t.Helper()
+	req, _ := http.NewRequest("GET", fmt.Sprintf("%s%s?%s", c.http.URL, wire.PathMap, q), nil)
 	req.Header.Set("Authorization", "Bearer "+m.token)
 	resp, err := c.http.Client().Do(req)
 	if err != nil {

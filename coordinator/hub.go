@@ -2,6 +2,8 @@ package coordinator
 
 import (
 	"maps"
+	"net/netip"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -38,6 +40,9 @@ type sentState struct {
 	peers   map[wire.NodeID]sentPeer
 	// filter is the sent filter's sum (srcCache.filterSum).
 	filter uint64
+	// srcs are the sources of each rule of the sent filter (the
+	// compiler's shared lists), for wire.MapResponse.FilterSrcFrom.
+	srcs [][]netip.Prefix
 	// relays is the relay list the node holds (a relayDir list, compared
 	// by pointer).
 	relays *[]wire.Relay
@@ -53,7 +58,7 @@ type sentPeer struct {
 func (s *sentState) clone() *sentState {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return &sentState{version: s.version, self: s.self, peers: maps.Clone(s.peers), filter: s.filter, relays: s.relays}
+	return &sentState{version: s.version, self: s.self, peers: maps.Clone(s.peers), filter: s.filter, srcs: s.srcs, relays: s.relays}
 }
 
 // subscriber is one open map stream. wake has room for one pending
@@ -86,6 +91,17 @@ func (s *subscriber) take() pending {
 	p := s.pend
 	s.pend = pending{}
 	return p
+}
+
+// peek returns what is pending without clearing it: the peers (a copy)
+// and whether the whole map is.
+func (s *subscriber) peek() ([]store.NodeID, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.pend.all {
+		return nil, true
+	}
+	return slices.Collect(maps.Keys(s.pend.peers)), false
 }
 
 // add records a change: all, or peer (0: none) with or without the

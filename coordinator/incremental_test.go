@@ -133,7 +133,7 @@ func checkIncrementalMaps(t *testing.T, seed int64, steps int) {
 				t.Fatalf("login of %s: %+v", who, res)
 			}
 			op = "login " + who + " in " + groups + " as " + res.Node.Name
-			f := &follower{c: c, m: m, name: res.Node.Name}
+			f := &follower{c: c, m: m, name: res.Node.Name, proto: followerVersion(r)}
 			f.open(0)
 			fleet[res.Node.Name] = f
 			people[who] = true
@@ -141,7 +141,7 @@ func checkIncrementalMaps(t *testing.T, seed int64, steps int) {
 			name := fmt.Sprintf("n%d", next)
 			next++
 			op = "join " + name
-			f := &follower{c: c, m: c.mustRegister([]string{incrementalTags[r.Intn(3)]}, name), name: name}
+			f := &follower{c: c, m: c.mustRegister([]string{incrementalTags[r.Intn(3)]}, name), name: name, proto: followerVersion(r)}
 			f.open(0)
 			fleet[name] = f
 		case k < 6:
@@ -197,6 +197,9 @@ func checkFleetMaps(t *testing.T, c *testCoord, policy string, fleet map[string]
 				t.Fatalf("%s: %s's map from its deltas differs from one computed from scratch (-scratch +deltas):\n%s\nstream errors: %v", at, name, diff, f.errs())
 			}
 			time.Sleep(20 * time.Millisecond)
+		}
+		if errs := f.errs(); len(errs) > 0 {
+			t.Fatalf("%s: %s's stream: %v", at, name, errs)
 		}
 		got := f.snapshot()
 		if d := cmp.Diff(want[name], oracleOf(got), cmpopts.EquateEmpty(), cmpopts.EquateComparable(netip.Addr{}, netip.Prefix{})); d != "" {
@@ -299,12 +302,20 @@ func normalized(m wire.MapResponse) wire.MapResponse {
 	return out
 }
 
+// followerVersion picks a follower's protocol version: as old as the
+// first, or the current one (which takes grants without records).
+func followerVersion(r *rand.Rand) int {
+	return []int{0, wire.ProtocolVersion}[r.Intn(2)]
+}
+
 // follower holds one node's map stream and applies its messages as a
 // node does: a full map replaces, a delta changes.
 type follower struct {
 	c    *testCoord
 	m    *machine
 	name string
+	// proto is the protocol version it says it speaks (0: says none).
+	proto int
 
 	mu      sync.Mutex // guards the following
 	resp    *http.Response
@@ -317,7 +328,11 @@ type follower struct {
 }
 
 func (f *follower) open(since uint64) {
-	req, _ := http.NewRequest("GET", fmt.Sprintf("%s%s?since=%d", f.c.http.URL, wire.PathMap, since), nil)
+	u := fmt.Sprintf("%s%s?since=%d", f.c.http.URL, wire.PathMap, since)
+	if f.proto > 0 {
+		u += fmt.Sprintf("&%s=%d", wire.MapVersionParam, f.proto)
+	}
+	req, _ := http.NewRequest("GET", u, nil)
 	req.Header.Set("Authorization", "Bearer "+f.m.token)
 	resp, err := f.c.http.Client().Do(req)
 	if err != nil || resp.StatusCode != 200 {
@@ -376,8 +391,33 @@ func (f *follower) apply(m wire.MapResponse) {
 	for _, p := range m.PeersChanged {
 		f.peers[p.ID] = p
 	}
+	if len(m.PeersGrants) > 0 && f.proto < int(wire.FeatureGrantsDelta) {
+		f.failed = append(f.failed, fmt.Errorf("version %d: grants without records (%v)", m.Version, m.PeersGrants))
+	}
+	for _, g := range m.PeersGrants {
+		p, ok := f.peers[g.ID]
+		if !ok {
+			f.failed = append(f.failed, fmt.Errorf("version %d: grants of peer %d, which the node does not hold", m.Version, g.ID))
+			continue
+		}
+		p.Grants = g.Grants
+		f.peers[g.ID] = p
+	}
 	for _, id := range m.PeersRemoved {
 		delete(f.peers, id)
+	}
+	if len(m.FilterSrcFrom) > 0 && (f.proto < int(wire.FeatureFilterSrcRefs) || m.Full || len(m.FilterSrcFrom) != len(m.Filter)) {
+		f.failed = append(f.failed, fmt.Errorf("version %d: filter_src_from %v for %d rules (full %v)", m.Version, m.FilterSrcFrom, len(m.Filter), m.Full))
+		return
+	}
+	for i, j := range m.FilterSrcFrom {
+		if j >= 0 {
+			if j >= len(f.filter) || m.Filter[i].Src != nil {
+				f.failed = append(f.failed, fmt.Errorf("version %d: rule %d: sources of rule %d of %d", m.Version, i, j, len(f.filter)))
+				return
+			}
+			m.Filter[i].Src = f.filter[j].Src
+		}
 	}
 	if m.Full || m.FilterChanged {
 		f.filter = m.Filter

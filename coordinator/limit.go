@@ -59,7 +59,8 @@ func classOf(r *http.Request) limitClass {
 type limiters struct {
 	control, login *ratelimit.Keyed[netip.Prefix]
 	// refused counts calls answered 429, by class: those of this type's
-	// limiters, and "report" for the per-node report limit.
+	// limiters, "report" for the per-node report limit and "map" for map
+	// streams refused admission.
 	refused *prometheus.CounterVec
 }
 
@@ -68,7 +69,7 @@ func newLimiters(cfg *Config, reg prometheus.Registerer) *limiters {
 		control: ratelimit.New[netip.Prefix](cfg.ControlEvery, cfg.ControlBurst, cfg.RateLimitSources),
 		login:   ratelimit.New[netip.Prefix](cfg.LoginEvery, cfg.LoginBurst, cfg.RateLimitSources),
 		refused: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "ward_rate_limited_total",
-			Help: "Calls refused (429) by a rate limit: per source address (control, login) or per node (report)."}, []string{"class"}),
+			Help: "Calls refused (429) by a rate limit: per source address (control, login), per node (report) or map streams opening at once (map)."}, []string{"class"}),
 	}
 	reg.MustRegister(l.refused) // a fresh registry per server: cannot collide
 	return l

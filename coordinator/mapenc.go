@@ -3,6 +3,7 @@ package coordinator
 import (
 	"encoding/json"
 	"slices"
+	"strconv"
 
 	"github.com/wardnet/ward/filter"
 	"github.com/wardnet/ward/wire"
@@ -16,11 +17,14 @@ type encPeer struct {
 
 // appendMsg appends head as one line of the map stream with peers (under
 // the key "peers" for a full map, "peers_changed" for a delta; sorted by
-// id here) and, when not empty, the filter rules: the JSON
+// id here), the peers' new grants (wire.PeerGrants: grants' enc is the
+// grants' JSON, nil for none) and, when not empty, the filter rules (a
+// rule whose srcFrom entry is not -1 with null sources, and srcFrom as
+// wire.MapResponse.FilterSrcFrom): the JSON
 // json.Marshal would make of the whole message (field order aside), but
 // made of parts encoded once and shared by every stream that sends them
 // (peer records, each rule's source list).
-func appendMsg(b []byte, head *wire.MapResponse, peersKey string, peers []encPeer, rules []filter.Rule, src *srcCache) []byte {
+func appendMsg(b []byte, head *wire.MapResponse, peersKey string, peers, grants []encPeer, rules []filter.Rule, srcFrom []int, src *srcCache) []byte {
 	h, _ := json.Marshal(head) // a message always has a version: "{...}"
 	b = append(b, h[:len(h)-1]...)
 	if len(peers) > 0 {
@@ -36,13 +40,43 @@ func appendMsg(b []byte, head *wire.MapResponse, peersKey string, peers []encPee
 		}
 		b = append(b, ']')
 	}
+	if len(grants) > 0 {
+		slices.SortFunc(grants, func(x, y encPeer) int { return int(x.id) - int(y.id) })
+		b = append(b, `,"peers_grants":[`...)
+		for i, g := range grants {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = append(b, `{"id":`...)
+			b = strconv.AppendInt(b, int64(g.id), 10)
+			if g.enc != nil {
+				b = append(b, `,"grants":`...)
+				b = append(b, g.enc...)
+			}
+			b = append(b, '}')
+		}
+		b = append(b, ']')
+	}
 	if len(rules) > 0 {
 		b = append(b, `,"filter":[`...)
 		for i, r := range rules {
 			if i > 0 {
 				b = append(b, ',')
 			}
+			if srcFrom != nil && srcFrom[i] >= 0 {
+				r.Src = nil // the node has them
+			}
 			b = appendRule(b, r, src)
+		}
+		b = append(b, ']')
+	}
+	if srcFrom != nil {
+		b = append(b, `,"filter_src_from":[`...)
+		for i, j := range srcFrom {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = strconv.AppendInt(b, int64(j), 10)
 		}
 		b = append(b, ']')
 	}

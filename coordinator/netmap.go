@@ -31,8 +31,16 @@ type netmap struct {
 	comp *acl.Compiled
 	// nodes holds every registered node.
 	nodes map[store.NodeID]store.Node
-	// byName indexes nodes by name.
-	byName map[string]store.NodeID
+	// byName indexes nodes by name: the one record holding each name.
+	// The store keeps names unique, but the netmap may briefly hold a
+	// record the store already deleted (a removal updates the store
+	// first) while a new node takes its name: the new record then waits
+	// in nameWait, out of the policy, until the stale one leaves.
+	byName   map[string]store.NodeID
+	nameWait map[string]store.NodeID
+	// admitted lists the waiting records admitted since takeAdmitted
+	// last ran: each needs its whole map.
+	admitted []store.NodeID
 	// emails maps user ids to emails for ownership.
 	emails map[store.UserID]string
 	// disabled holds the users an admin disabled.
@@ -72,7 +80,7 @@ type netmap struct {
 
 // newNetmap returns an empty netmap; set its policy before use.
 func newNetmap() *netmap {
-	return &netmap{groups: map[string][]string{}, nodes: map[store.NodeID]store.Node{}, byName: map[string]store.NodeID{}, emails: map[store.UserID]string{},
+	return &netmap{groups: map[string][]string{}, nodes: map[store.NodeID]store.Node{}, byName: map[string]store.NodeID{}, nameWait: map[string]store.NodeID{}, emails: map[store.UserID]string{},
 		disabled: map[store.UserID]bool{}, live: map[store.NodeID]bool{}, online: map[store.NodeID]bool{}, home: map[store.NodeID]string{},
 		filters: map[store.NodeID][]filter.Rule{}, recs: map[store.NodeID]*peerRec{}, recStale: map[store.NodeID]bool{}, src: newSrcCache(),
 		ephemeral: map[store.NodeID]bool{}}
@@ -97,6 +105,7 @@ func (m *netmap) load(nodes []store.Node, now time.Time) error {
 	defer m.mu.Unlock()
 	m.nodes = map[store.NodeID]store.Node{}
 	m.byName = map[string]store.NodeID{}
+	clear(m.nameWait)
 	m.recEpoch++
 	clear(m.ephemeral)
 	for _, n := range nodes {
@@ -169,7 +178,7 @@ func (m *netmap) recompileLocked(rs *acl.Ruleset, now time.Time) error {
 	inv := acl.Inventory{}
 	live := map[store.NodeID]bool{}
 	for _, n := range m.nodes {
-		if !expired(n, now) {
+		if !expired(n, now) && m.byName[n.Name] == n.ID { // a record waiting for its name stays out
 			inv.Nodes = append(inv.Nodes, m.aclNodeLocked(n))
 			live[n.ID] = true
 		}
@@ -191,9 +200,17 @@ func (m *netmap) ruleset() *acl.Ruleset {
 	return m.rs
 }
 
+// errNameWaits reports an upsert whose name another record (stale: the
+// store gave the name to the new one) still holds: the new record waits
+// out of the policy until that one leaves (netmap.byName).
+var errNameWaits = errors.New("name held by a record on its way out")
+
 // upsert adds or replaces node n and returns the ids of nodes whose map may
 // have changed (n included), also with an error when the policy refused
-// the new record after the old one left it (then n is no longer live).
+// the new record after the old one left it (then n is no longer live),
+// matching errNameWaits when another record still holds n's name. A
+// refusal leaves the name index as it was: each name names the record the
+// policy knows by it.
 func (m *netmap) upsert(n store.Node, now time.Time) ([]store.NodeID, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -207,16 +224,26 @@ func (m *netmap) upsert(n store.Node, now time.Time) ([]store.NodeID, error) {
 		}
 		delete(m.live, n.ID)
 	}
-	if had {
-		delete(m.byName, old.Name)
+	var ids []store.NodeID
+	if had && old.Name != n.Name {
+		ids = m.releaseNameLocked(old.Name, n.ID, now)
 	}
 	m.nodes[n.ID] = n
-	m.byName[n.Name] = n.ID
 	m.recStale[n.ID] = true
 	if n.Ephemeral {
 		m.ephemeral[n.ID] = true
 	} else {
 		delete(m.ephemeral, n.ID)
+	}
+	if holder, ok := m.byName[n.Name]; ok && holder != n.ID {
+		m.nameWait[n.Name] = n.ID
+		ids = appendUnique(append(ids, m.idsLocked(names)...), n.ID)
+		m.forgetFiltersLocked(ids)
+		return ids, fmt.Errorf("add node %s (%d) to policy: %w (node %d)", n.Name, n.ID, errNameWaits, holder)
+	}
+	m.byName[n.Name] = n.ID
+	if m.nameWait[n.Name] == n.ID {
+		delete(m.nameWait, n.Name)
 	}
 	if !n.KeyExpiry.IsZero() && (m.nextExpiry.IsZero() || n.KeyExpiry.Before(m.nextExpiry)) {
 		m.nextExpiry = n.KeyExpiry
@@ -226,16 +253,65 @@ func (m *netmap) upsert(n store.Node, now time.Time) ([]store.NodeID, error) {
 		if err != nil {
 			// The removal changed these maps: the node is no longer live,
 			// and its peers must drop it even though the update failed.
-			ids := appendUnique(m.idsLocked(names), n.ID)
+			ids = appendUnique(append(ids, m.idsLocked(names)...), n.ID)
 			m.forgetFiltersLocked(ids)
 			return ids, fmt.Errorf("add node %s to policy: %w", n.Name, err)
 		}
 		names = append(names, added...)
 		m.live[n.ID] = true
 	}
-	ids := appendUnique(m.idsLocked(names), n.ID)
+	ids = appendUnique(append(ids, m.idsLocked(names)...), n.ID)
 	m.forgetFiltersLocked(ids)
 	return ids, nil
+}
+
+// releaseNameLocked gives up name, which record id held (or waited for),
+// and admits the record waiting for it, if any, into the policy. It
+// returns the ids of the nodes the admission touched.
+func (m *netmap) releaseNameLocked(name string, id store.NodeID, now time.Time) []store.NodeID {
+	if m.nameWait[name] == id {
+		delete(m.nameWait, name)
+	}
+	if m.byName[name] != id {
+		return nil
+	}
+	delete(m.byName, name)
+	w, ok := m.nameWait[name]
+	if !ok {
+		return nil
+	}
+	delete(m.nameWait, name)
+	n, ok := m.nodes[w]
+	if !ok || n.Name != name {
+		return nil
+	}
+	m.byName[name] = w
+	m.recStale[w] = true
+	m.admitted = append(m.admitted, w)
+	ids := []store.NodeID{w}
+	if !expired(n, now) {
+		added, err := m.comp.AddNode(m.aclNodeLocked(n))
+		if err != nil {
+			return ids // stays out of the policy, as a refused upsert leaves it
+		}
+		m.live[w] = true
+		if !n.KeyExpiry.IsZero() && (m.nextExpiry.IsZero() || n.KeyExpiry.Before(m.nextExpiry)) {
+			m.nextExpiry = n.KeyExpiry
+		}
+		ids = append(ids, m.idsLocked(added)...)
+	}
+	m.forgetFiltersLocked(ids)
+	return ids
+}
+
+// takeAdmitted returns the records admitted to their names since it last
+// ran (see nameWait), whose streams must recompute their whole map.
+func (m *netmap) takeAdmitted() []store.NodeID {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	a := m.admitted
+	m.admitted = nil
+	return a
 }
 
 // remove deletes node id and returns the ids of the nodes it touched. The
@@ -256,7 +332,7 @@ func (m *netmap) remove(id store.NodeID, now time.Time) ([]store.NodeID, error) 
 		names, err = m.comp.RemoveNode(n.Name)
 	}
 	delete(m.nodes, id)
-	delete(m.byName, n.Name)
+	admitted := m.releaseNameLocked(n.Name, id, now)
 	delete(m.live, id)
 	delete(m.online, id)
 	delete(m.home, id)
@@ -268,6 +344,9 @@ func (m *netmap) remove(id store.NodeID, now time.Time) ([]store.NodeID, error) 
 		return m.repairLocked(fmt.Errorf("remove node %s from the policy: %w", n.Name, err), now)
 	}
 	ids := m.idsLocked(names)
+	for _, a := range admitted {
+		ids = appendUnique(ids, a)
+	}
 	m.forgetFiltersLocked(ids)
 	return ids, nil
 }

@@ -67,10 +67,13 @@ const noGrants = 0
 
 // grantTable gives every distinct set of grants a small id and keeps its
 // JSON: a map's state is then one comparable number per peer, and the
-// JSON of a peer record with grants is made once per set.
+// JSON of a peer record with grants is made once per set. A set is looked
+// up by a compact binary key (grantKey), so that the common case, a set
+// seen before, marshals nothing and shares a read lock: every stream asks
+// once per peer of its map.
 type grantTable struct {
 	// mu guards the following.
-	mu  sync.Mutex
+	mu  sync.RWMutex
 	ids map[string]uint32
 	enc [][]byte
 }
@@ -79,19 +82,45 @@ func newGrantTable() *grantTable {
 	return &grantTable{ids: map[string]uint32{}, enc: [][]byte{nil}}
 }
 
+// grantKey appends gs's key to b: per grant its protocol, the number of
+// port ranges and each range. Sets with equal keys have equal JSON.
+func grantKey(b []byte, gs []filter.PortGrant) []byte {
+	for _, g := range gs {
+		b = append(b, byte(g.Proto))
+		b = binary.AppendUvarint(b, uint64(len(g.Ports)))
+		for _, r := range g.Ports {
+			b = binary.LittleEndian.AppendUint16(b, r.First)
+			b = binary.LittleEndian.AppendUint16(b, r.Last)
+		}
+	}
+	return b
+}
+
 // intern returns gs's id and JSON.
 func (t *grantTable) intern(gs []filter.PortGrant) (uint32, []byte) {
 	if gs == nil {
 		return noGrants, nil
 	}
+	var buf [64]byte
+	k := grantKey(buf[:0], gs)
+	t.mu.RLock()
+	id, ok := t.ids[string(k)]
+	var enc []byte
+	if ok {
+		enc = t.enc[id]
+	}
+	t.mu.RUnlock()
+	if ok {
+		return id, enc
+	}
 	b, _ := json.Marshal(gs)
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if id, ok := t.ids[string(b)]; ok {
+	if id, ok := t.ids[string(k)]; ok {
 		return id, t.enc[id]
 	}
-	id := uint32(len(t.enc))
-	t.ids[string(b)] = id
+	id = uint32(len(t.enc))
+	t.ids[string(k)] = id
 	t.enc = append(t.enc, b)
 	return id, b
 }

@@ -43,6 +43,15 @@ func (s *core) loadNode(ctx context.Context, id store.NodeID) (store.Node, error
 	}
 	ids, err := s.nm.upsert(n, time.Now())
 	s.hub.notifyPeer(n.ID, ids, true) // on error too: the node may have left the policy
+	if a := s.nm.takeAdmitted(); len(a) > 0 {
+		s.hub.notify(a)
+	}
+	if errors.Is(err, errNameWaits) {
+		// The store gave n the name of a record whose removal has not
+		// reached the netmap yet: n joins the policy when it does.
+		s.log.Info("node waits for its name", "node", n.Name, "err", err)
+		return n, nil
+	}
 	if err != nil {
 		return store.Node{}, fmt.Errorf("reload node %s: %w", n.Name, err)
 	}
@@ -67,6 +76,9 @@ func (s *core) dropNode(id store.NodeID) {
 func (s *core) removeFromNetmap(id store.NodeID) {
 	s.paths.forget(id)
 	ids, err := s.nm.remove(id, time.Now())
+	if a := s.nm.takeAdmitted(); len(a) > 0 {
+		defer s.hub.notify(a)
+	}
 	if err != nil {
 		s.log.Error("netmap and policy compiler disagreed; recompiled", "node_id", id, "err", err)
 		s.hub.notify(append(ids, id))

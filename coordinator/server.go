@@ -110,8 +110,24 @@ type Config struct {
 	FlowRetention time.Duration
 	// SessionTTL is the lifetime of a node's control session token (1h).
 	SessionTTL time.Duration
-	// KeepAlive is the interval of map stream keep-alives (15s).
+	// KeepAlive is the interval of map stream keep-alives (15s) for nodes
+	// that do not say how long they wait (wire.MapIdleParam); those that
+	// do get one every third of their wait, at most MaxKeepAlive apart.
 	KeepAlive time.Duration
+	// MaxKeepAlive bounds the keep-alive interval a node's wait allows
+	// (45s: under the idle timeouts of common load balancers and NATs).
+	MaxKeepAlive time.Duration
+	// MapAdmitEvery and MapAdmitBurst bound how fast map streams open
+	// (1ms and 1,000: a thousand a second): a fleet reconnecting after a
+	// restart is admitted at that rate, the rest told to come back within
+	// 10 s (429 with a Retry-After spread at random), while admin and
+	// other calls are served as usual.
+	MapAdmitEvery time.Duration
+	MapAdmitBurst int
+	// MapWriteTimeout bounds writing one map stream message (30s): a node
+	// that stops reading loses its stream, and the memory and goroutine
+	// it held, once a write has waited this long.
+	MapWriteTimeout time.Duration
 	// EphemeralGrace is how long an ephemeral node may stay offline before
 	// it is deleted (5m).
 	EphemeralGrace time.Duration
@@ -207,6 +223,12 @@ func (c *Config) setDefaults() {
 		c.ReportBurst = 30
 	}
 	def(&c.KeepAlive, 15*time.Second)
+	def(&c.MaxKeepAlive, 45*time.Second)
+	def(&c.MapWriteTimeout, 30*time.Second)
+	def(&c.MapAdmitEvery, time.Millisecond)
+	if c.MapAdmitBurst <= 0 {
+		c.MapAdmitBurst = 1000
+	}
 	def(&c.EphemeralGrace, 5*time.Minute)
 	def(&c.UserKeyTTL, 12*time.Hour)
 	def(&c.RefreshEvery, 5*time.Minute)

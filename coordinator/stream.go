@@ -3,8 +3,11 @@ package coordinator
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
+	"math/rand/v2"
 	"net/http"
+	"net/netip"
 	"reflect"
 	"slices"
 	"strconv"
@@ -12,6 +15,7 @@ import (
 	"time"
 
 	"github.com/wardnet/ward/coordinator/store"
+	"github.com/wardnet/ward/filter"
 	"github.com/wardnet/ward/wire"
 )
 
@@ -30,10 +34,16 @@ func (s *control) handleMap(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	since, _ := strconv.ParseUint(r.URL.Query().Get("since"), 10, 64)
-	flusher, ok := w.(http.Flusher)
-	if !ok {
+	since, _ := strconv.ParseUint(r.URL.Query().Get(wire.MapSinceParam), 10, 64)
+	if _, ok := w.(http.Flusher); !ok {
 		s.writeError(w, r, errBadRequest)
+		return
+	}
+	if ok, _ := s.admit.Allow(struct{}{}, time.Now()); !ok {
+		s.limits.refused.WithLabelValues("map").Inc()
+		err := &retryAfterError{what: "map streams opening at once", after: time.Second + rand.N(mapAdmitSpread)}
+		setRetryAfter(w, err)
+		s.writeError(w, r, err)
 		return
 	}
 	sub, ok := s.hub.subscribe(n.ID)
@@ -48,8 +58,12 @@ func (s *control) handleMap(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "application/x-ndjson")
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(http.StatusOK)
-	flusher.Flush() // a resumed stream may have nothing to send yet
-	st := &streamState{s: s, id: n.ID, w: w, flush: flusher.Flush, sent: s.hub.resumable(n.ID, since)}
+	st := &streamState{s: s, id: n.ID, w: w, rc: http.NewResponseController(w), sent: s.hub.resumable(n.ID, since),
+		keepAlive: s.keepAliveFor(r.URL.Query().Get(wire.MapIdleParam)), grantsDelta: supports(r, wire.FeatureGrantsDelta),
+		srcRefs: supports(r, wire.FeatureFilterSrcRefs)}
+	if !st.write(nil) { // a resumed stream may have nothing to send yet
+		return
+	}
 	if st.sent == nil {
 		st.sent = &sentState{}
 	}
@@ -57,12 +71,46 @@ func (s *control) handleMap(w http.ResponseWriter, r *http.Request) {
 	s.streamLoop(r.Context(), st, sub, ss.expires)
 }
 
+// supports reports whether the node of map request r knows f, by the
+// version it says (wire.MapVersionParam; none: 1).
+func supports(r *http.Request, f wire.Feature) bool {
+	v, err := strconv.Atoi(r.URL.Query().Get(wire.MapVersionParam))
+	return err == nil && wire.Supports(v, f)
+}
+
+// mapAdmitSpread spreads the streams refused admission (Config.MapAdmitEvery)
+// over this long after a second.
+const mapAdmitSpread = 9 * time.Second
+
+// minKeepAlive bounds how often a node's short wait (wire.MapIdleParam)
+// may have the coordinator send it keep-alives.
+const minKeepAlive = time.Second
+
+// keepAliveFor is the keep-alive interval of a stream whose node waits
+// idle milliseconds (wire.MapIdleParam) on a silent stream: a third of
+// that, between minKeepAlive and Config.MaxKeepAlive; Config.KeepAlive
+// when the node does not say (older nodes wait 45 s).
+func (s *control) keepAliveFor(idle string) time.Duration {
+	ms, err := strconv.ParseUint(idle, 10, 32)
+	if idle == "" || err != nil || ms == 0 {
+		return s.cfg.KeepAlive
+	}
+	return min(max(time.Duration(ms)*time.Millisecond/3, minKeepAlive), s.cfg.MaxKeepAlive)
+}
+
 // streamState is one stream's writer and what it sent.
 type streamState struct {
-	s     *control
-	id    store.NodeID
-	w     io.Writer
-	flush func()
+	s  *control
+	id store.NodeID
+	w  io.Writer
+	// rc flushes w and bounds each write (Config.MapWriteTimeout).
+	rc *http.ResponseController
+	// keepAlive is the stream's keep-alive interval (keepAliveFor).
+	keepAlive time.Duration
+	// grantsDelta: the node takes a peer's new grants without its record
+	// (wire.FeatureGrantsDelta); srcRefs: a filter rule's sources by
+	// reference to the filter it holds (wire.FeatureFilterSrcRefs).
+	grantsDelta, srcRefs bool
 	// sent is what the node holds; its version is 0 until the first
 	// message (a resumed stream starts from a copy of an earlier one's).
 	sent *sentState
@@ -100,12 +148,18 @@ func paceAfter(n int) time.Duration {
 }
 
 // streamLoop sends the first map, then waits: a wake sends what changed,
-// a tick a keep-alive (which recomputes nothing).
+// a tick a keep-alive (which recomputes nothing). While the stream is
+// paced after a large message, a wake sends at once only what removes
+// access (sendRemovals); the rest goes when the pace ends.
 func (s *control) streamLoop(ctx context.Context, st *streamState, sub *subscriber, expires time.Time) {
-	ka := time.NewTicker(s.cfg.KeepAlive)
+	ka := time.NewTicker(st.keepAlive)
 	defer ka.Stop()
 	end := time.NewTimer(time.Until(expires))
 	defer end.Stop()
+	paced := time.NewTimer(0)
+	defer paced.Stop()
+	<-paced.C
+	var due <-chan time.Time // the paced timer while armed
 	if !st.sendUpdate(sub, true) {
 		return
 	}
@@ -118,7 +172,23 @@ func (s *control) streamLoop(ctx context.Context, st *streamState, sub *subscrib
 		case <-end.C:
 			return
 		case <-sub.wake:
-			if !st.pace(ctx) || !st.sendUpdate(sub, false) {
+			d := time.Until(st.nextAt)
+			if d <= 0 {
+				if !st.sendUpdate(sub, false) {
+					return
+				}
+				continue
+			}
+			if !st.sendRemovals(sub) {
+				return
+			}
+			if due == nil {
+				paced.Reset(d)
+				due = paced.C
+			}
+		case <-due:
+			due = nil
+			if !st.sendUpdate(sub, false) {
 				return
 			}
 		case <-ka.C:
@@ -131,30 +201,20 @@ func (s *control) streamLoop(ctx context.Context, st *streamState, sub *subscrib
 	}
 }
 
-// pace waits until the stream may send again; false when ctx ends first.
-func (st *streamState) pace(ctx context.Context) bool {
-	d := time.Until(st.nextAt)
-	if d <= 0 {
-		return true
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-st.s.ctx.Done():
-		return false
-	case <-t.C:
-		return true
-	}
-}
-
+// write writes b and flushes it (b may be empty: a flush alone) within
+// the map write timeout. It returns false when the stream must end: the
+// connection failed, or the node stopped reading and the write did not
+// finish in time (its connection is then closed, which frees the stream).
 func (st *streamState) write(b []byte) bool {
-	if _, err := st.w.Write(b); err != nil {
+	if err := st.rc.SetWriteDeadline(time.Now().Add(st.s.cfg.MapWriteTimeout)); err != nil && !errors.Is(err, http.ErrNotSupported) {
 		return false
 	}
-	st.flush()
-	return true
+	if len(b) > 0 {
+		if _, err := st.w.Write(b); err != nil {
+			return false
+		}
+	}
+	return st.rc.Flush() == nil
 }
 
 // sendUpdate writes the full map, or the delta of what is pending, if
@@ -193,7 +253,7 @@ func (st *streamState) sendUpdate(sub *subscriber, first bool) bool {
 	written := true
 	if changed {
 		written = st.write(b)
-		st.nextAt = time.Now().Add(paceAfter(len(b)))
+		st.nextAt = time.Now().Add(st.s.pace(len(b)))
 	}
 	if cap(st.buf) <= maxPooledBuf {
 		*bp = st.buf[:0]
@@ -208,6 +268,98 @@ func (st *streamState) sendUpdate(sub *subscriber, first bool) bool {
 		st.s.metrics.mapLatency.Observe(time.Since(time.Unix(0, since)).Seconds())
 	}
 	return true
+}
+
+// sendRemovals writes at once, paced or not, the removals among what is
+// pending: peers that left the node's map (removed, revoked, expired, or
+// no longer allowed) and, on a change to the node itself, its own
+// revocation. What is pending stays pending: the next sendUpdate sends
+// the rest (and finds these already removed). It returns false when the
+// stream must end.
+func (st *streamState) sendRemovals(sub *subscriber) bool {
+	cand, all := sub.peek()
+	if all {
+		st.sent.mu.Lock()
+		cand = make([]store.NodeID, 0, len(st.sent.peers))
+		for id := range st.sent.peers {
+			cand = append(cand, store.NodeID(id))
+		}
+		st.sent.mu.Unlock()
+	}
+	var self *wire.Node
+	if all {
+		n, ok := st.s.nm.selfOf(st.id)
+		if !ok {
+			return false // node removed
+		}
+		self = &n
+	}
+	if len(cand) == 0 && self == nil {
+		return true
+	}
+	ms, ok := st.s.nm.mapOf(st.id, cand, false)
+	st.s.metrics.mapBuilds.WithLabelValues("removals").Inc()
+	if !ok {
+		return false // node removed
+	}
+	st.sent.mu.Lock()
+	var head wire.MapResponse
+	for _, id := range ms.absent {
+		if _, ok := st.sent.peers[wire.NodeID(id)]; ok {
+			delete(st.sent.peers, wire.NodeID(id))
+			head.PeersRemoved = append(head.PeersRemoved, wire.NodeID(id))
+		}
+	}
+	if self != nil && st.sent.version != 0 && (self.KeyRevoked && !st.sent.self.KeyRevoked || self.OwnerDisabled && !st.sent.self.OwnerDisabled) {
+		head.Self, st.sent.self = self, *self
+	}
+	if len(head.PeersRemoved) == 0 && head.Self == nil {
+		st.sent.mu.Unlock()
+		return true
+	}
+	slices.Sort(head.PeersRemoved)
+	head.Version = st.s.hub.nextVersion()
+	head.ServerTime = time.Now().UTC()
+	st.sent.version = head.Version
+	st.sent.mu.Unlock()
+	b, _ := json.Marshal(head)
+	if !st.write(append(b, '\n')) {
+		return false
+	}
+	st.s.metrics.mapSends.Inc()
+	return true
+}
+
+// srcsOf lists the sources of each of rules.
+func srcsOf(rules []filter.Rule) [][]netip.Prefix {
+	out := make([][]netip.Prefix, len(rules))
+	for i, r := range rules {
+		out[i] = r.Src
+	}
+	return out
+}
+
+// srcRefs returns, for each of rules, the index of the held sources
+// (sentState.srcs) equal to its own, or -1; nil when none is held. Lists
+// are compared by content: a recompile makes new lists of the same
+// sources.
+func srcRefs(rules []filter.Rule, held [][]netip.Prefix) []int {
+	var out []int
+	for i, r := range rules {
+		j := slices.IndexFunc(held, func(h []netip.Prefix) bool {
+			return len(h) == len(r.Src) && len(h) > 0 && (&h[0] == &r.Src[0] || slices.Equal(h, r.Src))
+		})
+		if j >= 0 && out == nil {
+			out = make([]int, len(rules))
+			for k := range i {
+				out[k] = -1
+			}
+		}
+		if out != nil {
+			out[i] = j
+		}
+	}
+	return out
 }
 
 func buildKind(whole bool) string {
@@ -228,12 +380,18 @@ func (st *streamState) build(ms mapState, whole bool, relays *[]wire.Relay) ([]b
 	if whole {
 		peers = make(map[wire.NodeID]sentPeer, len(ms.peers))
 	}
-	var enc []encPeer
+	// enc holds the records to send, grants the new grants of peers
+	// whose record the node holds (grants-delta streams only).
+	var enc, grants []encPeer
 	for _, p := range ms.peers {
 		gid, genc := st.s.grants.intern(st.s.nm.grants(p, ms.selfAddrs))
 		id, sp := p.rec.node.ID, sentPeer{ver: p.rec.ver, grants: gid}
-		if old, ok := sent.peers[id]; full || !ok || old != sp {
+		old, ok := sent.peers[id]
+		switch {
+		case full || !ok || old.ver != sp.ver || old.grants != sp.grants && !st.grantsDelta:
 			enc = append(enc, encPeer{id: id, enc: p.rec.json(gid, genc)})
+		case old.grants != sp.grants:
+			grants = append(grants, encPeer{id: id, enc: genc})
 		}
 		peers[id] = sp // (sent.peers itself in a delta: after the comparison)
 	}
@@ -251,15 +409,19 @@ func (st *streamState) build(ms mapState, whole bool, relays *[]wire.Relay) ([]b
 			}
 		}
 	}
-	changed = len(enc) > 0 || len(head.PeersRemoved) > 0
+	changed = len(enc) > 0 || len(grants) > 0 || len(head.PeersRemoved) > 0
 	if whole && (full || !reflect.DeepEqual(sent.self, ms.self)) {
 		self := ms.self
 		head.Self, changed = &self, true
 	}
 	rules := ms.filter
+	var srcFrom []int
 	if sum := st.s.nm.src.filterSum(ms.filter); ms.filter != nil && (full || sum != sent.filter) {
 		head.FilterChanged, changed = true, true
-		sent.filter = sum
+		if st.srcRefs && !full {
+			srcFrom = srcRefs(rules, sent.srcs)
+		}
+		sent.filter, sent.srcs = sum, srcsOf(rules)
 	} else {
 		rules = nil
 	}
@@ -278,7 +440,7 @@ func (st *streamState) build(ms mapState, whole bool, relays *[]wire.Relay) ([]b
 	if full {
 		key = "peers"
 	}
-	st.buf = appendMsg(st.buf[:0], &head, key, enc, rules, st.s.nm.src)
+	st.buf = appendMsg(st.buf[:0], &head, key, enc, grants, rules, srcFrom, st.s.nm.src)
 	sent.version, sent.peers, sent.relays = head.Version, peers, relays
 	if head.Self != nil {
 		sent.self = ms.self

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"maps"
 	"net/netip"
+	"slices"
 	"strings"
 	"time"
 
@@ -63,7 +64,11 @@ func (nm *netmap) apply(m wire.MapResponse) (*netmap, error) {
 	}
 	next.peers = applyPeers(nm.peers, m)
 	if m.Full || m.FilterChanged {
-		next.rules = m.Filter
+		rules, err := rulesFrom(m, nm.rules)
+		if err != nil {
+			return nil, fmt.Errorf("%w: %w", ErrBadMap, err)
+		}
+		next.rules = rules
 	}
 	if err := next.validate(); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrBadMap, err)
@@ -73,6 +78,30 @@ func (nm *netmap) apply(m wire.MapResponse) (*netmap, error) {
 	}
 	next.index()
 	return next, nil
+}
+
+// rulesFrom returns the filter m carries, each rule's sources taken from
+// the rule of prev (the filter the node held) that m.FilterSrcFrom names.
+func rulesFrom(m wire.MapResponse, prev []filter.Rule) ([]filter.Rule, error) {
+	if len(m.FilterSrcFrom) == 0 {
+		return m.Filter, nil
+	}
+	if m.Full || len(m.FilterSrcFrom) != len(m.Filter) {
+		return nil, fmt.Errorf("filter_src_from: %d entries for %d rules (full %v)", len(m.FilterSrcFrom), len(m.Filter), m.Full)
+	}
+	rules := slices.Clone(m.Filter)
+	for i, j := range m.FilterSrcFrom {
+		switch {
+		case j < 0:
+			continue
+		case j >= len(prev):
+			return nil, fmt.Errorf("filter rule %d: sources of rule %d of %d held", i, j, len(prev))
+		case rules[i].Src != nil:
+			return nil, fmt.Errorf("filter rule %d: both its own sources and rule %d's", i, j)
+		}
+		rules[i].Src = prev[j].Src
+	}
+	return rules, nil
 }
 
 // applyPeers returns old's peers after m's full list or delta.
@@ -87,6 +116,12 @@ func applyPeers(old map[wire.NodeID]wire.Node, m wire.MapResponse) map[wire.Node
 	peers := maps.Clone(old)
 	for _, p := range m.PeersChanged {
 		peers[p.ID] = p
+	}
+	for _, g := range m.PeersGrants {
+		if p, ok := peers[g.ID]; ok {
+			p.Grants = g.Grants
+			peers[g.ID] = p
+		}
 	}
 	for _, id := range m.PeersRemoved {
 		delete(peers, id)

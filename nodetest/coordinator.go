@@ -60,7 +60,7 @@ func StartCoordinator(t testing.TB, policy string, tweak func(*assembly.Config))
 	ln.Close()
 	c := &Coordinator{t: t, Addr: addr}
 	c.Config = assembly.Config{Config: coordinator.Config{DataDir: filepath.Join(dir, "coord"), Listen: addr, Dev: true, PolicyFile: pf,
-		KeepAlive: 2 * time.Second, DeniedWindow: 300 * time.Millisecond}}
+		KeepAlive: 2 * time.Second, MaxKeepAlive: 2 * time.Second, DeniedWindow: 300 * time.Millisecond}}
 	if tweak != nil {
 		tweak(&c.Config)
 	}

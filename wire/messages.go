@@ -22,6 +22,22 @@ const (
 	PathRelayToken = "/ward/v1/relay/token"
 )
 
+// Query parameters of PathMap.
+const (
+	// MapSinceParam resumes a stream from the version of the last map
+	// message the node applied.
+	MapSinceParam = "since"
+	// MapIdleParam is how long, in milliseconds, the node waits on a
+	// silent stream before it gives up on it (FeatureMapIdle). The
+	// coordinator then sends a keep-alive every third of that, at most
+	// every 45 s by default; a node that does not say gets one every
+	// 15 s, which the 45 s older nodes wait allows.
+	MapIdleParam = "idle"
+	// MapVersionParam is the node's ProtocolVersion, so that the stream
+	// sends it what it knows (MapResponse.PeersGrants); absent: 1.
+	MapVersionParam = "v"
+)
+
 // Limits on what a node may send.
 const (
 	// MaxRequestBytes bounds every control request body.
@@ -246,6 +262,13 @@ type Node struct {
 	OwnerDisabled bool `json:"owner_disabled,omitempty"`
 }
 
+// PeerGrants is a peer's new Grants (MapResponse.PeersGrants): nil
+// (absent) and empty mean what they mean in Node.Grants.
+type PeerGrants struct {
+	ID     NodeID             `json:"id"`
+	Grants []filter.PortGrant `json:"grants,omitzero"`
+}
+
 // MapResponse is one message of the map stream (one JSON object per line).
 // The first message of a stream is Full; later ones are deltas against the
 // previous message. A keep-alive has only KeepAlive set.
@@ -265,10 +288,24 @@ type MapResponse struct {
 	PeersChanged []Node `json:"peers_changed,omitempty"`
 	// PeersRemoved are peers to drop (delta only).
 	PeersRemoved []NodeID `json:"peers_removed,omitempty"`
+	// PeersGrants replace the Grants of peers the node holds whose record
+	// is otherwise unchanged (delta only; a policy change that changes
+	// only what the node may reach on each). Sent to nodes that say their
+	// version (MapVersionParam) is 11 or later (FeatureGrantsDelta); older
+	// ones get the whole records in PeersChanged.
+	PeersGrants []PeerGrants `json:"peers_grants,omitempty"`
 	// Filter is the complete inbound filter; set when Full or FilterChanged.
 	Filter []filter.Rule `json:"filter,omitempty"`
 	// FilterChanged says Filter replaces the node's filter (it may be empty).
 	FilterChanged bool `json:"filter_changed,omitempty"`
+	// FilterSrcFrom, in a delta with FilterChanged, has one entry per rule
+	// of Filter: the index of the rule of the filter the node held until
+	// now whose Src the rule has (its own "src" is then null), or -1 when
+	// it carries its own. A gateway's rules list every sensor, and a
+	// policy change that changes only their ports need not send the lists
+	// again. Sent to nodes that say their version is 11 or later
+	// (FeatureFilterSrcRefs).
+	FilterSrcFrom []int `json:"filter_src_from,omitempty"`
 	// KeepAlive marks a message that carries nothing else (but Version
 	// and ServerTime).
 	KeepAlive bool `json:"keep_alive,omitempty"`

@@ -22,7 +22,8 @@ import (
 //   - 8 (2026-12-06, issue 10): standalone relays: GET /ward/v1/relay/feed (a relay's authorization feed, relay credential), /ward/v1/admin/relays; MapResponse.Relays lists them after the coordinator's, and a delta carries the list with RelaysChanged when one is registered or removed; Report.HomeRelay and Node.HomeRelay (the relay a node listens on, where its peers send it relayed packets); CreateRelayRequest.STUN.
 //   - 9 (2026-12-06, issue 10): Report.Paths (a node's path to each peer, its reflexive address, relay and bytes per path type); AdminNode.Paths in the admin API's answer for one node.
 //   - 10 (2026-12-06, issue 10): Relay.STUNAlt (a relay's second STUN address, so a node tells an easy NAT from a hard one); nodes exchange disco's TypeNAT message (NAT class, probe request) for birthday probing.
-//   - 11 (2026-12-06, issue 15): POST /ward/v1/flows (FlowBatch): a node's flow logs, accepted and denied, per 60 s window.
+//   - 11 (2026-12-06, issue 11): GET /ward/v1/map?idle=<ms>&v=<version>: the node says how long it waits on a silent map stream (the coordinator sends keep-alives every third of that, at most every 45 s, instead of every 15 s) and its protocol version; MapResponse.PeersGrants (a peer's new grants without its record) and MapResponse.FilterSrcFrom (a rule's sources by reference to the node's previous filter) to nodes of 11 or later.
+//   - 12 (2026-12-06, issue 15): POST /ward/v1/flows (FlowBatch): a node's flow logs, accepted and denied, per 60 s window.
 //
 // A peer ignores JSON fields it does not know only one way: nodes read the
 // coordinator's answers leniently, while the coordinator refuses requests
@@ -30,7 +31,7 @@ import (
 // Supports(coordinator's version, the field's Feature); the coordinator
 // sends a new field to every node, and leaves it out for nodes older than
 // its Feature where it would mislead them.
-const ProtocolVersion = 11
+const ProtocolVersion = 12
 
 // MinProtocolVersion is the oldest node protocol version a coordinator of
 // this build serves; CheckNodeVersion refuses older nodes.
@@ -77,9 +78,21 @@ const (
 	// FeatureRelaySTUNAlt: Relay.STUNAlt. Sent to every node (older ones
 	// ignore the field).
 	FeatureRelaySTUNAlt Feature = 10
+	// FeatureMapIdle: MapIdleParam on PathMap. A node sends it to every
+	// coordinator (an older one ignores it and keeps its 15 s
+	// keep-alives, well within the node's wait).
+	FeatureMapIdle Feature = 11
+	// FeatureGrantsDelta: MapResponse.PeersGrants, sent to a node whose
+	// map request says (MapVersionParam) it speaks 11 or later; a node
+	// sends MapVersionParam to every coordinator (an older one ignores
+	// it).
+	FeatureGrantsDelta Feature = 11
+	// FeatureFilterSrcRefs: MapResponse.FilterSrcFrom, sent as
+	// FeatureGrantsDelta.
+	FeatureFilterSrcRefs Feature = 11
 	// FeatureFlowLogs: PathFlows. A node posts flow logs only to a
 	// coordinator of this version or later (an older one answers 404).
-	FeatureFlowLogs Feature = 11
+	FeatureFlowLogs Feature = 12
 )
 
 // Supports reports whether a peer speaking protocol version peer knows f.

@@ -3,7 +3,9 @@ package main
 import (
 	"fmt"
 	"os"
+	"os/signal"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -45,7 +47,11 @@ func newSimCmd() *cobra.Command {
 				fmt.Fprintf(cmd.ErrOrStderr(), time.Now().Format("15:04:05 ")+format+"\n", args...)
 			}
 			cfg.APIKey = strings.TrimSpace(cfg.APIKey)
-			res, err := sim.Run(cmd.Context(), cfg)
+			// Ctrl-C ends the run through its context, so the coordinator
+			// the simulator started is stopped and its directory removed.
+			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			res, err := sim.Run(ctx, cfg)
 			if err != nil {
 				return err
 			}

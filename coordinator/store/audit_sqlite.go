@@ -35,29 +35,37 @@ func (a auditLog) AppendAudit(ctx context.Context, e AuditEvent) (AuditEvent, er
 	if len(e.Detail) > 0 && !json.Valid(e.Detail) {
 		return AuditEvent{}, fmt.Errorf("append audit %s: %w: detail is not JSON", e.Action, ErrInvalid)
 	}
-	at := dbNow(e.Time)
-	e.Time = goTime(sql.NullInt64{Int64: at, Valid: true})
 	err := a.db.write(ctx, func(tx *sql.Tx) error {
-		last, head, err := auditHead(ctx, tx)
-		if err != nil {
-			return err
-		}
-		e.ID, e.PrevHash = last+1, head
-		if e.Seal != nil {
-			if e.Detail, err = e.Seal(e.PrevHash, e.Time); err != nil {
-				return err
-			}
-		}
-		e.Hash = auditchain.Sum(e.PrevHash, chainEntry(e))
-		_, err = tx.ExecContext(ctx, `INSERT INTO audit_events (id, time, actor, action, target,
-			source, detail, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-			e.ID, at, e.Actor, e.Action, e.Target, e.Source, string(e.Detail), e.PrevHash, e.Hash)
+		var err error
+		e, err = appendChained(ctx, tx, e)
 		return err
 	})
 	if err != nil {
 		return AuditEvent{}, fmt.Errorf("append audit %s: %w", e.Action, err)
 	}
 	return e, nil
+}
+
+// appendChained inserts e in tx after the chain's head (auditHead) and
+// returns it with its ID, time and hashes.
+func appendChained(ctx context.Context, tx *sql.Tx, e AuditEvent) (AuditEvent, error) {
+	at := dbNow(e.Time)
+	e.Time = goTime(sql.NullInt64{Int64: at, Valid: true})
+	last, head, err := auditHead(ctx, tx)
+	if err != nil {
+		return e, err
+	}
+	e.ID, e.PrevHash = last+1, head
+	if e.Seal != nil {
+		if e.Detail, err = e.Seal(e.PrevHash, e.Time); err != nil {
+			return e, err
+		}
+	}
+	e.Hash = auditchain.Sum(e.PrevHash, chainEntry(e))
+	_, err = tx.ExecContext(ctx, `INSERT INTO audit_events (id, time, actor, action, target,
+		source, detail, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		e.ID, at, e.Actor, e.Action, e.Target, e.Source, string(e.Detail), e.PrevHash, e.Hash)
+	return e, err
 }
 
 // auditHead returns the last event's ID (0: none) and hash ("" when there

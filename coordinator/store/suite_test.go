@@ -32,6 +32,7 @@ var suite = []struct {
 	{"TestAllocationRecoversFromBadCursor", TestAllocationRecoversFromBadCursor},
 	{"TestAppendAudit", TestAppendAudit},
 	{"TestListAudit", TestListAudit},
+	{"TestAppendAuditsInOneWrite", TestAppendAuditsInOneWrite},
 	{"TestMapVersions", TestMapVersions},
 	{"TestCreateAuthKey", TestCreateAuthKey},
 	{"TestAuthKeyListAndRevoke", TestAuthKeyListAndRevoke},

@@ -242,9 +242,43 @@ func TestFollowMap(t *testing.T) {
 	if diff := cmp.Diff([]uint64{1, 2, 3, 1, 2, 3, 4}, got); diff != "" {
 		t.Errorf("versions handled (-want +got):\n%s", diff)
 	}
+	// The client says how long it waits on a silent stream, so that the
+	// coordinator paces keep-alives to it (2s: newClient's).
+	for i, idle := range srv.Idles() {
+		if idle != "2000" {
+			t.Errorf("map request %d: idle parameter %q, want 2000", i, idle)
+		}
+	}
 	sinces := srv.Sinces()
 	want := []uint64{0, 0, 0, 2, 0}
 	if diff := cmp.Diff(want, sinces[:min(len(sinces), len(want))]); diff != "" {
 		t.Errorf("since parameters (-want +got):\n%s", diff)
+	}
+}
+
+// TestFollowMapHonoursRetryAfter: a map request the coordinator refuses
+// with a Retry-After (it admits streams at a bounded rate after a
+// restart) is not retried before then, whatever the backoff says
+// (newClient's is milliseconds).
+func TestFollowMapHonoursRetryAfter(t *testing.T) {
+	srv := controltest.New(t)
+	c, _ := newClient(t, srv)
+	ctx, cancel := context.WithCancel(context.Background())
+	rec := newRecorder()
+	done := make(chan error, 1)
+	srv.RefuseMaps(1, "1")
+	go func() { done <- c.FollowMap(ctx, 0, rec) }()
+	defer func() {
+		cancel()
+		<-done
+	}()
+	srv.Publish(wire.MapResponse{Version: 1, Full: true, Self: &wire.Node{ID: 1, Name: "cam1"}})
+	rec.next(t)
+	at := srv.MapTimes()
+	if len(at) < 2 {
+		t.Fatalf("%d map requests, want the refused one and the next", len(at))
+	}
+	if gap := at[1].Sub(at[0]); gap < time.Second {
+		t.Errorf("retried %v after a refusal with Retry-After: 1, want >= 1s", gap)
 	}
 }

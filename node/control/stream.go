@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -18,9 +19,10 @@ import (
 )
 
 const (
-	// DefaultMapIdleTimeout ends a silent map stream; the coordinator
-	// sends a keep-alive about every 15 s.
-	DefaultMapIdleTimeout = 45 * time.Second
+	// DefaultMapIdleTimeout ends a silent map stream. The node tells the
+	// coordinator (wire.MapIdleParam), which sends a keep-alive every
+	// third of it (40 s; an older coordinator every 15 s).
+	DefaultMapIdleTimeout = 120 * time.Second
 	// MaxMapMessage bounds one map stream message (one line).
 	MaxMapMessage = 32 << 20
 )
@@ -58,6 +60,12 @@ func (c *Client) FollowMap(ctx context.Context, since uint64, h MapHandler) erro
 			failures = 0
 		}
 		d := c.backoff.Delay(failures)
+		if ra, ok := RetryAfter(err); ok && ra > d {
+			// The coordinator admits streams at a bounded rate (a fleet
+			// reconnecting after its restart): come back when it says,
+			// spread further so that the refused do not return together.
+			d = ra + rand.N(ra/2+1)
+		}
 		failures++
 		c.log.Info("map stream ended, reconnecting", "err", err, "since", since, "in", d.Round(time.Millisecond))
 		sleep(ctx, d)
@@ -103,9 +111,10 @@ func (c *Client) openMap(ctx context.Context, since uint64) (*http.Response, con
 
 func (c *Client) getMap(ctx context.Context, since uint64, token string) (*http.Response, context.CancelCauseFunc, error) {
 	rctx, cancel := context.WithCancelCause(ctx)
-	q := url.Values{}
+	q := url.Values{wire.MapIdleParam: {strconv.FormatInt(c.mapIdle.Milliseconds(), 10)},
+		wire.MapVersionParam: {strconv.Itoa(wire.ProtocolVersion)}}
 	if since > 0 {
-		q.Set("since", strconv.FormatUint(since, 10))
+		q.Set(wire.MapSinceParam, strconv.FormatUint(since, 10))
 	}
 	req, err := http.NewRequestWithContext(rctx, http.MethodGet, c.endpoint(wire.PathMap, q), nil)
 	if err != nil {

@@ -59,14 +59,20 @@ type Server struct {
 	changed chan struct{}
 	// epoch counts DropStreams calls; a stream ends when it changes.
 	epoch int
-	// sinces records the since parameter of every map request.
+	// sinces records the since parameter of every map request, idles its
+	// idle parameter (wire.MapIdleParam).
 	sinces []uint64
+	idles  []string
 	// reports and rotations record what nodes sent (refused rotations
 	// included).
 	reports   []wire.Report
 	rotations []wire.RotateRequest
-	// failMap makes the next map requests fail with 503 while > 0.
-	failMap int
+	// failMap makes the next map requests fail with 503 while > 0, with
+	// a Retry-After header of mapRetryAfter when not empty.
+	failMap       int
+	mapRetryAfter string
+	// mapAt records when each map request arrived.
+	mapAt []time.Time
 	// refuse is the answer to rotations while its status is not 0.
 	refuse refusal
 	// refuseReports is the answer to reports while its status is not 0.
@@ -174,9 +180,22 @@ func (s *Server) DropStreams() {
 
 // FailMaps makes the next n map requests fail with 503.
 func (s *Server) FailMaps(n int) {
+	s.RefuseMaps(n, "")
+}
+
+// RefuseMaps makes the next n map requests fail with 503 and, when
+// retryAfter is not empty, a Retry-After header (seconds).
+func (s *Server) RefuseMaps(n int, retryAfter string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.failMap = n
+	s.failMap, s.mapRetryAfter = n, retryAfter
+}
+
+// MapTimes returns when each map request arrived.
+func (s *Server) MapTimes() []time.Time {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]time.Time(nil), s.mapAt...)
 }
 
 // RefuseRotations makes rotate requests fail with status (0: accept them
@@ -223,6 +242,14 @@ func (s *Server) Sinces() []uint64 {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return append([]uint64(nil), s.sinces...)
+}
+
+// Idles returns the idle parameter (wire.MapIdleParam) of every map
+// request so far, "" where absent.
+func (s *Server) Idles() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]string(nil), s.idles...)
 }
 
 // Reports returns the reports received so far.
@@ -440,11 +467,16 @@ func (s *Server) report(w http.ResponseWriter, r *http.Request, mk wire.MachineP
 // streamMap replays the script after since, then follows it, with
 // keep-alives, until the client leaves or DropStreams is called.
 func (s *Server) streamMap(w http.ResponseWriter, r *http.Request, mk wire.MachinePublic) {
-	since, _ := strconv.ParseUint(r.URL.Query().Get("since"), 10, 64)
+	since, _ := strconv.ParseUint(r.URL.Query().Get(wire.MapSinceParam), 10, 64)
 	s.mu.Lock()
 	s.sinces = append(s.sinces, since)
+	s.idles = append(s.idles, r.URL.Query().Get(wire.MapIdleParam))
+	s.mapAt = append(s.mapAt, time.Now())
 	if s.failMap > 0 {
 		s.failMap--
+		if s.mapRetryAfter != "" {
+			w.Header().Set("Retry-After", s.mapRetryAfter)
+		}
 		s.mu.Unlock()
 		writeErr(w, http.StatusServiceUnavailable, "try later")
 		return

@@ -1,0 +1,307 @@
+package coordinator
+
+import (
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http"
+	"net/netip"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
+
+	"github.com/wardnet/ward/coordinator/store"
+	"github.com/wardnet/ward/filter"
+	"github.com/wardnet/ward/wire"
+)
+
+// pendingPeers returns the peers pending on node id's streams.
+func (c *testCoord) pendingPeers(id store.NodeID) []store.NodeID {
+	c.srv.hub.mu.Lock()
+	defer c.srv.hub.mu.Unlock()
+	var out []store.NodeID
+	for sub := range c.srv.hub.subs[id] {
+		peers, _ := sub.peek()
+		out = append(out, peers...)
+	}
+	return out
+}
+
+// TestRemovalsAndRevocationsBypassPacing: a node whose stream is paced
+// after a large message (here every message paces it for an hour) still
+// gets a peer's revocation at once, in a message of its own ahead of the
+// paced update (a join, still pending); its own revocation too.
+func TestRemovalsAndRevocationsBypassPacing(t *testing.T) {
+	c := startCoord(t, testPolicy)
+	c.srv.control.pace = func(int) time.Duration { return time.Hour } // before any stream opens
+	gw := c.mustRegister([]string{"tag:operator"}, "gw")
+	cam1 := c.mustRegister([]string{"tag:camera"}, "cam1")
+	gwID, cam1ID := c.storeNode(gw).ID, c.storeNode(cam1).ID
+	s := c.openMap(gw, 0)
+	if first := s.next(); len(first.Peers) != 1 {
+		t.Fatalf("first map: %d peers, want cam1", len(first.Peers))
+	}
+	// The stream is paced now: a join waits.
+	cam2 := c.mustRegister([]string{"tag:camera"}, "cam2")
+	cam2ID := c.storeNode(cam2).ID
+	deadline := time.Now().Add(10 * time.Second)
+	for !slices.Contains(c.pendingPeers(gwID), cam2ID) {
+		if time.Now().After(deadline) {
+			t.Fatal("cam2's join is not pending on the paced stream")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	// An attacker's camera is revoked by an admin: the gateway drops it at once.
+	if code := c.admin("POST", fmt.Sprintf("%s/%d/expire", wire.PathAdminNodes, cam1ID), nil, nil); code != 200 {
+		t.Fatalf("expire cam1: %d", code)
+	}
+	m := s.next()
+	if !slices.Equal(m.PeersRemoved, []wire.NodeID{wire.NodeID(cam1ID)}) || len(m.PeersChanged) > 0 || len(m.Peers) > 0 {
+		t.Fatalf("message after the revocation: removed %v, changed %d, peers %d; want cam1 removed alone", m.PeersRemoved, len(m.PeersChanged), len(m.Peers))
+	}
+	if !slices.Contains(c.pendingPeers(gwID), cam2ID) {
+		t.Error("cam2's join is no longer pending: the paced update was sent early or lost")
+	}
+
+	// The gateway's own revocation: it loses every peer and learns it at once.
+	if code := c.admin("POST", fmt.Sprintf("%s/%d/expire", wire.PathAdminNodes, gwID), nil, nil); code != 200 {
+		t.Fatalf("expire gw: %d", code)
+	}
+	m = s.next()
+	if m.Self == nil || !m.Self.KeyRevoked {
+		t.Errorf("message after the gateway's revocation: self %+v; want it revoked", m.Self)
+	}
+	if len(m.PeersChanged) > 0 || len(m.Peers) > 0 {
+		t.Errorf("message after the gateway's revocation: %d peers changed; want removals only", len(m.PeersChanged))
+	}
+}
+
+// smallBuffers shrinks the send buffer of every connection it accepts,
+// so that a peer that stops reading blocks the server's writes soon.
+type smallBuffers struct{ net.Listener }
+
+func (l smallBuffers) Accept() (net.Conn, error) {
+	conn, err := l.Listener.Accept()
+	if tc, ok := conn.(*net.TCPConn); ok {
+		tc.SetWriteBuffer(4096)
+	}
+	return conn, err
+}
+
+// TestMapStreamsHaveWriteDeadline: a node that opens its map stream and
+// never reads it (a raw client) is dropped once a write waited for
+// MapWriteTimeout, and its stream no longer counts (the handler, its
+// goroutine and its buffers are gone).
+func TestMapStreamsHaveWriteDeadline(t *testing.T) {
+	c := startCoordShaped(t, testPolicy, func(cfg *Config) {
+		cfg.KeepAlive = 5 * time.Millisecond // fills the buffers soon
+		cfg.MapWriteTimeout = 200 * time.Millisecond
+	}, nil, func(ln net.Listener) net.Listener { return smallBuffers{ln} })
+	m := c.mustRegister([]string{"tag:camera"}, "cam")
+	id := c.storeNode(m).ID
+	conn, err := net.Dial("tcp", c.http.Listener.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	conn.(*net.TCPConn).SetReadBuffer(4096)
+	fmt.Fprintf(conn, "GET %s HTTP/1.1\r\nHost: ward\r\nAuthorization: Bearer %s\r\n\r\n", wire.PathMap, m.token)
+	deadline := time.Now().Add(10 * time.Second)
+	for !c.srv.hub.connected(id) {
+		if time.Now().After(deadline) {
+			t.Fatal("the stream never opened")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	deadline = time.Now().Add(60 * time.Second)
+	for c.srv.hub.connected(id) {
+		if time.Now().After(deadline) {
+			t.Fatal("a stream nobody reads is still open after 60s")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// TestKeepAliveFollowsNodeIdle: a node that says how long it waits on a
+// silent stream (wire.MapIdleParam) gets keep-alives every third of it,
+// bounded both ways; one that does not (older nodes, which wait 45 s)
+// every Config.KeepAlive.
+func TestKeepAliveFollowsNodeIdle(t *testing.T) {
+	s := &control{core: &core{cfg: Config{KeepAlive: 15 * time.Second, MaxKeepAlive: 45 * time.Second}}}
+	for _, tc := range []struct {
+		idle string
+		want time.Duration
+	}{
+		{"", 15 * time.Second},
+		{"nonsense", 15 * time.Second},
+		{"0", 15 * time.Second},
+		{"-5", 15 * time.Second},
+		{"120000", 40 * time.Second},
+		{"90000", 30 * time.Second},
+		{"3600000", 45 * time.Second},
+		{"1", minKeepAlive},
+	} {
+		if got := s.keepAliveFor(tc.idle); got != tc.want {
+			t.Errorf("keepAliveFor(%q) = %v, want %v", tc.idle, got, tc.want)
+		}
+	}
+}
+
+// TestPolicyChangeSendsGrantsNotRecords: a policy change that changes
+// only what a node may reach on its peers sends a node of the current
+// protocol the peers' new grants alone (MapResponse.PeersGrants), a
+// fraction of the records' bytes, and an older node (no version
+// parameter) the whole records as before. Both end up with the same
+// grants.
+func TestPolicyChangeSendsGrantsNotRecords(t *testing.T) {
+	c := startCoord(t, testPolicy)
+	c.mustRegister([]string{"tag:camera"}, "cam")
+	opNew := c.mustRegister([]string{"tag:operator"}, "op-new")
+	opOld := c.mustRegister([]string{"tag:operator"}, "op-old")
+	newS := c.openMapQuery(opNew, fmt.Sprintf("%s=%d", wire.MapVersionParam, wire.ProtocolVersion))
+	oldS := c.openMap(opOld, 0)
+	for _, s := range []*mapStream{newS, oldS} {
+		if m := s.next(); len(m.Peers) != 1 {
+			t.Fatalf("first map: %d peers, want the camera", len(m.Peers))
+		}
+	}
+	wider := strings.Replace(testPolicy, "tag:camera:22", "tag:camera:22,80", 1)
+	if code := c.admin("PUT", wire.PathAdminPolicy, wire.SetPolicyRequest{Text: wider, ParentID: -1}, nil); code != 200 {
+		t.Fatalf("set policy: %d", code)
+	}
+	m := newS.next()
+	if len(m.PeersChanged) > 0 || len(m.PeersGrants) != 1 {
+		t.Fatalf("current node: %d records, %d grants; want the camera's grants alone", len(m.PeersChanged), len(m.PeersGrants))
+	}
+	got := m.PeersGrants[0].Grants
+	if !filter.Allows(got, filter.ProtoTCP, 80) {
+		t.Errorf("current node's new grants %v: no tcp 80", got)
+	}
+	m = oldS.next()
+	if len(m.PeersGrants) > 0 || len(m.PeersChanged) != 1 {
+		t.Fatalf("older node: %d records, %d grants; want the camera's record", len(m.PeersChanged), len(m.PeersGrants))
+	}
+	if diff := cmp.Diff(got, m.PeersChanged[0].Grants); diff != "" {
+		t.Errorf("older node's grants differ from the current node's (-current +older):\n%s", diff)
+	}
+}
+
+// TestGrantTableInternsByContent: equal sets of grants share an id and
+// JSON, different ones do not, nil is noGrants, and the JSON is
+// json.Marshal's.
+func TestGrantTableInternsByContent(t *testing.T) {
+	tcp := func(ports ...uint16) filter.PortGrant {
+		g := filter.PortGrant{Proto: filter.ProtoTCP}
+		for _, p := range ports {
+			g.Ports = append(g.Ports, filter.PortRange{First: p, Last: p})
+		}
+		return g
+	}
+	sets := [][]filter.PortGrant{
+		{},
+		{tcp(22)},
+		{tcp(22, 80)},
+		{tcp(80)},
+		{{Proto: filter.ProtoICMP}},
+		{{Proto: filter.ProtoICMP}, tcp(22)},
+		{{Proto: filter.ProtoUDP, Ports: []filter.PortRange{{First: 1, Last: 65535}}}},
+	}
+	gt := newGrantTable()
+	if id, enc := gt.intern(nil); id != noGrants || enc != nil {
+		t.Errorf("intern(nil) = %d %s, want noGrants", id, enc)
+	}
+	seen := map[uint32]int{}
+	for i, gs := range sets {
+		id, enc := gt.intern(gs)
+		want, _ := json.Marshal(gs)
+		if string(enc) != string(want) {
+			t.Errorf("set %d: JSON %s, want %s", i, enc, want)
+		}
+		if j, dup := seen[id]; dup || id == noGrants {
+			t.Errorf("set %d: id %d, also set %d's (or noGrants)", i, id, j)
+		}
+		seen[id] = i
+		if again, _ := gt.intern(slices.Clone(gs)); again != id {
+			t.Errorf("set %d again: id %d, want %d", i, again, id)
+		}
+	}
+}
+
+// TestPolicyChangeSendsFilterSourcesByReference: a policy change that
+// changes a rule's ports but not its sources sends a node of the current
+// protocol the rule with its sources by reference to the filter it holds
+// (MapResponse.FilterSrcFrom), and an older node the sources again.
+func TestPolicyChangeSendsFilterSourcesByReference(t *testing.T) {
+	c := startCoord(t, testPolicy)
+	c.mustRegister([]string{"tag:operator"}, "op")
+	camNew := c.mustRegister([]string{"tag:camera"}, "cam-new")
+	camOld := c.mustRegister([]string{"tag:camera"}, "cam-old")
+	newS := c.openMapQuery(camNew, fmt.Sprintf("%s=%d", wire.MapVersionParam, wire.ProtocolVersion))
+	oldS := c.openMap(camOld, 0)
+	var held []filter.Rule
+	for i, s := range []*mapStream{newS, oldS} {
+		m := s.next()
+		if len(m.Filter) != 1 || len(m.Filter[0].Src) == 0 {
+			t.Fatalf("first map: filter %v, want the operators' rule", m.Filter)
+		}
+		if i == 0 {
+			held = m.Filter
+		}
+	}
+	wider := strings.Replace(testPolicy, "tag:camera:22", "tag:camera:22,80", 1)
+	if code := c.admin("PUT", wire.PathAdminPolicy, wire.SetPolicyRequest{Text: wider, ParentID: -1}, nil); code != 200 {
+		t.Fatalf("set policy: %d", code)
+	}
+	m := newS.next()
+	if !m.FilterChanged || !slices.Equal(m.FilterSrcFrom, []int{0}) || len(m.Filter) != 1 || m.Filter[0].Src != nil {
+		t.Fatalf("current node: filter changed %v, src from %v, rules %v; want the rule with its sources by reference", m.FilterChanged, m.FilterSrcFrom, m.Filter)
+	}
+	m.Filter[0].Src = held[0].Src
+	o := oldS.next()
+	if len(o.FilterSrcFrom) > 0 || len(o.Filter) != 1 {
+		t.Fatalf("older node: src from %v, rules %v; want the whole rule", o.FilterSrcFrom, o.Filter)
+	}
+	if diff := cmp.Diff(o.Filter[0].Src, m.Filter[0].Src, cmpopts.EquateComparable(netip.Prefix{})); diff != "" {
+		t.Errorf("current node's resolved sources differ from the older node's (-older +current):\n%s", diff)
+	}
+	if d := m.Filter[0].Dst; len(d) == 0 || !slices.Contains(d[0].Ports, filter.PortRange{First: 80, Last: 80}) {
+		t.Errorf("current node's rule: dst %v, want port 80 added", d)
+	}
+}
+
+// TestMapStreamsAdmittedAtBoundedRate: past the admission burst, a map
+// stream is refused with 429 and a Retry-After between 1 and 10 s (a
+// fleet reconnecting after a restart comes back spread out), while the
+// admin API answers as usual.
+func TestMapStreamsAdmittedAtBoundedRate(t *testing.T) {
+	c := startCoordWith(t, testPolicy, func(cfg *Config) {
+		cfg.MapAdmitEvery, cfg.MapAdmitBurst = time.Hour, 2
+	})
+	var ms []*machine
+	for i := range 3 {
+		ms = append(ms, c.mustRegister([]string{"tag:camera"}, fmt.Sprintf("cam%d", i)))
+	}
+	for _, m := range ms[:2] {
+		c.openMap(m, 0).next()
+	}
+	req, _ := http.NewRequest("GET", c.http.URL+wire.PathMap, nil)
+	req.Header.Set("Authorization", "Bearer "+ms[2].token)
+	resp, err := c.http.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	ra, _ := strconv.Atoi(resp.Header.Get("Retry-After"))
+	if resp.StatusCode != http.StatusTooManyRequests || ra < 1 || ra > 10 {
+		t.Fatalf("third stream: %d, Retry-After %q; want 429 within 1-10 s", resp.StatusCode, resp.Header.Get("Retry-After"))
+	}
+	var nodes []wire.AdminNode
+	if code := c.admin("GET", wire.PathAdminNodes, nil, &nodes); code != 200 || len(nodes) != 3 {
+		t.Fatalf("admin API while streams are refused: %d, %d nodes", code, len(nodes))
+	}
+}
