@@ -88,7 +88,10 @@ type DstNet struct {
 }
 
 // Rule allows new flows whose source is in Src, whose destination is in one
-// of Dst (address and port), and whose protocol is one of Protos.
+// of Dst (address and port), and whose protocol is one of Protos; a Deny
+// rule refuses them instead. Denies come first: a flow that any deny rule
+// matches is refused whatever the accept rules say, and a flow no rule
+// matches is refused too (default deny).
 //
 // Rule's JSON (with DstNet's, PortRange's and Proto's) is part of the
 // control protocol's wire format: the coordinator sends each node its
@@ -102,6 +105,11 @@ type Rule struct {
 	Dst []DstNet `json:"dst"`
 	// Protos lists the IP protocols; empty means DefaultProtos().
 	Protos []Proto `json:"protos"`
+	// Deny makes the rule refuse the flows it matches, ahead of every
+	// accept rule. False (an accept rule) when absent. Since protocol
+	// version 11 (wire.FeatureDenyRules); a coordinator never sends a
+	// deny rule to an older node, which would read it as an accept.
+	Deny bool `json:"deny,omitempty"`
 }
 
 // EffectiveProtos returns r.Protos, or DefaultProtos() when it is empty.
