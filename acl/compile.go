@@ -361,6 +361,9 @@ func (c *Compiled) IsPeer(a, b string) (bool, error) {
 	n := c.nodes[ia]
 	for _, ri := range n.rules {
 		cr := c.rules[ri]
+		if cr.deny {
+			continue // deny rules make no peers
+		}
 		if cr.dstUnion.has(ia) && cr.srcNodes.has(ib) || cr.srcNodes.has(ia) && cr.dstUnion.has(ib) {
 			return true, nil
 		}

@@ -26,6 +26,7 @@ type genRule struct {
 	src   []string
 	dst   []genDst
 	proto string // "" = defaults
+	deny  bool
 }
 
 type genDst struct{ alias, ports string }
@@ -55,7 +56,11 @@ func (g genPolicy) text() string {
 		for _, s := range r.src {
 			src = append(src, fmt.Sprintf("%q", s))
 		}
-		fmt.Fprintf(&sb, "    {\"action\": \"accept\", \"src\": [%s], \"dst\": [%s]", strings.Join(src, ", "), strings.Join(dst, ", "))
+		action := "accept"
+		if r.deny {
+			action = "deny"
+		}
+		fmt.Fprintf(&sb, "    {\"action\": %q, \"src\": [%s], \"dst\": [%s]", action, strings.Join(src, ", "), strings.Join(dst, ", "))
 		if r.proto != "" {
 			fmt.Fprintf(&sb, ", \"proto\": %q", r.proto)
 		}
@@ -236,5 +241,6 @@ func (g *fleetGen) rule() genRule {
 		}
 		r.dst = append(r.dst, d)
 	}
+	r.deny = g.c.Intn(5) == 0
 	return r
 }

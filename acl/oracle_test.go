@@ -51,14 +51,30 @@ func (o *oracle) allows(node Node, src, dst netip.Addr, proto filter.Proto, port
 	if src.Is4() != dst.Is4() {
 		return false
 	}
+	accepted := false
 	for _, r := range o.pol.rules {
-		if !slices.Contains(oracleProtos(r.proto), proto) {
-			continue
-		}
-		for _, d := range r.dst {
-			if (!proto.HasPorts() || oraclePorts(d.ports, port)) && o.dstAllows(r, d.alias, node, src, dst) {
-				return true
+		if o.ruleMatches(r, node, src, dst, proto, port) {
+			if r.deny {
+				return false // a deny refuses whatever accepts say
 			}
+			accepted = true
+		}
+	}
+	return accepted
+}
+
+// ruleMatches reports whether r (accept or deny) covers the flow.
+func (o *oracle) ruleMatches(r genRule, node Node, src, dst netip.Addr, proto filter.Proto, port uint16) bool {
+	protos := oracleProtos(r.proto)
+	if r.deny && r.proto == "" && slices.ContainsFunc(r.dst, func(d genDst) bool { return d.ports != "*" }) {
+		protos = []filter.Proto{filter.ProtoTCP, filter.ProtoUDP} // a deny naming ports spares ICMP
+	}
+	if !slices.Contains(protos, proto) {
+		return false
+	}
+	for _, d := range r.dst {
+		if (!proto.HasPorts() || oraclePorts(d.ports, port)) && o.dstAllows(r, d.alias, node, src, dst) {
+			return true
 		}
 	}
 	return false

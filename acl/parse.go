@@ -28,7 +28,7 @@ type Policy struct {
 	TagOwners []TagOwner
 	// Hosts lists named addresses, in file order.
 	Hosts []Host
-	// ACLs are the accept rules, in file order.
+	// ACLs are the rules ("accept" or "deny"), in file order.
 	ACLs []ACL
 	// Grants are Tailscale-style grants (the "ip" subset), in file order.
 	Grants []Grant
@@ -89,9 +89,12 @@ type ACL struct {
 // Grant is one entry of "grants". Only network grants ("ip") are supported.
 type Grant struct {
 	Pos Pos
-	Src []Str
-	Dst []Str
-	IP  []Str
+	// Action is "accept" or "deny" (a Ward extension); empty when absent,
+	// which means accept.
+	Action Str
+	Src    []Str
+	Dst    []Str
+	IP     []Str
 }
 
 // Test is one entry of "tests".
@@ -319,6 +322,8 @@ func (d *decoder) grant(p *Policy, v *hujson.Value) {
 	for _, m := range d.object(v, "a grant") {
 		key := d.name(&m)
 		switch key.S {
+		case "action":
+			g.Action, _ = d.str(&m.Value, `"action"`)
 		case "src":
 			g.Src, hasSrc = d.strList(&m.Value, `"src"`), true
 		case "dst":
@@ -328,7 +333,7 @@ func (d *decoder) grant(p *Policy, v *hujson.Value) {
 		case "app", "via", "srcPosture":
 			d.rep.errorf(key.Pos, "grants with %q are not supported by Ward; use \"ip\"", key.S)
 		default:
-			d.rep.errorf(key.Pos, "unknown key %q in a grant (known: src, dst, ip)", key.S)
+			d.rep.errorf(key.Pos, "unknown key %q in a grant (known: action, src, dst, ip)", key.S)
 		}
 	}
 	if _, ok := v.Value.(*hujson.Object); !ok {

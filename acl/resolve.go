@@ -31,7 +31,7 @@ type Ruleset struct {
 	tests      []testCase
 }
 
-// rule is one accept rule (an acl, or one "ip" entry of a grant).
+// rule is one rule (an acl, or one "ip" entry of a grant).
 type rule struct {
 	pos    Pos
 	src    []alias
@@ -39,6 +39,9 @@ type rule struct {
 	protos []filter.Proto // nil = defaults
 	// self is set when some dst entry is autogroup:self.
 	self bool
+	// deny is set for a deny rule: it refuses what it matches, ahead of
+	// every accept, and makes no peers.
+	deny bool
 }
 
 type dstEntry struct {
@@ -178,16 +181,23 @@ func (r *resolver) host(h Host) {
 	r.sc.hosts[n] = p
 }
 
-func (r *resolver) acl(a ACL) {
-	// A missing action (zero position) was reported by Parse.
-	if a.Action.S != "accept" && a.Action.Pos != (Pos{}) {
-		r.rep.errorf(a.Action.Pos, "action %q is not supported: Ward is default-deny, so every rule has action \"accept\"", a.Action.S)
+// action reports whether a rule's action is "deny", reporting anything but
+// "accept" and "deny". A missing action (zero position) is accept for a
+// grant, and was reported by Parse for an acl.
+func (r *resolver) action(a Str) bool {
+	if a.S != "accept" && a.S != "deny" && a.Pos != (Pos{}) {
+		r.rep.errorf(a.Pos, "action %q is not supported: use \"accept\", or \"deny\" to refuse what accepts allow", a.S)
 	}
+	return a.S == "deny"
+}
+
+func (r *resolver) acl(a ACL) {
+	deny := r.action(a.Action)
 	protos, err := parseProto(a.Proto.S)
 	if err != nil {
 		r.rep.errorf(a.Proto.Pos, "%v", err)
 	}
-	ru := rule{pos: a.Pos, protos: protos, src: r.srcs(a.Src, a.Pos)}
+	ru := rule{pos: a.Pos, protos: protos, src: r.srcs(a.Src, a.Pos), deny: deny}
 	for _, d := range a.Dst {
 		host, ports, err := splitHostPort(d.S)
 		if err != nil {
@@ -245,14 +255,30 @@ func (r *resolver) addDst(ru *rule, d Str, host, ports string) {
 }
 
 func (r *resolver) finishRule(ru rule) {
+	if ru.deny && ru.protos == nil && namesPorts(ru.dst) {
+		// "deny *:23" means telnet, not every ping: ICMP has no ports,
+		// so a deny naming ports refuses only the protocols that have them.
+		ru.protos = []filter.Proto{filter.ProtoTCP, filter.ProtoUDP}
+	}
 	if len(ru.src) > 0 && len(ru.dst) > 0 {
 		r.rs.rules = append(r.rs.rules, ru)
 	}
 }
 
+// namesPorts reports whether some destination restricts ports.
+func namesPorts(dst []dstEntry) bool {
+	for _, e := range dst {
+		if !slices.Equal(e.ports, []filter.PortRange{filter.AllPorts()}) {
+			return true
+		}
+	}
+	return false
+}
+
 // grant resolves a grant's "ip" entries: "*", "PORTS" (default protocols)
 // or "PROTO:PORTS". Each entry becomes one rule.
 func (r *resolver) grant(g Grant) {
+	deny := r.action(g.Action)
 	src := r.srcs(g.Src, g.Pos)
 	var dsts []Str
 	for _, d := range g.Dst {
@@ -281,7 +307,7 @@ func (r *resolver) grant(g Grant) {
 			r.rep.errorf(ip.Pos, "ip %v", err)
 			continue
 		}
-		ru := rule{pos: g.Pos, protos: protos, src: src}
+		ru := rule{pos: g.Pos, protos: protos, src: src, deny: deny}
 		for _, d := range dsts {
 			r.addDst(&ru, Str{S: d.S + ":" + portText, Pos: ip.Pos}, d.S, portText)
 		}

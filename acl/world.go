@@ -188,9 +188,12 @@ func (w *world) routes(ps ...netip.Prefix) []endpoint {
 	return out
 }
 
-// verdict is the outcome of one (source, destination, protocol, port).
+// verdict is the outcome of one (source, destination, protocol, port):
+// rule is the accept rule that allowed it, or the deny rule that refused
+// it (then deny is set); nil when refused by default.
 type verdict struct {
 	allow bool
+	deny  bool
 	rule  *Pos
 }
 
@@ -210,14 +213,17 @@ func (w *world) judge(src, dst endpoint, proto filter.Proto, port uint16) verdic
 	default:
 		d := w.nodeAddrs(dst.node)
 		if ok, idx = m.Match(src.v4, d[0], proto, port); !ok {
-			ok, idx = m.Match(src.v6, d[1], proto, port)
+			ok4, idx4 := ok, idx
+			if ok, idx = m.Match(src.v6, d[1], proto, port); !ok && idx < 0 {
+				ok, idx = ok4, idx4 // an IPv4 deny decides when IPv6 has no rule
+			}
 		}
 	}
-	if !ok {
+	if idx < 0 {
 		return verdict{}
 	}
 	p := res.Origins[idx]
-	return verdict{allow: true, rule: &p}
+	return verdict{allow: ok, deny: !ok, rule: &p}
 }
 
 func (w *world) nodeAddrs(name string) [2]netip.Addr {

@@ -72,16 +72,17 @@ func (r *reachPair) into(acc map[Proto][]PortRange) {
 		case !denied:
 			acc[p] = append(acc[p], rs...)
 		case p.HasPorts():
-			if left := subtractRanges(mergeRanges(rs), mergeRanges(d)); len(left) > 0 {
+			if left := SubtractPorts(rs, d); len(left) > 0 {
 				acc[p] = append(acc[p], left...)
 			}
 		}
 	}
 }
 
-// subtractRanges returns the ports of the sorted, merged ranges a that
-// lie in none of the sorted, merged ranges d.
-func subtractRanges(a, d []PortRange) []PortRange {
+// SubtractPorts returns the ports of a that lie in none of d, as sorted,
+// merged ranges. It sorts a and d in place.
+func SubtractPorts(a, d []PortRange) []PortRange {
+	a, d = mergeRanges(a), mergeRanges(d)
 	var out []PortRange
 	for _, r := range a {
 		lo := uint32(r.First)
