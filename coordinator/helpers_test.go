@@ -229,7 +229,13 @@ type mapStream struct {
 
 func (c *testCoord) openMap(m *machine, since uint64) *mapStream {
 	c.t.Helper()
-	req, _ := http.NewRequest("GET", fmt.Sprintf("%s%s?since=%d", c.http.URL, wire.PathMap, since), nil)
+	return c.openMapQuery(m, fmt.Sprintf("since=%d", since))
+}
+
+// openMapQuery opens m's map stream with the raw query string q.
+func (c *testCoord) openMapQuery(m *machine, q string) *mapStream {
+	c.t.Helper()
+	req, _ := http.NewRequest("GET", fmt.Sprintf("%s%s?%s", c.http.URL, wire.PathMap, q), nil)
 	req.Header.Set("Authorization", "Bearer "+m.token)
 	resp, err := c.http.Client().Do(req)
 	if err != nil {

@@ -63,5 +63,8 @@ func appendRule(b []byte, r filter.Rule, src *srcCache) []byte {
 	p, _ := json.Marshal(r.Protos)
 	b = append(b, `,"protos":`...)
 	b = append(b, p...)
+	if r.Deny {
+		b = append(b, `,"deny":true`...)
+	}
 	return append(b, '}')
 }

@@ -183,6 +183,11 @@ func (c *srcCache) filterSum(rules []filter.Rule) uint64 {
 		p, _ := json.Marshal(r.Protos)
 		h.Write(d)
 		h.Write(p)
+		if r.Deny {
+			h.WriteByte(1)
+		} else {
+			h.WriteByte(0)
+		}
 	}
 	return h.Sum64()
 }

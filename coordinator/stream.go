@@ -31,6 +31,7 @@ func (s *control) handleMap(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	since, _ := strconv.ParseUint(r.URL.Query().Get("since"), 10, 64)
+	version, _ := strconv.Atoi(r.URL.Query().Get(wire.MapQueryVersion))
 	flusher, ok := w.(http.Flusher)
 	if !ok {
 		s.writeError(w, r, errBadRequest)
@@ -49,7 +50,8 @@ func (s *control) handleMap(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(http.StatusOK)
 	flusher.Flush() // a resumed stream may have nothing to send yet
-	st := &streamState{s: s, id: n.ID, w: w, flush: flusher.Flush, sent: s.hub.resumable(n.ID, since)}
+	st := &streamState{s: s, id: n.ID, w: w, flush: flusher.Flush, sent: s.hub.resumable(n.ID, since),
+		noDeny: !wire.Supports(version, wire.FeatureDenyRules)}
 	if st.sent == nil {
 		st.sent = &sentState{}
 	}
@@ -71,6 +73,9 @@ type streamState struct {
 	// nextAt is when the stream may send again after a large message
 	// (see paceAfter).
 	nextAt time.Time
+	// noDeny is set for a node older than wire.FeatureDenyRules, which
+	// would read a deny rule as an accept (see withoutDenies).
+	noDeny bool
 }
 
 // msgBufs holds message buffers between messages: a stream holds none
@@ -257,6 +262,9 @@ func (st *streamState) build(ms mapState, whole bool, relays *[]wire.Relay) ([]b
 		head.Self, changed = &self, true
 	}
 	rules := ms.filter
+	if st.noDeny {
+		rules = withoutDenies(rules)
+	}
 	if sum := st.s.nm.src.filterSum(ms.filter); ms.filter != nil && (full || sum != sent.filter) {
 		head.FilterChanged, changed = true, true
 		sent.filter = sum

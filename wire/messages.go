@@ -22,6 +22,12 @@ const (
 	PathRelayToken = "/ward/v1/relay/token"
 )
 
+// MapQueryVersion is the query parameter of PathMap in which a node (of
+// protocol version FeatureDenyRules or later) sends its ProtocolVersion,
+// so the coordinator knows what the stream's filters may hold. Absent
+// from older nodes.
+const MapQueryVersion = "v"
+
 // Limits on what a node may send.
 const (
 	// MaxRequestBytes bounds every control request body.

@@ -103,7 +103,7 @@ func (c *Client) openMap(ctx context.Context, since uint64) (*http.Response, con
 
 func (c *Client) getMap(ctx context.Context, since uint64, token string) (*http.Response, context.CancelCauseFunc, error) {
 	rctx, cancel := context.WithCancelCause(ctx)
-	q := url.Values{}
+	q := url.Values{wire.MapQueryVersion: {strconv.Itoa(wire.ProtocolVersion)}}
 	if since > 0 {
 		q.Set("since", strconv.FormatUint(since, 10))
 	}
