@@ -183,9 +183,12 @@ type Decision struct {
 // proto ("" = tcp), and which rule decides. An unknown identity or a bad
 // destination is an error.
 func (rs *Ruleset) Explain(src, dst, proto string) (Decision, error) {
-	sc := scope{groups: map[string]bool{}, tags: rs.tags, hosts: rs.hosts}
+	sc := scope{groups: map[string]bool{}, tags: rs.tags, hosts: rs.hosts, risks: map[string]bool{}}
 	for g := range rs.groups {
 		sc.groups[g] = true
+	}
+	for _, rc := range rs.risks {
+		sc.risks[rc.Name] = true
 	}
 	a, err := sc.parseAlias(src, false)
 	if err != nil {

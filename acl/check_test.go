@@ -49,7 +49,7 @@ func TestCheckErrors(t *testing.T) {
   // a typo of "acls"
   "acl": [],
 }`,
-			want: []string{`p.hujson:3:3: unknown top-level key "acl" (known: groups, tagOwners, hosts, acls, grants, tests)`},
+			want: []string{`p.hujson:3:3: unknown top-level key "acl" (known: groups, tagOwners, hosts, acls, grants, tests, riskClasses)`},
 		},
 		{
 			name: "duplicate keys",
@@ -285,7 +285,7 @@ func TestCheckReportsEveryProblemAtOnce(t *testing.T) {
   "tests": [{"src": "nohost", "accept": ["tag:cam:22"]}],
 }`
 	want := []string{
-		`p.hujson:2:3: unknown top-level key "grups" (known: groups, tagOwners, hosts, acls, grants, tests)`,
+		`p.hujson:2:3: unknown top-level key "grups" (known: groups, tagOwners, hosts, acls, grants, tests, riskClasses)`,
 		`p.hujson:4:40: group:ops contains group:dev: nested groups are not allowed; list its users instead`,
 		`p.hujson:5:5: duplicate key "group:ops" in "groups" (first at 4:5)`,
 		`p.hujson:8:20: host bad: bad CIDR "10.0.0.1/8": host bits are set (did you mean 10.0.0.0/8?)`,

@@ -146,6 +146,8 @@ func (g *fleetGen) node(name string) Node {
 	if g.c.Intn(5) == 0 {
 		n.Routes = append(n.Routes, netip.PrefixFrom(netip.AddrFrom4([4]byte{10, 1, byte(g.c.Intn(4)), 0}), 24))
 	}
+	n.Risk = pick(g.c, []string{"", "", "critical", "sensitive", "standard", "retired"}) // "retired": not a class
+
 	return n
 }
 
@@ -193,7 +195,7 @@ func (g *fleetGen) policy(rules int) genPolicy {
 }
 
 func (g *fleetGen) alias(dst bool) string {
-	switch g.c.Intn(14) {
+	switch g.c.Intn(15) {
 	case 0:
 		return "*"
 	case 1, 2:
@@ -219,6 +221,8 @@ func (g *fleetGen) alias(dst bool) string {
 			return "autogroup:internet"
 		}
 		return "autogroup:member"
+	case 13:
+		return pick(g.c, []string{"risk:critical", "risk:sensitive", "risk:standard"})
 	}
 	return pick(g.c, g.users)
 }

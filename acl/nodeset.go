@@ -15,16 +15,21 @@ type index struct {
 	member bitset
 	tagged bitset
 	byTag  map[string]*bitset
+	byRisk map[string]*bitset
 	cache  map[string]bitset
 }
 
 func (c *Compiled) newIndex() *index {
-	ix := &index{c: c, byTag: map[string]*bitset{}, cache: map[string]bitset{}}
+	ix := &index{c: c, byTag: map[string]*bitset{}, byRisk: map[string]*bitset{}, cache: map[string]bitset{}}
 	for _, n := range c.nodes {
 		if n == nil {
 			continue
 		}
 		ix.all.set(n.idx)
+		if ix.byRisk[n.risk] == nil {
+			ix.byRisk[n.risk] = &bitset{}
+		}
+		ix.byRisk[n.risk].set(n.idx)
 		switch {
 		case n.tagged:
 			ix.tagged.set(n.idx)
@@ -59,6 +64,10 @@ func (ix *index) nodes(a alias) bitset {
 		s = ix.tagged
 	case kindTag:
 		if b := ix.byTag[a.name]; b != nil {
+			s = *b
+		}
+	case kindRisk:
+		if b := ix.byRisk[a.name]; b != nil {
 			s = *b
 		}
 	case kindUser:

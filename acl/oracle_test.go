@@ -173,7 +173,7 @@ func nodePrefixes(n Node) []netip.Prefix {
 
 func (o *oracle) isIdentity(a string) bool {
 	return strings.Contains(a, "@") || strings.HasPrefix(a, "group:") || strings.HasPrefix(a, "tag:") ||
-		a == "autogroup:member" || a == "autogroup:tagged"
+		strings.HasPrefix(a, "risk:") || a == "autogroup:member" || a == "autogroup:tagged"
 }
 
 func (o *oracle) isMember(n Node) bool { return len(n.Tags) == 0 && n.User != "" }
@@ -189,6 +189,12 @@ func (o *oracle) covers(a string, n Node) bool {
 		return slices.Contains(n.Tags, a)
 	case strings.HasPrefix(a, "group:"):
 		return o.isMember(n) && slices.Contains(o.members[a], n.User)
+	case strings.HasPrefix(a, "risk:"):
+		risk := n.Risk
+		if !slices.Contains(DefaultRiskClasses, risk) {
+			risk = "standard" // the default policy's last class
+		}
+		return a == "risk:"+risk
 	}
 	return o.isMember(n) && n.User == a
 }

@@ -34,6 +34,9 @@ type Policy struct {
 	Grants []Grant
 	// Tests are the policy's own assertions.
 	Tests []Test
+	// RiskClasses are the device risk classes, most critical first; empty
+	// for DefaultRiskClasses.
+	RiskClasses []RiskClassDef
 	// Ignored lists top-level keys Tailscale defines that Ward accepts but
 	// does not act on (for example autoApprovers, ssh, nodeAttrs).
 	Ignored []Str
@@ -236,12 +239,14 @@ func (d *decoder) policy(p *Policy, v *hujson.Value) {
 			d.each(val, "grants", func(e *hujson.Value) { d.grant(p, e) })
 		case "tests":
 			d.each(val, "tests", func(e *hujson.Value) { d.test(p, e) })
+		case "riskClasses":
+			d.riskClasses(p, val)
 		default:
 			if ignoredKeys[key.S] {
 				p.Ignored = append(p.Ignored, key)
 				continue
 			}
-			d.rep.errorf(key.Pos, "unknown top-level key %q (known: groups, tagOwners, hosts, acls, grants, tests)", key.S)
+			d.rep.errorf(key.Pos, "unknown top-level key %q (known: groups, tagOwners, hosts, acls, grants, tests, riskClasses)", key.S)
 		}
 	}
 }

@@ -29,6 +29,8 @@ type Ruleset struct {
 	hosts      map[string]netip.Prefix
 	tags       map[string]bool
 	tests      []testCase
+	// risks are the risk classes, most critical first; never empty.
+	risks []RiskClass
 }
 
 // rule is one rule (an acl, or one "ip" entry of a grant).
@@ -108,6 +110,7 @@ func (r *resolver) definitions(p *Policy, opts Options) {
 	for _, h := range p.Hosts {
 		r.host(h)
 	}
+	r.riskClasses(p.RiskClasses)
 	r.rs.hosts, r.rs.tags = r.sc.hosts, r.sc.tags
 	r.rs.groups = map[string][]string{}
 	r.rs.userGroups = map[string][]string{}

@@ -135,6 +135,12 @@ func (w *world) sources(a alias) []endpoint {
 		return out
 	case kindTag:
 		return []endpoint{w.addNode("tag/"+a.name, "", []string{a.name}, nil)}
+	case kindRisk:
+		// A device of the class with no tag of its own: it is reached
+		// only through rules that name its class.
+		ep := w.addNode("risk/"+a.name, "", []string{"tag:ward-synthetic-risk"}, nil)
+		w.inv.Nodes[w.nodes[ep.node]].Risk = a.name
+		return []endpoint{ep}
 	case kindMember:
 		return []endpoint{w.user("someone" + syntheticDomain)}
 	case kindTagged:
@@ -157,7 +163,7 @@ func (w *world) sources(a alias) []endpoint {
 // given source (autogroup:self depends on it).
 func (w *world) targets(a alias, src endpoint) ([]endpoint, error) {
 	switch a.kind {
-	case kindUser, kindGroup, kindTag:
+	case kindUser, kindGroup, kindTag, kindRisk:
 		return w.sources(a), nil
 	case kindMember:
 		return []endpoint{w.user("someone-else" + syntheticDomain)}, nil
