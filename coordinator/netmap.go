@@ -80,7 +80,7 @@ func newNetmap() *netmap {
 
 // aclNode converts a node record for the policy compiler.
 func (m *netmap) aclNodeLocked(n store.Node) acl.Node {
-	an := acl.Node{Name: n.Name, IPv4: n.IPv4, IPv6: n.IPv6, Tags: n.Tags}
+	an := acl.Node{Name: n.Name, IPv4: n.IPv4, IPv6: n.IPv6, Tags: n.Tags, Risk: n.RiskClass}
 	if len(n.Tags) == 0 {
 		an.User = m.emails[n.UserID]
 	}
