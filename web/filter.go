@@ -131,7 +131,7 @@ func (f nodeFilter) matchSeen(n wire.AdminNode) bool {
 // filterChoices are the values the Devices page offers in its selects.
 type filterChoices struct {
 	Tags, Owners, OSes, Versions, Risks []string
-	Status, Expiry, Seen         []string
+	Status, Expiry, Seen                []string
 }
 
 func choicesOf(nodes []wire.AdminNode) filterChoices {
