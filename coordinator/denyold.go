@@ -11,21 +11,24 @@ import (
 // may receive them: such a node reads a deny rule as an accept, so the
 // deny rules go, and with them every accept rule a deny overlaps (same
 // protocol, overlapping sources and destinations): the node loses some
-// access it would have had rather than gain what a deny refuses. rules
-// without a deny come back as they are.
+// access it would have had rather than gain what a deny refuses. It would
+// also keep a time-bound rule past its end, so those go too. rules with
+// neither come back as they are.
 func withoutDenies(rules []filter.Rule) []filter.Rule {
 	var denies []filter.Rule
+	timed := false
 	for _, r := range rules {
 		if r.Deny {
 			denies = append(denies, r)
 		}
+		timed = timed || !r.Expires.IsZero()
 	}
-	if len(denies) == 0 {
+	if len(denies) == 0 && !timed {
 		return rules
 	}
 	out := make([]filter.Rule, 0, len(rules)-len(denies))
 	for _, r := range rules {
-		if !r.Deny && !slices.ContainsFunc(denies, func(d filter.Rule) bool { return overlapsRule(r, d) }) {
+		if !r.Deny && r.Expires.IsZero() && !slices.ContainsFunc(denies, func(d filter.Rule) bool { return overlapsRule(r, d) }) {
 			out = append(out, r)
 		}
 	}

@@ -66,5 +66,10 @@ func appendRule(b []byte, r filter.Rule, src *srcCache) []byte {
 	if r.Deny {
 		b = append(b, `,"deny":true`...)
 	}
+	if !r.Expires.IsZero() {
+		e, _ := json.Marshal(r.Expires)
+		b = append(b, `,"expires":`...)
+		b = append(b, e...)
+	}
 	return append(b, '}')
 }

@@ -188,6 +188,8 @@ func (c *srcCache) filterSum(rules []filter.Rule) uint64 {
 		} else {
 			h.WriteByte(0)
 		}
+		binary.LittleEndian.PutUint64(sum[:], uint64(r.Expires.UnixNano()))
+		h.Write(sum[:])
 	}
 	return h.Sum64()
 }

@@ -3,6 +3,7 @@ package filter
 import (
 	"net/netip"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 )
@@ -50,4 +51,31 @@ func TestDenyRulesOverrideAccepts(t *testing.T) {
 			t.Errorf("Reach (-want +got):\n%s", diff)
 		}
 	}
+}
+
+// TestLiveAtDropsExpiredRules pins issue 17's time-bound grants in the
+// matcher's input: a rule past its Expires is left out, the earliest
+// coming expiry is reported, and rules without one come back as they are.
+func TestLiveAtDropsExpiredRules(t *testing.T) {
+	t0 := time.Date(2026, 12, 6, 12, 0, 0, 0, time.UTC)
+	plain := rule("10.0.0.0/24", "10.0.1.7/32:22")
+	soon, later, gone := plain, plain, plain
+	soon.Expires, later.Expires, gone.Expires = t0.Add(time.Minute), t0.Add(time.Hour), t0
+	rules := []Rule{plain, later, gone, soon}
+	live, next := LiveAt(rules, t0)
+	if len(live) != 3 || !live[0].Expires.IsZero() || live[1].Expires != later.Expires || live[2].Expires != soon.Expires || !next.Equal(soon.Expires) {
+		t.Errorf("LiveAt = %+v, next %v; want plain, later, soon and next %v", live, next, soon.Expires)
+	}
+	if live, next := LiveAt(rules, t0.Add(time.Hour)); len(live) != 1 || !next.IsZero() {
+		t.Errorf("an hour on: %d rules, next %v; want the plain rule alone", len(live), next)
+	}
+	m := Compile(mustLive(rules, t0.Add(2*time.Minute)))
+	if ok, idx := m.Match(netip.MustParseAddr("10.0.0.1"), netip.MustParseAddr("10.0.1.7"), ProtoTCP, 22); !ok || idx != 0 {
+		t.Errorf("the plain rule after the timed ones ended: %v, %d", ok, idx)
+	}
+}
+
+func mustLive(rules []Rule, now time.Time) []Rule {
+	live, _ := LiveAt(rules, now)
+	return live
 }

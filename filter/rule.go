@@ -15,7 +15,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/netip"
+	"slices"
 	"strconv"
+	"time"
 )
 
 // Proto is an IANA IP protocol number (6 TCP, 17 UDP, 1 ICMP, 58 ICMPv6...).
@@ -110,6 +112,37 @@ type Rule struct {
 	// version 11 (wire.FeatureDenyRules); a coordinator never sends a
 	// deny rule to an older node, which would read it as an accept.
 	Deny bool `json:"deny,omitempty"`
+	// Expires is when the rule stops applying (a time-bound grant); zero
+	// for a rule without end. The Matcher ignores it: a node compiles only
+	// the rules LiveAt its clock, and compiles again when one expires, so
+	// the rule ends on time even while the coordinator is unreachable.
+	// Since protocol version 11 (wire.FeatureDenyRules); a coordinator
+	// never sends an expiring rule to an older node, which would keep it.
+	Expires time.Time `json:"expires,omitzero"`
+}
+
+// LiveAt returns the rules of rules that apply at now (Expires zero or
+// after now), and the earliest Expires after now among them (zero when
+// none ends). It returns rules itself when none has an Expires.
+func LiveAt(rules []Rule, now time.Time) ([]Rule, time.Time) {
+	if !slices.ContainsFunc(rules, func(r Rule) bool { return !r.Expires.IsZero() }) {
+		return rules, time.Time{}
+	}
+	var live []Rule
+	var next time.Time
+	for _, r := range rules {
+		if r.Expires.IsZero() {
+			live = append(live, r)
+			continue
+		}
+		if now.Before(r.Expires) {
+			live = append(live, r)
+			if next.IsZero() || r.Expires.Before(next) {
+				next = r.Expires
+			}
+		}
+	}
+	return live, next
 }
 
 // EffectiveProtos returns r.Protos, or DefaultProtos() when it is empty.

@@ -22,7 +22,7 @@ import (
 //   - 8 (2026-12-06, issue 10): standalone relays: GET /ward/v1/relay/feed (a relay's authorization feed, relay credential), /ward/v1/admin/relays; MapResponse.Relays lists them after the coordinator's, and a delta carries the list with RelaysChanged when one is registered or removed; Report.HomeRelay and Node.HomeRelay (the relay a node listens on, where its peers send it relayed packets); CreateRelayRequest.STUN.
 //   - 9 (2026-12-06, issue 10): Report.Paths (a node's path to each peer, its reflexive address, relay and bytes per path type); AdminNode.Paths in the admin API's answer for one node.
 //   - 10 (2026-12-06, issue 10): Relay.STUNAlt (a relay's second STUN address, so a node tells an easy NAT from a hard one); nodes exchange disco's TypeNAT message (NAT class, probe request) for birthday probing.
-//   - 11 (2026-12-06, issue 17): filter.Rule.Deny (deny rules, matched ahead of accepts); the map request's MapQueryVersion parameter, without which a node gets no deny rule and no accept a deny would cut.
+//   - 11 (2026-12-06, issue 17): filter.Rule.Deny (deny rules, matched ahead of accepts) and filter.Rule.Expires (time-bound rules a node drops on its own clock); the map request's MapQueryVersion parameter, without which a node gets no deny rule, no accept a deny would cut and no time-bound rule; admin API: AdminNode.RiskClass, CreateAuthKeyRequest.RiskClass, PUT PathAdminNodes/{id}/risk.
 //
 // A peer ignores JSON fields it does not know only one way: nodes read the
 // coordinator's answers leniently, while the coordinator refuses requests
@@ -77,10 +77,11 @@ const (
 	// FeatureRelaySTUNAlt: Relay.STUNAlt. Sent to every node (older ones
 	// ignore the field).
 	FeatureRelaySTUNAlt Feature = 10
-	// FeatureDenyRules: filter.Rule.Deny and MapQueryVersion. A node
-	// older than this reads a deny rule as an accept, so the coordinator
-	// sends it its filter without denies and without the accepts they
-	// overlap (fail closed).
+	// FeatureDenyRules: filter.Rule.Deny, filter.Rule.Expires and
+	// MapQueryVersion. A node older than this reads a deny rule as an
+	// accept and keeps a time-bound rule for good, so the coordinator
+	// sends it its filter without denies, without the accepts they
+	// overlap and without time-bound rules (fail closed).
 	FeatureDenyRules Feature = 11
 )
 
