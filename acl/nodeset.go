@@ -181,7 +181,7 @@ func (c *Compiled) filter(n *nodeState) ([]filter.Rule, []Pos) {
 			// A rule whose sources match no node and name no address
 			// (an empty group, a tag nobody holds yet) grants nothing.
 			if src := c.sources(cr); len(dst) > 0 && len(src) > 0 {
-				rules = append(rules, filter.Rule{Src: src, Dst: dst, Protos: cr.protos, Deny: cr.deny})
+				rules = append(rules, filter.Rule{Src: src, Dst: dst, Protos: cr.protos, Deny: cr.deny, Expires: cr.expires})
 				origins = append(origins, cr.pos)
 			}
 		}
@@ -256,7 +256,7 @@ func (c *Compiled) selfRule(cr *crule, n *nodeState) (filter.Rule, bool) {
 	for _, q := range n.own {
 		dst = append(dst, filter.DstNet{Net: q, Ports: ports})
 	}
-	return filter.Rule{Src: sortPrefixes(src), Dst: dst, Protos: cr.protos, Deny: cr.deny}, len(dst) > 0
+	return filter.Rule{Src: sortPrefixes(src), Dst: dst, Protos: cr.protos, Deny: cr.deny, Expires: cr.expires}, len(dst) > 0
 }
 
 // peerSet returns the nodes n may see: those it can reach and those that

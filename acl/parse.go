@@ -98,6 +98,13 @@ type Grant struct {
 	Src    []Str
 	Dst    []Str
 	IP     []Str
+	// Approval (a Ward extension) makes the grant just-in-time: it grants
+	// nothing by itself, but lets its sources request its access for a
+	// while, which a member of this group approves. Empty when absent.
+	Approval Str
+	// MaxDuration caps a request under an approval grant ("2h"); empty
+	// when absent.
+	MaxDuration Str
 }
 
 // Test is one entry of "tests".
@@ -329,6 +336,10 @@ func (d *decoder) grant(p *Policy, v *hujson.Value) {
 		switch key.S {
 		case "action":
 			g.Action, _ = d.str(&m.Value, `"action"`)
+		case "approval":
+			g.Approval, _ = d.str(&m.Value, `"approval"`)
+		case "maxDuration":
+			g.MaxDuration, _ = d.str(&m.Value, `"maxDuration"`)
 		case "src":
 			g.Src, hasSrc = d.strList(&m.Value, `"src"`), true
 		case "dst":
@@ -338,7 +349,7 @@ func (d *decoder) grant(p *Policy, v *hujson.Value) {
 		case "app", "via", "srcPosture":
 			d.rep.errorf(key.Pos, "grants with %q are not supported by Ward; use \"ip\"", key.S)
 		default:
-			d.rep.errorf(key.Pos, "unknown key %q in a grant (known: action, src, dst, ip)", key.S)
+			d.rep.errorf(key.Pos, "unknown key %q in a grant (known: action, src, dst, ip, approval, maxDuration)", key.S)
 		}
 	}
 	if _, ok := v.Value.(*hujson.Object); !ok {

@@ -5,6 +5,7 @@ import (
 	"net/netip"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/wardnet/ward/filter"
 )
@@ -31,6 +32,9 @@ type Ruleset struct {
 	tests      []testCase
 	// risks are the risk classes, most critical first; never empty.
 	risks []RiskClass
+	// requestable are the rules of approval grants: what people may
+	// request for a while (see Requestable); they grant nothing alone.
+	requestable []rule
 }
 
 // rule is one rule (an acl, or one "ip" entry of a grant).
@@ -44,6 +48,13 @@ type rule struct {
 	// deny is set for a deny rule: it refuses what it matches, ahead of
 	// every accept, and makes no peers.
 	deny bool
+	// approval and maxDuration are an approval grant's (see Requestable);
+	// empty and zero for other rules.
+	approval    string
+	maxDuration time.Duration
+	// expires is when a time-bound rule (an approved request) ends; zero
+	// for others.
+	expires time.Time
 }
 
 type dstEntry struct {
@@ -263,9 +274,38 @@ func (r *resolver) finishRule(ru rule) {
 		// so a deny naming ports refuses only the protocols that have them.
 		ru.protos = []filter.Proto{filter.ProtoTCP, filter.ProtoUDP}
 	}
-	if len(ru.src) > 0 && len(ru.dst) > 0 {
+	switch {
+	case len(ru.src) == 0 || len(ru.dst) == 0:
+	case ru.approval != "":
+		r.rs.requestable = append(r.rs.requestable, ru)
+	default:
 		r.rs.rules = append(r.rs.rules, ru)
 	}
+}
+
+// approval validates a grant's "approval" and "maxDuration".
+func (r *resolver) approval(g Grant, deny bool) (string, time.Duration) {
+	var d time.Duration
+	if g.MaxDuration.Pos != (Pos{}) {
+		v, err := time.ParseDuration(g.MaxDuration.S)
+		if err != nil || v <= 0 {
+			r.rep.errorf(g.MaxDuration.Pos, "maxDuration %q is not a positive duration like \"2h\"", g.MaxDuration.S)
+		}
+		if g.Approval.Pos == (Pos{}) {
+			r.rep.errorf(g.MaxDuration.Pos, "maxDuration applies to a grant with \"approval\"")
+		}
+		d = v
+	}
+	if g.Approval.Pos == (Pos{}) {
+		return "", 0
+	}
+	switch {
+	case deny:
+		r.rep.errorf(g.Approval.Pos, "a deny grant cannot need approval")
+	case !strings.HasPrefix(g.Approval.S, "group:") || !r.sc.groups[g.Approval.S]:
+		r.rep.errorf(g.Approval.Pos, "approval %q must be a group defined in \"groups\" (or by the identity provider)", g.Approval.S)
+	}
+	return g.Approval.S, d
 }
 
 // namesPorts reports whether some destination restricts ports.
@@ -282,6 +322,7 @@ func namesPorts(dst []dstEntry) bool {
 // or "PROTO:PORTS". Each entry becomes one rule.
 func (r *resolver) grant(g Grant) {
 	deny := r.action(g.Action)
+	approval, maxDur := r.approval(g, deny)
 	src := r.srcs(g.Src, g.Pos)
 	var dsts []Str
 	for _, d := range g.Dst {
@@ -310,7 +351,7 @@ func (r *resolver) grant(g Grant) {
 			r.rep.errorf(ip.Pos, "ip %v", err)
 			continue
 		}
-		ru := rule{pos: g.Pos, protos: protos, src: src, deny: deny}
+		ru := rule{pos: g.Pos, protos: protos, src: src, deny: deny, approval: approval, maxDuration: maxDur}
 		for _, d := range dsts {
 			r.addDst(&ru, Str{S: d.S + ":" + portText, Pos: ip.Pos}, d.S, portText)
 		}
