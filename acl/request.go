@@ -122,3 +122,20 @@ func (rs *Ruleset) WithTimedAccess(ts []TimedAccess) *Ruleset {
 	}
 	return &cp
 }
+
+// ParseRequestProto parses the protocol of a request: a name the policy
+// knows ("tcp", "udp", "sctp") or a number; empty is tcp. A name that
+// stands for several protocols is an error.
+func ParseRequestProto(s string) (filter.Proto, error) {
+	if s == "" {
+		return filter.ProtoTCP, nil
+	}
+	ps, err := parseProto(s)
+	if err != nil {
+		return 0, err
+	}
+	if len(ps) != 1 {
+		return 0, fmt.Errorf("protocol %q names %d protocols; a request names one", s, len(ps))
+	}
+	return ps[0], nil
+}

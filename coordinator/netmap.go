@@ -27,8 +27,12 @@ type netmap struct {
 	rs     *acl.Ruleset
 	// groups maps group:name to the users the IdP puts in it.
 	groups map[string][]string
-	// comp is rs compiled against live nodes (registered, key not expired).
+	// comp is rs, with the approved requests of timed, compiled against
+	// live nodes (registered, key not expired).
 	comp *acl.Compiled
+	// timed are the approved access requests not yet ended (see
+	// setTimed); each adds a rule that ends on time on every node.
+	timed []acl.TimedAccess
 	// nodes holds every registered node.
 	nodes map[store.NodeID]store.Node
 	// byName indexes nodes by name.
@@ -174,7 +178,7 @@ func (m *netmap) recompileLocked(rs *acl.Ruleset, now time.Time) error {
 			live[n.ID] = true
 		}
 	}
-	comp, err := acl.Compile(rs, inv)
+	comp, err := acl.Compile(rs.WithTimedAccess(liveTimed(m.timed, now)), inv)
 	if err != nil {
 		return fmt.Errorf("compile policy: %w", err)
 	}

@@ -453,3 +453,20 @@ func (b Backend) ListRelays(ctx context.Context) ([]wire.AdminRelay, error) {
 func (b Backend) RemoveRelay(ctx context.Context, name, actor string) error {
 	return domainErr(b.f.removeRelay(ctx, name, actor))
 }
+
+// ListRequests lists every access request, newest first.
+func (b Backend) ListRequests(ctx context.Context) ([]wire.AccessRequest, error) {
+	rs, err := b.f.listRequests(ctx, 0)
+	return rs, domainErr(err)
+}
+
+// DecideRequest approves, denies or revokes an access request on by's
+// authority (see fleet.decideRequest).
+func (b Backend) DecideRequest(ctx context.Context, id int64, decision string, by admin.Principal) (wire.AccessRequest, error) {
+	status, ok := map[string]store.RequestStatus{"approve": store.RequestApproved, "deny": store.RequestDenied, "revoke": store.RequestRevoked}[decision]
+	if !ok {
+		return wire.AccessRequest{}, domainErr(fmt.Errorf("%w: decision %q", errBadRequest, decision))
+	}
+	r, err := b.f.decideRequest(ctx, id, status, by)
+	return r, domainErr(err)
+}

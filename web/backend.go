@@ -58,6 +58,12 @@ type Backend interface {
 	// policy defines, else ErrBadRequest; empty: unclassified), audited
 	// as node.classify.
 	SetNodeRiskClass(ctx context.Context, ref, class string, by admin.Principal) (wire.AdminNode, error)
+	// ListRequests lists the just-in-time access requests, newest first.
+	ListRequests(ctx context.Context) ([]wire.AccessRequest, error)
+	// DecideRequest approves, denies ("approve", "deny": by must be a
+	// member of the request's approval groups and not its requester, else
+	// ErrForbidden) or revokes ("revoke") request id.
+	DecideRequest(ctx context.Context, id int64, decision string, by admin.Principal) (wire.AccessRequest, error)
 	// NodeAccess lists who may reach the node and on which ports.
 	NodeAccess(ctx context.Context, ref string) ([]acl.Access, error)
 

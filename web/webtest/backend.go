@@ -247,3 +247,14 @@ func (b *Backend) checkTagsLocked(tags []string) error {
 	}
 	return nil
 }
+
+// ListRequests implements web.Backend: the fake keeps no access requests.
+func (b *Backend) ListRequests(context.Context) ([]wire.AccessRequest, error) {
+	return []wire.AccessRequest{}, nil
+}
+
+// DecideRequest implements web.Backend: the fake keeps no access
+// requests, so every one is not found.
+func (b *Backend) DecideRequest(_ context.Context, id int64, _ string, _ admin.Principal) (wire.AccessRequest, error) {
+	return wire.AccessRequest{}, fmt.Errorf("%w: access request %d", web.ErrNotFound, id)
+}
