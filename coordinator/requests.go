@@ -204,4 +204,6 @@ func (s *core) wireRequest(ctx context.Context, r store.AccessRequest) wire.Acce
 	return w
 }
 
-func requestTarget(id store.AccessRequestID) string { return "request:" + strconv.FormatInt(int64(id), 10) }
+func requestTarget(id store.AccessRequestID) string {
+	return "request:" + strconv.FormatInt(int64(id), 10)
+}
