@@ -93,10 +93,30 @@ func TestApprovedRequestOpensExactlyThePortUntilItEnds(t *testing.T) {
 	if ms.quiet(time.Second) == false {
 		t.Error("a denied request changed the camera's map")
 	}
+	// An approved access revoked early leaves the maps at once.
+	_, req3 := ask(alice, 22, "30m")
+	if code := c.uiAPI(b, page, "POST", fmt.Sprintf("%s/%d/approve", wire.PathAdminRequests, req3.ID), nil, nil); code != http.StatusOK {
+		t.Fatalf("approve the third: %d", code)
+	}
+	if m := nextFilter(ms); len(m.Filter) != 1 {
+		t.Fatalf("the camera's filter after the third approval = %+v", m.Filter)
+	}
+	if code := c.admin("POST", fmt.Sprintf("%s/%d/revoke", wire.PathAdminRequests, req3.ID), nil, &decided); code != http.StatusOK || decided.Status != "revoked" {
+		t.Fatalf("revoke: %d %+v", code, decided)
+	}
+	if m := nextFilter(ms); len(m.Filter) != 0 {
+		t.Errorf("the camera's filter after the revocation = %+v; want it empty at once", m.Filter)
+	}
+	var evs []wire.AuditEvent
+	c.admin("GET", wire.PathAdminAudit+"?action=request.", nil, &evs)
+	if len(evs) != 7 { // three made, two approved, one denied, one revoked
+		t.Errorf("request audit events: %d %+v", len(evs), evs)
+	}
+
 	var mine []wire.AccessRequest
 	code, body := c.call("GET", wire.PathRequests, alice.token, nil)
 	jsonUnmarshal(t, body, &mine)
-	if code != 200 || len(mine) != 2 || mine[0].Status != "denied" || mine[1].Status != "approved" {
+	if code != 200 || len(mine) != 3 || mine[0].Status != "revoked" || mine[1].Status != "denied" || mine[2].Status != "approved" {
 		t.Errorf("alice's requests: %d %+v", code, mine)
 	}
 }
