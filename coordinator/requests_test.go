@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -111,6 +112,17 @@ func TestApprovedRequestOpensExactlyThePortUntilItEnds(t *testing.T) {
 	c.admin("GET", wire.PathAdminAudit+"?action=request.", nil, &evs)
 	if len(evs) != 7 { // three made, two approved, one denied, one revoked
 		t.Errorf("request audit events: %d %+v", len(evs), evs)
+	}
+
+	// The admin UI's requests page lists them with their decisions.
+	rp, err := b.Open(t.Context(), c.http.URL+"/ui/requests")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{fmt.Sprintf(`id="request-%d"`, req.ID), "revoked", "denied", "alice@example.com", "cam1:22/tcp", "INC-1234"} {
+		if !strings.Contains(rp.Body, want) {
+			t.Errorf("the requests page (%d) lacks %q", rp.Status, want)
+		}
 	}
 
 	var mine []wire.AccessRequest
