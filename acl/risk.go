@@ -180,3 +180,29 @@ func (rs *Ruleset) CheckRiskClass(class string) error {
 	}
 	return fmt.Errorf("%w: risk class %q is not defined by the policy (known: %s)", ErrUnknownRiskClass, class, strings.Join(names, ", "))
 }
+
+// KeyLifetimeFor returns the shortest keyLifetime among the risk classes
+// the person email may reach under c's accept rules (a rule whose src
+// covers the person, toward a risk: alias or a live node of the class),
+// or 0 when none of those classes sets one.
+func (c *Compiled) KeyLifetimeFor(email string) time.Duration {
+	person := &nodeState{Node: Node{User: email}}
+	var out time.Duration
+	note := func(class string) {
+		if rc, ok := c.rs.RiskClass(class); ok && rc.KeyLifetime > 0 && (out == 0 || rc.KeyLifetime < out) {
+			out = rc.KeyLifetime
+		}
+	}
+	for _, cr := range c.rules {
+		if cr.deny || !slices.ContainsFunc(cr.src, func(a alias) bool { return c.matches(a, person) }) {
+			continue
+		}
+		for _, e := range cr.dst {
+			if e.alias.kind == kindRisk {
+				note(e.alias.name)
+			}
+		}
+		cr.dstUnion.each(func(i int32) { note(c.nodes[i].risk) })
+	}
+	return out
+}

@@ -112,3 +112,30 @@ func TestRiskClassErrors(t *testing.T) {
 		t.Errorf("problems (-want +got):\n%s", diff)
 	}
 }
+
+// TestKeyLifetimeForPeopleReachingAClass: a person who may reach a device
+// of a class with a keyLifetime gets at most that lifetime; one who may
+// not, none from the class.
+func TestKeyLifetimeForPeopleReachingAClass(t *testing.T) {
+	const pol = `{
+  "groups": {"group:plant": ["pat@example.com"]},
+  "tagOwners": {"tag:camera": []},
+  "riskClasses": [{"name": "critical", "keyLifetime": "1h"}, {"name": "sensitive", "keyLifetime": "4h"}, "standard"],
+  "acls": [
+    {"action": "accept", "src": ["group:plant"], "dst": ["risk:critical:502"]},
+    {"action": "accept", "src": ["autogroup:member"], "dst": ["tag:camera:*"]},
+  ],
+}`
+	cam := testNode("cam", "100.64.0.2", "fd7a::2", "", "tag:camera")
+	cam.Risk = "sensitive"
+	c := mustCompile(t, pol, Inventory{Nodes: []Node{cam}})
+	for who, want := range map[string]time.Duration{"pat@example.com": time.Hour, "alice@example.com": 4 * time.Hour} {
+		if got := c.KeyLifetimeFor(who); got != want {
+			t.Errorf("KeyLifetimeFor(%s) = %v, want %v", who, got, want)
+		}
+	}
+	c2 := mustCompile(t, pol, Inventory{})
+	if got := c2.KeyLifetimeFor("alice@example.com"); got != 0 {
+		t.Errorf("with no sensitive device, alice's cap = %v, want none", got)
+	}
+}

@@ -69,7 +69,11 @@ func (s *fleet) keyLifetimeOf(n store.Node) time.Duration {
 	if len(n.Tags) > 0 || n.UserID == 0 {
 		return s.cfg.KeyLifetime
 	}
-	return s.keyTTL(s.nm.groupsOf(n.UserID), time.Time{}, time.Time{})
+	ttl := s.keyTTL(s.nm.groupsOf(n.UserID), time.Time{}, time.Time{})
+	if d := s.nm.riskKeyLifetime(s.nm.emailOf(n.UserID)); d > 0 && d < ttl {
+		ttl = d
+	}
+	return ttl
 }
 
 // lookupNode finds a node by numeric id or by name.

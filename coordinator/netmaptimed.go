@@ -41,3 +41,11 @@ func (m *netmap) aclNode(n store.Node) acl.Node {
 	defer m.mu.Unlock()
 	return m.aclNodeLocked(n)
 }
+
+// riskKeyLifetime is the shortest keyLifetime of the risk classes the
+// person email may reach under the running policy; 0: none applies.
+func (m *netmap) riskKeyLifetime(email string) time.Duration {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.comp.KeyLifetimeFor(email)
+}

@@ -3,7 +3,10 @@ package coordinator
 import (
 	"fmt"
 	"net/http"
+	"os"
+	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/wardnet/ward/wire"
 )
@@ -76,5 +79,34 @@ func TestAdminClassifiesNodeRiskClass(t *testing.T) {
 	}
 	if code := c.admin("GET", wire.PathAdminNodes+"/cam2", nil, &n); code != 200 || n.RiskClass != "critical" || n.RiskClassSet != "critical" {
 		t.Errorf("a node of the critical key: %d, class %q", code, n.RiskClass)
+	}
+}
+
+// TestPersonReachingCriticalGetsShorterKey pins issue 17's keyLifetime
+// requirement: a person whom the policy lets reach a device of a class
+// with a keyLifetime logs in with a key that lives at most that long.
+func TestPersonReachingCriticalGetsShorterKey(t *testing.T) {
+	pf := filepath.Join(t.TempDir(), "policy.hujson")
+	pol := `{
+  "groups": {"group:eng": ["alice@example.com"]},
+  "tagOwners": {"tag:camera": []},
+  "riskClasses": [{"name": "critical", "keyLifetime": "1h"}, "standard"],
+  "acls": [{"action": "accept", "src": ["group:eng"], "dst": ["risk:critical:22"]}],
+}`
+	if err := os.WriteFile(pf, []byte(pol), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c := startCoordListening(t, func(cfg *Config) { cfg.PolicyFile = pf })
+	start := time.Now()
+	_, name := c.personMachine(alice, "alice-laptop")
+	var n wire.AdminNode
+	if code := c.admin("GET", wire.PathAdminNodes+"/"+name, nil, &n); code != 200 {
+		t.Fatalf("get %s: %d", name, code)
+	}
+	if life := n.KeyExpiry.Sub(start); life > time.Hour+time.Minute || life < 50*time.Minute {
+		t.Errorf("alice's key lives %v; want the critical class's 1h", life)
+	}
+	if n.KeyLifetime() != time.Hour {
+		t.Errorf("the admin API's key lifetime of alice's node = %v, want 1h", n.KeyLifetime())
 	}
 }
