@@ -114,3 +114,23 @@ func (c *Client) STUNAddr(ctx context.Context, r wire.Relay) (netip.AddrPort, er
 // configuration included), for relay.Dial. net/http speaks HTTP/1.1 for a
 // WebSocket upgrade even where the server offers HTTP/2.
 func (c *Client) HTTPClient() *http.Client { return c.http }
+
+// RequestAccess asks, on behalf of the person owning this node, for
+// time-bound access (issue 17); the answer is the pending request.
+func (c *Client) RequestAccess(ctx context.Context, r wire.AccessRequestCreate) (wire.AccessRequest, error) {
+	var out wire.AccessRequest
+	if err := c.call(ctx, request{path: wire.PathRequests, body: r}, &out); err != nil {
+		return wire.AccessRequest{}, fmt.Errorf("request access: %w", err)
+	}
+	return out, nil
+}
+
+// AccessRequests lists the requests of the person owning this node,
+// newest first, with their decisions.
+func (c *Client) AccessRequests(ctx context.Context) ([]wire.AccessRequest, error) {
+	var out []wire.AccessRequest
+	if err := c.call(ctx, request{method: "GET", path: wire.PathRequests}, &out); err != nil {
+		return nil, fmt.Errorf("list access requests: %w", err)
+	}
+	return out, nil
+}
