@@ -226,3 +226,16 @@ func (ct *conntrack) len() int {
 	}
 	return n
 }
+
+// each calls fn for every flow in the table, expired ones included, with
+// the flow's shard read-locked: fn must not touch the table.
+func (ct *conntrack) each(fn func(k *flowKey, f *flow)) {
+	for i := range ct.shards {
+		sh := &ct.shards[i]
+		sh.mu.RLock()
+		for k, f := range sh.flows {
+			fn(&k, f)
+		}
+		sh.mu.RUnlock()
+	}
+}
