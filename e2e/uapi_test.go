@@ -92,6 +92,9 @@ func TestWireGuardToolsReadNode(t *testing.T) {
 	if dev.PrivateKey.PublicKey() != dev.PublicKey || dev.ListenPort == 0 {
 		t.Fatalf("device key/port %v/%d", dev.PublicKey, dev.ListenPort)
 	}
+	if st := peerStatus(t, op, "cam1"); st.Path == "direct" && p.Endpoint != nil && unmapped(p.Endpoint.AddrPort()) != st.Endpoint {
+		t.Fatalf("wgctrl endpoint %v; ward status says the direct path is %v", p.Endpoint, st.Endpoint)
+	}
 
 	// A modified client, as the socket's owner, tries to remove the peer.
 	c, err := net.Dial("unix", path)
@@ -112,4 +115,9 @@ func TestWireGuardToolsReadNode(t *testing.T) {
 	if _, err := os.Stat(path); !os.IsNotExist(err) {
 		t.Fatalf("uapi socket left behind after the node stopped: %v", err)
 	}
+}
+
+// unmapped returns ap with an IPv4-mapped address as IPv4.
+func unmapped(ap netip.AddrPort) netip.AddrPort {
+	return netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
 }

@@ -3,13 +3,17 @@ package node
 import (
 	"bufio"
 	"context"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
+	"strings"
 	"sync"
 	"time"
+
+	"github.com/wardnet/ward/wire"
 )
 
 // UAPI socket defaults: where WireGuard's own tools (`wg`, wgctrl) look
@@ -35,19 +39,40 @@ const (
 )
 
 // WriteUAPI writes the running device's UAPI "get" answer to w, as
-// wireguard-go gives it: the interface's private key and listen port, and
-// each peer's key, endpoint, allowed IPs, latest handshake and byte
-// counters (the counters `ward status` shows). The private key is the
-// one in the node's state file, which the socket's only users (the
-// node's own user and root) can read anyway. It fails when no data plane
-// runs.
+// wireguard-go gives it (the interface's private key and listen port, and
+// each peer's key, allowed IPs, latest handshake and byte counters: the
+// counters `ward status` shows), but for each peer's endpoint: Ward's
+// bind names a peer's endpoint by its key, so the line is rewritten to the
+// direct path's address, or left out while the peer is reached through a
+// relay. The private key is the one in the node's state file, which the
+// socket's only users (the node's own user and root) can read anyway. It
+// fails when no data plane runs.
 func (e *Engine) WriteUAPI(w io.Writer) error {
 	dp := e.dp.Load()
 	if dp == nil {
 		return ErrNotRunning
 	}
-	if err := dp.dev.IpcGetOperation(w); err != nil {
+	s, err := dp.dev.IpcGet()
+	if err != nil {
 		return fmt.Errorf("read wireguard state: %w", err)
+	}
+	var peer wire.WGPublic
+	for line := range strings.Lines(s) {
+		k, v, _ := strings.Cut(strings.TrimSuffix(line, "\n"), "=")
+		switch k {
+		case "public_key":
+			peer = wire.WGPublic{}
+			hex.Decode(peer[:], []byte(v))
+		case "endpoint":
+			addr := e.pathOf(peer).addr
+			if !addr.IsValid() {
+				continue
+			}
+			line = "endpoint=" + addr.String() + "\n"
+		}
+		if _, err := io.WriteString(w, line); err != nil {
+			return err
+		}
 	}
 	return nil
 }
