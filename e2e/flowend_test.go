@@ -16,17 +16,6 @@ import (
 // shutdownBound is how long a node agent may take to stop (issue 12).
 const shutdownBound = 2 * time.Second
 
-// freeAddr returns a loopback TCP address free a moment ago.
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
-}
-
 // silentServer runs a TCP server on 127.0.0.1 that accepts connections
 // and holds them open, never sending nor closing, until the test ends.
 func silentServer(t *testing.T) uint16 {

@@ -26,6 +26,7 @@ var agentForbidden = []string{
 	module + "/stunserver",
 	"modernc.org/sqlite",
 	"modernc.org/libc",
+	"github.com/jackc/pgx",
 	"github.com/labstack/echo",
 	"github.com/zitadel/oidc",
 	"github.com/coreos/go-oidc",
