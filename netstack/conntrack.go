@@ -57,6 +57,9 @@ type flow struct {
 	// gen is the filter generation this remote-opened flow was last
 	// allowed under.
 	gen atomic.Uint64
+	// ended is set once a revoked flow has been handed to the stack to
+	// end (guard.revokeDenied).
+	ended atomic.Bool
 }
 
 // timeout is how long f lives without traffic.

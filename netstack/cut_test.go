@@ -214,3 +214,25 @@ func wantAnswer(t *testing.T, a []byte, want packet) {
 		t.Fatalf("bad %d checksum: sum %#x", want.proto, got)
 	}
 }
+
+// TestFlowRevokedByPacketIsStillEnded: a packet that meets the new Filter
+// before SetFilter's walk revokes its flow on the packet path; the walk
+// still hands the flow to the stack to end (once), or its gVisor endpoint
+// and the local service's connection would stay open.
+func TestFlowRevokedByPacketIsStillEnded(t *testing.T) {
+	g := newGuard(GuardConfig{IPv4: addrB4, MaxFlows: DefaultMaxFlows}, nil)
+	g.filter.set(allowAll)
+	if !g.inbound(tcpPacket(addrA4, addrB4, 40000, 80, tcpSYN), g.ct.now()) {
+		t.Fatal("the flow did not open")
+	}
+	g.filter.set(denyAll)
+	if g.inbound(tcpPacket(addrA4, addrB4, 40000, 80, tcpACK), g.ct.now()) {
+		t.Fatal("a packet of the revoked flow passed")
+	}
+	if cut := g.revokeDenied(); len(cut) != 1 || cut[0].remotePort != 40000 {
+		t.Fatalf("revokeDenied = %+v; want the flow the packet revoked", cut)
+	}
+	if cut := g.revokeDenied(); len(cut) != 0 {
+		t.Fatalf("second revokeDenied = %+v; want each flow ended once", cut)
+	}
+}

@@ -97,20 +97,23 @@ func (g *guard) answerCut(b []byte, p *packet) {
 
 // revokeDenied checks every live flow a peer opened against the current
 // Filter now, rather than on the flow's next packet, revokes the ones it
-// denies (reporting each) and returns their keys, so the stack behind the
-// guard can end them.
+// denies (reporting each) and returns the keys of the revoked flows not
+// returned before, so the stack behind the guard can end each once.
 func (g *guard) revokeDenied() []flowKey {
 	var cut []flowKey
 	now := g.ct.now()
 	g.ct.each(func(k *flowKey, f *flow) {
-		if f.origin != fromRemote || f.expired(now) || f.state.Load() == stateRevoked {
+		if f.origin != fromRemote || f.expired(now) {
 			return
 		}
 		port := k.localPort
 		if k.proto != ProtoTCP && k.proto != ProtoUDP {
 			port = 0
 		}
-		if !g.stillAllowed(f, k.remote, k.local, k.proto, port) {
+		// A packet may have revoked the flow first, between the new
+		// Filter's store and this walk: it is cut here all the same, once.
+		revoked := f.state.Load() == stateRevoked || !g.stillAllowed(f, k.remote, k.local, k.proto, port)
+		if revoked && f.ended.CompareAndSwap(false, true) {
 			cut = append(cut, *k)
 		}
 	})
