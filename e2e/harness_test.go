@@ -126,6 +126,11 @@ type agentOpts struct {
 	endpoints []netip.AddrPort
 	// homeRelay pins the node's home relay; "": the nearest.
 	homeRelay string
+	// socks5 is the address of the node's SOCKS5 proxy; "": none.
+	socks5 string
+	// uapiName names the node's UAPI socket in node.DefaultUAPIDir; "":
+	// none.
+	uapiName string
 }
 
 // startAgent starts a node registered with key (or from its state dir).
@@ -136,7 +141,7 @@ func (f *fleet) startAgent(name, key, dir string, o agentOpts) *agent {
 	}
 	return &agent{name: name, Agent: nodetest.StartAgent(f.t, node.AgentConfig{StateDir: dir, Coordinator: f.url(), AuthKey: key,
 		AllowInsecureHTTP: true, Expose: o.expose, Hostname: name, Version: "e2e", RotateEvery: o.rotateEvery,
-		Logger: f.logs.logger(name), Clock: o.clock, Endpoints: o.endpoints, HomeRelay: o.homeRelay})}
+		Logger: f.logs.logger(name), Clock: o.clock, Endpoints: o.endpoints, HomeRelay: o.homeRelay, SOCKS5: o.socks5, UAPIName: o.uapiName})}
 }
 
 // waitFor polls cond until it holds, failing after a generous deadline.
