@@ -5,7 +5,7 @@ PKGS      := ./...
 # Packages where goroutines live run under the race detector.
 RACE_PKGS ?= $(shell $(GO) list ./... | grep -E '/(coordinator|node|netstack|client|e2e|web|sim)(/|$$)' || true)
 
-.PHONY: build test vet lint cross bench bench-overlay bench-relay bench-sim run fuzz clean chromium nftables postgresql browser-banner ui-bundle
+.PHONY: build agent test vet lint cross bench bench-overlay bench-relay bench-sim run fuzz clean chromium nftables postgresql browser-banner ui-bundle
 
 build:
 	$(GO) build -o $(BIN) ./cmd/ward
@@ -28,14 +28,34 @@ cross:
 		CGO_ENABLED=0 GOOS=$${t%/*} GOARCH=$${t#*/} $(GO) build -o /dev/null ./cmd/ward || exit 1; \
 	done
 
+# agent: the device agent's build of ward for small Linux devices: the
+# coordinator (with its web UI, the dev IdP and SQLite), the fleet
+# simulator and the standalone relay server left out by build tags (see
+# cmd/ward/*_omit.go; internal/archtest checks the import graph with
+# these tags), stripped, without cgo, one go build per target into
+# bin/agent/, with each binary's size printed. GOMIPS=softfloat for both
+# MIPS targets (most MIPS routers have no FPU).
+AGENT_TAGS    := ward_omit_coordinator,ward_omit_sim,ward_omit_relay,ward_omit_desktop
+AGENT_TARGETS ?= amd64 arm64 arm/7 arm/6 mips mipsle riscv64
+AGENT_DIR     ?= bin/agent
+agent:
+	@mkdir -p $(AGENT_DIR)
+	@for t in $(AGENT_TARGETS); do \
+		arch=$${t%/*}; arm=; case $$t in */*) arm=$${t#*/};; esac; \
+		out=$(AGENT_DIR)/ward-linux-$$arch$${arm:+v$$arm}; \
+		CGO_ENABLED=0 GOOS=linux GOARCH=$$arch GOARM=$$arm GOMIPS=softfloat \
+			$(GO) build -tags $(AGENT_TAGS) -trimpath -ldflags='-s -w' -o $$out ./cmd/ward || exit 1; \
+		echo "agent $$out $$(wc -c < $$out) bytes"; \
+	done
+
 # CHROMIUM is where the browser tests look for Chromium
 # (browsertest.ChromiumPath).
 CHROMIUM  := /usr/bin/chromium
 
-# test: vet, gofmt, the cross builds, unit and e2e tests; the race detector on concurrent packages;
+# test: vet, gofmt, the cross builds, the device agent's builds, unit and e2e tests; the race detector on concurrent packages;
 # every benchmark once so none rots. Without Chromium the browser tests skip,
 # and a banner at the end says so; under CI=true they fail instead.
-test: lint cross chromium nftables postgresql
+test: lint cross agent chromium nftables postgresql
 	$(GO) test -count=1 -timeout 20m $(PKGS)
 	@if [ -n "$(RACE_PKGS)" ]; then $(GO) test -race -count=1 -timeout 20m $(RACE_PKGS); fi
 	$(GO) test -count=1 -run '^$$' -bench . -benchtime=1x $(PKGS) >/dev/null

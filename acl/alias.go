@@ -22,12 +22,13 @@ const (
 	kindSelf                      // autogroup:self (dst only)
 	kindInternet                  // autogroup:internet (dst only)
 	kindPrefix                    // a hosts name, an IP or a CIDR
+	kindRisk                      // risk:critical (the devices of a risk class)
 )
 
 // alias is a resolved reference to a set of nodes or addresses.
 type alias struct {
 	kind aliasKind
-	// name is the user email, group:name or tag:name.
+	// name is the user email, group:name, tag:name or the risk class.
 	name string
 	// prefix is set for kindPrefix.
 	prefix netip.Prefix
@@ -43,6 +44,7 @@ type scope struct {
 	groups map[string]bool
 	tags   map[string]bool
 	hosts  map[string]netip.Prefix
+	risks  map[string]bool
 }
 
 // parseAlias resolves one alias. dst reports whether it appears in a
@@ -61,6 +63,11 @@ func (s *scope) parseAlias(text string, dst bool) (alias, error) {
 			return a, fmt.Errorf("group %q is not defined in \"groups\" (nor supplied by the identity provider)", text)
 		}
 		a.kind, a.name = kindGroup, text
+	case strings.HasPrefix(text, "risk:"):
+		a.kind, a.name = kindRisk, strings.TrimPrefix(text, "risk:")
+		if !s.risks[a.name] {
+			return a, fmt.Errorf("risk class %q is not defined in \"riskClasses\"", a.name)
+		}
 	case strings.HasPrefix(text, "tag:"):
 		if !s.tags[text] {
 			return a, fmt.Errorf("tag %q has no entry in \"tagOwners\"", text)

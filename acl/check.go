@@ -18,8 +18,11 @@ type TestResult struct {
 	Want string `json:"want"` // "accept" or "deny"
 	Got  string `json:"got"`
 	// Rule is the position of the rule that allowed the flow, if any.
-	Rule   *Pos `json:"rule,omitempty"`
-	Passed bool `json:"passed"`
+	Rule *Pos `json:"rule,omitempty"`
+	// DeniedBy is the position of the deny rule that refused the flow (or
+	// part of it), if any.
+	DeniedBy *Pos `json:"denied_by,omitempty"`
+	Passed   bool `json:"passed"`
 }
 
 // Message describes a failed result for an admin.
@@ -28,8 +31,11 @@ func (t TestResult) Message() string {
 		return fmt.Sprintf("test passed: %s -> %s is %s", t.Src, t.Dst, t.Got)
 	}
 	msg := fmt.Sprintf("test failed: %s -> %s: expected %s, got %s", t.Src, t.Dst, t.Want, t.Got)
-	if t.Rule != nil {
+	switch {
+	case t.Rule != nil:
 		msg += fmt.Sprintf(" (allowed by the rule at %s)", t.Rule)
+	case t.DeniedBy != nil:
+		msg += fmt.Sprintf(" (refused by the deny rule at %s)", t.DeniedBy)
 	}
 	return msg
 }
@@ -95,6 +101,9 @@ func (w *world) run(q *query) TestResult {
 			for _, p := range protosFor(q.tc.protos, v6) {
 				v := w.judge(s, d, p, q.dst.port)
 				allowedAll = allowedAll && v.allow
+				if v.deny && res.DeniedBy == nil {
+					res.DeniedBy = v.rule
+				}
 				if v.allow {
 					allowedAny = true
 					if res.Rule == nil {
@@ -160,9 +169,12 @@ func (e testsFailed) Unwrap() []error { return []error{e.ErrorList, ErrTestsFail
 // Decision is the answer of Explain.
 type Decision struct {
 	Allow bool `json:"allow"`
-	// Rule is the position of the deciding rule; nil when denied (Ward is
-	// default-deny: no rule decided).
-	Rule   *Pos   `json:"rule,omitempty"`
+	// Rule is the position of the deciding rule: the accept rule that
+	// allowed the flow, or the deny rule that refused it (Deny is then
+	// set); nil when refused by default (no rule decided).
+	Rule *Pos `json:"rule,omitempty"`
+	// Deny is set when a deny rule refused the flow.
+	Deny   bool   `json:"deny,omitempty"`
 	Reason string `json:"reason"`
 }
 
@@ -171,9 +183,12 @@ type Decision struct {
 // proto ("" = tcp), and which rule decides. An unknown identity or a bad
 // destination is an error.
 func (rs *Ruleset) Explain(src, dst, proto string) (Decision, error) {
-	sc := scope{groups: map[string]bool{}, tags: rs.tags, hosts: rs.hosts}
+	sc := scope{groups: map[string]bool{}, tags: rs.tags, hosts: rs.hosts, risks: map[string]bool{}}
 	for g := range rs.groups {
 		sc.groups[g] = true
+	}
+	for _, rc := range rs.risks {
+		sc.risks[rc.Name] = true
 	}
 	a, err := sc.parseAlias(src, false)
 	if err != nil {
@@ -205,6 +220,9 @@ func (rs *Ruleset) Explain(src, dst, proto string) (Decision, error) {
 	switch {
 	case res.Passed:
 		out.Reason = fmt.Sprintf("allowed by the rule at %s", res.Rule)
+	case res.DeniedBy != nil:
+		out.Rule, out.Deny = res.DeniedBy, true
+		out.Reason = fmt.Sprintf("denied by the deny rule at %s", res.DeniedBy)
 	case res.Rule != nil:
 		out.Reason = fmt.Sprintf("only partly allowed (the rule at %s covers part of %s)", res.Rule, dst)
 	default:

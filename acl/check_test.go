@@ -49,7 +49,7 @@ func TestCheckErrors(t *testing.T) {
   // a typo of "acls"
   "acl": [],
 }`,
-			want: []string{`p.hujson:3:3: unknown top-level key "acl" (known: groups, tagOwners, hosts, acls, grants, tests)`},
+			want: []string{`p.hujson:3:3: unknown top-level key "acl" (known: groups, tagOwners, hosts, acls, grants, tests, riskClasses)`},
 		},
 		{
 			name: "duplicate keys",
@@ -183,11 +183,11 @@ func TestCheckErrors(t *testing.T) {
 			want: []string{`p.hujson:3:59: autogroup:self can only be used with users, groups, autogroup:member or * as src, not "tag:a"`},
 		},
 		{
-			name: "action deny",
+			name: "action drop",
 			policy: `{
-  "acls": [{"action": "deny", "src": ["*"], "dst": ["*:22"]}],
+  "acls": [{"action": "drop", "src": ["*"], "dst": ["*:22"]}],
 }`,
-			want: []string{`p.hujson:2:23: action "deny" is not supported: Ward is default-deny, so every rule has action "accept"`},
+			want: []string{`p.hujson:2:23: action "drop" is not supported: use "accept", or "deny" to refuse what accepts allow`},
 		},
 		{
 			name: "ports on icmp",
@@ -276,7 +276,7 @@ func TestCheckReportsEveryProblemAtOnce(t *testing.T) {
   "tagOwners": {"tag:cam": ["group:ops"]},
   "hosts": {"bad": "10.0.0.1/8"},
   "acls": [
-    {"action": "deny", "src": ["group:nope"], "dst": ["tag:gw:22"]},
+    {"action": "drop", "src": ["group:nope"], "dst": ["tag:gw:22"]},
     {"action": "accept", "src": ["autogroup:self"], "dst": ["tag:cam:99999"]},
     {"action": "accept", "src": ["tag:cam"], "dst": ["autogroup:self:22"]},
     {"action": "accept", "src": ["*"], "dst": ["tag:cam:22"], "proto": "icmp"},
@@ -285,11 +285,11 @@ func TestCheckReportsEveryProblemAtOnce(t *testing.T) {
   "tests": [{"src": "nohost", "accept": ["tag:cam:22"]}],
 }`
 	want := []string{
-		`p.hujson:2:3: unknown top-level key "grups" (known: groups, tagOwners, hosts, acls, grants, tests)`,
+		`p.hujson:2:3: unknown top-level key "grups" (known: groups, tagOwners, hosts, acls, grants, tests, riskClasses)`,
 		`p.hujson:4:40: group:ops contains group:dev: nested groups are not allowed; list its users instead`,
 		`p.hujson:5:5: duplicate key "group:ops" in "groups" (first at 4:5)`,
 		`p.hujson:8:20: host bad: bad CIDR "10.0.0.1/8": host bits are set (did you mean 10.0.0.0/8?)`,
-		`p.hujson:10:16: action "deny" is not supported: Ward is default-deny, so every rule has action "accept"`,
+		`p.hujson:10:16: action "drop" is not supported: use "accept", or "deny" to refuse what accepts allow`,
 		`p.hujson:10:32: src group "group:nope" is not defined in "groups" (nor supplied by the identity provider)`,
 		`p.hujson:10:55: dst tag "tag:gw" has no entry in "tagOwners"`,
 		`p.hujson:11:34: src autogroup:self can only be used in a destination`,

@@ -40,6 +40,9 @@ type Node struct {
 	Tags []string `json:"tags"`
 	// Routes are approved subnet routes the node serves; may be empty.
 	Routes []netip.Prefix `json:"routes,omitempty"`
+	// Risk is the node's risk class; empty (or a class the policy does
+	// not define) for the policy's default class.
+	Risk string `json:"risk,omitempty"`
 }
 
 // ExternalGroups returns the users' groups as Options.ExternalGroups.
@@ -83,6 +86,8 @@ type nodeState struct {
 	Node
 	idx    int32
 	tagged bool
+	// risk is the node's effective risk class (Ruleset.RiskOf).
+	risk string
 	// own lists the node's addresses as single-address prefixes.
 	own []netip.Prefix
 	// rules lists, ascending, the indexes of the rules that involve the
@@ -170,7 +175,7 @@ func (c *Compiled) insert(n Node) (*nodeState, error) {
 	if (n.IPv4.IsValid() && !n.IPv4.Is4()) || (n.IPv6.IsValid() && (!n.IPv6.Is6() || n.IPv6.Is4In6())) {
 		return nil, fmt.Errorf("%w: node %s: ipv4 %v / ipv6 %v are of the wrong family", ErrBadNode, n.Name, n.IPv4, n.IPv6)
 	}
-	ns := &nodeState{Node: n, tagged: len(n.Tags) > 0}
+	ns := &nodeState{Node: n, tagged: len(n.Tags) > 0, risk: c.rs.RiskOf(n.Risk)}
 	ns.Tags, ns.Routes = slices.Clone(n.Tags), slices.Clone(n.Routes)
 	for _, a := range []netip.Addr{n.IPv4, n.IPv6} {
 		if a.IsValid() {
@@ -259,6 +264,8 @@ func (c *Compiled) matches(a alias, n *nodeState) bool {
 		return n.tagged
 	case kindPrefix:
 		return n.overlaps(a.prefix)
+	case kindRisk:
+		return n.risk == a.name
 	}
 	return false
 }
@@ -361,6 +368,9 @@ func (c *Compiled) IsPeer(a, b string) (bool, error) {
 	n := c.nodes[ia]
 	for _, ri := range n.rules {
 		cr := c.rules[ri]
+		if cr.deny {
+			continue // deny rules make no peers
+		}
 		if cr.dstUnion.has(ia) && cr.srcNodes.has(ib) || cr.srcNodes.has(ia) && cr.dstUnion.has(ib) {
 			return true, nil
 		}

@@ -11,6 +11,9 @@ import (
 // well formed but one of its tests fails.
 var ErrTestsFailed = errors.New("policy tests failed")
 
+// ErrUnknownRiskClass is a risk class the policy does not define.
+var ErrUnknownRiskClass = errors.New("unknown risk class")
+
 // Pos is a position in the policy file (1-based line and column, counted in
 // bytes).
 type Pos struct {

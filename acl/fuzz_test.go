@@ -20,6 +20,11 @@ var fuzzPolicies = []string{
 	`{"hosts": {"wide": "100.0.0.0/8"}, "tagOwners": {"tag:t": []}, "acls": [{"action": "accept", "src": ["wide"], "dst": ["tag:t:*"]}],
 	  "tests": [{"src": "a@b.c", "deny": ["tag:t:1"]}, {"src": "100.1.1.1", "accept": ["tag:t:1"]}]}`,
 	"{\"acls\": [ // comment\n /* block */ ],}",
+	`{"tagOwners": {"tag:t": []}, "acls": [{"action": "accept", "src": ["*"], "dst": ["tag:t:*"]}, {"action": "deny", "src": ["autogroup:member"], "dst": ["*:23"]}],
+	  "grants": [{"action": "deny", "src": ["*"], "dst": ["tag:t"], "ip": ["tcp:22"]}, {"action": "maybe", "src": ["*"], "dst": ["*"], "ip": ["*"]}],
+	  "tests": [{"src": "a@b.c", "deny": ["tag:t:23"], "accept": ["tag:t:80"]}]}`,
+	`{"groups": {"group:oncall": []}, "riskClasses": [{"name": "critical", "mfaWithin": "15m", "approval": "group:oncall", "maxDuration": "2h", "keyLifetime": "4h", "alertSeverity": "high"}, "standard"],
+	  "acls": [{"action": "deny", "src": ["*"], "dst": ["risk:critical:*"]}], "tests": [{"src": "risk:standard", "deny": ["risk:critical:22"]}]}`,
 	`{"acls": [{"action": "accept" "src": []}]}`,
 }
 

@@ -26,6 +26,7 @@ type genRule struct {
 	src   []string
 	dst   []genDst
 	proto string // "" = defaults
+	deny  bool
 }
 
 type genDst struct{ alias, ports string }
@@ -55,7 +56,11 @@ func (g genPolicy) text() string {
 		for _, s := range r.src {
 			src = append(src, fmt.Sprintf("%q", s))
 		}
-		fmt.Fprintf(&sb, "    {\"action\": \"accept\", \"src\": [%s], \"dst\": [%s]", strings.Join(src, ", "), strings.Join(dst, ", "))
+		action := "accept"
+		if r.deny {
+			action = "deny"
+		}
+		fmt.Fprintf(&sb, "    {\"action\": %q, \"src\": [%s], \"dst\": [%s]", action, strings.Join(src, ", "), strings.Join(dst, ", "))
 		if r.proto != "" {
 			fmt.Fprintf(&sb, ", \"proto\": %q", r.proto)
 		}
@@ -141,6 +146,8 @@ func (g *fleetGen) node(name string) Node {
 	if g.c.Intn(5) == 0 {
 		n.Routes = append(n.Routes, netip.PrefixFrom(netip.AddrFrom4([4]byte{10, 1, byte(g.c.Intn(4)), 0}), 24))
 	}
+	n.Risk = pick(g.c, []string{"", "", "critical", "sensitive", "standard", "retired"}) // "retired": not a class
+
 	return n
 }
 
@@ -188,7 +195,7 @@ func (g *fleetGen) policy(rules int) genPolicy {
 }
 
 func (g *fleetGen) alias(dst bool) string {
-	switch g.c.Intn(14) {
+	switch g.c.Intn(15) {
 	case 0:
 		return "*"
 	case 1, 2:
@@ -214,6 +221,8 @@ func (g *fleetGen) alias(dst bool) string {
 			return "autogroup:internet"
 		}
 		return "autogroup:member"
+	case 13:
+		return pick(g.c, []string{"risk:critical", "risk:sensitive", "risk:standard"})
 	}
 	return pick(g.c, g.users)
 }
@@ -236,5 +245,6 @@ func (g *fleetGen) rule() genRule {
 		}
 		r.dst = append(r.dst, d)
 	}
+	r.deny = g.c.Intn(5) == 0
 	return r
 }

@@ -68,7 +68,15 @@ func accessTo(c *Compiled, dst string, owners map[netip.Addr]string) ([]Access, 
 		}
 	}
 	out := make([]Access, 0, size)
+	denies := slices.DeleteFunc(slices.Clone(res.Filter), func(r filter.Rule) bool { return !r.Deny })
 	for _, r := range res.Filter {
+		if r.Deny {
+			continue
+		}
+		if len(denies) > 0 {
+			out = appendAccessDenied(out, r, denies, dst, n, owners)
+			continue
+		}
 		srcs := sourcesOf(r.Src, owners)
 		for _, d := range r.Dst {
 			name := dst
@@ -88,6 +96,60 @@ func accessTo(c *Compiled, dst string, owners map[netip.Addr]string) ([]Access, 
 	slices.SortFunc(out, compareAccess)
 	return slices.Compact(out), nil
 }
+
+// appendAccessDenied adds accept rule r's grants to out, less what the
+// deny rules refuse: source by source, the ports a deny covering the
+// source and destination closes. (A deny covering part of a wider source
+// prefix leaves that prefix listed: the filter still refuses the part.)
+func appendAccessDenied(out []Access, r filter.Rule, denies []filter.Rule, dst string, n Node, owners map[netip.Addr]string) []Access {
+	for _, s := range r.Src {
+		src := sourcesOf([]netip.Prefix{s}, owners)[0]
+		for _, d := range r.Dst {
+			name := dst
+			if !d.Net.Contains(n.IPv4) && !d.Net.Contains(n.IPv6) {
+				name = fmt.Sprintf("%s (%s)", dst, d.Net)
+			}
+			for _, p := range r.EffectiveProtos() {
+				closed, hit := deniedPorts(denies, s, d.Net, p)
+				ranges := slices.Clone(d.Ports)
+				switch {
+				case hit && !p.HasPorts():
+					continue
+				case hit:
+					ranges = filter.SubtractPorts(ranges, closed)
+					if len(ranges) == 0 {
+						continue
+					}
+				}
+				for _, pr := range portsOf(p, ranges) {
+					out = append(out, Access{Src: src, Dst: name, Proto: protoName(p), Ports: pr})
+				}
+			}
+		}
+	}
+	return out
+}
+
+// deniedPorts returns the ports of protocol p that deny rules close from
+// every address of src to every address of dst, and whether any does.
+func deniedPorts(denies []filter.Rule, src, dst netip.Prefix, p filter.Proto) ([]filter.PortRange, bool) {
+	var out []filter.PortRange
+	hit := false
+	for _, r := range denies {
+		if !slices.Contains(r.EffectiveProtos(), p) || !slices.ContainsFunc(r.Src, func(q netip.Prefix) bool { return covers(q, src) }) {
+			continue
+		}
+		for _, d := range r.Dst {
+			if covers(d.Net, dst) {
+				out, hit = append(out, d.Ports...), true
+			}
+		}
+	}
+	return out, hit
+}
+
+// covers reports whether prefix q holds every address of p.
+func covers(q, p netip.Prefix) bool { return q.Bits() <= p.Bits() && q.Contains(p.Addr()) }
 
 // AllAccess lists the grants of every node of a compiled policy (see
 // AccessTo), sorted.
@@ -135,10 +197,54 @@ func ImpactOf(before, after *Compiled) (Impact, error) {
 		if err != nil {
 			return Impact{}, err
 		}
-		d := DiffAccess(gb, ga)
+		d := byPorts(DiffAccess(gb, ga))
 		im.Added, im.Removed = append(im.Added, d.Added...), append(im.Removed, d.Removed...)
 	}
 	return im, nil
+}
+
+// accessKey is an Access without its ports.
+type accessKey struct{ src, dst, proto string }
+
+// byPorts reduces a diff in which the same source, destination and
+// protocol is both removed and added (a deny cutting "*" into "0-22" and
+// "24-65535") to the ports that really went or came ("23" removed).
+func byPorts(im Impact) Impact {
+	ranges := func(gs []Access) map[accessKey][]filter.PortRange {
+		out := map[accessKey][]filter.PortRange{}
+		for _, g := range gs {
+			if prs, err := parsePorts(g.Ports); err == nil {
+				k := accessKey{g.Src, g.Dst, g.Proto}
+				out[k] = append(out[k], prs...)
+			}
+		}
+		return out
+	}
+	rm, add := ranges(im.Removed), ranges(im.Added)
+	both := func(g Access) bool {
+		_, inRm := rm[accessKey{g.Src, g.Dst, g.Proto}]
+		_, inAdd := add[accessKey{g.Src, g.Dst, g.Proto}]
+		return inRm && inAdd && g.Proto != "icmp" && g.Ports != ""
+	}
+	out := Impact{
+		Removed: slices.DeleteFunc(slices.Clone(im.Removed), both),
+		Added:   slices.DeleteFunc(slices.Clone(im.Added), both),
+	}
+	for k, before := range rm {
+		after, ok := add[k]
+		if !ok || k.proto == "icmp" {
+			continue
+		}
+		for _, pr := range filter.SubtractPorts(slices.Clone(before), slices.Clone(after)) {
+			out.Removed = append(out.Removed, Access{Src: k.src, Dst: k.dst, Proto: k.proto, Ports: pr.String()})
+		}
+		for _, pr := range filter.SubtractPorts(slices.Clone(after), slices.Clone(before)) {
+			out.Added = append(out.Added, Access{Src: k.src, Dst: k.dst, Proto: k.proto, Ports: pr.String()})
+		}
+	}
+	slices.SortFunc(out.Removed, compareAccess)
+	slices.SortFunc(out.Added, compareAccess)
+	return out
 }
 
 // accessOrNone is accessTo, or nothing for a node c does not know.

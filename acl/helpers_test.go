@@ -113,6 +113,9 @@ func fmtRule(r filter.Rule) string {
 		}
 		fmt.Fprintf(&sb, " proto=%s", strings.Join(ps, ","))
 	}
+	if r.Deny {
+		sb.WriteString(" deny")
+	}
 	return sb.String()
 }
 
@@ -167,6 +170,6 @@ func resultEqual(a, b NodeResult) bool {
 }
 
 func ruleEqual(a, b filter.Rule) bool {
-	return slices.Equal(a.Src, b.Src) && slices.Equal(a.Protos, b.Protos) &&
+	return a.Deny == b.Deny && slices.Equal(a.Src, b.Src) && slices.Equal(a.Protos, b.Protos) &&
 		slices.EqualFunc(a.Dst, b.Dst, func(x, y filter.DstNet) bool { return x.Net == y.Net && slices.Equal(x.Ports, y.Ports) })
 }

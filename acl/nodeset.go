@@ -15,16 +15,21 @@ type index struct {
 	member bitset
 	tagged bitset
 	byTag  map[string]*bitset
+	byRisk map[string]*bitset
 	cache  map[string]bitset
 }
 
 func (c *Compiled) newIndex() *index {
-	ix := &index{c: c, byTag: map[string]*bitset{}, cache: map[string]bitset{}}
+	ix := &index{c: c, byTag: map[string]*bitset{}, byRisk: map[string]*bitset{}, cache: map[string]bitset{}}
 	for _, n := range c.nodes {
 		if n == nil {
 			continue
 		}
 		ix.all.set(n.idx)
+		if ix.byRisk[n.risk] == nil {
+			ix.byRisk[n.risk] = &bitset{}
+		}
+		ix.byRisk[n.risk].set(n.idx)
 		switch {
 		case n.tagged:
 			ix.tagged.set(n.idx)
@@ -59,6 +64,10 @@ func (ix *index) nodes(a alias) bitset {
 		s = ix.tagged
 	case kindTag:
 		if b := ix.byTag[a.name]; b != nil {
+			s = *b
+		}
+	case kindRisk:
+		if b := ix.byRisk[a.name]; b != nil {
 			s = *b
 		}
 	case kindUser:
@@ -172,7 +181,7 @@ func (c *Compiled) filter(n *nodeState) ([]filter.Rule, []Pos) {
 			// A rule whose sources match no node and name no address
 			// (an empty group, a tag nobody holds yet) grants nothing.
 			if src := c.sources(cr); len(dst) > 0 && len(src) > 0 {
-				rules = append(rules, filter.Rule{Src: src, Dst: dst, Protos: cr.protos})
+				rules = append(rules, filter.Rule{Src: src, Dst: dst, Protos: cr.protos, Deny: cr.deny, Expires: cr.expires})
 				origins = append(origins, cr.pos)
 			}
 		}
@@ -180,6 +189,10 @@ func (c *Compiled) filter(n *nodeState) ([]filter.Rule, []Pos) {
 			rules = append(rules, r)
 			origins = append(origins, cr.pos)
 		}
+	}
+	if !slices.ContainsFunc(rules, func(r filter.Rule) bool { return !r.Deny }) {
+		// Deny rules refuse only what accepts allow: alone they are noise.
+		return []filter.Rule{}, nil
 	}
 	return rules, origins
 }
@@ -243,15 +256,18 @@ func (c *Compiled) selfRule(cr *crule, n *nodeState) (filter.Rule, bool) {
 	for _, q := range n.own {
 		dst = append(dst, filter.DstNet{Net: q, Ports: ports})
 	}
-	return filter.Rule{Src: sortPrefixes(src), Dst: dst, Protos: cr.protos}, len(dst) > 0
+	return filter.Rule{Src: sortPrefixes(src), Dst: dst, Protos: cr.protos, Deny: cr.deny, Expires: cr.expires}, len(dst) > 0
 }
 
 // peerSet returns the nodes n may see: those it can reach and those that
-// can reach it (n itself excluded).
+// can reach it (n itself excluded). Deny rules make no peers.
 func (c *Compiled) peerSet(n *nodeState) bitset {
 	acc := make(bitset, 0, (len(c.nodes)+63)/64)
 	for _, ri := range n.rules {
 		cr := c.rules[ri]
+		if cr.deny {
+			continue
+		}
 		if cr.dstUnion.has(n.idx) {
 			acc.or(cr.srcNodes)
 		}

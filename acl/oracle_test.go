@@ -51,14 +51,30 @@ func (o *oracle) allows(node Node, src, dst netip.Addr, proto filter.Proto, port
 	if src.Is4() != dst.Is4() {
 		return false
 	}
+	accepted := false
 	for _, r := range o.pol.rules {
-		if !slices.Contains(oracleProtos(r.proto), proto) {
-			continue
-		}
-		for _, d := range r.dst {
-			if (!proto.HasPorts() || oraclePorts(d.ports, port)) && o.dstAllows(r, d.alias, node, src, dst) {
-				return true
+		if o.ruleMatches(r, node, src, dst, proto, port) {
+			if r.deny {
+				return false // a deny refuses whatever accepts say
 			}
+			accepted = true
+		}
+	}
+	return accepted
+}
+
+// ruleMatches reports whether r (accept or deny) covers the flow.
+func (o *oracle) ruleMatches(r genRule, node Node, src, dst netip.Addr, proto filter.Proto, port uint16) bool {
+	protos := oracleProtos(r.proto)
+	if r.deny && r.proto == "" && slices.ContainsFunc(r.dst, func(d genDst) bool { return d.ports != "*" }) {
+		protos = []filter.Proto{filter.ProtoTCP, filter.ProtoUDP} // a deny naming ports spares ICMP
+	}
+	if !slices.Contains(protos, proto) {
+		return false
+	}
+	for _, d := range r.dst {
+		if (!proto.HasPorts() || oraclePorts(d.ports, port)) && o.dstAllows(r, d.alias, node, src, dst) {
+			return true
 		}
 	}
 	return false
@@ -157,7 +173,7 @@ func nodePrefixes(n Node) []netip.Prefix {
 
 func (o *oracle) isIdentity(a string) bool {
 	return strings.Contains(a, "@") || strings.HasPrefix(a, "group:") || strings.HasPrefix(a, "tag:") ||
-		a == "autogroup:member" || a == "autogroup:tagged"
+		strings.HasPrefix(a, "risk:") || a == "autogroup:member" || a == "autogroup:tagged"
 }
 
 func (o *oracle) isMember(n Node) bool { return len(n.Tags) == 0 && n.User != "" }
@@ -173,6 +189,12 @@ func (o *oracle) covers(a string, n Node) bool {
 		return slices.Contains(n.Tags, a)
 	case strings.HasPrefix(a, "group:"):
 		return o.isMember(n) && slices.Contains(o.members[a], n.User)
+	case strings.HasPrefix(a, "risk:"):
+		risk := n.Risk
+		if !slices.Contains(DefaultRiskClasses, risk) {
+			risk = "standard" // the default policy's last class
+		}
+		return a == "risk:"+risk
 	}
 	return o.isMember(n) && n.User == a
 }

@@ -28,12 +28,15 @@ type Policy struct {
 	TagOwners []TagOwner
 	// Hosts lists named addresses, in file order.
 	Hosts []Host
-	// ACLs are the accept rules, in file order.
+	// ACLs are the rules ("accept" or "deny"), in file order.
 	ACLs []ACL
 	// Grants are Tailscale-style grants (the "ip" subset), in file order.
 	Grants []Grant
 	// Tests are the policy's own assertions.
 	Tests []Test
+	// RiskClasses are the device risk classes, most critical first; empty
+	// for DefaultRiskClasses.
+	RiskClasses []RiskClassDef
 	// Ignored lists top-level keys Tailscale defines that Ward accepts but
 	// does not act on (for example autoApprovers, ssh, nodeAttrs).
 	Ignored []Str
@@ -89,9 +92,19 @@ type ACL struct {
 // Grant is one entry of "grants". Only network grants ("ip") are supported.
 type Grant struct {
 	Pos Pos
-	Src []Str
-	Dst []Str
-	IP  []Str
+	// Action is "accept" or "deny" (a Ward extension); empty when absent,
+	// which means accept.
+	Action Str
+	Src    []Str
+	Dst    []Str
+	IP     []Str
+	// Approval (a Ward extension) makes the grant just-in-time: it grants
+	// nothing by itself, but lets its sources request its access for a
+	// while, which a member of this group approves. Empty when absent.
+	Approval Str
+	// MaxDuration caps a request under an approval grant ("2h"); empty
+	// when absent.
+	MaxDuration Str
 }
 
 // Test is one entry of "tests".
@@ -233,12 +246,14 @@ func (d *decoder) policy(p *Policy, v *hujson.Value) {
 			d.each(val, "grants", func(e *hujson.Value) { d.grant(p, e) })
 		case "tests":
 			d.each(val, "tests", func(e *hujson.Value) { d.test(p, e) })
+		case "riskClasses":
+			d.riskClasses(p, val)
 		default:
 			if ignoredKeys[key.S] {
 				p.Ignored = append(p.Ignored, key)
 				continue
 			}
-			d.rep.errorf(key.Pos, "unknown top-level key %q (known: groups, tagOwners, hosts, acls, grants, tests)", key.S)
+			d.rep.errorf(key.Pos, "unknown top-level key %q (known: groups, tagOwners, hosts, acls, grants, tests, riskClasses)", key.S)
 		}
 	}
 }
@@ -319,6 +334,12 @@ func (d *decoder) grant(p *Policy, v *hujson.Value) {
 	for _, m := range d.object(v, "a grant") {
 		key := d.name(&m)
 		switch key.S {
+		case "action":
+			g.Action, _ = d.str(&m.Value, `"action"`)
+		case "approval":
+			g.Approval, _ = d.str(&m.Value, `"approval"`)
+		case "maxDuration":
+			g.MaxDuration, _ = d.str(&m.Value, `"maxDuration"`)
 		case "src":
 			g.Src, hasSrc = d.strList(&m.Value, `"src"`), true
 		case "dst":
@@ -328,7 +349,7 @@ func (d *decoder) grant(p *Policy, v *hujson.Value) {
 		case "app", "via", "srcPosture":
 			d.rep.errorf(key.Pos, "grants with %q are not supported by Ward; use \"ip\"", key.S)
 		default:
-			d.rep.errorf(key.Pos, "unknown key %q in a grant (known: src, dst, ip)", key.S)
+			d.rep.errorf(key.Pos, "unknown key %q in a grant (known: action, src, dst, ip, approval, maxDuration)", key.S)
 		}
 	}
 	if _, ok := v.Value.(*hujson.Object); !ok {

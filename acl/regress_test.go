@@ -16,7 +16,7 @@ import (
 func TestCheckReportsParseProblemsOnce(t *testing.T) {
 	_, _, err := Check("p.hujson", []byte(`{"bogus": 1, "acls": [{"action": "accept", "src": ["group:x"]}]}`), Options{})
 	want := []string{
-		`p.hujson:1:2: unknown top-level key "bogus" (known: groups, tagOwners, hosts, acls, grants, tests)`,
+		`p.hujson:1:2: unknown top-level key "bogus" (known: groups, tagOwners, hosts, acls, grants, tests, riskClasses)`,
 		`p.hujson:1:23: acl is missing "dst"`,
 		`p.hujson:1:52: src group "group:x" is not defined in "groups" (nor supplied by the identity provider)`,
 	}

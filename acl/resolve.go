@@ -5,6 +5,7 @@ import (
 	"net/netip"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/wardnet/ward/filter"
 )
@@ -29,9 +30,14 @@ type Ruleset struct {
 	hosts      map[string]netip.Prefix
 	tags       map[string]bool
 	tests      []testCase
+	// risks are the risk classes, most critical first; never empty.
+	risks []RiskClass
+	// requestable are the rules of approval grants: what people may
+	// request for a while (see Requestable); they grant nothing alone.
+	requestable []rule
 }
 
-// rule is one accept rule (an acl, or one "ip" entry of a grant).
+// rule is one rule (an acl, or one "ip" entry of a grant).
 type rule struct {
 	pos    Pos
 	src    []alias
@@ -39,6 +45,16 @@ type rule struct {
 	protos []filter.Proto // nil = defaults
 	// self is set when some dst entry is autogroup:self.
 	self bool
+	// deny is set for a deny rule: it refuses what it matches, ahead of
+	// every accept, and makes no peers.
+	deny bool
+	// approval and maxDuration are an approval grant's (see Requestable);
+	// empty and zero for other rules.
+	approval    string
+	maxDuration time.Duration
+	// expires is when a time-bound rule (an approved request) ends; zero
+	// for others.
+	expires time.Time
 }
 
 type dstEntry struct {
@@ -105,6 +121,7 @@ func (r *resolver) definitions(p *Policy, opts Options) {
 	for _, h := range p.Hosts {
 		r.host(h)
 	}
+	r.riskClasses(p.RiskClasses)
 	r.rs.hosts, r.rs.tags = r.sc.hosts, r.sc.tags
 	r.rs.groups = map[string][]string{}
 	r.rs.userGroups = map[string][]string{}
@@ -178,16 +195,23 @@ func (r *resolver) host(h Host) {
 	r.sc.hosts[n] = p
 }
 
-func (r *resolver) acl(a ACL) {
-	// A missing action (zero position) was reported by Parse.
-	if a.Action.S != "accept" && a.Action.Pos != (Pos{}) {
-		r.rep.errorf(a.Action.Pos, "action %q is not supported: Ward is default-deny, so every rule has action \"accept\"", a.Action.S)
+// action reports whether a rule's action is "deny", reporting anything but
+// "accept" and "deny". A missing action (zero position) is accept for a
+// grant, and was reported by Parse for an acl.
+func (r *resolver) action(a Str) bool {
+	if a.S != "accept" && a.S != "deny" && a.Pos != (Pos{}) {
+		r.rep.errorf(a.Pos, "action %q is not supported: use \"accept\", or \"deny\" to refuse what accepts allow", a.S)
 	}
+	return a.S == "deny"
+}
+
+func (r *resolver) acl(a ACL) {
+	deny := r.action(a.Action)
 	protos, err := parseProto(a.Proto.S)
 	if err != nil {
 		r.rep.errorf(a.Proto.Pos, "%v", err)
 	}
-	ru := rule{pos: a.Pos, protos: protos, src: r.srcs(a.Src, a.Pos)}
+	ru := rule{pos: a.Pos, protos: protos, src: r.srcs(a.Src, a.Pos), deny: deny}
 	for _, d := range a.Dst {
 		host, ports, err := splitHostPort(d.S)
 		if err != nil {
@@ -245,14 +269,60 @@ func (r *resolver) addDst(ru *rule, d Str, host, ports string) {
 }
 
 func (r *resolver) finishRule(ru rule) {
-	if len(ru.src) > 0 && len(ru.dst) > 0 {
+	if ru.deny && ru.protos == nil && namesPorts(ru.dst) {
+		// "deny *:23" means telnet, not every ping: ICMP has no ports,
+		// so a deny naming ports refuses only the protocols that have them.
+		ru.protos = []filter.Proto{filter.ProtoTCP, filter.ProtoUDP}
+	}
+	switch {
+	case len(ru.src) == 0 || len(ru.dst) == 0:
+	case ru.approval != "":
+		r.rs.requestable = append(r.rs.requestable, ru)
+	default:
 		r.rs.rules = append(r.rs.rules, ru)
 	}
+}
+
+// approval validates a grant's "approval" and "maxDuration".
+func (r *resolver) approval(g Grant, deny bool) (string, time.Duration) {
+	var d time.Duration
+	if g.MaxDuration.Pos != (Pos{}) {
+		v, err := time.ParseDuration(g.MaxDuration.S)
+		if err != nil || v <= 0 {
+			r.rep.errorf(g.MaxDuration.Pos, "maxDuration %q is not a positive duration like \"2h\"", g.MaxDuration.S)
+		}
+		if g.Approval.Pos == (Pos{}) {
+			r.rep.errorf(g.MaxDuration.Pos, "maxDuration applies to a grant with \"approval\"")
+		}
+		d = v
+	}
+	if g.Approval.Pos == (Pos{}) {
+		return "", 0
+	}
+	switch {
+	case deny:
+		r.rep.errorf(g.Approval.Pos, "a deny grant cannot need approval")
+	case !strings.HasPrefix(g.Approval.S, "group:") || !r.sc.groups[g.Approval.S]:
+		r.rep.errorf(g.Approval.Pos, "approval %q must be a group defined in \"groups\" (or by the identity provider)", g.Approval.S)
+	}
+	return g.Approval.S, d
+}
+
+// namesPorts reports whether some destination restricts ports.
+func namesPorts(dst []dstEntry) bool {
+	for _, e := range dst {
+		if !slices.Equal(e.ports, []filter.PortRange{filter.AllPorts()}) {
+			return true
+		}
+	}
+	return false
 }
 
 // grant resolves a grant's "ip" entries: "*", "PORTS" (default protocols)
 // or "PROTO:PORTS". Each entry becomes one rule.
 func (r *resolver) grant(g Grant) {
+	deny := r.action(g.Action)
+	approval, maxDur := r.approval(g, deny)
 	src := r.srcs(g.Src, g.Pos)
 	var dsts []Str
 	for _, d := range g.Dst {
@@ -281,7 +351,7 @@ func (r *resolver) grant(g Grant) {
 			r.rep.errorf(ip.Pos, "ip %v", err)
 			continue
 		}
-		ru := rule{pos: g.Pos, protos: protos, src: src}
+		ru := rule{pos: g.Pos, protos: protos, src: src, deny: deny, approval: approval, maxDuration: maxDur}
 		for _, d := range dsts {
 			r.addDst(&ru, Str{S: d.S + ":" + portText, Pos: ip.Pos}, d.S, portText)
 		}

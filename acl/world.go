@@ -135,6 +135,12 @@ func (w *world) sources(a alias) []endpoint {
 		return out
 	case kindTag:
 		return []endpoint{w.addNode("tag/"+a.name, "", []string{a.name}, nil)}
+	case kindRisk:
+		// A device of the class with no tag of its own: it is reached
+		// only through rules that name its class.
+		ep := w.addNode("risk/"+a.name, "", []string{"tag:ward-synthetic-risk"}, nil)
+		w.inv.Nodes[w.nodes[ep.node]].Risk = a.name
+		return []endpoint{ep}
 	case kindMember:
 		return []endpoint{w.user("someone" + syntheticDomain)}
 	case kindTagged:
@@ -157,7 +163,7 @@ func (w *world) sources(a alias) []endpoint {
 // given source (autogroup:self depends on it).
 func (w *world) targets(a alias, src endpoint) ([]endpoint, error) {
 	switch a.kind {
-	case kindUser, kindGroup, kindTag:
+	case kindUser, kindGroup, kindTag, kindRisk:
 		return w.sources(a), nil
 	case kindMember:
 		return []endpoint{w.user("someone-else" + syntheticDomain)}, nil
@@ -188,9 +194,12 @@ func (w *world) routes(ps ...netip.Prefix) []endpoint {
 	return out
 }
 
-// verdict is the outcome of one (source, destination, protocol, port).
+// verdict is the outcome of one (source, destination, protocol, port):
+// rule is the accept rule that allowed it, or the deny rule that refused
+// it (then deny is set); nil when refused by default.
 type verdict struct {
 	allow bool
+	deny  bool
 	rule  *Pos
 }
 
@@ -210,14 +219,17 @@ func (w *world) judge(src, dst endpoint, proto filter.Proto, port uint16) verdic
 	default:
 		d := w.nodeAddrs(dst.node)
 		if ok, idx = m.Match(src.v4, d[0], proto, port); !ok {
-			ok, idx = m.Match(src.v6, d[1], proto, port)
+			ok4, idx4 := ok, idx
+			if ok, idx = m.Match(src.v6, d[1], proto, port); !ok && idx < 0 {
+				ok, idx = ok4, idx4 // an IPv4 deny decides when IPv6 has no rule
+			}
 		}
 	}
-	if !ok {
+	if idx < 0 {
 		return verdict{}
 	}
 	p := res.Origins[idx]
-	return verdict{allow: true, rule: &p}
+	return verdict{allow: ok, deny: !ok, rule: &p}
 }
 
 func (w *world) nodeAddrs(name string) [2]netip.Addr {

@@ -26,7 +26,8 @@ func parseExpiry(s string, def time.Duration, now time.Time) (time.Time, error) 
 
 func wireAuthKey(k store.AuthKey) wire.AuthKey {
 	return wire.AuthKey{ID: int64(k.ID), Prefix: k.Prefix, Tags: k.Tags, Reusable: k.Reusable, Ephemeral: k.Ephemeral,
-		Expiry: k.Expiry, CreatedAt: k.CreatedAt, CreatedBy: k.CreatedBy, UseCount: k.UseCount, Revoked: !k.RevokedAt.IsZero()}
+		Expiry: k.Expiry, CreatedAt: k.CreatedAt, CreatedBy: k.CreatedBy, UseCount: k.UseCount, Revoked: !k.RevokedAt.IsZero(),
+		RiskClass: k.RiskClass}
 }
 
 // createAPIKey makes an API key on the authority of user creator (zero:
@@ -57,6 +58,7 @@ func (s *fleet) adminNode(n store.Node) wire.AdminNode {
 		KeyRevoked: !n.KeyRevokedAt.IsZero(), AuthKeyID: int64(n.AuthKeyID), KeyLifetimeMillis: s.keyLifetimeOf(n).Milliseconds()}
 	an.Online = s.hub.connected(n.ID)
 	an.Peers = s.nm.peerNamesOf(n.ID)
+	an.RiskClass, an.RiskClassSet = s.nm.ruleset().RiskOf(n.RiskClass), n.RiskClass
 	return an
 }
 
@@ -67,7 +69,11 @@ func (s *fleet) keyLifetimeOf(n store.Node) time.Duration {
 	if len(n.Tags) > 0 || n.UserID == 0 {
 		return s.cfg.KeyLifetime
 	}
-	return s.keyTTL(s.nm.groupsOf(n.UserID), time.Time{}, time.Time{})
+	ttl := s.keyTTL(s.nm.groupsOf(n.UserID), time.Time{}, time.Time{})
+	if d := s.nm.riskKeyLifetime(s.nm.emailOf(n.UserID)); d > 0 && d < ttl {
+		ttl = d
+	}
+	return ttl
 }
 
 // lookupNode finds a node by numeric id or by name.

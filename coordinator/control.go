@@ -63,6 +63,8 @@ func (s *control) controlRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("POST "+wire.PathRotate, s.handleRotate)
 	mux.HandleFunc("POST "+wire.PathReport, s.handleReport)
 	mux.HandleFunc("POST "+wire.PathFlows, s.handleFlows)
+	mux.HandleFunc("POST "+wire.PathRequests, s.handleRequestCreate)
+	mux.HandleFunc("GET "+wire.PathRequests, s.handleRequestList)
 }
 
 func (s *control) handleChallenge(w http.ResponseWriter, r *http.Request) {

@@ -250,6 +250,14 @@ func TestAdminCannotMigrateOwners(t *testing.T) {
 // `ward up` would, and returns the node's name.
 func (c *testCoord) personNode(creds devidptest.Credentials, host string) string {
 	c.t.Helper()
+	_, name := c.personMachine(creds, host)
+	return name
+}
+
+// personMachine logs creds in on a new machine named host through the dev
+// IdP and returns the machine (with its session) and its node's name.
+func (c *testCoord) personMachine(creds devidptest.Credentials, host string) (*machine, string) {
+	c.t.Helper()
 	m := newMachine(c.t)
 	lr := c.startLogin(m, host, "linux")
 	ctx := context.Background()
@@ -266,7 +274,7 @@ func (c *testCoord) personNode(creds devidptest.Credentials, host string) string
 	if res.Node == nil {
 		c.t.Fatalf("%s's login: %+v", creds.Username, res)
 	}
-	return res.Node.Name
+	return m, res.Node.Name
 }
 
 // TestAdminCannotActOnOwnersNodes: an owner's own devices (her laptop)

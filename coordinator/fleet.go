@@ -63,6 +63,9 @@ func (s *fleet) createAuthKey(ctx context.Context, req wire.CreateAuthKeyRequest
 	if err := s.checkTags(req.Tags); err != nil {
 		return wire.AuthKey{}, err
 	}
+	if err := s.checkRiskClass(req.RiskClass); err != nil {
+		return wire.AuthKey{}, err
+	}
 	now := time.Now().UTC()
 	exp, err := parseExpiry(req.Expiry, 24*time.Hour, now)
 	if err != nil {
@@ -73,12 +76,13 @@ func (s *fleet) createAuthKey(ctx context.Context, req wire.CreateAuthKeyRequest
 		return wire.AuthKey{}, err
 	}
 	k, err := s.st.CreateAuthKey(ctx, store.NewAuthKey{Hash: hashSecret(secret), Prefix: prefix, Tags: req.Tags,
-		Reusable: req.Reusable, Ephemeral: req.Ephemeral, Expiry: exp, CreatedBy: actor, CreatorUserID: creator, CreatedAt: now})
+		Reusable: req.Reusable, Ephemeral: req.Ephemeral, Expiry: exp, CreatedBy: actor, CreatorUserID: creator, CreatedAt: now,
+		RiskClass: req.RiskClass})
 	if err != nil {
 		return wire.AuthKey{}, err // the store says "create auth key"
 	}
 	s.audit(ctx, actor, "authkey.create", fmt.Sprintf("authkey:%d", k.ID), from,
-		map[string]any{"prefix": k.Prefix, "tags": k.Tags, "reusable": k.Reusable, "ephemeral": k.Ephemeral, "expiry": k.Expiry})
+		map[string]any{"prefix": k.Prefix, "tags": k.Tags, "reusable": k.Reusable, "ephemeral": k.Ephemeral, "expiry": k.Expiry, "risk_class": k.RiskClass})
 	out := wireAuthKey(k)
 	out.Key = secret
 	return out, nil

@@ -156,6 +156,40 @@ func (s *fleet) SetNodeTags(ctx context.Context, id store.NodeID, tags []string,
 	return n, nil
 }
 
+// SetNodeRiskClass sets a node's risk class (one the running policy
+// defines; empty: unclassified), recompiles the maps it moves and audits
+// the change with the class before and after.
+func (s *fleet) SetNodeRiskClass(ctx context.Context, id store.NodeID, class, actor string) (store.Node, error) {
+	if err := s.checkRiskClass(class); err != nil {
+		return store.Node{}, err
+	}
+	before, err := s.st.Node(ctx, id)
+	if err != nil {
+		return store.Node{}, err
+	}
+	if err := s.st.SetNodeRiskClass(ctx, id, class); err != nil {
+		return store.Node{}, fmt.Errorf("classify node %d: %w", id, err)
+	}
+	n, err := s.reloadNode(ctx, id)
+	if err != nil {
+		return store.Node{}, err
+	}
+	s.audit(ctx, actor, "node.classify", "node:"+n.Name, "", map[string]any{"before": before.RiskClass, "after": n.RiskClass})
+	return n, nil
+}
+
+// checkRiskClass refuses a class the running policy does not define;
+// empty (unclassified) passes.
+func (s *fleet) checkRiskClass(class string) error {
+	if class == "" {
+		return nil
+	}
+	if err := s.nm.ruleset().CheckRiskClass(class); err != nil {
+		return fmt.Errorf("%w: %v", errBadRequest, err)
+	}
+	return nil
+}
+
 // checkTags refuses tags without a tagOwners entry in the running policy.
 func (s *fleet) checkTags(tags []string) error {
 	rs := s.nm.ruleset()

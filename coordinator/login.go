@@ -150,7 +150,11 @@ func (s *logins) completeLogin(ctx context.Context, p *pendingLogin, id store.Id
 	if err != nil {
 		return store.Node{}, err
 	}
-	exp := now.Add(s.keyTTL(u.Groups, until, now))
+	ttl := s.keyTTL(u.Groups, until, now)
+	if d := s.nm.riskKeyLifetime(u.Email); d > 0 && d < ttl {
+		ttl = d // the policy's risk classes shorten the keys of people reaching them
+	}
+	exp := now.Add(ttl)
 	n, err := s.registerOrRekey(ctx, p, u, exp, now)
 	if err != nil {
 		return store.Node{}, err

@@ -97,5 +97,13 @@ func appendRule(b []byte, r filter.Rule, src *srcCache) []byte {
 	p, _ := json.Marshal(r.Protos)
 	b = append(b, `,"protos":`...)
 	b = append(b, p...)
+	if r.Deny {
+		b = append(b, `,"deny":true`...)
+	}
+	if !r.Expires.IsZero() {
+		e, _ := json.Marshal(r.Expires)
+		b = append(b, `,"expires":`...)
+		b = append(b, e...)
+	}
 	return append(b, '}')
 }

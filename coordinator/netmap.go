@@ -27,8 +27,12 @@ type netmap struct {
 	rs     *acl.Ruleset
 	// groups maps group:name to the users the IdP puts in it.
 	groups map[string][]string
-	// comp is rs compiled against live nodes (registered, key not expired).
+	// comp is rs, with the approved requests of timed, compiled against
+	// live nodes (registered, key not expired).
 	comp *acl.Compiled
+	// timed are the approved access requests not yet ended (see
+	// setTimed); each adds a rule that ends on time on every node.
+	timed []acl.TimedAccess
 	// nodes holds every registered node.
 	nodes map[store.NodeID]store.Node
 	// byName indexes nodes by name: the one record holding each name.
@@ -88,7 +92,7 @@ func newNetmap() *netmap {
 
 // aclNode converts a node record for the policy compiler.
 func (m *netmap) aclNodeLocked(n store.Node) acl.Node {
-	an := acl.Node{Name: n.Name, IPv4: n.IPv4, IPv6: n.IPv6, Tags: n.Tags}
+	an := acl.Node{Name: n.Name, IPv4: n.IPv4, IPv6: n.IPv6, Tags: n.Tags, Risk: n.RiskClass}
 	if len(n.Tags) == 0 {
 		an.User = m.emails[n.UserID]
 	}
@@ -183,7 +187,7 @@ func (m *netmap) recompileLocked(rs *acl.Ruleset, now time.Time) error {
 			live[n.ID] = true
 		}
 	}
-	comp, err := acl.Compile(rs, inv)
+	comp, err := acl.Compile(rs.WithTimedAccess(liveTimed(m.timed, now)), inv)
 	if err != nil {
 		return fmt.Errorf("compile policy: %w", err)
 	}

@@ -212,6 +212,13 @@ func (c *srcCache) filterSum(rules []filter.Rule) uint64 {
 		p, _ := json.Marshal(r.Protos)
 		h.Write(d)
 		h.Write(p)
+		if r.Deny {
+			h.WriteByte(1)
+		} else {
+			h.WriteByte(0)
+		}
+		binary.LittleEndian.PutUint64(sum[:], uint64(r.Expires.UnixNano()))
+		h.Write(sum[:])
 	}
 	return h.Sum64()
 }

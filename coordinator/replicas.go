@@ -43,6 +43,8 @@ func (s *Server) applyChange(c store.Change) {
 		err = s.loadStoredPolicy(s.ctx)
 	case store.ChangeRelays:
 		err = s.applyRelays(s.ctx)
+	case store.ChangeRequests:
+		err = s.loadTimed(s.ctx)
 	case store.ChangeResync:
 		err = s.resync(s.ctx)
 	}
@@ -110,7 +112,7 @@ func (s *Server) resync(ctx context.Context) error {
 			return err
 		}
 	}
-	return nil
+	return s.loadTimed(ctx)
 }
 
 // The periodic jobs exactly one coordinator on a database runs.

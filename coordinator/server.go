@@ -434,6 +434,9 @@ func (s *Server) init(ctx context.Context) error {
 	if err := s.nm.load(nodes, time.Now()); err != nil {
 		return err
 	}
+	if err := s.loadTimed(ctx); err != nil {
+		return err
+	}
 	if err := s.initRelay(ctx); err != nil {
 		return err
 	}
@@ -599,6 +602,7 @@ func (s *Server) housekeeping() {
 			return
 		case now := <-t.C:
 			s.expireKeys(now)
+			s.expireTimed(now)
 			s.control.flushDenied(s.ctx, now, false)
 			s.flushRefusals(s.ctx, now, false)
 			s.sess.sweep(now)

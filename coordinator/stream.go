@@ -60,7 +60,7 @@ func (s *control) handleMap(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusOK)
 	st := &streamState{s: s, id: n.ID, w: w, rc: http.NewResponseController(w), sent: s.hub.resumable(n.ID, since),
 		keepAlive: s.keepAliveFor(r.URL.Query().Get(wire.MapIdleParam)), grantsDelta: supports(r, wire.FeatureGrantsDelta),
-		srcRefs: supports(r, wire.FeatureFilterSrcRefs)}
+		srcRefs: supports(r, wire.FeatureFilterSrcRefs), noDeny: !supports(r, wire.FeatureDenyRules)}
 	if !st.write(nil) { // a resumed stream may have nothing to send yet
 		return
 	}
@@ -119,6 +119,9 @@ type streamState struct {
 	// nextAt is when the stream may send again after a large message
 	// (see paceAfter).
 	nextAt time.Time
+	// noDeny is set for a node older than wire.FeatureDenyRules, which
+	// would read a deny rule as an accept (see withoutDenies).
+	noDeny bool
 }
 
 // msgBufs holds message buffers between messages: a stream holds none
@@ -416,6 +419,9 @@ func (st *streamState) build(ms mapState, whole bool, relays *[]wire.Relay) ([]b
 	}
 	rules := ms.filter
 	var srcFrom []int
+	if st.noDeny {
+		rules = withoutDenies(rules)
+	}
 	if sum := st.s.nm.src.filterSum(ms.filter); ms.filter != nil && (full || sum != sent.filter) {
 		head.FilterChanged, changed = true, true
 		if st.srcRefs && !full {

@@ -149,6 +149,22 @@ func (b Backend) SetNodeTags(ctx context.Context, ref string, tags []string, by 
 	return b.f.adminNode(n), nil
 }
 
+// SetNodeRiskClass sets a node's risk class on by's authority; a person's
+// node only when by's role covers theirs (see cover.go).
+func (b Backend) SetNodeRiskClass(ctx context.Context, ref, class string, by admin.Principal) (wire.AdminNode, error) {
+	n, err := b.f.lookupNode(ctx, ref)
+	if err == nil {
+		err = b.f.mayActOnNode(ctx, by, "node.classify", n)
+	}
+	if err != nil {
+		return wire.AdminNode{}, domainErr(err)
+	}
+	if n, err = b.f.SetNodeRiskClass(ctx, n.ID, class, by.Actor); err != nil {
+		return wire.AdminNode{}, domainErr(err)
+	}
+	return b.f.adminNode(n), nil
+}
+
 // NodeAccess lists who may reach a node, and on which ports.
 func (b Backend) NodeAccess(ctx context.Context, ref string) ([]acl.Access, error) {
 	n, err := b.f.lookupNode(ctx, ref)
@@ -471,4 +487,21 @@ func wireFlow(r store.FlowRecord) wire.AdminFlow {
 func (b Backend) VerifyAudit(ctx context.Context) (wire.AuditVerify, error) {
 	v, err := b.f.verifyAudit(ctx, time.Now())
 	return v, domainErr(err)
+}
+
+// ListRequests lists every access request, newest first.
+func (b Backend) ListRequests(ctx context.Context) ([]wire.AccessRequest, error) {
+	rs, err := b.f.listRequests(ctx, 0)
+	return rs, domainErr(err)
+}
+
+// DecideRequest approves, denies or revokes an access request on by's
+// authority (see fleet.decideRequest).
+func (b Backend) DecideRequest(ctx context.Context, id int64, decision string, by admin.Principal) (wire.AccessRequest, error) {
+	status, ok := map[string]store.RequestStatus{"approve": store.RequestApproved, "deny": store.RequestDenied, "revoke": store.RequestRevoked}[decision]
+	if !ok {
+		return wire.AccessRequest{}, domainErr(fmt.Errorf("%w: decision %q", errBadRequest, decision))
+	}
+	r, err := b.f.decideRequest(ctx, id, status, by)
+	return r, domainErr(err)
 }

@@ -129,6 +129,11 @@ type agentOpts struct {
 	// flowWindow is the flow log's window (read every twentieth of it);
 	// 0: the defaults.
 	flowWindow time.Duration
+	// socks5 is the address of the node's SOCKS5 proxy; "": none.
+	socks5 string
+	// uapiName names the node's UAPI socket in node.DefaultUAPIDir; "":
+	// none.
+	uapiName string
 }
 
 // startAgent starts a node registered with key (or from its state dir).
@@ -139,7 +144,7 @@ func (f *fleet) startAgent(name, key, dir string, o agentOpts) *agent {
 	}
 	return &agent{name: name, Agent: nodetest.StartAgent(f.t, node.AgentConfig{StateDir: dir, Coordinator: f.url(), AuthKey: key,
 		AllowInsecureHTTP: true, Expose: o.expose, Hostname: name, Version: "e2e", RotateEvery: o.rotateEvery,
-		Logger: f.logs.logger(name), Clock: o.clock, Endpoints: o.endpoints, HomeRelay: o.homeRelay,
+		Logger: f.logs.logger(name), Clock: o.clock, Endpoints: o.endpoints, HomeRelay: o.homeRelay, SOCKS5: o.socks5, UAPIName: o.uapiName,
 		FlowWindow: o.flowWindow, FlowPoll: o.flowWindow / 20})}
 }
 

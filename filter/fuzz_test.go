@@ -107,6 +107,7 @@ func (in *input) rules() []filter.Rule {
 		for range in.n(3) {
 			r.Protos = append(r.Protos, in.proto())
 		}
+		r.Deny = in.n(4) == 0
 	}
 	return rules
 }

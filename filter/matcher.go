@@ -44,12 +44,14 @@ type family[K key] struct {
 	grants [][]grant[K]
 }
 
-// grant is one (destination range, port range, protocols) permission.
+// grant is one (destination range, port range, protocols) permission, or
+// refusal when deny is set. An interval's grants list the denies first.
 type grant[K key] struct {
 	dlo, dhi K
 	plo, phi uint16
 	rule     int32
 	protos   protoSet
+	deny     bool
 }
 
 // protoSet is a bitmap of IP protocol numbers.
@@ -88,10 +90,10 @@ func Compile(rules []Rule) *Matcher {
 			for _, pr := range d.Ports {
 				if d.Net.Addr().Is4() {
 					lo, hi := rangeOf4(d.Net)
-					b4.addGrant(i, grant[uint32]{dlo: lo, dhi: hi, plo: pr.First, phi: pr.Last, rule: int32(i), protos: ps})
+					b4.addGrant(i, grant[uint32]{dlo: lo, dhi: hi, plo: pr.First, phi: pr.Last, rule: int32(i), protos: ps, deny: r.Deny})
 				} else {
 					lo, hi := rangeOf6(d.Net)
-					b6.addGrant(i, grant[u128]{dlo: lo, dhi: hi, plo: pr.First, phi: pr.Last, rule: int32(i), protos: ps})
+					b6.addGrant(i, grant[u128]{dlo: lo, dhi: hi, plo: pr.First, phi: pr.Last, rule: int32(i), protos: ps, deny: r.Deny})
 				}
 			}
 		}
@@ -105,8 +107,10 @@ func Compile(rules []Rule) *Matcher {
 func (m *Matcher) Rules() []Rule { return m.rules }
 
 // Match reports whether a new flow from src to dst (port on protocols that
-// have ports) is allowed, and the index of the first rule that allows it
-// (-1 when denied). Mixed address families are denied.
+// have ports) is allowed, and the index of the rule that decided: the
+// first deny rule that matches (then it is refused), else the first accept
+// rule that matches, else -1 (refused by default). Mixed address families
+// are denied.
 func (m *Matcher) Match(src, dst netip.Addr, proto Proto, port uint16) (bool, int) {
 	if m == nil {
 		return false, -1
@@ -143,7 +147,7 @@ func match4(f *family[uint32], src, dst uint32, proto Proto, port uint16) (bool,
 	for i := range gs {
 		g := &gs[i]
 		if g.dlo <= dst && dst <= g.dhi && g.protos.has(proto) && g.port(proto, port) {
-			return true, int(g.rule)
+			return !g.deny, int(g.rule)
 		}
 	}
 	return false, -1
@@ -166,14 +170,16 @@ func match6(f *family[u128], src, dst u128, proto Proto, port uint16) (bool, int
 	for i := range gs {
 		g := &gs[i]
 		if !dst.less(g.dlo) && !g.dhi.less(dst) && g.protos.has(proto) && g.port(proto, port) {
-			return true, int(g.rule)
+			return !g.deny, int(g.rule)
 		}
 	}
 	return false, -1
 }
 
 // MatchPrefix is Match for a whole destination prefix: it reports whether
-// every address of dst is allowed from src. The policy checker uses it for
+// every address of dst is allowed from src, and the deciding rule: the
+// first deny rule that refuses some address of dst, else the first accept
+// rule of those that cover it, else -1. The policy checker uses it for
 // tests whose destination is a CIDR. It allocates; it is not for packets.
 func (m *Matcher) MatchPrefix(src netip.Addr, dst netip.Prefix, proto Proto, port uint16) (bool, int) {
 	if m == nil || !dst.IsValid() {
@@ -205,6 +211,9 @@ func covers[K key](f *family[K], src, lo, hi K, proto Proto, port uint16, less f
 	var gs []grant[K]
 	for _, g := range f.grants[i] {
 		if g.protos.has(proto) && g.port(proto, port) && !less(g.dhi, lo) && !less(hi, g.dlo) {
+			if g.deny {
+				return false, int(g.rule) // denies come first
+			}
 			gs = append(gs, g)
 		}
 	}
@@ -362,7 +371,11 @@ func (b *builder[K]) grantsFor(active map[int]int) []grant[K] {
 	for _, r := range rules {
 		gs = append(gs, b.grants[r]...)
 	}
-	slices.SortStableFunc(gs, func(x, y grant[K]) int { return cmp.Compare(x.rule, y.rule) })
+	// Denies first, each kind in rule order: the first grant that matches
+	// a packet decides.
+	slices.SortStableFunc(gs, func(x, y grant[K]) int {
+		return cmp.Or(-cmp.Compare(b2i(x.deny), b2i(y.deny)), cmp.Compare(x.rule, y.rule))
+	})
 	return gs
 }
 
@@ -378,4 +391,11 @@ func activeKey(active map[int]int) string {
 		sb.WriteByte(',')
 	}
 	return sb.String()
+}
+
+func b2i(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }

@@ -33,16 +33,73 @@ func (m *Matcher) Reach(srcs, dsts []netip.Addr) []PortGrant {
 	acc := map[Proto][]PortRange{}
 	for _, s := range srcs {
 		for _, d := range dsts {
+			var pair reachPair
 			switch {
 			case s.Is4() && d.Is4():
 				sa, da := s.As4(), d.As4()
-				reachIn(acc, &m.v4, binary.BigEndian.Uint32(sa[:]), binary.BigEndian.Uint32(da[:]), lessU32)
+				reachIn(&pair, &m.v4, binary.BigEndian.Uint32(sa[:]), binary.BigEndian.Uint32(da[:]), lessU32)
 			case s.Is6() && d.Is6() && !s.Is4In6() && !d.Is4In6(): // as Match
-				reachIn(acc, &m.v6, to128(s), to128(d), u128.less)
+				reachIn(&pair, &m.v6, to128(s), to128(d), u128.less)
 			}
+			pair.into(acc)
 		}
 	}
 	return grantsOf(acc)
+}
+
+// reachPair is what the rules say about flows from one source to one
+// destination: the ports accept rules open and those deny rules close,
+// per protocol.
+type reachPair struct{ accept, deny map[Proto][]PortRange }
+
+func (r *reachPair) add(deny bool, p Proto, pr PortRange) {
+	m := &r.accept
+	if deny {
+		m = &r.deny
+	}
+	if *m == nil {
+		*m = map[Proto][]PortRange{}
+	}
+	(*m)[p] = append((*m)[p], pr)
+}
+
+// into adds to acc what the pair allows: accepted ports no deny closes. A
+// deny of any port closes a protocol without ports (as Match).
+func (r *reachPair) into(acc map[Proto][]PortRange) {
+	for p, rs := range r.accept {
+		d, denied := r.deny[p]
+		switch {
+		case !denied:
+			acc[p] = append(acc[p], rs...)
+		case p.HasPorts():
+			if left := SubtractPorts(rs, d); len(left) > 0 {
+				acc[p] = append(acc[p], left...)
+			}
+		}
+	}
+}
+
+// SubtractPorts returns the ports of a that lie in none of d, as sorted,
+// merged ranges. It sorts a and d in place.
+func SubtractPorts(a, d []PortRange) []PortRange {
+	a, d = mergeRanges(a), mergeRanges(d)
+	var out []PortRange
+	for _, r := range a {
+		lo := uint32(r.First)
+		for _, x := range d {
+			if uint32(x.Last) < lo || x.First > r.Last {
+				continue
+			}
+			if uint32(x.First) > lo {
+				out = append(out, PortRange{First: uint16(lo), Last: x.First - 1})
+			}
+			lo = uint32(x.Last) + 1
+		}
+		if lo <= uint32(r.Last) {
+			out = append(out, PortRange{First: uint16(lo), Last: r.Last})
+		}
+	}
+	return out
 }
 
 // grantsOf turns what reachIn or ReachRules accumulated into grants.
@@ -66,13 +123,18 @@ func grantsOf(acc map[Proto][]PortRange) []PortGrant {
 // may answer it from an index of a long list.
 func ReachRules(rules []Rule, srcs, dsts []netip.Addr, inSrc func(i int, a netip.Addr) bool) []PortGrant {
 	acc := map[Proto][]PortRange{}
-	for i, r := range rules {
-		for _, s := range srcs {
-			for _, d := range dsts {
-				if pairs(s, d) && inSrc(i, s) {
-					addDstPorts(acc, r, d)
+	for _, s := range srcs {
+		for _, d := range dsts {
+			if !pairs(s, d) {
+				continue
+			}
+			var pair reachPair
+			for i, r := range rules {
+				if inSrc(i, s) {
+					addDstPorts(&pair, r, d)
 				}
 			}
+			pair.into(acc)
 		}
 	}
 	return grantsOf(acc)
@@ -84,23 +146,23 @@ func pairs(s, d netip.Addr) bool {
 	return s.Is4() && d.Is4() || s.Is6() && d.Is6() && !s.Is4In6() && !d.Is4In6()
 }
 
-// addDstPorts adds rule r's ports toward d to acc.
-func addDstPorts(acc map[Proto][]PortRange, r Rule, d netip.Addr) {
+// addDstPorts adds rule r's ports toward d to pair.
+func addDstPorts(pair *reachPair, r Rule, d netip.Addr) {
 	for _, dn := range r.Dst {
 		if !dn.Net.Contains(d) {
 			continue
 		}
 		for _, pr := range dn.Ports {
 			for _, p := range r.EffectiveProtos() {
-				acc[p] = append(acc[p], pr)
+				pair.add(r.Deny, p, pr)
 			}
 		}
 	}
 }
 
-// reachIn adds to acc every grant of f that applies to flows from src to
+// reachIn adds to pair every grant of f that applies to flows from src to
 // dst.
-func reachIn[K key](acc map[Proto][]PortRange, f *family[K], src, dst K, less func(a, b K) bool) {
+func reachIn[K key](pair *reachPair, f *family[K], src, dst K, less func(a, b K) bool) {
 	i, found := slices.BinarySearchFunc(f.starts, src, func(a, b K) int { return cmpBy(a, b, less) })
 	if !found {
 		i-- // the last interval starting before src
@@ -115,8 +177,7 @@ func reachIn[K key](acc map[Proto][]PortRange, f *family[K], src, dst K, less fu
 		for w, bits := range g.protos {
 			for b := range 64 {
 				if bits&(1<<b) != 0 {
-					p := Proto(w*64 + b)
-					acc[p] = append(acc[p], PortRange{First: g.plo, Last: g.phi})
+					pair.add(g.deny, Proto(w*64+b), PortRange{First: g.plo, Last: g.phi})
 				}
 			}
 		}

@@ -15,7 +15,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/netip"
+	"slices"
 	"strconv"
+	"time"
 )
 
 // Proto is an IANA IP protocol number (6 TCP, 17 UDP, 1 ICMP, 58 ICMPv6...).
@@ -88,7 +90,10 @@ type DstNet struct {
 }
 
 // Rule allows new flows whose source is in Src, whose destination is in one
-// of Dst (address and port), and whose protocol is one of Protos.
+// of Dst (address and port), and whose protocol is one of Protos; a Deny
+// rule refuses them instead. Denies come first: a flow that any deny rule
+// matches is refused whatever the accept rules say, and a flow no rule
+// matches is refused too (default deny).
 //
 // Rule's JSON (with DstNet's, PortRange's and Proto's) is part of the
 // control protocol's wire format: the coordinator sends each node its
@@ -102,6 +107,42 @@ type Rule struct {
 	Dst []DstNet `json:"dst"`
 	// Protos lists the IP protocols; empty means DefaultProtos().
 	Protos []Proto `json:"protos"`
+	// Deny makes the rule refuse the flows it matches, ahead of every
+	// accept rule. False (an accept rule) when absent. Since protocol
+	// version 11 (wire.FeatureDenyRules); a coordinator never sends a
+	// deny rule to an older node, which would read it as an accept.
+	Deny bool `json:"deny,omitempty"`
+	// Expires is when the rule stops applying (a time-bound grant); zero
+	// for a rule without end. The Matcher ignores it: a node compiles only
+	// the rules LiveAt its clock, and compiles again when one expires, so
+	// the rule ends on time even while the coordinator is unreachable.
+	// Since protocol version 11 (wire.FeatureDenyRules); a coordinator
+	// never sends an expiring rule to an older node, which would keep it.
+	Expires time.Time `json:"expires,omitzero"`
+}
+
+// LiveAt returns the rules of rules that apply at now (Expires zero or
+// after now), and the earliest Expires after now among them (zero when
+// none ends). It returns rules itself when none has an Expires.
+func LiveAt(rules []Rule, now time.Time) ([]Rule, time.Time) {
+	if !slices.ContainsFunc(rules, func(r Rule) bool { return !r.Expires.IsZero() }) {
+		return rules, time.Time{}
+	}
+	var live []Rule
+	var next time.Time
+	for _, r := range rules {
+		if r.Expires.IsZero() {
+			live = append(live, r)
+			continue
+		}
+		if now.Before(r.Expires) {
+			live = append(live, r)
+			if next.IsZero() || r.Expires.Before(next) {
+				next = r.Expires
+			}
+		}
+	}
+	return live, next
 }
 
 // EffectiveProtos returns r.Protos, or DefaultProtos() when it is empty.

@@ -61,6 +61,9 @@ type flow struct {
 	born int64
 	// counts are the flow-log counters.
 	counts flowCounts
+	// ended is set once a revoked flow has been handed to the stack to
+	// end (guard.revokeDenied).
+	ended atomic.Bool
 }
 
 // timeout is how long f lives without traffic.
@@ -229,4 +232,17 @@ func (ct *conntrack) len() int {
 		sh.mu.RUnlock()
 	}
 	return n
+}
+
+// each calls fn for every flow in the table, expired ones included, with
+// the flow's shard read-locked: fn must not touch the table.
+func (ct *conntrack) each(fn func(k *flowKey, f *flow)) {
+	for i := range ct.shards {
+		sh := &ct.shards[i]
+		sh.mu.RLock()
+		for k, f := range sh.flows {
+			fn(&k, f)
+		}
+		sh.mu.RUnlock()
+	}
 }

@@ -44,14 +44,20 @@
 // Flows this node opens (seen on the Read side) are tracked too, so their
 // replies pass whatever the Filter says. Each Filter gets a generation
 // number; a tracked inbound flow remembers the generation that last
-// allowed it, and on its next packet after a SetFilter it is checked
-// against the new Filter. A flow the new Filter denies is cut: its packets
-// are dropped both ways from then on, so a revoked grant also ends flows
-// already open. Everything else (unsolicited packets, denied flows,
-// malformed packets, IP fragments, ICMP other than echo) is dropped
-// silently and counted: gVisor never sees it, so it never answers with a
-// TCP RST or an ICMP unreachable. A denied source learns nothing, not
-// even whether the node is there. The flow table is sharded, bounded by
+// allowed it. SetFilter checks every tracked inbound flow against the new
+// Filter at once; a flow it denies is cut: its packets are dropped both
+// ways from then on, so a revoked grant also ends flows already open, and
+// both ends learn at once: the gVisor endpoint is aborted (a TCP peer gets
+// a RST, the local service's connection is reset), a UDP peer gets an ICMP
+// port unreachable, and what the peer still sends on the cut flow is
+// answered the same way. The peer is the one that had the flow, so this
+// tells it nothing new. An ICMP destination unreachable is let in only
+// from the far end of a tracked flow it quotes (a UDP socket this node
+// opened is then closed). Everything else (unsolicited packets, denied
+// flows, malformed packets, IP fragments, other ICMP) is dropped silently
+// and counted: gVisor never sees it, so it never answers with a TCP RST or
+// an ICMP unreachable. A denied source learns nothing, not even whether
+// the node is there. The flow table is sharded, bounded by
 // Config.MaxFlows (least recently seen flows are evicted when full), and
 // expires flows (UDP after 2 minutes, TCP after 2 hours established, a
 // minute opening, 30 seconds closing). The packet path takes one shard

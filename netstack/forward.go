@@ -136,10 +136,18 @@ func (s *Stack) splice(a, b halfCloser) {
 }
 
 // pipe copies src to dst, then half-closes dst. A copy ends with an error
-// when either side resets or the Stack closes them; that just ends the
-// flow, so the error is not reported.
+// when either side resets, the filter cuts the flow (its endpoint is
+// aborted) or the Stack closes them; dst is then reset when it is a local
+// TCP connection, so the service learns the flow was cut rather than
+// ended, and the error is not reported.
 func pipe(dst, src halfCloser) {
-	_, _ = io.Copy(dst, src)
+	if _, err := io.Copy(dst, src); err != nil {
+		if tc, ok := dst.(*net.TCPConn); ok {
+			_ = tc.SetLinger(0) // Close sends a RST
+		}
+		_ = dst.Close()
+		return
+	}
 	_ = dst.CloseWrite()
 }
 

@@ -16,7 +16,15 @@ type guard struct {
 	svc      *services        // nil: every port is served (the OS's stack answers)
 	onDenied func(DeniedFlow) // may be nil
 	count    bool             // count bytes per flow (CountFlows)
-	n        counters
+	// answer, if set, sends a packet this node makes (the answer to a
+	// packet of a cut flow) to the peer; it is called on the packet path
+	// and must not block. Nil: cut flows are dropped silently.
+	answer func([]byte)
+	// refused, if set, is told of each UDP flow this node opened that the
+	// peer refused (an ICMP port unreachable), on the packet path; it must
+	// not block.
+	refused func(*flowKey)
+	n       counters
 }
 
 // newGuard returns a guard for cfg, which withDefaults has validated.
@@ -38,6 +46,9 @@ func (g *guard) inbound(b []byte, now int64) bool {
 		g.n.unsolicited.Add(1)
 		return false
 	}
+	if p.icmpErr {
+		return g.inboundError(&p, now)
+	}
 	k := flowKey{local: p.dst, remote: p.src, localPort: p.dstPort, remotePort: p.srcPort, proto: p.proto}
 	f := g.ct.lookup(&k, now)
 	if f == nil || (p.startsFlow() && p.proto == ProtoTCP && f.state.Load() == stateClosing) {
@@ -45,6 +56,7 @@ func (g *guard) inbound(b []byte, now int64) bool {
 	}
 	if f.state.Load() == stateRevoked || !g.stillAllowed(f, p.src, p.dst, p.proto, p.filterPort()) {
 		g.n.unsolicited.Add(1)
+		g.answerCut(b, &p)
 		return false
 	}
 	f.observe(&p, f.origin == fromRemote, now)
@@ -52,8 +64,67 @@ func (g *guard) inbound(b []byte, now int64) bool {
 	return true
 }
 
+// inboundError judges ICMP error p: it passes only when it comes from the
+// peer end of a live tracked flow and is about a packet of that flow this
+// node sent, so the stack behind the guard learns that the peer refused
+// the flow (a UDP port unreachable ends the socket's flow at once).
+func (g *guard) inboundError(p *packet, now int64) bool {
+	q := &p.quoted
+	if q.src != p.dst || q.dst != p.src {
+		g.n.unsolicited.Add(1)
+		return false
+	}
+	k := flowKey{local: q.src, remote: q.dst, localPort: q.srcPort, remotePort: q.dstPort, proto: q.proto}
+	f := g.ct.lookup(&k, now)
+	if f == nil || f.state.Load() == stateRevoked {
+		g.n.unsolicited.Add(1)
+		return false
+	}
+	if k.proto == ProtoUDP && f.origin == fromLocal && g.refused != nil {
+		g.refused(&k)
+	}
+	return true
+}
+
+// answerCut answers packet b (parsed into p) of a cut flow, so the peer's
+// connection ends at once instead of waiting on silence.
+func (g *guard) answerCut(b []byte, p *packet) {
+	if g.answer == nil {
+		return
+	}
+	if a := answerFor(b, p); a != nil {
+		g.answer(a)
+	}
+}
+
+// revokeDenied checks every live flow a peer opened against the current
+// Filter now, rather than on the flow's next packet, revokes the ones it
+// denies (reporting each) and returns the keys of the revoked flows not
+// returned before, so the stack behind the guard can end each once.
+func (g *guard) revokeDenied() []flowKey {
+	var cut []flowKey
+	now := g.ct.now()
+	g.ct.each(func(k *flowKey, f *flow) {
+		if f.origin != fromRemote || f.expired(now) {
+			return
+		}
+		port := k.localPort
+		if k.proto != ProtoTCP && k.proto != ProtoUDP {
+			port = 0
+		}
+		// A packet may have revoked the flow first, between the new
+		// Filter's store and this walk: it is cut here all the same, once.
+		revoked := f.state.Load() == stateRevoked || !g.stillAllowed(f, k.remote, k.local, k.proto, port)
+		if revoked && f.ended.CompareAndSwap(false, true) {
+			cut = append(cut, *k)
+		}
+	})
+	return cut
+}
+
 // newFlow judges p, of size bytes, which belongs to no tracked flow.
 func (g *guard) newFlow(k *flowKey, p *packet, size int, now int64) bool {
+
 	if !p.startsFlow() {
 		g.n.unsolicited.Add(1)
 		return false
@@ -104,7 +175,7 @@ func (g *guard) stillAllowed(f *flow, remote, local netip.Addr, proto uint8, por
 // drops packets of revoked flows.
 func (g *guard) outbound(b []byte, now int64) bool {
 	var p packet
-	if parsePacket(b, &p) != nil {
+	if parsePacket(b, &p) != nil || p.icmpErr {
 		// The stack's own control traffic (ICMP errors, NDP) is not tracked.
 		return true
 	}
@@ -124,6 +195,9 @@ func (g *guard) outbound(b []byte, now int64) bool {
 		// Keep the tombstone alive while the local side keeps sending, so
 		// the flow cannot come back as a locally opened one.
 		f.lastSeen.Store(now)
+		if p.proto == ProtoTCP && p.tcpFlags&tcpRST != 0 {
+			return true // the stack ending the cut flow: the peer may learn that
+		}
 		g.n.outDropped.Add(1)
 		return false
 	}

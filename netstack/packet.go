@@ -54,6 +54,18 @@ type packet struct {
 	proto            uint8
 	tcpFlags         uint8
 	icmpType         uint8
+	// icmpErr is set for an ICMP destination unreachable whose quoted
+	// packet is a TCP segment or UDP datagram; quoted then names it.
+	icmpErr bool
+	quoted  quotedFlow
+}
+
+// quotedFlow is the flow of the packet an ICMP error quotes, as that
+// packet was sent.
+type quotedFlow struct {
+	src, dst         netip.Addr
+	srcPort, dstPort uint16
+	proto            uint8
 }
 
 // parsePacket fills p from the IP packet b. It never panics and never
@@ -131,7 +143,7 @@ func parseIPv6(b []byte, p *packet) error {
 // parseTransport fills the transport fields of p from the transport header
 // and payload t.
 func parseTransport(t []byte, p *packet, v6 bool) error {
-	p.srcPort, p.dstPort, p.tcpFlags, p.icmpType = 0, 0, 0, 0
+	p.srcPort, p.dstPort, p.tcpFlags, p.icmpType, p.icmpErr = 0, 0, 0, 0, false
 	switch p.proto {
 	case ProtoTCP:
 		if len(t) < 20 {
@@ -155,8 +167,9 @@ func parseTransport(t []byte, p *packet, v6 bool) error {
 	return nil
 }
 
-// parseICMP accepts only echo requests and replies of the ICMP version that
-// matches the IP version.
+// parseICMP accepts only echo requests and replies, and destination
+// unreachable messages that quote a TCP or UDP packet, of the ICMP version
+// that matches the IP version.
 func parseICMP(t []byte, p *packet, v6 bool) error {
 	if v6 != (p.proto == ProtoICMPv6) {
 		return errProtocol
@@ -165,11 +178,50 @@ func parseICMP(t []byte, p *packet, v6 bool) error {
 		return errTransport
 	}
 	p.icmpType = t[0]
+	if isUnreachable(p) {
+		if parseQuoted(t[8:], v6, &p.quoted) != nil {
+			return errNotEchoICMP
+		}
+		p.icmpErr = true
+		return nil
+	}
 	if !isEchoRequest(p) && !isEchoReply(p) {
 		return errNotEchoICMP
 	}
 	id := binary.BigEndian.Uint16(t[4:6])
 	p.srcPort, p.dstPort = id, id
+	return nil
+}
+
+func isUnreachable(p *packet) bool {
+	return (p.proto == ProtoICMP && p.icmpType == icmp4DestUnreachable) ||
+		(p.proto == ProtoICMPv6 && p.icmpType == icmp6DestUnreachable)
+}
+
+// parseQuoted fills q from the start of the packet an ICMP error quotes:
+// an IP header without extension headers or fragmentation, then at least
+// the ports of a TCP or UDP header. The quote may be cut short after
+// them.
+func parseQuoted(b []byte, v6 bool, q *quotedFlow) error {
+	var t []byte
+	switch {
+	case !v6 && len(b) >= 20 && b[0]>>4 == 4:
+		ihl := int(b[0]&0x0f) * 4
+		if ihl < 20 || ihl > len(b) || binary.BigEndian.Uint16(b[6:8])&0x1fff != 0 {
+			return errHeaderLen
+		}
+		q.src, q.dst, q.proto = netip.AddrFrom4([4]byte(b[12:16])), netip.AddrFrom4([4]byte(b[16:20])), b[9]
+		t = b[ihl:]
+	case v6 && len(b) >= 40 && b[0]>>4 == 6:
+		q.src, q.dst, q.proto = netip.AddrFrom16([16]byte(b[8:24])), netip.AddrFrom16([16]byte(b[24:40])), b[6]
+		t = b[40:]
+	default:
+		return errTruncated
+	}
+	if (q.proto != ProtoTCP && q.proto != ProtoUDP) || len(t) < 4 {
+		return errTransport
+	}
+	q.srcPort, q.dstPort = binary.BigEndian.Uint16(t[0:2]), binary.BigEndian.Uint16(t[2:4])
 	return nil
 }
 

@@ -64,7 +64,7 @@ func TestParsePacket(t *testing.T) {
 			if err != nil {
 				return
 			}
-			if diff := cmp.Diff(tt.want, got, cmp.AllowUnexported(packet{}), cmp.Comparer(func(x, y netip.Addr) bool { return x == y })); diff != "" {
+			if diff := cmp.Diff(tt.want, got, cmp.AllowUnexported(packet{}, quotedFlow{}), cmp.Comparer(func(x, y netip.Addr) bool { return x == y })); diff != "" {
 				t.Fatalf("parsePacket mismatch (-want +got):\n%s", diff)
 			}
 		})

@@ -84,6 +84,7 @@ func New(cfg Config) (*Stack, error) {
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.svc.init(cfg.Expose)
 	s.guard = newGuard(cfg.guardConfig(), &s.svc)
+	s.guard.answer, s.guard.refused = s.inject, s.abort
 	gso := stack.HostGSOSupported
 	if cfg.LegacyDataPath {
 		gso = stack.GVisorGSOSupported
@@ -147,10 +148,12 @@ func (s *Stack) sweepLoop() {
 }
 
 // SetFilter replaces the inbound Filter; nil denies every new inbound flow.
-// Tracked inbound flows are checked against f on their next packet, and
-// cut if f denies them.
+// Tracked inbound flows are checked against f at once, and those f denies
+// are cut: ended with a TCP RST or an ICMP port unreachable to the peer
+// and a reset of the local service's connection (see cutDenied).
 func (s *Stack) SetFilter(f Filter) {
 	s.guard.filter.set(f)
+	s.cutDenied()
 }
 
 // Stats returns the filter counters.

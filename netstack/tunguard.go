@@ -78,8 +78,14 @@ func NewGuard(dev tun.Device, cfg GuardConfig) (*Guard, error) {
 	return d, nil
 }
 
-// SetFilter replaces the inbound Filter, as Stack.SetFilter does.
-func (d *Guard) SetFilter(f Filter) { d.g.filter.set(f) }
+// SetFilter replaces the inbound Filter and revokes, at once, the tracked
+// inbound flows it denies (their packets are dropped both ways from then
+// on). Unlike a Stack, a Guard cannot end the operating system's sockets
+// nor answer the peer: a cut flow goes silent.
+func (d *Guard) SetFilter(f Filter) {
+	d.g.filter.set(f)
+	d.g.revokeDenied()
+}
 
 // Stats returns the filter counters.
 func (d *Guard) Stats() Stats { return d.g.stats() }

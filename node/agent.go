@@ -49,6 +49,14 @@ type AgentConfig struct {
 	AllowNonLoopbackProxy bool
 	// ListenPort is WireGuard's UDP port; 0 picks one.
 	ListenPort uint16
+	// UAPIName names the device for WireGuard's own tools: the node
+	// serves wireguard-go's UAPI, read only, on UAPIDir/UAPIName.sock
+	// (see ListenUAPI), so `wg show UAPIName` and wgctrl programs read its
+	// peers, handshakes and byte counters. Empty: no UAPI socket.
+	UAPIName string
+	// UAPIDir is the UAPI socket's directory; "" means DefaultUAPIDir,
+	// where `wg` and wgctrl look.
+	UAPIDir string
 	// Endpoints are the UDP endpoints announced to peers (port 0 means
 	// the listen port); nil means the default (see Session.endpoints).
 	Endpoints []netip.AddrPort
@@ -204,6 +212,7 @@ func (a *Agent) Run(ctx context.Context) error {
 		a.log.Info("socks5 proxy listening", "addr", sl.Addr().String())
 		a.goRun(&wg, cancel, "socks5", func() error { return srv.Serve(ctx, sl) })
 	}
+	a.serveUAPI(ctx, &wg, cancel)
 	if err := a.sess.Run(ctx); err != nil {
 		return err
 	}
@@ -211,6 +220,26 @@ func (a *Agent) Run(ctx context.Context) error {
 		return err
 	}
 	return nil
+}
+
+// serveUAPI serves the UAPI socket when the config names one. A socket
+// that cannot be opened (not root, another device of that name) is
+// logged, not fatal: the overlay works without it.
+func (a *Agent) serveUAPI(ctx context.Context, wg *sync.WaitGroup, cancel context.CancelCauseFunc) {
+	if a.cfg.UAPIName == "" {
+		return
+	}
+	dir := a.cfg.UAPIDir
+	if dir == "" {
+		dir = DefaultUAPIDir
+	}
+	l, err := ListenUAPI(dir, a.cfg.UAPIName, a.log)
+	if err != nil {
+		a.log.Warn("no uapi socket: wg show and wgctrl will not see this node", "err", err)
+		return
+	}
+	a.log.Info("uapi socket listening", "name", a.cfg.UAPIName, "dir", dir)
+	a.goRun(wg, cancel, "uapi", func() error { return ServeUAPI(ctx, l, a.eng.WriteUAPI, a.log) })
 }
 
 // goRun runs fn on a goroutine tracked by wg; an error from fn stops the

@@ -151,6 +151,9 @@ type Engine struct {
 	starts map[wire.WGPublic]peerStart
 	// inFilter is the policy installed in the stack; nil before the first.
 	inFilter *policy
+	// live caches the matcher of a map whose filter has time-bound rules,
+	// compiled from the rules live at some time (see liveMatcherLocked).
+	live liveFilter
 	// portHint is the listen port to try first when the data plane starts
 	// and EngineConfig.ListenPort is 0; 0: none.
 	portHint uint16
@@ -350,7 +353,9 @@ func (e *Engine) reconcileLocked(now time.Time) error {
 	if err := e.configurePeersLocked(dp, nm, want, kicks, now); err != nil {
 		return err
 	}
-	e.installFilterLocked(dp, nm.matcher, addrs)
+	m, ends := e.liveMatcherLocked(nm, now)
+	e.installFilterLocked(dp, m, addrs)
+	next = earliest(next, ends)
 	for _, s := range e.starts {
 		next = earliest(next, s.kickAt)
 	}
@@ -545,6 +550,29 @@ func (e *Engine) configurePeersLocked(dp *dataplane, nm *netmap, want map[wire.W
 	}
 	e.have, e.resync = want, false
 	return nil
+}
+
+// liveFilter is a matcher of nm's rules live until next (zero: for good).
+type liveFilter struct {
+	nm   *netmap
+	m    *filter.Matcher
+	next time.Time
+}
+
+// liveMatcherLocked returns the matcher of nm's rules that apply at now,
+// and when the next of them expires (zero: none does). A map without
+// time-bound rules has its own matcher; one with them is compiled again
+// only when one expired, so a grant ends on time without the coordinator.
+func (e *Engine) liveMatcherLocked(nm *netmap, now time.Time) (*filter.Matcher, time.Time) {
+	if !nm.timed {
+		return nm.matcher, time.Time{}
+	}
+	if c := e.live; c.nm == nm && (c.next.IsZero() || now.Before(c.next)) {
+		return c.m, c.next
+	}
+	rules, next := filter.LiveAt(nm.rules, now)
+	e.live = liveFilter{nm: nm, m: filter.Compile(rules), next: next}
+	return e.live.m, next
 }
 
 // installFilterLocked swaps in a new policy when the matcher or the active

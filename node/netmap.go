@@ -34,6 +34,9 @@ type netmap struct {
 	// rules is the inbound filter as received; matcher its compiled form.
 	rules   []filter.Rule
 	matcher *filter.Matcher
+	// timed tells that some rule has an Expires: the engine then enforces
+	// the rules live at its clock (Engine.liveMatcherLocked).
+	timed bool
 	// byName maps a lowercased peer name to its ID.
 	byName map[string]wire.NodeID
 	// byAddr maps a peer's overlay address to its ID.
@@ -75,6 +78,9 @@ func (nm *netmap) apply(m wire.MapResponse) (*netmap, error) {
 	}
 	if m.Full || m.FilterChanged {
 		next.matcher = filter.Compile(next.rules)
+		next.timed = slices.ContainsFunc(next.rules, func(r filter.Rule) bool { return !r.Expires.IsZero() })
+	} else {
+		next.timed = nm.timed
 	}
 	next.index()
 	return next, nil

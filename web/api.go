@@ -33,6 +33,7 @@ func (s *server) apiRoutes(g *echo.Group) {
 	read, fleet, policy, apikeys := need(admin.PermRead), need(admin.PermFleet), need(admin.PermPolicy), need(admin.PermAPIKeys)
 	g.GET(rel(wire.PathAdminWhoami), s.apiWhoami)
 	s.apiNodeRoutes(g, read, fleet)
+	s.apiRequestRoutes(g, read, fleet)
 	s.apiUserRoutes(g, read, fleet)
 	s.apiKeyRoutes(g, read, fleet, apikeys)
 	s.apiPolicyRoutes(g, read, policy)

@@ -16,6 +16,19 @@ func (s *server) apiNodeRoutes(g *echo.Group, read, fleet echo.MiddlewareFunc) {
 	g.POST(p+"/:id/expire", s.apiExpireNode, fleet)
 	g.POST(p+"/:id/approve", s.apiApproveNode, fleet)
 	g.PUT(p+"/:id/tags", s.apiTagNode, fleet)
+	g.PUT(p+"/:id/risk", s.apiClassifyNode, fleet)
+}
+
+func (s *server) apiClassifyNode(c echo.Context) error {
+	var req wire.SetRiskClassRequest
+	if err := s.readJSON(c, &req, wire.MaxRequestBytes, false); err != nil {
+		return err
+	}
+	n, err := s.b.SetNodeRiskClass(c.Request().Context(), c.Param("id"), req.Class, principalOf(c))
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, n)
 }
 
 // apiListNodes lists the fleet, narrowed by the same query parameters as

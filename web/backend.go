@@ -43,7 +43,7 @@ type Backend interface {
 	// Node returns one node with its latest path report (AdminNode.Paths,
 	// nil when it sent none since the coordinator started).
 	Node(ctx context.Context, ref string) (wire.AdminNode, error)
-	// RemoveNode, ExpireNode, ApproveNode and SetNodeTags act on by's
+	// RemoveNode, ExpireNode, ApproveNode, SetNodeTags and SetNodeRiskClass act on by's
 	// authority: on a person's node, by's role must cover the person's
 	// (admin.Role.Covers), else the action is forbidden.
 	RemoveNode(ctx context.Context, ref string, by admin.Principal) error
@@ -54,6 +54,16 @@ type Backend interface {
 	// key again; a node that is not revoked is ErrBadRequest.
 	ApproveNode(ctx context.Context, ref string, by admin.Principal) (wire.AdminNode, error)
 	SetNodeTags(ctx context.Context, ref string, tags []string, by admin.Principal) (wire.AdminNode, error)
+	// SetNodeRiskClass sets the node's risk class (one the running
+	// policy defines, else ErrBadRequest; empty: unclassified), audited
+	// as node.classify.
+	SetNodeRiskClass(ctx context.Context, ref, class string, by admin.Principal) (wire.AdminNode, error)
+	// ListRequests lists the just-in-time access requests, newest first.
+	ListRequests(ctx context.Context) ([]wire.AccessRequest, error)
+	// DecideRequest approves, denies ("approve", "deny": by must be a
+	// member of the request's approval groups and not its requester, else
+	// ErrForbidden) or revokes ("revoke") request id.
+	DecideRequest(ctx context.Context, id int64, decision string, by admin.Principal) (wire.AccessRequest, error)
 	// NodeAccess lists who may reach the node and on which ports.
 	NodeAccess(ctx context.Context, ref string) ([]acl.Access, error)
 

@@ -45,6 +45,7 @@ type nodeFilter struct {
 	Version string // exact version
 	Expiry  string // "expired", "soon" (keySoon), "valid", "never"
 	Seen    string // "1h", "24h", "7d": seen within; "stale": not in 7 days
+	Risk    string // exact (effective) risk class ("critical")
 	now     time.Time
 }
 
@@ -57,7 +58,7 @@ var (
 // parseNodeFilter reads a nodeFilter from query parameters.
 func parseNodeFilter(v url.Values, now time.Time) (nodeFilter, error) {
 	f := nodeFilter{Q: strings.TrimSpace(v.Get("q")), Tag: v.Get("tag"), Owner: v.Get("owner"), Status: v.Get("status"),
-		OS: v.Get("os"), Version: v.Get("version"), Expiry: v.Get("expiry"), Seen: v.Get("seen"), now: now}
+		OS: v.Get("os"), Version: v.Get("version"), Expiry: v.Get("expiry"), Seen: v.Get("seen"), Risk: v.Get("risk"), now: now}
 	for _, c := range []struct {
 		name, val string
 		ok        []string
@@ -87,6 +88,7 @@ func (f nodeFilter) match(n wire.AdminNode) bool {
 		(f.Status == "" || (f.Status == "online") == n.Online) &&
 		(f.OS == "" || n.OS == f.OS) &&
 		(f.Version == "" || n.Version == f.Version) &&
+		(f.Risk == "" || n.RiskClass == f.Risk) &&
 		f.matchExpiry(n) && f.matchSeen(n)
 }
 
@@ -128,8 +130,8 @@ func (f nodeFilter) matchSeen(n wire.AdminNode) bool {
 
 // filterChoices are the values the Devices page offers in its selects.
 type filterChoices struct {
-	Tags, Owners, OSes, Versions []string
-	Status, Expiry, Seen         []string
+	Tags, Owners, OSes, Versions, Risks []string
+	Status, Expiry, Seen                []string
 }
 
 func choicesOf(nodes []wire.AdminNode) filterChoices {
@@ -150,6 +152,7 @@ func choicesOf(nodes []wire.AdminNode) filterChoices {
 		Owners:   set(func(n wire.AdminNode) []string { return []string{n.User} }),
 		OSes:     set(func(n wire.AdminNode) []string { return []string{n.OS} }),
 		Versions: set(func(n wire.AdminNode) []string { return []string{n.Version} }),
+		Risks:    set(func(n wire.AdminNode) []string { return []string{n.RiskClass} }),
 		Status:   filterStatus[1:], Expiry: filterExpiry[1:], Seen: filterSeen[1:],
 	}
 }

@@ -20,6 +20,7 @@ func (s *server) pageRoutes(g *echo.Group) {
 	g.GET("/devices", s.pageDevices, read)
 	g.GET("/devices/:id", s.pageDevice, read)
 	g.POST("/devices/:id/tags", s.actTagDevice, fleet)
+	g.POST("/devices/:id/risk", s.actClassifyDevice, fleet)
 	g.POST("/devices/:id/expire", s.actExpireDevice, fleet)
 	g.POST("/devices/:id/approve", s.actApproveDevice, fleet)
 	g.POST("/devices/:id/remove", s.actRemoveDevice, fleet)
@@ -38,6 +39,10 @@ func (s *server) pageRoutes(g *echo.Group) {
 	g.POST("/policy/versions/:id/rollback", s.actRollback, policy)
 	g.GET("/audit", s.pageAudit, read)
 	g.GET("/flows", s.pageFlows, read)
+	g.GET("/requests", s.pageRequests, read)
+	g.POST("/requests/:id/approve", s.actDecideRequest("approve"), read)
+	g.POST("/requests/:id/deny", s.actDecideRequest("deny"), read)
+	g.POST("/requests/:id/revoke", s.actDecideRequest("revoke"), fleet)
 	g.Any("/*", func(echo.Context) error { return fmt.Errorf("%w: no such page", ErrNotFound) })
 }
 

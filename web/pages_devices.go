@@ -105,6 +105,9 @@ type devicePage struct {
 	// TagsInput is the tags field's value: the device's tags, or what the
 	// admin typed when the backend refused it (then TagsError says why).
 	TagsInput, TagsError string
+	// RiskInput and RiskError are the risk class field's value and the
+	// backend's refusal, as for tags.
+	RiskInput, RiskError string
 }
 
 // deviceView builds the page of the device ref.
@@ -124,7 +127,7 @@ func (s *server) deviceView(c echo.Context, ref string) (view, *devicePage, erro
 	}
 	now := s.cfg.now()
 	p := &devicePage{Row: rowOf(n, now), Access: accessRows(access, n.Name), Events: evs, Paths: pathsOf(n.Paths, now),
-		TagsInput: strings.Join(n.Tags, ", ")}
+		TagsInput: strings.Join(n.Tags, ", "), RiskInput: n.RiskClassSet}
 	v := s.newView(c, n.Name, "devices")
 	v.Data = p
 	return v, p, nil
@@ -158,6 +161,25 @@ func (s *server) actTagDevice(c echo.Context) error {
 		return err
 	}
 	return done(c, devicePath(n.Name), "tags")
+}
+
+// actClassifyDevice sets a device's risk class; a class the policy does
+// not define shows the device page again with the error, as for tags.
+func (s *server) actClassifyDevice(c echo.Context) error {
+	input := strings.TrimSpace(c.FormValue("risk"))
+	n, err := s.b.SetNodeRiskClass(c.Request().Context(), c.Param("id"), input, principalOf(c))
+	if refusedInput(err) {
+		v, p, verr := s.deviceView(c, c.Param("id"))
+		if verr != nil {
+			return verr
+		}
+		p.RiskInput, p.RiskError = input, publicMessage(err, http.StatusBadRequest)
+		return s.render(c, http.StatusBadRequest, "device.html", v)
+	}
+	if err != nil {
+		return err
+	}
+	return done(c, devicePath(n.Name), "classified")
 }
 
 func (s *server) actExpireDevice(c echo.Context) error {

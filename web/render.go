@@ -118,4 +118,6 @@ var funcs = template.FuncMap{
 	"roleName":     admin.Role.Name,
 	"detailFields": detailFields,
 	"indentJSON":   indentJSON,
+	// durationMillis formats a duration in milliseconds ("2h0m0s").
+	"durationMillis": func(ms int64) string { return (time.Duration(ms) * time.Millisecond).String() },
 }

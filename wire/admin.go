@@ -23,6 +23,10 @@ type CreateAuthKeyRequest struct {
 	Ephemeral bool     `json:"ephemeral"`
 	// Expiry is a Go duration ("24h"); empty means 24h.
 	Expiry string `json:"expiry,omitempty"`
+	// RiskClass (issue 17) is the risk class of the nodes the key
+	// registers; it must be one the running policy defines. Empty leaves
+	// them unclassified (the policy's default class).
+	RiskClass string `json:"risk_class,omitempty"`
 }
 
 // AuthKey describes a pre-auth key. Key (the secret) is set only in the
@@ -39,6 +43,8 @@ type AuthKey struct {
 	CreatedBy string    `json:"created_by"`
 	UseCount  int       `json:"use_count"`
 	Revoked   bool      `json:"revoked"`
+	// RiskClass is as in CreateAuthKeyRequest; empty when unclassified.
+	RiskClass string `json:"risk_class,omitempty"`
 }
 
 // CreateAPIKeyRequest asks for an API key.
@@ -94,10 +100,22 @@ type AdminNode struct {
 	// for one node only; nil when the node has sent none since the
 	// coordinator started.
 	Paths *AdminPaths `json:"paths,omitempty"`
+	// RiskClass (issue 17) is the node's effective risk class: the one its
+	// pre-auth key or an admin gave it, or the policy's default class.
+	RiskClass string `json:"risk_class,omitempty"`
+	// RiskClassSet is the class an admin or the key set; empty when
+	// unclassified (RiskClass is then the default).
+	RiskClassSet string `json:"risk_class_set,omitempty"`
 }
 
 // KeyLifetime is KeyLifetimeMillis as a duration; zero when unknown.
 func (n AdminNode) KeyLifetime() time.Duration { return millis(n.KeyLifetimeMillis) }
+
+// SetRiskClassRequest sets a node's risk class (PUT PathAdminNodes/{id}/risk);
+// an empty Class makes it unclassified.
+type SetRiskClassRequest struct {
+	Class string `json:"class"`
+}
 
 // SetTagsRequest replaces a node's tags.
 type SetTagsRequest struct {

@@ -9,7 +9,7 @@ import (
 	"github.com/wardnet/ward/filter"
 )
 
-// PathFlows is where a node posts its flow logs (FlowBatch; protocol 11,
+// PathFlows is where a node posts its flow logs (FlowBatch; protocol 13,
 // FeatureFlowLogs).
 const PathFlows = "/ward/v1/flows"
 
@@ -63,7 +63,7 @@ type FlowRecord struct {
 	Count int `json:"count"`
 }
 
-// FlowBatch is a node's flow logs, oldest first (protocol 11).
+// FlowBatch is a node's flow logs, oldest first (protocol 13).
 type FlowBatch struct {
 	// Records are at most MaxFlowsPerBatch records.
 	Records []FlowRecord `json:"records"`

@@ -103,7 +103,7 @@ func controlMessages() map[string]any {
 
 // rules covers every field and form of filter.Rule's JSON, which travels
 // in MapResponse.Filter: IPv4 and IPv6 prefixes, one port, a range, all
-// ports, explicit protocols and none.
+// ports, explicit protocols and none, a deny rule, a time-bound rule.
 var rules = []filter.Rule{
 	{
 		Src: []netip.Prefix{netip.MustParsePrefix("100.64.0.1/32"), netip.MustParsePrefix("fd7a:115c:a1e0::1/128")},
@@ -121,6 +121,17 @@ var rules = []filter.Rule{
 	{
 		Src: []netip.Prefix{netip.MustParsePrefix("100.64.0.4/32")},
 		Dst: []filter.DstNet{{Net: netip.MustParsePrefix("100.64.0.5/32"), Ports: []filter.PortRange{{First: 443, Last: 443}}}},
+	},
+	{
+		Src:  []netip.Prefix{netip.MustParsePrefix("0.0.0.0/0")},
+		Dst:  []filter.DstNet{{Net: netip.MustParsePrefix("100.64.0.5/32"), Ports: []filter.PortRange{{First: 23, Last: 23}}}},
+		Deny: true,
+	},
+	{
+		Src:     []netip.Prefix{netip.MustParsePrefix("100.64.0.6/32")},
+		Dst:     []filter.DstNet{{Net: netip.MustParsePrefix("100.64.0.5/32"), Ports: []filter.PortRange{{First: 22, Last: 22}}}},
+		Protos:  []filter.Proto{filter.ProtoTCP},
+		Expires: time.Date(2026, 12, 6, 14, 0, 0, 0, time.UTC),
 	},
 }
 

@@ -68,7 +68,7 @@ func (s *Server) handle(ctx context.Context, c net.Conn) {
 	if _, err := fmt.Fprint(c, "HTTP/1.1 200 Connection established\r\n\r\n"); err != nil {
 		return
 	}
-	splice.Join(&splice.BufferedConn{Conn: c, R: br}, target)
+	s.Relay(ctx, "http proxy", &splice.BufferedConn{Conn: c, R: br}, target, net.JoinHostPort(host, strconv.Itoa(int(port))))
 }
 
 // forward sends req, a plain proxy request, to target in origin form and

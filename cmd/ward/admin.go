@@ -27,7 +27,7 @@ func adminCmd(f *adminFlags) *cobra.Command {
 	pf.BoolVar(&f.asJSON, "json", false, "print results as JSON")
 	pf.BoolVar(&f.insecureHTTP, "dev-insecure-http", false,
 		"allow a plain-http coordinator that is not on loopback; the API key crosses the network in clear (development only)")
-	cmd.AddCommand(newAdminKeysCmd(f), newAdminAPIKeyCmd(f), newAdminNodesCmd(f), newAdminPolicyCmd(f), newAdminAuditCmd(f), newAdminFlowsCmd(f), newAdminUsersCmd(f), newAdminRelaysCmd(f))
+	cmd.AddCommand(newAdminKeysCmd(f), newAdminAPIKeyCmd(f), newAdminNodesCmd(f), newAdminPolicyCmd(f), newAdminAuditCmd(f), newAdminFlowsCmd(f), newAdminUsersCmd(f), newAdminRelaysCmd(f), newAdminRequestsCmd(f))
 	return cmd
 }
 
@@ -65,14 +65,15 @@ func newAdminKeysCmd(f *adminFlags) *cobra.Command {
 				return writeJSON(cmd.OutOrStdout(), k)
 			}
 			fmt.Fprintln(cmd.OutOrStdout(), k.Key)
-			fmt.Fprintf(cmd.ErrOrStderr(), "pre-auth key %d (%s) tags=%s reusable=%v ephemeral=%v expires %s; it is shown only once\n",
-				k.ID, k.Prefix, strings.Join(k.Tags, ","), k.Reusable, k.Ephemeral, k.Expiry.Format(time.RFC3339))
+			fmt.Fprintf(cmd.ErrOrStderr(), "pre-auth key %d (%s) tags=%s reusable=%v ephemeral=%v risk=%s expires %s; it is shown only once\n",
+				k.ID, k.Prefix, strings.Join(k.Tags, ","), k.Reusable, k.Ephemeral, orDefault(k.RiskClass), k.Expiry.Format(time.RFC3339))
 			return nil
 		})}
 	create.Flags().StringSliceVar(&req.Tags, "tags", nil, "tags for nodes registered with the key (tag:camera,...)")
 	create.Flags().BoolVar(&req.Reusable, "reusable", false, "the key may register several nodes")
 	create.Flags().BoolVar(&req.Ephemeral, "ephemeral", false, "nodes are removed once offline")
 	create.Flags().StringVar(&req.Expiry, "expiry", "24h", "key lifetime")
+	create.Flags().StringVar(&req.RiskClass, "risk", "", "risk class of the nodes the key registers (one the policy defines, such as critical)")
 	list := &cobra.Command{Use: "list", Short: "List pre-auth keys", Args: cobra.NoArgs,
 		RunE: run(f, func(cmd *cobra.Command, c *adminClient, _ []string) error {
 			var ks []wire.AuthKey
@@ -145,31 +146,37 @@ func newAdminNodesCmd(f *adminFlags) *cobra.Command {
 			return writeJSON(cmd.OutOrStdout(), n)
 		}
 		w := cmd.OutOrStdout()
-		fmt.Fprintf(w, "%s (id %d)\n  addresses: %v %v\n  owner: %s%s\n  online: %v  expired: %s  key expiry: %s\n  os: %s %s  exposed: %v\n  peers: %s\n",
-			n.Name, n.ID, n.IPv4, n.IPv6, n.User, strings.Join(n.Tags, ","), n.Online, expiredLabel(n),
+		fmt.Fprintf(w, "%s (id %d)\n  addresses: %v %v\n  owner: %s%s\n  risk class: %s\n  online: %v  expired: %s  key expiry: %s\n  os: %s %s  exposed: %v\n  peers: %s\n",
+			n.Name, n.ID, n.IPv4, n.IPv6, n.User, strings.Join(n.Tags, ","), riskLabel(n), n.Online, expiredLabel(n),
 			n.KeyExpiry.Format(time.RFC3339), n.OS, n.Version, n.ExposedPorts, strings.Join(n.Peers, ", "))
 		return nil
 	}
+	var risk string
 	list := &cobra.Command{Use: "list", Short: "List nodes", Args: cobra.NoArgs,
 		RunE: run(f, func(cmd *cobra.Command, c *adminClient, _ []string) error {
 			var ns []wire.AdminNode
-			if err := c.do(cmd.Context(), http.MethodGet, wire.PathAdminNodes, nil, &ns); err != nil {
+			path := wire.PathAdminNodes
+			if risk != "" {
+				path += "?" + url.Values{"risk": {risk}}.Encode()
+			}
+			if err := c.do(cmd.Context(), http.MethodGet, path, nil, &ns); err != nil {
 				return err
 			}
 			if f.asJSON {
 				return writeJSON(cmd.OutOrStdout(), ns)
 			}
 			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "ID\tNAME\tIPV4\tOWNER\tONLINE\tEXPIRED\tKEY EXPIRY")
+			fmt.Fprintln(tw, "ID\tNAME\tIPV4\tOWNER\tRISK\tONLINE\tEXPIRED\tKEY EXPIRY")
 			for _, n := range ns {
 				owner := n.User
 				if owner == "" {
 					owner = strings.Join(n.Tags, ",")
 				}
-				fmt.Fprintf(tw, "%d\t%s\t%v\t%s\t%v\t%s\t%s\n", n.ID, n.Name, n.IPv4, owner, n.Online, expiredLabel(n), n.KeyExpiry.Format(time.RFC3339))
+				fmt.Fprintf(tw, "%d\t%s\t%v\t%s\t%s\t%v\t%s\t%s\n", n.ID, n.Name, n.IPv4, owner, n.RiskClass, n.Online, expiredLabel(n), n.KeyExpiry.Format(time.RFC3339))
 			}
 			return tw.Flush()
 		})}
+	list.Flags().StringVar(&risk, "risk", "", "list only the nodes of this risk class")
 	show := &cobra.Command{Use: "show NODE", Short: "Show a node (id or name)", Args: cobra.ExactArgs(1),
 		RunE: run(f, func(cmd *cobra.Command, c *adminClient, args []string) error {
 			var n wire.AdminNode
@@ -217,8 +224,36 @@ func newAdminNodesCmd(f *adminFlags) *cobra.Command {
 			}
 			return printNode(cmd, n)
 		})}
-	cmd.AddCommand(list, show, remove, expire, approve, tag)
+	classify := &cobra.Command{Use: "classify NODE [CLASS]", Short: "Set a node's risk class (none: unclassified, the policy's default)", Args: cobra.RangeArgs(1, 2),
+		RunE: run(f, func(cmd *cobra.Command, c *adminClient, args []string) error {
+			var n wire.AdminNode
+			req := wire.SetRiskClassRequest{}
+			if len(args) == 2 {
+				req.Class = args[1]
+			}
+			if err := c.do(cmd.Context(), http.MethodPut, wire.PathAdminNodes+"/"+url.PathEscape(args[0])+"/risk", req, &n); err != nil {
+				return err
+			}
+			return printNode(cmd, n)
+		})}
+	cmd.AddCommand(list, show, remove, expire, approve, tag, classify)
 	return cmd
+}
+
+// riskLabel names n's risk class, saying when it is the policy's default.
+func riskLabel(n wire.AdminNode) string {
+	if n.RiskClassSet == "" {
+		return n.RiskClass + " (unclassified: the policy's default)"
+	}
+	return n.RiskClass
+}
+
+// orDefault names an empty risk class.
+func orDefault(class string) string {
+	if class == "" {
+		return "(policy default)"
+	}
+	return class
 }
 
 func newAdminPolicyCmd(f *adminFlags) *cobra.Command {

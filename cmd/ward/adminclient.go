@@ -9,13 +9,11 @@ import (
 	"net/netip"
 	"net/url"
 	"os"
-	"path/filepath"
 	"strings"
 	"time"
 
 	"github.com/wardnet/ward/apicall"
 	"github.com/wardnet/ward/cafile"
-	"github.com/wardnet/ward/coordinator"
 )
 
 // adminClient calls the coordinator's admin API with an API key.
@@ -52,7 +50,7 @@ func (f *adminFlags) client() (*adminClient, error) {
 	if key == "" {
 		path := f.keyFile
 		if path == "" {
-			path = filepath.Join(defaultDataDir(), coordinator.BootstrapKeyFile)
+			path = defaultAdminKeyFile()
 		}
 		b, err := os.ReadFile(path)
 		if err != nil {

@@ -80,3 +80,22 @@ func joinPorts(ports []uint16) string {
 	}
 	return strings.Join(s, ", ")
 }
+
+// printReach tells how to reach the overlay.
+func printReach(w io.Writer, st localapi.PersonStatus) {
+	var via []string
+	if st.Interface != "" {
+		via = append(via, "the "+st.Interface+" interface (any program, by overlay address)")
+	}
+	if st.SOCKS5 != "" {
+		via = append(via, "SOCKS5 proxy "+st.SOCKS5)
+	}
+	if st.HTTPProxy != "" {
+		via = append(via, "HTTP proxy "+st.HTTPProxy+" (curl -x http://"+st.HTTPProxy+" http://DEVICE:PORT/)")
+	}
+	via = append(via, "`ward nc`, `ward forward`, `ward ssh`")
+	fmt.Fprintf(w, "Reach devices through %s.\n", strings.Join(via, ", "))
+	if st.WebURL != "" {
+		fmt.Fprintf(w, "Status page: %s\n", st.WebURL)
+	}
+}

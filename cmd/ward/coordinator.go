@@ -1,3 +1,5 @@
+//go:build !ward_omit_coordinator
+
 package main
 
 import (
@@ -7,6 +9,7 @@ import (
 	"net/netip"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"syscall"
 	"time"
 
@@ -123,6 +126,12 @@ func reloadOnHUP(ctx context.Context, srv *coordinator.Server, log *slog.Logger)
 			}
 		}
 	}
+}
+
+// defaultAdminKeyFile is where the admin CLI looks for the API key when
+// none is given: the bootstrap key a coordinator on this machine wrote.
+func defaultAdminKeyFile() string {
+	return filepath.Join(defaultDataDir(), coordinator.BootstrapKeyFile)
 }
 
 func defaultDataDir() string {

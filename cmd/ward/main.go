@@ -69,6 +69,7 @@ func newRootCmd() *cobra.Command {
 	root.AddCommand(newACLCmd(), newCoordinatorCmd(), newRelayCmd(), newAdminCmd(), newNetcheckCmd(), newSimCmd())
 	root.AddCommand(newNodeCmds()...)
 	root.AddCommand(newClientCmds()...)
+	root.AddCommand(newRequestCmds()...)
 	strictUsage(root)
 	return root
 }

@@ -125,7 +125,9 @@ func forward(ctx context.Context, l net.Listener, api *localapi.Client, peer str
 			defer t.Close()
 			done := context.AfterFunc(ctx, func() { c.Close(); t.Close() })
 			defer done()
-			splice.Join(c, t)
+			if err := splice.Join(ctx, c, t, splice.Limits{}); err != nil {
+				log.Info("forward cut", "peer", peer, "port", port, "reason", err)
+			}
 		}()
 	}
 }

@@ -82,6 +82,8 @@ func newNodeCmd() *cobra.Command {
 	fl.StringVar(&f.cfg.SOCKS5, "socks5", "", "serve a SOCKS5 proxy into the overlay on this loopback address, e.g. 127.0.0.1:1080")
 	fl.BoolVar(&f.cfg.AllowNonLoopbackProxy, "proxy-allow-non-loopback", false, "let --socks5 listen beyond loopback: anyone who reaches it uses the overlay as this node, without credentials")
 	fl.Uint16Var(&f.cfg.ListenPort, "listen-port", 0, "WireGuard UDP port (0: any free port)")
+	fl.StringVar(&f.cfg.UAPIName, "wg-name", node.DefaultUAPIName, "name under which `wg show` and wgctrl programs read this node's peers and counters (its read-only UAPI socket, owner and root only); \"\": none")
+	fl.StringVar(&f.cfg.UAPIDir, "wg-socket-dir", node.DefaultUAPIDir, "directory of the UAPI socket (where wg looks)")
 	fl.StringSliceVar(&f.endpoints, "endpoint", nil, "UDP endpoint to announce to peers, IP or IP:PORT (repeatable; default: local addresses outside 100.64.0.0/10 and the overlays)")
 	fl.StringVar(&f.cfg.HomeRelay, "home-relay", "", "pin the home relay (where peers reach this node when no direct path works) to the map's relay of this name (default: the nearest, by STUN round trip)")
 	fl.StringVar(&f.cfg.CAFile, "ca-file", "", "PEM CA certificates that verify the coordinator (default: the system's)")

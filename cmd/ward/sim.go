@@ -1,3 +1,5 @@
+//go:build !ward_omit_sim
+
 package main
 
 import (

@@ -1,3 +1,5 @@
+//go:build !ward_omit_coordinator || !ward_omit_relay
+
 package main
 
 import (

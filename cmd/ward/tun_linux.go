@@ -1,3 +1,5 @@
+//go:build !ward_omit_desktop
+
 package main
 
 // tunPrivilege is what --tun needs here.

@@ -1,3 +1,5 @@
+//go:build !ward_omit_desktop
+
 package main
 
 import (
@@ -352,25 +354,6 @@ func waitLogin(ctx context.Context, out io.Writer, api *localapi.Client, id stri
 		printReach(out, personOf(st))
 	}
 	return nil
-}
-
-// printReach tells how to reach the overlay.
-func printReach(w io.Writer, st localapi.PersonStatus) {
-	var via []string
-	if st.Interface != "" {
-		via = append(via, "the "+st.Interface+" interface (any program, by overlay address)")
-	}
-	if st.SOCKS5 != "" {
-		via = append(via, "SOCKS5 proxy "+st.SOCKS5)
-	}
-	if st.HTTPProxy != "" {
-		via = append(via, "HTTP proxy "+st.HTTPProxy+" (curl -x http://"+st.HTTPProxy+" http://DEVICE:PORT/)")
-	}
-	via = append(via, "`ward nc`, `ward forward`, `ward ssh`")
-	fmt.Fprintf(w, "Reach devices through %s.\n", strings.Join(via, ", "))
-	if st.WebURL != "" {
-		fmt.Fprintf(w, "Status page: %s\n", st.WebURL)
-	}
 }
 
 func newDownCmd() *cobra.Command {

@@ -39,6 +39,9 @@ type AuthKey struct {
 	UseCount int
 	// RevokedAt is when the key was revoked; zero if it was not.
 	RevokedAt time.Time
+	// RiskClass is the risk class of the nodes that join with the key;
+	// empty for unclassified.
+	RiskClass string
 }
 
 // NewAuthKey describes a pre-auth key to store. Exactly one of Tags and
@@ -65,6 +68,8 @@ type NewAuthKey struct {
 	CreatorUserID UserID
 	// CreatedAt is zero for "now".
 	CreatedAt time.Time
+	// RiskClass is as on AuthKey; empty or a class name.
+	RiskClass string
 }
 
 // AuthKeys manages pre-auth keys for the admin API. Registration consumes

@@ -12,7 +12,7 @@ type authKeyTable struct{ db *db }
 
 // authKeyCols are the columns scanAuthKey reads, in order.
 const authKeyCols = `id, prefix, tags_json, user_id, reusable, ephemeral, expiry,
-	created_by, creator_user_id, created_at, use_count, revoked_at`
+	created_by, creator_user_id, created_at, use_count, revoked_at, risk_class`
 
 // scanAuthKey reads one row of authKeyCols.
 func scanAuthKey(sc scanner) (AuthKey, error) {
@@ -20,7 +20,7 @@ func scanAuthKey(sc scanner) (AuthKey, error) {
 	var tags string
 	var user, creator, expiry, created, revoked sql.NullInt64
 	err := sc.Scan(&k.ID, &k.Prefix, &tags, &user, &k.Reusable, &k.Ephemeral, &expiry,
-		&k.CreatedBy, &creator, &created, &k.UseCount, &revoked)
+		&k.CreatedBy, &creator, &created, &k.UseCount, &revoked, &k.RiskClass)
 	if err != nil {
 		return AuthKey{}, err
 	}
@@ -62,6 +62,9 @@ func checkNewAuthKey(nk NewAuthKey) error {
 	case nk.Prefix == "":
 		return fmt.Errorf("%w: empty prefix", ErrInvalid)
 	}
+	if err := checkRiskClass(nk.RiskClass); err != nil {
+		return err
+	}
 	return checkOwner(nk.UserID, nk.Tags)
 }
 
@@ -75,9 +78,9 @@ func insertAuthKey(ctx context.Context, tx *sql.Tx, nk NewAuthKey) (AuthKey, err
 		return AuthKey{}, fmt.Errorf("creator: %w", err)
 	}
 	id, err := insertID(ctx, tx, `INSERT INTO auth_keys (hash, prefix, tags_json, user_id,
-		reusable, ephemeral, expiry, created_by, creator_user_id, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		reusable, ephemeral, expiry, created_by, creator_user_id, created_at, risk_class) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		nk.Hash[:], nk.Prefix, encodeSet(nk.Tags), dbID(nk.UserID), nk.Reusable, nk.Ephemeral,
-		dbTime(nk.Expiry), nk.CreatedBy, dbID(nk.CreatorUserID), dbNow(nk.CreatedAt))
+		dbTime(nk.Expiry), nk.CreatedBy, dbID(nk.CreatorUserID), dbNow(nk.CreatedAt), nk.RiskClass)
 	if isUniqueViolation(err) {
 		return AuthKey{}, fmt.Errorf("%w: auth key hash exists", ErrDuplicate)
 	}

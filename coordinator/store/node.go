@@ -64,6 +64,9 @@ type Node struct {
 	LastSeen time.Time
 	// Online reports whether the node holds an open map stream.
 	Online bool
+	// RiskClass is the node's risk class ("critical"), set by its pre-auth
+	// key or an admin; empty when unclassified (the policy's default).
+	RiskClass string
 }
 
 // NewNode is what a registering node supplies. Ownership, tags and the
@@ -140,6 +143,9 @@ type Nodes interface {
 	// SetNodeTags makes the node owned by tags (non-empty), dropping any
 	// owning user.
 	SetNodeTags(ctx context.Context, id NodeID, tags []string) error
+	// SetNodeRiskClass sets the node's risk class (empty: unclassified);
+	// ErrInvalid for a malformed class name.
+	SetNodeRiskClass(ctx context.Context, id NodeID, class string) error
 	// SetHostInfo records what the node reports about itself.
 	SetHostInfo(ctx context.Context, id NodeID, h HostInfo) error
 	// RotateWGKey installs a new WireGuard key and keeps the current one as

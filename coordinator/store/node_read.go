@@ -14,7 +14,7 @@ type nodeTable struct{ db *db }
 // nodeCols are the columns scanNode reads, in order.
 const nodeCols = `id, name, hostname, os, version, machine_key, wg_key, prev_wg_key,
 	prev_wg_key_until, key_expiry, ipv4, ipv6, user_id, tags_json, ephemeral, auth_key_id,
-	exposed_ports_json, endpoints_json, created_at, last_seen, online, key_revoked_at`
+	exposed_ports_json, endpoints_json, created_at, last_seen, online, key_revoked_at, risk_class`
 
 // scanner is a *sql.Row or *sql.Rows.
 type scanner interface{ Scan(dest ...any) error }
@@ -37,7 +37,7 @@ func scanNode(sc scanner) (Node, error) {
 	n := &r.n
 	err := sc.Scan(&n.ID, &n.Name, &n.Hostname, &n.OS, &n.Version, &r.mk, &r.wk, &r.pk,
 		&r.prevUntil, &r.expiry, &r.v4, &r.v6, &r.user, &r.tags, &n.Ephemeral, &r.authKey,
-		&r.ports, &r.eps, &r.createdAt, &r.lastSeen, &n.Online, &r.revokedAt)
+		&r.ports, &r.eps, &r.createdAt, &r.lastSeen, &n.Online, &r.revokedAt, &n.RiskClass)
 	if err != nil {
 		return Node{}, err
 	}

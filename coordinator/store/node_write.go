@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"fmt"
 	"net/netip"
+	"regexp"
 	"time"
 )
 
@@ -32,6 +33,29 @@ func (t nodeTable) SetNodeTags(ctx context.Context, id NodeID, tags []string) er
 	}
 	if err != nil {
 		return fmt.Errorf("set tags of node %d: %w", id, err)
+	}
+	return nil
+}
+
+// SetNodeRiskClass implements Nodes.
+func (t nodeTable) SetNodeRiskClass(ctx context.Context, id NodeID, class string) error {
+	err := checkRiskClass(class)
+	if err == nil {
+		err = t.db.execOne(ctx, `UPDATE nodes SET risk_class = ? WHERE id = ?`, class, id)
+	}
+	if err != nil {
+		return fmt.Errorf("set risk class of node %d: %w", id, err)
+	}
+	return nil
+}
+
+// riskClassRE is what a risk class name looks like (as the policy's).
+var riskClassRE = regexp.MustCompile(`^[a-z][a-z0-9-]{0,31}$`)
+
+// checkRiskClass accepts an empty class (unclassified) or a class name.
+func checkRiskClass(class string) error {
+	if class != "" && !riskClassRE.MatchString(class) {
+		return fmt.Errorf("%w: risk class %q", ErrInvalid, class)
 	}
 	return nil
 }

@@ -19,6 +19,9 @@ type owner struct {
 	tags      []string
 	ephemeral bool
 	authKey   AuthKeyID
+	// risk is the pre-auth key's risk class; empty leaves a re-keyed
+	// node's class as it was.
+	risk string
 }
 
 // RegisterWithAuthKey implements Registration.
@@ -32,7 +35,7 @@ func (r registrar) RegisterWithAuthKey(ctx context.Context, h SecretHash, now ti
 			if key, err = usableAuthKey(ctx, tx, h, now); err != nil {
 				return err
 			}
-			o := owner{user: key.UserID, tags: key.Tags, ephemeral: key.Ephemeral, authKey: key.ID}
+			o := owner{user: key.UserID, tags: key.Tags, ephemeral: key.Ephemeral, authKey: key.ID, risk: key.RiskClass}
 			if node, err = rekeyRevoked(ctx, tx, n, o, key.CreatedAt); errors.Is(err, ErrNotFound) {
 				node, err = insertNode(ctx, tx, r.db, now, n, o)
 			}
@@ -99,9 +102,10 @@ func rekeyRevoked(ctx context.Context, tx *sql.Tx, n NewNode, o owner, keyMade t
 	}
 	_, err = tx.ExecContext(ctx, `UPDATE nodes SET hostname = ?, os = ?, version = ?, wg_key = ?,
 		prev_wg_key = NULL, prev_wg_key_until = NULL, key_expiry = ?, key_revoked_at = NULL,
-		user_id = ?, tags_json = ?, ephemeral = ?, auth_key_id = ? WHERE id = ?`,
+		user_id = ?, tags_json = ?, ephemeral = ?, auth_key_id = ?,
+		risk_class = CASE WHEN ? = '' THEN risk_class ELSE ? END WHERE id = ?`,
 		n.Hostname, n.OS, n.Version, n.WGKey[:], dbTime(n.KeyExpiry),
-		dbID(o.user), encodeSet(o.tags), o.ephemeral, dbID(o.authKey), old.ID)
+		dbID(o.user), encodeSet(o.tags), o.ephemeral, dbID(o.authKey), o.risk, o.risk, old.ID)
 	if err != nil {
 		return Node{}, fmt.Errorf("re-key revoked node %d: %w", old.ID, err)
 	}
@@ -233,11 +237,11 @@ func insertNodeRow(ctx context.Context, tx *sql.Tx, in nodeInsert) (NodeID, erro
 	n, o := in.n, in.o
 	id, err := insertID(ctx, tx, `INSERT INTO nodes (name, hostname, os, version,
 		machine_key, wg_key, key_expiry, addr_index, ipv4, ipv6, user_id, tags_json, ephemeral,
-		auth_key_id, exposed_ports_json, endpoints_json, created_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		auth_key_id, exposed_ports_json, endpoints_json, created_at, risk_class)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		in.name, n.Hostname, n.OS, n.Version, n.MachineKey[:], n.WGKey[:], dbTime(n.KeyExpiry),
 		in.addr, v4.String(), v6.String(), dbID(o.user), encodeSet(o.tags), o.ephemeral,
-		dbID(o.authKey), encodePorts(n.ExposedPorts), encodeEndpoints(n.Endpoints), dbNow(in.now))
+		dbID(o.authKey), encodePorts(n.ExposedPorts), encodeEndpoints(n.Endpoints), dbNow(in.now), o.risk)
 	if err != nil {
 		return 0, fmt.Errorf("insert node: %w", err)
 	}

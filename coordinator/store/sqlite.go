@@ -48,6 +48,7 @@ type SQLStore struct {
 	authKeyTable
 	apiKeyTable
 	relayTable
+	requestTable
 	userTable
 	policyTable
 	auditLog
@@ -122,6 +123,7 @@ func newSQLStore(d *db) *SQLStore {
 		authKeyTable: authKeyTable{d},
 		apiKeyTable:  apiKeyTable{d},
 		relayTable:   relayTable{d},
+		requestTable: requestTable{d},
 		userTable:    userTable{d},
 		policyTable:  policyTable{d},
 		auditLog:     auditLog{d},

@@ -23,6 +23,7 @@ type Store interface {
 	AuthKeys
 	APIKeys
 	Relays
+	AccessRequests
 	Users
 	Policies
 	Audit

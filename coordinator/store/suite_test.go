@@ -73,6 +73,8 @@ var suite = []struct {
 	{"TestAdminSessions", TestAdminSessions},
 	{"TestFlowLogStoreFiltersAndRetention", TestFlowLogStoreFiltersAndRetention},
 	{"TestAuditChainAcrossStores", TestAuditChainAcrossStores},
+	{"TestNodeRiskClass", TestNodeRiskClass},
+	{"TestAccessRequestDecidedOnce", TestAccessRequestDecidedOnce},
 	// PostgreSQL only (lower case: go test does not run them on SQLite).
 	{"ChangesReachOtherStores", pgChangesReachOtherStores},
 	{"OneStoreRunsEachJob", pgOneStoreRunsEachJob},

@@ -13,7 +13,8 @@ import (
 
 // Match is the reference answer to filter.Matcher.Match: whether rules
 // allow a new flow from src to dst (port on protocols with ports) over
-// proto, and the index of the first rule that does (-1 when denied). Like
+// proto, and the index of the deciding rule: the first deny rule that
+// matches, else the first accept rule that matches, else -1. Like
 // the Matcher it skips rules that fail Validate and denies mixed address
 // families, IPv4-mapped IPv6 and invalid addresses.
 func Match(rules []filter.Rule, src, dst netip.Addr, proto filter.Proto, port uint16) (bool, int) {
@@ -21,7 +22,12 @@ func Match(rules []filter.Rule, src, dst netip.Addr, proto filter.Proto, port ui
 		return false, -1
 	}
 	for i, r := range rules {
-		if allows(r, src, dst, proto, port) {
+		if r.Deny && allows(r, src, dst, proto, port) {
+			return false, i
+		}
+	}
+	for i, r := range rules {
+		if !r.Deny && allows(r, src, dst, proto, port) {
 			return true, i
 		}
 	}
@@ -52,6 +58,7 @@ func comparable(src, dst netip.Addr) bool {
 	return src.IsValid() && dst.IsValid() && src.Is4() == dst.Is4() && !src.Is4In6() && !dst.Is4In6()
 }
 
+// allows reports whether r matches the flow (whatever its action).
 func allows(r filter.Rule, src, dst netip.Addr, proto filter.Proto, port uint16) bool {
 	if r.Validate() != nil || !slices.Contains(r.EffectiveProtos(), proto) {
 		return false

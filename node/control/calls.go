@@ -115,11 +115,31 @@ func (c *Client) STUNAddr(ctx context.Context, r wire.Relay) (netip.AddrPort, er
 // WebSocket upgrade even where the server offers HTTP/2.
 func (c *Client) HTTPClient() *http.Client { return c.http }
 
-// Flows sends a batch of flow logs (protocol 11: only to a coordinator
+// Flows sends a batch of flow logs (protocol 13: only to a coordinator
 // that wire.Supports FeatureFlowLogs).
 func (c *Client) Flows(ctx context.Context, b wire.FlowBatch) error {
 	if err := c.call(ctx, request{path: wire.PathFlows, body: b}, nil); err != nil {
 		return fmt.Errorf("send flow logs: %w", err)
 	}
 	return nil
+}
+
+// RequestAccess asks, on behalf of the person owning this node, for
+// time-bound access (issue 17); the answer is the pending request.
+func (c *Client) RequestAccess(ctx context.Context, r wire.AccessRequestCreate) (wire.AccessRequest, error) {
+	var out wire.AccessRequest
+	if err := c.call(ctx, request{path: wire.PathRequests, body: r}, &out); err != nil {
+		return wire.AccessRequest{}, fmt.Errorf("request access: %w", err)
+	}
+	return out, nil
+}
+
+// AccessRequests lists the requests of the person owning this node,
+// newest first, with their decisions.
+func (c *Client) AccessRequests(ctx context.Context) ([]wire.AccessRequest, error) {
+	var out []wire.AccessRequest
+	if err := c.call(ctx, request{method: "GET", path: wire.PathRequests}, &out); err != nil {
+		return nil, fmt.Errorf("list access requests: %w", err)
+	}
+	return out, nil
 }

@@ -267,7 +267,9 @@ func (s *server) dial(w http.ResponseWriter, r *http.Request) {
 	if err := brw.Flush(); err != nil {
 		return
 	}
-	splice.Join(&splice.BufferedConn{Conn: c, R: brw.Reader}, target)
+	if err := splice.Join(s.ctx, &splice.BufferedConn{Conn: c, R: brw.Reader}, target, splice.Limits{}); err != nil {
+		s.log.Debug("dial relay cut", "reason", err)
+	}
 }
 
 // StatusOf maps a Backend error (a dial's, a ping's) to an HTTP status;

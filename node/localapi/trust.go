@@ -110,8 +110,8 @@ func (l *peerListener) Accept() (net.Conn, error) {
 		if err != nil {
 			return nil, err
 		}
-		p, err := peerOf(c)
-		if err == nil && (!p.known || p.trusted) {
+		p, ok, err := trustPeer(c)
+		if ok {
 			return c, nil
 		}
 		l.log.Warn("local api refused a connection", "peer", p.who, "err", err)
@@ -164,4 +164,44 @@ func skipHeader(r io.Reader) error {
 			return err
 		}
 	}
+}
+
+// OwnerOnly wraps l, a unix socket listener, so that Accept returns only
+// connections of this process's user or root, as the local API does,
+// where the OS tells who connects; others are logged (what names the
+// socket) and closed unanswered. For sockets that speak another protocol
+// than the local API's HTTP (WireGuard's UAPI).
+func OwnerOnly(l *net.UnixListener, what string, log *slog.Logger) net.Listener {
+	return &ownerListener{UnixListener: l, what: what, log: log}
+}
+
+// ownerListener is OwnerOnly's listener.
+type ownerListener struct {
+	*net.UnixListener
+	what string
+	log  *slog.Logger
+}
+
+// Accept returns the next connection of a trusted user.
+func (l *ownerListener) Accept() (net.Conn, error) {
+	for {
+		c, err := l.AcceptUnix()
+		if err != nil {
+			return nil, err
+		}
+		p, ok, err := trustPeer(c)
+		if ok {
+			return c, nil
+		}
+		l.log.Warn(l.what+" refused a connection", "peer", p.who, "err", err)
+		c.Close()
+	}
+}
+
+// trustPeer reports whether the user at the other end of c may use this
+// daemon's sockets (its own user or root, or anyone where the OS does not
+// tell), with who it is and why it could not be told.
+func trustPeer(c *net.UnixConn) (peer, bool, error) {
+	p, err := peerOf(c)
+	return p, err == nil && (!p.known || p.trusted), err
 }

@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"net"
+	"strconv"
 	"syscall"
 	"time"
 
@@ -61,7 +62,7 @@ func (s *Server) handle(ctx context.Context, c net.Conn) {
 		return
 	}
 	c.SetDeadline(time.Time{})
-	splice.Join(c, target)
+	s.Relay(ctx, "socks5", c, target, net.JoinHostPort(host, strconv.Itoa(int(port))))
 }
 
 // replyCode maps a dial error to a SOCKS5 reply code: a port the policy

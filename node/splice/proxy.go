@@ -27,6 +27,9 @@ type Proxy struct {
 	// HandshakeTimeout bounds a client's handshake and the dial; 0 means
 	// DefaultHandshakeTimeout.
 	HandshakeTimeout time.Duration
+	// Limits bound how long a relayed connection may sit idle; the zero
+	// value means the defaults.
+	Limits Limits
 }
 
 // Log returns the proxy's logger.
@@ -60,14 +63,25 @@ func (p *Proxy) Connect(ctx context.Context, what, host string, port uint16) (ne
 // ServeClients accepts clients on l until ctx is done or l fails (see
 // Serve; what names them, "socks5 client") and runs handle for each, with
 // the client's connection given a deadline of the handshake timeout,
-// closed when ctx ends and when handle returns. It returns nil when ctx
+// reset when ctx ends (the proxy's shutdown cuts it) and closed when handle
+// returns. It returns nil when ctx
 // ended it.
 func (p *Proxy) ServeClients(ctx context.Context, l net.Listener, what string, handle func(context.Context, net.Conn)) error {
 	return Serve(ctx, l, what, func(ctx context.Context, c net.Conn) {
 		defer c.Close()
-		stop := context.AfterFunc(ctx, func() { c.Close() })
+		stop := context.AfterFunc(ctx, func() { reset(c) })
 		defer stop()
 		c.SetDeadline(time.Now().Add(p.Timeout()))
 		handle(ctx, c)
 	})
+}
+
+// Relay joins a client's connection to its target (see Join) until both
+// ends finish, ctx ends or the pair sits idle, and logs why a relay that
+// did not finish cleanly was cut (what names the proxy, "socks5"): the
+// client's connection is then reset, never left half-open.
+func (p *Proxy) Relay(ctx context.Context, what string, client, target Conn, to string) {
+	if err := Join(ctx, client, target, p.Limits); err != nil {
+		p.Log().Info(what+" relay cut", "target", to, "reason", err)
+	}
 }

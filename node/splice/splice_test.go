@@ -9,6 +9,7 @@ import (
 	"os"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -98,7 +99,7 @@ func TestJoin(t *testing.T) {
 			client, a := tcpPair(t)
 			b, server := tcpPair(t)
 			done := make(chan struct{})
-			go func() { Join(a, b); close(done) }()
+			go func() { Join(context.Background(), a, b, Limits{}); close(done) }()
 			exchange(t, client, server, tt.req, tt.resp)
 			select {
 			case <-done:
@@ -120,7 +121,7 @@ func TestJoinClosesWhatCannotHalfClose(t *testing.T) {
 	client, a := tcpPair(t)
 	b, server := pipePair(t)
 	done := make(chan struct{})
-	go func() { Join(a, b); close(done) }()
+	go func() { Join(context.Background(), a, b, Limits{}); close(done) }()
 	if err := send(client, "hello"); err != nil {
 		t.Fatal(err)
 	}
@@ -142,12 +143,12 @@ func TestJoinEndsOnReset(t *testing.T) {
 	client, a := tcpPair(t)
 	b, server := tcpPair(t)
 	done := make(chan struct{})
-	go func() { Join(a, b); close(done) }()
+	go func() { Join(context.Background(), a, b, Limits{}); close(done) }()
 	client.(*net.TCPConn).SetLinger(0) // Close sends a reset
 	client.Close()
 	server.SetReadDeadline(time.Now().Add(wait))
-	if _, err := io.ReadAll(server); err != nil && errors.Is(err, os.ErrDeadlineExceeded) {
-		t.Fatalf("server never saw the end: %v", err)
+	if _, err := io.ReadAll(server); !errors.Is(err, syscall.ECONNRESET) {
+		t.Fatalf("server's read = %v; want the reset passed on", err)
 	}
 	select {
 	case <-done:
@@ -244,5 +245,114 @@ func TestServe(t *testing.T) {
 	go func() { time.Sleep(20 * time.Millisecond); l2.Close() }()
 	if err := Serve(context.Background(), l2, "test", func(context.Context, net.Conn) {}); err == nil || !strings.Contains(err.Error(), "accept test") {
 		t.Fatalf("Serve on a failed listener = %v, want an accept error", err)
+	}
+}
+
+// relayPair starts Join between two TCP pairs' inner ends with lim and
+// ctx, and returns the outer ends (client, server) and Join's result.
+func relayPair(t *testing.T, ctx context.Context, lim Limits) (client, server net.Conn, result <-chan error) {
+	t.Helper()
+	client, a := tcpPair(t)
+	b, server := tcpPair(t)
+	res := make(chan error, 1)
+	go func() { res <- Join(ctx, a, b, lim) }()
+	return client, server, res
+}
+
+// wantCut waits for Join's result and checks it is want, and that each of
+// conns sees its connection reset.
+func wantCut(t *testing.T, res <-chan error, want error, conns ...net.Conn) {
+	t.Helper()
+	select {
+	case err := <-res:
+		if !errors.Is(err, want) {
+			t.Fatalf("Join = %v, want %v", err, want)
+		}
+	case <-time.After(wait):
+		t.Fatal("Join did not return: the relay stayed open")
+	}
+	for _, c := range conns {
+		c.SetReadDeadline(time.Now().Add(wait))
+		if _, err := io.ReadAll(c); !errors.Is(err, syscall.ECONNRESET) {
+			t.Fatalf("read = %v; want a reset, not a clean end or silence", err)
+		}
+	}
+}
+
+// TestRelayEndsWithContext: a relay both of whose sides are blocked in a
+// read ends when its context does (the proxy's shutdown), and both ends
+// are reset.
+func TestRelayEndsWithContext(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	client, server, res := relayPair(t, ctx, Limits{})
+	exchangeOnce(t, client, server)
+	cancel()
+	wantCut(t, res, context.Canceled, client, server)
+}
+
+// TestRelayIdleTimesOut: a relay with no byte either way for its idle
+// limit is cut, and both ends are reset.
+func TestRelayIdleTimesOut(t *testing.T) {
+	client, server, res := relayPair(t, context.Background(), Limits{Idle: 200 * time.Millisecond})
+	exchangeOnce(t, client, server)
+	wantCut(t, res, ErrIdle, client, server)
+}
+
+// TestRelayHalfOpenTimesOut: once the client has finished sending, a
+// server that never answers nor closes holds the relay only for the
+// half-closed idle limit, however long the full idle limit.
+func TestRelayHalfOpenTimesOut(t *testing.T) {
+	client, server, res := relayPair(t, context.Background(), Limits{Idle: time.Hour, HalfClosedIdle: 200 * time.Millisecond})
+	if err := send(client, "request"); err != nil {
+		t.Fatal(err)
+	}
+	server.SetReadDeadline(time.Now().Add(wait))
+	if got, err := io.ReadAll(server); err != nil || string(got) != "request" {
+		t.Fatalf("server read %q, %v; want the request and its end", got, err)
+	}
+	wantCut(t, res, ErrIdle, client)
+}
+
+// TestRelayBusyOneWayIsNotIdle: bytes flowing one way keep a relay alive
+// past its idle limit, though the other way is silent.
+func TestRelayBusyOneWayIsNotIdle(t *testing.T) {
+	idle := 500 * time.Millisecond
+	client, server, res := relayPair(t, context.Background(), Limits{Idle: idle})
+	go func() {
+		for range 20 { // 4 idle limits' worth
+			if _, err := io.WriteString(server, "tick"); err != nil {
+				return
+			}
+			time.Sleep(idle / 5)
+		}
+		server.(*net.TCPConn).CloseWrite()
+	}()
+	client.SetReadDeadline(time.Now().Add(wait))
+	got, err := io.ReadAll(client)
+	if err != nil || len(got) != 20*len("tick") {
+		t.Fatalf("client read %d bytes, %v; want every tick then EOF", len(got), err)
+	}
+	client.(*net.TCPConn).CloseWrite()
+	select {
+	case err := <-res:
+		if err != nil {
+			t.Fatalf("Join = %v, want a clean end", err)
+		}
+	case <-time.After(wait):
+		t.Fatal("Join did not return")
+	}
+}
+
+// exchangeOnce sends a byte each way through the relay.
+func exchangeOnce(t *testing.T, client, server net.Conn) {
+	t.Helper()
+	for _, p := range [][2]net.Conn{{client, server}, {server, client}} {
+		if _, err := p[0].Write([]byte{1}); err != nil {
+			t.Fatal(err)
+		}
+		p[1].SetReadDeadline(time.Now().Add(wait))
+		if _, err := io.ReadFull(p[1], make([]byte, 1)); err != nil {
+			t.Fatal(err)
+		}
 	}
 }

@@ -211,6 +211,31 @@ func (b *Backend) SetNodeTags(_ context.Context, ref string, tags []string, by a
 	return *n, nil
 }
 
+// SetNodeRiskClass implements web.Backend: the class must be one the
+// running policy defines (empty: unclassified).
+func (b *Backend) SetNodeRiskClass(_ context.Context, ref, class string, by admin.Principal) (wire.AdminNode, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	i, err := b.nodeIndexLocked(ref)
+	if err != nil {
+		return wire.AdminNode{}, err
+	}
+	rs, err := b.rulesetLocked()
+	if err != nil {
+		return wire.AdminNode{}, err
+	}
+	if class != "" {
+		if err := rs.CheckRiskClass(class); err != nil {
+			return wire.AdminNode{}, fmt.Errorf("%w: %v", web.ErrBadRequest, err)
+		}
+	}
+	n := &b.nodes[i]
+	before := n.RiskClassSet
+	n.RiskClassSet, n.RiskClass = class, rs.RiskOf(class)
+	b.changedLocked(by.Actor, "node.classify", "node:"+n.Name, map[string]any{"before": before, "after": class})
+	return *n, nil
+}
+
 func (b *Backend) checkTagsLocked(tags []string) error {
 	rs, err := b.rulesetLocked()
 	if err != nil {
@@ -222,4 +247,15 @@ func (b *Backend) checkTagsLocked(tags []string) error {
 		}
 	}
 	return nil
+}
+
+// ListRequests implements web.Backend: the fake keeps no access requests.
+func (b *Backend) ListRequests(context.Context) ([]wire.AccessRequest, error) {
+	return []wire.AccessRequest{}, nil
+}
+
+// DecideRequest implements web.Backend: the fake keeps no access
+// requests, so every one is not found.
+func (b *Backend) DecideRequest(_ context.Context, id int64, _ string, _ admin.Principal) (wire.AccessRequest, error) {
+	return wire.AccessRequest{}, fmt.Errorf("%w: access request %d", web.ErrNotFound, id)
 }

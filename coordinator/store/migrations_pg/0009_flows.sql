@@ -1,4 +1,4 @@
--- As migrations/0007_flows.sql: flow logs, one row per flow and window,
+-- As migrations/0009_flows.sql: flow logs, one row per flow and window,
 -- the reporting node as its authentication named it and the ends as the
 -- coordinator knew their addresses at ingest. Rows older than the
 -- retention are deleted.

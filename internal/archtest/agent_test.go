@@ -1,0 +1,91 @@
+package archtest
+
+import (
+	"bufio"
+	"bytes"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+)
+
+// agentForbidden are the packages the device agent's build must not
+// hold: the coordinator and everything only it needs (its web UI, the
+// dev IdP, SQLite), the fleet simulator, the standalone relay server and
+// the desktop client. A prefix covers the packages below it.
+var agentForbidden = []string{
+	module + "/coordinator",
+	module + "/assembly",
+	module + "/web",
+	module + "/devidp",
+	module + "/sim",
+	module + "/relay/relayd",
+	module + "/client",
+	module + "/stunserver",
+	"modernc.org/sqlite",
+	"modernc.org/libc",
+	"github.com/jackc/pgx",
+	"github.com/labstack/echo",
+	"github.com/zitadel/oidc",
+	"github.com/coreos/go-oidc",
+	"github.com/prometheus/client_golang",
+	"html/template",
+}
+
+// agentAllowed are packages under agentForbidden's prefixes that the
+// agent needs: the OS's conventions (its state directory).
+var agentAllowed = []string{module + "/client/desktop"}
+
+// agentTags reads the build tags of `make agent` from the Makefile's
+// AGENT_TAGS line, so the test checks the build CI makes.
+func agentTags(t *testing.T) string {
+	t.Helper()
+	f, err := os.Open(filepath.Join("..", "..", "Makefile"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if k, v, ok := strings.Cut(sc.Text(), ":="); ok && strings.TrimSpace(k) == "AGENT_TAGS" {
+			return strings.TrimSpace(v)
+		}
+	}
+	t.Fatal("Makefile: no AGENT_TAGS line")
+	return ""
+}
+
+// TestAgentBuildHoldsNoCoordinator: the device agent's build of cmd/ward
+// (`make agent`, for every target) depends on no coordinator package nor
+// anything else only a coordinator, a relay server or a person's desktop
+// needs.
+func TestAgentBuildHoldsNoCoordinator(t *testing.T) {
+	tags := agentTags(t)
+	for _, target := range [][2]string{{"linux", "arm64"}, {"linux", "mipsle"}} {
+		cmd := exec.Command("go", "list", "-deps", "-tags", tags, "./cmd/ward")
+		cmd.Dir = filepath.Join("..", "..")
+		cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS="+target[0], "GOARCH="+target[1])
+		var stderr bytes.Buffer
+		cmd.Stderr = &stderr
+		out, err := cmd.Output()
+		if err != nil {
+			t.Fatalf("go list -tags %s: %v\n%s", tags, err, stderr.String())
+		}
+		deps := strings.Fields(string(out))
+		if len(deps) < 50 || !slices.Contains(deps, module+"/node") {
+			t.Fatalf("go list -deps gave %d packages without %s/node: not the agent's graph", len(deps), module)
+		}
+		for _, d := range deps {
+			if slices.Contains(agentAllowed, d) {
+				continue
+			}
+			for _, f := range agentForbidden {
+				if d == f || strings.HasPrefix(d, f+"/") {
+					t.Errorf("%s/%s agent build (-tags %s) holds %s", target[0], target[1], tags, d)
+				}
+			}
+		}
+	}
+}
