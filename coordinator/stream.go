@@ -422,7 +422,10 @@ func (st *streamState) build(ms mapState, whole bool, relays *[]wire.Relay) ([]b
 	if st.noDeny {
 		rules = withoutDenies(rules)
 	}
-	if sum := st.s.nm.src.filterSum(ms.filter); ms.filter != nil && (full || sum != sent.filter) {
+	// The sum is of the rules this node is sent (without denies for an old
+	// node), so a stream resumed across a change of the node's version
+	// sends its filter again.
+	if sum := st.s.nm.src.filterSum(rules); ms.filter != nil && (full || sum != sent.filter) {
 		head.FilterChanged, changed = true, true
 		if st.srcRefs && !full {
 			srcFrom = srcRefs(rules, sent.srcs)
