@@ -39,6 +39,13 @@ func (s *control) handleMap(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, errBadRequest)
 		return
 	}
+	if ok, wait := s.reopen.Allow(n.ID, time.Now()); !ok {
+		s.limits.refused.WithLabelValues("map").Inc()
+		err := &retryAfterError{what: "this node's map streams", after: max(wait, time.Second)}
+		setRetryAfter(w, err)
+		s.writeError(w, r, err)
+		return
+	}
 	if ok, _ := s.admit.Allow(struct{}{}, time.Now()); !ok {
 		s.limits.refused.WithLabelValues("map").Inc()
 		err := &retryAfterError{what: "map streams opening at once", after: time.Second + rand.N(mapAdmitSpread)}
