@@ -37,6 +37,8 @@ type control struct {
 	pace func(n int) time.Duration
 	// admit bounds the rate at which map streams open (one bucket).
 	admit *ratelimit.Keyed[struct{}]
+	// reopen bounds the rate at which each node opens map streams.
+	reopen *ratelimit.Keyed[store.NodeID]
 }
 
 // maxRotationKeys and maxReportKeys bound the nodes the rotation and report
@@ -50,6 +52,7 @@ const (
 func newControl(c *core) *control {
 	return &control{core: c, denied: newDeniedFlows(c.cfg.DeniedWindow), pace: paceAfter,
 		admit:     ratelimit.New[struct{}](c.cfg.MapAdmitEvery, c.cfg.MapAdmitBurst, 1),
+		reopen:    ratelimit.New[store.NodeID](c.cfg.MapReopenEvery, c.cfg.MapReopenBurst, maxReportKeys),
 		rotations: ratelimit.New[store.NodeID](c.cfg.RotateEvery, c.cfg.RotateBurst, maxRotationKeys),
 		reports:   ratelimit.New[store.NodeID](c.cfg.ReportEvery, c.cfg.ReportBurst, maxReportKeys),
 		flows:     newFlowIngest(c.st, c.metrics.reg)}

@@ -47,3 +47,29 @@ func TestDenyRulesReachOnlyNodesThatKnowThem(t *testing.T) {
 		t.Errorf("an old node's filter = %+v; want only the sensors' accept of port 80", old.Filter)
 	}
 }
+
+// TestResumeAcrossVersionChangeResendsFilter pins the review's finding
+// "the filter's sum is taken before deny rules are stripped": a node
+// that resumed its stream (since) saying it is older than
+// wire.FeatureDenyRules must get its filter again without the deny rule,
+// which it would read as an accept, rather than keep the one it holds.
+func TestResumeAcrossVersionChangeResendsFilter(t *testing.T) {
+	c := startCoord(t, denyTestPolicy)
+	c.mustRegister([]string{"tag:operator"}, "op1")
+	c.mustRegister([]string{"tag:sensor"}, "s1")
+	cam := c.mustRegister([]string{"tag:camera"}, "cam1")
+
+	cur := c.openMapQuery(cam, fmt.Sprintf("%s=%d", wire.MapVersionParam, wire.ProtocolVersion))
+	first := cur.next()
+	cur.resp.Body.Close()
+	cur.ended()
+	resumed := c.openMapQuery(cam, fmt.Sprintf("%s=%d&%s=%d", wire.MapSinceParam, first.Version, wire.MapVersionParam, wire.FeatureDenyRules-1)).next()
+	if !resumed.FilterChanged {
+		t.Fatalf("the resumed stream of a node older than deny rules did not resend its filter: %+v", resumed)
+	}
+	for _, r := range resumed.Filter {
+		if r.Deny {
+			t.Errorf("the resumed old node's filter holds a deny rule: %+v", resumed.Filter)
+		}
+	}
+}

@@ -34,6 +34,13 @@ type Refresher interface {
 // errNoRefreshToken means no refresh token is held for a user.
 var errNoRefreshToken = errors.New("no refresh token for this user")
 
+// errTokenUnreadable means a user's refresh token is held but this
+// coordinator's key cannot open it (coordinators sharing a database with
+// different Config.TokenKeyFile keys). It wraps errNoRefreshToken: the
+// user cannot be asked about, which the refresh loop reports loudly, as
+// the IdP's deprovisioning then goes unnoticed.
+var errTokenUnreadable = fmt.Errorf("%w: the refresh token cannot be opened with this coordinator's key (is %s the same on every coordinator of the database?)", errNoRefreshToken, TokenKeyFile)
+
 // refreshTokens keeps the latest refresh token of each user, by issuer and
 // subject, in the store, sealed with AES-256-GCM under a key kept outside
 // the database (Config.TokenKeyFile): every coordinator on the database
@@ -102,7 +109,7 @@ func (t *refreshTokens) get(ctx context.Context, id store.Identity) (sso.Secret,
 	}
 	tok, err := t.open(id, sealed)
 	if err != nil {
-		return "", nil, fmt.Errorf("%w: %w", errNoRefreshToken, err)
+		return "", nil, fmt.Errorf("%w: %w", errTokenUnreadable, err)
 	}
 	return tok, sealed, nil
 }
@@ -200,6 +207,8 @@ func (s *logins) refreshUser(ctx context.Context, r Refresher, u store.User) {
 	id := store.Identity{Issuer: u.Issuer, Subject: u.Subject, Email: u.Email, DisplayName: u.DisplayName, Groups: u.Groups}
 	got, err := r.Refresh(ctx, id)
 	switch {
+	case errors.Is(err, errTokenUnreadable):
+		s.log.Error("refresh: cannot ask the identity provider about a user; a removal there goes unnoticed", "user", u.Email, "err", err)
 	case errors.Is(err, errNoRefreshToken) || ctx.Err() != nil:
 	case errors.Is(err, sso.ErrRefreshRefused):
 		s.refreshRefused(ctx, u, err.Error())

@@ -72,8 +72,13 @@ func (s *core) decideRequest(ctx context.Context, id int64, status store.Request
 		return wire.AccessRequest{}, err
 	}
 	if status != store.RequestRevoked {
-		if err := s.mayDecide(ctx, r, by); err != nil {
+		q, err := s.mayDecide(ctx, r, by)
+		if err != nil {
 			return wire.AccessRequest{}, err
+		}
+		if status == store.RequestApproved && r.Duration > q.MaxDuration {
+			return wire.AccessRequest{}, fmt.Errorf("%w: request %d asks for %s, longer than the %s the policy now allows; the requester must ask again",
+				errBadRequest, r.ID, r.Duration, q.MaxDuration)
 		}
 	}
 	now := time.Now().UTC()
@@ -95,25 +100,26 @@ func (s *core) decideRequest(ctx context.Context, id int64, status store.Request
 var decisionVerb = map[store.RequestStatus]string{store.RequestApproved: "approve", store.RequestDenied: "deny", store.RequestRevoked: "revoke"}
 
 // mayDecide refuses a decider who is the requester or not a member of
-// the approval groups the running policy names for r.
-func (s *core) mayDecide(ctx context.Context, r store.AccessRequest, by admin.Principal) error {
+// the approval groups the running policy names for r; it returns what
+// the running policy requires of r.
+func (s *core) mayDecide(ctx context.Context, r store.AccessRequest, by admin.Principal) (acl.Requirement, error) {
 	dev, err := s.st.Node(ctx, r.NodeID)
 	if err != nil {
-		return err
+		return acl.Requirement{}, err
 	}
 	requester := s.nm.emailOf(r.UserID)
 	q, err := s.requirement(requester, dev, filter.Proto(r.Proto), r.Port)
 	if err != nil {
-		return err
+		return acl.Requirement{}, err
 	}
 	email, err := s.principalEmail(ctx, by)
 	if err != nil {
-		return err
+		return acl.Requirement{}, err
 	}
 	if email == requester || !s.nm.ruleset().MayApprove(q, email) {
-		return fmt.Errorf("%w: %s may not decide request %d (approvers: %s %s; never the requester)", errForbidden, by.Actor, r.ID, q.Approval, q.ClassApproval)
+		return acl.Requirement{}, fmt.Errorf("%w: %s may not decide request %d (approvers: %s %s; never the requester)", errForbidden, by.Actor, r.ID, q.Approval, q.ClassApproval)
 	}
-	return nil
+	return q, nil
 }
 
 // principalEmail is the email of the person behind by: a UI session's,

@@ -141,3 +141,37 @@ func nextFilter(ms *mapStream) wire.MapResponse {
 		}
 	}
 }
+
+// TestApprovalRechecksMaxDuration pins the review's finding "approval
+// does not re-check the request's duration": a request filed for 50
+// minutes under a grant whose maxDuration was then lowered to 10 minutes
+// cannot be approved for the old length; approving it is refused with a
+// clear error and opens nothing.
+func TestApprovalRechecksMaxDuration(t *testing.T) {
+	pf := filepath.Join(t.TempDir(), "policy.hujson")
+	if err := os.WriteFile(pf, []byte(jitTestPolicy), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c := startCoordListening(t, func(cfg *Config) { cfg.PolicyFile = pf })
+	c.mustRegister([]string{"tag:camera"}, "cam1")
+	alice, _ := c.personMachine(alice, "alice-laptop")
+	code, b := c.call("POST", wire.PathRequests, alice.token, wire.AccessRequestCreate{Device: "cam1", Port: 22, Duration: "50m", Reason: "INC-1"})
+	if code != http.StatusCreated {
+		t.Fatalf("request: %d %s", code, b)
+	}
+	var req wire.AccessRequest
+	jsonUnmarshal(t, b, &req)
+	shorter := strings.Replace(jitTestPolicy, `"maxDuration": "1h"`, `"maxDuration": "10m"`, 1)
+	if code := c.admin("PUT", wire.PathAdminPolicy, wire.SetPolicyRequest{Text: shorter, ParentID: -1}, nil); code != http.StatusOK {
+		t.Fatalf("lowering maxDuration: %d", code)
+	}
+	ub, page := c.uiLogin(carol)
+	var decided wire.AccessRequest
+	if code := c.uiAPI(ub, page, "POST", fmt.Sprintf("%s/%d/approve", wire.PathAdminRequests, req.ID), nil, &decided); code != http.StatusBadRequest {
+		t.Fatalf("approving 50m under a 10m maxDuration: %d %+v, want 400", code, decided)
+	}
+	var list []wire.AccessRequest
+	if code := c.admin("GET", wire.PathAdminRequests, nil, &list); code != http.StatusOK || len(list) != 1 || list[0].Status != "pending" {
+		t.Errorf("requests after the refused approval: %d %+v, want the one request still pending", code, list)
+	}
+}

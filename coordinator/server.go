@@ -124,6 +124,12 @@ type Config struct {
 	// other calls are served as usual.
 	MapAdmitEvery time.Duration
 	MapAdmitBurst int
+	// MapReopenEvery and MapReopenBurst bound how fast one node may open
+	// map streams (1s and 20), checked ahead of MapAdmitEvery's shared
+	// bucket, so that one node opening and cancelling streams in a loop
+	// cannot take the fleet's admissions.
+	MapReopenEvery time.Duration
+	MapReopenBurst int
 	// MapWriteTimeout bounds writing one map stream message (30s): a node
 	// that stops reading loses its stream, and the memory and goroutine
 	// it held, once a write has waited this long.
@@ -228,6 +234,10 @@ func (c *Config) setDefaults() {
 	def(&c.MapAdmitEvery, time.Millisecond)
 	if c.MapAdmitBurst <= 0 {
 		c.MapAdmitBurst = 1000
+	}
+	def(&c.MapReopenEvery, time.Second)
+	if c.MapReopenBurst <= 0 {
+		c.MapReopenBurst = 20
 	}
 	def(&c.EphemeralGrace, 5*time.Minute)
 	def(&c.UserKeyTTL, 12*time.Hour)

@@ -39,6 +39,13 @@ func (s *control) handleMap(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, errBadRequest)
 		return
 	}
+	if ok, wait := s.reopen.Allow(n.ID, time.Now()); !ok {
+		s.limits.refused.WithLabelValues("map").Inc()
+		err := &retryAfterError{what: "this node's map streams", after: max(wait, time.Second)}
+		setRetryAfter(w, err)
+		s.writeError(w, r, err)
+		return
+	}
 	if ok, _ := s.admit.Allow(struct{}{}, time.Now()); !ok {
 		s.limits.refused.WithLabelValues("map").Inc()
 		err := &retryAfterError{what: "map streams opening at once", after: time.Second + rand.N(mapAdmitSpread)}
@@ -422,7 +429,10 @@ func (st *streamState) build(ms mapState, whole bool, relays *[]wire.Relay) ([]b
 	if st.noDeny {
 		rules = withoutDenies(rules)
 	}
-	if sum := st.s.nm.src.filterSum(ms.filter); ms.filter != nil && (full || sum != sent.filter) {
+	// The sum is of the rules this node is sent (without denies for an old
+	// node), so a stream resumed across a change of the node's version
+	// sends its filter again.
+	if sum := st.s.nm.src.filterSum(rules); ms.filter != nil && (full || sum != sent.filter) {
 		head.FilterChanged, changed = true, true
 		if st.srcRefs && !full {
 			srcFrom = srcRefs(rules, sent.srcs)

@@ -305,3 +305,38 @@ func TestMapStreamsAdmittedAtBoundedRate(t *testing.T) {
 		t.Fatalf("admin API while streams are refused: %d, %d nodes", code, len(nodes))
 	}
 }
+
+// TestOneNodeCannotStarveMapAdmission pins the review's finding "one
+// authenticated node can starve map admission for the whole fleet": a
+// node that opens and drops map streams in a loop, as a modified client
+// would, is refused on its own bucket (429 with a Retry-After) before it
+// takes the fleet's shared admissions, so another node still gets its
+// stream.
+func TestOneNodeCannotStarveMapAdmission(t *testing.T) {
+	c := startCoordWith(t, testPolicy, func(cfg *Config) {
+		cfg.MapAdmitEvery, cfg.MapAdmitBurst = time.Hour, 8
+		cfg.MapReopenEvery, cfg.MapReopenBurst = time.Hour, 3
+	})
+	greedy := c.mustRegister([]string{"tag:camera"}, "greedy")
+	other := c.mustRegister([]string{"tag:camera"}, "other")
+	var refused int
+	for range 20 {
+		req, _ := http.NewRequest("GET", c.http.URL+wire.PathMap, nil)
+		req.Header.Set("Authorization", "Bearer "+greedy.token)
+		resp, err := c.http.Client().Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode == http.StatusTooManyRequests {
+			refused++
+			if ra, _ := strconv.Atoi(resp.Header.Get("Retry-After")); ra < 1 {
+				t.Fatalf("refused without a Retry-After: %q", resp.Header.Get("Retry-After"))
+			}
+		}
+	}
+	if refused != 17 {
+		t.Errorf("the looping node was refused %d of 20 opens; want 17 (its burst is 3)", refused)
+	}
+	c.openMap(other, 0).next() // the shared bucket (8) still has room
+}

@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"runtime"
 )
 
 // TokenKeyFile is the file in the data directory that holds the key the
@@ -26,10 +27,17 @@ func tokenKey(cfg Config) ([]byte, error) {
 	if path == "" {
 		path = filepath.Join(cfg.DataDir, TokenKeyFile)
 	}
-	key, err := os.ReadFile(path)
+	fi, err := os.Stat(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return makeTokenKey(path)
 	}
+	if err != nil {
+		return nil, fmt.Errorf("read refresh token key: %w", err)
+	}
+	if runtime.GOOS != "windows" && fi.Mode().Perm()&0o077 != 0 {
+		return nil, fmt.Errorf("refresh token key %s: mode %v lets others read it; make it readable by its owner only (chmod 600)", path, fi.Mode().Perm())
+	}
+	key, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("read refresh token key: %w", err)
 	}

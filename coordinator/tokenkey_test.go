@@ -4,6 +4,10 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
 	"testing"
 
 	"github.com/wardnet/ward/coordinator/store"
@@ -50,7 +54,33 @@ func TestRefreshTokensSealedInDatabase(t *testing.T) {
 	if err != nil || got != tok {
 		t.Fatalf("other replica with the key: %q, %v; want the token", got, err)
 	}
-	if _, _, err := mk(b, other).get(ctx, id); !errors.Is(err, errNoRefreshToken) {
-		t.Fatalf("with another key: %v, want errNoRefreshToken", err)
+	if _, _, err := mk(b, other).get(ctx, id); !errors.Is(err, errNoRefreshToken) || !errors.Is(err, errTokenUnreadable) {
+		t.Fatalf("with another key: %v, want errTokenUnreadable (an errNoRefreshToken)", err)
+	}
+}
+
+// TestTokenKeyOthersCanReadIsRefused pins the review's finding "an
+// existing key file with group or other permissions is accepted": the
+// coordinator refuses to start on a refresh token key others can read,
+// and accepts the one it made itself.
+func TestTokenKeyOthersCanReadIsRefused(t *testing.T) {
+	if runtime.GOOS == "windows" {
+		t.Skip("file modes are not Windows' access lists")
+	}
+	dir := t.TempDir()
+	cfg := Config{DataDir: dir}
+	made, err := tokenKey(cfg)
+	if err != nil || len(made) != sealKeyLen {
+		t.Fatalf("first start: %d bytes, %v", len(made), err)
+	}
+	again, err := tokenKey(cfg)
+	if err != nil || !bytes.Equal(again, made) {
+		t.Fatalf("second start: %v; want the same key", err)
+	}
+	if err := os.Chmod(filepath.Join(dir, TokenKeyFile), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tokenKey(cfg); err == nil || !strings.Contains(err.Error(), "chmod 600") {
+		t.Fatalf("a key others can read: %v; want a refusal naming chmod 600", err)
 	}
 }

@@ -92,9 +92,15 @@ func (s *skew) localNode(n wire.Node) wire.Node {
 	return n
 }
 
-// localMap converts the KeyExpiry times of m to the node's clock in
-// place (m is freshly decoded and owned by the caller).
+// localMap converts the KeyExpiry times of m and the end times of its
+// time-bound filter rules to the node's clock in place (m is freshly
+// decoded and owned by the caller), so a node whose clock is behind does
+// not keep an approved access past its end, and a later step of its wall
+// clock does not bring an ended rule back.
 func (s *skew) localMap(m *wire.MapResponse) {
+	for i := range m.Filter {
+		m.Filter[i].Expires = s.local(m.Filter[i].Expires)
+	}
 	if m.Self != nil {
 		self := s.localNode(*m.Self)
 		m.Self = &self

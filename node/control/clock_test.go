@@ -5,10 +5,12 @@ import (
 	"errors"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/wardnet/ward/filter"
 	"github.com/wardnet/ward/node/control"
 	"github.com/wardnet/ward/node/control/controltest"
 	"github.com/wardnet/ward/wire"
@@ -144,6 +146,42 @@ func TestClockOffsetFromAnswers(t *testing.T) {
 			}
 			if !delta.PeersChanged[1].KeyExpiry.IsZero() {
 				t.Errorf("a key that never expires got expiry %v", delta.PeersChanged[1].KeyExpiry)
+			}
+		})
+	}
+}
+
+// TestTimeBoundRuleEndsOnNodeClock pins the review's finding "a
+// time-bound rule ends on the node's raw clock": a rule's end arrives on
+// the coordinator's clock and must come out on the node's, so a device
+// whose clock is an hour behind does not keep an approved access an hour
+// past its end (and one ahead does not lose it at once).
+func TestTimeBoundRuleEndsOnNodeClock(t *testing.T) {
+	for _, skew := range []time.Duration{-time.Hour, 0, 25 * time.Hour} {
+		t.Run(skew.String(), func(t *testing.T) {
+			srv := controltest.New(t)
+			c := skewedClient(t, srv, skew)
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			if _, err := c.Session(ctx); err != nil {
+				t.Fatal(err)
+			}
+			rec := newRecorder()
+			go c.FollowMap(ctx, 0, rec)
+			end := time.Now().Add(10 * time.Minute).Round(0) // on the coordinator's clock
+			rule := func(src string, port uint16, end time.Time) filter.Rule {
+				return filter.Rule{Src: []netip.Prefix{netip.MustParsePrefix(src)}, Protos: []filter.Proto{filter.ProtoTCP},
+					Dst:     []filter.DstNet{{Net: netip.MustParsePrefix("100.64.0.1/32"), Ports: []filter.PortRange{{First: port, Last: port}}}},
+					Expires: end}
+			}
+			rules := []filter.Rule{rule("100.64.0.2/32", 22, end), rule("100.64.0.3/32", 80, time.Time{})}
+			srv.Publish(wire.MapResponse{Version: 1, Full: true, Self: &wire.Node{ID: 1, Name: "cam1"}, Filter: rules})
+			got := rec.next(t)
+			if want := c.Now().Add(10 * time.Minute); !near(got.Filter[0].Expires, want, tol) {
+				t.Errorf("rule ends %v, want about %v on the node's clock", got.Filter[0].Expires, want)
+			}
+			if !got.Filter[1].Expires.IsZero() {
+				t.Errorf("a rule without an end got end %v", got.Filter[1].Expires)
 			}
 		})
 	}
