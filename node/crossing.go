@@ -37,6 +37,14 @@ import (
 // follower drops (its timestamp is not newer). Should the leader's
 // initiation never arrive, the copy sent for the follower's initiation
 // does; should neither, wireguard-go retries as before.
+//
+// The leader claims the tie for one initiation only: once one went
+// unanswered (wireguard-go sent another, or it aged past
+// device.RekeyTimeout), it yields, letting the follower's initiations
+// through, until an answer to one of its own arrives. Otherwise a leader
+// whose initiations the follower refuses (its clock stepped back, so its
+// timestamps look like replays) would drop the follower's for as long as
+// it retries, and the pair would never make a session.
 
 // crossResendEvery bounds how often the leader sends its initiation
 // again for initiations it drops (one arrives over UDP and the relay at
@@ -118,6 +126,10 @@ func (b *pathBind) noteSentHandshakes(k wire.WGPublic, bufs [][]byte, now time.T
 	if p.init != nil && p.init.index == index {
 		return
 	}
+	if p.init != nil {
+		// The last one went unanswered (see yield).
+		p.yield = true
+	}
 	p.init = &leaderInit{pkt: append([]byte(nil), last...), index: index, sent: now}
 }
 
@@ -155,7 +167,10 @@ func (b *pathBind) crossedLocked(k wire.WGPublic, pkt []byte, now time.Time) (dr
 		return false, nil
 	}
 	if now.Sub(p.init.sent) >= device.RekeyTimeout {
-		p.init = nil
+		p.init, p.yield = nil, true
+		return false, nil
+	}
+	if p.yield {
 		return false, nil
 	}
 	if now.Sub(p.init.resent) < crossResendEvery {
@@ -169,12 +184,12 @@ func (b *pathBind) crossedLocked(k wire.WGPublic, pkt []byte, now time.Time) (dr
 // the peer k's, else (k not known, or a source taken for k's) any peer's.
 func (b *pathBind) answeredLocked(k wire.WGPublic, index uint32) {
 	if p := b.peers[k]; p != nil && p.init != nil && p.init.index == index {
-		p.init = nil
+		p.init, p.yield = nil, false
 		return
 	}
 	for _, p := range b.peers {
 		if p.init != nil && p.init.index == index {
-			p.init = nil
+			p.init, p.yield = nil, false
 		}
 	}
 }

@@ -266,3 +266,55 @@ func TestNoKickRightAfterAnsweringPeer(t *testing.T) {
 		t.Error("a second handshake: the follower initiated")
 	}
 }
+
+// TestLeaderYieldsAfterUnansweredInitiation pins the review's finding "a
+// leader whose initiations the follower rejects blocks the follower's
+// initiations while it keeps retrying" (a leader's clock stepped back
+// makes its initiations look like replays): once one of the leader's
+// initiations went unanswered and wireguard-go sent another, or it aged
+// out, the follower's initiations go through; an answer to the leader
+// makes it claim the tie again.
+func TestLeaderYieldsAfterUnansweredInitiation(t *testing.T) {
+	t0 := time.Date(2026, 12, 6, 12, 0, 0, 0, time.UTC)
+	first, second, theirs := testInitiation(1), testInitiation(3), testInitiation(2)
+	second[initSenderAt] = 7 // another sender index
+	for _, tt := range []struct {
+		name  string
+		retry bool // wireguard-go sent another (else the first aged out)
+	}{{"retried", true}, {"aged out", false}} {
+		t.Run(tt.name, func(t *testing.T) {
+			peer := newTestKey(t).Public()
+			b := newPathBind(conn.NewDefaultBind(), nil, newTestKey(t), nil)
+			b.setPeers(map[wire.WGPublic]peerRoute{peer: {id: 2, leads: true}})
+			b.noteSentHandshakes(peer, [][]byte{first}, t0)
+			at := t0.Add(device.RekeyTimeout + time.Second)
+			if tt.retry {
+				b.noteSentHandshakes(peer, [][]byte{second}, t0.Add(device.RekeyTimeout))
+			} else {
+				b.mu.Lock()
+				b.crossedLocked(peer, theirs, t0.Add(device.RekeyTimeout))
+				b.mu.Unlock()
+				b.noteSentHandshakes(peer, [][]byte{second}, at.Add(-time.Millisecond))
+			}
+			b.mu.Lock()
+			drop, _ := b.crossedLocked(peer, theirs, at)
+			b.mu.Unlock()
+			if drop {
+				t.Fatal("the leader dropped the follower's initiation after its own went unanswered")
+			}
+			resp := make([]byte, device.MessageResponseSize)
+			binary.LittleEndian.PutUint32(resp, device.MessageResponseType)
+			copy(resp[responseReceiver:], second[initSenderAt:initSenderAt+4])
+			b.mu.Lock()
+			b.crossedLocked(peer, resp, at.Add(time.Millisecond))
+			b.mu.Unlock()
+			b.noteSentHandshakes(peer, [][]byte{first}, at.Add(2*time.Millisecond))
+			b.mu.Lock()
+			drop, _ = b.crossedLocked(peer, theirs, at.Add(3*time.Millisecond))
+			b.mu.Unlock()
+			if !drop {
+				t.Error("after an answer the leader no longer settles a crossing")
+			}
+		})
+	}
+}

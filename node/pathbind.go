@@ -192,9 +192,12 @@ type peerPath struct {
 	// leads is set when this node leads the pair (see handshake.go);
 	// init is then its unanswered handshake initiation (crossing.go).
 	// answered is when this node last answered the peer's initiation.
+	// yield is set once an initiation of the leader's went unanswered,
+	// until one is answered: the leader then drops no initiation.
 	leads    bool
 	init     *leaderInit
 	answered time.Time
+	yield    bool
 }
 
 // failure is a direct path's failure of the data check.

@@ -106,28 +106,52 @@ func (c rebindConn) QueryContext(ctx context.Context, query string, args []drive
 	return c.Conn.QueryContext(ctx, rebind(query), args)
 }
 
-// rebind rewrites each '?' outside a quoted string or identifier to $N.
+// rebind rewrites each '?' outside a quoted string, quoted identifier or
+// comment to $N. It knows '...' (with ” inside), E'...' (with \'
+// inside), "...", -- line comments and /* */ block comments (not
+// nested); the store's statements are its own constants, never built from
+// input, and hold no dollar-quoted bodies.
 func rebind(query string) string {
 	if !strings.ContainsRune(query, '?') {
 		return query
 	}
 	var b strings.Builder
+	b.Grow(len(query) + 8)
 	n := 0
-	var quote rune
-	for _, r := range query {
+	for i := 0; i < len(query); i++ {
+		c := query[i]
 		switch {
-		case quote != 0:
-			if r == quote {
-				quote = 0
+		case c == '\'' || c == '"':
+			esc := c == '\'' && i > 0 && (query[i-1] == 'E' || query[i-1] == 'e')
+			j := i + 1
+			for j < len(query) && query[j] != c {
+				if esc && query[j] == '\\' {
+					j++
+				}
+				j++
 			}
-		case r == '\'' || r == '"':
-			quote = r
-		case r == '?':
+			b.WriteString(query[i:min(j+1, len(query))])
+			i = j
+		case c == '-' && strings.HasPrefix(query[i:], "--"):
+			j := strings.IndexByte(query[i:], '\n')
+			if j < 0 {
+				j = len(query) - i - 1
+			}
+			b.WriteString(query[i : i+j+1])
+			i += j
+		case c == '/' && strings.HasPrefix(query[i:], "/*"):
+			j := strings.Index(query[i+2:], "*/")
+			if j < 0 {
+				j = len(query) - i - 4
+			}
+			b.WriteString(query[i : i+j+4])
+			i += j + 3
+		case c == '?':
 			n++
 			b.WriteString("$" + strconv.Itoa(n))
-			continue
+		default:
+			b.WriteByte(c)
 		}
-		b.WriteRune(r)
 	}
 	return b.String()
 }

@@ -57,6 +57,14 @@ func TestRebind(t *testing.T) {
 		{"UPDATE t SET a = ?, b = ? WHERE id = ?", "UPDATE t SET a = $1, b = $2 WHERE id = $3"},
 		{"SELECT '?' || ? FROM \"q?\"", "SELECT '?' || $1 FROM \"q?\""},
 		{"SELECT 'it''s ?', ?", "SELECT 'it''s ?', $1"},
+		// The review's finding: comments and E'' strings hold no parameter.
+		{"SELECT ? -- why?\nFROM t WHERE a = ?", "SELECT $1 -- why?\nFROM t WHERE a = $2"},
+		{"SELECT ? /* a ? here */, ?", "SELECT $1 /* a ? here */, $2"},
+		{"SELECT E'it\\'s ?', ?", "SELECT E'it\\'s ?', $1"},
+		{"SELECT ?, 'unterminated ?", "SELECT $1, 'unterminated ?"},
+		{"SELECT ? -- trailing?", "SELECT $1 -- trailing?"},
+		{"SELECT ? /* open?", "SELECT $1 /* open?"},
+		{"SELECT 'ü?', ?", "SELECT 'ü?', $1"},
 	} {
 		if got := rebind(tt.in); got != tt.want {
 			t.Errorf("rebind(%q) = %q, want %q", tt.in, got, tt.want)
