@@ -54,3 +54,15 @@ type Identity struct {
 	// Until is when the IdP session ends; zero means unknown.
 	Until time.Time
 }
+
+// FlowQuery selects flow-log records, newest first.
+type FlowQuery struct {
+	// Node matches records reported by, from or to the node of that name.
+	Node string
+	// Since and Until bound a record's end.
+	Since, Until time.Time
+	// DeniedOnly selects denied flows only.
+	DeniedOnly bool
+	// Limit caps the number of records; 0 means no cap.
+	Limit int
+}

@@ -68,6 +68,9 @@ type Config struct {
 	// key expires soon is then in the log alone. Called from its own
 	// goroutine.
 	Notify func(title, body string) error
+	// FlowPoll and FlowWindow time the flow log as in node.AgentConfig;
+	// 0 means the defaults.
+	FlowPoll, FlowWindow time.Duration
 	// Logger receives the daemon's logs; nil means slog.Default().
 	Logger *slog.Logger
 	// Backoff paces map stream reconnects and login polls; zero means

@@ -126,7 +126,7 @@ func (d *Daemon) startSessionLocked(st node.SessionState, resume bool) (*session
 		tun = s.link.Open
 	}
 	ns, err := node.NewPersonSession(node.PersonSessionConfig{StateDir: d.cfg.StateDir, Client: d.ctrl, Login: st, Resume: resume, TUN: tun,
-		Logger: d.log.With("node", st.Node.Name)})
+		FlowPoll: d.cfg.FlowPoll, FlowWindow: d.cfg.FlowWindow, Logger: d.log.With("node", st.Node.Name)})
 	if err != nil {
 		return nil, err
 	}

@@ -30,6 +30,8 @@ type control struct {
 	reports *ratelimit.Keyed[store.NodeID]
 	// denied aggregates the denied flows nodes report.
 	denied *deniedFlows
+	// flows stores the flow logs nodes post.
+	flows *flowIngest
 	// pace is how long a map stream waits after a message of n bytes
 	// (paceAfter; set before serving).
 	pace func(n int) time.Duration
@@ -52,7 +54,8 @@ func newControl(c *core) *control {
 		admit:     ratelimit.New[struct{}](c.cfg.MapAdmitEvery, c.cfg.MapAdmitBurst, 1),
 		reopen:    ratelimit.New[store.NodeID](c.cfg.MapReopenEvery, c.cfg.MapReopenBurst, maxReportKeys),
 		rotations: ratelimit.New[store.NodeID](c.cfg.RotateEvery, c.cfg.RotateBurst, maxRotationKeys),
-		reports:   ratelimit.New[store.NodeID](c.cfg.ReportEvery, c.cfg.ReportBurst, maxReportKeys)}
+		reports:   ratelimit.New[store.NodeID](c.cfg.ReportEvery, c.cfg.ReportBurst, maxReportKeys),
+		flows:     newFlowIngest(c.st, c.metrics.reg)}
 }
 
 func (s *control) controlRoutes(mux *http.ServeMux) {
@@ -62,6 +65,7 @@ func (s *control) controlRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("GET "+wire.PathMap, s.handleMap)
 	mux.HandleFunc("POST "+wire.PathRotate, s.handleRotate)
 	mux.HandleFunc("POST "+wire.PathReport, s.handleReport)
+	mux.HandleFunc("POST "+wire.PathFlows, s.handleFlows)
 	mux.HandleFunc("POST "+wire.PathRequests, s.handleRequestCreate)
 	mux.HandleFunc("GET "+wire.PathRequests, s.handleRequestList)
 }

@@ -2,6 +2,7 @@ package coordinator
 
 import (
 	"context"
+	"crypto/ed25519"
 	"log/slog"
 	"sync"
 	"time"
@@ -21,7 +22,11 @@ type core struct {
 	// in New, before anything is served.
 	cfg Config
 	log *slog.Logger
-	st  store.Store
+	// auditKey signs the audit log's checkpoints; set in New.
+	auditKey ed25519.PrivateKey
+	// alerts evaluates Config.AlertRules; nil without rules.
+	alerts *alerter
+	st     store.Store
 	// changes carries changes to and from the other coordinators on the
 	// same database (PostgreSQL); nil: none (see publish).
 	changes store.Changes
@@ -74,6 +79,7 @@ func newCore(cfg Config, st store.Store) *core {
 		sess: newSessions(30*time.Second, cfg.SessionTTL), metrics: newMetrics(), refusals: newRefusals(),
 		paths: newPathReports(maxPathReports), presence: newPresenceLog(st, cfg.Logger), grants: newGrantTable(), audits: newAuditBatcher(st)}
 	c.limits = newLimiters(&c.cfg, c.metrics.reg)
+	c.alerts = newAlerter(cfg.AlertRules, c.deadLetter, &c.cfg)
 	c.metrics.reg.MustRegister(newPathCollector(c.paths))
 	c.ctx, c.cancel = context.WithCancel(context.Background())
 	return c

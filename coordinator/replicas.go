@@ -120,6 +120,12 @@ const (
 	jobReapEphemeral = "reap-ephemeral"
 	jobExpiryAudit   = "key-expiry-audit"
 	jobIdPRefresh    = "idp-refresh"
+	// jobAuditCheckpoint appends the audit log's periodic checkpoint.
+	jobAuditCheckpoint = "audit-checkpoint"
+	// jobFlowPrune deletes flow records past the retention.
+	jobFlowPrune = "flow-prune"
+	// jobOfflineAlerts evaluates the offline alert rules.
+	jobOfflineAlerts = "offline-alerts"
 )
 
 // runsJob reports whether this coordinator runs job now (see store.Jobs).

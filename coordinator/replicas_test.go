@@ -13,14 +13,16 @@ import (
 )
 
 // startReplicas starts n coordinators on one fresh PostgreSQL database,
-// each with its own data directory (and bootstrap API key).
+// each with its own data directory (and bootstrap API key), sharing the
+// refresh-token and audit keys.
 func startReplicas(t *testing.T, n int, policy string) []*testCoord {
 	t.Helper()
 	url := pgtest.NewDB(t)
-	keyFile := filepath.Join(t.TempDir(), TokenKeyFile) // shared, made by the first
+	keys := t.TempDir() // the shared keys, made by the first
+	keyFile, auditKey := filepath.Join(keys, TokenKeyFile), filepath.Join(keys, AuditKeyFile)
 	cs := make([]*testCoord, n)
 	for i := range cs {
-		cs[i] = startCoordWith(t, policy, func(c *Config) { c.DB, c.TokenKeyFile = url, keyFile })
+		cs[i] = startCoordWith(t, policy, func(c *Config) { c.DB, c.TokenKeyFile, c.AuditKeyFile = url, keyFile, auditKey })
 		cs[i].apiKey = cs[0].apiKey // only the first start makes a bootstrap key
 	}
 	return cs

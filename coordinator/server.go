@@ -27,6 +27,7 @@ import (
 	"time"
 
 	"github.com/wardnet/ward/admin"
+	"github.com/wardnet/ward/alert"
 	"github.com/wardnet/ward/clientaddr"
 	"github.com/wardnet/ward/coordinator/sso"
 	"github.com/wardnet/ward/coordinator/store"
@@ -45,6 +46,11 @@ type Config struct {
 	// with in the database; empty: TokenKeyFile in DataDir, made at first
 	// start. Coordinators sharing a database must share the key.
 	TokenKeyFile string
+	// AuditKeyFile holds the Ed25519 key (its seed, hex) that signs the
+	// audit log's checkpoints; empty: AuditKeyFile in DataDir, made at
+	// first start. Coordinators sharing a database must share the key:
+	// verify trusts the key of the coordinator it asks.
+	AuditKeyFile string
 	// Listen is the TCP address to serve on ("127.0.0.1:8080").
 	Listen string
 	// MetricsListen is the TCP address ListenAndServe serves Prometheus
@@ -88,6 +94,20 @@ type Config struct {
 	// are aggregated into one audit event per (node, source, destination,
 	// protocol, port) (1m).
 	DeniedWindow time.Duration
+	// AuditCheckpointEvery is how often a signed checkpoint is appended
+	// to the audit log (1m), one even when nothing happened.
+	AuditCheckpointEvery time.Duration
+	// AlertRules are the alert rules and their webhooks (`ward
+	// coordinator --alerts FILE`, parsed by alert.Parse); nil: no alerts.
+	AlertRules *alert.Rules
+	// AlertEvery is how often the offline rules are evaluated (5s);
+	// AlertBackoff the first wait before a failed webhook delivery is
+	// tried again (1s, doubling, five attempts).
+	AlertEvery, AlertBackoff time.Duration
+	// FlowRetention is how long flow-log records are kept (by their
+	// end); 0 keeps them forever. `ward coordinator --flow-retention`
+	// defaults it to 30 days.
+	FlowRetention time.Duration
 	// SessionTTL is the lifetime of a node's control session token (1h).
 	SessionTTL time.Duration
 	// KeepAlive is the interval of map stream keep-alives (15s) for nodes
@@ -197,6 +217,9 @@ func (c *Config) setDefaults() {
 	def(&c.SessionTTL, time.Hour)
 	def(&c.RotateEvery, 10*time.Minute)
 	def(&c.DeniedWindow, time.Minute)
+	def(&c.AuditCheckpointEvery, time.Minute)
+	def(&c.AlertEvery, 5*time.Second)
+	def(&c.AlertBackoff, time.Second)
 	def(&c.BodyTimeout, 10*time.Second)
 	if c.RotateBurst <= 0 {
 		c.RotateBurst = 5
@@ -328,6 +351,10 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	}
 	c := newCore(cfg, st)
 	c.changes, c.jobs = st, st
+	if c.auditKey, err = loadAuditKey(cfg.auditKeyPath()); err != nil {
+		st.Close()
+		return nil, err
+	}
 	follower, err := st.Listen(ctx) // before the loads of init: no change falls between
 	if err != nil {
 		st.Close()
@@ -346,6 +373,11 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		st.Close()
 		return nil, err
 	}
+	if err := s.checkpoint(ctx); err != nil {
+		follower.Close()
+		st.Close()
+		return nil, err
+	}
 	s.wg.Add(1)
 	go s.housekeeping()
 	s.wg.Add(1)
@@ -357,6 +389,23 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	go func() {
 		defer s.wg.Done()
 		s.presence.run(s.ctx)
+	}()
+	s.wg.Add(4)
+	go func() {
+		defer s.wg.Done()
+		s.checkpointLoop(s.ctx)
+	}()
+	go func() {
+		defer s.wg.Done()
+		s.alertLoop(s.ctx)
+	}()
+	go func() {
+		defer s.wg.Done()
+		s.control.flows.run(s.ctx)
+	}()
+	go func() {
+		defer s.wg.Done()
+		s.control.flows.prune(s.ctx, s.cfg.FlowRetention, func() bool { return s.runsJob(jobFlowPrune) }, s.log)
 	}()
 	if r, ok := s.cfg.Auth.(Refresher); ok {
 		s.wg.Add(1)

@@ -415,7 +415,8 @@ func (b Backend) Audit(ctx context.Context, q admin.AuditQuery) ([]wire.AuditEve
 	}
 	out := make([]wire.AuditEvent, 0, len(evs))
 	for _, e := range evs {
-		we := wire.AuditEvent{ID: int64(e.ID), Time: e.Time, Actor: e.Actor, Action: e.Action, Target: e.Target, Source: e.Source}
+		we := wire.AuditEvent{ID: int64(e.ID), Time: e.Time, Actor: e.Actor, Action: e.Action, Target: e.Target, Source: e.Source,
+			PrevHash: e.PrevHash, Hash: e.Hash}
 		if len(e.Detail) > 0 {
 			we.Detail = json.RawMessage(e.Detail)
 		}
@@ -452,6 +453,40 @@ func (b Backend) ListRelays(ctx context.Context) ([]wire.AdminRelay, error) {
 // RemoveRelay removes the relay named name.
 func (b Backend) RemoveRelay(ctx context.Context, name, actor string) error {
 	return domainErr(b.f.removeRelay(ctx, name, actor))
+}
+
+// Flows lists flow-log records, newest first.
+func (b Backend) Flows(ctx context.Context, q admin.FlowQuery) ([]wire.AdminFlow, error) {
+	rs, err := b.f.st.ListFlows(ctx, store.FlowFilter{Node: q.Node, Since: q.Since, Until: q.Until,
+		DeniedOnly: q.DeniedOnly, Limit: q.Limit})
+	if err != nil {
+		return nil, domainErr(err)
+	}
+	out := make([]wire.AdminFlow, len(rs))
+	for i, r := range rs {
+		out[i] = wireFlow(r)
+	}
+	return out, nil
+}
+
+// wireFlow is r as the admin API shows it.
+func wireFlow(r store.FlowRecord) wire.AdminFlow {
+	f := wire.AdminFlow{ID: int64(r.ID), Reporter: r.NodeName, Src: r.Src, SrcNode: r.SrcNode, SrcWho: r.SrcWho,
+		Dst: r.Dst, DstNode: r.DstNode, DstWho: r.DstWho, Proto: r.Proto, Port: r.Port, Direction: "out",
+		Verdict: "accepted", Rule: r.Rule, Start: r.Start, End: r.End, BytesSent: r.BytesSent, BytesRecv: r.BytesRecv, Count: r.Count}
+	if r.Inbound {
+		f.Direction = "in"
+	}
+	if r.Denied {
+		f.Verdict = "denied"
+	}
+	return f
+}
+
+// VerifyAudit checks the stored audit log's hash chain and checkpoints.
+func (b Backend) VerifyAudit(ctx context.Context) (wire.AuditVerify, error) {
+	v, err := b.f.verifyAudit(ctx, time.Now())
+	return v, domainErr(err)
 }
 
 // ListRequests lists every access request, newest first.

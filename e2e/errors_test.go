@@ -54,7 +54,7 @@ func TestErrorsPrintOnce(t *testing.T) {
 		{append(admin(f.url()), "apikey", "revoke", "99"), "not found"},
 		{append(admin(f.url()), "nodes", "show", "nope"), "not found"},
 		{append(admin(f.url()), "users", "disable", "nope@example.com"), "not found"},
-		{append(admin(f.url()), "audit", "--since", "yesterday"), `"yesterday"`},
+		{append(admin(f.url()), "audit", "list", "--since", "yesterday"), `"yesterday"`},
 		{append(admin(down), "nodes", "list"), "connection refused"},
 		{[]string{"node", "--coordinator", f.url(), "--dev-insecure-http", "--auth-key", "wpk_made_up", "--state-dir", t.TempDir()}, "auth key not found"},
 	}

@@ -126,6 +126,9 @@ type agentOpts struct {
 	endpoints []netip.AddrPort
 	// homeRelay pins the node's home relay; "": the nearest.
 	homeRelay string
+	// flowWindow is the flow log's window (read every twentieth of it);
+	// 0: the defaults.
+	flowWindow time.Duration
 	// socks5 is the address of the node's SOCKS5 proxy; "": none.
 	socks5 string
 	// uapiName names the node's UAPI socket in node.DefaultUAPIDir; "":
@@ -141,7 +144,8 @@ func (f *fleet) startAgent(name, key, dir string, o agentOpts) *agent {
 	}
 	return &agent{name: name, Agent: nodetest.StartAgent(f.t, node.AgentConfig{StateDir: dir, Coordinator: f.url(), AuthKey: key,
 		AllowInsecureHTTP: true, Expose: o.expose, Hostname: name, Version: "e2e", RotateEvery: o.rotateEvery,
-		Logger: f.logs.logger(name), Clock: o.clock, Endpoints: o.endpoints, HomeRelay: o.homeRelay, SOCKS5: o.socks5, UAPIName: o.uapiName})}
+		Logger: f.logs.logger(name), Clock: o.clock, Endpoints: o.endpoints, HomeRelay: o.homeRelay, SOCKS5: o.socks5, UAPIName: o.uapiName,
+		FlowWindow: o.flowWindow, FlowPoll: o.flowWindow / 20})}
 }
 
 // waitFor polls cond until it holds, failing after a generous deadline.

@@ -72,6 +72,9 @@ type Config struct {
 	// MaxFlows bounds the connection-tracking table; 0 means
 	// DefaultMaxFlows. When full, the least recently seen flows are evicted.
 	MaxFlows int
+	// CountFlows turns on the per-flow byte counters that DrainFlowCounts
+	// reads (flow logs): two atomic adds per packet of a tracked flow.
+	CountFlows bool
 	// UDPIdleTimeout ends a forwarded UDP flow after this long without a
 	// datagram in either direction; 0 means DefaultUDPIdleTimeout.
 	UDPIdleTimeout time.Duration
@@ -145,7 +148,7 @@ func validateAddrs(v4, v6 netip.Addr) error {
 
 // guardConfig returns the part of c that configures the Stack's guard.
 func (c Config) guardConfig() GuardConfig {
-	return GuardConfig{IPv4: c.IPv4, IPv6: c.IPv6, MaxFlows: c.MaxFlows, OnDenied: c.OnDenied}
+	return GuardConfig{IPv4: c.IPv4, IPv6: c.IPv6, MaxFlows: c.MaxFlows, OnDenied: c.OnDenied, CountFlows: c.CountFlows}
 }
 
 // usableUnicast reports whether a may be a node's overlay address.

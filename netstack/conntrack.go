@@ -57,6 +57,10 @@ type flow struct {
 	// gen is the filter generation this remote-opened flow was last
 	// allowed under.
 	gen atomic.Uint64
+	// born is the table clock when the flow was inserted; never changes.
+	born int64
+	// counts are the flow-log counters.
+	counts flowCounts
 	// ended is set once a revoked flow has been handed to the stack to
 	// end (guard.revokeDenied).
 	ended atomic.Bool
@@ -171,7 +175,7 @@ func (ct *conntrack) insert(k *flowKey, o origin, gen uint64, now int64) *flow {
 	if len(sh.flows) >= ct.perShard {
 		ct.makeRoomLocked(sh, now)
 	}
-	f := &flow{origin: o, proto: k.proto}
+	f := &flow{origin: o, proto: k.proto, born: now}
 	f.lastSeen.Store(now)
 	f.gen.Store(gen)
 	sh.flows[*k] = f

@@ -15,6 +15,7 @@ type guard struct {
 	ct       *conntrack
 	svc      *services        // nil: every port is served (the OS's stack answers)
 	onDenied func(DeniedFlow) // may be nil
+	count    bool             // count bytes per flow (CountFlows)
 	// answer, if set, sends a packet this node makes (the answer to a
 	// packet of a cut flow) to the peer; it is called on the packet path
 	// and must not block. Nil: cut flows are dropped silently.
@@ -28,7 +29,7 @@ type guard struct {
 
 // newGuard returns a guard for cfg, which withDefaults has validated.
 func newGuard(cfg GuardConfig, svc *services) *guard {
-	g := &guard{v4: cfg.IPv4, v6: cfg.IPv6, ct: newConntrack(cfg.MaxFlows), svc: svc, onDenied: cfg.OnDenied}
+	g := &guard{v4: cfg.IPv4, v6: cfg.IPv6, ct: newConntrack(cfg.MaxFlows), svc: svc, onDenied: cfg.OnDenied, count: cfg.CountFlows}
 	g.filter.init()
 	return g
 }
@@ -51,7 +52,7 @@ func (g *guard) inbound(b []byte, now int64) bool {
 	k := flowKey{local: p.dst, remote: p.src, localPort: p.dstPort, remotePort: p.srcPort, proto: p.proto}
 	f := g.ct.lookup(&k, now)
 	if f == nil || (p.startsFlow() && p.proto == ProtoTCP && f.state.Load() == stateClosing) {
-		return g.newFlow(&k, &p, now)
+		return g.newFlow(&k, &p, len(b), now)
 	}
 	if f.state.Load() == stateRevoked || !g.stillAllowed(f, p.src, p.dst, p.proto, p.filterPort()) {
 		g.n.unsolicited.Add(1)
@@ -59,6 +60,7 @@ func (g *guard) inbound(b []byte, now int64) bool {
 		return false
 	}
 	f.observe(&p, f.origin == fromRemote, now)
+	g.countBytes(f, f.origin == fromRemote, len(b))
 	return true
 }
 
@@ -120,8 +122,9 @@ func (g *guard) revokeDenied() []flowKey {
 	return cut
 }
 
-// newFlow judges p, which belongs to no tracked flow.
-func (g *guard) newFlow(k *flowKey, p *packet, now int64) bool {
+// newFlow judges p, of size bytes, which belongs to no tracked flow.
+func (g *guard) newFlow(k *flowKey, p *packet, size int, now int64) bool {
+
 	if !p.startsFlow() {
 		g.n.unsolicited.Add(1)
 		return false
@@ -141,7 +144,7 @@ func (g *guard) newFlow(k *flowKey, p *packet, now int64) bool {
 		return p.proto == ProtoTCP
 	}
 	g.n.allowed.Add(1)
-	g.ct.insert(k, fromRemote, fs.gen, now)
+	g.countBytes(g.ct.insert(k, fromRemote, fs.gen, now), true, size)
 	return true
 }
 
@@ -180,7 +183,7 @@ func (g *guard) outbound(b []byte, now int64) bool {
 	f := g.ct.lookup(&k, now)
 	if f == nil {
 		if p.startsFlow() {
-			g.ct.insert(&k, fromLocal, 0, now)
+			g.countBytes(g.ct.insert(&k, fromLocal, 0, now), true, len(b))
 		}
 		return true
 	}
@@ -199,6 +202,7 @@ func (g *guard) outbound(b []byte, now int64) bool {
 		return false
 	}
 	f.observe(&p, f.origin == fromLocal, now)
+	g.countBytes(f, f.origin == fromLocal, len(b))
 	return true
 }
 

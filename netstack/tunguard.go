@@ -21,6 +21,8 @@ type GuardConfig struct {
 	// OnDenied is as in Config: called on the packet path for each denied
 	// new inbound flow and each flow cut by a Filter change; may be nil.
 	OnDenied func(DeniedFlow)
+	// CountFlows is as in Config.
+	CountFlows bool
 }
 
 // withDefaults validates c and returns a copy with defaults filled in.

@@ -78,6 +78,11 @@ type AgentConfig struct {
 	// Backoff paces reconnects and retries; zero means
 	// control.DefaultBackoff().
 	Backoff control.Backoff
+	// FlowPoll and FlowWindow time the flow log: the data plane's
+	// counters are read every FlowPoll and aggregated per flow over
+	// FlowWindow before they are sent; 0 means DefaultFlowPoll (5s) and
+	// DefaultFlowWindow (1m). Tests shorten them.
+	FlowPoll, FlowWindow time.Duration
 	// Clock reads the node's clock; nil means time.Now. The agent keeps
 	// its key times (state file, rotation schedule, peer expiry) on it
 	// and converts the coordinator's to it. Tests set it to run a node
@@ -169,7 +174,7 @@ func NewAgent(cfg AgentConfig) (*Agent, error) {
 	keys.client, keys.eng = a.client, a.eng
 	a.keys = keys
 	a.sess = newSession(sessionConfig{stateDir: cfg.StateDir, client: a.client, engine: a.eng, keys: keys,
-		expose: cfg.Expose, endpoints: cfg.Endpoints, log: cfg.Logger})
+		expose: cfg.Expose, endpoints: cfg.Endpoints, flowPoll: cfg.FlowPoll, flowWindow: cfg.FlowWindow, log: cfg.Logger})
 	return a, nil
 }
 

@@ -17,6 +17,7 @@ import (
 	"golang.zx2c4.com/wireguard/conn"
 
 	"github.com/wardnet/ward/filter"
+	"github.com/wardnet/ward/netstack"
 	"github.com/wardnet/ward/node/localapi"
 	"github.com/wardnet/ward/wire"
 )
@@ -116,6 +117,13 @@ type Engine struct {
 	log    *slog.Logger
 	cfg    EngineConfig
 	denied *deniedLog
+	// flowDenied carries denied attempts from the packet path to the flow
+	// log (see flowcollect.go); full means dropped, counted in
+	// flowDeniedLost.
+	flowDenied     chan netstack.DeniedFlow
+	flowDeniedLost atomic.Uint64
+	// curPolicy is inFilter for readers without mu (the flow log).
+	curPolicy atomic.Pointer[policy]
 	// nm is the current map view; written only with mu held.
 	nm atomic.Pointer[netmap]
 	// dp is the running data plane, nil before the first full map;
@@ -178,7 +186,8 @@ func NewEngine(cfg EngineConfig) (*Engine, error) {
 	}
 	cfg.Expose = slices.Clone(cfg.Expose)
 	e := &Engine{log: cfg.Logger, cfg: cfg, denied: newDeniedLog(), kick: make(chan struct{}, 1),
-		priv: cfg.PrivateKey, have: map[wire.WGPublic]peerConf{}, starts: map[wire.WGPublic]peerStart{}, changed: make(chan struct{})}
+		priv: cfg.PrivateKey, have: map[wire.WGPublic]peerConf{}, starts: map[wire.WGPublic]peerStart{}, changed: make(chan struct{}),
+		flowDenied: make(chan netstack.DeniedFlow, flowDeniedQueue)}
 	e.nm.Store(emptyNetmap())
 	e.ctx, e.cancel = context.WithCancel(context.Background())
 	e.wg.Add(1)
@@ -374,6 +383,7 @@ func (e *Engine) dataplaneLocked(self wire.Node) (*dataplane, error) {
 		e.dp.Store(nil)
 		dp.close()
 		e.have, e.starts, e.inFilter = map[wire.WGPublic]peerConf{}, map[wire.WGPublic]peerStart{}, nil
+		e.curPolicy.Store(nil)
 	} else if port == 0 && e.portHint != 0 {
 		port, hinted = e.portHint, true
 	}
@@ -394,7 +404,7 @@ func (e *Engine) dataplaneLocked(self wire.Node) (*dataplane, error) {
 // any).
 func (e *Engine) newDataplaneLocked(self wire.Node, port uint16) (*dataplane, error) {
 	return newDataplane(e.ctx, dataplaneConfig{self: self, tun: e.cfg.TUN, priv: e.priv, listenPort: port,
-		mtu: e.cfg.MTU, expose: e.cfg.Expose, log: e.log, onDenied: e.denied.add, bind: e.bindFuncLocked(),
+		mtu: e.cfg.MTU, expose: e.cfg.Expose, log: e.log, onDenied: e.onDenied, bind: e.bindFuncLocked(),
 		legacy: e.cfg.LegacyDataPath})
 }
 
@@ -572,6 +582,7 @@ func (e *Engine) installFilterLocked(dp *dataplane, m *filter.Matcher, addrs map
 		return
 	}
 	e.inFilter = &policy{m: m, peers: addrs}
+	e.curPolicy.Store(e.inFilter)
 	dp.net.SetFilter(e.inFilter)
 }
 

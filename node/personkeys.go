@@ -112,6 +112,9 @@ type PersonSessionConfig struct {
 	// TUN makes the data plane a TUN device (see EngineConfig.TUN); nil
 	// means the userspace netstack.
 	TUN TUNFunc
+	// FlowPoll and FlowWindow time the flow log as in AgentConfig; 0
+	// means the defaults.
+	FlowPoll, FlowWindow time.Duration
 	// Logger receives the session's logs; nil means slog.Default().
 	Logger *slog.Logger
 }
@@ -132,5 +135,6 @@ func NewPersonSession(cfg PersonSessionConfig) (*Session, error) {
 	keys := &personKeys{key: cfg.Login.WGKey, id: cfg.Login.Node.ID, resumed: cfg.Resume, now: cfg.Client.Now,
 		kick: make(chan struct{}, 1)}
 	keys.expiry.Store(cfg.Login.KeyExpiry.UnixNano())
-	return newSession(sessionConfig{stateDir: cfg.StateDir, client: cfg.Client, engine: eng, keys: keys, log: cfg.Logger}), nil
+	return newSession(sessionConfig{stateDir: cfg.StateDir, client: cfg.Client, engine: eng, keys: keys,
+		flowPoll: cfg.FlowPoll, flowWindow: cfg.FlowWindow, log: cfg.Logger}), nil
 }

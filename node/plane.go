@@ -29,6 +29,9 @@ type netPlane interface {
 	SetFilter(f netstack.Filter)
 	// Stats returns the inbound filter's counters.
 	Stats() netstack.Stats
+	// DrainFlowCounts hands over what each tracked flow carried since
+	// the previous call (see netstack.Stack.DrainFlowCounts).
+	DrainFlowCounts(fn func(netstack.FlowCount))
 	// DialContext connects through the overlay to address (an IP literal
 	// and port); ctx bounds the TCP handshake.
 	DialContext(ctx context.Context, network, address string) (net.Conn, error)
@@ -55,6 +58,9 @@ func (p *osPlane) SetFilter(f netstack.Filter) { p.guard.SetFilter(f) }
 // Stats implements netPlane.
 func (p *osPlane) Stats() netstack.Stats { return p.guard.Stats() }
 
+// DrainFlowCounts implements netPlane.
+func (p *osPlane) DrainFlowCounts(fn func(netstack.FlowCount)) { p.guard.DrainFlowCounts(fn) }
+
 // DialContext implements netPlane with the OS's dialer.
 func (p *osPlane) DialContext(ctx context.Context, network, address string) (net.Conn, error) {
 	return p.dialer.DialContext(ctx, network, address)
@@ -71,7 +77,7 @@ func (p *osPlane) ListenUDP(addr netip.AddrPort) (net.PacketConn, error) {
 func openPlane(cfg dataplaneConfig) (tun.Device, netPlane, error) {
 	if cfg.tun == nil {
 		st, err := netstack.New(netstack.Config{IPv4: cfg.self.IPv4, IPv6: cfg.self.IPv6, MTU: cfg.mtu, Logger: cfg.log,
-			Expose: services(cfg.expose), OnDenied: cfg.onDenied, LegacyDataPath: cfg.legacy})
+			Expose: services(cfg.expose), OnDenied: cfg.onDenied, LegacyDataPath: cfg.legacy, CountFlows: true})
 		if err != nil {
 			return nil, nil, fmt.Errorf("start netstack: %w", err)
 		}
@@ -81,7 +87,7 @@ func openPlane(cfg dataplaneConfig) (tun.Device, netPlane, error) {
 	if err != nil {
 		return nil, nil, fmt.Errorf("open tun: %w", err)
 	}
-	g, err := netstack.NewGuard(t, netstack.GuardConfig{IPv4: cfg.self.IPv4, IPv6: cfg.self.IPv6, OnDenied: cfg.onDenied})
+	g, err := netstack.NewGuard(t, netstack.GuardConfig{IPv4: cfg.self.IPv4, IPv6: cfg.self.IPv6, OnDenied: cfg.onDenied, CountFlows: true})
 	if err != nil {
 		t.Close()
 		return nil, nil, fmt.Errorf("guard tun: %w", err)

@@ -1,10 +1,12 @@
 package node
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"log/slog"
 	"net/netip"
+	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -31,7 +33,10 @@ type sessionConfig struct {
 	// endpoints are the UDP endpoints announced to peers (port 0: the
 	// listen port); nil means this machine's addresses (see endpoints).
 	endpoints []netip.AddrPort
-	log       *slog.Logger
+	// flowPoll and flowWindow time the flow log; 0 means DefaultFlowPoll
+	// and DefaultFlowWindow.
+	flowPoll, flowWindow time.Duration
+	log                  *slog.Logger
 }
 
 // Session is one machine's life with the coordinator, the same for a
@@ -81,6 +86,16 @@ func newSession(cfg sessionConfig) *Session {
 	return s
 }
 
+// newFlowLog returns the session's flow log, spilling into the state
+// directory.
+func (s *Session) newFlowLog() *flowLog {
+	spool := ""
+	if s.cfg.stateDir != "" {
+		spool = filepath.Join(s.cfg.stateDir, flowSpoolDir)
+	}
+	return newFlowLog(cmp.Or(s.cfg.flowWindow, DefaultFlowWindow), spool, s.log)
+}
+
 // Engine returns the session's data plane.
 func (s *Session) Engine() *Engine { return s.eng }
 
@@ -121,6 +136,7 @@ func (s *Session) Run(ctx context.Context) error {
 	since := s.resumeVersion()
 	wg.Go(func() { s.client.FollowMap(ctx, since, s) })
 	wg.Go(func() { s.reportLoop(ctx) })
+	wg.Go(func() { s.flowLoop(ctx, s.newFlowLog(), cmp.Or(s.cfg.flowPoll, DefaultFlowPoll)) })
 	wg.Go(func() {
 		if end := s.keys.Run(ctx); end != nil {
 			s.log.Info("session ended", "reason", end.Reason)

@@ -39,6 +39,8 @@ func (s *server) apiRoutes(g *echo.Group) {
 	s.apiPolicyRoutes(g, read, policy)
 	g.GET(rel(wire.PathAdminAudit), s.apiAudit, read)
 	g.GET(rel(wire.PathAdminAuditExport), s.apiAuditExport, read)
+	g.GET(rel(wire.PathAdminFlows), s.apiFlows, read)
+	g.GET(rel(wire.PathAdminAuditVerify), s.apiAuditVerify, read)
 	g.Any("/*", func(echo.Context) error { return fmt.Errorf("%w: no such admin API path", ErrNotFound) })
 }
 

@@ -137,3 +137,12 @@ func csvSafe(s string) string {
 	}
 	return s
 }
+
+// apiAuditVerify checks the audit log's chain and checkpoints.
+func (s *server) apiAuditVerify(c echo.Context) error {
+	v, err := s.b.VerifyAudit(c.Request().Context())
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, v)
+}

@@ -133,4 +133,11 @@ type Backend interface {
 	// RecordAudit appends an event the web layer saw (admin.login,
 	// admin.logout) to the audit log; ID is assigned by the backend.
 	RecordAudit(ctx context.Context, e wire.AuditEvent) error
+
+	// VerifyAudit checks the audit log's hash chain and signed
+	// checkpoints and names the first entry that does not fit.
+	VerifyAudit(ctx context.Context) (wire.AuditVerify, error)
+
+	// Flows lists flow-log records q selects, newest first.
+	Flows(ctx context.Context, q admin.FlowQuery) ([]wire.AdminFlow, error)
 }

@@ -38,6 +38,7 @@ func (s *server) pageRoutes(g *echo.Group) {
 	g.GET("/policy/versions/:id", s.pageVersion, read)
 	g.POST("/policy/versions/:id/rollback", s.actRollback, policy)
 	g.GET("/audit", s.pageAudit, read)
+	g.GET("/flows", s.pageFlows, read)
 	g.GET("/requests", s.pageRequests, read)
 	g.POST("/requests/:id/approve", s.actDecideRequest("approve"), read)
 	g.POST("/requests/:id/deny", s.actDecideRequest("deny"), read)

@@ -157,6 +157,10 @@ type AuditEvent struct {
 	Target string    `json:"target"`
 	Source string    `json:"source,omitempty"`
 	Detail any       `json:"detail,omitempty"`
+	// PrevHash and Hash place the event in the audit log's hash chain
+	// (package auditchain); empty for events from before it began.
+	PrevHash string `json:"prev_hash,omitempty"`
+	Hash     string `json:"hash,omitempty"`
 }
 
 // PathAdminUsers lists users; /{id or email}, /{id}/disable, /{id}/enable,
@@ -243,4 +247,68 @@ const (
 type PolicyTextRequest struct {
 	// Text is the HuJSON policy; may be empty (then it is invalid).
 	Text string `json:"text"`
+}
+
+// PathAdminFlows lists flow-log records (AdminFlow, newest first):
+// ?node=NAME&since=1h&until=RFC3339&denied=1&limit=N;
+// ?format=jsonl streams them as JSON lines.
+const PathAdminFlows = "/ward/v1/admin/flows"
+
+// AdminFlow is one stored flow-log record: one flow a node carried in one
+// window. Its JSON shape is the flow-log export's (stable field names,
+// RFC 3339 times in UTC).
+type AdminFlow struct {
+	ID int64 `json:"id"`
+	// Reporter is the node that carried and reported the flow (from its
+	// authentication).
+	Reporter string `json:"reporter"`
+	// Src opened the flow toward Dst; SrcNode/DstNode name their nodes
+	// and SrcWho/DstWho their owner ("user:EMAIL") or tags, when the
+	// address belonged to a node at ingest.
+	Src     netip.Addr `json:"src"`
+	SrcNode string     `json:"src_node,omitempty"`
+	SrcWho  string     `json:"src_who,omitempty"`
+	Dst     netip.Addr `json:"dst"`
+	DstNode string     `json:"dst_node,omitempty"`
+	DstWho  string     `json:"dst_who,omitempty"`
+	// Proto is the IP protocol number; Port the destination port.
+	Proto uint8  `json:"proto"`
+	Port  uint16 `json:"port"`
+	// Direction is "in" (Src opened it toward the reporter) or "out".
+	Direction string `json:"direction"`
+	// Verdict is "accepted" or "denied"; Rule what decided.
+	Verdict string `json:"verdict"`
+	Rule    string `json:"rule,omitempty"`
+	// Start and End bound the window's packets.
+	Start time.Time `json:"start"`
+	End   time.Time `json:"end"`
+	// BytesSent are the bytes Src sent, BytesRecv those Dst sent.
+	BytesSent uint64 `json:"bytes_sent"`
+	BytesRecv uint64 `json:"bytes_recv"`
+	// Count is the connections (accepted) or attempts (denied) the record
+	// stands for.
+	Count int `json:"count"`
+}
+
+// PathAdminAuditVerify checks the stored audit log's hash chain and
+// signed checkpoints (AuditVerify).
+const PathAdminAuditVerify = "/ward/v1/admin/audit/verify"
+
+// AuditVerify is what a check of the audit log found.
+type AuditVerify struct {
+	// OK is set when every entry fits the chain, every checkpoint's
+	// signature verifies and (for the live log) the last checkpoint is
+	// recent.
+	OK bool `json:"ok"`
+	// Entries were read; Legacy of them predate the chain.
+	Entries int `json:"entries"`
+	Legacy  int `json:"legacy,omitempty"`
+	// Checkpoints verified; LastCheckpoint is the last one's time.
+	Checkpoints    int       `json:"checkpoints"`
+	LastCheckpoint time.Time `json:"last_checkpoint,omitzero"`
+	// Key is the checkpoints' Ed25519 public key (hex).
+	Key string `json:"key,omitempty"`
+	// BadID is the first entry that does not fit; Problem says how.
+	BadID   int64  `json:"bad_id,omitempty"`
+	Problem string `json:"problem,omitempty"`
 }

@@ -88,11 +88,16 @@ func controlMessages() map[string]any {
 		"RelayFeedQuestion.admit": &RelayFeedQuestion{ID: 8, Admit: true, Key: seq(0x23), Node: 3},
 		"RelayFeedMessage.answer": &RelayFeedMessage{Answer: 7, OK: true, Gen: 41},
 		"RelayFeedMessage.cut":    &RelayFeedMessage{Gen: 42, Cut: []WGPublic{seq(0x24)}},
-		"Error":                   &Error{Error: "forbidden: node removed"},
-		"LoginRequest":            &LoginRequest{WGKey: seq(0x22), Hostname: "laptop", OS: "linux", Version: "1.0"},
-		"LoginResponse":           &LoginResponse{ID: "login-id", URL: "https://ward.example.com/ward/v1/l/x", Expires: t0.Add(10 * time.Minute), Code: "BCDF-GHJK"},
-		"LoginResult":             &LoginResult{Done: true, Node: &self, Error: "refused"},
-		"filter.Rule":             &rules,
+		"FlowBatch": &FlowBatch{Dropped: 2, Records: []FlowRecord{
+			{Src: netip.MustParseAddr("100.64.0.9"), Dst: cam, Proto: filter.ProtoTCP, Port: 22, Inbound: true, Denied: true,
+				Rule: "no rule matched", Start: t0, End: t0.Add(3 * time.Second), Count: 100},
+			{Src: cam, Dst: netip.MustParseAddr("100.64.0.9"), Proto: filter.ProtoUDP, Port: 53, Rule: "outbound",
+				Start: t0, End: t0.Add(time.Minute), BytesSent: 120, BytesRecv: 900, Count: 2}}},
+		"Error":         &Error{Error: "forbidden: node removed"},
+		"LoginRequest":  &LoginRequest{WGKey: seq(0x22), Hostname: "laptop", OS: "linux", Version: "1.0"},
+		"LoginResponse": &LoginResponse{ID: "login-id", URL: "https://ward.example.com/ward/v1/l/x", Expires: t0.Add(10 * time.Minute), Code: "BCDF-GHJK"},
+		"LoginResult":   &LoginResult{Done: true, Node: &self, Error: "refused"},
+		"filter.Rule":   &rules,
 	}
 }
 

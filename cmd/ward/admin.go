@@ -19,7 +19,7 @@ func newAdminCmd() *cobra.Command { return adminCmd(&adminFlags{}) }
 
 // adminCmd is `ward admin`, its commands sharing f.
 func adminCmd(f *adminFlags) *cobra.Command {
-	cmd := &cobra.Command{Use: "admin", Short: "Administer a coordinator (nodes, keys, policy, audit)"}
+	cmd := &cobra.Command{Use: "admin", Short: "Administer a coordinator (nodes, keys, policy, audit, flows)"}
 	pf := cmd.PersistentFlags()
 	pf.StringVar(&f.coordinator, "coordinator", envOr("WARD_COORDINATOR", "http://127.0.0.1:8080"), "coordinator URL")
 	pf.StringVar(&f.keyFile, "api-key-file", "", "file holding the API key (default: WARD_API_KEY, else the coordinator's bootstrap key file)")
@@ -27,7 +27,7 @@ func adminCmd(f *adminFlags) *cobra.Command {
 	pf.BoolVar(&f.asJSON, "json", false, "print results as JSON")
 	pf.BoolVar(&f.insecureHTTP, "dev-insecure-http", false,
 		"allow a plain-http coordinator that is not on loopback; the API key crosses the network in clear (development only)")
-	cmd.AddCommand(newAdminKeysCmd(f), newAdminAPIKeyCmd(f), newAdminNodesCmd(f), newAdminPolicyCmd(f), newAdminAuditCmd(f), newAdminUsersCmd(f), newAdminRelaysCmd(f), newAdminRequestsCmd(f))
+	cmd.AddCommand(newAdminKeysCmd(f), newAdminAPIKeyCmd(f), newAdminNodesCmd(f), newAdminPolicyCmd(f), newAdminAuditCmd(f), newAdminFlowsCmd(f), newAdminUsersCmd(f), newAdminRelaysCmd(f), newAdminRequestsCmd(f))
 	return cmd
 }
 
@@ -314,7 +314,8 @@ func newAdminPolicyCmd(f *adminFlags) *cobra.Command {
 func newAdminAuditCmd(f *adminFlags) *cobra.Command {
 	var since, action string
 	var limit int
-	cmd := &cobra.Command{Use: "audit", Short: "Read the audit log", Args: cobra.NoArgs,
+	cmd := &cobra.Command{Use: "audit", Short: "Read and verify the audit log"}
+	list := &cobra.Command{Use: "list", Short: "Read the audit log", Args: cobra.NoArgs,
 		RunE: run(f, func(cmd *cobra.Command, c *adminClient, _ []string) error {
 			q := url.Values{}
 			if since != "" {
@@ -338,9 +339,10 @@ func newAdminAuditCmd(f *adminFlags) *cobra.Command {
 			}
 			return nil
 		})}
-	cmd.Flags().StringVar(&since, "since", "", "only events after this time (RFC 3339) or this long ago (1h)")
-	cmd.Flags().StringVar(&action, "action", "", "only actions starting with this (node., flow.denied, policy.)")
-	cmd.Flags().IntVar(&limit, "limit", 0, "at most this many events")
+	list.Flags().StringVar(&since, "since", "", "only events after this time (RFC 3339) or this long ago (1h)")
+	list.Flags().StringVar(&action, "action", "", "only actions starting with this (node., flow.denied, policy., alert.)")
+	list.Flags().IntVar(&limit, "limit", 0, "at most this many events")
+	cmd.AddCommand(list, newAdminAuditVerifyCmd(f))
 	return cmd
 }
 

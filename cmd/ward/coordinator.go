@@ -11,6 +11,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"syscall"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -73,6 +74,7 @@ func newCoordinatorCmd() *cobra.Command {
 	f.StringVar(&cfg.DataDir, "data-dir", defaultDataDir(), "directory for the database and the bootstrap API key")
 	f.StringVar(&cfg.DB, "db", "", "PostgreSQL URL (postgres://user@host/db) to keep the state in instead of SQLite in --data-dir; several coordinators may share one")
 	f.StringVar(&cfg.TokenKeyFile, "token-key-file", "", "32-byte key the IdP refresh tokens are sealed with in the database (default: "+coordinator.TokenKeyFile+" in --data-dir, made at first start); coordinators sharing a --db must share it")
+	f.StringVar(&cfg.AuditKeyFile, "audit-key-file", "", "Ed25519 key (hex seed) that signs the audit log's checkpoints (default: "+coordinator.AuditKeyFile+" in --data-dir, made at first start); coordinators sharing a --db must share it")
 	f.StringVar(&cfg.Listen, "listen", "127.0.0.1:8080", "address to serve the control and admin API on")
 	f.StringVar(&cfg.MetricsListen, "metrics-listen", "127.0.0.1:9090", "address to serve Prometheus /metrics on, unauthenticated (\"\": off)")
 	f.StringVar(&cfg.PolicyFile, "policy", "", "policy file (HuJSON): seeds an empty store; SIGHUP loads it as a new version")
@@ -81,6 +83,9 @@ func newCoordinatorCmd() *cobra.Command {
 	f.StringVar(&cfg.TLSCert, "tls-cert", "", "TLS certificate (PEM)")
 	f.StringVar(&cfg.TLSKey, "tls-key", "", "TLS private key (PEM)")
 	f.DurationVar(&cfg.KeyLifetime, "key-lifetime", 0, "device WireGuard key lifetime (default 24h)")
+	f.Var(alertsFlag{&cfg.AlertRules}, "alerts", "alert rules file (HuJSON): device offline longer than T, N denied flows from one identity in T, delivered to HMAC-signed webhooks")
+	cfg.FlowRetention = 30 * 24 * time.Hour
+	f.Var(daysDuration{&cfg.FlowRetention}, "flow-retention", "how long flow-log records are kept: days (30d) or a duration (12h); 0 keeps them forever")
 	f.DurationVar(&cfg.EphemeralGrace, "ephemeral-grace", 0, "how long an ephemeral node may be offline before removal (default 5m)")
 	f.StringVar(&cfg.PublicURL, "public-url", "", "the coordinator's URL as browsers reach it (default: from each request)")
 	f.DurationVar(&cfg.UserKeyTTL, "user-key-ttl", 0, "how long a person's key lives after login (default 12h)")

@@ -25,6 +25,15 @@ type AuditEvent struct {
 	Source string
 	// Detail is a JSON value with more facts; may be empty.
 	Detail json.RawMessage
+	// PrevHash and Hash chain the event to the one before it (see
+	// package auditchain); set by the store, empty for events written
+	// before the chain began.
+	PrevHash, Hash string
+	// Seal, when set, makes Detail from the chain's head (the hash the
+	// event's PrevHash will be): AppendAudit calls it inside its
+	// transaction, so a signed checkpoint covers exactly the events
+	// before it. Not stored.
+	Seal func(head string, at time.Time) (json.RawMessage, error)
 }
 
 // AuditOrder is the order in which ListAudit returns events.
@@ -58,9 +67,11 @@ type AuditFilter struct {
 // Audit is the append-only audit log; every part of the coordinator appends
 // to it, the admin API and exporters read it.
 type Audit interface {
-	// AppendAudit stores e (its ID is ignored) and returns it with its ID.
-	// A non-empty Detail must be valid JSON (ErrInvalid); a zero Time means
-	// now.
+	// AppendAudit stores e (its ID and hashes are ignored) and returns it
+	// with its ID and its place in the hash chain (PrevHash: the last
+	// event's Hash; Hash: auditchain.Sum), both set in the same
+	// transaction as the insert. A non-empty Detail must be valid JSON
+	// (ErrInvalid); a zero Time means now.
 	AppendAudit(ctx context.Context, e AuditEvent) (AuditEvent, error)
 	// ListAudit returns the events f selects.
 	ListAudit(ctx context.Context, f AuditFilter) ([]AuditEvent, error)

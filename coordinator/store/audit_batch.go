@@ -10,7 +10,8 @@ import (
 // AppendAudits stores events in one write transaction, in order: one
 // sync for all of them where AppendAudit makes one each. A non-empty
 // Detail must be valid JSON (ErrInvalid, and nothing is stored); a zero
-// Time means now. The coordinator batches concurrent appends through it.
+// Time means now. Each is chained as AppendAudit chains it. The
+// coordinator batches concurrent appends through it.
 func (a auditLog) AppendAudits(ctx context.Context, events []AuditEvent) error {
 	for _, e := range events {
 		if len(e.Detail) > 0 && !json.Valid(e.Detail) {
@@ -19,10 +20,7 @@ func (a auditLog) AppendAudits(ctx context.Context, events []AuditEvent) error {
 	}
 	return a.db.write(ctx, func(tx *sql.Tx) error {
 		for _, e := range events {
-			_, err := tx.ExecContext(ctx, `INSERT INTO audit_events (time, actor, action, target,
-				source, detail) VALUES (?, ?, ?, ?, ?, ?)`,
-				dbNow(e.Time), e.Actor, e.Action, e.Target, e.Source, string(e.Detail))
-			if err != nil {
+			if _, err := appendChained(ctx, tx, e); err != nil {
 				return fmt.Errorf("append audit %s: %w", e.Action, err)
 			}
 		}

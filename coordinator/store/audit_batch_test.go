@@ -8,7 +8,8 @@ import (
 )
 
 // TestAppendAuditsInOneWrite: a batch is stored in order, with IDs in
-// append order, and a batch with one bad detail stores nothing.
+// append order, each event chained to the one before, and a batch with one
+// bad detail stores nothing.
 func TestAppendAuditsInOneWrite(t *testing.T) {
 	s, _ := openTest(t)
 	ctx := context.Background()
@@ -24,8 +25,13 @@ func TestAppendAuditsInOneWrite(t *testing.T) {
 	if err != nil || len(list) != len(events) {
 		t.Fatalf("listed %d events (%v), want %d", len(list), err, len(events))
 	}
+	prev := ""
 	for i, e := range events {
-		e.ID = list[i].ID
+		e.ID, e.PrevHash, e.Hash = list[i].ID, prev, list[i].Hash
+		prev = e.Hash
+		if e.Hash == "" {
+			t.Errorf("event %d is not chained", i)
+		}
 		if d := diff(e, list[i]); d != "" {
 			t.Errorf("event %d (-want +got):\n%s", i, d)
 		}

@@ -1,11 +1,17 @@
 package store
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"slices"
+	"sync"
 	"testing"
 	"time"
+
+	"github.com/wardnet/ward/auditchain"
 )
 
 func TestAppendAudit(t *testing.T) {
@@ -17,7 +23,10 @@ func TestAppendAudit(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e.ID = got.ID
+	if got.Hash == "" || got.PrevHash != "" {
+		t.Errorf("first event's chain: prev %q, hash %q", got.PrevHash, got.Hash)
+	}
+	e.ID, e.Hash = got.ID, got.Hash
 	if d := diff(e, got); d != "" {
 		t.Errorf("appended (-want +got):\n%s", d)
 	}
@@ -101,5 +110,43 @@ func TestMapVersions(t *testing.T) {
 	s = openDir(t, dir)
 	if v, err := s.NextMapVersion(ctx); err != nil || v != 4 {
 		t.Errorf("after reopen NextMapVersion = %d, %v; want 4", v, err)
+	}
+}
+
+// TestAuditChainAcrossStores: two stores on one database (two
+// coordinators on one PostgreSQL, or two processes on one SQLite file)
+// append at once; the log stays one chain, with consecutive IDs, that
+// auditchain verifies.
+func TestAuditChainAcrossStores(t *testing.T) {
+	a, loc := openTest(t)
+	b := openDir(t, loc)
+	ctx := context.Background()
+	const writers, each = 6, 10
+	var wg sync.WaitGroup
+	for i := range writers {
+		s := a
+		if i%2 == 1 {
+			s = b
+		}
+		wg.Go(func() {
+			for j := range each {
+				if _, err := s.AppendAudit(ctx, AuditEvent{Actor: "w", Action: "x", Target: fmt.Sprint(i, "/", j)}); err != nil {
+					t.Error(err)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	evs, err := b.ListAudit(ctx, AuditFilter{Order: OldestFirst})
+	if err != nil {
+		t.Fatal(err)
+	}
+	slices.SortFunc(evs, func(x, y AuditEvent) int { return cmp.Compare(x.ID, y.ID) })
+	v := auditchain.NewVerifier(nil)
+	for _, e := range evs {
+		v.Add(chainEntry(e))
+	}
+	if r := v.Report(); !r.OK() || r.Entries != writers*each || r.Legacy != 0 {
+		t.Errorf("chain of %d events: %+v", len(evs), r)
 	}
 }

@@ -52,6 +52,7 @@ type SQLStore struct {
 	userTable
 	policyTable
 	auditLog
+	flowTable
 	mapCounter
 	refreshTokenTable
 	adminSessionTable
@@ -126,6 +127,7 @@ func newSQLStore(d *db) *SQLStore {
 		userTable:    userTable{d},
 		policyTable:  policyTable{d},
 		auditLog:     auditLog{d},
+		flowTable:    flowTable{d},
 		mapCounter:   mapCounter{d},
 
 		refreshTokenTable: refreshTokenTable{d},

@@ -27,6 +27,7 @@ type Store interface {
 	Users
 	Policies
 	Audit
+	Flows
 	MapVersions
 	RefreshTokens
 	AdminSessions

@@ -71,6 +71,8 @@ var suite = []struct {
 	{"TestRebind", TestRebind},
 	{"TestRefreshTokens", TestRefreshTokens},
 	{"TestAdminSessions", TestAdminSessions},
+	{"TestFlowLogStoreFiltersAndRetention", TestFlowLogStoreFiltersAndRetention},
+	{"TestAuditChainAcrossStores", TestAuditChainAcrossStores},
 	{"TestNodeRiskClass", TestNodeRiskClass},
 	{"TestAccessRequestDecidedOnce", TestAccessRequestDecidedOnce},
 	// PostgreSQL only (lower case: go test does not run them on SQLite).

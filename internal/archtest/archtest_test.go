@@ -100,7 +100,7 @@ var edges = []struct {
 		pkgs: []string{"relay"}, only: []string{"wire", "filter", "ratelimit"}},
 	{why: "a standalone relay learns everything from its coordinator's feed, over the wire types",
 		pkgs: []string{"relay/relayd"}, only: []string{"relay", "wire", "filter", "ratelimit"}},
-	{why: "the shared vocabularies are leaves", pkgs: []string{"admin", "fault"}, only: []string{}},
+	{why: "the shared vocabularies are leaves", pkgs: []string{"admin", "fault", "auditchain", "alert"}, only: []string{}},
 	{why: "the admin UI runs over web.Backend, not on the coordinator's insides",
 		pkgs: []string{"web/..."}, forbid: []string{"coordinator/...", "assembly"}},
 }

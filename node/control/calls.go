@@ -115,6 +115,15 @@ func (c *Client) STUNAddr(ctx context.Context, r wire.Relay) (netip.AddrPort, er
 // WebSocket upgrade even where the server offers HTTP/2.
 func (c *Client) HTTPClient() *http.Client { return c.http }
 
+// Flows sends a batch of flow logs (protocol 13: only to a coordinator
+// that wire.Supports FeatureFlowLogs).
+func (c *Client) Flows(ctx context.Context, b wire.FlowBatch) error {
+	if err := c.call(ctx, request{path: wire.PathFlows, body: b}, nil); err != nil {
+		return fmt.Errorf("send flow logs: %w", err)
+	}
+	return nil
+}
+
 // RequestAccess asks, on behalf of the person owning this node, for
 // time-bound access (issue 17); the answer is the pending request.
 func (c *Client) RequestAccess(ctx context.Context, r wire.AccessRequestCreate) (wire.AccessRequest, error) {

@@ -42,3 +42,11 @@ func (b *Backend) RecordAudit(_ context.Context, e wire.AuditEvent) error {
 	b.appendAuditLocked(e)
 	return nil
 }
+
+// VerifyAudit implements web.Backend: the fake keeps no chain, so it
+// reports every event as from before the chain began.
+func (b *Backend) VerifyAudit(context.Context) (wire.AuditVerify, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return wire.AuditVerify{OK: true, Entries: len(b.audit), Legacy: len(b.audit)}, nil
+}

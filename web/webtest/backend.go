@@ -35,6 +35,7 @@ type Backend struct {
 	relays   []wire.AdminRelay
 	policies []wire.PolicyVersion // oldest first
 	audit    []wire.AuditEvent
+	flows    []wire.AdminFlow // newest first
 	// sessionRoles are the roles SessionRole returns by email (see
 	// SetSessionRole); nil until set.
 	sessionRoles map[string]admin.Role

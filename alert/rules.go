@@ -1,0 +1,309 @@
+// Package alert is what Ward's alerts are made of: the rules file admins
+// write (HuJSON, checked with line:col problems), and the webhook
+// destination that delivers each alert as HMAC-signed JSON with retries.
+// The coordinator evaluates the rules (package coordinator); this package
+// knows nothing of nodes or the store.
+package alert
+
+import (
+	"fmt"
+	"net/url"
+	"regexp"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/tailscale/hujson"
+)
+
+// Kinds of rule.
+const (
+	// KindOffline fires when a device has been offline longer than For.
+	KindOffline = "device_offline"
+	// KindDenied fires when one identity has Count denied flows within
+	// Within (counting each flow record's attempts).
+	KindDenied = "denied_flows"
+)
+
+// MaxRulesSize bounds a rules file.
+const MaxRulesSize = 256 << 10
+
+// Rules is a parsed rules file.
+type Rules struct {
+	// Webhooks are the destinations by name.
+	Webhooks map[string]Webhook
+	// Rules are the alert rules in file order.
+	Rules []Rule
+}
+
+// Webhook is a destination: JSON POSTed to URL, signed with Secret.
+type Webhook struct {
+	Name, URL string
+	// Secret keys the body's HMAC-SHA256 (X-Ward-Signature).
+	Secret string
+}
+
+// Rule is one alert rule.
+type Rule struct {
+	// Name names the rule in alerts; unique.
+	Name string
+	// Kind is KindOffline or KindDenied.
+	Kind string
+	// For is how long a device must be offline (KindOffline).
+	For time.Duration
+	// Tags limit KindOffline to devices with one of them; empty: all.
+	Tags []string
+	// Count and Within: KindDenied's threshold.
+	Count  int
+	Within time.Duration
+	// Severity is "info", "warning" or "critical".
+	Severity string
+	// To names the webhooks the rule's alerts go to.
+	To []string
+}
+
+// Problem is one error in a rules file, at FILE:line:col.
+type Problem struct {
+	File      string
+	Line, Col int
+	Msg       string
+}
+
+// String formats p as FILE:line:col: message.
+func (p Problem) String() string { return fmt.Sprintf("%s:%d:%d: %s", p.File, p.Line, p.Col, p.Msg) }
+
+// ErrorList is every problem of a rules file, in file order.
+type ErrorList []Problem
+
+// Error prints one problem a line.
+func (l ErrorList) Error() string {
+	out := make([]string, len(l))
+	for i, p := range l {
+		out[i] = p.String()
+	}
+	return strings.Join(out, "\n")
+}
+
+var syntaxRE = regexp.MustCompile(`^hujson: line (\d+), column (\d+): (.*)$`)
+
+// Parse reads a rules file named file; a file with any problem is refused
+// whole with an ErrorList.
+func Parse(file string, src []byte) (*Rules, error) {
+	p := &parser{file: file, lines: []int{0}}
+	for i, b := range src {
+		if b == '\n' {
+			p.lines = append(p.lines, i+1)
+		}
+	}
+	if len(src) > MaxRulesSize {
+		p.errorf(0, "rules file is %d bytes; the limit is %d", len(src), MaxRulesSize)
+		return nil, p.errs
+	}
+	v, err := hujson.Parse(src)
+	if err != nil {
+		msg, line, col := err.Error(), 1, 1
+		if m := syntaxRE.FindStringSubmatch(msg); m != nil {
+			line, _ = strconv.Atoi(m[1])
+			col, _ = strconv.Atoi(m[2])
+			msg = m[3]
+		}
+		return nil, ErrorList{{File: file, Line: line, Col: col, Msg: "syntax error: " + msg}}
+	}
+	rs := &Rules{Webhooks: map[string]Webhook{}}
+	p.topLevel(rs, &v)
+	p.crossCheck(rs)
+	if len(p.errs) > 0 {
+		sort.SliceStable(p.errs, func(i, j int) bool {
+			a, b := p.errs[i], p.errs[j]
+			return a.Line < b.Line || a.Line == b.Line && a.Col < b.Col
+		})
+		return nil, p.errs
+	}
+	return rs, nil
+}
+
+// parser walks the HuJSON tree, collecting problems.
+type parser struct {
+	file  string
+	lines []int // byte offset of each line's start
+	errs  ErrorList
+	// toPos remembers where each rule's "to" was, for crossCheck.
+	toPos []int
+}
+
+func (p *parser) errorf(off int, format string, args ...any) {
+	i := sort.Search(len(p.lines), func(i int) bool { return p.lines[i] > off }) - 1
+	i = max(i, 0)
+	p.errs = append(p.errs, Problem{File: p.file, Line: i + 1, Col: off - p.lines[i] + 1, Msg: fmt.Sprintf(format, args...)})
+}
+
+// members returns v's members, or reports that v is not an object.
+func (p *parser) members(v *hujson.Value, what string) []hujson.ObjectMember {
+	obj, ok := v.Value.(*hujson.Object)
+	if !ok {
+		p.errorf(v.StartOffset, "%s must be an object", what)
+		return nil
+	}
+	return obj.Members
+}
+
+// elements returns v's elements, or reports that v is not a list.
+func (p *parser) elements(v *hujson.Value, what string) []hujson.Value {
+	arr, ok := v.Value.(*hujson.Array)
+	if !ok {
+		p.errorf(v.StartOffset, "%s must be a list", what)
+		return nil
+	}
+	return arr.Elements
+}
+
+func (p *parser) str(v *hujson.Value, what string) string {
+	lit, ok := v.Value.(hujson.Literal)
+	if !ok || lit.Kind() != '"' {
+		p.errorf(v.StartOffset, "%s must be a string", what)
+		return ""
+	}
+	return lit.String()
+}
+
+func (p *parser) strs(v *hujson.Value, what string) []string {
+	var out []string
+	for _, e := range p.elements(v, what) {
+		out = append(out, p.str(&e, what+" entry"))
+	}
+	return out
+}
+
+func (p *parser) duration(v *hujson.Value, what string) time.Duration {
+	s := p.str(v, what)
+	d, err := time.ParseDuration(s)
+	if s != "" && (err != nil || d <= 0) {
+		p.errorf(v.StartOffset, "%s: %q is not a positive duration (\"5m\", \"1h\")", what, s)
+	}
+	return d
+}
+
+func (p *parser) count(v *hujson.Value, what string) int {
+	lit, ok := v.Value.(hujson.Literal)
+	n, err := strconv.Atoi(string(lit))
+	if !ok || lit.Kind() != '0' || err != nil || n < 1 {
+		p.errorf(v.StartOffset, "%s must be a whole number of at least 1", what)
+	}
+	return n
+}
+
+func name(m *hujson.ObjectMember) string { return m.Name.Value.(hujson.Literal).String() }
+
+func (p *parser) topLevel(rs *Rules, v *hujson.Value) {
+	for _, m := range p.members(v, "the rules file") {
+		switch name(&m) {
+		case "webhooks":
+			for _, e := range p.elements(&m.Value, `"webhooks"`) {
+				p.webhook(rs, &e)
+			}
+		case "rules":
+			for _, e := range p.elements(&m.Value, `"rules"`) {
+				p.rule(rs, &e)
+			}
+		default:
+			p.errorf(m.Name.StartOffset, "unknown key %q (known: webhooks, rules)", name(&m))
+		}
+	}
+}
+
+func (p *parser) webhook(rs *Rules, v *hujson.Value) {
+	var w Webhook
+	for _, m := range p.members(v, "a webhook") {
+		switch name(&m) {
+		case "name":
+			w.Name = p.str(&m.Value, "name")
+		case "url":
+			w.URL = p.str(&m.Value, "url")
+			if u, err := url.Parse(w.URL); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+				p.errorf(m.Value.StartOffset, "url %q is not an http(s) URL", w.URL)
+			}
+		case "secret":
+			w.Secret = p.str(&m.Value, "secret")
+		default:
+			p.errorf(m.Name.StartOffset, "unknown webhook key %q (known: name, url, secret)", name(&m))
+		}
+	}
+	switch _, dup := rs.Webhooks[w.Name]; {
+	case w.Name == "" || w.URL == "":
+		p.errorf(v.StartOffset, "a webhook needs a name and a url")
+	case len(w.Secret) < 16:
+		p.errorf(v.StartOffset, "webhook %q needs a secret of at least 16 characters (it signs the body)", w.Name)
+	case dup:
+		p.errorf(v.StartOffset, "webhook %q is defined twice", w.Name)
+	}
+	rs.Webhooks[w.Name] = w
+}
+
+func (p *parser) rule(rs *Rules, v *hujson.Value) {
+	r := Rule{Severity: "warning"}
+	to := v.StartOffset
+	for _, m := range p.members(v, "a rule") {
+		val := &m.Value
+		switch name(&m) {
+		case "name":
+			r.Name = p.str(val, "name")
+		case "kind":
+			r.Kind = p.str(val, "kind")
+			if r.Kind != KindOffline && r.Kind != KindDenied {
+				p.errorf(val.StartOffset, "kind %q: known kinds are %s and %s", r.Kind, KindOffline, KindDenied)
+			}
+		case "for":
+			r.For = p.duration(val, "for")
+		case "within":
+			r.Within = p.duration(val, "within")
+		case "count":
+			r.Count = p.count(val, "count")
+		case "tags":
+			r.Tags = p.strs(val, "tags")
+		case "severity":
+			r.Severity = p.str(val, "severity")
+			if !slices.Contains([]string{"info", "warning", "critical"}, r.Severity) {
+				p.errorf(val.StartOffset, "severity %q: one of info, warning, critical", r.Severity)
+			}
+		case "to":
+			r.To, to = p.strs(val, "to"), val.StartOffset
+		default:
+			p.errorf(m.Name.StartOffset, "unknown rule key %q (known: name, kind, for, within, count, tags, severity, to)", name(&m))
+		}
+	}
+	p.checkRule(r, v.StartOffset)
+	rs.Rules = append(rs.Rules, r)
+	p.toPos = append(p.toPos, to)
+}
+
+// checkRule reports what r lacks for its kind.
+func (p *parser) checkRule(r Rule, off int) {
+	switch {
+	case r.Name == "":
+		p.errorf(off, "a rule needs a name")
+	case r.Kind == KindOffline && r.For == 0:
+		p.errorf(off, "rule %q: %s needs \"for\"", r.Name, KindOffline)
+	case r.Kind == KindDenied && (r.Count == 0 || r.Within == 0):
+		p.errorf(off, "rule %q: %s needs \"count\" and \"within\"", r.Name, KindDenied)
+	case len(r.To) == 0:
+		p.errorf(off, "rule %q needs \"to\": the webhooks its alerts go to", r.Name)
+	}
+}
+
+// crossCheck checks names across the file: unique rules, known webhooks.
+func (p *parser) crossCheck(rs *Rules) {
+	seen := map[string]bool{}
+	for i, r := range rs.Rules {
+		if seen[r.Name] && r.Name != "" {
+			p.errorf(p.toPos[i], "rule %q is defined twice", r.Name)
+		}
+		seen[r.Name] = true
+		for _, to := range r.To {
+			if _, ok := rs.Webhooks[to]; !ok {
+				p.errorf(p.toPos[i], "rule %q: no webhook named %q", r.Name, to)
+			}
+		}
+	}
+}

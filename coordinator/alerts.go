@@ -1,0 +1,266 @@
+package coordinator
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/wardnet/ward/alert"
+	"github.com/wardnet/ward/coordinator/store"
+)
+
+// maxDeniedIdentities bounds the identities whose denied flows the
+// alerter counts; past it, the new ones are not counted.
+const maxDeniedIdentities = 4096
+
+// deniedHit is one denied flow record's attempts at a time.
+type deniedHit struct {
+	at    time.Time
+	count int
+}
+
+// alerter evaluates the alert rules (Config.AlertRules): devices offline
+// longer than a rule's "for", and identities with "count" denied flows
+// within "within". Each condition sends one alert when it starts and one
+// recovery when it ends, to the rule's webhooks; alerts and recoveries
+// are audited (alert.fire, alert.resolve). State is in memory: a restart
+// forgets what was firing.
+type alerter struct {
+	rules *alert.Rules
+	send  *alert.Sender
+	// started is when the alerter was made: a device counts as seen then
+	// at the latest, so a coordinator back from a long stop does not page
+	// for every device before they reconnect.
+	started time.Time
+
+	mu sync.Mutex // mu guards the following
+	// firing holds the open alerts by rule and subject.
+	firing map[[2]string]alert.Alert
+	// denied holds each identity's denied attempts inside the longest
+	// "within" of the rules.
+	denied map[string][]deniedHit
+}
+
+// newAlerter returns the alerter of rules (nil: none).
+func newAlerter(rules *alert.Rules, dead func(alert.Alert, alert.Webhook, error), cfg *Config) *alerter {
+	if rules == nil {
+		return nil
+	}
+	return &alerter{rules: rules, started: time.Now(), firing: map[[2]string]alert.Alert{}, denied: map[string][]deniedHit{},
+		send: alert.NewSender(alert.SenderConfig{Backoff: cfg.AlertBackoff, DeadLetter: dead, Logger: cfg.Logger})}
+}
+
+// nodePresence is what the offline rules look at of a node.
+type nodePresence struct {
+	name     string
+	tags     []string
+	online   bool
+	lastSeen time.Time
+}
+
+// presence returns every node's presence.
+func (m *netmap) presence() []nodePresence {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	out := make([]nodePresence, 0, len(m.nodes))
+	for id, n := range m.nodes {
+		out = append(out, nodePresence{name: n.Name, tags: n.Tags, online: m.online[id], lastSeen: n.LastSeen})
+	}
+	return out
+}
+
+// alertLoop evaluates the rules every AlertEvery until ctx is done.
+func (s *core) alertLoop(ctx context.Context) {
+	if s.alerts == nil {
+		return
+	}
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	wg.Go(func() { s.alerts.send.Run(ctx) })
+	t := time.NewTicker(s.cfg.AlertEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case now := <-t.C:
+			s.evalAlerts(ctx, s.offlineWatch(ctx), now)
+		}
+	}
+}
+
+// offlineWatch returns the presence the offline rules look at: none when
+// another coordinator on the database runs them; the store's (each node's
+// online flag as the coordinator holding its stream wrote it) on a shared
+// PostgreSQL database, where the netmap knows only this coordinator's
+// streams; else the netmap's.
+func (s *core) offlineWatch(ctx context.Context) []nodePresence {
+	if !s.runsJob(jobOfflineAlerts) {
+		return nil
+	}
+	if s.cfg.DB == "" {
+		return s.nm.presence()
+	}
+	nodes, err := s.st.ListNodes(ctx)
+	if err != nil {
+		if ctx.Err() == nil {
+			s.log.Error("read presence for the offline alerts", "err", err)
+		}
+		return nil
+	}
+	out := make([]nodePresence, 0, len(nodes))
+	for _, n := range nodes {
+		out = append(out, nodePresence{name: n.Name, tags: n.Tags, online: n.Online, lastSeen: n.LastSeen})
+	}
+	return out
+}
+
+// evalAlerts fires and resolves what the rules say as of now.
+func (s *core) evalAlerts(ctx context.Context, nodes []nodePresence, now time.Time) {
+	for _, r := range s.alerts.rules.Rules {
+		switch r.Kind {
+		case alert.KindOffline:
+			for _, n := range nodes {
+				if len(r.Tags) == 0 || slices.ContainsFunc(n.tags, func(t string) bool { return slices.Contains(r.Tags, t) }) {
+					s.offline(ctx, r, n, now)
+				}
+			}
+		case alert.KindDenied:
+			s.deniedQuiet(ctx, r, now)
+		}
+	}
+}
+
+// offline fires r for n once it has been offline longer than r.For, and
+// resolves it when n is back.
+func (s *core) offline(ctx context.Context, r alert.Rule, n nodePresence, now time.Time) {
+	subject := "node:" + n.name
+	seen := n.lastSeen
+	if seen.Before(s.alerts.started) {
+		seen = s.alerts.started
+	}
+	down := !n.online && now.Sub(seen) > r.For
+	switch {
+	case down:
+		s.fire(ctx, r, subject, seen, fmt.Sprintf("%s offline since %s (longer than %s)", n.name, seen.UTC().Format(time.RFC3339), r.For))
+	case n.online:
+		s.resolve(ctx, r, subject, now, fmt.Sprintf("%s back online", n.name))
+	}
+}
+
+// noteDenied counts a denied flow record's attempts from who at at, and
+// fires the denied rules it takes over their threshold.
+func (s *core) noteDenied(ctx context.Context, who string, count int, at time.Time) {
+	if s.alerts == nil {
+		return
+	}
+	a := s.alerts
+	a.mu.Lock()
+	if _, ok := a.denied[who]; !ok && len(a.denied) >= maxDeniedIdentities {
+		a.mu.Unlock()
+		return
+	}
+	a.denied[who] = append(a.denied[who], deniedHit{at: at, count: count})
+	a.mu.Unlock()
+	for _, r := range a.rules.Rules {
+		if r.Kind != alert.KindDenied {
+			continue
+		}
+		if n := a.deniedWithin(who, at, r.Within); n >= r.Count {
+			s.fire(ctx, r, who, at, fmt.Sprintf("%d denied flows from %s within %s (threshold %d)", n, who, r.Within, r.Count))
+		}
+	}
+}
+
+// deniedWithin sums who's attempts in (now-within, now], forgetting those
+// older than every rule's window.
+func (a *alerter) deniedWithin(who string, now time.Time, within time.Duration) int {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	keep := time.Duration(0)
+	for _, r := range a.rules.Rules {
+		keep = max(keep, r.Within)
+	}
+	hits := slices.DeleteFunc(a.denied[who], func(h deniedHit) bool { return now.Sub(h.at) > keep })
+	if len(hits) == 0 {
+		delete(a.denied, who)
+		return 0
+	}
+	a.denied[who] = hits
+	n := 0
+	for _, h := range hits {
+		if now.Sub(h.at) <= within {
+			n += h.count
+		}
+	}
+	return n
+}
+
+// deniedQuiet resolves r's alerts whose identity fell below the threshold.
+func (s *core) deniedQuiet(ctx context.Context, r alert.Rule, now time.Time) {
+	s.alerts.mu.Lock()
+	var open []string
+	for k := range s.alerts.firing {
+		if k[0] == r.Name {
+			open = append(open, k[1])
+		}
+	}
+	s.alerts.mu.Unlock()
+	for _, who := range open {
+		if n := s.alerts.deniedWithin(who, now, r.Within); n < r.Count {
+			s.resolve(ctx, r, who, now, fmt.Sprintf("%d denied flows from %s within %s, below %d", n, who, r.Within, r.Count))
+		}
+	}
+}
+
+// fire sends r's alert for subject unless it is already open.
+func (s *core) fire(ctx context.Context, r alert.Rule, subject string, since time.Time, summary string) {
+	a := alert.Alert{Rule: r.Name, Kind: r.Kind, Severity: r.Severity, State: alert.StateFiring, Subject: subject,
+		Summary: summary, StartsAt: since.UTC()}
+	s.alerts.mu.Lock()
+	_, open := s.alerts.firing[[2]string{r.Name, subject}]
+	if !open {
+		s.alerts.firing[[2]string{r.Name, subject}] = a
+	}
+	s.alerts.mu.Unlock()
+	if !open {
+		s.notify(ctx, r, a, "alert.fire")
+	}
+}
+
+// resolve sends r's recovery for subject if its alert is open.
+func (s *core) resolve(ctx context.Context, r alert.Rule, subject string, now time.Time, summary string) {
+	s.alerts.mu.Lock()
+	a, open := s.alerts.firing[[2]string{r.Name, subject}]
+	delete(s.alerts.firing, [2]string{r.Name, subject})
+	s.alerts.mu.Unlock()
+	if open {
+		a.State, a.Summary, a.EndsAt = alert.StateResolved, summary, now.UTC()
+		s.notify(ctx, r, a, "alert.resolve")
+	}
+}
+
+// notify audits a as action and queues it for r's webhooks.
+func (s *core) notify(ctx context.Context, r alert.Rule, a alert.Alert, action string) {
+	s.audit(ctx, "system", action, a.Subject, "", map[string]any{"rule": r.Name, "severity": a.Severity, "summary": a.Summary})
+	for _, to := range r.To {
+		s.alerts.send.Send(a, s.alerts.rules.Webhooks[to])
+	}
+}
+
+// deadLetter audits an alert no attempt delivered.
+func (s *core) deadLetter(a alert.Alert, w alert.Webhook, err error) {
+	s.audit(context.Background(), "system", "alert.dead_letter", a.Subject, "",
+		map[string]any{"rule": a.Rule, "state": a.State, "webhook": w.Name, "error": err.Error()})
+}
+
+// deniedIdentity names the source of a denied flow record for the denied
+// rules: its node and owner, else its address.
+func deniedIdentity(r store.FlowRecord) string {
+	if r.SrcNode == "" {
+		return "ip:" + r.Src.String()
+	}
+	return "node:" + r.SrcNode + " (" + r.SrcWho + ")"
+}

@@ -1,0 +1,108 @@
+package e2e
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/wardnet/ward/alert"
+	"github.com/wardnet/ward/assembly"
+	"github.com/wardnet/ward/nodetest"
+	"github.com/wardnet/ward/wire"
+)
+
+const hookSecret = "e2e-webhook-secret-0123"
+
+// hookReceiver is a webhook receiver on loopback that refuses its first
+// delivery (so the coordinator must retry) and keeps the alerts whose
+// signature verifies.
+type hookReceiver struct {
+	srv *httptest.Server
+
+	mu       sync.Mutex // mu guards the following
+	calls    int
+	alerts   []alert.Alert
+	badSigns int
+}
+
+func newHookReceiver(t *testing.T) *hookReceiver {
+	h := &hookReceiver{}
+	h.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		h.mu.Lock()
+		defer h.mu.Unlock()
+		h.calls++
+		if h.calls == 1 {
+			http.Error(w, "not yet", http.StatusInternalServerError)
+			return
+		}
+		if !alert.Valid(hookSecret, r.Header.Get(alert.HeaderTimestamp), r.Header.Get(alert.HeaderSignature), body) {
+			h.badSigns++
+			http.Error(w, "bad signature", http.StatusUnauthorized)
+			return
+		}
+		var a alert.Alert
+		json.Unmarshal(body, &a)
+		h.alerts = append(h.alerts, a)
+	}))
+	t.Cleanup(h.srv.Close)
+	return h
+}
+
+func (h *hookReceiver) got() []alert.Alert {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return append([]alert.Alert(nil), h.alerts...)
+}
+
+// TestAlertOfflineDeviceOneAlertOneRecovery: a camera stopped for longer
+// than the rule's "for" gives exactly one alert and, once it is back, one
+// recovery, each delivered signed to a real webhook receiver on loopback
+// (the first delivery refused, so it came by a retry).
+func TestAlertOfflineDeviceOneAlertOneRecovery(t *testing.T) {
+	hook := newHookReceiver(t)
+	rules, err := alert.Parse("alerts.hujson", fmt.Appendf(nil, `{
+  "webhooks": [{"name": "ops", "url": %q, "secret": %q}],
+  "rules": [{"name": "camera offline", "kind": "device_offline", "for": "2s", "tags": ["tag:camera"], "severity": "critical", "to": ["ops"]}],
+}`, hook.srv.URL, hookSecret))
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := newFleet(t, `{"tagOwners": {"tag:camera": [], "tag:operator": []}}`, func(c *assembly.Config) {
+		c.AlertRules, c.AlertEvery, c.AlertBackoff = rules, 200*time.Millisecond, 100*time.Millisecond
+	})
+	cam := f.startAgent("cam1", f.authKey("tag:camera"), "", agentOpts{})
+	f.startAgent("op1", f.authKey("tag:operator"), "", agentOpts{}) // online all along: never alerted
+	online := func(want bool) func() bool {
+		return func() bool {
+			var n wire.AdminNode
+			code, _ := f.Admin("GET", wire.PathAdminNodes+"/cam1", nil, &n)
+			return code == 200 && n.Online == want
+		}
+	}
+	waitFor(t, "cam1 online", online(true))
+	cam.Stop()
+	waitFor(t, "cam1 offline", online(false))
+	nodetest.Eventually(t, 30*time.Second, "the offline alert", func() bool { return len(hook.got()) >= 1 })
+	time.Sleep(time.Second) // five more evaluations while it stays down
+	f.startAgent("cam1", "", cam.Dir, agentOpts{})
+	nodetest.Eventually(t, 30*time.Second, "the recovery", func() bool { return len(hook.got()) >= 2 })
+	time.Sleep(time.Second) // five more evaluations while it stays up
+	got := hook.got()
+	if len(got) != 2 || got[0].State != alert.StateFiring || got[1].State != alert.StateResolved {
+		t.Fatalf("deliveries: %+v", got)
+	}
+	for _, a := range got {
+		if a.Subject != "node:cam1" || a.Rule != "camera offline" || a.Severity != "critical" {
+			t.Errorf("alert %+v", a)
+		}
+	}
+	if hook.badSigns != 0 {
+		t.Errorf("%d deliveries with a bad signature", hook.badSigns)
+	}
+}
