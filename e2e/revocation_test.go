@@ -143,7 +143,10 @@ var personCases = []personCase{
 			}
 			f.wantAudit(t, "user.refresh_refused", "alice")
 		}},
-	{name: "SSOLifetimeOver", tweak: func(c *assembly.Config) { c.UserKeyTTL = 4 * time.Second },
+	// 10 s: long enough that a first connection that waits for one of
+	// wireguard-go's 5 s handshake retries still comes before the key
+	// ends (with 4 s, one such wait in the suite made the case fail).
+	{name: "SSOLifetimeOver", tweak: func(c *assembly.Config) { c.UserKeyTTL = 10 * time.Second },
 		end: func(t *testing.T, f *fleet, _ *laptop) {
 			f.wantAudit(t, "node.key_expired", "alice-laptop")
 		}},
@@ -170,7 +173,8 @@ func TestRevokedPersonKeyCannotBeRenewedByRotate(t *testing.T) {
 			if res.Error != "" {
 				t.Fatalf("alice's login: %+v", res)
 			}
-			waitFor(t, "alice reaches the camera", func() bool { return alice.socksEcho("cam1", ssh) == nil })
+			took := waitFor(t, "alice reaches the camera", func() bool { return alice.socksEcho("cam1", ssh) == nil })
+			t.Logf("alice reached the camera %v after her login", took)
 			th := f.laptopThief(t, alice)
 			var an wire.AdminNode
 			f.Admin("GET", wire.PathAdminNodes+"/"+res.Node, nil, &an)
