@@ -25,18 +25,25 @@ func parseAuditQuery(v url.Values, now time.Time) (admin.AuditQuery, error) {
 	q := admin.AuditQuery{Actor: strings.TrimSpace(v.Get("actor")), Target: strings.TrimSpace(v.Get("target")),
 		ActionPrefix: strings.TrimSpace(v.Get("action")), NewestFirst: v.Get("order") == "newest"}
 	var err error
-	if q.Since, err = parseWhen(v.Get("since"), now, true); err != nil {
-		return q, fmt.Errorf("%w: since: %v", ErrBadRequest, err)
+	q.Since, q.Until, q.Limit, err = parseWindow(v, now)
+	return q, err
+}
+
+// parseWindow reads the since, until and limit parameters the Audit and
+// Flows pages share (see parseWhen); a bad one is ErrBadRequest.
+func parseWindow(v url.Values, now time.Time) (since, until time.Time, limit int, err error) {
+	if since, err = parseWhen(v.Get("since"), now, true); err != nil {
+		return since, until, limit, fmt.Errorf("%w: since: %v", ErrBadRequest, err)
 	}
-	if q.Until, err = parseWhen(v.Get("until"), now, false); err != nil {
-		return q, fmt.Errorf("%w: until: %v", ErrBadRequest, err)
+	if until, err = parseWhen(v.Get("until"), now, false); err != nil {
+		return since, until, limit, fmt.Errorf("%w: until: %v", ErrBadRequest, err)
 	}
 	if s := v.Get("limit"); s != "" {
-		if q.Limit, err = strconv.Atoi(s); err != nil || q.Limit < 0 {
-			return q, fmt.Errorf("%w: bad limit %q", ErrBadRequest, s)
+		if limit, err = strconv.Atoi(s); err != nil || limit < 0 {
+			return since, until, limit, fmt.Errorf("%w: bad limit %q", ErrBadRequest, s)
 		}
 	}
-	return q, nil
+	return since, until, limit, nil
 }
 
 // parseWhen reads a time: RFC 3339, a datetime-local value (UTC), or, when

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
-	"strconv"
 	"strings"
 	"time"
 
@@ -27,18 +26,8 @@ func parseFlowQuery(v url.Values, now time.Time) (admin.FlowQuery, error) {
 		return q, fmt.Errorf("%w: denied must be true or false", ErrBadRequest)
 	}
 	var err error
-	if q.Since, err = parseWhen(v.Get("since"), now, true); err != nil {
-		return q, fmt.Errorf("%w: since: %v", ErrBadRequest, err)
-	}
-	if q.Until, err = parseWhen(v.Get("until"), now, false); err != nil {
-		return q, fmt.Errorf("%w: until: %v", ErrBadRequest, err)
-	}
-	if s := v.Get("limit"); s != "" {
-		if q.Limit, err = strconv.Atoi(s); err != nil || q.Limit < 0 {
-			return q, fmt.Errorf("%w: bad limit %q", ErrBadRequest, s)
-		}
-	}
-	return q, nil
+	q.Since, q.Until, q.Limit, err = parseWindow(v, now)
+	return q, err
 }
 
 // apiFlows lists flow-log records as a JSON array, or with format=jsonl
