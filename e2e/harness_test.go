@@ -71,6 +71,7 @@ func newFleet(t *testing.T, policy string, tweak func(*assembly.Config)) *fleet 
 	t.Cleanup(func() {
 		f.Stop()
 		f.checkNoSecretsInLogs()
+		f.dumpLogsOnFailure()
 	})
 	return f
 }
@@ -95,6 +96,34 @@ func (f *fleet) authKey(tags ...string) string {
 	k := f.AuthKey(tags...)
 	f.secrets = append(f.secrets, k)
 	return k
+}
+
+// dumpLogsOnFailure writes the logs of every part of a failed test to
+// $WARD_E2E_LOGS/<test>.log when that variable names a directory, and
+// prints their last lines, so an intermittent failure can be read after
+// the fact. WARD_E2E_LOGS_ALWAYS=1 writes them for passing tests too.
+func (f *fleet) dumpLogsOnFailure() {
+	if !f.t.Failed() && os.Getenv("WARD_E2E_LOGS_ALWAYS") == "" {
+		return
+	}
+	logs := f.logs.String()
+	for _, s := range f.secrets {
+		if s != "" {
+			logs = strings.ReplaceAll(logs, s, "[secret]")
+		}
+	}
+	if dir := os.Getenv("WARD_E2E_LOGS"); dir != "" {
+		name := filepath.Join(dir, strings.ReplaceAll(f.t.Name(), "/", "_")+"."+time.Now().Format("150405.000")+".log")
+		if err := os.WriteFile(name, []byte(logs), 0o600); err == nil {
+			f.t.Logf("logs of the failed test: %s", name)
+		}
+	}
+	const tail = 60
+	lines := strings.Split(strings.TrimRight(logs, "\n"), "\n")
+	if len(lines) > tail {
+		lines = lines[len(lines)-tail:]
+	}
+	f.t.Logf("last %d log lines:\n%s", len(lines), strings.Join(lines, "\n"))
 }
 
 // checkNoSecretsInLogs fails the test when any key or token appears in the

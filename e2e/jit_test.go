@@ -36,7 +36,7 @@ func jitPolicy(ssh uint16) string {
 func TestJITRequestOpensExactlyThePortUntilItsEnd(t *testing.T) {
 	ssh, other := echoServer(t), echoServer(t)
 	f := newFleet(t, jitPolicy(ssh), nil)
-	f.startAgent("cam1", f.authKey("tag:camera"), "", agentOpts{expose: []uint16{ssh, other}})
+	cam := f.startAgent("cam1", f.authKey("tag:camera"), "", agentOpts{expose: []uint16{ssh, other}})
 	l := f.startLaptop(t, "alice-laptop")
 	if res, _ := l.login(t, devidptest.Credentials{Username: "alice", Password: "alice", OTP: "123456"}); res.Error != "" {
 		t.Fatalf("alice's login: %+v", res)
@@ -71,10 +71,14 @@ func TestJITRequestOpensExactlyThePortUntilItsEnd(t *testing.T) {
 		t.Error("the approval opened the camera's other port too")
 	}
 
+	// The coordinator's own relay stops with it: both ends must be on
+	// the direct path first, or the stop itself cuts a relayed flow.
+	waitDirect(t, l, cam, "alice-laptop", "cam1")
 	f.Stop()
-	waitFor(t, "the access ends with the coordinator stopped", func() bool { return l.socksEcho("cam1", ssh) != nil })
+	var cut error
+	waitFor(t, "the access ends with the coordinator stopped", func() bool { cut = l.socksEcho("cam1", ssh); return cut != nil })
 	if now := time.Now(); now.Before(r.Expires) {
-		t.Errorf("the access ended at %v, before its end %v", now, r.Expires)
+		t.Errorf("the access ended at %v, before its end %v: %v", now, r.Expires, cut)
 	}
 }
 

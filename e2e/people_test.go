@@ -139,7 +139,7 @@ func TestPeopleReachOnlyWhatTheirGroupsGrant(t *testing.T) {
 		c.UserKeyTTL = 12 * time.Second // room for a WireGuard handshake retry (5 s) after the re-login
 		c.DevMFAGroups = []string{"ops"}
 	})
-	f.startAgent("cam1", f.authKey("tag:camera"), "", agentOpts{expose: []uint16{ssh, http80}})
+	cam := f.startAgent("cam1", f.authKey("tag:camera"), "", agentOpts{expose: []uint16{ssh, http80}})
 	f.startAgent("plc1", f.authKey("tag:plc"), "", agentOpts{expose: []uint16{ssh}})
 
 	alice := f.startLaptop(t, "alice-laptop")
@@ -199,6 +199,7 @@ func TestPeopleReachOnlyWhatTheirGroupsGrant(t *testing.T) {
 
 	// Her session expires with the coordinator stopped: peers and her own
 	// daemon drop the key on time.
+	waitDirect(t, alice, cam, "alice-laptop", "cam1")
 	f.Stop()
 	exp := res.KeyExpiry
 	waitFor(t, "alice's expired session refused with the coordinator down", func() bool { return alice.socksEcho("cam1", ssh) != nil })
@@ -245,4 +246,28 @@ func TestDisabledUserIsToldDisabled(t *testing.T) {
 	if res, _ := bob.login(t, creds); !strings.Contains(res.Error, "disabled by an admin") {
 		t.Errorf("bob's login while disabled: %+v, want refused as disabled by an admin", res)
 	}
+}
+
+// waitDirect waits until the laptop's path to the device and the
+// device's path to the laptop are both direct (confirmed UDP), so that
+// stopping the coordinator, whose relay stops with it, leaves their
+// flows alone.
+func waitDirect(t *testing.T, l *laptop, dev *agent, laptopName, devName string) {
+	t.Helper()
+	waitFor(t, laptopName+" and "+devName+" on the direct path", func() bool {
+		st, err := l.api.Status(context.Background())
+		if err != nil {
+			return false
+		}
+		ok := false
+		for _, p := range st.Peers {
+			ok = ok || (p.Name == devName && p.Path == wire.PathKindDirect)
+		}
+		for _, p := range dev.Engine().Status().Peers {
+			if p.Name == laptopName {
+				return ok && p.Path == wire.PathKindDirect
+			}
+		}
+		return false
+	})
 }
