@@ -102,3 +102,24 @@ func TestNodeGrantsKeepNilApartFromEmpty(t *testing.T) {
 		}
 	}
 }
+
+func TestUpdateReportCheckRefusesBadReports(t *testing.T) {
+	ok := UpdateReport{Rollout: 1, Target: "t", State: UpdateHealthy, Progress: 100}
+	if err := ok.Check(); err != nil {
+		t.Fatalf("good report refused: %v", err)
+	}
+	for name, mut := range map[string]func(*UpdateReport){
+		"no rollout":    func(r *UpdateReport) { r.Rollout = 0 },
+		"no target":     func(r *UpdateReport) { r.Target = "" },
+		"unknown state": func(r *UpdateReport) { r.State = "done" },
+		"progress 101":  func(r *UpdateReport) { r.Progress = 101 },
+		"progress -1":   func(r *UpdateReport) { r.Progress = -1 },
+		"long reason":   func(r *UpdateReport) { r.Reason = strings.Repeat("x", MaxUpdateReasonBytes+1) },
+	} {
+		r := ok
+		mut(&r)
+		if r.Check() == nil {
+			t.Errorf("%s: accepted", name)
+		}
+	}
+}

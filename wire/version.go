@@ -25,6 +25,7 @@ import (
 //   - 11 (2026-12-06, issue 11): GET /ward/v1/map?idle=<ms>&v=<version>: the node says how long it waits on a silent map stream (the coordinator sends keep-alives every third of that, at most every 45 s, instead of every 15 s) and its protocol version; MapResponse.PeersGrants (a peer's new grants without its record) and MapResponse.FilterSrcFrom (a rule's sources by reference to the node's previous filter) to nodes of 11 or later.
 //   - 12 (2026-12-06, issue 17): filter.Rule.Deny (deny rules, matched ahead of accepts) and filter.Rule.Expires (time-bound rules a node drops on its own clock); the map request's MapVersionParam (from 11), without which a node gets no deny rule, no accept a deny would cut and no time-bound rule; admin API: AdminNode.RiskClass, CreateAuthKeyRequest.RiskClass, PUT PathAdminNodes/{id}/risk.
 //   - 13 (2026-12-06, issue 15): POST /ward/v1/flows (FlowBatch): a node's flow logs, accepted and denied, per 60 s window.
+//   - 14 (2026-12-06, issue 16): updates over the air: GET /ward/v1/update (UpdateAssignment), POST /ward/v1/update/report (UpdateReport), the TUF repository under /ward/v1/tuf/, /ward/v1/admin/rollouts.
 //
 // A peer ignores JSON fields it does not know only one way: nodes read the
 // coordinator's answers leniently, while the coordinator refuses requests
@@ -32,7 +33,7 @@ import (
 // Supports(coordinator's version, the field's Feature); the coordinator
 // sends a new field to every node, and leaves it out for nodes older than
 // its Feature where it would mislead them.
-const ProtocolVersion = 13
+const ProtocolVersion = 14
 
 // MinProtocolVersion is the oldest node protocol version a coordinator of
 // this build serves; CheckNodeVersion refuses older nodes.
@@ -100,6 +101,10 @@ const (
 	// FeatureFlowLogs: PathFlows. A node posts flow logs only to a
 	// coordinator of this version or later (an older one answers 404).
 	FeatureFlowLogs Feature = 13
+	// FeatureUpdates: PathUpdate, PathUpdateReport and PathTUF. A node
+	// asks for updates only from a coordinator of this version or later
+	// (an older one answers 404).
+	FeatureUpdates Feature = 14
 )
 
 // Supports reports whether a peer speaking protocol version peer knows f.
