@@ -60,6 +60,10 @@ type fleet struct {
 
 func newFleet(t *testing.T, policy string, tweak func(*assembly.Config)) *fleet {
 	t.Helper()
+	// Build the ward binary (once per package run) before any key's
+	// lifetime starts: a test that runs `ward nc` after a login with a
+	// 12 s key must not spend that key on a compile under load.
+	binary(t)
 	f := &fleet{t: t, dir: t.TempDir(), logs: &logSink{}}
 	f.Coordinator = nodetest.StartCoordinator(t, policy, func(c *assembly.Config) {
 		c.Logger = f.logs.logger("coordinator")
