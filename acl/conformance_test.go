@@ -20,9 +20,6 @@ const conformanceDir = "../../shared/conformance/tailscale"
 // knownDifferences lists corpus cases where Ward deliberately differs from
 // Tailscale, with the reason.
 var knownDifferences = map[string]string{
-	"policytest-allpass-grants-only-tag-src-host-alias-cidr-dst": "Tailscale fails a test whose destination is a host alias for a CIDR " +
-		"granted by an \"ip\" grant; Ward judges it like the same grant written with an IP literal (which Tailscale passes): " +
-		"the grant covers the whole CIDR, so the test passes.",
 	"acl-err06": "Tailscale refuses action \"deny\"; Ward has deny rules (issue 17), which refuse what they match ahead of " +
 		"every accept. Policies without a deny read as in Tailscale.",
 }
@@ -49,7 +46,7 @@ type confCase struct {
 func loadConformance(t *testing.T) []confCase {
 	t.Helper()
 	var files []string
-	for _, sub := range []string{"acl", "policytest"} {
+	for _, sub := range []string{"acl", "policytest", "grant", "routes"} {
 		fs, _ := filepath.Glob(filepath.Join(conformanceDir, sub, "*.json"))
 		files = append(files, fs...)
 	}

@@ -127,6 +127,8 @@ func (w *world) sources(a alias) []endpoint {
 	switch a.kind {
 	case kindUser:
 		return []endpoint{w.user(a.name)}
+	case kindDomain:
+		return []endpoint{w.user("someone" + a.name)}
 	case kindGroup:
 		var out []endpoint
 		for _, u := range w.rs.groups[a.name] {
@@ -165,6 +167,8 @@ func (w *world) targets(a alias, src endpoint) ([]endpoint, error) {
 	switch a.kind {
 	case kindUser, kindGroup, kindTag, kindRisk:
 		return w.sources(a), nil
+	case kindDomain:
+		return []endpoint{w.user("someone-else" + a.name)}, nil
 	case kindMember:
 		return []endpoint{w.user("someone-else" + syntheticDomain)}, nil
 	case kindTagged:
