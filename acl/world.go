@@ -20,6 +20,10 @@ type world struct {
 	// nodes maps a synthetic node's name to its index in inv.Nodes.
 	nodes    map[string]int
 	literals []netip.Prefix
+	// viaTags are the router tags of the policy's "via" grants: a routed
+	// destination's synthetic router carries them all, so a test through
+	// a via grant is judged on a router the grant applies on.
+	viaTags  []string
 	next4    netip.Addr
 	next6    netip.Addr
 	comp     *Compiled
@@ -45,6 +49,7 @@ func newWorld(rs *Ruleset) *world {
 		w.literals = append(w.literals, h)
 	}
 	for _, r := range rs.rules {
+		w.viaTags = append(w.viaTags, r.via...)
 		for _, a := range r.src {
 			if a.kind == kindPrefix {
 				w.literals = append(w.literals, a.prefix)
@@ -56,6 +61,7 @@ func newWorld(rs *Ruleset) *world {
 			}
 		}
 	}
+	w.viaTags = dedupSorted(w.viaTags)
 	// Synthetic users are members of every group, one per group, so a test
 	// whose source is a group is judged for a member that has no other
 	// grant of its own.
@@ -191,7 +197,7 @@ func (w *world) targets(a alias, src endpoint) ([]endpoint, error) {
 func (w *world) routes(ps ...netip.Prefix) []endpoint {
 	var out []endpoint
 	for _, p := range ps {
-		ep := w.addNode("route/"+p.String(), "", nil, []netip.Prefix{p})
+		ep := w.addNode("route/"+p.String(), "", w.viaTags, []netip.Prefix{p})
 		ep.dst = p
 		out = append(out, ep)
 	}
