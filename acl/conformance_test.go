@@ -17,6 +17,11 @@ import (
 // beside the repository (never copied into it).
 const conformanceDir = "../../shared/conformance/tailscale"
 
+// conformanceCategories are the corpus's directories: acls, policies with
+// tests, grants (ip, via, app) and subnet routes. Every case of them is
+// judged; the two maps below list the deliberate differences.
+var conformanceCategories = []string{"acl", "policytest", "grant", "routes"}
+
 // knownDifferences lists corpus cases where Ward deliberately differs from
 // Tailscale, with the reason.
 var knownDifferences = map[string]string{
@@ -46,7 +51,7 @@ type confCase struct {
 func loadConformance(t *testing.T) []confCase {
 	t.Helper()
 	var files []string
-	for _, sub := range []string{"acl", "policytest", "grant", "routes"} {
+	for _, sub := range conformanceCategories {
 		fs, _ := filepath.Glob(filepath.Join(conformanceDir, sub, "*.json"))
 		files = append(files, fs...)
 	}
