@@ -71,6 +71,14 @@ func TestGrantViaAppliesOnlyOnItsRouters(t *testing.T) {
 				"gw-plant": {"alice-laptop", "alice-phone"}, "lan-router": {"alice-laptop", "alice-phone"}},
 		},
 		{
+			name:   "empty or null via means any router",
+			grants: `{"src": ["alice@example.com"], "dst": ["plc"], "ip": ["tcp:502"], "via": []}, {"src": ["alice@example.com"], "dst": ["plc"], "ip": ["tcp:503"], "via": null}`,
+			want: map[string][]string{"gw-plant": {aliceSrc + " -> 192.168.10.5/32:502 proto=6", aliceSrc + " -> 192.168.10.5/32:503 proto=6"},
+				"lan-router": {aliceSrc + " -> 192.168.10.5/32:502 proto=6", aliceSrc + " -> 192.168.10.5/32:503 proto=6"}},
+			peers: map[string][]string{"alice-laptop": {"gw-plant", "lan-router"}, "alice-phone": {"gw-plant", "lan-router"},
+				"gw-plant": {"alice-laptop", "alice-phone"}, "lan-router": {"alice-laptop", "alice-phone"}},
+		},
+		{
 			name:   "no router with the tag serves it",
 			grants: `{"src": ["alice@example.com"], "dst": ["172.16.0.0/12"], "ip": ["*"], "via": ["tag:plant-gw"]}`,
 			want:   map[string][]string{},
@@ -286,8 +294,6 @@ func TestGrantValidationAsTailscale(t *testing.T) {
 			`grants[1].dst[0] "tag:camera": a grant with "via" reaches addresses behind routers`},
 		{"via on a deny", `{"action": "deny", "src": ["*"], "dst": ["plc"], "ip": ["*"], "via": ["tag:plant-gw"]}`,
 			`grants[1].via: a deny grant or one that needs approval cannot have "via"`},
-		{"empty via", `{"src": ["*"], "dst": ["plc"], "ip": ["*"], "via": []}`,
-			`grants[1] has an empty "via"`},
 		{"capability name without a domain", `{"src": ["*"], "dst": ["*"], "app": {"https://example.com/cap/x": [{}]}}`,
 			`grants[1].app[0] "https://example.com/cap/x": a capability name has the form {domain}/{path}`},
 		{"app to autogroup:internet", `{"src": ["*"], "dst": ["autogroup:internet"], "app": {"example.com/cap/x": [{}]}}`,

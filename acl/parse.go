@@ -103,7 +103,8 @@ type Grant struct {
 	Dst    []Str
 	IP     []Str
 	// Via lists the tags of the routers the grant's traffic must go
-	// through (Tailscale's "via"); empty when absent.
+	// through (Tailscale's "via"); empty when absent, [] or null, which
+	// all mean any router.
 	Via []Str
 	// App lists the application capabilities the grant carries, in file
 	// order; empty when absent. They grant no IP traffic.
@@ -364,7 +365,10 @@ func (d *decoder) grant(p *Policy, v *hujson.Value) {
 		case "ip":
 			g.IP, hasIP = d.strList(&m.Value, `"ip"`), true
 		case "via":
-			g.Via = d.strList(&m.Value, `"via"`)
+			// [] and null mean no via, as in Tailscale.
+			if lit, ok := m.Value.Value.(hujson.Literal); !ok || lit.Kind() != 'n' {
+				g.Via = d.strList(&m.Value, `"via"`)
+			}
 		case "app":
 			g.App, hasApp = d.app(&m.Value), true
 		case "srcPosture":

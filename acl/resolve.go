@@ -422,11 +422,8 @@ func (r *resolver) appRule(at string, g Grant, src []alias, dsts []Str, via []st
 // via validates grant g's "via": tags of routers, on an accept grant that
 // needs no approval. It returns the tags.
 func (r *resolver) via(at string, g Grant, deny, approval bool) []string {
-	if g.Via == nil {
-		return nil
-	}
 	if len(g.Via) == 0 {
-		r.rep.errorf(g.Pos, "%s has an empty \"via\"", at)
+		return nil // absent, [] or null: any router, as in Tailscale
 	}
 	if deny || approval {
 		r.rep.errorf(g.Pos, "%s.via: a deny grant or one that needs approval cannot have \"via\"", at)
