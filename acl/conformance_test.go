@@ -74,10 +74,19 @@ func loadConformance(t *testing.T) []confCase {
 	return out
 }
 
+// conformanceTally counts one category's cases by outcome.
+type conformanceTally struct{ pass, differ, fail int }
+
 func TestConformance(t *testing.T) {
 	cases := loadConformance(t)
+	tally := map[string]*conformanceTally{}
 	for _, c := range cases {
-		t.Run(c.ID, func(t *testing.T) {
+		if tally[c.Category] == nil {
+			tally[c.Category] = &conformanceTally{}
+		}
+		_, differs := knownDifferences[c.ID]
+		_, filtersDiffer := knownFilterDifferences[c.ID]
+		ok := t.Run(c.ID, func(t *testing.T) {
 			if why, ok := knownDifferences[c.ID]; ok {
 				t.Skipf("deliberate difference: %s", why)
 			}
@@ -106,6 +115,20 @@ func TestConformance(t *testing.T) {
 			}
 			judgeReachability(t, c, got)
 		})
+		switch n := tally[c.Category]; {
+		case !ok:
+			n.fail++
+		case differs || filtersDiffer:
+			n.differ++
+		default:
+			n.pass++
+		}
+	}
+	// The counts the issue notes report: go test -run TestConformance -v.
+	for _, cat := range conformanceCategories {
+		if n := tally[cat]; n != nil {
+			t.Logf("%s: %d cases, %d pass, %d deliberate differences, %d fail", cat, n.pass+n.differ+n.fail, n.pass, n.differ, n.fail)
+		}
 	}
 }
 
