@@ -142,7 +142,9 @@ func sortedCopy(s []string) []string {
 }
 
 // judgeReachability compares verdicts of the expected and the compiled
-// filters for every ordered node pair, family, protocol and probe port.
+// filters for every ordered node pair, family, protocol and probe port:
+// toward the destination node's own address and toward probe addresses in
+// its routes (where a router's filter decides for the LAN behind it).
 func judgeReachability(t *testing.T, c confCase, got map[string]NodeResult) {
 	t.Helper()
 	for _, dst := range c.Inv.Nodes {
@@ -160,7 +162,15 @@ func judgeReachability(t *testing.T, c confCase, got map[string]NodeResult) {
 			if src.Name == dst.Name {
 				continue
 			}
-			for _, fam := range [][2]netip.Addr{{src.IPv4, dst.IPv4}, {src.IPv6, dst.IPv6}} {
+			pairs := [][2]netip.Addr{{src.IPv4, dst.IPv4}, {src.IPv6, dst.IPv6}}
+			for _, a := range routeProbes(dst.Routes, want.Filter, got[dst.Name].Filter) {
+				if a.Is4() {
+					pairs = append(pairs, [2]netip.Addr{src.IPv4, a})
+				} else {
+					pairs = append(pairs, [2]netip.Addr{src.IPv6, a})
+				}
+			}
+			for _, fam := range pairs {
 				if !fam[0].IsValid() || !fam[1].IsValid() {
 					continue
 				}
@@ -180,6 +190,31 @@ func judgeReachability(t *testing.T, c confCase, got map[string]NodeResult) {
 			}
 		}
 	}
+}
+
+// routeProbes returns addresses inside routes to probe: each route's
+// first, second and last address, and the first and last address of every
+// filter destination (on either side) inside a route.
+func routeProbes(routes []netip.Prefix, fs ...[]filter.Rule) []netip.Addr {
+	var out []netip.Addr
+	add := func(p netip.Prefix) {
+		for _, a := range []netip.Addr{p.Masked().Addr(), p.Masked().Addr().Next(), lastAddr(p)} {
+			if a.IsValid() && slices.ContainsFunc(routes, func(r netip.Prefix) bool { return r.Contains(a) }) && !slices.Contains(out, a) {
+				out = append(out, a)
+			}
+		}
+	}
+	for _, r := range routes {
+		add(r)
+	}
+	for _, rules := range fs {
+		for _, r := range rules {
+			for _, d := range r.Dst {
+				add(d.Net)
+			}
+		}
+	}
+	return out
 }
 
 func probePorts(fs ...[]filter.Rule) []uint16 {
