@@ -23,12 +23,14 @@ const (
 	kindInternet                  // autogroup:internet (dst only)
 	kindPrefix                    // a hosts name, an IP or a CIDR
 	kindRisk                      // risk:critical (the devices of a risk class)
+	kindDomain                    // user:*@example.com (every user of a domain)
 )
 
 // alias is a resolved reference to a set of nodes or addresses.
 type alias struct {
 	kind aliasKind
-	// name is the user email, group:name, tag:name or the risk class.
+	// name is the user email, group:name, tag:name, the risk class, or
+	// the "@domain" of a kindDomain.
 	name string
 	// prefix is set for kindPrefix.
 	prefix netip.Prefix
@@ -45,6 +47,9 @@ type scope struct {
 	tags   map[string]bool
 	hosts  map[string]netip.Prefix
 	risks  map[string]bool
+	// cidrHosts holds the hosts names defined as a CIDR (even a /32),
+	// which a policy test may not name.
+	cidrHosts map[string]bool
 }
 
 // parseAlias resolves one alias. dst reports whether it appears in a
@@ -56,6 +61,8 @@ func (s *scope) parseAlias(text string, dst bool) (alias, error) {
 		return a, fmt.Errorf("empty alias")
 	case text == "*":
 		a.kind = kindAny
+	case strings.HasPrefix(text, "user:"), strings.HasPrefix(text, "*@"):
+		return userAlias(a)
 	case strings.HasPrefix(text, "autogroup:"):
 		return s.autogroup(a, dst)
 	case strings.HasPrefix(text, "group:"):
@@ -84,8 +91,44 @@ func (s *scope) parseAlias(text string, dst bool) (alias, error) {
 	return a, nil
 }
 
+// userAlias resolves "user:alice@example.com" (Tailscale's explicit
+// form of a user), and "user:*@example.com" or "*@example.com": every user
+// whose email is in that domain.
+func userAlias(a alias) (alias, error) {
+	u := strings.TrimPrefix(a.text, "user:")
+	if domain, ok := strings.CutPrefix(u, "*@"); ok {
+		if domain == "" || strings.ContainsAny(domain, "@*") || checkUser("x@"+domain) != nil {
+			return a, fmt.Errorf("bad user wildcard %q: expected *@domain", a.text)
+		}
+		a.kind, a.name = kindDomain, "@"+strings.ToLower(domain)
+		return a, nil
+	}
+	if !strings.Contains(u, "@") || strings.Contains(u, "*") {
+		return a, fmt.Errorf("bad user %q: expected user:name@domain or user:*@domain", a.text)
+	}
+	if err := checkUser(u); err != nil {
+		return a, err
+	}
+	a.kind, a.name = kindUser, u
+	return a, nil
+}
+
+// inDomain reports whether email belongs to the kindDomain name "@domain"
+// (domains compare without regard to case).
+func inDomain(email, name string) bool {
+	at := strings.LastIndex(email, "@")
+	return at > 0 && strings.EqualFold(email[at:], name)
+}
+
 func (s *scope) autogroup(a alias, dst bool) (alias, error) {
 	switch a.text {
+	case "autogroup:danger-all":
+		// Every address, in the tailnet or not: Tailscale's explicit
+		// spelling of what "*" means as a source.
+		if dst {
+			return a, fmt.Errorf("autogroup:danger-all can only be used in a source: use \"*\" in a destination")
+		}
+		a.kind = kindAny
 	case "autogroup:member":
 		a.kind = kindMember
 	case "autogroup:tagged":
@@ -101,7 +144,7 @@ func (s *scope) autogroup(a alias, dst bool) (alias, error) {
 		}
 		a.kind = kindInternet
 	default:
-		return a, fmt.Errorf("unknown autogroup %q (known: autogroup:member, autogroup:tagged, autogroup:self, autogroup:internet)", a.text)
+		return a, fmt.Errorf("unknown autogroup %q (known: autogroup:member, autogroup:tagged, autogroup:self, autogroup:internet, autogroup:danger-all)", a.text)
 	}
 	return a, nil
 }
@@ -185,7 +228,9 @@ func splitHostPort(s string) (host, ports string, err error) {
 	return s[:i], s[i+1:], nil
 }
 
-func isAliasPrefix(s string) bool { return s == "tag" || s == "group" || s == "autogroup" }
+func isAliasPrefix(s string) bool {
+	return s == "tag" || s == "group" || s == "autogroup" || s == "user"
+}
 
 // parsePorts parses "*", "22", "80,443", "8000-8100" or a comma list of
 // these into ranges.

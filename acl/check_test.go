@@ -204,7 +204,7 @@ func TestCheckErrors(t *testing.T) {
 			policy: `{
   "acls": [{"action": "accept", "src": ["autogroup:admins"], "dst": ["*:22"]}],
 }`,
-			want: []string{`p.hujson:2:41: src unknown autogroup "autogroup:admins" (known: autogroup:member, autogroup:tagged, autogroup:self, autogroup:internet)`},
+			want: []string{`p.hujson:2:41: src unknown autogroup "autogroup:admins" (known: autogroup:member, autogroup:tagged, autogroup:self, autogroup:internet, autogroup:danger-all)`},
 		},
 		{
 			name: "missing, empty and unknown acl keys",
@@ -216,11 +216,10 @@ func TestCheckErrors(t *testing.T) {
 				`p.hujson:2:12: acl is missing "src"`,
 				`p.hujson:2:12: acl is missing "dst"`,
 				`p.hujson:2:33: unknown key "source" in an acl (known: action, src, dst, proto)`,
-				`p.hujson:3:14: rule has an empty "src"`,
-				`p.hujson:3:14: grant has an empty "dst"`,
-				`p.hujson:3:14: grant has an empty "ip"`,
+				`p.hujson:3:14: grants[0] has an empty "dst"`,
+				`p.hujson:3:14: grants[0] has an empty "ip"`,
 				`p.hujson:3:48: grant is missing "dst"`,
-				`p.hujson:3:48: grant is missing "ip"`,
+				`p.hujson:3:48: grant has neither "ip" nor "app"`,
 			},
 		},
 		{

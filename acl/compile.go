@@ -61,6 +61,10 @@ func (inv Inventory) ExternalGroups() map[string][]string {
 type NodeResult struct {
 	Peers  []string      `json:"peers"`
 	Filter []filter.Rule `json:"filter"`
+	// Caps are the application capabilities that "app" grants give peers
+	// on this node, in policy order; kept for future use, they grant no
+	// IP traffic.
+	Caps []CapGrant `json:"caps,omitempty"`
 	// Origins[i] is the position of the policy rule Filter[i] comes from.
 	Origins []Pos `json:"-"`
 }
@@ -222,6 +226,9 @@ func (c *Compiled) matchAll() {
 		}
 		for i, e := range cr.dst {
 			s := ix.nodes(e.alias)
+			if len(cr.via) > 0 {
+				s = c.viaNodes(cr.rule, e.alias, s)
+			}
 			cr.dstNodes[i].or(s)
 			cr.dstUnion.or(s)
 		}
@@ -253,6 +260,8 @@ func (c *Compiled) matches(a alias, n *nodeState) bool {
 		return true
 	case kindUser:
 		return !n.tagged && n.User == a.name
+	case kindDomain:
+		return !n.tagged && inDomain(n.User, a.name)
 	case kindGroup:
 		_, ok := slices.BinarySearch(c.rs.userGroups[n.User], a.name)
 		return !n.tagged && n.User != "" && ok
@@ -268,6 +277,36 @@ func (c *Compiled) matches(a alias, n *nodeState) bool {
 		return n.risk == a.name
 	}
 	return false
+}
+
+// dstMatches reports whether destination alias a of rule r covers node
+// n: for a grant with "via", only when n is one of its routers for a.
+func (c *Compiled) dstMatches(r *rule, a alias, n *nodeState) bool {
+	if len(r.via) > 0 {
+		return viaCarries(r.via, a, n)
+	}
+	return c.matches(a, n)
+}
+
+// viaNodes returns the nodes of s that carry destination a for via rule r.
+func (c *Compiled) viaNodes(r *rule, a alias, s bitset) bitset {
+	var out bitset
+	s.each(func(i int32) {
+		if viaCarries(r.via, a, c.nodes[i]) {
+			out.set(i)
+		}
+	})
+	return out
+}
+
+// viaCarries reports whether n is one of the routers tags name for
+// destination a: a node with one of tags serving an approved route that
+// overlaps a. Nothing carries autogroup:internet (Ward has no exit nodes).
+func viaCarries(tags []string, a alias, n *nodeState) bool {
+	if a.kind != kindPrefix || !n.tagged || !slices.ContainsFunc(n.Tags, func(t string) bool { return slices.Contains(tags, t) }) {
+		return false
+	}
+	return slices.ContainsFunc(n.Routes, a.prefix.Overlaps)
 }
 
 // overlaps reports whether p overlaps one of n's addresses or routes.
@@ -346,6 +385,7 @@ func (c *Compiled) All() map[string]NodeResult {
 
 func (r NodeResult) withFilter(c *Compiled, n *nodeState) NodeResult {
 	r.Filter, r.Origins = c.filter(n)
+	r.Caps = c.caps(n)
 	return r
 }
 

@@ -17,12 +17,14 @@ import (
 // beside the repository (never copied into it).
 const conformanceDir = "../../shared/conformance/tailscale"
 
+// conformanceCategories are the corpus's directories: acls, policies with
+// tests, grants (ip, via, app) and subnet routes. Every case of them is
+// judged; the two maps below list the deliberate differences.
+var conformanceCategories = []string{"acl", "policytest", "grant", "routes"}
+
 // knownDifferences lists corpus cases where Ward deliberately differs from
 // Tailscale, with the reason.
 var knownDifferences = map[string]string{
-	"policytest-allpass-grants-only-tag-src-host-alias-cidr-dst": "Tailscale fails a test whose destination is a host alias for a CIDR " +
-		"granted by an \"ip\" grant; Ward judges it like the same grant written with an IP literal (which Tailscale passes): " +
-		"the grant covers the whole CIDR, so the test passes.",
 	"acl-err06": "Tailscale refuses action \"deny\"; Ward has deny rules (issue 17), which refuse what they match ahead of " +
 		"every accept. Policies without a deny read as in Tailscale.",
 }
@@ -49,7 +51,7 @@ type confCase struct {
 func loadConformance(t *testing.T) []confCase {
 	t.Helper()
 	var files []string
-	for _, sub := range []string{"acl", "policytest"} {
+	for _, sub := range conformanceCategories {
 		fs, _ := filepath.Glob(filepath.Join(conformanceDir, sub, "*.json"))
 		files = append(files, fs...)
 	}
@@ -72,10 +74,19 @@ func loadConformance(t *testing.T) []confCase {
 	return out
 }
 
+// conformanceTally counts one category's cases by outcome.
+type conformanceTally struct{ pass, differ, fail int }
+
 func TestConformance(t *testing.T) {
 	cases := loadConformance(t)
+	tally := map[string]*conformanceTally{}
 	for _, c := range cases {
-		t.Run(c.ID, func(t *testing.T) {
+		if tally[c.Category] == nil {
+			tally[c.Category] = &conformanceTally{}
+		}
+		_, differs := knownDifferences[c.ID]
+		_, filtersDiffer := knownFilterDifferences[c.ID]
+		ok := t.Run(c.ID, func(t *testing.T) {
 			if why, ok := knownDifferences[c.ID]; ok {
 				t.Skipf("deliberate difference: %s", why)
 			}
@@ -104,6 +115,20 @@ func TestConformance(t *testing.T) {
 			}
 			judgeReachability(t, c, got)
 		})
+		switch n := tally[c.Category]; {
+		case !ok:
+			n.fail++
+		case differs || filtersDiffer:
+			n.differ++
+		default:
+			n.pass++
+		}
+	}
+	// The counts the issue notes report: go test -run TestConformance -v.
+	for _, cat := range conformanceCategories {
+		if n := tally[cat]; n != nil {
+			t.Logf("%s: %d cases, %d pass, %d deliberate differences, %d fail", cat, n.pass+n.differ+n.fail, n.pass, n.differ, n.fail)
+		}
 	}
 }
 
@@ -117,7 +142,9 @@ func sortedCopy(s []string) []string {
 }
 
 // judgeReachability compares verdicts of the expected and the compiled
-// filters for every ordered node pair, family, protocol and probe port.
+// filters for every ordered node pair, family, protocol and probe port:
+// toward the destination node's own address and toward probe addresses in
+// its routes (where a router's filter decides for the LAN behind it).
 func judgeReachability(t *testing.T, c confCase, got map[string]NodeResult) {
 	t.Helper()
 	for _, dst := range c.Inv.Nodes {
@@ -135,7 +162,15 @@ func judgeReachability(t *testing.T, c confCase, got map[string]NodeResult) {
 			if src.Name == dst.Name {
 				continue
 			}
-			for _, fam := range [][2]netip.Addr{{src.IPv4, dst.IPv4}, {src.IPv6, dst.IPv6}} {
+			pairs := [][2]netip.Addr{{src.IPv4, dst.IPv4}, {src.IPv6, dst.IPv6}}
+			for _, a := range routeProbes(dst.Routes, want.Filter, got[dst.Name].Filter) {
+				if a.Is4() {
+					pairs = append(pairs, [2]netip.Addr{src.IPv4, a})
+				} else {
+					pairs = append(pairs, [2]netip.Addr{src.IPv6, a})
+				}
+			}
+			for _, fam := range pairs {
 				if !fam[0].IsValid() || !fam[1].IsValid() {
 					continue
 				}
@@ -155,6 +190,31 @@ func judgeReachability(t *testing.T, c confCase, got map[string]NodeResult) {
 			}
 		}
 	}
+}
+
+// routeProbes returns addresses inside routes to probe: each route's
+// first, second and last address, and the first and last address of every
+// filter destination (on either side) inside a route.
+func routeProbes(routes []netip.Prefix, fs ...[]filter.Rule) []netip.Addr {
+	var out []netip.Addr
+	add := func(p netip.Prefix) {
+		for _, a := range []netip.Addr{p.Masked().Addr(), p.Masked().Addr().Next(), lastAddr(p)} {
+			if a.IsValid() && slices.ContainsFunc(routes, func(r netip.Prefix) bool { return r.Contains(a) }) && !slices.Contains(out, a) {
+				out = append(out, a)
+			}
+		}
+	}
+	for _, r := range routes {
+		add(r)
+	}
+	for _, rules := range fs {
+		for _, r := range rules {
+			for _, d := range r.Dst {
+				add(d.Net)
+			}
+		}
+	}
+	return out
 }
 
 func probePorts(fs ...[]filter.Rule) []uint16 {

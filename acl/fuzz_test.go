@@ -26,6 +26,15 @@ var fuzzPolicies = []string{
 	`{"groups": {"group:oncall": []}, "riskClasses": [{"name": "critical", "mfaWithin": "15m", "approval": "group:oncall", "maxDuration": "2h", "keyLifetime": "4h", "alertSeverity": "high"}, "standard"],
 	  "acls": [{"action": "deny", "src": ["*"], "dst": ["risk:critical:*"]}], "tests": [{"src": "risk:standard", "deny": ["risk:critical:22"]}]}`,
 	`{"acls": [{"action": "accept" "src": []}]}`,
+	`{"tagOwners": {"tag:router": []}, "hosts": {"plc": "10.1.2.5", "lan": "10.1.0.0/16"},
+	  "grants": [{"src": ["alice@example.com"], "dst": ["plc", "10.1.0.0/24", "autogroup:internet"], "ip": ["tcp:502"], "via": ["tag:router"]},
+	             {"src": ["*"], "dst": ["lan"], "ip": ["*"], "via": []}, {"src": ["*"], "dst": ["tag:router"], "ip": ["*"], "via": ["tag:x", "group:y"]}],
+	  "tests": [{"src": "alice@example.com", "accept": ["plc:502"], "deny": ["lan:502", "10.1.2.5/32:22"]}]}`,
+	`{"tagOwners": {"tag:camera": []}, "grants": [{"src": ["*"], "dst": ["tag:camera"], "app": {"example.com/cap/view": [{"a": [1, {"b": null}]}, {}]}},
+	  {"src": [], "dst": ["*"], "app": {"https://x/cap": [{}], "": [], "example.com/cap/y": {}, "example.com/cap/z": ["s"]}},
+	  {"src": ["alice@example.com"], "dst": ["autogroup:self", "autogroup:internet"], "ip": ["*"], "app": {"example.com/cap/w": [{}]}}]}`,
+	`{"grants": [{"src": ["autogroup:danger-all", "user:*@example.com", "*@EXAMPLE.com", "user:bob@example.com"], "dst": ["user:*@example.com", "autogroup:self"], "ip": ["tcp:0", "1-0", "22"]},
+	  {"src": ["*"], "dst": ["0.0.0.0/0", "::/0", "autogroup:danger-all", "user:*@", "*@*", "user:"], "ip": ["*"], "srcPosture": []}]}`,
 }
 
 // FuzzParse feeds any bytes to Check: it must not panic or hang, and a

@@ -1,6 +1,7 @@
 package acl
 
 import (
+	"encoding/json"
 	"fmt"
 	"net/netip"
 	"slices"
@@ -27,6 +28,9 @@ type genRule struct {
 	dst   []genDst
 	proto string // "" = defaults
 	deny  bool
+	// via, when set, makes the rule grants routed through routers with
+	// these tags (one grant per destination).
+	via []string
 }
 
 type genDst struct{ alias, ports string }
@@ -46,8 +50,17 @@ func (g genPolicy) text() string {
 	for _, h := range g.hosts {
 		fmt.Fprintf(&sb, "%q: %q, ", h[0], h[1])
 	}
-	sb.WriteString("},\n  \"acls\": [\n")
+	sb.WriteString("},\n  \"grants\": [\n")
 	for _, r := range g.rules {
+		if len(r.via) > 0 {
+			sb.WriteString(r.grantsText())
+		}
+	}
+	sb.WriteString("  ],\n  \"acls\": [\n")
+	for _, r := range g.rules {
+		if len(r.via) > 0 {
+			continue
+		}
 		var dst []string
 		for _, d := range r.dst {
 			dst = append(dst, fmt.Sprintf("%q", hostPort(d.alias, d.ports)))
@@ -67,6 +80,22 @@ func (g genPolicy) text() string {
 		sb.WriteString("},\n")
 	}
 	sb.WriteString("  ],\n}\n")
+	return sb.String()
+}
+
+// grantsText renders a via rule as grants, one per destination (a grant's
+// "ip" applies to all its destinations).
+func (r genRule) grantsText() string {
+	var sb strings.Builder
+	src, _ := json.Marshal(r.src)
+	via, _ := json.Marshal(r.via)
+	for _, d := range r.dst {
+		ip := d.ports
+		if r.proto != "" {
+			ip = r.proto + ":" + d.ports
+		}
+		fmt.Fprintf(&sb, "    {\"src\": %s, \"dst\": [%q], \"ip\": [%q], \"via\": %s},\n", src, d.alias, ip, via)
+	}
 	return sb.String()
 }
 
@@ -220,20 +249,46 @@ func (g *fleetGen) alias(dst bool) string {
 		if dst {
 			return "autogroup:internet"
 		}
-		return "autogroup:member"
+		return pick(g.c, []string{"autogroup:member", "autogroup:danger-all"})
+	case 14:
+		return pick(g.c, []string{"user:*@example.com", "*@EXAMPLE.com", "user:*@other.org"})
 	case 13:
 		return pick(g.c, []string{"risk:critical", "risk:sensitive", "risk:standard"})
 	}
 	return pick(g.c, g.users)
 }
 
+// viaRule returns a random grant routed through tagged routers: toward
+// addresses only, on ports other than 0 (which grants refuse).
+func (g *fleetGen) viaRule() genRule {
+	r := genRule{proto: pick(g.c, genProtos)}
+	for range 1 + g.c.Intn(2) {
+		r.src = append(r.src, g.alias(false))
+	}
+	for range 1 + g.c.Intn(2) {
+		r.via = append(r.via, pick(g.c, g.tags))
+	}
+	for range 1 + g.c.Intn(2) {
+		d := genDst{alias: pick(g.c, []string{"h-lan", "h-node", "10.1.1.0/24", "10.1.2.7", "10.0.0.0/8", "autogroup:internet"}),
+			ports: pick(g.c, []string{"*", "22", "80,443", "8000-8100", "65535"})}
+		if r.proto != "" && !slices.Contains([]string{"tcp", "udp", "17", "sctp"}, r.proto) {
+			d.ports = "*"
+		}
+		r.dst = append(r.dst, d)
+	}
+	return r
+}
+
 func (g *fleetGen) rule() genRule {
+	if g.c.Intn(6) == 0 {
+		return g.viaRule()
+	}
 	r := genRule{proto: pick(g.c, genProtos)}
 	for range 1 + g.c.Intn(3) {
 		r.src = append(r.src, g.alias(false))
 	}
 	selfOK := !slices.ContainsFunc(r.src, func(s string) bool {
-		return !(s == "*" || s == "autogroup:member" || strings.HasPrefix(s, "group:") || strings.Contains(s, "@"))
+		return !(s == "*" || s == "autogroup:danger-all" || s == "autogroup:member" || strings.HasPrefix(s, "group:") || strings.Contains(s, "@"))
 	})
 	for range 1 + g.c.Intn(3) {
 		d := genDst{alias: g.alias(true), ports: pick(g.c, genPorts)}

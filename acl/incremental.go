@@ -26,7 +26,7 @@ func (c *Compiled) AddNode(n Node) ([]string, error) {
 			}
 		}
 		for i, e := range cr.dst {
-			if c.matches(e.alias, ns) {
+			if c.dstMatches(cr.rule, e.alias, ns) {
 				cr.dstNodes[i].set(ns.idx)
 				cr.dstUnion.set(ns.idx)
 				ns.involve(ri)

@@ -74,6 +74,12 @@ func (ix *index) nodes(a alias) bitset {
 		if b := ix.c.userNodes[a.name]; b != nil {
 			s = *b
 		}
+	case kindDomain:
+		for u, b := range ix.c.userNodes {
+			if inDomain(u, a.name) {
+				s.or(*b)
+			}
+		}
 	case kindGroup:
 		for _, u := range ix.c.rs.groups[a.name] {
 			if b := ix.c.userNodes[u]; b != nil {
@@ -171,11 +177,14 @@ func (c *Compiled) filter(n *nodeState) ([]filter.Rule, []Pos) {
 	var origins []Pos
 	for _, ri := range n.rules {
 		cr := c.rules[ri]
+		if cr.caps != nil {
+			continue // app capabilities grant no IP traffic
+		}
 		if cr.dstUnion.has(n.idx) {
 			var dst []filter.DstNet
 			for i, e := range cr.dst {
 				if cr.dstNodes[i].has(n.idx) {
-					dst = appendDsts(dst, e, n)
+					dst = appendDsts(dst, e, n, len(cr.via) > 0)
 				}
 			}
 			// A rule whose sources match no node and name no address
@@ -197,12 +206,17 @@ func (c *Compiled) filter(n *nodeState) ([]filter.Rule, []Pos) {
 	return rules, origins
 }
 
-// appendDsts adds the part of destination e that lies on node n.
-func appendDsts(dst []filter.DstNet, e dstEntry, n *nodeState) []filter.DstNet {
+// appendDsts adds the part of destination e that lies on node n: on its
+// routes only when routesOnly (n is a "via" router for e).
+func appendDsts(dst []filter.DstNet, e dstEntry, n *nodeState, routesOnly bool) []filter.DstNet {
 	add := func(p netip.Prefix) { dst = append(dst, filter.DstNet{Net: p, Ports: e.ports}) }
+	own := n.own
+	if routesOnly {
+		own = nil
+	}
 	switch e.alias.kind {
 	case kindPrefix:
-		for _, q := range append(slices.Clip(n.own), n.Routes...) {
+		for _, q := range append(slices.Clip(own), n.Routes...) {
 			if e.alias.prefix.Overlaps(q) {
 				if q.Bits() > e.alias.prefix.Bits() {
 					add(q)

@@ -82,6 +82,14 @@ func (o *oracle) ruleMatches(r genRule, node Node, src, dst netip.Addr, proto fi
 
 func (o *oracle) dstAllows(r genRule, alias string, node Node, src, dst netip.Addr) bool {
 	own := dst == node.IPv4 || dst == node.IPv6
+	if len(r.via) > 0 {
+		// Only on a router with a via tag, toward its routes.
+		viaTagged := slices.ContainsFunc(node.Tags, func(t string) bool { return slices.Contains(r.via, t) })
+		if alias == "autogroup:internet" || !viaTagged || !inRoutes(node, dst) || !o.prefix(alias).Contains(dst) {
+			return false
+		}
+		return o.srcAllows(r, src)
+	}
 	switch {
 	case alias == "autogroup:internet":
 		return false
@@ -123,7 +131,7 @@ func inRoutes(n Node, a netip.Addr) bool {
 func (o *oracle) srcAllows(r genRule, src netip.Addr) bool {
 	for _, a := range r.src {
 		switch {
-		case a == "*":
+		case a == "*" || a == "autogroup:danger-all":
 			return true
 		case o.isIdentity(a):
 			for _, n := range o.inv.Nodes {
@@ -143,7 +151,7 @@ func (o *oracle) srcAllows(r genRule, src netip.Addr) bool {
 func (o *oracle) srcCoversNode(r genRule, n Node) bool {
 	for _, a := range r.src {
 		switch {
-		case a == "*":
+		case a == "*" || a == "autogroup:danger-all":
 			return true
 		case o.isIdentity(a):
 			if o.covers(a, n) {
@@ -195,8 +203,11 @@ func (o *oracle) covers(a string, n Node) bool {
 			risk = "standard" // the default policy's last class
 		}
 		return a == "risk:"+risk
+	case strings.Contains(a, "*@"):
+		_, domain, _ := strings.Cut(a, "*@")
+		return o.isMember(n) && strings.HasSuffix(strings.ToLower(n.User), "@"+strings.ToLower(domain))
 	}
-	return o.isMember(n) && n.User == a
+	return o.isMember(n) && n.User == strings.TrimPrefix(a, "user:")
 }
 
 func (o *oracle) prefix(a string) netip.Prefix {

@@ -1,6 +1,8 @@
 package acl
 
 import (
+	"bytes"
+	"encoding/json"
 	"regexp"
 	"slices"
 	"strconv"
@@ -89,7 +91,9 @@ type ACL struct {
 	Proto Str
 }
 
-// Grant is one entry of "grants". Only network grants ("ip") are supported.
+// Grant is one entry of "grants": network access ("ip"), application
+// capabilities ("app"), or both, optionally routed through tagged routers
+// ("via").
 type Grant struct {
 	Pos Pos
 	// Action is "accept" or "deny" (a Ward extension); empty when absent,
@@ -98,6 +102,13 @@ type Grant struct {
 	Src    []Str
 	Dst    []Str
 	IP     []Str
+	// Via lists the tags of the routers the grant's traffic must go
+	// through (Tailscale's "via"); empty when absent, [] or null, which
+	// all mean any router.
+	Via []Str
+	// App lists the application capabilities the grant carries, in file
+	// order; empty when absent. They grant no IP traffic.
+	App []AppCap
 	// Approval (a Ward extension) makes the grant just-in-time: it grants
 	// nothing by itself, but lets its sources request its access for a
 	// while, which a member of this group approves. Empty when absent.
@@ -105,6 +116,13 @@ type Grant struct {
 	// MaxDuration caps a request under an approval grant ("2h"); empty
 	// when absent.
 	MaxDuration Str
+}
+
+// AppCap is one capability of a grant's "app": its name
+// ("example.com/cap/drive") and its parameter objects as standard JSON.
+type AppCap struct {
+	Name   Str
+	Values []json.RawMessage
 }
 
 // Test is one entry of "tests".
@@ -330,7 +348,7 @@ func (d *decoder) require(at Pos, what string, present map[string]bool) {
 
 func (d *decoder) grant(p *Policy, v *hujson.Value) {
 	g := Grant{Pos: d.pos(v)}
-	var hasSrc, hasDst, hasIP bool
+	var hasSrc, hasDst, hasIP, hasApp bool
 	for _, m := range d.object(v, "a grant") {
 		key := d.name(&m)
 		switch key.S {
@@ -346,17 +364,59 @@ func (d *decoder) grant(p *Policy, v *hujson.Value) {
 			g.Dst, hasDst = d.strList(&m.Value, `"dst"`), true
 		case "ip":
 			g.IP, hasIP = d.strList(&m.Value, `"ip"`), true
-		case "app", "via", "srcPosture":
-			d.rep.errorf(key.Pos, "grants with %q are not supported by Ward; use \"ip\"", key.S)
+		case "via":
+			// [] and null mean no via, as in Tailscale.
+			if lit, ok := m.Value.Value.(hujson.Literal); !ok || lit.Kind() != 'n' {
+				g.Via = d.strList(&m.Value, `"via"`)
+			}
+		case "app":
+			g.App, hasApp = d.app(&m.Value), true
+		case "srcPosture":
+			d.rep.errorf(key.Pos, "grants with \"srcPosture\" are not supported by Ward: it has no device posture")
 		default:
-			d.rep.errorf(key.Pos, "unknown key %q in a grant (known: action, src, dst, ip, approval, maxDuration)", key.S)
+			d.rep.errorf(key.Pos, "unknown key %q in a grant (known: action, src, dst, ip, app, via, approval, maxDuration)", key.S)
 		}
 	}
 	if _, ok := v.Value.(*hujson.Object); !ok {
 		return
 	}
-	d.require(g.Pos, "grant", map[string]bool{"src": hasSrc, "dst": hasDst, "ip": hasIP})
+	d.require(g.Pos, "grant", map[string]bool{"src": hasSrc, "dst": hasDst})
+	if !hasIP && !hasApp {
+		d.rep.errorf(g.Pos, "grant has neither \"ip\" nor \"app\"")
+	}
 	p.Grants = append(p.Grants, g)
+}
+
+// app reads a grant's "app": capability names mapped to lists of
+// parameter objects, as Tailscale writes them.
+func (d *decoder) app(v *hujson.Value) []AppCap {
+	var out []AppCap
+	for _, m := range d.object(v, `"app"`) {
+		c := AppCap{Name: d.name(&m)}
+		if c.Name.S == "" {
+			d.rep.errorf(c.Name.Pos, "\"app\" has an empty capability name")
+			continue
+		}
+		arr, ok := m.Value.Value.(*hujson.Array)
+		if !ok {
+			d.rep.errorf(d.pos(&m.Value), "capability %s must be a list of objects, not %s", c.Name.S, kindName(&m.Value))
+			continue
+		}
+		for i := range arr.Elements {
+			e := &arr.Elements[i]
+			if _, ok := e.Value.(*hujson.Object); !ok {
+				d.rep.errorf(d.pos(e), "capability %s entry must be an object, not %s", c.Name.S, kindName(e))
+				continue
+			}
+			std := e.Clone()
+			std.Standardize()
+			var buf bytes.Buffer
+			_ = json.Compact(&buf, std.Pack()) // standard JSON: cannot fail
+			c.Values = append(c.Values, json.RawMessage(buf.Bytes()))
+		}
+		out = append(out, c)
+	}
+	return out
 }
 
 func (d *decoder) test(p *Policy, v *hujson.Value) {

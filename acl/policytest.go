@@ -62,6 +62,9 @@ func (r *resolver) testDsts(list []Str, ok bool) ([]testDst, bool) {
 	var out []testDst
 	for _, d := range list {
 		td, err := r.testDst(d)
+		if err == nil {
+			err = r.oneHost(td.alias)
+		}
 		if err != nil {
 			r.rep.errorf(d.Pos, "test destination %q: %v", d.S, err)
 			ok = false
@@ -92,4 +95,20 @@ func (r *resolver) testDst(d Str) (testDst, error) {
 		return testDst{}, err
 	}
 	return testDst{text: d, alias: a, port: n}, nil
+}
+
+// oneHost refuses a test destination that names a CIDR, directly (even a
+// /32) or through a hosts name defined as one: as in Tailscale, a test's
+// destination is one host and one port.
+func (r *resolver) oneHost(a alias) error {
+	if a.kind != kindPrefix {
+		return nil
+	}
+	if strings.Contains(a.text, "/") {
+		return fmt.Errorf("a test names one host and one port, not the CIDR %s: name one address", a.text)
+	}
+	if r.sc.cidrHosts[a.text] {
+		return fmt.Errorf("a test names one host and one port, but hosts name %s is the CIDR %s: name one address", a.text, a.prefix)
+	}
+	return nil
 }

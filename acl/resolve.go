@@ -55,6 +55,13 @@ type rule struct {
 	// expires is when a time-bound rule (an approved request) ends; zero
 	// for others.
 	expires time.Time
+	// via lists the router tags of a grant with "via": the rule applies
+	// only on routers with one of these tags that serve an approved route
+	// toward its destinations. Empty for other rules.
+	via []string
+	// caps are an "app" grant's capabilities: such a rule makes peers and
+	// carries the capabilities, but grants no IP traffic. Nil for others.
+	caps []AppCap
 }
 
 type dstEntry struct {
@@ -79,8 +86,8 @@ func Resolve(p *Policy, opts Options) (*Ruleset, error) {
 	for _, a := range p.ACLs {
 		r.acl(a)
 	}
-	for _, g := range p.Grants {
-		r.grant(g)
+	for i, g := range p.Grants {
+		r.grant(i, g)
 	}
 	r.tests(p.Tests)
 	if err := r.rep.err(); err != nil {
@@ -96,7 +103,7 @@ type resolver struct {
 }
 
 func (r *resolver) definitions(p *Policy, opts Options) {
-	r.sc = scope{groups: map[string]bool{}, tags: map[string]bool{}, hosts: map[string]netip.Prefix{}}
+	r.sc = scope{groups: map[string]bool{}, tags: map[string]bool{}, hosts: map[string]netip.Prefix{}, cidrHosts: map[string]bool{}}
 	members := map[string][]string{}
 	for name, ms := range opts.ExternalGroups {
 		if !strings.HasPrefix(name, "group:") {
@@ -193,6 +200,9 @@ func (r *resolver) host(h Host) {
 		return
 	}
 	r.sc.hosts[n] = p
+	if strings.Contains(h.Addr.S, "/") {
+		r.sc.cidrHosts[n] = true
+	}
 }
 
 // action reports whether a rule's action is "deny", reporting anything but
@@ -211,14 +221,23 @@ func (r *resolver) acl(a ACL) {
 	if err != nil {
 		r.rep.errorf(a.Proto.Pos, "%v", err)
 	}
-	ru := rule{pos: a.Pos, protos: protos, src: r.srcs(a.Src, a.Pos), deny: deny}
+	if a.Src != nil && len(a.Src) == 0 { // nil: missing, reported by Parse
+		r.rep.errorf(a.Pos, "rule has an empty \"src\"")
+	}
+	ru := rule{pos: a.Pos, protos: protos, src: r.srcs(a.Src, "src"), deny: deny}
 	for _, d := range a.Dst {
 		host, ports, err := splitHostPort(d.S)
 		if err != nil {
 			r.rep.errorf(d.Pos, "%v", err)
 			continue
 		}
-		r.addDst(&ru, d, host, ports)
+		if r.addDst(&ru, d, host, ports, "dst") && ru.dst[len(ru.dst)-1].alias.kind == kindSelf {
+			for _, s := range ru.src {
+				if !selfSource(s) && s.kind != kindAny {
+					r.rep.errorf(d.Pos, "autogroup:self can only be used with users, groups, autogroup:member or * as src, not %q", s.text)
+				}
+			}
+		}
 	}
 	if a.Dst != nil && len(a.Dst) == 0 { // nil: missing, reported by Parse
 		r.rep.errorf(a.Pos, "acl has an empty \"dst\"")
@@ -226,15 +245,21 @@ func (r *resolver) acl(a ACL) {
 	r.finishRule(ru)
 }
 
-func (r *resolver) srcs(src []Str, at Pos) []alias {
-	if src != nil && len(src) == 0 { // nil: missing, reported by Parse
-		r.rep.errorf(at, "rule has an empty \"src\"")
-	}
+// selfSource reports whether a may be the source of a rule toward
+// autogroup:self: it names users (a user, a domain of users, a group or
+// autogroup:member). An acl also allows "*"; a grant does not, as in
+// Tailscale.
+func selfSource(a alias) bool {
+	return a.kind == kindUser || a.kind == kindDomain || a.kind == kindGroup || a.kind == kindMember
+}
+
+// srcs resolves a rule's sources; what names the field in errors.
+func (r *resolver) srcs(src []Str, what string) []alias {
 	var out []alias
 	for _, s := range src {
 		a, err := r.sc.parseAlias(s.S, false)
 		if err != nil {
-			r.rep.errorf(s.Pos, "src %v", err)
+			r.rep.errorf(s.Pos, "%s %v", what, err)
 			continue
 		}
 		out = append(out, a)
@@ -242,30 +267,26 @@ func (r *resolver) srcs(src []Str, at Pos) []alias {
 	return out
 }
 
-func (r *resolver) addDst(ru *rule, d Str, host, ports string) {
+// addDst resolves destination d ("host:ports") into ru and reports
+// whether it was valid; what names the field in errors.
+func (r *resolver) addDst(ru *rule, d Str, host, ports, what string) bool {
 	a, err := r.sc.parseAlias(host, true)
 	if err != nil {
-		r.rep.errorf(d.Pos, "dst %v", err)
-		return
+		r.rep.errorf(d.Pos, "%s %v", what, err)
+		return false
 	}
 	prs, err := parsePorts(ports)
 	if err != nil {
-		r.rep.errorf(d.Pos, "dst %q: %v", d.S, err)
-		return
+		r.rep.errorf(d.Pos, "%s %q: %v", what, d.S, err)
+		return false
 	}
 	if ports != "*" && !protosHavePorts(ru.protos) {
-		r.rep.errorf(d.Pos, "dst %q: this protocol has no ports; use %s:*", d.S, host)
-		return
+		r.rep.errorf(d.Pos, "%s %q: this protocol has no ports; use %s:*", what, d.S, host)
+		return false
 	}
-	if a.kind == kindSelf {
-		ru.self = true
-		for _, s := range ru.src {
-			if s.kind != kindUser && s.kind != kindGroup && s.kind != kindMember && s.kind != kindAny {
-				r.rep.errorf(d.Pos, "autogroup:self can only be used with users, groups, autogroup:member or * as src, not %q", s.text)
-			}
-		}
-	}
+	ru.self = ru.self || a.kind == kindSelf
 	ru.dst = append(ru.dst, dstEntry{alias: a, ports: prs})
+	return true
 }
 
 func (r *resolver) finishRule(ru rule) {
@@ -318,27 +339,26 @@ func namesPorts(dst []dstEntry) bool {
 	return false
 }
 
-// grant resolves a grant's "ip" entries: "*", "PORTS" (default protocols)
-// or "PROTO:PORTS". Each entry becomes one rule.
-func (r *resolver) grant(g Grant) {
+// grant resolves grant i: each "ip" entry ("*", "PORTS" for the default
+// protocols, or "PROTO:PORTS") becomes one rule, and its "app"
+// capabilities one more that grants no IP traffic. Errors name the grant
+// by index and field ("grants[2].via[0]").
+func (r *resolver) grant(i int, g Grant) {
+	at := fmt.Sprintf("grants[%d]", i)
 	deny := r.action(g.Action)
 	approval, maxDur := r.approval(g, deny)
-	src := r.srcs(g.Src, g.Pos)
-	var dsts []Str
-	for _, d := range g.Dst {
-		if _, err := r.sc.parseAlias(d.S, true); err != nil {
-			r.rep.errorf(d.Pos, "dst %v", err)
-			continue
-		}
-		dsts = append(dsts, d)
-	}
+	// An empty "src" grants to nobody, as in Tailscale.
+	src := r.srcs(g.Src, at+".src")
+	via := r.via(at, g, deny, approval != "")
+	dsts := r.grantDsts(at, g, src)
 	if g.Dst != nil && len(g.Dst) == 0 {
-		r.rep.errorf(g.Pos, "grant has an empty \"dst\"")
+		r.rep.errorf(g.Pos, "%s has an empty \"dst\"", at)
 	}
 	if g.IP != nil && len(g.IP) == 0 {
-		r.rep.errorf(g.Pos, "grant has an empty \"ip\"")
+		r.rep.errorf(g.Pos, "%s has an empty \"ip\"", at)
 	}
-	for _, ip := range g.IP {
+	for j, ip := range g.IP {
+		where := fmt.Sprintf("%s.ip[%d]", at, j)
 		protoText, portText, hasProto := strings.Cut(ip.S, ":")
 		if !hasProto {
 			protoText, portText = "", ip.S
@@ -348,15 +368,105 @@ func (r *resolver) grant(g Grant) {
 			err = fmt.Errorf("empty protocol in %q", ip.S)
 		}
 		if err != nil {
-			r.rep.errorf(ip.Pos, "ip %v", err)
+			r.rep.errorf(ip.Pos, "%s %v", where, err)
 			continue
 		}
-		ru := rule{pos: g.Pos, protos: protos, src: src, deny: deny, approval: approval, maxDuration: maxDur}
+		if prs, err := parsePorts(portText); err == nil && portText != "*" && slices.ContainsFunc(prs, func(p filter.PortRange) bool { return p.First == 0 }) {
+			r.rep.errorf(ip.Pos, "%s %q: ports start at 1; use \"*\" for every port", where, ip.S)
+			continue
+		}
+		ru := rule{pos: g.Pos, protos: protos, src: src, deny: deny, approval: approval, maxDuration: maxDur, via: via}
 		for _, d := range dsts {
-			r.addDst(&ru, Str{S: d.S + ":" + portText, Pos: ip.Pos}, d.S, portText)
+			r.addDst(&ru, Str{S: d.S + ":" + portText, Pos: ip.Pos}, d.S, portText, where)
 		}
 		r.finishRule(ru)
 	}
+	r.appRule(at, g, src, dsts, via, deny || approval != "")
+}
+
+// appRule adds the rule of grant g's "app" capabilities, if any: it makes
+// the grant's sources and destinations peers and carries the capabilities
+// to the destinations, but grants no IP traffic.
+func (r *resolver) appRule(at string, g Grant, src []alias, dsts []Str, via []string, denyOrApproval bool) {
+	if len(g.App) == 0 {
+		return
+	}
+	if denyOrApproval {
+		r.rep.errorf(g.App[0].Name.Pos, "%s.app: a deny grant or one that needs approval cannot carry \"app\" capabilities", at)
+		return
+	}
+	ok := true
+	for j, cp := range g.App {
+		domain, path, _ := strings.Cut(cp.Name.S, "/")
+		if path == "" || !strings.Contains(domain, ".") || !isName(domain) {
+			r.rep.errorf(cp.Name.Pos, "%s.app[%d] %q: a capability name has the form {domain}/{path}, like example.com/cap/drive", at, j, cp.Name.S)
+			ok = false
+		}
+	}
+	for j, d := range g.Dst {
+		if d.S == "autogroup:internet" {
+			r.rep.errorf(d.Pos, "%s.dst[%d]: a grant with \"app\" cannot target autogroup:internet", at, j)
+			ok = false
+		}
+	}
+	if !ok {
+		return
+	}
+	ru := rule{pos: g.Pos, src: src, via: via, caps: g.App}
+	for _, d := range dsts {
+		r.addDst(&ru, Str{S: d.S + ":*", Pos: d.Pos}, d.S, "*", at+".dst")
+	}
+	r.finishRule(ru)
+}
+
+// via validates grant g's "via": tags of routers, on an accept grant that
+// needs no approval. It returns the tags.
+func (r *resolver) via(at string, g Grant, deny, approval bool) []string {
+	if len(g.Via) == 0 {
+		return nil // absent, [] or null: any router, as in Tailscale
+	}
+	if deny || approval {
+		r.rep.errorf(g.Pos, "%s.via: a deny grant or one that needs approval cannot have \"via\"", at)
+	}
+	var out []string
+	for j, v := range g.Via {
+		if !strings.HasPrefix(v.S, "tag:") || !r.sc.tags[v.S] {
+			r.rep.errorf(v.Pos, "%s.via[%d] %q: via names the tags of routers (a tag:name with an entry in \"tagOwners\")", at, j, v.S)
+			continue
+		}
+		out = append(out, v.S)
+	}
+	return dedupSorted(out)
+}
+
+// grantDsts validates grant g's destinations as Tailscale does and
+// returns the valid ones.
+func (r *resolver) grantDsts(at string, g Grant, src []alias) []Str {
+	var dsts []Str
+	for j, d := range g.Dst {
+		where := fmt.Sprintf("%s.dst[%d]", at, j)
+		a, err := r.sc.parseAlias(d.S, true)
+		if err != nil {
+			r.rep.errorf(d.Pos, "%s %v", where, err)
+			continue
+		}
+		switch {
+		case a.kind == kindPrefix && a.prefix.Bits() == 0 && a.text == a.prefix.String():
+			r.rep.errorf(d.Pos, "%s %q: to allow all IP addresses, use \"*\" or \"autogroup:internet\"", where, d.S)
+			continue
+		case len(g.Via) > 0 && a.kind != kindPrefix && a.kind != kindInternet:
+			r.rep.errorf(d.Pos, "%s %q: a grant with \"via\" reaches addresses behind routers: use an IP, a CIDR, a hosts name or autogroup:internet", where, d.S)
+			continue
+		case a.kind == kindSelf:
+			for _, s := range src {
+				if k := slices.IndexFunc(g.Src, func(t Str) bool { return t.S == s.text }); !selfSource(s) {
+					r.rep.errorf(g.Src[k].Pos, "%s.src[%d] %q: a grant to autogroup:self can only come from users, groups or autogroup:member", at, k, s.text)
+				}
+			}
+		}
+		dsts = append(dsts, d)
+	}
+	return dsts
 }
 
 func dedupSorted(s []string) []string {

@@ -194,7 +194,7 @@ func (c *Compiled) KeyLifetimeFor(email string) time.Duration {
 		}
 	}
 	for _, cr := range c.rules {
-		if cr.deny || !slices.ContainsFunc(cr.src, func(a alias) bool { return c.matches(a, person) }) {
+		if cr.deny || cr.caps != nil || !slices.ContainsFunc(cr.src, func(a alias) bool { return c.matches(a, person) }) {
 			continue
 		}
 		for _, e := range cr.dst {

@@ -20,6 +20,10 @@ type world struct {
 	// nodes maps a synthetic node's name to its index in inv.Nodes.
 	nodes    map[string]int
 	literals []netip.Prefix
+	// viaTags are the router tags of the policy's "via" grants: a routed
+	// destination's synthetic router carries them all, so a test through
+	// a via grant is judged on a router the grant applies on.
+	viaTags  []string
 	next4    netip.Addr
 	next6    netip.Addr
 	comp     *Compiled
@@ -45,6 +49,7 @@ func newWorld(rs *Ruleset) *world {
 		w.literals = append(w.literals, h)
 	}
 	for _, r := range rs.rules {
+		w.viaTags = append(w.viaTags, r.via...)
 		for _, a := range r.src {
 			if a.kind == kindPrefix {
 				w.literals = append(w.literals, a.prefix)
@@ -56,6 +61,7 @@ func newWorld(rs *Ruleset) *world {
 			}
 		}
 	}
+	w.viaTags = dedupSorted(w.viaTags)
 	// Synthetic users are members of every group, one per group, so a test
 	// whose source is a group is judged for a member that has no other
 	// grant of its own.
@@ -127,6 +133,8 @@ func (w *world) sources(a alias) []endpoint {
 	switch a.kind {
 	case kindUser:
 		return []endpoint{w.user(a.name)}
+	case kindDomain:
+		return []endpoint{w.user("someone" + a.name)}
 	case kindGroup:
 		var out []endpoint
 		for _, u := range w.rs.groups[a.name] {
@@ -165,6 +173,8 @@ func (w *world) targets(a alias, src endpoint) ([]endpoint, error) {
 	switch a.kind {
 	case kindUser, kindGroup, kindTag, kindRisk:
 		return w.sources(a), nil
+	case kindDomain:
+		return []endpoint{w.user("someone-else" + a.name)}, nil
 	case kindMember:
 		return []endpoint{w.user("someone-else" + syntheticDomain)}, nil
 	case kindTagged:
@@ -187,7 +197,7 @@ func (w *world) targets(a alias, src endpoint) ([]endpoint, error) {
 func (w *world) routes(ps ...netip.Prefix) []endpoint {
 	var out []endpoint
 	for _, p := range ps {
-		ep := w.addNode("route/"+p.String(), "", nil, []netip.Prefix{p})
+		ep := w.addNode("route/"+p.String(), "", w.viaTags, []netip.Prefix{p})
 		ep.dst = p
 		out = append(out, ep)
 	}
