@@ -26,7 +26,7 @@ func TestAlertRulesParse(t *testing.T) {
 		t.Fatal(err)
 	}
 	if len(rs.Rules) != 2 || rs.Rules[0].For != 5*time.Minute || rs.Rules[1].Count != 10 || rs.Rules[1].Severity != "warning" ||
-		rs.Webhooks["ops"].Secret != "0123456789abcdef" {
+		rs.Destinations["ops"].Secret != "0123456789abcdef" {
 		t.Fatalf("parsed %+v", rs)
 	}
 }
@@ -39,7 +39,7 @@ func TestAlertRulesProblemsAtLineCol(t *testing.T) {
 		{"{\n  \"rulez\": []}", `a.hujson:2:3: unknown key "rulez"`},
 		{"{\"rules\": [\n  {\"name\": \"x\", \"kind\": \"offline\", \"for\": \"5m\", \"to\": []}]}", `a.hujson:2:25: kind "offline"`},
 		{"{\"rules\": [\n  {\"name\": \"x\", \"kind\": \"device_offline\", \"for\": \"soon\", \"to\": [\"ops\"]}]}", `a.hujson:2:50: for: "soon" is not a positive duration`},
-		{"{\"rules\": [\n  {\"name\": \"x\", \"kind\": \"device_offline\", \"for\": \"1m\", \"to\": [\"ops\"]}]}", `a.hujson:2:62: rule "x": no webhook named "ops"`},
+		{"{\"rules\": [\n  {\"name\": \"x\", \"kind\": \"device_offline\", \"for\": \"1m\", \"to\": [\"ops\"]}]}", `a.hujson:2:62: rule "x": no destination named "ops"`},
 		{"{\"webhooks\": [\n {\"name\": \"ops\", \"url\": \"ftp://x\", \"secret\": \"short\"}]}", "a.hujson:2:2: webhook \"ops\" needs a secret of at least 16 characters (it signs the body)\na.hujson:2:25: url \"ftp://x\""},
 		{"{\"rules\": [\n  {\"name\": \"x\", \"kind\": \"denied_flows\", \"count\": 0, \"within\": \"1m\", \"to\": []}]}", "a.hujson:2:3: rule \"x\": denied_flows needs"},
 	}
@@ -71,11 +71,11 @@ func TestWebhookSignedAndRetried(t *testing.T) {
 	}))
 	defer srv.Close()
 	var dead []Alert
-	s := NewSender(SenderConfig{Attempts: 3, Backoff: 10 * time.Millisecond, DeadLetter: func(a Alert, _ Webhook, _ error) { dead = append(dead, a) }})
+	s := NewSender(SenderConfig{Attempts: 3, Backoff: 10 * time.Millisecond, DeadLetter: func(a Alert, _ Destination, _ error) { dead = append(dead, a) }})
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	go s.Run(ctx)
-	s.Send(Alert{Rule: "r", State: StateFiring, Subject: "node:cam"}, Webhook{Name: "ops", URL: srv.URL, Secret: "0123456789abcdef"})
+	s.Send(Alert{Rule: "r", State: StateFiring, Subject: "node:cam"}, Destination{Name: "ops", URL: srv.URL, Secret: "0123456789abcdef"})
 	select {
 	case ok := <-got:
 		if !ok {

@@ -1,12 +1,14 @@
 // Package alert is what Ward's alerts are made of: the rules file admins
-// write (HuJSON, checked with line:col problems), and the webhook
-// destination that delivers each alert as HMAC-signed JSON with retries.
+// write (HuJSON, checked with line:col problems), and the destinations
+// that deliver each alert with retries: HMAC-signed JSON webhooks,
+// Slack-compatible hooks, syslog (RFC 5424 over TCP or TLS) and e-mail.
 // The coordinator evaluates the rules (package coordinator); this package
 // knows nothing of nodes or the store.
 package alert
 
 import (
 	"fmt"
+	"net"
 	"net/url"
 	"regexp"
 	"slices"
@@ -25,42 +27,56 @@ const (
 	// KindDenied fires when one identity has Count denied flows within
 	// Within (counting each flow record's attempts).
 	KindDenied = "denied_flows"
+	// KindKeyExpiring fires when a device's key expires within Within,
+	// and resolves when the key is renewed or the device removed.
+	KindKeyExpiring = "key_expiring"
+	// KindJoined fires once for each device that joins (Tags limit it).
+	KindJoined = "device_joined"
+	// KindPolicyChange fires once for each change of the policy, a
+	// device's tags or risk class, or an API key.
+	KindPolicyChange = "policy_change"
+	// KindAdminLogin fires once for each admin UI login.
+	KindAdminLogin = "admin_login"
 )
+
+// kinds are the known kinds, in the order the parser names them.
+var kinds = []string{KindOffline, KindDenied, KindKeyExpiring, KindJoined, KindPolicyChange, KindAdminLogin}
+
+// Event reports whether kind fires once per event, without a recovery.
+func Event(kind string) bool {
+	return kind == KindJoined || kind == KindPolicyChange || kind == KindAdminLogin
+}
 
 // MaxRulesSize bounds a rules file.
 const MaxRulesSize = 256 << 10
 
 // Rules is a parsed rules file.
 type Rules struct {
-	// Webhooks are the destinations by name.
-	Webhooks map[string]Webhook
+	// Destinations are the destinations by name ("webhooks" and
+	// "destinations" of the file).
+	Destinations map[string]Destination
 	// Rules are the alert rules in file order.
 	Rules []Rule
-}
-
-// Webhook is a destination: JSON POSTed to URL, signed with Secret.
-type Webhook struct {
-	Name, URL string
-	// Secret keys the body's HMAC-SHA256 (X-Ward-Signature).
-	Secret string
 }
 
 // Rule is one alert rule.
 type Rule struct {
 	// Name names the rule in alerts; unique.
 	Name string
-	// Kind is KindOffline or KindDenied.
+	// Kind is one of the Kind constants.
 	Kind string
 	// For is how long a device must be offline (KindOffline).
 	For time.Duration
-	// Tags limit KindOffline to devices with one of them; empty: all.
+	// Tags limit KindOffline, KindKeyExpiring and KindJoined to devices
+	// with one of them; empty: all.
 	Tags []string
-	// Count and Within: KindDenied's threshold.
+	// Count and Within: KindDenied's threshold; Within alone:
+	// KindKeyExpiring's warning time.
 	Count  int
 	Within time.Duration
 	// Severity is "info", "warning" or "critical".
 	Severity string
-	// To names the webhooks the rule's alerts go to.
+	// To names the destinations the rule's alerts go to.
 	To []string
 }
 
@@ -111,7 +127,7 @@ func Parse(file string, src []byte) (*Rules, error) {
 		}
 		return nil, ErrorList{{File: file, Line: line, Col: col, Msg: "syntax error: " + msg}}
 	}
-	rs := &Rules{Webhooks: map[string]Webhook{}}
+	rs := &Rules{Destinations: map[string]Destination{}}
 	p.topLevel(rs, &v)
 	p.crossCheck(rs)
 	if len(p.errs) > 0 {
@@ -201,44 +217,101 @@ func (p *parser) topLevel(rs *Rules, v *hujson.Value) {
 		switch name(&m) {
 		case "webhooks":
 			for _, e := range p.elements(&m.Value, `"webhooks"`) {
-				p.webhook(rs, &e)
+				p.destination(rs, &e, TypeWebhook)
+			}
+		case "destinations":
+			for _, e := range p.elements(&m.Value, `"destinations"`) {
+				p.destination(rs, &e, "")
 			}
 		case "rules":
 			for _, e := range p.elements(&m.Value, `"rules"`) {
 				p.rule(rs, &e)
 			}
 		default:
-			p.errorf(m.Name.StartOffset, "unknown key %q (known: webhooks, rules)", name(&m))
+			p.errorf(m.Name.StartOffset, "unknown key %q (known: webhooks, destinations, rules)", name(&m))
 		}
 	}
 }
 
-func (p *parser) webhook(rs *Rules, v *hujson.Value) {
-	var w Webhook
-	for _, m := range p.members(v, "a webhook") {
-		switch name(&m) {
-		case "name":
-			w.Name = p.str(&m.Value, "name")
-		case "url":
-			w.URL = p.str(&m.Value, "url")
-			if u, err := url.Parse(w.URL); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
-				p.errorf(m.Value.StartOffset, "url %q is not an http(s) URL", w.URL)
+// destination parses one destination; typ is the type every entry of its
+// list has ("webhooks": TypeWebhook), or "" where each names its own.
+func (p *parser) destination(rs *Rules, v *hujson.Value, typ string) {
+	d := Destination{Type: typ}
+	known := "name, url, secret"
+	if typ == "" {
+		known = "name, type, url, secret, address, from, to, username, password"
+	}
+	for _, m := range p.members(v, "a destination") {
+		val := &m.Value
+		switch k := name(&m); {
+		case k == "name":
+			d.Name = p.str(val, "name")
+		case k == "type" && typ == "":
+			d.Type = p.str(val, "type")
+			if !slices.Contains([]string{TypeWebhook, TypeSlack, TypeSyslog, TypeEmail}, d.Type) {
+				p.errorf(val.StartOffset, "type %q: one of %s, %s, %s, %s", d.Type, TypeWebhook, TypeSlack, TypeSyslog, TypeEmail)
 			}
-		case "secret":
-			w.Secret = p.str(&m.Value, "secret")
+		case k == "url":
+			d.URL = p.str(val, "url")
+			if u, err := url.Parse(d.URL); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+				p.errorf(val.StartOffset, "url %q is not an http(s) URL", d.URL)
+			}
+		case k == "secret":
+			d.Secret = p.str(val, "secret")
+		case k == "address" && typ == "":
+			d.Address = p.str(val, "address")
+		case k == "from" && typ == "":
+			d.From = p.str(val, "from")
+		case k == "to" && typ == "":
+			d.To = p.strs(val, "to")
+		case k == "username" && typ == "":
+			d.Username = p.str(val, "username")
+		case k == "password" && typ == "":
+			d.Password = p.str(val, "password")
 		default:
-			p.errorf(m.Name.StartOffset, "unknown webhook key %q (known: name, url, secret)", name(&m))
+			p.errorf(m.Name.StartOffset, "unknown destination key %q (known: %s)", k, known)
 		}
 	}
-	switch _, dup := rs.Webhooks[w.Name]; {
-	case w.Name == "" || w.URL == "":
-		p.errorf(v.StartOffset, "a webhook needs a name and a url")
-	case len(w.Secret) < 16:
-		p.errorf(v.StartOffset, "webhook %q needs a secret of at least 16 characters (it signs the body)", w.Name)
-	case dup:
-		p.errorf(v.StartOffset, "webhook %q is defined twice", w.Name)
+	if d.Type == "" {
+		d.Type = TypeWebhook
 	}
-	rs.Webhooks[w.Name] = w
+	if _, dup := rs.Destinations[d.Name]; dup && d.Name != "" {
+		p.errorf(v.StartOffset, "destination %q is defined twice", d.Name)
+	}
+	if msg := checkDestination(d); msg != "" {
+		p.errorf(v.StartOffset, "%s", msg)
+	}
+	rs.Destinations[d.Name] = d
+}
+
+// checkDestination says what d lacks for its type; "" when nothing.
+func checkDestination(d Destination) string {
+	switch {
+	case d.Name == "":
+		return "a destination needs a name"
+	case d.Type == TypeWebhook && d.URL == "":
+		return fmt.Sprintf("webhook %q needs a url", d.Name)
+	case d.Type == TypeWebhook && len(d.Secret) < 16:
+		return fmt.Sprintf("webhook %q needs a secret of at least 16 characters (it signs the body)", d.Name)
+	case d.Type == TypeSlack && d.URL == "":
+		return fmt.Sprintf("slack destination %q needs a url (its incoming webhook)", d.Name)
+	case d.Type == TypeSyslog:
+		u, err := url.Parse(d.Address)
+		if err != nil || (u.Scheme != "tcp" && u.Scheme != "tls") || u.Port() == "" {
+			return fmt.Sprintf("syslog destination %q needs an address tcp://host:port or tls://host:port, not %q", d.Name, d.Address)
+		}
+	case d.Type == TypeEmail:
+		if _, port, err := net.SplitHostPort(d.Address); err != nil || port == "" {
+			return fmt.Sprintf("email destination %q needs an address host:port (its SMTP server), not %q", d.Name, d.Address)
+		}
+		if d.From == "" || len(d.To) == 0 {
+			return fmt.Sprintf("email destination %q needs from and to", d.Name)
+		}
+		if (d.Username == "") != (d.Password == "") {
+			return fmt.Sprintf("email destination %q needs both username and password, or neither", d.Name)
+		}
+	}
+	return ""
 }
 
 func (p *parser) rule(rs *Rules, v *hujson.Value) {
@@ -251,8 +324,8 @@ func (p *parser) rule(rs *Rules, v *hujson.Value) {
 			r.Name = p.str(val, "name")
 		case "kind":
 			r.Kind = p.str(val, "kind")
-			if r.Kind != KindOffline && r.Kind != KindDenied {
-				p.errorf(val.StartOffset, "kind %q: known kinds are %s and %s", r.Kind, KindOffline, KindDenied)
+			if !slices.Contains(kinds, r.Kind) {
+				p.errorf(val.StartOffset, "kind %q: known kinds are %s", r.Kind, strings.Join(kinds, ", "))
 			}
 		case "for":
 			r.For = p.duration(val, "for")
@@ -287,8 +360,10 @@ func (p *parser) checkRule(r Rule, off int) {
 		p.errorf(off, "rule %q: %s needs \"for\"", r.Name, KindOffline)
 	case r.Kind == KindDenied && (r.Count == 0 || r.Within == 0):
 		p.errorf(off, "rule %q: %s needs \"count\" and \"within\"", r.Name, KindDenied)
+	case r.Kind == KindKeyExpiring && r.Within == 0:
+		p.errorf(off, "rule %q: %s needs \"within\"", r.Name, KindKeyExpiring)
 	case len(r.To) == 0:
-		p.errorf(off, "rule %q needs \"to\": the webhooks its alerts go to", r.Name)
+		p.errorf(off, "rule %q needs \"to\": the destinations its alerts go to", r.Name)
 	}
 }
 
@@ -301,8 +376,8 @@ func (p *parser) crossCheck(rs *Rules) {
 		}
 		seen[r.Name] = true
 		for _, to := range r.To {
-			if _, ok := rs.Webhooks[to]; !ok {
-				p.errorf(p.toPos[i], "rule %q: no webhook named %q", r.Name, to)
+			if _, ok := rs.Destinations[to]; !ok {
+				p.errorf(p.toPos[i], "rule %q: no destination named %q", r.Name, to)
 			}
 		}
 	}

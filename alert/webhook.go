@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/hmac"
+	"crypto/tls"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -63,13 +64,13 @@ func Valid(secret, ts, sig string, body []byte) bool {
 	return hmac.Equal([]byte(Sign(secret, ts, body)), []byte(sig))
 }
 
-// job is one alert for one webhook.
+// job is one alert for one destination.
 type job struct {
 	a Alert
-	w Webhook
+	w Destination
 }
 
-// Sender delivers alerts to webhooks one at a time, in the order sent
+// Sender delivers alerts to destinations one at a time, in the order sent
 // (so a recovery never overtakes its alert), retrying each with doubling
 // waits; one that fails every attempt goes to the dead-letter function.
 type Sender struct {
@@ -78,8 +79,11 @@ type Sender struct {
 	attempts int
 	backoff  time.Duration
 	queue    chan job
+	// tls configures syslog over TLS and SMTP's STARTTLS; nil: the
+	// system's roots.
+	tls *tls.Config
 	// dead is called with an alert that could not be delivered.
-	dead func(Alert, Webhook, error)
+	dead func(Alert, Destination, error)
 }
 
 // SenderConfig configures a Sender.
@@ -91,14 +95,17 @@ type SenderConfig struct {
 	// Queue bounds the alerts waiting (1024); more go to DeadLetter.
 	Queue int
 	// DeadLetter is called for an alert not delivered; may be nil.
-	DeadLetter func(Alert, Webhook, error)
+	DeadLetter func(Alert, Destination, error)
 	Logger     *slog.Logger
+	// TLS configures syslog over TLS and SMTP's STARTTLS (the roots a
+	// private CA needs); nil: the system's roots.
+	TLS *tls.Config
 }
 
 // NewSender returns a Sender; run it with Run.
 func NewSender(cfg SenderConfig) *Sender {
 	s := &Sender{client: &http.Client{Timeout: 10 * time.Second}, log: cfg.Logger, attempts: cfg.Attempts,
-		backoff: cfg.Backoff, queue: make(chan job, max(cfg.Queue, 1)), dead: cfg.DeadLetter}
+		backoff: cfg.Backoff, queue: make(chan job, max(cfg.Queue, 1)), dead: cfg.DeadLetter, tls: cfg.TLS}
 	if s.attempts <= 0 {
 		s.attempts = 5
 	}
@@ -115,7 +122,7 @@ func NewSender(cfg SenderConfig) *Sender {
 }
 
 // Send queues a for w; it never blocks (a full queue dead-letters a).
-func (s *Sender) Send(a Alert, w Webhook) {
+func (s *Sender) Send(a Alert, w Destination) {
 	select {
 	case s.queue <- job{a, w}:
 	default:
@@ -135,16 +142,11 @@ func (s *Sender) Run(ctx context.Context) {
 	}
 }
 
-// deliver posts j, retrying with doubling waits.
+// deliver sends j, retrying with doubling waits.
 func (s *Sender) deliver(ctx context.Context, j job) {
-	body, err := json.Marshal(j.a)
-	if err != nil {
-		s.deadLetter(j, err)
-		return
-	}
 	wait := s.backoff
 	for attempt := 1; ; attempt++ {
-		err = s.post(ctx, j.w, body)
+		err := s.sendOnce(ctx, j)
 		if err == nil {
 			return
 		}
@@ -152,7 +154,7 @@ func (s *Sender) deliver(ctx context.Context, j job) {
 			s.deadLetter(j, err)
 			return
 		}
-		s.log.Info("webhook delivery failed; retrying", "webhook", j.w.Name, "attempt", attempt, "retry_in", wait, "err", err)
+		s.log.Info("alert delivery failed; retrying", "destination", j.w.Name, "type", j.w.Type, "attempt", attempt, "retry_in", wait, "err", err)
 		select {
 		case <-ctx.Done():
 		case <-time.After(wait):
@@ -161,16 +163,49 @@ func (s *Sender) deliver(ctx context.Context, j job) {
 	}
 }
 
-// post sends body to w once; a non-2xx answer is an error.
-func (s *Sender) post(ctx context.Context, w Webhook, body []byte) error {
+// sendOnce makes one attempt at delivering j.
+func (s *Sender) sendOnce(ctx context.Context, j job) error {
+	switch j.w.Type {
+	case TypeSlack:
+		body, err := json.Marshal(map[string]string{"text": j.a.Text()})
+		if err != nil {
+			return err
+		}
+		return s.post(ctx, j.w, body, false)
+	case TypeSyslog:
+		return s.syslog(ctx, j.w, j.a)
+	case TypeEmail:
+		return s.email(ctx, j.w, j.a)
+	}
+	body, err := json.Marshal(j.a)
+	if err != nil {
+		return err
+	}
+	return s.post(ctx, j.w, body, true)
+}
+
+// Text is a one-line rendering of a for people: chat and mail subjects.
+func (a Alert) Text() string {
+	state := "FIRING"
+	if a.State == StateResolved {
+		state = "RESOLVED"
+	}
+	return fmt.Sprintf("[%s] [%s] %s: %s (%s)", state, a.Severity, a.Rule, a.Summary, a.Subject)
+}
+
+// post sends body to w once, signed when signed; a non-2xx answer is an
+// error.
+func (s *Sender) post(ctx context.Context, w Destination, body []byte, signed bool) error {
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, w.URL, bytes.NewReader(body))
 	if err != nil {
 		return err
 	}
-	ts := strconv.FormatInt(time.Now().Unix(), 10)
 	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set(HeaderTimestamp, ts)
-	req.Header.Set(HeaderSignature, Sign(w.Secret, ts, body))
+	if signed {
+		ts := strconv.FormatInt(time.Now().Unix(), 10)
+		req.Header.Set(HeaderTimestamp, ts)
+		req.Header.Set(HeaderSignature, Sign(w.Secret, ts, body))
+	}
 	resp, err := s.client.Do(req)
 	if err != nil {
 		return err
@@ -178,13 +213,13 @@ func (s *Sender) post(ctx context.Context, w Webhook, body []byte) error {
 	defer resp.Body.Close()
 	io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
 	if resp.StatusCode/100 != 2 {
-		return fmt.Errorf("webhook %s answered %s", w.Name, resp.Status)
+		return fmt.Errorf("%s %s answered %s", w.Type, w.Name, resp.Status)
 	}
 	return nil
 }
 
 func (s *Sender) deadLetter(j job, err error) {
-	s.log.Warn("alert not delivered (dead letter)", "webhook", j.w.Name, "rule", j.a.Rule, "subject", j.a.Subject, "err", err)
+	s.log.Warn("alert not delivered (dead letter)", "destination", j.w.Name, "rule", j.a.Rule, "subject", j.a.Subject, "err", err)
 	if s.dead != nil {
 		s.dead(j.a, j.w, err)
 	}

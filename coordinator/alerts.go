@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -22,10 +23,12 @@ type deniedHit struct {
 }
 
 // alerter evaluates the alert rules (Config.AlertRules): devices offline
-// longer than a rule's "for", and identities with "count" denied flows
-// within "within". Each condition sends one alert when it starts and one
-// recovery when it ends, to the rule's webhooks; alerts and recoveries
-// are audited (alert.fire, alert.resolve). State is in memory: a restart
+// longer than a rule's "for", identities with "count" denied flows within
+// "within", device keys expiring within "within". Each such condition
+// sends one alert when it starts and one recovery when it ends. Event
+// rules (a device joined, a policy change, an admin login) send one alert
+// per event and no recovery. Alerts go to the rule's destinations and are
+// audited (alert.fire, alert.resolve). State is in memory: a restart
 // forgets what was firing.
 type alerter struct {
 	rules *alert.Rules
@@ -44,7 +47,7 @@ type alerter struct {
 }
 
 // newAlerter returns the alerter of rules (nil: none).
-func newAlerter(rules *alert.Rules, dead func(alert.Alert, alert.Webhook, error), cfg *Config) *alerter {
+func newAlerter(rules *alert.Rules, dead func(alert.Alert, alert.Destination, error), cfg *Config) *alerter {
 	if rules == nil {
 		return nil
 	}
@@ -58,6 +61,8 @@ type nodePresence struct {
 	tags     []string
 	online   bool
 	lastSeen time.Time
+	// keyExpiry is when the node's key expires; zero: never.
+	keyExpiry time.Time
 }
 
 // presence returns every node's presence.
@@ -66,7 +71,7 @@ func (m *netmap) presence() []nodePresence {
 	defer m.mu.Unlock()
 	out := make([]nodePresence, 0, len(m.nodes))
 	for id, n := range m.nodes {
-		out = append(out, nodePresence{name: n.Name, tags: n.Tags, online: m.online[id], lastSeen: n.LastSeen})
+		out = append(out, nodePresence{name: n.Name, tags: n.Tags, online: m.online[id], lastSeen: n.LastSeen, keyExpiry: n.KeyExpiry})
 	}
 	return out
 }
@@ -112,7 +117,7 @@ func (s *core) offlineWatch(ctx context.Context) []nodePresence {
 	}
 	out := make([]nodePresence, 0, len(nodes))
 	for _, n := range nodes {
-		out = append(out, nodePresence{name: n.Name, tags: n.Tags, online: n.Online, lastSeen: n.LastSeen})
+		out = append(out, nodePresence{name: n.Name, tags: n.Tags, online: n.Online, lastSeen: n.LastSeen, keyExpiry: n.KeyExpiry})
 	}
 	return out
 }
@@ -123,14 +128,100 @@ func (s *core) evalAlerts(ctx context.Context, nodes []nodePresence, now time.Ti
 		switch r.Kind {
 		case alert.KindOffline:
 			for _, n := range nodes {
-				if len(r.Tags) == 0 || slices.ContainsFunc(n.tags, func(t string) bool { return slices.Contains(r.Tags, t) }) {
+				if tagged(r, n.tags) {
 					s.offline(ctx, r, n, now)
 				}
 			}
+		case alert.KindKeyExpiring:
+			s.keysExpiring(ctx, r, nodes, now)
 		case alert.KindDenied:
 			s.deniedQuiet(ctx, r, now)
 		}
 	}
+}
+
+// tagged reports whether a node with tags is one r looks at: r names no
+// tag, or one of them.
+func tagged(r alert.Rule, tags []string) bool {
+	return len(r.Tags) == 0 || slices.ContainsFunc(tags, func(t string) bool { return slices.Contains(r.Tags, t) })
+}
+
+// keysExpiring fires r for each node whose key expires within r.Within,
+// and resolves it when the key was renewed or the node is gone. nodes is
+// nil when another coordinator runs the presence rules: nothing changes.
+func (s *core) keysExpiring(ctx context.Context, r alert.Rule, nodes []nodePresence, now time.Time) {
+	if nodes == nil {
+		return
+	}
+	soon := map[string]bool{}
+	for _, n := range nodes {
+		if n.keyExpiry.IsZero() || !tagged(r, n.tags) || n.keyExpiry.Sub(now) > r.Within {
+			continue
+		}
+		subject := "node:" + n.name
+		soon[subject] = true
+		verb := "expires"
+		if !n.keyExpiry.After(now) {
+			verb = "expired"
+		}
+		s.fire(ctx, r, subject, now, fmt.Sprintf("%s's key %s at %s (warning %s ahead)", n.name, verb,
+			n.keyExpiry.UTC().Format(time.RFC3339), r.Within))
+	}
+	for _, subject := range s.alerts.open(r.Name) {
+		if !soon[subject] {
+			s.resolve(ctx, r, subject, now, fmt.Sprintf("%s's key renewed or the device removed", strings.TrimPrefix(subject, "node:")))
+		}
+	}
+}
+
+// open returns the subjects of rule's open alerts.
+func (a *alerter) open(rule string) []string {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	var out []string
+	for k := range a.firing {
+		if k[0] == rule {
+			out = append(out, k[1])
+		}
+	}
+	return out
+}
+
+// eventAlert fires the event rules an audited action matches: a device
+// joined (node.register), a policy change (the policy, a device's tags or
+// risk class, an API key), an admin login. Event alerts carry no
+// recovery and are not kept open.
+func (s *core) eventAlert(ctx context.Context, actor, action, target string, tags []string) {
+	if s.alerts == nil {
+		return
+	}
+	kind, summary := eventKind(actor, action, target)
+	if kind == "" {
+		return
+	}
+	now := time.Now().UTC()
+	for _, r := range s.alerts.rules.Rules {
+		if r.Kind != kind || (kind == alert.KindJoined && !tagged(r, tags)) {
+			continue
+		}
+		a := alert.Alert{Rule: r.Name, Kind: r.Kind, Severity: r.Severity, State: alert.StateFiring, Subject: target,
+			Summary: summary, StartsAt: now}
+		s.notify(ctx, r, a, "alert.fire")
+	}
+}
+
+// eventKind maps an audited action to the event rule kind it fires, and
+// the alert's summary; "" for none.
+func eventKind(actor, action, target string) (kind, summary string) {
+	switch action {
+	case "node.register":
+		return alert.KindJoined, fmt.Sprintf("%s joined the fleet (%s)", strings.TrimPrefix(target, "node:"), actor)
+	case "policy.save", "policy.set", "node.tags", "node.classify", "apikey.create", "apikey.revoke":
+		return alert.KindPolicyChange, fmt.Sprintf("%s by %s on %s", action, actor, target)
+	case "admin.login":
+		return alert.KindAdminLogin, fmt.Sprintf("%s logged in to the admin UI", actor)
+	}
+	return "", ""
 }
 
 // offline fires r for n once it has been offline longer than r.For, and
@@ -200,15 +291,7 @@ func (a *alerter) deniedWithin(who string, now time.Time, within time.Duration) 
 
 // deniedQuiet resolves r's alerts whose identity fell below the threshold.
 func (s *core) deniedQuiet(ctx context.Context, r alert.Rule, now time.Time) {
-	s.alerts.mu.Lock()
-	var open []string
-	for k := range s.alerts.firing {
-		if k[0] == r.Name {
-			open = append(open, k[1])
-		}
-	}
-	s.alerts.mu.Unlock()
-	for _, who := range open {
+	for _, who := range s.alerts.open(r.Name) {
 		if n := s.alerts.deniedWithin(who, now, r.Within); n < r.Count {
 			s.resolve(ctx, r, who, now, fmt.Sprintf("%d denied flows from %s within %s, below %d", n, who, r.Within, r.Count))
 		}
@@ -246,14 +329,14 @@ func (s *core) resolve(ctx context.Context, r alert.Rule, subject string, now ti
 func (s *core) notify(ctx context.Context, r alert.Rule, a alert.Alert, action string) {
 	s.audit(ctx, "system", action, a.Subject, "", map[string]any{"rule": r.Name, "severity": a.Severity, "summary": a.Summary})
 	for _, to := range r.To {
-		s.alerts.send.Send(a, s.alerts.rules.Webhooks[to])
+		s.alerts.send.Send(a, s.alerts.rules.Destinations[to])
 	}
 }
 
 // deadLetter audits an alert no attempt delivered.
-func (s *core) deadLetter(a alert.Alert, w alert.Webhook, err error) {
+func (s *core) deadLetter(a alert.Alert, w alert.Destination, err error) {
 	s.audit(context.Background(), "system", "alert.dead_letter", a.Subject, "",
-		map[string]any{"rule": a.Rule, "state": a.State, "webhook": w.Name, "error": err.Error()})
+		map[string]any{"rule": a.Rule, "state": a.State, "destination": w.Name, "type": w.Type, "error": err.Error()})
 }
 
 // deniedIdentity names the source of a denied flow record for the denied

@@ -6,10 +6,14 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/wardnet/ward/admin"
 	"github.com/wardnet/ward/alert"
 	"github.com/wardnet/ward/filter"
 	"github.com/wardnet/ward/wire"
@@ -74,4 +78,130 @@ func TestAlertDeniedFlowsFromOneIdentity(t *testing.T) {
 		got[0].Subject != "node:op (tag:operator)" {
 		t.Fatalf("deliveries: %+v", got)
 	}
+}
+
+// slackSink collects the texts a Slack-compatible hook on loopback gets.
+type slackSink struct {
+	srv *httptest.Server
+	mu  sync.Mutex // mu guards texts
+	// texts are the messages in arrival order.
+	texts []string
+}
+
+func newSlackSink(t *testing.T) *slackSink {
+	t.Helper()
+	s := &slackSink{}
+	s.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var body struct{ Text string }
+		json.NewDecoder(r.Body).Decode(&body)
+		s.mu.Lock()
+		s.texts = append(s.texts, body.Text)
+		s.mu.Unlock()
+	}))
+	t.Cleanup(s.srv.Close)
+	return s
+}
+
+// waitText waits for a message containing want and returns how many
+// messages contain it then.
+func (s *slackSink) waitText(t *testing.T, want string) int {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		s.mu.Lock()
+		n := 0
+		for _, x := range s.texts {
+			if strings.Contains(x, want) {
+				n++
+			}
+		}
+		all := strings.Join(s.texts, "\n")
+		s.mu.Unlock()
+		if n > 0 {
+			return n
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no alert containing %q; got:\n%s", want, all)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// count returns how many messages contain want now.
+func (s *slackSink) count(want string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := 0
+	for _, x := range s.texts {
+		if strings.Contains(x, want) {
+			n++
+		}
+	}
+	return n
+}
+
+// TestAlertEventsAndExpiringKeys: a camera joining fires the joins rule
+// (a device of another tag does not), a policy saved through the admin
+// API fires the policy-change rule, a device key expiring within the
+// warning fires once and resolves when the device is removed; all to a
+// Slack-compatible hook.
+func TestAlertEventsAndExpiringKeys(t *testing.T) {
+	sink := newSlackSink(t)
+	rules, err := alert.Parse("alerts.hujson", fmt.Appendf(nil, `{
+  "destinations": [{"name": "chat", "type": "slack", "url": %q}],
+  "rules": [
+    {"name": "new camera", "kind": "device_joined", "tags": ["tag:camera"], "severity": "info", "to": ["chat"]},
+    {"name": "policy edits", "kind": "policy_change", "to": ["chat"]},
+    {"name": "keys", "kind": "key_expiring", "within": "1h", "tags": ["tag:camera"], "to": ["chat"]},
+  ],
+}`, sink.srv.URL))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := startCoordWith(t, testPolicy, func(cfg *Config) {
+		cfg.AlertRules, cfg.AlertEvery, cfg.KeyLifetime = rules, 50*time.Millisecond, 30*time.Minute
+	})
+	c.mustRegister([]string{"tag:camera"}, "cam1")
+	c.mustRegister([]string{"tag:operator"}, "op1")
+	sink.waitText(t, "[FIRING] [info] new camera: cam1 joined the fleet")
+	sink.waitText(t, "[FIRING] [warning] keys: cam1's key expires at")
+	if code := c.admin("PUT", wire.PathAdminPolicy, wire.SetPolicyRequest{Text: testPolicy + "\n", ParentID: -1}, nil); code != http.StatusOK {
+		t.Fatalf("policy save: %d", code)
+	}
+	sink.waitText(t, "[FIRING] [warning] policy edits: policy.set by")
+	if code := c.admin("DELETE", wire.PathAdminNodes+"/cam1", nil, nil); code != 204 {
+		t.Fatalf("remove cam1: %d", code)
+	}
+	sink.waitText(t, "[RESOLVED] [warning] keys: cam1's key renewed or the device removed")
+	if n := sink.count("op1 joined"); n != 0 {
+		t.Errorf("the operator's join fired the camera rule %d times", n)
+	}
+	if n := sink.count("keys: cam1's key expires"); n != 1 {
+		t.Errorf("the expiring key alerted %d times; want once while it stayed open", n)
+	}
+}
+
+// TestAlertAdminLogin: a person's admin UI login through the dev IdP
+// fires the admin-login rule once, naming them.
+func TestAlertAdminLogin(t *testing.T) {
+	sink := newSlackSink(t)
+	rules, err := alert.Parse("alerts.hujson", fmt.Appendf(nil, `{
+  "destinations": [{"name": "chat", "type": "slack", "url": %q}],
+  "rules": [{"name": "admin logins", "kind": "admin_login", "severity": "info", "to": ["chat"]}],
+}`, sink.srv.URL))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pf := filepath.Join(t.TempDir(), "policy.hujson")
+	if err := os.WriteFile(pf, []byte(rolePolicy), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c := startCoordListening(t, func(cfg *Config) {
+		cfg.PolicyFile, cfg.AdminRoles = pf, map[string]admin.Role{"carol@example.com": admin.RoleOwner}
+		cfg.AlertRules, cfg.AlertEvery = rules, 50*time.Millisecond
+	})
+	if role, _, _ := c.uiRole(carol); role != "owner" {
+		t.Fatalf("carol's role %q", role)
+	}
+	sink.waitText(t, "[FIRING] [info] admin logins: user:carol@example.com logged in to the admin UI")
 }

@@ -22,4 +22,16 @@ func (s *core) audit(ctx context.Context, actor, action, target, source string, 
 	if err := s.audits.append(context.WithoutCancel(ctx), e); err != nil {
 		s.log.Error("audit append failed", "action", action, "err", err)
 	}
+	s.eventAlert(context.WithoutCancel(ctx), actor, action, target, detailTags(detail))
+}
+
+// detailTags returns the "tags" of an audit event's detail, if it has
+// them.
+func detailTags(detail any) []string {
+	m, ok := detail.(map[string]any)
+	if !ok {
+		return nil
+	}
+	tags, _ := m["tags"].([]string)
+	return tags
 }

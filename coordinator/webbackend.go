@@ -34,6 +34,9 @@ func (b Backend) RecordAudit(ctx context.Context, e wire.AuditEvent) error {
 		se.Detail = d
 	}
 	_, err := b.f.st.AppendAudit(ctx, se)
+	if err == nil {
+		b.f.eventAlert(context.WithoutCancel(ctx), e.Actor, e.Action, e.Target, nil)
+	}
 	return domainErr(err)
 }
 

@@ -83,7 +83,7 @@ func newCoordinatorCmd() *cobra.Command {
 	f.StringVar(&cfg.TLSCert, "tls-cert", "", "TLS certificate (PEM)")
 	f.StringVar(&cfg.TLSKey, "tls-key", "", "TLS private key (PEM)")
 	f.DurationVar(&cfg.KeyLifetime, "key-lifetime", 0, "device WireGuard key lifetime (default 24h)")
-	f.Var(alertsFlag{&cfg.AlertRules}, "alerts", "alert rules file (HuJSON): device offline longer than T, N denied flows from one identity in T, delivered to HMAC-signed webhooks")
+	f.Var(alertsFlag{&cfg.AlertRules}, "alerts", "alert rules file (HuJSON): devices offline, denied flows, expiring keys, joins, policy changes, admin logins; to webhooks, Slack, syslog or e-mail")
 	cfg.FlowRetention = 30 * 24 * time.Hour
 	f.Var(daysDuration{&cfg.FlowRetention}, "flow-retention", "how long flow-log records are kept: days (30d) or a duration (12h); 0 keeps them forever")
 	f.DurationVar(&cfg.EphemeralGrace, "ephemeral-grace", 0, "how long an ephemeral node may be offline before removal (default 5m)")
