@@ -2,6 +2,7 @@ package coordinator
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -28,8 +29,9 @@ type deniedHit struct {
 // sends one alert when it starts and one recovery when it ends. Event
 // rules (a device joined, a policy change, an admin login) send one alert
 // per event and no recovery. Alerts go to the rule's destinations and are
-// audited (alert.fire, alert.resolve). State is in memory: a restart
-// forgets what was firing.
+// audited (alert.fire, alert.resolve) and stored (store.Alerts): a
+// restarted coordinator loads what was open, so it neither alerts again
+// for a condition still open nor forgets its recovery.
 type alerter struct {
 	rules *alert.Rules
 	send  *alert.Sender
@@ -84,6 +86,7 @@ func (s *core) alertLoop(ctx context.Context) {
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	wg.Go(func() { s.alerts.send.Run(ctx) })
+	s.loadOpenAlerts(ctx)
 	t := time.NewTicker(s.cfg.AlertEvery)
 	defer t.Stop()
 	for {
@@ -206,6 +209,7 @@ func (s *core) eventAlert(ctx context.Context, actor, action, target string, tag
 		}
 		a := alert.Alert{Rule: r.Name, Kind: r.Kind, Severity: r.Severity, State: alert.StateFiring, Subject: target,
 			Summary: summary, StartsAt: now}
+		s.recordAlert(ctx, a, store.AlertEvent)
 		s.notify(ctx, r, a, "alert.fire")
 	}
 }
@@ -298,6 +302,24 @@ func (s *core) deniedQuiet(ctx context.Context, r alert.Rule, now time.Time) {
 	}
 }
 
+// loadOpenAlerts takes the open alerts of the store as firing, for the
+// rules that still exist.
+func (s *core) loadOpenAlerts(ctx context.Context) {
+	open, err := s.st.ListAlerts(ctx, []store.AlertState{store.AlertFiring, store.AlertAcknowledged}, 0)
+	if err != nil {
+		s.log.Error("load the open alerts", "err", err)
+		return
+	}
+	s.alerts.mu.Lock()
+	defer s.alerts.mu.Unlock()
+	for _, a := range open {
+		if slices.ContainsFunc(s.alerts.rules.Rules, func(r alert.Rule) bool { return r.Name == a.Rule }) {
+			s.alerts.firing[[2]string{a.Rule, a.Subject}] = alert.Alert{Rule: a.Rule, Kind: a.Kind, Severity: a.Severity,
+				State: alert.StateFiring, Subject: a.Subject, Summary: a.Summary, StartsAt: a.StartsAt.UTC()}
+		}
+	}
+}
+
 // fire sends r's alert for subject unless it is already open.
 func (s *core) fire(ctx context.Context, r alert.Rule, subject string, since time.Time, summary string) {
 	a := alert.Alert{Rule: r.Name, Kind: r.Kind, Severity: r.Severity, State: alert.StateFiring, Subject: subject,
@@ -309,7 +331,18 @@ func (s *core) fire(ctx context.Context, r alert.Rule, subject string, since tim
 	}
 	s.alerts.mu.Unlock()
 	if !open {
+		s.recordAlert(ctx, a, store.AlertFiring)
 		s.notify(ctx, r, a, "alert.fire")
+	}
+}
+
+// recordAlert records a new alert in the store; a failure is logged, the alert
+// is sent all the same.
+func (s *core) recordAlert(ctx context.Context, a alert.Alert, state store.AlertState) {
+	_, err := s.st.AddAlert(ctx, store.AlertRecord{Rule: a.Rule, Kind: a.Kind, Severity: a.Severity, Subject: a.Subject,
+		Summary: a.Summary, State: state, StartsAt: a.StartsAt})
+	if err != nil {
+		s.log.Error("store an alert", "rule", a.Rule, "subject", a.Subject, "err", err)
 	}
 }
 
@@ -321,6 +354,9 @@ func (s *core) resolve(ctx context.Context, r alert.Rule, subject string, now ti
 	s.alerts.mu.Unlock()
 	if open {
 		a.State, a.Summary, a.EndsAt = alert.StateResolved, summary, now.UTC()
+		if _, err := s.st.ResolveAlert(ctx, r.Name, subject, summary, a.EndsAt); err != nil && !errors.Is(err, store.ErrNotFound) {
+			s.log.Error("store an alert's recovery", "rule", r.Name, "subject", subject, "err", err)
+		}
 		s.notify(ctx, r, a, "alert.resolve")
 	}
 }

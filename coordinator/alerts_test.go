@@ -205,3 +205,31 @@ func TestAlertAdminLogin(t *testing.T) {
 	}
 	sink.waitText(t, "[FIRING] [info] admin logins: user:carol@example.com logged in to the admin UI")
 }
+
+// TestAlertOpenAcrossRestart: an alert open when the coordinator stops is
+// loaded by the next one, which neither fires it again nor forgets its
+// recovery, and the alerts API lists it resolved.
+func TestAlertOpenAcrossRestart(t *testing.T) {
+	sink := newSlackSink(t)
+	rules, err := alert.Parse("alerts.hujson", fmt.Appendf(nil, `{
+  "destinations": [{"name": "chat", "type": "slack", "url": %q}],
+  "rules": [{"name": "keys", "kind": "key_expiring", "within": "1h", "to": ["chat"]}],
+}`, sink.srv.URL))
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := newCoordDir(t, testPolicy)
+	d.tweak = func(cfg *Config) { cfg.AlertRules, cfg.AlertEvery, cfg.KeyLifetime = rules, 50*time.Millisecond, 30*time.Minute }
+	c := d.start("")
+	c.mustRegister([]string{"tag:camera"}, "cam1")
+	sink.waitText(t, "keys: cam1's key expires")
+	c.stop()
+	c = d.start("")
+	if code := c.admin("DELETE", wire.PathAdminNodes+"/cam1", nil, nil); code != 204 {
+		t.Fatalf("remove cam1: %d", code)
+	}
+	sink.waitText(t, "[RESOLVED] [warning] keys: cam1's key renewed or the device removed")
+	if n := sink.count("[FIRING] [warning] keys: cam1"); n != 1 {
+		t.Errorf("the alert fired %d times across the restart; want once", n)
+	}
+}

@@ -27,6 +27,8 @@ type coordDir struct {
 	t          *testing.T
 	data, file string
 	logs       *logBuffer
+	// tweak, when set, changes each start's configuration.
+	tweak func(*Config)
 }
 
 func newCoordDir(t *testing.T, policy string) *coordDir {
@@ -46,8 +48,12 @@ func (d *coordDir) writeFile(policy string) {
 func (d *coordDir) start(mode string) *testCoord {
 	d.t.Helper()
 	d.logs = &logBuffer{}
-	srv, err := New(context.Background(), Config{DataDir: d.data, Listen: "127.0.0.1:0", Dev: true, KeepAlive: time.Hour,
-		PolicyFile: d.file, PolicyMode: mode, Logger: slog.New(slog.NewTextHandler(d.logs, nil))})
+	cfg := Config{DataDir: d.data, Listen: "127.0.0.1:0", Dev: true, KeepAlive: time.Hour,
+		PolicyFile: d.file, PolicyMode: mode, Logger: slog.New(slog.NewTextHandler(d.logs, nil))}
+	if d.tweak != nil {
+		d.tweak(&cfg)
+	}
+	srv, err := New(context.Background(), cfg)
 	if err != nil {
 		d.t.Fatalf("start: %v\n%s", err, d.logs.String())
 	}

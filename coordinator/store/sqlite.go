@@ -49,6 +49,7 @@ type SQLStore struct {
 	apiKeyTable
 	relayTable
 	requestTable
+	alertTable
 	userTable
 	policyTable
 	auditLog
@@ -124,6 +125,7 @@ func newSQLStore(d *db) *SQLStore {
 		apiKeyTable:  apiKeyTable{d},
 		relayTable:   relayTable{d},
 		requestTable: requestTable{d},
+		alertTable:   alertTable{d},
 		userTable:    userTable{d},
 		policyTable:  policyTable{d},
 		auditLog:     auditLog{d},

@@ -24,6 +24,7 @@ type Store interface {
 	APIKeys
 	Relays
 	AccessRequests
+	Alerts
 	Users
 	Policies
 	Audit

@@ -75,6 +75,7 @@ var suite = []struct {
 	{"TestAuditChainAcrossStores", TestAuditChainAcrossStores},
 	{"TestNodeRiskClass", TestNodeRiskClass},
 	{"TestAccessRequestDecidedOnce", TestAccessRequestDecidedOnce},
+	{"TestAlertsOpenAckResolve", TestAlertsOpenAckResolve},
 	// PostgreSQL only (lower case: go test does not run them on SQLite).
 	{"ChangesReachOtherStores", pgChangesReachOtherStores},
 	{"OneStoreRunsEachJob", pgOneStoreRunsEachJob},
