@@ -219,7 +219,9 @@ func TestAlertOpenAcrossRestart(t *testing.T) {
 		t.Fatal(err)
 	}
 	d := newCoordDir(t, testPolicy)
-	d.tweak = func(cfg *Config) { cfg.AlertRules, cfg.AlertEvery, cfg.KeyLifetime = rules, 50*time.Millisecond, 30*time.Minute }
+	d.tweak = func(cfg *Config) {
+		cfg.AlertRules, cfg.AlertEvery, cfg.KeyLifetime = rules, 50*time.Millisecond, 30*time.Minute
+	}
 	c := d.start("")
 	c.mustRegister([]string{"tag:camera"}, "cam1")
 	sink.waitText(t, "keys: cam1's key expires")
