@@ -492,6 +492,64 @@ func (b Backend) VerifyAudit(ctx context.Context) (wire.AuditVerify, error) {
 	return v, domainErr(err)
 }
 
+// alertStates are the stored states each alerts filter names.
+var alertStates = map[string][]store.AlertState{
+	"open":         {store.AlertFiring, store.AlertAcknowledged},
+	"firing":       {store.AlertFiring},
+	"acknowledged": {store.AlertAcknowledged},
+	"resolved":     {store.AlertResolved},
+	"event":        {store.AlertEvent},
+	"all":          nil,
+}
+
+// maxAlertsListed bounds one alerts listing.
+const maxAlertsListed = 10000
+
+// ListAlerts lists the stored alerts in state, newest first.
+func (b Backend) ListAlerts(ctx context.Context, state string, limit int) ([]wire.AdminAlert, error) {
+	states, ok := alertStates[state]
+	if !ok {
+		return nil, domainErr(fmt.Errorf("%w: alert state %q (open, firing, acknowledged, resolved, event, all)", errBadRequest, state))
+	}
+	if limit <= 0 || limit > maxAlertsListed {
+		return nil, domainErr(fmt.Errorf("%w: limit %d outside 1..%d", errBadRequest, limit, maxAlertsListed))
+	}
+	as, err := b.f.st.ListAlerts(ctx, states, limit)
+	if err != nil {
+		return nil, domainErr(err)
+	}
+	out := make([]wire.AdminAlert, len(as))
+	for i, a := range as {
+		out[i] = adminAlert(a)
+	}
+	return out, nil
+}
+
+// AckAlert acknowledges a firing alert; audited as alert.ack.
+func (b Backend) AckAlert(ctx context.Context, id int64, by admin.Principal) (wire.AdminAlert, error) {
+	a, err := b.f.st.AckAlert(ctx, store.AlertID(id), by.Actor, time.Now())
+	if err != nil {
+		return wire.AdminAlert{}, domainErr(err)
+	}
+	b.f.audit(ctx, by.Actor, "alert.ack", a.Subject, "", map[string]any{"alert": a.ID, "rule": a.Rule})
+	return adminAlert(a), nil
+}
+
+// adminAlert is a stored alert as the admin API shows it.
+func adminAlert(a store.AlertRecord) wire.AdminAlert {
+	return wire.AdminAlert{ID: int64(a.ID), Rule: a.Rule, Kind: a.Kind, Severity: a.Severity, Subject: a.Subject,
+		Summary: a.Summary, State: string(a.State), StartsAt: a.StartsAt.UTC(), EndsAt: utcOrZero(a.EndsAt),
+		AckedBy: a.AckedBy, AckedAt: utcOrZero(a.AckedAt)}
+}
+
+// utcOrZero returns t in UTC, zero staying zero.
+func utcOrZero(t time.Time) time.Time {
+	if t.IsZero() {
+		return t
+	}
+	return t.UTC()
+}
+
 // ListRequests lists every access request, newest first.
 func (b Backend) ListRequests(ctx context.Context) ([]wire.AccessRequest, error) {
 	rs, err := b.f.listRequests(ctx, 0)

@@ -6,12 +6,17 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/wardnet/ward/alert"
 	"github.com/wardnet/ward/assembly"
+	"github.com/wardnet/ward/coordinator"
 	"github.com/wardnet/ward/nodetest"
 	"github.com/wardnet/ward/wire"
 )
@@ -90,6 +95,26 @@ func TestAlertOfflineDeviceOneAlertOneRecovery(t *testing.T) {
 	waitFor(t, "cam1 offline", online(false))
 	nodetest.Eventually(t, 30*time.Second, "the offline alert", func() bool { return len(hook.got()) >= 1 })
 	time.Sleep(time.Second) // five more evaluations while it stays down
+
+	// The operator sees it open with `ward admin alerts` and acknowledges
+	// it once.
+	keyFile := filepath.Join(f.Config.DataDir, coordinator.BootstrapKeyFile)
+	ward := func(args ...string) (string, error) {
+		out, err := exec.Command(binary(t), append([]string{"admin", "--coordinator", f.url(), "--api-key-file", keyFile}, args...)...).CombinedOutput()
+		return string(out), err
+	}
+	var open []wire.AdminAlert
+	out, err := ward("--json", "alerts", "list")
+	if err != nil || json.Unmarshal([]byte(out), &open) != nil || len(open) != 1 || open[0].State != "firing" || open[0].Subject != "node:cam1" {
+		t.Fatalf("ward admin alerts list: %v\n%s", err, out)
+	}
+	id := strconv.FormatInt(open[0].ID, 10)
+	if out, err := ward("alerts", "ack", id); err != nil || !strings.Contains(out, "alert "+id+" acknowledged by ") {
+		t.Fatalf("ward admin alerts ack: %v\n%s", err, out)
+	}
+	if out, err := ward("alerts", "ack", id); err == nil || !strings.Contains(out, "acknowledged") {
+		t.Errorf("acknowledging twice: %v\n%s; want refused, saying it is acknowledged", err, out)
+	}
 	f.startAgent("cam1", "", cam.Dir, agentOpts{})
 	nodetest.Eventually(t, 30*time.Second, "the recovery", func() bool { return len(hook.got()) >= 2 })
 	time.Sleep(time.Second) // five more evaluations while it stays up
@@ -104,5 +129,14 @@ func TestAlertOfflineDeviceOneAlertOneRecovery(t *testing.T) {
 	}
 	if hook.badSigns != 0 {
 		t.Errorf("%d deliveries with a bad signature", hook.badSigns)
+	}
+	var resolved []wire.AdminAlert
+	out, err = ward("--json", "alerts", "list", "--state", "resolved")
+	if err != nil || json.Unmarshal([]byte(out), &resolved) != nil || len(resolved) != 1 || resolved[0].ID != open[0].ID ||
+		resolved[0].AckedBy == "" || resolved[0].EndsAt.IsZero() {
+		t.Errorf("resolved alerts: %v\n%s", err, out)
+	}
+	if out, err := ward("alerts", "list", "--state", "bogus"); err == nil || !strings.Contains(out, `alert state "bogus"`) {
+		t.Errorf("a bad state: %v\n%s; want a clear refusal", err, out)
 	}
 }

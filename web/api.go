@@ -41,6 +41,8 @@ func (s *server) apiRoutes(g *echo.Group) {
 	g.GET(rel(wire.PathAdminAuditExport), s.apiAuditExport, read)
 	g.GET(rel(wire.PathAdminFlows), s.apiFlows, read)
 	g.GET(rel(wire.PathAdminAuditVerify), s.apiAuditVerify, read)
+	g.GET(rel(wire.PathAdminAlerts), s.apiAlerts, read)
+	g.POST(rel(wire.PathAdminAlerts)+"/:id/ack", s.apiAckAlert, fleet)
 	g.Any("/*", func(echo.Context) error { return fmt.Errorf("%w: no such admin API path", ErrNotFound) })
 }
 

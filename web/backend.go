@@ -58,6 +58,13 @@ type Backend interface {
 	// policy defines, else ErrBadRequest; empty: unclassified), audited
 	// as node.classify.
 	SetNodeRiskClass(ctx context.Context, ref, class string, by admin.Principal) (wire.AdminNode, error)
+	// ListAlerts lists the stored alerts in state ("open", "firing",
+	// "acknowledged", "resolved", "event" or "all"), newest first, at
+	// most limit.
+	ListAlerts(ctx context.Context, state string, limit int) ([]wire.AdminAlert, error)
+	// AckAlert acknowledges a firing alert on by's authority (ErrNotFound;
+	// ErrConflict when it is not firing).
+	AckAlert(ctx context.Context, id int64, by admin.Principal) (wire.AdminAlert, error)
 	// ListRequests lists the just-in-time access requests, newest first.
 	ListRequests(ctx context.Context) ([]wire.AccessRequest, error)
 	// DecideRequest approves, denies ("approve", "deny": by must be a

@@ -312,3 +312,26 @@ type AuditVerify struct {
 	BadID   int64  `json:"bad_id,omitempty"`
 	Problem string `json:"problem,omitempty"`
 }
+
+// PathAdminAlerts lists the alerts the rules fired (AdminAlert, newest
+// first): ?state=open (firing or acknowledged, the default), firing,
+// acknowledged, resolved, event or all, &limit=N (default 200);
+// PathAdminAlerts/{id}/ack acknowledges a firing one (POST).
+const PathAdminAlerts = "/ward/v1/admin/alerts"
+
+// AdminAlert is one alert as the coordinator stored it.
+type AdminAlert struct {
+	ID       int64  `json:"id"`
+	Rule     string `json:"rule"`
+	Kind     string `json:"kind"`
+	Severity string `json:"severity"`
+	Subject  string `json:"subject"`
+	Summary  string `json:"summary"`
+	// State is "firing", "acknowledged", "resolved" or "event" (an event
+	// rule's alert, which has no recovery).
+	State    string    `json:"state"`
+	StartsAt time.Time `json:"starts_at"`
+	EndsAt   time.Time `json:"ends_at,omitzero"`
+	AckedBy  string    `json:"acked_by,omitempty"`
+	AckedAt  time.Time `json:"acked_at,omitzero"`
+}

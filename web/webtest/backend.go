@@ -249,6 +249,17 @@ func (b *Backend) checkTagsLocked(tags []string) error {
 	return nil
 }
 
+// ListAlerts implements web.Backend: the fake keeps no alerts.
+func (b *Backend) ListAlerts(context.Context, string, int) ([]wire.AdminAlert, error) {
+	return []wire.AdminAlert{}, nil
+}
+
+// AckAlert implements web.Backend: the fake keeps no alerts, so every one
+// is not found.
+func (b *Backend) AckAlert(_ context.Context, id int64, _ admin.Principal) (wire.AdminAlert, error) {
+	return wire.AdminAlert{}, fmt.Errorf("%w: alert %d", web.ErrNotFound, id)
+}
+
 // ListRequests implements web.Backend: the fake keeps no access requests.
 func (b *Backend) ListRequests(context.Context) ([]wire.AccessRequest, error) {
 	return []wire.AccessRequest{}, nil
