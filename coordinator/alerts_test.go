@@ -181,13 +181,16 @@ func TestAlertEventsAndExpiringKeys(t *testing.T) {
 	}
 }
 
-// TestAlertAdminLogin: a person's admin UI login through the dev IdP
-// fires the admin-login rule once, naming them.
-func TestAlertAdminLogin(t *testing.T) {
+// TestAlertAdminLoginAndAlertsPage: a person's admin UI login through the
+// dev IdP fires the admin-login rule, naming them; the alerts page shows
+// an expiring key's open alert, which an auditor may not acknowledge and
+// an owner acknowledges from the page.
+func TestAlertAdminLoginAndAlertsPage(t *testing.T) {
 	sink := newSlackSink(t)
 	rules, err := alert.Parse("alerts.hujson", fmt.Appendf(nil, `{
   "destinations": [{"name": "chat", "type": "slack", "url": %q}],
-  "rules": [{"name": "admin logins", "kind": "admin_login", "severity": "info", "to": ["chat"]}],
+  "rules": [{"name": "admin logins", "kind": "admin_login", "severity": "info", "to": ["chat"]},
+            {"name": "keys", "kind": "key_expiring", "within": "1h", "to": ["chat"]}],
 }`, sink.srv.URL))
 	if err != nil {
 		t.Fatal(err)
@@ -197,13 +200,41 @@ func TestAlertAdminLogin(t *testing.T) {
 		t.Fatal(err)
 	}
 	c := startCoordListening(t, func(cfg *Config) {
-		cfg.PolicyFile, cfg.AdminRoles = pf, map[string]admin.Role{"carol@example.com": admin.RoleOwner}
-		cfg.AlertRules, cfg.AlertEvery = rules, 50*time.Millisecond
+		cfg.PolicyFile = pf
+		cfg.AdminRoles = map[string]admin.Role{"carol@example.com": admin.RoleOwner, "bob@example.com": admin.RoleAuditor}
+		cfg.AlertRules, cfg.AlertEvery, cfg.KeyLifetime = rules, 50*time.Millisecond, 30*time.Minute
 	})
-	if role, _, _ := c.uiRole(carol); role != "owner" {
+	role, cb, cp := c.uiRole(carol)
+	if role != "owner" {
 		t.Fatalf("carol's role %q", role)
 	}
 	sink.waitText(t, "[FIRING] [info] admin logins: user:carol@example.com logged in to the admin UI")
+
+	c.mustRegister([]string{"tag:camera"}, "cam1")
+	sink.waitText(t, "keys: cam1's key expires")
+	var open []wire.AdminAlert
+	if code := c.uiAPI(cb, cp, "GET", wire.PathAdminAlerts, nil, &open); code != 200 || len(open) != 1 || open[0].Rule != "keys" {
+		t.Fatalf("open alerts: %d %+v", code, open)
+	}
+	id := open[0].ID
+	_, bb, bp := c.uiRole(bob)
+	if code := c.uiAPI(bb, bp, "POST", fmt.Sprintf("%s/%d/ack", wire.PathAdminAlerts, id), nil, nil); code != http.StatusForbidden {
+		t.Errorf("an auditor acknowledged an alert: %d", code)
+	}
+	page, err := cb.Open(t.Context(), c.http.URL+"/ui/alerts")
+	if err != nil || !strings.Contains(page.Body, fmt.Sprintf(`id="ack-%d"`, id)) || !strings.Contains(page.Body, "cam1&#39;s key expires") {
+		t.Fatalf("alerts page: %v\n%s", err, page.Body)
+	}
+	if _, err := cb.SubmitForm(t.Context(), page, fmt.Sprintf("/ui/alerts/%d/ack", id), nil); err != nil {
+		t.Fatalf("acknowledge from the page: %v", err)
+	}
+	page, err = cb.Open(t.Context(), c.http.URL+"/ui/alerts?state=acknowledged")
+	if err != nil || !strings.Contains(page.Body, "by user:carol@example.com") || strings.Contains(page.Body, fmt.Sprintf(`id="ack-%d"`, id)) {
+		t.Fatalf("acknowledged alerts page: %v\n%s", err, page.Body)
+	}
+	if code := c.uiAPI(cb, cp, "GET", wire.PathAdminAlerts+"?state=nonsense", nil, nil); code != http.StatusBadRequest {
+		t.Errorf("alerts in a state that does not exist: %d, want 400", code)
+	}
 }
 
 // TestAlertOpenAcrossRestart: an alert open when the coordinator stops is

@@ -39,6 +39,8 @@ func (s *server) pageRoutes(g *echo.Group) {
 	g.POST("/policy/versions/:id/rollback", s.actRollback, policy)
 	g.GET("/audit", s.pageAudit, read)
 	g.GET("/flows", s.pageFlows, read)
+	g.GET("/alerts", s.pageAlerts, read)
+	g.POST("/alerts/:id/ack", s.actAckAlert, fleet)
 	g.GET("/requests", s.pageRequests, read)
 	g.POST("/requests/:id/approve", s.actDecideRequest("approve"), read)
 	g.POST("/requests/:id/deny", s.actDecideRequest("deny"), read)
