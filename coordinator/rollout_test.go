@@ -1,6 +1,7 @@
 package coordinator
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -8,6 +9,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -230,4 +232,276 @@ func (c *testCoord) auditActors(action string) []string {
 		out = append(out, e.Actor)
 	}
 	return out
+}
+
+// TestRolloutSilentDeviceTimesOutAsFailed pins hawkBit's bug away: a
+// device that fetched its update and went silent mid-download, and one
+// that never asked at all (bricked before the rollout), count as failed
+// once the rollout's timeout passes, and their failures trip the gate,
+// so the rollout does not stay in progress forever.
+func TestRolloutSilentDeviceTimesOutAsFailed(t *testing.T) {
+	clk := newFakeClock()
+	c := startRolloutCoord(t, clk, nil)
+	ms := c.sensors(3)
+	req := sensorRollout("100%")
+	req.FailureGate, req.MinSample, req.TimeoutMillis = "2", 3, (10 * time.Minute).Milliseconds()
+	r := c.createRollout(req)
+	c.mustFetch(ms[0], r.ID)
+	c.mustFetch(ms[1], r.ID)
+	if code := c.report(ms[0], ok(wire.UpdateHealthy, r.Target, r.ID)); code != http.StatusNoContent {
+		t.Fatalf("report: %d", code)
+	}
+	if code := c.report(ms[1], wire.UpdateReport{Rollout: r.ID, Target: r.Target, State: wire.UpdateDownloading, Progress: 40}); code != http.StatusNoContent {
+		t.Fatalf("report: %d", code)
+	}
+	clk.add(9 * time.Minute)
+	time.Sleep(100 * time.Millisecond) // several rounds: nothing is due yet
+	if got := c.showRollout(r.ID); got.Status != "running" || got.Progress[0].Devices[1].State != wire.UpdateDownloading {
+		t.Fatalf("before the timeout: %+v", got)
+	}
+	clk.add(2 * time.Minute)
+	got := c.waitRollout(r.ID, "paused", func(r wire.Rollout) bool { return r.Status == "paused" })
+	for _, d := range got.Progress[0].Devices[1:] {
+		if d.State != wire.UpdateFailed || !strings.Contains(d.Reason, "timed out") {
+			t.Errorf("silent device %s: %+v, want failed (timed out)", d.Node, d)
+		}
+	}
+	if !strings.Contains(got.PauseReason, "2 of 3 ended devices failed") {
+		t.Errorf("pause reason %q", got.PauseReason)
+	}
+	if code := c.report(ms[1], ok(wire.UpdateHealthy, r.Target, r.ID)); code != http.StatusConflict {
+		t.Errorf("a report after the timeout: %d, want 409 (the device's update ended)", code)
+	}
+}
+
+// TestUpdateReportRefusesWhatWasNotAssigned replays a modified client's
+// reports: for a rollout that did not assign the node anything, another
+// target, a rollout that does not exist, before the node fetched it, an
+// unknown state, progress 500, an oversized reason, and without a
+// session. None changes a device's state.
+func TestUpdateReportRefusesWhatWasNotAssigned(t *testing.T) {
+	clk := newFakeClock()
+	c := startRolloutCoord(t, clk, nil)
+	ms := c.sensors(3)
+	outsider := c.mustRegister([]string{"tag:camera"}, "cam1")
+	r := c.createRollout(sensorRollout("2", "100%"))
+	c.mustFetch(ms[0], r.ID)
+	for _, tc := range []struct {
+		name string
+		m    *machine
+		rep  any
+		want int
+	}{
+		{"another node's rollout", outsider, ok(wire.UpdateHealthy, r.Target, r.ID), http.StatusForbidden},
+		{"another target", ms[0], ok(wire.UpdateHealthy, "ward/linux-amd64/ward-9.9", r.ID), http.StatusForbidden},
+		{"no such rollout", ms[0], ok(wire.UpdateHealthy, r.Target, r.ID+100), http.StatusForbidden},
+		{"not fetched yet", ms[1], ok(wire.UpdateHealthy, r.Target, r.ID), http.StatusConflict},
+		{"a later wave's device", ms[2], ok(wire.UpdateHealthy, r.Target, r.ID), http.StatusConflict},
+		{"unknown state", ms[0], map[string]any{"rollout": r.ID, "target": r.Target, "state": "bricked"}, http.StatusBadRequest},
+		{"progress 500", ms[0], wire.UpdateReport{Rollout: r.ID, Target: r.Target, State: wire.UpdateDownloading, Progress: 500}, http.StatusBadRequest},
+		{"reason too long", ms[0], wire.UpdateReport{Rollout: r.ID, Target: r.Target, State: wire.UpdateFailed, Reason: strings.Repeat("x", wire.MaxUpdateReasonBytes+1)}, http.StatusBadRequest},
+		{"rollout 0", ms[0], ok(wire.UpdateHealthy, r.Target, 0), http.StatusBadRequest},
+	} {
+		if code := c.report(tc.m, tc.rep); code != tc.want {
+			t.Errorf("%s: %d, want %d", tc.name, code, tc.want)
+		}
+	}
+	if code, _ := c.call("POST", wire.PathUpdateReport, "", ok(wire.UpdateHealthy, r.Target, r.ID)); code != http.StatusUnauthorized {
+		t.Errorf("without a session: %d, want 401", code)
+	}
+	if code, _ := c.call("GET", wire.PathUpdate, "", nil); code != http.StatusUnauthorized {
+		t.Errorf("GET without a session: %d, want 401", code)
+	}
+	got := c.showRollout(r.ID)
+	for _, w := range got.Progress {
+		for _, d := range w.Devices {
+			if d.State.Final() {
+				t.Errorf("device %s ended after refused reports: %+v", d.Node, d)
+			}
+		}
+	}
+}
+
+// TestRolloutAdminPauseResumeAbort pins the admin's hand on a rollout:
+// a pause holds back devices that have not fetched it (those that have
+// keep their assignment, mid-update), a resume hands it out again, an
+// abort ends it for everyone; a move from the wrong status is a
+// conflict, reading takes no more than read access and acting takes the
+// fleet permission; every action is audited.
+func TestRolloutAdminPauseResumeAbort(t *testing.T) {
+	clk := newFakeClock()
+	c := startRolloutCoord(t, clk, nil)
+	ms := c.sensors(3)
+	r := c.createRollout(sensorRollout("100%"))
+	c.mustFetch(ms[0], r.ID)
+	act := func(action string) int {
+		return c.admin("POST", fmt.Sprintf("%s/%d/%s", wire.PathAdminRollouts, r.ID, action), nil, nil)
+	}
+	if code := act("pause"); code != http.StatusOK {
+		t.Fatalf("pause: %d", code)
+	}
+	if got := c.showRollout(r.ID); got.Status != "paused" || !strings.HasPrefix(got.PauseReason, "paused by apikey:") {
+		t.Errorf("after pause: %s %q", got.Status, got.PauseReason)
+	}
+	if code, _, _ := c.getUpdate(ms[1]); code != http.StatusNoContent {
+		t.Errorf("a device that had not fetched it, while paused: %d, want 204", code)
+	}
+	c.mustFetch(ms[0], r.ID) // mid-update: it keeps it
+	if code := act("pause"); code != http.StatusConflict {
+		t.Errorf("pausing a paused rollout: %d, want 409", code)
+	}
+	if code := act("resume"); code != http.StatusOK {
+		t.Fatalf("resume: %d", code)
+	}
+	c.mustFetch(ms[1], r.ID)
+	if code := act("abort"); code != http.StatusOK {
+		t.Fatalf("abort: %d", code)
+	}
+	for i, m := range ms {
+		if code, _, _ := c.getUpdate(m); code != http.StatusNoContent {
+			t.Errorf("device %d after abort: %d, want 204", i, code)
+		}
+	}
+	if code := act("resume"); code != http.StatusConflict {
+		t.Errorf("resuming an aborted rollout: %d, want 409", code)
+	}
+	if code := act("explode"); code != http.StatusNotFound {
+		t.Errorf("an unknown action: %d, want 404", code)
+	}
+	for _, a := range []string{"rollout.create", "rollout.pause", "rollout.resume", "rollout.abort"} {
+		if len(c.auditActors(a)) != 1 {
+			t.Errorf("%s audited %d times, want 1", a, len(c.auditActors(a)))
+		}
+	}
+	var list []wire.Rollout
+	if code := c.admin("GET", wire.PathAdminRollouts, nil, &list); code != http.StatusOK || len(list) != 1 || list[0].Status != "aborted" {
+		t.Errorf("list: %d %+v", code, list)
+	}
+}
+
+// TestRolloutCreateValidates refuses rollouts that cannot run: no
+// target, an unknown kind, no selection or one that selects nothing,
+// unknown devices, bad waves and gates, and no timeout (a silent device
+// would hold the rollout forever).
+func TestRolloutCreateValidates(t *testing.T) {
+	c := startRolloutCoord(t, newFakeClock(), nil)
+	c.sensors(1)
+	for name, edit := range map[string]func(*wire.RolloutCreate){
+		"no target":        func(r *wire.RolloutCreate) { r.Target = "" },
+		"unknown kind":     func(r *wire.RolloutCreate) { r.Kind = "firmware" },
+		"no version":       func(r *wire.RolloutCreate) { r.Version = "" },
+		"no selection":     func(r *wire.RolloutCreate) { r.Tags = nil },
+		"selects nothing":  func(r *wire.RolloutCreate) { r.Tags = []string{"tag:camera"} },
+		"unknown device":   func(r *wire.RolloutCreate) { r.Devices = []string{"nosuch"} },
+		"no waves":         func(r *wire.RolloutCreate) { r.Waves = nil },
+		"wave 0":           func(r *wire.RolloutCreate) { r.Waves = []string{"0"} },
+		"wave 150%":        func(r *wire.RolloutCreate) { r.Waves = []string{"150%"} },
+		"bad success gate": func(r *wire.RolloutCreate) { r.SuccessGate = "most" },
+		"bad failure gate": func(r *wire.RolloutCreate) { r.FailureGate = "-1" },
+		"no timeout":       func(r *wire.RolloutCreate) { r.TimeoutMillis = 0 },
+		"negative soak":    func(r *wire.RolloutCreate) { r.SoakMillis = -1 },
+		"negative sample":  func(r *wire.RolloutCreate) { r.MinSample = -1 },
+	} {
+		req := sensorRollout("100%")
+		edit(&req)
+		if code, b := c.call("POST", wire.PathAdminRollouts, c.apiKey, req); code != http.StatusBadRequest {
+			t.Errorf("%s: %d %s, want 400", name, code, b)
+		}
+	}
+	var list []wire.Rollout
+	if c.admin("GET", wire.PathAdminRollouts, nil, &list); len(list) != 0 {
+		t.Errorf("refused requests made rollouts: %+v", list)
+	}
+}
+
+// TestUpdateDownloadCapHoldsBackPastIt pins the bounded load: with a cap
+// of 2, a third device of the wave gets 204 with Retry-After until one of
+// the two downloading moves past downloading.
+func TestUpdateDownloadCapHoldsBackPastIt(t *testing.T) {
+	clk := newFakeClock()
+	c := startRolloutCoord(t, clk, func(cfg *Config) { cfg.MaxUpdateDownloads = 2 })
+	ms := c.sensors(3)
+	r := c.createRollout(sensorRollout("100%"))
+	c.mustFetch(ms[0], r.ID)
+	c.mustFetch(ms[1], r.ID)
+	c.report(ms[1], wire.UpdateReport{Rollout: r.ID, Target: r.Target, State: wire.UpdateDownloading, Progress: 10})
+	code, _, h := c.getUpdate(ms[2])
+	if code != http.StatusNoContent || h.Get("Retry-After") == "" {
+		t.Fatalf("a third download over a cap of 2: %d, Retry-After %q; want 204 with Retry-After", code, h.Get("Retry-After"))
+	}
+	if code := c.report(ms[0], ok(wire.UpdateVerifying, r.Target, r.ID)); code != http.StatusNoContent {
+		t.Fatalf("report: %d", code)
+	}
+	c.mustFetch(ms[2], r.ID)
+}
+
+// swapHandler serves whichever handler was set last, so that a test can
+// put a restarted coordinator behind the same address.
+type swapHandler struct{ h atomic.Pointer[http.Handler] }
+
+func (s *swapHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) { (*s.h.Load()).ServeHTTP(w, r) }
+
+// restart closes c's coordinator and starts it again on the same data
+// and address, as after a crash and restart: only the store survives.
+func (c *testCoord) restart(sw *swapHandler) {
+	c.t.Helper()
+	cfg := c.srv.cfg
+	c.srv.cancel()
+	c.http.CloseClientConnections()
+	if err := c.srv.Close(); err != nil {
+		c.t.Fatal(err)
+	}
+	srv, err := New(context.Background(), cfg)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	c.t.Cleanup(func() { srv.Close() })
+	mountUI(c.t, srv)
+	h := srv.Handler()
+	sw.h.Store(&h)
+	c.srv = srv
+}
+
+// TestRolloutSurvivesCoordinatorRestart restarts the coordinator twice
+// mid-rollout: the rollout, its current wave, when its success gate was
+// met (the soak goes on from then, not from the restart) and every
+// device's state come back, and the rollout finishes.
+func TestRolloutSurvivesCoordinatorRestart(t *testing.T) {
+	clk := newFakeClock()
+	sw := &swapHandler{}
+	c := startCoordWrapped(t, testPolicy, func(cfg *Config) { cfg.Clock, cfg.RolloutEvery = clk.now, 20*time.Millisecond },
+		func(h http.Handler) http.Handler { sw.h.Store(&h); return sw })
+	ms := c.sensors(3)
+	r := c.createRollout(sensorRollout("1", "100%"))
+	c.mustFetch(ms[0], r.ID)
+	c.report(ms[0], ok(wire.UpdateHealthy, r.Target, r.ID))
+	clk.add(6 * time.Minute) // the gate was met 6 of the soak's 10 minutes ago
+	c.restart(sw)
+	for _, m := range ms {
+		c.session(m)
+	}
+	got := c.showRollout(r.ID)
+	if got.Status != "running" || got.Wave != 0 || got.Progress[0].Devices[0].State != wire.UpdateHealthy || got.Progress[1].Devices[0].State != "pending" {
+		t.Fatalf("after restart: %+v", got)
+	}
+	clk.add(5 * time.Minute) // 11 minutes since the gate held
+	c.waitRollout(r.ID, "at wave 2", func(r wire.Rollout) bool { return r.Wave == 1 })
+	c.mustFetch(ms[1], r.ID)
+	c.report(ms[1], wire.UpdateReport{Rollout: r.ID, Target: r.Target, State: wire.UpdateDownloading, Progress: 70})
+	c.restart(sw)
+	for _, m := range ms {
+		c.session(m)
+	}
+	if d := c.showRollout(r.ID).Progress[1].Devices[0]; d.State != wire.UpdateDownloading {
+		t.Fatalf("a downloading device after restart: %+v", d)
+	}
+	c.mustFetch(ms[1], r.ID) // it asks again after its own restart: same assignment
+	c.mustFetch(ms[2], r.ID)
+	for _, m := range ms[1:] {
+		if code := c.report(m, ok(wire.UpdateHealthy, r.Target, r.ID)); code != http.StatusNoContent {
+			t.Fatalf("report: %d", code)
+		}
+	}
+	clk.add(11 * time.Minute)
+	c.waitRollout(r.ID, "done", func(r wire.Rollout) bool { return r.Status == "done" })
 }
