@@ -439,7 +439,9 @@ func TestUpdateDownloadCapHoldsBackPastIt(t *testing.T) {
 // put a restarted coordinator behind the same address.
 type swapHandler struct{ h atomic.Pointer[http.Handler] }
 
-func (s *swapHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) { (*s.h.Load()).ServeHTTP(w, r) }
+func (s *swapHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	(*s.h.Load()).ServeHTTP(w, r)
+}
 
 // restart closes c's coordinator and starts it again on the same data
 // and address, as after a crash and restart: only the store survives.
