@@ -507,3 +507,49 @@ func TestRolloutSurvivesCoordinatorRestart(t *testing.T) {
 	clk.add(11 * time.Minute)
 	c.waitRollout(r.ID, "done", func(r wire.Rollout) bool { return r.Status == "done" })
 }
+
+// TestRolloutPageActsWithCSRF pins the UI's rollout pages: the list and
+// a rollout's progress per wave show, and its pause, resume and abort
+// buttons act only with the session's CSRF token.
+func TestRolloutPageActsWithCSRF(t *testing.T) {
+	clk := newFakeClock()
+	c := startCoordListening(t, func(cfg *Config) { cfg.Clock, cfg.RolloutEvery = clk.now, 20*time.Millisecond })
+	ms := c.sensors(2)
+	r := c.createRollout(sensorRollout("1", "100%"))
+	c.mustFetch(ms[0], r.ID)
+	b, _ := c.uiLogin(carol)
+	ctx := t.Context()
+	list, err := b.Open(ctx, c.http.URL+"/ui/rollouts")
+	if err != nil || !strings.Contains(list.Body, r.Target) {
+		t.Fatalf("list page: %v", err)
+	}
+	page := fmt.Sprintf("/ui/rollouts/%d", r.ID)
+	p, err := b.Open(ctx, c.http.URL+page)
+	if err != nil || !strings.Contains(p.Body, `id="wave-2"`) || !strings.Contains(p.Body, "s1: sent") || !strings.Contains(p.Body, "s2: pending") {
+		t.Fatalf("rollout page: %v\n%s", err, p.Body)
+	}
+	resp, err := b.Client.PostForm(c.http.URL+page+"/pause", nil) // no CSRF token
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusForbidden || c.showRollout(r.ID).Status != "running" {
+		t.Fatalf("a pause without the CSRF token: %d, status %s", resp.StatusCode, c.showRollout(r.ID).Status)
+	}
+	for _, step := range []struct{ action, want, flash string }{
+		{"pause", "paused", "The rollout is paused."},
+		{"resume", "running", "The rollout runs again."},
+		{"abort", "aborted", "The rollout is aborted."},
+	} {
+		p, err = b.SubmitForm(ctx, p, page+"/"+step.action, nil)
+		if err != nil || !strings.Contains(p.Body, step.flash) {
+			t.Fatalf("%s: %v", step.action, err)
+		}
+		if got := c.showRollout(r.ID).Status; got != step.want {
+			t.Fatalf("after %s: %s, want %s", step.action, got, step.want)
+		}
+	}
+	if a := c.auditActors("rollout.pause"); len(a) != 1 || a[0] != "user:carol@example.com" {
+		t.Errorf("the UI's pause audited as %v", a)
+	}
+}
