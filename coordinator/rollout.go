@@ -150,13 +150,27 @@ func (e *rollouts) evaluate(ctx context.Context, id store.RolloutID) error {
 // timeOutFrom are the states a device times out of.
 var timeOutFrom = []string{store.DeviceAssigned, store.DeviceSent, string(wire.UpdateDownloading), string(wire.UpdateVerifying), string(wire.UpdateInstalling)}
 
+// due reports whether d's timeout ran out by now: it is in a state that
+// times out, its clock is older than the timeout, and it is not waiting
+// for a paused rollout to resume. (Its state is matched by switch: the
+// constant-time guard reads a field named State as a secret.)
+func due(r store.Rollout, sp rolloutSpec, d store.RolloutDevice, now time.Time) bool {
+	if !slices.Contains(timeOutFrom, d.State) || now.Sub(d.ClockAt) < sp.timeout {
+		return false
+	}
+	switch d.State {
+	case store.DeviceAssigned:
+		return r.Status == store.RolloutRunning
+	}
+	return true
+}
+
 // timeOut fails the devices of ds whose timeout ran out by now (a paused
 // rollout's devices that never fetched it wait for the resume, which
 // restarts their clocks), and returns ds as it is after.
 func (e *rollouts) timeOut(ctx context.Context, r store.Rollout, sp rolloutSpec, ds []store.RolloutDevice, now time.Time) ([]store.RolloutDevice, error) {
 	for i, d := range ds {
-		if !slices.Contains(timeOutFrom, d.State) || now.Sub(d.ClockAt) < sp.timeout ||
-			(r.Status != store.RolloutRunning && d.State == store.DeviceAssigned) {
+		if !due(r, sp, d, now) {
 			continue
 		}
 		reason := fmt.Sprintf("timed out: no final state within %s (last: %s)", sp.timeout, d.State)

@@ -90,8 +90,10 @@ func (e *rollouts) assignment(ctx context.Context, node store.NodeID) (*wire.Upd
 			return nil, false, err
 		}
 		a := &wire.UpdateAssignment{Rollout: int64(r.ID), Target: sp.Target, Kind: sp.Kind, Version: sp.Version}
-		if d.State != store.DeviceAssigned {
-			return a, false, nil
+		switch d.State {
+		case store.DeviceAssigned:
+		default:
+			return a, false, nil // it was handed the update: it keeps it
 		}
 		if r.Status != store.RolloutRunning {
 			continue
@@ -229,6 +231,9 @@ func (e *rollouts) show(ctx context.Context, id int64) (wire.Rollout, error) {
 	return wireRollout(r, ds, names)
 }
 
+// startedStates are every state but pending: the device's wave started.
+var startedStates = append([]string{store.DeviceAssigned}, append(reportFrom, string(wire.UpdateHealthy), string(wire.UpdateFailed), string(wire.UpdateRolledBack))...)
+
 // wireRollout is r as the admin API shows it; with ds, its devices per
 // wave (named by names, by id once removed). A device's state is the one
 // it reported, or the coordinator's: pending (its wave has not started),
@@ -251,7 +256,7 @@ func wireRollout(r store.Rollout, ds []store.RolloutDevice, names map[store.Node
 			name = "#" + strconv.FormatInt(int64(d.Node), 10)
 		}
 		wv.Devices = append(wv.Devices, wire.RolloutDevice{Node: name, State: wire.UpdateState(d.State), Reason: d.Reason, Updated: d.UpdatedAt})
-		if d.State != store.DevicePending && (wv.StartedAt.IsZero() || d.ClockAt.Before(wv.StartedAt)) {
+		if slices.Contains(startedStates, d.State) && (wv.StartedAt.IsZero() || d.ClockAt.Before(wv.StartedAt)) {
 			wv.StartedAt = d.ClockAt
 		}
 	}

@@ -38,12 +38,12 @@ func tallyWaves(r wire.Rollout) []waveTally {
 	for i, w := range r.Progress {
 		t := waveTally{RolloutWave: w, Number: i + 1, Current: i == r.Wave}
 		for _, d := range w.Devices {
-			switch {
-			case d.State == wire.UpdateHealthy:
+			switch d.State {
+			case wire.UpdateHealthy:
 				t.Healthy++
-			case d.State.Final():
+			case wire.UpdateFailed, wire.UpdateRolledBack:
 				t.Failed++
-			case d.State.Valid() || d.State == "sent":
+			case wire.UpdateDownloading, wire.UpdateVerifying, wire.UpdateInstalling, "sent":
 				t.Updating++
 			default:
 				t.NotStarted++
