@@ -117,7 +117,7 @@ func (g gate) holds(c waveCount) bool {
 	return c.healthy >= min(g.count, c.devices)
 }
 
-// evaluate times out the current wave's silent devices and then judges
+// evaluate times out the rollout's silent devices and then judges
 // rollout id's gates as of the clock.
 func (e *rollouts) evaluate(ctx context.Context, id store.RolloutID) error {
 	e.mu.Lock()
@@ -134,7 +134,7 @@ func (e *rollouts) evaluate(ctx context.Context, id store.RolloutID) error {
 	if err != nil {
 		return err
 	}
-	ds, err := e.st.RolloutDevices(ctx, id, r.Wave)
+	ds, err := e.st.RolloutDevices(ctx, id, -1) // an earlier wave's stragglers time out too
 	if err != nil {
 		return err
 	}
@@ -144,7 +144,7 @@ func (e *rollouts) evaluate(ctx context.Context, id store.RolloutID) error {
 	if r.Status != store.RolloutRunning {
 		return nil
 	}
-	return e.judge(ctx, r, sp, countWave(ds), now)
+	return e.judge(ctx, r, sp, countWave(slices.DeleteFunc(ds, func(d store.RolloutDevice) bool { return d.Wave != r.Wave })), now)
 }
 
 // timeOutFrom are the states a device times out of.

@@ -553,3 +553,28 @@ func TestRolloutPageActsWithCSRF(t *testing.T) {
 		t.Errorf("the UI's pause audited as %v", a)
 	}
 }
+
+// TestRolloutStragglerOfEarlierWaveTimesOut: a wave may end on its
+// success gate while one of its devices is still downloading; once the
+// rollout moved on, that device still times out as failed, so it does
+// not hold a download slot, or show as in progress, forever.
+func TestRolloutStragglerOfEarlierWaveTimesOut(t *testing.T) {
+	clk := newFakeClock()
+	c := startRolloutCoord(t, clk, nil)
+	ms := c.sensors(3)
+	req := sensorRollout("2", "100%")
+	req.SuccessGate, req.SoakMillis, req.TimeoutMillis = "1", 0, (10 * time.Minute).Milliseconds()
+	r := c.createRollout(req)
+	c.mustFetch(ms[0], r.ID)
+	c.mustFetch(ms[1], r.ID)
+	c.report(ms[1], wire.UpdateReport{Rollout: r.ID, Target: r.Target, State: wire.UpdateDownloading, Progress: 5})
+	if code := c.report(ms[0], ok(wire.UpdateHealthy, r.Target, r.ID)); code != http.StatusNoContent {
+		t.Fatalf("report: %d", code)
+	}
+	c.waitRollout(r.ID, "at wave 2", func(r wire.Rollout) bool { return r.Wave == 1 })
+	clk.add(11 * time.Minute)
+	got := c.waitRollout(r.ID, "with the straggler failed", func(r wire.Rollout) bool { return r.Progress[0].Devices[1].State == wire.UpdateFailed })
+	if d := got.Progress[0].Devices[1]; !strings.Contains(d.Reason, "timed out") {
+		t.Errorf("straggler: %+v", d)
+	}
+}
