@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/wardnet/ward/admin"
 	"github.com/wardnet/ward/alert"
 	"github.com/wardnet/ward/wire"
 )
@@ -576,5 +577,35 @@ func TestRolloutStragglerOfEarlierWaveTimesOut(t *testing.T) {
 	got := c.waitRollout(r.ID, "with the straggler failed", func(r wire.Rollout) bool { return r.Progress[0].Devices[1].State == wire.UpdateFailed })
 	if d := got.Progress[0].Devices[1]; !strings.Contains(d.Reason, "timed out") {
 		t.Errorf("straggler: %+v", d)
+	}
+}
+
+// TestRolloutActionsNeedFleetPermission: an auditor's session reads
+// rollouts but may neither create nor pause, resume or abort one.
+func TestRolloutActionsNeedFleetPermission(t *testing.T) {
+	clk := newFakeClock()
+	c := startCoordListening(t, func(cfg *Config) {
+		cfg.Clock, cfg.AdminRoles = clk.now, map[string]admin.Role{"bob@example.com": admin.RoleAuditor}
+	})
+	c.sensors(1)
+	r := c.createRollout(sensorRollout("100%"))
+	role, b, p := c.uiRole(bob)
+	if role != "auditor" {
+		t.Fatalf("bob's role = %q, want auditor", role)
+	}
+	var list []wire.Rollout
+	if code := c.uiAPI(b, p, "GET", wire.PathAdminRollouts, nil, &list); code != http.StatusOK || len(list) != 1 {
+		t.Errorf("an auditor lists rollouts: %d %+v", code, list)
+	}
+	if code := c.uiAPI(b, p, "POST", wire.PathAdminRollouts, sensorRollout("100%"), nil); code != http.StatusForbidden {
+		t.Errorf("an auditor creates a rollout: %d, want 403", code)
+	}
+	for _, a := range []string{"pause", "abort"} {
+		if code := c.uiAPI(b, p, "POST", fmt.Sprintf("%s/%d/%s", wire.PathAdminRollouts, r.ID, a), nil, nil); code != http.StatusForbidden {
+			t.Errorf("an auditor's %s: %d, want 403", a, code)
+		}
+	}
+	if got := c.showRollout(r.ID); got.Status != "running" {
+		t.Errorf("after the auditor's attempts: %s", got.Status)
 	}
 }
