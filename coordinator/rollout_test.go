@@ -15,6 +15,7 @@ import (
 
 	"github.com/wardnet/ward/admin"
 	"github.com/wardnet/ward/alert"
+	"github.com/wardnet/ward/internal/pgtest"
 	"github.com/wardnet/ward/wire"
 )
 
@@ -466,13 +467,21 @@ func (c *testCoord) restart(sw *swapHandler) {
 }
 
 // TestRolloutSurvivesCoordinatorRestart restarts the coordinator twice
-// mid-rollout: the rollout, its current wave, when its success gate was
-// met (the soak goes on from then, not from the restart) and every
-// device's state come back, and the rollout finishes.
+// mid-rollout, on SQLite and on PostgreSQL: the rollout, its current
+// wave, when its success gate was met (the soak goes on from then, not
+// from the restart) and every device's state come back, and the rollout
+// finishes.
 func TestRolloutSurvivesCoordinatorRestart(t *testing.T) {
+	t.Run("sqlite", func(t *testing.T) { rolloutAcrossRestarts(t, "") })
+	t.Run("postgres", func(t *testing.T) { rolloutAcrossRestarts(t, pgtest.NewDB(t)) })
+}
+
+// rolloutAcrossRestarts is TestRolloutSurvivesCoordinatorRestart on the
+// database db ("": SQLite).
+func rolloutAcrossRestarts(t *testing.T, db string) {
 	clk := newFakeClock()
 	sw := &swapHandler{}
-	c := startCoordWrapped(t, testPolicy, func(cfg *Config) { cfg.Clock, cfg.RolloutEvery = clk.now, 20*time.Millisecond },
+	c := startCoordWrapped(t, testPolicy, func(cfg *Config) { cfg.Clock, cfg.RolloutEvery, cfg.DB = clk.now, 20*time.Millisecond, db },
 		func(h http.Handler) http.Handler { sw.h.Store(&h); return sw })
 	ms := c.sensors(3)
 	r := c.createRollout(sensorRollout("1", "100%"))
