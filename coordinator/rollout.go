@@ -83,17 +83,48 @@ type waveCount struct {
 }
 
 func countWave(ds []store.RolloutDevice) waveCount {
-	c := waveCount{devices: len(ds)}
+	states := map[string]int{}
 	for _, d := range ds {
-		switch wire.UpdateState(d.State) {
+		states[d.State]++
+	}
+	return tally(states)
+}
+
+// tally counts a wave from its devices' numbers by state.
+func tally(states map[string]int) waveCount {
+	var c waveCount
+	for s, n := range states {
+		c.devices += n
+		switch wire.UpdateState(s) {
 		case wire.UpdateHealthy:
-			c.healthy++
+			c.healthy += n
 		case wire.UpdateFailed, wire.UpdateRolledBack:
-			c.failed++
+			c.failed += n
 		}
 	}
 	c.ended = c.healthy + c.failed
 	return c
+}
+
+// judgeNow judges rollout id's gates on its current wave's counts (one
+// query, not the devices' rows), as after a device's final report;
+// timeouts wait for the engine's round.
+func (e *rollouts) judgeNow(ctx context.Context, id store.RolloutID) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	r, err := e.st.Rollout(ctx, id)
+	if err != nil || r.Status != store.RolloutRunning {
+		return err
+	}
+	sp, err := decodeSpec(r)
+	if err != nil {
+		return err
+	}
+	states, err := e.st.RolloutWaveStates(ctx, id, r.Wave)
+	if err != nil {
+		return err
+	}
+	return e.judge(ctx, r, sp, tally(states), e.clock())
 }
 
 // trips reports whether the failure gate g trips on c, counting only the

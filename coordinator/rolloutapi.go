@@ -156,8 +156,8 @@ func (e *rollouts) report(ctx context.Context, n store.Node, rep wire.UpdateRepo
 	}
 	e.audit(ctx, "node:"+n.Name, "update.report", rolloutTarget(r.ID), "",
 		map[string]any{"state": rep.State, "reason": rep.Reason, "running": rep.Running})
-	if err := e.evaluate(ctx, r.ID); err != nil {
-		e.log.Error("evaluate rollout after a report", "rollout", r.ID, "err", err)
+	if err := e.judgeNow(ctx, r.ID); err != nil {
+		e.log.Error("judge rollout after a report", "rollout", r.ID, "err", err)
 	}
 	return nil
 }
@@ -281,13 +281,13 @@ func (e *rollouts) act(ctx context.Context, id int64, action string, by admin.Pr
 		e.mu.Unlock()
 		return wire.Rollout{}, err
 	}
-	ds, err := e.st.RolloutDevices(ctx, r.ID, r.Wave)
+	states, err := e.st.RolloutWaveStates(ctx, r.ID, r.Wave)
 	if err != nil {
 		e.mu.Unlock()
 		return wire.Rollout{}, err
 	}
 	now := e.clock()
-	_, err = e.st.UpdateRollout(ctx, r.ID, func(cur *store.Rollout) error { return applyAction(cur, action, by.Actor, countWave(ds), now) })
+	_, err = e.st.UpdateRollout(ctx, r.ID, func(cur *store.Rollout) error { return applyAction(cur, action, by.Actor, tally(states), now) })
 	e.mu.Unlock()
 	if err != nil {
 		return wire.Rollout{}, err
@@ -295,7 +295,7 @@ func (e *rollouts) act(ctx context.Context, id int64, action string, by admin.Pr
 	e.audit(ctx, by.Actor, "rollout."+action, rolloutTarget(r.ID), "", nil)
 	e.alertRollout(ctx, r.ID, action == RolloutPause, fmt.Sprintf("rollout %d: %s by %s", r.ID, action, by.Actor), now)
 	if action == RolloutResume {
-		if err := e.evaluate(ctx, r.ID); err != nil {
+		if err := e.judgeNow(ctx, r.ID); err != nil {
 			return wire.Rollout{}, err
 		}
 	}

@@ -110,6 +110,8 @@ type Rollouts interface {
 	// RolloutDevices returns a rollout's devices by wave and node; wave
 	// < 0 for every wave, else only that wave's.
 	RolloutDevices(ctx context.Context, id RolloutID, wave int) ([]RolloutDevice, error)
+	// RolloutWaveStates counts the devices of a rollout's wave by state.
+	RolloutWaveStates(ctx context.Context, id RolloutID, wave int) (map[string]int, error)
 	// NodeRollouts returns the rows of node in rollouts still running or
 	// paused whose device state is neither pending nor final (healthy,
 	// failed, rolled_back), oldest rollout first.

@@ -143,6 +143,25 @@ func (t rolloutTable) RolloutDevices(ctx context.Context, id RolloutID, wave int
 	return ds, nil
 }
 
+// RolloutWaveStates implements Rollouts.
+func (t rolloutTable) RolloutWaveStates(ctx context.Context, id RolloutID, wave int) (map[string]int, error) {
+	rows, err := t.db.r.QueryContext(ctx, `SELECT state, COUNT(*) FROM rollout_devices WHERE rollout_id = ? AND wave = ? GROUP BY state`, id, wave)
+	if err != nil {
+		return nil, fmt.Errorf("count wave %d of rollout %d: %w", wave, id, err)
+	}
+	defer rows.Close()
+	out := map[string]int{}
+	for rows.Next() {
+		var state string
+		var n int
+		if err := rows.Scan(&state, &n); err != nil {
+			return nil, fmt.Errorf("count wave %d of rollout %d: %w", wave, id, err)
+		}
+		out[state] = n
+	}
+	return out, rows.Err()
+}
+
 // NodeRollouts implements Rollouts.
 func (t rolloutTable) NodeRollouts(ctx context.Context, node NodeID) ([]RolloutDevice, error) {
 	skip := append([]string{DevicePending}, finalStates...)

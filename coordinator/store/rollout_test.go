@@ -57,6 +57,9 @@ func TestRolloutStateSurvivesReopen(t *testing.T) {
 	if err != nil || len(ds) != 3 || ds[0].State != "healthy" || ds[1].State != DeviceAssigned || ds[2].State != DevicePending || ds[2].Wave != 1 {
 		t.Fatalf("devices after reopen: %+v, %v", ds, err)
 	}
+	if n, err := s.RolloutWaveStates(ctx, r.ID, 0); err != nil || len(n) != 2 || n["healthy"] != 1 || n[DeviceAssigned] != 1 {
+		t.Errorf("wave 1 by state: %v, %v", n, err)
+	}
 	if mine, err := s.NodeRollouts(ctx, n2.ID); err != nil || len(mine) != 1 {
 		t.Errorf("n2's rollouts: %+v, %v", mine, err)
 	}
