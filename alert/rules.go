@@ -37,10 +37,13 @@ const (
 	KindPolicyChange = "policy_change"
 	// KindAdminLogin fires once for each admin UI login.
 	KindAdminLogin = "admin_login"
+	// KindRolloutPaused fires when a rollout pauses (a gate tripped, or
+	// an admin paused it) and resolves when it resumes or is aborted.
+	KindRolloutPaused = "rollout_paused"
 )
 
 // kinds are the known kinds, in the order the parser names them.
-var kinds = []string{KindOffline, KindDenied, KindKeyExpiring, KindJoined, KindPolicyChange, KindAdminLogin}
+var kinds = []string{KindOffline, KindDenied, KindKeyExpiring, KindJoined, KindPolicyChange, KindAdminLogin, KindRolloutPaused}
 
 // Event reports whether kind fires once per event, without a recovery.
 func Event(kind string) bool {

@@ -68,6 +68,8 @@ func (s *control) controlRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("POST "+wire.PathFlows, s.handleFlows)
 	mux.HandleFunc("POST "+wire.PathRequests, s.handleRequestCreate)
 	mux.HandleFunc("GET "+wire.PathRequests, s.handleRequestList)
+	mux.HandleFunc("GET "+wire.PathUpdate, s.handleUpdate)
+	mux.HandleFunc("POST "+wire.PathUpdateReport, s.handleUpdateReport)
 }
 
 func (s *control) handleChallenge(w http.ResponseWriter, r *http.Request) {

@@ -57,6 +57,8 @@ type core struct {
 	// relays lists the relays maps carry and holds the standalone relays'
 	// feeds. Set by Server.init.
 	relays *relayDir
+	// ro is the rollout engine; set by New.
+	ro *rollouts
 	// reloadMu serializes the netmap's updates from the store (reloadNode,
 	// dropNode, refreshUsers):
 	// each holds it across its store read and its netmap update, so two

@@ -126,6 +126,8 @@ const (
 	jobFlowPrune = "flow-prune"
 	// jobOfflineAlerts evaluates the offline alert rules.
 	jobOfflineAlerts = "offline-alerts"
+	// jobRollouts evaluates the rollouts' gates and timeouts.
+	jobRollouts = "rollouts"
 )
 
 // runsJob reports whether this coordinator runs job now (see store.Jobs).

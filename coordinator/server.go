@@ -202,6 +202,18 @@ type Config struct {
 	// (wire.Relay.STUNAlt, --stun-listen-alt), so nodes tell easy NATs
 	// from hard ones; empty: none.
 	STUNAlt string
+	// MaxUpdateDownloads caps the devices that may hold a rollout's
+	// assignment in the downloading state at once (sent, or reporting
+	// downloading), across the rollouts of the database (200); a device
+	// past it gets 204 with Retry-After until a slot frees.
+	MaxUpdateDownloads int
+	// RolloutEvery is how often the rollout engine judges the gates and
+	// times out silent devices (5s): a tripped gate pauses its rollout
+	// within it (a device's failure report judges at once).
+	RolloutEvery time.Duration
+	// Clock is the rollout engine's time (soaks, device timeouts); nil
+	// is time.Now. Tests set it so as not to sleep through a soak.
+	Clock func() time.Time
 	// Logger receives the coordinator's logs; nil discards them.
 	Logger *slog.Logger
 }
@@ -221,6 +233,10 @@ func (c *Config) setDefaults() {
 	def(&c.AlertEvery, 5*time.Second)
 	def(&c.AlertBackoff, time.Second)
 	def(&c.BodyTimeout, 10*time.Second)
+	def(&c.RolloutEvery, 5*time.Second)
+	if c.MaxUpdateDownloads <= 0 {
+		c.MaxUpdateDownloads = 200
+	}
 	if c.RotateBurst <= 0 {
 		c.RotateBurst = 5
 	}
@@ -351,6 +367,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	}
 	c := newCore(cfg, st)
 	c.changes, c.jobs = st, st
+	c.ro = newRollouts(c)
 	if c.auditKey, err = loadAuditKey(cfg.auditKeyPath()); err != nil {
 		st.Close()
 		return nil, err
@@ -390,7 +407,11 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		defer s.wg.Done()
 		s.presence.run(s.ctx)
 	}()
-	s.wg.Add(4)
+	s.wg.Add(5)
+	go func() {
+		defer s.wg.Done()
+		s.ro.run(s.ctx)
+	}()
 	go func() {
 		defer s.wg.Done()
 		s.checkpointLoop(s.ctx)

@@ -566,3 +566,27 @@ func (b Backend) DecideRequest(ctx context.Context, id int64, decision string, b
 	r, err := b.f.decideRequest(ctx, id, status, by)
 	return r, domainErr(err)
 }
+
+// ListRollouts lists every rollout, newest first, without devices.
+func (b Backend) ListRollouts(ctx context.Context) ([]wire.Rollout, error) {
+	rs, err := b.f.ro.list(ctx)
+	return rs, domainErr(err)
+}
+
+// Rollout returns one rollout with its devices' states per wave.
+func (b Backend) Rollout(ctx context.Context, id int64) (wire.Rollout, error) {
+	r, err := b.f.ro.show(ctx, id)
+	return r, domainErr(err)
+}
+
+// CreateRollout validates req and starts its rollout on by's authority.
+func (b Backend) CreateRollout(ctx context.Context, req wire.RolloutCreate, by admin.Principal) (wire.Rollout, error) {
+	r, err := b.f.ro.createRollout(ctx, req, by)
+	return r, domainErr(err)
+}
+
+// ActOnRollout pauses, resumes or aborts a rollout on by's authority.
+func (b Backend) ActOnRollout(ctx context.Context, id int64, action string, by admin.Principal) (wire.Rollout, error) {
+	r, err := b.f.ro.act(ctx, id, action, by)
+	return r, domainErr(err)
+}

@@ -123,6 +123,10 @@ type Config struct {
 	// Verify compares every node's peers with the policy compiled in the
 	// sim after the fleet settled and after the last policy change.
 	Verify bool
+	// Rollout, last, rolls a target out to every node (rollout.go) and
+	// measures the time to every device healthy and the coordinator's
+	// CPU and memory meanwhile.
+	Rollout bool
 	// Profile, when not "", is a directory to write the coordinator's
 	// pprof profiles to (CPU over the probes, heap, goroutines); a started
 	// coordinator serves them on its metrics listener.

@@ -33,6 +33,10 @@ func (res Result) Print(w io.Writer) {
 	} else {
 		fmt.Fprintln(w, "coordinator: process not known, RSS and CPU not measured")
 	}
+	if ro := res.Rollout; ro != nil {
+		fmt.Fprintf(w, "rollout: %d devices in %d waves, every one healthy %v after creation (%d calls, %d told to wait for a download slot); coordinator %.2f CPU-s meanwhile, RSS %d MB at the end (peak %d MB)\n",
+			ro.Devices, ro.Waves, ms(ro.Time), ro.Requests, ro.Waited, ro.CPU.Seconds(), ro.RSS>>20, ro.PeakRSS>>20)
+	}
 	fmt.Fprintf(w, "simulator: %.1f CPU-s (decoding every node's maps)\n", res.SimCPU.Seconds())
 	if res.Verified {
 		if len(res.VerifyErrors) == 0 {

@@ -66,6 +66,9 @@ type Result struct {
 	Verified     bool
 	VerifyErrors []string
 	Profiles     []string
+	// Rollout is the rollout probe's result (Config.Rollout); nil when
+	// it did not run.
+	Rollout *RolloutResult
 }
 
 // run is one simulation in progress.
@@ -187,6 +190,11 @@ func (r *run) measure(ctx context.Context, res *Result) error {
 	h2 := r.scrapeLatency(ctx)
 	res.JoinWritten, res.PolicyWritten = writtenBetween(h0, h1), writtenBetween(h1, h2)
 	stopCPU()
+	if r.cfg.Rollout {
+		if err := r.rollout(ctx, res); err != nil {
+			return err
+		}
+	}
 	end := r.proc()
 	res.RSS, res.PeakRSS, res.CPUTotal = end.rss, end.hwm, end.cpu
 	return nil

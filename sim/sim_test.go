@@ -101,3 +101,23 @@ func TestWrittenBetween(t *testing.T) {
 		t.Errorf("without a scrape: %+v", got)
 	}
 }
+
+// TestSimRollsOutTo100Devices runs the rollout probe: 100 simulated
+// devices, each a real control client with its own session, take a
+// rollout in three waves from start to every device healthy through the
+// coordinator's HTTP API.
+func TestSimRollsOutTo100Devices(t *testing.T) {
+	coord := nodetest.StartCoordinator(t, DefaultPolicy, nil)
+	res, err := Run(context.Background(), Config{Nodes: 100, URL: coord.URL(), APIKey: coord.APIKey,
+		Joins: 1, PolicyChanges: 1, Rollout: true, Settle: 2 * time.Minute,
+		Log: func(f string, a ...any) { t.Logf(f, a...) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var log strings.Builder
+	res.Print(&log)
+	t.Log("\n" + log.String())
+	if ro := res.Rollout; ro == nil || ro.Devices != 101 || ro.Waves != 3 || ro.Time <= 0 {
+		t.Errorf("rollout: %+v, want 101 devices (100 and the join) in 3 waves", ro)
+	}
+}

@@ -34,6 +34,7 @@ func (s *server) apiRoutes(g *echo.Group) {
 	g.GET(rel(wire.PathAdminWhoami), s.apiWhoami)
 	s.apiNodeRoutes(g, read, fleet)
 	s.apiRequestRoutes(g, read, fleet)
+	s.apiRolloutRoutes(g, read, fleet)
 	s.apiUserRoutes(g, read, fleet)
 	s.apiKeyRoutes(g, read, fleet, apikeys)
 	s.apiPolicyRoutes(g, read, policy)

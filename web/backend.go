@@ -71,6 +71,17 @@ type Backend interface {
 	// member of the request's approval groups and not its requester, else
 	// ErrForbidden) or revokes ("revoke") request id.
 	DecideRequest(ctx context.Context, id int64, decision string, by admin.Principal) (wire.AccessRequest, error)
+	// ListRollouts lists the rollouts, newest first, without devices.
+	ListRollouts(ctx context.Context) ([]wire.Rollout, error)
+	// Rollout returns one rollout with its devices' states per wave.
+	Rollout(ctx context.Context, id int64) (wire.Rollout, error)
+	// CreateRollout validates req (ErrBadRequest), selects its devices
+	// and starts the rollout's first wave, on by's authority.
+	CreateRollout(ctx context.Context, req wire.RolloutCreate, by admin.Principal) (wire.Rollout, error)
+	// ActOnRollout pauses, resumes or aborts ("pause", "resume",
+	// "abort") rollout id; a rollout not in a status the action moves
+	// from is ErrConflict.
+	ActOnRollout(ctx context.Context, id int64, action string, by admin.Principal) (wire.Rollout, error)
 	// NodeAccess lists who may reach the node and on which ports.
 	NodeAccess(ctx context.Context, ref string) ([]acl.Access, error)
 

@@ -45,6 +45,11 @@ func (s *server) pageRoutes(g *echo.Group) {
 	g.POST("/requests/:id/approve", s.actDecideRequest("approve"), read)
 	g.POST("/requests/:id/deny", s.actDecideRequest("deny"), read)
 	g.POST("/requests/:id/revoke", s.actDecideRequest("revoke"), fleet)
+	g.GET("/rollouts", s.pageRollouts, read)
+	g.GET("/rollouts/:id", s.pageRollout, read)
+	for _, a := range []string{"pause", "resume", "abort"} {
+		g.POST("/rollouts/:id/"+a, s.actOnRollout(a), fleet)
+	}
 	g.Any("/*", func(echo.Context) error { return fmt.Errorf("%w: no such page", ErrNotFound) })
 }
 

@@ -77,6 +77,7 @@ var flashes = map[string]string{
 	"tags": "Tags saved.", "expired": "The device's key is expired.", "approved": "The device may rotate to a new key.", "removed": "The device was removed.",
 	"disabled": "The user is disabled; their keys are cut.", "enabled": "The user is enabled again.", "rebound": "The email now belongs to the other account; its holder is disabled.",
 	"revoked": "The key is revoked.", "rolledback": "The policy was rolled back as a new version.",
+	"rollout-paused": "The rollout is paused.", "rollout-running": "The rollout runs again.", "rollout-aborted": "The rollout is aborted.",
 }
 
 // render executes page name into a buffer, then writes it with code.
@@ -120,4 +121,6 @@ var funcs = template.FuncMap{
 	"indentJSON":   indentJSON,
 	// durationMillis formats a duration in milliseconds ("2h0m0s").
 	"durationMillis": func(ms int64) string { return (time.Duration(ms) * time.Millisecond).String() },
+	// inc counts from one what Go counts from zero.
+	"inc": func(i int) int { return i + 1 },
 }

@@ -169,7 +169,10 @@ type RolloutWave struct {
 
 // RolloutDevice is one device's state in a rollout.
 type RolloutDevice struct {
-	Node    string      `json:"node"`
+	Node string `json:"node"`
+	// State is the state the device reported last, or before its first
+	// report the coordinator's: "pending" (its wave has not started),
+	// "assigned" (not fetched yet) or "sent" (fetched).
 	State   UpdateState `json:"state,omitempty"`
 	Reason  string      `json:"reason,omitempty"`
 	Updated time.Time   `json:"updated,omitzero"`

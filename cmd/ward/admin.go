@@ -27,7 +27,7 @@ func adminCmd(f *adminFlags) *cobra.Command {
 	pf.BoolVar(&f.asJSON, "json", false, "print results as JSON")
 	pf.BoolVar(&f.insecureHTTP, "dev-insecure-http", false,
 		"allow a plain-http coordinator that is not on loopback; the API key crosses the network in clear (development only)")
-	cmd.AddCommand(newAdminKeysCmd(f), newAdminAPIKeyCmd(f), newAdminNodesCmd(f), newAdminPolicyCmd(f), newAdminAuditCmd(f), newAdminFlowsCmd(f), newAdminUsersCmd(f), newAdminRelaysCmd(f), newAdminRequestsCmd(f), newAdminAlertsCmd(f))
+	cmd.AddCommand(newAdminKeysCmd(f), newAdminAPIKeyCmd(f), newAdminNodesCmd(f), newAdminPolicyCmd(f), newAdminAuditCmd(f), newAdminFlowsCmd(f), newAdminUsersCmd(f), newAdminRelaysCmd(f), newAdminRequestsCmd(f), newAdminAlertsCmd(f), newAdminRolloutsCmd(f))
 	return cmd
 }
 

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"errors"
 	"os"
 	"path/filepath"
@@ -16,14 +15,7 @@ import (
 // returns its output and error.
 func runVerify(t *testing.T, c *nodetest.Coordinator, args ...string) (string, error) {
 	t.Helper()
-	t.Setenv("WARD_API_KEY", c.APIKey)
-	var out bytes.Buffer
-	cmd := adminCmd(&adminFlags{})
-	cmd.SetArgs(append([]string{"--coordinator", c.URL(), "audit", "verify"}, args...))
-	cmd.SetOut(&out)
-	cmd.SetErr(&out)
-	err := cmd.ExecuteContext(t.Context())
-	return out.String(), err
+	return runAdminAt(t, c, append([]string{"audit", "verify"}, args...)...)
 }
 
 // TestAuditVerifyExportNamesTheFirstBadEntry: `ward admin audit verify`

@@ -98,6 +98,7 @@ func newCoordinatorCmd() *cobra.Command {
 	f.IntVar(&cfg.LoginBurst, "login-limit-burst", 0, "per source address: login pages and login requests allowed at once (default 300)")
 	f.DurationVar(&cfg.LoginEvery, "login-limit-every", 0, "per source address: one more login page or request per this interval (default 100ms)")
 	f.IntVar(&cfg.MaxPendingLoginsPerSource, "login-limit-pending", 0, "per source address: device logins waiting for their person at once (default 64)")
+	f.IntVar(&cfg.MaxUpdateDownloads, "max-update-downloads", 0, "devices that may download a rollout's update at once; more are told to come back later (default 200)")
 	f.IntVar(&cfg.RotateBurst, "rotate-limit-burst", 0, "per device: key rotations allowed at once (default 5)")
 	f.DurationVar(&cfg.RotateEvery, "rotate-limit-every", 0, "per device: one more key rotation per this interval (default 10m)")
 	f.IntVar(&cfg.ReportBurst, "report-limit-burst", 0, "per node: reports (endpoints, denied flows) allowed at once (default 30)")

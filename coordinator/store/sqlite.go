@@ -50,6 +50,7 @@ type SQLStore struct {
 	relayTable
 	requestTable
 	alertTable
+	rolloutTable
 	userTable
 	policyTable
 	auditLog
@@ -126,6 +127,7 @@ func newSQLStore(d *db) *SQLStore {
 		relayTable:   relayTable{d},
 		requestTable: requestTable{d},
 		alertTable:   alertTable{d},
+		rolloutTable: rolloutTable{d},
 		userTable:    userTable{d},
 		policyTable:  policyTable{d},
 		auditLog:     auditLog{d},

@@ -25,6 +25,7 @@ type Store interface {
 	Relays
 	AccessRequests
 	Alerts
+	Rollouts
 	Users
 	Policies
 	Audit

@@ -76,6 +76,7 @@ var suite = []struct {
 	{"TestNodeRiskClass", TestNodeRiskClass},
 	{"TestAccessRequestDecidedOnce", TestAccessRequestDecidedOnce},
 	{"TestAlertsOpenAckResolve", TestAlertsOpenAckResolve},
+	{"TestRolloutStateSurvivesReopen", TestRolloutStateSurvivesReopen},
 	// PostgreSQL only (lower case: go test does not run them on SQLite).
 	{"ChangesReachOtherStores", pgChangesReachOtherStores},
 	{"OneStoreRunsEachJob", pgOneStoreRunsEachJob},

@@ -265,6 +265,27 @@ func (b *Backend) ListRequests(context.Context) ([]wire.AccessRequest, error) {
 	return []wire.AccessRequest{}, nil
 }
 
+// ListRollouts implements web.Backend: the fake keeps no rollouts.
+func (b *Backend) ListRollouts(context.Context) ([]wire.Rollout, error) {
+	return []wire.Rollout{}, nil
+}
+
+// Rollout implements web.Backend: the fake keeps no rollouts, so every
+// one is not found.
+func (b *Backend) Rollout(_ context.Context, id int64) (wire.Rollout, error) {
+	return wire.Rollout{}, fmt.Errorf("%w: rollout %d", web.ErrNotFound, id)
+}
+
+// CreateRollout implements web.Backend: the fake refuses every rollout.
+func (b *Backend) CreateRollout(context.Context, wire.RolloutCreate, admin.Principal) (wire.Rollout, error) {
+	return wire.Rollout{}, fmt.Errorf("%w: the fake backend keeps no rollouts", web.ErrBadRequest)
+}
+
+// ActOnRollout implements web.Backend: every rollout is not found.
+func (b *Backend) ActOnRollout(_ context.Context, id int64, _ string, _ admin.Principal) (wire.Rollout, error) {
+	return wire.Rollout{}, fmt.Errorf("%w: rollout %d", web.ErrNotFound, id)
+}
+
 // DecideRequest implements web.Backend: the fake keeps no access
 // requests, so every one is not found.
 func (b *Backend) DecideRequest(_ context.Context, id int64, _ string, _ admin.Principal) (wire.AccessRequest, error) {
