@@ -3,6 +3,7 @@ package node
 import (
 	"net/netip"
 	"testing"
+	"time"
 
 	"github.com/wardnet/ward/wire"
 )
@@ -67,5 +68,40 @@ func TestResolveFindsPeersByFQDN(t *testing.T) {
 	}
 	if _, ok := nm.lookup("camera-3"); !ok {
 		t.Error("a protocol-14 map: the short name does not resolve")
+	}
+}
+
+// TestEngineLookupFQDNForResolver pins what the overlay resolver asks an
+// Engine: self and active peers by FQDN (any case, a trailing dot), not
+// by short name, not a peer whose key expired; the domain from the map.
+func TestEngineLookupFQDNForResolver(t *testing.T) {
+	a := newTestNode(t, 1, "op", nil)
+	cam := newTestNode(t, 2, "cam", nil).peerOf(time.Time{})
+	cam.FQDN = "cam.ward.internal"
+	old := newTestNode(t, 3, "old", nil).peerOf(time.Now().Add(-time.Minute))
+	old.FQDN = "old.ward.internal"
+	self := a.self
+	self.FQDN = "op.ward.internal"
+	if err := a.e.Apply(wire.MapResponse{Version: 5, Full: true, DNSDomain: "ward.internal", Self: &self, Peers: []wire.Node{cam, old}}); err != nil {
+		t.Fatal(err)
+	}
+	if d := a.e.FleetDomain(); d != "ward.internal" {
+		t.Errorf("FleetDomain = %q", d)
+	}
+	for _, tc := range []struct {
+		name string
+		want netip.Addr
+	}{
+		{"cam.ward.internal", cam.IPv4},
+		{"CAM.ward.internal.", cam.IPv4},
+		{"op.ward.internal", self.IPv4},
+		{"cam", netip.Addr{}},
+		{"old.ward.internal", netip.Addr{}},
+		{"nope.ward.internal", netip.Addr{}},
+	} {
+		v4, v6, ok := a.e.LookupFQDN(tc.name)
+		if ok != tc.want.IsValid() || v4 != tc.want || ok && !v6.IsValid() {
+			t.Errorf("LookupFQDN(%q) = %v %v %v; want %v", tc.name, v4, v6, ok, tc.want)
+		}
 	}
 }
