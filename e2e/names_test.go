@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -16,6 +17,8 @@ import (
 
 	"golang.org/x/crypto/ssh"
 
+	"github.com/wardnet/ward/assembly"
+	"github.com/wardnet/ward/coordinator"
 	"github.com/wardnet/ward/devidp/devidptest"
 )
 
@@ -182,5 +185,48 @@ func serveSession(ch ssh.Channel, reqs <-chan *ssh.Request) {
 		fmt.Fprintf(ch, "hello from the camera: %s\n", exec.Command)
 		ch.SendRequest("exit-status", false, ssh.Marshal(struct{ Status uint32 }{0}))
 		return
+	}
+}
+
+// TestAdminRenameReachesPeers pins issue 14's rename end to end, through
+// the real `ward admin` and `ward status`: under a fleet domain of the
+// coordinator's --dns-domain, the operator's status shows the camera's
+// FQDN; the admin renames the camera; the operator reaches it by its new
+// names and no longer by the old one; a rename to a name another node
+// holds fails, saying so, and changes nothing.
+func TestAdminRenameReachesPeers(t *testing.T) {
+	svc := echoServer(t)
+	f := newFleet(t, `{
+  "tagOwners": {"tag:operator": [], "tag:camera": []},
+  "acls": [{"action": "accept", "src": ["tag:operator"], "dst": ["tag:camera:*"], "proto": "tcp"}],
+}`, func(c *assembly.Config) { c.DNSDomain = "plant.example" })
+	f.startAgent("cam1", f.authKey("tag:camera"), "", agentOpts{expose: []uint16{svc}})
+	op := f.startAgent("op1", f.authKey("tag:operator"), "", agentOpts{})
+	waitFor(t, "the operator reaches the camera by its FQDN", func() bool { return op.roundTrip("cam1.plant.example", svc) == nil })
+	if out, err := exec.Command(binary(t), "status", "--state-dir", op.Dir).CombinedOutput(); err != nil ||
+		!strings.Contains(string(out), "op1.plant.example") || !strings.Contains(string(out), "cam1.plant.example") {
+		t.Errorf("ward status: %v\n%s", err, out)
+	}
+
+	keyFile := filepath.Join(f.Config.DataDir, coordinator.BootstrapKeyFile)
+	ward := func(args ...string) (string, error) {
+		out, err := exec.Command(binary(t), append([]string{"admin", "--coordinator", f.url(), "--api-key-file", keyFile}, args...)...).CombinedOutput()
+		return string(out), err
+	}
+	if out, err := ward("nodes", "rename", "cam1", "op1"); err == nil || !strings.Contains(out, "taken") {
+		t.Errorf("rename to a taken name: %v\n%s", err, out)
+	}
+	if out, err := ward("nodes", "rename", "cam1", "door-cam"); err != nil || !strings.Contains(out, "dns name: door-cam.plant.example") {
+		t.Fatalf("rename: %v\n%s", err, out)
+	}
+	waitFor(t, "the operator reaches the camera by its new FQDN", func() bool { return op.roundTrip("door-cam.plant.example", svc) == nil })
+	if err := op.roundTrip("door-cam", svc); err != nil {
+		t.Errorf("by the new short name: %v", err)
+	}
+	if err := op.roundTrip("cam1.plant.example", svc); err == nil {
+		t.Error("the old name still reaches the camera")
+	}
+	if out, _ := ward("audit", "list", "--action", "node.rename"); !strings.Contains(out, "door-cam") || strings.Count(out, "node.rename") != 1 {
+		t.Errorf("audit of the rename:\n%s", out)
 	}
 }
