@@ -34,15 +34,18 @@ type linkDNS struct {
 	Address []byte
 }
 
-// linkDomain is one (domain, routing only) of SetLinkDomains, a(sb).
+// linkDomain is one (domain, routing only) of SetLinkDomains, a(sb). The
+// fleet domain is a search domain too (not routing only), so a short
+// name ("camera-3") resolves as in resolv.conf mode.
 type linkDomain struct {
 	Domain      string
 	RoutingOnly bool
 }
 
 // resolvedInstall gives the TUN link ifname the resolver server and the
-// routing-only domain, so systemd-resolved sends the fleet's questions
-// there and no other; undo reverts the link.
+// fleet domain (searched and routed there), and takes the link off the
+// default route, so systemd-resolved sends the fleet's questions there
+// and no other; undo reverts the link.
 func resolvedInstall(ifname string, server netip.Addr, domain string) (func() error, error) {
 	ifi, err := net.InterfaceByName(ifname)
 	if err != nil {
@@ -65,7 +68,7 @@ func resolvedInstall(ifname string, server netip.Addr, domain string) (func() er
 		optional bool
 	}{
 		{"SetLinkDNS", []linkDNS{{Family: family, Address: server.AsSlice()}}, false},
-		{"SetLinkDomains", []linkDomain{{Domain: domain, RoutingOnly: true}}, false},
+		{"SetLinkDomains", []linkDomain{{Domain: domain, RoutingOnly: false}}, false},
 		{"SetLinkDefaultRoute", false, true},
 	}
 	undo := func() error {
