@@ -230,7 +230,10 @@ type PersonStatus struct {
 
 // Device is a peer the person may reach.
 type Device struct {
-	Name string     `json:"name"`
+	Name string `json:"name"`
+	// FQDN is Name under the fleet's DNS domain; empty from a coordinator
+	// before protocol 15.
+	FQDN string     `json:"fqdn,omitempty"`
 	IPv4 netip.Addr `json:"ipv4,omitzero"`
 	IPv6 netip.Addr `json:"ipv6,omitzero"`
 	// User or Tags say who owns it.
