@@ -28,19 +28,32 @@ func (n engineNames) Domain() string { return n.e.FleetDomain() }
 // Lookup implements nameserver.Names.
 func (n engineNames) Lookup(name string) (netip.Addr, netip.Addr, bool) { return n.e.LookupFQDN(name) }
 
+// resolvConf is the resolv.conf the daemon installs its resolver in, and
+// the backup of the original in the state directory.
+func (d *Daemon) resolvConf() splitdns.ResolvConf {
+	return splitdns.ResolvConf{Path: d.cfg.ResolvConf, Backup: filepath.Join(d.cfg.StateDir, ResolvConfBackup)}
+}
+
+// recoverResolvConf puts back the resolv.conf a run that died in TUN mode
+// left rewritten, in whatever mode this run is, so the machine is not left
+// asking a resolver that is gone. Run calls it before anything else.
+func (d *Daemon) recoverResolvConf() {
+	switch err := d.resolvConf().Recover(); {
+	case errors.Is(err, splitdns.ErrChangedMeanwhile):
+		d.log.Info("a previous run's resolv.conf was rewritten since; left as it is", "err", err)
+	case err != nil:
+		d.log.Warn("put back the resolv.conf a previous run left", "err", err)
+	}
+}
+
 // runDNS serves the overlay resolver of session s (TUN mode) on its
 // overlay IPv4 address, port 53, once the map names the fleet domain and
 // the TUN holds the address, and installs it as split DNS (cfg.DNS); when
 // ctx ends it takes the installation away and stops the resolver. The
 // system's resolvers, which it forwards the rest to, are read from
-// resolv.conf first (after putting back what a crashed run left there).
+// resolv.conf first (Run has put back what a crashed run left there).
 func (d *Daemon) runDNS(ctx context.Context, s *session) {
-	rc := splitdns.ResolvConf{Path: d.cfg.ResolvConf, Backup: filepath.Join(d.cfg.StateDir, ResolvConfBackup)}
-	if d.cfg.DNS != splitdns.ModeResolved && d.cfg.DNS != splitdns.ModeOff {
-		if err := rc.Recover(); err != nil && !errors.Is(err, splitdns.ErrChangedMeanwhile) {
-			d.log.Warn("put back the resolv.conf a previous run left", "err", err)
-		}
-	}
+	rc := d.resolvConf()
 	srv, self := d.listenDNS(ctx, s, rc.Path)
 	if srv == nil {
 		return

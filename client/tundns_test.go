@@ -119,3 +119,33 @@ func tunDNSScenario(t *testing.T) {
 		t.Errorf("resolv.conf after logout = %q, want the original back", b)
 	}
 }
+
+// TestDaemonStartPutsBackResolvConfACrashLeft: a daemon that died in TUN
+// mode with its resolver installed in resolv.conf left the original in
+// its state directory; the next start, even without --tun, puts it back
+// (so the machine does not keep asking a resolver that is gone) and drops
+// the backup.
+func TestDaemonStartPutsBackResolvConfACrashLeft(t *testing.T) {
+	dir, err := os.MkdirTemp("", "wardc") // unix socket paths are short
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	conf := filepath.Join(t.TempDir(), "resolv.conf")
+	orig := "nameserver 10.0.0.53\nsearch corp.example\n"
+	if err := os.WriteFile(conf, []byte(orig), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	crashed := splitdns.ResolvConf{Path: conf, Backup: filepath.Join(dir, client.ResolvConfBackup)}
+	if err := crashed.Install(netip.MustParseAddr("100.64.0.9"), "ward.internal"); err != nil {
+		t.Fatal(err)
+	}
+	w := newWorld(t, 0)
+	w.startLaptop(func(c *client.Config) { c.StateDir, c.ResolvConf = dir, conf })
+	if b, _ := os.ReadFile(conf); string(b) != orig {
+		t.Errorf("resolv.conf after the restart = %q, want the original back", b)
+	}
+	if _, err := os.Stat(crashed.Backup); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("the backup is still there: %v", err)
+	}
+}
