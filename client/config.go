@@ -9,6 +9,7 @@ import (
 
 	"github.com/wardnet/ward/node/control"
 	"github.com/wardnet/ward/node/splice"
+	"github.com/wardnet/ward/splitdns"
 )
 
 // Default addresses and timeouts.
@@ -50,6 +51,15 @@ type Config struct {
 	// is its name ("" means tunnel.DefaultName).
 	TUN     bool
 	TUNName string
+	// DNS is how the overlay resolver of TUN mode (package nameserver,
+	// on the node's overlay IPv4 address, port 53) is installed as the
+	// system's resolver for the fleet domain: splitdns.ModeAuto when
+	// empty (systemd-resolved, else resolv.conf), ModeOff to serve it
+	// without installing it. Unused without TUN.
+	DNS splitdns.Mode
+	// ResolvConf is the resolv.conf file read for the system's resolvers
+	// and rewritten in ModeResolvConf; "" means splitdns.DefaultResolvConf.
+	ResolvConf string
 	// CLIFlags are the flags the status page adds to the commands it
 	// shows (e.g. "--state-dir /x" for a state directory not the default).
 	CLIFlags string
@@ -92,6 +102,16 @@ func (c *Config) validate() error {
 		if err := splice.CheckLoopback(addr); err != nil {
 			return fmt.Errorf("client config: %s %w; the proxy would hand the overlay, as you, to anyone who reaches it (--proxy-allow-non-loopback overrides)", flag, err)
 		}
+	}
+	switch c.DNS {
+	case "":
+		c.DNS = splitdns.ModeAuto
+	case splitdns.ModeAuto, splitdns.ModeResolved, splitdns.ModeResolvConf, splitdns.ModeOff:
+	default:
+		return fmt.Errorf("client config: --dns %q: want auto, resolved, resolv.conf or off", c.DNS)
+	}
+	if c.ResolvConf == "" {
+		c.ResolvConf = splitdns.DefaultResolvConf
 	}
 	if c.Hostname == "" {
 		c.Hostname, _ = os.Hostname()

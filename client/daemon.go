@@ -60,6 +60,9 @@ type session struct {
 	link *tunnel.Link
 	// stopWarn ends the session's expiry warning (warnExpiry).
 	stopWarn context.CancelFunc
+	// stopDNS ends the session's overlay resolver (runDNS); a no-op
+	// without TUN.
+	stopDNS context.CancelFunc
 }
 
 // servedAddrs are the listeners' addresses as bound.
@@ -142,6 +145,18 @@ func (d *Daemon) startSessionLocked(st node.SessionState, resume bool) (*session
 	var wctx context.Context
 	wctx, s.stopWarn = context.WithCancel(d.ctx)
 	d.wg.Go(func() { d.warnExpiry(wctx, s) })
+	s.stopDNS = func() {}
+	if s.link != nil {
+		dctx, cancel := context.WithCancel(d.ctx)
+		done := make(chan struct{})
+		d.wg.Go(func() {
+			defer close(done)
+			d.runDNS(dctx, s)
+		})
+		// Waits for the resolver's installation to be taken away, so the
+		// next session's finds the system's files as they were.
+		s.stopDNS = func() { cancel(); <-done }
+	}
 	d.ended, d.endState = "", localapi.StateLoggedOut
 	d.log.Info("session started", "user", st.Node.User, "node", st.Node.Name, "key_expiry", st.KeyExpiry)
 	return s, nil
@@ -156,6 +171,7 @@ func (d *Daemon) stopSessionLocked() *session {
 	}
 	d.sess = nil
 	s.stopWarn()
+	s.stopDNS()
 	s.Close()
 	d.st.Session = nil
 	if err := d.st.Save(d.cfg.StateDir); err != nil {

@@ -27,6 +27,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	d.ctx, d.quit = ctx, func() { cancel(nil) }
+	d.recoverResolvConf()
 	var serving sync.WaitGroup
 	defer func() {
 		cancel(nil)

@@ -64,7 +64,7 @@ func devicesOf(s *session, now time.Time) []localapi.Device {
 		if p.Grants != nil && len(p.Grants) == 0 {
 			continue // it may reach this person, not the other way
 		}
-		out = append(out, localapi.Device{Name: p.Name, IPv4: p.IPv4, IPv6: p.IPv6, User: p.User, Tags: slices.Clone(p.Tags),
+		out = append(out, localapi.Device{Name: p.Name, FQDN: p.FQDN, IPv4: p.IPv4, IPv6: p.IPv6, User: p.User, Tags: slices.Clone(p.Tags),
 			Online: p.Online, Ports: grantedPorts(p), Grants: p.Grants, KeyExpiry: p.KeyExpiry})
 	}
 	return out

@@ -6,12 +6,11 @@ import (
 	"fmt"
 	"net/http"
 	"net/netip"
-	"regexp"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/wardnet/ward/coordinator/store"
+	"github.com/wardnet/ward/dnsname"
 	"github.com/wardnet/ward/ratelimit"
 	"github.com/wardnet/ward/wire"
 )
@@ -113,21 +112,6 @@ func (s *control) handleSession(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, resp)
 }
 
-var nameUnsafe = regexp.MustCompile(`[^a-z0-9-]+`)
-
-// nodeName derives a DNS-safe node name from a hostname.
-func nodeName(hostname string) string {
-	n := nameUnsafe.ReplaceAllString(strings.ToLower(hostname), "-")
-	n = strings.Trim(n, "-")
-	if len(n) > 40 {
-		n = n[:40]
-	}
-	if n == "" {
-		n = "node"
-	}
-	return n
-}
-
 func validateRegister(req *wire.RegisterRequest) error {
 	switch {
 	case req.AuthKey == "":
@@ -159,7 +143,7 @@ func (s *control) handleRegister(w http.ResponseWriter, r *http.Request) {
 	}
 	now := time.Now().UTC()
 	n, key, err := s.st.RegisterWithAuthKey(r.Context(), hashSecret(req.AuthKey), now, store.NewNode{
-		Name: nodeName(req.Hostname), Hostname: req.Hostname, OS: req.OS, Version: req.Version,
+		Name: dnsname.Label(req.Hostname), Hostname: req.Hostname, OS: req.OS, Version: req.Version,
 		MachineKey: store.MachinePublic(ss.machine), WGKey: store.WGPublic(req.WGKey),
 		KeyExpiry: now.Add(s.cfg.KeyLifetime), ExposedPorts: req.ExposedPorts,
 	})

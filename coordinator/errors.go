@@ -53,6 +53,7 @@ var foreignKinds = []struct {
 	{store.ErrMachineExists, fault.Conflict},
 	{store.ErrDuplicate, fault.Conflict},
 	{store.ErrEmailBound, fault.Conflict},
+	{store.ErrNameTaken, fault.Conflict},
 	{store.ErrAuthKeyNotFound, fault.Forbidden},
 	{store.ErrAuthKeyExpired, fault.Forbidden},
 	{store.ErrAuthKeyRevoked, fault.Forbidden},

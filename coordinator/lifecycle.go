@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/wardnet/ward/coordinator/store"
+	"github.com/wardnet/ward/dnsname"
 	"github.com/wardnet/ward/wire"
 )
 
@@ -153,6 +154,30 @@ func (s *fleet) SetNodeTags(ctx context.Context, id store.NodeID, tags []string,
 		return store.Node{}, err
 	}
 	s.audit(ctx, actor, "node.tags", "node:"+n.Name, "", map[string]any{"before": before.Tags, "after": n.Tags})
+	return n, nil
+}
+
+// RenameNode gives a node a new DNS name: a valid label (dnsname.CheckLabel,
+// else errBadRequest) no other node holds (else store.ErrNameTaken, a
+// conflict); a refusal changes nothing. Its peers learn the name through
+// their maps; the audit row holds the name before and after. The node's
+// own name is no change, and no audit row.
+func (s *fleet) RenameNode(ctx context.Context, id store.NodeID, name, actor string) (store.Node, error) {
+	if err := dnsname.CheckLabel(name); err != nil {
+		return store.Node{}, fmt.Errorf("%w: %w", errBadRequest, err)
+	}
+	before, err := s.st.Node(ctx, id)
+	if err != nil || before.Name == name {
+		return before, err
+	}
+	if err := s.st.RenameNode(ctx, id, name); err != nil {
+		return store.Node{}, err
+	}
+	n, err := s.reloadNode(ctx, id)
+	if err != nil {
+		return store.Node{}, err
+	}
+	s.audit(ctx, actor, "node.rename", "node:"+n.Name, "", map[string]any{"before": before.Name, "after": n.Name})
 	return n, nil
 }
 

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/wardnet/ward/coordinator/store"
+	"github.com/wardnet/ward/dnsname"
 	"github.com/wardnet/ward/wire"
 )
 
@@ -183,7 +184,7 @@ func (s *logins) registerOrRekey(ctx context.Context, p *pendingLogin, u store.U
 		}
 		return s.st.Node(ctx, existing.ID)
 	case errors.Is(err, store.ErrNotFound):
-		return s.st.RegisterWithUser(ctx, u.ID, now, store.NewNode{Name: nodeName(p.req.Hostname), Hostname: p.req.Hostname,
+		return s.st.RegisterWithUser(ctx, u.ID, now, store.NewNode{Name: dnsname.Label(p.req.Hostname), Hostname: p.req.Hostname,
 			OS: p.req.OS, Version: p.req.Version, MachineKey: store.MachinePublic(p.machine), WGKey: store.WGPublic(p.req.WGKey), KeyExpiry: exp})
 	default:
 		return store.Node{}, err

@@ -12,6 +12,7 @@ import (
 
 	"github.com/wardnet/ward/acl"
 	"github.com/wardnet/ward/coordinator/store"
+	"github.com/wardnet/ward/dnsname"
 	"github.com/wardnet/ward/filter"
 	"github.com/wardnet/ward/wire"
 )
@@ -20,6 +21,10 @@ import (
 // current policy and its compilation against the live (unexpired) nodes. It
 // answers "what does node X receive" and "which nodes does a change touch".
 type netmap struct {
+	// domain is the fleet's DNS domain, under which each node's FQDN lies;
+	// set at construction, never changed.
+	domain string
+
 	mu sync.Mutex // mu guards the following
 	// policy is the running policy as parsed; rs is it resolved with the
 	// users' IdP groups.
@@ -82,9 +87,10 @@ type netmap struct {
 	src *srcCache
 }
 
-// newNetmap returns an empty netmap; set its policy before use.
-func newNetmap() *netmap {
-	return &netmap{groups: map[string][]string{}, nodes: map[store.NodeID]store.Node{}, byName: map[string]store.NodeID{}, nameWait: map[string]store.NodeID{}, emails: map[store.UserID]string{},
+// newNetmap returns an empty netmap whose nodes' names lie under domain
+// (their FQDN); set its policy before use.
+func newNetmap(domain string) *netmap {
+	return &netmap{domain: domain, groups: map[string][]string{}, nodes: map[store.NodeID]store.Node{}, byName: map[string]store.NodeID{}, nameWait: map[string]store.NodeID{}, emails: map[store.UserID]string{},
 		disabled: map[store.UserID]bool{}, live: map[store.NodeID]bool{}, online: map[store.NodeID]bool{}, home: map[store.NodeID]string{},
 		filters: map[store.NodeID][]filter.Rule{}, recs: map[store.NodeID]*peerRec{}, recStale: map[store.NodeID]bool{}, src: newSrcCache(),
 		ephemeral: map[store.NodeID]bool{}}
@@ -531,7 +537,7 @@ func addrsOf(n store.Node) []netip.Addr {
 }
 
 func (m *netmap) wireNodeLocked(n store.Node) wire.Node {
-	w := wire.Node{ID: wire.NodeID(n.ID), Name: n.Name, IPv4: n.IPv4, IPv6: n.IPv6,
+	w := wire.Node{ID: wire.NodeID(n.ID), Name: n.Name, FQDN: dnsname.FQDN(n.Name, m.domain), IPv4: n.IPv4, IPv6: n.IPv6,
 		WGKey: wire.WGPublic(n.WGKey), KeyExpiry: n.KeyExpiry, Endpoints: n.Endpoints,
 		Tags: n.Tags, Online: m.online[n.ID], ExposedPorts: n.ExposedPorts, HomeRelay: m.home[n.ID]}
 	if len(n.Tags) == 0 {

@@ -9,6 +9,7 @@ import (
 
 	"github.com/wardnet/ward/acl"
 	"github.com/wardnet/ward/coordinator/store"
+	"github.com/wardnet/ward/dnsname"
 )
 
 // testNetmap is a netmap running testPolicy over an operator and two
@@ -19,7 +20,7 @@ func testNetmap(t *testing.T, now, exp time.Time) *netmap {
 	if err != nil {
 		t.Fatal(err)
 	}
-	m := newNetmap()
+	m := newNetmap(dnsname.DefaultDomain)
 	if err := m.setPolicy(rs, now); err != nil {
 		t.Fatal(err)
 	}

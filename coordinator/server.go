@@ -31,6 +31,7 @@ import (
 	"github.com/wardnet/ward/clientaddr"
 	"github.com/wardnet/ward/coordinator/sso"
 	"github.com/wardnet/ward/coordinator/store"
+	"github.com/wardnet/ward/dnsname"
 	"github.com/wardnet/ward/wire"
 )
 
@@ -214,6 +215,10 @@ type Config struct {
 	// Clock is the rollout engine's time (soaks, device timeouts); nil
 	// is time.Now. Tests set it so as not to sleep through a soak.
 	Clock func() time.Time
+	// DNSDomain is the fleet's DNS domain: every node's name lies under it
+	// in the maps ("camera-3.ward.internal"), and nodes in TUN mode answer
+	// for it. Empty: dnsname.DefaultDomain. `ward coordinator --dns-domain`.
+	DNSDomain string
 	// Logger receives the coordinator's logs; nil discards them.
 	Logger *slog.Logger
 }
@@ -275,6 +280,9 @@ func (c *Config) setDefaults() {
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
+	if c.DNSDomain == "" {
+		c.DNSDomain = dnsname.DefaultDomain
+	}
 }
 
 // validate checks the configuration, including the transport rules: plain
@@ -285,6 +293,9 @@ func (c *Config) validate() error {
 	}
 	if c.Listen == "" {
 		return errors.New("config: a listen address is required")
+	}
+	if err := dnsname.CheckDomain(c.DNSDomain); err != nil {
+		return fmt.Errorf("config: --dns-domain: %w", err)
 	}
 	if c.DB != "" && !store.IsPostgresURL(c.DB) {
 		return errors.New("config: --db must be a postgres:// URL")
@@ -449,7 +460,7 @@ func (s *Server) init(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("load users: %w", err)
 	}
-	s.nm = newNetmap()
+	s.nm = newNetmap(s.cfg.DNSDomain)
 	s.nm.recordUsers(users)
 	rs, err := s.fleet.initialPolicy(ctx)
 	if err != nil {

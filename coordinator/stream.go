@@ -450,6 +450,9 @@ func (st *streamState) build(ms mapState, whole bool, relays *[]wire.Relay) ([]b
 	}
 	slices.Sort(head.PeersRemoved)
 	head.Full = full
+	if full {
+		head.DNSDomain = st.s.nm.domain
+	}
 	head.Version = st.s.hub.nextVersion()
 	head.ServerTime = time.Now().UTC()
 	key := "peers_changed"

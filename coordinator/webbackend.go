@@ -152,6 +152,22 @@ func (b Backend) SetNodeTags(ctx context.Context, ref string, tags []string, by 
 	return b.f.adminNode(n), nil
 }
 
+// RenameNode gives a node a new DNS name on by's authority; a person's
+// node only when by's role covers theirs (see cover.go).
+func (b Backend) RenameNode(ctx context.Context, ref, name string, by admin.Principal) (wire.AdminNode, error) {
+	n, err := b.f.lookupNode(ctx, ref)
+	if err == nil {
+		err = b.f.mayActOnNode(ctx, by, "node.rename", n)
+	}
+	if err != nil {
+		return wire.AdminNode{}, domainErr(err)
+	}
+	if n, err = b.f.RenameNode(ctx, n.ID, name, by.Actor); err != nil {
+		return wire.AdminNode{}, domainErr(err)
+	}
+	return b.f.adminNode(n), nil
+}
+
 // SetNodeRiskClass sets a node's risk class on by's authority; a person's
 // node only when by's role covers theirs (see cover.go).
 func (b Backend) SetNodeRiskClass(ctx context.Context, ref, class string, by admin.Principal) (wire.AdminNode, error) {

@@ -130,7 +130,7 @@ func (e *Engine) Ping(ctx context.Context, peer string) (localapi.PingResult, er
 func (e *Engine) Status() localapi.Status {
 	nm := e.nm.Load()
 	st := localapi.Status{MapVersion: nm.version, Peers: []localapi.Peer{}}
-	st.Self = localapi.Self{ID: nm.self.ID, Name: nm.self.Name, IPv4: nm.self.IPv4, IPv6: nm.self.IPv6,
+	st.Self = localapi.Self{ID: nm.self.ID, Name: nm.self.Name, FQDN: nm.self.FQDN, IPv4: nm.self.IPv4, IPv6: nm.self.IPv6,
 		KeyExpiry: nm.self.KeyExpiry, Exposed: e.cfg.Expose}
 	var dev deviceState
 	if dp := e.dp.Load(); dp != nil {
@@ -154,7 +154,7 @@ func (e *Engine) Status() localapi.Status {
 
 // peerStatus describes peer p with the device's view of it and its path.
 func peerStatus(p wire.Node, dev deviceState, path pathInfo) localapi.Peer {
-	ps := localapi.Peer{ID: p.ID, Name: p.Name, IPv4: p.IPv4, IPv6: p.IPv6, User: p.User, Tags: p.Tags,
+	ps := localapi.Peer{ID: p.ID, Name: p.Name, FQDN: p.FQDN, IPv4: p.IPv4, IPv6: p.IPv6, User: p.User, Tags: p.Tags,
 		KeyExpiry: p.KeyExpiry, Online: p.Online, Path: "none"}
 	if s, ok := dev.peers[p.WGKey]; ok {
 		ps.Active = true

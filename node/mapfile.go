@@ -52,7 +52,7 @@ func (nm *netmap) fullMessage() wire.MapResponse {
 		peers = append(peers, p)
 	}
 	slices.SortFunc(peers, func(a, b wire.Node) int { return cmp.Compare(a.ID, b.ID) })
-	return wire.MapResponse{Version: nm.version, Full: true, Self: &self, Peers: peers,
+	return wire.MapResponse{Version: nm.version, Full: true, DNSDomain: nm.domain, Self: &self, Peers: peers,
 		Filter: nm.rules, FilterChanged: true}
 }
 

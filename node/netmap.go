@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/wardnet/ward/dnsname"
 	"github.com/wardnet/ward/filter"
 	"github.com/wardnet/ward/wire"
 )
@@ -37,7 +38,11 @@ type netmap struct {
 	// timed tells that some rule has an Expires: the engine then enforces
 	// the rules live at its clock (Engine.liveMatcherLocked).
 	timed bool
-	// byName maps a lowercased peer name to its ID.
+	// domain is the fleet's DNS domain from the last full map; empty from
+	// a coordinator before protocol 15.
+	domain string
+	// byName maps a lowercased peer name, and its lowercased FQDN when the
+	// map has one, to its ID.
 	byName map[string]wire.NodeID
 	// byAddr maps a peer's overlay address to its ID.
 	byAddr map[netip.Addr]wire.NodeID
@@ -61,7 +66,10 @@ func (nm *netmap) apply(m wire.MapResponse) (*netmap, error) {
 	if m.Full && m.Self == nil {
 		return nil, fmt.Errorf("%w: full map without self", ErrBadMap)
 	}
-	next := &netmap{version: m.Version, self: nm.self, rules: nm.rules, matcher: nm.matcher}
+	next := &netmap{version: m.Version, self: nm.self, rules: nm.rules, matcher: nm.matcher, domain: nm.domain}
+	if m.Full {
+		next.domain = m.DNSDomain
+	}
 	if m.Self != nil {
 		next.self = *m.Self
 	}
@@ -204,9 +212,11 @@ func (nm *netmap) index() {
 	nm.byName = make(map[string]wire.NodeID, len(nm.peers))
 	nm.byAddr = make(map[netip.Addr]wire.NodeID, 2*len(nm.peers))
 	for id, p := range nm.peers {
-		name := strings.ToLower(p.Name)
-		if old, dup := nm.byName[name]; name != "" && (!dup || id < old) {
-			nm.byName[name] = id
+		for _, name := range []string{p.Name, p.FQDN} {
+			name = strings.ToLower(name)
+			if old, dup := nm.byName[name]; name != "" && (!dup || id < old) {
+				nm.byName[name] = id
+			}
 		}
 		for _, a := range []netip.Addr{p.IPv4, p.IPv6} {
 			if a.IsValid() {
@@ -216,14 +226,14 @@ func (nm *netmap) index() {
 	}
 }
 
-// lookup finds a peer by name (case-insensitive, an optional trailing dot)
-// or by overlay address.
+// lookup finds a peer by name or FQDN (case-insensitive, an optional
+// trailing dot) or by overlay address.
 func (nm *netmap) lookup(peer string) (wire.Node, bool) {
 	if a, err := netip.ParseAddr(peer); err == nil {
 		id, ok := nm.byAddr[a.Unmap()]
 		return nm.peers[id], ok
 	}
-	id, ok := nm.byName[strings.ToLower(strings.TrimSuffix(peer, "."))]
+	id, ok := nm.byName[dnsname.Canonical(peer)]
 	return nm.peers[id], ok
 }
 

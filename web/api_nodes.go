@@ -17,6 +17,20 @@ func (s *server) apiNodeRoutes(g *echo.Group, read, fleet echo.MiddlewareFunc) {
 	g.POST(p+"/:id/approve", s.apiApproveNode, fleet)
 	g.PUT(p+"/:id/tags", s.apiTagNode, fleet)
 	g.PUT(p+"/:id/risk", s.apiClassifyNode, fleet)
+	g.POST(p+"/:id/rename", s.apiRenameNode, fleet)
+	g.PUT(p+"/:id/rename", s.apiRenameNode, fleet)
+}
+
+func (s *server) apiRenameNode(c echo.Context) error {
+	var req wire.RenameNodeRequest
+	if err := s.readJSON(c, &req, wire.MaxRequestBytes, false); err != nil {
+		return err
+	}
+	n, err := s.b.RenameNode(c.Request().Context(), c.Param("id"), req.Name, principalOf(c))
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, n)
 }
 
 func (s *server) apiClassifyNode(c echo.Context) error {

@@ -43,7 +43,7 @@ type Backend interface {
 	// Node returns one node with its latest path report (AdminNode.Paths,
 	// nil when it sent none since the coordinator started).
 	Node(ctx context.Context, ref string) (wire.AdminNode, error)
-	// RemoveNode, ExpireNode, ApproveNode, SetNodeTags and SetNodeRiskClass act on by's
+	// RemoveNode, ExpireNode, ApproveNode, SetNodeTags, SetNodeRiskClass and RenameNode act on by's
 	// authority: on a person's node, by's role must cover the person's
 	// (admin.Role.Covers), else the action is forbidden.
 	RemoveNode(ctx context.Context, ref string, by admin.Principal) error
@@ -65,6 +65,10 @@ type Backend interface {
 	// AckAlert acknowledges a firing alert on by's authority (ErrNotFound;
 	// ErrConflict when it is not firing).
 	AckAlert(ctx context.Context, id int64, by admin.Principal) (wire.AdminAlert, error)
+	// RenameNode gives the node a new DNS name: a DNS label (else
+	// ErrBadRequest) no other node holds (else a conflict), audited as
+	// node.rename; a refusal changes nothing.
+	RenameNode(ctx context.Context, ref, name string, by admin.Principal) (wire.AdminNode, error)
 	// ListRequests lists the just-in-time access requests, newest first.
 	ListRequests(ctx context.Context) ([]wire.AccessRequest, error)
 	// DecideRequest approves, denies ("approve", "deny": by must be a

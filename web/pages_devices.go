@@ -108,6 +108,9 @@ type devicePage struct {
 	// RiskInput and RiskError are the risk class field's value and the
 	// backend's refusal, as for tags.
 	RiskInput, RiskError string
+	// NameInput and NameError are the rename field's value and the
+	// backend's refusal, as for tags.
+	NameInput, NameError string
 }
 
 // deviceView builds the page of the device ref.
@@ -127,7 +130,7 @@ func (s *server) deviceView(c echo.Context, ref string) (view, *devicePage, erro
 	}
 	now := s.cfg.now()
 	p := &devicePage{Row: rowOf(n, now), Access: accessRows(access, n.Name), Events: evs, Paths: pathsOf(n.Paths, now),
-		TagsInput: strings.Join(n.Tags, ", "), RiskInput: n.RiskClassSet}
+		TagsInput: strings.Join(n.Tags, ", "), RiskInput: n.RiskClassSet, NameInput: n.Name}
 	v := s.newView(c, n.Name, "devices")
 	v.Data = p
 	return v, p, nil
@@ -180,6 +183,26 @@ func (s *server) actClassifyDevice(c echo.Context) error {
 		return err
 	}
 	return done(c, devicePath(n.Name), "classified")
+}
+
+// actRenameDevice gives a device a new DNS name; a name the backend
+// refuses (not a DNS label, or another device's) shows the device page
+// again with the error, as for tags.
+func (s *server) actRenameDevice(c echo.Context) error {
+	input := strings.TrimSpace(c.FormValue("name"))
+	n, err := s.b.RenameNode(c.Request().Context(), c.Param("id"), input, principalOf(c))
+	if refusedInput(err) || err != nil && StatusOf(err) == http.StatusConflict {
+		v, p, verr := s.deviceView(c, c.Param("id"))
+		if verr != nil {
+			return verr
+		}
+		p.NameInput, p.NameError = input, publicMessage(err, StatusOf(err))
+		return s.render(c, StatusOf(err), "device.html", v)
+	}
+	if err != nil {
+		return err
+	}
+	return done(c, devicePath(n.Name), "renamed")
 }
 
 func (s *server) actExpireDevice(c echo.Context) error {

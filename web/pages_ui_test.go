@@ -284,3 +284,43 @@ func TestKeySoonRelativeToLifetime(t *testing.T) {
 	// cam-1 has 12h of 24h left; alice 2h of 12h, bob 1h; cam-2 expired.
 	check("8h later", map[string]string{"cam-1": "", "cam-2": "bad", "alice-laptop": "warn", "bob-laptop": "warn"}, "alice-laptop bob-laptop")
 }
+
+// TestDeviceRenameRefusalKeepsInput: on a device's page, a name that is
+// no DNS label (400) or another device's (409) shows the page again with
+// the error and what the admin typed, and changes nothing; a good name
+// renames the device, whose page then lives at the new name.
+func TestDeviceRenameRefusalKeepsInput(t *testing.T) {
+	e := newEnv(t)
+	a := e.login(admin.RoleITAdmin)
+	before := e.b.Writes()
+	for _, tc := range []struct {
+		name string
+		code int
+		says string
+	}{
+		{"Door_Cam", http.StatusBadRequest, "only a-z"},
+		{"cam-1", http.StatusConflict, "taken"},
+	} {
+		resp := a.form("/ui/devices/cam-2/rename", url.Values{"name": {tc.name}}, true)
+		body := readBody(t, resp)
+		if resp.StatusCode != tc.code {
+			t.Errorf("rename to %q: %s, want %d", tc.name, resp.Status, tc.code)
+		}
+		for _, want := range []string{`id="access"`, `id="name-input" value="` + tc.name + `"`, `id="name-error" role="alert">`, tc.says} {
+			if !strings.Contains(body, want) {
+				t.Errorf("device page after renaming to %q lacks %q", tc.name, want)
+			}
+		}
+	}
+	if e.b.Writes() != before {
+		t.Errorf("refused renames changed the backend: %d writes", e.b.Writes()-before)
+	}
+	resp := a.form("/ui/devices/cam-2/rename", url.Values{"name": {"door-cam"}}, true)
+	if resp.StatusCode != http.StatusSeeOther || !strings.HasPrefix(resp.Header.Get("Location"), "/ui/devices/door-cam") {
+		t.Fatalf("good rename: %s to %q", resp.Status, resp.Header.Get("Location"))
+	}
+	body := readBody(t, a.do("GET", "/ui/devices/door-cam", "", nil))
+	if !strings.Contains(body, `id="fqdn"`) || !strings.Contains(body, `id="name-input" value="door-cam"`) {
+		t.Error("the renamed device's page lacks its DNS name or the rename form")
+	}
+}

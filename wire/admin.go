@@ -117,6 +117,14 @@ type SetRiskClassRequest struct {
 	Class string `json:"class"`
 }
 
+// RenameNodeRequest gives a node a new DNS name (POST or PUT
+// PathAdminNodes/{id}/rename, protocol 15): a DNS label (1 to 63 of a-z,
+// 0-9 and '-', no '-' at either end) that no other node holds. A refusal
+// (400 for an invalid label, 409 for a taken one) changes nothing.
+type RenameNodeRequest struct {
+	Name string `json:"name"`
+}
+
 // SetTagsRequest replaces a node's tags.
 type SetTagsRequest struct {
 	Tags []string `json:"tags"`

@@ -220,7 +220,12 @@ type Node struct {
 	// sender's own home). Since protocol version 8.
 	HomeRelay string `json:"home_relay,omitempty"`
 	ID        NodeID `json:"id"`
-	Name      string `json:"name"`
+	// Name is the node's DNS label, unique in the fleet ("camera-3").
+	Name string `json:"name"`
+	// FQDN is Name under the fleet's DNS domain ("camera-3.ward.internal"),
+	// without a trailing dot. Empty from a coordinator before protocol
+	// version 15 (FeatureDNSNames): a node then resolves Name alone.
+	FQDN string `json:"fqdn,omitempty"`
 	// IPv4 and IPv6 are the node's overlay addresses.
 	IPv4 netip.Addr `json:"ipv4"`
 	IPv6 netip.Addr `json:"ipv6"`
@@ -280,6 +285,10 @@ type MapResponse struct {
 	// Full means Peers is the complete peer list and Filter the complete
 	// filter; otherwise only the delta fields apply.
 	Full bool `json:"full,omitempty"`
+	// DNSDomain is the fleet's DNS domain ("ward.internal"), under which
+	// every node's FQDN lies; set in full maps only. Empty from a
+	// coordinator before protocol version 15 (FeatureDNSNames).
+	DNSDomain string `json:"dns_domain,omitempty"`
 	// Self is the receiving node; set when Full or when it changed.
 	Self *Node `json:"self,omitempty"`
 	// Peers is the complete peer list (Full only).

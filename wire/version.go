@@ -26,6 +26,7 @@ import (
 //   - 12 (2026-12-06, issue 17): filter.Rule.Deny (deny rules, matched ahead of accepts) and filter.Rule.Expires (time-bound rules a node drops on its own clock); the map request's MapVersionParam (from 11), without which a node gets no deny rule, no accept a deny would cut and no time-bound rule; admin API: AdminNode.RiskClass, CreateAuthKeyRequest.RiskClass, PUT PathAdminNodes/{id}/risk.
 //   - 13 (2026-12-06, issue 15): POST /ward/v1/flows (FlowBatch): a node's flow logs, accepted and denied, per 60 s window.
 //   - 14 (2026-12-06, issue 16): updates over the air: GET /ward/v1/update (UpdateAssignment), POST /ward/v1/update/report (UpdateReport), the TUF repository under /ward/v1/tuf/, /ward/v1/admin/rollouts.
+//   - 15 (2026-12-06, issue 14): DNS names: Node.FQDN (each node's name under the fleet domain) and MapResponse.DNSDomain (in full maps); admin API: POST or PUT PathAdminNodes/{id}/rename.
 //
 // A peer ignores JSON fields it does not know only one way: nodes read the
 // coordinator's answers leniently, while the coordinator refuses requests
@@ -33,7 +34,7 @@ import (
 // Supports(coordinator's version, the field's Feature); the coordinator
 // sends a new field to every node, and leaves it out for nodes older than
 // its Feature where it would mislead them.
-const ProtocolVersion = 14
+const ProtocolVersion = 15
 
 // MinProtocolVersion is the oldest node protocol version a coordinator of
 // this build serves; CheckNodeVersion refuses older nodes.
@@ -105,6 +106,10 @@ const (
 	// asks for updates only from a coordinator of this version or later
 	// (an older one answers 404).
 	FeatureUpdates Feature = 14
+	// FeatureDNSNames: Node.FQDN and MapResponse.DNSDomain. Sent to every
+	// node (older ones ignore them); a node tells an older coordinator by
+	// their absence and resolves short names alone.
+	FeatureDNSNames Feature = 15
 )
 
 // Supports reports whether a peer speaking protocol version peer knows f.

@@ -146,8 +146,8 @@ func newAdminNodesCmd(f *adminFlags) *cobra.Command {
 			return writeJSON(cmd.OutOrStdout(), n)
 		}
 		w := cmd.OutOrStdout()
-		fmt.Fprintf(w, "%s (id %d)\n  addresses: %v %v\n  owner: %s%s\n  risk class: %s\n  online: %v  expired: %s  key expiry: %s\n  os: %s %s  exposed: %v\n  peers: %s\n",
-			n.Name, n.ID, n.IPv4, n.IPv6, n.User, strings.Join(n.Tags, ","), riskLabel(n), n.Online, expiredLabel(n),
+		fmt.Fprintf(w, "%s (id %d)\n  dns name: %s\n  addresses: %v %v\n  owner: %s%s\n  risk class: %s\n  online: %v  expired: %s  key expiry: %s\n  os: %s %s  exposed: %v\n  peers: %s\n",
+			n.Name, n.ID, orDash(n.FQDN), n.IPv4, n.IPv6, n.User, strings.Join(n.Tags, ","), riskLabel(n), n.Online, expiredLabel(n),
 			n.KeyExpiry.Format(time.RFC3339), n.OS, n.Version, n.ExposedPorts, strings.Join(n.Peers, ", "))
 		return nil
 	}
@@ -236,7 +236,16 @@ func newAdminNodesCmd(f *adminFlags) *cobra.Command {
 			}
 			return printNode(cmd, n)
 		})}
-	cmd.AddCommand(list, show, remove, expire, approve, tag, classify)
+	rename := &cobra.Command{Use: "rename NODE NEW-NAME", Short: "Give a node a new DNS name (a-z, 0-9 and '-'; refused when another node has it)", Args: cobra.ExactArgs(2),
+		RunE: run(f, func(cmd *cobra.Command, c *adminClient, args []string) error {
+			var n wire.AdminNode
+			req := wire.RenameNodeRequest{Name: args[1]}
+			if err := c.do(cmd.Context(), http.MethodPost, wire.PathAdminNodes+"/"+url.PathEscape(args[0])+"/rename", req, &n); err != nil {
+				return err
+			}
+			return printNode(cmd, n)
+		})}
+	cmd.AddCommand(list, show, remove, expire, approve, tag, classify, rename)
 	return cmd
 }
 

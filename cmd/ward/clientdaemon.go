@@ -16,6 +16,7 @@ import (
 	"github.com/wardnet/ward/client"
 	"github.com/wardnet/ward/client/desktop"
 	"github.com/wardnet/ward/client/tunnel"
+	"github.com/wardnet/ward/splitdns"
 )
 
 // newClientCmds returns the desktop client's commands.
@@ -41,6 +42,7 @@ func (f *daemonFlags) add(cmd *cobra.Command) {
 	fl.StringVar(&f.cfg.Web, "web", client.DefaultWeb, "serve the status page on this loopback address (\"off\": no page)")
 	fl.BoolVar(&f.cfg.TUN, "tun", false, "carry the overlay on a TUN interface with routes, for every program ("+tunPrivilege+")")
 	fl.StringVar(&f.cfg.TUNName, "tun-name", tunnel.DefaultName, "name of the TUN interface with --tun")
+	fl.StringVar((*string)(&f.cfg.DNS), "dns", string(splitdns.ModeAuto), "with --tun, how the overlay resolver (fleet names, on your overlay address) becomes the system's for the fleet domain: auto (systemd-resolved, else resolv.conf), resolved, resolv.conf or off")
 	fl.StringVar(&f.cfg.CAFile, "ca-file", "", "PEM CA certificates that verify the coordinator (default: the system's)")
 	fl.BoolVar(&f.cfg.AllowInsecureHTTP, "dev-insecure-http", false, "allow a plain-http coordinator on loopback (development only)")
 	fl.StringVar(&f.cfg.Hostname, "hostname", "", "name to log in with (default: the host name)")
@@ -60,6 +62,9 @@ func (f *daemonFlags) args() []string {
 	}
 	if c.Hostname != "" {
 		a = append(a, "--hostname", c.Hostname)
+	}
+	if c.DNS != "" {
+		a = append(a, "--dns", string(c.DNS))
 	}
 	for _, b := range []struct {
 		flag string

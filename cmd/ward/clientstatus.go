@@ -64,7 +64,11 @@ func printDevices(w io.Writer, devs []localapi.Device) {
 		if d.Grants != nil {
 			granted = filter.FormatGrants(d.Grants)
 		}
-		fmt.Fprintf(w, "  %s on %s", d.Name, granted)
+		fmt.Fprintf(w, "  %s", d.Name)
+		if d.FQDN != "" {
+			fmt.Fprintf(w, " (%s)", d.FQDN)
+		}
+		fmt.Fprintf(w, " on %s", granted)
 		if len(d.Ports) > 0 {
 			fmt.Fprintf(w, " (exposes %s of those)", joinPorts(d.Ports))
 		}

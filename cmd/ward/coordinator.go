@@ -17,6 +17,7 @@ import (
 
 	"github.com/wardnet/ward/assembly"
 	"github.com/wardnet/ward/coordinator"
+	"github.com/wardnet/ward/dnsname"
 	"github.com/wardnet/ward/wire"
 )
 
@@ -86,6 +87,7 @@ func newCoordinatorCmd() *cobra.Command {
 	f.Var(alertsFlag{&cfg.AlertRules}, "alerts", "alert rules file (HuJSON): devices offline, denied flows, expiring keys, joins, policy changes, admin logins; to webhooks, Slack, syslog or e-mail")
 	cfg.FlowRetention = 30 * 24 * time.Hour
 	f.Var(daysDuration{&cfg.FlowRetention}, "flow-retention", "how long flow-log records are kept: days (30d) or a duration (12h); 0 keeps them forever")
+	f.StringVar(&cfg.DNSDomain, "dns-domain", dnsname.DefaultDomain, "the fleet's DNS domain: each node is NAME.DOMAIN in the maps, and nodes in --tun mode answer for it")
 	f.DurationVar(&cfg.EphemeralGrace, "ephemeral-grace", 0, "how long an ephemeral node may be offline before removal (default 5m)")
 	f.StringVar(&cfg.PublicURL, "public-url", "", "the coordinator's URL as browsers reach it (default: from each request)")
 	f.DurationVar(&cfg.UserKeyTTL, "user-key-ttl", 0, "how long a person's key lives after login (default 12h)")

@@ -107,3 +107,18 @@ func TestOIDCRefreshIntervalFlag(t *testing.T) {
 		}
 	}
 }
+
+// TestCoordinatorDNSDomainFlag: --dns-domain defaults to ward.internal
+// and takes another fleet domain.
+func TestCoordinatorDNSDomainFlag(t *testing.T) {
+	cmd := newCoordinatorCmd()
+	if d, err := cmd.Flags().GetString("dns-domain"); err != nil || d != "ward.internal" {
+		t.Errorf("default --dns-domain = %q (%v)", d, err)
+	}
+	if err := cmd.Flags().Parse([]string{"--dns-domain", "plant.example"}); err != nil {
+		t.Fatal(err)
+	}
+	if d, err := cmd.Flags().GetString("dns-domain"); err != nil || d != "plant.example" {
+		t.Errorf("--dns-domain = %q (%v)", d, err)
+	}
+}

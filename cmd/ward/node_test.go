@@ -38,10 +38,10 @@ func TestParseEndpoints(t *testing.T) {
 func TestPrintStatus(t *testing.T) {
 	now := time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
 	st := localapi.Status{
-		Self:        localapi.Self{ID: 3, Name: "op1", IPv4: netip.MustParseAddr("100.64.0.3")},
+		Self:        localapi.Self{ID: 3, Name: "op1", FQDN: "op1.ward.internal", IPv4: netip.MustParseAddr("100.64.0.3")},
 		Coordinator: "https://coord.example", Connected: true, MapVersion: 9,
 		Peers: []localapi.Peer{
-			{Name: "cam1", IPv4: netip.MustParseAddr("100.64.0.1"), Tags: []string{"tag:camera"}, Active: true, Path: "direct",
+			{Name: "cam1", FQDN: "cam1.ward.internal", IPv4: netip.MustParseAddr("100.64.0.1"), Tags: []string{"tag:camera"}, Active: true, Path: "direct",
 				Endpoint: netip.MustParseAddrPort("127.0.0.1:5000"), LastHandshake: now.Add(-3 * time.Second), RxBytes: 2048, KeyExpiry: now.Add(time.Hour)},
 			{Name: "cam2", IPv4: netip.MustParseAddr("100.64.0.2"), User: "a@example.com", Path: "none", KeyExpiry: now.Add(-time.Minute)},
 			{Name: "cam3", IPv4: netip.MustParseAddr("100.64.0.4"), Tags: []string{"tag:camera"}, Active: true, Path: "relay", Relay: "coordinator",
@@ -53,7 +53,7 @@ func TestPrintStatus(t *testing.T) {
 	var b bytes.Buffer
 	printStatus(&b, st, now)
 	out := b.String()
-	for _, want := range []string{"op1 (node 3)", "connected, map version 9", "cam1", "tag:camera", "direct 127.0.0.1:5000", "3s ago", "2.0 KiB", "in 1h0m0s",
+	for _, want := range []string{"op1 (node 3)  op1.ward.internal", "cam1  cam1.ward.internal", "cam2  -", "connected, map version 9", "cam1", "tag:camera", "direct 127.0.0.1:5000", "3s ago", "2.0 KiB", "in 1h0m0s",
 		"a@example.com", "inactive (key expired)", "expired 1 minute ago", "1.5ms", "relay coordinator",
 		"cam3: no direct pong yet", "reflexive 198.51.100.7:41641; relay coordinator (connected)", "relayed 4.0 KiB out"} {
 		if !strings.Contains(out, want) {

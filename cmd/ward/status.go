@@ -67,7 +67,8 @@ func printStatus(w io.Writer, st localapi.Status, now time.Time) {
 	if st.Connected {
 		conn = "connected"
 	}
-	fmt.Fprintf(w, "%s (node %d)  %s  %s\n", orDash(st.Self.Name), st.Self.ID, addrOrDash(st.Self.IPv4.String(), st.Self.IPv4.IsValid()), addrOrDash(st.Self.IPv6.String(), st.Self.IPv6.IsValid()))
+	fmt.Fprintf(w, "%s (node %d)  %s  %s  %s\n", orDash(st.Self.Name), st.Self.ID, orDash(st.Self.FQDN),
+		addrOrDash(st.Self.IPv4.String(), st.Self.IPv4.IsValid()), addrOrDash(st.Self.IPv6.String(), st.Self.IPv6.IsValid()))
 	fmt.Fprintf(w, "coordinator %s: %s, map version %d\n", st.Coordinator, conn, st.MapVersion)
 	fmt.Fprintf(w, "key %s; listen port %d; exposed %v\n", keyLife(st.Self.KeyExpiry, now), st.Self.ListenPort, st.Self.Exposed)
 	if st.KeyRefused != "" {
@@ -80,7 +81,7 @@ func printStatus(w io.Writer, st localapi.Status, now time.Time) {
 		return
 	}
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "PEER\tADDRESS\tOWNER\tPATH\tLATENCY\tHANDSHAKE\tRX\tTX\tKEY EXPIRES")
+	fmt.Fprintln(tw, "PEER\tDNS NAME\tADDRESS\tOWNER\tPATH\tLATENCY\tHANDSHAKE\tRX\tTX\tKEY EXPIRES")
 	var notes []string
 	for _, p := range st.Peers {
 		path := pathText(p)
@@ -89,7 +90,7 @@ func printStatus(w io.Writer, st localapi.Status, now time.Time) {
 		} else if p.PathNote != "" {
 			notes = append(notes, fmt.Sprintf("%s: %s", p.Name, p.PathNote))
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", p.Name, addrOrDash(p.IPv4.String(), p.IPv4.IsValid()), owner(p),
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", p.Name, orDash(p.FQDN), addrOrDash(p.IPv4.String(), p.IPv4.IsValid()), owner(p),
 			path, latency(p.PathRTT), ago(p.LastHandshake, now), humanize.IBytes(p.RxBytes), humanize.IBytes(p.TxBytes), when(p.KeyExpiry, now))
 	}
 	tw.Flush()

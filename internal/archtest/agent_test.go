@@ -14,7 +14,7 @@ import (
 // agentForbidden are the packages the device agent's build must not
 // hold: the coordinator and everything only it needs (its web UI, the
 // dev IdP, SQLite), the fleet simulator, the standalone relay server and
-// the desktop client. A prefix covers the packages below it.
+// the desktop client (with TUN mode's resolver and split DNS). A prefix covers the packages below it.
 var agentForbidden = []string{
 	module + "/coordinator",
 	module + "/assembly",
@@ -24,6 +24,10 @@ var agentForbidden = []string{
 	module + "/relay/relayd",
 	module + "/client",
 	module + "/stunserver",
+	module + "/nameserver",
+	module + "/splitdns",
+	"github.com/miekg/dns",
+	"github.com/godbus/dbus",
 	"modernc.org/sqlite",
 	"modernc.org/libc",
 	"github.com/jackc/pgx",

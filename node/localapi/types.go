@@ -71,6 +71,9 @@ type Status struct {
 type Self struct {
 	ID   wire.NodeID `json:"id"`
 	Name string      `json:"name"`
+	// FQDN is Name under the fleet's DNS domain; empty from a coordinator
+	// before protocol 15.
+	FQDN string `json:"fqdn,omitempty"`
 	// IPv4 and IPv6 are the overlay addresses; either may be zero.
 	IPv4 netip.Addr `json:"ipv4,omitzero"`
 	IPv6 netip.Addr `json:"ipv6,omitzero"`
@@ -86,8 +89,11 @@ type Self struct {
 type Peer struct {
 	ID   wire.NodeID `json:"id"`
 	Name string      `json:"name"`
-	IPv4 netip.Addr  `json:"ipv4,omitzero"`
-	IPv6 netip.Addr  `json:"ipv6,omitzero"`
+	// FQDN is Name under the fleet's DNS domain, by which the proxies, nc
+	// and ssh reach the peer too; empty from a coordinator before protocol 15.
+	FQDN string     `json:"fqdn,omitempty"`
+	IPv4 netip.Addr `json:"ipv4,omitzero"`
+	IPv6 netip.Addr `json:"ipv6,omitzero"`
 	// User is the owner's email; empty for tagged nodes.
 	User string `json:"user,omitempty"`
 	// Tags are the peer's tags; empty for user-owned nodes.
@@ -224,7 +230,10 @@ type PersonStatus struct {
 
 // Device is a peer the person may reach.
 type Device struct {
-	Name string     `json:"name"`
+	Name string `json:"name"`
+	// FQDN is Name under the fleet's DNS domain; empty from a coordinator
+	// before protocol 15.
+	FQDN string     `json:"fqdn,omitempty"`
 	IPv4 netip.Addr `json:"ipv4,omitzero"`
 	IPv6 netip.Addr `json:"ipv6,omitzero"`
 	// User or Tags say who owns it.

@@ -67,14 +67,15 @@ func (s *Server) handle(ctx context.Context, c net.Conn) {
 
 // replyCode maps a dial error to a SOCKS5 reply code: a port the policy
 // does not grant is "connection not allowed by ruleset", one nothing
-// listens on "connection refused".
+// listens on "connection refused", a name no peer has (short or under the
+// fleet domain) "host unreachable".
 func replyCode(err error) byte {
 	switch {
 	case errors.Is(err, localapi.ErrNotGranted):
 		return repNotAllowed
 	case errors.Is(err, syscall.ECONNREFUSED):
 		return repRefused
-	case errors.Is(err, context.DeadlineExceeded):
+	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, localapi.ErrNoPeer):
 		return repUnreachable
 	default:
 		return repFailure

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/wardnet/ward/admin"
+	"github.com/wardnet/ward/dnsname"
 	"github.com/wardnet/ward/web"
 	"github.com/wardnet/ward/wire"
 )
@@ -233,6 +234,28 @@ func (b *Backend) SetNodeRiskClass(_ context.Context, ref, class string, by admi
 	before := n.RiskClassSet
 	n.RiskClassSet, n.RiskClass = class, rs.RiskOf(class)
 	b.changedLocked(by.Actor, "node.classify", "node:"+n.Name, map[string]any{"before": before, "after": class})
+	return *n, nil
+}
+
+// RenameNode implements web.Backend: the name must be a DNS label no
+// other node holds.
+func (b *Backend) RenameNode(_ context.Context, ref, name string, by admin.Principal) (wire.AdminNode, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	i, err := b.nodeIndexLocked(ref)
+	if err != nil {
+		return wire.AdminNode{}, err
+	}
+	if err := dnsname.CheckLabel(name); err != nil {
+		return wire.AdminNode{}, fmt.Errorf("%w: %v", web.ErrBadRequest, err)
+	}
+	if j := slices.IndexFunc(b.nodes, func(n wire.AdminNode) bool { return n.Name == name }); j >= 0 && j != i {
+		return wire.AdminNode{}, fmt.Errorf("%w: name %q is taken", web.ErrConflict, name)
+	}
+	n := &b.nodes[i]
+	before := n.Name
+	n.Name = name
+	b.changedLocked(by.Actor, "node.rename", "node:"+n.Name, map[string]any{"before": before, "after": name})
 	return *n, nil
 }
 
