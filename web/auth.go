@@ -184,13 +184,17 @@ func (s *server) pageAuth(next echo.HandlerFunc) echo.HandlerFunc {
 	}
 }
 
-// need refuses principals whose role lacks perm.
+// need refuses principals whose role lacks perm, and API keys whose
+// scopes do.
 func need(perm admin.Perm) echo.MiddlewareFunc {
 	return func(next echo.HandlerFunc) echo.HandlerFunc {
 		return func(c echo.Context) error {
 			p := principalOf(c)
 			if !p.Role.Can(perm) {
 				return fmt.Errorf("%w: role %q may not %s", ErrForbidden, p.Role.Name(), perm)
+			}
+			if !admin.ScopesAllow(p.Scopes, perm) {
+				return fmt.Errorf("%w: %s has scopes %q, none of which may %s", ErrForbidden, p.Actor, p.Scopes, perm)
 			}
 			return next(c)
 		}
