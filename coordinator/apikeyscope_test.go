@@ -41,7 +41,7 @@ func TestAPIKeyWithoutPolicyScopeCannotSavePolicy(t *testing.T) {
 	if code, b := c.call("PUT", wire.PathAdminPolicy, pol.Key, save); code != http.StatusOK {
 		t.Errorf("a key with the policy scope saves the policy: %d %s; want 200", code, b)
 	}
-	if code, b := c.call("POST", wire.PathAdminAuthKeys, pol.Key, wire.CreateAuthKeyRequest{Tags: []string{"tag:server"}}); code != http.StatusForbidden {
+	if code, b := c.call("POST", wire.PathAdminAuthKeys, pol.Key, wire.CreateAuthKeyRequest{Tags: []string{"tag:camera"}}); code != http.StatusForbidden {
 		t.Errorf("a policy-scoped key mints a pre-auth key: %d %s; want 403", code, b)
 	}
 	_, keys := mint(c.apiKey, "apikeys")
