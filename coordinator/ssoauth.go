@@ -73,7 +73,8 @@ func (a ssoAuth) Refresh(ctx context.Context, id store.Identity) (store.Identity
 }
 
 func storeIdentity(id sso.Identity) store.Identity {
-	return store.Identity{Issuer: id.Issuer, Subject: id.Subject, Email: id.Email, DisplayName: id.Name, Groups: id.Groups}
+	return store.Identity{Issuer: id.Issuer, Subject: id.Subject, Email: id.Email, DisplayName: id.Name, Groups: id.Groups,
+		AuthTime: id.AuthTime, MFA: id.MFA}
 }
 
 // AdminLogin is the admins' SSO login to the UI: an OIDC relying party
