@@ -651,6 +651,7 @@ func (s *Server) housekeeping() {
 		case now := <-t.C:
 			s.expireKeys(now)
 			s.expireTimed(now)
+			s.expireMFA(now)
 			s.control.flushDenied(s.ctx, now, false)
 			s.flushRefusals(s.ctx, now, false)
 			s.sess.sweep(now)

@@ -55,7 +55,7 @@ type CreateAPIKeyRequest struct {
 	// Scopes narrow what the key may do below its maker's role (package
 	// admin's ScopeRead, ScopePolicy, ScopeFleet, ScopeAPIKeys,
 	// ScopeAdmin); empty means read only. A key made with an API key gets
-	// no scope its maker lacks. Since protocol version 15.
+	// no scope its maker lacks. Since protocol version 16.
 	Scopes []string `json:"scopes,omitempty"`
 }
 
@@ -71,7 +71,7 @@ type APIKey struct {
 	LastUsed    time.Time `json:"last_used,omitzero"`
 	Revoked     bool      `json:"revoked"`
 	// Scopes are the key's scopes (see CreateAPIKeyRequest); keys made
-	// before scopes existed have "admin". Since protocol version 15.
+	// before scopes existed have "admin". Since protocol version 16.
 	Scopes []string `json:"scopes,omitempty"`
 }
 

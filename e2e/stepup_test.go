@@ -1,0 +1,84 @@
+package e2e
+
+import (
+	"errors"
+	"fmt"
+	"os/exec"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/wardnet/ward/devidp/devidptest"
+	"github.com/wardnet/ward/nodetest"
+	"github.com/wardnet/ward/wire"
+)
+
+// stepUpPolicy lets group:eng reach the cameras' port, and makes critical
+// devices need a second factor within window.
+func stepUpPolicy(port uint16, window string) string {
+	return fmt.Sprintf(`{
+  "groups": {"group:eng": ["alice@example.com"]},
+  "tagOwners": {"tag:camera": []},
+  "riskClasses": [{"name": "critical", "mfaWithin": %q}, "sensitive", "standard"],
+  "acls": [{"action": "accept", "src": ["group:eng"], "dst": ["tag:camera:%d"], "proto": "tcp"}],
+}`, window, port)
+}
+
+// TestCriticalDeviceNeedsRecentSecondFactor pins issue 17's step-up MFA
+// through real nodes and the dev IdP: alice, logged in with her one-time
+// code, reaches the critical camera; once her second factor is older than
+// the class's mfaWithin, the camera refuses her and `ward nc` says the
+// connection needs a fresh login with a second factor; a fresh login with
+// her one-time code opens it again, without a restart. A standard camera
+// under the same grant is not gated.
+func TestCriticalDeviceNeedsRecentSecondFactor(t *testing.T) {
+	svc := echoServer(t)
+	f := newFleet(t, stepUpPolicy(svc, "20s"), nil)
+	f.startAgent("cam1", f.authKey("tag:camera"), "", agentOpts{expose: []uint16{svc}})
+	f.startAgent("cam2", f.authKey("tag:camera"), "", agentOpts{expose: []uint16{svc}})
+	if code, body := f.Admin("PUT", wire.PathAdminNodes+"/cam1/risk", wire.SetRiskClassRequest{Class: "critical"}, nil); code != 200 {
+		t.Fatalf("classify cam1 critical: %d %s", code, body)
+	}
+	l := f.startLaptop(t, "alice-laptop")
+	alice := devidptest.Credentials{Username: "alice", Password: "alice", OTP: "123456"}
+	if res, _ := l.login(t, alice); res.Error != "" {
+		t.Fatalf("alice's login: %+v", res)
+	}
+	waitFor(t, "alice reaches the critical camera with a fresh second factor", func() bool { return l.socksEcho("cam1", svc) == nil })
+
+	var refused string
+	nodetest.Eventually(t, 45*time.Second, "the critical camera refuses alice once her second factor is too old", func() bool {
+		refused = l.ncError(t, "cam1", svc)
+		return strings.Contains(refused, "needs a fresh login with a second factor") && strings.Contains(refused, "ward up")
+	})
+	if err := l.socksEcho("cam1", svc); err == nil {
+		t.Error("the SOCKS5 proxy still reaches the critical camera after the window")
+	}
+	if err := l.socksEcho("cam2", svc); err != nil {
+		t.Errorf("the standard camera is gated too: %v", err)
+	}
+
+	if res, _ := l.login(t, alice); res.Error != "" {
+		t.Fatalf("alice's fresh login: %+v", res)
+	}
+	waitFor(t, "alice reaches the critical camera after a fresh login with a second factor", func() bool { return l.socksEcho("cam1", svc) == nil })
+}
+
+// ncError runs `ward nc` to host:port and returns what it printed on
+// failure; empty when it echoed.
+func (l *laptop) ncError(t *testing.T, host string, port uint16) string {
+	cmd := exec.Command(binary(t), "nc", "--state-dir", l.dir, host, strconv.Itoa(int(port)))
+	cmd.Stdin = strings.NewReader("ping\n")
+	out, err := cmd.Output()
+	var ee *exec.ExitError
+	switch {
+	case errors.As(err, &ee):
+		return string(ee.Stderr)
+	case err != nil:
+		return err.Error()
+	case string(out) != "ping\n":
+		return fmt.Sprintf("nc echoed %q", out)
+	}
+	return ""
+}
