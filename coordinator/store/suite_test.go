@@ -63,6 +63,7 @@ var suite = []struct {
 	{"TestOpenTwiceAppliesMigrationsOnce", TestOpenTwiceAppliesMigrationsOnce},
 	{"TestOpenRefusesNewerSchema", TestOpenRefusesNewerSchema},
 	{"TestUpsertUser", TestUpsertUser},
+	{"TestUpsertUserRecordsLastSecondFactor", TestUpsertUserRecordsLastSecondFactor},
 	{"TestUserLookups", TestUserLookups},
 	{"TestEmailBoundToOneUser", TestEmailBoundToOneUser},
 	{"TestMigrateIssuer", TestMigrateIssuer},
