@@ -65,6 +65,41 @@ func TestCriticalDeviceNeedsRecentSecondFactor(t *testing.T) {
 	waitFor(t, "alice reaches the critical camera after a fresh login with a second factor", func() bool { return l.socksEcho("cam1", svc) == nil })
 }
 
+// TestStepUpWindowEndsWithCoordinatorStopped pins where the step-up
+// window ends: on the critical device's own clock, like a just-in-time
+// grant. Alice, logged in with her one-time code, reaches the critical
+// camera; with the coordinator stopped, the camera refuses her once her
+// second factor is older than the class's mfaWithin, and not before.
+func TestStepUpWindowEndsWithCoordinatorStopped(t *testing.T) {
+	svc := echoServer(t)
+	const window = 25 * time.Second
+	f := newFleet(t, stepUpPolicy(svc, window.String()), nil)
+	cam := f.startAgent("cam1", f.authKey("tag:camera"), "", agentOpts{expose: []uint16{svc}})
+	if code, body := f.Admin("PUT", wire.PathAdminNodes+"/cam1/risk", wire.SetRiskClassRequest{Class: "critical"}, nil); code != 200 {
+		t.Fatalf("classify cam1 critical: %d %s", code, body)
+	}
+	l := f.startLaptop(t, "alice-laptop")
+	start := time.Now()
+	if res, _ := l.login(t, devidptest.Credentials{Username: "alice", Password: "alice", OTP: "123456"}); res.Error != "" {
+		t.Fatalf("alice's login: %+v", res)
+	}
+	waitFor(t, "alice reaches the critical camera", func() bool { return l.socksEcho("cam1", svc) == nil })
+	// The coordinator's own relay stops with it: both ends must be on the
+	// direct path first, or the stop itself cuts a relayed flow.
+	waitDirect(t, l, cam, "alice-laptop", "cam1")
+	f.Stop()
+	var cut error
+	nodetest.Eventually(t, 45*time.Second, "the camera refuses alice on its own clock", func() bool {
+		cut = l.socksEcho("cam1", svc)
+		return cut != nil
+	})
+	// auth_time has whole seconds: the window may end up to 1 s before
+	// start+window.
+	if now, end := time.Now(), start.Add(window-time.Second); now.Before(end) {
+		t.Errorf("the camera refused alice at %v, before her window's end (%v at the earliest): %v", now, end, cut)
+	}
+}
+
 // ncError runs `ward nc` to host:port and returns what it printed on
 // failure; empty when it echoed.
 func (l *laptop) ncError(t *testing.T, host string, port uint16) string {
