@@ -20,10 +20,6 @@ import (
 // acr_values (StepUpLogin), and the action goes through once they come
 // back and send it again. API keys are not people; their scopes decide.
 
-// ErrStepUp refuses a fleet-changing action of a session whose login is
-// too old or showed no second factor: 401.
-var ErrStepUp = fmt.Errorf("%w: this action needs a recent login with a second factor", ErrUnauthorized)
-
 // StepUpLogin is a Login that can ask the IdP to authenticate the person
 // again, with a second factor (RFC 9470's max_age and acr_values). A
 // Login without it steps up through AuthURL; the session's new
