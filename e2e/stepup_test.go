@@ -35,11 +35,8 @@ func stepUpPolicy(port uint16, window string) string {
 func TestCriticalDeviceNeedsRecentSecondFactor(t *testing.T) {
 	svc := echoServer(t)
 	f := newFleet(t, stepUpPolicy(svc, "20s"), nil)
-	f.startAgent("cam1", f.authKey("tag:camera"), "", agentOpts{expose: []uint16{svc}})
+	f.startAgent("cam1", f.criticalKey("tag:camera"), "", agentOpts{expose: []uint16{svc}})
 	f.startAgent("cam2", f.authKey("tag:camera"), "", agentOpts{expose: []uint16{svc}})
-	if code, body := f.Admin("PUT", wire.PathAdminNodes+"/cam1/risk", wire.SetRiskClassRequest{Class: "critical"}, nil); code != 200 {
-		t.Fatalf("classify cam1 critical: %d %s", code, body)
-	}
 	l := f.startLaptop(t, "alice-laptop")
 	alice := devidptest.Credentials{Username: "alice", Password: "alice", OTP: "123456"}
 	if res, _ := l.login(t, alice); res.Error != "" {
@@ -74,10 +71,7 @@ func TestStepUpWindowEndsWithCoordinatorStopped(t *testing.T) {
 	svc := echoServer(t)
 	const window = 25 * time.Second
 	f := newFleet(t, stepUpPolicy(svc, window.String()), nil)
-	cam := f.startAgent("cam1", f.authKey("tag:camera"), "", agentOpts{expose: []uint16{svc}})
-	if code, body := f.Admin("PUT", wire.PathAdminNodes+"/cam1/risk", wire.SetRiskClassRequest{Class: "critical"}, nil); code != 200 {
-		t.Fatalf("classify cam1 critical: %d %s", code, body)
-	}
+	cam := f.startAgent("cam1", f.criticalKey("tag:camera"), "", agentOpts{expose: []uint16{svc}})
 	l := f.startLaptop(t, "alice-laptop")
 	start := time.Now()
 	if res, _ := l.login(t, devidptest.Credentials{Username: "alice", Password: "alice", OTP: "123456"}); res.Error != "" {
@@ -98,6 +92,18 @@ func TestStepUpWindowEndsWithCoordinatorStopped(t *testing.T) {
 	if now, end := time.Now(), start.Add(window-time.Second); now.Before(end) {
 		t.Errorf("the camera refused alice at %v, before her window's end (%v at the earliest): %v", now, end, cut)
 	}
+}
+
+// criticalKey mints a pre-auth key for tags whose devices are critical;
+// the logs must never show it.
+func (f *fleet) criticalKey(tags ...string) string {
+	f.t.Helper()
+	var k wire.AuthKey
+	if code, body := f.Admin("POST", wire.PathAdminAuthKeys, wire.CreateAuthKeyRequest{Tags: tags, RiskClass: "critical"}, &k); code != 201 {
+		f.t.Fatalf("create a critical auth key: %d %s", code, body)
+	}
+	f.secrets = append(f.secrets, k.Key)
+	return k.Key
 }
 
 // ncError runs `ward nc` to host:port and returns what it printed on
