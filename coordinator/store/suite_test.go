@@ -88,7 +88,7 @@ var sqliteOnly = map[string]string{
 	"TestDurableAfterKill":                        "kills a writer process mid-write and checks the SQLite file",
 	"TestKillHelper":                              "the child process of TestDurableAfterKill",
 	"TestMigrateKeyCreator":                       "upgrades a SQLite database from before migration 0003; no PostgreSQL database is that old",
-	"TestAPIKeyScopesMigrationKeepsOldKeysRights": "upgrades a SQLite database from before migration 0012; the PostgreSQL migration adds the same column default",
+	"TestAPIKeyScopesMigrationKeepsOldKeysRights": "upgrades a SQLite database from before migration 0013; the PostgreSQL migration adds the same column default",
 	"TestOpenSetsPragmas":                         "SQLite pragmas",
 	"TestOpenCreatesPrivateFile":                  "the SQLite file's mode",
 	"TestOpenULA":                                 "opens data directories",

@@ -1,4 +1,4 @@
--- As migrations/0012_api_key_scopes.sql: an API key's scopes ('admin'
+-- As migrations/0013_api_key_scopes.sql: an API key's scopes ('admin'
 -- for keys made before scopes existed) and a person's last
 -- authentication and last second-factor authentication times.
 ALTER TABLE api_keys ADD COLUMN scopes TEXT NOT NULL DEFAULT 'admin';
