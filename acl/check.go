@@ -51,24 +51,39 @@ type query struct {
 
 // RunTests judges every policy test and returns one result per destination,
 // in file order.
+// A test with "approved": true is judged in a world of its own, where the
+// approval grants are approved (Ruleset.withApprovals).
 func (rs *Ruleset) RunTests() []TestResult {
-	w := newWorld(rs)
+	worlds := [2]*world{newWorld(rs)} // [1]: approved, made when a test needs it
 	var qs []*query
+	var in []*world
 	for i := range rs.tests {
 		tc := &rs.tests[i]
+		k := 0
+		if tc.approved {
+			k = 1
+			if worlds[1] == nil {
+				worlds[1] = newWorld(rs.withApprovals())
+			}
+		}
 		for _, d := range tc.accept {
-			qs = append(qs, w.prepare(tc, d, true))
+			qs, in = append(qs, worlds[k].prepare(tc, d, true)), append(in, worlds[k])
 		}
 		for _, d := range tc.deny {
-			qs = append(qs, w.prepare(tc, d, false))
+			qs, in = append(qs, worlds[k].prepare(tc, d, false)), append(in, worlds[k])
 		}
 	}
-	if err := w.compile(); err != nil {
-		return []TestResult{{Got: err.Error()}}
+	for _, w := range worlds {
+		if w == nil {
+			continue
+		}
+		if err := w.compile(); err != nil {
+			return []TestResult{{Got: err.Error()}}
+		}
 	}
 	out := make([]TestResult, 0, len(qs))
-	for _, q := range qs {
-		out = append(out, w.run(q))
+	for i, q := range qs {
+		out = append(out, in[i].run(q))
 	}
 	return out
 }

@@ -240,7 +240,7 @@ func TestCheckErrors(t *testing.T) {
 				`p.hujson:5:41: test destination "*:22-23": a test names exactly one port, not "22-23"`,
 				`p.hujson:5:52: test destination "*:x": bad port "x": expected a number from 0 to 65535, a range like 8000-8100, or *`,
 				`p.hujson:6:13: test src empty alias`,
-				`p.hujson:7:6: unknown key "action" in a test (known: src, proto, accept, deny)`,
+				`p.hujson:7:6: unknown key "action" in a test (known: src, proto, accept, deny, approved)`,
 				`p.hujson:9:12: acl is missing "action"`,
 			},
 		},

@@ -35,6 +35,9 @@ var fuzzPolicies = []string{
 	  {"src": ["alice@example.com"], "dst": ["autogroup:self", "autogroup:internet"], "ip": ["*"], "app": {"example.com/cap/w": [{}]}}]}`,
 	`{"grants": [{"src": ["autogroup:danger-all", "user:*@example.com", "*@EXAMPLE.com", "user:bob@example.com"], "dst": ["user:*@example.com", "autogroup:self"], "ip": ["tcp:0", "1-0", "22"]},
 	  {"src": ["*"], "dst": ["0.0.0.0/0", "::/0", "autogroup:danger-all", "user:*@", "*@*", "user:"], "ip": ["*"], "srcPosture": []}]}`,
+	`{"groups": {"group:eng": ["a@b.c"], "group:oncall": ["o@b.c"]}, "tagOwners": {"tag:t": []},
+	  "grants": [{"src": ["group:eng"], "dst": ["tag:t"], "ip": ["tcp:22"], "approval": "group:oncall", "maxDuration": "1h"}],
+	  "tests": [{"src": "a@b.c", "approved": true, "accept": ["tag:t:22"], "deny": ["tag:t:23"]}, {"src": "a@b.c", "approved": "yes", "deny": ["tag:t:22"]}]}`,
 }
 
 // FuzzParse feeds any bytes to Check: it must not panic or hang, and a

@@ -134,6 +134,9 @@ type Test struct {
 	Deny   []Str
 	// HasAccept and HasDeny tell whether the keys were present.
 	HasAccept, HasDeny bool
+	// Approved judges the test as if every request the policy's approval
+	// grants let Src make had been approved ("approved": true).
+	Approved bool
 }
 
 // ignoredKeys are top-level keys of Tailscale's policy format that Ward
@@ -226,6 +229,15 @@ func (d *decoder) str(v *hujson.Value, what string) (Str, bool) {
 		return Str{}, false
 	}
 	return Str{S: lit.String(), Pos: d.pos(v)}, true
+}
+
+func (d *decoder) boolean(v *hujson.Value, what string) bool {
+	lit, ok := v.Value.(hujson.Literal)
+	if !ok || (lit.Kind() != 't' && lit.Kind() != 'f') {
+		d.rep.errorf(d.pos(v), "%s must be true or false, not %s", what, kindName(v))
+		return false
+	}
+	return lit.Bool()
 }
 
 func (d *decoder) strList(v *hujson.Value, what string) []Str {
@@ -433,8 +445,10 @@ func (d *decoder) test(p *Policy, v *hujson.Value) {
 			t.Accept, t.HasAccept = d.strList(&m.Value, `"accept"`), true
 		case "deny":
 			t.Deny, t.HasDeny = d.strList(&m.Value, `"deny"`), true
+		case "approved":
+			t.Approved = d.boolean(&m.Value, `"approved"`)
 		default:
-			d.rep.errorf(key.Pos, "unknown key %q in a test (known: src, proto, accept, deny)", key.S)
+			d.rep.errorf(key.Pos, "unknown key %q in a test (known: src, proto, accept, deny, approved)", key.S)
 		}
 	}
 	if _, ok := v.Value.(*hujson.Object); !ok {

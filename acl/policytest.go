@@ -2,6 +2,7 @@ package acl
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/wardnet/ward/filter"
@@ -14,6 +15,8 @@ type testCase struct {
 	protos []filter.Proto
 	accept []testDst
 	deny   []testDst
+	// approved judges the test with the approval grants approved.
+	approved bool
 }
 
 // testDst is one "alias:port" of a test's accept or deny list.
@@ -25,7 +28,7 @@ type testDst struct {
 
 func (r *resolver) tests(ts []Test) {
 	for _, t := range ts {
-		tc := testCase{pos: t.Pos}
+		tc := testCase{pos: t.Pos, approved: t.Approved}
 		ok := true
 		a, err := r.sc.parseAlias(t.Src.S, false)
 		if err != nil {
@@ -111,4 +114,13 @@ func (r *resolver) oneHost(a alias) error {
 		return fmt.Errorf("a test names one host and one port, but hosts name %s is the CIDR %s: name one address", a.text, a.prefix)
 	}
 	return nil
+}
+
+// withApprovals returns a copy of rs in which every approval grant is
+// also an accept rule, as if each request it allows had been approved:
+// the world a test with "approved": true is judged in. rs is unchanged.
+func (rs *Ruleset) withApprovals() *Ruleset {
+	cp := *rs
+	cp.rules = append(slices.Clone(rs.rules), rs.requestable...)
+	return &cp
 }

@@ -3,6 +3,7 @@ package acl
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -268,5 +269,53 @@ func TestExplainErrors(t *testing.T) {
 				t.Errorf("error = %q\nwant    %q", err, tc.want)
 			}
 		})
+	}
+}
+
+// TestPolicyTestsJudgeApprovedRequests pins issue 17's policy tests of
+// approvals: a test with "approved": true is judged as if every request
+// the approval grants allow had been approved (alice reaches tcp 22, and
+// nothing more, and a deny still wins); without it the approval grant
+// opens nothing; "approved" must be a boolean.
+func TestPolicyTestsJudgeApprovedRequests(t *testing.T) {
+	const head = `{
+  "groups": {"group:eng": ["alice@example.com"], "group:oncall": ["olga@example.com"]},
+  "tagOwners": {"tag:camera": []},
+  "grants": [{"src": ["group:eng"], "dst": ["tag:camera"], "ip": ["tcp:22", "tcp:23"], "approval": "group:oncall", "maxDuration": "2h"}],
+  "acls": [{"action": "deny", "src": ["*"], "dst": ["*:23"]}],
+  "tests": [`
+	tests := []struct {
+		name   string
+		tests  string
+		passed []bool
+	}{
+		{"approved opens the port", `{"src": "alice@example.com", "approved": true, "accept": ["tag:camera:22"], "deny": ["tag:camera:80", "tag:camera:23"]}`, []bool{true, true, true}},
+		{"without approval nothing", `{"src": "alice@example.com", "deny": ["tag:camera:22"]}, {"src": "alice@example.com", "accept": ["tag:camera:22"]}`, []bool{true, false}},
+		{"others are not helped", `{"src": "olga@example.com", "approved": true, "deny": ["tag:camera:22"]}`, []bool{true}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			rs, err := Parse("p.hujson", []byte(head+tt.tests+`]}`))
+			if err != nil {
+				t.Fatal(err)
+			}
+			res, err := Resolve(rs, Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := res.RunTests()
+			if len(got) != len(tt.passed) {
+				t.Fatalf("results %+v; want %d", got, len(tt.passed))
+			}
+			for i, r := range got {
+				if r.Passed != tt.passed[i] {
+					t.Errorf("test %d (%s): passed %v; want %v (%+v)", i, r.Dst, r.Passed, tt.passed[i], r)
+				}
+			}
+		})
+	}
+	if _, _, err := Check("p.hujson", []byte(head+`{"src": "alice@example.com", "approved": "yes", "accept": ["tag:camera:22"]}]}`), Options{}); err == nil ||
+		!strings.Contains(err.Error(), `"approved" must be true or false`) {
+		t.Errorf("a string approved: %v", err)
 	}
 }

@@ -24,6 +24,27 @@ type Principal struct {
 	// when the backend keeps no users. Keys the principal makes carry it
 	// on.
 	User string `json:"-"`
+	// Scopes narrow an API key's rights below its Role (see ScopeRead);
+	// nil for a UI session, whose role alone decides.
+	Scopes []string `json:"scopes,omitempty"`
+	// Auth is when and how the person behind a UI session last
+	// authenticated at the IdP; zero for an API key.
+	Auth Auth `json:"auth,omitzero"`
+}
+
+// Auth is an authentication at the IdP: its time (auth_time) and whether
+// it showed a second factor (amr/acr).
+type Auth struct {
+	// Time is when the person authenticated; zero when unknown.
+	Time time.Time `json:"time,omitzero"`
+	// MFA tells that the authentication showed a second factor.
+	MFA bool `json:"mfa,omitempty"`
+}
+
+// FreshMFA reports whether a was made with a second factor within window
+// of now.
+func (a Auth) FreshMFA(now time.Time, window time.Duration) bool {
+	return a.MFA && !a.Time.IsZero() && now.Sub(a.Time) <= window
 }
 
 // AuditQuery selects audit events.
@@ -53,6 +74,8 @@ type Identity struct {
 	PolicyGroups []string
 	// Until is when the IdP session ends; zero means unknown.
 	Until time.Time
+	// Auth is when and how the person authenticated at this login.
+	Auth Auth
 }
 
 // FlowQuery selects flow-log records, newest first.

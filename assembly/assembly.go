@@ -23,9 +23,10 @@ import (
 // The coordinator's fleet operations and admin login are what the admin UI
 // runs on.
 var (
-	_ web.Backend = coordinator.Backend{}
-	_ web.Login   = (*coordinator.AdminLogin)(nil)
-	_ web.Mux     = (*coordinator.Server)(nil)
+	_ web.Backend     = coordinator.Backend{}
+	_ web.Login       = (*coordinator.AdminLogin)(nil)
+	_ web.StepUpLogin = (*coordinator.AdminLogin)(nil)
+	_ web.Mux         = (*coordinator.Server)(nil)
 )
 
 // Config configures New: the coordinator's configuration, and the
@@ -101,7 +102,7 @@ func MountUI(srv *coordinator.Server, cfg coordinator.Config) (*web.Handler, err
 	}
 	ui, err := web.New(web.Config{Roles: cfg.AdminRoles, SecureCookies: cfg.TLSCert != "",
 		Logger: cfg.Logger.With("component", "web"), ClientAddr: coordinator.ClientAddr,
-		Sessions: srv.AdminSessionStore()}, srv.Backend(), login)
+		Sessions: srv.AdminSessionStore(), StepUp: cfg.AdminStepUp}, srv.Backend(), login)
 	if err != nil {
 		return nil, fmt.Errorf("admin UI: %w", err)
 	}

@@ -32,23 +32,23 @@ func wireAuthKey(k store.AuthKey) wire.AuthKey {
 
 // createAPIKey makes an API key on the authority of user creator (zero:
 // the system) and returns its secret.
-func (s *fleet) createAPIKey(ctx context.Context, desc, actor string, creator store.UserID, exp time.Time) (string, store.APIKey, error) {
+func (s *fleet) createAPIKey(ctx context.Context, desc, actor string, creator store.UserID, exp time.Time, scopes []string) (string, store.APIKey, error) {
 	secret, prefix, err := newSecret("wak")
 	if err != nil {
 		return "", store.APIKey{}, err
 	}
 	k, err := s.st.CreateAPIKey(ctx, store.NewAPIKey{Hash: hashSecret(secret), Prefix: prefix, Description: desc,
-		CreatedBy: actor, CreatorUserID: creator, Expiry: exp, CreatedAt: time.Now().UTC()})
+		CreatedBy: actor, CreatorUserID: creator, Expiry: exp, CreatedAt: time.Now().UTC(), Scopes: scopes})
 	if err != nil {
 		return "", store.APIKey{}, fmt.Errorf("create api key: %w", err)
 	}
-	s.audit(ctx, actor, "apikey.create", "apikey:"+k.Prefix, "", map[string]any{"description": desc, "expiry": exp})
+	s.audit(ctx, actor, "apikey.create", "apikey:"+k.Prefix, "", map[string]any{"description": desc, "expiry": exp, "scopes": scopes})
 	return secret, k, nil
 }
 
 func wireAPIKey(k store.APIKey) wire.APIKey {
 	return wire.APIKey{ID: int64(k.ID), Prefix: k.Prefix, Description: k.Description, CreatedAt: k.CreatedAt,
-		CreatedBy: k.CreatedBy, Expiry: k.Expiry, LastUsed: k.LastUsed, Revoked: !k.RevokedAt.IsZero()}
+		CreatedBy: k.CreatedBy, Expiry: k.Expiry, LastUsed: k.LastUsed, Revoked: !k.RevokedAt.IsZero(), Scopes: k.Scopes}
 }
 
 func (s *fleet) adminNode(n store.Node) wire.AdminNode {

@@ -64,7 +64,7 @@ func startCoverFleet(t *testing.T) *coverFleet {
 	}{{alice, admin.RoleAdmin}, {bob, admin.RoleITAdmin}} {
 		b, page := c.uiLogin(p.creds)
 		var k wire.APIKey
-		if code := c.uiAPI(b, page, "POST", wire.PathAdminAPIKeys, wire.CreateAPIKeyRequest{Description: p.creds.Username}, &k); code != http.StatusCreated {
+		if code := c.uiAPI(b, page, "POST", wire.PathAdminAPIKeys, wire.CreateAPIKeyRequest{Description: p.creds.Username, Scopes: []string{"admin"}}, &k); code != http.StatusCreated {
 			t.Fatalf("%s makes an API key as an owner: %d", p.creds.Username, code)
 		}
 		email := p.creds.Username + "@example.com"

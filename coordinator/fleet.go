@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/wardnet/ward/admin"
 	"github.com/wardnet/ward/coordinator/store"
 	"github.com/wardnet/ward/wire"
 )
@@ -40,7 +41,7 @@ func (s *fleet) bootstrapAPIKey(ctx context.Context) error {
 	if len(keys) > 0 {
 		return nil
 	}
-	secret, k, err := s.createAPIKey(ctx, "bootstrap key made at first start", "system", 0, time.Time{})
+	secret, k, err := s.createAPIKey(ctx, "bootstrap key made at first start", "system", 0, time.Time{}, []string{admin.ScopeAdmin})
 	if err != nil {
 		return err
 	}

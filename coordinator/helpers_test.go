@@ -128,7 +128,8 @@ func mountUI(t testing.TB, srv *Server) {
 	if l, ok := srv.AdminLogin(); ok {
 		login = l
 	}
-	ui, err := web.New(web.Config{Roles: srv.cfg.AdminRoles, ClientAddr: ClientAddr, Sessions: srv.AdminSessionStore()}, srv.Backend(), login)
+	ui, err := web.New(web.Config{Roles: srv.cfg.AdminRoles, ClientAddr: ClientAddr, Sessions: srv.AdminSessionStore(),
+		StepUp: srv.cfg.AdminStepUp}, srv.Backend(), login)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -45,9 +45,10 @@ func creatorOf(p admin.Principal) (store.UserID, error) {
 
 // apiKeyPrincipal returns the principal API key k acts as: the system's
 // keys are owners; a person's key has their current role and is refused
-// while they are disabled, gone or without an admin role.
+// while they are disabled, gone or without an admin role. Its scopes
+// narrow the role further (admin.ScopesAllow).
 func (s *fleet) apiKeyPrincipal(ctx context.Context, k store.APIKey) (admin.Principal, error) {
-	p := admin.Principal{Actor: "apikey:" + k.Prefix, Role: admin.RoleOwner}
+	p := admin.Principal{Actor: "apikey:" + k.Prefix, Role: admin.RoleOwner, Scopes: k.Scopes}
 	if k.CreatorUserID == 0 {
 		return p, nil
 	}

@@ -59,7 +59,7 @@ func carolsAPIKey(t *testing.T, c *testCoord) string {
 	t.Helper()
 	b, p := c.uiLogin(carol)
 	var k wire.APIKey
-	if code := c.uiAPI(b, p, "POST", wire.PathAdminAPIKeys, wire.CreateAPIKeyRequest{Description: "carol's script"}, &k); code != http.StatusCreated || k.Key == "" {
+	if code := c.uiAPI(b, p, "POST", wire.PathAdminAPIKeys, wire.CreateAPIKeyRequest{Description: "carol's script", Scopes: []string{"admin"}}, &k); code != http.StatusCreated || k.Key == "" {
 		t.Fatalf("carol creates an API key in the UI: %d", code)
 	}
 	return k.Key
@@ -76,13 +76,13 @@ func TestDisabledAdminAPIKeyRefused(t *testing.T) {
 		t.Fatalf("whoami with carol's key: %d %v", code, p)
 	}
 	var chained wire.APIKey // made by carol's key: hers too
-	if code, b := c.call("POST", wire.PathAdminAPIKeys, key, wire.CreateAPIKeyRequest{Description: "made by a key"}); code != http.StatusCreated {
+	if code, b := c.call("POST", wire.PathAdminAPIKeys, key, wire.CreateAPIKeyRequest{Description: "made by a key", Scopes: []string{"admin"}}); code != http.StatusCreated {
 		t.Fatalf("create an API key with carol's key: %d %s", code, b)
 	} else {
 		jsonUnmarshal(t, b, &chained)
 	}
 	var system wire.APIKey // made by the bootstrap key: the system's
-	if code := c.admin("POST", wire.PathAdminAPIKeys, wire.CreateAPIKeyRequest{Description: "ci"}, &system); code != http.StatusCreated {
+	if code := c.admin("POST", wire.PathAdminAPIKeys, wire.CreateAPIKeyRequest{Description: "ci", Scopes: []string{"admin"}}, &system); code != http.StatusCreated {
 		t.Fatalf("create an API key with the bootstrap key: %d", code)
 	}
 

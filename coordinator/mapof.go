@@ -108,6 +108,7 @@ func (m *netmap) filterLocked(id store.NodeID) (rules []filter.Rule, known bool)
 	if err != nil {
 		return nil, false
 	}
+	f = m.gateMFALocked(m.nodes[id].Name, f)
 	m.filters[id] = f
 	return f, true
 }

@@ -82,6 +82,9 @@ type netmap struct {
 	expiryKnown bool
 	// ephemeral holds the ephemeral nodes, the only ones reaped offline.
 	ephemeral map[store.NodeID]bool
+	// mfa is the people's step-up state: their last second factors, and
+	// when the next window in a cached filter ends (see netmapmfa.go).
+	mfa mfaState
 	// src caches what is made once per source list of the compiled
 	// filters (its JSON, its index for grants); it has its own lock.
 	src *srcCache
@@ -93,7 +96,7 @@ func newNetmap(domain string) *netmap {
 	return &netmap{domain: domain, groups: map[string][]string{}, nodes: map[store.NodeID]store.Node{}, byName: map[string]store.NodeID{}, nameWait: map[string]store.NodeID{}, emails: map[store.UserID]string{},
 		disabled: map[store.UserID]bool{}, live: map[store.NodeID]bool{}, online: map[store.NodeID]bool{}, home: map[store.NodeID]string{},
 		filters: map[store.NodeID][]filter.Rule{}, recs: map[store.NodeID]*peerRec{}, recStale: map[store.NodeID]bool{}, src: newSrcCache(),
-		ephemeral: map[store.NodeID]bool{}}
+		ephemeral: map[store.NodeID]bool{}, mfa: mfaState{at: map[string]time.Time{}}}
 }
 
 // aclNode converts a node record for the policy compiler.
@@ -137,6 +140,7 @@ func (m *netmap) setPolicy(rs *acl.Ruleset, now time.Time) error {
 		return err
 	}
 	m.policy = rs.Policy()
+	m.recEpoch++ // a risk class's mfaWithin shows in the records
 	return nil
 }
 
@@ -167,6 +171,9 @@ func (m *netmap) recordUsers(users []store.User) {
 func (m *netmap) recordUsersLocked(users []store.User) map[string][]string {
 	groups := map[string][]string{}
 	m.recEpoch++ // owners' emails and disables show in the records
+	if m.recordMFALocked(users) {
+		m.forgetAllFiltersLocked()
+	}
 	for _, u := range users {
 		m.emails[u.ID], m.disabled[u.ID] = u.Email, u.Disabled
 		for _, g := range u.Groups {
@@ -198,7 +205,7 @@ func (m *netmap) recompileLocked(rs *acl.Ruleset, now time.Time) error {
 		return fmt.Errorf("compile policy: %w", err)
 	}
 	m.rs, m.comp, m.live = rs, comp, live
-	clear(m.filters)
+	m.forgetAllFiltersLocked()
 	m.expiryKnown = false
 	return nil
 }
@@ -480,6 +487,9 @@ func (m *netmap) selfLocked(n store.Node) wire.Node {
 	w := m.wireNodeLocked(n)
 	w.KeyRevoked = !n.KeyRevokedAt.IsZero()
 	w.OwnerDisabled = len(n.Tags) == 0 && m.disabled[n.UserID]
+	if len(n.Tags) == 0 {
+		w.MFAAt = m.mfaAtLocked(m.emails[n.UserID])
+	}
 	return w
 }
 
@@ -542,6 +552,9 @@ func (m *netmap) wireNodeLocked(n store.Node) wire.Node {
 		Tags: n.Tags, Online: m.online[n.ID], ExposedPorts: n.ExposedPorts, HomeRelay: m.home[n.ID]}
 	if len(n.Tags) == 0 {
 		w.User = m.emails[n.UserID]
+	}
+	if m.comp != nil {
+		w.MFAWithinMillis = m.comp.MFAWindow(n.Name).Milliseconds()
 	}
 	return w
 }

@@ -28,11 +28,12 @@ func (m *netmap) setUsers(users []store.User, now time.Time) ([]userTouch, error
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	oldEmails, oldDisabled, oldMembers := maps.Clone(m.emails), maps.Clone(m.disabled), membersOf(m.groups)
+	oldMFA := maps.Clone(m.mfa.at)
 	groups := m.recordUsersLocked(users)
 	changed := map[store.UserID]bool{}
 	newMembers := membersOf(groups)
 	for _, u := range users {
-		if oldEmails[u.ID] != u.Email || oldDisabled[u.ID] != u.Disabled ||
+		if oldEmails[u.ID] != u.Email || oldDisabled[u.ID] != u.Disabled || !oldMFA[u.Email].Equal(u.MFATime) ||
 			!slices.Equal(oldMembers[u.Email], newMembers[u.Email]) || !slices.Equal(oldMembers[oldEmails[u.ID]], newMembers[u.Email]) {
 			changed[u.ID] = true
 		}

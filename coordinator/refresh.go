@@ -237,6 +237,7 @@ func (s *logins) refreshed(ctx context.Context, u store.User, got store.Identity
 	if slices.Equal(got.Groups, u.Groups) && got.Email == u.Email && got.DisplayName == u.DisplayName {
 		return
 	}
+	got.AuthTime, got.MFA = time.Time{}, false // a refresh authenticates no one: keep the login's times
 	_, err := s.st.UpsertUser(ctx, got, u.LastLogin)
 	if errors.Is(err, store.ErrEmailBound) {
 		s.refreshRefused(ctx, u, "the identity provider now gives this user an email bound to another user")

@@ -150,6 +150,12 @@ type Config struct {
 	// change of the policy's groups that changes who holds a role needs a
 	// principal whose role covers it.
 	AdminRoles map[string]admin.Role
+	// AdminStepUp is how recent an admin UI login must be, with a second
+	// factor, to change the fleet (save the policy, mint keys, change
+	// devices and users): older sessions are sent through the IdP again
+	// with max_age and acr_values (package web's Config.StepUp). Zero
+	// turns the check off.
+	AdminStepUp time.Duration
 	// PublicURL is the coordinator's URL as browsers reach it; empty means
 	// the scheme and host of each request.
 	PublicURL string
@@ -645,6 +651,7 @@ func (s *Server) housekeeping() {
 		case now := <-t.C:
 			s.expireKeys(now)
 			s.expireTimed(now)
+			s.expireMFA(now)
 			s.control.flushDenied(s.ctx, now, false)
 			s.flushRefusals(s.ctx, now, false)
 			s.sess.sweep(now)

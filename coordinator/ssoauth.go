@@ -73,7 +73,8 @@ func (a ssoAuth) Refresh(ctx context.Context, id store.Identity) (store.Identity
 }
 
 func storeIdentity(id sso.Identity) store.Identity {
-	return store.Identity{Issuer: id.Issuer, Subject: id.Subject, Email: id.Email, DisplayName: id.Name, Groups: id.Groups}
+	return store.Identity{Issuer: id.Issuer, Subject: id.Subject, Email: id.Email, DisplayName: id.Name, Groups: id.Groups,
+		AuthTime: id.AuthTime, MFA: id.MFA}
 }
 
 // AdminLogin is the admins' SSO login to the UI: an OIDC relying party
@@ -97,6 +98,17 @@ func (l *AdminLogin) AuthURL(w http.ResponseWriter, r *http.Request, payload str
 	return beginLogin(l.rp, w, r, payload)
 }
 
+// StepUpURL starts an admin's step-up login: the IdP must have
+// authenticated them within maxAge, with a second factor (RFC 9470).
+func (l *AdminLogin) StepUpURL(w http.ResponseWriter, r *http.Request, payload string, maxAge time.Duration) (string, error) {
+	lg, err := l.rp.BeginStepUp(r.Context(), payload, maxAge)
+	if err != nil {
+		return "", err
+	}
+	http.SetCookie(w, lg.Cookie)
+	return lg.URL, nil
+}
+
 // Complete finishes an admin's OIDC login and records the user, refusing
 // a disabled one and a subject whose email is bound to another.
 func (l *AdminLogin) Complete(w http.ResponseWriter, r *http.Request) (admin.Identity, string, error) {
@@ -112,7 +124,8 @@ func (l *AdminLogin) Complete(w http.ResponseWriter, r *http.Request) (admin.Ide
 		return admin.Identity{}, res.Payload, err
 	}
 	return admin.Identity{User: strconv.FormatInt(int64(u.ID), 10), Email: u.Email, Groups: u.Groups,
-		PolicyGroups: l.s.nm.policyGroupsOf(u.Email), Until: res.Identity.Expiry}, res.Payload, nil
+		PolicyGroups: l.s.nm.policyGroupsOf(u.Email), Until: res.Identity.Expiry,
+		Auth: admin.Auth{Time: res.Identity.AuthTime, MFA: res.Identity.MFA}}, res.Payload, nil
 }
 
 // PathUICallback is the admin UI's OIDC redirect path: an admin's login

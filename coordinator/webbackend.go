@@ -321,7 +321,14 @@ func (b Backend) CreateAPIKey(ctx context.Context, req wire.CreateAPIKeyRequest,
 	if err != nil {
 		return wire.APIKey{}, domainErr(err)
 	}
-	secret, k, err := b.f.createAPIKey(ctx, req.Description, by.Actor, creator, exp)
+	scopes, err := admin.CheckScopes(req.Scopes)
+	if err != nil {
+		return wire.APIKey{}, domainErr(fmt.Errorf("%w: %w", errBadRequest, err))
+	}
+	if !admin.ScopesWithin(scopes, by.Scopes) {
+		return wire.APIKey{}, domainErr(fmt.Errorf("%w: a key with scopes %q may not make one with scopes %q", errForbidden, by.Scopes, scopes))
+	}
+	secret, k, err := b.f.createAPIKey(ctx, req.Description, by.Actor, creator, exp, scopes)
 	if err != nil {
 		return wire.APIKey{}, domainErr(err)
 	}

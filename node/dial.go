@@ -51,7 +51,7 @@ func (e *Engine) DialPeer(ctx context.Context, peer string, port uint16) (net.Co
 	if err != nil {
 		return nil, err
 	}
-	if err := checkGrant(p, port); err != nil {
+	if err := checkGrant(e.Self(), p, port, time.Now()); err != nil {
 		return nil, err
 	}
 	if err := e.waitEndpoint(ctx, p.WGKey); err != nil {

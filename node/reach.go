@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"syscall"
+	"time"
 
 	"github.com/wardnet/ward/filter"
 	"github.com/wardnet/ward/wire"
@@ -18,11 +19,20 @@ type NotGrantedError struct {
 	Port uint16
 	// Grants are what the node may reach on the peer; may be empty.
 	Grants []filter.PortGrant
+	// StepUp, when not zero, is the peer's step-up MFA window, which the
+	// person's last login with a second factor is older than (or they
+	// showed none): a fresh one may open the port.
+	StepUp time.Duration
 }
 
 // Error says which TCP ports the node may reach instead: "not granted by
-// the policy (you may reach cam1 on tcp 80, 443, 554)".
+// the policy (you may reach cam1 on tcp 80, 443, 554)", or that reaching
+// the peer needs a fresh login with a second factor.
 func (e *NotGrantedError) Error() string {
+	if e.StepUp > 0 {
+		return fmt.Sprintf("not granted by the policy: %s needs a fresh login with a second factor (within the last %v): run ward up",
+			e.Peer, e.StepUp)
+	}
 	for _, g := range e.Grants {
 		if g.Proto == filter.ProtoTCP {
 			return fmt.Sprintf("not granted by the policy (you may reach %s on %s)", e.Peer, g)
@@ -67,12 +77,18 @@ func (e *RefusedError) Unwrap() []error { return []error{ErrRefused, e.Err} }
 
 // checkGrant returns a *NotGrantedError when p's grants, as the map gives
 // them, leave out TCP port; nil when they include it or the map has none
-// (an older coordinator: the peer's filter alone decides).
-func checkGrant(p wire.Node, port uint16) error {
+// (an older coordinator: the peer's filter alone decides). It names the
+// step-up when p's class requires a second factor more recent than the
+// person's last one (self's MFAAt) at now.
+func checkGrant(self, p wire.Node, port uint16, now time.Time) error {
 	if p.Grants == nil || filter.Allows(p.Grants, filter.ProtoTCP, port) {
 		return nil
 	}
-	return &NotGrantedError{Peer: p.Name, Port: port, Grants: p.Grants}
+	e := &NotGrantedError{Peer: p.Name, Port: port, Grants: p.Grants}
+	if w := time.Duration(p.MFAWithinMillis) * time.Millisecond; w > 0 && self.User != "" && (self.MFAAt.IsZero() || now.Sub(self.MFAAt) >= w) {
+		e.StepUp = w
+	}
+	return e
 }
 
 // dialError turns a refused dial to p's port into a *RefusedError; other

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -61,21 +62,39 @@ func TestDialPeerAnswersFromGrants(t *testing.T) {
 // TestNotGrantedErrorNamesTCPPorts: the message of a refused dial lists
 // the TCP ports granted, or says there are none.
 func TestNotGrantedErrorNamesTCPPorts(t *testing.T) {
-	err := checkGrant(wire.Node{Name: "alice-laptop", Grants: []filter.PortGrant{}}, 22)
+	err := checkGrant(wire.Node{}, wire.Node{Name: "alice-laptop", Grants: []filter.PortGrant{}}, 22, time.Now())
 	if err == nil || err.Error() != "not granted by the policy (you may reach nothing on alice-laptop)" {
 		t.Fatalf("checkGrant with no grants = %v", err)
 	}
 	udp := []filter.PortGrant{{Proto: filter.ProtoICMP}, {Proto: filter.ProtoUDP, Ports: []filter.PortRange{{First: 53, Last: 53}}}}
-	if err := checkGrant(wire.Node{Name: "dns1", Grants: udp}, 53); err == nil ||
+	if err := checkGrant(wire.Node{}, wire.Node{Name: "dns1", Grants: udp}, 53, time.Now()); err == nil ||
 		err.Error() != "not granted by the policy (you may reach dns1 on udp 53; icmp, no tcp port)" {
 		t.Fatalf("checkGrant with udp only = %v", err)
 	}
 	both := append(udp, filter.PortGrant{Proto: filter.ProtoTCP, Ports: []filter.PortRange{{First: 53, Last: 53}}})
-	if err := checkGrant(wire.Node{Name: "dns1", Grants: both}, 80); err == nil ||
+	if err := checkGrant(wire.Node{}, wire.Node{Name: "dns1", Grants: both}, 80, time.Now()); err == nil ||
 		err.Error() != "not granted by the policy (you may reach dns1 on tcp 53)" {
 		t.Fatalf("checkGrant with udp and tcp = %v", err)
 	}
-	if err := checkGrant(wire.Node{Name: "old"}, 22); err != nil {
+	if err := checkGrant(wire.Node{}, wire.Node{Name: "old"}, 22, time.Now()); err != nil {
 		t.Fatalf("checkGrant without grants (older coordinator) = %v; want the dial to go on", err)
+	}
+}
+
+// TestNotGrantedErrorNamesStepUp: a port refused on a peer whose class
+// requires a recent second factor names the step-up when the person's
+// last one is older (or missing), and not when it is recent.
+func TestNotGrantedErrorNamesStepUp(t *testing.T) {
+	now := time.Now()
+	plc := wire.Node{Name: "plc1", Grants: []filter.PortGrant{}, MFAWithinMillis: (15 * time.Minute).Milliseconds()}
+	for _, tt := range []struct {
+		name   string
+		mfaAt  time.Time
+		stepUp bool
+	}{{"never", time.Time{}, true}, {"too old", now.Add(-20 * time.Minute), true}, {"recent", now.Add(-time.Minute), false}} {
+		err := checkGrant(wire.Node{User: "alice@example.com", MFAAt: tt.mfaAt}, plc, 22, now)
+		if got := err != nil && strings.Contains(err.Error(), "needs a fresh login with a second factor") && strings.Contains(err.Error(), "ward up"); got != tt.stepUp {
+			t.Errorf("%s: %v; want the step-up named: %v", tt.name, err, tt.stepUp)
+		}
 	}
 }

@@ -30,7 +30,7 @@ const (
 func rel(path string) string { return strings.TrimPrefix(path, strings.TrimSuffix(PrefixAPI, "/")) }
 
 func (s *server) apiRoutes(g *echo.Group) {
-	read, fleet, policy, apikeys := need(admin.PermRead), need(admin.PermFleet), need(admin.PermPolicy), need(admin.PermAPIKeys)
+	read, fleet, policy, apikeys := s.need(admin.PermRead), s.need(admin.PermFleet), s.need(admin.PermPolicy), s.need(admin.PermAPIKeys)
 	g.GET(rel(wire.PathAdminWhoami), s.apiWhoami)
 	s.apiNodeRoutes(g, read, fleet)
 	s.apiRequestRoutes(g, read, fleet)

@@ -184,13 +184,21 @@ func (s *server) pageAuth(next echo.HandlerFunc) echo.HandlerFunc {
 	}
 }
 
-// need refuses principals whose role lacks perm.
-func need(perm admin.Perm) echo.MiddlewareFunc {
+// need refuses principals whose role lacks perm, API keys whose scopes
+// do, and a fleet-changing request of a UI session without a recent
+// second factor (checkStepUp).
+func (s *server) need(perm admin.Perm) echo.MiddlewareFunc {
 	return func(next echo.HandlerFunc) echo.HandlerFunc {
 		return func(c echo.Context) error {
 			p := principalOf(c)
 			if !p.Role.Can(perm) {
 				return fmt.Errorf("%w: role %q may not %s", ErrForbidden, p.Role.Name(), perm)
+			}
+			if !admin.ScopesAllow(p.Scopes, perm) {
+				return fmt.Errorf("%w: %s has scopes %q, none of which may %s", ErrForbidden, p.Actor, p.Scopes, perm)
+			}
+			if err := s.checkStepUp(c, perm); err != nil {
+				return err
 			}
 			return next(c)
 		}

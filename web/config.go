@@ -54,6 +54,11 @@ type Config struct {
 	// Sessions keeps the admin sessions (the coordinator's database, so
 	// that every coordinator on it knows them); nil keeps them in memory.
 	Sessions admin.SessionStore
+	// StepUp is how recent a UI session's login must be, with a second
+	// factor, for an action that changes the fleet (policy, devices and
+	// keys, API keys; see checkStepUp). Zero turns the check off; API
+	// keys are governed by their scopes instead.
+	StepUp time.Duration
 }
 
 // settings is a validated Config.
@@ -66,6 +71,7 @@ type settings struct {
 	bodyTimeout time.Duration
 	clientAddr  func(*http.Request) netip.Addr
 	sessions    admin.SessionStore // nil: in memory
+	stepUp      time.Duration      // 0: off
 }
 
 func (c Config) validate() (*settings, error) {
@@ -74,7 +80,10 @@ func (c Config) validate() (*settings, error) {
 		return nil, fmt.Errorf("validate config: %w", err)
 	}
 	s := &settings{roles: roles, ttl: c.SessionTTL, secure: c.SecureCookies, log: c.Logger, now: c.Now, sessions: c.Sessions,
-		bodyTimeout: c.BodyTimeout, clientAddr: c.ClientAddr}
+		bodyTimeout: c.BodyTimeout, clientAddr: c.ClientAddr, stepUp: c.StepUp}
+	if s.stepUp < 0 {
+		return nil, fmt.Errorf("validate config: step-up window %v is negative", s.stepUp)
+	}
 	switch {
 	case s.ttl == 0:
 		s.ttl = DefaultSessionTTL

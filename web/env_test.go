@@ -27,7 +27,7 @@ var testRoles = map[string]admin.Role{
 
 // people of the test IdP, one per role; nobody has no admin role.
 var people = map[admin.Role]webtest.Person{
-	admin.RoleOwner:        {Email: "owner@example.com", Password: "pw-owner", Groups: []string{"ward-owners"}},
+	admin.RoleOwner:        {Email: "owner@example.com", Password: "pw-owner", Groups: []string{"ward-owners"}, MFA: true},
 	admin.RoleAdmin:        {Email: "admin@example.com", Password: "pw-admin", Groups: []string{"eng", "ward-admins"}},
 	admin.RoleNetworkAdmin: {Email: "net@example.com", Password: "pw-net", Groups: []string{"ward-network"}},
 	admin.RoleITAdmin:      {Email: "it@example.com", Password: "pw-it", Groups: []string{"ward-it"}},

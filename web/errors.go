@@ -18,6 +18,9 @@ var (
 	ErrBadRequest = fault.New(fault.Invalid, "bad request")
 	// ErrUnauthorized is missing or unknown credentials: 401.
 	ErrUnauthorized = fault.New(fault.Unauthenticated, "missing or invalid credentials")
+	// ErrStepUp refuses a fleet-changing action of a UI session whose
+	// login is too old or showed no second factor (see checkStepUp): 401.
+	ErrStepUp = fault.New(fault.Unauthenticated, "this action needs a recent login with a second factor")
 	// ErrForbidden is a refused principal (role, expired or revoked API
 	// key, missing CSRF token): 403.
 	ErrForbidden = fault.New(fault.Forbidden, "forbidden")

@@ -55,7 +55,7 @@ func (s *server) startLogin(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	u, err := s.login.AuthURL(c.Response(), c.Request(), nonce+" "+safeNext(c.QueryParam("next")))
+	u, err := s.loginURL(c, nonce+" "+safeNext(c.QueryParam("next")))
 	if err != nil {
 		return fmt.Errorf("start login: %w", err)
 	}
@@ -91,8 +91,8 @@ func (s *server) finishLogin(c echo.Context) error {
 		return fmt.Errorf("%w: the IdP session has already ended", ErrForbidden)
 	}
 	role := admin.RoleOf(admin.Member{Email: email, IdPGroups: groups, PolicyGroups: who.PolicyGroups}, s.cfg.roles)
-	p := admin.Principal{Actor: "user:" + email, Email: email, Role: role, User: who.User}
-	if err := s.record(c, p.Actor, "admin.login", "user:"+email, map[string]any{"role": role.Name()}); err != nil {
+	p := admin.Principal{Actor: "user:" + email, Email: email, Role: role, User: who.User, Auth: who.Auth}
+	if err := s.record(c, p.Actor, "admin.login", "user:"+email, map[string]any{"role": role.Name(), "mfa": who.Auth.MFA}); err != nil {
 		return err
 	}
 	if old, err := c.Cookie(sessionCookie); err == nil {

@@ -15,7 +15,7 @@ import (
 // POST carrying the session's CSRF token (checked by pageAuth) and is
 // checked against the role matrix like its API twin.
 func (s *server) pageRoutes(g *echo.Group) {
-	read, fleet, policy, apikeys := need(admin.PermRead), need(admin.PermFleet), need(admin.PermPolicy), need(admin.PermAPIKeys)
+	read, fleet, policy, apikeys := s.need(admin.PermRead), s.need(admin.PermFleet), s.need(admin.PermPolicy), s.need(admin.PermAPIKeys)
 	g.POST("/logout", s.logout)
 	g.GET("/devices", s.pageDevices, read)
 	g.GET("/devices/:id", s.pageDevice, read)

@@ -140,6 +140,9 @@ func (s *server) actRevokeAuthKey(c echo.Context) error {
 // actCreateAPIKey creates an API key and shows its secret once.
 func (s *server) actCreateAPIKey(c echo.Context) error {
 	req := wire.CreateAPIKeyRequest{Description: c.FormValue("description"), Expiry: c.FormValue("expiry")}
+	if fp, err := c.FormParams(); err == nil {
+		req.Scopes = fp["scope"]
+	}
 	k, err := s.b.CreateAPIKey(c.Request().Context(), req, principalOf(c))
 	if err != nil {
 		return err

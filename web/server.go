@@ -95,8 +95,12 @@ func (s *server) handleError(err error, c echo.Context) {
 		s.cfg.log.Info("admin request refused", "method", r.Method, "path", r.URL.Path, "status", code,
 			"remote", c.RealIP(), "actor", principalOf(c).Actor, "err", err)
 	}
+	if errors.Is(err, ErrStepUp) && !isAPI(c) {
+		_ = c.Redirect(http.StatusSeeOther, stepUpPath(refererPage(c)))
+		return
+	}
 	if isAPI(c) {
-		if code == http.StatusUnauthorized {
+		if code == http.StatusUnauthorized && c.Response().Header().Get("WWW-Authenticate") == "" {
 			c.Response().Header().Set("WWW-Authenticate", `Bearer realm="ward"`)
 		}
 		writeAPIError(c, code, err)

@@ -52,6 +52,11 @@ type CreateAPIKeyRequest struct {
 	Description string `json:"description"`
 	// Expiry is a Go duration; empty means never.
 	Expiry string `json:"expiry,omitempty"`
+	// Scopes narrow what the key may do below its maker's role (package
+	// admin's ScopeRead, ScopePolicy, ScopeFleet, ScopeAPIKeys,
+	// ScopeAdmin); empty means read only. A key made with an API key gets
+	// no scope its maker lacks. Since protocol version 16.
+	Scopes []string `json:"scopes,omitempty"`
 }
 
 // APIKey describes an API key. Key is set only when created.
@@ -65,6 +70,9 @@ type APIKey struct {
 	Expiry      time.Time `json:"expiry,omitzero"`
 	LastUsed    time.Time `json:"last_used,omitzero"`
 	Revoked     bool      `json:"revoked"`
+	// Scopes are the key's scopes (see CreateAPIKeyRequest); keys made
+	// before scopes existed have "admin". Since protocol version 16.
+	Scopes []string `json:"scopes,omitempty"`
 }
 
 // AdminNode is a node as admins see it.

@@ -265,6 +265,15 @@ type Node struct {
 	// rather than "expired". Set in a node's own Self only (protocol 4,
 	// FeatureOwnerDisabled; older nodes ignore it).
 	OwnerDisabled bool `json:"owner_disabled,omitempty"`
+	// MFAWithinMillis, in a peer of a map, tells that the peer's risk
+	// class lets a person reach it only within this many milliseconds of
+	// their last login with a second factor (step-up MFA); 0 when it
+	// requires none. Since protocol version 16 (FeatureStepUpMFA).
+	MFAWithinMillis int64 `json:"mfa_within_ms,omitempty"`
+	// MFAAt, in a person's node's own Self, is when the person last logged
+	// in with a second factor, on the coordinator's clock; zero when never
+	// (or for a tagged node). Since protocol version 16.
+	MFAAt time.Time `json:"mfa_at,omitzero"`
 }
 
 // PeerGrants is a peer's new Grants (MapResponse.PeersGrants): nil

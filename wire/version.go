@@ -27,6 +27,7 @@ import (
 //   - 13 (2026-12-06, issue 15): POST /ward/v1/flows (FlowBatch): a node's flow logs, accepted and denied, per 60 s window.
 //   - 14 (2026-12-06, issue 16): updates over the air: GET /ward/v1/update (UpdateAssignment), POST /ward/v1/update/report (UpdateReport), the TUF repository under /ward/v1/tuf/, /ward/v1/admin/rollouts.
 //   - 15 (2026-12-06, issue 14): DNS names: Node.FQDN (each node's name under the fleet domain) and MapResponse.DNSDomain (in full maps); admin API: POST or PUT PathAdminNodes/{id}/rename.
+//   - 16 (2026-12-06, issue 17): step-up MFA: Node.MFAWithinMillis on a peer (its risk class's mfaWithin) and Node.MFAAt in a person's own Self (their last login with a second factor); admin API: CreateAPIKeyRequest.Scopes and APIKey.Scopes (scoped API keys).
 //
 // A peer ignores JSON fields it does not know only one way: nodes read the
 // coordinator's answers leniently, while the coordinator refuses requests
@@ -34,7 +35,7 @@ import (
 // Supports(coordinator's version, the field's Feature); the coordinator
 // sends a new field to every node, and leaves it out for nodes older than
 // its Feature where it would mislead them.
-const ProtocolVersion = 15
+const ProtocolVersion = 16
 
 // MinProtocolVersion is the oldest node protocol version a coordinator of
 // this build serves; CheckNodeVersion refuses older nodes.
@@ -110,6 +111,10 @@ const (
 	// node (older ones ignore them); a node tells an older coordinator by
 	// their absence and resolves short names alone.
 	FeatureDNSNames Feature = 15
+	// FeatureStepUpMFA: Node.MFAWithinMillis and Node.MFAAt, and scoped
+	// API keys in the admin API. Sent to every node (older ones ignore the
+	// fields and say only "not granted" for a port a step-up would open).
+	FeatureStepUpMFA Feature = 16
 )
 
 // Supports reports whether a peer speaking protocol version peer knows f.

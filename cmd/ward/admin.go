@@ -12,6 +12,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/wardnet/ward/admin"
 	"github.com/wardnet/ward/wire"
 )
 
@@ -99,7 +100,7 @@ func newAdminKeysCmd(f *adminFlags) *cobra.Command {
 }
 
 func newAdminAPIKeyCmd(f *adminFlags) *cobra.Command {
-	cmd := &cobra.Command{Use: "apikey", Short: "API keys for admins and tools"}
+	cmd := &cobra.Command{Use: "apikey", Aliases: []string{"apikeys"}, Short: "API keys for admins and tools"}
 	var req wire.CreateAPIKeyRequest
 	create := &cobra.Command{Use: "create", Short: "Create an API key (printed once)", Args: cobra.NoArgs,
 		RunE: run(f, func(cmd *cobra.Command, c *adminClient, _ []string) error {
@@ -115,6 +116,8 @@ func newAdminAPIKeyCmd(f *adminFlags) *cobra.Command {
 		})}
 	create.Flags().StringVar(&req.Description, "description", "", "what the key is for")
 	create.Flags().StringVar(&req.Expiry, "expiry", "", "key lifetime (default: none)")
+	create.Flags().StringSliceVar(&req.Scopes, "scope", nil,
+		"what the key may do below its maker's role: "+strings.Join(admin.AllScopes, ", ")+" (repeatable; default: read)")
 	list := &cobra.Command{Use: "list", Short: "List API keys", Args: cobra.NoArgs,
 		RunE: run(f, func(cmd *cobra.Command, c *adminClient, _ []string) error {
 			var ks []wire.APIKey
@@ -125,9 +128,10 @@ func newAdminAPIKeyCmd(f *adminFlags) *cobra.Command {
 				return writeJSON(cmd.OutOrStdout(), ks)
 			}
 			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "ID\tPREFIX\tDESCRIPTION\tCREATED\tREVOKED")
+			fmt.Fprintln(tw, "ID\tPREFIX\tDESCRIPTION\tSCOPES\tCREATED\tREVOKED")
 			for _, k := range ks {
-				fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%v\n", k.ID, k.Prefix, k.Description, k.CreatedAt.Format(time.RFC3339), k.Revoked)
+				fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%v\n", k.ID, k.Prefix, k.Description, strings.Join(k.Scopes, ","),
+					k.CreatedAt.Format(time.RFC3339), k.Revoked)
 			}
 			return tw.Flush()
 		})}

@@ -46,6 +46,9 @@ func newCoordinatorCmd() *cobra.Command {
 				return err
 			}
 			cfg.DisableRelay = !relayOn
+			if cfg.Dev && !cmd.Flags().Changed("admin-step-up") {
+				cfg.AdminStepUp = 0 // the demo users mostly have no second factor
+			}
 			var err error
 			if cfg.TrustedProxies, err = parsePrefixes(trustedProxies); err != nil {
 				return fmt.Errorf("--trusted-proxy: %w", err)
@@ -93,6 +96,7 @@ func newCoordinatorCmd() *cobra.Command {
 	f.DurationVar(&cfg.UserKeyTTL, "user-key-ttl", 0, "how long a person's key lives after login (default 12h)")
 	f.StringToStringVar(&oidc.groupTTL, "group-key-ttl", nil, "shorter key lifetimes per group, e.g. group:contractors=1h")
 	f.StringArrayVar(&oidc.adminRoles, "admin-role", nil, "admin UI role and who holds it, repeatable: ROLE=MEMBER,... with ROLE owner, admin, network-admin, it-admin or auditor and MEMBER idp:GROUP (an IdP group), group:NAME (a policy group) or an email, e.g. admin=idp:ward-admins,group:ops,alice@example.com")
+	f.DurationVar(&cfg.AdminStepUp, "admin-step-up", 15*time.Minute, "how recent an admin UI login must be, with a second factor, to change the fleet (policy, keys, devices, users); older sessions log in again at the IdP (max_age, acr_values); 0: off; --dev: off unless given")
 	f.BoolVar(&relayOn, "relay", true, "serve a relay for nodes that cannot reach each other directly at "+wire.PathRelay+" on the same port (admission by coordinator-signed tokens only)")
 	f.StringSliceVar(&trustedProxies, "trusted-proxy", nil, "reverse proxies (CIDR or address, comma-separated or repeated) whose X-Forwarded-For names the client, for the per-source limits and the audit log; from any other peer the header is ignored")
 	f.IntVar(&cfg.ControlBurst, "control-limit-burst", 0, "per source address: session handshakes, registrations and key rotations allowed at once (default 2000)")

@@ -32,7 +32,7 @@ func TestLogin(t *testing.T) {
 		creds devidptest.Credentials
 		want  Identity
 	}{
-		{"mfa user", alice, Identity{Subject: "alice", Email: "alice@example.com", Name: "Alice Example", Groups: []string{"ops"}, AMR: []string{"pwd", "otp"}}},
+		{"mfa user", alice, Identity{Subject: "alice", Email: "alice@example.com", Name: "Alice Example", Groups: []string{"ops"}, AMR: []string{"pwd", "otp"}, MFA: true}},
 		{"no groups", bob, Identity{Subject: "bob", Email: "bob@example.com", Name: "Bob Example", AMR: []string{"pwd"}}},
 		{"two groups", carol, Identity{Subject: "carol", Email: "carol@example.com", Name: "Carol Example", Groups: []string{"admins", "ops"}, AMR: []string{"pwd"}}},
 		{"email lower-cased", devidptest.Credentials{Username: "dave", Password: "dave"}, Identity{Subject: "dave", Email: "dave@example.org", Name: "dave", Groups: []string{"plc"}, AMR: []string{"pwd"}}},
@@ -45,8 +45,11 @@ func TestLogin(t *testing.T) {
 				t.Fatalf("FinishRequest: %v", o.err)
 			}
 			tt.want.Issuer = h.idp.Issuer()
-			if diff := cmp.Diff(tt.want, o.res.Identity, cmpopts.IgnoreFields(Identity{}, "Expiry")); diff != "" {
+			if diff := cmp.Diff(tt.want, o.res.Identity, cmpopts.IgnoreFields(Identity{}, "Expiry", "AuthTime")); diff != "" {
 				t.Errorf("identity (-want +got):\n%s", diff)
+			}
+			if at := o.res.Identity.AuthTime; at.Before(start.Truncate(time.Second)) || at.After(time.Now()) {
+				t.Errorf("auth time %v is not the login's (started %v)", at, start)
 			}
 			if !o.res.Identity.Expiry.After(start) {
 				t.Errorf("expiry %v is not in the future", o.res.Identity.Expiry)

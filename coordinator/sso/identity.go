@@ -31,6 +31,12 @@ type Identity struct {
 	ACR string
 	// Expiry is when the ID token expires.
 	Expiry time.Time
+	// AuthTime is when the person authenticated at the IdP: the auth_time
+	// claim, else the token's issue time.
+	AuthTime time.Time
+	// MFA tells that AMR or ACR show a second factor (Config.MFAMethods,
+	// Config.MinACR).
+	MFA bool
 }
 
 // claims are the ID token claims read besides the standard ones.
@@ -40,6 +46,7 @@ type claims struct {
 	Name          string          `json:"name"`
 	AMR           []string        `json:"amr"`
 	ACR           string          `json:"acr"`
+	AuthTime      int64           `json:"auth_time"`
 }
 
 // identity reads idt's claims and applies the email and domain rules, and
@@ -57,6 +64,10 @@ func (rp *RP) identity(idt *oidc.IDToken, mfa bool) (Identity, error) {
 		Issuer: idt.Issuer, Subject: idt.Subject,
 		Email: strings.ToLower(c.Email), Name: c.Name,
 		Groups: groups, AMR: c.AMR, ACR: c.ACR, Expiry: idt.Expiry,
+		AuthTime: idt.IssuedAt, MFA: rp.cfg.secondFactor(c.AMR, c.ACR),
+	}
+	if c.AuthTime > 0 {
+		id.AuthTime = time.Unix(c.AuthTime, 0).UTC()
 	}
 	if id.Subject == "" {
 		return Identity{}, fmt.Errorf("%w: no sub claim", ErrTokenInvalid)

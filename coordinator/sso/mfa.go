@@ -9,19 +9,22 @@ import (
 // none of amr is in the MFA methods, and acr does not reach MinACR.
 func (s *settings) checkMFA(groups, amr []string, acr string) error {
 	why, required := s.mfaRequired(groups)
-	if !required {
-		return nil
-	}
-	for _, m := range amr {
-		if s.mfaMethods[m] {
-			return nil
-		}
-	}
-	if s.MinACR != "" && acrAtLeast(acr, s.MinACR) {
+	if !required || s.secondFactor(amr, acr) {
 		return nil
 	}
 	return fmt.Errorf("%w: %s, but the identity provider reports amr %q and acr %q; log in again with a second factor",
 		ErrMFARequired, why, amr, acr)
+}
+
+// secondFactor reports whether amr or acr show a second factor: one of amr
+// is in the MFA methods, or acr reaches MinACR.
+func (s *settings) secondFactor(amr []string, acr string) bool {
+	for _, m := range amr {
+		if s.mfaMethods[m] {
+			return true
+		}
+	}
+	return s.MinACR != "" && acrAtLeast(acr, s.MinACR)
 }
 
 // mfaRequired says whether a user in groups must show a second factor, and

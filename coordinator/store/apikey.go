@@ -33,6 +33,9 @@ type APIKey struct {
 	LastUsed time.Time
 	// RevokedAt is when the key was revoked; zero if it was not.
 	RevokedAt time.Time
+	// Scopes narrow what the key may do (admin.ScopeRead ...); never
+	// empty: keys made before scopes existed have "admin".
+	Scopes []string
 }
 
 // NewAPIKey describes an API key to store.
@@ -52,6 +55,9 @@ type NewAPIKey struct {
 	Expiry time.Time
 	// CreatedAt is zero for "now".
 	CreatedAt time.Time
+	// Scopes are the key's scopes; required (the coordinator validates
+	// them), no comma inside one.
+	Scopes []string
 }
 
 // APIKeys manages API keys; the HTTP API's authentication looks them up.

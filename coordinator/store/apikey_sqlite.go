@@ -5,6 +5,8 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 )
 
@@ -12,19 +14,21 @@ import (
 type apiKeyTable struct{ db *db }
 
 // apiKeyCols are the columns scanAPIKey reads, in order.
-const apiKeyCols = `id, prefix, description, created_by, creator_user_id, created_at, expiry, last_used, revoked_at`
+const apiKeyCols = `id, prefix, description, created_by, creator_user_id, created_at, expiry, last_used, revoked_at, scopes`
 
 // scanAPIKey reads one row of apiKeyCols.
 func scanAPIKey(sc scanner) (APIKey, error) {
 	var k APIKey
 	var creator, created, expiry, used, revoked sql.NullInt64
-	err := sc.Scan(&k.ID, &k.Prefix, &k.Description, &k.CreatedBy, &creator, &created, &expiry, &used, &revoked)
+	var scopes string
+	err := sc.Scan(&k.ID, &k.Prefix, &k.Description, &k.CreatedBy, &creator, &created, &expiry, &used, &revoked, &scopes)
 	if err != nil {
 		return APIKey{}, err
 	}
 	k.CreatorUserID = UserID(creator.Int64)
 	k.CreatedAt, k.Expiry = goTime(created), goTime(expiry)
 	k.LastUsed, k.RevokedAt = goTime(used), goTime(revoked)
+	k.Scopes = strings.Split(scopes, ",")
 	return k, nil
 }
 
@@ -59,6 +63,8 @@ func checkNewAPIKey(nk NewAPIKey) error {
 		return fmt.Errorf("%w: zero hash", ErrInvalid)
 	case nk.Prefix == "":
 		return fmt.Errorf("%w: empty prefix", ErrInvalid)
+	case len(nk.Scopes) == 0 || slices.ContainsFunc(nk.Scopes, func(s string) bool { return s == "" || strings.Contains(s, ",") }):
+		return fmt.Errorf("%w: scopes %q", ErrInvalid, nk.Scopes)
 	}
 	return nil
 }
@@ -69,8 +75,9 @@ func insertAPIKey(ctx context.Context, tx *sql.Tx, nk NewAPIKey) (APIKey, error)
 		return APIKey{}, fmt.Errorf("creator: %w", err)
 	}
 	id, err := insertID(ctx, tx, `INSERT INTO api_keys (hash, prefix, description,
-		created_by, creator_user_id, created_at, expiry) VALUES (?, ?, ?, ?, ?, ?, ?)`,
-		nk.Hash[:], nk.Prefix, nk.Description, nk.CreatedBy, dbID(nk.CreatorUserID), dbNow(nk.CreatedAt), dbTime(nk.Expiry))
+		created_by, creator_user_id, created_at, expiry, scopes) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+		nk.Hash[:], nk.Prefix, nk.Description, nk.CreatedBy, dbID(nk.CreatorUserID), dbNow(nk.CreatedAt), dbTime(nk.Expiry),
+		strings.Join(nk.Scopes, ","))
 	if isUniqueViolation(err) {
 		return APIKey{}, fmt.Errorf("%w: api key hash exists", ErrDuplicate)
 	}

@@ -134,7 +134,7 @@ func TestAPIKeys(t *testing.T) {
 // apiKey returns an API key to create with the given secret and expiry.
 func apiKey(sec string, expiry time.Time) NewAPIKey {
 	return NewAPIKey{Hash: secret(sec), Prefix: sec, Description: "ci deploys",
-		CreatedBy: "user:admin@example.com", CreatedAt: t0, Expiry: expiry}
+		CreatedBy: "user:admin@example.com", CreatedAt: t0, Expiry: expiry, Scopes: []string{"fleet", "policy"}}
 }
 
 func TestAPIKeyLifecycle(t *testing.T) {
@@ -147,7 +147,11 @@ func TestAPIKeyLifecycle(t *testing.T) {
 	if _, err := s.CreateAPIKey(ctx, apiKey("s1", time.Time{})); !errors.Is(err, ErrDuplicate) {
 		t.Errorf("duplicate hash: %v, want ErrDuplicate", err)
 	}
-	for _, bad := range []NewAPIKey{{Prefix: "x"}, {Hash: secret("s3")}} {
+	if k.Scopes == nil || len(k.Scopes) != 2 || k.Scopes[1] != "policy" {
+		t.Errorf("created key's scopes = %q, want [fleet policy]", k.Scopes)
+	}
+	for _, bad := range []NewAPIKey{{Prefix: "x", Scopes: []string{"read"}}, {Hash: secret("s3"), Scopes: []string{"read"}},
+		{Hash: secret("s4"), Prefix: "s4"}, {Hash: secret("s5"), Prefix: "s5", Scopes: []string{"read,admin"}}} {
 		if _, err := s.CreateAPIKey(ctx, bad); !errors.Is(err, ErrInvalid) {
 			t.Errorf("CreateAPIKey(%+v) = %v, want ErrInvalid", bad, err)
 		}

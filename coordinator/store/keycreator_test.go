@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 )
@@ -131,7 +132,7 @@ func TestKeyCreatorDisabled(t *testing.T) {
 	if _, err := s.CreateAuthKey(ctx, k2); !errors.Is(err, ErrUserDisabled) {
 		t.Errorf("create a pre-auth key on a disabled person's authority: %v", err)
 	}
-	if _, err := s.CreateAPIKey(ctx, NewAPIKey{Hash: secret("a1"), Prefix: "wak_a1", CreatorUserID: carol.ID, CreatedAt: t0}); !errors.Is(err, ErrUserDisabled) {
+	if _, err := s.CreateAPIKey(ctx, NewAPIKey{Hash: secret("a1"), Prefix: "wak_a1", CreatorUserID: carol.ID, CreatedAt: t0, Scopes: []string{"read"}}); !errors.Is(err, ErrUserDisabled) {
 		t.Errorf("create an API key on a disabled person's authority: %v", err)
 	}
 	if err := s.SetUserDisabled(ctx, carol.ID, false); err != nil {
@@ -144,3 +145,42 @@ func TestKeyCreatorDisabled(t *testing.T) {
 
 // hashBytes is secret(s) as a column value.
 func hashBytes(s string) []byte { h := secret(s); return h[:] }
+
+// TestAPIKeyScopesMigrationKeepsOldKeysRights: a key made before API key
+// scopes existed gets the "admin" scope from the migration, so it keeps
+// every right of its role.
+func TestAPIKeyScopesMigrationKeepsOldKeysRights(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	path, err := prepareFile(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, err := openPool(ctx, path, writerParams(), 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ms, err := loadMigrations(migrationFiles, "migrations")
+	if err != nil {
+		t.Fatal(err)
+	}
+	i := slices.IndexFunc(ms, func(m migration) bool { return strings.HasSuffix(m.name, "_api_key_scopes.sql") })
+	if i < 0 {
+		t.Fatal("no api key scopes migration")
+	}
+	if err := applyMigrations(ctx, &db{w: w}, ms[:i]); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.ExecContext(ctx, `INSERT INTO api_keys (hash, prefix, description, created_by, created_at) VALUES (?, 'wak_old', '', 'system', 1)`,
+		hashBytes("wak_old")); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s := openDir(t, dir)
+	keys, err := s.ListAPIKeys(ctx)
+	if err != nil || len(keys) != 1 || !slices.Equal(keys[0].Scopes, []string{"admin"}) {
+		t.Fatalf("old key after the migration: %+v %v; want scopes [admin]", keys, err)
+	}
+}

@@ -63,6 +63,7 @@ var suite = []struct {
 	{"TestOpenTwiceAppliesMigrationsOnce", TestOpenTwiceAppliesMigrationsOnce},
 	{"TestOpenRefusesNewerSchema", TestOpenRefusesNewerSchema},
 	{"TestUpsertUser", TestUpsertUser},
+	{"TestUpsertUserRecordsLastSecondFactor", TestUpsertUserRecordsLastSecondFactor},
 	{"TestUserLookups", TestUserLookups},
 	{"TestEmailBoundToOneUser", TestEmailBoundToOneUser},
 	{"TestMigrateIssuer", TestMigrateIssuer},
@@ -84,16 +85,17 @@ var suite = []struct {
 
 // sqliteOnly are the tests that do not run against PostgreSQL, and why.
 var sqliteOnly = map[string]string{
-	"TestDurableAfterKill":            "kills a writer process mid-write and checks the SQLite file",
-	"TestKillHelper":                  "the child process of TestDurableAfterKill",
-	"TestMigrateKeyCreator":           "upgrades a SQLite database from before migration 0003; no PostgreSQL database is that old",
-	"TestOpenSetsPragmas":             "SQLite pragmas",
-	"TestOpenCreatesPrivateFile":      "the SQLite file's mode",
-	"TestOpenULA":                     "opens data directories",
-	"TestLoadMigrations":              "reads migration files, no database",
-	"TestStorageFaultsAreUnavailable": "fills a SQLite file with PRAGMA max_page_count",
-	"TestPostgres":                    "the runner itself",
-	"TestSuiteListsEveryTest":         "checks this file",
+	"TestDurableAfterKill":                        "kills a writer process mid-write and checks the SQLite file",
+	"TestKillHelper":                              "the child process of TestDurableAfterKill",
+	"TestMigrateKeyCreator":                       "upgrades a SQLite database from before migration 0003; no PostgreSQL database is that old",
+	"TestAPIKeyScopesMigrationKeepsOldKeysRights": "upgrades a SQLite database from before migration 0013; the PostgreSQL migration adds the same column default",
+	"TestOpenSetsPragmas":                         "SQLite pragmas",
+	"TestOpenCreatesPrivateFile":                  "the SQLite file's mode",
+	"TestOpenULA":                                 "opens data directories",
+	"TestLoadMigrations":                          "reads migration files, no database",
+	"TestStorageFaultsAreUnavailable":             "fills a SQLite file with PRAGMA max_page_count",
+	"TestPostgres":                                "the runner itself",
+	"TestSuiteListsEveryTest":                     "checks this file",
 }
 
 // TestPostgres runs the whole suite against PostgreSQL, each test on its

@@ -26,6 +26,10 @@ type User struct {
 	CreatedAt time.Time
 	// LastLogin is when the user last logged in; zero if never.
 	LastLogin time.Time
+	// AuthTime is when the IdP last authenticated the user at a login
+	// (auth_time); MFATime when it last did with a second factor. Zero
+	// when unknown.
+	AuthTime, MFATime time.Time
 }
 
 // Identity is what a login tells about a user.
@@ -38,6 +42,11 @@ type Identity struct {
 	DisplayName string
 	// Groups is the groups claim; may be empty.
 	Groups []string
+	// AuthTime is when the IdP authenticated the user for this login, and
+	// MFA whether it did with a second factor; zero (a refresh, not a
+	// login) keeps the recorded times.
+	AuthTime time.Time
+	MFA      bool
 }
 
 // Users manages users; the SSO login and the admin API call it.

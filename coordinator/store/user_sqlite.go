@@ -15,19 +15,20 @@ type userTable struct{ db *db }
 
 // userCols are the columns scanUser reads, in order.
 const userCols = `id, issuer, subject, email, display_name, groups_json, disabled,
-	created_at, last_login`
+	created_at, last_login, auth_time, mfa_time`
 
 // scanUser reads one row of userCols.
 func scanUser(sc scanner) (User, error) {
 	var u User
 	var groups string
-	var created, login sql.NullInt64
+	var created, login, auth, mfa sql.NullInt64
 	err := sc.Scan(&u.ID, &u.Issuer, &u.Subject, &u.Email, &u.DisplayName, &groups,
-		&u.Disabled, &created, &login)
+		&u.Disabled, &created, &login, &auth, &mfa)
 	if err != nil {
 		return User{}, err
 	}
 	u.CreatedAt, u.LastLogin = goTime(created), goTime(login)
+	u.AuthTime, u.MFATime = goTime(auth), goTime(mfa)
 	u.Groups, err = decodeStrings(groups)
 	return u, err
 }
@@ -50,12 +51,17 @@ func (t userTable) UpsertUser(ctx context.Context, id Identity, now time.Time) (
 			return err
 		}
 		at := dbNow(now)
+		var mfa any
+		if id.MFA {
+			mfa = dbTime(id.AuthTime)
+		}
 		_, err := tx.ExecContext(ctx, `INSERT INTO users (issuer, subject, email, display_name,
-			groups_json, created_at, last_login) VALUES (?, ?, ?, ?, ?, ?, ?)
+			groups_json, created_at, last_login, auth_time, mfa_time) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
 			ON CONFLICT (issuer, subject) DO UPDATE SET email = excluded.email,
 			display_name = excluded.display_name, groups_json = excluded.groups_json,
-			last_login = excluded.last_login`,
-			id.Issuer, id.Subject, id.Email, id.DisplayName, encodeSet(id.Groups), at, at)
+			last_login = excluded.last_login, auth_time = coalesce(excluded.auth_time, users.auth_time),
+			mfa_time = coalesce(excluded.mfa_time, users.mfa_time)`,
+			id.Issuer, id.Subject, id.Email, id.DisplayName, encodeSet(id.Groups), at, at, dbTime(id.AuthTime), mfa)
 		if err != nil {
 			return err
 		}

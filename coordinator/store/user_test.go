@@ -243,3 +243,25 @@ func TestUserCheckSeesTheWrite(t *testing.T) {
 		t.Errorf("refused writes changed the users:\n%s", diff(before, got))
 	}
 }
+
+// TestUpsertUserRecordsLastSecondFactor: a login records its auth_time,
+// and its time as the last second factor when it showed one; a later
+// login without one moves the auth time only, and one with no auth time
+// (a refresh) keeps both.
+func TestUpsertUserRecordsLastSecondFactor(t *testing.T) {
+	s, _ := openTest(t)
+	ctx := context.Background()
+	id := Identity{Issuer: "https://idp", Subject: "7", Email: "m@x", AuthTime: t0, MFA: true}
+	u, err := s.UpsertUser(ctx, id, t0)
+	if err != nil || !u.AuthTime.Equal(t0) || !u.MFATime.Equal(t0) {
+		t.Fatalf("login with a second factor: %+v %v", u, err)
+	}
+	id.AuthTime, id.MFA = t0.Add(time.Hour), false
+	if u, err = s.UpsertUser(ctx, id, t0.Add(time.Hour)); err != nil || !u.AuthTime.Equal(t0.Add(time.Hour)) || !u.MFATime.Equal(t0) {
+		t.Errorf("login without one: auth %v mfa %v (%v); want %v and %v", u.AuthTime, u.MFATime, err, t0.Add(time.Hour), t0)
+	}
+	id.AuthTime = time.Time{}
+	if u, err = s.UpsertUser(ctx, id, t0.Add(2*time.Hour)); err != nil || !u.AuthTime.Equal(t0.Add(time.Hour)) || !u.MFATime.Equal(t0) {
+		t.Errorf("a refresh moved the times: auth %v mfa %v (%v)", u.AuthTime, u.MFATime, err)
+	}
+}

@@ -19,6 +19,8 @@ const IdPPath = "/idp/login"
 type Person struct {
 	Email, Password string
 	Groups          []string
+	// MFA makes the person's logins show a second factor.
+	MFA bool
 }
 
 // IdP is a test identity provider with a real HTML login form, and the
@@ -76,7 +78,8 @@ func (p *IdP) Complete(_ http.ResponseWriter, r *http.Request) (admin.Identity, 
 		return admin.Identity{}, "", fmt.Errorf("unknown, used or mismatched code")
 	}
 	delete(p.codes, code)
-	return admin.Identity{Email: is.who.Email, Groups: is.who.Groups, Until: time.Now().Add(p.session)}, is.payload, nil
+	return admin.Identity{Email: is.who.Email, Groups: is.who.Groups, Until: time.Now().Add(p.session),
+		Auth: admin.Auth{Time: time.Now(), MFA: is.who.MFA}}, is.payload, nil
 }
 
 // ServeHTTP serves the login form (GET) and checks it (POST).
