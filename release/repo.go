@@ -6,12 +6,13 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"regexp"
 	"slices"
 	"strconv"
 	"time"
 
 	"github.com/theupdateframework/go-tuf/v2/metadata"
+
+	"github.com/wardnet/ward/wire"
 )
 
 // A repository directory holds MetadataDir (1.root.json, N.targets.json,
@@ -45,16 +46,9 @@ type Target struct {
 	Custom Custom
 }
 
-var targetPathRE = regexp.MustCompile(`^[A-Za-z0-9_+-][A-Za-z0-9._+-]*(/[A-Za-z0-9_+-][A-Za-z0-9._+-]*)*$`)
-
 // CheckTargetPath refuses a target path that is not a clean relative path
 // of letters, digits and ._+- (no "..", no leading dot).
-func CheckTargetPath(p string) error {
-	if len(p) > 512 || !targetPathRE.MatchString(p) {
-		return fmt.Errorf("target path %q: want a relative path of letters, digits and ._+-", p)
-	}
-	return nil
-}
+func CheckTargetPath(p string) error { return wire.CheckTUFTargetPath(p) }
 
 // Keygen makes the four roles' keys in keysDir (files the owner alone
 // reads, never overwritten) and the repository's first root,
