@@ -17,11 +17,11 @@ import (
 // DefaultInstallTimeout bounds an artifact's install command.
 const DefaultInstallTimeout = 10 * time.Minute
 
-// runInstall runs an artifact's install command through the shell with
-// WARD_UPDATE_FILE (the verified file) and WARD_UPDATE_VERSION set,
-// killed after timeout, and returns the tail of its output, which fits a
-// report's reason.
-func runInstall(ctx context.Context, command, file, version string, timeout time.Duration) (string, error) {
+// runInstall runs an artifact's install command through the shell, in
+// dir (the agent's state directory), with WARD_UPDATE_FILE (the verified
+// file) and WARD_UPDATE_VERSION set, killed after timeout, and returns the
+// tail of its output, which fits a report's reason.
+func runInstall(ctx context.Context, dir, command, file, version string, timeout time.Duration) (string, error) {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	var cmd *exec.Cmd
@@ -30,6 +30,7 @@ func runInstall(ctx context.Context, command, file, version string, timeout time
 	} else {
 		cmd = exec.CommandContext(ctx, "/bin/sh", "-c", command)
 	}
+	cmd.Dir = dir
 	cmd.Env = append(os.Environ(), "WARD_UPDATE_FILE="+file, "WARD_UPDATE_VERSION="+version)
 	out := &tailBuffer{max: wire.MaxUpdateReasonBytes - 128}
 	cmd.Stdout, cmd.Stderr = out, out

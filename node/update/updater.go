@@ -203,7 +203,7 @@ func (u *Updater) fetch(ctx context.Context, a wire.UpdateAssignment, rep *repor
 // installArtifact runs the artifact's install command and reports its
 // exit status and output tail.
 func (u *Updater) installArtifact(ctx context.Context, a wire.UpdateAssignment, c release.Custom, file string, rep *reporter) error {
-	out, err := runInstall(ctx, c.Install, file, c.Version, u.cfg.InstallTimeout)
+	out, err := runInstall(ctx, u.cfg.StateDir, c.Install, file, c.Version, u.cfg.InstallTimeout)
 	os.Remove(file)
 	if err != nil {
 		return rep.final(ctx, wire.UpdateFailed, joinReason(err.Error(), out), "")
