@@ -243,7 +243,7 @@ func (a *Agent) runUpdates(ctx context.Context, wg *sync.WaitGroup, cancel conte
 	u, err := update.New(update.Config{StateDir: a.cfg.StateDir, Coordinator: a.client, Version: a.cfg.Version,
 		Device:       update.Device{GOOS: runtime.GOOS, GOARCH: runtime.GOARCH, Model: a.cfg.Model},
 		HealthWindow: a.cfg.UpdateHealthWindow, Poll: a.cfg.UpdatePoll, Logger: a.log,
-		Joined:    a.sess.WaitFirstMap,
+		Joined:    a.sess.WaitJoined,
 		Supported: func() bool { return wire.Supports(a.client.ServerVersion(), wire.FeatureUpdates) }})
 	if err != nil {
 		return err
