@@ -303,3 +303,29 @@ func TestInterruptedDownloadResumes(t *testing.T) {
 		t.Fatalf("target requests' ranges %q; want a refused one, a whole one cut half-way, then bytes=%d-", s.ranges, half)
 	}
 }
+
+// TestDeviceFollowsKeyRotation rotates the timestamp key, then the root
+// key: the device, provisioned with the first root, follows both
+// rotations and installs what the new keys sign.
+func TestDeviceFollowsKeyRotation(t *testing.T) {
+	r, s := newFleetRepo(t), newServer(t)
+	r.sign(t, fwPath("2.0.0"), firmware("2.0.0"), artifact("2.0.0"), time.Now())
+	s.set(r.files(t))
+	dev := newDevice(t, r, s, "1.0.0", camera)
+	if err := dev.u.Apply(t.Context(), assign("2.0.0")); err != nil {
+		t.Fatal(err)
+	}
+	for _, role := range []string{metadata.TIMESTAMP, metadata.ROOT} {
+		if err := release.Rotate(r.keys, r.repo, role, release.DefaultExpiry(), time.Now()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r.sign(t, fwPath("3.0.0"), firmware("3.0.0"), artifact("3.0.0"), time.Now())
+	s.set(r.files(t))
+	if err := dev.u.Apply(t.Context(), assign("3.0.0")); err != nil {
+		t.Fatal(err)
+	}
+	if rep := s.last(t); rep.State != wire.UpdateHealthy || rep.Running != "3.0.0" {
+		t.Fatalf("report %+v", rep)
+	}
+}
