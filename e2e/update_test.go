@@ -44,7 +44,7 @@ type updateFront struct {
 	srv *httptest.Server
 	a   wire.UpdateAssignment
 
-	mu sync.Mutex // mu guards the following
+	mu      sync.Mutex // mu guards the following
 	reports []wire.UpdateReport
 	cut     bool
 	// cutOn cuts the map stream from the report of that state on, and
@@ -268,4 +268,3 @@ func TestWardAgentUpdateRollsBack(t *testing.T) {
 		t.Fatal("the node process ended")
 	}
 }
-

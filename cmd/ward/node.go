@@ -50,9 +50,9 @@ type nodeFlags struct {
 	// updateRoot is the TUF root file to trust for updates (installed in
 	// the state directory).
 	updateRoot string
-	expose    []uint
-	endpoints []string
-	verbose   bool
+	expose     []uint
+	endpoints  []string
+	verbose    bool
 }
 
 func newNodeCmd() *cobra.Command {

@@ -148,4 +148,3 @@ func TestWardUpdateFailurePaths(t *testing.T) {
 		})
 	}
 }
-
