@@ -120,6 +120,10 @@ func fetchOnce(ctx context.Context, src Coordinator, tf *metadata.TargetFiles, p
 	if have == tf.Length {
 		return nil
 	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	idle := time.AfterFunc(stallTimeout, cancel)
+	defer idle.Stop()
 	resp, err := src.GetTUF(ctx, "targets/"+tf.Path, have)
 	if err != nil {
 		return err
@@ -128,7 +132,7 @@ func fetchOnce(ctx context.Context, src Coordinator, tf *metadata.TargetFiles, p
 	if have, err = resumeAt(f, resp, have); err != nil {
 		return err
 	}
-	w := &progressWriter{w: f, done: have, total: tf.Length, report: progress}
+	w := &progressWriter{w: f, done: have, total: tf.Length, report: progress, idle: idle}
 	n, err := io.Copy(w, io.LimitReader(resp.Body, tf.Length-have+1))
 	if have+n > tf.Length {
 		return fmt.Errorf("%w: the coordinator sent more than the signed %d bytes", ErrRefused, tf.Length)
@@ -211,15 +215,22 @@ func verifyFile(path string, tf *metadata.TargetFiles) error {
 	return nil
 }
 
-// progressWriter reports each 10 % of a download.
+// stallTimeout ends a download attempt that received nothing for that
+// long (the next attempt resumes it).
+const stallTimeout = time.Minute
+
+// progressWriter reports each 10 % of a download and pushes its idle
+// timer back with every write.
 type progressWriter struct {
 	w           io.Writer
 	done, total int64
 	last        int
 	report      progressFunc
+	idle        *time.Timer
 }
 
 func (p *progressWriter) Write(b []byte) (int, error) {
+	p.idle.Reset(stallTimeout)
 	n, err := p.w.Write(b)
 	p.done += int64(n)
 	if pct := int(p.done * 100 / max(p.total, 1)); p.report != nil && pct/10 > p.last/10 {

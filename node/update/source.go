@@ -30,6 +30,9 @@ type Coordinator interface {
 // metaBase is the prefix of go-tuf's metadata URLs; tufFetcher strips it.
 const metaBase = "ward-tuf:/metadata/"
 
+// metadataTimeout bounds the fetch of one metadata file.
+const metadataTimeout = time.Minute
+
 // tufFetcher is go-tuf's Fetcher over a Coordinator: go-tuf asks for
 // metaBase+name and a length limit.
 type tufFetcher struct {
@@ -44,7 +47,9 @@ func (f tufFetcher) DownloadFile(urlPath string, maxLength int64, _ time.Duratio
 	if !ok {
 		return nil, fmt.Errorf("fetch %s: not a metadata url", urlPath)
 	}
-	resp, err := f.src.GetTUF(f.ctx, "metadata/"+name, 0)
+	ctx, cancel := context.WithTimeout(f.ctx, metadataTimeout)
+	defer cancel()
+	resp, err := f.src.GetTUF(ctx, "metadata/"+name, 0)
 	if err != nil {
 		if isStatus(err, http.StatusNotFound) {
 			// go-tuf ends its walk of new root versions on a 404
