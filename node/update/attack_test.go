@@ -329,3 +329,28 @@ func TestDeviceFollowsKeyRotation(t *testing.T) {
 		t.Fatalf("report %+v", rep)
 	}
 }
+
+// TestStalledDownloadResumes sends half the target and then nothing: the
+// device gives up on the silent answer and resumes from where it was.
+func TestStalledDownloadResumes(t *testing.T) {
+	r, s := newFleetRepo(t), newServer(t)
+	r.sign(t, fwPath("2.0.0"), firmware("2.0.0"), artifact("2.0.0"), time.Now())
+	s.set(r.files(t))
+	s.stallTargets = 1
+	dev := newDevice(t, r, s, "1.0.0", camera)
+	if err := dev.u.Apply(t.Context(), assign("2.0.0")); err != nil {
+		t.Fatal(err)
+	}
+	if rep := s.last(t); rep.State != wire.UpdateHealthy {
+		t.Fatalf("report %+v", rep)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var from int
+	if len(s.ranges) != 2 || s.ranges[0] != "" {
+		t.Fatalf("target requests' ranges %q; want a whole one that stalled, then the rest", s.ranges)
+	}
+	if _, err := fmt.Sscanf(s.ranges[1], "bytes=%d-", &from); err != nil || from <= 0 || from > len(firmware("2.0.0"))/2 {
+		t.Fatalf("the second request's range %q; want from what the first brought", s.ranges[1])
+	}
+}

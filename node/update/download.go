@@ -25,14 +25,18 @@ import (
 const downloadDir = "update"
 
 // Backoff paces a download's retries: Min, doubling to Max, for at most
-// Tries attempts; a Retry-After the coordinator sends is honoured.
+// Tries attempts; a Retry-After the coordinator sends is honoured. An
+// attempt that receives nothing for Stall ends (the next one resumes).
 type Backoff struct {
 	Min, Max time.Duration
 	Tries    int
+	Stall    time.Duration
 }
 
-// DefaultBackoff: 1 s doubling to a minute, 10 tries.
-func DefaultBackoff() Backoff { return Backoff{Min: time.Second, Max: time.Minute, Tries: 10} }
+// DefaultBackoff: 1 s doubling to a minute, 10 tries, a minute's stall.
+func DefaultBackoff() Backoff {
+	return Backoff{Min: time.Second, Max: time.Minute, Tries: 10, Stall: time.Minute}
+}
 
 // progressFunc hears how much of a download is done, 0 to 100.
 type progressFunc func(pct int)
@@ -54,7 +58,7 @@ func download(ctx context.Context, stateDir string, src Coordinator, tf *metadat
 	part := filepath.Join(dir, name+".part")
 	wait := b.Min
 	for try := 1; ; try++ {
-		err = fetchOnce(ctx, src, tf, part, progress)
+		err = fetchOnce(ctx, src, tf, part, b.Stall, progress)
 		if err == nil || !transient(err) || try >= b.Tries || ctx.Err() != nil {
 			break
 		}
@@ -103,8 +107,9 @@ func fileName(tf *metadata.TargetFiles) (string, error) {
 }
 
 // fetchOnce appends to part what the coordinator sends from part's size
-// on, never past the signed length.
-func fetchOnce(ctx context.Context, src Coordinator, tf *metadata.TargetFiles, part string, progress progressFunc) error {
+// on, never past the signed length, and gives up once nothing came for
+// stall.
+func fetchOnce(ctx context.Context, src Coordinator, tf *metadata.TargetFiles, part string, stall time.Duration, progress progressFunc) error {
 	f, err := os.OpenFile(part, os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil {
 		return err
@@ -122,7 +127,7 @@ func fetchOnce(ctx context.Context, src Coordinator, tf *metadata.TargetFiles, p
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	idle := time.AfterFunc(stallTimeout, cancel)
+	idle := time.AfterFunc(stall, cancel)
 	defer idle.Stop()
 	resp, err := src.GetTUF(ctx, "targets/"+tf.Path, have)
 	if err != nil {
@@ -132,7 +137,7 @@ func fetchOnce(ctx context.Context, src Coordinator, tf *metadata.TargetFiles, p
 	if have, err = resumeAt(f, resp, have); err != nil {
 		return err
 	}
-	w := &progressWriter{w: f, done: have, total: tf.Length, report: progress, idle: idle}
+	w := &progressWriter{w: f, done: have, total: tf.Length, report: progress, idle: idle, stall: stall}
 	n, err := io.Copy(w, io.LimitReader(resp.Body, tf.Length-have+1))
 	if have+n > tf.Length {
 		return fmt.Errorf("%w: the coordinator sent more than the signed %d bytes", ErrRefused, tf.Length)
@@ -215,10 +220,6 @@ func verifyFile(path string, tf *metadata.TargetFiles) error {
 	return nil
 }
 
-// stallTimeout ends a download attempt that received nothing for that
-// long (the next attempt resumes it).
-const stallTimeout = time.Minute
-
 // progressWriter reports each 10 % of a download and pushes its idle
 // timer back with every write.
 type progressWriter struct {
@@ -227,10 +228,11 @@ type progressWriter struct {
 	last        int
 	report      progressFunc
 	idle        *time.Timer
+	stall       time.Duration
 }
 
 func (p *progressWriter) Write(b []byte) (int, error) {
-	p.idle.Reset(stallTimeout)
+	p.idle.Reset(p.stall)
 	n, err := p.w.Write(b)
 	p.done += int64(n)
 	if pct := int(p.done * 100 / max(p.total, 1)); p.report != nil && pct/10 > p.last/10 {

@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -97,6 +96,8 @@ type server struct {
 	ranges []string
 	// busy answers that many target requests 503 with Retry-After.
 	busy int
+	// stallTargets sends half of that many target answers, then nothing.
+	stallTargets int
 }
 
 func newServer(t *testing.T) *server {
@@ -123,13 +124,15 @@ func (s *server) serve(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	b, ok := s.files[rel]
 	target := strings.HasPrefix(rel, "targets/")
-	cut, busy := false, false
+	cut, busy, stall := false, false, false
 	if target {
 		s.ranges = append(s.ranges, r.Header.Get("Range"))
 		if busy = s.busy > 0; busy {
 			s.busy--
 		} else if cut = s.cutTargets > 0 && ok; cut {
 			s.cutTargets--
+		} else if stall = s.stallTargets > 0 && ok; stall {
+			s.stallTargets--
 		}
 	}
 	s.mu.Unlock()
@@ -141,6 +144,12 @@ func (s *server) serve(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, `{"error":"busy"}`, http.StatusServiceUnavailable)
 	case cut:
 		cutHalfway(w, b)
+	case stall:
+		w.Header().Set("Content-Length", fmt.Sprint(len(b)))
+		w.WriteHeader(http.StatusOK)
+		w.Write(b[:len(b)/2])
+		w.(http.Flusher).Flush()
+		<-r.Context().Done() // until the device gives up
 	default:
 		http.ServeContent(w, r, "", time.Time{}, bytes.NewReader(b))
 	}
@@ -154,8 +163,7 @@ func cutHalfway(w http.ResponseWriter, b []byte) {
 	w.(http.Flusher).Flush()
 	conn, _, err := w.(http.Hijacker).Hijack()
 	if err == nil {
-		conn.(*net.TCPConn).SetLinger(0)
-		conn.Close()
+		conn.Close() // a FIN: the half sent arrives whole
 	}
 }
 
@@ -219,7 +227,7 @@ func newDevice(t *testing.T, repo *fleetRepo, src Coordinator, version string, d
 		t.Fatal(err)
 	}
 	u, err := New(Config{StateDir: dir, Coordinator: src, Version: version, Device: d, Exe: filepath.Join(dir, "ward"),
-		Backoff: Backoff{Min: 10 * time.Millisecond, Max: 100 * time.Millisecond, Tries: 5},
+		Backoff: Backoff{Min: 10 * time.Millisecond, Max: 100 * time.Millisecond, Tries: 5, Stall: 500 * time.Millisecond},
 		Joined:  func(context.Context, time.Duration) bool { return true }, Logger: slog.New(slog.NewTextHandler(t.Output(), nil))})
 	if err != nil {
 		t.Fatal(err)

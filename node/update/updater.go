@@ -77,7 +77,7 @@ func New(cfg Config) (*Updater, error) {
 	cfg.HealthWindow = cmpOr(cfg.HealthWindow, DefaultHealthWindow)
 	cfg.InstallTimeout = cmpOr(cfg.InstallTimeout, DefaultInstallTimeout)
 	cfg.Poll = cmpOr(cfg.Poll, DefaultPoll)
-	if cfg.Backoff.Min <= 0 || cfg.Backoff.Max < cfg.Backoff.Min || cfg.Backoff.Tries <= 0 {
+	if cfg.Backoff.Min <= 0 || cfg.Backoff.Max < cfg.Backoff.Min || cfg.Backoff.Tries <= 0 || cfg.Backoff.Stall <= 0 {
 		cfg.Backoff = DefaultBackoff()
 	}
 	if cfg.Supported == nil {
