@@ -38,7 +38,7 @@ func registeredClient(t *testing.T, f *fleet) *control.Client {
 // past the cap on concurrent downloads the coordinator answers 503 with
 // Retry-After.
 func TestReleasePublishAdminOnlyServedToNodes(t *testing.T) {
-	f := newFleet(t, `{"tagOwners": {"tag:camera": []}}`, func(c *assembly.Config) { c.MaxUpdateDownloads = 1 })
+	f := newFleet(t, `{"tagOwners": {"tag:camera": []}}`, func(c *assembly.Config) { c.MaxTargetDownloads = 1 })
 	big := bytes.Repeat([]byte("0123456789abcdef"), 1<<20) // 16 MiB: outlasts the socket buffers
 	p := wire.ReleasePublish{Metadata: map[string][]byte{"1.root.json": []byte(`{"signed":{}}`), "timestamp.json": []byte(`{"t":1}`)},
 		Targets: map[string][]byte{"ward/linux-arm64/ward-2.0.0": []byte("new ward"), "fw/big.bin": big}}
