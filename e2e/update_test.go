@@ -3,6 +3,7 @@ package e2e
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
@@ -63,12 +64,14 @@ func newUpdateFront(t *testing.T, coord string, a wire.UpdateAssignment) *update
 	proxy := httputil.NewSingleHostReverseProxy(u)
 	proxy.FlushInterval = -1
 	f.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		switch r.URL.Path {
-		case wire.PathUpdate:
+		switch path := r.URL.Path; {
+		case f.a.Rollout == 0 && (path == wire.PathUpdate || path == wire.PathUpdateReport):
+			proxy.ServeHTTP(w, r) // the coordinator's rollouts answer
+		case path == wire.PathUpdate:
 			f.assign(w)
-		case wire.PathUpdateReport:
+		case path == wire.PathUpdateReport:
 			f.report(w, r)
-		case wire.PathMap:
+		case path == wire.PathMap:
 			f.mu.Lock()
 			cut := f.cut
 			if !cut {
@@ -138,13 +141,16 @@ type updateRig struct {
 	front      *updateFront
 	old, next  []byte
 	exe, state string
+	target     string
 	node       *exec.Cmd
 	logs       *bytes.Buffer
 }
 
 // newUpdateRig builds 1.0.0 and 2.0.0, signs 2.0.0 offline and publishes
-// it with `ward release`, then starts the node (1.0.0) behind the front.
-func newUpdateRig(t *testing.T, window time.Duration, cut bool) *updateRig {
+// it with `ward release`, then starts the node (1.0.0) behind the front;
+// with rollout false the coordinator's own rollouts assign and hear
+// reports.
+func newUpdateRig(t *testing.T, window time.Duration, cut, rollout bool) *updateRig {
 	t.Helper()
 	bins := t.TempDir()
 	oldBin, nextBin := buildVersion(t, bins, "1.0.0"), buildVersion(t, bins, "2.0.0")
@@ -155,7 +161,12 @@ func newUpdateRig(t *testing.T, window time.Duration, cut bool) *updateRig {
 	wardCmd(t, oldBin, "release", "sign", "--keys", keys, "--repo", repo, "--file", nextBin, "--target", target, "--version", "2.0.0", "--kind", wire.UpdateKindWard)
 	wardCmd(t, oldBin, "release", "publish", "--repo", repo, "--coordinator", r.fleet.url(),
 		"--api-key-file", filepath.Join(r.fleet.Config.DataDir, coordinator.BootstrapKeyFile))
-	r.front = newUpdateFront(t, r.fleet.url(), wire.UpdateAssignment{Rollout: 1, Target: target, Kind: wire.UpdateKindWard, Version: "2.0.0"})
+	a := wire.UpdateAssignment{Rollout: 1, Target: target, Kind: wire.UpdateKindWard, Version: "2.0.0"}
+	if rollout {
+		a = wire.UpdateAssignment{}
+	}
+	r.front = newUpdateFront(t, r.fleet.url(), a)
+	r.target = target
 	if cut {
 		r.front.cutOn, r.front.uncutOn = wire.UpdateInstalling, wire.UpdateRolledBack
 	}
@@ -230,7 +241,7 @@ func (r *updateRig) runs(b []byte) bool {
 // restarts into it (the same process), re-joins the coordinator and
 // reports healthy, running 2.0.0.
 func TestWardAgentUpdateRuns(t *testing.T) {
-	r := newUpdateRig(t, 60*time.Second, false)
+	r := newUpdateRig(t, 60*time.Second, false, false)
 	rep := r.waitFinal(t, 90*time.Second)
 	if rep.State != wire.UpdateHealthy || rep.Running != "2.0.0" {
 		t.Fatalf("final report %+v; want healthy, running 2.0.0", rep)
@@ -251,7 +262,7 @@ func TestWardAgentUpdateRuns(t *testing.T) {
 // re-join within its health window, puts 1.0.0 back and restarts into
 // it, which reports rolled_back and re-joins.
 func TestWardAgentUpdateRollsBack(t *testing.T) {
-	r := newUpdateRig(t, 8*time.Second, true)
+	r := newUpdateRig(t, 8*time.Second, true, false)
 	rep := r.waitFinal(t, 90*time.Second)
 	if rep.State != wire.UpdateRolledBack || rep.Running != "1.0.0" || !strings.Contains(rep.Reason, "health window") {
 		t.Fatalf("final report %+v; want rolled_back, running 1.0.0, past the health window", rep)
@@ -266,5 +277,41 @@ func TestWardAgentUpdateRollsBack(t *testing.T) {
 	})
 	if r.node.ProcessState != nil {
 		t.Fatal("the node process ended")
+	}
+}
+
+// TestWardAgentUpdateThroughRollout runs the same update through the
+// coordinator's own rollout (one wave, the node's tag): the rollout
+// assigns it, the node runs 2.0.0 and the rollout records it healthy.
+func TestWardAgentUpdateThroughRollout(t *testing.T) {
+	r := newUpdateRig(t, 60*time.Second, false, true)
+	waitFor(t, "the node joins", func() bool {
+		r.front.mu.Lock()
+		defer r.front.mu.Unlock()
+		return r.front.maps > 0
+	})
+	var ro wire.Rollout
+	req := wire.RolloutCreate{Target: r.target, Kind: wire.UpdateKindWard, Version: "2.0.0", Tags: []string{"tag:camera"},
+		Waves: []string{"100%"}, SuccessGate: "100%", FailureGate: "1", MinSample: 1, TimeoutMillis: 120_000}
+	if code, body := r.fleet.Admin(http.MethodPost, wire.PathAdminRollouts, req, &ro); code != http.StatusCreated && code != http.StatusOK {
+		t.Fatalf("create rollout: %d %s", code, body)
+	}
+	deadline := time.Now().Add(90 * time.Second)
+	var state wire.UpdateState
+	for time.Now().Before(deadline) {
+		var got wire.Rollout
+		r.fleet.Admin(http.MethodGet, fmt.Sprintf("%s/%d", wire.PathAdminRollouts, ro.ID), nil, &got)
+		if len(got.Progress) > 0 && len(got.Progress[0].Devices) > 0 {
+			if state = got.Progress[0].Devices[0].State; state.Final() {
+				break
+			}
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	if state != wire.UpdateHealthy {
+		t.Fatalf("the device's state in the rollout: %q, want healthy", state)
+	}
+	if !r.runs(r.next) {
+		t.Fatal("the binary at the node's path is not 2.0.0")
 	}
 }
