@@ -38,6 +38,9 @@ type control struct {
 	admit *ratelimit.Keyed[struct{}]
 	// reopen bounds the rate at which each node opens map streams.
 	reopen *ratelimit.Keyed[store.NodeID]
+	// downloads holds a slot per TUF target being served
+	// (Config.MaxTargetDownloads).
+	downloads chan struct{}
 }
 
 // maxRotationKeys and maxReportKeys bound the nodes the rotation and report
@@ -54,7 +57,8 @@ func newControl(c *core) *control {
 		reopen:    ratelimit.New[store.NodeID](c.cfg.MapReopenEvery, c.cfg.MapReopenBurst, maxReportKeys),
 		rotations: ratelimit.New[store.NodeID](c.cfg.RotateEvery, c.cfg.RotateBurst, maxRotationKeys),
 		reports:   ratelimit.New[store.NodeID](c.cfg.ReportEvery, c.cfg.ReportBurst, maxReportKeys),
-		flows:     newFlowIngest(c.st, c.metrics.reg)}
+		flows:     newFlowIngest(c.st, c.metrics.reg),
+		downloads: make(chan struct{}, c.cfg.MaxTargetDownloads)}
 }
 
 func (s *control) controlRoutes(mux *http.ServeMux) {
@@ -69,6 +73,8 @@ func (s *control) controlRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("GET "+wire.PathRequests, s.handleRequestList)
 	mux.HandleFunc("GET "+wire.PathUpdate, s.handleUpdate)
 	mux.HandleFunc("POST "+wire.PathUpdateReport, s.handleUpdateReport)
+	mux.HandleFunc("GET "+wire.PathTUF+"metadata/{name}", s.handleTUFMetadata)
+	mux.HandleFunc("GET "+wire.PathTUF+"targets/{path...}", s.handleTUFTarget)
 }
 
 func (s *control) handleChallenge(w http.ResponseWriter, r *http.Request) {

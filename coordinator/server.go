@@ -125,6 +125,11 @@ type Config struct {
 	// other calls are served as usual.
 	MapAdmitEvery time.Duration
 	MapAdmitBurst int
+	// MaxTargetDownloads caps the TUF targets served to nodes at once
+	// (16): the bytes in flight, beside MaxUpdateDownloads's cap on the
+	// devices handed an update; a node past it is answered 503 with
+	// Retry-After and retries with backoff, resuming.
+	MaxTargetDownloads int
 	// MapReopenEvery and MapReopenBurst bound how fast one node may open
 	// map streams (1s and 20), checked ahead of MapAdmitEvery's shared
 	// bucket, so that one node opening and cancelling streams in a loop
@@ -261,6 +266,9 @@ func (c *Config) setDefaults() {
 	def(&c.MapAdmitEvery, time.Millisecond)
 	if c.MapAdmitBurst <= 0 {
 		c.MapAdmitBurst = 1000
+	}
+	if c.MaxTargetDownloads <= 0 {
+		c.MaxTargetDownloads = 16
 	}
 	def(&c.MapReopenEvery, time.Second)
 	if c.MapReopenBurst <= 0 {

@@ -613,3 +613,8 @@ func (b Backend) ActOnRollout(ctx context.Context, id int64, action string, by a
 	r, err := b.f.ro.act(ctx, id, action, by)
 	return r, domainErr(err)
 }
+
+// PublishRelease stores the admin's publication of the TUF repository.
+func (b Backend) PublishRelease(ctx context.Context, p wire.ReleasePublish, actor string) error {
+	return domainErr(b.f.publishRelease(ctx, p, actor))
+}

@@ -17,6 +17,8 @@ import (
 	"github.com/wardnet/ward/node/localapi"
 	"github.com/wardnet/ward/node/socks5"
 	"github.com/wardnet/ward/node/splice"
+	"github.com/wardnet/ward/node/update"
+	"github.com/wardnet/ward/wire"
 )
 
 // DefaultRotateFraction rotates the WireGuard key when this fraction of
@@ -88,6 +90,14 @@ type AgentConfig struct {
 	// and converts the coordinator's to it. Tests set it to run a node
 	// whose clock is off.
 	Clock func() time.Time
+	// Model is the device-model label update targets are checked against
+	// (issue 16); "" matches only targets for any model.
+	Model string
+	// UpdateHealthWindow is how long a new Ward binary has to re-join the
+	// coordinator before the device goes back to the previous one;
+	// UpdatePoll how often the agent asks for an update (see
+	// update.Config; 0: the defaults).
+	UpdateHealthWindow, UpdatePoll time.Duration
 	// LegacyDataPath runs the data path as it was before issue 12 (see
 	// EngineConfig.LegacyDataPath) and leaves the Go runtime's memory
 	// settings alone (see governMemory), for benchmarks against it.
@@ -213,12 +223,32 @@ func (a *Agent) Run(ctx context.Context) error {
 		a.goRun(&wg, cancel, "socks5", func() error { return srv.Serve(ctx, sl) })
 	}
 	a.serveUAPI(ctx, &wg, cancel)
+	if err := a.runUpdates(ctx, &wg, cancel); err != nil {
+		return err
+	}
 	if err := a.sess.Run(ctx); err != nil {
 		return err
 	}
 	if err := context.Cause(ctx); err != nil && !errors.Is(err, context.Canceled) {
 		return err
 	}
+	return nil
+}
+
+// runUpdates runs the updater (issue 16): it asks for updates while the
+// coordinator speaks wire.FeatureUpdates, and stops the agent with
+// update.ErrRestart when the binary was swapped or rolled back (the
+// caller then calls update.Restart).
+func (a *Agent) runUpdates(ctx context.Context, wg *sync.WaitGroup, cancel context.CancelCauseFunc) error {
+	u, err := update.New(update.Config{StateDir: a.cfg.StateDir, Coordinator: a.client, Version: a.cfg.Version,
+		Device:       update.Device{GOOS: runtime.GOOS, GOARCH: runtime.GOARCH, Model: a.cfg.Model},
+		HealthWindow: a.cfg.UpdateHealthWindow, Poll: a.cfg.UpdatePoll, Logger: a.log,
+		Joined:    a.sess.WaitJoined,
+		Supported: func() bool { return wire.Supports(a.client.ServerVersion(), wire.FeatureUpdates) }})
+	if err != nil {
+		return err
+	}
+	a.goRun(wg, cancel, "update", func() error { return u.Run(ctx) })
 	return nil
 }
 

@@ -69,6 +69,10 @@ type Session struct {
 	// was applied.
 	firstMap  chan struct{}
 	firstOnce sync.Once
+	// joined is closed once a map stream from the coordinator opened
+	// (the coordinator took the session: it can be reached).
+	joined     chan struct{}
+	joinedOnce sync.Once
 	// closed is closed by Close, and when Run returns.
 	closed    chan struct{}
 	closeOnce sync.Once
@@ -79,7 +83,7 @@ type Session struct {
 func newSession(cfg sessionConfig) *Session {
 	s := &Session{cfg: cfg, log: cfg.log, client: cfg.client, eng: cfg.engine, keys: cfg.keys,
 		kickReport: make(chan struct{}, 1), kickSave: make(chan struct{}, 1), firstMap: make(chan struct{}),
-		closed: make(chan struct{})}
+		joined: make(chan struct{}), closed: make(chan struct{})}
 	if s.eng != nil {
 		s.eng.OnEndpointsChanged(s.requestEndpoints)
 	}
@@ -181,6 +185,7 @@ func (s *Session) HandleMap(m wire.MapResponse) error {
 func (s *Session) SetConnected(c bool) {
 	s.connected.Store(c)
 	if c {
+		s.joinedOnce.Do(func() { close(s.joined) })
 		s.log.Info("map stream connected", "coordinator", s.client.URL())
 		s.requestEndpoints()
 		return
@@ -208,6 +213,23 @@ func (s *Session) WaitFirstMap(ctx context.Context, d time.Duration) bool {
 	defer t.Stop()
 	select {
 	case <-s.firstMap:
+		return true
+	case <-ctx.Done():
+	case <-s.closed:
+	case <-t.C:
+	}
+	return false
+}
+
+// WaitJoined waits until a map stream from the coordinator opened (the
+// coordinator can be reached and took this node's session), ctx ends, the
+// session ends or d passes, and reports whether it opened. A resumed
+// stream counts, though it may bring no full map.
+func (s *Session) WaitJoined(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-s.joined:
 		return true
 	case <-ctx.Done():
 	case <-s.closed:

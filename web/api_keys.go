@@ -20,6 +20,19 @@ func (s *server) apiKeyRoutes(g *echo.Group, read, fleet, apikeys echo.Middlewar
 	g.POST(p, s.apiCreateRelay, apikeys)
 	g.GET(p, s.apiListRelays, read)
 	g.DELETE(p+"/:name", s.apiRemoveRelay, apikeys)
+	g.POST(rel(wire.PathAdminReleases), s.apiPublishRelease, fleet)
+}
+
+// apiPublishRelease stores the admin's signed TUF repository (issue 16).
+func (s *server) apiPublishRelease(c echo.Context) error {
+	var p wire.ReleasePublish
+	if err := s.readJSON(c, &p, wire.MaxReleaseBytes, false); err != nil {
+		return err
+	}
+	if err := s.b.PublishRelease(c.Request().Context(), p, principalOf(c).Actor); err != nil {
+		return err
+	}
+	return noContent(c)
 }
 
 func (s *server) apiCreateAuthKey(c echo.Context) error {

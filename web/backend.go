@@ -162,4 +162,9 @@ type Backend interface {
 
 	// Flows lists flow-log records q selects, newest first.
 	Flows(ctx context.Context, q admin.FlowQuery) ([]wire.AdminFlow, error)
+
+	// PublishRelease stores a publication of the TUF repository (issue
+	// 16), audited as release.publish; names and paths that do not check
+	// (wire.ReleasePublish.Check) are ErrBadRequest.
+	PublishRelease(ctx context.Context, p wire.ReleasePublish, actor string) error
 }

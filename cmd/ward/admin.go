@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/wardnet/ward/admin"
 	"github.com/wardnet/ward/wire"
@@ -21,15 +22,19 @@ func newAdminCmd() *cobra.Command { return adminCmd(&adminFlags{}) }
 // adminCmd is `ward admin`, its commands sharing f.
 func adminCmd(f *adminFlags) *cobra.Command {
 	cmd := &cobra.Command{Use: "admin", Short: "Administer a coordinator (nodes, keys, policy, audit, flows)"}
-	pf := cmd.PersistentFlags()
-	pf.StringVar(&f.coordinator, "coordinator", envOr("WARD_COORDINATOR", "http://127.0.0.1:8080"), "coordinator URL")
-	pf.StringVar(&f.keyFile, "api-key-file", "", "file holding the API key (default: WARD_API_KEY, else the coordinator's bootstrap key file)")
-	pf.StringVar(&f.caFile, "ca-file", os.Getenv("WARD_CA_FILE"), "PEM CA certificates that verify the coordinator (default: WARD_CA_FILE, else the system's)")
-	pf.BoolVar(&f.asJSON, "json", false, "print results as JSON")
-	pf.BoolVar(&f.insecureHTTP, "dev-insecure-http", false,
-		"allow a plain-http coordinator that is not on loopback; the API key crosses the network in clear (development only)")
+	f.addFlags(cmd.PersistentFlags())
 	cmd.AddCommand(newAdminKeysCmd(f), newAdminAPIKeyCmd(f), newAdminNodesCmd(f), newAdminPolicyCmd(f), newAdminAuditCmd(f), newAdminFlowsCmd(f), newAdminUsersCmd(f), newAdminRelaysCmd(f), newAdminRequestsCmd(f), newAdminAlertsCmd(f), newAdminRolloutsCmd(f))
 	return cmd
+}
+
+// addFlags adds the flags that reach the admin API to fs.
+func (f *adminFlags) addFlags(fs *pflag.FlagSet) {
+	fs.StringVar(&f.coordinator, "coordinator", envOr("WARD_COORDINATOR", "http://127.0.0.1:8080"), "coordinator URL")
+	fs.StringVar(&f.keyFile, "api-key-file", "", "file holding the API key (default: WARD_API_KEY, else the coordinator's bootstrap key file)")
+	fs.StringVar(&f.caFile, "ca-file", os.Getenv("WARD_CA_FILE"), "PEM CA certificates that verify the coordinator (default: WARD_CA_FILE, else the system's)")
+	fs.BoolVar(&f.asJSON, "json", false, "print results as JSON")
+	fs.BoolVar(&f.insecureHTTP, "dev-insecure-http", false,
+		"allow a plain-http coordinator that is not on loopback; the API key crosses the network in clear (development only)")
 }
 
 func envOr(k, def string) string {

@@ -66,7 +66,7 @@ func newRootCmd() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newACLCmd(), newCoordinatorCmd(), newRelayCmd(), newAdminCmd(), newNetcheckCmd(), newSimCmd())
+	root.AddCommand(newACLCmd(), newCoordinatorCmd(), newRelayCmd(), newAdminCmd(), newReleaseCmd(), newNetcheckCmd(), newSimCmd())
 	root.AddCommand(newNodeCmds()...)
 	root.AddCommand(newClientCmds()...)
 	root.AddCommand(newRequestCmds()...)

@@ -16,6 +16,7 @@ import (
 	"github.com/wardnet/ward/client/desktop"
 	"github.com/wardnet/ward/node"
 	"github.com/wardnet/ward/node/localapi"
+	"github.com/wardnet/ward/node/update"
 )
 
 // authKeyEnv holds the pre-auth key when --auth-key is not given, so the
@@ -45,10 +46,13 @@ func apiClient(dir string) *localapi.Client {
 
 // nodeFlags are the flags of `ward node`.
 type nodeFlags struct {
-	cfg       node.AgentConfig
-	expose    []uint
-	endpoints []string
-	verbose   bool
+	cfg node.AgentConfig
+	// updateRoot is the TUF root file to trust for updates (installed in
+	// the state directory).
+	updateRoot string
+	expose     []uint
+	endpoints  []string
+	verbose    bool
 }
 
 func newNodeCmd() *cobra.Command {
@@ -65,13 +69,23 @@ func newNodeCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
+			if f.updateRoot != "" {
+				if err := update.InstallRoot(cfg.StateDir, f.updateRoot); err != nil {
+					return err
+				}
+			}
 			a, err := node.NewAgent(cfg)
 			if err != nil {
 				return err
 			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
-			return a.Run(ctx)
+			err = a.Run(ctx)
+			if errors.Is(err, update.ErrRestart) {
+				stop()
+				return update.Restart()
+			}
+			return err
 		},
 	}
 	fl := cmd.Flags()
@@ -91,6 +105,10 @@ func newNodeCmd() *cobra.Command {
 	fl.DurationVar(&f.cfg.RotateEvery, "rotate-every", 0, "rotate the WireGuard key at this interval (0: at --rotate-fraction of its life)")
 	fl.Float64Var(&f.cfg.RotateFraction, "rotate-fraction", node.DefaultRotateFraction, "rotate the WireGuard key when this fraction of its life has passed")
 	fl.StringVar(&f.cfg.Hostname, "hostname", "", "name to register with (default: the host name)")
+	fl.StringVar(&f.updateRoot, "update-root", "", "trust this TUF root metadata (ward release keygen's 1.root.json) for updates over the air; kept in --state-dir")
+	fl.StringVar(&f.cfg.Model, "model", "", "this device's model label: updates signed for another model are refused")
+	fl.DurationVar(&f.cfg.UpdateHealthWindow, "update-health-window", update.DefaultHealthWindow, "how long an updated agent has to re-join the coordinator before it goes back to the previous binary")
+	fl.DurationVar(&f.cfg.UpdatePoll, "update-poll", update.DefaultPoll, "how often to ask the coordinator for an update")
 	fl.BoolVarP(&f.verbose, "verbose", "v", false, "log debug messages")
 	fl.BoolVar(&f.cfg.LegacyDataPath, "legacy-datapath", false, "run the data path as before issue 12, for benchmarks against it")
 	fl.MarkHidden("legacy-datapath")

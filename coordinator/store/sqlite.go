@@ -48,6 +48,7 @@ type SQLStore struct {
 	authKeyTable
 	apiKeyTable
 	relayTable
+	releaseTable
 	requestTable
 	alertTable
 	rolloutTable
@@ -125,6 +126,7 @@ func newSQLStore(d *db) *SQLStore {
 		authKeyTable: authKeyTable{d},
 		apiKeyTable:  apiKeyTable{d},
 		relayTable:   relayTable{d},
+		releaseTable: releaseTable{d},
 		requestTable: requestTable{d},
 		alertTable:   alertTable{d},
 		rolloutTable: rolloutTable{d},

@@ -23,6 +23,7 @@ type Store interface {
 	AuthKeys
 	APIKeys
 	Relays
+	Releases
 	AccessRequests
 	Alerts
 	Rollouts

@@ -57,6 +57,7 @@ var suite = []struct {
 	{"TestRegisterSuffixesTakenNames", TestRegisterSuffixesTakenNames},
 	{"TestRegisterAtExpiryBoundary", TestRegisterAtExpiryBoundary},
 	{"TestRelays", TestRelays},
+	{"TestReleases", TestReleases},
 	{"TestRevokeAndApproveNode", TestRevokeAndApproveNode},
 	{"TestRegisterWithNewAuthKeyRekeysRevokedNode", TestRegisterWithNewAuthKeyRekeysRevokedNode},
 	{"TestRotationRules", TestRotationRules},

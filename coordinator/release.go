@@ -1,0 +1,98 @@
+package coordinator
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net/http"
+	"slices"
+	"time"
+
+	"github.com/wardnet/ward/coordinator/store"
+	"github.com/wardnet/ward/wire"
+)
+
+// The fleet's TUF repository (issue 16). The admin signs it offline
+// (`ward release`) and publishes it through the admin API; the
+// coordinator stores it in the database, so every coordinator on a
+// PostgreSQL database serves the same files, and serves it to nodes with
+// their control session. It verifies nothing and signs nothing: the
+// devices trust only the root they were provisioned with.
+
+// targetRetryAfter is what a node past Config.MaxTargetDownloads is told
+// to wait.
+const targetRetryAfter = "5"
+
+// publishRelease stores a publication of the repository, audited as
+// release.publish with the names and paths it carried.
+func (s *fleet) publishRelease(ctx context.Context, p wire.ReleasePublish, actor string) error {
+	if err := p.Check(); err != nil {
+		return fmt.Errorf("%w: %w", errBadRequest, err)
+	}
+	if err := s.st.PutRelease(ctx, p.Metadata, p.Targets, time.Now().UTC()); err != nil {
+		return err
+	}
+	s.audit(ctx, actor, "release.publish", "tuf", "", map[string]any{
+		"metadata": sortedKeys(p.Metadata), "targets": sortedKeys(p.Targets)})
+	return nil
+}
+
+// sortedKeys returns m's keys in order.
+func sortedKeys(m map[string][]byte) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// handleTUFMetadata serves one metadata file of the repository to a node.
+func (s *control) handleTUFMetadata(w http.ResponseWriter, r *http.Request) {
+	if _, err := s.nodeOf(r); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	name := r.PathValue("name")
+	if err := wire.CheckTUFMetadataName(name); err != nil {
+		s.writeError(w, r, fmt.Errorf("%w: %w", store.ErrNotFound, err))
+		return
+	}
+	b, err := s.st.ReleaseMetadata(r.Context(), name)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	w.Header().Set("Cache-Control", "no-store")
+	http.ServeContent(w, r, "", time.Time{}, bytes.NewReader(b))
+}
+
+// handleTUFTarget serves a target to a node, honouring Range so that a
+// download resumes; past Config.MaxTargetDownloads at once it answers 503
+// with Retry-After.
+func (s *control) handleTUFTarget(w http.ResponseWriter, r *http.Request) {
+	if _, err := s.nodeOf(r); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	path := r.PathValue("path")
+	if err := wire.CheckTUFTargetPath(path); err != nil {
+		s.writeError(w, r, fmt.Errorf("%w: %w", store.ErrNotFound, err))
+		return
+	}
+	select {
+	case s.downloads <- struct{}{}:
+		defer func() { <-s.downloads }()
+	default:
+		w.Header().Set("Retry-After", targetRetryAfter)
+		writeJSON(w, http.StatusServiceUnavailable, wire.Error{Error: "too many update downloads at once; retry later"})
+		return
+	}
+	b, err := s.st.ReleaseTarget(r.Context(), path)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	w.Header().Set("Content-Type", "application/octet-stream")
+	http.ServeContent(w, r, "", time.Time{}, bytes.NewReader(b))
+}

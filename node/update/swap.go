@@ -1,0 +1,94 @@
+package update
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"strings"
+	"time"
+)
+
+// preflightTimeout bounds the new binary's `--version` run.
+const preflightTimeout = 30 * time.Second
+
+// stage copies the verified file beside exe as exe.new, executable, and
+// runs it with --version: a binary that does not start on this device, or
+// reports another version than was signed, is refused before anything is
+// swapped.
+func stage(ctx context.Context, file, exe, version string) (string, error) {
+	next := exe + ".new"
+	if err := copyFile(file, next, 0o755); err != nil {
+		return "", fmt.Errorf("stage %s: %w", next, err)
+	}
+	ctx, cancel := context.WithTimeout(ctx, preflightTimeout)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, next, "--version").CombinedOutput()
+	if err != nil {
+		os.Remove(next)
+		return "", fmt.Errorf("%w: the new binary does not run here: %w: %s", ErrRefused, err, tail(out))
+	}
+	if !strings.Contains(string(out), version) {
+		os.Remove(next)
+		return "", fmt.Errorf("%w: the new binary reports %q, signed as %s", ErrRefused, tail(out), version)
+	}
+	return next, nil
+}
+
+// backup keeps the running binary as exe.prev: a hard link where the file
+// system allows, else a copy. exe stays in place throughout.
+func backup(exe string) (string, error) {
+	prev := exe + ".prev"
+	if err := os.Remove(prev); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return "", err
+	}
+	if err := os.Link(exe, prev); err != nil {
+		if err := copyFile(exe, prev, 0o755); err != nil {
+			return "", fmt.Errorf("back up %s: %w", exe, err)
+		}
+	}
+	return prev, nil
+}
+
+// copyFile copies src to dst (replaced) with mode, synced.
+func copyFile(src, dst string, mode os.FileMode) error {
+	in, err := os.Open(src)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	tmp := dst + ".tmp"
+	out, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, mode)
+	if err != nil {
+		return err
+	}
+	_, err = io.Copy(out, in)
+	if err == nil {
+		err = out.Sync()
+	}
+	if cerr := out.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Chmod(tmp, mode)
+	}
+	if err == nil {
+		err = os.Rename(tmp, dst)
+	}
+	if err != nil {
+		os.Remove(tmp)
+	}
+	return err
+}
+
+// tail is the end of a command's output, trimmed.
+func tail(out []byte) string {
+	const n = 256
+	s := strings.TrimSpace(string(out))
+	if len(s) > n {
+		s = s[len(s)-n:]
+	}
+	return s
+}
