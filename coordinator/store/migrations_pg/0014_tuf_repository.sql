@@ -1,4 +1,4 @@
--- As migrations/0013_tuf_repository.sql: the fleet's TUF repository,
+-- As migrations/0014_tuf_repository.sql: the fleet's TUF repository,
 -- signed metadata by file name and targets by path.
 CREATE TABLE tuf_metadata (
 	name       TEXT PRIMARY KEY,
