@@ -33,7 +33,8 @@ const (
 const (
 	// WatchLogMatch: a line of a watched log matched its expression.
 	WatchLogMatch = "log"
-	// WatchFile: a watched file changed.
+	// WatchFile: a watched file changed, or a watched file or log
+	// cannot be read.
 	WatchFile = "file"
 )
 
@@ -74,7 +75,8 @@ type WatchEvent struct {
 	// Kind is WatchLogMatch or WatchFile.
 	Kind string `json:"kind"`
 	// Path is the log file, or the file that changed (a watched file,
-	// or a file directly inside a watched directory).
+	// or a file directly inside a watched directory; a log file too when
+	// it is unreadable).
 	Path string `json:"path"`
 	// Line is the matching line (WatchLogMatch), without its line end,
 	// at most MaxWatchLine bytes of valid UTF-8.
@@ -131,7 +133,7 @@ func (e WatchEvent) check(cfg WatchConfig) error {
 		}
 		return nil
 	case WatchFile:
-		if !cfg.watchesFile(e.Path) {
+		if !cfg.watchesFile(e.Path) && !(e.Change == WatchUnreadable && slices.ContainsFunc(cfg.Logs, func(l WatchLog) bool { return l.Path == e.Path })) {
 			return fmt.Errorf("%q is not a file this node watches", e.Path)
 		}
 		return e.checkChange()
