@@ -24,10 +24,11 @@ const (
 )
 
 // watchConfig returns what node n watches: the union of the rules
-// file's "watch" entries for its tags; empty without rules.
+// file's "watch" entries for its tags; empty without rules, and for a
+// person's machine (no tags: it is not a device).
 func (s *core) watchConfig(n store.Node) wire.WatchConfig {
 	var cfg wire.WatchConfig
-	if s.alerts == nil {
+	if s.alerts == nil || len(n.Tags) == 0 {
 		return cfg
 	}
 	logs, files := s.alerts.rules.WatchFor(n.Tags)
