@@ -65,8 +65,15 @@ func sha256Hex(b string) string {
 // watch entry follows a real log the test appends to, rotates (rename and
 // a new file) and truncates, and hashes a real file and directory the
 // test modifies; a Slack-compatible hook on loopback receives exactly one
-// alert per matching line and per change, and nothing else.
+// alert per matching line and per change, and nothing else. Once with a
+// short poll, once with an hour's: then only file notifications
+// (fsnotify) wake the node.
 func TestWatchDeviceLogRotationTruncationAndFiles(t *testing.T) {
+	t.Run("poll", func(t *testing.T) { testWatchDevice(t, 100*time.Millisecond) })
+	t.Run("notify", func(t *testing.T) { testWatchDevice(t, time.Hour) })
+}
+
+func testWatchDevice(t *testing.T, poll time.Duration) {
 	sink := newChatSink(t)
 	dir := t.TempDir()
 	logPath, passwd, fw := filepath.Join(dir, "auth.log"), filepath.Join(dir, "passwd"), filepath.Join(dir, "fw")
@@ -102,8 +109,8 @@ func TestWatchDeviceLogRotationTruncationAndFiles(t *testing.T) {
 	f := newFleet(t, `{"tagOwners": {"tag:gw": [], "tag:operator": []}}`, func(c *assembly.Config) {
 		c.AlertRules, c.AlertBackoff = rules, 100*time.Millisecond
 	})
-	gw := f.startAgent("gw1", f.authKey("tag:gw"), "", agentOpts{watchPoll: 100 * time.Millisecond})
-	f.startAgent("op1", f.authKey("tag:operator"), "", agentOpts{watchPoll: 100 * time.Millisecond}) // watches nothing
+	gw := f.startAgent("gw1", f.authKey("tag:gw"), "", agentOpts{watchPoll: poll})
+	f.startAgent("op1", f.authKey("tag:operator"), "", agentOpts{watchPoll: poll}) // watches nothing
 
 	// The node follows the log and has its baseline of the files once
 	// its state file says so.

@@ -3,6 +3,7 @@ package node
 import (
 	"cmp"
 	"context"
+	"sync"
 	"time"
 
 	"github.com/wardnet/ward/node/control"
@@ -16,12 +17,17 @@ const (
 	// watchSendsPerPoll bounds the batches of watch events sent at one
 	// poll, inside the coordinator's per-node limit.
 	watchSendsPerPoll = 4
+	// minWakeGap bounds how often file notifications make the node poll
+	// (a busy /var/log would otherwise poll at every write).
+	minWakeGap = 100 * time.Millisecond
 )
 
 // watchLoop watches the disk as the coordinator says (asking at the start
 // and every watchConfigEvery; until it answers, as the last run was told),
-// sending what it finds and saving its state after each poll, until ctx is
-// done. A coordinator older than protocol 15 gets nothing.
+// polling every watchPoll and when file notifications say something
+// changed (at most every minWakeGap), sending what it finds and saving its
+// state after each poll, until ctx is done. A coordinator older than
+// protocol 15 gets nothing.
 func (s *Session) watchLoop(ctx context.Context) {
 	w := watch.New(watch.Config{StateDir: s.cfg.stateDir, Rehash: s.cfg.watchRehash, Log: s.log})
 	defer func() {
@@ -29,28 +35,46 @@ func (s *Session) watchLoop(ctx context.Context) {
 			s.log.Warn("watch: save state", "err", err)
 		}
 	}()
+	wake := watch.NewWaker(s.log)
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	wg.Go(func() { wake.Run(ctx) })
 	t := time.NewTicker(cmp.Or(s.cfg.watchPoll, watch.DefaultPoll))
 	defer t.Stop()
 	var nextConfig, notBefore time.Time
 	for now := time.Now(); ; {
 		if !now.Before(nextConfig) {
 			s.fetchWatch(ctx, w)
+			wake.Watch(w.Config())
 			nextConfig = now.Add(watchConfigEvery)
 		}
-		w.Poll(now)
-		if !now.Before(notBefore) {
-			if wait := s.sendWatch(ctx, w); wait > 0 {
-				notBefore = now.Add(wait)
-			}
-		}
-		if err := w.Save(); err != nil {
-			s.log.Warn("watch: save state", "err", err)
-		}
+		s.watchOnce(ctx, w, now, &notBefore)
 		select {
 		case <-ctx.Done():
 			return
 		case now = <-t.C:
+		case <-wake.C:
+			if !sleep(ctx, minWakeGap) {
+				return
+			}
+			now = time.Now()
 		}
+	}
+}
+
+// watchOnce polls w, sends what it found unless a failure asked to wait
+// until notBefore, and saves w's state.
+func (s *Session) watchOnce(ctx context.Context, w *watch.Watcher, now time.Time, notBefore *time.Time) {
+	w.Poll(now)
+	if !now.Before(*notBefore) {
+		if wait := s.sendWatch(ctx, w); wait > 0 {
+			*notBefore = now.Add(wait)
+		}
+	}
+	if err := w.Save(); err != nil {
+		s.log.Warn("watch: save state", "err", err)
 	}
 }
 

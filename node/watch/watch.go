@@ -175,6 +175,9 @@ func (w *Watcher) SetConfig(cfg wire.WatchConfig) {
 	w.forgetRoots(cfg.Files)
 }
 
+// Config returns what w watches.
+func (w *Watcher) Config() wire.WatchConfig { return w.st.Config }
+
 // Poll reads what the logs gained and looks at the watched files (hashing
 // them all when the rehash interval passed), queueing what it finds.
 func (w *Watcher) Poll(now time.Time) {

@@ -1,6 +1,7 @@
 package watch
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"os"
@@ -316,4 +317,49 @@ func TestWatchHashChanges(t *testing.T) {
 	if diff := cmp.Diff([]change{{"/passwd", wire.WatchModified, sha("root:x:0:0\nmallory:x:0:0"), sha("root:x:0:0")}}, got()); diff != "" {
 		t.Errorf("changed while down (-want +got):\n%s", diff)
 	}
+}
+
+// TestWatchWakerWakesOnAppend: appending to a followed log, and making
+// it anew after a rotation, wakes the watch loop through the system's
+// file notifications, without waiting for the next poll.
+func TestWatchWakerWakesOnAppend(t *testing.T) {
+	r := logRig(t)
+	r.appendTo("auth.log", "")
+	k := NewWaker(nil)
+	if k.w == nil {
+		t.Fatal("no file notifications (inotify) on this system")
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { k.Run(ctx); close(done) }()
+	defer func() { cancel(); <-done }()
+	k.Watch(r.cfg)
+	woken := func(what string) {
+		t.Helper()
+		select {
+		case <-k.C:
+		case <-time.After(20 * time.Second):
+			t.Fatalf("not woken by %s", what)
+		}
+	}
+	drain := func() {
+		for {
+			select {
+			case <-k.C:
+			case <-time.After(200 * time.Millisecond):
+				return
+			}
+		}
+	}
+	drain()
+	r.appendTo("auth.log", failed+"\n")
+	woken("an append")
+	drain()
+	if err := os.Rename(r.path("auth.log"), r.path("auth.log.1")); err != nil {
+		t.Fatal(err)
+	}
+	woken("a rotation")
+	drain()
+	r.appendTo("auth.log", failed+"\n")
+	woken("the new file")
 }
