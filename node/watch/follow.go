@@ -8,6 +8,7 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"time"
@@ -90,9 +91,12 @@ func (w *Watcher) follow(fl *follower, now time.Time) {
 }
 
 // open opens fl's log and sets where to read from: the saved offset when
-// it is the saved file (and not shorter), 0 when it is another file (it
-// was rotated while the node was down) or the log did not exist before,
-// and its end when the log was never followed (old lines are not news).
+// it is the saved file (and not shorter), 0 when it is another file or
+// the log did not exist before, and its end when the log was never
+// followed (old lines are not news). When the log was rotated while the
+// node was down and the saved file is still in its directory under
+// another name, it opens that one at the saved offset: follow finishes
+// it, then starts the new one.
 // It reports an unreadable log once per error.
 func (w *Watcher) open(fl *follower, st *logState, now time.Time) bool {
 	f, err := os.Open(fl.path)
@@ -115,6 +119,12 @@ func (w *Watcher) open(fl *follower, st *logState, now time.Time) bool {
 	}
 	fl.lastErr = ""
 	dev, ino := fileID(fi)
+	if st != nil && st.Ino != 0 && (st.Dev != dev || st.Ino != ino) {
+		if old, oldInfo := findRotated(fl.path, st.Dev, st.Ino); old != nil {
+			f.Close()
+			f, fi, dev, ino = old, oldInfo, st.Dev, st.Ino // finished first: follow sees it rotated
+		}
+	}
 	next := &logState{Dev: dev, Ino: ino}
 	switch {
 	case st == nil:
@@ -130,6 +140,41 @@ func (w *Watcher) open(fl *follower, st *logState, now time.Time) bool {
 		w.st.Logs[fl.path], w.dirty = next, true
 	}
 	return true
+}
+
+// maxRotatedScan bounds the directory entries looked at for a log
+// rotated while the node was down.
+const maxRotatedScan = 1024
+
+// findRotated opens the file of path's directory with device dev and
+// inode ino (the log as it was followed, renamed while the node was down:
+// auth.log.1), or returns nil.
+func findRotated(path string, dev, ino uint64) (*os.File, os.FileInfo) {
+	d, err := os.Open(filepath.Dir(path))
+	if err != nil {
+		return nil, nil
+	}
+	defer d.Close()
+	ents, _ := d.ReadDir(maxRotatedScan)
+	for _, e := range ents {
+		if !e.Type().IsRegular() {
+			continue
+		}
+		p := filepath.Join(filepath.Dir(path), e.Name())
+		if fi, err := os.Stat(p); err == nil {
+			if fdev, fino := fileID(fi); fdev == dev && fino == ino {
+				f, err := os.Open(p)
+				if err != nil {
+					return nil, nil
+				}
+				if ofi, err := f.Stat(); err == nil && os.SameFile(fi, ofi) {
+					return f, ofi
+				}
+				f.Close()
+			}
+		}
+	}
+	return nil, nil
 }
 
 // read reads whole lines from st.Offset, at most maxReadPerPoll bytes,

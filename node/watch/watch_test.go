@@ -162,8 +162,9 @@ func TestWatchFollowCopyTruncate(t *testing.T) {
 }
 
 // TestWatchFollowRestart: a node stopping with matched lines not yet sent,
-// lines written while it is down and a rotation while it is down: after
-// the restart every line is reported exactly once.
+// lines written while it is down and a rotation while it is down (the
+// old file's last lines found under its new name): after the restart
+// every line is reported exactly once.
 func TestWatchFollowRestart(t *testing.T) {
 	r := logRig(t)
 	r.appendTo("auth.log", "")
@@ -177,12 +178,14 @@ func TestWatchFollowRestart(t *testing.T) {
 	r.restart()
 	r.wantLines("after a second restart")
 	r.restart()
+	r.appendTo("auth.log", "3 "+failed+"\n")
 	if err := os.Rename(r.path("auth.log"), r.path("auth.log.1")); err != nil {
 		t.Fatal(err)
 	}
-	r.appendTo("auth.log", "3 "+failed+"\n")
+	r.appendTo("auth.log", "4 "+failed+"\n")
 	r.restart()
-	r.wantLines("a rotation while down", "3 "+failed)
+	r.wantLines("a rotation while down", "3 "+failed, "4 "+failed)
+	r.wantLines("after it")
 }
 
 // TestWatchFollowLongLine: a line longer than the read buffer is matched
