@@ -14,11 +14,13 @@ import (
 	"github.com/wardnet/ward/wire"
 )
 
-// Watch-event ingest bounds: a node sends a batch when it saw something,
-// at most a few a second after the coordinator was away.
+// Watch-event ingest bounds: a node sends a batch when it saw something
+// (its own bound: one matching line a second per log after a burst), and
+// its backlog of at most 256 events (four batches) after the coordinator
+// was away; past the limit it gets 429 and waits.
 const (
 	watchBurst = 20
-	watchEvery = 250 * time.Millisecond
+	watchEvery = time.Second
 	// maxWatchSummary bounds the line quoted in a log alert's summary.
 	maxWatchSummary = 200
 )
