@@ -155,3 +155,21 @@ func TestWatchEventsAuditedAndAlerted(t *testing.T) {
 		t.Errorf("the sensor's line alerted %d times; the rule is for cameras", n)
 	}
 }
+
+// TestWatchEventsRateLimitedPerNode: a node posting batches faster than
+// the limit gets 429 with Retry-After; another node is not held back.
+func TestWatchEventsRateLimitedPerNode(t *testing.T) {
+	c, _ := watchCoord(t)
+	cam, sensor := c.mustRegister([]string{"tag:camera"}, "cam"), c.mustRegister([]string{"tag:sensor"}, "sensor")
+	codes := map[int]int{}
+	for range watchBurst + 5 {
+		code, _ := c.call("POST", wire.PathWatchEvents, cam.token, wire.WatchEvents{})
+		codes[code]++
+	}
+	if codes[http.StatusTooManyRequests] == 0 || codes[http.StatusNoContent] < watchBurst-1 {
+		t.Errorf("%d batches at once: %v; want the burst taken, then 429", watchBurst+5, codes)
+	}
+	if code, b := c.call("POST", wire.PathWatchEvents, sensor.token, wire.WatchEvents{}); code != http.StatusNoContent {
+		t.Errorf("another node: %d %s", code, b)
+	}
+}
