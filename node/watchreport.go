@@ -27,7 +27,7 @@ const (
 // polling every watchPoll and when file notifications say something
 // changed (at most every minWakeGap), sending what it finds and saving its
 // state after each poll, until ctx is done. A coordinator older than
-// protocol 16 gets nothing.
+// protocol 17 gets nothing.
 func (s *Session) watchLoop(ctx context.Context) {
 	w := watch.New(watch.Config{StateDir: s.cfg.stateDir, Rehash: s.cfg.watchRehash, Log: s.log})
 	defer func() {
@@ -79,7 +79,7 @@ func (s *Session) watchOnce(ctx context.Context, w *watch.Watcher, now time.Time
 }
 
 // watchUnsupported reports whether the coordinator is known to be older
-// than protocol 16.
+// than protocol 17.
 func (s *Session) watchUnsupported() bool {
 	v := s.client.ServerVersion()
 	return v != 0 && !wire.Supports(v, wire.FeatureWatch)

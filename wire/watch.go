@@ -9,7 +9,7 @@ import (
 	"unicode/utf8"
 )
 
-// Device log and file-integrity monitoring (protocol 16, FeatureWatch).
+// Device log and file-integrity monitoring (protocol 17, FeatureWatch).
 const (
 	// PathWatch is where a node reads what it watches (GET, its
 	// session; WatchConfig).
@@ -50,7 +50,7 @@ const (
 // could not honestly have sent.
 var ErrBadWatchEvent = errors.New("bad watch event")
 
-// WatchConfig is what a node watches on its own disk (protocol 16): the
+// WatchConfig is what a node watches on its own disk (protocol 17): the
 // union of the rules file's "watch" entries whose tags the node has.
 type WatchConfig struct {
 	// Logs are the log files to follow; may be empty.
@@ -95,7 +95,7 @@ type WatchEvent struct {
 	Time time.Time `json:"time"`
 }
 
-// WatchEvents is a node's events, oldest first (protocol 16).
+// WatchEvents is a node's events, oldest first (protocol 17).
 type WatchEvents struct {
 	// Events are at most MaxWatchEvents.
 	Events []WatchEvent `json:"events"`

@@ -124,7 +124,7 @@ func (c *Client) Flows(ctx context.Context, b wire.FlowBatch) error {
 	return nil
 }
 
-// Watch returns what the node watches on its disk (protocol 16: only from
+// Watch returns what the node watches on its disk (protocol 17: only from
 // a coordinator that wire.Supports FeatureWatch).
 func (c *Client) Watch(ctx context.Context) (wire.WatchConfig, error) {
 	var out wire.WatchConfig
@@ -134,7 +134,7 @@ func (c *Client) Watch(ctx context.Context) (wire.WatchConfig, error) {
 	return out, nil
 }
 
-// WatchEvents sends what the node saw on its disk (protocol 16).
+// WatchEvents sends what the node saw on its disk (protocol 17).
 func (c *Client) WatchEvents(ctx context.Context, b wire.WatchEvents) error {
 	if err := c.call(ctx, request{path: wire.PathWatchEvents, body: b}, nil); err != nil {
 		return fmt.Errorf("send watch events: %w", err)
