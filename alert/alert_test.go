@@ -5,6 +5,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -86,5 +87,45 @@ func TestWebhookSignedAndRetried(t *testing.T) {
 	}
 	if len(dead) != 0 {
 		t.Fatalf("dead letters: %+v", dead)
+	}
+}
+
+// TestAlertRulesWatchParse: the "watch" list parses into entries with
+// clean paths, and the two device kinds are event kinds.
+func TestAlertRulesWatchParse(t *testing.T) {
+	rs, err := Parse("a.hujson", []byte(`{
+  "webhooks": [{"name": "ops", "url": "http://127.0.0.1:9/hook", "secret": "0123456789abcdef"}],
+  "watch": [{"tags": ["tag:gw"], "logs": [{"path": "/var/log/auth.log", "match": "Failed password"}], "files": ["/etc/passwd", "/opt/fw/"]}],
+  "rules": [{"name": "auth", "kind": "log_match", "tags": ["tag:gw"], "to": ["ops"]}, {"name": "fim", "kind": "file_changed", "to": ["ops"]}],
+}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	logs, files := rs.WatchFor([]string{"tag:gw"})
+	if len(logs["/var/log/auth.log"]) != 1 || !slices.Equal(files, []string{"/etc/passwd", "/opt/fw"}) || !Event(KindLogMatch) || !Event(KindFileChanged) {
+		t.Fatalf("watch %+v: logs %v files %v", rs.Watch, logs, files)
+	}
+	if logs, files := rs.WatchFor([]string{"tag:other"}); logs != nil || files != nil {
+		t.Errorf("another tag watches %v %v", logs, files)
+	}
+}
+
+// TestAlertRulesWatchProblemsAtLineCol: a bad expression, a relative path,
+// an unknown key and a list over its bound are each reported at their
+// line and column.
+func TestAlertRulesWatchProblemsAtLineCol(t *testing.T) {
+	many := `"/x"` + strings.Repeat(`, "/x"`, MaxWatchPaths)
+	tests := []struct{ src, want string }{
+		{"{\"watch\": [\n  {\"logs\": [{\"path\": \"/var/log/a\", \"match\": \"(unclosed\"}]}]}", `a.hujson:2:45: match "(unclosed": error parsing regexp`},
+		{"{\"watch\": [\n  {\"files\": [\"etc/passwd\"]}]}", `a.hujson:2:14: files entry "etc/passwd" is not an absolute path`},
+		{"{\"watch\": [\n  {\"paths\": []}]}", `a.hujson:2:4: unknown watch key "paths"`},
+		{"{\"watch\": [\n  {\"logs\": [{\"path\": \"/var/log/a\"}]}]}", `a.hujson:2:13: a log needs "path" and "match"`},
+		{"{\"watch\": [{\"files\": [" + many + "]}]}", `a.hujson:1:22: "files" has 33 entries; at most 32`},
+	}
+	for _, tc := range tests {
+		_, err := Parse("a.hujson", []byte(tc.src))
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s:\n got %v\nwant %s", tc.src, err, tc.want)
+		}
 	}
 }

@@ -40,14 +40,21 @@ const (
 	// KindRolloutPaused fires when a rollout pauses (a gate tripped, or
 	// an admin paused it) and resolves when it resumes or is aborted.
 	KindRolloutPaused = "rollout_paused"
+	// KindLogMatch fires once for each line of a watched log file that
+	// matched its expression on a device (see Watch; Tags limit it).
+	KindLogMatch = "log_match"
+	// KindFileChanged fires once for each watched file a device found
+	// added, removed, modified or unreadable (see Watch; Tags limit it).
+	KindFileChanged = "file_changed"
 )
 
 // kinds are the known kinds, in the order the parser names them.
-var kinds = []string{KindOffline, KindDenied, KindKeyExpiring, KindJoined, KindPolicyChange, KindAdminLogin, KindRolloutPaused}
+var kinds = []string{KindOffline, KindDenied, KindKeyExpiring, KindJoined, KindPolicyChange, KindAdminLogin, KindRolloutPaused,
+	KindLogMatch, KindFileChanged}
 
 // Event reports whether kind fires once per event, without a recovery.
 func Event(kind string) bool {
-	return kind == KindJoined || kind == KindPolicyChange || kind == KindAdminLogin
+	return slices.Contains([]string{KindJoined, KindPolicyChange, KindAdminLogin, KindLogMatch, KindFileChanged}, kind)
 }
 
 // MaxRulesSize bounds a rules file.
@@ -60,6 +67,8 @@ type Rules struct {
 	Destinations map[string]Destination
 	// Rules are the alert rules in file order.
 	Rules []Rule
+	// Watch says what devices watch on their own disks, in file order.
+	Watch []Watch
 }
 
 // Rule is one alert rule.
@@ -70,8 +79,8 @@ type Rule struct {
 	Kind string
 	// For is how long a device must be offline (KindOffline).
 	For time.Duration
-	// Tags limit KindOffline, KindKeyExpiring and KindJoined to devices
-	// with one of them; empty: all.
+	// Tags limit KindOffline, KindKeyExpiring, KindJoined, KindLogMatch
+	// and KindFileChanged to devices with one of them; empty: all.
 	Tags []string
 	// Count and Within: KindDenied's threshold; Within alone:
 	// KindKeyExpiring's warning time.
@@ -230,8 +239,10 @@ func (p *parser) topLevel(rs *Rules, v *hujson.Value) {
 			for _, e := range p.elements(&m.Value, `"rules"`) {
 				p.rule(rs, &e)
 			}
+		case "watch":
+			p.watchList(rs, &m.Value)
 		default:
-			p.errorf(m.Name.StartOffset, "unknown key %q (known: webhooks, destinations, rules)", name(&m))
+			p.errorf(m.Name.StartOffset, "unknown key %q (known: webhooks, destinations, rules, watch)", name(&m))
 		}
 	}
 }

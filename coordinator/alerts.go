@@ -202,12 +202,22 @@ func (s *core) eventAlert(ctx context.Context, actor, action, target string, tag
 	if kind == "" {
 		return
 	}
+	s.fireEvent(ctx, kind, target, summary, tags, kind == alert.KindJoined)
+}
+
+// fireEvent sends one alert for each rule of kind (when byTags, each rule
+// of kind that tagged says looks at a subject with tags), stored as an
+// event without recovery.
+func (s *core) fireEvent(ctx context.Context, kind, subject, summary string, tags []string, byTags bool) {
+	if s.alerts == nil {
+		return
+	}
 	now := time.Now().UTC()
 	for _, r := range s.alerts.rules.Rules {
-		if r.Kind != kind || (kind == alert.KindJoined && !tagged(r, tags)) {
+		if r.Kind != kind || (byTags && !tagged(r, tags)) {
 			continue
 		}
-		a := alert.Alert{Rule: r.Name, Kind: r.Kind, Severity: r.Severity, State: alert.StateFiring, Subject: target,
+		a := alert.Alert{Rule: r.Name, Kind: r.Kind, Severity: r.Severity, State: alert.StateFiring, Subject: subject,
 			Summary: summary, StartsAt: now}
 		s.recordAlert(ctx, a, store.AlertEvent)
 		s.notify(ctx, r, a, "alert.fire")

@@ -31,6 +31,8 @@ type control struct {
 	denied *deniedFlows
 	// flows stores the flow logs nodes post.
 	flows *flowIngest
+	// watchLimit limits each node's watch-event batches.
+	watchLimit *ratelimit.Keyed[store.NodeID]
 	// pace is how long a map stream waits after a message of n bytes
 	// (paceAfter; set before serving).
 	pace func(n int) time.Duration
@@ -53,12 +55,13 @@ const (
 
 func newControl(c *core) *control {
 	return &control{core: c, denied: newDeniedFlows(c.cfg.DeniedWindow), pace: paceAfter,
-		admit:     ratelimit.New[struct{}](c.cfg.MapAdmitEvery, c.cfg.MapAdmitBurst, 1),
-		reopen:    ratelimit.New[store.NodeID](c.cfg.MapReopenEvery, c.cfg.MapReopenBurst, maxReportKeys),
-		rotations: ratelimit.New[store.NodeID](c.cfg.RotateEvery, c.cfg.RotateBurst, maxRotationKeys),
-		reports:   ratelimit.New[store.NodeID](c.cfg.ReportEvery, c.cfg.ReportBurst, maxReportKeys),
-		flows:     newFlowIngest(c.st, c.metrics.reg),
-		downloads: make(chan struct{}, c.cfg.MaxTargetDownloads)}
+		admit:      ratelimit.New[struct{}](c.cfg.MapAdmitEvery, c.cfg.MapAdmitBurst, 1),
+		reopen:     ratelimit.New[store.NodeID](c.cfg.MapReopenEvery, c.cfg.MapReopenBurst, maxReportKeys),
+		rotations:  ratelimit.New[store.NodeID](c.cfg.RotateEvery, c.cfg.RotateBurst, maxRotationKeys),
+		reports:    ratelimit.New[store.NodeID](c.cfg.ReportEvery, c.cfg.ReportBurst, maxReportKeys),
+		flows:      newFlowIngest(c.st, c.metrics.reg),
+		downloads:  make(chan struct{}, c.cfg.MaxTargetDownloads),
+		watchLimit: ratelimit.New[store.NodeID](watchEvery, watchBurst, maxReportKeys)}
 }
 
 func (s *control) controlRoutes(mux *http.ServeMux) {
@@ -69,6 +72,8 @@ func (s *control) controlRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("POST "+wire.PathRotate, s.handleRotate)
 	mux.HandleFunc("POST "+wire.PathReport, s.handleReport)
 	mux.HandleFunc("POST "+wire.PathFlows, s.handleFlows)
+	mux.HandleFunc("GET "+wire.PathWatch, s.handleWatch)
+	mux.HandleFunc("POST "+wire.PathWatchEvents, s.handleWatchEvents)
 	mux.HandleFunc("POST "+wire.PathRequests, s.handleRequestCreate)
 	mux.HandleFunc("GET "+wire.PathRequests, s.handleRequestList)
 	mux.HandleFunc("GET "+wire.PathUpdate, s.handleUpdate)

@@ -85,6 +85,11 @@ type AgentConfig struct {
 	// FlowWindow before they are sent; 0 means DefaultFlowPoll (5s) and
 	// DefaultFlowWindow (1m). Tests shorten them.
 	FlowPoll, FlowWindow time.Duration
+	// WatchPoll and WatchRehash time the watch over the device's disk
+	// (package watch): logs are read and files looked at every
+	// WatchPoll, and every file hashed again every WatchRehash; 0 means
+	// watch.DefaultPoll (2s) and watch.DefaultRehash (5m).
+	WatchPoll, WatchRehash time.Duration
 	// Clock reads the node's clock; nil means time.Now. The agent keeps
 	// its key times (state file, rotation schedule, peer expiry) on it
 	// and converts the coordinator's to it. Tests set it to run a node
@@ -184,7 +189,8 @@ func NewAgent(cfg AgentConfig) (*Agent, error) {
 	keys.client, keys.eng = a.client, a.eng
 	a.keys = keys
 	a.sess = newSession(sessionConfig{stateDir: cfg.StateDir, client: a.client, engine: a.eng, keys: keys,
-		expose: cfg.Expose, endpoints: cfg.Endpoints, flowPoll: cfg.FlowPoll, flowWindow: cfg.FlowWindow, log: cfg.Logger})
+		expose: cfg.Expose, endpoints: cfg.Endpoints, flowPoll: cfg.FlowPoll, flowWindow: cfg.FlowWindow,
+		watchPoll: cfg.WatchPoll, watchRehash: cfg.WatchRehash, log: cfg.Logger})
 	return a, nil
 }
 

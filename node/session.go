@@ -36,7 +36,10 @@ type sessionConfig struct {
 	// flowPoll and flowWindow time the flow log; 0 means DefaultFlowPoll
 	// and DefaultFlowWindow.
 	flowPoll, flowWindow time.Duration
-	log                  *slog.Logger
+	// watchPoll and watchRehash time the watch over the disk; 0 means
+	// watch.DefaultPoll and watch.DefaultRehash.
+	watchPoll, watchRehash time.Duration
+	log                    *slog.Logger
 }
 
 // Session is one machine's life with the coordinator, the same for a
@@ -141,6 +144,7 @@ func (s *Session) Run(ctx context.Context) error {
 	wg.Go(func() { s.client.FollowMap(ctx, since, s) })
 	wg.Go(func() { s.reportLoop(ctx) })
 	wg.Go(func() { s.flowLoop(ctx, s.newFlowLog(), cmp.Or(s.cfg.flowPoll, DefaultFlowPoll)) })
+	wg.Go(func() { s.watchLoop(ctx) })
 	wg.Go(func() {
 		if end := s.keys.Run(ctx); end != nil {
 			s.log.Info("session ended", "reason", end.Reason)

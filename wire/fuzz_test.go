@@ -107,3 +107,28 @@ func FuzzFlowBatch(f *testing.F) {
 		}
 	})
 }
+
+// FuzzWatchEvents feeds the watch-event message to the coordinator's
+// decoder and check: nothing panics, and a batch that passes the check
+// names only paths of the node's config and lines within the bound.
+func FuzzWatchEvents(f *testing.F) {
+	b, err := json.Marshal(controlMessages()["WatchEvents"])
+	if err != nil {
+		f.Fatal(err)
+	}
+	cfg := *controlMessages()["WatchConfig"].(*WatchConfig)
+	f.Add(b)
+	f.Add([]byte(`{"events":[{"kind":"file","path":"/opt/fw/../../etc/shadow","change":"added","new_sha256":"00","time":"2026-01-01T00:00:00Z"}]}`))
+	f.Fuzz(func(t *testing.T, in []byte) {
+		var batch WatchEvents
+		if decodeStrict(in, &batch) != nil || batch.Check(cfg) != nil {
+			return
+		}
+		checkStable(t, &batch)
+		for _, e := range batch.Events {
+			if len(e.Line) > MaxWatchLine || e.Path != "/var/log/auth.log" && e.Path != "/etc/passwd" && !strings.HasPrefix(e.Path, "/opt/fw/") {
+				t.Fatalf("check passed an event the node was not told to watch: %+v", e)
+			}
+		}
+	})
+}

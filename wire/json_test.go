@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 
@@ -96,6 +97,13 @@ func controlMessages() map[string]any {
 		"UpdateAssignment": &UpdateAssignment{Rollout: 3, Target: "ward/linux-arm64/ward-1.4.0", Kind: UpdateKindWard, Version: "1.4.0"},
 		"UpdateReport": &UpdateReport{Rollout: 3, Target: "ward/linux-arm64/ward-1.4.0", State: UpdateRolledBack, Progress: 100,
 			Reason: "not re-joined within 90s", Running: "1.3.2"},
+		"WatchConfig": &WatchConfig{Logs: []WatchLog{{Path: "/var/log/auth.log", Match: []string{"Failed password"}}},
+			Files: []string{"/etc/passwd", "/opt/fw"}},
+		"WatchEvents": &WatchEvents{Dropped: 1, Events: []WatchEvent{
+			{Kind: WatchLogMatch, Path: "/var/log/auth.log", Line: "sshd[7]: Failed password for root", Time: t0},
+			{Kind: WatchFile, Path: "/opt/fw/image.bin", Change: WatchModified, OldSHA256: strings.Repeat("ab", 32),
+				NewSHA256: strings.Repeat("cd", 32), Time: t0},
+			{Kind: WatchFile, Path: "/etc/passwd", Change: WatchUnreadable, Error: "permission denied", Time: t0}}},
 		"Error":         &Error{Error: "forbidden: node removed"},
 		"LoginRequest":  &LoginRequest{WGKey: seq(0x22), Hostname: "laptop", OS: "linux", Version: "1.0"},
 		"LoginResponse": &LoginResponse{ID: "login-id", URL: "https://ward.example.com/ward/v1/l/x", Expires: t0.Add(10 * time.Minute), Code: "BCDF-GHJK"},

@@ -28,6 +28,7 @@ import (
 //   - 14 (2026-12-06, issue 16): updates over the air: GET /ward/v1/update (UpdateAssignment), POST /ward/v1/update/report (UpdateReport), the TUF repository under /ward/v1/tuf/, /ward/v1/admin/rollouts.
 //   - 15 (2026-12-06, issue 14): DNS names: Node.FQDN (each node's name under the fleet domain) and MapResponse.DNSDomain (in full maps); admin API: POST or PUT PathAdminNodes/{id}/rename.
 //   - 16 (2026-12-06, issue 17): step-up MFA: Node.MFAWithinMillis on a peer (its risk class's mfaWithin) and Node.MFAAt in a person's own Self (their last login with a second factor); admin API: CreateAPIKeyRequest.Scopes and APIKey.Scopes (scoped API keys).
+//   - 17 (2026-12-06, issue 15): device log and file-integrity monitoring: GET /ward/v1/watch (WatchConfig), POST /ward/v1/watch/events (WatchEvents).
 //
 // A peer ignores JSON fields it does not know only one way: nodes read the
 // coordinator's answers leniently, while the coordinator refuses requests
@@ -35,7 +36,7 @@ import (
 // Supports(coordinator's version, the field's Feature); the coordinator
 // sends a new field to every node, and leaves it out for nodes older than
 // its Feature where it would mislead them.
-const ProtocolVersion = 16
+const ProtocolVersion = 17
 
 // MinProtocolVersion is the oldest node protocol version a coordinator of
 // this build serves; CheckNodeVersion refuses older nodes.
@@ -115,6 +116,10 @@ const (
 	// API keys in the admin API. Sent to every node (older ones ignore the
 	// fields and say only "not granted" for a port a step-up would open).
 	FeatureStepUpMFA Feature = 16
+	// FeatureWatch: PathWatch and PathWatchEvents. A node asks what to
+	// watch only a coordinator of this version or later (an older one
+	// answers 404).
+	FeatureWatch Feature = 17
 )
 
 // Supports reports whether a peer speaking protocol version peer knows f.

@@ -124,6 +124,24 @@ func (c *Client) Flows(ctx context.Context, b wire.FlowBatch) error {
 	return nil
 }
 
+// Watch returns what the node watches on its disk (protocol 17: only from
+// a coordinator that wire.Supports FeatureWatch).
+func (c *Client) Watch(ctx context.Context) (wire.WatchConfig, error) {
+	var out wire.WatchConfig
+	if err := c.call(ctx, request{method: "GET", path: wire.PathWatch}, &out); err != nil {
+		return wire.WatchConfig{}, fmt.Errorf("get watch config: %w", err)
+	}
+	return out, nil
+}
+
+// WatchEvents sends what the node saw on its disk (protocol 17).
+func (c *Client) WatchEvents(ctx context.Context, b wire.WatchEvents) error {
+	if err := c.call(ctx, request{path: wire.PathWatchEvents, body: b}, nil); err != nil {
+		return fmt.Errorf("send watch events: %w", err)
+	}
+	return nil
+}
+
 // RequestAccess asks, on behalf of the person owning this node, for
 // time-bound access (issue 17); the answer is the pending request.
 func (c *Client) RequestAccess(ctx context.Context, r wire.AccessRequestCreate) (wire.AccessRequest, error) {
