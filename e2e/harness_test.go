@@ -170,6 +170,9 @@ type agentOpts struct {
 	// watchPoll is how often the node reads its watched logs and looks
 	// at its watched files; 0: the default.
 	watchPoll time.Duration
+	// watchLogsUnder are the directories whose logs the node may follow;
+	// nil: /var/log.
+	watchLogsUnder []string
 }
 
 // startAgent starts a node registered with key (or from its state dir).
@@ -181,7 +184,7 @@ func (f *fleet) startAgent(name, key, dir string, o agentOpts) *agent {
 	return &agent{name: name, Agent: nodetest.StartAgent(f.t, node.AgentConfig{StateDir: dir, Coordinator: f.url(), AuthKey: key,
 		AllowInsecureHTTP: true, Expose: o.expose, Hostname: name, Version: "e2e", RotateEvery: o.rotateEvery,
 		Logger: f.logs.logger(name), Clock: o.clock, Endpoints: o.endpoints, HomeRelay: o.homeRelay, SOCKS5: o.socks5, UAPIName: o.uapiName,
-		FlowWindow: o.flowWindow, FlowPoll: o.flowWindow / 20, WatchPoll: o.watchPoll})}
+		FlowWindow: o.flowWindow, FlowPoll: o.flowWindow / 20, WatchPoll: o.watchPoll, WatchLogsUnder: o.watchLogsUnder})}
 }
 
 // waitFor polls cond until it holds, failing after a generous deadline.

@@ -109,7 +109,7 @@ func testWatchDevice(t *testing.T, poll time.Duration) {
 	f := newFleet(t, `{"tagOwners": {"tag:gw": [], "tag:operator": []}}`, func(c *assembly.Config) {
 		c.AlertRules, c.AlertBackoff = rules, 100*time.Millisecond
 	})
-	gw := f.startAgent("gw1", f.authKey("tag:gw"), "", agentOpts{watchPoll: poll})
+	gw := f.startAgent("gw1", f.authKey("tag:gw"), "", agentOpts{watchPoll: poll, watchLogsUnder: []string{dir}})
 	f.startAgent("op1", f.authKey("tag:operator"), "", agentOpts{watchPoll: poll}) // watches nothing
 
 	// The node follows the log and has its baseline of the files once

@@ -90,6 +90,10 @@ type AgentConfig struct {
 	// WatchPoll, and every file hashed again every WatchRehash; 0 means
 	// watch.DefaultPoll (2s) and watch.DefaultRehash (5m).
 	WatchPoll, WatchRehash time.Duration
+	// WatchLogsUnder are the directories under which the node follows the
+	// logs the coordinator names; nil means watch.DefaultLogsUnder
+	// (/var/log), empty none (`ward node --watch-logs-under`).
+	WatchLogsUnder []string
 	// Clock reads the node's clock; nil means time.Now. The agent keeps
 	// its key times (state file, rotation schedule, peer expiry) on it
 	// and converts the coordinator's to it. Tests set it to run a node
@@ -190,7 +194,7 @@ func NewAgent(cfg AgentConfig) (*Agent, error) {
 	a.keys = keys
 	a.sess = newSession(sessionConfig{stateDir: cfg.StateDir, client: a.client, engine: a.eng, keys: keys,
 		expose: cfg.Expose, endpoints: cfg.Endpoints, flowPoll: cfg.FlowPoll, flowWindow: cfg.FlowWindow,
-		watchPoll: cfg.WatchPoll, watchRehash: cfg.WatchRehash, log: cfg.Logger})
+		watchPoll: cfg.WatchPoll, watchRehash: cfg.WatchRehash, watchLogsUnder: cfg.WatchLogsUnder, log: cfg.Logger})
 	return a, nil
 }
 

@@ -39,6 +39,8 @@ type sessionConfig struct {
 	// watchPoll and watchRehash time the watch over the disk; 0 means
 	// watch.DefaultPoll and watch.DefaultRehash.
 	watchPoll, watchRehash time.Duration
+	// watchLogsUnder limits the logs followed (watch.Config.LogsUnder).
+	watchLogsUnder []string
 	log                    *slog.Logger
 }
 

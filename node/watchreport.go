@@ -29,7 +29,7 @@ const (
 // state after each poll, until ctx is done. A coordinator older than
 // protocol 17 gets nothing.
 func (s *Session) watchLoop(ctx context.Context) {
-	w := watch.New(watch.Config{StateDir: s.cfg.stateDir, Rehash: s.cfg.watchRehash, Log: s.log})
+	w := watch.New(watch.Config{StateDir: s.cfg.stateDir, Rehash: s.cfg.watchRehash, LogsUnder: s.cfg.watchLogsUnder, Log: s.log})
 	defer func() {
 		if err := w.Close(); err != nil {
 			s.log.Warn("watch: save state", "err", err)

@@ -17,6 +17,7 @@ import (
 	"github.com/wardnet/ward/node"
 	"github.com/wardnet/ward/node/localapi"
 	"github.com/wardnet/ward/node/update"
+	"github.com/wardnet/ward/node/watch"
 )
 
 // authKeyEnv holds the pre-auth key when --auth-key is not given, so the
@@ -106,6 +107,7 @@ func newNodeCmd() *cobra.Command {
 	fl.Float64Var(&f.cfg.RotateFraction, "rotate-fraction", node.DefaultRotateFraction, "rotate the WireGuard key when this fraction of its life has passed")
 	fl.StringVar(&f.cfg.Hostname, "hostname", "", "name to register with (default: the host name)")
 	fl.StringVar(&f.updateRoot, "update-root", "", "trust this TUF root metadata (ward release keygen's 1.root.json) for updates over the air; kept in --state-dir")
+	fl.StringSliceVar(&f.cfg.WatchLogsUnder, "watch-logs-under", watch.DefaultLogsUnder, "directories under which this node follows the logs the coordinator's watch rules name (its operator's allowlist: lines of other files are never sent); \"\": none")
 	fl.StringVar(&f.cfg.Model, "model", "", "this device's model label: updates signed for another model are refused")
 	fl.DurationVar(&f.cfg.UpdateHealthWindow, "update-health-window", update.DefaultHealthWindow, "how long an updated agent has to re-join the coordinator before it goes back to the previous binary")
 	fl.DurationVar(&f.cfg.UpdatePoll, "update-poll", update.DefaultPoll, "how often to ask the coordinator for an update")

@@ -99,7 +99,14 @@ func (w *Watcher) follow(fl *follower, now time.Time) {
 // it, then starts the new one.
 // It reports an unreadable log once per error.
 func (w *Watcher) open(fl *follower, st *logState, now time.Time) bool {
-	f, err := os.Open(fl.path)
+	real, ok := w.logAllowed(fl.path)
+	if !ok {
+		if msg := errLogNotAllowed.Error(); msg != fl.lastErr && w.queue(unreadable(fl.path, "", errLogNotAllowed, now)) {
+			fl.lastErr = msg
+		}
+		return false
+	}
+	f, err := os.Open(real)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
 			if st == nil {
@@ -140,6 +147,31 @@ func (w *Watcher) open(fl *follower, st *logState, now time.Time) bool {
 		w.st.Logs[fl.path], w.dirty = next, true
 	}
 	return true
+}
+
+// errLogNotAllowed refuses a log outside the directories the node's
+// operator allows (Config.LogsUnder).
+var errLogNotAllowed = errors.New("not under the node's --watch-logs-under directories: its lines are not sent")
+
+// logAllowed returns the file path names after symlinks, and whether it
+// lies under one of the allowed directories (after theirs). A path that
+// does not exist yet is judged as written; it is judged again, resolved,
+// once it exists, since every poll opens anew.
+func (w *Watcher) logAllowed(path string) (string, bool) {
+	real, err := filepath.EvalSymlinks(path)
+	if err != nil {
+		real = filepath.Clean(path)
+	}
+	for _, d := range w.cfg.LogsUnder {
+		dir, err := filepath.EvalSymlinks(d)
+		if err != nil {
+			dir = filepath.Clean(d)
+		}
+		if rel, err := filepath.Rel(dir, real); err == nil && rel != ".." && !strings.HasPrefix(rel, ".."+string(filepath.Separator)) && rel != "." {
+			return real, true
+		}
+	}
+	return real, false
 }
 
 // maxRotatedScan bounds the directory entries looked at for a log

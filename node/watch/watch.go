@@ -54,10 +54,21 @@ const (
 	maxStateSize = 16 << 20
 )
 
+// DefaultLogsUnder is where a node follows logs unless its operator says
+// otherwise (Config.LogsUnder).
+var DefaultLogsUnder = []string{"/var/log"}
+
 // Config configures a Watcher.
 type Config struct {
 	// StateDir holds the state file; "" keeps none.
 	StateDir string
+	// LogsUnder are the directories under which the node follows the
+	// logs the coordinator names (after symlinks); nil means
+	// DefaultLogsUnder, empty means none. It is the device operator's
+	// word, not the coordinator's: a compromised coordinator must not
+	// make the node send it lines of /etc/shadow. Hashing a file sends
+	// only its hash, so Files are not limited.
+	LogsUnder []string
 	// Rehash is how often every file is hashed again; 0: DefaultRehash.
 	Rehash time.Duration
 	// Log may be nil.
@@ -101,6 +112,9 @@ type state struct {
 func New(cfg Config) *Watcher {
 	if cfg.Rehash <= 0 {
 		cfg.Rehash = DefaultRehash
+	}
+	if cfg.LogsUnder == nil {
+		cfg.LogsUnder = DefaultLogsUnder
 	}
 	log := cfg.Log
 	if log == nil {

@@ -43,7 +43,7 @@ func (r *rig) restart() {
 			r.t.Fatal(err)
 		}
 	}
-	r.w = New(Config{StateDir: r.state, Rehash: time.Hour})
+	r.w = New(Config{StateDir: r.state, Rehash: time.Hour, LogsUnder: []string{r.dir}})
 	r.w.SetConfig(r.cfg)
 	r.t.Cleanup(func() { r.w.Close() })
 }
@@ -365,4 +365,47 @@ func TestWatchWakerWakesOnAppend(t *testing.T) {
 	drain()
 	r.appendTo("auth.log", failed+"\n")
 	woken("the new file")
+}
+
+// TestWatchLogOutsideAllowedDirsNotRead: a log the coordinator names
+// outside the node's allowed directories, directly or through a symlink
+// inside them, is never read: no line of it leaves the node, and it is
+// reported once as refused (a compromised coordinator must not read
+// /etc/shadow through a watch rule).
+func TestWatchLogOutsideAllowedDirsNotRead(t *testing.T) {
+	outside := t.TempDir()
+	secret := filepath.Join(outside, "shadow")
+	r := newRig(t, func(dir string) wire.WatchConfig {
+		return wire.WatchConfig{Logs: []wire.WatchLog{
+			{Path: secret, Match: []string{"."}},
+			{Path: filepath.Join(dir, "link.log"), Match: []string{"."}},
+		}}
+	})
+	if err := os.WriteFile(secret, []byte("root:$6$hash\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(secret, r.path("link.log")); err != nil {
+		t.Fatal(err)
+	}
+	evs := r.poll()
+	f, err := os.OpenFile(secret, os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.WriteString("alice:$6$another\n" + failed + "\n")
+	f.Close()
+	evs = append(evs, r.poll()...)
+	evs = append(evs, r.poll()...)
+	if got := lines(evs); len(got) != 0 {
+		t.Fatalf("lines of a file outside the allowed directories were sent: %q", got)
+	}
+	refused := map[string]int{}
+	for _, e := range evs {
+		if e.Change == wire.WatchUnreadable && strings.Contains(e.Error, "--watch-logs-under") {
+			refused[e.Path]++
+		}
+	}
+	if refused[secret] != 1 || refused[r.path("link.log")] != 1 {
+		t.Errorf("refusals %v; want each log reported once", refused)
+	}
 }
