@@ -41,7 +41,7 @@ type sessionConfig struct {
 	watchPoll, watchRehash time.Duration
 	// watchLogsUnder limits the logs followed (watch.Config.LogsUnder).
 	watchLogsUnder []string
-	log                    *slog.Logger
+	log            *slog.Logger
 }
 
 // Session is one machine's life with the coordinator, the same for a
