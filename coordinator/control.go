@@ -41,8 +41,8 @@ type control struct {
 	// reopen bounds the rate at which each node opens map streams.
 	reopen *ratelimit.Keyed[store.NodeID]
 	// downloads holds a slot per TUF target being served
-	// (Config.MaxTargetDownloads).
-	downloads chan struct{}
+	// (Config.MaxTargetDownloads), one per node.
+	downloads *targetSlots
 }
 
 // maxRotationKeys and maxReportKeys bound the nodes the rotation and report
@@ -60,7 +60,7 @@ func newControl(c *core) *control {
 		rotations:  ratelimit.New[store.NodeID](c.cfg.RotateEvery, c.cfg.RotateBurst, maxRotationKeys),
 		reports:    ratelimit.New[store.NodeID](c.cfg.ReportEvery, c.cfg.ReportBurst, maxReportKeys),
 		flows:      newFlowIngest(c.st, c.metrics.reg),
-		downloads:  make(chan struct{}, c.cfg.MaxTargetDownloads),
+		downloads:  newTargetSlots(c.cfg.MaxTargetDownloads),
 		watchLimit: ratelimit.New[store.NodeID](watchEvery, watchBurst, maxReportKeys)}
 }
 

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/wardnet/ward/coordinator/store"
@@ -69,9 +70,11 @@ func (s *control) handleTUFMetadata(w http.ResponseWriter, r *http.Request) {
 
 // handleTUFTarget serves a target to a node, honouring Range so that a
 // download resumes; past Config.MaxTargetDownloads at once it answers 503
-// with Retry-After.
+// with Retry-After, and so is a node's second download while its first
+// is served (targetSlots).
 func (s *control) handleTUFTarget(w http.ResponseWriter, r *http.Request) {
-	if _, err := s.nodeOf(r); err != nil {
+	n, err := s.nodeOf(r)
+	if err != nil {
 		s.writeError(w, r, err)
 		return
 	}
@@ -80,14 +83,12 @@ func (s *control) handleTUFTarget(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, fmt.Errorf("%w: %w", store.ErrNotFound, err))
 		return
 	}
-	select {
-	case s.downloads <- struct{}{}:
-		defer func() { <-s.downloads }()
-	default:
+	if !s.downloads.acquire(n.ID) {
 		w.Header().Set("Retry-After", targetRetryAfter)
 		writeJSON(w, http.StatusServiceUnavailable, wire.Error{Error: "too many update downloads at once; retry later"})
 		return
 	}
+	defer s.downloads.release(n.ID)
 	b, err := s.st.ReleaseTarget(r.Context(), path)
 	if err != nil {
 		s.writeError(w, r, err)
@@ -95,4 +96,36 @@ func (s *control) handleTUFTarget(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("Content-Type", "application/octet-stream")
 	http.ServeContent(w, r, "", time.Time{}, bytes.NewReader(b))
+}
+
+// targetSlots bounds the TUF targets served at once: max in all, and one
+// per node, so that a node that opens downloads and never reads them
+// holds one slot, not every slot of the fleet.
+type targetSlots struct {
+	max  int
+	mu   sync.Mutex                // mu guards busy
+	busy map[store.NodeID]struct{} // nodes being served a target
+}
+
+func newTargetSlots(max int) *targetSlots {
+	return &targetSlots{max: max, busy: make(map[store.NodeID]struct{})}
+}
+
+// acquire takes a slot for node; false when every slot is taken or the
+// node holds one already.
+func (t *targetSlots) acquire(node store.NodeID) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if _, ok := t.busy[node]; ok || len(t.busy) >= t.max {
+		return false
+	}
+	t.busy[node] = struct{}{}
+	return true
+}
+
+// release gives node's slot back.
+func (t *targetSlots) release(node store.NodeID) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	delete(t.busy, node)
 }

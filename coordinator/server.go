@@ -126,7 +126,7 @@ type Config struct {
 	MapAdmitEvery time.Duration
 	MapAdmitBurst int
 	// MaxTargetDownloads caps the TUF targets served to nodes at once
-	// (16): the bytes in flight, beside MaxUpdateDownloads's cap on the
+	// (16), one per node: the bytes in flight, beside MaxUpdateDownloads's cap on the
 	// devices handed an update; a node past it is answered 503 with
 	// Retry-After and retries with backoff, resuming.
 	MaxTargetDownloads int

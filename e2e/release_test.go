@@ -142,3 +142,32 @@ func mustJSON(v any) string {
 	b, _ := json.Marshal(v)
 	return string(b)
 }
+
+// TestTargetDownloadsOneSlotPerNode: a hostile node that opens target
+// downloads and never reads them holds one of the coordinator's download
+// slots, not all of them: its second download is refused with 503, and
+// another node still downloads.
+func TestTargetDownloadsOneSlotPerNode(t *testing.T) {
+	f := newFleet(t, `{"tagOwners": {"tag:camera": []}}`, func(c *assembly.Config) { c.MaxTargetDownloads = 2 })
+	big := bytes.Repeat([]byte("0123456789abcdef"), 1<<20) // 16 MiB: outlasts the socket buffers
+	p := wire.ReleasePublish{Metadata: map[string][]byte{"timestamp.json": []byte(`{"t":1}`)},
+		Targets: map[string][]byte{"fw/small.bin": []byte("small"), "fw/big.bin": big}}
+	if code, body := f.Admin(http.MethodPost, wire.PathAdminReleases, p, nil); code != http.StatusNoContent {
+		t.Fatalf("publish: %d %s", code, body)
+	}
+	hostile, honest := registeredClient(t, f), registeredClient(t, f)
+	held, err := hostile.GetTUF(t.Context(), "targets/fw/big.bin", 0) // never read
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer held.Body.Close()
+	if second, err := hostile.GetTUF(t.Context(), "targets/fw/big.bin", 0); err == nil {
+		second.Body.Close()
+		t.Errorf("the hostile node's second download was served: it may hold every slot")
+	} else if !isStatusErr(err, http.StatusServiceUnavailable) {
+		t.Errorf("the hostile node's second download: %v, want 503", err)
+	}
+	if b := readTUF(t, honest, "targets/fw/small.bin", 0); string(b) != "small" {
+		t.Errorf("another node's download = %q, want %q", b, "small")
+	}
+}

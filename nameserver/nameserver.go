@@ -126,8 +126,14 @@ func (s *Server) Close() error {
 }
 
 // ServeDNS answers one question: from the map for the fleet domain, else
-// from the upstreams. It implements dns.Handler.
+// from the upstreams. It implements dns.Handler. It answers only the host
+// it runs on (see local), and REFUSED to anyone else.
 func (s *Server) ServeDNS(w dns.ResponseWriter, r *dns.Msg) {
+	if !s.local(w.RemoteAddr()) {
+		m := new(dns.Msg)
+		w.WriteMsg(m.SetRcode(r, dns.RcodeRefused))
+		return
+	}
 	if len(r.Question) != 1 {
 		m := new(dns.Msg)
 		w.WriteMsg(m.SetRcode(r, dns.RcodeFormatError))
@@ -140,6 +146,25 @@ func (s *Server) ServeDNS(w dns.ResponseWriter, r *dns.Msg) {
 		return
 	}
 	w.WriteMsg(s.forward(r, w.LocalAddr().Network()))
+}
+
+// local reports whether a question from remote comes from this host: the
+// resolver is this host's, not the overlay's or its LAN's (which could
+// route to the overlay address), so it is not an open resolver that
+// forwards their questions upstream or lists the fleet's names to them.
+// The host's own questions to the listen address come from that address.
+func (s *Server) local(remote net.Addr) bool {
+	var a netip.Addr
+	switch r := remote.(type) {
+	case *net.UDPAddr:
+		a = r.AddrPort().Addr()
+	case *net.TCPAddr:
+		a = r.AddrPort().Addr()
+	default:
+		return false
+	}
+	a = a.Unmap()
+	return a == s.addr.Addr() || s.addr.Addr().IsUnspecified() && a.IsLoopback()
 }
 
 // answer answers q, a name under the fleet domain dom, from the map.

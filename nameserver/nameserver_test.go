@@ -154,3 +154,38 @@ func TestUpstreamsReadsResolvConf(t *testing.T) {
 		t.Errorf("no nameserver: %v", err)
 	}
 }
+
+// TestOverlayResolverRefusesOtherHosts: the resolver answers only the
+// host it runs on; a question from another address (an overlay peer, a
+// LAN neighbour routing to the overlay address) gets REFUSED, neither a
+// fleet name nor a forwarded answer, over UDP and TCP.
+func TestOverlayResolverRefusesOtherHosts(t *testing.T) {
+	up := upstream(t)
+	s, err := Listen(netip.MustParseAddrPort("127.0.0.1:0"), Config{Names: testFleet, Upstreams: []netip.AddrPort{up}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	for _, network := range []string{"udp", "tcp"} {
+		for _, name := range []string{"camera-3.ward.internal.", "www.example.com."} {
+			m := new(dns.Msg)
+			m.SetQuestion(name, dns.TypeA)
+			c := &dns.Client{Net: network, Dialer: &net.Dialer{LocalAddr: localAddr(network, "127.0.0.2")}}
+			resp, _, err := c.Exchange(m, s.Addr().String())
+			if err != nil || resp.Rcode != dns.RcodeRefused || len(resp.Answer) != 0 {
+				t.Errorf("%s %s from another address: %v %v; want REFUSED", network, name, resp, err)
+			}
+			c.Dialer.LocalAddr = localAddr(network, "127.0.0.1")
+			if resp, _, err := c.Exchange(m, s.Addr().String()); err != nil || resp.Rcode != dns.RcodeSuccess || len(resp.Answer) != 1 {
+				t.Errorf("%s %s from the host itself: %v %v; want an answer", network, name, resp, err)
+			}
+		}
+	}
+}
+
+func localAddr(network, ip string) net.Addr {
+	if network == "udp" {
+		return &net.UDPAddr{IP: net.ParseIP(ip)}
+	}
+	return &net.TCPAddr{IP: net.ParseIP(ip)}
+}

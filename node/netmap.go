@@ -68,6 +68,13 @@ func (nm *netmap) apply(m wire.MapResponse) (*netmap, error) {
 	}
 	next := &netmap{version: m.Version, self: nm.self, rules: nm.rules, matcher: nm.matcher, domain: nm.domain}
 	if m.Full {
+		// the domain goes into the system's resolver configuration
+		// (splitdns): a map whose domain is no DNS name is refused
+		if m.DNSDomain != "" {
+			if err := dnsname.CheckDomain(m.DNSDomain); err != nil {
+				return nil, fmt.Errorf("%w: %w", ErrBadMap, err)
+			}
+		}
 		next.domain = m.DNSDomain
 	}
 	if m.Self != nil {

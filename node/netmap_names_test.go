@@ -1,6 +1,7 @@
 package node
 
 import (
+	"errors"
 	"net/netip"
 	"testing"
 	"time"
@@ -104,4 +105,34 @@ func TestEngineLookupFQDNForResolver(t *testing.T) {
 			t.Errorf("LookupFQDN(%q) = %v %v %v; want %v", tc.name, v4, v6, ok, tc.want)
 		}
 	}
+}
+
+// TestMapWithBadDNSDomainRefused: the fleet domain goes into the
+// system's resolver configuration (resolv.conf, systemd-resolved), so a
+// map whose domain is no DNS name (a line break that would add a
+// nameserver line, a space, a root ".") is refused and the node keeps
+// its last good map.
+func TestMapWithBadDNSDomainRefused(t *testing.T) {
+	self := wire.Node{ID: 1, Name: "op", IPv4: netip.MustParseAddr("100.64.0.1")}
+	self.WGKey[0] = 1
+	good, err := emptyNetmap().apply(wire.MapResponse{Version: 1, Full: true, DNSDomain: "ward.internal", Self: &self})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range []string{"ward.internal\nnameserver 192.0.2.66", "ward internal", ".", "ward..internal"} {
+		nm, err := good.apply(wire.MapResponse{Version: 2, Full: true, DNSDomain: d, Self: &self})
+		if !errors.Is(err, ErrBadMap) {
+			t.Errorf("a map with domain %q: %v (domain %q); want ErrBadMap", d, err, domainOf(nm))
+		}
+	}
+	if good.domain != "ward.internal" {
+		t.Errorf("the last good map's domain = %q", good.domain)
+	}
+}
+
+func domainOf(nm *netmap) string {
+	if nm == nil {
+		return ""
+	}
+	return nm.domain
 }

@@ -16,8 +16,8 @@ import (
 func (s *server) apiRequestRoutes(g *echo.Group, read, fleet echo.MiddlewareFunc) {
 	p := rel(wire.PathAdminRequests)
 	g.GET(p, s.apiListRequests, read)
-	g.POST(p+"/:id/approve", s.apiDecideRequest("approve"), read)
-	g.POST(p+"/:id/deny", s.apiDecideRequest("deny"), read)
+	g.POST(p+"/:id/approve", s.apiDecideRequest("approve"), s.needDecide())
+	g.POST(p+"/:id/deny", s.apiDecideRequest("deny"), s.needDecide())
 	g.POST(p+"/:id/revoke", s.apiDecideRequest("revoke"), fleet)
 }
 

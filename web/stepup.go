@@ -81,3 +81,23 @@ func (s *server) loginURL(c echo.Context, payload string) (string, error) {
 	}
 	return s.login.AuthURL(c.Response(), c.Request(), payload)
 }
+
+// needDecide guards an approver's decision on an access request: it needs
+// only read (approvers need not administer the fleet), but it grants
+// access, so an API key needs the fleet scope for it, not read alone, and
+// a UI session a recent second factor, as for a fleet change.
+func (s *server) needDecide() echo.MiddlewareFunc {
+	read := s.need(admin.PermRead)
+	return func(next echo.HandlerFunc) echo.HandlerFunc {
+		return read(func(c echo.Context) error {
+			p := principalOf(c)
+			if !admin.ScopesAllow(p.Scopes, admin.PermFleet) {
+				return fmt.Errorf("%w: %s has scopes %q; deciding an access request needs the fleet scope", ErrForbidden, p.Actor, p.Scopes)
+			}
+			if err := s.checkStepUp(c, admin.PermFleet); err != nil {
+				return err
+			}
+			return next(c)
+		})
+	}
+}
