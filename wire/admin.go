@@ -95,9 +95,8 @@ type AdminNode struct {
 	// still register nodes (reusable, unexpired, unrevoked): if it was on
 	// the device, whoever holds the device can register a new node with it.
 	AuthKeyUsable bool `json:"auth_key_usable,omitempty"`
-	// Routes are the node's subnet routes in use: advertised and approved,
-	// by an admin or by the policy's autoApprovers (issue 14).
-	Routes []netip.Prefix `json:"routes,omitempty"`
+	// Node.Routes are the node's subnet routes in use: advertised and
+	// approved, by an admin or by the policy's autoApprovers (issue 14).
 	// AdvertisedRoutes are the routes the node offers (--advertise-routes).
 	AdvertisedRoutes []netip.Prefix `json:"advertised_routes,omitempty"`
 	// ApprovedRoutes are the routes an admin approved (approval outlives
