@@ -104,7 +104,7 @@ type AdminNode struct {
 	ApprovedRoutes []netip.Prefix `json:"approved_routes,omitempty"`
 	// PrimaryRoutes are the Routes for which the node is the router in
 	// use; a route another router serves too is primary on one only.
-	PrimaryRoutes []netip.Prefix `json:"primary_routes,omitempty"`
+	PrimaryRoutes []netip.Prefix   `json:"primary_routes,omitempty"`
 	Peers         []string         `json:"peers,omitempty"`
 	Endpoints     []netip.AddrPort `json:"endpoints,omitempty"`
 	// KeyLifetimeMillis (2026-12-06) is how long the coordinator makes the
