@@ -101,7 +101,7 @@ func newNetmap(domain string) *netmap {
 
 // aclNode converts a node record for the policy compiler.
 func (m *netmap) aclNodeLocked(n store.Node) acl.Node {
-	an := acl.Node{Name: n.Name, IPv4: n.IPv4, IPv6: n.IPv6, Tags: n.Tags, Risk: n.RiskClass}
+	an := acl.Node{Name: n.Name, IPv4: n.IPv4, IPv6: n.IPv6, Tags: n.Tags, Risk: n.RiskClass, Routes: m.routesLocked(n)}
 	if len(n.Tags) == 0 {
 		an.User = m.emails[n.UserID]
 	}
@@ -192,6 +192,8 @@ func policyGroup(g string) string {
 }
 
 func (m *netmap) recompileLocked(rs *acl.Ruleset, now time.Time) error {
+	prev := m.rs
+	m.rs = rs // aclNodeLocked reads the autoApprovers of the policy compiled
 	inv := acl.Inventory{}
 	live := map[store.NodeID]bool{}
 	for _, n := range m.nodes {
@@ -202,6 +204,7 @@ func (m *netmap) recompileLocked(rs *acl.Ruleset, now time.Time) error {
 	}
 	comp, err := acl.Compile(rs.WithTimedAccess(liveTimed(m.timed, now)), inv)
 	if err != nil {
+		m.rs = prev
 		return fmt.Errorf("compile policy: %w", err)
 	}
 	m.rs, m.comp, m.live = rs, comp, live
@@ -485,6 +488,9 @@ func (m *netmap) node(id store.NodeID) (store.Node, bool) {
 // selfLocked is n as its own map describes it.
 func (m *netmap) selfLocked(n store.Node) wire.Node {
 	w := m.wireNodeLocked(n)
+	if m.live[n.ID] {
+		w.Routes = m.routesLocked(n)
+	}
 	w.KeyRevoked = !n.KeyRevokedAt.IsZero()
 	w.OwnerDisabled = len(n.Tags) == 0 && m.disabled[n.UserID]
 	if len(n.Tags) == 0 {
