@@ -3,8 +3,8 @@ package coordinator
 import (
 	"context"
 	"encoding/binary"
-	"fmt"
 	"encoding/json"
+	"fmt"
 	"net/netip"
 	"slices"
 
@@ -163,9 +163,7 @@ func (s *core) notifyRouteViewers(id store.NodeID) {
 }
 
 // setAdvertised records the routes node n reports advertising (nil:
-// unchanged) and recompiles what they move. At most wire.MaxRoutes valid
-// prefixes; a route wider than /8 (IPv4) or /16 (IPv6), a default route
-// among them, is refused: exit nodes are not subnet routes.
+// unchanged) and recompiles what they move; see checkRoutes.
 func (s *core) setAdvertised(ctx context.Context, n store.Node, routes []netip.Prefix) error {
 	if routes == nil {
 		return nil
@@ -184,15 +182,16 @@ func (s *core) setAdvertised(ctx context.Context, n store.Node, routes []netip.P
 	return err
 }
 
-// checkRoutes refuses more than wire.MaxRoutes routes, an invalid one and
-// one wider than /8 (IPv4) or /16 (IPv6).
+// checkRoutes refuses more than wire.MaxRoutes routes and any route
+// wire.CheckRoute refuses (a default route: exit nodes are not subnet
+// routes; loopback; the overlay's own range).
 func checkRoutes(routes []netip.Prefix) error {
 	if len(routes) > wire.MaxRoutes {
 		return fmt.Errorf("%w: more than %d routes", errBadRequest, wire.MaxRoutes)
 	}
 	for _, r := range routes {
-		if !r.IsValid() || (r.Addr().Is4() && r.Bits() < 8) || (r.Addr().Is6() && r.Bits() < 16) {
-			return fmt.Errorf("%w: route %v is not a subnet route (at least /8 for IPv4, /16 for IPv6)", errBadRequest, r)
+		if err := wire.CheckRoute(r); err != nil {
+			return fmt.Errorf("%w: %v", errBadRequest, err)
 		}
 	}
 	return nil

@@ -355,6 +355,7 @@ func (e *Engine) reconcileLocked(now time.Time) error {
 	}
 	m, ends := e.liveMatcherLocked(nm, now)
 	e.installFilterLocked(dp, m, addrs)
+	dp.net.SetRoutes(nm.self.Routes)
 	next = earliest(next, ends)
 	for _, s := range e.starts {
 		next = earliest(next, s.kickAt)
@@ -455,8 +456,10 @@ func (e *Engine) desiredLocked(nm *netmap, now time.Time) (map[wire.WGPublic]pee
 			c.leads, c.keepalive = false, !now.Before(added.Add(keepaliveDelay))
 		}
 		want[p.WGKey] = c
-		for _, pfx := range c.allowed {
-			addrs[pfx.Addr()] = struct{}{}
+		for _, a := range []netip.Addr{p.IPv4, p.IPv6} {
+			if a.IsValid() {
+				addrs[a] = struct{}{}
+			}
 		}
 		next = earliest(next, p.KeyExpiry)
 		if !c.keepalive {

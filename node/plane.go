@@ -37,6 +37,10 @@ type netPlane interface {
 	DialContext(ctx context.Context, network, address string) (net.Conn, error)
 	// ListenUDP opens a UDP socket on one of the node's overlay addresses.
 	ListenUDP(addr netip.AddrPort) (net.PacketConn, error)
+	// SetRoutes sets the subnet routes the node serves as a router (its
+	// map's Self.Routes): flows to them that the filter allows are
+	// forwarded to the host's network.
+	SetRoutes(prefixes []netip.Prefix)
 }
 
 var (
@@ -65,6 +69,11 @@ func (p *osPlane) DrainFlowCounts(fn func(netstack.FlowCount)) { p.guard.DrainFl
 func (p *osPlane) DialContext(ctx context.Context, network, address string) (net.Conn, error) {
 	return p.dialer.DialContext(ctx, network, address)
 }
+
+// SetRoutes implements netPlane: a node in TUN mode does not route (the
+// OS's stack would forward the flows without the guard's per-flow state,
+// so its routes are refused by the Agent and ignored here).
+func (p *osPlane) SetRoutes([]netip.Prefix) {}
 
 // ListenUDP implements netPlane with an OS socket.
 func (p *osPlane) ListenUDP(addr netip.AddrPort) (net.PacketConn, error) {

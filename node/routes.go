@@ -1,0 +1,47 @@
+package node
+
+import (
+	"context"
+	"fmt"
+	"net/netip"
+
+	"github.com/wardnet/ward/node/control"
+	"github.com/wardnet/ward/wire"
+)
+
+// checkRoutes asks the reporter to send the advertised routes once per
+// run: when the node advertises some, or when its map says it serves
+// routes it no longer advertises (served holds Self.Routes). A
+// coordinator older than wire.FeatureSubnetRoutes is not asked.
+func (s *Session) checkRoutes(served []netip.Prefix) {
+	if s.routesSent.Load() || (len(s.cfg.routes) == 0 && len(served) == 0) {
+		return
+	}
+	if !wire.Supports(s.client.ServerVersion(), wire.FeatureSubnetRoutes) {
+		return
+	}
+	s.needRoutes.Store(true)
+	kick(s.kickReport)
+}
+
+// reportRoutes sends the advertised routes when asked to, in a report of
+// their own (as reportPorts). A permanent refusal is final for this run.
+func (s *Session) reportRoutes(ctx context.Context) (sent bool, err error) {
+	if !s.needRoutes.Swap(false) {
+		return false, nil
+	}
+	routes := append([]netip.Prefix{}, s.cfg.routes...) // never nil: empty withdraws
+	err = s.client.Report(ctx, wire.Report{AdvertisedRoutes: routes})
+	switch {
+	case err == nil:
+		s.routesSent.Store(true)
+		s.log.Info("advertised routes reported", "routes", routes)
+	case control.IsPermanent(err):
+		s.routesSent.Store(true)
+		s.log.Warn("coordinator refused the advertised routes", "routes", routes, "err", err)
+	default:
+		s.needRoutes.Store(true)
+		return true, fmt.Errorf("send advertised routes: %w", err)
+	}
+	return true, nil
+}
