@@ -82,3 +82,33 @@ func (s *Stack) routedDst(local tcpip.Address, port uint16) (netip.AddrPort, boo
 	}
 	return netip.AddrPortFrom(a.Unmap(), port), true
 }
+
+// CutUnreachable ends, at once, every live flow this node opened toward
+// an address reachable no longer covers (a subnet route left the node's
+// map, so packets of the flow can no longer come or go): its gVisor
+// endpoint is aborted, so the local side (a proxied connection) sees a
+// reset rather than waiting on silence. The router cuts its side when its
+// filter changes; this side may hear of the change first, and then no
+// longer accepts the router's reset from the routed address.
+func (s *Stack) CutUnreachable(reachable func(netip.Addr) bool) {
+	for _, k := range s.guard.cutUnreachable(reachable) {
+		s.abort(&k)
+	}
+}
+
+// cutUnreachable revokes the live flows this node opened whose remote
+// address reachable does not cover, and returns their keys (each once).
+func (g *guard) cutUnreachable(reachable func(netip.Addr) bool) []flowKey {
+	var cut []flowKey
+	now := g.ct.now()
+	g.ct.each(func(k *flowKey, f *flow) {
+		if f.origin != fromLocal || f.expired(now) || reachable(k.remote) {
+			return
+		}
+		f.state.Store(stateRevoked)
+		if f.ended.CompareAndSwap(false, true) {
+			cut = append(cut, *k)
+		}
+	})
+	return cut
+}

@@ -145,6 +145,9 @@ type Engine struct {
 	// have is the peer configuration the device holds; resync forces a
 	// full rewrite after a failed change.
 	have   map[wire.WGPublic]peerConf
+	// routed are the subnet routes the device sends to peers (their map
+	// Routes), for cutRoutesLocked.
+	routed []netip.Prefix
 	resync bool
 	// starts tracks handshake starts with each configured peer (see
 	// handshake.go).
@@ -356,6 +359,7 @@ func (e *Engine) reconcileLocked(now time.Time) error {
 	m, ends := e.liveMatcherLocked(nm, now)
 	e.installFilterLocked(dp, m, addrs)
 	dp.net.SetRoutes(nm.self.Routes)
+	e.cutRoutesLocked(dp, nm)
 	next = earliest(next, ends)
 	for _, s := range e.starts {
 		next = earliest(next, s.kickAt)

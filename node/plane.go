@@ -41,6 +41,9 @@ type netPlane interface {
 	// map's Self.Routes): flows to them that the filter allows are
 	// forwarded to the host's network.
 	SetRoutes(prefixes []netip.Prefix)
+	// CutUnreachable ends the flows this node opened toward addresses
+	// reachable does not cover (a subnet route left the map).
+	CutUnreachable(reachable func(netip.Addr) bool)
 }
 
 var (
@@ -70,10 +73,13 @@ func (p *osPlane) DialContext(ctx context.Context, network, address string) (net
 	return p.dialer.DialContext(ctx, network, address)
 }
 
-// SetRoutes implements netPlane: a node in TUN mode does not route (the
-// OS's stack would forward the flows without the guard's per-flow state,
-// so its routes are refused by the Agent and ignored here).
+// SetRoutes implements netPlane: a node in TUN mode (a person's machine)
+// serves no routes.
 func (p *osPlane) SetRoutes([]netip.Prefix) {}
+
+// CutUnreachable implements netPlane: the OS's sockets are the OS's to
+// end (its routes into the TUN go with the map's).
+func (p *osPlane) CutUnreachable(func(netip.Addr) bool) {}
 
 // ListenUDP implements netPlane with an OS socket.
 func (p *osPlane) ListenUDP(addr netip.AddrPort) (net.PacketConn, error) {

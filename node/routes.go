@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/netip"
+	"slices"
 
 	"github.com/wardnet/ward/node/control"
 	"github.com/wardnet/ward/wire"
@@ -44,4 +45,25 @@ func (s *Session) reportRoutes(ctx context.Context) (sent bool, err error) {
 		return true, fmt.Errorf("send advertised routes: %w", err)
 	}
 	return true, nil
+}
+
+// cutRoutesLocked ends the flows toward a subnet route the map no longer
+// gives this node (see netstack.Stack.CutUnreachable), when one left.
+func (e *Engine) cutRoutesLocked(dp *dataplane, nm *netmap) {
+	var now []netip.Prefix
+	for _, p := range nm.peers {
+		now = append(now, p.Routes...)
+	}
+	gone := slices.ContainsFunc(e.routed, func(r netip.Prefix) bool { return !slices.Contains(now, r) })
+	e.routed = now
+	if !gone {
+		return
+	}
+	dp.net.CutUnreachable(func(a netip.Addr) bool {
+		if _, ok := nm.byAddr[a]; ok {
+			return true
+		}
+		_, ok := nm.routerOf(a)
+		return ok
+	})
 }
