@@ -144,7 +144,7 @@ type Engine struct {
 	priv wire.WGPrivate
 	// have is the peer configuration the device holds; resync forces a
 	// full rewrite after a failed change.
-	have   map[wire.WGPublic]peerConf
+	have map[wire.WGPublic]peerConf
 	// routed are the subnet routes the device sends to peers (their map
 	// Routes), for cutRoutesLocked.
 	routed []netip.Prefix
