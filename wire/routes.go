@@ -1,9 +1,11 @@
 package wire
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"net/netip"
+	"slices"
 )
 
 // ErrNotSubnetRoute reports a prefix that cannot be a subnet route.
@@ -33,3 +35,28 @@ var (
 	loopback6 = netip.MustParsePrefix("::1/128")
 	overlay4  = netip.MustParsePrefix("100.64.0.0/10")
 )
+
+// RouteState is one route of a node as the admin front ends list it.
+type RouteState struct {
+	Node  string       `json:"node"`
+	Route netip.Prefix `json:"route"`
+	// Advertised: the node offers it; Approved: an admin approved it;
+	// InUse: it carries traffic (advertised, and approved by an admin or
+	// the policy's autoApprovers); Primary: the node is the router in use.
+	Advertised bool `json:"advertised"`
+	Approved   bool `json:"approved"`
+	InUse      bool `json:"in_use"`
+	Primary    bool `json:"primary"`
+}
+
+// RouteStates lists every route n advertises or has approved, sorted.
+func (n AdminNode) RouteStates() []RouteState {
+	all := append(slices.Clone(n.AdvertisedRoutes), n.ApprovedRoutes...)
+	slices.SortFunc(all, func(a, b netip.Prefix) int { return cmp.Or(a.Addr().Compare(b.Addr()), a.Bits()-b.Bits()) })
+	var out []RouteState
+	for _, r := range slices.Compact(all) {
+		out = append(out, RouteState{Node: n.Name, Route: r, Advertised: slices.Contains(n.AdvertisedRoutes, r),
+			Approved: slices.Contains(n.ApprovedRoutes, r), InUse: slices.Contains(n.Routes, r), Primary: slices.Contains(n.PrimaryRoutes, r)})
+	}
+	return out
+}

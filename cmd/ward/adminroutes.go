@@ -1,12 +1,10 @@
 package main
 
 import (
-	"cmp"
 	"fmt"
 	"net/http"
 	"net/netip"
 	"net/url"
-	"slices"
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
@@ -67,26 +65,11 @@ func printRoutes(cmd *cobra.Command, f *adminFlags, ns []wire.AdminNode) error {
 	return tw.Flush()
 }
 
-// routeRow is one route of one node in `ward admin routes list`.
-type routeRow struct {
-	Node       string       `json:"node"`
-	Route      netip.Prefix `json:"route"`
-	Advertised bool         `json:"advertised"`
-	Approved   bool         `json:"approved"`
-	InUse      bool         `json:"in_use"`
-	Primary    bool         `json:"primary"`
-}
-
 // routeRows lists every route nodes advertise or have approved.
-func routeRows(ns []wire.AdminNode) []routeRow {
-	var out []routeRow
+func routeRows(ns []wire.AdminNode) []wire.RouteState {
+	var out []wire.RouteState
 	for _, n := range ns {
-		all := append(slices.Clone(n.AdvertisedRoutes), n.ApprovedRoutes...)
-		slices.SortFunc(all, func(a, b netip.Prefix) int { return cmp.Or(a.Addr().Compare(b.Addr()), a.Bits()-b.Bits()) })
-		for _, r := range slices.Compact(all) {
-			out = append(out, routeRow{Node: n.Name, Route: r, Advertised: slices.Contains(n.AdvertisedRoutes, r),
-				Approved: slices.Contains(n.ApprovedRoutes, r), InUse: slices.Contains(n.Routes, r), Primary: slices.Contains(n.PrimaryRoutes, r)})
-		}
+		out = append(out, n.RouteStates()...)
 	}
 	return out
 }
