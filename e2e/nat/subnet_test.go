@@ -56,7 +56,7 @@ type lanServices struct {
 	web, ssh, plc atomic.Int64
 }
 
-func serveLAN(t *testing.T, lan *nattest.NS) *lanServices {
+func serveLAN(t *testing.T, lan *nattest.NS, page string) *lanServices {
 	t.Helper()
 	s := &lanServices{}
 	listen := func(addr netip.Addr, port uint16) net.Listener {
@@ -72,7 +72,7 @@ func serveLAN(t *testing.T, lan *nattest.NS) *lanServices {
 		return ln
 	}
 	web := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
-		io.WriteString(w, "plant web ui\n")
+		io.WriteString(w, page)
 	}), ConnState: func(_ net.Conn, st http.ConnState) {
 		if st == http.StateNew {
 			s.web.Add(1)
@@ -98,6 +98,15 @@ func serveLAN(t *testing.T, lan *nattest.NS) *lanServices {
 	return s
 }
 
+// addGateway adds a tag:gw node advertising the LAN, and the LAN behind
+// its host (each gateway's LAN is a namespace of its own, with the same
+// addresses).
+func (w *world) addGateway(name string) (*device, *nattest.NS) {
+	w.t.Helper()
+	gw := w.addNode(name, nattest.EIM, "tag:gw", "--advertise-routes", lanPrefix.String())
+	return gw, gw.site.AddLAN(lanPrefix, lanGW, lanWeb, lanPLC)
+}
+
 // setPolicy replaces the running policy through the admin API.
 func (w *world) setPolicy(text string) {
 	w.t.Helper()
@@ -107,11 +116,12 @@ func (w *world) setPolicy(text string) {
 	}
 }
 
-// node returns the admin API's view of node name.
+// node returns the admin API's view of node name; a zero AdminNode
+// while the coordinator does not know it.
 func (w *world) node(name string) wire.AdminNode {
 	w.t.Helper()
 	var n wire.AdminNode
-	if code, body := w.admin(http.MethodGet, wire.PathAdminNodes+"/"+name, nil, &n); code != http.StatusOK {
+	if code, body := w.admin(http.MethodGet, wire.PathAdminNodes+"/"+name, nil, &n); code != http.StatusOK && code != http.StatusNotFound {
 		w.t.Fatalf("node %s: %d %s", name, code, body)
 	}
 	return n
@@ -152,9 +162,8 @@ func newSubnetWorld(t *testing.T, grant, auto bool) *subnetWorld {
 	w := newWorldOn(t, nattest.NewNamed(t, "w14r"))
 	w.setPolicy(subnetPolicy(grant, auto))
 	sw := &subnetWorld{world: w}
-	sw.gw = w.addNode("gw", nattest.EIM, "tag:gw", "--advertise-routes", lanPrefix.String())
-	sw.lan = sw.gw.site.AddLAN(lanPrefix, lanGW, lanWeb, lanPLC)
-	sw.svc = serveLAN(t, sw.lan)
+	sw.gw, sw.lan = w.addGateway("gw")
+	sw.svc = serveLAN(t, sw.lan, "plant web ui\n")
 	sw.op = w.addNode("op", nattest.EIM, "tag:op")
 	// The LAN is alive from the gateway's host, and nothing but Ward
 	// reaches it from the operator's: else the test would prove nothing.
@@ -254,5 +263,46 @@ func TestSubnetRouteAutoApproved(t *testing.T) {
 		t.Error("the PLC reached without a grant")
 	} else if errors.As(err, &ne) {
 		t.Logf("PLC dial: %v", err)
+	}
+}
+
+// TestSubnetRouterFailover: two gateways advertise the same LAN (each in
+// front of its own copy, which says which gateway carried the request);
+// the map routes it through one, and when that one's process dies the
+// other carries the next request.
+func TestSubnetRouterFailover(t *testing.T) {
+	w := newWorldOn(t, nattest.NewNamed(t, "w14r"))
+	w.setPolicy(subnetPolicy(true, true))
+	gw1, lan1 := w.addGateway("gw1")
+	serveLAN(t, lan1, "via gw1\n")
+	waitFor(t, 30*time.Second, "gw1 is the primary router", func() bool {
+		return slices.Contains(w.node("gw1").PrimaryRoutes, lanPrefix)
+	})
+	_, lan2 := w.addGateway("gw2")
+	serveLAN(t, lan2, "via gw2\n")
+	waitFor(t, 30*time.Second, "gw2 serves the route too", func() bool {
+		return slices.Contains(w.node("gw2").Routes, lanPrefix) && w.node("gw2").Online
+	})
+	if n := w.node("gw2"); slices.Contains(n.PrimaryRoutes, lanPrefix) {
+		t.Fatal("both gateways are primary")
+	}
+	op := w.addNode("op", nattest.EIM, "tag:op")
+	var body string
+	waitFor(t, 30*time.Second, "the operator reaches the LAN", func() bool {
+		body, _ = op.httpGet(lanWeb)
+		return body != ""
+	})
+	if body != "via gw1\n" {
+		t.Fatalf("request carried %q, want via the primary gw1", body)
+	}
+	start := time.Now()
+	gw1.proc.kill()
+	took := waitFor(t, 30*time.Second, "the request goes through gw2", func() bool {
+		body, _ = op.httpGet(lanWeb)
+		return body == "via gw2\n"
+	})
+	t.Logf("gw2 carried the first request %v after gw1 died (%v since the kill)", took, time.Since(start))
+	if n := w.node("gw2"); !slices.Contains(n.PrimaryRoutes, lanPrefix) {
+		t.Errorf("gw2 is not primary after gw1 died: %v", n.PrimaryRoutes)
 	}
 }
