@@ -74,6 +74,12 @@ type EngineConfig struct {
 	// (the OS serves its own ports); Expose must then be empty. Creating a
 	// TUN needs root or CAP_NET_ADMIN.
 	TUN TUNFunc
+	// TUNRoutes, with TUN, routes the subnet routes the map gives this
+	// node (its peers' Routes, all of them; nil: none) into the TUN, so
+	// the OS sends flows to routed devices through the overlay. Called
+	// with the Engine's lock held whenever the set changes; it must not
+	// call back into the Engine. An error is logged.
+	TUNRoutes func(prefixes []netip.Prefix) error
 	// LegacyDataPath runs the netstack's data path as it was before issue
 	// 12 (netstack.Config.LegacyDataPath), for benchmarks against it.
 	LegacyDataPath bool

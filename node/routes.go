@@ -47,15 +47,22 @@ func (s *Session) reportRoutes(ctx context.Context) (sent bool, err error) {
 	return true, nil
 }
 
-// cutRoutesLocked ends the flows toward a subnet route the map no longer
-// gives this node (see netstack.Stack.CutUnreachable), when one left.
+// cutRoutesLocked follows the subnet routes the map gives this node: it
+// routes them into the TUN (EngineConfig.TUNRoutes) when they change, and
+// ends the flows toward one that left (see netstack.Stack.CutUnreachable).
 func (e *Engine) cutRoutesLocked(dp *dataplane, nm *netmap) {
 	var now []netip.Prefix
 	for _, p := range nm.peers {
 		now = append(now, p.Routes...)
 	}
 	gone := slices.ContainsFunc(e.routed, func(r netip.Prefix) bool { return !slices.Contains(now, r) })
+	changed := gone || slices.ContainsFunc(now, func(r netip.Prefix) bool { return !slices.Contains(e.routed, r) })
 	e.routed = now
+	if changed && e.cfg.TUNRoutes != nil {
+		if err := e.cfg.TUNRoutes(now); err != nil {
+			e.log.Warn("route subnet routes into the tun", "routes", now, "err", err)
+		}
+	}
 	if !gone {
 		return
 	}
