@@ -85,6 +85,9 @@ type netmap struct {
 	// mfa is the people's step-up state: their last second factors, and
 	// when the next window in a cached filter ends (see netmapmfa.go).
 	mfa mfaState
+	// routers holds the nodes that advertise subnet routes, the only ones
+	// primaryLocked looks at.
+	routers map[store.NodeID]bool
 	// src caches what is made once per source list of the compiled
 	// filters (its JSON, its index for grants); it has its own lock.
 	src *srcCache
@@ -96,7 +99,8 @@ func newNetmap(domain string) *netmap {
 	return &netmap{domain: domain, groups: map[string][]string{}, nodes: map[store.NodeID]store.Node{}, byName: map[string]store.NodeID{}, nameWait: map[string]store.NodeID{}, emails: map[store.UserID]string{},
 		disabled: map[store.UserID]bool{}, live: map[store.NodeID]bool{}, online: map[store.NodeID]bool{}, home: map[store.NodeID]string{},
 		filters: map[store.NodeID][]filter.Rule{}, recs: map[store.NodeID]*peerRec{}, recStale: map[store.NodeID]bool{}, src: newSrcCache(),
-		ephemeral: map[store.NodeID]bool{}, mfa: mfaState{at: map[string]time.Time{}}}
+		ephemeral: map[store.NodeID]bool{}, mfa: mfaState{at: map[string]time.Time{}},
+		routers: map[store.NodeID]bool{}}
 }
 
 // aclNode converts a node record for the policy compiler.
@@ -121,7 +125,9 @@ func (m *netmap) load(nodes []store.Node, now time.Time) error {
 	clear(m.nameWait)
 	m.recEpoch++
 	clear(m.ephemeral)
+	clear(m.routers)
 	for _, n := range nodes {
+		m.noteRouterLocked(n)
 		m.nodes[n.ID] = n
 		m.byName[n.Name] = n.ID
 		if n.Ephemeral {
@@ -250,6 +256,7 @@ func (m *netmap) upsert(n store.Node, now time.Time) ([]store.NodeID, error) {
 	}
 	m.nodes[n.ID] = n
 	m.recStale[n.ID] = true
+	m.noteRouterLocked(n)
 	if n.Ephemeral {
 		m.ephemeral[n.ID] = true
 	} else {
@@ -360,6 +367,7 @@ func (m *netmap) remove(id store.NodeID, now time.Time) ([]store.NodeID, error) 
 	delete(m.recs, id)
 	delete(m.recStale, id)
 	delete(m.ephemeral, id)
+	delete(m.routers, id)
 	if err != nil {
 		return m.repairLocked(fmt.Errorf("remove node %s from the policy: %w", n.Name, err), now)
 	}

@@ -43,15 +43,24 @@ func (m *netmap) routesLocked(n store.Node) []netip.Prefix {
 	return effectiveRoutes(n, m.rs, email)
 }
 
+// noteRouterLocked records whether n advertises routes (netmap.routers).
+func (m *netmap) noteRouterLocked(n store.Node) {
+	if len(n.AdvertisedRoutes) > 0 {
+		m.routers[n.ID] = true
+	} else {
+		delete(m.routers, n.ID)
+	}
+}
+
 // primaryLocked reports whether live node id is the router in use for
 // route r: of the live nodes serving r, the online one with the lowest
 // id, or the lowest id when none is online. A router that goes offline
 // hands its routes over as soon as its map stream closes.
 func (m *netmap) primaryLocked(id store.NodeID, r netip.Prefix) bool {
 	best, bestOnline := store.NodeID(0), false
-	for rid := range m.live {
+	for rid := range m.routers {
 		n := m.nodes[rid]
-		if !slices.Contains(n.AdvertisedRoutes, r) || !slices.Contains(m.routesLocked(n), r) {
+		if !m.live[rid] || !slices.Contains(n.AdvertisedRoutes, r) || !slices.Contains(m.routesLocked(n), r) {
 			continue
 		}
 		on := m.online[rid]
@@ -89,9 +98,9 @@ func (m *netmap) routeViewers(id store.NodeID) []store.NodeID {
 		return nil
 	}
 	var out []store.NodeID
-	for rid := range m.live {
+	for rid := range m.routers {
 		r := m.nodes[rid]
-		if !slices.ContainsFunc(r.AdvertisedRoutes, func(p netip.Prefix) bool { return slices.Contains(mine, p) }) {
+		if !m.live[rid] || !slices.ContainsFunc(r.AdvertisedRoutes, func(p netip.Prefix) bool { return slices.Contains(mine, p) }) {
 			continue
 		}
 		res, err := m.comp.Peers(r.Name)
