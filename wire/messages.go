@@ -215,7 +215,7 @@ type Report struct {
 	Paths *NodePaths `json:"paths,omitempty"`
 	// AdvertisedRoutes, when not nil, replace the subnet routes the node
 	// offers to route (its --advertise-routes, at most MaxRoutes); an
-	// empty list withdraws them all. Since protocol version 15
+	// empty list withdraws them all. Since protocol version 17
 	// (FeatureSubnetRoutes): sent only to coordinators that speak it.
 	AdvertisedRoutes []netip.Prefix `json:"advertised_routes,omitzero"`
 }
