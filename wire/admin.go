@@ -143,7 +143,7 @@ type RenameNodeRequest struct {
 }
 
 // RoutesRequest approves and rejects subnet routes of a node (POST
-// PathAdminNodes/{id}/routes, protocol 17): Approve are added to the
+// PathAdminNodes/{id}/routes, protocol 18): Approve are added to the
 // node's approved routes, Reject removed from them. Either may be empty;
 // at most store.MaxRoutes each.
 type RoutesRequest struct {

@@ -215,7 +215,7 @@ type Report struct {
 	Paths *NodePaths `json:"paths,omitempty"`
 	// AdvertisedRoutes, when not nil, replace the subnet routes the node
 	// offers to route (its --advertise-routes, at most MaxRoutes); an
-	// empty list withdraws them all. Since protocol version 17
+	// empty list withdraws them all. Since protocol version 18
 	// (FeatureSubnetRoutes): sent only to coordinators that speak it.
 	AdvertisedRoutes []netip.Prefix `json:"advertised_routes,omitzero"`
 }
@@ -281,7 +281,7 @@ type Node struct {
 	// in with a second factor, on the coordinator's clock; zero when never
 	// (or for a tagged node). Since protocol version 16.
 	MFAAt time.Time `json:"mfa_at,omitzero"`
-	// Routes are approved subnet routes (issue 14, protocol 17). In a
+	// Routes are approved subnet routes (issue 14, protocol 18). In a
 	// peer of a map: the routes the receiver sends through this peer (its
 	// WireGuard allowed IPs), only those the peer is the router in use for
 	// and in which the policy lets the receiver reach some address. In a

@@ -11,7 +11,7 @@ import (
 // ErrNotSubnetRoute reports a prefix that cannot be a subnet route.
 var ErrNotSubnetRoute = errors.New("not a subnet route")
 
-// CheckRoute reports whether p may be a subnet route (protocol 17): a
+// CheckRoute reports whether p may be a subnet route (protocol 18): a
 // valid prefix at least /8 long for IPv4 and /16 for IPv6 (a default
 // route would make the router an exit node), overlapping neither
 // loopback nor the overlay's own 100.64.0.0/10.
