@@ -328,7 +328,7 @@ func TestCheckAcceptsTailscaleSyntax(t *testing.T) {
 	for _, k := range rs.Policy().Ignored {
 		ignored = append(ignored, k.Pos.String()+" "+k.S)
 	}
-	if diff := cmp.Diff([]string{"7:3 ssh", "8:3 nodeAttrs", "9:3 autoApprovers"}, ignored); diff != "" {
+	if diff := cmp.Diff([]string{"7:3 ssh", "8:3 nodeAttrs"}, ignored); diff != "" {
 		t.Errorf("ignored keys (-want +got):\n%s", diff)
 	}
 }

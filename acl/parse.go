@@ -39,8 +39,11 @@ type Policy struct {
 	// RiskClasses are the device risk classes, most critical first; empty
 	// for DefaultRiskClasses.
 	RiskClasses []RiskClassDef
+	// AutoApprovers are "autoApprovers"."routes", in file order: who may
+	// advertise which subnet routes without an admin's approval.
+	AutoApprovers []AutoApprover
 	// Ignored lists top-level keys Tailscale defines that Ward accepts but
-	// does not act on (for example autoApprovers, ssh, nodeAttrs).
+	// does not act on (for example ssh, nodeAttrs).
 	Ignored []Str
 
 	rep *reporter
@@ -142,7 +145,7 @@ type Test struct {
 // ignoredKeys are top-level keys of Tailscale's policy format that Ward
 // accepts without acting on them, so admins can bring their file as is.
 var ignoredKeys = map[string]bool{
-	"autoApprovers": true, "ssh": true, "nodeAttrs": true, "derpMap": true,
+	"ssh": true, "nodeAttrs": true, "derpMap": true,
 	"disableIPv4": true, "randomizeClientPort": true, "postures": true,
 	"defaultSrcPosture": true, "OneCGNATRoute": true, "attrConfig": true,
 	"sshTests": true, "ipsets": true,
@@ -278,6 +281,8 @@ func (d *decoder) policy(p *Policy, v *hujson.Value) {
 			d.each(val, "tests", func(e *hujson.Value) { d.test(p, e) })
 		case "riskClasses":
 			d.riskClasses(p, val)
+		case "autoApprovers":
+			d.autoApprovers(p, val)
 		default:
 			if ignoredKeys[key.S] {
 				p.Ignored = append(p.Ignored, key)

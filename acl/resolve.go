@@ -35,6 +35,8 @@ type Ruleset struct {
 	// requestable are the rules of approval grants: what people may
 	// request for a while (see Requestable); they grant nothing alone.
 	requestable []rule
+	// autoRoutes are the resolved autoApprovers routes (AutoApproves).
+	autoRoutes []autoRoute
 }
 
 // rule is one rule (an acl, or one "ip" entry of a grant).
@@ -90,6 +92,7 @@ func Resolve(p *Policy, opts Options) (*Ruleset, error) {
 		r.grant(i, g)
 	}
 	r.tests(p.Tests)
+	r.autoApprovers(p.AutoApprovers)
 	if err := r.rep.err(); err != nil {
 		return nil, err
 	}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/netip"
 	"path/filepath"
 	"sync"
 	"time"
@@ -121,14 +122,15 @@ func (d *Daemon) startSessionLocked(st node.SessionState, resume bool) (*session
 	d.stopSessionLocked()
 	s := &session{login: st}
 	var tun node.TUNFunc
+	var tunRoutes func([]netip.Prefix) error
 	if d.cfg.TUN {
 		var err error
 		if s.link, err = tunnel.New(d.cfg.TUNName, 0, d.log); err != nil {
 			return nil, err
 		}
-		tun = s.link.Open
+		tun, tunRoutes = s.link.Open, s.link.SetRoutes
 	}
-	ns, err := node.NewPersonSession(node.PersonSessionConfig{StateDir: d.cfg.StateDir, Client: d.ctrl, Login: st, Resume: resume, TUN: tun,
+	ns, err := node.NewPersonSession(node.PersonSessionConfig{StateDir: d.cfg.StateDir, Client: d.ctrl, Login: st, Resume: resume, TUN: tun, TUNRoutes: tunRoutes,
 		FlowPoll: d.cfg.FlowPoll, FlowWindow: d.cfg.FlowWindow, Logger: d.log.With("node", st.Node.Name)})
 	if err != nil {
 		return nil, err

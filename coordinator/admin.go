@@ -59,6 +59,7 @@ func (s *fleet) adminNode(n store.Node) wire.AdminNode {
 	an.Online = s.hub.connected(n.ID)
 	an.Peers = s.nm.peerNamesOf(n.ID)
 	an.RiskClass, an.RiskClassSet = s.nm.ruleset().RiskOf(n.RiskClass), n.RiskClass
+	an.AdvertisedRoutes, an.ApprovedRoutes, an.PrimaryRoutes = n.AdvertisedRoutes, n.ApprovedRoutes, s.nm.primaryRoutes(n.ID)
 	return an
 }
 

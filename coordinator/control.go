@@ -313,6 +313,10 @@ func (s *control) handleReport(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
+	if err := s.setAdvertised(r.Context(), n, rep.AdvertisedRoutes); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
 	if rep.Endpoints != nil && !slices.Equal(rep.Endpoints, n.Endpoints) {
 		if err := s.setEndpoints(r.Context(), n, rep.Endpoints); err != nil {
 			s.writeError(w, r, err)

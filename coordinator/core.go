@@ -46,6 +46,8 @@ type core struct {
 	presence *presenceLog
 	// grants numbers the distinct sets of grants the maps carry.
 	grants *grantTable
+	// routes interns the sets of routes viewers send through a peer.
+	routes *grantTable
 	// audits group-commits audit events.
 	audits *auditBatcher
 	// paths holds each node's latest path report (memory only).
@@ -79,7 +81,7 @@ type core struct {
 func newCore(cfg Config, st store.Store) *core {
 	c := &core{cfg: cfg, log: cfg.Logger, st: st, hub: newHub(time.Now()),
 		sess: newSessions(30*time.Second, cfg.SessionTTL), metrics: newMetrics(), refusals: newRefusals(),
-		paths: newPathReports(maxPathReports), presence: newPresenceLog(st, cfg.Logger), grants: newGrantTable(), audits: newAuditBatcher(st)}
+		paths: newPathReports(maxPathReports), presence: newPresenceLog(st, cfg.Logger), grants: newGrantTable(), routes: newGrantTable(), audits: newAuditBatcher(st)}
 	c.limits = newLimiters(&c.cfg, c.metrics.reg)
 	c.alerts = newAlerter(cfg.AlertRules, c.deadLetter, &c.cfg)
 	c.metrics.reg.MustRegister(newPathCollector(c.paths))

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/netip"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -204,11 +205,12 @@ func latest(a, b time.Time) time.Time {
 }
 
 // checkDenied refuses a report whose entries name a destination that is
-// not the reporting node's own address: a node reports only what it
-// refused itself.
+// neither the reporting node's own address nor in a route it advertises: a
+// node reports only what it refused itself.
 func checkDenied(n store.Node, flows []wire.DeniedFlow) error {
 	for _, f := range flows {
-		if f.Dst != n.IPv4 && f.Dst != n.IPv6 {
+		routed := slices.ContainsFunc(n.AdvertisedRoutes, func(p netip.Prefix) bool { return p.Contains(f.Dst) })
+		if f.Dst != n.IPv4 && f.Dst != n.IPv6 && !routed {
 			return fmt.Errorf("%w: denied flow to %v, which is not this node's address", errBadRequest, f.Dst)
 		}
 		if !f.Src.IsValid() {

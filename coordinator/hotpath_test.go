@@ -141,7 +141,7 @@ func TestPeerRecordsSharedBetweenMaps(t *testing.T) {
 	}
 	ga, ea := c.srv.grants.intern(nm.grants(a.peers[0], a.selfAddrs))
 	gb, eb := c.srv.grants.intern(nm.grants(b.peers[0], b.selfAddrs))
-	ja, jb := a.peers[0].rec.json(ga, ea), b.peers[0].rec.json(gb, eb)
+	ja, jb := a.peers[0].rec.json(ga, ea, 0, nil), b.peers[0].rec.json(gb, eb, 0, nil)
 	if ga != gb || &ja[0] != &jb[0] {
 		t.Error("cam1's record with the same grants was encoded twice")
 	}

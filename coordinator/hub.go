@@ -48,10 +48,12 @@ type sentState struct {
 	relays *[]wire.Relay
 }
 
-// sentPeer is one peer as last sent: its record's version and grants.
+// sentPeer is one peer as last sent: its record's version, grants and
+// the viewer's routes through it (core.routes ids).
 type sentPeer struct {
 	ver    uint64
 	grants uint32
+	routes uint32
 }
 
 // clone copies s for a resuming stream.

@@ -18,6 +18,9 @@ type mapPeer struct {
 	// does not know the peer (then its viewer learns nil grants).
 	rules []filter.Rule
 	known bool
+	// routes are the subnet routes the peer is the primary router of;
+	// viewerRoutes keeps those the viewer may use.
+	routes []netip.Prefix
 }
 
 // mapState is what mapOf gathers for one node under the netmap's lock:
@@ -95,7 +98,7 @@ func (m *netmap) isPeerLocked(n store.Node, pid store.NodeID) bool {
 
 func (m *netmap) mapPeerLocked(pid store.NodeID) mapPeer {
 	rules, known := m.filterLocked(pid)
-	return mapPeer{rec: m.recLocked(pid), rules: rules, known: known}
+	return mapPeer{rec: m.recLocked(pid), rules: rules, known: known, routes: m.primaryRoutesLocked(pid)}
 }
 
 // filterLocked returns live node id's inbound filter, cached; known is

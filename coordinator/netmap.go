@@ -85,6 +85,9 @@ type netmap struct {
 	// mfa is the people's step-up state: their last second factors, and
 	// when the next window in a cached filter ends (see netmapmfa.go).
 	mfa mfaState
+	// routers holds the nodes that advertise subnet routes, the only ones
+	// primaryLocked looks at.
+	routers map[store.NodeID]bool
 	// src caches what is made once per source list of the compiled
 	// filters (its JSON, its index for grants); it has its own lock.
 	src *srcCache
@@ -96,12 +99,13 @@ func newNetmap(domain string) *netmap {
 	return &netmap{domain: domain, groups: map[string][]string{}, nodes: map[store.NodeID]store.Node{}, byName: map[string]store.NodeID{}, nameWait: map[string]store.NodeID{}, emails: map[store.UserID]string{},
 		disabled: map[store.UserID]bool{}, live: map[store.NodeID]bool{}, online: map[store.NodeID]bool{}, home: map[store.NodeID]string{},
 		filters: map[store.NodeID][]filter.Rule{}, recs: map[store.NodeID]*peerRec{}, recStale: map[store.NodeID]bool{}, src: newSrcCache(),
-		ephemeral: map[store.NodeID]bool{}, mfa: mfaState{at: map[string]time.Time{}}}
+		ephemeral: map[store.NodeID]bool{}, mfa: mfaState{at: map[string]time.Time{}},
+		routers: map[store.NodeID]bool{}}
 }
 
 // aclNode converts a node record for the policy compiler.
 func (m *netmap) aclNodeLocked(n store.Node) acl.Node {
-	an := acl.Node{Name: n.Name, IPv4: n.IPv4, IPv6: n.IPv6, Tags: n.Tags, Risk: n.RiskClass}
+	an := acl.Node{Name: n.Name, IPv4: n.IPv4, IPv6: n.IPv6, Tags: n.Tags, Risk: n.RiskClass, Routes: m.routesLocked(n)}
 	if len(n.Tags) == 0 {
 		an.User = m.emails[n.UserID]
 	}
@@ -121,7 +125,9 @@ func (m *netmap) load(nodes []store.Node, now time.Time) error {
 	clear(m.nameWait)
 	m.recEpoch++
 	clear(m.ephemeral)
+	clear(m.routers)
 	for _, n := range nodes {
+		m.noteRouterLocked(n)
 		m.nodes[n.ID] = n
 		m.byName[n.Name] = n.ID
 		if n.Ephemeral {
@@ -192,6 +198,8 @@ func policyGroup(g string) string {
 }
 
 func (m *netmap) recompileLocked(rs *acl.Ruleset, now time.Time) error {
+	prev := m.rs
+	m.rs = rs // aclNodeLocked reads the autoApprovers of the policy compiled
 	inv := acl.Inventory{}
 	live := map[store.NodeID]bool{}
 	for _, n := range m.nodes {
@@ -202,6 +210,7 @@ func (m *netmap) recompileLocked(rs *acl.Ruleset, now time.Time) error {
 	}
 	comp, err := acl.Compile(rs.WithTimedAccess(liveTimed(m.timed, now)), inv)
 	if err != nil {
+		m.rs = prev
 		return fmt.Errorf("compile policy: %w", err)
 	}
 	m.rs, m.comp, m.live = rs, comp, live
@@ -247,6 +256,7 @@ func (m *netmap) upsert(n store.Node, now time.Time) ([]store.NodeID, error) {
 	}
 	m.nodes[n.ID] = n
 	m.recStale[n.ID] = true
+	m.noteRouterLocked(n)
 	if n.Ephemeral {
 		m.ephemeral[n.ID] = true
 	} else {
@@ -357,6 +367,7 @@ func (m *netmap) remove(id store.NodeID, now time.Time) ([]store.NodeID, error) 
 	delete(m.recs, id)
 	delete(m.recStale, id)
 	delete(m.ephemeral, id)
+	delete(m.routers, id)
 	if err != nil {
 		return m.repairLocked(fmt.Errorf("remove node %s from the policy: %w", n.Name, err), now)
 	}
@@ -485,6 +496,9 @@ func (m *netmap) node(id store.NodeID) (store.Node, bool) {
 // selfLocked is n as its own map describes it.
 func (m *netmap) selfLocked(n store.Node) wire.Node {
 	w := m.wireNodeLocked(n)
+	if m.live[n.ID] {
+		w.Routes = m.routesLocked(n)
+	}
 	w.KeyRevoked = !n.KeyRevokedAt.IsZero()
 	w.OwnerDisabled = len(n.Tags) == 0 && m.disabled[n.UserID]
 	if len(n.Tags) == 0 {

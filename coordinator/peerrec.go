@@ -32,32 +32,40 @@ type peerRec struct {
 
 	// mu guards the following.
 	mu sync.Mutex
-	// withGrants caches the record's JSON with each set of grants (by
-	// grantTable id).
-	withGrants map[uint32][]byte
+	// withGrants caches the record's JSON with each set of grants and
+	// routes (by grantTable ids: grants' low, routes' high).
+	withGrants map[uint64][]byte
 }
 
-// json returns the record's JSON with the grants gid (0: none).
-func (r *peerRec) json(gid uint32, grants []byte) []byte {
+// json returns the record's JSON with the grants gid (0: none) and the
+// viewer's routes through the peer rid (0: none; ids of the routes table).
+func (r *peerRec) json(gid uint32, grants []byte, rid uint32, routes []byte) []byte {
 	r.encOnce.Do(func() { r.enc, _ = json.Marshal(r.node) })
-	if gid == noGrants {
+	if gid == noGrants && rid == noGrants {
 		return r.enc
 	}
+	key := uint64(gid) | uint64(rid)<<32
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if b, ok := r.withGrants[gid]; ok {
+	if b, ok := r.withGrants[key]; ok {
 		return b
 	}
-	// The record ends with "}": the grants go in before it.
-	b := make([]byte, 0, len(r.enc)+len(grants)+12)
+	// The record ends with "}": the grants and routes go in before it.
+	b := make([]byte, 0, len(r.enc)+len(grants)+len(routes)+24)
 	b = append(b, r.enc[:len(r.enc)-1]...)
-	b = append(b, `,"grants":`...)
-	b = append(b, grants...)
+	if gid != noGrants {
+		b = append(b, `,"grants":`...)
+		b = append(b, grants...)
+	}
+	if rid != noGrants {
+		b = append(b, `,"routes":`...)
+		b = append(b, routes...)
+	}
 	b = append(b, '}')
 	if r.withGrants == nil {
-		r.withGrants = map[uint32][]byte{}
+		r.withGrants = map[uint64][]byte{}
 	}
-	r.withGrants[gid] = b
+	r.withGrants[key] = b
 	return b
 }
 
@@ -102,18 +110,23 @@ func (t *grantTable) intern(gs []filter.PortGrant) (uint32, []byte) {
 		return noGrants, nil
 	}
 	var buf [64]byte
-	k := grantKey(buf[:0], gs)
+	return t.internKey(grantKey(buf[:0], gs), func() []byte { b, _ := json.Marshal(gs); return b })
+}
+
+// internKey returns the id and JSON of the set whose key is k, made with
+// enc on first sight.
+func (t *grantTable) internKey(k []byte, enc func() []byte) (uint32, []byte) {
 	t.mu.RLock()
 	id, ok := t.ids[string(k)]
-	var enc []byte
+	var b []byte
 	if ok {
-		enc = t.enc[id]
+		b = t.enc[id]
 	}
 	t.mu.RUnlock()
 	if ok {
-		return id, enc
+		return id, b
 	}
-	b, _ := json.Marshal(gs)
+	b = enc()
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if id, ok := t.ids[string(k)]; ok {

@@ -43,6 +43,7 @@ func (s *core) loadNode(ctx context.Context, id store.NodeID) (store.Node, error
 	}
 	ids, err := s.nm.upsert(n, time.Now())
 	s.hub.notifyPeer(n.ID, ids, true) // on error too: the node may have left the policy
+	s.notifyRouteViewers(n.ID)
 	if a := s.nm.takeAdmitted(); len(a) > 0 {
 		s.hub.notify(a)
 	}

@@ -395,11 +395,12 @@ func (st *streamState) build(ms mapState, whole bool, relays *[]wire.Relay) ([]b
 	var enc, grants []encPeer
 	for _, p := range ms.peers {
 		gid, genc := st.s.grants.intern(st.s.nm.grants(p, ms.selfAddrs))
-		id, sp := p.rec.node.ID, sentPeer{ver: p.rec.ver, grants: gid}
+		rid, renc := st.s.routes.internRoutes(st.s.nm.viewerRoutes(p, ms.selfAddrs))
+		id, sp := p.rec.node.ID, sentPeer{ver: p.rec.ver, grants: gid, routes: rid}
 		old, ok := sent.peers[id]
 		switch {
-		case full || !ok || old.ver != sp.ver || old.grants != sp.grants && !st.grantsDelta:
-			enc = append(enc, encPeer{id: id, enc: p.rec.json(gid, genc)})
+		case full || !ok || old.ver != sp.ver || old.routes != sp.routes || old.grants != sp.grants && !st.grantsDelta:
+			enc = append(enc, encPeer{id: id, enc: p.rec.json(gid, genc, rid, renc)})
 		case old.grants != sp.grants:
 			grants = append(grants, encPeer{id: id, enc: genc})
 		}
@@ -476,6 +477,7 @@ func (s *control) streamOpened(n store.Node) {
 	now := time.Now().UTC()
 	s.presence.record(n.ID, now, true)
 	s.hub.notifyPeer(n.ID, s.nm.setOnline(n.ID, true, now), false)
+	s.notifyRouteViewers(n.ID)
 }
 
 func (s *control) streamClosed(n store.Node) {
@@ -490,4 +492,5 @@ func (s *control) streamClosed(n store.Node) {
 	now := time.Now().UTC()
 	s.presence.record(n.ID, now, false)
 	s.hub.notifyPeer(n.ID, s.nm.setOnline(n.ID, false, now), false)
+	s.notifyRouteViewers(n.ID)
 }

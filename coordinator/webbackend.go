@@ -184,6 +184,22 @@ func (b Backend) SetNodeRiskClass(ctx context.Context, ref, class string, by adm
 	return b.f.adminNode(n), nil
 }
 
+// SetNodeRoutes approves and rejects a node's subnet routes on by's
+// authority; a person's node only when by's role covers theirs.
+func (b Backend) SetNodeRoutes(ctx context.Context, ref string, req wire.RoutesRequest, by admin.Principal) (wire.AdminNode, error) {
+	n, err := b.f.lookupNode(ctx, ref)
+	if err == nil {
+		err = b.f.mayActOnNode(ctx, by, "node.routes", n)
+	}
+	if err != nil {
+		return wire.AdminNode{}, domainErr(err)
+	}
+	if n, err = b.f.SetRoutes(ctx, n.ID, req.Approve, req.Reject, by.Actor); err != nil {
+		return wire.AdminNode{}, domainErr(err)
+	}
+	return b.f.adminNode(n), nil
+}
+
 // NodeAccess lists who may reach a node, and on which ports.
 func (b Backend) NodeAccess(ctx context.Context, ref string) ([]acl.Access, error) {
 	n, err := b.f.lookupNode(ctx, ref)

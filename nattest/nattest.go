@@ -118,13 +118,20 @@ type Site struct {
 // nft binary skips too, except under CI=true, where it fails t.
 func New(t testing.TB) *Net {
 	t.Helper()
+	return NewNamed(t, "wt")
+}
+
+// NewNamed is New with namespace names that start with prefix (then a
+// random part), so a test's namespaces are told from other tests'.
+func NewNamed(t testing.TB, prefix string) *Net {
+	t.Helper()
 	needtool.Executable(t, NFTPath, os.Getenv("CI"), "NAT tests need nftables' nft")
 	if os.Geteuid() != 0 {
 		t.Skip("nattest: network namespace tests need root (CAP_NET_ADMIN); skipped")
 	}
 	var b [3]byte
 	rand.Read(b[:])
-	n := &Net{t: t, prefix: "wt" + hex.EncodeToString(b[:])}
+	n := &Net{t: t, prefix: prefix + hex.EncodeToString(b[:])}
 	inet, err := n.namespace("inet")
 	if err != nil {
 		t.Skipf("nattest: this kernel cannot make network namespaces: %v", err)

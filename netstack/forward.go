@@ -57,7 +57,8 @@ func localAddr(port uint16) string {
 // to the local service.
 func (s *Stack) forwardTCP(r *tcp.ForwarderRequest) {
 	id := r.ID()
-	if !s.svc.isExposed(Service{Proto: ProtoTCP, Port: id.LocalPort}) {
+	dst, routed := s.routedDst(id.LocalAddress, id.LocalPort)
+	if !routed && !s.svc.isExposed(Service{Proto: ProtoTCP, Port: id.LocalPort}) {
 		r.Complete(true)
 		return
 	}
@@ -66,7 +67,13 @@ func (s *Stack) forwardTCP(r *tcp.ForwarderRequest) {
 		return
 	}
 	defer s.conns.done()
-	local, err := s.dialLocal(id.LocalPort)
+	var local net.Conn
+	var err error
+	if routed {
+		local, err = s.dialRouted("tcp", dst)
+	} else {
+		local, err = s.dialLocal(id.LocalPort)
+	}
 	if err != nil {
 		s.log.Debug("dial exposed service", "port", id.LocalPort, "err", err)
 		r.Complete(true)
@@ -157,10 +164,14 @@ func pipe(dst, src halfCloser) {
 // local service until it is idle for Config.UDPIdleTimeout.
 func (s *Stack) forwardUDP(r *udp.ForwarderRequest) {
 	id := r.ID()
-	if !s.svc.isExposed(Service{Proto: ProtoUDP, Port: id.LocalPort}) || !s.conns.start() {
+	dst, routed := s.routedDst(id.LocalAddress, id.LocalPort)
+	if !routed {
+		dst = netip.AddrPortFrom(netip.AddrFrom4([4]byte{127, 0, 0, 1}), id.LocalPort)
+	}
+	if (!routed && !s.svc.isExposed(Service{Proto: ProtoUDP, Port: id.LocalPort})) || !s.conns.start() {
 		return
 	}
-	local, err := net.DialUDP("udp", nil, net.UDPAddrFromAddrPort(netip.AddrPortFrom(netip.AddrFrom4([4]byte{127, 0, 0, 1}), id.LocalPort)))
+	local, err := net.DialUDP("udp", nil, net.UDPAddrFromAddrPort(dst))
 	if err != nil {
 		s.log.Debug("dial exposed service", "port", id.LocalPort, "err", err)
 		s.conns.done()

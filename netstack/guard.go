@@ -24,7 +24,10 @@ type guard struct {
 	// peer refused (an ICMP port unreachable), on the packet path; it must
 	// not block.
 	refused func(*flowKey)
-	n       counters
+	// routes are the prefixes a Stack routes to the host's network
+	// (SetRoutes); empty for a Guard.
+	routes routes
+	n      counters
 }
 
 // newGuard returns a guard for cfg, which withDefaults has validated.
@@ -42,7 +45,7 @@ func (g *guard) inbound(b []byte, now int64) bool {
 		g.n.malformed.Add(1)
 		return false
 	}
-	if !g.isLocal(p.dst) || !g.validRemote(p.src) {
+	if !(g.isLocal(p.dst) || g.routes.has(p.dst)) || !g.validRemote(p.src) {
 		g.n.unsolicited.Add(1)
 		return false
 	}
@@ -208,6 +211,12 @@ func (g *guard) outbound(b []byte, now int64) bool {
 
 // serves reports whether a new flow like p would reach a service.
 func (g *guard) serves(p *packet) bool {
+	if !g.isLocal(p.dst) {
+		// Routed: TCP and UDP are dialled on the host's network; nothing
+		// else is answered (gVisor would answer echo requests for the
+		// device, which would tell the peer nothing true).
+		return p.proto == ProtoTCP || p.proto == ProtoUDP
+	}
 	if g.svc != nil && (p.proto == ProtoTCP || p.proto == ProtoUDP) {
 		return g.svc.serves(p.proto, p.dstPort)
 	}

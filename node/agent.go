@@ -42,6 +42,11 @@ type AgentConfig struct {
 	CAFile string
 	// Expose lists the ports forwarded to 127.0.0.1.
 	Expose []uint16
+	// AdvertiseRoutes are the subnet routes the node offers to route for
+	// its peers (--advertise-routes); each is used once an admin or the
+	// policy's autoApprovers approve it. Empty: the node routes nothing
+	// (and withdraws routes it advertised before).
+	AdvertiseRoutes []netip.Prefix
 	// SOCKS5 is the address of the SOCKS5 proxy; empty: no proxy. It must
 	// be a loopback address unless AllowNonLoopbackProxy: the proxy asks
 	// no credentials and connects as this node.
@@ -193,7 +198,7 @@ func NewAgent(cfg AgentConfig) (*Agent, error) {
 	keys.client, keys.eng = a.client, a.eng
 	a.keys = keys
 	a.sess = newSession(sessionConfig{stateDir: cfg.StateDir, client: a.client, engine: a.eng, keys: keys,
-		expose: cfg.Expose, endpoints: cfg.Endpoints, flowPoll: cfg.FlowPoll, flowWindow: cfg.FlowWindow,
+		expose: cfg.Expose, routes: cfg.AdvertiseRoutes, endpoints: cfg.Endpoints, flowPoll: cfg.FlowPoll, flowWindow: cfg.FlowWindow,
 		watchPoll: cfg.WatchPoll, watchRehash: cfg.WatchRehash, watchLogsUnder: cfg.WatchLogsUnder, log: cfg.Logger})
 	return a, nil
 }

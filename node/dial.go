@@ -16,7 +16,8 @@ import (
 
 // Resolve returns the overlay address of the active peer named peer
 // (case-insensitive) or having that overlay address, IPv4 when the peer
-// has one. Peers whose key expired are not found.
+// has one; for an address in a peer's map routes, the address and the
+// subnet router it goes through. Peers whose key expired are not found.
 func (e *Engine) Resolve(peer string) (netip.Addr, wire.Node, error) {
 	p, ok := e.nm.Load().lookup(peer)
 	if !ok || expired(p, e.cfg.Clock()) {
@@ -51,8 +52,12 @@ func (e *Engine) DialPeer(ctx context.Context, peer string, port uint16) (net.Co
 	if err != nil {
 		return nil, err
 	}
-	if err := checkGrant(e.Self(), p, port, time.Now()); err != nil {
-		return nil, err
+	if routed := addr != p.IPv4 && addr != p.IPv6; !routed {
+		// A routed address's grants are the router's to judge: the map's
+		// grants are those on the router's own addresses.
+		if err := checkGrant(e.Self(), p, port, time.Now()); err != nil {
+			return nil, err
+		}
 	}
 	if err := e.waitEndpoint(ctx, p.WGKey); err != nil {
 		return nil, fmt.Errorf("dial %s: %w", peer, err)

@@ -74,6 +74,12 @@ type EngineConfig struct {
 	// (the OS serves its own ports); Expose must then be empty. Creating a
 	// TUN needs root or CAP_NET_ADMIN.
 	TUN TUNFunc
+	// TUNRoutes, with TUN, routes the subnet routes the map gives this
+	// node (its peers' Routes, all of them; nil: none) into the TUN, so
+	// the OS sends flows to routed devices through the overlay. Called
+	// with the Engine's lock held whenever the set changes; it must not
+	// call back into the Engine. An error is logged.
+	TUNRoutes func(prefixes []netip.Prefix) error
 	// LegacyDataPath runs the netstack's data path as it was before issue
 	// 12 (netstack.Config.LegacyDataPath), for benchmarks against it.
 	LegacyDataPath bool
@@ -144,7 +150,10 @@ type Engine struct {
 	priv wire.WGPrivate
 	// have is the peer configuration the device holds; resync forces a
 	// full rewrite after a failed change.
-	have   map[wire.WGPublic]peerConf
+	have map[wire.WGPublic]peerConf
+	// routed are the subnet routes the device sends to peers (their map
+	// Routes), for cutRoutesLocked.
+	routed []netip.Prefix
 	resync bool
 	// starts tracks handshake starts with each configured peer (see
 	// handshake.go).
@@ -355,6 +364,8 @@ func (e *Engine) reconcileLocked(now time.Time) error {
 	}
 	m, ends := e.liveMatcherLocked(nm, now)
 	e.installFilterLocked(dp, m, addrs)
+	dp.net.SetRoutes(nm.self.Routes)
+	e.cutRoutesLocked(dp, nm)
 	next = earliest(next, ends)
 	for _, s := range e.starts {
 		next = earliest(next, s.kickAt)
@@ -455,8 +466,10 @@ func (e *Engine) desiredLocked(nm *netmap, now time.Time) (map[wire.WGPublic]pee
 			c.leads, c.keepalive = false, !now.Before(added.Add(keepaliveDelay))
 		}
 		want[p.WGKey] = c
-		for _, pfx := range c.allowed {
-			addrs[pfx.Addr()] = struct{}{}
+		for _, a := range []netip.Addr{p.IPv4, p.IPv6} {
+			if a.IsValid() {
+				addrs[a] = struct{}{}
+			}
 		}
 		next = earliest(next, p.KeyExpiry)
 		if !c.keepalive {

@@ -238,10 +238,28 @@ func (nm *netmap) index() {
 func (nm *netmap) lookup(peer string) (wire.Node, bool) {
 	if a, err := netip.ParseAddr(peer); err == nil {
 		id, ok := nm.byAddr[a.Unmap()]
+		if !ok {
+			return nm.routerOf(a.Unmap())
+		}
 		return nm.peers[id], ok
 	}
 	id, ok := nm.byName[dnsname.Canonical(peer)]
 	return nm.peers[id], ok
+}
+
+// routerOf finds the peer whose map routes hold a (the longest match):
+// the subnet router this node reaches a through.
+func (nm *netmap) routerOf(a netip.Addr) (wire.Node, bool) {
+	var best wire.Node
+	bits := -1
+	for _, p := range nm.peers {
+		for _, r := range p.Routes {
+			if r.Contains(a) && r.Bits() > bits {
+				best, bits = p, r.Bits()
+			}
+		}
+	}
+	return best, bits >= 0
 }
 
 // expired reports whether p's key expiry has passed at now.

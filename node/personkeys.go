@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net/netip"
 	"sync/atomic"
 	"time"
 
@@ -112,6 +113,10 @@ type PersonSessionConfig struct {
 	// TUN makes the data plane a TUN device (see EngineConfig.TUN); nil
 	// means the userspace netstack.
 	TUN TUNFunc
+	// TUNRoutes routes the map's subnet routes into the TUN (see
+	// EngineConfig.TUNRoutes); nil: they are reached through the proxies
+	// only.
+	TUNRoutes func(prefixes []netip.Prefix) error
 	// FlowPoll and FlowWindow time the flow log as in AgentConfig; 0
 	// means the defaults.
 	FlowPoll, FlowWindow time.Duration
@@ -127,7 +132,7 @@ func NewPersonSession(cfg PersonSessionConfig) (*Session, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	eng, err := NewEngine(EngineConfig{PrivateKey: cfg.Login.WGKey, Logger: cfg.Logger, TUN: cfg.TUN, Clock: cfg.Client.Now,
+	eng, err := NewEngine(EngineConfig{PrivateKey: cfg.Login.WGKey, Logger: cfg.Logger, TUN: cfg.TUN, TUNRoutes: cfg.TUNRoutes, Clock: cfg.Client.Now,
 		Relays: cfg.Client})
 	if err != nil {
 		return nil, err

@@ -37,6 +37,13 @@ type netPlane interface {
 	DialContext(ctx context.Context, network, address string) (net.Conn, error)
 	// ListenUDP opens a UDP socket on one of the node's overlay addresses.
 	ListenUDP(addr netip.AddrPort) (net.PacketConn, error)
+	// SetRoutes sets the subnet routes the node serves as a router (its
+	// map's Self.Routes): flows to them that the filter allows are
+	// forwarded to the host's network.
+	SetRoutes(prefixes []netip.Prefix)
+	// CutUnreachable ends the flows this node opened toward addresses
+	// reachable does not cover (a subnet route left the map).
+	CutUnreachable(reachable func(netip.Addr) bool)
 }
 
 var (
@@ -65,6 +72,14 @@ func (p *osPlane) DrainFlowCounts(fn func(netstack.FlowCount)) { p.guard.DrainFl
 func (p *osPlane) DialContext(ctx context.Context, network, address string) (net.Conn, error) {
 	return p.dialer.DialContext(ctx, network, address)
 }
+
+// SetRoutes implements netPlane: a node in TUN mode (a person's machine)
+// serves no routes.
+func (p *osPlane) SetRoutes([]netip.Prefix) {}
+
+// CutUnreachable implements netPlane: the OS's sockets are the OS's to
+// end (its routes into the TUN go with the map's).
+func (p *osPlane) CutUnreachable(func(netip.Addr) bool) {}
 
 // ListenUDP implements netPlane with an OS socket.
 func (p *osPlane) ListenUDP(addr netip.AddrPort) (net.PacketConn, error) {

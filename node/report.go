@@ -104,6 +104,11 @@ func (s *Session) reportOnce(ctx context.Context, paths *pathReporter) reportRes
 	}
 	if err == nil {
 		var sent bool
+		sent, err = s.reportRoutes(ctx)
+		r.sent = r.sent || sent
+	}
+	if err == nil {
+		var sent bool
 		sent, err = s.reportPaths(ctx, paths)
 		r.sent = r.sent || sent
 	}

@@ -30,6 +30,10 @@ type sessionConfig struct {
 	// expose are the ports the node exposes; reported when the
 	// coordinator's differ. Empty for a person's machine.
 	expose []uint16
+	// routes are the subnet routes the node advertises (an Agent's
+	// AdvertiseRoutes); reported once per run. Empty for a person's
+	// machine.
+	routes []netip.Prefix
 	// endpoints are the UDP endpoints announced to peers (port 0: the
 	// listen port); nil means this machine's addresses (see endpoints).
 	endpoints []netip.AddrPort
@@ -67,7 +71,11 @@ type Session struct {
 	needEndpoints atomic.Bool
 	needPorts     atomic.Bool
 	portsSent     atomic.Bool
-	kickReport    chan struct{}
+	// needRoutes asks the reporter to send the advertised routes;
+	// routesSent tells that they went through once.
+	needRoutes atomic.Bool
+	routesSent atomic.Bool
+	kickReport chan struct{}
 	// kickSave wakes the map saver after a map message was applied.
 	kickSave chan struct{}
 	// firstMap is closed once the first full map from the coordinator
@@ -179,6 +187,7 @@ func (s *Session) HandleMap(m wire.MapResponse) error {
 	kick(s.kickSave)
 	if m.Self != nil {
 		s.checkExposed(m.Self.ExposedPorts)
+		s.checkRoutes(m.Self.Routes)
 		s.keys.SelfChanged(*m.Self)
 	}
 	if m.Full {

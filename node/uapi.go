@@ -56,6 +56,7 @@ func confOf(p wire.Node, self wire.WGPublic, added, now time.Time) peerConf {
 			c.allowed = append(c.allowed, netip.PrefixFrom(a, a.BitLen()))
 		}
 	}
+	c.allowed = append(c.allowed, p.Routes...) // the subnet routes this node sends through p
 	if len(p.Endpoints) > 0 {
 		c.endpoint, c.endpoints = p.Endpoints[0], p.Endpoints
 	}

@@ -19,6 +19,7 @@ func (s *server) apiNodeRoutes(g *echo.Group, read, fleet echo.MiddlewareFunc) {
 	g.PUT(p+"/:id/risk", s.apiClassifyNode, fleet)
 	g.POST(p+"/:id/rename", s.apiRenameNode, fleet)
 	g.PUT(p+"/:id/rename", s.apiRenameNode, fleet)
+	g.POST(p+"/:id/routes", s.apiSetNodeRoutes, fleet)
 }
 
 func (s *server) apiRenameNode(c echo.Context) error {
@@ -27,6 +28,19 @@ func (s *server) apiRenameNode(c echo.Context) error {
 		return err
 	}
 	n, err := s.b.RenameNode(c.Request().Context(), c.Param("id"), req.Name, principalOf(c))
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, n)
+}
+
+// apiSetNodeRoutes approves and rejects a node's subnet routes.
+func (s *server) apiSetNodeRoutes(c echo.Context) error {
+	var req wire.RoutesRequest
+	if err := s.readJSON(c, &req, wire.MaxRequestBytes, false); err != nil {
+		return err
+	}
+	n, err := s.b.SetNodeRoutes(c.Request().Context(), c.Param("id"), req, principalOf(c))
 	if err != nil {
 		return err
 	}

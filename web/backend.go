@@ -69,6 +69,10 @@ type Backend interface {
 	// ErrBadRequest) no other node holds (else a conflict), audited as
 	// node.rename; a refusal changes nothing.
 	RenameNode(ctx context.Context, ref, name string, by admin.Principal) (wire.AdminNode, error)
+	// SetNodeRoutes approves (req.Approve) and rejects (req.Reject) the
+	// node's subnet routes, on by's authority, audited as node.routes; a
+	// route that is no subnet route is ErrBadRequest.
+	SetNodeRoutes(ctx context.Context, ref string, req wire.RoutesRequest, by admin.Principal) (wire.AdminNode, error)
 	// ListRequests lists the just-in-time access requests, newest first.
 	ListRequests(ctx context.Context) ([]wire.AccessRequest, error)
 	// DecideRequest approves, denies ("approve", "deny": by must be a

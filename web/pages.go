@@ -22,6 +22,7 @@ func (s *server) pageRoutes(g *echo.Group) {
 	g.POST("/devices/:id/tags", s.actTagDevice, fleet)
 	g.POST("/devices/:id/risk", s.actClassifyDevice, fleet)
 	g.POST("/devices/:id/rename", s.actRenameDevice, fleet)
+	g.POST("/devices/:id/routes", s.actDeviceRoute, fleet)
 	g.POST("/devices/:id/expire", s.actExpireDevice, fleet)
 	g.POST("/devices/:id/approve", s.actApproveDevice, fleet)
 	g.POST("/devices/:id/remove", s.actRemoveDevice, fleet)

@@ -3,6 +3,7 @@ package web
 import (
 	"fmt"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"strings"
 	"time"
@@ -111,6 +112,8 @@ type devicePage struct {
 	// NameInput and NameError are the rename field's value and the
 	// backend's refusal, as for tags.
 	NameInput, NameError string
+	// Routes are the subnet routes the device advertises or has approved.
+	Routes []wire.RouteState
 }
 
 // deviceView builds the page of the device ref.
@@ -130,7 +133,8 @@ func (s *server) deviceView(c echo.Context, ref string) (view, *devicePage, erro
 	}
 	now := s.cfg.now()
 	p := &devicePage{Row: rowOf(n, now), Access: accessRows(access, n.Name), Events: evs, Paths: pathsOf(n.Paths, now),
-		TagsInput: strings.Join(n.Tags, ", "), RiskInput: n.RiskClassSet, NameInput: n.Name}
+		TagsInput: strings.Join(n.Tags, ", "), RiskInput: n.RiskClassSet, NameInput: n.Name,
+		Routes: n.RouteStates()}
 	v := s.newView(c, n.Name, "devices")
 	v.Data = p
 	return v, p, nil
@@ -203,6 +207,24 @@ func (s *server) actRenameDevice(c echo.Context) error {
 		return err
 	}
 	return done(c, devicePath(n.Name), "renamed")
+}
+
+// actDeviceRoute approves (action "approve") or rejects (any other) the
+// device's route named by the form's "route".
+func (s *server) actDeviceRoute(c echo.Context) error {
+	p, err := netip.ParsePrefix(c.FormValue("route"))
+	if err != nil {
+		return fmt.Errorf("%w: route: %v", ErrBadRequest, err)
+	}
+	req := wire.RoutesRequest{Reject: []netip.Prefix{p}}
+	if c.FormValue("action") == "approve" {
+		req = wire.RoutesRequest{Approve: []netip.Prefix{p}}
+	}
+	n, err := s.b.SetNodeRoutes(c.Request().Context(), c.Param("id"), req, principalOf(c))
+	if err != nil {
+		return err
+	}
+	return done(c, devicePath(n.Name), "routes")
 }
 
 func (s *server) actExpireDevice(c echo.Context) error {

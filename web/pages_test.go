@@ -277,3 +277,26 @@ func TestRebindFormNeedsEmailAndSubject(t *testing.T) {
 		}
 	}
 }
+
+// TestDevicePageApprovesAndRejectsRoutes: the device page lists a
+// device's subnet routes with an Approve or Reject button, whose forms
+// change the approved routes.
+func TestDevicePageApprovesAndRejectsRoutes(t *testing.T) {
+	e := newEnv(t)
+	a := e.login(admin.RoleITAdmin)
+	resp := a.form("/ui/devices/cam-1/routes", map[string][]string{"route": {"192.168.10.0/24"}, "action": {"approve"}}, true)
+	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/ui/devices/cam-1?done=routes" {
+		t.Fatalf("approve: %s to %q", resp.Status, resp.Header.Get("Location"))
+	}
+	body := readBody(t, a.do("GET", "/ui/devices/cam-1?done=routes", "", nil))
+	if !strings.Contains(body, "Routes saved.") || !strings.Contains(body, `id="reject-192.168.10.0/24"`) {
+		t.Fatalf("device page after approval lacks the route's Reject button:\n%s", body)
+	}
+	a.form("/ui/devices/cam-1/routes", map[string][]string{"route": {"192.168.10.0/24"}, "action": {"reject"}}, true)
+	if body := readBody(t, a.do("GET", "/ui/devices/cam-1", "", nil)); strings.Contains(body, "192.168.10.0/24") {
+		t.Error("a rejected route that is not advertised is still listed")
+	}
+	if resp := a.form("/ui/devices/cam-1/routes", map[string][]string{"route": {"nonsense"}}, true); resp.StatusCode != http.StatusBadRequest {
+		t.Errorf("a malformed route: %s, want 400", resp.Status)
+	}
+}

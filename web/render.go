@@ -74,7 +74,7 @@ func (s *server) newView(c echo.Context, title, active string) view {
 // flashes are the confirmations a redirect after an action may ask for
 // (?done=KEY); a fixed set, so that no link can make the page say anything.
 var flashes = map[string]string{
-	"tags": "Tags saved.", "expired": "The device's key is expired.", "approved": "The device may rotate to a new key.", "removed": "The device was removed.",
+	"tags": "Tags saved.", "routes": "Routes saved.", "expired": "The device's key is expired.", "approved": "The device may rotate to a new key.", "removed": "The device was removed.",
 	"disabled": "The user is disabled; their keys are cut.", "enabled": "The user is enabled again.", "rebound": "The email now belongs to the other account; its holder is disabled.",
 	"revoked": "The key is revoked.", "rolledback": "The policy was rolled back as a new version.",
 	"rollout-paused": "The rollout is paused.", "rollout-running": "The rollout runs again.", "rollout-aborted": "The rollout is aborted.",

@@ -94,8 +94,17 @@ type AdminNode struct {
 	// AuthKeyUsable tells, in the answer to an expire, that AuthKeyID can
 	// still register nodes (reusable, unexpired, unrevoked): if it was on
 	// the device, whoever holds the device can register a new node with it.
-	AuthKeyUsable bool             `json:"auth_key_usable,omitempty"`
-	Routes        []netip.Prefix   `json:"routes,omitempty"`
+	AuthKeyUsable bool `json:"auth_key_usable,omitempty"`
+	// Node.Routes are the node's subnet routes in use: advertised and
+	// approved, by an admin or by the policy's autoApprovers (issue 14).
+	// AdvertisedRoutes are the routes the node offers (--advertise-routes).
+	AdvertisedRoutes []netip.Prefix `json:"advertised_routes,omitempty"`
+	// ApprovedRoutes are the routes an admin approved (approval outlives
+	// the advertisement: a route advertised again is in use at once).
+	ApprovedRoutes []netip.Prefix `json:"approved_routes,omitempty"`
+	// PrimaryRoutes are the Routes for which the node is the router in
+	// use; a route another router serves too is primary on one only.
+	PrimaryRoutes []netip.Prefix   `json:"primary_routes,omitempty"`
 	Peers         []string         `json:"peers,omitempty"`
 	Endpoints     []netip.AddrPort `json:"endpoints,omitempty"`
 	// KeyLifetimeMillis (2026-12-06) is how long the coordinator makes the
@@ -131,6 +140,15 @@ type SetRiskClassRequest struct {
 // (400 for an invalid label, 409 for a taken one) changes nothing.
 type RenameNodeRequest struct {
 	Name string `json:"name"`
+}
+
+// RoutesRequest approves and rejects subnet routes of a node (POST
+// PathAdminNodes/{id}/routes, protocol 18): Approve are added to the
+// node's approved routes, Reject removed from them. Either may be empty;
+// at most store.MaxRoutes each.
+type RoutesRequest struct {
+	Approve []netip.Prefix `json:"approve,omitempty"`
+	Reject  []netip.Prefix `json:"reject,omitempty"`
 }
 
 // SetTagsRequest replaces a node's tags.

@@ -35,6 +35,7 @@ func testNode() Node {
 	return Node{ID: 7, Name: "cam1", IPv4: cam, IPv6: cam6, WGKey: seq(0x40), KeyExpiry: t0.Add(24 * time.Hour),
 		Endpoints: []netip.AddrPort{netip.MustParseAddrPort("127.0.0.1:41641"), netip.MustParseAddrPort("[::1]:41641")},
 		User:      "alice@example.com", Tags: []string{"tag:camera"}, Online: true, ExposedPorts: []uint16{80, 554}, KeyRevoked: true,
+		Routes: []netip.Prefix{netip.MustParsePrefix("192.168.10.0/24")},
 		Grants: []filter.PortGrant{{Proto: filter.ProtoICMP}, {Proto: filter.ProtoTCP, Ports: []filter.PortRange{{First: 80, Last: 80}, {First: 8000, Last: 8100}}}}}
 }
 
@@ -66,7 +67,7 @@ func controlMessages() map[string]any {
 		"RotateResponse":   ptr(NewRotateResponse(t0, 2*time.Second, t0.Add(24*time.Hour))),
 		"Report": &Report{Endpoints: []netip.AddrPort{netip.MustParseAddrPort("127.0.0.1:41641")},
 			DeniedFlows:  []DeniedFlow{{Src: netip.MustParseAddr("100.64.0.9"), Dst: cam, Proto: filter.ProtoUDP, Port: 53, Time: t0, Count: 3}},
-			ExposedPorts: []uint16{22, 80}},
+			ExposedPorts: []uint16{22, 80}, AdvertisedRoutes: []netip.Prefix{netip.MustParsePrefix("192.168.10.0/24")}},
 		"Report.paths": &Report{Paths: &NodePaths{Peers: []PeerPath{
 			{Peer: 2, Kind: PathKindDirect, Addr: netip.MustParseAddrPort("198.51.100.7:41641"), RTTMicros: 1500, HandshakeAgeMillis: 12000},
 			{Peer: 3, Kind: PathKindRelay, Relay: "fra1", Note: "peer behind a symmetric NAT", HandshakeAgeMillis: 3000},
@@ -229,7 +230,8 @@ func TestAdminMessagesRoundTrip(t *testing.T) {
 		&CreateAPIKeyRequest{Description: "ci", Expiry: "24h"},
 		&APIKey{ID: 2, Key: "wapi_x", Prefix: "wapi_x", Description: "ci", CreatedAt: t0, CreatedBy: "admin", Expiry: t0, LastUsed: t0, Revoked: true},
 		&AdminNode{Node: n, Hostname: "cam1", OS: "linux", Version: "1.0", Ephemeral: true, CreatedAt: t0, LastSeen: t0, Expired: true,
-			KeyRevoked: true, AuthKeyID: 1, AuthKeyUsable: true, Routes: []netip.Prefix{netip.MustParsePrefix("192.168.1.0/24")},
+			KeyRevoked: true, AuthKeyID: 1, AuthKeyUsable: true, AdvertisedRoutes: []netip.Prefix{netip.MustParsePrefix("192.168.1.0/24")},
+			ApprovedRoutes: []netip.Prefix{netip.MustParsePrefix("192.168.1.0/24")}, PrimaryRoutes: []netip.Prefix{netip.MustParsePrefix("192.168.1.0/24")},
 			Peers: []string{"laptop"}, Endpoints: []netip.AddrPort{netip.MustParseAddrPort("127.0.0.1:41641")}},
 		&SetTagsRequest{Tags: []string{"tag:sensor"}},
 		&PolicyVersion{ID: 3, ParentID: 2, Text: "{}", Author: "admin", Comment: "c", CreatedAt: t0},

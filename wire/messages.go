@@ -48,6 +48,8 @@ const (
 	MaxEndpoints = 16
 	// MaxExposedPorts bounds a node's exposed ports.
 	MaxExposedPorts = 64
+	// MaxRoutes bounds the subnet routes a node advertises.
+	MaxRoutes = 64
 )
 
 // NodeID identifies a node at the coordinator.
@@ -211,6 +213,11 @@ type Report struct {
 	// FeaturePathReports: a node sends it only to a coordinator that
 	// speaks it). A report that breaks its limits is refused whole (400).
 	Paths *NodePaths `json:"paths,omitempty"`
+	// AdvertisedRoutes, when not nil, replace the subnet routes the node
+	// offers to route (its --advertise-routes, at most MaxRoutes); an
+	// empty list withdraws them all. Since protocol version 18
+	// (FeatureSubnetRoutes): sent only to coordinators that speak it.
+	AdvertisedRoutes []netip.Prefix `json:"advertised_routes,omitzero"`
 }
 
 // Node describes a node (the receiving node itself, or a peer).
@@ -274,6 +281,13 @@ type Node struct {
 	// in with a second factor, on the coordinator's clock; zero when never
 	// (or for a tagged node). Since protocol version 16.
 	MFAAt time.Time `json:"mfa_at,omitzero"`
+	// Routes are approved subnet routes (issue 14, protocol 18). In a
+	// peer of a map: the routes the receiver sends through this peer (its
+	// WireGuard allowed IPs), only those the peer is the router in use for
+	// and in which the policy lets the receiver reach some address. In a
+	// node's own Self: every approved route it serves, whose addresses
+	// its stack accepts flows to (its filter decides which).
+	Routes []netip.Prefix `json:"routes,omitempty"`
 }
 
 // PeerGrants is a peer's new Grants (MapResponse.PeersGrants): nil

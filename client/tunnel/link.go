@@ -1,6 +1,7 @@
 package tunnel
 
 import (
+	"errors"
 	"fmt"
 	"net/netip"
 )
@@ -39,3 +40,6 @@ func assignments(v4, v6 netip.Addr) ([]assignment, error) {
 	}
 	return as, nil
 }
+
+// errRoutesUnsupported: subnet routes in TUN mode are built for Linux only.
+var errRoutesUnsupported = errors.New("subnet routes in TUN mode are not supported on this OS yet (use the proxies)")

@@ -65,3 +65,31 @@ func addAddrRoute(l netlink.Link, a netip.Addr, dst netip.Prefix) error {
 func ipNet(p netip.Prefix) *net.IPNet {
 	return &net.IPNet{IP: net.IP(p.Addr().AsSlice()), Mask: net.CIDRMask(p.Bits(), p.Addr().BitLen())}
 }
+
+// addRoute routes dst into the interface name with src as the source.
+func addRoute(name string, dst netip.Prefix, src netip.Addr) error {
+	l, err := netlink.LinkByName(name)
+	if err != nil {
+		return fmt.Errorf("find interface %s: %w", name, err)
+	}
+	r := &netlink.Route{LinkIndex: l.Attrs().Index, Dst: ipNet(dst), Scope: netlink.SCOPE_LINK}
+	if src.IsValid() {
+		r.Src = net.IP(src.AsSlice())
+	}
+	if err := netlink.RouteReplace(r); err != nil {
+		return fmt.Errorf("route %v into %s: %w", dst, name, err)
+	}
+	return nil
+}
+
+// delRoute removes the route of dst into the interface name.
+func delRoute(name string, dst netip.Prefix) error {
+	l, err := netlink.LinkByName(name)
+	if err != nil {
+		return fmt.Errorf("find interface %s: %w", name, err)
+	}
+	if err := netlink.RouteDel(&netlink.Route{LinkIndex: l.Attrs().Index, Dst: ipNet(dst), Scope: netlink.SCOPE_LINK}); err != nil {
+		return fmt.Errorf("remove route %v from %s: %w", dst, name, err)
+	}
+	return nil
+}

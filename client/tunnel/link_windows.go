@@ -1,6 +1,7 @@
 package tunnel
 
 import (
+	"fmt"
 	"log/slog"
 	"net/netip"
 )
@@ -17,4 +18,15 @@ const privilege = "needs an administrator, and wintun.dll beside ward.exe"
 // failures are logged and leave IPv4 working.
 func configureInterface(name string, mtu int, v4, v6 netip.Addr, log *slog.Logger) error {
 	return configureByCommands(name, mtu, v4, v6, log, netshCommands)
+}
+
+// addRoute is not built on this OS yet: subnet routes are reached through
+// the proxies here.
+func addRoute(name string, dst netip.Prefix, _ netip.Addr) error {
+	return fmt.Errorf("route %v into %s: %w", dst, name, errRoutesUnsupported)
+}
+
+// delRoute: see addRoute.
+func delRoute(name string, dst netip.Prefix) error {
+	return fmt.Errorf("remove route %v from %s: %w", dst, name, errRoutesUnsupported)
 }

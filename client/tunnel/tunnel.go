@@ -11,8 +11,12 @@
 package tunnel
 
 import (
+	"errors"
 	"fmt"
 	"log/slog"
+	"net/netip"
+	"slices"
+	"sync"
 	"sync/atomic"
 
 	"golang.zx2c4.com/wireguard/tun"
@@ -33,6 +37,13 @@ type Link struct {
 	log  *slog.Logger
 	// cur is the name of the interface last opened; "" before.
 	cur atomic.Pointer[string]
+
+	// mu guards the following.
+	mu sync.Mutex
+	// self is the node the interface last opened was made for; routes
+	// are the subnet routes SetRoutes put into it.
+	self   wire.Node
+	routes []netip.Prefix
 }
 
 var _ node.TUNFunc = (*Link)(nil).Open
@@ -73,8 +84,44 @@ func (l *Link) Open(self wire.Node) (tun.Device, error) {
 		return nil, err
 	}
 	l.cur.Store(&name)
+	l.mu.Lock()
+	l.self, l.routes = self, nil // a new interface holds none
+	l.mu.Unlock()
 	l.log.Info("tun up", "name", name, "ipv4", self.IPv4, "ipv6", self.IPv6)
 	return t, nil
+}
+
+// SetRoutes routes prefixes (subnet routes the map gives the node) into
+// the interface last opened, with its overlay address as the source, and
+// removes the subnet routes it put there before that prefixes leave out.
+// The overlay's own routes stay.
+func (l *Link) SetRoutes(prefixes []netip.Prefix) error {
+	name := l.InterfaceName()
+	if name == "" {
+		return fmt.Errorf("route %v: no tun yet", prefixes)
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var errs []error
+	for _, p := range l.routes {
+		if !slices.Contains(prefixes, p) {
+			errs = append(errs, delRoute(name, p))
+		}
+	}
+	var kept []netip.Prefix
+	for _, p := range prefixes {
+		src := l.self.IPv4
+		if p.Addr().Is6() {
+			src = l.self.IPv6
+		}
+		if err := addRoute(name, p, src); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		kept = append(kept, p)
+	}
+	l.routes = kept
+	return errors.Join(errs...)
 }
 
 // InterfaceName returns the name of the TUN last opened, "" before.

@@ -135,6 +135,12 @@ func checkRoutes(link netlink.Link, own []netip.Addr) error {
 	if len(own) > 1 {
 		tests = append(tests, routeCase{"fd7a:115c:a1e0:ffff::9", own[1]}, routeCase{"fd7a:115c:a1e1::9", netip.Addr{}})
 	}
+	return checkRouteCases(link, tests)
+}
+
+// checkRouteCases checks each case's destination against the kernel's
+// routes: into link from its src, or (src invalid) not into link.
+func checkRouteCases(link netlink.Link, tests []routeCase) error {
 	for _, tt := range tests {
 		routes, err := netlink.RouteGet(net.ParseIP(tt.dst))
 		into := err == nil && len(routes) > 0 && routes[0].LinkIndex == link.Attrs().Index
@@ -168,4 +174,55 @@ func waitGone(name string) error {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// TestSetRoutesRoutesSubnetsIntoTUN: the subnet routes the map gives a
+// person's node go into the TUN from its overlay address, and leave when
+// the map drops them (in a network namespace of the test's own).
+func TestSetRoutesRoutesSubnetsIntoTUN(t *testing.T) {
+	if _, err := os.Stat("/dev/net/tun"); errors.Is(err, fs.ErrNotExist) {
+		t.Skip("this machine has no /dev/net/tun: the TUN test needs it (and root, for a network namespace of its own)")
+	}
+	errc := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread() // never unlocked: the namespace ends with the thread
+		if err := unix.Unshare(unix.CLONE_NEWNET); err != nil {
+			errc <- fmt.Errorf("make a network namespace (the test needs root): %w", err)
+			return
+		}
+		errc <- checkSetRoutes()
+	}()
+	if err := <-errc; err != nil {
+		t.Fatal(err)
+	}
+}
+
+// checkSetRoutes runs on a thread inside the test's network namespace.
+func checkSetRoutes() error {
+	self := wire.Node{IPv4: netip.MustParseAddr("100.64.1.2")}
+	l, err := New("wardtest1", 1400, slog.New(slog.DiscardHandler))
+	if err != nil {
+		return err
+	}
+	dev, err := l.Open(self)
+	if err != nil {
+		return fmt.Errorf("open: %w", err)
+	}
+	defer dev.Close()
+	link, err := netlink.LinkByName("wardtest1")
+	if err != nil {
+		return err
+	}
+	lan := netip.MustParsePrefix("192.168.10.0/24")
+	if err := l.SetRoutes([]netip.Prefix{lan}); err != nil {
+		return fmt.Errorf("set routes: %w", err)
+	}
+	in := []routeCase{{"192.168.10.5", self.IPv4}, {"192.168.11.5", netip.Addr{}}, {"100.64.0.1", self.IPv4}}
+	if err := checkRouteCases(link, in); err != nil {
+		return err
+	}
+	if err := l.SetRoutes(nil); err != nil {
+		return fmt.Errorf("clear routes: %w", err)
+	}
+	return checkRouteCases(link, []routeCase{{"192.168.10.5", netip.Addr{}}, {"100.64.0.1", self.IPv4}})
 }

@@ -23,7 +23,7 @@ func newAdminCmd() *cobra.Command { return adminCmd(&adminFlags{}) }
 func adminCmd(f *adminFlags) *cobra.Command {
 	cmd := &cobra.Command{Use: "admin", Short: "Administer a coordinator (nodes, keys, policy, audit, flows)"}
 	f.addFlags(cmd.PersistentFlags())
-	cmd.AddCommand(newAdminKeysCmd(f), newAdminAPIKeyCmd(f), newAdminNodesCmd(f), newAdminPolicyCmd(f), newAdminAuditCmd(f), newAdminFlowsCmd(f), newAdminUsersCmd(f), newAdminRelaysCmd(f), newAdminRequestsCmd(f), newAdminAlertsCmd(f), newAdminRolloutsCmd(f))
+	cmd.AddCommand(newAdminKeysCmd(f), newAdminAPIKeyCmd(f), newAdminNodesCmd(f), newAdminPolicyCmd(f), newAdminAuditCmd(f), newAdminFlowsCmd(f), newAdminUsersCmd(f), newAdminRelaysCmd(f), newAdminRequestsCmd(f), newAdminAlertsCmd(f), newAdminRolloutsCmd(f), newAdminRoutesCmd(f))
 	return cmd
 }
 

@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"time"
 
@@ -18,6 +19,7 @@ import (
 	"github.com/wardnet/ward/node/localapi"
 	"github.com/wardnet/ward/node/update"
 	"github.com/wardnet/ward/node/watch"
+	"github.com/wardnet/ward/wire"
 )
 
 // authKeyEnv holds the pre-auth key when --auth-key is not given, so the
@@ -52,6 +54,7 @@ type nodeFlags struct {
 	// the state directory).
 	updateRoot string
 	expose     []uint
+	routes     []string
 	endpoints  []string
 	verbose    bool
 }
@@ -93,6 +96,7 @@ func newNodeCmd() *cobra.Command {
 	fl.StringVar(&f.cfg.Coordinator, "coordinator", "", "coordinator URL (https://...; default: the one in the state)")
 	fl.StringVar(&f.cfg.AuthKey, "auth-key", "", "pre-auth key for the first registration (or $"+authKeyEnv+")")
 	fl.UintSliceVar(&f.expose, "expose", nil, "local TCP/UDP ports to expose to the overlay, e.g. 22,8080")
+	fl.StringSliceVar(&f.routes, "advertise-routes", nil, "subnet routes to offer the overlay, e.g. 192.168.10.0/24 (used once an admin or the policy's autoApprovers approve them; the policy grants each device and port)")
 	addStateDirFlag(cmd, &f.cfg.StateDir)
 	fl.StringVar(&f.cfg.SOCKS5, "socks5", "", "serve a SOCKS5 proxy into the overlay on this loopback address, e.g. 127.0.0.1:1080")
 	fl.BoolVar(&f.cfg.AllowNonLoopbackProxy, "proxy-allow-non-loopback", false, "let --socks5 listen beyond loopback: anyone who reaches it uses the overlay as this node, without credentials")
@@ -129,6 +133,11 @@ func (f *nodeFlags) agentConfig() (node.AgentConfig, error) {
 		}
 		cfg.Expose = append(cfg.Expose, uint16(p))
 	}
+	routes, err := parseRoutes(f.routes)
+	if err != nil {
+		return cfg, err
+	}
+	cfg.AdvertiseRoutes = routes
 	eps, err := parseEndpoints(f.endpoints)
 	if err != nil {
 		return cfg, err
@@ -141,6 +150,24 @@ func (f *nodeFlags) agentConfig() (node.AgentConfig, error) {
 	cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
 	cfg.Version = version
 	return cfg, nil
+}
+
+// parseRoutes parses --advertise-routes values: CIDR prefixes, masked,
+// each one wire.CheckRoute accepts.
+func parseRoutes(vals []string) ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for _, v := range vals {
+		p, err := netip.ParsePrefix(strings.TrimSpace(v))
+		if err != nil {
+			return nil, fmt.Errorf("--advertise-routes: %w", err)
+		}
+		p = p.Masked()
+		if err := wire.CheckRoute(p); err != nil {
+			return nil, fmt.Errorf("--advertise-routes: %w", err)
+		}
+		out = append(out, p)
+	}
+	return out, nil
 }
 
 // parseEndpoints parses --endpoint values; a bare IP gets port 0 (the

@@ -143,5 +143,6 @@ func mustUser(t testing.TB, s *SQLStore, email string) User {
 func diff(want, got any) string {
 	return cmp.Diff(want, got, cmpopts.EquateEmpty(),
 		cmp.Comparer(func(a, b netip.Addr) bool { return a == b }),
-		cmp.Comparer(func(a, b netip.AddrPort) bool { return a == b }))
+		cmp.Comparer(func(a, b netip.AddrPort) bool { return a == b }),
+		cmp.Comparer(func(a, b netip.Prefix) bool { return a == b }))
 }

@@ -67,6 +67,14 @@ type Node struct {
 	// RiskClass is the node's risk class ("critical"), set by its pre-auth
 	// key or an admin; empty when unclassified (the policy's default).
 	RiskClass string
+	// AdvertisedRoutes are the subnet routes the node offers to route
+	// (its --advertise-routes, as last reported), masked, sorted and
+	// without duplicates; may be empty.
+	AdvertisedRoutes []netip.Prefix
+	// ApprovedRoutes are the routes an admin approved for the node, in
+	// the same form; a route carries traffic only when it is advertised
+	// too (or the policy's autoApprovers approve it).
+	ApprovedRoutes []netip.Prefix
 }
 
 // NewNode is what a registering node supplies. Ownership, tags and the
@@ -163,6 +171,12 @@ type Nodes interface {
 	SetEndpoints(ctx context.Context, id NodeID, eps []netip.AddrPort) error
 	// SetExposedPorts replaces the ports the node exposes (none may be 0).
 	SetExposedPorts(ctx context.Context, id NodeID, ports []uint16) error
+	// SetAdvertisedRoutes replaces the subnet routes the node advertises
+	// (at most MaxRoutes valid prefixes; stored masked and sorted).
+	SetAdvertisedRoutes(ctx context.Context, id NodeID, routes []netip.Prefix) error
+	// SetApprovedRoutes replaces the node's admin-approved routes, as
+	// SetAdvertisedRoutes.
+	SetApprovedRoutes(ctx context.Context, id NodeID, routes []netip.Prefix) error
 	// SetPresence records when the node was last seen and whether it is
 	// online.
 	SetPresence(ctx context.Context, id NodeID, lastSeen time.Time, online bool) error

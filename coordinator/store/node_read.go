@@ -14,7 +14,8 @@ type nodeTable struct{ db *db }
 // nodeCols are the columns scanNode reads, in order.
 const nodeCols = `id, name, hostname, os, version, machine_key, wg_key, prev_wg_key,
 	prev_wg_key_until, key_expiry, ipv4, ipv6, user_id, tags_json, ephemeral, auth_key_id,
-	exposed_ports_json, endpoints_json, created_at, last_seen, online, key_revoked_at, risk_class`
+	exposed_ports_json, endpoints_json, created_at, last_seen, online, key_revoked_at, risk_class,
+	advertised_routes_json, approved_routes_json`
 
 // scanner is a *sql.Row or *sql.Rows.
 type scanner interface{ Scan(dest ...any) error }
@@ -29,6 +30,7 @@ type nodeRow struct {
 	prevUntil, expiry   sql.NullInt64
 	createdAt, lastSeen sql.NullInt64
 	revokedAt           sql.NullInt64
+	advRoutes, okRoutes string
 }
 
 // scanNode reads one row of nodeCols.
@@ -37,7 +39,8 @@ func scanNode(sc scanner) (Node, error) {
 	n := &r.n
 	err := sc.Scan(&n.ID, &n.Name, &n.Hostname, &n.OS, &n.Version, &r.mk, &r.wk, &r.pk,
 		&r.prevUntil, &r.expiry, &r.v4, &r.v6, &r.user, &r.tags, &n.Ephemeral, &r.authKey,
-		&r.ports, &r.eps, &r.createdAt, &r.lastSeen, &n.Online, &r.revokedAt, &n.RiskClass)
+		&r.ports, &r.eps, &r.createdAt, &r.lastSeen, &n.Online, &r.revokedAt, &n.RiskClass,
+		&r.advRoutes, &r.okRoutes)
 	if err != nil {
 		return Node{}, err
 	}
@@ -47,7 +50,7 @@ func scanNode(sc scanner) (Node, error) {
 // decode converts the scanned columns into a Node.
 func (r *nodeRow) decode() (Node, error) {
 	n := r.n
-	var errs [8]error
+	var errs [10]error
 	var k [32]byte
 	k, errs[0] = key32(r.mk)
 	n.MachineKey = MachinePublic(k)
@@ -60,6 +63,8 @@ func (r *nodeRow) decode() (Node, error) {
 	n.Tags, errs[5] = decodeStrings(r.tags)
 	n.ExposedPorts, errs[6] = decodePorts(r.ports)
 	n.Endpoints, errs[7] = decodeEndpoints(r.eps)
+	n.AdvertisedRoutes, errs[8] = decodePrefixes(r.advRoutes)
+	n.ApprovedRoutes, errs[9] = decodePrefixes(r.okRoutes)
 	n.UserID, n.AuthKeyID = UserID(r.user.Int64), AuthKeyID(r.authKey.Int64)
 	n.PrevWGKeyUntil, n.KeyExpiry = goTime(r.prevUntil), goTime(r.expiry)
 	n.CreatedAt, n.LastSeen = goTime(r.createdAt), goTime(r.lastSeen)

@@ -83,6 +83,16 @@ func TestNodeUpdates(t *testing.T) {
 			func(n *Node) { n.ExposedPorts = []uint16{22, 8080} }, nil},
 		{"port 0", func(s *SQLStore, id NodeID) error { return s.SetExposedPorts(ctx, id, []uint16{0}) },
 			nil, ErrInvalid},
+		{"advertised routes", func(s *SQLStore, id NodeID) error {
+			return s.SetAdvertisedRoutes(ctx, id, []netip.Prefix{netip.MustParsePrefix("192.168.10.7/24"), netip.MustParsePrefix("10.0.0.0/8")})
+		}, func(n *Node) {
+			n.AdvertisedRoutes = []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("192.168.10.0/24")}
+		}, nil},
+		{"approved routes", func(s *SQLStore, id NodeID) error {
+			return s.SetApprovedRoutes(ctx, id, []netip.Prefix{netip.MustParsePrefix("192.168.10.0/24")})
+		}, func(n *Node) { n.ApprovedRoutes = []netip.Prefix{netip.MustParsePrefix("192.168.10.0/24")} }, nil},
+		{"invalid route", func(s *SQLStore, id NodeID) error { return s.SetApprovedRoutes(ctx, id, []netip.Prefix{{}}) },
+			nil, ErrInvalid},
 		{"presence", func(s *SQLStore, id NodeID) error { return s.SetPresence(ctx, id, t0.Add(time.Minute), true) },
 			func(n *Node) { n.LastSeen, n.Online = t0.Add(time.Minute), true }, nil},
 		{"rotate key", func(s *SQLStore, id NodeID) error {

@@ -192,7 +192,12 @@ type world struct {
 // where network namespaces cannot be made (nattest.New).
 func newWorld(t *testing.T) *world {
 	t.Helper()
-	n := nattest.New(t)
+	return newWorldOn(t, nattest.New(t))
+}
+
+// newWorldOn is newWorld on the network n.
+func newWorldOn(t *testing.T, n *nattest.Net) *world {
+	t.Helper()
 	w := &world{t: t, net: n, dir: t.TempDir()}
 	var key string
 	w.cert, key = nodetest.WriteCert(t, w.dir, nattest.ServerA)
@@ -301,14 +306,15 @@ type device struct {
 // addNode adds a site of class c with a node named name of tag on its
 // host, started at once; a tag:b node exposes openPort and closedPort.
 // Every node serves SOCKS5.
-func (w *world) addNode(name string, c nattest.Class, tag string) *device {
+func (w *world) addNode(name string, c nattest.Class, tag string, extra ...string) *device {
 	w.t.Helper()
-	return w.newNode(name, c, tag)()
+	return w.newNode(name, c, tag, extra...)()
 }
 
 // newNode is addNode up to the node's start: the site, the echoes and an
-// auth key are ready; the function returned starts the node.
-func (w *world) newNode(name string, c nattest.Class, tag string) (start func() *device) {
+// auth key are ready; the function returned starts the node with the
+// extra arguments.
+func (w *world) newNode(name string, c nattest.Class, tag string, extra ...string) (start func() *device) {
 	w.t.Helper()
 	d := &device{w: w, name: name, site: w.net.AddSite(c)}
 	dir, err := os.MkdirTemp("", "wn-"+name) // short: the socket's path has a limit
@@ -319,6 +325,7 @@ func (w *world) newNode(name string, c nattest.Class, tag string) (start func() 
 	d.api = &localapi.Client{Socket: filepath.Join(dir, localapi.SocketName)}
 	args := []string{"node", "--coordinator", coordURL, "--ca-file", w.cert, "--state-dir", dir,
 		"--hostname", name, "--socks5", socksAddr, "--verbose"}
+	args = append(args, extra...)
 	if tag == "tag:b" {
 		d.serveEcho(openPort, nil)
 		d.serveEcho(closedPort, &d.closedAccepts)

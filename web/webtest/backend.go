@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
+	"net/netip"
 	"slices"
 	"strconv"
 	"strings"
@@ -209,6 +210,27 @@ func (b *Backend) SetNodeTags(_ context.Context, ref string, tags []string, by a
 	before := n.Tags
 	n.Tags = slices.Clone(tags)
 	b.changedLocked(by.Actor, "node.tags", "node:"+n.Name, map[string]any{"before": before, "after": n.Tags})
+	return *n, nil
+}
+
+// SetNodeRoutes implements web.Backend: approved routes are added to and
+// rejected ones removed from the node's ApprovedRoutes.
+func (b *Backend) SetNodeRoutes(_ context.Context, ref string, req wire.RoutesRequest, by admin.Principal) (wire.AdminNode, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	i, err := b.nodeIndexLocked(ref)
+	if err != nil {
+		return wire.AdminNode{}, err
+	}
+	n := &b.nodes[i]
+	before := slices.Clone(n.ApprovedRoutes)
+	for _, r := range req.Approve {
+		if !slices.Contains(n.ApprovedRoutes, r) {
+			n.ApprovedRoutes = append(n.ApprovedRoutes, r)
+		}
+	}
+	n.ApprovedRoutes = slices.DeleteFunc(n.ApprovedRoutes, func(p netip.Prefix) bool { return slices.Contains(req.Reject, p) })
+	b.changedLocked(by.Actor, "node.routes", "node:"+n.Name, map[string]any{"before": before, "after": n.ApprovedRoutes})
 	return *n, nil
 }
 

@@ -1,0 +1,248 @@
+package coordinator
+
+import (
+	"context"
+	"encoding/binary"
+	"encoding/json"
+	"fmt"
+	"net/netip"
+	"slices"
+
+	"github.com/wardnet/ward/acl"
+	"github.com/wardnet/ward/coordinator/store"
+	"github.com/wardnet/ward/filter"
+	"github.com/wardnet/ward/wire"
+)
+
+// Subnet routes (issue 14). A node's route is in use when it advertises it
+// and an admin approved it or the policy's autoApprovers do. Every router
+// of a route gets filter rules for the routed destinations (the compiler
+// sees its routes as its addresses); a viewer's map lists a route on one
+// router only, the primary, and only when the policy lets the viewer reach
+// some address in it.
+
+// effectiveRoutes returns the routes of n in use under rs: advertised, and
+// approved by an admin or by rs's autoApprovers. email is n's owner's
+// (empty for a tagged node).
+func effectiveRoutes(n store.Node, rs *acl.Ruleset, email string) []netip.Prefix {
+	var out []netip.Prefix
+	for _, r := range n.AdvertisedRoutes {
+		if slices.Contains(n.ApprovedRoutes, r) || (rs != nil && rs.AutoApproves(r, email, n.Tags)) {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// routesLocked returns node n's routes in use under the running policy.
+func (m *netmap) routesLocked(n store.Node) []netip.Prefix {
+	email := ""
+	if len(n.Tags) == 0 {
+		email = m.emails[n.UserID]
+	}
+	return effectiveRoutes(n, m.rs, email)
+}
+
+// noteRouterLocked records whether n advertises routes (netmap.routers).
+func (m *netmap) noteRouterLocked(n store.Node) {
+	if len(n.AdvertisedRoutes) > 0 {
+		m.routers[n.ID] = true
+	} else {
+		delete(m.routers, n.ID)
+	}
+}
+
+// primaryLocked reports whether live node id is the router in use for
+// route r: of the live nodes serving r, the online one with the lowest
+// id, or the lowest id when none is online. A router that goes offline
+// hands its routes over as soon as its map stream closes.
+func (m *netmap) primaryLocked(id store.NodeID, r netip.Prefix) bool {
+	best, bestOnline := store.NodeID(0), false
+	for rid := range m.routers {
+		n := m.nodes[rid]
+		if !m.live[rid] || !slices.Contains(n.AdvertisedRoutes, r) || !slices.Contains(m.routesLocked(n), r) {
+			continue
+		}
+		on := m.online[rid]
+		if best == 0 || (on && !bestOnline) || (on == bestOnline && rid < best) {
+			best, bestOnline = rid, on
+		}
+	}
+	return best == id
+}
+
+// primaryRoutesLocked returns the routes of live node id it is primary for.
+func (m *netmap) primaryRoutesLocked(id store.NodeID) []netip.Prefix {
+	var out []netip.Prefix
+	for _, r := range m.routesLocked(m.nodes[id]) {
+		if m.primaryLocked(id, r) {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// routeViewers returns the nodes whose maps may show a route of node id
+// move: the peers of every live router that advertises a route node id
+// advertises or had approved. Their streams recompute their whole map,
+// since a router other than id may have become (or stopped being) primary.
+func (m *netmap) routeViewers(id store.NodeID) []store.NodeID {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	n, ok := m.nodes[id]
+	if !ok {
+		return nil
+	}
+	mine := append(slices.Clone(n.AdvertisedRoutes), n.ApprovedRoutes...)
+	if len(mine) == 0 {
+		return nil
+	}
+	var out []store.NodeID
+	for rid := range m.routers {
+		r := m.nodes[rid]
+		if !m.live[rid] || !slices.ContainsFunc(r.AdvertisedRoutes, func(p netip.Prefix) bool { return slices.Contains(mine, p) }) {
+			continue
+		}
+		res, err := m.comp.Peers(r.Name)
+		if err != nil {
+			continue
+		}
+		for _, pid := range m.idsLocked(res) {
+			out = appendUnique(out, pid)
+		}
+	}
+	return out
+}
+
+// viewerRoutes returns the routes of p the viewer with addresses self
+// sends through p: those of p.routes (p's primary routes) in which one of
+// p's accept rules lets one of self reach some address.
+func (m *netmap) viewerRoutes(p mapPeer, self []netip.Addr) []netip.Prefix {
+	var out []netip.Prefix
+	for _, r := range p.routes {
+		if m.reachesRoute(p.rules, self, r) {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// reachesRoute reports whether an accept rule of rules has a source among
+// self and a destination overlapping route.
+func (m *netmap) reachesRoute(rules []filter.Rule, self []netip.Addr, route netip.Prefix) bool {
+	for _, ru := range rules {
+		if ru.Deny || !slices.ContainsFunc(ru.Dst, func(d filter.DstNet) bool { return d.Net.Overlaps(route) }) {
+			continue
+		}
+		in := m.src.info(ru.Src)
+		if slices.ContainsFunc(self, func(a netip.Addr) bool { return in.contains(ru.Src, a) }) {
+			return true
+		}
+	}
+	return false
+}
+
+// routeKey appends rs's key to b: per route its address and length.
+func routeKey(b []byte, rs []netip.Prefix) []byte {
+	for _, r := range rs {
+		a := r.Addr().As16()
+		b = append(b, a[:]...)
+		b = binary.AppendUvarint(b, uint64(r.Bits()))
+	}
+	return b
+}
+
+// internRoutes returns the id and JSON of a viewer's routes through a
+// peer in t (a table of route sets, not of grants); none is noGrants.
+func (t *grantTable) internRoutes(rs []netip.Prefix) (uint32, []byte) {
+	if len(rs) == 0 {
+		return noGrants, nil
+	}
+	var buf [64]byte
+	return t.internKey(routeKey(buf[:0], rs), func() []byte { b, _ := json.Marshal(rs); return b })
+}
+
+// notifyRouteViewers makes the streams of routeViewers(id) recompute
+// their whole map: node id's presence or routes changed, which may move
+// a route to another router.
+func (s *core) notifyRouteViewers(id store.NodeID) {
+	if ids := s.nm.routeViewers(id); len(ids) > 0 {
+		s.hub.notify(ids)
+	}
+}
+
+// setAdvertised records the routes node n reports advertising (nil:
+// unchanged) and recompiles what they move; see checkRoutes.
+func (s *core) setAdvertised(ctx context.Context, n store.Node, routes []netip.Prefix) error {
+	if routes == nil {
+		return nil
+	}
+	if err := checkRoutes(routes); err != nil {
+		return err
+	}
+	routes = store.NormalRoutes(routes)
+	if slices.Equal(routes, n.AdvertisedRoutes) {
+		return nil
+	}
+	if err := s.st.SetAdvertisedRoutes(ctx, n.ID, routes); err != nil {
+		return fmt.Errorf("set advertised routes of %s: %w", n.Name, err)
+	}
+	_, err := s.reloadNode(ctx, n.ID)
+	return err
+}
+
+// checkRoutes refuses more than wire.MaxRoutes routes and any route
+// wire.CheckRoute refuses (a default route: exit nodes are not subnet
+// routes; loopback; the overlay's own range).
+func checkRoutes(routes []netip.Prefix) error {
+	if len(routes) > wire.MaxRoutes {
+		return fmt.Errorf("%w: more than %d routes", errBadRequest, wire.MaxRoutes)
+	}
+	for _, r := range routes {
+		if err := wire.CheckRoute(r); err != nil {
+			return fmt.Errorf("%w: %v", errBadRequest, err)
+		}
+	}
+	return nil
+}
+
+// SetRoutes approves the routes of approve and rejects those of reject
+// for node id (an approval outlives the advertisement; a rejection takes
+// the route out of the approved ones, and a route the autoApprovers
+// approve stays in use), recompiles the maps they move and audits the
+// change with the approved routes before and after.
+func (s *fleet) SetRoutes(ctx context.Context, id store.NodeID, approve, reject []netip.Prefix, actor string) (store.Node, error) {
+	if err := checkRoutes(append(slices.Clone(approve), reject...)); err != nil {
+		return store.Node{}, err
+	}
+	before, err := s.st.Node(ctx, id)
+	if err != nil {
+		return store.Node{}, err
+	}
+	reject = store.NormalRoutes(reject)
+	next := slices.DeleteFunc(store.NormalRoutes(append(slices.Clone(before.ApprovedRoutes), approve...)),
+		func(p netip.Prefix) bool { return slices.Contains(reject, p) })
+	if len(next) > wire.MaxRoutes {
+		return store.Node{}, fmt.Errorf("%w: more than %d approved routes", errBadRequest, wire.MaxRoutes)
+	}
+	if err := s.st.SetApprovedRoutes(ctx, id, next); err != nil {
+		return store.Node{}, fmt.Errorf("approve routes of node %d: %w", id, err)
+	}
+	n, err := s.reloadNode(ctx, id)
+	if err != nil {
+		return store.Node{}, err
+	}
+	s.audit(ctx, actor, "node.routes", "node:"+n.Name, "", map[string]any{
+		"approve": approve, "reject": reject, "before": before.ApprovedRoutes, "after": n.ApprovedRoutes})
+	return n, nil
+}
+
+// primaryRoutes returns the routes node id is the router in use for.
+func (m *netmap) primaryRoutes(id store.NodeID) []netip.Prefix {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if !m.live[id] {
+		return nil
+	}
+	return m.primaryRoutesLocked(id)
+}
