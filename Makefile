@@ -5,7 +5,7 @@ PKGS      := ./...
 # Packages where goroutines live run under the race detector.
 RACE_PKGS ?= $(shell $(GO) list ./... | grep -E '/(coordinator|node|netstack|client|e2e|web|sim)(/|$$)' || true)
 
-.PHONY: build agent test vet lint cross bench bench-overlay bench-relay bench-sim run fuzz clean chromium nftables postgresql browser-banner ui-bundle
+.PHONY: build agent agent-noupdate test vet lint cross bench bench-overlay bench-relay bench-sim run fuzz clean chromium nftables postgresql browser-banner ui-bundle
 
 build:
 	$(GO) build -o $(BIN) ./cmd/ward
@@ -34,7 +34,9 @@ cross:
 # cmd/ward/*_omit.go; internal/archtest checks the import graph with
 # these tags), stripped, without cgo, one go build per target into
 # bin/agent/, with each binary's size printed. GOMIPS=softfloat for both
-# MIPS targets (most MIPS routers have no FPU).
+# MIPS targets (most MIPS routers have no FPU). The agent keeps the
+# updater over the air (node/update, with go-tuf); agent-noupdate leaves
+# it out too (ward_omit_update), into bin/agent-noupdate/.
 AGENT_TAGS    := ward_omit_coordinator,ward_omit_sim,ward_omit_relay,ward_omit_desktop
 AGENT_TARGETS ?= amd64 arm64 arm/7 arm/6 mips mipsle riscv64
 AGENT_DIR     ?= bin/agent
@@ -47,6 +49,8 @@ agent:
 			$(GO) build -tags $(AGENT_TAGS) -trimpath -ldflags='-s -w' -o $$out ./cmd/ward || exit 1; \
 		echo "agent $$out $$(wc -c < $$out) bytes"; \
 	done
+agent-noupdate:
+	@$(MAKE) --no-print-directory agent AGENT_TAGS=$(AGENT_TAGS),ward_omit_update AGENT_DIR=$(AGENT_DIR)-noupdate
 
 # CHROMIUM is where the browser tests look for Chromium
 # (browsertest.ChromiumPath).

@@ -17,8 +17,6 @@ import (
 	"github.com/wardnet/ward/node/localapi"
 	"github.com/wardnet/ward/node/socks5"
 	"github.com/wardnet/ward/node/splice"
-	"github.com/wardnet/ward/node/update"
-	"github.com/wardnet/ward/wire"
 )
 
 // DefaultRotateFraction rotates the WireGuard key when this fraction of
@@ -247,23 +245,6 @@ func (a *Agent) Run(ctx context.Context) error {
 	if err := context.Cause(ctx); err != nil && !errors.Is(err, context.Canceled) {
 		return err
 	}
-	return nil
-}
-
-// runUpdates runs the updater (issue 16): it asks for updates while the
-// coordinator speaks wire.FeatureUpdates, and stops the agent with
-// update.ErrRestart when the binary was swapped or rolled back (the
-// caller then calls update.Restart).
-func (a *Agent) runUpdates(ctx context.Context, wg *sync.WaitGroup, cancel context.CancelCauseFunc) error {
-	u, err := update.New(update.Config{StateDir: a.cfg.StateDir, Coordinator: a.client, Version: a.cfg.Version,
-		Device:       update.Device{GOOS: runtime.GOOS, GOARCH: runtime.GOARCH, Model: a.cfg.Model},
-		HealthWindow: a.cfg.UpdateHealthWindow, Poll: a.cfg.UpdatePoll, Logger: a.log,
-		Joined:    a.sess.WaitJoined,
-		Supported: func() bool { return wire.Supports(a.client.ServerVersion(), wire.FeatureUpdates) }})
-	if err != nil {
-		return err
-	}
-	a.goRun(wg, cancel, "update", func() error { return u.Run(ctx) })
 	return nil
 }
 

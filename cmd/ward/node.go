@@ -17,7 +17,6 @@ import (
 	"github.com/wardnet/ward/client/desktop"
 	"github.com/wardnet/ward/node"
 	"github.com/wardnet/ward/node/localapi"
-	"github.com/wardnet/ward/node/update"
 	"github.com/wardnet/ward/node/watch"
 	"github.com/wardnet/ward/wire"
 )
@@ -73,10 +72,8 @@ func newNodeCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if f.updateRoot != "" {
-				if err := update.InstallRoot(cfg.StateDir, f.updateRoot); err != nil {
-					return err
-				}
+			if err := f.prepareUpdates(cmd, cfg.StateDir); err != nil {
+				return err
 			}
 			a, err := node.NewAgent(cfg)
 			if err != nil {
@@ -84,12 +81,7 @@ func newNodeCmd() *cobra.Command {
 			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
-			err = a.Run(ctx)
-			if errors.Is(err, update.ErrRestart) {
-				stop()
-				return update.Restart()
-			}
-			return err
+			return restartIfUpdated(a.Run(ctx), stop)
 		},
 	}
 	fl := cmd.Flags()
@@ -110,11 +102,8 @@ func newNodeCmd() *cobra.Command {
 	fl.DurationVar(&f.cfg.RotateEvery, "rotate-every", 0, "rotate the WireGuard key at this interval (0: at --rotate-fraction of its life)")
 	fl.Float64Var(&f.cfg.RotateFraction, "rotate-fraction", node.DefaultRotateFraction, "rotate the WireGuard key when this fraction of its life has passed")
 	fl.StringVar(&f.cfg.Hostname, "hostname", "", "name to register with (default: the host name)")
-	fl.StringVar(&f.updateRoot, "update-root", "", "trust this TUF root metadata (ward release keygen's 1.root.json) for updates over the air; kept in --state-dir")
 	fl.StringSliceVar(&f.cfg.WatchLogsUnder, "watch-logs-under", watch.DefaultLogsUnder, "directories under which this node follows the logs the coordinator's watch rules name (its operator's allowlist: lines of other files are never sent); \"\": none")
-	fl.StringVar(&f.cfg.Model, "model", "", "this device's model label: updates signed for another model are refused")
-	fl.DurationVar(&f.cfg.UpdateHealthWindow, "update-health-window", update.DefaultHealthWindow, "how long an updated agent has to re-join the coordinator before it goes back to the previous binary")
-	fl.DurationVar(&f.cfg.UpdatePoll, "update-poll", update.DefaultPoll, "how often to ask the coordinator for an update")
+	addUpdateFlags(fl, &f)
 	fl.BoolVarP(&f.verbose, "verbose", "v", false, "log debug messages")
 	fl.BoolVar(&f.cfg.LegacyDataPath, "legacy-datapath", false, "run the data path as before issue 12, for benchmarks against it")
 	fl.MarkHidden("legacy-datapath")

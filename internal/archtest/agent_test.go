@@ -14,28 +14,29 @@ import (
 // agentForbidden are the packages the device agent's build must not
 // hold: the coordinator and everything only it needs (its web UI, the
 // dev IdP, SQLite), the fleet simulator, the standalone relay server and
-// the desktop client (with TUN mode's resolver and split DNS). A prefix covers the packages below it.
+// the desktop client (with TUN mode's resolver and split DNS); "x/..." is x
+// and the packages below it.
 var agentForbidden = []string{
-	module + "/coordinator",
-	module + "/assembly",
-	module + "/web",
-	module + "/devidp",
-	module + "/sim",
-	module + "/relay/relayd",
-	module + "/client",
-	module + "/stunserver",
-	module + "/nameserver",
-	module + "/splitdns",
-	"github.com/miekg/dns",
-	"github.com/godbus/dbus",
-	"modernc.org/sqlite",
-	"modernc.org/libc",
-	"github.com/jackc/pgx",
-	"github.com/labstack/echo",
-	"github.com/zitadel/oidc",
-	"github.com/coreos/go-oidc",
-	"github.com/prometheus/client_golang",
-	"html/template",
+	module + "/coordinator/...",
+	module + "/assembly/...",
+	module + "/web/...",
+	module + "/devidp/...",
+	module + "/sim/...",
+	module + "/relay/relayd/...",
+	module + "/client/...",
+	module + "/stunserver/...",
+	module + "/nameserver/...",
+	module + "/splitdns/...",
+	"github.com/miekg/dns/...",
+	"github.com/godbus/dbus/...",
+	"modernc.org/sqlite/...",
+	"modernc.org/libc/...",
+	"github.com/jackc/pgx/...",
+	"github.com/labstack/echo/...",
+	"github.com/zitadel/oidc/...",
+	"github.com/coreos/go-oidc/...",
+	"github.com/prometheus/client_golang/...",
+	"html/template/...",
 }
 
 // agentAllowed are packages under agentForbidden's prefixes that the
@@ -68,28 +69,58 @@ func agentTags(t *testing.T) string {
 func TestAgentBuildHoldsNoCoordinator(t *testing.T) {
 	tags := agentTags(t)
 	for _, target := range [][2]string{{"linux", "arm64"}, {"linux", "mipsle"}} {
-		cmd := exec.Command("go", "list", "-deps", "-tags", tags, "./cmd/ward")
-		cmd.Dir = filepath.Join("..", "..")
-		cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS="+target[0], "GOARCH="+target[1])
-		var stderr bytes.Buffer
-		cmd.Stderr = &stderr
-		out, err := cmd.Output()
-		if err != nil {
-			t.Fatalf("go list -tags %s: %v\n%s", tags, err, stderr.String())
-		}
-		deps := strings.Fields(string(out))
-		if len(deps) < 50 || !slices.Contains(deps, module+"/node") {
-			t.Fatalf("go list -deps gave %d packages without %s/node: not the agent's graph", len(deps), module)
-		}
-		for _, d := range deps {
+		for _, d := range agentDeps(t, tags, target) {
 			if slices.Contains(agentAllowed, d) {
 				continue
 			}
-			for _, f := range agentForbidden {
-				if d == f || strings.HasPrefix(d, f+"/") {
-					t.Errorf("%s/%s agent build (-tags %s) holds %s", target[0], target[1], tags, d)
-				}
+			if underAny(d, agentForbidden) {
+				t.Errorf("%s/%s agent build (-tags %s) holds %s", target[0], target[1], tags, d)
 			}
 		}
 	}
+}
+
+// updaterOnly are the packages only the updater over the air needs:
+// node/update, its TUF repository code and go-tuf with what go-tuf brings
+// (sigstore, protobuf, go-containerregistry).
+var updaterOnly = []string{
+	module + "/node/update/...",
+	module + "/release/...",
+	"github.com/theupdateframework/...",
+	"github.com/secure-systems-lab/...",
+	"github.com/sigstore/...",
+	"google.golang.org/protobuf/...",
+	"github.com/google/go-containerregistry/...",
+}
+
+// TestAgentWithoutUpdaterHoldsNoTUF: the device agent built with
+// ward_omit_update as well (`make agent-noupdate`) holds no package of
+// the updater: no go-tuf, sigstore or protobuf.
+func TestAgentWithoutUpdaterHoldsNoTUF(t *testing.T) {
+	tags := agentTags(t) + ",ward_omit_update"
+	for _, d := range agentDeps(t, tags, [2]string{"linux", "arm64"}) {
+		if underAny(d, updaterOnly) {
+			t.Errorf("linux/arm64 agent build (-tags %s) holds %s", tags, d)
+		}
+	}
+}
+
+// agentDeps lists the packages of cmd/ward built with tags for target
+// (GOOS, GOARCH), without cgo, and checks that it is the agent's graph.
+func agentDeps(t *testing.T, tags string, target [2]string) []string {
+	t.Helper()
+	cmd := exec.Command("go", "list", "-deps", "-tags", tags, "./cmd/ward")
+	cmd.Dir = filepath.Join("..", "..")
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS="+target[0], "GOARCH="+target[1])
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("go list -tags %s: %v\n%s", tags, err, stderr.String())
+	}
+	deps := strings.Fields(string(out))
+	if len(deps) < 50 || !slices.Contains(deps, module+"/node") {
+		t.Fatalf("go list -deps gave %d packages without %s/node: not the agent's graph", len(deps), module)
+	}
+	return deps
 }
