@@ -143,7 +143,7 @@ type updateRig struct {
 	exe, state string
 	target     string
 	node       *exec.Cmd
-	logs       *bytes.Buffer
+	logs       *lockedWriter
 }
 
 // newUpdateRig builds 1.0.0 and 2.0.0, signs 2.0.0 offline and publishes
@@ -181,8 +181,8 @@ func newUpdateRig(t *testing.T, window time.Duration, cut, rollout bool) *update
 	r.node = exec.Command(r.exe, "node", "--coordinator", r.front.srv.URL, "--dev-insecure-http", "--state-dir", r.state,
 		"--auth-key", r.fleet.authKey("tag:camera"), "--wg-name", "", "--update-root", filepath.Join(repo, "metadata", "1.root.json"),
 		"--update-poll", "1s", "--update-health-window", window.String())
-	r.logs = &bytes.Buffer{}
-	r.node.Stdout, r.node.Stderr = &lockedWriter{w: r.logs}, &lockedWriter{w: r.logs}
+	r.logs = &lockedWriter{w: &bytes.Buffer{}}
+	r.node.Stdout, r.node.Stderr = r.logs, r.logs
 	if err := r.node.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -196,7 +196,9 @@ func newUpdateRig(t *testing.T, window time.Duration, cut, rollout bool) *update
 	return r
 }
 
-// lockedWriter serializes writes of the node's two output streams.
+// lockedWriter collects the node's two output streams (one writer for
+// both, so one lock serializes them) for the test to read while the node
+// runs.
 type lockedWriter struct {
 	mu sync.Mutex // mu guards w
 	w  *bytes.Buffer
@@ -206,6 +208,13 @@ func (l *lockedWriter) Write(b []byte) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.w.Write(b)
+}
+
+// String returns what was written so far.
+func (l *lockedWriter) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.String()
 }
 
 // wardCmd runs the ward binary with args and fails the test on an error.
