@@ -32,7 +32,10 @@ type Identity struct {
 	// Expiry is when the ID token expires.
 	Expiry time.Time
 	// AuthTime is when the person authenticated at the IdP: the auth_time
-	// claim, else the token's issue time.
+	// claim. It is zero when the IdP sent none: a token's issue time says
+	// nothing about when the person last authenticated (an IdP session can
+	// mint fresh tokens for days), so such a login never counts as recent
+	// for step-up.
 	AuthTime time.Time
 	// MFA tells that AMR or ACR show a second factor (Config.MFAMethods,
 	// Config.MinACR).
@@ -64,7 +67,7 @@ func (rp *RP) identity(idt *oidc.IDToken, mfa bool) (Identity, error) {
 		Issuer: idt.Issuer, Subject: idt.Subject,
 		Email: strings.ToLower(c.Email), Name: c.Name,
 		Groups: groups, AMR: c.AMR, ACR: c.ACR, Expiry: idt.Expiry,
-		AuthTime: idt.IssuedAt, MFA: rp.cfg.secondFactor(c.AMR, c.ACR),
+		MFA: rp.cfg.secondFactor(c.AMR, c.ACR),
 	}
 	if c.AuthTime > 0 {
 		id.AuthTime = time.Unix(c.AuthTime, 0).UTC()
