@@ -5,7 +5,7 @@ PKGS      := ./...
 # Packages where goroutines live run under the race detector.
 RACE_PKGS ?= $(shell $(GO) list ./... | grep -E '/(coordinator|node|netstack|client|e2e|web|sim)(/|$$)' || true)
 
-.PHONY: build agent agent-noupdate test vet lint cross bench bench-overlay bench-relay bench-sim run fuzz clean chromium nftables postgresql browser-banner ui-bundle
+.PHONY: build agent agent-noupdate test vet lint cross bench bench-overlay bench-relay bench-sim run fuzz clean chromium nftables postgresql systemd-resolved browser-banner ui-bundle
 
 build:
 	$(GO) build -o $(BIN) ./cmd/ward
@@ -59,7 +59,7 @@ CHROMIUM  := /usr/bin/chromium
 # test: vet, gofmt, the cross builds, the device agent's builds, unit and e2e tests; the race detector on concurrent packages;
 # every benchmark once so none rots. Without Chromium the browser tests skip,
 # and a banner at the end says so; under CI=true they fail instead.
-test: lint cross agent chromium nftables postgresql
+test: lint cross agent chromium nftables postgresql systemd-resolved
 	$(GO) test -count=1 -timeout 20m $(PKGS)
 	@if [ -n "$(RACE_PKGS)" ]; then $(GO) test -race -count=1 -timeout 20m $(RACE_PKGS); fi
 	$(GO) test -count=1 -run '^$$' -bench . -benchtime=1x $(PKGS) >/dev/null
@@ -87,6 +87,26 @@ postgresql:
 	@if [ -z "$(PG_INITDB)" ]; then \
 		(apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y postgresql) || \
 		echo "POSTGRESQL TESTS WILL SKIP: postgresql could not be installed"; fi
+
+# systemd-resolved: Debian's systemd-resolved for the split-DNS test
+# against the real resolver (client's TestTUNSplitDNSThroughSystemdResolved
+# runs it on a private bus in a namespace), unpacked from its package into
+# bin/testdeps/resolved and never installed: installing it would take over
+# this machine's /etc/resolv.conf. The package's version is the installed
+# systemd's where the archive has it (the binary loads systemd's shared
+# library). dbus-daemon is installed when missing.
+RESOLVED_DIR := bin/testdeps/resolved
+systemd-resolved:
+	@if [ ! -x /lib/systemd/systemd-resolved ] && [ ! -x $(RESOLVED_DIR)/lib/systemd/systemd-resolved ]; then \
+		tmp=$$(mktemp -d) && chmod 755 $$tmp && v=$$(dpkg-query -W -f='$${Version}' systemd 2>/dev/null); \
+		(cd $$tmp && (apt-get download systemd-resolved=$$v 2>/dev/null || \
+			(apt-get update >/dev/null && (apt-get download systemd-resolved=$$v || apt-get download systemd-resolved)))) && \
+		mkdir -p $(RESOLVED_DIR) && dpkg-deb -x $$tmp/systemd-resolved_*.deb $(RESOLVED_DIR) || \
+		echo "SYSTEMD-RESOLVED TEST WILL SKIP (FAIL UNDER CI=true): its package could not be downloaded"; \
+		rm -rf $$tmp; fi
+	@if [ ! -x /usr/bin/dbus-daemon ]; then \
+		(apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y dbus-daemon) || \
+		echo "SYSTEMD-RESOLVED TEST WILL SKIP (FAIL UNDER CI=true): dbus-daemon could not be installed"; fi
 
 # browser-banner: a banner no one can miss when Chromium is absent, so the
 # browser tests skipped (they fail instead under CI=true).
