@@ -1,3 +1,5 @@
+//go:build !ward_omit_admin
+
 package main
 
 import (
@@ -225,8 +227,13 @@ func readInventory(path string) (acl.Inventory, error) {
 	return inv, nil
 }
 
-func writeJSON(w io.Writer, v any) error {
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	return enc.Encode(v)
+// printPolicyProblems prints err's policy problems, which are already
+// FILE:line:col: message lines, one a line, and reports whether it had
+// any.
+func printPolicyProblems(w io.Writer, err error) bool {
+	probs := acl.Problems(err)
+	for _, p := range probs {
+		fmt.Fprintln(w, p)
+	}
+	return probs != nil
 }

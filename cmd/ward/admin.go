@@ -1,17 +1,17 @@
+//go:build !ward_omit_admin
+
 package main
 
 import (
 	"fmt"
 	"net/http"
 	"net/url"
-	"os"
 	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
-	"github.com/spf13/pflag"
 
 	"github.com/wardnet/ward/admin"
 	"github.com/wardnet/ward/wire"
@@ -25,34 +25,6 @@ func adminCmd(f *adminFlags) *cobra.Command {
 	f.addFlags(cmd.PersistentFlags())
 	cmd.AddCommand(newAdminKeysCmd(f), newAdminAPIKeyCmd(f), newAdminNodesCmd(f), newAdminPolicyCmd(f), newAdminAuditCmd(f), newAdminFlowsCmd(f), newAdminUsersCmd(f), newAdminRelaysCmd(f), newAdminRequestsCmd(f), newAdminAlertsCmd(f), newAdminRolloutsCmd(f), newAdminRoutesCmd(f))
 	return cmd
-}
-
-// addFlags adds the flags that reach the admin API to fs.
-func (f *adminFlags) addFlags(fs *pflag.FlagSet) {
-	fs.StringVar(&f.coordinator, "coordinator", envOr("WARD_COORDINATOR", "http://127.0.0.1:8080"), "coordinator URL")
-	fs.StringVar(&f.keyFile, "api-key-file", "", "file holding the API key (default: WARD_API_KEY, else the coordinator's bootstrap key file)")
-	fs.StringVar(&f.caFile, "ca-file", os.Getenv("WARD_CA_FILE"), "PEM CA certificates that verify the coordinator (default: WARD_CA_FILE, else the system's)")
-	fs.BoolVar(&f.asJSON, "json", false, "print results as JSON")
-	fs.BoolVar(&f.insecureHTTP, "dev-insecure-http", false,
-		"allow a plain-http coordinator that is not on loopback; the API key crosses the network in clear (development only)")
-}
-
-func envOr(k, def string) string {
-	if v := os.Getenv(k); v != "" {
-		return v
-	}
-	return def
-}
-
-// run wraps an admin action with client setup.
-func run(f *adminFlags, fn func(cmd *cobra.Command, c *adminClient, args []string) error) func(*cobra.Command, []string) error {
-	return func(cmd *cobra.Command, args []string) error {
-		c, err := f.client()
-		if err != nil {
-			return err
-		}
-		return fn(cmd, c, args)
-	}
 }
 
 func newAdminKeysCmd(f *adminFlags) *cobra.Command {

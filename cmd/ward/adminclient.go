@@ -2,8 +2,10 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/netip"
@@ -11,6 +13,9 @@ import (
 	"os"
 	"strings"
 	"time"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/wardnet/ward/apicall"
 	"github.com/wardnet/ward/cafile"
@@ -138,3 +143,38 @@ func inFile(err error, file string) error {
 // refuseRedirect makes an HTTP client return a redirect as the answer,
 // never follow it.
 func refuseRedirect(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+
+func envOr(k, def string) string {
+	if v := os.Getenv(k); v != "" {
+		return v
+	}
+	return def
+}
+
+// run wraps an admin action with client setup.
+func run(f *adminFlags, fn func(cmd *cobra.Command, c *adminClient, args []string) error) func(*cobra.Command, []string) error {
+	return func(cmd *cobra.Command, args []string) error {
+		c, err := f.client()
+		if err != nil {
+			return err
+		}
+		return fn(cmd, c, args)
+	}
+}
+
+// writeJSON prints v as indented JSON.
+func writeJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
+// addFlags adds the flags that reach the admin API to fs.
+func (f *adminFlags) addFlags(fs *pflag.FlagSet) {
+	fs.StringVar(&f.coordinator, "coordinator", envOr("WARD_COORDINATOR", "http://127.0.0.1:8080"), "coordinator URL")
+	fs.StringVar(&f.keyFile, "api-key-file", "", "file holding the API key (default: WARD_API_KEY, else the coordinator's bootstrap key file)")
+	fs.StringVar(&f.caFile, "ca-file", os.Getenv("WARD_CA_FILE"), "PEM CA certificates that verify the coordinator (default: WARD_CA_FILE, else the system's)")
+	fs.BoolVar(&f.asJSON, "json", false, "print results as JSON")
+	fs.BoolVar(&f.insecureHTTP, "dev-insecure-http", false,
+		"allow a plain-http coordinator that is not on loopback; the API key crosses the network in clear (development only)")
+}

@@ -9,8 +9,6 @@ import (
 	"os"
 
 	"github.com/spf13/cobra"
-
-	"github.com/wardnet/ward/acl"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -42,11 +40,7 @@ func runWard(args []string, stdout, stderr io.Writer) int {
 	case err == nil:
 		return 0
 	case errors.Is(err, errSilent):
-	case acl.Problems(err) != nil:
-		// Policy problems are already FILE:line:col: message lines.
-		for _, p := range acl.Problems(err) {
-			fmt.Fprintln(stderr, p)
-		}
+	case printPolicyProblems(stderr, err):
 	default:
 		fmt.Fprintln(stderr, "ward:", err)
 	}

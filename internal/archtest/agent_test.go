@@ -14,8 +14,10 @@ import (
 // agentForbidden are the packages the device agent's build must not
 // hold: the coordinator and everything only it needs (its web UI, the
 // dev IdP, SQLite), the fleet simulator, the standalone relay server and
-// the desktop client (with TUN mode's resolver and split DNS); "x/..." is x
-// and the packages below it.
+// the desktop client (with TUN mode's resolver and split DNS), and the
+// administrator's tools (`ward acl`, `ward admin`: the policy compiler,
+// alert rules, audit verification); "x/..." is x and the packages below
+// it.
 var agentForbidden = []string{
 	module + "/coordinator/...",
 	module + "/assembly/...",
@@ -37,6 +39,10 @@ var agentForbidden = []string{
 	"github.com/coreos/go-oidc/...",
 	"github.com/prometheus/client_golang/...",
 	"html/template/...",
+	module + "/acl/...",
+	module + "/alert/...",
+	module + "/auditchain/...",
+	"github.com/tailscale/hujson/...",
 }
 
 // agentAllowed are packages under agentForbidden's prefixes that the
