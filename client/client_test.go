@@ -261,3 +261,25 @@ func TestLoginAfterCoordinatorRestart(t *testing.T) {
 	}
 	reach(t, "socks5 after the restart and login", func() (net.Conn, error) { return socksConnect(l.socks, "cam1", w.granted) })
 }
+
+// TestStatusPageShowsFQDNs: the status page names every device, and the
+// laptop itself, by its FQDN under the fleet domain as well as by its
+// short name (both resolve on every client path).
+func TestStatusPageShowsFQDNs(t *testing.T) {
+	w := newWorld(t, 0)
+	l := w.startLaptop(nil)
+	if res, _ := l.login(w, "alice", "ops", ""); res.Error != "" {
+		t.Fatalf("login: %+v", res)
+	}
+	st, err := l.api.Status(context.Background())
+	if err != nil || person(st).WebURL == "" || st.Self.FQDN == "" {
+		t.Fatalf("status: %+v, %v", st, err)
+	}
+	page, _ := url.Parse(person(st).WebURL)
+	_, _, body := fetch(t, "GET", person(st).WebURL, page.Host, "")
+	for _, want := range []string{"<code>cam1.ward.internal</code>", `<code id="fqdn">` + st.Self.FQDN + "</code>"} {
+		if !strings.Contains(body, want) {
+			t.Errorf("page lacks %q:\n%s", want, body)
+		}
+	}
+}
