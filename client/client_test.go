@@ -197,17 +197,7 @@ func TestStatusPage(t *testing.T) {
 // the policy grants alice one; her status page offers commands for that
 // one only, and says what the policy grants her.
 func TestStatusPageOffersOnlyGrantedPorts(t *testing.T) {
-	w := newWorld(t, 0)
-	l := w.startLaptop(nil)
-	if res, _ := l.login(w, "alice", "ops", ""); res.Error != "" {
-		t.Fatalf("login: %+v", res)
-	}
-	st, err := l.api.Status(context.Background())
-	if err != nil || person(st).WebURL == "" {
-		t.Fatalf("status: %+v, %v", st, err)
-	}
-	page, _ := url.Parse(person(st).WebURL)
-	_, _, body := fetch(t, "GET", person(st).WebURL, page.Host, "")
+	w, _, body := alicesPage(t)
 	if !strings.Contains(body, fmt.Sprintf("cam1:%d", w.granted)) {
 		t.Errorf("page offers no command for the granted port %d:\n%s", w.granted, body)
 	}
@@ -260,4 +250,37 @@ func TestLoginAfterCoordinatorRestart(t *testing.T) {
 		t.Fatalf("login after the coordinator's restart: %+v", res)
 	}
 	reach(t, "socks5 after the restart and login", func() (net.Conn, error) { return socksConnect(l.socks, "cam1", w.granted) })
+}
+
+// TestStatusPageShowsFQDNs: the status page names every device, and the
+// laptop itself, by its FQDN under the fleet domain as well as by its
+// short name (both resolve on every client path).
+func TestStatusPageShowsFQDNs(t *testing.T) {
+	_, st, body := alicesPage(t)
+	if st.Self.FQDN == "" {
+		t.Fatalf("status names no FQDN: %+v", st.Self)
+	}
+	for _, want := range []string{"<code>cam1.ward.internal</code>", `<code id="fqdn">` + st.Self.FQDN + "</code>"} {
+		if !strings.Contains(body, want) {
+			t.Errorf("page lacks %q:\n%s", want, body)
+		}
+	}
+}
+
+// alicesPage starts a world and a laptop, logs alice in and returns the
+// world, the laptop's status and its status page.
+func alicesPage(t *testing.T) (*world, localapi.Status, string) {
+	t.Helper()
+	w := newWorld(t, 0)
+	l := w.startLaptop(nil)
+	if res, _ := l.login(w, "alice", "ops", ""); res.Error != "" {
+		t.Fatalf("login: %+v", res)
+	}
+	st, err := l.api.Status(context.Background())
+	if err != nil || person(st).WebURL == "" {
+		t.Fatalf("status: %+v, %v", st, err)
+	}
+	page, _ := url.Parse(person(st).WebURL)
+	_, _, body := fetch(t, "GET", person(st).WebURL, page.Host, "")
+	return w, st, body
 }

@@ -136,7 +136,7 @@ func (d *Daemon) listenWeb() (server, error) {
 func (d *Daemon) page() dashboard.Page {
 	full := d.Status()
 	st := full.Person
-	p := dashboard.Page{State: string(st.State), Message: st.Message, User: st.User, Node: st.Node,
+	p := dashboard.Page{State: string(st.State), Message: st.Message, User: st.User, Node: st.Node, NodeFQDN: full.Self.FQDN,
 		Coordinator: full.Coordinator, Mode: st.Mode, KeyExpiry: st.KeyExpiry, SOCKS5: st.SOCKS5, HTTPProxy: st.HTTPProxy}
 	for _, dev := range st.Devices {
 		addr := dev.IPv4.String()
@@ -151,7 +151,7 @@ func (d *Daemon) page() dashboard.Page {
 		if dev.Grants != nil {
 			granted = filter.FormatGrants(dev.Grants)
 		}
-		p.Devices = append(p.Devices, dashboard.Device{Name: dev.Name, Addr: addr, Owner: owner, Online: dev.Online,
+		p.Devices = append(p.Devices, dashboard.Device{Name: dev.Name, FQDN: dev.FQDN, Addr: addr, Owner: owner, Online: dev.Online,
 			Ports: dev.Ports, Granted: granted})
 	}
 	return p

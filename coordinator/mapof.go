@@ -4,6 +4,7 @@ import (
 	"net/netip"
 	"reflect"
 
+	"github.com/wardnet/ward/acl"
 	"github.com/wardnet/ward/coordinator/store"
 	"github.com/wardnet/ward/filter"
 	"github.com/wardnet/ward/wire"
@@ -21,6 +22,10 @@ type mapPeer struct {
 	// routes are the subnet routes the peer is the primary router of;
 	// viewerRoutes keeps those the viewer may use.
 	routes []netip.Prefix
+	// hosts are the policy's names of single devices (netmap.routeHosts)
+	// when the peer routes anything; viewerHosts keeps those the viewer
+	// may use.
+	hosts []acl.HostAddr
 }
 
 // mapState is what mapOf gathers for one node under the netmap's lock:
@@ -98,7 +103,11 @@ func (m *netmap) isPeerLocked(n store.Node, pid store.NodeID) bool {
 
 func (m *netmap) mapPeerLocked(pid store.NodeID) mapPeer {
 	rules, known := m.filterLocked(pid)
-	return mapPeer{rec: m.recLocked(pid), rules: rules, known: known, routes: m.primaryRoutesLocked(pid)}
+	mp := mapPeer{rec: m.recLocked(pid), rules: rules, known: known, routes: m.primaryRoutesLocked(pid)}
+	if len(mp.routes) > 0 {
+		mp.hosts = m.routeHosts
+	}
+	return mp
 }
 
 // filterLocked returns live node id's inbound filter, cached; known is

@@ -88,6 +88,9 @@ type netmap struct {
 	// routers holds the nodes that advertise subnet routes, the only ones
 	// primaryLocked looks at.
 	routers map[store.NodeID]bool
+	// routeHosts are the running policy's names of single devices
+	// (routeHostsOf), made at each compile, never changed.
+	routeHosts []acl.HostAddr
 	// src caches what is made once per source list of the compiled
 	// filters (its JSON, its index for grants); it has its own lock.
 	src *srcCache
@@ -214,6 +217,7 @@ func (m *netmap) recompileLocked(rs *acl.Ruleset, now time.Time) error {
 		return fmt.Errorf("compile policy: %w", err)
 	}
 	m.rs, m.comp, m.live = rs, comp, live
+	m.routeHosts = routeHostsOf(rs)
 	m.forgetAllFiltersLocked()
 	m.expiryKnown = false
 	return nil

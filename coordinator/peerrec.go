@@ -38,7 +38,8 @@ type peerRec struct {
 }
 
 // json returns the record's JSON with the grants gid (0: none) and the
-// viewer's routes through the peer rid (0: none; ids of the routes table).
+// viewer's routes through the peer rid (0: none; ids of the routes table,
+// whose JSON is the members to add: see grantTable.internRoutes).
 func (r *peerRec) json(gid uint32, grants []byte, rid uint32, routes []byte) []byte {
 	r.encOnce.Do(func() { r.enc, _ = json.Marshal(r.node) })
 	if gid == noGrants && rid == noGrants {
@@ -58,7 +59,7 @@ func (r *peerRec) json(gid uint32, grants []byte, rid uint32, routes []byte) []b
 		b = append(b, grants...)
 	}
 	if rid != noGrants {
-		b = append(b, `,"routes":`...)
+		b = append(b, ',')
 		b = append(b, routes...)
 	}
 	b = append(b, '}')

@@ -3,7 +3,6 @@ package coordinator
 import (
 	"context"
 	"encoding/binary"
-	"encoding/json"
 	"fmt"
 	"net/netip"
 	"slices"
@@ -150,16 +149,6 @@ func routeKey(b []byte, rs []netip.Prefix) []byte {
 		b = binary.AppendUvarint(b, uint64(r.Bits()))
 	}
 	return b
-}
-
-// internRoutes returns the id and JSON of a viewer's routes through a
-// peer in t (a table of route sets, not of grants); none is noGrants.
-func (t *grantTable) internRoutes(rs []netip.Prefix) (uint32, []byte) {
-	if len(rs) == 0 {
-		return noGrants, nil
-	}
-	var buf [64]byte
-	return t.internKey(routeKey(buf[:0], rs), func() []byte { b, _ := json.Marshal(rs); return b })
 }
 
 // notifyRouteViewers makes the streams of routeViewers(id) recompute

@@ -395,7 +395,8 @@ func (st *streamState) build(ms mapState, whole bool, relays *[]wire.Relay) ([]b
 	var enc, grants []encPeer
 	for _, p := range ms.peers {
 		gid, genc := st.s.grants.intern(st.s.nm.grants(p, ms.selfAddrs))
-		rid, renc := st.s.routes.internRoutes(st.s.nm.viewerRoutes(p, ms.selfAddrs))
+		routes := st.s.nm.viewerRoutes(p, ms.selfAddrs)
+		rid, renc := st.s.routes.internRoutes(routes, st.s.nm.viewerHosts(p, ms.selfAddrs, routes))
 		id, sp := p.rec.node.ID, sentPeer{ver: p.rec.ver, grants: gid, routes: rid}
 		old, ok := sent.peers[id]
 		switch {

@@ -16,20 +16,16 @@ import (
 
 // Resolve returns the overlay address of the active peer named peer
 // (case-insensitive) or having that overlay address, IPv4 when the peer
-// has one; for an address in a peer's map routes, the address and the
-// subnet router it goes through. Peers whose key expired are not found.
+// has one; for an address in a peer's map routes, or a routed device's
+// name (the map's RouteHosts, alone or under the fleet domain), the
+// device's address and the subnet router it goes through. Peers and
+// routers whose key expired are not found.
 func (e *Engine) Resolve(peer string) (netip.Addr, wire.Node, error) {
-	p, ok := e.nm.Load().lookup(peer)
+	a, p, ok := e.nm.Load().resolve(peer)
 	if !ok || expired(p, e.cfg.Clock()) {
 		return netip.Addr{}, wire.Node{}, fmt.Errorf("resolve %q: %w", peer, ErrUnknownPeer)
 	}
-	if a, err := netip.ParseAddr(peer); err == nil {
-		return a.Unmap(), p, nil
-	}
-	if p.IPv4.IsValid() {
-		return p.IPv4, p, nil
-	}
-	return p.IPv6, p, nil
+	return a, p, nil
 }
 
 // pathPoll is how often DialPeer looks for an endpoint learned from a

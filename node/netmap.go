@@ -46,12 +46,16 @@ type netmap struct {
 	byName map[string]wire.NodeID
 	// byAddr maps a peer's overlay address to its ID.
 	byAddr map[netip.Addr]wire.NodeID
+	// byHost maps the names of routed devices (a router peer's
+	// RouteHosts), short and under domain, to their addresses; a peer's
+	// name wins over a device's.
+	byHost map[string]netip.Addr
 }
 
 // emptyNetmap is the view before any map: no self, no peers, deny all.
 func emptyNetmap() *netmap {
 	return &netmap{peers: map[wire.NodeID]wire.Node{}, matcher: filter.Compile(nil),
-		byName: map[string]wire.NodeID{}, byAddr: map[netip.Addr]wire.NodeID{}}
+		byName: map[string]wire.NodeID{}, byAddr: map[netip.Addr]wire.NodeID{}, byHost: map[string]netip.Addr{}}
 }
 
 // hasSelf reports whether a full map has been applied.
@@ -214,7 +218,7 @@ func checkAddrs(n wire.Node) error {
 	return nil
 }
 
-// index fills byName and byAddr.
+// index fills byName, byAddr and byHost.
 func (nm *netmap) index() {
 	nm.byName = make(map[string]wire.NodeID, len(nm.peers))
 	nm.byAddr = make(map[netip.Addr]wire.NodeID, 2*len(nm.peers))
@@ -231,6 +235,7 @@ func (nm *netmap) index() {
 			}
 		}
 	}
+	nm.indexHosts()
 }
 
 // lookup finds a peer by name or FQDN (case-insensitive, an optional

@@ -44,7 +44,8 @@ type Coordinator struct {
 // (the text of a policy file), SQLite in a temporary directory, a 2 s
 // keep-alive, a 300 ms denied-flow window and logs shown when the test
 // fails; tweak (may be nil) changes the configuration first (its Listen is
-// already set). It stops when the test ends.
+// already set, a free port on 127.0.0.1; a tweak may listen elsewhere). It
+// stops when the test ends.
 func StartCoordinator(t testing.TB, policy string, tweak func(*assembly.Config)) *Coordinator {
 	t.Helper()
 	dir := t.TempDir()
@@ -63,6 +64,7 @@ func StartCoordinator(t testing.TB, policy string, tweak func(*assembly.Config))
 		KeepAlive: 2 * time.Second, MaxKeepAlive: 2 * time.Second, DeniedWindow: 300 * time.Millisecond}}
 	if tweak != nil {
 		tweak(&c.Config)
+		c.Addr = c.Config.Listen // a tweak may pick another address
 	}
 	if c.Config.Logger == nil {
 		c.Config.Logger = Logger(t, "coordinator")

@@ -35,8 +35,9 @@ func testNode() Node {
 	return Node{ID: 7, Name: "cam1", IPv4: cam, IPv6: cam6, WGKey: seq(0x40), KeyExpiry: t0.Add(24 * time.Hour),
 		Endpoints: []netip.AddrPort{netip.MustParseAddrPort("127.0.0.1:41641"), netip.MustParseAddrPort("[::1]:41641")},
 		User:      "alice@example.com", Tags: []string{"tag:camera"}, Online: true, ExposedPorts: []uint16{80, 554}, KeyRevoked: true,
-		Routes: []netip.Prefix{netip.MustParsePrefix("192.168.10.0/24")},
-		Grants: []filter.PortGrant{{Proto: filter.ProtoICMP}, {Proto: filter.ProtoTCP, Ports: []filter.PortRange{{First: 80, Last: 80}, {First: 8000, Last: 8100}}}}}
+		Routes:     []netip.Prefix{netip.MustParsePrefix("192.168.10.0/24")},
+		RouteHosts: []RouteHost{{Name: "plc-1", Addr: netip.MustParseAddr("192.168.10.6")}},
+		Grants:     []filter.PortGrant{{Proto: filter.ProtoICMP}, {Proto: filter.ProtoTCP, Ports: []filter.PortRange{{First: 80, Last: 80}, {First: 8000, Last: 8100}}}}}
 }
 
 // noGrants is a peer the receiver may open nothing toward ("grants": []).

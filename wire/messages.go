@@ -288,6 +288,21 @@ type Node struct {
 	// node's own Self: every approved route it serves, whose addresses
 	// its stack accepts flows to (its filter decides which).
 	Routes []netip.Prefix `json:"routes,omitempty"`
+	// RouteHosts, in a peer of a map, are the names the policy's "hosts"
+	// give single devices inside the peer's Routes (a /32 or /128; a wider
+	// host is no name) that the receiver may reach on some port: the
+	// receiver resolves each, alone or under the fleet domain, to its
+	// address. Never in a node's own Self. Since protocol version 19
+	// (FeatureRouteHosts).
+	RouteHosts []RouteHost `json:"route_hosts,omitempty"`
+}
+
+// RouteHost is one name of Node.RouteHosts.
+type RouteHost struct {
+	// Name is a DNS label ("plc-1"), lowercase.
+	Name string `json:"name"`
+	// Addr is the device's address, inside one of the router's Routes.
+	Addr netip.Addr `json:"addr"`
 }
 
 // PeerGrants is a peer's new Grants (MapResponse.PeersGrants): nil

@@ -30,6 +30,7 @@ import (
 //   - 16 (2026-12-06, issue 17): step-up MFA: Node.MFAWithinMillis on a peer (its risk class's mfaWithin) and Node.MFAAt in a person's own Self (their last login with a second factor); admin API: CreateAPIKeyRequest.Scopes and APIKey.Scopes (scoped API keys).
 //   - 17 (2026-12-06, issue 15): device log and file-integrity monitoring: GET /ward/v1/watch (WatchConfig), POST /ward/v1/watch/events (WatchEvents).
 //   - 18 (2026-12-06, issue 14): subnet routers: Report.AdvertisedRoutes, Node.Routes (a peer's routes the receiver uses; a node's own approved routes), POST PathAdminNodes/{id}/routes (RoutesRequest), AdminNode's route fields.
+//   - 19 (2026-12-06, issue 14): Node.RouteHosts: on a router peer, the policy's single-address hosts names behind its routes that the receiver may reach.
 //
 // A peer ignores JSON fields it does not know only one way: nodes read the
 // coordinator's answers leniently, while the coordinator refuses requests
@@ -37,7 +38,7 @@ import (
 // Supports(coordinator's version, the field's Feature); the coordinator
 // sends a new field to every node, and leaves it out for nodes older than
 // its Feature where it would mislead them.
-const ProtocolVersion = 18
+const ProtocolVersion = 19
 
 // MinProtocolVersion is the oldest node protocol version a coordinator of
 // this build serves; CheckNodeVersion refuses older nodes.
@@ -126,6 +127,9 @@ const (
 	// every node: an older one ignores it and routes nothing) and the
 	// admin routes endpoint.
 	FeatureSubnetRoutes Feature = 18
+	// FeatureRouteHosts: Node.RouteHosts. Sent to every node (an older one
+	// ignores it and reaches routed devices by address only).
+	FeatureRouteHosts Feature = 19
 )
 
 // Supports reports whether a peer speaking protocol version peer knows f.

@@ -61,6 +61,9 @@ type Page struct {
 	State, Message string
 	// User, Node, Coordinator and Mode describe the session; may be empty.
 	User, Node, Coordinator, Mode string
+	// NodeFQDN is Node under the fleet's DNS domain; empty when the map
+	// names no domain.
+	NodeFQDN string
 	// KeyExpiry is when the session ends; zero when logged out.
 	KeyExpiry time.Time
 	// SOCKS5 and HTTPProxy are the proxies' addresses; empty when off.
@@ -72,6 +75,10 @@ type Page struct {
 // Device is one reachable peer.
 type Device struct {
 	Name string
+	// FQDN is Name under the fleet's DNS domain, by which the proxies,
+	// nc and the overlay resolver also find it; empty when the map names
+	// no domain.
+	FQDN string
 	// Addr is its overlay address; Owner its user or tags.
 	Addr, Owner string
 	Online      bool

@@ -3,7 +3,6 @@
 package nat
 
 import (
-	"bufio"
 	"errors"
 	"fmt"
 	"io"
@@ -128,24 +127,7 @@ func (w *world) node(name string) wire.AdminNode {
 }
 
 // httpGet fetches / from addr:80 through the node's SOCKS5 proxy.
-func (d *device) httpGet(addr netip.Addr) (string, error) {
-	c, err := d.dial(addr.String(), 80)
-	if err != nil {
-		return "", err
-	}
-	defer c.Close()
-	c.SetDeadline(time.Now().Add(5 * time.Second))
-	if _, err := io.WriteString(c, "GET / HTTP/1.0\r\nHost: plant\r\n\r\n"); err != nil {
-		return "", err
-	}
-	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
-	if err != nil {
-		return "", err
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	return string(b), err
-}
+func (d *device) httpGet(addr netip.Addr) (string, error) { return d.httpGetName(addr.String()) }
 
 // subnetWorld is the scenario's network: the coordinator, a gateway node
 // (tag:gw, advertising the LAN) whose host is linked to the LAN, and an
