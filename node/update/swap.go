@@ -52,7 +52,11 @@ func backup(exe string) (string, error) {
 	return prev, nil
 }
 
-// copyFile copies src to dst (replaced) with mode, synced.
+// copyFile copies src to dst (replaced) with mode, synced, through
+// dst.tmp. A stale dst.tmp is removed first (a symbolic link planted
+// there is removed, never followed), and dst.tmp is created with O_EXCL,
+// so the copy never writes through a file or link that someone else put
+// in its place.
 func copyFile(src, dst string, mode os.FileMode) error {
 	in, err := os.Open(src)
 	if err != nil {
@@ -60,7 +64,10 @@ func copyFile(src, dst string, mode os.FileMode) error {
 	}
 	defer in.Close()
 	tmp := dst + ".tmp"
-	out, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, mode)
+	if err := os.Remove(tmp); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("remove stale %s: %w", tmp, err)
+	}
+	out, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, mode)
 	if err != nil {
 		return err
 	}

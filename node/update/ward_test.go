@@ -148,3 +148,49 @@ func TestWardUpdateFailurePaths(t *testing.T) {
 		})
 	}
 }
+
+// TestStageCreatesTmpExclusively: a symbolic link planted at exe.new.tmp
+// (by a process that may write the state directory but not the victim's
+// directory) is removed, never written through, and a stale temp file is
+// replaced; exe.new is the verified binary.
+func TestStageCreatesTmpExclusively(t *testing.T) {
+	if runtime.GOOS == "windows" {
+		t.Skip("stand-in binaries are shell scripts")
+	}
+	for _, planted := range []string{"symlink", "stale file"} {
+		t.Run(planted, func(t *testing.T) {
+			dir := t.TempDir()
+			exe, file, victim := dir+"/ward", dir+"/download", dir+"/victim"
+			for p, b := range map[string]string{exe: string(script("1.0.0", false)), file: string(script("2.0.0", false)), victim: "precious"} {
+				if err := os.WriteFile(p, []byte(b), 0o755); err != nil {
+					t.Fatal(err)
+				}
+			}
+			var err error
+			if planted == "symlink" {
+				err = os.Symlink(victim, exe+".new.tmp")
+			} else {
+				err = os.WriteFile(exe+".new.tmp", []byte("half a binary"), 0o600)
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			next, err := stage(context.Background(), file, exe, "2.0.0")
+			if err != nil {
+				t.Fatalf("stage: %v", err)
+			}
+			if got := readFile(t, victim); got != "precious" {
+				t.Errorf("victim written through the planted link: %q", got)
+			}
+			if fi, err := os.Lstat(next); err != nil || !fi.Mode().IsRegular() {
+				t.Errorf("%s: %v, %v; want a regular file", next, fi, err)
+			}
+			if got := readFile(t, next); got != string(script("2.0.0", false)) {
+				t.Errorf("%s = %q", next, got)
+			}
+			if _, err := os.Lstat(exe + ".new.tmp"); !errors.Is(err, os.ErrNotExist) {
+				t.Errorf("temp file left behind: %v", err)
+			}
+		})
+	}
+}
