@@ -48,9 +48,20 @@ func sortedKeys(m map[string][]byte) []string {
 	return out
 }
 
+// updateCaller is the node of r's control session, once it took one of
+// the node's update tokens (Config.UpdateBurst): its polls and TUF
+// fetches share one bucket, past which it is answered 429.
+func (s *control) updateCaller(r *http.Request) (store.Node, error) {
+	n, err := s.nodeOf(r)
+	if err == nil {
+		err = s.nodeLimited(s.updates, "update", "update calls from this node", n.ID, s.ro.clock())
+	}
+	return n, err
+}
+
 // handleTUFMetadata serves one metadata file of the repository to a node.
 func (s *control) handleTUFMetadata(w http.ResponseWriter, r *http.Request) {
-	if _, err := s.nodeOf(r); err != nil {
+	if _, err := s.updateCaller(r); err != nil {
 		s.writeError(w, r, err)
 		return
 	}
@@ -73,7 +84,7 @@ func (s *control) handleTUFMetadata(w http.ResponseWriter, r *http.Request) {
 // with Retry-After, and so is a node's second download while its first
 // is served (targetSlots).
 func (s *control) handleTUFTarget(w http.ResponseWriter, r *http.Request) {
-	n, err := s.nodeOf(r)
+	n, err := s.updateCaller(r)
 	if err != nil {
 		s.writeError(w, r, err)
 		return

@@ -88,6 +88,14 @@ type Config struct {
 	// node reports at most once a second, plus its first endpoints.
 	ReportBurst int
 	ReportEvery time.Duration
+	// UpdateBurst and UpdateEvery limit each node's update calls: its
+	// polls (wire.PathUpdate) and its TUF fetches (metadata and targets,
+	// one bucket): UpdateBurst at once, then one per UpdateEvery (60 and
+	// 500ms). More get 429 with Retry-After, so a node polling in a loop
+	// costs one bucket, not the database's time of the fleet. The stock
+	// agent polls once a minute and makes some ten calls per update.
+	UpdateBurst int
+	UpdateEvery time.Duration
 	// BodyTimeout bounds how long a control request's body may take to
 	// arrive once its headers did (10s).
 	BodyTimeout time.Duration
@@ -259,6 +267,10 @@ func (c *Config) setDefaults() {
 	def(&c.ReportEvery, 500*time.Millisecond)
 	if c.ReportBurst <= 0 {
 		c.ReportBurst = 30
+	}
+	def(&c.UpdateEvery, 500*time.Millisecond)
+	if c.UpdateBurst <= 0 {
+		c.UpdateBurst = 60
 	}
 	def(&c.KeepAlive, 15*time.Second)
 	def(&c.MaxKeepAlive, 45*time.Second)
