@@ -138,6 +138,11 @@ type Config struct {
 	// devices handed an update; a node past it is answered 503 with
 	// Retry-After and retries with backoff, resuming.
 	MaxTargetDownloads int
+	// TargetWriteTimeout bounds each write of a TUF target to a node
+	// (30s), and TargetServeTimeout the whole response (1h): a node that
+	// stops reading, or reads a trickle, gives its download slot back and
+	// resumes with a Range request.
+	TargetWriteTimeout, TargetServeTimeout time.Duration
 	// MapReopenEvery and MapReopenBurst bound how fast one node may open
 	// map streams (1s and 20), checked ahead of MapAdmitEvery's shared
 	// bucket, so that one node opening and cancelling streams in a loop
@@ -282,6 +287,8 @@ func (c *Config) setDefaults() {
 	if c.MaxTargetDownloads <= 0 {
 		c.MaxTargetDownloads = 16
 	}
+	def(&c.TargetWriteTimeout, 30*time.Second)
+	def(&c.TargetServeTimeout, time.Hour)
 	def(&c.MapReopenEvery, time.Second)
 	if c.MapReopenBurst <= 0 {
 		c.MapReopenBurst = 20
