@@ -194,4 +194,3 @@ func openAtMigration(t *testing.T, loc, suffix string) (d *db, closeDB func()) {
 		}
 	}
 }
-
