@@ -14,42 +14,26 @@ import (
 // preflightTimeout bounds the new binary's `--version` run.
 const preflightTimeout = 30 * time.Second
 
-// stage copies the verified file beside exe as exe.new, executable, and
-// runs it with --version: a binary that does not start on this device, or
-// reports another version than was signed, is refused before anything is
-// swapped.
-func stage(ctx context.Context, file, exe, version string) (string, error) {
-	next := exe + ".new"
+// stage copies the verified file to next (beside exe, see
+// swapper.paths), executable, and runs it with --version: a binary that
+// does not start on this device, or reports another version than was
+// signed, is refused before anything is swapped.
+func stage(ctx context.Context, file, next, version string) error {
 	if err := copyFile(file, next, 0o755); err != nil {
-		return "", fmt.Errorf("stage %s: %w", next, err)
+		return fmt.Errorf("stage %s: %w", next, err)
 	}
 	ctx, cancel := context.WithTimeout(ctx, preflightTimeout)
 	defer cancel()
 	out, err := exec.CommandContext(ctx, next, "--version").CombinedOutput()
 	if err != nil {
 		os.Remove(next)
-		return "", fmt.Errorf("%w: the new binary does not run here: %w: %s", ErrRefused, err, tail(out))
+		return fmt.Errorf("%w: the new binary does not run here: %w: %s", ErrRefused, err, tail(out))
 	}
 	if !strings.Contains(string(out), version) {
 		os.Remove(next)
-		return "", fmt.Errorf("%w: the new binary reports %q, signed as %s", ErrRefused, tail(out), version)
+		return fmt.Errorf("%w: the new binary reports %q, signed as %s", ErrRefused, tail(out), version)
 	}
-	return next, nil
-}
-
-// backup keeps the running binary as exe.prev: a hard link where the file
-// system allows, else a copy. exe stays in place throughout.
-func backup(exe string) (string, error) {
-	prev := exe + ".prev"
-	if err := os.Remove(prev); err != nil && !errors.Is(err, os.ErrNotExist) {
-		return "", err
-	}
-	if err := os.Link(exe, prev); err != nil {
-		if err := copyFile(exe, prev, 0o755); err != nil {
-			return "", fmt.Errorf("back up %s: %w", exe, err)
-		}
-	}
-	return prev, nil
+	return nil
 }
 
 // copyFile copies src to dst (replaced) with mode, synced, through
