@@ -27,6 +27,8 @@ type control struct {
 	rotations *ratelimit.Keyed[store.NodeID]
 	// reports limits each node's reports.
 	reports *ratelimit.Keyed[store.NodeID]
+	// updates limits each node's update polls and TUF fetches.
+	updates *ratelimit.Keyed[store.NodeID]
 	// denied aggregates the denied flows nodes report.
 	denied *deniedFlows
 	// flows stores the flow logs nodes post.
@@ -59,6 +61,7 @@ func newControl(c *core) *control {
 		reopen:     ratelimit.New[store.NodeID](c.cfg.MapReopenEvery, c.cfg.MapReopenBurst, maxReportKeys),
 		rotations:  ratelimit.New[store.NodeID](c.cfg.RotateEvery, c.cfg.RotateBurst, maxRotationKeys),
 		reports:    ratelimit.New[store.NodeID](c.cfg.ReportEvery, c.cfg.ReportBurst, maxReportKeys),
+		updates:    ratelimit.New[store.NodeID](c.cfg.UpdateEvery, c.cfg.UpdateBurst, maxReportKeys),
 		flows:      newFlowIngest(c.st, c.metrics.reg),
 		downloads:  newTargetSlots(c.cfg.MaxTargetDownloads),
 		watchLimit: ratelimit.New[store.NodeID](watchEvery, watchBurst, maxReportKeys)}
@@ -340,9 +343,15 @@ func (s *control) handleReport(w http.ResponseWriter, r *http.Request) {
 // past its limit costs no store write, no map push and no denied-flow
 // count.
 func (s *control) reportLimited(id store.NodeID, now time.Time) error {
-	if ok, after := s.reports.Allow(id, now); !ok {
-		s.limits.refused.WithLabelValues("report").Inc()
-		return &retryAfterError{what: "reports from this node", after: after}
+	return s.nodeLimited(s.reports, "report", "reports from this node", id, now)
+}
+
+// nodeLimited takes one of node id's tokens of lim, or says when the
+// next one comes, counting the refusal under class.
+func (s *control) nodeLimited(lim *ratelimit.Keyed[store.NodeID], class, what string, id store.NodeID, now time.Time) error {
+	if ok, after := lim.Allow(id, now); !ok {
+		s.limits.refused.WithLabelValues(class).Inc()
+		return &retryAfterError{what: what, after: after}
 	}
 	return nil
 }

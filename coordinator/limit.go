@@ -69,7 +69,7 @@ func newLimiters(cfg *Config, reg prometheus.Registerer) *limiters {
 		control: ratelimit.New[netip.Prefix](cfg.ControlEvery, cfg.ControlBurst, cfg.RateLimitSources),
 		login:   ratelimit.New[netip.Prefix](cfg.LoginEvery, cfg.LoginBurst, cfg.RateLimitSources),
 		refused: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "ward_rate_limited_total",
-			Help: "Calls refused (429) by a rate limit: per source address (control, login), per node (report) or map streams opening at once (map)."}, []string{"class"}),
+			Help: "Calls refused (429) by a rate limit: per source address (control, login), per node (report, update) or map streams opening at once (map)."}, []string{"class"}),
 	}
 	reg.MustRegister(l.refused) // a fresh registry per server: cannot collide
 	return l

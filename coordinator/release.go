@@ -48,9 +48,20 @@ func sortedKeys(m map[string][]byte) []string {
 	return out
 }
 
+// updateCaller is the node of r's control session, once it took one of
+// the node's update tokens (Config.UpdateBurst): its polls and TUF
+// fetches share one bucket, past which it is answered 429.
+func (s *control) updateCaller(r *http.Request) (store.Node, error) {
+	n, err := s.nodeOf(r)
+	if err == nil {
+		err = s.nodeLimited(s.updates, "update", "update calls from this node", n.ID, s.ro.clock())
+	}
+	return n, err
+}
+
 // handleTUFMetadata serves one metadata file of the repository to a node.
 func (s *control) handleTUFMetadata(w http.ResponseWriter, r *http.Request) {
-	if _, err := s.nodeOf(r); err != nil {
+	if _, err := s.updateCaller(r); err != nil {
 		s.writeError(w, r, err)
 		return
 	}
@@ -73,7 +84,7 @@ func (s *control) handleTUFMetadata(w http.ResponseWriter, r *http.Request) {
 // with Retry-After, and so is a node's second download while its first
 // is served (targetSlots).
 func (s *control) handleTUFTarget(w http.ResponseWriter, r *http.Request) {
-	n, err := s.nodeOf(r)
+	n, err := s.updateCaller(r)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
@@ -89,14 +100,42 @@ func (s *control) handleTUFTarget(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer s.downloads.release(n.ID)
-	b, err := s.st.ReleaseTarget(r.Context(), path)
+	tr, err := s.st.ReleaseTarget(r.Context(), path)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
 	}
 	w.Header().Set("Content-Type", "application/octet-stream")
-	http.ServeContent(w, r, "", time.Time{}, bytes.NewReader(b))
+	dw := &deadlineWriter{ResponseWriter: w, rc: http.NewResponseController(w),
+		idle: s.cfg.TargetWriteTimeout, end: time.Now().Add(s.cfg.TargetServeTimeout)}
+	http.ServeContent(dw, r, "", time.Time{}, tr)
 }
+
+// deadlineWriter bounds how long a response may take: each write must
+// finish within idle, and the whole response by end, so a node that
+// stops reading, or reads a trickle, gives its download slot back. The
+// device resumes from what it has with a Range request.
+type deadlineWriter struct {
+	http.ResponseWriter
+	rc   *http.ResponseController
+	idle time.Duration
+	end  time.Time
+}
+
+// Write implements io.Writer, with a write deadline set first.
+func (d *deadlineWriter) Write(p []byte) (int, error) {
+	dl := time.Now().Add(d.idle)
+	if dl.After(d.end) {
+		dl = d.end
+	}
+	if err := d.rc.SetWriteDeadline(dl); err != nil {
+		return 0, fmt.Errorf("set write deadline: %w", err)
+	}
+	return d.ResponseWriter.Write(p)
+}
+
+// Unwrap lets http.ResponseController reach the connection's writer.
+func (d *deadlineWriter) Unwrap() http.ResponseWriter { return d.ResponseWriter }
 
 // targetSlots bounds the TUF targets served at once: max in all, and one
 // per node, so that a node that opens downloads and never reads them

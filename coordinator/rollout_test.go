@@ -324,6 +324,39 @@ func TestUpdateReportRefusesWhatWasNotAssigned(t *testing.T) {
 	}
 }
 
+// TestUpdateReportRefusesOverlongFields: a modified device reporting an
+// over-long running version or target path is answered 400 and nothing
+// is recorded (the running version went into the audit log unbounded).
+func TestUpdateReportRefusesOverlongFields(t *testing.T) {
+	clk := newFakeClock()
+	c := startRolloutCoord(t, clk, nil)
+	ms := c.sensors(1)
+	r := c.createRollout(sensorRollout("100%"))
+	c.mustFetch(ms[0], r.ID)
+	for _, tc := range []struct {
+		name string
+		rep  wire.UpdateReport
+	}{
+		{"running too long", wire.UpdateReport{Rollout: r.ID, Target: r.Target, State: wire.UpdateHealthy, Running: strings.Repeat("9", wire.MaxUpdateVersionBytes+1)}},
+		{"target too long", wire.UpdateReport{Rollout: r.ID, Target: strings.Repeat("a", 513), State: wire.UpdateHealthy}},
+		{"target not a path", wire.UpdateReport{Rollout: r.ID, Target: "../" + r.Target, State: wire.UpdateHealthy}},
+	} {
+		if code := c.report(ms[0], tc.rep); code != http.StatusBadRequest {
+			t.Errorf("%s: %d, want 400", tc.name, code)
+		}
+	}
+	for _, w := range c.showRollout(r.ID).Progress {
+		for _, d := range w.Devices {
+			if d.State.Final() {
+				t.Errorf("device %s ended after refused reports: %+v", d.Node, d)
+			}
+		}
+	}
+	if code := c.report(ms[0], wire.UpdateReport{Rollout: r.ID, Target: r.Target, State: wire.UpdateHealthy, Running: strings.Repeat("9", wire.MaxUpdateVersionBytes)}); code != http.StatusNoContent {
+		t.Errorf("running at the bound: %d, want 204", code)
+	}
+}
+
 // TestRolloutAdminPauseResumeAbort pins the admin's hand on a rollout:
 // a pause holds back devices that have not fetched it (those that have
 // keep their assignment, mid-update), a resume hands it out again, an

@@ -22,7 +22,7 @@ const updateRetryAfter = 30
 // it should run now, or 204 (with Retry-After when it waits for a
 // download slot).
 func (s *control) handleUpdate(w http.ResponseWriter, r *http.Request) {
-	n, err := s.nodeOf(r)
+	n, err := s.updateCaller(r)
 	if err != nil {
 		s.writeError(w, r, err)
 		return

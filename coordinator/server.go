@@ -88,6 +88,14 @@ type Config struct {
 	// node reports at most once a second, plus its first endpoints.
 	ReportBurst int
 	ReportEvery time.Duration
+	// UpdateBurst and UpdateEvery limit each node's update calls: its
+	// polls (wire.PathUpdate) and its TUF fetches (metadata and targets,
+	// one bucket): UpdateBurst at once, then one per UpdateEvery (60 and
+	// 500ms). More get 429 with Retry-After, so a node polling in a loop
+	// costs one bucket, not the database's time of the fleet. The stock
+	// agent polls once a minute and makes some ten calls per update.
+	UpdateBurst int
+	UpdateEvery time.Duration
 	// BodyTimeout bounds how long a control request's body may take to
 	// arrive once its headers did (10s).
 	BodyTimeout time.Duration
@@ -130,6 +138,11 @@ type Config struct {
 	// devices handed an update; a node past it is answered 503 with
 	// Retry-After and retries with backoff, resuming.
 	MaxTargetDownloads int
+	// TargetWriteTimeout bounds each write of a TUF target to a node
+	// (30s), and TargetServeTimeout the whole response (1h): a node that
+	// stops reading, or reads a trickle, gives its download slot back and
+	// resumes with a Range request.
+	TargetWriteTimeout, TargetServeTimeout time.Duration
 	// MapReopenEvery and MapReopenBurst bound how fast one node may open
 	// map streams (1s and 20), checked ahead of MapAdmitEvery's shared
 	// bucket, so that one node opening and cancelling streams in a loop
@@ -260,6 +273,10 @@ func (c *Config) setDefaults() {
 	if c.ReportBurst <= 0 {
 		c.ReportBurst = 30
 	}
+	def(&c.UpdateEvery, 500*time.Millisecond)
+	if c.UpdateBurst <= 0 {
+		c.UpdateBurst = 60
+	}
 	def(&c.KeepAlive, 15*time.Second)
 	def(&c.MaxKeepAlive, 45*time.Second)
 	def(&c.MapWriteTimeout, 30*time.Second)
@@ -270,6 +287,8 @@ func (c *Config) setDefaults() {
 	if c.MaxTargetDownloads <= 0 {
 		c.MaxTargetDownloads = 16
 	}
+	def(&c.TargetWriteTimeout, 30*time.Second)
+	def(&c.TargetServeTimeout, time.Hour)
 	def(&c.MapReopenEvery, time.Second)
 	if c.MapReopenBurst <= 0 {
 		c.MapReopenBurst = 20

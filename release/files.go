@@ -28,14 +28,15 @@ func signKey[T metadata.Roles](m *metadata.Metadata[T], priv ed25519Key) error {
 	return nil
 }
 
-// signWith signs m with role's key from keysDir.
-func signWith[T metadata.Roles](m *metadata.Metadata[T], keysDir, role string) error {
-	priv, err := loadKey(keysDir, role)
-	if err != nil {
-		return err
+// signRole signs m with every key of role that ring holds.
+func signRole[T metadata.Roles](m *metadata.Metadata[T], ring keyring, role string) error {
+	if len(ring[role]) == 0 {
+		return fmt.Errorf("no %s key given", role)
 	}
-	if err := signKey(m, priv); err != nil {
-		return fmt.Errorf("%s: %w", role, err)
+	for _, priv := range ring[role] {
+		if err := signKey(m, priv); err != nil {
+			return fmt.Errorf("%s: %w", role, err)
+		}
 	}
 	return nil
 }

@@ -2,8 +2,10 @@ package release
 
 import (
 	"errors"
+	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 
@@ -126,5 +128,102 @@ func TestVersionCompare(t *testing.T) {
 		if _, err := ParseVersion(bad); err == nil {
 			t.Errorf("ParseVersion(%q) accepted", bad)
 		}
+	}
+}
+
+// TestKeygenThresholdSignsWithQuorum: keygen with 2 of 3 targets keys and
+// 2 of 2 root keys writes every key and the thresholds into the root;
+// sign with one targets key is refused (nothing written), with two it
+// signs, and the targets metadata carries both signatures.
+func TestKeygenThresholdSignsWithQuorum(t *testing.T) {
+	keys, repo := filepath.Join(t.TempDir(), "keys"), filepath.Join(t.TempDir(), "repo")
+	q := map[string]Quorum{metadata.ROOT: {Keys: 2, Threshold: 2}, metadata.TARGETS: {Keys: 3, Threshold: 2}}
+	if err := KeygenQuorum(keys, repo, q, DefaultExpiry(), time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	root, err := latestRoot(repo)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for role, want := range map[string]Quorum{metadata.ROOT: {2, 2}, metadata.TARGETS: {3, 2}, metadata.SNAPSHOT: {1, 1}, metadata.TIMESTAMP: {1, 1}} {
+		r := root.Signed.Roles[role]
+		if got := (Quorum{len(r.KeyIDs), r.Threshold}); got != want {
+			t.Errorf("%s: %+v, want %+v", role, got, want)
+		}
+		files, err := roleKeyFiles(keys, role)
+		if err != nil || len(files) != want.Keys {
+			t.Errorf("%s key files %v, %v; want %d", role, files, err, want.Keys)
+		}
+	}
+	if err := root.VerifyDelegate(metadata.ROOT, root); err != nil || len(root.Signatures) != 2 {
+		t.Errorf("1.root.json: %d signatures, %v", len(root.Signatures), err)
+	}
+	online := []string{keyFile(keys, metadata.SNAPSHOT), keyFile(keys, metadata.TIMESTAMP)}
+	one := append([]string{keyFileN(keys, metadata.TARGETS, 2)}, online...)
+	if err := SignWithKeys(one, repo, testTarget(t, "1.0.0"), DefaultExpiry(), time.Now()); !errors.Is(err, ErrBelowThreshold) {
+		t.Fatalf("sign with 1 of 2 targets keys: %v, want ErrBelowThreshold", err)
+	}
+	if _, err := latestTargets(repo); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("a refused sign wrote targets: %v", err)
+	}
+	two := append([]string{keyFileN(keys, metadata.TARGETS, 3), keyFile(keys, metadata.TARGETS)}, online...)
+	if err := SignWithKeys(two, repo, testTarget(t, "1.0.0"), DefaultExpiry(), time.Now()); err != nil {
+		t.Fatalf("sign with 2 of 2 targets keys: %v", err)
+	}
+	targets, err := latestTargets(repo)
+	if err != nil || len(targets.Signatures) != 2 {
+		t.Fatalf("targets: %v, %v; want 2 signatures", targets, err)
+	}
+	if err := root.VerifyDelegate(metadata.TARGETS, targets); err != nil {
+		t.Errorf("targets under the root: %v", err)
+	}
+	otherKeys, _ := testRepo(t)
+	if err := SignWithKeys([]string{keyFile(otherKeys, metadata.TARGETS)}, repo, nil, DefaultExpiry(), time.Now()); !errors.Is(err, ErrUnknownKey) {
+		t.Errorf("sign with a key file of another fleet: %v, want ErrUnknownKey", err)
+	}
+}
+
+// TestRotateKeepsThreshold: rotating a role of 2-of-3 keys, then the root
+// of 2-of-2, gives each role as many new keys with the same threshold,
+// and each new root meets both the old root's threshold and its own.
+func TestRotateKeepsThreshold(t *testing.T) {
+	keys, repo := filepath.Join(t.TempDir(), "keys"), filepath.Join(t.TempDir(), "repo")
+	q := map[string]Quorum{metadata.ROOT: {Keys: 2, Threshold: 2}, metadata.TARGETS: {Keys: 3, Threshold: 2}}
+	if err := KeygenQuorum(keys, repo, q, DefaultExpiry(), time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if err := Sign(keys, repo, testTarget(t, "1.0.0"), DefaultExpiry(), time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	for _, role := range []string{metadata.TARGETS, metadata.ROOT} {
+		prev, err := latestRoot(repo)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := Rotate(keys, repo, role, DefaultExpiry(), time.Now()); err != nil {
+			t.Fatalf("rotate %s: %v", role, err)
+		}
+		next, err := latestRoot(repo)
+		if err != nil {
+			t.Fatal(err)
+		}
+		was, is := prev.Signed.Roles[role], next.Signed.Roles[role]
+		if is.Threshold != was.Threshold || len(is.KeyIDs) != len(was.KeyIDs) || slices.ContainsFunc(is.KeyIDs, func(id string) bool { return slices.Contains(was.KeyIDs, id) }) {
+			t.Errorf("rotate %s: %d keys threshold %d (%v), was %d threshold %d (%v); want as many new keys, same threshold",
+				role, len(is.KeyIDs), is.Threshold, is.KeyIDs, len(was.KeyIDs), was.Threshold, was.KeyIDs)
+		}
+		for _, by := range []*metadata.Metadata[metadata.RootType]{prev, next} {
+			if err := by.VerifyDelegate(metadata.ROOT, next); err != nil {
+				t.Errorf("rotate %s: root %d under root %d: %v", role, next.Signed.Version, by.Signed.Version, err)
+			}
+		}
+	}
+	targets, err := latestTargets(repo)
+	if err != nil {
+		t.Fatal(err)
+	}
+	root, _ := latestRoot(repo)
+	if err := root.VerifyDelegate(metadata.TARGETS, targets); err != nil {
+		t.Errorf("targets re-signed after the rotations: %v", err)
 	}
 }

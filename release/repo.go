@@ -50,11 +50,38 @@ type Target struct {
 // of letters, digits and ._+- (no "..", no leading dot).
 func CheckTargetPath(p string) error { return wire.CheckTUFTargetPath(p) }
 
-// Keygen makes the four roles' keys in keysDir (files the owner alone
-// reads, never overwritten) and the repository's first root,
+// Quorum is how many keys a role has and how many of them must sign its
+// metadata (TUF's threshold): 1 of 1 unless said otherwise.
+type Quorum struct{ Keys, Threshold int }
+
+// check refuses a quorum that cannot be met or needs no key.
+func (q Quorum) check(role string) error {
+	if q.Threshold < 1 || q.Keys < q.Threshold {
+		return fmt.Errorf("%s: a threshold of %d of %d keys; want 1 <= threshold <= keys", role, q.Threshold, q.Keys)
+	}
+	return nil
+}
+
+// Keygen makes the four roles' keys in keysDir, one each (files the
+// owner alone reads, never overwritten), and the repository's first root,
 // repoDir/metadata/1.root.json: the file devices are provisioned with
 // (`ward node --update-root`).
 func Keygen(keysDir, repoDir string, exp Expiry, now time.Time) error {
+	return KeygenQuorum(keysDir, repoDir, nil, exp, now)
+}
+
+// KeygenQuorum is Keygen with quorums by role (a role not named has one
+// key, threshold 1): role.key, role-2.key, … role-N.key, and the role's
+// threshold in the root. The root is signed by every root key.
+func KeygenQuorum(keysDir, repoDir string, quorums map[string]Quorum, exp Expiry, now time.Time) error {
+	for role, q := range quorums {
+		if !slices.Contains(Roles, role) {
+			return fmt.Errorf("keygen: unknown role %q", role)
+		}
+		if err := q.check(role); err != nil {
+			return fmt.Errorf("keygen: %w", err)
+		}
+	}
 	if err := os.MkdirAll(keysDir, 0o700); err != nil {
 		return fmt.Errorf("keygen: %w", err)
 	}
@@ -64,20 +91,20 @@ func Keygen(keysDir, repoDir string, exp Expiry, now time.Time) error {
 		}
 	}
 	root := metadata.Root(now.Add(exp.Root).UTC())
+	ring := keyring{}
 	for _, r := range Roles {
-		priv, err := newKey(keysDir, r)
+		q, ok := quorums[r]
+		if !ok {
+			q = Quorum{Keys: 1, Threshold: 1}
+		}
+		keys, err := addNewKeys(root, keysDir, r, q.Keys)
 		if err != nil {
 			return fmt.Errorf("keygen: %w", err)
 		}
-		k, err := tufKey(priv)
-		if err != nil {
-			return fmt.Errorf("keygen: %w", err)
-		}
-		if err := root.Signed.AddKey(k, r); err != nil {
-			return fmt.Errorf("keygen: add %s key: %w", r, err)
-		}
+		ring[r] = keys
+		root.Signed.Roles[r].Threshold = q.Threshold
 	}
-	if err := signWith(root, keysDir, metadata.ROOT); err != nil {
+	if err := signRole(root, ring, metadata.ROOT); err != nil {
 		return fmt.Errorf("keygen: %w", err)
 	}
 	if err := os.MkdirAll(filepath.Join(repoDir, MetadataDir), 0o755); err != nil {
@@ -86,12 +113,33 @@ func Keygen(keysDir, repoDir string, exp Expiry, now time.Time) error {
 	return writeMeta(repoDir, "1.root.json", root)
 }
 
-// Rotate replaces role's key: a new key file (the old one kept as
-// role.key.N, N the root version that retired it) and a new root version
-// listing it, signed by the current root key, and for a root rotation by
-// the new one too, so devices trusting either root accept it. The other
-// roles' metadata is re-signed (see Sign) so that it verifies under the
-// new root.
+// addNewKeys makes role's keys 1..n in keysDir and lists them in root.
+func addNewKeys(root *metadata.Metadata[metadata.RootType], keysDir, role string, n int) ([]ed25519Key, error) {
+	var keys []ed25519Key
+	for i := 1; i <= n; i++ {
+		priv, err := newKey(keysDir, role, i)
+		if err != nil {
+			return nil, err
+		}
+		k, err := tufKey(priv)
+		if err != nil {
+			return nil, err
+		}
+		if err := root.Signed.AddKey(k, role); err != nil {
+			return nil, fmt.Errorf("add %s key: %w", role, err)
+		}
+		keys = append(keys, priv)
+	}
+	return keys, nil
+}
+
+// Rotate replaces role's keys, as many as the root lists, keeping its
+// threshold: new key files (the old ones kept as role.key.N and
+// role-i.key.N, N the root version that retired them) and a new root
+// version listing them, signed by the current root keys, and for a root
+// rotation by the new ones too, so devices trusting either root accept
+// it. The other roles' metadata is re-signed (see Sign) so that it
+// verifies under the new root.
 func Rotate(keysDir, repoDir, role string, exp Expiry, now time.Time) error {
 	if !slices.Contains(Roles, role) {
 		return fmt.Errorf("rotate: unknown role %q", role)
@@ -100,33 +148,40 @@ func Rotate(keysDir, repoDir, role string, exp Expiry, now time.Time) error {
 	if err != nil {
 		return fmt.Errorf("rotate %s: %w", role, err)
 	}
-	oldRoot, err := loadKey(keysDir, metadata.ROOT)
+	old, err := dirKeyring(keysDir, metadata.ROOT)
 	if err != nil {
 		return fmt.Errorf("rotate %s: %w", role, err)
 	}
-	old := keyFile(keysDir, role)
-	retired := old + "." + strconv.FormatInt(root.Signed.Version, 10)
-	if err := os.Rename(old, retired); err != nil {
+	if have, need := len(old[metadata.ROOT]), root.Signed.Roles[metadata.ROOT].Threshold; have < need {
+		return fmt.Errorf("rotate %s: %d root keys in %s, the root's threshold is %d: %w", role, have, keysDir, need, ErrBelowThreshold)
+	}
+	if err := retireKeys(keysDir, role, root.Signed.Version); err != nil {
 		return fmt.Errorf("rotate %s: %w", role, err)
 	}
-	priv, err := newKey(keysDir, role)
+	n := len(root.Signed.Roles[role].KeyIDs)
+	for _, id := range slices.Clone(root.Signed.Roles[role].KeyIDs) {
+		if err := root.Signed.RevokeKey(id, role); err != nil {
+			return fmt.Errorf("rotate %s: revoke key %s: %w", role, id, err)
+		}
+	}
+	fresh, err := addNewKeys(root, keysDir, role, n)
 	if err != nil {
-		return fmt.Errorf("rotate %s: %w", role, err)
-	}
-	if err := replaceKey(root, role, priv); err != nil {
 		return fmt.Errorf("rotate %s: %w", role, err)
 	}
 	root.Signed.Version++
 	root.Signed.Expires = now.Add(exp.Root).UTC()
 	root.ClearSignatures()
-	signers := []ed25519Key{oldRoot}
+	signers := old[metadata.ROOT]
 	if role == metadata.ROOT {
-		signers = append(signers, priv)
+		signers = append(signers, fresh...)
 	}
 	for _, k := range signers {
 		if err := signKey(root, k); err != nil {
 			return fmt.Errorf("rotate %s: %w", role, err)
 		}
+	}
+	if err := checkRootChain(repoDir, root); err != nil {
+		return fmt.Errorf("rotate %s: %w", role, err)
 	}
 	name := strconv.FormatInt(root.Signed.Version, 10) + ".root.json"
 	if err := writeMeta(repoDir, name, root); err != nil {
@@ -138,18 +193,33 @@ func Rotate(keysDir, repoDir, role string, exp Expiry, now time.Time) error {
 	return Sign(keysDir, repoDir, nil, exp, now)
 }
 
-// replaceKey makes priv role's only key in root.
-func replaceKey(root *metadata.Metadata[metadata.RootType], role string, priv ed25519Key) error {
-	for _, id := range slices.Clone(root.Signed.Roles[role].KeyIDs) {
-		if err := root.Signed.RevokeKey(id, role); err != nil {
-			return fmt.Errorf("revoke key %s: %w", id, err)
-		}
-	}
-	k, err := tufKey(priv)
+// checkRootChain checks that next, the root after the latest, meets the
+// latest root's threshold and its own, as a device checks it.
+func checkRootChain(repoDir string, next *metadata.Metadata[metadata.RootType]) error {
+	cur, err := latestRoot(repoDir)
 	if err != nil {
 		return err
 	}
-	return root.Signed.AddKey(k, role)
+	for _, by := range []*metadata.Metadata[metadata.RootType]{cur, next} {
+		if err := by.VerifyDelegate(metadata.ROOT, next); err != nil {
+			return fmt.Errorf("root version %d under root version %d: %w: %w", next.Signed.Version, by.Signed.Version, ErrBelowThreshold, err)
+		}
+	}
+	return nil
+}
+
+// retireKeys renames role's key files in keysDir to file.version.
+func retireKeys(keysDir, role string, version int64) error {
+	files, err := roleKeyFiles(keysDir, role)
+	if err != nil {
+		return err
+	}
+	for _, f := range files {
+		if err := os.Rename(f, f+"."+strconv.FormatInt(version, 10)); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // Sign adds t (nil: none) to the targets role and re-signs targets,
@@ -157,9 +227,31 @@ func replaceKey(root *metadata.Metadata[metadata.RootType], role string, priv ed
 // is copied to repoDir/targets/<path>. Each role's signature is checked
 // against the current root, so a wrong key file is refused before
 // anything is written. With t nil it renews the expiries (run it before
-// the timestamp's, a week by default, runs out).
+// the timestamp's, a week by default, runs out). It signs with every key
+// of each role in keysDir.
 func Sign(keysDir, repoDir string, t *Target, exp Expiry, now time.Time) error {
+	return sign(repoDir, t, exp, now, func(*metadata.RootType) (keyring, error) {
+		return dirKeyring(keysDir, metadata.TARGETS, metadata.SNAPSHOT, metadata.TIMESTAMP)
+	})
+}
+
+// SignWithKeys is Sign with the key files given rather than a key
+// directory, as the holders of a role's keys bring them: each file signs
+// the roles the current root lists it for, and each role's signatures
+// must meet its threshold.
+func SignWithKeys(keyFiles []string, repoDir string, t *Target, exp Expiry, now time.Time) error {
+	return sign(repoDir, t, exp, now, func(root *metadata.RootType) (keyring, error) {
+		return fileKeyring(root, keyFiles)
+	})
+}
+
+// sign is Sign with the keys ringOf gives for the current root.
+func sign(repoDir string, t *Target, exp Expiry, now time.Time, ringOf func(*metadata.RootType) (keyring, error)) error {
 	root, err := latestRoot(repoDir)
+	if err != nil {
+		return fmt.Errorf("sign: %w", err)
+	}
+	ring, err := ringOf(&root.Signed)
 	if err != nil {
 		return fmt.Errorf("sign: %w", err)
 	}
@@ -187,7 +279,7 @@ func Sign(keysDir, repoDir string, t *Target, exp Expiry, now time.Time) error {
 	if err != nil {
 		return fmt.Errorf("sign: %w", err)
 	}
-	if err := signChecked(root, keysDir, targets, snap, ts); err != nil {
+	if err := signChecked(root, ring, targets, snap, ts); err != nil {
 		return fmt.Errorf("sign: %w", err)
 	}
 	if t != nil {
@@ -262,25 +354,26 @@ func nextTimestamp(repoDir string, sv int64, expires time.Time) (*metadata.Metad
 }
 
 // signChecked signs the three online roles with their keys and checks each
-// against root.
-func signChecked(root *metadata.Metadata[metadata.RootType], keysDir string,
+// against root: enough valid signatures for the role's threshold.
+func signChecked(root *metadata.Metadata[metadata.RootType], ring keyring,
 	targets *metadata.Metadata[metadata.TargetsType], snap *metadata.Metadata[metadata.SnapshotType],
 	ts *metadata.Metadata[metadata.TimestampType]) error {
 	targets.ClearSignatures()
 	snap.ClearSignatures()
 	ts.ClearSignatures()
-	if err := signWith(targets, keysDir, metadata.TARGETS); err != nil {
+	if err := signRole(targets, ring, metadata.TARGETS); err != nil {
 		return err
 	}
-	if err := signWith(snap, keysDir, metadata.SNAPSHOT); err != nil {
+	if err := signRole(snap, ring, metadata.SNAPSHOT); err != nil {
 		return err
 	}
-	if err := signWith(ts, keysDir, metadata.TIMESTAMP); err != nil {
+	if err := signRole(ts, ring, metadata.TIMESTAMP); err != nil {
 		return err
 	}
 	for role, m := range map[string]any{metadata.TARGETS: targets, metadata.SNAPSHOT: snap, metadata.TIMESTAMP: ts} {
 		if err := root.VerifyDelegate(role, m); err != nil {
-			return fmt.Errorf("the %s key does not match the root's: %w", role, err)
+			return fmt.Errorf("the %s keys given (%d) do not meet the root's threshold of %d of its keys: %w: %w",
+				role, len(ring[role]), root.Signed.Roles[role].Threshold, ErrBelowThreshold, err)
 		}
 	}
 	return nil

@@ -84,6 +84,11 @@ func (s UpdateState) Valid() bool {
 // output tail, an error).
 const MaxUpdateReasonBytes = 2048
 
+// MaxUpdateVersionBytes bounds a version a device reports
+// (UpdateReport.Running): longer than any version Ward or an artifact
+// carries.
+const MaxUpdateVersionBytes = 128
+
 // UpdateReport is a device's word on its update.
 type UpdateReport struct {
 	Rollout int64       `json:"rollout"`
@@ -94,7 +99,8 @@ type UpdateReport struct {
 	// Reason says why an update failed or was rolled back, or carries
 	// the install command's output tail.
 	Reason string `json:"reason,omitempty"`
-	// Running is the version the device runs after this step.
+	// Running is the version the device runs after this step, at most
+	// MaxUpdateVersionBytes.
 	Running string `json:"running,omitempty"`
 }
 
@@ -111,6 +117,11 @@ func (r UpdateReport) Check() error {
 		return fmt.Errorf("update report: progress %d outside 0..100", r.Progress)
 	case len(r.Reason) > MaxUpdateReasonBytes:
 		return fmt.Errorf("update report: reason of %d bytes, over %d", len(r.Reason), MaxUpdateReasonBytes)
+	case len(r.Running) > MaxUpdateVersionBytes:
+		return fmt.Errorf("update report: running version of %d bytes, over %d", len(r.Running), MaxUpdateVersionBytes)
+	}
+	if err := CheckTUFTargetPath(r.Target); err != nil {
+		return fmt.Errorf("update report: %w", err)
 	}
 	return nil
 }

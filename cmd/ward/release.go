@@ -3,9 +3,13 @@
 package main
 
 import (
+	"cmp"
 	"fmt"
 	"net/http"
 	"runtime"
+	"slices"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -45,9 +49,14 @@ func newReleaseCmd() *cobra.Command {
 }
 
 func newReleaseKeygenCmd(f *releaseFlags) *cobra.Command {
+	var threshold, count string
 	cmd := &cobra.Command{Use: "keygen", Short: "Make the root, targets, snapshot and timestamp keys and the first root metadata", Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := release.Keygen(f.keys, f.repo, f.exp, time.Now()); err != nil {
+			q, err := quorums(threshold, count)
+			if err != nil {
+				return usageError{cmd, err}
+			}
+			if err := release.KeygenQuorum(f.keys, f.repo, q, f.exp, time.Now()); err != nil {
 				return err
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "keys in %s (owner only: keep them offline); provision devices with %s/%s/1.root.json (ward node --update-root)\n",
@@ -55,7 +64,54 @@ func newReleaseKeygenCmd(f *releaseFlags) *cobra.Command {
 			return nil
 		}}
 	f.addExpiry(cmd.Flags())
+	cmd.Flags().StringVar(&threshold, "threshold", "1", "how many keys must sign a role's metadata: N for every role, or per role (root=2,targets=2)")
+	cmd.Flags().StringVar(&count, "key-count", "", "how many keys each role has (default: its threshold): M for every role, or per role (root=3,targets=3); key files role.key, role-2.key, …")
 	return cmd
+}
+
+// quorums parses keygen's --threshold and --key-count: a number for
+// every role, or role=number pairs; a role's key count defaults to its
+// threshold.
+func quorums(threshold, count string) (map[string]release.Quorum, error) {
+	th, err := perRole(threshold, 1)
+	if err != nil {
+		return nil, fmt.Errorf("--threshold: %w", err)
+	}
+	n, err := perRole(count, 0)
+	if err != nil {
+		return nil, fmt.Errorf("--key-count: %w", err)
+	}
+	q := map[string]release.Quorum{}
+	for _, r := range release.Roles {
+		q[r] = release.Quorum{Keys: cmp.Or(n[r], th[r]), Threshold: th[r]}
+	}
+	return q, nil
+}
+
+// perRole parses "N" (every role N) or "role=N,role=N" (the others def).
+func perRole(s string, def int) (map[string]int, error) {
+	out := map[string]int{}
+	for _, r := range release.Roles {
+		out[r] = def
+	}
+	if s == "" {
+		return out, nil
+	}
+	if v, err := strconv.Atoi(s); err == nil {
+		for _, r := range release.Roles {
+			out[r] = v
+		}
+		return out, nil
+	}
+	for _, kv := range strings.Split(s, ",") {
+		role, num, ok := strings.Cut(kv, "=")
+		v, err := strconv.Atoi(num)
+		if !ok || err != nil || !slices.Contains(release.Roles, role) {
+			return nil, fmt.Errorf("%q: want N or role=N,… (roles %s)", kv, strings.Join(release.Roles, ", "))
+		}
+		out[role] = v
+	}
+	return out, nil
 }
 
 func newReleaseRotateCmd(f *releaseFlags) *cobra.Command {
@@ -69,18 +125,23 @@ func newReleaseRotateCmd(f *releaseFlags) *cobra.Command {
 
 func newReleaseSignCmd(f *releaseFlags) *cobra.Command {
 	var t release.Target
+	var keyFiles []string
 	cmd := &cobra.Command{Use: "sign [--file FILE --target PATH --version V --kind ward|artifact ...]",
 		Short: "Sign a target into the repository (or, without --file, renew the metadata's expiry)", Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			target := &t
 			if t.File == "" {
-				return release.Sign(f.keys, f.repo, nil, f.exp, time.Now())
-			}
-			if t.Path == "" {
+				target = nil
+			} else if t.Path == "" {
 				return usageError{cmd, fmt.Errorf("--target is required with --file")}
 			}
-			return release.Sign(f.keys, f.repo, &t, f.exp, time.Now())
+			if len(keyFiles) > 0 {
+				return release.SignWithKeys(keyFiles, f.repo, target, f.exp, time.Now())
+			}
+			return release.Sign(f.keys, f.repo, target, f.exp, time.Now())
 		}}
 	fl := cmd.Flags()
+	fl.StringSliceVar(&keyFiles, "key", nil, "sign with these key files (repeat it, one per key holder) rather than every key in --keys; each role needs its threshold")
 	fl.StringVar(&t.File, "file", "", "the file to sign")
 	fl.StringVar(&t.Path, "target", "", "its path in the repository (ward/linux-arm64/ward-1.4.0)")
 	fl.StringVar(&t.Custom.Version, "version", "", "its version (1.4.0)")

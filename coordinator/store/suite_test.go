@@ -58,6 +58,8 @@ var suite = []struct {
 	{"TestRegisterAtExpiryBoundary", TestRegisterAtExpiryBoundary},
 	{"TestRelays", TestRelays},
 	{"TestReleases", TestReleases},
+	{"TestReleaseTargetChunks", TestReleaseTargetChunks},
+	{"TestTargetChunksMigrationSplitsTargets", TestTargetChunksMigrationSplitsTargets},
 	{"TestRevokeAndApproveNode", TestRevokeAndApproveNode},
 	{"TestRegisterWithNewAuthKeyRekeysRevokedNode", TestRegisterWithNewAuthKeyRekeysRevokedNode},
 	{"TestRotationRules", TestRotationRules},

@@ -6,6 +6,7 @@ import (
 	"crypto/ed25519"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -352,5 +353,41 @@ func TestStalledDownloadResumes(t *testing.T) {
 	}
 	if _, err := fmt.Sscanf(s.ranges[1], "bytes=%d-", &from); err != nil || from <= 0 || from > len(firmware("2.0.0"))/2 {
 		t.Fatalf("the second request's range %q; want from what the first brought", s.ranges[1])
+	}
+}
+
+// TestDeviceRefusesTargetsBelowThreshold: with a root that wants 2 of 2
+// targets keys, targets metadata signed by both is installed, and the
+// next targets metadata signed by one of them (a single stolen key, or
+// one key holder acting alone) is refused and nothing installed.
+func TestDeviceRefusesTargetsBelowThreshold(t *testing.T) {
+	r := &fleetRepo{keys: filepath.Join(t.TempDir(), "keys"), repo: filepath.Join(t.TempDir(), "repo")}
+	q := map[string]release.Quorum{metadata.TARGETS: {Keys: 2, Threshold: 2}}
+	if err := release.KeygenQuorum(r.keys, r.repo, q, release.DefaultExpiry(), time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	s := newServer(t)
+	r.sign(t, fwPath("2.0.0"), firmware("2.0.0"), artifact("2.0.0"), time.Now())
+	s.set(r.files(t))
+	dev := newDevice(t, r, s, "1.0.0", camera)
+	if err := dev.u.Apply(t.Context(), assign("2.0.0")); err != nil {
+		t.Fatal(err)
+	}
+	if rep := s.last(t); rep.State != wire.UpdateHealthy {
+		t.Fatalf("2.0.0 signed by 2 of 2 targets keys: %+v", rep)
+	}
+	os.Remove(dev.installed)
+	r.sign(t, fwPath("3.0.0"), firmware("3.0.0"), artifact("3.0.0"), time.Now())
+	files := r.files(t)
+	forge(t, files, "2.targets.json", r.key(t, metadata.TARGETS), func(*metadata.Metadata[metadata.TargetsType]) {})
+	s.set(files)
+	if err := dev.u.Apply(t.Context(), assign("3.0.0")); err != nil {
+		t.Fatalf("Apply: %v (want a final failed report)", err)
+	}
+	if rep := s.last(t); rep.State != wire.UpdateFailed || !strings.Contains(rep.Reason, "refused") || !strings.Contains(rep.Reason, "signatures") {
+		t.Errorf("3.0.0 signed by 1 of 2 targets keys: %s %q; want failed, refused, signatures", rep.State, rep.Reason)
+	}
+	if _, err := os.Stat(dev.installed); err == nil {
+		t.Error("the target signed below the threshold was installed")
 	}
 }

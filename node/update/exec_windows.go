@@ -21,12 +21,16 @@ func Exec(exe string) error {
 	return nil
 }
 
-// Restart starts the binary at the running binary's path (see Exec):
-// after ErrRestart, the updated or restored one.
+// startExe is the running binary's path as the process started: after
+// the swap renamed the running binary aside, os.Executable may name where
+// it went (ward.prev.exe), not ward.exe.
+var startExe, startExeErr = executable()
+
+// Restart starts the binary at the path the running binary started from
+// (see Exec): after ErrRestart, the updated or restored one.
 func Restart() error {
-	exe, err := executable()
-	if err != nil {
-		return err
+	if startExeErr != nil {
+		return startExeErr
 	}
-	return Exec(exe)
+	return Exec(startExe)
 }

@@ -14,45 +14,33 @@ import (
 // preflightTimeout bounds the new binary's `--version` run.
 const preflightTimeout = 30 * time.Second
 
-// stage copies the verified file beside exe as exe.new, executable, and
-// runs it with --version: a binary that does not start on this device, or
-// reports another version than was signed, is refused before anything is
-// swapped.
-func stage(ctx context.Context, file, exe, version string) (string, error) {
-	next := exe + ".new"
+// stage copies the verified file to next (beside exe, see
+// swapper.paths), executable, and runs it with --version: a binary that
+// does not start on this device, or reports another version than was
+// signed, is refused before anything is swapped.
+func stage(ctx context.Context, file, next, version string) error {
 	if err := copyFile(file, next, 0o755); err != nil {
-		return "", fmt.Errorf("stage %s: %w", next, err)
+		return fmt.Errorf("stage %s: %w", next, err)
 	}
 	ctx, cancel := context.WithTimeout(ctx, preflightTimeout)
 	defer cancel()
 	out, err := exec.CommandContext(ctx, next, "--version").CombinedOutput()
 	if err != nil {
 		os.Remove(next)
-		return "", fmt.Errorf("%w: the new binary does not run here: %w: %s", ErrRefused, err, tail(out))
+		return fmt.Errorf("%w: the new binary does not run here: %w: %s", ErrRefused, err, tail(out))
 	}
 	if !strings.Contains(string(out), version) {
 		os.Remove(next)
-		return "", fmt.Errorf("%w: the new binary reports %q, signed as %s", ErrRefused, tail(out), version)
+		return fmt.Errorf("%w: the new binary reports %q, signed as %s", ErrRefused, tail(out), version)
 	}
-	return next, nil
+	return nil
 }
 
-// backup keeps the running binary as exe.prev: a hard link where the file
-// system allows, else a copy. exe stays in place throughout.
-func backup(exe string) (string, error) {
-	prev := exe + ".prev"
-	if err := os.Remove(prev); err != nil && !errors.Is(err, os.ErrNotExist) {
-		return "", err
-	}
-	if err := os.Link(exe, prev); err != nil {
-		if err := copyFile(exe, prev, 0o755); err != nil {
-			return "", fmt.Errorf("back up %s: %w", exe, err)
-		}
-	}
-	return prev, nil
-}
-
-// copyFile copies src to dst (replaced) with mode, synced.
+// copyFile copies src to dst (replaced) with mode, synced, through
+// dst.tmp. A stale dst.tmp is removed first (a symbolic link planted
+// there is removed, never followed), and dst.tmp is created with O_EXCL,
+// so the copy never writes through a file or link that someone else put
+// in its place.
 func copyFile(src, dst string, mode os.FileMode) error {
 	in, err := os.Open(src)
 	if err != nil {
@@ -60,7 +48,10 @@ func copyFile(src, dst string, mode os.FileMode) error {
 	}
 	defer in.Close()
 	tmp := dst + ".tmp"
-	out, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, mode)
+	if err := os.Remove(tmp); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("remove stale %s: %w", tmp, err)
+	}
+	out, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, mode)
 	if err != nil {
 		return err
 	}

@@ -57,6 +57,8 @@ type Config struct {
 type Updater struct {
 	cfg Config
 	log *slog.Logger
+	// files swaps Ward's binary: platformSwapper's (tests set another).
+	files swapper
 }
 
 // New validates cfg and returns an Updater.
@@ -86,7 +88,7 @@ func New(cfg Config) (*Updater, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	return &Updater{cfg: cfg, log: cfg.Logger}, nil
+	return &Updater{cfg: cfg, log: cfg.Logger, files: platformSwapper()}, nil
 }
 
 // executable is the running binary's path, links resolved.

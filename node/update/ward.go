@@ -2,9 +2,7 @@ package update
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"io/fs"
 	"os"
 	"time"
 
@@ -26,13 +24,13 @@ import (
 // the trial and asks for a restart (ErrRestart).
 func (u *Updater) swap(ctx context.Context, a wire.UpdateAssignment, c release.Custom, file string, rep *reporter) error {
 	exe := u.cfg.Exe
-	next, err := stage(ctx, file, exe, c.Version)
+	next, prev := u.files.paths(exe)
+	err := stage(ctx, file, next, c.Version)
 	os.Remove(file)
 	if err != nil {
 		return rep.final(ctx, wire.UpdateFailed, err.Error(), "")
 	}
-	prev, err := backup(exe)
-	if err != nil {
+	if err := u.files.backup(exe, prev); err != nil {
 		os.Remove(next)
 		return rep.final(ctx, wire.UpdateFailed, err.Error(), "")
 	}
@@ -42,7 +40,7 @@ func (u *Updater) swap(ctx context.Context, a wire.UpdateAssignment, c release.C
 		os.Remove(next)
 		return rep.final(ctx, wire.UpdateFailed, err.Error(), "")
 	}
-	if err := os.Rename(next, exe); err != nil {
+	if err := u.files.swapIn(next, exe, prev); err != nil {
 		os.Remove(next)
 		if cerr := clearTrial(u.cfg.StateDir); cerr != nil {
 			u.log.Error("update: clear trial", "err", cerr)
@@ -116,8 +114,8 @@ func (u *Updater) rollBack(t *trial, reason string) error {
 	if err := saveTrial(u.cfg.StateDir, t); err != nil {
 		return fmt.Errorf("roll back: %w", err)
 	}
-	if err := os.Rename(t.Backup, t.Exe); err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return fmt.Errorf("roll back: %w", err) // the backup gone: it is back already
+	if err := u.files.restore(t.Backup, t.Exe); err != nil {
+		return fmt.Errorf("roll back: %w", err)
 	}
 	return ErrRestart
 }

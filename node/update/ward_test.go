@@ -59,6 +59,15 @@ func TestWardUpdateFailurePaths(t *testing.T) {
 	if runtime.GOOS == "windows" {
 		t.Skip("stand-in binaries are shell scripts")
 	}
+	for _, sw := range []string{"replace", "rename aside (Windows)"} {
+		t.Run(sw, func(t *testing.T) { wardUpdateFailurePaths(t, sw == "replace") })
+	}
+}
+
+// wardUpdateFailurePaths is TestWardUpdateFailurePaths with the swap
+// where a running binary may be replaced (replace), or with Windows'
+// (renameAside) over a file system that refuses what Windows refuses.
+func wardUpdateFailurePaths(t *testing.T, replace bool) {
 	old := string(script("1.0.0", false))
 	for _, tt := range []struct {
 		name string
@@ -100,7 +109,17 @@ func TestWardUpdateFailurePaths(t *testing.T) {
 			if err := os.WriteFile(exe, []byte(old), 0o755); err != nil {
 				t.Fatal(err)
 			}
-			err := wardAt(t, dev, s, "1.0.0", true).Apply(t.Context(), wardTarget("2.0.0"))
+			win := &windowsFiles{}
+			// start is the binary at exe starting as version.
+			start := func(version string, joined bool) *Updater {
+				u := wardAt(t, dev, s, version, joined)
+				if !replace {
+					win.running, u.files = exe, renameAside{fs: win}
+				}
+				return u
+			}
+			_, prev := start("1.0.0", true).files.paths(exe)
+			err := start("1.0.0", true).Apply(t.Context(), wardTarget("2.0.0"))
 			if tt.broken {
 				if err != nil {
 					t.Fatalf("Apply: %v", err)
@@ -109,7 +128,7 @@ func TestWardUpdateFailurePaths(t *testing.T) {
 				if !errors.Is(err, ErrRestart) {
 					t.Fatalf("Apply: %v, want ErrRestart", err)
 				}
-				if readFile(t, exe) != string(next) || readFile(t, exe+".prev") != old {
+				if readFile(t, exe) != string(next) || readFile(t, prev) != old {
 					t.Fatal("the swap did not put 2.0.0 at exe and keep 1.0.0 beside it")
 				}
 				if tt.crash != nil {
@@ -122,12 +141,12 @@ func TestWardUpdateFailurePaths(t *testing.T) {
 						t.Fatal(err)
 					}
 				}
-				err = wardAt(t, dev, s, tt.runs, tt.joined).resume(t.Context())
+				err = start(tt.runs, tt.joined).resume(t.Context())
 				if tt.restart != errors.Is(err, ErrRestart) {
 					t.Fatalf("start as %s: %v, restart %v", tt.runs, err, tt.restart)
 				}
 				if tt.restart { // the previous binary starts
-					if err := wardAt(t, dev, s, "1.0.0", true).resume(t.Context()); err != nil {
+					if err := start("1.0.0", true).resume(t.Context()); err != nil {
 						t.Fatalf("start as 1.0.0: %v", err)
 					}
 				}
@@ -142,8 +161,54 @@ func TestWardUpdateFailurePaths(t *testing.T) {
 			if tr, err := loadTrial(dev.dir); tr != nil || err != nil {
 				t.Errorf("trial left behind: %+v %v", tr, err)
 			}
-			if _, ok := wardAt(t, dev, s, tt.exe, true).ended(wardTarget("2.0.0")); !ok {
+			if _, ok := start(tt.exe, true).ended(wardTarget("2.0.0")); !ok {
 				t.Error("the update is not recorded as ended: the next poll would run it again")
+			}
+		})
+	}
+}
+
+// TestStageCreatesTmpExclusively: a symbolic link planted at exe.new.tmp
+// (by a process that may write the state directory but not the victim's
+// directory) is removed, never written through, and a stale temp file is
+// replaced; exe.new is the verified binary.
+func TestStageCreatesTmpExclusively(t *testing.T) {
+	if runtime.GOOS == "windows" {
+		t.Skip("stand-in binaries are shell scripts")
+	}
+	for _, planted := range []string{"symlink", "stale file"} {
+		t.Run(planted, func(t *testing.T) {
+			dir := t.TempDir()
+			exe, file, victim := dir+"/ward", dir+"/download", dir+"/victim"
+			for p, b := range map[string]string{exe: string(script("1.0.0", false)), file: string(script("2.0.0", false)), victim: "precious"} {
+				if err := os.WriteFile(p, []byte(b), 0o755); err != nil {
+					t.Fatal(err)
+				}
+			}
+			var err error
+			if planted == "symlink" {
+				err = os.Symlink(victim, exe+".new.tmp")
+			} else {
+				err = os.WriteFile(exe+".new.tmp", []byte("half a binary"), 0o600)
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			next := exe + ".new"
+			if err := stage(context.Background(), file, next, "2.0.0"); err != nil {
+				t.Fatalf("stage: %v", err)
+			}
+			if got := readFile(t, victim); got != "precious" {
+				t.Errorf("victim written through the planted link: %q", got)
+			}
+			if fi, err := os.Lstat(next); err != nil || !fi.Mode().IsRegular() {
+				t.Errorf("%s: %v, %v; want a regular file", next, fi, err)
+			}
+			if got := readFile(t, next); got != string(script("2.0.0", false)) {
+				t.Errorf("%s = %q", next, got)
+			}
+			if _, err := os.Lstat(exe + ".new.tmp"); !errors.Is(err, os.ErrNotExist) {
+				t.Errorf("temp file left behind: %v", err)
 			}
 		})
 	}
