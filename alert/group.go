@@ -133,11 +133,16 @@ func (d *Dispatcher) Add(r Rule, a Alert, id int64, notified, now time.Time) {
 	g.entries = append(g.entries, &entry{a: a, id: id, event: Event(a.Kind), notified: notified})
 }
 
-// SetID records the store's ID of r's open alert on subject.
-func (d *Dispatcher) SetID(rule, subject string, id int64) {
-	if e := d.find(rule, subject); e != nil {
-		e.id = id
+// SetID records the store's ID of rule's open alert on subject, and
+// returns what a Flush before it could not record: when it went out, and
+// whether it is inhibited.
+func (d *Dispatcher) SetID(rule, subject string, id int64) Change {
+	e := d.find(rule, subject)
+	if e == nil {
+		return Change{}
 	}
+	e.id = id
+	return Change{ID: id, NotifiedAt: e.notified, Inhibited: e.inhibited}
 }
 
 // find returns the open entry of rule and subject; nil when none.
@@ -261,4 +266,28 @@ func (g *group) due(now time.Time) (Notification, bool) {
 		return Notification{}, false
 	}
 	return Notification{To: slices.Clone(g.to), Alerts: alerts}, true
+}
+
+// Reroute returns a dispatcher for new rules rs holding d's alerts whose
+// rule rs still has (in the groups rs makes, keeping when each went out),
+// and the rule and subject of the open alerts whose rule is gone.
+func (d *Dispatcher) Reroute(rs *Rules, now time.Time) (*Dispatcher, [][2]string) {
+	nd := NewDispatcher(rs.Inhibit)
+	var gone [][2]string
+	for _, k := range d.order {
+		for _, e := range d.groups[k].entries {
+			i := slices.IndexFunc(rs.Rules, func(r Rule) bool { return r.Name == e.a.Rule })
+			if i < 0 {
+				if !e.event && !e.resolved {
+					gone = append(gone, [2]string{e.a.Rule, e.a.Subject})
+				}
+				continue
+			}
+			nd.Add(rs.Rules[i], e.a, e.id, e.notified, now)
+			g := nd.groups[groupKey(rs.Rules[i], e.a)]
+			ne := g.entries[len(g.entries)-1]
+			ne.resolved, ne.inhibited = e.resolved, e.inhibited
+		}
+	}
+	return nd, gone
 }

@@ -368,4 +368,8 @@ type AdminAlert struct {
 	EndsAt   time.Time `json:"ends_at,omitzero"`
 	AckedBy  string    `json:"acked_by,omitempty"`
 	AckedAt  time.Time `json:"acked_at,omitzero"`
+	// NotifiedAt is when it last went out to its destinations (zero:
+	// never); Inhibited says an inhibit rule mutes it now.
+	NotifiedAt time.Time `json:"notified_at,omitzero"`
+	Inhibited  bool      `json:"inhibited,omitempty"`
 }

@@ -34,7 +34,11 @@ func newAdminAlertsCmd(f *adminFlags) *cobra.Command {
 			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
 			fmt.Fprintln(tw, "ID\tSTATE\tSEVERITY\tRULE\tSUBJECT\tSINCE\tSUMMARY")
 			for _, a := range as {
-				fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\n", a.ID, a.State, a.Severity, a.Rule, a.Subject,
+				state := a.State
+				if a.Inhibited {
+					state += " (inhibited)"
+				}
+				fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\n", a.ID, state, a.Severity, a.Rule, a.Subject,
 					a.StartsAt.Format(time.RFC3339), a.Summary)
 			}
 			return tw.Flush()
