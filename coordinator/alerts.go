@@ -281,7 +281,7 @@ func eventKind(actor, action, target string) (kind, summary string) {
 	switch action {
 	case "node.register":
 		return alert.KindJoined, fmt.Sprintf("%s joined the fleet (%s)", strings.TrimPrefix(target, "node:"), actor)
-	case "policy.save", "policy.set", "node.tags", "node.classify", "apikey.create", "apikey.revoke":
+	case "policy.save", "policy.set", "node.tags", "node.classify", "apikey.create", "apikey.revoke", "alerts.save":
 		return alert.KindPolicyChange, fmt.Sprintf("%s by %s on %s", action, actor, target)
 	case "admin.login":
 		return alert.KindAdminLogin, fmt.Sprintf("%s logged in to the admin UI", actor)

@@ -36,6 +36,8 @@ type Backend struct {
 	apiKeys  []apiKey
 	relays   []wire.AdminRelay
 	policies []wire.PolicyVersion // oldest first
+	// alertRules are the saved alert rules' versions, oldest first.
+	alertRules []wire.PolicyVersion
 	audit    []wire.AuditEvent
 	flows    []wire.AdminFlow // newest first
 	// sessionRoles are the roles SessionRole returns by email (see
