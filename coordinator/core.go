@@ -29,7 +29,7 @@ type core struct {
 	// alertRulesMu orders alert rule saves, so the version in force is
 	// the newest stored.
 	alertRulesMu sync.Mutex
-	st     store.Store
+	st           store.Store
 	// changes carries changes to and from the other coordinators on the
 	// same database (PostgreSQL); nil: none (see publish).
 	changes store.Changes

@@ -38,8 +38,8 @@ type Backend struct {
 	policies []wire.PolicyVersion // oldest first
 	// alertRules are the saved alert rules' versions, oldest first.
 	alertRules []wire.PolicyVersion
-	audit    []wire.AuditEvent
-	flows    []wire.AdminFlow // newest first
+	audit      []wire.AuditEvent
+	flows      []wire.AdminFlow // newest first
 	// sessionRoles are the roles SessionRole returns by email (see
 	// SetSessionRole); nil until set.
 	sessionRoles map[string]admin.Role
