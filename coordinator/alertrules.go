@@ -52,7 +52,34 @@ func (s *core) initialAlertRules(ctx context.Context) error {
 	s.alerts.rules.Store(rs)
 	s.alerts.disp = alert.NewDispatcher(rs.Inhibit)
 	s.alerts.mu.Unlock()
+	s.alerts.version.Store(int64(latest.ID))
 	return nil
+}
+
+// followAlertRules puts in force a version another coordinator on the
+// shared database saved (a no-op on SQLite, where this one saves all).
+func (s *core) followAlertRules(ctx context.Context, now time.Time) {
+	if s.cfg.DB == "" {
+		return
+	}
+	latest, err := s.st.LatestAlertRules(ctx)
+	if err != nil || int64(latest.ID) <= s.alerts.version.Load() {
+		return
+	}
+	s.alertRulesMu.Lock()
+	defer s.alertRulesMu.Unlock()
+	if int64(latest.ID) <= s.alerts.version.Load() {
+		return
+	}
+	rs, err := alert.Parse(alertRulesName(latest.ID), []byte(latest.Text))
+	if err != nil {
+		s.log.Error("the stored alert rules do not parse; save a corrected version", "version", latest.ID, "err", err)
+		s.alerts.version.Store(int64(latest.ID))
+		return
+	}
+	s.setRules(ctx, rs, now)
+	s.alerts.version.Store(int64(latest.ID))
+	s.log.Info("alert rules saved by another coordinator are in force", "version", latest.ID)
 }
 
 // sentAlertRulesName is what problems call alert rules being saved
@@ -109,6 +136,7 @@ func (s *core) saveAlertRules(ctx context.Context, text, author, comment string,
 		return store.Policy{}, err
 	}
 	s.setRules(ctx, rs, time.Now())
+	s.alerts.version.Store(int64(v.ID))
 	s.audit(ctx, author, "alerts.save", fmt.Sprintf("alerts:v%d", v.ID), "", map[string]any{"comment": comment, "parent": v.ParentID})
 	s.log.Info("alert rules saved", "version", v.ID, "by", author, "rules", len(rs.Rules))
 	return v, nil

@@ -156,3 +156,27 @@ func TestAlertRulesFileImportedWhenChanged(t *testing.T) {
 		t.Fatalf("restart with the file changed: %+v %+v; want it imported", cur, vs)
 	}
 }
+
+// TestAlertRulesSavedReachEveryReplica: alert rules saved through one
+// coordinator on a shared PostgreSQL are in force on the other within its
+// evaluation interval, without a restart.
+func TestAlertRulesSavedReachEveryReplica(t *testing.T) {
+	sink := newSlackSink(t)
+	cs := startReplicas(t, 2, testPolicy)
+	joins := fmt.Sprintf(`{
+  "destinations": [{"name": "chat", "type": "slack", "url": %q}],
+  "rules": [{"name": "joins", "kind": "device_joined", "to": ["chat"]}],
+}`, sink.srv.URL)
+	if code := cs[0].admin("PUT", wire.PathAdminAlertRules, wire.SetPolicyRequest{Text: joins, ParentID: 0}, nil); code != http.StatusOK {
+		t.Fatalf("save on the first: %d", code)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for len(cs[1].srv.alerts.ruleSet().Rules) == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("the second coordinator never put the saved rules in force")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	cs[1].mustRegister([]string{"tag:camera"}, "cam1")
+	sink.waitText(t, "joins: cam1 joined the fleet")
+}

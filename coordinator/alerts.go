@@ -37,9 +37,11 @@ type deniedHit struct {
 // inhibits them (alert.Dispatcher); flushAlerts sends what it says is
 // due. The rules can be replaced while running (setRules).
 type alerter struct {
-	// rules are the rules in force; never nil.
-	rules atomic.Pointer[alert.Rules]
-	send  *alert.Sender
+	// rules are the rules in force; never nil. version is their stored
+	// version (0: the configuration's).
+	rules   atomic.Pointer[alert.Rules]
+	version atomic.Int64
+	send    *alert.Sender
 	// started is when the alerter was made: a device counts as seen then
 	// at the latest, so a coordinator back from a long stop does not page
 	// for every device before they reconnect.
@@ -140,6 +142,7 @@ func (s *core) alertLoop(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case now := <-t.C:
+			s.followAlertRules(ctx, now)
 			s.evalAlerts(ctx, s.offlineWatch(ctx), now)
 			s.flushAlerts(ctx, now)
 		}
