@@ -207,8 +207,9 @@ func (s *Sender) mailOver(c *smtp.Client, d Destination, host string, a Alert) e
 		return err
 	}
 	bw := bufio.NewWriter(w)
+	subject, _, _ := strings.Cut(a.Text(), "\n") // a group's first line
 	fmt.Fprintf(bw, "From: %s\r\nTo: %s\r\nSubject: %s\r\nDate: %s\r\nMIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n",
-		d.From, strings.Join(d.To, ", "), mime.QEncoding.Encode("utf-8", oneLine(a.Text())), time.Now().Format(time.RFC1123Z))
+		d.From, strings.Join(d.To, ", "), mime.QEncoding.Encode("utf-8", oneLine(subject)), time.Now().Format(time.RFC1123Z))
 	fmt.Fprintf(bw, "%s\r\n\r\nRule: %s (%s)\r\nSeverity: %s\r\nState: %s\r\nSubject: %s\r\nStarted: %s\r\n",
 		oneLine(a.Summary), a.Rule, a.Kind, a.Severity, a.State, a.Subject, a.StartsAt.UTC().Format(time.RFC3339))
 	if !a.EndsAt.IsZero() {

@@ -69,6 +69,10 @@ type Rules struct {
 	Rules []Rule
 	// Watch says what devices watch on their own disks, in file order.
 	Watch []Watch
+	// Route is the file's "route": how alerts are grouped, by default.
+	Route Route
+	// Inhibit are the inhibit rules, in file order.
+	Inhibit []Inhibit
 }
 
 // Rule is one alert rule.
@@ -90,6 +94,11 @@ type Rule struct {
 	Severity string
 	// To names the destinations the rule's alerts go to.
 	To []string
+	// Route is how the rule's alerts are grouped: the file's route with
+	// what the rule sets itself; OwnRoute says it sets something (its
+	// alerts then form groups of their own).
+	Route    Route
+	OwnRoute bool
 }
 
 // Problem is one error in a rules file, at FILE:line:col.
@@ -142,6 +151,7 @@ func Parse(file string, src []byte) (*Rules, error) {
 	rs := &Rules{Destinations: map[string]Destination{}}
 	p.topLevel(rs, &v)
 	p.crossCheck(rs)
+	p.checkRoutes(rs)
 	if len(p.errs) > 0 {
 		sort.SliceStable(p.errs, func(i, j int) bool {
 			a, b := p.errs[i], p.errs[j]
@@ -159,6 +169,11 @@ type parser struct {
 	errs  ErrorList
 	// toPos remembers where each rule's "to" was, for crossCheck.
 	toPos []int
+	// top is the file's "route"; routes each rule's own, in rule order.
+	top    routeSpec
+	routes []routeSpec
+	// inhibitPos is where each inhibit rule starts.
+	inhibitPos []int
 }
 
 func (p *parser) errorf(off int, format string, args ...any) {
@@ -241,8 +256,12 @@ func (p *parser) topLevel(rs *Rules, v *hujson.Value) {
 			}
 		case "watch":
 			p.watchList(rs, &m.Value)
+		case "route":
+			p.route(&m.Value)
+		case "inhibit":
+			p.inhibitList(rs, &m.Value)
 		default:
-			p.errorf(m.Name.StartOffset, "unknown key %q (known: webhooks, destinations, rules, watch)", name(&m))
+			p.errorf(m.Name.StartOffset, "unknown key %q (known: webhooks, destinations, rules, watch, route, inhibit)", name(&m))
 		}
 	}
 }
@@ -331,8 +350,12 @@ func checkDestination(d Destination) string {
 func (p *parser) rule(rs *Rules, v *hujson.Value) {
 	r := Rule{Severity: "warning"}
 	to := v.StartOffset
+	var spec routeSpec
 	for _, m := range p.members(v, "a rule") {
 		val := &m.Value
+		if p.routeKey(&spec, name(&m), val) {
+			continue
+		}
 		switch name(&m) {
 		case "name":
 			r.Name = p.str(val, "name")
@@ -357,12 +380,13 @@ func (p *parser) rule(rs *Rules, v *hujson.Value) {
 		case "to":
 			r.To, to = p.strs(val, "to"), val.StartOffset
 		default:
-			p.errorf(m.Name.StartOffset, "unknown rule key %q (known: name, kind, for, within, count, tags, severity, to)", name(&m))
+			p.errorf(m.Name.StartOffset, "unknown rule key %q (known: name, kind, for, within, count, tags, severity, to, %s)", name(&m), routeKeys)
 		}
 	}
 	p.checkRule(r, v.StartOffset)
 	rs.Rules = append(rs.Rules, r)
 	p.toPos = append(p.toPos, to)
+	p.routes = append(p.routes, spec)
 }
 
 // checkRule reports what r lacks for its kind.

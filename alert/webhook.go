@@ -13,6 +13,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -48,6 +49,12 @@ type Alert struct {
 	// (resolved only).
 	StartsAt time.Time `json:"starts_at"`
 	EndsAt   time.Time `json:"ends_at,omitzero"`
+	// Tags are the device's tags when the alert is about a device (for
+	// grouping and inhibition).
+	Tags []string `json:"tags,omitempty"`
+	// Alerts lists a group's alerts when one notification carries more
+	// than one (see Notification.Body); the fields above then sum them up.
+	Alerts []Alert `json:"alerts,omitempty"`
 }
 
 // Sign returns the signature header value for body sent at ts.
@@ -173,7 +180,12 @@ func (s *Sender) sendOnce(ctx context.Context, j job) error {
 		}
 		return s.post(ctx, j.w, body, false)
 	case TypeSyslog:
-		return s.syslog(ctx, j.w, j.a)
+		for _, a := range j.a.members() {
+			if err := s.syslog(ctx, j.w, a); err != nil {
+				return err
+			}
+		}
+		return nil
 	case TypeEmail:
 		return s.email(ctx, j.w, j.a)
 	}
@@ -184,13 +196,29 @@ func (s *Sender) sendOnce(ctx context.Context, j job) error {
 	return s.post(ctx, j.w, body, true)
 }
 
-// Text is a one-line rendering of a for people: chat and mail subjects.
+// Text renders a for people: one line (chat and mail subjects), and for a
+// group a line more for each of its alerts.
 func (a Alert) Text() string {
 	state := "FIRING"
 	if a.State == StateResolved {
 		state = "RESOLVED"
 	}
+	if len(a.Alerts) > 0 {
+		lines := []string{fmt.Sprintf("[%s] [%s] %s: %s", state, a.Severity, a.Rule, a.Subject)}
+		for _, m := range a.Alerts {
+			lines = append(lines, m.Text())
+		}
+		return strings.Join(lines, "\n")
+	}
 	return fmt.Sprintf("[%s] [%s] %s: %s (%s)", state, a.Severity, a.Rule, a.Summary, a.Subject)
+}
+
+// members returns a group's alerts, or a alone.
+func (a Alert) members() []Alert {
+	if len(a.Alerts) > 0 {
+		return a.Alerts
+	}
+	return []Alert{a}
 }
 
 // post sends body to w once, signed when signed; a non-2xx answer is an

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/wardnet/ward/alert"
@@ -31,10 +32,16 @@ type deniedHit struct {
 // per event and no recovery. Alerts go to the rule's destinations and are
 // audited (alert.fire, alert.resolve) and stored (store.Alerts): a
 // restarted coordinator loads what was open, so it neither alerts again
-// for a condition still open nor forgets its recovery.
+// for a condition still open nor forgets its recovery. Alerts reach their
+// destinations through the dispatcher, which groups, repeats and
+// inhibits them (alert.Dispatcher); flushAlerts sends what it says is
+// due. The rules can be replaced while running (setRules).
 type alerter struct {
-	rules *alert.Rules
-	send  *alert.Sender
+	// rules are the rules in force; never nil. version is their stored
+	// version (0: the configuration's).
+	rules   atomic.Pointer[alert.Rules]
+	version atomic.Int64
+	send    *alert.Sender
 	// started is when the alerter was made: a device counts as seen then
 	// at the latest, so a coordinator back from a long stop does not page
 	// for every device before they reconnect.
@@ -46,15 +53,56 @@ type alerter struct {
 	// denied holds each identity's denied attempts inside the longest
 	// "within" of the rules.
 	denied map[string][]deniedHit
+	// disp groups the alerts into notifications.
+	disp *alert.Dispatcher
 }
 
-// newAlerter returns the alerter of rules (nil: none).
+// noRules are the rules of a coordinator given none: nothing fires.
+var noRules = func() *alert.Rules {
+	rs, err := alert.Parse("no-alert-rules", []byte("{}"))
+	if err != nil {
+		panic(err)
+	}
+	return rs
+}()
+
+// newAlerter returns the alerter of rules (nil: none yet).
 func newAlerter(rules *alert.Rules, dead func(alert.Alert, alert.Destination, error), cfg *Config) *alerter {
 	if rules == nil {
-		return nil
+		rules = noRules
 	}
-	return &alerter{rules: rules, started: time.Now(), firing: map[[2]string]alert.Alert{}, denied: map[string][]deniedHit{},
+	a := &alerter{started: time.Now(), firing: map[[2]string]alert.Alert{}, denied: map[string][]deniedHit{},
+		disp: alert.NewDispatcher(rules.Inhibit),
 		send: alert.NewSender(alert.SenderConfig{Backoff: cfg.AlertBackoff, DeadLetter: dead, Logger: cfg.Logger})}
+	a.rules.Store(rules)
+	return a
+}
+
+// ruleSet returns the rules in force.
+func (a *alerter) ruleSet() *alert.Rules { return a.rules.Load() }
+
+// setRules puts rs in force: the open alerts of rules rs keeps stay open
+// (regrouped by rs's routes); those of rules rs dropped are resolved in
+// the store, without a notice (their condition is no longer watched).
+func (s *core) setRules(ctx context.Context, rs *alert.Rules, now time.Time) {
+	a := s.alerts
+	a.mu.Lock()
+	a.rules.Store(rs)
+	var gone [][2]string
+	a.disp, gone = a.disp.Reroute(rs, now)
+	for k := range a.firing {
+		if !slices.ContainsFunc(rs.Rules, func(r alert.Rule) bool { return r.Name == k[0] }) {
+			delete(a.firing, k)
+			gone = append(gone, k)
+		}
+	}
+	a.mu.Unlock()
+	for _, k := range slices.Compact(gone) {
+		if _, err := s.st.ResolveAlert(ctx, k[0], k[1], "the rule was removed", now.UTC()); err != nil && !errors.Is(err, store.ErrNotFound) {
+			s.log.Error("resolve the alert of a removed rule", "rule", k[0], "subject", k[1], "err", err)
+		}
+	}
+	s.flushAlerts(ctx, now)
 }
 
 // nodePresence is what the offline rules look at of a node.
@@ -94,7 +142,9 @@ func (s *core) alertLoop(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case now := <-t.C:
+			s.followAlertRules(ctx, now)
 			s.evalAlerts(ctx, s.offlineWatch(ctx), now)
+			s.flushAlerts(ctx, now)
 		}
 	}
 }
@@ -127,7 +177,7 @@ func (s *core) offlineWatch(ctx context.Context) []nodePresence {
 
 // evalAlerts fires and resolves what the rules say as of now.
 func (s *core) evalAlerts(ctx context.Context, nodes []nodePresence, now time.Time) {
-	for _, r := range s.alerts.rules.Rules {
+	for _, r := range s.alerts.ruleSet().Rules {
 		switch r.Kind {
 		case alert.KindOffline:
 			for _, n := range nodes {
@@ -168,7 +218,7 @@ func (s *core) keysExpiring(ctx context.Context, r alert.Rule, nodes []nodePrese
 			verb = "expired"
 		}
 		s.fire(ctx, r, subject, now, fmt.Sprintf("%s's key %s at %s (warning %s ahead)", n.name, verb,
-			n.keyExpiry.UTC().Format(time.RFC3339), r.Within))
+			n.keyExpiry.UTC().Format(time.RFC3339), r.Within), n.tags)
 	}
 	for _, subject := range s.alerts.open(r.Name) {
 		if !soon[subject] {
@@ -213,15 +263,19 @@ func (s *core) fireEvent(ctx context.Context, kind, subject, summary string, tag
 		return
 	}
 	now := time.Now().UTC()
-	for _, r := range s.alerts.rules.Rules {
+	for _, r := range s.alerts.ruleSet().Rules {
 		if r.Kind != kind || (byTags && !tagged(r, tags)) {
 			continue
 		}
 		a := alert.Alert{Rule: r.Name, Kind: r.Kind, Severity: r.Severity, State: alert.StateFiring, Subject: subject,
-			Summary: summary, StartsAt: now}
-		s.recordAlert(ctx, a, store.AlertEvent)
-		s.notify(ctx, r, a, "alert.fire")
+			Summary: summary, StartsAt: now, Tags: tags}
+		id := s.recordAlert(ctx, a, store.AlertEvent)
+		s.alerts.mu.Lock()
+		s.alerts.disp.Add(r, a, id, time.Time{}, now)
+		s.alerts.mu.Unlock()
+		s.auditAlert(ctx, a, "alert.fire")
 	}
+	s.flushAlerts(ctx, now)
 }
 
 // eventKind maps an audited action to the event rule kind it fires, and
@@ -230,7 +284,7 @@ func eventKind(actor, action, target string) (kind, summary string) {
 	switch action {
 	case "node.register":
 		return alert.KindJoined, fmt.Sprintf("%s joined the fleet (%s)", strings.TrimPrefix(target, "node:"), actor)
-	case "policy.save", "policy.set", "node.tags", "node.classify", "apikey.create", "apikey.revoke":
+	case "policy.save", "policy.set", "node.tags", "node.classify", "apikey.create", "apikey.revoke", "alerts.save":
 		return alert.KindPolicyChange, fmt.Sprintf("%s by %s on %s", action, actor, target)
 	case "admin.login":
 		return alert.KindAdminLogin, fmt.Sprintf("%s logged in to the admin UI", actor)
@@ -249,7 +303,7 @@ func (s *core) offline(ctx context.Context, r alert.Rule, n nodePresence, now ti
 	down := !n.online && now.Sub(seen) > r.For
 	switch {
 	case down:
-		s.fire(ctx, r, subject, seen, fmt.Sprintf("%s offline since %s (longer than %s)", n.name, seen.UTC().Format(time.RFC3339), r.For))
+		s.fire(ctx, r, subject, seen, fmt.Sprintf("%s offline since %s (longer than %s)", n.name, seen.UTC().Format(time.RFC3339), r.For), n.tags)
 	case n.online:
 		s.resolve(ctx, r, subject, now, fmt.Sprintf("%s back online", n.name))
 	}
@@ -269,14 +323,15 @@ func (s *core) noteDenied(ctx context.Context, who string, count int, at time.Ti
 	}
 	a.denied[who] = append(a.denied[who], deniedHit{at: at, count: count})
 	a.mu.Unlock()
-	for _, r := range a.rules.Rules {
+	for _, r := range a.ruleSet().Rules {
 		if r.Kind != alert.KindDenied {
 			continue
 		}
 		if n := a.deniedWithin(who, at, r.Within); n >= r.Count {
-			s.fire(ctx, r, who, at, fmt.Sprintf("%d denied flows from %s within %s (threshold %d)", n, who, r.Within, r.Count))
+			s.fire(ctx, r, who, at, fmt.Sprintf("%d denied flows from %s within %s (threshold %d)", n, who, r.Within, r.Count), nil)
 		}
 	}
+	s.flushAlerts(ctx, time.Now())
 }
 
 // deniedWithin sums who's attempts in (now-within, now], forgetting those
@@ -285,7 +340,7 @@ func (a *alerter) deniedWithin(who string, now time.Time, within time.Duration) 
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	keep := time.Duration(0)
-	for _, r := range a.rules.Rules {
+	for _, r := range a.ruleSet().Rules {
 		keep = max(keep, r.Within)
 	}
 	hits := slices.DeleteFunc(a.denied[who], func(h deniedHit) bool { return now.Sub(h.at) > keep })
@@ -322,37 +377,87 @@ func (s *core) loadOpenAlerts(ctx context.Context) {
 	}
 	s.alerts.mu.Lock()
 	defer s.alerts.mu.Unlock()
+	now := time.Now()
+	rules := s.alerts.ruleSet().Rules
 	for _, a := range open {
-		if slices.ContainsFunc(s.alerts.rules.Rules, func(r alert.Rule) bool { return r.Name == a.Rule }) {
-			s.alerts.firing[[2]string{a.Rule, a.Subject}] = alert.Alert{Rule: a.Rule, Kind: a.Kind, Severity: a.Severity,
-				State: alert.StateFiring, Subject: a.Subject, Summary: a.Summary, StartsAt: a.StartsAt.UTC()}
+		i := slices.IndexFunc(rules, func(r alert.Rule) bool { return r.Name == a.Rule })
+		if i < 0 {
+			continue
 		}
+		al := alert.Alert{Rule: a.Rule, Kind: a.Kind, Severity: a.Severity, State: alert.StateFiring, Subject: a.Subject,
+			Summary: a.Summary, StartsAt: a.StartsAt.UTC(), Tags: a.Tags}
+		s.alerts.firing[[2]string{a.Rule, a.Subject}] = al
+		s.alerts.disp.Add(rules[i], al, int64(a.ID), a.NotifiedAt, now)
 	}
 }
 
-// fire sends r's alert for subject unless it is already open.
-func (s *core) fire(ctx context.Context, r alert.Rule, subject string, since time.Time, summary string) {
+// fire opens r's alert for subject (a device with tags) unless it is
+// already open; the dispatcher sends it (flushAlerts).
+func (s *core) fire(ctx context.Context, r alert.Rule, subject string, since time.Time, summary string, tags []string) {
 	a := alert.Alert{Rule: r.Name, Kind: r.Kind, Severity: r.Severity, State: alert.StateFiring, Subject: subject,
-		Summary: summary, StartsAt: since.UTC()}
+		Summary: summary, StartsAt: since.UTC(), Tags: tags}
+	k := [2]string{r.Name, subject}
 	s.alerts.mu.Lock()
-	_, open := s.alerts.firing[[2]string{r.Name, subject}]
+	_, open := s.alerts.firing[k]
 	if !open {
-		s.alerts.firing[[2]string{r.Name, subject}] = a
+		s.alerts.firing[k] = a
+		s.alerts.disp.Add(r, a, 0, time.Time{}, time.Now())
 	}
 	s.alerts.mu.Unlock()
-	if !open {
-		s.recordAlert(ctx, a, store.AlertFiring)
-		s.notify(ctx, r, a, "alert.fire")
+	if open {
+		return
 	}
+	id := s.recordAlert(ctx, a, store.AlertFiring)
+	s.alerts.mu.Lock()
+	missed := s.alerts.disp.SetID(r.Name, subject, id)
+	s.alerts.mu.Unlock()
+	if !missed.NotifiedAt.IsZero() || missed.Inhibited {
+		s.noteAlerts(ctx, []alert.Change{missed})
+	}
+	s.auditAlert(ctx, a, "alert.fire")
 }
 
-// recordAlert records a new alert in the store; a failure is logged, the alert
-// is sent all the same.
-func (s *core) recordAlert(ctx context.Context, a alert.Alert, state store.AlertState) {
-	_, err := s.st.AddAlert(ctx, store.AlertRecord{Rule: a.Rule, Kind: a.Kind, Severity: a.Severity, Subject: a.Subject,
-		Summary: a.Summary, State: state, StartsAt: a.StartsAt})
+// recordAlert records a new alert in the store and returns its ID (0 on
+// a failure, which is logged: the alert is sent all the same).
+func (s *core) recordAlert(ctx context.Context, a alert.Alert, state store.AlertState) int64 {
+	rec, err := s.st.AddAlert(ctx, store.AlertRecord{Rule: a.Rule, Kind: a.Kind, Severity: a.Severity, Subject: a.Subject,
+		Summary: a.Summary, State: state, StartsAt: a.StartsAt, Tags: a.Tags})
 	if err != nil {
 		s.log.Error("store an alert", "rule", a.Rule, "subject", a.Subject, "err", err)
+	}
+	return int64(rec.ID)
+}
+
+// flushAlerts sends the notifications the dispatcher says are due at now
+// and records which alerts went out or are inhibited. The sends are
+// queued under the lock, so notifications leave in the order decided.
+func (s *core) flushAlerts(ctx context.Context, now time.Time) {
+	a := s.alerts
+	if a == nil {
+		return
+	}
+	a.mu.Lock()
+	ns, changes := a.disp.Flush(now)
+	dests := a.ruleSet().Destinations
+	for _, n := range ns {
+		body := n.Body()
+		for _, to := range n.To {
+			a.send.Send(body, dests[to])
+		}
+	}
+	a.mu.Unlock()
+	s.noteAlerts(ctx, changes)
+}
+
+// noteAlerts stores what changed of alerts' notification and inhibition.
+func (s *core) noteAlerts(ctx context.Context, changes []alert.Change) {
+	for _, c := range changes {
+		if c.ID == 0 {
+			continue
+		}
+		if err := s.st.NoteAlert(ctx, store.AlertID(c.ID), c.NotifiedAt, c.Inhibited); err != nil && ctx.Err() == nil {
+			s.log.Error("store an alert's notification", "alert", c.ID, "err", err)
+		}
 	}
 }
 
@@ -361,22 +466,22 @@ func (s *core) resolve(ctx context.Context, r alert.Rule, subject string, now ti
 	s.alerts.mu.Lock()
 	a, open := s.alerts.firing[[2]string{r.Name, subject}]
 	delete(s.alerts.firing, [2]string{r.Name, subject})
-	s.alerts.mu.Unlock()
 	if open {
 		a.State, a.Summary, a.EndsAt = alert.StateResolved, summary, now.UTC()
+		s.alerts.disp.Resolve(a)
+	}
+	s.alerts.mu.Unlock()
+	if open {
 		if _, err := s.st.ResolveAlert(ctx, r.Name, subject, summary, a.EndsAt); err != nil && !errors.Is(err, store.ErrNotFound) {
 			s.log.Error("store an alert's recovery", "rule", r.Name, "subject", subject, "err", err)
 		}
-		s.notify(ctx, r, a, "alert.resolve")
+		s.auditAlert(ctx, a, "alert.resolve")
 	}
 }
 
-// notify audits a as action and queues it for r's webhooks.
-func (s *core) notify(ctx context.Context, r alert.Rule, a alert.Alert, action string) {
-	s.audit(ctx, "system", action, a.Subject, "", map[string]any{"rule": r.Name, "severity": a.Severity, "summary": a.Summary})
-	for _, to := range r.To {
-		s.alerts.send.Send(a, s.alerts.rules.Destinations[to])
-	}
+// auditAlert audits a as action (alert.fire, alert.resolve).
+func (s *core) auditAlert(ctx context.Context, a alert.Alert, action string) {
+	s.audit(ctx, "system", action, a.Subject, "", map[string]any{"rule": a.Rule, "severity": a.Severity, "summary": a.Summary})
 }
 
 // deadLetter audits an alert no attempt delivered.

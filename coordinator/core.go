@@ -26,7 +26,10 @@ type core struct {
 	auditKey ed25519.PrivateKey
 	// alerts evaluates Config.AlertRules; nil without rules.
 	alerts *alerter
-	st     store.Store
+	// alertRulesMu orders alert rule saves, so the version in force is
+	// the newest stored.
+	alertRulesMu sync.Mutex
+	st           store.Store
 	// changes carries changes to and from the other coordinators on the
 	// same database (PostgreSQL); nil: none (see publish).
 	changes store.Changes

@@ -308,16 +308,17 @@ func (e *rollouts) alertRollout(ctx context.Context, id store.RolloutID, paused 
 	if e.alerts == nil {
 		return
 	}
-	for _, rule := range e.alerts.rules.Rules {
+	for _, rule := range e.alerts.ruleSet().Rules {
 		if rule.Kind != alert.KindRolloutPaused {
 			continue
 		}
 		if paused {
-			e.fire(ctx, rule, rolloutTarget(id), now, summary)
+			e.fire(ctx, rule, rolloutTarget(id), now, summary, nil)
 		} else {
 			e.resolve(ctx, rule, rolloutTarget(id), now, summary)
 		}
 	}
+	e.flushAlerts(ctx, time.Now()) // the dispatcher keeps real time; now may be a test clock's
 }
 
 func rolloutTarget(id store.RolloutID) string {

@@ -109,6 +109,10 @@ type Config struct {
 	// AlertRules are the alert rules and their webhooks (`ward
 	// coordinator --alerts FILE`, parsed by alert.Parse); nil: no alerts.
 	AlertRules *alert.Rules
+	// AlertRulesFile is the --alerts file: imported into the store at
+	// start when it changed since it was last imported (see
+	// core.initialAlertRules); the stored rules are then in force.
+	AlertRulesFile string
 	// AlertEvery is how often the offline rules are evaluated (5s);
 	// AlertBackoff the first wait before a failed webhook delivery is
 	// tried again (1s, doubling, five attempts).
@@ -500,6 +504,9 @@ func (s *Server) init(ctx context.Context) error {
 		return err
 	}
 	if err := s.nm.setPolicy(rs, time.Now()); err != nil {
+		return err
+	}
+	if err := s.initialAlertRules(ctx); err != nil {
 		return err
 	}
 	nodes, err := s.st.ListNodes(ctx)

@@ -33,7 +33,7 @@ func (s *core) watchConfig(n store.Node) wire.WatchConfig {
 	if s.alerts == nil || len(n.Tags) == 0 {
 		return cfg
 	}
-	logs, files := s.alerts.rules.WatchFor(n.Tags)
+	logs, files := s.alerts.ruleSet().WatchFor(n.Tags)
 	for p, m := range logs {
 		cfg.Logs = append(cfg.Logs, wire.WatchLog{Path: p, Match: m})
 	}

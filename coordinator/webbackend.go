@@ -578,7 +578,7 @@ func (b Backend) AckAlert(ctx context.Context, id int64, by admin.Principal) (wi
 func adminAlert(a store.AlertRecord) wire.AdminAlert {
 	return wire.AdminAlert{ID: int64(a.ID), Rule: a.Rule, Kind: a.Kind, Severity: a.Severity, Subject: a.Subject,
 		Summary: a.Summary, State: string(a.State), StartsAt: a.StartsAt.UTC(), EndsAt: utcOrZero(a.EndsAt),
-		AckedBy: a.AckedBy, AckedAt: utcOrZero(a.AckedAt)}
+		AckedBy: a.AckedBy, AckedAt: utcOrZero(a.AckedAt), NotifiedAt: utcOrZero(a.NotifiedAt), Inhibited: a.Inhibited}
 }
 
 // utcOrZero returns t in UTC, zero staying zero.

@@ -8,6 +8,7 @@ import (
 	"net/http/httptest"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -138,5 +139,112 @@ func TestAlertOfflineDeviceOneAlertOneRecovery(t *testing.T) {
 	}
 	if out, err := ward("alerts", "list", "--state", "bogus"); err == nil || !strings.Contains(out, `alert state "bogus"`) {
 		t.Errorf("a bad state: %v\n%s; want a clear refusal", err, out)
+	}
+}
+
+// TestAlertGroupRepeatInhibit: two cameras going offline together reach a
+// real webhook receiver as one grouped notification, which is repeated
+// after the repeat interval; while their site's gateway is offline a
+// third camera's alert is inhibited (stored, shown as inhibited by `ward
+// admin alerts list`, never delivered), and a camera coming back still
+// gets its recovery delivered.
+func TestAlertGroupRepeatInhibit(t *testing.T) {
+	hook := newHookReceiver(t)
+	rules, err := alert.Parse("alerts.hujson", fmt.Appendf(nil, `{
+  "webhooks": [{"name": "ops", "url": %q, "secret": %q}],
+  "rules": [
+    {"name": "camera offline", "kind": "device_offline", "for": "1s", "tags": ["tag:camera"], "to": ["ops"],
+     "groupBy": ["rule"], "groupWait": "3s", "groupInterval": "1s", "repeatInterval": "4s"},
+    {"name": "gateway offline", "kind": "device_offline", "for": "1s", "tags": ["tag:gateway"], "severity": "critical", "to": ["ops"]},
+  ],
+  "inhibit": [{"source": {"rule": "gateway offline"}, "target": {"rule": "camera offline"}, "equal": ["tags"]}],
+}`, hook.srv.URL, hookSecret))
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := newFleet(t, `{"tagOwners": {"tag:camera": [], "tag:gateway": [], "tag:site-a": []}}`, func(c *assembly.Config) {
+		c.AlertRules, c.AlertEvery, c.AlertBackoff = rules, 200*time.Millisecond, 100*time.Millisecond
+	})
+	gw := f.startAgent("gw1", f.authKey("tag:gateway", "tag:site-a"), "", agentOpts{})
+	cams := map[string]*agent{}
+	for _, n := range []string{"cam1", "cam2", "cam3"} {
+		cams[n] = f.startAgent(n, f.authKey("tag:camera", "tag:site-a"), "", agentOpts{})
+	}
+	online := func(name string, want bool) func() bool {
+		return func() bool {
+			var n wire.AdminNode
+			code, _ := f.Admin("GET", wire.PathAdminNodes+"/"+name, nil, &n)
+			return code == 200 && n.Online == want
+		}
+	}
+	for _, n := range []string{"gw1", "cam1", "cam2", "cam3"} {
+		waitFor(t, n+" online", online(n, true))
+	}
+	// camera returns the deliveries of the camera rule.
+	camera := func() []alert.Alert {
+		var out []alert.Alert
+		for _, a := range hook.got() {
+			if a.Rule == "camera offline" {
+				out = append(out, a)
+			}
+		}
+		return out
+	}
+	subjects := func(a alert.Alert) string {
+		var s []string
+		for _, m := range append([]alert.Alert{a}, a.Alerts...) {
+			if m.Subject != "" && len(m.Alerts) == 0 {
+				s = append(s, m.State+" "+m.Subject)
+			}
+		}
+		return strings.Join(s, ", ")
+	}
+	cams["cam1"].Stop()
+	cams["cam2"].Stop()
+	nodetest.Eventually(t, 30*time.Second, "the grouped notification", func() bool { return len(camera()) >= 1 })
+	first := camera()[0]
+	if len(first.Alerts) != 2 || first.State != alert.StateFiring || !strings.Contains(subjects(first), "node:cam1") ||
+		!strings.Contains(subjects(first), "node:cam2") {
+		t.Fatalf("first notification: %s (%+v); want cam1 and cam2 in one", subjects(first), first)
+	}
+	nodetest.Eventually(t, 30*time.Second, "the repeat", func() bool { return len(camera()) >= 2 })
+	if again := camera()[1]; len(again.Alerts) != 2 || subjects(again) != subjects(first) {
+		t.Fatalf("repeat: %s; want %s", subjects(again), subjects(first))
+	}
+
+	// The gateway goes down; then cam3, on the gateway's site.
+	gw.Stop()
+	nodetest.Eventually(t, 30*time.Second, "the gateway's alert", func() bool {
+		return slices.ContainsFunc(hook.got(), func(a alert.Alert) bool { return a.Subject == "node:gw1" })
+	})
+	cams["cam3"].Stop()
+	keyFile := filepath.Join(f.Config.DataDir, coordinator.BootstrapKeyFile)
+	ward := func(args ...string) (string, error) {
+		out, err := exec.Command(binary(t), append([]string{"admin", "--coordinator", f.url(), "--api-key-file", keyFile}, args...)...).CombinedOutput()
+		return string(out), err
+	}
+	nodetest.Eventually(t, 30*time.Second, "cam3's alert stored as inhibited", func() bool {
+		var open []wire.AdminAlert
+		out, err := ward("--json", "alerts", "list")
+		return err == nil && json.Unmarshal([]byte(out), &open) == nil && slices.ContainsFunc(open, func(a wire.AdminAlert) bool {
+			return a.Subject == "node:cam3" && a.Inhibited && a.NotifiedAt.IsZero()
+		})
+	})
+	if out, err := ward("alerts", "list"); err != nil || !strings.Contains(out, "firing (inhibited)") {
+		t.Errorf("ward admin alerts list: %v\n%s; want the inhibited alert marked", err, out)
+	}
+
+	// cam1 comes back: its recovery is delivered, cam3's alert still not.
+	f.startAgent("cam1", "", cams["cam1"].Dir, agentOpts{})
+	nodetest.Eventually(t, 30*time.Second, "cam1's recovery", func() bool {
+		return slices.ContainsFunc(camera(), func(a alert.Alert) bool { return strings.Contains(subjects(a), "resolved node:cam1") })
+	})
+	for _, a := range hook.got() {
+		if strings.Contains(subjects(a), "node:cam3") {
+			t.Errorf("the inhibited alert was delivered: %s", subjects(a))
+		}
+	}
+	if hook.badSigns != 0 {
+		t.Errorf("%d deliveries with a bad signature", hook.badSigns)
 	}
 }

@@ -44,6 +44,7 @@ func (s *server) apiRoutes(g *echo.Group) {
 	g.GET(rel(wire.PathAdminAuditVerify), s.apiAuditVerify, read)
 	g.GET(rel(wire.PathAdminAlerts), s.apiAlerts, read)
 	g.POST(rel(wire.PathAdminAlerts)+"/:id/ack", s.apiAckAlert, fleet)
+	s.apiAlertRulesRoutes(g, read, fleet)
 	g.Any("/*", func(echo.Context) error { return fmt.Errorf("%w: no such admin API path", ErrNotFound) })
 }
 
@@ -119,6 +120,10 @@ func writeAPIError(c echo.Context, code int, err error) {
 			pe.Problems = append(pe.Problems, p.String())
 		}
 		_ = c.JSON(code, pe)
+		return
+	}
+	if probs := alertProblems(err); probs != nil {
+		_ = c.JSON(code, wire.PolicyError{Error: "alert rules rejected", Problems: probs})
 		return
 	}
 	_ = c.JSON(code, wire.Error{Error: publicMessage(err, code)})

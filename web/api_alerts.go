@@ -1,11 +1,15 @@
 package web
 
 import (
+	"errors"
 	"fmt"
 	"net/http"
 	"strconv"
 
 	"github.com/labstack/echo/v4"
+
+	"github.com/wardnet/ward/alert"
+	"github.com/wardnet/ward/wire"
 )
 
 // defaultAlertsListed is how many alerts a listing shows without ?limit.
@@ -50,4 +54,67 @@ func (s *server) apiAckAlert(c echo.Context) error {
 		return err
 	}
 	return c.JSON(http.StatusOK, a)
+}
+
+func (s *server) apiAlertRulesRoutes(g *echo.Group, read, fleet echo.MiddlewareFunc) {
+	g.GET(rel(wire.PathAdminAlertRules), s.apiAlertRules, read)
+	g.PUT(rel(wire.PathAdminAlertRules), s.apiSetAlertRules, fleet)
+	g.GET(rel(wire.PathAdminAlertRulesVersions), s.apiAlertRulesVersions, read)
+	g.GET(rel(wire.PathAdminAlertRulesVersions)+"/:id", s.apiAlertRulesVersion, read)
+}
+
+func (s *server) apiAlertRules(c echo.Context) error {
+	v, err := s.b.AlertRules(c.Request().Context())
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, v)
+}
+
+// apiSetAlertRules saves alert rules: 400 with every problem at line:col
+// when invalid, 409 for a stale parent.
+func (s *server) apiSetAlertRules(c echo.Context) error {
+	var req wire.SetPolicyRequest
+	if err := s.readJSON(c, &req, maxPolicyBytes, false); err != nil {
+		return err
+	}
+	v, err := s.b.SetAlertRules(c.Request().Context(), req.Text, req.Comment, req.ParentID, principalOf(c))
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, v)
+}
+
+func (s *server) apiAlertRulesVersions(c echo.Context) error {
+	vs, err := s.b.AlertRulesVersions(c.Request().Context())
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, orEmpty(vs))
+}
+
+func (s *server) apiAlertRulesVersion(c echo.Context) error {
+	id, err := paramID(c)
+	if err != nil {
+		return err
+	}
+	v, err := s.b.AlertRulesVersion(c.Request().Context(), id)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, v)
+}
+
+// alertProblems returns the "FILE:line:col: message" of each problem of
+// refused alert rules in err; nil when err carries none.
+func alertProblems(err error) []string {
+	var l alert.ErrorList
+	if !errors.As(err, &l) {
+		return nil
+	}
+	out := make([]string, len(l))
+	for i, p := range l {
+		out[i] = p.String()
+	}
+	return out
 }

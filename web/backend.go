@@ -65,6 +65,16 @@ type Backend interface {
 	// AckAlert acknowledges a firing alert on by's authority (ErrNotFound;
 	// ErrConflict when it is not firing).
 	AckAlert(ctx context.Context, id int64, by admin.Principal) (wire.AdminAlert, error)
+	// AlertRules returns the alert rules in force with their text
+	// (version 0 when none is stored).
+	AlertRules(ctx context.Context) (wire.PolicyVersion, error)
+	AlertRulesVersions(ctx context.Context) ([]wire.PolicyVersion, error)
+	AlertRulesVersion(ctx context.Context, id int64) (wire.PolicyVersion, error)
+	// SetAlertRules checks, saves and puts in force new alert rules on
+	// by's authority, audited as alerts.save: an error carrying an
+	// alert.ErrorList (every problem at line:col) when invalid, a
+	// conflict when parent is stale; nothing is saved then.
+	SetAlertRules(ctx context.Context, text, comment string, parent int64, by admin.Principal) (wire.PolicyVersion, error)
 	// RenameNode gives the node a new DNS name: a DNS label (else
 	// ErrBadRequest) no other node holds (else a conflict), audited as
 	// node.rename; a refusal changes nothing.

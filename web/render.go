@@ -77,6 +77,7 @@ var flashes = map[string]string{
 	"tags": "Tags saved.", "routes": "Routes saved.", "expired": "The device's key is expired.", "approved": "The device may rotate to a new key.", "removed": "The device was removed.",
 	"disabled": "The user is disabled; their keys are cut.", "enabled": "The user is enabled again.", "rebound": "The email now belongs to the other account; its holder is disabled.",
 	"revoked": "The key is revoked.", "rolledback": "The policy was rolled back as a new version.",
+	"alertrules": "Alert rules saved; they are in force.", "alertrules-rolledback": "The alert rules were rolled back as a new version.",
 	"rollout-paused": "The rollout is paused.", "rollout-running": "The rollout runs again.", "rollout-aborted": "The rollout is aborted.",
 }
 

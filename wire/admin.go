@@ -353,6 +353,17 @@ type AuditVerify struct {
 // PathAdminAlerts/{id}/ack acknowledges a firing one (POST).
 const PathAdminAlerts = "/ward/v1/admin/alerts"
 
+// PathAdminAlertRules is the alert rules in force (GET: a PolicyVersion
+// with its text; version 0 when none is stored) and saves new ones (PUT a
+// SetPolicyRequest; 400 with a PolicyError naming each problem at
+// line:col, 409 for a stale parent; the fleet permission).
+// PathAdminAlertRulesVersions lists the versions; /{id} is one with its
+// text. A rollback is a save of an old version's text.
+const (
+	PathAdminAlertRules         = "/ward/v1/admin/alerts/rules"
+	PathAdminAlertRulesVersions = "/ward/v1/admin/alerts/rules/versions"
+)
+
 // AdminAlert is one alert as the coordinator stored it.
 type AdminAlert struct {
 	ID       int64  `json:"id"`
@@ -368,4 +379,8 @@ type AdminAlert struct {
 	EndsAt   time.Time `json:"ends_at,omitzero"`
 	AckedBy  string    `json:"acked_by,omitempty"`
 	AckedAt  time.Time `json:"acked_at,omitzero"`
+	// NotifiedAt is when it last went out to its destinations (zero:
+	// never); Inhibited says an inhibit rule mutes it now.
+	NotifiedAt time.Time `json:"notified_at,omitzero"`
+	Inhibited  bool      `json:"inhibited,omitempty"`
 }

@@ -4,6 +4,7 @@ package main
 
 import (
 	"fmt"
+	"io"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -287,18 +288,23 @@ func newAdminPolicyCmd(f *adminFlags) *cobra.Command {
 			if err := c.do(cmd.Context(), http.MethodGet, wire.PathAdminPolicy+"/versions", nil, &vs); err != nil {
 				return err
 			}
-			if f.asJSON {
-				return writeJSON(cmd.OutOrStdout(), vs)
-			}
-			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "ID\tPARENT\tAUTHOR\tTIME\tCOMMENT")
-			for _, v := range vs {
-				fmt.Fprintf(tw, "%d\t%d\t%s\t%s\t%s\n", v.ID, v.ParentID, v.Author, v.CreatedAt.Format(time.RFC3339), v.Comment)
-			}
-			return tw.Flush()
+			return printVersions(cmd.OutOrStdout(), f.asJSON, vs)
 		})}
 	cmd.AddCommand(set, get, versions)
 	return cmd
+}
+
+// printVersions prints policy or alert rules versions as a table, or JSON.
+func printVersions(w io.Writer, asJSON bool, vs []wire.PolicyVersion) error {
+	if asJSON {
+		return writeJSON(w, vs)
+	}
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "ID\tPARENT\tAUTHOR\tTIME\tCOMMENT")
+	for _, v := range vs {
+		fmt.Fprintf(tw, "%d\t%d\t%s\t%s\t%s\n", v.ID, v.ParentID, v.Author, v.CreatedAt.Format(time.RFC3339), v.Comment)
+	}
+	return tw.Flush()
 }
 
 func newAdminAuditCmd(f *adminFlags) *cobra.Command {

@@ -124,7 +124,11 @@ const sentPolicyName = "policy"
 // inFile returns err, when it is a refused policy, with its problems placed
 // in file, the file the text came from, so that an editor can jump to
 // them; any other error as it is.
-func inFile(err error, file string) error {
+func inFile(err error, file string) error { return inFileNamed(err, file, sentPolicyName) }
+
+// inFileNamed is inFile for a text the coordinator calls sent in its
+// problems.
+func inFileNamed(err error, file, sent string) error {
 	var ae *apicall.Error
 	if !errors.As(err, &ae) || len(ae.Problems) == 0 {
 		return err
@@ -132,7 +136,7 @@ func inFile(err error, file string) error {
 	out := *ae
 	out.Message, out.Problems = file+": "+ae.Message, nil
 	for _, p := range ae.Problems {
-		if rest, ok := strings.CutPrefix(p, sentPolicyName+":"); ok {
+		if rest, ok := strings.CutPrefix(p, sent+":"); ok {
 			p = file + ":" + rest
 		}
 		out.Problems = append(out.Problems, p)

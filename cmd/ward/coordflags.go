@@ -58,7 +58,10 @@ func parseDays(s string) (time.Duration, error) {
 
 // alertsFlag reads and checks an alert rules file when the flag is set,
 // so a mistake stops the start with its line and column.
-type alertsFlag struct{ rules **alert.Rules }
+type alertsFlag struct {
+	rules **alert.Rules
+	file  *string
+}
 
 // String implements pflag.Value.
 func (alertsFlag) String() string { return "" }
@@ -76,6 +79,6 @@ func (f alertsFlag) Set(path string) error {
 	if err != nil {
 		return fmt.Errorf("alert rules:\n%w", err)
 	}
-	*f.rules = rs
+	*f.rules, *f.file = rs, path
 	return nil
 }

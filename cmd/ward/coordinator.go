@@ -87,7 +87,7 @@ func newCoordinatorCmd() *cobra.Command {
 	f.StringVar(&cfg.TLSCert, "tls-cert", "", "TLS certificate (PEM)")
 	f.StringVar(&cfg.TLSKey, "tls-key", "", "TLS private key (PEM)")
 	f.DurationVar(&cfg.KeyLifetime, "key-lifetime", 0, "device WireGuard key lifetime (default 24h)")
-	f.Var(alertsFlag{&cfg.AlertRules}, "alerts", "alert rules file (HuJSON): devices offline, denied flows, expiring keys, joins, policy changes, admin logins; to webhooks, Slack, syslog or e-mail")
+	f.Var(alertsFlag{&cfg.AlertRules, &cfg.AlertRulesFile}, "alerts", "alert rules file (HuJSON): devices offline, denied flows, expiring keys, joins, policy changes, admin logins; to webhooks, Slack, syslog or e-mail. Imported into the store at start when it changed since its last import; edited in the admin UI (Alert rules) and `ward admin alerts rules`")
 	cfg.FlowRetention = 30 * 24 * time.Hour
 	f.Var(daysDuration{&cfg.FlowRetention}, "flow-retention", "how long flow-log records are kept: days (30d) or a duration (12h); 0 keeps them forever")
 	f.StringVar(&cfg.DNSDomain, "dns-domain", dnsname.DefaultDomain, "the fleet's DNS domain: each node is NAME.DOMAIN in the maps, and nodes in --tun mode answer for it")

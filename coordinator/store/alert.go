@@ -37,6 +37,12 @@ type AlertRecord struct {
 	// AckedBy names who acknowledged it (an audit actor); AckedAt when.
 	AckedBy string
 	AckedAt time.Time
+	// Tags are the device's tags the alert fired with.
+	Tags []string
+	// NotifiedAt is when it last went out to its destinations (zero:
+	// never); Inhibited says an inhibit rule mutes it.
+	NotifiedAt time.Time
+	Inhibited  bool
 }
 
 // Open reports whether a is firing or acknowledged.
@@ -56,22 +62,30 @@ type Alerts interface {
 	// ListAlerts returns the alerts in states (all when empty), newest
 	// first, at most limit (all when 0).
 	ListAlerts(ctx context.Context, states []AlertState, limit int) ([]AlertRecord, error)
+	// NoteAlert records when alert id last went out and whether it is
+	// inhibited (ErrNotFound).
+	NoteAlert(ctx context.Context, id AlertID, notifiedAt time.Time, inhibited bool) error
 }
 
 // alertTable implements Alerts on SQLite and PostgreSQL.
 type alertTable struct{ db *db }
 
-const alertCols = `id, rule, kind, severity, subject, summary, state, starts_at, ends_at, acked_by, acked_at`
+const alertCols = `id, rule, kind, severity, subject, summary, state, starts_at, ends_at, acked_by, acked_at, tags, notified_at, inhibited`
 
 func scanAlert(sc scanner) (AlertRecord, error) {
 	var a AlertRecord
-	var starts, ends, acked sql.NullInt64
+	var starts, ends, acked, notified sql.NullInt64
+	var tags string
+	var inhibited int
 	if err := sc.Scan(&a.ID, &a.Rule, &a.Kind, &a.Severity, &a.Subject, &a.Summary, &a.State, &starts, &ends,
-		&a.AckedBy, &acked); err != nil {
+		&a.AckedBy, &acked, &tags, &notified, &inhibited); err != nil {
 		return AlertRecord{}, err
 	}
-	a.StartsAt, a.EndsAt, a.AckedAt = goTime(starts), goTime(ends), goTime(acked)
-	return a, nil
+	a.StartsAt, a.EndsAt, a.AckedAt, a.NotifiedAt = goTime(starts), goTime(ends), goTime(acked), goTime(notified)
+	a.Inhibited = inhibited != 0
+	var err error
+	a.Tags, err = decodeStrings(tags)
+	return a, err
 }
 
 func alertWhere(ctx context.Context, q querier, where string, args ...any) (AlertRecord, error) {
@@ -86,8 +100,9 @@ func (t alertTable) AddAlert(ctx context.Context, a AlertRecord) (AlertRecord, e
 	}
 	var out AlertRecord
 	err := t.db.write(ctx, func(tx *sql.Tx) error {
-		id, err := insertID(ctx, tx, `INSERT INTO alerts (rule, kind, severity, subject, summary, state, starts_at)
-			VALUES (?, ?, ?, ?, ?, ?, ?)`, a.Rule, a.Kind, a.Severity, a.Subject, a.Summary, a.State, dbNow(a.StartsAt))
+		id, err := insertID(ctx, tx, `INSERT INTO alerts (rule, kind, severity, subject, summary, state, starts_at, tags)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?)`, a.Rule, a.Kind, a.Severity, a.Subject, a.Summary, a.State, dbNow(a.StartsAt),
+			encodeSet(a.Tags))
 		if err != nil {
 			return err
 		}
@@ -174,4 +189,26 @@ func (t alertTable) ListAlerts(ctx context.Context, states []AlertState, limit i
 		out = append(out, a)
 	}
 	return out, rows.Err()
+}
+
+// NoteAlert implements Alerts.
+func (t alertTable) NoteAlert(ctx context.Context, id AlertID, notifiedAt time.Time, inhibited bool) error {
+	inh := 0
+	if inhibited {
+		inh = 1
+	}
+	err := t.db.write(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, "UPDATE alerts SET notified_at = ?, inhibited = ? WHERE id = ?", dbTime(notifiedAt), inh, id)
+		if err != nil {
+			return err
+		}
+		if n, err := res.RowsAffected(); err == nil && n == 0 {
+			return ErrNotFound
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("note alert %d: %w", id, err)
+	}
+	return nil
 }

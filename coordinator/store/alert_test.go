@@ -62,3 +62,59 @@ func TestAlertsOpenAckResolve(t *testing.T) {
 		t.Errorf("events: %+v, %v", events, err)
 	}
 }
+
+// TestAlertNotifiedAndInhibitedKept: when an alert last went out, whether
+// it is inhibited and its device's tags are kept, so a restarted
+// coordinator repeats it after the repeat interval, not at once.
+func TestAlertNotifiedAndInhibitedKept(t *testing.T) {
+	ctx := context.Background()
+	s, _ := openTest(t)
+	a, err := s.AddAlert(ctx, AlertRecord{Rule: "offline", Kind: "device_offline", Subject: "node:cam1", State: AlertFiring,
+		StartsAt: t0, Tags: []string{"tag:site-a", "tag:camera"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !a.NotifiedAt.IsZero() || a.Inhibited || len(a.Tags) != 2 {
+		t.Fatalf("new alert: %+v", a)
+	}
+	if err := s.NoteAlert(ctx, a.ID, t0.Add(time.Minute), true); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.NoteAlert(ctx, a.ID+100, t0, false); !errors.Is(err, ErrNotFound) {
+		t.Errorf("noting a missing alert: %v, want ErrNotFound", err)
+	}
+	got, err := s.ListAlerts(ctx, []AlertState{AlertFiring}, 0)
+	if err != nil || len(got) != 1 || !got[0].NotifiedAt.Equal(t0.Add(time.Minute)) || !got[0].Inhibited || got[0].Tags[0] != "tag:camera" {
+		t.Fatalf("listed: %+v, %v", got, err)
+	}
+}
+
+// TestAlertRuleVersionsAppendOnly: the alert rules' versions are kept
+// like the policy's, apart from them, with the same stale-parent check.
+func TestAlertRuleVersionsAppendOnly(t *testing.T) {
+	ctx := context.Background()
+	s, _ := openTest(t)
+	if _, err := s.LatestAlertRules(ctx); !errors.Is(err, ErrNotFound) {
+		t.Errorf("latest of none: %v, want ErrNotFound", err)
+	}
+	v1, err := s.SaveAlertRules(ctx, NewPolicy{Text: "{}", Author: "user:olga", CreatedAt: t0})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.SaveAlertRules(ctx, NewPolicy{Text: "{\"rules\": []}", ParentID: 0}); !errors.Is(err, ErrConflict) {
+		t.Errorf("stale parent: %v, want ErrConflict", err)
+	}
+	v2, err := s.SaveAlertRules(ctx, NewPolicy{Text: "{\"rules\": []}", ParentID: v1.ID, Author: "user:oscar"})
+	if err != nil || v2.ParentID != v1.ID {
+		t.Fatalf("second: %+v, %v", v2, err)
+	}
+	if _, err := s.LatestPolicy(ctx); !errors.Is(err, ErrNotFound) {
+		t.Errorf("the policy's versions saw the rules: %v", err)
+	}
+	latest, _ := s.LatestAlertRules(ctx)
+	old, _ := s.AlertRulesVersion(ctx, v1.ID)
+	list, _ := s.ListAlertRules(ctx)
+	if latest.ID != v2.ID || old.Author != "user:olga" || len(list) != 2 || list[0].ID != v2.ID {
+		t.Fatalf("latest %+v old %+v list %+v", latest, old, list)
+	}
+}

@@ -58,3 +58,17 @@ type Policies interface {
 	// ListPolicies returns every version, newest first.
 	ListPolicies(ctx context.Context) ([]Policy, error)
 }
+
+// AlertRuleVersions stores the alert rules file's versions, as Policies
+// stores the policy's: append-only, with the same parent check (the
+// types are shared; the text is an alert rules file).
+type AlertRuleVersions interface {
+	// SaveAlertRules appends a version (ErrConflict for a stale parent).
+	SaveAlertRules(ctx context.Context, p NewPolicy) (Policy, error)
+	// LatestAlertRules returns the newest version (ErrNotFound when none).
+	LatestAlertRules(ctx context.Context) (Policy, error)
+	// AlertRulesVersion returns version id (ErrNotFound).
+	AlertRulesVersion(ctx context.Context, id PolicyID) (Policy, error)
+	// ListAlertRules returns every version, newest first.
+	ListAlertRules(ctx context.Context) ([]Policy, error)
+}

@@ -51,6 +51,7 @@ type SQLStore struct {
 	releaseTable
 	requestTable
 	alertTable
+	alertRulesTable
 	rolloutTable
 	userTable
 	policyTable
@@ -120,21 +121,22 @@ func Open(ctx context.Context, dir string, opts ...Option) (*SQLStore, error) {
 
 func newSQLStore(d *db) *SQLStore {
 	return &SQLStore{
-		db:           d,
-		nodeTable:    nodeTable{d},
-		registrar:    registrar{d},
-		authKeyTable: authKeyTable{d},
-		apiKeyTable:  apiKeyTable{d},
-		relayTable:   relayTable{d},
-		releaseTable: releaseTable{d},
-		requestTable: requestTable{d},
-		alertTable:   alertTable{d},
-		rolloutTable: rolloutTable{d},
-		userTable:    userTable{d},
-		policyTable:  policyTable{d},
-		auditLog:     auditLog{d},
-		flowTable:    flowTable{d},
-		mapCounter:   mapCounter{d},
+		db:              d,
+		nodeTable:       nodeTable{d},
+		registrar:       registrar{d},
+		authKeyTable:    authKeyTable{d},
+		apiKeyTable:     apiKeyTable{d},
+		relayTable:      relayTable{d},
+		releaseTable:    releaseTable{d},
+		requestTable:    requestTable{d},
+		alertTable:      alertTable{d},
+		alertRulesTable: alertRulesTable{d},
+		rolloutTable:    rolloutTable{d},
+		userTable:       userTable{d},
+		policyTable:     policyTable{d},
+		auditLog:        auditLog{d},
+		flowTable:       flowTable{d},
+		mapCounter:      mapCounter{d},
 
 		refreshTokenTable: refreshTokenTable{d},
 		adminSessionTable: adminSessionTable{d},

@@ -26,6 +26,7 @@ type Store interface {
 	Releases
 	AccessRequests
 	Alerts
+	AlertRuleVersions
 	Rollouts
 	Users
 	Policies

@@ -80,6 +80,8 @@ var suite = []struct {
 	{"TestNodeRiskClass", TestNodeRiskClass},
 	{"TestAccessRequestDecidedOnce", TestAccessRequestDecidedOnce},
 	{"TestAlertsOpenAckResolve", TestAlertsOpenAckResolve},
+	{"TestAlertNotifiedAndInhibitedKept", TestAlertNotifiedAndInhibitedKept},
+	{"TestAlertRuleVersionsAppendOnly", TestAlertRuleVersionsAppendOnly},
 	{"TestRolloutStateSurvivesReopen", TestRolloutStateSurvivesReopen},
 	// PostgreSQL only (lower case: go test does not run them on SQLite).
 	{"ChangesReachOtherStores", pgChangesReachOtherStores},

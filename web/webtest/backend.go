@@ -36,8 +36,10 @@ type Backend struct {
 	apiKeys  []apiKey
 	relays   []wire.AdminRelay
 	policies []wire.PolicyVersion // oldest first
-	audit    []wire.AuditEvent
-	flows    []wire.AdminFlow // newest first
+	// alertRules are the saved alert rules' versions, oldest first.
+	alertRules []wire.PolicyVersion
+	audit      []wire.AuditEvent
+	flows      []wire.AdminFlow // newest first
 	// sessionRoles are the roles SessionRole returns by email (see
 	// SetSessionRole); nil until set.
 	sessionRoles map[string]admin.Role
