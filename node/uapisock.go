@@ -64,6 +64,9 @@ func (e *Engine) WriteUAPI(w io.Writer) error {
 			peer = wire.WGPublic{}
 			hex.Decode(peer[:], []byte(v))
 		case "endpoint":
+			if e.cfg.Kernel != nil {
+				break // the kernel link's own endpoint
+			}
 			addr := e.pathOf(peer).addr
 			if !addr.IsValid() {
 				continue
