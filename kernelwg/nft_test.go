@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/wardnet/ward/filter"
+	"github.com/wardnet/ward/internal/needtool"
 	"github.com/wardnet/ward/node"
 )
 
@@ -75,12 +76,10 @@ func TestKernelFilterRuleset(t *testing.T) {
 // TestKernelFilterRulesetLoadsInNft: the kernel's nftables accepts the
 // rendered table (nft -c: checked against the kernel, not applied).
 func TestKernelFilterRulesetLoadsInNft(t *testing.T) {
-	nft, err := exec.LookPath("nft")
-	if (err != nil || os.Geteuid() != 0) && os.Getenv("CI") != "true" {
-		t.Skip("needs nft (make nftables) and root")
-	}
-	if err != nil {
-		t.Fatal(err)
+	const nft = "/usr/sbin/nft"
+	needtool.Executable(t, nft, os.Getenv("CI"), "the nftables check needs Debian's nft")
+	if os.Geteuid() != 0 {
+		needtool.Missing(t, os.Getenv("CI"), "nft -c needs root")
 	}
 	for _, script := range []string{ruleset("ward-t0", node.KernelFilter{}), ruleset("ward-t0", policyFilter())} {
 		cmd := exec.Command(nft, "-c", "-f", "-")
