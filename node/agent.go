@@ -119,6 +119,9 @@ type AgentConfig struct {
 	// EngineConfig.LegacyDataPath) and leaves the Go runtime's memory
 	// settings alone (see governMemory), for benchmarks against it.
 	LegacyDataPath bool
+	// TCPBufferMax bounds the netstack's TCP buffers (see
+	// EngineConfig.TCPBufferMax), for benchmarks; 0: the default.
+	TCPBufferMax int
 }
 
 func (c *AgentConfig) validate() error {
@@ -194,7 +197,8 @@ func NewAgent(cfg AgentConfig) (*Agent, error) {
 		return nil, err
 	}
 	a.eng, err = NewEngine(EngineConfig{PrivateKey: st.WGKey, ListenPort: cfg.ListenPort, Expose: cfg.Expose, Logger: cfg.Logger,
-		Clock: cfg.Clock, Relays: a.client, HomeRelay: cfg.HomeRelay, LegacyDataPath: cfg.LegacyDataPath, Kernel: cfg.Kernel})
+		Clock: cfg.Clock, Relays: a.client, HomeRelay: cfg.HomeRelay, LegacyDataPath: cfg.LegacyDataPath, Kernel: cfg.Kernel,
+		TCPBufferMax: cfg.TCPBufferMax})
 	if err != nil {
 		return nil, err
 	}

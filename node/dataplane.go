@@ -48,6 +48,7 @@ type dataplaneConfig struct {
 	onDenied   func(netstack.DeniedFlow)
 	bind       func() conn.Bind
 	legacy     bool // netstack.Config.LegacyDataPath
+	tcpBufMax  int  // netstack.Config.TCPBufferMax
 }
 
 // newDataplane starts a network plane and a device and brings the device

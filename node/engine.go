@@ -93,6 +93,9 @@ type EngineConfig struct {
 	// LegacyDataPath runs the netstack's data path as it was before issue
 	// 12 (netstack.Config.LegacyDataPath), for benchmarks against it.
 	LegacyDataPath bool
+	// TCPBufferMax bounds the netstack's TCP buffers
+	// (netstack.Config.TCPBufferMax), for benchmarks; 0: the default.
+	TCPBufferMax int
 }
 
 func (c *EngineConfig) validate() error {
@@ -432,7 +435,7 @@ func (e *Engine) dataplaneLocked(self wire.Node) (*dataplane, error) {
 func (e *Engine) newDataplaneLocked(self wire.Node, port uint16) (*dataplane, error) {
 	return newDataplane(e.ctx, dataplaneConfig{self: self, tun: e.cfg.TUN, kernel: e.cfg.Kernel, priv: e.priv, listenPort: port,
 		mtu: e.cfg.MTU, expose: e.cfg.Expose, log: e.log, onDenied: e.onDenied, bind: e.bindFuncLocked(),
-		legacy: e.cfg.LegacyDataPath})
+		legacy: e.cfg.LegacyDataPath, tcpBufMax: e.cfg.TCPBufferMax})
 }
 
 // preferListenPort makes the data plane, when it starts with
