@@ -56,7 +56,7 @@ func (f *daemonFlags) add(cmd *cobra.Command) {
 func (f *daemonFlags) args() []string {
 	c := f.cfg
 	a := []string{"daemon", "--state-dir", c.StateDir, "--socks5", c.SOCKS5, "--http-proxy", c.HTTPProxy,
-		"--web", c.Web, "--tun-name", c.TUNName, "--wg-name", c.UAPIName, "--wg-socket-dir", c.UAPIDir}
+		"--web", c.Web, "--tun-name", c.TUNName}
 	if c.Coordinator != "" {
 		a = append(a, "--coordinator", c.Coordinator)
 	}
@@ -68,6 +68,12 @@ func (f *daemonFlags) args() []string {
 	}
 	if c.DNS != "" {
 		a = append(a, "--dns", string(c.DNS))
+	}
+	if c.UAPIName != node.DefaultUAPIName {
+		a = append(a, "--wg-name", c.UAPIName)
+	}
+	if c.UAPIDir != node.DefaultUAPIDir {
+		a = append(a, "--wg-socket-dir", c.UAPIDir)
 	}
 	for _, b := range []struct {
 		flag string
