@@ -30,15 +30,16 @@ cross:
 
 # agent: the device agent's build of ward for small Linux devices: the
 # coordinator (with its web UI, the dev IdP and SQLite), the fleet
-# simulator, the standalone relay server, the desktop client and the
-# administrator's tools (acl, admin) left out by build tags (see
+# simulator, the standalone relay server, the desktop client, the
+# administrator's tools (acl, admin) and the kernel WireGuard engine
+# (ward_omit_kernel: wgctrl and its netlink packages) left out by build tags (see
 # cmd/ward/*_omit.go; internal/archtest checks the import graph with
 # these tags), stripped, without cgo, one go build per target into
 # bin/agent/, with each binary's size printed. GOMIPS=softfloat for both
 # MIPS targets (most MIPS routers have no FPU). The agent keeps the
 # updater over the air (node/update, with go-tuf); agent-noupdate leaves
 # it out too (ward_omit_update), into bin/agent-noupdate/.
-AGENT_TAGS    := ward_omit_coordinator,ward_omit_sim,ward_omit_relay,ward_omit_desktop,ward_omit_admin
+AGENT_TAGS    := ward_omit_coordinator,ward_omit_sim,ward_omit_relay,ward_omit_desktop,ward_omit_admin,ward_omit_kernel
 AGENT_TARGETS ?= amd64 arm64 arm/7 arm/6 mips mipsle riscv64
 AGENT_DIR     ?= bin/agent
 agent:

@@ -51,6 +51,14 @@ type Config struct {
 	// is its name ("" means tunnel.DefaultName).
 	TUN     bool
 	TUNName string
+	// UAPIName names the person's device for WireGuard's own tools: the
+	// daemon serves the running session's wireguard-go UAPI, read only
+	// and owner-only as a node does (node.ListenUAPI, node.ServeUAPI), on
+	// UAPIDir/UAPIName.sock, so `wg show UAPIName` and wgctrl programs
+	// read the laptop's peers, handshakes and byte counters. Empty: no
+	// socket. UAPIDir "" means node.DefaultUAPIDir; a socket that cannot
+	// be opened there (not root) is logged, not fatal.
+	UAPIName, UAPIDir string
 	// DNS is how the overlay resolver of TUN mode (package nameserver,
 	// on the node's overlay IPv4 address, port 53) is installed as the
 	// system's resolver for the fleet domain: splitdns.ModeAuto when

@@ -1,9 +1,11 @@
 package client
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os/user"
 	"strings"
@@ -12,6 +14,7 @@ import (
 	"github.com/wardnet/ward/client/dashboard"
 	"github.com/wardnet/ward/client/httpproxy"
 	"github.com/wardnet/ward/filter"
+	"github.com/wardnet/ward/node"
 	"github.com/wardnet/ward/node/localapi"
 	"github.com/wardnet/ward/node/socks5"
 	"github.com/wardnet/ward/node/splice"
@@ -96,6 +99,9 @@ func (d *Daemon) listen() ([]server, error) {
 		d.addrs.httpProxy = l.Addr().String()
 		out = append(out, server{"http proxy", l, srv.Serve})
 	}
+	if s, ok := d.listenUAPI(); ok {
+		out = append(out, s)
+	}
 	if d.cfg.Web != "off" {
 		s, err := d.listenWeb()
 		if err != nil {
@@ -105,6 +111,34 @@ func (d *Daemon) listen() ([]server, error) {
 	}
 	d.log.Info("client daemon listening", "socket", d.SocketPath(), "socks5", d.addrs.socks5, "http_proxy", d.addrs.httpProxy)
 	return out, nil
+}
+
+// listenUAPI opens the UAPI socket when the config names one; it
+// reports false when it does not, or when the socket cannot be opened
+// (logged: the overlay works without it).
+func (d *Daemon) listenUAPI() (server, bool) {
+	if d.cfg.UAPIName == "" {
+		return server{}, false
+	}
+	dir := cmp.Or(d.cfg.UAPIDir, node.DefaultUAPIDir)
+	l, err := node.ListenUAPI(dir, d.cfg.UAPIName, d.log)
+	if err != nil {
+		d.log.Warn("no uapi socket: wg show and wgctrl will not see this device", "err", err)
+		return server{}, false
+	}
+	d.log.Info("uapi socket listening", "name", d.cfg.UAPIName, "dir", dir)
+	return server{"uapi", l, func(ctx context.Context, l net.Listener) error { return node.ServeUAPI(ctx, l, d.writeUAPI, d.log) }}, true
+}
+
+// writeUAPI writes the running session's UAPI "get" answer (see
+// node.Engine.WriteUAPI); it fails with ErrNotLoggedIn when no session
+// runs.
+func (d *Daemon) writeUAPI(w io.Writer) error {
+	s := d.current()
+	if s == nil {
+		return ErrNotLoggedIn
+	}
+	return s.Engine().WriteUAPI(w)
 }
 
 // proxy is what the daemon's proxies share: they dial as the person.

@@ -77,8 +77,14 @@ func TestOverlayBenchmark(t *testing.T) {
 	p := newProcFleet(t, meshPolicy)
 	key := p.authKey("tag:bench")
 	modes := []*overlayMode{
-		startOverlayMode(t, p, key, "legacy", true),
-		startOverlayMode(t, p, key, "new", false),
+		startOverlayMode(t, p, key, "legacy", []string{"--legacy-datapath"}),
+		startOverlayMode(t, p, key, "new", nil),
+	}
+	// WARD_BENCH_VARIANT="NAME ARGS...": a third mode, today's data path
+	// with ARGS added to both nodes, measured in the same run (a tuning
+	// against today's).
+	if v := strings.Fields(os.Getenv("WARD_BENCH_VARIANT")); len(v) > 0 {
+		modes = append(modes, startOverlayMode(t, p, key, v[0], v[1:]))
 	}
 	time.Sleep(3 * time.Second) // idle means idle
 	for _, m := range modes {
@@ -103,9 +109,9 @@ func TestOverlayBenchmark(t *testing.T) {
 }
 
 // startOverlayMode starts the client node (with a SOCKS5 proxy) and the
-// device node (exposing a sink/source service) of one mode and waits
-// until the client sees the device.
-func startOverlayMode(t *testing.T, p *procFleet, key, name string, legacy bool) *overlayMode {
+// device node (exposing a sink/source service) of one mode, both with
+// extra args, and waits until the client sees the device.
+func startOverlayMode(t *testing.T, p *procFleet, key, name string, extra []string) *overlayMode {
 	m := &overlayMode{name: name, deviceName: "device-" + name}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -116,10 +122,6 @@ func startOverlayMode(t *testing.T, p *procFleet, key, name string, legacy bool)
 	port := ln.Addr().(*net.TCPAddr).Port
 	m.svcPort = strconv.Itoa(port)
 	m.socks = freeLoopbackAddr(t)
-	var extra []string
-	if legacy {
-		extra = []string{"--legacy-datapath"}
-	}
 	m.clientDir, m.client = startBenchNode(t, p, key, "client-"+name, append([]string{"--socks5", m.socks}, extra...))
 	_, m.device = startBenchNode(t, p, key, m.deviceName, append([]string{"--expose", m.svcPort}, extra...))
 	pollTB(t, name+" client sees its device", func() bool {
@@ -309,6 +311,10 @@ func reportOverlay(t *testing.T, modes []*overlayMode, rounds int, size int64) {
 	for _, dir := range []string{"forward", "reverse"} {
 		n, l := med["new "+dir], med["legacy "+dir]
 		t.Logf("ratio new/legacy %s: throughput %.2fx, CPU-s per GB %.2fx", dir, n.gbps/l.gbps, n.cpuPerGB/l.cpuPerGB)
+		for _, m := range modes[2:] {
+			v := med[m.name+" "+dir]
+			t.Logf("ratio %s/new %s: throughput %.2fx, CPU-s per GB %.2fx", m.name, dir, v.gbps/n.gbps, v.cpuPerGB/n.cpuPerGB)
+		}
 	}
 }
 

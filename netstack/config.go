@@ -84,6 +84,10 @@ type Config struct {
 	// 8 MiB. It exists so a benchmark can measure the data path against
 	// it in the same run; nothing else sets it.
 	LegacyDataPath bool
+	// TCPBufferMax bounds a TCP endpoint's send and receive buffers
+	// (receive-buffer auto-tuning grows them up to it); 0 means 1 MiB.
+	// Ignored with LegacyDataPath. For benchmarks of the bound.
+	TCPBufferMax int
 }
 
 // withDefaults validates c and returns a copy with defaults filled in.

@@ -91,7 +91,7 @@ func New(cfg Config) (*Stack, error) {
 	}
 	s.ep = newLinkEndpoint(uint32(cfg.MTU), s.out, gso, &s.guard.n.outDropped)
 	s.gro.New = func() any { return newGROBatch() }
-	if err := s.startGVisor(cfg.LegacyDataPath); err != nil {
+	if err := s.startGVisor(cfg.LegacyDataPath, cfg.TCPBufferMax); err != nil {
 		s.cancel()
 		s.ns.Destroy()
 		return nil, err
@@ -104,12 +104,12 @@ func New(cfg Config) (*Stack, error) {
 
 // startGVisor creates the gVisor stack, its NIC, addresses, routes and
 // forwarders.
-func (s *Stack) startGVisor(legacy bool) error {
+func (s *Stack) startGVisor(legacy bool, bufMax int) error {
 	s.ns = stack.New(stack.Options{
 		NetworkProtocols:   []stack.NetworkProtocolFactory{ipv4.NewProtocol, ipv6.NewProtocol},
 		TransportProtocols: []stack.TransportProtocolFactory{tcp.NewProtocol, udp.NewProtocol, icmp.NewProtocol4, icmp.NewProtocol6},
 	})
-	if err := tuneTCP(s.ns, legacy); err != nil {
+	if err := tuneTCP(s.ns, legacy, bufMax); err != nil {
 		return err
 	}
 	if err := s.ns.CreateNIC(nicID, s.ep); err != nil {

@@ -24,14 +24,18 @@ const (
 )
 
 // tuneTCP sets the TCP options the Stack runs with: SACK, CUBIC, buffer
-// ranges and receive-buffer auto-tuning.
-func tuneTCP(ns *stack.Stack, legacy bool) error {
+// ranges (up to bufMax when not 0) and receive-buffer auto-tuning.
+func tuneTCP(ns *stack.Stack, legacy bool, bufMax int) error {
 	sack := tcpip.TCPSACKEnabled(true)
 	cc := tcpip.CongestionControlOption("cubic")
 	moderate := tcpip.TCPModerateReceiveBufferOption(true)
 	def, maxBuf := tcpBufDefault, tcpBufMax
-	if legacy {
+	switch {
+	case legacy:
 		def, maxBuf = legacyTCPBufDefault, legacyTCPBufMax
+	case bufMax > 0:
+		maxBuf = max(bufMax, tcpBufMin)
+		def = min(def, maxBuf)
 	}
 	rcv := tcpip.TCPReceiveBufferSizeRangeOption{Min: tcpBufMin, Default: def, Max: maxBuf}
 	snd := tcpip.TCPSendBufferSizeRangeOption{Min: tcpBufMin, Default: def, Max: maxBuf}

@@ -62,6 +62,11 @@ type AgentConfig struct {
 	// UAPIDir is the UAPI socket's directory; "" means DefaultUAPIDir,
 	// where `wg` and wgctrl look.
 	UAPIDir string
+	// Kernel, if not nil, runs the data plane on a kernel WireGuard link
+	// (`--engine kernel`, see EngineConfig.Kernel); Expose must then be
+	// empty. No UAPI socket is served then: `wg show` reads the link
+	// itself.
+	Kernel KernelFunc
 	// Endpoints are the UDP endpoints announced to peers (port 0 means
 	// the listen port); nil means the default (see Session.endpoints).
 	Endpoints []netip.AddrPort
@@ -114,6 +119,9 @@ type AgentConfig struct {
 	// EngineConfig.LegacyDataPath) and leaves the Go runtime's memory
 	// settings alone (see governMemory), for benchmarks against it.
 	LegacyDataPath bool
+	// TCPBufferMax bounds the netstack's TCP buffers (see
+	// EngineConfig.TCPBufferMax), for benchmarks; 0: the default.
+	TCPBufferMax int
 }
 
 func (c *AgentConfig) validate() error {
@@ -189,7 +197,8 @@ func NewAgent(cfg AgentConfig) (*Agent, error) {
 		return nil, err
 	}
 	a.eng, err = NewEngine(EngineConfig{PrivateKey: st.WGKey, ListenPort: cfg.ListenPort, Expose: cfg.Expose, Logger: cfg.Logger,
-		Clock: cfg.Clock, Relays: a.client, HomeRelay: cfg.HomeRelay, LegacyDataPath: cfg.LegacyDataPath})
+		Clock: cfg.Clock, Relays: a.client, HomeRelay: cfg.HomeRelay, LegacyDataPath: cfg.LegacyDataPath, Kernel: cfg.Kernel,
+		TCPBufferMax: cfg.TCPBufferMax})
 	if err != nil {
 		return nil, err
 	}
@@ -252,7 +261,7 @@ func (a *Agent) Run(ctx context.Context) error {
 // that cannot be opened (not root, another device of that name) is
 // logged, not fatal: the overlay works without it.
 func (a *Agent) serveUAPI(ctx context.Context, wg *sync.WaitGroup, cancel context.CancelCauseFunc) {
-	if a.cfg.UAPIName == "" {
+	if a.cfg.UAPIName == "" || a.cfg.Kernel != nil {
 		return
 	}
 	dir := a.cfg.UAPIDir

@@ -20,9 +20,18 @@ import (
 type dataplane struct {
 	net    netPlane
 	v4, v6 netip.Addr // either may be zero
-	dev    *device.Device
+	dev    wgDevice
 	port   uint16
 	echo   *echo
+}
+
+// wgDevice is the WireGuard device a data plane configures with UAPI
+// text: wireguard-go's device.Device, or a KernelLink.
+type wgDevice interface {
+	IpcSet(uapi string) error
+	IpcGet() (string, error)
+	Up() error
+	Close()
 }
 
 // dataplaneConfig is what a dataplane is built from.
@@ -30,6 +39,7 @@ type dataplaneConfig struct {
 	// self is the node; its overlay addresses are the plane's.
 	self       wire.Node
 	tun        TUNFunc // nil: netstack
+	kernel     KernelFunc
 	priv       wire.WGPrivate
 	listenPort uint16
 	mtu        int
@@ -38,16 +48,16 @@ type dataplaneConfig struct {
 	onDenied   func(netstack.DeniedFlow)
 	bind       func() conn.Bind
 	legacy     bool // netstack.Config.LegacyDataPath
+	tcpBufMax  int  // netstack.Config.TCPBufferMax
 }
 
 // newDataplane starts a network plane and a device and brings the device
 // up.
 func newDataplane(ctx context.Context, cfg dataplaneConfig) (*dataplane, error) {
-	td, np, err := openPlane(cfg)
+	dev, np, err := openDevice(cfg)
 	if err != nil {
 		return nil, err
 	}
-	dev := device.NewDevice(td, cfg.bind(), wgLogger(cfg.log))
 	dp := &dataplane{net: np, v4: cfg.self.IPv4, v6: cfg.self.IPv6, dev: dev}
 	if err := dp.up(cfg); err != nil {
 		dp.close()
@@ -55,12 +65,30 @@ func newDataplane(ctx context.Context, cfg dataplaneConfig) (*dataplane, error) 
 	}
 	// The OS may lack an address family the map gives (IPv6 disabled):
 	// there, the echo serves the addresses it can.
-	dp.echo, err = startEcho(ctx, np, []netip.Addr{dp.v4, dp.v6}, cfg.tun != nil, cfg.log)
+	dp.echo, err = startEcho(ctx, np, []netip.Addr{dp.v4, dp.v6}, cfg.tun != nil || cfg.kernel != nil, cfg.log)
 	if err != nil {
 		dp.close()
 		return nil, err
 	}
 	return dp, nil
+}
+
+// openDevice opens the WireGuard device and the network plane above it:
+// a kernel link (cfg.kernel), or wireguard-go over the plane openPlane
+// opens.
+func openDevice(cfg dataplaneConfig) (wgDevice, netPlane, error) {
+	if cfg.kernel != nil {
+		k, err := cfg.kernel(cfg.self)
+		if err != nil {
+			return nil, nil, fmt.Errorf("open kernel wireguard: %w", err)
+		}
+		return k, &kernelNet{k: k, log: cfg.log}, nil
+	}
+	td, np, err := openPlane(cfg)
+	if err != nil {
+		return nil, nil, err
+	}
+	return device.NewDevice(td, cfg.bind(), wgLogger(cfg.log)), np, nil
 }
 
 // up sets the key and port, brings the device up and reads the port.

@@ -80,9 +80,22 @@ type EngineConfig struct {
 	// with the Engine's lock held whenever the set changes; it must not
 	// call back into the Engine. An error is logged.
 	TUNRoutes func(prefixes []netip.Prefix) error
+	// Kernel, if not nil, runs the data plane on a kernel WireGuard link
+	// instead of wireguard-go (`--engine kernel`, package kernelwg): the
+	// Engine configures it with the same UAPI "set" deltas it gives
+	// wireguard-go, which the link translates to wgctrl, and hands it the
+	// inbound filter's live rules, which it enforces with nftables. Dials
+	// and pings go through the operating system's stack, as with TUN.
+	// Each peer is sent to its first map endpoint over the kernel's own
+	// UDP socket: there is no relay path (Relays is ignored), and Expose
+	// and TUN must be unset.
+	Kernel KernelFunc
 	// LegacyDataPath runs the netstack's data path as it was before issue
 	// 12 (netstack.Config.LegacyDataPath), for benchmarks against it.
 	LegacyDataPath bool
+	// TCPBufferMax bounds the netstack's TCP buffers
+	// (netstack.Config.TCPBufferMax), for benchmarks; 0: the default.
+	TCPBufferMax int
 }
 
 func (c *EngineConfig) validate() error {
@@ -99,6 +112,12 @@ func (c *EngineConfig) validate() error {
 	}
 	if c.TUN != nil && len(c.Expose) > 0 {
 		return errors.New("engine config: exposed ports need the netstack, not a TUN")
+	}
+	if c.Kernel != nil && (c.TUN != nil || len(c.Expose) > 0) {
+		return errors.New("engine config: the kernel engine takes neither a TUN nor exposed ports (the OS serves its own)")
+	}
+	if c.Kernel != nil {
+		c.Relays = nil // the kernel's UDP socket is not Ward's bind
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
@@ -414,9 +433,9 @@ func (e *Engine) dataplaneLocked(self wire.Node) (*dataplane, error) {
 // newDataplaneLocked starts a data plane for self's addresses on port (0:
 // any).
 func (e *Engine) newDataplaneLocked(self wire.Node, port uint16) (*dataplane, error) {
-	return newDataplane(e.ctx, dataplaneConfig{self: self, tun: e.cfg.TUN, priv: e.priv, listenPort: port,
+	return newDataplane(e.ctx, dataplaneConfig{self: self, tun: e.cfg.TUN, kernel: e.cfg.Kernel, priv: e.priv, listenPort: port,
 		mtu: e.cfg.MTU, expose: e.cfg.Expose, log: e.log, onDenied: e.onDenied, bind: e.bindFuncLocked(),
-		legacy: e.cfg.LegacyDataPath})
+		legacy: e.cfg.LegacyDataPath, tcpBufMax: e.cfg.TCPBufferMax})
 }
 
 // preferListenPort makes the data plane, when it starts with
@@ -528,9 +547,10 @@ func (e *Engine) kicksLocked(dp *dataplane, want map[wire.WGPublic]peerConf, now
 // configurePeersLocked changes the device's peers to want, re-creating
 // those in kicks, and logs each peer removed.
 func (e *Engine) configurePeersLocked(dp *dataplane, nm *netmap, want map[wire.WGPublic]peerConf, kicks map[wire.WGPublic]bool, now time.Time) error {
-	set := peerDiff(e.have, want, kicks)
+	direct := e.cfg.Kernel != nil
+	set := peerDiff(e.have, want, kicks, direct)
 	if e.resync {
-		set = "replace_peers=true\n" + peerDiff(nil, want, nil)
+		set = "replace_peers=true\n" + peerDiff(nil, want, nil, direct)
 	}
 	// The bind learns the peers first: wireguard-go sends a new peer's
 	// first handshake initiation as the peer is added, and a bind that

@@ -65,12 +65,12 @@ func TestPeerDiffRecreatesKickedPeer(t *testing.T) {
 	// In place: the endpoint is the pathBind's business (the peer's
 	// endpoint stays its key).
 	inPlace := "public_key=" + h + "\nreplace_allowed_ips=true\nallowed_ip=100.64.0.2/32\n"
-	if got := peerDiff(have, want, nil); got != inPlace {
+	if got := peerDiff(have, want, nil, false); got != inPlace {
 		t.Errorf("in place:\n%s\nwant:\n%s", got, inPlace)
 	}
 	recreated := "public_key=" + h + "\nremove=true\npublic_key=" + h + "\npersistent_keepalive_interval=25\n" +
 		"endpoint=" + peerEndpoint{key: k}.DstToString() + "\nreplace_allowed_ips=true\nallowed_ip=100.64.0.2/32\n"
-	if got := peerDiff(have, want, map[wire.WGPublic]bool{k: true}); got != recreated {
+	if got := peerDiff(have, want, map[wire.WGPublic]bool{k: true}, false); got != recreated {
 		t.Errorf("kicked:\n%s\nwant:\n%s", got, recreated)
 	}
 }

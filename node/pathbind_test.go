@@ -47,7 +47,7 @@ func TestPeerEndpointRoundTrip(t *testing.T) {
 	}
 	allowed := []netip.Prefix{netip.MustParsePrefix("100.64.0.2/32")}
 	want := "public_key=" + k.Hex() + "\npersistent_keepalive_interval=0\nendpoint=" + s + "\nreplace_allowed_ips=true\nallowed_ip=100.64.0.2/32\n"
-	if got := peerDiff(nil, map[wire.WGPublic]peerConf{k: {id: 2, allowed: allowed}}, nil); got != want {
+	if got := peerDiff(nil, map[wire.WGPublic]peerConf{k: {id: 2, allowed: allowed}}, nil, false); got != want {
 		t.Errorf("got:\n%s\nwant:\n%s", got, want)
 	}
 }

@@ -1,6 +1,7 @@
 package node
 
 import (
+	"errors"
 	"io"
 	"log/slog"
 	"os"
@@ -92,5 +93,21 @@ func TestEngineRejectsExposeWithTUN(t *testing.T) {
 		TUN: func(wire.Node) (tun.Device, error) { return newFakeTUN(), nil }})
 	if err == nil {
 		t.Fatal("a TUN engine accepted exposed ports")
+	}
+}
+
+// TestEngineRejectsExposeWithKernel: the kernel engine serves no exposed
+// ports (the OS serves its own) and takes no TUN.
+func TestEngineRejectsExposeWithKernel(t *testing.T) {
+	priv, _ := wire.NewWGPrivate()
+	kernel := func(wire.Node) (KernelLink, error) { return nil, errors.New("not opened in this test") }
+	tests := []EngineConfig{
+		{PrivateKey: priv, Expose: []uint16{22}, Kernel: kernel},
+		{PrivateKey: priv, Kernel: kernel, TUN: func(wire.Node) (tun.Device, error) { return newFakeTUN(), nil }},
+	}
+	for _, cfg := range tests {
+		if _, err := NewEngine(cfg); err == nil {
+			t.Errorf("a kernel engine accepted expose %v / a TUN", cfg.Expose)
+		}
 	}
 }

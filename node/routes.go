@@ -63,6 +63,11 @@ func (e *Engine) cutRoutesLocked(dp *dataplane, nm *netmap) {
 			e.log.Warn("route subnet routes into the tun", "routes", now, "err", err)
 		}
 	}
+	if kn, ok := dp.net.(*kernelNet); ok && changed {
+		if err := kn.k.SetPeerRoutes(now); err != nil {
+			e.log.Warn("route subnet routes into the wireguard link", "routes", now, "err", err)
+		}
+	}
 	if !gone {
 		return
 	}

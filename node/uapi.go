@@ -72,8 +72,11 @@ func (c peerConf) equal(o peerConf) bool {
 // the peer's sessions). The peers in recreate (all in want) are removed
 // and added again, which makes wireguard-go initiate a handshake at once
 // when their keepalive is on (a kick, see handshake.go). It returns ""
-// when nothing changes.
-func peerDiff(have, want map[wire.WGPublic]peerConf, recreate map[wire.WGPublic]bool) string {
+// when nothing changes. With direct (a kernel link, which sends UDP
+// itself), a peer's endpoint is its first map endpoint, written when the
+// peer is added or it changes; otherwise it is the peer's key, which
+// Ward's bind resolves to a path (peerEndpoint), written at addition.
+func peerDiff(have, want map[wire.WGPublic]peerConf, recreate map[wire.WGPublic]bool, direct bool) string {
 	var b strings.Builder
 	for _, k := range sortedKeys(have) {
 		if _, ok := want[k]; !ok {
@@ -94,7 +97,10 @@ func peerDiff(have, want map[wire.WGPublic]peerConf, recreate map[wire.WGPublic]
 		if !ok || h.keepalive != w.keepalive {
 			fmt.Fprintf(&b, "persistent_keepalive_interval=%d\n", keepaliveOf(w))
 		}
-		if !ok {
+		switch {
+		case direct && w.endpoint.IsValid() && (!ok || h.endpoint != w.endpoint):
+			fmt.Fprintf(&b, "endpoint=%s\n", w.endpoint)
+		case !direct && !ok:
 			fmt.Fprintf(&b, "endpoint=%s\n", peerEndpoint{key: k}.DstToString())
 		}
 		b.WriteString("replace_allowed_ips=true\n")

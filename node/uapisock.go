@@ -64,6 +64,9 @@ func (e *Engine) WriteUAPI(w io.Writer) error {
 			peer = wire.WGPublic{}
 			hex.Decode(peer[:], []byte(v))
 		case "endpoint":
+			if e.cfg.Kernel != nil {
+				break // the kernel link's own endpoint
+			}
 			addr := e.pathOf(peer).addr
 			if !addr.IsValid() {
 				continue
@@ -83,6 +86,10 @@ func (e *Engine) WriteUAPI(w io.Writer) error {
 // operation ("set=1": `wg set`) is refused with EPERM, so the policy's
 // peer set stays the coordinator's. l should come from ListenUAPI.
 func ServeUAPI(ctx context.Context, l net.Listener, get func(io.Writer) error, log *slog.Logger) error {
+	// Closed here too, not only by the AfterFunc below, which may still be
+	// running when the loop ends: l is closed (its socket file removed)
+	// when ServeUAPI returns.
+	defer l.Close()
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	ctx, cancel := context.WithCancel(ctx)

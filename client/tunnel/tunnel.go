@@ -79,16 +79,27 @@ func (l *Link) Open(self wire.Node) (tun.Device, error) {
 		t.Close()
 		return nil, fmt.Errorf("tun name: %w", err)
 	}
-	if err := configureInterface(name, l.mtu, self.IPv4, self.IPv6, l.log); err != nil {
+	if err := l.Configure(name, self); err != nil {
 		t.Close()
 		return nil, err
+	}
+	l.log.Info("tun up", "name", name, "ipv4", self.IPv4, "ipv6", self.IPv6)
+	return t, nil
+}
+
+// Configure gives the interface name, made elsewhere (a TUN by Open, a
+// kernel WireGuard link by package kernelwg), what Open gives a TUN: it
+// brings it up with self's overlay addresses and the overlay's routes,
+// and makes it the interface SetRoutes routes into.
+func (l *Link) Configure(name string, self wire.Node) error {
+	if err := configureInterface(name, l.mtu, self.IPv4, self.IPv6, l.log); err != nil {
+		return err
 	}
 	l.cur.Store(&name)
 	l.mu.Lock()
 	l.self, l.routes = self, nil // a new interface holds none
 	l.mu.Unlock()
-	l.log.Info("tun up", "name", name, "ipv4", self.IPv4, "ipv6", self.IPv6)
-	return t, nil
+	return nil
 }
 
 // SetRoutes routes prefixes (subnet routes the map gives the node) into

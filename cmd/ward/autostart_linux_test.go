@@ -15,6 +15,7 @@ import (
 
 	"github.com/wardnet/ward/client"
 	"github.com/wardnet/ward/client/desktop"
+	"github.com/wardnet/ward/node"
 )
 
 // TestUpInstallDownUninstallSystemdUnit: `ward up --install`'s start at
@@ -32,7 +33,8 @@ func TestUpInstallDownUninstallSystemdUnit(t *testing.T) {
 	autostartEnv = func() desktop.Env { e := desktop.Host(); e.UID = 1000; return e } // as a person, even when the test runs as root
 	t.Cleanup(func() { systemRun, autostartEnv = oldRun, oldEnv })
 	state := filepath.Join(home, "my state")
-	f := daemonFlags{cfg: client.Config{StateDir: state, Coordinator: "https://ward.example", SOCKS5: "127.0.0.1:1080", Web: "127.0.0.1:0", TUNName: "ward0"}}
+	f := daemonFlags{cfg: client.Config{StateDir: state, Coordinator: "https://ward.example", SOCKS5: "127.0.0.1:1080", Web: "127.0.0.1:0", TUNName: "ward0",
+		UAPIName: node.DefaultUAPIName, UAPIDir: node.DefaultUAPIDir}} // the flags' defaults
 	var out bytes.Buffer
 	if err := installAutostart(&f, &out); err != nil {
 		t.Fatal(err)

@@ -101,9 +101,9 @@ func TestPrintClientStatus(t *testing.T) {
 
 func TestDaemonArgs(t *testing.T) {
 	f := daemonFlags{cfg: client.Config{StateDir: "/s", Coordinator: "http://127.0.0.1:1", SOCKS5: "127.0.0.1:1080",
-		Web: "127.0.0.1:0", TUN: true, TUNName: "ward0", AllowInsecureHTTP: true}}
+		Web: "127.0.0.1:0", TUN: true, TUNName: "ward0", AllowInsecureHTTP: true, UAPIName: "laptop", UAPIDir: "/run/wg"}}
 	got := strings.Join(f.args(), " ")
-	for _, want := range []string{"daemon --state-dir /s", "--coordinator http://127.0.0.1:1", "--tun", "--dev-insecure-http", "--socks5 127.0.0.1:1080"} {
+	for _, want := range []string{"daemon --state-dir /s", "--coordinator http://127.0.0.1:1", "--tun", "--dev-insecure-http", "--socks5 127.0.0.1:1080", "--wg-name laptop --wg-socket-dir /run/wg"} {
 		if !strings.Contains(got, want) {
 			t.Errorf("args %q lack %q", got, want)
 		}

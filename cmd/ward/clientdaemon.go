@@ -16,6 +16,7 @@ import (
 	"github.com/wardnet/ward/client"
 	"github.com/wardnet/ward/client/desktop"
 	"github.com/wardnet/ward/client/tunnel"
+	"github.com/wardnet/ward/node"
 	"github.com/wardnet/ward/splitdns"
 )
 
@@ -42,6 +43,8 @@ func (f *daemonFlags) add(cmd *cobra.Command) {
 	fl.StringVar(&f.cfg.Web, "web", client.DefaultWeb, "serve the status page on this loopback address (\"off\": no page)")
 	fl.BoolVar(&f.cfg.TUN, "tun", false, "carry the overlay on a TUN interface with routes, for every program ("+tunPrivilege+")")
 	fl.StringVar(&f.cfg.TUNName, "tun-name", tunnel.DefaultName, "name of the TUN interface with --tun")
+	fl.StringVar(&f.cfg.UAPIName, "wg-name", node.DefaultUAPIName, "name under which `wg show` and wgctrl programs read this device's peers and counters (a read-only UAPI socket, owner and root only); \"\": none")
+	fl.StringVar(&f.cfg.UAPIDir, "wg-socket-dir", node.DefaultUAPIDir, "directory of the UAPI socket (where wg looks)")
 	fl.StringVar((*string)(&f.cfg.DNS), "dns", string(splitdns.ModeAuto), "with --tun, how the overlay resolver (fleet names, on your overlay address) becomes the system's for the fleet domain: auto (systemd-resolved, else resolv.conf), resolved, resolv.conf or off")
 	fl.StringVar(&f.cfg.CAFile, "ca-file", "", "PEM CA certificates that verify the coordinator (default: the system's)")
 	fl.BoolVar(&f.cfg.AllowInsecureHTTP, "dev-insecure-http", false, "allow a plain-http coordinator on loopback (development only)")
@@ -65,6 +68,12 @@ func (f *daemonFlags) args() []string {
 	}
 	if c.DNS != "" {
 		a = append(a, "--dns", string(c.DNS))
+	}
+	if c.UAPIName != node.DefaultUAPIName {
+		a = append(a, "--wg-name", c.UAPIName)
+	}
+	if c.UAPIDir != node.DefaultUAPIDir {
+		a = append(a, "--wg-socket-dir", c.UAPIDir)
 	}
 	for _, b := range []struct {
 		flag string

@@ -56,7 +56,15 @@ type nodeFlags struct {
 	routes     []string
 	endpoints  []string
 	verbose    bool
+	// engine is --engine: engineUserspace or engineKernel.
+	engine string
 }
+
+// The data plane engines of --engine.
+const (
+	engineUserspace = "userspace"
+	engineKernel    = "kernel"
+)
 
 func newNodeCmd() *cobra.Command {
 	var f nodeFlags
@@ -72,6 +80,11 @@ func newNodeCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
+			release, err := f.setEngine(&cfg)
+			if err != nil {
+				return err
+			}
+			defer release()
 			if err := f.prepareUpdates(cmd, cfg.StateDir); err != nil {
 				return err
 			}
@@ -93,7 +106,8 @@ func newNodeCmd() *cobra.Command {
 	fl.StringVar(&f.cfg.SOCKS5, "socks5", "", "serve a SOCKS5 proxy into the overlay on this loopback address, e.g. 127.0.0.1:1080")
 	fl.BoolVar(&f.cfg.AllowNonLoopbackProxy, "proxy-allow-non-loopback", false, "let --socks5 listen beyond loopback: anyone who reaches it uses the overlay as this node, without credentials")
 	fl.Uint16Var(&f.cfg.ListenPort, "listen-port", 0, "WireGuard UDP port (0: any free port)")
-	fl.StringVar(&f.cfg.UAPIName, "wg-name", node.DefaultUAPIName, "name under which `wg show` and wgctrl programs read this node's peers and counters (its read-only UAPI socket, owner and root only); \"\": none")
+	fl.StringVar(&f.cfg.UAPIName, "wg-name", node.DefaultUAPIName, "name under which `wg show` and wgctrl programs read this node's peers and counters (its read-only UAPI socket, owner and root only; with --engine kernel, the WireGuard link's name); \"\": none")
+	fl.StringVar(&f.engine, "engine", engineUserspace, "data plane: userspace (wireguard-go over Ward's netstack; no privileges) or kernel (Linux's WireGuard on a link named --wg-name, filtered by nftables; needs the wireguard module and CAP_NET_ADMIN)")
 	fl.StringVar(&f.cfg.UAPIDir, "wg-socket-dir", node.DefaultUAPIDir, "directory of the UAPI socket (where wg looks)")
 	fl.StringSliceVar(&f.endpoints, "endpoint", nil, "UDP endpoint to announce to peers, IP or IP:PORT (repeatable; default: local addresses outside 100.64.0.0/10 and the overlays)")
 	fl.StringVar(&f.cfg.HomeRelay, "home-relay", "", "pin the home relay (where peers reach this node when no direct path works) to the map's relay of this name (default: the nearest, by STUN round trip)")
@@ -107,6 +121,8 @@ func newNodeCmd() *cobra.Command {
 	fl.BoolVarP(&f.verbose, "verbose", "v", false, "log debug messages")
 	fl.BoolVar(&f.cfg.LegacyDataPath, "legacy-datapath", false, "run the data path as before issue 12, for benchmarks against it")
 	fl.MarkHidden("legacy-datapath")
+	fl.IntVar(&f.cfg.TCPBufferMax, "tcp-buffer-max", 0, "bound the netstack's TCP buffers to this many bytes (0: 1 MiB), for benchmarks of the bound")
+	fl.MarkHidden("tcp-buffer-max")
 	return cmd
 }
 
@@ -139,6 +155,27 @@ func (f *nodeFlags) agentConfig() (node.AgentConfig, error) {
 	cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
 	cfg.Version = version
 	return cfg, nil
+}
+
+// setEngine applies --engine to cfg: with kernel, it checks the host can
+// run it and sets cfg.Kernel; the function returned releases it.
+func (f *nodeFlags) setEngine(cfg *node.AgentConfig) (func(), error) {
+	switch f.engine {
+	case engineUserspace:
+		return func() {}, nil
+	case engineKernel:
+	default:
+		return nil, fmt.Errorf("--engine %q: want %s or %s", f.engine, engineUserspace, engineKernel)
+	}
+	if len(cfg.Expose) > 0 {
+		return nil, errors.New("--expose needs --engine userspace: with the kernel engine the OS serves its own ports, behind the link's nftables filter")
+	}
+	open, release, err := kernelEngine(cfg.UAPIName, cfg.Logger)
+	if err != nil {
+		return nil, err
+	}
+	cfg.Kernel = open
+	return func() { release() }, nil
 }
 
 // parseRoutes parses --advertise-routes values: CIDR prefixes, masked,

@@ -16,8 +16,8 @@ import (
 // dev IdP, SQLite), the fleet simulator, the standalone relay server and
 // the desktop client (with TUN mode's resolver and split DNS), and the
 // administrator's tools (`ward acl`, `ward admin`: the policy compiler,
-// alert rules, audit verification); "x/..." is x and the packages below
-// it.
+// alert rules, audit verification), and the kernel WireGuard engine with
+// wgctrl (ward_omit_kernel); "x/..." is x and the packages below it.
 var agentForbidden = []string{
 	module + "/coordinator/...",
 	module + "/assembly/...",
@@ -43,6 +43,9 @@ var agentForbidden = []string{
 	module + "/alert/...",
 	module + "/auditchain/...",
 	"github.com/tailscale/hujson/...",
+	module + "/kernelwg/...",
+	"golang.zx2c4.com/wireguard/wgctrl/...",
+	"github.com/mdlayher/...",
 }
 
 // agentAllowed are packages under agentForbidden's prefixes that the
@@ -71,7 +74,7 @@ func agentTags(t *testing.T) string {
 // TestAgentBuildHoldsNoCoordinator: the device agent's build of cmd/ward
 // (`make agent`, for every target) depends on no coordinator package nor
 // anything else only a coordinator, a relay server or a person's desktop
-// needs.
+// needs, nor the kernel engine's wgctrl.
 func TestAgentBuildHoldsNoCoordinator(t *testing.T) {
 	tags := agentTags(t)
 	for _, target := range [][2]string{{"linux", "arm64"}, {"linux", "mipsle"}} {
