@@ -23,7 +23,7 @@ import (
 )
 
 // agentTags are the Makefile's AGENT_TAGS: a device's build.
-const agentTags = "ward_omit_coordinator,ward_omit_sim,ward_omit_relay,ward_omit_desktop,ward_omit_admin"
+const agentTags = "ward_omit_coordinator,ward_omit_sim,ward_omit_relay,ward_omit_desktop,ward_omit_admin,ward_omit_kernel"
 
 // buildVersion builds the device agent reporting version into dir.
 func buildVersion(t *testing.T, dir, version string) string {
