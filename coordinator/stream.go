@@ -172,7 +172,8 @@ func paceAfter(n int) time.Duration {
 // streamLoop sends the first map, then waits: a wake sends what changed,
 // a tick a keep-alive (which recomputes nothing). While the stream is
 // paced after a large message, a wake sends at once only what removes
-// access (sendRemovals); the rest goes when the pace ends.
+// access (sendRemovals); the rest goes when the pace ends. A stream that
+// asked for beats ends once they are wire.MissedBeats intervals overdue.
 func (s *control) streamLoop(ctx context.Context, st *streamState, sub *subscriber, expires time.Time) {
 	ka := time.NewTicker(st.keepAlive)
 	defer ka.Stop()
@@ -182,11 +183,16 @@ func (s *control) streamLoop(ctx context.Context, st *streamState, sub *subscrib
 	defer paced.Stop()
 	<-paced.C
 	var due <-chan time.Time // the paced timer while armed
+	// beatCheck fires when the node's beats would be overdue
+	// (wire.MissedBeats intervals after the last one), then is set again
+	// to that time after the latest beat.
 	var beatCheck <-chan time.Time
+	var beatTimer *time.Timer
+	bound := wire.MissedBeats * st.beat
 	if st.beat > 0 {
-		bt := time.NewTicker(st.beat)
-		defer bt.Stop()
-		beatCheck = bt.C
+		beatTimer = time.NewTimer(bound)
+		defer beatTimer.Stop()
+		beatCheck = beatTimer.C
 	}
 	if !st.sendUpdate(sub, true) {
 		return
@@ -220,11 +226,12 @@ func (s *control) streamLoop(ctx context.Context, st *streamState, sub *subscrib
 				return
 			}
 		case now := <-beatCheck:
-			if silent := st.beats.silentFor(now); silent > wire.MissedBeats*st.beat {
+			if silent := st.beats.silentFor(now); silent >= bound {
 				s.log.Warn("node stopped beating; ending its map stream", "node_id", st.id, "silent", silent.Round(time.Millisecond))
 				s.metrics.beatsMissed.Inc()
 				return
 			}
+			beatTimer.Reset(bound - st.beats.silentFor(now))
 		case <-ka.C:
 			keep := wire.MapResponse{KeepAlive: true, Version: s.hub.version.Load(), ServerTime: time.Now().UTC()}
 			b, _ := json.Marshal(keep)
