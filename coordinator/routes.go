@@ -53,9 +53,11 @@ func (m *netmap) noteRouterLocked(n store.Node) {
 }
 
 // routeOrderLocked returns the live routers of route r in the order
-// viewers fall back through them: online before offline, then by id. The
-// first is r's primary; a router that goes offline hands its routes over
-// as soon as its map stream closes.
+// viewers fall back through them: the route's primary while it is online,
+// then online before offline, then by id. The first is r's primary,
+// recorded when online: a router that goes offline hands its routes over
+// as soon as its map stream closes, and does not take them back when it
+// returns (the flows through the new primary keep going).
 func (m *netmap) routeOrderLocked(r netip.Prefix) []store.NodeID {
 	var out []store.NodeID
 	for rid := range m.routers {
@@ -73,6 +75,14 @@ func (m *netmap) routeOrderLocked(r netip.Prefix) []store.NodeID {
 		}
 		return cmp.Compare(a, b)
 	})
+	if p, ok := m.primary[r]; ok && m.online[p] {
+		if i := slices.Index(out, p); i > 0 {
+			out = slices.Insert(slices.Delete(out, i, i+1), 0, p)
+		}
+	}
+	if len(out) > 0 && m.online[out[0]] {
+		m.primary[r] = out[0]
+	}
 	return out
 }
 

@@ -50,7 +50,8 @@ func firstSuccess(ctx context.Context, d time.Duration, want string, get func() 
 // stay open, nothing answers), and new flows from the operator reach the
 // LAN through the other gateway within the 5 s, because the
 // stopped router's beats stop and the coordinator ends its map stream.
-// Once resumed, the first gateway comes back online.
+// Once resumed, the first gateway comes back online, and the route stays
+// on the second.
 func TestSubnetRouterFailoverWhenPrimaryStops(t *testing.T) {
 	w := newWorldOn(t, nattest.NewNamed(t, "w14v"))
 	w.setPolicy(subnetPolicy(true, true))
@@ -102,4 +103,11 @@ func TestSubnetRouterFailoverWhenPrimaryStops(t *testing.T) {
 	waitFor(t, 60*time.Second, "the resumed gw1 comes back online", func() bool {
 		return w.node("gw1").Online
 	})
+	// The route stays on gw2: gw1's return does not move it back.
+	if n := w.node("gw1"); slices.Contains(n.PrimaryRoutes, lanPrefix) {
+		t.Errorf("the resumed gw1 took the route back")
+	}
+	if body, err := op.httpGet(lanWeb); err != nil || body != "via gw2\n" {
+		t.Errorf("after gw1 resumed: %q, %v; want via gw2", body, err)
+	}
 }
