@@ -35,7 +35,8 @@ func (c *testCoord) beatEvery(ctx context.Context, m *machine, d time.Duration) 
 // and read (a stopped process or a cut network look the same to the
 // coordinator), has its stream ended within a few beat intervals and its
 // route moves to the other router; beats posted by another node do not
-// keep it alive, and the router that keeps beating keeps its stream.
+// keep it alive, nor do beats without a session (401), and the router
+// that keeps beating keeps its stream.
 func TestRouterThatStopsBeatingHandsOverItsRoutes(t *testing.T) {
 	c := startCoord(t, routesWith(`"autoApprovers": {"routes": {"192.168.10.0/24": ["tag:gw", "tag:gw2"]}},`))
 	gw := c.mustRegister([]string{"tag:gw"}, "gw") // lowest id: the primary
@@ -43,6 +44,9 @@ func TestRouterThatStopsBeatingHandsOverItsRoutes(t *testing.T) {
 	op := c.mustRegister([]string{"tag:op"}, "op")
 	c.advertise(gw, lan)
 	c.advertise(gw2, lan)
+	if code, _ := c.call(http.MethodPost, wire.PathBeat, "", nil); code != http.StatusUnauthorized {
+		t.Fatalf("beat without a session: %d, want 401", code)
+	}
 	const beat = 250 * time.Millisecond
 	q := "beat=250"
 	ctx, cancel := context.WithCancel(context.Background())
