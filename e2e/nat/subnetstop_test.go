@@ -4,6 +4,7 @@ package nat
 
 import (
 	"context"
+	"net/netip"
 	"slices"
 	"syscall"
 	"testing"
@@ -45,14 +46,16 @@ func firstSuccess(ctx context.Context, d time.Duration, want string, get func() 
 	}
 }
 
-// TestSubnetRouterFailoverWhenPrimaryStops: two gateways advertise the
-// same LAN; the primary's process is stopped (SIGSTOP: its connections
-// stay open, nothing answers), and new flows from the operator reach the
-// LAN through the other gateway within the issue's 5 s, because the
-// stopped router's beats stop and the coordinator ends its map stream.
-// Once resumed, the first gateway comes back online, and the route stays
-// on the second.
-func TestSubnetRouterFailoverWhenPrimaryStops(t *testing.T) {
+// twoGateways is the failover scenario: gw1 (the primary) and gw2 in
+// front of copies of one LAN that say which gateway carried a request, and
+// an operator who reached the LAN through gw1.
+type twoGateways struct {
+	*world
+	gw1, op *device
+}
+
+func newTwoGateways(t *testing.T) *twoGateways {
+	t.Helper()
 	w := newWorldOn(t, nattest.NewNamed(t, "w14v"))
 	w.setPolicy(subnetPolicy(true, true))
 	gw1, lan1 := w.addGateway("gw1")
@@ -66,13 +69,61 @@ func TestSubnetRouterFailoverWhenPrimaryStops(t *testing.T) {
 		n := w.node("gw2")
 		return slices.Contains(n.Routes, lanPrefix) && n.Online
 	})
-	op := w.addNode("op", nattest.EIM, "tag:op")
-	get := func() (string, error) { return op.httpGet(lanWeb) }
-	if _, ok := firstSuccess(t.Context(), 30*time.Second, "via gw1\n", get); !ok {
+	tg := &twoGateways{world: w, gw1: gw1, op: w.addNode("op", nattest.EIM, "tag:op")}
+	if _, ok := firstSuccess(t.Context(), 30*time.Second, "via gw1\n", tg.get); !ok {
 		t.Fatal("the operator did not reach the LAN through gw1")
 	}
+	return tg
+}
 
-	p := gw1.proc.cmd.Process
+// get fetches the web device's page through the operator's SOCKS5 proxy.
+func (tg *twoGateways) get() (string, error) { return tg.op.httpGet(lanWeb) }
+
+// failsOver checks that new flows go through gw2 within failoverBound of
+// gw1 going silent at the start of the call, and that the map says so.
+func (tg *twoGateways) failsOver(t *testing.T, how string) {
+	t.Helper()
+	took, ok := firstSuccess(t.Context(), 30*time.Second, "via gw2\n", tg.get)
+	if !ok {
+		t.Fatalf("no request went through gw2 within 30 s of gw1 being %s", how)
+	}
+	t.Logf("gw2 carried a new flow %v after gw1 was %s", took.Round(time.Millisecond), how)
+	if took > failoverBound {
+		t.Errorf("failover took %v, more than the %v the issue allows", took, failoverBound)
+	}
+	if n := tg.node("gw1"); n.Online || slices.Contains(n.PrimaryRoutes, lanPrefix) {
+		t.Errorf("the silent gw1 is online %v, primary for %v", n.Online, n.PrimaryRoutes)
+	}
+	if n := tg.node("gw2"); !slices.Contains(n.PrimaryRoutes, lanPrefix) {
+		t.Errorf("gw2 is not primary while gw1 is silent: %v", n.PrimaryRoutes)
+	}
+}
+
+// staysOnGW2 waits for gw1 to come back online and checks that the route
+// stays on gw2: gw1's return does not move it back.
+func (tg *twoGateways) staysOnGW2(t *testing.T) {
+	t.Helper()
+	waitFor(t, 60*time.Second, "gw1 comes back online", func() bool {
+		return tg.node("gw1").Online
+	})
+	if n := tg.node("gw1"); slices.Contains(n.PrimaryRoutes, lanPrefix) {
+		t.Errorf("the returning gw1 took the route back")
+	}
+	if body, err := tg.get(); err != nil || body != "via gw2\n" {
+		t.Errorf("after gw1 returned: %q, %v; want via gw2", body, err)
+	}
+}
+
+// TestSubnetRouterFailoverWhenPrimaryStops: two gateways advertise the
+// same LAN; the primary's process is stopped (SIGSTOP: its connections
+// stay open, nothing answers), and new flows from the operator reach the
+// LAN through the other gateway within the issue's 5 s, because the
+// stopped router's beats stop and the coordinator ends its map stream.
+// Once resumed, the first gateway comes back online, and the route stays
+// on the second.
+func TestSubnetRouterFailoverWhenPrimaryStops(t *testing.T) {
+	tg := newTwoGateways(t)
+	p := tg.gw1.proc.cmd.Process
 	if err := p.Signal(syscall.SIGSTOP); err != nil {
 		t.Fatal(err)
 	}
@@ -84,30 +135,31 @@ func TestSubnetRouterFailoverWhenPrimaryStops(t *testing.T) {
 		}
 	}
 	t.Cleanup(resume) // before the process is killed (cleanups run last first)
-	took, ok := firstSuccess(t.Context(), 30*time.Second, "via gw2\n", get)
-	if !ok {
-		t.Fatal("no request went through gw2 within 30 s of gw1 stopping")
-	}
-	t.Logf("gw2 carried a new flow %v after gw1 was stopped", took.Round(time.Millisecond))
-	if took > failoverBound {
-		t.Errorf("failover took %v, more than the %v the issue allows", took, failoverBound)
-	}
-	if n := w.node("gw1"); n.Online || slices.Contains(n.PrimaryRoutes, lanPrefix) {
-		t.Errorf("the stopped gw1 is online %v, primary for %v", n.Online, n.PrimaryRoutes)
-	}
-	if n := w.node("gw2"); !slices.Contains(n.PrimaryRoutes, lanPrefix) {
-		t.Errorf("gw2 is not primary while gw1 is stopped: %v", n.PrimaryRoutes)
-	}
-
+	tg.failsOver(t, "stopped")
 	resume()
-	waitFor(t, 60*time.Second, "the resumed gw1 comes back online", func() bool {
-		return w.node("gw1").Online
-	})
-	// The route stays on gw2: gw1's return does not move it back.
-	if n := w.node("gw1"); slices.Contains(n.PrimaryRoutes, lanPrefix) {
-		t.Errorf("the resumed gw1 took the route back")
+	tg.staysOnGW2(t)
+}
+
+// TestSubnetRouterFailoverWhenPrimaryIsCutOff: as
+// TestSubnetRouterFailoverWhenPrimaryStops, with the primary's site cut
+// from the internet (its router's uplink down) while the process runs.
+func TestSubnetRouterFailoverWhenPrimaryIsCutOff(t *testing.T) {
+	tg := newTwoGateways(t)
+	site := tg.gw1.site
+	// The uplink's far end, where the site's default route points.
+	pub := site.Public.As4()
+	via := netip.AddrFrom4([4]byte{pub[0], pub[1], pub[2], 1}).String()
+	link := func(state string) {
+		t.Helper()
+		if out, err := site.Router.Command("ip", "link", "set", "wan", state).CombinedOutput(); err != nil {
+			t.Fatalf("ip link set wan %s: %v: %s", state, err, out)
+		}
 	}
-	if body, err := op.httpGet(lanWeb); err != nil || body != "via gw2\n" {
-		t.Errorf("after gw1 resumed: %q, %v; want via gw2", body, err)
+	link("down")
+	tg.failsOver(t, "cut off")
+	link("up")
+	if out, err := site.Router.Command("ip", "route", "replace", "default", "via", via).CombinedOutput(); err != nil {
+		t.Fatalf("restore the default route: %v: %s", err, out)
 	}
+	tg.staysOnGW2(t)
 }
