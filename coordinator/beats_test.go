@@ -74,7 +74,7 @@ func TestRouterThatStopsBeatingHandsOverItsRoutes(t *testing.T) {
 	if s1.openFor(30 * time.Second) {
 		t.Fatal("gw's map stream did not end within 30 s of its last beat")
 	}
-	t.Logf("gw's stream ended %v after its last beat", time.Since(stopped).Round(time.Millisecond))
+	t.Logf("gw's stream ended %v after gw stopped beating", time.Since(stopped).Round(time.Millisecond))
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		m := ops.next()
@@ -85,7 +85,7 @@ func TestRouterThatStopsBeatingHandsOverItsRoutes(t *testing.T) {
 			t.Fatal("op's map did not move the route to gw2")
 		}
 	}
-	t.Logf("the route moved to gw2 %v after gw's last beat", time.Since(stopped).Round(time.Millisecond))
+	t.Logf("the route moved to gw2 %v after gw stopped beating", time.Since(stopped).Round(time.Millisecond))
 	if !s2.openFor(4 * beat) {
 		t.Fatal("gw2's stream ended while it was beating")
 	}

@@ -169,17 +169,56 @@ func (m *netmap) routeViewers(id store.NodeID) []store.NodeID {
 }
 
 // viewerRoutes returns the routes of p the viewer with addresses self
-// sends through p: those where p's accept rules let one of self reach
-// some address in the route and no router ahead of p's does (see
-// peerRoute). A peer that may not use a route never sees it, and a
-// viewer that reaches a route only through "via" grants sees it on a
-// router with a via tag only.
+// sends through p: a whole route when p's accept rules let one of self
+// reach some address in it and no router ahead of p's does (see
+// peerRoute); else, the destinations inside the route p's accept rules
+// let the viewer reach and no router ahead does (what a "via" grant gives
+// alone), so that the viewer's longest match sends them through p while
+// the rest of the route goes through the router ahead. A peer that may
+// not use a route never sees it, and a viewer that reaches a route only
+// through "via" grants sees it on a router with a via tag only.
 func (m *netmap) viewerRoutes(p mapPeer, self []netip.Addr) []netip.Prefix {
 	var out []netip.Prefix
 	for _, pr := range p.routes {
-		if m.reachesRoute(p.rules, self, pr.route) &&
-			!slices.ContainsFunc(pr.ahead, func(f []filter.Rule) bool { return m.reachesRoute(f, self, pr.route) }) {
+		if !m.reachesRoute(p.rules, self, pr.route) {
+			continue
+		}
+		if !m.aheadReach(pr, self, pr.route) {
 			out = append(out, pr.route)
+			continue
+		}
+		for _, d := range m.reachedInside(p.rules, self, pr.route) {
+			if !m.aheadReach(pr, self, d) && !slices.Contains(out, d) {
+				out = append(out, d)
+			}
+		}
+	}
+	slices.SortFunc(out, netip.Prefix.Compare)
+	return out
+}
+
+// aheadReach reports whether a router ahead of pr's lets one of self
+// reach some address in q.
+func (m *netmap) aheadReach(pr peerRoute, self []netip.Addr, q netip.Prefix) bool {
+	return slices.ContainsFunc(pr.ahead, func(f []filter.Rule) bool { return m.reachesRoute(f, self, q) })
+}
+
+// reachedInside returns the destinations inside route of the accept
+// rules of rules with a source among self.
+func (m *netmap) reachedInside(rules []filter.Rule, self []netip.Addr, route netip.Prefix) []netip.Prefix {
+	var out []netip.Prefix
+	for _, ru := range rules {
+		if ru.Deny {
+			continue
+		}
+		in := m.src.info(ru.Src)
+		if !slices.ContainsFunc(self, func(a netip.Addr) bool { return in.contains(ru.Src, a) }) {
+			continue
+		}
+		for _, d := range ru.Dst {
+			if d.Net.Bits() >= route.Bits() && route.Contains(d.Net.Addr()) {
+				out = append(out, d.Net.Masked())
+			}
 		}
 	}
 	return out

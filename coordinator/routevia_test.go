@@ -2,6 +2,7 @@ package coordinator
 
 import (
 	"net/netip"
+	"reflect"
 	"slices"
 	"testing"
 	"time"
@@ -13,7 +14,7 @@ import (
 // named by the via grants); op reaches the LAN only through tag:gwvia,
 // both through via and without, plain without, other not at all.
 const routesViaPolicy = `{
-  "tagOwners": {"tag:gw": [], "tag:gwvia": [], "tag:op": [], "tag:both": [], "tag:plain": [], "tag:other": []},
+  "tagOwners": {"tag:gw": [], "tag:gwvia": [], "tag:op": [], "tag:both": [], "tag:plain": [], "tag:other": [], "tag:mixed": []},
   "autoApprovers": {"routes": {"192.168.10.0/24": ["tag:gw", "tag:gwvia"]}},
   "grants": [
     {"src": ["tag:op"], "dst": ["192.168.10.0/24"], "ip": ["tcp:80"], "via": ["tag:gwvia"]},
@@ -21,6 +22,8 @@ const routesViaPolicy = `{
     {"src": ["tag:both"], "dst": ["192.168.10.5/32"], "ip": ["tcp:80"]},
     {"src": ["tag:plain"], "dst": ["192.168.10.6/32"], "ip": ["tcp:502"]},
     {"src": ["tag:other"], "dst": ["tag:gw", "tag:gwvia"], "ip": ["tcp:22"]},
+    {"src": ["tag:mixed"], "dst": ["192.168.10.5/32"], "ip": ["tcp:80"]},
+    {"src": ["tag:mixed"], "dst": ["192.168.10.6/32"], "ip": ["tcp:502"], "via": ["tag:gwvia"]},
   ],
 }`
 
@@ -89,4 +92,47 @@ func TestRouteViaGrantPicksATaggedRouter(t *testing.T) {
 
 	streams["gw"].resp.Body.Close()
 	want(plain, "plain with every router offline", "gw")
+}
+
+// TestRouteViaGrantForPartOfARouteGoesThroughTaggedRouter: a viewer
+// granted one device of a LAN without via and another through a via
+// grant has the whole route on the primary and the via device's address
+// on the first router with the via tag (its longest match wins there),
+// failing over among those.
+func TestRouteViaGrantForPartOfARouteGoesThroughTaggedRouter(t *testing.T) {
+	c := startCoordWith(t, routesViaPolicy, func(cfg *Config) { cfg.MapReopenEvery, cfg.MapReopenBurst = time.Millisecond, 1000 })
+	streams := map[string]*mapStream{}
+	for _, r := range []struct{ name, tag string }{{"gw", "tag:gw"}, {"via1", "tag:gwvia"}, {"via2", "tag:gwvia"}} {
+		m := c.mustRegister([]string{r.tag}, r.name)
+		c.advertise(m, lan)
+		streams[r.name] = c.openMap(m, 0)
+		streams[r.name].next()
+	}
+	mixed := c.mustRegister([]string{"tag:mixed"}, "mixed")
+	plc := netip.MustParsePrefix("192.168.10.6/32")
+	want := func(what string, w map[string][]netip.Prefix) {
+		t.Helper()
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			s := c.openMap(mixed, 0)
+			mr := s.next()
+			s.resp.Body.Close()
+			got := map[string][]netip.Prefix{}
+			for _, p := range mr.Peers {
+				if len(p.Routes) > 0 {
+					got[p.Name] = p.Routes
+				}
+			}
+			if reflect.DeepEqual(got, w) {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: mixed's routes %v, want %v", what, got, w)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	want("all online", map[string][]netip.Prefix{"gw": {lan}, "via1": {plc}})
+	streams["via1"].resp.Body.Close()
+	want("via1 offline", map[string][]netip.Prefix{"gw": {lan}, "via2": {plc}})
 }
