@@ -45,6 +45,8 @@ type control struct {
 	// downloads holds a slot per TUF target being served
 	// (Config.MaxTargetDownloads), one per node.
 	downloads *targetSlots
+	// beats holds the routers' liveness beats (wire.PathBeat).
+	beats *beatBoard
 }
 
 // maxRotationKeys and maxReportKeys bound the nodes the rotation and report
@@ -57,13 +59,13 @@ const (
 
 func newControl(c *core) *control {
 	return &control{core: c, denied: newDeniedFlows(c.cfg.DeniedWindow), pace: paceAfter,
-		admit:      ratelimit.New[struct{}](c.cfg.MapAdmitEvery, c.cfg.MapAdmitBurst, 1),
-		reopen:     ratelimit.New[store.NodeID](c.cfg.MapReopenEvery, c.cfg.MapReopenBurst, maxReportKeys),
-		rotations:  ratelimit.New[store.NodeID](c.cfg.RotateEvery, c.cfg.RotateBurst, maxRotationKeys),
-		reports:    ratelimit.New[store.NodeID](c.cfg.ReportEvery, c.cfg.ReportBurst, maxReportKeys),
-		updates:    ratelimit.New[store.NodeID](c.cfg.UpdateEvery, c.cfg.UpdateBurst, maxReportKeys),
-		flows:      newFlowIngest(c.st, c.metrics.reg),
-		downloads:  newTargetSlots(c.cfg.MaxTargetDownloads),
+		admit:     ratelimit.New[struct{}](c.cfg.MapAdmitEvery, c.cfg.MapAdmitBurst, 1),
+		reopen:    ratelimit.New[store.NodeID](c.cfg.MapReopenEvery, c.cfg.MapReopenBurst, maxReportKeys),
+		rotations: ratelimit.New[store.NodeID](c.cfg.RotateEvery, c.cfg.RotateBurst, maxRotationKeys),
+		reports:   ratelimit.New[store.NodeID](c.cfg.ReportEvery, c.cfg.ReportBurst, maxReportKeys),
+		updates:   ratelimit.New[store.NodeID](c.cfg.UpdateEvery, c.cfg.UpdateBurst, maxReportKeys),
+		flows:     newFlowIngest(c.st, c.metrics.reg),
+		downloads: newTargetSlots(c.cfg.MaxTargetDownloads), beats: newBeatBoard(),
 		watchLimit: ratelimit.New[store.NodeID](watchEvery, watchBurst, maxReportKeys)}
 }
 
@@ -74,6 +76,7 @@ func (s *control) controlRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("GET "+wire.PathMap, s.handleMap)
 	mux.HandleFunc("POST "+wire.PathRotate, s.handleRotate)
 	mux.HandleFunc("POST "+wire.PathReport, s.handleReport)
+	mux.HandleFunc("POST "+wire.PathBeat, s.handleBeat)
 	mux.HandleFunc("POST "+wire.PathFlows, s.handleFlows)
 	mux.HandleFunc("GET "+wire.PathWatch, s.handleWatch)
 	mux.HandleFunc("POST "+wire.PathWatchEvents, s.handleWatchEvents)

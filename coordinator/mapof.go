@@ -19,9 +19,9 @@ type mapPeer struct {
 	// does not know the peer (then its viewer learns nil grants).
 	rules []filter.Rule
 	known bool
-	// routes are the subnet routes the peer is the primary router of;
-	// viewerRoutes keeps those the viewer may use.
-	routes []netip.Prefix
+	// routes are the subnet routes the peer serves, with the routers
+	// ahead of it; viewerRoutes keeps those the viewer sends through it.
+	routes []peerRoute
 	// hosts are the policy's names of single devices (netmap.routeHosts)
 	// when the peer routes anything; viewerHosts keeps those the viewer
 	// may use.
@@ -103,7 +103,7 @@ func (m *netmap) isPeerLocked(n store.Node, pid store.NodeID) bool {
 
 func (m *netmap) mapPeerLocked(pid store.NodeID) mapPeer {
 	rules, known := m.filterLocked(pid)
-	mp := mapPeer{rec: m.recLocked(pid), rules: rules, known: known, routes: m.primaryRoutesLocked(pid)}
+	mp := mapPeer{rec: m.recLocked(pid), rules: rules, known: known, routes: m.peerRoutesLocked(pid)}
 	if len(mp.routes) > 0 {
 		mp.hosts = m.routeHosts
 	}

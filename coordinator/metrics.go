@@ -24,6 +24,9 @@ type metrics struct {
 	presence      *prometheus.CounterVec
 	registrations *prometheus.CounterVec
 	deniedFlows   prometheus.Counter
+	// beatsMissed counts map streams ended because their node stopped
+	// beating (wire.MapBeatParam).
+	beatsMissed prometheus.Counter
 }
 
 func newMetrics() *metrics {
@@ -44,8 +47,10 @@ func newMetrics() *metrics {
 			Name: "ward_registrations_total", Help: "Node registrations by result."}, []string{"result"}),
 		deniedFlows: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "ward_denied_flows_total", Help: "Denied inbound flows reported by nodes."}),
+		beatsMissed: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "ward_map_beats_missed_total", Help: "Map streams ended because their node (a subnet router) stopped beating."}),
 	}
-	m.reg.MustRegister(m.nodesOnline, m.mapSends, m.mapLatency, m.mapBuilds, m.presence, m.registrations, m.deniedFlows)
+	m.reg.MustRegister(m.nodesOnline, m.mapSends, m.mapLatency, m.mapBuilds, m.presence, m.registrations, m.deniedFlows, m.beatsMissed)
 	return m
 }
 

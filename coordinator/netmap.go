@@ -91,6 +91,10 @@ type netmap struct {
 	// routeHosts are the running policy's names of single devices
 	// (routeHostsOf), made at each compile, never changed.
 	routeHosts []acl.HostAddr
+	// primary is each route's primary router as last chosen while online
+	// (routeOrderLocked): it stays primary while online, so a router
+	// coming back does not take its routes back.
+	primary map[netip.Prefix]store.NodeID
 	// src caches what is made once per source list of the compiled
 	// filters (its JSON, its index for grants); it has its own lock.
 	src *srcCache
@@ -103,7 +107,7 @@ func newNetmap(domain string) *netmap {
 		disabled: map[store.UserID]bool{}, live: map[store.NodeID]bool{}, online: map[store.NodeID]bool{}, home: map[store.NodeID]string{},
 		filters: map[store.NodeID][]filter.Rule{}, recs: map[store.NodeID]*peerRec{}, recStale: map[store.NodeID]bool{}, src: newSrcCache(),
 		ephemeral: map[store.NodeID]bool{}, mfa: mfaState{at: map[string]time.Time{}},
-		routers: map[store.NodeID]bool{}}
+		routers: map[store.NodeID]bool{}, primary: map[netip.Prefix]store.NodeID{}}
 }
 
 // aclNode converts a node record for the policy compiler.

@@ -1,6 +1,7 @@
 package coordinator
 
 import (
+	"cmp"
 	"context"
 	"encoding/binary"
 	"fmt"
@@ -51,23 +52,45 @@ func (m *netmap) noteRouterLocked(n store.Node) {
 	}
 }
 
-// primaryLocked reports whether live node id is the router in use for
-// route r: of the live nodes serving r, the online one with the lowest
-// id, or the lowest id when none is online. A router that goes offline
-// hands its routes over as soon as its map stream closes.
-func (m *netmap) primaryLocked(id store.NodeID, r netip.Prefix) bool {
-	best, bestOnline := store.NodeID(0), false
+// routeOrderLocked returns the live routers of route r in the order
+// viewers fall back through them: the route's primary while it is online,
+// then online before offline, then by id. The first is r's primary,
+// recorded when online: a router that goes offline hands its routes over
+// as soon as its map stream closes, and does not take them back when it
+// returns (the flows through the new primary keep going).
+func (m *netmap) routeOrderLocked(r netip.Prefix) []store.NodeID {
+	var out []store.NodeID
 	for rid := range m.routers {
 		n := m.nodes[rid]
-		if !m.live[rid] || !slices.Contains(n.AdvertisedRoutes, r) || !slices.Contains(m.routesLocked(n), r) {
-			continue
-		}
-		on := m.online[rid]
-		if best == 0 || (on && !bestOnline) || (on == bestOnline && rid < best) {
-			best, bestOnline = rid, on
+		if m.live[rid] && slices.Contains(n.AdvertisedRoutes, r) && slices.Contains(m.routesLocked(n), r) {
+			out = append(out, rid)
 		}
 	}
-	return best == id
+	slices.SortFunc(out, func(a, b store.NodeID) int {
+		if m.online[a] != m.online[b] {
+			if m.online[a] {
+				return -1
+			}
+			return 1
+		}
+		return cmp.Compare(a, b)
+	})
+	if p, ok := m.primary[r]; ok && m.online[p] {
+		if i := slices.Index(out, p); i > 0 {
+			out = slices.Insert(slices.Delete(out, i, i+1), 0, p)
+		}
+	}
+	if len(out) > 0 && m.online[out[0]] {
+		m.primary[r] = out[0]
+	}
+	return out
+}
+
+// primaryLocked reports whether live node id is the router in use for
+// route r: the first of routeOrderLocked(r).
+func (m *netmap) primaryLocked(id store.NodeID, r netip.Prefix) bool {
+	order := m.routeOrderLocked(r)
+	return len(order) > 0 && order[0] == id
 }
 
 // primaryRoutesLocked returns the routes of live node id it is primary for.
@@ -77,6 +100,38 @@ func (m *netmap) primaryRoutesLocked(id store.NodeID) []netip.Prefix {
 		if m.primaryLocked(id, r) {
 			out = append(out, r)
 		}
+	}
+	return out
+}
+
+// peerRoute is one route of a router peer as a map needs it: the
+// inbound filters of the routers ahead of the peer in the route's order
+// (routeOrderLocked). A viewer sends the route to the first router of
+// the order whose filter lets it into the route: the primary, unless
+// only "via" grants let the viewer in, whose rules only routers with a
+// via tag hold; then the first of those.
+type peerRoute struct {
+	route netip.Prefix
+	ahead [][]filter.Rule
+}
+
+// peerRoutesLocked returns the routes live router id serves, each with
+// the filters of the routers ahead of it.
+func (m *netmap) peerRoutesLocked(id store.NodeID) []peerRoute {
+	if !m.routers[id] {
+		return nil
+	}
+	var out []peerRoute
+	for _, r := range m.routesLocked(m.nodes[id]) {
+		pr := peerRoute{route: r}
+		for _, rid := range m.routeOrderLocked(r) {
+			if rid == id {
+				break
+			}
+			f, _ := m.filterLocked(rid)
+			pr.ahead = append(pr.ahead, f)
+		}
+		out = append(out, pr)
 	}
 	return out
 }
@@ -114,13 +169,56 @@ func (m *netmap) routeViewers(id store.NodeID) []store.NodeID {
 }
 
 // viewerRoutes returns the routes of p the viewer with addresses self
-// sends through p: those of p.routes (p's primary routes) in which one of
-// p's accept rules lets one of self reach some address.
+// sends through p: a whole route when p's accept rules let one of self
+// reach some address in it and no router ahead of p's does (see
+// peerRoute); else, the destinations inside the route p's accept rules
+// let the viewer reach and no router ahead does (what a "via" grant gives
+// alone), so that the viewer's longest match sends them through p while
+// the rest of the route goes through the router ahead. A peer that may
+// not use a route never sees it, and a viewer that reaches a route only
+// through "via" grants sees it on a router with a via tag only.
 func (m *netmap) viewerRoutes(p mapPeer, self []netip.Addr) []netip.Prefix {
 	var out []netip.Prefix
-	for _, r := range p.routes {
-		if m.reachesRoute(p.rules, self, r) {
-			out = append(out, r)
+	for _, pr := range p.routes {
+		if !m.reachesRoute(p.rules, self, pr.route) {
+			continue
+		}
+		if !m.aheadReach(pr, self, pr.route) {
+			out = append(out, pr.route)
+			continue
+		}
+		for _, d := range m.reachedInside(p.rules, self, pr.route) {
+			if !m.aheadReach(pr, self, d) && !slices.Contains(out, d) {
+				out = append(out, d)
+			}
+		}
+	}
+	slices.SortFunc(out, netip.Prefix.Compare)
+	return out
+}
+
+// aheadReach reports whether a router ahead of pr's lets one of self
+// reach some address in q.
+func (m *netmap) aheadReach(pr peerRoute, self []netip.Addr, q netip.Prefix) bool {
+	return slices.ContainsFunc(pr.ahead, func(f []filter.Rule) bool { return m.reachesRoute(f, self, q) })
+}
+
+// reachedInside returns the destinations inside route of the accept
+// rules of rules with a source among self.
+func (m *netmap) reachedInside(rules []filter.Rule, self []netip.Addr, route netip.Prefix) []netip.Prefix {
+	var out []netip.Prefix
+	for _, ru := range rules {
+		if ru.Deny {
+			continue
+		}
+		in := m.src.info(ru.Src)
+		if !slices.ContainsFunc(self, func(a netip.Addr) bool { return in.contains(ru.Src, a) }) {
+			continue
+		}
+		for _, d := range ru.Dst {
+			if d.Net.Bits() >= route.Bits() && route.Contains(d.Net.Addr()) {
+				out = append(out, d.Net.Masked())
+			}
 		}
 	}
 	return out

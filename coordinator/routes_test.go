@@ -179,3 +179,54 @@ func TestRouteFailsOverToOnlineRouter(t *testing.T) {
 func routesWith(auto string) string {
 	return strings.Replace(routesPolicy, "%AUTO%", auto, 1)
 }
+
+// TestRoutePrimaryStaysWhenOldPrimaryReturns: once a route moved to the
+// other router because its primary went offline, the old primary coming
+// back does not take it back (flows through the new primary keep going);
+// it is the primary again only when the new one goes offline.
+func TestRoutePrimaryStaysWhenOldPrimaryReturns(t *testing.T) {
+	c := startCoordWith(t, routesWith(`"autoApprovers": {"routes": {"192.168.10.0/24": ["tag:gw", "tag:gw2"]}},`),
+		func(cfg *Config) { cfg.MapReopenEvery, cfg.MapReopenBurst = time.Millisecond, 1000 })
+	gw := c.mustRegister([]string{"tag:gw"}, "gw")
+	gw2 := c.mustRegister([]string{"tag:gw2"}, "gw2")
+	op := c.mustRegister([]string{"tag:op"}, "op")
+	c.advertise(gw, lan)
+	c.advertise(gw2, lan)
+	s1 := c.openMap(gw, 0)
+	s1.next()
+	s2 := c.openMap(gw2, 0)
+	s2.next()
+	holders := func(want string) {
+		t.Helper()
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			s := c.openMap(op, 0)
+			got := routeHolders(s.next(), lan)
+			s.resp.Body.Close()
+			if slices.Equal(got, []string{want}) {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("op has the route on %v, want on %s", got, want)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	holders("gw")
+	s1.resp.Body.Close()
+	holders("gw2")
+	c.openMap(gw, 0).next() // gw is back online
+	var an wire.AdminNode
+	deadline := time.Now().Add(10 * time.Second)
+	for !an.Online {
+		if c.admin(http.MethodGet, wire.PathAdminNodes+"/gw", nil, &an) != http.StatusOK || time.Now().After(deadline) {
+			t.Fatal("gw did not come back online")
+		}
+	}
+	if len(an.PrimaryRoutes) != 0 {
+		t.Errorf("the returning gw is primary for %v", an.PrimaryRoutes)
+	}
+	holders("gw2")
+	s2.resp.Body.Close()
+	holders("gw")
+}

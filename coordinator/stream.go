@@ -61,13 +61,20 @@ func (s *control) handleMap(w http.ResponseWriter, r *http.Request) {
 	s.streamOpened(n)
 	defer s.streamClosed(n)
 	defer s.hub.unsubscribe(n.ID, sub)
+	var beats *beatEntry
+	beat := beatOf(r)
+	if beat > 0 {
+		beats = s.beats.watch(ss.machine, time.Now())
+		defer s.beats.unwatch(ss.machine)
+	}
 
 	w.Header().Set("Content-Type", "application/x-ndjson")
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(http.StatusOK)
 	st := &streamState{s: s, id: n.ID, w: w, rc: http.NewResponseController(w), sent: s.hub.resumable(n.ID, since),
 		keepAlive: s.keepAliveFor(r.URL.Query().Get(wire.MapIdleParam)), grantsDelta: supports(r, wire.FeatureGrantsDelta),
-		srcRefs: supports(r, wire.FeatureFilterSrcRefs), noDeny: !supports(r, wire.FeatureDenyRules)}
+		srcRefs: supports(r, wire.FeatureFilterSrcRefs), noDeny: !supports(r, wire.FeatureDenyRules),
+		beat: beat, beats: beats}
 	if !st.write(nil) { // a resumed stream may have nothing to send yet
 		return
 	}
@@ -129,6 +136,11 @@ type streamState struct {
 	// noDeny is set for a node older than wire.FeatureDenyRules, which
 	// would read a deny rule as an accept (see withoutDenies).
 	noDeny bool
+	// beat is the node's beat interval (wire.MapBeatParam; 0: none) and
+	// beats its last beat: the stream ends after wire.MissedBeats
+	// intervals without one.
+	beat  time.Duration
+	beats *beatEntry
 }
 
 // msgBufs holds message buffers between messages: a stream holds none
@@ -160,7 +172,8 @@ func paceAfter(n int) time.Duration {
 // streamLoop sends the first map, then waits: a wake sends what changed,
 // a tick a keep-alive (which recomputes nothing). While the stream is
 // paced after a large message, a wake sends at once only what removes
-// access (sendRemovals); the rest goes when the pace ends.
+// access (sendRemovals); the rest goes when the pace ends. A stream that
+// asked for beats ends once they are wire.MissedBeats intervals overdue.
 func (s *control) streamLoop(ctx context.Context, st *streamState, sub *subscriber, expires time.Time) {
 	ka := time.NewTicker(st.keepAlive)
 	defer ka.Stop()
@@ -170,6 +183,17 @@ func (s *control) streamLoop(ctx context.Context, st *streamState, sub *subscrib
 	defer paced.Stop()
 	<-paced.C
 	var due <-chan time.Time // the paced timer while armed
+	// beatCheck fires when the node's beats would be overdue
+	// (wire.MissedBeats intervals after the last one), then is set again
+	// to that time after the latest beat.
+	var beatCheck <-chan time.Time
+	var beatTimer *time.Timer
+	bound := wire.MissedBeats * st.beat
+	if st.beat > 0 {
+		beatTimer = time.NewTimer(bound)
+		defer beatTimer.Stop()
+		beatCheck = beatTimer.C
+	}
 	if !st.sendUpdate(sub, true) {
 		return
 	}
@@ -201,6 +225,13 @@ func (s *control) streamLoop(ctx context.Context, st *streamState, sub *subscrib
 			if !st.sendUpdate(sub, false) {
 				return
 			}
+		case now := <-beatCheck:
+			if silent := st.beats.silentFor(now); silent >= bound {
+				s.log.Warn("node stopped beating; ending its map stream", "node_id", st.id, "silent", silent.Round(time.Millisecond))
+				s.metrics.beatsMissed.Inc()
+				return
+			}
+			beatTimer.Reset(bound - st.beats.silentFor(now))
 		case <-ka.C:
 			keep := wire.MapResponse{KeepAlive: true, Version: s.hub.version.Load(), ServerTime: time.Now().UTC()}
 			b, _ := json.Marshal(keep)

@@ -192,7 +192,8 @@ func NewAgent(cfg AgentConfig) (*Agent, error) {
 		return nil, err
 	}
 	a.client, err = control.New(control.Config{URL: cfg.Coordinator, AllowInsecureHTTP: cfg.AllowInsecureHTTP,
-		CAFile: cfg.CAFile, MachineKey: st.MachineKey, Logger: cfg.Logger, Backoff: cfg.Backoff, Clock: cfg.Clock})
+		CAFile: cfg.CAFile, MachineKey: st.MachineKey, Logger: cfg.Logger, Backoff: cfg.Backoff, Clock: cfg.Clock,
+		Beat: routerBeat(cfg.AdvertiseRoutes)})
 	if err != nil {
 		return nil, err
 	}

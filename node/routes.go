@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/netip"
 	"slices"
+	"time"
 
 	"github.com/wardnet/ward/node/control"
 	"github.com/wardnet/ward/wire"
@@ -23,6 +24,16 @@ func (s *Session) checkRoutes(served []netip.Prefix) {
 	}
 	s.needRoutes.Store(true)
 	kick(s.kickReport)
+}
+
+// routerBeat is the map stream beat (control.Config.Beat) of a node that
+// advertises routes: control.DefaultRouterBeat, so that its routes move
+// to another router within seconds of it stopping; none for other nodes.
+func routerBeat(routes []netip.Prefix) time.Duration {
+	if len(routes) == 0 {
+		return 0
+	}
+	return control.DefaultRouterBeat
 }
 
 // reportRoutes sends the advertised routes when asked to, in a report of

@@ -20,6 +20,9 @@ const (
 	PathRelay = "/ward/v1/relay"
 	// PathRelayToken issues a relay admission token (RelayTokenResponse).
 	PathRelayToken = "/ward/v1/relay/token"
+	// PathBeat is where a subnet router posts its liveness beat (POST,
+	// no body, 204; FeatureRouterBeat) while its map stream is open.
+	PathBeat = "/ward/v1/beat"
 )
 
 // Query parameters of PathMap.
@@ -36,7 +39,18 @@ const (
 	// MapVersionParam is the node's ProtocolVersion, so that the stream
 	// sends it what it knows (MapResponse.PeersGrants); absent: 1.
 	MapVersionParam = "v"
+	// MapBeatParam is the interval, in milliseconds, at which the node
+	// posts PathBeat while the stream is open (FeatureRouterBeat; subnet
+	// routers only). The coordinator ends the stream after MissedBeats
+	// intervals without a beat, which takes the node offline and moves
+	// its routes to another router, even when the node stopped without
+	// closing its connection. Absent or 0: no beats, as before.
+	MapBeatParam = "beat"
 )
+
+// MissedBeats is how many beat intervals (MapBeatParam) of silence end a
+// map stream.
+const MissedBeats = 3
 
 // Limits on what a node may send.
 const (

@@ -31,6 +31,7 @@ import (
 //   - 17 (2026-12-06, issue 15): device log and file-integrity monitoring: GET /ward/v1/watch (WatchConfig), POST /ward/v1/watch/events (WatchEvents).
 //   - 18 (2026-12-06, issue 14): subnet routers: Report.AdvertisedRoutes, Node.Routes (a peer's routes the receiver uses; a node's own approved routes), POST PathAdminNodes/{id}/routes (RoutesRequest), AdminNode's route fields.
 //   - 19 (2026-12-06, issue 14): Node.RouteHosts: on a router peer, the policy's single-address hosts names behind its routes that the receiver may reach.
+//   - 20 (2026-12-06, issue 14): router liveness: GET /ward/v1/map?beat=<ms> and POST /ward/v1/beat; a coordinator ends a stream whose beats stop for MissedBeats intervals, so a stopped or cut-off subnet router hands its routes over within seconds.
 //
 // A peer ignores JSON fields it does not know only one way: nodes read the
 // coordinator's answers leniently, while the coordinator refuses requests
@@ -38,7 +39,7 @@ import (
 // Supports(coordinator's version, the field's Feature); the coordinator
 // sends a new field to every node, and leaves it out for nodes older than
 // its Feature where it would mislead them.
-const ProtocolVersion = 19
+const ProtocolVersion = 20
 
 // MinProtocolVersion is the oldest node protocol version a coordinator of
 // this build serves; CheckNodeVersion refuses older nodes.
@@ -130,6 +131,10 @@ const (
 	// FeatureRouteHosts: Node.RouteHosts. Sent to every node (an older one
 	// ignores it and reaches routed devices by address only).
 	FeatureRouteHosts Feature = 19
+	// FeatureRouterBeat: MapBeatParam and PathBeat. A node beats only to
+	// a coordinator of this version or later (an older one answers 404
+	// and would never end the stream for silence).
+	FeatureRouterBeat Feature = 20
 )
 
 // Supports reports whether a peer speaking protocol version peer knows f.

@@ -64,6 +64,14 @@ type Config struct {
 	// MapIdleTimeout ends a map stream that sent nothing (not even a
 	// keep-alive) for this long; 0 means DefaultMapIdleTimeout.
 	MapIdleTimeout time.Duration
+	// Beat, when positive, makes the node a beating one (a subnet
+	// router): while a map stream is open it posts wire.PathBeat at this
+	// interval and says so on the stream (wire.MapBeatParam), so that the
+	// coordinator ends the stream, and moves the node's routes to another
+	// router, within wire.MissedBeats intervals of the node stopping,
+	// even when its connection stays open. Only to a coordinator of
+	// wire.FeatureRouterBeat or later. 0: no beats.
+	Beat time.Duration
 	// Backoff paces map stream reconnects; the zero value means
 	// DefaultBackoff().
 	Backoff Backoff
@@ -81,6 +89,7 @@ type Client struct {
 	log         *slog.Logger
 	callTimeout time.Duration
 	mapIdle     time.Duration
+	beat        time.Duration
 	backoff     Backoff
 	now         func() time.Time
 	// skew converts the coordinator's times to the node's clock.
@@ -103,7 +112,7 @@ func New(cfg Config) (*Client, error) {
 		return nil, err
 	}
 	c := &Client{base: base, key: cfg.MachineKey, http: cfg.HTTPClient, log: cfg.Logger,
-		callTimeout: cfg.CallTimeout, mapIdle: cfg.MapIdleTimeout, backoff: cfg.Backoff.withDefaults()}
+		callTimeout: cfg.CallTimeout, mapIdle: cfg.MapIdleTimeout, beat: cfg.Beat, backoff: cfg.Backoff.withDefaults()}
 	if c.http == nil {
 		roots := cfg.RootCAs
 		if roots == nil {

@@ -25,6 +25,10 @@ const (
 	DefaultMapIdleTimeout = 120 * time.Second
 	// MaxMapMessage bounds one map stream message (one line).
 	MaxMapMessage = 32 << 20
+	// DefaultRouterBeat is the beat interval of a subnet router
+	// (Config.Beat): its routes move within wire.MissedBeats of them,
+	// about 3 s, of it stopping.
+	DefaultRouterBeat = time.Second
 )
 
 // errIdle ends a map stream that stayed silent too long.
@@ -84,6 +88,11 @@ func (c *Client) StreamMap(ctx context.Context, since uint64, h MapHandler) (uin
 	}
 	defer cancel(nil)
 	defer resp.Body.Close()
+	if c.beats() {
+		bctx, stop := context.WithCancel(ctx)
+		defer stop()
+		go c.beatLoop(bctx)
+	}
 	h.SetConnected(true)
 	defer h.SetConnected(false)
 	return c.readMap(ctx, resp.Body, cancel, since, h)
@@ -113,6 +122,9 @@ func (c *Client) getMap(ctx context.Context, since uint64, token string) (*http.
 	rctx, cancel := context.WithCancelCause(ctx)
 	q := url.Values{wire.MapIdleParam: {strconv.FormatInt(c.mapIdle.Milliseconds(), 10)},
 		wire.MapVersionParam: {strconv.Itoa(wire.ProtocolVersion)}}
+	if c.beats() {
+		q.Set(wire.MapBeatParam, strconv.FormatInt(c.beat.Milliseconds(), 10))
+	}
 	if since > 0 {
 		q.Set(wire.MapSinceParam, strconv.FormatUint(since, 10))
 	}
@@ -133,6 +145,36 @@ func (c *Client) getMap(ctx context.Context, since uint64, token string) (*http.
 		return nil, nil, err
 	}
 	return resp, cancel, nil
+}
+
+// beats reports whether the node beats on its map streams: it asked to
+// (Config.Beat) and the coordinator knows beats.
+func (c *Client) beats() bool {
+	return c.beat > 0 && wire.Supports(c.ServerVersion(), wire.FeatureRouterBeat)
+}
+
+// beatLoop posts a beat (wire.PathBeat) every beat interval until ctx is
+// done. A failed beat is logged once per run of failures; the next tick
+// tries again.
+func (c *Client) beatLoop(ctx context.Context) {
+	t := time.NewTicker(c.beat)
+	defer t.Stop()
+	failing := false
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		err := c.call(ctx, request{path: wire.PathBeat, timeout: wire.MissedBeats * c.beat}, nil)
+		switch {
+		case err != nil && ctx.Err() == nil && !failing:
+			c.log.Warn("beat to the coordinator failed", "err", err)
+			failing = true
+		case err == nil:
+			failing = false
+		}
+	}
 }
 
 // readMap decodes messages from body until it fails. A stream silent for

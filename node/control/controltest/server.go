@@ -63,6 +63,10 @@ type Server struct {
 	// idle parameter (wire.MapIdleParam).
 	sinces []uint64
 	idles  []string
+	// beatParams records the beat parameter of every map request
+	// (wire.MapBeatParam), beats how many beats (wire.PathBeat) came.
+	beatParams []string
+	beats      int
 	// reports and rotations record what nodes sent (refused rotations
 	// included).
 	reports   []wire.Report
@@ -115,6 +119,7 @@ func start(tb testing.TB, useTLS bool) *Server {
 	mux.HandleFunc("GET "+wire.PathMap, s.authed(s.streamMap))
 	mux.HandleFunc("POST "+wire.PathRotate, s.authed(s.rotate))
 	mux.HandleFunc("POST "+wire.PathReport, s.authed(s.report))
+	mux.HandleFunc("POST "+wire.PathBeat, s.authed(s.beat))
 	s.mux, s.useTLS = mux, useTLS
 	s.Server = httptest.NewUnstartedServer(mux)
 	if useTLS {
@@ -242,6 +247,29 @@ func (s *Server) Sinces() []uint64 {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return append([]uint64(nil), s.sinces...)
+}
+
+// BeatParams returns the beat parameter of every map request
+// (wire.MapBeatParam), in order.
+func (s *Server) BeatParams() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]string(nil), s.beatParams...)
+}
+
+// Beats returns how many beats (wire.PathBeat) came.
+func (s *Server) Beats() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.beats
+}
+
+// beat counts a beat (wire.PathBeat).
+func (s *Server) beat(w http.ResponseWriter, _ *http.Request, _ wire.MachinePublic) {
+	s.mu.Lock()
+	s.beats++
+	s.mu.Unlock()
+	w.WriteHeader(http.StatusNoContent)
 }
 
 // Idles returns the idle parameter (wire.MapIdleParam) of every map
@@ -471,6 +499,7 @@ func (s *Server) streamMap(w http.ResponseWriter, r *http.Request, mk wire.Machi
 	s.mu.Lock()
 	s.sinces = append(s.sinces, since)
 	s.idles = append(s.idles, r.URL.Query().Get(wire.MapIdleParam))
+	s.beatParams = append(s.beatParams, r.URL.Query().Get(wire.MapBeatParam))
 	s.mapAt = append(s.mapAt, time.Now())
 	if s.failMap > 0 {
 		s.failMap--
