@@ -49,6 +49,7 @@ func (s *core) requestAccess(ctx context.Context, from store.Node, req wire.Acce
 	}
 	s.audit(ctx, "user:"+email, "request.create", requestTarget(r.ID), "",
 		map[string]any{"device": dev.Name, "port": req.Port, "proto": proto.Name(), "duration": dur.String(), "reason": req.Reason})
+	s.requestAlert(ctx, "requested", r, "user:"+email)
 	if err := s.loadRequests(ctx); err != nil {
 		return wire.AccessRequest{}, err
 	}
@@ -96,6 +97,7 @@ func (s *core) decideRequest(ctx context.Context, id int64, status store.Request
 	}
 	s.publish(store.Change{Kind: store.ChangeRequests})
 	s.audit(ctx, by.Actor, "request."+decisionVerb[status], requestTarget(r.ID), "", map[string]any{"expires": r.Expires})
+	s.requestAlert(ctx, string(status), r, by.Actor)
 	return s.wireRequest(ctx, r), nil
 }
 
