@@ -151,6 +151,8 @@ func (s *core) principalEmail(ctx context.Context, by admin.Principal) (string, 
 // that changes: the people's whose requests changed, and those of the
 // people and devices of the accesses that began or ended.
 func (s *core) loadRequests(ctx context.Context) error {
+	s.reloadMu.Lock() // an older read must not land after a newer one
+	defer s.reloadMu.Unlock()
 	rs, err := s.st.ListAccessRequests(ctx)
 	if err != nil {
 		return err
