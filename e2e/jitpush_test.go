@@ -138,7 +138,7 @@ func TestRequesterSeesDecisionAtOnce(t *testing.T) {
 		t.Errorf("watch printed %q, want %q", line, exp)
 	}
 	page := l.statusPage(t)
-	if body := getPage(t, page); !strings.Contains(body, "approved until "+r.Expires.Local().Format("15:04")+" by user:carol@example.com") {
+	if body := getPage(t, page); !strings.Contains(body, "approved until "+r.Expires.Local().Format("15:04")+" by carol@example.com") {
 		t.Errorf("the status page does not show the approval:\n%s", body)
 	}
 

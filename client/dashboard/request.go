@@ -26,15 +26,17 @@ type Request struct {
 }
 
 // Status is what the page shows of r's state: "approved until 15:04 by
-// bob", "expired at 15:04", "pending".
+// bob@example.com", "approved by bob@example.com, ended 15:04",
+// "pending".
 func (r Request) Status() string {
+	by := strings.TrimPrefix(r.DecidedBy, "user:")
 	switch {
 	case r.State == "approved" && !r.Expires.IsZero() && !time.Now().Before(r.Expires):
-		return "approved by " + r.DecidedBy + ", ended " + r.Expires.Local().Format("15:04")
+		return "approved by " + by + ", ended " + r.Expires.Local().Format("15:04")
 	case r.State == "approved" && !r.Expires.IsZero():
-		return "approved until " + r.Expires.Local().Format("15:04") + " by " + r.DecidedBy
+		return "approved until " + r.Expires.Local().Format("15:04") + " by " + by
 	case r.DecidedBy != "":
-		return r.State + " by " + r.DecidedBy
+		return r.State + " by " + by
 	}
 	return r.State
 }
