@@ -94,8 +94,9 @@ func TestRequesterSeesDecisionInMap(t *testing.T) {
 
 // TestJITDecisionNotifiesOnlyAffectedNodes pins issue 11's "notifyAll
 // only when a change really touches everyone" for just-in-time access: a
-// request, its approval and its revocation wake the streams of the
-// requester's nodes and of the device, never another node's. The other
+// request, its approval, its revocation and an access's end wake the
+// streams of the requester's nodes and of the device, never another
+// node's. The other
 // camera's stream is watched at the hub (an extra subscription whose
 // wake-ups nothing consumes) as well as on the wire.
 func TestJITDecisionNotifiesOnlyAffectedNodes(t *testing.T) {
@@ -120,6 +121,17 @@ func TestJITDecisionNotifiesOnlyAffectedNodes(t *testing.T) {
 	}
 	if m := nextFilter(j.cam); len(m.Filter) != 0 {
 		t.Fatalf("the camera's filter after the revocation: %+v", m.Filter)
+	}
+	// An access that ends on its own wakes no other stream either.
+	short := j.ask(t, "2s")
+	if code := j.c.uiAPI(b, page, "POST", fmt.Sprintf("%s/%d/approve", wire.PathAdminRequests, short.ID), nil, nil); code != http.StatusOK {
+		t.Fatalf("carol approves the short one: %d", code)
+	}
+	if m := nextFilter(j.cam); len(m.Filter) != 1 {
+		t.Fatalf("the camera's filter after the short approval: %+v", m.Filter)
+	}
+	if m := nextFilter(j.cam); len(m.Filter) != 0 {
+		t.Fatalf("the camera's filter once the short access ended: %+v", m.Filter)
 	}
 	select {
 	case <-sub.wake:
