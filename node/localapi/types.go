@@ -228,7 +228,7 @@ type PersonStatus struct {
 	Devices []Device `json:"devices"`
 	// Requests are the person's newest access requests with their state
 	// and decision, as the coordinator pushes them in the node's map
-	// (wire.Node.Requests; empty from a coordinator before protocol 20).
+	// (wire.Node.Requests; empty from a coordinator before protocol 21).
 	Requests []wire.AccessRequest `json:"requests,omitempty"`
 }
 
