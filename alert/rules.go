@@ -46,15 +46,19 @@ const (
 	// KindFileChanged fires once for each watched file a device found
 	// added, removed, modified or unreadable (see Watch; Tags limit it).
 	KindFileChanged = "file_changed"
+	// KindAccessRequest fires once for each just-in-time access request
+	// made, approved, denied or revoked on a device whose risk class sets
+	// an alertSeverity (Tags limit it).
+	KindAccessRequest = "access_request"
 )
 
 // kinds are the known kinds, in the order the parser names them.
 var kinds = []string{KindOffline, KindDenied, KindKeyExpiring, KindJoined, KindPolicyChange, KindAdminLogin, KindRolloutPaused,
-	KindLogMatch, KindFileChanged}
+	KindLogMatch, KindFileChanged, KindAccessRequest}
 
 // Event reports whether kind fires once per event, without a recovery.
 func Event(kind string) bool {
-	return slices.Contains([]string{KindJoined, KindPolicyChange, KindAdminLogin, KindLogMatch, KindFileChanged}, kind)
+	return slices.Contains([]string{KindJoined, KindPolicyChange, KindAdminLogin, KindLogMatch, KindFileChanged, KindAccessRequest}, kind)
 }
 
 // MaxRulesSize bounds a rules file.
@@ -83,8 +87,9 @@ type Rule struct {
 	Kind string
 	// For is how long a device must be offline (KindOffline).
 	For time.Duration
-	// Tags limit KindOffline, KindKeyExpiring, KindJoined, KindLogMatch
-	// and KindFileChanged to devices with one of them; empty: all.
+	// Tags limit KindOffline, KindKeyExpiring, KindJoined, KindLogMatch,
+	// KindFileChanged and KindAccessRequest to devices with one of them;
+	// empty: all.
 	Tags []string
 	// Count and Within: KindDenied's threshold; Within alone:
 	// KindKeyExpiring's warning time.

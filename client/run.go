@@ -10,6 +10,7 @@ import (
 	"os/user"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/wardnet/ward/client/dashboard"
 	"github.com/wardnet/ward/client/httpproxy"
@@ -18,6 +19,7 @@ import (
 	"github.com/wardnet/ward/node/localapi"
 	"github.com/wardnet/ward/node/socks5"
 	"github.com/wardnet/ward/node/splice"
+	"github.com/wardnet/ward/wire"
 )
 
 // Run serves the local API (with the login routes), the proxies and the
@@ -156,7 +158,7 @@ func (d *Daemon) listenWeb() (server, error) {
 	if u, err := user.Current(); err == nil {
 		sshUser = u.Username
 	}
-	ws, err := dashboard.New(dashboard.Config{Page: d.page, Logout: d.pageLogout, CLIFlags: d.cfg.CLIFlags,
+	ws, err := dashboard.New(dashboard.Config{Page: d.page, Logout: d.pageLogout, Request: d.pageRequest, CLIFlags: d.cfg.CLIFlags,
 		SSHUser: sshUser, Logger: d.log}, l.Addr())
 	if err != nil {
 		l.Close()
@@ -188,7 +190,24 @@ func (d *Daemon) page() dashboard.Page {
 		p.Devices = append(p.Devices, dashboard.Device{Name: dev.Name, FQDN: dev.FQDN, Addr: addr, Owner: owner, Online: dev.Online,
 			Ports: dev.Ports, Granted: granted})
 	}
+	for _, peer := range full.Peers {
+		p.Peers = append(p.Peers, peer.Name)
+	}
+	for _, r := range st.Requests {
+		p.Requests = append(p.Requests, dashboard.Request{ID: r.ID, Device: r.Device, Proto: r.Proto, Port: r.Port,
+			Duration: time.Duration(r.DurationMillis) * time.Millisecond, Reason: r.Reason, State: r.Status, DecidedBy: r.DecidedBy, Expires: r.Expires})
+	}
 	return p
+}
+
+// pageRequest files the status page's request form: one request a port.
+func (d *Daemon) pageRequest(ctx context.Context, nr dashboard.NewRequest) error {
+	for _, port := range nr.Ports {
+		if _, err := d.RequestAccess(ctx, wire.AccessRequestCreate{Device: nr.Device, Port: port, Duration: nr.Duration, Reason: nr.Reason}); err != nil {
+			return fmt.Errorf("port %d: %w", port, err)
+		}
+	}
+	return nil
 }
 
 // pageLogout is the status page's logout.

@@ -1,6 +1,7 @@
 package client
 
 import (
+	"context"
 	"slices"
 	"time"
 
@@ -40,6 +41,7 @@ func (d *Daemon) Status() localapi.Status {
 			ps.Interface = s.link.InterfaceName()
 		}
 		ps.Devices = devicesOf(s, time.Now())
+		ps.Requests = s.Engine().Self().Requests
 	}
 	st.Person = ps
 	return st
@@ -81,4 +83,17 @@ func grantedPorts(p wire.Node) []uint16 {
 	}
 	slices.Sort(out)
 	return out
+}
+
+// RequestAccess files the person's request for time-bound access, as
+// `ward request` does: through the session's control client, so the
+// coordinator knows the requester by the node's machine key.
+func (d *Daemon) RequestAccess(ctx context.Context, r wire.AccessRequestCreate) (wire.AccessRequest, error) {
+	d.mu.Lock()
+	s, ctrl := d.sess, d.ctrl
+	d.mu.Unlock()
+	if s == nil || ctrl == nil {
+		return wire.AccessRequest{}, ErrNotLoggedIn
+	}
+	return ctrl.RequestAccess(ctx, r)
 }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/wardnet/ward/alert"
 	"github.com/wardnet/ward/coordinator/store"
+	"github.com/wardnet/ward/filter"
 )
 
 // maxDeniedIdentities bounds the identities whose denied flows the
@@ -267,7 +268,7 @@ func (s *core) fireEvent(ctx context.Context, kind, subject, summary string, tag
 		if r.Kind != kind || (byTags && !tagged(r, tags)) {
 			continue
 		}
-		a := alert.Alert{Rule: r.Name, Kind: r.Kind, Severity: r.Severity, State: alert.StateFiring, Subject: subject,
+		a := alert.Alert{Rule: r.Name, Kind: r.Kind, Severity: s.subjectSeverity(ctx, r.Severity, subject), State: alert.StateFiring, Subject: subject,
 			Summary: summary, StartsAt: now, Tags: tags}
 		id := s.recordAlert(ctx, a, store.AlertEvent)
 		s.alerts.mu.Lock()
@@ -394,7 +395,7 @@ func (s *core) loadOpenAlerts(ctx context.Context) {
 // fire opens r's alert for subject (a device with tags) unless it is
 // already open; the dispatcher sends it (flushAlerts).
 func (s *core) fire(ctx context.Context, r alert.Rule, subject string, since time.Time, summary string, tags []string) {
-	a := alert.Alert{Rule: r.Name, Kind: r.Kind, Severity: r.Severity, State: alert.StateFiring, Subject: subject,
+	a := alert.Alert{Rule: r.Name, Kind: r.Kind, Severity: s.subjectSeverity(ctx, r.Severity, subject), State: alert.StateFiring, Subject: subject,
 		Summary: summary, StartsAt: since.UTC(), Tags: tags}
 	k := [2]string{r.Name, subject}
 	s.alerts.mu.Lock()
@@ -415,6 +416,73 @@ func (s *core) fire(ctx context.Context, r alert.Rule, subject string, since tim
 		s.noteAlerts(ctx, []alert.Change{missed})
 	}
 	s.auditAlert(ctx, a, "alert.fire")
+}
+
+// subjectSeverity is the stricter of a rule's severity sev and the
+// alertSeverity of the risk class of the device subject names
+// ("node:NAME", or a denied-flows identity "node:NAME (owner)"); sev for
+// any other subject.
+func (s *core) subjectSeverity(ctx context.Context, sev, subject string) string {
+	name, ok := strings.CutPrefix(subject, "node:")
+	if !ok {
+		return sev
+	}
+	name, _, _ = strings.Cut(name, " ")
+	return alert.Stricter(sev, s.deviceSeverity(ctx, name))
+}
+
+// deviceSeverity is the alertSeverity of the risk class of device name
+// under the running policy; empty when its class sets none or the device
+// is unknown. A device the netmap does not hold yet (its join is audited
+// before it is loaded) is read from the store.
+func (s *core) deviceSeverity(ctx context.Context, name string) string {
+	class, ok := s.nm.riskClassOf(name)
+	if !ok {
+		n, err := s.st.NodeByName(ctx, name)
+		if err != nil {
+			return ""
+		}
+		class = n.RiskClass
+	}
+	return s.nm.classSeverity(class)
+}
+
+// riskClassOf is the stored risk class of node name; ok is false when
+// the netmap does not hold it.
+func (m *netmap) riskClassOf(name string) (class string, ok bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	id, ok := m.byName[name]
+	return m.nodes[id].RiskClass, ok
+}
+
+// classSeverity is the alertSeverity of the risk class a device of
+// stored class class is in under the running policy (an unknown or
+// empty class is the least critical one); empty when it sets none.
+func (m *netmap) classSeverity(class string) string {
+	rs := m.ruleset()
+	if rs == nil {
+		return ""
+	}
+	rc, _ := rs.RiskClass(rs.RiskOf(class))
+	return rc.AlertSeverity
+}
+
+// requestAlert fires the access_request rules for an event of request r
+// ("requested", "approved", "denied", "revoked") by actor, when the risk
+// class of its device sets an alertSeverity; the alert's severity is
+// then the stricter of the rule's and the class's.
+func (s *core) requestAlert(ctx context.Context, event string, r store.AccessRequest, actor string) {
+	if s.alerts == nil {
+		return
+	}
+	dev, ok := s.nm.node(r.NodeID)
+	if !ok || s.nm.classSeverity(dev.RiskClass) == "" {
+		return
+	}
+	summary := fmt.Sprintf("access request %d (%s to %s:%d/%s for %s, %q) %s by %s", r.ID, s.nm.emailOf(r.UserID), dev.Name, r.Port,
+		filter.Proto(r.Proto).Name(), r.Duration, r.Reason, event, actor)
+	s.fireEvent(ctx, alert.KindAccessRequest, "node:"+dev.Name, summary, dev.Tags, true)
 }
 
 // recordAlert records a new alert in the store and returns its ID (0 on

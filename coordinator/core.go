@@ -65,7 +65,7 @@ type core struct {
 	// ro is the rollout engine; set by New.
 	ro *rollouts
 	// reloadMu serializes the netmap's updates from the store (reloadNode,
-	// dropNode, refreshUsers):
+	// dropNode, refreshUsers, loadRequests):
 	// each holds it across its store read and its netmap update, so two
 	// updates cannot apply an older read after a newer one, and a record
 	// read before a change (a disable, an expiry, a retag, a removal) is

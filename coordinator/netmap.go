@@ -38,6 +38,10 @@ type netmap struct {
 	// timed are the approved access requests not yet ended (see
 	// setTimed); each adds a rule that ends on time on every node.
 	timed []acl.TimedAccess
+	// requests holds each person's newest access requests, newest first,
+	// as their nodes' Self carries them (see setRequests); the slices are
+	// never changed, only replaced.
+	requests map[store.UserID][]wire.AccessRequest
 	// nodes holds every registered node.
 	nodes map[store.NodeID]store.Node
 	// byName indexes nodes by name: the one record holding each name.
@@ -511,6 +515,7 @@ func (m *netmap) selfLocked(n store.Node) wire.Node {
 	w.OwnerDisabled = len(n.Tags) == 0 && m.disabled[n.UserID]
 	if len(n.Tags) == 0 {
 		w.MFAAt = m.mfaAtLocked(m.emails[n.UserID])
+		w.Requests = m.requests[n.UserID]
 	}
 	return w
 }

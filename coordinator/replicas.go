@@ -44,7 +44,7 @@ func (s *Server) applyChange(c store.Change) {
 	case store.ChangeRelays:
 		err = s.applyRelays(s.ctx)
 	case store.ChangeRequests:
-		err = s.loadTimed(s.ctx)
+		err = s.loadRequests(s.ctx)
 	case store.ChangeResync:
 		err = s.resync(s.ctx)
 	}
@@ -112,7 +112,7 @@ func (s *Server) resync(ctx context.Context) error {
 			return err
 		}
 	}
-	return s.loadTimed(ctx)
+	return s.loadRequests(ctx)
 }
 
 // The periodic jobs exactly one coordinator on a database runs.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"time"
 
@@ -48,6 +49,11 @@ func (s *core) requestAccess(ctx context.Context, from store.Node, req wire.Acce
 	}
 	s.audit(ctx, "user:"+email, "request.create", requestTarget(r.ID), "",
 		map[string]any{"device": dev.Name, "port": req.Port, "proto": proto.Name(), "duration": dur.String(), "reason": req.Reason})
+	s.requestAlert(ctx, "requested", r, "user:"+email)
+	if err := s.loadRequests(ctx); err != nil {
+		return wire.AccessRequest{}, err
+	}
+	s.publish(store.Change{Kind: store.ChangeRequests})
 	return s.wireRequest(ctx, r), nil
 }
 
@@ -86,13 +92,12 @@ func (s *core) decideRequest(ctx context.Context, id int64, status store.Request
 	if err != nil {
 		return wire.AccessRequest{}, err
 	}
-	if status != store.RequestDenied {
-		if err := s.loadTimed(ctx); err != nil {
-			return wire.AccessRequest{}, err
-		}
-		s.publish(store.Change{Kind: store.ChangeRequests})
+	if err := s.loadRequests(ctx); err != nil {
+		return wire.AccessRequest{}, err
 	}
+	s.publish(store.Change{Kind: store.ChangeRequests})
 	s.audit(ctx, by.Actor, "request."+decisionVerb[status], requestTarget(r.ID), "", map[string]any{"expires": r.Expires})
+	s.requestAlert(ctx, string(status), r, by.Actor)
 	return s.wireRequest(ctx, r), nil
 }
 
@@ -139,16 +144,26 @@ func (s *core) principalEmail(ctx context.Context, by admin.Principal) (string, 
 	return u.Email, nil
 }
 
-// loadTimed makes the approved, unended requests the running maps' timed
-// accesses and wakes every stream.
-func (s *core) loadTimed(ctx context.Context) error {
+// loadRequests reads the access requests again: the approved, unended
+// ones become the running maps' timed accesses, and each person's newest
+// ones (wire.MaxSelfRequests) their nodes' Self, so the requester learns
+// a decision at once. It wakes only the streams of the nodes whose maps
+// that changes: the people's whose requests changed, and those of the
+// people and devices of the accesses that began or ended.
+func (s *core) loadRequests(ctx context.Context) error {
+	s.reloadMu.Lock() // an older read must not land after a newer one
+	defer s.reloadMu.Unlock()
 	rs, err := s.st.ListAccessRequests(ctx)
 	if err != nil {
 		return err
 	}
 	now := time.Now()
 	var ts []acl.TimedAccess
-	for _, r := range rs {
+	mine := map[store.UserID][]wire.AccessRequest{}
+	for _, r := range rs { // newest first
+		if len(mine[r.UserID]) < wire.MaxSelfRequests {
+			mine[r.UserID] = append(mine[r.UserID], s.wireRequest(ctx, r))
+		}
 		if r.Status != store.RequestApproved || !now.Before(r.Expires) {
 			continue
 		}
@@ -161,21 +176,25 @@ func (s *core) loadTimed(ctx context.Context) error {
 		}
 		ts = append(ts, acl.TimedAccess{User: s.nm.emailOf(r.UserID), Addrs: addrsOf(dev), Proto: filter.Proto(r.Proto), Port: r.Port, Expires: r.Expires})
 	}
-	if err := s.nm.setTimed(ts, now); err != nil {
+	touched, err := s.nm.setTimed(ts, now)
+	if err != nil {
 		return fmt.Errorf("apply approved requests: %w", err)
 	}
-	s.hub.notifyAll()
+	if ids := slices.Concat(touched, s.nm.setRequests(mine)); len(ids) > 0 {
+		s.hub.notify(ids)
+	}
 	return nil
 }
 
-// expireTimed ends the approved requests whose time is up, in every map.
+// expireTimed ends the approved requests whose time is up, in the maps
+// of their people and devices.
 func (s *core) expireTimed(now time.Time) {
 	ended, err := s.nm.expireTimed(now)
 	if err != nil {
 		s.log.Error("recompile after an access request ended", "err", err)
 	}
-	if ended {
-		s.hub.notifyAll()
+	if len(ended) > 0 {
+		s.hub.notify(ended)
 	}
 }
 

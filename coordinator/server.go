@@ -516,7 +516,7 @@ func (s *Server) init(ctx context.Context) error {
 	if err := s.nm.load(nodes, time.Now()); err != nil {
 		return err
 	}
-	if err := s.loadTimed(ctx); err != nil {
+	if err := s.loadRequests(ctx); err != nil {
 		return err
 	}
 	if err := s.initRelay(ctx); err != nil {

@@ -56,6 +56,8 @@ func controlMessages() map[string]any {
 		Dst: []filter.DstNet{{Net: netip.PrefixFrom(cam, 32), Ports: []filter.PortRange{{First: 80, Last: 80}}}}, Protos: []filter.Proto{filter.ProtoTCP}}
 	self := testNode()
 	self.ID, self.Name, self.Tags, self.User, self.OwnerDisabled, self.Grants = 1, "laptop", nil, "bob@example.com", true, nil
+	self.Requests = []AccessRequest{{ID: 5, Requester: "bob@example.com", Device: "cam1", Proto: "tcp", Port: 22, DurationMillis: 7200000,
+		Reason: "INC-1234", Status: "approved", CreatedAt: t0, DecidedBy: "carol@example.com", DecidedAt: t0.Add(time.Minute), Expires: t0.Add(2 * time.Hour)}}
 	return map[string]any{
 		"ChallengeRequest":  &ChallengeRequest{MachineKey: seq(1)},
 		"ChallengeResponse": &ChallengeResponse{Challenge: []byte("challenge"), Expires: t0.Add(30 * time.Second)},

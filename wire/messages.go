@@ -295,6 +295,13 @@ type Node struct {
 	// in with a second factor, on the coordinator's clock; zero when never
 	// (or for a tagged node). Since protocol version 16.
 	MFAAt time.Time `json:"mfa_at,omitzero"`
+	// Requests, in a person's node's own Self, are the person's newest
+	// access requests (at most MaxSelfRequests, newest first) with their
+	// state and decision, so the requester learns a decision the moment
+	// it is made; times are on the coordinator's clock. Empty for a
+	// tagged node and for a person who made none. Since protocol version
+	// 21 (FeatureRequestsInMap).
+	Requests []AccessRequest `json:"requests,omitempty"`
 	// Routes are approved subnet routes (issue 14, protocol 18). In a
 	// peer of a map: the routes the receiver sends through this peer (its
 	// WireGuard allowed IPs), only those the peer is the router in use for

@@ -13,6 +13,10 @@ const (
 	PathAdminRequests = "/ward/v1/admin/requests"
 )
 
+// MaxSelfRequests bounds the requests a person's node's Self carries
+// (Node.Requests).
+const MaxSelfRequests = 20
+
 // AccessRequestCreate asks for Port of the device Device over Proto
 // ("tcp" when empty) for Duration ("2h"), with a Reason ("INC-1234").
 type AccessRequestCreate struct {

@@ -32,6 +32,7 @@ import (
 //   - 18 (2026-12-06, issue 14): subnet routers: Report.AdvertisedRoutes, Node.Routes (a peer's routes the receiver uses; a node's own approved routes), POST PathAdminNodes/{id}/routes (RoutesRequest), AdminNode's route fields.
 //   - 19 (2026-12-06, issue 14): Node.RouteHosts: on a router peer, the policy's single-address hosts names behind its routes that the receiver may reach.
 //   - 20 (2026-12-06, issue 14): router liveness: GET /ward/v1/map?beat=<ms> and POST /ward/v1/beat; a coordinator ends a stream whose beats stop for MissedBeats intervals, so a stopped or cut-off subnet router hands its routes over within seconds.
+//   - 21 (2026-12-06, issue 17): Node.Requests in a person's own Self (their newest access requests with their decisions, pushed on the map stream as they change).
 //
 // A peer ignores JSON fields it does not know only one way: nodes read the
 // coordinator's answers leniently, while the coordinator refuses requests
@@ -39,7 +40,7 @@ import (
 // Supports(coordinator's version, the field's Feature); the coordinator
 // sends a new field to every node, and leaves it out for nodes older than
 // its Feature where it would mislead them.
-const ProtocolVersion = 20
+const ProtocolVersion = 21
 
 // MinProtocolVersion is the oldest node protocol version a coordinator of
 // this build serves; CheckNodeVersion refuses older nodes.
@@ -135,6 +136,10 @@ const (
 	// a coordinator of this version or later (an older one answers 404
 	// and would never end the stream for silence).
 	FeatureRouterBeat Feature = 20
+	// FeatureRequestsInMap: Node.Requests in a person's own Self. Sent to
+	// every person's node (older ones ignore it and learn decisions by
+	// asking, GET PathRequests).
+	FeatureRequestsInMap Feature = 21
 )
 
 // Supports reports whether a peer speaking protocol version peer knows f.

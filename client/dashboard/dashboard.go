@@ -1,7 +1,8 @@
 // Package dashboard is the desktop client's local status page, served by
 // the daemon on 127.0.0.1: login state, user, session expiry, the devices
-// the person may reach with their ports, and copy-ready `ward ssh` and
-// `ward forward` commands.
+// the person may reach with their ports, copy-ready `ward ssh` and `ward
+// forward` commands, and a form that requests time-bound access (as
+// `ward request` does) above the person's requests and their decisions.
 //
 // # Protections
 //
@@ -14,8 +15,9 @@
 //   - CSRF and reading: every route lives under /t/TOKEN/, where TOKEN is
 //     32 random bytes made at each start and shown only through the client
 //     API (a unix socket of mode 0600) by `ward status` and `ward up`. A
-//     request without it gets 403. The one state-changing route (POST
-//     logout) also refuses a cross-site Origin or Sec-Fetch-Site.
+//     request without it gets 403. The state-changing routes (POST
+//     logout, POST request) also refuse a cross-site Origin or
+//     Sec-Fetch-Site.
 //   - Content: html/template, a strict Content-Security-Policy (no inline
 //     script or style; scripts and styles only from the page's own
 //     origin), no framing, no referrer (the token is in the URL), no
@@ -70,6 +72,12 @@ type Page struct {
 	SOCKS5, HTTPProxy string
 	// Devices are the peers the person may reach.
 	Devices []Device
+	// Peers names every peer of the map, the devices a request form
+	// offers (a device the person may only request is not among Devices).
+	Peers []string
+	// Requests are the person's access requests, newest first, as the
+	// coordinator pushed them in the map.
+	Requests []Request
 }
 
 // Device is one reachable peer.
@@ -96,6 +104,9 @@ type Config struct {
 	Page func() Page
 	// Logout logs the person out (POST from the page); required.
 	Logout func(ctx context.Context) error
+	// Request files access requests (POST from the page's request form)
+	// as `ward request` does; nil: the page offers no form.
+	Request func(ctx context.Context, r NewRequest) error
 	// CLIFlags are flags every shown command needs (e.g. "--state-dir
 	// /x"); may be empty.
 	CLIFlags string
@@ -150,6 +161,9 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("GET /t/{token}/style.css", s.asset("assets/style.css", "text/css; charset=utf-8"))
 	mux.HandleFunc("GET /t/{token}/copy.js", s.asset("assets/copy.js", "text/javascript; charset=utf-8"))
 	mux.HandleFunc("POST /t/{token}/logout", s.logout)
+	if s.cfg.Request != nil {
+		mux.HandleFunc("POST /t/{token}/request", s.request)
+	}
 	return s.guard(mux)
 }
 
@@ -200,8 +214,17 @@ func (s *Server) asset(name, ctype string) http.HandlerFunc {
 }
 
 func (s *Server) page(w http.ResponseWriter, r *http.Request) {
+	s.render(w, http.StatusOK, "")
+}
+
+// render writes the page with status code and notice (a form's refusal;
+// may be empty).
+func (s *Server) render(w http.ResponseWriter, code int, notice string) {
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
-	if err := pageTmpl.Execute(w, s.view(s.cfg.Page())); err != nil {
+	w.WriteHeader(code)
+	v := s.view(s.cfg.Page())
+	v.Notice, v.CanRequest = notice, s.cfg.Request != nil
+	if err := pageTmpl.Execute(w, v); err != nil {
 		s.cfg.Logger.Warn("render status page", "err", err)
 	}
 }

@@ -80,3 +80,23 @@ func TestRefusesNonLoopback(t *testing.T) {
 	}
 	_ = http.StatusOK
 }
+
+// TestRequestStatus: the page says who decided a request, and until when
+// an approval lasts.
+func TestRequestStatus(t *testing.T) {
+	end := time.Now().Add(time.Hour)
+	tests := []struct {
+		r    Request
+		want string
+	}{
+		{Request{State: "pending"}, "pending"},
+		{Request{State: "approved", DecidedBy: "user:bob@example.com", Expires: end}, "approved until " + end.Local().Format("15:04") + " by bob@example.com"},
+		{Request{State: "approved", DecidedBy: "user:bob@example.com", Expires: end.Add(-2 * time.Hour)}, "approved by bob@example.com, ended " + end.Add(-2*time.Hour).Local().Format("15:04")},
+		{Request{State: "denied", DecidedBy: "user:bob@example.com"}, "denied by bob@example.com"},
+	}
+	for _, tt := range tests {
+		if got := tt.r.Status(); got != tt.want {
+			t.Errorf("%+v: %q, want %q", tt.r, got, tt.want)
+		}
+	}
+}

@@ -12,6 +12,10 @@ type view struct {
 	Token    string
 	LoggedIn bool
 	Rows     []row
+	// Notice says why the last form was refused; CanRequest whether the
+	// page offers the request form.
+	Notice     string
+	CanRequest bool
 }
 
 // row is one device with its commands.

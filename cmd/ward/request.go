@@ -48,6 +48,7 @@ func (f *requestFlags) client() (*control.Client, error) {
 func newRequestCmds() []*cobra.Command {
 	var f requestFlags
 	var dur, reason, proto string
+	var wait bool
 	req := &cobra.Command{Use: "request DEVICE:PORT --for 2h --reason TEXT", Short: "Ask for time-bound access to one port of a device; the policy's approvers decide",
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -64,15 +65,26 @@ func newRequestCmds() []*cobra.Command {
 			if err != nil {
 				return err
 			}
-			return printRequests(cmd.OutOrStdout(), f.asJSON, r)
+			if err := printRequests(cmd.OutOrStdout(), f.asJSON, r); err != nil || !wait {
+				return err
+			}
+			return waitDecision(cmd.Context(), cmd.OutOrStdout(), apiClient(f.stateDir), r.ID)
 		}}
 	f.add(req)
 	req.Flags().StringVar(&dur, "for", "1h", "how long the access lasts once approved")
 	req.Flags().StringVar(&reason, "reason", "", "why (an incident or ticket), shown to the approvers")
 	req.Flags().StringVar(&proto, "proto", "tcp", "protocol")
+	req.Flags().BoolVar(&wait, "wait", false, "wait for the decision, which the coordinator pushes to the running client, and print it (exit 1 unless approved)")
 	var lf requestFlags
+	var watch bool
 	list := &cobra.Command{Use: "requests", Short: "List your access requests and their decisions", Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if watch {
+				return watchRequests(cmd.Context(), apiClient(lf.stateDir), func(r wire.AccessRequest) bool {
+					fmt.Fprintln(cmd.OutOrStdout(), decisionLine(r))
+					return false
+				})
+			}
 			c, err := lf.client()
 			if err != nil {
 				return err
@@ -84,6 +96,7 @@ func newRequestCmds() []*cobra.Command {
 			return printRequests(cmd.OutOrStdout(), lf.asJSON, rs...)
 		}}
 	lf.add(list)
+	list.Flags().BoolVar(&watch, "watch", false, "print each request, then each decision the moment the coordinator pushes it to the running client, until interrupted")
 	return []*cobra.Command{req, list}
 }
 

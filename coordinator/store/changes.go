@@ -34,8 +34,8 @@ const (
 	ChangePolicy ChangeKind = "policy"
 	// ChangeRelays: the standalone relays changed.
 	ChangeRelays ChangeKind = "relays"
-	// ChangeRequests: an access request was approved or revoked; read the
-	// approved ones again.
+	// ChangeRequests: an access request was made or decided; read the
+	// requests again.
 	ChangeRequests ChangeKind = "requests"
 	// ChangeResync: notifications may have been missed (the listening
 	// connection was lost and is back); read everything again.

@@ -226,6 +226,10 @@ type PersonStatus struct {
 	// Devices are the peers this person may reach now (that the policy
 	// grants something on), by name.
 	Devices []Device `json:"devices"`
+	// Requests are the person's newest access requests with their state
+	// and decision, as the coordinator pushes them in the node's map
+	// (wire.Node.Requests; empty from a coordinator before protocol 21).
+	Requests []wire.AccessRequest `json:"requests,omitempty"`
 }
 
 // Device is a peer the person may reach.
