@@ -41,8 +41,13 @@ func (s *core) loadNode(ctx context.Context, id store.NodeID) (store.Node, error
 	if err != nil {
 		return store.Node{}, fmt.Errorf("reload node %d: %w", id, err)
 	}
+	_, had := s.nm.node(id)
 	ids, err := s.nm.upsert(n, time.Now())
-	s.hub.notifyPeer(n.ID, ids, true) // on error too: the node may have left the policy
+	if had {
+		s.hub.notifyPeer(n.ID, ids, true) // on error too: the node may have left the policy
+	} else {
+		s.hub.notifyJoined(n.ID, ids)
+	}
 	s.notifyRouteViewers(n.ID)
 	if a := s.nm.takeAdmitted(); len(a) > 0 {
 		s.hub.notify(a)
