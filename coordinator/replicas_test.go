@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/wardnet/ward/coordinator/store"
 	"github.com/wardnet/ward/internal/pgtest"
 	"github.com/wardnet/ward/wire"
 )
@@ -154,4 +155,31 @@ func TestAdminSessionKnownToEveryReplica(t *testing.T) {
 	if resp := b.uiGet(browser, "/ui/devices"); !refused(resp) {
 		t.Errorf("GET /ui/devices on b with the session a ended: %d, want refused", resp.StatusCode)
 	}
+}
+
+// TestMissedNotificationConvergesWithinPoll: a write committed on one
+// replica whose notification is lost (the store's fault injection: its
+// writes log their changes without NOTIFY, as a lost or never sent one)
+// still reaches a map stream on the other replica, by the change log's
+// poll, within store.ChangePoll (waited for with a generous deadline).
+func TestMissedNotificationConvergesWithinPoll(t *testing.T) {
+	cs := startReplicas(t, 2, testPolicy)
+	a, b := cs[0], cs[1]
+	op := newMachine(t)
+	if code, _ := b.register(op, b.authKey([]string{"tag:operator"}, false, ""), "op1"); code != 200 {
+		t.Fatalf("register op1 on b: %d", code)
+	}
+	opMap := b.openMap(op, 0)
+	opMap.next()
+	key := a.authKey([]string{"tag:camera"}, false, "")
+	a.srv.st.(interface{ MuteChanges(bool) }).MuteChanges(true)
+	cam := newMachine(t)
+	if code, _ := a.register(cam, key, "cam1"); code != 200 {
+		t.Fatalf("register cam1 on a: %d", code)
+	}
+	start := time.Now()
+	waitMap(t, opMap, "the camera joining on the other replica, unannounced", func(m wire.MapResponse) bool {
+		return slicesHasName(append(m.Peers, m.PeersChanged...), "cam1")
+	})
+	t.Logf("the unannounced join reached the other replica's stream in %v (poll %v)", time.Since(start).Round(time.Millisecond), store.ChangePoll)
 }

@@ -90,7 +90,6 @@ func (s *core) decideRequest(ctx context.Context, id int64, status store.Request
 		if err := s.loadTimed(ctx); err != nil {
 			return wire.AccessRequest{}, err
 		}
-		s.publish(store.Change{Kind: store.ChangeRequests})
 	}
 	s.audit(ctx, by.Actor, "request."+decisionVerb[status], requestTarget(r.ID), "", map[string]any{"expires": r.Expires})
 	return s.wireRequest(ctx, r), nil

@@ -414,7 +414,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		return nil, err
 	}
 	c := newCore(cfg, st)
-	c.changes, c.jobs = st, st
+	c.jobs = st
 	c.ro = newRollouts(c)
 	if c.auditKey, err = loadAuditKey(cfg.auditKeyPath()); err != nil {
 		st.Close()
