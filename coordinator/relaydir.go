@@ -53,6 +53,9 @@ func (d *relayDir) setList(rs []store.Relay) {
 		l = append(l, *d.own)
 	}
 	for _, r := range rs {
+		if d.own != nil && r.Name == d.own.Name {
+			continue // this coordinator's, registered for the others (registerOwnRelay)
+		}
 		l = append(l, wire.Relay{Name: r.Name, URL: r.URL, STUN: r.STUN})
 	}
 	d.list.Store(&l)
