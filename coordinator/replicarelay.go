@@ -15,15 +15,31 @@ import (
 	"github.com/wardnet/ward/wire"
 )
 
-// relaySignerInfo separates the relay signing key derived from the token
-// key from anything else derived from it.
-const relaySignerInfo = "ward relay token signing key v1"
+// The labels that separate the keys derived from the token key (see
+// derivedKey) from each other.
+const (
+	relaySignerInfo = "ward relay token signing key v1"
+	loginCookieInfo = "ward sso login cookie key v1"
+)
+
+// derivedKey derives n bytes for the use info names from the refresh
+// tokens' sealing key (HKDF-SHA256), which the coordinators of a database
+// share (Config.TokenKeyFile): what they must agree on without storing
+// it. Reason: nothing to store, migrate or seal (a copy in the database
+// would be sealed under that key anyway), and no new trust root: who
+// holds the token key can already read every refresh token.
+func derivedKey(tokenKey []byte, info string, n int) ([]byte, error) {
+	k, err := hkdf.Key(sha256.New, tokenKey, nil, info, n)
+	if err != nil {
+		return nil, fmt.Errorf("derive %s: %w", info, err)
+	}
+	return k, nil
+}
 
 // relaySigner returns the signer of relay tokens. On SQLite (one
 // coordinator) its key is random, made for this process: a restart voids
 // every token. On PostgreSQL every coordinator of the database must
-// admit the others' tokens, so the key is derived (HKDF-SHA256) from the
-// refresh tokens' sealing key, which they share (Config.TokenKeyFile).
+// admit the others' tokens, so the key is derived from the token key.
 func relaySigner(cfg Config) (*relay.Signer, error) {
 	if cfg.DB == "" {
 		return relay.NewSigner()
@@ -32,9 +48,9 @@ func relaySigner(cfg Config) (*relay.Signer, error) {
 	if err != nil {
 		return nil, err
 	}
-	seed, err := hkdf.Key(sha256.New, key, nil, relaySignerInfo, ed25519.SeedSize)
+	seed, err := derivedKey(key, relaySignerInfo, ed25519.SeedSize)
 	if err != nil {
-		return nil, fmt.Errorf("derive relay signing key: %w", err)
+		return nil, err
 	}
 	return relay.NewSignerFromSeed(seed)
 }

@@ -1,6 +1,8 @@
 package coordinator
 
 import (
+	"crypto/rand"
+	"net"
 	"net/http"
 	"path/filepath"
 	"strings"
@@ -8,7 +10,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/wardnet/ward/admin"
+	"github.com/wardnet/ward/coordinator/sso"
 	"github.com/wardnet/ward/coordinator/store"
+	"github.com/wardnet/ward/devidp"
+	"github.com/wardnet/ward/devidp/devidptest"
 	"github.com/wardnet/ward/internal/pgtest"
 	"github.com/wardnet/ward/wire"
 )
@@ -182,4 +188,56 @@ func TestMissedNotificationConvergesWithinPoll(t *testing.T) {
 		return slicesHasName(append(m.Peers, m.PeersChanged...), "cam1")
 	})
 	t.Logf("the unannounced join reached the other replica's stream in %v (poll %v)", time.Since(start).Round(time.Millisecond), store.ChangePoll)
+}
+
+// lbTransport plays a load balancer without sticky sessions for a
+// browser: requests to front go to callback when their path is the admin
+// UI's OIDC callback, to rest otherwise.
+type lbTransport struct{ front, callback, rest string }
+
+func (l lbTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	if r.URL.Host != l.front {
+		return http.DefaultTransport.RoundTrip(r)
+	}
+	r2 := r.Clone(r.Context())
+	r2.URL.Host = l.rest
+	if r.URL.Path == PathUICallback {
+		r2.URL.Host = l.callback
+	}
+	return http.DefaultTransport.RoundTrip(r2)
+}
+
+// TestBrowserLoginFinishesOnAnotherReplica: an admin's UI login that
+// began on one coordinator comes back from the IdP to another (both
+// behind one URL, no sticky sessions) and finishes there: the login
+// cookie is sealed under a key the coordinators of a database share.
+func TestBrowserLoginFinishesOnAnotherReplica(t *testing.T) {
+	db := pgtest.NewDB(t)
+	keyFile := filepath.Join(t.TempDir(), TokenKeyFile)
+	ln, err := net.Listen("tcp", "127.0.0.1:0") // the front's address, never served
+	if err != nil {
+		t.Fatal(err)
+	}
+	front := ln.Addr().String()
+	ln.Close()
+	secret := rand.Text()
+	idp := devidptest.Start(t, devidp.Config{Clients: []devidp.Client{{ID: "ward", Secret: secret,
+		RedirectURIs: []string{"http://" + front + wire.PathOIDCCallback, "http://" + front + PathUICallback}}}})
+	onDB := func(c *Config) {
+		c.DB, c.TokenKeyFile = db, keyFile
+		c.OIDC = &sso.Config{Issuer: idp.Issuer(), ClientID: "ward", ClientSecret: sso.Secret(secret),
+			RedirectURL: "http://" + front + wire.PathOIDCCallback}
+		c.AdminRoles = map[string]admin.Role{admin.MemberIdP + "admins": admin.RoleOwner}
+	}
+	a := startCoordWith(t, testPolicy, onDB)
+	b := startCoordWith(t, testPolicy, onDB)
+	browser := devidptest.NewBrowser()
+	browser.Client.Transport = lbTransport{front: front, callback: b.http.Listener.Addr().String(), rest: a.http.Listener.Addr().String()}
+	p, err := browser.Login(t.Context(), "http://"+front+"/ui/login", carol)
+	if err != nil {
+		t.Fatalf("ui login begun on a, finished on b: %v", err)
+	}
+	if p.Status != http.StatusOK || p.URL.Path != "/ui/devices" {
+		t.Fatalf("ui login begun on a, finished on b, ended on %s: %d", p.URL, p.Status)
+	}
 }
