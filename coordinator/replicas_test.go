@@ -73,14 +73,7 @@ func TestConcurrentSingleUseKeyAcrossReplicas(t *testing.T) {
 func TestReplicasShareChanges(t *testing.T) {
 	cs := startReplicas(t, 2, testPolicy)
 	a, b := cs[0], cs[1]
-	op := newMachine(t)
-	if code, _ := b.register(op, b.authKey([]string{"tag:operator"}, false, ""), "op1"); code != 200 {
-		t.Fatalf("register op1 on b: %d", code)
-	}
-	opMap := b.openMap(op, 0)
-	if full := opMap.next(); len(full.Peers) != 0 {
-		t.Fatalf("operator's first map has peers: %+v", full.Peers)
-	}
+	opMap := operatorOn(t, b)
 
 	cam := newMachine(t)
 	if code, _ := a.register(cam, a.authKey([]string{"tag:camera"}, false, ""), "cam1"); code != 200 {
@@ -106,6 +99,21 @@ func TestReplicasShareChanges(t *testing.T) {
 	waitMap(t, opMap, "the camera's removal on the other replica", func(m wire.MapResponse) bool {
 		return len(m.PeersRemoved) == 1
 	})
+}
+
+// operatorOn registers operator op1 on c and opens its map stream, whose
+// first map (no peers) it reads.
+func operatorOn(t *testing.T, c *testCoord) *mapStream {
+	t.Helper()
+	op := newMachine(t)
+	if code, _ := c.register(op, c.authKey([]string{"tag:operator"}, false, ""), "op1"); code != 200 {
+		t.Fatalf("register op1: %d", code)
+	}
+	s := c.openMap(op, 0)
+	if full := s.next(); len(full.Peers) != 0 {
+		t.Fatalf("operator's first map has peers: %+v", full.Peers)
+	}
+	return s
 }
 
 // waitMap reads s until a message satisfies ok, failing after a generous
@@ -171,12 +179,7 @@ func TestAdminSessionKnownToEveryReplica(t *testing.T) {
 func TestMissedNotificationConvergesWithinPoll(t *testing.T) {
 	cs := startReplicas(t, 2, testPolicy)
 	a, b := cs[0], cs[1]
-	op := newMachine(t)
-	if code, _ := b.register(op, b.authKey([]string{"tag:operator"}, false, ""), "op1"); code != 200 {
-		t.Fatalf("register op1 on b: %d", code)
-	}
-	opMap := b.openMap(op, 0)
-	opMap.next()
+	opMap := operatorOn(t, b)
 	key := a.authKey([]string{"tag:camera"}, false, "")
 	a.srv.st.(interface{ MuteChanges(bool) }).MuteChanges(true)
 	cam := newMachine(t)
