@@ -23,7 +23,7 @@ type querier interface {
 // on the writer connection; on PostgreSQL it first takes the advisory lock
 // writeLockKey, so in both writers run one at a time, and names the
 // transaction's origin (and whether it notifies) for the change log's
-// triggers (migrations_pg/0016).
+// triggers (migrations_pg/0018).
 func (d *db) write(ctx context.Context, fn func(tx *sql.Tx) error) error {
 	tx, err := d.w.BeginTx(ctx, nil)
 	if err != nil {
