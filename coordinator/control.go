@@ -330,15 +330,28 @@ func (s *control) handleReport(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	// A relay removed since the node's map was written is not an error:
-	// the node picks another home from its next map.
-	if rep.HomeRelay != "" && s.relays.has(rep.HomeRelay) {
-		s.hub.notifyPeer(n.ID, s.nm.setHomeRelay(n.ID, rep.HomeRelay), false)
+	// the node picks another home from its next map. The home is kept in
+	// the store, so that every coordinator of a database tells the peers.
+	if rep.HomeRelay != "" && rep.HomeRelay != n.HomeRelay && s.relays.has(rep.HomeRelay) {
+		if err := s.setHomeRelay(r.Context(), n, rep.HomeRelay); err != nil {
+			s.writeError(w, r, err)
+			return
+		}
 	}
 	s.recordDenied(n, rep.DeniedFlows)
 	if rep.Paths != nil {
 		s.paths.put(n.ID, onlyPeers(*rep.Paths, s.nm.livePeersOf(n.ID)), time.Now().UTC())
 	}
 	w.WriteHeader(http.StatusNoContent)
+}
+
+// setHomeRelay records relay as node n's home and tells its peers.
+func (s *control) setHomeRelay(ctx context.Context, n store.Node, relay string) error {
+	if err := s.st.SetHomeRelay(ctx, n.ID, relay); err != nil {
+		return fmt.Errorf("set home relay of %s: %w", n.Name, err)
+	}
+	_, err := s.reloadNode(ctx, n.ID)
+	return err
 }
 
 // reportLimited takes one of node id's report tokens, or says when the

@@ -30,9 +30,6 @@ type core struct {
 	// the newest stored.
 	alertRulesMu sync.Mutex
 	st           store.Store
-	// changes carries changes to and from the other coordinators on the
-	// same database (PostgreSQL); nil: none (see publish).
-	changes store.Changes
 	// jobs picks the one coordinator on the database that runs each
 	// periodic job; nil: this one runs them all (see runsJob).
 	jobs store.Jobs

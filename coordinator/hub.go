@@ -2,13 +2,13 @@ package coordinator
 
 import (
 	"maps"
-	"net/netip"
 	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/wardnet/ward/coordinator/store"
+	"github.com/wardnet/ward/filter"
 	"github.com/wardnet/ward/wire"
 )
 
@@ -40,9 +40,11 @@ type sentState struct {
 	peers   map[wire.NodeID]sentPeer
 	// filter is the sent filter's sum (srcCache.filterSum).
 	filter uint64
-	// srcs are the sources of each rule of the sent filter (the
-	// compiler's shared lists), for wire.MapResponse.FilterSrcFrom.
-	srcs [][]netip.Prefix
+	// rules is the sent filter (the netmap's cached rules, shared; their
+	// sources are the compiler's shared lists): for
+	// wire.MapResponse.FilterSrcFrom, and to tell a narrowing change
+	// (narrows).
+	rules []filter.Rule
 	// relays is the relay list the node holds (a relayDir list, compared
 	// by pointer).
 	relays *[]wire.Relay
@@ -60,7 +62,7 @@ type sentPeer struct {
 func (s *sentState) clone() *sentState {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return &sentState{version: s.version, self: s.self, peers: maps.Clone(s.peers), filter: s.filter, srcs: s.srcs, relays: s.relays}
+	return &sentState{version: s.version, self: s.self, peers: maps.Clone(s.peers), filter: s.filter, rules: s.rules, relays: s.relays}
 }
 
 // subscriber is one open map stream. wake has room for one pending
@@ -81,6 +83,10 @@ type pending struct {
 	all bool
 	// filter: the node's filter may have changed.
 	filter bool
+	// narrow: it may have changed by more than a join (which only adds
+	// sources), so it may have lost rules or gained a deny: a paced
+	// stream checks it at once (streamState.narrowsFilter).
+	narrow bool
 	// peers: these nodes may have been added to, changed in or removed
 	// from the node's map.
 	peers map[store.NodeID]struct{}
@@ -95,6 +101,14 @@ func (s *subscriber) take() pending {
 	return p
 }
 
+// mayNarrow reports whether a pending change may narrow the node's
+// filter: a whole map, or a filter change other than a join.
+func (s *subscriber) mayNarrow() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.pend.all || s.pend.narrow
+}
+
 // peek returns what is pending without clearing it: the peers (a copy)
 // and whether the whole map is.
 func (s *subscriber) peek() ([]store.NodeID, bool) {
@@ -107,8 +121,8 @@ func (s *subscriber) peek() ([]store.NodeID, bool) {
 }
 
 // add records a change: all, or peer (0: none) with or without the
-// filter.
-func (s *subscriber) add(all bool, peer store.NodeID, filter bool) {
+// filter, which a change other than a join (joined) may narrow.
+func (s *subscriber) add(all bool, peer store.NodeID, filter, joined bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	switch {
@@ -122,6 +136,7 @@ func (s *subscriber) add(all bool, peer store.NodeID, filter bool) {
 		s.pend.peers[peer] = struct{}{}
 	}
 	s.pend.filter = s.pend.filter || filter
+	s.pend.narrow = s.pend.narrow || filter && !joined
 }
 
 func newHub(now time.Time) *hub {
@@ -168,7 +183,7 @@ func (h *hub) unsubscribe(id store.NodeID, s *subscriber) bool {
 // notify makes the streams of ids recompute their whole map and tells
 // onChange.
 func (h *hub) notify(ids []store.NodeID) {
-	h.signal(ids, func(*subscriber, store.NodeID) bool { return true }, 0, false)
+	h.signal(ids, func(*subscriber, store.NodeID) bool { return true }, 0, false, false)
 	if h.onChange != nil {
 		h.onChange(ids)
 	}
@@ -179,20 +194,31 @@ func (h *hub) notify(ids []store.NodeID) {
 // own filters may have changed with it; subject's own streams, if among
 // ids, recompute their whole map. onChange hears of ids.
 func (h *hub) notifyPeer(subject store.NodeID, ids []store.NodeID, filters bool) {
-	h.signal(ids, func(_ *subscriber, id store.NodeID) bool { return id == subject }, subject, filters)
+	h.notifyChange(subject, ids, filters, false)
+}
+
+// notifyJoined is notifyPeer for a node that joined (was not in the
+// netmap): the filters it changes only gain its addresses, so paced
+// streams wait for their pace to end (see pending.narrow).
+func (h *hub) notifyJoined(subject store.NodeID, ids []store.NodeID) {
+	h.notifyChange(subject, ids, true, true)
+}
+
+func (h *hub) notifyChange(subject store.NodeID, ids []store.NodeID, filters, joined bool) {
+	h.signal(ids, func(_ *subscriber, id store.NodeID) bool { return id == subject }, subject, filters, joined)
 	if h.onChange != nil {
 		h.onChange(ids)
 	}
 }
 
 // signal records the change in the streams of ids and wakes them.
-func (h *hub) signal(ids []store.NodeID, all func(*subscriber, store.NodeID) bool, peer store.NodeID, filter bool) {
+func (h *hub) signal(ids []store.NodeID, all func(*subscriber, store.NodeID) bool, peer store.NodeID, filter, joined bool) {
 	now := time.Now().UnixNano()
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	for _, id := range ids {
 		for s := range h.subs[id] {
-			s.add(all(s, id), peer, filter)
+			s.add(all(s, id), peer, filter, joined)
 			s.since.CompareAndSwap(0, now)
 			select {
 			case s.wake <- struct{}{}:
@@ -212,7 +238,7 @@ func (h *hub) notifyAll() {
 		ids = append(ids, id)
 	}
 	h.mu.Unlock()
-	h.signal(ids, func(*subscriber, store.NodeID) bool { return true }, 0, false)
+	h.signal(ids, func(*subscriber, store.NodeID) bool { return true }, 0, false, false)
 	if h.onChange != nil {
 		h.onChange(nil)
 	}

@@ -16,8 +16,9 @@ type metrics struct {
 	mapLatency  prometheus.Histogram
 	// mapBuilds counts map computations by kind: "whole" (a node's whole
 	// map, diffed against what it holds), "delta" (only the peers a
-	// change touched) or "removals" (a paced stream's check for peers to
-	// drop at once). Keep-alives make none.
+	// change touched), "removals" (a paced stream's check for peers to
+	// drop at once) or "filter" (its check whether its filter narrowed).
+	// Keep-alives make none.
 	mapBuilds *prometheus.CounterVec
 	// presence counts map streams' connects and disconnects (a node's
 	// first stream opening, its last closing), which are not audited.
@@ -40,7 +41,7 @@ func newMetrics() *metrics {
 			Name: "ward_map_latency_seconds", Help: "Time from a change to its map message being written.",
 			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 14)}),
 		mapBuilds: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "ward_map_builds_total", Help: "Map computations by kind (whole: a node's whole map; delta: the peers a change touched; removals: a paced stream's check for peers to drop at once)."}, []string{"kind"}),
+			Name: "ward_map_builds_total", Help: "Map computations by kind (whole: a node's whole map; delta: the peers a change touched; removals: a paced stream's check for peers to drop at once; filter: its check whether its filter narrowed)."}, []string{"kind"}),
 		presence: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "ward_node_presence_total", Help: "Nodes coming online (first map stream) and going offline (last one closed)."}, []string{"state"}),
 		registrations: prometheus.NewCounterVec(prometheus.CounterOpts{

@@ -62,9 +62,6 @@ type netmap struct {
 	live map[store.NodeID]bool
 	// online holds nodes with an open map stream.
 	online map[store.NodeID]bool
-	// home is the relay each node last reported listening on (soft
-	// state: nodes report it again when their map stream reconnects).
-	home map[store.NodeID]string
 	// filters caches live nodes' inbound filters, from which their
 	// viewers' grants are computed (see mapOf). An entry goes whenever the
 	// node's result may change: with the same sets of nodes whose streams
@@ -108,7 +105,7 @@ type netmap struct {
 // (their FQDN); set its policy before use.
 func newNetmap(domain string) *netmap {
 	return &netmap{domain: domain, groups: map[string][]string{}, nodes: map[store.NodeID]store.Node{}, byName: map[string]store.NodeID{}, nameWait: map[string]store.NodeID{}, emails: map[store.UserID]string{},
-		disabled: map[store.UserID]bool{}, live: map[store.NodeID]bool{}, online: map[store.NodeID]bool{}, home: map[store.NodeID]string{},
+		disabled: map[store.UserID]bool{}, live: map[store.NodeID]bool{}, online: map[store.NodeID]bool{},
 		filters: map[store.NodeID][]filter.Rule{}, recs: map[store.NodeID]*peerRec{}, recStale: map[store.NodeID]bool{}, src: newSrcCache(),
 		ephemeral: map[store.NodeID]bool{}, mfa: mfaState{at: map[string]time.Time{}},
 		routers: map[store.NodeID]bool{}, primary: map[netip.Prefix]store.NodeID{}}
@@ -374,7 +371,6 @@ func (m *netmap) remove(id store.NodeID, now time.Time) ([]store.NodeID, error) 
 	admitted := m.releaseNameLocked(n.Name, id, now)
 	delete(m.live, id)
 	delete(m.online, id)
-	delete(m.home, id)
 	delete(m.filters, id)
 	delete(m.recs, id)
 	delete(m.recStale, id)
@@ -449,26 +445,6 @@ func (m *netmap) setOnline(id store.NodeID, online bool, now time.Time) []store.
 	n.LastSeen = now
 	m.nodes[id] = n
 	m.online[id] = online
-	m.recStale[id] = true
-	if !m.live[id] {
-		return nil
-	}
-	res, err := m.comp.Result(m.nodes[id].Name)
-	if err != nil {
-		return nil
-	}
-	return m.idsLocked(res.Peers)
-}
-
-// setHomeRelay records the relay node id listens on and returns the
-// nodes whose maps show it (none when it did not change).
-func (m *netmap) setHomeRelay(id store.NodeID, relay string) []store.NodeID {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if _, ok := m.nodes[id]; !ok || m.home[id] == relay {
-		return nil
-	}
-	m.home[id] = relay
 	m.recStale[id] = true
 	if !m.live[id] {
 		return nil
@@ -576,7 +552,7 @@ func addrsOf(n store.Node) []netip.Addr {
 func (m *netmap) wireNodeLocked(n store.Node) wire.Node {
 	w := wire.Node{ID: wire.NodeID(n.ID), Name: n.Name, FQDN: dnsname.FQDN(n.Name, m.domain), IPv4: n.IPv4, IPv6: n.IPv6,
 		WGKey: wire.WGPublic(n.WGKey), KeyExpiry: n.KeyExpiry, Endpoints: n.Endpoints,
-		Tags: n.Tags, Online: m.online[n.ID], ExposedPorts: n.ExposedPorts, HomeRelay: m.home[n.ID]}
+		Tags: n.Tags, Online: m.online[n.ID], ExposedPorts: n.ExposedPorts, HomeRelay: n.HomeRelay}
 	if len(n.Tags) == 0 {
 		w.User = m.emails[n.UserID]
 	}

@@ -320,7 +320,7 @@ func (f *pathsFleet) homeOf(id wire.NodeID) string {
 	nm := f.c.srv.nm
 	nm.mu.Lock()
 	defer nm.mu.Unlock()
-	return nm.home[store.NodeID(id)]
+	return nm.nodes[store.NodeID(id)].HomeRelay
 }
 
 // TestHomeRelayReportRefusesBadName calls the report API directly as a

@@ -194,7 +194,6 @@ func (s *fleet) setPolicyAs(ctx context.Context, e policyEdit) (store.Policy, er
 		return store.Policy{}, err
 	}
 	s.hub.notifyAll()
-	s.publish(store.Change{Kind: store.ChangePolicy})
 	s.audit(ctx, author, "policy.set", fmt.Sprintf("policy:v%d", v.ID), "", map[string]any{"comment": comment, "parent": latest.ID})
 	s.log.Info("policy changed", "version", v.ID, "author", author)
 	return v, nil

@@ -56,17 +56,26 @@ type relayAuth struct {
 	byKey  map[wire.WGPublic]store.NodeID
 }
 
-// newRelayAuth returns the relay of a coordinator over nm, with a signing
-// key made for this process.
-func newRelayAuth(nm *netmap, log *slog.Logger) (*relayAuth, error) {
-	signer, err := relay.NewSigner()
-	if err != nil {
-		return nil, err
-	}
+// newRelayAuth returns the relay of a coordinator over nm, issuing and
+// admitting tokens of signer.
+func newRelayAuth(nm *netmap, signer *relay.Signer, log *slog.Logger) *relayAuth {
 	a := &relayAuth{nm: nm, signer: signer, cache: map[[2]wire.WGPublic]bool{},
 		issued: map[store.NodeID]wire.WGPublic{}, byKey: map[wire.WGPublic]store.NodeID{}}
 	a.srv = relay.NewServer(relay.Config{Verifier: relay.NewVerifier(signer.Public(), 0), Authorizer: a, Logger: log})
-	return a, nil
+	return a
+}
+
+// MayAdmit admits a token (this coordinator's, or on a database another
+// coordinator's signed with the same key, see relaySigner) while its key
+// is its node's live key here, and records the key, so that frames from
+// and to it are answered and a later change cuts it (relay.Admitter).
+func (a *relayAuth) MayAdmit(c relay.Claims) bool {
+	id := store.NodeID(c.Node)
+	if !a.nm.relayLive(id, c.Key) {
+		return false
+	}
+	a.record(id, c.Key)
+	return true
 }
 
 // MayRelay reports whether from and to are the current keys of two live
@@ -111,9 +120,15 @@ func (a *relayAuth) issue(n store.Node, now time.Time) (string, time.Time, error
 	if err != nil {
 		return "", time.Time{}, fmt.Errorf("relay token for %s: %w", n.Name, err)
 	}
+	a.record(n.ID, key)
+	return tok, exp, nil
+}
+
+// record makes key node id's known key, cutting the one it had before.
+func (a *relayAuth) record(id store.NodeID, key wire.WGPublic) {
 	a.mu.Lock()
-	old, had := a.issued[n.ID]
-	a.issued[n.ID], a.byKey[key] = key, n.ID
+	old, had := a.issued[id]
+	a.issued[id], a.byKey[key] = key, id
 	if had && old != key {
 		delete(a.byKey, old)
 	}
@@ -122,7 +137,6 @@ func (a *relayAuth) issue(n store.Node, now time.Time) (string, time.Time, error
 	if had && old != key {
 		a.srv.Cut(old)
 	}
-	return tok, exp, nil
 }
 
 // changed voids every cached answer and cuts the keys of ids (nil: of
@@ -224,15 +238,22 @@ func (s *control) handleRelayToken(w http.ResponseWriter, r *http.Request) {
 // tell both relays kinds of every netmap change. Call it once the netmap
 // is loaded.
 func (s *Server) initRelay(ctx context.Context) error {
-	a, err := newRelayAuth(s.nm, s.log)
+	signer, err := relaySigner(s.cfg)
 	if err != nil {
 		return err
 	}
+	a := newRelayAuth(s.nm, signer, s.log)
 	var own *wire.Relay
 	if !s.cfg.DisableRelay {
 		own = &wire.Relay{Name: ownRelayName, URL: wire.PathRelay, STUN: s.cfg.STUN, STUNAlt: s.cfg.STUNAlt}
+		if s.cfg.RelayURL != "" {
+			own.Name, own.URL = s.cfg.RelayName, s.cfg.RelayURL
+		}
 	}
 	s.relay, s.relays = a, newRelayDir(own)
+	if err := s.registerOwnRelay(ctx); err != nil {
+		return err
+	}
 	if err := s.loadRelays(ctx); err != nil {
 		return fmt.Errorf("load relays: %w", err)
 	}

@@ -53,6 +53,9 @@ func (d *relayDir) setList(rs []store.Relay) {
 		l = append(l, *d.own)
 	}
 	for _, r := range rs {
+		if d.own != nil && r.Name == d.own.Name {
+			continue // this coordinator's, registered for the others (registerOwnRelay)
+		}
 		l = append(l, wire.Relay{Name: r.Name, URL: r.URL, STUN: r.STUN})
 	}
 	d.list.Store(&l)
@@ -143,15 +146,8 @@ func (s *core) loadRelays(ctx context.Context) error {
 	return nil
 }
 
-// relaysChanged reloads the list from the store, wakes every map stream to
-// send it and tells the other coordinators to do the same.
-func (s *core) relaysChanged(ctx context.Context) error {
-	err := s.applyRelays(ctx)
-	s.publish(store.Change{Kind: store.ChangeRelays})
-	return err
-}
-
-// applyRelays is relaysChanged without telling the other coordinators.
+// applyRelays reloads the relay list from the store and wakes every map
+// stream to send it, after a write of this coordinator's or another's.
 func (s *core) applyRelays(ctx context.Context) error {
 	if err := s.loadRelays(ctx); err != nil {
 		return err
@@ -193,7 +189,7 @@ func (s *fleet) createRelay(ctx context.Context, req wire.CreateRelayRequest, ac
 		return "", store.Relay{}, err
 	}
 	s.audit(ctx, actor, "relay.create", "relay:"+r.Name, "", map[string]any{"url": r.URL, "prefix": r.Prefix})
-	if err := s.relaysChanged(ctx); err != nil {
+	if err := s.applyRelays(ctx); err != nil {
 		return "", store.Relay{}, fmt.Errorf("relay %s registered, maps not updated: %w", r.Name, err)
 	}
 	return secret, r, nil
@@ -208,7 +204,7 @@ func (s *fleet) removeRelay(ctx context.Context, name, actor string) error {
 	}
 	s.relays.end(name)
 	s.audit(ctx, actor, "relay.remove", "relay:"+r.Name, "", map[string]any{"url": r.URL})
-	return s.relaysChanged(ctx)
+	return s.applyRelays(ctx)
 }
 
 // wireRelay describes r for admins.

@@ -15,20 +15,13 @@ import (
 const reloadTimeout = 30 * time.Second
 
 // reloadNode puts node id's record, as the store holds it now, in the
-// netmap, wakes the streams it touches and tells the other coordinators on
-// the database to do the same. It is the only way a changed node reaches
-// the netmap: callers write the store, then call it, never hand it a
-// record of their own. A node the store no longer holds is dropped from
-// the netmap (never re-added) and the error matches store.ErrNotFound.
+// netmap and wakes the streams it touches. It is the only way a changed
+// node reaches the netmap: callers write the store, then call it, never
+// hand it a record of their own; the write itself told the other
+// coordinators on the database (the change log), which call it too. A
+// node the store no longer holds is dropped from the netmap (never
+// re-added) and the error matches store.ErrNotFound.
 func (s *core) reloadNode(ctx context.Context, id store.NodeID) (store.Node, error) {
-	n, err := s.loadNode(ctx, id)
-	s.publish(store.Change{Kind: store.ChangeNode, Node: id})
-	return n, err
-}
-
-// loadNode is reloadNode without telling the other coordinators: for a
-// change one of them made.
-func (s *core) loadNode(ctx context.Context, id store.NodeID) (store.Node, error) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), reloadTimeout)
 	defer cancel()
 	s.reloadMu.Lock()
@@ -41,8 +34,13 @@ func (s *core) loadNode(ctx context.Context, id store.NodeID) (store.Node, error
 	if err != nil {
 		return store.Node{}, fmt.Errorf("reload node %d: %w", id, err)
 	}
+	_, had := s.nm.node(id)
 	ids, err := s.nm.upsert(n, time.Now())
-	s.hub.notifyPeer(n.ID, ids, true) // on error too: the node may have left the policy
+	if had {
+		s.hub.notifyPeer(n.ID, ids, true) // on error too: the node may have left the policy
+	} else {
+		s.hub.notifyJoined(n.ID, ids)
+	}
 	s.notifyRouteViewers(n.ID)
 	if a := s.nm.takeAdmitted(); len(a) > 0 {
 		s.hub.notify(a)
@@ -65,7 +63,6 @@ func (s *core) dropNode(id store.NodeID) {
 	s.reloadMu.Lock()
 	s.removeFromNetmap(id)
 	s.reloadMu.Unlock()
-	s.publish(store.Change{Kind: store.ChangeNode, Node: id})
 }
 
 // removeFromNetmap removes node id from the netmap and tells the streams
@@ -89,16 +86,9 @@ func (s *core) removeFromNetmap(id store.NodeID) {
 	s.hub.notify([]store.NodeID{id})
 }
 
-// refreshUsers reloads users (emails, IdP groups) into the policy and
-// tells the other coordinators to do the same.
+// refreshUsers reloads users (emails, IdP groups) into the policy, after
+// a write of this coordinator's or another's.
 func (s *core) refreshUsers(ctx context.Context) error {
-	err := s.loadUsers(ctx)
-	s.publish(store.Change{Kind: store.ChangeUsers})
-	return err
-}
-
-// loadUsers is refreshUsers without telling the other coordinators.
-func (s *core) loadUsers(ctx context.Context) error {
 	// Read and apply in order with every other netmap update, so that an
 	// older read of the users (a group since removed) never lands last.
 	s.reloadMu.Lock()

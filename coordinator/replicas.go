@@ -10,25 +10,6 @@ import (
 	"github.com/wardnet/ward/wire"
 )
 
-// publishTimeout bounds one announcement of a change to the other
-// coordinators.
-const publishTimeout = 10 * time.Second
-
-// publish tells the other coordinators on the database about c, which
-// this one committed and applied. A failure is logged, not returned: the
-// change is in the store, and the others read everything again when their
-// listening connection comes back (store.ChangeResync).
-func (s *core) publish(c store.Change) {
-	if s.changes == nil {
-		return
-	}
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(s.ctx), publishTimeout)
-	defer cancel()
-	if err := s.changes.Publish(ctx, c); err != nil {
-		s.log.Warn("tell the other coordinators", "kind", string(c.Kind), "node_id", c.Node, "err", err)
-	}
-}
-
 // applyChange applies a change another coordinator on the database made:
 // it reads what changed from the store and feeds the netmap and the hub
 // as a change of its own would, without announcing it again.
@@ -38,7 +19,7 @@ func (s *Server) applyChange(c store.Change) {
 	case store.ChangeNode:
 		err = s.applyNode(c.Node)
 	case store.ChangeUsers:
-		err = s.loadUsers(s.ctx)
+		err = s.refreshUsers(s.ctx)
 	case store.ChangePolicy:
 		err = s.loadStoredPolicy(s.ctx)
 	case store.ChangeRelays:
@@ -57,11 +38,11 @@ func (s *Server) applyChange(c store.Change) {
 // ends the node's sessions here, as removeNode does where it ran.
 func (s *Server) applyNode(id store.NodeID) error {
 	old, had := s.nm.node(id)
-	_, err := s.loadNode(s.ctx, id)
+	_, err := s.reloadNode(s.ctx, id)
 	if !errors.Is(err, store.ErrNotFound) {
 		return err
 	}
-	if had { // loadNode dropped it from the netmap
+	if had { // reloadNode dropped it from the netmap
 		s.sess.revokeMachine(wire.MachinePublic(old.MachineKey))
 		s.hub.forget(id)
 	}
@@ -90,7 +71,7 @@ func (s *Server) loadStoredPolicy(ctx context.Context) error {
 // one was not listening: users, the policy, the relays and every node,
 // including those the store no longer holds.
 func (s *Server) resync(ctx context.Context) error {
-	if err := s.loadUsers(ctx); err != nil {
+	if err := s.refreshUsers(ctx); err != nil {
 		return err
 	}
 	if err := s.loadStoredPolicy(ctx); err != nil {
@@ -108,7 +89,7 @@ func (s *Server) resync(ctx context.Context) error {
 		ids[n.ID] = true
 	}
 	for id := range ids {
-		if _, err := s.loadNode(ctx, id); err != nil && !errors.Is(err, store.ErrNotFound) {
+		if _, err := s.reloadNode(ctx, id); err != nil && !errors.Is(err, store.ErrNotFound) {
 			return err
 		}
 	}

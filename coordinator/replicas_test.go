@@ -1,6 +1,8 @@
 package coordinator
 
 import (
+	"crypto/rand"
+	"net"
 	"net/http"
 	"path/filepath"
 	"strings"
@@ -8,6 +10,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/wardnet/ward/admin"
+	"github.com/wardnet/ward/coordinator/sso"
+	"github.com/wardnet/ward/coordinator/store"
+	"github.com/wardnet/ward/devidp"
+	"github.com/wardnet/ward/devidp/devidptest"
 	"github.com/wardnet/ward/internal/pgtest"
 	"github.com/wardnet/ward/wire"
 )
@@ -66,14 +73,7 @@ func TestConcurrentSingleUseKeyAcrossReplicas(t *testing.T) {
 func TestReplicasShareChanges(t *testing.T) {
 	cs := startReplicas(t, 2, testPolicy)
 	a, b := cs[0], cs[1]
-	op := newMachine(t)
-	if code, _ := b.register(op, b.authKey([]string{"tag:operator"}, false, ""), "op1"); code != 200 {
-		t.Fatalf("register op1 on b: %d", code)
-	}
-	opMap := b.openMap(op, 0)
-	if full := opMap.next(); len(full.Peers) != 0 {
-		t.Fatalf("operator's first map has peers: %+v", full.Peers)
-	}
+	opMap := operatorOn(t, b)
 
 	cam := newMachine(t)
 	if code, _ := a.register(cam, a.authKey([]string{"tag:camera"}, false, ""), "cam1"); code != 200 {
@@ -99,6 +99,21 @@ func TestReplicasShareChanges(t *testing.T) {
 	waitMap(t, opMap, "the camera's removal on the other replica", func(m wire.MapResponse) bool {
 		return len(m.PeersRemoved) == 1
 	})
+}
+
+// operatorOn registers operator op1 on c and opens its map stream, whose
+// first map (no peers) it reads.
+func operatorOn(t *testing.T, c *testCoord) *mapStream {
+	t.Helper()
+	op := newMachine(t)
+	if code, _ := c.register(op, c.authKey([]string{"tag:operator"}, false, ""), "op1"); code != 200 {
+		t.Fatalf("register op1: %d", code)
+	}
+	s := c.openMap(op, 0)
+	if full := s.next(); len(full.Peers) != 0 {
+		t.Fatalf("operator's first map has peers: %+v", full.Peers)
+	}
+	return s
 }
 
 // waitMap reads s until a message satisfies ok, failing after a generous
@@ -153,5 +168,79 @@ func TestAdminSessionKnownToEveryReplica(t *testing.T) {
 	}
 	if resp := b.uiGet(browser, "/ui/devices"); !refused(resp) {
 		t.Errorf("GET /ui/devices on b with the session a ended: %d, want refused", resp.StatusCode)
+	}
+}
+
+// TestMissedNotificationConvergesWithinPoll: a write committed on one
+// replica whose notification is lost (the store's fault injection: its
+// writes log their changes without NOTIFY, as a lost or never sent one)
+// still reaches a map stream on the other replica, by the change log's
+// poll, within store.ChangePoll (waited for with a generous deadline).
+func TestMissedNotificationConvergesWithinPoll(t *testing.T) {
+	cs := startReplicas(t, 2, testPolicy)
+	a, b := cs[0], cs[1]
+	opMap := operatorOn(t, b)
+	key := a.authKey([]string{"tag:camera"}, false, "")
+	a.srv.st.(interface{ MuteChanges(bool) }).MuteChanges(true)
+	cam := newMachine(t)
+	if code, _ := a.register(cam, key, "cam1"); code != 200 {
+		t.Fatalf("register cam1 on a: %d", code)
+	}
+	start := time.Now()
+	waitMap(t, opMap, "the camera joining on the other replica, unannounced", func(m wire.MapResponse) bool {
+		return slicesHasName(append(m.Peers, m.PeersChanged...), "cam1")
+	})
+	t.Logf("the unannounced join reached the other replica's stream in %v (poll %v)", time.Since(start).Round(time.Millisecond), store.ChangePoll)
+}
+
+// lbTransport plays a load balancer without sticky sessions for a
+// browser: requests to front go to callback when their path is the admin
+// UI's OIDC callback, to rest otherwise.
+type lbTransport struct{ front, callback, rest string }
+
+func (l lbTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	if r.URL.Host != l.front {
+		return http.DefaultTransport.RoundTrip(r)
+	}
+	r2 := r.Clone(r.Context())
+	r2.URL.Host = l.rest
+	if r.URL.Path == PathUICallback {
+		r2.URL.Host = l.callback
+	}
+	return http.DefaultTransport.RoundTrip(r2)
+}
+
+// TestBrowserLoginFinishesOnAnotherReplica: an admin's UI login that
+// began on one coordinator comes back from the IdP to another (both
+// behind one URL, no sticky sessions) and finishes there: the login
+// cookie is sealed under a key the coordinators of a database share.
+func TestBrowserLoginFinishesOnAnotherReplica(t *testing.T) {
+	db := pgtest.NewDB(t)
+	keyFile := filepath.Join(t.TempDir(), TokenKeyFile)
+	ln, err := net.Listen("tcp", "127.0.0.1:0") // the front's address, never served
+	if err != nil {
+		t.Fatal(err)
+	}
+	front := ln.Addr().String()
+	ln.Close()
+	secret := rand.Text()
+	idp := devidptest.Start(t, devidp.Config{Clients: []devidp.Client{{ID: "ward", Secret: secret,
+		RedirectURIs: []string{"http://" + front + wire.PathOIDCCallback, "http://" + front + PathUICallback}}}})
+	onDB := func(c *Config) {
+		c.DB, c.TokenKeyFile = db, keyFile
+		c.OIDC = &sso.Config{Issuer: idp.Issuer(), ClientID: "ward", ClientSecret: sso.Secret(secret),
+			RedirectURL: "http://" + front + wire.PathOIDCCallback}
+		c.AdminRoles = map[string]admin.Role{admin.MemberIdP + "admins": admin.RoleOwner}
+	}
+	a := startCoordWith(t, testPolicy, onDB)
+	b := startCoordWith(t, testPolicy, onDB)
+	browser := devidptest.NewBrowser()
+	browser.Client.Transport = lbTransport{front: front, callback: b.http.Listener.Addr().String(), rest: a.http.Listener.Addr().String()}
+	p, err := browser.Login(t.Context(), "http://"+front+"/ui/login", carol)
+	if err != nil {
+		t.Fatalf("ui login begun on a, finished on b: %v", err)
+	}
+	if p.Status != http.StatusOK || p.URL.Path != "/ui/devices" {
+		t.Fatalf("ui login begun on a, finished on b, ended on %s: %d", p.URL, p.Status)
 	}
 }

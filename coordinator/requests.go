@@ -53,7 +53,6 @@ func (s *core) requestAccess(ctx context.Context, from store.Node, req wire.Acce
 	if err := s.loadRequests(ctx); err != nil {
 		return wire.AccessRequest{}, err
 	}
-	s.publish(store.Change{Kind: store.ChangeRequests})
 	return s.wireRequest(ctx, r), nil
 }
 
@@ -95,7 +94,6 @@ func (s *core) decideRequest(ctx context.Context, id int64, status store.Request
 	if err := s.loadRequests(ctx); err != nil {
 		return wire.AccessRequest{}, err
 	}
-	s.publish(store.Change{Kind: store.ChangeRequests})
 	s.audit(ctx, by.Actor, "request."+decisionVerb[status], requestTarget(r.ID), "", map[string]any{"expires": r.Expires})
 	s.requestAlert(ctx, string(status), r, by.Actor)
 	return s.wireRequest(ctx, r), nil

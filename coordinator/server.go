@@ -223,6 +223,16 @@ type Config struct {
 	// no standalone relay is registered, its tokens at
 	// wire.PathRelayToken); `ward coordinator --relay=false`.
 	DisableRelay bool
+	// RelayName and RelayURL name this coordinator's relay and give the
+	// absolute URL (ws:// or wss://) nodes reach it at directly, not
+	// through a load balancer that may send them to another coordinator
+	// (`--relay-name`, `--relay-url`). Both or neither; empty: the relay
+	// is "coordinator" at wire.PathRelay on the coordinator's own URL.
+	// Coordinators on one database set them, each its own: each then
+	// registers its relay in the database's relay list, which every
+	// coordinator's maps carry, so nodes whose control connections are
+	// on different coordinators meet on each other's home relay.
+	RelayName, RelayURL string
 	// STUN is the UDP address the maps name for the coordinator's STUN
 	// server (wire.Relay.STUN: "host:port", or ":port" on the
 	// coordinator's host); empty: none.
@@ -337,6 +347,9 @@ func (c *Config) validate() error {
 	if c.DB != "" && !store.IsPostgresURL(c.DB) {
 		return errors.New("config: --db must be a postgres:// URL")
 	}
+	if err := checkOwnRelay(c.RelayName, c.RelayURL); err != nil {
+		return fmt.Errorf("config: %w", err)
+	}
 	switch c.PolicyMode {
 	case "", PolicyModeStore:
 	case PolicyModeFile:
@@ -414,7 +427,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		return nil, err
 	}
 	c := newCore(cfg, st)
-	c.changes, c.jobs = st, st
+	c.jobs = st
 	c.ro = newRollouts(c)
 	if c.auditKey, err = loadAuditKey(cfg.auditKeyPath()); err != nil {
 		st.Close()

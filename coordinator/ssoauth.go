@@ -139,18 +139,26 @@ func (s *logins) setupSSO() error {
 	if s.cfg.Auth != nil || s.cfg.OIDC == nil {
 		return nil
 	}
-	rp, err := sso.New(*s.cfg.OIDC)
+	key, err := tokenKey(s.cfg)
 	if err != nil {
 		return err
 	}
-	ui := *s.cfg.OIDC
+	oidc := *s.cfg.OIDC
+	if s.cfg.DB != "" && oidc.CookieKey == nil {
+		// Coordinators on one database finish each other's logins: the
+		// browser's callback may reach another than the one it began on.
+		if oidc.CookieKey, err = derivedKey(key, loginCookieInfo, 32); err != nil {
+			return err
+		}
+	}
+	rp, err := sso.New(oidc)
+	if err != nil {
+		return err
+	}
+	ui := oidc
 	ui.Refresh = false
 	ui.RedirectURL = strings.TrimSuffix(ui.RedirectURL, wire.PathOIDCCallback) + PathUICallback
 	uiRP, err := sso.New(ui)
-	if err != nil {
-		return err
-	}
-	key, err := tokenKey(s.cfg)
 	if err != nil {
 		return err
 	}

@@ -7,7 +7,6 @@ import (
 	"io"
 	"math/rand/v2"
 	"net/http"
-	"net/netip"
 	"reflect"
 	"slices"
 	"strconv"
@@ -172,8 +171,10 @@ func paceAfter(n int) time.Duration {
 // streamLoop sends the first map, then waits: a wake sends what changed,
 // a tick a keep-alive (which recomputes nothing). While the stream is
 // paced after a large message, a wake sends at once only what removes
-// access (sendRemovals); the rest goes when the pace ends. A stream that
-// asked for beats ends once they are wire.MissedBeats intervals overdue.
+// access (sendRemovals), or everything pending when the node's filter
+// narrowed (narrowsFilter); the rest goes when the pace ends. A stream
+// that asked for beats ends once they are wire.MissedBeats intervals
+// overdue.
 func (s *control) streamLoop(ctx context.Context, st *streamState, sub *subscriber, expires time.Time) {
 	ka := time.NewTicker(st.keepAlive)
 	defer ka.Stop()
@@ -207,7 +208,7 @@ func (s *control) streamLoop(ctx context.Context, st *streamState, sub *subscrib
 			return
 		case <-sub.wake:
 			d := time.Until(st.nextAt)
-			if d <= 0 {
+			if d <= 0 || st.narrowsFilter(sub) {
 				if !st.sendUpdate(sub, false) {
 					return
 				}
@@ -371,24 +372,15 @@ func (st *streamState) sendRemovals(sub *subscriber) bool {
 	return true
 }
 
-// srcsOf lists the sources of each of rules.
-func srcsOf(rules []filter.Rule) [][]netip.Prefix {
-	out := make([][]netip.Prefix, len(rules))
-	for i, r := range rules {
-		out[i] = r.Src
-	}
-	return out
-}
-
-// srcRefs returns, for each of rules, the index of the held sources
-// (sentState.srcs) equal to its own, or -1; nil when none is held. Lists
-// are compared by content: a recompile makes new lists of the same
-// sources.
-func srcRefs(rules []filter.Rule, held [][]netip.Prefix) []int {
+// srcRefs returns, for each of rules, the index of the held rule
+// (sentState.rules) whose sources equal its own, or -1; nil when none is
+// held. Lists are compared by content: a recompile makes new lists of
+// the same sources.
+func srcRefs(rules, held []filter.Rule) []int {
 	var out []int
 	for i, r := range rules {
-		j := slices.IndexFunc(held, func(h []netip.Prefix) bool {
-			return len(h) == len(r.Src) && len(h) > 0 && (&h[0] == &r.Src[0] || slices.Equal(h, r.Src))
+		j := slices.IndexFunc(held, func(h filter.Rule) bool {
+			return len(h.Src) == len(r.Src) && len(h.Src) > 0 && (&h.Src[0] == &r.Src[0] || slices.Equal(h.Src, r.Src))
 		})
 		if j >= 0 && out == nil {
 			out = make([]int, len(rules))
@@ -468,9 +460,9 @@ func (st *streamState) build(ms mapState, whole bool, relays *[]wire.Relay) ([]b
 	if sum := st.s.nm.src.filterSum(rules); ms.filter != nil && (full || sum != sent.filter) {
 		head.FilterChanged, changed = true, true
 		if st.srcRefs && !full {
-			srcFrom = srcRefs(rules, sent.srcs)
+			srcFrom = srcRefs(rules, sent.rules)
 		}
-		sent.filter, sent.srcs = sum, srcsOf(rules)
+		sent.filter, sent.rules = sum, rules
 	} else {
 		rules = nil
 	}

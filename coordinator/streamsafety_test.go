@@ -81,6 +81,101 @@ func TestRemovalsAndRevocationsBypassPacing(t *testing.T) {
 	}
 }
 
+// pacedPolicy is a policy whose acls are operators' accepts to cameras
+// on each of ports, and the acl extra (when not empty).
+func pacedPolicy(extra string, ports ...int) string {
+	var acls []string
+	for _, p := range ports {
+		acls = append(acls, fmt.Sprintf(`{"action": "accept", "src": ["tag:operator"], "dst": ["tag:camera:%d"]}`, p))
+	}
+	if extra != "" {
+		acls = append(acls, extra)
+	}
+	return fmt.Sprintf(`{"tagOwners": {"tag:operator": [], "tag:camera": []}, "acls": [%s]}`, strings.Join(acls, ", "))
+}
+
+// TestNarrowingFilterChangesBypassPacing: a camera whose stream is paced
+// (every message paces it for an hour) gets a filter change that takes
+// something away (a new deny, a rule removed) at once, with what was
+// pending (an operator's join); a change that only widens its filter
+// stays paced.
+func TestNarrowingFilterChangesBypassPacing(t *testing.T) {
+	c := startCoord(t, pacedPolicy("", 22, 80))
+	c.srv.control.pace = func(int) time.Duration { return time.Hour } // before any stream opens
+	c.mustRegister([]string{"tag:operator"}, "op1")
+	cam := c.mustRegister([]string{"tag:camera"}, "cam")
+	camID := c.storeNode(cam).ID
+	s := c.openMapQuery(cam, fmt.Sprintf("%s=%d", wire.MapVersionParam, wire.ProtocolVersion))
+	if first := s.next(); len(first.Filter) != 2 {
+		t.Fatalf("first map: filter %+v, want two accepts", first.Filter)
+	}
+	// A join widens the camera's filter (op2's address): it waits.
+	op2ID := c.storeNode(c.mustRegister([]string{"tag:operator"}, "op2")).ID
+	waitFor(t, "op2's join pending on the paced stream", func() bool { return slices.Contains(c.pendingPeers(camID), op2ID) })
+
+	setPolicy := func(text string) {
+		t.Helper()
+		var cur wire.PolicyVersion
+		c.admin("GET", wire.PathAdminPolicy, nil, &cur)
+		if code := c.admin("PUT", wire.PathAdminPolicy, wire.SetPolicyRequest{Text: text, ParentID: cur.ID}, nil); code != http.StatusOK {
+			t.Fatalf("set policy: %d", code)
+		}
+	}
+	for _, step := range []struct {
+		name, policy string
+		want         func([]filter.Rule) bool
+	}{
+		{"deny added", pacedPolicy(`{"action": "deny", "src": ["tag:operator"], "dst": ["tag:camera:22"]}`, 22, 80), func(f []filter.Rule) bool {
+			return slices.ContainsFunc(f, func(r filter.Rule) bool { return r.Deny })
+		}},
+		{"rule removed", pacedPolicy("", 22), func(f []filter.Rule) bool {
+			return len(f) == 1 && !f[0].Deny && f[0].Dst[0].Ports[0].First == 22
+		}},
+	} {
+		setPolicy(step.policy)
+		m := s.next()
+		if !m.FilterChanged || !step.want(m.Filter) {
+			t.Fatalf("%s: message %+v; want the narrowed filter at once", step.name, m.Filter)
+		}
+	}
+	if pend := c.pendingPeers(camID); len(pend) > 0 {
+		t.Errorf("pending after the narrowed filter went: %v; want op2's join sent with it", pend)
+	}
+
+	// Widening (a port added) stays paced: the stream looks, sends nothing.
+	checks := func() float64 { return valueOf(t, c.srv.metrics.mapBuilds.WithLabelValues("filter")) }
+	before := checks()
+	setPolicy(pacedPolicy("", 22, 443))
+	waitFor(t, "the paced stream's filter check", func() bool { return checks() > before })
+	if !c.pendingAll(camID) {
+		t.Error("a widening policy change was sent on a paced stream")
+	}
+}
+
+// waitFor waits, with a generous deadline, until ok holds.
+func waitFor(t *testing.T, what string, ok func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !ok() {
+		if time.Now().After(deadline) {
+			t.Fatalf("no %s within 10s", what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// pendingAll reports whether a whole map is pending on node id's streams.
+func (c *testCoord) pendingAll(id store.NodeID) bool {
+	c.srv.hub.mu.Lock()
+	defer c.srv.hub.mu.Unlock()
+	for sub := range c.srv.hub.subs[id] {
+		if _, all := sub.peek(); all {
+			return true
+		}
+	}
+	return false
+}
+
 // smallBuffers shrinks the send buffer of every connection it accepts,
 // so that a peer that stops reading blocks the server's writes soon.
 type smallBuffers struct{ net.Listener }

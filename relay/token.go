@@ -53,6 +53,16 @@ func NewSigner() (*Signer, error) {
 	return &Signer{priv: priv}, nil
 }
 
+// NewSignerFromSeed returns a Signer whose key is made from seed
+// (ed25519.SeedSize bytes): signers made from one seed, in several
+// processes, issue tokens one Verifier accepts.
+func NewSignerFromSeed(seed []byte) (*Signer, error) {
+	if len(seed) != ed25519.SeedSize {
+		return nil, fmt.Errorf("relay signing key seed: %d bytes, want %d", len(seed), ed25519.SeedSize)
+	}
+	return &Signer{priv: ed25519.NewKeyFromSeed(seed)}, nil
+}
+
 // Public returns the key a Verifier checks with.
 func (s *Signer) Public() ed25519.PublicKey { return s.priv.Public().(ed25519.PublicKey) }
 

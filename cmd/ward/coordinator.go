@@ -98,6 +98,8 @@ func newCoordinatorCmd() *cobra.Command {
 	f.StringArrayVar(&oidc.adminRoles, "admin-role", nil, "admin UI role and who holds it, repeatable: ROLE=MEMBER,... with ROLE owner, admin, network-admin, it-admin or auditor and MEMBER idp:GROUP (an IdP group), group:NAME (a policy group) or an email, e.g. admin=idp:ward-admins,group:ops,alice@example.com")
 	f.DurationVar(&cfg.AdminStepUp, "admin-step-up", 15*time.Minute, "how recent an admin UI login must be, with a second factor, to change the fleet (policy, keys, devices, users); older sessions log in again at the IdP (max_age, acr_values); 0: off; --dev: off unless given")
 	f.BoolVar(&relayOn, "relay", true, "serve a relay for nodes that cannot reach each other directly at "+wire.PathRelay+" on the same port (admission by coordinator-signed tokens only)")
+	f.StringVar(&cfg.RelayName, "relay-name", "", "with several coordinators on one database: this coordinator's relay's name, its own on each (with --relay-url)")
+	f.StringVar(&cfg.RelayURL, "relay-url", "", "with several coordinators on one database: the ws:// or wss:// URL nodes reach this coordinator's relay at directly, not through the load balancer (default: "+wire.PathRelay+" on the coordinator's URL)")
 	f.StringSliceVar(&trustedProxies, "trusted-proxy", nil, "reverse proxies (CIDR or address, comma-separated or repeated) whose X-Forwarded-For names the client, for the per-source limits and the audit log; from any other peer the header is ignored")
 	f.IntVar(&cfg.ControlBurst, "control-limit-burst", 0, "per source address: session handshakes, registrations and key rotations allowed at once (default 2000)")
 	f.DurationVar(&cfg.ControlEvery, "control-limit-every", 0, "per source address: one more of those per this interval (default 10ms)")

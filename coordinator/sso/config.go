@@ -104,9 +104,13 @@ type Config struct {
 	// MFAMethods. It is sent to the IdP as acr_values.
 	MinACR string
 	// PendingTTL is how long a started login may take: the lifetime of its
-	// cookie. Zero means DefaultPendingTTL. A login must finish on the
-	// process that started it (its cookie key is made by New).
+	// cookie. Zero means DefaultPendingTTL.
 	PendingTTL time.Duration
+	// CookieKey is the 32-byte AES-256 key login cookies are sealed with.
+	// Nil means a random key made by New: a login must then finish on the
+	// process that started it. Processes given the same key (coordinators
+	// on one database) finish each other's logins.
+	CookieKey []byte
 	// HTTPClient talks to the IdP. Nil means a client with a 30 s timeout
 	// that trusts the CAs of CAFile.
 	HTTPClient *http.Client
@@ -134,7 +138,7 @@ type settings struct {
 
 func (c Config) validate() (*settings, error) {
 	s := &settings{Config: c}
-	s.ClientSecret = ""
+	s.ClientSecret, s.CookieKey = "", nil // kept by the sealer only
 	if err := checkURL("issuer", c.Issuer); err != nil {
 		return nil, err
 	}

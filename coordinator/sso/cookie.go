@@ -45,17 +45,23 @@ const (
 )
 
 // sealer encrypts and authenticates pending logins with AES-256-GCM under
-// a key made by New and never stored: a login started before a restart
-// must start again. The additional data binds a cookie to one RP (client
-// and redirect URL), so one RP's cookie is nothing to another.
+// Config.CookieKey, or a key made by New and never stored (then a login
+// started before a restart must start again). The additional data binds
+// a cookie to one RP (client and redirect URL), so one RP's cookie is
+// nothing to another, whatever key they share.
 type sealer struct {
 	aead cipher.AEAD
 	ad   []byte
 }
 
-func newSealer(clientID, redirectURL string) (*sealer, error) {
-	key := make([]byte, 32)
-	rand.Read(key) // crypto/rand.Read never fails (it crashes the program instead)
+func newSealer(key []byte, clientID, redirectURL string) (*sealer, error) {
+	if key == nil {
+		key = make([]byte, 32)
+		rand.Read(key) // crypto/rand.Read never fails (it crashes the program instead)
+	}
+	if len(key) != 32 {
+		return nil, fmt.Errorf("login cookie key: %d bytes, want 32", len(key))
+	}
 	block, err := aes.NewCipher(key)
 	if err != nil {
 		return nil, fmt.Errorf("login cookie cipher: %w", err)

@@ -1,6 +1,7 @@
 package sso
 
 import (
+	"bytes"
 	"net/http"
 	"strings"
 	"testing"
@@ -91,4 +92,33 @@ func FuzzLoginCookie(f *testing.F) {
 			t.Fatalf("take accepted cookie %q for state %q", sealed, state)
 		}
 	})
+}
+
+// TestLoginCookieSharedKey: RPs given one CookieKey (coordinators on one
+// database) open each other's login cookies when they are the same RP
+// (client and callback), and still not another RP's; a key of the wrong
+// size is refused.
+func TestLoginCookieSharedKey(t *testing.T) {
+	key := bytes.Repeat([]byte{7}, 32)
+	seal, err := newSealer(key, "ward", "https://ward.example/ui/callback")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := Pending{State: strings.Repeat("C", stateLen), Verifier: "v", Nonce: "n", Payload: "x", Expires: time.Now().Add(time.Minute).UTC().Round(0)}
+	sealed := seal.seal(p)
+	for _, tc := range []struct {
+		redirect string
+		ok       bool
+	}{{"https://ward.example/ui/callback", true}, {"https://ward.example/ward/v1/oidc/callback", false}} {
+		other, err := newSealer(key, "ward", tc.redirect)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, err := other.open(sealed); (err == nil) != tc.ok || tc.ok && got != p {
+			t.Errorf("%s: open = %+v, %v; want ok %v", tc.redirect, got, err, tc.ok)
+		}
+	}
+	if _, err := newSealer(key[:16], "ward", "https://ward.example/ui/callback"); err == nil {
+		t.Error("a 16-byte cookie key was taken")
+	}
 }

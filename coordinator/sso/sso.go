@@ -104,7 +104,7 @@ func New(cfg Config) (*RP, error) {
 	if err != nil {
 		return nil, err
 	}
-	sl, err := newSealer(s.ClientID, s.RedirectURL)
+	sl, err := newSealer(cfg.CookieKey, s.ClientID, s.RedirectURL)
 	if err != nil {
 		return nil, err
 	}

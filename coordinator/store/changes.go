@@ -3,23 +3,40 @@ package store
 import (
 	"context"
 	"crypto/rand"
+	"database/sql"
 	"errors"
 	"fmt"
-	"strconv"
-	"strings"
 	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 )
 
-// changeChannel is the PostgreSQL NOTIFY channel coordinators announce
-// their changes on.
+// changeChannel is the PostgreSQL NOTIFY channel the change log's
+// triggers wake coordinators on.
 const changeChannel = "ward_changes"
 
 // relistenDelay is how long Follow waits before it connects again after
 // losing its listening connection.
 const relistenDelay = time.Second
+
+// ChangePoll is how often a Follower reads the change log without being
+// woken: the bound within which a change whose notification was lost
+// (a listening connection cut or silently dead) reaches every other
+// coordinator.
+const ChangePoll = 5 * time.Second
+
+// The change log keeps rows changeKeep, pruned every changePrune by the
+// one coordinator that holds jobPruneChanges (the newest row stays, so
+// that a follower tells a pruned log from an idle one).
+const (
+	changeKeep      = 10 * time.Minute
+	changePrune     = time.Minute
+	jobPruneChanges = "prune-change-log"
+)
+
+// changeBatch is the most rows one read of the change log takes.
+const changeBatch = 1000
 
 // ChangeKind says what a Change is about.
 type ChangeKind string
@@ -37,8 +54,8 @@ const (
 	// ChangeRequests: an access request was made or decided; read the
 	// requests again.
 	ChangeRequests ChangeKind = "requests"
-	// ChangeResync: notifications may have been missed (the listening
-	// connection was lost and is back); read everything again.
+	// ChangeResync: changes may have been missed (the change log was
+	// pruned past the last one read); read everything again.
 	ChangeResync ChangeKind = "resync"
 )
 
@@ -51,56 +68,53 @@ type Change struct {
 	Node NodeID // ChangeNode only
 }
 
-// Changes carries changes between coordinators that share a database. A
-// coordinator Publishes each change after it committed it, and Follows the
-// others'. On SQLite (one coordinator per database) Publish does nothing
-// and Follow only waits for its context.
+// Changes carries changes between coordinators that share a database. On
+// PostgreSQL every write transaction that changes what maps carry logs
+// the change and notifies inside the transaction (the change log's
+// triggers), so nothing is published apart; the others Follow the log.
+// On SQLite (one coordinator per database) Follow only waits for its
+// context.
 type Changes interface {
-	// Listen starts listening, so that every change published after it
+	// Listen starts listening, so that every change committed after it
 	// returns is delivered by the Follower's Run.
 	Listen(ctx context.Context) (Follower, error)
-	// Publish announces c to every other coordinator's Follower. It
-	// returns once the database has the notification.
-	Publish(ctx context.Context, c Change) error
 }
 
-// Follower delivers the changes other coordinators publish.
+// Follower delivers the changes other coordinators commit.
 type Follower interface {
-	// Run calls apply with each change, in order, until ctx ends; after a
-	// lost connection it reconnects and calls apply with ChangeResync. It
-	// returns when ctx ends, having closed the follower.
+	// Run calls apply with each change other coordinators committed, in
+	// order (repeats within one read of the log folded), until ctx ends:
+	// at once when notified, and every ChangePoll in any case. After a
+	// lost listening connection it reconnects and reads on from where it
+	// was. It returns when ctx ends, having closed the follower.
 	Run(ctx context.Context, apply func(Change))
 	// Close stops listening, for a follower that will not Run; it is
 	// idempotent.
 	Close()
 }
 
-// origin names this store's publisher, so that its Follower skips its own
-// changes.
+// origin names this store's writes in the change log, so that its
+// Follower skips its own changes.
 func newOrigin() string { return rand.Text()[:12] }
+
+// MuteChanges is fault injection for tests: while on, this store's writes
+// log their changes without notifying, as though every notification were
+// lost, so that only the other followers' poll finds them.
+func (s *SQLStore) MuteChanges(on bool) { s.db.quiet.Store(on) }
 
 // Listen implements Changes.
 func (s *SQLStore) Listen(ctx context.Context) (Follower, error) {
 	if !s.db.pg {
 		return idleFollower{}, nil
 	}
-	f := &pgFollower{url: s.db.url, origin: s.db.origin}
+	f := &pgFollower{s: s, wake: make(chan struct{}, 1)}
+	if err := s.db.r.QueryRowContext(ctx, `SELECT coalesce(max(seq), 0) FROM change_log`).Scan(&f.last); err != nil {
+		return nil, fmt.Errorf("listen for changes: read the change log: %w", err)
+	}
 	if err := f.connect(ctx); err != nil {
 		return nil, fmt.Errorf("listen for changes: %w", err)
 	}
 	return f, nil
-}
-
-// Publish implements Changes.
-func (s *SQLStore) Publish(ctx context.Context, c Change) error {
-	if !s.db.pg {
-		return nil
-	}
-	payload := s.db.origin + " " + string(c.Kind) + " " + strconv.FormatInt(int64(c.Node), 10)
-	if _, err := s.db.w.ExecContext(ctx, `SELECT pg_notify(?, ?)`, changeChannel, payload); err != nil {
-		return fmt.Errorf("publish %s change: %w", c.Kind, err)
-	}
-	return nil
 }
 
 // idleFollower is SQLite's Follower: no other coordinator, no changes.
@@ -112,11 +126,18 @@ func (idleFollower) Run(ctx context.Context, _ func(Change)) { <-ctx.Done() }
 // Close implements Follower.
 func (idleFollower) Close() {}
 
-// pgFollower listens on its own connection (LISTEN needs a session of its
-// own, outside the pool).
+// pgFollower reads the change log from the pool, woken by notifications
+// on a listening connection of its own (LISTEN needs a session of its
+// own, outside the pool) and by a timer.
 type pgFollower struct {
-	url    string
-	origin string
+	s *SQLStore
+	// wake has room for one wake-up from the listener.
+	wake chan struct{}
+	// last is the last change log row read; only Run's goroutine uses it
+	// after Listen.
+	last int64
+	// pruned is when this follower last pruned the log (Run's goroutine).
+	pruned time.Time
 
 	mu   sync.Mutex // mu guards the following
 	conn *pgx.Conn  // the listening connection; nil while lost
@@ -124,7 +145,7 @@ type pgFollower struct {
 
 // connect opens the listening connection and issues LISTEN.
 func (f *pgFollower) connect(ctx context.Context) error {
-	c, err := pgx.Connect(ctx, f.url)
+	c, err := pgx.Connect(ctx, f.s.db.url)
 	if err != nil {
 		return err
 	}
@@ -139,7 +160,28 @@ func (f *pgFollower) connect(ctx context.Context) error {
 
 // Run implements Follower.
 func (f *pgFollower) Run(ctx context.Context, apply func(Change)) {
+	var wg sync.WaitGroup
 	defer f.Close()
+	defer wg.Wait()
+	wg.Go(func() { f.listen(ctx) })
+	tick := time.NewTicker(ChangePoll)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-f.wake:
+		case <-tick.C:
+			f.prune(ctx)
+		}
+		f.catchUp(ctx, apply)
+	}
+}
+
+// listen waits for notifications and wakes Run for every one another
+// coordinator sent, until ctx ends. A lost connection is made again, and
+// Run woken: it may have missed notifications meanwhile.
+func (f *pgFollower) listen(ctx context.Context) {
 	for ctx.Err() == nil {
 		f.mu.Lock()
 		c := f.conn
@@ -148,7 +190,7 @@ func (f *pgFollower) Run(ctx context.Context, apply func(Change)) {
 			if !f.reconnect(ctx) {
 				return
 			}
-			apply(Change{Kind: ChangeResync})
+			f.signal()
 			continue
 		}
 		n, err := c.WaitForNotification(ctx)
@@ -156,10 +198,87 @@ func (f *pgFollower) Run(ctx context.Context, apply func(Change)) {
 			f.Close()
 			continue
 		}
-		if ch, ok := f.parse(n.Payload); ok {
-			apply(ch)
+		if n.Payload != f.s.db.origin {
+			f.signal()
 		}
 	}
+}
+
+func (f *pgFollower) signal() {
+	select {
+	case f.wake <- struct{}{}:
+	default:
+	}
+}
+
+// catchUp applies the change log's rows after the last one read, other
+// coordinators' only, each node, kind or resync once per read. A log
+// pruned past the last row read (this coordinator could not read it for
+// changeKeep) asks for a resync.
+func (f *pgFollower) catchUp(ctx context.Context, apply func(Change)) {
+	for ctx.Err() == nil {
+		changes, last, n, err := f.read(ctx)
+		if err != nil {
+			return // the next wake or tick reads again from f.last
+		}
+		f.last = last
+		for _, c := range changes {
+			apply(c)
+		}
+		if n < changeBatch {
+			return
+		}
+	}
+}
+
+// read returns the changes other coordinators logged after f.last, up to
+// changeBatch rows (n), folded, and the last row's seq.
+func (f *pgFollower) read(ctx context.Context) (changes []Change, last int64, n int, err error) {
+	var first, newest sql.NullInt64
+	err = f.s.db.r.QueryRowContext(ctx, `SELECT min(seq), max(seq) FROM change_log`).Scan(&first, &newest)
+	if err != nil {
+		return nil, 0, 0, err
+	}
+	if first.Valid && first.Int64 > f.last+1 {
+		// Pruned past f.last (or, once at most, a first seq a rolled
+		// back transaction took: a resync too many).
+		return []Change{{Kind: ChangeResync}}, newest.Int64, 0, nil
+	}
+	rows, err := f.s.db.r.QueryContext(ctx, `SELECT seq, origin, kind, node_id FROM change_log
+		WHERE seq > ? ORDER BY seq LIMIT ?`, f.last, changeBatch)
+	if err != nil {
+		return nil, 0, 0, err
+	}
+	defer rows.Close()
+	last = f.last
+	seen := map[Change]bool{}
+	for rows.Next() {
+		var origin string
+		var c Change
+		if err := rows.Scan(&last, &origin, &c.Kind, &c.Node); err != nil {
+			return nil, 0, 0, err
+		}
+		n++
+		if origin != f.s.db.origin && !seen[c] {
+			seen[c] = true
+			changes = append(changes, c)
+		}
+	}
+	return changes, last, n, rows.Err()
+}
+
+// prune deletes the rows older than changeKeep but the newest, at most
+// every changePrune, on the coordinator that runs the job.
+func (f *pgFollower) prune(ctx context.Context) {
+	now := time.Now()
+	if now.Sub(f.pruned) < changePrune || !f.s.RunsJob(ctx, jobPruneChanges) {
+		return
+	}
+	f.pruned = now
+	// A failed prune is tried again a minute later; the log only grows
+	// meanwhile.
+	_, _ = f.s.db.w.ExecContext(ctx, `DELETE FROM change_log WHERE at < ?
+		AND seq < (SELECT max(seq) FROM change_log)`, now.Add(-changeKeep).UnixMicro())
 }
 
 // reconnect tries to connect until it succeeds or ctx ends.
@@ -187,18 +306,4 @@ func (f *pgFollower) Close() {
 		defer cancel()
 		c.Close(ctx)
 	}
-}
-
-// parse reads a payload "origin kind node"; ok is false for this store's
-// own changes and for payloads it does not understand.
-func (f *pgFollower) parse(payload string) (Change, bool) {
-	parts := strings.Fields(payload)
-	if len(parts) != 3 || parts[0] == f.origin {
-		return Change{}, false
-	}
-	id, err := strconv.ParseInt(parts[2], 10, 64)
-	if err != nil {
-		return Change{}, false
-	}
-	return Change{Kind: ChangeKind(parts[1]), Node: NodeID(id)}, true
 }

@@ -75,6 +75,11 @@ type Node struct {
 	// the same form; a route carries traffic only when it is advertised
 	// too (or the policy's autoApprovers approve it).
 	ApprovedRoutes []netip.Prefix
+	// HomeRelay names the relay the node listens on, as it last reported
+	// it (wire.Report.HomeRelay); empty until it reports one. Kept in the
+	// store so that every coordinator of a database tells the node's
+	// peers, wherever their control connections are.
+	HomeRelay string
 }
 
 // NewNode is what a registering node supplies. Ownership, tags and the
@@ -169,6 +174,8 @@ type Nodes interface {
 	ApproveNode(ctx context.Context, id NodeID) error
 	// SetEndpoints replaces the node's candidate endpoints.
 	SetEndpoints(ctx context.Context, id NodeID, eps []netip.AddrPort) error
+	// SetHomeRelay records the relay the node listens on.
+	SetHomeRelay(ctx context.Context, id NodeID, relay string) error
 	// SetExposedPorts replaces the ports the node exposes (none may be 0).
 	SetExposedPorts(ctx context.Context, id NodeID, ports []uint16) error
 	// SetAdvertisedRoutes replaces the subnet routes the node advertises

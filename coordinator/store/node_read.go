@@ -15,7 +15,7 @@ type nodeTable struct{ db *db }
 const nodeCols = `id, name, hostname, os, version, machine_key, wg_key, prev_wg_key,
 	prev_wg_key_until, key_expiry, ipv4, ipv6, user_id, tags_json, ephemeral, auth_key_id,
 	exposed_ports_json, endpoints_json, created_at, last_seen, online, key_revoked_at, risk_class,
-	advertised_routes_json, approved_routes_json`
+	advertised_routes_json, approved_routes_json, home_relay`
 
 // scanner is a *sql.Row or *sql.Rows.
 type scanner interface{ Scan(dest ...any) error }
@@ -40,7 +40,7 @@ func scanNode(sc scanner) (Node, error) {
 	err := sc.Scan(&n.ID, &n.Name, &n.Hostname, &n.OS, &n.Version, &r.mk, &r.wk, &r.pk,
 		&r.prevUntil, &r.expiry, &r.v4, &r.v6, &r.user, &r.tags, &n.Ephemeral, &r.authKey,
 		&r.ports, &r.eps, &r.createdAt, &r.lastSeen, &n.Online, &r.revokedAt, &n.RiskClass,
-		&r.advRoutes, &r.okRoutes)
+		&r.advRoutes, &r.okRoutes, &n.HomeRelay)
 	if err != nil {
 		return Node{}, err
 	}

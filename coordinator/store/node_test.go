@@ -93,6 +93,8 @@ func TestNodeUpdates(t *testing.T) {
 		}, func(n *Node) { n.ApprovedRoutes = []netip.Prefix{netip.MustParsePrefix("192.168.10.0/24")} }, nil},
 		{"invalid route", func(s *SQLStore, id NodeID) error { return s.SetApprovedRoutes(ctx, id, []netip.Prefix{{}}) },
 			nil, ErrInvalid},
+		{"home relay", func(s *SQLStore, id NodeID) error { return s.SetHomeRelay(ctx, id, "edge1") },
+			func(n *Node) { n.HomeRelay = "edge1" }, nil},
 		{"presence", func(s *SQLStore, id NodeID) error { return s.SetPresence(ctx, id, t0.Add(time.Minute), true) },
 			func(n *Node) { n.LastSeen, n.Online = t0.Add(time.Minute), true }, nil},
 		{"rotate key", func(s *SQLStore, id NodeID) error {

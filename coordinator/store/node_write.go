@@ -163,6 +163,14 @@ func (t nodeTable) SetEndpoints(ctx context.Context, id NodeID, eps []netip.Addr
 	return nil
 }
 
+// SetHomeRelay implements Nodes.
+func (t nodeTable) SetHomeRelay(ctx context.Context, id NodeID, relay string) error {
+	if err := t.db.execOne(ctx, `UPDATE nodes SET home_relay = ? WHERE id = ?`, relay, id); err != nil {
+		return fmt.Errorf("set home relay of node %d: %w", id, err)
+	}
+	return nil
+}
+
 // SetExposedPorts implements Nodes.
 func (t nodeTable) SetExposedPorts(ctx context.Context, id NodeID, ports []uint16) error {
 	err := checkPorts(ports)

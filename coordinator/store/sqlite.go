@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	_ "modernc.org/sqlite" // registers the "sqlite" driver
 )
@@ -81,8 +82,11 @@ type db struct {
 	ula netip.Prefix // IPv6 /48 of node addresses, fixed at Open
 	pg  bool         // PostgreSQL rather than SQLite
 	// url and origin are PostgreSQL's: the database's URL, for the
-	// listening connection, and the name this store publishes changes as.
+	// listening connection, and the name this store's writes log their
+	// changes under.
 	url, origin string
+	// quiet: writes log their changes without notifying (MuteChanges).
+	quiet atomic.Bool
 }
 
 // Option configures Open.

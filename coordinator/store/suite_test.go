@@ -85,6 +85,7 @@ var suite = []struct {
 	{"TestRolloutStateSurvivesReopen", TestRolloutStateSurvivesReopen},
 	// PostgreSQL only (lower case: go test does not run them on SQLite).
 	{"ChangesReachOtherStores", pgChangesReachOtherStores},
+	{"MutedChangeReachedByPoll", pgMutedChangeReachedByPoll},
 	{"OneStoreRunsEachJob", pgOneStoreRunsEachJob},
 }
 

@@ -21,14 +21,21 @@ type querier interface {
 // write runs fn in one write transaction and commits it when fn returns
 // nil; otherwise it rolls back. On SQLite the transaction is BEGIN IMMEDIATE
 // on the writer connection; on PostgreSQL it first takes the advisory lock
-// writeLockKey, so in both writers run one at a time.
+// writeLockKey, so in both writers run one at a time, and names the
+// transaction's origin (and whether it notifies) for the change log's
+// triggers (migrations_pg/0018).
 func (d *db) write(ctx context.Context, fn func(tx *sql.Tx) error) error {
 	tx, err := d.w.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("begin transaction: %w", err)
 	}
 	if d.pg {
-		_, err = tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock(?)`, int64(writeLockKey))
+		quiet := "off"
+		if d.quiet.Load() {
+			quiet = "on"
+		}
+		_, err = tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock(?), set_config('ward.origin', ?, true),
+			set_config('ward.quiet', ?, true)`, int64(writeLockKey), d.origin, quiet)
 	}
 	if err == nil {
 		err = fn(tx)

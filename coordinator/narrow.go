@@ -1,0 +1,86 @@
+package coordinator
+
+import (
+	"net/netip"
+	"slices"
+
+	"github.com/wardnet/ward/coordinator/store"
+	"github.com/wardnet/ward/filter"
+)
+
+// narrowsFilter reports whether the node's filter, as it stands now,
+// takes away something the node holds: a paced stream sends such a
+// change at once, as it does removals, so that a revoked grant or a new
+// deny does not wait for the pace to end. Only a pending change that may
+// narrow (subscriber.mayNarrow: not a join) is looked at, so a burst of
+// joins stays paced. It reports true for a node that is gone, whose
+// stream sendUpdate then ends.
+func (st *streamState) narrowsFilter(sub *subscriber) bool {
+	if !sub.mayNarrow() {
+		return false
+	}
+	ms, ok := st.s.nm.mapOf(st.id, []store.NodeID{}, true)
+	st.s.metrics.mapBuilds.WithLabelValues("filter").Inc()
+	if !ok {
+		return true
+	}
+	rules := ms.filter
+	if st.noDeny {
+		rules = withoutDenies(rules)
+	}
+	st.sent.mu.Lock()
+	held, sent := st.sent.rules, st.sent.version != 0
+	st.sent.mu.Unlock()
+	return sent && narrows(held, rules)
+}
+
+// narrows reports whether a node holding the filter held loses anything
+// by taking rules instead: a deny rule it does not hold, or an accept rule
+// it holds that no accept rule of rules covers (same destinations,
+// protocols and end or a later one, a superset of the sources). A rule
+// changed in any other way counts as narrowing: the check errs towards
+// sending at once.
+func narrows(held, rules []filter.Rule) bool {
+	for _, r := range rules {
+		if r.Deny && !slices.ContainsFunc(held, func(h filter.Rule) bool { return h.Deny && covers(h, r) && covers(r, h) }) {
+			return true
+		}
+	}
+	for _, h := range held {
+		if !h.Deny && !slices.ContainsFunc(rules, func(r filter.Rule) bool { return !r.Deny && covers(r, h) }) {
+			return true
+		}
+	}
+	return false
+}
+
+// covers reports whether rule r matches every flow h does, over the
+// same destinations and protocols, for at least as long.
+func covers(r, h filter.Rule) bool {
+	if !slices.Equal(r.Protos, h.Protos) || !slices.EqualFunc(r.Dst, h.Dst, sameDst) {
+		return false
+	}
+	if !r.Expires.IsZero() && (h.Expires.IsZero() || r.Expires.Before(h.Expires)) {
+		return false
+	}
+	if len(r.Src) < len(h.Src) {
+		return false
+	}
+	if len(h.Src) == 0 || len(r.Src) == len(h.Src) && &r.Src[0] == &h.Src[0] {
+		return true
+	}
+	have := make(map[netip.Prefix]struct{}, len(r.Src))
+	for _, p := range r.Src {
+		have[p] = struct{}{}
+	}
+	for _, p := range h.Src {
+		if _, ok := have[p]; !ok {
+			return false
+		}
+	}
+	return true
+}
+
+func sameDst(a, b filter.DstNet) bool {
+	return a.Net == b.Net && slices.Equal(a.Ports, b.Ports)
+}
