@@ -50,11 +50,11 @@ const (
 
 // kinds are the known kinds, in the order the parser names them.
 var kinds = []string{KindOffline, KindDenied, KindKeyExpiring, KindJoined, KindPolicyChange, KindAdminLogin, KindRolloutPaused,
-	KindLogMatch, KindFileChanged}
+	KindLogMatch, KindFileChanged, KindTrafficAnomaly, KindNewPeerOrPort}
 
 // Event reports whether kind fires once per event, without a recovery.
 func Event(kind string) bool {
-	return slices.Contains([]string{KindJoined, KindPolicyChange, KindAdminLogin, KindLogMatch, KindFileChanged}, kind)
+	return slices.Contains([]string{KindJoined, KindPolicyChange, KindAdminLogin, KindLogMatch, KindFileChanged, KindNewPeerOrPort}, kind)
 }
 
 // MaxRulesSize bounds a rules file.
@@ -99,6 +99,8 @@ type Rule struct {
 	// alerts then form groups of their own).
 	Route    Route
 	OwnRoute bool
+	// Traffic holds the unusual-traffic kinds' settings (traffic.go).
+	Traffic TrafficRule
 }
 
 // Problem is one error in a rules file, at FILE:line:col.
@@ -380,10 +382,13 @@ func (p *parser) rule(rs *Rules, v *hujson.Value) {
 		case "to":
 			r.To, to = p.strs(val, "to"), val.StartOffset
 		default:
-			p.errorf(m.Name.StartOffset, "unknown rule key %q (known: name, kind, for, within, count, tags, severity, to, %s)", name(&m), routeKeys)
+			if !p.trafficKey(&r, name(&m), val) {
+				p.errorf(m.Name.StartOffset, "unknown rule key %q (known: name, kind, for, within, count, tags, severity, to, %s, %s)", name(&m), routeKeys, trafficKeys)
+			}
 		}
 	}
 	p.checkRule(r, v.StartOffset)
+	p.checkTraffic(&r, v.StartOffset)
 	rs.Rules = append(rs.Rules, r)
 	p.toPos = append(p.toPos, to)
 	p.routes = append(p.routes, spec)

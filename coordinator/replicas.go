@@ -128,6 +128,9 @@ const (
 	jobOfflineAlerts = "offline-alerts"
 	// jobRollouts evaluates the rollouts' gates and timeouts.
 	jobRollouts = "rollouts"
+	// jobTraffic learns the traffic baselines and evaluates the
+	// unusual-traffic rules (traffic.go).
+	jobTraffic = "traffic"
 )
 
 // runsJob reports whether this coordinator runs job now (see store.Jobs).
