@@ -73,6 +73,9 @@ type Rules struct {
 	Route Route
 	// Inhibit are the inhibit rules, in file order.
 	Inhibit []Inhibit
+	// AuditExport names the destinations every audit event is streamed
+	// to (export.go).
+	AuditExport []string
 }
 
 // Rule is one alert rule.
@@ -154,6 +157,7 @@ func Parse(file string, src []byte) (*Rules, error) {
 	p.topLevel(rs, &v)
 	p.crossCheck(rs)
 	p.checkRoutes(rs)
+	p.checkAuditExport(rs)
 	if len(p.errs) > 0 {
 		sort.SliceStable(p.errs, func(i, j int) bool {
 			a, b := p.errs[i], p.errs[j]
@@ -176,6 +180,8 @@ type parser struct {
 	routes []routeSpec
 	// inhibitPos is where each inhibit rule starts.
 	inhibitPos []int
+	// exportPos is where "audit_export" was, for checkAuditExport.
+	exportPos int
 }
 
 func (p *parser) errorf(off int, format string, args ...any) {
@@ -262,8 +268,10 @@ func (p *parser) topLevel(rs *Rules, v *hujson.Value) {
 			p.route(&m.Value)
 		case "inhibit":
 			p.inhibitList(rs, &m.Value)
+		case "audit_export":
+			p.auditExport(rs, &m.Value)
 		default:
-			p.errorf(m.Name.StartOffset, "unknown key %q (known: webhooks, destinations, rules, watch, route, inhibit)", name(&m))
+			p.errorf(m.Name.StartOffset, "unknown key %q (known: webhooks, destinations, rules, watch, route, inhibit, audit_export)", name(&m))
 		}
 	}
 }

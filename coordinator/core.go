@@ -29,7 +29,10 @@ type core struct {
 	// alertRulesMu orders alert rule saves, so the version in force is
 	// the newest stored.
 	alertRulesMu sync.Mutex
-	st           store.Store
+	// export streams the audit log to the "audit_export" of the rules in
+	// force.
+	export *auditExport
+	st     store.Store
 	// changes carries changes to and from the other coordinators on the
 	// same database (PostgreSQL); nil: none (see publish).
 	changes store.Changes
@@ -87,6 +90,7 @@ func newCore(cfg Config, st store.Store) *core {
 		paths: newPathReports(maxPathReports), presence: newPresenceLog(st, cfg.Logger), grants: newGrantTable(), routes: newGrantTable(), audits: newAuditBatcher(st)}
 	c.limits = newLimiters(&c.cfg, c.metrics.reg)
 	c.alerts = newAlerter(cfg.AlertRules, c.deadLetter, &c.cfg)
+	c.export = newAuditExport(&c.cfg, c.metrics.reg)
 	c.metrics.reg.MustRegister(newPathCollector(c.paths))
 	c.ctx, c.cancel = context.WithCancel(context.Background())
 	return c

@@ -131,6 +131,8 @@ const (
 	// jobTraffic learns the traffic baselines and evaluates the
 	// unusual-traffic rules (traffic.go).
 	jobTraffic = "traffic"
+	// jobAuditExport streams the audit log to its destinations.
+	jobAuditExport = "audit-export"
 )
 
 // runsJob reports whether this coordinator runs job now (see store.Jobs).

@@ -120,6 +120,9 @@ type Config struct {
 	// TrafficEvery is how often the unusual-traffic job folds in the new
 	// flow records and judges the traffic rules (1m).
 	TrafficEvery time.Duration
+	// AuditExportEvery is how often the audit export looks for new events
+	// to stream to the rules' "audit_export" destinations (1s).
+	AuditExportEvery time.Duration
 	// FlowRetention is how long flow-log records are kept (by their
 	// end); 0 keeps them forever. `ward coordinator --flow-retention`
 	// defaults it to 30 days.
@@ -270,6 +273,7 @@ func (c *Config) setDefaults() {
 	def(&c.AlertEvery, 5*time.Second)
 	def(&c.AlertBackoff, time.Second)
 	def(&c.TrafficEvery, time.Minute)
+	def(&c.AuditExportEvery, time.Second)
 	def(&c.BodyTimeout, 10*time.Second)
 	def(&c.RolloutEvery, 5*time.Second)
 	if c.MaxUpdateDownloads <= 0 {
@@ -481,6 +485,11 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	go func() {
 		defer s.wg.Done()
 		s.trafficLoop(s.ctx)
+	}()
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		s.auditExportLoop(s.ctx)
 	}()
 	go func() {
 		defer s.wg.Done()
