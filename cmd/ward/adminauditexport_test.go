@@ -1,35 +1,15 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/wardnet/ward/nodetest"
 )
-
-// lockedBuffer is a bytes.Buffer safe for a writer and a reader.
-type lockedBuffer struct {
-	mu sync.Mutex // mu guards b
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
 
 // TestAuditExportFollowJSONLines: `ward admin audit export --follow`
 // writes the audit log as JSON lines and then each new event as it is
@@ -40,7 +20,7 @@ func TestAuditExportFollowJSONLines(t *testing.T) {
 	c := nodetest.StartCoordinator(t, `{"tagOwners": {"tag:camera": []}}`, nil)
 	t.Setenv("WARD_API_KEY", c.APIKey)
 	ctx, cancel := context.WithCancel(t.Context())
-	var out lockedBuffer
+	var out nodetest.LockedBuffer
 	cmd := adminCmd(&adminFlags{})
 	cmd.SetArgs([]string{"--coordinator", c.URL(), "audit", "export", "--follow", "--json", "--every", "50ms"})
 	cmd.SetOut(&out)
