@@ -3,8 +3,11 @@ package store
 import (
 	"cmp"
 	"context"
+	"fmt"
 	"net/netip"
+	"os"
 	"slices"
+	"strconv"
 	"testing"
 	"time"
 )
@@ -73,4 +76,69 @@ func sortedUses(us []FlowUse) []FlowUse {
 		return cmp.Compare(a.Port, b.Port)
 	})
 	return us
+}
+
+// BenchmarkTrafficBaselineReads measures the unusual-traffic job's reads
+// over a week of flow logs: WARD_BENCH_DEVICES devices (50) each with two
+// records an hour for 7 days. It reports the hourly baseline (the same
+// hour of 7 days summed per device: seven FlowTotals), the history read
+// when the job starts (FlowUses over the week), and one minute's fold
+// (FlowsAfter of one record per device), in ms.
+func BenchmarkTrafficBaselineReads(b *testing.B) {
+	devices := 50
+	if n, err := strconv.Atoi(os.Getenv("WARD_BENCH_DEVICES")); err == nil && n > 0 {
+		devices = n
+	}
+	s, _ := openTest(b)
+	ctx := context.Background()
+	now := t0.Add(8 * 24 * time.Hour)
+	var batch []FlowRecord
+	for h := 1; h <= 7*24; h++ {
+		for d := range devices {
+			for p := range 2 {
+				batch = append(batch, FlowRecord{Node: NodeID(d + 1), NodeName: fmt.Sprintf("cam-%d", d),
+					Src: netip.AddrFrom4([4]byte{100, 64, byte(d >> 8), byte(d)}), Dst: netip.AddrFrom4([4]byte{100, 65, 0, byte(p)}),
+					Proto: 6, Port: uint16(443 + p), Start: now.Add(-time.Duration(h) * time.Hour), End: now.Add(-time.Duration(h) * time.Hour),
+					BytesSent: 1000, Count: 1})
+			}
+		}
+		if len(batch) >= 8192 || h == 7*24 {
+			if err := s.AppendFlows(ctx, batch); err != nil {
+				b.Fatal(err)
+			}
+			batch = batch[:0]
+		}
+	}
+	last, err := s.LastFlowID(ctx)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ResetTimer()
+	var hourly, uses, fold time.Duration
+	for range b.N {
+		start := time.Now()
+		hour := now.Truncate(time.Hour)
+		for d := 1; d <= 7; d++ {
+			from := hour.Add(-time.Duration(d) * 24 * time.Hour)
+			if _, err := s.FlowTotals(ctx, from, from.Add(time.Hour)); err != nil {
+				b.Fatal(err)
+			}
+		}
+		hourly += time.Since(start)
+		start = time.Now()
+		if _, err := s.FlowUses(ctx, hour.Add(-7*24*time.Hour), last); err != nil {
+			b.Fatal(err)
+		}
+		uses += time.Since(start)
+		start = time.Now()
+		if _, err := s.FlowsAfter(ctx, last-FlowID(devices), 8192); err != nil {
+			b.Fatal(err)
+		}
+		fold += time.Since(start)
+	}
+	ms := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 / float64(b.N) }
+	b.ReportMetric(ms(hourly), "hourly-ms")
+	b.ReportMetric(ms(uses), "history-ms")
+	b.ReportMetric(ms(fold), "fold-ms")
+	b.ReportMetric(float64(devices*2*7*24), "records")
 }
