@@ -3,6 +3,7 @@ package coordinator
 import (
 	"fmt"
 	"net/netip"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -46,8 +47,10 @@ func TestTrafficAnomalyAndNewPeerOrPort(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Half past an hour in the past, so that no hour turns during the test.
-	hour := time.Now().UTC().Add(-2 * time.Hour).Truncate(time.Hour)
-	now := hour.Add(30 * time.Minute)
+	hour := time.Now().UTC().Add(-3 * time.Hour).Truncate(time.Hour)
+	var now atomic.Pointer[time.Time]
+	at := func(t time.Time) { now.Store(&t) }
+	at(hour.Add(30 * time.Minute))
 	d := newCoordDir(t, testPolicy)
 	c := d.start("")
 	cam, web, fresh := newMachine(t), newMachine(t), newMachine(t)
@@ -64,7 +67,7 @@ func TestTrafficAnomalyAndNewPeerOrPort(t *testing.T) {
 	c.stop()
 
 	d.tweak = func(cfg *Config) {
-		cfg.AlertRules, cfg.TrafficEvery, cfg.Clock = rules, 50*time.Millisecond, func() time.Time { return now }
+		cfg.AlertRules, cfg.TrafficEvery, cfg.Clock = rules, 50*time.Millisecond, func() time.Time { return *now.Load() }
 	}
 	c = d.start("")
 	c.session(cam)
@@ -82,13 +85,19 @@ func TestTrafficAnomalyAndNewPeerOrPort(t *testing.T) {
 	// And a later one still: the anomaly stays one open alert.
 	c.postFlows(cam, outFlow(camNode.IPv4, webNode.IPv4, filter.ProtoUDP, 124, 100, hour.Add(23*time.Minute)))
 	sink.waitText(t, "new-port: cam: new port udp/124")
-	if n := sink.count("bytes-jump: cam"); n != 1 {
+	c.postFlows(cam, outFlow(camNode.IPv4, freshNode.IPv4, filter.ProtoTCP, 443, 100, hour.Add(24*time.Minute)))
+	sink.waitText(t, "new-port: cam: new peer "+freshNode.IPv4.String()+" fresh (tcp/443)")
+
+	// The next hour, back to nothing (below the floor): the recovery.
+	at(hour.Add(90 * time.Minute))
+	sink.waitText(t, "[RESOLVED] [warning] bytes-jump: cam's bytes back within 5× its baseline (0 this hour so far) (node:cam)")
+	if n := sink.count("[FIRING] [warning] bytes-jump: cam"); n != 1 {
 		t.Errorf("the anomaly alert fired %d times; want once", n)
 	}
-	if n := sink.count("fresh"); n != 0 {
+	if n := sink.count("(node:fresh)"); n != 0 {
 		t.Errorf("a device with one day of history got %d alerts; want none", n)
 	}
-	if n := sink.count("new peer"); n != 0 {
-		t.Errorf("a known peer was reported new %d times", n)
+	if n := sink.count("new peer"); n != 1 {
+		t.Errorf("new peers reported %d times; want once (a known peer is not new)", n)
 	}
 }
