@@ -1,3 +1,5 @@
+//go:build !ward_omit_admin
+
 package main
 
 import (
