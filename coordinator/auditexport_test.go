@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -190,4 +191,31 @@ func waitExported(t *testing.T, c *testCoord, sinks ...*auditSink) {
 			}
 		}
 	}
+}
+
+// TestAuditExportMovesToAnotherReplica: with two coordinators on one
+// PostgreSQL, one streams the audit log; when it stops, the other takes
+// the job over from the cursor in the database, and the collector still
+// gets every event in order.
+func TestAuditExportMovesToAnotherReplica(t *testing.T) {
+	var got auditSink
+	rules, err := alert.Parse("alerts.hujson", fmt.Appendf(nil, `{
+  "destinations": [{"name": "siem", "type": "syslog", "address": %q}],
+  "audit_export": ["siem"],
+}`, syslogListener(t, &got)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cs := startReplicas(t, 2, testPolicy, func(c *Config) { c.AlertRules, c.AuditExportEvery = rules, 50*time.Millisecond })
+	cs[0].mustRegister([]string{"tag:camera"}, "cam1")
+	waitExported(t, cs[0], &got)
+	holder := slices.IndexFunc(cs, func(c *testCoord) bool { return c.srv.runsJob(jobAuditExport) })
+	if holder < 0 {
+		t.Fatal("no replica holds the audit export")
+	}
+	other := cs[1-holder]
+	cs[holder].stop()
+	other.mustRegister([]string{"tag:camera"}, "cam2")
+	other.mustRegister([]string{"tag:camera"}, "cam3")
+	waitExported(t, other, &got)
 }
