@@ -55,7 +55,7 @@ func newStampSink(t *testing.T) *stampSink {
 func (s *stampSink) arrival(t *testing.T, want string, since time.Time) time.Time {
 	t.Helper()
 	var at time.Time
-	nodetest.Eventually(t, 60*time.Second, want, func() bool {
+	nodetest.Eventually(t, 150*time.Second, want, func() bool {
 		s.mu.Lock()
 		defer s.mu.Unlock()
 		for _, a := range s.got {
@@ -91,7 +91,7 @@ func percentiles(ds []time.Duration) (p50, p95 time.Duration) {
 // production defaults (a node's 2 s log poll and file notifications, the
 // coordinator's 5 s evaluation of condition rules), and logs p50 and p95.
 // The issue's target is p95 <= 30 s; nothing here asserts a time (the
-// machine is shared): each alert must only arrive, within a minute.
+// machine is shared): each alert must only arrive, within 150 s.
 // WARD_ALERT_LATENCY_N=50 gives the figures in the notes.
 func TestAlertLatencyFromDeviceEvent(t *testing.T) {
 	sink := newStampSink(t)
@@ -107,12 +107,17 @@ func TestAlertLatencyFromDeviceEvent(t *testing.T) {
   "rules": [
     {"name": "auth", "kind": "log_match", "tags": ["tag:gw"], "to": ["chat"]},
     {"name": "down", "kind": "device_offline", "for": %q, "tags": ["tag:cam"], "to": ["chat"]},
+    {"name": "knocking", "kind": "denied_flows", "count": 1, "within": "1s", "to": ["chat"]},
   ],
 }`, sink.srv.URL, logPath, offlineFor.String()))
 	if err != nil {
 		t.Fatal(err)
 	}
-	f := newFleet(t, `{"tagOwners": {"tag:gw": [], "tag:cam": []}}`, func(c *assembly.Config) { c.AlertRules = rules })
+	// The gateway may reach the camera's port 22 only: they are peers, and
+	// anything else from the gateway is denied.
+	f := newFleet(t, `{"tagOwners": {"tag:gw": [], "tag:cam": []},
+  "acls": [{"action": "accept", "src": ["tag:gw"], "dst": ["tag:cam:22"], "proto": "tcp"}]}`,
+		func(c *assembly.Config) { c.AlertRules = rules })
 	gw := f.startAgent("gw1", f.authKey("tag:gw"), "", agentOpts{watchLogsUnder: []string{dir}})
 	waitFor(t, "the gateway following its log", func() bool {
 		b, err := os.ReadFile(filepath.Join(gw.Dir, watch.StateFile))
@@ -157,5 +162,24 @@ func TestAlertLatencyFromDeviceEvent(t *testing.T) {
 		}
 		p50, p95 := percentiles(ds)
 		t.Logf("device_offline: the device stopped, plus the rule's %v -> its alert at the webhook: n=%d p50=%v p95=%v max=%v", offlineFor, len(ds), p50, p95, slices.Max(ds))
+	})
+
+	// Denied attempts reach the coordinator in the node's 60 s flow-log
+	// windows, so each sample takes up to a minute: a figure only, run
+	// with WARD_ALERT_LATENCY_N set.
+	t.Run("denied_flows", func(t *testing.T) {
+		if os.Getenv("WARD_ALERT_LATENCY_N") == "" {
+			t.Skip("a figure of about a minute a sample; set WARD_ALERT_LATENCY_N")
+		}
+		attacker := f.attackAs(t, gw, "cam1")
+		var ds []time.Duration
+		for range latencyRuns(1) {
+			at := time.Now()
+			attacker.SYN(2323)
+			ds = append(ds, sink.arrival(t, "[FIRING] [warning] knocking:", at).Sub(at))
+			sink.arrival(t, "[RESOLVED] [warning] knocking:", at)
+		}
+		p50, p95 := percentiles(ds)
+		t.Logf("denied_flows: a refused SYN on the device -> its alert at the webhook: n=%d p50=%v p95=%v max=%v", len(ds), p50, p95, slices.Max(ds))
 	})
 }
