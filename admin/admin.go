@@ -57,6 +57,11 @@ type AuditQuery struct {
 	// NewestFirst returns the newest events first (and Limit keeps the
 	// newest); otherwise the oldest come first.
 	NewestFirst bool
+	// After, when set, selects the events appended after the one with
+	// ID AfterID (0: from the first), in append order: how a collector
+	// follows the log.
+	After   bool
+	AfterID int64
 }
 
 // Identity is the person an admin login authenticated.

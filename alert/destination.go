@@ -61,6 +61,12 @@ const (
 
 // syslog sends a to d as one RFC 5424 message on a new connection.
 func (s *Sender) syslog(ctx context.Context, d Destination, a Alert) error {
+	return s.SyslogSend(ctx, d, []string{SyslogMessage(a, time.Now())})
+}
+
+// SyslogSend sends msgs, RFC 5424 messages, to the syslog collector d in
+// order on one new connection, each framed by octet counting (RFC 6587).
+func (s *Sender) SyslogSend(ctx context.Context, d Destination, msgs []string) error {
 	u, err := url.Parse(d.Address)
 	if err != nil {
 		return fmt.Errorf("syslog %s: %w", d.Name, err)
@@ -81,8 +87,11 @@ func (s *Sender) syslog(ctx context.Context, d Destination, a Alert) error {
 	}
 	defer conn.Close()
 	conn.SetDeadline(time.Now().Add(ioTimeout))
-	msg := SyslogMessage(a, time.Now())
-	if _, err := fmt.Fprintf(conn, "%d %s", len(msg), msg); err != nil {
+	w := bufio.NewWriter(conn)
+	for _, msg := range msgs {
+		fmt.Fprintf(w, "%d %s", len(msg), msg)
+	}
+	if err := w.Flush(); err != nil {
 		return fmt.Errorf("syslog %s: %w", d.Name, err)
 	}
 	return nil

@@ -54,11 +54,11 @@ const (
 
 // kinds are the known kinds, in the order the parser names them.
 var kinds = []string{KindOffline, KindDenied, KindKeyExpiring, KindJoined, KindPolicyChange, KindAdminLogin, KindRolloutPaused,
-	KindLogMatch, KindFileChanged, KindAccessRequest}
+	KindLogMatch, KindFileChanged, KindAccessRequest, KindTrafficAnomaly, KindNewPeerOrPort}
 
 // Event reports whether kind fires once per event, without a recovery.
 func Event(kind string) bool {
-	return slices.Contains([]string{KindJoined, KindPolicyChange, KindAdminLogin, KindLogMatch, KindFileChanged, KindAccessRequest}, kind)
+	return slices.Contains([]string{KindJoined, KindPolicyChange, KindAdminLogin, KindLogMatch, KindFileChanged, KindAccessRequest, KindNewPeerOrPort}, kind)
 }
 
 // MaxRulesSize bounds a rules file.
@@ -77,6 +77,9 @@ type Rules struct {
 	Route Route
 	// Inhibit are the inhibit rules, in file order.
 	Inhibit []Inhibit
+	// AuditExport names the destinations every audit event is streamed
+	// to (export.go).
+	AuditExport []string
 }
 
 // Rule is one alert rule.
@@ -104,6 +107,8 @@ type Rule struct {
 	// alerts then form groups of their own).
 	Route    Route
 	OwnRoute bool
+	// Traffic holds the unusual-traffic kinds' settings (traffic.go).
+	Traffic TrafficRule
 }
 
 // Problem is one error in a rules file, at FILE:line:col.
@@ -157,6 +162,7 @@ func Parse(file string, src []byte) (*Rules, error) {
 	p.topLevel(rs, &v)
 	p.crossCheck(rs)
 	p.checkRoutes(rs)
+	p.checkAuditExport(rs)
 	if len(p.errs) > 0 {
 		sort.SliceStable(p.errs, func(i, j int) bool {
 			a, b := p.errs[i], p.errs[j]
@@ -179,6 +185,8 @@ type parser struct {
 	routes []routeSpec
 	// inhibitPos is where each inhibit rule starts.
 	inhibitPos []int
+	// exportPos is where "audit_export" was, for checkAuditExport.
+	exportPos int
 }
 
 func (p *parser) errorf(off int, format string, args ...any) {
@@ -265,8 +273,10 @@ func (p *parser) topLevel(rs *Rules, v *hujson.Value) {
 			p.route(&m.Value)
 		case "inhibit":
 			p.inhibitList(rs, &m.Value)
+		case "audit_export":
+			p.auditExport(rs, &m.Value)
 		default:
-			p.errorf(m.Name.StartOffset, "unknown key %q (known: webhooks, destinations, rules, watch, route, inhibit)", name(&m))
+			p.errorf(m.Name.StartOffset, "unknown key %q (known: webhooks, destinations, rules, watch, route, inhibit, audit_export)", name(&m))
 		}
 	}
 }
@@ -385,10 +395,13 @@ func (p *parser) rule(rs *Rules, v *hujson.Value) {
 		case "to":
 			r.To, to = p.strs(val, "to"), val.StartOffset
 		default:
-			p.errorf(m.Name.StartOffset, "unknown rule key %q (known: name, kind, for, within, count, tags, severity, to, %s)", name(&m), routeKeys)
+			if !p.trafficKey(&r, name(&m), val) {
+				p.errorf(m.Name.StartOffset, "unknown rule key %q (known: name, kind, for, within, count, tags, severity, to, %s, %s)", name(&m), routeKeys, trafficKeys)
+			}
 		}
 	}
 	p.checkRule(r, v.StartOffset)
+	p.checkTraffic(&r, v.StartOffset)
 	rs.Rules = append(rs.Rules, r)
 	p.toPos = append(p.toPos, to)
 	p.routes = append(p.routes, spec)

@@ -178,7 +178,7 @@ func (s *Sender) sendOnce(ctx context.Context, j job) error {
 		if err != nil {
 			return err
 		}
-		return s.post(ctx, j.w, body, false)
+		return s.post(ctx, j.w, body, "application/json", false)
 	case TypeSyslog:
 		for _, a := range j.a.members() {
 			if err := s.syslog(ctx, j.w, a); err != nil {
@@ -193,7 +193,7 @@ func (s *Sender) sendOnce(ctx context.Context, j job) error {
 	if err != nil {
 		return err
 	}
-	return s.post(ctx, j.w, body, true)
+	return s.post(ctx, j.w, body, "application/json", true)
 }
 
 // Text renders a for people: one line (chat and mail subjects), and for a
@@ -221,14 +221,14 @@ func (a Alert) members() []Alert {
 	return []Alert{a}
 }
 
-// post sends body to w once, signed when signed; a non-2xx answer is an
-// error.
-func (s *Sender) post(ctx context.Context, w Destination, body []byte, signed bool) error {
+// post sends body of content type ctype to w once, signed when signed; a
+// non-2xx answer is an error.
+func (s *Sender) post(ctx context.Context, w Destination, body []byte, ctype string, signed bool) error {
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, w.URL, bytes.NewReader(body))
 	if err != nil {
 		return err
 	}
-	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Content-Type", ctype)
 	if signed {
 		ts := strconv.FormatInt(time.Now().Unix(), 10)
 		req.Header.Set(HeaderTimestamp, ts)

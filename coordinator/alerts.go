@@ -268,15 +268,21 @@ func (s *core) fireEvent(ctx context.Context, kind, subject, summary string, tag
 		if r.Kind != kind || (byTags && !tagged(r, tags)) {
 			continue
 		}
-		a := alert.Alert{Rule: r.Name, Kind: r.Kind, Severity: s.subjectSeverity(ctx, r.Severity, subject), State: alert.StateFiring, Subject: subject,
-			Summary: summary, StartsAt: now, Tags: tags}
-		id := s.recordAlert(ctx, a, store.AlertEvent)
-		s.alerts.mu.Lock()
-		s.alerts.disp.Add(r, a, id, time.Time{}, now)
-		s.alerts.mu.Unlock()
-		s.auditAlert(ctx, a, "alert.fire")
+		s.addEvent(ctx, r, subject, summary, tags, now)
 	}
 	s.flushAlerts(ctx, now)
+}
+
+// addEvent puts one event alert of r in the dispatcher, stored as an
+// event without recovery and audited; flushAlerts sends it.
+func (s *core) addEvent(ctx context.Context, r alert.Rule, subject, summary string, tags []string, now time.Time) {
+	a := alert.Alert{Rule: r.Name, Kind: r.Kind, Severity: s.subjectSeverity(ctx, r.Severity, subject), State: alert.StateFiring, Subject: subject,
+		Summary: summary, StartsAt: now, Tags: tags}
+	id := s.recordAlert(ctx, a, store.AlertEvent)
+	s.alerts.mu.Lock()
+	s.alerts.disp.Add(r, a, id, time.Time{}, now)
+	s.alerts.mu.Unlock()
+	s.auditAlert(ctx, a, "alert.fire")
 }
 
 // eventKind maps an audited action to the event rule kind it fires, and

@@ -29,7 +29,10 @@ type core struct {
 	// alertRulesMu orders alert rule saves, so the version in force is
 	// the newest stored.
 	alertRulesMu sync.Mutex
-	st           store.Store
+	// export streams the audit log to the "audit_export" of the rules in
+	// force.
+	export *auditExport
+	st     store.Store
 	// jobs picks the one coordinator on the database that runs each
 	// periodic job; nil: this one runs them all (see runsJob).
 	jobs store.Jobs
@@ -84,6 +87,7 @@ func newCore(cfg Config, st store.Store) *core {
 		paths: newPathReports(maxPathReports), presence: newPresenceLog(st, cfg.Logger), grants: newGrantTable(), routes: newGrantTable(), audits: newAuditBatcher(st)}
 	c.limits = newLimiters(&c.cfg, c.metrics.reg)
 	c.alerts = newAlerter(cfg.AlertRules, c.deadLetter, &c.cfg)
+	c.export = newAuditExport(&c.cfg, c.metrics.reg)
 	c.metrics.reg.MustRegister(newPathCollector(c.paths))
 	c.ctx, c.cancel = context.WithCancel(context.Background())
 	return c

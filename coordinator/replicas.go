@@ -109,6 +109,11 @@ const (
 	jobOfflineAlerts = "offline-alerts"
 	// jobRollouts evaluates the rollouts' gates and timeouts.
 	jobRollouts = "rollouts"
+	// jobTraffic learns the traffic baselines and evaluates the
+	// unusual-traffic rules (traffic.go).
+	jobTraffic = "traffic"
+	// jobAuditExport streams the audit log to its destinations.
+	jobAuditExport = "audit-export"
 )
 
 // runsJob reports whether this coordinator runs job now (see store.Jobs).

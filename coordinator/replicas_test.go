@@ -21,15 +21,21 @@ import (
 
 // startReplicas starts n coordinators on one fresh PostgreSQL database,
 // each with its own data directory (and bootstrap API key), sharing the
-// refresh-token and audit keys.
-func startReplicas(t *testing.T, n int, policy string) []*testCoord {
+// refresh-token and audit keys; tweak, when set, changes each one's
+// configuration.
+func startReplicas(t *testing.T, n int, policy string, tweak ...func(*Config)) []*testCoord {
 	t.Helper()
 	url := pgtest.NewDB(t)
 	keys := t.TempDir() // the shared keys, made by the first
 	keyFile, auditKey := filepath.Join(keys, TokenKeyFile), filepath.Join(keys, AuditKeyFile)
 	cs := make([]*testCoord, n)
 	for i := range cs {
-		cs[i] = startCoordWith(t, policy, func(c *Config) { c.DB, c.TokenKeyFile, c.AuditKeyFile = url, keyFile, auditKey })
+		cs[i] = startCoordWith(t, policy, func(c *Config) {
+			c.DB, c.TokenKeyFile, c.AuditKeyFile = url, keyFile, auditKey
+			for _, tw := range tweak {
+				tw(c)
+			}
+		})
 		cs[i].apiKey = cs[0].apiKey // only the first start makes a bootstrap key
 	}
 	return cs

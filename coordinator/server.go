@@ -117,6 +117,12 @@ type Config struct {
 	// AlertBackoff the first wait before a failed webhook delivery is
 	// tried again (1s, doubling, five attempts).
 	AlertEvery, AlertBackoff time.Duration
+	// TrafficEvery is how often the unusual-traffic job folds in the new
+	// flow records and judges the traffic rules (1m).
+	TrafficEvery time.Duration
+	// AuditExportEvery is how often the audit export looks for new events
+	// to stream to the rules' "audit_export" destinations (1s).
+	AuditExportEvery time.Duration
 	// FlowRetention is how long flow-log records are kept (by their
 	// end); 0 keeps them forever. `ward coordinator --flow-retention`
 	// defaults it to 30 days.
@@ -250,7 +256,8 @@ type Config struct {
 	// times out silent devices (5s): a tripped gate pauses its rollout
 	// within it (a device's failure report judges at once).
 	RolloutEvery time.Duration
-	// Clock is the rollout engine's time (soaks, device timeouts); nil
+	// Clock is the rollout engine's and the unusual-traffic job's time
+	// (soaks, device timeouts, the hour of day); nil
 	// is time.Now. Tests set it so as not to sleep through a soak.
 	Clock func() time.Time
 	// DNSDomain is the fleet's DNS domain: every node's name lies under it
@@ -275,6 +282,8 @@ func (c *Config) setDefaults() {
 	def(&c.AuditCheckpointEvery, time.Minute)
 	def(&c.AlertEvery, 5*time.Second)
 	def(&c.AlertBackoff, time.Second)
+	def(&c.TrafficEvery, time.Minute)
+	def(&c.AuditExportEvery, time.Second)
 	def(&c.BodyTimeout, 10*time.Second)
 	def(&c.RolloutEvery, 5*time.Second)
 	if c.MaxUpdateDownloads <= 0 {
@@ -484,6 +493,16 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	go func() {
 		defer s.wg.Done()
 		s.control.flows.run(s.ctx)
+	}()
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		s.trafficLoop(s.ctx)
+	}()
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		s.auditExportLoop(s.ctx)
 	}()
 	go func() {
 		defer s.wg.Done()

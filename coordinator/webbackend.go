@@ -447,11 +447,14 @@ func (b Backend) SetPolicy(ctx context.Context, text, comment string, parent int
 // Audit lists audit events, oldest first.
 func (b Backend) Audit(ctx context.Context, q admin.AuditQuery) ([]wire.AuditEvent, error) {
 	order := store.OldestFirst
-	if q.NewestFirst {
+	switch {
+	case q.After:
+		order = store.ByID
+	case q.NewestFirst:
 		order = store.NewestFirst
 	}
 	evs, err := b.f.st.ListAudit(ctx, store.AuditFilter{Since: q.Since, Until: q.Until, Actor: q.Actor,
-		ActionPrefix: q.ActionPrefix, Target: q.Target, Limit: q.Limit, Order: order})
+		ActionPrefix: q.ActionPrefix, Target: q.Target, Limit: q.Limit, Order: order, AfterID: store.AuditID(q.AfterID)})
 	if err != nil {
 		return nil, domainErr(err)
 	}

@@ -27,7 +27,7 @@ func Logger(t testing.TB, name string) *slog.Logger {
 // LogWriter returns a writer, safe for concurrent use, whose contents the
 // test prints, under name, if it fails: a process's output, say.
 func LogWriter(t testing.TB, name string) io.Writer {
-	w := &lockedBuffer{}
+	w := &LockedBuffer{}
 	t.Cleanup(func() {
 		if t.Failed() {
 			t.Logf("logs of %s:\n%s", name, w.String())
@@ -36,21 +36,21 @@ func LogWriter(t testing.TB, name string) io.Writer {
 	return w
 }
 
-// lockedBuffer is a bytes.Buffer safe for concurrent writes.
-type lockedBuffer struct {
+// LockedBuffer is a bytes.Buffer safe for concurrent writes and reads.
+type LockedBuffer struct {
 	mu  sync.Mutex // mu guards buf
 	buf bytes.Buffer
 }
 
 // Write appends p.
-func (b *lockedBuffer) Write(p []byte) (int, error) {
+func (b *LockedBuffer) Write(p []byte) (int, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.buf.Write(p)
 }
 
 // String returns what was written.
-func (b *lockedBuffer) String() string {
+func (b *LockedBuffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.buf.String()

@@ -20,10 +20,18 @@ import (
 // the Audit page: actor, target (a device is "node:NAME"), action (a kind
 // prefix such as "node." or "policy."), since and until (RFC 3339, a
 // datetime-local value, or for since a duration ago such as "1h"), limit,
-// and order=newest.
+// order=newest, and after (an ID: the events appended after it, in append
+// order).
 func parseAuditQuery(v url.Values, now time.Time) (admin.AuditQuery, error) {
 	q := admin.AuditQuery{Actor: strings.TrimSpace(v.Get("actor")), Target: strings.TrimSpace(v.Get("target")),
 		ActionPrefix: strings.TrimSpace(v.Get("action")), NewestFirst: v.Get("order") == "newest"}
+	if s := v.Get("after"); s != "" {
+		id, err := strconv.ParseInt(s, 10, 64)
+		if err != nil || id < 0 {
+			return q, fmt.Errorf("%w: bad after %q", ErrBadRequest, s)
+		}
+		q.After, q.AfterID = true, id
+	}
 	var err error
 	q.Since, q.Until, q.Limit, err = parseWindow(v, now)
 	return q, err

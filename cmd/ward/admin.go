@@ -338,7 +338,7 @@ func newAdminAuditCmd(f *adminFlags) *cobra.Command {
 	list.Flags().StringVar(&since, "since", "", "only events after this time (RFC 3339) or this long ago (1h)")
 	list.Flags().StringVar(&action, "action", "", "only actions starting with this (node., flow.denied, policy., alert.)")
 	list.Flags().IntVar(&limit, "limit", 0, "at most this many events")
-	cmd.AddCommand(list, newAdminAuditVerifyCmd(f))
+	cmd.AddCommand(list, newAdminAuditVerifyCmd(f), newAdminAuditExportCmd(f))
 	return cmd
 }
 

@@ -45,6 +45,9 @@ const (
 	NewestFirst AuditOrder = iota
 	// OldestFirst lists the earliest events first.
 	OldestFirst
+	// ByID lists events in append order (the chain's), whatever their
+	// times say.
+	ByID
 )
 
 // AuditFilter selects audit events. Zero fields select everything.
@@ -58,9 +61,11 @@ type AuditFilter struct {
 	// ActionPrefix matches actions that start with it ("node." for every
 	// node action).
 	ActionPrefix string
+	// AfterID selects the events appended after the one with that ID.
+	AfterID AuditID
 	// Limit caps the number of events; 0 means no cap.
 	Limit int
-	// Order sorts by Time, then ID.
+	// Order sorts by Time, then ID (or by ID alone).
 	Order AuditOrder
 }
 

@@ -117,6 +117,9 @@ func auditQuery(f AuditFilter, pg bool) (string, []any) {
 	if !f.Until.IsZero() {
 		add("time < ?", f.Until.UnixMicro())
 	}
+	if f.AfterID > 0 {
+		add("id > ?", f.AfterID)
+	}
 	if f.Actor != "" {
 		add("actor = ?", f.Actor)
 	}
@@ -134,9 +137,12 @@ func auditQuery(f AuditFilter, pg bool) (string, []any) {
 	if len(where) > 0 {
 		q += " WHERE " + strings.Join(where, " AND ")
 	}
-	if f.Order == OldestFirst {
+	switch f.Order {
+	case OldestFirst:
 		q += " ORDER BY time, id"
-	} else {
+	case ByID:
+		q += " ORDER BY id"
+	default:
 		q += " ORDER BY time DESC, id DESC"
 	}
 	if f.Limit > 0 {

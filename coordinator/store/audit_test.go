@@ -75,6 +75,7 @@ func TestListAudit(t *testing.T) {
 		{"target", AuditFilter{Target: "node:1"}, []AuditID{4, 2, 1}},
 		{"combined", AuditFilter{Actor: "user:a", ActionPrefix: "node.", Since: t0.Add(time.Second)}, []AuditID{5}},
 		{"none", AuditFilter{Actor: "nobody"}, nil},
+		{"after an ID, in append order", AuditFilter{AfterID: 2, Order: ByID, Limit: 2}, []AuditID{3, 4}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -32,6 +32,8 @@ type Store interface {
 	Policies
 	Audit
 	Flows
+	FlowStats
+	Cursors
 	MapVersions
 	RefreshTokens
 	AdminSessions

@@ -76,6 +76,7 @@ var suite = []struct {
 	{"TestRefreshTokens", TestRefreshTokens},
 	{"TestAdminSessions", TestAdminSessions},
 	{"TestFlowLogStoreFiltersAndRetention", TestFlowLogStoreFiltersAndRetention},
+	{"TestFlowStatsForTrafficBaselines", TestFlowStatsForTrafficBaselines},
 	{"TestAuditChainAcrossStores", TestAuditChainAcrossStores},
 	{"TestNodeRiskClass", TestNodeRiskClass},
 	{"TestAccessRequestDecidedOnce", TestAccessRequestDecidedOnce},
