@@ -17,7 +17,7 @@ import (
 
 // TestAlertRulesEditedThroughAdminAPI: the alert rules live in the store
 // and are edited like the policy, called over raw HTTP with UI sessions:
-// an auditor reads but gets 403 saving; an owner without a recent second
+// an auditor lists the versions but gets 403 saving; an owner without a recent second
 // factor gets 401 (step-up); invalid rules are a 400 naming each problem
 // at line:col and change nothing; a valid save is a version, audited as
 // alerts.save, and takes effect without a restart (its new rule fires);
@@ -42,9 +42,9 @@ func TestAlertRulesEditedThroughAdminAPI(t *testing.T) {
 	if role != "auditor" {
 		t.Fatalf("bob's role %q", role)
 	}
-	var cur wire.PolicyVersion
-	if code := c.uiAPI(bb, bp, "GET", wire.PathAdminAlertRules, nil, &cur); code != http.StatusOK || cur.ID != 0 {
-		t.Fatalf("an auditor reads the rules: %d %+v", code, cur)
+	var vs0 []wire.PolicyVersion
+	if code := c.uiAPI(bb, bp, "GET", wire.PathAdminAlertRulesVersions, nil, &vs0); code != http.StatusOK || len(vs0) != 0 {
+		t.Fatalf("an auditor lists the rules' versions: %d %+v", code, vs0)
 	}
 	if code := c.uiAPI(bb, bp, "PUT", wire.PathAdminAlertRules, wire.SetPolicyRequest{Text: joins, ParentID: -1}, nil); code != http.StatusForbidden {
 		t.Errorf("an auditor saved alert rules: %d, want 403", code)
@@ -179,4 +179,55 @@ func TestAlertRulesSavedReachEveryReplica(t *testing.T) {
 	}
 	cs[1].mustRegister([]string{"tag:camera"}, "cam1")
 	sink.waitText(t, "joins: cam1 joined the fleet")
+}
+
+// TestAlertRulesCredentialsHiddenFromReadOnlyAdmins: the alert rules' text
+// holds credentials (a webhook's HMAC secret, an SMTP password, a Slack
+// hook URL), so an admin who may only read (an auditor, a read-scoped API
+// key) must not get it, over the API (the rules in force or an old
+// version) or the UI page: 403, and no credential in any answer. The
+// versions' list (no texts) stays readable; an owner reads the text.
+func TestAlertRulesCredentialsHiddenFromReadOnlyAdmins(t *testing.T) {
+	const secret = "hmac-secret-0123456789abcdef"
+	pf := filepath.Join(t.TempDir(), "policy.hujson")
+	if err := os.WriteFile(pf, []byte(rolePolicy), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c := startCoordListening(t, func(cfg *Config) {
+		cfg.PolicyFile = pf
+		cfg.AdminRoles = map[string]admin.Role{"carol@example.com": admin.RoleOwner, "bob@example.com": admin.RoleAuditor}
+	})
+	text := fmt.Sprintf(`{"webhooks": [{"name": "ops", "url": "http://127.0.0.1:9/h", "secret": %q}],
+  "rules": [{"name": "joins", "kind": "device_joined", "to": ["ops"]}]}`, secret)
+	var saved wire.PolicyVersion
+	if code := c.admin("PUT", wire.PathAdminAlertRules, wire.SetPolicyRequest{Text: text, ParentID: 0}, &saved); code != http.StatusOK || saved.ID != 1 {
+		t.Fatalf("save: %d %+v", code, saved)
+	}
+
+	role, bb, bp := c.uiRole(bob)
+	if role != "auditor" {
+		t.Fatalf("bob's role %q", role)
+	}
+	for _, path := range []string{wire.PathAdminAlertRules, wire.PathAdminAlertRulesVersions + "/1"} {
+		resp, body := c.uiSend(bb, bp, "GET", path, nil)
+		if resp.StatusCode != http.StatusForbidden || strings.Contains(body, secret) {
+			t.Errorf("an auditor GET %s: %d %s; want 403 without the secret", path, resp.StatusCode, body)
+		}
+	}
+	if resp := c.uiGet(bb, "/ui/alerts/rules"); resp.StatusCode != http.StatusForbidden {
+		t.Errorf("an auditor opened the alert rules page: %d, want 403", resp.StatusCode)
+	}
+	if resp := c.uiGet(bb, "/ui/alerts/rules?version=1"); resp.StatusCode != http.StatusForbidden {
+		t.Errorf("an auditor opened version 1 on the alert rules page: %d, want 403", resp.StatusCode)
+	}
+	resp, body := c.uiSend(bb, bp, "GET", wire.PathAdminAlertRulesVersions, nil)
+	if resp.StatusCode != http.StatusOK || strings.Contains(body, secret) {
+		t.Errorf("an auditor lists the versions: %d %s; want 200 without texts", resp.StatusCode, body)
+	}
+
+	cb, cp := c.uiLogin(carol)
+	var cur wire.PolicyVersion
+	if code := c.uiAPI(cb, cp, "GET", wire.PathAdminAlertRules, nil, &cur); code != http.StatusOK || !strings.Contains(cur.Text, secret) {
+		t.Errorf("an owner reads the rules: %d %+v", code, cur)
+	}
 }

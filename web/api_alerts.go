@@ -56,11 +56,15 @@ func (s *server) apiAckAlert(c echo.Context) error {
 	return c.JSON(http.StatusOK, a)
 }
 
+// apiAlertRulesRoutes registers the alert rules' API. The rules' texts
+// hold credentials (webhook secrets, Slack hook URLs, SMTP passwords), so
+// reading a text takes the permission that edits them (fleet), not read:
+// an auditor or a read-scoped API key lists the versions only.
 func (s *server) apiAlertRulesRoutes(g *echo.Group, read, fleet echo.MiddlewareFunc) {
-	g.GET(rel(wire.PathAdminAlertRules), s.apiAlertRules, read)
+	g.GET(rel(wire.PathAdminAlertRules), s.apiAlertRules, fleet)
 	g.PUT(rel(wire.PathAdminAlertRules), s.apiSetAlertRules, fleet)
 	g.GET(rel(wire.PathAdminAlertRulesVersions), s.apiAlertRulesVersions, read)
-	g.GET(rel(wire.PathAdminAlertRulesVersions)+"/:id", s.apiAlertRulesVersion, read)
+	g.GET(rel(wire.PathAdminAlertRulesVersions)+"/:id", s.apiAlertRulesVersion, fleet)
 }
 
 func (s *server) apiAlertRules(c echo.Context) error {

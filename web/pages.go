@@ -43,7 +43,7 @@ func (s *server) pageRoutes(g *echo.Group) {
 	g.GET("/flows", s.pageFlows, read)
 	g.GET("/alerts", s.pageAlerts, read)
 	g.POST("/alerts/:id/ack", s.actAckAlert, fleet)
-	g.GET("/alerts/rules", s.pageAlertRules, read)
+	g.GET("/alerts/rules", s.pageAlertRules, fleet) // its text holds credentials (apiAlertRulesRoutes)
 	g.POST("/alerts/rules", s.actSaveAlertRules, fleet)
 	g.POST("/alerts/rules/versions/:id/rollback", s.actRollbackAlertRules, fleet)
 	g.GET("/requests", s.pageRequests, read)
