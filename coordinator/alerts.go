@@ -145,7 +145,10 @@ func (s *core) alertLoop(ctx context.Context) {
 		case now := <-t.C:
 			s.followAlertRules(ctx, now)
 			s.evalAlerts(ctx, s.offlineWatch(ctx), now)
-			s.flushAlerts(ctx, now)
+			// Flush at the clock, not the tick: what evalAlerts just
+			// fired was added later than the tick and would otherwise
+			// wait a whole AlertEvery more.
+			s.flushAlerts(ctx, time.Now())
 		}
 	}
 }
