@@ -47,6 +47,9 @@ type control struct {
 	downloads *targetSlots
 	// beats holds the routers' liveness beats (wire.PathBeat).
 	beats *beatBoard
+	// forwards bounds the beats forwarded to other coordinators, per
+	// machine (see handleBeat).
+	forwards *ratelimit.Keyed[wire.MachinePublic]
 }
 
 // maxRotationKeys and maxReportKeys bound the nodes the rotation and report
@@ -66,6 +69,7 @@ func newControl(c *core) *control {
 		updates:   ratelimit.New[store.NodeID](c.cfg.UpdateEvery, c.cfg.UpdateBurst, maxReportKeys),
 		flows:     newFlowIngest(c.st, c.metrics.reg),
 		downloads: newTargetSlots(c.cfg.MaxTargetDownloads), beats: newBeatBoard(),
+		forwards:   ratelimit.New[wire.MachinePublic](minBeat, 1, maxReportKeys),
 		watchLimit: ratelimit.New[store.NodeID](watchEvery, watchBurst, maxReportKeys)}
 }
 
