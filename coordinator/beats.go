@@ -18,7 +18,7 @@ import (
 // So a router asks for beats on its stream (wire.MapBeatParam) and posts
 // wire.PathBeat at that interval; the stream ends after wire.MissedBeats
 // intervals without one, which takes the router offline and moves its
-// routes (streamClosed). Only streams that ask pay for it: other nodes'
+// routes (settleOnline). Only streams that ask pay for it: other nodes'
 // streams have no beat timer.
 //
 // With several coordinators on one database behind a load balancer, a
