@@ -1,6 +1,7 @@
 package coordinator
 
 import (
+	"fmt"
 	"net/http"
 	"strconv"
 	"sync"
@@ -17,8 +18,17 @@ import (
 // So a router asks for beats on its stream (wire.MapBeatParam) and posts
 // wire.PathBeat at that interval; the stream ends after wire.MissedBeats
 // intervals without one, which takes the router offline and moves its
-// routes (streamClosed). Only streams that ask pay for it: other nodes'
+// routes (settleOnline). Only streams that ask pay for it: other nodes'
 // streams have no beat timer.
+//
+// With several coordinators on one database behind a load balancer, a
+// beat may land on a coordinator that does not hold the router's stream.
+// That one forwards it to the others (store.Changes.ForwardBeat: one
+// NOTIFY, no row) and the holder's follower applies it (applyChange).
+// Only a beat with no stream here is forwarded, so one coordinator, or a
+// sticky balancer, pays nothing; and at most one per machine per minBeat
+// (the shortest interval a stream may ask for), so a node posting beats
+// in a loop cannot make the coordinators NOTIFY in one.
 
 // Bounds on the beat interval a node may ask for.
 const (
@@ -85,14 +95,16 @@ func (b *beatBoard) unwatch(k wire.MachinePublic) {
 	}
 }
 
-// beat records a beat of machine k at now.
-func (b *beatBoard) beat(k wire.MachinePublic, now time.Time) {
+// beat records a beat of machine k at now; it reports whether k has a
+// stream here that asked for beats.
+func (b *beatBoard) beat(k wire.MachinePublic, now time.Time) bool {
 	b.mu.Lock()
 	e := b.entries[k]
 	b.mu.Unlock()
 	if e != nil {
 		e.at.Store(now.UnixNano())
 	}
+	return e != nil
 }
 
 // silentFor is how long ago the last beat of e was, at now.
@@ -107,6 +119,25 @@ func (s *control) handleBeat(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	s.beats.beat(ss.machine, time.Now())
+	now := time.Now()
+	if !s.beats.beat(ss.machine, now) && s.replicas != nil {
+		if ok, _ := s.forwards.Allow(ss.machine, now); ok {
+			s.metrics.beatsForwarded.Inc()
+			if err := s.replicas.ForwardBeat(r.Context(), ss.machine.String()); err != nil {
+				s.log.Warn("forward a beat to the other coordinators", "machine", ss.machine.String(), "err", err)
+			}
+		}
+	}
 	w.WriteHeader(http.StatusNoContent)
+}
+
+// applyBeat records a beat another coordinator forwarded (store.ChangeBeat)
+// for a stream here; it never forwards it again.
+func (s *control) applyBeat(machine string) error {
+	var k wire.MachinePublic
+	if err := k.UnmarshalText([]byte(machine)); err != nil {
+		return fmt.Errorf("forwarded beat of %q: %w", machine, err)
+	}
+	s.beats.beat(k, time.Now())
+	return nil
 }

@@ -117,3 +117,69 @@ func (s *mapStream) openFor(d time.Duration) bool {
 		}
 	}
 }
+
+// TestBeatOnAnotherReplicaKeepsRouterStream: with two coordinators on one
+// PostgreSQL behind a balancer without sticky sessions, a router's map
+// stream is on one and its beats, posted directly, all land on the other
+// (with a session of its own there): the other forwards them, so the
+// holder keeps the stream open over many beat intervals; when the beats
+// stop, the holder ends it.
+func TestBeatOnAnotherReplicaKeepsRouterStream(t *testing.T) {
+	cs := startReplicas(t, 2, routesWith(`"autoApprovers": {"routes": {"192.168.10.0/24": ["tag:gw"]}},`))
+	a, b := cs[0], cs[1]
+	gw := a.mustRegister([]string{"tag:gw"}, "gw")
+	a.advertise(gw, lan)
+	const beat = 500 * time.Millisecond
+	s := a.openMapQuery(gw, "beat=500")
+	s.next()
+	onB := &machine{priv: gw.priv, wg: gw.wg}
+	b.session(onB)
+	ctx, stop := context.WithCancel(context.Background())
+	defer stop()
+	go b.beatEvery(ctx, onB, beat)
+	if !s.openFor(8 * beat) {
+		t.Fatal("the router's stream on a ended while it beat on b")
+	}
+	stop()
+	stopped := time.Now()
+	if s.openFor(30 * time.Second) {
+		t.Fatal("the router's stream on a did not end within 30 s of its last beat on b")
+	}
+	t.Logf("the stream on a ended %v after the beats on b stopped", time.Since(stopped).Round(time.Millisecond))
+}
+
+// TestBeatForwardingRateLimitedPerMachine: a modified node posting beats
+// in a tight loop to a coordinator that does not hold its stream makes
+// that coordinator forward at most one per minBeat (the replicas NOTIFY
+// no faster whatever it posts); beats posted to the coordinator that
+// holds the stream are never forwarded.
+func TestBeatForwardingRateLimitedPerMachine(t *testing.T) {
+	cs := startReplicas(t, 2, testPolicy)
+	a, b := cs[0], cs[1]
+	m := a.mustRegister([]string{"tag:camera"}, "cam1")
+	s := a.openMapQuery(m, "beat=250")
+	s.next()
+	onB := &machine{priv: m.priv, wg: m.wg}
+	b.session(onB)
+	posts := 0
+	start := time.Now()
+	for ; time.Since(start) < time.Second; posts++ { // a second of beats as fast as they go
+		for _, p := range []struct {
+			c *testCoord
+			m *machine
+		}{{a, m}, {b, onB}} {
+			if code, _ := p.c.call(http.MethodPost, wire.PathBeat, p.m.token, nil); code != http.StatusNoContent {
+				t.Fatalf("beat: %d", code)
+			}
+		}
+	}
+	elapsed := time.Since(start)
+	fb, fa := counterOf(t, b.srv.metrics.beatsForwarded), counterOf(t, a.srv.metrics.beatsForwarded)
+	if most := 1 + int(elapsed/minBeat); fb < 2 || fb > float64(most) {
+		t.Errorf("b forwarded %v of %d beats in %v, want 2 to %d", fb, posts, elapsed, most)
+	}
+	if fa != 0 {
+		t.Errorf("a, which holds the stream, forwarded %v beats, want 0", fa)
+	}
+	t.Logf("b forwarded %v of %d beats posted in %v", fb, posts, elapsed.Round(time.Millisecond))
+}

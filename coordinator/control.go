@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/netip"
 	"slices"
+	"sync/atomic"
 	"time"
 
 	"github.com/wardnet/ward/coordinator/store"
@@ -47,6 +48,14 @@ type control struct {
 	downloads *targetSlots
 	// beats holds the routers' liveness beats (wire.PathBeat).
 	beats *beatBoard
+	// marks serializes the nodes' online and offline marks.
+	marks *onlineMarks
+	// settleHook, when set (tests only), runs in settleOnline between its
+	// check and its mark.
+	settleHook atomic.Pointer[func(id store.NodeID, on bool)]
+	// forwards bounds the beats forwarded to other coordinators, per
+	// machine (see handleBeat).
+	forwards *ratelimit.Keyed[wire.MachinePublic]
 }
 
 // maxRotationKeys and maxReportKeys bound the nodes the rotation and report
@@ -66,6 +75,8 @@ func newControl(c *core) *control {
 		updates:   ratelimit.New[store.NodeID](c.cfg.UpdateEvery, c.cfg.UpdateBurst, maxReportKeys),
 		flows:     newFlowIngest(c.st, c.metrics.reg),
 		downloads: newTargetSlots(c.cfg.MaxTargetDownloads), beats: newBeatBoard(),
+		marks:      newOnlineMarks(),
+		forwards:   ratelimit.New[wire.MachinePublic](minBeat, 1, maxReportKeys),
 		watchLimit: ratelimit.New[store.NodeID](watchEvery, watchBurst, maxReportKeys)}
 }
 

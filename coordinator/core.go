@@ -36,8 +36,11 @@ type core struct {
 	// jobs picks the one coordinator on the database that runs each
 	// periodic job; nil: this one runs them all (see runsJob).
 	jobs store.Jobs
-	nm   *netmap
-	hub  *hub
+	// replicas forwards beats to the other coordinators on the database;
+	// nil: there are none.
+	replicas store.Changes
+	nm       *netmap
+	hub      *hub
 	// sess issues and checks the nodes' control sessions.
 	sess *sessions
 	// refusals bounds the audit rows of refused unauthenticated calls.

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 	"github.com/wardnet/ward/coordinator/store"
 	"github.com/wardnet/ward/wire"
@@ -169,10 +170,17 @@ func TestDeniedFlowsSurviveShutdown(t *testing.T) {
 	}
 }
 
+// counterValue reads c's denied flows counter.
 func counterValue(t *testing.T, c *testCoord) float64 {
 	t.Helper()
+	return counterOf(t, c.srv.metrics.deniedFlows)
+}
+
+// counterOf reads counter c.
+func counterOf(t *testing.T, c prometheus.Counter) float64 {
+	t.Helper()
 	var m dto.Metric
-	if err := c.srv.metrics.deniedFlows.Write(&m); err != nil {
+	if err := c.Write(&m); err != nil {
 		t.Fatal(err)
 	}
 	return m.GetCounter().GetValue()

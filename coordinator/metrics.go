@@ -28,6 +28,9 @@ type metrics struct {
 	// beatsMissed counts map streams ended because their node stopped
 	// beating (wire.MapBeatParam).
 	beatsMissed prometheus.Counter
+	// beatsForwarded counts beats forwarded to the other coordinators on
+	// the database (beats of machines with no stream here).
+	beatsForwarded prometheus.Counter
 }
 
 func newMetrics() *metrics {
@@ -50,8 +53,11 @@ func newMetrics() *metrics {
 			Name: "ward_denied_flows_total", Help: "Denied inbound flows reported by nodes."}),
 		beatsMissed: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "ward_map_beats_missed_total", Help: "Map streams ended because their node (a subnet router) stopped beating."}),
+		beatsForwarded: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "ward_beats_forwarded_total", Help: "Beats of machines with no stream on this coordinator forwarded to the others on the database."}),
 	}
-	m.reg.MustRegister(m.nodesOnline, m.mapSends, m.mapLatency, m.mapBuilds, m.presence, m.registrations, m.deniedFlows, m.beatsMissed)
+	m.reg.MustRegister(m.nodesOnline, m.mapSends, m.mapLatency, m.mapBuilds, m.presence, m.registrations, m.deniedFlows, m.beatsMissed,
+		m.beatsForwarded)
 	return m
 }
 

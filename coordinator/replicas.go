@@ -28,6 +28,8 @@ func (s *Server) applyChange(c store.Change) {
 		err = s.loadRequests(s.ctx)
 	case store.ChangeResync:
 		err = s.resync(s.ctx)
+	case store.ChangeBeat:
+		err = s.control.applyBeat(c.Machine)
 	}
 	if err != nil && s.ctx.Err() == nil {
 		s.log.Error("apply another coordinator's change", "kind", string(c.Kind), "node_id", c.Node, "err", err)

@@ -436,7 +436,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		return nil, err
 	}
 	c := newCore(cfg, st)
-	c.jobs = st
+	c.jobs, c.replicas = st, st
 	c.ro = newRollouts(c)
 	if c.auditKey, err = loadAuditKey(cfg.auditKeyPath()); err != nil {
 		st.Close()

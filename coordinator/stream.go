@@ -57,8 +57,8 @@ func (s *control) handleMap(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, errTooManyStreams)
 		return
 	}
-	s.streamOpened(n)
-	defer s.streamClosed(n)
+	s.settleOnline(n)
+	defer s.settleOnline(n)
 	defer s.hub.unsubscribe(n.ID, sub)
 	var beats *beatEntry
 	beat := beatOf(r)
@@ -492,29 +492,32 @@ func (st *streamState) build(ms mapState, whole bool, relays *[]wire.Relay) ([]b
 	return st.buf, true
 }
 
-func (s *control) streamOpened(n store.Node) {
-	if s.hub.streams(n.ID) > 1 {
+// settleOnline marks node n online when it has a stream here and offline
+// when it has none, if that changes its mark, under n's lock (onlineMarks):
+// a stream opening while another closes cannot interleave its check and
+// mark with the other's.
+func (s *control) settleOnline(n store.Node) {
+	defer s.marks.lock(n.ID)()
+	on := s.hub.connected(n.ID)
+	if hook := s.settleHook.Load(); hook != nil {
+		(*hook)(n.ID, on)
+	}
+	if !s.marks.flip(n.ID, on) {
 		return
 	}
-	s.metrics.nodesOnline.Inc()
-	s.metrics.presence.WithLabelValues("online").Inc()
-	now := time.Now().UTC()
-	s.presence.record(n.ID, now, true)
-	s.hub.notifyPeer(n.ID, s.nm.setOnline(n.ID, true, now), false)
-	s.notifyRouteViewers(n.ID)
-}
-
-func (s *control) streamClosed(n store.Node) {
-	if s.hub.connected(n.ID) {
-		return
+	state := "offline"
+	if on {
+		state = "online"
+		s.metrics.nodesOnline.Inc()
+	} else {
+		s.metrics.nodesOnline.Dec()
 	}
-	s.metrics.nodesOnline.Dec()
-	s.metrics.presence.WithLabelValues("offline").Inc()
-	if s.ctx.Err() != nil {
+	s.metrics.presence.WithLabelValues(state).Inc()
+	if !on && s.ctx.Err() != nil {
 		return // shutting down: the store may be closing
 	}
 	now := time.Now().UTC()
-	s.presence.record(n.ID, now, false)
-	s.hub.notifyPeer(n.ID, s.nm.setOnline(n.ID, false, now), false)
+	s.presence.record(n.ID, now, on)
+	s.hub.notifyPeer(n.ID, s.nm.setOnline(n.ID, on, now), false)
 	s.notifyRouteViewers(n.ID)
 }

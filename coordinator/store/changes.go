@@ -16,6 +16,14 @@ import (
 // triggers wake coordinators on.
 const changeChannel = "ward_changes"
 
+// beatChannel is the PostgreSQL NOTIFY channel routers' liveness beats
+// are forwarded on (ForwardBeat); its payload is the machine key.
+const beatChannel = "ward_beat"
+
+// beatBuffer is how many forwarded beats a follower holds for its Run;
+// more are dropped (a router's next beat comes an interval later).
+const beatBuffer = 256
+
 // relistenDelay is how long Follow waits before it connects again after
 // losing its listening connection.
 const relistenDelay = time.Second
@@ -57,6 +65,9 @@ const (
 	// ChangeResync: changes may have been missed (the change log was
 	// pruned past the last one read); read everything again.
 	ChangeResync ChangeKind = "resync"
+	// ChangeBeat: machine Change.Machine beat on another coordinator
+	// (ForwardBeat). Not logged, only notified: a lost one is no change.
+	ChangeBeat ChangeKind = "beat"
 )
 
 // Change is a change another coordinator on the same database committed.
@@ -64,8 +75,9 @@ const (
 // record from the store, so an old notification can never put back an
 // old record.
 type Change struct {
-	Kind ChangeKind
-	Node NodeID // ChangeNode only
+	Kind    ChangeKind
+	Node    NodeID // ChangeNode only
+	Machine string // ChangeBeat only: the machine key, as text
 }
 
 // Changes carries changes between coordinators that share a database. On
@@ -78,13 +90,19 @@ type Changes interface {
 	// Listen starts listening, so that every change committed after it
 	// returns is delivered by the Follower's Run.
 	Listen(ctx context.Context) (Follower, error)
+	// ForwardBeat tells the other coordinators' Followers that machine
+	// (a machine key, as text) beat here: one NOTIFY outside any
+	// transaction, no row written. On SQLite it does nothing.
+	ForwardBeat(ctx context.Context, machine string) error
 }
 
 // Follower delivers the changes other coordinators commit.
 type Follower interface {
 	// Run calls apply with each change other coordinators committed, in
 	// order (repeats within one read of the log folded), until ctx ends:
-	// at once when notified, and every ChangePoll in any case. After a
+	// at once when notified, and every ChangePoll in any case. Beats
+	// forwarded (ChangeBeat) it applies as they are notified, never read
+	// again. After a
 	// lost listening connection it reconnects and reads on from where it
 	// was. It returns when ctx ends, having closed the follower.
 	Run(ctx context.Context, apply func(Change))
@@ -107,7 +125,7 @@ func (s *SQLStore) Listen(ctx context.Context) (Follower, error) {
 	if !s.db.pg {
 		return idleFollower{}, nil
 	}
-	f := &pgFollower{s: s, wake: make(chan struct{}, 1)}
+	f := &pgFollower{s: s, wake: make(chan struct{}, 1), beats: make(chan string, beatBuffer)}
 	if err := s.db.r.QueryRowContext(ctx, `SELECT coalesce(max(seq), 0) FROM change_log`).Scan(&f.last); err != nil {
 		return nil, fmt.Errorf("listen for changes: read the change log: %w", err)
 	}
@@ -115,6 +133,17 @@ func (s *SQLStore) Listen(ctx context.Context) (Follower, error) {
 		return nil, fmt.Errorf("listen for changes: %w", err)
 	}
 	return f, nil
+}
+
+// ForwardBeat implements Changes.
+func (s *SQLStore) ForwardBeat(ctx context.Context, machine string) error {
+	if !s.db.pg {
+		return nil
+	}
+	if _, err := s.db.r.ExecContext(ctx, `SELECT pg_notify(?, ?)`, beatChannel, machine); err != nil {
+		return fmt.Errorf("forward beat of %s: %w", machine, err)
+	}
+	return nil
 }
 
 // idleFollower is SQLite's Follower: no other coordinator, no changes.
@@ -133,6 +162,9 @@ type pgFollower struct {
 	s *SQLStore
 	// wake has room for one wake-up from the listener.
 	wake chan struct{}
+	// beats carries the beats forwarded (their machine keys) from the
+	// listener to Run.
+	beats chan string
 	// last is the last change log row read; only Run's goroutine uses it
 	// after Listen.
 	last int64
@@ -149,8 +181,10 @@ func (f *pgFollower) connect(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if _, err := c.Exec(ctx, "LISTEN "+changeChannel); err != nil {
-		return errors.Join(err, c.Close(ctx))
+	for _, ch := range []string{changeChannel, beatChannel} {
+		if _, err := c.Exec(ctx, "LISTEN "+ch); err != nil {
+			return errors.Join(err, c.Close(ctx))
+		}
 	}
 	f.mu.Lock()
 	f.conn = c
@@ -170,6 +204,9 @@ func (f *pgFollower) Run(ctx context.Context, apply func(Change)) {
 		select {
 		case <-ctx.Done():
 			return
+		case m := <-f.beats:
+			apply(Change{Kind: ChangeBeat, Machine: m})
+			continue
 		case <-f.wake:
 		case <-tick.C:
 			f.prune(ctx)
@@ -198,7 +235,13 @@ func (f *pgFollower) listen(ctx context.Context) {
 			f.Close()
 			continue
 		}
-		if n.Payload != f.s.db.origin {
+		switch {
+		case n.Channel == beatChannel:
+			select {
+			case f.beats <- n.Payload:
+			default: // Run is behind: drop it
+			}
+		case n.Payload != f.s.db.origin:
 			f.signal()
 		}
 	}
