@@ -75,16 +75,11 @@ func Listen(addr netip.AddrPort, cfg Config) (*Server, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	pc, err := net.ListenUDP("udp", net.UDPAddrFromAddrPort(addr))
+	pc, ln, err := listenBoth(addr)
 	if err != nil {
-		return nil, fmt.Errorf("listen dns on udp %v: %w", addr, err)
+		return nil, err
 	}
 	bound := pc.LocalAddr().(*net.UDPAddr).AddrPort()
-	ln, err := net.ListenTCP("tcp", net.TCPAddrFromAddrPort(bound))
-	if err != nil {
-		pc.Close()
-		return nil, fmt.Errorf("listen dns on tcp %v: %w", bound, err)
-	}
 	s := &Server{cfg: cfg, addr: netip.AddrPortFrom(bound.Addr().Unmap(), bound.Port())}
 	s.cfg.Upstreams = withoutAddr(cfg.Upstreams, s.addr)
 	s.udp = &dns.Server{PacketConn: pc, Handler: s}
@@ -97,6 +92,29 @@ func Listen(addr netip.AddrPort, cfg Config) (*Server, error) {
 		})
 	}
 	return s, nil
+}
+
+// anyPortTries bounds the ports listenBoth tries when addr's port is 0.
+const anyPortTries = 16
+
+// listenBoth binds UDP and TCP on addr. With port 0 the system picks a
+// free UDP port, which TCP may have in use: then another is tried.
+func listenBoth(addr netip.AddrPort) (*net.UDPConn, *net.TCPListener, error) {
+	for try := 1; ; try++ {
+		pc, err := net.ListenUDP("udp", net.UDPAddrFromAddrPort(addr))
+		if err != nil {
+			return nil, nil, fmt.Errorf("listen dns on udp %v: %w", addr, err)
+		}
+		bound := pc.LocalAddr().(*net.UDPAddr).AddrPort()
+		ln, err := net.ListenTCP("tcp", net.TCPAddrFromAddrPort(bound))
+		if err == nil {
+			return pc, ln, nil
+		}
+		pc.Close()
+		if addr.Port() != 0 || try == anyPortTries {
+			return nil, nil, fmt.Errorf("listen dns on tcp %v: %w", bound, err)
+		}
+	}
 }
 
 // withoutAddr returns ups without self.
