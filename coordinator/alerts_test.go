@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -264,5 +265,62 @@ func TestAlertOpenAcrossRestart(t *testing.T) {
 	sink.waitText(t, "[RESOLVED] [warning] keys: cam1's key renewed or the device removed")
 	if n := sink.count("[FIRING] [warning] keys: cam1"); n != 1 {
 		t.Errorf("the alert fired %d times across the restart; want once", n)
+	}
+}
+
+// TestAlertDeniedFlowsCountLiveFromTheNode: a node's live denied counts
+// feed the denied-flow rule before any record is stored; the closed
+// record of a node that sends live counts is stored but not counted
+// again; live counts for a flow whose destination is not the posting
+// node, or too many of them, are refused whole.
+func TestAlertDeniedFlowsCountLiveFromTheNode(t *testing.T) {
+	sink := newSlackSink(t)
+	rules, err := alert.Parse("alerts.hujson", fmt.Appendf(nil, `{
+  "destinations": [{"name": "chat", "type": "slack", "url": %q}],
+  "rules": [{"name": "knocking", "kind": "denied_flows", "count": 5, "within": "10m", "to": ["chat"]}],
+}`, sink.srv.URL))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := startCoordWith(t, testPolicy, func(cfg *Config) { cfg.AlertRules, cfg.AlertEvery = rules, 100*time.Millisecond })
+	cam, op, sensor := newMachine(t), newMachine(t), newMachine(t)
+	_, camNode := c.register(cam, c.authKey([]string{"tag:camera"}, false, ""), "cam")
+	_, opNode := c.register(op, c.authKey([]string{"tag:operator"}, false, ""), "op")
+	c.register(sensor, c.authKey([]string{"tag:sensor"}, false, ""), "sensor")
+	now := time.Now().UTC().Truncate(time.Second)
+	live := func(n int) wire.DeniedCount {
+		return wire.DeniedCount{Src: opNode.IPv4, Dst: camNode.IPv4, Proto: filter.ProtoTCP, Port: 23, At: now, Count: n}
+	}
+	post := func(who *machine, b any, want int) {
+		t.Helper()
+		if code, body := c.call("POST", wire.PathFlows, who.token, b); code != want {
+			t.Fatalf("post %+v: %d %s, want %d", b, code, body, want)
+		}
+	}
+	// The sensor announces the camera's denied attempts; op announces
+	// attempts toward the camera as if refused at home; too many counts.
+	post(sensor, wire.FlowBatch{DeniedLiveSent: true, DeniedLive: []wire.DeniedCount{live(50)}}, 400)
+	post(op, wire.FlowBatch{DeniedLiveSent: true, DeniedLive: []wire.DeniedCount{live(50)}}, 400)
+	post(cam, wire.FlowBatch{DeniedLiveSent: true, DeniedLive: make([]wire.DeniedCount, wire.MaxDeniedLivePerBatch+1)}, 400)
+
+	post(cam, wire.FlowBatch{DeniedLiveSent: true, DeniedLive: []wire.DeniedCount{live(3)}}, 204)
+	if fs := c.flowsOf(nil); len(fs) != 0 {
+		t.Fatalf("live counts stored as records: %+v", fs)
+	}
+	// The window closes: its record (the same 3 attempts) is stored, not
+	// counted again; 2 more live attempts make 5.
+	rec := wire.FlowRecord{Src: opNode.IPv4, Dst: camNode.IPv4, Proto: filter.ProtoTCP, Port: 23, Inbound: true, Denied: true,
+		Start: now, End: now, Count: 3}
+	post(cam, wire.FlowBatch{DeniedLiveSent: true, Records: []wire.FlowRecord{rec}}, 204)
+	post(cam, wire.FlowBatch{DeniedLiveSent: true, DeniedLive: []wire.DeniedCount{live(2)}}, 204)
+	sink.waitText(t, "denied flows from node:op (tag:operator)")
+	if n := sink.count("knocking: 5 denied flows from node:op"); n != 1 {
+		sink.mu.Lock()
+		t.Errorf("want the rule fired at 5 attempts (3 live + 2 live), the record not counted again; got:\n%s",
+			strings.Join(sink.texts, "\n"))
+		sink.mu.Unlock()
+	}
+	if fs := c.flowsOf(url.Values{"denied": {"1"}}); len(fs) != 1 || fs[0].Count != 3 {
+		t.Errorf("stored %+v, want the one closed record", fs)
 	}
 }

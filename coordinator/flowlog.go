@@ -19,8 +19,9 @@ import (
 // Flow-log ingest bounds.
 const (
 	// flowBurst and flowEvery limit each node's flow batches: a node sends
-	// one or two a minute, more after the coordinator was away (its
-	// backlog, paced by Retry-After).
+	// one or two a minute, one a poll (5 s) while it announces denied
+	// attempts live, more after the coordinator was away (its backlog,
+	// paced by Retry-After).
 	flowBurst = 20
 	flowEvery = 250 * time.Millisecond
 	// maxFlowKeys bounds the nodes the limiter tracks.
@@ -159,9 +160,10 @@ func (f *flowIngest) pruneOnce(ctx context.Context, cutoff time.Time) error {
 	return err
 }
 
-// handleFlows stores a node's flow logs. Who reported them comes from the
-// node's session, never from the batch, and every record must be a flow
-// the node carried (one end is its own address).
+// handleFlows stores a node's flow logs and counts its denied attempts
+// for the alert rules. Who reported them comes from the node's session,
+// never from the batch, and every record and live denied count must be a
+// flow the node carried (one end is its own address).
 func (s *control) handleFlows(w http.ResponseWriter, r *http.Request) {
 	n, err := s.nodeOf(r)
 	if err == nil {
@@ -185,16 +187,35 @@ func (s *control) handleFlows(w http.ResponseWriter, r *http.Request) {
 	}
 	s.flows.dropped.Add(float64(b.Dropped))
 	rs := s.nm.flowRecords(n, b.Records)
-	if err := s.flows.store(r.Context(), rs); err != nil {
-		s.writeError(w, r, fmt.Errorf("store flows of %s: %w", n.Name, err))
-		return
+	if len(rs) > 0 {
+		if err := s.flows.store(r.Context(), rs); err != nil {
+			s.writeError(w, r, fmt.Errorf("store flows of %s: %w", n.Name, err))
+			return
+		}
+	}
+	s.noteDeniedFlows(r.Context(), n, b, rs)
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// noteDeniedFlows counts a batch's denied attempts for the alert rules:
+// its live counts, or, from a node that does not send them, its stored
+// denied records rs (a node that does already announced their attempts).
+func (s *control) noteDeniedFlows(ctx context.Context, n store.Node, b wire.FlowBatch, rs []store.FlowRecord) {
+	if b.DeniedLiveSent {
+		rs = nil
+	}
+	if len(b.DeniedLive) > 0 {
+		live := make([]wire.FlowRecord, len(b.DeniedLive))
+		for i, d := range b.DeniedLive {
+			live[i] = d.Record()
+		}
+		rs = append(rs, s.nm.flowRecords(n, live)...)
 	}
 	for _, f := range rs {
 		if f.Denied {
-			s.noteDenied(r.Context(), deniedIdentity(f), f.Count, f.End)
+			s.noteDenied(ctx, deniedIdentity(f), f.Count, f.End)
 		}
 	}
-	w.WriteHeader(http.StatusNoContent)
 }
 
 // flowEnd is one end of a flow as the coordinator knows its address.

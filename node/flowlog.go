@@ -74,12 +74,18 @@ type flowLog struct {
 	// dropped counts records and attempts lost since the last batch
 	// went through.
 	dropped uint64
+	// announced counts, per denied flow of the open window, the attempts
+	// already sent live (FlowBatch.DeniedLive); carry holds the attempts
+	// of closed windows not yet sent live, at most maxWindowFlows.
+	announced map[flowKey]int
+	carry     []wire.DeniedCount
 }
 
 // newFlowLog returns a flow log spilling to spool (may be ""), picking up
 // the segments a previous run left there.
 func newFlowLog(window time.Duration, spool string, log *slog.Logger) *flowLog {
-	l := &flowLog{window: window, spool: spool, log: log, cur: map[flowKey]*wire.FlowRecord{}}
+	l := &flowLog{window: window, spool: spool, log: log, cur: map[flowKey]*wire.FlowRecord{},
+		announced: map[flowKey]int{}}
 	if spool != "" {
 		l.segs, _ = filepath.Glob(filepath.Join(spool, "*.json"))
 		slices.Sort(l.segs)
@@ -120,18 +126,59 @@ func (l *flowLog) roll(now time.Time) {
 }
 
 // closeWindow moves the open window's records to the outbox, oldest
-// first, spilling when the outbox is over its bound.
+// first, spilling when the outbox is over its bound; the denied attempts
+// not yet sent live go to the carry.
 func (l *flowLog) closeWindow() {
 	start := len(l.outbox)
-	for _, r := range l.cur {
+	for k, r := range l.cur {
 		r.Count = max(r.Count, 1)
 		l.outbox = append(l.outbox, *r)
+		if d, ok := l.unannounced(k, r); ok && len(l.carry) < maxWindowFlows {
+			l.carry = append(l.carry, d)
+		}
 	}
+	clear(l.announced)
 	slices.SortFunc(l.outbox[start:], func(a, b wire.FlowRecord) int { return a.Start.Compare(b.Start) })
 	clear(l.cur)
 	l.curStart = time.Time{}
 	for len(l.outbox) > maxOutbox {
 		l.spill(maxOutbox)
+	}
+}
+
+// unannounced returns the attempts of the open window's denied flow k
+// (record r) not yet sent live, if any.
+func (l *flowLog) unannounced(k flowKey, r *wire.FlowRecord) (wire.DeniedCount, bool) {
+	n := r.Count - l.announced[k]
+	if !k.denied || n <= 0 {
+		return wire.DeniedCount{}, false
+	}
+	return wire.DeniedCount{Src: r.Src, Dst: r.Dst, Proto: r.Proto, Port: r.Port, At: r.End, Count: n}, true
+}
+
+// liveDenied returns the denied attempts not yet sent live, at most
+// wire.MaxDeniedLivePerBatch: those of closed windows first, then the
+// open window's; announce marks them sent.
+func (l *flowLog) liveDenied() []wire.DeniedCount {
+	out := slices.Clone(l.carry[:min(len(l.carry), wire.MaxDeniedLivePerBatch)])
+	for k, r := range l.cur {
+		if len(out) >= wire.MaxDeniedLivePerBatch {
+			break
+		}
+		if d, ok := l.unannounced(k, r); ok {
+			out = append(out, d)
+		}
+	}
+	return out
+}
+
+// announce marks ds, as liveDenied returned them, sent.
+func (l *flowLog) announce(ds []wire.DeniedCount) {
+	n := min(len(l.carry), len(ds))
+	l.carry = l.carry[n:]
+	for _, d := range ds[n:] {
+		r := d.Record()
+		l.announced[flowKeyOf(&r)] += d.Count
 	}
 }
 

@@ -60,6 +60,63 @@ func TestFlowLogRetransmittedSYNsAreOneRecord(t *testing.T) {
 	}
 }
 
+// TestFlowLogAnnouncesDeniedAttemptsLive: the denied attempts of the
+// open window are announced at each poll as deltas (a failed send's
+// attempts come with the next), those left when the window closes follow
+// from the carry, the deltas sum to the closed record's count, and the
+// closed record is still one.
+func TestFlowLogAnnouncesDeniedAttemptsLive(t *testing.T) {
+	l := newFlowLog(time.Minute, "", slog.New(slog.DiscardHandler))
+	t0 := time.Date(2026, 12, 6, 10, 0, 0, 0, time.UTC)
+	total := 0
+	var deltas []int
+	take := func(send bool) {
+		t.Helper()
+		live := l.liveDenied()
+		if err := (wire.FlowBatch{DeniedLive: live}).Check(netip.Addr{}, flowDst); err != nil {
+			t.Fatalf("the node's live counts fail the coordinator's check: %v", err)
+		}
+		if !send {
+			return
+		}
+		for _, d := range live {
+			if d.Src != flowSrc || d.Port != 22 || d.Proto != filter.ProtoTCP {
+				t.Fatalf("live count %+v", d)
+			}
+			total += d.Count
+			deltas = append(deltas, d.Count)
+		}
+		l.announce(live)
+	}
+	for poll := range 5 {
+		now := t0.Add(time.Duration(poll) * 5 * time.Second)
+		l.roll(now)
+		n := 25
+		if poll == 4 {
+			n = 5
+		}
+		for range n {
+			l.add(deniedRecord(netstack.DeniedFlow{Src: flowSrc, Dst: flowDst, Proto: netstack.ProtoTCP, Port: 22, Time: now}))
+		}
+		take(poll != 2 && poll != 4) // the sends at polls 2 and 4 fail
+		if poll == 1 {
+			take(true) // nothing new since the last announce
+		}
+	}
+	if total != 100 || len(deltas) != 3 || deltas[2] != 50 {
+		t.Fatalf("announced %v (sum %d) in the open window, want 25, 25, 50", deltas, total)
+	}
+	l.roll(t0.Add(time.Minute))
+	take(true)
+	if total != 105 || len(l.liveDenied()) != 0 {
+		t.Fatalf("announced %v (sum %d) after the window closed, want the 5 left over; still pending %+v", deltas, total, l.liveDenied())
+	}
+	got := l.pending()
+	if len(got) != 1 || got[0].Count != 105 || !got[0].Denied {
+		t.Fatalf("closed records %+v, want one denied record counting 105", got)
+	}
+}
+
 // TestFlowLogIsBoundedInMemoryAndOnDisk: past the window's distinct flows
 // records are counted dropped; past the outbox they spill to disk, and a
 // new flow log (a restart) sends the spilled ones first; past the spool's

@@ -20,8 +20,10 @@ const (
 	MaxFlowsPerBatch = 128
 	// MaxFlowRule bounds FlowRecord.Rule in bytes.
 	MaxFlowRule = 160
-	// MaxFlowCount bounds FlowRecord.Count.
+	// MaxFlowCount bounds FlowRecord.Count and DeniedCount.Count.
 	MaxFlowCount = 1 << 24
+	// MaxDeniedLivePerBatch bounds FlowBatch.DeniedLive.
+	MaxDeniedLivePerBatch = 128
 )
 
 // ErrBadFlow is returned by FlowBatch.Check for a batch a node could not
@@ -70,6 +72,36 @@ type FlowBatch struct {
 	// Dropped counts records (or attempts) the node could not keep since
 	// its previous batch: its buffers were full.
 	Dropped uint64 `json:"dropped,omitempty"`
+	// DeniedLive are the denied attempts of the open window since the
+	// node's previous batch, at most MaxDeniedLivePerBatch (protocol 22,
+	// FeatureDeniedLive): the coordinator's denied-flow alerts count them
+	// at once instead of waiting for the window to close.
+	DeniedLive []DeniedCount `json:"denied_live,omitempty"`
+	// DeniedLiveSent says the node announces its denied attempts in
+	// DeniedLive, so the coordinator does not count the denied records of
+	// this batch again (protocol 22).
+	DeniedLiveSent bool `json:"denied_live_sent,omitempty"`
+}
+
+// DeniedCount is the attempts of one denied flow (always inbound to the
+// reporting node) since the node last announced it.
+type DeniedCount struct {
+	// Src, Dst, Proto and Port name the flow as FlowRecord does; Dst is
+	// the reporting node's own address.
+	Src   netip.Addr   `json:"src"`
+	Dst   netip.Addr   `json:"dst"`
+	Proto filter.Proto `json:"proto"`
+	Port  uint16       `json:"port"`
+	// At is the last of the attempts counted.
+	At time.Time `json:"at"`
+	// Count is how many attempts: 1 <= Count <= MaxFlowCount.
+	Count int `json:"count"`
+}
+
+// Record is d as the denied flow record it adds to (Rule left empty).
+func (d DeniedCount) Record() FlowRecord {
+	return FlowRecord{Src: d.Src, Dst: d.Dst, Proto: d.Proto, Port: d.Port, Inbound: true, Denied: true,
+		Start: d.At, End: d.At, Count: d.Count}
 }
 
 // Check reports whether b is a batch the node with overlay addresses v4
@@ -78,10 +110,18 @@ func (b FlowBatch) Check(v4, v6 netip.Addr) error {
 	if len(b.Records) > MaxFlowsPerBatch {
 		return fmt.Errorf("%w: %d records, at most %d", ErrBadFlow, len(b.Records), MaxFlowsPerBatch)
 	}
+	if len(b.DeniedLive) > MaxDeniedLivePerBatch {
+		return fmt.Errorf("%w: %d live denied counts, at most %d", ErrBadFlow, len(b.DeniedLive), MaxDeniedLivePerBatch)
+	}
 	self := func(a netip.Addr) bool { return a.IsValid() && (a == v4 || a == v6) }
 	for i, r := range b.Records {
 		if err := r.check(self); err != nil {
 			return fmt.Errorf("%w %d: %w", ErrBadFlow, i, err)
+		}
+	}
+	for i, d := range b.DeniedLive {
+		if err := d.Record().check(self); err != nil {
+			return fmt.Errorf("%w: live denied count %d: %w", ErrBadFlow, i, err)
 		}
 	}
 	return nil

@@ -91,6 +91,7 @@ func FuzzFlowBatch(f *testing.F) {
 	}
 	f.Add(b)
 	f.Add([]byte(`{"records":[{"src":"100.64.0.9","dst":"::1","proto":6,"port":22,"inbound":true,"start":"2026-01-01T00:00:00Z","end":"2025-01-01T00:00:00Z","count":-1}]}`))
+	f.Add([]byte(`{"denied_live_sent":true,"denied_live":[{"src":"100.64.0.9","dst":"100.64.0.10","proto":6,"port":22,"at":"2026-01-01T00:00:00Z","count":5}]}`))
 	f.Fuzz(func(t *testing.T, in []byte) {
 		var batch FlowBatch
 		if decodeStrict(in, &batch) != nil {
@@ -100,6 +101,11 @@ func FuzzFlowBatch(f *testing.F) {
 			return
 		}
 		checkStable(t, &batch)
+		for _, d := range batch.DeniedLive {
+			if d.Dst != cam || d.Count < 1 || d.At.IsZero() {
+				t.Fatalf("check passed a live denied count the node could not have seen: %+v", d)
+			}
+		}
 		for _, r := range batch.Records {
 			if r.Inbound && r.Dst != cam || !r.Inbound && r.Src != cam || r.End.Before(r.Start) || r.Count < 1 {
 				t.Fatalf("check passed a record the node could not have carried: %+v", r)

@@ -97,7 +97,9 @@ func controlMessages() map[string]any {
 			{Src: netip.MustParseAddr("100.64.0.9"), Dst: cam, Proto: filter.ProtoTCP, Port: 22, Inbound: true, Denied: true,
 				Rule: "no rule matched", Start: t0, End: t0.Add(3 * time.Second), Count: 100},
 			{Src: cam, Dst: netip.MustParseAddr("100.64.0.9"), Proto: filter.ProtoUDP, Port: 53, Rule: "outbound",
-				Start: t0, End: t0.Add(time.Minute), BytesSent: 120, BytesRecv: 900, Count: 2}}},
+				Start: t0, End: t0.Add(time.Minute), BytesSent: 120, BytesRecv: 900, Count: 2}},
+			DeniedLiveSent: true, DeniedLive: []DeniedCount{
+				{Src: netip.MustParseAddr("100.64.0.9"), Dst: cam, Proto: filter.ProtoTCP, Port: 22, At: t0.Add(time.Minute), Count: 7}}},
 		"UpdateAssignment": &UpdateAssignment{Rollout: 3, Target: "ward/linux-arm64/ward-1.4.0", Kind: UpdateKindWard, Version: "1.4.0"},
 		"UpdateReport": &UpdateReport{Rollout: 3, Target: "ward/linux-arm64/ward-1.4.0", State: UpdateRolledBack, Progress: 100,
 			Reason: "not re-joined within 90s", Running: "1.3.2"},

@@ -33,6 +33,7 @@ import (
 //   - 19 (2026-12-06, issue 14): Node.RouteHosts: on a router peer, the policy's single-address hosts names behind its routes that the receiver may reach.
 //   - 20 (2026-12-06, issue 14): router liveness: GET /ward/v1/map?beat=<ms> and POST /ward/v1/beat; a coordinator ends a stream whose beats stop for MissedBeats intervals, so a stopped or cut-off subnet router hands its routes over within seconds.
 //   - 21 (2026-12-06, issue 17): Node.Requests in a person's own Self (their newest access requests with their decisions, pushed on the map stream as they change).
+//   - 22 (2026-12-06, issue 15): FlowBatch.DeniedLive and FlowBatch.DeniedLiveSent: a node announces the denied attempts of its open window at every 5 s poll, so denied-flow alerts need not wait for the 60 s window to close.
 //
 // A peer ignores JSON fields it does not know only one way: nodes read the
 // coordinator's answers leniently, while the coordinator refuses requests
@@ -40,7 +41,7 @@ import (
 // Supports(coordinator's version, the field's Feature); the coordinator
 // sends a new field to every node, and leaves it out for nodes older than
 // its Feature where it would mislead them.
-const ProtocolVersion = 21
+const ProtocolVersion = 22
 
 // MinProtocolVersion is the oldest node protocol version a coordinator of
 // this build serves; CheckNodeVersion refuses older nodes.
@@ -140,6 +141,11 @@ const (
 	// every person's node (older ones ignore it and learn decisions by
 	// asking, GET PathRequests).
 	FeatureRequestsInMap Feature = 21
+	// FeatureDeniedLive: FlowBatch.DeniedLive and FlowBatch.DeniedLiveSent.
+	// A node sends them only to a coordinator of this version or later
+	// (an older one refuses the unknown fields) and otherwise leaves its
+	// denied attempts to the closed records.
+	FeatureDeniedLive Feature = 22
 )
 
 // Supports reports whether a peer speaking protocol version peer knows f.
