@@ -93,13 +93,9 @@ func (s *server) actSaveAlertRules(c echo.Context) error {
 
 // actRollbackAlertRules saves an old version's text as a new version.
 func (s *server) actRollbackAlertRules(c echo.Context) error {
-	id, err := paramID(c)
+	id, parent, err := rollbackForm(c)
 	if err != nil {
 		return err
-	}
-	parent, err := strconv.ParseInt(c.FormValue("parent"), 10, 64)
-	if err != nil {
-		return fmt.Errorf("%w: bad parent version %q", ErrBadRequest, c.FormValue("parent"))
 	}
 	ctx := c.Request().Context()
 	old, err := s.b.AlertRulesVersion(ctx, id)

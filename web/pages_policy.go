@@ -68,17 +68,25 @@ func (s *server) pageVersion(c echo.Context) error {
 	return s.render(c, http.StatusOK, "version.html", v)
 }
 
+// rollbackForm reads a rollback's version (the path's id) and the running
+// version the form was shown ("parent").
+func rollbackForm(c echo.Context) (id, parent int64, err error) {
+	if id, err = paramID(c); err != nil {
+		return 0, 0, err
+	}
+	if parent, err = strconv.ParseInt(c.FormValue("parent"), 10, 64); err != nil {
+		return 0, 0, fmt.Errorf("%w: bad parent version %q", ErrBadRequest, c.FormValue("parent"))
+	}
+	return id, parent, nil
+}
+
 // actRollback saves an old version's text as a new version. The form
 // carries the running version it was shown ("parent"), so a save by
 // another admin in between is a conflict, not an overwrite.
 func (s *server) actRollback(c echo.Context) error {
-	id, err := paramID(c)
+	id, parent, err := rollbackForm(c)
 	if err != nil {
 		return err
-	}
-	parent, err := strconv.ParseInt(c.FormValue("parent"), 10, 64)
-	if err != nil {
-		return fmt.Errorf("%w: bad parent version %q", ErrBadRequest, c.FormValue("parent"))
 	}
 	ctx := c.Request().Context()
 	pv, err := s.b.PolicyVersion(ctx, id)

@@ -62,6 +62,13 @@ type attackEnv struct {
 	dev *device
 }
 
+// signV3 signs firmware 3.0.0 into the repository, as the fleet's admin
+// would, before an attack alters what the server serves.
+func (e attackEnv) signV3(t *testing.T) {
+	t.Helper()
+	e.r.sign(t, fwPath("3.0.0"), firmware("3.0.0"), artifact("3.0.0"), time.Now())
+}
+
 // TestDeviceRefusesTUFAttacks replays every attack class TUF names
 // against the device (arbitrary install, endless data, unsigned and
 // wrongly signed metadata, freeze, rollback of each role, fast-forward,
@@ -76,7 +83,7 @@ func TestDeviceRefusesTUFAttacks(t *testing.T) {
 		want   string
 	}{
 		{"arbitrary install: target altered", func(t *testing.T, e attackEnv) wire.UpdateAssignment {
-			e.r.sign(t, fwPath("3.0.0"), firmware("3.0.0"), artifact("3.0.0"), time.Now())
+			e.signV3(t)
 			files := e.r.files(t)
 			evil := bytes.Clone(files["targets/"+fwPath("3.0.0")])
 			copy(evil, "#!/bin/sh rm -rf /")
@@ -85,28 +92,28 @@ func TestDeviceRefusesTUFAttacks(t *testing.T) {
 			return assign("3.0.0")
 		}, "altered"},
 		{"endless data: target longer than signed", func(t *testing.T, e attackEnv) wire.UpdateAssignment {
-			e.r.sign(t, fwPath("3.0.0"), firmware("3.0.0"), artifact("3.0.0"), time.Now())
+			e.signV3(t)
 			files := e.r.files(t)
 			files["targets/"+fwPath("3.0.0")] = append(files["targets/"+fwPath("3.0.0")], bytes.Repeat([]byte{0}, 1<<20)...)
 			e.s.set(files)
 			return assign("3.0.0")
 		}, "more than the signed"},
 		{"endless data: timestamp", func(t *testing.T, e attackEnv) wire.UpdateAssignment {
-			e.r.sign(t, fwPath("3.0.0"), firmware("3.0.0"), artifact("3.0.0"), time.Now())
+			e.signV3(t)
 			files := e.r.files(t)
 			files["metadata/timestamp.json"] = append(files["metadata/timestamp.json"], bytes.Repeat([]byte(" "), 1<<20)...)
 			e.s.set(files)
 			return assign("3.0.0")
 		}, "longer than"},
 		{"unsigned targets", func(t *testing.T, e attackEnv) wire.UpdateAssignment {
-			e.r.sign(t, fwPath("3.0.0"), firmware("3.0.0"), artifact("3.0.0"), time.Now())
+			e.signV3(t)
 			files := e.r.files(t)
 			forge(t, files, "3.targets.json", nil, func(*metadata.Metadata[metadata.TargetsType]) {})
 			e.s.set(files)
 			return assign("3.0.0")
 		}, "signature"},
 		{"targets signed by a key the root does not list", func(t *testing.T, e attackEnv) wire.UpdateAssignment {
-			e.r.sign(t, fwPath("3.0.0"), firmware("3.0.0"), artifact("3.0.0"), time.Now())
+			e.signV3(t)
 			files := e.r.files(t)
 			_, mine, _ := ed25519.GenerateKey(nil)
 			forge(t, files, "3.targets.json", mine, func(*metadata.Metadata[metadata.TargetsType]) {})
@@ -119,7 +126,7 @@ func TestDeviceRefusesTUFAttacks(t *testing.T) {
 			return assign("3.0.0")
 		}, "expired"},
 		{"rollback: timestamp", func(t *testing.T, e attackEnv) wire.UpdateAssignment {
-			e.r.sign(t, fwPath("3.0.0"), firmware("3.0.0"), artifact("3.0.0"), time.Now())
+			e.signV3(t)
 			files := e.r.files(t)
 			files["metadata/timestamp.json"] = e.old["metadata/timestamp.json"]
 			e.s.set(files)
@@ -156,7 +163,7 @@ func TestDeviceRefusesTUFAttacks(t *testing.T) {
 			if err := e.dev.u.Apply(t.Context(), assign("2.0.0")); err != nil { // learns root 2
 				t.Fatal(err)
 			}
-			e.r.sign(t, fwPath("3.0.0"), firmware("3.0.0"), artifact("3.0.0"), time.Now())
+			e.signV3(t)
 			files := e.r.files(t)
 			files["metadata/3.root.json"] = e.old["metadata/1.root.json"]
 			e.s.set(files)
@@ -176,7 +183,7 @@ func TestDeviceRefusesTUFAttacks(t *testing.T) {
 			return assign("3.0.0")
 		}, "version"},
 		{"mix-and-match: old targets under the current name", func(t *testing.T, e attackEnv) wire.UpdateAssignment {
-			e.r.sign(t, fwPath("3.0.0"), firmware("3.0.0"), artifact("3.0.0"), time.Now())
+			e.signV3(t)
 			files := e.r.files(t)
 			files["metadata/3.targets.json"] = e.old["metadata/1.targets.json"]
 			e.s.set(files)
