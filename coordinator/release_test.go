@@ -136,8 +136,12 @@ func TestTargetServedWithBoundedMemory(t *testing.T) {
 	grew := int64(during.HeapAlloc) - int64(before.HeapAlloc)
 	t.Logf("live heap: %.1f MiB before, %.1f MiB with %d downloads of %d MiB in flight (%+.1f MiB); HeapSys %.1f MiB",
 		mib(before.HeapAlloc), mib(during.HeapAlloc), clients, size>>20, float64(grew)/(1<<20), mib(during.HeapSys))
-	if limit := int64(clients * 3 * store.TargetChunk); grew > limit {
-		t.Errorf("heap grew %.1f MiB serving %d downloads; want under %.1f MiB (about a chunk each)", float64(grew)/(1<<20), clients, float64(limit)/(1<<20))
+	// A few chunks each: the coordinator's other goroutines allocate
+	// too (3 chunks each once failed at +13.2 MiB under CI's load). The
+	// whole-target loading this guards against grows by clients × size,
+	// 128 MiB here.
+	if limit := int64(clients * 6 * store.TargetChunk); grew > limit {
+		t.Errorf("heap grew %.1f MiB serving %d downloads; want under %.1f MiB (a few chunks each, not the %d MiB targets)", float64(grew)/(1<<20), clients, float64(limit)/(1<<20), size>>20)
 	}
 	for i := range bodies {
 		if _, err := io.Copy(hashes[i], bodies[i].Body); err != nil {
