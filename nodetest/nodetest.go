@@ -16,6 +16,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/wardnet/ward/node"
 )
 
 // Logger returns a debug logger whose output the test prints, under name,
@@ -66,6 +68,15 @@ func EchoServer(t testing.TB) uint16 {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
+	}
+	// A node cannot expose its ping port: a listener the system happened
+	// to put there failed a test in CI ("cannot expose port 41641").
+	for l.Addr().(*net.TCPAddr).Port == int(node.PingPort) {
+		held := l
+		if l, err = net.Listen("tcp", "127.0.0.1:0"); err != nil {
+			t.Fatal(err)
+		}
+		held.Close()
 	}
 	var wg sync.WaitGroup
 	t.Cleanup(func() { l.Close(); wg.Wait() })
