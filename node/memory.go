@@ -17,9 +17,11 @@ const (
 	// (debug.SetMemoryLimit) unless GOMEMLIMIT sets one: near it the
 	// garbage collector runs more often instead of letting the heap grow
 	// to twice the live data. It is a backstop, not the bound: a running
-	// data plane's heap is about 45 MiB, most of it wireguard-go's 64 KiB
-	// receive and TUN buffers (128 per receive function and for the TUN
-	// reader), allocated at start and mostly never touched, and the
+	// data plane's heap is about 37 MiB, most of it wireguard-go's 64 KiB
+	// receive and TUN buffers (128 for each of the pathBind's three
+	// receive functions and for the TUN reader, which the netstack's
+	// 32-packet reads leave 96 of unwritten), allocated at start and
+	// mostly never touched, and the
 	// collector counts them all. At 40, 56 or 72 MiB the collector ran
 	// without pause and the overlay cost 3.4 to 8 times the CPU per byte
 	// (make bench-overlay); what bounds the node's memory under load is
