@@ -24,8 +24,9 @@ const (
 	// DefaultReadBatch is Config.ReadBatch's default: a quarter of
 	// wireguard-go's batch. With 32 instead of 128, a node's RSS 60 s after
 	// make bench-overlay's load fell from 38.8 to 29.3 MB and its peak from
-	// 66.7 to 56.2 MB, for 5-8 % more CPU per byte (smaller batches to
-	// encrypt and to send with UDP GSO); see ARCHITECTURE.md.
+	// 66.7 to 56.2 MB, for 0-11 % more CPU per byte (smaller batches to
+	// encrypt and to send with UDP GSO) and in some runs up to 30 % less
+	// throughput; 64 missed both targets. See ARCHITECTURE.md.
 	DefaultReadBatch = 32
 )
 
