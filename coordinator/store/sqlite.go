@@ -87,6 +87,9 @@ type db struct {
 	url, origin string
 	// quiet: writes log their changes without notifying (MuteChanges).
 	quiet atomic.Bool
+	// reads holds SQLite's hot reads prepared on the read pool (readRow),
+	// by query text: *sql.Stmt.
+	reads sync.Map
 }
 
 // Option configures Open.
@@ -156,6 +159,10 @@ func (s *SQLStore) Close() error {
 			s.closeErr = s.db.w.Close()
 			return
 		}
+		s.db.reads.Range(func(_, st any) bool {
+			st.(*sql.Stmt).Close()
+			return true
+		})
 		s.closeErr = errors.Join(s.db.r.Close(), s.db.w.Close())
 	})
 	return s.closeErr
