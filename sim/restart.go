@@ -87,6 +87,14 @@ func (r *run) restart(ctx context.Context, res *Result) error {
 	start := r.proc()
 	r.cfg.Log("restart: coordinator exited after %v, pid %d answers %v after the signal", rr.Exit.Round(time.Millisecond), r.pid, rr.Ready.Round(time.Millisecond))
 	stopCPU := r.profileCPU(ctx, "cpu-restart", 20*time.Second)
+	go func() {
+		// What the storm's goroutines wait on, a few seconds in.
+		select {
+		case <-ctx.Done():
+		case <-time.After(5 * time.Second):
+			r.profileSnapshots(ctx, "restart")
+		}
+	}()
 	pctx, stopPoll := context.WithCancel(ctx)
 	during := make(chan adminTimes, 1)
 	go func() { during <- r.pollAdmin(pctx, time.Time{}) }()
@@ -156,6 +164,9 @@ func (r *run) pollAdmin(ctx context.Context, until time.Time) adminTimes {
 			t := time.Now()
 			err := r.adm.get(ctx, path)
 			d := time.Since(t)
+			if d > time.Second && err == nil {
+				r.cfg.Log("admin GET %s took %v (started %s)", path, d.Round(time.Millisecond), t.Format("15:04:05.000"))
+			}
 			mu.Lock()
 			switch {
 			case err == nil:

@@ -117,8 +117,16 @@ func (t nodeTable) Node(ctx context.Context, id NodeID) (Node, error) {
 
 // NodeByMachineKey implements Nodes.
 func (t nodeTable) NodeByMachineKey(ctx context.Context, k MachinePublic) (Node, error) {
-	n, err := scanNode(t.db.readRow(ctx, "SELECT "+nodeCols+" FROM nodes WHERE machine_key = ?", k[:]))
-	err = notFound(err)
+	var n Node
+	var err error
+	select {
+	case t.db.fleetReads <- struct{}{}:
+		n, err = scanNode(t.db.readRow(ctx, "SELECT "+nodeCols+" FROM nodes WHERE machine_key = ?", k[:]))
+		<-t.db.fleetReads
+		err = notFound(err)
+	case <-ctx.Done():
+		err = ctx.Err()
+	}
 	if err != nil {
 		return Node{}, fmt.Errorf("get node by %s: %w", k, err)
 	}

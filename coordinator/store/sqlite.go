@@ -90,6 +90,12 @@ type db struct {
 	// reads holds SQLite's hot reads prepared on the read pool (readRow),
 	// by query text: *sql.Stmt.
 	reads sync.Map
+	// fleetReads bounds the nodes' own reads of their record running at
+	// once (NodeByMachineKey: every session and map stream), below the
+	// pool's size, so that a fleet reconnecting at once leaves connections
+	// to everyone else (an admin's call) instead of queueing them behind
+	// thousands of its own reads.
+	fleetReads chan struct{}
 }
 
 // Option configures Open.
@@ -178,7 +184,7 @@ func openDB(ctx context.Context, dir string, cfg config) (*db, error) {
 	if err != nil {
 		return nil, err
 	}
-	d := &db{w: w}
+	d := &db{w: w, fleetReads: make(chan struct{}, readConns-1)}
 	if d.ula, err = setup(ctx, d, cfg); err != nil {
 		return nil, errors.Join(err, w.Close())
 	}
