@@ -122,6 +122,8 @@ type AgentConfig struct {
 	// TCPBufferMax bounds the netstack's TCP buffers (see
 	// EngineConfig.TCPBufferMax), for benchmarks; 0: the default.
 	TCPBufferMax int
+	// UDPBatch is EngineConfig.UDPBatch, for benchmarks; 0: the default.
+	UDPBatch int
 }
 
 func (c *AgentConfig) validate() error {
@@ -199,7 +201,7 @@ func NewAgent(cfg AgentConfig) (*Agent, error) {
 	}
 	a.eng, err = NewEngine(EngineConfig{PrivateKey: st.WGKey, ListenPort: cfg.ListenPort, Expose: cfg.Expose, Logger: cfg.Logger,
 		Clock: cfg.Clock, Relays: a.client, HomeRelay: cfg.HomeRelay, LegacyDataPath: cfg.LegacyDataPath, Kernel: cfg.Kernel,
-		TCPBufferMax: cfg.TCPBufferMax})
+		TCPBufferMax: cfg.TCPBufferMax, UDPBatch: cfg.UDPBatch})
 	if err != nil {
 		return nil, err
 	}

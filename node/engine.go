@@ -96,6 +96,10 @@ type EngineConfig struct {
 	// TCPBufferMax bounds the netstack's TCP buffers
 	// (netstack.Config.TCPBufferMax), for benchmarks; 0: the default.
 	TCPBufferMax int
+	// UDPBatch is how many 64 KiB message buffers Ward's UDP bind hands
+	// each receive (see udpBind; 0: WARD_UDP_BATCH or 128). The legacy
+	// data path keeps wireguard-go's conn.StdNetBind.
+	UDPBatch int
 }
 
 func (c *EngineConfig) validate() error {
@@ -124,6 +128,10 @@ func (c *EngineConfig) validate() error {
 	}
 	if c.Bind == nil {
 		c.Bind = conn.NewDefaultBind
+		if !c.LegacyDataPath {
+			batch := c.UDPBatch
+			c.Bind = func() conn.Bind { return newUDPBind(batch) }
+		}
 	}
 	if c.Clock == nil {
 		c.Clock = time.Now

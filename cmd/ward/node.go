@@ -123,6 +123,8 @@ func newNodeCmd() *cobra.Command {
 	fl.MarkHidden("legacy-datapath")
 	fl.IntVar(&f.cfg.TCPBufferMax, "tcp-buffer-max", 0, "bound the netstack's TCP buffers to this many bytes (0: 1 MiB), for benchmarks of the bound")
 	fl.MarkHidden("tcp-buffer-max")
+	fl.IntVar(&f.cfg.UDPBatch, "udp-batch", 0, "message buffers per UDP receive (1-128; 0: WARD_UDP_BATCH or 128), for benchmarks of the batch size")
+	fl.MarkHidden("udp-batch")
 	return cmd
 }
 
