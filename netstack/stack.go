@@ -53,6 +53,9 @@ type Stack struct {
 	seg    segmenter
 	// udpIdle ends forwarded UDP flows.
 	udpIdle time.Duration
+	// copyBuf is the buffer size of each direction of an exposed
+	// service's flow (pipeBuf; legacyPipeBuf on the legacy data path).
+	copyBuf int
 
 	// closing is set when Close begins; the packet path reads it.
 	closing atomic.Bool
@@ -80,6 +83,10 @@ func New(cfg Config) (*Stack, error) {
 		out:     newPacketQueue(outQueueLen),
 		events:  make(chan tun.Event, 1),
 		udpIdle: cfg.UDPIdleTimeout,
+		copyBuf: pipeBuf,
+	}
+	if cfg.LegacyDataPath {
+		s.copyBuf = legacyPipeBuf
 	}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.svc.init(cfg.Expose)

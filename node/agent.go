@@ -244,6 +244,9 @@ func (a *Agent) Run(ctx context.Context) error {
 			return err
 		}
 		srv := &socks5.Server{Proxy: splice.Proxy{Dial: a.eng.DialPeer, Logger: a.log}}
+		if a.cfg.LegacyDataPath {
+			srv.Limits.Buffer = 32 << 10 // io.Copy's, as before issue 12
+		}
 		a.log.Info("socks5 proxy listening", "addr", sl.Addr().String())
 		a.goRun(&wg, cancel, "socks5", func() error { return srv.Serve(ctx, sl) })
 	}
