@@ -88,6 +88,10 @@ type Config struct {
 	// (receive-buffer auto-tuning grows them up to it); 0 means 1 MiB.
 	// Ignored with LegacyDataPath. For benchmarks of the bound.
 	TCPBufferMax int
+	// CopyBuffer is how many bytes each direction of an exposed service's
+	// flow reads at once; 0 means 128 KiB (32 KiB with LegacyDataPath).
+	// For benchmarks of the size.
+	CopyBuffer int
 }
 
 // withDefaults validates c and returns a copy with defaults filled in.

@@ -88,6 +88,9 @@ func New(cfg Config) (*Stack, error) {
 	if cfg.LegacyDataPath {
 		s.copyBuf = legacyPipeBuf
 	}
+	if cfg.CopyBuffer > 0 {
+		s.copyBuf = cfg.CopyBuffer
+	}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.svc.init(cfg.Expose)
 	s.guard = newGuard(cfg.guardConfig(), &s.svc)

@@ -100,6 +100,12 @@ type EngineConfig struct {
 	// each receive (see udpBind; 0: WARD_UDP_BATCH or 128). The legacy
 	// data path keeps wireguard-go's conn.StdNetBind.
 	UDPBatch int
+	// StdBind keeps wireguard-go's conn.StdNetBind on today's data path,
+	// for benchmarks of Ward's own bind.
+	StdBind bool
+	// CopyBuffer is netstack.Config.CopyBuffer (an exposed service's
+	// copy buffer), for benchmarks; 0: the default.
+	CopyBuffer int
 }
 
 func (c *EngineConfig) validate() error {
@@ -128,7 +134,7 @@ func (c *EngineConfig) validate() error {
 	}
 	if c.Bind == nil {
 		c.Bind = conn.NewDefaultBind
-		if !c.LegacyDataPath {
+		if !c.LegacyDataPath && !c.StdBind {
 			batch := c.UDPBatch
 			c.Bind = func() conn.Bind { return newUDPBind(batch) }
 		}
@@ -443,7 +449,7 @@ func (e *Engine) dataplaneLocked(self wire.Node) (*dataplane, error) {
 func (e *Engine) newDataplaneLocked(self wire.Node, port uint16) (*dataplane, error) {
 	return newDataplane(e.ctx, dataplaneConfig{self: self, tun: e.cfg.TUN, kernel: e.cfg.Kernel, priv: e.priv, listenPort: port,
 		mtu: e.cfg.MTU, expose: e.cfg.Expose, log: e.log, onDenied: e.onDenied, bind: e.bindFuncLocked(),
-		legacy: e.cfg.LegacyDataPath, tcpBufMax: e.cfg.TCPBufferMax})
+		legacy: e.cfg.LegacyDataPath, tcpBufMax: e.cfg.TCPBufferMax, copyBuf: e.cfg.CopyBuffer})
 }
 
 // preferListenPort makes the data plane, when it starts with
