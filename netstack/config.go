@@ -89,7 +89,7 @@ type Config struct {
 	// Ignored with LegacyDataPath. For benchmarks of the bound.
 	TCPBufferMax int
 	// CopyBuffer is how many bytes each direction of an exposed service's
-	// flow reads at once; 0 means 128 KiB (32 KiB with LegacyDataPath).
+	// flow reads at once; 0 means 32 KiB (io.Copy's).
 	// For benchmarks of the size.
 	CopyBuffer int
 }

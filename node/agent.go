@@ -128,7 +128,7 @@ type AgentConfig struct {
 	StdBind bool
 	// CopyBuffer sizes the copy buffers of the SOCKS5 relay and of
 	// exposed services (EngineConfig.CopyBuffer), for benchmarks; 0: the
-	// default (128 KiB; 32 KiB with LegacyDataPath).
+	// default (32 KiB, io.Copy's).
 	CopyBuffer int
 }
 
@@ -251,9 +251,6 @@ func (a *Agent) Run(ctx context.Context) error {
 			return err
 		}
 		srv := &socks5.Server{Proxy: splice.Proxy{Dial: a.eng.DialPeer, Logger: a.log}}
-		if a.cfg.LegacyDataPath {
-			srv.Limits.Buffer = 32 << 10 // io.Copy's, as before issue 12
-		}
 		if a.cfg.CopyBuffer > 0 {
 			srv.Limits.Buffer = a.cfg.CopyBuffer
 		}

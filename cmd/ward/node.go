@@ -127,7 +127,7 @@ func newNodeCmd() *cobra.Command {
 	fl.MarkHidden("udp-batch")
 	fl.BoolVar(&f.cfg.StdBind, "std-bind", false, "use wireguard-go's StdNetBind instead of Ward's UDP bind, for benchmarks of the bind")
 	fl.MarkHidden("std-bind")
-	fl.IntVar(&f.cfg.CopyBuffer, "copy-buffer", 0, "bytes the SOCKS5 relay and exposed services copy at once (0: 128 KiB), for benchmarks of the size")
+	fl.IntVar(&f.cfg.CopyBuffer, "copy-buffer", 0, "bytes the SOCKS5 relay and exposed services copy at once (0: 32 KiB), for benchmarks of the size")
 	fl.MarkHidden("copy-buffer")
 	return cmd
 }
