@@ -89,11 +89,13 @@ func TestOverlayBenchmark(t *testing.T) {
 		startOverlayMode(t, p, key, node, "legacy", []string{"--legacy-datapath"}),
 		startOverlayMode(t, p, key, node, "new", nil),
 	}
-	// WARD_BENCH_VARIANT="NAME ARGS...": a third mode, today's data path
-	// with ARGS added to both nodes, measured in the same run (a tuning
-	// against today's).
-	if v := strings.Fields(os.Getenv("WARD_BENCH_VARIANT")); len(v) > 0 {
-		modes = append(modes, startOverlayMode(t, p, key, node, v[0], v[1:]))
+	// WARD_BENCH_VARIANT="NAME ARGS...[; NAME ARGS...]": more modes,
+	// today's data path with ARGS added to both nodes, measured in the
+	// same run (tunings against today's).
+	for _, spec := range strings.Split(os.Getenv("WARD_BENCH_VARIANT"), ";") {
+		if v := strings.Fields(spec); len(v) > 0 {
+			modes = append(modes, startOverlayMode(t, p, key, node, v[0], v[1:]))
+		}
 	}
 	if os.Getenv("WARD_BENCH_FULL") == "1" && node != full {
 		modes = append(modes, startOverlayMode(t, p, key, full, "full", nil))

@@ -55,6 +55,9 @@ type Stack struct {
 	readBatch int
 	// udpIdle ends forwarded UDP flows.
 	udpIdle time.Duration
+	// copyBuf is the buffer size of each direction of an exposed
+	// service's flow (pipeBuf; legacyPipeBuf on the legacy data path).
+	copyBuf int
 
 	// closing is set when Close begins; the packet path reads it.
 	closing atomic.Bool
@@ -83,6 +86,13 @@ func New(cfg Config) (*Stack, error) {
 		events:    make(chan tun.Event, 1),
 		udpIdle:   cfg.UDPIdleTimeout,
 		readBatch: cfg.ReadBatch,
+		copyBuf:   pipeBuf,
+	}
+	if cfg.LegacyDataPath {
+		s.copyBuf = legacyPipeBuf
+	}
+	if cfg.CopyBuffer > 0 {
+		s.copyBuf = cfg.CopyBuffer
 	}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.svc.init(cfg.Expose)

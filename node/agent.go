@@ -125,6 +125,14 @@ type AgentConfig struct {
 	// ReadBatch bounds the packets one netstack Read returns (see
 	// EngineConfig.ReadBatch), for benchmarks; 0: the default.
 	ReadBatch int
+	// UDPBatch is EngineConfig.UDPBatch, for benchmarks; 0: the default.
+	UDPBatch int
+	// StdBind is EngineConfig.StdBind, for benchmarks.
+	StdBind bool
+	// CopyBuffer sizes the copy buffers of the SOCKS5 relay and of
+	// exposed services (EngineConfig.CopyBuffer), for benchmarks; 0: the
+	// default (32 KiB, io.Copy's).
+	CopyBuffer int
 }
 
 func (c *AgentConfig) validate() error {
@@ -202,7 +210,8 @@ func NewAgent(cfg AgentConfig) (*Agent, error) {
 	}
 	a.eng, err = NewEngine(EngineConfig{PrivateKey: st.WGKey, ListenPort: cfg.ListenPort, Expose: cfg.Expose, Logger: cfg.Logger,
 		Clock: cfg.Clock, Relays: a.client, HomeRelay: cfg.HomeRelay, LegacyDataPath: cfg.LegacyDataPath, Kernel: cfg.Kernel,
-		TCPBufferMax: cfg.TCPBufferMax, ReadBatch: cfg.ReadBatch})
+		TCPBufferMax: cfg.TCPBufferMax, ReadBatch: cfg.ReadBatch, UDPBatch: cfg.UDPBatch,
+		StdBind: cfg.StdBind, CopyBuffer: cfg.CopyBuffer})
 	if err != nil {
 		return nil, err
 	}
@@ -245,6 +254,9 @@ func (a *Agent) Run(ctx context.Context) error {
 			return err
 		}
 		srv := &socks5.Server{Proxy: splice.Proxy{Dial: a.eng.DialPeer, Logger: a.log}}
+		if a.cfg.CopyBuffer > 0 {
+			srv.Limits.Buffer = a.cfg.CopyBuffer
+		}
 		a.log.Info("socks5 proxy listening", "addr", sl.Addr().String())
 		a.goRun(&wg, cancel, "socks5", func() error { return srv.Serve(ctx, sl) })
 	}

@@ -50,6 +50,7 @@ type dataplaneConfig struct {
 	legacy     bool // netstack.Config.LegacyDataPath
 	tcpBufMax  int  // netstack.Config.TCPBufferMax
 	readBatch  int  // netstack.Config.ReadBatch
+	copyBuf    int  // netstack.Config.CopyBuffer
 }
 
 // newDataplane starts a network plane and a device and brings the device

@@ -99,6 +99,16 @@ type EngineConfig struct {
 	// ReadBatch bounds the packets one netstack Read returns
 	// (netstack.Config.ReadBatch), for benchmarks; 0: the default.
 	ReadBatch int
+	// UDPBatch is how many 64 KiB message buffers Ward's UDP bind hands
+	// each receive (see udpBind; 0: WARD_UDP_BATCH or 128). The legacy
+	// data path keeps wireguard-go's conn.StdNetBind.
+	UDPBatch int
+	// StdBind keeps wireguard-go's conn.StdNetBind on today's data path,
+	// for benchmarks of Ward's own bind.
+	StdBind bool
+	// CopyBuffer is netstack.Config.CopyBuffer (an exposed service's
+	// copy buffer), for benchmarks; 0: the default.
+	CopyBuffer int
 }
 
 func (c *EngineConfig) validate() error {
@@ -127,6 +137,10 @@ func (c *EngineConfig) validate() error {
 	}
 	if c.Bind == nil {
 		c.Bind = conn.NewDefaultBind
+		if !c.LegacyDataPath && !c.StdBind {
+			batch := c.UDPBatch
+			c.Bind = func() conn.Bind { return newUDPBind(batch) }
+		}
 	}
 	if c.Clock == nil {
 		c.Clock = time.Now
@@ -439,7 +453,7 @@ func (e *Engine) newDataplaneLocked(self wire.Node, port uint16) (*dataplane, er
 	return newDataplane(e.ctx, dataplaneConfig{self: self, tun: e.cfg.TUN, kernel: e.cfg.Kernel, priv: e.priv, listenPort: port,
 		mtu: e.cfg.MTU, expose: e.cfg.Expose, log: e.log, onDenied: e.onDenied, bind: e.bindFuncLocked(),
 		legacy: e.cfg.LegacyDataPath, tcpBufMax: e.cfg.TCPBufferMax,
-		readBatch: e.cfg.ReadBatch})
+		readBatch: e.cfg.ReadBatch, copyBuf: e.cfg.CopyBuffer})
 }
 
 // preferListenPort makes the data plane, when it starts with

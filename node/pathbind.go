@@ -553,6 +553,9 @@ func (b *pathBind) receiveUDP(fn conn.ReceiveFunc) conn.ReceiveFunc {
 		wake := false
 		b.mu.Lock()
 		for i := range n {
+			if sizes[i] == 0 {
+				continue // a buffer the bind left empty
+			}
 			pkt := packets[i][:sizes[i]]
 			switch {
 			case disco.Is(pkt):

@@ -14,20 +14,31 @@ import (
 // BenchmarkEngineThroughput moves b.N MiB over one TCP flow from one
 // Engine to a service another Engine exposes (the path of `ward node`
 // minus the proxy: netstack, filter, pathBind and wireguard-go on loopback
-// UDP), on the legacy data path (EngineConfig.LegacyDataPath) and on
-// today's. It reports Gbit/s and, on Linux, the CPU seconds per GB of the
+// UDP), on the legacy data path (EngineConfig.LegacyDataPath), on
+// today's, and on today's with wireguard-go's StdNetBind instead of Ward's
+// UDP bind or with a batch of 64. It reports Gbit/s and, on Linux, the CPU seconds per GB of the
 // whole process. Profile it with -cpuprofile, one sub-benchmark at a time.
 func BenchmarkEngineThroughput(b *testing.B) {
-	for _, legacy := range []bool{true, false} {
-		name := "new"
-		if legacy {
-			name = "legacy"
-		}
-		b.Run(name, func(b *testing.B) { benchEngineThroughput(b, legacy) })
+	for _, m := range []struct {
+		name     string
+		legacy   bool
+		stdBind  bool
+		udpBatch int
+	}{
+		{"legacy", true, false, 0},
+		{"new", false, false, 0},
+		{"std-bind", false, true, 0}, // today's path on wireguard-go's StdNetBind
+		{"batch-64", false, false, 64},
+	} {
+		b.Run(m.name, func(b *testing.B) {
+			benchEngineThroughput(b, func(c *EngineConfig) {
+				c.LegacyDataPath, c.StdBind, c.UDPBatch = m.legacy, m.stdBind, m.udpBatch
+			})
+		})
 	}
 }
 
-func benchEngineThroughput(b *testing.B, legacy bool) {
+func benchEngineThroughput(b *testing.B, mode func(*EngineConfig)) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		b.Fatal(err)
@@ -36,7 +47,7 @@ func benchEngineThroughput(b *testing.B, legacy bool) {
 	received := make(chan int64, 1)
 	go benchflow.Sink(ln, received)
 	port := uint16(ln.Addr().(*net.TCPAddr).Port)
-	tweak := func(c *EngineConfig) { c.LegacyDataPath = legacy; c.Logger = quiet }
+	tweak := func(c *EngineConfig) { mode(c); c.Logger = quiet }
 	dev := newTestNodeWith(b, 2, "device", nil, tweak, port)
 	cli := newTestNodeWith(b, 1, "client", nil, tweak)
 	if err := dev.e.Apply(wire.MapResponse{Version: 2, FilterChanged: true, Filter: []filter.Rule{allowFrom(cli, dev, port)}}); err != nil {

@@ -125,6 +125,12 @@ func newNodeCmd() *cobra.Command {
 	fl.MarkHidden("tcp-buffer-max")
 	fl.IntVar(&f.cfg.ReadBatch, "tun-read-batch", 0, "bound the packets one netstack read hands wireguard-go (0: 32), for benchmarks of the bound")
 	fl.MarkHidden("tun-read-batch")
+	fl.IntVar(&f.cfg.UDPBatch, "udp-batch", 0, "message buffers per UDP receive (1-128; 0: WARD_UDP_BATCH or 128), for benchmarks of the batch size")
+	fl.MarkHidden("udp-batch")
+	fl.BoolVar(&f.cfg.StdBind, "std-bind", false, "use wireguard-go's StdNetBind instead of Ward's UDP bind, for benchmarks of the bind")
+	fl.MarkHidden("std-bind")
+	fl.IntVar(&f.cfg.CopyBuffer, "copy-buffer", 0, "bytes the SOCKS5 relay and exposed services copy at once (0: 32 KiB), for benchmarks of the size")
+	fl.MarkHidden("copy-buffer")
 	return cmd
 }
 
