@@ -61,6 +61,7 @@ type SQLStore struct {
 	mapCounter
 	refreshTokenTable
 	adminSessionTable
+	pendingLoginTable
 
 	// jobs holds the periodic jobs' locks (PostgreSQL only).
 	jobs *jobLocks
@@ -144,6 +145,7 @@ func newSQLStore(d *db) *SQLStore {
 
 		refreshTokenTable: refreshTokenTable{d},
 		adminSessionTable: adminSessionTable{d},
+		pendingLoginTable: pendingLoginTable{d},
 	}
 }
 

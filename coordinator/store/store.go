@@ -37,6 +37,7 @@ type Store interface {
 	MapVersions
 	RefreshTokens
 	AdminSessions
+	PendingLogins
 	// Close releases the store; it is idempotent.
 	Close() error
 }

@@ -75,6 +75,8 @@ var suite = []struct {
 	{"TestRebind", TestRebind},
 	{"TestRefreshTokens", TestRefreshTokens},
 	{"TestAdminSessions", TestAdminSessions},
+	{"TestPendingLogins", TestPendingLogins},
+	{"TestUseChallenge", TestUseChallenge},
 	{"TestFlowLogStoreFiltersAndRetention", TestFlowLogStoreFiltersAndRetention},
 	{"TestFlowStatsForTrafficBaselines", TestFlowStatsForTrafficBaselines},
 	{"TestAuditChainAcrossStores", TestAuditChainAcrossStores},
