@@ -30,6 +30,8 @@ func (s *Server) applyChange(c store.Change) {
 		err = s.resync(s.ctx)
 	case store.ChangeBeat:
 		err = s.control.applyBeat(c.Machine)
+	case store.ChangeLogin:
+		s.logins.pending.wake() // a waiting node here reads its login again
 	}
 	if err != nil && s.ctx.Err() == nil {
 		s.log.Error("apply another coordinator's change", "kind", string(c.Kind), "node_id", c.Node, "err", err)
