@@ -124,3 +124,19 @@ const (
 func (s *core) runsJob(job string) bool {
 	return s.jobs == nil || s.jobs.RunsJob(s.ctx, job)
 }
+
+// shareSessions makes nodes' control sessions good on every coordinator
+// of a PostgreSQL database (sessions.share): a balancer without sticky
+// sessions then costs a node no new handshake when its requests land
+// elsewhere. On SQLite (one coordinator) the keys stay random per
+// process.
+func (s *Server) shareSessions() error {
+	if s.cfg.DB == "" {
+		return nil
+	}
+	key, err := tokenKey(s.cfg)
+	if err != nil {
+		return err
+	}
+	return s.sess.share(key, s.st)
+}

@@ -455,6 +455,11 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		st.Close()
 		return nil, err
 	}
+	if err := s.shareSessions(); err != nil {
+		follower.Close()
+		st.Close()
+		return nil, err
+	}
 	if err := s.init(ctx); err != nil {
 		follower.Close()
 		st.Close()
