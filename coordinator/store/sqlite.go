@@ -62,6 +62,7 @@ type SQLStore struct {
 	refreshTokenTable
 	adminSessionTable
 	pendingLoginTable
+	streamTable
 
 	// jobs holds the periodic jobs' locks (PostgreSQL only).
 	jobs *jobLocks
@@ -146,6 +147,7 @@ func newSQLStore(d *db) *SQLStore {
 		refreshTokenTable: refreshTokenTable{d},
 		adminSessionTable: adminSessionTable{d},
 		pendingLoginTable: pendingLoginTable{d},
+		streamTable:       streamTable{db: d, holder: newOrigin()},
 	}
 }
 

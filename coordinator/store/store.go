@@ -38,6 +38,7 @@ type Store interface {
 	RefreshTokens
 	AdminSessions
 	PendingLogins
+	StreamHolds
 	// Close releases the store; it is idempotent.
 	Close() error
 }

@@ -77,6 +77,7 @@ var suite = []struct {
 	{"TestAdminSessions", TestAdminSessions},
 	{"TestPendingLogins", TestPendingLogins},
 	{"TestUseChallenge", TestUseChallenge},
+	{"TestStreamHolds", TestStreamHolds},
 	{"TestFlowLogStoreFiltersAndRetention", TestFlowLogStoreFiltersAndRetention},
 	{"TestFlowStatsForTrafficBaselines", TestFlowStatsForTrafficBaselines},
 	{"TestAuditChainAcrossStores", TestAuditChainAcrossStores},

@@ -33,3 +33,26 @@ CREATE TABLE used_challenges (
 ) STRICT;
 
 CREATE INDEX used_challenges_expires ON used_challenges (expires);
+
+-- Which coordinator holds a stream of which node (node_streams), and
+-- until when each coordinator's hold lasts unless it renews it
+-- (stream_holders, renewed every few seconds): a node is online while a
+-- live holder holds a stream of it, so that the coordinators of a
+-- database agree, and a coordinator that died without saying so lets its
+-- nodes go offline when its hold lapses. nodes.online is that, kept by
+-- the writes of these tables. No row predates this: every node starts
+-- offline until its stream opens again.
+CREATE TABLE stream_holders (
+	holder TEXT PRIMARY KEY,
+	until  INTEGER NOT NULL
+) STRICT;
+
+CREATE TABLE node_streams (
+	node_id INTEGER NOT NULL,
+	holder  TEXT NOT NULL,
+	PRIMARY KEY (node_id, holder)
+) STRICT;
+
+CREATE INDEX node_streams_holder ON node_streams (holder);
+
+UPDATE nodes SET online = 0;

@@ -37,3 +37,30 @@ CREATE TABLE used_challenges (
 );
 
 CREATE INDEX used_challenges_expires ON used_challenges (expires);
+
+-- As migrations/0020: which coordinator holds a stream of which node,
+-- and until when each one's hold lasts. A node's online flag flipping is
+-- logged as a 'presence' change, so that every coordinator's maps agree.
+CREATE TABLE stream_holders (
+	holder TEXT PRIMARY KEY,
+	until  BIGINT NOT NULL
+);
+
+CREATE TABLE node_streams (
+	node_id BIGINT NOT NULL,
+	holder  TEXT NOT NULL,
+	PRIMARY KEY (node_id, holder)
+);
+
+CREATE INDEX node_streams_holder ON node_streams (holder);
+
+CREATE FUNCTION ward_presence_changed() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+	PERFORM ward_log_change('presence', NEW.id);
+	RETURN NULL;
+END $$;
+
+CREATE TRIGGER nodes_presence_log AFTER UPDATE OF online ON nodes
+	FOR EACH ROW WHEN (OLD.online IS DISTINCT FROM NEW.online) EXECUTE FUNCTION ward_presence_changed();
+
+UPDATE nodes SET online = FALSE;
