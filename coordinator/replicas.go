@@ -30,6 +30,8 @@ func (s *Server) applyChange(c store.Change) {
 		err = s.resync(s.ctx)
 	case store.ChangeBeat:
 		err = s.control.applyBeat(c.Machine)
+	case store.ChangePresence:
+		err = s.applyNodePresence(c.Node)
 	case store.ChangeLogin:
 		s.logins.pending.wake() // a waiting node here reads its login again
 	}
@@ -139,4 +141,19 @@ func (s *Server) shareSessions() error {
 		return err
 	}
 	return s.sess.share(key, s.st)
+}
+
+// applyNodePresence reads node id's presence, which another coordinator
+// changed (a stream opened or closed there, or its hold lapsed), and puts
+// it into force here.
+func (s *Server) applyNodePresence(id store.NodeID) error {
+	n, err := s.st.Node(s.ctx, id)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	s.control.applyPresence(store.Presence{ID: id, LastSeen: n.LastSeen, Online: n.Online})
+	return nil
 }
