@@ -56,7 +56,7 @@ func (s *fleet) adminNode(n store.Node) wire.AdminNode {
 	an := wire.AdminNode{Node: self, Hostname: n.Hostname, OS: n.OS, Version: n.Version, Ephemeral: n.Ephemeral,
 		CreatedAt: n.CreatedAt, LastSeen: n.LastSeen, Expired: expired(n, time.Now()), Endpoints: n.Endpoints,
 		KeyRevoked: !n.KeyRevokedAt.IsZero(), AuthKeyID: int64(n.AuthKeyID), KeyLifetimeMillis: s.keyLifetimeOf(n).Milliseconds()}
-	an.Online = s.hub.connected(n.ID)
+	an.Online = s.nm.isOnline(n.ID) || s.hub.connected(n.ID) // a stream here, or on another coordinator
 	an.Peers = s.nm.peerNamesOf(n.ID)
 	an.RiskClass, an.RiskClassSet = s.nm.ruleset().RiskOf(n.RiskClass), n.RiskClass
 	an.AdvertisedRoutes, an.ApprovedRoutes, an.PrimaryRoutes = n.AdvertisedRoutes, n.ApprovedRoutes, s.nm.primaryRoutes(n.ID)

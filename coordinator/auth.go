@@ -1,6 +1,7 @@
 package coordinator
 
 import (
+	"context"
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
@@ -32,8 +33,14 @@ import (
 type sessions struct {
 	challengeTTL time.Duration
 	sessionTTL   time.Duration
-	// challengeKey and tokenKey are the MAC keys; random, never stored.
+	// challengeKey and tokenKey are the MAC keys: random, never stored;
+	// on PostgreSQL derived from the token key (share), so that every
+	// coordinator of the database admits the others' sessions.
+	// Set before the first request, never changed.
 	challengeKey, tokenKey [32]byte
+	// usedShared, when set (share), makes a challenge good for one session
+	// on all the coordinators of the database, not one on each.
+	usedShared challengeLog
 	// used makes a challenge good for one session request: it holds the
 	// nonces of the last maxUsedChallenges challenges presented. A flood
 	// can only push a nonce out early, letting whoever holds that signed
@@ -46,6 +53,40 @@ type sessions struct {
 	// issued at or before then are refused. An entry goes once every such
 	// token has expired.
 	revoked map[wire.MachinePublic]time.Time
+}
+
+// challengeLog records the challenges presented on every coordinator of
+// a database (store.PendingLogins.UseChallenge).
+type challengeLog interface {
+	UseChallenge(ctx context.Context, nonce []byte, expires, now time.Time) (bool, error)
+}
+
+// The labels of the session keys derived from the token key (see
+// derivedKey).
+const (
+	sessionChallengeInfo = "ward control session challenge key v1"
+	sessionTokenInfo     = "ward control session token key v1"
+)
+
+// share makes the session keys the ones every coordinator of a database
+// derives from the token key it shares (tokenKey), and records the
+// challenges presented in used, so that a node's session, opened on one
+// coordinator, is good on every other behind a balancer without sticky
+// sessions, and a signed challenge still opens one session only. Called
+// before the first request.
+func (s *sessions) share(tokenKey []byte, used challengeLog) error {
+	ck, err := derivedKey(tokenKey, sessionChallengeInfo, len(s.challengeKey))
+	if err != nil {
+		return err
+	}
+	tk, err := derivedKey(tokenKey, sessionTokenInfo, len(s.tokenKey))
+	if err != nil {
+		return err
+	}
+	copy(s.challengeKey[:], ck)
+	copy(s.tokenKey[:], tk)
+	s.usedShared = used
+	return nil
 }
 
 // session is an authenticated control session.
@@ -117,9 +158,11 @@ func (s *sessions) checkChallenge(c []byte, mk wire.MachinePublic, now time.Time
 }
 
 // open verifies a signed challenge and returns a new session token. The
-// challenge is used up by this call whatever its outcome.
-func (s *sessions) open(req wire.SessionRequest, now time.Time) (string, time.Time, error) {
-	nonce, _, err := s.checkChallenge(req.Challenge, req.MachineKey, now)
+// challenge is used up by this call whatever its outcome; with shared
+// keys, a correctly signed one is also recorded in the store, so that it
+// opens no second session on another coordinator.
+func (s *sessions) open(ctx context.Context, req wire.SessionRequest, now time.Time) (string, time.Time, error) {
+	nonce, cexp, err := s.checkChallenge(req.Challenge, req.MachineKey, now)
 	if err != nil {
 		return "", time.Time{}, err
 	}
@@ -128,6 +171,15 @@ func (s *sessions) open(req wire.SessionRequest, now time.Time) (string, time.Ti
 	}
 	if !req.MachineKey.Verify(wire.SessionMessage(req.Challenge, req.MachineKey), req.Signature) {
 		return "", time.Time{}, errBadSignature
+	}
+	if s.usedShared != nil {
+		fresh, err := s.usedShared.UseChallenge(ctx, nonce[:], cexp, now)
+		if err != nil {
+			return "", time.Time{}, err
+		}
+		if !fresh {
+			return "", time.Time{}, errBadChallenge
+		}
 	}
 	exp := now.Add(s.sessionTTL)
 	return s.token(req.MachineKey, now, exp), time.Unix(0, exp.UnixNano()), nil

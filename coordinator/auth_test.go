@@ -1,6 +1,7 @@
 package coordinator
 
 import (
+	"context"
 	"encoding/base64"
 	"errors"
 	"strings"
@@ -67,7 +68,7 @@ func TestSessionHandshake(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			s := newSessions(30*time.Second, time.Hour)
-			tok, exp, err := s.open(tt.req(s), tt.at)
+			tok, exp, err := s.open(context.Background(), tt.req(s), tt.at)
 			if !errors.Is(err, tt.want) {
 				t.Fatalf("open: %v, want %v", err, tt.want)
 			}
@@ -86,10 +87,10 @@ func TestChallengeIsGoodOnce(t *testing.T) {
 	s := newSessions(30*time.Second, time.Hour)
 	mk, _ := wire.NewMachinePrivate()
 	req := signedRequest(t, s, mk, time.Now())
-	if _, _, err := s.open(req, time.Now()); err != nil {
+	if _, _, err := s.open(context.Background(), req, time.Now()); err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := s.open(req, time.Now()); !errors.Is(err, errBadChallenge) {
+	if _, _, err := s.open(context.Background(), req, time.Now()); !errors.Is(err, errBadChallenge) {
 		t.Fatalf("replayed session request: %v, want errBadChallenge", err)
 	}
 }
@@ -98,7 +99,7 @@ func TestSessionTokenChecks(t *testing.T) {
 	now := time.Now()
 	s := newSessions(30*time.Second, time.Hour)
 	mk, _ := wire.NewMachinePrivate()
-	good, _, err := s.open(signedRequest(t, s, mk, now), now)
+	good, _, err := s.open(context.Background(), signedRequest(t, s, mk, now), now)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -137,8 +138,8 @@ func TestRevokedSessionsStayRevoked(t *testing.T) {
 	s := newSessions(30*time.Second, time.Hour)
 	mk, _ := wire.NewMachinePrivate()
 	other, _ := wire.NewMachinePrivate()
-	before, _, _ := s.open(signedRequest(t, s, mk, time.Now()), time.Now())
-	kept, _, _ := s.open(signedRequest(t, s, other, time.Now()), time.Now())
+	before, _, _ := s.open(context.Background(), signedRequest(t, s, mk, time.Now()), time.Now())
+	kept, _, _ := s.open(context.Background(), signedRequest(t, s, other, time.Now()), time.Now())
 	s.revokeMachine(mk.Public())
 	if _, err := s.lookup(before, time.Now()); !errors.Is(err, errBadToken) {
 		t.Fatalf("token issued before the revocation: %v, want errBadToken", err)
@@ -146,7 +147,7 @@ func TestRevokedSessionsStayRevoked(t *testing.T) {
 	if _, err := s.lookup(kept, time.Now()); err != nil {
 		t.Fatalf("another machine's token: %v", err)
 	}
-	after, _, _ := s.open(signedRequest(t, s, mk, time.Now()), time.Now())
+	after, _, _ := s.open(context.Background(), signedRequest(t, s, mk, time.Now()), time.Now())
 	if _, err := s.lookup(after, time.Now()); err != nil {
 		t.Fatalf("new session after the revocation: %v", err)
 	}

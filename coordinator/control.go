@@ -124,7 +124,7 @@ func (s *control) handleSession(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	tok, exp, err := s.sess.open(req, time.Now())
+	tok, exp, err := s.sess.open(r.Context(), req, time.Now())
 	if err == nil {
 		err = wire.CheckNodeVersion(req.ProtocolVersion)
 	}

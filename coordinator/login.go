@@ -50,7 +50,7 @@ type logins struct {
 
 func newLogins(c *core) *logins {
 	l := &logins{core: c}
-	l.pending.perSource = c.cfg.MaxPendingLoginsPerSource
+	l.pending.st, l.pending.perSource = c.st, c.cfg.MaxPendingLoginsPerSource
 	return l
 }
 
@@ -85,7 +85,7 @@ func (s *logins) handleLogin(w http.ResponseWriter, r *http.Request) {
 	now := s.pending.now()
 	p := newPendingLogin(ss.machine, req, remoteIP(r), now)
 	p.source = sourceOf(r)
-	id, err := s.pending.add(p, now)
+	id, err := s.pending.add(r.Context(), p, now)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
@@ -112,20 +112,18 @@ func (s *logins) handleLoginWait(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	p, ok := s.pending.get(r.URL.Query().Get("id"), s.pending.now())
-	if !ok || p.machine != ss.machine {
-		s.writeError(w, r, fmt.Errorf("%w: %v", store.ErrNotFound, errLoginUnknown))
-		return
-	}
-	t := time.NewTimer(loginWaitMax)
-	defer t.Stop()
-	select {
-	case <-p.done:
-		writeJSON(w, http.StatusOK, p.result)
-	case <-t.C:
+	ctx, cancel := context.WithCancel(r.Context())
+	defer cancel()
+	defer context.AfterFunc(s.ctx, cancel)() // the coordinator stopping ends the wait
+	res, err := s.pending.wait(ctx, r.URL.Query().Get("id"), ss.machine, loginWaitMax)
+	switch {
+	case ctx.Err() != nil:
+	case err != nil:
+		s.writeError(w, r, err)
+	case res == nil:
 		writeJSON(w, http.StatusOK, wire.LoginResult{})
-	case <-r.Context().Done():
-	case <-s.ctx.Done():
+	default:
+		writeJSON(w, http.StatusOK, *res)
 	}
 }
 

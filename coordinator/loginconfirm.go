@@ -1,6 +1,7 @@
 package coordinator
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"html/template"
@@ -52,14 +53,14 @@ func (s *logins) handleLoginBrowser(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	id, now := r.PathValue("id"), s.pending.now()
-	p, token, err := s.pending.open(id, now)
+	p, token, err := s.pending.open(r.Context(), id, now)
 	if err != nil {
 		refusalPage(w, err)
 		return
 	}
 	u, err := s.cfg.Auth.AuthURL(w, r, id)
 	if err != nil {
-		s.pending.reopen(p)
+		s.pending.reopen(r.Context(), p, now)
 		s.log.Error("start sso login", "err", err)
 		loginPage(w, http.StatusBadGateway, "The identity provider could not be reached. Try the link again.")
 		return
@@ -79,7 +80,7 @@ func (s *logins) handleCallback(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	now := s.pending.now()
-	p, si, err := s.pending.signIn(id, cookieValue(r, linkCookie+id), who, until, now)
+	p, si, err := s.pending.signIn(r.Context(), id, cookieValue(r, linkCookie+id), who, until, now)
 	if err != nil {
 		s.audit(r.Context(), "user:"+who.Email, "user.login_refused", "", remoteIP(r), map[string]any{"reason": err.Error()})
 		refusalPage(w, err)
@@ -101,8 +102,8 @@ func (s *logins) idpRefused(w http.ResponseWriter, r *http.Request, who store.Id
 	if errors.Is(err, sso.ErrClientRejected) {
 		s.log.Error("login: the identity provider refused the coordinator's own client credentials", "err", err)
 	}
-	if p, ok := s.pending.get(id, s.pending.now()); ok {
-		s.pending.finish(p, wire.LoginResult{Done: true, Error: err.Error()})
+	if p, perr := s.pending.get(r.Context(), id, s.pending.now()); perr == nil {
+		s.finishLogin(r.Context(), p, wire.LoginResult{Done: true, Error: err.Error()})
 	}
 	loginPage(w, http.StatusForbidden, "Login refused: "+err.Error())
 }
@@ -121,9 +122,9 @@ func (s *logins) handleLoginConfirm(w http.ResponseWriter, r *http.Request) {
 		refusalPage(w, errBadDecision)
 		return
 	}
-	p, who, until, err := s.pending.decide(id, cookieValue(r, confirmCookie+id), r.PostFormValue("csrf"), s.pending.now())
+	p, who, until, err := s.pending.decide(r.Context(), id, cookieValue(r, confirmCookie+id), r.PostFormValue("csrf"), s.pending.now())
 	if errors.Is(err, errConfirmLate) {
-		s.pending.finish(p, wire.LoginResult{Done: true, Error: "the login was not confirmed in the browser in time"})
+		s.finishLogin(r.Context(), p, wire.LoginResult{Done: true, Error: "the login was not confirmed in the browser in time"})
 	}
 	if err != nil {
 		refusalPage(w, err)
@@ -137,6 +138,14 @@ func (s *logins) handleLoginConfirm(w http.ResponseWriter, r *http.Request) {
 	s.connectLogin(w, r, p, who, until)
 }
 
+// finishLogin tells login p's node res; a failure to record it is
+// logged (the node's wait then ends with the login's expiry).
+func (s *logins) finishLogin(ctx context.Context, p *pendingLogin, res wire.LoginResult) {
+	if err := s.pending.finish(context.WithoutCancel(ctx), p, res); err != nil {
+		s.log.Error("record a login's result", "err", err)
+	}
+}
+
 // deviceFacts are the requesting device's facts, for the audit log.
 func deviceFacts(p *pendingLogin) map[string]any {
 	return map[string]any{"hostname": p.req.Hostname, "os": p.req.OS, "device_address": p.from, "code": p.code}
@@ -147,7 +156,7 @@ func deviceFacts(p *pendingLogin) map[string]any {
 func (s *logins) cancelLogin(w http.ResponseWriter, r *http.Request, p *pendingLogin, who store.Identity) {
 	s.audit(r.Context(), "user:"+who.Email, "user.login_refused", "", remoteIP(r),
 		map[string]any{"reason": "refused on the confirmation page", "device": deviceFacts(p)})
-	s.pending.finish(p, wire.LoginResult{Done: true, Error: errCancelled.Error()})
+	s.finishLogin(r.Context(), p, wire.LoginResult{Done: true, Error: errCancelled.Error()})
 	loginPage(w, http.StatusOK, "Cancelled: the device was not connected and was told so. If you did not start this login, tell your administrator.")
 }
 
@@ -157,12 +166,12 @@ func (s *logins) connectLogin(w http.ResponseWriter, r *http.Request, p *pending
 	s.audit(r.Context(), "user:"+who.Email, "user.login_confirmed", "", remoteIP(r), map[string]any{"device": deviceFacts(p)})
 	n, err := s.completeLogin(r.Context(), p, who, until)
 	if err != nil {
-		s.pending.finish(p, wire.LoginResult{Done: true, Error: err.Error()})
+		s.finishLogin(r.Context(), p, wire.LoginResult{Done: true, Error: err.Error()})
 		loginPage(w, http.StatusForbidden, "Login refused: "+err.Error())
 		return
 	}
 	self, _ := s.nm.selfOf(n.ID)
-	s.pending.finish(p, wire.LoginResult{Done: true, Node: &self})
+	s.finishLogin(r.Context(), p, wire.LoginResult{Done: true, Node: &self})
 	loginPage(w, http.StatusOK, fmt.Sprintf("You are logged in as %s on %s until %s. You can close this window.",
 		who.Email, n.Name, n.KeyExpiry.UTC().Format(time.RFC1123)))
 }

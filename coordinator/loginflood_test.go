@@ -2,6 +2,7 @@ package coordinator
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -10,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/wardnet/ward/coordinator/store"
 	"github.com/wardnet/ward/wire"
 )
 
@@ -21,22 +23,28 @@ import (
 // going at a time.
 func TestPendingLoginFloodDoesNotLockOutPeople(t *testing.T) {
 	t0 := time.Date(2026, 12, 6, 0, 0, 0, 0, time.UTC)
-	l := pendingLogins{size: 500}
+	st, err := store.Open(context.Background(), t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	ctx := context.Background()
+	l := pendingLogins{st: st, size: 500}
 	add := func(src string, i int) error {
 		m := newMachine(t)
 		p := newPendingLogin(m.priv.Public(), wire.LoginRequest{}, src, t0)
 		p.source = netip.MustParsePrefix(src + "/32")
-		_, err := l.add(p, t0)
+		_, err := l.add(ctx, p, t0)
 		return err
 	}
 	victim := newPendingLogin(newMachine(t).priv.Public(), wire.LoginRequest{}, "198.51.100.7", t0)
 	victim.source = netip.MustParsePrefix("198.51.100.7/32")
-	victimID, err := l.add(victim, t0)
+	victimID, err := l.add(ctx, victim, t0)
 	if err != nil {
 		t.Fatal(err)
 	}
 	// The person opened the link the device printed.
-	if _, _, err := l.open(victimID, t0); err != nil {
+	if _, _, err := l.open(ctx, victimID, t0); err != nil {
 		t.Fatal(err)
 	}
 
@@ -56,10 +64,10 @@ func TestPendingLoginFloodDoesNotLockOutPeople(t *testing.T) {
 			t.Fatalf("flood login %d: %v", i, err)
 		}
 	}
-	if len(l.pending) > l.size {
-		t.Fatalf("%d pending logins, bound %d", len(l.pending), l.size)
+	if n, err := st.CountPendingLogins(ctx); err != nil || n > l.size {
+		t.Fatalf("%d pending logins (%v), bound %d", n, err, l.size)
 	}
-	if _, ok := l.get(victimID, t0); !ok {
+	if _, err := l.get(ctx, victimID, t0); err != nil {
 		t.Fatal("the flood pushed out a person's pending login")
 	}
 	if err := add("203.0.113.9", 0); err != nil {
@@ -70,13 +78,13 @@ func TestPendingLoginFloodDoesNotLockOutPeople(t *testing.T) {
 	m := newMachine(t)
 	first := newPendingLogin(m.priv.Public(), wire.LoginRequest{}, "203.0.113.10", t0)
 	first.source = netip.MustParsePrefix("203.0.113.10/32")
-	firstID, _ := l.add(first, t0)
+	firstID, _ := l.add(ctx, first, t0)
 	second := newPendingLogin(m.priv.Public(), wire.LoginRequest{}, "203.0.113.10", t0)
 	second.source = first.source
-	if _, err := l.add(second, t0); err != nil {
+	if _, err := l.add(ctx, second, t0); err != nil {
 		t.Fatal(err)
 	}
-	if _, ok := l.get(firstID, t0); ok {
+	if _, err := l.get(ctx, firstID, t0); err == nil {
 		t.Error("a machine's second login left its first one pending")
 	}
 }

@@ -433,6 +433,14 @@ func (m *netmap) repairLocked(cause error, now time.Time) ([]store.NodeID, error
 	return slices.Collect(maps.Keys(m.nodes)), cause
 }
 
+// isOnline reports whether node id is online (a coordinator holds a
+// stream of it).
+func (m *netmap) isOnline(id store.NodeID) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.online[id]
+}
+
 // setOnline records whether node id has a stream (and, as of now, was
 // seen) and returns the nodes that show its presence.
 func (m *netmap) setOnline(id store.NodeID, online bool, now time.Time) []store.NodeID {

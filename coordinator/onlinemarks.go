@@ -49,3 +49,14 @@ func (o *onlineMarks) flip(id store.NodeID, on bool) bool {
 	}
 	return true
 }
+
+// ids returns the nodes marked online here.
+func (o *onlineMarks) ids() []store.NodeID {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	out := make([]store.NodeID, 0, len(o.online))
+	for id := range o.online {
+		out = append(out, id)
+	}
+	return out
+}

@@ -30,6 +30,10 @@ func (s *Server) applyChange(c store.Change) {
 		err = s.resync(s.ctx)
 	case store.ChangeBeat:
 		err = s.control.applyBeat(c.Machine)
+	case store.ChangePresence:
+		err = s.applyNodePresence(c.Node)
+	case store.ChangeLogin:
+		s.logins.pending.wake() // a waiting node here reads its login again
 	}
 	if err != nil && s.ctx.Err() == nil {
 		s.log.Error("apply another coordinator's change", "kind", string(c.Kind), "node_id", c.Node, "err", err)
@@ -121,4 +125,35 @@ const (
 // runsJob reports whether this coordinator runs job now (see store.Jobs).
 func (s *core) runsJob(job string) bool {
 	return s.jobs == nil || s.jobs.RunsJob(s.ctx, job)
+}
+
+// shareSessions makes nodes' control sessions good on every coordinator
+// of a PostgreSQL database (sessions.share): a balancer without sticky
+// sessions then costs a node no new handshake when its requests land
+// elsewhere. On SQLite (one coordinator) the keys stay random per
+// process.
+func (s *Server) shareSessions() error {
+	if s.cfg.DB == "" {
+		return nil
+	}
+	key, err := tokenKey(s.cfg)
+	if err != nil {
+		return err
+	}
+	return s.sess.share(key, s.st)
+}
+
+// applyNodePresence reads node id's presence, which another coordinator
+// changed (a stream opened or closed there, or its hold lapsed), and puts
+// it into force here.
+func (s *Server) applyNodePresence(id store.NodeID) error {
+	n, err := s.st.Node(s.ctx, id)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	s.control.applyPresence(store.Presence{ID: id, LastSeen: n.LastSeen, Online: n.Online})
+	return nil
 }

@@ -449,8 +449,14 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	}
 	s := &Server{core: c, control: newControl(c), logins: newLogins(c), fleet: &fleet{core: c},
 		clients: clientaddr.New(cfg.TrustedProxies)}
+	s.presence.apply, s.presence.held = s.control.applyPresences, s.control.marks.ids
 	s.routes()
 	if err := s.logins.setupSSO(); err != nil {
+		follower.Close()
+		st.Close()
+		return nil, err
+	}
+	if err := s.shareSessions(); err != nil {
 		follower.Close()
 		st.Close()
 		return nil, err
@@ -547,6 +553,13 @@ func (s *Server) init(ctx context.Context) error {
 	}
 	if err := s.nm.load(nodes, time.Now()); err != nil {
 		return err
+	}
+	if s.cfg.DB != "" {
+		for _, n := range nodes { // held by other coordinators of the database
+			if n.Online {
+				s.nm.setOnline(n.ID, true, n.LastSeen)
+			}
+		}
 	}
 	if err := s.loadRequests(ctx); err != nil {
 		return err

@@ -518,6 +518,33 @@ func (s *control) settleOnline(n store.Node) {
 	}
 	now := time.Now().UTC()
 	s.presence.record(n.ID, now, on)
+	if !on && s.cfg.DB != "" {
+		return // another coordinator may hold a stream of n: the presence write tells (applyPresences)
+	}
 	s.hub.notifyPeer(n.ID, s.nm.setOnline(n.ID, on, now), false)
 	s.notifyRouteViewers(n.ID)
+}
+
+// applyPresences puts into force presences as the store holds them: a
+// node is online while any coordinator holds a stream of it (always when
+// this one does), and its peers and route viewers hear when that changes
+// here. Each node's check and mark run under its lock, as settleOnline's.
+func (s *control) applyPresences(ps []store.Presence) {
+	for _, p := range ps {
+		s.applyPresence(p)
+	}
+}
+
+func (s *control) applyPresence(p store.Presence) {
+	defer s.marks.lock(p.ID)()
+	on := p.Online || s.hub.connected(p.ID)
+	if s.nm.isOnline(p.ID) == on {
+		return
+	}
+	seen := p.LastSeen
+	if seen.IsZero() {
+		seen = time.Now().UTC()
+	}
+	s.hub.notifyPeer(p.ID, s.nm.setOnline(p.ID, on, seen), false)
+	s.notifyRouteViewers(p.ID)
 }

@@ -2,6 +2,7 @@ package coordinator
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"io"
@@ -99,7 +100,7 @@ func TestUnauthenticatedSessionsHoldNoServerState(t *testing.T) {
 			t.Fatalf("challenge %d: %v", i, err)
 		}
 		// Unsigned, so cheap to send; the challenge is still used up.
-		if _, _, err := s.open(wire.SessionRequest{MachineKey: mk, Challenge: ch.Challenge}, now); !errors.Is(err, errBadSignature) {
+		if _, _, err := s.open(context.Background(), wire.SessionRequest{MachineKey: mk, Challenge: ch.Challenge}, now); !errors.Is(err, errBadSignature) {
 			t.Fatalf("unsigned session request %d: %v", i, err)
 		}
 	}

@@ -75,7 +75,8 @@ func TestRebind(t *testing.T) {
 // pgChangesReachOtherStores (PostgreSQL only, from TestPostgres): a
 // change one store's write commits (the change log's triggers) reaches a
 // store of another coordinator on the same database, not its own writer;
-// presence is not a change; a follower whose listening connection is cut
+// presence is a change of its own kind, and only when the online flag
+// flips (a last-seen time alone is none); a follower whose listening connection is cut
 // reconnects and misses nothing written meanwhile.
 func pgChangesReachOtherStores(t *testing.T) {
 	a, loc := openTest(t)
@@ -100,6 +101,12 @@ func pgChangesReachOtherStores(t *testing.T) {
 	if err := a.SetPresence(ctx, n.ID, t0.Add(time.Minute), true); err != nil {
 		t.Fatal(err)
 	}
+	if c := waitChange(t, got[b]); c != (Change{Kind: ChangePresence, Node: n.ID}) {
+		t.Fatalf("b got %+v, want the presence of node %d", c, n.ID)
+	}
+	if err := a.SetPresence(ctx, n.ID, t0.Add(2*time.Minute), true); err != nil {
+		t.Fatal(err)
+	}
 	if _, err := b.SavePolicy(ctx, NewPolicy{Text: "{}", Author: "test", ParentID: AnyParent}); err != nil {
 		t.Fatal(err)
 	}
@@ -110,7 +117,7 @@ func pgChangesReachOtherStores(t *testing.T) {
 	case c := <-got[a]:
 		t.Fatalf("a got a second change %+v (its own?)", c)
 	case c := <-got[b]:
-		t.Fatalf("b got its own change or a presence %+v", c)
+		t.Fatalf("b got its own change or a last-seen time %+v", c)
 	default:
 	}
 	// Cut every listening connection and write while they are down:

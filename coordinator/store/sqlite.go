@@ -61,6 +61,8 @@ type SQLStore struct {
 	mapCounter
 	refreshTokenTable
 	adminSessionTable
+	pendingLoginTable
+	streamTable
 
 	// jobs holds the periodic jobs' locks (PostgreSQL only).
 	jobs *jobLocks
@@ -153,6 +155,8 @@ func newSQLStore(d *db) *SQLStore {
 
 		refreshTokenTable: refreshTokenTable{d},
 		adminSessionTable: adminSessionTable{d},
+		pendingLoginTable: pendingLoginTable{d},
+		streamTable:       streamTable{db: d, holder: newOrigin()},
 	}
 }
 

@@ -158,7 +158,7 @@ func TestLoadMigrations(t *testing.T) {
 		want    []int
 		wantErr bool
 	}{
-		{"embedded", nil, []int{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19}, false},
+		{"embedded", nil, []int{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20}, false},
 		{"ordered", fstest.MapFS{
 			"migrations/0002_b.sql": file("B"), "migrations/0001_a.sql": file("A"),
 		}, []int{1, 2}, false},

@@ -37,6 +37,8 @@ type Store interface {
 	MapVersions
 	RefreshTokens
 	AdminSessions
+	PendingLogins
+	StreamHolds
 	// Close releases the store; it is idempotent.
 	Close() error
 }

@@ -1,0 +1,81 @@
+package coordinator
+
+import (
+	"testing"
+	"time"
+
+	"github.com/wardnet/ward/wire"
+)
+
+// peerOnline returns whether m lists peer name, and whether as online.
+func peerOnline(m wire.MapResponse, name string) (listed, online bool) {
+	for _, n := range append(m.Peers, m.PeersChanged...) {
+		if n.Name == name {
+			return true, n.Online
+		}
+	}
+	return false, false
+}
+
+// adminOnline returns whether c's admin API says node name is online.
+func adminOnline(t *testing.T, c *testCoord, name string) bool {
+	t.Helper()
+	var nodes []wire.AdminNode
+	if code := c.admin("GET", wire.PathAdminNodes, nil, &nodes); code != 200 {
+		t.Fatalf("list nodes: %d", code)
+	}
+	for _, n := range nodes {
+		if n.Name == name {
+			return n.Online
+		}
+	}
+	t.Fatalf("no node %s", name)
+	return false
+}
+
+// TestOnlineAgreedAcrossReplicas: two coordinators on one PostgreSQL agree
+// on a node's online flag whichever holds its stream: a camera whose
+// stream is on b shows online in the maps a serves and in a's admin API;
+// when b dies without saying so (its presence writes stop, its
+// connections drop), the camera goes offline on a too, once b's hold on
+// its streams lapsed (streamLease, then a's next renewal).
+func TestOnlineAgreedAcrossReplicas(t *testing.T) {
+	cs := startReplicas(t, 2, testPolicy)
+	a, b := cs[0], cs[1]
+	opMap := operatorOn(t, a)
+	cam := newMachine(t)
+	if code, _ := b.register(cam, b.authKey([]string{"tag:camera"}, false, ""), "cam1"); code != 200 {
+		t.Fatalf("register cam1 on b: %d", code)
+	}
+	camMap := b.openMap(cam, 0)
+	camMap.next()
+	waitMap(t, opMap, "the camera online, its stream on the other replica", func(m wire.MapResponse) bool {
+		_, on := peerOnline(m, "cam1")
+		return on
+	})
+	if !adminOnline(t, a, "cam1") || !adminOnline(t, b, "cam1") {
+		t.Fatalf("admin API: cam1 online on a %t, on b %t; want both", adminOnline(t, a, "cam1"), adminOnline(t, b, "cam1"))
+	}
+
+	b.srv.presence.halted.Store(true) // b dies without saying so
+	b.http.CloseClientConnections()
+	died := time.Now()
+	deadline := died.Add(60 * time.Second)
+	for gone := false; !gone; {
+		select {
+		case m, ok := <-opMap.msgs:
+			if !ok {
+				t.Fatal("the operator's map stream on a ended")
+			}
+			listed, on := peerOnline(m, "cam1")
+			gone = listed && !on
+		case <-time.After(time.Until(deadline)):
+			t.Fatal("the camera of the dead replica still online on a after 60 s")
+		}
+	}
+	t.Logf("the dead replica's camera went offline on a %v after the death (bound %v)",
+		time.Since(died).Round(100*time.Millisecond), streamLease+streamRenew)
+	if adminOnline(t, a, "cam1") {
+		t.Fatal("a's admin API: the dead replica's camera online")
+	}
+}
