@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -72,11 +73,16 @@ func TestIncrementalMapsMatchFromScratch(t *testing.T) {
 	for seed := int64(1); seed <= int64(seeds); seed++ {
 		t.Run(fmt.Sprint("seed", seed), func(t *testing.T) { checkIncrementalMaps(t, seed, steps) })
 	}
+	if n := srcDeltasApplied.Load(); n == 0 {
+		t.Errorf("no filter source went as a delta (wire.SrcDelta): the test missed that path")
+	} else {
+		t.Logf("%d filter source deltas applied", n)
+	}
 }
 
 func checkIncrementalMaps(t *testing.T, seed int64, steps int) {
 	r := rand.New(rand.NewSource(seed))
-	c := startCoordWith(t, incrementalPolicies[0], func(cfg *Config) { cfg.Auth = fakeAuth{} })
+	c := startCoordWith(t, incrementalPolicies[0], func(cfg *Config) { cfg.Auth, cfg.SrcDeltaMin = fakeAuth{}, 1 })
 	policy := incrementalPolicies[0]
 	fleet := map[string]*follower{}
 	people := map[string]bool{}
@@ -327,6 +333,10 @@ type follower struct {
 	failed  []error
 }
 
+// srcDeltasApplied counts the source deltas (wire.SrcDelta) followers
+// applied, so the test knows it went through that path.
+var srcDeltasApplied atomic.Int64
+
 func (f *follower) open(since uint64) {
 	u := fmt.Sprintf("%s%s?since=%d", f.c.http.URL, wire.PathMap, since)
 	if f.proto > 0 {
@@ -406,19 +416,22 @@ func (f *follower) apply(m wire.MapResponse) {
 	for _, id := range m.PeersRemoved {
 		delete(f.peers, id)
 	}
-	if len(m.FilterSrcFrom) > 0 && (f.proto < int(wire.FeatureFilterSrcRefs) || m.Full || len(m.FilterSrcFrom) != len(m.Filter)) {
-		f.failed = append(f.failed, fmt.Errorf("version %d: filter_src_from %v for %d rules (full %v)", m.Version, m.FilterSrcFrom, len(m.Filter), m.Full))
+	if len(m.FilterSrcFrom) > 0 && f.proto < int(wire.FeatureFilterSrcRefs) {
+		f.failed = append(f.failed, fmt.Errorf("version %d: filter_src_from %v to a node of protocol %d", m.Version, m.FilterSrcFrom, f.proto))
 		return
 	}
-	for i, j := range m.FilterSrcFrom {
-		if j >= 0 {
-			if j >= len(f.filter) || m.Filter[i].Src != nil {
-				f.failed = append(f.failed, fmt.Errorf("version %d: rule %d: sources of rule %d of %d", m.Version, i, j, len(f.filter)))
-				return
-			}
-			m.Filter[i].Src = f.filter[j].Src
-		}
+	if len(m.FilterSrcDelta) > 0 && f.proto < int(wire.FeatureFilterSrcDelta) {
+		f.failed = append(f.failed, fmt.Errorf("version %d: filter_src_delta to a node of protocol %d", m.Version, f.proto))
+		return
 	}
+	// as a node does (node.netmap.apply)
+	rules, err := wire.RulesFrom(m, f.filter)
+	if err != nil {
+		f.failed = append(f.failed, fmt.Errorf("version %d: %w", m.Version, err))
+		return
+	}
+	m.Filter = rules
+	srcDeltasApplied.Add(int64(len(m.FilterSrcDelta)))
 	if m.Full || m.FilterChanged {
 		f.filter = m.Filter
 	}

@@ -168,6 +168,9 @@ type srcCache struct {
 	m  map[srcKey]*srcInfo
 	// bytes is what the cached lists and their JSON hold.
 	bytes int
+
+	// deltas holds the deltas between lists (srcDeltaFor); its own lock.
+	deltas srcDeltas
 }
 
 // maxSrcCacheBytes bounds the cached source lists; past it the cache
@@ -176,7 +179,9 @@ type srcCache struct {
 // are still in use).
 const maxSrcCacheBytes = 64 << 20
 
-func newSrcCache() *srcCache { return &srcCache{seed: maphash.MakeSeed(), m: map[srcKey]*srcInfo{}} }
+func newSrcCache() *srcCache {
+	return &srcCache{seed: maphash.MakeSeed(), m: map[srcKey]*srcInfo{}, deltas: srcDeltas{m: map[deltaKey][]byte{}}}
+}
 
 // info returns src's srcInfo, making it on first use.
 func (c *srcCache) info(src []netip.Prefix) *srcInfo {

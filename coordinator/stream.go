@@ -72,7 +72,7 @@ func (s *control) handleMap(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusOK)
 	st := &streamState{s: s, id: n.ID, w: w, rc: http.NewResponseController(w), sent: s.hub.resumable(n.ID, since),
 		keepAlive: s.keepAliveFor(r.URL.Query().Get(wire.MapIdleParam)), grantsDelta: supports(r, wire.FeatureGrantsDelta),
-		srcRefs: supports(r, wire.FeatureFilterSrcRefs), noDeny: !supports(r, wire.FeatureDenyRules),
+		srcRefs: supports(r, wire.FeatureFilterSrcRefs), srcDelta: supports(r, wire.FeatureFilterSrcDelta), noDeny: !supports(r, wire.FeatureDenyRules),
 		beat: beat, beats: beats}
 	if !st.write(nil) { // a resumed stream may have nothing to send yet
 		return
@@ -122,8 +122,10 @@ type streamState struct {
 	keepAlive time.Duration
 	// grantsDelta: the node takes a peer's new grants without its record
 	// (wire.FeatureGrantsDelta); srcRefs: a filter rule's sources by
-	// reference to the filter it holds (wire.FeatureFilterSrcRefs).
-	grantsDelta, srcRefs bool
+	// reference to the filter it holds (wire.FeatureFilterSrcRefs);
+	// srcDelta: a rule's sources as a delta against a list it holds
+	// (wire.FeatureFilterSrcDelta).
+	grantsDelta, srcRefs, srcDelta bool
 	// sent is what the node holds; its version is 0 until the first
 	// message (a resumed stream starts from a copy of an earlier one's).
 	sent *sentState
@@ -451,6 +453,7 @@ func (st *streamState) build(ms mapState, whole bool, relays *[]wire.Relay) ([]b
 	}
 	rules := ms.filter
 	var srcFrom []int
+	var deltas []ruleDelta
 	if st.noDeny {
 		rules = withoutDenies(rules)
 	}
@@ -461,6 +464,9 @@ func (st *streamState) build(ms mapState, whole bool, relays *[]wire.Relay) ([]b
 		head.FilterChanged, changed = true, true
 		if st.srcRefs && !full {
 			srcFrom = srcRefs(rules, sent.rules)
+			if st.srcDelta {
+				srcFrom, deltas = st.s.nm.src.srcDeltasOf(rules, sent.rules, srcFrom, st.s.cfg.SrcDeltaMin)
+			}
 		}
 		sent.filter, sent.rules = sum, rules
 	} else {
@@ -484,7 +490,7 @@ func (st *streamState) build(ms mapState, whole bool, relays *[]wire.Relay) ([]b
 	if full {
 		key = "peers"
 	}
-	st.buf = appendMsg(st.buf[:0], &head, key, enc, grants, rules, srcFrom, st.s.nm.src)
+	st.buf = appendMsg(st.buf[:0], &head, key, enc, grants, rules, srcFrom, deltas, st.s.nm.src)
 	sent.version, sent.peers, sent.relays = head.Version, peers, relays
 	if head.Self != nil {
 		sent.self = ms.self

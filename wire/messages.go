@@ -374,6 +374,12 @@ type MapResponse struct {
 	// again. Sent to nodes that say their version is 11 or later
 	// (FeatureFilterSrcRefs).
 	FilterSrcFrom []int `json:"filter_src_from,omitempty"`
+	// FilterSrcDelta changes the sources a rule takes by FilterSrcFrom
+	// (sorted by rule, at most one per rule): a gateway's rules list every
+	// sensor, and a sensor that joins adds one address, not a new list of
+	// thousands. Sent to nodes that say their version is 23 or later
+	// (FeatureFilterSrcDelta); apply with RulesFrom.
+	FilterSrcDelta []SrcDelta `json:"filter_src_delta,omitempty"`
 	// KeepAlive marks a message that carries nothing else (but Version
 	// and ServerTime).
 	KeepAlive bool `json:"keep_alive,omitempty"`
