@@ -78,6 +78,11 @@ func TestIncrementalMapsMatchFromScratch(t *testing.T) {
 	} else {
 		t.Logf("%d filter source deltas applied", n)
 	}
+	if n := grantSwapsApplied.Load(); n == 0 {
+		t.Errorf("no grants went as a swap (wire.GrantsSwap): the test missed that path")
+	} else {
+		t.Logf("%d grants swaps applied", n)
+	}
 }
 
 func checkIncrementalMaps(t *testing.T, seed int64, steps int) {
@@ -337,6 +342,10 @@ type follower struct {
 // applied, so the test knows it went through that path.
 var srcDeltasApplied atomic.Int64
 
+// grantSwapsApplied counts the grants swaps (wire.GrantsSwap) followers
+// applied.
+var grantSwapsApplied atomic.Int64
+
 func (f *follower) open(since uint64) {
 	u := fmt.Sprintf("%s%s?since=%d", f.c.http.URL, wire.PathMap, since)
 	if f.proto > 0 {
@@ -397,6 +406,16 @@ func (f *follower) apply(m wire.MapResponse) {
 		for _, p := range m.Peers {
 			f.peers[p.ID] = p
 		}
+	}
+	if len(m.PeersGrantsSwap) > 0 {
+		if f.proto < int(wire.FeatureGrantsSwap) || m.Full {
+			f.failed = append(f.failed, fmt.Errorf("version %d: grants swapped for a node of protocol %d (full %v)", m.Version, f.proto, m.Full))
+		}
+		for id, p := range f.peers {
+			p.Grants = wire.SwapGrants(p.Grants, m.PeersGrantsSwap)
+			f.peers[id] = p
+		}
+		grantSwapsApplied.Add(int64(len(m.PeersGrantsSwap)))
 	}
 	for _, p := range m.PeersChanged {
 		f.peers[p.ID] = p

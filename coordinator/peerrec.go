@@ -85,10 +85,12 @@ type grantTable struct {
 	mu  sync.RWMutex
 	ids map[string]uint32
 	enc [][]byte
+	// sets holds the grants of the ids intern made (for swaps).
+	sets map[uint32][]filter.PortGrant
 }
 
 func newGrantTable() *grantTable {
-	return &grantTable{ids: map[string]uint32{}, enc: [][]byte{nil}}
+	return &grantTable{ids: map[string]uint32{}, enc: [][]byte{nil}, sets: map[uint32][]filter.PortGrant{}}
 }
 
 // grantKey appends gs's key to b: per grant its protocol, the number of
@@ -111,7 +113,24 @@ func (t *grantTable) intern(gs []filter.PortGrant) (uint32, []byte) {
 		return noGrants, nil
 	}
 	var buf [64]byte
-	return t.internKey(grantKey(buf[:0], gs), func() []byte { b, _ := json.Marshal(gs); return b })
+	made := false
+	id, enc := t.internKey(grantKey(buf[:0], gs), func() []byte { made = true; b, _ := json.Marshal(gs); return b })
+	if made {
+		t.mu.Lock()
+		if _, ok := t.sets[id]; !ok {
+			t.sets[id] = gs
+		}
+		t.mu.Unlock()
+	}
+	return id, enc
+}
+
+// set returns the grants of id, as intern was given them; nil for an id
+// intern did not make.
+func (t *grantTable) set(id uint32) []filter.PortGrant {
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	return t.sets[id]
 }
 
 // internKey returns the id and JSON of the set whose key is k, made with

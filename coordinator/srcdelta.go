@@ -2,7 +2,9 @@ package coordinator
 
 import (
 	"encoding/json"
+	"maps"
 	"net/netip"
+	"slices"
 	"sync"
 
 	"github.com/wardnet/ward/filter"
@@ -62,7 +64,7 @@ type srcDeltas struct {
 
 // maxSrcDeltas bounds the cached deltas (the keys hold their lists
 // alive); past it the cache starts over.
-const maxSrcDeltas = 4096
+const maxSrcDeltas = 64
 
 // ruleDelta is one rule's source delta in a message: its index and the
 // rest of its JSON (srcDeltaFor).
@@ -106,4 +108,57 @@ func (c *srcCache) srcDeltasOf(rules, held []filter.Rule, srcFrom []int, minSrc 
 		out = append(out, ruleDelta{rule: i, enc: enc})
 	}
 	return srcFrom, out
+}
+
+// grantMove is a peer's grants changing from one set to another
+// (grantTable ids).
+type grantMove struct{ from, to uint32 }
+
+// swaps turns the grants changes of a whole map (grants, each with its
+// move in moved) into wire.GrantsSwap where one says the same: a set
+// every held peer (held: what the node held; now: what it holds after)
+// with it leaves for one other set, or leaves the map. A sensor's 200
+// gateways whose grants a policy change moves from 8883 to 8883-8884 go
+// as one swap, not 200 entries. It returns the changes left and the
+// swaps.
+func (t *grantTable) swaps(grants []encPeer, moved []grantMove, held, now map[wire.NodeID]sentPeer) ([]encPeer, []wire.GrantsSwap) {
+	to := map[uint32]uint32{}
+	bad := map[uint32]bool{noGrants: true}
+	for _, m := range moved {
+		if y, ok := to[m.from]; ok && y != m.to || m.to == noGrants {
+			bad[m.from] = true
+		}
+		to[m.from] = m.to
+	}
+	for id, old := range held {
+		y, ok := to[old.grants]
+		if !ok || bad[old.grants] {
+			continue
+		}
+		if n, still := now[id]; still && n.grants != y {
+			bad[old.grants] = true // a peer keeps the set (or gets another)
+		}
+	}
+	var swaps []wire.GrantsSwap
+	for _, x := range slices.Sorted(maps.Keys(to)) {
+		if bad[x] {
+			continue
+		}
+		from, into := t.set(x), t.set(to[x])
+		if from == nil || into == nil {
+			bad[x] = true
+			continue
+		}
+		swaps = append(swaps, wire.GrantsSwap{From: from, To: into})
+	}
+	if len(swaps) == 0 {
+		return grants, nil
+	}
+	left := grants[:0]
+	for i, g := range grants {
+		if bad[moved[i].from] {
+			left = append(left, g)
+		}
+	}
+	return left, swaps
 }

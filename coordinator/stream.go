@@ -72,7 +72,8 @@ func (s *control) handleMap(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusOK)
 	st := &streamState{s: s, id: n.ID, w: w, rc: http.NewResponseController(w), sent: s.hub.resumable(n.ID, since),
 		keepAlive: s.keepAliveFor(r.URL.Query().Get(wire.MapIdleParam)), grantsDelta: supports(r, wire.FeatureGrantsDelta),
-		srcRefs: supports(r, wire.FeatureFilterSrcRefs), srcDelta: supports(r, wire.FeatureFilterSrcDelta), noDeny: !supports(r, wire.FeatureDenyRules),
+		srcRefs: supports(r, wire.FeatureFilterSrcRefs), srcDelta: supports(r, wire.FeatureFilterSrcDelta),
+		grantsSwap: supports(r, wire.FeatureGrantsSwap), noDeny: !supports(r, wire.FeatureDenyRules),
 		beat: beat, beats: beats}
 	if !st.write(nil) { // a resumed stream may have nothing to send yet
 		return
@@ -126,6 +127,9 @@ type streamState struct {
 	// srcDelta: a rule's sources as a delta against a list it holds
 	// (wire.FeatureFilterSrcDelta).
 	grantsDelta, srcRefs, srcDelta bool
+	// grantsSwap: peers' grants replaced by value, once per distinct
+	// change (wire.FeatureGrantsSwap).
+	grantsSwap bool
 	// sent is what the node holds; its version is 0 until the first
 	// message (a resumed stream starts from a copy of an earlier one's).
 	sent *sentState
@@ -418,6 +422,9 @@ func (st *streamState) build(ms mapState, whole bool, relays *[]wire.Relay) ([]b
 	// enc holds the records to send, grants the new grants of peers
 	// whose record the node holds (grants-delta streams only).
 	var enc, grants []encPeer
+	// moved is, per entry of grants, the ids of the old and new grants
+	// (whole maps to grants-swap streams only: see grantSwaps).
+	var moved []grantMove
 	for _, p := range ms.peers {
 		gid, genc := st.s.grants.intern(st.s.nm.grants(p, ms.selfAddrs))
 		routes := st.s.nm.viewerRoutes(p, ms.selfAddrs)
@@ -429,6 +436,9 @@ func (st *streamState) build(ms mapState, whole bool, relays *[]wire.Relay) ([]b
 			enc = append(enc, encPeer{id: id, enc: p.rec.json(gid, genc, rid, renc)})
 		case old.grants != sp.grants:
 			grants = append(grants, encPeer{id: id, enc: genc})
+			if whole && st.grantsSwap {
+				moved = append(moved, grantMove{from: old.grants, to: gid})
+			}
 		}
 		peers[id] = sp // (sent.peers itself in a delta: after the comparison)
 	}
@@ -446,7 +456,10 @@ func (st *streamState) build(ms mapState, whole bool, relays *[]wire.Relay) ([]b
 			}
 		}
 	}
-	changed = len(enc) > 0 || len(grants) > 0 || len(head.PeersRemoved) > 0
+	if len(moved) > 0 {
+		grants, head.PeersGrantsSwap = st.s.grants.swaps(grants, moved, sent.peers, peers)
+	}
+	changed = len(enc) > 0 || len(grants) > 0 || len(head.PeersRemoved) > 0 || len(head.PeersGrantsSwap) > 0
 	if whole && (full || !reflect.DeepEqual(sent.self, ms.self)) {
 		self := ms.self
 		head.Self, changed = &self, true

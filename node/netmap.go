@@ -115,6 +115,12 @@ func applyPeers(old map[wire.NodeID]wire.Node, m wire.MapResponse) map[wire.Node
 		return peers
 	}
 	peers := maps.Clone(old)
+	if len(m.PeersGrantsSwap) > 0 {
+		for id, p := range peers {
+			p.Grants = wire.SwapGrants(p.Grants, m.PeersGrantsSwap)
+			peers[id] = p
+		}
+	}
 	for _, p := range m.PeersChanged {
 		peers[p.ID] = p
 	}

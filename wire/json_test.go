@@ -85,6 +85,7 @@ func controlMessages() map[string]any {
 		"MapResponse.keepalive": &MapResponse{Version: 4, KeepAlive: true, ServerTime: t0},
 		"MapResponse.srcrefs": &MapResponse{Version: 7, ServerTime: t0, FilterChanged: true, FilterSrcFrom: []int{0, -1},
 			Filter: []filter.Rule{{Dst: rule.Dst}, rule}},
+		"MapResponse.grantsswap": &MapResponse{Version: 9, ServerTime: t0, PeersGrantsSwap: []GrantsSwap{{From: testNode().Grants, To: []filter.PortGrant{}}}},
 		"MapResponse.srcdelta": &MapResponse{Version: 8, ServerTime: t0, FilterChanged: true, FilterSrcFrom: []int{0, -1},
 			Filter: []filter.Rule{{Dst: rule.Dst}, rule}, FilterSrcDelta: []SrcDelta{{Rule: 0,
 				Add: []netip.Prefix{netip.MustParsePrefix("100.64.0.9/32")}, Del: []netip.Prefix{netip.MustParsePrefix("100.64.0.3/32")}, Sum: "00000000000000ff"}}},

@@ -79,3 +79,21 @@ func RulesFrom(m MapResponse, prev []filter.Rule) ([]filter.Rule, error) {
 
 // FormatSrcSum formats a filter.SrcSum as SrcDelta.Sum.
 func FormatSrcSum(sum uint64) string { return fmt.Sprintf("%016x", sum) }
+
+// SwapGrants returns the grants peer grants g become under swaps
+// (MapResponse.PeersGrantsSwap): the To of the first swap whose From
+// equals g, or g. Nil grants (a peer the policy does not know) and a swap
+// to nil never match.
+func SwapGrants(g []filter.PortGrant, swaps []GrantsSwap) []filter.PortGrant {
+	if g == nil {
+		return nil
+	}
+	for _, s := range swaps {
+		if s.From != nil && s.To != nil && slices.EqualFunc(g, s.From, func(a, b filter.PortGrant) bool {
+			return a.Proto == b.Proto && slices.Equal(a.Ports, b.Ports)
+		}) {
+			return s.To
+		}
+	}
+	return g
+}
