@@ -75,6 +75,9 @@ type entry struct {
 	// resolved: its recovery waits for the next notification.
 	resolved  bool
 	inhibited bool
+	// acked: an admin acknowledged it; it is not repeated (its recovery
+	// still goes out).
+	acked bool
 }
 
 // group is the alerts of one group key.
@@ -145,6 +148,25 @@ func (d *Dispatcher) SetID(rule, subject string, id int64) Change {
 	return Change{ID: id, NotifiedAt: e.notified, Inhibited: e.inhibited}
 }
 
+// Acknowledge marks the open alert stored as id acknowledged: repeats
+// leave it out (a group whose firing alerts are all acknowledged repeats
+// nothing), its recovery still goes out. It reports whether the
+// dispatcher held that alert.
+func (d *Dispatcher) Acknowledge(id int64) bool {
+	if id == 0 {
+		return false
+	}
+	for _, g := range d.groups {
+		for _, e := range g.entries {
+			if e.id == id && !e.event && !e.resolved {
+				e.acked = true
+				return true
+			}
+		}
+	}
+	return false
+}
+
 // find returns the open entry of rule and subject; nil when none.
 func (d *Dispatcher) find(rule, subject string) *entry {
 	for _, g := range d.groups {
@@ -179,7 +201,7 @@ func (d *Dispatcher) Flush(now time.Time) ([]Notification, []Change) {
 		if sent {
 			out = append(out, n)
 			for _, e := range g.entries {
-				if !e.resolved && !e.inhibited {
+				if !e.resolved && !e.inhibited && !e.acked {
 					e.notified = now
 					changes = append(changes, Change{ID: e.id, NotifiedAt: now})
 				}
@@ -242,6 +264,7 @@ func (g *group) due(now time.Time) (Notification, bool) {
 	for _, e := range g.entries {
 		switch {
 		case e.inhibited && !e.resolved:
+		case e.acked && !e.resolved:
 		case e.resolved && e.notified.IsZero():
 		case e.resolved:
 			alerts, fresh = append(alerts, e.a), true
@@ -286,7 +309,7 @@ func (d *Dispatcher) Reroute(rs *Rules, now time.Time) (*Dispatcher, [][2]string
 			nd.Add(rs.Rules[i], e.a, e.id, e.notified, now)
 			g := nd.groups[groupKey(rs.Rules[i], e.a)]
 			ne := g.entries[len(g.entries)-1]
-			ne.resolved, ne.inhibited = e.resolved, e.inhibited
+			ne.resolved, ne.inhibited, ne.acked = e.resolved, e.inhibited, e.acked
 		}
 	}
 	return nd, gone

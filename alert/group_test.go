@@ -124,3 +124,58 @@ func TestAlertDispatcherGroupsRepeatsInhibits(t *testing.T) {
 		t.Fatalf("recoveries: %+v", ns)
 	}
 }
+
+// TestAlertDispatcherAcknowledgedNotRepeated: an acknowledged alert leaves
+// its group's repeats (the others in the group still repeat), a group
+// whose firing alerts are all acknowledged repeats nothing, an
+// acknowledged alert's recovery still goes out, and a rerouted
+// dispatcher keeps the acknowledgement.
+func TestAlertDispatcherAcknowledgedNotRepeated(t *testing.T) {
+	rs, err := Parse("a.hujson", []byte(groupedRules))
+	if err != nil {
+		t.Fatal(err)
+	}
+	off := rs.Rules[0]
+	d := NewDispatcher(rs.Inhibit)
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	at := func(s int) time.Time { return t0.Add(time.Duration(s) * time.Second) }
+	subjects := func(n Notification) string {
+		var s []string
+		for _, a := range n.Alerts {
+			s = append(s, a.State+" "+a.Subject)
+		}
+		return strings.Join(s, ", ")
+	}
+	for i, n := range []string{"cam-1", "cam-2"} {
+		d.Add(off, Alert{Rule: off.Name, Kind: off.Kind, State: StateFiring, Subject: "node:" + n, Tags: []string{"tag:site-a"}, StartsAt: t0},
+			int64(i+1), time.Time{}, at(0))
+	}
+	if ns, _ := d.Flush(at(30)); len(ns) != 1 || subjects(ns[0]) != "firing node:cam-1, firing node:cam-2" {
+		t.Fatalf("first notification: %+v", ns)
+	}
+	if !d.Acknowledge(1) || d.Acknowledge(99) || d.Acknowledge(0) {
+		t.Fatal("Acknowledge: want true for a held alert only")
+	}
+	ns, changes := d.Flush(at(3630))
+	if len(ns) != 1 || subjects(ns[0]) != "firing node:cam-2" {
+		t.Fatalf("repeat after cam-1's acknowledgement: %+v; want cam-2 alone", ns)
+	}
+	for _, c := range changes {
+		if c.ID == 1 {
+			t.Errorf("the acknowledged alert was noted as notified again: %+v", c)
+		}
+	}
+	d.Acknowledge(2)
+	nd, gone := d.Reroute(rs, at(3700))
+	if len(gone) != 0 {
+		t.Fatalf("reroute lost %v", gone)
+	}
+	d = nd
+	if ns, _ := d.Flush(at(7300)); len(ns) != 0 {
+		t.Fatalf("a group of acknowledged alerts repeated: %+v", ns)
+	}
+	d.Resolve(Alert{Rule: off.Name, Subject: "node:cam-1", State: StateResolved, Summary: "cam-1 back"})
+	if ns, _ := d.Flush(at(7400)); len(ns) != 1 || subjects(ns[0]) != "resolved node:cam-1" {
+		t.Fatalf("recovery of an acknowledged alert: %+v; want it delivered", ns)
+	}
+}

@@ -144,6 +144,7 @@ func (s *core) alertLoop(ctx context.Context) {
 			return
 		case now := <-t.C:
 			s.followAlertRules(ctx, now)
+			s.followAcks(ctx)
 			s.evalAlerts(ctx, s.offlineWatch(ctx), now)
 			// Flush at the clock, not the tick: what evalAlerts just
 			// fired was added later than the tick and would otherwise
@@ -398,7 +399,40 @@ func (s *core) loadOpenAlerts(ctx context.Context) {
 			Summary: a.Summary, StartsAt: a.StartsAt.UTC(), Tags: a.Tags}
 		s.alerts.firing[[2]string{a.Rule, a.Subject}] = al
 		s.alerts.disp.Add(rules[i], al, int64(a.ID), a.NotifiedAt, now)
+		if a.State == store.AlertAcknowledged {
+			s.alerts.disp.Acknowledge(int64(a.ID))
+		}
 	}
+}
+
+// followAcks takes the acknowledgements made on any coordinator (the
+// store's acknowledged alerts) into the dispatcher, so an acknowledged
+// alert is not repeated. AckAlert tells this coordinator's dispatcher at
+// once; this reaches the one an acknowledgement did not go through.
+func (s *core) followAcks(ctx context.Context) {
+	acked, err := s.st.ListAlerts(ctx, []store.AlertState{store.AlertAcknowledged}, 0)
+	if err != nil {
+		if ctx.Err() == nil {
+			s.log.Error("read the acknowledged alerts", "err", err)
+		}
+		return
+	}
+	s.alerts.mu.Lock()
+	defer s.alerts.mu.Unlock()
+	for _, a := range acked {
+		s.alerts.disp.Acknowledge(int64(a.ID))
+	}
+}
+
+// alertAcknowledged tells the dispatcher that the alert stored as id was
+// acknowledged: it is not repeated any more.
+func (s *core) alertAcknowledged(id int64) {
+	if s.alerts == nil {
+		return
+	}
+	s.alerts.mu.Lock()
+	defer s.alerts.mu.Unlock()
+	s.alerts.disp.Acknowledge(id)
 }
 
 // fire opens r's alert for subject (a device with tags) unless it is

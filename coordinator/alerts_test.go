@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -16,6 +17,7 @@ import (
 
 	"github.com/wardnet/ward/admin"
 	"github.com/wardnet/ward/alert"
+	"github.com/wardnet/ward/coordinator/store"
 	"github.com/wardnet/ward/filter"
 	"github.com/wardnet/ward/wire"
 )
@@ -322,5 +324,86 @@ func TestAlertDeniedFlowsCountLiveFromTheNode(t *testing.T) {
 	}
 	if fs := c.flowsOf(url.Values{"denied": {"1"}}); len(fs) != 1 || fs[0].Count != 3 {
 		t.Errorf("stored %+v, want the one closed record", fs)
+	}
+}
+
+// TestAcknowledgedAlertNotRepeated: once an alert is acknowledged (here
+// straight in the store, as another coordinator on the database would),
+// its group's repeats leave it out; a new alert in the same group still
+// goes out and repeats. It fails on a dispatcher that ignores
+// acknowledgements (every repeat lists cam1 again).
+func TestAcknowledgedAlertNotRepeated(t *testing.T) {
+	const secret = "coordinator-test-secret"
+	var mu sync.Mutex
+	var got []alert.Alert
+	hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		var a alert.Alert
+		if !alert.Valid(secret, r.Header.Get(alert.HeaderTimestamp), r.Header.Get(alert.HeaderSignature), body) ||
+			json.Unmarshal(body, &a) != nil {
+			http.Error(w, "bad delivery", http.StatusBadRequest)
+			return
+		}
+		mu.Lock()
+		got = append(got, a)
+		mu.Unlock()
+	}))
+	defer hook.Close()
+	rules, err := alert.Parse("alerts.hujson", fmt.Appendf(nil, `{
+  "webhooks": [{"name": "ops", "url": %q, "secret": %q}],
+  "rules": [{"name": "keys", "kind": "key_expiring", "within": "1h", "to": ["ops"],
+             "groupBy": ["rule"], "groupWait": "0s", "groupInterval": "0s", "repeatInterval": "1s"}],
+}`, hook.URL, secret))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := startCoordWith(t, testPolicy, func(cfg *Config) {
+		cfg.AlertRules, cfg.AlertEvery, cfg.KeyLifetime = rules, 50*time.Millisecond, 30*time.Minute
+	})
+	// firing lists the firing subjects of each delivery.
+	firing := func() [][]string {
+		mu.Lock()
+		defer mu.Unlock()
+		var out [][]string
+		for _, a := range got {
+			var s []string
+			for _, m := range append([]alert.Alert{a}, a.Alerts...) {
+				if m.Subject != "" && len(m.Alerts) == 0 && m.State == alert.StateFiring {
+					s = append(s, m.Subject)
+				}
+			}
+			out = append(out, s)
+		}
+		return out
+	}
+	with := func(subject string) int {
+		n := 0
+		for _, d := range firing() {
+			if slices.Contains(d, subject) {
+				n++
+			}
+		}
+		return n
+	}
+	c.mustRegister([]string{"tag:camera"}, "cam1")
+	waitFor(t, "cam1's alert and a repeat", func() bool { return with("node:cam1") >= 2 })
+	open, err := c.srv.st.ListAlerts(t.Context(), []store.AlertState{store.AlertFiring}, 0)
+	if err != nil || len(open) != 1 || open[0].Subject != "node:cam1" {
+		t.Fatalf("open alerts: %v %+v", err, open)
+	}
+	if _, err := c.srv.st.AckAlert(t.Context(), open[0].ID, "ops@example.com", time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	c.mustRegister([]string{"tag:camera"}, "cam2")
+	waitFor(t, "cam2's alert and two repeats", func() bool { return with("node:cam2") >= 3 })
+	ds := firing()
+	var last []string
+	for _, d := range ds {
+		if slices.Contains(d, "node:cam2") {
+			last = d
+		}
+	}
+	if slices.Contains(last, "node:cam1") {
+		t.Fatalf("a repeat after the acknowledgement still lists cam1: %v (all deliveries %v)", last, ds)
 	}
 }

@@ -2,6 +2,7 @@ package coordinator
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -170,11 +171,21 @@ func (s *control) handleRegister(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	now := time.Now().UTC()
-	n, key, err := s.st.RegisterWithAuthKey(r.Context(), hashSecret(req.AuthKey), now, store.NewNode{
+	src := remoteIP(r)
+	res := s.regs.register(r.Context(), store.KeyRegistration{KeyHash: hashSecret(req.AuthKey), Now: now, Node: store.NewNode{
 		Name: dnsname.Label(req.Hostname), Hostname: req.Hostname, OS: req.OS, Version: req.Version,
 		MachineKey: store.MachinePublic(ss.machine), WGKey: store.WGPublic(req.WGKey),
 		KeyExpiry: now.Add(s.cfg.KeyLifetime), ExposedPorts: req.ExposedPorts,
+	}, Audit: func(n store.Node, key store.AuthKey) []store.AuditEvent {
+		return registerAudits(n, key, now, src)
+	}}, func(e store.AuditEvent) (store.AuditEvent, error) {
+		err := s.audits.append(context.WithoutCancel(r.Context()), e)
+		if err != nil {
+			s.log.Error("audit append failed", "action", e.Action, "err", err)
+		}
+		return e, err
 	})
+	n, err := res.Node, res.Err
 	if err != nil {
 		if !store.Unavailable(err) { // a storage fault is not the caller's denial
 			s.metrics.registrations.WithLabelValues("denied").Inc()
@@ -195,17 +206,34 @@ func (s *control) handleRegister(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.metrics.registrations.WithLabelValues("ok").Inc()
-	s.audit(r.Context(), fmt.Sprintf("authkey:%d", key.ID), "authkey.use", fmt.Sprintf("node:%s", n.Name), remoteIP(r),
-		map[string]any{"key_prefix": key.Prefix, "use_count": key.UseCount})
-	s.audit(r.Context(), fmt.Sprintf("node:%s", n.Name), "node.register", fmt.Sprintf("node:%s", n.Name), remoteIP(r),
-		map[string]any{"id": n.ID, "tags": n.Tags, "ipv4": n.IPv4, "ipv6": n.IPv6, "os": n.OS, "version": n.Version,
-			"rekeyed_after_revocation": n.CreatedAt.Before(now.Truncate(time.Microsecond))})
+	for _, e := range res.Audits {
+		var tags []string
+		if e.Action == "node.register" {
+			tags = n.Tags
+		}
+		s.eventAlert(context.WithoutCancel(r.Context()), e.Actor, e.Action, e.Target, tags)
+	}
 	if _, err := s.reloadNode(r.Context(), n.ID); err != nil {
 		s.writeError(w, r, err)
 		return
 	}
 	self, _ := s.nm.selfOf(n.ID)
 	writeJSON(w, http.StatusOK, wire.RegisterResponse{Node: self})
+}
+
+// registerAudits are the audit events of node n's registration with
+// key, as of now, from source src: the key's use and the node's
+// registration, written in the registration's transaction.
+func registerAudits(n store.Node, key store.AuthKey, now time.Time, src string) []store.AuditEvent {
+	use, _ := json.Marshal(map[string]any{"key_prefix": key.Prefix, "use_count": key.UseCount})
+	reg, _ := json.Marshal(map[string]any{"id": n.ID, "tags": n.Tags, "ipv4": n.IPv4, "ipv6": n.IPv6, "os": n.OS,
+		"version": n.Version, "rekeyed_after_revocation": n.CreatedAt.Before(now.Truncate(time.Microsecond))})
+	at := time.Now().UTC()
+	target := fmt.Sprintf("node:%s", n.Name)
+	return []store.AuditEvent{
+		{Time: at, Actor: fmt.Sprintf("authkey:%d", key.ID), Action: "authkey.use", Target: target, Source: src, Detail: use},
+		{Time: at, Actor: target, Action: "node.register", Target: target, Source: src, Detail: reg},
+	}
 }
 
 // remoteIP is r's client address (see ClientAddr) for the audit log and

@@ -56,6 +56,9 @@ type core struct {
 	routes *grantTable
 	// audits group-commits audit events.
 	audits *auditBatcher
+	// regs group-commits registrations with pre-auth keys and their
+	// audit rows.
+	regs *regBatcher
 	// paths holds each node's latest path report (memory only).
 	paths *pathReports
 	// relay signs the relays' tokens and is the relay served on the
@@ -87,7 +90,7 @@ type core struct {
 func newCore(cfg Config, st store.Store) *core {
 	c := &core{cfg: cfg, log: cfg.Logger, st: st, hub: newHub(time.Now()),
 		sess: newSessions(30*time.Second, cfg.SessionTTL), metrics: newMetrics(), refusals: newRefusals(),
-		paths: newPathReports(maxPathReports), presence: newPresenceLog(st, cfg.Logger), grants: newGrantTable(), routes: newGrantTable(), audits: newAuditBatcher(st)}
+		paths: newPathReports(maxPathReports), presence: newPresenceLog(st, cfg.Logger), grants: newGrantTable(), routes: newGrantTable(), audits: newAuditBatcher(st), regs: newRegBatcher(st)}
 	c.limits = newLimiters(&c.cfg, c.metrics.reg)
 	c.alerts = newAlerter(cfg.AlertRules, c.deadLetter, &c.cfg)
 	c.export = newAuditExport(&c.cfg, c.metrics.reg)

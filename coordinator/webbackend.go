@@ -573,6 +573,7 @@ func (b Backend) AckAlert(ctx context.Context, id int64, by admin.Principal) (wi
 	if err != nil {
 		return wire.AdminAlert{}, domainErr(err)
 	}
+	b.f.alertAcknowledged(int64(a.ID))
 	b.f.audit(ctx, by.Actor, "alert.ack", a.Subject, "", map[string]any{"alert": a.ID, "rule": a.Rule})
 	return adminAlert(a), nil
 }

@@ -31,11 +31,18 @@ import (
 // Environment: WARD_BENCH_OVERLAY=1 runs it (make bench-overlay);
 // WARD_BENCH_ROUNDS rounds (default 3), WARD_BENCH_MB MiB per transfer
 // (default 256), WARD_BENCH_SETTLE how long to watch the memory go down
-// after the load (default 60s).
+// after the load (default 60s). WARD_BENCH_NODE_TAGS: the build tags of
+// the node processes' binary (make bench-overlay gives the agent's, those
+// of make agent, so the nodes run as a device runs them: stripped, without
+// cgo, with those tags); unset, the nodes run the full build the
+// coordinator runs. WARD_BENCH_FULL=1 adds a mode "full": today's data
+// path on the full build, to compare the two builds in the same run.
 
 // overlayMode is one data path under test: its two node processes.
 type overlayMode struct {
-	name           string
+	name string
+	// bin is the ward binary the two nodes run.
+	bin            string
 	client, device *exec.Cmd
 	clientDir      string
 	deviceName     string
@@ -73,18 +80,23 @@ func TestOverlayBenchmark(t *testing.T) {
 		}
 		settle = d
 	}
-	binary(t)
+	full := binary(t)
+	node, build := benchNodeBinary(t, full)
+	t.Logf("node processes: %s", build)
 	p := newProcFleet(t, meshPolicy)
 	key := p.authKey("tag:bench")
 	modes := []*overlayMode{
-		startOverlayMode(t, p, key, "legacy", []string{"--legacy-datapath"}),
-		startOverlayMode(t, p, key, "new", nil),
+		startOverlayMode(t, p, key, node, "legacy", []string{"--legacy-datapath"}),
+		startOverlayMode(t, p, key, node, "new", nil),
 	}
 	// WARD_BENCH_VARIANT="NAME ARGS...": a third mode, today's data path
 	// with ARGS added to both nodes, measured in the same run (a tuning
 	// against today's).
 	if v := strings.Fields(os.Getenv("WARD_BENCH_VARIANT")); len(v) > 0 {
-		modes = append(modes, startOverlayMode(t, p, key, v[0], v[1:]))
+		modes = append(modes, startOverlayMode(t, p, key, node, v[0], v[1:]))
+	}
+	if os.Getenv("WARD_BENCH_FULL") == "1" && node != full {
+		modes = append(modes, startOverlayMode(t, p, key, full, "full", nil))
 	}
 	time.Sleep(3 * time.Second) // idle means idle
 	for _, m := range modes {
@@ -111,8 +123,8 @@ func TestOverlayBenchmark(t *testing.T) {
 // startOverlayMode starts the client node (with a SOCKS5 proxy) and the
 // device node (exposing a sink/source service) of one mode, both with
 // extra args, and waits until the client sees the device.
-func startOverlayMode(t *testing.T, p *procFleet, key, name string, extra []string) *overlayMode {
-	m := &overlayMode{name: name, deviceName: "device-" + name}
+func startOverlayMode(t *testing.T, p *procFleet, key, bin, name string, extra []string) *overlayMode {
+	m := &overlayMode{name: name, bin: bin, deviceName: "device-" + name}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -122,8 +134,8 @@ func startOverlayMode(t *testing.T, p *procFleet, key, name string, extra []stri
 	port := ln.Addr().(*net.TCPAddr).Port
 	m.svcPort = strconv.Itoa(port)
 	m.socks = freeLoopbackAddr(t)
-	m.clientDir, m.client = startBenchNode(t, p, key, "client-"+name, append([]string{"--socks5", m.socks}, extra...))
-	_, m.device = startBenchNode(t, p, key, m.deviceName, append([]string{"--expose", m.svcPort}, extra...))
+	m.clientDir, m.client = startBenchNode(t, p, key, bin, "client-"+name, append([]string{"--socks5", m.socks}, extra...))
+	_, m.device = startBenchNode(t, p, key, bin, m.deviceName, append([]string{"--expose", m.svcPort}, extra...))
 	pollTB(t, name+" client sees its device", func() bool {
 		st, err := nodeStatus(m.clientDir)
 		if err != nil || !st.Connected {
@@ -134,11 +146,38 @@ func startOverlayMode(t *testing.T, p *procFleet, key, name string, extra []stri
 	return m
 }
 
-// startBenchNode starts a `ward node` process with args added.
-func startBenchNode(t *testing.T, p *procFleet, key, name string, args []string) (string, *exec.Cmd) {
+// benchNodeBinary returns the binary the bench's nodes run and says which
+// build it is: with WARD_BENCH_NODE_TAGS, one built as make agent builds
+// the device agent (those tags, CGO_ENABLED=0, -trimpath, stripped);
+// without, full (the coordinator's build).
+func benchNodeBinary(t *testing.T, full string) (string, string) {
+	tags := strings.TrimSpace(os.Getenv("WARD_BENCH_NODE_TAGS"))
+	if tags == "" {
+		return full, fmt.Sprintf("the full build (%.1f MB)", fileMB(t, full))
+	}
+	bin := filepath.Join(t.TempDir(), "ward-agent")
+	cmd := exec.Command("go", "build", "-tags", tags, "-trimpath", "-ldflags=-s -w", "-o", bin, "../cmd/ward")
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("go build the agent (tags %s): %v: %s", tags, err, out)
+	}
+	return bin, fmt.Sprintf("the agent build (%.1f MB; tags %s; full build %.1f MB)", fileMB(t, bin), tags, fileMB(t, full))
+}
+
+// fileMB returns the size of the file at path in MB.
+func fileMB(t *testing.T, path string) float64 {
+	fi, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return float64(fi.Size()) / (1 << 20)
+}
+
+// startBenchNode starts bin's `ward node` with args added.
+func startBenchNode(t *testing.T, p *procFleet, key, bin, name string, args []string) (string, *exec.Cmd) {
 	dir := filepath.Join(p.dir, name)
 	all := append([]string{"node", "--coordinator", "http://" + p.addr, "--dev-insecure-http", "--state-dir", dir, "--hostname", name}, args...)
-	cmd := exec.Command(binary(t), all...)
+	cmd := exec.Command(bin, all...)
 	cmd.Env = append(os.Environ(), "WARD_AUTH_KEY="+key)
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -289,8 +328,8 @@ func reportOverlay(t *testing.T, modes []*overlayMode, rounds int, size int64) {
 	load, _ := os.ReadFile("/proc/loadavg")
 	t.Logf("%d rounds, %d MiB per transfer, load average %s", rounds, size>>20, strings.TrimSpace(string(load)))
 	for _, m := range modes {
-		t.Logf("%-6s client's RSS split (heap and stacks / the binary's pages): idle %.1f / %.1f MB, after the load %.1f / %.1f MB",
-			m.name, mb(m.idleAnonKB), mb(m.idleFileKB), mb(m.settledAnonKB), mb(m.settledFileKB))
+		t.Logf("%-6s client's RSS split (heap and stacks / the binary's pages): idle %.1f / %.1f MB, after the load %.1f / %.1f MB (%s)",
+			m.name, mb(m.idleAnonKB), mb(m.idleFileKB), mb(m.settledAnonKB), mb(m.settledFileKB), filepath.Base(m.bin))
 	}
 	med := map[string]transferFigure{}
 	for _, m := range modes {

@@ -19,15 +19,21 @@ func (s *Site) AddLAN(prefix netip.Prefix, gw netip.Addr, devices ...netip.Addr)
 	lan, err := n.namespace("lan" + s.k)
 	n.must(err)
 	bits := "/" + strconv.Itoa(prefix.Bits())
+	// An IPv6 address is usable at once (no duplicate address detection:
+	// the LAN is the test's own), not after a second of being tentative.
+	var nodad []string
+	if prefix.Addr().Is6() {
+		nodad = []string{"nodad"}
+	}
 	n.must(
 		s.Host.ip("link", "add", "lan"+s.k, "type", "veth", "peer", "name", "eth0", "netns", lan.Name),
-		s.Host.ip("addr", "add", gw.String()+bits, "dev", "lan"+s.k),
+		s.Host.ip(append([]string{"addr", "add", gw.String() + bits, "dev", "lan" + s.k}, nodad...)...),
 		s.Host.ip("link", "set", "lan"+s.k, "up"),
 		s.Host.run("sysctl", "-qw", "net.ipv4.ip_forward=0"),
 		lan.ip("link", "set", "eth0", "up"),
 	)
 	for _, d := range devices {
-		n.must(lan.ip("addr", "add", d.String()+bits, "dev", "eth0"))
+		n.must(lan.ip(append([]string{"addr", "add", d.String() + bits, "dev", "eth0"}, nodad...)...))
 	}
 	return lan
 }

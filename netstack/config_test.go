@@ -23,6 +23,8 @@ func TestNewRejectsBadConfig(t *testing.T) {
 		{"mtu too big", Config{IPv4: addrA4, MTU: 70000}},
 		{"too few flows", Config{IPv4: addrA4, MaxFlows: 10}},
 		{"negative udp idle", Config{IPv4: addrA4, UDPIdleTimeout: -1}},
+		{"negative read batch", Config{IPv4: addrA4, ReadBatch: -1}},
+		{"read batch over wireguard-go's", Config{IPv4: addrA4, ReadBatch: batchSize + 1}},
 		{"service port 0", Config{IPv4: addrA4, Expose: []Service{{ProtoTCP, 0}}}},
 		{"service icmp", Config{IPv4: addrA4, Expose: []Service{{ProtoICMP, 7}}}},
 	}

@@ -34,7 +34,7 @@ func (*Stack) BatchSize() int { return batchSize }
 // After Close it returns os.ErrClosed. wireguard-go calls it from one
 // goroutine.
 func (s *Stack) Read(bufs [][]byte, sizes []int, offset int) (int, error) {
-	want := min(len(bufs), len(sizes))
+	want := min(len(bufs), len(sizes), s.readBatch)
 	if want == 0 {
 		return 0, nil
 	}

@@ -94,6 +94,63 @@ func TestHostGSOSegmentsBecomeValidPackets(t *testing.T) {
 	}
 }
 
+// A Read returns at most Config.ReadBatch packets though wireguard-go
+// offers 128 buffers (it holds one 64 KiB buffer per packet a Read may
+// fill: the ones never filled are never written), and the packets of a
+// segment longer than that come whole and in order over the next Reads.
+func TestReadReturnsAtMostReadBatch(t *testing.T) {
+	const mss = 1380
+	for _, tc := range []struct {
+		name  string
+		cfg   Config
+		batch int
+	}{
+		{"default", Config{}, DefaultReadBatch},
+		{"configured", Config{ReadBatch: 5}, 5},
+		{"legacy", Config{LegacyDataPath: true}, batchSize},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := newTestStack(t, &tc.cfg, addrA4, addrA6)
+			wantPkts := 0
+			var payload []byte
+			for i := range 3 { // 3 segments of 45 packets: more than any batch
+				seg := make([]byte, 45*mss)
+				for j := range seg {
+					seg[j] = byte(i*45*mss + j)
+				}
+				if !s.out.push(gsoSegment(addrA4, addrB4, uint32(len(payload)), header.TCPFlagAck, seg, mss)) {
+					t.Fatal("queue refused the segment")
+				}
+				payload = append(payload, seg...)
+				wantPkts += 45
+			}
+			var got []byte
+			bufs := make([][]byte, batchSize)
+			for i := range bufs {
+				bufs[i] = make([]byte, 16+1500)
+			}
+			sizes := make([]int, len(bufs))
+			for pkts := 0; pkts < wantPkts; {
+				n, err := s.Read(bufs, sizes, 16)
+				if err != nil {
+					t.Fatalf("read: %v", err)
+				}
+				if n > tc.batch || (n < tc.batch && pkts+n < wantPkts) {
+					t.Fatalf("read returned %d packets with %d to come, want %d", n, wantPkts-pkts, tc.batch)
+				}
+				for i := range n {
+					data := checkSegmentPacket(t, bufs[i][16:16+sizes[i]], mss, uint32(len(got)), false)
+					got = append(got, data...)
+				}
+				pkts += n
+			}
+			if !bytes.Equal(got, payload) {
+				t.Fatalf("payload of %d bytes arrived as %d bytes, or changed", len(payload), len(got))
+			}
+		})
+	}
+}
+
 // checkSegmentPacket checks one packet cut from a segment and returns its
 // TCP payload.
 func checkSegmentPacket(t *testing.T, b []byte, mss int, seq uint32, last bool) []byte {

@@ -51,6 +51,8 @@ type Stack struct {
 	// readMu serializes Read, the one user of seg.
 	readMu sync.Mutex
 	seg    segmenter
+	// readBatch bounds the packets one Read returns (Config.ReadBatch).
+	readBatch int
 	// udpIdle ends forwarded UDP flows.
 	udpIdle time.Duration
 
@@ -73,13 +75,14 @@ func New(cfg Config) (*Stack, error) {
 		return nil, err
 	}
 	s := &Stack{
-		log:     cfg.Logger,
-		mtu:     cfg.MTU,
-		v4:      cfg.IPv4,
-		v6:      cfg.IPv6,
-		out:     newPacketQueue(outQueueLen),
-		events:  make(chan tun.Event, 1),
-		udpIdle: cfg.UDPIdleTimeout,
+		log:       cfg.Logger,
+		mtu:       cfg.MTU,
+		v4:        cfg.IPv4,
+		v6:        cfg.IPv6,
+		out:       newPacketQueue(outQueueLen),
+		events:    make(chan tun.Event, 1),
+		udpIdle:   cfg.UDPIdleTimeout,
+		readBatch: cfg.ReadBatch,
 	}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.svc.init(cfg.Expose)

@@ -122,6 +122,9 @@ type AgentConfig struct {
 	// TCPBufferMax bounds the netstack's TCP buffers (see
 	// EngineConfig.TCPBufferMax), for benchmarks; 0: the default.
 	TCPBufferMax int
+	// ReadBatch bounds the packets one netstack Read returns (see
+	// EngineConfig.ReadBatch), for benchmarks; 0: the default.
+	ReadBatch int
 }
 
 func (c *AgentConfig) validate() error {
@@ -199,7 +202,7 @@ func NewAgent(cfg AgentConfig) (*Agent, error) {
 	}
 	a.eng, err = NewEngine(EngineConfig{PrivateKey: st.WGKey, ListenPort: cfg.ListenPort, Expose: cfg.Expose, Logger: cfg.Logger,
 		Clock: cfg.Clock, Relays: a.client, HomeRelay: cfg.HomeRelay, LegacyDataPath: cfg.LegacyDataPath, Kernel: cfg.Kernel,
-		TCPBufferMax: cfg.TCPBufferMax})
+		TCPBufferMax: cfg.TCPBufferMax, ReadBatch: cfg.ReadBatch})
 	if err != nil {
 		return nil, err
 	}

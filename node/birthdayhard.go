@@ -374,22 +374,13 @@ func (b *pathBind) dropBirthdayLocked(p *peerPath) {
 	p.bday.kept, p.bday.also = nil, nil
 }
 
-// receiveHard returns a ReceiveFunc delivering one packet from the extra
-// sockets per call until closed is closed.
-func (b *pathBind) receiveHard(closed chan struct{}) conn.ReceiveFunc {
-	return func(packets [][]byte, sizes []int, eps []conn.Endpoint) (int, error) {
-		for {
-			select {
-			case <-closed:
-				return 0, net.ErrClosed
-			case h := <-b.bday.in:
-				if len(h.pkt) > len(packets[0]) {
-					continue
-				}
-				sizes[0] = copy(packets[0], h.pkt)
-				eps[0] = h.ep
-				return 1, nil
-			}
-		}
+// receiveHard copies a packet from the birthday probes' extra sockets into
+// buf (sizes[0], eps[0]) and reports whether it did (receiveOther).
+func (b *pathBind) receiveHard(h hardPacket, buf []byte, sizes []int, eps []conn.Endpoint) bool {
+	if len(h.pkt) > len(buf) {
+		return false
 	}
+	sizes[0] = copy(buf, h.pkt)
+	eps[0] = h.ep
+	return true
 }

@@ -49,6 +49,7 @@ type dataplaneConfig struct {
 	bind       func() conn.Bind
 	legacy     bool // netstack.Config.LegacyDataPath
 	tcpBufMax  int  // netstack.Config.TCPBufferMax
+	readBatch  int  // netstack.Config.ReadBatch
 }
 
 // newDataplane starts a network plane and a device and brings the device

@@ -96,6 +96,9 @@ type EngineConfig struct {
 	// TCPBufferMax bounds the netstack's TCP buffers
 	// (netstack.Config.TCPBufferMax), for benchmarks; 0: the default.
 	TCPBufferMax int
+	// ReadBatch bounds the packets one netstack Read returns
+	// (netstack.Config.ReadBatch), for benchmarks; 0: the default.
+	ReadBatch int
 }
 
 func (c *EngineConfig) validate() error {
@@ -435,7 +438,8 @@ func (e *Engine) dataplaneLocked(self wire.Node) (*dataplane, error) {
 func (e *Engine) newDataplaneLocked(self wire.Node, port uint16) (*dataplane, error) {
 	return newDataplane(e.ctx, dataplaneConfig{self: self, tun: e.cfg.TUN, kernel: e.cfg.Kernel, priv: e.priv, listenPort: port,
 		mtu: e.cfg.MTU, expose: e.cfg.Expose, log: e.log, onDenied: e.onDenied, bind: e.bindFuncLocked(),
-		legacy: e.cfg.LegacyDataPath, tcpBufMax: e.cfg.TCPBufferMax})
+		legacy: e.cfg.LegacyDataPath, tcpBufMax: e.cfg.TCPBufferMax,
+		readBatch: e.cfg.ReadBatch})
 }
 
 // preferListenPort makes the data plane, when it starts with

@@ -17,14 +17,17 @@ const (
 	// (debug.SetMemoryLimit) unless GOMEMLIMIT sets one: near it the
 	// garbage collector runs more often instead of letting the heap grow
 	// to twice the live data. It is a backstop, not the bound: a running
-	// data plane's heap is about 45 MiB, most of it wireguard-go's 64 KiB
-	// receive and TUN buffers (128 per receive function and for the TUN
-	// reader), allocated at start and mostly never touched, and the
-	// collector counts them all. At 40, 56 or 72 MiB the collector ran
-	// without pause and the overlay cost 3.4 to 8 times the CPU per byte
-	// (make bench-overlay); what bounds the node's memory under load is
-	// the TCP buffer bound (netstack/tune.go). At 128 MiB the peak was
-	// 83 MB instead of 70-74.
+	// data plane's heap was about 45 MiB (8 MiB less since the relay and
+	// birthday paths share one receive function), most of it
+	// wireguard-go's 64 KiB receive and TUN buffers (128 for each of the
+	// pathBind's receive functions and for the TUN reader, which the
+	// netstack's 32-packet reads leave 96 of unwritten), allocated at
+	// start and mostly never touched, and the collector counts them all.
+	// At 40, 56 or 72 MiB the collector ran without pause and the overlay
+	// cost 3.4 to 8 times the CPU per byte (make bench-overlay); what
+	// bounds the node's memory under load is the TCP buffer bound
+	// (netstack/tune.go) and the read batch (netstack.DefaultReadBatch).
+	// At 128 MiB the peak was 83 MB instead of 70-74.
 	softMemoryLimit = 96 << 20
 	// quietEvery is how often the governor looks at the allocation rate.
 	quietEvery = 5 * time.Second

@@ -19,6 +19,7 @@ import (
 
 	"github.com/wardnet/ward/disco"
 	"github.com/wardnet/ward/netcheck"
+	"github.com/wardnet/ward/relay"
 	"github.com/wardnet/ward/wire"
 )
 
@@ -512,7 +513,12 @@ func (b *pathBind) whyRelayedLocked(p *peerPath, now time.Time) string {
 	return "no direct pong yet (NAT or firewall between the two)"
 }
 
-// Open opens the UDP bind and adds a ReceiveFunc for the relay.
+// Open opens the UDP bind and adds one ReceiveFunc for the packets that
+// come another way: through the relay and the birthday probes' sockets.
+// One, not one each: wireguard-go gives every ReceiveFunc a goroutine
+// holding a batch of 64 KiB message buffers (128, 8 MiB, which the
+// garbage collector counts though a one-packet ReceiveFunc writes only
+// the first).
 func (b *pathBind) Open(port uint16) ([]conn.ReceiveFunc, uint16, error) {
 	fns, actual, err := b.udp.Open(port)
 	if err != nil {
@@ -527,10 +533,7 @@ func (b *pathBind) Open(port uint16) ([]conn.ReceiveFunc, uint16, error) {
 	for _, fn := range fns {
 		out = append(out, b.receiveUDP(fn))
 	}
-	if b.relay != nil {
-		out = append(out, b.receiveRelay(closed))
-	}
-	out = append(out, b.receiveHard(closed))
+	out = append(out, b.receiveOther(closed))
 	return out, actual, nil
 }
 
@@ -599,46 +602,63 @@ func (b *pathBind) heardLocked(a netip.AddrPort, now time.Time) (wake bool) {
 	return wake
 }
 
-// receiveRelay returns a ReceiveFunc delivering one relayed packet per
-// call until closed is closed; disco packets from the relay are handled
-// here.
-func (b *pathBind) receiveRelay(closed chan struct{}) conn.ReceiveFunc {
+// receiveOther returns a ReceiveFunc delivering one packet per call,
+// relayed or from a birthday probe's socket (receiveHard), until closed is
+// closed.
+func (b *pathBind) receiveOther(closed chan struct{}) conn.ReceiveFunc {
+	var relayIn chan relay.Frame // nil without a relay: never ready
+	if b.relay != nil {
+		relayIn = b.relay.in
+	}
 	return func(packets [][]byte, sizes []int, eps []conn.Endpoint) (int, error) {
 		for {
 			select {
 			case <-closed:
 				return 0, net.ErrClosed
-			case f := <-b.relay.in:
-				if disco.Is(f.Payload) {
-					b.mu.Lock()
-					out := b.handleDiscoLocked(f.Payload, netip.AddrPort{}, nil, time.Now(), nil)
-					b.mu.Unlock()
-					b.sendAll(out)
-					continue
+			case f := <-relayIn:
+				if b.receiveRelayed(f, packets[0], sizes, eps) {
+					return 1, nil
 				}
-				if len(f.Payload) > len(packets[0]) {
-					continue
+			case h := <-b.bday.in:
+				if b.receiveHard(h, packets[0], sizes, eps) {
+					return 1, nil
 				}
-				now := time.Now()
-				b.mu.Lock()
-				drop, again := b.crossedLocked(f.Key, f.Payload, now)
-				if p := b.peers[f.Key]; p != nil && !drop {
-					p.relayedIn = now
-				}
-				b.mu.Unlock()
-				if again != nil {
-					b.resendInit(f.Key, again)
-				}
-				if drop {
-					continue
-				}
-				sizes[0] = copy(packets[0], f.Payload)
-				eps[0] = peerEndpoint{key: f.Key}
-				b.counters.relayRx.Add(uint64(sizes[0]))
-				return 1, nil
 			}
 		}
 	}
+}
+
+// receiveRelayed copies a relayed WireGuard packet into buf (sizes[0],
+// eps[0]) and reports whether it did; disco packets from the relay are
+// handled here.
+func (b *pathBind) receiveRelayed(f relay.Frame, buf []byte, sizes []int, eps []conn.Endpoint) bool {
+	if disco.Is(f.Payload) {
+		b.mu.Lock()
+		out := b.handleDiscoLocked(f.Payload, netip.AddrPort{}, nil, time.Now(), nil)
+		b.mu.Unlock()
+		b.sendAll(out)
+		return false
+	}
+	if len(f.Payload) > len(buf) {
+		return false
+	}
+	now := time.Now()
+	b.mu.Lock()
+	drop, again := b.crossedLocked(f.Key, f.Payload, now)
+	if p := b.peers[f.Key]; p != nil && !drop {
+		p.relayedIn = now
+	}
+	b.mu.Unlock()
+	if again != nil {
+		b.resendInit(f.Key, again)
+	}
+	if drop {
+		return false
+	}
+	sizes[0] = copy(buf, f.Payload)
+	eps[0] = peerEndpoint{key: f.Key}
+	b.counters.relayRx.Add(uint64(sizes[0]))
+	return true
 }
 
 // Close closes the UDP bind and ends the relay ReceiveFunc; the relay

@@ -102,7 +102,8 @@ func (p *osPlane) CutUnreachable(func(netip.Addr) bool) {}
 func openPlane(cfg dataplaneConfig) (tun.Device, netPlane, error) {
 	if cfg.tun == nil {
 		st, err := netstack.New(netstack.Config{IPv4: cfg.self.IPv4, IPv6: cfg.self.IPv6, MTU: cfg.mtu, Logger: cfg.log,
-			Expose: services(cfg.expose), OnDenied: cfg.onDenied, LegacyDataPath: cfg.legacy, CountFlows: true, TCPBufferMax: cfg.tcpBufMax})
+			Expose: services(cfg.expose), OnDenied: cfg.onDenied, LegacyDataPath: cfg.legacy, CountFlows: true, TCPBufferMax: cfg.tcpBufMax,
+			ReadBatch: cfg.readBatch})
 		if err != nil {
 			return nil, nil, fmt.Errorf("start netstack: %w", err)
 		}

@@ -140,7 +140,9 @@ func SOCKSConnect(proxy, host string, port uint16, d time.Duration) (net.Conn, e
 		c.Close()
 		return nil, err
 	}
-	var rep [12]byte // greeting answer (2) + reply with an IPv4 address (10)
+	// The greeting's answer (2), the reply's head (4), then its bound
+	// address as its type says (IPv4, IPv6 or a name) and port.
+	var rep [6]byte
 	if _, err := io.ReadFull(c, rep[:]); err != nil {
 		c.Close()
 		return nil, fmt.Errorf("socks5 reply: %w", err)
@@ -148,6 +150,27 @@ func SOCKSConnect(proxy, host string, port uint16, d time.Duration) (net.Conn, e
 	if rep[3] != 0 {
 		c.Close()
 		return nil, fmt.Errorf("socks5 reply code %d", rep[3])
+	}
+	var rest int
+	switch rep[5] {
+	case 1:
+		rest = 4 + 2
+	case 4:
+		rest = 16 + 2
+	case 3:
+		var l [1]byte
+		if _, err := io.ReadFull(c, l[:]); err != nil {
+			c.Close()
+			return nil, fmt.Errorf("socks5 reply: %w", err)
+		}
+		rest = int(l[0]) + 2
+	default:
+		c.Close()
+		return nil, fmt.Errorf("socks5 reply: address type %d", rep[5])
+	}
+	if _, err := io.ReadFull(c, make([]byte, rest)); err != nil {
+		c.Close()
+		return nil, fmt.Errorf("socks5 reply: %w", err)
 	}
 	c.SetDeadline(time.Time{})
 	return c, nil

@@ -2,6 +2,7 @@ package sim
 
 import (
 	"context"
+	"encoding/json"
 	"net/http"
 	"time"
 
@@ -34,4 +35,12 @@ func (a *admin) authKey(ctx context.Context, tag string) (string, error) {
 // setPolicy saves text as the running policy.
 func (a *admin) setPolicy(ctx context.Context, text string) error {
 	return a.do(ctx, http.MethodPut, wire.PathAdminPolicy, wire.SetPolicyRequest{Text: text, Comment: "ward sim", ParentID: -1}, nil)
+}
+
+// get reads path's whole answer (up to 256 MiB: the node list of a large
+// fleet), for timing.
+func (a *admin) get(ctx context.Context, path string) error {
+	var raw json.RawMessage
+	return apicall.Do(ctx, a.http, apicall.Request{Method: http.MethodGet, URL: a.base + path, Token: a.key,
+		MaxAnswer: 256 << 20, Server: "coordinator"}, &raw)
 }

@@ -127,6 +127,12 @@ type Config struct {
 	// measures the time to every device healthy and the coordinator's
 	// CPU and memory meanwhile.
 	Rollout bool
+	// Restart, when "term" or "kill", restarts the coordinator the sim
+	// started once the timed changes are done: SIGTERM (or SIGKILL), then
+	// the same binary on the same data directory and port; it measures
+	// the time until every stream holds its map again and the admin API's
+	// latency meanwhile (restart.go).
+	Restart string
 	// Profile, when not "", is a directory to write the coordinator's
 	// pprof profiles to (CPU over the probes, heap, goroutines); a started
 	// coordinator serves them on its metrics listener.
@@ -162,6 +168,14 @@ func (c *Config) defaults() error {
 	}
 	if c.Log == nil {
 		c.Log = func(string, ...any) {}
+	}
+	switch c.Restart {
+	case "", "term", "kill":
+	default:
+		return fmt.Errorf("restart %q: want term or kill", c.Restart)
+	}
+	if c.Restart != "" && c.URL != "" {
+		return fmt.Errorf("restart: only a coordinator the sim starts can be restarted (no --coordinator)")
 	}
 	if c.URL == "" && c.Binary == "" {
 		return fmt.Errorf("no coordinator: give a URL or the ward binary to start one")

@@ -19,13 +19,16 @@ import (
 // child is a `ward coordinator --dev` the sim started: its own process,
 // so the figures read from /proc are the coordinator's alone.
 type child struct {
-	cmd     *exec.Cmd
-	dir     string
-	url     string
-	metrics string
-	apiKey  string
-	logPath string
-	done    chan error
+	cmd    *exec.Cmd
+	dir    string
+	binary string
+	// api and met are the listeners' addresses, kept across a restart.
+	api, met string
+	url      string
+	metrics  string
+	apiKey   string
+	logPath  string
+	done     chan error
 }
 
 // startChild starts the coordinator from binary with policy, in a fresh
@@ -35,40 +38,40 @@ func startChild(ctx context.Context, binary, policy string) (*child, error) {
 	if err != nil {
 		return nil, fmt.Errorf("make data dir: %w", err)
 	}
-	c := &child{dir: dir, logPath: filepath.Join(dir, "coordinator.log"), done: make(chan error, 1)}
-	if err := c.start(ctx, binary, policy); err != nil {
+	c := &child{dir: dir, binary: binary, logPath: filepath.Join(dir, "coordinator.log")}
+	if c.api, err = freePort(); err == nil {
+		c.met, err = freePort()
+	}
+	if err == nil {
+		err = os.WriteFile(filepath.Join(dir, "policy.hujson"), []byte(policy), 0o600)
+	}
+	if err == nil {
+		err = c.start(ctx)
+	}
+	if err != nil {
 		os.RemoveAll(dir)
 		return nil, err
 	}
 	return c, nil
 }
 
-func (c *child) start(ctx context.Context, binary, policy string) error {
-	pf := filepath.Join(c.dir, "policy.hujson")
-	if err := os.WriteFile(pf, []byte(policy), 0o600); err != nil {
-		return fmt.Errorf("write policy: %w", err)
-	}
-	api, err := freePort()
+// start starts the coordinator on the child's data directory and
+// addresses (a restart keeps both) and waits until it answers.
+func (c *child) start(ctx context.Context) error {
+	logf, err := os.OpenFile(c.logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
 	if err != nil {
-		return err
-	}
-	met, err := freePort()
-	if err != nil {
-		return err
-	}
-	logf, err := os.Create(c.logPath)
-	if err != nil {
-		return fmt.Errorf("create coordinator log: %w", err)
+		return fmt.Errorf("open coordinator log: %w", err)
 	}
 	defer logf.Close()
-	c.url, c.metrics = "http://"+api, "http://"+met
-	c.cmd = exec.Command(binary, "coordinator", "--dev", "--listen", api, "--metrics-listen", met,
-		"--stun-listen", "", "--pprof", "--data-dir", filepath.Join(c.dir, "data"), "--policy", pf)
+	c.url, c.metrics, c.done = "http://"+c.api, "http://"+c.met, make(chan error, 1)
+	c.cmd = exec.Command(c.binary, "coordinator", "--dev", "--listen", c.api, "--metrics-listen", c.met,
+		"--stun-listen", "", "--pprof", "--data-dir", filepath.Join(c.dir, "data"), "--policy", filepath.Join(c.dir, "policy.hujson"))
 	c.cmd.Stdout, c.cmd.Stderr = logf, logf
 	if err := c.cmd.Start(); err != nil {
 		return fmt.Errorf("start coordinator: %w", err)
 	}
-	go func() { c.done <- c.cmd.Wait() }()
+	cmd, done := c.cmd, c.done
+	go func() { done <- cmd.Wait() }()
 	return c.waitReady(ctx)
 }
 
@@ -110,16 +113,26 @@ func (c *child) logTail() string {
 // stop ends the coordinator (SIGTERM, then SIGKILL after 10 s) and
 // removes its directory.
 func (c *child) stop() {
-	if c.cmd != nil && c.cmd.Process != nil {
-		c.cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-c.done:
-		case <-time.After(10 * time.Second):
-			c.cmd.Process.Kill()
-			<-c.done
-		}
-	}
+	c.end(syscall.SIGTERM, 10*time.Second)
 	os.RemoveAll(c.dir)
+}
+
+// end sends the coordinator sig and waits for it to exit, killing it
+// after grace; it returns how long it took to exit.
+func (c *child) end(sig syscall.Signal, grace time.Duration) time.Duration {
+	t0 := time.Now()
+	if c.cmd == nil || c.cmd.Process == nil {
+		return 0
+	}
+	c.cmd.Process.Signal(sig)
+	select {
+	case <-c.done:
+	case <-time.After(grace):
+		c.cmd.Process.Kill()
+		<-c.done
+	}
+	c.cmd = nil
+	return time.Since(t0)
 }
 
 func freePort() (string, error) {

@@ -33,6 +33,9 @@ type simNode struct {
 	firstBytes int
 	// firstPeers is how many peers it held.
 	firstPeers int
+	// opened is when the current map stream opened; mapAt when its first
+	// message arrived (zero before it).
+	opened, mapAt time.Time
 }
 
 // observer hears of a node's map messages as they arrive.
@@ -91,6 +94,9 @@ func (n *simNode) follow(ctx context.Context) {
 func (n *simNode) HandleMap(m wire.MapResponse) error {
 	at := time.Now()
 	n.mu.Lock()
+	if n.mapAt.IsZero() {
+		n.mapAt = at
+	}
 	if m.Full {
 		clear(n.peers)
 		for _, p := range m.Peers {
@@ -112,8 +118,24 @@ func (n *simNode) HandleMap(m wire.MapResponse) error {
 	return nil
 }
 
-// SetConnected implements control.MapHandler.
-func (n *simNode) SetConnected(bool) {}
+// SetConnected implements control.MapHandler: it notes when a stream
+// opens.
+func (n *simNode) SetConnected(up bool) {
+	if !up {
+		return
+	}
+	n.mu.Lock()
+	n.opened, n.mapAt = time.Now(), time.Time{}
+	n.mu.Unlock()
+}
+
+// mapSince reports whether the node holds a map from a stream opened
+// after t, and when that stream's first message came.
+func (n *simNode) mapSince(t time.Time) (time.Time, bool) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.mapAt, n.opened.After(t) && !n.mapAt.IsZero()
+}
 
 // peerCount is how many peers the node holds.
 func (n *simNode) peerCount() int {

@@ -69,6 +69,9 @@ type Result struct {
 	// Rollout is the rollout probe's result (Config.Rollout); nil when
 	// it did not run.
 	Rollout *RolloutResult
+	// Restart is the restart scenario's result (Config.Restart); nil
+	// when it did not run.
+	Restart *RestartResult
 }
 
 // run is one simulation in progress.
@@ -86,6 +89,8 @@ type run struct {
 	// profileURL is the coordinator's metrics listener when it serves
 	// pprof; "" otherwise.
 	profileURL string
+	// ch is the coordinator the sim started; nil for cfg.URL's.
+	ch *child
 }
 
 // Run runs the simulation cfg describes.
@@ -113,6 +118,7 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 			return res, err
 		}
 		defer ch.stop()
+		r.ch = ch
 		r.base, r.pid, r.profileURL, cfg.APIKey = ch.url, ch.cmd.Process.Pid, ch.metrics, ch.apiKey
 		cfg.Log("coordinator pid %d at %s (log %s)", r.pid, r.base, ch.logPath)
 	}
@@ -197,6 +203,10 @@ func (r *run) measure(ctx context.Context, res *Result) error {
 	}
 	end := r.proc()
 	res.RSS, res.PeakRSS, res.CPUTotal = end.rss, end.hwm, end.cpu
+	if r.cfg.Restart != "" {
+		// Last: the figures above are the first coordinator's.
+		return r.restart(ctx, res)
+	}
 	return nil
 }
 

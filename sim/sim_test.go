@@ -121,3 +121,26 @@ func TestSimRollsOutTo100Devices(t *testing.T) {
 		t.Errorf("rollout: %+v, want 101 devices (100 and the join) in 3 waves", ro)
 	}
 }
+
+// TestRestartNeedsStartedCoordinator: the restart scenario restarts only a
+// coordinator the sim starts, and takes term or kill.
+func TestRestartNeedsStartedCoordinator(t *testing.T) {
+	tests := []struct {
+		name, restart, url string
+		ok                 bool
+	}{
+		{"none", "", "http://127.0.0.1:1", true},
+		{"term, started", "term", "", true},
+		{"kill, started", "kill", "", true},
+		{"given coordinator", "term", "http://127.0.0.1:1", false},
+		{"unknown signal", "hup", "", false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			c := Config{Nodes: 1, Restart: tc.restart, URL: tc.url, Binary: "ward"}
+			if err := c.defaults(); (err == nil) != tc.ok {
+				t.Errorf("defaults: %v, want ok %t", err, tc.ok)
+			}
+		})
+	}
+}

@@ -8,6 +8,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/wardnet/ward/acl"
 	"github.com/wardnet/ward/alert"
 	"github.com/wardnet/ward/wire"
 )
@@ -65,6 +66,29 @@ func (s *server) apiAlertRulesRoutes(g *echo.Group, read, fleet echo.MiddlewareF
 	g.PUT(rel(wire.PathAdminAlertRules), s.apiSetAlertRules, fleet)
 	g.GET(rel(wire.PathAdminAlertRulesVersions), s.apiAlertRulesVersions, read)
 	g.GET(rel(wire.PathAdminAlertRulesVersions)+"/:id", s.apiAlertRulesVersion, fleet)
+	g.POST(rel(wire.PathAdminAlertRulesCheck), s.apiCheckAlertRules, fleet)
+}
+
+// apiCheckAlertRules parses a draft of alert rules as a save would,
+// saving nothing: 200 with every problem at line:col (ok=false), the
+// shape of the policy check, so the editor marks both the same way.
+func (s *server) apiCheckAlertRules(c echo.Context) error {
+	var req wire.PolicyTextRequest
+	if err := s.readJSON(c, &req, maxPolicyBytes, false); err != nil {
+		return err
+	}
+	res := acl.CheckResult{OK: true, Problems: []acl.Problem{}, Tests: []acl.TestResult{}}
+	if _, err := alert.Parse("alerts.hujson", []byte(req.Text)); err != nil {
+		var l alert.ErrorList
+		if !errors.As(err, &l) {
+			l = alert.ErrorList{{File: "alerts.hujson", Line: 1, Col: 1, Msg: err.Error()}}
+		}
+		res.OK = false
+		for _, p := range l {
+			res.Problems = append(res.Problems, acl.Problem{File: p.File, Pos: acl.Pos{Line: p.Line, Col: p.Col}, Msg: p.Msg})
+		}
+	}
+	return c.JSON(http.StatusOK, res)
 }
 
 func (s *server) apiAlertRules(c echo.Context) error {

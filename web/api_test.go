@@ -224,3 +224,35 @@ func TestLoginIsAudited(t *testing.T) {
 		t.Errorf("audit (-want +got):\n%s", diff)
 	}
 }
+
+// TestAPIAlertRulesCheck: a draft of alert rules is checked without being
+// saved, each problem at its line and column in the policy check's
+// shape; an auditor (read only) may not check, since checking is part of
+// editing rules that hold credentials.
+func TestAPIAlertRulesCheck(t *testing.T) {
+	e := newEnv(t)
+	req := func(text string) string { b, _ := json.Marshal(wire.PolicyTextRequest{Text: text}); return string(b) }
+	writes := e.b.Writes()
+	pc := decode[acl.CheckResult](t, e.bearer(ownerKey, "POST", wire.PathAdminAlertRulesCheck, req(`{"rules": []}`)))
+	if !pc.OK || len(pc.Problems) != 0 {
+		t.Errorf("check of empty rules: %+v", pc)
+	}
+	pc = decode[acl.CheckResult](t, e.bearer(ownerKey, "POST", wire.PathAdminAlertRulesCheck,
+		req("{\n  \"rules\": [\n    {\"name\": \"x\", \"kind\": \"nope\"},\n  ],\n}")))
+	if pc.OK || len(pc.Problems) == 0 || pc.Problems[0].Pos.Line != 3 {
+		t.Errorf("check of a bad kind: %+v", pc)
+	}
+	pc = decode[acl.CheckResult](t, e.bearer(ownerKey, "POST", wire.PathAdminAlertRulesCheck, req(`{"rules": [}`)))
+	if pc.OK || len(pc.Problems) == 0 || pc.Problems[0].Pos.Line != 1 {
+		t.Errorf("check of broken JSON: %+v", pc)
+	}
+	if r := e.bearer(auditorKey, "POST", wire.PathAdminAlertRulesCheck, req(`{"rules": []}`)); r.StatusCode != http.StatusForbidden {
+		t.Errorf("auditor's check: HTTP %d, want 403", r.StatusCode)
+	}
+	if r := e.bearer(ownerKey, "POST", wire.PathAdminAlertRulesCheck, `{"text": 5}`); r.StatusCode != http.StatusBadRequest {
+		t.Errorf("a body that is not a text request: HTTP %d, want 400", r.StatusCode)
+	}
+	if e.b.Writes() != writes {
+		t.Error("a check wrote to the backend")
+	}
+}

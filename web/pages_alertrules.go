@@ -74,7 +74,9 @@ func (s *server) actSaveAlertRules(c echo.Context) error {
 	if err != nil {
 		return fmt.Errorf("%w: bad parent version %q", ErrBadRequest, c.FormValue("parent"))
 	}
-	text, comment := c.FormValue("text"), strings.TrimSpace(c.FormValue("comment"))
+	// A browser sends a textarea's line breaks as CRLF; keep the text as
+	// it was typed.
+	text, comment := strings.ReplaceAll(c.FormValue("text"), "\r\n", "\n"), strings.TrimSpace(c.FormValue("comment"))
 	_, err = s.b.SetAlertRules(c.Request().Context(), text, comment, parent, principalOf(c))
 	var probs alert.ErrorList
 	if errors.As(err, &probs) {

@@ -359,9 +359,14 @@ const PathAdminAlerts = "/ward/v1/admin/alerts"
 // line:col, 409 for a stale parent; the fleet permission).
 // PathAdminAlertRulesVersions lists the versions; /{id} is one with its
 // text. A rollback is a save of an old version's text.
+// PathAdminAlertRulesCheck checks a draft without saving it (POST a
+// PolicyTextRequest; 200 with {"ok", "problems": [{"file", "pos":
+// {"line", "col"}, "message"}]}, the policy check's shape; the fleet
+// permission, as saving).
 const (
 	PathAdminAlertRules         = "/ward/v1/admin/alerts/rules"
 	PathAdminAlertRulesVersions = "/ward/v1/admin/alerts/rules/versions"
+	PathAdminAlertRulesCheck    = "/ward/v1/admin/alerts/rules/check"
 )
 
 // AdminAlert is one alert as the coordinator stored it.

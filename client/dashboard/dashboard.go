@@ -3,6 +3,8 @@
 // the person may reach with their ports, copy-ready `ward ssh` and `ward
 // forward` commands, and a form that requests time-bound access (as
 // `ward request` does) above the person's requests and their decisions.
+// The page keeps itself current (assets/live.js asks for it again every
+// 2 s and swaps in what changed, never the form being typed in).
 //
 // # Protections
 //
@@ -52,8 +54,9 @@ var pageTmpl = template.Must(template.New("page.html").Funcs(template.FuncMap{
 	},
 }).ParseFS(assets, "assets/page.html"))
 
-// csp allows nothing but the page's own stylesheet, script and form.
-const csp = "default-src 'none'; style-src 'self'; script-src 'self'; img-src 'self'; " +
+// csp allows nothing but the page's own stylesheet, scripts, form and
+// fetches (live.js asks the page again).
+const csp = "default-src 'none'; style-src 'self'; script-src 'self'; img-src 'self'; connect-src 'self'; " +
 	"form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
 
 // Page is what the status page shows.
@@ -160,6 +163,7 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("GET /t/{token}/{$}", s.page)
 	mux.HandleFunc("GET /t/{token}/style.css", s.asset("assets/style.css", "text/css; charset=utf-8"))
 	mux.HandleFunc("GET /t/{token}/copy.js", s.asset("assets/copy.js", "text/javascript; charset=utf-8"))
+	mux.HandleFunc("GET /t/{token}/live.js", s.asset("assets/live.js", "text/javascript; charset=utf-8"))
 	mux.HandleFunc("POST /t/{token}/logout", s.logout)
 	if s.cfg.Request != nil {
 		mux.HandleFunc("POST /t/{token}/request", s.request)

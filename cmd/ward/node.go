@@ -123,6 +123,8 @@ func newNodeCmd() *cobra.Command {
 	fl.MarkHidden("legacy-datapath")
 	fl.IntVar(&f.cfg.TCPBufferMax, "tcp-buffer-max", 0, "bound the netstack's TCP buffers to this many bytes (0: 1 MiB), for benchmarks of the bound")
 	fl.MarkHidden("tcp-buffer-max")
+	fl.IntVar(&f.cfg.ReadBatch, "tun-read-batch", 0, "bound the packets one netstack read hands wireguard-go (0: 32), for benchmarks of the bound")
+	fl.MarkHidden("tun-read-batch")
 	return cmd
 }
 

@@ -53,7 +53,7 @@ func OpenPostgres(ctx context.Context, url string, opts ...Option) (*SQLStore, e
 	p := sql.OpenDB(rebindConnector{stdlib.GetConnector(*pc)})
 	p.SetMaxOpenConns(pgConns)
 	p.SetMaxIdleConns(pgConns)
-	d := &db{w: p, r: p, pg: true, url: url, origin: newOrigin()}
+	d := &db{w: p, r: p, pg: true, url: url, origin: newOrigin(), fleetReads: make(chan struct{}, pgConns/2)}
 	if err := p.PingContext(ctx); err != nil {
 		return nil, errors.Join(fmt.Errorf("open store: connect to postgres: %w", err), p.Close())
 	}

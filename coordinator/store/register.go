@@ -31,18 +31,9 @@ func (r registrar) RegisterWithAuthKey(ctx context.Context, h SecretHash, now ti
 	err := checkNewNode(n)
 	if err == nil {
 		err = r.db.write(ctx, func(tx *sql.Tx) error {
-			var err error
-			if key, err = usableAuthKey(ctx, tx, h, now); err != nil {
-				return err
-			}
-			o := owner{user: key.UserID, tags: key.Tags, ephemeral: key.Ephemeral, authKey: key.ID, risk: key.RiskClass}
-			if node, err = rekeyRevoked(ctx, tx, n, o, key.CreatedAt); errors.Is(err, ErrNotFound) {
-				node, err = insertNode(ctx, tx, r.db, now, n, o)
-			}
-			if err != nil {
-				return err
-			}
-			return useAuthKey(ctx, tx, &key)
+			res, err := registerOne(ctx, tx, r.db, KeyRegistration{KeyHash: h, Now: now, Node: n})
+			node, key = res.Node, res.Key
+			return err
 		})
 	}
 	if err != nil {

@@ -87,6 +87,15 @@ type db struct {
 	url, origin string
 	// quiet: writes log their changes without notifying (MuteChanges).
 	quiet atomic.Bool
+	// reads holds SQLite's hot reads prepared on the read pool (readRow),
+	// by query text: *sql.Stmt.
+	reads sync.Map
+	// fleetReads bounds the nodes' own reads of their record running at
+	// once (NodeByMachineKey: every session and map stream), below the
+	// pool's size, so that a fleet reconnecting at once leaves connections
+	// to everyone else (an admin's call) instead of queueing them behind
+	// thousands of its own reads.
+	fleetReads chan struct{}
 }
 
 // Option configures Open.
@@ -156,6 +165,10 @@ func (s *SQLStore) Close() error {
 			s.closeErr = s.db.w.Close()
 			return
 		}
+		s.db.reads.Range(func(_, st any) bool {
+			st.(*sql.Stmt).Close()
+			return true
+		})
 		s.closeErr = errors.Join(s.db.r.Close(), s.db.w.Close())
 	})
 	return s.closeErr
@@ -171,7 +184,7 @@ func openDB(ctx context.Context, dir string, cfg config) (*db, error) {
 	if err != nil {
 		return nil, err
 	}
-	d := &db{w: w}
+	d := &db{w: w, fleetReads: make(chan struct{}, readConns-1)}
 	if d.ula, err = setup(ctx, d, cfg); err != nil {
 		return nil, errors.Join(err, w.Close())
 	}

@@ -53,6 +53,8 @@ var suite = []struct {
 	{"TestRegisterWithAuthKey", TestRegisterWithAuthKey},
 	{"TestRegisterKeepsNodeFields", TestRegisterKeepsNodeFields},
 	{"TestRegisterSingleUseKeyRace", TestRegisterSingleUseKeyRace},
+	{"TestRegisterBatch", TestRegisterBatch},
+	{"TestRegisterBatchSingleUseKeyRace", TestRegisterBatchSingleUseKeyRace},
 	{"TestRegisterWithUser", TestRegisterWithUser},
 	{"TestRegisterSuffixesTakenNames", TestRegisterSuffixesTakenNames},
 	{"TestRegisterAtExpiryBoundary", TestRegisterAtExpiryBoundary},

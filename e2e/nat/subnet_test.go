@@ -57,6 +57,12 @@ type lanServices struct {
 
 func serveLAN(t *testing.T, lan *nattest.NS, page string) *lanServices {
 	t.Helper()
+	return serveLANAt(t, lan, page, lanWeb, lanPLC)
+}
+
+// serveLANAt is serveLAN with the web device at web and the PLC at plc.
+func serveLANAt(t *testing.T, lan *nattest.NS, page string, lanWeb, lanPLC netip.Addr) *lanServices {
+	t.Helper()
 	s := &lanServices{}
 	listen := func(addr netip.Addr, port uint16) net.Listener {
 		var ln net.Listener

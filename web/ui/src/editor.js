@@ -1,63 +1,23 @@
 // The policy editor of Ward's admin UI: CodeMirror 6 with HuJSON
 // highlighting, validation as you type through POST policy/check (problems
 // marked at their line:col), tests, an impact preview through POST
-// policy/impact, and save through PUT policy with the parent version.
+// policy/impact, and save through PUT policy with the parent version. The
+// alert rules page gets its editor from rules.js, in the same bundle.
 import "./csp.js";
 import { EditorState } from "@codemirror/state";
 import {
   EditorView, keymap, lineNumbers, highlightActiveLine, highlightActiveLineGutter, drawSelection,
 } from "@codemirror/view";
 import { defaultKeymap, history, historyKeymap, indentWithTab } from "@codemirror/commands";
-import { syntaxHighlighting, HighlightStyle, bracketMatching, indentOnInput } from "@codemirror/language";
+import { syntaxHighlighting, bracketMatching, indentOnInput } from "@codemirror/language";
 import { linter, lintGutter } from "@codemirror/lint";
-import { tags as t } from "@lezer/highlight";
 import { hujson } from "./hujson.js";
+import { highlight, theme, posOf, diagnosticsOf } from "./cm.js";
+import { startRules } from "./rules.js";
 import { call } from "./api.js";
 import { renderProblems, renderTests, renderImpact, renderSaved } from "./panels.js";
 
 const API = "/ward/v1/admin/policy";
-
-const highlight = HighlightStyle.define([
-  { tag: t.propertyName, color: "#1d4ed8" },
-  { tag: t.string, color: "#047857" },
-  { tag: t.number, color: "#b45309" },
-  { tag: [t.bool, t.null], color: "#7c3aed" },
-  { tag: [t.lineComment, t.blockComment], color: "#6b7280", fontStyle: "italic" },
-  { tag: t.invalid, color: "#dc2626" },
-]);
-
-const theme = EditorView.theme({
-  "&": { height: "100%", fontSize: "13.5px" },
-  ".cm-scroller": { fontFamily: "ui-monospace, SFMono-Regular, Menlo, Consolas, monospace" },
-  ".cm-gutters": { background: "#f8fafc", borderRight: "1px solid #e2e8f0" },
-});
-
-// posOf converts the server's 1-based line and byte column to a document
-// offset, clamped to the document.
-function posOf(doc, line, col) {
-  const l = doc.line(Math.min(Math.max(line, 1), doc.lines));
-  let bytes = 0;
-  let i = 0;
-  const enc = new TextEncoder();
-  while (i < l.text.length && bytes < col - 1) {
-    bytes += enc.encode(l.text[i]).length;
-    i++;
-  }
-  return l.from + i;
-}
-
-// diagnosticsOf turns problems into CodeMirror diagnostics covering the
-// token at each position.
-function diagnosticsOf(doc, problems) {
-  return problems.map((p) => {
-    const from = posOf(doc, p.pos.line, p.pos.col);
-    const line = doc.lineAt(from);
-    const rest = line.text.slice(from - line.from);
-    const m = rest.match(/^("(?:[^"\\]|\\.)*"?|[\w:.@*-]+|.)/);
-    const to = Math.min(line.to, from + (m ? m[0].length : 1));
-    return { from, to: Math.max(to, from), severity: "error", message: `${p.pos.line}:${p.pos.col}: ${p.message}` };
-  });
-}
 
 function start(root) {
   const source = document.getElementById("policy-source");
@@ -152,4 +112,6 @@ function jump(view, line, col) {
 document.addEventListener("DOMContentLoaded", () => {
   const root = document.getElementById("editor");
   if (root) start(root);
+  const rules = document.getElementById("rules-editor");
+  if (rules) startRules(rules);
 });
