@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -72,11 +73,21 @@ func TestIncrementalMapsMatchFromScratch(t *testing.T) {
 	for seed := int64(1); seed <= int64(seeds); seed++ {
 		t.Run(fmt.Sprint("seed", seed), func(t *testing.T) { checkIncrementalMaps(t, seed, steps) })
 	}
+	if n := srcDeltasApplied.Load(); n == 0 {
+		t.Errorf("no filter source went as a delta (wire.SrcDelta): the test missed that path")
+	} else {
+		t.Logf("%d filter source deltas applied", n)
+	}
+	if n := grantSwapsApplied.Load(); n == 0 {
+		t.Errorf("no grants went as a swap (wire.GrantsSwap): the test missed that path")
+	} else {
+		t.Logf("%d grants swaps applied", n)
+	}
 }
 
 func checkIncrementalMaps(t *testing.T, seed int64, steps int) {
 	r := rand.New(rand.NewSource(seed))
-	c := startCoordWith(t, incrementalPolicies[0], func(cfg *Config) { cfg.Auth = fakeAuth{} })
+	c := startCoordWith(t, incrementalPolicies[0], func(cfg *Config) { cfg.Auth, cfg.SrcDeltaMin = fakeAuth{}, 1 })
 	policy := incrementalPolicies[0]
 	fleet := map[string]*follower{}
 	people := map[string]bool{}
@@ -327,6 +338,14 @@ type follower struct {
 	failed  []error
 }
 
+// srcDeltasApplied counts the source deltas (wire.SrcDelta) followers
+// applied, so the test knows it went through that path.
+var srcDeltasApplied atomic.Int64
+
+// grantSwapsApplied counts the grants swaps (wire.GrantsSwap) followers
+// applied.
+var grantSwapsApplied atomic.Int64
+
 func (f *follower) open(since uint64) {
 	u := fmt.Sprintf("%s%s?since=%d", f.c.http.URL, wire.PathMap, since)
 	if f.proto > 0 {
@@ -388,6 +407,16 @@ func (f *follower) apply(m wire.MapResponse) {
 			f.peers[p.ID] = p
 		}
 	}
+	if len(m.PeersGrantsSwap) > 0 {
+		if f.proto < int(wire.FeatureGrantsSwap) || m.Full {
+			f.failed = append(f.failed, fmt.Errorf("version %d: grants swapped for a node of protocol %d (full %v)", m.Version, f.proto, m.Full))
+		}
+		for id, p := range f.peers {
+			p.Grants = wire.SwapGrants(p.Grants, m.PeersGrantsSwap)
+			f.peers[id] = p
+		}
+		grantSwapsApplied.Add(int64(len(m.PeersGrantsSwap)))
+	}
 	for _, p := range m.PeersChanged {
 		f.peers[p.ID] = p
 	}
@@ -406,19 +435,22 @@ func (f *follower) apply(m wire.MapResponse) {
 	for _, id := range m.PeersRemoved {
 		delete(f.peers, id)
 	}
-	if len(m.FilterSrcFrom) > 0 && (f.proto < int(wire.FeatureFilterSrcRefs) || m.Full || len(m.FilterSrcFrom) != len(m.Filter)) {
-		f.failed = append(f.failed, fmt.Errorf("version %d: filter_src_from %v for %d rules (full %v)", m.Version, m.FilterSrcFrom, len(m.Filter), m.Full))
+	if len(m.FilterSrcFrom) > 0 && f.proto < int(wire.FeatureFilterSrcRefs) {
+		f.failed = append(f.failed, fmt.Errorf("version %d: filter_src_from %v to a node of protocol %d", m.Version, m.FilterSrcFrom, f.proto))
 		return
 	}
-	for i, j := range m.FilterSrcFrom {
-		if j >= 0 {
-			if j >= len(f.filter) || m.Filter[i].Src != nil {
-				f.failed = append(f.failed, fmt.Errorf("version %d: rule %d: sources of rule %d of %d", m.Version, i, j, len(f.filter)))
-				return
-			}
-			m.Filter[i].Src = f.filter[j].Src
-		}
+	if len(m.FilterSrcDelta) > 0 && f.proto < int(wire.FeatureFilterSrcDelta) {
+		f.failed = append(f.failed, fmt.Errorf("version %d: filter_src_delta to a node of protocol %d", m.Version, f.proto))
+		return
 	}
+	// as a node does (node.netmap.apply)
+	rules, err := wire.RulesFrom(m, f.filter)
+	if err != nil {
+		f.failed = append(f.failed, fmt.Errorf("version %d: %w", m.Version, err))
+		return
+	}
+	m.Filter = rules
+	srcDeltasApplied.Add(int64(len(m.FilterSrcDelta)))
 	if m.Full || m.FilterChanged {
 		f.filter = m.Filter
 	}

@@ -20,11 +20,11 @@ type encPeer struct {
 // id here), the peers' new grants (wire.PeerGrants: grants' enc is the
 // grants' JSON, nil for none) and, when not empty, the filter rules (a
 // rule whose srcFrom entry is not -1 with null sources, and srcFrom as
-// wire.MapResponse.FilterSrcFrom): the JSON
+// wire.MapResponse.FilterSrcFrom, deltas as its FilterSrcDelta): the JSON
 // json.Marshal would make of the whole message (field order aside), but
 // made of parts encoded once and shared by every stream that sends them
 // (peer records, each rule's source list).
-func appendMsg(b []byte, head *wire.MapResponse, peersKey string, peers, grants []encPeer, rules []filter.Rule, srcFrom []int, src *srcCache) []byte {
+func appendMsg(b []byte, head *wire.MapResponse, peersKey string, peers, grants []encPeer, rules []filter.Rule, srcFrom []int, deltas []ruleDelta, src *srcCache) []byte {
 	h, _ := json.Marshal(head) // a message always has a version: "{...}"
 	b = append(b, h[:len(h)-1]...)
 	if len(peers) > 0 {
@@ -77,6 +77,19 @@ func appendMsg(b []byte, head *wire.MapResponse, peersKey string, peers, grants 
 				b = append(b, ',')
 			}
 			b = strconv.AppendInt(b, int64(j), 10)
+		}
+		b = append(b, ']')
+	}
+	if len(deltas) > 0 {
+		b = append(b, `,"filter_src_delta":[`...)
+		for i, d := range deltas {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = append(b, `{"rule":`...)
+			b = strconv.AppendInt(b, int64(d.rule), 10)
+			b = append(b, ',')
+			b = append(b, d.enc...)
 		}
 		b = append(b, ']')
 	}

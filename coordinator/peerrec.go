@@ -85,10 +85,12 @@ type grantTable struct {
 	mu  sync.RWMutex
 	ids map[string]uint32
 	enc [][]byte
+	// sets holds the grants of the ids intern made (for swaps).
+	sets map[uint32][]filter.PortGrant
 }
 
 func newGrantTable() *grantTable {
-	return &grantTable{ids: map[string]uint32{}, enc: [][]byte{nil}}
+	return &grantTable{ids: map[string]uint32{}, enc: [][]byte{nil}, sets: map[uint32][]filter.PortGrant{}}
 }
 
 // grantKey appends gs's key to b: per grant its protocol, the number of
@@ -111,7 +113,24 @@ func (t *grantTable) intern(gs []filter.PortGrant) (uint32, []byte) {
 		return noGrants, nil
 	}
 	var buf [64]byte
-	return t.internKey(grantKey(buf[:0], gs), func() []byte { b, _ := json.Marshal(gs); return b })
+	made := false
+	id, enc := t.internKey(grantKey(buf[:0], gs), func() []byte { made = true; b, _ := json.Marshal(gs); return b })
+	if made {
+		t.mu.Lock()
+		if _, ok := t.sets[id]; !ok {
+			t.sets[id] = gs
+		}
+		t.mu.Unlock()
+	}
+	return id, enc
+}
+
+// set returns the grants of id, as intern was given them; nil for an id
+// intern did not make.
+func (t *grantTable) set(id uint32) []filter.PortGrant {
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	return t.sets[id]
 }
 
 // internKey returns the id and JSON of the set whose key is k, made with
@@ -168,6 +187,11 @@ type srcCache struct {
 	m  map[srcKey]*srcInfo
 	// bytes is what the cached lists and their JSON hold.
 	bytes int
+
+	// deltas holds the deltas between lists (srcDeltaFor); its own lock.
+	deltas srcDeltas
+	// grantMemo holds grantsOf's answers; its own lock.
+	grantMemo grantMemo
 }
 
 // maxSrcCacheBytes bounds the cached source lists; past it the cache
@@ -176,7 +200,10 @@ type srcCache struct {
 // are still in use).
 const maxSrcCacheBytes = 64 << 20
 
-func newSrcCache() *srcCache { return &srcCache{seed: maphash.MakeSeed(), m: map[srcKey]*srcInfo{}} }
+func newSrcCache() *srcCache {
+	return &srcCache{seed: maphash.MakeSeed(), m: map[srcKey]*srcInfo{}, deltas: srcDeltas{m: map[deltaKey][]byte{}},
+		grantMemo: grantMemo{m: map[grantMemoKey][]filter.PortGrant{}}}
+}
 
 // info returns src's srcInfo, making it on first use.
 func (c *srcCache) info(src []netip.Prefix) *srcInfo {
@@ -263,10 +290,80 @@ func (in *srcInfo) contains(src []netip.Prefix, a netip.Addr) bool {
 // searched through its srcInfo, made once per list.
 func (c *srcCache) grantsOf(rules []filter.Rule, srcs, dsts []netip.Addr) []filter.PortGrant {
 	infos := make([]*srcInfo, len(rules))
-	return filter.ReachRules(rules, srcs, dsts, func(i int, a netip.Addr) bool {
+	in := func(i int, a netip.Addr) bool {
 		if infos[i] == nil {
 			infos[i] = c.info(rules[i].Src)
 		}
 		return infos[i].contains(rules[i].Src, a)
-	})
+	}
+	k, ok := grantMemoKeyOf(rules, srcs, dsts, in)
+	if !ok {
+		return filter.ReachRules(rules, srcs, dsts, in)
+	}
+	c.grantMemo.mu.RLock()
+	gs, hit := c.grantMemo.m[k]
+	c.grantMemo.mu.RUnlock()
+	if hit {
+		return gs
+	}
+	gs = filter.ReachRules(rules, srcs, dsts, in)
+	c.grantMemo.mu.Lock()
+	defer c.grantMemo.mu.Unlock()
+	if len(c.grantMemo.m) >= maxGrantMemo {
+		clear(c.grantMemo.m)
+	}
+	c.grantMemo.m[k] = gs
+	return gs
+}
+
+// grantMemo holds grantsOf's answers by what they depend on: a policy
+// change makes every sensor ask for its grants on each of its gateways
+// (200 at 10,000 nodes, 1,000 at 50,000), and every sensor in the same
+// source lists gets the same answer, so ReachRules runs once per gateway
+// and kind of viewer, not once per pair.
+type grantMemo struct {
+	mu sync.RWMutex // guards m
+	m  map[grantMemoKey][]filter.PortGrant
+}
+
+// maxGrantMemo bounds the memo (its keys keep their rules and addresses
+// alive); past it the memo starts over.
+const maxGrantMemo = 1 << 17
+
+// grantMemoKey is what ReachRules's answer depends on: the rules and the
+// destinations (by identity: the compiler's filters and a record's
+// addresses never change once made), and for each source its family and
+// the rules whose sources hold it (sig).
+type grantMemoKey struct {
+	rules *filter.Rule
+	n     int
+	dsts  *netip.Addr
+	nDst  int
+	nSrc  int
+	sig   uint64
+}
+
+// grantMemoKeyOf returns the memo key of a grantsOf call; ok is false
+// when its signature does not fit (more than two sources or 30 rules).
+func grantMemoKeyOf(rules []filter.Rule, srcs, dsts []netip.Addr, in func(int, netip.Addr) bool) (grantMemoKey, bool) {
+	if len(rules) == 0 || len(dsts) == 0 || len(srcs) > 2 || len(rules) > 30 {
+		return grantMemoKey{}, false
+	}
+	var sig uint64
+	for k, s := range srcs {
+		var w uint64
+		if s.Is4() {
+			w |= 1 << 31
+		}
+		if s.Is6() && !s.Is4In6() {
+			w |= 1 << 30
+		}
+		for i := range rules {
+			if in(i, s) {
+				w |= 1 << i
+			}
+		}
+		sig |= w << (32 * k)
+	}
+	return grantMemoKey{rules: &rules[0], n: len(rules), dsts: &dsts[0], nDst: len(dsts), nSrc: len(srcs), sig: sig}, true
 }

@@ -136,6 +136,10 @@ type Config struct {
 	// MaxKeepAlive bounds the keep-alive interval a node's wait allows
 	// (45s: under the idle timeouts of common load balancers and NATs).
 	MaxKeepAlive time.Duration
+	// SrcDeltaMin is the shortest filter source list sent as a delta
+	// against one the node holds (wire.FeatureFilterSrcDelta; 16: below
+	// it the whole list is about as small). Tests lower it.
+	SrcDeltaMin int
 	// MapAdmitEvery and MapAdmitBurst bound how fast map streams open
 	// (1ms and 1,000: a thousand a second): a fleet reconnecting after a
 	// restart is admitted at that rate, the rest told to come back within
@@ -302,6 +306,9 @@ func (c *Config) setDefaults() {
 	}
 	def(&c.KeepAlive, 15*time.Second)
 	def(&c.MaxKeepAlive, 45*time.Second)
+	if c.SrcDeltaMin <= 0 {
+		c.SrcDeltaMin = 16
+	}
 	def(&c.MapWriteTimeout, 30*time.Second)
 	def(&c.MapAdmitEvery, time.Millisecond)
 	if c.MapAdmitBurst <= 0 {

@@ -72,7 +72,8 @@ func (s *control) handleMap(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusOK)
 	st := &streamState{s: s, id: n.ID, w: w, rc: http.NewResponseController(w), sent: s.hub.resumable(n.ID, since),
 		keepAlive: s.keepAliveFor(r.URL.Query().Get(wire.MapIdleParam)), grantsDelta: supports(r, wire.FeatureGrantsDelta),
-		srcRefs: supports(r, wire.FeatureFilterSrcRefs), noDeny: !supports(r, wire.FeatureDenyRules),
+		srcRefs: supports(r, wire.FeatureFilterSrcRefs), srcDelta: supports(r, wire.FeatureFilterSrcDelta),
+		grantsSwap: supports(r, wire.FeatureGrantsSwap), noDeny: !supports(r, wire.FeatureDenyRules),
 		beat: beat, beats: beats}
 	if !st.write(nil) { // a resumed stream may have nothing to send yet
 		return
@@ -122,8 +123,13 @@ type streamState struct {
 	keepAlive time.Duration
 	// grantsDelta: the node takes a peer's new grants without its record
 	// (wire.FeatureGrantsDelta); srcRefs: a filter rule's sources by
-	// reference to the filter it holds (wire.FeatureFilterSrcRefs).
-	grantsDelta, srcRefs bool
+	// reference to the filter it holds (wire.FeatureFilterSrcRefs);
+	// srcDelta: a rule's sources as a delta against a list it holds
+	// (wire.FeatureFilterSrcDelta).
+	grantsDelta, srcRefs, srcDelta bool
+	// grantsSwap: peers' grants replaced by value, once per distinct
+	// change (wire.FeatureGrantsSwap).
+	grantsSwap bool
 	// sent is what the node holds; its version is 0 until the first
 	// message (a resumed stream starts from a copy of an earlier one's).
 	sent *sentState
@@ -416,6 +422,9 @@ func (st *streamState) build(ms mapState, whole bool, relays *[]wire.Relay) ([]b
 	// enc holds the records to send, grants the new grants of peers
 	// whose record the node holds (grants-delta streams only).
 	var enc, grants []encPeer
+	// moved is, per entry of grants, the ids of the old and new grants
+	// (whole maps to grants-swap streams only: see grantSwaps).
+	var moved []grantMove
 	for _, p := range ms.peers {
 		gid, genc := st.s.grants.intern(st.s.nm.grants(p, ms.selfAddrs))
 		routes := st.s.nm.viewerRoutes(p, ms.selfAddrs)
@@ -427,6 +436,9 @@ func (st *streamState) build(ms mapState, whole bool, relays *[]wire.Relay) ([]b
 			enc = append(enc, encPeer{id: id, enc: p.rec.json(gid, genc, rid, renc)})
 		case old.grants != sp.grants:
 			grants = append(grants, encPeer{id: id, enc: genc})
+			if whole && st.grantsSwap {
+				moved = append(moved, grantMove{from: old.grants, to: gid})
+			}
 		}
 		peers[id] = sp // (sent.peers itself in a delta: after the comparison)
 	}
@@ -444,13 +456,17 @@ func (st *streamState) build(ms mapState, whole bool, relays *[]wire.Relay) ([]b
 			}
 		}
 	}
-	changed = len(enc) > 0 || len(grants) > 0 || len(head.PeersRemoved) > 0
+	if len(moved) > 0 {
+		grants, head.PeersGrantsSwap = st.s.grants.swaps(grants, moved, sent.peers, peers)
+	}
+	changed = len(enc) > 0 || len(grants) > 0 || len(head.PeersRemoved) > 0 || len(head.PeersGrantsSwap) > 0
 	if whole && (full || !reflect.DeepEqual(sent.self, ms.self)) {
 		self := ms.self
 		head.Self, changed = &self, true
 	}
 	rules := ms.filter
 	var srcFrom []int
+	var deltas []ruleDelta
 	if st.noDeny {
 		rules = withoutDenies(rules)
 	}
@@ -461,6 +477,9 @@ func (st *streamState) build(ms mapState, whole bool, relays *[]wire.Relay) ([]b
 		head.FilterChanged, changed = true, true
 		if st.srcRefs && !full {
 			srcFrom = srcRefs(rules, sent.rules)
+			if st.srcDelta {
+				srcFrom, deltas = st.s.nm.src.srcDeltasOf(rules, sent.rules, srcFrom, st.s.cfg.SrcDeltaMin)
+			}
 		}
 		sent.filter, sent.rules = sum, rules
 	} else {
@@ -484,7 +503,7 @@ func (st *streamState) build(ms mapState, whole bool, relays *[]wire.Relay) ([]b
 	if full {
 		key = "peers"
 	}
-	st.buf = appendMsg(st.buf[:0], &head, key, enc, grants, rules, srcFrom, st.s.nm.src)
+	st.buf = appendMsg(st.buf[:0], &head, key, enc, grants, rules, srcFrom, deltas, st.s.nm.src)
 	sent.version, sent.peers, sent.relays = head.Version, peers, relays
 	if head.Self != nil {
 		sent.self = ms.self

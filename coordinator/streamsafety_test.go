@@ -258,9 +258,11 @@ func TestPolicyChangeSendsGrantsNotRecords(t *testing.T) {
 	c.mustRegister([]string{"tag:camera"}, "cam")
 	opNew := c.mustRegister([]string{"tag:operator"}, "op-new")
 	opOld := c.mustRegister([]string{"tag:operator"}, "op-old")
-	newS := c.openMapQuery(opNew, fmt.Sprintf("%s=%d", wire.MapVersionParam, wire.ProtocolVersion))
+	opSwap := c.mustRegister([]string{"tag:operator"}, "op-swap")
+	newS := c.openMapQuery(opNew, fmt.Sprintf("%s=%d", wire.MapVersionParam, wire.FeatureGrantsSwap-1))
 	oldS := c.openMap(opOld, 0)
-	for _, s := range []*mapStream{newS, oldS} {
+	swapS := c.openMapQuery(opSwap, fmt.Sprintf("%s=%d", wire.MapVersionParam, wire.ProtocolVersion))
+	for _, s := range []*mapStream{newS, oldS, swapS} {
 		if m := s.next(); len(m.Peers) != 1 {
 			t.Fatalf("first map: %d peers, want the camera", len(m.Peers))
 		}
@@ -283,6 +285,15 @@ func TestPolicyChangeSendsGrantsNotRecords(t *testing.T) {
 	}
 	if diff := cmp.Diff(got, m.PeersChanged[0].Grants); diff != "" {
 		t.Errorf("older node's grants differ from the current node's (-current +older):\n%s", diff)
+	}
+	// a node of 23 holds the camera with tcp 22 alone, as every peer with
+	// those grants: it gets one swap, no record and no per-peer grants
+	m = swapS.next()
+	if len(m.PeersChanged) > 0 || len(m.PeersGrants) > 0 || len(m.PeersGrantsSwap) != 1 {
+		t.Fatalf("node of %d: %d records, %d grants, %d swaps; want one swap", wire.ProtocolVersion, len(m.PeersChanged), len(m.PeersGrants), len(m.PeersGrantsSwap))
+	}
+	if sw := m.PeersGrantsSwap[0]; !filter.Allows(sw.From, filter.ProtoTCP, 22) || filter.Allows(sw.From, filter.ProtoTCP, 80) || !cmp.Equal(sw.To, got) {
+		t.Errorf("swap %v -> %v; want tcp 22 -> %v", sw.From, sw.To, got)
 	}
 }
 

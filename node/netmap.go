@@ -86,7 +86,7 @@ func (nm *netmap) apply(m wire.MapResponse) (*netmap, error) {
 	}
 	next.peers = applyPeers(nm.peers, m)
 	if m.Full || m.FilterChanged {
-		rules, err := rulesFrom(m, nm.rules)
+		rules, err := wire.RulesFrom(m, nm.rules)
 		if err != nil {
 			return nil, fmt.Errorf("%w: %w", ErrBadMap, err)
 		}
@@ -105,30 +105,6 @@ func (nm *netmap) apply(m wire.MapResponse) (*netmap, error) {
 	return next, nil
 }
 
-// rulesFrom returns the filter m carries, each rule's sources taken from
-// the rule of prev (the filter the node held) that m.FilterSrcFrom names.
-func rulesFrom(m wire.MapResponse, prev []filter.Rule) ([]filter.Rule, error) {
-	if len(m.FilterSrcFrom) == 0 {
-		return m.Filter, nil
-	}
-	if m.Full || len(m.FilterSrcFrom) != len(m.Filter) {
-		return nil, fmt.Errorf("filter_src_from: %d entries for %d rules (full %v)", len(m.FilterSrcFrom), len(m.Filter), m.Full)
-	}
-	rules := slices.Clone(m.Filter)
-	for i, j := range m.FilterSrcFrom {
-		switch {
-		case j < 0:
-			continue
-		case j >= len(prev):
-			return nil, fmt.Errorf("filter rule %d: sources of rule %d of %d held", i, j, len(prev))
-		case rules[i].Src != nil:
-			return nil, fmt.Errorf("filter rule %d: both its own sources and rule %d's", i, j)
-		}
-		rules[i].Src = prev[j].Src
-	}
-	return rules, nil
-}
-
 // applyPeers returns old's peers after m's full list or delta.
 func applyPeers(old map[wire.NodeID]wire.Node, m wire.MapResponse) map[wire.NodeID]wire.Node {
 	if m.Full {
@@ -139,6 +115,12 @@ func applyPeers(old map[wire.NodeID]wire.Node, m wire.MapResponse) map[wire.Node
 		return peers
 	}
 	peers := maps.Clone(old)
+	if len(m.PeersGrantsSwap) > 0 {
+		for id, p := range peers {
+			p.Grants = wire.SwapGrants(p.Grants, m.PeersGrantsSwap)
+			peers[id] = p
+		}
+	}
 	for _, p := range m.PeersChanged {
 		peers[p.ID] = p
 	}

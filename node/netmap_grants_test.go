@@ -1,7 +1,9 @@
 package node
 
 import (
+	"fmt"
 	"net/netip"
+	"reflect"
 	"slices"
 	"testing"
 
@@ -78,5 +80,87 @@ func TestApplyFilterSrcFrom(t *testing.T) {
 		if _, err := nm.apply(m); err == nil {
 			t.Errorf("%s: accepted", name)
 		}
+	}
+}
+
+// TestApplyFilterSrcDelta: a rule's sources as a delta against a list
+// the node holds are rebuilt exactly and compiled into the matcher; a
+// delta an attacker (or a coordinator out of step) sends against a base
+// the node does not hold, or that claims a list it does not make, is
+// refused whole, and the node keeps enforcing the filter it held: nothing
+// the delta would add is accepted.
+func TestApplyFilterSrcDelta(t *testing.T) {
+	host := func(s string) netip.Prefix { return netip.PrefixFrom(netip.MustParseAddr(s), 32) }
+	sensors := []netip.Prefix{host("100.64.0.2"), host("100.64.0.3")}
+	mqtt := []filter.DstNet{{Net: netip.MustParsePrefix("100.64.0.1/32"), Ports: []filter.PortRange{{First: 8883, Last: 8883}}}}
+	self := netip.MustParseAddr("100.64.0.1")
+	full := wire.MapResponse{Version: 1, Full: true, Self: &wire.Node{ID: 1, Name: "gw", IPv4: self},
+		Filter: []filter.Rule{{Src: sensors, Dst: mqtt}}}
+	nm, err := emptyNetmap().apply(full)
+	if err != nil {
+		t.Fatal(err)
+	}
+	accepts := func(nm *netmap, src string) bool {
+		ok, _ := nm.matcher.Match(netip.MustParseAddr(src), self, filter.ProtoTCP, 8883)
+		return ok
+	}
+	joined := []netip.Prefix{host("100.64.0.2"), host("100.64.0.3"), host("100.64.0.4")}
+	next, err := nm.apply(wire.MapResponse{Version: 2, FilterChanged: true, FilterSrcFrom: []int{0}, Filter: []filter.Rule{{Dst: mqtt}},
+		FilterSrcDelta: []wire.SrcDelta{{Rule: 0, Add: []netip.Prefix{host("100.64.0.4")}, Sum: wire.FormatSrcSum(filter.SrcSum(joined))}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(next.rules[0].Src, joined) || !accepts(next, "100.64.0.4") || !accepts(next, "100.64.0.2") {
+		t.Fatalf("after the join: %v", next.rules)
+	}
+	wide := []netip.Prefix{host("100.64.0.2"), host("100.64.0.3"), host("100.64.0.66")}
+	for name, m := range map[string]wire.MapResponse{
+		"base not held": {Version: 3, FilterChanged: true, FilterSrcFrom: []int{3}, Filter: []filter.Rule{{Dst: mqtt}},
+			FilterSrcDelta: []wire.SrcDelta{{Rule: 0, Add: []netip.Prefix{host("100.64.0.66")}, Sum: wire.FormatSrcSum(filter.SrcSum([]netip.Prefix{host("100.64.0.66")}))}}},
+		"made against another list": {Version: 3, FilterChanged: true, FilterSrcFrom: []int{0}, Filter: []filter.Rule{{Dst: mqtt}},
+			// made against the list before the join: its sum is of {2, 3, 66}
+			FilterSrcDelta: []wire.SrcDelta{{Rule: 0, Add: []netip.Prefix{host("100.64.0.66")}, Sum: wire.FormatSrcSum(filter.SrcSum(wide))}}},
+		"sum of another list": {Version: 3, FilterChanged: true, FilterSrcFrom: []int{0}, Filter: []filter.Rule{{Dst: mqtt}},
+			FilterSrcDelta: []wire.SrcDelta{{Rule: 0, Add: []netip.Prefix{host("100.64.0.66")}, Sum: wire.FormatSrcSum(filter.SrcSum(joined))}}},
+		"without a reference": {Version: 3, FilterChanged: true, Filter: []filter.Rule{{Src: []netip.Prefix{host("100.64.0.9")}, Dst: mqtt}},
+			FilterSrcDelta: []wire.SrcDelta{{Rule: 0, Add: []netip.Prefix{host("100.64.0.66")}, Sum: wire.FormatSrcSum(filter.SrcSum([]netip.Prefix{host("100.64.0.9"), host("100.64.0.66")}))}}},
+	} {
+		if got, err := next.apply(m); err == nil {
+			t.Errorf("%s: accepted: %v", name, got.rules)
+		}
+		if accepts(next, "100.64.0.66") || !slices.Equal(next.rules[0].Src, joined) {
+			t.Errorf("%s: the held filter changed", name)
+		}
+	}
+}
+
+// TestApplyGrantsSwap: a swap gives every held peer whose grants equal
+// its From its To, before the message's records; peers with other
+// grants, or none known, keep theirs.
+func TestApplyGrantsSwap(t *testing.T) {
+	tcp := func(p uint16) []filter.PortGrant {
+		return []filter.PortGrant{{Proto: filter.ProtoTCP, Ports: []filter.PortRange{{First: p, Last: p}}}}
+	}
+	peer := func(id wire.NodeID, g []filter.PortGrant) wire.Node {
+		return wire.Node{ID: id, Name: fmt.Sprint("p", id), WGKey: wire.WGPublic{byte(id)}, IPv4: netip.AddrFrom4([4]byte{100, 64, 0, byte(id)}), Grants: g}
+	}
+	full := wire.MapResponse{Version: 1, Full: true, Self: &wire.Node{ID: 1, Name: "s", IPv4: netip.MustParseAddr("100.64.0.1")},
+		Peers: []wire.Node{peer(2, tcp(8883)), peer(3, tcp(8883)), peer(4, tcp(22)), peer(5, nil), peer(6, tcp(8883))}}
+	nm, err := emptyNetmap().apply(full)
+	if err != nil {
+		t.Fatal(err)
+	}
+	next, err := nm.apply(wire.MapResponse{Version: 2, PeersGrantsSwap: []wire.GrantsSwap{{From: tcp(8883), To: tcp(8884)}, {From: tcp(8884), To: tcp(1)}},
+		PeersChanged: []wire.Node{peer(6, tcp(443))}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for id, want := range map[wire.NodeID][]filter.PortGrant{2: tcp(8884), 3: tcp(8884), 4: tcp(22), 5: nil, 6: tcp(443)} {
+		if got := next.peers[id].Grants; !reflect.DeepEqual(got, want) {
+			t.Errorf("peer %d: grants %v; want %v", id, got, want)
+		}
+	}
+	if !reflect.DeepEqual(nm.peers[2].Grants, tcp(8883)) {
+		t.Error("apply changed the view it was given")
 	}
 }

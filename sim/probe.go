@@ -21,7 +21,13 @@ type probe struct {
 	// streams are known once its registration answered).
 	want map[wire.NodeID]bool
 	// got is when each stream first heard.
-	got  map[wire.NodeID]time.Duration
+	got map[wire.NodeID]time.Duration
+	// left counts the streams of want that have not heard yet (once want
+	// is known): a change that reaches 10,000 streams checks one count
+	// per message, not every stream (which made the sim's own cost grow
+	// with the square of the fleet and held every stream's observation
+	// behind mu).
+	left int
 	done chan struct{}
 }
 
@@ -38,6 +44,9 @@ func (p *probe) observe(id wire.NodeID, m *wire.MapResponse, at time.Time) {
 	defer p.mu.Unlock()
 	if _, seen := p.got[id]; !seen {
 		p.got[id] = at.Sub(p.start)
+		if _, wanted := p.want[id]; wanted {
+			p.left--
+		}
 		p.checkLocked()
 	}
 }
@@ -46,18 +55,18 @@ func (p *probe) observe(id wire.NodeID, m *wire.MapResponse, at time.Time) {
 func (p *probe) expect(want map[wire.NodeID]bool) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	p.want = want
+	p.want, p.left = want, 0
+	for id := range want {
+		if _, ok := p.got[id]; !ok {
+			p.left++
+		}
+	}
 	p.checkLocked()
 }
 
 func (p *probe) checkLocked() {
-	if p.want == nil || isClosed(p.done) {
+	if p.want == nil || p.left > 0 || isClosed(p.done) {
 		return
-	}
-	for id := range p.want {
-		if _, ok := p.got[id]; !ok {
-			return
-		}
 	}
 	close(p.done)
 }

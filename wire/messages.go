@@ -333,6 +333,13 @@ type PeerGrants struct {
 	Grants []filter.PortGrant `json:"grants,omitzero"`
 }
 
+// GrantsSwap is one of MapResponse.PeersGrantsSwap: the peers whose
+// Grants are From get To.
+type GrantsSwap struct {
+	From []filter.PortGrant `json:"from"`
+	To   []filter.PortGrant `json:"to"`
+}
+
 // MapResponse is one message of the map stream (one JSON object per line).
 // The first message of a stream is Full; later ones are deltas against the
 // previous message. A keep-alive has only KeepAlive set.
@@ -362,6 +369,14 @@ type MapResponse struct {
 	// version (MapVersionParam) is 11 or later (FeatureGrantsDelta); older
 	// ones get the whole records in PeersChanged.
 	PeersGrants []PeerGrants `json:"peers_grants,omitempty"`
+	// PeersGrantsSwap gives every peer the node held before this message
+	// whose Grants equal a swap's From (by value; never a peer with nil
+	// Grants) that swap's To, ahead of PeersChanged, PeersGrants and
+	// PeersRemoved (delta only): a policy change that gives a sensor new
+	// grants on each of its 200 gateways says so once, not per gateway.
+	// Sent to nodes that say their version is 23 or later
+	// (FeatureGrantsSwap); apply with SwapGrants.
+	PeersGrantsSwap []GrantsSwap `json:"peers_grants_swap,omitempty"`
 	// Filter is the complete inbound filter; set when Full or FilterChanged.
 	Filter []filter.Rule `json:"filter,omitempty"`
 	// FilterChanged says Filter replaces the node's filter (it may be empty).
@@ -374,6 +389,12 @@ type MapResponse struct {
 	// again. Sent to nodes that say their version is 11 or later
 	// (FeatureFilterSrcRefs).
 	FilterSrcFrom []int `json:"filter_src_from,omitempty"`
+	// FilterSrcDelta changes the sources a rule takes by FilterSrcFrom
+	// (sorted by rule, at most one per rule): a gateway's rules list every
+	// sensor, and a sensor that joins adds one address, not a new list of
+	// thousands. Sent to nodes that say their version is 23 or later
+	// (FeatureFilterSrcDelta); apply with RulesFrom.
+	FilterSrcDelta []SrcDelta `json:"filter_src_delta,omitempty"`
 	// KeepAlive marks a message that carries nothing else (but Version
 	// and ServerTime).
 	KeepAlive bool `json:"keep_alive,omitempty"`

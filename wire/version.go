@@ -34,6 +34,7 @@ import (
 //   - 20 (2026-12-06, issue 14): router liveness: GET /ward/v1/map?beat=<ms> and POST /ward/v1/beat; a coordinator ends a stream whose beats stop for MissedBeats intervals, so a stopped or cut-off subnet router hands its routes over within seconds.
 //   - 21 (2026-12-06, issue 17): Node.Requests in a person's own Self (their newest access requests with their decisions, pushed on the map stream as they change).
 //   - 22 (2026-12-06, issue 15): FlowBatch.DeniedLive and FlowBatch.DeniedLiveSent: a node announces the denied attempts of its open window at every 5 s poll, so denied-flow alerts need not wait for the 60 s window to close.
+//   - 23 (2026-12-06, issue 11): MapResponse.FilterSrcDelta: a filter rule's sources as a delta (prefixes added and removed, the result's checksum) against a list the node holds, and MapResponse.PeersGrantsSwap (peers' grants replaced by value, once per distinct change), to nodes that say (MapVersionParam) they speak 23 or later; a node that cannot apply one refuses the message and reopens its stream from scratch.
 //
 // A peer ignores JSON fields it does not know only one way: nodes read the
 // coordinator's answers leniently, while the coordinator refuses requests
@@ -41,7 +42,7 @@ import (
 // Supports(coordinator's version, the field's Feature); the coordinator
 // sends a new field to every node, and leaves it out for nodes older than
 // its Feature where it would mislead them.
-const ProtocolVersion = 22
+const ProtocolVersion = 23
 
 // MinProtocolVersion is the oldest node protocol version a coordinator of
 // this build serves; CheckNodeVersion refuses older nodes.
@@ -146,6 +147,13 @@ const (
 	// (an older one refuses the unknown fields) and otherwise leaves its
 	// denied attempts to the closed records.
 	FeatureDeniedLive Feature = 22
+	// FeatureFilterSrcDelta: MapResponse.FilterSrcDelta, sent to a node
+	// whose map request says (MapVersionParam) it speaks 23 or later;
+	// older ones get whole source lists.
+	FeatureFilterSrcDelta Feature = 23
+	// FeatureGrantsSwap: MapResponse.PeersGrantsSwap, sent as
+	// FeatureFilterSrcDelta.
+	FeatureGrantsSwap Feature = 23
 )
 
 // Supports reports whether a peer speaking protocol version peer knows f.
