@@ -30,20 +30,20 @@ type child struct {
 
 // startChild starts the coordinator from binary with policy, in a fresh
 // temporary directory, and waits until it answers.
-func startChild(ctx context.Context, binary, policy string) (*child, error) {
+func startChild(ctx context.Context, binary, policy string, extra ...string) (*child, error) {
 	dir, err := os.MkdirTemp("", "ward-sim-")
 	if err != nil {
 		return nil, fmt.Errorf("make data dir: %w", err)
 	}
 	c := &child{dir: dir, logPath: filepath.Join(dir, "coordinator.log"), done: make(chan error, 1)}
-	if err := c.start(ctx, binary, policy); err != nil {
+	if err := c.start(ctx, binary, policy, extra); err != nil {
 		os.RemoveAll(dir)
 		return nil, err
 	}
 	return c, nil
 }
 
-func (c *child) start(ctx context.Context, binary, policy string) error {
+func (c *child) start(ctx context.Context, binary, policy string, extra []string) error {
 	pf := filepath.Join(c.dir, "policy.hujson")
 	if err := os.WriteFile(pf, []byte(policy), 0o600); err != nil {
 		return fmt.Errorf("write policy: %w", err)
@@ -62,8 +62,9 @@ func (c *child) start(ctx context.Context, binary, policy string) error {
 	}
 	defer logf.Close()
 	c.url, c.metrics = "http://"+api, "http://"+met
-	c.cmd = exec.Command(binary, "coordinator", "--dev", "--listen", api, "--metrics-listen", met,
-		"--stun-listen", "", "--pprof", "--data-dir", filepath.Join(c.dir, "data"), "--policy", pf)
+	args := append([]string{"coordinator", "--dev", "--listen", api, "--metrics-listen", met,
+		"--stun-listen", "", "--pprof", "--data-dir", filepath.Join(c.dir, "data"), "--policy", pf}, extra...)
+	c.cmd = exec.Command(binary, args...)
 	c.cmd.Stdout, c.cmd.Stderr = logf, logf
 	if err := c.cmd.Start(); err != nil {
 		return fmt.Errorf("start coordinator: %w", err)

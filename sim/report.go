@@ -12,6 +12,13 @@ func (res Result) Print(w io.Writer) {
 	if res.Capped {
 		fmt.Fprintf(w, " (CAPPED by the file limit %d)", res.FileLimit)
 	}
+	if res.StreamsPerConn > 1 {
+		fmt.Fprintf(w, "; %d nodes' streams share each HTTP/2 connection", res.StreamsPerConn)
+		if res.StreamsAuto {
+			fmt.Fprintf(w, " (chosen: the file limit %d fits no connection per node)", res.FileLimit)
+		}
+	}
+	fmt.Fprintf(w, "; %d connections opened", res.Dials)
 	fmt.Fprintln(w)
 	fmt.Fprintf(w, "registration: %.0f nodes/s (%v for the fleet, streams open); settled %v later\n",
 		res.RegisterRate, res.RegisterTime.Round(time.Millisecond), res.SettleTime.Round(time.Millisecond))
