@@ -322,10 +322,8 @@ func (st *streamState) sendRemovals(sub *subscriber) bool {
 	cand, all := sub.peek()
 	if all {
 		st.sent.mu.Lock()
-		cand = make([]store.NodeID, 0, len(st.sent.peers))
-		for id := range st.sent.peers {
-			cand = append(cand, store.NodeID(id))
-		}
+		cand = make([]store.NodeID, 0, st.sent.peers.len())
+		st.sent.peers.ids(func(id wire.NodeID) { cand = append(cand, store.NodeID(id)) })
 		st.sent.mu.Unlock()
 	}
 	var self *wire.Node
@@ -347,8 +345,7 @@ func (st *streamState) sendRemovals(sub *subscriber) bool {
 	st.sent.mu.Lock()
 	var head wire.MapResponse
 	for _, id := range ms.absent {
-		if _, ok := st.sent.peers[wire.NodeID(id)]; ok {
-			delete(st.sent.peers, wire.NodeID(id))
+		if st.sent.peers.remove(wire.NodeID(id)) {
 			head.PeersRemoved = append(head.PeersRemoved, wire.NodeID(id))
 		}
 	}
@@ -409,9 +406,11 @@ func (st *streamState) build(ms mapState, whole bool, relays *[]wire.Relay) ([]b
 	full := sent.version == 0
 	var head wire.MapResponse
 	changed := false
-	peers := sent.peers
+	// A whole map makes the node's peer set anew; a delta changes the held
+	// one in place (after each peer's comparison).
+	var fresh *sentPeersBuilder
 	if whole {
-		peers = make(map[wire.NodeID]sentPeer, len(ms.peers))
+		fresh = newSentPeersBuilder(len(ms.peers))
 	}
 	// enc holds the records to send, grants the new grants of peers
 	// whose record the node holds (grants-delta streams only).
@@ -421,25 +420,30 @@ func (st *streamState) build(ms mapState, whole bool, relays *[]wire.Relay) ([]b
 		routes := st.s.nm.viewerRoutes(p, ms.selfAddrs)
 		rid, renc := st.s.routes.internRoutes(routes, st.s.nm.viewerHosts(p, ms.selfAddrs, routes))
 		id, sp := p.rec.node.ID, sentPeer{ver: p.rec.ver, grants: gid, routes: rid}
-		old, ok := sent.peers[id]
+		old, ok := sent.peers.get(id)
 		switch {
 		case full || !ok || old.ver != sp.ver || old.routes != sp.routes || old.grants != sp.grants && !st.grantsDelta:
 			enc = append(enc, encPeer{id: id, enc: p.rec.json(gid, genc, rid, renc)})
 		case old.grants != sp.grants:
 			grants = append(grants, encPeer{id: id, enc: genc})
 		}
-		peers[id] = sp // (sent.peers itself in a delta: after the comparison)
+		if whole {
+			fresh.add(id, sp)
+		} else {
+			sent.peers.set(id, sp)
+		}
 	}
 	if whole {
-		for id := range sent.peers {
-			if _, ok := peers[id]; !ok {
+		peers := fresh.done()
+		sent.peers.ids(func(id wire.NodeID) {
+			if !peers.has(id) {
 				head.PeersRemoved = append(head.PeersRemoved, id)
 			}
-		}
+		})
+		sent.peers = peers
 	} else {
 		for _, id := range ms.absent {
-			if _, ok := peers[wire.NodeID(id)]; ok {
-				delete(peers, wire.NodeID(id))
+			if sent.peers.remove(wire.NodeID(id)) {
 				head.PeersRemoved = append(head.PeersRemoved, wire.NodeID(id))
 			}
 		}
@@ -470,7 +474,6 @@ func (st *streamState) build(ms mapState, whole bool, relays *[]wire.Relay) ([]b
 		head.Relays, head.RelaysChanged, changed = *relays, !full, true
 	}
 	if !changed {
-		sent.peers = peers
 		return nil, false
 	}
 	slices.Sort(head.PeersRemoved)
@@ -485,7 +488,7 @@ func (st *streamState) build(ms mapState, whole bool, relays *[]wire.Relay) ([]b
 		key = "peers"
 	}
 	st.buf = appendMsg(st.buf[:0], &head, key, enc, grants, rules, srcFrom, st.s.nm.src)
-	sent.version, sent.peers, sent.relays = head.Version, peers, relays
+	sent.version, sent.relays = head.Version, relays
 	if head.Self != nil {
 		sent.self = ms.self
 	}
