@@ -182,3 +182,26 @@ func TestServeSpeaksH2C(t *testing.T) {
 		tc.cl.CloseIdleConnections()
 	}
 }
+
+// TestHTTP2StreamOutlivesWriteTimeout: over HTTP/2 a write deadline is a
+// timer that resets the stream when it fires, whether a write is under
+// way or not; a stream whose messages come further apart than
+// MapWriteTimeout (keep-alives every 40 s against 30 s) must not lose
+// its stream after each one.
+func TestHTTP2StreamOutlivesWriteTimeout(t *testing.T) {
+	c := startCoordWith(t, testPolicy, func(cfg *Config) {
+		cfg.KeepAlive = 400 * time.Millisecond
+		cfg.MapWriteTimeout = 100 * time.Millisecond
+	})
+	m := c.mustRegister([]string{"tag:operator"}, "op")
+	id := c.storeNode(m).ID
+	cl := h2cClient(0)
+	defer cl.CloseIdleConnections()
+	lines := countLines(openRaw(t, c, cl, m).Body)
+	if !waitUntil(30*time.Second, func() bool { return lines.Load() >= 6 }) {
+		t.Fatalf("%d messages in 30s, want the map and 5 keep-alives on one stream", lines.Load())
+	}
+	if online := c.srv.metrics.presence.WithLabelValues("online"); valueOf(t, online) != 1 || !c.srv.hub.connected(id) {
+		t.Errorf("stream reopened or ended: %v online marks, connected %v", valueOf(t, online), c.srv.hub.connected(id))
+	}
+}

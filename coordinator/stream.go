@@ -256,7 +256,17 @@ func (st *streamState) write(b []byte) bool {
 			return false
 		}
 	}
-	return st.rc.Flush() == nil
+	if st.rc.Flush() != nil {
+		return false
+	}
+	// The deadline bounds this write alone. Over HTTP/2 it is a timer
+	// that resets the stream when it fires, written to or not: left set,
+	// it would end every stream quieter than MapWriteTimeout (a
+	// keep-alive every 40 s against 30 s) on its next tick.
+	if err := st.rc.SetWriteDeadline(time.Time{}); err != nil && !errors.Is(err, http.ErrNotSupported) {
+		return false
+	}
+	return true
 }
 
 // sendUpdate writes the full map, or the delta of what is pending, if
