@@ -47,6 +47,9 @@ func sourceAddr(i int) netip.Addr {
 	return netip.AddrFrom4([4]byte{127, byte(1 + i>>16), byte(i >> 8), byte(i)})
 }
 
+// registerWait bounds a simulated node's control calls.
+const registerWait = 5 * time.Minute
+
 // groupAddr is the loopback address the shared connection of group g
 // (Config.StreamsPerConn) dials from, apart from the nodes' own.
 func groupAddr(g int) netip.Addr {
@@ -106,7 +109,11 @@ func newSimNode(base string, tr http.RoundTripper, tag string, obs observer) (*s
 	if err != nil {
 		return nil, err
 	}
-	cl, err := control.New(control.Config{URL: base, AllowInsecureHTTP: true, MachineKey: mk,
+	// The calls wait registerWait, not a device's 30 s: on a loaded
+	// machine a gateway's registration (every sensor's stream learns of
+	// it) can take longer, and a device that asked again would be refused
+	// (its machine key is registered by then). The run counts such calls.
+	cl, err := control.New(control.Config{URL: base, AllowInsecureHTTP: true, MachineKey: mk, CallTimeout: registerWait,
 		HTTPClient: &http.Client{Transport: tr}, Logger: slog.New(slog.DiscardHandler),
 		Backoff: control.Backoff{Min: time.Second, Max: 30 * time.Second}})
 	if err != nil {
