@@ -125,8 +125,7 @@ func (r *run) transportFor(i int) http.RoundTripper {
 }
 
 // Run runs the simulation cfg describes.
-func Run(ctx context.Context, cfg Config) (Result, error) {
-	var res Result
+func Run(ctx context.Context, cfg Config) (res Result, err error) {
 	if err := cfg.defaults(); err != nil {
 		return res, err
 	}
@@ -162,11 +161,18 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 			// node's own address.
 			extra = append(extra, "--trusted-proxy", "127.0.0.0/8")
 		}
-		ch, err := startChild(ctx, cfg.Binary, cfg.Policy, extra...)
-		if err != nil {
-			return res, err
+		ch, cerr := startChild(ctx, cfg.Binary, cfg.Policy, extra...)
+		if cerr != nil {
+			return res, cerr
 		}
 		defer ch.stop()
+		// A failed run says why the coordinator failed it: its directory,
+		// and so its log, goes when the run ends.
+		defer func() {
+			if err != nil {
+				err = fmt.Errorf("%w; the coordinator's log ends:\n%s", err, ch.logTail())
+			}
+		}()
 		r.base, r.pid, r.profileURL, cfg.APIKey = ch.url, ch.cmd.Process.Pid, ch.metrics, ch.apiKey
 		cfg.Log("coordinator pid %d at %s (log %s)", r.pid, r.base, ch.logPath)
 	}
