@@ -399,7 +399,7 @@ func (s *core) loadOpenAlerts(ctx context.Context) {
 			Summary: a.Summary, StartsAt: a.StartsAt.UTC(), Tags: a.Tags}
 		s.alerts.firing[[2]string{a.Rule, a.Subject}] = al
 		s.alerts.disp.Add(rules[i], al, int64(a.ID), a.NotifiedAt, now)
-		if a.State == store.AlertAcknowledged {
+		if a.Acknowledged() {
 			s.alerts.disp.Acknowledge(int64(a.ID))
 		}
 	}

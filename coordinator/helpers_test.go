@@ -83,6 +83,8 @@ func startCoordShaped(t testing.TB, policy string, tweak func(*Config), wrap fun
 		hs.Config.Handler = wrap(hs.Config.Handler)
 	}
 	hs.EnableHTTP2 = false
+	// As Serve: HTTP/1.1 and h2c (HTTP/2 with prior knowledge).
+	hs.Config.Protocols, hs.Config.HTTP2 = srv.protocols()
 	if wrapLn != nil {
 		hs.Listener = wrapLn(hs.Listener)
 	}

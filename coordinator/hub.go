@@ -37,7 +37,7 @@ type sentState struct {
 	// version is the last message's version; 0 before the first.
 	version uint64
 	self    wire.Node
-	peers   map[wire.NodeID]sentPeer
+	peers   sentPeers
 	// filter is the sent filter's sum (srcCache.filterSum).
 	filter uint64
 	// rules is the sent filter (the netmap's cached rules, shared; their
@@ -62,7 +62,7 @@ type sentPeer struct {
 func (s *sentState) clone() *sentState {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return &sentState{version: s.version, self: s.self, peers: maps.Clone(s.peers), filter: s.filter, rules: s.rules, relays: s.relays}
+	return &sentState{version: s.version, self: s.self, peers: s.peers.clone(), filter: s.filter, rules: s.rules, relays: s.relays}
 }
 
 // subscriber is one open map stream. wake has room for one pending

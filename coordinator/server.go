@@ -167,6 +167,14 @@ type Config struct {
 	// that stops reading loses its stream, and the memory and goroutine
 	// it held, once a write has waited this long.
 	MapWriteTimeout time.Duration
+	// HTTP2MaxStreams is how many streams one HTTP/2 connection may hold
+	// open at once (4,096). A load balancer in front of a large fleet
+	// multiplexes many nodes' map streams over a few upstream
+	// connections, each stream open for good: Go's default of 250 would
+	// make it open a connection per 250 nodes. The stream admission
+	// (MapAdmitEvery) and the per-source limits apply per request, not per
+	// connection.
+	HTTP2MaxStreams int
 	// EphemeralGrace is how long an ephemeral node may stay offline before
 	// it is deleted (5m).
 	EphemeralGrace time.Duration
@@ -310,6 +318,9 @@ func (c *Config) setDefaults() {
 		c.SrcDeltaMin = 16
 	}
 	def(&c.MapWriteTimeout, 30*time.Second)
+	if c.HTTP2MaxStreams <= 0 {
+		c.HTTP2MaxStreams = 4096
+	}
 	def(&c.MapAdmitEvery, time.Millisecond)
 	if c.MapAdmitBurst <= 0 {
 		c.MapAdmitBurst = 1000
@@ -621,6 +632,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	if s.cfg.TLSCert != "" {
 		srv.TLSConfig = &tls.Config{MinVersion: tls.VersionTLS13}
 	}
+	srv.Protocols, srv.HTTP2 = s.protocols()
 	done := make(chan struct{})
 	defer close(done)
 	go func() {
@@ -648,6 +660,24 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		return nil
 	}
 	return err
+}
+
+// protocols are the HTTP versions Serve speaks: HTTP/1.1, and HTTP/2
+// (over TLS through ALPN; on plain HTTP with prior knowledge, h2c, which
+// a load balancer that terminates TLS speaks to its upstreams), with
+// Config.HTTP2MaxStreams streams per connection.
+func (s *Server) protocols() (*http.Protocols, *http.HTTP2Config) {
+	p := new(http.Protocols)
+	p.SetHTTP1(true)
+	p.SetHTTP2(true)
+	if s.cfg.TLSCert == "" {
+		p.SetUnencryptedHTTP2(true)
+	}
+	// A connection nothing can be written to for as long as a stream's
+	// write may wait is closed whole (a stream's own deadline resets only
+	// that stream: see streamState.write).
+	return p, &http.HTTP2Config{MaxConcurrentStreams: s.cfg.HTTP2MaxStreams,
+		WriteByteTimeout: max(s.cfg.MapWriteTimeout, s.cfg.TargetWriteTimeout)}
 }
 
 // ListenAndServe listens on cfg.Listen, and on cfg.MetricsListen when set,

@@ -121,7 +121,7 @@ type grantMove struct{ from, to uint32 }
 // gateways whose grants a policy change moves from 8883 to 8883-8884 go
 // as one swap, not 200 entries. It returns the changes left and the
 // swaps.
-func (t *grantTable) swaps(grants []encPeer, moved []grantMove, held, now map[wire.NodeID]sentPeer) ([]encPeer, []wire.GrantsSwap) {
+func (t *grantTable) swaps(grants []encPeer, moved []grantMove, held, now *sentPeers) ([]encPeer, []wire.GrantsSwap) {
 	to := map[uint32]uint32{}
 	bad := map[uint32]bool{noGrants: true}
 	for _, m := range moved {
@@ -130,15 +130,16 @@ func (t *grantTable) swaps(grants []encPeer, moved []grantMove, held, now map[wi
 		}
 		to[m.from] = m.to
 	}
-	for id, old := range held {
+	held.ids(func(id wire.NodeID) {
+		old, _ := held.get(id)
 		y, ok := to[old.grants]
 		if !ok || bad[old.grants] {
-			continue
+			return
 		}
-		if n, still := now[id]; still && n.grants != y {
+		if n, still := now.get(id); still && n.grants != y {
 			bad[old.grants] = true // a peer keeps the set (or gets another)
 		}
-	}
+	})
 	var swaps []wire.GrantsSwap
 	for _, x := range slices.Sorted(maps.Keys(to)) {
 		if bad[x] {

@@ -262,7 +262,17 @@ func (st *streamState) write(b []byte) bool {
 			return false
 		}
 	}
-	return st.rc.Flush() == nil
+	if st.rc.Flush() != nil {
+		return false
+	}
+	// The deadline bounds this write alone. Over HTTP/2 it is a timer
+	// that resets the stream when it fires, written to or not: left set,
+	// it would end every stream quieter than MapWriteTimeout (a
+	// keep-alive every 40 s against 30 s) on its next tick.
+	if err := st.rc.SetWriteDeadline(time.Time{}); err != nil && !errors.Is(err, http.ErrNotSupported) {
+		return false
+	}
+	return true
 }
 
 // sendUpdate writes the full map, or the delta of what is pending, if
@@ -328,10 +338,8 @@ func (st *streamState) sendRemovals(sub *subscriber) bool {
 	cand, all := sub.peek()
 	if all {
 		st.sent.mu.Lock()
-		cand = make([]store.NodeID, 0, len(st.sent.peers))
-		for id := range st.sent.peers {
-			cand = append(cand, store.NodeID(id))
-		}
+		cand = make([]store.NodeID, 0, st.sent.peers.len())
+		st.sent.peers.ids(func(id wire.NodeID) { cand = append(cand, store.NodeID(id)) })
 		st.sent.mu.Unlock()
 	}
 	var self *wire.Node
@@ -353,8 +361,7 @@ func (st *streamState) sendRemovals(sub *subscriber) bool {
 	st.sent.mu.Lock()
 	var head wire.MapResponse
 	for _, id := range ms.absent {
-		if _, ok := st.sent.peers[wire.NodeID(id)]; ok {
-			delete(st.sent.peers, wire.NodeID(id))
+		if st.sent.peers.remove(wire.NodeID(id)) {
 			head.PeersRemoved = append(head.PeersRemoved, wire.NodeID(id))
 		}
 	}
@@ -415,9 +422,11 @@ func (st *streamState) build(ms mapState, whole bool, relays *[]wire.Relay) ([]b
 	full := sent.version == 0
 	var head wire.MapResponse
 	changed := false
-	peers := sent.peers
+	// A whole map makes the node's peer set anew; a delta changes the held
+	// one in place (after each peer's comparison).
+	var fresh *sentPeersBuilder
 	if whole {
-		peers = make(map[wire.NodeID]sentPeer, len(ms.peers))
+		fresh = newSentPeersBuilder(len(ms.peers))
 	}
 	// enc holds the records to send, grants the new grants of peers
 	// whose record the node holds (grants-delta streams only).
@@ -430,7 +439,7 @@ func (st *streamState) build(ms mapState, whole bool, relays *[]wire.Relay) ([]b
 		routes := st.s.nm.viewerRoutes(p, ms.selfAddrs)
 		rid, renc := st.s.routes.internRoutes(routes, st.s.nm.viewerHosts(p, ms.selfAddrs, routes))
 		id, sp := p.rec.node.ID, sentPeer{ver: p.rec.ver, grants: gid, routes: rid}
-		old, ok := sent.peers[id]
+		old, ok := sent.peers.get(id)
 		switch {
 		case full || !ok || old.ver != sp.ver || old.routes != sp.routes || old.grants != sp.grants && !st.grantsDelta:
 			enc = append(enc, encPeer{id: id, enc: p.rec.json(gid, genc, rid, renc)})
@@ -440,24 +449,29 @@ func (st *streamState) build(ms mapState, whole bool, relays *[]wire.Relay) ([]b
 				moved = append(moved, grantMove{from: old.grants, to: gid})
 			}
 		}
-		peers[id] = sp // (sent.peers itself in a delta: after the comparison)
+		if whole {
+			fresh.add(id, sp)
+		} else {
+			sent.peers.set(id, sp)
+		}
 	}
 	if whole {
-		for id := range sent.peers {
-			if _, ok := peers[id]; !ok {
+		peers := fresh.done()
+		sent.peers.ids(func(id wire.NodeID) {
+			if !peers.has(id) {
 				head.PeersRemoved = append(head.PeersRemoved, id)
 			}
+		})
+		if len(moved) > 0 {
+			grants, head.PeersGrantsSwap = st.s.grants.swaps(grants, moved, &sent.peers, &peers)
 		}
+		sent.peers = peers
 	} else {
 		for _, id := range ms.absent {
-			if _, ok := peers[wire.NodeID(id)]; ok {
-				delete(peers, wire.NodeID(id))
+			if sent.peers.remove(wire.NodeID(id)) {
 				head.PeersRemoved = append(head.PeersRemoved, wire.NodeID(id))
 			}
 		}
-	}
-	if len(moved) > 0 {
-		grants, head.PeersGrantsSwap = st.s.grants.swaps(grants, moved, sent.peers, peers)
 	}
 	changed = len(enc) > 0 || len(grants) > 0 || len(head.PeersRemoved) > 0 || len(head.PeersGrantsSwap) > 0
 	if whole && (full || !reflect.DeepEqual(sent.self, ms.self)) {
@@ -489,7 +503,6 @@ func (st *streamState) build(ms mapState, whole bool, relays *[]wire.Relay) ([]b
 		head.Relays, head.RelaysChanged, changed = *relays, !full, true
 	}
 	if !changed {
-		sent.peers = peers
 		return nil, false
 	}
 	slices.Sort(head.PeersRemoved)
@@ -504,7 +517,7 @@ func (st *streamState) build(ms mapState, whole bool, relays *[]wire.Relay) ([]b
 		key = "peers"
 	}
 	st.buf = appendMsg(st.buf[:0], &head, key, enc, grants, rules, srcFrom, deltas, st.s.nm.src)
-	sent.version, sent.peers, sent.relays = head.Version, peers, relays
+	sent.version, sent.relays = head.Version, relays
 	if head.Self != nil {
 		sent.self = ms.self
 	}

@@ -100,6 +100,16 @@ type Config struct {
 	// CoordinatorPID, with URL, names the coordinator's process so its RSS
 	// and CPU can be read from /proc; 0 means not measured.
 	CoordinatorPID int
+	// StreamsPerConn, when above 1, has that many nodes share each
+	// HTTP/2 connection to the coordinator (h2c), as nodes behind an
+	// HTTP/2 load balancer do: each node keeps its own machine key,
+	// session, registration and map stream through the real control
+	// client; only the transport is shared, and each node's requests name
+	// its own source address in X-Forwarded-For (a coordinator the sim
+	// starts trusts loopback proxies; give yours --trusted-proxy). 0
+	// means one connection per node, unless the file limit would cap the
+	// fleet: then the fewest that fit.
+	StreamsPerConn int
 	// Workers is how many registrations run at once; 0 means 32.
 	Workers int
 	// Joins is how many single joins are timed after the fleet settled;

@@ -29,16 +29,18 @@ type child struct {
 	apiKey   string
 	logPath  string
 	done     chan error
+	// extra are more flags for every start of the coordinator.
+	extra []string
 }
 
 // startChild starts the coordinator from binary with policy, in a fresh
 // temporary directory, and waits until it answers.
-func startChild(ctx context.Context, binary, policy string) (*child, error) {
+func startChild(ctx context.Context, binary, policy string, extra ...string) (*child, error) {
 	dir, err := os.MkdirTemp("", "ward-sim-")
 	if err != nil {
 		return nil, fmt.Errorf("make data dir: %w", err)
 	}
-	c := &child{dir: dir, binary: binary, logPath: filepath.Join(dir, "coordinator.log")}
+	c := &child{dir: dir, binary: binary, logPath: filepath.Join(dir, "coordinator.log"), extra: extra}
 	if c.api, err = freePort(); err == nil {
 		c.met, err = freePort()
 	}
@@ -64,8 +66,9 @@ func (c *child) start(ctx context.Context) error {
 	}
 	defer logf.Close()
 	c.url, c.metrics, c.done = "http://"+c.api, "http://"+c.met, make(chan error, 1)
-	c.cmd = exec.Command(c.binary, "coordinator", "--dev", "--listen", c.api, "--metrics-listen", c.met,
-		"--stun-listen", "", "--pprof", "--data-dir", filepath.Join(c.dir, "data"), "--policy", filepath.Join(c.dir, "policy.hujson"))
+	args := append([]string{"coordinator", "--dev", "--listen", c.api, "--metrics-listen", c.met,
+		"--stun-listen", "", "--pprof", "--data-dir", filepath.Join(c.dir, "data"), "--policy", filepath.Join(c.dir, "policy.hujson")}, c.extra...)
+	c.cmd = exec.Command(c.binary, args...)
 	c.cmd.Stdout, c.cmd.Stderr = logf, logf
 	if err := c.cmd.Start(); err != nil {
 		return fmt.Errorf("start coordinator: %w", err)

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/netip"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/wardnet/ward/node/control"
@@ -49,16 +50,73 @@ func sourceAddr(i int) netip.Addr {
 	return netip.AddrFrom4([4]byte{127, byte(1 + i>>16), byte(i >> 8), byte(i)})
 }
 
-// newSimNode makes node i's keys and its control client, dialling from
-// its own loopback source address.
-func newSimNode(base string, i int, tag string, obs observer) (*simNode, error) {
+// registerWait bounds a simulated node's control calls.
+const registerWait = 5 * time.Minute
+
+// groupAddr is the loopback address the shared connection of group g
+// (Config.StreamsPerConn) dials from, apart from the nodes' own.
+func groupAddr(g int) netip.Addr {
+	return netip.AddrFrom4([4]byte{127, byte(200 + g>>16), byte(g >> 8), byte(g)})
+}
+
+// ownTransport is node i's own transport: HTTP/1.1 from the node's own
+// loopback source address, one connection at a time.
+func ownTransport(i int, dials *atomic.Int64) *http.Transport {
+	d := &net.Dialer{LocalAddr: &net.TCPAddr{IP: sourceAddr(i).AsSlice()}, Timeout: 30 * time.Second}
+	return &http.Transport{DialContext: counted(d, dials), MaxIdleConnsPerHost: 1, IdleConnTimeout: 30 * time.Second}
+}
+
+// sharedTransport is group g's transport: one HTTP/2 connection with
+// prior knowledge (h2c), as an HTTP/2 load balancer holds to its
+// upstream, carrying every request of the group's nodes.
+func sharedTransport(g int, dials *atomic.Int64) *http.Transport {
+	p := new(http.Protocols)
+	p.SetUnencryptedHTTP2(true)
+	d := &net.Dialer{LocalAddr: &net.TCPAddr{IP: groupAddr(g).AsSlice()}, Timeout: 30 * time.Second}
+	return &http.Transport{DialContext: counted(d, dials), Protocols: p, MaxConnsPerHost: 1,
+		IdleConnTimeout: 30 * time.Second}
+}
+
+// counted is d's DialContext counting the connections it makes in n.
+func counted(d *net.Dialer, n *atomic.Int64) func(context.Context, string, string) (net.Conn, error) {
+	return func(ctx context.Context, network, addr string) (net.Conn, error) {
+		c, err := d.DialContext(ctx, network, addr)
+		if err == nil {
+			n.Add(1)
+		}
+		return c, err
+	}
+}
+
+// forwardedFor sends each request through base with addr in
+// X-Forwarded-For, as a load balancer does, so the coordinator's
+// per-source limits and audit see the node, not the shared connection.
+// It has no CloseIdleConnections: one node closing its idle connections
+// (simNode.register) must not close its group's.
+type forwardedFor struct {
+	base http.RoundTripper
+	addr string
+}
+
+// RoundTrip implements http.RoundTripper.
+func (f forwardedFor) RoundTrip(req *http.Request) (*http.Response, error) {
+	req = req.Clone(req.Context())
+	req.Header.Set("X-Forwarded-For", f.addr)
+	return f.base.RoundTrip(req)
+}
+
+// newSimNode makes a node's keys and its control client, sending through
+// tr.
+func newSimNode(base string, tr http.RoundTripper, tag string, obs observer) (*simNode, error) {
 	mk, err := wire.NewMachinePrivate()
 	if err != nil {
 		return nil, err
 	}
-	d := &net.Dialer{LocalAddr: &net.TCPAddr{IP: sourceAddr(i).AsSlice()}, Timeout: 30 * time.Second}
-	tr := &http.Transport{DialContext: d.DialContext, MaxIdleConnsPerHost: 1, IdleConnTimeout: 30 * time.Second}
-	cl, err := control.New(control.Config{URL: base, AllowInsecureHTTP: true, MachineKey: mk,
+	// The calls wait registerWait, not a device's 30 s: on a loaded
+	// machine a gateway's registration (every sensor's stream learns of
+	// it) can take longer, and a device that asked again would be refused
+	// (its machine key is registered by then). The run counts such calls.
+	cl, err := control.New(control.Config{URL: base, AllowInsecureHTTP: true, MachineKey: mk, CallTimeout: registerWait,
 		HTTPClient: &http.Client{Transport: tr}, Logger: slog.New(slog.DiscardHandler),
 		Backoff: control.Backoff{Min: time.Second, Max: 30 * time.Second}})
 	if err != nil {

@@ -12,9 +12,16 @@ func (res Result) Print(w io.Writer) {
 	if res.Capped {
 		fmt.Fprintf(w, " (CAPPED by the file limit %d)", res.FileLimit)
 	}
+	if res.StreamsPerConn > 1 {
+		fmt.Fprintf(w, "; %d nodes' streams share each HTTP/2 connection", res.StreamsPerConn)
+		if res.StreamsAuto {
+			fmt.Fprintf(w, " (chosen: the file limit %d fits no connection per node)", res.FileLimit)
+		}
+	}
+	fmt.Fprintf(w, "; %d connections opened", res.Dials)
 	fmt.Fprintln(w)
-	fmt.Fprintf(w, "registration: %.0f nodes/s (%v for the fleet, streams open); settled %v later\n",
-		res.RegisterRate, res.RegisterTime.Round(time.Millisecond), res.SettleTime.Round(time.Millisecond))
+	fmt.Fprintf(w, "registration: %.0f nodes/s (%v for the fleet, streams open; %d calls took over 30 s, a device's timeout); settled %v later\n",
+		res.RegisterRate, res.RegisterTime.Round(time.Millisecond), res.RegisterSlow, res.SettleTime.Round(time.Millisecond))
 	fmt.Fprintf(w, "join -> affected streams: p50 %v  p99 %v  max %v  (%d streams over the joins; to the last per join: p50 %v max %v; missing %d)\n",
 		ms(res.Join.P50), ms(res.Join.P99), ms(res.Join.Max), res.JoinedStreams, ms(res.JoinLast.P50), ms(res.JoinLast.Max), res.JoinMissing)
 	fmt.Fprintf(w, "policy change -> streams: p50 %v  p99 %v  max %v  (%d streams per change; to the last per change: p50 %v max %v; missing %d)\n",

@@ -12,6 +12,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"os"
 	"slices"
 	"sync"
@@ -29,6 +30,14 @@ type Result struct {
 	Nodes     int
 	Capped    bool
 	FileLimit uint64
+	// StreamsPerConn is how many nodes shared each HTTP/2 connection (1:
+	// a connection each); StreamsAuto says the file limit chose it.
+	StreamsPerConn int
+	StreamsAuto    bool
+	// Dials is how many connections the nodes opened over the run;
+	// RegisterSlow how many registrations took longer than a device
+	// waits (control.DefaultCallTimeout, 30 s; the sim waits registerWait).
+	Dials, RegisterSlow int64
 	// RegisterRate is registrations per second with the fleet's streams
 	// opening as it goes; RegisterTime the whole registration.
 	RegisterRate float64
@@ -91,11 +100,37 @@ type run struct {
 	profileURL string
 	// ch is the coordinator the sim started; nil for cfg.URL's.
 	ch *child
+
+	connsMu sync.Mutex // connsMu guards conns
+	// conns holds the shared HTTP/2 transports by group
+	// (Config.StreamsPerConn), made on first use.
+	conns map[int]*http.Transport
+	// dials counts the connections the nodes opened; regSlow the
+	// registrations that took longer than a device waits
+	// (control.DefaultCallTimeout).
+	dials, regSlow atomic.Int64
+}
+
+// transportFor returns the HTTP transport of node i: its own connection,
+// or its group's shared HTTP/2 connection (Config.StreamsPerConn) with
+// the node's source address in X-Forwarded-For.
+func (r *run) transportFor(i int) http.RoundTripper {
+	if r.cfg.StreamsPerConn <= 1 {
+		return ownTransport(i, &r.dials)
+	}
+	g := i / r.cfg.StreamsPerConn
+	r.connsMu.Lock()
+	tr := r.conns[g]
+	if tr == nil {
+		tr = sharedTransport(g, &r.dials)
+		r.conns[g] = tr
+	}
+	r.connsMu.Unlock()
+	return forwardedFor{base: tr, addr: sourceAddr(i).String()}
 }
 
 // Run runs the simulation cfg describes.
-func Run(ctx context.Context, cfg Config) (Result, error) {
-	var res Result
+func Run(ctx context.Context, cfg Config) (res Result, err error) {
 	if err := cfg.defaults(); err != nil {
 		return res, err
 	}
@@ -104,21 +139,46 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 		return res, err
 	}
 	res.FileLimit = limit
-	if need := cfg.Nodes + cfg.Joins + 8; need > fit {
+	need := cfg.Nodes + cfg.Joins + 8
+	if cfg.StreamsPerConn <= 0 {
+		cfg.StreamsPerConn = 1
+		if need > fit && fit > 0 {
+			// The fewest nodes a connection that fit, with room to spare
+			// for the connections a group opens while another closes.
+			cfg.StreamsPerConn = (2*need + fit - 1) / fit
+			res.StreamsAuto = true
+			cfg.Log("file limit %d fits %d connections: %d nodes share each HTTP/2 connection (--streams-per-conn)", limit, fit, cfg.StreamsPerConn)
+		}
+	}
+	res.StreamsPerConn = cfg.StreamsPerConn
+	if fdsFor(need, cfg.StreamsPerConn) > fit {
 		res.Capped = true
-		cfg.Nodes = max(1, fit-cfg.Joins-8)
+		cfg.Nodes = max(1, fit*cfg.StreamsPerConn-cfg.Joins-8)
 		cfg.Log("file limit %d caps the run at %d nodes (%d asked)", limit, cfg.Nodes, need-cfg.Joins-8)
 	}
 	ctx, cancel := context.WithCancel(ctx)
-	r := &run{cfg: cfg, base: cfg.URL, pid: cfg.CoordinatorPID, keys: map[string]string{}}
+	r := &run{cfg: cfg, base: cfg.URL, pid: cfg.CoordinatorPID, keys: map[string]string{}, conns: map[int]*http.Transport{}}
 	defer func() { cancel(); r.wg.Wait() }()
 	if cfg.URL == "" {
-		ch, err := startChild(ctx, cfg.Binary, cfg.Policy)
-		if err != nil {
-			return res, err
+		var extra []string
+		if cfg.StreamsPerConn > 1 {
+			// The sim is the nodes' load balancer: each request names its
+			// node's own address.
+			extra = append(extra, "--trusted-proxy", "127.0.0.0/8")
+		}
+		ch, cerr := startChild(ctx, cfg.Binary, cfg.Policy, extra...)
+		if cerr != nil {
+			return res, cerr
 		}
 		defer ch.stop()
 		r.ch = ch
+		// A failed run says why the coordinator failed it: its directory,
+		// and so its log, goes when the run ends.
+		defer func() {
+			if err != nil {
+				err = fmt.Errorf("%w; the coordinator's log ends:\n%s", err, ch.logTail())
+			}
+		}()
 		r.base, r.pid, r.profileURL, cfg.APIKey = ch.url, ch.cmd.Process.Pid, ch.metrics, ch.apiKey
 		cfg.Log("coordinator pid %d at %s (log %s)", r.pid, r.base, ch.logPath)
 	}
@@ -132,6 +192,7 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 	self0, _ := readProc(os.Getpid())
 	err = r.measure(ctx, &res)
 	self1, _ := readProc(os.Getpid())
+	res.Dials, res.RegisterSlow = r.dials.Load(), r.regSlow.Load()
 	res.SimCPU = self1.cpu - self0.cpu
 	return res, err
 }
@@ -224,12 +285,16 @@ func (r *run) proc() procStat {
 
 // addNode makes, registers and starts following one node with tag.
 func (r *run) addNode(ctx context.Context, i int, tag, hostname string) (*simNode, error) {
-	n, err := newSimNode(r.base, i, tag, &r.slot)
+	n, err := newSimNode(r.base, r.transportFor(i), tag, &r.slot)
 	if err != nil {
 		return nil, err
 	}
 	for attempt := 0; ; attempt++ {
+		t0 := time.Now()
 		err = n.register(ctx, r.keys[tag], hostname)
+		if d := time.Since(t0); d > control.DefaultCallTimeout {
+			r.regSlow.Add(1) // a device with the default timeout would have asked again
+		}
 		d, limited := control.RetryAfter(err)
 		if err == nil || !limited || attempt >= 30 {
 			break

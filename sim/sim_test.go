@@ -3,10 +3,12 @@ package sim
 import (
 	"context"
 	"math"
+	"net/netip"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/wardnet/ward/assembly"
 	"github.com/wardnet/ward/nodetest"
 )
 
@@ -46,6 +48,32 @@ func TestSimRunsFleetAgainstRealCoordinator(t *testing.T) {
 	}
 	if res.RegisterRate <= 0 || res.Measured {
 		t.Errorf("registration rate %v, measured %v: want a rate and no process figures (none given)", res.RegisterRate, res.Measured)
+	}
+}
+
+// TestSimSharesHTTP2Connections: with StreamsPerConn the nodes' sessions,
+// registrations and map streams share HTTP/2 connections (a few for the
+// fleet, not one per node), and every node still ends with exactly its
+// peers, every change reaching every stream.
+func TestSimSharesHTTP2Connections(t *testing.T) {
+	coord := nodetest.StartCoordinator(t, DefaultPolicy, func(c *assembly.Config) {
+		c.TrustedProxies = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}
+	})
+	res, err := Run(context.Background(), Config{Nodes: 200, URL: coord.URL(), APIKey: coord.APIKey,
+		StreamsPerConn: 50, Joins: 3, PolicyChanges: 2, Verify: true, Settle: 2 * time.Minute,
+		Log: func(f string, a ...any) { t.Logf(f, a...) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.VerifyErrors) > 0 || !res.Verified || res.JoinMissing != 0 || res.PolicyMissing != 0 {
+		t.Errorf("maps differ from the policy (%v) or changes missed streams (joins %d, policy %d)", res.VerifyErrors, res.JoinMissing, res.PolicyMissing)
+	}
+	// 203 nodes in groups of 50: 5 connections (a few more if one broke).
+	if res.Dials < 5 || res.Dials > 10 {
+		t.Errorf("%d connections for 203 nodes at 50 a connection, want about 5", res.Dials)
+	}
+	if res.StreamsPerConn != 50 || res.StreamsAuto {
+		t.Errorf("streams per connection %d (auto %v), want 50 as asked", res.StreamsPerConn, res.StreamsAuto)
 	}
 }
 

@@ -71,6 +71,7 @@ func newSimCmd() *cobra.Command {
 	f.StringVar(&cfg.URL, "coordinator", "", "coordinator URL (default: start `ward coordinator --dev` as a child process)")
 	f.StringVar(&apiKeyFile, "api-key-file", "", "admin API key file for --coordinator")
 	f.IntVar(&cfg.CoordinatorPID, "coordinator-pid", 0, "with --coordinator: its process id, to read RSS and CPU from /proc")
+	f.IntVar(&cfg.StreamsPerConn, "streams-per-conn", 0, "nodes sharing each HTTP/2 connection (h2c), as behind an HTTP/2 load balancer; each keeps its own session and map stream (default: a connection per node, unless the file limit would cap the fleet)")
 	f.IntVar(&cfg.Workers, "workers", 32, "registrations at once")
 	f.IntVar(&cfg.Joins, "joins", 10, "single joins to time after the fleet settled")
 	f.BoolVar(&cfg.GatewaysLast, "gateways-last", false, "register the gateways after every other node (each sensor's join changes every gateway's filter)")

@@ -48,6 +48,9 @@ type AlertRecord struct {
 // Open reports whether a is firing or acknowledged.
 func (a AlertRecord) Open() bool { return a.State == AlertFiring || a.State == AlertAcknowledged }
 
+// Acknowledged reports whether an admin acknowledged the open alert.
+func (a AlertRecord) Acknowledged() bool { return a.State == AlertAcknowledged }
+
 // Alerts keeps the alerts the rules fired.
 type Alerts interface {
 	// AddAlert stores a firing alert or an event (ErrInvalid for another
