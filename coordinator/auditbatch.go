@@ -3,7 +3,6 @@ package coordinator
 import (
 	"context"
 	"errors"
-	"sync"
 
 	"github.com/wardnet/ward/coordinator/store"
 )
@@ -23,11 +22,8 @@ type batchAppender interface {
 type auditBatcher struct {
 	st store.Store
 
-	mu sync.Mutex // mu guards the following
-	// pend holds the appends waiting for the next write.
-	pend []auditReq
-	// writing is true while an append writes a batch (the leader).
-	writing bool
+	// q holds the appends waiting for the next write.
+	q leaderQueue[auditReq]
 }
 
 // auditReq is one queued append; done gets its result, or errLead when
@@ -54,29 +50,15 @@ func (b *auditBatcher) append(ctx context.Context, e store.AuditEvent) error {
 		return err
 	}
 	r := auditReq{e: e, done: make(chan error, 1)}
-	b.mu.Lock()
-	b.pend = append(b.pend, r)
-	lead := !b.writing
-	b.writing = true
-	b.mu.Unlock()
-	if !lead {
+	if !b.q.join(r) {
 		if err := <-r.done; !errors.Is(err, errLead) {
 			return err
 		}
 	}
-	b.mu.Lock()
-	n := min(len(b.pend), maxAuditBatch)
-	batch := b.pend[:n:n]
-	b.pend = b.pend[n:]
-	b.mu.Unlock()
-	b.write(ctx, ba, batch)
-	b.mu.Lock()
-	if len(b.pend) > 0 {
-		b.pend[0].done <- errLead // still queued: it takes the queue, itself included
-	} else {
-		b.writing = false
+	b.write(ctx, ba, b.q.take(maxAuditBatch))
+	if nx, ok := b.q.next(); ok {
+		nx.done <- errLead // still queued: it takes the queue, itself included
 	}
-	b.mu.Unlock()
 	return <-r.done
 }
 

@@ -62,9 +62,9 @@ func TestRegistrationAuditRowsAreGroupCommitted(t *testing.T) {
 	waitQueue := func(want int) {
 		deadline := time.Now().Add(10 * time.Second)
 		for {
-			b.mu.Lock()
-			q, w := len(b.pend), b.writing
-			b.mu.Unlock()
+			b.q.mu.Lock()
+			q, w := len(b.q.pend), b.q.writing
+			b.q.mu.Unlock()
 			if w && q == want {
 				return
 			}

@@ -3,7 +3,6 @@ package coordinator
 import (
 	"context"
 	"errors"
-	"sync"
 	"time"
 
 	"github.com/wardnet/ward/coordinator/store"
@@ -27,11 +26,8 @@ type batchRegistrar interface {
 type regBatcher struct {
 	st store.Store
 
-	mu sync.Mutex // mu guards the following
-	// pend holds the registrations waiting for the next write.
-	pend []regReq
-	// writing is true while a registration writes a batch (the leader).
-	writing bool
+	// q holds the registrations waiting for the next write.
+	q leaderQueue[regReq]
 }
 
 // regReq is one queued registration; done gets its result, or one whose
@@ -69,29 +65,15 @@ func (b *regBatcher) register(ctx context.Context, g store.KeyRegistration, audi
 		return res
 	}
 	r := regReq{reg: g, done: make(chan store.KeyRegistered, 1)}
-	b.mu.Lock()
-	b.pend = append(b.pend, r)
-	lead := !b.writing
-	b.writing = true
-	b.mu.Unlock()
-	if !lead {
+	if !b.q.join(r) {
 		if res := <-r.done; !errors.Is(res.Err, errLead) {
 			return res
 		}
 	}
-	b.mu.Lock()
-	n := min(len(b.pend), maxRegBatch)
-	batch := b.pend[:n:n]
-	b.pend = b.pend[n:]
-	b.mu.Unlock()
-	b.write(ctx, br, batch)
-	b.mu.Lock()
-	if len(b.pend) > 0 {
-		b.pend[0].done <- store.KeyRegistered{Err: errLead} // still queued: it takes the queue, itself included
-	} else {
-		b.writing = false
+	b.write(ctx, br, b.q.take(maxRegBatch))
+	if nx, ok := b.q.next(); ok {
+		nx.done <- store.KeyRegistered{Err: errLead} // still queued: it takes the queue, itself included
 	}
-	b.mu.Unlock()
 	return <-r.done
 }
 
