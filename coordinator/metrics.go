@@ -37,7 +37,7 @@ func newMetrics() *metrics {
 	m := &metrics{
 		reg: prometheus.NewRegistry(),
 		nodesOnline: prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: "ward_nodes_online", Help: "Nodes with an open map stream."}),
+			Name: "ward_nodes_online", Help: "Nodes with an open map stream on this coordinator (see ward_fleet_nodes_online for the whole fleet)."}),
 		mapSends: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "ward_map_sends_total", Help: "Map messages sent (full and delta, not keep-alives)."}),
 		mapLatency: prometheus.NewHistogram(prometheus.HistogramOpts{
@@ -59,6 +59,16 @@ func newMetrics() *metrics {
 	m.reg.MustRegister(m.nodesOnline, m.mapSends, m.mapLatency, m.mapBuilds, m.presence, m.registrations, m.deniedFlows, m.beatsMissed,
 		m.beatsForwarded)
 	return m
+}
+
+// watchFleet registers ward_fleet_nodes_online, read from nm at each
+// scrape: the nodes online on any coordinator of the database, which every
+// replica agrees on (ward_nodes_online counts this one's streams only).
+func (m *metrics) watchFleet(nm *netmap) {
+	m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "ward_fleet_nodes_online",
+		Help: "Nodes with a map stream on any coordinator of the fleet (every replica on one database reports the same).",
+	}, func() float64 { return float64(nm.onlineNodes()) }))
 }
 
 func (m *metrics) handler() http.Handler {

@@ -60,8 +60,10 @@ type netmap struct {
 	disabled map[store.UserID]bool
 	// live holds the nodes present in comp.
 	live map[store.NodeID]bool
-	// online holds nodes with an open map stream.
-	online map[store.NodeID]bool
+	// online holds nodes with an open map stream (on any coordinator of
+	// the database); onlineCount is how many of its values are true.
+	online      map[store.NodeID]bool
+	onlineCount int
 	// filters caches live nodes' inbound filters, from which their
 	// viewers' grants are computed (see mapOf). An entry goes whenever the
 	// node's result may change: with the same sets of nodes whose streams
@@ -140,6 +142,14 @@ func (m *netmap) load(nodes []store.Node, now time.Time) error {
 		m.byName[n.Name] = n.ID
 		if n.Ephemeral {
 			m.ephemeral[n.ID] = true
+		}
+	}
+	m.onlineCount = 0
+	for id, on := range m.online {
+		if _, ok := m.nodes[id]; !ok {
+			delete(m.online, id)
+		} else if on {
+			m.onlineCount++
 		}
 	}
 	return m.recompileLocked(m.rs, now)
@@ -370,6 +380,9 @@ func (m *netmap) remove(id store.NodeID, now time.Time) ([]store.NodeID, error) 
 	delete(m.nodes, id)
 	admitted := m.releaseNameLocked(n.Name, id, now)
 	delete(m.live, id)
+	if m.online[id] {
+		m.onlineCount--
+	}
 	delete(m.online, id)
 	delete(m.filters, id)
 	delete(m.recs, id)
@@ -441,6 +454,14 @@ func (m *netmap) isOnline(id store.NodeID) bool {
 	return m.online[id]
 }
 
+// onlineNodes returns how many registered nodes are online: with a stream
+// on this coordinator or, on a shared database, on any other.
+func (m *netmap) onlineNodes() int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.onlineCount
+}
+
 // setOnline records whether node id has a stream (and, as of now, was
 // seen) and returns the nodes that show its presence.
 func (m *netmap) setOnline(id store.NodeID, online bool, now time.Time) []store.NodeID {
@@ -452,6 +473,13 @@ func (m *netmap) setOnline(id store.NodeID, online bool, now time.Time) []store.
 	}
 	n.LastSeen = now
 	m.nodes[id] = n
+	if m.online[id] != online {
+		if online {
+			m.onlineCount++
+		} else {
+			m.onlineCount--
+		}
+	}
 	m.online[id] = online
 	m.recStale[id] = true
 	if !m.live[id] {

@@ -1,6 +1,9 @@
 package coordinator
 
 import (
+	"bufio"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -56,6 +59,18 @@ func TestOnlineAgreedAcrossReplicas(t *testing.T) {
 	if !adminOnline(t, a, "cam1") || !adminOnline(t, b, "cam1") {
 		t.Fatalf("admin API: cam1 online on a %t, on b %t; want both", adminOnline(t, a, "cam1"), adminOnline(t, b, "cam1"))
 	}
+	// The fleet gauge agrees on both replicas (the operator on a, the
+	// camera on b); each one's own gauge counts its streams.
+	for _, c := range []struct {
+		name       string
+		coord      *testCoord
+		own, fleet float64
+	}{{"a", a, 1, 2}, {"b", b, 1, 2}} {
+		body := scrapeBody(t, c.coord)
+		if own, fleet := metricValue(t, body, "ward_nodes_online"), metricValue(t, body, "ward_fleet_nodes_online"); own != c.own || fleet != c.fleet {
+			t.Fatalf("replica %s: ward_nodes_online %v, ward_fleet_nodes_online %v; want %v, %v", c.name, own, fleet, c.own, c.fleet)
+		}
+	}
 
 	b.srv.presence.halted.Store(true) // b dies without saying so
 	b.http.CloseClientConnections()
@@ -78,4 +93,36 @@ func TestOnlineAgreedAcrossReplicas(t *testing.T) {
 	if adminOnline(t, a, "cam1") {
 		t.Fatal("a's admin API: the dead replica's camera online")
 	}
+	if fleet := metricValue(t, scrapeBody(t, a), "ward_fleet_nodes_online"); fleet != 1 {
+		t.Fatalf("a's ward_fleet_nodes_online after b died: %v, want 1 (the operator)", fleet)
+	}
+}
+
+// scrapeBody returns c's metrics page.
+func scrapeBody(t *testing.T, c *testCoord) string {
+	t.Helper()
+	code, body := scrapeMetrics(t, c)
+	if code != 200 {
+		t.Fatalf("metrics: %d", code)
+	}
+	return body
+}
+
+// metricValue returns the value of the unlabelled metric name in a
+// Prometheus text page, failing the test when it is absent.
+func metricValue(t *testing.T, body, name string) float64 {
+	t.Helper()
+	sc := bufio.NewScanner(strings.NewReader(body))
+	for sc.Scan() {
+		f := strings.Fields(sc.Text())
+		if len(f) == 2 && f[0] == name {
+			v, err := strconv.ParseFloat(f[1], 64)
+			if err != nil {
+				t.Fatalf("metric %s: %v", name, err)
+			}
+			return v
+		}
+	}
+	t.Fatalf("no metric %s", name)
+	return 0
 }

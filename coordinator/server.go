@@ -554,6 +554,7 @@ func (s *Server) init(ctx context.Context) error {
 		return fmt.Errorf("load users: %w", err)
 	}
 	s.nm = newNetmap(s.cfg.DNSDomain)
+	s.metrics.watchFleet(s.nm)
 	s.nm.recordUsers(users)
 	rs, err := s.fleet.initialPolicy(ctx)
 	if err != nil {
