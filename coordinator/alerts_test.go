@@ -26,26 +26,11 @@ import (
 // within T fire one alert (not one per batch) to a signed webhook on
 // loopback, and a recovery once the window passes below N.
 func TestAlertDeniedFlowsFromOneIdentity(t *testing.T) {
-	const secret = "coordinator-test-secret"
-	var mu sync.Mutex
-	var got []alert.Alert
-	hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		body, _ := io.ReadAll(r.Body)
-		if !alert.Valid(secret, r.Header.Get(alert.HeaderTimestamp), r.Header.Get(alert.HeaderSignature), body) {
-			http.Error(w, "bad signature", http.StatusUnauthorized)
-			return
-		}
-		var a alert.Alert
-		json.Unmarshal(body, &a)
-		mu.Lock()
-		got = append(got, a)
-		mu.Unlock()
-	}))
-	defer hook.Close()
+	hook := newSignedSink(t, "coordinator-test-secret")
 	rules, err := alert.Parse("alerts.hujson", fmt.Appendf(nil, `{
   "webhooks": [{"name": "soc", "url": %q, "secret": %q}],
   "rules": [{"name": "knocking", "kind": "denied_flows", "count": 5, "within": "2s", "to": ["soc"]}],
-}`, hook.URL, secret))
+}`, hook.srv.URL, hook.secret))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -66,21 +51,51 @@ func TestAlertDeniedFlowsFromOneIdentity(t *testing.T) {
 	knock(3) // 6 within 2s: one alert
 	knock(3)
 	deadline := time.Now().Add(20 * time.Second)
-	for {
-		mu.Lock()
-		n := len(got)
-		mu.Unlock()
-		if n >= 2 || time.Now().After(deadline) {
-			break
-		}
+	got := hook.alerts()
+	for len(got) < 2 && time.Now().Before(deadline) {
 		time.Sleep(50 * time.Millisecond)
+		got = hook.alerts()
 	}
-	mu.Lock()
-	defer mu.Unlock()
 	if len(got) != 2 || got[0].State != alert.StateFiring || got[1].State != alert.StateResolved ||
 		got[0].Subject != "node:op (tag:operator)" {
 		t.Fatalf("deliveries: %+v", got)
 	}
+}
+
+// signedSink is a webhook on loopback that keeps the alerts delivered with
+// a valid signature under secret and answers anything else 401.
+type signedSink struct {
+	srv    *httptest.Server
+	secret string
+	mu     sync.Mutex // mu guards got
+	// got are the alerts in arrival order.
+	got []alert.Alert
+}
+
+func newSignedSink(t *testing.T, secret string) *signedSink {
+	t.Helper()
+	s := &signedSink{secret: secret}
+	s.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		var a alert.Alert
+		if !alert.Valid(secret, r.Header.Get(alert.HeaderTimestamp), r.Header.Get(alert.HeaderSignature), body) ||
+			json.Unmarshal(body, &a) != nil {
+			http.Error(w, "bad delivery", http.StatusUnauthorized)
+			return
+		}
+		s.mu.Lock()
+		s.got = append(s.got, a)
+		s.mu.Unlock()
+	}))
+	t.Cleanup(s.srv.Close)
+	return s
+}
+
+// alerts returns a copy of the alerts delivered so far.
+func (s *signedSink) alerts() []alert.Alert {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.got)
 }
 
 // slackSink collects the texts a Slack-compatible hook on loopback gets.
@@ -333,27 +348,12 @@ func TestAlertDeniedFlowsCountLiveFromTheNode(t *testing.T) {
 // goes out and repeats. It fails on a dispatcher that ignores
 // acknowledgements (every repeat lists cam1 again).
 func TestAcknowledgedAlertNotRepeated(t *testing.T) {
-	const secret = "coordinator-test-secret"
-	var mu sync.Mutex
-	var got []alert.Alert
-	hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		body, _ := io.ReadAll(r.Body)
-		var a alert.Alert
-		if !alert.Valid(secret, r.Header.Get(alert.HeaderTimestamp), r.Header.Get(alert.HeaderSignature), body) ||
-			json.Unmarshal(body, &a) != nil {
-			http.Error(w, "bad delivery", http.StatusBadRequest)
-			return
-		}
-		mu.Lock()
-		got = append(got, a)
-		mu.Unlock()
-	}))
-	defer hook.Close()
+	hook := newSignedSink(t, "coordinator-test-secret")
 	rules, err := alert.Parse("alerts.hujson", fmt.Appendf(nil, `{
   "webhooks": [{"name": "ops", "url": %q, "secret": %q}],
   "rules": [{"name": "keys", "kind": "key_expiring", "within": "1h", "to": ["ops"],
              "groupBy": ["rule"], "groupWait": "0s", "groupInterval": "0s", "repeatInterval": "1s"}],
-}`, hook.URL, secret))
+}`, hook.srv.URL, hook.secret))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -362,10 +362,8 @@ func TestAcknowledgedAlertNotRepeated(t *testing.T) {
 	})
 	// firing lists the firing subjects of each delivery.
 	firing := func() [][]string {
-		mu.Lock()
-		defer mu.Unlock()
 		var out [][]string
-		for _, a := range got {
+		for _, a := range hook.alerts() {
 			var s []string
 			for _, m := range append([]alert.Alert{a}, a.Alerts...) {
 				if m.Subject != "" && len(m.Alerts) == 0 && m.State == alert.StateFiring {
