@@ -37,6 +37,9 @@ import (
 // cgo, with those tags); unset, the nodes run the full build the
 // coordinator runs. WARD_BENCH_FULL=1 adds a mode "full": today's data
 // path on the full build, to compare the two builds in the same run.
+// WARD_BENCH_PROFILE=DIR has every node write a CPU profile of its whole
+// run to DIR/NAME.pprof (client-new.pprof, device-legacy.pprof, ...;
+// WARD_CPUPROFILE of `ward node`), written when the bench stops it.
 
 // overlayMode is one data path under test: its two node processes.
 type overlayMode struct {
@@ -181,6 +184,9 @@ func startBenchNode(t *testing.T, p *procFleet, key, bin, name string, args []st
 	all := append([]string{"node", "--coordinator", "http://" + p.addr, "--dev-insecure-http", "--state-dir", dir, "--hostname", name}, args...)
 	cmd := exec.Command(bin, all...)
 	cmd.Env = append(os.Environ(), "WARD_AUTH_KEY="+key)
+	if dir := os.Getenv("WARD_BENCH_PROFILE"); dir != "" {
+		cmd.Env = append(cmd.Env, "WARD_CPUPROFILE="+filepath.Join(dir, name+".pprof"))
+	}
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}

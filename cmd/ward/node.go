@@ -92,6 +92,11 @@ func newNodeCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
+			endProfile, err := startCPUProfile()
+			if err != nil {
+				return err
+			}
+			defer endProfile()
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
 			return restartIfUpdated(a.Run(ctx), stop)
