@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"syscall"
 	"time"
@@ -15,6 +16,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/wardnet/ward/client/desktop"
+	"github.com/wardnet/ward/internal/rawio"
 	"github.com/wardnet/ward/node"
 	"github.com/wardnet/ward/node/localapi"
 	"github.com/wardnet/ward/node/watch"
@@ -58,6 +60,9 @@ type nodeFlags struct {
 	verbose    bool
 	// engine is --engine: engineUserspace or engineKernel.
 	engine string
+	// noRawIO and gomaxprocs are benchmark knobs (hidden flags).
+	noRawIO    bool
+	gomaxprocs int
 }
 
 // The data plane engines of --engine.
@@ -91,6 +96,10 @@ func newNodeCmd() *cobra.Command {
 			a, err := node.NewAgent(cfg)
 			if err != nil {
 				return err
+			}
+			rawio.SetEnabled(!f.noRawIO)
+			if f.gomaxprocs > 0 {
+				runtime.GOMAXPROCS(f.gomaxprocs)
 			}
 			endProfile, err := startCPUProfile()
 			if err != nil {
@@ -136,6 +145,10 @@ func newNodeCmd() *cobra.Command {
 	fl.MarkHidden("std-bind")
 	fl.IntVar(&f.cfg.CopyBuffer, "copy-buffer", 0, "bytes the SOCKS5 relay and exposed services copy at once (0: 32 KiB), for benchmarks of the size")
 	fl.MarkHidden("copy-buffer")
+	fl.BoolVar(&f.noRawIO, "no-raw-io", false, "copy local TCP connections with the Go scheduler's system calls, not raw ones (internal/rawio), for benchmarks")
+	fl.MarkHidden("no-raw-io")
+	fl.IntVar(&f.gomaxprocs, "gomaxprocs", 0, "run with this GOMAXPROCS (0: the runtime's choice), for benchmarks")
+	fl.MarkHidden("gomaxprocs")
 	return cmd
 }
 
