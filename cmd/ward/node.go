@@ -98,8 +98,8 @@ func newNodeCmd() *cobra.Command {
 				return err
 			}
 			rawio.SetEnabled(!f.noRawIO)
-			if f.gomaxprocs > 0 {
-				runtime.GOMAXPROCS(f.gomaxprocs)
+			if n := nodeProcs(f.gomaxprocs, os.Getenv("GOMAXPROCS") != "", cfg.LegacyDataPath, runtime.GOMAXPROCS(0)); n > 0 {
+				runtime.GOMAXPROCS(n)
 			}
 			endProfile, err := startCPUProfile()
 			if err != nil {
@@ -147,9 +147,37 @@ func newNodeCmd() *cobra.Command {
 	fl.MarkHidden("copy-buffer")
 	fl.BoolVar(&f.noRawIO, "no-raw-io", false, "copy local TCP connections with the Go scheduler's system calls, not raw ones (internal/rawio), for benchmarks")
 	fl.MarkHidden("no-raw-io")
-	fl.IntVar(&f.gomaxprocs, "gomaxprocs", 0, "run with this GOMAXPROCS (0: the runtime's choice), for benchmarks")
+	fl.IntVar(&f.gomaxprocs, "gomaxprocs", 0, "run Go code on at most this many CPUs at once (0: half of the runtime's GOMAXPROCS, at least 1, unless $GOMAXPROCS is set), for benchmarks")
 	fl.MarkHidden("gomaxprocs")
 	return cmd
+}
+
+// nodeProcs returns the GOMAXPROCS a node runs with, or 0 to leave the
+// runtime's (procs, from the CPUs and the cgroup's limit): flag when set
+// (--gomaxprocs), else, unless $GOMAXPROCS is set or the legacy data path
+// runs, half of procs, at least 1.
+//
+// Why (issue 12, CPU per byte): the data path is a pipeline of goroutines
+// (wireguard-go's reader, crypto workers and senders, gVisor's TCP
+// processors, the proxy's copies), each handing every batch to the next.
+// With a processor per CPU, each hand-off woke an idle processor's
+// thread to spin for work and sleep again, and a system call past the
+// runtime monitor's tick had its processor handed to another thread: on
+// 2 CPUs, scheduling (findRunnable, futex, the monitor's sleeps) and
+// the context switches in the kernel were a quarter of a node's CPU
+// (perf). With half the CPUs, the rest is left to the kernel's network
+// work the system calls and softirqs do and to the programs at both
+// ends of the flows. Measured on 2 CPUs only (1 against 2: 0.83-0.87x CPU
+// per GB, 1.08-1.22x throughput; ARCHITECTURE.md); for more CPUs half is
+// a choice, not a measurement.
+func nodeProcs(flag int, envSet, legacy bool, procs int) int {
+	switch {
+	case flag > 0:
+		return flag
+	case envSet || legacy:
+		return 0
+	}
+	return max(1, procs/2)
 }
 
 // agentConfig turns the flags into an AgentConfig.
