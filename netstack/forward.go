@@ -14,8 +14,6 @@ import (
 	"gvisor.dev/gvisor/pkg/tcpip/transport/tcp"
 	"gvisor.dev/gvisor/pkg/tcpip/transport/udp"
 	"gvisor.dev/gvisor/pkg/waiter"
-
-	"github.com/wardnet/ward/internal/rawio"
 )
 
 const (
@@ -91,7 +89,7 @@ func (s *Stack) forwardTCP(r *tcp.ForwarderRequest) {
 	}
 	r.Complete(false)
 	setKeepalive(ep)
-	s.splice(gonet.NewTCPConn(&wq, ep), rawio.Wrap(local).(halfCloser))
+	s.splice(gonet.NewTCPConn(&wq, ep), local.(*net.TCPConn))
 }
 
 // dialLocal connects to the local service on port, giving up on Close.
@@ -173,8 +171,8 @@ func (r readerOnly) Read(p []byte) (int, error)  { return r.r.Read(p) }
 func pipe(dst, src halfCloser, bufSize int) {
 	buf := make([]byte, bufSize)
 	if _, err := io.CopyBuffer(writerOnly{dst}, readerOnly{src}, buf); err != nil {
-		if tc, ok := dst.(interface{ SetLinger(int) error }); ok {
-			_ = tc.SetLinger(0) // a local TCP connection: Close sends a RST
+		if tc, ok := dst.(*net.TCPConn); ok {
+			_ = tc.SetLinger(0) // Close sends a RST
 		}
 		_ = dst.Close()
 		return

@@ -16,7 +16,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/wardnet/ward/client/desktop"
-	"github.com/wardnet/ward/internal/rawio"
 	"github.com/wardnet/ward/node"
 	"github.com/wardnet/ward/node/localapi"
 	"github.com/wardnet/ward/node/watch"
@@ -60,8 +59,7 @@ type nodeFlags struct {
 	verbose    bool
 	// engine is --engine: engineUserspace or engineKernel.
 	engine string
-	// noRawIO and gomaxprocs are benchmark knobs (hidden flags).
-	noRawIO    bool
+	// gomaxprocs is --gomaxprocs (see nodeProcs).
 	gomaxprocs int
 }
 
@@ -85,6 +83,11 @@ func newNodeCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
+			// Before the data plane starts: gVisor sizes its TCP
+			// processors by it.
+			if n := nodeProcs(f.gomaxprocs, os.Getenv("GOMAXPROCS") != "", cfg.LegacyDataPath, runtime.GOMAXPROCS(0)); n > 0 {
+				runtime.GOMAXPROCS(n)
+			}
 			release, err := f.setEngine(&cfg)
 			if err != nil {
 				return err
@@ -96,10 +99,6 @@ func newNodeCmd() *cobra.Command {
 			a, err := node.NewAgent(cfg)
 			if err != nil {
 				return err
-			}
-			rawio.SetEnabled(!f.noRawIO)
-			if n := nodeProcs(f.gomaxprocs, os.Getenv("GOMAXPROCS") != "", cfg.LegacyDataPath, runtime.GOMAXPROCS(0)); n > 0 {
-				runtime.GOMAXPROCS(n)
 			}
 			endProfile, err := startCPUProfile()
 			if err != nil {
@@ -145,8 +144,6 @@ func newNodeCmd() *cobra.Command {
 	fl.MarkHidden("std-bind")
 	fl.IntVar(&f.cfg.CopyBuffer, "copy-buffer", 0, "bytes the SOCKS5 relay and exposed services copy at once (0: 32 KiB), for benchmarks of the size")
 	fl.MarkHidden("copy-buffer")
-	fl.BoolVar(&f.noRawIO, "no-raw-io", false, "copy local TCP connections with the Go scheduler's system calls, not raw ones (internal/rawio), for benchmarks")
-	fl.MarkHidden("no-raw-io")
 	fl.IntVar(&f.gomaxprocs, "gomaxprocs", 0, "run Go code on at most this many CPUs at once (0: half of the runtime's GOMAXPROCS, at least 1, unless $GOMAXPROCS is set), for benchmarks")
 	fl.MarkHidden("gomaxprocs")
 	return cmd

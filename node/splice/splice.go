@@ -12,12 +12,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"sync"
 	"sync/atomic"
 	"time"
-
-	"github.com/wardnet/ward/internal/rawio"
 )
 
 // Default idle limits of a joined pair (see Limits).
@@ -97,7 +94,6 @@ func (l Limits) halfClosedIdle() time.Duration {
 // the failing side's error, ctx's cause, or ErrIdle. It leaves no
 // goroutine behind.
 func Join(ctx context.Context, a, b Conn, lim Limits) error {
-	a, b = raw(a), raw(b)
 	j := &joint{a: a, b: b, start: time.Now(), aborted: make(chan struct{})}
 	j.limit.Store(int64(lim.idle()))
 	j.ctx, j.cancel = context.WithCancelCause(ctx)
@@ -222,15 +218,6 @@ func (r *activeReader) Read(p []byte) (int, error) {
 		r.j.last.Store(int64(time.Since(r.j.start)))
 	}
 	return n, err
-}
-
-// raw gives a local TCP connection reads and writes by raw system calls
-// (rawio), which cost the scheduler no thread hand-off.
-func raw(c Conn) Conn {
-	if tc, ok := c.(*net.TCPConn); ok {
-		return rawio.Wrap(tc).(Conn)
-	}
-	return c
 }
 
 // reset closes c; a TCP connection is closed with a RST (SO_LINGER 0), so
