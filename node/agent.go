@@ -127,6 +127,9 @@ type AgentConfig struct {
 	ReadBatch int
 	// UDPBatch is EngineConfig.UDPBatch, for benchmarks; 0: the default.
 	UDPBatch int
+	// UDPSocketBuffer is EngineConfig.UDPSocketBuffer, for benchmarks; 0:
+	// the default.
+	UDPSocketBuffer int
 	// StdBind is EngineConfig.StdBind, for benchmarks.
 	StdBind bool
 	// CopyBuffer sizes the copy buffers of the SOCKS5 relay and of
@@ -211,7 +214,7 @@ func NewAgent(cfg AgentConfig) (*Agent, error) {
 	a.eng, err = NewEngine(EngineConfig{PrivateKey: st.WGKey, ListenPort: cfg.ListenPort, Expose: cfg.Expose, Logger: cfg.Logger,
 		Clock: cfg.Clock, Relays: a.client, HomeRelay: cfg.HomeRelay, LegacyDataPath: cfg.LegacyDataPath, Kernel: cfg.Kernel,
 		TCPBufferMax: cfg.TCPBufferMax, ReadBatch: cfg.ReadBatch, UDPBatch: cfg.UDPBatch,
-		StdBind: cfg.StdBind, CopyBuffer: cfg.CopyBuffer})
+		UDPSocketBuffer: cfg.UDPSocketBuffer, StdBind: cfg.StdBind, CopyBuffer: cfg.CopyBuffer})
 	if err != nil {
 		return nil, err
 	}

@@ -108,7 +108,7 @@ func TestUDPBindCarriesBatches(t *testing.T) {
 }
 
 func testUDPBindBatches(t *testing.T, batch int, dst netip.Addr) {
-	tx, rx := newUDPBind(batch), newUDPBind(batch)
+	tx, rx := newUDPBind(batch, 0), newUDPBind(batch, 0)
 	if _, _, err := tx.Open(0); err != nil {
 		t.Fatal(err)
 	}

@@ -140,6 +140,8 @@ func newNodeCmd() *cobra.Command {
 	fl.MarkHidden("tun-read-batch")
 	fl.IntVar(&f.cfg.UDPBatch, "udp-batch", 0, "message buffers per UDP receive (1-128; 0: WARD_UDP_BATCH or 128), for benchmarks of the batch size")
 	fl.MarkHidden("udp-batch")
+	fl.IntVar(&f.cfg.UDPSocketBuffer, "udp-socket-buffer", 0, "SO_RCVBUF and SO_SNDBUF of the WireGuard UDP sockets in bytes (0: 7 MiB; -1: the kernel's defaults), for benchmarks")
+	fl.MarkHidden("udp-socket-buffer")
 	fl.BoolVar(&f.cfg.StdBind, "std-bind", false, "use wireguard-go's StdNetBind instead of Ward's UDP bind, for benchmarks of the bind")
 	fl.MarkHidden("std-bind")
 	fl.IntVar(&f.cfg.CopyBuffer, "copy-buffer", 0, "bytes the SOCKS5 relay and exposed services copy at once (0: 32 KiB), for benchmarks of the size")
