@@ -132,9 +132,10 @@ type AgentConfig struct {
 	UDPSocketBuffer int
 	// StdBind is EngineConfig.StdBind, for benchmarks.
 	StdBind bool
-	// CopyBuffer sizes the copy buffers of the SOCKS5 relay and of
+	// CopyBuffer bounds the copy buffers of the SOCKS5 relay and of
 	// exposed services (EngineConfig.CopyBuffer), for benchmarks; 0: the
-	// default (32 KiB, io.Copy's).
+	// default (128 KiB; each direction starts with 32 KiB and grows when
+	// a read fills it).
 	CopyBuffer int
 }
 

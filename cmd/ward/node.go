@@ -144,7 +144,7 @@ func newNodeCmd() *cobra.Command {
 	fl.MarkHidden("udp-socket-buffer")
 	fl.BoolVar(&f.cfg.StdBind, "std-bind", false, "use wireguard-go's StdNetBind instead of Ward's UDP bind, for benchmarks of the bind")
 	fl.MarkHidden("std-bind")
-	fl.IntVar(&f.cfg.CopyBuffer, "copy-buffer", 0, "bytes the SOCKS5 relay and exposed services copy at once (0: 32 KiB), for benchmarks of the size")
+	fl.IntVar(&f.cfg.CopyBuffer, "copy-buffer", 0, "the most bytes the SOCKS5 relay and exposed services copy at once (0: 128 KiB; each direction starts at 32 KiB and grows when a read fills it), for benchmarks of the size")
 	fl.MarkHidden("copy-buffer")
 	fl.IntVar(&f.gomaxprocs, "gomaxprocs", 0, "run Go code on at most this many CPUs at once (0: half of the runtime's GOMAXPROCS, at least 1, unless $GOMAXPROCS is set), for benchmarks")
 	fl.MarkHidden("gomaxprocs")
