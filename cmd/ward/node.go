@@ -165,10 +165,9 @@ func newNodeCmd() *cobra.Command {
 // 2 CPUs, scheduling (findRunnable, futex, the monitor's sleeps) and
 // the context switches in the kernel were a quarter of a node's CPU
 // (perf). With half the CPUs, the rest is left to the kernel's network
-// work the system calls and softirqs do and to the programs at both
-// ends of the flows. Measured on 2 CPUs only (1 against 2: 0.83-0.87x CPU
-// per GB, 1.08-1.22x throughput; ARCHITECTURE.md); for more CPUs half is
-// a choice, not a measurement.
+// work and to the programs at both ends of the flows. Measured on 2 CPUs
+// only (2 against 1 in the same runs: 1.11-1.20x CPU per GB;
+// ARCHITECTURE.md); for more CPUs half is a choice, not a measurement.
 func nodeProcs(flag int, envSet, legacy bool, procs int) int {
 	switch {
 	case flag > 0:
