@@ -39,7 +39,8 @@ import (
 // path on the full build, to compare the two builds in the same run.
 // WARD_BENCH_PROFILE=DIR has every node write a CPU profile of its whole
 // run to DIR/NAME.pprof (client-new.pprof, device-legacy.pprof, ...;
-// WARD_CPUPROFILE of `ward node`), written when the bench stops it.
+// WARD_CPUPROFILE of `ward node`), written when the bench stops it; the
+// agent's build is then made without ward_omit_pprof.
 
 // overlayMode is one data path under test: its two node processes.
 type overlayMode struct {
@@ -159,6 +160,10 @@ func benchNodeBinary(t *testing.T, full string) (string, string) {
 	tags := strings.TrimSpace(os.Getenv("WARD_BENCH_NODE_TAGS"))
 	if tags == "" {
 		return full, fmt.Sprintf("the full build (%.1f MB)", fileMB(t, full))
+	}
+	if os.Getenv("WARD_BENCH_PROFILE") != "" {
+		// The agent's build leaves CPU profiles out; this one needs them.
+		tags = strings.Join(slices.DeleteFunc(strings.Split(tags, ","), func(s string) bool { return s == "ward_omit_pprof" }), ",")
 	}
 	bin := filepath.Join(t.TempDir(), "ward-agent")
 	cmd := exec.Command("go", "build", "-tags", tags, "-trimpath", "-ldflags=-s -w", "-o", bin, "../cmd/ward")

@@ -1,3 +1,5 @@
+//go:build !ward_omit_pprof
+
 package main
 
 import (
@@ -10,7 +12,8 @@ import (
 // to, from its start until it stops (SIGTERM or SIGINT): for measuring
 // the data path through real processes (make bench-overlay's
 // WARD_BENCH_PROFILE), where go test -cpuprofile cannot reach. Unset, no
-// profile.
+// profile. The device agent's build leaves it out (ward_omit_pprof, in
+// make agent's tags: runtime/pprof is 130 KB of a 12 MB budget).
 const cpuProfileEnv = "WARD_CPUPROFILE"
 
 // startCPUProfile starts the CPU profile cpuProfileEnv names, if any, and
