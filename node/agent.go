@@ -258,8 +258,12 @@ func (a *Agent) Run(ctx context.Context) error {
 			return err
 		}
 		srv := &socks5.Server{Proxy: splice.Proxy{Dial: a.eng.DialPeer, Logger: a.log}}
-		if a.cfg.CopyBuffer > 0 {
+		switch {
+		case a.cfg.CopyBuffer > 0:
 			srv.Limits.Buffer = a.cfg.CopyBuffer
+		case a.cfg.LegacyDataPath:
+			// 32 KiB a direction, never growing, as before issue 12.
+			srv.Limits.Buffer = splice.StartBuffer
 		}
 		a.log.Info("socks5 proxy listening", "addr", sl.Addr().String())
 		a.goRun(&wg, cancel, "socks5", func() error { return srv.Serve(ctx, sl) })
