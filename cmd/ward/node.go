@@ -166,7 +166,7 @@ func newNodeCmd() *cobra.Command {
 // the context switches in the kernel were a quarter of a node's CPU
 // (perf). With half the CPUs, the rest is left to the kernel's network
 // work and to the programs at both ends of the flows. Measured on 2 CPUs
-// only (2 against 1 in the same runs: 1.11-1.20x CPU per GB;
+// only (2 against 1 in the same runs: 1.06-1.21x CPU per GB;
 // ARCHITECTURE.md); for more CPUs half is a choice, not a measurement.
 func nodeProcs(flag int, envSet, legacy bool, procs int) int {
 	switch {

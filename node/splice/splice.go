@@ -62,10 +62,10 @@ type Limits struct {
 // Limits.Buffer), and StartBuffer what it starts with, io.Copy's 32 KiB.
 // A direction whose read fills its buffer is a bulk transfer, and grows
 // it: through the overlay (issue 12), with a node's Go code on one
-// processor, 128 KiB took a tenth of the CPU per byte off against 32 KiB
-// (a quarter of the reads and writes, and of the hand-offs between the
-// relay's goroutines and the netstack's); an idle or interactive pair
-// keeps 32 KiB a direction. (With a processor per CPU, 128 KiB had cost
+// processor, 32 KiB cost 1.02-1.19x the CPU per byte of 128 KiB (four
+// times the reads and writes, and the hand-offs between the relay's
+// goroutines and the netstack's); an idle or interactive pair keeps 32
+// KiB a direction. (With a processor per CPU, 128 KiB had cost
 // 15-20 % more.)
 const (
 	DefaultBuffer = 128 << 10
