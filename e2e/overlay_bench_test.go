@@ -37,6 +37,10 @@ import (
 // cgo, with those tags); unset, the nodes run the full build the
 // coordinator runs. WARD_BENCH_FULL=1 adds a mode "full": today's data
 // path on the full build, to compare the two builds in the same run.
+// WARD_BENCH_PROFILE=DIR has every node write a CPU profile of its whole
+// run to DIR/NAME.pprof (client-new.pprof, device-legacy.pprof, ...;
+// WARD_CPUPROFILE of `ward node`), written when the bench stops it; the
+// agent's build is then made without ward_omit_pprof.
 
 // overlayMode is one data path under test: its two node processes.
 type overlayMode struct {
@@ -157,6 +161,10 @@ func benchNodeBinary(t *testing.T, full string) (string, string) {
 	if tags == "" {
 		return full, fmt.Sprintf("the full build (%.1f MB)", fileMB(t, full))
 	}
+	if os.Getenv("WARD_BENCH_PROFILE") != "" {
+		// The agent's build leaves CPU profiles out; this one needs them.
+		tags = strings.Join(slices.DeleteFunc(strings.Split(tags, ","), func(s string) bool { return s == "ward_omit_pprof" }), ",")
+	}
 	bin := filepath.Join(t.TempDir(), "ward-agent")
 	cmd := exec.Command("go", "build", "-tags", tags, "-trimpath", "-ldflags=-s -w", "-o", bin, "../cmd/ward")
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
@@ -181,6 +189,9 @@ func startBenchNode(t *testing.T, p *procFleet, key, bin, name string, args []st
 	all := append([]string{"node", "--coordinator", "http://" + p.addr, "--dev-insecure-http", "--state-dir", dir, "--hostname", name}, args...)
 	cmd := exec.Command(bin, all...)
 	cmd.Env = append(os.Environ(), "WARD_AUTH_KEY="+key)
+	if dir := os.Getenv("WARD_BENCH_PROFILE"); dir != "" {
+		cmd.Env = append(cmd.Env, "WARD_CPUPROFILE="+filepath.Join(dir, name+".pprof"))
+	}
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}

@@ -102,9 +102,10 @@ type Config struct {
 	// each one a Read filled: only the first ReadBatch of them are ever
 	// written, so only their pages stay resident after a load.
 	ReadBatch int
-	// CopyBuffer is how many bytes each direction of an exposed service's
-	// flow reads at once; 0 means 32 KiB (io.Copy's).
-	// For benchmarks of the size.
+	// CopyBuffer is the most bytes each direction of an exposed
+	// service's flow reads at once; 0 means 128 KiB. A direction starts
+	// with 32 KiB (io.Copy's; CopyBuffer when smaller) and grows to
+	// CopyBuffer when a read fills its buffer. For benchmarks of the size.
 	CopyBuffer int
 }
 

@@ -142,26 +142,19 @@ func (s *Stack) splice(a, b halfCloser) {
 	<-done
 }
 
-// pipeBuf is the buffer of each direction of an exposed service's flow:
-// a read of the local socket or of the netstack takes up to this much at
-// once. It is io.Copy's 32 KiB, and the legacy data path's: 128 KiB cost
-// 15-20 % more CPU per byte through the overlay (issue 12), and smaller
-// ones are measured with Config.CopyBuffer.
+// pipeBuf is the most a direction of an exposed service's flow reads at
+// once from the local socket or the netstack, and pipeStartBuf what it
+// starts with (io.Copy's 32 KiB, and the legacy data path's most). A
+// direction whose read fills its buffer is a bulk transfer, and grows it
+// (as the SOCKS5 relay's, splice.DefaultBuffer): through the overlay
+// (issue 12), with a node's Go code on one processor, 32 KiB cost
+// 1.02-1.19x the CPU per byte of 128 KiB; an idle or interactive flow
+// keeps 32 KiB a direction. Config.CopyBuffer measures other sizes.
 const (
-	pipeBuf       = 32 << 10
+	pipeBuf       = 128 << 10
+	pipeStartBuf  = 32 << 10
 	legacyPipeBuf = 32 << 10
 )
-
-// writerOnly and readerOnly hide ReadFrom and WriteTo, so io.CopyBuffer
-// uses its buffer: net.TCPConn's fall back to io.Copy's own 32 KiB for a
-// peer that is not a socket or a file.
-type (
-	writerOnly struct{ w io.Writer }
-	readerOnly struct{ r io.Reader }
-)
-
-func (w writerOnly) Write(p []byte) (int, error) { return w.w.Write(p) }
-func (r readerOnly) Read(p []byte) (int, error)  { return r.r.Read(p) }
 
 // pipe copies src to dst, then half-closes dst. A copy ends with an error
 // when either side resets, the filter cuts the flow (its endpoint is
@@ -169,8 +162,7 @@ func (r readerOnly) Read(p []byte) (int, error)  { return r.r.Read(p) }
 // TCP connection, so the service learns the flow was cut rather than
 // ended, and the error is not reported.
 func pipe(dst, src halfCloser, bufSize int) {
-	buf := make([]byte, bufSize)
-	if _, err := io.CopyBuffer(writerOnly{dst}, readerOnly{src}, buf); err != nil {
+	if err := copyGrowing(dst, src, bufSize); err != nil {
 		if tc, ok := dst.(*net.TCPConn); ok {
 			_ = tc.SetLinger(0) // Close sends a RST
 		}
@@ -178,6 +170,34 @@ func pipe(dst, src halfCloser, bufSize int) {
 		return
 	}
 	_ = dst.CloseWrite()
+}
+
+// copyGrowing copies src to dst until src's EOF (then it returns nil) or
+// an error, as io.CopyBuffer does, through a buffer of pipeStartBuf
+// bytes (most, when smaller) that grows to most once a read fills it.
+func copyGrowing(dst io.Writer, src io.Reader, most int) error {
+	buf := make([]byte, min(pipeStartBuf, most))
+	for {
+		n, rerr := src.Read(buf)
+		if n > 0 {
+			w, werr := dst.Write(buf[:n])
+			switch {
+			case werr != nil:
+				return werr
+			case w != n:
+				return io.ErrShortWrite
+			}
+			if n == len(buf) && len(buf) < most {
+				buf = make([]byte, most)
+			}
+		}
+		if rerr == io.EOF {
+			return nil
+		}
+		if rerr != nil {
+			return rerr
+		}
+	}
 }
 
 // forwardUDP handles the first datagram of a flow to a port without a

@@ -55,8 +55,9 @@ type Stack struct {
 	readBatch int
 	// udpIdle ends forwarded UDP flows.
 	udpIdle time.Duration
-	// copyBuf is the buffer size of each direction of an exposed
-	// service's flow (pipeBuf; legacyPipeBuf on the legacy data path).
+	// copyBuf is the most bytes each direction of an exposed service's
+	// flow reads at once (pipeBuf; legacyPipeBuf on the legacy data
+	// path; see pipe).
 	copyBuf int
 
 	// closing is set when Close begins; the packet path reads it.

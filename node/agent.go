@@ -127,11 +127,15 @@ type AgentConfig struct {
 	ReadBatch int
 	// UDPBatch is EngineConfig.UDPBatch, for benchmarks; 0: the default.
 	UDPBatch int
+	// UDPSocketBuffer is EngineConfig.UDPSocketBuffer, for benchmarks; 0:
+	// the default.
+	UDPSocketBuffer int
 	// StdBind is EngineConfig.StdBind, for benchmarks.
 	StdBind bool
-	// CopyBuffer sizes the copy buffers of the SOCKS5 relay and of
+	// CopyBuffer bounds the copy buffers of the SOCKS5 relay and of
 	// exposed services (EngineConfig.CopyBuffer), for benchmarks; 0: the
-	// default (32 KiB, io.Copy's).
+	// default (128 KiB; each direction starts with 32 KiB and grows when
+	// a read fills it).
 	CopyBuffer int
 }
 
@@ -211,7 +215,7 @@ func NewAgent(cfg AgentConfig) (*Agent, error) {
 	a.eng, err = NewEngine(EngineConfig{PrivateKey: st.WGKey, ListenPort: cfg.ListenPort, Expose: cfg.Expose, Logger: cfg.Logger,
 		Clock: cfg.Clock, Relays: a.client, HomeRelay: cfg.HomeRelay, LegacyDataPath: cfg.LegacyDataPath, Kernel: cfg.Kernel,
 		TCPBufferMax: cfg.TCPBufferMax, ReadBatch: cfg.ReadBatch, UDPBatch: cfg.UDPBatch,
-		StdBind: cfg.StdBind, CopyBuffer: cfg.CopyBuffer})
+		UDPSocketBuffer: cfg.UDPSocketBuffer, StdBind: cfg.StdBind, CopyBuffer: cfg.CopyBuffer})
 	if err != nil {
 		return nil, err
 	}
@@ -254,8 +258,12 @@ func (a *Agent) Run(ctx context.Context) error {
 			return err
 		}
 		srv := &socks5.Server{Proxy: splice.Proxy{Dial: a.eng.DialPeer, Logger: a.log}}
-		if a.cfg.CopyBuffer > 0 {
+		switch {
+		case a.cfg.CopyBuffer > 0:
 			srv.Limits.Buffer = a.cfg.CopyBuffer
+		case a.cfg.LegacyDataPath:
+			// 32 KiB a direction, never growing, as before issue 12.
+			srv.Limits.Buffer = splice.StartBuffer
 		}
 		a.log.Info("socks5 proxy listening", "addr", sl.Addr().String())
 		a.goRun(&wg, cancel, "socks5", func() error { return srv.Serve(ctx, sl) })

@@ -103,6 +103,10 @@ type EngineConfig struct {
 	// each receive (see udpBind; 0: WARD_UDP_BATCH or 128). The legacy
 	// data path keeps wireguard-go's conn.StdNetBind.
 	UDPBatch int
+	// UDPSocketBuffer is the SO_RCVBUF and SO_SNDBUF of Ward's UDP bind's
+	// sockets in bytes (0: DefaultUDPSocketBuffer; negative: the
+	// kernel's defaults, for benchmarks against them).
+	UDPSocketBuffer int
 	// StdBind keeps wireguard-go's conn.StdNetBind on today's data path,
 	// for benchmarks of Ward's own bind.
 	StdBind bool
@@ -138,8 +142,8 @@ func (c *EngineConfig) validate() error {
 	if c.Bind == nil {
 		c.Bind = conn.NewDefaultBind
 		if !c.LegacyDataPath && !c.StdBind {
-			batch := c.UDPBatch
-			c.Bind = func() conn.Bind { return newUDPBind(batch) }
+			batch, sockBuf := c.UDPBatch, c.UDPSocketBuffer
+			c.Bind = func() conn.Bind { return newUDPBind(batch, sockBuf) }
 		}
 	}
 	if c.Clock == nil {

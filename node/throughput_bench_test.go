@@ -16,7 +16,9 @@ import (
 // minus the proxy: netstack, filter, pathBind and wireguard-go on loopback
 // UDP), on the legacy data path (EngineConfig.LegacyDataPath), on
 // today's, and on today's with wireguard-go's StdNetBind instead of Ward's
-// UDP bind or with a batch of 64. It reports Gbit/s and, on Linux, the CPU seconds per GB of the
+// UDP bind, with a batch of 64, with the kernel's UDP socket buffers or
+// with 32 KiB copy buffers. Run it with -cpu 1,2 for the GOMAXPROCS of
+// `ward node` against the runtime's (2 CPUs). It reports Gbit/s and, on Linux, the CPU seconds per GB of the
 // whole process. Profile it with -cpuprofile, one sub-benchmark at a time.
 func BenchmarkEngineThroughput(b *testing.B) {
 	for _, m := range []struct {
@@ -24,15 +26,20 @@ func BenchmarkEngineThroughput(b *testing.B) {
 		legacy   bool
 		stdBind  bool
 		udpBatch int
+		sockBuf  int
+		copyBuf  int
 	}{
-		{"legacy", true, false, 0},
-		{"new", false, false, 0},
-		{"std-bind", false, true, 0}, // today's path on wireguard-go's StdNetBind
-		{"batch-64", false, false, 64},
+		{name: "legacy", legacy: true},
+		{name: "new"},
+		{name: "std-bind", stdBind: true}, // today's path on wireguard-go's StdNetBind
+		{name: "batch-64", udpBatch: 64},
+		{name: "kernel-sockbuf", sockBuf: -1}, // the kernel's UDP socket buffers
+		{name: "copy-32k", copyBuf: 32 << 10}, // the exposed service's copy at 32 KiB
 	} {
 		b.Run(m.name, func(b *testing.B) {
 			benchEngineThroughput(b, func(c *EngineConfig) {
 				c.LegacyDataPath, c.StdBind, c.UDPBatch = m.legacy, m.stdBind, m.udpBatch
+				c.UDPSocketBuffer, c.CopyBuffer = m.sockBuf, m.copyBuf
 			})
 		})
 	}

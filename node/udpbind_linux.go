@@ -44,6 +44,9 @@ import (
 // of source address.
 type udpBind struct {
 	batch int
+	// sockBuf is the sockets' SO_RCVBUF and SO_SNDBUF in bytes; 0 leaves
+	// the kernel's defaults (see udpSocketBuffer).
+	sockBuf int
 
 	mu sync.Mutex // guards the fields below
 	v4 *udpSock
@@ -91,15 +94,48 @@ func udpBindBatch(n int) int {
 }
 
 // newUDPBind returns Ward's UDP bind with batch buffers per receive (0:
-// udpBindBatch's default).
-func newUDPBind(batch int) conn.Bind { return &udpBind{batch: udpBindBatch(batch)} }
+// udpBindBatch's default) and sockBuf bytes of socket buffers (see
+// udpSocketBuffer).
+func newUDPBind(batch, sockBuf int) conn.Bind {
+	return &udpBind{batch: udpBindBatch(batch), sockBuf: udpSocketBuffer(sockBuf)}
+}
+
+// DefaultUDPSocketBuffer is the receive and send buffer of the bind's
+// sockets, as wireguard-go's StdNetBind asks (7 MiB; forced past
+// net.core.rmem_max and wmem_max where the process may). The kernel's
+// default (net.core.rmem_default, 208 KiB) holds three GRO datagrams of
+// 64 KiB: a burst beyond that was dropped (the UDP RcvbufErrors counter)
+// and the TCP flow inside went into loss recovery. The buffers are the
+// kernel's memory, used only while datagrams wait, not the process's.
+const DefaultUDPSocketBuffer = 7 << 20
+
+// udpSocketBuffer returns the socket buffer size for n
+// (EngineConfig.UDPSocketBuffer): DefaultUDPSocketBuffer for 0, none
+// (the kernel's defaults) for a negative n, else n.
+func udpSocketBuffer(n int) int {
+	switch {
+	case n == 0:
+		return DefaultUDPSocketBuffer
+	case n < 0:
+		return 0
+	}
+	return n
+}
 
 // listenUDP opens network on port with GRO asked for.
-func listenUDP(network string, port int) (*net.UDPConn, int, error) {
+func listenUDP(network string, port, sockBuf int) (*net.UDPConn, int, error) {
 	lc := net.ListenConfig{Control: func(_, _ string, rc syscall.RawConn) error {
 		return rc.Control(func(fd uintptr) {
 			// Best effort: a kernel without GRO leaves rx off.
 			_ = unix.SetsockoptInt(int(fd), unix.IPPROTO_UDP, unix.UDP_GRO, 1)
+			if sockBuf > 0 {
+				// Best effort too: the plain options stop at the
+				// sysctl maxima, the forced ones need CAP_NET_ADMIN.
+				_ = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RCVBUF, sockBuf)
+				_ = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_SNDBUF, sockBuf)
+				_ = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, sockBuf)
+				_ = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_SNDBUFFORCE, sockBuf)
+			}
 		})
 	}}
 	pc, err := lc.ListenPacket(context.Background(), network, ":"+strconv.Itoa(port))
@@ -154,14 +190,14 @@ func (b *udpBind) Open(port uint16) ([]conn.ReceiveFunc, uint16, error) {
 	actual := int(port)
 	for tries := 0; ; tries++ {
 		var err error
-		c4, actual, err = listenUDP("udp4", int(port))
+		c4, actual, err = listenUDP("udp4", int(port), b.sockBuf)
 		if err != nil && !errors.Is(err, syscall.EAFNOSUPPORT) {
 			return nil, 0, fmt.Errorf("udp bind: listen udp4 on %d: %w", port, err)
 		}
 		if c4 == nil {
 			actual = int(port)
 		}
-		c6, actual, err = listenUDP("udp6", actual)
+		c6, actual, err = listenUDP("udp6", actual, b.sockBuf)
 		if err == nil {
 			break
 		}

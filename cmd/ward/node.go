@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"syscall"
 	"time"
@@ -58,6 +59,8 @@ type nodeFlags struct {
 	verbose    bool
 	// engine is --engine: engineUserspace or engineKernel.
 	engine string
+	// gomaxprocs is --gomaxprocs (see nodeProcs).
+	gomaxprocs int
 }
 
 // The data plane engines of --engine.
@@ -80,6 +83,11 @@ func newNodeCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
+			// Before the data plane starts: gVisor sizes its TCP
+			// processors by it.
+			if n := nodeProcs(f.gomaxprocs, os.Getenv("GOMAXPROCS") != "", cfg.LegacyDataPath, runtime.GOMAXPROCS(0)); n > 0 {
+				runtime.GOMAXPROCS(n)
+			}
 			release, err := f.setEngine(&cfg)
 			if err != nil {
 				return err
@@ -92,6 +100,11 @@ func newNodeCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
+			endProfile, err := startCPUProfile()
+			if err != nil {
+				return err
+			}
+			defer endProfile()
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
 			return restartIfUpdated(a.Run(ctx), stop)
@@ -127,11 +140,42 @@ func newNodeCmd() *cobra.Command {
 	fl.MarkHidden("tun-read-batch")
 	fl.IntVar(&f.cfg.UDPBatch, "udp-batch", 0, "message buffers per UDP receive (1-128; 0: WARD_UDP_BATCH or 128), for benchmarks of the batch size")
 	fl.MarkHidden("udp-batch")
+	fl.IntVar(&f.cfg.UDPSocketBuffer, "udp-socket-buffer", 0, "SO_RCVBUF and SO_SNDBUF of the WireGuard UDP sockets in bytes (0: 7 MiB; -1: the kernel's defaults), for benchmarks")
+	fl.MarkHidden("udp-socket-buffer")
 	fl.BoolVar(&f.cfg.StdBind, "std-bind", false, "use wireguard-go's StdNetBind instead of Ward's UDP bind, for benchmarks of the bind")
 	fl.MarkHidden("std-bind")
-	fl.IntVar(&f.cfg.CopyBuffer, "copy-buffer", 0, "bytes the SOCKS5 relay and exposed services copy at once (0: 32 KiB), for benchmarks of the size")
+	fl.IntVar(&f.cfg.CopyBuffer, "copy-buffer", 0, "the most bytes the SOCKS5 relay and exposed services copy at once (0: 128 KiB; each direction starts at 32 KiB and grows when a read fills it), for benchmarks of the size")
 	fl.MarkHidden("copy-buffer")
+	fl.IntVar(&f.gomaxprocs, "gomaxprocs", 0, "run Go code on at most this many CPUs at once (0: half of the runtime's GOMAXPROCS, at least 1, unless $GOMAXPROCS is set), for benchmarks")
+	fl.MarkHidden("gomaxprocs")
 	return cmd
+}
+
+// nodeProcs returns the GOMAXPROCS a node runs with, or 0 to leave the
+// runtime's (procs, from the CPUs and the cgroup's limit): flag when set
+// (--gomaxprocs), else, unless $GOMAXPROCS is set or the legacy data path
+// runs, half of procs, at least 1.
+//
+// Why (issue 12, CPU per byte): the data path is a pipeline of goroutines
+// (wireguard-go's reader, crypto workers and senders, gVisor's TCP
+// processors, the proxy's copies), each handing every batch to the next.
+// With a processor per CPU, each hand-off woke an idle processor's
+// thread to spin for work and sleep again, and a system call past the
+// runtime monitor's tick had its processor handed to another thread: on
+// 2 CPUs, scheduling (findRunnable, futex, the monitor's sleeps) and
+// the context switches in the kernel were a quarter of a node's CPU
+// (perf). With half the CPUs, the rest is left to the kernel's network
+// work and to the programs at both ends of the flows. Measured on 2 CPUs
+// only (2 against 1 in the same runs: 1.06-1.21x CPU per GB;
+// ARCHITECTURE.md); for more CPUs half is a choice, not a measurement.
+func nodeProcs(flag int, envSet, legacy bool, procs int) int {
+	switch {
+	case flag > 0:
+		return flag
+	case envSet || legacy:
+		return 0
+	}
+	return max(1, procs/2)
 }
 
 // agentConfig turns the flags into an AgentConfig.

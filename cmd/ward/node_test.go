@@ -61,3 +61,25 @@ func TestPrintStatus(t *testing.T) {
 		}
 	}
 }
+
+func TestNodeProcs(t *testing.T) {
+	for _, tc := range []struct {
+		name        string
+		flag        int
+		env, legacy bool
+		procs, want int
+	}{
+		{"half of 2", 0, false, false, 2, 1},
+		{"half of 8", 0, false, false, 8, 4},
+		{"half of 3, rounded down", 0, false, false, 3, 1},
+		{"at least one", 0, false, false, 1, 1},
+		{"the flag wins", 3, false, false, 8, 3},
+		{"the flag wins over the environment", 2, true, false, 8, 2},
+		{"GOMAXPROCS set: the runtime's", 0, true, false, 8, 0},
+		{"legacy data path: the runtime's", 0, false, true, 8, 0},
+	} {
+		if got := nodeProcs(tc.flag, tc.env, tc.legacy, tc.procs); got != tc.want {
+			t.Errorf("%s: nodeProcs(%d, %v, %v, %d) = %d, want %d", tc.name, tc.flag, tc.env, tc.legacy, tc.procs, got, tc.want)
+		}
+	}
+}

@@ -52,16 +52,25 @@ type Limits struct {
 	// cleanly (its EOF passed on as a half-close); 0 means
 	// DefaultHalfClosedIdle.
 	HalfClosedIdle time.Duration
-	// Buffer is how many bytes each direction reads at once; 0 means
-	// DefaultBuffer.
+	// Buffer is the most bytes each direction reads at once; 0 means
+	// DefaultBuffer. A direction starts with StartBuffer (or Buffer, when
+	// smaller) and grows to Buffer when a read fills it.
 	Buffer int
 }
 
-// DefaultBuffer is a Join's buffer per direction (see Limits.Buffer),
-// io.Copy's 32 KiB. 128 KiB, a quarter of the reads and writes, cost
-// 15-20 % more CPU per byte through the overlay (issue 12: the buffers
-// of both directions of both nodes no longer stay in the cache).
-const DefaultBuffer = 32 << 10
+// DefaultBuffer is the most a Join's direction reads at once (see
+// Limits.Buffer), and StartBuffer what it starts with, io.Copy's 32 KiB.
+// A direction whose read fills its buffer is a bulk transfer, and grows
+// it: through the overlay (issue 12), with a node's Go code on one
+// processor, 32 KiB cost 1.02-1.19x the CPU per byte of 128 KiB (four
+// times the reads and writes, and the hand-offs between the relay's
+// goroutines and the netstack's); an idle or interactive pair keeps 32
+// KiB a direction. (With a processor per CPU, 128 KiB had cost
+// 15-20 % more.)
+const (
+	DefaultBuffer = 128 << 10
+	StartBuffer   = 32 << 10
+)
 
 func (l Limits) buffer() int {
 	if l.Buffer <= 0 {
@@ -139,16 +148,7 @@ type joint struct {
 // copyHalf copies src to dst, then passes the EOF on to dst; any other
 // end cuts the pair.
 func (j *joint) copyHalf(dst, src Conn, lim Limits) {
-	var buf []byte
-	if size := lim.buffer(); size == DefaultBuffer {
-		p := copyBufs.Get().(*[]byte)
-		defer copyBufs.Put(p)
-		buf = *p
-	} else {
-		buf = make([]byte, size)
-	}
-	_, err := io.CopyBuffer(writerOnly{dst}, &activeReader{r: src, j: j}, buf)
-	if err != nil {
+	if err := copyGrowing(dst, &activeReader{r: src, j: j}, lim.buffer()); err != nil {
 		j.cut(fmt.Errorf("relay: %w", err))
 		return
 	}
@@ -195,15 +195,66 @@ func (j *joint) checkIdle() {
 	j.timer.Load().Reset(limit - since)
 }
 
-// copyBufs holds DefaultBuffer-sized buffers of running Joins.
-var copyBufs = sync.Pool{New: func() any { b := make([]byte, DefaultBuffer); return &b }}
+// copyGrowing copies src to dst until src's EOF (then it returns nil) or
+// an error, as io.CopyBuffer does, through a buffer of StartBuffer bytes
+// (most, when smaller) that grows to most once a read fills it.
+func copyGrowing(dst io.Writer, src io.Reader, most int) error {
+	p := getBuf(min(StartBuffer, most))
+	defer func() { putBuf(p) }()
+	for {
+		buf := *p
+		n, rerr := src.Read(buf)
+		if n > 0 {
+			w, werr := dst.Write(buf[:n])
+			switch {
+			case werr != nil:
+				return werr
+			case w != n:
+				return io.ErrShortWrite
+			}
+			if n == len(buf) && len(buf) < most {
+				putBuf(p)
+				p = getBuf(most)
+			}
+		}
+		if rerr == io.EOF {
+			return nil
+		}
+		if rerr != nil {
+			return rerr
+		}
+	}
+}
 
-// writerOnly hides a destination's ReadFrom, so io.CopyBuffer uses its
-// buffer: net.TCPConn.ReadFrom from a source that is neither a socket
-// nor a file copies through io.Copy's own 32 KiB.
-type writerOnly struct{ w io.Writer }
+// startBufs and fullBufs hold StartBuffer- and DefaultBuffer-sized
+// buffers of running Joins.
+var (
+	startBufs = sync.Pool{New: func() any { b := make([]byte, StartBuffer); return &b }}
+	fullBufs  = sync.Pool{New: func() any { b := make([]byte, DefaultBuffer); return &b }}
+)
 
-func (w writerOnly) Write(p []byte) (int, error) { return w.w.Write(p) }
+// getBuf returns a buffer of size bytes, from a pool when there is one
+// for its size.
+func getBuf(size int) *[]byte {
+	switch size {
+	case StartBuffer:
+		return startBufs.Get().(*[]byte)
+	case DefaultBuffer:
+		return fullBufs.Get().(*[]byte)
+	}
+	b := make([]byte, size)
+	return &b
+}
+
+// putBuf gives a buffer of getBuf back to its pool.
+func putBuf(p *[]byte) {
+	switch len(*p) {
+	case StartBuffer:
+		startBufs.Put(p)
+	case DefaultBuffer:
+		fullBufs.Put(p)
+	}
+}
 
 // activeReader reads from r and records the time of each read that got
 // bytes.
