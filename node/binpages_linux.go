@@ -8,6 +8,7 @@ import (
 	"reflect"
 	"strconv"
 	"strings"
+	"sync"
 
 	"golang.org/x/sys/unix"
 )
@@ -89,30 +90,44 @@ func binaryMappings(smaps []byte, pc uint64) ([]binaryMapping, error) {
 	return out, nil
 }
 
-// releaseBinaryPages unmaps the resident pages of the executable's
-// read-only mappings (madvise MADV_DONTNEED) and returns how many kB were
-// resident. The pages are the file's, unchanged, so the next use of any
-// of them maps it again from the page cache (or reads it from the file):
-// nothing is lost, and the process's RSS then counts what it uses since,
-// not everything its start-up touched. The page cache keeps the pages
-// until the kernel needs the memory; unmapped, they are the first it takes.
-func releaseBinaryPages() (int, error) {
-	b, err := os.ReadFile("/proc/self/smaps")
-	if err != nil {
-		return 0, fmt.Errorf("release binary pages: %w", err)
-	}
-	ms, err := binaryMappings(b, uint64(reflect.ValueOf(binaryMappings).Pointer()))
-	if err != nil {
-		return 0, fmt.Errorf("release binary pages: %w", err)
-	}
-	kb := 0
-	for _, m := range ms {
-		if _, _, e := unix.Syscall(unix.SYS_MADVISE, m.start, m.end-m.start, unix.MADV_DONTNEED); e != 0 {
-			return kb, fmt.Errorf("release binary pages: madvise %#x-%#x: %w", m.start, m.end, e)
+// exeMappings are the executable's clean read-only mappings, found once:
+// they stay as they are for the life of the process (nothing makes them
+// writable), and reading smaps again at every release would leave its
+// copy (20 KB and more) on a heap an idle node does not collect for
+// minutes.
+var exeMappings struct {
+	once sync.Once
+	ms   []binaryMapping
+	err  error
+}
+
+// releaseBinaryPages unmaps the resident pages of the executable's clean
+// read-only mappings (madvise MADV_DONTNEED). The pages are the file's,
+// unchanged, so the next use of any of them maps it again from the page
+// cache (or reads it from the file): nothing is lost, and the process's
+// RSS then counts what it used since, not everything its start-up
+// touched. The page cache keeps the pages until the kernel needs the
+// memory; unmapped, they are the first it takes. (The kernel may drop
+// clean pages of a running binary under memory pressure anyway; this does
+// it early.)
+func releaseBinaryPages() error {
+	exeMappings.once.Do(func() {
+		b, err := os.ReadFile("/proc/self/smaps")
+		if err != nil {
+			exeMappings.err = err
+			return
 		}
-		kb += m.rssKB
+		exeMappings.ms, exeMappings.err = binaryMappings(b, uint64(reflect.ValueOf(binaryMappings).Pointer()))
+	})
+	if exeMappings.err != nil {
+		return fmt.Errorf("release binary pages: %w", exeMappings.err)
 	}
-	return kb, nil
+	for _, m := range exeMappings.ms {
+		if _, _, e := unix.Syscall(unix.SYS_MADVISE, m.start, m.end-m.start, unix.MADV_DONTNEED); e != 0 {
+			return fmt.Errorf("release binary pages: madvise %#x-%#x: %w", m.start, m.end, e)
+		}
+	}
+	return nil
 }
 
 // fileResidentKB returns the process's resident file-backed memory

@@ -93,14 +93,13 @@ func TestReleaseBinaryPages(t *testing.T) {
 		return kb
 	}
 	before := exeRSS()
-	kb, err := releaseBinaryPages()
-	if err != nil {
+	if err := releaseBinaryPages(); err != nil {
 		t.Fatal(err)
 	}
 	after := exeRSS()
-	t.Logf("executable's read-only mappings: %d kB resident before, %d kB released, %d kB after", before, kb, after)
-	if kb == 0 || after >= before/2 {
-		t.Fatalf("released %d kB: %d kB resident before, %d kB after", kb, before, after)
+	t.Logf("executable's read-only mappings: %d kB resident before the release, %d kB after", before, after)
+	if after >= before/2 {
+		t.Fatalf("%d kB resident before the release, %d kB after", before, after)
 	}
 	// Code and tables run again from the file.
 	if got := strconv.Itoa(12345) + fmt.Sprintf("%v", []int{1, 2}); got != "12345[1 2]" {

@@ -6,6 +6,6 @@ package node
 // pages (see binpages_linux.go).
 const releaseBinarySupported = false
 
-func releaseBinaryPages() (int, error) { return 0, nil }
+func releaseBinaryPages() error { return nil }
 
 func fileResidentKB() (int, error) { return 0, nil }

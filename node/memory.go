@@ -88,7 +88,8 @@ func governMemory(ctx context.Context, log *slog.Logger) {
 type binaryPages struct {
 	// resident and release are fileResidentKB and releaseBinaryPages
 	// (nil: those).
-	resident, release func() (int, error)
+	resident func() (int, error)
+	release  func() error
 	// disabled: a release or a reading failed; none is tried again.
 	disabled bool
 	// released: a release was made; last is the file-backed resident kB
@@ -118,7 +119,7 @@ func (b *binaryPages) tick(log *slog.Logger) {
 	if b.released && now < b.last+binaryRegrowthKB {
 		return
 	}
-	kb, err := b.release()
+	err = b.release()
 	if err == nil {
 		b.last, err = b.resident()
 	}
@@ -128,7 +129,7 @@ func (b *binaryPages) tick(log *slog.Logger) {
 		return
 	}
 	b.released = true
-	log.Debug("binary pages released", "resident_kb", kb, "file_kb_after", b.last)
+	log.Debug("binary pages released", "file_kb_before", now, "file_kb_after", b.last)
 }
 
 // memGovernor decides when to give memory back: after a quiet interval

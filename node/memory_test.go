@@ -42,13 +42,13 @@ func TestBinaryPagesReleasedOnRegrowth(t *testing.T) {
 	var releaseErr error
 	b := binaryPages{
 		resident: func() (int, error) { return resident, nil },
-		release: func() (int, error) {
+		release: func() error {
 			if releaseErr != nil {
-				return 0, releaseErr
+				return releaseErr
 			}
 			releases++
 			resident = 1000
-			return 15000, nil
+			return nil
 		},
 	}
 	log := slog.New(slog.DiscardHandler)
