@@ -136,18 +136,20 @@ bench:
 # (--legacy-datapath) interleaved in the same run; prints throughput, CPU
 # seconds per GB of both nodes, RSS (idle, VmHWM, after the load) and the
 # ratios new/legacy. BENCH_ROUNDS rounds of BENCH_MB MiB per transfer;
-# the memory is watched for BENCH_SETTLE after the load. The nodes run the
+# the memory is watched for BENCH_SETTLE after the load; the idle RSS is
+# read BENCH_IDLE after the last node started. The nodes run the
 # device agent's build (BENCH_NODE_TAGS, make agent's tags, stripped,
 # without cgo) as a device runs it; BENCH_NODE_TAGS= runs them on the full
 # build, and BENCH_FULL=1 adds a mode on the full build to the same run.
 BENCH_ROUNDS    ?= 3
 BENCH_MB        ?= 256
 BENCH_SETTLE    ?= 60s
+BENCH_IDLE      ?= 20s
 BENCH_NODE_TAGS ?= $(AGENT_TAGS)
 BENCH_FULL      ?=
 bench-overlay:
 	WARD_BENCH_OVERLAY=1 WARD_BENCH_ROUNDS=$(BENCH_ROUNDS) WARD_BENCH_MB=$(BENCH_MB) WARD_BENCH_SETTLE=$(BENCH_SETTLE) \
-		WARD_BENCH_NODE_TAGS=$(BENCH_NODE_TAGS) WARD_BENCH_FULL=$(BENCH_FULL) \
+		WARD_BENCH_IDLE=$(BENCH_IDLE) WARD_BENCH_NODE_TAGS=$(BENCH_NODE_TAGS) WARD_BENCH_FULL=$(BENCH_FULL) \
 		$(GO) test -count=1 -timeout 30m -run '^TestOverlayBenchmark$$' -v ./e2e
 
 # bench-relay: the relay's figures as ARCHITECTURE.md records them (take

@@ -31,7 +31,11 @@ import (
 // Environment: WARD_BENCH_OVERLAY=1 runs it (make bench-overlay);
 // WARD_BENCH_ROUNDS rounds (default 3), WARD_BENCH_MB MiB per transfer
 // (default 256), WARD_BENCH_SETTLE how long to watch the memory go down
-// after the load (default 60s). WARD_BENCH_NODE_TAGS: the build tags of
+// after the load (default 60s), WARD_BENCH_IDLE how long the nodes stay
+// idle after the last one started before their idle RSS is read (default
+// 20s: a node releases the pages its start-up touched in its first quiet
+// interval, 5 to 10 s after the start; see node/binpages_linux.go).
+// WARD_BENCH_NODE_TAGS: the build tags of
 // the node processes' binary (make bench-overlay gives the agent's, those
 // of make agent, so the nodes run as a device runs them: stripped, without
 // cgo, with those tags); unset, the nodes run the full build the
@@ -84,6 +88,14 @@ func TestOverlayBenchmark(t *testing.T) {
 		}
 		settle = d
 	}
+	idle := 20 * time.Second
+	if v := os.Getenv("WARD_BENCH_IDLE"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil {
+			t.Fatalf("WARD_BENCH_IDLE: %v", err)
+		}
+		idle = d
+	}
 	full := binary(t)
 	node, build := benchNodeBinary(t, full)
 	t.Logf("node processes: %s", build)
@@ -104,7 +116,7 @@ func TestOverlayBenchmark(t *testing.T) {
 	if os.Getenv("WARD_BENCH_FULL") == "1" && node != full {
 		modes = append(modes, startOverlayMode(t, p, key, full, "full", nil))
 	}
-	time.Sleep(3 * time.Second) // idle means idle
+	time.Sleep(idle) // idle means idle: start-up is over
 	for _, m := range modes {
 		m.idleKB = [2]int{mustRSS(t, m.client), mustRSS(t, m.device)}
 		m.idleAnonKB, m.idleFileKB = procKB(t, m.client, "RssAnon:"), procKB(t, m.client, "RssFile:")

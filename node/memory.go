@@ -39,6 +39,10 @@ const (
 	// retainedGrowth: memory is given back after a quiet interval too
 	// when the runtime retains this much more than after the last time.
 	retainedGrowth = 8 << 20
+	// binaryRegrowthKB: the executable's pages are released again (see
+	// releaseBinaryPages) in a quiet interval once this many kB of
+	// file-backed memory became resident since the last release.
+	binaryRegrowthKB = 2 << 10
 )
 
 // governMemory sets the soft memory limit and, until ctx is done, gives
@@ -53,6 +57,7 @@ func governMemory(ctx context.Context, log *slog.Logger) {
 	}
 	var g memGovernor
 	g.init()
+	var b binaryPages
 	t := time.NewTicker(quietEvery)
 	defer t.Stop()
 	for {
@@ -66,7 +71,65 @@ func governMemory(ctx context.Context, log *slog.Logger) {
 			log.Debug("memory given back after load", "allocated_mb", (g.allocs()-g.released)>>20)
 			g.noteRelease()
 		}
+		if g.quiet {
+			b.tick(log)
+		}
 	}
+}
+
+// binaryPages releases the executable's resident pages (releaseBinaryPages)
+// in a quiet interval when they grew by binaryRegrowthKB since the last
+// release: the first quiet interval after the start, and the first after a
+// load. An idle node's RSS so counts the code and tables it runs while
+// idle, not all that its start-up touched: the package initializers run
+// code all over the binary, and the kernel maps the file around each page
+// a fault touches (fault-around, 64 KiB), so after the start nearly the
+// whole binary was resident.
+type binaryPages struct {
+	// resident and release are fileResidentKB and releaseBinaryPages
+	// (nil: those).
+	resident func() (int, error)
+	release  func() error
+	// disabled: a release or a reading failed; none is tried again.
+	disabled bool
+	// released: a release was made; last is the file-backed resident kB
+	// after it.
+	released bool
+	last     int
+}
+
+// tick runs in a quiet interval: it releases the executable's pages if
+// none were released yet or they grew by binaryRegrowthKB since.
+func (b *binaryPages) tick(log *slog.Logger) {
+	if b.resident == nil {
+		if !releaseBinarySupported {
+			return
+		}
+		b.resident, b.release = fileResidentKB, releaseBinaryPages
+	}
+	if b.disabled {
+		return
+	}
+	now, err := b.resident()
+	if err != nil {
+		log.Debug("binary pages not released", "err", err)
+		b.disabled = true
+		return
+	}
+	if b.released && now < b.last+binaryRegrowthKB {
+		return
+	}
+	err = b.release()
+	if err == nil {
+		b.last, err = b.resident()
+	}
+	if err != nil {
+		log.Debug("binary pages not released", "err", err)
+		b.disabled = true
+		return
+	}
+	b.released = true
+	log.Debug("binary pages released", "file_kb_before", now, "file_kb_after", b.last)
 }
 
 // memGovernor decides when to give memory back: after a quiet interval
@@ -78,6 +141,8 @@ type memGovernor struct {
 	// last is the allocation count at the last tick, released at the
 	// last give-back; retained is the memory retained after it.
 	last, released, retained uint64
+	// quiet: the last tick's interval allocated under quietAlloc.
+	quiet bool
 }
 
 func (g *memGovernor) init() {
@@ -103,6 +168,7 @@ func (g *memGovernor) due() bool {
 	now := g.allocs()
 	quiet := now-g.last < quietAlloc
 	g.last = now
+	g.quiet = quiet
 	return quiet && (now-g.released >= busyAlloc || g.retainedNow() >= g.retained+retainedGrowth)
 }
 

@@ -1,6 +1,8 @@
 package node
 
 import (
+	"errors"
+	"log/slog"
 	"testing"
 )
 
@@ -28,5 +30,50 @@ func TestMemoryGivenBackAfterLoad(t *testing.T) {
 	g.noteRelease()
 	if g.due() {
 		t.Fatal("memory given back again with no load since")
+	}
+}
+
+// TestBinaryPagesReleasedOnRegrowth drives the release of the executable's
+// pages with a fake reading: the first quiet tick releases, later ticks
+// only once the resident file pages grew by binaryRegrowthKB, and a
+// failure stops all further tries.
+func TestBinaryPagesReleasedOnRegrowth(t *testing.T) {
+	resident, releases := 0, 0
+	var releaseErr error
+	b := binaryPages{
+		resident: func() (int, error) { return resident, nil },
+		release: func() error {
+			if releaseErr != nil {
+				return releaseErr
+			}
+			releases++
+			resident = 1000
+			return nil
+		},
+	}
+	log := slog.New(slog.DiscardHandler)
+	steps := []struct {
+		resident int
+		fail     bool
+		want     int // releases after the tick
+	}{
+		{resident: 16000, want: 1}, // the first tick releases
+		{resident: 1000, want: 1},  // nothing grew
+		{resident: 1000 + binaryRegrowthKB - 1, want: 1},
+		{resident: 1000 + binaryRegrowthKB, want: 2}, // a load touched more
+		{resident: 9000, fail: true, want: 2},        // a failure ...
+		{resident: 9000, want: 2},                    // ... ends the releases
+	}
+	for i, s := range steps {
+		resident = s.resident
+		if s.fail {
+			releaseErr = errors.New("no")
+		} else {
+			releaseErr = nil
+		}
+		b.tick(log)
+		if releases != s.want {
+			t.Fatalf("step %d: %d releases, want %d", i, releases, s.want)
+		}
 	}
 }
