@@ -39,7 +39,7 @@ cross:
 # MIPS targets (most MIPS routers have no FPU). The agent keeps the
 # updater over the air (node/update, with go-tuf); agent-noupdate leaves
 # it out too (ward_omit_update), into bin/agent-noupdate/.
-AGENT_TAGS    := ward_omit_coordinator,ward_omit_sim,ward_omit_relay,ward_omit_desktop,ward_omit_admin,ward_omit_kernel,ward_omit_pprof
+AGENT_TAGS    := ward_omit_coordinator,ward_omit_sim,ward_omit_relay,ward_omit_desktop,ward_omit_admin,ward_omit_kernel,ward_omit_pprof,nethttpomithttp2
 AGENT_TARGETS ?= amd64 arm64 arm/7 arm/6 mips mipsle riscv64
 AGENT_DIR     ?= bin/agent
 agent:

@@ -22,14 +22,28 @@ import (
 	"github.com/wardnet/ward/wire"
 )
 
-// agentTags are the Makefile's AGENT_TAGS: a device's build.
-const agentTags = "ward_omit_coordinator,ward_omit_sim,ward_omit_relay,ward_omit_desktop,ward_omit_admin,ward_omit_kernel"
+// agentTags returns the Makefile's AGENT_TAGS: a device's build, as
+// `make agent` makes it.
+func agentTags(t *testing.T) string {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("..", "Makefile"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for line := range strings.Lines(string(b)) {
+		if k, v, ok := strings.Cut(line, ":="); ok && strings.TrimSpace(k) == "AGENT_TAGS" {
+			return strings.TrimSpace(v)
+		}
+	}
+	t.Fatal("Makefile: no AGENT_TAGS line")
+	return ""
+}
 
 // buildVersion builds the device agent reporting version into dir.
 func buildVersion(t *testing.T, dir, version string) string {
 	t.Helper()
 	out := filepath.Join(dir, "ward-"+version)
-	cmd := exec.Command("go", "build", "-tags", agentTags, "-ldflags", "-X main.version="+version, "-o", out, "../cmd/ward")
+	cmd := exec.Command("go", "build", "-tags", agentTags(t), "-ldflags", "-X main.version="+version, "-o", out, "../cmd/ward")
 	if b, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("go build %s: %v: %s", version, err, b)
 	}
