@@ -42,6 +42,9 @@ cross:
 AGENT_TAGS    := ward_omit_coordinator,ward_omit_sim,ward_omit_relay,ward_omit_desktop,ward_omit_admin,ward_omit_kernel,ward_omit_pprof,nethttpomithttp2
 AGENT_TARGETS ?= amd64 arm64 arm/7 arm/6 mips mipsle riscv64
 AGENT_DIR     ?= bin/agent
+# AGENT_ARM64_MAX bounds the stripped arm64 agent (issue 12: 12 MB);
+# AGENT_NOLIMIT=1 builds without the check.
+AGENT_ARM64_MAX ?= 12000000
 agent:
 	@mkdir -p $(AGENT_DIR)
 	@for t in $(AGENT_TARGETS); do \
@@ -51,6 +54,9 @@ agent:
 			$(GO) build -tags $(AGENT_TAGS) -trimpath -ldflags='-s -w' -o $$out ./cmd/ward || exit 1; \
 		echo "agent $$out $$(wc -c < $$out) bytes"; \
 	done
+	@if [ -z "$(AGENT_NOLIMIT)" ] && [ -f $(AGENT_DIR)/ward-linux-arm64 ] && \
+		[ $$(wc -c < $(AGENT_DIR)/ward-linux-arm64) -gt $(AGENT_ARM64_MAX) ]; then \
+		echo "agent: arm64 build over $(AGENT_ARM64_MAX) bytes (issue 12's small-device bound)"; exit 1; fi
 agent-noupdate:
 	@$(MAKE) --no-print-directory agent AGENT_TAGS=$(AGENT_TAGS),ward_omit_update AGENT_DIR=$(AGENT_DIR)-noupdate
 
