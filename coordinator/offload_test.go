@@ -112,3 +112,35 @@ func TestAppendKeepAliveMatchesMarshal(t *testing.T) {
 		}
 	}
 }
+
+// TestMapStreamKeepsAliveUntilItsSessionEnds: the one timer a stream holds
+// serves both its keep-alives and its session's end.
+func TestMapStreamKeepsAliveUntilItsSessionEnds(t *testing.T) {
+	c := startCoordWith(t, testPolicy, func(cfg *Config) {
+		cfg.KeepAlive = 50 * time.Millisecond
+		cfg.SessionTTL = 2 * time.Second
+	})
+	op := c.mustRegister([]string{"tag:operator"}, "op1")
+	lines := rawLines(t, c, op)
+	if m := <-lines; !m.Full {
+		t.Fatalf("first message: %+v", m)
+	}
+	keep := 0
+	deadline := time.After(30 * time.Second)
+	for {
+		select {
+		case m, ok := <-lines:
+			if !ok {
+				if keep < 3 {
+					t.Fatalf("stream ended after %d keep-alives, want several before its session's end", keep)
+				}
+				return
+			}
+			if m.KeepAlive {
+				keep++
+			}
+		case <-deadline:
+			t.Fatalf("stream still open 30 s after its session's 2 s lifetime (%d keep-alives)", keep)
+		}
+	}
+}

@@ -35,29 +35,31 @@ func (s *control) handleMap(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	n := o.node
-	defer s.work.do(func() { s.settleOnline(n) })
-	defer s.hub.unsubscribe(n.ID, o.sub)
-	if o.beats != nil {
-		defer s.beats.unwatch(o.ss.machine)
+	// Only what the stream needs stays on this goroutine's frame (a node
+	// record is 520 bytes, and every parked stream's frame holds it).
+	id, sub, beats, machine, expires := o.node.ID, o.sub, o.beats, o.ss.machine, o.ss.expires
+	defer s.work.do(func() { s.settleOnline(id) })
+	defer s.hub.unsubscribe(id, sub)
+	if beats != nil {
+		defer s.beats.unwatch(machine)
 	}
 
 	w.Header().Set("Content-Type", "application/x-ndjson")
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(http.StatusOK)
-	st := &streamState{s: s, id: n.ID, w: w, rc: http.NewResponseController(w), sent: o.sent,
+	st := &streamState{s: s, id: id, w: w, rc: http.NewResponseController(w), sent: o.sent,
 		keepAlive: s.keepAliveFor(r.URL.Query().Get(wire.MapIdleParam)), grantsDelta: supports(r, wire.FeatureGrantsDelta),
 		srcRefs: supports(r, wire.FeatureFilterSrcRefs), srcDelta: supports(r, wire.FeatureFilterSrcDelta),
 		grantsSwap: supports(r, wire.FeatureGrantsSwap), noDeny: !supports(r, wire.FeatureDenyRules),
-		beat: beat, beats: o.beats}
+		beat: beat, beats: beats}
 	if !st.write(nil) { // a resumed stream may have nothing to send yet
 		return
 	}
 	if st.sent == nil {
 		st.sent = &sentState{}
 	}
-	s.hub.recordSent(n.ID, st.sent)
-	s.streamLoop(r.Context(), st, o.sub, o.ss.expires)
+	s.hub.recordSent(id, st.sent)
+	s.streamLoop(r.Context(), st, sub, expires)
 }
 
 // mapOpen is what an admitted map stream holds (openMap).
@@ -104,7 +106,7 @@ func (s *control) openMap(w http.ResponseWriter, r *http.Request, beat time.Dura
 		return o, errTooManyStreams
 	}
 	o.sub = sub
-	s.settleOnline(n)
+	s.settleOnline(n.ID)
 	if beat > 0 {
 		o.beats = s.beats.watch(o.ss.machine, time.Now())
 	}
@@ -209,13 +211,18 @@ func paceAfter(n int) time.Duration {
 // that asked for beats ends once they are wire.MissedBeats intervals
 // overdue.
 func (s *control) streamLoop(ctx context.Context, st *streamState, sub *subscriber, expires time.Time) {
-	ka := time.NewTicker(st.keepAlive)
-	defer ka.Stop()
-	end := time.NewTimer(time.Until(expires))
-	defer end.Stop()
-	paced := time.NewTimer(0)
-	defer paced.Stop()
-	<-paced.C
+	// One timer serves the keep-alives and the session's end (the sooner
+	// of the two), and the pace's is made when a large message first
+	// needs it: an idle stream holds one timer (two with beats).
+	nextKA := time.Now().Add(st.keepAlive)
+	tick := time.NewTimer(time.Until(earliest(nextKA, expires)))
+	defer tick.Stop()
+	var paced *time.Timer
+	defer func() {
+		if paced != nil {
+			paced.Stop()
+		}
+	}()
 	var due <-chan time.Time // the paced timer while armed
 	// beatCheck fires when the node's beats would be overdue
 	// (wire.MissedBeats intervals after the last one), then is set again
@@ -237,8 +244,6 @@ func (s *control) streamLoop(ctx context.Context, st *streamState, sub *subscrib
 			return
 		case <-s.ctx.Done():
 			return
-		case <-end.C:
-			return
 		case <-sub.wake:
 			d := time.Until(st.nextAt)
 			narrows := false
@@ -255,7 +260,11 @@ func (s *control) streamLoop(ctx context.Context, st *streamState, sub *subscrib
 				return
 			}
 			if due == nil {
-				paced.Reset(d)
+				if paced == nil {
+					paced = time.NewTimer(d)
+				} else {
+					paced.Reset(d)
+				}
 				due = paced.C
 			}
 		case <-due:
@@ -270,10 +279,17 @@ func (s *control) streamLoop(ctx context.Context, st *streamState, sub *subscrib
 				return
 			}
 			beatTimer.Reset(bound - st.beats.silentFor(now))
-		case <-ka.C:
-			if !st.write(appendKeepAlive(nil, s.hub.version.Load(), time.Now().UTC())) {
-				return
+		case now := <-tick.C:
+			if !now.Before(expires) {
+				return // the session ended
 			}
+			if !now.Before(nextKA) {
+				if !st.write(appendKeepAlive(nil, s.hub.version.Load(), time.Now().UTC())) {
+					return
+				}
+				nextKA = now.Add(st.keepAlive)
+			}
+			tick.Reset(time.Until(earliest(nextKA, expires)))
 		}
 	}
 }
@@ -609,17 +625,17 @@ func (st *streamState) build(ms mapState, whole bool, relays *[]wire.Relay) ([]b
 	return st.buf, true
 }
 
-// settleOnline marks node n online when it has a stream here and offline
-// when it has none, if that changes its mark, under n's lock (onlineMarks):
+// settleOnline marks node id online when it has a stream here and offline
+// when it has none, if that changes its mark, under its lock (onlineMarks):
 // a stream opening while another closes cannot interleave its check and
 // mark with the other's.
-func (s *control) settleOnline(n store.Node) {
-	defer s.marks.lock(n.ID)()
-	on := s.hub.connected(n.ID)
+func (s *control) settleOnline(id store.NodeID) {
+	defer s.marks.lock(id)()
+	on := s.hub.connected(id)
 	if hook := s.settleHook.Load(); hook != nil {
-		(*hook)(n.ID, on)
+		(*hook)(id, on)
 	}
-	if !s.marks.flip(n.ID, on) {
+	if !s.marks.flip(id, on) {
 		return
 	}
 	state := "offline"
@@ -634,12 +650,12 @@ func (s *control) settleOnline(n store.Node) {
 		return // shutting down: the store may be closing
 	}
 	now := time.Now().UTC()
-	s.presence.record(n.ID, now, on)
+	s.presence.record(id, now, on)
 	if !on && s.cfg.DB != "" {
-		return // another coordinator may hold a stream of n: the presence write tells (applyPresences)
+		return // another coordinator may hold a stream of the node: the presence write tells (applyPresences)
 	}
-	s.hub.notifyPeer(n.ID, s.nm.setOnline(n.ID, on, now), false)
-	s.notifyRouteViewers(n.ID)
+	s.hub.notifyPeer(id, s.nm.setOnline(id, on, now), false)
+	s.notifyRouteViewers(id)
 }
 
 // applyPresences puts into force presences as the store holds them: a
