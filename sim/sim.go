@@ -170,6 +170,9 @@ func Run(ctx context.Context, cfg Config) (res Result, err error) {
 			// node's own address.
 			extra = append(extra, "--trusted-proxy", "127.0.0.0/8")
 		}
+		if cfg.MemoryLimit != "" {
+			extra = append(extra, "--memory-limit", cfg.MemoryLimit)
+		}
 		ch, cerr := startChild(ctx, cfg.Binary, cfg.Policy, extra...)
 		if cerr != nil {
 			return res, cerr
