@@ -144,3 +144,16 @@ func TestMapStreamKeepsAliveUntilItsSessionEnds(t *testing.T) {
 		}
 	}
 }
+
+func TestWriteOffReturnsAndPanicsOnCaller(t *testing.T) {
+	if !writeOff(func() bool { return true }) || writeOff(func() bool { return false }) {
+		t.Fatal("writeOff did not return its function's result")
+	}
+	defer func() {
+		if v := recover(); v != "write" {
+			t.Fatalf("recovered %v, want write", v)
+		}
+	}()
+	writeOff(func() bool { panic("write") })
+	t.Fatal("writeOff returned after a panic")
+}

@@ -10,13 +10,14 @@ import (
 
 // TestParkedStreamStackStaysSmall: a map stream parked after its first map
 // and a few keep-alives holds a small stack. Its work runs on the offload
-// pool's goroutines; run on the handler goroutine it grew the stack to
-// 16 KB or more (the runtime halves a stack only while under a quarter of
-// it is in use, and a parked stream uses a few KB), which at 50,000
-// streams was 950 MB. The figure counts both ends: the HTTP/2 client in
-// this process keeps a goroutine per open stream too. Measured: 23 KB a
-// stream with the work on the handler goroutines, 13.6 to 16.5 KB (17 KB
-// under the race detector) with it offloaded.
+// pool's goroutines and its writes on goroutines of their own; run on the
+// handler goroutine they grew its stack to 8, 16 KB or more (the runtime
+// halves a stack only while under a quarter of it is in use, and a parked
+// stream uses 2-3 KB), which at 50,000 streams was 950 MB. The figure
+// counts both ends: the HTTP/2 client in this process keeps a goroutine
+// per open stream too. Measured: 19.3 to 23 KB a stream with the work on
+// the handler goroutines, 13.6 to 16.5 KB with it offloaded, 11.7 KB with
+// the writes on goroutines of their own too.
 func TestParkedStreamStackStaysSmall(t *testing.T) {
 	if testing.Short() {
 		t.Skip("opens 300 streams")
@@ -47,8 +48,12 @@ func TestParkedStreamStackStaysSmall(t *testing.T) {
 	time.Sleep(200 * time.Millisecond) // keep-alives written
 	per := (stackInuse() - before) / (streams - 1)
 	t.Logf("%d B of stack per parked stream", per)
-	if per > 20<<10 {
-		t.Errorf("%d B of stack per parked stream (both ends), want at most 20 KiB", per)
+	bound := int64(16 << 10)
+	if raceOn {
+		bound = 22 << 10 // instrumented frames: 18.5-19.2 KB measured, 25 KB before
+	}
+	if per > bound {
+		t.Errorf("%d B of stack per parked stream (both ends), want at most %d", per, bound)
 	}
 }
 

@@ -284,7 +284,7 @@ func (s *control) streamLoop(ctx context.Context, st *streamState, sub *subscrib
 				return // the session ended
 			}
 			if !now.Before(nextKA) {
-				if !st.write(appendKeepAlive(nil, s.hub.version.Load(), time.Now().UTC())) {
+				if !st.keepAliveNow() {
 					return
 				}
 				nextKA = now.Add(st.keepAlive)
@@ -314,7 +314,50 @@ func appendKeepAlive(b []byte, version uint64, now time.Time) []byte {
 // the map write timeout. It returns false when the stream must end: the
 // connection failed, or the node stopped reading and the write did not
 // finish in time (its connection is then closed, which frees the stream).
+//
+// The write runs on a goroutine of its own, which ends with it: net/http's
+// write path under the loop's frames needs a little more than a 4 KB
+// stack leaves, and a stack grown to 8 KB stays 8 KB while parked (see
+// offload), so done here it cost every parked stream 4 KB more. The
+// caller waits, so the writer is used by one goroutine at a time, and a
+// node that stops reading holds this goroutine (and its stream's), no
+// other.
 func (st *streamState) write(b []byte) bool {
+	return writeOff(func() bool { return st.writeNow(b) })
+}
+
+// keepAliveNow writes a keep-alive, encoded on the writing goroutine too.
+func (st *streamState) keepAliveNow() bool {
+	v := st.s.hub.version.Load()
+	return writeOff(func() bool { return st.writeNow(appendKeepAlive(nil, v, time.Now().UTC())) })
+}
+
+// writeOff runs f on a goroutine of its own and returns its result; a
+// panic in f is raised again on the caller's goroutine (where net/http
+// recovers a handler's).
+func writeOff(f func() bool) bool {
+	type result struct {
+		ok       bool
+		panicked any
+	}
+	done := make(chan result, 1)
+	go func() {
+		var r result
+		defer func() {
+			r.panicked = recover()
+			done <- r
+		}()
+		r.ok = f()
+	}()
+	r := <-done
+	if r.panicked != nil {
+		panic(r.panicked)
+	}
+	return r.ok
+}
+
+// writeNow is write on the caller's goroutine.
+func (st *streamState) writeNow(b []byte) bool {
 	if err := st.rc.SetWriteDeadline(time.Now().Add(st.s.cfg.MapWriteTimeout)); err != nil && !errors.Is(err, http.ErrNotSupported) {
 		return false
 	}
