@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/wardnet/ward/alert"
 	"github.com/wardnet/ward/wire"
 )
 
@@ -156,4 +157,22 @@ func TestWriteOffReturnsAndPanicsOnCaller(t *testing.T) {
 	}()
 	writeOff(func() bool { panic("write") })
 	t.Fatal("writeOff returned after a panic")
+}
+
+func TestWatchesPresence(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		rules *alert.Rules
+		want  bool
+	}{
+		{"none loaded", nil, false},
+		{"no rules", &alert.Rules{}, false},
+		{"others only", &alert.Rules{Rules: []alert.Rule{{Kind: alert.KindDenied}, {Kind: alert.KindJoined}}}, false},
+		{"offline", &alert.Rules{Rules: []alert.Rule{{Kind: alert.KindJoined}, {Kind: alert.KindOffline}}}, true},
+		{"keys expiring", &alert.Rules{Rules: []alert.Rule{{Kind: alert.KindKeyExpiring}}}, true},
+	} {
+		if got := watchesPresence(tc.rules); got != tc.want {
+			t.Errorf("%s: watchesPresence = %v, want %v", tc.name, got, tc.want)
+		}
+	}
 }
