@@ -57,6 +57,9 @@ type control struct {
 	// forwards bounds the beats forwarded to other coordinators, per
 	// machine (see handleBeat).
 	forwards *ratelimit.Keyed[wire.MachinePublic]
+	// work runs the map streams' computations off their handler
+	// goroutines (see offload).
+	work *offload
 }
 
 // maxRotationKeys and maxReportKeys bound the nodes the rotation and report
@@ -77,6 +80,7 @@ func newControl(c *core) *control {
 		flows:     newFlowIngest(c.st, c.metrics.reg),
 		downloads: newTargetSlots(c.cfg.MaxTargetDownloads), beats: newBeatBoard(),
 		marks:      newOnlineMarks(),
+		work:       newOffload(c.ctx, offloadWorkers()),
 		forwards:   ratelimit.New[wire.MachinePublic](minBeat, 1, maxReportKeys),
 		watchLimit: ratelimit.New[store.NodeID](watchEvery, watchBurst, maxReportKeys)}
 }

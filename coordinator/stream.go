@@ -23,54 +23,31 @@ import (
 // something it receives changes, and keep-alives in between. The stream
 // ends when the session expires, the node is removed, or the server stops.
 func (s *control) handleMap(w http.ResponseWriter, r *http.Request) {
-	ss, err := s.sessionOf(r)
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	n, err := s.nodeOf(r)
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	since, _ := strconv.ParseUint(r.URL.Query().Get(wire.MapSinceParam), 10, 64)
-	if _, ok := w.(http.Flusher); !ok {
-		s.writeError(w, r, errBadRequest)
-		return
-	}
-	if ok, wait := s.reopen.Allow(n.ID, time.Now()); !ok {
-		s.limits.refused.WithLabelValues("map").Inc()
-		err := &retryAfterError{what: "this node's map streams", after: max(wait, time.Second)}
-		setRetryAfter(w, err)
-		s.writeError(w, r, err)
-		return
-	}
-	if ok, _ := s.admit.Allow(struct{}{}, time.Now()); !ok {
-		s.limits.refused.WithLabelValues("map").Inc()
-		err := &retryAfterError{what: "map streams opening at once", after: time.Second + rand.N(mapAdmitSpread)}
-		setRetryAfter(w, err)
-		s.writeError(w, r, err)
-		return
-	}
-	sub, ok := s.hub.subscribe(n.ID)
-	if !ok {
-		s.writeError(w, r, errTooManyStreams)
-		return
-	}
-	s.settleOnline(n)
-	defer s.settleOnline(n)
-	defer s.hub.unsubscribe(n.ID, sub)
-	var beats *beatEntry
+	// The setup (session, node, admission, presence) runs off this
+	// goroutine, which then only parks and writes (see offload).
+	var (
+		o   mapOpen
+		err error
+	)
 	beat := beatOf(r)
-	if beat > 0 {
-		beats = s.beats.watch(ss.machine, time.Now())
-		defer s.beats.unwatch(ss.machine)
+	s.work.do(func() { o, err = s.openMap(w, r, beat) })
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	// Only what the stream needs stays on this goroutine's frame (a node
+	// record is 520 bytes, and every parked stream's frame holds it).
+	id, sub, beats, machine, expires := o.node.ID, o.sub, o.beats, o.ss.machine, o.ss.expires
+	defer s.work.do(func() { s.settleOnline(id) })
+	defer s.hub.unsubscribe(id, sub)
+	if beats != nil {
+		defer s.beats.unwatch(machine)
 	}
 
 	w.Header().Set("Content-Type", "application/x-ndjson")
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(http.StatusOK)
-	st := &streamState{s: s, id: n.ID, w: w, rc: http.NewResponseController(w), sent: s.hub.resumable(n.ID, since),
+	st := &streamState{s: s, id: id, w: w, rc: http.NewResponseController(w), sent: o.sent,
 		keepAlive: s.keepAliveFor(r.URL.Query().Get(wire.MapIdleParam)), grantsDelta: supports(r, wire.FeatureGrantsDelta),
 		srcRefs: supports(r, wire.FeatureFilterSrcRefs), srcDelta: supports(r, wire.FeatureFilterSrcDelta),
 		grantsSwap: supports(r, wire.FeatureGrantsSwap), noDeny: !supports(r, wire.FeatureDenyRules),
@@ -81,8 +58,60 @@ func (s *control) handleMap(w http.ResponseWriter, r *http.Request) {
 	if st.sent == nil {
 		st.sent = &sentState{}
 	}
-	s.hub.recordSent(n.ID, st.sent)
-	s.streamLoop(r.Context(), st, sub, ss.expires)
+	s.hub.recordSent(id, st.sent)
+	s.streamLoop(r.Context(), st, sub, expires)
+}
+
+// mapOpen is what an admitted map stream holds (openMap).
+type mapOpen struct {
+	ss   session
+	node store.Node
+	sub  *subscriber
+	// beats is the node's beat entry when it asked for beats.
+	beats *beatEntry
+	// sent is the state of the stream it resumes; nil: none.
+	sent *sentState
+}
+
+// openMap checks and admits map request r, subscribes its node and marks
+// it online: the caller must unsubscribe, settle the node's presence
+// again and, with beats, unwatch them. A refusal is err (with its
+// Retry-After set on w), and holds nothing.
+func (s *control) openMap(w http.ResponseWriter, r *http.Request, beat time.Duration) (o mapOpen, err error) {
+	if o.ss, err = s.sessionOf(r); err != nil {
+		return o, err
+	}
+	if o.node, err = s.nodeOf(r); err != nil {
+		return o, err
+	}
+	n := o.node
+	since, _ := strconv.ParseUint(r.URL.Query().Get(wire.MapSinceParam), 10, 64)
+	if _, ok := w.(http.Flusher); !ok {
+		return o, errBadRequest
+	}
+	if ok, wait := s.reopen.Allow(n.ID, time.Now()); !ok {
+		s.limits.refused.WithLabelValues("map").Inc()
+		err := &retryAfterError{what: "this node's map streams", after: max(wait, time.Second)}
+		setRetryAfter(w, err)
+		return o, err
+	}
+	if ok, _ := s.admit.Allow(struct{}{}, time.Now()); !ok {
+		s.limits.refused.WithLabelValues("map").Inc()
+		err := &retryAfterError{what: "map streams opening at once", after: time.Second + rand.N(mapAdmitSpread)}
+		setRetryAfter(w, err)
+		return o, err
+	}
+	sub, ok := s.hub.subscribe(n.ID)
+	if !ok {
+		return o, errTooManyStreams
+	}
+	o.sub = sub
+	s.settleOnline(n.ID)
+	if beat > 0 {
+		o.beats = s.beats.watch(o.ss.machine, time.Now())
+	}
+	o.sent = s.hub.resumable(n.ID, since)
+	return o, nil
 }
 
 // supports reports whether the node of map request r knows f, by the
@@ -182,13 +211,18 @@ func paceAfter(n int) time.Duration {
 // that asked for beats ends once they are wire.MissedBeats intervals
 // overdue.
 func (s *control) streamLoop(ctx context.Context, st *streamState, sub *subscriber, expires time.Time) {
-	ka := time.NewTicker(st.keepAlive)
-	defer ka.Stop()
-	end := time.NewTimer(time.Until(expires))
-	defer end.Stop()
-	paced := time.NewTimer(0)
-	defer paced.Stop()
-	<-paced.C
+	// One timer serves the keep-alives and the session's end (the sooner
+	// of the two), and the pace's is made when a large message first
+	// needs it: an idle stream holds one timer (two with beats).
+	nextKA := time.Now().Add(st.keepAlive)
+	tick := time.NewTimer(time.Until(earliest(nextKA, expires)))
+	defer tick.Stop()
+	var paced *time.Timer
+	defer func() {
+		if paced != nil {
+			paced.Stop()
+		}
+	}()
 	var due <-chan time.Time // the paced timer while armed
 	// beatCheck fires when the node's beats would be overdue
 	// (wire.MissedBeats intervals after the last one), then is set again
@@ -210,11 +244,13 @@ func (s *control) streamLoop(ctx context.Context, st *streamState, sub *subscrib
 			return
 		case <-s.ctx.Done():
 			return
-		case <-end.C:
-			return
 		case <-sub.wake:
 			d := time.Until(st.nextAt)
-			if d <= 0 || st.narrowsFilter(sub) {
+			narrows := false
+			if d > 0 {
+				st.s.work.do(func() { narrows = st.narrowsFilter(sub) })
+			}
+			if d <= 0 || narrows {
 				if !st.sendUpdate(sub, false) {
 					return
 				}
@@ -224,7 +260,11 @@ func (s *control) streamLoop(ctx context.Context, st *streamState, sub *subscrib
 				return
 			}
 			if due == nil {
-				paced.Reset(d)
+				if paced == nil {
+					paced = time.NewTimer(d)
+				} else {
+					paced.Reset(d)
+				}
 				due = paced.C
 			}
 		case <-due:
@@ -239,21 +279,85 @@ func (s *control) streamLoop(ctx context.Context, st *streamState, sub *subscrib
 				return
 			}
 			beatTimer.Reset(bound - st.beats.silentFor(now))
-		case <-ka.C:
-			keep := wire.MapResponse{KeepAlive: true, Version: s.hub.version.Load(), ServerTime: time.Now().UTC()}
-			b, _ := json.Marshal(keep)
-			if !st.write(append(b, '\n')) {
-				return
+		case now := <-tick.C:
+			if !now.Before(expires) {
+				return // the session ended
 			}
+			if !now.Before(nextKA) {
+				if !st.keepAliveNow() {
+					return
+				}
+				nextKA = now.Add(st.keepAlive)
+			}
+			tick.Reset(time.Until(earliest(nextKA, expires)))
 		}
 	}
+}
+
+// appendKeepAlive appends a keep-alive message (and its newline) to b:
+// the JSON json.Marshal makes of wire.MapResponse{KeepAlive: true,
+// Version: version, ServerTime: now}, made without reflection, so that
+// the handler goroutine's stack stays small (see offload).
+func appendKeepAlive(b []byte, version uint64, now time.Time) []byte {
+	b = append(b, `{"version":`...)
+	b = strconv.AppendUint(b, version, 10)
+	b = append(b, `,"keep_alive":true`...)
+	if !now.IsZero() {
+		b = append(b, `,"server_time":"`...)
+		b = now.AppendFormat(b, time.RFC3339Nano)
+		b = append(b, '"')
+	}
+	return append(b, "}\n"...)
 }
 
 // write writes b and flushes it (b may be empty: a flush alone) within
 // the map write timeout. It returns false when the stream must end: the
 // connection failed, or the node stopped reading and the write did not
 // finish in time (its connection is then closed, which frees the stream).
+//
+// The write runs on a goroutine of its own, which ends with it: net/http's
+// write path under the loop's frames needs a little more than a 4 KB
+// stack leaves, and a stack grown to 8 KB stays 8 KB while parked (see
+// offload), so done here it cost every parked stream 4 KB more. The
+// caller waits, so the writer is used by one goroutine at a time, and a
+// node that stops reading holds this goroutine (and its stream's), no
+// other.
 func (st *streamState) write(b []byte) bool {
+	return writeOff(func() bool { return st.writeNow(b) })
+}
+
+// keepAliveNow writes a keep-alive, encoded on the writing goroutine too.
+func (st *streamState) keepAliveNow() bool {
+	v := st.s.hub.version.Load()
+	return writeOff(func() bool { return st.writeNow(appendKeepAlive(nil, v, time.Now().UTC())) })
+}
+
+// writeOff runs f on a goroutine of its own and returns its result; a
+// panic in f is raised again on the caller's goroutine (where net/http
+// recovers a handler's).
+func writeOff(f func() bool) bool {
+	type result struct {
+		ok       bool
+		panicked any
+	}
+	done := make(chan result, 1)
+	go func() {
+		var r result
+		defer func() {
+			r.panicked = recover()
+			done <- r
+		}()
+		r.ok = f()
+	}()
+	r := <-done
+	if r.panicked != nil {
+		panic(r.panicked)
+	}
+	return r.ok
+}
+
+// writeNow is write on the caller's goroutine.
+func (st *streamState) writeNow(b []byte) bool {
 	if err := st.rc.SetWriteDeadline(time.Now().Add(st.s.cfg.MapWriteTimeout)); err != nil && !errors.Is(err, http.ErrNotSupported) {
 		return false
 	}
@@ -278,8 +382,45 @@ func (st *streamState) write(b []byte) bool {
 // sendUpdate writes the full map, or the delta of what is pending, if
 // anything changed. first (the stream's first message) and a pending
 // "all" diff the whole map against what the node holds. It returns false
-// when the stream must end.
+// when the stream must end. The message is made on a worker (offload),
+// written on the caller's goroutine.
 func (st *streamState) sendUpdate(sub *subscriber, first bool) bool {
+	var u update
+	st.s.work.do(func() { u = st.prepareUpdate(sub, first) })
+	written := true
+	if u.changed {
+		written = st.write(u.b)
+		st.nextAt = time.Now().Add(st.s.pace(len(u.b)))
+	}
+	if u.bp != nil {
+		if cap(u.b) <= maxPooledBuf {
+			*u.bp = u.b[:0]
+			msgBufs.Put(u.bp)
+		}
+	}
+	if !u.ok || !u.changed || !written {
+		return u.ok && written
+	}
+	st.s.metrics.mapSends.Inc()
+	if u.since != 0 {
+		st.s.metrics.mapLatency.Observe(time.Since(time.Unix(0, u.since)).Seconds())
+	}
+	return true
+}
+
+// update is a message prepareUpdate made: b (in the pooled buffer bp,
+// which the caller returns to msgBufs) when changed; ok is false when the
+// stream must end; since is when the oldest change in it was signalled.
+type update struct {
+	b       []byte
+	bp      *[]byte
+	changed bool
+	ok      bool
+	since   int64
+}
+
+// prepareUpdate makes sendUpdate's message and updates st.sent to it.
+func (st *streamState) prepareUpdate(sub *subscriber, first bool) update {
 	pend := sub.take()
 	since := sub.since.Swap(0)
 	whole := first || pend.all
@@ -292,12 +433,12 @@ func (st *streamState) sendUpdate(sub *subscriber, first bool) bool {
 	}
 	relays := st.s.relays.current()
 	if !whole && len(only) == 0 && !pend.filter && relays == st.sent.relays {
-		return true
+		return update{ok: true}
 	}
 	ms, ok := st.s.nm.mapOf(st.id, only, whole || pend.filter)
 	st.s.metrics.mapBuilds.WithLabelValues(buildKind(whole)).Inc()
 	if !ok {
-		return false // node removed
+		return update{} // node removed
 	}
 	bp := msgBufs.Get().(*[]byte)
 	st.buf = (*bp)[:0]
@@ -308,24 +449,12 @@ func (st *streamState) sendUpdate(sub *subscriber, first bool) bool {
 	st.sent.mu.Lock()
 	b, changed := st.build(ms, whole, relays)
 	st.sent.mu.Unlock()
-	written := true
+	u := update{b: st.buf, bp: bp, changed: changed, ok: true, since: since}
 	if changed {
-		written = st.write(b)
-		st.nextAt = time.Now().Add(st.s.pace(len(b)))
-	}
-	if cap(st.buf) <= maxPooledBuf {
-		*bp = st.buf[:0]
-		msgBufs.Put(bp)
+		u.b = b
 	}
 	st.buf = nil
-	if !changed || !written {
-		return written
-	}
-	st.s.metrics.mapSends.Inc()
-	if since != 0 {
-		st.s.metrics.mapLatency.Observe(time.Since(time.Unix(0, since)).Seconds())
-	}
-	return true
+	return u
 }
 
 // sendRemovals writes at once, paced or not, the removals among what is
@@ -333,8 +462,27 @@ func (st *streamState) sendUpdate(sub *subscriber, first bool) bool {
 // no longer allowed) and, on a change to the node itself, its own
 // revocation. What is pending stays pending: the next sendUpdate sends
 // the rest (and finds these already removed). It returns false when the
-// stream must end.
+// stream must end. The message is made on a worker (offload), written on
+// the caller's goroutine.
 func (st *streamState) sendRemovals(sub *subscriber) bool {
+	var (
+		b  []byte
+		ok bool
+	)
+	st.s.work.do(func() { b, ok = st.prepareRemovals(sub) })
+	if !ok || b == nil {
+		return ok
+	}
+	if !st.write(b) {
+		return false
+	}
+	st.s.metrics.mapSends.Inc()
+	return true
+}
+
+// prepareRemovals makes sendRemovals' message (nil: nothing to send) and
+// updates st.sent to it; ok is false when the stream must end.
+func (st *streamState) prepareRemovals(sub *subscriber) (msg []byte, ok bool) {
 	cand, all := sub.peek()
 	if all {
 		st.sent.mu.Lock()
@@ -346,17 +494,17 @@ func (st *streamState) sendRemovals(sub *subscriber) bool {
 	if all {
 		n, ok := st.s.nm.selfOf(st.id)
 		if !ok {
-			return false // node removed
+			return nil, false // node removed
 		}
 		self = &n
 	}
 	if len(cand) == 0 && self == nil {
-		return true
+		return nil, true
 	}
 	ms, ok := st.s.nm.mapOf(st.id, cand, false)
 	st.s.metrics.mapBuilds.WithLabelValues("removals").Inc()
 	if !ok {
-		return false // node removed
+		return nil, false // node removed
 	}
 	st.sent.mu.Lock()
 	var head wire.MapResponse
@@ -370,7 +518,7 @@ func (st *streamState) sendRemovals(sub *subscriber) bool {
 	}
 	if len(head.PeersRemoved) == 0 && head.Self == nil {
 		st.sent.mu.Unlock()
-		return true
+		return nil, true
 	}
 	slices.Sort(head.PeersRemoved)
 	head.Version = st.s.hub.nextVersion()
@@ -378,11 +526,7 @@ func (st *streamState) sendRemovals(sub *subscriber) bool {
 	st.sent.version = head.Version
 	st.sent.mu.Unlock()
 	b, _ := json.Marshal(head)
-	if !st.write(append(b, '\n')) {
-		return false
-	}
-	st.s.metrics.mapSends.Inc()
-	return true
+	return append(b, '\n'), true
 }
 
 // srcRefs returns, for each of rules, the index of the held rule
@@ -524,17 +668,17 @@ func (st *streamState) build(ms mapState, whole bool, relays *[]wire.Relay) ([]b
 	return st.buf, true
 }
 
-// settleOnline marks node n online when it has a stream here and offline
-// when it has none, if that changes its mark, under n's lock (onlineMarks):
+// settleOnline marks node id online when it has a stream here and offline
+// when it has none, if that changes its mark, under its lock (onlineMarks):
 // a stream opening while another closes cannot interleave its check and
 // mark with the other's.
-func (s *control) settleOnline(n store.Node) {
-	defer s.marks.lock(n.ID)()
-	on := s.hub.connected(n.ID)
+func (s *control) settleOnline(id store.NodeID) {
+	defer s.marks.lock(id)()
+	on := s.hub.connected(id)
 	if hook := s.settleHook.Load(); hook != nil {
-		(*hook)(n.ID, on)
+		(*hook)(id, on)
 	}
-	if !s.marks.flip(n.ID, on) {
+	if !s.marks.flip(id, on) {
 		return
 	}
 	state := "offline"
@@ -549,12 +693,12 @@ func (s *control) settleOnline(n store.Node) {
 		return // shutting down: the store may be closing
 	}
 	now := time.Now().UTC()
-	s.presence.record(n.ID, now, on)
+	s.presence.record(id, now, on)
 	if !on && s.cfg.DB != "" {
-		return // another coordinator may hold a stream of n: the presence write tells (applyPresences)
+		return // another coordinator may hold a stream of the node: the presence write tells (applyPresences)
 	}
-	s.hub.notifyPeer(n.ID, s.nm.setOnline(n.ID, on, now), false)
-	s.notifyRouteViewers(n.ID)
+	s.hub.notifyPeer(id, s.nm.setOnline(id, on, now), false)
+	s.notifyRouteViewers(id)
 }
 
 // applyPresences puts into force presences as the store holds them: a

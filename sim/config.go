@@ -143,6 +143,8 @@ type Config struct {
 	// the time until every stream holds its map again and the admin API's
 	// latency meanwhile (restart.go).
 	Restart string
+	// MemoryLimit, when set, is the started coordinator's --memory-limit.
+	MemoryLimit string
 	// Profile, when not "", is a directory to write the coordinator's
 	// pprof profiles to (CPU over the probes, heap, goroutines); a started
 	// coordinator serves them on its metrics listener.

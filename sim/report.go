@@ -40,6 +40,11 @@ func (res Result) Print(w io.Writer) {
 	} else {
 		fmt.Fprintln(w, "coordinator: process not known, RSS and CPU not measured")
 	}
+	if m := res.Mem; res.MemMeasured && res.Nodes > 0 {
+		per := func(b int64) float64 { return float64(b) / float64(res.Nodes) / 1024 }
+		fmt.Fprintf(w, "coordinator memory, settled: RSS %d MB, live heap %d MB (heap held %d MB), stacks %d MB, runtime total %d MB, %d goroutines; per node: RSS %.1f KB, live heap %.1f KB, stacks %.1f KB\n",
+			m.RSS>>20, m.HeapLive>>20, m.HeapSys>>20, m.Stacks>>20, m.Sys>>20, m.Goroutines, per(m.RSS), per(m.HeapLive), per(m.Stacks))
+	}
 	if ro := res.Rollout; ro != nil {
 		fmt.Fprintf(w, "rollout: %d devices in %d waves, every one healthy %v after creation (%d calls, %d told to wait for a download slot); coordinator %.2f CPU-s meanwhile, RSS %d MB at the end (peak %d MB)\n",
 			ro.Devices, ro.Waves, ms(ro.Time), ro.Requests, ro.Waited, ro.CPU.Seconds(), ro.RSS>>20, ro.PeakRSS>>20)

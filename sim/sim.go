@@ -69,6 +69,10 @@ type Result struct {
 	CPUPer1k     float64
 	IdleCPU      float64
 	CPUTotal     time.Duration
+	// Mem is where the settled coordinator's memory goes, read after the
+	// idle interval (MemMeasured: a started coordinator's).
+	Mem         MemStats
+	MemMeasured bool
 	// SimCPU is the simulator's own CPU time (it decodes every map the
 	// fleet receives: on a shared machine its share limits the figures).
 	SimCPU       time.Duration
@@ -166,6 +170,9 @@ func Run(ctx context.Context, cfg Config) (res Result, err error) {
 			// node's own address.
 			extra = append(extra, "--trusted-proxy", "127.0.0.0/8")
 		}
+		if cfg.MemoryLimit != "" {
+			extra = append(extra, "--memory-limit", cfg.MemoryLimit)
+		}
 		ch, cerr := startChild(ctx, cfg.Binary, cfg.Policy, extra...)
 		if cerr != nil {
 			return res, cerr
@@ -245,6 +252,7 @@ func (r *run) measure(ctx context.Context, res *Result) error {
 		res.IdleCPU = (b.cpu - a.cpu).Seconds() / r.cfg.Idle.Seconds()
 		stopIdle()
 	}
+	res.Mem, res.MemMeasured = r.memSnapshot(ctx)
 	stopCPU = r.profileCPU(ctx, "cpu-probes", 20*time.Second)
 	h0 := r.scrapeLatency(ctx)
 	if err := r.joins(ctx, m, res); err != nil {

@@ -26,6 +26,7 @@ func newCoordinatorCmd() *cobra.Command {
 	var oidc oidcFlags
 	var trustedProxies []string
 	var verbose bool
+	var memLimit string
 	relayOn := true
 	cmd := &cobra.Command{
 		Use:   "coordinator",
@@ -42,6 +43,11 @@ func newCoordinatorCmd() *cobra.Command {
 				level = slog.LevelDebug
 			}
 			cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+			limit, why, err := setMemoryLimit(memLimit)
+			if err != nil {
+				return err
+			}
+			cfg.Logger.Info("soft memory limit", "bytes", limit, "from", why)
 			if err := oidc.apply(&cfg); err != nil {
 				return err
 			}
@@ -49,7 +55,6 @@ func newCoordinatorCmd() *cobra.Command {
 			if cfg.Dev && !cmd.Flags().Changed("admin-step-up") {
 				cfg.AdminStepUp = 0 // the demo users mostly have no second factor
 			}
-			var err error
 			if cfg.TrustedProxies, err = parsePrefixes(trustedProxies); err != nil {
 				return fmt.Errorf("--trusted-proxy: %w", err)
 			}
@@ -111,6 +116,7 @@ func newCoordinatorCmd() *cobra.Command {
 	f.DurationVar(&cfg.RotateEvery, "rotate-limit-every", 0, "per device: one more key rotation per this interval (default 10m)")
 	f.IntVar(&cfg.ReportBurst, "report-limit-burst", 0, "per node: reports (endpoints, denied flows) allowed at once (default 30)")
 	f.DurationVar(&cfg.ReportEvery, "report-limit-every", 0, "per node: one more report per this interval (default 500ms)")
+	f.StringVar(&memLimit, "memory-limit", "", "soft memory limit of the Go runtime (1.5GiB, 2GB, bytes, or off): near it the collector runs more often rather than let the heap grow to twice what is live; never below the live heap (default: GOMEMLIMIT, else 75% of the machine's memory or its cgroup's limit)")
 	f.BoolVar(&cfg.Pprof, "pprof", false, "also serve Go's profiles (/debug/pprof/) on --metrics-listen, unauthenticated")
 	f.StringVar(&cfg.DevUsersFile, "dev-users", "", "demo users for the --dev identity provider (JSON/HuJSON)")
 	oidc.register(f)
