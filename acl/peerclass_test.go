@@ -106,9 +106,9 @@ func TestPeerClassTable(t *testing.T) {
 			same:   [][2]string{{"gw1", "gw2"}},
 		},
 		{
-			name:   "a deny makes no peers",
-			acls:   `{"action": "accept", "src": ["tag:camera"], "dst": ["tag:gateway:8883"]}, {"action": "deny", "src": ["100.64.1.1/32"], "dst": ["tag:gateway:8883"]}`,
-			same:   [][2]string{{"cam1", "cam2"}},
+			name: "a deny makes no peers",
+			acls: `{"action": "accept", "src": ["tag:camera"], "dst": ["tag:gateway:8883"]}, {"action": "deny", "src": ["100.64.1.1/32"], "dst": ["tag:gateway:8883"]}`,
+			same: [][2]string{{"cam1", "cam2"}},
 		},
 	}
 	for _, tc := range tests {
