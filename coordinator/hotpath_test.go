@@ -131,8 +131,8 @@ func TestPeerRecordsSharedBetweenMaps(t *testing.T) {
 	c.mustRegister([]string{"tag:operator"}, "op2")
 	c.mustRegister([]string{"tag:camera"}, "cam1")
 	nm := c.srv.nm
-	a, _ := nm.mapOf(nm.byName["op1"], nil, false)
-	b, _ := nm.mapOf(nm.byName["op2"], nil, false)
+	a, _ := nm.mapOfPerNode(nm.byName["op1"], nil, false)
+	b, _ := nm.mapOfPerNode(nm.byName["op2"], nil, false)
 	if len(a.peers) != 1 || len(b.peers) != 1 {
 		t.Fatalf("peers: %d, %d; want 1 each", len(a.peers), len(b.peers))
 	}

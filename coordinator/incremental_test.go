@@ -78,6 +78,11 @@ func TestIncrementalMapsMatchFromScratch(t *testing.T) {
 	} else {
 		t.Logf("%d filter source deltas applied", n)
 	}
+	if n, m := viewsShared.Load(), viewsMade.Load(); n == 0 || m == 0 {
+		t.Errorf("view classes made %d, whole maps that took another stream's diff %d: the test missed the classes' shared path", m, n)
+	} else {
+		t.Logf("%d view classes made, %d whole maps took a class's shared diff", m, n)
+	}
 	if n := grantSwapsApplied.Load(); n == 0 {
 		t.Errorf("no grants went as a swap (wire.GrantsSwap): the test missed that path")
 	} else {
@@ -188,7 +193,14 @@ func checkIncrementalMaps(t *testing.T, seed int64, steps int) {
 	for _, f := range fleet {
 		f.close()
 	}
+	viewsShared.Add(int64(valueOf(t, c.srv.metrics.mapViews.WithLabelValues("shared"))))
+	viewsMade.Add(int64(valueOf(t, c.srv.metrics.mapViews.WithLabelValues("view"))))
 }
+
+// viewsShared and viewsMade count, over the seeds, the whole maps whose
+// peers part another stream of the view class made, and the view classes
+// made (viewclass.go).
+var viewsShared, viewsMade atomic.Int64
 
 // checkFleetMaps waits for every follower to hold the map computed from
 // scratch, then checks that map against the policy compiled anew.
@@ -200,6 +212,9 @@ func checkFleetMaps(t *testing.T, c *testCoord, policy string, fleet map[string]
 		deadline := time.Now().Add(10 * time.Second)
 		for {
 			scratch := fromScratch(t, c, f.id())
+			if d := cmp.Diff(scratch, fromClass(t, c, f.id()), cmpopts.EquateEmpty(), cmpopts.EquateComparable(netip.Addr{}, netip.Prefix{}, netip.AddrPort{})); d != "" {
+				t.Fatalf("%s: %s's full map from its view class differs from one computed node by node (-node +class):\n%s", at, name, d)
+			}
 			got := f.snapshot()
 			if diff = cmp.Diff(scratch, got, cmpopts.EquateEmpty(), cmpopts.EquateComparable(netip.Addr{}, netip.Prefix{}, netip.AddrPort{})); diff == "" {
 				break
@@ -292,11 +307,28 @@ func oracleMaps(t *testing.T, c *testCoord, policy string) map[string]heldMap {
 // stream finds).
 func fromScratch(t *testing.T, c *testCoord, id wire.NodeID) wire.MapResponse {
 	t.Helper()
-	ms, ok := c.srv.nm.mapOf(store.NodeID(id), nil, true)
+	ms, ok := c.srv.nm.mapOfPerNode(store.NodeID(id), nil, true)
 	if !ok {
 		t.Fatalf("node %d is gone", id)
 	}
 	st := &streamState{s: c.srv.control, sent: &sentState{}}
+	b, _ := st.build(ms, true, c.srv.relays.current())
+	var m wire.MapResponse
+	if err := json.Unmarshal(b, &m); err != nil {
+		t.Fatalf("full map of %d: %v", id, err)
+	}
+	return normalized(m)
+}
+
+// fromClass is fromScratch through the node's view class (mapOf), as a
+// new stream's first message is made.
+func fromClass(t *testing.T, c *testCoord, id wire.NodeID) wire.MapResponse {
+	t.Helper()
+	ms, ok := c.srv.nm.mapOf(store.NodeID(id), nil, true)
+	if !ok {
+		t.Fatalf("node %d is gone", id)
+	}
+	st := &streamState{s: c.srv.control, id: store.NodeID(id), sent: &sentState{}}
 	b, _ := st.build(ms, true, c.srv.relays.current())
 	var m wire.MapResponse
 	if err := json.Unmarshal(b, &m); err != nil {

@@ -1,6 +1,7 @@
 package coordinator
 
 import (
+	"cmp"
 	"encoding/json"
 	"slices"
 	"strconv"
@@ -15,6 +16,8 @@ type encPeer struct {
 	enc []byte
 }
 
+func cmpEncPeer(x, y encPeer) int { return cmp.Compare(x.id, y.id) }
+
 // appendMsg appends head as one line of the map stream with peers (under
 // the key "peers" for a full map, "peers_changed" for a delta; sorted by
 // id here), the peers' new grants (wire.PeerGrants: grants' enc is the
@@ -28,7 +31,9 @@ func appendMsg(b []byte, head *wire.MapResponse, peersKey string, peers, grants 
 	h, _ := json.Marshal(head) // a message always has a version: "{...}"
 	b = append(b, h[:len(h)-1]...)
 	if len(peers) > 0 {
-		slices.SortFunc(peers, func(x, y encPeer) int { return int(x.id) - int(y.id) })
+		if !slices.IsSortedFunc(peers, cmpEncPeer) { // a class's diff is sorted, and shared
+			slices.SortFunc(peers, cmpEncPeer)
+		}
 		b = append(b, `,"`...)
 		b = append(b, peersKey...)
 		b = append(b, `":[`...)
@@ -41,7 +46,9 @@ func appendMsg(b []byte, head *wire.MapResponse, peersKey string, peers, grants 
 		b = append(b, ']')
 	}
 	if len(grants) > 0 {
-		slices.SortFunc(grants, func(x, y encPeer) int { return int(x.id) - int(y.id) })
+		if !slices.IsSortedFunc(grants, cmpEncPeer) {
+			slices.SortFunc(grants, cmpEncPeer)
+		}
 		b = append(b, `,"peers_grants":[`...)
 		for i, g := range grants {
 			if i > 0 {

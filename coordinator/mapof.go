@@ -40,6 +40,10 @@ type mapState struct {
 	absent []store.NodeID
 	// filter is the node's inbound filter when asked for; never nil then.
 	filter []filter.Rule
+	// class, for a whole map of a live node, holds its peers in place of
+	// peers: those of its peer class, the node itself left out when there
+	// (see peerClass).
+	class *peerClass
 }
 
 // mapOf gathers node id's map: every peer when only is nil, else only
@@ -48,6 +52,17 @@ type mapState struct {
 // for lookups only: grants, comparisons and encoding happen after, on
 // the shared records. ok is false once the node is gone.
 func (m *netmap) mapOf(id store.NodeID, only []store.NodeID, withFilter bool) (mapState, bool) {
+	return m.mapOfBy(id, only, withFilter, true)
+}
+
+// mapOfPerNode is mapOf with a whole map's peers gathered one by one,
+// without the node's peer class: what mapOf did before classes, kept as
+// the reference the tests hold the classes to.
+func (m *netmap) mapOfPerNode(id store.NodeID, only []store.NodeID, withFilter bool) (mapState, bool) {
+	return m.mapOfBy(id, only, withFilter, false)
+}
+
+func (m *netmap) mapOfBy(id store.NodeID, only []store.NodeID, withFilter, classes bool) (mapState, bool) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	n, ok := m.nodes[id]
@@ -68,6 +83,10 @@ func (m *netmap) mapOf(id store.NodeID, only []store.NodeID, withFilter bool) (m
 	switch {
 	case !m.live[id]:
 		st.absent = only
+	case only == nil && classes:
+		if pc, err := m.peerClassLocked(n); err == nil {
+			st.class = pc
+		}
 	case only == nil:
 		names, err := m.comp.Peers(n.Name)
 		if err != nil {

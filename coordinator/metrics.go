@@ -20,6 +20,11 @@ type metrics struct {
 	// drop at once) or "filter" (its check whether its filter narrowed).
 	// Keep-alives make none.
 	mapBuilds *prometheus.CounterVec
+	// mapViews counts the whole maps made from view classes (viewclass.go)
+	// by what they cost: "view" (the class's entries made: a grants and
+	// routes computation per peer), "diff" (a diff against the held peers
+	// made), "shared" (the diff another stream of the class made, taken).
+	mapViews *prometheus.CounterVec
 	// presence counts map streams' connects and disconnects (a node's
 	// first stream opening, its last closing), which are not audited.
 	presence      *prometheus.CounterVec
@@ -45,6 +50,8 @@ func newMetrics() *metrics {
 			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 14)}),
 		mapBuilds: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "ward_map_builds_total", Help: "Map computations by kind (whole: a node's whole map; delta: the peers a change touched; removals: a paced stream's check for peers to drop at once; filter: its check whether its filter narrowed)."}, []string{"kind"}),
+		mapViews: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "ward_map_views_total", Help: "Whole maps made from view classes by cost (view: a class's peers and grants computed; diff: a diff against the held peers made; shared: a diff another stream of the class made, taken)."}, []string{"cost"}),
 		presence: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "ward_node_presence_total", Help: "Nodes coming online (first map stream) and going offline (last one closed)."}, []string{"state"}),
 		registrations: prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -56,7 +63,7 @@ func newMetrics() *metrics {
 		beatsForwarded: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "ward_beats_forwarded_total", Help: "Beats of machines with no stream on this coordinator forwarded to the others on the database."}),
 	}
-	m.reg.MustRegister(m.nodesOnline, m.mapSends, m.mapLatency, m.mapBuilds, m.presence, m.registrations, m.deniedFlows, m.beatsMissed,
+	m.reg.MustRegister(m.nodesOnline, m.mapSends, m.mapLatency, m.mapBuilds, m.mapViews, m.presence, m.registrations, m.deniedFlows, m.beatsMissed,
 		m.beatsForwarded)
 	return m
 }

@@ -101,6 +101,13 @@ type netmap struct {
 	// src caches what is made once per source list of the compiled
 	// filters (its JSON, its index for grants); it has its own lock.
 	src *srcCache
+	// gen counts the changes to what maps are made of: every method that
+	// changes the nodes, the policy, the users or the cached filters
+	// bumps it. classes holds the peer classes (peerClass) mapOf made at
+	// classGen; they hold for that gen only, and go at the next.
+	gen      uint64
+	classGen uint64
+	classes  map[string]*peerClass
 }
 
 // newNetmap returns an empty netmap whose nodes' names lie under domain
@@ -110,7 +117,7 @@ func newNetmap(domain string) *netmap {
 		disabled: map[store.UserID]bool{}, live: map[store.NodeID]bool{}, online: map[store.NodeID]bool{},
 		filters: map[store.NodeID][]filter.Rule{}, recs: map[store.NodeID]*peerRec{}, recStale: map[store.NodeID]bool{}, src: newSrcCache(),
 		ephemeral: map[store.NodeID]bool{}, mfa: mfaState{at: map[string]time.Time{}},
-		routers: map[store.NodeID]bool{}, primary: map[netip.Prefix]store.NodeID{}}
+		routers: map[store.NodeID]bool{}, primary: map[netip.Prefix]store.NodeID{}, classes: map[string]*peerClass{}}
 }
 
 // aclNode converts a node record for the policy compiler.
@@ -130,6 +137,7 @@ func expired(n store.Node, now time.Time) bool {
 func (m *netmap) load(nodes []store.Node, now time.Time) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	m.gen++ // see netmap.gen
 	m.nodes = map[store.NodeID]store.Node{}
 	m.byName = map[string]store.NodeID{}
 	clear(m.nameWait)
@@ -160,6 +168,7 @@ func (m *netmap) load(nodes []store.Node, now time.Time) error {
 func (m *netmap) setPolicy(rs *acl.Ruleset, now time.Time) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	m.gen++ // see netmap.gen
 	if err := m.recompileLocked(rs, now); err != nil {
 		return err
 	}
@@ -189,6 +198,7 @@ func (m *netmap) externalGroups() map[string][]string {
 func (m *netmap) recordUsers(users []store.User) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	m.gen++ // see netmap.gen
 	m.groups = m.recordUsersLocked(users)
 }
 
@@ -259,6 +269,7 @@ var errNameWaits = errors.New("name held by a record on its way out")
 func (m *netmap) upsert(n store.Node, now time.Time) ([]store.NodeID, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	m.gen++ // see netmap.gen
 	old, had := m.nodes[n.ID]
 	var names []string
 	var err error
@@ -368,6 +379,7 @@ func (m *netmap) takeAdmitted() []store.NodeID {
 func (m *netmap) remove(id store.NodeID, now time.Time) ([]store.NodeID, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	m.gen++ // see netmap.gen
 	n, ok := m.nodes[id]
 	if !ok {
 		return nil, nil
@@ -409,6 +421,7 @@ func (m *netmap) expire(now time.Time) (gone, touched []store.NodeID, err error)
 	if m.expiryKnown && (m.nextExpiry.IsZero() || now.Before(m.nextExpiry)) {
 		return nil, nil, nil // no live key expires before nextExpiry
 	}
+	m.gen++ // see netmap.gen
 	var errs []error
 	m.nextExpiry, m.expiryKnown = time.Time{}, true
 	for id := range m.live {
@@ -467,6 +480,7 @@ func (m *netmap) onlineNodes() int {
 func (m *netmap) setOnline(id store.NodeID, online bool, now time.Time) []store.NodeID {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	m.gen++ // see netmap.gen
 	n, ok := m.nodes[id]
 	if !ok {
 		return nil
@@ -569,6 +583,7 @@ func (m *netmap) peerNamesOf(id store.NodeID) []string {
 
 // forgetFiltersLocked drops the cached filters of ids.
 func (m *netmap) forgetFiltersLocked(ids []store.NodeID) {
+	m.gen++ // see netmap.gen
 	for _, id := range ids {
 		delete(m.filters, id)
 	}

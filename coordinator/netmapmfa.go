@@ -61,6 +61,7 @@ func (m *netmap) gateMFALocked(name string, f []filter.Rule) []filter.Rule {
 // forgetAllFiltersLocked drops every cached filter, and with them the
 // windows they noted.
 func (m *netmap) forgetAllFiltersLocked() {
+	m.gen++ // see netmap.gen
 	clear(m.filters)
 	m.mfa.next = time.Time{}
 }
@@ -74,6 +75,7 @@ func (m *netmap) expireMFA(now time.Time) bool {
 	if m.mfa.next.IsZero() || now.Before(m.mfa.next) {
 		return false
 	}
+	m.gen++ // see netmap.gen
 	m.forgetAllFiltersLocked()
 	return true
 }

@@ -24,6 +24,7 @@ func liveTimed(ts []acl.TimedAccess, now time.Time) []acl.TimedAccess {
 func (m *netmap) setTimed(ts []acl.TimedAccess, now time.Time) ([]store.NodeID, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	m.gen++ // see netmap.gen
 	live := liveTimed(ts, now)
 	changed := timedDiff(m.timed, live)
 	m.timed = live
@@ -42,6 +43,7 @@ func (m *netmap) expireTimed(now time.Time) ([]store.NodeID, error) {
 	if len(live) == len(m.timed) {
 		return nil, nil
 	}
+	m.gen++ // see netmap.gen
 	ended := timedDiff(m.timed, live)
 	m.timed = live
 	return m.timedNodesLocked(ended), m.recompileLocked(m.rs, now)
@@ -99,6 +101,7 @@ func (m *netmap) timedNodesLocked(ts []acl.TimedAccess) []store.NodeID {
 func (m *netmap) setRequests(by map[store.UserID][]wire.AccessRequest) []store.NodeID {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	m.gen++ // see netmap.gen
 	changed := map[store.UserID]bool{}
 	for uid, rs := range by {
 		if !reflect.DeepEqual(m.requests[uid], rs) {

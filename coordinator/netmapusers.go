@@ -27,6 +27,7 @@ type userTouch struct {
 func (m *netmap) setUsers(users []store.User, now time.Time) ([]userTouch, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	m.gen++ // see netmap.gen
 	oldEmails, oldDisabled, oldMembers := maps.Clone(m.emails), maps.Clone(m.disabled), membersOf(m.groups)
 	oldMFA := maps.Clone(m.mfa.at)
 	groups := m.recordUsersLocked(users)

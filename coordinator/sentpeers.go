@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"maps"
 	"slices"
+	"sync/atomic"
 
 	"github.com/wardnet/ward/wire"
 )
@@ -18,9 +19,50 @@ import (
 // Additions go to the map until it holds an eighth of the sorted ones,
 // then are merged in (amortized: each entry is copied about eight times
 // over its life, not once per addition).
+//
+// A set may be shared (shared is not 0): the peers of a view class
+// (viewClass.set), which every node of the class holds after a whole map
+// unless it is among them. A shared set is never changed: the first
+// change copies it (own), so the nodes of a class hold one set between
+// policy changes, not one each.
 type sentPeers struct {
 	sorted []sentEntry
 	added  map[wire.NodeID]sentPeer
+	// shared names the shared set this is (sharedSets); 0: the stream's
+	// own.
+	shared uint64
+}
+
+// sharedSets numbers the shared sets.
+var sharedSets atomic.Uint64
+
+// share makes s a shared set with a number of its own: never changed
+// after, copied by the first change of whoever holds it.
+func (s *sentPeers) share() {
+	s.shared = sharedSets.Add(1)
+}
+
+// own makes s the holder's own before a change: a copy of a shared set.
+func (s *sentPeers) own() {
+	if s.shared == 0 {
+		return
+	}
+	*s = sentPeers{sorted: slices.Clone(s.sorted), added: maps.Clone(s.added)}
+}
+
+// all returns every entry sorted by id: the sorted slice itself (not to
+// be changed) when nothing was added since the last merge.
+func (s *sentPeers) all() []sentEntry {
+	if len(s.added) == 0 {
+		return s.sorted
+	}
+	out := make([]sentEntry, 0, len(s.sorted)+len(s.added))
+	out = append(out, s.sorted...)
+	for id, p := range s.added {
+		out = append(out, sentEntry{id: id, sentPeer: p})
+	}
+	slices.SortFunc(out, func(a, b sentEntry) int { return cmp.Compare(a.id, b.id) })
+	return out
 }
 
 // sentEntry is one peer of sentPeers.sorted.
@@ -54,6 +96,10 @@ func (s *sentPeers) has(id wire.NodeID) bool {
 
 // set records peer id as sent p.
 func (s *sentPeers) set(id wire.NodeID, p sentPeer) {
+	if i, ok := s.find(id); ok && s.sorted[i].sentPeer == p {
+		return // as held: a shared set stays shared
+	}
+	s.own()
 	if i, ok := s.find(id); ok {
 		s.sorted[i].sentPeer = p
 		return
@@ -69,6 +115,10 @@ func (s *sentPeers) set(id wire.NodeID, p sentPeer) {
 
 // remove forgets peer id and reports whether the node held it.
 func (s *sentPeers) remove(id wire.NodeID) bool {
+	if !s.has(id) {
+		return false
+	}
+	s.own()
 	if i, ok := s.find(id); ok {
 		s.sorted = slices.Delete(s.sorted, i, i+1)
 		return true
@@ -105,8 +155,11 @@ func (s *sentPeers) merge() {
 	s.sorted, s.added = out, nil
 }
 
-// clone copies s.
+// clone copies s (a shared set is not copied: it never changes).
 func (s *sentPeers) clone() sentPeers {
+	if s.shared != 0 {
+		return *s
+	}
 	return sentPeers{sorted: slices.Clone(s.sorted), added: maps.Clone(s.added)}
 }
 

@@ -578,6 +578,15 @@ func (st *streamState) build(ms mapState, whole bool, relays *[]wire.Relay) ([]b
 	// moved is, per entry of grants, the ids of the old and new grants
 	// (whole maps to grants-swap streams only: see grantSwaps).
 	var moved []grantMove
+	if whole && ms.class != nil {
+		// The node's view class's entries, made once for the class, and
+		// the diff from a shared set it held, made once too (viewclass.go).
+		v := st.viewOf(ms.class, ms.selfAddrs)
+		d, now := st.diffView(v, wire.NodeID(st.id), &sent.peers, full)
+		enc, grants, head.PeersRemoved, head.PeersGrantsSwap = d.enc, d.grants, d.removed, d.swaps
+		sent.peers = now
+		fresh = nil
+	}
 	for _, p := range ms.peers {
 		gid, genc := st.s.grants.intern(st.s.nm.grants(p, ms.selfAddrs))
 		routes := st.s.nm.viewerRoutes(p, ms.selfAddrs)
@@ -599,7 +608,7 @@ func (st *streamState) build(ms mapState, whole bool, relays *[]wire.Relay) ([]b
 			sent.peers.set(id, sp)
 		}
 	}
-	if whole {
+	if fresh != nil {
 		peers := fresh.done()
 		sent.peers.ids(func(id wire.NodeID) {
 			if !peers.has(id) {
@@ -610,7 +619,7 @@ func (st *streamState) build(ms mapState, whole bool, relays *[]wire.Relay) ([]b
 			grants, head.PeersGrantsSwap = st.s.grants.swaps(grants, moved, &sent.peers, &peers)
 		}
 		sent.peers = peers
-	} else {
+	} else if !whole {
 		for _, id := range ms.absent {
 			if sent.peers.remove(wire.NodeID(id)) {
 				head.PeersRemoved = append(head.PeersRemoved, wire.NodeID(id))
@@ -649,7 +658,9 @@ func (st *streamState) build(ms mapState, whole bool, relays *[]wire.Relay) ([]b
 	if !changed {
 		return nil, false
 	}
-	slices.Sort(head.PeersRemoved)
+	if !slices.IsSorted(head.PeersRemoved) { // a class's diff is sorted, and shared
+		slices.Sort(head.PeersRemoved)
+	}
 	head.Full = full
 	if full {
 		head.DNSDomain = st.s.nm.domain
