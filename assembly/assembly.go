@@ -107,7 +107,7 @@ func MountUI(srv *coordinator.Server, cfg coordinator.Config) (*web.Handler, err
 		return nil, fmt.Errorf("admin UI: %w", err)
 	}
 	srv.SetAdminSessions(ui)
-	ui.Mount(srv)
+	ui.Mount(srv.AdminRoutes())
 	return ui, nil
 }
 
@@ -129,10 +129,13 @@ func startDevIdP(cfg *Config) (*devidp.Provider, error) {
 	}
 	secret := rand.Text()
 	issuer := base + devidp.DefaultPrefix
+	redirects := []string{base + wire.PathOIDCCallback, base + coordinator.PathUICallback}
+	if admin := cfg.AdminBaseURL(); admin != "" {
+		redirects = append(redirects, admin+coordinator.PathUICallback)
+	}
 	idp, err := devidp.New(devidp.Config{Issuer: issuer, ListenAddr: cfg.Listen, Users: users,
-		Clients: []devidp.Client{{ID: "ward", Secret: secret,
-			RedirectURIs: []string{base + wire.PathOIDCCallback, base + coordinator.PathUICallback}}},
-		Logger: cfg.Logger.With("component", "dev-idp")})
+		Clients: []devidp.Client{{ID: "ward", Secret: secret, RedirectURIs: redirects}},
+		Logger:  cfg.Logger.With("component", "dev-idp")})
 	if err != nil {
 		return nil, fmt.Errorf("dev identity provider: %w", err)
 	}

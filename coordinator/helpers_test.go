@@ -136,7 +136,7 @@ func mountUI(t testing.TB, srv *Server) {
 		t.Fatal(err)
 	}
 	srv.SetAdminSessions(ui)
-	ui.Mount(srv)
+	ui.Mount(srv.AdminRoutes())
 }
 
 // call sends a JSON request and returns the status and body.

@@ -54,6 +54,24 @@ type Config struct {
 	AuditKeyFile string
 	// Listen is the TCP address to serve on ("127.0.0.1:8080").
 	Listen string
+	// AdminListen, when not empty, is a TCP address ListenAndServe serves
+	// the admin API and UI on (what AdminRoutes mounts: package web's
+	// handler), apart from the fleet's listener: a fleet reconnecting
+	// after a restart fills Listen's accept queue, and an admin's new
+	// connection would wait out SYN retransmissions with the nodes'. The
+	// nodes' routes (sessions, registration, map streams, logins, the
+	// relay) are never served there. TLS and the plain-HTTP rule are
+	// Listen's.
+	AdminListen string
+	// AdminOnListen keeps the admin API and UI on Listen as well when
+	// AdminListen is set; by default they are then served on AdminListen
+	// only, and the fleet's address answers 404 to them. Without
+	// AdminListen they are served on Listen whatever this says.
+	AdminOnListen bool
+	// AdminURL is the admin listener's URL as browsers reach it, for the
+	// admin UI's SSO redirect (PathUICallback) when AdminListen is set;
+	// empty: http(s)://AdminListen.
+	AdminURL string
 	// MetricsListen is the TCP address ListenAndServe serves Prometheus
 	// metrics on, apart from the public listener since they need no
 	// authentication; empty serves none. `ward coordinator` defaults it to
@@ -401,8 +419,29 @@ func (c *Config) validate() error {
 		if !isLoopback(c.Listen) {
 			return fmt.Errorf("config: plain HTTP is only allowed on a loopback address, not %q", c.Listen)
 		}
+		if c.AdminListen != "" && !isLoopback(c.AdminListen) {
+			return fmt.Errorf("config: plain HTTP is only allowed on a loopback address, not %q (--admin-listen)", c.AdminListen)
+		}
+	}
+	if c.AdminListen == "" && (c.AdminOnListen || c.AdminURL != "") {
+		return errors.New("config: --admin-on-listen and --admin-url need --admin-listen")
 	}
 	return nil
+}
+
+// AdminBaseURL is the admin listener's URL as browsers reach it
+// (AdminURL, else from AdminListen); empty without AdminListen.
+func (c *Config) AdminBaseURL() string {
+	if c.AdminListen == "" {
+		return ""
+	}
+	if c.AdminURL != "" {
+		return strings.TrimSuffix(c.AdminURL, "/")
+	}
+	if c.TLSCert != "" {
+		return "https://" + c.AdminListen
+	}
+	return "http://" + c.AdminListen
 }
 
 func isLoopback(addr string) bool {
@@ -432,8 +471,12 @@ type Server struct {
 	logins *logins
 	// fleet carries out the admins' fleet operations.
 	fleet *fleet
-	// mux routes the control API, the logins and what Handle mounts.
+	// mux routes the control API, the logins and what Handle mounts: what
+	// Listen serves.
 	mux *http.ServeMux
+	// adminMux routes what AdminRoutes mounts (the admin API and UI) and
+	// /healthz: what AdminListen serves.
+	adminMux *http.ServeMux
 	// clients finds a request's client address (see withClientAddr).
 	clients clientaddr.Resolver
 	once    sync.Once
@@ -600,6 +643,36 @@ func (s *Server) routes() {
 	s.mux.HandleFunc("POST "+wire.PathRelayToken, s.control.handleRelayToken)
 	s.mux.HandleFunc("GET "+wire.PathRelayFeed, s.control.handleRelayFeed)
 	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { w.Write([]byte("ok\n")) })
+	s.adminMux = http.NewServeMux()
+	s.adminMux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { w.Write([]byte("ok\n")) })
+}
+
+// AdminRoutes is where the admin API and UI are mounted (package web's
+// Mount): on the admin listener when Config.AdminListen is set (and on the
+// fleet's listener too only with Config.AdminOnListen), else on the
+// fleet's listener, as Handle.
+func (s *Server) AdminRoutes() interface{ Handle(string, http.Handler) } {
+	return adminRoutes{s}
+}
+
+// adminRoutes mounts on the listeners that serve the admin API.
+type adminRoutes struct{ s *Server }
+
+// Handle serves h for pattern where the admin API is served.
+func (a adminRoutes) Handle(pattern string, h http.Handler) {
+	if a.s.cfg.AdminListen == "" || a.s.cfg.AdminOnListen {
+		a.s.Handle(pattern, h)
+	}
+	if a.s.cfg.AdminListen != "" {
+		a.s.adminMux.Handle(pattern, h)
+	}
+}
+
+// AdminHandler returns the admin listener's handler: what AdminRoutes
+// mounted, behind the same client-address resolution and per-source
+// limits as Handler; no node route.
+func (s *Server) AdminHandler() http.Handler {
+	return s.withClientAddr(s.limitUnauthenticated(s.adminMux))
 }
 
 // Handle serves h for pattern (an http.ServeMux pattern) beside the
@@ -628,7 +701,19 @@ func (s *Server) Handler() http.Handler {
 
 // Serve serves on ln until ctx ends or Close is called.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
-	srv := &http.Server{Handler: s.Handler(), ReadHeaderTimeout: 10 * time.Second,
+	return s.serve(ctx, ln, s.Handler(), true)
+}
+
+// ServeAdmin serves the admin listener's handler (AdminHandler) on ln
+// until ctx ends or Close is called.
+func (s *Server) ServeAdmin(ctx context.Context, ln net.Listener) error {
+	return s.serve(ctx, ln, s.AdminHandler(), false)
+}
+
+// serve serves h on ln until ctx ends or Close is called; the fleet's
+// listener (fleet) also closes the relay's connections then.
+func (s *Server) serve(ctx context.Context, ln net.Listener, h http.Handler, fleet bool) error {
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second,
 		BaseContext: func(net.Listener) context.Context { return s.ctx }, ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelWarn)}
 	if s.cfg.TLSCert != "" {
 		srv.TLSConfig = &tls.Config{MinVersion: tls.VersionTLS13}
@@ -646,7 +731,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		s.cancel() // ends map streams so Shutdown need not wait for them
-		if s.relay != nil {
+		if fleet && s.relay != nil {
 			s.relay.srv.Close() // hijacked: Shutdown does not see them
 		}
 		srv.Shutdown(sctx)
@@ -681,12 +766,27 @@ func (s *Server) protocols() (*http.Protocols, *http.HTTP2Config) {
 		WriteByteTimeout: max(s.cfg.MapWriteTimeout, s.cfg.TargetWriteTimeout)}
 }
 
-// ListenAndServe listens on cfg.Listen, and on cfg.MetricsListen when set,
-// and serves until ctx ends.
+// ListenAndServe listens on cfg.Listen, and on cfg.AdminListen and
+// cfg.MetricsListen when set, and serves until ctx ends.
 func (s *Server) ListenAndServe(ctx context.Context) error {
 	ln, err := net.Listen("tcp", s.cfg.Listen)
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
+	}
+	if s.cfg.AdminListen != "" {
+		al, err := net.Listen("tcp", s.cfg.AdminListen)
+		if err != nil {
+			ln.Close()
+			return fmt.Errorf("listen for the admin API: %w", err)
+		}
+		s.log.Info("admin API listening", "addr", al.Addr().String(), "also_on_listen", s.cfg.AdminOnListen)
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			if err := s.ServeAdmin(ctx, al); err != nil {
+				s.log.Error("admin listener failed", "err", err)
+			}
+		}()
 	}
 	if s.cfg.MetricsListen != "" {
 		ml, err := net.Listen("tcp", s.cfg.MetricsListen)

@@ -158,6 +158,10 @@ func (s *logins) setupSSO() error {
 	ui := oidc
 	ui.Refresh = false
 	ui.RedirectURL = strings.TrimSuffix(ui.RedirectURL, wire.PathOIDCCallback) + PathUICallback
+	if base := s.cfg.AdminBaseURL(); base != "" {
+		// The UI is served on the admin listener: its login comes back there.
+		ui.RedirectURL = base + PathUICallback
+	}
 	uiRP, err := sso.New(ui)
 	if err != nil {
 		return err
