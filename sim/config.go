@@ -145,6 +145,11 @@ type Config struct {
 	Restart string
 	// MemoryLimit, when set, is the started coordinator's --memory-limit.
 	MemoryLimit string
+	// AdminListener has the coordinator the sim starts serve the admin API
+	// on a listener of its own (`--admin-listen`), which the sim's admin
+	// calls (the policy, the keys, the restart's polls) then use: the
+	// fleet's connections no longer share its accept queue.
+	AdminListener bool
 	// Profile, when not "", is a directory to write the coordinator's
 	// pprof profiles to (CPU over the probes, heap, goroutines); a started
 	// coordinator serves them on its metrics listener.
@@ -185,6 +190,9 @@ func (c *Config) defaults() error {
 	case "", "term", "kill":
 	default:
 		return fmt.Errorf("restart %q: want term or kill", c.Restart)
+	}
+	if c.AdminListener && c.URL != "" {
+		return fmt.Errorf("admin listener: only for a coordinator the sim starts (no --coordinator)")
 	}
 	if c.Restart != "" && c.URL != "" {
 		return fmt.Errorf("restart: only a coordinator the sim starts can be restarted (no --coordinator)")

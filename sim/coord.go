@@ -22,9 +22,13 @@ type child struct {
 	cmd    *exec.Cmd
 	dir    string
 	binary string
-	// api and met are the listeners' addresses, kept across a restart.
-	api, met string
-	url      string
+	// api and met are the listeners' addresses, kept across a restart;
+	// adm the admin listener's, when asked for ("" otherwise).
+	api, met, adm string
+	url           string
+	// adminURL is where the admin API is served: url, or the admin
+	// listener's.
+	adminURL string
 	metrics  string
 	apiKey   string
 	logPath  string
@@ -34,8 +38,9 @@ type child struct {
 }
 
 // startChild starts the coordinator from binary with policy, in a fresh
-// temporary directory, and waits until it answers.
-func startChild(ctx context.Context, binary, policy string, extra ...string) (*child, error) {
+// temporary directory, and waits until it answers; with adminListener, it
+// serves the admin API on a listener of its own.
+func startChild(ctx context.Context, binary, policy string, adminListener bool, extra ...string) (*child, error) {
 	dir, err := os.MkdirTemp("", "ward-sim-")
 	if err != nil {
 		return nil, fmt.Errorf("make data dir: %w", err)
@@ -43,6 +48,9 @@ func startChild(ctx context.Context, binary, policy string, extra ...string) (*c
 	c := &child{dir: dir, binary: binary, logPath: filepath.Join(dir, "coordinator.log"), extra: extra}
 	if c.api, err = freePort(); err == nil {
 		c.met, err = freePort()
+	}
+	if err == nil && adminListener {
+		c.adm, err = freePort()
 	}
 	if err == nil {
 		err = os.WriteFile(filepath.Join(dir, "policy.hujson"), []byte(policy), 0o600)
@@ -66,8 +74,14 @@ func (c *child) start(ctx context.Context) error {
 	}
 	defer logf.Close()
 	c.url, c.metrics, c.done = "http://"+c.api, "http://"+c.met, make(chan error, 1)
-	args := append([]string{"coordinator", "--dev", "--listen", c.api, "--metrics-listen", c.met,
-		"--stun-listen", "", "--pprof", "--data-dir", filepath.Join(c.dir, "data"), "--policy", filepath.Join(c.dir, "policy.hujson")}, c.extra...)
+	args := []string{"coordinator", "--dev", "--listen", c.api, "--metrics-listen", c.met,
+		"--stun-listen", "", "--pprof", "--data-dir", filepath.Join(c.dir, "data"), "--policy", filepath.Join(c.dir, "policy.hujson")}
+	c.adminURL = c.url
+	if c.adm != "" {
+		args = append(args, "--admin-listen", c.adm)
+		c.adminURL = "http://" + c.adm
+	}
+	args = append(args, c.extra...)
 	c.cmd = exec.Command(c.binary, args...)
 	c.cmd.Stdout, c.cmd.Stderr = logf, logf
 	if err := c.cmd.Start(); err != nil {

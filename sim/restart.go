@@ -33,6 +33,10 @@ type RestartResult struct {
 	// its memory then.
 	CPU time.Duration
 	RSS int64
+	// AdminListener is set when the admin calls went to the
+	// coordinator's admin listener (Config.AdminListener), not the
+	// fleet's.
+	AdminListener bool
 }
 
 // restartPollBefore is how long admin calls are timed before the
@@ -67,7 +71,7 @@ func (r *run) restart(ctx context.Context, res *Result) error {
 		}
 		want[i] = len(ps)
 	}
-	rr := &RestartResult{Signal: r.cfg.Restart, Streams: len(r.nodes)}
+	rr := &RestartResult{Signal: r.cfg.Restart, Streams: len(r.nodes), AdminListener: r.cfg.AdminListener}
 	res.Restart = rr
 	before := r.pollAdmin(ctx, time.Now().Add(restartPollBefore))
 	rr.PolicyBefore, rr.NodesBefore = distOf(before.policy), distOf(before.nodes)

@@ -173,7 +173,7 @@ func Run(ctx context.Context, cfg Config) (res Result, err error) {
 		if cfg.MemoryLimit != "" {
 			extra = append(extra, "--memory-limit", cfg.MemoryLimit)
 		}
-		ch, cerr := startChild(ctx, cfg.Binary, cfg.Policy, extra...)
+		ch, cerr := startChild(ctx, cfg.Binary, cfg.Policy, cfg.AdminListener, extra...)
 		if cerr != nil {
 			return res, cerr
 		}
@@ -189,7 +189,14 @@ func Run(ctx context.Context, cfg Config) (res Result, err error) {
 		r.base, r.pid, r.profileURL, cfg.APIKey = ch.url, ch.cmd.Process.Pid, ch.metrics, ch.apiKey
 		cfg.Log("coordinator pid %d at %s (log %s)", r.pid, r.base, ch.logPath)
 	}
-	r.adm = newAdmin(r.base, cfg.APIKey)
+	adminBase := r.base
+	if r.ch != nil {
+		adminBase = r.ch.adminURL
+		if cfg.AdminListener {
+			cfg.Log("admin API on its own listener at %s", adminBase)
+		}
+	}
+	r.adm = newAdmin(adminBase, cfg.APIKey)
 	if cfg.URL != "" {
 		if err := r.adm.setPolicy(ctx, cfg.Policy); err != nil {
 			return res, fmt.Errorf("set policy: %w", err)

@@ -83,6 +83,7 @@ func newSimCmd() *cobra.Command {
 	f.BoolVar(&cfg.Rollout, "rollout", false, "last, roll a target out to every node in waves (5, 25%, 100%) and time it to every device healthy")
 	f.StringVar(&cfg.MemoryLimit, "coordinator-memory-limit", "", "the started coordinator's --memory-limit (its soft memory limit; default: its own)")
 	f.StringVar(&cfg.Restart, "restart", "", "last, restart the coordinator (term: SIGTERM, kill: SIGKILL) on its data dir and port, and time the fleet's reconnection and admin calls meanwhile")
+	f.BoolVar(&cfg.AdminListener, "admin-listener", false, "serve the started coordinator's admin API on a listener of its own (--admin-listen) and make the sim's admin calls there (with --restart: admin latency during the storm on its own accept queue)")
 	f.StringVar(&cfg.Profile, "profile", "", "directory for the coordinator's pprof profiles (CPU, heap, goroutines)")
 	return cmd
 }
