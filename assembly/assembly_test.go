@@ -110,3 +110,47 @@ func TestNoDevIdPLeavesAPIKeysOnly(t *testing.T) {
 		t.Errorf("admin API with the bootstrap key: %d", resp.StatusCode)
 	}
 }
+
+// TestDevModeAdminListener: with --admin-listen the admin UI and API are
+// served there (and not on the fleet's port, which keeps the control API
+// and the development provider), and an admin's login goes to the
+// provider with the admin listener's callback, which it accepts.
+func TestDevModeAdminListener(t *testing.T) {
+	aln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	url, key, c := serve(t, func(cfg *assembly.Config) { cfg.AdminListen = aln.Addr().String() })
+	adm := httptest.NewUnstartedServer(c.AdminHandler())
+	adm.Listener.Close()
+	adm.Listener = aln
+	adm.Start()
+	t.Cleanup(adm.Close)
+	tests := []struct {
+		url, path, token string
+		code             int
+	}{
+		{adm.URL, wire.PathAdminNodes, key, http.StatusOK},
+		{adm.URL, "/", "", http.StatusFound},
+		{adm.URL, "/healthz", "", http.StatusOK},
+		{adm.URL, c.DevIdP.Prefix() + "/.well-known/openid-configuration", "", http.StatusNotFound},
+		{url, wire.PathAdminNodes, key, http.StatusNotFound},
+		{url, "/ui/login", "", http.StatusNotFound},
+		{url, "/healthz", "", http.StatusOK},
+		{url, c.DevIdP.Prefix() + "/.well-known/openid-configuration", "", http.StatusOK},
+	}
+	for _, tt := range tests {
+		if resp := get(t, tt.url, tt.path, tt.token); resp.StatusCode != tt.code {
+			t.Errorf("GET %s%s: %d, want %d", tt.url, tt.path, resp.StatusCode, tt.code)
+		}
+	}
+	resp := get(t, adm.URL, "/ui/login", "")
+	loc := resp.Header.Get("Location")
+	if resp.StatusCode != http.StatusSeeOther || !strings.HasPrefix(loc, c.DevIdP.Issuer()+"/authorize?") ||
+		!strings.Contains(loc, "redirect_uri="+strings.ReplaceAll(strings.ReplaceAll(adm.URL+coordinator.PathUICallback, ":", "%3A"), "/", "%2F")) {
+		t.Fatalf("GET /ui/login on the admin listener: %d to %q, want the provider with the admin listener's callback", resp.StatusCode, loc)
+	}
+	if resp := get(t, loc, "", ""); resp.StatusCode >= 400 {
+		t.Errorf("the provider refused the admin listener's callback: %d", resp.StatusCode)
+	}
+}
