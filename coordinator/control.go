@@ -38,7 +38,7 @@ type control struct {
 	// watchLimit limits each node's watch-event batches.
 	watchLimit *ratelimit.Keyed[store.NodeID]
 	// pace is how long a map stream waits after a message of n bytes
-	// (paceAfter; set before serving).
+	// (paceAfter, at least Config.MapCoalesce; set before serving).
 	pace func(n int) time.Duration
 	// admit bounds the rate at which map streams open (one bucket).
 	admit *ratelimit.Keyed[struct{}]
@@ -71,7 +71,9 @@ const (
 )
 
 func newControl(c *core) *control {
-	return &control{core: c, denied: newDeniedFlows(c.cfg.DeniedWindow), pace: paceAfter,
+	coalesce := c.cfg.MapCoalesce
+	return &control{core: c, denied: newDeniedFlows(c.cfg.DeniedWindow),
+		pace:      func(n int) time.Duration { return max(paceAfter(n), coalesce) },
 		admit:     ratelimit.New[struct{}](c.cfg.MapAdmitEvery, c.cfg.MapAdmitBurst, 1),
 		reopen:    ratelimit.New[store.NodeID](c.cfg.MapReopenEvery, c.cfg.MapReopenBurst, maxReportKeys),
 		rotations: ratelimit.New[store.NodeID](c.cfg.RotateEvery, c.cfg.RotateBurst, maxRotationKeys),

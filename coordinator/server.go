@@ -154,6 +154,15 @@ type Config struct {
 	// MaxKeepAlive bounds the keep-alive interval a node's wait allows
 	// (45s: under the idle timeouts of common load balancers and NATs).
 	MaxKeepAlive time.Duration
+	// MapCoalesce is the least time between two map messages of one
+	// stream (50ms; negative: none). A gateway's filter lists every
+	// sensor, so every sensor's join changes it: with joins at a few
+	// hundred a second, each gateway's stream got a message per join, and
+	// the coordinator (and every gateway) paid a write, a decode and a
+	// filter rebuild for each. What removes access does not wait: a wake
+	// sends the pending removals, and everything pending when the node's
+	// filter narrowed, at once (as during a large message's pace).
+	MapCoalesce time.Duration
 	// SrcDeltaMin is the shortest filter source list sent as a delta
 	// against one the node holds (wire.FeatureFilterSrcDelta; 16: below
 	// it the whole list is about as small). Tests lower it.
@@ -334,6 +343,12 @@ func (c *Config) setDefaults() {
 	def(&c.MaxKeepAlive, 45*time.Second)
 	if c.SrcDeltaMin <= 0 {
 		c.SrcDeltaMin = 16
+	}
+	switch {
+	case c.MapCoalesce == 0:
+		c.MapCoalesce = 50 * time.Millisecond
+	case c.MapCoalesce < 0:
+		c.MapCoalesce = 0
 	}
 	def(&c.MapWriteTimeout, 30*time.Second)
 	if c.HTTP2MaxStreams <= 0 {

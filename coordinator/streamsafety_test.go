@@ -446,3 +446,50 @@ func TestOneNodeCannotStarveMapAdmission(t *testing.T) {
 	}
 	c.openMap(other, 0).next() // the shared bucket (8) still has room
 }
+
+// TestMapCoalesceJoinsOneMessage: with Config.MapCoalesce a burst of joins
+// reaches a stream as one message once the interval since its last one
+// has passed, not a message per join (without it the first join goes
+// alone); a revocation meanwhile goes at once, the joins still pending.
+func TestMapCoalesceJoinsOneMessage(t *testing.T) {
+	c := startCoordWith(t, testPolicy, func(cfg *Config) { cfg.MapCoalesce = 5 * time.Second })
+	gw := c.mustRegister([]string{"tag:operator"}, "gw")
+	gwID := c.storeNode(gw).ID
+	s := c.openMap(gw, 0)
+	if first := s.next(); len(first.Peers) != 0 {
+		t.Fatalf("first map: %d peers, want none", len(first.Peers))
+	}
+	var cams []store.NodeID
+	for _, name := range []string{"cam1", "cam2", "cam3"} {
+		cams = append(cams, c.storeNode(c.mustRegister([]string{"tag:camera"}, name)).ID)
+	}
+	m := s.next()
+	var got []store.NodeID
+	for _, p := range append(m.Peers, m.PeersChanged...) {
+		got = append(got, store.NodeID(p.ID))
+	}
+	slices.Sort(got)
+	if !slices.Equal(got, cams) {
+		t.Fatalf("message after three joins: peers %v, want all three (%v) at once", got, cams)
+	}
+
+	// The interval runs again: a join waits, a revocation does not.
+	cam4 := c.storeNode(c.mustRegister([]string{"tag:camera"}, "cam4")).ID
+	deadline := time.Now().Add(10 * time.Second)
+	for !slices.Contains(c.pendingPeers(gwID), cam4) {
+		if time.Now().After(deadline) {
+			t.Fatal("cam4's join is not pending within the interval")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if code := c.admin("POST", fmt.Sprintf("%s/%d/expire", wire.PathAdminNodes, cams[0]), nil, nil); code != 200 {
+		t.Fatalf("expire cam1: %d", code)
+	}
+	m = s.next()
+	if !slices.Equal(m.PeersRemoved, []wire.NodeID{wire.NodeID(cams[0])}) || len(m.PeersChanged) > 0 || len(m.Peers) > 0 {
+		t.Fatalf("message after the revocation: removed %v, changed %d, peers %d; want cam1 removed alone", m.PeersRemoved, len(m.PeersChanged), len(m.Peers))
+	}
+	if !slices.Contains(c.pendingPeers(gwID), cam4) {
+		t.Error("cam4's join is no longer pending: sent before the interval ended")
+	}
+}

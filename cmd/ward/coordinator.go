@@ -119,6 +119,8 @@ func newCoordinatorCmd() *cobra.Command {
 	f.DurationVar(&cfg.RotateEvery, "rotate-limit-every", 0, "per device: one more key rotation per this interval (default 10m)")
 	f.IntVar(&cfg.ReportBurst, "report-limit-burst", 0, "per node: reports (endpoints, denied flows) allowed at once (default 30)")
 	f.DurationVar(&cfg.ReportEvery, "report-limit-every", 0, "per node: one more report per this interval (default 500ms)")
+	f.DurationVar(&cfg.MapCoalesce, "map-coalesce", 0, "least time between two map messages of one node's stream; what removes access never waits (default 50ms; negative: none)")
+	f.MarkHidden("map-coalesce")
 	f.StringVar(&memLimit, "memory-limit", "", "soft memory limit of the Go runtime (1.5GiB, 2GB, bytes, or off): near it the collector runs more often rather than let the heap grow to twice what is live; never below the live heap (default: GOMEMLIMIT, else 75% of the machine's memory or its cgroup's limit)")
 	f.BoolVar(&cfg.Pprof, "pprof", false, "also serve Go's profiles (/debug/pprof/) on --metrics-listen, unauthenticated")
 	f.StringVar(&cfg.DevUsersFile, "dev-users", "", "demo users for the --dev identity provider (JSON/HuJSON)")
