@@ -187,6 +187,12 @@ func (f *fleet) startAgent(name, key, dir string, o agentOpts) *agent {
 		FlowWindow: o.flowWindow, FlowPoll: o.flowWindow / 20, WatchPoll: o.watchPoll, WatchLogsUnder: o.watchLogsUnder})}
 }
 
+// directWait bounds a wait for a direct path: discovery rounds back off
+// from 1 s to 16 s apart (node's discoverMin, discoverMax), so a pair
+// whose first rounds failed on a loaded machine finds it after five or six
+// rounds, 31-47 s in.
+const directWait = 60 * time.Second
+
 // waitFor polls cond until it holds, failing after a generous deadline.
 func waitFor(t *testing.T, what string, cond func() bool) time.Duration {
 	t.Helper()

@@ -254,9 +254,10 @@ func TestDisabledUserIsToldDisabled(t *testing.T) {
 // flows alone.
 func waitDirect(t *testing.T, l *laptop, dev *agent, laptopName, devName string) {
 	t.Helper()
-	// 60 s, not waitFor's 20: on a loaded machine (CI) a peer re-added by
-	// a map change starts its path discovery again (seen once past 20 s).
-	nodetest.Eventually(t, 60*time.Second, laptopName+" and "+devName+" on the direct path", func() bool {
+	// directWait, not waitFor's 20 s: on a loaded machine (CI) a peer
+	// re-added by a map change starts its path discovery again (seen once
+	// past 20 s), whose rounds back off to 16 s apart.
+	nodetest.Eventually(t, directWait, laptopName+" and "+devName+" on the direct path", func() bool {
 		st, err := l.api.Status(context.Background())
 		if err != nil {
 			return false
