@@ -47,11 +47,9 @@ func upstream(t *testing.T) netip.AddrPort {
 		}
 		w.WriteMsg(m)
 	})
-	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", pc.LocalAddr().String())
+	// The same port for UDP and TCP, as listenBoth picks it: the system's
+	// free UDP port may be a TCP port in use (a CI run failed on it).
+	pc, ln, err := listenBoth(netip.MustParseAddrPort("127.0.0.1:0"))
 	if err != nil {
 		t.Fatal(err)
 	}
