@@ -31,22 +31,9 @@ func TestAdminListener(t *testing.T) {
 			adm.Start()
 			t.Cleanup(adm.Close)
 			noRedirect := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
-			get := func(base, path, token string) int {
+			call := func(method, base, path, token, body string) int {
 				t.Helper()
-				req, _ := http.NewRequest(http.MethodGet, base+path, nil)
-				if token != "" {
-					req.Header.Set("Authorization", "Bearer "+token)
-				}
-				resp, err := noRedirect.Do(req)
-				if err != nil {
-					t.Fatal(err)
-				}
-				resp.Body.Close()
-				return resp.StatusCode
-			}
-			post := func(base, path, token, body string) int {
-				t.Helper()
-				req, _ := http.NewRequest(http.MethodPost, base+path, strings.NewReader(body))
+				req, _ := http.NewRequest(method, base+path, strings.NewReader(body))
 				if token != "" {
 					req.Header.Set("Authorization", "Bearer "+token)
 				}
@@ -59,17 +46,19 @@ func TestAdminListener(t *testing.T) {
 			}
 
 			// The admin listener answers admin calls, and its UI.
-			if code := get(adm.URL, wire.PathAdminPolicy, c.apiKey); code != http.StatusOK {
-				t.Errorf("admin listener: GET policy = %d, want 200", code)
-			}
-			if code := get(adm.URL, wire.PathAdminPolicy, ""); code != http.StatusUnauthorized {
-				t.Errorf("admin listener: GET policy without a key = %d, want 401", code)
-			}
-			if code := get(adm.URL, "/ui/login", ""); code >= 400 {
-				t.Errorf("admin listener: GET /ui/login = %d", code)
-			}
-			if code := get(adm.URL, "/healthz", ""); code != http.StatusOK {
-				t.Errorf("admin listener: GET /healthz = %d, want 200", code)
+			for _, tc := range []struct {
+				path, token string
+				ok          func(int) bool
+				want        string
+			}{
+				{wire.PathAdminPolicy, c.apiKey, is(http.StatusOK), "200"},
+				{wire.PathAdminPolicy, "", is(http.StatusUnauthorized), "401 without a key"},
+				{"/ui/login", "", func(code int) bool { return code < 400 }, "the UI"},
+				{"/healthz", "", is(http.StatusOK), "200"},
+			} {
+				if code := call("GET", adm.URL, tc.path, tc.token, ""); !tc.ok(code) {
+					t.Errorf("admin listener: GET %s = %d, want %s", tc.path, code, tc.want)
+				}
 			}
 
 			// A node registered on the fleet's address, then calling the
@@ -92,41 +81,34 @@ func TestAdminListener(t *testing.T) {
 				{"POST", wire.PathRelayToken, `{}`},
 				{"GET", wire.PathRelay, ""},
 			} {
-				var code int
-				if tc.method == "GET" {
-					code = get(adm.URL, tc.path, m.token)
-				} else {
-					code = post(adm.URL, tc.path, m.token, tc.body)
-				}
-				if code != http.StatusNotFound && code != http.StatusMethodNotAllowed {
+				if code := call(tc.method, adm.URL, tc.path, m.token, tc.body); code != http.StatusNotFound && code != http.StatusMethodNotAllowed {
 					t.Errorf("admin listener: %s %s = %d, want 404 (no node route there)", tc.method, tc.path, code)
 				}
 			}
 			// The fleet's listener still serves the node.
-			if code := get(c.http.URL, wire.PathMap+"?since=0", m.token); code == http.StatusNotFound {
+			if code := call("GET", c.http.URL, wire.PathMap+"?since=0", m.token, ""); code == http.StatusNotFound {
 				t.Errorf("fleet listener: GET map = 404")
 			}
 
-			// The fleet's listener: the admin API only with AdminOnListen.
-			want := http.StatusNotFound
-			if onListen {
-				want = http.StatusOK
-			}
-			if code := get(c.http.URL, wire.PathAdminPolicy, c.apiKey); code != want {
-				t.Errorf("fleet listener: GET policy = %d, want %d", code, want)
-			}
-			if code := get(c.http.URL, wire.PathAdminNodes, c.apiKey); code != want {
-				t.Errorf("fleet listener: GET nodes = %d, want %d", code, want)
-			}
-			if code := post(c.http.URL, wire.PathAdminAuthKeys, c.apiKey, `{"tags":["tag:camera"]}`); onListen != (code == http.StatusCreated) {
-				t.Errorf("fleet listener: POST authkeys = %d (admin on both: %v)", code, onListen)
-			}
-			if code := get(c.http.URL, "/ui/login", ""); !onListen && code != http.StatusNotFound {
-				t.Errorf("fleet listener: GET /ui/login = %d, want 404", code)
+			// The fleet's listener: the admin API (and its UI) only with
+			// AdminOnListen.
+			for _, tc := range []struct{ method, path, token, body string }{
+				{"GET", wire.PathAdminPolicy, c.apiKey, ""},
+				{"GET", wire.PathAdminNodes, c.apiKey, ""},
+				{"POST", wire.PathAdminAuthKeys, c.apiKey, `{"tags":["tag:camera"]}`},
+				{"GET", "/ui/login", "", ""},
+			} {
+				code := call(tc.method, c.http.URL, tc.path, tc.token, tc.body)
+				if served := code < 400; served != onListen || !onListen && code != http.StatusNotFound {
+					t.Errorf("fleet listener: %s %s = %d, want %s", tc.method, tc.path, code, map[bool]string{false: "404", true: "2xx/3xx (admin on both)"}[onListen])
+				}
 			}
 		})
 	}
 }
+
+// is reports whether a status is want.
+func is(want int) func(int) bool { return func(code int) bool { return code == want } }
 
 // callJSON sends a JSON request to base and decodes a 2xx answer into out.
 func callJSON(t *testing.T, base, method, path, token string, in, out any) (int, []byte) {

@@ -3,7 +3,9 @@ package coordinator
 import (
 	"net/http"
 	"testing"
+	"time"
 
+	"github.com/wardnet/ward/coordinator/store"
 	"github.com/wardnet/ward/wire"
 )
 
@@ -53,5 +55,58 @@ func TestAPIKeyWithoutPolicyScopeCannotSavePolicy(t *testing.T) {
 	}
 	if code, _ := mint(c.apiKey, "everything"); code != http.StatusBadRequest {
 		t.Errorf("an unknown scope: %d; want 400", code)
+	}
+}
+
+// TestAPIKeyUseRecordedAtMostEveryMinute: a call records its key's "last
+// used" time only when the record is apiKeyTouchEvery old (or in the
+// future: a clock that was wrong), so a script's calls do not each wait
+// for the database's writer.
+func TestAPIKeyUseRecordedAtMostEveryMinute(t *testing.T) {
+	c := startDevCoord(t)
+	var k wire.APIKey
+	if code, b := c.call("POST", wire.PathAdminAPIKeys, c.apiKey, wire.CreateAPIKeyRequest{Description: "poller"}); code != http.StatusCreated {
+		t.Fatalf("mint a key: %d %s", code, b)
+	} else {
+		jsonUnmarshal(t, b, &k)
+	}
+	lastUsed := func() time.Time {
+		t.Helper()
+		keys, err := c.srv.st.ListAPIKeys(t.Context())
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, s := range keys {
+			if int64(s.ID) == k.ID {
+				return s.LastUsed
+			}
+		}
+		t.Fatalf("key %d not listed", k.ID)
+		return time.Time{}
+	}
+	get := func() {
+		t.Helper()
+		if code, b := c.call("GET", wire.PathAdminPolicy, k.Key, nil); code != http.StatusOK {
+			t.Fatalf("GET policy: %d %s", code, b)
+		}
+	}
+	get()
+	first := lastUsed()
+	if first.IsZero() {
+		t.Fatal("the first call recorded no use")
+	}
+	get()
+	if got := lastUsed(); !got.Equal(first) {
+		t.Errorf("a second call within a minute wrote the use again: %v, was %v", got, first)
+	}
+	for _, at := range []time.Time{time.Now().Add(-apiKeyTouchEvery - time.Second), time.Now().Add(time.Hour)} {
+		if err := c.srv.st.TouchAPIKey(t.Context(), store.APIKeyID(k.ID), at.UTC()); err != nil {
+			t.Fatal(err)
+		}
+		before := time.Now().Add(-time.Second)
+		get()
+		if got := lastUsed(); got.Before(before) || got.After(time.Now().Add(time.Second)) {
+			t.Errorf("a call after a last use at %v recorded %v, want about now", at, got)
+		}
 	}
 }

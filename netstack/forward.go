@@ -2,7 +2,6 @@ package netstack
 
 import (
 	"context"
-	"io"
 	"net"
 	"net/netip"
 	"strconv"
@@ -14,6 +13,8 @@ import (
 	"gvisor.dev/gvisor/pkg/tcpip/transport/tcp"
 	"gvisor.dev/gvisor/pkg/tcpip/transport/udp"
 	"gvisor.dev/gvisor/pkg/waiter"
+
+	"github.com/wardnet/ward/internal/copygrow"
 )
 
 const (
@@ -143,16 +144,15 @@ func (s *Stack) splice(a, b halfCloser) {
 }
 
 // pipeBuf is the most a direction of an exposed service's flow reads at
-// once from the local socket or the netstack, and pipeStartBuf what it
-// starts with (io.Copy's 32 KiB, and the legacy data path's most). A
+// once from the local socket or the netstack; it starts with
+// copygrow.Start (io.Copy's 32 KiB, and the legacy data path's most). A
 // direction whose read fills its buffer is a bulk transfer, and grows it
 // (as the SOCKS5 relay's, splice.DefaultBuffer): through the overlay
 // (issue 12), with a node's Go code on one processor, 32 KiB cost
 // 1.02-1.19x the CPU per byte of 128 KiB; an idle or interactive flow
 // keeps 32 KiB a direction. Config.CopyBuffer measures other sizes.
 const (
-	pipeBuf       = 128 << 10
-	pipeStartBuf  = 32 << 10
+	pipeBuf       = copygrow.Bulk
 	legacyPipeBuf = 32 << 10
 )
 
@@ -162,7 +162,7 @@ const (
 // TCP connection, so the service learns the flow was cut rather than
 // ended, and the error is not reported.
 func pipe(dst, src halfCloser, bufSize int) {
-	if err := copyGrowing(dst, src, bufSize); err != nil {
+	if err := copygrow.Copy(dst, src, bufSize); err != nil {
 		if tc, ok := dst.(*net.TCPConn); ok {
 			_ = tc.SetLinger(0) // Close sends a RST
 		}
@@ -170,34 +170,6 @@ func pipe(dst, src halfCloser, bufSize int) {
 		return
 	}
 	_ = dst.CloseWrite()
-}
-
-// copyGrowing copies src to dst until src's EOF (then it returns nil) or
-// an error, as io.CopyBuffer does, through a buffer of pipeStartBuf
-// bytes (most, when smaller) that grows to most once a read fills it.
-func copyGrowing(dst io.Writer, src io.Reader, most int) error {
-	buf := make([]byte, min(pipeStartBuf, most))
-	for {
-		n, rerr := src.Read(buf)
-		if n > 0 {
-			w, werr := dst.Write(buf[:n])
-			switch {
-			case werr != nil:
-				return werr
-			case w != n:
-				return io.ErrShortWrite
-			}
-			if n == len(buf) && len(buf) < most {
-				buf = make([]byte, most)
-			}
-		}
-		if rerr == io.EOF {
-			return nil
-		}
-		if rerr != nil {
-			return rerr
-		}
-	}
 }
 
 // forwardUDP handles the first datagram of a flow to a port without a

@@ -41,8 +41,14 @@ const (
 	retainedGrowth = 8 << 20
 	// binaryRegrowthKB: the executable's pages are released again (see
 	// releaseBinaryPages) in a quiet interval once this many kB of
-	// file-backed memory became resident since the last release.
-	binaryRegrowthKB = 2 << 10
+	// file-backed memory became resident since the last release. Each
+	// release on regrowth doubles the bound for the next, up to
+	// maxBinaryRegrowthKB: a process whose quiet working set of code is
+	// larger than what a release leaves (a full build running a
+	// coordinator's maps, a desktop client) would otherwise release and
+	// fault the same pages back every few intervals.
+	binaryRegrowthKB    = 2 << 10
+	maxBinaryRegrowthKB = 64 << 10
 )
 
 // governMemory sets the soft memory limit and, until ctx is done, gives
@@ -78,9 +84,9 @@ func governMemory(ctx context.Context, log *slog.Logger) {
 }
 
 // binaryPages releases the executable's resident pages (releaseBinaryPages)
-// in a quiet interval when they grew by binaryRegrowthKB since the last
-// release: the first quiet interval after the start, and the first after a
-// load. An idle node's RSS so counts the code and tables it runs while
+// in a quiet interval when they grew by binaryRegrowthKB (doubling with
+// each such release) since the last release: the first quiet interval
+// after the start, and the first after a load. An idle node's RSS so counts the code and tables it runs while
 // idle, not all that its start-up touched: the package initializers run
 // code all over the binary, and the kernel maps the file around each page
 // a fault touches (fault-around, 64 KiB), so after the start nearly the
@@ -96,10 +102,13 @@ type binaryPages struct {
 	// after it.
 	released bool
 	last     int
+	// regrowth is the growth in kB that releases again (0:
+	// binaryRegrowthKB).
+	regrowth int
 }
 
 // tick runs in a quiet interval: it releases the executable's pages if
-// none were released yet or they grew by binaryRegrowthKB since.
+// none were released yet or they grew by b.regrowth since.
 func (b *binaryPages) tick(log *slog.Logger) {
 	if b.resident == nil {
 		if !releaseBinarySupported {
@@ -116,8 +125,14 @@ func (b *binaryPages) tick(log *slog.Logger) {
 		b.disabled = true
 		return
 	}
-	if b.released && now < b.last+binaryRegrowthKB {
+	if b.regrowth == 0 {
+		b.regrowth = binaryRegrowthKB
+	}
+	if b.released && now < b.last+b.regrowth {
 		return
+	}
+	if b.released {
+		b.regrowth = min(2*b.regrowth, maxBinaryRegrowthKB)
 	}
 	err = b.release()
 	if err == nil {

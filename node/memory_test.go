@@ -35,8 +35,9 @@ func TestMemoryGivenBackAfterLoad(t *testing.T) {
 
 // TestBinaryPagesReleasedOnRegrowth drives the release of the executable's
 // pages with a fake reading: the first quiet tick releases, later ticks
-// only once the resident file pages grew by binaryRegrowthKB, and a
-// failure stops all further tries.
+// only once the resident file pages grew by binaryRegrowthKB, twice that
+// after each such release (up to maxBinaryRegrowthKB), and a failure stops
+// all further tries.
 func TestBinaryPagesReleasedOnRegrowth(t *testing.T) {
 	resident, releases := 0, 0
 	var releaseErr error
@@ -60,9 +61,20 @@ func TestBinaryPagesReleasedOnRegrowth(t *testing.T) {
 		{resident: 16000, want: 1}, // the first tick releases
 		{resident: 1000, want: 1},  // nothing grew
 		{resident: 1000 + binaryRegrowthKB - 1, want: 1},
-		{resident: 1000 + binaryRegrowthKB, want: 2}, // a load touched more
-		{resident: 9000, fail: true, want: 2},        // a failure ...
-		{resident: 9000, want: 2},                    // ... ends the releases
+		{resident: 1000 + binaryRegrowthKB, want: 2},       // a load touched more
+		{resident: 1000 + 2*binaryRegrowthKB - 1, want: 2}, // the bound doubled
+		{resident: 1000 + 2*binaryRegrowthKB, want: 3},
+		{resident: 1000 + 4*binaryRegrowthKB - 1, want: 3},
+		{resident: 1000 + 4*binaryRegrowthKB, want: 4},
+		{resident: 1000 + 8*binaryRegrowthKB - 1, want: 4},
+		{resident: 1000 + 8*binaryRegrowthKB, want: 5},
+		{resident: 1000 + 16*binaryRegrowthKB, want: 6},
+		{resident: 1000 + maxBinaryRegrowthKB - 1, want: 6}, // up to its most,
+		{resident: 1000 + maxBinaryRegrowthKB, want: 7},
+		{resident: 1000 + maxBinaryRegrowthKB - 1, want: 7}, // which stays
+		{resident: 1000 + maxBinaryRegrowthKB, want: 8},
+		{resident: 99000, fail: true, want: 8}, // a failure ...
+		{resident: 99000, want: 8},             // ... ends the releases
 	}
 	for i, s := range steps {
 		resident = s.resident

@@ -12,9 +12,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/wardnet/ward/internal/copygrow"
 )
 
 // Default idle limits of a joined pair (see Limits).
@@ -68,8 +69,8 @@ type Limits struct {
 // KiB a direction. (With a processor per CPU, 128 KiB had cost
 // 15-20 % more.)
 const (
-	DefaultBuffer = 128 << 10
-	StartBuffer   = 32 << 10
+	DefaultBuffer = copygrow.Bulk
+	StartBuffer   = copygrow.Start
 )
 
 func (l Limits) buffer() int {
@@ -148,7 +149,7 @@ type joint struct {
 // copyHalf copies src to dst, then passes the EOF on to dst; any other
 // end cuts the pair.
 func (j *joint) copyHalf(dst, src Conn, lim Limits) {
-	if err := copyGrowing(dst, &activeReader{r: src, j: j}, lim.buffer()); err != nil {
+	if err := copygrow.Copy(dst, &activeReader{r: src, j: j}, lim.buffer()); err != nil {
 		j.cut(fmt.Errorf("relay: %w", err))
 		return
 	}
@@ -193,67 +194,6 @@ func (j *joint) checkIdle() {
 		return
 	}
 	j.timer.Load().Reset(limit - since)
-}
-
-// copyGrowing copies src to dst until src's EOF (then it returns nil) or
-// an error, as io.CopyBuffer does, through a buffer of StartBuffer bytes
-// (most, when smaller) that grows to most once a read fills it.
-func copyGrowing(dst io.Writer, src io.Reader, most int) error {
-	p := getBuf(min(StartBuffer, most))
-	defer func() { putBuf(p) }()
-	for {
-		buf := *p
-		n, rerr := src.Read(buf)
-		if n > 0 {
-			w, werr := dst.Write(buf[:n])
-			switch {
-			case werr != nil:
-				return werr
-			case w != n:
-				return io.ErrShortWrite
-			}
-			if n == len(buf) && len(buf) < most {
-				putBuf(p)
-				p = getBuf(most)
-			}
-		}
-		if rerr == io.EOF {
-			return nil
-		}
-		if rerr != nil {
-			return rerr
-		}
-	}
-}
-
-// startBufs and fullBufs hold StartBuffer- and DefaultBuffer-sized
-// buffers of running Joins.
-var (
-	startBufs = sync.Pool{New: func() any { b := make([]byte, StartBuffer); return &b }}
-	fullBufs  = sync.Pool{New: func() any { b := make([]byte, DefaultBuffer); return &b }}
-)
-
-// getBuf returns a buffer of size bytes, from a pool when there is one
-// for its size.
-func getBuf(size int) *[]byte {
-	switch size {
-	case StartBuffer:
-		return startBufs.Get().(*[]byte)
-	case DefaultBuffer:
-		return fullBufs.Get().(*[]byte)
-	}
-	b := make([]byte, size)
-	return &b
-}
-
-// putBuf gives a buffer of getBuf back to its pool.
-func putBuf(p *[]byte) {
-	switch len(*p) {
-	case StartBuffer:
-		startBufs.Put(p)
-	case DefaultBuffer:
-		fullBufs.Put(p)
-	}
 }
 
 // activeReader reads from r and records the time of each read that got

@@ -1,4 +1,4 @@
-package splice
+package copygrow
 
 import (
 	"bytes"
@@ -61,7 +61,7 @@ func (w *scriptWriter) Write(p []byte) (int, error) {
 	return w.Buffer.Write(p)
 }
 
-func TestCopyGrowing(t *testing.T) {
+func TestCopy(t *testing.T) {
 	data := make([]byte, 1<<20+123)
 	for i := range data {
 		data[i] = byte(i * 7)
@@ -77,29 +77,29 @@ func TestCopyGrowing(t *testing.T) {
 		// wantSizes: the buffer sizes of the first reads.
 		wantSizes []int
 	}{
-		{name: "bulk grows after one full read", most: DefaultBuffer, wantBytes: len(data),
-			wantSizes: []int{StartBuffer, DefaultBuffer, DefaultBuffer}},
-		{name: "short reads keep the start buffer", r: scriptReader{max: 1000}, most: DefaultBuffer, wantBytes: len(data),
-			wantSizes: []int{StartBuffer, StartBuffer, StartBuffer}},
+		{name: "bulk grows after one full read", most: Bulk, wantBytes: len(data),
+			wantSizes: []int{Start, Bulk, Bulk}},
+		{name: "short reads keep the start buffer", r: scriptReader{max: 1000}, most: Bulk, wantBytes: len(data),
+			wantSizes: []int{Start, Start, Start}},
 		{name: "a bound below the start", most: 8 << 10, wantBytes: len(data),
 			wantSizes: []int{8 << 10, 8 << 10, 8 << 10}},
-		{name: "a bound of the start size never grows", most: StartBuffer, wantBytes: len(data),
-			wantSizes: []int{StartBuffer, StartBuffer, StartBuffer}},
+		{name: "a bound of the start size never grows", most: Start, wantBytes: len(data),
+			wantSizes: []int{Start, Start, Start}},
 		{name: "another bound", most: 100 << 10, wantBytes: len(data),
-			wantSizes: []int{StartBuffer, 100 << 10, 100 << 10}},
-		{name: "EOF with the last bytes", r: scriptReader{withLast: true}, most: DefaultBuffer, wantBytes: len(data)},
-		{name: "a read error after data", r: scriptReader{end: errRead}, most: DefaultBuffer, wantErr: errRead, wantBytes: len(data)},
-		{name: "a read error with the last bytes", r: scriptReader{end: errRead, withLast: true}, most: DefaultBuffer, wantErr: errRead, wantBytes: len(data)},
-		{name: "a short write", w: scriptWriter{shortAt: 3}, most: DefaultBuffer, wantErr: io.ErrShortWrite,
-			wantBytes: StartBuffer + 2*DefaultBuffer - 1},
-		{name: "a write error", w: scriptWriter{failAt: 2}, most: DefaultBuffer, wantErr: errWrite, wantBytes: StartBuffer},
+			wantSizes: []int{Start, 100 << 10, 100 << 10}},
+		{name: "EOF with the last bytes", r: scriptReader{withLast: true}, most: Bulk, wantBytes: len(data)},
+		{name: "a read error after data", r: scriptReader{end: errRead}, most: Bulk, wantErr: errRead, wantBytes: len(data)},
+		{name: "a read error with the last bytes", r: scriptReader{end: errRead, withLast: true}, most: Bulk, wantErr: errRead, wantBytes: len(data)},
+		{name: "a short write", w: scriptWriter{shortAt: 3}, most: Bulk, wantErr: io.ErrShortWrite,
+			wantBytes: Start + 2*Bulk - 1},
+		{name: "a write error", w: scriptWriter{failAt: 2}, most: Bulk, wantErr: errWrite, wantBytes: Start},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			r, w := tc.r, tc.w
 			r.data = data
-			err := copyGrowing(&w, &r, tc.most)
+			err := Copy(&w, &r, tc.most)
 			if !errors.Is(err, tc.wantErr) || (tc.wantErr == nil && err != nil) {
-				t.Fatalf("copyGrowing: %v, want %v", err, tc.wantErr)
+				t.Fatalf("Copy: %v, want %v", err, tc.wantErr)
 			}
 			if w.Len() != tc.wantBytes || !bytes.Equal(w.Bytes(), data[:w.Len()]) {
 				t.Fatalf("wrote %d bytes (equal to the data: %v), want the first %d", w.Len(), bytes.Equal(w.Bytes(), data[:min(w.Len(), len(data))]), tc.wantBytes)
