@@ -469,13 +469,27 @@ func reportOverlay(t *testing.T, modes []*overlayMode, rounds int, size int64) {
 			t.Logf("ratio %s/new %s: throughput %.2fx, CPU-s per GB %.2fx", m.name, dir, v.gbps/n.gbps, v.cpuPerGB/n.cpuPerGB)
 		}
 	}
-	if base != nil {
-		n := modes[1]
-		r := func(a, b [2]int) string {
-			return fmt.Sprintf("%.2fx, %.2fx", float64(a[0])/float64(b[0]), float64(a[1])/float64(b[1]))
+	if base == nil {
+		return
+	}
+	// The base runs its commit's full build (there was no agent build);
+	// with WARD_BENCH_FULL=1 the mode "full" compares today's full build
+	// with it too, build for build.
+	r := func(a, b [2]int) string {
+		return fmt.Sprintf("%.2fx, %.2fx", float64(a[0])/float64(b[0]), float64(a[1])/float64(b[1]))
+	}
+	for _, m := range modes {
+		if m.name != "new" && m.name != "full" {
+			continue
 		}
-		t.Logf("ratio new/base   RSS (client, device): idle %s; peak (VmHWM) %s; after the load %s",
-			r(n.idleKB, base.idleKB), r(n.peakKB, base.peakKB), r(n.settledKB, base.settledKB))
+		if m.name == "full" {
+			for _, dir := range []string{"forward", "reverse"} {
+				f, b := med["full "+dir], med[baseMode+" "+dir]
+				t.Logf("ratio full/base %s: throughput %.2fx, CPU-s per GB %.2fx", dir, f.gbps/b.gbps, f.cpuPerGB/b.cpuPerGB)
+			}
+		}
+		t.Logf("ratio %-9s RSS (client, device): idle %s; peak (VmHWM) %s; after the load %s",
+			m.name+"/base", r(m.idleKB, base.idleKB), r(m.peakKB, base.peakKB), r(m.settledKB, base.settledKB))
 	}
 }
 
