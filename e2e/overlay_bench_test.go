@@ -258,8 +258,31 @@ func benchBaselineBinary(t *testing.T, rev, tags string) (string, string) {
 	if out, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("BENCH_BASELINE_REV=%s: ward at %.12s does not build (go %s in %s): %v\n%s", rev, commit, strings.Join(args, " "), src, err, out)
 	}
+	checkBaselineFlags(t, rev, bin)
 	return bin, fmt.Sprintf("ward at %.12s (%s), full build, tags %q (%.1f MB), built from git in %v",
 		commit, rev, tags, fileMB(t, bin), time.Since(start).Round(100*time.Millisecond))
+}
+
+// baselineFlags are the flags of each command the bench gives the base
+// build (newProcFleetBin, startBenchNode, nodeStatusBin).
+var baselineFlags = map[string][]string{
+	"coordinator": {"--dev", "--data-dir", "--listen", "--policy", "--metrics-listen"},
+	"node":        {"--coordinator", "--dev-insecure-http", "--state-dir", "--hostname", "--socks5", "--expose"},
+	"status":      {"--json", "--state-dir"},
+}
+
+// checkBaselineFlags fails the test, saying what is missing, when the
+// base build's commands lack a flag the bench gives them (a revision
+// older than the bench's way of running ward).
+func checkBaselineFlags(t *testing.T, rev, bin string) {
+	for cmd, flags := range baselineFlags {
+		out, _ := exec.Command(bin, cmd, "--help").CombinedOutput()
+		for _, f := range flags {
+			if !strings.Contains(string(out), f+" ") {
+				t.Fatalf("BENCH_BASELINE_REV=%s: its `ward %s` has no %s flag, which the bench gives it; choose a later revision", rev, cmd, f)
+			}
+		}
+	}
 }
 
 // fileMB returns the size of the file at path in MB.
