@@ -126,7 +126,8 @@ func TestOverlayBenchmark(t *testing.T) {
 	}
 	// WARD_BENCH_VARIANT="NAME ARGS...[; NAME ARGS...]": more modes,
 	// today's data path with ARGS added to both nodes, measured in the
-	// same run (tunings against today's).
+	// same run (tunings against today's); an ARG NAME=VALUE (NAME in
+	// capitals) goes to the nodes' environment instead (GOGC=200).
 	for _, spec := range strings.Split(os.Getenv("WARD_BENCH_VARIANT"), ";") {
 		if v := strings.Fields(spec); len(v) > 0 {
 			if slices.Contains([]string{"legacy", "new", baseMode, "full"}, v[0]) {
@@ -174,8 +175,9 @@ func startOverlayMode(t *testing.T, p *procFleet, key, bin, name string, extra [
 	port := ln.Addr().(*net.TCPAddr).Port
 	m.svcPort = strconv.Itoa(port)
 	m.socks = freeLoopbackAddr(t)
-	m.clientDir, m.client = startBenchNode(t, p, key, bin, "client-"+name, append([]string{"--socks5", m.socks}, extra...))
-	_, m.device = startBenchNode(t, p, key, bin, m.deviceName, append([]string{"--expose", m.svcPort}, extra...))
+	flags, env := splitVariantArgs(extra)
+	m.clientDir, m.client = startBenchNode(t, p, key, bin, "client-"+name, append([]string{"--socks5", m.socks}, flags...), env)
+	_, m.device = startBenchNode(t, p, key, bin, m.deviceName, append([]string{"--expose", m.svcPort}, flags...), env)
 	pollTB(t, name+" client sees its device", func() bool {
 		st, err := nodeStatusBin(bin, m.clientDir)
 		if err != nil || !st.Connected {
@@ -294,12 +296,27 @@ func fileMB(t *testing.T, path string) float64 {
 	return float64(fi.Size()) / (1 << 20)
 }
 
-// startBenchNode starts bin's `ward node` with args added.
-func startBenchNode(t *testing.T, p *procFleet, key, bin, name string, args []string) (string, *exec.Cmd) {
+// splitVariantArgs splits a mode's extra arguments into `ward node` flags
+// and environment variables (NAME=VALUE, NAME in capitals: GOGC=200,
+// GODEBUG=..., a WARD_ variable the node reads).
+func splitVariantArgs(extra []string) (flags, env []string) {
+	for _, a := range extra {
+		if name, _, ok := strings.Cut(a, "="); ok && name != "" && strings.Trim(name, "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_") == "" {
+			env = append(env, a)
+			continue
+		}
+		flags = append(flags, a)
+	}
+	return flags, env
+}
+
+// startBenchNode starts bin's `ward node` with args added and env added to
+// the bench's environment.
+func startBenchNode(t *testing.T, p *procFleet, key, bin, name string, args, env []string) (string, *exec.Cmd) {
 	dir := filepath.Join(p.dir, name)
 	all := append([]string{"node", "--coordinator", "http://" + p.addr, "--dev-insecure-http", "--state-dir", dir, "--hostname", name}, args...)
 	cmd := exec.Command(bin, all...)
-	cmd.Env = append(os.Environ(), "WARD_AUTH_KEY="+key)
+	cmd.Env = append(append(os.Environ(), env...), "WARD_AUTH_KEY="+key)
 	if dir := os.Getenv("WARD_BENCH_PROFILE"); dir != "" {
 		cmd.Env = append(cmd.Env, "WARD_CPUPROFILE="+filepath.Join(dir, name+".pprof"))
 	}
