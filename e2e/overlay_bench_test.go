@@ -562,3 +562,21 @@ func envInt(name string, def int) int {
 	}
 	return def
 }
+
+func TestSplitVariantArgs(t *testing.T) {
+	for _, tc := range []struct {
+		in          []string
+		flags, envs []string
+	}{
+		{in: nil},
+		{in: []string{"--copy-buffer", "32768"}, flags: []string{"--copy-buffer", "32768"}},
+		{in: []string{"GOGC=400", "--gomaxprocs", "2", "WARD_UDP_BATCH=64"}, flags: []string{"--gomaxprocs", "2"}, envs: []string{"GOGC=400", "WARD_UDP_BATCH=64"}},
+		// A flag with =, a lower-case name and an empty name stay flags.
+		{in: []string{"--tcp-buffer-max=524288", "gogc=1", "=x"}, flags: []string{"--tcp-buffer-max=524288", "gogc=1", "=x"}},
+	} {
+		flags, envs := splitVariantArgs(tc.in)
+		if !slices.Equal(flags, tc.flags) || !slices.Equal(envs, tc.envs) {
+			t.Errorf("splitVariantArgs(%q) = %q, %q; want %q, %q", tc.in, flags, envs, tc.flags, tc.envs)
+		}
+	}
+}
