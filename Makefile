@@ -147,16 +147,24 @@ bench:
 # device agent's build (BENCH_NODE_TAGS, make agent's tags, stripped,
 # without cgo) as a device runs it; BENCH_NODE_TAGS= runs them on the full
 # build, and BENCH_FULL=1 adds a mode on the full build to the same run.
+# BENCH_BASELINE_REV=cb21dfe adds a mode "base": ward built from git at
+# that revision (main before issue 12's data path; its full build, as
+# then: CGO_ENABLED=0, -trimpath, stripped), its own coordinator and two
+# nodes on that binary, and prints new/base ratios beside new/legacy;
+# the bench fails at once if the revision cannot be built.
 BENCH_ROUNDS    ?= 3
 BENCH_MB        ?= 256
 BENCH_SETTLE    ?= 60s
 BENCH_IDLE      ?= 20s
 BENCH_NODE_TAGS ?= $(AGENT_TAGS)
 BENCH_FULL      ?=
+BENCH_BASELINE_REV  ?=
+BENCH_BASELINE_TAGS ?=
 bench-overlay:
 	WARD_BENCH_OVERLAY=1 WARD_BENCH_ROUNDS=$(BENCH_ROUNDS) WARD_BENCH_MB=$(BENCH_MB) WARD_BENCH_SETTLE=$(BENCH_SETTLE) \
 		WARD_BENCH_IDLE=$(BENCH_IDLE) WARD_BENCH_NODE_TAGS=$(BENCH_NODE_TAGS) WARD_BENCH_FULL=$(BENCH_FULL) \
-		$(GO) test -count=1 -timeout 30m -run '^TestOverlayBenchmark$$' -v ./e2e
+		WARD_BENCH_BASELINE_REV=$(BENCH_BASELINE_REV) WARD_BENCH_BASELINE_TAGS=$(BENCH_BASELINE_TAGS) \
+		$(GO) test -count=1 -timeout 45m -run '^TestOverlayBenchmark$$' -v ./e2e
 
 # bench-relay: the relay's figures as ARCHITECTURE.md records them (take
 # the median of three): throughput and CPU per relayed gigabit, memory per

@@ -30,6 +30,13 @@ type procFleet struct {
 }
 
 func newProcFleet(b testing.TB, policy string) *procFleet {
+	return newProcFleetBin(b, policy, binary(b))
+}
+
+// newProcFleetBin is newProcFleet with the coordinator on bin (the
+// overlay bench's baseline runs an older build's coordinator: the
+// protocol differs across versions).
+func newProcFleetBin(b testing.TB, policy, bin string) *procFleet {
 	dir := b.TempDir()
 	ln, _ := net.Listen("tcp", "127.0.0.1:0")
 	addr := ln.Addr().String()
@@ -37,7 +44,7 @@ func newProcFleet(b testing.TB, policy string) *procFleet {
 	t := b
 	pf := filepath.Join(dir, "policy.hujson")
 	os.WriteFile(pf, []byte(policy), 0o600)
-	cmd := exec.Command(binary(b), "coordinator", "--dev", "--data-dir", filepath.Join(dir, "coord"), "--listen", addr, "--policy", pf, "--metrics-listen", "")
+	cmd := exec.Command(bin, "coordinator", "--dev", "--data-dir", filepath.Join(dir, "coord"), "--listen", addr, "--policy", pf, "--metrics-listen", "")
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -100,7 +107,12 @@ func (p *procFleet) startNode(name, key string, expose ...uint16) (string, *exec
 }
 
 func nodeStatus(dir string) (localapi.Status, error) {
-	out, err := exec.Command(wardBin, "status", "--json", "--state-dir", dir).Output()
+	return nodeStatusBin(wardBin, dir)
+}
+
+// nodeStatusBin is nodeStatus through bin's `ward status`.
+func nodeStatusBin(bin, dir string) (localapi.Status, error) {
+	out, err := exec.Command(bin, "status", "--json", "--state-dir", dir).Output()
 	if err != nil {
 		return localapi.Status{}, err
 	}

@@ -45,6 +45,15 @@ import (
 // run to DIR/NAME.pprof (client-new.pprof, device-legacy.pprof, ...;
 // WARD_CPUPROFILE of `ward node`), written when the bench stops it; the
 // agent's build is then made without ward_omit_pprof.
+// WARD_BENCH_BASELINE_REV=REV (make bench-overlay BENCH_BASELINE_REV=REV)
+// adds a mode "base": ward as it was at the git revision REV (cb21dfe is
+// main before issue 12's data path), built from git at run time (git
+// archive into a temporary directory, then go build as the nodes are
+// built: CGO_ENABLED=0, -trimpath, stripped, with
+// WARD_BENCH_BASELINE_TAGS, none by default), with a coordinator of its
+// own on that binary too, since the protocol differs across versions;
+// it prints new/base ratios beside new/legacy. A revision that does not
+// build fails the bench before any node starts.
 
 // overlayMode is one data path under test: its two node processes.
 type overlayMode struct {
@@ -96,6 +105,12 @@ func TestOverlayBenchmark(t *testing.T) {
 		}
 		idle = d
 	}
+	var base string
+	if rev := strings.TrimSpace(os.Getenv("WARD_BENCH_BASELINE_REV")); rev != "" {
+		var desc string
+		base, desc = benchBaselineBinary(t, rev, strings.TrimSpace(os.Getenv("WARD_BENCH_BASELINE_TAGS")))
+		t.Logf("base processes (coordinator and nodes): %s", desc)
+	}
 	full := binary(t)
 	node, build := benchNodeBinary(t, full)
 	t.Logf("node processes: %s", build)
@@ -105,11 +120,19 @@ func TestOverlayBenchmark(t *testing.T) {
 		startOverlayMode(t, p, key, node, "legacy", []string{"--legacy-datapath"}),
 		startOverlayMode(t, p, key, node, "new", nil),
 	}
+	if base != "" {
+		pb := newProcFleetBin(t, meshPolicy, base)
+		modes = append(modes, startOverlayMode(t, pb, pb.authKey("tag:bench"), base, baseMode, nil))
+	}
 	// WARD_BENCH_VARIANT="NAME ARGS...[; NAME ARGS...]": more modes,
 	// today's data path with ARGS added to both nodes, measured in the
-	// same run (tunings against today's).
+	// same run (tunings against today's); an ARG NAME=VALUE (NAME in
+	// capitals) goes to the nodes' environment instead (GOGC=200).
 	for _, spec := range strings.Split(os.Getenv("WARD_BENCH_VARIANT"), ";") {
 		if v := strings.Fields(spec); len(v) > 0 {
+			if slices.Contains([]string{"legacy", "new", baseMode, "full"}, v[0]) {
+				t.Fatalf("WARD_BENCH_VARIANT: %q names a built-in mode; choose another name", v[0])
+			}
 			modes = append(modes, startOverlayMode(t, p, key, node, v[0], v[1:]))
 		}
 	}
@@ -152,10 +175,11 @@ func startOverlayMode(t *testing.T, p *procFleet, key, bin, name string, extra [
 	port := ln.Addr().(*net.TCPAddr).Port
 	m.svcPort = strconv.Itoa(port)
 	m.socks = freeLoopbackAddr(t)
-	m.clientDir, m.client = startBenchNode(t, p, key, bin, "client-"+name, append([]string{"--socks5", m.socks}, extra...))
-	_, m.device = startBenchNode(t, p, key, bin, m.deviceName, append([]string{"--expose", m.svcPort}, extra...))
+	flags, env := splitVariantArgs(extra)
+	m.clientDir, m.client = startBenchNode(t, p, key, bin, "client-"+name, append([]string{"--socks5", m.socks}, flags...), env)
+	_, m.device = startBenchNode(t, p, key, bin, m.deviceName, append([]string{"--expose", m.svcPort}, flags...), env)
 	pollTB(t, name+" client sees its device", func() bool {
-		st, err := nodeStatus(m.clientDir)
+		st, err := nodeStatusBin(bin, m.clientDir)
 		if err != nil || !st.Connected {
 			return false
 		}
@@ -186,6 +210,83 @@ func benchNodeBinary(t *testing.T, full string) (string, string) {
 	return bin, fmt.Sprintf("the agent build (%.1f MB; tags %s; full build %.1f MB)", fileMB(t, bin), tags, fileMB(t, full))
 }
 
+// baseMode names the mode that runs the build of WARD_BENCH_BASELINE_REV.
+const baseMode = "base"
+
+// benchBaselineBinary builds `ward` as it was at the git revision rev
+// (the repository's own history; nothing of it is kept in the tree): git
+// archive of that commit into a temporary directory, then go build there
+// as benchNodeBinary builds the nodes (CGO_ENABLED=0, -trimpath,
+// stripped; with tags if any). It fails the test with the reason when
+// the revision is unknown or does not build, and says how long the build
+// took and how large the binary is.
+func benchBaselineBinary(t *testing.T, rev, tags string) (string, string) {
+	out, err := exec.Command("git", "rev-parse", "--show-toplevel").Output()
+	if err != nil {
+		t.Fatalf("BENCH_BASELINE_REV=%s: the bench needs the repository's git history: git rev-parse: %v", rev, err)
+	}
+	root := strings.TrimSpace(string(out))
+	out, err = exec.Command("git", "-C", root, "rev-parse", "--verify", "--quiet", rev+"^{commit}").Output()
+	if err != nil {
+		t.Fatalf("BENCH_BASELINE_REV=%s: no such commit in %s", rev, root)
+	}
+	commit := strings.TrimSpace(string(out))
+	start := time.Now()
+	src := t.TempDir()
+	archive := exec.Command("git", "-C", root, "archive", "--format=tar", commit)
+	untar := exec.Command("tar", "-x", "-C", src)
+	if untar.Stdin, err = archive.StdoutPipe(); err != nil {
+		t.Fatal(err)
+	}
+	var stderr strings.Builder
+	archive.Stderr, untar.Stderr = &stderr, &stderr
+	if err := untar.Start(); err != nil {
+		t.Fatalf("BENCH_BASELINE_REV=%s: tar: %v", rev, err)
+	}
+	aerr := archive.Run()
+	if err := untar.Wait(); err != nil || aerr != nil {
+		t.Fatalf("BENCH_BASELINE_REV=%s: git archive %s into %s: %v %v: %s", rev, commit, src, aerr, err, stderr.String())
+	}
+	bin := filepath.Join(t.TempDir(), "ward-base")
+	args := []string{"build", "-trimpath", "-ldflags=-s -w", "-o", bin}
+	if tags != "" {
+		args = append(args, "-tags", tags)
+	}
+	build := exec.Command("go", append(args, "./cmd/ward")...)
+	build.Dir = src
+	// The archive has no .git and no go.work: the commit's own go.mod
+	// and go.sum decide every dependency.
+	build.Env = append(os.Environ(), "CGO_ENABLED=0", "GOWORK=off", "GOFLAGS=-buildvcs=false")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("BENCH_BASELINE_REV=%s: ward at %.12s does not build (go %s in %s): %v\n%s", rev, commit, strings.Join(args, " "), src, err, out)
+	}
+	checkBaselineFlags(t, rev, bin)
+	return bin, fmt.Sprintf("ward at %.12s (%s), full build, tags %q (%.1f MB), built from git in %v",
+		commit, rev, tags, fileMB(t, bin), time.Since(start).Round(100*time.Millisecond))
+}
+
+// baselineFlags are the flags of each command the bench gives the base
+// build (newProcFleetBin, startBenchNode, nodeStatusBin).
+var baselineFlags = map[string][]string{
+	"coordinator": {"--dev", "--data-dir", "--listen", "--policy", "--metrics-listen"},
+	"node":        {"--coordinator", "--dev-insecure-http", "--state-dir", "--hostname", "--socks5", "--expose"},
+	"status":      {"--json", "--state-dir"},
+}
+
+// checkBaselineFlags fails the test, saying what is missing, when the
+// base build's commands lack a flag the bench gives them (a revision
+// older than the bench's way of running ward).
+func checkBaselineFlags(t *testing.T, rev, bin string) {
+	for cmd, flags := range baselineFlags {
+		out, _ := exec.Command(bin, cmd, "--help").CombinedOutput()
+		for _, f := range flags {
+			if !strings.Contains(string(out), f+" ") {
+				t.Fatalf("BENCH_BASELINE_REV=%s: its `ward %s` has no %s flag, which the bench gives it; choose a later revision", rev, cmd, f)
+			}
+		}
+	}
+}
+
 // fileMB returns the size of the file at path in MB.
 func fileMB(t *testing.T, path string) float64 {
 	fi, err := os.Stat(path)
@@ -195,12 +296,27 @@ func fileMB(t *testing.T, path string) float64 {
 	return float64(fi.Size()) / (1 << 20)
 }
 
-// startBenchNode starts bin's `ward node` with args added.
-func startBenchNode(t *testing.T, p *procFleet, key, bin, name string, args []string) (string, *exec.Cmd) {
+// splitVariantArgs splits a mode's extra arguments into `ward node` flags
+// and environment variables (NAME=VALUE, NAME in capitals: GOGC=200,
+// GODEBUG=..., a WARD_ variable the node reads).
+func splitVariantArgs(extra []string) (flags, env []string) {
+	for _, a := range extra {
+		if name, _, ok := strings.Cut(a, "="); ok && name != "" && strings.Trim(name, "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_") == "" {
+			env = append(env, a)
+			continue
+		}
+		flags = append(flags, a)
+	}
+	return flags, env
+}
+
+// startBenchNode starts bin's `ward node` with args added and env added to
+// the bench's environment.
+func startBenchNode(t *testing.T, p *procFleet, key, bin, name string, args, env []string) (string, *exec.Cmd) {
 	dir := filepath.Join(p.dir, name)
 	all := append([]string{"node", "--coordinator", "http://" + p.addr, "--dev-insecure-http", "--state-dir", dir, "--hostname", name}, args...)
 	cmd := exec.Command(bin, all...)
-	cmd.Env = append(os.Environ(), "WARD_AUTH_KEY="+key)
+	cmd.Env = append(append(os.Environ(), env...), "WARD_AUTH_KEY="+key)
 	if dir := os.Getenv("WARD_BENCH_PROFILE"); dir != "" {
 		cmd.Env = append(cmd.Env, "WARD_CPUPROFILE="+filepath.Join(dir, name+".pprof"))
 	}
@@ -372,13 +488,48 @@ func reportOverlay(t *testing.T, modes []*overlayMode, rounds int, size int64) {
 			m.name, mb(m.idleKB[0]), mb(m.idleKB[1]), mb(m.peakKB[0]), mb(m.peakKB[1]),
 			mb(m.settledKB[0]), mb(m.settledKB[1]), m.settledAfter.Round(time.Second))
 	}
+	var base *overlayMode
+	for _, m := range modes {
+		if m.name == baseMode {
+			base = m
+		}
+	}
 	for _, dir := range []string{"forward", "reverse"} {
 		n, l := med["new "+dir], med["legacy "+dir]
 		t.Logf("ratio new/legacy %s: throughput %.2fx, CPU-s per GB %.2fx", dir, n.gbps/l.gbps, n.cpuPerGB/l.cpuPerGB)
+		if base != nil {
+			b := med[baseMode+" "+dir]
+			t.Logf("ratio new/base   %s: throughput %.2fx, CPU-s per GB %.2fx", dir, n.gbps/b.gbps, n.cpuPerGB/b.cpuPerGB)
+		}
 		for _, m := range modes[2:] {
+			if m == base {
+				continue
+			}
 			v := med[m.name+" "+dir]
 			t.Logf("ratio %s/new %s: throughput %.2fx, CPU-s per GB %.2fx", m.name, dir, v.gbps/n.gbps, v.cpuPerGB/n.cpuPerGB)
 		}
+	}
+	if base == nil {
+		return
+	}
+	// The base runs its commit's full build (there was no agent build);
+	// with WARD_BENCH_FULL=1 the mode "full" compares today's full build
+	// with it too, build for build.
+	r := func(a, b [2]int) string {
+		return fmt.Sprintf("%.2fx, %.2fx", float64(a[0])/float64(b[0]), float64(a[1])/float64(b[1]))
+	}
+	for _, m := range modes {
+		if m.name != "new" && m.name != "full" {
+			continue
+		}
+		if m.name == "full" {
+			for _, dir := range []string{"forward", "reverse"} {
+				f, b := med["full "+dir], med[baseMode+" "+dir]
+				t.Logf("ratio full/base %s: throughput %.2fx, CPU-s per GB %.2fx", dir, f.gbps/b.gbps, f.cpuPerGB/b.cpuPerGB)
+			}
+		}
+		t.Logf("ratio %-9s RSS (client, device): idle %s; peak (VmHWM) %s; after the load %s",
+			m.name+"/base", r(m.idleKB, base.idleKB), r(m.peakKB, base.peakKB), r(m.settledKB, base.settledKB))
 	}
 }
 
@@ -410,4 +561,22 @@ func envInt(name string, def int) int {
 		return n
 	}
 	return def
+}
+
+func TestSplitVariantArgs(t *testing.T) {
+	for _, tc := range []struct {
+		in          []string
+		flags, envs []string
+	}{
+		{in: nil},
+		{in: []string{"--copy-buffer", "32768"}, flags: []string{"--copy-buffer", "32768"}},
+		{in: []string{"GOGC=400", "--gomaxprocs", "2", "WARD_UDP_BATCH=64"}, flags: []string{"--gomaxprocs", "2"}, envs: []string{"GOGC=400", "WARD_UDP_BATCH=64"}},
+		// A flag with =, a lower-case name and an empty name stay flags.
+		{in: []string{"--tcp-buffer-max=524288", "gogc=1", "=x"}, flags: []string{"--tcp-buffer-max=524288", "gogc=1", "=x"}},
+	} {
+		flags, envs := splitVariantArgs(tc.in)
+		if !slices.Equal(flags, tc.flags) || !slices.Equal(envs, tc.envs) {
+			t.Errorf("splitVariantArgs(%q) = %q, %q; want %q, %q", tc.in, flags, envs, tc.flags, tc.envs)
+		}
+	}
 }
