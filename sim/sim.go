@@ -223,12 +223,14 @@ func (r *run) measure(ctx context.Context, res *Result) error {
 		r.keys[tag] = k
 	}
 	start := r.proc()
-	stopCPU := r.profileCPU(ctx, "cpu-register", 20*time.Second)
+	stopCPU := r.profileCPU(ctx, "cpu-register", registerProfileFor(r.cfg.Nodes))
+	stopSelf := r.profileSelf("sim-cpu-register.pprof")
 	t0 := time.Now()
 	if err := r.registerFleet(ctx); err != nil {
 		return err
 	}
 	res.RegisterTime = time.Since(t0)
+	stopSelf()
 	res.RegisterRate = float64(r.cfg.Nodes) / res.RegisterTime.Seconds()
 	afterReg := r.proc()
 	res.CPURegister = afterReg.cpu - start.cpu
