@@ -219,7 +219,7 @@ func (s *control) handleRegister(w http.ResponseWriter, r *http.Request) {
 		}
 		s.eventAlert(context.WithoutCancel(r.Context()), e.Actor, e.Action, e.Target, tags)
 	}
-	if _, err := s.reloadNode(r.Context(), n.ID); err != nil {
+	if _, err := s.reloadRegistered(r.Context(), n); err != nil {
 		s.writeError(w, r, err)
 		return
 	}

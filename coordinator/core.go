@@ -77,6 +77,9 @@ type core struct {
 	// read before a change (a disable, an expiry, a retag, a removal) is
 	// never put back after it. It is taken before netmap.mu and hub.mu.
 	reloadMu sync.Mutex
+	// gone are nodes removed while the netmap did not hold them
+	// (reloadRegistered); guarded by reloadMu.
+	gone goneIDs
 
 	// ctx ends with the server (Close); background work and map streams
 	// watch it, and wg tracks the goroutines started with it.

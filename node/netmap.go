@@ -96,7 +96,9 @@ func (nm *netmap) apply(m wire.MapResponse) (*netmap, error) {
 		return nil, fmt.Errorf("%w: %w", ErrBadMap, err)
 	}
 	if m.Full || m.FilterChanged {
-		next.matcher = filter.Compile(next.rules)
+		// A join's filter change only adds sources: the matcher is
+		// updated, not compiled anew (filter.Matcher.Update).
+		next.matcher = nm.matcher.Update(next.rules)
 		next.timed = slices.ContainsFunc(next.rules, func(r filter.Rule) bool { return !r.Expires.IsZero() })
 	} else {
 		next.timed = nm.timed

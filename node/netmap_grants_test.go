@@ -2,6 +2,7 @@ package node
 
 import (
 	"fmt"
+	"math/rand/v2"
 	"net/netip"
 	"reflect"
 	"slices"
@@ -163,4 +164,79 @@ func TestApplyGrantsSwap(t *testing.T) {
 	if !reflect.DeepEqual(nm.peers[2].Grants, tcp(8883)) {
 		t.Error("apply changed the view it was given")
 	}
+}
+
+// TestApplyFilterUpdatesMatchCompile: a gateway's filter through joins
+// (sources added by delta, the matcher updated rather than compiled), a
+// leave (a source removed) and a full map matches at every step as the
+// filter compiled from scratch does.
+func TestApplyFilterUpdatesMatchCompile(t *testing.T) {
+	host := func(i int) netip.Prefix {
+		return netip.PrefixFrom(netip.AddrFrom4([4]byte{100, 64, byte(i >> 8), byte(i)}), 32)
+	}
+	self := netip.MustParseAddr("100.64.0.1")
+	dst := func(port uint16) []filter.DstNet {
+		return []filter.DstNet{{Net: netip.PrefixFrom(self, 32), Ports: []filter.PortRange{{First: port, Last: port}}}}
+	}
+	deny := filter.Rule{Src: []netip.Prefix{host(7)}, Dst: dst(8883), Deny: true}
+	rules := []filter.Rule{deny, {Src: []netip.Prefix{host(2)}, Dst: dst(8883), Protos: []filter.Proto{filter.ProtoTCP}},
+		{Src: []netip.Prefix{host(3)}, Dst: dst(554), Protos: []filter.Proto{filter.ProtoTCP}}}
+	nm, err := emptyNetmap().apply(wire.MapResponse{Version: 1, Full: true, Self: &wire.Node{ID: 1, Name: "gw", IPv4: self}, Filter: rules})
+	if err != nil {
+		t.Fatal(err)
+	}
+	check := func(step string) {
+		t.Helper()
+		want := filter.Compile(nm.rules)
+		for i := range 300 {
+			src := host(i).Addr()
+			for _, port := range []uint16{22, 554, 8883} {
+				gotOK, gotRule := nm.matcher.Match(src, self, filter.ProtoTCP, port)
+				wantOK, wantRule := want.Match(src, self, filter.ProtoTCP, port)
+				if gotOK != wantOK || gotRule != wantRule {
+					t.Fatalf("%s: %v -> :%d: %v rule %d, compiled %v rule %d", step, src, port, gotOK, gotRule, wantOK, wantRule)
+				}
+			}
+		}
+	}
+	check("full map")
+	r := rand.New(rand.NewPCG(1, 2))
+	v := uint64(1)
+	for step := range 40 {
+		v++
+		var m wire.MapResponse
+		if step%13 == 12 {
+			// a leave: a whole list without one source
+			next := slices.Clone(nm.rules)
+			next[1].Src = slices.Delete(slices.Clone(next[1].Src), 0, 1)
+			if len(next[1].Src) == 0 {
+				next[1].Src = []netip.Prefix{host(2)}
+			}
+			m = wire.MapResponse{Version: v, FilterChanged: true, Filter: next}
+		} else {
+			// a join: sources added to rule 1 or 2 by delta
+			i := 1 + r.IntN(2)
+			add := host(10 + r.IntN(280))
+			if slices.Contains(nm.rules[i].Src, add) {
+				continue
+			}
+			joined := append(slices.Clone(nm.rules[i].Src), add)
+			slices.SortFunc(joined, filter.ComparePrefix)
+			// every rule's sources by reference, as the coordinator sends
+			filt := slices.Clone(nm.rules)
+			for j := range filt {
+				filt[j].Src = nil
+			}
+			m = wire.MapResponse{Version: v, FilterChanged: true, Filter: filt, FilterSrcFrom: []int{0, 1, 2},
+				FilterSrcDelta: []wire.SrcDelta{{Rule: i, Add: []netip.Prefix{add}, Sum: wire.FormatSrcSum(filter.SrcSum(joined))}}}
+		}
+		if nm, err = nm.apply(m); err != nil {
+			t.Fatalf("step %d: %v", step, err)
+		}
+		check(fmt.Sprint("step ", step))
+	}
+	if nm, err = nm.apply(wire.MapResponse{Version: v + 1, Full: true, Self: &wire.Node{ID: 1, Name: "gw", IPv4: self}, Filter: rules}); err != nil {
+		t.Fatal(err)
+	}
+	check("full map again")
 }

@@ -2,7 +2,6 @@ package sim
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"log/slog"
 	"net"
@@ -30,10 +29,6 @@ type simNode struct {
 	// mu guards the following.
 	mu    sync.Mutex
 	peers map[wire.NodeID]struct{}
-	// firstBytes is the size of the first full map as JSON; 0 before it.
-	firstBytes int
-	// firstPeers is how many peers it held.
-	firstPeers int
 	// opened is when the current map stream opened; mapAt when its first
 	// message arrived (zero before it).
 	opened, mapAt time.Time
@@ -159,10 +154,6 @@ func (n *simNode) HandleMap(m wire.MapResponse) error {
 		clear(n.peers)
 		for _, p := range m.Peers {
 			n.peers[p.ID] = struct{}{}
-		}
-		if n.firstBytes == 0 {
-			b, _ := json.Marshal(m)
-			n.firstBytes, n.firstPeers = len(b), len(m.Peers)
 		}
 	}
 	for _, p := range m.PeersChanged {

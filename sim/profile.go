@@ -7,8 +7,47 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"runtime/pprof"
 	"time"
 )
+
+// registerProfileFor is how long the coordinator's CPU profile of the
+// registration runs: about as long as nodes registrations take at
+// 200 a second, at least 20 s and at most 2 min.
+func registerProfileFor(nodes int) time.Duration {
+	return min(max(time.Duration(nodes)*time.Second/200, 20*time.Second), 2*time.Minute)
+}
+
+// profileSelf writes a CPU profile of the simulator itself to file in
+// the profile directory until the returned func is called: what the
+// simulated nodes (the real control client, map decoding and filter
+// rebuilds) and the sim's bookkeeping cost. Nothing without a
+// directory, or when another CPU profile runs.
+func (r *run) profileSelf(file string) (stop func()) {
+	if r.cfg.Profile == "" {
+		return func() {}
+	}
+	if err := os.MkdirAll(r.cfg.Profile, 0o755); err != nil {
+		r.cfg.Log("profile %s: %v", file, err)
+		return func() {}
+	}
+	out := filepath.Join(r.cfg.Profile, file)
+	f, err := os.Create(out)
+	if err != nil {
+		r.cfg.Log("profile %s: %v", file, err)
+		return func() {}
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		r.cfg.Log("profile %s: %v", file, err)
+		return func() {}
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		f.Close()
+		r.cfg.Log("wrote %s", out)
+	}
+}
 
 // profileCPU fetches a CPU profile of d from the coordinator into the
 // profile directory, in the background; the returned func waits for it.

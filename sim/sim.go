@@ -75,10 +75,13 @@ type Result struct {
 	MemMeasured bool
 	// SimCPU is the simulator's own CPU time (it decodes every map the
 	// fleet receives: on a shared machine its share limits the figures).
-	SimCPU       time.Duration
-	Verified     bool
-	VerifyErrors []string
-	Profiles     []string
+	SimCPU time.Duration
+	// SimCPURegister is the simulator's CPU time over the registration
+	// (the nodes' registrations and their map streams' decoding).
+	SimCPURegister time.Duration
+	Verified       bool
+	VerifyErrors   []string
+	Profiles       []string
 	// Rollout is the rollout probe's result (Config.Rollout); nil when
 	// it did not run.
 	Rollout *RolloutResult
@@ -223,12 +226,18 @@ func (r *run) measure(ctx context.Context, res *Result) error {
 		r.keys[tag] = k
 	}
 	start := r.proc()
-	stopCPU := r.profileCPU(ctx, "cpu-register", 20*time.Second)
+	self0, _ := readProc(os.Getpid())
+	stopCPU := r.profileCPU(ctx, "cpu-register", registerProfileFor(r.cfg.Nodes))
+	stopSelf := r.profileSelf("sim-cpu-register.pprof")
 	t0 := time.Now()
 	if err := r.registerFleet(ctx); err != nil {
 		return err
 	}
 	res.RegisterTime = time.Since(t0)
+	stopSelf()
+	if self1, err := readProc(os.Getpid()); err == nil {
+		res.SimCPURegister = self1.cpu - self0.cpu
+	}
 	res.RegisterRate = float64(r.cfg.Nodes) / res.RegisterTime.Seconds()
 	afterReg := r.proc()
 	res.CPURegister = afterReg.cpu - start.cpu

@@ -246,10 +246,17 @@ func readerParams() url.Values {
 // openPool opens a pool of at most n connections to path and checks that a
 // connection can be made.
 func openPool(ctx context.Context, path string, q url.Values, n int) (*sql.DB, error) {
-	p, err := sql.Open("sqlite", path+"?"+q.Encode())
+	dsn := path + "?" + q.Encode()
+	reg, err := sql.Open("sqlite", dsn) // connects to nothing: gives the registered driver
 	if err != nil {
 		return nil, fmt.Errorf("open database: %w", err)
 	}
+	drv := reg.Driver()
+	if err := reg.Close(); err != nil {
+		return nil, fmt.Errorf("open database: %w", err)
+	}
+	// Each connection keeps its statements prepared (stmtCacheConn).
+	p := sql.OpenDB(stmtCacheConnector{drv: drv, dsn: dsn})
 	p.SetMaxOpenConns(n)
 	p.SetMaxIdleConns(n)
 	p.SetConnMaxLifetime(0)

@@ -108,6 +108,9 @@ var sqliteOnly = map[string]string{
 	"TestStorageFaultsAreUnavailable":             "fills a SQLite file with PRAGMA max_page_count",
 	"TestPostgres":                                "the runner itself",
 	"TestSuiteListsEveryTest":                     "checks this file",
+	"TestStmtCache":                               "the SQLite connections' statement cache (pgx keeps its own)",
+	"TestStmtCacheNestedSameText":                 "the SQLite connections' statement cache",
+	"TestStmtCacheStartsOver":                     "the SQLite connections' statement cache",
 }
 
 // TestPostgres runs the whole suite against PostgreSQL, each test on its
