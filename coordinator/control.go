@@ -60,6 +60,9 @@ type control struct {
 	// work runs the map streams' computations off their handler
 	// goroutines (see offload).
 	work *offload
+	// budget bounds the bytes of map messages made and not yet written
+	// (Config.MapWriteBudget; nil: none).
+	budget *mapBudget
 }
 
 // maxRotationKeys and maxReportKeys bound the nodes the rotation and report
@@ -83,6 +86,7 @@ func newControl(c *core) *control {
 		downloads: newTargetSlots(c.cfg.MaxTargetDownloads), beats: newBeatBoard(),
 		marks:      newOnlineMarks(),
 		work:       newOffload(c.ctx, offloadWorkers()),
+		budget:     newMapBudget(c.cfg.MapWriteBudget, offloadWorkers()),
 		forwards:   ratelimit.New[wire.MachinePublic](minBeat, 1, maxReportKeys),
 		watchLimit: ratelimit.New[store.NodeID](watchEvery, watchBurst, maxReportKeys)}
 }

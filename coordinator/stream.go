@@ -235,8 +235,38 @@ func (s *control) streamLoop(ctx context.Context, st *streamState, sub *subscrib
 		defer beatTimer.Stop()
 		beatCheck = beatTimer.C
 	}
+	// The first map waits for its turn (mapBudget): nothing is held yet,
+	// so there is nothing to remove meanwhile.
+	first, now := s.budget.ask()
+	if !now {
+		select {
+		case <-first.granted:
+		case <-ctx.Done():
+			s.budget.cancel(first)
+			return
+		case <-s.ctx.Done():
+			s.budget.cancel(first)
+			return
+		}
+	}
 	if !st.sendUpdate(sub, true) {
 		return
+	}
+	// turn is the stream's place in the budget's queue while it waits
+	// for one (its granted channel in waiting): meanwhile removals go at
+	// once and the update waits.
+	var turn *mapTurn
+	var waiting <-chan struct{}
+	defer func() { s.budget.cancel(turn) }()
+	// update sends the pending update when the budget gives a turn now,
+	// else sends the removals and waits for the turn.
+	update := func() bool {
+		t, now := s.budget.ask()
+		if now {
+			return st.sendUpdate(sub, false)
+		}
+		turn, waiting = t, t.granted
+		return st.sendRemovals(sub)
 	}
 	for {
 		select {
@@ -244,14 +274,27 @@ func (s *control) streamLoop(ctx context.Context, st *streamState, sub *subscrib
 			return
 		case <-s.ctx.Done():
 			return
+		case <-waiting:
+			turn, waiting = nil, nil
+			if !st.sendUpdate(sub, false) {
+				return
+			}
 		case <-sub.wake:
+			if waiting != nil {
+				// The update waits for its turn; what removes access
+				// does not.
+				if !st.sendRemovals(sub) {
+					return
+				}
+				continue
+			}
 			d := time.Until(st.nextAt)
 			narrows := false
 			if d > 0 {
 				st.s.work.do(func() { narrows = st.narrowsFilter(sub) })
 			}
 			if d <= 0 || narrows {
-				if !st.sendUpdate(sub, false) {
+				if !update() {
 					return
 				}
 				continue
@@ -269,7 +312,10 @@ func (s *control) streamLoop(ctx context.Context, st *streamState, sub *subscrib
 			}
 		case <-due:
 			due = nil
-			if !st.sendUpdate(sub, false) {
+			if waiting != nil {
+				continue // the turn sends what is pending
+			}
+			if !update() {
 				return
 			}
 		case now := <-beatCheck:
@@ -380,13 +426,30 @@ func (st *streamState) writeNow(b []byte) bool {
 }
 
 // sendUpdate writes the full map, or the delta of what is pending, if
-// anything changed. first (the stream's first message) and a pending
-// "all" diff the whole map against what the node holds. It returns false
+// anything changed. The caller holds a turn of the map budget (given by
+// mapBudget.ask), which sendUpdate gives back. first (the stream's first
+// message) and a pending "all" diff the whole map against what the node
+// holds. It returns false
 // when the stream must end. The message is made on a worker (offload),
 // written on the caller's goroutine.
 func (st *streamState) sendUpdate(sub *subscriber, first bool) bool {
 	var u update
+	// The caller holds a turn of the budget (mapBudget): the message's
+	// bytes count against it until written (or until a panic drops it).
+	made := -1
+	defer func() {
+		if made < 0 {
+			st.s.budget.made(0)
+		} else {
+			st.s.budget.written(made)
+		}
+	}()
 	st.s.work.do(func() { u = st.prepareUpdate(sub, first) })
+	made = 0
+	if u.changed {
+		made = len(u.b)
+	}
+	st.s.budget.made(made)
 	written := true
 	if u.changed {
 		written = st.write(u.b)

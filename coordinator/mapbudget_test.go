@@ -1,0 +1,135 @@
+package coordinator
+
+import (
+	"fmt"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/wardnet/ward/coordinator/store"
+	"github.com/wardnet/ward/wire"
+)
+
+// TestMapBudgetTurns: turns are given in the order asked while the bytes
+// in flight are under the budget and fewer than maxMaking are making
+// theirs; a cancelled wait leaves the queue, a cancelled turn is given
+// back.
+func TestMapBudgetTurns(t *testing.T) {
+	b := newMapBudget(100, 2)
+	given := func(t *mapTurn) bool {
+		select {
+		case <-t.granted:
+			return true
+		default:
+			return false
+		}
+	}
+	t1, now1 := b.ask()
+	t2, now2 := b.ask()
+	if !now1 || !now2 || !given(t1) || !given(t2) {
+		t.Fatal("the first two turns (maxMaking 2) were not given at once")
+	}
+	t3, now3 := b.ask()
+	t4, _ := b.ask()
+	t5, _ := b.ask()
+	if now3 || given(t3) {
+		t.Fatal("a third turn was given while two were making their message")
+	}
+	b.made(150) // over the budget: no turn until it is written
+	if given(t3) {
+		t.Fatal("a turn was given while the bytes in flight were over the budget")
+	}
+	b.made(0) // t2 had nothing to send
+	if given(t3) {
+		t.Fatal("a turn was given while the bytes in flight were over the budget")
+	}
+	b.cancel(t4) // t4 stops waiting
+	b.written(150)
+	if !given(t3) || given(t4) || !given(t5) {
+		t.Fatalf("after the write: t3 %v, t4 %v, t5 %v; want t3 and t5 given in order, t4 (cancelled) not", given(t3), given(t4), given(t5))
+	}
+	if _, _, waiting := b.stats(); waiting != 0 {
+		t.Fatalf("%d waiting, want none", waiting)
+	}
+	b.cancel(t3) // given, never used: handed back
+	b.made(10)   // t5's message
+	t6, now6 := b.ask()
+	if !now6 || !given(t6) {
+		t.Fatal("a turn handed back was not free again")
+	}
+	b.made(0)
+	b.written(10)
+	if in, peak, _ := b.stats(); in != 0 || peak != 150 {
+		t.Fatalf("in flight %d, peak %d; want 0 and 150", in, peak)
+	}
+	var none *mapBudget // no budget: every turn at once
+	if tn, now := none.ask(); !now || !given(tn) {
+		t.Fatal("a nil budget did not give a turn at once")
+	}
+	none.made(1 << 30)
+	none.written(1 << 30)
+}
+
+// TestMapBudgetUpdateWaitsRemovalsDoNot: while the map messages made and
+// unwritten fill the budget (here the test holds it), a node's update
+// (a join) waits for its turn, a revocation reaches it at once in a
+// message of its own, and the update comes once the budget frees.
+// Without the budget the join came at once.
+func TestMapBudgetUpdateWaitsRemovalsDoNot(t *testing.T) {
+	c := startCoordWith(t, testPolicy, func(cfg *Config) {
+		cfg.MapWriteBudget = 1
+		cfg.MapCoalesce = -1
+	})
+	gw := c.mustRegister([]string{"tag:operator"}, "gw")
+	cam1 := c.mustRegister([]string{"tag:camera"}, "cam1")
+	gwID, cam1ID := c.storeNode(gw).ID, c.storeNode(cam1).ID
+	s := c.openMap(gw, 0)
+	if first := s.next(); len(first.Peers) != 1 {
+		t.Fatalf("first map: %d peers, want cam1", len(first.Peers))
+	}
+	b := c.srv.control.budget
+	if b == nil {
+		t.Fatal("no map budget")
+	}
+	// The test takes the budget, as a stream whose message is unwritten.
+	if held, now := b.ask(); !now {
+		<-held.granted // the first map's turn may still be handed back
+	}
+	b.made(1)
+
+	cam2ID := c.storeNode(c.mustRegister([]string{"tag:camera"}, "cam2")).ID
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		_, _, waiting := b.stats()
+		if waiting == 1 && slices.Contains(c.pendingPeers(gwID), cam2ID) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the gateway's stream does not wait for a turn with cam2's join pending (waiting %d, pending %v)", waiting, c.pendingPeers(gwID))
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if code := c.admin("POST", fmt.Sprintf("%s/%d/expire", wire.PathAdminNodes, cam1ID), nil, nil); code != 200 {
+		t.Fatalf("expire cam1: %d", code)
+	}
+	m := s.next()
+	if !slices.Equal(m.PeersRemoved, []wire.NodeID{wire.NodeID(cam1ID)}) || len(m.PeersChanged) > 0 || len(m.Peers) > 0 {
+		t.Fatalf("message while the budget is full: removed %v, changed %d, peers %d; want cam1 removed alone", m.PeersRemoved, len(m.PeersChanged), len(m.Peers))
+	}
+	if !slices.Contains(c.pendingPeers(gwID), cam2ID) {
+		t.Fatal("cam2's join is no longer pending: sent while the budget was full")
+	}
+
+	b.written(1)
+	m = s.next()
+	var got []store.NodeID
+	for _, p := range append(m.Peers, m.PeersChanged...) {
+		got = append(got, store.NodeID(p.ID))
+	}
+	if !slices.Equal(got, []store.NodeID{cam2ID}) {
+		t.Fatalf("message once the budget freed: peers %v, want cam2", got)
+	}
+	if _, _, waiting := b.stats(); waiting != 0 {
+		t.Fatalf("%d streams still waiting", waiting)
+	}
+}
