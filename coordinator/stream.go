@@ -564,14 +564,14 @@ func (st *streamState) prepareRemovals(sub *subscriber) (msg []byte, ok bool) {
 	if len(cand) == 0 && self == nil {
 		return nil, true
 	}
-	ms, ok := st.s.nm.mapOf(st.id, cand, false)
+	absent, ok := st.s.nm.absentOf(st.id, cand, all)
 	st.s.metrics.mapBuilds.WithLabelValues("removals").Inc()
 	if !ok {
 		return nil, false // node removed
 	}
 	st.sent.mu.Lock()
 	var head wire.MapResponse
-	for _, id := range ms.absent {
+	for _, id := range absent {
 		if st.sent.peers.remove(wire.NodeID(id)) {
 			head.PeersRemoved = append(head.PeersRemoved, wire.NodeID(id))
 		}
