@@ -23,7 +23,9 @@ import (
 // A stream waiting for its turn is not blocked: its loop sends the
 // pending removals and revocations at once (sendRemovals, as during a
 // pace), answers keep-alives, and makes its message when the turn comes,
-// with whatever is pending then. A turn's holder never waits on another
+// with whatever is pending then. A message that narrows the node's
+// filter does not wait (force): like the pace, the budget delays only
+// what adds. A turn's holder never waits on another
 // turn: the write it waits on is bounded by Config.MapWriteTimeout.
 type mapBudget struct {
 	// limit is the budget in bytes; maxMaking the turns making at once.
@@ -76,6 +78,18 @@ func (b *mapBudget) ask() (t *mapTurn, now bool) {
 	}
 	b.queue = append(b.queue, t)
 	return t, false
+}
+
+// force takes a turn at once, whatever is in flight and whoever waits:
+// for a message that narrows the node's filter, which never waits (see
+// streamLoop). The caller gives it back as any turn (made, written).
+func (b *mapBudget) force() {
+	if b == nil {
+		return
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.making++
 }
 
 // cancel withdraws t, which the caller no longer waits for; a turn

@@ -2,11 +2,13 @@ package coordinator
 
 import (
 	"fmt"
+	"net/http"
 	"slices"
 	"testing"
 	"time"
 
 	"github.com/wardnet/ward/coordinator/store"
+	"github.com/wardnet/ward/filter"
 	"github.com/wardnet/ward/wire"
 )
 
@@ -131,5 +133,60 @@ func TestMapBudgetUpdateWaitsRemovalsDoNot(t *testing.T) {
 	}
 	if _, _, waiting := b.stats(); waiting != 0 {
 		t.Fatalf("%d streams still waiting", waiting)
+	}
+}
+
+// TestNarrowingFilterChangesBypassMapBudget: while the budget is full, a
+// join waits for its turn, but a policy change that narrows the node's
+// filter goes at once (with what was pending), and one that widens it
+// waits.
+func TestNarrowingFilterChangesBypassMapBudget(t *testing.T) {
+	c := startCoordWith(t, pacedPolicy("", 22, 80), func(cfg *Config) {
+		cfg.MapWriteBudget = 1
+		cfg.MapCoalesce = -1
+	})
+	c.mustRegister([]string{"tag:operator"}, "op1")
+	cam := c.mustRegister([]string{"tag:camera"}, "cam")
+	camID := c.storeNode(cam).ID
+	s := c.openMapQuery(cam, fmt.Sprintf("%s=%d", wire.MapVersionParam, wire.ProtocolVersion))
+	if first := s.next(); len(first.Filter) != 2 {
+		t.Fatalf("first map: filter %+v, want two accepts", first.Filter)
+	}
+	b := c.srv.control.budget
+	if held, now := b.ask(); !now {
+		<-held.granted
+	}
+	b.made(1) // the test fills the budget
+	defer b.written(1)
+
+	op2ID := c.storeNode(c.mustRegister([]string{"tag:operator"}, "op2")).ID
+	waitFor(t, "op2's join pending while the budget is full", func() bool {
+		_, _, waiting := b.stats()
+		return waiting == 1 && slices.Contains(c.pendingPeers(camID), op2ID)
+	})
+	setPolicy := func(text string) {
+		t.Helper()
+		var cur wire.PolicyVersion
+		c.admin("GET", wire.PathAdminPolicy, nil, &cur)
+		if code := c.admin("PUT", wire.PathAdminPolicy, wire.SetPolicyRequest{Text: text, ParentID: cur.ID}, nil); code != http.StatusOK {
+			t.Fatalf("set policy: %d", code)
+		}
+	}
+	setPolicy(pacedPolicy(`{"action": "deny", "src": ["tag:operator"], "dst": ["tag:camera:22"]}`, 22, 80))
+	m := s.next()
+	if !m.FilterChanged || !slices.ContainsFunc(m.Filter, func(r filter.Rule) bool { return r.Deny }) {
+		t.Fatalf("message after the deny: filter %+v; want the narrowed filter at once", m.Filter)
+	}
+	if pend := c.pendingPeers(camID); len(pend) > 0 {
+		t.Errorf("pending after the narrowed filter went: %v; want op2's join sent with it", pend)
+	}
+
+	// Widening waits for its turn.
+	checks := func() float64 { return valueOf(t, c.srv.metrics.mapBuilds.WithLabelValues("filter")) }
+	before := checks()
+	setPolicy(pacedPolicy(`{"action": "deny", "src": ["tag:operator"], "dst": ["tag:camera:22"]}`, 22, 80, 443))
+	waitFor(t, "the waiting stream's filter check", func() bool { return checks() > before })
+	if !c.pendingAll(camID) {
+		t.Error("a widening policy change was sent while the budget was full")
 	}
 }

@@ -258,11 +258,23 @@ func (s *control) streamLoop(ctx context.Context, st *streamState, sub *subscrib
 	var turn *mapTurn
 	var waiting <-chan struct{}
 	defer func() { s.budget.cancel(turn) }()
-	// update sends the pending update when the budget gives a turn now,
-	// else sends the removals and waits for the turn.
-	update := func() bool {
+	// update sends the pending update when the budget gives a turn now
+	// or the node's filter narrows (narrows: known so; else checked when
+	// the turn would wait), else sends the removals and waits for the
+	// turn.
+	update := func(narrows bool) bool {
+		if narrows {
+			s.budget.force()
+			return st.sendUpdate(sub, false)
+		}
 		t, now := s.budget.ask()
 		if now {
+			return st.sendUpdate(sub, false)
+		}
+		st.s.work.do(func() { narrows = st.narrowsFilter(sub) })
+		if narrows {
+			s.budget.cancel(t)
+			s.budget.force()
 			return st.sendUpdate(sub, false)
 		}
 		turn, waiting = t, t.granted
@@ -282,7 +294,18 @@ func (s *control) streamLoop(ctx context.Context, st *streamState, sub *subscrib
 		case <-sub.wake:
 			if waiting != nil {
 				// The update waits for its turn; what removes access
-				// does not.
+				// does not: the removals go at once, and everything
+				// pending when the filter narrows.
+				narrows := false
+				st.s.work.do(func() { narrows = st.narrowsFilter(sub) })
+				if narrows {
+					s.budget.cancel(turn)
+					turn, waiting = nil, nil
+					if !update(true) {
+						return
+					}
+					continue
+				}
 				if !st.sendRemovals(sub) {
 					return
 				}
@@ -294,7 +317,7 @@ func (s *control) streamLoop(ctx context.Context, st *streamState, sub *subscrib
 				st.s.work.do(func() { narrows = st.narrowsFilter(sub) })
 			}
 			if d <= 0 || narrows {
-				if !update() {
+				if !update(narrows) {
 					return
 				}
 				continue
@@ -315,7 +338,7 @@ func (s *control) streamLoop(ctx context.Context, st *streamState, sub *subscrib
 			if waiting != nil {
 				continue // the turn sends what is pending
 			}
-			if !update() {
+			if !update(false) {
 				return
 			}
 		case now := <-beatCheck:
