@@ -11,6 +11,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/wardnet/ward/coordinator/store"
 	"github.com/wardnet/ward/dnsname"
 	"github.com/wardnet/ward/ratelimit"
@@ -75,6 +77,14 @@ const (
 
 func newControl(c *core) *control {
 	coalesce := c.cfg.MapCoalesce
+	budget := newMapBudget(c.cfg.MapWriteBudget, offloadWorkers())
+	c.metrics.reg.MustRegister(
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "ward_map_budget_bytes", Help: "Bytes of map messages made and not yet written, as counted against the map budget (Config.MapWriteBudget)."},
+			func() float64 { in, _, _ := budget.stats(); return float64(in) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "ward_map_budget_peak_bytes", Help: "The most ward_map_budget_bytes has been."},
+			func() float64 { _, peak, _ := budget.stats(); return float64(peak) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "ward_map_budget_waiting", Help: "Map streams waiting for a turn of the map budget."},
+			func() float64 { _, _, w := budget.stats(); return float64(w) }))
 	return &control{core: c, denied: newDeniedFlows(c.cfg.DeniedWindow),
 		pace:      func(n int) time.Duration { return max(paceAfter(n), coalesce) },
 		admit:     ratelimit.New[struct{}](c.cfg.MapAdmitEvery, c.cfg.MapAdmitBurst, 1),
@@ -86,7 +96,7 @@ func newControl(c *core) *control {
 		downloads: newTargetSlots(c.cfg.MaxTargetDownloads), beats: newBeatBoard(),
 		marks:      newOnlineMarks(),
 		work:       newOffload(c.ctx, offloadWorkers()),
-		budget:     newMapBudget(c.cfg.MapWriteBudget, offloadWorkers()),
+		budget:     budget,
 		forwards:   ratelimit.New[wire.MachinePublic](minBeat, 1, maxReportKeys),
 		watchLimit: ratelimit.New[store.NodeID](watchEvery, watchBurst, maxReportKeys)}
 }

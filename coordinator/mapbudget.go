@@ -2,6 +2,7 @@ package coordinator
 
 import (
 	"sync"
+	"time"
 )
 
 // mapBudget bounds the bytes of map messages made and not yet written,
@@ -28,9 +29,11 @@ import (
 // what adds. A turn's holder never waits on another
 // turn: the write it waits on is bounded by Config.MapWriteTimeout.
 type mapBudget struct {
-	// limit is the budget in bytes; maxMaking the turns making at once.
+	// limit is the budget in bytes; maxMaking the turns making at once;
+	// hold the longest a message's bytes count against it (holdFor).
 	limit     int64
 	maxMaking int
+	hold      time.Duration
 
 	// mu guards the fields below.
 	mu sync.Mutex
@@ -57,7 +60,33 @@ func newMapBudget(limit int64, maxMaking int) *mapBudget {
 	if limit <= 0 {
 		return nil
 	}
-	return &mapBudget{limit: limit, maxMaking: max(1, maxMaking)}
+	return &mapBudget{limit: limit, maxMaking: max(1, maxMaking), hold: mapBudgetHold}
+}
+
+// mapBudgetHold is the longest a message's bytes count against the budget
+// while its write goes on. Reason: a node that stops reading holds its
+// write for Config.MapWriteTimeout (30 s); counted for all that time, a
+// few such nodes with large maps (a gateway's is megabytes) would fill
+// the budget and stall every other stream's updates for as long. After
+// the hold the bytes are still in memory until written, but no longer
+// keep the others waiting; nodes that read, however slowly, free theirs
+// sooner.
+const mapBudgetHold = 2 * time.Second
+
+// holdFor counts n bytes made (made) against the budget until the
+// returned release is called (once the message is written or dropped)
+// or b.hold has passed, whichever comes first.
+func (b *mapBudget) holdFor(n int) (release func()) {
+	if b == nil || n == 0 {
+		return func() {}
+	}
+	var once sync.Once
+	free := func() { once.Do(func() { b.written(n) }) }
+	t := time.AfterFunc(b.hold, free)
+	return func() {
+		t.Stop()
+		free()
+	}
 }
 
 // ask asks for a turn. A turn given at once is returned with now true;
@@ -120,7 +149,8 @@ func indexTurn(q []*mapTurn, t *mapTurn) int {
 }
 
 // made records that a turn's message is made, n bytes (0: nothing to
-// send); the caller calls written(n) once it is written or dropped.
+// send); the caller calls written(n) once it is written or dropped (or
+// uses holdFor).
 func (b *mapBudget) made(n int) {
 	if b == nil {
 		return

@@ -190,3 +190,31 @@ func TestNarrowingFilterChangesBypassMapBudget(t *testing.T) {
 		t.Error("a widening policy change was sent while the budget was full")
 	}
 }
+
+// TestMapBudgetHoldEnds: a message whose write does not end (a node that
+// stopped reading) counts against the budget for the hold only, so the
+// streams behind it get their turn; its release after that changes
+// nothing.
+func TestMapBudgetHoldEnds(t *testing.T) {
+	b := newMapBudget(10, 1)
+	b.hold = 20 * time.Millisecond
+	if _, now := b.ask(); !now {
+		t.Fatal("the first turn was not given at once")
+	}
+	b.made(100)
+	release := b.holdFor(100)
+	next, now := b.ask()
+	if now {
+		t.Fatal("a turn was given while the bytes in flight were over the budget")
+	}
+	select {
+	case <-next.granted:
+	case <-time.After(30 * time.Second):
+		t.Fatal("the stuck message's bytes still count after its hold")
+	}
+	release() // the write ends at last: counted once
+	b.made(0)
+	if in, _, _ := b.stats(); in != 0 {
+		t.Fatalf("%d bytes in flight after the release, want 0", in)
+	}
+}

@@ -459,20 +459,21 @@ func (st *streamState) sendUpdate(sub *subscriber, first bool) bool {
 	var u update
 	// The caller holds a turn of the budget (mapBudget): the message's
 	// bytes count against it until written (or until a panic drops it).
-	made := -1
+	var release func()
 	defer func() {
-		if made < 0 {
+		if release == nil {
 			st.s.budget.made(0)
 		} else {
-			st.s.budget.written(made)
+			release()
 		}
 	}()
 	st.s.work.do(func() { u = st.prepareUpdate(sub, first) })
-	made = 0
+	made := 0
 	if u.changed {
 		made = len(u.b)
 	}
 	st.s.budget.made(made)
+	release = st.s.budget.holdFor(made)
 	written := true
 	if u.changed {
 		written = st.write(u.b)
