@@ -88,8 +88,9 @@ type pending struct {
 	// stream checks it at once (streamState.narrowsFilter).
 	narrow bool
 	// peers: these nodes may have been added to, changed in or removed
-	// from the node's map.
-	peers map[store.NodeID]struct{}
+	// from the node's map; true unless every change recorded for the
+	// node was its join (which cannot remove it: see removable).
+	peers map[store.NodeID]bool
 }
 
 // take returns what is pending and clears it.
@@ -120,6 +121,28 @@ func (s *subscriber) peek() ([]store.NodeID, bool) {
 	return slices.Collect(maps.Keys(s.pend.peers)), false
 }
 
+// removable is peek for the removals (sendRemovals): the pending peers
+// that may have left the node's map, leaving out those that only joined.
+//
+// Reason: a stream waiting (paced, or for its turn of the map budget)
+// checks what is pending for removals on every wake. A gateway waiting
+// while sensors join gets a wake per join, and checking every pending
+// join on each cost the square of the joins during the wait.
+func (s *subscriber) removable() ([]store.NodeID, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.pend.all {
+		return nil, true
+	}
+	var out []store.NodeID
+	for id, may := range s.pend.peers {
+		if may {
+			out = append(out, id)
+		}
+	}
+	return out, false
+}
+
 // add records a change: all, or peer (0: none) with or without the
 // filter, which a change other than a join (joined) may narrow.
 func (s *subscriber) add(all bool, peer store.NodeID, filter, joined bool) {
@@ -131,9 +154,9 @@ func (s *subscriber) add(all bool, peer store.NodeID, filter, joined bool) {
 		return
 	case peer != 0:
 		if s.pend.peers == nil {
-			s.pend.peers = map[store.NodeID]struct{}{}
+			s.pend.peers = map[store.NodeID]bool{}
 		}
-		s.pend.peers[peer] = struct{}{}
+		s.pend.peers[peer] = s.pend.peers[peer] || !joined
 	}
 	s.pend.filter = s.pend.filter || filter
 	s.pend.narrow = s.pend.narrow || filter && !joined

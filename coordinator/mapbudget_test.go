@@ -218,3 +218,34 @@ func TestMapBudgetHoldEnds(t *testing.T) {
 		t.Fatalf("%d bytes in flight after the release, want 0", in)
 	}
 }
+
+// TestRemovableLeavesOutJoins: the removals' candidates are the pending
+// peers with a change other than their join; a join then a removal of
+// the same node is one.
+func TestRemovableLeavesOutJoins(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		joined []bool // the changes recorded for node 7, in order
+		want   bool
+	}{
+		{"join", []bool{true}, false},
+		{"joins", []bool{true, true}, false},
+		{"change", []bool{false}, true},
+		{"join then removal", []bool{true, false}, true},
+		{"change then join", []bool{false, true}, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := &subscriber{wake: make(chan struct{}, 1)}
+			for _, j := range tc.joined {
+				s.add(false, 7, true, j)
+			}
+			got, all := s.removable()
+			if all || slices.Contains(got, 7) != tc.want {
+				t.Fatalf("removable() = %v %v, want node 7 among them: %v", got, all, tc.want)
+			}
+			if peers, _ := s.peek(); !slices.Equal(peers, []store.NodeID{7}) {
+				t.Fatalf("peek() = %v, want [7] whatever the changes", peers)
+			}
+		})
+	}
+}

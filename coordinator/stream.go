@@ -570,7 +570,7 @@ func (st *streamState) sendRemovals(sub *subscriber) bool {
 // prepareRemovals makes sendRemovals' message (nil: nothing to send) and
 // updates st.sent to it; ok is false when the stream must end.
 func (st *streamState) prepareRemovals(sub *subscriber) (msg []byte, ok bool) {
-	cand, all := sub.peek()
+	cand, all := sub.removable()
 	if all {
 		st.sent.mu.Lock()
 		cand = make([]store.NodeID, 0, st.sent.peers.len())
