@@ -91,6 +91,8 @@ type pending struct {
 	// from the node's map; true unless every change recorded for the
 	// node was its join (which cannot remove it: see removable).
 	peers map[store.NodeID]bool
+	// mayRemove counts the peers true in peers.
+	mayRemove int
 }
 
 // take returns what is pending and clears it.
@@ -119,6 +121,15 @@ func (s *subscriber) peek() ([]store.NodeID, bool) {
 		return nil, true
 	}
 	return slices.Collect(maps.Keys(s.pend.peers)), false
+}
+
+// onlyAdds reports whether everything pending only adds to the node's
+// map and filter (joins): then a waiting stream has no removal to send
+// and no narrowing to check, and need not ask a worker.
+func (s *subscriber) onlyAdds() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return !s.pend.all && !s.pend.narrow && s.pend.mayRemove == 0
 }
 
 // removable is peek for the removals (sendRemovals): the pending peers
@@ -156,7 +167,11 @@ func (s *subscriber) add(all bool, peer store.NodeID, filter, joined bool) {
 		if s.pend.peers == nil {
 			s.pend.peers = map[store.NodeID]bool{}
 		}
-		s.pend.peers[peer] = s.pend.peers[peer] || !joined
+		was, held := s.pend.peers[peer]
+		if !joined && (!held || !was) {
+			s.pend.mayRemove++
+		}
+		s.pend.peers[peer] = was || !joined
 	}
 	s.pend.filter = s.pend.filter || filter
 	s.pend.narrow = s.pend.narrow || filter && !joined

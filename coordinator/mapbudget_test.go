@@ -243,6 +243,9 @@ func TestRemovableLeavesOutJoins(t *testing.T) {
 			if all || slices.Contains(got, 7) != tc.want {
 				t.Fatalf("removable() = %v %v, want node 7 among them: %v", got, all, tc.want)
 			}
+			if s.onlyAdds() == tc.want {
+				t.Fatalf("onlyAdds() = %v, want %v", tc.want, !tc.want)
+			}
 			if peers, _ := s.peek(); !slices.Equal(peers, []store.NodeID{7}) {
 				t.Fatalf("peek() = %v, want [7] whatever the changes", peers)
 			}

@@ -271,13 +271,17 @@ func (s *control) streamLoop(ctx context.Context, st *streamState, sub *subscrib
 		if now {
 			return st.sendUpdate(sub, false)
 		}
+		turn, waiting = t, t.granted
+		if sub.onlyAdds() {
+			return true // nothing to remove, nothing narrows
+		}
 		st.s.work.do(func() { narrows = st.narrowsFilter(sub) })
 		if narrows {
 			s.budget.cancel(t)
+			turn, waiting = nil, nil
 			s.budget.force()
 			return st.sendUpdate(sub, false)
 		}
-		turn, waiting = t, t.granted
 		return st.sendRemovals(sub)
 	}
 	for {
@@ -296,6 +300,9 @@ func (s *control) streamLoop(ctx context.Context, st *streamState, sub *subscrib
 				// The update waits for its turn; what removes access
 				// does not: the removals go at once, and everything
 				// pending when the filter narrows.
+				if sub.onlyAdds() {
+					continue // joins: nothing to remove or check
+				}
 				narrows := false
 				st.s.work.do(func() { narrows = st.narrowsFilter(sub) })
 				if narrows {
@@ -313,7 +320,8 @@ func (s *control) streamLoop(ctx context.Context, st *streamState, sub *subscrib
 			}
 			d := time.Until(st.nextAt)
 			narrows := false
-			if d > 0 {
+			quiet := d > 0 && sub.onlyAdds() // joins wait for the pace
+			if d > 0 && !quiet {
 				st.s.work.do(func() { narrows = st.narrowsFilter(sub) })
 			}
 			if d <= 0 || narrows {
@@ -322,7 +330,7 @@ func (s *control) streamLoop(ctx context.Context, st *streamState, sub *subscrib
 				}
 				continue
 			}
-			if !st.sendRemovals(sub) {
+			if !quiet && !st.sendRemovals(sub) {
 				return
 			}
 			if due == nil {
