@@ -239,12 +239,24 @@ func TestRemovableLeavesOutJoins(t *testing.T) {
 			for _, j := range tc.joined {
 				s.add(false, 7, true, j)
 			}
+			if s.onlyAdds() == tc.want {
+				t.Fatalf("onlyAdds() = %v, want %v", tc.want, !tc.want)
+			}
 			got, all := s.removable()
 			if all || slices.Contains(got, 7) != tc.want {
 				t.Fatalf("removable() = %v %v, want node 7 among them: %v", got, all, tc.want)
 			}
-			if s.onlyAdds() == tc.want {
-				t.Fatalf("onlyAdds() = %v, want %v", tc.want, !tc.want)
+			// Checked once: not again until it changes again.
+			if got, _ := s.removable(); len(got) > 0 {
+				t.Fatalf("removable() again = %v, want none (checked)", got)
+			}
+			s.add(false, 7, false, false)
+			if got, _ := s.removable(); !slices.Equal(got, []store.NodeID{7}) {
+				t.Fatalf("removable() after another change = %v, want [7]", got)
+			}
+			s.add(false, 7, false, true) // a join after: still checked
+			if got, _ := s.removable(); len(got) > 0 {
+				t.Fatalf("removable() after a join = %v, want none", got)
 			}
 			if peers, _ := s.peek(); !slices.Equal(peers, []store.NodeID{7}) {
 				t.Fatalf("peek() = %v, want [7] whatever the changes", peers)
