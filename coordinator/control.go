@@ -65,6 +65,13 @@ type control struct {
 	// budget bounds the bytes of map messages made and not yet written
 	// (Config.MapWriteBudget; nil: none).
 	budget *mapBudget
+	// making makes the map messages (prepareUpdate) of the streams that
+	// hold a turn of budget: a pool of its own, as large as the turns
+	// given at once, so a turn never queues behind the streams' setups
+	// and ends on work. With one pool, 28,000 streams opening and 21,000
+	// closing queued ahead of the eight turns in a 50,000-node run, and
+	// the fleet's updates (first maps too) came at the pace of that queue.
+	making *offload
 }
 
 // maxRotationKeys and maxReportKeys bound the nodes the rotation and report
@@ -97,6 +104,7 @@ func newControl(c *core) *control {
 		marks:      newOnlineMarks(),
 		work:       newOffload(c.ctx, offloadWorkers()),
 		budget:     budget,
+		making:     newOffload(c.ctx, offloadWorkers()),
 		forwards:   ratelimit.New[wire.MachinePublic](minBeat, 1, maxReportKeys),
 		watchLimit: ratelimit.New[store.NodeID](watchEvery, watchBurst, maxReportKeys)}
 }

@@ -475,7 +475,7 @@ func (st *streamState) sendUpdate(sub *subscriber, first bool) bool {
 			release()
 		}
 	}()
-	st.s.work.do(func() { u = st.prepareUpdate(sub, first) })
+	st.s.making.do(func() { u = st.prepareUpdate(sub, first) })
 	made := 0
 	if u.changed {
 		made = len(u.b)
