@@ -72,6 +72,11 @@ type control struct {
 	// closing queued ahead of the eight turns in a 50,000-node run, and
 	// the fleet's updates (first maps too) came at the pace of that queue.
 	making *offload
+	// urgent runs what a waiting stream checks on a wake (the narrowing
+	// check, the removals): a pool of its own, so a stream whose turn
+	// comes while it checks does not hold its turn in the queue behind
+	// the streams' setups and ends on work.
+	urgent *offload
 }
 
 // maxRotationKeys and maxReportKeys bound the nodes the rotation and report
@@ -105,6 +110,7 @@ func newControl(c *core) *control {
 		work:       newOffload(c.ctx, offloadWorkers()),
 		budget:     budget,
 		making:     newOffload(c.ctx, offloadWorkers()),
+		urgent:     newOffload(c.ctx, offloadWorkers()),
 		forwards:   ratelimit.New[wire.MachinePublic](minBeat, 1, maxReportKeys),
 		watchLimit: ratelimit.New[store.NodeID](watchEvery, watchBurst, maxReportKeys)}
 }

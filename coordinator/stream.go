@@ -275,7 +275,7 @@ func (s *control) streamLoop(ctx context.Context, st *streamState, sub *subscrib
 		if sub.onlyAdds() {
 			return true // nothing to remove, nothing narrows
 		}
-		st.s.work.do(func() { narrows = st.narrowsFilter(sub) })
+		st.s.urgent.do(func() { narrows = st.narrowsFilter(sub) })
 		if narrows {
 			s.budget.cancel(t)
 			turn, waiting = nil, nil
@@ -304,7 +304,7 @@ func (s *control) streamLoop(ctx context.Context, st *streamState, sub *subscrib
 					continue // joins: nothing to remove or check
 				}
 				narrows := false
-				st.s.work.do(func() { narrows = st.narrowsFilter(sub) })
+				st.s.urgent.do(func() { narrows = st.narrowsFilter(sub) })
 				if narrows {
 					s.budget.cancel(turn)
 					turn, waiting = nil, nil
@@ -322,7 +322,7 @@ func (s *control) streamLoop(ctx context.Context, st *streamState, sub *subscrib
 			narrows := false
 			quiet := d > 0 && sub.onlyAdds() // joins wait for the pace
 			if d > 0 && !quiet {
-				st.s.work.do(func() { narrows = st.narrowsFilter(sub) })
+				st.s.urgent.do(func() { narrows = st.narrowsFilter(sub) })
 			}
 			if d <= 0 || narrows {
 				if !update(narrows) {
@@ -564,7 +564,7 @@ func (st *streamState) sendRemovals(sub *subscriber) bool {
 		b  []byte
 		ok bool
 	)
-	st.s.work.do(func() { b, ok = st.prepareRemovals(sub) })
+	st.s.urgent.do(func() { b, ok = st.prepareRemovals(sub) })
 	if !ok || b == nil {
 		return ok
 	}
