@@ -207,7 +207,18 @@ var viewsShared, viewsMade atomic.Int64
 func checkFleetMaps(t *testing.T, c *testCoord, policy string, fleet map[string]*follower, at string) {
 	t.Helper()
 	want := oracleMaps(t, c, policy)
+	var everyone []store.NodeID
+	for _, f := range fleet {
+		everyone = append(everyone, store.NodeID(f.id()))
+	}
 	for name, f := range fleet {
+		// A removal's check through the peer class (a pending "all")
+		// finds the same absent peers as one made node by node.
+		byClass, ok1 := c.srv.nm.absentOfBy(store.NodeID(f.id()), everyone, true)
+		byNode, ok2 := c.srv.nm.absentOfBy(store.NodeID(f.id()), everyone, false)
+		if ok1 != ok2 || !slices.Equal(byClass, byNode) {
+			t.Fatalf("%s: %s's absent peers through its class %v (%v), node by node %v (%v)", at, name, byClass, ok1, byNode, ok2)
+		}
 		var diff string
 		deadline := time.Now().Add(10 * time.Second)
 		for {

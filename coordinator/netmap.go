@@ -506,11 +506,29 @@ func (m *netmap) setOnline(id store.NodeID, online bool, now time.Time) []store.
 	return m.idsLocked(res.Peers)
 }
 
+// idsLocked returns the ids of the nodes named, each once. A long list
+// is deduplicated through a set: appendUnique over every name cost the
+// square of the list, and a gateway's join names every sensor (at 26,000
+// of them a third of a second under the netmap's lock, in the profile of
+// a 50,000-node registration).
 func (m *netmap) idsLocked(names []string) []store.NodeID {
 	var out []store.NodeID
+	if len(names) <= 32 {
+		for _, name := range names {
+			if id, ok := m.byName[name]; ok {
+				out = appendUnique(out, id)
+			}
+		}
+		return out
+	}
+	out = make([]store.NodeID, 0, len(names))
+	seen := make(map[store.NodeID]struct{}, len(names))
 	for _, name := range names {
 		if id, ok := m.byName[name]; ok {
-			out = appendUnique(out, id)
+			if _, dup := seen[id]; !dup {
+				seen[id] = struct{}{}
+				out = append(out, id)
+			}
 		}
 	}
 	return out

@@ -4,7 +4,10 @@ import (
 	"cmp"
 	"maps"
 	"slices"
+	"sync"
 	"sync/atomic"
+	"unsafe"
+	"weak"
 
 	"github.com/wardnet/ward/wire"
 )
@@ -31,6 +34,14 @@ type sentPeers struct {
 	// shared names the shared set this is (sharedSets); 0: the stream's
 	// own.
 	shared uint64
+	// base is set when sorted may be held by other sets too (a shared
+	// set's, or one interned by merge): it is never changed in place, and
+	// the holder's changes to its entries go to changed and removed.
+	base bool
+	// changed holds new values of entries of a base sorted slice, removed
+	// the entries of it the holder no longer has (both nil without base).
+	changed map[wire.NodeID]sentPeer
+	removed map[wire.NodeID]struct{}
 }
 
 // sharedSets numbers the shared sets.
@@ -39,25 +50,45 @@ var sharedSets atomic.Uint64
 // share makes s a shared set with a number of its own: never changed
 // after, copied by the first change of whoever holds it.
 func (s *sentPeers) share() {
+	s.merge()
 	s.shared = sharedSets.Add(1)
+	s.sorted, s.base = internEntries(s.sorted), true
 }
 
-// own makes s the holder's own before a change: a copy of a shared set.
+// own makes s the holder's own before a change. A shared set's sorted
+// slice is not copied: it stays the base, and the holder's changes go to
+// the maps beside it (changed, removed, added) until the next merge.
+//
+// Reason: a join adds a peer to every stream of the class it joins; with
+// a copy on the first change, every gateway of a 50,000-node fleet copied
+// its 36,750-entry set (880 KB) at the first join after a policy change,
+// and every sensor its gateways at the first gateway's join.
 func (s *sentPeers) own() {
 	if s.shared == 0 {
 		return
 	}
-	*s = sentPeers{sorted: slices.Clone(s.sorted), added: maps.Clone(s.added)}
+	s.shared = 0
+	s.base = true
+	s.added, s.changed, s.removed = maps.Clone(s.added), maps.Clone(s.changed), maps.Clone(s.removed)
 }
 
 // all returns every entry sorted by id: the sorted slice itself (not to
-// be changed) when nothing was added since the last merge.
+// be changed) when nothing was added, changed or removed since the last
+// merge.
 func (s *sentPeers) all() []sentEntry {
-	if len(s.added) == 0 {
+	if len(s.added) == 0 && len(s.changed) == 0 && len(s.removed) == 0 {
 		return s.sorted
 	}
-	out := make([]sentEntry, 0, len(s.sorted)+len(s.added))
-	out = append(out, s.sorted...)
+	out := make([]sentEntry, 0, len(s.sorted)+len(s.added)-len(s.removed))
+	for _, e := range s.sorted {
+		if _, gone := s.removed[e.id]; gone {
+			continue
+		}
+		if p, ok := s.changed[e.id]; ok {
+			e.sentPeer = p
+		}
+		out = append(out, e)
+	}
 	for id, p := range s.added {
 		out = append(out, sentEntry{id: id, sentPeer: p})
 	}
@@ -74,7 +105,8 @@ type sentEntry struct {
 // minMerge is the smallest map merged into the sorted slice.
 const minMerge = 64
 
-// find returns the index of id in s.sorted and whether it is there.
+// find returns the index of id in s.sorted and whether it is there (in
+// the slice: it may be removed over a base).
 func (s *sentPeers) find(id wire.NodeID) (int, bool) {
 	return slices.BinarySearchFunc(s.sorted, id, func(e sentEntry, id wire.NodeID) int { return cmp.Compare(e.id, id) })
 }
@@ -82,6 +114,12 @@ func (s *sentPeers) find(id wire.NodeID) (int, bool) {
 // get returns peer id as sent.
 func (s *sentPeers) get(id wire.NodeID) (sentPeer, bool) {
 	if i, ok := s.find(id); ok {
+		if _, gone := s.removed[id]; gone {
+			return sentPeer{}, false
+		}
+		if p, ok := s.changed[id]; ok {
+			return p, true
+		}
 		return s.sorted[i].sentPeer, true
 	}
 	p, ok := s.added[id]
@@ -96,21 +134,31 @@ func (s *sentPeers) has(id wire.NodeID) bool {
 
 // set records peer id as sent p.
 func (s *sentPeers) set(id wire.NodeID, p sentPeer) {
-	if i, ok := s.find(id); ok && s.sorted[i].sentPeer == p {
+	if was, ok := s.get(id); ok && was == p {
 		return // as held: a shared set stays shared
 	}
 	s.own()
-	if i, ok := s.find(id); ok {
+	switch i, ok := s.find(id); {
+	case ok && !s.base:
 		s.sorted[i].sentPeer = p
 		return
+	case ok:
+		delete(s.removed, id)
+		if s.sorted[i].sentPeer == p {
+			delete(s.changed, id)
+		} else {
+			if s.changed == nil {
+				s.changed = map[wire.NodeID]sentPeer{}
+			}
+			s.changed[id] = p
+		}
+	default:
+		if s.added == nil {
+			s.added = map[wire.NodeID]sentPeer{}
+		}
+		s.added[id] = p
 	}
-	if s.added == nil {
-		s.added = map[wire.NodeID]sentPeer{}
-	}
-	s.added[id] = p
-	if len(s.added) >= max(minMerge, len(s.sorted)/8) {
-		s.merge()
-	}
+	s.mergeIfDue()
 }
 
 // remove forgets peer id and reports whether the node held it.
@@ -119,48 +167,157 @@ func (s *sentPeers) remove(id wire.NodeID) bool {
 		return false
 	}
 	s.own()
-	if i, ok := s.find(id); ok {
-		s.sorted = slices.Delete(s.sorted, i, i+1)
-		return true
-	}
 	if _, ok := s.added[id]; ok {
 		delete(s.added, id)
 		return true
 	}
-	return false
+	i, _ := s.find(id)
+	if !s.base {
+		s.sorted = slices.Delete(s.sorted, i, i+1)
+		return true
+	}
+	delete(s.changed, id)
+	if s.removed == nil {
+		s.removed = map[wire.NodeID]struct{}{}
+	}
+	s.removed[id] = struct{}{}
+	s.mergeIfDue()
+	return true
 }
 
 // len is how many peers the node holds.
-func (s *sentPeers) len() int { return len(s.sorted) + len(s.added) }
+func (s *sentPeers) len() int { return len(s.sorted) - len(s.removed) + len(s.added) }
 
 // ids calls f with each peer's id.
 func (s *sentPeers) ids(f func(wire.NodeID)) {
 	for _, e := range s.sorted {
-		f(e.id)
+		if _, gone := s.removed[e.id]; !gone {
+			f(e.id)
+		}
 	}
 	for id := range s.added {
 		f(id)
 	}
 }
 
-// merge moves the added peers into the sorted slice, which it
-// reallocates at its exact size.
-func (s *sentPeers) merge() {
-	out := make([]sentEntry, 0, len(s.sorted)+len(s.added))
-	out = append(out, s.sorted...)
-	for id, p := range s.added {
-		out = append(out, sentEntry{id: id, sentPeer: p})
+// mergeIfDue merges the maps beside the sorted slice once they hold an
+// eighth as many entries (amortized: each entry is copied about eight
+// times over its life, not once per change).
+func (s *sentPeers) mergeIfDue() {
+	if len(s.added)+len(s.changed)+len(s.removed) >= max(minMerge, len(s.sorted)/8) {
+		s.merge()
 	}
-	slices.SortFunc(out, func(a, b sentEntry) int { return cmp.Compare(a.id, b.id) })
-	s.sorted, s.added = out, nil
 }
 
-// clone copies s (a shared set is not copied: it never changes).
+// merge moves the maps' entries into a new sorted slice of its exact
+// size, interned (internEntries): streams whose sets came to the same
+// entries (the sensors that joined between the same two gateways) hold
+// one slice. The slice is then a base, never changed in place.
+func (s *sentPeers) merge() {
+	if len(s.added) == 0 && len(s.changed) == 0 && len(s.removed) == 0 {
+		return
+	}
+	s.sorted, s.added, s.changed, s.removed = internEntries(s.all()), nil, nil, nil
+	s.base = true
+}
+
+// clone copies s (a shared set is not copied: it never changes, nor is a
+// base slice).
 func (s *sentPeers) clone() sentPeers {
 	if s.shared != 0 {
 		return *s
 	}
-	return sentPeers{sorted: slices.Clone(s.sorted), added: maps.Clone(s.added)}
+	c := sentPeers{sorted: s.sorted, base: s.base, added: maps.Clone(s.added), changed: maps.Clone(s.changed), removed: maps.Clone(s.removed)}
+	if !s.base {
+		c.sorted = slices.Clone(s.sorted)
+	}
+	return c
+}
+
+// internEntries returns a slice with the entries of e, e itself or an
+// equal one made before and still held somewhere: the canonical copy.
+// Neither is changed after. Entries are kept by a hash of their content
+// with a weak pointer each, so the table holds no set alive.
+func internEntries(e []sentEntry) []sentEntry {
+	if len(e) < minIntern {
+		return e
+	}
+	h := hashEntries(e)
+	interned.mu.Lock()
+	defer interned.mu.Unlock()
+	if interned.sets == nil {
+		interned.sets = map[uint64][]internedSet{}
+	}
+	bucket := interned.sets[h][:0:0]
+	var found []sentEntry
+	for _, is := range interned.sets[h] {
+		p := is.first.Value()
+		if p == nil {
+			continue // collected
+		}
+		bucket = append(bucket, is)
+		if found == nil && is.n == len(e) {
+			if held := unsafe.Slice(p, is.n); slices.Equal(held, e) {
+				found = held
+			}
+		}
+	}
+	if found == nil {
+		bucket = append(bucket, internedSet{first: weak.Make(&e[0]), n: len(e)})
+		found = e
+	}
+	interned.sets[h] = bucket
+	interned.adds++
+	if interned.adds%internSweep == 0 {
+		for k, b := range interned.sets {
+			live := b[:0]
+			for _, is := range b {
+				if is.first.Value() != nil {
+					live = append(live, is)
+				}
+			}
+			if len(live) == 0 {
+				delete(interned.sets, k)
+			} else {
+				interned.sets[k] = live
+			}
+		}
+	}
+	return found
+}
+
+// minIntern is the smallest set interned; internSweep how many interns
+// go between two sweeps of the collected sets out of the table.
+const (
+	minIntern   = 64
+	internSweep = 4096
+)
+
+// interned is internEntries' table.
+var interned struct {
+	mu sync.Mutex // guards the fields below
+	// sets holds, by hashEntries, the sets interned and maybe still held.
+	sets map[uint64][]internedSet
+	adds int
+}
+
+// internedSet is a set of interned: a weak pointer to its first entry
+// and its length (the slice is unsafe.Slice of the two while held).
+type internedSet struct {
+	first weak.Pointer[sentEntry]
+	n     int
+}
+
+// hashEntries is FNV-1a over the entries' fields, a word at a time (a
+// match is compared whole).
+func hashEntries(e []sentEntry) uint64 {
+	h := uint64(14695981039346656037)
+	for _, x := range e {
+		for _, v := range [3]uint64{uint64(x.id), x.ver, uint64(x.grants)<<32 | uint64(x.routes)} {
+			h = (h ^ v) * 1099511628211
+		}
+	}
+	return h
 }
 
 // sentPeersBuilder makes a whole new sentPeers from peers given in any

@@ -1,6 +1,10 @@
 package coordinator
 
 import (
+	"cmp"
+	"maps"
+	"math/rand/v2"
+	"slices"
 	"testing"
 
 	"github.com/wardnet/ward/wire"
@@ -45,5 +49,83 @@ func TestSharedSentPeersCopiedOnChange(t *testing.T) {
 	r.set(4, sentPeer{ver: 4})
 	if class.has(4) || class.len() != 3 {
 		t.Error("an addition through a clone changed the shared set")
+	}
+}
+
+// TestSentPeersHoldersOfOneBase runs random changes on several holders of
+// one shared set (each its own stream) and checks each against a map of
+// its own after every step: a change through one holder, over the shared
+// base slice or a merged (interned) one, never shows in another. Holders
+// that make the same changes end up holding one interned slice.
+func TestSentPeersHoldersOfOneBase(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 11))
+	const size, holders = 400, 4
+	b := newSentPeersBuilder(size)
+	base := map[wire.NodeID]sentPeer{}
+	for id := wire.NodeID(0); id < size; id += 2 {
+		p := sentPeer{ver: uint64(id)}
+		b.add(id, p)
+		base[id] = p
+	}
+	class := b.done()
+	class.share()
+	hs := make([]sentPeers, holders)
+	want := make([]map[wire.NodeID]sentPeer, holders)
+	for i := range hs {
+		hs[i], want[i] = class, maps.Clone(base)
+	}
+	check := func(step int) {
+		t.Helper()
+		for i := range hs {
+			if hs[i].len() != len(want[i]) {
+				t.Fatalf("step %d: holder %d has %d peers, want %d", step, i, hs[i].len(), len(want[i]))
+			}
+			for id := wire.NodeID(0); id < size; id++ {
+				got, ok := hs[i].get(id)
+				w, wok := want[i][id]
+				if ok != wok || got != w {
+					t.Fatalf("step %d: holder %d get(%d) = %v %v, want %v %v", step, i, id, got, ok, w, wok)
+				}
+			}
+			all := hs[i].all()
+			if len(all) != len(want[i]) || !slices.IsSortedFunc(all, func(a, b sentEntry) int { return cmp.Compare(a.id, b.id) }) {
+				t.Fatalf("step %d: holder %d all() has %d entries (sorted %v), want %d", step, i, len(all), slices.IsSortedFunc(all, func(a, b sentEntry) int { return cmp.Compare(a.id, b.id) }), len(want[i]))
+			}
+		}
+	}
+	for step := range 3000 {
+		i := rng.IntN(holders)
+		id := wire.NodeID(rng.IntN(size))
+		switch op := rng.IntN(10); {
+		case op < 5:
+			p := sentPeer{ver: uint64(rng.IntN(3))}
+			hs[i].set(id, p)
+			want[i][id] = p
+		case op < 9:
+			_, held := want[i][id]
+			if got := hs[i].remove(id); got != held {
+				t.Fatalf("step %d: holder %d remove(%d) = %v, want %v", step, i, id, got, held)
+			}
+			delete(want[i], id)
+		default:
+			hs[i] = hs[i].clone()
+		}
+		check(step)
+	}
+	if len(class.all()) != len(base) {
+		t.Fatal("the shared set changed")
+	}
+
+	// Two holders making the same changes hold one slice once merged.
+	x, y := class, class
+	for id := wire.NodeID(1); id < 2*minMerge+1; id += 2 {
+		x.set(id, sentPeer{ver: 1})
+		y.set(id, sentPeer{ver: 1})
+	}
+	if len(x.added) != 0 || len(y.added) != 0 {
+		t.Fatalf("not merged after %d additions", minMerge)
+	}
+	if &x.sorted[0] != &y.sorted[0] {
+		t.Error("two holders with the same peers hold two slices after their merge")
 	}
 }

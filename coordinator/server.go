@@ -163,6 +163,13 @@ type Config struct {
 	// sends the pending removals, and everything pending when the node's
 	// filter narrowed, at once (as during a large message's pace).
 	MapCoalesce time.Duration
+	// MapWriteBudget bounds the bytes of map messages made and not yet
+	// written, over every stream (64 MiB; negative: none): a stream takes
+	// a turn before it makes its message and waits for one while the
+	// bytes in flight are at the budget, sending its removals meanwhile
+	// (see mapBudget). Without it a policy change at 50,000 nodes made
+	// every gateway's 10+ MB map at once.
+	MapWriteBudget int64
 	// SrcDeltaMin is the shortest filter source list sent as a delta
 	// against one the node holds (wire.FeatureFilterSrcDelta; 16: below
 	// it the whole list is about as small). Tests lower it.
@@ -349,6 +356,12 @@ func (c *Config) setDefaults() {
 		c.MapCoalesce = 50 * time.Millisecond
 	case c.MapCoalesce < 0:
 		c.MapCoalesce = 0
+	}
+	switch {
+	case c.MapWriteBudget == 0:
+		c.MapWriteBudget = 64 << 20
+	case c.MapWriteBudget < 0:
+		c.MapWriteBudget = 0
 	}
 	def(&c.MapWriteTimeout, 30*time.Second)
 	if c.HTTP2MaxStreams <= 0 {

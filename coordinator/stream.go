@@ -235,8 +235,54 @@ func (s *control) streamLoop(ctx context.Context, st *streamState, sub *subscrib
 		defer beatTimer.Stop()
 		beatCheck = beatTimer.C
 	}
+	// The first map waits for its turn (mapBudget): nothing is held yet,
+	// so there is nothing to remove meanwhile.
+	first, now := s.budget.ask()
+	if !now {
+		select {
+		case <-first.granted:
+		case <-ctx.Done():
+			s.budget.cancel(first)
+			return
+		case <-s.ctx.Done():
+			s.budget.cancel(first)
+			return
+		}
+	}
 	if !st.sendUpdate(sub, true) {
 		return
+	}
+	// turn is the stream's place in the budget's queue while it waits
+	// for one (its granted channel in waiting): meanwhile removals go at
+	// once and the update waits.
+	var turn *mapTurn
+	var waiting <-chan struct{}
+	defer func() { s.budget.cancel(turn) }()
+	// update sends the pending update when the budget gives a turn now
+	// or the node's filter narrows (narrows: known so; else checked when
+	// the turn would wait), else sends the removals and waits for the
+	// turn.
+	update := func(narrows bool) bool {
+		if narrows {
+			s.budget.force()
+			return st.sendUpdate(sub, false)
+		}
+		t, now := s.budget.ask()
+		if now {
+			return st.sendUpdate(sub, false)
+		}
+		turn, waiting = t, t.granted
+		if sub.onlyAdds() {
+			return true // nothing to remove, nothing narrows
+		}
+		st.s.urgent.do(func() { narrows = st.narrowsFilter(sub) })
+		if narrows {
+			s.budget.cancel(t)
+			turn, waiting = nil, nil
+			s.budget.force()
+			return st.sendUpdate(sub, false)
+		}
+		return st.sendRemovals(sub)
 	}
 	for {
 		select {
@@ -244,19 +290,47 @@ func (s *control) streamLoop(ctx context.Context, st *streamState, sub *subscrib
 			return
 		case <-s.ctx.Done():
 			return
-		case <-sub.wake:
-			d := time.Until(st.nextAt)
-			narrows := false
-			if d > 0 {
-				st.s.work.do(func() { narrows = st.narrowsFilter(sub) })
+		case <-waiting:
+			turn, waiting = nil, nil
+			if !st.sendUpdate(sub, false) {
+				return
 			}
-			if d <= 0 || narrows {
-				if !st.sendUpdate(sub, false) {
+		case <-sub.wake:
+			if waiting != nil {
+				// The update waits for its turn; what removes access
+				// does not: the removals go at once, and everything
+				// pending when the filter narrows.
+				if sub.onlyAdds() {
+					continue // joins: nothing to remove or check
+				}
+				narrows := false
+				st.s.urgent.do(func() { narrows = st.narrowsFilter(sub) })
+				if narrows {
+					s.budget.cancel(turn)
+					turn, waiting = nil, nil
+					if !update(true) {
+						return
+					}
+					continue
+				}
+				if !st.sendRemovals(sub) {
 					return
 				}
 				continue
 			}
-			if !st.sendRemovals(sub) {
+			d := time.Until(st.nextAt)
+			narrows := false
+			quiet := d > 0 && sub.onlyAdds() // joins wait for the pace
+			if d > 0 && !quiet {
+				st.s.urgent.do(func() { narrows = st.narrowsFilter(sub) })
+			}
+			if d <= 0 || narrows {
+				if !update(narrows) {
+					return
+				}
+				continue
+			}
+			if !quiet && !st.sendRemovals(sub) {
 				return
 			}
 			if due == nil {
@@ -269,7 +343,10 @@ func (s *control) streamLoop(ctx context.Context, st *streamState, sub *subscrib
 			}
 		case <-due:
 			due = nil
-			if !st.sendUpdate(sub, false) {
+			if waiting != nil {
+				continue // the turn sends what is pending
+			}
+			if !update(false) {
 				return
 			}
 		case now := <-beatCheck:
@@ -380,13 +457,31 @@ func (st *streamState) writeNow(b []byte) bool {
 }
 
 // sendUpdate writes the full map, or the delta of what is pending, if
-// anything changed. first (the stream's first message) and a pending
-// "all" diff the whole map against what the node holds. It returns false
+// anything changed. The caller holds a turn of the map budget (given by
+// mapBudget.ask), which sendUpdate gives back. first (the stream's first
+// message) and a pending "all" diff the whole map against what the node
+// holds. It returns false
 // when the stream must end. The message is made on a worker (offload),
 // written on the caller's goroutine.
 func (st *streamState) sendUpdate(sub *subscriber, first bool) bool {
 	var u update
-	st.s.work.do(func() { u = st.prepareUpdate(sub, first) })
+	// The caller holds a turn of the budget (mapBudget): the message's
+	// bytes count against it until written (or until a panic drops it).
+	var release func()
+	defer func() {
+		if release == nil {
+			st.s.budget.made(0)
+		} else {
+			release()
+		}
+	}()
+	st.s.making.do(func() { u = st.prepareUpdate(sub, first) })
+	made := 0
+	if u.changed {
+		made = len(u.b)
+	}
+	st.s.budget.made(made)
+	release = st.s.budget.holdFor(made)
 	written := true
 	if u.changed {
 		written = st.write(u.b)
@@ -469,7 +564,7 @@ func (st *streamState) sendRemovals(sub *subscriber) bool {
 		b  []byte
 		ok bool
 	)
-	st.s.work.do(func() { b, ok = st.prepareRemovals(sub) })
+	st.s.urgent.do(func() { b, ok = st.prepareRemovals(sub) })
 	if !ok || b == nil {
 		return ok
 	}
@@ -483,7 +578,7 @@ func (st *streamState) sendRemovals(sub *subscriber) bool {
 // prepareRemovals makes sendRemovals' message (nil: nothing to send) and
 // updates st.sent to it; ok is false when the stream must end.
 func (st *streamState) prepareRemovals(sub *subscriber) (msg []byte, ok bool) {
-	cand, all := sub.peek()
+	cand, all := sub.removable()
 	if all {
 		st.sent.mu.Lock()
 		cand = make([]store.NodeID, 0, st.sent.peers.len())
@@ -501,14 +596,14 @@ func (st *streamState) prepareRemovals(sub *subscriber) (msg []byte, ok bool) {
 	if len(cand) == 0 && self == nil {
 		return nil, true
 	}
-	ms, ok := st.s.nm.mapOf(st.id, cand, false)
+	absent, ok := st.s.nm.absentOf(st.id, cand, all)
 	st.s.metrics.mapBuilds.WithLabelValues("removals").Inc()
 	if !ok {
 		return nil, false // node removed
 	}
 	st.sent.mu.Lock()
 	var head wire.MapResponse
-	for _, id := range ms.absent {
+	for _, id := range absent {
 		if st.sent.peers.remove(wire.NodeID(id)) {
 			head.PeersRemoved = append(head.PeersRemoved, wire.NodeID(id))
 		}
