@@ -111,13 +111,9 @@ func TestMapBudgetUpdateWaitsRemovalsDoNot(t *testing.T) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	if code := c.admin("POST", fmt.Sprintf("%s/%d/expire", wire.PathAdminNodes, cam1ID), nil, nil); code != 200 {
-		t.Fatalf("expire cam1: %d", code)
-	}
+	c.expireNode(cam1ID)
 	m := s.next()
-	if !slices.Equal(m.PeersRemoved, []wire.NodeID{wire.NodeID(cam1ID)}) || len(m.PeersChanged) > 0 || len(m.Peers) > 0 {
-		t.Fatalf("message while the budget is full: removed %v, changed %d, peers %d; want cam1 removed alone", m.PeersRemoved, len(m.PeersChanged), len(m.Peers))
-	}
+	wantRemovedAlone(t, m, cam1ID, "while the budget is full")
 	if !slices.Contains(c.pendingPeers(gwID), cam2ID) {
 		t.Fatal("cam2's join is no longer pending: sent while the budget was full")
 	}

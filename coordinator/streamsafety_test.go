@@ -32,6 +32,24 @@ func (c *testCoord) pendingPeers(id store.NodeID) []store.NodeID {
 	return out
 }
 
+// expireNode expires node id's key through the admin API, as an admin
+// revoking it would.
+func (c *testCoord) expireNode(id store.NodeID) {
+	c.t.Helper()
+	if code := c.admin("POST", fmt.Sprintf("%s/%d/expire", wire.PathAdminNodes, id), nil, nil); code != http.StatusOK {
+		c.t.Fatalf("expire node %d: %d", id, code)
+	}
+}
+
+// wantRemovedAlone fails t unless m removes peer id and carries nothing
+// else; when says which message m is.
+func wantRemovedAlone(t *testing.T, m wire.MapResponse, id store.NodeID, when string) {
+	t.Helper()
+	if !slices.Equal(m.PeersRemoved, []wire.NodeID{wire.NodeID(id)}) || len(m.PeersChanged) > 0 || len(m.Peers) > 0 {
+		t.Fatalf("message %s: removed %v, changed %d, peers %d; want %d removed alone", when, m.PeersRemoved, len(m.PeersChanged), len(m.Peers), id)
+	}
+}
+
 // TestRemovalsAndRevocationsBypassPacing: a node whose stream is paced
 // after a large message (here every message paces it for an hour) still
 // gets a peer's revocation at once, in a message of its own ahead of the
@@ -57,21 +75,15 @@ func TestRemovalsAndRevocationsBypassPacing(t *testing.T) {
 		time.Sleep(10 * time.Millisecond)
 	}
 	// An attacker's camera is revoked by an admin: the gateway drops it at once.
-	if code := c.admin("POST", fmt.Sprintf("%s/%d/expire", wire.PathAdminNodes, cam1ID), nil, nil); code != 200 {
-		t.Fatalf("expire cam1: %d", code)
-	}
+	c.expireNode(cam1ID)
 	m := s.next()
-	if !slices.Equal(m.PeersRemoved, []wire.NodeID{wire.NodeID(cam1ID)}) || len(m.PeersChanged) > 0 || len(m.Peers) > 0 {
-		t.Fatalf("message after the revocation: removed %v, changed %d, peers %d; want cam1 removed alone", m.PeersRemoved, len(m.PeersChanged), len(m.Peers))
-	}
+	wantRemovedAlone(t, m, cam1ID, "after the revocation")
 	if !slices.Contains(c.pendingPeers(gwID), cam2ID) {
 		t.Error("cam2's join is no longer pending: the paced update was sent early or lost")
 	}
 
 	// The gateway's own revocation: it loses every peer and learns it at once.
-	if code := c.admin("POST", fmt.Sprintf("%s/%d/expire", wire.PathAdminNodes, gwID), nil, nil); code != 200 {
-		t.Fatalf("expire gw: %d", code)
-	}
+	c.expireNode(gwID)
 	m = s.next()
 	if m.Self == nil || !m.Self.KeyRevoked {
 		t.Errorf("message after the gateway's revocation: self %+v; want it revoked", m.Self)
