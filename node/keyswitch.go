@@ -1,0 +1,64 @@
+package node
+
+import (
+	"time"
+
+	"golang.zx2c4.com/wireguard/device"
+
+	"github.com/wardnet/ward/wire"
+)
+
+// How a running flow survives a peer's key rotation.
+//
+// A device announces its next key to the coordinator, which gives the key
+// to the peers at once and tells the device to switch to it a moment
+// later (the switch time, 200 ms on). Both ends of a pair must change
+// keys together: a WireGuard peer is its public key, so a side holding the
+// new key while the other still uses the old one (or the reverse) has no
+// session and no way to make one. Peers used to take the new key at the
+// announcement: every packet in between was lost, and so was their
+// handshake initiation to the new key, after which wireguard-go waits 5 s
+// (device.RekeyTimeout) before another; the rotating node waited 1.5 s
+// after its switch before it initiated, so a running TCP flow stalled
+// 1.4-1.7 s at every rotation.
+//
+// Now the coordinator also sends, with the new key, the old one and the
+// switch time (wire.Node.PrevWGKey, KeySwitchAt; protocol 24). A peer
+// keeps the rotating node under the old key until the switch time and
+// takes the new key at that moment (keyAt; the Engine wakes for it), on
+// its own clock: the control client places the switch as a wait from the
+// map message's arrival (the coordinator's KeySwitchAt minus the
+// message's ServerTime), as the rotating node places its own switch from
+// its rotate answer, so the two ends switch within the difference of the
+// two messages' transit times, whatever their clocks say.
+//
+// At the switch the rotating node starts a handshake at once with every
+// peer it keeps alive, and leads every pair for rotationRoles, while each
+// peer follows it (peerStart.follow) for as long: should a peer initiate
+// too (it has packets for the new key), the two initiations cross, and
+// the bind makes the leader's win (crossing.go), so a flow loses about
+// one handshake's round trip. Should a peer switch a little early, its
+// initiation is lost (the node does not hold the key yet) but the node's,
+// sent when it switches, arrives; should it switch a little late, the
+// node's initiation is lost but the bind drops the peer's own, sent for
+// its first packet, and sends the node's again in its place.
+//
+// The old key is held only while the new one is valid: an expired or
+// revoked node is dropped whatever its switch time (Engine.desiredLocked
+// checks KeyExpiry first), the coordinator sends no switch for a revoked
+// node or past the old key's expiry, and the wait is at most
+// control's maxSwitchDelay (a minute) from the message.
+
+// rotationRoles is how long, after a node switched to a new key, it leads
+// every pair and its peers follow it: long enough for the handshake the
+// switch starts, and its retry (device.RekeyTimeout).
+const rotationRoles = device.RekeyTimeout
+
+// keyAt returns the key under which peer p is held at now: the one it
+// rotated away from (PrevWGKey) until its KeySwitchAt, its WGKey after.
+func keyAt(p wire.Node, now time.Time) wire.WGPublic {
+	if !p.PrevWGKey.IsZero() && p.PrevWGKey != p.WGKey && now.Before(p.KeySwitchAt) {
+		return p.PrevWGKey
+	}
+	return p.WGKey
+}
