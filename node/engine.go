@@ -218,7 +218,7 @@ type Engine struct {
 	// the Engine's clock; zero: never): it leads every pair for
 	// rotationRoles after (see keyswitch.go).
 	rotated time.Time
-	closed   bool
+	closed  bool
 	// relay is the relay connection (nil without EngineConfig.Relays),
 	// bind the running data plane's bind, stun the STUN servers of the
 	// last full map and stunAlt the relays' second STUN addresses (asked
