@@ -316,7 +316,45 @@ func (e *Engine) SetPrivateKey(k wire.WGPrivate) error {
 	if err := dp.rehandshake(peers); err != nil {
 		e.log.Debug("handshake after rotation", "err", err)
 	}
+	rotated, switched := e.rotated, time.Now()
+	time.AfterFunc(rotationRekick, func() { e.rekickAfterRotation(dp, rotated, switched) })
 	return nil
+}
+
+// rekickAfterRotation starts a new handshake, by a kick (see
+// handshake.go), with every keepalive peer that has completed none since
+// the switch at switched (on wireguard-go's clock), on data plane dp if
+// it still runs, unless a later rotation (rotated is this one's) took
+// over: the handshake sent at the switch was lost (the peer had not taken
+// the new key yet) or crossed one the peer sent just before (see
+// keyswitch.go), and wireguard-go would only retry after 5 s.
+func (e *Engine) rekickAfterRotation(dp *dataplane, rotated, switched time.Time) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.closed || e.dp.Load() != dp || !e.rotated.Equal(rotated) {
+		return
+	}
+	st, err := dp.state()
+	if err != nil {
+		return
+	}
+	kicks := map[wire.WGPublic]bool{}
+	for key, c := range e.have {
+		if c.keepalive && st.peers[key].lastHandshake.Before(switched) {
+			kicks[key] = true
+		}
+	}
+	if len(kicks) == 0 {
+		return
+	}
+	if e.bind != nil {
+		e.bind.forgetInits(kicks)
+	}
+	if err := e.configurePeersLocked(dp, e.nm.Load(), e.have, kicks, e.cfg.Clock()); err != nil {
+		e.log.Warn("handshake again after rotation", "err", err)
+		return
+	}
+	e.log.Debug("handshake kicked again after rotation", "peers", len(kicks))
 }
 
 // PublicKey returns the public half of the device's current private key.
@@ -489,14 +527,13 @@ func (e *Engine) desiredLocked(nm *netmap, now time.Time) (map[wire.WGPublic]pee
 			continue
 		}
 		if key != p.WGKey {
-			next = earliest(next, p.KeySwitchAt) // take p.WGKey then
+			next = earliest(next, switchOf(p)) // take p.WGKey then
 		}
 		st, known := e.starts[key]
 		if old, ok := held[p.ID]; ok && old != key && !known {
 			// The peer rotated its key: it switches now (or switched
-			// already), and then handshakes with us itself. Initiating too
-			// would cross its handshake, so this side follows, whatever
-			// the key order (see keyswitch.go).
+			// already) and leads every pair, so this side follows,
+			// whatever the key order (see keyswitch.go).
 			st.follow = true
 			e.starts[key] = st
 		}
@@ -513,7 +550,9 @@ func (e *Engine) desiredLocked(nm *netmap, now time.Time) (map[wire.WGPublic]pee
 		case st.follow && leading:
 			// Both rotated within rotationRoles: the key order decides.
 		case st.follow:
-			c.leads, c.keepalive = false, !now.Before(added.Add(keepaliveDelay))
+			// Initiating at once is safe: the rotating node leads, so its
+			// bind wins a crossing (see keyswitch.go).
+			c.leads, c.keepalive = false, true
 			next = earliest(next, added.Add(rotationRoles))
 		case leading:
 			c.leads, c.keepalive = true, true

@@ -54,11 +54,40 @@ import (
 // switch starts, and its retry (device.RekeyTimeout).
 const rotationRoles = device.RekeyTimeout
 
+// rotationRekick is how long after its switch the rotating node waits for
+// the handshake it started before it starts another with each peer that
+// still has none: its first was lost, or crossed the peer's own.
+const rotationRekick = 150 * time.Millisecond
+
+// switchLag is how long after a peer's switch time this node still
+// holds it under its old key: the rotating node should switch first.
+// Then its last packets under the old key arrive while this side still
+// has that session (taking the new key drops it, and with it every packet
+// still in flight, which TCP resends only after its 200 ms timeout),
+// while this side's packets under the old key still reach it (a switched
+// node keeps receiving on its old session); its handshake, lost while this
+// side held the old key, is sent again when this side initiates at its
+// switch (the bind's crossing rule). The two switches are apart by the
+// difference of two messages' transit times and of two timers' lateness
+// on a loaded machine (tens of ms were seen), so this costs a flow the lag
+// and wins it a retransmission timeout most of the time.
+const switchLag = 50 * time.Millisecond
+
 // keyAt returns the key under which peer p is held at now: the one it
-// rotated away from (PrevWGKey) until its KeySwitchAt, its WGKey after.
+// rotated away from (PrevWGKey) until switchLag past its KeySwitchAt, its
+// WGKey after.
 func keyAt(p wire.Node, now time.Time) wire.WGPublic {
-	if !p.PrevWGKey.IsZero() && p.PrevWGKey != p.WGKey && now.Before(p.KeySwitchAt) {
+	if !p.PrevWGKey.IsZero() && p.PrevWGKey != p.WGKey && now.Before(switchOf(p)) {
 		return p.PrevWGKey
 	}
 	return p.WGKey
+}
+
+// switchOf is when this node takes peer p's new key (see keyAt); zero
+// when p announces no switch.
+func switchOf(p wire.Node) time.Time {
+	if p.KeySwitchAt.IsZero() {
+		return time.Time{}
+	}
+	return p.KeySwitchAt.Add(switchLag)
 }

@@ -21,7 +21,8 @@ func TestKeyAt(t *testing.T) {
 	}{
 		{"no rotation", wire.WGPublic{}, time.Time{}, newKey},
 		{"switch ahead", oldKey, now.Add(time.Millisecond), oldKey},
-		{"switch now", oldKey, now, newKey},
+		{"switch now, within the lag", oldKey, now, oldKey},
+		{"lag ends now", oldKey, now.Add(-switchLag), newKey},
 		{"switch past", oldKey, now.Add(-time.Second), newKey},
 		{"previous key without a time", oldKey, time.Time{}, newKey},
 		{"previous key equals the new one", newKey, now.Add(time.Second), newKey},
@@ -125,14 +126,14 @@ func TestRunningFlowKeepsOldKeyUntilSwitch(t *testing.T) {
 			p.b.e.mu.Lock()
 			wake := p.b.e.nextWake
 			p.b.e.mu.Unlock()
-			if wake.IsZero() || wake.After(switchAt) {
-				t.Errorf("op wakes at %v, want by the switch at %v", wake, switchAt)
+			if wake.IsZero() || wake.After(switchAt.Add(switchLag)) {
+				t.Errorf("op wakes at %v, want by the switch at %v and its lag", wake, switchAt)
 			}
 
 			// The switch, on both sides.
 			peerSwitch := func() {
-				p.ahead.Store(int64(time.Hour))
-				p.b.e.reconcileNow() // what op's timer does at switchAt
+				p.ahead.Store(int64(time.Hour + switchLag))
+				p.b.e.reconcileNow() // what op's timer does then
 			}
 			if tt.peerFirst {
 				peerSwitch()
