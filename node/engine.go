@@ -550,9 +550,11 @@ func (e *Engine) desiredLocked(nm *netmap, now time.Time) (map[wire.WGPublic]pee
 		case st.follow && leading:
 			// Both rotated within rotationRoles: the key order decides.
 		case st.follow:
-			// Initiating at once is safe: the rotating node leads, so its
-			// bind wins a crossing (see keyswitch.go).
-			c.leads, c.keepalive = false, true
+			// The rotating node handshakes as it switches; this side's
+			// keepalive (a handshake unless a session exists by then)
+			// waits keepaliveDelay, so the two do not cross (see
+			// keyswitch.go).
+			c.leads, c.keepalive = false, !now.Before(added.Add(keepaliveDelay))
 			next = earliest(next, added.Add(rotationRoles))
 		case leading:
 			c.leads, c.keepalive = true, true
