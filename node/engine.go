@@ -302,9 +302,11 @@ func (e *Engine) SetPrivateKey(k wire.WGPrivate) error {
 	}
 	e.rotated = e.cfg.Clock()
 	// The peers' configuration (who leads) depends on the key: the bind
-	// must know this side leads before the handshakes below leave.
+	// must know this side leads before the handshakes below leave. The
+	// key is switched whatever happens here (a failed change is retried
+	// in full at the next reconcile).
 	if err := e.reconcileLocked(e.rotated); err != nil {
-		return fmt.Errorf("reconfigure peers after key switch: %w", err)
+		e.log.Warn("reconfigure peers after key switch", "err", err)
 	}
 	var peers []wire.WGPublic
 	for key, c := range e.have {
