@@ -552,11 +552,14 @@ func (e *Engine) desiredLocked(nm *netmap, now time.Time) (map[wire.WGPublic]pee
 		case st.follow && leading:
 			// Both rotated within rotationRoles: the key order decides.
 		case st.follow:
-			// The rotating node handshakes as it switches; this side's
-			// keepalive (a handshake unless a session exists by then)
-			// waits keepaliveDelay, so the two do not cross (see
-			// keyswitch.go).
-			c.leads, c.keepalive = false, !now.Before(added.Add(keepaliveDelay))
+			// Taken at the end of a hold (switchLag after the peer's
+			// switch), this side initiates at once: the peer switched
+			// first and leads, so its bind settles a crossing. Taken
+			// otherwise (no hold: the peer switches later), the keepalive
+			// waits keepaliveDelay, so that it does not meet the peer's
+			// own handshake at its switch (see keyswitch.go).
+			held := !p.KeySwitchAt.IsZero() && !now.Before(switchOf(p))
+			c.leads, c.keepalive = false, held || !now.Before(added.Add(keepaliveDelay))
 			next = earliest(next, added.Add(rotationRoles))
 		case leading:
 			c.leads, c.keepalive = true, true

@@ -137,6 +137,10 @@ func TestRunningFlowKeepsOldKeyUntilSwitch(t *testing.T) {
 			}
 			if tt.peerFirst {
 				peerSwitch()
+				// Early by a realistic margin: an initiation that reaches
+				// cam in the instant of its switch can cross its own
+				// inside wireguard-go (see keyswitch.go).
+				time.Sleep(20 * time.Millisecond)
 			}
 			if err := p.a.e.SetPrivateKey(next); err != nil {
 				t.Fatal(err)
