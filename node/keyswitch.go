@@ -34,20 +34,24 @@ import (
 //
 // At its switch the rotating node starts a handshake at once with every
 // peer it keeps alive, and leads every pair for rotationRoles, while each
-// peer follows it (peerStart.follow) for as long, its keepalive starting
-// keepaliveDelay after it took the new key. Peers switch switchLag after
-// the switch time, so the node's first initiation is usually lost (the
-// peer still holds the old key); a peer with packets for the node
-// initiates as it switches, and the node's bind, leading, drops that
-// initiation and sends its own again in its place (crossing.go); an idle
-// peer is reached by the node's second kick, rotationRekick after its
-// switch. Should a peer switch a little early, its initiation is lost
-// (the node does not hold the key yet) and the node's, sent as it
-// switches, makes the session. A follower that initiated at once
-// whatever its packets (tried) crossed the node's initiation inside
-// wireguard-go, where no bind sees it (an initiation read before the
-// node's switch, consumed after it), and the pair was left without a
-// session for over 10 s in about 2 % of the engine's rotation tests.
+// peer follows it (peerStart.follow) for as long. Peers switch switchLag
+// after the switch time, so the node's first initiation is usually lost
+// (the peer still holds the old key); the peer initiates as it switches
+// (its keepalive is on at once), and should that meet a second initiation
+// of the node's, the node's bind, leading, drops the peer's and sends its
+// own again in its place (crossing.go). The node kicks again, rotationRekick
+// after its switch, every peer with no handshake since. A peer that takes
+// the new key without a hold (an older coordinator: before the node
+// switches) delays its keepalive by keepaliveDelay instead: initiating at
+// once, it crossed the node's initiation inside wireguard-go, where no
+// bind sees it (an initiation read just before the node's switch and
+// consumed just after), and the pair had no session for over 10 s in
+// about 2 % of the engine's rotation tests. The same can happen when a
+// peer ends its hold within a millisecond or so before the node switches
+// (the node's timer late by switchLag); the lag makes that rare. And a
+// peer that delayed its keepalive everywhere lost, on a connection opened
+// at a rotation, its SYN-ACK to the node's second kick (a kick re-creates
+// the peer and drops the packets wireguard-go held for the handshake).
 //
 // The old key is held only while the new one is valid: an expired or
 // revoked node is dropped whatever its switch time (Engine.desiredLocked
