@@ -577,6 +577,7 @@ func (b *pathBind) receiveUDP(fn conn.ReceiveFunc) conn.ReceiveFunc {
 						resend = append(resend, crossResend{to: k, pkt: again})
 					}
 					if drop {
+						b.log.Debug("crossed initiation dropped", "peer", k.ShortString(), "via", "udp", "resend", again != nil)
 						sizes[i] = 0
 						continue
 					}
@@ -657,6 +658,9 @@ func (b *pathBind) receiveRelayed(f relay.Frame, buf []byte, sizes []int, eps []
 		p.relayedIn = now
 	}
 	b.mu.Unlock()
+	if drop {
+		b.log.Debug("crossed initiation dropped", "peer", f.Key.ShortString(), "via", "relay", "resend", again != nil)
+	}
 	if again != nil {
 		b.resendInit(f.Key, again)
 	}
