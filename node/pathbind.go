@@ -195,10 +195,15 @@ type peerPath struct {
 	// answered is when this node last answered the peer's initiation.
 	// yield is set once an initiation of the leader's went unanswered,
 	// until one is answered: the leader then drops no initiation.
+	// won is when the peer last answered one of the leader's
+	// initiations: for crossResendEvery after, the peer's initiations are
+	// late copies of one that crossed it (sent over UDP and the relay at
+	// once), which the leader drops too.
 	leads    bool
 	init     *leaderInit
 	answered time.Time
 	yield    bool
+	won      time.Time
 }
 
 // failure is a direct path's failure of the data check.

@@ -206,7 +206,7 @@ func (c *Client) readMap(ctx context.Context, body io.Reader, cancel context.Can
 		if m.KeepAlive {
 			continue
 		}
-		c.skew.localMap(&m)
+		c.skew.localMap(&m, recv)
 		if err := h.HandleMap(m); err != nil {
 			return 0, got, fmt.Errorf("apply map version %d: %w", m.Version, err)
 		}
