@@ -2,6 +2,7 @@ package coordinator
 
 import (
 	"cmp"
+	"fmt"
 	"maps"
 	"math/rand/v2"
 	"slices"
@@ -58,6 +59,12 @@ func TestSharedSentPeersCopiedOnChange(t *testing.T) {
 // base slice or a merged (interned) one, never shows in another. Holders
 // that make the same changes end up holding one interned slice.
 func TestSentPeersHoldersOfOneBase(t *testing.T) {
+	for _, lined := range []bool{false, true} {
+		t.Run(fmt.Sprintf("lineage=%v", lined), func(t *testing.T) { checkHoldersOfOneBase(t, lined) })
+	}
+}
+
+func checkHoldersOfOneBase(t *testing.T, lined bool) {
 	rng := rand.New(rand.NewPCG(3, 11))
 	const size, holders = 400, 4
 	b := newSentPeersBuilder(size)
@@ -69,6 +76,10 @@ func TestSentPeersHoldersOfOneBase(t *testing.T) {
 	}
 	class := b.done()
 	class.share()
+	if lined {
+		class.line = &lineage{}
+		class.line.put(class.sorted)
+	}
 	hs := make([]sentPeers, holders)
 	want := make([]map[wire.NodeID]sentPeer, holders)
 	for i := range hs {
@@ -127,5 +138,71 @@ func TestSentPeersHoldersOfOneBase(t *testing.T) {
 	}
 	if &x.sorted[0] != &y.sorted[0] {
 		t.Error("two holders with the same peers hold two slices after their merge")
+	}
+}
+
+// TestSentPeersLineageSharesBase holds many nodes of one view class (the
+// gateways of a fleet) to one base: each gets the same joins, but in its
+// own order and batches (a message's peers come in a map's order, and
+// messages coalesce differently per stream) and at its own pace, so each
+// merges at its own moment. With the class's lineage their merges rebase
+// on the latest, and they end up on one or two bases with a few entries
+// of their own each; without it (each merging its own slice, interned by
+// content) on about one base each. Every holder is checked against the peers it was given.
+func TestSentPeersLineageSharesBase(t *testing.T) {
+	const first, joins, holders = 512, 4000, 24
+	rng := rand.New(rand.NewPCG(5, 7))
+	b := newSentPeersBuilder(first)
+	for id := wire.NodeID(1); id <= first; id++ {
+		b.add(id, sentPeer{ver: uint64(id)})
+	}
+	class := b.done()
+	class.share()
+	class.line = &lineage{}
+	class.line.put(class.sorted)
+
+	hs := make([]sentPeers, holders)
+	done := make([]int, holders) // joins applied
+	for i := range hs {
+		hs[i] = class
+	}
+	// A join at a time; each holder takes, now and then, everything
+	// pending (a stream's message), in its own order.
+	for joined := 1; slices.Min(done) < joins; joined = min(joined+1, joins) {
+		for i := range hs {
+			if done[i] == joined || rng.IntN(3) != 0 {
+				continue // nothing pending, or this stream's message comes later
+			}
+			batch := make([]wire.NodeID, joined-done[i])
+			for k := range batch {
+				batch[k] = wire.NodeID(first + 1 + done[i] + k)
+			}
+			rng.Shuffle(len(batch), func(a, b int) { batch[a], batch[b] = batch[b], batch[a] })
+			for _, id := range batch {
+				hs[i].set(id, sentPeer{ver: uint64(id)})
+			}
+			done[i] = joined
+		}
+	}
+	bases := map[*sentEntry]bool{}
+	own := 0
+	for i := range hs {
+		if hs[i].len() != first+joins {
+			t.Fatalf("holder %d holds %d peers, want %d", i, hs[i].len(), first+joins)
+		}
+		for id := wire.NodeID(1); id <= first+joins; id++ {
+			if p, ok := hs[i].get(id); !ok || p.ver != uint64(id) {
+				t.Fatalf("holder %d: peer %d is %v %v", i, id, p, ok)
+			}
+		}
+		bases[&hs[i].sorted[0]] = true
+		own += len(hs[i].added) + len(hs[i].changed) + len(hs[i].removed)
+	}
+	t.Logf("%d holders on %d bases, %d entries of their own in all", holders, len(bases), own)
+	if len(bases) > 2 {
+		t.Errorf("%d holders of one class's peers hold %d bases, want at most 2", holders, len(bases))
+	}
+	if limit := holders * mergeDue(first+joins, true); own > limit {
+		t.Errorf("the holders keep %d entries of their own, want at most %d", own, limit)
 	}
 }
