@@ -108,6 +108,11 @@ type sentEntry struct {
 // minMerge is the smallest map merged into the sorted slice.
 const minMerge = 64
 
+// mergeFloor, when not 0, stands for minMerge in mergeDue (tests: merges
+// and rebases in fleets of a few nodes); rebases counts the rebases made
+// (tests: that the path ran).
+var mergeFloor, rebases atomic.Int64
+
 // find returns the index of id in s.sorted and whether it is there (in
 // the slice: it may be removed over a base).
 func (s *sentPeers) find(id wire.NodeID) (int, bool) {
@@ -217,10 +222,14 @@ func (s *sentPeers) mergeIfDue() {
 // are mostly rebases (a pass, no copy) and whose maps are each stream's
 // own while the base is everyone's.
 func mergeDue(n int, lined bool) int {
-	if lined {
-		return max(minMerge, n/32)
+	floor := minMerge
+	if f := mergeFloor.Load(); f > 0 {
+		floor = int(f)
 	}
-	return max(minMerge, n/8)
+	if lined {
+		return max(floor, n/32)
+	}
+	return max(floor, n/8)
 }
 
 // merge moves the maps' entries into a new base: the latest base of
@@ -340,6 +349,7 @@ func (s *sentPeers) rebase(l []sentEntry, limit int) bool {
 	}
 	s.sorted, s.base = l, true
 	s.added, s.changed, s.removed = added, changed, removed
+	rebases.Add(1)
 	return true
 }
 

@@ -206,3 +206,82 @@ func TestSentPeersLineageSharesBase(t *testing.T) {
 		t.Errorf("the holders keep %d entries of their own, want at most %d", own, limit)
 	}
 }
+
+// TestSentPeersRebase checks rebase on random sets: a holder (a base with
+// its own additions, changes and removals) rebased on another base holds
+// exactly what it held before, and refuses when they differ in more
+// entries than the limit.
+func TestSentPeersRebase(t *testing.T) {
+	rng := rand.New(rand.NewPCG(13, 17))
+	randSet := func(from map[wire.NodeID]sentPeer, changes int) map[wire.NodeID]sentPeer {
+		out := maps.Clone(from)
+		if out == nil {
+			out = map[wire.NodeID]sentPeer{}
+		}
+		for range changes {
+			id := wire.NodeID(rng.IntN(300))
+			switch rng.IntN(3) {
+			case 0:
+				delete(out, id)
+			default:
+				out[id] = sentPeer{ver: uint64(rng.IntN(3)), grants: uint32(rng.IntN(2))}
+			}
+		}
+		return out
+	}
+	baseOf := func(m map[wire.NodeID]sentPeer) []sentEntry {
+		b := newSentPeersBuilder(len(m))
+		for id, p := range m {
+			b.add(id, p)
+		}
+		return b.done().sorted
+	}
+	for c := range 500 {
+		start := randSet(nil, 200)
+		var h sentPeers
+		h.sorted, h.base = baseOf(start), true
+		want := randSet(start, rng.IntN(40))
+		for id := range start {
+			if _, ok := want[id]; !ok {
+				h.remove(id)
+			}
+		}
+		for id, p := range want {
+			h.set(id, p)
+		}
+		target := baseOf(randSet(want, rng.IntN(40)))
+		diff := 0
+		for id, p := range want {
+			if i, ok := slices.BinarySearchFunc(target, id, func(e sentEntry, id wire.NodeID) int { return cmp.Compare(e.id, id) }); !ok || target[i].sentPeer != p {
+				diff++
+			}
+		}
+		for _, e := range target {
+			if _, ok := want[e.id]; !ok {
+				diff++
+			}
+		}
+		if diff > 0 && h.rebase(target, diff-1) {
+			t.Fatalf("case %d: rebased with %d entries apart, limit %d", c, diff, diff-1)
+		}
+		if !h.rebase(target, diff) {
+			t.Fatalf("case %d: no rebase with %d entries apart, limit %d", c, diff, diff)
+		}
+		if len(h.sorted) > 0 && &h.sorted[0] != &target[0] {
+			t.Fatalf("case %d: the base is not the target", c)
+		}
+		if got := len(h.added) + len(h.changed) + len(h.removed); got != diff {
+			t.Fatalf("case %d: %d entries of its own, want %d", c, got, diff)
+		}
+		if h.len() != len(want) || len(h.all()) != len(want) {
+			t.Fatalf("case %d: holds %d peers (all: %d), want %d", c, h.len(), len(h.all()), len(want))
+		}
+		for id := range wire.NodeID(300) {
+			got, ok := h.get(id)
+			w, wok := want[id]
+			if ok != wok || got != w {
+				t.Fatalf("case %d: get(%d) = %v %v, want %v %v", c, id, got, ok, w, wok)
+			}
+		}
+	}
+}
