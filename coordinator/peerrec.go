@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"hash/maphash"
+	"math/rand/v2"
 	"net/netip"
 	"slices"
 	"sync"
@@ -235,6 +236,17 @@ func (c *srcCache) info(src []netip.Prefix) *srcInfo {
 	c.m[k] = in
 	c.bytes += size
 	return in
+}
+
+// selfSum is a sum of a node's own record as its map sends it (its
+// JSON): a stream keeps it, not the record, to tell whether a whole map
+// must send the record again.
+func (c *srcCache) selfSum(self *wire.Node) uint64 {
+	b, err := json.Marshal(self)
+	if err != nil {
+		return rand.Uint64() // not what the node holds: sent again
+	}
+	return maphash.Bytes(c.seed, b)
 }
 
 // filterSum hashes a filter: streams keep the sum of the filter they

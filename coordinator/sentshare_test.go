@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"slices"
 	"testing"
+	"unsafe"
 
 	"github.com/wardnet/ward/wire"
 )
@@ -283,5 +284,15 @@ func TestSentPeersRebase(t *testing.T) {
 				t.Fatalf("case %d: get(%d) = %v %v, want %v %v", c, id, got, ok, w, wok)
 			}
 		}
+	}
+}
+
+// TestSentStateSmall holds what every stream keeps of what it sent to a
+// few words besides its peer set: a stream kept its node's whole record
+// (wire.Node, about 450 bytes) to compare the next one with, 25 MB at
+// 50,000 streams; it keeps a sum of it now.
+func TestSentStateSmall(t *testing.T) {
+	if size := unsafe.Sizeof(sentState{}); size > 192 {
+		t.Errorf("sentState is %d bytes, want at most 192", size)
 	}
 }
