@@ -43,8 +43,11 @@ type sentPeers struct {
 	changed map[wire.NodeID]sentPeer
 	removed map[wire.NodeID]struct{}
 	// line is the lineage of the view class the set came from (nil: none):
-	// a merge takes its latest base when the set is near it (rebase).
-	line *lineage
+	// a merge takes its latest base when the set is near it (rebase);
+	// waits counts the merges put off since the last because it was not
+	// (see merge).
+	line  *lineage
+	waits uint8
 }
 
 // sharedSets numbers the shared sets.
@@ -212,10 +215,15 @@ func (s *sentPeers) ids(f func(wire.NodeID)) {
 // mergeDue entries (amortized: each entry is copied or compared a bounded
 // number of times over its life, not once per change).
 func (s *sentPeers) mergeIfDue() {
-	if len(s.added)+len(s.changed)+len(s.removed) >= mergeDue(len(s.sorted), s.line != nil) {
+	if len(s.added)+len(s.changed)+len(s.removed) >= mergeDue(len(s.sorted), s.line != nil)*(1+int(s.waits)) {
 		s.merge()
 	}
 }
+
+// maxMergeWaits is how many times a set in a lineage too far from its
+// latest to rebase waits (a merge's worth of changes more each time)
+// before it merges a slice of its own.
+const maxMergeWaits = 3
 
 // mergeDue is how many entries the maps beside a base of n entries hold
 // before a merge: an eighth as many, a 32nd in a lineage, whose merges
@@ -249,13 +257,24 @@ func (s *sentPeers) merge() {
 	if s.line != nil {
 		l := s.line.get()
 		onLatest := len(l) > 0 && len(s.sorted) > 0 && &l[0] == &s.sorted[0]
-		if len(l) > 0 && !onLatest && s.rebase(l, mergeDue(len(l), true)/2) {
-			return
+		if len(l) > 0 && !onLatest {
+			if s.rebase(l, mergeDue(len(l), true)/2) {
+				s.waits = 0
+				return
+			}
+			if s.waits < maxMergeWaits {
+				// Too far from the latest: most likely the stream lags
+				// (paced, waiting for its turn) and catches up with the
+				// next messages. A slice of its own would cost the whole
+				// set, the maps a few entries more: try again later.
+				s.waits++
+				return
+			}
 		}
 		lead = len(l) == 0 || onLatest
 	}
 	s.sorted, s.added, s.changed, s.removed = internEntries(s.all()), nil, nil, nil
-	s.base = true
+	s.base, s.waits = true, 0
 	if lead {
 		// Not a set too far from the latest to rebase on it (one whose
 		// stream lags): the others would be as far from its merge.
@@ -359,7 +378,7 @@ func (s *sentPeers) clone() sentPeers {
 	if s.shared != 0 {
 		return *s
 	}
-	c := sentPeers{sorted: s.sorted, base: s.base, added: maps.Clone(s.added), changed: maps.Clone(s.changed), removed: maps.Clone(s.removed), line: s.line}
+	c := sentPeers{sorted: s.sorted, base: s.base, added: maps.Clone(s.added), changed: maps.Clone(s.changed), removed: maps.Clone(s.removed), line: s.line, waits: s.waits}
 	if !s.base {
 		c.sorted = slices.Clone(s.sorted)
 	}

@@ -128,7 +128,9 @@ func checkHoldersOfOneBase(t *testing.T, lined bool) {
 		t.Fatal("the shared set changed")
 	}
 
-	// Two holders making the same changes hold one slice once merged.
+	// Two holders making the same changes hold one slice once merged
+	// (interned: without a lineage, whose latest the holders above moved).
+	class.line = nil
 	x, y := class, class
 	for id := wire.NodeID(1); id < 2*minMerge+1; id += 2 {
 		x.set(id, sentPeer{ver: 1})
@@ -294,5 +296,49 @@ func TestSentPeersRebase(t *testing.T) {
 func TestSentStateSmall(t *testing.T) {
 	if size := unsafe.Sizeof(sentState{}); size > 192 {
 		t.Errorf("sentState is %d bytes, want at most 192", size)
+	}
+}
+
+// TestSentPeersLaggardRebasesLater has one holder of a class lag far
+// behind the others (a paced stream) and then catch up: it puts its
+// merges off while too far from the lineage's latest base, and ends on
+// the others' base rather than on a slice of its own.
+func TestSentPeersLaggardRebasesLater(t *testing.T) {
+	const first, joins = 2048, 600
+	b := newSentPeersBuilder(first)
+	for id := wire.NodeID(1); id <= first; id++ {
+		b.add(id, sentPeer{ver: uint64(id)})
+	}
+	class := b.done()
+	class.share()
+	class.line = &lineage{}
+	class.line.put(class.sorted)
+	lead, lag := class, class
+	join := func(h *sentPeers, from, to int) {
+		for id := from; id < to; id++ {
+			h.set(wire.NodeID(first+1+id), sentPeer{ver: 1})
+		}
+	}
+	// The leader takes every join as it comes, merging about every 64.
+	join(&lead, 0, joins)
+	// The laggard gets a quarter in one message, far behind the
+	// leader's latest base: it keeps them beside the class's base rather
+	// than merging a slice of its own (a gateway's is 880 KB at 50,000
+	// nodes), then the rest.
+	join(&lag, 0, joins/4)
+	if &lag.sorted[0] != &class.sorted[0] || lag.len() != first+joins/4 {
+		t.Errorf("a laggard %d joins behind merged a slice of its own", joins-joins/4)
+	}
+	join(&lag, joins/4, joins)
+	if lag.len() != first+joins || lead.len() != first+joins {
+		t.Fatalf("holders hold %d and %d peers, want %d", lead.len(), lag.len(), first+joins)
+	}
+	for id := wire.NodeID(1); id <= first+joins; id++ {
+		if !lag.has(id) {
+			t.Fatalf("the laggard lacks peer %d", id)
+		}
+	}
+	if &lag.sorted[0] != &lead.sorted[0] {
+		t.Errorf("the laggard holds a base of its own (%d entries), not the leader's (%d)", len(lag.sorted), len(lead.sorted))
 	}
 }
