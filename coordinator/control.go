@@ -59,6 +59,9 @@ type control struct {
 	// forwards bounds the beats forwarded to other coordinators, per
 	// machine (see handleBeat).
 	forwards *ratelimit.Keyed[wire.MachinePublic]
+	// lines holds the lineages of the view classes' peer sets (see
+	// lineage).
+	lines lineages
 	// work runs the map streams' computations off their handler
 	// goroutines (see offload).
 	work *offload

@@ -36,8 +36,12 @@ type sentState struct {
 	mu sync.Mutex // mu guards the following
 	// version is the last message's version; 0 before the first.
 	version uint64
-	self    wire.Node
-	peers   sentPeers
+	// self is what the node holds of its own record: a sum of its JSON
+	// (selfSum) and the two marks a removal message may send at once.
+	// Not the record: about 500 bytes a stream, kept only to be compared.
+	self              uint64
+	revoked, disabled bool
+	peers             sentPeers
 	// filter is the sent filter's sum (srcCache.filterSum).
 	filter uint64
 	// rules is the sent filter (the netmap's cached rules, shared; their
@@ -62,7 +66,12 @@ type sentPeer struct {
 func (s *sentState) clone() *sentState {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return &sentState{version: s.version, self: s.self, peers: s.peers.clone(), filter: s.filter, rules: s.rules, relays: s.relays}
+	return &sentState{version: s.version, self: s.self, revoked: s.revoked, disabled: s.disabled, peers: s.peers.clone(), filter: s.filter, rules: s.rules, relays: s.relays}
+}
+
+// setSelf records self, whose selfSum is sum, as sent.
+func (s *sentState) setSelf(sum uint64, self *wire.Node) {
+	s.self, s.revoked, s.disabled = sum, self.KeyRevoked, self.OwnerDisabled
 }
 
 // subscriber is one open map stream. wake has room for one pending

@@ -70,8 +70,18 @@ func TestIncrementalMapsMatchFromScratch(t *testing.T) {
 	if testing.Short() {
 		seeds = 2
 	}
+	// Merges of the held peer sets and rebases on a class's lineage
+	// (sentPeers.merge) from two entries on, as a large fleet's make them.
+	mergeFloor.Store(2)
+	defer mergeFloor.Store(0)
+	r0 := rebases.Load()
 	for seed := int64(1); seed <= int64(seeds); seed++ {
 		t.Run(fmt.Sprint("seed", seed), func(t *testing.T) { checkIncrementalMaps(t, seed, steps) })
+	}
+	if n := rebases.Load() - r0; n == 0 {
+		t.Errorf("no held peer set rebased on its class's lineage: the test missed that path")
+	} else {
+		t.Logf("%d held peer sets rebased", n)
 	}
 	if n := srcDeltasApplied.Load(); n == 0 {
 		t.Errorf("no filter source went as a delta (wire.SrcDelta): the test missed that path")

@@ -42,6 +42,12 @@ type sentPeers struct {
 	// the entries of it the holder no longer has (both nil without base).
 	changed map[wire.NodeID]sentPeer
 	removed map[wire.NodeID]struct{}
+	// line is the lineage of the view class the set came from (nil: none):
+	// a merge takes its latest base when the set is near it (rebase);
+	// waits counts the merges put off since the last because it was not
+	// (see merge).
+	line  *lineage
+	waits uint8
 }
 
 // sharedSets numbers the shared sets.
@@ -104,6 +110,11 @@ type sentEntry struct {
 
 // minMerge is the smallest map merged into the sorted slice.
 const minMerge = 64
+
+// mergeFloor, when not 0, stands for minMerge in mergeDue (tests: merges
+// and rebases in fleets of a few nodes); rebases counts the rebases made
+// (tests: that the path ran).
+var mergeFloor, rebases atomic.Int64
 
 // find returns the index of id in s.sorted and whether it is there (in
 // the slice: it may be removed over a base).
@@ -200,25 +211,165 @@ func (s *sentPeers) ids(f func(wire.NodeID)) {
 	}
 }
 
-// mergeIfDue merges the maps beside the sorted slice once they hold an
-// eighth as many entries (amortized: each entry is copied about eight
-// times over its life, not once per change).
+// mergeIfDue merges the maps beside the sorted slice once they hold
+// mergeDue entries (amortized: each entry is copied or compared a bounded
+// number of times over its life, not once per change).
 func (s *sentPeers) mergeIfDue() {
-	if len(s.added)+len(s.changed)+len(s.removed) >= max(minMerge, len(s.sorted)/8) {
+	if len(s.added)+len(s.changed)+len(s.removed) >= mergeDue(len(s.sorted), s.line != nil)*(1+int(s.waits)) {
 		s.merge()
 	}
 }
 
-// merge moves the maps' entries into a new sorted slice of its exact
-// size, interned (internEntries): streams whose sets came to the same
-// entries (the sensors that joined between the same two gateways) hold
-// one slice. The slice is then a base, never changed in place.
+// maxMergeWaits is how many times a set in a lineage too far from its
+// latest to rebase waits (a merge's worth of changes more each time)
+// before it merges a slice of its own.
+const maxMergeWaits = 3
+
+// mergeDue is how many entries the maps beside a base of n entries hold
+// before a merge: an eighth as many, a 32nd in a lineage, whose merges
+// are mostly rebases (a pass, no copy) and whose maps are each stream's
+// own while the base is everyone's.
+func mergeDue(n int, lined bool) int {
+	floor := minMerge
+	if f := mergeFloor.Load(); f > 0 {
+		floor = int(f)
+	}
+	if lined {
+		return max(floor, n/32)
+	}
+	return max(floor, n/8)
+}
+
+// merge moves the maps' entries into a new base: the latest base of
+// the set's lineage when the set differs from it in few entries (then
+// those stay in the maps, rebase), else a new sorted slice of its exact
+// size, interned (internEntries: streams whose sets came to the same
+// entries hold one slice), which becomes the lineage's latest when the
+// set was on the latest before. The slice is then a base, never changed
+// in place.
 func (s *sentPeers) merge() {
 	if len(s.added) == 0 && len(s.changed) == 0 && len(s.removed) == 0 {
 		return
 	}
+	// lead: the set's base is the lineage's latest (or it has none), so
+	// its merge is the lineage's next base.
+	lead := s.line != nil
+	if s.line != nil {
+		l := s.line.get()
+		onLatest := len(l) > 0 && len(s.sorted) > 0 && &l[0] == &s.sorted[0]
+		if len(l) > 0 && !onLatest {
+			if s.rebase(l, mergeDue(len(l), true)/2) {
+				s.waits = 0
+				return
+			}
+			if s.waits < maxMergeWaits {
+				// Too far from the latest: most likely the stream lags
+				// (paced, waiting for its turn) and catches up with the
+				// next messages. A slice of its own would cost the whole
+				// set, the maps a few entries more: try again later.
+				s.waits++
+				return
+			}
+		}
+		lead = len(l) == 0 || onLatest
+	}
 	s.sorted, s.added, s.changed, s.removed = internEntries(s.all()), nil, nil, nil
-	s.base = true
+	s.base, s.waits = true, 0
+	if lead {
+		// Not a set too far from the latest to rebase on it (one whose
+		// stream lags): the others would be as far from its merge.
+		s.line.put(s.sorted)
+	}
+}
+
+// rebase makes l (a base, sorted, never changed) s's base when what s
+// holds differs from it in at most limit entries, those in the maps
+// beside it; it reports whether it did. One pass over both.
+//
+// Reason: every gateway of a fleet holds the same sensors, and each
+// merged its own set at its own moment (a message's peers come in a
+// map's order, messages coalesce differently per stream), so no two
+// merges made the same slice and interning shared none: at 50,000 nodes
+// the 1,000 gateways held 1,000 sets of 36,750 entries (880 KB each).
+// With the lineage's latest as their base, they hold one.
+func (s *sentPeers) rebase(l []sentEntry, limit int) bool {
+	add := make([]sentEntry, 0, len(s.added))
+	for id, p := range s.added {
+		add = append(add, sentEntry{id: id, sentPeer: p})
+	}
+	slices.SortFunc(add, func(a, b sentEntry) int { return cmp.Compare(a.id, b.id) })
+	var (
+		added, changed map[wire.NodeID]sentPeer
+		removed        map[wire.NodeID]struct{}
+		n              int
+	)
+	i, j, k := 0, 0, 0
+	for {
+		// The next entry s holds: its base's (less the removed, with the
+		// changes) or an added one (never in the base).
+		for i < len(s.sorted) {
+			if _, gone := s.removed[s.sorted[i].id]; !gone {
+				break
+			}
+			i++
+		}
+		var c sentEntry
+		fromBase, has := false, true
+		switch {
+		case i < len(s.sorted) && (j == len(add) || s.sorted[i].id < add[j].id):
+			c, fromBase = s.sorted[i], true
+			if p, ok := s.changed[c.id]; ok {
+				c.sentPeer = p
+			}
+		case j < len(add):
+			c = add[j]
+		default:
+			has = false
+		}
+		if !has && k == len(l) {
+			break
+		}
+		next := func() { // c is consumed
+			if fromBase {
+				i++
+			} else {
+				j++
+			}
+		}
+		switch {
+		case has && (k == len(l) || c.id < l[k].id):
+			if added == nil {
+				added = map[wire.NodeID]sentPeer{}
+			}
+			added[c.id] = c.sentPeer
+			n++
+			next()
+		case !has || l[k].id < c.id:
+			if removed == nil {
+				removed = map[wire.NodeID]struct{}{}
+			}
+			removed[l[k].id] = struct{}{}
+			n++
+			k++
+		default:
+			if c.sentPeer != l[k].sentPeer {
+				if changed == nil {
+					changed = map[wire.NodeID]sentPeer{}
+				}
+				changed[c.id] = c.sentPeer
+				n++
+			}
+			next()
+			k++
+		}
+		if n > limit {
+			return false
+		}
+	}
+	s.sorted, s.base = l, true
+	s.added, s.changed, s.removed = added, changed, removed
+	rebases.Add(1)
+	return true
 }
 
 // clone copies s (a shared set is not copied: it never changes, nor is a
@@ -227,7 +378,7 @@ func (s *sentPeers) clone() sentPeers {
 	if s.shared != 0 {
 		return *s
 	}
-	c := sentPeers{sorted: s.sorted, base: s.base, added: maps.Clone(s.added), changed: maps.Clone(s.changed), removed: maps.Clone(s.removed)}
+	c := sentPeers{sorted: s.sorted, base: s.base, added: maps.Clone(s.added), changed: maps.Clone(s.changed), removed: maps.Clone(s.removed), line: s.line, waits: s.waits}
 	if !s.base {
 		c.sorted = slices.Clone(s.sorted)
 	}
@@ -339,4 +490,70 @@ func (b *sentPeersBuilder) done() sentPeers {
 	slices.SortStableFunc(b.out.sorted, func(a, b sentEntry) int { return cmp.Compare(a.id, b.id) })
 	b.out.sorted = slices.CompactFunc(b.out.sorted, func(a, b sentEntry) bool { return a.id == b.id })
 	return b.out
+}
+
+// lineage is what the nodes of one view class have held, across the
+// joins and netmap gens that remake the class (keyed by peer class and
+// view signature, lineages): the base slice merged or shared last. A
+// holder whose set is due for a merge takes it as its base when it
+// differs from it in few entries (sentPeers.rebase), so the nodes of a
+// class, each changed by the same joins in its own order and batches,
+// hold one base and a few entries of their own each, not one copy each.
+type lineage struct {
+	mu sync.Mutex // guards latest and n
+	// latest is the first entry of the latest base, n its length (the
+	// slice is unsafe.Slice of the two while held): weak, so a base
+	// no holder has left is collected.
+	latest weak.Pointer[sentEntry]
+	n      int
+}
+
+// get returns the lineage's latest base, nil when none is held.
+func (l *lineage) get() []sentEntry {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.n == 0 {
+		return nil
+	}
+	p := l.latest.Value()
+	if p == nil {
+		return nil
+	}
+	return unsafe.Slice(p, l.n)
+}
+
+// put makes e (a base: never changed after) the lineage's latest.
+func (l *lineage) put(e []sentEntry) {
+	if len(e) == 0 {
+		return
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.latest, l.n = weak.Make(&e[0]), len(e)
+}
+
+// lineages holds the lineages by key (peer class and view signature).
+type lineages struct {
+	mu sync.Mutex // guards m
+	m  map[string]*lineage
+}
+
+// maxLineages bounds the lineages kept; past it the table starts over
+// (a lineage lost costs sharing, never correctness: a rebase compares
+// every entry).
+const maxLineages = 4096
+
+// of returns the lineage of key, made on first use.
+func (ls *lineages) of(key string) *lineage {
+	ls.mu.Lock()
+	defer ls.mu.Unlock()
+	if l, ok := ls.m[key]; ok {
+		return l
+	}
+	if ls.m == nil || len(ls.m) >= maxLineages {
+		ls.m = map[string]*lineage{}
+	}
+	l := &lineage{}
+	ls.m[key] = l
+	return l
 }

@@ -7,7 +7,6 @@ import (
 	"io"
 	"math/rand/v2"
 	"net/http"
-	"reflect"
 	"slices"
 	"strconv"
 	"sync"
@@ -608,8 +607,9 @@ func (st *streamState) prepareRemovals(sub *subscriber) (msg []byte, ok bool) {
 			head.PeersRemoved = append(head.PeersRemoved, wire.NodeID(id))
 		}
 	}
-	if self != nil && st.sent.version != 0 && (self.KeyRevoked && !st.sent.self.KeyRevoked || self.OwnerDisabled && !st.sent.self.OwnerDisabled) {
-		head.Self, st.sent.self = self, *self
+	if self != nil && st.sent.version != 0 && (self.KeyRevoked && !st.sent.revoked || self.OwnerDisabled && !st.sent.disabled) {
+		head.Self = self
+		st.sent.setSelf(st.s.nm.src.selfSum(self), self)
 	}
 	if len(head.PeersRemoved) == 0 && head.Self == nil {
 		st.sent.mu.Unlock()
@@ -722,7 +722,11 @@ func (st *streamState) build(ms mapState, whole bool, relays *[]wire.Relay) ([]b
 		}
 	}
 	changed = len(enc) > 0 || len(grants) > 0 || len(head.PeersRemoved) > 0 || len(head.PeersGrantsSwap) > 0
-	if whole && (full || !reflect.DeepEqual(sent.self, ms.self)) {
+	var selfSum uint64
+	if whole {
+		selfSum = st.s.nm.src.selfSum(&ms.self)
+	}
+	if whole && (full || selfSum != sent.self) {
 		self := ms.self
 		head.Self, changed = &self, true
 	}
@@ -769,7 +773,7 @@ func (st *streamState) build(ms mapState, whole bool, relays *[]wire.Relay) ([]b
 	st.buf = appendMsg(st.buf[:0], &head, key, enc, grants, rules, srcFrom, deltas, st.s.nm.src)
 	sent.version, sent.relays = head.Version, relays
 	if head.Self != nil {
-		sent.self = ms.self
+		sent.setSelf(selfSum, &ms.self)
 	}
 	return st.buf, true
 }

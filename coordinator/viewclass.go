@@ -39,6 +39,8 @@ import (
 // (viewClass.diffs). A node that is among its class's peers (a gateway
 // that may reach the other gateways) gets a set of its own without itself.
 type peerClass struct {
+	// key is the class's key (acl.Compiled.PeerClass).
+	key string
 	// peers are the class's live peers, sorted by id.
 	peers []mapPeer
 	// lists are the distinct source lists of the peers' filters and of
@@ -68,7 +70,7 @@ func (m *netmap) peerClassLocked(n store.Node) (*peerClass, error) {
 	if err != nil {
 		return nil, err
 	}
-	pc := &peerClass{peers: make([]mapPeer, 0, len(names)), views: map[string]*viewClass{}}
+	pc := &peerClass{key: key, peers: make([]mapPeer, 0, len(names)), views: map[string]*viewClass{}}
 	seen := map[srcKey]bool{}
 	note := func(f []filter.Rule) {
 		for _, r := range f {
@@ -198,6 +200,10 @@ func (st *streamState) viewOf(pc *peerClass, self []netip.Addr) *viewClass {
 			v.set.sorted = append(v.set.sorted, sentEntry{id: p.rec.node.ID, sentPeer: sp})
 		}
 		v.set.share()
+		// The class's lineage (the same key in later gens): the sets its
+		// nodes hold after joins rebase on its latest merge.
+		v.set.line = st.s.lines.of(pc.key + "\x00" + sig)
+		v.set.line.put(v.set.sorted)
 	})
 	return v
 }
@@ -236,6 +242,7 @@ func (st *streamState) diffView(v *viewClass, self wire.NodeID, held *sentPeers,
 	var now sentPeers
 	if selfIn {
 		now.sorted = make([]sentEntry, 0, len(v.entries)-1)
+		now.line = v.set.line
 	} else {
 		now = v.set
 	}
