@@ -79,9 +79,13 @@ type Result struct {
 	// SimCPURegister is the simulator's CPU time over the registration
 	// (the nodes' registrations and their map streams' decoding).
 	SimCPURegister time.Duration
-	Verified       bool
-	VerifyErrors   []string
-	Profiles       []string
+	// SimRSS and SimPeakRSS are the simulator's own resident memory at
+	// the end and its peak (/proc): the simulated nodes' peer sets, stream
+	// buffers and HTTP/2 client streams.
+	SimRSS, SimPeakRSS int64
+	Verified           bool
+	VerifyErrors       []string
+	Profiles           []string
 	// Rollout is the rollout probe's result (Config.Rollout); nil when
 	// it did not run.
 	Rollout *RolloutResult
@@ -211,6 +215,7 @@ func Run(ctx context.Context, cfg Config) (res Result, err error) {
 	self1, _ := readProc(os.Getpid())
 	res.Dials, res.RegisterSlow = r.dials.Load(), r.regSlow.Load()
 	res.SimCPU = self1.cpu - self0.cpu
+	res.SimRSS, res.SimPeakRSS = self1.rss, self1.hwm
 	return res, err
 }
 
@@ -260,6 +265,7 @@ func (r *run) measure(ctx context.Context, res *Result) error {
 	}
 	r.fullMaps(ctx, res)
 	r.profileSnapshots(ctx, "settled")
+	r.profileSelfHeap("settled")
 	if r.cfg.Idle > 0 {
 		stopIdle := r.profileCPU(ctx, "cpu-idle", r.cfg.Idle)
 		a := r.proc()
@@ -275,11 +281,13 @@ func (r *run) measure(ctx context.Context, res *Result) error {
 		return err
 	}
 	h1 := r.scrapeLatency(ctx)
+	r.profileSelfHeap("joins")
 	if err := r.policyChanges(ctx, m, res); err != nil {
 		return err
 	}
 	h2 := r.scrapeLatency(ctx)
 	res.JoinWritten, res.PolicyWritten = writtenBetween(h0, h1), writtenBetween(h1, h2)
+	r.profileSelfHeap("policy")
 	stopCPU()
 	if r.cfg.Rollout {
 		if err := r.rollout(ctx, res); err != nil {

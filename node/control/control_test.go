@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/x509"
 	"errors"
+	"fmt"
 	"net/netip"
 	"sync"
 	"testing"
@@ -280,5 +281,59 @@ func TestFollowMapHonoursRetryAfter(t *testing.T) {
 	}
 	if gap := at[1].Sub(at[0]); gap < time.Second {
 		t.Errorf("retried %v after a refusal with Retry-After: 1, want >= 1s", gap)
+	}
+}
+
+// TestMapReadBuffer: a map message far longer than a small read buffer
+// (Config.MapReadBuffer) arrives whole, and a buffer too small to read
+// with is refused.
+func TestMapReadBuffer(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		buf     int
+		wantErr bool
+	}{
+		{name: "default", buf: 0},
+		{name: "small", buf: 64},
+		{name: "too small", buf: 8, wantErr: true},
+		{name: "negative", buf: -1, wantErr: true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			srv := controltest.New(t)
+			mk, err := wire.NewMachinePrivate()
+			if err != nil {
+				t.Fatal(err)
+			}
+			c, err := control.New(control.Config{URL: srv.URL, AllowInsecureHTTP: true, MachineKey: mk,
+				MapReadBuffer: tc.buf, Backoff: control.Backoff{Min: time.Millisecond, Max: 20 * time.Millisecond}})
+			if tc.wantErr {
+				if err == nil {
+					t.Fatalf("New with a %d-byte map read buffer: no error", tc.buf)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("new client: %v", err)
+			}
+			ctx, cancel := context.WithCancel(context.Background())
+			rec := newRecorder()
+			done := make(chan error, 1)
+			go func() { done <- c.FollowMap(ctx, 0, rec) }()
+			defer func() { cancel(); <-done }()
+			var peers []wire.Node
+			var want []string
+			for i := range 200 {
+				peers = append(peers, wire.Node{ID: wire.NodeID(i + 2), Name: fmt.Sprintf("sensor-%d", i)})
+				want = append(want, fmt.Sprintf("%d %s", i+2, peers[i].Name))
+			}
+			srv.Publish(wire.MapResponse{Version: 1, Full: true, Self: &wire.Node{ID: 1, Name: "gw"}, Peers: peers})
+			var got []string
+			for _, p := range rec.next(t).Peers {
+				got = append(got, fmt.Sprintf("%d %s", p.ID, p.Name))
+			}
+			if diff := cmp.Diff(want, got); diff != "" {
+				t.Errorf("peers of a message longer than the buffer (-want +got):\n%s", diff)
+			}
+		})
 	}
 }

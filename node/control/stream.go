@@ -25,6 +25,11 @@ const (
 	DefaultMapIdleTimeout = 120 * time.Second
 	// MaxMapMessage bounds one map stream message (one line).
 	MaxMapMessage = 32 << 20
+	// DefaultMapReadBuffer is the map stream's read buffer
+	// (Config.MapReadBuffer). A longer message is read in pieces of it.
+	DefaultMapReadBuffer = 64 << 10
+	// minMapReadBuffer is the smallest read buffer a Config may ask for.
+	minMapReadBuffer = 16
 	// DefaultRouterBeat is the beat interval of a subnet router
 	// (Config.Beat): its routes move within wire.MissedBeats of them,
 	// about 3 s, of it stopping.
@@ -182,7 +187,7 @@ func (c *Client) beatLoop(ctx context.Context) {
 func (c *Client) readMap(ctx context.Context, body io.Reader, cancel context.CancelCauseFunc, since uint64, h MapHandler) (uint64, bool, error) {
 	idle := time.AfterFunc(c.mapIdle, func() { cancel(errIdle) })
 	defer idle.Stop()
-	br := bufio.NewReaderSize(body, 64<<10)
+	br := bufio.NewReaderSize(body, c.mapReadBuffer)
 	got := false
 	for {
 		line, err := readLine(br, MaxMapMessage)
