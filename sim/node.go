@@ -121,7 +121,7 @@ func newSimNode(base string, tr http.RoundTripper, tag string, obs observer) (*s
 	// a longer message is read in pieces of it.
 	cl, err := control.New(control.Config{URL: base, AllowInsecureHTTP: true, MachineKey: mk, CallTimeout: registerWait,
 		MapReadBuffer: simMapReadBuffer,
-		HTTPClient: &http.Client{Transport: tr}, Logger: slog.New(slog.DiscardHandler),
+		HTTPClient:    &http.Client{Transport: tr}, Logger: slog.New(slog.DiscardHandler),
 		Backoff: control.Backoff{Min: time.Second, Max: 30 * time.Second}})
 	if err != nil {
 		return nil, fmt.Errorf("control client: %w", err)
