@@ -83,9 +83,12 @@ type Result struct {
 	// the end and its peak (/proc): the simulated nodes' peer sets, stream
 	// buffers and HTTP/2 client streams.
 	SimRSS, SimPeakRSS int64
-	Verified           bool
-	VerifyErrors       []string
-	Profiles           []string
+	// SimMemoryLimit is the simulator's soft memory limit
+	// (Config.SelfMemoryLimit).
+	SimMemoryLimit int64
+	Verified       bool
+	VerifyErrors   []string
+	Profiles       []string
 	// Rollout is the rollout probe's result (Config.Rollout); nil when
 	// it did not run.
 	Rollout *RolloutResult
@@ -145,6 +148,12 @@ func Run(ctx context.Context, cfg Config) (res Result, err error) {
 	if err := cfg.defaults(); err != nil {
 		return res, err
 	}
+	memLimit, why, err := setSelfMemoryLimit(cfg.SelfMemoryLimit)
+	if err != nil {
+		return res, err
+	}
+	res.SimMemoryLimit = memLimit
+	cfg.Log("simulator soft memory limit %d MB (%s)", memLimit>>20, why)
 	fit, limit, err := raiseFileLimit()
 	if err != nil {
 		return res, err
