@@ -114,6 +114,8 @@ type run struct {
 	profileURL string
 	// ch is the coordinator the sim started; nil for cfg.URL's.
 	ch *child
+	// gate is the nodes' shared control.Config.MapGate.
+	gate chan struct{}
 
 	connsMu sync.Mutex // connsMu guards conns
 	// conns holds the shared HTTP/2 transports by group
@@ -177,7 +179,8 @@ func Run(ctx context.Context, cfg Config) (res Result, err error) {
 		cfg.Log("file limit %d caps the run at %d nodes (%d asked)", limit, cfg.Nodes, need-cfg.Joins-8)
 	}
 	ctx, cancel := context.WithCancel(ctx)
-	r := &run{cfg: cfg, base: cfg.URL, pid: cfg.CoordinatorPID, keys: map[string]string{}, conns: map[int]*http.Transport{}}
+	r := &run{cfg: cfg, base: cfg.URL, pid: cfg.CoordinatorPID, keys: map[string]string{}, conns: map[int]*http.Transport{},
+		gate: make(chan struct{}, mapGateSlots())}
 	defer func() { cancel(); r.wg.Wait() }()
 	if cfg.URL == "" {
 		var extra []string
@@ -326,7 +329,7 @@ func (r *run) proc() procStat {
 
 // addNode makes, registers and starts following one node with tag.
 func (r *run) addNode(ctx context.Context, i int, tag, hostname string) (*simNode, error) {
-	n, err := newSimNode(r.base, r.transportFor(i), tag, &r.slot)
+	n, err := newSimNode(r.base, r.transportFor(i), r.gate, tag, &r.slot)
 	if err != nil {
 		return nil, err
 	}

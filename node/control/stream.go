@@ -190,33 +190,67 @@ func (c *Client) readMap(ctx context.Context, body io.Reader, cancel context.Can
 	br := bufio.NewReaderSize(body, c.mapReadBuffer)
 	got := false
 	for {
-		line, err := readLine(br, MaxMapMessage)
-		if err != nil {
-			if errors.Is(err, context.Canceled) && ctx.Err() == nil {
-				err = errIdle
+		if c.mapGate != nil {
+			// Wait for the message's first byte without a slot, then take
+			// one: a stream that waits for its next message holds none.
+			if _, err := br.Peek(1); err != nil {
+				return since, got, readErr(ctx, err)
 			}
-			return since, got, fmt.Errorf("read map stream: %w", err)
+			// Bytes came: the stream is not idle while it waits its turn.
+			idle.Stop()
+			select {
+			case c.mapGate <- struct{}{}:
+			case <-ctx.Done():
+				return since, got, fmt.Errorf("read map stream: %w", ctx.Err())
+			}
 		}
+		next, ok, err := c.readMessage(ctx, br, since, h)
+		if c.mapGate != nil {
+			<-c.mapGate
+		}
+		got = got || ok
+		if err != nil {
+			return next, got, err
+		}
+		since = next
 		idle.Reset(c.mapIdle)
-		if len(bytes.TrimSpace(line)) == 0 {
-			continue
-		}
-		var m wire.MapResponse
-		if err := json.Unmarshal(line, &m); err != nil {
-			return since, got, fmt.Errorf("decode map message: %w: %w", ErrProtocol, err)
-		}
-		got = true
-		recv := c.now()
-		c.skew.observe(m.ServerTime, recv, recv)
-		if m.KeepAlive {
-			continue
-		}
-		c.skew.localMap(&m)
-		if err := h.HandleMap(m); err != nil {
-			return 0, got, fmt.Errorf("apply map version %d: %w", m.Version, err)
-		}
-		since = m.Version
 	}
+}
+
+// readMessage reads, decodes and hands h one message from br. It returns
+// the version to resume from (0 after a handler error), whether a message
+// (keep-alives too) arrived, and why reading failed.
+func (c *Client) readMessage(ctx context.Context, br *bufio.Reader, since uint64, h MapHandler) (uint64, bool, error) {
+	line, err := readLine(br, MaxMapMessage)
+	if err != nil {
+		return since, false, readErr(ctx, err)
+	}
+	if len(bytes.TrimSpace(line)) == 0 {
+		return since, false, nil
+	}
+	var m wire.MapResponse
+	if err := json.Unmarshal(line, &m); err != nil {
+		return since, false, fmt.Errorf("decode map message: %w: %w", ErrProtocol, err)
+	}
+	recv := c.now()
+	c.skew.observe(m.ServerTime, recv, recv)
+	if m.KeepAlive {
+		return since, true, nil
+	}
+	c.skew.localMap(&m)
+	if err := h.HandleMap(m); err != nil {
+		return 0, true, fmt.Errorf("apply map version %d: %w", m.Version, err)
+	}
+	return m.Version, true, nil
+}
+
+// readErr is why reading the stream failed: a read cancelled while ctx
+// is not was cancelled by the idle timer.
+func readErr(ctx context.Context, err error) error {
+	if errors.Is(err, context.Canceled) && ctx.Err() == nil {
+		err = errIdle
+	}
+	return fmt.Errorf("read map stream: %w", err)
 }
 
 // readLine reads one newline-terminated line of at most limit bytes.
