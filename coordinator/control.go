@@ -331,8 +331,16 @@ func (s *control) rotate(w http.ResponseWriter, r *http.Request, n store.Node, k
 		return
 	}
 	exp := now.Add(s.cfg.KeyLifetime)
+	// The node switches at switchAt, and its peers keep the replaced key
+	// until then (wire.Node.KeySwitchAt), never past that key's own
+	// expiry: a lapsed key is not given back to the peers.
+	switchAt := now.Add(s.cfg.KeySwitchDelay)
+	overlap := switchAt
+	if !n.KeyExpiry.IsZero() && n.KeyExpiry.Before(overlap) {
+		overlap = time.Time{}
+	}
 	err := s.st.RotateWGKey(r.Context(), n.ID, store.KeyRotation{Key: key,
-		OverlapUntil: now.Add(s.cfg.KeyOverlap), Expiry: exp, Rule: store.RotateDevice})
+		OverlapUntil: overlap, Expiry: exp, Rule: store.RotateDevice})
 	if errors.Is(err, store.ErrRotationRefused) {
 		s.refuseRotate(w, r, "node:"+n.Name, "node:"+n.Name, fmt.Errorf("rotate key of %s: %w", n.Name, err))
 		return
@@ -347,7 +355,9 @@ func (s *control) rotate(w http.ResponseWriter, r *http.Request, n store.Node, k
 	}
 	s.audit(r.Context(), "node:"+n.Name, "node.key_rotate", "node:"+n.Name, remoteIP(r),
 		map[string]any{"new_key": wire.WGPublic(key).ShortString(), "expiry": exp})
-	writeJSON(w, http.StatusOK, wire.NewRotateResponse(time.Now().UTC(), 200*time.Millisecond, exp))
+	// The switch time the peers were given, as a wait from this answer.
+	answered := time.Now().UTC()
+	writeJSON(w, http.StatusOK, wire.NewRotateResponse(answered, switchAt.Sub(answered), exp))
 }
 
 func (s *control) handleReport(w http.ResponseWriter, r *http.Request) {

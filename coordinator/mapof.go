@@ -5,6 +5,7 @@ import (
 	"net/netip"
 	"reflect"
 	"slices"
+	"time"
 
 	"github.com/wardnet/ward/acl"
 	"github.com/wardnet/ward/coordinator/store"
@@ -157,7 +158,7 @@ func (m *netmap) recLocked(id store.NodeID) *peerRec {
 	n := m.nodes[id]
 	w := m.wireNodeLocked(n)
 	delete(m.recStale, id)
-	if r != nil && reflect.DeepEqual(r.node, w) {
+	if r != nil && sameRecord(r.node, w, time.Now()) {
 		r.epoch = m.recEpoch
 		return r
 	}
@@ -165,6 +166,19 @@ func (m *netmap) recLocked(id store.NodeID) *peerRec {
 	r = &peerRec{ver: m.recSeq, epoch: m.recEpoch, node: w, addrs: addrsOf(n)}
 	m.recs[id] = r
 	return r
+}
+
+// sameRecord reports whether old, a record made earlier, still shows w:
+// equal, or equal but for a key switch (wire.Node.KeySwitchAt) that has
+// passed since. A record is not remade for the end of a switch alone:
+// receivers ignore a past switch, and a new version would send the node
+// to every peer again (after a policy change, every node that ever
+// rotated).
+func sameRecord(old, w wire.Node, now time.Time) bool {
+	if !old.KeySwitchAt.IsZero() && w.KeySwitchAt.IsZero() && !now.Before(old.KeySwitchAt) {
+		old.PrevWGKey, old.KeySwitchAt = wire.WGPublic{}, time.Time{}
+	}
+	return reflect.DeepEqual(old, w)
 }
 
 // grants returns what the viewer with addresses self may start toward p.

@@ -552,6 +552,7 @@ func (m *netmap) node(id store.NodeID) (store.Node, bool) {
 // selfLocked is n as its own map describes it.
 func (m *netmap) selfLocked(n store.Node) wire.Node {
 	w := m.wireNodeLocked(n)
+	w.PrevWGKey, w.KeySwitchAt = wire.WGPublic{}, time.Time{} // for its peers only
 	if m.live[n.ID] {
 		w.Routes = m.routesLocked(n)
 	}
@@ -628,7 +629,20 @@ func (m *netmap) wireNodeLocked(n store.Node) wire.Node {
 	if m.comp != nil {
 		w.MFAWithinMillis = m.comp.MFAWindow(n.Name).Milliseconds()
 	}
+	w.PrevWGKey, w.KeySwitchAt = keySwitchOf(n, time.Now())
 	return w
+}
+
+// keySwitchOf returns the key n's peers keep until n switches to its
+// rotated key, and when it switches (wire.Node.KeySwitchAt), while that
+// lies ahead of now; zeros otherwise, and always for a revoked or lapsed
+// node: a revocation cuts the old key at once, never at a switch time.
+func keySwitchOf(n store.Node, now time.Time) (wire.WGPublic, time.Time) {
+	if n.PrevWGKey.IsZero() || n.PrevWGKey == n.WGKey || !now.Before(n.PrevWGKeyUntil) ||
+		!n.KeyRevokedAt.IsZero() || expired(n, now) {
+		return wire.WGPublic{}, time.Time{}
+	}
+	return wire.WGPublic(n.PrevWGKey), n.PrevWGKeyUntil
 }
 
 // nodeByAddr finds the node with overlay address a.

@@ -94,8 +94,11 @@ type Config struct {
 	TLSCert, TLSKey string
 	// KeyLifetime is how long a device's WireGuard key is valid (24h).
 	KeyLifetime time.Duration
-	// KeyOverlap is how long a replaced key stays valid (30s).
-	KeyOverlap time.Duration
+	// KeySwitchDelay is how long after its rotation a device switches to
+	// its new key (200ms): its answer says so, and its peers keep the
+	// replaced key until that moment (wire.Node.KeySwitchAt), so both
+	// sides change keys together.
+	KeySwitchDelay time.Duration
 	// RotateBurst and RotateEvery limit each node's key rotations: RotateBurst
 	// at once, then one per RotateEvery (5 and 10m); more get 429.
 	RotateBurst int
@@ -321,7 +324,7 @@ func (c *Config) setDefaults() {
 		}
 	}
 	def(&c.KeyLifetime, 24*time.Hour)
-	def(&c.KeyOverlap, 30*time.Second)
+	def(&c.KeySwitchDelay, 200*time.Millisecond)
 	def(&c.SessionTTL, time.Hour)
 	def(&c.RotateEvery, 10*time.Minute)
 	def(&c.DeniedWindow, time.Minute)

@@ -195,7 +195,8 @@ func TestPeopleReachOnlyWhatTheirGroupsGrant(t *testing.T) {
 	if res.Error != "" {
 		t.Fatalf("login after re-enable: %+v", res)
 	}
-	waitFor(t, "alice back on the camera", func() bool { return alice.socksEcho("cam1", ssh) == nil })
+	back := waitFor(t, "alice back on the camera", func() bool { return alice.socksEcho("cam1", ssh) == nil })
+	t.Logf("re-login -> alice back on the camera: %v", back)
 
 	// Her session expires with the coordinator stopped: peers and her own
 	// daemon drop the key on time.

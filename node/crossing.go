@@ -38,6 +38,12 @@ import (
 // initiation never arrive, the copy sent for the follower's initiation
 // does; should neither, wireguard-go retries as before.
 //
+// An initiation of the follower's may arrive twice (over UDP and the
+// relay at once), the second copy after the leader's own initiation was
+// answered; consumed then, it would overwrite the leader's new session
+// state as a crossing does. So for crossResendEvery after an answer, the
+// leader drops the peer's initiations too.
+//
 // The leader claims the tie for one initiation only: once one went
 // unanswered (wireguard-go sent another, or it aged past
 // device.RekeyTimeout), it yields, letting the follower's initiations
@@ -153,16 +159,21 @@ func (b *pathBind) answeredWithin(k wire.WGPublic, now time.Time, d time.Duratio
 func (b *pathBind) crossedLocked(k wire.WGPublic, pkt []byte, now time.Time) (drop bool, resend []byte) {
 	switch messageType(pkt) {
 	case device.MessageResponseType:
-		b.answeredLocked(k, binary.LittleEndian.Uint32(pkt[responseReceiver:]))
+		b.answeredLocked(k, binary.LittleEndian.Uint32(pkt[responseReceiver:]), now, true)
 		return false, nil
 	case device.MessageCookieReplyType:
-		b.answeredLocked(k, binary.LittleEndian.Uint32(pkt[cookieReceiver:]))
+		b.answeredLocked(k, binary.LittleEndian.Uint32(pkt[cookieReceiver:]), now, false)
 		return false, nil
 	case device.MessageInitiationType:
 	default:
 		return false, nil
 	}
 	p := b.peers[k]
+	if p != nil && p.leads && p.init == nil && !p.won.IsZero() && now.Sub(p.won) < crossResendEvery {
+		// A copy of an initiation that crossed the one just answered:
+		// consuming it would undo that handshake on this side.
+		return true, nil
+	}
 	if p == nil || !p.leads || p.init == nil {
 		return false, nil
 	}
@@ -181,15 +192,23 @@ func (b *pathBind) crossedLocked(k wire.WGPublic, pkt []byte, now time.Time) (dr
 }
 
 // answeredLocked ends the pending initiation whose sender index is index:
-// the peer k's, else (k not known, or a source taken for k's) any peer's.
-func (b *pathBind) answeredLocked(k wire.WGPublic, index uint32) {
-	if p := b.peers[k]; p != nil && p.init != nil && p.init.index == index {
+// the peer k's, else (k not known, or a source taken for k's) any peer's;
+// response tells an answer (which makes a session at now) from a cookie
+// reply.
+func (b *pathBind) answeredLocked(k wire.WGPublic, index uint32, now time.Time, response bool) {
+	end := func(p *peerPath) {
 		p.init, p.yield = nil, false
+		if response {
+			p.won = now
+		}
+	}
+	if p := b.peers[k]; p != nil && p.init != nil && p.init.index == index {
+		end(p)
 		return
 	}
 	for _, p := range b.peers {
 		if p.init != nil && p.init.index == index {
-			p.init, p.yield = nil, false
+			end(p)
 		}
 	}
 }
@@ -209,4 +228,17 @@ func (b *pathBind) sourceLocked(a conn.Endpoint) wire.WGPublic {
 // the paths a packet to k takes now.
 func (b *pathBind) resendInit(k wire.WGPublic, pkt []byte) {
 	b.Send([][]byte{pkt}, peerEndpoint{key: k})
+}
+
+// forgetInits drops the pending initiations to the peers keys and their
+// yield: the caller starts new attempts on purpose (a kick after a
+// rotation), which must claim a crossing as a first one does.
+func (b *pathBind) forgetInits(keys map[wire.WGPublic]bool) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for k := range keys {
+		if p := b.peers[k]; p != nil {
+			p.init, p.yield = nil, false
+		}
+	}
 }

@@ -156,16 +156,20 @@ func TestCrossedInitiationRules(t *testing.T) {
 		at     time.Duration
 		drop   bool
 		resend bool
+		// gap is how long before at the packets of before came (0: 1 ms).
+		gap time.Duration
 	}{
-		{"leader, own initiation unanswered", true, true, nil, false, time.Second, true, true},
-		{"follower, own initiation unanswered", false, true, nil, false, time.Second, false, false},
-		{"leader, no initiation of its own", true, false, nil, false, time.Second, false, false},
-		{"leader, own initiation answered", true, true, [][]byte{response(myIndex)}, false, time.Second, false, false},
-		{"leader, own initiation answered from an unknown address", true, true, [][]byte{response(myIndex)}, true, time.Second, false, false},
-		{"leader, a response to another initiation", true, true, [][]byte{response(otherIndex)}, false, time.Second, true, true},
-		{"leader, own initiation met a cookie reply", true, true, [][]byte{reply(device.MessageCookieReplyType, device.MessageCookieReplySize, cookieReceiver, myIndex)}, false, time.Second, false, false},
-		{"leader, own initiation too old", true, true, nil, false, device.RekeyTimeout, false, false},
-		{"leader, just sent again", true, true, [][]byte{theirs}, false, time.Second, true, false},
+		{"leader, own initiation unanswered", true, true, nil, false, time.Second, true, true, 0},
+		{"follower, own initiation unanswered", false, true, nil, false, time.Second, false, false, 0},
+		{"leader, no initiation of its own", true, false, nil, false, time.Second, false, false, 0},
+		{"leader, own initiation answered", true, true, [][]byte{response(myIndex)}, false, time.Second, false, false, crossResendEvery},
+		{"leader, own initiation answered from an unknown address", true, true, [][]byte{response(myIndex)}, true, time.Second, false, false, crossResendEvery},
+		{"leader, a late copy of a crossed initiation", true, true, [][]byte{response(myIndex)}, false, time.Second, true, false, 0},
+		{"follower, own initiation answered just before", false, true, [][]byte{response(myIndex)}, false, time.Second, false, false, 0},
+		{"leader, a response to another initiation", true, true, [][]byte{response(otherIndex)}, false, time.Second, true, true, 0},
+		{"leader, own initiation met a cookie reply", true, true, [][]byte{reply(device.MessageCookieReplyType, device.MessageCookieReplySize, cookieReceiver, myIndex)}, false, time.Second, false, false, 0},
+		{"leader, own initiation too old", true, true, nil, false, device.RekeyTimeout, false, false, 0},
+		{"leader, just sent again", true, true, [][]byte{theirs}, false, time.Second, true, false, 0},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -181,8 +185,12 @@ func TestCrossedInitiationRules(t *testing.T) {
 			if tt.anon {
 				from = wire.WGPublic{}
 			}
+			gap := tt.gap
+			if gap == 0 {
+				gap = time.Millisecond
+			}
 			for _, pkt := range tt.before {
-				b.crossedLocked(from, pkt, t0.Add(tt.at-time.Millisecond))
+				b.crossedLocked(from, pkt, t0.Add(tt.at-gap))
 			}
 			drop, resend := b.crossedLocked(peer, theirs, t0.Add(tt.at))
 			if drop != tt.drop || (resend != nil) != tt.resend {

@@ -55,7 +55,7 @@ func (e *Engine) DialPeer(ctx context.Context, peer string, port uint16) (net.Co
 			return nil, err
 		}
 	}
-	if err := e.waitEndpoint(ctx, p.WGKey); err != nil {
+	if err := e.waitEndpoint(ctx, keyAt(p, e.cfg.Clock())); err != nil {
 		return nil, fmt.Errorf("dial %s: %w", peer, err)
 	}
 	dp := e.dp.Load()
@@ -122,7 +122,7 @@ func (e *Engine) Ping(ctx context.Context, peer string) (localapi.PingResult, er
 	if err != nil {
 		return localapi.PingResult{}, err
 	}
-	pi := e.pathOf(p.WGKey)
+	pi := e.pathOf(keyAt(p, e.cfg.Clock()))
 	return localapi.PingResult{Peer: p.Name, Addr: addr, RTT: rtt, Path: pi.kind, Endpoint: pi.addr}, nil
 }
 
@@ -142,8 +142,10 @@ func (e *Engine) Status() localapi.Status {
 		dev, _ = dp.state()
 	}
 	st.Paths = e.pathsStatus()
+	now := e.cfg.Clock()
 	for _, p := range nm.peers {
-		ps := peerStatus(p, dev, e.pathOf(p.WGKey))
+		key := keyAt(p, now)
+		ps := peerStatus(p, key, dev, e.pathOf(key))
 		if ps.Relay = p.HomeRelay; ps.Relay == "" {
 			ps.Relay = st.Paths.Relay
 		}
@@ -153,11 +155,12 @@ func (e *Engine) Status() localapi.Status {
 	return st
 }
 
-// peerStatus describes peer p with the device's view of it and its path.
-func peerStatus(p wire.Node, dev deviceState, path pathInfo) localapi.Peer {
+// peerStatus describes peer p, held under key, with the device's view of
+// it and its path.
+func peerStatus(p wire.Node, key wire.WGPublic, dev deviceState, path pathInfo) localapi.Peer {
 	ps := localapi.Peer{ID: p.ID, Name: p.Name, FQDN: p.FQDN, IPv4: p.IPv4, IPv6: p.IPv6, User: p.User, Tags: p.Tags,
 		KeyExpiry: p.KeyExpiry, Online: p.Online, Path: "none"}
-	if s, ok := dev.peers[p.WGKey]; ok {
+	if s, ok := dev.peers[key]; ok {
 		ps.Active = true
 		ps.Path, ps.Endpoint, ps.PathRTT, ps.PathNote = path.kind, path.addr, path.rtt, path.why
 		ps.LastHandshake, ps.RxBytes, ps.TxBytes = s.lastHandshake, s.rx, s.tx

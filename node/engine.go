@@ -1,6 +1,7 @@
 package node
 
 import (
+	"bytes"
 	"cmp"
 	"context"
 	"errors"
@@ -209,10 +210,15 @@ type Engine struct {
 	// changed is closed, and replaced, whenever the device's peers change.
 	changed chan struct{}
 	// nextWake is when the device must next be reconciled without a new
-	// map: the earliest key expiry of an active peer, delayed keepalive
-	// or scheduled handshake kick; zero: never.
+	// map: the earliest key expiry of an active peer, delayed keepalive,
+	// scheduled handshake kick, peer's key switch or end of rotation
+	// roles; zero: never.
 	nextWake time.Time
-	closed   bool
+	// rotated is when the device last switched to a new private key (on
+	// the Engine's clock; zero: never): it leads every pair for
+	// rotationRoles after (see keyswitch.go).
+	rotated time.Time
+	closed  bool
 	// relay is the relay connection (nil without EngineConfig.Relays),
 	// bind the running data plane's bind, stun the STUN servers of the
 	// last full map and stunAlt the relays' second STUN addresses (asked
@@ -271,7 +277,9 @@ func (e *Engine) Apply(m wire.MapResponse) error {
 	return e.reconcileLocked(e.cfg.Clock())
 }
 
-// SetPrivateKey switches the device to private key k (key rotation).
+// SetPrivateKey switches the device to private key k (key rotation). The
+// node then leads every pair for rotationRoles, and starts a handshake at
+// once with every peer it keeps alive (see keyswitch.go).
 func (e *Engine) SetPrivateKey(k wire.WGPrivate) error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
@@ -292,40 +300,63 @@ func (e *Engine) SetPrivateKey(k wire.WGPrivate) error {
 	if err := dp.setPrivateKey(k); err != nil {
 		return err
 	}
-	switched := time.Now()
-	time.AfterFunc(rotateKickAfter, func() { e.kickAfterRotation(dp, switched) })
+	e.rotated = e.cfg.Clock()
+	// The peers' configuration (who leads) depends on the key: the bind
+	// must know this side leads before the handshakes below leave. The
+	// key is switched whatever happens here (a failed change is retried
+	// in full at the next reconcile).
+	if err := e.reconcileLocked(e.rotated); err != nil {
+		e.log.Warn("reconfigure peers after key switch", "err", err)
+	}
+	var peers []wire.WGPublic
+	for key, c := range e.have {
+		if c.keepalive {
+			peers = append(peers, key)
+		}
+	}
+	slices.SortFunc(peers, func(a, b wire.WGPublic) int { return bytes.Compare(a[:], b[:]) })
+	if err := dp.rehandshake(peers); err != nil {
+		e.log.Debug("handshake after rotation", "err", err)
+	}
+	rotated, switched := e.rotated, time.Now()
+	time.AfterFunc(rotationRekick, func() { e.rekickAfterRotation(dp, rotated, switched) })
 	return nil
 }
 
-// rotateKickAfter is how long after its own key rotation the node waits
-// before starting a handshake itself with peers that have none since: a
-// peer follows a rotation (its keepalive starts after keepaliveDelay), or
-// handshakes at once when it has packets to send; handshaking here at the
-// same moment would cross that handshake, which leaves both sides without
-// a session until wireguard-go's 5 s retry.
-const rotateKickAfter = 1500 * time.Millisecond
-
-// kickAfterRotation starts a handshake with every keepalive peer that has
-// not completed one since switched, on data plane dp (if it still runs).
-func (e *Engine) kickAfterRotation(dp *dataplane, switched time.Time) {
+// rekickAfterRotation starts a new handshake, by a kick (see
+// handshake.go), with every keepalive peer that has completed none since
+// the switch at switched (on wireguard-go's clock), on data plane dp if
+// it still runs, unless a later rotation (rotated is this one's) took
+// over: the handshake sent at the switch was lost (the peer had not taken
+// the new key yet) or crossed one the peer sent just before (see
+// keyswitch.go), and wireguard-go would only retry after 5 s.
+func (e *Engine) rekickAfterRotation(dp *dataplane, rotated, switched time.Time) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	if e.closed || e.dp.Load() != dp {
+	if e.closed || e.dp.Load() != dp || !e.rotated.Equal(rotated) {
 		return
 	}
 	st, err := dp.state()
 	if err != nil {
 		return
 	}
-	var peers []wire.WGPublic
+	kicks := map[wire.WGPublic]bool{}
 	for key, c := range e.have {
 		if c.keepalive && st.peers[key].lastHandshake.Before(switched) {
-			peers = append(peers, key)
+			kicks[key] = true
 		}
 	}
-	if err := dp.rehandshake(peers); err != nil {
-		e.log.Debug("handshake after rotation", "err", err)
+	if len(kicks) == 0 {
+		return
 	}
+	if e.bind != nil {
+		e.bind.forgetInits(kicks)
+	}
+	if err := e.configurePeersLocked(dp, e.nm.Load(), e.have, kicks, e.cfg.Clock()); err != nil {
+		e.log.Warn("handshake again after rotation", "err", err)
+		return
+	}
+	e.log.Debug("handshake kicked again after rotation", "peers", len(kicks))
 }
 
 // PublicKey returns the public half of the device's current private key.
@@ -482,31 +513,58 @@ func (e *Engine) desiredLocked(nm *netmap, now time.Time) (map[wire.WGPublic]pee
 	for k, c := range e.have {
 		held[c.id] = k
 	}
+	leading := !e.rotated.IsZero() && now.Before(e.rotated.Add(rotationRoles))
+	if leading {
+		next = earliest(next, e.rotated.Add(rotationRoles))
+	}
 	for _, p := range nm.peers {
-		if p.WGKey == self || expired(p, now) {
+		if expired(p, now) {
 			continue
 		}
-		if _, dup := want[p.WGKey]; dup {
+		key := keyAt(p, now)
+		if key == self {
 			continue
 		}
-		st, known := e.starts[p.WGKey]
-		if old, ok := held[p.ID]; ok && old != p.WGKey && !known {
-			// The peer rotated its key: it switches after the coordinator
-			// told us, and then handshakes with us itself. Initiating too
-			// would cross its handshake (both wait for the 5 s retry), so
-			// this side follows, whatever the key order.
+		if _, dup := want[key]; dup {
+			continue
+		}
+		if key != p.WGKey {
+			next = earliest(next, switchOf(p)) // take p.WGKey then
+		}
+		st, known := e.starts[key]
+		if old, ok := held[p.ID]; ok && old != key && !known {
+			// The peer rotated its key: it switches now (or switched
+			// already) and leads every pair, so this side follows,
+			// whatever the key order (see keyswitch.go).
 			st.follow = true
-			e.starts[p.WGKey] = st
+			e.starts[key] = st
 		}
 		added := st.added
 		if added.IsZero() {
 			added = now
 		}
-		c := confOf(p, self, added, now)
-		if st.follow {
-			c.leads, c.keepalive = false, !now.Before(added.Add(keepaliveDelay))
+		if st.follow && !now.Before(added.Add(rotationRoles)) {
+			st.follow = false
+			e.starts[key] = st
 		}
-		want[p.WGKey] = c
+		c := confOf(p, key, self, added, now)
+		switch {
+		case st.follow && leading:
+			// Both rotated within rotationRoles: the key order decides.
+		case st.follow:
+			// Taken at the end of a hold (switchLag after the peer's
+			// switch), this side initiates at once: the peer switched
+			// first and leads, so its bind settles a crossing. Taken
+			// otherwise (no hold: the peer switches later), the keepalive
+			// waits keepaliveDelay, so that it does not meet the peer's
+			// own handshake at its switch (see keyswitch.go).
+			held := !p.KeySwitchAt.IsZero() && !now.Before(switchOf(p))
+			c.leads, c.keepalive = false, held || !now.Before(added.Add(keepaliveDelay))
+			next = earliest(next, added.Add(rotationRoles))
+		case leading:
+			c.leads, c.keepalive = true, true
+		}
+		want[key] = c
 		for _, a := range []netip.Addr{p.IPv4, p.IPv6} {
 			if a.IsValid() {
 				addrs[a] = struct{}{}

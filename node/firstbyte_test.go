@@ -411,3 +411,73 @@ func TestRelayedInitiationStaysUnderWayPastDisco(t *testing.T) {
 		}
 	}
 }
+
+// TestCrossedInitiationCopyKeepsResendRound: the leader's copy of its
+// pending initiation, sent again for a crossed initiation from the peer
+// that it dropped (crossing.go), is the same initiation: its round of
+// resends over the relay goes on when the relay refuses the copy too (the
+// peer is not on it yet). Ending the round left the pair without a
+// handshake until wireguard-go's 5 s retry (seen in e2e after a re-login:
+// the new key's first byte after 5.1 s).
+func TestCrossedInitiationCopyKeepsResendRound(t *testing.T) {
+	peer := newTestKey(t).Public()
+	var delivered atomic.Int32
+	r := initResender{leads: func(wire.WGPublic) bool { return true }, online: func(wire.WGPublic) bool { return true },
+		deliver: func(wire.WGPublic, string, []byte) { delivered.Add(1) }}
+	defer r.close()
+	init := testInitiation(5)
+	r.sent(peer, "", init, time.Now())
+	r.refused(peer, relay.NotConnected)
+	if n := r.rounds.Load(); n != 1 {
+		t.Fatalf("%d resend rounds after the refusal, want 1", n)
+	}
+	r.sent(peer, "", append([]byte(nil), init...), time.Now()) // the crossing copy
+	r.refused(peer, relay.NotConnected)
+	if n := r.rounds.Load(); n != 1 {
+		t.Fatalf("%d resend rounds after the crossing copy's refusal, want 1", n)
+	}
+	eventually(t, "a resend after the copy", func() bool { return delivered.Load() > 0 })
+	if !r.underWay(peer, time.Now()) {
+		t.Error("the initiation is not under way after its copy")
+	}
+	// Another initiation (wireguard-go's retry) replaces it and its round.
+	r.sent(peer, "", testInitiation(6), time.Now())
+	if n := r.rounds.Load(); n != 0 {
+		t.Errorf("%d resend rounds after a new initiation, want 0", n)
+	}
+}
+
+// TestHeardPeerGetsPendingInitiation: a frame from the peer while a
+// round of resends runs (the peer is on the relay now) ends the round
+// with one last resend, which now reaches it. The frame may be the peer's
+// own initiation, crossing this node's, which the bind drops as this
+// node leads: without the copy, neither initiation was ever consumed and
+// the pair waited for wireguard-go's 5 s retry.
+func TestHeardPeerGetsPendingInitiation(t *testing.T) {
+	peer := newTestKey(t).Public()
+	var got [][]byte
+	var mu sync.Mutex
+	r := initResender{leads: func(wire.WGPublic) bool { return true }, online: func(wire.WGPublic) bool { return true },
+		deliver: func(_ wire.WGPublic, _ string, pkt []byte) { mu.Lock(); got = append(got, pkt); mu.Unlock() }}
+	defer r.close()
+	init := testInitiation(7)
+	r.sent(peer, "", init, time.Now())
+	r.refused(peer, relay.NotPeer)
+	r.heard(peer) // before the round's first resend
+	if n := r.rounds.Load(); n != 0 {
+		t.Fatalf("%d resend rounds after the peer was heard, want 0", n)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(got) != 1 || !bytes.Equal(got[0], init) {
+		t.Fatalf("delivered %d packets on hearing the peer, want the pending initiation once", len(got))
+	}
+	// Heard again: no round runs, nothing more is sent.
+	mu.Unlock()
+	r.heard(peer)
+	time.Sleep(2 * resendMaxWait)
+	mu.Lock()
+	if len(got) != 1 {
+		t.Errorf("delivered %d packets after the round ended, want 1", len(got))
+	}
+}

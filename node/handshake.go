@@ -107,8 +107,9 @@ type peerStart struct {
 	// relayed is set when that attempt was made while the relay was
 	// connected: it is under way whatever the endpoint (see above).
 	relayed bool
-	// follow makes this side follow whatever the key order: the peer
-	// rotated to this key and handshakes with us once it switches.
+	// follow makes this side follow whatever the key order, until
+	// rotationRoles after added: the peer rotated to this key and
+	// handshakes with us as it switches (see keyswitch.go).
 	follow bool
 }
 

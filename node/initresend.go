@@ -1,6 +1,7 @@
 package node
 
 import (
+	"bytes"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -61,6 +62,8 @@ type initResender struct {
 	// deliver sends pkt to the peer over an open connection to relay via,
 	// dropping it when there is none.
 	deliver func(to wire.WGPublic, via string, pkt []byte)
+	// debug logs a round's start; nil: not logged.
+	debug func(msg string, args ...any)
 	// tracked counts pending initiations and rounds the running rounds,
 	// so the packet path looks at the lock only when there are some.
 	tracked, rounds atomic.Int32
@@ -90,6 +93,16 @@ func (r *initResender) sent(to wire.WGPublic, via string, pkt []byte, now time.T
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if p := r.pending[to]; p != nil {
+		if init && bytes.Equal(p.pkt, pkt) {
+			// The same initiation again: the bind's copy for a crossed
+			// initiation it dropped (crossing.go). It is the pending one,
+			// sent when it first was; its round, if one runs, goes on.
+			// Ending the round here left a pair with no handshake until
+			// wireguard-go's retry: the copy went to the relay before the
+			// peer was on it, was refused, and a refusal within
+			// resendQuiet starts no round.
+			return
+		}
 		r.stopLocked(to, p)
 	}
 	if !init || r.closed {
@@ -136,6 +149,9 @@ func (r *initResender) refused(key wire.WGPublic, why relay.Reason) {
 		r.started = map[wire.WGPublic]time.Time{}
 	}
 	r.started[key] = now
+	if r.debug != nil {
+		r.debug("init resend round", "peer", key.ShortString())
+	}
 	p.wait = resendFirst
 	p.timer = time.AfterFunc(p.wait, func() { r.fire(key, p) })
 	r.rounds.Add(1)
@@ -185,16 +201,27 @@ func (r *initResender) forget(key wire.WGPublic) {
 	}
 }
 
-// heard takes a frame from the peer key: its pending initiation's round,
-// if one runs, ends (the peer is on the relay and answers).
+// heard takes a frame from the peer key: the peer is on the relay, so its
+// pending initiation's round, if one runs, ends with one last resend,
+// which now reaches it. The frame may be an answer to an earlier resend
+// (the copy is then a replay the peer drops), or the peer's own
+// initiation, which crossed this node's and which the bind drops as this
+// node leads (crossing.go): without the copy, the pair had no handshake
+// until wireguard-go's 5 s retry whenever the bind's own copy for that
+// initiation had gone to the relay just before the peer was on it.
 func (r *initResender) heard(key wire.WGPublic) {
 	if r.rounds.Load() == 0 {
 		return
 	}
 	r.mu.Lock()
-	defer r.mu.Unlock()
-	if p := r.pending[key]; p != nil {
+	p := r.pending[key]
+	last := p != nil && p.timer != nil && !r.closed
+	if p != nil {
 		r.stopLocked(key, p)
+	}
+	r.mu.Unlock()
+	if last {
+		r.deliver(key, p.via, p.pkt)
 	}
 }
 

@@ -195,10 +195,15 @@ type peerPath struct {
 	// answered is when this node last answered the peer's initiation.
 	// yield is set once an initiation of the leader's went unanswered,
 	// until one is answered: the leader then drops no initiation.
+	// won is when the peer last answered one of the leader's
+	// initiations: for crossResendEvery after, the peer's initiations are
+	// late copies of one that crossed it (sent over UDP and the relay at
+	// once), which the leader drops too.
 	leads    bool
 	init     *leaderInit
 	answered time.Time
 	yield    bool
+	won      time.Time
 }
 
 // failure is a direct path's failure of the data check.
@@ -572,6 +577,7 @@ func (b *pathBind) receiveUDP(fn conn.ReceiveFunc) conn.ReceiveFunc {
 						resend = append(resend, crossResend{to: k, pkt: again})
 					}
 					if drop {
+						b.log.Debug("crossed initiation dropped", "peer", k.ShortString(), "via", "udp", "resend", again != nil)
 						sizes[i] = 0
 						continue
 					}
@@ -652,6 +658,9 @@ func (b *pathBind) receiveRelayed(f relay.Frame, buf []byte, sizes []int, eps []
 		p.relayedIn = now
 	}
 	b.mu.Unlock()
+	if drop {
+		b.log.Debug("crossed initiation dropped", "peer", f.Key.ShortString(), "via", "relay", "resend", again != nil)
+	}
 	if again != nil {
 		b.resendInit(f.Key, again)
 	}

@@ -131,6 +131,7 @@ func newRelayLink(tokens RelayTokens, log *slog.Logger) *relayLink {
 	l := &relayLink{tokens: tokens, log: log, in: make(chan relay.Frame, 64), relays: map[string]wire.Relay{},
 		conns: map[string]*relayConn{}, pingTimeout: relayPingTimeout}
 	l.inits.deliver = l.deliver
+	l.inits.debug = l.log.Debug
 	return l
 }
 

@@ -46,10 +46,11 @@ type peerConf struct {
 	keepalive bool
 }
 
-// confOf returns the device configuration for peer p of node self, which
-// has held p since added (now if not yet).
-func confOf(p wire.Node, self wire.WGPublic, added, now time.Time) peerConf {
-	leads := bytes.Compare(self[:], p.WGKey[:]) > 0
+// confOf returns the device configuration for peer p, held under key
+// (see keyAt), of node self, which has held it since added (now if not
+// yet).
+func confOf(p wire.Node, key, self wire.WGPublic, added, now time.Time) peerConf {
+	leads := bytes.Compare(self[:], key[:]) > 0
 	c := peerConf{id: p.ID, leads: leads, keepalive: leads || !now.Before(added.Add(keepaliveDelay))}
 	for _, a := range []netip.Addr{p.IPv4, p.IPv6} {
 		if a.IsValid() {

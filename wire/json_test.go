@@ -33,6 +33,7 @@ var (
 // testNode is a peer with every field set.
 func testNode() Node {
 	return Node{ID: 7, Name: "cam1", IPv4: cam, IPv6: cam6, WGKey: seq(0x40), KeyExpiry: t0.Add(24 * time.Hour),
+		PrevWGKey: seq(0x41), KeySwitchAt: t0.Add(200 * time.Millisecond),
 		Endpoints: []netip.AddrPort{netip.MustParseAddrPort("127.0.0.1:41641"), netip.MustParseAddrPort("[::1]:41641")},
 		User:      "alice@example.com", Tags: []string{"tag:camera"}, Online: true, ExposedPorts: []uint16{80, 554}, KeyRevoked: true,
 		Routes:     []netip.Prefix{netip.MustParsePrefix("192.168.10.0/24")},

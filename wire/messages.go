@@ -252,6 +252,18 @@ type Node struct {
 	IPv6 netip.Addr `json:"ipv6"`
 	// WGKey is the node's current WireGuard public key.
 	WGKey WGPublic `json:"wg_key"`
+	// PrevWGKey and KeySwitchAt, in a peer of a map, tell that the peer
+	// announced WGKey by a rotation but keeps using PrevWGKey until
+	// KeySwitchAt (on the coordinator's clock, like RotateResponse's
+	// SwitchAt): the receiver keeps the peer under PrevWGKey until then
+	// and takes WGKey at that moment, when the peer switches, so a running
+	// flow does not stall between the announcement and the switch. Set
+	// only while the switch lies ahead, never for a revoked node, never
+	// past the old key's expiry; KeyExpiry (the new key's) cuts both
+	// keys. Zero otherwise. Since protocol version 24 (FeatureKeySwitch);
+	// an older node ignores them and takes WGKey at once.
+	PrevWGKey   WGPublic  `json:"prev_wg_key,omitzero"`
+	KeySwitchAt time.Time `json:"key_switch_at,omitzero"`
 	// KeyExpiry is when WGKey stops being valid, on the coordinator's
 	// clock (a node converts it to its own with the offset it estimated
 	// from ServerTime); zero means never. Peers drop the node at this

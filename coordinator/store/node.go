@@ -27,9 +27,11 @@ type Node struct {
 	MachineKey MachinePublic
 	// WGKey is the node's current WireGuard public key.
 	WGKey WGPublic
-	// PrevWGKey is the key WGKey replaced, still accepted by peers until
-	// PrevWGKeyUntil so that no flow drops during rotation. Zero (and a zero
-	// PrevWGKeyUntil) when there was no rotation.
+	// PrevWGKey is the key WGKey replaced; the node keeps using it until
+	// PrevWGKeyUntil, its switch time, and so do its peers
+	// (wire.Node.KeySwitchAt), so that no flow stalls during rotation.
+	// Zero (and a zero PrevWGKeyUntil) when there was no rotation;
+	// PrevWGKeyUntil is zero, too, when the replaced key had lapsed.
 	PrevWGKey      WGPublic
 	PrevWGKeyUntil time.Time
 	// KeyExpiry is when WGKey stops being valid; zero means it never expires.
@@ -114,7 +116,8 @@ type KeyRotation struct {
 	// Key is the new WireGuard public key; required and different from the
 	// current one.
 	Key WGPublic
-	// OverlapUntil is until when the replaced key stays valid for peers.
+	// OverlapUntil is until when the node and its peers keep using the
+	// replaced key: the node's switch time (zero: peers take Key at once).
 	OverlapUntil time.Time
 	// Expiry is the new key's expiry; zero means never.
 	Expiry time.Time

@@ -96,21 +96,61 @@ func (s *skew) localNode(n wire.Node) wire.Node {
 // time-bound filter rules to the node's clock in place (m is freshly
 // decoded and owned by the caller), so a node whose clock is behind does
 // not keep an approved access past its end, and a later step of its wall
-// clock does not bring an ended rule back.
-func (s *skew) localMap(m *wire.MapResponse) {
+// clock does not bring an ended rule back. The peers' key switch times
+// are placed as the rotating node places its own (see keySwitch); recv
+// is when m arrived.
+func (s *skew) localMap(m *wire.MapResponse, recv time.Time) {
 	for i := range m.Filter {
 		m.Filter[i].Expires = s.local(m.Filter[i].Expires)
 	}
 	if m.Self != nil {
 		self := s.localNode(*m.Self)
+		self.PrevWGKey, self.KeySwitchAt = wire.WGPublic{}, time.Time{}
 		m.Self = &self
 	}
 	for i := range m.Peers {
-		m.Peers[i] = s.localNode(m.Peers[i])
+		m.Peers[i] = s.localPeer(m.Peers[i], m.ServerTime, recv)
 	}
 	for i := range m.PeersChanged {
-		m.PeersChanged[i] = s.localNode(m.PeersChanged[i])
+		m.PeersChanged[i] = s.localPeer(m.PeersChanged[i], m.ServerTime, recv)
 	}
+}
+
+// localPeer is localNode with p's key switch time on the node's clock too.
+func (s *skew) localPeer(p wire.Node, server, recv time.Time) wire.Node {
+	p = s.localNode(p)
+	p.KeySwitchAt = s.keySwitch(p.KeySwitchAt, server, recv)
+	if p.KeySwitchAt.IsZero() {
+		p.PrevWGKey = wire.WGPublic{}
+	}
+	return p
+}
+
+// keySwitch places a peer's key switch time at, on the coordinator's
+// clock, in a map message written at server (its ServerTime; zero from a
+// coordinator before protocol version 2) and received at recv on the
+// node's. Like the rotating node's own switch (rotation), it is a wait
+// from recv, not a conversion by the estimated offset: the offset is kept
+// only to within offsetJitter, and both ends must switch within a
+// handshake of each other, which their clocks' agreement cannot promise
+// but the two messages' transit times do. A switch already past (or at
+// recv) is zero: the peer has switched. The wait is at most
+// maxSwitchDelay, as the rotating node's is, so a faulty coordinator
+// cannot keep a replaced key in use.
+func (s *skew) keySwitch(at, server, recv time.Time) time.Time {
+	if at.IsZero() {
+		return at
+	}
+	var in time.Duration
+	if server.IsZero() {
+		in = s.local(at).Sub(recv)
+	} else {
+		in = at.Sub(server)
+	}
+	if in <= 0 {
+		return time.Time{}
+	}
+	return recv.Add(switchDelay(in))
 }
 
 // Rotation is the coordinator's answer to Rotate, on the node's clock.

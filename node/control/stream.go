@@ -237,7 +237,7 @@ func (c *Client) readMessage(ctx context.Context, br *bufio.Reader, since uint64
 	if m.KeepAlive {
 		return since, true, nil
 	}
-	c.skew.localMap(&m)
+	c.skew.localMap(&m, recv)
 	if err := h.HandleMap(m); err != nil {
 		return 0, true, fmt.Errorf("apply map version %d: %w", m.Version, err)
 	}

@@ -43,14 +43,37 @@ func (p *Tab) Poll(what, js string) {
 }
 
 // Text returns the visible text of the first element matching the CSS
-// selector sel.
+// selector sel, waiting (up to pollTimeout) until one is shown. The
+// element is found and read in one evaluation: the UI re-renders parts
+// of the page as data arrives, and an element found by one DevTools call
+// could be gone by the next ("No node with given id found": a CI failure
+// reading the header's role while the page rendered).
 func (p *Tab) Text(sel string) string {
 	p.t.Helper()
-	s, err := chromedp.Run(p.ctx, chromedp.Text(chromedp.CSS(sel)))
+	q, err := json.Marshal(sel)
 	if err != nil {
 		p.t.Fatalf("text of %s: %v", sel, err)
 	}
-	return s
+	js := `(() => { const e = document.querySelector(` + string(q) + `);
+		return e && e.checkVisibility() ? {found: true, text: e.innerText} : {found: false, text: ""}; })()`
+	type shown struct {
+		Found bool   `json:"found"`
+		Text  string `json:"text"`
+	}
+	deadline := time.Now().Add(pollTimeout)
+	for {
+		v, err := chromedp.Run(p.ctx, chromedp.Evaluate[shown](js))
+		if err != nil {
+			p.t.Fatalf("text of %s: %v", sel, err)
+		}
+		if v.Found {
+			return v.Text
+		}
+		if time.Now().After(deadline) {
+			p.t.Fatalf("text of %s: no such element shown after %v", sel, pollTimeout)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 }
 
 // Eval evaluates the JavaScript expression js in p's page and returns its
