@@ -145,6 +145,10 @@ type Config struct {
 	Restart string
 	// MemoryLimit, when set, is the started coordinator's --memory-limit.
 	MemoryLimit string
+	// SelfMemoryLimit is the simulator's own soft memory limit in bytes
+	// (debug.SetMemoryLimit): 0 means GOMEMLIMIT when set, else half the
+	// machine's RAM; negative means none.
+	SelfMemoryLimit int64
 	// AdminListener has the coordinator the sim starts serve the admin API
 	// on a listener of its own (`--admin-listen`), which the sim's admin
 	// calls (the policy, the keys, the restart's polls) then use: the

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"runtime"
 	"runtime/pprof"
 	"time"
 )
@@ -47,6 +48,39 @@ func (r *run) profileSelf(file string) (stop func()) {
 		f.Close()
 		r.cfg.Log("wrote %s", out)
 	}
+}
+
+// profileSelfHeap writes a heap profile of the simulator itself (after
+// a collection, so it shows what is live) to sim-heap-WHEN.pprof in the
+// profile directory, and logs the sim's own heap and RSS: what the
+// simulated nodes hold (their peer sets, stream buffers, HTTP/2 client
+// streams, goroutines). Nothing without a directory.
+func (r *run) profileSelfHeap(when string) {
+	if r.cfg.Profile == "" {
+		return
+	}
+	runtime.GC()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	self, _ := readProc(os.Getpid())
+	r.cfg.Log("simulator memory %s: RSS %d MB (peak %d MB), live heap %d MB, stacks %d MB, %d goroutines",
+		when, self.rss>>20, self.hwm>>20, ms.HeapAlloc>>20, ms.StackInuse>>20, runtime.NumGoroutine())
+	if err := os.MkdirAll(r.cfg.Profile, 0o755); err != nil {
+		r.cfg.Log("profile sim heap: %v", err)
+		return
+	}
+	out := filepath.Join(r.cfg.Profile, "sim-heap-"+when+".pprof")
+	f, err := os.Create(out)
+	if err != nil {
+		r.cfg.Log("profile sim heap: %v", err)
+		return
+	}
+	defer f.Close()
+	if err := pprof.Lookup("heap").WriteTo(f, 0); err != nil {
+		r.cfg.Log("profile sim heap: %v", err)
+		return
+	}
+	r.cfg.Log("wrote %s", out)
 }
 
 // profileCPU fetches a CPU profile of d from the coordinator into the

@@ -61,7 +61,8 @@ func (res Result) Print(w io.Writer) {
 			ms(rs.PolicyDuring.P50), ms(rs.PolicyDuring.P99), ms(rs.PolicyDuring.Max), rs.PolicyCalls, ms(rs.PolicyBefore.P50), ms(rs.PolicyBefore.P99),
 			ms(rs.NodesDuring.P50), ms(rs.NodesDuring.P99), ms(rs.NodesDuring.Max), rs.NodesCalls, ms(rs.NodesBefore.P50), ms(rs.NodesBefore.P99), rs.Errors)
 	}
-	fmt.Fprintf(w, "simulator: %.1f CPU-s (decoding every node's maps), %.1f of them over the registration\n", res.SimCPU.Seconds(), res.SimCPURegister.Seconds())
+	fmt.Fprintf(w, "simulator: %.1f CPU-s (decoding every node's maps), %.1f of them over the registration; RSS %d MB (peak %d MB; soft limit %d MB)\n",
+		res.SimCPU.Seconds(), res.SimCPURegister.Seconds(), res.SimRSS>>20, res.SimPeakRSS>>20, res.SimMemoryLimit>>20)
 	if res.Verified {
 		if len(res.VerifyErrors) == 0 {
 			fmt.Fprintln(w, "verify: every node holds exactly the peers the policy gives it")

@@ -79,6 +79,13 @@ type Result struct {
 	// SimCPURegister is the simulator's CPU time over the registration
 	// (the nodes' registrations and their map streams' decoding).
 	SimCPURegister time.Duration
+	// SimRSS and SimPeakRSS are the simulator's own resident memory at
+	// the end and its peak (/proc): the simulated nodes' peer sets, stream
+	// buffers and HTTP/2 client streams.
+	SimRSS, SimPeakRSS int64
+	// SimMemoryLimit is the simulator's soft memory limit
+	// (Config.SelfMemoryLimit).
+	SimMemoryLimit int64
 	Verified       bool
 	VerifyErrors   []string
 	Profiles       []string
@@ -107,6 +114,8 @@ type run struct {
 	profileURL string
 	// ch is the coordinator the sim started; nil for cfg.URL's.
 	ch *child
+	// gate is the nodes' shared control.Config.MapGate.
+	gate chan struct{}
 
 	connsMu sync.Mutex // connsMu guards conns
 	// conns holds the shared HTTP/2 transports by group
@@ -141,6 +150,12 @@ func Run(ctx context.Context, cfg Config) (res Result, err error) {
 	if err := cfg.defaults(); err != nil {
 		return res, err
 	}
+	memLimit, why, err := setSelfMemoryLimit(cfg.SelfMemoryLimit)
+	if err != nil {
+		return res, err
+	}
+	res.SimMemoryLimit = memLimit
+	cfg.Log("simulator soft memory limit %d MB (%s)", memLimit>>20, why)
 	fit, limit, err := raiseFileLimit()
 	if err != nil {
 		return res, err
@@ -164,7 +179,8 @@ func Run(ctx context.Context, cfg Config) (res Result, err error) {
 		cfg.Log("file limit %d caps the run at %d nodes (%d asked)", limit, cfg.Nodes, need-cfg.Joins-8)
 	}
 	ctx, cancel := context.WithCancel(ctx)
-	r := &run{cfg: cfg, base: cfg.URL, pid: cfg.CoordinatorPID, keys: map[string]string{}, conns: map[int]*http.Transport{}}
+	r := &run{cfg: cfg, base: cfg.URL, pid: cfg.CoordinatorPID, keys: map[string]string{}, conns: map[int]*http.Transport{},
+		gate: make(chan struct{}, mapGateSlots())}
 	defer func() { cancel(); r.wg.Wait() }()
 	if cfg.URL == "" {
 		var extra []string
@@ -211,6 +227,7 @@ func Run(ctx context.Context, cfg Config) (res Result, err error) {
 	self1, _ := readProc(os.Getpid())
 	res.Dials, res.RegisterSlow = r.dials.Load(), r.regSlow.Load()
 	res.SimCPU = self1.cpu - self0.cpu
+	res.SimRSS, res.SimPeakRSS = self1.rss, self1.hwm
 	return res, err
 }
 
@@ -260,6 +277,7 @@ func (r *run) measure(ctx context.Context, res *Result) error {
 	}
 	r.fullMaps(ctx, res)
 	r.profileSnapshots(ctx, "settled")
+	r.profileSelfHeap("settled")
 	if r.cfg.Idle > 0 {
 		stopIdle := r.profileCPU(ctx, "cpu-idle", r.cfg.Idle)
 		a := r.proc()
@@ -275,11 +293,13 @@ func (r *run) measure(ctx context.Context, res *Result) error {
 		return err
 	}
 	h1 := r.scrapeLatency(ctx)
+	r.profileSelfHeap("joins")
 	if err := r.policyChanges(ctx, m, res); err != nil {
 		return err
 	}
 	h2 := r.scrapeLatency(ctx)
 	res.JoinWritten, res.PolicyWritten = writtenBetween(h0, h1), writtenBetween(h1, h2)
+	r.profileSelfHeap("policy")
 	stopCPU()
 	if r.cfg.Rollout {
 		if err := r.rollout(ctx, res); err != nil {
@@ -309,7 +329,7 @@ func (r *run) proc() procStat {
 
 // addNode makes, registers and starts following one node with tag.
 func (r *run) addNode(ctx context.Context, i int, tag, hostname string) (*simNode, error) {
-	n, err := newSimNode(r.base, r.transportFor(i), tag, &r.slot)
+	n, err := newSimNode(r.base, r.transportFor(i), r.gate, tag, &r.slot)
 	if err != nil {
 		return nil, err
 	}

@@ -10,6 +10,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/dustin/go-humanize"
 	"github.com/spf13/cobra"
 
 	"github.com/wardnet/ward/sim"
@@ -17,7 +18,7 @@ import (
 
 func newSimCmd() *cobra.Command {
 	cfg := sim.Config{Shape: sim.DefaultShape}
-	var policyFile, changeFile, apiKeyFile string
+	var policyFile, changeFile, apiKeyFile, simMemLimit string
 	cmd := &cobra.Command{
 		Use:   "sim",
 		Short: "Simulate a fleet against a coordinator and measure it",
@@ -49,6 +50,20 @@ func newSimCmd() *cobra.Command {
 				fmt.Fprintf(cmd.ErrOrStderr(), time.Now().Format("15:04:05 ")+format+"\n", args...)
 			}
 			cfg.APIKey = strings.TrimSpace(cfg.APIKey)
+			switch simMemLimit {
+			case "":
+			case "off":
+				cfg.SelfMemoryLimit = -1
+			default:
+				b, err := humanize.ParseBytes(simMemLimit)
+				if err != nil {
+					return fmt.Errorf("--sim-memory-limit %q: a size (8GiB, 12GB, bytes) or off: %w", simMemLimit, err)
+				}
+				if b > 1<<62 {
+					return fmt.Errorf("--sim-memory-limit %q: too large", simMemLimit)
+				}
+				cfg.SelfMemoryLimit = int64(b)
+			}
 			// Ctrl-C ends the run through its context, so the coordinator
 			// the simulator started is stopped and its directory removed.
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
@@ -82,6 +97,7 @@ func newSimCmd() *cobra.Command {
 	f.BoolVar(&cfg.Verify, "verify", false, "check that every node holds exactly the peers the policy gives it")
 	f.BoolVar(&cfg.Rollout, "rollout", false, "last, roll a target out to every node in waves (5, 25%, 100%) and time it to every device healthy")
 	f.StringVar(&cfg.MemoryLimit, "coordinator-memory-limit", "", "the started coordinator's --memory-limit (its soft memory limit; default: its own)")
+	f.StringVar(&simMemLimit, "sim-memory-limit", "", "the simulator's own soft memory limit (a size such as 10GiB, or off; default: GOMEMLIMIT, else half the machine's RAM)")
 	f.StringVar(&cfg.Restart, "restart", "", "last, restart the coordinator (term: SIGTERM, kill: SIGKILL) on its data dir and port, and time the fleet's reconnection and admin calls meanwhile")
 	f.BoolVar(&cfg.AdminListener, "admin-listener", false, "serve the started coordinator's admin API on a listener of its own (--admin-listen) and make the sim's admin calls there (with --restart: admin latency during the storm on its own accept queue)")
 	f.StringVar(&cfg.Profile, "profile", "", "directory for the coordinator's pprof profiles (CPU, heap, goroutines)")

@@ -72,6 +72,25 @@ type Config struct {
 	// even when its connection stays open. Only to a coordinator of
 	// wire.FeatureRouterBeat or later. 0: no beats.
 	Beat time.Duration
+	// MapReadBuffer is the size of the map stream's read buffer, held for
+	// as long as the stream is open; 0 means DefaultMapReadBuffer. A
+	// message longer than it is read in pieces (up to MaxMapMessage), so
+	// a smaller buffer only costs more reads of a large map. A device has
+	// one stream and keeps the default; the fleet simulator, with 50,000
+	// streams in one process, asks for 4 KiB.
+	MapReadBuffer int
+	// MapGate, when not nil, bounds how many map streams sharing it read
+	// and handle a message at once (its capacity): a stream takes a slot
+	// (a send) once its next message's first byte has arrived, and gives
+	// it back (a receive) when the message is decoded and handled. A
+	// stream waiting for a slot is not idle (MapIdleTimeout) and holds
+	// none while it waits for bytes. A device has one stream and leaves it
+	// nil; the fleet simulator runs 50,000 streams on a few cores, where
+	// a policy change reaching them all at once had every stream decode
+	// its message at the same time, each holding its line and its half
+	// decoded peers (the simulator's memory grew to three times the bytes
+	// sent).
+	MapGate chan struct{}
 	// Backoff paces map stream reconnects; the zero value means
 	// DefaultBackoff().
 	Backoff Backoff
@@ -90,8 +109,12 @@ type Client struct {
 	callTimeout time.Duration
 	mapIdle     time.Duration
 	beat        time.Duration
-	backoff     Backoff
-	now         func() time.Time
+	// mapReadBuffer is the map stream's read buffer size.
+	mapReadBuffer int
+	// mapGate is Config.MapGate.
+	mapGate chan struct{}
+	backoff Backoff
+	now     func() time.Time
 	// skew converts the coordinator's times to the node's clock.
 	skew *skew
 
@@ -112,7 +135,8 @@ func New(cfg Config) (*Client, error) {
 		return nil, err
 	}
 	c := &Client{base: base, key: cfg.MachineKey, http: cfg.HTTPClient, log: cfg.Logger,
-		callTimeout: cfg.CallTimeout, mapIdle: cfg.MapIdleTimeout, beat: cfg.Beat, backoff: cfg.Backoff.withDefaults()}
+		callTimeout: cfg.CallTimeout, mapIdle: cfg.MapIdleTimeout, beat: cfg.Beat, backoff: cfg.Backoff.withDefaults(),
+		mapReadBuffer: cfg.MapReadBuffer, mapGate: cfg.MapGate}
 	if c.http == nil {
 		roots := cfg.RootCAs
 		if roots == nil {
@@ -133,6 +157,15 @@ func New(cfg Config) (*Client, error) {
 	}
 	if c.mapIdle <= 0 {
 		c.mapIdle = DefaultMapIdleTimeout
+	}
+	if c.mapGate != nil && cap(c.mapGate) == 0 {
+		return nil, errors.New("map gate: want a buffered channel (its capacity is the streams reading at once)")
+	}
+	switch {
+	case c.mapReadBuffer == 0:
+		c.mapReadBuffer = DefaultMapReadBuffer
+	case c.mapReadBuffer < minMapReadBuffer:
+		return nil, fmt.Errorf("map read buffer %d bytes: want at least %d", cfg.MapReadBuffer, minMapReadBuffer)
 	}
 	c.now = cfg.Clock
 	if c.now == nil {

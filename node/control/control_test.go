@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/x509"
 	"errors"
+	"fmt"
 	"net/netip"
 	"sync"
 	"testing"
@@ -281,4 +282,110 @@ func TestFollowMapHonoursRetryAfter(t *testing.T) {
 	if gap := at[1].Sub(at[0]); gap < time.Second {
 		t.Errorf("retried %v after a refusal with Retry-After: 1, want >= 1s", gap)
 	}
+}
+
+// TestMapReadBuffer: a map message far longer than a small read buffer
+// (Config.MapReadBuffer) arrives whole, and a buffer too small to read
+// with is refused.
+func TestMapReadBuffer(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		buf     int
+		wantErr bool
+	}{
+		{name: "default", buf: 0},
+		{name: "small", buf: 64},
+		{name: "too small", buf: 8, wantErr: true},
+		{name: "negative", buf: -1, wantErr: true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			srv := controltest.New(t)
+			mk, err := wire.NewMachinePrivate()
+			if err != nil {
+				t.Fatal(err)
+			}
+			c, err := control.New(control.Config{URL: srv.URL, AllowInsecureHTTP: true, MachineKey: mk,
+				MapReadBuffer: tc.buf, Backoff: control.Backoff{Min: time.Millisecond, Max: 20 * time.Millisecond}})
+			if tc.wantErr {
+				if err == nil {
+					t.Fatalf("New with a %d-byte map read buffer: no error", tc.buf)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("new client: %v", err)
+			}
+			ctx, cancel := context.WithCancel(context.Background())
+			rec := newRecorder()
+			done := make(chan error, 1)
+			go func() { done <- c.FollowMap(ctx, 0, rec) }()
+			defer func() { cancel(); <-done }()
+			var peers []wire.Node
+			var want []string
+			for i := range 200 {
+				peers = append(peers, wire.Node{ID: wire.NodeID(i + 2), Name: fmt.Sprintf("sensor-%d", i)})
+				want = append(want, fmt.Sprintf("%d %s", i+2, peers[i].Name))
+			}
+			srv.Publish(wire.MapResponse{Version: 1, Full: true, Self: &wire.Node{ID: 1, Name: "gw"}, Peers: peers})
+			var got []string
+			for _, p := range rec.next(t).Peers {
+				got = append(got, fmt.Sprintf("%d %s", p.ID, p.Name))
+			}
+			if diff := cmp.Diff(want, got); diff != "" {
+				t.Errorf("peers of a message longer than the buffer (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+// TestMapGate: with every slot of Config.MapGate taken, a message that
+// arrived waits (and its stream is not ended as idle meanwhile, however
+// long past MapIdleTimeout); once a slot frees it is handled, and the
+// slot is given back. An unbuffered gate is refused.
+func TestMapGate(t *testing.T) {
+	srv := controltest.New(t)
+	mk, err := wire.NewMachinePrivate()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := control.New(control.Config{URL: srv.URL, AllowInsecureHTTP: true, MachineKey: mk,
+		MapGate: make(chan struct{})}); err == nil {
+		t.Fatal("New with an unbuffered map gate: no error")
+	}
+	gate := make(chan struct{}, 1)
+	gate <- struct{}{} // another stream holds the only slot
+	c, err := control.New(control.Config{URL: srv.URL, AllowInsecureHTTP: true, MachineKey: mk, MapGate: gate,
+		MapIdleTimeout: 200 * time.Millisecond, Backoff: control.Backoff{Min: time.Millisecond, Max: 20 * time.Millisecond}})
+	if err != nil {
+		t.Fatalf("new client: %v", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	rec := newRecorder()
+	done := make(chan error, 1)
+	go func() { done <- c.FollowMap(ctx, 0, rec) }()
+	defer func() { cancel(); <-done }()
+	srv.Publish(wire.MapResponse{Version: 1, Full: true, Self: &wire.Node{ID: 1, Name: "gw"}})
+	select {
+	case m := <-rec.msgs:
+		t.Fatalf("message %d handled while the gate was full", m.Version)
+	case <-time.After(time.Second): // five idle timeouts
+	}
+	<-gate
+	if v := rec.next(t).Version; v != 1 {
+		t.Errorf("handled version %d, want 1", v)
+	}
+	// The stream that waited lives on (keep-alives every 50 ms, idle
+	// after 200 ms): its wait did not count as silence.
+	time.Sleep(500 * time.Millisecond)
+	if n := len(srv.MapTimes()); n != 1 {
+		t.Errorf("%d map requests, want 1 (the stream that waited for a slot ended as idle)", n)
+	}
+	// The stream gives its slot back after each message (keep-alives
+	// come every 50 ms), so another can take it.
+	select {
+	case gate <- struct{}{}:
+	case <-time.After(wait):
+		t.Fatal("the stream kept its slot")
+	}
+	<-gate
 }

@@ -25,6 +25,11 @@ const (
 	DefaultMapIdleTimeout = 120 * time.Second
 	// MaxMapMessage bounds one map stream message (one line).
 	MaxMapMessage = 32 << 20
+	// DefaultMapReadBuffer is the map stream's read buffer
+	// (Config.MapReadBuffer). A longer message is read in pieces of it.
+	DefaultMapReadBuffer = 64 << 10
+	// minMapReadBuffer is the smallest read buffer a Config may ask for.
+	minMapReadBuffer = 16
 	// DefaultRouterBeat is the beat interval of a subnet router
 	// (Config.Beat): its routes move within wire.MissedBeats of them,
 	// about 3 s, of it stopping.
@@ -182,36 +187,70 @@ func (c *Client) beatLoop(ctx context.Context) {
 func (c *Client) readMap(ctx context.Context, body io.Reader, cancel context.CancelCauseFunc, since uint64, h MapHandler) (uint64, bool, error) {
 	idle := time.AfterFunc(c.mapIdle, func() { cancel(errIdle) })
 	defer idle.Stop()
-	br := bufio.NewReaderSize(body, 64<<10)
+	br := bufio.NewReaderSize(body, c.mapReadBuffer)
 	got := false
 	for {
-		line, err := readLine(br, MaxMapMessage)
-		if err != nil {
-			if errors.Is(err, context.Canceled) && ctx.Err() == nil {
-				err = errIdle
+		if c.mapGate != nil {
+			// Wait for the message's first byte without a slot, then take
+			// one: a stream that waits for its next message holds none.
+			if _, err := br.Peek(1); err != nil {
+				return since, got, readErr(ctx, err)
 			}
-			return since, got, fmt.Errorf("read map stream: %w", err)
+			// Bytes came: the stream is not idle while it waits its turn.
+			idle.Stop()
+			select {
+			case c.mapGate <- struct{}{}:
+			case <-ctx.Done():
+				return since, got, fmt.Errorf("read map stream: %w", ctx.Err())
+			}
 		}
+		next, ok, err := c.readMessage(ctx, br, since, h)
+		if c.mapGate != nil {
+			<-c.mapGate
+		}
+		got = got || ok
+		if err != nil {
+			return next, got, err
+		}
+		since = next
 		idle.Reset(c.mapIdle)
-		if len(bytes.TrimSpace(line)) == 0 {
-			continue
-		}
-		var m wire.MapResponse
-		if err := json.Unmarshal(line, &m); err != nil {
-			return since, got, fmt.Errorf("decode map message: %w: %w", ErrProtocol, err)
-		}
-		got = true
-		recv := c.now()
-		c.skew.observe(m.ServerTime, recv, recv)
-		if m.KeepAlive {
-			continue
-		}
-		c.skew.localMap(&m, recv)
-		if err := h.HandleMap(m); err != nil {
-			return 0, got, fmt.Errorf("apply map version %d: %w", m.Version, err)
-		}
-		since = m.Version
 	}
+}
+
+// readMessage reads, decodes and hands h one message from br. It returns
+// the version to resume from (0 after a handler error), whether a message
+// (keep-alives too) arrived, and why reading failed.
+func (c *Client) readMessage(ctx context.Context, br *bufio.Reader, since uint64, h MapHandler) (uint64, bool, error) {
+	line, err := readLine(br, MaxMapMessage)
+	if err != nil {
+		return since, false, readErr(ctx, err)
+	}
+	if len(bytes.TrimSpace(line)) == 0 {
+		return since, false, nil
+	}
+	var m wire.MapResponse
+	if err := json.Unmarshal(line, &m); err != nil {
+		return since, false, fmt.Errorf("decode map message: %w: %w", ErrProtocol, err)
+	}
+	recv := c.now()
+	c.skew.observe(m.ServerTime, recv, recv)
+	if m.KeepAlive {
+		return since, true, nil
+	}
+	c.skew.localMap(&m, recv)
+	if err := h.HandleMap(m); err != nil {
+		return 0, true, fmt.Errorf("apply map version %d: %w", m.Version, err)
+	}
+	return m.Version, true, nil
+}
+
+// readErr is why reading the stream failed: a read cancelled while ctx
+// is not was cancelled by the idle timer.
+func readErr(ctx context.Context, err error) error {
+	if errors.Is(err, context.Canceled) && ctx.Err() == nil {
+		err = errIdle
+	}
+	return fmt.Errorf("read map stream: %w", err)
 }
 
 // readLine reads one newline-terminated line of at most limit bytes.
