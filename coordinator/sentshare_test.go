@@ -155,14 +155,7 @@ func checkHoldersOfOneBase(t *testing.T, lined bool) {
 func TestSentPeersLineageSharesBase(t *testing.T) {
 	const first, joins, holders = 512, 4000, 24
 	rng := rand.New(rand.NewPCG(5, 7))
-	b := newSentPeersBuilder(first)
-	for id := wire.NodeID(1); id <= first; id++ {
-		b.add(id, sentPeer{ver: uint64(id)})
-	}
-	class := b.done()
-	class.share()
-	class.line = &lineage{}
-	class.line.put(class.sorted)
+	class := lineageClass(first)
 
 	hs := make([]sentPeers, holders)
 	done := make([]int, holders) // joins applied
@@ -305,14 +298,7 @@ func TestSentStateSmall(t *testing.T) {
 // the others' base rather than on a slice of its own.
 func TestSentPeersLaggardRebasesLater(t *testing.T) {
 	const first, joins = 2048, 600
-	b := newSentPeersBuilder(first)
-	for id := wire.NodeID(1); id <= first; id++ {
-		b.add(id, sentPeer{ver: uint64(id)})
-	}
-	class := b.done()
-	class.share()
-	class.line = &lineage{}
-	class.line.put(class.sorted)
+	class := lineageClass(first)
 	lead, lag := class, class
 	join := func(h *sentPeers, from, to int) {
 		for id := from; id < to; id++ {
@@ -341,4 +327,18 @@ func TestSentPeersLaggardRebasesLater(t *testing.T) {
 	if &lag.sorted[0] != &lead.sorted[0] {
 		t.Errorf("the laggard holds a base of its own (%d entries), not the leader's (%d)", len(lag.sorted), len(lead.sorted))
 	}
+}
+
+// lineageClass is a view class's shared set of peers 1..n (each at
+// version id), the first base of its lineage.
+func lineageClass(n int) sentPeers {
+	b := newSentPeersBuilder(n)
+	for id := wire.NodeID(1); id <= wire.NodeID(n); id++ {
+		b.add(id, sentPeer{ver: uint64(id)})
+	}
+	class := b.done()
+	class.share()
+	class.line = &lineage{}
+	class.line.put(class.sorted)
+	return class
 }

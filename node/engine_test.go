@@ -3,6 +3,7 @@ package node
 import (
 	"context"
 	"errors"
+	"net"
 	"net/netip"
 	"testing"
 	"time"
@@ -17,6 +18,27 @@ import (
 type pair struct {
 	a, b         *testNode
 	open, closed uint16
+}
+
+// flowBeforeRotation opens a flow from b to a's open port, echoes once
+// on it, and returns it (closed when the test ends) with a new key for a.
+func (p *pair) flowBeforeRotation(t *testing.T) (net.Conn, wire.WGPrivate) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), deadline)
+	defer cancel()
+	c, err := p.b.e.DialPeer(ctx, "cam", p.open)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	if _, err := roundTrip(c, "before"); err != nil {
+		t.Fatalf("before rotation: %v", err)
+	}
+	next, err := wire.NewWGPrivate()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c, next
 }
 
 func newPair(t *testing.T, expiryOfA time.Time) *pair {
@@ -179,20 +201,7 @@ func TestEngineApplyRejects(t *testing.T) {
 
 func TestEngineKeyRotationKeepsFlow(t *testing.T) {
 	p := newPair(t, time.Time{})
-	ctx, cancel := context.WithTimeout(context.Background(), deadline)
-	defer cancel()
-	c, err := p.b.e.DialPeer(ctx, "cam", p.open)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	if _, err := roundTrip(c, "before"); err != nil {
-		t.Fatalf("before rotation: %v", err)
-	}
-	next, err := wire.NewWGPrivate()
-	if err != nil {
-		t.Fatal(err)
-	}
+	c, next := p.flowBeforeRotation(t)
 	// The coordinator tells the peers first, then the node switches.
 	rotated := p.a.peerOf(time.Time{})
 	rotated.WGKey = next.Public()

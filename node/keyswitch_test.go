@@ -1,7 +1,6 @@
 package node
 
 import (
-	"context"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -96,20 +95,7 @@ func TestRunningFlowKeepsOldKeyUntilSwitch(t *testing.T) {
 	}{{"node switches first", false}, {"peer switches first", true}} {
 		t.Run(tt.name, func(t *testing.T) {
 			p := newClockPair(t)
-			ctx, cancel := context.WithTimeout(context.Background(), deadline)
-			defer cancel()
-			c, err := p.b.e.DialPeer(ctx, "cam", p.open)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer c.Close()
-			if _, err := roundTrip(c, "before"); err != nil {
-				t.Fatalf("before rotation: %v", err)
-			}
-			next, err := wire.NewWGPrivate()
-			if err != nil {
-				t.Fatal(err)
-			}
+			c, next := p.flowBeforeRotation(t)
 			oldKey := p.a.priv.Public()
 			switchAt := p.b.e.cfg.Clock().Add(time.Hour)
 			rotated := p.a.peerOf(time.Time{})

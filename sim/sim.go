@@ -152,7 +152,7 @@ func Run(ctx context.Context, cfg Config) (res Result, err error) {
 	}
 	memLimit, why, err := setSelfMemoryLimit(cfg.SelfMemoryLimit)
 	if err != nil {
-		return res, err
+		return res, fmt.Errorf("the simulator's own %w", err)
 	}
 	res.SimMemoryLimit = memLimit
 	cfg.Log("simulator soft memory limit %d MB (%s)", memLimit>>20, why)

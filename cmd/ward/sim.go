@@ -10,9 +10,9 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/dustin/go-humanize"
 	"github.com/spf13/cobra"
 
+	"github.com/wardnet/ward/internal/memlimit"
 	"github.com/wardnet/ward/sim"
 )
 
@@ -50,19 +50,8 @@ func newSimCmd() *cobra.Command {
 				fmt.Fprintf(cmd.ErrOrStderr(), time.Now().Format("15:04:05 ")+format+"\n", args...)
 			}
 			cfg.APIKey = strings.TrimSpace(cfg.APIKey)
-			switch simMemLimit {
-			case "":
-			case "off":
-				cfg.SelfMemoryLimit = -1
-			default:
-				b, err := humanize.ParseBytes(simMemLimit)
-				if err != nil {
-					return fmt.Errorf("--sim-memory-limit %q: a size (8GiB, 12GB, bytes) or off: %w", simMemLimit, err)
-				}
-				if b > 1<<62 {
-					return fmt.Errorf("--sim-memory-limit %q: too large", simMemLimit)
-				}
-				cfg.SelfMemoryLimit = int64(b)
+			if cfg.SelfMemoryLimit, err = memlimit.Parse(simMemLimit); err != nil {
+				return fmt.Errorf("--sim-memory-limit %q: %w", simMemLimit, err)
 			}
 			// Ctrl-C ends the run through its context, so the coordinator
 			// the simulator started is stopped and its directory removed.

@@ -180,6 +180,18 @@ func newRecorder() *recorder {
 	return &recorder{msgs: make(chan wire.MapResponse, 100), conn: make(chan bool, 100)}
 }
 
+// followMap follows c's map stream into a new recorder until the test
+// ends.
+func followMap(t *testing.T, c *control.Client) *recorder {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	rec := newRecorder()
+	done := make(chan error, 1)
+	go func() { done <- c.FollowMap(ctx, 0, rec) }()
+	t.Cleanup(func() { cancel(); <-done })
+	return rec
+}
+
 func (r *recorder) HandleMap(m wire.MapResponse) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -264,15 +276,8 @@ func TestFollowMap(t *testing.T) {
 func TestFollowMapHonoursRetryAfter(t *testing.T) {
 	srv := controltest.New(t)
 	c, _ := newClient(t, srv)
-	ctx, cancel := context.WithCancel(context.Background())
-	rec := newRecorder()
-	done := make(chan error, 1)
 	srv.RefuseMaps(1, "1")
-	go func() { done <- c.FollowMap(ctx, 0, rec) }()
-	defer func() {
-		cancel()
-		<-done
-	}()
+	rec := followMap(t, c)
 	srv.Publish(wire.MapResponse{Version: 1, Full: true, Self: &wire.Node{ID: 1, Name: "cam1"}})
 	rec.next(t)
 	at := srv.MapTimes()
@@ -315,11 +320,7 @@ func TestMapReadBuffer(t *testing.T) {
 			if err != nil {
 				t.Fatalf("new client: %v", err)
 			}
-			ctx, cancel := context.WithCancel(context.Background())
-			rec := newRecorder()
-			done := make(chan error, 1)
-			go func() { done <- c.FollowMap(ctx, 0, rec) }()
-			defer func() { cancel(); <-done }()
+			rec := followMap(t, c)
 			var peers []wire.Node
 			var want []string
 			for i := range 200 {
@@ -359,11 +360,7 @@ func TestMapGate(t *testing.T) {
 	if err != nil {
 		t.Fatalf("new client: %v", err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	rec := newRecorder()
-	done := make(chan error, 1)
-	go func() { done <- c.FollowMap(ctx, 0, rec) }()
-	defer func() { cancel(); <-done }()
+	rec := followMap(t, c)
 	srv.Publish(wire.MapResponse{Version: 1, Full: true, Self: &wire.Node{ID: 1, Name: "gw"}})
 	select {
 	case m := <-rec.msgs:
