@@ -51,6 +51,14 @@ type Request struct {
 	// Server names the server in errors ("coordinator"): "coordinator
 	// unreachable", "coordinator error: 503 ..."; "" means "server".
 	Server string
+	// Replayable tells that sending the request twice does no harm (a
+	// new challenge, a new pending login): net/http then sends it again
+	// when a kept-alive connection it reused turns out closed before an
+	// answer came, as it does for a GET. Reason: after the server's
+	// restart, the first call on a connection to the old process failed
+	// with "unreachable: EOF" (seen in CI: a login right after the
+	// coordinator's restart).
+	Replayable bool
 }
 
 // Do sends r with hc and decodes a 2xx answer's JSON body into out (nil:
@@ -95,6 +103,11 @@ func (r Request) build(ctx context.Context) (*http.Request, error) {
 	}
 	if r.Token != "" {
 		req.Header.Set("Authorization", "Bearer "+r.Token)
+	}
+	if r.Replayable {
+		// net/http's mark of a request it may send again (Request.
+		// isReplayable); a nil value is not written on the wire.
+		req.Header["Idempotency-Key"] = nil
 	}
 	return req, nil
 }

@@ -1,11 +1,16 @@
 package apicall
 
 import (
+	"bufio"
 	"context"
 	"errors"
+	"fmt"
+	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -96,5 +101,71 @@ func TestDoCancelledIsNotUnreachable(t *testing.T) {
 	err := Do(ctx, http.DefaultClient, Request{URL: srv.URL}, nil)
 	if err == nil || errors.Is(err, ErrUnreachable) {
 		t.Fatalf("cancelled call: %v, want an error that is not ErrUnreachable", err)
+	}
+}
+
+// TestReplayableSentAgainOnStaleConnection: a server keeps a connection
+// alive after its first answer, then closes it at the next request
+// without answering (it restarted). A replayable call goes again on a
+// new connection and gets its answer; any other fails as unreachable,
+// since the server might have acted on it. The mark is not sent.
+func TestReplayableSentAgainOnStaleConnection(t *testing.T) {
+	for _, replayable := range []bool{true, false} {
+		t.Run(fmt.Sprintf("replayable=%v", replayable), func(t *testing.T) {
+			ln, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer ln.Close()
+			var marked atomic.Bool
+			go func() {
+				for conn := 0; ; conn++ {
+					c, err := ln.Accept()
+					if err != nil {
+						return
+					}
+					go func(c net.Conn, first bool) {
+						defer c.Close()
+						br := bufio.NewReader(c)
+						for {
+							req, err := http.ReadRequest(br)
+							if err != nil {
+								return
+							}
+							io.Copy(io.Discard, req.Body)
+							if _, has := req.Header["Idempotency-Key"]; has {
+								marked.Store(true)
+							}
+							if !first {
+								c.Write([]byte("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}"))
+								return
+							}
+							if first && req.URL.Path == "/warm" {
+								c.Write([]byte("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}"))
+								continue
+							}
+							return // the stale connection: closed without an answer
+						}
+					}(c, conn == 0)
+				}
+			}()
+			hc := &http.Client{Transport: &http.Transport{}}
+			defer hc.CloseIdleConnections()
+			base := "http://" + ln.Addr().String()
+			ctx := context.Background()
+			if err := Do(ctx, hc, Request{Method: http.MethodGet, URL: base + "/warm"}, nil); err != nil {
+				t.Fatal(err)
+			}
+			err = Do(ctx, hc, Request{URL: base + "/login", Body: map[string]int{"a": 1}, Replayable: replayable}, nil)
+			if replayable && err != nil {
+				t.Fatalf("replayable call on a stale connection: %v", err)
+			}
+			if !replayable && !errors.Is(err, ErrUnreachable) {
+				t.Fatalf("call on a stale connection: %v, want unreachable", err)
+			}
+			if marked.Load() {
+				t.Error("the Idempotency-Key mark went on the wire")
+			}
+		})
 	}
 }

@@ -260,7 +260,7 @@ func (c *Client) Session(ctx context.Context) (wire.SessionResponse, error) {
 func (c *Client) newSession(ctx context.Context) (wire.SessionResponse, error) {
 	pub := c.key.Public()
 	var ch wire.ChallengeResponse
-	if err := c.send(ctx, request{path: wire.PathChallenge, body: wire.ChallengeRequest{MachineKey: pub}}, "", &ch); err != nil {
+	if err := c.send(ctx, request{path: wire.PathChallenge, body: wire.ChallengeRequest{MachineKey: pub}, replayable: true}, "", &ch); err != nil {
 		return wire.SessionResponse{}, fmt.Errorf("get challenge: %w", err)
 	}
 	req := wire.SessionRequest{
@@ -271,7 +271,7 @@ func (c *Client) newSession(ctx context.Context) (wire.SessionResponse, error) {
 	}
 	var s wire.SessionResponse
 	sent := c.now()
-	if err := c.send(ctx, request{path: wire.PathSession, body: req}, "", &s); err != nil {
+	if err := c.send(ctx, request{path: wire.PathSession, body: req, replayable: true}, "", &s); err != nil {
 		return wire.SessionResponse{}, fmt.Errorf("open session: %w", err)
 	}
 	c.skew.observe(s.ServerTime, sent, c.now())
@@ -316,6 +316,8 @@ type request struct {
 	body  any
 	// timeout bounds the call; 0 means the client's call timeout.
 	timeout time.Duration
+	// replayable: sending it twice does no harm (apicall.Request).
+	replayable bool
 }
 
 // call sends r with the session token and decodes the answer into out
@@ -346,5 +348,5 @@ func (c *Client) send(ctx context.Context, r request, token string, out any) err
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	return apicall.Do(ctx, c.http, apicall.Request{Method: r.method, URL: c.endpoint(r.path, r.query), Token: token,
-		Body: r.body, MaxAnswer: maxResponseBytes, Server: serverName}, out)
+		Body: r.body, MaxAnswer: maxResponseBytes, Server: serverName, Replayable: r.replayable}, out)
 }

@@ -20,7 +20,7 @@ const loginPollTimeout = 60 * time.Second
 // is on the node's clock.
 func (c *Client) Login(ctx context.Context, req wire.LoginRequest) (wire.LoginResponse, error) {
 	var resp wire.LoginResponse
-	if err := c.call(ctx, request{path: wire.PathLogin, body: req}, &resp); err != nil {
+	if err := c.call(ctx, request{path: wire.PathLogin, body: req, replayable: true}, &resp); err != nil {
 		return resp, fmt.Errorf("start login: %w", err)
 	}
 	if resp.ID == "" || resp.URL == "" {
