@@ -107,6 +107,10 @@ type Config struct {
 	// with 32 KiB (io.Copy's; CopyBuffer when smaller) and grows to
 	// CopyBuffer when a read fills its buffer. For benchmarks of the size.
 	CopyBuffer int
+	// InFlight bounds the packets wireguard-go holds each way (see Gate
+	// and Stack.InFlight): 0 means DefaultInFlight, negative no bound.
+	// The legacy data path has none.
+	InFlight int
 }
 
 // withDefaults validates c and returns a copy with defaults filled in.
@@ -125,6 +129,9 @@ func (c Config) withDefaults() (Config, error) {
 		if c.LegacyDataPath {
 			c.ReadBatch = batchSize
 		}
+	}
+	if c.InFlight == 0 && !c.LegacyDataPath {
+		c.InFlight = DefaultInFlight
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()

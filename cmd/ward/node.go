@@ -138,6 +138,8 @@ func newNodeCmd() *cobra.Command {
 	fl.MarkHidden("tcp-buffer-max")
 	fl.IntVar(&f.cfg.ReadBatch, "tun-read-batch", 0, "bound the packets one netstack read hands wireguard-go (0: 32), for benchmarks of the bound")
 	fl.MarkHidden("tun-read-batch")
+	fl.IntVar(&f.cfg.InFlight, "inflight", 0, "bound the packets wireguard-go holds each way (0: 256; -1: no bound), for benchmarks of the bound")
+	fl.MarkHidden("inflight")
 	fl.IntVar(&f.cfg.UDPBatch, "udp-batch", 0, "message buffers per UDP receive (1-128; 0: WARD_UDP_BATCH or 128), for benchmarks of the batch size")
 	fl.MarkHidden("udp-batch")
 	fl.IntVar(&f.cfg.UDPSocketBuffer, "udp-socket-buffer", 0, "SO_RCVBUF and SO_SNDBUF of the WireGuard UDP sockets in bytes (0: 7 MiB; -1: the kernel's defaults), for benchmarks")
