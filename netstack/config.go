@@ -92,7 +92,7 @@ type Config struct {
 	// it in the same run; nothing else sets it.
 	LegacyDataPath bool
 	// TCPBufferMax bounds a TCP endpoint's send and receive buffers
-	// (receive-buffer auto-tuning grows them up to it); 0 means 1 MiB.
+	// (receive-buffer auto-tuning grows them up to it); 0 means 4 MiB.
 	// Ignored with LegacyDataPath. For benchmarks of the bound.
 	TCPBufferMax int
 	// ReadBatch bounds the packets one Read copies out (0: DefaultReadBatch,

@@ -134,7 +134,7 @@ func newNodeCmd() *cobra.Command {
 	fl.BoolVarP(&f.verbose, "verbose", "v", false, "log debug messages")
 	fl.BoolVar(&f.cfg.LegacyDataPath, "legacy-datapath", false, "run the data path as before issue 12, for benchmarks against it")
 	fl.MarkHidden("legacy-datapath")
-	fl.IntVar(&f.cfg.TCPBufferMax, "tcp-buffer-max", 0, "bound the netstack's TCP buffers to this many bytes (0: 1 MiB), for benchmarks of the bound")
+	fl.IntVar(&f.cfg.TCPBufferMax, "tcp-buffer-max", 0, "bound the netstack's TCP buffers to this many bytes (0: 4 MiB), for benchmarks of the bound")
 	fl.MarkHidden("tcp-buffer-max")
 	fl.IntVar(&f.cfg.ReadBatch, "tun-read-batch", 0, "bound the packets one netstack read hands wireguard-go (0: 32), for benchmarks of the bound")
 	fl.MarkHidden("tun-read-batch")
