@@ -98,3 +98,30 @@ func (zeros) Read(p []byte) (int, error) {
 	clear(p)
 	return len(p), nil
 }
+
+func TestIsTransportData(t *testing.T) {
+	msg := func(typ byte, size int) []byte {
+		b := make([]byte, size)
+		b[0] = typ
+		return b
+	}
+	for _, tc := range []struct {
+		name string
+		pkt  []byte
+		want bool
+	}{
+		{"a data packet", msg(4, 32+60), true},
+		{"the smallest data packet", msg(4, 33), true},
+		{"a keepalive", msg(4, 32), false},
+		{"a handshake initiation", msg(1, 148), false},
+		{"a handshake response", msg(2, 92), false},
+		{"a cookie reply", msg(3, 64), false},
+		{"too short", msg(4, 3), false},
+		{"empty", nil, false},
+		{"type 4 in a higher byte", append([]byte{0, 4}, make([]byte, 60)...), false},
+	} {
+		if got := isTransportData(tc.pkt); got != tc.want {
+			t.Errorf("%s: isTransportData = %v, want %v", tc.name, got, tc.want)
+		}
+	}
+}
