@@ -141,7 +141,8 @@ bench:
 # service, both directions, on today's data path and on the legacy one
 # (--legacy-datapath) interleaved in the same run; prints throughput, CPU
 # seconds per GB of both nodes, RSS (idle, VmHWM, after the load) and the
-# ratios new/legacy. BENCH_ROUNDS rounds of BENCH_MB MiB per transfer;
+# ratios new/legacy. BENCH_ROUNDS rounds of BENCH_MB MiB per transfer
+# (over BENCH_STREAMS TCP connections at once, 1 by default);
 # the memory is watched for BENCH_SETTLE after the load; the idle RSS is
 # read BENCH_IDLE after the last node started. The nodes run the
 # device agent's build (BENCH_NODE_TAGS, make agent's tags, stripped,
@@ -154,6 +155,7 @@ bench:
 # the bench fails at once if the revision cannot be built.
 BENCH_ROUNDS    ?= 3
 BENCH_MB        ?= 256
+BENCH_STREAMS   ?= 1
 BENCH_SETTLE    ?= 60s
 BENCH_IDLE      ?= 20s
 BENCH_NODE_TAGS ?= $(AGENT_TAGS)
@@ -161,7 +163,7 @@ BENCH_FULL      ?=
 BENCH_BASELINE_REV  ?=
 BENCH_BASELINE_TAGS ?=
 bench-overlay:
-	WARD_BENCH_OVERLAY=1 WARD_BENCH_ROUNDS=$(BENCH_ROUNDS) WARD_BENCH_MB=$(BENCH_MB) WARD_BENCH_SETTLE=$(BENCH_SETTLE) \
+	WARD_BENCH_OVERLAY=1 WARD_BENCH_ROUNDS=$(BENCH_ROUNDS) WARD_BENCH_MB=$(BENCH_MB) WARD_BENCH_STREAMS=$(BENCH_STREAMS) WARD_BENCH_SETTLE=$(BENCH_SETTLE) \
 		WARD_BENCH_IDLE=$(BENCH_IDLE) WARD_BENCH_NODE_TAGS=$(BENCH_NODE_TAGS) WARD_BENCH_FULL=$(BENCH_FULL) \
 		WARD_BENCH_BASELINE_REV=$(BENCH_BASELINE_REV) WARD_BENCH_BASELINE_TAGS=$(BENCH_BASELINE_TAGS) \
 		$(GO) test -count=1 -timeout 45m -run '^TestOverlayBenchmark$$' -v ./e2e

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -30,7 +31,8 @@ import (
 //
 // Environment: WARD_BENCH_OVERLAY=1 runs it (make bench-overlay);
 // WARD_BENCH_ROUNDS rounds (default 3), WARD_BENCH_MB MiB per transfer
-// (default 256), WARD_BENCH_SETTLE how long to watch the memory go down
+// (default 256) over WARD_BENCH_STREAMS TCP connections at once (default
+// 1), WARD_BENCH_SETTLE how long to watch the memory go down
 // after the load (default 60s), WARD_BENCH_IDLE how long the nodes stay
 // idle after the last one started before their idle RSS is read (default
 // 20s: a node releases the pages its start-up touched in its first quiet
@@ -81,6 +83,11 @@ type overlayMode struct {
 type transferFigure struct {
 	gbps     float64
 	cpuPerGB float64
+	// benchPerGB is the bench process's own CPU per GB (the client and
+	// the service, both ends of the loopback TCP legs); busy is the share
+	// of all the machine's CPUs that were busy during the transfer (every
+	// process's, the other sessions' on a shared machine too).
+	benchPerGB, busy float64
 }
 
 func TestOverlayBenchmark(t *testing.T) {
@@ -88,6 +95,7 @@ func TestOverlayBenchmark(t *testing.T) {
 		t.Skip("set WARD_BENCH_OVERLAY=1 (make bench-overlay) to measure the overlay's data path")
 	}
 	rounds := envInt("WARD_BENCH_ROUNDS", 3)
+	streams := envInt("WARD_BENCH_STREAMS", 1)
 	size := int64(envInt("WARD_BENCH_MB", 256)) << 20
 	settle := 60 * time.Second
 	if v := os.Getenv("WARD_BENCH_SETTLE"); v != "" {
@@ -139,6 +147,7 @@ func TestOverlayBenchmark(t *testing.T) {
 	if os.Getenv("WARD_BENCH_FULL") == "1" && node != full {
 		modes = append(modes, startOverlayMode(t, p, key, full, "full", nil))
 	}
+	t.Logf("%d TCP stream(s) per transfer, %d CPUs", streams, runtime.NumCPU())
 	time.Sleep(idle) // idle means idle: start-up is over
 	for _, m := range modes {
 		m.idleKB = [2]int{mustRSS(t, m.client), mustRSS(t, m.device)}
@@ -146,12 +155,12 @@ func TestOverlayBenchmark(t *testing.T) {
 	}
 	for r := range rounds {
 		for _, m := range modes {
-			f := m.transfer(t, size, false)
+			f := m.transfer(t, size, false, streams)
 			m.fwd = append(m.fwd, f)
-			rv := m.transfer(t, size, true)
+			rv := m.transfer(t, size, true, streams)
 			m.rev = append(m.rev, rv)
-			t.Logf("round %d %-6s forward %6.3f Gbit/s %6.2f CPU-s/GB   reverse %6.3f Gbit/s %6.2f CPU-s/GB",
-				r+1, m.name, f.gbps, f.cpuPerGB, rv.gbps, rv.cpuPerGB)
+			t.Logf("round %d %-6s forward %6.3f Gbit/s %6.2f CPU-s/GB (bench %.2f, machine %3.0f%% busy)   reverse %6.3f Gbit/s %6.2f CPU-s/GB (bench %.2f, machine %3.0f%% busy)",
+				r+1, m.name, f.gbps, f.cpuPerGB, f.benchPerGB, 100*f.busy, rv.gbps, rv.cpuPerGB, rv.benchPerGB, 100*rv.busy)
 		}
 	}
 	for _, m := range modes {
@@ -328,46 +337,96 @@ func startBenchNode(t *testing.T, p *procFleet, key, bin, name string, args, env
 }
 
 // transfer moves size bytes through the mode's overlay, from the client
-// to the service (reverse: the other way), and returns the figures.
-func (m *overlayMode) transfer(t *testing.T, size int64, reverse bool) transferFigure {
-	accepted := make(chan net.Conn, 1)
-	go func() {
-		c, err := m.svc.Accept()
-		if err != nil {
-			close(accepted)
-			return
+// to the service (reverse: the other way), over streams TCP connections
+// at once (size/streams each), and returns the figures.
+func (m *overlayMode) transfer(t *testing.T, size int64, reverse bool, streams int) transferFigure {
+	type pair struct{ src, dst net.Conn }
+	pairs := make([]pair, streams)
+	for i := range pairs {
+		accepted := make(chan net.Conn, 1)
+		go func() {
+			c, err := m.svc.Accept()
+			if err != nil {
+				close(accepted)
+				return
+			}
+			accepted <- c
+		}()
+		c := socks5Dial(t, m.socks, m.deviceName, m.svcPort)
+		defer c.Close()
+		s, ok := <-accepted
+		if !ok {
+			t.Fatal("service accept failed")
 		}
-		accepted <- c
-	}()
-	c := socks5Dial(t, m.socks, m.deviceName, m.svcPort)
-	defer c.Close()
-	s, ok := <-accepted
-	if !ok {
-		t.Fatal("service accept failed")
+		defer s.Close()
+		pairs[i] = pair{c, s}
+		if reverse {
+			pairs[i] = pair{s, c}
+		}
 	}
-	defer s.Close()
-	src, dst := c, s
-	if reverse {
-		src, dst = s, c
-	}
+	each := size / int64(streams)
 	cpu0 := cpuTicks(t, m.client) + cpuTicks(t, m.device)
+	self0 := selfTicks(t)
+	busy0, total0 := machineTicks(t)
 	start := time.Now()
-	got := make(chan int64, 1)
-	go func() {
-		n, _ := io.Copy(io.Discard, dst)
-		got <- n
-	}()
-	if _, err := io.CopyN(src, zeroReader{}, size); err != nil {
-		t.Fatalf("%s transfer: %v", m.name, err)
+	got := make(chan int64, streams)
+	sent := make(chan error, streams)
+	for _, p := range pairs {
+		go func() {
+			n, _ := io.Copy(io.Discard, p.dst)
+			got <- n
+		}()
+		go func() {
+			_, err := io.CopyN(p.src, zeroReader{}, each)
+			p.src.(*net.TCPConn).CloseWrite()
+			sent <- err
+		}()
 	}
-	src.(*net.TCPConn).CloseWrite()
-	n := <-got
+	var n int64
+	for range pairs {
+		if err := <-sent; err != nil {
+			t.Fatalf("%s transfer: %v", m.name, err)
+		}
+		n += <-got
+	}
 	elapsed := time.Since(start)
 	cpu := float64(cpuTicks(t, m.client)+cpuTicks(t, m.device)-cpu0) / clockTicks
-	if n != size {
-		t.Fatalf("%s transfer: %d of %d bytes arrived", m.name, n, size)
+	self := float64(selfTicks(t)-self0) / clockTicks
+	busy1, total1 := machineTicks(t)
+	if want := each * int64(streams); n != want {
+		t.Fatalf("%s transfer: %d of %d bytes arrived", m.name, n, want)
 	}
-	return transferFigure{gbps: float64(n) * 8 / elapsed.Seconds() / 1e9, cpuPerGB: cpu / (float64(n) / 1e9)}
+	gb := float64(n) / 1e9
+	return transferFigure{gbps: float64(n) * 8 / elapsed.Seconds() / 1e9, cpuPerGB: cpu / gb,
+		benchPerGB: self / gb, busy: float64(busy1-busy0) / float64(max(1, total1-total0))}
+}
+
+// selfTicks returns the bench process's own user plus system time (the
+// transfers' two ends), in clock ticks.
+func selfTicks(t *testing.T) int64 {
+	return statTicks(t, "/proc/self/stat")
+}
+
+// machineTicks returns the busy and total clock ticks of all CPUs from
+// /proc/stat (busy: all but idle and iowait).
+func machineTicks(t *testing.T) (busy, total int64) {
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		t.Fatal(err)
+	}
+	line, _, _ := strings.Cut(string(b), "\n")
+	f := strings.Fields(line)[1:]
+	for i, v := range f {
+		n, _ := strconv.ParseInt(v, 10, 64)
+		if i >= 8 { // guest time is counted in user time already
+			break
+		}
+		total += n
+		if i != 3 && i != 4 {
+			busy += n
+		}
+	}
+	return busy, total
 }
 
 // zeroReader reads zeros, endlessly.
@@ -410,7 +469,13 @@ const clockTicks = 100
 
 // cpuTicks returns the process's user plus system time, in clock ticks.
 func cpuTicks(t *testing.T, cmd *exec.Cmd) int64 {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", cmd.Process.Pid))
+	return statTicks(t, fmt.Sprintf("/proc/%d/stat", cmd.Process.Pid))
+}
+
+// statTicks returns the user plus system time of a /proc/PID/stat file,
+// in clock ticks.
+func statTicks(t *testing.T, path string) int64 {
+	b, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -481,8 +546,10 @@ func reportOverlay(t *testing.T, modes []*overlayMode, rounds int, size int64) {
 			g := spread(dir.figs, func(f transferFigure) float64 { return f.gbps })
 			c := spread(dir.figs, func(f transferFigure) float64 { return f.cpuPerGB })
 			med[m.name+" "+dir.name] = transferFigure{gbps: g[1], cpuPerGB: c[1]}
-			t.Logf("%-6s %s: %.3f Gbit/s (min %.3f, max %.3f), both nodes %.2f CPU-s/GB (min %.2f, max %.2f)",
-				m.name, dir.name, g[1], g[0], g[2], c[1], c[0], c[2])
+			bc := spread(dir.figs, func(f transferFigure) float64 { return f.benchPerGB })
+			busy := spread(dir.figs, func(f transferFigure) float64 { return f.busy })
+			t.Logf("%-6s %s: %.3f Gbit/s (min %.3f, max %.3f), both nodes %.2f CPU-s/GB (min %.2f, max %.2f); the bench's ends %.2f, machine %.0f%% busy (medians)",
+				m.name, dir.name, g[1], g[0], g[2], c[1], c[0], c[2], bc[1], 100*busy[1])
 		}
 		t.Logf("%-6s RSS MB (client, device): idle %.1f, %.1f; peak (VmHWM) %.1f, %.1f; after the load %.1f, %.1f at %v",
 			m.name, mb(m.idleKB[0]), mb(m.idleKB[1]), mb(m.peakKB[0]), mb(m.peakKB[1]),

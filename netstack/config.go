@@ -92,7 +92,7 @@ type Config struct {
 	// it in the same run; nothing else sets it.
 	LegacyDataPath bool
 	// TCPBufferMax bounds a TCP endpoint's send and receive buffers
-	// (receive-buffer auto-tuning grows them up to it); 0 means 1 MiB.
+	// (receive-buffer auto-tuning grows them up to it); 0 means 4 MiB.
 	// Ignored with LegacyDataPath. For benchmarks of the bound.
 	TCPBufferMax int
 	// ReadBatch bounds the packets one Read copies out (0: DefaultReadBatch,
@@ -107,6 +107,10 @@ type Config struct {
 	// with 32 KiB (io.Copy's; CopyBuffer when smaller) and grows to
 	// CopyBuffer when a read fills its buffer. For benchmarks of the size.
 	CopyBuffer int
+	// InFlight bounds the packets wireguard-go holds each way (see Gate
+	// and Stack.InFlight): 0 means DefaultInFlight, negative no bound.
+	// The legacy data path has none.
+	InFlight int
 }
 
 // withDefaults validates c and returns a copy with defaults filled in.
@@ -125,6 +129,9 @@ func (c Config) withDefaults() (Config, error) {
 		if c.LegacyDataPath {
 			c.ReadBatch = batchSize
 		}
+	}
+	if c.InFlight == 0 && !c.LegacyDataPath {
+		c.InFlight = DefaultInFlight
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()

@@ -31,6 +31,8 @@ func (*Stack) BatchSize() int { return batchSize }
 // packet, then copies up to len(bufs) packets, each to bufs[i][offset:],
 // and sets sizes[i]; the large TCP segments of host GSO are cut into
 // packets here (segmenter). Packets of revoked flows are dropped here.
+// While wireguard-go holds Config.InFlight packets of earlier Reads that
+// its bind has not sent yet, Read waits (see Gate).
 // After Close it returns os.ErrClosed. wireguard-go calls it from one
 // goroutine.
 func (s *Stack) Read(bufs [][]byte, sizes []int, offset int) (int, error) {
@@ -41,7 +43,9 @@ func (s *Stack) Read(bufs [][]byte, sizes []int, offset int) (int, error) {
 	s.readMu.Lock()
 	defer s.readMu.Unlock()
 	for {
+		s.outGate.Wait(s.ctx.Done())
 		if n := s.fill(bufs[:want], sizes, offset); n > 0 {
+			s.outGate.Enter(n)
 			return n, nil
 		}
 		if !s.out.wait() {
@@ -127,6 +131,7 @@ func copyPacket(dst []byte, pkt *stack.PacketBuffer) {
 // returns len(bufs) and a nil error. wireguard-go calls it from one
 // goroutine per peer.
 func (s *Stack) Write(bufs [][]byte, offset int) (int, error) {
+	s.inGate.Leave(len(bufs))
 	d := s.ep.dispatcherOrNil()
 	if d == nil || s.closed() {
 		return len(bufs), nil

@@ -53,6 +53,11 @@ type Stack struct {
 	seg    segmenter
 	// readBatch bounds the packets one Read returns (Config.ReadBatch).
 	readBatch int
+	// outGate and inGate bound the packets wireguard-go holds
+	// (Config.InFlight; nil: no bound): Read waits on outGate and the
+	// bind's Send lets them out; the bind's receive waits on inGate and
+	// Write lets them out.
+	outGate, inGate *Gate
 	// udpIdle ends forwarded UDP flows.
 	udpIdle time.Duration
 	// copyBuf is the most bytes each direction of an exposed service's
@@ -87,6 +92,8 @@ func New(cfg Config) (*Stack, error) {
 		events:    make(chan tun.Event, 1),
 		udpIdle:   cfg.UDPIdleTimeout,
 		readBatch: cfg.ReadBatch,
+		outGate:   newGate(cfg.InFlight, inFlightStall),
+		inGate:    newGate(cfg.InFlight, inFlightStall),
 		copyBuf:   pipeBuf,
 	}
 	if cfg.LegacyDataPath {
@@ -223,3 +230,11 @@ func (s *Stack) Close() error {
 func (s *Stack) closed() bool {
 	return s.closing.Load()
 }
+
+// InFlight returns the gates that bound the packets wireguard-go holds
+// (Config.InFlight; both nil when unbounded): out is entered by Read and
+// must be left by the bind as it sends (Gate.Leave with the packets of
+// each send); in must be waited on (Gate.Wait) before each receive of the
+// bind and entered with the data packets it received, and is left by
+// Write.
+func (s *Stack) InFlight() (out, in *Gate) { return s.outGate, s.inGate }

@@ -137,6 +137,9 @@ type AgentConfig struct {
 	// default (128 KiB; each direction starts with 32 KiB and grows when
 	// a read fills it).
 	CopyBuffer int
+	// InFlight is EngineConfig.InFlight (the packets wireguard-go may
+	// hold each way), for benchmarks; 0: the default, negative: no bound.
+	InFlight int
 }
 
 func (c *AgentConfig) validate() error {
@@ -215,7 +218,7 @@ func NewAgent(cfg AgentConfig) (*Agent, error) {
 	a.eng, err = NewEngine(EngineConfig{PrivateKey: st.WGKey, ListenPort: cfg.ListenPort, Expose: cfg.Expose, Logger: cfg.Logger,
 		Clock: cfg.Clock, Relays: a.client, HomeRelay: cfg.HomeRelay, LegacyDataPath: cfg.LegacyDataPath, Kernel: cfg.Kernel,
 		TCPBufferMax: cfg.TCPBufferMax, ReadBatch: cfg.ReadBatch, UDPBatch: cfg.UDPBatch,
-		UDPSocketBuffer: cfg.UDPSocketBuffer, StdBind: cfg.StdBind, CopyBuffer: cfg.CopyBuffer})
+		UDPSocketBuffer: cfg.UDPSocketBuffer, StdBind: cfg.StdBind, CopyBuffer: cfg.CopyBuffer, InFlight: cfg.InFlight})
 	if err != nil {
 		return nil, err
 	}

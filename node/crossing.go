@@ -81,6 +81,12 @@ type crossResend struct {
 	pkt []byte
 }
 
+// isTransportData reports whether pkt is a WireGuard data message that
+// carries a packet (not a keepalive, which wireguard-go does not pass on).
+func isTransportData(pkt []byte) bool {
+	return len(pkt) > device.MessageTransportSize && binary.LittleEndian.Uint32(pkt) == device.MessageTransportType
+}
+
 // messageType returns the WireGuard message type of pkt when its size
 // fits the type (0 otherwise).
 func messageType(pkt []byte) uint32 {

@@ -51,6 +51,7 @@ type dataplaneConfig struct {
 	tcpBufMax  int  // netstack.Config.TCPBufferMax
 	readBatch  int  // netstack.Config.ReadBatch
 	copyBuf    int  // netstack.Config.CopyBuffer
+	inFlight   int  // netstack.Config.InFlight
 }
 
 // newDataplane starts a network plane and a device and brings the device
@@ -90,7 +91,13 @@ func openDevice(cfg dataplaneConfig) (wgDevice, netPlane, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	return device.NewDevice(td, cfg.bind(), wgLogger(cfg.log)), np, nil
+	b := cfg.bind()
+	if st, ok := td.(*netstack.Stack); ok {
+		if pb, ok := b.(*pathBind); ok {
+			pb.out, pb.in = st.InFlight()
+		}
+	}
+	return device.NewDevice(td, b, wgLogger(cfg.log)), np, nil
 }
 
 // up sets the key and port, brings the device up and reads the port.

@@ -114,6 +114,11 @@ type EngineConfig struct {
 	// CopyBuffer is netstack.Config.CopyBuffer (an exposed service's
 	// copy buffer), for benchmarks; 0: the default.
 	CopyBuffer int
+	// InFlight bounds the packets wireguard-go holds each way
+	// (netstack.Config.InFlight; the netstack's Read and Write and the
+	// bind's UDP send and receive keep the count), for benchmarks; 0: the
+	// default, negative: no bound.
+	InFlight int
 }
 
 func (c *EngineConfig) validate() error {
@@ -488,7 +493,7 @@ func (e *Engine) newDataplaneLocked(self wire.Node, port uint16) (*dataplane, er
 	return newDataplane(e.ctx, dataplaneConfig{self: self, tun: e.cfg.TUN, kernel: e.cfg.Kernel, priv: e.priv, listenPort: port,
 		mtu: e.cfg.MTU, expose: e.cfg.Expose, log: e.log, onDenied: e.onDenied, bind: e.bindFuncLocked(),
 		legacy: e.cfg.LegacyDataPath, tcpBufMax: e.cfg.TCPBufferMax,
-		readBatch: e.cfg.ReadBatch, copyBuf: e.cfg.CopyBuffer})
+		readBatch: e.cfg.ReadBatch, copyBuf: e.cfg.CopyBuffer, inFlight: e.cfg.InFlight})
 }
 
 // preferListenPort makes the data plane, when it starts with

@@ -25,9 +25,13 @@ const (
 	// start and mostly never touched, and the collector counts them all.
 	// At 40, 56 or 72 MiB the collector ran without pause and the overlay
 	// cost 3.4 to 8 times the CPU per byte (make bench-overlay); what
-	// bounds the node's memory under load is the TCP buffer bound
-	// (netstack/tune.go) and the read batch (netstack.DefaultReadBatch).
-	// At 128 MiB the peak was 83 MB instead of 70-74.
+	// bounds the node's memory under load is the bound on the packets
+	// wireguard-go holds (netstack.Gate, netstack.DefaultInFlight: without
+	// it a TCP window sat in its queues, 64 KiB a packet, and a 2-4 MiB
+	// window or four flows at 1 MiB reached this limit and collapsed the
+	// same way), the TCP buffer bound (netstack/tune.go) and the read batch
+	// (netstack.DefaultReadBatch). At 128 MiB the peak was 83 MB instead
+	// of 70-74 (before the in-flight bound).
 	softMemoryLimit = 96 << 20
 	// quietEvery is how often the governor looks at the allocation rate.
 	quietEvery = 5 * time.Second

@@ -19,6 +19,7 @@ import (
 
 	"github.com/wardnet/ward/disco"
 	"github.com/wardnet/ward/netcheck"
+	"github.com/wardnet/ward/netstack"
 	"github.com/wardnet/ward/relay"
 	"github.com/wardnet/ward/wire"
 )
@@ -279,6 +280,11 @@ type pathBind struct {
 	// dataSilence is the data check's limit (dataSilence; tests shorten
 	// it before the bind is used).
 	dataSilence time.Duration
+	// out and in are the netstack's gates on the packets wireguard-go
+	// holds (netstack.Stack.InFlight; nil: none), set before the device
+	// opens the bind: Send lets packets out of out; receiveUDP waits on
+	// in and counts the data packets it hands wireguard-go into it.
+	out, in *netstack.Gate
 
 	mu sync.Mutex // mu guards the fields below
 	// priv and pub are the node's WireGuard keys (disco seals with them).
@@ -547,12 +553,14 @@ func (b *pathBind) Open(port uint16) ([]conn.ReceiveFunc, uint16, error) {
 // peer's direct path mark it heard.
 func (b *pathBind) receiveUDP(fn conn.ReceiveFunc) conn.ReceiveFunc {
 	return func(packets [][]byte, sizes []int, eps []conn.Endpoint) (int, error) {
+		b.in.Wait(nil) // bounded: it gives up after the gate's stall time
 		n, err := fn(packets, sizes, eps)
 		if n == 0 {
 			return n, err
 		}
 		now := time.Now()
 		var rx uint64
+		data := 0
 		var out []outPacket
 		var resend []crossResend
 		wake := false
@@ -583,6 +591,9 @@ func (b *pathBind) receiveUDP(fn conn.ReceiveFunc) conn.ReceiveFunc {
 					}
 				}
 				rx += uint64(sizes[i])
+				if isTransportData(pkt) {
+					data++ // wireguard-go hands it to the netstack's Write
+				}
 				wake = b.heardLocked(addrOf(eps[i]), now) || wake
 			}
 		}
@@ -594,6 +605,7 @@ func (b *pathBind) receiveUDP(fn conn.ReceiveFunc) conn.ReceiveFunc {
 			b.wakeLoop()
 		}
 		b.counters.directRx.Add(rx)
+		b.in.Enter(data)
 		b.sendAll(out)
 		return n, err
 	}
@@ -730,6 +742,7 @@ func (b *pathBind) sendAll(out []outPacket) {
 // endpoint that is no peer's (a handshake answer to an unknown address)
 // is sent to as given, over UDP.
 func (b *pathBind) Send(bufs [][]byte, ep conn.Endpoint) error {
+	b.out.Leave(len(bufs))
 	key, ok := b.peerFor(ep)
 	if !ok {
 		now := time.Now()

@@ -103,7 +103,7 @@ func openPlane(cfg dataplaneConfig) (tun.Device, netPlane, error) {
 	if cfg.tun == nil {
 		st, err := netstack.New(netstack.Config{IPv4: cfg.self.IPv4, IPv6: cfg.self.IPv6, MTU: cfg.mtu, Logger: cfg.log,
 			Expose: services(cfg.expose), OnDenied: cfg.onDenied, LegacyDataPath: cfg.legacy, CountFlows: true, TCPBufferMax: cfg.tcpBufMax,
-			ReadBatch: cfg.readBatch, CopyBuffer: cfg.copyBuf})
+			ReadBatch: cfg.readBatch, CopyBuffer: cfg.copyBuf, InFlight: cfg.inFlight})
 		if err != nil {
 			return nil, nil, fmt.Errorf("start netstack: %w", err)
 		}
