@@ -2,8 +2,10 @@ package node
 
 import (
 	"context"
+	"encoding/binary"
 	"io"
 	"net"
+	"net/netip"
 	"testing"
 	"time"
 
@@ -124,4 +126,98 @@ func TestIsTransportData(t *testing.T) {
 			t.Errorf("%s: isTransportData = %v, want %v", tc.name, got, tc.want)
 		}
 	}
+}
+
+// TestForgedDataIsNotCounted plays an attacker who reaches a node's UDP
+// port: it sends data messages with made-up receiver indices, which
+// wireguard-go drops. Counted into the inbound gate, they would never
+// come out: past the gate's limit every receive waited the gate's stall
+// time (a few hundred bytes a packet stopping the node's inbound data).
+// Only data to an index the node sent in a handshake is counted, so the
+// gate stays empty, and a flow still goes through afterwards.
+func TestForgedDataIsNotCounted(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() { defer c.Close(); io.Copy(c, c) }()
+		}
+	}()
+	port := uint16(ln.Addr().(*net.TCPAddr).Port)
+	tweak := func(c *EngineConfig) { c.InFlight, c.Logger = 64, quiet }
+	dev := newTestNodeWith(t, 2, "device", nil, tweak, port)
+	cli := newTestNodeWith(t, 1, "client", nil, tweak)
+	if err := dev.e.Apply(wire.MapResponse{Version: 2, FilterChanged: true, Filter: []filter.Rule{allowFrom(cli, dev, port)}}); err != nil {
+		t.Fatal(err)
+	}
+	dev.addPeers(t, 3, cli.peerOf(time.Time{}))
+	cli.addPeers(t, 2, dev.peerOf(time.Time{}))
+	echo := func() {
+		t.Helper()
+		ctx, cancel := context.WithTimeout(context.Background(), handshakeWait)
+		defer cancel()
+		c, err := cli.e.DialPeer(ctx, "device", port)
+		if err != nil {
+			t.Fatalf("dial: %v", err)
+		}
+		defer c.Close()
+		c.SetDeadline(time.Now().Add(handshakeWait))
+		msg := []byte("through the overlay")
+		if _, err := c.Write(msg); err != nil {
+			t.Fatalf("write: %v", err)
+		}
+		got := make([]byte, len(msg))
+		if _, err := io.ReadFull(c, got); err != nil {
+			t.Fatalf("read the echo: %v", err)
+		}
+	}
+	echo() // a session exists: its data is counted (and leaves)
+
+	st, ok := dev.e.dp.Load().net.(*netstack.Stack)
+	if !ok {
+		t.Fatal("the data plane is not a netstack")
+	}
+	_, in := st.InFlight()
+	before := in.Stats()
+	if before.Peak == 0 {
+		t.Fatal("the session's data was never counted")
+	}
+
+	forger, err := net.DialUDP("udp", nil, net.UDPAddrFromAddrPort(netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), dev.e.ListenPort())))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer forger.Close()
+	const forged, size = 2000, 96
+	rx := dev.e.bind.counters.directRx.Load()
+	pkt := make([]byte, size)
+	for i := range forged {
+		binary.LittleEndian.PutUint32(pkt, 4)                          // a data message
+		binary.LittleEndian.PutUint32(pkt[4:], 0x9e3779b9*uint32(i+1)) // a receiver index of no session
+		binary.LittleEndian.PutUint64(pkt[8:], uint64(i))              // its counter
+		if _, err := forger.Write(pkt); err != nil {
+			t.Fatalf("send a forged packet: %v", err)
+		}
+		if i%100 == 99 {
+			time.Sleep(time.Millisecond) // let the node's socket buffer drain
+		}
+	}
+	// The bind has read them when its byte count moved by their size
+	// (the kernel may have dropped some: half is enough).
+	eventuallyWithin(t, handshakeWait, "the forged packets read", func() bool {
+		return dev.e.bind.counters.directRx.Load()-rx >= forged*size/2
+	})
+	after := in.Stats()
+	t.Logf("inbound gate before %+v, after %d forged packets %+v", before, forged, after)
+	if after.Held != 0 || after.Resets != before.Resets {
+		t.Errorf("forged data was counted: the gate holds %d packets and restarted %d times (before: %d)", after.Held, after.Resets, before.Resets)
+	}
+	echo()
 }

@@ -287,6 +287,12 @@ type pathBind struct {
 	out, in *netstack.Gate
 
 	mu sync.Mutex // mu guards the fields below
+	// own holds the sender indices of the handshakes this node sent, each
+	// until it can no longer name a session (sessionindex.go): only data
+	// to one of them is counted into the inbound gate. ownPruned is when
+	// own was last pruned.
+	own       map[uint32]time.Time
+	ownPruned time.Time
 	// priv and pub are the node's WireGuard keys (disco seals with them).
 	priv wire.WGPrivate
 	pub  wire.WGPublic
@@ -591,7 +597,7 @@ func (b *pathBind) receiveUDP(fn conn.ReceiveFunc) conn.ReceiveFunc {
 					}
 				}
 				rx += uint64(sizes[i])
-				if isTransportData(pkt) {
+				if b.ownSessionDataLocked(pkt, now) {
 					data++ // wireguard-go hands it to the netstack's Write
 				}
 				wake = b.heardLocked(addrOf(eps[i]), now) || wake
@@ -743,6 +749,7 @@ func (b *pathBind) sendAll(out []outPacket) {
 // is sent to as given, over UDP.
 func (b *pathBind) Send(bufs [][]byte, ep conn.Endpoint) error {
 	b.out.Leave(len(bufs))
+	b.noteOwnIndices(bufs, time.Now())
 	key, ok := b.peerFor(ep)
 	if !ok {
 		now := time.Now()
