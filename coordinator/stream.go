@@ -3,7 +3,6 @@ package coordinator
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"io"
 	"math/rand/v2"
 	"net/http"
@@ -433,26 +432,63 @@ func writeOff(f func() bool) bool {
 }
 
 // writeNow is write on the caller's goroutine.
-func (st *streamState) writeNow(b []byte) bool {
-	if err := st.rc.SetWriteDeadline(time.Now().Add(st.s.cfg.MapWriteTimeout)); err != nil && !errors.Is(err, http.ErrNotSupported) {
-		return false
-	}
+//
+// The write is bounded by a timer of this process (writeBound), not by
+// the response's write deadline: over HTTP/2 each SetWriteDeadline is a
+// message to the connection's serve loop (its goroutine woken, a timer
+// made or stopped there), and a deadline must be cleared again after the
+// write (it is a timer that resets the stream when it fires, written to
+// or not), so bounding each keep-alive that way cost two round trips to
+// the serve loop beside the write's own. Now the deadline is touched
+// only when a write overran: set in the past, which resets the stream at
+// once (HTTP/2) or fails the connection's write (HTTP/1.1).
+func (st *streamState) writeNow(b []byte) (ok bool) {
+	wb := st.writeBound()
+	defer func() { ok = wb.done() && ok }() // on a panic too: the bound must not outlive the handler
 	if len(b) > 0 {
 		if _, err := st.w.Write(b); err != nil {
 			return false
 		}
 	}
-	if st.rc.Flush() != nil {
-		return false
+	return st.rc.Flush() == nil
+}
+
+// writeBound ends a write that takes longer than Config.MapWriteTimeout:
+// a node that stops reading fills its flow-control window (or its
+// connection's buffers), and its write then waits until the bound ends
+// it.
+type writeBound struct {
+	t *time.Timer
+	// fired is closed once the timer's function returned.
+	fired chan struct{}
+}
+
+// writeBound starts the bound of one write of st; the caller calls done
+// when the write returned.
+func (st *streamState) writeBound() writeBound {
+	wb := writeBound{fired: make(chan struct{})}
+	rc := st.rc
+	wb.t = time.AfterFunc(st.s.cfg.MapWriteTimeout, func() {
+		defer close(wb.fired)
+		// A deadline in the past: HTTP/2 resets the stream now (its
+		// write returns the stream's end), HTTP/1.1 fails the
+		// connection's writes. Not supported: nothing more to do here
+		// (the connection's WriteByteTimeout still bounds it).
+		_ = rc.SetWriteDeadline(time.Unix(0, 1))
+	})
+	return wb
+}
+
+// done reports whether the write ended within its bound; false: the
+// bound fired and the stream must end. It returns only once the timer's
+// function returned, so that nothing touches the response after the
+// handler returns.
+func (wb writeBound) done() bool {
+	if wb.t.Stop() {
+		return true
 	}
-	// The deadline bounds this write alone. Over HTTP/2 it is a timer
-	// that resets the stream when it fires, written to or not: left set,
-	// it would end every stream quieter than MapWriteTimeout (a
-	// keep-alive every 40 s against 30 s) on its next tick.
-	if err := st.rc.SetWriteDeadline(time.Time{}); err != nil && !errors.Is(err, http.ErrNotSupported) {
-		return false
-	}
-	return true
+	<-wb.fired
+	return false
 }
 
 // sendUpdate writes the full map, or the delta of what is pending, if
