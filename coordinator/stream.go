@@ -426,6 +426,9 @@ func keepAlivePhase(ctx context.Context) time.Duration {
 // nextKeepAlive is the first moment after now on the grid of phase and
 // interval ka: never more than ka away.
 func nextKeepAlive(now time.Time, phase, ka time.Duration) time.Time {
+	if ka <= 0 {
+		return now.Add(ka) // no grid (a configuration the defaults do not make)
+	}
 	off := phase % ka
 	since := now.Sub(kaEpoch) - off
 	k := since / ka
