@@ -28,9 +28,11 @@ const (
 	// 1.7 and 7 MB an interval.
 	giveBackQuiet = 32 << 20
 	// giveBackAfter: memory is given back in a quiet interval only when a
-	// busy one came since the last give-back and this much was allocated
-	// since: a burst, not a trickle (each give-back is two collections,
-	// which an idle process must not pay again and again).
+	// busy one came since the last give-back and this much, or the live
+	// heap after the last give-back if more, was allocated since: a
+	// burst, not a trickle (each give-back is two collections, which an
+	// idle process must not pay again and again), and under a load that
+	// comes and goes no more often than the collector itself would run.
 	giveBackAfter = 256 << 20
 )
 
@@ -40,7 +42,7 @@ const (
 // the quiet bound and costs a read of three runtime metrics every
 // giveBackEvery.
 func GiveBack(ctx context.Context, log *slog.Logger) {
-	samples := []metrics.Sample{{Name: "/gc/heap/allocs:bytes"}}
+	samples := []metrics.Sample{{Name: "/gc/heap/allocs:bytes"}, {Name: "/gc/heap/live:bytes"}}
 	allocs := func() uint64 {
 		metrics.Read(samples)
 		return samples[0].Value.Uint64()
@@ -61,7 +63,7 @@ func GiveBack(ctx context.Context, log *slog.Logger) {
 		held, released := giveBack()
 		log.Info("memory given back after a burst", "held_mb", held>>20, "returned_mb", released>>20,
 			"took", time.Since(start).Round(time.Millisecond))
-		b.given(allocs())
+		b.given(allocs(), samples[1].Value.Uint64())
 	}
 }
 
@@ -74,9 +76,14 @@ type burst struct {
 	// busy: an interval since the last give-back allocated giveBackQuiet
 	// or more.
 	busy bool
+	// after is what must be allocated since the last give-back before the
+	// next (giveBackAfter, or the live heap then if more).
+	after uint64
 }
 
-func newBurst(allocs uint64) *burst { return &burst{last: allocs, since: allocs} }
+func newBurst(allocs uint64) *burst {
+	return &burst{last: allocs, since: allocs, after: giveBackAfter}
+}
 
 // tick takes the count now and reports whether to give memory back.
 func (b *burst) tick(allocs uint64) bool {
@@ -86,12 +93,14 @@ func (b *burst) tick(allocs uint64) bool {
 		b.busy = true
 		return false
 	}
-	return b.busy && allocs-b.since >= giveBackAfter
+	return b.busy && allocs-b.since >= b.after
 }
 
-// given records a give-back at count allocs.
-func (b *burst) given(allocs uint64) {
+// given records a give-back at count allocs, after which live bytes of
+// heap were live.
+func (b *burst) given(allocs, live uint64) {
 	b.last, b.since, b.busy = allocs, allocs, false
+	b.after = max(giveBackAfter, live)
 }
 
 // giveBack collects twice (a sync.Pool keeps its items for one

@@ -11,7 +11,9 @@ func TestBurstGivesBackOnceAfterALoad(t *testing.T) {
 		name string
 		// per is what each interval allocated; want the intervals (by
 		// index) that give memory back.
-		per  []uint64
+		per []uint64
+		// live is the live heap after each give-back (0: small).
+		live uint64
 		want []int
 	}{
 		{name: "trickle", per: repeat(8*mb, 200)},
@@ -20,6 +22,8 @@ func TestBurstGivesBackOnceAfterALoad(t *testing.T) {
 		{name: "small busy intervals add up", per: []uint64{100 * mb, 1 * mb, 100 * mb, 1 * mb, 100 * mb, 1 * mb, 1 * mb}, want: []int{5}},
 		{name: "a trickle after the give-back does not repeat it", per: append([]uint64{300 * mb, 0}, repeat(31*mb, 100)...), want: []int{1}},
 		{name: "two bursts", per: []uint64{300 * mb, 0, 0, 300 * mb, 300 * mb, 2 * mb}, want: []int{1, 5}},
+		{name: "a load that comes and goes: no more often than the live heap is allocated", live: 1000 * mb,
+			per: []uint64{300 * mb, 1 * mb, 300 * mb, 1 * mb, 300 * mb, 1 * mb, 300 * mb, 1 * mb, 300 * mb, 1 * mb}, want: []int{1, 9}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var n uint64 = 12345
@@ -29,7 +33,7 @@ func TestBurstGivesBackOnceAfterALoad(t *testing.T) {
 				n += d
 				if b.tick(n) {
 					got = append(got, i)
-					b.given(n)
+					b.given(n, tc.live)
 				}
 			}
 			if len(got) != len(tc.want) {
