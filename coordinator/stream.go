@@ -376,11 +376,12 @@ func (s *control) streamLoop(ctx context.Context, st *streamState, sub *subscrib
 // its phase + k * its interval, and the streams of one connection (up to
 // kaGroup of them) share a phase, so that those with the same interval
 // send their keep-alives at the same moment. The connection's HTTP/2
-// serve loop then writes them in one system call (it writes what is
-// queued while its last write was under way together), where each
-// stream's own moment cost one write (and a goroutine to make it) per
-// keep-alive: those writes were a quarter to two fifths of an idle
-// coordinator's CPU. Connections (and groups within one) get random
+// serve loop then often writes several in one system call (it writes
+// what was queued while its last write was under way together), where
+// each stream's own moment cost one write (and a goroutine to make it)
+// per keep-alive: those writes were a quarter to a third of an idle
+// coordinator's CPU. At 5,000 nodes, 6 streams a connection: 0.90 writes
+// a keep-alive before, 0.62 with the grid. Connections (and groups within one) get random
 // phases, so a fleet's keep-alives stay spread over the interval; a
 // group is bounded so that a load balancer's connection carrying
 // thousands of streams does not wake them all at once.
