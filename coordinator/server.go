@@ -750,6 +750,9 @@ func (s *Server) serve(ctx context.Context, ln net.Listener, h http.Handler, fle
 		srv.TLSConfig = &tls.Config{MinVersion: tls.VersionTLS13}
 	}
 	srv.Protocols, srv.HTTP2 = s.protocols()
+	if fleet {
+		srv.ConnContext = withConnKeepAlive // the map streams' keep-alive phases
+	}
 	done := make(chan struct{})
 	defer close(done)
 	go func() {

@@ -18,6 +18,7 @@ import (
 	"github.com/wardnet/ward/assembly"
 	"github.com/wardnet/ward/coordinator"
 	"github.com/wardnet/ward/dnsname"
+	"github.com/wardnet/ward/internal/memlimit"
 	"github.com/wardnet/ward/wire"
 )
 
@@ -27,6 +28,7 @@ func newCoordinatorCmd() *cobra.Command {
 	var trustedProxies []string
 	var verbose bool
 	var memLimit string
+	giveBack := true
 	relayOn := true
 	cmd := &cobra.Command{
 		Use:   "coordinator",
@@ -60,6 +62,9 @@ func newCoordinatorCmd() *cobra.Command {
 			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
+			if giveBack {
+				go memlimit.GiveBack(ctx, cfg.Logger)
+			}
 			bound, err := serveSTUN(ctx, stunAddrs(cmd.Flags()), cfg.Logger)
 			if err != nil {
 				return err
@@ -122,6 +127,7 @@ func newCoordinatorCmd() *cobra.Command {
 	f.DurationVar(&cfg.MapCoalesce, "map-coalesce", 0, "least time between two map messages of one node's stream; what removes access never waits (default 50ms; negative: none)")
 	f.MarkHidden("map-coalesce")
 	f.StringVar(&memLimit, "memory-limit", "", "soft memory limit of the Go runtime (1.5GiB, 2GB, bytes, or off): near it the collector runs more often rather than let the heap grow to twice what is live; never below the live heap (default: GOMEMLIMIT, else 75% of the machine's memory or its cgroup's limit)")
+	f.BoolVar(&giveBack, "memory-give-back", true, "give the memory a burst of allocation used (a registration storm, a policy change) back to the operating system once the coordinator is quiet again, rather than keep it until the runtime's scavenger gets to it")
 	f.BoolVar(&cfg.Pprof, "pprof", false, "also serve Go's profiles (/debug/pprof/) on --metrics-listen, unauthenticated")
 	f.StringVar(&cfg.DevUsersFile, "dev-users", "", "demo users for the --dev identity provider (JSON/HuJSON)")
 	oidc.register(f)
