@@ -3,6 +3,7 @@ package acl
 import (
 	"net/netip"
 	"slices"
+	"sync/atomic"
 
 	"github.com/wardnet/ward/filter"
 )
@@ -107,7 +108,17 @@ func (ix *index) nodes(a alias) bitset {
 // grows in place (insertShared), and every filter holding an older
 // version shares its array. Shorter lists stay whole, as policies and
 // their tests read them.
-var srcSplitMin = 64
+var srcSplitMin atomic.Int64
+
+func init() { srcSplitMin.Store(64) }
+
+// SetSrcSplitMin sets the length from which a source list of both
+// families goes out split by family (64), for tests elsewhere that check
+// the split lists on small fleets, and returns what restores it.
+func SetSrcSplitMin(n int) (restore func()) {
+	old := srcSplitMin.Swap(int64(n))
+	return func() { srcSplitMin.Store(old) }
+}
 
 // srcFamilies returns cr's source prefixes of each family, sorted without
 // repeats, computing them when stale. The results are cut to their length
@@ -134,7 +145,7 @@ func (c *Compiled) srcFamilies(cr *crule) (v4, v6 []netip.Prefix) {
 					add(p)
 				}
 			})
-			a, b = sortPrefixes(a), sortPrefixes(b)
+			a, b = withRoom(sortPrefixes(a)), withRoom(sortPrefixes(b))
 		}
 		cr.src4, cr.src6, cr.srcOK, cr.srcBoth = a, b, true, nil
 	}
@@ -152,7 +163,7 @@ func (c *Compiled) sourceLists(cr *crule) (a, b []netip.Prefix) {
 		return v6, nil
 	case len(v6) == 0:
 		return v4, nil
-	case len(v4)+len(v6) >= srcSplitMin:
+	case int64(len(v4)+len(v6)) >= srcSplitMin.Load():
 		return v4, v6
 	}
 	if cr.srcBoth == nil {
@@ -198,10 +209,25 @@ func insertShared(list []netip.Prefix, p netip.Prefix) []netip.Prefix {
 	case i == len(list):
 		return append(list, p)
 	}
-	out := make([]netip.Prefix, 0, len(list)+len(list)/4+1)
+	out := roomFor(len(list) + 1)
 	out = append(out, list[:i]...)
 	out = append(out, p)
 	return append(out, list[i:]...)
+}
+
+// withRoom returns list in an array with room to grow (roomFor), so the
+// joins after a compile or a copy append in place.
+func withRoom(list []netip.Prefix) []netip.Prefix {
+	if len(list) == 0 {
+		return list
+	}
+	return append(roomFor(len(list)), list...)
+}
+
+// roomFor returns an empty list with room for n prefixes and a quarter
+// more (at least 4).
+func roomFor(n int) []netip.Prefix {
+	return make([]netip.Prefix, 0, n+n/4+4)
 }
 
 // removeSource removes ns's addresses from cr's cached source prefixes,
@@ -220,7 +246,7 @@ func (c *Compiled) removeSource(cr *crule, ns *nodeState) {
 			l = &cr.src4
 		}
 		if i, found := slices.BinarySearchFunc(*l, p, comparePrefix); found {
-			*l = slices.Concat((*l)[:i], (*l)[i+1:])
+			*l = append(append(roomFor(len(*l)-1), (*l)[:i]...), (*l)[i+1:]...)
 		}
 	}
 	cr.srcBoth = nil

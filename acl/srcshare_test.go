@@ -88,10 +88,9 @@ func TestAddNodeBytesDoNotGrowWithFleet(t *testing.T) {
 // updates come after, a filter handed out reads as it did, and the
 // compiler's results stay those of a full compile.
 func TestHandedOutSourcesNeverChange(t *testing.T) {
-	for _, split := range []int{srcSplitMin, 1} {
+	for _, split := range []int{64, 1} {
 		t.Run(fmt.Sprint("split", split), func(t *testing.T) {
-			defer func(old int) { srcSplitMin = old }(srcSplitMin)
-			srcSplitMin = split
+			defer SetSrcSplitMin(split)()
 			r := rand.New(rand.NewSource(int64(split)))
 			const gateways = 3
 			c := compileSensors(t, gateways, 40)
@@ -175,8 +174,7 @@ func TestHandedOutSourcesNeverChange(t *testing.T) {
 // TestIncrementalMatchesFullCompileSplit runs the incremental property
 // test with every source list of both families split by family.
 func TestIncrementalMatchesFullCompileSplit(t *testing.T) {
-	defer func(old int) { srcSplitMin = old }(srcSplitMin)
-	srcSplitMin = 1
+	defer SetSrcSplitMin(1)()
 	seeds := 100
 	if testing.Short() {
 		seeds = 10
@@ -189,10 +187,9 @@ func TestIncrementalMatchesFullCompileSplit(t *testing.T) {
 // TestSplitRulesMatchWhole: a rule split by family matches what it did
 // whole (the filter's verdicts are the same).
 func TestSplitRulesMatchWhole(t *testing.T) {
-	defer func(old int) { srcSplitMin = old }(srcSplitMin)
-	srcSplitMin = 1 << 30
+	restore := SetSrcSplitMin(1 << 30)
 	a, _ := compileSensors(t, 4, 200).Filter("gw00001")
-	srcSplitMin = 64
+	restore()
 	b, _ := compileSensors(t, 4, 200).Filter("gw00001")
 	if len(b) != len(a)+1 {
 		t.Fatalf("split filter has %d rules, whole %d: want one more (the sensors' rule by family)", len(b), len(a))
