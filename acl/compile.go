@@ -132,6 +132,11 @@ type crule struct {
 	// array; anything else makes a new array (see insertShared).
 	src4, src6 []netip.Prefix
 	srcOK      bool
+	// seen4 and seen6 are how much of src4's and src6's arrays views
+	// handed out cover: below them nothing may change, past them (up to
+	// the length) an address may still be inserted in place (a batch of
+	// registrations reaches the compiler out of address order).
+	seen4, seen6 int
 	// srcBoth caches src4 and src6 as one list, for a rule that does not
 	// go out split by family (sourceLists); nil when stale.
 	srcBoth []netip.Prefix

@@ -149,6 +149,7 @@ func (c *Compiled) srcFamilies(cr *crule) (v4, v6 []netip.Prefix) {
 		}
 		cr.src4, cr.src6, cr.srcOK, cr.srcBoth = a, b, true, nil
 	}
+	cr.seen4, cr.seen6 = len(cr.src4), len(cr.src6)
 	return slices.Clip(cr.src4), slices.Clip(cr.src6)
 }
 
@@ -187,31 +188,36 @@ func addSource(cr *crule, ns *nodeState) {
 	}
 	for _, p := range ns.own {
 		if p.Addr().Is4() {
-			cr.src4 = insertShared(cr.src4, p)
+			cr.src4 = insertShared(cr.src4, &cr.seen4, p)
 		} else {
-			cr.src6 = insertShared(cr.src6, p)
+			cr.src6 = insertShared(cr.src6, &cr.seen6, p)
 		}
 	}
 	cr.srcBoth = nil
 }
 
 // insertShared returns the sorted list with p added. Views of list's
-// array up to its length have been handed out, so nothing at or below
-// that length may change: p sorting after every element is appended (in
-// place while the array has room; a grown array otherwise, which append
-// doubles, so a run of joins copies O(1) amortized each), anywhere else
-// the list is copied.
-func insertShared(list []netip.Prefix, p netip.Prefix) []netip.Prefix {
+// array up to *seen have been handed out, so nothing below that may
+// change: p sorting at or after *seen goes in place while the array has
+// room (appended, or moving the few unseen prefixes after it up by one),
+// else in a grown array (room for a quarter more, so a run of joins
+// copies O(1) amortized each); p sorting among what was seen copies the
+// list. A new array sets *seen to 0.
+func insertShared(list []netip.Prefix, seen *int, p netip.Prefix) []netip.Prefix {
 	i, found := slices.BinarySearchFunc(list, p, comparePrefix)
-	switch {
-	case found:
+	if found {
 		return list
-	case i == len(list):
-		return append(list, p)
+	}
+	if i >= *seen && len(list) < cap(list) {
+		list = list[:len(list)+1]
+		copy(list[i+1:], list[i:])
+		list[i] = p
+		return list
 	}
 	out := roomFor(len(list) + 1)
 	out = append(out, list[:i]...)
 	out = append(out, p)
+	*seen = 0
 	return append(out, list[i:]...)
 }
 
@@ -241,12 +247,12 @@ func (c *Compiled) removeSource(cr *crule, ns *nodeState) {
 		if c.providedByOther(cr, ns.idx, p) {
 			continue
 		}
-		l := &cr.src6
+		l, seen := &cr.src6, &cr.seen6
 		if p.Addr().Is4() {
-			l = &cr.src4
+			l, seen = &cr.src4, &cr.seen4
 		}
 		if i, found := slices.BinarySearchFunc(*l, p, comparePrefix); found {
-			*l = append(append(roomFor(len(*l)-1), (*l)[:i]...), (*l)[i+1:]...)
+			*l, *seen = append(append(roomFor(len(*l)-1), (*l)[:i]...), (*l)[i+1:]...), 0
 		}
 	}
 	cr.srcBoth = nil

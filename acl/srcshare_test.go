@@ -62,12 +62,24 @@ func TestAddNodeBytesDoNotGrowWithFleet(t *testing.T) {
 		var before, after runtime.MemStats
 		runtime.GC()
 		runtime.ReadMemStats(&before)
-		for j := range joins {
-			if _, err := c.AddNode(sensorNode(gateways+sensors+j, gateways)); err != nil {
-				t.Fatal(err)
+		// In batches of 8 out of address order (as a batch of
+		// registrations reaches the netmap), each followed by the new
+		// filter, and one by one.
+		r := rand.New(rand.NewSource(1))
+		for b := 0; b < joins; b += 8 {
+			batch := r.Perm(8)
+			if b >= joins/2 {
+				batch = []int{0, 1, 2, 3, 4, 5, 6, 7}
 			}
-			if _, err := c.Filter("gw00000"); err != nil {
-				t.Fatal(err)
+			for k, j := range batch {
+				if _, err := c.AddNode(sensorNode(gateways+sensors+b+j, gateways)); err != nil {
+					t.Fatal(err)
+				}
+				if b >= joins/2 || k == len(batch)-1 {
+					if _, err := c.Filter("gw00000"); err != nil {
+						t.Fatal(err)
+					}
+				}
 			}
 		}
 		runtime.ReadMemStats(&after)
@@ -104,7 +116,7 @@ func TestHandedOutSourcesNeverChange(t *testing.T) {
 			}
 			var kept []held
 			next := gateways + 40
-			for step := range 400 {
+			for step := range 600 {
 				switch k := r.Intn(10); {
 				case k < 6: // join in address order, mostly
 					j := next
@@ -140,16 +152,18 @@ func TestHandedOutSourcesNeverChange(t *testing.T) {
 					}
 					inv.Nodes[i] = n
 				}
-				gw := inv.Nodes[r.Intn(gateways)].Name
-				f, err := c.Filter(gw)
-				if err != nil {
-					t.Fatal(err)
+				if r.Intn(3) == 0 { // else the next joins go in past what was seen
+					gw := inv.Nodes[r.Intn(gateways)].Name
+					f, err := c.Filter(gw)
+					if err != nil {
+						t.Fatal(err)
+					}
+					h := held{rules: f}
+					for _, ru := range f {
+						h.want = append(h.want, slices.Clone(ru.Src))
+					}
+					kept = append(kept, h)
 				}
-				h := held{rules: f}
-				for _, ru := range f {
-					h.want = append(h.want, slices.Clone(ru.Src))
-				}
-				kept = append(kept, h)
 				for i, h := range kept {
 					for k, ru := range h.rules {
 						if !slices.Equal(ru.Src, h.want[k]) {
