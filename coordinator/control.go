@@ -250,8 +250,11 @@ func (s *control) handleRegister(w http.ResponseWriter, r *http.Request) {
 		}
 		s.eventAlert(context.WithoutCancel(r.Context()), e.Actor, e.Action, e.Target, tags)
 	}
-	if _, err := s.reloadRegistered(r.Context(), n); err != nil {
-		s.writeError(w, r, err)
+	// In the order the batch was written: see regResult.
+	var reloadErr error
+	res.inTurn(func() { _, reloadErr = s.reloadRegistered(r.Context(), n) })
+	if reloadErr != nil {
+		s.writeError(w, r, reloadErr)
 		return
 	}
 	self, _ := s.nm.selfOf(n.ID)
