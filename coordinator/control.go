@@ -250,9 +250,10 @@ func (s *control) handleRegister(w http.ResponseWriter, r *http.Request) {
 		}
 		s.eventAlert(context.WithoutCancel(r.Context()), e.Actor, e.Action, e.Target, tags)
 	}
-	// In the order the batch was written: see regResult.
-	var reloadErr error
-	res.inTurn(func() { _, reloadErr = s.reloadRegistered(r.Context(), n) })
+	reloadErr := res.applyErr // put into the netmap in the store's order: see regBatcher.drain
+	if !res.applied {
+		_, reloadErr = s.reloadRegistered(r.Context(), n)
+	}
 	if reloadErr != nil {
 		s.writeError(w, r, reloadErr)
 		return

@@ -3,6 +3,7 @@ package coordinator
 import (
 	"context"
 	"errors"
+	"slices"
 	"sync"
 	"time"
 
@@ -30,9 +31,16 @@ type regBatcher struct {
 	// q holds the registrations waiting for the next write.
 	q leaderQueue[regReq]
 
-	mu sync.Mutex // guards last
-	// last is the turn of the last registration written (regResult).
-	last chan struct{}
+	// apply puts a registered node into the netmap
+	// (core.reloadRegistered); nil: each caller does.
+	apply func(store.Node) error
+
+	mu sync.Mutex // guards written and applying
+	// written holds the registrations written, in order, whose nodes are
+	// not in the netmap yet; applying is true while a caller puts them
+	// there (drain).
+	written  []regApply
+	applying bool
 }
 
 // regReq is one queued registration; done gets its result, or one whose
@@ -42,43 +50,21 @@ type regReq struct {
 	done chan regResult
 }
 
-// regResult is a registration's result and, for one a batch wrote, its
-// turn to go into the netmap: after the registration written before it.
-//
-// Reason: the store hands out addresses in order, and the compiler grows
-// a rule's source list in place only for an address that sorts past what
-// filters were handed out (acl.insertShared); the waiters of one batch
-// wake together, and in whatever order they reached the netmap, every
-// late one copied a gateway's list of every sensor (about a quarter of
-// the joins at 10,000 nodes).
+// regResult is a registration's result; applied: its node was put into
+// the netmap (regBatcher.apply), with applyErr.
 type regResult struct {
 	store.KeyRegistered
-	// after is closed once the registration before this one is in the
-	// netmap (nil: none to wait for); turn is closed once this one is
-	// (nil for a registration refused or not batched).
-	after <-chan struct{}
-	turn  chan struct{}
+	applied  bool
+	applyErr error
+	// drain tells a caller whose registration was written to put the
+	// written ones into the netmap (regBatcher.drainLocked): no result.
+	drain bool
 }
 
-// regTurnWait bounds the wait for the registration before: a caller that
-// never puts its node in the netmap costs the next ones this, once.
-const regTurnWait = 2 * time.Second
-
-// inTurn runs apply (putting res's node in the netmap) after the
-// registration written before res has done so, then lets the next go.
-func (res regResult) inTurn(apply func()) {
-	if res.turn != nil {
-		defer close(res.turn)
-	}
-	if res.after != nil {
-		t := time.NewTimer(regTurnWait)
-		select {
-		case <-res.after:
-		case <-t.C:
-		}
-		t.Stop()
-	}
-	apply()
+// regApply is a registration written, waiting to go into the netmap.
+type regApply struct {
+	res  store.KeyRegistered
+	done chan regResult
 }
 
 // maxRegBatch bounds the registrations of one write.
@@ -110,7 +96,7 @@ func (b *regBatcher) register(ctx context.Context, g store.KeyRegistration, audi
 	}
 	r := regReq{reg: g, done: make(chan regResult, 1)}
 	if !b.q.join(r) {
-		if res := <-r.done; !errors.Is(res.Err, errLead) {
+		if res := b.await(r.done); !errors.Is(res.Err, errLead) {
 			return res
 		}
 	}
@@ -118,7 +104,69 @@ func (b *regBatcher) register(ctx context.Context, g store.KeyRegistration, audi
 	if nx, ok := b.q.next(); ok {
 		nx.done <- regResult{KeyRegistered: store.KeyRegistered{Err: errLead}} // still queued: it takes the queue, itself included
 	}
-	return <-r.done
+	b.drain(r.done)
+	return b.await(r.done)
+}
+
+// drain puts the written nodes into the netmap (drainLocked) unless a
+// caller is doing so; own is the caller's result channel.
+func (b *regBatcher) drain(own chan regResult) {
+	b.mu.Lock()
+	if b.applying {
+		b.mu.Unlock()
+		return
+	}
+	b.applying = true
+	b.drainLocked(own)
+}
+
+// await returns the result done gets, first putting the written nodes
+// into the netmap when told to.
+func (b *regBatcher) await(done chan regResult) regResult {
+	for {
+		res := <-done
+		if !res.drain {
+			return res
+		}
+		b.mu.Lock()
+		b.drainLocked(done)
+	}
+}
+
+// drainLocked puts the nodes written into the netmap, in the order the
+// store wrote them, and tells each registration its result; the caller
+// (whose registration own is among them) holds mu and has set applying,
+// and mu is unlocked on return. Once its own is done, it hands what is
+// left to the caller of the next (drain), so no request drains for long.
+//
+// Reason: the store hands out addresses in order, and the compiler grows
+// a rule's source list in place only for an address that sorts past what
+// filters were handed out (acl.insertShared). A batch's callers woke
+// together and reached the netmap in whatever order, and every late one
+// copied a gateway's list of every sensor (623 MB of copies in one
+// 10,000-node registration). One caller at a time applies a run of them:
+// a chain of turns, each caller waiting for the one before, halved the
+// registration rate (a goroutine switch per node).
+func (b *regBatcher) drainLocked(own chan regResult) {
+	ownDone := !slices.ContainsFunc(b.written, func(a regApply) bool { return a.done == own })
+	for len(b.written) > 0 {
+		if ownDone {
+			b.written[0].done <- regResult{drain: true} // applying stays set: it drains on
+			b.mu.Unlock()
+			return
+		}
+		todo := b.written
+		b.written = nil
+		b.mu.Unlock()
+		for _, a := range todo {
+			err := b.apply(a.res.Node)
+			a.done <- regResult{KeyRegistered: a.res, applied: true, applyErr: err}
+			ownDone = ownDone || a.done == own
+		}
+		b.mu.Lock()
+	}
+	b.applying = false
+	b.mu.Unlock()
 }
 
 // write writes batch in one transaction and tells each its result.
@@ -133,11 +181,10 @@ func (b *regBatcher) write(ctx context.Context, br batchRegistrar, batch []regRe
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	for i, res := range results {
-		out := regResult{KeyRegistered: res}
-		if res.Err == nil {
-			out.after, out.turn = b.last, make(chan struct{})
-			b.last = out.turn
+		if res.Err != nil || b.apply == nil {
+			batch[i].done <- regResult{KeyRegistered: res}
+			continue
 		}
-		batch[i].done <- out
+		b.written = append(b.written, regApply{res: res, done: batch[i].done})
 	}
 }

@@ -3,6 +3,7 @@ package coordinator
 import (
 	"context"
 	"errors"
+	"slices"
 	"sync"
 	"testing"
 
@@ -24,61 +25,52 @@ func (fakeBatch) RegisterBatch(_ context.Context, regs []store.KeyRegistration) 
 	return out
 }
 
-// TestRegistrationsReachTheNetmapInOrder: the callers of a batch (and of
-// the batches after it) put their nodes in the netmap in the order the
-// store wrote them, whatever order they wake in; a refused one and one
-// whose caller never takes its turn hold up nobody for long.
+// TestRegistrationsReachTheNetmapInOrder: the nodes of a batch (and of
+// the batches after it) go into the netmap in the order the store wrote
+// them, whatever order their callers wake in, each caller gets its own
+// result, and a refused registration is not applied.
 func TestRegistrationsReachTheNetmapInOrder(t *testing.T) {
-	b := &regBatcher{}
-	var results []regResult
+	var mu sync.Mutex
+	var order []string
+	b := &regBatcher{apply: func(n store.Node) error {
+		mu.Lock()
+		defer mu.Unlock()
+		order = append(order, n.Name)
+		return nil
+	}}
+	var reqs []regReq
+	var want []string
 	for range 3 { // three batches
 		var batch []regReq
 		for i := range 20 {
-			g := store.KeyRegistration{Node: store.NewNode{Name: string(rune('a' + len(results) + i))}}
+			g := store.KeyRegistration{Node: store.NewNode{Name: string(rune('a' + len(reqs) + i))}}
 			if i == 7 {
 				g.KeyHash = store.SecretHash{1}
+			} else {
+				want = append(want, g.Node.Name)
 			}
 			batch = append(batch, regReq{reg: g, done: make(chan regResult, 1)})
 		}
 		b.write(context.Background(), fakeBatch{}, batch)
-		for _, r := range batch {
-			results = append(results, <-r.done)
-		}
+		reqs = append(reqs, batch...)
 	}
-	var mu sync.Mutex
-	var order []string
 	var wg sync.WaitGroup
-	for i := len(results) - 1; i >= 0; i-- { // woken last first
-		res := results[i]
-		if res.Err != nil {
-			if res.turn != nil {
-				t.Fatal("a refused registration has a turn")
-			}
-			continue
-		}
+	for _, r := range slices.Backward(reqs) { // woken last first
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			res.inTurn(func() {
-				mu.Lock()
-				order = append(order, res.Node.Name)
-				mu.Unlock()
-			})
+			b.drain(r.done)
+			res := b.await(r.done)
+			if res.Node.Name != "" && res.Node.Name != r.reg.Node.Name || res.Err == nil && !res.applied || res.Err != nil && res.applied {
+				t.Errorf("%s got %+v", r.reg.Node.Name, res)
+			}
 		}()
 	}
 	wg.Wait()
-	var want []string
-	for _, res := range results {
-		if res.Err == nil {
-			want = append(want, res.Node.Name)
-		}
+	if !slices.Equal(order, want) {
+		t.Fatalf("applied in the order %v, want %v", order, want)
 	}
-	if len(order) != len(want) {
-		t.Fatalf("%d nodes applied, want %d", len(order), len(want))
-	}
-	for i := range want {
-		if order[i] != want[i] {
-			t.Fatalf("applied in the order %v, want %v", order, want)
-		}
+	if b.applying || len(b.written) > 0 {
+		t.Fatalf("left applying %v with %d written", b.applying, len(b.written))
 	}
 }
