@@ -250,12 +250,8 @@ func (s *control) handleRegister(w http.ResponseWriter, r *http.Request) {
 		}
 		s.eventAlert(context.WithoutCancel(r.Context()), e.Actor, e.Action, e.Target, tags)
 	}
-	reloadErr := res.applyErr // put into the netmap in the store's order: see regBatcher.drain
-	if !res.applied {
-		_, reloadErr = s.reloadRegistered(r.Context(), n)
-	}
-	if reloadErr != nil {
-		s.writeError(w, r, reloadErr)
+	if _, err := s.reloadRegistered(r.Context(), n); err != nil {
+		s.writeError(w, r, err)
 		return
 	}
 	self, _ := s.nm.selfOf(n.ID)

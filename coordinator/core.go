@@ -94,10 +94,6 @@ func newCore(cfg Config, st store.Store) *core {
 	c := &core{cfg: cfg, log: cfg.Logger, st: st, hub: newHub(time.Now()),
 		sess: newSessions(30*time.Second, cfg.SessionTTL), metrics: newMetrics(), refusals: newRefusals(),
 		paths: newPathReports(maxPathReports), presence: newPresenceLog(st, cfg.Logger), grants: newGrantTable(), routes: newGrantTable(), audits: newAuditBatcher(st), regs: newRegBatcher(st)}
-	c.regs.apply = func(n store.Node) error {
-		_, err := c.reloadRegistered(context.Background(), n)
-		return err
-	}
 	c.limits = newLimiters(&c.cfg, c.metrics.reg)
 	c.alerts = newAlerter(cfg.AlertRules, c.deadLetter, &c.cfg)
 	c.export = newAuditExport(&c.cfg, c.metrics.reg)

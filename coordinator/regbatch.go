@@ -3,8 +3,6 @@ package coordinator
 import (
 	"context"
 	"errors"
-	"slices"
-	"sync"
 	"time"
 
 	"github.com/wardnet/ward/coordinator/store"
@@ -30,41 +28,13 @@ type regBatcher struct {
 
 	// q holds the registrations waiting for the next write.
 	q leaderQueue[regReq]
-
-	// apply puts a registered node into the netmap
-	// (core.reloadRegistered); nil: each caller does.
-	apply func(store.Node) error
-
-	mu sync.Mutex // guards written and applying
-	// written holds the registrations written, in order, whose nodes are
-	// not in the netmap yet; applying is true while a caller puts them
-	// there (drain).
-	written  []regApply
-	applying bool
 }
 
 // regReq is one queued registration; done gets its result, or one whose
 // Err is errLead when its caller is to write the queue.
 type regReq struct {
 	reg  store.KeyRegistration
-	done chan regResult
-}
-
-// regResult is a registration's result; applied: its node was put into
-// the netmap (regBatcher.apply), with applyErr.
-type regResult struct {
-	store.KeyRegistered
-	applied  bool
-	applyErr error
-	// drain tells a caller whose registration was written to put the
-	// written ones into the netmap (regBatcher.drainLocked): no result.
-	drain bool
-}
-
-// regApply is a registration written, waiting to go into the netmap.
-type regApply struct {
-	res  store.KeyRegistered
-	done chan regResult
+	done chan store.KeyRegistered
 }
 
 // maxRegBatch bounds the registrations of one write.
@@ -80,7 +50,7 @@ func newRegBatcher(st store.Store) *regBatcher { return &regBatcher{st: st} }
 // store can write several at once, and returns once it is written (or
 // refused). Without such a store it registers g alone and appends its
 // audit events one by one.
-func (b *regBatcher) register(ctx context.Context, g store.KeyRegistration, auditOne func(store.AuditEvent) (store.AuditEvent, error)) regResult {
+func (b *regBatcher) register(ctx context.Context, g store.KeyRegistration, auditOne func(store.AuditEvent) (store.AuditEvent, error)) store.KeyRegistered {
 	br, ok := b.st.(batchRegistrar)
 	if !ok {
 		n, k, err := b.st.RegisterWithAuthKey(ctx, g.KeyHash, g.Now, g.Node)
@@ -92,81 +62,19 @@ func (b *regBatcher) register(ctx context.Context, g store.KeyRegistration, audi
 				}
 			}
 		}
-		return regResult{KeyRegistered: res}
+		return res
 	}
-	r := regReq{reg: g, done: make(chan regResult, 1)}
+	r := regReq{reg: g, done: make(chan store.KeyRegistered, 1)}
 	if !b.q.join(r) {
-		if res := b.await(r.done); !errors.Is(res.Err, errLead) {
+		if res := <-r.done; !errors.Is(res.Err, errLead) {
 			return res
 		}
 	}
 	b.write(ctx, br, b.q.take(maxRegBatch))
 	if nx, ok := b.q.next(); ok {
-		nx.done <- regResult{KeyRegistered: store.KeyRegistered{Err: errLead}} // still queued: it takes the queue, itself included
+		nx.done <- store.KeyRegistered{Err: errLead} // still queued: it takes the queue, itself included
 	}
-	b.drain(r.done)
-	return b.await(r.done)
-}
-
-// drain puts the written nodes into the netmap (drainLocked) unless a
-// caller is doing so; own is the caller's result channel.
-func (b *regBatcher) drain(own chan regResult) {
-	b.mu.Lock()
-	if b.applying {
-		b.mu.Unlock()
-		return
-	}
-	b.applying = true
-	b.drainLocked(own)
-}
-
-// await returns the result done gets, first putting the written nodes
-// into the netmap when told to.
-func (b *regBatcher) await(done chan regResult) regResult {
-	for {
-		res := <-done
-		if !res.drain {
-			return res
-		}
-		b.mu.Lock()
-		b.drainLocked(done)
-	}
-}
-
-// drainLocked puts the nodes written into the netmap, in the order the
-// store wrote them, and tells each registration its result; the caller
-// (whose registration own is among them) holds mu and has set applying,
-// and mu is unlocked on return. Once its own is done, it hands what is
-// left to the caller of the next (drain), so no request drains for long.
-//
-// Reason: the store hands out addresses in order, and the compiler grows
-// a rule's source list in place only for an address that sorts past what
-// filters were handed out (acl.insertShared). A batch's callers woke
-// together and reached the netmap in whatever order, and every late one
-// copied a gateway's list of every sensor (623 MB of copies in one
-// 10,000-node registration). One caller at a time applies a run of them:
-// a chain of turns, each caller waiting for the one before, halved the
-// registration rate (a goroutine switch per node).
-func (b *regBatcher) drainLocked(own chan regResult) {
-	ownDone := !slices.ContainsFunc(b.written, func(a regApply) bool { return a.done == own })
-	for len(b.written) > 0 {
-		if ownDone {
-			b.written[0].done <- regResult{drain: true} // applying stays set: it drains on
-			b.mu.Unlock()
-			return
-		}
-		todo := b.written
-		b.written = nil
-		b.mu.Unlock()
-		for _, a := range todo {
-			err := b.apply(a.res.Node)
-			a.done <- regResult{KeyRegistered: a.res, applied: true, applyErr: err}
-			ownDone = ownDone || a.done == own
-		}
-		b.mu.Lock()
-	}
-	b.applying = false
-	b.mu.Unlock()
+	return <-r.done
 }
 
 // write writes batch in one transaction and tells each its result.
@@ -177,14 +85,7 @@ func (b *regBatcher) write(ctx context.Context, br batchRegistrar, batch []regRe
 	for i, r := range batch {
 		regs[i] = r.reg
 	}
-	results := br.RegisterBatch(ctx, regs)
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	for i, res := range results {
-		if res.Err != nil || b.apply == nil {
-			batch[i].done <- regResult{KeyRegistered: res}
-			continue
-		}
-		b.written = append(b.written, regApply{res: res, done: batch[i].done})
+	for i, res := range br.RegisterBatch(ctx, regs) {
+		batch[i].done <- res
 	}
 }
