@@ -124,8 +124,22 @@ type crule struct {
 	srcIdent bitset
 	dstNodes []bitset // per dst entry
 	dstUnion bitset
-	// srcPrefixes caches the source prefixes; nil when stale.
-	srcPrefixes []netip.Prefix
+	// src4 and src6 cache the source prefixes of each family, sorted
+	// without repeats; valid when srcOK. Filters share them (views cut to
+	// their length), so they are append-only: a node that joins appends
+	// its addresses in place (they sort last when addresses are handed out
+	// in order), every older view keeping its shorter length of the same
+	// array; anything else makes a new array (see insertShared).
+	src4, src6 []netip.Prefix
+	srcOK      bool
+	// seen4 and seen6 are how much of src4's and src6's arrays views
+	// handed out cover: below them nothing may change, past them (up to
+	// the length) an address may still be inserted in place (a batch of
+	// registrations reaches the compiler out of address order).
+	seen4, seen6 int
+	// srcBoth caches src4 and src6 as one list, for a rule that does not
+	// go out split by family (sourceLists); nil when stale.
+	srcBoth []netip.Prefix
 }
 
 // Compile compiles rs against inv.
@@ -232,7 +246,7 @@ func (c *Compiled) matchAll() {
 			cr.dstNodes[i].or(s)
 			cr.dstUnion.or(s)
 		}
-		cr.srcPrefixes = nil
+		cr.srcOK, cr.srcBoth = false, nil
 	}
 	c.involveAll()
 }

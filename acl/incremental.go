@@ -21,7 +21,7 @@ func (c *Compiled) AddNode(n Node) ([]string, error) {
 				ns.involve(ri)
 				if a.isIdentity() && a.kind != kindAny && !cr.srcIdent.has(ns.idx) {
 					cr.srcIdent.set(ns.idx)
-					cr.srcPrefixes = withSource(cr, ns)
+					addSource(cr, ns)
 				}
 			}
 		}
@@ -52,7 +52,7 @@ func (c *Compiled) RemoveNode(name string) ([]string, error) {
 	for _, ri := range ns.rules { // the only rules whose sets hold ns
 		cr := c.rules[ri]
 		if cr.srcIdent.has(i) {
-			cr.srcPrefixes = c.withoutSource(cr, ns)
+			c.removeSource(cr, ns)
 		}
 		cr.srcNodes.clear(i)
 		cr.srcIdent.clear(i)

@@ -3,6 +3,7 @@ package acl
 import (
 	"net/netip"
 	"slices"
+	"sync/atomic"
 
 	"github.com/wardnet/ward/filter"
 )
@@ -97,56 +98,164 @@ func (ix *index) nodes(a alias) bitset {
 	return s
 }
 
-// sources returns cr's source prefixes, computing them when stale.
-func (c *Compiled) sources(cr *crule) []netip.Prefix {
-	if cr.srcPrefixes != nil {
-		return cr.srcPrefixes
-	}
-	var ps []netip.Prefix
-	if cr.srcAny {
-		ps = []netip.Prefix{netip.MustParsePrefix("0.0.0.0/0"), netip.MustParsePrefix("::/0")}
-	} else {
-		ps = append(ps, cr.srcLiterals...)
-		cr.srcIdent.each(func(i int32) { ps = append(ps, c.nodes[i].own...) })
-		ps = sortPrefixes(ps)
-	}
-	cr.srcPrefixes = ps
-	return ps
+// srcSplitMin is the length from which a rule whose sources hold both
+// address families goes out as two filter rules, one per family (same
+// destinations, protocols, deny and end: together they match what the
+// one would). A list of both families in canonical order (IPv4 first)
+// cannot grow by a node's two addresses in place, so each join would copy
+// it whole: at 50,000 nodes a gateway's rule lists 73,500 prefixes, and
+// registering the fleet allocated O(fleet²) bytes. Each family's list
+// grows in place (insertShared), and every filter holding an older
+// version shares its array. Shorter lists stay whole, as policies and
+// their tests read them.
+var srcSplitMin atomic.Int64
+
+func init() { srcSplitMin.Store(64) }
+
+// SetSrcSplitMin sets the length from which a source list of both
+// families goes out split by family (64), for tests elsewhere that check
+// the split lists on small fleets, and returns what restores it.
+func SetSrcSplitMin(n int) (restore func()) {
+	old := srcSplitMin.Swap(int64(n))
+	return func() { srcSplitMin.Store(old) }
 }
 
-// withSource returns cr's cached source prefixes with ns's addresses
-// added, or nil (stale) when nothing is cached. The cache is shared with
-// results already returned, so it is copied, never changed.
-func withSource(cr *crule, ns *nodeState) []netip.Prefix {
-	if cr.srcPrefixes == nil || cr.srcAny {
-		return cr.srcPrefixes
+// srcFamilies returns cr's source prefixes of each family, sorted without
+// repeats, computing them when stale. The results are cut to their length
+// (a caller's append copies) and never change.
+func (c *Compiled) srcFamilies(cr *crule) (v4, v6 []netip.Prefix) {
+	if !cr.srcOK {
+		var a, b []netip.Prefix
+		add := func(p netip.Prefix) {
+			if p.Addr().Is4() {
+				a = append(a, p)
+			} else {
+				b = append(b, p)
+			}
+		}
+		if cr.srcAny {
+			add(netip.MustParsePrefix("0.0.0.0/0"))
+			add(netip.MustParsePrefix("::/0"))
+		} else {
+			for _, p := range cr.srcLiterals {
+				add(p)
+			}
+			cr.srcIdent.each(func(i int32) {
+				for _, p := range c.nodes[i].own {
+					add(p)
+				}
+			})
+			a, b = withRoom(sortPrefixes(a)), withRoom(sortPrefixes(b))
+		}
+		cr.src4, cr.src6, cr.srcOK, cr.srcBoth = a, b, true, nil
 	}
-	out := slices.Clone(cr.srcPrefixes)
+	cr.seen4, cr.seen6 = len(cr.src4), len(cr.src6)
+	return slices.Clip(cr.src4), slices.Clip(cr.src6)
+}
+
+// sourceLists returns the source lists of the filter rules cr makes: one
+// (b nil) unless its sources hold both families and srcSplitMin prefixes
+// or more, then IPv4's and IPv6's. A list of both families is cached in
+// cr, so every filter the rule reaches shares it.
+func (c *Compiled) sourceLists(cr *crule) (a, b []netip.Prefix) {
+	v4, v6 := c.srcFamilies(cr)
+	switch {
+	case len(v4) == 0:
+		return v6, nil
+	case len(v6) == 0:
+		return v4, nil
+	case int64(len(v4)+len(v6)) >= srcSplitMin.Load():
+		return v4, v6
+	}
+	if cr.srcBoth == nil {
+		cr.srcBoth = slices.Clip(slices.Concat(v4, v6))
+	}
+	return cr.srcBoth, nil
+}
+
+// sources returns cr's source prefixes as one sorted list, for a caller
+// that may keep or change it.
+func (c *Compiled) sources(cr *crule) []netip.Prefix {
+	v4, v6 := c.srcFamilies(cr)
+	return slices.Concat(v4, v6)
+}
+
+// addSource adds ns's addresses to cr's cached source prefixes, if any
+// (stale stays stale).
+func addSource(cr *crule, ns *nodeState) {
+	if !cr.srcOK || cr.srcAny {
+		return
+	}
 	for _, p := range ns.own {
-		if i, found := slices.BinarySearchFunc(out, p, comparePrefix); !found {
-			out = slices.Insert(out, i, p)
+		if p.Addr().Is4() {
+			cr.src4 = insertShared(cr.src4, &cr.seen4, p)
+		} else {
+			cr.src6 = insertShared(cr.src6, &cr.seen6, p)
 		}
 	}
-	return out
+	cr.srcBoth = nil
 }
 
-// withoutSource returns cr's cached source prefixes without ns's
-// addresses, except those a literal or another source node still provides;
-// nil (stale) when nothing is cached. The cache is copied, never changed.
-func (c *Compiled) withoutSource(cr *crule, ns *nodeState) []netip.Prefix {
-	if cr.srcPrefixes == nil || cr.srcAny {
-		return cr.srcPrefixes
+// insertShared returns the sorted list with p added. Views of list's
+// array up to *seen have been handed out, so nothing below that may
+// change: p sorting at or after *seen goes in place while the array has
+// room (appended, or moving the few unseen prefixes after it up by one),
+// else in a grown array (room for a quarter more, so a run of joins
+// copies O(1) amortized each); p sorting among what was seen copies the
+// list. A new array sets *seen to 0.
+func insertShared(list []netip.Prefix, seen *int, p netip.Prefix) []netip.Prefix {
+	i, found := slices.BinarySearchFunc(list, p, comparePrefix)
+	if found {
+		return list
 	}
-	out := slices.Clone(cr.srcPrefixes)
+	if i >= *seen && len(list) < cap(list) {
+		list = list[:len(list)+1]
+		copy(list[i+1:], list[i:])
+		list[i] = p
+		return list
+	}
+	out := roomFor(len(list) + 1)
+	out = append(out, list[:i]...)
+	out = append(out, p)
+	*seen = 0
+	return append(out, list[i:]...)
+}
+
+// withRoom returns list in an array with room to grow (roomFor), so the
+// joins after a compile or a copy append in place.
+func withRoom(list []netip.Prefix) []netip.Prefix {
+	if len(list) == 0 {
+		return list
+	}
+	return append(roomFor(len(list)), list...)
+}
+
+// roomFor returns an empty list with room for n prefixes and a quarter
+// more (at least 4).
+func roomFor(n int) []netip.Prefix {
+	return make([]netip.Prefix, 0, n+n/4+4)
+}
+
+// removeSource removes ns's addresses from cr's cached source prefixes,
+// except those a literal or another source node still provides. A list
+// that loses an address is copied (views of the old one are out).
+func (c *Compiled) removeSource(cr *crule, ns *nodeState) {
+	if !cr.srcOK || cr.srcAny {
+		return
+	}
 	for _, p := range ns.own {
 		if c.providedByOther(cr, ns.idx, p) {
 			continue
 		}
-		if i, found := slices.BinarySearchFunc(out, p, comparePrefix); found {
-			out = slices.Delete(out, i, i+1)
+		l, seen := &cr.src6, &cr.seen6
+		if p.Addr().Is4() {
+			l, seen = &cr.src4, &cr.seen4
+		}
+		if i, found := slices.BinarySearchFunc(*l, p, comparePrefix); found {
+			*l, *seen = append(append(roomFor(len(*l)-1), (*l)[:i]...), (*l)[i+1:]...), 0
 		}
 	}
-	return out
+	cr.srcBoth = nil
 }
 
 // providedByOther reports whether p is one of cr's literals or an address
@@ -189,9 +298,13 @@ func (c *Compiled) filter(n *nodeState) ([]filter.Rule, []Pos) {
 			}
 			// A rule whose sources match no node and name no address
 			// (an empty group, a tag nobody holds yet) grants nothing.
-			if src := c.sources(cr); len(dst) > 0 && len(src) > 0 {
-				rules = append(rules, filter.Rule{Src: src, Dst: dst, Protos: cr.protos, Deny: cr.deny, Expires: cr.expires})
+			if a, b := c.sourceLists(cr); len(dst) > 0 && len(a) > 0 {
+				rules = append(rules, filter.Rule{Src: a, Dst: dst, Protos: cr.protos, Deny: cr.deny, Expires: cr.expires})
 				origins = append(origins, cr.pos)
+				if len(b) > 0 {
+					rules = append(rules, filter.Rule{Src: b, Dst: dst, Protos: cr.protos, Deny: cr.deny, Expires: cr.expires})
+					origins = append(origins, cr.pos)
+				}
 			}
 		}
 		if r, ok := c.selfRule(cr, n); ok {

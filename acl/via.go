@@ -26,7 +26,7 @@ func (c *Compiled) caps(n *nodeState) []CapGrant {
 		}
 		var src []netip.Prefix
 		if cr.dstUnion.has(n.idx) {
-			src = slices.Clone(c.sources(cr))
+			src = c.sources(cr)
 		}
 		if s := c.selfSources(cr, n); !s.empty() {
 			s.each(func(i int32) { src = append(src, c.nodes[i].own...) })

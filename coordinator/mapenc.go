@@ -109,7 +109,7 @@ func appendRule(b []byte, r filter.Rule, src *srcCache) []byte {
 	if r.Src == nil {
 		b = append(b, "null"...)
 	} else {
-		b = append(b, src.info(r.Src).enc...)
+		b = append(b, src.json(src.info(r.Src), r.Src)...)
 	}
 	d, _ := json.Marshal(r.Dst)
 	b = append(b, `,"dst":`...)

@@ -66,7 +66,9 @@ func covers(r, h filter.Rule) bool {
 	if len(r.Src) < len(h.Src) {
 		return false
 	}
-	if len(h.Src) == 0 || len(r.Src) == len(h.Src) && &r.Src[0] == &h.Src[0] {
+	if len(h.Src) == 0 || &r.Src[0] == &h.Src[0] {
+		// The same array, r at least as long: the compiler grows a list
+		// in place, so h is the start of r.
 		return true
 	}
 	have := make(map[netip.Prefix]struct{}, len(r.Src))

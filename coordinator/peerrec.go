@@ -168,15 +168,29 @@ type srcKey struct {
 	n     int
 }
 
-// srcInfo is what is made once per source list: its JSON and, for
-// grants, the prefixes wider than one address (the rest are found by
-// binary search when the list is sorted).
+// srcInfo is what is made once per source list: for grants, whether it
+// is sorted and the prefixes wider than one address (the rest are found
+// by binary search when the list is sorted); its sums; and, only when
+// the list is sent whole, its JSON.
+//
+// The compiler grows a rule's list in place (a join appends its addresses
+// to the array older versions are shorter views of), so a list's info is
+// made from the longest cached version of the same array: O(the
+// addresses added), not O(the list) (at 50,000 nodes a gateway's list of
+// every sensor's IPv4 addresses is 36,750 long, and each join made a new
+// one; its JSON alone was 5.5 % of the registration's CPU).
 type srcInfo struct {
-	enc    []byte
-	wide   []netip.Prefix
-	sorted bool
-	// sum hashes enc, for filterSum.
-	sum uint64
+	wide []netip.Prefix
+	// sorted: by comparePrefix, repeats allowed; canon: without repeats
+	// (filter.IsCanonicalSrc).
+	sorted, canon bool
+	// fnv is filter.SrcSum's running FNV-1a state over the prefixes
+	// (before the length); sum is filter.SrcSum of the list, which
+	// filterSum also uses.
+	fnv, sum uint64
+
+	encOnce sync.Once
+	enc     []byte // the list's JSON, made by json()
 }
 
 // srcCache holds srcInfo per source list, bounded.
@@ -186,7 +200,12 @@ type srcCache struct {
 	// mu guards the following.
 	mu sync.Mutex
 	m  map[srcKey]*srcInfo
-	// bytes is what the cached lists and their JSON hold.
+	// heads holds, per array, the longest of its lists in m: a longer
+	// list of the same array extends it.
+	heads map[*netip.Prefix]srcKey
+	// bytes is what the cached infos hold: the prefixes each added to
+	// its array (the list's memory, shared by its versions) and the JSON
+	// made.
 	bytes int
 
 	// deltas holds the deltas between lists (srcDeltaFor); its own lock.
@@ -202,40 +221,116 @@ type srcCache struct {
 const maxSrcCacheBytes = 64 << 20
 
 func newSrcCache() *srcCache {
-	return &srcCache{seed: maphash.MakeSeed(), m: map[srcKey]*srcInfo{}, deltas: srcDeltas{m: map[deltaKey][]byte{}},
-		grantMemo: grantMemo{m: map[grantMemoKey][]filter.PortGrant{}}}
+	return &srcCache{seed: maphash.MakeSeed(), m: map[srcKey]*srcInfo{}, heads: map[*netip.Prefix]srcKey{},
+		deltas: srcDeltas{m: map[deltaKey][]byte{}}, grantMemo: grantMemo{m: map[grantMemoKey][]filter.PortGrant{}}}
 }
+
+// emptySrc is the info of an empty list.
+var emptySrc = func() *srcInfo {
+	in := &srcInfo{sorted: true, canon: true, fnv: fnvOffset}
+	in.sum = fnvLen(in.fnv, 0)
+	in.enc = []byte("[]")
+	in.encOnce.Do(func() {})
+	return in
+}()
 
 // info returns src's srcInfo, making it on first use.
 func (c *srcCache) info(src []netip.Prefix) *srcInfo {
 	if len(src) == 0 {
-		return &srcInfo{enc: []byte("[]"), sorted: true}
+		return emptySrc
 	}
 	k := srcKey{&src[0], len(src)}
 	c.mu.Lock()
 	in, ok := c.m[k]
+	var base *srcInfo
+	from := 0
+	if h, has := c.heads[k.first]; !ok && has && h.n < k.n {
+		base, from = c.m[h], h.n
+	}
 	c.mu.Unlock()
 	if ok {
 		return in
 	}
-	in = &srcInfo{sorted: slices.IsSortedFunc(src, comparePrefix)}
-	in.enc, _ = json.Marshal(src)
-	in.sum = maphash.Bytes(c.seed, in.enc)
-	for _, p := range src {
-		if p.Bits() != p.Addr().BitLen() {
-			in.wide = append(in.wide, p)
-		}
-	}
-	size := len(in.enc) + len(src)*int(unsafe.Sizeof(netip.Prefix{}))
+	in = extendSrcInfo(base, src, from)
+	size := (len(src)-from)*int(unsafe.Sizeof(netip.Prefix{})) + int(unsafe.Sizeof(srcInfo{}))
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.bytes+size > maxSrcCacheBytes {
 		clear(c.m)
+		clear(c.heads)
 		c.bytes = 0
 	}
 	c.m[k] = in
+	if h, has := c.heads[k.first]; !has || h.n < k.n {
+		c.heads[k.first] = k
+	}
 	c.bytes += size
 	return in
+}
+
+// extendSrcInfo returns the info of src, whose first from prefixes base
+// (nil when from is 0) describes.
+func extendSrcInfo(base *srcInfo, src []netip.Prefix, from int) *srcInfo {
+	in := &srcInfo{sorted: true, canon: true, fnv: fnvOffset}
+	if base != nil {
+		in.sorted, in.canon, in.fnv, in.wide = base.sorted, base.canon, base.fnv, slices.Clip(base.wide)
+	}
+	for i := from; i < len(src); i++ {
+		p := src[i]
+		if i > 0 {
+			c := comparePrefix(src[i-1], p)
+			in.sorted = in.sorted && c <= 0
+			in.canon = in.canon && c < 0
+		}
+		if p.Bits() != p.Addr().BitLen() {
+			in.wide = append(in.wide, p)
+		}
+		in.fnv = fnvPrefix(in.fnv, p)
+	}
+	in.sum = fnvLen(in.fnv, len(src))
+	return in
+}
+
+// json returns src's JSON (in describes src), made on first use: only
+// lists sent whole need it.
+func (c *srcCache) json(in *srcInfo, src []netip.Prefix) []byte {
+	in.encOnce.Do(func() {
+		in.enc, _ = json.Marshal(src)
+		c.mu.Lock()
+		c.bytes += len(in.enc)
+		c.mu.Unlock()
+	})
+	return in.enc
+}
+
+// FNV-1a over each prefix as filter.SrcSum hashes it, kept running so a
+// longer list of the same array continues its shorter one's state.
+const (
+	fnvOffset = 14695981039346656037
+	fnvPrime  = 1099511628211
+)
+
+func fnvPrefix(h uint64, p netip.Prefix) uint64 {
+	a := p.Addr().As16()
+	for _, b := range a {
+		h = (h ^ uint64(b)) * fnvPrime
+	}
+	fam := byte(6)
+	if p.Addr().Is4() {
+		fam = 4
+	}
+	h = (h ^ uint64(fam)) * fnvPrime
+	return (h ^ uint64(byte(p.Bits()))) * fnvPrime
+}
+
+// fnvLen ends a running state with the list's length, as filter.SrcSum.
+func fnvLen(h uint64, n int) uint64 {
+	var b [8]byte
+	binary.LittleEndian.PutUint64(b[:], uint64(n))
+	for _, x := range b {
+		h = (h ^ uint64(x)) * fnvPrime
+	}
+	return h
 }
 
 // selfSum is a sum of a node's own record as its map sends it (its

@@ -32,14 +32,24 @@ func (c *srcCache) srcDeltaFor(held, next []netip.Prefix) []byte {
 	if ok {
 		return d
 	}
-	add, del, fits := filter.DiffSrc(held, next, max(1, len(next)/4))
+	var add, del []netip.Prefix
+	var fits bool
+	in := c.info(next)
+	if &held[0] == &next[0] && len(held) <= len(next) {
+		// next grew from held in place (the compiler appends a join's
+		// addresses to the array held is a shorter view of): the delta is
+		// its tail, found without comparing the lists.
+		add, fits = next[len(held):], in.canon && len(next)-len(held) <= max(1, len(next)/4)
+	} else {
+		add, del, fits = filter.DiffSrc(held, next, max(1, len(next)/4))
+	}
 	if fits {
 		var tail struct {
 			Add []netip.Prefix `json:"add,omitempty"`
 			Del []netip.Prefix `json:"del,omitempty"`
 			Sum string         `json:"sum"`
 		}
-		tail.Add, tail.Del, tail.Sum = add, del, wire.FormatSrcSum(filter.SrcSum(next))
+		tail.Add, tail.Del, tail.Sum = add, del, wire.FormatSrcSum(in.sum)
 		enc, _ := json.Marshal(tail)
 		d = enc[1:] // without "{": appendMsg adds `{"rule":i,`
 	}
