@@ -40,14 +40,7 @@ func TestInFlightBoundsWireGuardQueues(t *testing.T) {
 	go benchflow.Sink(ln, received)
 	port := uint16(ln.Addr().(*net.TCPAddr).Port)
 	const limit = 64
-	tweak := func(c *EngineConfig) { c.TCPBufferMax, c.InFlight, c.Logger = 4<<20, limit, quiet }
-	dev := newTestNodeWith(t, 2, "device", nil, tweak, port)
-	cli := newTestNodeWith(t, 1, "client", nil, tweak)
-	if err := dev.e.Apply(wire.MapResponse{Version: 2, FilterChanged: true, Filter: []filter.Rule{allowFrom(cli, dev, port)}}); err != nil {
-		t.Fatal(err)
-	}
-	dev.addPeers(t, 3, cli.peerOf(time.Time{}))
-	cli.addPeers(t, 2, dev.peerOf(time.Time{}))
+	dev, cli := gatedPair(t, func(c *EngineConfig) { c.TCPBufferMax, c.InFlight, c.Logger = 4<<20, limit, quiet }, port)
 	ctx, cancel := context.WithTimeout(context.Background(), handshakeWait)
 	defer cancel()
 	c, err := cli.e.DialPeer(ctx, "device", port)
@@ -136,29 +129,8 @@ func TestIsTransportData(t *testing.T) {
 // Only data to an index the node sent in a handshake is counted, so the
 // gate stays empty, and a flow still goes through afterwards.
 func TestForgedDataIsNotCounted(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() { defer c.Close(); io.Copy(c, c) }()
-		}
-	}()
-	port := uint16(ln.Addr().(*net.TCPAddr).Port)
-	tweak := func(c *EngineConfig) { c.InFlight, c.Logger = 64, quiet }
-	dev := newTestNodeWith(t, 2, "device", nil, tweak, port)
-	cli := newTestNodeWith(t, 1, "client", nil, tweak)
-	if err := dev.e.Apply(wire.MapResponse{Version: 2, FilterChanged: true, Filter: []filter.Rule{allowFrom(cli, dev, port)}}); err != nil {
-		t.Fatal(err)
-	}
-	dev.addPeers(t, 3, cli.peerOf(time.Time{}))
-	cli.addPeers(t, 2, dev.peerOf(time.Time{}))
+	port := startEchoServer(t)
+	dev, cli := gatedPair(t, func(c *EngineConfig) { c.InFlight, c.Logger = 64, quiet }, port)
 	echo := func() {
 		t.Helper()
 		ctx, cancel := context.WithTimeout(context.Background(), handshakeWait)
@@ -168,14 +140,8 @@ func TestForgedDataIsNotCounted(t *testing.T) {
 			t.Fatalf("dial: %v", err)
 		}
 		defer c.Close()
-		c.SetDeadline(time.Now().Add(handshakeWait))
-		msg := []byte("through the overlay")
-		if _, err := c.Write(msg); err != nil {
-			t.Fatalf("write: %v", err)
-		}
-		got := make([]byte, len(msg))
-		if _, err := io.ReadFull(c, got); err != nil {
-			t.Fatalf("read the echo: %v", err)
+		if got, err := roundTrip(c, "through the overlay"); err != nil || got != "through the overlay" {
+			t.Fatalf("echo: %q, %v", got, err)
 		}
 	}
 	echo() // a session exists: its data is counted (and leaves)
@@ -220,4 +186,19 @@ func TestForgedDataIsNotCounted(t *testing.T) {
 		t.Errorf("forged data was counted: the gate holds %d packets and restarted %d times (before: %d)", after.Held, after.Resets, before.Resets)
 	}
 	echo()
+}
+
+// gatedPair starts a device exposing port and a client, each Engine's
+// config changed by tweak, peers of each other, the client allowed to the
+// port.
+func gatedPair(t *testing.T, tweak func(*EngineConfig), port uint16) (dev, cli *testNode) {
+	t.Helper()
+	dev = newTestNodeWith(t, 2, "device", nil, tweak, port)
+	cli = newTestNodeWith(t, 1, "client", nil, tweak)
+	if err := dev.e.Apply(wire.MapResponse{Version: 2, FilterChanged: true, Filter: []filter.Rule{allowFrom(cli, dev, port)}}); err != nil {
+		t.Fatal(err)
+	}
+	dev.addPeers(t, 3, cli.peerOf(time.Time{}))
+	cli.addPeers(t, 2, dev.peerOf(time.Time{}))
+	return dev, cli
 }
