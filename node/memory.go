@@ -4,10 +4,10 @@ import (
 	"context"
 	"log/slog"
 	"os"
-	"runtime"
 	"runtime/debug"
-	"runtime/metrics"
 	"time"
+
+	"github.com/wardnet/ward/internal/giveback"
 )
 
 // Memory settings of a node agent (issue 12: peak RSS under load at most
@@ -33,16 +33,6 @@ const (
 	// (netstack.DefaultReadBatch). At 128 MiB the peak was 83 MB instead
 	// of 70-74 (before the in-flight bound).
 	softMemoryLimit = 96 << 20
-	// quietEvery is how often the governor looks at the allocation rate.
-	quietEvery = 5 * time.Second
-	// quietAlloc: an interval that allocated less than this is quiet.
-	quietAlloc = 4 << 20
-	// busyAlloc: memory is given back after a quiet interval only once
-	// this much was allocated since the last time (a load, not a trickle).
-	busyAlloc = 32 << 20
-	// retainedGrowth: memory is given back after a quiet interval too
-	// when the runtime retains this much more than after the last time.
-	retainedGrowth = 8 << 20
 	// binaryRegrowthKB: the executable's pages are released again (see
 	// releaseBinaryPages) in a quiet interval once this many kB of
 	// file-backed memory became resident since the last release. Each
@@ -57,18 +47,17 @@ const (
 
 // governMemory sets the soft memory limit and, until ctx is done, gives
 // the memory a load used back to the operating system once the node is
-// quiet: without it, the runtime keeps the pages of the load's buffers
-// (wireguard-go's pools hold 64 KiB per packet in flight) until its
-// scavenger gets to them, or for good when nothing allocates to start a
-// collection.
+// quiet (giveback.Device): without it, the runtime keeps the pages of the
+// load's buffers (wireguard-go's pools hold 64 KiB per packet in flight)
+// until its scavenger gets to them, or for good when nothing allocates to
+// start a collection.
 func governMemory(ctx context.Context, log *slog.Logger) {
 	if os.Getenv("GOMEMLIMIT") == "" {
 		debug.SetMemoryLimit(softMemoryLimit)
 	}
-	var g memGovernor
-	g.init()
+	g := giveback.NewGovernor(giveback.Device, giveback.Read())
 	var b binaryPages
-	t := time.NewTicker(quietEvery)
+	t := time.NewTicker(giveback.Device.Every)
 	defer t.Stop()
 	for {
 		select {
@@ -76,12 +65,12 @@ func governMemory(ctx context.Context, log *slog.Logger) {
 			return
 		case <-t.C:
 		}
-		if g.due() {
-			giveBackMemory()
-			log.Debug("memory given back after load", "allocated_mb", (g.allocs()-g.released)>>20)
-			g.noteRelease()
+		if g.Tick(giveback.Read()) {
+			held, released := giveback.Release()
+			log.Debug("memory given back after load", "held_mb", held>>20, "returned_mb", released>>20)
+			g.Given(giveback.Read())
 		}
-		if g.quiet {
+		if g.Quiet() {
 			b.tick(log)
 		}
 	}
@@ -149,58 +138,4 @@ func (b *binaryPages) tick(log *slog.Logger) {
 	}
 	b.released = true
 	log.Debug("binary pages released", "file_kb_before", now, "file_kb_after", b.last)
-}
-
-// memGovernor decides when to give memory back: after a quiet interval
-// that follows a load (busyAlloc allocated since the last time), or that
-// finds more memory retained than the last time left (a load whose
-// memory was still live then, in flows that had not ended).
-type memGovernor struct {
-	samples []metrics.Sample
-	// last is the allocation count at the last tick, released at the
-	// last give-back; retained is the memory retained after it.
-	last, released, retained uint64
-	// quiet: the last tick's interval allocated under quietAlloc.
-	quiet bool
-}
-
-func (g *memGovernor) init() {
-	g.samples = []metrics.Sample{{Name: "/gc/heap/allocs:bytes"}, {Name: "/memory/classes/total:bytes"},
-		{Name: "/memory/classes/heap/released:bytes"}}
-	g.noteRelease()
-}
-
-// allocs returns the bytes allocated since the start.
-func (g *memGovernor) allocs() uint64 {
-	metrics.Read(g.samples)
-	return g.samples[0].Value.Uint64()
-}
-
-// retainedNow returns the memory the runtime holds and has not returned.
-func (g *memGovernor) retainedNow() uint64 {
-	metrics.Read(g.samples)
-	return g.samples[1].Value.Uint64() - g.samples[2].Value.Uint64()
-}
-
-// due reports, once per tick, whether to give memory back now.
-func (g *memGovernor) due() bool {
-	now := g.allocs()
-	quiet := now-g.last < quietAlloc
-	g.last = now
-	g.quiet = quiet
-	return quiet && (now-g.released >= busyAlloc || g.retainedNow() >= g.retained+retainedGrowth)
-}
-
-// noteRelease records a give-back.
-func (g *memGovernor) noteRelease() {
-	g.released = g.allocs()
-	g.last = g.released
-	g.retained = g.retainedNow()
-}
-
-// giveBackMemory collects twice (sync.Pool keeps its items for one
-// collection, in its victim cache) and returns the free pages.
-func giveBackMemory() {
-	runtime.GC()
-	debug.FreeOSMemory()
 }

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"log/slog"
 	"testing"
+
+	"github.com/wardnet/ward/internal/giveback"
 )
 
 // memSink keeps the test's allocations from being optimized away.
@@ -14,21 +16,20 @@ var memSink [][]byte
 // quiet interval after it gives memory back; a quiet interval after that,
 // with nothing new allocated, does not.
 func TestMemoryGivenBackAfterLoad(t *testing.T) {
-	var g memGovernor
-	g.init()
+	g := giveback.NewGovernor(giveback.Device, giveback.Read())
 	for range 40 {
 		memSink = append(memSink, make([]byte, 1<<20))
 	}
 	memSink = nil
-	if g.due() {
+	if g.Tick(giveback.Read()) {
 		t.Fatal("memory given back during the load")
 	}
-	if !g.due() {
+	if !g.Tick(giveback.Read()) {
 		t.Fatal("memory not given back in the quiet interval after the load")
 	}
-	giveBackMemory()
-	g.noteRelease()
-	if g.due() {
+	giveback.Release()
+	g.Given(giveback.Read())
+	if g.Tick(giveback.Read()) {
 		t.Fatal("memory given back again with no load since")
 	}
 }

@@ -18,7 +18,7 @@ import (
 	"github.com/wardnet/ward/assembly"
 	"github.com/wardnet/ward/coordinator"
 	"github.com/wardnet/ward/dnsname"
-	"github.com/wardnet/ward/internal/memlimit"
+	"github.com/wardnet/ward/internal/giveback"
 	"github.com/wardnet/ward/wire"
 )
 
@@ -63,7 +63,7 @@ func newCoordinatorCmd() *cobra.Command {
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
 			if giveBack {
-				go memlimit.GiveBack(ctx, cfg.Logger)
+				go giveback.Run(ctx, cfg.Logger, giveback.Coordinator)
 			}
 			bound, err := serveSTUN(ctx, stunAddrs(cmd.Flags()), cfg.Logger)
 			if err != nil {
