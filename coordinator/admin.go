@@ -51,13 +51,23 @@ func wireAPIKey(k store.APIKey) wire.APIKey {
 		CreatedBy: k.CreatedBy, Expiry: k.Expiry, LastUsed: k.LastUsed, Revoked: !k.RevokedAt.IsZero(), Scopes: k.Scopes}
 }
 
+// adminNode is n as the admin API shows one node: adminListNode with its
+// live peers' names.
 func (s *fleet) adminNode(n store.Node) wire.AdminNode {
+	an := s.adminListNode(n)
+	an.Peers = s.nm.peerNamesOf(n.ID)
+	return an
+}
+
+// adminListNode is n as the node list shows it: without peers, whose
+// names cost a walk of the node's policy result each (at 50,000 nodes the
+// list spent most of its time there).
+func (s *fleet) adminListNode(n store.Node) wire.AdminNode {
 	self, _ := s.nm.selfOf(n.ID)
 	an := wire.AdminNode{Node: self, Hostname: n.Hostname, OS: n.OS, Version: n.Version, Ephemeral: n.Ephemeral,
 		CreatedAt: n.CreatedAt, LastSeen: n.LastSeen, Expired: expired(n, time.Now()), Endpoints: n.Endpoints,
 		KeyRevoked: !n.KeyRevokedAt.IsZero(), AuthKeyID: int64(n.AuthKeyID), KeyLifetimeMillis: s.keyLifetimeOf(n).Milliseconds()}
 	an.Online = s.nm.isOnline(n.ID) || s.hub.connected(n.ID) // a stream here, or on another coordinator
-	an.Peers = s.nm.peerNamesOf(n.ID)
 	an.RiskClass, an.RiskClassSet = s.nm.ruleset().RiskOf(n.RiskClass), n.RiskClass
 	an.AdvertisedRoutes, an.ApprovedRoutes, an.PrimaryRoutes = n.AdvertisedRoutes, n.ApprovedRoutes, s.nm.primaryRoutes(n.ID)
 	return an

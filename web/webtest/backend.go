@@ -1,6 +1,7 @@
 package webtest
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -131,11 +132,29 @@ func (b *Backend) nodeIndexLocked(ref string) (int, error) {
 	return i, nil
 }
 
-// ListNodes implements web.Backend.
-func (b *Backend) ListNodes(context.Context) ([]wire.AdminNode, error) {
+// NodePage implements web.Backend: pages of the fake's nodes in id order
+// (it reads them all; only the real backend's cost is bounded).
+func (b *Backend) NodePage(_ context.Context, after int64, limit int, match func(wire.AdminNode) bool) (wire.AdminNodePage, error) {
+	if limit < 1 || limit > wire.NodePageMax || after < 0 {
+		return wire.AdminNodePage{}, fmt.Errorf("%w: limit %d, after %d", web.ErrBadRequest, limit, after)
+	}
 	b.mu.Lock()
-	defer b.mu.Unlock()
-	return slices.Clone(b.nodes), nil
+	nodes := slices.Clone(b.nodes)
+	b.mu.Unlock()
+	slices.SortFunc(nodes, func(x, y wire.AdminNode) int { return cmp.Compare(x.ID, y.ID) })
+	page := wire.AdminNodePage{Nodes: []wire.AdminNode{}, Total: len(nodes)}
+	for _, n := range nodes {
+		if int64(n.ID) <= after || (match != nil && !match(n)) {
+			continue
+		}
+		if len(page.Nodes) == limit {
+			page.Next = strconv.FormatInt(int64(page.Nodes[limit-1].ID), 10)
+			break
+		}
+		n.Peers = nil
+		page.Nodes = append(page.Nodes, n)
+	}
+	return page, nil
 }
 
 // Node implements web.Backend.
