@@ -77,7 +77,7 @@ const apiKeyTouchEvery = time.Minute
 // nodePageScan is how many nodes one call of NodePage reads at most (or
 // its limit, when larger): with a selective filter a page may come back
 // short, with a cursor to go on, rather than one call reading the fleet.
-const nodePageScan = 5000
+var nodePageScan = 5000 // a variable for tests
 
 // nodeFilterChunk is how many nodes NodePage reads from the store at a
 // time when a filter may drop some (without one it reads the page's worth).
