@@ -110,8 +110,8 @@ func (b Backend) NodePage(ctx context.Context, after int64, limit int, match fun
 			return wire.AdminNodePage{}, domainErr(err)
 		}
 		scanned += len(ns)
-		for _, n := range ns {
-			an := b.f.adminListNode(n)
+		for i, an := range b.f.adminListNodes(ns) {
+			n := ns[i]
 			if match != nil && !match(an) {
 				cursor = n.ID
 				continue
