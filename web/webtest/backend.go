@@ -132,6 +132,30 @@ func (b *Backend) nodeIndexLocked(ref string) (int, error) {
 	return i, nil
 }
 
+// AddSensors adds n tagged sensor nodes named sensor-0001 on, after the
+// seeded fleet (for tests of the node list's pages), and returns their
+// names in id order.
+func (b *Backend) AddSensors(n int) []string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	now := b.now().UTC()
+	var names []string
+	next := wire.NodeID(1)
+	for _, x := range b.nodes {
+		next = max(next, x.ID+1)
+	}
+	for i := range n {
+		var an wire.AdminNode
+		an.ID, an.Name, an.Tags, an.OS, an.Version = next+wire.NodeID(i), fmt.Sprintf("sensor-%04d", i+1), []string{"tag:sensor"}, "linux", "1.0.0"
+		an.IPv4 = netip.AddrFrom4([4]byte{100, 65, byte((i + 1) >> 8), byte(i + 1)})
+		an.CreatedAt, an.LastSeen, an.KeyExpiry = now, now, now.Add(24*time.Hour)
+		an.KeyLifetimeMillis = (24 * time.Hour).Milliseconds()
+		b.nodes = append(b.nodes, an)
+		names = append(names, an.Name)
+	}
+	return names
+}
+
 // NodePage implements web.Backend: pages of the fake's nodes in id order
 // (it reads them all; only the real backend's cost is bounded).
 func (b *Backend) NodePage(_ context.Context, after int64, limit int, match func(wire.AdminNode) bool) (wire.AdminNodePage, error) {
