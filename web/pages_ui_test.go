@@ -334,7 +334,9 @@ func TestDevicesPages(t *testing.T) {
 	added := e.b.AddSensors(450)
 	a := e.login(admin.RoleAuditor)
 	rowRe := regexp.MustCompile(`<tr id="device-([^"]+)">`)
-	linkRe := func(id string) *regexp.Regexp { return regexp.MustCompile(`<a href="([^"]+)" class="[^"]*" id="` + id + `">`) }
+	linkRe := func(id string) *regexp.Regexp {
+		return regexp.MustCompile(`<a href="([^"]+)" class="[^"]*" id="` + id + `">`)
+	}
 	walk := func(path string) (names []string, pages int, firstLinks int, lastBody string) {
 		t.Helper()
 		for path != "" && pages < 10 {
