@@ -8,8 +8,8 @@ import (
 	"github.com/wardnet/ward/wire"
 )
 
-// TestAdminNodeListsMapPeers pins that the admin listing names the same
-// peers a node's map has, now that it reads them without computing grants.
+// TestAdminNodeListsMapPeers pins that the admin answer for one node names the same
+// peers its map has (the list, since protocol 25, names none).
 func TestAdminNodeListsMapPeers(t *testing.T) {
 	c := startCoord(t, testPolicy)
 	op := c.mustRegister([]string{"tag:operator"}, "op")
@@ -22,6 +22,12 @@ func TestAdminNodeListsMapPeers(t *testing.T) {
 	}
 	want := map[string][]string{"op": {"cam"}, "cam": {"op"}, "sensor": nil}
 	for _, n := range nodes {
+		if len(n.Peers) > 0 { // since protocol 25: the answer for one node has them
+			t.Errorf("%s in the list: peers %v, want none", n.Name, n.Peers)
+		}
+		if code := c.admin("GET", wire.PathAdminNodes+"/"+n.Name, nil, &n); code != http.StatusOK {
+			t.Fatalf("get node %s: %d", n.Name, code)
+		}
 		got := slices.Sorted(slices.Values(n.Peers))
 		if !slices.Equal(got, want[n.Name]) {
 			t.Errorf("%s: peers %v, want %v", n.Name, got, want[n.Name])

@@ -467,6 +467,13 @@ func (m *netmap) isOnline(id store.NodeID) bool {
 	return m.online[id]
 }
 
+// nodeCount returns how many nodes the netmap holds: the fleet's size.
+func (m *netmap) nodeCount() int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return len(m.nodes)
+}
+
 // onlineNodes returns how many registered nodes are online: with a stream
 // on this coordinator or, on a shared database, on any other.
 func (m *netmap) onlineNodes() int {

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/wardnet/ward/acl"
@@ -73,17 +74,63 @@ func (b Backend) APIKey(ctx context.Context, secret string) (admin.Principal, er
 // 86,400 times a day to say when it was last seen.
 const apiKeyTouchEvery = time.Minute
 
-// ListNodes lists every node.
-func (b Backend) ListNodes(ctx context.Context) ([]wire.AdminNode, error) {
-	nodes, err := b.f.st.ListNodes(ctx)
-	if err != nil {
-		return nil, domainErr(err)
+// nodePageScan is how many nodes one call of NodePage reads at most (or
+// its limit, when larger): with a selective filter a page may come back
+// short, with a cursor to go on, rather than one call reading the fleet.
+var nodePageScan = 5000 // a variable for tests
+
+// nodeFilterChunk is how many nodes NodePage reads from the store at a
+// time when a filter may drop some (without one it reads the page's worth).
+const nodeFilterChunk = 500
+
+// NodePage returns one page of the fleet: at most limit (1 to
+// wire.NodePageMax) nodes with an id above after that match accepts (all
+// when nil), in id order, without peers or paths. It costs the nodes it
+// reads, never the whole fleet: they are read by id from the store
+// (NodesAfter), each made an AdminNode from the netmap's records, and at
+// most max(nodePageScan, limit+1) are read per call. Next is set whenever
+// more nodes may follow.
+func (b Backend) NodePage(ctx context.Context, after int64, limit int, match func(wire.AdminNode) bool) (wire.AdminNodePage, error) {
+	if limit < 1 || limit > wire.NodePageMax {
+		return wire.AdminNodePage{}, domainErr(fmt.Errorf("%w: limit %d is not between 1 and %d", errBadRequest, limit, wire.NodePageMax))
 	}
-	out := make([]wire.AdminNode, 0, len(nodes))
-	for _, n := range nodes {
-		out = append(out, b.f.adminNode(n))
+	if after < 0 {
+		return wire.AdminNodePage{}, domainErr(fmt.Errorf("%w: cursor %d is negative", errBadRequest, after))
 	}
-	return out, nil
+	page := wire.AdminNodePage{Nodes: make([]wire.AdminNode, 0, min(limit, nodeFilterChunk)), Total: b.f.nm.nodeCount()}
+	cursor, budget, scanned := store.NodeID(after), max(nodePageScan, limit+1), 0
+	for {
+		want := limit + 1 - len(page.Nodes) // one more than the page: is there a next?
+		if match != nil {
+			want = max(want, nodeFilterChunk)
+		}
+		want = min(want, budget-scanned)
+		ns, err := b.f.st.NodesAfter(ctx, cursor, want)
+		if err != nil {
+			return wire.AdminNodePage{}, domainErr(err)
+		}
+		scanned += len(ns)
+		for i, an := range b.f.adminListNodes(ns) {
+			n := ns[i]
+			if match != nil && !match(an) {
+				cursor = n.ID
+				continue
+			}
+			if len(page.Nodes) == limit {
+				page.Next = strconv.FormatInt(int64(page.Nodes[limit-1].ID), 10)
+				return page, nil
+			}
+			page.Nodes = append(page.Nodes, an)
+			cursor = n.ID
+		}
+		switch {
+		case len(ns) < want: // the end of the fleet
+			return page, nil
+		case scanned >= budget:
+			page.Next = strconv.FormatInt(int64(cursor), 10)
+			return page, nil
+		}
+	}
 }
 
 // Node returns one node by id or name.

@@ -57,7 +57,7 @@ func (res Result) Print(w io.Writer) {
 			on = "the admin listener"
 		}
 		fmt.Fprintf(w, "restart: admin calls on %s\n", on)
-		fmt.Fprintf(w, "restart: admin GET policy p50 %v p99 %v max %v (%d calls; settled fleet before: p50 %v p99 %v); GET nodes p50 %v p99 %v max %v (%d calls; before: p50 %v p99 %v); %d failed\n",
+		fmt.Fprintf(w, "restart: admin GET policy p50 %v p99 %v max %v (%d calls; settled fleet before: p50 %v p99 %v); GET nodes (one page of 500) p50 %v p99 %v max %v (%d calls; before: p50 %v p99 %v); %d failed\n",
 			ms(rs.PolicyDuring.P50), ms(rs.PolicyDuring.P99), ms(rs.PolicyDuring.Max), rs.PolicyCalls, ms(rs.PolicyBefore.P50), ms(rs.PolicyBefore.P99),
 			ms(rs.NodesDuring.P50), ms(rs.NodesDuring.P99), ms(rs.NodesDuring.Max), rs.NodesCalls, ms(rs.NodesBefore.P50), ms(rs.NodesBefore.P99), rs.Errors)
 	}

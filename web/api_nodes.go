@@ -1,7 +1,10 @@
 package web
 
 import (
+	"fmt"
 	"net/http"
+	"net/url"
+	"strconv"
 
 	"github.com/labstack/echo/v4"
 	"github.com/wardnet/ward/wire"
@@ -60,17 +63,68 @@ func (s *server) apiClassifyNode(c echo.Context) error {
 }
 
 // apiListNodes lists the fleet, narrowed by the same query parameters as
-// the Devices page (see nodeFilter); with none, every node.
+// the Devices page (see nodeFilter). With a limit or a cursor
+// (wire.NodePageLimitParam, wire.NodePageAfterParam) it answers one
+// wire.AdminNodePage, whose cost is the page's. With neither it answers
+// the bare array of every matching node, as before protocol 25, for the
+// scripts written against it: that answer is read page by page too, but
+// its size and cost grow with the fleet.
 func (s *server) apiListNodes(c echo.Context) error {
-	f, err := parseNodeFilter(c.QueryParams(), s.cfg.now())
+	q := c.QueryParams()
+	f, err := parseNodeFilter(q, s.cfg.now())
 	if err != nil {
 		return err
 	}
-	nodes, err := s.b.ListNodes(c.Request().Context())
+	limit, after, paged, err := parseNodePage(q)
 	if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusOK, orEmpty(f.apply(nodes)))
+	ctx := c.Request().Context()
+	if paged {
+		p, err := s.b.NodePage(ctx, after, limit, f.matcher())
+		if err != nil {
+			return err
+		}
+		return c.JSON(http.StatusOK, p)
+	}
+	all := []wire.AdminNode{}
+	for {
+		p, err := s.b.NodePage(ctx, after, wire.NodePageMax, f.matcher())
+		if err != nil {
+			return err
+		}
+		all = append(all, p.Nodes...)
+		if p.Next == "" {
+			return c.JSON(http.StatusOK, all)
+		}
+		if after, err = strconv.ParseInt(p.Next, 10, 64); err != nil {
+			return fmt.Errorf("node list cursor %q: %w", p.Next, err)
+		}
+	}
+}
+
+// parseNodePage reads a page's size and cursor from v; paged tells
+// whether either was given. A limit outside 1 to wire.NodePageMax or a
+// cursor that is not a node id is ErrBadRequest.
+func parseNodePage(v url.Values) (limit int, after int64, paged bool, err error) {
+	limit = wire.NodePageDefault
+	if s, ok := v[wire.NodePageLimitParam]; ok {
+		paged = true
+		n, err := strconv.Atoi(s[0])
+		if err != nil || n < 1 || n > wire.NodePageMax || len(s) > 1 {
+			return 0, 0, false, fmt.Errorf("%w: %s must be one whole number from 1 to %d", ErrBadRequest, wire.NodePageLimitParam, wire.NodePageMax)
+		}
+		limit = n
+	}
+	if s, ok := v[wire.NodePageAfterParam]; ok {
+		paged = true
+		n, err := strconv.ParseInt(s[0], 10, 64)
+		if err != nil || n < 0 || len(s) > 1 {
+			return 0, 0, false, fmt.Errorf("%w: %s must be one node id (the next of the page before)", ErrBadRequest, wire.NodePageAfterParam)
+		}
+		after = n
+	}
+	return limit, after, paged, nil
 }
 
 func (s *server) apiNode(c echo.Context) error {

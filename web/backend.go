@@ -38,8 +38,14 @@ type Backend interface {
 	// disabled or gone, ErrForbidden. It is asked on every request.
 	APIKey(ctx context.Context, secret string) (admin.Principal, error)
 
-	// ListNodes lists the fleet, without paths.
-	ListNodes(ctx context.Context) ([]wire.AdminNode, error)
+	// NodePage returns one page of the fleet: at most limit (1 to
+	// wire.NodePageMax, else ErrBadRequest) nodes with an id above after
+	// that match accepts (every node when nil), in id order, without
+	// peers or paths, with the fleet's size (Total) and the cursor of the
+	// next page (Next, empty at the end). Its cost is the nodes it reads,
+	// not the fleet: it may read a bounded number of nodes and come back
+	// short, with Next set, when match is selective.
+	NodePage(ctx context.Context, after int64, limit int, match func(wire.AdminNode) bool) (wire.AdminNodePage, error)
 	// Node returns one node with its latest path report (AdminNode.Paths,
 	// nil when it sent none since the coordinator started).
 	Node(ctx context.Context, ref string) (wire.AdminNode, error)

@@ -233,3 +233,36 @@ func TestBrowserAdminEditsAlertRules(t *testing.T) {
 		t.Errorf("browser console errors (CSP violations included):\n%s", strings.Join(errs, "\n"))
 	}
 }
+
+// TestBrowserDevicesPages: an admin pages through a fleet larger than one
+// page of the Devices page with its Next page link, sees the last page
+// end with no such link, and comes back with First page.
+func TestBrowserDevicesPages(t *testing.T) {
+	e := newBrowserEnv(t)
+	added := e.b.AddSensors(450)
+	tab := e.browser(t)
+	e.login(tab, "admin", "/ui/devices")
+	rows := func() int {
+		return browsertest.Eval[int](tab, `document.querySelectorAll('#devices tbody tr[id^="device-"]').length`)
+	}
+	tab.Do("first page", chromedp.WaitVisible(chromedp.CSS("#devices-next")))
+	if n := rows(); n != 200 {
+		t.Errorf("first page: %d rows, want 200", n)
+	}
+	tab.Do("second page", chromedp.Click(chromedp.CSS("#devices-next")), chromedp.WaitVisible(chromedp.CSS("#devices-first")))
+	if n := rows(); n != 200 {
+		t.Errorf("second page: %d rows, want 200", n)
+	}
+	tab.Do("last page", chromedp.Click(chromedp.CSS("#devices-next")), chromedp.WaitVisible(chromedp.CSS("#device-"+added[len(added)-1])))
+	if has := browsertest.Eval[bool](tab, `!!document.getElementById('devices-next')`); has {
+		t.Error("the last page links to a next page")
+	}
+	tab.Shot("devices-last-page")
+	tab.Do("back to the first", chromedp.Click(chromedp.CSS("#devices-first")), chromedp.WaitVisible(chromedp.CSS("#devices-next")))
+	if has := browsertest.Eval[bool](tab, `!!document.getElementById('devices-first')`); has || rows() != 200 {
+		t.Errorf("first page again: %d rows, first-page link %v", rows(), has)
+	}
+	if errs := tab.ConsoleErrors(); len(errs) > 0 {
+		t.Errorf("browser console errors:\n%s", strings.Join(errs, "\n"))
+	}
+}

@@ -70,6 +70,15 @@ func parseNodeFilter(v url.Values, now time.Time) (nodeFilter, error) {
 	return f, nil
 }
 
+// matcher returns f.match, or nil when f matches every node (a page then
+// reads no more nodes than it returns).
+func (f nodeFilter) matcher() func(wire.AdminNode) bool {
+	if f == (nodeFilter{now: f.now}) {
+		return nil
+	}
+	return f.match
+}
+
 // apply returns the nodes f matches, in their order.
 func (f nodeFilter) apply(nodes []wire.AdminNode) []wire.AdminNode {
 	var out []wire.AdminNode
@@ -132,6 +141,22 @@ func (f nodeFilter) matchSeen(n wire.AdminNode) bool {
 type filterChoices struct {
 	Tags, Owners, OSes, Versions, Risks []string
 	Status, Expiry, Seen                []string
+}
+
+// with adds f's chosen values to c's lists, so that a choice made stays
+// selectable when the devices shown (whose values c lists) lack it.
+func (c filterChoices) with(f nodeFilter) filterChoices {
+	add := func(list []string, v string) []string {
+		if v == "" || slices.Contains(list, v) {
+			return list
+		}
+		list = append(slices.Clone(list), v)
+		slices.Sort(list)
+		return list
+	}
+	c.Tags, c.Owners, c.OSes = add(c.Tags, f.Tag), add(c.Owners, f.Owner), add(c.OSes, f.OS)
+	c.Versions, c.Risks = add(c.Versions, f.Version), add(c.Risks, f.Risk)
+	return c
 }
 
 func choicesOf(nodes []wire.AdminNode) filterChoices {

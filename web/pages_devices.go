@@ -72,27 +72,67 @@ func until(d time.Duration) string {
 	return fmt.Sprintf("%dd", int(d.Hours()/24))
 }
 
+// devicesPageSize is how many devices the Devices page shows at a time.
+const devicesPageSize = 200
+
+// pageDevices shows one page of the fleet (devicesPageSize devices after
+// the cursor wire.NodePageAfterParam, narrowed by the filter), with links
+// to the next page and back to the first. Its filter's choices come from
+// the devices shown (and the values chosen), not from the whole fleet,
+// whose reading would cost the fleet's size at every view.
 func (s *server) pageDevices(c echo.Context) error {
 	now := s.cfg.now()
-	f, err := parseNodeFilter(c.QueryParams(), now)
+	q := c.QueryParams()
+	f, err := parseNodeFilter(q, now)
 	if err != nil {
 		return err
 	}
-	nodes, err := s.b.ListNodes(c.Request().Context())
+	pq := url.Values{wire.NodePageAfterParam: q[wire.NodePageAfterParam]}
+	if len(pq[wire.NodePageAfterParam]) == 0 {
+		delete(pq, wire.NodePageAfterParam)
+	}
+	_, after, _, err := parseNodePage(pq)
+	if err != nil {
+		return err
+	}
+	page, err := s.b.NodePage(c.Request().Context(), after, devicesPageSize, f.matcher())
 	if err != nil {
 		return err
 	}
 	var rows []deviceRow
-	for _, n := range f.apply(nodes) {
+	for _, n := range page.Nodes {
 		rows = append(rows, rowOf(n, now))
+	}
+	link := func(cursor string) string {
+		v := url.Values{}
+		for k, vs := range q {
+			if k != wire.NodePageAfterParam && len(vs) > 0 && vs[0] != "" {
+				v.Set(k, vs[0])
+			}
+		}
+		if cursor != "" {
+			v.Set(wire.NodePageAfterParam, cursor)
+		}
+		if len(v) == 0 {
+			return "/ui/devices"
+		}
+		return "/ui/devices?" + v.Encode()
+	}
+	var next, first string
+	if page.Next != "" {
+		next = link(page.Next)
+	}
+	if after > 0 {
+		first = link("")
 	}
 	v := s.newView(c, "Devices", "devices")
 	v.Data = struct {
-		Rows    []deviceRow
-		Total   int
-		Filter  nodeFilter
-		Choices filterChoices
-	}{rows, len(nodes), f, choicesOf(nodes)}
+		Rows        []deviceRow
+		Total       int
+		Filter      nodeFilter
+		Choices     filterChoices
+		Next, First string
+	}{rows, page.Total, f, choicesOf(page.Nodes).with(f), next, first}
 	return s.render(c, http.StatusOK, "devices.html", v)
 }
 

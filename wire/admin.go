@@ -104,9 +104,12 @@ type AdminNode struct {
 	ApprovedRoutes []netip.Prefix `json:"approved_routes,omitempty"`
 	// PrimaryRoutes are the Routes for which the node is the router in
 	// use; a route another router serves too is primary on one only.
-	PrimaryRoutes []netip.Prefix   `json:"primary_routes,omitempty"`
-	Peers         []string         `json:"peers,omitempty"`
-	Endpoints     []netip.AddrPort `json:"endpoints,omitempty"`
+	PrimaryRoutes []netip.Prefix `json:"primary_routes,omitempty"`
+	// Peers are the names of the node's live peers, in the answer for
+	// one node only (since protocol 25: computing them for every node
+	// made the list cost more than the fleet's size).
+	Peers     []string         `json:"peers,omitempty"`
+	Endpoints []netip.AddrPort `json:"endpoints,omitempty"`
 	// KeyLifetimeMillis (2026-12-06) is how long the coordinator makes the
 	// node's keys live: a device's key lifetime, or a person's key TTL
 	// with their groups' limits (the end of their IdP session may cut a
@@ -123,6 +126,41 @@ type AdminNode struct {
 	// RiskClassSet is the class an admin or the key set; empty when
 	// unclassified (RiskClass is then the default).
 	RiskClassSet string `json:"risk_class_set,omitempty"`
+}
+
+// Paging of GET PathAdminNodes (protocol 25). A call with a limit or a
+// cursor answers an AdminNodePage; one with neither answers the bare JSON
+// array of every node (the answer before version 25, kept for old scripts:
+// its cost grows with the fleet).
+const (
+	// NodePageLimitParam is the query parameter for a page's size:
+	// 1 to NodePageMax nodes; NodePageDefault when only NodePageAfterParam
+	// is given.
+	NodePageLimitParam = "limit"
+	// NodePageAfterParam is the query parameter for the cursor: a node
+	// id (the Next of the page before); the page holds nodes with larger
+	// ids only.
+	NodePageAfterParam = "after"
+	// NodePageDefault is a page's size when none is asked.
+	NodePageDefault = 500
+	// NodePageMax is the largest page an admin may ask for.
+	NodePageMax = 5000
+)
+
+// AdminNodePage is one page of the node list: nodes in the order of
+// their ids, without Peers (GET the node for those) or Paths. A page may
+// hold fewer than the limit even before the end when a filter is
+// selective (the coordinator reads a bounded number of nodes per call);
+// Next is empty only at the end of the fleet. A node present from the
+// first page to the last is in exactly one page; one that joins or leaves
+// meanwhile may or may not be.
+type AdminNodePage struct {
+	Nodes []AdminNode `json:"nodes"`
+	// Next is the cursor for the page after this one (pass it as
+	// NodePageAfterParam); empty at the end.
+	Next string `json:"next,omitempty"`
+	// Total is how many nodes the fleet has, unfiltered.
+	Total int `json:"total"`
 }
 
 // KeyLifetime is KeyLifetimeMillis as a duration; zero when unknown.

@@ -243,6 +243,7 @@ func TestAdminMessagesRoundTrip(t *testing.T) {
 			KeyRevoked: true, AuthKeyID: 1, AuthKeyUsable: true, AdvertisedRoutes: []netip.Prefix{netip.MustParsePrefix("192.168.1.0/24")},
 			ApprovedRoutes: []netip.Prefix{netip.MustParsePrefix("192.168.1.0/24")}, PrimaryRoutes: []netip.Prefix{netip.MustParsePrefix("192.168.1.0/24")},
 			Peers: []string{"laptop"}, Endpoints: []netip.AddrPort{netip.MustParseAddrPort("127.0.0.1:41641")}},
+		&AdminNodePage{Nodes: []AdminNode{{Node: n, Hostname: "cam1", CreatedAt: t0}}, Next: "7", Total: 12},
 		&SetTagsRequest{Tags: []string{"tag:sensor"}},
 		&PolicyVersion{ID: 3, ParentID: 2, Text: "{}", Author: "admin", Comment: "c", CreatedAt: t0},
 		&SetPolicyRequest{Text: "{}", Comment: "c", ParentID: -1},

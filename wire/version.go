@@ -36,6 +36,7 @@ import (
 //   - 22 (2026-12-06, issue 15): FlowBatch.DeniedLive and FlowBatch.DeniedLiveSent: a node announces the denied attempts of its open window at every 5 s poll, so denied-flow alerts need not wait for the 60 s window to close.
 //   - 23 (2026-12-06, issue 11): MapResponse.FilterSrcDelta: a filter rule's sources as a delta (prefixes added and removed, the result's checksum) against a list the node holds, and MapResponse.PeersGrantsSwap (peers' grants replaced by value, once per distinct change), to nodes that say (MapVersionParam) they speak 23 or later; a node that cannot apply one refuses the message and reopens its stream from scratch.
 //   - 24 (2026-12-07, key rotation stall): Node.PrevWGKey and Node.KeySwitchAt on a peer whose key rotation is announced but not yet switched: receivers keep the old key until the switch time, so a running flow does not stall at a rotation.
+//   - 25 (2026-12-07, issue 11): admin API: GET PathAdminNodes in pages: ?limit=N (NodePageDefault, at most NodePageMax) and ?after=<id> answer an AdminNodePage (nodes in id order, Next, Total); without either the old bare array of every node stays; AdminNode.Peers only in the answer for one node.
 //
 // A peer ignores JSON fields it does not know only one way: nodes read the
 // coordinator's answers leniently, while the coordinator refuses requests
@@ -43,7 +44,7 @@ import (
 // Supports(coordinator's version, the field's Feature); the coordinator
 // sends a new field to every node, and leaves it out for nodes older than
 // its Feature where it would mislead them.
-const ProtocolVersion = 24
+const ProtocolVersion = 25
 
 // MinProtocolVersion is the oldest node protocol version a coordinator of
 // this build serves; CheckNodeVersion refuses older nodes.
@@ -159,6 +160,9 @@ const (
 	// node (an older one ignores them and takes a rotated key at its
 	// announcement, as before).
 	FeatureKeySwitch Feature = 24
+	// FeatureNodePages: the admin API's node list in pages
+	// (AdminNodePage). Admin clients only; nodes never see it.
+	FeatureNodePages Feature = 25
 )
 
 // Supports reports whether a peer speaking protocol version peer knows f.

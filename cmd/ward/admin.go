@@ -134,14 +134,18 @@ func newAdminNodesCmd(f *adminFlags) *cobra.Command {
 		return nil
 	}
 	var risk string
-	list := &cobra.Command{Use: "list", Short: "List nodes", Args: cobra.NoArgs,
+	var limit int
+	list := &cobra.Command{Use: "list", Short: "List nodes (every page of the list, or the first --limit nodes)", Args: cobra.NoArgs,
 		RunE: run(f, func(cmd *cobra.Command, c *adminClient, _ []string) error {
-			var ns []wire.AdminNode
-			path := wire.PathAdminNodes
+			q := url.Values{}
 			if risk != "" {
-				path += "?" + url.Values{"risk": {risk}}.Encode()
+				q.Set("risk", risk)
 			}
-			if err := c.do(cmd.Context(), http.MethodGet, path, nil, &ns); err != nil {
+			if limit < 0 {
+				return fmt.Errorf("--limit %d: want 0 (every node) or more", limit)
+			}
+			ns, err := listNodes(cmd.Context(), c, q, limit)
+			if err != nil {
 				return err
 			}
 			if f.asJSON {
@@ -158,6 +162,7 @@ func newAdminNodesCmd(f *adminFlags) *cobra.Command {
 			}
 			return tw.Flush()
 		})}
+	list.Flags().IntVar(&limit, "limit", 0, "list at most this many nodes, in id order (0: every node)")
 	list.Flags().StringVar(&risk, "risk", "", "list only the nodes of this risk class")
 	show := &cobra.Command{Use: "show NODE", Short: "Show a node (id or name)", Args: cobra.ExactArgs(1),
 		RunE: run(f, func(cmd *cobra.Command, c *adminClient, args []string) error {

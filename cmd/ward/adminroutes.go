@@ -20,8 +20,8 @@ func newAdminRoutesCmd(f *adminFlags) *cobra.Command {
 	cmd := &cobra.Command{Use: "routes", Short: "List, approve and reject the subnet routes nodes advertise"}
 	list := &cobra.Command{Use: "list", Short: "List every advertised or approved route and its state", Args: cobra.NoArgs,
 		RunE: run(f, func(cmd *cobra.Command, c *adminClient, _ []string) error {
-			var ns []wire.AdminNode
-			if err := c.do(cmd.Context(), http.MethodGet, wire.PathAdminNodes, nil, &ns); err != nil {
+			ns, err := listNodes(cmd.Context(), c, nil, 0)
+			if err != nil {
 				return err
 			}
 			return printRoutes(cmd, f, ns)

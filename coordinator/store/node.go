@@ -153,6 +153,12 @@ type Nodes interface {
 	NodeByName(ctx context.Context, name string) (Node, error)
 	// ListNodes returns every node, ordered by ID.
 	ListNodes(ctx context.Context) ([]Node, error)
+	// NodesAfter returns at most limit nodes (1 or more) whose ID is above
+	// after, ordered by ID: one page of the fleet, read by the primary
+	// key's index, so its cost is the page's and not the fleet's. As a
+	// cursor it is stable while nodes join and leave: a node present
+	// throughout is in exactly one page.
+	NodesAfter(ctx context.Context, after NodeID, limit int) ([]Node, error)
 
 	// RenameNode sets a node's name; ErrNameTaken if another node has it.
 	RenameNode(ctx context.Context, id NodeID, name string) error

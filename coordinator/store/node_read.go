@@ -156,3 +156,16 @@ func (t nodeTable) ListNodes(ctx context.Context) ([]Node, error) {
 	}
 	return nodes, nil
 }
+
+// NodesAfter implements Nodes.
+func (t nodeTable) NodesAfter(ctx context.Context, after NodeID, limit int) ([]Node, error) {
+	if limit < 1 {
+		return nil, fmt.Errorf("list nodes after %d: limit %d is not positive", after, limit)
+	}
+	nodes, err := appendAll(ctx, t.db.r, make([]Node, 0, limit), scanNode,
+		"SELECT "+nodeCols+" FROM nodes WHERE id > ? ORDER BY id LIMIT ?", after, limit)
+	if err != nil {
+		return nil, fmt.Errorf("list nodes after %d: %w", after, err)
+	}
+	return nodes, nil
+}

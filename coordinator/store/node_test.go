@@ -222,3 +222,56 @@ func TestDeleteNode(t *testing.T) {
 		t.Errorf("re-registered node reused ID %d", n.ID)
 	}
 }
+
+// TestNodesAfter pages through the fleet while nodes leave and join
+// between pages: every node present throughout is in exactly one page, in
+// id order, and a page costs no more rows than its limit.
+func TestNodesAfter(t *testing.T) {
+	s, _ := openTest(t)
+	ctx := context.Background()
+	var ids []NodeID
+	for i := 1; i <= 7; i++ {
+		ids = append(ids, mustRegister(t, s, i, t0).ID)
+	}
+	if _, err := s.NodesAfter(ctx, 0, 0); err == nil {
+		t.Error("NodesAfter with limit 0: no error")
+	}
+	var seen []NodeID
+	after := NodeID(0)
+	for page := 0; ; page++ {
+		got, err := s.NodesAfter(ctx, after, 3)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(got) > 3 {
+			t.Fatalf("page %d: %d nodes, limit 3", page, len(got))
+		}
+		for _, n := range got {
+			if n.ID <= after {
+				t.Fatalf("page %d: node %d not after the cursor %d", page, n.ID, after)
+			}
+			after = n.ID
+			seen = append(seen, n.ID)
+		}
+		if page == 0 {
+			// Between pages: one node of the next page leaves, one of
+			// the page read leaves, and a new one joins.
+			for _, id := range []NodeID{ids[1], ids[4]} {
+				if _, err := s.DeleteNode(ctx, id, t0); err != nil {
+					t.Fatal(err)
+				}
+			}
+			ids = append(ids, mustRegister(t, s, 8, t0).ID)
+		}
+		if len(got) < 3 {
+			break
+		}
+	}
+	want := []NodeID{ids[0], ids[1], ids[2], ids[3], ids[5], ids[6], ids[7]}
+	if d := diff(want, seen); d != "" {
+		t.Errorf("ids paged (-want +got):\n%s", d)
+	}
+	if got, err := s.NodesAfter(ctx, ids[7], 5); err != nil || len(got) != 0 {
+		t.Errorf("NodesAfter(last) = %d nodes, %v; want none", len(got), err)
+	}
+}

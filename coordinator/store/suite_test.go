@@ -44,6 +44,7 @@ var suite = []struct {
 	{"TestKeyCreatorDisabled", TestKeyCreatorDisabled},
 	{"TestNodeLookups", TestNodeLookups},
 	{"TestNodeUpdates", TestNodeUpdates},
+	{"TestNodesAfter", TestNodesAfter},
 	{"TestSetPresencesWritesBatch", TestSetPresencesWritesBatch},
 	{"TestSetNodeTagsDropsUser", TestSetNodeTagsDropsUser},
 	{"TestRotationKeepsAddresses", TestRotationKeepsAddresses},

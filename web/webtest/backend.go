@@ -1,6 +1,7 @@
 package webtest
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -131,11 +132,53 @@ func (b *Backend) nodeIndexLocked(ref string) (int, error) {
 	return i, nil
 }
 
-// ListNodes implements web.Backend.
-func (b *Backend) ListNodes(context.Context) ([]wire.AdminNode, error) {
+// AddSensors adds n tagged sensor nodes named sensor-0001 on, after the
+// seeded fleet (for tests of the node list's pages), and returns their
+// names in id order.
+func (b *Backend) AddSensors(n int) []string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	return slices.Clone(b.nodes), nil
+	now := b.now().UTC()
+	var names []string
+	next := wire.NodeID(1)
+	for _, x := range b.nodes {
+		next = max(next, x.ID+1)
+	}
+	for i := range n {
+		var an wire.AdminNode
+		an.ID, an.Name, an.Tags, an.OS, an.Version = next+wire.NodeID(i), fmt.Sprintf("sensor-%04d", i+1), []string{"tag:sensor"}, "linux", "1.0.0"
+		an.IPv4 = netip.AddrFrom4([4]byte{100, 65, byte((i + 1) >> 8), byte(i + 1)})
+		an.CreatedAt, an.LastSeen, an.KeyExpiry = now, now, now.Add(24*time.Hour)
+		an.KeyLifetimeMillis = (24 * time.Hour).Milliseconds()
+		b.nodes = append(b.nodes, an)
+		names = append(names, an.Name)
+	}
+	return names
+}
+
+// NodePage implements web.Backend: pages of the fake's nodes in id order
+// (it reads them all; only the real backend's cost is bounded).
+func (b *Backend) NodePage(_ context.Context, after int64, limit int, match func(wire.AdminNode) bool) (wire.AdminNodePage, error) {
+	if limit < 1 || limit > wire.NodePageMax || after < 0 {
+		return wire.AdminNodePage{}, fmt.Errorf("%w: limit %d, after %d", web.ErrBadRequest, limit, after)
+	}
+	b.mu.Lock()
+	nodes := slices.Clone(b.nodes)
+	b.mu.Unlock()
+	slices.SortFunc(nodes, func(x, y wire.AdminNode) int { return cmp.Compare(x.ID, y.ID) })
+	page := wire.AdminNodePage{Nodes: []wire.AdminNode{}, Total: len(nodes)}
+	for _, n := range nodes {
+		if int64(n.ID) <= after || (match != nil && !match(n)) {
+			continue
+		}
+		if len(page.Nodes) == limit {
+			page.Next = strconv.FormatInt(int64(page.Nodes[limit-1].ID), 10)
+			break
+		}
+		n.Peers = nil
+		page.Nodes = append(page.Nodes, n)
+	}
+	return page, nil
 }
 
 // Node implements web.Backend.
