@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 	"unicode/utf8"
+	"unsafe"
 
 	"github.com/wardnet/ward/filter"
 )
@@ -88,6 +89,11 @@ type mapDecoder struct {
 	strs     []string
 	ints     []int64
 	eps      []netip.AddrPort
+	// arena holds the bytes of the message's strings (names, FQDNs): a
+	// string is a view of the bytes appended for it, which are never
+	// written again (a full chunk is left to its strings, and a new one
+	// made), so a record's strings cost no allocation of their own.
+	arena []byte
 	// Slabs: small lists (a record's tags, endpoints, grants, ports)
 	// are cut from shared chunks, with their capacity capped at their
 	// length so that an append by their owner copies rather than writes
@@ -130,6 +136,7 @@ func (d *mapDecoder) release() {
 	d.strs = clearScratch(d.strs)
 	d.ints = d.ints[:0]
 	d.eps = d.eps[:0]
+	d.arena = nil
 	// Slabs' remainders are shared with the lists of the message: drop them.
 	d.rangeSlab, d.grantSlab, d.strSlab, d.epSlab, d.prefixSlab = nil, nil, nil, nil, nil
 	if len(d.interned) > maxInterned {
@@ -312,8 +319,36 @@ func (d *mapDecoder) str() string {
 		}
 		return s
 	}
-	return string(d.data[start:end])
+	return d.makeString(d.data[start:end])
 }
+
+// Arena bounds: strings longer than maxArenaString get an allocation
+// of their own.
+const (
+	arenaChunk     = 4096
+	maxArenaString = 512
+)
+
+// makeString is string(b), its bytes in the decoder's arena.
+func (d *mapDecoder) makeString(b []byte) string {
+	if len(b) == 0 {
+		return ""
+	}
+	if len(b) > maxArenaString {
+		return string(b)
+	}
+	if len(b) > cap(d.arena)-len(d.arena) {
+		d.arena = make([]byte, 0, arenaChunk)
+	}
+	i := len(d.arena)
+	d.arena = append(d.arena, b...)
+	return unsafe.String(&d.arena[i], len(b))
+}
+
+// view is b as a string, without a copy, for the netip parsers, which
+// keep nothing of their input in what they return but a zone (which
+// unique.Make clones): the views never outlive the call.
+func view(b []byte) string { return unsafe.String(unsafe.SliceData(b), len(b)) }
 
 // internStr is str for strings that repeat across records.
 func (d *mapDecoder) internStr() string {
@@ -413,19 +448,41 @@ func (d *mapDecoder) time() time.Time {
 	return t
 }
 
-// addr reads a netip.Addr.
+// addr reads a netip.Addr as its UnmarshalText does (empty: the zero
+// Addr), without copying the text.
 func (d *mapDecoder) addr() netip.Addr {
-	var a netip.Addr
-	if a.UnmarshalText(d.rawText()) != nil {
+	b := d.rawText()
+	if len(b) == 0 {
+		return netip.Addr{}
+	}
+	a, err := netip.ParseAddr(view(b))
+	if err != nil {
 		d.fail()
 	}
 	return a
 }
 
-// prefix reads a netip.Prefix.
+// addrPort reads a netip.AddrPort as its UnmarshalText does.
+func (d *mapDecoder) addrPort() netip.AddrPort {
+	b := d.rawText()
+	if len(b) == 0 {
+		return netip.AddrPort{}
+	}
+	ap, err := netip.ParseAddrPort(view(b))
+	if err != nil {
+		d.fail()
+	}
+	return ap
+}
+
+// prefix reads a netip.Prefix as its UnmarshalText does.
 func (d *mapDecoder) prefix() netip.Prefix {
-	var p netip.Prefix
-	if p.UnmarshalText(d.rawText()) != nil {
+	b := d.rawText()
+	if len(b) == 0 {
+		return netip.Prefix{}
+	}
+	p, err := netip.ParsePrefix(view(b))
+	if err != nil {
 		d.fail()
 	}
 	return p
@@ -687,11 +744,7 @@ func (d *mapDecoder) endpointList() []netip.AddrPort {
 	d.expect('[')
 	d.eps = d.eps[:0]
 	for first := true; d.next(']', &first); {
-		var ap netip.AddrPort
-		if ap.UnmarshalText(d.rawText()) != nil {
-			d.fail()
-		}
-		d.eps = append(d.eps, ap)
+		d.eps = append(d.eps, d.addrPort())
 	}
 	return slabCut(&d.epSlab, d.eps)
 }
