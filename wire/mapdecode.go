@@ -1,6 +1,7 @@
 package wire
 
 import (
+	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
@@ -279,22 +280,45 @@ func (d *mapDecoder) strToken() (start, end int, esc, high bool) {
 	}
 	d.pos++
 	start = d.pos
-	for i := d.pos; i < len(d.data); i++ {
+	for i := start; ; {
+		// Eight bytes at a time while none is special.
+		for i+8 <= len(d.data) && !specialWord(binary.LittleEndian.Uint64(d.data[i:])) {
+			i += 8
+		}
+		if i >= len(d.data) {
+			d.fail()
+		}
 		switch c := d.data[i]; {
 		case c == '"':
 			d.pos = i + 1
 			return start, i, esc, high
 		case c == '\\':
 			esc = true
-			i++ // the escaped byte (json.Unmarshal checks the escape)
+			i += 2 // and the escaped byte (json.Unmarshal checks the escape)
+			continue
 		case c < 0x20:
 			d.fail()
 		case c >= utf8.RuneSelf:
 			high = true
 		}
+		i++
 	}
-	d.fail()
-	return
+}
+
+// Byte masks for specialWord.
+const (
+	ones  = 0x0101010101010101
+	highs = 0x8080808080808080
+)
+
+// specialWord reports whether one of w's bytes is a quote, a backslash,
+// a control character or not ASCII: bytes strToken must look at.
+func specialWord(w uint64) bool {
+	quote := w ^ ('"' * ones)
+	bslash := w ^ ('\\' * ones)
+	// x-ones & ^x & highs is non-zero when a byte of x is zero; w-0x20*ones
+	// & ^w & highs when a byte of w is below 0x20 (or has its high bit).
+	return ((quote-ones)&^quote|(bslash-ones)&^bslash|(w-0x20*ones)&^w|w)&highs != 0
 }
 
 // rawText reads a string whose content an UnmarshalText parses: plain

@@ -2,6 +2,7 @@ package wire
 
 import (
 	"bytes"
+	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"net/netip"
@@ -283,6 +284,31 @@ func BenchmarkDecodeMap(b *testing.B) {
 		})
 		if !bytes.Equal(data, mustJSON(b, msg.m)) {
 			b.Fatal("message changed")
+		}
+	}
+}
+
+// TestSpecialWord: specialWord misses no special byte, whatever its
+// place and the bytes around it.
+func TestSpecialWord(t *testing.T) {
+	special := func(c byte) bool { return c == '"' || c == '\\' || c < 0x20 || c >= 0x80 }
+	fills := []byte{'a', '0', ' ', 0x7f, '!', '#', '[', ']', 0x1f, 0x21}
+	for _, fill := range fills {
+		for pos := range 8 {
+			for c := range 256 {
+				var b [8]byte
+				for i := range b {
+					b[i] = fill
+				}
+				b[pos] = byte(c)
+				want := special(byte(c)) || special(fill)
+				if got := specialWord(binary.LittleEndian.Uint64(b[:])); got != want && want {
+					t.Fatalf("%q: specialWord %v, want %v", b, got, want)
+				}
+				if !want && specialWord(binary.LittleEndian.Uint64(b[:])) {
+					t.Fatalf("%q: specialWord true for ordinary bytes", b)
+				}
+			}
 		}
 	}
 }
