@@ -66,8 +66,10 @@ const (
 	maxInternLen = 128
 )
 
-// maxScratch bounds the scratch lists a pooled decoder keeps.
-const maxScratch = 1 << 16
+// maxScratchBytes bounds each scratch list a pooled decoder keeps (a
+// gateway's 12,250 peers take 6 MB). The pool itself lets go of what two
+// garbage collections find unused.
+const maxScratchBytes = 16 << 20
 
 // mapDecoder reads one MapResponse from data at pos. It is used by one
 // goroutine at a time (taken from decoders).
@@ -130,13 +132,13 @@ func (d *mapDecoder) release() {
 	d.data = nil
 	d.nodes = clearScratch(d.nodes)
 	d.grants = clearScratch(d.grants)
-	d.ranges = d.ranges[:0]
-	d.prefixes = d.prefixes[:0]
+	d.ranges = clearScratch(d.ranges)
+	d.prefixes = clearScratch(d.prefixes)
 	d.rules = clearScratch(d.rules)
 	d.dsts = clearScratch(d.dsts)
 	d.strs = clearScratch(d.strs)
-	d.ints = d.ints[:0]
-	d.eps = d.eps[:0]
+	d.ints = clearScratch(d.ints)
+	d.eps = clearScratch(d.eps)
 	d.arena = nil
 	// Slabs' remainders are shared with the lists of the message: drop them.
 	d.rangeSlab, d.grantSlab, d.strSlab, d.epSlab, d.prefixSlab = nil, nil, nil, nil, nil
@@ -145,13 +147,16 @@ func (d *mapDecoder) release() {
 	}
 }
 
-// clearScratch empties s, dropping the references its elements held, and
-// drops it whole when it grew over maxScratch.
+// clearScratch empties s, dropping the references its elements held (the
+// lists clear what they used as they finish; what is left is a list a
+// fallback interrupted), and drops it whole when it grew over
+// maxScratchBytes.
 func clearScratch[T any](s []T) []T {
-	if cap(s) > maxScratch {
+	var z T
+	if uintptr(cap(s))*unsafe.Sizeof(z) > maxScratchBytes {
 		return nil
 	}
-	clear(s[:cap(s)])
+	clear(s)
 	return s[:0]
 }
 
