@@ -142,9 +142,6 @@ func (d *mapDecoder) release() {
 	d.arena = nil
 	// Slabs' remainders are shared with the lists of the message: drop them.
 	d.rangeSlab, d.grantSlab, d.strSlab, d.epSlab, d.prefixSlab = nil, nil, nil, nil, nil
-	if len(d.interned) > maxInterned {
-		d.interned = nil
-	}
 }
 
 // clearScratch empties s, dropping the references its elements held (the
@@ -392,6 +389,9 @@ func (d *mapDecoder) internStr() string {
 	}
 	if d.interned == nil {
 		d.interned = make(map[string]string)
+	}
+	if len(d.interned) >= maxInterned {
+		clear(d.interned) // start over: what repeats now comes back
 	}
 	s := string(b)
 	d.interned[s] = s
