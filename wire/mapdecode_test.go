@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/netip"
 	"reflect"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -116,6 +117,7 @@ func TestDecodeMapResponseEdges(t *testing.T) {
 		{"min int64 id", `{"peers":[{"id":-9223372036854775808}]}`, true},
 		{"int64 overflow", `{"peers":[{"id":9223372036854775808}]}`, false},
 		{"minus zero id", `{"peers":[{"id":-0}]}`, true},
+		{"int past 32 bits", `{"filter_src_from":[2147483648],"filter_src_delta":[{"rule":-2147483649,"sum":""}]}`, strconv.IntSize == 64},
 		{"port 65535", `{"peers":[{"id":1,"exposed_ports":[65535]}]}`, true},
 		{"port overflow", `{"peers":[{"id":1,"exposed_ports":[65536]}]}`, false},
 		{"proto overflow", `{"peers":[{"id":1,"grants":[{"proto":256}]}]}`, false},
