@@ -101,11 +101,10 @@ type mapDecoder struct {
 	// are cut from shared chunks, with their capacity capped at their
 	// length so that an append by their owner copies rather than writes
 	// into a neighbour.
-	rangeSlab  []filter.PortRange
-	grantSlab  []filter.PortGrant
-	strSlab    []string
-	epSlab     []netip.AddrPort
-	prefixSlab []netip.Prefix
+	rangeSlab []filter.PortRange
+	grantSlab []filter.PortGrant
+	strSlab   []string
+	epSlab    []netip.AddrPort
 }
 
 // run decodes data into the zero *m; false when the fast decoder does not
@@ -141,7 +140,7 @@ func (d *mapDecoder) release() {
 	d.eps = clearScratch(d.eps)
 	d.arena = nil
 	// Slabs' remainders are shared with the lists of the message: drop them.
-	d.rangeSlab, d.grantSlab, d.strSlab, d.epSlab, d.prefixSlab = nil, nil, nil, nil, nil
+	d.rangeSlab, d.grantSlab, d.strSlab, d.epSlab = nil, nil, nil, nil
 }
 
 // clearScratch empties s, dropping the references its elements held (the
@@ -563,7 +562,7 @@ func (d *mapDecoder) mapResponse(m *MapResponse) {
 			m.PeersChanged = d.nodeList()
 		case "peers_removed":
 			d.seen(&mask, 6)
-			if ints := d.intList(64); ints != nil {
+			if ints := d.intList(64, 0); ints != nil {
 				m.PeersRemoved = make([]NodeID, len(ints))
 				for i, v := range ints {
 					m.PeersRemoved[i] = NodeID(v)
@@ -583,7 +582,7 @@ func (d *mapDecoder) mapResponse(m *MapResponse) {
 			m.FilterChanged = d.boolean()
 		case "filter_src_from":
 			d.seen(&mask, 11)
-			if ints := d.intList(strconv.IntSize); ints != nil {
+			if ints := d.intList(strconv.IntSize, 0); ints != nil {
 				m.FilterSrcFrom = make([]int, len(ints))
 				for i, v := range ints {
 					m.FilterSrcFrom[i] = int(v)
@@ -677,7 +676,7 @@ func (d *mapDecoder) node(n *Node) {
 			n.Online = d.boolean()
 		case "exposed_ports":
 			d.seen(&mask, 14)
-			if ints := d.uintList(1<<16 - 1); ints != nil {
+			if ints := d.intList(0, 1<<16-1); ints != nil {
 				n.ExposedPorts = make([]uint16, len(ints))
 				for i, v := range ints {
 					n.ExposedPorts[i] = uint16(v)
@@ -698,9 +697,8 @@ func (d *mapDecoder) node(n *Node) {
 		case "mfa_at":
 			d.seen(&mask, 19)
 			n.MFAAt = d.time()
-		case "requests":
-			d.seen(&mask, 20)
-			n.Requests = d.requestList()
+		// "requests" (a person's own node, in its full maps: small ones) is
+		// left to encoding/json, to keep the agent's code small.
 		case "routes":
 			d.seen(&mask, 21)
 			n.Routes = d.prefixList()
@@ -713,32 +711,21 @@ func (d *mapDecoder) node(n *Node) {
 	}
 }
 
-// intList reads a list of signed integers of bits bits (null: nil) into
-// the decoder's scratch list, valid until the next call.
-func (d *mapDecoder) intList(bits int) []int64 {
+// intList reads a list of integers (null: nil) into the decoder's
+// scratch list, valid until the next call: signed ones of bits bits when
+// bits > 0, else unsigned ones of at most limit.
+func (d *mapDecoder) intList(bits int, limit uint64) []int64 {
 	if d.null() {
 		return nil
 	}
 	d.expect('[')
 	d.ints = d.ints[:0]
 	for first := true; d.next(']', &first); {
-		d.ints = append(d.ints, d.int(bits))
-	}
-	if d.ints == nil {
-		d.ints = make([]int64, 0, 16)
-	}
-	return d.ints
-}
-
-// uintList is intList for unsigned integers of at most limit.
-func (d *mapDecoder) uintList(limit uint64) []int64 {
-	if d.null() {
-		return nil
-	}
-	d.expect('[')
-	d.ints = d.ints[:0]
-	for first := true; d.next(']', &first); {
-		d.ints = append(d.ints, int64(d.uint(limit)))
+		if bits > 0 {
+			d.ints = append(d.ints, d.int(bits))
+		} else {
+			d.ints = append(d.ints, int64(d.uint(limit)))
+		}
 	}
 	if d.ints == nil {
 		d.ints = make([]int64, 0, 16)
@@ -776,19 +763,6 @@ func (d *mapDecoder) endpointList() []netip.AddrPort {
 		d.eps = append(d.eps, d.addrPort())
 	}
 	return slabCut(&d.epSlab, d.eps)
-}
-
-// prefixList reads a list of netip.Prefix (null: nil).
-func (d *mapDecoder) prefixList() []netip.Prefix {
-	if d.null() {
-		return nil
-	}
-	d.expect('[')
-	d.prefixes = d.prefixes[:0]
-	for first := true; d.next(']', &first); {
-		d.prefixes = append(d.prefixes, d.prefix())
-	}
-	return slabCut(&d.prefixSlab, d.prefixes)
 }
 
 // rangeList reads a list of filter.PortRange (null: nil).
@@ -927,13 +901,13 @@ func (d *mapDecoder) ruleList() []filter.Rule {
 			switch k := d.key(); string(k) {
 			case "src":
 				d.seen(&mask, 0)
-				r.Src = d.bigPrefixList()
+				r.Src = d.prefixList()
 			case "dst":
 				d.seen(&mask, 1)
 				r.Dst = d.dstList()
 			case "protos":
 				d.seen(&mask, 2)
-				if ints := d.uintList(255); ints != nil {
+				if ints := d.intList(0, 255); ints != nil {
 					r.Protos = make([]filter.Proto, len(ints))
 					for i, v := range ints {
 						r.Protos[i] = filter.Proto(v)
@@ -957,9 +931,9 @@ func (d *mapDecoder) ruleList() []filter.Rule {
 	return out
 }
 
-// bigPrefixList reads a rule's source list (null: nil): a list of its
-// own (they can hold a fleet), not cut from the slab.
-func (d *mapDecoder) bigPrefixList() []netip.Prefix {
+// prefixList reads a list of netip.Prefix (null: nil): a list of its
+// own (a rule's sources can hold a fleet), not cut from a slab.
+func (d *mapDecoder) prefixList() []netip.Prefix {
 	if d.null() {
 		return nil
 	}
@@ -1020,10 +994,10 @@ func (d *mapDecoder) srcDeltaList() []SrcDelta {
 				s.Rule = int(d.int(strconv.IntSize))
 			case "add":
 				d.seen(&mask, 1)
-				s.Add = d.bigPrefixList()
+				s.Add = d.prefixList()
 			case "del":
 				d.seen(&mask, 2)
-				s.Del = d.bigPrefixList()
+				s.Del = d.prefixList()
 			case "sum":
 				d.seen(&mask, 3)
 				s.Sum = d.str()
@@ -1103,70 +1077,6 @@ func (d *mapDecoder) routeHostList() []RouteHost {
 	}
 	if out == nil {
 		out = []RouteHost{}
-	}
-	return out
-}
-
-// requestList reads Node.Requests (null: nil).
-func (d *mapDecoder) requestList() []AccessRequest {
-	if d.null() {
-		return nil
-	}
-	d.expect('[')
-	var out []AccessRequest
-	for first := true; d.next(']', &first); {
-		var r AccessRequest
-		d.expect('{')
-		var mask uint64
-		for f := true; d.next('}', &f); {
-			switch k := d.key(); string(k) {
-			case "id":
-				d.seen(&mask, 0)
-				r.ID = d.int(64)
-			case "requester":
-				d.seen(&mask, 1)
-				r.Requester = d.str()
-			case "device":
-				d.seen(&mask, 2)
-				r.Device = d.str()
-			case "proto":
-				d.seen(&mask, 3)
-				r.Proto = d.str()
-			case "port":
-				d.seen(&mask, 4)
-				r.Port = uint16(d.uint(1<<16 - 1))
-			case "duration_ms":
-				d.seen(&mask, 5)
-				r.DurationMillis = d.int(64)
-			case "reason":
-				d.seen(&mask, 6)
-				r.Reason = d.str()
-			case "status":
-				d.seen(&mask, 7)
-				r.Status = d.str()
-			case "approvers":
-				d.seen(&mask, 8)
-				r.Approvers = d.strList(false)
-			case "created_at":
-				d.seen(&mask, 9)
-				r.CreatedAt = d.time()
-			case "decided_by":
-				d.seen(&mask, 10)
-				r.DecidedBy = d.str()
-			case "decided_at":
-				d.seen(&mask, 11)
-				r.DecidedAt = d.time()
-			case "expires":
-				d.seen(&mask, 12)
-				r.Expires = d.time()
-			default:
-				d.fail()
-			}
-		}
-		out = append(out, r)
-	}
-	if out == nil {
-		out = []AccessRequest{}
 	}
 	return out
 }
