@@ -2,8 +2,10 @@ package sim
 
 import (
 	"fmt"
+	"slices"
 
 	"github.com/wardnet/ward/acl"
+	"github.com/wardnet/ward/filter"
 	"github.com/wardnet/ward/wire"
 )
 
@@ -71,10 +73,10 @@ func touchedBy(m, next *model, nodes []*simNode) (map[wire.NodeID]bool, error) {
 	out := map[wire.NodeID]bool{}
 	for _, n := range nodes {
 		b, a := before[n.self.Name], after[n.self.Name]
-		if fmt.Sprint(b.Filter) != fmt.Sprint(a.Filter) {
+		if !sameRules(b.Filter, a.Filter) {
 			filterChanged[n.self.Name] = true
 		}
-		if fmt.Sprint(b.Peers) != fmt.Sprint(a.Peers) || filterChanged[n.self.Name] {
+		if !slices.Equal(b.Peers, a.Peers) || filterChanged[n.self.Name] {
 			out[n.self.ID] = true
 		}
 	}
@@ -87,4 +89,18 @@ func touchedBy(m, next *model, nodes []*simNode) (map[wire.NodeID]bool, error) {
 		}
 	}
 	return out, nil
+}
+
+// sameRules reports whether a and b are the same filter, rule by rule. It
+// compares values, not their text: a gateway's filter lists every
+// sensor's prefixes (73,500 at 50,000 nodes), and touchedBy, when it
+// formatted both versions of every filter and peer list with fmt.Sprint,
+// was 29-36 % of the simulator's CPU samples from a 10,000-node run's
+// policy changes on (perf).
+func sameRules(a, b []filter.Rule) bool {
+	return slices.EqualFunc(a, b, func(x, y filter.Rule) bool {
+		return x.Deny == y.Deny && x.Expires.Equal(y.Expires) && slices.Equal(x.Protos, y.Protos) &&
+			slices.Equal(x.Src, y.Src) &&
+			slices.EqualFunc(x.Dst, y.Dst, func(p, q filter.DstNet) bool { return p.Net == q.Net && slices.Equal(p.Ports, q.Ports) })
+	})
 }
