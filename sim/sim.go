@@ -192,6 +192,7 @@ func Run(ctx context.Context, cfg Config) (res Result, err error) {
 		if cfg.MemoryLimit != "" {
 			extra = append(extra, "--memory-limit", cfg.MemoryLimit)
 		}
+		extra = append(extra, cfg.CoordinatorArgs...)
 		ch, cerr := startChild(ctx, cfg.Binary, cfg.Policy, cfg.AdminListener, extra...)
 		if cerr != nil {
 			return res, cerr

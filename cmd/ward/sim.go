@@ -85,6 +85,8 @@ func newSimCmd() *cobra.Command {
 	f.DurationVar(&cfg.Idle, "idle", 20*time.Second, "how long to watch the settled fleet for the idle CPU (0: skip)")
 	f.BoolVar(&cfg.Verify, "verify", false, "check that every node holds exactly the peers the policy gives it")
 	f.BoolVar(&cfg.Rollout, "rollout", false, "last, roll a target out to every node in waves (5, 25%, 100%) and time it to every device healthy")
+	f.StringArrayVar(&cfg.CoordinatorArgs, "coordinator-arg", nil, "one more flag for the started coordinator, as --name=value (repeatable)")
+	_ = f.MarkHidden("coordinator-arg")
 	f.StringVar(&cfg.MemoryLimit, "coordinator-memory-limit", "", "the started coordinator's --memory-limit (its soft memory limit; default: its own)")
 	f.StringVar(&simMemLimit, "sim-memory-limit", "", "the simulator's own soft memory limit (a size such as 10GiB, or off; default: GOMEMLIMIT, else half the machine's RAM)")
 	f.StringVar(&cfg.Restart, "restart", "", "last, restart the coordinator (term: SIGTERM, kill: SIGKILL) on its data dir and port, and time the fleet's reconnection and admin calls meanwhile")
