@@ -148,7 +148,7 @@ type Config struct {
 	// --coordinator-arg, repeatable): to compare a setting's effect,
 	// --memory-give-back=false for one.
 	CoordinatorArgs []string
-	MemoryLimit string
+	MemoryLimit     string
 	// SelfMemoryLimit is the simulator's own soft memory limit in bytes
 	// (debug.SetMemoryLimit): 0 means GOMEMLIMIT when set, else half the
 	// machine's RAM; negative means none.
