@@ -144,11 +144,11 @@ type Config struct {
 	// latency meanwhile (restart.go).
 	Restart string
 	// MemoryLimit, when set, is the started coordinator's --memory-limit.
+	MemoryLimit string
 	// CoordinatorArgs are more flags for the started coordinator (hidden
 	// --coordinator-arg, repeatable): to compare a setting's effect,
 	// --memory-give-back=false for one.
 	CoordinatorArgs []string
-	MemoryLimit     string
 	// SelfMemoryLimit is the simulator's own soft memory limit in bytes
 	// (debug.SetMemoryLimit): 0 means GOMEMLIMIT when set, else half the
 	// machine's RAM; negative means none.
