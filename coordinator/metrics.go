@@ -5,6 +5,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/wardnet/ward/internal/giveback"
 )
 
 // metrics are the coordinator's Prometheus metrics, on a registry of its
@@ -76,6 +78,15 @@ func (m *metrics) watchFleet(nm *netmap) {
 		Name: "ward_fleet_nodes_online",
 		Help: "Nodes with a map stream on any coordinator of the fleet (every replica on one database reports the same).",
 	}, func() float64 { return float64(nm.onlineNodes()) }))
+}
+
+// watchGiveBacks registers ward_memory_give_backs_total, read from
+// giveback.Count at each scrape (0 while --memory-give-back is off).
+func (m *metrics) watchGiveBacks() {
+	m.reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
+		Name: "ward_memory_give_backs_total",
+		Help: "Times the coordinator gave a burst's memory back to the operating system (two collections each).",
+	}, func() float64 { return float64(giveback.Count()) }))
 }
 
 func (m *metrics) handler() http.Handler {

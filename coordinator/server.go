@@ -629,6 +629,7 @@ func (s *Server) init(ctx context.Context) error {
 	}
 	s.nm = newNetmap(s.cfg.DNSDomain)
 	s.metrics.watchFleet(s.nm)
+	s.metrics.watchGiveBacks()
 	s.nm.recordUsers(users)
 	rs, err := s.fleet.initialPolicy(ctx)
 	if err != nil {

@@ -41,3 +41,23 @@ func TestSameRules(t *testing.T) {
 		}
 	}
 }
+
+// TestCounterIn reads a counter from a Prometheus text exposition, and
+// only the metric of that exact name.
+func TestCounterIn(t *testing.T) {
+	text := "# HELP ward_memory_give_backs_total x\n# TYPE ward_memory_give_backs_total counter\n" +
+		"ward_memory_give_backs_total_other 9\nward_memory_give_backs_total 3\nward_map_sends_total 1e+06\n"
+	for _, tc := range []struct {
+		name string
+		want float64
+		ok   bool
+	}{
+		{"ward_memory_give_backs_total", 3, true},
+		{"ward_map_sends_total", 1e6, true},
+		{"ward_missing_total", 0, false},
+	} {
+		if got, ok := counterIn(text, tc.name); got != tc.want || ok != tc.ok {
+			t.Errorf("counterIn(%s) = %v, %v; want %v, %v", tc.name, got, ok, tc.want, tc.ok)
+		}
+	}
+}

@@ -37,6 +37,10 @@ func (res Result) Print(w io.Writer) {
 	if res.Measured {
 		fmt.Fprintf(w, "coordinator: RSS %d MB (peak %d MB), CPU %.1f s over the registration (%.1f s per 1k joins), idle %.1f %% of a core, %.1f s in all\n",
 			res.RSS>>20, res.PeakRSS>>20, res.CPURegister.Seconds(), res.CPUPer1k, 100*res.IdleCPU, res.CPUTotal.Seconds())
+		if res.IdleGiveBacks > 0 {
+			fmt.Fprintf(w, "coordinator: idle measured in a window of its own after %d in which it gave a burst's memory back (%.1f %% of a core there)\n",
+				res.IdleGiveBacks, 100*res.IdleGiveBack)
+		}
 	} else {
 		fmt.Fprintln(w, "coordinator: process not known, RSS and CPU not measured")
 	}

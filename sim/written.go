@@ -16,6 +16,37 @@ import (
 // being signalled to a stream to that stream's message being written.
 const latencyMetric = "ward_map_latency_seconds_bucket"
 
+// giveBacksMetric counts the coordinator's memory give-backs.
+const giveBacksMetric = "ward_memory_give_backs_total"
+
+// scrapeCounter reads the coordinator's metric name (a counter without
+// labels); false when it is not known or unreadable.
+func (r *run) scrapeCounter(ctx context.Context, name string) (float64, bool) {
+	if r.profileURL == "" {
+		return 0, false
+	}
+	text, err := r.getText(ctx, "/metrics")
+	if err != nil {
+		r.cfg.Log("read the coordinator's metrics: %v", err)
+		return 0, false
+	}
+	return counterIn(text, name)
+}
+
+// counterIn finds the value of the metric name (without labels) in a
+// Prometheus text exposition.
+func counterIn(text, name string) (float64, bool) {
+	for line := range strings.Lines(text) {
+		rest, ok := strings.CutPrefix(line, name+" ")
+		if !ok {
+			continue
+		}
+		v, err := strconv.ParseFloat(strings.TrimSpace(rest), 64)
+		return v, err == nil
+	}
+	return 0, false
+}
+
 // histogram is a cumulative Prometheus histogram: count per upper bound.
 type histogram map[float64]float64
 

@@ -19,8 +19,17 @@ import (
 	"runtime"
 	"runtime/debug"
 	"runtime/metrics"
+	"sync/atomic"
 	"time"
 )
+
+// given counts Run's give-backs in this process (Count).
+var given atomic.Int64
+
+// Count is how many times Run gave memory back in this process: the
+// coordinator exports it (ward_memory_give_backs_total), so that a
+// measurement of its idle CPU can tell a window a give-back fell in.
+func Count() int64 { return given.Load() }
 
 // Policy says when a Governor gives memory back: in an interval that
 // allocated under Quiet bytes, once enough was allocated since the last
@@ -168,6 +177,7 @@ func Run(ctx context.Context, log *slog.Logger, p Policy) {
 		}
 		start := time.Now()
 		held, released := Release()
+		given.Add(1)
 		log.Info("memory given back after a burst", "held_mb", held>>20, "returned_mb", released>>20,
 			"took", time.Since(start).Round(time.Millisecond))
 		g.Given(Read())
