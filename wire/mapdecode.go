@@ -824,66 +824,60 @@ func (d *mapDecoder) grantList() []filter.PortGrant {
 	return out
 }
 
-// peerGrantsList reads MapResponse.PeersGrants (null: nil).
-func (d *mapDecoder) peerGrantsList() []PeerGrants {
+// objects reads a JSON array of objects into a list of its length (null:
+// nil; an empty array an empty list, as encoding/json gives), each
+// object's members by member, which reads the value of key k (noting it
+// in mask, so that a repeated key falls back) and fails on a key it does
+// not know. For a message's short lists; the long ones (peers, rules)
+// gather in the scratch lists.
+func objects[T any](d *mapDecoder, member func(v *T, k []byte, mask *uint64)) []T {
 	if d.null() {
 		return nil
 	}
 	d.expect('[')
-	var out []PeerGrants
+	out := []T{}
 	for first := true; d.next(']', &first); {
-		var pg PeerGrants
+		var v T
 		d.expect('{')
 		var mask uint64
 		for f := true; d.next('}', &f); {
-			switch k := d.key(); string(k) {
-			case "id":
-				d.seen(&mask, 0)
-				pg.ID = NodeID(d.int(64))
-			case "grants":
-				d.seen(&mask, 1)
-				pg.Grants = d.grantList()
-			default:
-				d.fail()
-			}
+			member(&v, d.key(), &mask)
 		}
-		out = append(out, pg)
-	}
-	if out == nil {
-		out = []PeerGrants{}
+		out = append(out, v)
 	}
 	return out
 }
 
+// peerGrantsList reads MapResponse.PeersGrants (null: nil).
+func (d *mapDecoder) peerGrantsList() []PeerGrants {
+	return objects(d, func(v *PeerGrants, k []byte, mask *uint64) {
+		switch string(k) {
+		case "id":
+			d.seen(mask, 0)
+			v.ID = NodeID(d.int(64))
+		case "grants":
+			d.seen(mask, 1)
+			v.Grants = d.grantList()
+		default:
+			d.fail()
+		}
+	})
+}
+
 // swapList reads MapResponse.PeersGrantsSwap (null: nil).
 func (d *mapDecoder) swapList() []GrantsSwap {
-	if d.null() {
-		return nil
-	}
-	d.expect('[')
-	var out []GrantsSwap
-	for first := true; d.next(']', &first); {
-		var s GrantsSwap
-		d.expect('{')
-		var mask uint64
-		for f := true; d.next('}', &f); {
-			switch k := d.key(); string(k) {
-			case "from":
-				d.seen(&mask, 0)
-				s.From = d.grantList()
-			case "to":
-				d.seen(&mask, 1)
-				s.To = d.grantList()
-			default:
-				d.fail()
-			}
+	return objects(d, func(v *GrantsSwap, k []byte, mask *uint64) {
+		switch string(k) {
+		case "from":
+			d.seen(mask, 0)
+			v.From = d.grantList()
+		case "to":
+			d.seen(mask, 1)
+			v.To = d.grantList()
+		default:
+			d.fail()
 		}
-		out = append(out, s)
-	}
-	if out == nil {
-		out = []GrantsSwap{}
-	}
-	return out
+	})
 }
 
 // ruleList reads a filter (null: nil).
@@ -978,105 +972,60 @@ func (d *mapDecoder) dstList() []filter.DstNet {
 
 // srcDeltaList reads MapResponse.FilterSrcDelta (null: nil).
 func (d *mapDecoder) srcDeltaList() []SrcDelta {
-	if d.null() {
-		return nil
-	}
-	d.expect('[')
-	var out []SrcDelta
-	for first := true; d.next(']', &first); {
-		var s SrcDelta
-		d.expect('{')
-		var mask uint64
-		for f := true; d.next('}', &f); {
-			switch k := d.key(); string(k) {
-			case "rule":
-				d.seen(&mask, 0)
-				s.Rule = int(d.int(strconv.IntSize))
-			case "add":
-				d.seen(&mask, 1)
-				s.Add = d.prefixList()
-			case "del":
-				d.seen(&mask, 2)
-				s.Del = d.prefixList()
-			case "sum":
-				d.seen(&mask, 3)
-				s.Sum = d.str()
-			default:
-				d.fail()
-			}
+	return objects(d, func(v *SrcDelta, k []byte, mask *uint64) {
+		switch string(k) {
+		case "rule":
+			d.seen(mask, 0)
+			v.Rule = int(d.int(strconv.IntSize))
+		case "add":
+			d.seen(mask, 1)
+			v.Add = d.prefixList()
+		case "del":
+			d.seen(mask, 2)
+			v.Del = d.prefixList()
+		case "sum":
+			d.seen(mask, 3)
+			v.Sum = d.str()
+		default:
+			d.fail()
 		}
-		out = append(out, s)
-	}
-	if out == nil {
-		out = []SrcDelta{}
-	}
-	return out
+	})
 }
 
 // relayList reads MapResponse.Relays (null: nil).
 func (d *mapDecoder) relayList() []Relay {
-	if d.null() {
-		return nil
-	}
-	d.expect('[')
-	var out []Relay
-	for first := true; d.next(']', &first); {
-		var r Relay
-		d.expect('{')
-		var mask uint64
-		for f := true; d.next('}', &f); {
-			switch k := d.key(); string(k) {
-			case "name":
-				d.seen(&mask, 0)
-				r.Name = d.str()
-			case "url":
-				d.seen(&mask, 1)
-				r.URL = d.str()
-			case "stun":
-				d.seen(&mask, 2)
-				r.STUN = d.str()
-			case "stun_alt":
-				d.seen(&mask, 3)
-				r.STUNAlt = d.str()
-			default:
-				d.fail()
-			}
+	return objects(d, func(v *Relay, k []byte, mask *uint64) {
+		switch string(k) {
+		case "name":
+			d.seen(mask, 0)
+			v.Name = d.str()
+		case "url":
+			d.seen(mask, 1)
+			v.URL = d.str()
+		case "stun":
+			d.seen(mask, 2)
+			v.STUN = d.str()
+		case "stun_alt":
+			d.seen(mask, 3)
+			v.STUNAlt = d.str()
+		default:
+			d.fail()
 		}
-		out = append(out, r)
-	}
-	if out == nil {
-		out = []Relay{}
-	}
-	return out
+	})
 }
 
 // routeHostList reads Node.RouteHosts (null: nil).
 func (d *mapDecoder) routeHostList() []RouteHost {
-	if d.null() {
-		return nil
-	}
-	d.expect('[')
-	var out []RouteHost
-	for first := true; d.next(']', &first); {
-		var h RouteHost
-		d.expect('{')
-		var mask uint64
-		for f := true; d.next('}', &f); {
-			switch k := d.key(); string(k) {
-			case "name":
-				d.seen(&mask, 0)
-				h.Name = d.str()
-			case "addr":
-				d.seen(&mask, 1)
-				h.Addr = d.addr()
-			default:
-				d.fail()
-			}
+	return objects(d, func(v *RouteHost, k []byte, mask *uint64) {
+		switch string(k) {
+		case "name":
+			d.seen(mask, 0)
+			v.Name = d.str()
+		case "addr":
+			d.seen(mask, 1)
+			v.Addr = d.addr()
+		default:
+			d.fail()
 		}
-		out = append(out, h)
-	}
-	if out == nil {
-		out = []RouteHost{}
-	}
-	return out
+	})
 }
