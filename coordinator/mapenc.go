@@ -29,7 +29,7 @@ func cmpEncPeer(x, y encPeer) int { return cmp.Compare(x.id, y.id) }
 // (peer records, each rule's source list).
 func appendMsg(b []byte, head *wire.MapResponse, peersKey string, peers, grants []encPeer, rules []filter.Rule, srcFrom []int, deltas []ruleDelta, src *srcCache) []byte {
 	h, _ := json.Marshal(head) // a message always has a version: "{...}"
-	b = slices.Grow(b, len(h)+partsLen(peers, grants))
+	b = slices.Grow(b, len(h)+partsLen(peers, grants, rules, srcFrom, src))
 	b = append(b, h[:len(h)-1]...)
 	if len(peers) > 0 {
 		if !slices.IsSortedFunc(peers, cmpEncPeer) { // a class's diff is sorted, and shared
@@ -104,21 +104,28 @@ func appendMsg(b []byte, head *wire.MapResponse, peersKey string, peers, grants 
 	return append(b, '}', '\n')
 }
 
-// partsLen is about the bytes peers and grants take in a message: its
-// buffer grows once for them, not by doubling as thousands of records are
-// appended one by one (a gateway's share of a policy change is 12,250
-// records, megabytes, in a buffer too large for the pool: each doubling
-// was a copy and an allocation for the collector, 11 % of the
-// coordinator's CPU over a 20,000-node policy change).
-func partsLen(peers, grants []encPeer) int {
-	n := 32 // keys and brackets
+// partsLen is about the bytes peers, grants and rules take in a message:
+// its buffer grows once for them, not by doubling as thousands of records
+// are appended one by one and again for each rule's source list (a
+// gateway's share of a policy change is 12,250 records and lists of every
+// sensor, megabytes, in a buffer too large for the pool: each growth was a
+// copy and an allocation for the collector, 11 % of the coordinator's CPU
+// over a 20,000-node policy change).
+func partsLen(peers, grants []encPeer, rules []filter.Rule, srcFrom []int, src *srcCache) int {
+	n := 64 // keys and brackets
 	for _, p := range peers {
 		n += len(p.enc) + 1
 	}
 	for _, g := range grants {
 		n += len(g.enc) + len(`{"id":,"grants":},`) + 20
 	}
-	return n
+	for i, r := range rules {
+		n += 128 // destinations, protocols, keys
+		if r.Src != nil && (srcFrom == nil || srcFrom[i] < 0) {
+			n += len(src.json(src.info(r.Src), r.Src))
+		}
+	}
+	return n + 8*len(srcFrom)
 }
 
 // appendRule appends r's JSON, its source list from the cache.

@@ -3,8 +3,10 @@ package coordinator
 import (
 	"encoding/json"
 	"fmt"
+	"net/netip"
 	"testing"
 
+	"github.com/wardnet/ward/filter"
 	"github.com/wardnet/ward/wire"
 )
 
@@ -18,20 +20,31 @@ func TestAppendMsgGrowsOnce(t *testing.T) {
 		peers[i] = encPeer{id: wire.NodeID(i + 1), enc: fmt.Appendf(nil, `{"id":%d,"name":"camera-%d","tags":["tag:camera"]}`, i+1, i+1)}
 		grants[i] = encPeer{id: wire.NodeID(i + 1), enc: []byte(`[{"proto":6,"ports":[{"first":554,"last":554}]}]`)}
 	}
+	srcs := make([]netip.Prefix, 0, 20000)
+	for i := range 20000 {
+		srcs = append(srcs, netip.PrefixFrom(netip.AddrFrom4([4]byte{100, 64, byte(i >> 8), byte(i)}), 32))
+	}
+	rules := []filter.Rule{
+		{Src: srcs[:10000], Dst: []filter.DstNet{{Net: netip.MustParsePrefix("100.64.200.1/32")}}, Protos: []filter.Proto{filter.ProtoTCP}},
+		{Src: srcs[10000:], Dst: []filter.DstNet{{Net: netip.MustParsePrefix("100.64.200.1/32")}}, Protos: []filter.Proto{filter.ProtoTCP}},
+	}
+	src := newSrcCache()
 	head := &wire.MapResponse{Version: 7}
 	var msg []byte
 	allocs := testing.AllocsPerRun(5, func() {
-		msg = appendMsg(nil, head, "peers_changed", peers, grants, nil, nil, nil, nil)
+		msg = appendMsg(nil, head, "peers_changed", peers, grants, rules, nil, nil, src)
 	})
-	// The head's json.Marshal takes a few; the buffer one.
-	if allocs > 4 {
-		t.Errorf("appendMsg of 5,000 peers and grants made %.0f allocations, want at most 4", allocs)
+	// The head's and each rule's destinations' and protocols' json.Marshal
+	// take 14 or so, the buffer one; growing by doubling took 50.
+	if allocs > 20 {
+		t.Errorf("appendMsg of 5,000 peers and grants and two rules of 10,000 sources made %.0f allocations, want at most 20", allocs)
 	}
 	var m wire.MapResponse
 	if err := json.Unmarshal(msg, &m); err != nil {
 		t.Fatalf("message does not decode: %v", err)
 	}
-	if len(m.PeersChanged) != len(peers) || len(m.PeersGrants) != len(grants) || m.Version != 7 {
-		t.Fatalf("decoded %d peers, %d grants, version %d", len(m.PeersChanged), len(m.PeersGrants), m.Version)
+	if len(m.PeersChanged) != len(peers) || len(m.PeersGrants) != len(grants) || m.Version != 7 ||
+		len(m.Filter) != 2 || len(m.Filter[1].Src) != 10000 {
+		t.Fatalf("decoded %d peers, %d grants, version %d, %d rules", len(m.PeersChanged), len(m.PeersGrants), m.Version, len(m.Filter))
 	}
 }
