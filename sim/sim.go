@@ -296,9 +296,11 @@ func (r *run) measure(ctx context.Context, res *Result) error {
 	}
 	h1 := r.scrapeLatency(ctx)
 	r.profileSelfHeap("joins")
+	stopSelf = r.profileSelf("sim-cpu-policy.pprof")
 	if err := r.policyChanges(ctx, m, res); err != nil {
 		return err
 	}
+	stopSelf()
 	h2 := r.scrapeLatency(ctx)
 	res.JoinWritten, res.PolicyWritten = writtenBetween(h0, h1), writtenBetween(h1, h2)
 	r.profileSelfHeap("policy")
