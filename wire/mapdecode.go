@@ -603,6 +603,12 @@ func (d *mapDecoder) mapResponse(m *MapResponse) {
 		case "relays_changed":
 			d.seen(&mask, 16)
 			m.RelaysChanged = d.boolean()
+		case "peers_bin":
+			d.seen(&mask, 17)
+			m.PeersBin = int(d.int(strconv.IntSize))
+		case "peers_changed_bin":
+			d.seen(&mask, 18)
+			m.PeersChangedBin = int(d.int(strconv.IntSize))
 		default:
 			d.fail()
 		}
