@@ -1,9 +1,12 @@
 package coordinator
 
 import (
+	"bufio"
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"net/netip"
+	"reflect"
 	"testing"
 
 	"github.com/wardnet/ward/filter"
@@ -32,7 +35,7 @@ func TestAppendMsgGrowsOnce(t *testing.T) {
 	head := &wire.MapResponse{Version: 7}
 	var msg []byte
 	allocs := testing.AllocsPerRun(5, func() {
-		msg = appendMsg(nil, head, "peers_changed", peers, grants, rules, nil, nil, src)
+		msg = appendMsg(nil, head, "peers_changed", peers, grants, rules, nil, nil, src, nil)
 	})
 	// The head's and each rule's destinations' and protocols' json.Marshal
 	// take 14 or so, the buffer one; growing by doubling took 50.
@@ -46,5 +49,70 @@ func TestAppendMsgGrowsOnce(t *testing.T) {
 	if len(m.PeersChanged) != len(peers) || len(m.PeersGrants) != len(grants) || m.Version != 7 ||
 		len(m.Filter) != 2 || len(m.Filter[1].Src) != 10000 {
 		t.Fatalf("decoded %d peers, %d grants, version %d, %d rules", len(m.PeersChanged), len(m.PeersGrants), m.Version, len(m.Filter))
+	}
+}
+
+// TestAppendMsgBinary: for a node of wire.FeatureBinaryPeers a message's
+// peer records go as a binary block after its line, made once per record,
+// grants and routes and shared; read as a node reads it, the message is
+// the one its JSON form gives; and a record without its binary form (a
+// table that lost its set) sends the message as JSON.
+func TestAppendMsgBinary(t *testing.T) {
+	tabs := &peerTables{grants: newGrantTable(), routes: newGrantTable()}
+	gs := []filter.PortGrant{{Proto: filter.ProtoTCP, Ports: []filter.PortRange{{First: 554, Last: 554}}}}
+	gid, genc := tabs.grants.intern(gs)
+	eid, eenc := tabs.grants.intern([]filter.PortGrant{})
+	routes := []netip.Prefix{netip.MustParsePrefix("10.1.0.0/16")}
+	hosts := []wire.RouteHost{{Name: "plc", Addr: netip.MustParseAddr("10.1.2.3")}}
+	rid, renc := tabs.routes.internRoutes(routes, hosts)
+	var peers []encPeer
+	for i := range 300 {
+		n := wire.Node{ID: wire.NodeID(300 - i), Name: fmt.Sprintf("camera-%d", i), FQDN: fmt.Sprintf("camera-%d.ward.internal", i),
+			IPv4: netip.AddrFrom4([4]byte{100, 64, 1, byte(i)}), Tags: []string{"tag:camera"}, Online: i%2 == 0,
+			Endpoints: []netip.AddrPort{netip.MustParseAddrPort("127.0.0.1:40123")}}
+		r := &peerRec{ver: uint64(i + 1), node: n}
+		g, ge, ro, re := gid, genc, uint32(noGrants), []byte(nil)
+		switch i % 3 {
+		case 1:
+			g, ge = eid, eenc
+		case 2:
+			ro, re = rid, renc
+		}
+		peers = append(peers, encPeer{id: n.ID, enc: r.json(g, ge, ro, re), rec: r, gid: g, rid: ro})
+	}
+	src := newSrcCache()
+	for _, key := range []string{"peers", "peers_changed"} {
+		head := &wire.MapResponse{Version: 9, Full: key == "peers"}
+		want := appendMsg(nil, head, key, peers, nil, nil, nil, nil, src, nil)
+		got := appendMsg(nil, head, key, peers, nil, nil, nil, nil, src, tabs)
+		if head.PeersBin != 0 || head.PeersChangedBin != 0 {
+			t.Fatal("appendMsg changed the caller's head")
+		}
+		var wm wire.MapResponse
+		if err := json.Unmarshal(want, &wm); err != nil {
+			t.Fatal(err)
+		}
+		gm, err := readMapMsg(bufio.NewReader(bytes.NewReader(got)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !reflect.DeepEqual(gm, wm) {
+			t.Fatalf("%s: binary message reads as\n%+v\nits JSON as\n%+v", key, gm, wm)
+		}
+		if len(got) > len(want)/2 {
+			t.Errorf("%s: binary message %d bytes, JSON %d", key, len(got), len(want))
+		}
+		// Encoded once: a second message shares the records' bytes.
+		if b1, b2 := peers[0].rec.bin(peers[0].gid, peers[0].rid, tabs), peers[0].rec.bin(peers[0].gid, peers[0].rid, tabs); &b1[0] != &b2[0] {
+			t.Fatal("binary record made twice")
+		}
+	}
+	// A set the table does not know: JSON.
+	lost := append([]encPeer(nil), peers...)
+	lost[5].gid = 999
+	msg := appendMsg(nil, &wire.MapResponse{Version: 1}, "peers_changed", lost, nil, nil, nil, nil, src, tabs)
+	var m wire.MapResponse
+	if err := json.Unmarshal(msg, &m); err != nil || len(m.PeersChanged) != len(peers) {
+		t.Fatalf("fallback: %v, %d peers", err, len(m.PeersChanged))
 	}
 }

@@ -4,6 +4,8 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"io"
 	"net/netip"
 	"time"
 	"unicode/utf8"
@@ -63,7 +65,28 @@ const (
 // flags, id, name, key and the endpoint and tag counts.
 const minPeerRecord = 1 + 1 + 1 + 1 + 32 + 1 + 1
 
-var errPeerBlock = errors.New("decode map message: bad binary peer block")
+// ErrPeerBlock is DecodeMapBinary's and ReadMapBinary's answer to blocks
+// that are not what the message's line says or not binary peer blocks.
+var ErrPeerBlock = errors.New("decode map message: bad binary peer block")
+
+// ReadMapBinary reads from r the binary blocks m's line says follow it
+// (none: it reads nothing), at most limit bytes, and decodes them into m
+// (DecodeMapBinary). An error reading r is returned as it is; lengths
+// over limit or bad blocks are ErrPeerBlock.
+func ReadMapBinary(r io.Reader, m *MapResponse, limit int) error {
+	p, c := m.PeersBin, m.PeersChangedBin
+	if p == 0 && c == 0 {
+		return nil
+	}
+	if p < 0 || c < 0 || p > limit || c > limit-p {
+		return ErrPeerBlock
+	}
+	bin := make([]byte, p+c)
+	if _, err := io.ReadFull(r, bin); err != nil {
+		return fmt.Errorf("read binary peer blocks: %w", err)
+	}
+	return DecodeMapBinary(bin, m)
+}
 
 // DecodeMapBinary fills m's Peers and PeersChanged from bin, the bytes
 // that followed its line (m.PeersBin of them, then m.PeersChangedBin), and
@@ -74,7 +97,7 @@ var errPeerBlock = errors.New("decode map message: bad binary peer block")
 func DecodeMapBinary(bin []byte, m *MapResponse) error {
 	p, c := m.PeersBin, m.PeersChangedBin
 	if p < 0 || c < 0 || p > len(bin) || c != len(bin)-p || p > 0 && m.Peers != nil || c > 0 && m.PeersChanged != nil {
-		return errPeerBlock
+		return ErrPeerBlock
 	}
 	d := decoders.Get().(*mapDecoder)
 	defer func() {
@@ -84,12 +107,12 @@ func DecodeMapBinary(bin []byte, m *MapResponse) error {
 	var ok bool
 	if p > 0 {
 		if m.Peers, ok = d.peerBlock(bin[:p]); !ok {
-			return errPeerBlock
+			return ErrPeerBlock
 		}
 	}
 	if c > 0 {
 		if m.PeersChanged, ok = d.peerBlock(bin[p:]); !ok {
-			return errPeerBlock
+			return ErrPeerBlock
 		}
 	}
 	m.PeersBin, m.PeersChangedBin = 0, 0
