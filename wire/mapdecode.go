@@ -382,7 +382,11 @@ func (d *mapDecoder) internStr() string {
 		d.pos = start - 1
 		return d.str()
 	}
-	b := d.data[start:end]
+	return d.internBytes(d.data[start:end])
+}
+
+// internBytes is string(b), interned: b must be at most maxInternLen.
+func (d *mapDecoder) internBytes(b []byte) string {
 	if s, ok := d.interned[string(b)]; ok {
 		return s
 	}

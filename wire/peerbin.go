@@ -1,6 +1,7 @@
 package wire
 
 import (
+	"bytes"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
@@ -70,58 +71,48 @@ const minPeerRecord = 1 + 1 + 1 + 1 + 32 + 1 + 1
 var ErrPeerBlock = errors.New("decode map message: bad binary peer block")
 
 // ReadMapBinary reads from r the binary blocks m's line says follow it
-// (none: it reads nothing), at most limit bytes, and decodes them into m
-// (DecodeMapBinary). An error reading r is returned as it is; lengths
-// over limit or bad blocks are ErrPeerBlock.
+// (none: it reads nothing), at most limit bytes, decodes them into m's
+// Peers and PeersChanged and clears m's lengths. An error reading r is
+// returned as it is; lengths over limit, a list in both forms or blocks
+// that are not ones AppendPeerBlockHead and AppendPeerRecord could make
+// are ErrPeerBlock. It never panics, and what it allocates is bounded by
+// the bytes it reads.
 func ReadMapBinary(r io.Reader, m *MapResponse, limit int) error {
 	p, c := m.PeersBin, m.PeersChangedBin
 	if p == 0 && c == 0 {
 		return nil
 	}
-	if p < 0 || c < 0 || p > limit || c > limit-p {
+	if p < 0 || c < 0 || p > limit || c > limit-p || p > 0 && m.Peers != nil || c > 0 && m.PeersChanged != nil {
 		return ErrPeerBlock
 	}
 	bin := make([]byte, p+c)
 	if _, err := io.ReadFull(r, bin); err != nil {
 		return fmt.Errorf("read binary peer blocks: %w", err)
 	}
-	return DecodeMapBinary(bin, m)
-}
-
-// DecodeMapBinary fills m's Peers and PeersChanged from bin, the bytes
-// that followed its line (m.PeersBin of them, then m.PeersChangedBin), and
-// clears those lengths. It refuses bin when the lengths do not add up to
-// it or a list came in both forms, and any block that is not one
-// AppendPeerBlock could make: it never panics, and what it allocates is
-// bounded by bin's length.
-func DecodeMapBinary(bin []byte, m *MapResponse) error {
-	p, c := m.PeersBin, m.PeersChangedBin
-	if p < 0 || c < 0 || p > len(bin) || c != len(bin)-p || p > 0 && m.Peers != nil || c > 0 && m.PeersChanged != nil {
-		return ErrPeerBlock
-	}
 	d := decoders.Get().(*mapDecoder)
-	defer func() {
-		d.release()
-		decoders.Put(d)
-	}()
-	var ok bool
-	if p > 0 {
-		if m.Peers, ok = d.peerBlock(bin[:p]); !ok {
-			return ErrPeerBlock
-		}
-	}
-	if c > 0 {
-		if m.PeersChanged, ok = d.peerBlock(bin[p:]); !ok {
-			return ErrPeerBlock
-		}
+	ok := (p == 0 || d.peerBlock(bin[:p], &m.Peers)) && (c == 0 || d.peerBlock(bin[p:], &m.PeersChanged))
+	d.release()
+	decoders.Put(d)
+	if !ok {
+		m.Peers, m.PeersChanged = nil, nil
+		return ErrPeerBlock
 	}
 	m.PeersBin, m.PeersChangedBin = 0, 0
 	return nil
 }
 
-// try runs f and reports whether it finished without the decoder failing
-// (fail's panic, recovered here).
-func (d *mapDecoder) try(f func()) (ok bool) {
+// DecodeMapBinary is ReadMapBinary of bin, which must be exactly the
+// blocks m's line says.
+func DecodeMapBinary(bin []byte, m *MapResponse) error {
+	if m.PeersBin < 0 || m.PeersChangedBin < 0 || m.PeersBin > len(bin) || m.PeersChangedBin != len(bin)-m.PeersBin {
+		return ErrPeerBlock
+	}
+	return ReadMapBinary(bytes.NewReader(bin), m, len(bin))
+}
+
+// peerBlock decodes a block of records into *out; false when it is not
+// one.
+func (d *mapDecoder) peerBlock(data []byte, out *[]Node) (ok bool) {
 	defer func() {
 		if r := recover(); r != nil {
 			if _, fb := r.(errFallback); !fb {
@@ -130,34 +121,33 @@ func (d *mapDecoder) try(f func()) (ok bool) {
 			ok = false
 		}
 	}()
-	f()
-	return true
-}
-
-// peerBlock decodes a block of records.
-func (d *mapDecoder) peerBlock(data []byte) (nodes []Node, ok bool) {
 	d.data, d.pos = data, 0
-	ok = d.try(func() {
-		n := d.uvarint()
-		if n == 0 || n > uint64(len(data)-d.pos)/minPeerRecord+1 {
+	n := d.uvarint()
+	if n == 0 || n > uint64(len(data)-d.pos)/minPeerRecord+1 {
+		d.fail()
+	}
+	nodes := make([]Node, n)
+	*out = nodes
+	for i := range nodes {
+		size := d.uvarint()
+		if size > uint64(len(data)-d.pos) {
 			d.fail()
 		}
-		nodes = make([]Node, n)
-		for i := range nodes {
-			size := d.uvarint()
-			if size > uint64(len(data)-d.pos) {
-				d.fail()
-			}
-			end := d.pos + int(size)
-			d.data = data[:end]
-			d.peerRecord(&nodes[i])
-			if d.pos != end {
-				d.fail()
-			}
-			d.data = data
+		end := d.pos + int(size)
+		d.data = data[:end]
+		d.peerRecord(&nodes[i])
+		if d.pos != end {
+			d.fail()
 		}
-	})
-	return nodes, ok && d.pos == len(data)
+		d.data = data
+	}
+	return d.pos == len(data)
+}
+
+// varint reads a zigzag varint (binary.AppendVarint's).
+func (d *mapDecoder) varint() int64 {
+	u := d.uvarint()
+	return int64(u>>1) ^ -int64(u&1)
 }
 
 func (d *mapDecoder) uvarint() uint64 {
@@ -188,23 +178,13 @@ func (d *mapDecoder) binStr() []byte {
 	return b
 }
 
-// internBytes is string(b), interned (see interned).
-func (d *mapDecoder) internBytes(b []byte) string {
-	if s, ok := d.interned[string(b)]; ok || len(b) > maxInternLen {
-		if !ok {
-			return string(b)
-		}
-		return s
+// binIntern reads a string that repeats across records (interned).
+func (d *mapDecoder) binIntern() string {
+	b := d.binStr()
+	if len(b) > maxInternLen {
+		return string(b)
 	}
-	if d.interned == nil {
-		d.interned = make(map[string]string)
-	}
-	if len(d.interned) >= maxInterned {
-		clear(d.interned)
-	}
-	s := string(b)
-	d.interned[s] = s
-	return s
+	return d.internBytes(b)
 }
 
 // binAddr reads an address of kind k (addrKind).
@@ -233,12 +213,7 @@ func (d *mapDecoder) peerRecord(n *Node) {
 		d.fail()
 	}
 	n.Online, n.KeyRevoked, n.OwnerDisabled = f&binOnline != 0, f&binKeyRevoked != 0, f&binOwnerDisabled != 0
-	id, w := binary.Varint(d.data[d.pos:])
-	if w <= 0 {
-		d.fail()
-	}
-	d.pos += w
-	n.ID = NodeID(id)
+	n.ID = NodeID(d.varint())
 	name := d.binStr()
 	switch {
 	case f&binFQDNSuffix != 0:
@@ -265,12 +240,7 @@ func (d *mapDecoder) peerRecord(n *Node) {
 	n.IPv6 = d.binAddr(f >> binIPv6Shift & 3)
 	n.WGKey = WGPublic(d.take(32))
 	if f&binExpiry != 0 {
-		ns, w := binary.Varint(d.data[d.pos:])
-		if w <= 0 {
-			d.fail()
-		}
-		d.pos += w
-		n.KeyExpiry = time.Unix(0, ns).UTC()
+		n.KeyExpiry = time.Unix(0, d.varint()).UTC()
 	}
 	if c := d.uvarint(); c > 0 {
 		base := len(d.eps)
@@ -286,19 +256,19 @@ func (d *mapDecoder) peerRecord(n *Node) {
 		d.eps = d.eps[:base]
 	}
 	if f&binUser != 0 {
-		n.User = d.internBytes(d.binStr())
+		n.User = d.binIntern()
 	}
 	if c := d.uvarint(); c > 0 {
 		base := len(d.strs)
 		for range c {
-			d.strs = append(d.strs, d.internBytes(d.binStr()))
+			d.strs = append(d.strs, d.binIntern())
 		}
 		n.Tags = slabCut(&d.strSlab, d.strs[base:])
 		clear(d.strs[base:])
 		d.strs = d.strs[:base]
 	}
 	if f&binHomeRelay != 0 {
-		n.HomeRelay = d.internBytes(d.binStr())
+		n.HomeRelay = d.binIntern()
 	}
 	if f&binGrants != 0 {
 		base := len(d.grants)
@@ -320,15 +290,10 @@ func (d *mapDecoder) peerRecord(n *Node) {
 		d.grants = d.grants[:base]
 	}
 	if f&binTrailer != 0 {
-		var r Node
-		if json.Unmarshal(d.data[d.pos:], &r) != nil {
+		// The rare fields, as JSON (AppendPeerRecord writes no others).
+		if json.Unmarshal(d.data[d.pos:], n) != nil {
 			d.fail()
 		}
 		d.pos = len(d.data)
-		n.PrevWGKey, n.KeySwitchAt, n.ExposedPorts, n.MFAWithinMillis = r.PrevWGKey, r.KeySwitchAt, r.ExposedPorts, r.MFAWithinMillis
-		n.MFAAt, n.Requests, n.Routes, n.RouteHosts = r.MFAAt, r.Requests, r.Routes, r.RouteHosts
-		if f&binExpiry == 0 {
-			n.KeyExpiry = r.KeyExpiry
-		}
 	}
 }
