@@ -40,24 +40,25 @@ func appendMsg(b []byte, head *wire.MapResponse, peersKey string, peers, grants 
 	if len(peers) > 0 && !slices.IsSortedFunc(peers, cmpEncPeer) { // a class's diff is sorted, and shared
 		slices.SortFunc(peers, cmpEncPeer)
 	}
-	var bins [][]byte
+	// The binary block's length first (the line says it), then its
+	// records (peerRec.bin: a shared form, read without a lock).
 	binLen := 0
 	if bin != nil && len(peers) > 0 {
-		bins = make([][]byte, len(peers))
 		binLen = len(wire.AppendPeerBlockHead(nil, len(peers)))
-		for i, p := range peers {
-			if p.rec == nil {
-				bins = nil
+		for _, p := range peers {
+			r := []byte(nil)
+			if p.rec != nil {
+				r = p.rec.bin(p.gid, p.rid, bin)
+			}
+			if r == nil {
+				binLen = 0
 				break
 			}
-			if bins[i] = p.rec.bin(p.gid, p.rid, bin); bins[i] == nil {
-				bins = nil
-				break
-			}
-			binLen += len(bins[i])
+			binLen += len(r)
 		}
 	}
-	if bins != nil {
+	binPeers := peers
+	if binLen > 0 {
 		h := *head
 		if peersKey == "peers" {
 			h.PeersBin = binLen
@@ -137,10 +138,10 @@ func appendMsg(b []byte, head *wire.MapResponse, peersKey string, peers, grants 
 		b = append(b, ']')
 	}
 	b = append(b, '}', '\n')
-	if bins != nil {
-		b = wire.AppendPeerBlockHead(b, len(bins))
-		for _, r := range bins {
-			b = append(b, r...)
+	if binLen > 0 {
+		b = wire.AppendPeerBlockHead(b, len(binPeers))
+		for _, p := range binPeers {
+			b = append(b, p.rec.bin(p.gid, p.rid, bin)...)
 		}
 	}
 	return b

@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"unsafe"
 
 	"github.com/wardnet/ward/filter"
@@ -40,6 +41,8 @@ type peerRec struct {
 	// nodes of wire.FeatureBinaryPeers) the same way, made only when a
 	// stream sends it.
 	bins map[uint64][]byte
+	// lastBin is the form bin last returned, read without mu.
+	lastBin atomic.Pointer[binForm]
 }
 
 // peerTables are the tables a record's binary form takes its viewer's
@@ -52,10 +55,16 @@ type peerTables struct{ grants, routes *grantTable }
 // then goes as JSON).
 func (r *peerRec) bin(gid, rid uint32, t *peerTables) []byte {
 	key := uint64(gid) | uint64(rid)<<32
+	// Most records have one form in use: read it without the lock (every
+	// gateway's stream reads each of 12,250 records on a policy change).
+	if l := r.lastBin.Load(); l != nil && l.key == key {
+		return l.b
+	}
 	r.mu.Lock()
 	b, ok := r.bins[key]
 	r.mu.Unlock()
 	if ok {
+		r.lastBin.Store(&binForm{key, b})
 		return b
 	}
 	n := r.node
@@ -84,7 +93,14 @@ func (r *peerRec) bin(gid, rid uint32, t *peerTables) []byte {
 		r.bins = map[uint64][]byte{}
 	}
 	r.bins[key] = b
+	r.lastBin.Store(&binForm{key, b})
 	return b
+}
+
+// binForm is a record's binary form and its key (peerRec.bin).
+type binForm struct {
+	key uint64
+	b   []byte
 }
 
 // json returns the record's JSON with the grants gid (0: none) and the
