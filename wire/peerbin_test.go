@@ -165,7 +165,8 @@ func TestDecodeMapBinaryRefuses(t *testing.T) {
 }
 
 // TestBinaryMessagesMatchJSON: whole messages (a gateway's delta and full
-// map) read in their binary form equal their JSON.
+// map) read in their binary form equal their JSON, and keep nothing of the
+// bytes they were read from.
 func TestBinaryMessagesMatchJSON(t *testing.T) {
 	for _, m := range []*MapResponse{gatewayDelta(300), gatewayFull(50, 40)} {
 		var want MapResponse
@@ -179,6 +180,11 @@ func TestBinaryMessagesMatchJSON(t *testing.T) {
 		}
 		if !reflect.DeepEqual(got, want) {
 			t.Fatalf("binary message differs from its JSON")
+		}
+		// The nodes hold nothing of the bytes read (the reader's buffer).
+		clear(bin)
+		if !reflect.DeepEqual(got, want) {
+			t.Fatalf("decoded nodes alias the block's bytes")
 		}
 		if !checkDecode(t, line) {
 			t.Fatalf("fast decoder refused the head %s", line)
