@@ -63,7 +63,7 @@ type Result struct {
 	// it (its peers in binary, wire.FeatureBinaryPeers); MapBytes is its
 	// JSON.
 	MapWireBytes map[string]int
-	MapTime            map[string]time.Duration
+	MapTime      map[string]time.Duration
 	// Measured says the coordinator's process was known; then RSS (at the
 	// end), PeakRSS, CPURegister (CPU-s over the registration), CPUPer1k
 	// (per 1,000 joins), IdleCPU (share of one core while idle), CPUTotal.
