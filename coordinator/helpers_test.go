@@ -6,6 +6,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -263,11 +264,13 @@ func (c *testCoord) openMapQuery(m *machine, q string) *mapStream {
 	s := &mapStream{t: c.t, resp: resp, msgs: make(chan wire.MapResponse, 100)}
 	go func() {
 		defer close(s.msgs)
-		sc := bufio.NewScanner(resp.Body)
-		sc.Buffer(make([]byte, 1<<20), 16<<20)
-		for sc.Scan() {
-			var mr wire.MapResponse
-			if json.Unmarshal(sc.Bytes(), &mr) == nil && !mr.KeepAlive {
+		br := bufio.NewReaderSize(resp.Body, 1<<20)
+		for {
+			mr, err := readMapMsg(br)
+			if err != nil {
+				return
+			}
+			if !mr.KeepAlive {
 				s.msgs <- mr
 			}
 		}
@@ -325,3 +328,26 @@ func jsonUnmarshal(t testing.TB, b []byte, v any) {
 		t.Fatalf("%v: %s", err, b)
 	}
 }
+
+// readMapMsg reads one map message from br as node/control does: its
+// line, then the binary peer blocks the line says follow it
+// (wire.FeatureBinaryPeers).
+func readMapMsg(br *bufio.Reader) (wire.MapResponse, error) {
+	var m wire.MapResponse
+	line, err := br.ReadBytes('\n')
+	if err != nil {
+		return m, err
+	}
+	if err := json.Unmarshal(line, &m); err != nil {
+		return m, fmt.Errorf("%w %.200q: %w", errMapDecode, line, err)
+	}
+	if err := wire.ReadMapBinary(br, &m, 64<<20); errors.Is(err, wire.ErrPeerBlock) {
+		return m, fmt.Errorf("%w: %w", errMapDecode, err)
+	} else if err != nil {
+		return m, err
+	}
+	return m, nil
+}
+
+// errMapDecode: readMapMsg read a message it could not decode.
+var errMapDecode = errors.New("decode map message")

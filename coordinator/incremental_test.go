@@ -3,6 +3,7 @@ package coordinator
 import (
 	"bufio"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"maps"
 	"math/rand"
@@ -426,13 +427,12 @@ func (f *follower) open(since uint64) {
 		defer close(done)
 		br := bufio.NewReaderSize(resp.Body, 1<<16)
 		for {
-			line, err := br.ReadBytes('\n')
-			if err != nil {
+			m, err := readMapMsg(br)
+			if errors.Is(err, errMapDecode) {
+				f.fail(err)
 				return
 			}
-			var m wire.MapResponse
-			if err := json.Unmarshal(line, &m); err != nil {
-				f.fail(fmt.Errorf("decode %q: %w", line, err))
+			if err != nil {
 				return
 			}
 			f.apply(m)

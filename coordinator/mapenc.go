@@ -10,10 +10,14 @@ import (
 	"github.com/wardnet/ward/wire"
 )
 
-// encPeer is a peer's JSON in a message, by id.
+// encPeer is a peer's JSON in a message, by id; for a peer record also
+// the record and the viewer's grants and routes (grantTable ids), whence
+// its binary form (peerRec.bin).
 type encPeer struct {
-	id  wire.NodeID
-	enc []byte
+	id       wire.NodeID
+	enc      []byte
+	rec      *peerRec
+	gid, rid uint32
 }
 
 func cmpEncPeer(x, y encPeer) int { return cmp.Compare(x.id, y.id) }
@@ -27,14 +31,46 @@ func cmpEncPeer(x, y encPeer) int { return cmp.Compare(x.id, y.id) }
 // json.Marshal would make of the whole message (field order aside), but
 // made of parts encoded once and shared by every stream that sends them
 // (peer records, each rule's source list).
-func appendMsg(b []byte, head *wire.MapResponse, peersKey string, peers, grants []encPeer, rules []filter.Rule, srcFrom []int, deltas []ruleDelta, src *srcCache) []byte {
+//
+// With bin (a node of wire.FeatureBinaryPeers) the peers go as a binary
+// block after the line (head's PeersBin or PeersChangedBin, as peersKey
+// says), each record's binary form made once and shared as its JSON is;
+// when one cannot be made, the message goes as JSON.
+func appendMsg(b []byte, head *wire.MapResponse, peersKey string, peers, grants []encPeer, rules []filter.Rule, srcFrom []int, deltas []ruleDelta, src *srcCache, bin *peerTables) []byte {
+	if len(peers) > 0 && !slices.IsSortedFunc(peers, cmpEncPeer) { // a class's diff is sorted, and shared
+		slices.SortFunc(peers, cmpEncPeer)
+	}
+	// The binary block's length first (the line says it), then its
+	// records (peerRec.bin: a shared form, read without a lock).
+	binLen := 0
+	if bin != nil && len(peers) > 0 {
+		binLen = len(wire.AppendPeerBlockHead(nil, len(peers)))
+		for _, p := range peers {
+			r := []byte(nil)
+			if p.rec != nil {
+				r = p.rec.bin(p.gid, p.rid, bin)
+			}
+			if r == nil {
+				binLen = 0
+				break
+			}
+			binLen += len(r)
+		}
+	}
+	binPeers := peers
+	if binLen > 0 {
+		h := *head
+		if peersKey == "peers" {
+			h.PeersBin = binLen
+		} else {
+			h.PeersChangedBin = binLen
+		}
+		head, peers = &h, nil
+	}
 	h, _ := json.Marshal(head) // a message always has a version: "{...}"
-	b = slices.Grow(b, len(h)+partsLen(peers, grants, rules, srcFrom, src))
+	b = slices.Grow(b, len(h)+partsLen(peers, grants, rules, srcFrom, src)+binLen)
 	b = append(b, h[:len(h)-1]...)
 	if len(peers) > 0 {
-		if !slices.IsSortedFunc(peers, cmpEncPeer) { // a class's diff is sorted, and shared
-			slices.SortFunc(peers, cmpEncPeer)
-		}
 		b = append(b, `,"`...)
 		b = append(b, peersKey...)
 		b = append(b, `":[`...)
@@ -101,7 +137,14 @@ func appendMsg(b []byte, head *wire.MapResponse, peersKey string, peers, grants 
 		}
 		b = append(b, ']')
 	}
-	return append(b, '}', '\n')
+	b = append(b, '}', '\n')
+	if binLen > 0 {
+		b = wire.AppendPeerBlockHead(b, len(binPeers))
+		for _, p := range binPeers {
+			b = append(b, p.rec.bin(p.gid, p.rid, bin)...)
+		}
+	}
+	return b
 }
 
 // partsLen is about the bytes peers, grants and rules take in a message:

@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"unsafe"
 
 	"github.com/wardnet/ward/filter"
@@ -36,6 +37,70 @@ type peerRec struct {
 	// withGrants caches the record's JSON with each set of grants and
 	// routes (by grantTable ids: grants' low, routes' high).
 	withGrants map[uint64][]byte
+	// bins caches the record's binary form (wire.AppendPeerRecord, for
+	// nodes of wire.FeatureBinaryPeers) the same way, made only when a
+	// stream sends it.
+	bins map[uint64][]byte
+	// lastBin is the form bin last returned, read without mu.
+	lastBin atomic.Pointer[binForm]
+}
+
+// peerTables are the tables a record's binary form takes its viewer's
+// grants and routes from (the grants and routes of control).
+type peerTables struct{ grants, routes *grantTable }
+
+// bin returns the record's binary form with the grants gid and the
+// viewer's routes through the peer rid (ids of t's tables), made on first
+// use and shared like its JSON; nil when it cannot be made (the message
+// then goes as JSON).
+func (r *peerRec) bin(gid, rid uint32, t *peerTables) []byte {
+	key := uint64(gid) | uint64(rid)<<32
+	// Most records have one form in use: read it without the lock (every
+	// gateway's stream reads each of 12,250 records on a policy change).
+	if l := r.lastBin.Load(); l != nil && l.key == key {
+		return l.b
+	}
+	r.mu.Lock()
+	b, ok := r.bins[key]
+	r.mu.Unlock()
+	if ok {
+		r.lastBin.Store(&binForm{key, b})
+		return b
+	}
+	n := r.node
+	if gid != noGrants {
+		if n.Grants = t.grants.set(gid); n.Grants == nil {
+			return nil
+		}
+	}
+	if rid != noGrants {
+		rs, ok := t.routes.routeSet(rid)
+		if !ok {
+			return nil
+		}
+		n.Routes, n.RouteHosts = rs.routes, rs.hosts
+	}
+	b, err := wire.AppendPeerRecord(nil, &n)
+	if err != nil {
+		return nil
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if old, ok := r.bins[key]; ok {
+		return old
+	}
+	if r.bins == nil {
+		r.bins = map[uint64][]byte{}
+	}
+	r.bins[key] = b
+	r.lastBin.Store(&binForm{key, b})
+	return b
+}
+
+// binForm is a record's binary form and its key (peerRec.bin).
+type binForm struct {
+	key uint64
+	b   []byte
 }
 
 // json returns the record's JSON with the grants gid (0: none) and the
@@ -86,8 +151,12 @@ type grantTable struct {
 	mu  sync.RWMutex
 	ids map[string]uint32
 	enc [][]byte
-	// sets holds the grants of the ids intern made (for swaps).
+	// sets holds the grants of the ids intern made (for swaps and binary
+	// records).
 	sets map[uint32][]filter.PortGrant
+	// routeSets holds the routes of the ids internRoutes made (a routes
+	// table's; for binary records).
+	routeSets map[uint32]routeSet
 }
 
 func newGrantTable() *grantTable {

@@ -74,7 +74,9 @@ func (t *grantTable) internRoutes(rs []netip.Prefix, hosts []wire.RouteHost) (ui
 		return noGrants, nil
 	}
 	var buf [96]byte
-	return t.internKey(routeSetKey(buf[:0], rs, hosts), func() []byte {
+	made := false
+	id, enc := t.internKey(routeSetKey(buf[:0], rs, hosts), func() []byte {
+		made = true
 		r, _ := json.Marshal(rs)
 		b := append([]byte(`"routes":`), r...)
 		if len(hosts) > 0 {
@@ -83,4 +85,31 @@ func (t *grantTable) internRoutes(rs []netip.Prefix, hosts []wire.RouteHost) (ui
 		}
 		return b
 	})
+	if made {
+		t.mu.Lock()
+		if _, ok := t.routeSets[id]; !ok {
+			if t.routeSets == nil {
+				t.routeSets = map[uint32]routeSet{}
+			}
+			t.routeSets[id] = routeSet{rs, hosts}
+		}
+		t.mu.Unlock()
+	}
+	return id, enc
+}
+
+// routeSet is a viewer's routes and route names through a peer, as
+// internRoutes was given them (for a record's binary form).
+type routeSet struct {
+	routes []netip.Prefix
+	hosts  []wire.RouteHost
+}
+
+// routeSet returns the routes of id (internRoutes' ids); false for an id
+// it did not make.
+func (t *grantTable) routeSet(id uint32) (routeSet, bool) {
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	r, ok := t.routeSets[id]
+	return r, ok
 }

@@ -51,7 +51,7 @@ func (s *control) handleMap(w http.ResponseWriter, r *http.Request) {
 		keepAlive: s.keepAliveFor(r.URL.Query().Get(wire.MapIdleParam)), grantsDelta: supports(r, wire.FeatureGrantsDelta),
 		srcRefs: supports(r, wire.FeatureFilterSrcRefs), srcDelta: supports(r, wire.FeatureFilterSrcDelta),
 		grantsSwap: supports(r, wire.FeatureGrantsSwap), noDeny: !supports(r, wire.FeatureDenyRules),
-		beat: beat, beats: beats, kaPhase: keepAlivePhase(r.Context())}
+		binPeers: supports(r, wire.FeatureBinaryPeers), beat: beat, beats: beats, kaPhase: keepAlivePhase(r.Context())}
 	if !st.write(nil) { // a resumed stream may have nothing to send yet
 		return
 	}
@@ -158,8 +158,9 @@ type streamState struct {
 	// (wire.FeatureFilterSrcDelta).
 	grantsDelta, srcRefs, srcDelta bool
 	// grantsSwap: peers' grants replaced by value, once per distinct
-	// change (wire.FeatureGrantsSwap).
-	grantsSwap bool
+	// change (wire.FeatureGrantsSwap); binPeers: peer records in binary
+	// after the line (wire.FeatureBinaryPeers).
+	grantsSwap, binPeers bool
 	// sent is what the node holds; its version is 0 until the first
 	// message (a resumed stream starts from a copy of an earlier one's).
 	sent *sentState
@@ -805,7 +806,7 @@ func (st *streamState) build(ms mapState, whole bool, relays *[]wire.Relay) ([]b
 		old, ok := sent.peers.get(id)
 		switch {
 		case full || !ok || old.ver != sp.ver || old.routes != sp.routes || old.grants != sp.grants && !st.grantsDelta:
-			enc = append(enc, encPeer{id: id, enc: p.rec.json(gid, genc, rid, renc)})
+			enc = append(enc, encPeer{id: id, enc: p.rec.json(gid, genc, rid, renc), rec: p.rec, gid: gid, rid: rid})
 		case old.grants != sp.grants:
 			grants = append(grants, encPeer{id: id, enc: genc})
 			if whole && st.grantsSwap {
@@ -885,7 +886,11 @@ func (st *streamState) build(ms mapState, whole bool, relays *[]wire.Relay) ([]b
 	if full {
 		key = "peers"
 	}
-	st.buf = appendMsg(st.buf[:0], &head, key, enc, grants, rules, srcFrom, deltas, st.s.nm.src)
+	var bin *peerTables
+	if st.binPeers {
+		bin = &peerTables{grants: st.s.grants, routes: st.s.routes}
+	}
+	st.buf = appendMsg(st.buf[:0], &head, key, enc, grants, rules, srcFrom, deltas, st.s.nm.src, bin)
 	sent.version, sent.relays = head.Version, relays
 	if head.Self != nil {
 		sent.setSelf(selfSum, &ms.self)

@@ -154,6 +154,7 @@ type classPeer struct {
 	// enc is the record's JSON with the viewer's grants and routes; genc
 	// the grants' JSON alone (nil: none).
 	enc, genc []byte
+	rec       *peerRec
 }
 
 // classDiffKey names a diff: the shared set held (0 for a node that holds
@@ -196,7 +197,7 @@ func (st *streamState) viewOf(pc *peerClass, self []netip.Addr) *viewClass {
 			routes := nm.viewerRoutes(p, self)
 			rid, renc := st.s.routes.internRoutes(routes, nm.viewerHosts(p, self, routes))
 			sp := sentPeer{ver: p.rec.ver, grants: gid, routes: rid}
-			v.entries = append(v.entries, classPeer{id: p.rec.node.ID, sp: sp, enc: p.rec.json(gid, genc, rid, renc), genc: genc})
+			v.entries = append(v.entries, classPeer{id: p.rec.node.ID, sp: sp, enc: p.rec.json(gid, genc, rid, renc), genc: genc, rec: p.rec})
 			v.set.sorted = append(v.set.sorted, sentEntry{id: p.rec.node.ID, sentPeer: sp})
 		}
 		v.set.share()
@@ -262,7 +263,7 @@ func (st *streamState) diffView(v *viewClass, self wire.NodeID, held *sentPeers,
 		}
 		switch {
 		case full || !had || was.ver != e.sp.ver || was.routes != e.sp.routes || was.grants != e.sp.grants && !st.grantsDelta:
-			d.enc = append(d.enc, encPeer{id: e.id, enc: e.enc})
+			d.enc = append(d.enc, encPeer{id: e.id, enc: e.enc, rec: e.rec, gid: e.sp.grants, rid: e.sp.routes})
 		case was.grants != e.sp.grants:
 			d.grants = append(d.grants, encPeer{id: e.id, enc: e.genc})
 			if st.grantsSwap {

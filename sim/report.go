@@ -31,7 +31,7 @@ func (res Result) Print(w io.Writer) {
 	}
 	for _, tag := range []string{TagGateway, TagCamera, TagSensor} {
 		if b, ok := res.MapBytes[tag]; ok {
-			fmt.Fprintf(w, "full map of a %s: %d bytes, %d peers, in %v\n", tag, b, res.MapPeers[tag], ms(res.MapTime[tag]))
+			fmt.Fprintf(w, "full map of a %s: %d bytes (%d as JSON), %d peers, in %v\n", tag, res.MapWireBytes[tag], b, res.MapPeers[tag], ms(res.MapTime[tag]))
 		}
 	}
 	if res.Measured {

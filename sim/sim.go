@@ -59,7 +59,11 @@ type Result struct {
 	// MapBytes and MapPeers are a fresh full map's size and peers per tag,
 	// fetched after the fleet settled; MapTime how long it took.
 	MapBytes, MapPeers map[string]int
-	MapTime            map[string]time.Duration
+	// MapWireBytes is the full map's size as a node of this version gets
+	// it (its peers in binary, wire.FeatureBinaryPeers); MapBytes is its
+	// JSON.
+	MapWireBytes map[string]int
+	MapTime      map[string]time.Duration
 	// Measured says the coordinator's process was known; then RSS (at the
 	// end), PeakRSS, CPURegister (CPU-s over the registration), CPUPer1k
 	// (per 1,000 joins), IdleCPU (share of one core while idle), CPUTotal.

@@ -84,6 +84,8 @@ func controlMessages() map[string]any {
 		"MapResponse.delta": &MapResponse{Version: 4, PeersChanged: []Node{testNode(), noGrants()}, PeersRemoved: []NodeID{9},
 			Filter: []filter.Rule{}, FilterChanged: true, ServerTime: t0},
 		"MapResponse.keepalive": &MapResponse{Version: 4, KeepAlive: true, ServerTime: t0},
+		// Its peers follow the line as binary blocks (protocol 26).
+		"MapResponse.binpeers": &MapResponse{Version: 10, ServerTime: t0, PeersBin: 120, PeersChangedBin: 240, PeersRemoved: []NodeID{9}},
 		"MapResponse.srcrefs": &MapResponse{Version: 7, ServerTime: t0, FilterChanged: true, FilterSrcFrom: []int{0, -1},
 			Filter: []filter.Rule{{Dst: rule.Dst}, rule}},
 		"MapResponse.grantsswap": &MapResponse{Version: 9, ServerTime: t0, PeersGrantsSwap: []GrantsSwap{{From: testNode().Grants, To: []filter.PortGrant{}}}},

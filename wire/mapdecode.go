@@ -382,7 +382,11 @@ func (d *mapDecoder) internStr() string {
 		d.pos = start - 1
 		return d.str()
 	}
-	b := d.data[start:end]
+	return d.internBytes(d.data[start:end])
+}
+
+// internBytes is string(b), interned: b must be at most maxInternLen.
+func (d *mapDecoder) internBytes(b []byte) string {
 	if s, ok := d.interned[string(b)]; ok {
 		return s
 	}
@@ -603,6 +607,12 @@ func (d *mapDecoder) mapResponse(m *MapResponse) {
 		case "relays_changed":
 			d.seen(&mask, 16)
 			m.RelaysChanged = d.boolean()
+		case "peers_bin":
+			d.seen(&mask, 17)
+			m.PeersBin = int(d.int(strconv.IntSize))
+		case "peers_changed_bin":
+			d.seen(&mask, 18)
+			m.PeersChangedBin = int(d.int(strconv.IntSize))
 		default:
 			d.fail()
 		}

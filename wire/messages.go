@@ -373,6 +373,14 @@ type MapResponse struct {
 	Peers []Node `json:"peers,omitempty"`
 	// PeersChanged are peers added or changed (delta only).
 	PeersChanged []Node `json:"peers_changed,omitempty"`
+	// PeersBin and PeersChangedBin, when not 0, say that Peers and
+	// PeersChanged come as binary peer blocks of that many bytes right
+	// after the message's line, in that order, in place of their JSON
+	// (protocol 26, FeatureBinaryPeers: sent to nodes whose map request
+	// says 26 or later). A reader takes the bytes and decodes them with
+	// DecodeMapBinary, which fills the lists and clears these.
+	PeersBin        int `json:"peers_bin,omitempty"`
+	PeersChangedBin int `json:"peers_changed_bin,omitempty"`
 	// PeersRemoved are peers to drop (delta only).
 	PeersRemoved []NodeID `json:"peers_removed,omitempty"`
 	// PeersGrants replace the Grants of peers the node holds whose record

@@ -37,6 +37,7 @@ import (
 //   - 23 (2026-12-06, issue 11): MapResponse.FilterSrcDelta: a filter rule's sources as a delta (prefixes added and removed, the result's checksum) against a list the node holds, and MapResponse.PeersGrantsSwap (peers' grants replaced by value, once per distinct change), to nodes that say (MapVersionParam) they speak 23 or later; a node that cannot apply one refuses the message and reopens its stream from scratch.
 //   - 24 (2026-12-07, key rotation stall): Node.PrevWGKey and Node.KeySwitchAt on a peer whose key rotation is announced but not yet switched: receivers keep the old key until the switch time, so a running flow does not stall at a rotation.
 //   - 25 (2026-12-07, issue 11): admin API: GET PathAdminNodes in pages: ?limit=N (NodePageDefault, at most NodePageMax) and ?after=<id> answer an AdminNodePage (nodes in id order, Next, Total); without either the old bare array of every node stays; AdminNode.Peers only in the answer for one node.
+//   - 26 (2026-12-07, issue 11): binary peer records on the map stream: a node whose map request says (MapVersionParam) 26 or later gets a message's Peers and PeersChanged as binary blocks after its line (MapResponse.PeersBin, MapResponse.PeersChangedBin; DecodeMapBinary), about a third of their JSON's bytes and read without tokenizing; older nodes keep getting JSON, and a node talking to an older coordinator gets JSON and reads it.
 //
 // A peer ignores JSON fields it does not know only one way: nodes read the
 // coordinator's answers leniently, while the coordinator refuses requests
@@ -44,7 +45,7 @@ import (
 // Supports(coordinator's version, the field's Feature); the coordinator
 // sends a new field to every node, and leaves it out for nodes older than
 // its Feature where it would mislead them.
-const ProtocolVersion = 25
+const ProtocolVersion = 26
 
 // MinProtocolVersion is the oldest node protocol version a coordinator of
 // this build serves; CheckNodeVersion refuses older nodes.
@@ -163,6 +164,13 @@ const (
 	// FeatureNodePages: the admin API's node list in pages
 	// (AdminNodePage). Admin clients only; nodes never see it.
 	FeatureNodePages Feature = 25
+	// FeatureBinaryPeers: MapResponse.PeersBin and PeersChangedBin, the
+	// peers of a map message as binary blocks after its line, sent to a
+	// node whose map request says (MapVersionParam) it speaks 26 or
+	// later; older ones get the JSON arrays. A node reads the blocks
+	// wherever a line says them, so it needs nothing from an older
+	// coordinator, which sends JSON.
+	FeatureBinaryPeers Feature = 26
 )
 
 // Supports reports whether a peer speaking protocol version peer knows f.

@@ -6,12 +6,15 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"reflect"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/wardnet/ward/filter"
 	"github.com/wardnet/ward/node/control"
 	"github.com/wardnet/ward/node/control/controltest"
 	"github.com/wardnet/ward/wire"
@@ -386,3 +389,73 @@ func TestMapGate(t *testing.T) {
 	}
 	<-gate
 }
+
+// TestFollowMapBinaryPeers: from a coordinator that sends peers in binary
+// (wire.FeatureBinaryPeers) the client reads the blocks after the line,
+// through a read buffer far smaller than them, and hands the handler the
+// peers its JSON would give; blocks that are not what the line says end
+// the stream before the handler sees the message, and the next stream
+// starts from scratch.
+func TestFollowMapBinaryPeers(t *testing.T) {
+	for _, bad := range []bool{false, true} {
+		srv := controltest.New(t)
+		srv.BinaryPeers, srv.BadBinary = true, bad
+		mk, err := wire.NewMachinePrivate()
+		if err != nil {
+			t.Fatal(err)
+		}
+		c, err := control.New(control.Config{URL: srv.URL, AllowInsecureHTTP: true, MachineKey: mk,
+			MapReadBuffer: 64, Backoff: control.Backoff{Min: time.Millisecond, Max: 20 * time.Millisecond}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var peers []wire.Node
+		for i := range 200 {
+			peers = append(peers, wire.Node{ID: wire.NodeID(i + 2), Name: fmt.Sprintf("sensor-%d", i), Tags: []string{"tag:sensor"},
+				Grants: []filter.PortGrant{}, Endpoints: []netip.AddrPort{netip.MustParseAddrPort("192.0.2.1:41641")}})
+		}
+		srv.Publish(wire.MapResponse{Version: 1, Full: true, Self: &wire.Node{ID: 1, Name: "gw"}, Peers: peers})
+		srv.Publish(wire.MapResponse{Version: 2, PeersChanged: peers[:3], PeersRemoved: []wire.NodeID{9}})
+		if bad {
+			var h counter
+			ctx, cancel := context.WithCancel(context.Background())
+			done := make(chan error, 1)
+			go func() { done <- c.FollowMap(ctx, 0, &h) }()
+			deadline := time.Now().Add(wait)
+			for fromScratch(srv) < 3 && time.Now().Before(deadline) {
+				time.Sleep(10 * time.Millisecond)
+			}
+			cancel()
+			<-done
+			if n := fromScratch(srv); n < 3 || h.n.Load() != 0 {
+				t.Fatalf("bad blocks: %d streams from scratch, the handler got %d messages", n, h.n.Load())
+			}
+			continue
+		}
+		rec := followMap(t, c)
+		full, delta := rec.next(t), rec.next(t)
+		if !reflect.DeepEqual(peers, full.Peers) || full.PeersBin != 0 {
+			t.Fatalf("full map's peers: %+v", full.Peers)
+		}
+		if len(delta.PeersChanged) != 3 || delta.PeersChanged[2].Name != "sensor-2" || len(delta.PeersRemoved) != 1 || delta.PeersChangedBin != 0 {
+			t.Fatalf("delta: %+v", delta)
+		}
+	}
+}
+
+// fromScratch counts the map streams srv saw start from scratch.
+func fromScratch(srv *controltest.Server) int {
+	n := 0
+	for _, s := range srv.Sinces() {
+		if s == 0 {
+			n++
+		}
+	}
+	return n
+}
+
+// counter is a map handler that counts messages.
+type counter struct{ n atomic.Int64 }
+
+func (h *counter) HandleMap(wire.MapResponse) error { h.n.Add(1); return nil }
+func (h *counter) SetConnected(bool)                {}

@@ -233,6 +233,13 @@ func (c *Client) readMessage(ctx context.Context, br *bufio.Reader, since uint64
 	if err := wire.DecodeMapResponse(line, &m); err != nil {
 		return since, false, fmt.Errorf("%w: %w", ErrProtocol, err)
 	}
+	// Peers may follow the line in binary (wire.FeatureBinaryPeers), read
+	// once the line is decoded (line may be br's buffer).
+	if err := wire.ReadMapBinary(br, &m, MaxMapMessage-len(line)); errors.Is(err, wire.ErrPeerBlock) {
+		return since, false, fmt.Errorf("%w: %w", ErrProtocol, err)
+	} else if err != nil {
+		return since, false, readErr(ctx, err)
+	}
 	recv := c.now()
 	c.skew.observe(m.ServerTime, recv, recv)
 	if m.KeepAlive {

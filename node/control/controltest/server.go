@@ -39,6 +39,13 @@ type Server struct {
 	// report carrying Paths when older than wire.FeaturePathReports
 	// (400, like an older coordinator's unknown field); set before use.
 	Version int
+	// BinaryPeers makes the server send a map message's peers as binary
+	// blocks after its line to a node whose map request says
+	// wire.FeatureBinaryPeers or later, as the coordinator does; without
+	// it the server writes JSON, as an older coordinator does. BadBinary
+	// pads each block with a byte its line counts, which a node must
+	// refuse. Set before use.
+	BinaryPeers, BadBinary bool
 
 	// mux serves the API; useTLS tells how Restart serves it again.
 	mux    *http.ServeMux
@@ -516,6 +523,8 @@ func (s *Server) streamMap(w http.ResponseWriter, r *http.Request, mk wire.Machi
 	w.WriteHeader(http.StatusOK)
 	flush(w)
 	enc := json.NewEncoder(w)
+	v, _ := strconv.Atoi(r.URL.Query().Get(wire.MapVersionParam))
+	binary := s.BinaryPeers && wire.Supports(v, wire.FeatureBinaryPeers)
 	sent := since
 	tick := time.NewTicker(s.KeepAlive)
 	defer tick.Stop()
@@ -526,7 +535,14 @@ func (s *Server) streamMap(w http.ResponseWriter, r *http.Request, mk wire.Machi
 		}
 		for _, m := range msgs {
 			m.ServerTime = s.serverTime(time.Now())
+			var bin []byte
+			if binary {
+				m, bin = s.binaryPeers(m)
+			}
 			if enc.Encode(m) != nil {
+				return
+			}
+			if _, err := w.Write(bin); err != nil {
 				return
 			}
 			sent = m.Version
@@ -563,4 +579,27 @@ func flush(w http.ResponseWriter) {
 	if f, ok := w.(http.Flusher); ok {
 		f.Flush()
 	}
+}
+
+// binaryPeers moves m's peers into binary blocks (wire.FeatureBinaryPeers).
+func (s *Server) binaryPeers(m wire.MapResponse) (wire.MapResponse, []byte) {
+	block := func(nodes []wire.Node) []byte {
+		if len(nodes) == 0 {
+			return nil
+		}
+		b := wire.AppendPeerBlockHead(nil, len(nodes))
+		for i := range nodes {
+			var err error
+			if b, err = wire.AppendPeerRecord(b, &nodes[i]); err != nil {
+				panic(err)
+			}
+		}
+		if s.BadBinary {
+			b = append(b, 0)
+		}
+		return b
+	}
+	p, c := block(m.Peers), block(m.PeersChanged)
+	m.Peers, m.PeersChanged, m.PeersBin, m.PeersChangedBin = nil, nil, len(p), len(c)
+	return m, append(p, c...)
 }
