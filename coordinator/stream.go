@@ -653,10 +653,7 @@ func (st *streamState) prepareUpdate(sub *subscriber, first bool) update {
 	whole := first || pend.all
 	var only []store.NodeID
 	if !whole {
-		only = make([]store.NodeID, 0, len(pend.peers))
-		for id := range pend.peers {
-			only = append(only, id)
-		}
+		only = pend.ids()
 	}
 	relays := st.s.relays.current()
 	if !whole && len(only) == 0 && !pend.filter && relays == st.sent.relays {

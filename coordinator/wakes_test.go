@@ -213,3 +213,30 @@ func TestServedBy(t *testing.T) {
 		}
 	}
 }
+
+// TestPendingJoinsStayBounded: joins and presences are recorded in a
+// list without a lookup; repeats are compacted, so a peer flapping its
+// presence while the stream waits does not grow it without bound, and
+// what is pending names each peer once.
+func TestPendingJoinsStayBounded(t *testing.T) {
+	s := &subscriber{wake: make(chan struct{}, 1)}
+	for i := range 10_000 {
+		s.add(false, store.NodeID(1+i%5), false, true)
+	}
+	s.add(false, 3, false, false) // a change that may remove: in peers too
+	if n := len(s.pend.joins); n > 2*joinsCompactMin {
+		t.Fatalf("%d joins held for 5 peers", n)
+	}
+	peers, all := s.peek()
+	slices.Sort(peers)
+	if all || !slices.Equal(peers, []store.NodeID{1, 2, 3, 4, 5}) {
+		t.Fatalf("peek() = %v %v, want [1 2 3 4 5]", peers, all)
+	}
+	if got, _ := s.removable(); !slices.Equal(got, []store.NodeID{3}) {
+		t.Fatalf("removable() = %v, want [3]", got)
+	}
+	p := s.take()
+	if ids := p.ids(); len(ids) != 5 {
+		t.Fatalf("taken ids %v, want 5", ids)
+	}
+}
