@@ -101,7 +101,9 @@ func newControl(c *core) *control {
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "ward_map_budget_waiting", Help: "Map streams waiting for a turn of the map budget."},
 			func() float64 { _, _, w := budget.stats(); return float64(w) }),
 		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "ward_map_wakes_skipped_total", Help: "Changes recorded in a map stream without waking it: only additions pending while its pace or budget turn will send them."},
-			func() float64 { return float64(c.hub.wakesSkipped.Load()) }))
+			func() float64 { return float64(c.hub.wakesSkipped.Load()) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "ward_map_budget_making", Help: "Turns of the map budget given whose message is not made yet."},
+			func() float64 { return float64(budget.makingNow()) }))
 	return &control{core: c, denied: newDeniedFlows(c.cfg.DeniedWindow),
 		pace:      func(n int) time.Duration { return max(paceAfter(n), coalesce) },
 		admit:     ratelimit.New[struct{}](c.cfg.MapAdmitEvery, c.cfg.MapAdmitBurst, 1),

@@ -1,6 +1,7 @@
 package coordinator
 
 import (
+	"container/heap"
 	"sync"
 	"time"
 )
@@ -41,8 +42,13 @@ type mapBudget struct {
 	inFlight int64
 	// making is the turns given whose message is not made yet.
 	making int
-	// queue holds the streams waiting for a turn, in the order asked.
-	queue []*mapTurn
+	// queue holds the streams waiting for a turn and ready to take one,
+	// the first asked first (a heap by mapTurn.seq); aside counts those
+	// waiting whose holder is busy (setAside), which are not in it.
+	queue turnQueue
+	aside int
+	// asked numbers the turns in the order asked.
+	asked uint64
 	// peak is the most inFlight has been (ward_map_budget_peak_bytes).
 	peak int64
 }
@@ -50,8 +56,40 @@ type mapBudget struct {
 // mapTurn is one stream's turn: granted is closed when it is given.
 type mapTurn struct {
 	granted chan struct{}
-	// given is set under mapBudget.mu when the turn is given.
-	given bool
+	// The fields below are guarded by mapBudget.mu. given is set when the
+	// turn is given, givenAt with it (read by the holder once granted is
+	// closed); seq is the turn's place in the order asked; at its index
+	// in the queue, -1 while not in it; aside is set while its holder is
+	// busy (setAside).
+	given   bool
+	givenAt time.Time
+	seq     uint64
+	at      int
+	aside   bool
+}
+
+// turnQueue is a heap of waiting turns, the first asked at the top
+// (container/heap).
+type turnQueue []*mapTurn
+
+func (q turnQueue) Len() int           { return len(q) }
+func (q turnQueue) Less(i, j int) bool { return q[i].seq < q[j].seq }
+func (q turnQueue) Swap(i, j int) {
+	q[i], q[j] = q[j], q[i]
+	q[i].at, q[j].at = i, j
+}
+func (q *turnQueue) Push(x any) {
+	t := x.(*mapTurn)
+	t.at = len(*q)
+	*q = append(*q, t)
+}
+func (q *turnQueue) Pop() any {
+	old := *q
+	t := old[len(old)-1]
+	old[len(old)-1] = nil
+	*q = old[:len(old)-1]
+	t.at = -1
+	return t
 }
 
 // newMapBudget returns a budget of limit bytes (nil: no budget) with at
@@ -93,7 +131,7 @@ func (b *mapBudget) holdFor(n int) (release func()) {
 // else the caller waits for t.granted and must cancel t if it stops
 // waiting. A nil budget gives every turn at once.
 func (b *mapBudget) ask() (t *mapTurn, now bool) {
-	t = &mapTurn{granted: make(chan struct{})}
+	t = &mapTurn{granted: make(chan struct{}), at: -1}
 	if b == nil {
 		t.given = true
 		close(t.granted)
@@ -101,12 +139,62 @@ func (b *mapBudget) ask() (t *mapTurn, now bool) {
 	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	b.asked++
+	t.seq = b.asked
 	if len(b.queue) == 0 && b.freeLocked() {
 		b.giveLocked(t)
 		return t, true
 	}
-	b.queue = append(b.queue, t)
+	heap.Push(&b.queue, t)
 	return t, false
+}
+
+// setAside tells the budget that t's holder is busy (its removals, the
+// check whether its filter narrowed) and could not take its turn now: t
+// keeps its place in the order asked, but no turn is given to it until
+// putBack, so that a busy holder does not hold one of the maxMaking
+// turns while others wait ready. It reports whether t was given already
+// (then nothing is set aside: the caller takes its turn now).
+//
+// Reason: a policy change wakes every stream; each asks for its turn
+// and, while waiting, checks its removals on the urgent workers, where
+// thousands queue. A turn given to a stream waiting there counted as
+// making its message until the stream got back, so the few turns went
+// to streams that could not use them while the ready ones waited.
+func (b *mapBudget) setAside(t *mapTurn) (given bool) {
+	if b == nil || t == nil {
+		return true
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if t.given {
+		return true
+	}
+	if t.at >= 0 {
+		heap.Remove(&b.queue, t.at)
+	}
+	if !t.aside {
+		t.aside = true
+		b.aside++
+	}
+	return false
+}
+
+// putBack ends setAside: t waits again in its place, and may be given at
+// once.
+func (b *mapBudget) putBack(t *mapTurn) {
+	if b == nil || t == nil {
+		return
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if !t.aside {
+		return
+	}
+	t.aside = false
+	b.aside--
+	heap.Push(&b.queue, t)
+	b.wakeLocked()
 }
 
 // force takes a turn at once, whatever is in flight and whoever waits:
@@ -129,23 +217,16 @@ func (b *mapBudget) cancel(t *mapTurn) {
 	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if t.given {
+	switch {
+	case t.given:
 		b.making--
 		b.wakeLocked()
-		return
+	case t.aside:
+		t.aside = false
+		b.aside--
+	case t.at >= 0:
+		heap.Remove(&b.queue, t.at)
 	}
-	if i := indexTurn(b.queue, t); i >= 0 {
-		b.queue = append(b.queue[:i], b.queue[i+1:]...)
-	}
-}
-
-func indexTurn(q []*mapTurn, t *mapTurn) int {
-	for i, x := range q {
-		if x == t {
-			return i
-		}
-	}
-	return -1
 }
 
 // made records that a turn's message is made, n bytes (0: nothing to
@@ -182,7 +263,17 @@ func (b *mapBudget) stats() (inFlight, peak int64, waiting int) {
 	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	return b.inFlight, b.peak, len(b.queue)
+	return b.inFlight, b.peak, len(b.queue) + b.aside
+}
+
+// makingNow returns the turns given whose message is not made yet.
+func (b *mapBudget) makingNow() int {
+	if b == nil {
+		return 0
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.making
 }
 
 func (b *mapBudget) freeLocked() bool {
@@ -192,21 +283,16 @@ func (b *mapBudget) freeLocked() bool {
 func (b *mapBudget) giveLocked(t *mapTurn) {
 	b.making++
 	t.given = true
+	t.givenAt = time.Now()
 	close(t.granted)
 }
 
 // wakeLocked gives turns to the first in the queue while they fit.
 func (b *mapBudget) wakeLocked() {
-	n := 0
-	for n < len(b.queue) && b.freeLocked() {
-		b.giveLocked(b.queue[n])
-		n++
+	for len(b.queue) > 0 && b.freeLocked() {
+		b.giveLocked(heap.Pop(&b.queue).(*mapTurn))
 	}
-	if n > 0 {
-		clear(b.queue[:n])
-		b.queue = b.queue[n:]
-		if len(b.queue) == 0 {
-			b.queue = nil
-		}
+	if len(b.queue) == 0 {
+		b.queue = nil
 	}
 }

@@ -260,3 +260,69 @@ func TestRemovableLeavesOutJoins(t *testing.T) {
 		})
 	}
 }
+
+// TestMapBudgetSetAside: a turn set aside (its holder busy with its
+// removals) is not given while aside, keeps its place in the order asked
+// when put back, and a turn given before it was set aside says so. The
+// waiting count includes turns set aside, and cancelling one forgets it.
+// Without setAside the first in the queue got the turn whether its holder
+// could take it or not.
+func TestMapBudgetSetAside(t *testing.T) {
+	b := newMapBudget(1<<20, 1)
+	given := func(t *mapTurn) bool {
+		select {
+		case <-t.granted:
+			return true
+		default:
+			return false
+		}
+	}
+	_, now := b.ask()
+	if !now {
+		t.Fatal("the first turn was not given at once")
+	}
+	t2, _ := b.ask()
+	t3, _ := b.ask()
+	if b.setAside(t2) {
+		t.Fatal("setAside reported a waiting turn as given")
+	}
+	t4, _ := b.ask()
+	if _, _, w := b.stats(); w != 3 {
+		t.Fatalf("%d waiting, want 3 (one of them aside)", w)
+	}
+	b.made(0) // t1 done: the next ready turn is t3, not t2 (aside)
+	if given(t2) || !given(t3) || given(t4) {
+		t.Fatalf("after t1: t2 %v t3 %v t4 %v; want only t3", given(t2), given(t3), given(t4))
+	}
+	b.putBack(t2) // no turn free: waits, ahead of t4 (asked before it)
+	if given(t2) {
+		t.Fatal("a turn put back was given while another was making")
+	}
+	b.made(0) // t3 done
+	if !given(t2) || given(t4) {
+		t.Fatalf("after t3: t2 %v t4 %v; want t2 (asked first) given, t4 waiting", given(t2), given(t4))
+	}
+	if !b.setAside(t2) {
+		t.Fatal("setAside of a given turn did not say it was given")
+	}
+	b.made(0) // t2 done
+	if !given(t4) {
+		t.Fatal("t4 was not given")
+	}
+	t5, _ := b.ask()
+	b.setAside(t5)
+	b.cancel(t5)
+	b.putBack(t5) // after cancel: nothing
+	if _, _, w := b.stats(); w != 0 {
+		t.Fatalf("%d waiting after the cancelled turn, want 0", w)
+	}
+	b.made(0)
+	if tn, now := b.ask(); !now || !given(tn) {
+		t.Fatal("the budget did not free after every turn was done")
+	}
+	var none *mapBudget
+	if !none.setAside(t5) {
+		t.Fatal("a nil budget's turns are always given")
+	}
+	none.putBack(t5)
+}

@@ -35,9 +35,16 @@ func TestAppendMsgGrowsOnce(t *testing.T) {
 		msg = appendMsg(nil, head, "peers_changed", peers, grants, rules, nil, nil, src)
 	})
 	// The head's and each rule's destinations' and protocols' json.Marshal
-	// take 14 or so, the buffer one; growing by doubling took 50.
-	if allocs > 20 {
-		t.Errorf("appendMsg of 5,000 peers and grants and two rules of 10,000 sources made %.0f allocations, want at most 20", allocs)
+	// take 14 or so, the buffer one; growing by doubling took 50. Under the
+	// race detector sync.Pool drops items at random (encoding/json's
+	// encoder states are pooled), so the count varies by a few: 21-24
+	// where it is 15 without.
+	limit := 20
+	if raceOn {
+		limit = 35 // still under doubling's 50
+	}
+	if allocs > float64(limit) {
+		t.Errorf("appendMsg of 5,000 peers and grants and two rules of 10,000 sources made %.0f allocations, want at most %d", allocs, limit)
 	}
 	var m wire.MapResponse
 	if err := json.Unmarshal(msg, &m); err != nil {

@@ -16,6 +16,11 @@ type metrics struct {
 	nodesOnline prometheus.Gauge
 	mapSends    prometheus.Counter
 	mapLatency  prometheus.Histogram
+	// turnStart is how long a map stream took to start making its message
+	// once the map budget gave it a turn (mapBudget): a turn counts as
+	// making from then, so a stream that is slow to take it up (busy with
+	// its removals, or not yet scheduled) holds back the others.
+	turnStart prometheus.Histogram
 	// mapBuilds counts map computations by kind: "whole" (a node's whole
 	// map, diffed against what it holds), "delta" (only the peers a
 	// change touched), "removals" (a paced stream's check for peers to
@@ -50,6 +55,9 @@ func newMetrics() *metrics {
 		mapLatency: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name: "ward_map_latency_seconds", Help: "Time from a change to its map message being written.",
 			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 14)}),
+		turnStart: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "ward_map_turn_start_seconds", Help: "Time from the map budget giving a stream its turn to the stream starting to make its message.",
+			Buckets: prometheus.ExponentialBuckets(0.0001, 4, 10)}),
 		mapBuilds: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "ward_map_builds_total", Help: "Map computations by kind (whole: a node's whole map; delta: the peers a change touched; removals: a paced stream's check for peers to drop at once; filter: its check whether its filter narrowed)."}, []string{"kind"}),
 		mapViews: prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -65,7 +73,7 @@ func newMetrics() *metrics {
 		beatsForwarded: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "ward_beats_forwarded_total", Help: "Beats of machines with no stream on this coordinator forwarded to the others on the database."}),
 	}
-	m.reg.MustRegister(m.nodesOnline, m.mapSends, m.mapLatency, m.mapBuilds, m.mapViews, m.presence, m.registrations, m.deniedFlows, m.beatsMissed,
+	m.reg.MustRegister(m.nodesOnline, m.mapSends, m.mapLatency, m.turnStart, m.mapBuilds, m.mapViews, m.presence, m.registrations, m.deniedFlows, m.beatsMissed,
 		m.beatsForwarded)
 	return m
 }

@@ -254,6 +254,7 @@ func (s *control) streamLoop(ctx context.Context, st *streamState, sub *subscrib
 	if !now {
 		select {
 		case <-first.granted:
+			s.metrics.turnStart.Observe(time.Since(first.givenAt).Seconds())
 		case <-done:
 			s.budget.cancel(first)
 			return
@@ -268,6 +269,7 @@ func (s *control) streamLoop(ctx context.Context, st *streamState, sub *subscrib
 	var turn *mapTurn
 	var waiting <-chan struct{}
 	defer func() { s.budget.cancel(turn) }()
+	var aside func() bool
 	// update sends the pending update when the budget gives a turn now
 	// or the node's filter narrows (narrows: known so; else checked when
 	// the turn would wait), else sends the removals and waits for the
@@ -285,14 +287,30 @@ func (s *control) streamLoop(ctx context.Context, st *streamState, sub *subscrib
 		if sub.onlyAdds() {
 			return true // nothing to remove, nothing narrows
 		}
+		return aside()
+	}
+	// aside checks, for a stream waiting for its turn, whether its filter
+	// narrowed (then everything pending goes at once) and else sends its
+	// removals, with the turn set aside meanwhile (mapBudget.setAside):
+	// the budget gives the turns to streams ready to use them. A turn
+	// given before that is taken now: its update sends the removals too.
+	aside = func() bool {
+		if s.budget.setAside(turn) {
+			s.metrics.turnStart.Observe(time.Since(turn.givenAt).Seconds())
+			turn, waiting = nil, nil
+			return st.sendUpdate(sub, false)
+		}
+		narrows := false
 		st.s.urgent.do(func() { narrows = st.narrowsFilter(sub) })
 		if narrows {
-			s.budget.cancel(t)
+			s.budget.cancel(turn)
 			turn, waiting = nil, nil
 			s.budget.force()
 			return st.sendUpdate(sub, false)
 		}
-		return st.sendRemovals(sub)
+		ok := st.sendRemovals(sub)
+		s.budget.putBack(turn)
+		return ok
 	}
 	for {
 		if due != nil || waiting != nil {
@@ -304,6 +322,7 @@ func (s *control) streamLoop(ctx context.Context, st *streamState, sub *subscrib
 		case <-done:
 			return
 		case <-waiting:
+			s.metrics.turnStart.Observe(time.Since(turn.givenAt).Seconds())
 			turn, waiting = nil, nil
 			if !st.sendUpdate(sub, false) {
 				return
@@ -316,17 +335,7 @@ func (s *control) streamLoop(ctx context.Context, st *streamState, sub *subscrib
 				if sub.onlyAdds() {
 					continue // joins: nothing to remove or check
 				}
-				narrows := false
-				st.s.urgent.do(func() { narrows = st.narrowsFilter(sub) })
-				if narrows {
-					s.budget.cancel(turn)
-					turn, waiting = nil, nil
-					if !update(true) {
-						return
-					}
-					continue
-				}
-				if !st.sendRemovals(sub) {
+				if !aside() {
 					return
 				}
 				continue

@@ -523,7 +523,10 @@ func (r *run) policyChanges(ctx context.Context, m *model, res *Result) error {
 		res.PolicyMissing += missing
 		res.PolicyStreams = len(want)
 		all = append(all, times...)
-		last = append(last, distOf(times).Max)
+		d := distOf(times)
+		last = append(last, d.Max)
+		r.cfg.Log("policy change %d (%s): p50 %v p99 %v max %v over %d streams", i+1, []string{"to the change", "back"}[i%2],
+			d.P50.Round(time.Millisecond), d.P99.Round(time.Millisecond), d.Max.Round(time.Millisecond), len(times))
 		cur = next
 		if r.cfg.Verify && i == r.cfg.PolicyChanges-1 {
 			if err := r.settle(ctx, next); err != nil {

@@ -126,6 +126,8 @@ func newCoordinatorCmd() *cobra.Command {
 	f.DurationVar(&cfg.ReportEvery, "report-limit-every", 0, "per node: one more report per this interval (default 500ms)")
 	f.DurationVar(&cfg.MapCoalesce, "map-coalesce", 0, "least time between two map messages of one node's stream; what removes access never waits (default 50ms; negative: none)")
 	f.MarkHidden("map-coalesce")
+	f.Int64Var(&cfg.MapWriteBudget, "map-write-budget", 0, "bytes of map messages made and not yet written, over every stream (default 64 MiB; negative: none)")
+	f.MarkHidden("map-write-budget")
 	f.StringVar(&memLimit, "memory-limit", "", "soft memory limit of the Go runtime (1.5GiB, 2GB, bytes, or off): near it the collector runs more often rather than let the heap grow to twice what is live; never below the live heap (default: GOMEMLIMIT, else 75% of the machine's memory or its cgroup's limit)")
 	f.BoolVar(&giveBack, "memory-give-back", true, "give the memory a burst of allocation used (a registration storm, a policy change) back to the operating system once the coordinator is quiet again, rather than keep it until the runtime's scavenger gets to it")
 	f.BoolVar(&cfg.Pprof, "pprof", false, "also serve Go's profiles (/debug/pprof/) on --metrics-listen, unauthenticated")
