@@ -100,6 +100,8 @@ func newControl(c *core) *control {
 			func() float64 { _, peak, _ := budget.stats(); return float64(peak) }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "ward_map_budget_waiting", Help: "Map streams waiting for a turn of the map budget."},
 			func() float64 { _, _, w := budget.stats(); return float64(w) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "ward_map_wakes_skipped_total", Help: "Changes recorded in a map stream without waking it: only additions pending while its pace or budget turn will send them."},
+			func() float64 { return float64(c.hub.wakesSkipped.Load()) }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "ward_map_budget_making", Help: "Turns of the map budget given whose message is not made yet."},
 			func() float64 { return float64(budget.makingNow()) }))
 	return &control{core: c, denied: newDeniedFlows(c.cfg.DeniedWindow),

@@ -18,13 +18,19 @@ import (
 // resumes with a delta.
 type hub struct {
 	version atomic.Uint64 // last map version handed out
+	// wakesSkipped counts the changes recorded in a stream without waking
+	// it (subscriber.armed): ward_map_wakes_skipped_total.
+	wakesSkipped atomic.Uint64
 	// onChange, when set (before serving), hears of every change notify
 	// signals, after the streams were woken: the ids, or nil for all.
 	onChange func(ids []store.NodeID)
 
 	mu sync.Mutex // mu guards the following
-	// subs holds the open streams of each node.
-	subs map[store.NodeID]map[*subscriber]struct{}
+	// subs holds the open streams of each node (at most
+	// maxStreamsPerNode; a slice: every change ranges over the streams of
+	// each node it touches, and starting a map's iteration cost more than
+	// the rest of the wake, 4.5 s of a 20,000-node registration's 139 s).
+	subs map[store.NodeID][]*subscriber
 	// last holds the map state each node's stream last sent (a live
 	// stream's own state, which it changes under the state's lock).
 	last map[store.NodeID]*sentState
@@ -82,8 +88,20 @@ type subscriber struct {
 	// the map latency metric; 0 when none is pending.
 	since atomic.Int64
 
-	mu   sync.Mutex // mu guards pend
+	mu   sync.Mutex // mu guards pend and armed
 	pend pending
+	// armed: the stream's loop will take what is pending without being
+	// woken (its pace timer or its turn of the map budget is armed, see
+	// arm), so a change that leaves only additions pending need not wake
+	// it (add). take clears it.
+	//
+	// Reason: at 1,000 gateways every sensor's join woke 1,000 gateway
+	// streams, nearly all of them paced after their last (large) message,
+	// whose loop woke only to find it had nothing to do before the pace
+	// ended: some 20 million wakes over a 20,000-node registration, each a
+	// channel send, a select over the stream's channels (which locks every
+	// one of them), a park and a ready, a fifth of the coordinator's CPU.
+	armed bool
 }
 
 // pending is what changed for a stream since it last looked.
@@ -96,35 +114,60 @@ type pending struct {
 	// sources), so it may have lost rules or gained a deny: a paced
 	// stream checks it at once (streamState.narrowsFilter).
 	narrow bool
-	// peers: these nodes may have been added to, changed in or removed
-	// from the node's map, with what the removals' check needs to know
-	// of each (see removable).
+	// peers: these nodes may have been changed in or removed from the
+	// node's map, with what the removals' check needs to know of each
+	// (see removable).
 	peers map[store.NodeID]peerPend
-	// mayRemove counts the peers pendRemove in peers.
-	mayRemove int
+	// joins: these nodes joined or changed their presence, which can only
+	// add them to the map or change their record; in any order, possibly
+	// repeated, possibly in peers too (compacted at joinsCompact). A list,
+	// not peers: each sensor's join and presence are recorded in each of
+	// 1,000 gateways' streams, and the map's lookup and insert were most
+	// of what recording a change cost (6.5 s of 97 in a 20,000-node
+	// registration's profile).
+	joins []store.NodeID
+	// joinsCompact is the length of joins at which it is next sorted
+	// and compacted (0: joinsCompactMin).
+	joinsCompact int
+	// check lists the peers pendRemove in peers, each once: the next
+	// removals' check's candidates (a list, not a walk over peers: a
+	// gateway waiting while sensors joined held hundreds of pending
+	// peers, walked on every check).
+	check []store.NodeID
 }
 
 // peerPend is what a pending peer may be for the removals' check.
 type peerPend uint8
 
+// joinsCompactMin is the shortest pending.joins compacted.
+const joinsCompactMin = 64
+
 const (
-	// pendJoin: every change recorded for the peer was its join, which
-	// cannot remove it.
-	pendJoin peerPend = iota
 	// pendRemove: a change that may remove it, not yet checked.
-	pendRemove
+	pendRemove peerPend = iota + 1
 	// pendChecked: checked by a removals' check (removable) and found a
 	// peer; a later change that may remove it makes it pendRemove again.
 	pendChecked
 )
 
-// take returns what is pending and clears it.
+// take returns what is pending and clears it, and disarms the stream
+// (see armed): a change after this wakes it.
 func (s *subscriber) take() pending {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	p := s.pend
 	s.pend = pending{}
+	s.armed = false
 	return p
+}
+
+// arm records that the stream's loop will take what is pending without
+// a wake (its pace timer or budget turn is armed). The loop must then
+// take it (sendUpdate) before it disarms, which take does.
+func (s *subscriber) arm() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.armed = true
 }
 
 // mayNarrow reports whether a pending change may narrow the node's
@@ -143,17 +186,39 @@ func (s *subscriber) peek() ([]store.NodeID, bool) {
 	if s.pend.all {
 		return nil, true
 	}
-	return slices.Collect(maps.Keys(s.pend.peers)), false
+	return s.pend.ids(), false
+}
+
+// ids returns the pending peers (those of peers and of joins), each once.
+func (p *pending) ids() []store.NodeID {
+	p.compactJoins()
+	out := make([]store.NodeID, 0, len(p.peers)+len(p.joins))
+	out = slices.AppendSeq(out, maps.Keys(p.peers))
+	for _, id := range p.joins {
+		if _, ok := p.peers[id]; !ok {
+			out = append(out, id)
+		}
+	}
+	return out
+}
+
+// compactJoins sorts joins and drops its repeats.
+func (p *pending) compactJoins() {
+	slices.Sort(p.joins)
+	p.joins = slices.Compact(p.joins)
+	p.joinsCompact = max(2*len(p.joins), joinsCompactMin)
 }
 
 // onlyAdds reports whether everything pending only adds to the node's
-// map and filter (joins): then a waiting stream has no removal to send
-// and no narrowing to check, and need not ask a worker.
+// map and filter (joins, presence): then a waiting stream has no
+// removal to send and no narrowing to check, and need not ask a worker.
 func (s *subscriber) onlyAdds() bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return !s.pend.all && !s.pend.narrow && s.pend.mayRemove == 0
+	return s.pend.onlyAdds()
 }
+
+func (p *pending) onlyAdds() bool { return !p.all && !p.narrow && len(p.check) == 0 }
 
 // removable is peek for the removals (sendRemovals): the pending peers
 // that may have left the node's map since the last check, leaving out
@@ -172,48 +237,47 @@ func (s *subscriber) removable() ([]store.NodeID, bool) {
 	if s.pend.all {
 		return nil, true
 	}
-	var out []store.NodeID
-	if s.pend.mayRemove == 0 {
-		return nil, false
+	out := s.pend.check
+	for _, id := range out {
+		s.pend.peers[id] = pendChecked
 	}
-	for id, p := range s.pend.peers {
-		if p == pendRemove {
-			out = append(out, id)
-			s.pend.peers[id] = pendChecked
-		}
-	}
-	s.pend.mayRemove = 0
+	s.pend.check = nil
 	return out, false
 }
 
 // add records a change: all, or peer (0: none) with or without the
-// filter, which a change other than a join (joined) may narrow.
-func (s *subscriber) add(all bool, peer store.NodeID, filter, joined bool) {
+// filter; joined: the change cannot remove peer or narrow a filter (a
+// join, which only adds its addresses to filters; a presence). It
+// reports whether the stream must be woken: not when its loop is armed
+// (see armed) and what is pending still only adds.
+func (s *subscriber) add(all bool, peer store.NodeID, filter, joined bool) (wake bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	switch {
 	case all || s.pend.all:
 		s.pend = pending{all: true}
-		return
+		return true
+	case peer != 0 && joined:
+		s.pend.joins = append(s.pend.joins, peer)
+		if len(s.pend.joins) >= max(s.pend.joinsCompact, joinsCompactMin) {
+			s.pend.compactJoins()
+		}
 	case peer != 0:
 		if s.pend.peers == nil {
 			s.pend.peers = map[store.NodeID]peerPend{}
 		}
-		was, held := s.pend.peers[peer]
-		switch {
-		case !joined && was != pendRemove:
+		if s.pend.peers[peer] != pendRemove {
 			s.pend.peers[peer] = pendRemove
-			s.pend.mayRemove++
-		case !held:
-			s.pend.peers[peer] = pendJoin
+			s.pend.check = append(s.pend.check, peer)
 		}
 	}
 	s.pend.filter = s.pend.filter || filter
 	s.pend.narrow = s.pend.narrow || filter && !joined
+	return !s.armed || !s.pend.onlyAdds()
 }
 
 func newHub(now time.Time) *hub {
-	h := &hub{subs: map[store.NodeID]map[*subscriber]struct{}{}, last: map[store.NodeID]*sentState{}}
+	h := &hub{subs: map[store.NodeID][]*subscriber{}, last: map[store.NodeID]*sentState{}}
 	// Versions start at the clock so they keep increasing across restarts.
 	h.version.Store(uint64(now.UnixMicro()))
 	return h
@@ -233,11 +297,8 @@ func (h *hub) subscribe(id store.NodeID) (s *subscriber, ok bool) {
 	if len(h.subs[id]) >= maxStreamsPerNode {
 		return nil, false
 	}
-	if h.subs[id] == nil {
-		h.subs[id] = map[*subscriber]struct{}{}
-	}
 	s = &subscriber{wake: make(chan struct{}, 1)}
-	h.subs[id][s] = struct{}{}
+	h.subs[id] = append(h.subs[id], s)
 	return s, true
 }
 
@@ -245,8 +306,9 @@ func (h *hub) subscribe(id store.NodeID) (s *subscriber, ok bool) {
 func (h *hub) unsubscribe(id store.NodeID, s *subscriber) bool {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	delete(h.subs[id], s)
-	if len(h.subs[id]) == 0 {
+	subs := slices.DeleteFunc(h.subs[id], func(o *subscriber) bool { return o == s })
+	h.subs[id] = subs
+	if len(subs) == 0 {
 		delete(h.subs, id)
 		return true
 	}
@@ -277,6 +339,27 @@ func (h *hub) notifyJoined(subject store.NodeID, ids []store.NodeID) {
 	h.notifyChange(subject, ids, true, true)
 }
 
+// notifyPresence is notifyPeer for a node that came online or went
+// offline: its record changed for its peers (Online, LastSeen), their
+// filters did not, and no node's peers or filter depend on presence
+// (offline peers stay peers; a router's presence that moves routes
+// makes its route viewers recompute their whole map, notifyRouteViewers),
+// so it cannot remove it from a map or take access away: what goes
+// offline only goes later, with the pace. Paced and waiting streams
+// therefore take it as a join (subscriber.onlyAdds): no narrowing
+// check, no removals' check, and no wake at all when the stream is
+// armed. In a registration every node that opens its stream comes
+// online, and each gateway paced between its messages asked a worker
+// twice per sensor online for checks that could find nothing (8.3
+// million of them over a 20,000-node registration with 1,000 gateways).
+func (h *hub) notifyPresence(subject store.NodeID, ids []store.NodeID) {
+	h.notifyChange(subject, ids, false, true)
+}
+
+// notifyChange records that subject changed for the streams of ids;
+// filters: their filters may have changed with it; joined: the change
+// cannot remove subject from a map or narrow a filter (a join, a
+// presence).
 func (h *hub) notifyChange(subject store.NodeID, ids []store.NodeID, filters, joined bool) {
 	h.signal(ids, func(_ *subscriber, id store.NodeID) bool { return id == subject }, subject, filters, joined)
 	if h.onChange != nil {
@@ -289,15 +372,23 @@ func (h *hub) signal(ids []store.NodeID, all func(*subscriber, store.NodeID) boo
 	now := time.Now().UnixNano()
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	skipped := 0
 	for _, id := range ids {
-		for s := range h.subs[id] {
-			s.add(all(s, id), peer, filter, joined)
+		for _, s := range h.subs[id] {
+			wake := s.add(all(s, id), peer, filter, joined)
 			s.since.CompareAndSwap(0, now)
+			if !wake {
+				skipped++
+				continue
+			}
 			select {
 			case s.wake <- struct{}{}:
 			default:
 			}
 		}
+	}
+	if skipped > 0 {
+		h.wakesSkipped.Add(uint64(skipped))
 	}
 }
 

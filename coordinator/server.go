@@ -746,7 +746,7 @@ func (s *Server) ServeAdmin(ctx context.Context, ln net.Listener) error {
 // listener (fleet) also closes the relay's connections then.
 func (s *Server) serve(ctx context.Context, ln net.Listener, h http.Handler, fleet bool) error {
 	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second,
-		BaseContext: func(net.Listener) context.Context { return s.ctx }, ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelWarn)}
+		BaseContext: func(net.Listener) context.Context { return withServedBy(s.ctx, s.core) }, ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelWarn)}
 	if s.cfg.TLSCert != "" {
 		srv.TLSConfig = &tls.Config{MinVersion: tls.VersionTLS13}
 	}

@@ -213,6 +213,18 @@ func paceAfter(n int) time.Duration {
 // that asked for beats ends once they are wire.MissedBeats intervals
 // overdue.
 func (s *control) streamLoop(ctx context.Context, st *streamState, sub *subscriber, expires time.Time) {
+	// done ends the stream with its request or with the server: one
+	// channel, not two, in the select below (which locks each of its live
+	// cases' channels on every wake). A request served by serve descends
+	// from the server's context already; any other gets a context of its
+	// own that ends with both.
+	if !servedBy(ctx, s.core) {
+		c, cancel := context.WithCancel(ctx)
+		defer cancel()
+		defer context.AfterFunc(s.ctx, cancel)()
+		ctx = c
+	}
+	done := ctx.Done()
 	// One timer serves the keep-alives and the session's end (the sooner
 	// of the two), and the pace's is made when a large message first
 	// needs it: an idle stream holds one timer (two with beats).
@@ -244,10 +256,7 @@ func (s *control) streamLoop(ctx context.Context, st *streamState, sub *subscrib
 		select {
 		case <-first.granted:
 			s.metrics.turnStart.Observe(time.Since(first.givenAt).Seconds())
-		case <-ctx.Done():
-			s.budget.cancel(first)
-			return
-		case <-s.ctx.Done():
+		case <-done:
 			s.budget.cancel(first)
 			return
 		}
@@ -305,10 +314,13 @@ func (s *control) streamLoop(ctx context.Context, st *streamState, sub *subscrib
 		return ok
 	}
 	for {
+		if due != nil || waiting != nil {
+			// The pace's timer or the budget's turn will send what is
+			// pending: changes that only add need not wake the loop.
+			sub.arm()
+		}
 		select {
-		case <-ctx.Done():
-			return
-		case <-s.ctx.Done():
+		case <-done:
 			return
 		case <-waiting:
 			s.metrics.turnStart.Observe(time.Since(turn.givenAt).Seconds())
@@ -380,6 +392,21 @@ func (s *control) streamLoop(ctx context.Context, st *streamState, sub *subscrib
 			tick.Reset(time.Until(earliest(nextKA, expires)))
 		}
 	}
+}
+
+type servedByKey struct{}
+
+// withServedBy marks ctx, a descendant of c's context, as the base of
+// requests c serves (serve's BaseContext).
+func withServedBy(ctx context.Context, c *core) context.Context {
+	return context.WithValue(ctx, servedByKey{}, c)
+}
+
+// servedBy reports whether ctx descends from c's context (withServedBy),
+// so that it ends when c closes.
+func servedBy(ctx context.Context, c *core) bool {
+	v, _ := ctx.Value(servedByKey{}).(*core)
+	return v == c
 }
 
 // Keep-alives come on a grid: a stream's come at the moments kaEpoch +
@@ -636,10 +663,7 @@ func (st *streamState) prepareUpdate(sub *subscriber, first bool) update {
 	whole := first || pend.all
 	var only []store.NodeID
 	if !whole {
-		only = make([]store.NodeID, 0, len(pend.peers))
-		for id := range pend.peers {
-			only = append(only, id)
-		}
+		only = pend.ids()
 	}
 	relays := st.s.relays.current()
 	if !whole && len(only) == 0 && !pend.filter && relays == st.sent.relays {
@@ -927,7 +951,7 @@ func (s *control) settleOnline(id store.NodeID) {
 	if !on && s.cfg.DB != "" {
 		return // another coordinator may hold a stream of the node: the presence write tells (applyPresences)
 	}
-	s.hub.notifyPeer(id, s.nm.setOnline(id, on, now), false)
+	s.hub.notifyPresence(id, s.nm.setOnline(id, on, now))
 	s.notifyRouteViewers(id)
 }
 
@@ -951,6 +975,6 @@ func (s *control) applyPresence(p store.Presence) {
 	if seen.IsZero() {
 		seen = time.Now().UTC()
 	}
-	s.hub.notifyPeer(p.ID, s.nm.setOnline(p.ID, on, seen), false)
+	s.hub.notifyPresence(p.ID, s.nm.setOnline(p.ID, on, seen))
 	s.notifyRouteViewers(p.ID)
 }

@@ -25,7 +25,7 @@ func (c *testCoord) pendingPeers(id store.NodeID) []store.NodeID {
 	c.srv.hub.mu.Lock()
 	defer c.srv.hub.mu.Unlock()
 	var out []store.NodeID
-	for sub := range c.srv.hub.subs[id] {
+	for _, sub := range c.srv.hub.subs[id] {
 		peers, _ := sub.peek()
 		out = append(out, peers...)
 	}
@@ -180,7 +180,7 @@ func waitFor(t *testing.T, what string, ok func() bool) {
 func (c *testCoord) pendingAll(id store.NodeID) bool {
 	c.srv.hub.mu.Lock()
 	defer c.srv.hub.mu.Unlock()
-	for sub := range c.srv.hub.subs[id] {
+	for _, sub := range c.srv.hub.subs[id] {
 		if _, all := sub.peek(); all {
 			return true
 		}
