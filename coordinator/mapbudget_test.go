@@ -12,20 +12,23 @@ import (
 	"github.com/wardnet/ward/wire"
 )
 
+// turnGiven reports whether t has been given (its channel closed).
+func turnGiven(t *mapTurn) bool {
+	select {
+	case <-t.granted:
+		return true
+	default:
+		return false
+	}
+}
+
 // TestMapBudgetTurns: turns are given in the order asked while the bytes
 // in flight are under the budget and fewer than maxMaking are making
 // theirs; a cancelled wait leaves the queue, a cancelled turn is given
 // back.
 func TestMapBudgetTurns(t *testing.T) {
 	b := newMapBudget(100, 2)
-	given := func(t *mapTurn) bool {
-		select {
-		case <-t.granted:
-			return true
-		default:
-			return false
-		}
-	}
+	given := turnGiven
 	t1, now1 := b.ask()
 	t2, now2 := b.ask()
 	if !now1 || !now2 || !given(t1) || !given(t2) {
@@ -269,14 +272,7 @@ func TestRemovableLeavesOutJoins(t *testing.T) {
 // could take it or not.
 func TestMapBudgetSetAside(t *testing.T) {
 	b := newMapBudget(1<<20, 1)
-	given := func(t *mapTurn) bool {
-		select {
-		case <-t.granted:
-			return true
-		default:
-			return false
-		}
-	}
+	given := turnGiven
 	_, now := b.ask()
 	if !now {
 		t.Fatal("the first turn was not given at once")
