@@ -13,14 +13,7 @@ import (
 )
 
 // turnGiven reports whether t has been given (its channel closed).
-func turnGiven(t *mapTurn) bool {
-	select {
-	case <-t.granted:
-		return true
-	default:
-		return false
-	}
-}
+func turnGiven(t *mapTurn) bool { return received(t.granted) }
 
 // TestMapBudgetTurns: turns are given in the order asked while the bytes
 // in flight are under the budget and fewer than maxMaking are making

@@ -10,9 +10,13 @@ import (
 )
 
 // woken reports whether sub has a wake pending, and clears it.
-func woken(sub *subscriber) bool {
+func woken(sub *subscriber) bool { return received(sub.wake) }
+
+// received reports whether a receive from ch would not block, and takes
+// what it had (a wake; for a closed channel, nothing).
+func received(ch <-chan struct{}) bool {
 	select {
-	case <-sub.wake:
+	case <-ch:
 		return true
 	default:
 		return false
