@@ -21,6 +21,15 @@ func TestNarrows(t *testing.T) {
 	timed := filter.Rule{Src: []netip.Prefix{a}, Dst: dst(22), Expires: t0}
 	later := filter.Rule{Src: []netip.Prefix{a}, Dst: dst(22), Expires: t0.Add(time.Hour)}
 	deny := filter.Rule{Src: []netip.Prefix{b}, Dst: dst(23), Deny: true}
+	// ports makes a destination with the ranges given (first, last pairs).
+	ports := func(net string, fl ...uint16) filter.DstNet {
+		d := filter.DstNet{Net: netip.MustParsePrefix(net)}
+		for i := 0; i+1 < len(fl); i += 2 {
+			d.Ports = append(d.Ports, filter.PortRange{First: fl[i], Last: fl[i+1]})
+		}
+		return d
+	}
+	rule := func(d ...filter.DstNet) filter.Rule { return filter.Rule{Src: []netip.Prefix{a}, Dst: d} }
 	for _, tc := range []struct {
 		name        string
 		held, rules []filter.Rule
@@ -40,6 +49,17 @@ func TestNarrows(t *testing.T) {
 		{"end later", []filter.Rule{timed}, []filter.Rule{later}, false},
 		{"end removed", []filter.Rule{timed}, []filter.Rule{accept}, false},
 		{"all removed", []filter.Rule{accept}, []filter.Rule{}, true},
+		// The default policy change of ward sim: 8883 becomes 8883-8884.
+		{"port added to the range", []filter.Rule{accept}, []filter.Rule{rule(ports("100.64.0.9/32", 22, 23))}, false},
+		{"port added as a range", []filter.Rule{accept}, []filter.Rule{rule(ports("100.64.0.9/32", 80, 80, 22, 22))}, false},
+		{"range shrunk", []filter.Rule{rule(ports("100.64.0.9/32", 22, 23))}, []filter.Rule{accept}, true},
+		{"range split", []filter.Rule{rule(ports("100.64.0.9/32", 22, 24))}, []filter.Rule{rule(ports("100.64.0.9/32", 22, 22, 24, 24))}, true},
+		{"range over two", []filter.Rule{rule(ports("100.64.0.9/32", 22, 23))}, []filter.Rule{rule(ports("100.64.0.9/32", 22, 22, 23, 23))}, true},
+		{"destination added", []filter.Rule{accept}, []filter.Rule{rule(ports("100.64.0.8/32", 22, 22), ports("100.64.0.9/32", 22, 22))}, false},
+		{"destination removed", []filter.Rule{rule(ports("100.64.0.8/32", 22, 22), ports("100.64.0.9/32", 22, 22))}, []filter.Rule{accept}, true},
+		{"destination moved", []filter.Rule{accept}, []filter.Rule{rule(ports("100.64.0.8/32", 22, 22))}, true},
+		{"deny's port added", []filter.Rule{deny}, []filter.Rule{{Src: []netip.Prefix{b}, Dst: []filter.DstNet{ports("100.64.0.9/32", 23, 24)}, Deny: true}}, true},
+		{"protocol changed", []filter.Rule{accept}, []filter.Rule{{Src: []netip.Prefix{a}, Dst: dst(22), Protos: []filter.Proto{17}}}, true},
 	} {
 		if got := narrows(tc.held, tc.rules); got != tc.want {
 			t.Errorf("%s: narrows = %v, want %v", tc.name, got, tc.want)
