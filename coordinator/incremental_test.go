@@ -102,6 +102,11 @@ func TestIncrementalMapsMatchFromScratch(t *testing.T) {
 	} else {
 		t.Logf("%d view classes made, %d whole maps took a class's shared diff", m, n)
 	}
+	if n := absentShared.Load(); n == 0 {
+		t.Errorf("no removals' check of a pending \"all\" was shared by a class: the test missed that path")
+	} else {
+		t.Logf("%d removals' checks shared by a class", n)
+	}
 	if n := grantSwapsApplied.Load(); n == 0 {
 		t.Errorf("no grants went as a swap (wire.GrantsSwap): the test missed that path")
 	} else {
@@ -216,6 +221,11 @@ func checkIncrementalMaps(t *testing.T, seed int64, steps int) {
 	viewsMade.Add(int64(valueOf(t, c.srv.metrics.mapViews.WithLabelValues("view"))))
 }
 
+// absentShared counts, over the seeds, the removals' checks of a pending
+// "all" that took the answer another node of the class got
+// (netmap.absentOfAll).
+var absentShared atomic.Int64
+
 // viewsShared and viewsMade count, over the seeds, the whole maps whose
 // peers part another stream of the view class made, and the view classes
 // made (viewclass.go).
@@ -227,9 +237,16 @@ func checkFleetMaps(t *testing.T, c *testCoord, policy string, fleet map[string]
 	t.Helper()
 	want := oracleMaps(t, c, policy)
 	var everyone []store.NodeID
+	held := map[wire.NodeID]sentPeer{}
 	for _, f := range fleet {
 		everyone = append(everyone, store.NodeID(f.id()))
+		held[f.id()] = sentPeer{}
 	}
+	// Every follower "holds" everyone (the same entries): the removals'
+	// check of a pending "all" is made once per class and shared.
+	everyoneKey := keyOf(held)
+	asked := 0
+	heldIDs := func() []store.NodeID { asked++; return everyone }
 	for name, f := range fleet {
 		// A removal's check through the peer class (a pending "all")
 		// finds the same absent peers as one made node by node.
@@ -237,6 +254,14 @@ func checkFleetMaps(t *testing.T, c *testCoord, policy string, fleet map[string]
 		byNode, ok2 := c.srv.nm.absentOfBy(store.NodeID(f.id()), everyone, false)
 		if ok1 != ok2 || !slices.Equal(byClass, byNode) {
 			t.Fatalf("%s: %s's absent peers through its class %v (%v), node by node %v (%v)", at, name, byClass, ok1, byNode, ok2)
+		}
+		before := asked
+		shared, ok3 := c.srv.nm.absentOfAll(store.NodeID(f.id()), everyoneKey, heldIDs)
+		if asked == before {
+			absentShared.Add(1)
+		}
+		if byNode = slices.Sorted(slices.Values(byNode)); ok3 != ok2 || !slices.Equal(shared, byNode) {
+			t.Fatalf("%s: %s's absent peers shared by its class %v (%v), node by node %v (%v)", at, name, shared, ok3, byNode, ok2)
 		}
 		var diff string
 		deadline := time.Now().Add(10 * time.Second)

@@ -2,6 +2,7 @@ package coordinator
 
 import (
 	"cmp"
+	"hash/maphash"
 	"maps"
 	"slices"
 	"sync"
@@ -48,6 +49,77 @@ type sentPeers struct {
 	// (see merge).
 	line  *lineage
 	waits uint8
+	// sum is the set's content key (setSum): kept as entries change,
+	// whatever their form (base and maps, merged or not).
+	sum setSum
+}
+
+// setSum is a content key of a set of peers: per lane, the sum of a
+// keyed hash of each entry (id and sentPeer), so that sets with the same
+// entries have the same key however they were made, and the key follows
+// each change in O(1) (add an entry's hash, subtract it).
+//
+// Reason: a whole map's diff and a policy change's removals are made
+// once per held set and shared by the nodes of a class that hold it
+// (viewClass.diffs, peerClass.absent); keyed by a shared set's number,
+// only nodes that still held their class's shared set shared them, and
+// after a registration every sensor held the same gateways as a set of
+// its own (the same base, joins in its maps), so each of 36,750 sensors
+// and 1,000 gateways made its diff and its removals itself.
+//
+// Two lanes of 64 bits, the hash keyed by a seed made at start: two
+// different sets of a class get the same key with a chance of about
+// 2^-128, which no node can steer (ids and versions are the
+// coordinator's, the seed unknown).
+type setSum struct{ a, b uint64 }
+
+// sumSeed keys setSum's hash.
+var sumSeed = maphash.MakeSeed()
+
+// sumLaneB makes setSum's second lane from the first hash (a 64-bit
+// finalizer, murmur3's, of the hash xor a key).
+var sumLaneB = maphash.Comparable(sumSeed, "setSum lane b")
+
+// entrySum is the hash pair of one entry.
+func entrySum(id wire.NodeID, p sentPeer) setSum {
+	h := maphash.Comparable(sumSeed, sentEntry{id: id, sentPeer: p})
+	x := h ^ sumLaneB
+	x ^= x >> 33
+	x *= 0xff51afd7ed558ccd
+	x ^= x >> 33
+	x *= 0xc4ceb9fe1a85ec53
+	x ^= x >> 33
+	return setSum{a: h, b: x}
+}
+
+func (s *setSum) add(x setSum) { s.a += x.a; s.b += x.b }
+func (s *setSum) sub(x setSum) { s.a -= x.a; s.b -= x.b }
+
+// heldKey names a set's content: its sum and its size.
+type heldKey struct {
+	sum setSum
+	n   int
+}
+
+// key returns s's content key.
+func (s *sentPeers) key() heldKey { return heldKey{sum: s.sum, n: s.len()} }
+
+// resum sets s.sum from its entries (a set made whole).
+func (s *sentPeers) resum() {
+	s.sum = setSum{}
+	for _, e := range s.sorted {
+		if _, gone := s.removed[e.id]; gone {
+			continue
+		}
+		p := e.sentPeer
+		if c, ok := s.changed[e.id]; ok {
+			p = c
+		}
+		s.sum.add(entrySum(e.id, p))
+	}
+	for id, p := range s.added {
+		s.sum.add(entrySum(id, p))
+	}
 }
 
 // sharedSets numbers the shared sets.
@@ -145,9 +217,14 @@ func (s *sentPeers) has(id wire.NodeID) bool {
 
 // set records peer id as sent p.
 func (s *sentPeers) set(id wire.NodeID, p sentPeer) {
-	if was, ok := s.get(id); ok && was == p {
+	was, had := s.get(id)
+	if had && was == p {
 		return // as held: a shared set stays shared
 	}
+	if had {
+		s.sum.sub(entrySum(id, was))
+	}
+	s.sum.add(entrySum(id, p))
 	s.own()
 	switch i, ok := s.find(id); {
 	case ok && !s.base:
@@ -174,9 +251,11 @@ func (s *sentPeers) set(id wire.NodeID, p sentPeer) {
 
 // remove forgets peer id and reports whether the node held it.
 func (s *sentPeers) remove(id wire.NodeID) bool {
-	if !s.has(id) {
+	was, had := s.get(id)
+	if !had {
 		return false
 	}
+	s.sum.sub(entrySum(id, was))
 	s.own()
 	if _, ok := s.added[id]; ok {
 		delete(s.added, id)
@@ -378,7 +457,7 @@ func (s *sentPeers) clone() sentPeers {
 	if s.shared != 0 {
 		return *s
 	}
-	c := sentPeers{sorted: s.sorted, base: s.base, added: maps.Clone(s.added), changed: maps.Clone(s.changed), removed: maps.Clone(s.removed), line: s.line, waits: s.waits}
+	c := sentPeers{sorted: s.sorted, base: s.base, added: maps.Clone(s.added), changed: maps.Clone(s.changed), removed: maps.Clone(s.removed), line: s.line, waits: s.waits, sum: s.sum}
 	if !s.base {
 		c.sorted = slices.Clone(s.sorted)
 	}
@@ -489,6 +568,7 @@ func (b *sentPeersBuilder) add(id wire.NodeID, p sentPeer) {
 func (b *sentPeersBuilder) done() sentPeers {
 	slices.SortStableFunc(b.out.sorted, func(a, b sentEntry) int { return cmp.Compare(a.id, b.id) })
 	b.out.sorted = slices.CompactFunc(b.out.sorted, func(a, b sentEntry) bool { return a.id == b.id })
+	b.out.resum()
 	return b.out
 }
 

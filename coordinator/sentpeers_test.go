@@ -1,6 +1,7 @@
 package coordinator
 
 import (
+	"maps"
 	"math/rand/v2"
 	"slices"
 	"testing"
@@ -10,7 +11,9 @@ import (
 
 // TestSentPeersMatchesMap runs random additions, changes and removals (and
 // whole rebuilds and clones) on a sentPeers and on a map, and compares
-// them after each step.
+// them after each step; the content key (sentPeers.key) must follow
+// every change, whatever form the set takes (a base with maps beside
+// it, merged, shared, cloned, rebuilt).
 func TestSentPeersMatchesMap(t *testing.T) {
 	for _, size := range []int{10, 300, 5000} {
 		rng := rand.New(rand.NewPCG(uint64(size), 7))
@@ -37,7 +40,13 @@ func TestSentPeersMatchesMap(t *testing.T) {
 						b.add(id, p) // twice counts once
 					}
 				}
-				s = b.done()
+				made := b.done()
+				if made.key() != s.key() {
+					t.Fatalf("size %d step %d: the same entries made whole have key %v, held %v", size, step, made.key(), s.key())
+				}
+				s = made
+			case op < 97:
+				s.share()
 			default:
 				s = s.clone()
 			}
@@ -45,6 +54,9 @@ func TestSentPeersMatchesMap(t *testing.T) {
 				t.Fatalf("size %d step %d: %d peers, want %d", size, step, s.len(), len(want))
 			}
 			if step%97 == 0 {
+				if got, want := s.key(), keyOf(want); got != want {
+					t.Fatalf("size %d step %d: key %v, want %v", size, step, got, want)
+				}
 				var ids []wire.NodeID
 				s.ids(func(id wire.NodeID) { ids = append(ids, id) })
 				if len(ids) != len(want) {
@@ -62,6 +74,60 @@ func TestSentPeersMatchesMap(t *testing.T) {
 			if !slices.IsSortedFunc(s.sorted, func(a, b sentEntry) int { return int(a.id - b.id) }) {
 				t.Fatalf("size %d step %d: sorted part out of order", size, step)
 			}
+		}
+	}
+}
+
+// keyOf is the content key of the entries of m.
+func keyOf(m map[wire.NodeID]sentPeer) heldKey {
+	k := heldKey{n: len(m)}
+	for id, p := range m {
+		k.sum.add(entrySum(id, p))
+	}
+	return k
+}
+
+// TestSetKeyByContent: sets with the same entries have one key, and a
+// set that differs in any one entry (its id, version, grants or routes)
+// another.
+func TestSetKeyByContent(t *testing.T) {
+	entries := map[wire.NodeID]sentPeer{}
+	for i := range 200 {
+		entries[wire.NodeID(i*3+1)] = sentPeer{ver: uint64(i), grants: uint32(i % 7), routes: uint32(i % 3)}
+	}
+	whole := newSentPeersBuilder(0)
+	var oneByOne sentPeers
+	for id, p := range entries {
+		whole.add(id, p)
+	}
+	ids := slices.Sorted(maps.Keys(entries))
+	for _, id := range slices.Backward(ids) {
+		oneByOne.set(id, entries[id])
+	}
+	a := whole.done()
+	if a.key() != oneByOne.key() || a.key() != keyOf(entries) {
+		t.Fatalf("same entries, keys %v and %v, want %v", a.key(), oneByOne.key(), keyOf(entries))
+	}
+	for _, change := range []struct {
+		name string
+		do   func(s *sentPeers)
+	}{
+		{"version", func(s *sentPeers) { p, _ := s.get(4); p.ver++; s.set(4, p) }},
+		{"grants", func(s *sentPeers) { p, _ := s.get(4); p.grants++; s.set(4, p) }},
+		{"routes", func(s *sentPeers) { p, _ := s.get(4); p.routes++; s.set(4, p) }},
+		{"removed", func(s *sentPeers) { s.remove(4) }},
+		{"added", func(s *sentPeers) { s.set(5, sentPeer{ver: 1}) }},
+		{"id", func(s *sentPeers) { p, _ := s.get(4); s.remove(4); s.set(5, p) }},
+	} {
+		b := a.clone()
+		b.share()
+		c := b
+		change.do(&c)
+		if c.key() == a.key() {
+			t.Errorf("%s changed: the key stayed %v", change.name, c.key())
+		}
+		if b.key() != a.key() {
+			t.Errorf("%s changed a copy: the shared set's key moved", change.name)
 		}
 	}
 }

@@ -743,12 +743,6 @@ func (st *streamState) sendRemovals(sub *subscriber) bool {
 // updates st.sent to it; ok is false when the stream must end.
 func (st *streamState) prepareRemovals(sub *subscriber) (msg []byte, ok bool) {
 	cand, all := sub.removable()
-	if all {
-		st.sent.mu.Lock()
-		cand = make([]store.NodeID, 0, st.sent.peers.len())
-		st.sent.peers.ids(func(id wire.NodeID) { cand = append(cand, store.NodeID(id)) })
-		st.sent.mu.Unlock()
-	}
 	var self *wire.Node
 	if all {
 		n, ok := st.s.nm.selfOf(st.id)
@@ -757,10 +751,29 @@ func (st *streamState) prepareRemovals(sub *subscriber) (msg []byte, ok bool) {
 		}
 		self = &n
 	}
-	if len(cand) == 0 && self == nil {
+	if !all && len(cand) == 0 {
 		return nil, true
 	}
-	absent, ok := st.s.nm.absentOf(st.id, cand, all)
+	var absent []store.NodeID
+	ok = true
+	if all {
+		// Every peer held is a candidate: the answer is shared by the
+		// nodes of the class holding the same entries (absentOfAll).
+		st.sent.mu.Lock()
+		held := st.sent.peers.key()
+		st.sent.mu.Unlock()
+		if held.n > 0 {
+			absent, ok = st.s.nm.absentOfAll(st.id, held, func() []store.NodeID {
+				st.sent.mu.Lock()
+				defer st.sent.mu.Unlock()
+				ids := make([]store.NodeID, 0, st.sent.peers.len())
+				st.sent.peers.ids(func(id wire.NodeID) { ids = append(ids, store.NodeID(id)) })
+				return ids
+			})
+		}
+	} else {
+		absent, ok = st.s.nm.absentOf(st.id, cand, false)
+	}
 	st.s.metrics.mapBuilds.WithLabelValues("removals").Inc()
 	if !ok {
 		return nil, false // node removed

@@ -47,9 +47,21 @@ type peerClass struct {
 	// the filters of the routers ahead of them (peerRoute.ahead).
 	lists [][]netip.Prefix
 
-	mu sync.Mutex // guards views
+	mu sync.Mutex // guards views and absent
 	// views holds the view classes by viewSig.
 	views map[string]*viewClass
+	// absent holds, by the content of a set held (sentPeers.key), those
+	// of its peers that are not the class's (absentOfAll), at most
+	// maxClassDiffs of them; never changed once made.
+	absent map[heldKey][]store.NodeID
+}
+
+// has reports whether node id is among pc's peers.
+func (pc *peerClass) has(id store.NodeID) bool {
+	_, ok := slices.BinarySearchFunc(pc.peers, id, func(p mapPeer, id store.NodeID) int {
+		return cmp.Compare(store.NodeID(p.rec.node.ID), id)
+	})
+	return ok
 }
 
 // peerClassLocked returns node n's peer class, made on first use in this
@@ -157,10 +169,10 @@ type classPeer struct {
 	rec       *peerRec
 }
 
-// classDiffKey names a diff: the shared set held (0 for a node that holds
-// nothing, a first map) and what the stream takes.
+// classDiffKey names a diff: the content of the set held (sentPeers.key;
+// none for a first map, which holds nothing) and what the stream takes.
 type classDiffKey struct {
-	held                    uint64
+	held                    heldKey
 	full, grantsDelta, swap bool
 }
 
@@ -173,7 +185,8 @@ type classDiff struct {
 	removed     []wire.NodeID
 }
 
-// maxClassDiffs bounds a view class's diffs (one per set its nodes held).
+// maxClassDiffs bounds a view class's diffs (one per set its nodes held),
+// and a peer class's removals (peerClass.absent).
 const maxClassDiffs = 16
 
 // viewOf returns the view class of the viewer with addresses self in pc,
@@ -200,6 +213,7 @@ func (st *streamState) viewOf(pc *peerClass, self []netip.Addr) *viewClass {
 			v.entries = append(v.entries, classPeer{id: p.rec.node.ID, sp: sp, enc: p.rec.json(gid, genc, rid, renc), genc: genc, rec: p.rec})
 			v.set.sorted = append(v.set.sorted, sentEntry{id: p.rec.node.ID, sentPeer: sp})
 		}
+		v.set.resum()
 		v.set.share()
 		// The class's lineage (the same key in later gens): the sets its
 		// nodes hold after joins rebase on its latest merge.
@@ -217,12 +231,15 @@ func (v *viewClass) has(id wire.NodeID) bool {
 
 // diffView makes the peers part of a whole map from view class v for a
 // node (self) that holds held, and the set it holds after. A node that is
-// not among v's peers and held a shared set takes the diff the first such
-// stream made.
+// not among v's peers takes the diff the first stream whose node held the
+// same entries made (by content: sentPeers.key).
 func (st *streamState) diffView(v *viewClass, self wire.NodeID, held *sentPeers, full bool) (*classDiff, sentPeers) {
 	selfIn := v.has(self)
-	key := classDiffKey{held: held.shared, full: full, grantsDelta: st.grantsDelta, swap: st.grantsSwap}
-	cacheable := !selfIn && (full || held.shared != 0)
+	key := classDiffKey{full: full, grantsDelta: st.grantsDelta, swap: st.grantsSwap}
+	if !full {
+		key.held = held.key()
+	}
+	cacheable := !selfIn
 	if cacheable {
 		v.mu.Lock()
 		d, ok := v.diffs[key]
@@ -276,6 +293,9 @@ func (st *streamState) diffView(v *viewClass, self wire.NodeID, held *sentPeers,
 	}
 	for ; i < len(old); i++ {
 		d.removed = append(d.removed, old[i].id)
+	}
+	if selfIn {
+		now.resum()
 	}
 	if len(moved) > 0 {
 		d.grants, d.swaps = st.s.grants.swaps(d.grants, moved, held, &now)
