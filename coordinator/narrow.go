@@ -84,11 +84,36 @@ func covers(r, h filter.Rule) bool {
 		// in place, so h is the start of r.
 		return true
 	}
-	have := make(map[netip.Prefix]struct{}, len(r.Src))
-	for _, p := range r.Src {
+	return srcWithin(h.Src, r.Src)
+}
+
+// srcWithin reports whether every prefix of in is one of of's: a merge of
+// the two lists when both are canonical (sorted without repeats, as the
+// compiler makes them: filter.IsCanonicalSrc), else through a set.
+//
+// Reason: a set of a gateway's sources (36,750 sensors at 50,000 nodes)
+// made for each of 1,000 gateways on a policy change that adds a port
+// was 14 of the 20 CPU-s in the change's first 20 s, and held every
+// stream's narrowing check behind it.
+func srcWithin(in, of []netip.Prefix) bool {
+	if filter.IsCanonicalSrc(in) && filter.IsCanonicalSrc(of) {
+		j := 0
+		for _, p := range in {
+			for j < len(of) && filter.ComparePrefix(of[j], p) < 0 {
+				j++
+			}
+			if j == len(of) || of[j] != p {
+				return false
+			}
+			j++
+		}
+		return true
+	}
+	have := make(map[netip.Prefix]struct{}, len(of))
+	for _, p := range of {
 		have[p] = struct{}{}
 	}
-	for _, p := range h.Src {
+	for _, p := range in {
 		if _, ok := have[p]; !ok {
 			return false
 		}

@@ -66,3 +66,35 @@ func TestNarrows(t *testing.T) {
 		}
 	}
 }
+
+// TestSrcWithin: the merge of canonical lists and the set of others give
+// the same answers.
+func TestSrcWithin(t *testing.T) {
+	p := func(s ...string) []netip.Prefix {
+		var out []netip.Prefix
+		for _, x := range s {
+			out = append(out, netip.MustParsePrefix(x))
+		}
+		return out
+	}
+	for _, tc := range []struct {
+		name   string
+		in, of []netip.Prefix
+		want   bool
+	}{
+		{"none", nil, p("10.0.0.1/32"), true},
+		{"equal", p("10.0.0.1/32", "10.0.0.2/32"), p("10.0.0.1/32", "10.0.0.2/32"), true},
+		{"subset", p("10.0.0.2/32", "10.0.0.9/32"), p("10.0.0.1/32", "10.0.0.2/32", "10.0.0.5/32", "10.0.0.9/32"), true},
+		{"one missing", p("10.0.0.2/32", "10.0.0.3/32"), p("10.0.0.1/32", "10.0.0.2/32", "10.0.0.9/32"), false},
+		{"past the end", p("10.0.0.2/32", "10.0.0.10/32"), p("10.0.0.1/32", "10.0.0.2/32", "10.0.0.9/32"), false},
+		{"other bits", p("10.0.0.0/24"), p("10.0.0.0/32", "10.0.0.0/16"), false},
+		{"families", p("10.0.0.1/32", "fd7a::1/128"), p("10.0.0.1/32", "fd7a::1/128"), true},
+		{"unsorted, within", p("10.0.0.9/32", "10.0.0.2/32"), p("10.0.0.2/32", "10.0.0.1/32", "10.0.0.9/32"), true},
+		{"unsorted, missing", p("10.0.0.9/32", "10.0.0.3/32"), p("10.0.0.2/32", "10.0.0.1/32", "10.0.0.9/32"), false},
+		{"repeats", p("10.0.0.2/32", "10.0.0.2/32"), p("10.0.0.2/32"), true},
+	} {
+		if got := srcWithin(tc.in, tc.of); got != tc.want {
+			t.Errorf("%s: srcWithin = %v, want %v", tc.name, got, tc.want)
+		}
+	}
+}

@@ -165,7 +165,7 @@ func Run(ctx context.Context, cfg Config) (res Result, err error) {
 		return res, fmt.Errorf("the simulator's own %w", err)
 	}
 	res.SimMemoryLimit = memLimit
-	cfg.Log("simulator soft memory limit %d MB (%s)", memLimit>>20, why)
+	cfg.Log("simulator soft memory limit %d MB (%s), GOGC %d", memLimit>>20, why, setSelfGCPercent())
 	fit, limit, err := raiseFileLimit()
 	if err != nil {
 		return res, err
@@ -293,13 +293,17 @@ func (r *run) measure(ctx context.Context, res *Result) error {
 		r.idleCPU(ctx, res)
 	}
 	res.Mem, res.MemMeasured = r.memSnapshot(ctx)
-	stopCPU = r.profileCPU(ctx, "cpu-probes", 20*time.Second)
+	stopCPU = r.profileCPU(ctx, "cpu-joins", joinsProfile)
 	h0 := r.scrapeLatency(ctx)
 	if err := r.joins(ctx, m, res); err != nil {
 		return err
 	}
 	h1 := r.scrapeLatency(ctx)
 	r.profileSelfHeap("joins")
+	// The coordinator's profile of the policy changes starts with them:
+	// the one of the joins ends first (one CPU profile at a time).
+	stopCPU()
+	stopCPU = r.profileCPU(ctx, "cpu-policy", policyProfile)
 	stopSelf = r.profileSelf("sim-cpu-policy.pprof")
 	if err := r.policyChanges(ctx, m, res); err != nil {
 		return err
@@ -542,6 +546,16 @@ func (r *run) policyChanges(ctx context.Context, m *model, res *Result) error {
 	res.Policy, res.PolicyLast = distOf(all), distOf(last)
 	return nil
 }
+
+// With --profile, the coordinator's CPU profile of the timed joins
+// (cpu-joins.pprof) lasts joinsProfile, and the one of the policy changes
+// (cpu-policy.pprof, from the first change on) policyProfile: the
+// profile is asked for a time fixed ahead, long enough for a
+// 50,000-node fleet's changes, which the run waits out.
+const (
+	joinsProfile  = 10 * time.Second
+	policyProfile = 60 * time.Second
+)
 
 // maxIdleWindows bounds the idle windows idleCPU measures.
 const maxIdleWindows = 3
