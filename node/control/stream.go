@@ -20,8 +20,17 @@ import (
 const (
 	// DefaultMapIdleTimeout ends a silent map stream. The node tells the
 	// coordinator (wire.MapIdleParam), which sends a keep-alive every
-	// third of it (40 s; an older coordinator every 15 s).
-	DefaultMapIdleTimeout = 120 * time.Second
+	// third of it, at most every 45 s (so 45 s; an older coordinator
+	// every 15 s).
+	//
+	// Reason for 135 s, three of the coordinator's longest intervals
+	// (coordinator Config.MaxKeepAlive, under common load balancers' 60 s
+	// idle timeouts): an idle coordinator's CPU is its keep-alives' writes,
+	// and at 120 s every node asked for one every 40 s, 12.5 % more than
+	// the coordinator would send. A dead coordinator's stream ends 15 s
+	// later; a node still waits out three keep-alives before it calls a
+	// stream silent.
+	DefaultMapIdleTimeout = 135 * time.Second
 	// MaxMapMessage bounds one map stream message (one line).
 	MaxMapMessage = 32 << 20
 	// DefaultMapReadBuffer is the map stream's read buffer
