@@ -47,6 +47,25 @@ func TestSentPeersMatchesMap(t *testing.T) {
 				s = made
 			case op < 97:
 				s.share()
+			case op < 98:
+				// Many at once (removeAll's pass) or a few (one by one),
+				// some not held.
+				var ids []wire.NodeID
+				for range rng.IntN(size / 2) {
+					ids = append(ids, wire.NodeID(rng.IntN(size)))
+				}
+				slices.Sort(ids)
+				ids = slices.Compact(ids)
+				var wantGone []wire.NodeID
+				for _, id := range ids {
+					if hasKey(want, id) {
+						wantGone = append(wantGone, id)
+						delete(want, id)
+					}
+				}
+				if got := s.removeAll(ids); !slices.Equal(got, wantGone) {
+					t.Fatalf("size %d step %d: removeAll(%d ids) = %d gone, want %d", size, step, len(ids), len(got), len(wantGone))
+				}
 			default:
 				s = s.clone()
 			}

@@ -780,11 +780,12 @@ func (st *streamState) prepareRemovals(sub *subscriber) (msg []byte, ok bool) {
 	}
 	st.sent.mu.Lock()
 	var head wire.MapResponse
-	for _, id := range absent {
-		if st.sent.peers.remove(wire.NodeID(id)) {
-			head.PeersRemoved = append(head.PeersRemoved, wire.NodeID(id))
-		}
+	ids := make([]wire.NodeID, len(absent))
+	for i, id := range absent {
+		ids[i] = wire.NodeID(id)
 	}
+	slices.Sort(ids) // absentOfAll's are sorted already
+	head.PeersRemoved = st.sent.peers.removeAll(ids)
 	if self != nil && st.sent.version != 0 && (self.KeyRevoked && !st.sent.revoked || self.OwnerDisabled && !st.sent.disabled) {
 		head.Self = self
 		st.sent.setSelf(st.s.nm.src.selfSum(self), self)
