@@ -68,7 +68,11 @@ func appendMsg(b []byte, head *wire.MapResponse, peersKey string, peers, grants 
 		head, peers = &h, nil
 	}
 	h, _ := json.Marshal(head) // a message always has a version: "{...}"
-	b = slices.Grow(b, len(h)+partsLen(peers, grants, rules, srcFrom, src)+binLen)
+	need := len(h) + partsLen(peers, grants, rules, srcFrom, src) + binLen
+	if len(b)+need > cap(b) && need > maxPooledBuf {
+		b = append(bigBuf(len(b)+need), b...)
+	}
+	b = slices.Grow(b, need)
 	b = append(b, h[:len(h)-1]...)
 	if len(peers) > 0 {
 		b = append(b, `,"`...)

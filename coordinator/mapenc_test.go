@@ -196,3 +196,28 @@ func BenchmarkGatewayDeltaMessage(b *testing.B) {
 		b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*1000), "ns/record")
 	})
 }
+
+// TestBigBufsReused: a large message's buffer goes back to bigBufs, not
+// to the small messages' pool, and the next large message takes it; a
+// buffer over maxBigBuf is kept by neither.
+func TestBigBufsReused(t *testing.T) {
+	if raceOn {
+		t.Skip("under the race detector sync.Pool drops a quarter of what is put back at random")
+	}
+	for bigBufs.Get() != nil { // start empty
+	}
+	big := bigBuf(3 << 20)
+	if cap(big) < 3<<20 {
+		t.Fatalf("bigBuf(3 MiB) has cap %d", cap(big))
+	}
+	big = append(big, "x"...)
+	putBuf(new([]byte), big)
+	again := bigBuf(2 << 20)
+	if cap(again) != cap(big) || len(again) != 0 || &again[:1][0] != &big[0] {
+		t.Fatalf("bigBuf(2 MiB) after a 3 MiB buffer went back: cap %d len %d, not the same array", cap(again), len(again))
+	}
+	putBuf(new([]byte), make([]byte, 0, maxBigBuf+1))
+	if v := bigBufs.Get(); v != nil {
+		t.Fatalf("a buffer over maxBigBuf was kept (cap %d)", cap(*v.(*[]byte)))
+	}
+}
