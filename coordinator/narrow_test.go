@@ -2,6 +2,7 @@ package coordinator
 
 import (
 	"net/netip"
+	"slices"
 	"testing"
 	"time"
 
@@ -61,7 +62,7 @@ func TestNarrows(t *testing.T) {
 		{"deny's port added", []filter.Rule{deny}, []filter.Rule{{Src: []netip.Prefix{b}, Dst: []filter.DstNet{ports("100.64.0.9/32", 23, 24)}, Deny: true}}, true},
 		{"protocol changed", []filter.Rule{accept}, []filter.Rule{{Src: []netip.Prefix{a}, Dst: dst(22), Protos: []filter.Proto{17}}}, true},
 	} {
-		if got := narrows(tc.held, tc.rules); got != tc.want {
+		if got := narrows(tc.held, tc.rules, nil); got != tc.want {
 			t.Errorf("%s: narrows = %v, want %v", tc.name, got, tc.want)
 		}
 	}
@@ -93,8 +94,45 @@ func TestSrcWithin(t *testing.T) {
 		{"unsorted, missing", p("10.0.0.9/32", "10.0.0.3/32"), p("10.0.0.2/32", "10.0.0.1/32", "10.0.0.9/32"), false},
 		{"repeats", p("10.0.0.2/32", "10.0.0.2/32"), p("10.0.0.2/32"), true},
 	} {
-		if got := srcWithin(tc.in, tc.of); got != tc.want {
+		if got := srcWithin(tc.in, tc.of, nil); got != tc.want {
 			t.Errorf("%s: srcWithin = %v, want %v", tc.name, got, tc.want)
+		}
+	}
+}
+
+// TestSrcWithinLongLists: lists long enough for the source cache's facts
+// (srcFactsMin) give the answers a merge gives.
+func TestSrcWithinLongLists(t *testing.T) {
+	list := func(n, skip int) []netip.Prefix {
+		var out []netip.Prefix
+		for i := range n {
+			if i != skip {
+				out = append(out, netip.PrefixFrom(netip.AddrFrom4([4]byte{100, 64, byte(i >> 8), byte(i)}), 32))
+			}
+		}
+		return out
+	}
+	full := list(300, -1)
+	reversed := slices.Clone(full)
+	slices.Reverse(reversed)
+	for _, tc := range []struct {
+		name   string
+		in, of []netip.Prefix
+		want   bool
+	}{
+		{"the same list, another array", list(300, -1), full, true},
+		{"one fewer", list(300, 7), full, true},
+		{"one more", full, list(300, 7), false},
+		{"same length, one other", list(301, 7)[:299], list(300, 8)[:299], false},
+		{"not sorted, within", reversed, full, true},
+		{"not sorted, one more", reversed, list(300, 7), false},
+	} {
+		src := newSrcCache()
+		if got := srcWithin(tc.in, tc.of, src); got != tc.want {
+			t.Errorf("%s: srcWithin = %v, want %v", tc.name, got, tc.want)
+		}
+		if got := srcWithin(tc.in, tc.of, nil); got != tc.want {
+			t.Errorf("%s, without the cache: srcWithin = %v, want %v", tc.name, got, tc.want)
 		}
 	}
 }
