@@ -76,6 +76,9 @@ const maxScratchBytes = 16 << 20
 type mapDecoder struct {
 	data []byte
 	pos  int
+	// block is ReadMapBinary's buffer, kept for the next block (at most
+	// maxKeptBlock).
+	block []byte
 	// interned holds strings that repeat across records (tags, users,
 	// relay names), so that each is one allocation however many records
 	// carry it.
@@ -127,6 +130,9 @@ func (d *mapDecoder) run(data []byte, m *MapResponse) (ok bool) {
 
 // release drops what the decoder must not keep alive in the pool: the
 // message, the scratch lists' references and oversized lists.
+// maxKeptBlock is the largest block buffer a decoder keeps.
+const maxKeptBlock = 16 << 20
+
 func (d *mapDecoder) release() {
 	d.data = nil
 	d.nodes = clearScratch(d.nodes)

@@ -85,14 +85,25 @@ func ReadMapBinary(r io.Reader, m *MapResponse, limit int) error {
 	if p < 0 || c < 0 || p > limit || c > limit-p || p > 0 && m.Peers != nil || c > 0 && m.PeersChanged != nil {
 		return ErrPeerBlock
 	}
-	bin := make([]byte, p+c)
+	// The block is read into the decoder's buffer, kept with it for the
+	// next block: nothing a decoded record holds points into it (strings
+	// are copied to the arenas). A gateway's share of a policy change is
+	// a 1.6 MB block at 50,000 nodes, which was a new zeroed buffer each
+	// time.
+	d := decoders.Get().(*mapDecoder)
+	defer decoders.Put(d)
+	if cap(d.block) < p+c {
+		d.block = make([]byte, p+c)
+	}
+	bin := d.block[:p+c]
 	if _, err := io.ReadFull(r, bin); err != nil {
 		return fmt.Errorf("read binary peer blocks: %w", err)
 	}
-	d := decoders.Get().(*mapDecoder)
 	ok := (p == 0 || d.peerBlock(bin[:p], &m.Peers)) && (c == 0 || d.peerBlock(bin[p:], &m.PeersChanged))
 	d.release()
-	decoders.Put(d)
+	if cap(d.block) > maxKeptBlock {
+		d.block = nil
+	}
 	if !ok {
 		m.Peers, m.PeersChanged = nil, nil
 		return ErrPeerBlock

@@ -242,3 +242,29 @@ func BenchmarkDecodeMapBinary(b *testing.B) {
 	b.ReportMetric(float64(len(mustJSON(b, m)))/12250, "json-bytes/record")
 	b.ReportMetric(float64(b.N)*12250/b.Elapsed().Seconds(), "records/s")
 }
+
+// TestDecodedRecordsOwnTheirBytes: nothing a decoded record holds points
+// into the block's buffer, which the next block reuses (binBufs).
+func TestDecodedRecordsOwnTheirBytes(t *testing.T) {
+	var a, b Node
+	fill(reflect.ValueOf(&a).Elem())
+	fill(reflect.ValueOf(&b).Elem())
+	a.Name, a.FQDN, a.User, a.Tags, a.HomeRelay = "alpha", "host-alpha.example", "a@x", []string{"tag:a"}, "ra"
+	b.Name, b.FQDN, b.User, b.Tags, b.HomeRelay = "bravo", "host-bravo.example", "b@x", []string{"tag:b"}, "rb"
+	decode := func(n Node) MapResponse {
+		line, bin := binaryMessage(t, &MapResponse{Version: 1, Peers: []Node{n, n}})
+		m, err := decodeBinaryMessage(line, bin)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return m
+	}
+	first := decode(a)
+	want := mustJSON(t, &first)
+	for range 4 {
+		decode(b) // into the buffer first's block was read into
+	}
+	if got := mustJSON(t, &first); !bytes.Equal(got, want) {
+		t.Fatalf("a decoded message changed when the next was decoded:\nbefore %s\nafter  %s", want, got)
+	}
+}
