@@ -236,7 +236,8 @@ func TestBrowserAdminEditsAlertRules(t *testing.T) {
 
 // TestBrowserDevicesPages: an admin pages through a fleet larger than one
 // page of the Devices page with its Next page link, sees the last page
-// end with no such link, and comes back with First page.
+// end with no such link, goes back one page and then two with Previous
+// page, and comes back with First page.
 func TestBrowserDevicesPages(t *testing.T) {
 	e := newBrowserEnv(t)
 	added := e.b.AddSensors(450)
@@ -258,6 +259,18 @@ func TestBrowserDevicesPages(t *testing.T) {
 		t.Error("the last page links to a next page")
 	}
 	tab.Shot("devices-last-page")
+	tab.Do("previous page", chromedp.Click(chromedp.CSS("#devices-prev")), chromedp.WaitVisible(chromedp.CSS("#devices-next")))
+	if n, has := rows(), browsertest.Eval[bool](tab, `!!document.getElementById('device-`+added[200]+`')`); n != 200 || !has {
+		t.Errorf("second page again: %d rows, device %s shown %v; want 200 and it", n, added[200], has)
+	}
+	tab.Do("next again", chromedp.Click(chromedp.CSS("#devices-next")), chromedp.WaitVisible(chromedp.CSS("#device-"+added[len(added)-1])))
+	tab.Do("previous twice", chromedp.Click(chromedp.CSS("#devices-prev")), chromedp.WaitVisible(chromedp.CSS("#device-"+added[200])),
+		chromedp.Click(chromedp.CSS("#devices-prev")), chromedp.WaitVisible(chromedp.CSS("#device-"+added[0])))
+	if has := browsertest.Eval[bool](tab, `!!document.getElementById('devices-prev')`); has || rows() != 200 {
+		t.Errorf("first page by Previous: %d rows, previous-page link %v", rows(), has)
+	}
+	tab.Do("to the last again", chromedp.Click(chromedp.CSS("#devices-next")), chromedp.WaitVisible(chromedp.CSS("#devices-first")),
+		chromedp.Click(chromedp.CSS("#devices-next")), chromedp.WaitVisible(chromedp.CSS("#device-"+added[len(added)-1])))
 	tab.Do("back to the first", chromedp.Click(chromedp.CSS("#devices-first")), chromedp.WaitVisible(chromedp.CSS("#devices-next")))
 	if has := browsertest.Eval[bool](tab, `!!document.getElementById('devices-first')`); has || rows() != 200 {
 		t.Errorf("first page again: %d rows, first-page link %v", rows(), has)

@@ -5,6 +5,8 @@ import (
 	"net/http"
 	"net/netip"
 	"net/url"
+	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -75,9 +77,63 @@ func until(d time.Duration) string {
 // devicesPageSize is how many devices the Devices page shows at a time.
 const devicesPageSize = 200
 
+// devicesBackParam is the Devices page's query parameter listing the
+// cursors of the pages walked before the current one (oldest first, the
+// first page's empty cursor left out), comma-separated: each Next page
+// link appends the current cursor, the Previous page link pops the last.
+// It lets Previous go back without a second store method (a cursor only
+// goes forward) and without state on the server.
+const devicesBackParam = "back"
+
+// devicesBackMax is how many cursors devicesBackParam keeps: a Next page
+// link past it drops the oldest, so Previous from the oldest page kept
+// goes to the first page.
+const devicesBackMax = 64
+
+// devicesBackMaxLen is the longest devicesBackParam accepted: devicesBackMax
+// int64s of 19 digits and the commas between them. It is checked before
+// the value is parsed, so a long value costs nothing.
+const devicesBackMaxLen = devicesBackMax*20 - 1
+
+// errDevicesBack is the answer to a devicesBackParam that is not what the
+// page's links write.
+var errDevicesBack = fmt.Errorf("%w: %s must be at most %d node ids separated by commas, increasing and below %s (the cursors of the pages before)",
+	ErrBadRequest, devicesBackParam, devicesBackMax, wire.NodePageAfterParam)
+
+// parseDevicesBack reads devicesBackParam from v for the page after the
+// cursor after. It is outside input: more than one value, a value longer
+// than devicesBackMaxLen, more than devicesBackMax ids, an id that is not
+// a positive whole number, or ids not increasing and below after, are
+// errDevicesBack (a 400), and what it allocates is bounded by
+// devicesBackMax. An absent or empty value is no earlier pages.
+func parseDevicesBack(v url.Values, after int64) ([]int64, error) {
+	vs := v[devicesBackParam]
+	if len(vs) == 0 || len(vs) == 1 && vs[0] == "" {
+		return nil, nil
+	}
+	if len(vs) > 1 || len(vs[0]) > devicesBackMaxLen {
+		return nil, errDevicesBack
+	}
+	back := make([]int64, 0, min(devicesBackMax, strings.Count(vs[0], ",")+1))
+	for rest, more := vs[0], true; more; {
+		var id string
+		id, rest, more = strings.Cut(rest, ",")
+		n, err := strconv.ParseInt(id, 10, 64)
+		if err != nil || n <= 0 || len(back) == devicesBackMax || len(back) > 0 && n <= back[len(back)-1] {
+			return nil, errDevicesBack
+		}
+		back = append(back, n)
+	}
+	if back[len(back)-1] >= after {
+		return nil, errDevicesBack
+	}
+	return back, nil
+}
+
 // pageDevices shows one page of the fleet (devicesPageSize devices after
 // the cursor wire.NodePageAfterParam, narrowed by the filter), with links
-// to the next page and back to the first. Its filter's choices come from
+// to the next page, the previous one (from the cursors in
+// devicesBackParam) and back to the first. Its filter's choices come from
 // the devices shown (and the values chosen), not from the whole fleet,
 // whose reading would cost the fleet's size at every view.
 func (s *server) pageDevices(c echo.Context) error {
@@ -95,6 +151,10 @@ func (s *server) pageDevices(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	back, err := parseDevicesBack(q, after)
+	if err != nil {
+		return err
+	}
 	page, err := s.b.NodePage(c.Request().Context(), after, devicesPageSize, f.matcher())
 	if err != nil {
 		return err
@@ -103,36 +163,60 @@ func (s *server) pageDevices(c echo.Context) error {
 	for _, n := range page.Nodes {
 		rows = append(rows, rowOf(n, now))
 	}
-	link := func(cursor string) string {
+	// link is the Devices page after cursor (the first when 0), with the
+	// filter kept and back as the pages before it.
+	link := func(cursor int64, back []int64) string {
 		v := url.Values{}
 		for k, vs := range q {
-			if k != wire.NodePageAfterParam && len(vs) > 0 && vs[0] != "" {
+			if k != wire.NodePageAfterParam && k != devicesBackParam && len(vs) > 0 && vs[0] != "" {
 				v.Set(k, vs[0])
 			}
 		}
-		if cursor != "" {
-			v.Set(wire.NodePageAfterParam, cursor)
+		if cursor > 0 {
+			v.Set(wire.NodePageAfterParam, strconv.FormatInt(cursor, 10))
+		}
+		if len(back) > 0 {
+			ids := make([]string, len(back))
+			for i, id := range back {
+				ids[i] = strconv.FormatInt(id, 10)
+			}
+			v.Set(devicesBackParam, strings.Join(ids, ","))
 		}
 		if len(v) == 0 {
 			return "/ui/devices"
 		}
 		return "/ui/devices?" + v.Encode()
 	}
-	var next, first string
+	var next, prev, first string
 	if page.Next != "" {
-		next = link(page.Next)
+		cursor, err := strconv.ParseInt(page.Next, 10, 64)
+		if err != nil || cursor <= after {
+			return fmt.Errorf("devices page after %d: the backend's next cursor %q is not a node id above it", after, page.Next)
+		}
+		nextBack := back
+		if after > 0 {
+			nextBack = append(slices.Clone(back), after)
+			if len(nextBack) > devicesBackMax {
+				nextBack = nextBack[len(nextBack)-devicesBackMax:]
+			}
+		}
+		next = link(cursor, nextBack)
 	}
 	if after > 0 {
-		first = link("")
+		first = link(0, nil)
+		prev = first
+		if len(back) > 0 {
+			prev = link(back[len(back)-1], back[:len(back)-1])
+		}
 	}
 	v := s.newView(c, "Devices", "devices")
 	v.Data = struct {
-		Rows        []deviceRow
-		Total       int
-		Filter      nodeFilter
-		Choices     filterChoices
-		Next, First string
-	}{rows, page.Total, f, choicesOf(page.Nodes).with(f), next, first}
+		Rows              []deviceRow
+		Total             int
+		Filter            nodeFilter
+		Choices           filterChoices
+		Next, Prev, First string
+	}{rows, page.Total, f, choicesOf(page.Nodes).with(f), next, prev, first}
 	return s.render(c, http.StatusOK, "devices.html", v)
 }
 
