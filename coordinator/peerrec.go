@@ -522,12 +522,14 @@ func (c *srcCache) grantsOf(rules []filter.Rule, srcs, dsts []netip.Addr) []filt
 // source lists gets the same answer, so ReachRules runs once per gateway
 // and kind of viewer, not once per pair.
 //
-// Its keys hold the peer's filter and addresses by weak pointers (see
-// listKey), so the memo keeps no filter alive, nor the source lists a
-// join makes anew. It did: 2.22 GB of a 3.96 GB heap at 50,000 nodes
-// registering in the default order, then up to 2 Mi prefixes of lists
-// (64 MB; 57 gateway filters at 50,000 nodes), past which it started
-// over (maxGrantMemoPins, gone with the weak keys).
+// Its keys hold the peer's filter by a weak pointer (see listKey), so
+// the memo keeps no filter alive, nor the source lists a join makes
+// anew. It did: 2.22 GB of a 3.96 GB heap at 50,000 nodes registering
+// in the default order, then up to 2 Mi prefixes of lists (64 MB; 57
+// gateway filters at 50,000 nodes), past which it started over
+// (maxGrantMemoPins, gone with the weak keys). The peer's addresses stay
+// a plain pointer: a record's 48 bytes, and a weak pointer to an object
+// among many small ones costs a walk of its span's specials.
 type grantMemo struct {
 	mu sync.RWMutex // guards m
 	m  map[grantMemoKey][]filter.PortGrant
@@ -537,14 +539,14 @@ type grantMemo struct {
 // again, see listKey); past it the memo starts over.
 const maxGrantMemo = 1 << 17
 
-// grantMemoKey is what ReachRules's answer depends on: the rules and the
-// destinations (by identity, weak: the compiler's filters and a record's
-// addresses never change once made), and for each source its family and
-// the rules whose sources hold it (sig).
+// grantMemoKey is what ReachRules's answer depends on: the rules (by a
+// weak pointer) and the destinations, by identity (the compiler's filters
+// and a record's addresses never change once made), and for each source
+// its family and the rules whose sources hold it (sig).
 type grantMemoKey struct {
 	rules weak.Pointer[filter.Rule]
 	n     int
-	dsts  weak.Pointer[netip.Addr]
+	dsts  *netip.Addr
 	nDst  int
 	nSrc  int
 	sig   uint64
@@ -572,5 +574,5 @@ func grantMemoKeyOf(rules []filter.Rule, srcs, dsts []netip.Addr, in func(int, n
 		}
 		sig |= w << (32 * k)
 	}
-	return grantMemoKey{rules: weak.Make(&rules[0]), n: len(rules), dsts: weak.Make(&dsts[0]), nDst: len(dsts), nSrc: len(srcs), sig: sig}, true
+	return grantMemoKey{rules: weak.Make(&rules[0]), n: len(rules), dsts: &dsts[0], nDst: len(dsts), nSrc: len(srcs), sig: sig}, true
 }
