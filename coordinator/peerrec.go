@@ -536,8 +536,17 @@ type grantMemo struct {
 }
 
 // maxGrantMemo bounds the memo (entries of filters gone are never found
-// again, see listKey); past it the memo starts over.
-const maxGrantMemo = 1 << 17
+// again, see listKey); past it the memo starts over. An entry is about
+// 135 bytes (its key, the answer's grants), so the memo stays under
+// 3 MB, and holds the keys of 16 filters of every one of 1,000 gateways.
+//
+// 16 Ki, not 128 Ki as before the weak keys: the bound on what the keys'
+// lists held (maxGrantMemoPins) used to make it start over long before
+// (57 gateway filters at 50,000 nodes); without it the memo filled its
+// 128 Ki entries with the keys of superseded gateway filters, each join
+// making 1,000 new ones, and held 21.6 MB at 20,000 nodes (1,000
+// gateways) once settled, as much as the lists the weak keys freed.
+const maxGrantMemo = 1 << 14
 
 // grantMemoKey is what ReachRules's answer depends on: the rules (by a
 // weak pointer) and the destinations, by identity (the compiler's filters
