@@ -10,6 +10,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"unsafe"
+	"weak"
 
 	"github.com/wardnet/ward/filter"
 	"github.com/wardnet/ward/wire"
@@ -231,10 +232,33 @@ func (t *grantTable) internKey(k []byte, enc func() []byte) (uint32, []byte) {
 // srcKey names one source list: the compiler shares a rule's list between
 // the filters of every node the rule reaches and never changes a list it
 // handed out, so the slice itself (its first element and length) is its
-// identity. Holding the pointer keeps the list alive while it is cached.
+// identity. Holding the pointer keeps the list alive while it is held.
 type srcKey struct {
 	first *netip.Prefix
 	n     int
+}
+
+// listKey is srcKey for the caches (srcCache.m, the deltas', the grants
+// memo's): the array by a weak pointer, so a cached entry does not keep
+// its list alive. Two weak pointers are equal only when made from the
+// same live array: an entry of a list the collector took is never found
+// again, not even by a new array at its address; it waits, small, for
+// its cache to start over.
+//
+// Reason: the caches held their keys' lists alive, and a join that sorts
+// among what the gateways were sent makes a new array of every sensor
+// (1.2 MB at 50,000 nodes), so the caches kept tens of superseded arrays
+// of each rule alive, bounded only by their pins (64 MB each): at 20,000
+// nodes with 1,000 gateways, settled, 38 of the 40 live arrays of the
+// rule's sources (21 of 22 MB) were held by nothing but the caches.
+type listKey struct {
+	first weak.Pointer[netip.Prefix]
+	n     int
+}
+
+// listKeyOf returns src's cache key (src not empty).
+func listKeyOf(src []netip.Prefix) listKey {
+	return listKey{weak.Make(&src[0]), len(src)}
 }
 
 // srcInfo is what is made once per source list: for grants, whether it
@@ -268,13 +292,13 @@ type srcCache struct {
 
 	// mu guards the following.
 	mu sync.Mutex
-	m  map[srcKey]*srcInfo
+	m  map[listKey]*srcInfo
 	// heads holds, per array, the longest of its lists in m: a longer
 	// list of the same array extends it.
-	heads map[*netip.Prefix]srcKey
-	// bytes is what the cached infos hold: the prefixes each added to
-	// its array (the list's memory, shared by its versions) and the JSON
-	// made.
+	heads map[weak.Pointer[netip.Prefix]]listKey
+	// bytes is what the cached infos stand for: the prefixes each added
+	// to its array (the list's memory, shared by its versions, which the
+	// cache no longer keeps alive: see listKey) and the JSON made.
 	bytes int
 
 	// deltas holds the deltas between lists (srcDeltaFor); its own lock.
@@ -290,7 +314,7 @@ type srcCache struct {
 const maxSrcCacheBytes = 64 << 20
 
 func newSrcCache() *srcCache {
-	return &srcCache{seed: maphash.MakeSeed(), m: map[srcKey]*srcInfo{}, heads: map[*netip.Prefix]srcKey{},
+	return &srcCache{seed: maphash.MakeSeed(), m: map[listKey]*srcInfo{}, heads: map[weak.Pointer[netip.Prefix]]listKey{},
 		deltas: srcDeltas{m: map[deltaKey][]byte{}}, grantMemo: grantMemo{m: map[grantMemoKey][]filter.PortGrant{}}}
 }
 
@@ -308,7 +332,7 @@ func (c *srcCache) info(src []netip.Prefix) *srcInfo {
 	if len(src) == 0 {
 		return emptySrc
 	}
-	k := srcKey{&src[0], len(src)}
+	k := listKeyOf(src)
 	c.mu.Lock()
 	in, ok := c.m[k]
 	var base *srcInfo
@@ -483,18 +507,12 @@ func (c *srcCache) grantsOf(rules []filter.Rule, srcs, dsts []netip.Addr) []filt
 		return gs
 	}
 	gs = filter.ReachRules(rules, srcs, dsts, in)
-	pins := 0
-	for _, r := range rules {
-		pins += len(r.Src)
-	}
 	c.grantMemo.mu.Lock()
 	defer c.grantMemo.mu.Unlock()
-	if len(c.grantMemo.m) >= maxGrantMemo || c.grantMemo.pins+pins > maxGrantMemoPins {
+	if len(c.grantMemo.m) >= maxGrantMemo {
 		clear(c.grantMemo.m)
-		c.grantMemo.pins = 0
 	}
 	c.grantMemo.m[k] = gs
-	c.grantMemo.pins += pins
 	return gs
 }
 
@@ -503,40 +521,39 @@ func (c *srcCache) grantsOf(rules []filter.Rule, srcs, dsts []netip.Addr) []filt
 // (200 at 10,000 nodes, 1,000 at 50,000), and every sensor in the same
 // source lists gets the same answer, so ReachRules runs once per gateway
 // and kind of viewer, not once per pair.
+//
+// Its keys hold the peer's filter by a weak pointer (see listKey), so
+// the memo keeps no filter alive, nor the source lists a join makes
+// anew. It did: 2.22 GB of a 3.96 GB heap at 50,000 nodes registering
+// in the default order, then up to 2 Mi prefixes of lists (64 MB; 57
+// gateway filters at 50,000 nodes), past which it started over
+// (maxGrantMemoPins, gone with the weak keys). The peer's addresses stay
+// a plain pointer: a record's 48 bytes, and a weak pointer to an object
+// among many small ones costs a walk of its span's specials.
 type grantMemo struct {
-	mu sync.RWMutex // guards m and pins
+	mu sync.RWMutex // guards m
 	m  map[grantMemoKey][]filter.PortGrant
-	// pins counts the source prefixes the keys' rules hold, a rule held by
-	// several keys counted for each (see maxGrantMemoPins).
-	pins int
 }
 
-// maxGrantMemoPins bounds the prefixes the memo's keys keep alive: a key
-// holds a peer's filter, and with it the filter's source lists, which a
-// join makes anew (a gateway's list of every sensor), so the memo kept
-// superseded lists alive: 2.22 GB of a 3.96 GB heap at 50,000 nodes
-// registering in the default order (one key per sensor's first map and
-// gateway). Past it the memo starts over; at 32 bytes a prefix, the lists
-// it keeps alive stay under 64 MB.
+// maxGrantMemo bounds the memo (entries of filters gone are never found
+// again, see listKey); past it the memo starts over. An entry is about
+// 135 bytes (its key, the answer's grants), so the memo stays under
+// 3 MB, and holds the keys of 16 filters of every one of 1,000 gateways.
 //
-// 2 Mi, not 8 Mi as first: at 50,000 nodes 8 Mi kept up to 256 MB of
-// superseded lists alive. Since whole maps go through the view classes
-// (viewOf asks for each peer's grants once per class), what the memo
-// saves is mostly a delta's: every sensor asking for its grants on a
-// gateway that joined or changed, one key per gateway. At 50,000 nodes
-// 57 gateway filters (36,750 sensors each) fit before it starts over.
-const maxGrantMemoPins = 2 << 20
+// 16 Ki, not 128 Ki as before the weak keys: the bound on what the keys'
+// lists held (maxGrantMemoPins) used to make it start over long before
+// (57 gateway filters at 50,000 nodes); without it the memo filled its
+// 128 Ki entries with the keys of superseded gateway filters, each join
+// making 1,000 new ones, and held 21.6 MB at 20,000 nodes (1,000
+// gateways) once settled, as much as the lists the weak keys freed.
+const maxGrantMemo = 1 << 14
 
-// maxGrantMemo bounds the memo (its keys keep their rules and addresses
-// alive); past it the memo starts over.
-const maxGrantMemo = 1 << 17
-
-// grantMemoKey is what ReachRules's answer depends on: the rules and the
-// destinations (by identity: the compiler's filters and a record's
-// addresses never change once made), and for each source its family and
-// the rules whose sources hold it (sig).
+// grantMemoKey is what ReachRules's answer depends on: the rules (by a
+// weak pointer) and the destinations, by identity (the compiler's filters
+// and a record's addresses never change once made), and for each source
+// its family and the rules whose sources hold it (sig).
 type grantMemoKey struct {
-	rules *filter.Rule
+	rules weak.Pointer[filter.Rule]
 	n     int
 	dsts  *netip.Addr
 	nDst  int
@@ -566,5 +583,5 @@ func grantMemoKeyOf(rules []filter.Rule, srcs, dsts []netip.Addr, in func(int, n
 		}
 		sig |= w << (32 * k)
 	}
-	return grantMemoKey{rules: &rules[0], n: len(rules), dsts: &dsts[0], nDst: len(dsts), nSrc: len(srcs), sig: sig}, true
+	return grantMemoKey{rules: weak.Make(&rules[0]), n: len(rules), dsts: &dsts[0], nDst: len(dsts), nSrc: len(srcs), sig: sig}, true
 }

@@ -25,7 +25,7 @@ func (c *srcCache) srcDeltaFor(held, next []netip.Prefix) []byte {
 	if len(next) == 0 || len(held) == 0 {
 		return nil
 	}
-	k := deltaKey{srcKey{&held[0], len(held)}, srcKey{&next[0], len(next)}}
+	k := deltaKey{listKeyOf(held), listKeyOf(next)}
 	c.deltas.mu.Lock()
 	d, ok := c.deltas.m[k]
 	c.deltas.mu.Unlock()
@@ -53,44 +53,34 @@ func (c *srcCache) srcDeltaFor(held, next []netip.Prefix) []byte {
 		enc, _ := json.Marshal(tail)
 		d = enc[1:] // without "{": appendMsg adds `{"rule":i,`
 	}
-	pins := len(held) + len(next)
 	c.deltas.mu.Lock()
 	defer c.deltas.mu.Unlock()
-	if len(c.deltas.m) >= maxSrcDeltas || c.deltas.pins+pins > maxSrcDeltaPins {
+	if len(c.deltas.m) >= maxSrcDeltas {
 		clear(c.deltas.m)
-		c.deltas.pins = 0
 	}
 	c.deltas.m[k] = d // nil too: the pair does not fit, no need to diff again
-	c.deltas.pins += pins
 	return d
 }
 
-// deltaKey names a pair of source lists: the held one and the new one.
-type deltaKey struct{ held, next srcKey }
+// deltaKey names a pair of source lists: the held one and the new one,
+// by weak pointers (listKey): a cached delta keeps neither list alive.
+type deltaKey struct{ held, next listKey }
 
 // srcDeltas caches deltas between source lists: every gateway holds the
 // same list and gets the same new one, so each pair is diffed once.
 type srcDeltas struct {
-	mu sync.Mutex // guards m and pins
+	mu sync.Mutex // guards m
 	m  map[deltaKey][]byte
-	// pins counts the prefixes the keys' lists hold (see
-	// maxSrcDeltaPins).
-	pins int
 }
 
-// maxSrcDeltas bounds the cached deltas (the keys hold their lists
-// alive); past it the cache starts over.
-const maxSrcDeltas = 64
-
-// maxSrcDeltaPins bounds the prefixes the cached deltas' keys keep alive
-// (2 Mi: 64 MB at 32 bytes a prefix); past it the cache starts over.
+// maxSrcDeltas bounds the cached deltas; past it the cache starts over.
 //
-// Reason: the keys are a gateway's superseded lists of every sensor,
-// 36,750 prefixes (1.2 MB) each at 50,000 nodes, so 64 pairs kept up to
-// 150 MB of lists alive that nothing else held. At that size 28 pairs
-// fit, more than the lists the gateways hold at once (they follow the
-// joins within a few).
-const maxSrcDeltaPins = 2 << 20
+// The keys kept their lists alive (a gateway's superseded lists of every
+// sensor, 36,750 prefixes, 1.2 MB, each at 50,000 nodes: 64 pairs up to
+// 150 MB), and a bound on the prefixes they held (2 Mi, 28 pairs at
+// 50,000 nodes) made the cache start over sooner; with weak keys
+// (listKey) it holds its deltas only.
+const maxSrcDeltas = 64
 
 // ruleDelta is one rule's source delta in a message: its index and the
 // rest of its JSON (srcDeltaFor).

@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"slices"
 	"testing"
+	"weak"
 
 	"github.com/wardnet/ward/filter"
 )
@@ -54,7 +55,7 @@ func TestSrcInfoGrowsWithItsList(t *testing.T) {
 			t.Fatalf("len %d: JSON differs", n)
 		}
 	}
-	if h := c.heads[&full[0]]; h.n != 300 {
+	if h := c.heads[weak.Make(&full[0])]; h.n != 300 {
 		t.Fatalf("head of the array is %d long, want 300", h.n)
 	}
 }

@@ -293,6 +293,7 @@ func (r *run) measure(ctx context.Context, res *Result) error {
 		r.idleCPU(ctx, res)
 	}
 	res.Mem, res.MemMeasured = r.memSnapshot(ctx)
+	r.profileLiveHeap(ctx)
 	stopCPU = r.profileCPU(ctx, "cpu-joins", joinsProfile)
 	h0 := r.scrapeLatency(ctx)
 	if err := r.joins(ctx, m, res); err != nil {
