@@ -102,6 +102,11 @@ func TestIncrementalMapsMatchFromScratch(t *testing.T) {
 	} else {
 		t.Logf("%d view classes made, %d whole maps took a class's shared diff", m, n)
 	}
+	if n := heldCompacted.Load(); n == 0 {
+		t.Errorf("no held peer set was compacted between steps: the test missed that path")
+	} else {
+		t.Logf("%d held peer sets compacted between steps", n)
+	}
 	if n := absentShared.Load(); n == 0 {
 		t.Errorf("no removals' check of a pending \"all\" was shared by a class: the test missed that path")
 	} else {
@@ -221,6 +226,10 @@ func checkIncrementalMaps(t *testing.T, seed int64, steps int) {
 	viewsMade.Add(int64(valueOf(t, c.srv.metrics.mapViews.WithLabelValues("view"))))
 }
 
+// heldCompacted counts, over the seeds, the held peer sets compacted
+// between steps (Server.CompactHeld).
+var heldCompacted atomic.Int64
+
 // absentShared counts, over the seeds, the removals' checks of a pending
 // "all" that took the answer another node of the class got
 // (netmap.absentOfAll).
@@ -235,6 +244,9 @@ var viewsShared, viewsMade atomic.Int64
 // scratch, then checks that map against the policy compiled anew.
 func checkFleetMaps(t *testing.T, c *testCoord, policy string, fleet map[string]*follower, at string) {
 	t.Helper()
+	// The held sets compacted (as ahead of a memory give-back) while the
+	// streams run: the next steps' deltas are made against them.
+	heldCompacted.Add(int64(c.srv.CompactHeld()))
 	want := oracleMaps(t, c, policy)
 	var everyone []store.NodeID
 	held := map[wire.NodeID]sentPeer{}

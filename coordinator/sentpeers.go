@@ -319,6 +319,26 @@ func (s *sentPeers) removeAll(ids []wire.NodeID) []wire.NodeID {
 	return gone
 }
 
+// compactBy makes s one base with nothing beside it, its content the
+// same: the slice canon holds for s's content key, or s's entries merged
+// and interned (then kept in canon for the sets after). It reports
+// whether s changed; a shared set, or one without entries beside its
+// base, is left as it is.
+func (s *sentPeers) compactBy(canon map[heldKey][]sentEntry) bool {
+	if s.shared != 0 || len(s.added)+len(s.changed)+len(s.removed) == 0 {
+		return false
+	}
+	k := s.key()
+	e, ok := canon[k]
+	if !ok {
+		e = internEntries(s.all())
+		canon[k] = e
+	}
+	s.sorted, s.added, s.changed, s.removed = e, nil, nil, nil
+	s.base, s.waits = true, 0
+	return true
+}
+
 // len is how many peers the node holds.
 func (s *sentPeers) len() int { return len(s.sorted) - len(s.removed) + len(s.added) }
 

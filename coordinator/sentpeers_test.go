@@ -5,7 +5,9 @@ import (
 	"math/rand/v2"
 	"slices"
 	"testing"
+	"time"
 
+	"github.com/wardnet/ward/coordinator/store"
 	"github.com/wardnet/ward/wire"
 )
 
@@ -154,4 +156,92 @@ func TestSetKeyByContent(t *testing.T) {
 func hasKey(m map[wire.NodeID]sentPeer, id wire.NodeID) bool {
 	_, ok := m[id]
 	return ok
+}
+
+// TestCompactHeld: sets of the same entries in different forms (a base
+// with joins beside it, merged, rebuilt) become one slice with nothing
+// beside it, their content and key unchanged; a set of other entries
+// gets a slice of its own; a shared set is left as it is.
+func TestCompactHeld(t *testing.T) {
+	entries := map[wire.NodeID]sentPeer{}
+	for i := range 500 {
+		entries[wire.NodeID(i*2+1)] = sentPeer{ver: uint64(i), grants: uint32(i % 5)}
+	}
+	ids := slices.Sorted(maps.Keys(entries))
+	whole := func(skip int) sentPeers {
+		b := newSentPeersBuilder(len(ids))
+		for i, id := range ids {
+			if i != skip {
+				b.add(id, entries[id])
+			}
+		}
+		return b.done()
+	}
+	// a: built whole without the last 40, which then join one by one;
+	// b: built whole without the first 40 (a base of its own), which
+	// then join; c: every entry at once, then shared; d: other entries.
+	a := whole(-1)
+	for _, id := range ids[len(ids)-40:] {
+		a.remove(id)
+	}
+	a.share()
+	for _, id := range ids[len(ids)-40:] {
+		a.set(id, entries[id])
+	}
+	b := whole(-1)
+	for _, id := range ids[:40] {
+		b.remove(id)
+	}
+	b.share()
+	for _, id := range ids[:40] {
+		b.set(id, entries[id])
+	}
+	c := whole(-1)
+	c.share()
+	d := whole(7)
+	d.share()
+	d.set(9999, sentPeer{ver: 1})
+	if len(a.added) == 0 || len(b.added) == 0 {
+		t.Fatal("the sets to compact have nothing beside their base: the test sets up nothing")
+	}
+	h := newHub(time.Now())
+	states := map[store.NodeID]*sentState{1: {peers: a}, 2: {peers: b}, 3: {peers: c}, 4: {peers: d}}
+	for id, st := range states {
+		h.recordSent(id, st)
+	}
+	keys := map[store.NodeID]heldKey{}
+	for id, st := range states {
+		keys[id] = st.peers.key()
+	}
+	if got := h.compactHeld(); got != 3 {
+		t.Errorf("compactHeld changed %d sets, want 3 (a, b, d; c is shared)", got)
+	}
+	for id, st := range states {
+		p := &st.peers
+		if p.key() != keys[id] {
+			t.Errorf("set %d: key %v after compacting, %v before", id, p.key(), keys[id])
+		}
+		if len(p.added)+len(p.changed)+len(p.removed) > 0 {
+			t.Errorf("set %d: %d+%d+%d entries beside its base after compacting", id, len(p.added), len(p.changed), len(p.removed))
+		}
+		want := entries
+		if id == 4 {
+			want = maps.Clone(entries)
+			delete(want, ids[7])
+			want[9999] = sentPeer{ver: 1}
+		}
+		if got := keyOf(want); p.key() != got {
+			t.Errorf("set %d: holds other entries than it did", id)
+		}
+	}
+	sa, sb, sd := states[1].peers.sorted, states[2].peers.sorted, states[4].peers.sorted
+	if &sa[0] != &sb[0] {
+		t.Error("two sets of the same entries hold two slices after compacting")
+	}
+	if &sa[0] == &sd[0] {
+		t.Error("a set of other entries holds the same slice")
+	}
+	if states[3].peers.shared == 0 {
+		t.Error("the shared set was made a set of its own")
+	}
 }

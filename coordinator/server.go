@@ -679,6 +679,15 @@ func (s *Server) routes() {
 	s.adminMux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { w.Write([]byte("ok\n")) })
 }
 
+// CompactHeld makes the peer sets the streams hold one slice per distinct
+// content, with nothing beside it (after a registration each node's set
+// is its class's base with its own joins beside it), and returns how
+// many sets it changed. What it frees is garbage: run it just ahead of a
+// memory give-back (ward coordinator does, giveback.Run).
+func (s *Server) CompactHeld() int {
+	return s.control.hub.compactHeld()
+}
+
 // AdminRoutes is where the admin API and UI are mounted (package web's
 // Mount): on the admin listener when Config.AdminListen is set (and on the
 // fleet's listener too only with Config.AdminOnListen), else on the

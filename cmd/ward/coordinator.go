@@ -62,9 +62,6 @@ func newCoordinatorCmd() *cobra.Command {
 			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
-			if giveBack {
-				go giveback.Run(ctx, cfg.Logger, giveback.Coordinator)
-			}
 			bound, err := serveSTUN(ctx, stunAddrs(cmd.Flags()), cfg.Logger)
 			if err != nil {
 				return err
@@ -80,6 +77,14 @@ func newCoordinatorCmd() *cobra.Command {
 				return err
 			}
 			defer srv.Close()
+			if giveBack {
+				// Ahead of each give-back the streams' held peer sets are
+				// compacted (Server.CompactHeld): what that frees goes back
+				// in the same collections.
+				go giveback.Run(ctx, cfg.Logger, giveback.Coordinator, func() {
+					cfg.Logger.Info("held peer sets compacted", "sets", srv.CompactHeld())
+				})
+			}
 			go reloadOnHUP(ctx, srv.Server, cfg.Logger)
 			return srv.ListenAndServe(ctx)
 		},

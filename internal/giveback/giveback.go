@@ -162,7 +162,11 @@ func Release() (held, released uint64) {
 // Run gives memory back under p until ctx is done, logging each
 // give-back. A process at rest costs a read of the runtime's counters
 // every p.Every.
-func Run(ctx context.Context, log *slog.Logger, p Policy) {
+//
+// before, when not nil, runs just ahead of each give-back: work that
+// turns live memory into garbage (the coordinator's compaction of its
+// streams' held peers) is then given back in the same two collections.
+func Run(ctx context.Context, log *slog.Logger, p Policy, before func()) {
 	g := NewGovernor(p, Read())
 	t := time.NewTicker(p.Every)
 	defer t.Stop()
@@ -176,6 +180,9 @@ func Run(ctx context.Context, log *slog.Logger, p Policy) {
 			continue
 		}
 		start := time.Now()
+		if before != nil {
+			before()
+		}
 		held, released := Release()
 		given.Add(1)
 		log.Info("memory given back after a burst", "held_mb", held>>20, "returned_mb", released>>20,
