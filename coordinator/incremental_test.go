@@ -87,35 +87,28 @@ func TestIncrementalMapsMatchFromScratch(t *testing.T) {
 			checkIncrementalMaps(t, seed, steps)
 		})
 	}
-	if n := rebases.Load() - r0; n == 0 {
-		t.Errorf("no held peer set rebased on its class's lineage: the test missed that path")
-	} else {
-		t.Logf("%d held peer sets rebased", n)
-	}
-	if n := srcDeltasApplied.Load(); n == 0 {
-		t.Errorf("no filter source went as a delta (wire.SrcDelta): the test missed that path")
-	} else {
-		t.Logf("%d filter source deltas applied", n)
-	}
 	if n, m := viewsShared.Load(), viewsMade.Load(); n == 0 || m == 0 {
 		t.Errorf("view classes made %d, whole maps that took another stream's diff %d: the test missed the classes' shared path", m, n)
 	} else {
 		t.Logf("%d view classes made, %d whole maps took a class's shared diff", m, n)
 	}
-	if n := heldCompacted.Load(); n == 0 {
-		t.Errorf("no held peer set was compacted between steps: the test missed that path")
-	} else {
-		t.Logf("%d held peer sets compacted between steps", n)
-	}
-	if n := absentShared.Load(); n == 0 {
-		t.Errorf("no removals' check of a pending \"all\" was shared by a class: the test missed that path")
-	} else {
-		t.Logf("%d removals' checks shared by a class", n)
-	}
-	if n := grantSwapsApplied.Load(); n == 0 {
-		t.Errorf("no grants went as a swap (wire.GrantsSwap): the test missed that path")
-	} else {
-		t.Logf("%d grants swaps applied", n)
+	// Each path the seeds must have run: how often it ran, what it is
+	// when it did, and what the test missed when it did not.
+	for _, p := range []struct {
+		n           int64
+		ran, missed string
+	}{
+		{rebases.Load() - r0, "held peer sets rebased", "no held peer set rebased on its class's lineage"},
+		{srcDeltasApplied.Load(), "filter source deltas applied", "no filter source went as a delta (wire.SrcDelta)"},
+		{heldCompacted.Load(), "held peer sets compacted between steps", "no held peer set was compacted between steps"},
+		{absentShared.Load(), "removals' checks shared by a class", "no removals' check of a pending \"all\" was shared by a class"},
+		{grantSwapsApplied.Load(), "grants swaps applied", "no grants went as a swap (wire.GrantsSwap)"},
+	} {
+		if p.n == 0 {
+			t.Errorf("%s: the test missed that path", p.missed)
+		} else {
+			t.Logf("%d %s", p.n, p.ran)
+		}
 	}
 }
 
