@@ -103,6 +103,7 @@ func TestIncrementalMapsMatchFromScratch(t *testing.T) {
 		{heldCompacted.Load(), "held peer sets compacted between steps", "no held peer set was compacted between steps"},
 		{absentShared.Load(), "removals' checks shared by a class", "no removals' check of a pending \"all\" was shared by a class"},
 		{grantSwapsApplied.Load(), "grants swaps applied", "no grants went as a swap (wire.GrantsSwap)"},
+		{blocksShared.Load(), "whole maps sent with a shared diff's binary peer block", "no stream sent a shared diff's binary peer block (classDiff.block)"},
 	} {
 		if p.n == 0 {
 			t.Errorf("%s: the test missed that path", p.missed)
@@ -217,7 +218,13 @@ func checkIncrementalMaps(t *testing.T, seed int64, steps int) {
 	}
 	viewsShared.Add(int64(valueOf(t, c.srv.metrics.mapViews.WithLabelValues("shared"))))
 	viewsMade.Add(int64(valueOf(t, c.srv.metrics.mapViews.WithLabelValues("view"))))
+	blocksShared.Add(int64(valueOf(t, c.srv.metrics.mapViews.WithLabelValues("block")) + valueOf(t, c.srv.metrics.mapViews.WithLabelValues("block-shared"))))
 }
+
+// blocksShared counts, over the seeds, the whole maps sent with their
+// diff's binary peer block (classDiff.block: made for a diff another
+// stream made, or taken as another stream made it).
+var blocksShared atomic.Int64
 
 // heldCompacted counts, over the seeds, the held peer sets compacted
 // between steps (Server.CompactHeld).

@@ -35,27 +35,23 @@ func cmpEncPeer(x, y encPeer) int { return cmp.Compare(x.id, y.id) }
 // With bin (a node of wire.FeatureBinaryPeers) the peers go as a binary
 // block after the line (head's PeersBin or PeersChangedBin, as peersKey
 // says), each record's binary form made once and shared as its JSON is;
-// when one cannot be made, the message goes as JSON.
-func appendMsg(b []byte, head *wire.MapResponse, peersKey string, peers, grants []encPeer, rules []filter.Rule, srcFrom []int, deltas []ruleDelta, src *srcCache, bin *peerTables) []byte {
+// when one cannot be made, the message goes as JSON. block, when not
+// nil, is peers' block made already (classDiff.block, shared by the
+// streams that send the same diff).
+func appendMsg(b []byte, head *wire.MapResponse, peersKey string, peers, grants []encPeer, rules []filter.Rule, srcFrom []int, deltas []ruleDelta, src *srcCache, bin *peerTables, block []byte) []byte {
 	if len(peers) > 0 && !slices.IsSortedFunc(peers, cmpEncPeer) { // a class's diff is sorted, and shared
 		slices.SortFunc(peers, cmpEncPeer)
 	}
 	// The binary block's length first (the line says it), then its
 	// records (peerRec.bin: a shared form, read without a lock).
 	binLen := 0
-	if bin != nil && len(peers) > 0 {
-		binLen = len(wire.AppendPeerBlockHead(nil, len(peers)))
-		for _, p := range peers {
-			r := []byte(nil)
-			if p.rec != nil {
-				r = p.rec.bin(p.gid, p.rid, bin)
-			}
-			if r == nil {
-				binLen = 0
-				break
-			}
-			binLen += len(r)
-		}
+	switch {
+	case bin == nil || len(peers) == 0:
+		block = nil
+	case block != nil:
+		binLen = len(block)
+	default:
+		binLen = peerBlockLen(peers, bin)
 	}
 	binPeers := peers
 	if binLen > 0 {
@@ -142,13 +138,53 @@ func appendMsg(b []byte, head *wire.MapResponse, peersKey string, peers, grants 
 		b = append(b, ']')
 	}
 	b = append(b, '}', '\n')
-	if binLen > 0 {
-		b = wire.AppendPeerBlockHead(b, len(binPeers))
-		for _, p := range binPeers {
-			b = append(b, p.rec.bin(p.gid, p.rid, bin)...)
-		}
+	switch {
+	case block != nil:
+		b = append(b, block...)
+	case binLen > 0:
+		b = appendPeerBlock(b, binPeers, bin)
 	}
 	return b
+}
+
+// peerBlockLen is the length of peers (sorted by id) as a binary peer
+// block with t's grants and routes, 0 when a record has no binary form.
+func peerBlockLen(peers []encPeer, t *peerTables) int {
+	n := len(wire.AppendPeerBlockHead(nil, len(peers)))
+	for _, p := range peers {
+		r := []byte(nil)
+		if p.rec != nil {
+			r = p.rec.bin(p.gid, p.rid, t)
+		}
+		if r == nil {
+			return 0
+		}
+		n += len(r)
+	}
+	return n
+}
+
+// appendPeerBlock appends peers, which have a binary form each
+// (peerBlockLen is not 0), as a binary peer block.
+func appendPeerBlock(b []byte, peers []encPeer, t *peerTables) []byte {
+	b = wire.AppendPeerBlockHead(b, len(peers))
+	for _, p := range peers {
+		b = append(b, p.rec.bin(p.gid, p.rid, t)...)
+	}
+	return b
+}
+
+// peerBlock returns peers (sorted by id) as a binary peer block of its
+// own, nil when there are none or a record has no binary form.
+func peerBlock(peers []encPeer, t *peerTables) []byte {
+	if len(peers) == 0 || !slices.IsSortedFunc(peers, cmpEncPeer) {
+		return nil
+	}
+	n := peerBlockLen(peers, t)
+	if n == 0 {
+		return nil
+	}
+	return appendPeerBlock(make([]byte, 0, n), peers, t)
 }
 
 // partsLen is about the bytes peers, grants and rules take in a message:

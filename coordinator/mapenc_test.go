@@ -36,7 +36,7 @@ func TestAppendMsgGrowsOnce(t *testing.T) {
 	head := &wire.MapResponse{Version: 7}
 	var msg []byte
 	allocs := testing.AllocsPerRun(5, func() {
-		msg = appendMsg(nil, head, "peers_changed", peers, grants, rules, nil, nil, src, nil)
+		msg = appendMsg(nil, head, "peers_changed", peers, grants, rules, nil, nil, src, nil, nil)
 	})
 	// The head's and each rule's destinations' and protocols' json.Marshal
 	// take 14 or so, the buffer one; growing by doubling took 50. Under the
@@ -91,8 +91,13 @@ func TestAppendMsgBinary(t *testing.T) {
 	src := newSrcCache()
 	for _, key := range []string{"peers", "peers_changed"} {
 		head := &wire.MapResponse{Version: 9, Full: key == "peers"}
-		want := appendMsg(nil, head, key, peers, nil, nil, nil, nil, src, nil)
-		got := appendMsg(nil, head, key, peers, nil, nil, nil, nil, src, tabs)
+		want := appendMsg(nil, head, key, peers, nil, nil, nil, nil, src, nil, nil)
+		got := appendMsg(nil, head, key, peers, nil, nil, nil, nil, src, tabs, nil)
+		// A block made once for many streams (classDiff.block) gives the
+		// same message.
+		if shared := appendMsg(nil, head, key, peers, nil, nil, nil, nil, src, tabs, peerBlock(peers, tabs)); !bytes.Equal(shared, got) {
+			t.Fatalf("%s: message with the shared block differs:\n%q\n%q", key, shared, got)
+		}
 		if head.PeersBin != 0 || head.PeersChangedBin != 0 {
 			t.Fatal("appendMsg changed the caller's head")
 		}
@@ -118,7 +123,13 @@ func TestAppendMsgBinary(t *testing.T) {
 	// A set the table does not know: JSON.
 	lost := append([]encPeer(nil), peers...)
 	lost[5].gid = 999
-	msg := appendMsg(nil, &wire.MapResponse{Version: 1}, "peers_changed", lost, nil, nil, nil, nil, src, tabs)
+	if b := peerBlock(lost, tabs); b != nil {
+		t.Fatalf("a block of a record without a binary form: %d bytes", len(b))
+	}
+	if b := peerBlock(append([]encPeer{peers[1], peers[0]}, peers[2:]...), tabs); b != nil {
+		t.Fatal("a block of peers out of order")
+	}
+	msg := appendMsg(nil, &wire.MapResponse{Version: 1}, "peers_changed", lost, nil, nil, nil, nil, src, tabs, nil)
 	var m wire.MapResponse
 	if err := json.Unmarshal(msg, &m); err != nil || len(m.PeersChanged) != len(peers) {
 		t.Fatalf("fallback: %v, %d peers", err, len(m.PeersChanged))
@@ -165,7 +176,7 @@ func BenchmarkGatewayDeltaMessage(b *testing.B) {
 			b.ReportAllocs()
 			var msg []byte
 			for b.Loop() {
-				msg = appendMsg(msg[:0], head, "peers_changed", peers, nil, nil, nil, nil, src, c.bin)
+				msg = appendMsg(msg[:0], head, "peers_changed", peers, nil, nil, nil, nil, src, c.bin, nil)
 			}
 			b.SetBytes(int64(len(msg)))
 			b.ReportMetric(float64(len(msg))/float64(len(peers)), "bytes/record")

@@ -30,7 +30,10 @@ type metrics struct {
 	// mapViews counts the whole maps made from view classes (viewclass.go)
 	// by what they cost: "view" (the class's entries made: a grants and
 	// routes computation per peer), "diff" (a diff against the held peers
-	// made), "shared" (the diff another stream of the class made, taken).
+	// made), "shared" (the diff another stream of the class made, taken),
+	// "block" (a diff's peers made into one binary block, for the streams
+	// of wire.FeatureBinaryPeers), "block-shared" (that block, made by
+	// another stream, sent as it is).
 	mapViews *prometheus.CounterVec
 	// presence counts map streams' connects and disconnects (a node's
 	// first stream opening, its last closing), which are not audited.
@@ -61,7 +64,7 @@ func newMetrics() *metrics {
 		mapBuilds: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "ward_map_builds_total", Help: "Map computations by kind (whole: a node's whole map; delta: the peers a change touched; removals: a paced stream's check for peers to drop at once; filter: its check whether its filter narrowed)."}, []string{"kind"}),
 		mapViews: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "ward_map_views_total", Help: "Whole maps made from view classes by cost (view: a class's peers and grants computed; diff: a diff against the held peers made; shared: a diff another stream of the class made, taken)."}, []string{"cost"}),
+			Name: "ward_map_views_total", Help: "Whole maps made from view classes by cost (view: a class's peers and grants computed; diff: a diff against the held peers made; shared: a diff another stream of the class made, taken; block: a diff's peers made into one binary block; block-shared: that block, made by another stream, sent as is)."}, []string{"cost"}),
 		presence: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "ward_node_presence_total", Help: "Nodes coming online (first map stream) and going offline (last one closed)."}, []string{"state"}),
 		registrations: prometheus.NewCounterVec(prometheus.CounterOpts{

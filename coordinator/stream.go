@@ -888,12 +888,24 @@ func (st *streamState) build(ms mapState, whole bool, relays *[]wire.Relay) ([]b
 	// moved is, per entry of grants, the ids of the old and new grants
 	// (whole maps to grants-swap streams only: see grantSwaps).
 	var moved []grantMove
+	// block is enc's binary block when a class's diff made it.
+	var block []byte
 	if whole && ms.class != nil {
 		// The node's view class's entries, made once for the class, and
 		// the diff from a shared set it held, made once too (viewclass.go).
 		v := st.viewOf(ms.class, ms.selfAddrs)
-		d, now := st.diffView(v, wire.NodeID(st.id), &sent.peers, full)
+		d, now, shared := st.diffView(v, wire.NodeID(st.id), &sent.peers, full)
 		enc, grants, head.PeersRemoved, head.PeersGrantsSwap = d.enc, d.grants, d.removed, d.swaps
+		if st.binPeers && shared && len(d.enc) > 0 {
+			var made bool
+			block, made = d.block(&peerTables{grants: st.s.grants, routes: st.s.routes})
+			switch {
+			case made && block != nil:
+				st.s.metrics.mapViews.WithLabelValues("block").Inc()
+			case block != nil:
+				st.s.metrics.mapViews.WithLabelValues("block-shared").Inc()
+			}
+		}
 		sent.peers = now
 		fresh = nil
 	}
@@ -989,7 +1001,7 @@ func (st *streamState) build(ms mapState, whole bool, relays *[]wire.Relay) ([]b
 	if st.binPeers {
 		bin = &peerTables{grants: st.s.grants, routes: st.s.routes}
 	}
-	st.buf = appendMsg(st.buf[:0], &head, key, enc, grants, rules, srcFrom, deltas, st.s.nm.src, bin)
+	st.buf = appendMsg(st.buf[:0], &head, key, enc, grants, rules, srcFrom, deltas, st.s.nm.src, bin, block)
 	sent.version, sent.relays = head.Version, relays
 	if head.Self != nil {
 		sent.setSelf(selfSum, &ms.self)
