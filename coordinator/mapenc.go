@@ -64,7 +64,11 @@ func appendMsg(b []byte, head *wire.MapResponse, peersKey string, peers, grants 
 		head, peers = &h, nil
 	}
 	h, _ := json.Marshal(head) // a message always has a version: "{...}"
-	need := len(h) + partsLen(peers, grants, rules, srcFrom, src) + binLen
+	// partsLen is an estimate and the block goes last: short by a byte, the
+	// buffer would grow (a copy of the whole message) at the block, so a
+	// margin (a 10,000-node run's gateway full maps came out 24 bytes
+	// over, 1 MB copied each).
+	need := len(h) + partsLen(peers, grants, rules, srcFrom, deltas, src) + binLen + 1<<10
 	if len(b)+need > cap(b) && need > maxPooledBuf {
 		b = append(bigBuf(len(b)+need), b...)
 	}
@@ -194,7 +198,13 @@ func peerBlock(peers []encPeer, t *peerTables) []byte {
 // sensor, megabytes, in a buffer too large for the pool: each growth was a
 // copy and an allocation for the collector, 11 % of the coordinator's CPU
 // over a 20,000-node policy change).
-func partsLen(peers, grants []encPeer, rules []filter.Rule, srcFrom []int, src *srcCache) int {
+//
+// The rules' source deltas count too: left out, a gateway's message of a
+// 50,000-node policy change (its new rule's 12,250 camera sources, as a
+// delta, then its binary block of 12,250 records) outgrew its buffer at
+// the block, a second 1.6 MB buffer and a copy each time (709 of the
+// 4,500 MB the coordinator allocated over the joins and policy changes).
+func partsLen(peers, grants []encPeer, rules []filter.Rule, srcFrom []int, deltas []ruleDelta, src *srcCache) int {
 	n := 64 // keys and brackets
 	for _, p := range peers {
 		n += len(p.enc) + 1
@@ -207,6 +217,9 @@ func partsLen(peers, grants []encPeer, rules []filter.Rule, srcFrom []int, src *
 		if r.Src != nil && (srcFrom == nil || srcFrom[i] < 0) {
 			n += len(src.json(src.info(r.Src), r.Src))
 		}
+	}
+	for _, d := range deltas {
+		n += len(d.enc) + len(`{"rule":,},`) + 20
 	}
 	return n + 8*len(srcFrom)
 }

@@ -232,3 +232,40 @@ func TestBigBufsReused(t *testing.T) {
 		t.Fatalf("a buffer over maxBigBuf was kept (cap %d)", cap(*v.(*[]byte)))
 	}
 }
+
+// TestAppendMsgSizesDeltas: a gateway's message with a rule's sources as a
+// delta (wire.SrcDelta) and its binary block of records is made in one
+// buffer sized for all of it: the delta is counted (partsLen), so the
+// block does not outgrow the buffer, which for a message past the pool's
+// bound was a second multi-megabyte buffer and a copy.
+func TestAppendMsgSizesDeltas(t *testing.T) {
+	tabs := &peerTables{grants: newGrantTable(), routes: newGrantTable()}
+	peers := gatewayDeltaPeers(tabs)
+	srcs := make([]netip.Prefix, 0, 60000)
+	for i := range 60000 {
+		srcs = append(srcs, netip.PrefixFrom(netip.AddrFrom4([4]byte{100, 65 + byte(i>>16), byte(i >> 8), byte(i)}), 32))
+	}
+	dst := []filter.DstNet{{Net: netip.MustParsePrefix("100.64.200.1/32")}}
+	held := []filter.Rule{{Src: append([]netip.Prefix(nil), srcs[:48000]...), Dst: dst, Protos: []filter.Proto{filter.ProtoTCP}}}
+	rules := []filter.Rule{{Src: srcs, Dst: dst, Protos: []filter.Proto{filter.ProtoTCP}}}
+	src := newSrcCache()
+	srcFrom, deltas := src.srcDeltasOf(rules, held, nil, 1)
+	if len(deltas) != 1 || len(deltas[0].enc) < 100<<10 {
+		t.Fatalf("want one delta of the 12,000 sources added, got %d", len(deltas))
+	}
+	block := peerBlock(peers, tabs)
+	head := &wire.MapResponse{Version: 9}
+	msg := appendMsg(nil, head, "peers_changed", peers, nil, rules, srcFrom, deltas, src, tabs, block)
+	got, err := readMapMsg(bufio.NewReader(bytes.NewReader(msg)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got.PeersChanged) != len(peers) || len(got.FilterSrcDelta) != 1 || len(got.FilterSrcDelta[0].Add) != 12000 {
+		t.Fatalf("read %d peers, %d deltas", len(got.PeersChanged), len(got.FilterSrcDelta))
+	}
+	// The size the buffer is made for (the line's head aside, under 512
+	// bytes here) holds the whole message.
+	if est := partsLen(nil, nil, rules, srcFrom, deltas, src) + len(block) + 512; len(msg) > est {
+		t.Fatalf("message of %d bytes, made in a buffer for %d: it outgrew it", len(msg), est)
+	}
+}
