@@ -2,6 +2,7 @@ package coordinator
 
 import (
 	"fmt"
+	"strings"
 	"testing"
 
 	"github.com/wardnet/ward/wire"
@@ -44,7 +45,7 @@ func TestClassDiffBlockShared(t *testing.T) {
 	}
 	checkFleetMaps(t, c, after, fleet, "after the change")
 	for name, f := range fleet {
-		if name[:3] == "sen" && len(f.snapshot().Peers) != 6 {
+		if strings.HasPrefix(name, "sensor") && len(f.snapshot().Peers) != 6 {
 			t.Fatalf("%s holds %d peers, want the 6 cameras", name, len(f.snapshot().Peers))
 		}
 	}

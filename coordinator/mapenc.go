@@ -199,11 +199,10 @@ func peerBlock(peers []encPeer, t *peerTables) []byte {
 // copy and an allocation for the collector, 11 % of the coordinator's CPU
 // over a 20,000-node policy change).
 //
-// The rules' source deltas count too: left out, a gateway's message of a
-// 50,000-node policy change (its new rule's 12,250 camera sources, as a
-// delta, then its binary block of 12,250 records) outgrew its buffer at
-// the block, a second 1.6 MB buffer and a copy each time (709 of the
-// 4,500 MB the coordinator allocated over the joins and policy changes).
+// The rules' source deltas (wire.SrcDelta) count too: they were left out,
+// so a message with a large one outgrew its buffer; with the binary block
+// appended last, that growth is a second buffer of the whole message and
+// a copy (appendMsg adds a margin for the rest of the estimate).
 func partsLen(peers, grants []encPeer, rules []filter.Rule, srcFrom []int, deltas []ruleDelta, src *srcCache) int {
 	n := 64 // keys and brackets
 	for _, p := range peers {
