@@ -178,7 +178,11 @@ func (s *Session) Close() {
 // HandleMap implements control.MapHandler.
 func (s *Session) HandleMap(m wire.MapResponse) error {
 	wasRunning := s.eng.ListenPort() != 0
-	if err := s.eng.Apply(m); err != nil {
+	err := s.eng.Apply(m)
+	// The engine copies the records it keeps (netmap.apply): the next
+	// message's decoding reuses the lists.
+	wire.ReleaseMap(&m)
+	if err != nil {
 		return err
 	}
 	if !wasRunning && s.eng.ListenPort() != 0 {

@@ -193,6 +193,9 @@ func (n *simNode) HandleMap(m wire.MapResponse) error {
 	}
 	n.mu.Unlock()
 	n.obs.observe(n, &m, at)
+	// Nothing above keeps the lists: the next message's decoding reuses
+	// them, as a device's does (node.Session.HandleMap).
+	wire.ReleaseMap(&m)
 	return nil
 }
 

@@ -636,7 +636,8 @@ func (d *mapDecoder) nodeList() []Node {
 		d.nodes = append(d.nodes, Node{})
 		d.node(&d.nodes[len(d.nodes)-1])
 	}
-	out := exact(d.nodes[base:])
+	out := makeNodes(len(d.nodes) - base)
+	copy(out, d.nodes[base:])
 	clear(d.nodes[base:])
 	d.nodes = d.nodes[:base]
 	return out

@@ -137,7 +137,7 @@ func (d *mapDecoder) peerBlock(data []byte, out *[]Node) (ok bool) {
 	if n == 0 || n > uint64(len(data)-d.pos)/minPeerRecord+1 {
 		d.fail()
 	}
-	nodes := make([]Node, n)
+	nodes := makeNodes(int(n))
 	*out = nodes
 	for i := range nodes {
 		size := d.uvarint()
