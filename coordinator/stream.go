@@ -890,15 +890,21 @@ func (st *streamState) build(ms mapState, whole bool, relays *[]wire.Relay) ([]b
 	var moved []grantMove
 	// block is enc's binary block when a class's diff made it.
 	var block []byte
+	// bin is the tables a binary stream's records refer to (nil for a
+	// JSON stream), for the block and the message both.
+	var bin *peerTables
+	if st.binPeers {
+		bin = &peerTables{grants: st.s.grants, routes: st.s.routes}
+	}
 	if whole && ms.class != nil {
 		// The node's view class's entries, made once for the class, and
 		// the diff from a shared set it held, made once too (viewclass.go).
 		v := st.viewOf(ms.class, ms.selfAddrs)
 		d, now, shared := st.diffView(v, wire.NodeID(st.id), &sent.peers, full)
 		enc, grants, head.PeersRemoved, head.PeersGrantsSwap = d.enc, d.grants, d.removed, d.swaps
-		if st.binPeers && shared && len(d.enc) > 0 {
+		if bin != nil && shared && len(d.enc) > 0 {
 			var made bool
-			block, made = d.block(&peerTables{grants: st.s.grants, routes: st.s.routes})
+			block, made = d.block(bin)
 			switch {
 			case made && block != nil:
 				st.s.metrics.mapViews.WithLabelValues("block").Inc()
@@ -996,10 +1002,6 @@ func (st *streamState) build(ms mapState, whole bool, relays *[]wire.Relay) ([]b
 	key := "peers_changed"
 	if full {
 		key = "peers"
-	}
-	var bin *peerTables
-	if st.binPeers {
-		bin = &peerTables{grants: st.s.grants, routes: st.s.routes}
 	}
 	st.buf = appendMsg(st.buf[:0], &head, key, enc, grants, rules, srcFrom, deltas, st.s.nm.src, bin, block)
 	sent.version, sent.relays = head.Version, relays
