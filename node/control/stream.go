@@ -10,7 +10,9 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/wardnet/ward/apicall"
@@ -195,7 +197,8 @@ func (c *Client) beatLoop(ctx context.Context) {
 func (c *Client) readMap(ctx context.Context, body io.Reader, cancel context.CancelCauseFunc, since uint64, h MapHandler) (uint64, bool, error) {
 	idle := time.AfterFunc(c.mapIdle, func() { cancel(errIdle) })
 	defer idle.Stop()
-	br := bufio.NewReaderSize(body, c.mapReadBuffer)
+	src := &streamReader{r: body}
+	br := bufio.NewReaderSize(src, c.mapReadBuffer)
 	got := false
 	for {
 		if c.mapGate != nil {
@@ -212,7 +215,7 @@ func (c *Client) readMap(ctx context.Context, body io.Reader, cancel context.Can
 				return since, got, fmt.Errorf("read map stream: %w", ctx.Err())
 			}
 		}
-		next, ok, err := c.readMessage(ctx, br, since, h)
+		next, ok, err := c.readMessage(ctx, br, src, since, h)
 		if c.mapGate != nil {
 			<-c.mapGate
 		}
@@ -225,21 +228,26 @@ func (c *Client) readMap(ctx context.Context, body io.Reader, cancel context.Can
 	}
 }
 
-// readMessage reads, decodes and hands h one message from br. It returns
-// the version to resume from (0 after a handler error), whether a message
-// (keep-alives too) arrived, and why reading failed.
-func (c *Client) readMessage(ctx context.Context, br *bufio.Reader, since uint64, h MapHandler) (uint64, bool, error) {
-	line, err := readLine(br, MaxMapMessage)
+// readMessage reads, decodes and hands h one message from br, which
+// reads src. It returns the version to resume from (0 after a handler
+// error), whether a message (keep-alives too) arrived, and why reading
+// failed.
+func (c *Client) readMessage(ctx context.Context, br *bufio.Reader, src *streamReader, since uint64, h MapHandler) (uint64, bool, error) {
+	line, lb, err := readLine(br, src, MaxMapMessage)
 	if err != nil {
 		return since, false, readErr(ctx, err)
 	}
 	if len(bytes.TrimSpace(line)) == 0 {
+		lb.release()
 		return since, false, nil
 	}
 	// wire.DecodeMapResponse, not json.Unmarshal: the same value, several
 	// times faster (a gateway's map can be megabytes of peer records).
+	// Nothing it decodes points into line, whose buffer goes back after.
 	var m wire.MapResponse
-	if err := wire.DecodeMapResponse(line, &m); err != nil {
+	err = wire.DecodeMapResponse(line, &m)
+	lb.release()
+	if err != nil {
 		return since, false, fmt.Errorf("%w: %w", ErrProtocol, err)
 	}
 	// Peers may follow the line in binary (wire.FeatureBinaryPeers), read
@@ -270,23 +278,120 @@ func readErr(ctx context.Context, err error) error {
 	return fmt.Errorf("read map stream: %w", err)
 }
 
-// readLine reads one newline-terminated line of at most limit bytes.
-func readLine(br *bufio.Reader, limit int) ([]byte, error) {
-	var buf []byte
+// readLine reads one newline-terminated line of at most limit bytes from
+// br, which reads src. A line that fits br's buffer is returned in it
+// (lb is nil); a longer one is read on straight from src, in reads of up
+// to longLineRead bytes, into a pooled buffer that lb.release gives back
+// once the line is decoded. What such a read brings past the line goes
+// back to src, before what the stream brings next.
+//
+// Reason: a node's read buffer is small (a simulated node's is 4 KB, one
+// per stream held for as long as it is open), and a gateway's policy
+// change is a line of hundreds of kilobytes. Read through br it came in
+// pieces of br's size, each a read of the HTTP/2 body that made the
+// client send the coordinator a WINDOW_UPDATE (once 4 KB were read), and
+// was put together by appending, copied again at each doubling.
+func readLine(br *bufio.Reader, src *streamReader, limit int) (line []byte, lb *lineBuf, err error) {
+	chunk, err := br.ReadSlice('\n')
+	switch {
+	case err == nil && len(chunk) > limit:
+		return nil, nil, fmt.Errorf("%w: message over %d bytes", ErrProtocol, limit)
+	case err == nil:
+		return chunk, nil, nil
+	case !errors.Is(err, bufio.ErrBufferFull):
+		return nil, nil, err
+	}
+	// br's buffer was full and is now empty (ReadSlice gave all of it):
+	// the rest is src's next bytes.
+	lb = lineBufs.Get().(*lineBuf)
+	buf := append(lb.b[:0], chunk...)
 	for {
-		chunk, err := br.ReadSlice('\n')
-		if len(buf)+len(chunk) > limit {
-			return nil, fmt.Errorf("%w: message over %d bytes", ErrProtocol, limit)
+		if len(buf) > limit {
+			lb.b = buf
+			lb.release()
+			return nil, nil, fmt.Errorf("%w: message over %d bytes", ErrProtocol, limit)
 		}
-		switch {
-		case err == nil && buf == nil:
-			return chunk, nil
-		case err == nil:
-			return append(buf, chunk...), nil
-		case errors.Is(err, bufio.ErrBufferFull):
-			buf = append(buf, chunk...)
-		default:
-			return nil, err
+		if cap(buf)-len(buf) < minLongLineRead {
+			buf = slices.Grow(buf, max(len(buf), minLongLineRead))
+		}
+		room := buf[len(buf):min(cap(buf), len(buf)+longLineRead)]
+		n, rerr := src.Read(room)
+		if i := bytes.IndexByte(room[:n], '\n'); i >= 0 {
+			src.unread(room[i+1 : n])
+			buf = buf[:len(buf)+i+1]
+			if len(buf) > limit {
+				continue // refused above
+			}
+			lb.b = buf
+			return buf, lb, nil
+		}
+		buf = buf[:len(buf)+n]
+		if rerr != nil {
+			lb.b = buf
+			lb.release()
+			return nil, nil, rerr
 		}
 	}
+}
+
+const (
+	// longLineRead is the largest read of a long line's rest: what it
+	// brings past the line is copied back to the stream's reader.
+	longLineRead = 256 << 10
+	// minLongLineRead is the least room a long line's read is given.
+	minLongLineRead = 16 << 10
+	// maxKeptLine is the largest line buffer kept for the next long
+	// line.
+	maxKeptLine = 4 << 20
+)
+
+// lineBuf is a buffer a long line was read into (readLine).
+type lineBuf struct{ b []byte }
+
+// lineBufs pools lineBufs between long lines: a stream holds none between
+// messages.
+var lineBufs = sync.Pool{New: func() any { return new(lineBuf) }}
+
+// release gives the buffer back; the line read into it must no longer be
+// used. A nil lb (a line in br's buffer) does nothing.
+func (lb *lineBuf) release() {
+	if lb == nil {
+		return
+	}
+	if cap(lb.b) > maxKeptLine {
+		lb.b = nil
+	}
+	lb.b = lb.b[:0]
+	lineBufs.Put(lb)
+}
+
+// streamReader is the map stream's body as its bufio.Reader reads it,
+// with the bytes a long line's read took past the line (readLine) put
+// back in front.
+type streamReader struct {
+	r io.Reader
+	// pending is read before r; nil when empty, so a stream between
+	// messages holds none.
+	pending []byte
+}
+
+// Read reads pending first, then r.
+func (s *streamReader) Read(p []byte) (int, error) {
+	if len(s.pending) > 0 {
+		n := copy(p, s.pending)
+		s.pending = s.pending[n:]
+		if len(s.pending) == 0 {
+			s.pending = nil
+		}
+		return n, nil
+	}
+	return s.r.Read(p)
+}
+
+// unread puts a copy of b in front of what Read returns next.
+func (s *streamReader) unread(b []byte) {
+	if len(b) == 0 {
+		return
+	}
+	s.pending = append(append(make([]byte, 0, len(b)+len(s.pending)), b...), s.pending...)
 }
