@@ -13,8 +13,8 @@ import (
 // handler has copied the records it keeps. Made anew for every message,
 // it was memory the collector had just freed and the runtime given back
 // to the system: in a 50,000-node policy change the simulator spent 6.5
-// of its 41 CPU-s on the first write into fresh lists (the page faults
-// that filled them) and 3 more clearing them.
+// of its 41 CPU-s on the first write into fresh lists (most likely the
+// page faults that filled them) and 3 more clearing them.
 
 // minPooledNodes is the shortest list worth pooling: shorter ones (a
 // join's delta of one peer) are cheap to make.
