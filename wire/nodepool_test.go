@@ -145,18 +145,4 @@ func TestMakeNodesSizes(t *testing.T) {
 // BenchmarkDecodeMapBinaryReleased is BenchmarkDecodeMapBinary with the
 // lists released after each message, as node.Session and the simulator
 // do: compare their ns/op and allocated bytes.
-func BenchmarkDecodeMapBinaryReleased(b *testing.B) {
-	m := gatewayDelta(12250)
-	line, bin := binaryMessage(b, m)
-	b.SetBytes(int64(len(line) + len(bin)))
-	b.ReportAllocs()
-	for b.Loop() {
-		got, err := decodeBinaryMessage(line, bin)
-		if err != nil {
-			b.Fatal(err)
-		}
-		ReleaseMap(&got)
-	}
-	b.ReportMetric(float64(b.N)*12250/b.Elapsed().Seconds(), "records/s")
-}
-
+func BenchmarkDecodeMapBinaryReleased(b *testing.B) { benchDecodeMapBinary(b, true) }
