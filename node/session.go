@@ -175,7 +175,8 @@ func (s *Session) Close() {
 	s.eng.Close()
 }
 
-// HandleMap implements control.MapHandler.
+// HandleMap implements control.MapHandler. It hands m's peer lists back
+// to the decoders (wire.ReleaseMap): the caller must not use them after.
 func (s *Session) HandleMap(m wire.MapResponse) error {
 	wasRunning := s.eng.ListenPort() != 0
 	err := s.eng.Apply(m)
