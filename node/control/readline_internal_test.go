@@ -149,4 +149,3 @@ type countReader struct {
 }
 
 func (c *countReader) Read(p []byte) (int, error) { c.n++; return c.r.Read(p) }
-
