@@ -305,12 +305,7 @@ func readLine(br *bufio.Reader, src *streamReader, limit int) (line []byte, lb *
 	// the rest is src's next bytes.
 	lb = lineBufs.Get().(*lineBuf)
 	buf := append(lb.b[:0], chunk...)
-	for {
-		if len(buf) > limit {
-			lb.b = buf
-			lb.release()
-			return nil, nil, fmt.Errorf("%w: message over %d bytes", ErrProtocol, limit)
-		}
+	for len(buf) <= limit {
 		if cap(buf)-len(buf) < minLongLineRead {
 			buf = slices.Grow(buf, max(len(buf), minLongLineRead))
 		}
@@ -320,7 +315,7 @@ func readLine(br *bufio.Reader, src *streamReader, limit int) (line []byte, lb *
 			src.unread(room[i+1 : n])
 			buf = buf[:len(buf)+i+1]
 			if len(buf) > limit {
-				continue // refused above
+				break
 			}
 			lb.b = buf
 			return buf, lb, nil
@@ -332,6 +327,9 @@ func readLine(br *bufio.Reader, src *streamReader, limit int) (line []byte, lb *
 			return nil, nil, rerr
 		}
 	}
+	lb.b = buf
+	lb.release()
+	return nil, nil, fmt.Errorf("%w: message over %d bytes", ErrProtocol, limit)
 }
 
 const (
